@@ -1,0 +1,1 @@
+# dispatch_generate(): written with the generator (issue 2).

@@ -1,0 +1,100 @@
+// The server half's data model: a generated Service lists its Methods (path,
+// message names, and a handler that decodes, calls the user's function and
+// encodes), and a DispatchTable routes a method path to its Method without
+// allocating. Transports (in-process, HTTP) and the scheduler's Run route all
+// go through DispatchTable::invoke(), so the exception-to-code mapping lives
+// in one place.
+//
+// Not for: I/O. Public header: compiles as C++17 and C++20.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "dispatch/result.h"
+
+namespace dispatch {
+
+// What a running function may know about the call it serves; see this_call().
+struct CallContext {
+  // When the caller stops waiting (Connect-Timeout-Ms), if it said.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Durable calls only: the scheduler's dispatch ID and the 1-based attempt
+  // number, so a function can deduplicate its side effects. Empty/0 otherwise.
+  std::string dispatch_id;
+  uint32_t attempt = 0;
+
+  bool expired() const noexcept {
+    return deadline && std::chrono::steady_clock::now() >= *deadline;
+  }
+};
+
+// The context of the call the current thread is serving, for functions whose
+// plain signatures have no room for it. Outside a call: an empty context.
+// (Thread-local by necessity: a [[dispatch::function]] is a plain function.)
+const CallContext& this_call() noexcept;
+
+// One generated function. All strings point to static storage.
+struct Method {
+  const char* name;           // remote name, e.g. "add" or "charge_v2"
+  const char* path;           // "/shop.ApiService/add"
+  const char* request_type;   // full proto name, "shop.AddRequest"
+  const char* response_type;  // "shop.AddResponse"
+  // Decodes `request`, calls the function, encodes into `*response`.
+  // Reports failure by throwing: dispatch::Error (decoding errors are
+  // invalid_argument) or whatever the user's function threw.
+  void (*handler)(std::string_view request, std::string* response);
+};
+
+// One generated service: one per annotated header.
+struct Service {
+  const char* package;        // "shop" (may be empty)
+  const char* name;           // "ApiService"
+  const Method* methods;
+  std::size_t method_count;
+  // Serialized google.protobuf.FileDescriptorProto of the emitted .proto;
+  // its dependencies are protobuf's well-known types only.
+  std::string_view file_descriptor;
+};
+
+class DispatchTable {
+ public:
+  DispatchTable() = default;
+  DispatchTable(std::initializer_list<const Service*> services);
+  DispatchTable(const DispatchTable&) = delete;
+  DispatchTable& operator=(const DispatchTable&) = delete;
+
+  // Adds every method of `service`. A path already present is a programmer
+  // error reported as Error(already_exists) naming the path.
+  Result<void> add(const Service& service);
+
+  // The method serving `path`, or nullptr. Does not allocate.
+  const Method* find(std::string_view path) const noexcept;
+  // By remote name: "add" when unique across services, or "<package>.add".
+  const Method* find_function(std::string_view name) const noexcept;
+
+  // Runs `method` on `request` with `context` installed as this_call():
+  // user exceptions become errors as error_from_current_exception() says.
+  Result<std::string> invoke(const Method& method, std::string_view request,
+                             const CallContext& context = {}) const;
+
+  const std::vector<const Service*>& services() const noexcept { return services_; }
+
+ private:
+  std::vector<const Service*> services_;
+  std::unordered_map<std::string_view, const Method*> by_path_;
+  // Short and "<package>.<name>" spellings; an ambiguous short name maps to
+  // nullptr. Keys point into methods' static strings or into owned_names_.
+  std::unordered_map<std::string_view, const Method*> by_name_;
+  std::vector<std::unique_ptr<const std::string>> owned_names_;
+};
+
+}  // namespace dispatch

@@ -1,0 +1,40 @@
+// The blocking default of Client::call(), and the in-process transport.
+#include <future>
+
+#include "dispatch/client.h"
+#include "dispatch/in_process.h"
+
+namespace dispatch {
+
+Result<std::string> Client::call(std::string_view path, std::string request,
+                                 const CallOptions& options) {
+  std::promise<Result<std::string>> promise;
+  auto future = promise.get_future();
+  call_async(path, std::move(request), options,
+             [&promise](Result<std::string> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+Result<std::string> InProcessClient::call(std::string_view path, std::string request,
+                                          const CallOptions& options) {
+  const Method* method = table_.find(path);
+  if (method == nullptr) {
+    return Error(Code::unimplemented, "no function is served at " + std::string(path));
+  }
+  CallContext context;
+  if (options.timeout) context.deadline = std::chrono::steady_clock::now() + *options.timeout;
+  auto result = table_.invoke(*method, request, context);
+  if (result.ok() && context.expired()) {
+    return Error(Code::deadline_exceeded,
+                 std::string(path) + " ran past its " + std::to_string(options.timeout->count()) +
+                     " ms deadline");
+  }
+  return result;
+}
+
+void InProcessClient::call_async(std::string_view path, std::string request,
+                                 const CallOptions& options, Callback done) {
+  done(call(path, std::move(request), options));
+}
+
+}  // namespace dispatch

@@ -1,0 +1,97 @@
+#include "dispatch/service.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "dispatch/in_process.h"
+
+namespace dispatch {
+namespace {
+
+// Hand-written handlers standing in for generated ones: echo, and throwers.
+void echo(std::string_view request, std::string* response) { response->assign(request); }
+void throws_invalid(std::string_view, std::string*) { throw std::invalid_argument("qty < 0"); }
+void throws_runtime(std::string_view, std::string*) { throw std::runtime_error("boom"); }
+void throws_error(std::string_view, std::string*) { throw Error(Code::not_found, "no such"); }
+void reads_context(std::string_view, std::string* response) {
+  const CallContext& c = this_call();
+  *response = c.dispatch_id + "/" + std::to_string(c.attempt) + (c.deadline ? "/deadline" : "");
+}
+
+const Method kMethods[] = {
+    {"echo", "/t.TService/echo", "t.EchoRequest", "t.EchoResponse", &echo},
+    {"invalid", "/t.TService/invalid", "t.InvalidRequest", "t.InvalidResponse", &throws_invalid},
+    {"runtime", "/t.TService/runtime", "t.RuntimeRequest", "t.RuntimeResponse", &throws_runtime},
+    {"error", "/t.TService/error", "t.ErrorRequest", "t.ErrorResponse", &throws_error},
+    {"context", "/t.TService/context", "t.ContextRequest", "t.ContextResponse", &reads_context},
+};
+const Service kService{"t", "TService", kMethods, 5, {}};
+const Method kOther[] = {{"echo", "/u.UService/echo", "u.EchoRequest", "u.EchoResponse", &echo}};
+const Service kOtherService{"u", "UService", kOther, 1, {}};
+
+TEST(DispatchTable, FindsByPathAndName) {
+  DispatchTable table{&kService};
+  ASSERT_NE(table.find("/t.TService/echo"), nullptr);
+  EXPECT_EQ(table.find("/t.TService/nope"), nullptr);
+  EXPECT_EQ(table.find(""), nullptr);
+  EXPECT_EQ(table.find_function("echo"), &kMethods[0]);
+  EXPECT_EQ(table.find_function("t.echo"), &kMethods[0]);
+}
+
+TEST(DispatchTable, AmbiguousShortNameNeedsPackage) {
+  DispatchTable table{&kService, &kOtherService};
+  EXPECT_EQ(table.find_function("echo"), nullptr);
+  EXPECT_EQ(table.find_function("t.echo"), &kMethods[0]);
+  EXPECT_EQ(table.find_function("u.echo"), &kOther[0]);
+}
+
+TEST(DispatchTable, DuplicatePathIsRejected) {
+  DispatchTable table;
+  ASSERT_TRUE(table.add(kService).ok());
+  auto again = table.add(kService);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), Code::already_exists);
+  EXPECT_NE(again.error().message().find("/t.TService/echo"), std::string::npos);
+  EXPECT_EQ(table.services().size(), 1u);
+}
+
+TEST(DispatchTable, InvokeMapsExceptions) {
+  DispatchTable table{&kService};
+  EXPECT_EQ(*table.invoke(*table.find("/t.TService/echo"), "abc"), "abc");
+  EXPECT_EQ(table.invoke(*table.find("/t.TService/invalid"), "").error().code(),
+            Code::invalid_argument);
+  auto rt = table.invoke(*table.find("/t.TService/runtime"), "");
+  EXPECT_EQ(rt.error().code(), Code::internal);
+  EXPECT_EQ(rt.error().message(), "boom");
+  EXPECT_EQ(table.invoke(*table.find("/t.TService/error"), "").error().code(), Code::not_found);
+}
+
+TEST(DispatchTable, ContextIsVisibleOnlyDuringTheCall) {
+  DispatchTable table{&kService};
+  CallContext context;
+  context.dispatch_id = "d1";
+  context.attempt = 3;
+  EXPECT_EQ(*table.invoke(*table.find("/t.TService/context"), "", context), "d1/3");
+  EXPECT_TRUE(this_call().dispatch_id.empty());
+}
+
+TEST(InProcessClient, RunsThroughTable) {
+  DispatchTable table{&kService};
+  InProcessClient client(table);
+  EXPECT_EQ(*client.call("/t.TService/echo", "xyz", {}), "xyz");
+  auto missing = client.call("/t.TService/missing", "", {});
+  EXPECT_EQ(missing.error().code(), Code::unimplemented);
+  CallOptions with_deadline;
+  with_deadline.timeout = std::chrono::milliseconds(1000);
+  EXPECT_EQ(*client.call("/t.TService/context", "", with_deadline), "/0/deadline");
+  bool called = false;
+  client.call_async("/t.TService/echo", "q", {}, [&](Result<std::string> r) {
+    called = true;
+    EXPECT_EQ(*r, "q");
+  });
+  EXPECT_TRUE(called);
+}
+
+}  // namespace
+}  // namespace dispatch

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command from the README: installs what is missing, builds
+# everything (warnings are errors) and runs the whole ctest suite.
+# Idempotent; reuses build/ when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure -j"$(nproc)" "$@"
