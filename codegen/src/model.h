@@ -1,0 +1,136 @@
+// The generator's model: plain structs that describe annotated functions and
+// the types they use. The front end (libclang) fills it, the naming pass
+// assigns proto names, the back ends (C++ emitter, .proto emitter) read it.
+// No libclang type crosses this line; everything here is value data, so a
+// back end can be tested from a hand-built Model.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dispatch::gen {
+
+struct SourceLocation {
+  std::string file;  // as the user named it (or as clang reports it)
+  unsigned line = 0;
+  unsigned column = 0;
+};
+
+enum class TypeKind {
+  kVoid,       // function results only
+  kBool,
+  kInt,        // any integer type; see TypeRef::bits / is_signed
+  kFloat,
+  kDouble,
+  kString,     // std::string
+  kBytes,      // std::vector<std::byte> or std::vector<std::uint8_t>
+  kVector,     // std::vector<args[0]>
+  kOptional,   // std::optional<args[0]>
+  kMap,        // std::map / std::unordered_map<args[0], args[1]>; key is kInt or kString
+  kEnum,       // Model::enums[decl]
+  kStruct,     // Model::structs[decl]
+  kDuration,   // std::chrono::duration<rep, ratio>  -> google.protobuf.Duration
+  kTimestamp,  // std::chrono::system_clock::time_point -> google.protobuf.Timestamp
+};
+
+struct TypeRef {
+  TypeKind kind = TypeKind::kVoid;
+  // The C++ spelling the generated code uses, fully qualified and
+  // typedef-free: "std::int64_t", "::shop::Item", "std::vector<::shop::Item>",
+  // "std::chrono::duration<long, std::ratio<1, 1000>>".
+  std::string cpp;
+  // kInt: width in bits (8, 16, 32, 64) and signedness of the canonical type.
+  unsigned bits = 0;
+  bool is_signed = false;
+  // kBytes: true for std::vector<std::byte>, false for std::vector<uint8_t>.
+  bool std_byte = false;
+  // kMap: true for std::unordered_map.
+  bool unordered = false;
+  // kDuration: the ratio num/den of one tick in seconds; the rep is args[0]
+  // (kInt, kFloat or kDouble). kTimestamp: the time_point's duration, args[0].
+  std::int64_t ratio_num = 1;
+  std::int64_t ratio_den = 1;
+  // kVector, kOptional: [element]; kMap: [key, value]; kDuration: [rep];
+  // kTimestamp: [duration].
+  std::vector<TypeRef> args;
+  // kEnum, kStruct: index into Model::enums / Model::structs.
+  std::size_t decl = 0;
+};
+
+struct Field {
+  std::string name;      // C++ member name, also the proto field name
+  TypeRef type;
+  std::uint32_t number;  // 1..n in declaration order
+  SourceLocation loc;
+};
+
+struct StructDecl {
+  std::string cpp;         // "::shop::Order"
+  std::string proto_name;  // message name in the emitted .proto, e.g. "Order"
+  std::vector<Field> fields;
+  SourceLocation loc;
+};
+
+struct EnumValue {
+  std::string name;       // C++ enumerator, "pending"
+  std::string proto_name; // proto enumerator, unique in the package: "STATUS_PENDING"
+  std::int64_t value;
+};
+
+struct EnumDecl {
+  std::string cpp;         // "::shop::Status"
+  std::string proto_name;  // "Status"
+  bool scoped = false;     // enum class
+  TypeRef underlying;      // kInt
+  std::vector<EnumValue> values;  // declaration order
+  // proto3 needs a zero first value; when the C++ enum has none, the .proto
+  // gets "<NAME>_UNSPECIFIED = 0" and the C++ side rejects 0 on decode.
+  bool synthetic_zero = false;
+  SourceLocation loc;
+};
+
+struct Parameter {
+  std::string name;
+  TypeRef type;
+  bool by_const_ref = false;
+  SourceLocation loc;
+};
+
+struct Function {
+  std::string cpp;          // "::shop::charge" (what the server half calls)
+  std::string cpp_namespace;  // "shop" ("" for the global namespace; "a::b" nested)
+  std::string name;         // C++ name, "charge"
+  std::string remote_name;  // "charge_v2" (attribute argument) or the C++ name
+  std::vector<Parameter> params;
+  TypeRef result;           // kVoid for void
+  std::string request_message;   // proto message name, e.g. "ChargeV2Request"
+  std::string response_message;  // "ChargeV2Response"
+  SourceLocation loc;
+};
+
+// Everything one annotated header yields.
+struct Model {
+  std::string input;         // the header as named on the command line
+  std::string include_name;  // how generated code #includes it, e.g. "shop/api.h"
+  std::string stem;          // file name without extension, "api"
+  std::string package;       // "shop" ("" = no package)
+  std::string service;       // "ApiService" (see docs/annotations.md)
+  // The namespace (C++, "::"-joined, "" for global) where the generated
+  // per-header entities live: the innermost namespace enclosing all functions.
+  std::string cpp_namespace;
+  std::string proto_file;    // name of the emitted .proto, "api.proto"
+  std::vector<Function> functions;  // source order
+  std::vector<StructDecl> structs;  // dependencies before dependents
+  std::vector<EnumDecl> enums;
+  std::vector<std::string> headers_read;  // every file clang opened, for the depfile
+};
+
+// One file a back end produces, relative to --out-dir.
+struct OutputFile {
+  std::string path;
+  std::string content;
+};
+
+}  // namespace dispatch::gen
