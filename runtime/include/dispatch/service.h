@@ -31,6 +31,9 @@ struct CallContext {
   // number, so a function can deduplicate its side effects. Empty/0 otherwise.
   std::string dispatch_id;
   uint32_t attempt = 0;
+  // The table running the call (set by DispatchTable::invoke), so built-in
+  // routes such as the Dispatch protocol's Run can reach their siblings.
+  const class DispatchTable* table = nullptr;
 
   bool expired() const noexcept {
     return deadline && std::chrono::steady_clock::now() >= *deadline;

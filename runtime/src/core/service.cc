@@ -64,7 +64,9 @@ const Method* DispatchTable::find_function(std::string_view name) const noexcept
 
 Result<std::string> DispatchTable::invoke(const Method& method, std::string_view request,
                                           const CallContext& context) const {
-  ScopedCall scope(context);
+  CallContext scoped = context;
+  scoped.table = this;
+  ScopedCall scope(scoped);
   std::string response;
   try {
     method.handler(request, &response);
