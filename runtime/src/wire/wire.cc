@@ -1,0 +1,296 @@
+// The out-of-line half of dispatch/wire.h and dispatch/wire_io.h: error
+// construction, UTF-8 validation, skipping unknown fields, and exact chrono <->
+// Duration/Timestamp arithmetic (in 128 bits, so no tick count overflows
+// silently). Not for: anything message-specific; that is generated.
+#include "dispatch/wire.h"
+
+#include <cmath>
+#include <string>
+
+#include "dispatch/error.h"
+#include "dispatch/wire_io.h"
+
+namespace dispatch::wire {
+namespace {
+
+using i128 = __int128;
+
+constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
+// google/protobuf/duration.proto and timestamp.proto.
+constexpr std::int64_t kMaxDurationSeconds = 315'576'000'000;
+constexpr std::int64_t kMinTimestampSeconds = -62'135'596'800;  // 0001-01-01T00:00:00Z
+constexpr std::int64_t kMaxTimestampSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
+
+std::string where(std::string_view message, std::string_view field) {
+  std::string s(message);
+  if (!field.empty()) {
+    s += '.';
+    s += field;
+  }
+  return s;
+}
+
+const char* wire_type_name(std::uint32_t t) {
+  switch (t) {
+    case 0: return "varint";
+    case 1: return "fixed64";
+    case 2: return "length-delimited";
+    case 3: return "start-group";
+    case 4: return "end-group";
+    case 5: return "fixed32";
+    default: return "invalid";
+  }
+}
+
+// Ticks (as a 128-bit count) of num/den seconds -> seconds and nanos, both
+// truncated toward zero.
+bool split_ticks(i128 ticks, std::int64_t num, std::int64_t den, Timespan* out) {
+  if (num <= 0 || den <= 0) return false;
+  i128 scaled;
+  if (__builtin_mul_overflow(ticks, static_cast<i128>(num), &scaled)) return false;
+  i128 seconds = scaled / den;
+  i128 nanos = (scaled % den) * kNanosPerSecond / den;
+  if (seconds > kMaxTimestampSeconds * 2 || seconds < kMinTimestampSeconds * 2) return false;
+  out->seconds = static_cast<std::int64_t>(seconds);
+  out->nanos = static_cast<std::int32_t>(nanos);
+  return true;
+}
+
+bool in_duration_range(const Timespan& t) {
+  return t.seconds >= -kMaxDurationSeconds && t.seconds <= kMaxDurationSeconds;
+}
+
+// Floors a truncated split into a Timestamp's normal form (nanos >= 0).
+bool to_timestamp(Timespan t, Timespan* out) {
+  if (t.nanos < 0) {
+    t.seconds -= 1;
+    t.nanos += kNanosPerSecond;
+  }
+  if (t.seconds < kMinTimestampSeconds || t.seconds > kMaxTimestampSeconds) return false;
+  *out = t;
+  return true;
+}
+
+bool split_double(double ticks, std::int64_t num, std::int64_t den, Timespan* out) {
+  if (!std::isfinite(ticks) || num <= 0 || den <= 0) return false;
+  long double seconds = static_cast<long double>(ticks) * num / den;
+  if (seconds > 2.0L * kMaxTimestampSeconds || seconds < 2.0L * kMinTimestampSeconds) return false;
+  long double whole = std::trunc(seconds);
+  auto nanos = static_cast<std::int64_t>(std::llround((seconds - whole) * kNanosPerSecond));
+  auto secs = static_cast<std::int64_t>(whole);
+  if (nanos >= kNanosPerSecond) {
+    secs += 1;
+    nanos -= kNanosPerSecond;
+  } else if (nanos <= -kNanosPerSecond) {
+    secs -= 1;
+    nanos += kNanosPerSecond;
+  }
+  out->seconds = secs;
+  out->nanos = static_cast<std::int32_t>(nanos);
+  return true;
+}
+
+// seconds+nanos -> ticks of num/den seconds, truncated toward zero.
+bool join_ticks(const Timespan& t, std::int64_t num, std::int64_t den, i128* ticks,
+                std::string* why) {
+  if (num <= 0 || den <= 0) {
+    *why = "invalid tick ratio";
+    return false;
+  }
+  i128 total = static_cast<i128>(t.seconds) * kNanosPerSecond + t.nanos;
+  i128 scaled;
+  if (__builtin_mul_overflow(total, static_cast<i128>(den), &scaled)) {
+    *why = "value out of range of the C++ duration";
+    return false;
+  }
+  *ticks = scaled / (static_cast<i128>(num) * kNanosPerSecond);
+  return true;
+}
+
+std::string describe(const Timespan& t) {
+  return std::to_string(t.seconds) + " s " + std::to_string(t.nanos) + " ns";
+}
+
+}  // namespace
+
+void fail(std::string_view message, std::string_view field, std::string_view what) {
+  throw Error(Code::invalid_argument, where(message, field) + ": " + std::string(what));
+}
+
+void fail_encode(std::string_view message, std::string_view field, std::string_view what) {
+  throw Error(Code::out_of_range, where(message, field) + ": " + std::string(what));
+}
+
+void fail_wire_type(const char* message, const char* field, std::uint32_t tag, WireType expected) {
+  fail(message, field,
+       std::string("wire type ") + wire_type_name(tag & 7) + " where " + wire_type_name(expected) +
+           " was expected");
+}
+
+void fail_range(const char* message, const char* field, std::uint64_t bits, bool is_signed,
+                const char* type) {
+  std::string value = is_signed ? std::to_string(static_cast<std::int64_t>(bits)) : std::to_string(bits);
+  fail(message, field, "value " + value + " does not fit in " + type);
+}
+
+void skip(Stream& in, std::uint32_t tag, const char* message) {
+  if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
+    fail(message, "",
+         "malformed unknown field " + std::to_string(tag >> 3) + " (" + wire_type_name(tag & 7) +
+             ")");
+  }
+}
+
+void read_string(Stream& in, std::string* out, const char* message, const char* field) {
+  int n = read_len(in, message, field);
+  if (!in.ReadString(out, n)) fail(message, field, "truncated string");
+  if (!is_valid_utf8(*out)) fail(message, field, "string is not valid UTF-8 (use bytes for binary data)");
+}
+
+Timespan read_timespan(Stream& in, const char* message, const char* field, bool timestamp) {
+  const char* type = timestamp ? "google.protobuf.Timestamp" : "google.protobuf.Duration";
+  Stream::Limit limit = enter(in, message, field);
+  Timespan t;
+  while (std::uint32_t tag = next_tag(in, type)) {
+    switch (tag >> 3) {
+      case 1:
+        expect(tag, kVarint, type, "seconds");
+        t.seconds = read_int<std::int64_t>(in, type, "seconds", "int64");
+        break;
+      case 2:
+        expect(tag, kVarint, type, "nanos");
+        t.nanos = read_int<std::int32_t>(in, type, "nanos", "int32");
+        break;
+      default:
+        skip(in, tag, type);
+    }
+  }
+  leave(in, limit);
+  std::string why;
+  if (!(timestamp ? timestamp_is_valid(t, &why) : duration_is_valid(t, &why))) {
+    fail(message, field, why);
+  }
+  return t;
+}
+
+bool is_valid_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t n;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) < n) return false;
+    for (std::size_t i = 1; i < n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n;
+  }
+  return true;
+}
+
+bool ticks_to_duration(std::int64_t ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept {
+  return split_ticks(ticks, num, den, out) && in_duration_range(*out);
+}
+bool ticks_to_duration(std::uint64_t ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept {
+  return split_ticks(ticks, num, den, out) && in_duration_range(*out);
+}
+bool ticks_to_duration(double ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept {
+  return split_double(ticks, num, den, out) && in_duration_range(*out);
+}
+bool ticks_to_timestamp(std::int64_t ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept {
+  Timespan t;
+  return split_ticks(ticks, num, den, &t) && to_timestamp(t, out);
+}
+bool ticks_to_timestamp(std::uint64_t ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept {
+  Timespan t;
+  return split_ticks(ticks, num, den, &t) && to_timestamp(t, out);
+}
+bool ticks_to_timestamp(double ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept {
+  Timespan t;
+  return split_double(ticks, num, den, &t) && to_timestamp(t, out);
+}
+
+bool duration_is_valid(const Timespan& t, std::string* why) {
+  if (!in_duration_range(t)) {
+    *why = "duration of " + describe(t) + " is outside +-315576000000 s";
+    return false;
+  }
+  if (t.nanos <= -kNanosPerSecond || t.nanos >= kNanosPerSecond) {
+    *why = "duration nanos " + std::to_string(t.nanos) + " is not within +-999999999";
+    return false;
+  }
+  if ((t.seconds > 0 && t.nanos < 0) || (t.seconds < 0 && t.nanos > 0)) {
+    *why = "duration of " + describe(t) + " has seconds and nanos of different signs";
+    return false;
+  }
+  return true;
+}
+
+bool timestamp_is_valid(const Timespan& t, std::string* why) {
+  if (t.seconds < kMinTimestampSeconds || t.seconds > kMaxTimestampSeconds) {
+    *why = "timestamp " + describe(t) + " is outside 0001-01-01..9999-12-31";
+    return false;
+  }
+  if (t.nanos < 0 || t.nanos >= kNanosPerSecond) {
+    *why = "timestamp nanos " + std::to_string(t.nanos) + " is not within 0..999999999";
+    return false;
+  }
+  return true;
+}
+
+bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, std::int64_t min,
+                       std::int64_t max, std::int64_t* ticks, std::string* why) {
+  i128 v;
+  if (!join_ticks(t, num, den, &v, why)) return false;
+  if (v < min || v > max) {
+    *why = describe(t) + " does not fit the C++ duration's representation";
+    return false;
+  }
+  *ticks = static_cast<std::int64_t>(v);
+  return true;
+}
+
+bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, std::uint64_t max,
+                       std::uint64_t* ticks, std::string* why) {
+  i128 v;
+  if (!join_ticks(t, num, den, &v, why)) return false;
+  if (v < 0 || v > static_cast<i128>(max)) {
+    *why = describe(t) + " does not fit the C++ duration's representation";
+    return false;
+  }
+  *ticks = static_cast<std::uint64_t>(v);
+  return true;
+}
+
+bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, double* ticks,
+                       std::string* why) {
+  if (num <= 0 || den <= 0) {
+    *why = "invalid tick ratio";
+    return false;
+  }
+  long double seconds = static_cast<long double>(t.seconds) + static_cast<long double>(t.nanos) / kNanosPerSecond;
+  *ticks = static_cast<double>(seconds * den / num);
+  return true;
+}
+
+}  // namespace dispatch::wire

@@ -1,0 +1,172 @@
+// Tests of the wire primitives: UTF-8 validation, chrono <-> Duration and
+// Timestamp arithmetic, integer range checks, tags and skipping.
+#include "dispatch/wire.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "dispatch/error.h"
+#include "dispatch/wire_io.h"
+
+namespace dispatch::wire {
+namespace {
+
+TEST(Utf8, AcceptsValidRejectsInvalid) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xC3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xFF"));
+  EXPECT_FALSE(is_valid_utf8("a\x80"));
+}
+
+TEST(Duration, SplitsTicksExactly) {
+  Timespan t;
+  ASSERT_TRUE(ticks_to_duration(std::int64_t{1500}, 1, 1000, &t));  // 1500 ms
+  EXPECT_EQ(t.seconds, 1);
+  EXPECT_EQ(t.nanos, 500'000'000);
+  ASSERT_TRUE(ticks_to_duration(std::int64_t{-1500}, 1, 1000, &t));
+  EXPECT_EQ(t.seconds, -1);
+  EXPECT_EQ(t.nanos, -500'000'000);
+  ASSERT_TRUE(ticks_to_duration(std::int64_t{3}, 60, 1, &t));  // 3 minutes
+  EXPECT_EQ(t.seconds, 180);
+  EXPECT_EQ(t.nanos, 0);
+  ASSERT_TRUE(ticks_to_duration(1.25, 1, 1, &t));
+  EXPECT_EQ(t.seconds, 1);
+  EXPECT_EQ(t.nanos, 250'000'000);
+}
+
+TEST(Duration, RejectsOutOfRange) {
+  Timespan t;
+  // INT64_MAX hours is far beyond +-10000 years.
+  EXPECT_FALSE(ticks_to_duration(std::int64_t{INT64_MAX}, 3600, 1, &t));
+  EXPECT_FALSE(ticks_to_duration(std::numeric_limits<double>::quiet_NaN(), 1, 1, &t));
+  EXPECT_FALSE(ticks_to_duration(std::numeric_limits<double>::infinity(), 1, 1, &t));
+  std::string why;
+  EXPECT_FALSE(duration_is_valid({1, -5}, &why));
+  EXPECT_NE(why.find("different signs"), std::string::npos);
+  EXPECT_FALSE(duration_is_valid({0, 1'000'000'000}, &why));
+  EXPECT_TRUE(duration_is_valid({-3, -7}, &why));
+}
+
+TEST(Duration, JoinsBackIntoTicks) {
+  std::int64_t ticks = 0;
+  std::string why;
+  ASSERT_TRUE(timespan_to_ticks({1, 500'000'000}, 1, 1000, INT64_MIN, INT64_MAX, &ticks, &why));
+  EXPECT_EQ(ticks, 1500);
+  // 1.5 s in whole seconds truncates toward zero.
+  ASSERT_TRUE(timespan_to_ticks({-1, -500'000'000}, 1, 1, INT64_MIN, INT64_MAX, &ticks, &why));
+  EXPECT_EQ(ticks, -1);
+  // 100 s of nanoseconds does not fit an int32 rep.
+  EXPECT_FALSE(timespan_to_ticks({100, 0}, 1, 1'000'000'000, INT32_MIN, INT32_MAX, &ticks, &why));
+  EXPECT_NE(why.find("does not fit"), std::string::npos);
+  std::uint64_t u = 0;
+  EXPECT_FALSE(timespan_to_ticks({-1, 0}, 1, 1, UINT64_MAX, &u, &why));
+}
+
+TEST(Timestamp, FloorsNegativeTimes) {
+  Timespan t;
+  ASSERT_TRUE(ticks_to_timestamp(std::int64_t{-1}, 1, 1'000'000'000, &t));  // 1 ns before epoch
+  EXPECT_EQ(t.seconds, -1);
+  EXPECT_EQ(t.nanos, 999'999'999);
+  EXPECT_FALSE(ticks_to_timestamp(std::int64_t{253'402'300'800}, 1, 1, &t));
+  std::string why;
+  EXPECT_FALSE(timestamp_is_valid({0, -1}, &why));
+}
+
+// Decodes `bytes` with `read` and returns the error message, or "" on success.
+template <typename F>
+std::string decode_error(std::string_view bytes, F read) {
+  try {
+    decode_buffer(bytes, "M", read);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::invalid_argument);
+    return e.message();
+  }
+  return "";
+}
+
+TEST(Ints, RangeCheckedAgainstTheCppType) {
+  // 300 as a varint.
+  const std::string v300("\xAC\x02", 2);
+  EXPECT_EQ(decode_error(v300, [](Stream& in) { read_int<std::int8_t>(in, "M", "f", "std::int8_t"); }),
+            "M.f: value 300 does not fit in std::int8_t");
+  EXPECT_EQ(decode_error(v300, [](Stream& in) { EXPECT_EQ(read_int<std::uint16_t>(in, "M", "f", "u16"), 300); }),
+            "");
+  // -1 as int32 is sign-extended to ten bytes.
+  const std::string minus1("\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01", 10);
+  EXPECT_EQ(decode_error(minus1, [](Stream& in) { EXPECT_EQ(read_int<std::int32_t>(in, "M", "f", "i32"), -1); }),
+            "");
+  EXPECT_EQ(decode_error(minus1, [](Stream& in) { read_int<std::uint32_t>(in, "M", "f", "std::uint32_t"); }),
+            "M.f: value 18446744073709551615 does not fit in std::uint32_t");
+  EXPECT_EQ(decode_error(std::string("\xFF", 1), [](Stream& in) { read_varint(in, "M", "f"); }),
+            "M.f: truncated or overlong varint");
+}
+
+TEST(Tags, RejectsFieldZeroAndSkipsUnknown) {
+  EXPECT_EQ(decode_error(std::string("\x00", 1), [](Stream& in) { next_tag(in, "M"); }),
+            "M: malformed field tag (field number 0 or truncated)");
+  // field 7 varint 5, then field 8 length 2 "hi": both skipped.
+  const std::string unknown("\x38\x05\x42\x02hi", 6);
+  EXPECT_EQ(decode_error(unknown,
+                         [](Stream& in) {
+                           int n = 0;
+                           while (std::uint32_t tag = next_tag(in, "M")) {
+                             skip(in, tag, "M");
+                             ++n;
+                           }
+                           EXPECT_EQ(n, 2);
+                         }),
+            "");
+  // field 8 claims 9 bytes but 2 remain.
+  EXPECT_EQ(decode_error(std::string("\x42\x09hi", 4),
+                         [](Stream& in) {
+                           std::uint32_t tag = next_tag(in, "M");
+                           skip(in, tag, "M");
+                         }),
+            "M: malformed unknown field 8 (length-delimited)");
+}
+
+TEST(Strings, LengthAndUtf8Checked) {
+  std::string out;
+  EXPECT_EQ(decode_error(std::string("\x05" "ab", 3), [&](Stream& in) { read_string(in, &out, "M", "s"); }),
+            "M.s: length 5 runs past the end of the message");
+  EXPECT_EQ(decode_error(std::string("\x01\xFF", 2), [&](Stream& in) { read_string(in, &out, "M", "s"); }),
+            "M.s: string is not valid UTF-8 (use bytes for binary data)");
+  EXPECT_EQ(decode_error(std::string("\x02ok", 3), [&](Stream& in) { read_string(in, &out, "M", "s"); }), "");
+  EXPECT_EQ(out, "ok");
+}
+
+TEST(Nesting, DepthLimited) {
+  // 101 nested empty-length-prefixed messages: each level is "field 1, LEN, rest".
+  std::string bytes;
+  for (int i = 0; i <= kRecursionLimit; ++i) {
+    std::uint8_t len[10];
+    std::uint8_t* end = put_len(bytes.size(), len);
+    bytes = "\x0A" + std::string(reinterpret_cast<char*>(len), end - len) + bytes;
+  }
+  std::function<void(Stream&)> read_nested = [&](Stream& in) {
+    while (std::uint32_t tag = next_tag(in, "M")) {
+      expect(tag, kLen, "M", "child");
+      Stream::Limit l = enter(in, "M", "child");
+      read_nested(in);
+      leave(in, l);
+    }
+  };
+  // The innermost 50 levels are fine.
+  EXPECT_EQ(decode_error(bytes.substr(bytes.size() - 100), read_nested), "");
+  EXPECT_EQ(decode_error(bytes, read_nested), "M.child: messages nested too deeply");
+}
+
+TEST(SizeCache, PreOrderBeyondInlineStorage) {
+  SizeCache c;
+  for (std::size_t i = 0; i < 100; ++i) c.set(c.reserve(), i * 3);
+  for (std::size_t i = 0; i < 100; ++i) EXPECT_EQ(c.next(), i * 3);
+}
+
+}  // namespace
+}  // namespace dispatch::wire
