@@ -91,7 +91,42 @@ class DispatchTable {
 
   const std::vector<const Service*>& services() const noexcept { return services_; }
 
+  // Exceptions of type E (or derived from it) escaping a function become
+  // `code`, ahead of error_from_current_exception()'s defaults; the message is
+  // the exception's what(). Checked in registration order, first match wins:
+  // register specific types before their bases. Owned by this table (no
+  // global registry), e.g. table.map_exception<PaymentDeclined>(Code::failed_precondition).
+  template <typename E>
+  void map_exception(Code code) {
+    exception_codes_.push_back({code, &current_exception_is<E>});
+  }
+
+  // Built-in routes that serve an object (the scheduler's API serves its
+  // Scheduler) find it through the table running them: one object per key,
+  // held, not owned. `key` must be a static string.
+  void attach(const char* key, void* object) { attachments_[key] = object; }
+  void* attachment(std::string_view key) const noexcept {
+    auto it = attachments_.find(key);
+    return it == attachments_.end() ? nullptr : it->second;
+  }
+
  private:
+  template <typename E>
+  static bool current_exception_is() noexcept {
+    try {
+      throw;
+    } catch (const E&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+  struct ExceptionCode {
+    Code code;
+    bool (*matches)() noexcept;  // called inside a catch block
+  };
+  std::vector<ExceptionCode> exception_codes_;
+  std::unordered_map<std::string_view, void*> attachments_;
   std::vector<const Service*> services_;
   std::unordered_map<std::string_view, const Method*> by_path_;
   // Short and "<package>.<name>" spellings; an ambiguous short name maps to

@@ -71,7 +71,11 @@ Result<std::string> DispatchTable::invoke(const Method& method, std::string_view
   try {
     method.handler(request, &response);
   } catch (...) {
-    return error_from_current_exception();
+    Error error = error_from_current_exception();
+    for (const ExceptionCode& mapping : exception_codes_) {
+      if (mapping.matches()) return Error(mapping.code, error.message(), error.details());
+    }
+    return error;
   }
   return response;
 }

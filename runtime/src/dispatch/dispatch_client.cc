@@ -1,0 +1,106 @@
+// DispatchClient: turns encoded calls into one DispatchRequest for the
+// scheduler's dispatch.sdk.v1.DispatchService/Dispatch route and returns the
+// IDs it persisted. Idempotency keys travel in Call.idempotency_key (field
+// 100, this scheduler's extension; see docs/scheduler.md).
+//
+// Not for: retries of the Dispatch request itself (callers may retry with the
+// same idempotency key) or waiting for results (AdminService/Get does that).
+#include "dispatch/dispatch_client.h"
+
+#include <cstdlib>
+
+#include <google/protobuf/duration.pb.h>
+
+#include "dispatch/protocol.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+
+namespace dispatch {
+namespace {
+
+
+// The protocol's pattern for Call.function: ^[a-zA-Z_][a-zA-Z0-9_<>.]*$
+bool valid_function_name(std::string_view name) noexcept {
+  if (name.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(name[0])) return false;
+  for (char c : name.substr(1)) {
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '<' && c != '>' && c != '.') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+DispatchClient::DispatchClient(Client& scheduler, std::string default_endpoint)
+    : scheduler_(scheduler), default_endpoint_(std::move(default_endpoint)) {
+  if (default_endpoint_.empty()) {
+    if (const char* env = std::getenv("DISPATCH_ENDPOINT_URL")) default_endpoint_ = env;
+  }
+}
+
+Result<std::string> DispatchClient::dispatch(std::string_view function,
+                                             std::string_view request_type, std::string request,
+                                             const DispatchOptions& options) {
+  std::vector<PendingCall> calls;
+  calls.push_back(PendingCall{std::string(function), std::string(request_type), std::move(request),
+                              options});
+  auto ids = dispatch_batch(std::move(calls));
+  if (!ids.ok()) return std::move(ids).error();
+  return std::move(ids.value().front());
+}
+
+Result<std::vector<std::string>> DispatchClient::dispatch_batch(std::vector<PendingCall> calls) {
+  if (calls.empty()) {
+    return Error(Code::invalid_argument, "dispatch_batch: the batch is empty");
+  }
+  sdk::v1::DispatchRequest request;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    PendingCall& pending = calls[i];
+    const std::string& endpoint =
+        pending.options.endpoint.empty() ? default_endpoint_ : pending.options.endpoint;
+    if (endpoint.empty()) {
+      return Error(Code::invalid_argument,
+                   "call to '" + pending.function +
+                       "' names no endpoint; set DISPATCH_ENDPOINT_URL or DispatchOptions::endpoint "
+                       "to the URL at which the scheduler reaches the function");
+    }
+    if (!valid_function_name(pending.function)) {
+      return Error(Code::invalid_argument, "'" + pending.function +
+                                               "' is not a valid function name (pattern "
+                                               "^[a-zA-Z_][a-zA-Z0-9_<>.]*$)");
+    }
+    if (pending.request_type.empty()) {
+      return Error(Code::invalid_argument,
+                   "call to '" + pending.function + "' names no request message type");
+    }
+    if (pending.options.expiration && pending.options.expiration->count() <= 0) {
+      return Error(Code::invalid_argument,
+                   "call to '" + pending.function + "' has a non-positive expiration");
+    }
+    sdk::v1::Call* call = request.add_calls();
+    call->set_correlation_id(i);
+    call->set_endpoint(endpoint);
+    call->set_function(pending.function);
+    protocol::pack_any(pending.request_type, std::move(pending.request), call->mutable_input());
+    if (pending.options.expiration) {
+      const auto ms = pending.options.expiration->count();
+      call->mutable_expiration()->set_seconds(ms / 1000);
+      call->mutable_expiration()->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+    }
+    call->set_idempotency_key(pending.options.idempotency_key);
+  }
+  auto reply = scheduler_.call(protocol::kDispatchPath, request.SerializeAsString(), CallOptions{});
+  if (!reply.ok()) return std::move(reply).error().with_context("dispatching to the scheduler");
+  sdk::v1::DispatchResponse response;
+  if (!response.ParseFromString(reply.value())) {
+    return Error(Code::internal, "the scheduler's reply is not a dispatch.sdk.v1.DispatchResponse");
+  }
+  if (static_cast<std::size_t>(response.dispatch_ids_size()) != calls.size()) {
+    return Error(Code::internal, "the scheduler answered " +
+                                     std::to_string(response.dispatch_ids_size()) + " IDs for " +
+                                     std::to_string(calls.size()) + " calls");
+  }
+  return std::vector<std::string>(response.dispatch_ids().begin(), response.dispatch_ids().end());
+}
+
+}  // namespace dispatch

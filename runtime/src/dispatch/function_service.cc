@@ -1,0 +1,95 @@
+// The endpoint's Run route: a RunRequest in, the target function run through
+// the same DispatchTable::invoke() as a direct call, a RunResponse out.
+// Protocol-level trouble the scheduler should act on (unknown function, wrong
+// input type) is a RunResponse status; only a body that is not a RunRequest
+// at all is an error of the HTTP call itself.
+#include "dispatch/function_service.h"
+
+#include <string>
+
+#include <google/protobuf/descriptor.pb.h>
+
+#include "dispatch/protocol.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+
+namespace dispatch {
+namespace {
+
+
+void answer_error(sdk::v1::RunResponse* response, RunStatus status, std::string type,
+                  std::string message) {
+  response->set_status(static_cast<sdk::v1::Status>(status));
+  sdk::v1::Error* error = response->mutable_exit()->mutable_result()->mutable_error();
+  error->set_type(std::move(type));
+  error->set_message(std::move(message));
+}
+
+void run(std::string_view request, std::string* out);
+
+const Method kRunMethod{"Run", "/dispatch.sdk.v1.FunctionService/Run",
+                        "dispatch.sdk.v1.RunRequest", "dispatch.sdk.v1.RunResponse", &run};
+
+void run(std::string_view request, std::string* out) {
+  const CallContext& outer = this_call();
+  if (outer.table == nullptr) {
+    throw Error(Code::internal, "Run was called outside a DispatchTable; add function_service() to the table that serves it");
+  }
+  sdk::v1::RunRequest req;
+  if (!req.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+    throw Error(Code::invalid_argument,
+                "the request body is not a valid dispatch.sdk.v1.RunRequest message");
+  }
+  sdk::v1::RunResponse response;
+  const Method* method = req.function().empty() ? nullptr : outer.table->find_function(req.function());
+  if (req.function().empty()) {
+    answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
+                 "RunRequest.function is empty; name the function to run");
+  } else if (method == nullptr || method == &kRunMethod) {
+    answer_error(&response, RunStatus::not_found, "not_found",
+                 "function '" + req.function() + "' is not registered at this endpoint" +
+                     " (or its short name is ambiguous: use <package>.<name>)");
+  } else if (req.directive_case() == sdk::v1::RunRequest::kPollResult) {
+    // This endpoint never answers Poll, so it has no coroutine to resume;
+    // INCOMPATIBLE_STATE asks the scheduler to restart from the input.
+    answer_error(&response, RunStatus::incompatible_state, "incompatible_state",
+                 "this endpoint does not resume coroutines; restart '" + req.function() +
+                     "' from its input");
+  } else if (!req.has_input()) {
+    answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
+                 "RunRequest for '" + req.function() + "' carries no input");
+  } else if (protocol::any_type(req.input()) != method->request_type) {
+    answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
+                 "function '" + req.function() + "' takes " + method->request_type +
+                     ", but the input's type URL is '" + req.input().type_url() + "'");
+  } else {
+    CallContext context;
+    context.deadline = outer.deadline;
+    context.dispatch_id = req.dispatch_id();
+    context.attempt = outer.attempt;
+    auto result = outer.table->invoke(*method, req.input().value(), context);
+    if (result.ok()) {
+      response.set_status(sdk::v1::STATUS_OK);
+      protocol::pack_any(method->response_type, std::move(result).value(),
+                         response.mutable_exit()->mutable_result()->mutable_output());
+    } else {
+      const Error& e = result.error();
+      answer_error(&response, run_status_for(e.code()), std::string(code_name(e.code())),
+                   e.message());
+    }
+  }
+  response.SerializeToString(out);
+}
+
+}  // namespace
+
+const Service& function_service() {
+  static const std::string descriptor = [] {
+    google::protobuf::FileDescriptorProto file;
+    sdk::v1::RunRequest::descriptor()->file()->CopyTo(&file);
+    return file.SerializeAsString();
+  }();
+  static const Service service{"dispatch.sdk.v1", "FunctionService", &kRunMethod, 1, descriptor};
+  return service;
+}
+
+}  // namespace dispatch

@@ -1,0 +1,180 @@
+// The Run route: status for each outcome, context passed through, the
+// exception registry, and the status tables.
+#include "dispatch/function_service.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <system_error>
+
+#include "dispatch/in_process.h"
+#include "dispatch/protocol.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+
+namespace dispatch {
+namespace {
+
+
+struct Transient : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct VeryTransient : Transient {
+  using Transient::Transient;
+};
+
+void echo(std::string_view request, std::string* response) { response->assign(request); }
+void context(std::string_view, std::string* response) {
+  *response = this_call().dispatch_id + "#" + std::to_string(this_call().attempt);
+}
+void unavailable(std::string_view, std::string*) { throw Error(Code::unavailable, "db down"); }
+void crashes(std::string_view, std::string*) { throw std::runtime_error("boom"); }
+void transient(std::string_view, std::string*) { throw VeryTransient("try later"); }
+
+const Method kMethods[] = {
+    {"echo", "/t.T/echo", "t.EchoRequest", "t.EchoResponse", &echo},
+    {"context", "/t.T/context", "t.ContextRequest", "t.ContextResponse", &context},
+    {"unavailable", "/t.T/unavailable", "t.UnavailableRequest", "t.UnavailableResponse", &unavailable},
+    {"crashes", "/t.T/crashes", "t.CrashesRequest", "t.CrashesResponse", &crashes},
+    {"transient", "/t.T/transient", "t.TransientRequest", "t.TransientResponse", &transient},
+};
+const Service kService{"t", "T", kMethods, 5, {}};
+
+std::string run_request(std::string function, std::string type, std::string value,
+                        std::string dispatch_id = "d-1") {
+  sdk::v1::RunRequest req;
+  req.set_function(std::move(function));
+  protocol::pack_any(type, std::move(value), req.mutable_input());
+  req.set_dispatch_id(std::move(dispatch_id));
+  return req.SerializeAsString();
+}
+
+sdk::v1::RunResponse run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1) {
+  const Method* m = table.find(kRunPath);
+  EXPECT_NE(m, nullptr);
+  CallContext ctx;
+  ctx.attempt = attempt;
+  auto out = table.invoke(*m, body, ctx);
+  EXPECT_TRUE(out.ok()) << (out.ok() ? "" : out.error().what());
+  sdk::v1::RunResponse res;
+  EXPECT_TRUE(res.ParseFromString(out.value()));
+  return res;
+}
+
+TEST(FunctionService, RunsTheFunctionAndPacksItsOutput) {
+  DispatchTable table{&kService, &function_service()};
+  auto res = run(table, run_request("t.echo", "t.EchoRequest", "payload"));
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_OK);
+  EXPECT_EQ(res.exit().result().output().type_url(), "type.googleapis.com/t.EchoResponse");
+  EXPECT_EQ(res.exit().result().output().value(), "payload");
+  EXPECT_FALSE(res.exit().result().has_error());
+  // Short names work when unique.
+  EXPECT_EQ(run(table, run_request("echo", "t.EchoRequest", "x")).status(), sdk::v1::STATUS_OK);
+}
+
+TEST(FunctionService, FunctionSeesDispatchIdAndAttempt) {
+  DispatchTable table{&kService, &function_service()};
+  auto res = run(table, run_request("context", "t.ContextRequest", "", "abc"), 3);
+  EXPECT_EQ(res.exit().result().output().value(), "abc#3");
+}
+
+TEST(FunctionService, UnknownFunctionIsNotFound) {
+  DispatchTable table{&kService, &function_service()};
+  auto res = run(table, run_request("t.nope", "t.NopeRequest", ""));
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_NOT_FOUND);
+  EXPECT_NE(res.exit().result().error().message().find("'t.nope' is not registered"), std::string::npos);
+  // Run cannot be targeted through itself.
+  EXPECT_EQ(run(table, run_request("Run", "dispatch.sdk.v1.RunRequest", "")).status(),
+            sdk::v1::STATUS_NOT_FOUND);
+}
+
+TEST(FunctionService, WrongInputTypeIsInvalidArgument) {
+  DispatchTable table{&kService, &function_service()};
+  auto res = run(table, run_request("t.echo", "t.OtherRequest", ""));
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_INVALID_ARGUMENT);
+  const std::string& msg = res.exit().result().error().message();
+  EXPECT_NE(msg.find("takes t.EchoRequest"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("type.googleapis.com/t.OtherRequest"), std::string::npos) << msg;
+}
+
+TEST(FunctionService, MissingInputOrFunctionIsInvalidArgument) {
+  DispatchTable table{&kService, &function_service()};
+  sdk::v1::RunRequest req;
+  req.set_function("t.echo");
+  EXPECT_EQ(run(table, req.SerializeAsString()).status(), sdk::v1::STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(run(table, run_request("", "t.EchoRequest", "")).status(), sdk::v1::STATUS_INVALID_ARGUMENT);
+}
+
+TEST(FunctionService, PollResultAsksForARestart) {
+  DispatchTable table{&kService, &function_service()};
+  sdk::v1::RunRequest req;
+  req.set_function("t.echo");
+  req.mutable_poll_result();
+  EXPECT_EQ(run(table, req.SerializeAsString()).status(), sdk::v1::STATUS_INCOMPATIBLE_STATE);
+}
+
+TEST(FunctionService, MalformedBodyIsAnInvalidArgumentError) {
+  DispatchTable table{&kService, &function_service()};
+  InProcessClient client(table);
+  auto out = client.call(kRunPath, std::string("\xff\xff\xff", 3), {});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().code(), Code::invalid_argument);
+}
+
+TEST(FunctionService, ErrorsMapToStatuses) {
+  DispatchTable table{&kService, &function_service()};
+  auto res = run(table, run_request("unavailable", "t.UnavailableRequest", ""));
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_TEMPORARY_ERROR);
+  EXPECT_EQ(res.exit().result().error().type(), "unavailable");
+  EXPECT_EQ(res.exit().result().error().message(), "db down");
+  res = run(table, run_request("crashes", "t.CrashesRequest", ""));
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_PERMANENT_ERROR);
+  EXPECT_EQ(res.exit().result().error().message(), "boom");
+}
+
+TEST(FunctionService, UserExceptionTypesAreRegisteredPerTable) {
+  DispatchTable plain{&kService, &function_service()};
+  EXPECT_EQ(run(plain, run_request("transient", "t.TransientRequest", "")).status(),
+            sdk::v1::STATUS_PERMANENT_ERROR);
+
+  DispatchTable mapped{&kService, &function_service()};
+  mapped.map_exception<Transient>(Code::unavailable);  // matches the derived type too
+  auto res = run(mapped, run_request("transient", "t.TransientRequest", ""));
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_TEMPORARY_ERROR);
+  EXPECT_EQ(res.exit().result().error().message(), "try later");
+
+  DispatchTable first_wins{&kService, &function_service()};
+  first_wins.map_exception<VeryTransient>(Code::resource_exhausted);
+  first_wins.map_exception<Transient>(Code::unavailable);
+  EXPECT_EQ(run(first_wins, run_request("transient", "t.TransientRequest", "")).status(),
+            sdk::v1::STATUS_THROTTLED);
+}
+
+TEST(FunctionService, ServiceDescribesItself) {
+  const Service& s = function_service();
+  EXPECT_STREQ(s.package, "dispatch.sdk.v1");
+  ASSERT_EQ(s.method_count, 1u);
+  EXPECT_EQ(std::string_view(s.methods[0].path), kRunPath);
+  EXPECT_FALSE(s.file_descriptor.empty());
+}
+
+TEST(StatusTables, CodesAndHttp) {
+  EXPECT_EQ(run_status_for(Code::deadline_exceeded), RunStatus::timeout);
+  EXPECT_EQ(run_status_for(Code::resource_exhausted), RunStatus::throttled);
+  EXPECT_EQ(run_status_for(Code::internal), RunStatus::permanent_error);
+  EXPECT_EQ(run_status_for(Code::invalid_argument), RunStatus::invalid_argument);
+  EXPECT_TRUE(is_temporary(RunStatus::tcp_error));
+  EXPECT_TRUE(is_temporary(RunStatus::incompatible_state));
+  EXPECT_FALSE(is_temporary(RunStatus::permanent_error));
+  EXPECT_FALSE(is_temporary(RunStatus::not_found));
+  EXPECT_EQ(run_status_name(RunStatus::throttled), "STATUS_THROTTLED");
+  EXPECT_EQ(protocol::status_for_http(429), RunStatus::throttled);
+  EXPECT_EQ(protocol::status_for_http(501), RunStatus::permanent_error);
+  EXPECT_EQ(protocol::status_for_http(503), RunStatus::temporary_error);
+  EXPECT_EQ(protocol::status_for_http(408), RunStatus::timeout);
+  EXPECT_EQ(protocol::status_for_http(418), RunStatus::permanent_error);
+  EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "refused")),
+            RunStatus::tcp_error);
+}
+
+}  // namespace
+}  // namespace dispatch

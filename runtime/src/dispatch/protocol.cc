@@ -1,0 +1,128 @@
+// Status tables of the Dispatch protocol and Any/Timestamp helpers.
+#include "dispatch/protocol.h"
+
+#include <array>
+
+namespace dispatch {
+
+RunStatus run_status_for(Code code) noexcept {
+  // The Python SDK's spirit: timeouts TIMEOUT, bad input INVALID_ARGUMENT,
+  // connection-ish failures temporary, anything unclassified permanent
+  // (dispatch-py status_for_error falls back to PERMANENT_ERROR).
+  switch (code) {
+    case Code::ok: return RunStatus::ok;
+    case Code::deadline_exceeded: return RunStatus::timeout;
+    case Code::resource_exhausted: return RunStatus::throttled;
+    case Code::invalid_argument:
+    case Code::out_of_range: return RunStatus::invalid_argument;
+    case Code::unavailable:
+    case Code::aborted:
+    case Code::canceled: return RunStatus::temporary_error;
+    case Code::not_found: return RunStatus::not_found;
+    case Code::unauthenticated: return RunStatus::unauthenticated;
+    case Code::permission_denied: return RunStatus::permission_denied;
+    case Code::unknown:
+    case Code::already_exists:
+    case Code::failed_precondition:
+    case Code::unimplemented:
+    case Code::internal:
+    case Code::data_loss: return RunStatus::permanent_error;
+  }
+  return RunStatus::permanent_error;
+}
+
+std::string_view run_status_name(RunStatus status) noexcept {
+  static constexpr std::array<std::string_view, 16> kNames{
+      "STATUS_UNSPECIFIED",     "STATUS_OK",
+      "STATUS_TIMEOUT",         "STATUS_THROTTLED",
+      "STATUS_INVALID_ARGUMENT", "STATUS_INVALID_RESPONSE",
+      "STATUS_TEMPORARY_ERROR", "STATUS_PERMANENT_ERROR",
+      "STATUS_INCOMPATIBLE_STATE", "STATUS_DNS_ERROR",
+      "STATUS_TCP_ERROR",       "STATUS_TLS_ERROR",
+      "STATUS_HTTP_ERROR",      "STATUS_UNAUTHENTICATED",
+      "STATUS_PERMISSION_DENIED", "STATUS_NOT_FOUND"};
+  const auto i = static_cast<std::size_t>(status);
+  return i < kNames.size() ? kNames[i] : std::string_view("STATUS_UNKNOWN");
+}
+
+bool is_temporary(RunStatus status) noexcept {
+  switch (status) {
+    case RunStatus::timeout:
+    case RunStatus::throttled:
+    case RunStatus::temporary_error:
+    case RunStatus::incompatible_state:
+    case RunStatus::dns_error:
+    case RunStatus::tcp_error:
+    case RunStatus::tls_error:
+    case RunStatus::http_error: return true;
+    default: return false;
+  }
+}
+
+namespace protocol {
+
+void pack_any(std::string_view type, std::string value, google::protobuf::Any* any) {
+  std::string url(kTypeUrlPrefix);
+  url.append(type);
+  any->set_type_url(std::move(url));
+  any->set_value(std::move(value));
+}
+
+std::string_view any_type(const google::protobuf::Any& any) noexcept {
+  std::string_view url = any.type_url();
+  const auto slash = url.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : url.substr(slash + 1);
+}
+
+RunStatus status_for_transport_error(const Error& error) noexcept {
+  switch (error.code()) {
+    case Code::unavailable: return RunStatus::tcp_error;
+    case Code::deadline_exceeded: return RunStatus::timeout;
+    case Code::resource_exhausted: return RunStatus::throttled;
+    case Code::invalid_argument: return RunStatus::invalid_argument;
+    case Code::unauthenticated: return RunStatus::unauthenticated;
+    case Code::permission_denied: return RunStatus::permission_denied;
+    case Code::not_found:
+    case Code::unimplemented: return RunStatus::not_found;
+    case Code::internal:
+    case Code::unknown:
+    case Code::data_loss:
+    case Code::aborted:
+    case Code::canceled: return RunStatus::temporary_error;
+    default: return RunStatus::permanent_error;
+  }
+}
+
+RunStatus status_for_http(int http_status) noexcept {
+  switch (http_status) {
+    case 400: return RunStatus::invalid_argument;
+    case 401: return RunStatus::unauthenticated;
+    case 403: return RunStatus::permission_denied;
+    case 404: return RunStatus::not_found;
+    case 408: return RunStatus::timeout;
+    case 429: return RunStatus::throttled;
+    case 501: return RunStatus::permanent_error;
+    default: break;
+  }
+  if (http_status >= 200 && http_status < 300) return RunStatus::ok;
+  if (http_status >= 500 && http_status < 600) return RunStatus::temporary_error;
+  return RunStatus::permanent_error;
+}
+
+void to_timestamp(int64_t unix_ms, google::protobuf::Timestamp* ts) {
+  int64_t seconds = unix_ms / 1000;
+  int64_t millis = unix_ms % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    seconds -= 1;
+  }
+  ts->set_seconds(seconds);
+  ts->set_nanos(static_cast<int32_t>(millis * 1000000));
+}
+
+int64_t from_timestamp(const google::protobuf::Timestamp& ts) noexcept {
+  return ts.seconds() * 1000 + ts.nanos() / 1000000;
+}
+
+}  // namespace protocol
+}  // namespace dispatch
