@@ -1,0 +1,171 @@
+// dispatch-gen's command line: runs the front end, naming pass and back ends
+// over each header and writes what changed. All checks run before anything
+// is written, so a failed run leaves the output directory as it was.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "diagnostics.h"
+#include "frontend.h"
+#include "model_json.h"
+#include "naming.h"
+#include "output.h"
+#include "proto_emitter.h"
+#if DISPATCH_GEN_HAVE_CPP
+#include "cpp/cpp_emitter.h"
+#endif
+
+namespace {
+
+using namespace dispatch::gen;
+
+constexpr const char* kUsage =
+    "usage: dispatch-gen --out-dir DIR [--package P] [--include-name NAME] [--depfile F]\n"
+    "                    [--dump-model] HEADER... [-- CLANG_ARGS...]\n"
+    "\n"
+    "Generates serialization, client stubs, a server dispatch table and a .proto\n"
+    "for the [[dispatch::function]] declarations of each HEADER.\n"
+    "\n"
+    "  --out-dir DIR        where generated files go (written only when changed)\n"
+    "  --package P          proto package (default: the functions' C++ namespace,\n"
+    "                       '::' -> '.')\n"
+    "  --include-name NAME  how generated code #includes the header (default: its\n"
+    "                       file name); one HEADER only\n"
+    "  --depfile F          write a Make-syntax depfile listing every header read\n"
+    "  --dump-model         print the model as JSON and write nothing\n"
+    "  --help               this text\n"
+    "  -- CLANG_ARGS        passed to clang (-I, -D, -std=...; default -std=c++17)\n"
+    "\n"
+    "See docs/annotations.md.\n";
+
+struct Options {
+  std::optional<std::string> out_dir, package, include_name, depfile;
+  bool dump_model = false;
+  std::vector<std::string> headers, clang_args;
+};
+
+int usage_error(const std::string& message) {
+  std::cerr << "dispatch-gen: error: " << message << "\n\n" << kUsage;
+  return 2;
+}
+
+std::string serialize_deterministic(const google::protobuf::FileDescriptorProto& file) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    file.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+int run(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      for (++i; i < argc; ++i) opt.clang_args.push_back(argv[i]);
+      break;
+    }
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg == "--dump-model") {
+      opt.dump_model = true;
+      continue;
+    }
+    std::optional<std::string>* value = nullptr;
+    std::string name = arg.substr(0, arg.find('='));
+    if (name == "--out-dir") value = &opt.out_dir;
+    else if (name == "--package") value = &opt.package;
+    else if (name == "--include-name") value = &opt.include_name;
+    else if (name == "--depfile") value = &opt.depfile;
+    if (value) {
+      if (arg.size() > name.size()) {
+        *value = arg.substr(name.size() + 1);
+      } else if (i + 1 < argc) {
+        *value = argv[++i];
+      } else {
+        return usage_error(name + " needs a value");
+      }
+      continue;
+    }
+    if (arg.size() > 1 && arg[0] == '-') return usage_error("unknown option '" + arg + "'");
+    opt.headers.push_back(arg);
+  }
+  if (opt.headers.empty()) return usage_error("no HEADER given");
+  if (!opt.out_dir && !opt.dump_model) return usage_error("--out-dir is required");
+  if (opt.include_name && opt.headers.size() > 1)
+    return usage_error("--include-name names one header; run dispatch-gen once per header to use it");
+
+  std::vector<Model> models;
+  std::vector<Diagnostic> errors;
+  for (const std::string& header : opt.headers) {
+    FrontendResult parsed = parse_header(header, opt.clang_args);
+    errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
+    if (!parsed.errors.empty()) continue;
+    NamingOptions naming{opt.package, opt.include_name};
+    std::vector<Diagnostic> naming_errors = assign_names(parsed.model, naming);
+    if (naming_errors.empty())
+      naming_errors = validate_file_descriptor(parsed.model, build_file_descriptor(parsed.model));
+    errors.insert(errors.end(), naming_errors.begin(), naming_errors.end());
+    models.push_back(std::move(parsed.model));
+  }
+  for (const Diagnostic& d : errors) std::cerr << format_diagnostic(d) << "\n";
+  if (!errors.empty()) {
+    std::cerr << errors.size() << (errors.size() == 1 ? " error" : " errors") << " generated; nothing written.\n";
+    return 1;
+  }
+
+  if (opt.dump_model) {
+    std::cout << models_to_json(models);
+    return 0;
+  }
+
+  // Everything is generated before anything is written.
+  std::vector<OutputFile> outputs;
+  std::set<std::string> deps;
+  for (const Model& m : models) {
+#if DISPATCH_GEN_HAVE_CPP
+    for (OutputFile& f : emit_cpp(m, serialize_deterministic(build_file_descriptor(m))))
+      outputs.push_back(std::move(f));
+#else
+    (void)serialize_deterministic;
+#endif
+    outputs.push_back(emit_proto(m));
+    deps.insert(m.headers_read.begin(), m.headers_read.end());
+  }
+  std::set<std::string> paths;
+  for (const OutputFile& f : outputs)
+    if (!paths.insert(f.path).second)
+      return usage_error("two headers generate '" + f.path + "'; give them different file names");
+
+  std::filesystem::path out_dir(*opt.out_dir);
+  for (const OutputFile& f : outputs) write_if_changed(out_dir / f.path, f.content);
+  if (opt.depfile) {
+    std::string target = (out_dir / outputs.front().path).string();
+    write_if_changed(*opt.depfile, make_depfile(target, std::vector<std::string>(deps.begin(), deps.end())));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "dispatch-gen: error: " << e.what() << "\n";
+    return 1;
+  }
+}

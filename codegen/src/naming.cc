@@ -1,0 +1,215 @@
+// The naming pass and the wrapper-message rule; see naming.h for the rules
+// and docs/annotations.md for the user's view of them.
+#include "naming.h"
+
+#include <cctype>
+#include <functional>
+#include <set>
+
+namespace dispatch::gen {
+namespace {
+
+bool is_identifier(std::string_view s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+std::vector<std::string> split(const std::string& s, const std::string& sep) {
+  std::vector<std::string> parts;
+  if (s.empty()) return parts;
+  size_t start = 0;
+  for (size_t pos; (pos = s.find(sep, start)) != std::string::npos; start = pos + sep.size())
+    parts.push_back(s.substr(start, pos - start));
+  parts.push_back(s.substr(start));
+  return parts;
+}
+
+std::string where(const SourceLocation& loc) {
+  return loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
+}
+
+void visit_types(const TypeRef& t, const std::function<void(const TypeRef&)>& f) {
+  f(t);
+  for (const TypeRef& a : t.args) visit_types(a, f);
+}
+
+}  // namespace
+
+std::string pascal_case(std::string_view name) {
+  std::string out;
+  bool up = true;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) {
+      up = true;
+      continue;
+    }
+    out += up ? char(std::toupper(static_cast<unsigned char>(c))) : c;
+    up = false;
+  }
+  return out;
+}
+
+std::string upper_snake(std::string_view name) {
+  std::string out;
+  auto lower = [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; };
+  auto upper = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (upper(c) && i > 0 && !out.empty() && out.back() != '_') {
+      char prev = name[i - 1];
+      bool next_lower = i + 1 < name.size() && lower(name[i + 1]);
+      if (lower(prev) || digit(prev) || (upper(prev) && next_lower)) out += '_';
+    }
+    out += char(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+bool needs_wrapper(const TypeRef& element) {
+  return element.kind == TypeKind::kOptional || element.kind == TypeKind::kVector ||
+         element.kind == TypeKind::kMap;
+}
+
+std::string type_name(const Model& model, const TypeRef& t) {
+  switch (t.kind) {
+    case TypeKind::kVoid: return "Void";
+    case TypeKind::kBool: return "Bool";
+    case TypeKind::kInt:
+      if (t.bits == 64) return t.is_signed ? "Int64" : "Uint64";
+      return t.is_signed ? "Int32" : "Uint32";
+    case TypeKind::kFloat: return "Float";
+    case TypeKind::kDouble: return "Double";
+    case TypeKind::kString: return "String";
+    case TypeKind::kBytes: return "Bytes";
+    case TypeKind::kDuration: return "Duration";
+    case TypeKind::kTimestamp: return "Timestamp";
+    case TypeKind::kEnum: return model.enums.at(t.decl).proto_name;
+    case TypeKind::kStruct: return model.structs.at(t.decl).proto_name;
+    case TypeKind::kOptional: return "Optional" + type_name(model, t.args.at(0));
+    case TypeKind::kVector: return "List" + type_name(model, t.args.at(0));
+    case TypeKind::kMap: return "Map" + type_name(model, t.args.at(0)) + type_name(model, t.args.at(1));
+  }
+  return "";
+}
+
+std::map<std::string, TypeRef> wrapper_messages(const Model& model) {
+  std::map<std::string, TypeRef> out;
+  auto collect = [&](const TypeRef& root) {
+    visit_types(root, [&](const TypeRef& t) {
+      const TypeRef* element = nullptr;
+      if (t.kind == TypeKind::kOptional || t.kind == TypeKind::kVector) element = &t.args.at(0);
+      if (t.kind == TypeKind::kMap) element = &t.args.at(1);
+      if (element && needs_wrapper(*element)) out.emplace(type_name(model, *element), *element);
+    });
+  };
+  for (const StructDecl& s : model.structs)
+    for (const Field& f : s.fields) collect(f.type);
+  for (const Function& f : model.functions) {
+    for (const Parameter& p : f.params) collect(p.type);
+    collect(f.result);
+  }
+  return out;
+}
+
+std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options) {
+  std::vector<Diagnostic> errors;
+  auto error = [&](const SourceLocation& loc, std::string message) {
+    errors.push_back(Diagnostic{loc, std::move(message)});
+  };
+  if (options.include_name) model.include_name = *options.include_name;
+
+  // Package: --package, else the functions' one namespace.
+  if (options.package) {
+    bool ok = !options.package->empty();
+    for (const std::string& part : split(*options.package, "."))
+      ok = ok && is_identifier(part);
+    if (!ok)
+      error({}, "--package '" + *options.package +
+                    "' is not a proto package name (identifiers joined with '.', e.g. shop.v1)");
+    model.package = *options.package;
+  } else if (!model.functions.empty()) {
+    const Function& first = model.functions.front();
+    for (const Function& f : model.functions) {
+      if (f.cpp_namespace == first.cpp_namespace) continue;
+      auto shown = [](const std::string& ns) { return ns.empty() ? std::string("the global namespace") : "'" + ns + "'"; };
+      error(f.loc, "function '" + f.name + "' is in namespace " + shown(f.cpp_namespace) + " but '" + first.name +
+                       "' (" + where(first.loc) + ") is in " + shown(first.cpp_namespace) +
+                       "; one header is one proto package: pass --package (PACKAGE in dispatch_generate) "
+                       "or move them into one namespace");
+      break;
+    }
+    std::string package;
+    for (const std::string& part : split(first.cpp_namespace, "::"))
+      package += (package.empty() ? "" : ".") + part;
+    model.package = package;
+  }
+
+  // The innermost namespace enclosing every function.
+  if (!model.functions.empty()) {
+    std::vector<std::string> common = split(model.functions.front().cpp_namespace, "::");
+    for (const Function& f : model.functions) {
+      std::vector<std::string> parts = split(f.cpp_namespace, "::");
+      size_t n = 0;
+      while (n < common.size() && n < parts.size() && common[n] == parts[n]) ++n;
+      common.resize(n);
+    }
+    std::string ns;
+    for (const std::string& part : common) ns += (ns.empty() ? "" : "::") + part;
+    model.cpp_namespace = ns;
+  }
+
+  model.service = pascal_case(model.stem) + "Service";
+  if (!is_identifier(model.service))
+    error({}, "cannot derive a service name from '" + model.input + "' (got '" + model.service +
+                  "'); rename the header so its name starts with a letter");
+
+  // Every name in the package scope of the .proto: messages, enums, the
+  // service and enum values (proto scopes enum values beside their enum).
+  std::map<std::string, std::string> taken;  // name -> what took it
+  auto claim = [&](const std::string& name, const std::string& what, const SourceLocation& loc) {
+    auto [it, inserted] = taken.emplace(name, what);
+    if (!inserted)
+      error(loc, "proto name '" + name + "' of " + what + " collides with " + it->second +
+                     "; rename one of them");
+  };
+  claim(model.service, "the service of " + model.input, {});
+  for (const StructDecl& s : model.structs) claim(s.proto_name, "struct '" + s.cpp.substr(2) + "'", s.loc);
+  for (EnumDecl& e : model.enums) {
+    claim(e.proto_name, "enum '" + e.cpp.substr(2) + "'", e.loc);
+    std::string prefix = upper_snake(e.proto_name) + "_";
+    e.synthetic_zero = true;
+    for (EnumValue& v : e.values) {
+      v.proto_name = prefix + upper_snake(v.name);
+      if (v.value == 0) e.synthetic_zero = false;
+      claim(v.proto_name, "enumerator '" + e.cpp.substr(2) + "::" + v.name + "'", e.loc);
+    }
+    if (e.synthetic_zero) claim(prefix + "UNSPECIFIED", "the zero value proto3 needs in '" + e.cpp.substr(2) + "'", e.loc);
+  }
+
+  std::map<std::string, const Function*> remote;
+  for (Function& f : model.functions) {
+    auto [it, inserted] = remote.emplace(f.remote_name, &f);
+    if (!inserted) {
+      const Function& other = *it->second;
+      if (other.name == f.name && f.remote_name == f.name)
+        error(f.loc, "'" + f.name + "' is overloaded (other at " + where(other.loc) +
+                         "); give each overload its own remote name with [[dispatch::function(\"name\")]]");
+      else
+        error(f.loc, "remote name '" + f.remote_name + "' of '" + f.name + "' is already used by '" + other.name +
+                         "' at " + where(other.loc) + "; two functions cannot share one remote name");
+      continue;
+    }
+    f.request_message = pascal_case(f.remote_name) + "Request";
+    f.response_message = pascal_case(f.remote_name) + "Response";
+    claim(f.request_message, "the request of '" + f.remote_name + "'", f.loc);
+    claim(f.response_message, "the response of '" + f.remote_name + "'", f.loc);
+  }
+  for (const auto& [name, type] : wrapper_messages(model))
+    claim(name, "the wrapper message for '" + type.cpp + "' (see docs/annotations.md)", {});
+  return errors;
+}
+
+}  // namespace dispatch::gen

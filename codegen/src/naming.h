@@ -1,0 +1,58 @@
+// The naming pass: gives a parsed Model its proto names (package, service,
+// request/response messages, enum value names, proto file) and reports names
+// that collide. Both back ends read these names from the model, so the .proto
+// and the generated C++ cannot disagree. Also the rule for the wrapper
+// messages that nested containers need in proto (see docs/annotations.md).
+// Not libclang, not output.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "diagnostics.h"
+#include "model.h"
+
+namespace dispatch::gen {
+
+struct NamingOptions {
+  std::optional<std::string> package;       // --package: overrides the namespace
+  std::optional<std::string> include_name;  // --include-name
+};
+
+// Fills package, service, cpp_namespace, include_name (when given),
+// Function::request_message/response_message, EnumValue::proto_name and
+// EnumDecl::synthetic_zero; returns every naming error (empty = ok).
+std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options);
+
+// "place_order" -> "PlaceOrder", "api" -> "Api", "shop-api.v2" -> "ShopApiV2".
+std::string pascal_case(std::string_view name);
+// "OrderStatus" -> "ORDER_STATUS", "pending" -> "PENDING", "HTTPCode" -> "HTTP_CODE".
+std::string upper_snake(std::string_view name);
+
+// ---- Wrapper messages. proto has no repeated optional, repeated repeated,
+// map of repeated etc.; where a C++ container holds such an element, the
+// element is carried in a wrapper message with one field, "value = 1", that
+// holds the element as a field of its own type would. Wrappers are top-level
+// messages of the file, named after the element type:
+//   wrapper_name(optional<T>) = "Optional" + type_name(T)
+//   wrapper_name(vector<T>)   = "List" + type_name(T)
+//   wrapper_name(map<K, V>)   = "Map" + type_name(K) + type_name(V)
+// where type_name is the wrapper name for those three and otherwise
+// Bool, Int32, Int64, Uint32, Uint64, Float, Double, String, Bytes, Duration,
+// Timestamp, or the enum's/struct's proto name.
+
+// True when `element` (a vector's element, a map's value, or what an optional
+// field holds) needs a wrapper message: it is an optional, a vector (not
+// bytes) or a map.
+bool needs_wrapper(const TypeRef& element);
+// The wrapper's message name (or, for other types, the name used inside
+// wrapper names).
+std::string type_name(const Model& model, const TypeRef& type);
+// Every wrapper message the model needs, by name, with the element type it
+// wraps; sorted by name.
+std::map<std::string, TypeRef> wrapper_messages(const Model& model);
+
+}  // namespace dispatch::gen
