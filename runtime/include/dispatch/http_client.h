@@ -1,0 +1,96 @@
+// dispatch::HttpClient: the network dispatch::Client. Sends each call as a
+// Connect unary POST (binary protobuf) to a base URL, over a pool of
+// keep-alive connections shared by all threads; http:// and https://.
+//
+//   dispatch::HttpClient client("http://127.0.0.1:8000");
+//   int64_t sum = shop::remote::add(client, 1, 2);
+//
+// Transport failures come back as dispatch::Errors: unavailable (cannot
+// connect, connection lost) or deadline_exceeded (the call's timeout), with
+// the address in the message; a server's Connect error keeps its code,
+// message and details.
+//
+// Not for: retries (a call is sent at most once, except that a request that
+// met a keep-alive connection the server had just closed is re-sent once on a
+// fresh one, before any reply byte), streaming, HTTP/2.
+// Public header: compiles as C++17 and C++20; no Boost (pimpl).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dispatch/client.h"
+#include "dispatch/result.h"
+
+namespace dispatch {
+
+struct HttpClientOptions {
+  std::chrono::milliseconds connect_timeout{5'000};
+  // Per-call timeout when CallOptions::timeout is unset; nullopt: none.
+  std::optional<std::chrono::milliseconds> default_timeout;
+  // Idle keep-alive connections kept for reuse; more are closed after use.
+  std::size_t max_idle_connections = 64;
+  // Replies larger than this are resource_exhausted.
+  std::size_t max_response_bytes = 64u << 20;
+  // Threads that run call_async() calls (each a blocking call()).
+  std::size_t async_threads = 4;
+
+  // When set, sent as "Authorization: Bearer <api_key>".
+  std::string api_key;
+
+  // https: verify the server's certificate chain and host name (default
+  // system CAs, plus `ca_file` when set).
+  bool verify_tls = true;
+  std::string ca_file;
+
+  // Called for every request just before it is sent, with its final method,
+  // path, authority, content type and body; may append headers (lower-case
+  // names), e.g. an RFC 9421 signature.
+  std::function<void(std::string_view method, std::string_view path, std::string_view authority,
+                     std::string_view content_type, std::string_view body,
+                     std::vector<std::pair<std::string, std::string>>& headers)>
+      decorate;
+
+  // Defaults, with api_key from DISPATCH_API_KEY when set.
+  static HttpClientOptions from_env();
+};
+
+struct HttpClientStats {
+  uint64_t connections_opened = 0;  // TCP (and TLS) connections established
+  uint64_t calls = 0;               // calls that reached the network
+};
+
+class HttpClient final : public Client {
+ public:
+  // `base_url`: "http://host[:port][/prefix]" or "https://...". A malformed
+  // URL throws dispatch::Error(invalid_argument) naming it; create() returns it.
+  explicit HttpClient(std::string_view base_url, HttpClientOptions options = {});
+  static Result<std::unique_ptr<HttpClient>> create(std::string_view base_url,
+                                                    HttpClientOptions options = {});
+  ~HttpClient() override;
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  void call_async(std::string_view path, std::string request, const CallOptions& options,
+                  Callback done) override;
+  // On the calling thread: one write and one read on a pooled connection.
+  Result<std::string> call(std::string_view path, std::string request,
+                           const CallOptions& options) override;
+
+  HttpClientStats stats() const noexcept;
+  const std::string& base_url() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dispatch

@@ -1,0 +1,118 @@
+// dispatch::Server: serves a DispatchTable over HTTP/1.1 with the Connect
+// unary protocol (binary and JSON), so generated functions can be called from
+// other processes and from any Connect client.
+//
+//   dispatch::DispatchTable table{&shop::remote::api_service()};
+//   dispatch::Server server(table, dispatch::ServerOptions::from_env().value());
+//   server.handle_signals();          // SIGTERM/SIGINT drain, then run() returns
+//   return server.run().ok() ? 0 : 1;
+//
+// I/O threads parse and write HTTP only; functions run on a worker pool, so a
+// slow function never stalls other connections.
+//
+// Not for: TLS termination (put a proxy in front), HTTP/2, streaming.
+// Public header: compiles as C++17 and C++20; no Boost (pimpl).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dispatch/logger.h"
+#include "dispatch/result.h"
+#include "dispatch/service.h"
+
+namespace dispatch {
+
+// What an authenticate hook sees of a request, before its body is decoded.
+class RequestInfo {
+ public:
+  std::string_view method;        // "POST"
+  std::string_view path;          // "/shop.ApiService/add" (the request target)
+  std::string_view authority;     // the Host header
+  std::string_view content_type;
+  std::string_view body;
+  // First value of the header `name` (case-insensitive), nullopt when absent.
+  virtual std::optional<std::string_view> header(std::string_view name) const = 0;
+
+ protected:
+  ~RequestInfo() = default;
+};
+
+struct ServerOptions {
+  // Listen address: an IPv4/IPv6 literal or a host name; port 0 picks a free
+  // port (see Server::port()).
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;
+
+  // Threads doing socket I/O and HTTP parsing.
+  std::size_t io_threads = 1;
+  // Threads running functions; 0 means std::thread::hardware_concurrency().
+  std::size_t workers = 0;
+
+  // Limits. Crossing one answers a Connect error naming the limit.
+  std::size_t max_body_bytes = 16'000'000;   // 413 resource_exhausted, then close
+  std::size_t max_header_bytes = 16 * 1024;  // 431 resource_exhausted, then close
+  std::size_t max_connections = 4096;        // 503 unavailable to the extra connection
+  // Time allowed to receive a request body once its headers have arrived.
+  std::chrono::milliseconds read_timeout{30'000};
+  // Time a keep-alive connection may wait for its next request's headers.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // How long drain() waits for in-flight calls before closing connections.
+  std::chrono::milliseconds drain_timeout{30'000};
+
+  // Runs on the I/O thread before the body is decoded; an error rejects the
+  // request with its code (e.g. unauthenticated -> 401). Must not block.
+  std::function<Result<void>(const RequestInfo&)> authenticate;
+
+  Logger logger = Logger::from_env();
+
+  // Defaults with the listen address from the environment: 0.0.0.0:$PORT
+  // when PORT is set (the Knative/Cloud Run contract), otherwise
+  // DISPATCH_ENDPOINT_ADDR ("host:port", "[v6]:port"), otherwise
+  // 127.0.0.1:8000. A malformed value is invalid_argument naming it.
+  static Result<ServerOptions> from_env();
+};
+
+// "host:port" or "[v6]:port" -> host and port.
+Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view address);
+
+class Server {
+ public:
+  // `table` must outlive the server.
+  explicit Server(const DispatchTable& table, ServerOptions options = {});
+  ~Server();  // stop()s if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the threads; returns at once. A bind failure
+  // is unavailable with the address in the message.
+  Result<void> start();
+  // The bound port (useful after port 0); 0 before start().
+  uint16_t port() const noexcept;
+
+  // Makes SIGTERM and SIGINT start a drain. Call before start()/run().
+  void handle_signals();
+
+  // start()s if needed, then blocks until a drain (signal or drain()) or
+  // stop() has finished. Returns the start() error, if any.
+  Result<void> run();
+
+  // Stops accepting, lets in-flight calls finish and answer, closes idle
+  // connections, then stops the threads. Blocks until done (at most about
+  // drain_timeout). Safe from any thread except the server's own.
+  void drain();
+  // Closes everything at once; in-flight calls' answers are dropped.
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace dispatch

@@ -1,0 +1,222 @@
+// Connect unary protocol helpers: headers, error bodies, JSON codec.
+#include "connect.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/stubs/strutil.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver.h>
+#include <google/protobuf/util/type_resolver_util.h>
+
+#include <cctype>
+#include <set>
+#include <vector>
+
+namespace dispatch::connect {
+namespace {
+
+namespace pb = google::protobuf;
+
+constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com";
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string status_message(const pb::util::Status& status) {
+  return std::string(status.message());
+}
+
+// Adds `name` and, first, its dependencies from the generated pool (the
+// well-known types linked into libprotobuf) to `pool`. Copying them, rather
+// than using generated_pool() as an underlay, keeps a user's own linked
+// protos from colliding with the service's messages.
+bool add_with_dependencies(const std::string& name, pb::DescriptorPool& pool,
+                           std::set<std::string>& added, std::string& problem) {
+  if (added.count(name)) return true;
+  const pb::FileDescriptor* file = pb::DescriptorPool::generated_pool()->FindFileByName(name);
+  if (file == nullptr) {
+    problem = "dependency '" + name + "' is not one of protobuf's well-known types";
+    return false;
+  }
+  for (int i = 0; i < file->dependency_count(); ++i) {
+    if (!add_with_dependencies(file->dependency(i)->name(), pool, added, problem)) return false;
+  }
+  pb::FileDescriptorProto proto;
+  file->CopyTo(&proto);
+  if (pool.BuildFile(proto) == nullptr) {
+    problem = "cannot build well-known type file '" + name + "'";
+    return false;
+  }
+  added.insert(name);
+  return true;
+}
+
+}  // namespace
+
+std::optional<Encoding> encoding_from_content_type(std::string_view content_type) noexcept {
+  const auto semicolon = content_type.find(';');
+  const std::string_view media = trim(content_type.substr(0, semicolon));
+  if (iequals(media, kProtoContentType)) return Encoding::proto;
+  if (iequals(media, kJsonContentType)) return Encoding::json;
+  return std::nullopt;
+}
+
+Result<std::chrono::milliseconds> parse_timeout(std::string_view value) {
+  const bool digits_only =
+      !value.empty() && value.size() <= 10 &&
+      value.find_first_not_of("0123456789") == std::string_view::npos;
+  if (!digits_only) {
+    return Error(Code::invalid_argument, "Connect-Timeout-Ms must be 1 to 10 digits, got '" +
+                                             std::string(value.substr(0, 32)) + "'");
+  }
+  return std::chrono::milliseconds(std::stoll(std::string(value)));
+}
+
+Result<uint32_t> parse_attempt(std::string_view value) {
+  const bool digits_only = !value.empty() && value.size() <= 10 &&
+                           value.find_first_not_of("0123456789") == std::string_view::npos;
+  const unsigned long long n = digits_only ? std::stoull(std::string(value)) : 0;
+  if (n == 0 || n > UINT32_MAX) {
+    return Error(Code::invalid_argument, "Dispatch-Attempt must be a positive 32-bit number, got '" +
+                                             std::string(value.substr(0, 32)) + "'");
+  }
+  return static_cast<uint32_t>(n);
+}
+
+std::string error_to_json(const Error& error) {
+  pb::Struct body;
+  auto& fields = *body.mutable_fields();
+  fields["code"].set_string_value(std::string(code_name(error.code())));
+  if (!error.message().empty()) fields["message"].set_string_value(error.message());
+  if (!error.details().empty()) {
+    auto* list = fields["details"].mutable_list_value();
+    for (const ErrorDetail& detail : error.details()) {
+      auto& d = *list->add_values()->mutable_struct_value()->mutable_fields();
+      d["type"].set_string_value(detail.type);
+      // Connect sends details unpadded and accepts either.
+      std::string encoded;
+      pb::Base64Escape(reinterpret_cast<const unsigned char*>(detail.value.data()),
+                       static_cast<int>(detail.value.size()), &encoded, /*do_padding=*/false);
+      d["value"].set_string_value(encoded);
+    }
+  }
+  std::string json;
+  // A Struct of strings always prints; a failure here is a broken invariant.
+  (void)pb::util::MessageToJsonString(body, &json);
+  return json;
+}
+
+Error error_from_json(std::string_view body, int http_status) {
+  const Code fallback = code_from_http_status(http_status);
+  auto not_connect = [&] {
+    std::string snippet(body.substr(0, 200));
+    return Error(fallback, "HTTP " + std::to_string(http_status) +
+                               (snippet.empty() ? std::string(" with an empty body")
+                                                : " with a body that is not a Connect error: " + snippet));
+  };
+  pb::Struct parsed;
+  if (!pb::util::JsonStringToMessage(std::string(body), &parsed).ok()) return not_connect();
+  const auto& fields = parsed.fields();
+  auto code_it = fields.find("code");
+  if (code_it == fields.end() || !code_it->second.has_string_value()) return not_connect();
+  const Code code = code_from_name(code_it->second.string_value()).value_or(Code::unknown);
+  std::string message;
+  if (auto it = fields.find("message"); it != fields.end() && it->second.has_string_value()) {
+    message = it->second.string_value();
+  }
+  std::vector<ErrorDetail> details;
+  if (auto it = fields.find("details"); it != fields.end() && it->second.has_list_value()) {
+    for (const auto& v : it->second.list_value().values()) {
+      if (!v.has_struct_value()) continue;
+      const auto& d = v.struct_value().fields();
+      auto type = d.find("type");
+      auto value = d.find("value");
+      if (type == d.end() || !type->second.has_string_value()) continue;
+      ErrorDetail detail{type->second.string_value(), {}};
+      if (value != d.end() && value->second.has_string_value()) {
+        pb::Base64Unescape(value->second.string_value(), &detail.value);
+      }
+      details.push_back(std::move(detail));
+    }
+  }
+  return Error(code, std::move(message), std::move(details));
+}
+
+struct JsonCodec::State {
+  pb::DescriptorPool pool;
+  std::unique_ptr<pb::util::TypeResolver> resolver;
+};
+
+JsonCodec::JsonCodec(std::unique_ptr<State> state) : state_(std::move(state)) {}
+JsonCodec::~JsonCodec() = default;
+
+Result<std::unique_ptr<JsonCodec>> JsonCodec::create(std::string_view file_descriptor) {
+  pb::FileDescriptorProto file;
+  if (file_descriptor.empty() ||
+      !file.ParseFromArray(file_descriptor.data(), static_cast<int>(file_descriptor.size()))) {
+    return Error(Code::invalid_argument, "the service's embedded file descriptor is missing or does not parse");
+  }
+  auto state = std::make_unique<State>();
+  std::set<std::string> added;
+  for (const std::string& dependency : file.dependency()) {
+    std::string problem;
+    if (!add_with_dependencies(dependency, state->pool, added, problem)) {
+      return Error(Code::invalid_argument, "file descriptor '" + file.name() + "': " + problem);
+    }
+  }
+  if (state->pool.BuildFile(file) == nullptr) {
+    return Error(Code::invalid_argument,
+                 "file descriptor '" + file.name() + "' does not build (invalid or inconsistent)");
+  }
+  state->resolver.reset(pb::util::NewTypeResolverForDescriptorPool(std::string(kTypeUrlPrefix),
+                                                                     &state->pool));
+  return std::unique_ptr<JsonCodec>(new JsonCodec(std::move(state)));
+}
+
+Result<std::string> JsonCodec::to_binary(std::string_view type, std::string_view json) const {
+  if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
+    return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
+  }
+  std::string url = std::string(kTypeUrlPrefix) + "/" + std::string(type);
+  std::string binary;
+  pb::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = pb::util::JsonToBinaryString(state_->resolver.get(), url, std::string(json), &binary,
+                                             options);
+  if (!status.ok()) {
+    return Error(Code::invalid_argument,
+                 "request body is not valid JSON for " + std::string(type) + ": " + status_message(status));
+  }
+  return binary;
+}
+
+Result<std::string> JsonCodec::to_json(std::string_view type, std::string_view binary) const {
+  if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
+    return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
+  }
+  std::string url = std::string(kTypeUrlPrefix) + "/" + std::string(type);
+  std::string json;
+  auto status = pb::util::BinaryToJsonString(state_->resolver.get(), url, std::string(binary), &json);
+  if (!status.ok()) {
+    return Error(Code::internal,
+                 "cannot print " + std::string(type) + " as JSON: " + status_message(status));
+  }
+  return json;
+}
+
+}  // namespace dispatch::connect

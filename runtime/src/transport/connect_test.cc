@@ -1,0 +1,120 @@
+#include "connect.h"
+
+#include <gtest/gtest.h>
+
+#include "test_service.h"
+
+namespace dispatch::connect {
+namespace {
+
+TEST(Connect, ContentTypes) {
+  EXPECT_EQ(encoding_from_content_type("application/proto"), Encoding::proto);
+  EXPECT_EQ(encoding_from_content_type("Application/JSON; charset=utf-8"), Encoding::json);
+  EXPECT_EQ(encoding_from_content_type(" application/json "), Encoding::json);
+  EXPECT_FALSE(encoding_from_content_type("application/grpc"));
+  EXPECT_FALSE(encoding_from_content_type("text/plain"));
+  EXPECT_FALSE(encoding_from_content_type(""));
+}
+
+TEST(Connect, Timeout) {
+  EXPECT_EQ(*parse_timeout("250"), std::chrono::milliseconds(250));
+  EXPECT_EQ(*parse_timeout("9999999999"), std::chrono::milliseconds(9999999999));
+  for (const char* bad : {"", "-1", "12345678901", "1.5", "10ms", " 1"}) {
+    auto r = parse_timeout(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code(), Code::invalid_argument);
+    EXPECT_NE(r.error().message().find("Connect-Timeout-Ms"), std::string::npos);
+  }
+}
+
+TEST(Connect, Attempt) {
+  EXPECT_EQ(*parse_attempt("3"), 3u);
+  EXPECT_EQ(*parse_attempt("4294967295"), 4294967295u);
+  for (const char* bad : {"", "0", "-1", "4294967296", "x"}) {
+    EXPECT_FALSE(parse_attempt(bad).ok()) << bad;
+  }
+}
+
+TEST(Connect, ErrorJsonRoundTripsAndEscapes) {
+  Error error(Code::not_found, "order \"42\"\n<not> found \xc3\xa9",
+              {{"google.protobuf.StringValue", std::string("\x0a\x02id\xff", 5)}});
+  const std::string json = error_to_json(error);
+  EXPECT_NE(json.find("\"code\":\"not_found\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\\\"42\\\""), std::string::npos) << json;
+  Error back = error_from_json(json, 404);
+  EXPECT_EQ(back.code(), Code::not_found);
+  EXPECT_EQ(back.message(), error.message());
+  EXPECT_EQ(back.details(), error.details());
+}
+
+TEST(Connect, ErrorFromForeignBody) {
+  Error e = error_from_json("<html>Bad gateway</html>", 502);
+  EXPECT_EQ(e.code(), Code::unavailable);
+  EXPECT_NE(e.message().find("HTTP 502"), std::string::npos);
+  EXPECT_EQ(error_from_json("", 404).code(), Code::unimplemented);
+  EXPECT_EQ(error_from_json(R"({"code":"no_such_code"})", 500).code(), Code::unknown);
+  // Padded base64 is accepted too.
+  Error padded = error_from_json(R"({"code":"internal","details":[{"type":"x.Y","value":"aGk="}]})", 500);
+  ASSERT_EQ(padded.details().size(), 1u);
+  EXPECT_EQ(padded.details()[0].value, "hi");
+}
+
+TEST(Connect, JsonCodecConvertsBothWays) {
+  auto codec = JsonCodec::create(testing::descriptor());
+  ASSERT_TRUE(codec.ok()) << codec.error().what();
+  auto binary = (*codec)->to_binary("t.AddRequest", R"({"a": "5", "b": -7})");
+  ASSERT_TRUE(binary.ok()) << binary.error().what();
+  auto fields = testing::read_varints(*binary);
+  EXPECT_EQ(static_cast<int64_t>(fields[1]), 5);
+  EXPECT_EQ(static_cast<int64_t>(fields[2]), -7);
+  auto json = (*codec)->to_json("t.AddResponse", testing::varint_field(1, 12));
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(*json, R"({"result":"12"})");
+}
+
+TEST(Connect, JsonCodecRejectsBadInput) {
+  auto codec = JsonCodec::create(testing::descriptor());
+  ASSERT_TRUE(codec.ok());
+  for (const char* bad : {"{", R"({"a": "x"})", R"({"nope": 1})", "[]"}) {
+    auto r = (*codec)->to_binary("t.AddRequest", bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code(), Code::invalid_argument);
+    EXPECT_NE(r.error().message().find("t.AddRequest"), std::string::npos);
+  }
+  EXPECT_EQ((*codec)->to_binary("t.Missing", "{}").error().code(), Code::internal);
+}
+
+TEST(Connect, JsonCodecWithWellKnownTypes) {
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("w/api.proto");
+  file.set_package("w");
+  file.set_syntax("proto3");
+  file.add_dependency("google/protobuf/duration.proto");
+  auto* m = file.add_message_type();
+  m->set_name("R");
+  auto* f = m->add_field();
+  f->set_name("d");
+  f->set_number(1);
+  f->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
+  f->set_type_name(".google.protobuf.Duration");
+  f->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  auto codec = JsonCodec::create(file.SerializeAsString());
+  ASSERT_TRUE(codec.ok()) << codec.error().what();
+  auto binary = (*codec)->to_binary("w.R", R"({"d": "1.5s"})");
+  ASSERT_TRUE(binary.ok()) << binary.error().what();
+  EXPECT_EQ(*(*codec)->to_json("w.R", *binary), R"({"d":"1.500s"})");
+}
+
+TEST(Connect, JsonCodecRejectsBadDescriptors) {
+  EXPECT_EQ(JsonCodec::create("").error().code(), Code::invalid_argument);
+  EXPECT_EQ(JsonCodec::create("\xff\xff").error().code(), Code::invalid_argument);
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("x.proto");
+  file.add_dependency("my/other.proto");
+  auto r = JsonCodec::create(file.SerializeAsString());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("my/other.proto"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dispatch::connect

@@ -1,0 +1,396 @@
+// dispatch::Server over loopback: the Connect protocol in both encodings,
+// every error path, limits, keep-alive, the worker pool and drain. Requests
+// the HttpClient would never send go through a raw socket.
+#include "dispatch/server.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "dispatch/http_client.h"
+#include "test_service.h"
+
+namespace dispatch {
+namespace {
+
+using testing::RawConnection;
+using testing::post;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}) {
+    options.port = 0;
+    options.logger = Logger(LogLevel::info, [this](LogLevel, std::string_view line) {
+      std::lock_guard lock(log_mu_);
+      log_.emplace_back(line);
+    });
+    server_ = std::make_unique<Server>(table_, std::move(options));
+    auto started = server_->start();
+    ASSERT_TRUE(started.ok()) << started.error().what();
+    ASSERT_NE(server_->port(), 0);
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  void SetUp() override { testing::gate().reset(); }
+  void TearDown() override {
+    testing::gate().release();
+    if (server_) server_->stop();
+  }
+  std::vector<std::string> log() {
+    std::lock_guard lock(log_mu_);
+    return log_;
+  }
+  static bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+  DispatchTable table_{&testing::test_service()};
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+  std::string url_;
+  std::unique_ptr<Server> server_;  // last: destroyed first, while its log sink is alive
+};
+
+TEST_F(ServerTest, Healthz) {
+  start();
+  RawConnection c(server_->port());
+  c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok\n");
+}
+
+TEST_F(ServerTest, BinaryCallThroughClient) {
+  start();
+  HttpClient client(url_);
+  auto r = client.call("/t.TService/add", testing::varint_field(1, 40) + testing::varint_field(2, 2), {});
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(testing::read_varints(*r)[1], 42u);
+  auto echoed = client.call("/t.TService/echo", testing::string_field(1, "hé"), {});
+  ASSERT_TRUE(echoed.ok());
+  EXPECT_EQ(*echoed, testing::string_field(1, "hé"));
+}
+
+TEST_F(ServerTest, JsonCalls) {
+  start();
+  RawConnection c(server_->port());
+  c.send(post("/t.TService/add", "application/json", R"({"a": "40", "b": 2})"));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  EXPECT_EQ(r.body, R"({"result":"42"})");
+  c.send(post("/t.TService/echo", "application/json; charset=utf-8", R"({"text": "a \"quoted\" é"})"));
+  r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"text":"a \"quoted\" é"})");
+  c.send(post("/t.TService/fail", "application/json", ""));  // empty body = empty message
+  r = c.read();
+  EXPECT_EQ(r.status, 404);
+  EXPECT_TRUE(contains(r.body, R"("code":"not_found")")) << r.body;
+}
+
+TEST_F(ServerTest, UserErrorKeepsCodeMessageAndDetails) {
+  start();
+  HttpClient client(url_);
+  auto r = client.call("/t.TService/fail", "", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::not_found);
+  EXPECT_EQ(r.error().message(), "order \"42\" <not> found");
+  ASSERT_EQ(r.error().details().size(), 1u);
+  EXPECT_EQ(r.error().details()[0].type, "google.protobuf.StringValue");
+  EXPECT_EQ(r.error().details()[0].value, std::string("\x0a\x02id", 4));
+  auto crash = client.call("/t.TService/crash", "", {});
+  EXPECT_EQ(crash.error().code(), Code::internal);
+  EXPECT_EQ(crash.error().message(), "boom");
+}
+
+TEST_F(ServerTest, ProtocolErrorsKeepTheConnectionServing) {
+  start();
+  RawConnection c(server_->port());
+  struct Case {
+    std::string request;
+    int status;
+    const char* code;
+    const char* says;
+  };
+  const Case cases[] = {
+      {post("/t.TService/nope", "application/proto", ""), 404, "unimplemented", "/t.TService/nope"},
+      {post("/t.TService/add", "text/plain", "x"), 415, "unimplemented", "text/plain"},
+      {post("/t.TService/add", "application/proto", "\xff\xff\xff"), 400, "invalid_argument", ""},
+      {post("/t.TService/add", "application/json", "{\"a\":"), 400, "invalid_argument", "t.AddRequest"},
+      {post("/t.TService/add", "application/json", R"({"c": 1})"), 400, "invalid_argument", "t.AddRequest"},
+      {post("/t.TService/add", "application/proto", "", "Connect-Protocol-Version: 2\r\n"), 400,
+       "invalid_argument", "Connect-Protocol-Version"},
+      {post("/t.TService/add", "application/proto", "", "Connect-Timeout-Ms: soon\r\n"), 400, "invalid_argument",
+       "Connect-Timeout-Ms"},
+      {post("/t.TService/add", "application/proto", "", "Dispatch-Attempt: 0\r\n"), 400, "invalid_argument",
+       "Dispatch-Attempt"},
+      {post("/t.TService/add", "application/proto", "", "Content-Encoding: gzip\r\n"), 501, "unimplemented",
+       "gzip"},
+      {"GET /t.TService/add HTTP/1.1\r\nHost: x\r\n\r\n", 405, "unimplemented", "POST"},
+  };
+  for (const Case& k : cases) {
+    c.send(k.request);
+    auto r = c.read();
+    EXPECT_EQ(r.status, k.status) << k.request;
+    EXPECT_EQ(r.headers["content-type"], "application/json");
+    EXPECT_TRUE(contains(r.body, std::string("\"code\":\"") + k.code + "\"")) << r.body;
+    EXPECT_TRUE(contains(r.body, k.says)) << r.body;
+  }
+  c.send(post("/t.TService/add", "application/proto", testing::varint_field(1, 1)));
+  EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(ServerTest, OversizedBodyIsRefusedAndClosed) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  start(options);
+  RawConnection c(server_->port());
+  c.send(post("/t.TService/echo", "application/proto", std::string(2000, 'x')));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(contains(r.body, "resource_exhausted")) << r.body;
+  EXPECT_TRUE(contains(r.body, "1000 bytes")) << r.body;
+  EXPECT_TRUE(c.closed_by_peer());
+  // Within the limit, fine.
+  HttpClient client(url_);
+  EXPECT_TRUE(client.call("/t.TService/echo", testing::string_field(1, std::string(900, 'y')), {}).ok());
+}
+
+TEST_F(ServerTest, OversizedHeadersAreRefused) {
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  start(options);
+  RawConnection c(server_->port());
+  c.send(post("/t.TService/add", "application/proto", "", "X-Big: " + std::string(4000, 'h') + "\r\n"));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(contains(r.body, "resource_exhausted")) << r.body;
+}
+
+TEST_F(ServerTest, MalformedHttpIsBadRequest) {
+  start();
+  RawConnection c(server_->port());
+  c.send("POST /t.TService/add HTTP/1.1\r\nContent-Length: zz\r\n\r\n");
+  auto r = c.read();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(contains(r.body, "malformed HTTP request")) << r.body;
+}
+
+TEST_F(ServerTest, ExpectContinue) {
+  start();
+  RawConnection c(server_->port());
+  c.send("POST /t.TService/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 9\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = c.read();
+  EXPECT_EQ(interim.status, 100);
+  c.send(R"({"a":"3"})");
+  auto r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"result":"3"})");
+}
+
+TEST_F(ServerTest, DeadlineAndAttemptReachTheFunction) {
+  start();
+  RawConnection c(server_->port());
+  c.send(post("/t.TService/context", "application/json", "{}", "Connect-Timeout-Ms: 60000\r\nDispatch-Attempt: 3\r\n"));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"text":"attempt=3 deadline"})");
+  c.send(post("/t.TService/context", "application/json", "{}"));
+  EXPECT_EQ(c.read().body, R"({"text":"attempt=0"})");
+}
+
+TEST_F(ServerTest, RunningPastTheDeadlineIsDeadlineExceeded) {
+  start();
+  RawConnection c(server_->port());
+  c.send(post("/t.TService/slow", "application/json", R"({"ms": 200})", "Connect-Timeout-Ms: 20\r\n"));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 504);
+  EXPECT_TRUE(contains(r.body, "deadline_exceeded")) << r.body;
+}
+
+TEST_F(ServerTest, AuthenticateHookRejectsBeforeDecoding) {
+  ServerOptions options;
+  std::mutex seen_mu;
+  std::string seen;
+  options.authenticate = [&](const RequestInfo& info) -> Result<void> {
+    std::lock_guard lock(seen_mu);
+    seen = std::string(info.method) + " " + std::string(info.path) + " " + std::string(info.authority) + " " +
+           std::string(info.content_type) + " " + std::to_string(info.body.size());
+    if (info.header("X-Token") != std::optional<std::string_view>("yes")) {
+      return Error(Code::unauthenticated, "missing X-Token");
+    }
+    return {};
+  };
+  start(options);
+  RawConnection c(server_->port());
+  c.send(post("/t.TService/add", "application/proto", "{}"));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_TRUE(contains(r.body, "missing X-Token"));
+  {
+    std::lock_guard lock(seen_mu);
+    EXPECT_EQ(seen, "POST /t.TService/add 127.0.0.1 application/proto 2");
+  }
+  c.send(post("/t.TService/add", "application/proto", "", "x-token: yes\r\n"));
+  EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(ServerTest, LogsOneLinePerCall) {
+  start();
+  HttpClient client(url_);
+  ASSERT_TRUE(client.call("/t.TService/add", "", {}).ok());
+  ASSERT_FALSE(client.call("/t.TService/fail", "", {}).ok());
+  int add = 0, fail = 0;
+  for (const auto& line : log()) {
+    add += contains(line, "executing: t.add -> ok in ");
+    fail += contains(line, "executing: t.fail -> not_found in ");
+  }
+  EXPECT_EQ(add, 1);
+  EXPECT_EQ(fail, 1);
+}
+
+TEST_F(ServerTest, KeepAliveReusesOneConnection) {
+  start();
+  HttpClient client(url_);
+  for (int i = 0; i < 50; ++i) {
+    auto r = client.call("/t.TService/add", testing::varint_field(1, i), {});
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    EXPECT_EQ(testing::read_varints(*r)[1], static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+  EXPECT_EQ(client.stats().calls, 50u);
+}
+
+TEST_F(ServerTest, ManyThreadsAtOnce) {
+  ServerOptions options;
+  options.io_threads = 2;
+  options.workers = 4;
+  start(options);
+  HttpClient client(url_);
+  constexpr int kThreads = 8, kCalls = 200;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        auto r = client.call("/t.TService/add", testing::varint_field(1, t) + testing::varint_field(2, i), {});
+        if (!r.ok() || testing::read_varints(*r)[1] != static_cast<uint64_t>(t + i)) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(client.stats().calls, static_cast<uint64_t>(kThreads * kCalls));
+  EXPECT_LE(client.stats().connections_opened, static_cast<uint64_t>(kThreads));
+}
+
+TEST_F(ServerTest, SlowFunctionDoesNotBlockTheIoThread) {
+  ServerOptions options;
+  options.io_threads = 1;
+  options.workers = 2;
+  start(options);
+  HttpClient client(url_);
+  std::promise<Result<std::string>> gated;
+  client.call_async("/t.TService/gate", "", {}, [&](Result<std::string> r) { gated.set_value(std::move(r)); });
+  testing::gate().wait_entered(1);
+  // The single I/O thread still serves while the gated call occupies a worker.
+  ASSERT_TRUE(client.call("/t.TService/add", "", {}).ok());
+  testing::gate().release();
+  auto r = gated.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, testing::string_field(1, "opened"));
+}
+
+TEST_F(ServerTest, DrainFinishesInFlightCallsAndRefusesNewConnections) {
+  start();
+  HttpClient client(url_);
+  std::promise<Result<std::string>> gated;
+  client.call_async("/t.TService/gate", "", {}, [&](Result<std::string> r) { gated.set_value(std::move(r)); });
+  testing::gate().wait_entered(1);
+  std::thread drainer([&] { server_->drain(); });
+  // Once the acceptor is closed a new client cannot get in.
+  for (int i = 0; i < 1000; ++i) {
+    HttpClient fresh(url_);
+    if (!fresh.call("/t.TService/add", "", {}).ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  HttpClient late(url_);
+  auto refused = late.call("/t.TService/add", "", {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::unavailable);
+  testing::gate().release();
+  auto r = gated.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  drainer.join();
+}
+
+TEST_F(ServerTest, ConnectionLimit) {
+  ServerOptions options;
+  options.max_connections = 1;
+  start(options);
+  RawConnection first(server_->port());
+  first.send(post("/t.TService/add", "application/proto", ""));
+  ASSERT_EQ(first.read().status, 200);
+  RawConnection second(server_->port());
+  auto r = second.read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(contains(r.body, "limit of 1 connections")) << r.body;
+  first.send(post("/t.TService/add", "application/proto", ""));
+  EXPECT_EQ(first.read().status, 200);
+}
+
+TEST_F(ServerTest, PortInUseIsUnavailable) {
+  start();
+  ServerOptions options;
+  options.port = server_->port();
+  Server second(table_, options);
+  auto r = second.start();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unavailable);
+  EXPECT_TRUE(contains(r.error().message(), "127.0.0.1:" + std::to_string(server_->port())));
+}
+
+TEST(ServerOptions, ListenAddress) {
+  auto a = parse_listen_address("0.0.0.0:8080");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->first, "0.0.0.0");
+  EXPECT_EQ(a->second, 8080);
+  auto v6 = parse_listen_address("[::1]:0");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->first, "::1");
+  for (const char* bad : {"", "localhost", ":80", "host:", "host:99999", "host:8x", "[::1]80"}) {
+    auto r = parse_listen_address(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code(), Code::invalid_argument);
+  }
+}
+
+TEST(ServerOptions, FromEnv) {
+  ::unsetenv("PORT");
+  ::unsetenv("DISPATCH_ENDPOINT_ADDR");
+  auto d = ServerOptions::from_env();
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->host, "127.0.0.1");
+  EXPECT_EQ(d->port, 8000);
+  ::setenv("DISPATCH_ENDPOINT_ADDR", "127.0.0.2:9000", 1);
+  EXPECT_EQ(ServerOptions::from_env()->port, 9000);
+  ::setenv("PORT", "8081", 1);
+  auto k = ServerOptions::from_env();
+  EXPECT_EQ(k->host, "0.0.0.0");
+  EXPECT_EQ(k->port, 8081);
+  ::setenv("PORT", "eighty", 1);
+  auto bad = ServerOptions::from_env();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.error().message().find("PORT") != std::string::npos);
+  ::unsetenv("PORT");
+  ::setenv("DISPATCH_ENDPOINT_ADDR", "nowhere", 1);
+  auto bad_addr = ServerOptions::from_env();
+  ASSERT_FALSE(bad_addr.ok());
+  EXPECT_TRUE(bad_addr.error().message().find("DISPATCH_ENDPOINT_ADDR") != std::string::npos);
+  ::unsetenv("DISPATCH_ENDPOINT_ADDR");
+}
+
+}  // namespace
+}  // namespace dispatch
