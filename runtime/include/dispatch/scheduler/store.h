@@ -1,0 +1,168 @@
+// dispatch::scheduler::Store: where the scheduler keeps its calls. Small on
+// purpose, so that a second backend (NATS JetStream, for many machines) fits
+// behind it: append calls, lease due ones fairly, record the end of an
+// attempt under its lease, look up and list, cancel and retry.
+//
+// Writes are asynchronous: `done` runs once the write is durable (for SQLite:
+// its group-commit transaction committed), on the store's writer thread; it
+// must be quick and must not call back into the store synchronously.
+// Reads are synchronous and see every committed write.
+//
+// Not for: policy (backoff, attempts, expiration are the scheduler's).
+// Public header: compiles as C++17 and C++20.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dispatch/result.h"
+
+namespace dispatch::scheduler {
+
+// Numbered as dispatch.scheduler.v1.CallState.
+enum class CallState : int { pending = 1, running = 2, completed = 3, failed = 4, cancelled = 5 };
+
+std::string_view state_name(CallState state) noexcept;  // "pending", ...
+std::optional<CallState> state_from_name(std::string_view name) noexcept;
+inline bool is_final(CallState s) noexcept {
+  return s == CallState::completed || s == CallState::failed || s == CallState::cancelled;
+}
+
+// A call as a client handed it over. Times are Unix milliseconds; 0 is none.
+struct NewCall {
+  std::string function;
+  std::string endpoint;
+  std::string input_type_url;  // "type.googleapis.com/shop.AddRequest"
+  std::string input;           // the request message's bytes
+  int64_t expiration_at_ms = 0;
+  std::string idempotency_key;  // empty: none
+  std::string tenant;           // fairness key; empty: the function name
+  std::string parent_id;
+  std::string root_id;
+};
+
+struct CallRecord {
+  std::string id;
+  std::string function;
+  std::string endpoint;
+  std::string input_type_url;
+  std::string input;
+  CallState state = CallState::pending;
+  uint32_t attempts = 0;  // deliveries started, the one running included
+  int64_t next_attempt_at_ms = 0;
+  int64_t expiration_at_ms = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int status = 0;  // dispatch.sdk.v1.Status of the last attempt
+  std::string output_type_url;
+  std::string output;
+  std::string error_type;
+  std::string error_message;
+  std::string idempotency_key;
+  std::string tenant;
+  std::string parent_id;
+  std::string root_id;
+  uint64_t lease = 0;  // running only: the token finish() must present
+};
+
+// How one attempt ended, as the scheduler decided: completed or failed
+// (final), or pending again at next_attempt_at_ms (a retry).
+struct Outcome {
+  CallState state = CallState::completed;
+  int status = 0;
+  std::string output_type_url;
+  std::string output;
+  std::string error_type;
+  std::string error_message;
+  int64_t next_attempt_at_ms = 0;
+};
+
+struct ClaimOptions {
+  int64_t now_ms = 0;
+  std::size_t max = 64;          // calls in all
+  std::size_t per_key_max = 64;  // calls per fairness key
+  int64_t lease_until_ms = 0;    // a lapsed lease makes the call pending again
+  // Calls to these endpoints stay pending (their concurrency is exhausted).
+  std::vector<std::string> skip_endpoints;
+};
+
+template <typename T>
+using Done = std::function<void(Result<T>)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Persists `calls` in one transaction (all or none); IDs in order. A call
+  // whose idempotency key is already stored gets that call's ID instead.
+  virtual void enqueue(std::vector<NewCall> calls, int64_t now_ms,
+                       Done<std::vector<std::string>> done) = 0;
+  // Leases due pending calls, round-robin across fairness keys (tenant, else
+  // function): one call from each backlogged key in turn until `max`, so a
+  // flooding key gets no more than any other that has work. Each leased call
+  // is running, attempts + 1.
+  virtual void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) = 0;
+  // Records the end of an attempt if the call is still running under
+  // `lease`; false when it is not (cancelled meanwhile, or re-leased).
+  virtual void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
+                      Done<bool> done) = 0;
+  // pending/running -> cancelled. not_found for an unknown ID,
+  // failed_precondition for a call already final.
+  virtual void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) = 0;
+  // failed/cancelled -> pending now, attempts reset to 0.
+  virtual void retry(std::string id, int64_t now_ms, Done<CallRecord> done) = 0;
+  // running calls whose lease lapsed by `now_ms` (all running calls when
+  // `all`: at start-up, one scheduler per store) -> pending. Count moved.
+  virtual void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) = 0;
+
+  virtual Result<std::optional<CallRecord>> get(std::string_view id) = 0;
+  // Oldest first; `after_id` continues a previous page.
+  virtual Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
+                                               std::string_view after_id) = 0;
+  // The earliest next_attempt_at_ms of a pending call, if any.
+  virtual Result<std::optional<int64_t>> next_due_ms() = 0;
+  // Calls per state, indexed by CallState (index 0 unused).
+  virtual Result<std::vector<int64_t>> count_by_state() = 0;
+  // Writes applied and transactions committed so far (group commit folds
+  // many writes into one commit).
+  struct Stats {
+    uint64_t writes = 0;
+    uint64_t commits = 0;
+  };
+  virtual Stats stats() const = 0;
+
+  // Blocking forms of the writes, for tools and tests.
+  Result<std::vector<std::string>> enqueue_sync(std::vector<NewCall> calls, int64_t now_ms);
+  Result<std::vector<CallRecord>> claim_sync(ClaimOptions options);
+  Result<bool> finish_sync(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms);
+  Result<CallRecord> cancel_sync(std::string id, int64_t now_ms);
+  Result<CallRecord> retry_sync(std::string id, int64_t now_ms);
+  Result<std::size_t> release_leases_sync(int64_t now_ms, bool all);
+};
+
+struct SqliteOptions {
+  std::string path = "dispatch.db";
+  // synchronous=FULL: a commit is on disk before a dispatch is acknowledged
+  // (survives power loss). false: synchronous=NORMAL, which survives a
+  // killed process but may lose the last commits on power loss.
+  bool fsync_commits = true;
+  // Most writes folded into one transaction.
+  std::size_t max_batch = 4096;
+  // Take an exclusive lock on "<path>-owner" so that a second scheduler on
+  // the same file fails at start instead of double-delivering.
+  bool exclusive_owner = true;
+};
+
+// Opens (creating or migrating) a SQLite store in WAL mode.
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
+
+// The schema version this build writes (PRAGMA user_version).
+int sqlite_schema_version() noexcept;
+
+}  // namespace dispatch::scheduler

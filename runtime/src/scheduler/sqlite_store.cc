@@ -1,0 +1,730 @@
+// The SQLite store: WAL mode, versioned migrations, and group commit. One
+// writer thread owns the write connection: it takes every queued write,
+// runs them in one transaction (each inside its own savepoint, so one bad
+// write fails alone), commits, and only then reports to each caller. Reads
+// use a second connection; WAL lets them proceed while the writer commits.
+//
+// Not for: policy. One scheduler per file (see SqliteOptions::exclusive_owner).
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "dispatch/scheduler/store.h"
+
+namespace dispatch::scheduler {
+namespace {
+
+// Schema migrations, applied in order; PRAGMA user_version counts the ones
+// applied. Append new steps, never edit old ones.
+constexpr const char* kMigrations[] = {
+    // 1: calls.
+    R"sql(
+CREATE TABLE calls (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  function TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  input_type TEXT NOT NULL,
+  input BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  expiration_at INTEGER NOT NULL DEFAULT 0,
+  status INTEGER NOT NULL DEFAULT 0,
+  output_type TEXT NOT NULL DEFAULT '',
+  output BLOB NOT NULL DEFAULT x'',
+  error_type TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT,
+  tenant TEXT NOT NULL DEFAULT '',
+  fair_key TEXT NOT NULL,
+  parent_id TEXT NOT NULL DEFAULT '',
+  root_id TEXT NOT NULL DEFAULT '',
+  lease INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX calls_idempotency ON calls(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at);
+)sql",
+    // 2: listing by state in creation order.
+    R"sql(
+CREATE INDEX calls_state_seq ON calls(state, seq);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+constexpr const char* kColumns =
+    "id, function, endpoint, input_type, input, state, attempts, next_attempt_at, expiration_at, "
+    "created_at, updated_at, status, output_type, output, error_type, error_message, "
+    "idempotency_key, tenant, parent_id, root_id, lease";
+
+Error db_error(sqlite3* db, std::string_view what) {
+  return Error(Code::internal, std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+// A prepared statement, reset after each use.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw db_error(db, "preparing '" + sql.substr(0, 60) + "'");
+    }
+  }
+  Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  Stmt& operator=(Stmt&& o) noexcept {
+    std::swap(db_, o.db_);
+    std::swap(stmt_, o.stmt_);
+    return *this;
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+
+  Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
+  Stmt& bind(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind_blob(int i, std::string_view v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind_null(int i) { sqlite3_bind_null(stmt_, i); return *this; }
+  // True while a row is available; throws on error.
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw db_error(db_, "step");
+  }
+  void done() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t i64(int c) const { return sqlite3_column_int64(stmt_, c); }
+  bool is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string text(int c) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c))) : std::string();
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement at scope exit, also when a step throws.
+struct Using {
+  explicit Using(Stmt& s) : s(s) {}
+  ~Using() { s.done(); }
+  Stmt& s;
+};
+
+void exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown";
+    sqlite3_free(err);
+    throw Error(Code::internal, std::string("sqlite: ") + msg);
+  }
+}
+
+CallRecord read_record(const Stmt& s) {
+  CallRecord r;
+  r.id = s.text(0);
+  r.function = s.text(1);
+  r.endpoint = s.text(2);
+  r.input_type_url = s.text(3);
+  r.input = s.text(4);
+  r.state = static_cast<CallState>(s.i64(5));
+  r.attempts = static_cast<uint32_t>(s.i64(6));
+  r.next_attempt_at_ms = s.i64(7);
+  r.expiration_at_ms = s.i64(8);
+  r.created_at_ms = s.i64(9);
+  r.updated_at_ms = s.i64(10);
+  r.status = static_cast<int>(s.i64(11));
+  r.output_type_url = s.text(12);
+  r.output = s.text(13);
+  r.error_type = s.text(14);
+  r.error_message = s.text(15);
+  r.idempotency_key = s.text(16);
+  r.tenant = s.text(17);
+  r.parent_id = s.text(18);
+  r.root_id = s.text(19);
+  r.lease = static_cast<uint64_t>(s.i64(20));
+  return r;
+}
+
+sqlite3* open_db(const std::string& path, bool fsync_commits) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw Error(Code::unavailable, "cannot open the store " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 10000);
+  try {
+    exec(db, "PRAGMA journal_mode=WAL");
+    exec(db, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  } catch (...) {
+    sqlite3_close(db);
+    throw;
+  }
+  return db;
+}
+
+int user_version(sqlite3* db) {
+  Stmt s(db, "PRAGMA user_version");
+  Using u(s);
+  return s.step() ? static_cast<int>(s.i64(0)) : 0;
+}
+
+void migrate(sqlite3* db, const std::string& path) {
+  exec(db, "BEGIN IMMEDIATE");
+  try {
+    const int have = user_version(db);
+    if (have > kSchemaVersion) {
+      throw Error(Code::failed_precondition,
+                  path + " has store schema version " + std::to_string(have) +
+                      ", newer than this build knows (" + std::to_string(kSchemaVersion) +
+                      "); run a newer dispatchd");
+    }
+    for (int v = have; v < kSchemaVersion; ++v) exec(db, kMigrations[v]);
+    exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    exec(db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const SqliteOptions& options) : options_(options) {
+    if (options.exclusive_owner) {
+      const std::string lock_path = options.path + "-owner";
+      lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (lock_fd_ < 0) {
+        throw Error(Code::unavailable, "cannot create the lock file " + lock_path);
+      }
+      if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        ::close(lock_fd_);
+        throw Error(Code::failed_precondition,
+                    "another scheduler already owns " + options.path + " (lock " + lock_path + ")");
+      }
+    }
+    try {
+      writer_db_ = open_db(options.path, options.fsync_commits);
+      migrate(writer_db_, options.path);
+      reader_db_ = open_db(options.path, options.fsync_commits);
+      prepare();
+    } catch (...) {
+      close_all();
+      throw;
+    }
+    std::random_device rd;
+    rng_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    writer_ = std::thread([this] { write_loop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    // Statements before connections.
+    w_ = {};
+    close_all();
+  }
+
+  void enqueue(std::vector<NewCall> calls, int64_t now_ms,
+               Done<std::vector<std::string>> done) override {
+    auto shared = std::make_shared<std::vector<NewCall>>(std::move(calls));
+    submit<std::vector<std::string>>(std::move(done), [this, shared, now_ms] {
+      return do_enqueue(*shared, now_ms);
+    });
+  }
+
+  void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) override {
+    submit<std::vector<CallRecord>>(std::move(done), [this, options = std::move(options)] {
+      return do_claim(options);
+    });
+  }
+
+  void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
+              Done<bool> done) override {
+    submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
+      Stmt& s = w_.finish;
+      Using u(s);
+      s.bind(1, static_cast<int64_t>(outcome.state)).bind(2, static_cast<int64_t>(outcome.status));
+      s.bind(3, outcome.output_type_url).bind_blob(4, outcome.output);
+      s.bind(5, outcome.error_type).bind(6, outcome.error_message);
+      s.bind(7, outcome.next_attempt_at_ms).bind(8, now_ms).bind(9, id);
+      s.bind(10, static_cast<int64_t>(lease));
+      s.step();
+      return sqlite3_changes(writer_db_) == 1;
+    });
+  }
+
+  void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
+    submit<CallRecord>(std::move(done), [this, id = std::move(id), now_ms] {
+      return transition(w_.cancel, id, now_ms, "cancel", "it is already");
+    });
+  }
+
+  void retry(std::string id, int64_t now_ms, Done<CallRecord> done) override {
+    submit<CallRecord>(std::move(done), [this, id = std::move(id), now_ms] {
+      return transition(w_.retry, id, now_ms, "retry",
+                         "only failed or cancelled calls can be retried; it is");
+    });
+  }
+
+  void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
+    submit<std::size_t>(std::move(done), [this, now_ms, all] {
+      Stmt& s = w_.release;
+      Using u(s);
+      s.bind(1, all ? INT64_MAX : now_ms);
+      s.step();
+      return static_cast<std::size_t>(sqlite3_changes(writer_db_));
+    });
+  }
+
+  Result<std::optional<CallRecord>> get(std::string_view id) override {
+    return read([&]() -> std::optional<CallRecord> {
+      Stmt& s = r_.get;
+      Using u(s);
+      s.bind(1, id);
+      if (!s.step()) return std::nullopt;
+      return read_record(s);
+    });
+  }
+
+  Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
+                                       std::string_view after_id) override {
+    return read([&] {
+      int64_t after = 0;
+      if (!after_id.empty()) {
+        Stmt& s = r_.seq_of;
+        Using u(s);
+        s.bind(1, after_id);
+        if (!s.step()) throw Error(Code::not_found, "no call has ID " + std::string(after_id));
+        after = s.i64(0);
+      }
+      Stmt& s = state ? r_.list_state : r_.list_all;
+      Using u(s);
+      s.bind(1, after).bind(2, static_cast<int64_t>(limit));
+      if (state) s.bind(3, static_cast<int64_t>(*state));
+      std::vector<CallRecord> out;
+      while (s.step()) out.push_back(read_record(s));
+      return out;
+    });
+  }
+
+  Result<std::optional<int64_t>> next_due_ms() override {
+    return read([&]() -> std::optional<int64_t> {
+      Stmt& s = r_.next_due;
+      Using u(s);
+      std::optional<int64_t> out;
+      if (s.step() && !s.is_null(0)) out = s.i64(0);
+      return out;
+    });
+  }
+
+  Stats stats() const override { return Stats{writes_.load(), commits_.load()}; }
+
+  Result<std::vector<int64_t>> count_by_state() override {
+    return read([&] {
+      Stmt& s = r_.counts;
+      Using u(s);
+      std::vector<int64_t> out(6, 0);
+      while (s.step()) {
+        auto st = s.i64(0);
+        if (st > 0 && st < 6) out[static_cast<std::size_t>(st)] = s.i64(1);
+      }
+      return out;
+    });
+  }
+
+ private:
+  struct WriteStmts {
+    Stmt insert, find_key, next_key, due, lease, finish, cancel, retry, get, release;
+  };
+  struct ReadStmts {
+    Stmt get, seq_of, list_all, list_state, next_due, counts;
+  };
+  struct Op {
+    std::function<bool()> run;       // inside the transaction; records its result
+    std::function<void()> fail_all;  // the commit failed: report that instead
+    std::function<void()> report;    // after the commit
+  };
+
+  void prepare() {
+    const std::string cols = kColumns;
+    w_.insert = Stmt(writer_db_,
+                     "INSERT INTO calls (id, function, endpoint, input_type, input, state, "
+                     "next_attempt_at, expiration_at, idempotency_key, tenant, fair_key, parent_id, "
+                     "root_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, "
+                     "?10, ?11, ?12, ?6, ?6)");
+    w_.find_key = Stmt(writer_db_, "SELECT id FROM calls WHERE idempotency_key = ?1");
+    w_.next_key = Stmt(writer_db_,
+                       "SELECT fair_key FROM calls WHERE state = 1 AND fair_key > ?1 "
+                       "ORDER BY fair_key LIMIT 1");
+    w_.due = Stmt(writer_db_, "SELECT seq, endpoint FROM calls WHERE state = 1 AND fair_key = ?1 AND "
+                                  "next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3");
+    w_.lease = Stmt(writer_db_,
+                    "UPDATE calls SET state = 2, attempts = attempts + 1, lease = ?1, "
+                    "lease_until = ?2, updated_at = ?3 WHERE seq = ?4");
+    w_.finish = Stmt(writer_db_,
+                     "UPDATE calls SET state = ?1, status = ?2, output_type = ?3, output = ?4, "
+                     "error_type = ?5, error_message = ?6, next_attempt_at = ?7, lease = 0, "
+                     "lease_until = 0, updated_at = ?8 WHERE id = ?9 AND state = 2 AND lease = ?10");
+    w_.cancel = Stmt(writer_db_,
+                     "UPDATE calls SET state = 5, lease = 0, lease_until = 0, updated_at = ?2 "
+                     "WHERE id = ?1 AND state IN (1, 2)");
+    w_.retry = Stmt(writer_db_,
+                    "UPDATE calls SET state = 1, attempts = 0, next_attempt_at = ?2, status = 0, "
+                    "error_type = '', error_message = '', updated_at = ?2 "
+                    "WHERE id = ?1 AND state IN (4, 5)");
+    w_.get = Stmt(writer_db_, "SELECT " + cols + " FROM calls WHERE id = ?1");
+    w_.release = Stmt(writer_db_,
+                      "UPDATE calls SET state = 1, lease = 0, lease_until = 0 "
+                      "WHERE state = 2 AND lease_until <= ?1");
+    r_.get = Stmt(reader_db_, "SELECT " + cols + " FROM calls WHERE id = ?1");
+    r_.seq_of = Stmt(reader_db_, "SELECT seq FROM calls WHERE id = ?1");
+    r_.list_all = Stmt(reader_db_, "SELECT " + cols +
+                                       " FROM calls WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+    r_.list_state = Stmt(reader_db_, "SELECT " + cols +
+                                         " FROM calls WHERE state = ?3 AND seq > ?1 "
+                                         "ORDER BY seq LIMIT ?2");
+    r_.next_due = Stmt(reader_db_, "SELECT MIN(next_attempt_at) FROM calls WHERE state = 1");
+    r_.counts = Stmt(reader_db_, "SELECT state, COUNT(*) FROM calls GROUP BY state");
+  }
+
+  void close_all() {
+    r_ = {};
+    if (reader_db_) sqlite3_close(reader_db_);
+    if (writer_db_) sqlite3_close(writer_db_);
+    reader_db_ = writer_db_ = nullptr;
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+
+  template <typename F>
+  auto read(F&& f) -> Result<decltype(f())> {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    try {
+      return f();
+    } catch (const Error& e) {
+      return e;
+    }
+  }
+
+  // Queues a write; `body` runs on the writer thread inside the batch's
+  // transaction and either returns a value or throws dispatch::Error.
+  template <typename T, typename Body>
+  void submit(Done<T> done, Body body) {
+    auto result = std::make_shared<std::optional<Result<T>>>();
+    Op op;
+    op.run = [result, body = std::move(body)]() mutable {
+      try {
+        result->emplace(body());
+        return true;
+      } catch (const Error& e) {
+        result->emplace(e);
+        return false;
+      }
+    };
+    op.fail_all = [result] {
+      result->emplace(Error(Code::unavailable, "the store could not commit; the write was not kept"));
+    };
+    op.report = [result, done = std::move(done)] { done(std::move(**result)); };
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(op));
+    }
+    cv_.notify_one();
+  }
+
+  void write_loop() {
+    std::vector<Op> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        while (!queue_.empty() && batch.size() < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      run_batch(batch);
+      for (Op& op : batch) op.report();
+      batch.clear();
+    }
+  }
+
+  void run_batch(std::vector<Op>& batch) {
+    try {
+      exec(writer_db_, "BEGIN IMMEDIATE");
+    } catch (const Error&) {
+      for (Op& op : batch) op.fail_all();
+      return;
+    }
+    bool ok = true;
+    for (Op& op : batch) {
+      // A savepoint per write: a failing write rolls back alone.
+      ok = ok && sqlite3_exec(writer_db_, "SAVEPOINT op", nullptr, nullptr, nullptr) == SQLITE_OK;
+      if (!ok) break;
+      if (!op.run()) sqlite3_exec(writer_db_, "ROLLBACK TO op", nullptr, nullptr, nullptr);
+      ok = sqlite3_exec(writer_db_, "RELEASE op", nullptr, nullptr, nullptr) == SQLITE_OK;
+    }
+    if (!ok || sqlite3_exec(writer_db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      for (Op& op : batch) op.fail_all();
+      return;
+    }
+    writes_ += batch.size();
+    commits_ += 1;
+  }
+
+  std::string new_id() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    uint64_t a = rng_(), b = rng_();
+    for (int i = 0; i < 16; ++i) {
+      id[i] = kHex[(a >> (i * 4)) & 15];
+      id[16 + i] = kHex[(b >> (i * 4)) & 15];
+    }
+    return id;
+  }
+
+  std::vector<std::string> do_enqueue(const std::vector<NewCall>& calls, int64_t now_ms) {
+    if (calls.empty()) throw Error(Code::invalid_argument, "no calls to enqueue");
+    // A nested savepoint makes the batch all-or-nothing inside the shared
+    // transaction.
+    exec(writer_db_, "SAVEPOINT enqueue");
+    try {
+      std::vector<std::string> ids;
+      ids.reserve(calls.size());
+      for (const NewCall& c : calls) {
+        if (!c.idempotency_key.empty()) {
+          Stmt& f = w_.find_key;
+          Using u(f);
+          f.bind(1, c.idempotency_key);
+          if (f.step()) {
+            ids.push_back(f.text(0));
+            continue;
+          }
+        }
+        std::string id = new_id();
+        Stmt& s = w_.insert;
+        Using u(s);
+        s.bind(1, id).bind(2, c.function).bind(3, c.endpoint).bind(4, c.input_type_url);
+        s.bind_blob(5, c.input).bind(6, now_ms).bind(7, c.expiration_at_ms);
+        if (c.idempotency_key.empty()) s.bind_null(8); else s.bind(8, c.idempotency_key);
+        s.bind(9, c.tenant).bind(10, c.tenant.empty() ? c.function : c.tenant);
+        s.bind(11, c.parent_id).bind(12, c.root_id.empty() ? id : c.root_id);
+        s.step();
+        ids.push_back(std::move(id));
+      }
+      exec(writer_db_, "RELEASE enqueue");
+      return ids;
+    } catch (...) {
+      sqlite3_exec(writer_db_, "ROLLBACK TO enqueue; RELEASE enqueue", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  std::vector<CallRecord> do_claim(const ClaimOptions& o) {
+    // Backlogged fairness keys, in key order: one index probe each.
+    std::vector<std::string> keys;
+    {
+      std::string after;
+      Stmt& s = w_.next_key;
+      for (;;) {
+        Using u(s);
+        s.bind(1, after);
+        if (!s.step()) break;
+        after = s.text(0);
+        keys.push_back(after);
+      }
+    }
+    // Rotate the starting key between claims so that leftovers of an uneven
+    // division do not always go to the same keys.
+    if (!keys.empty()) {
+      std::rotate(keys.begin(), keys.begin() + static_cast<long>(claim_round_++ % keys.size()),
+                  keys.end());
+    }
+    std::vector<std::vector<int64_t>> per_key;  // seqs of due calls
+    if (!keys.empty() && o.max > 0) {
+      // Each key may fill what the others leave: the round-robin below
+      // stops at max.
+      const std::size_t quota = std::min(o.per_key_max, o.max);
+      for (const std::string& key : keys) {
+        Stmt& s = w_.due;
+        Using u(s);
+        s.bind(1, key).bind(2, o.now_ms).bind(3, static_cast<int64_t>(quota));
+        std::vector<int64_t> rows;
+        while (s.step()) {
+          const std::string endpoint = s.text(1);
+          bool skipped = false;
+          for (const auto& e : o.skip_endpoints) skipped = skipped || e == endpoint;
+          if (!skipped) rows.push_back(s.i64(0));
+        }
+        per_key.push_back(std::move(rows));
+      }
+    }
+    // Interleave keys round-robin, up to max, and lease.
+    std::vector<CallRecord> out;
+    const uint64_t lease = rng_() | 1;
+    for (std::size_t round = 0; out.size() < o.max; ++round) {
+      bool any = false;
+      for (auto& rows : per_key) {
+        if (round >= rows.size() || out.size() >= o.max) continue;
+        any = true;
+        Stmt& l = w_.lease;
+        {
+          Using u(l);
+          l.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, o.now_ms);
+          l.bind(4, rows[round]);
+          l.step();
+        }
+        out.push_back(read_by_seq(rows[round]));
+      }
+      if (!any) break;
+    }
+    return out;
+  }
+
+  CallRecord read_by_seq(int64_t seq) {
+    if (!by_seq_) {
+      by_seq_ = std::make_unique<Stmt>(writer_db_, std::string("SELECT ") + kColumns +
+                                                       " FROM calls WHERE seq = ?1");
+    }
+    Using u(*by_seq_);
+    by_seq_->bind(1, seq);
+    if (!by_seq_->step()) throw Error(Code::internal, "a leased call vanished");
+    return read_record(*by_seq_);
+  }
+
+  CallRecord transition(Stmt& s, const std::string& id, int64_t now_ms, std::string_view verb,
+                        std::string_view refusal) {
+    {
+      Using u(s);
+      s.bind(1, id).bind(2, now_ms);
+      s.step();
+    }
+    const bool changed = sqlite3_changes(writer_db_) == 1;
+    Stmt& g = w_.get;
+    Using u(g);
+    g.bind(1, id);
+    if (!g.step()) throw Error(Code::not_found, "no call has ID " + id);
+    CallRecord r = read_record(g);
+    if (!changed) {
+      throw Error(Code::failed_precondition, "cannot " + std::string(verb) + " call " + id + ": " +
+                                                 std::string(refusal) + " " +
+                                                 std::string(state_name(r.state)));
+    }
+    return r;
+  }
+
+  SqliteOptions options_;
+  int lock_fd_ = -1;
+  sqlite3* writer_db_ = nullptr;
+  sqlite3* reader_db_ = nullptr;
+  WriteStmts w_;
+  ReadStmts r_;
+  std::unique_ptr<Stmt> by_seq_;
+  std::mutex read_mu_;
+  std::mt19937_64 rng_;
+  uint64_t claim_round_ = 0;
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> commits_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Op> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+template <typename T, typename Start>
+Result<T> wait_for(Start start) {
+  std::promise<Result<T>> p;
+  auto f = p.get_future();
+  start([&p](Result<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+}  // namespace
+
+std::string_view state_name(CallState state) noexcept {
+  switch (state) {
+    case CallState::pending: return "pending";
+    case CallState::running: return "running";
+    case CallState::completed: return "completed";
+    case CallState::failed: return "failed";
+    case CallState::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<CallState> state_from_name(std::string_view name) noexcept {
+  for (auto s : {CallState::pending, CallState::running, CallState::completed, CallState::failed,
+                 CallState::cancelled}) {
+    if (state_name(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<std::string>> Store::enqueue_sync(std::vector<NewCall> calls, int64_t now_ms) {
+  return wait_for<std::vector<std::string>>(
+      [&](auto done) { enqueue(std::move(calls), now_ms, std::move(done)); });
+}
+Result<std::vector<CallRecord>> Store::claim_sync(ClaimOptions options) {
+  return wait_for<std::vector<CallRecord>>(
+      [&](auto done) { claim(std::move(options), std::move(done)); });
+}
+Result<bool> Store::finish_sync(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms) {
+  return wait_for<bool>([&](auto done) {
+    finish(std::move(id), lease, std::move(outcome), now_ms, std::move(done));
+  });
+}
+Result<CallRecord> Store::cancel_sync(std::string id, int64_t now_ms) {
+  return wait_for<CallRecord>([&](auto done) { cancel(std::move(id), now_ms, std::move(done)); });
+}
+Result<CallRecord> Store::retry_sync(std::string id, int64_t now_ms) {
+  return wait_for<CallRecord>([&](auto done) { retry(std::move(id), now_ms, std::move(done)); });
+}
+Result<std::size_t> Store::release_leases_sync(int64_t now_ms, bool all) {
+  return wait_for<std::size_t>(
+      [&](auto done) { release_leases(now_ms, all, std::move(done)); });
+}
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
+  try {
+    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(options));
+  } catch (const Error& e) {
+    return e;
+  }
+}
+
+int sqlite_schema_version() noexcept { return kSchemaVersion; }
+
+}  // namespace dispatch::scheduler
