@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev sqlite3 libnats-dev nats-server
   libgrpc++-dev protobuf-compiler-grpc
   nodejs
+  jq
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,98 @@
+// The closed-loop load driver; see load.h.
+#include "load.h"
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cassert>
+#include <cmath>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace bench {
+
+std::int64_t quantile(std::vector<std::int64_t>& samples, double q) {
+  assert(!samples.empty() && q > 0 && q <= 1);
+  std::sort(samples.begin(), samples.end());
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(samples.size())));
+  return samples[std::max<std::size_t>(rank, 1) - 1];
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What one connection's thread measured.
+struct Lane {
+  std::vector<std::int64_t> latencies_ns;
+  std::exception_ptr error;
+};
+
+}  // namespace
+
+LoadResult run_closed_loop(const ConnectionFactory& factory, const LoadOptions& options) {
+  const int n = options.connections;
+  std::vector<std::unique_ptr<Connection>> connections;
+  connections.reserve(n);
+  for (int i = 0; i < n; ++i) connections.push_back(factory(i));
+
+  std::vector<Lane> lanes(n);
+  std::atomic<bool> failed{false};
+  // Every thread passes the barrier once its connection is ready; the
+  // completion step fixes the shared timeline so all lanes measure the
+  // same window.
+  Clock::time_point measure_from, measure_until;
+  std::barrier start(n, [&]() noexcept {
+    measure_from = Clock::now() + options.warmup;
+    measure_until = measure_from + options.duration;
+  });
+
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      Lane& lane = lanes[i];
+      lane.latencies_ns.reserve(1 << 16);
+      start.arrive_and_wait();
+      try {
+        for (;;) {
+          auto begin = Clock::now();
+          if (begin >= measure_until || failed.load(std::memory_order_relaxed)) break;
+          connections[i]->call();
+          auto end = Clock::now();
+          // A call counts when it started inside the window; calls straddling
+          // the end are counted (closed loop: each lane has one in flight).
+          if (begin >= measure_from) {
+            lane.latencies_ns.push_back(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
+          }
+        }
+      } catch (...) {
+        lane.error = std::current_exception();
+        failed = true;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto finished = Clock::now();
+
+  std::vector<std::int64_t> all;
+  for (auto& lane : lanes) {
+    if (lane.error) std::rethrow_exception(lane.error);
+    all.insert(all.end(), lane.latencies_ns.begin(), lane.latencies_ns.end());
+  }
+  connections.clear();
+
+  LoadResult result;
+  result.calls = all.size();
+  // The window ends when the last lane's last call returned.
+  result.seconds = std::chrono::duration<double>(std::max(finished, measure_until) - measure_from).count();
+  if (all.empty()) return result;
+  result.qps = static_cast<double>(result.calls) / result.seconds;
+  result.p50_us = static_cast<double>(quantile(all, 0.50)) / 1000.0;
+  result.p99_us = static_cast<double>(quantile(all, 0.99)) / 1000.0;
+  return result;
+}
+
+}  // namespace bench

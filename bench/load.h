@@ -1,0 +1,55 @@
+// The closed-loop load driver shared by every system in the transport
+// benchmark: N connections, each on its own thread, call back to back for a
+// fixed time; every call's latency is kept, so p50/p99 are exact order
+// statistics of the measured window, not bucket estimates.
+//
+// Not for: opening connections or speaking any protocol (a system's
+// Connection does that), nor for judging whether a number is good.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+// One client connection of the system under test. call() makes one
+// round trip and checks the answer; it throws std::runtime_error saying what
+// was wrong when the call fails or the answer is not the expected one.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual void call() = 0;
+};
+
+using ConnectionFactory = std::function<std::unique_ptr<Connection>(int index)>;
+
+struct LoadOptions {
+  int connections = 1;
+  std::chrono::milliseconds warmup{300};  // calls made but not counted
+  std::chrono::milliseconds duration{3000};
+};
+
+struct LoadResult {
+  std::uint64_t calls = 0;   // completed in the measured window
+  double seconds = 0;        // length of the measured window
+  double qps = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+// The q-quantile (0 < q <= 1) of `samples` by the nearest-rank method:
+// the smallest sample such that at least q of all samples are <= it.
+// Sorts `samples` in place. Empty input is a programmer error (asserts).
+std::int64_t quantile(std::vector<std::int64_t>& samples, double q);
+
+// Opens options.connections connections with `factory` (all before any call
+// starts), runs them for warmup + duration, and reports the measured window.
+// The first failure of any connection stops the run and is rethrown, so a
+// broken system never reports a throughput.
+LoadResult run_closed_loop(const ConnectionFactory& factory, const LoadOptions& options);
+
+}  // namespace bench

@@ -1,0 +1,98 @@
+// Tests for the closed-loop driver: the order statistics it reports, that
+// every lane's calls are counted, and that a failing connection fails the run
+// instead of producing a number. No timing assertions (a shared 2-core
+// machine makes them flaky); durations are kept short.
+#include "load.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+
+namespace bench {
+namespace {
+
+TEST(Quantile, NearestRank) {
+  std::vector<std::int64_t> samples;
+  for (int i = 100; i >= 1; --i) samples.push_back(i);  // unsorted on purpose
+  EXPECT_EQ(quantile(samples, 0.50), 50);
+  EXPECT_EQ(quantile(samples, 0.99), 99);
+  EXPECT_EQ(quantile(samples, 1.0), 100);
+  EXPECT_EQ(quantile(samples, 0.001), 1);
+}
+
+TEST(Quantile, SmallSamples) {
+  std::vector<std::int64_t> one{7};
+  EXPECT_EQ(quantile(one, 0.5), 7);
+  EXPECT_EQ(quantile(one, 0.99), 7);
+  std::vector<std::int64_t> two{30, 10};
+  EXPECT_EQ(quantile(two, 0.5), 10);
+  EXPECT_EQ(quantile(two, 0.99), 30);
+}
+
+// Counts its calls into a shared counter.
+class CountingConnection : public Connection {
+ public:
+  explicit CountingConnection(std::atomic<std::uint64_t>& calls) : calls_(calls) {}
+  void call() override { calls_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t>& calls_;
+};
+
+TEST(RunClosedLoop, CountsOnlyMeasuredCallsOfEveryLane) {
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<int> opened{0};
+  LoadOptions options;
+  options.connections = 4;
+  options.warmup = std::chrono::milliseconds(20);
+  options.duration = std::chrono::milliseconds(50);
+  LoadResult r = run_closed_loop(
+      [&](int) {
+        ++opened;
+        return std::make_unique<CountingConnection>(calls);
+      },
+      options);
+  EXPECT_EQ(opened.load(), 4);
+  EXPECT_GT(r.calls, 0u);
+  // Warm-up calls happen but are not reported.
+  EXPECT_LT(r.calls, calls.load());
+  EXPECT_GT(r.qps, 0);
+  EXPECT_GE(r.seconds, 0.05);
+  EXPECT_LE(r.p50_us, r.p99_us);
+}
+
+class FailingConnection : public Connection {
+ public:
+  void call() override { throw std::runtime_error("server answered 41"); }
+};
+
+TEST(RunClosedLoop, AFailingConnectionFailsTheRun) {
+  LoadOptions options;
+  options.connections = 3;
+  options.warmup = std::chrono::milliseconds(0);
+  options.duration = std::chrono::milliseconds(10000);  // must stop long before this
+  std::atomic<std::uint64_t> calls{0};
+  auto factory = [&](int index) -> std::unique_ptr<Connection> {
+    if (index == 1) return std::make_unique<FailingConnection>();
+    return std::make_unique<CountingConnection>(calls);
+  };
+  try {
+    run_closed_loop(factory, options);
+    FAIL() << "a failing connection must fail the run";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "server answered 41");
+  }
+}
+
+TEST(RunClosedLoop, AFactoryErrorPropagates) {
+  LoadOptions options;
+  options.connections = 2;
+  auto factory = [](int) -> std::unique_ptr<Connection> {
+    throw std::runtime_error("cannot connect to 127.0.0.1:1");
+  };
+  EXPECT_THROW(run_closed_loop(factory, options), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace bench
