@@ -9,6 +9,8 @@
 #include <clang-c/Index.h>
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -75,8 +77,8 @@ std::vector<Scope> scopes_of(CXCursor c) {
       s.is_inline = clang_Cursor_isInlineNamespace(p) != 0;
     } else if (k == CXCursor_StructDecl || k == CXCursor_ClassDecl) {
       s.kind = Scope::kRecord;
-    } else if (k == CXCursor_LinkageSpec) {
-      continue;  // extern "C" { } opens no scope
+    } else if (k == CXCursor_LinkageSpec || k == CXCursor_UnexposedDecl) {
+      continue;  // extern "C" { } / extern "C++" { } open no scope
     } else {
       s.kind = Scope::kOther;
     }
@@ -107,7 +109,7 @@ std::string full_cpp_name(CXCursor c) {
 std::string lookup_name(CXCursor c) {
   std::string out;
   for (const Scope& s : scopes_of(c)) {
-    if (s.kind == Scope::kNamespace && s.is_inline) continue;
+    if (s.kind == Scope::kNamespace && (s.is_inline || s.name.empty())) continue;
     out += s.name + "::";
   }
   return out + take(clang_getCursorSpelling(c));
@@ -132,6 +134,29 @@ std::string namespace_of(CXCursor c) {
     out += s.name;
   }
   return out;
+}
+
+// libclang gives integral template arguments of a class type only in its
+// spelling: the canonical "std::ratio<1, 1000>" (values reduced, maybe with
+// integer suffixes).
+std::optional<std::pair<std::int64_t, std::int64_t>> parse_ratio(const std::string& spelling) {
+  size_t pos = spelling.find('<');
+  if (pos == std::string::npos) return std::nullopt;
+  std::int64_t values[2];
+  for (std::int64_t& v : values) {
+    ++pos;
+    while (pos < spelling.size() && spelling[pos] == ' ') ++pos;
+    size_t used = 0;
+    try {
+      v = std::stoll(spelling.substr(pos), &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    pos += used;
+    while (pos < spelling.size() && std::strchr("lLuU ", spelling[pos])) ++pos;
+    if (pos >= spelling.size() || spelling[pos] != (&v == &values[0] ? ',' : '>')) return std::nullopt;
+  }
+  return std::make_pair(values[0], values[1]);
 }
 
 bool is_char_kind(CXTypeKind k) { return k == CXType_Char_S || k == CXType_Char_U; }
@@ -241,11 +266,12 @@ class Extractor {
         }
         if (toks[j].kind != CXToken_Identifier && toks[j].kind != CXToken_Keyword) break;
         std::string ns = using_ns, name = toks[j].text;
-        size_t name_tok = j;
+        size_t name_tok = j, attr_tok = j;
         ++j;
         if (is(j, "::") && j + 1 < toks.size()) {
           ns = name;
           name = toks[j + 1].text;
+          name_tok = j + 1;
           j += 2;
         }
         std::optional<std::vector<size_t>> args;
@@ -266,7 +292,7 @@ class Extractor {
           continue;
         }
         Annotation a;
-        a.loc = toks[name_tok].loc;
+        a.loc = toks[attr_tok].loc;
         if (args) {
           const std::vector<size_t>& arg = *args;
           if (arg.size() != 1 || toks[arg[0]].kind != CXToken_Literal || toks[arg[0]].text.size() < 2 ||
@@ -318,6 +344,7 @@ class Extractor {
           switch (k) {
             case CXCursor_Namespace:
             case CXCursor_LinkageSpec:
+            case CXCursor_UnexposedDecl:  // extern "C" { } in C++
             case CXCursor_StructDecl:
             case CXCursor_ClassDecl:
             case CXCursor_UnionDecl:
@@ -644,15 +671,13 @@ class Extractor {
     if (!rep) return std::nullopt;
     if (rep->kind != TypeKind::kInt && rep->kind != TypeKind::kFloat && rep->kind != TypeKind::kDouble)
       return fail(s, "a duration's representation must be an integer or floating-point type");
-    // std::ratio<num, den>: its arguments are values, which libclang gives
-    // on the specialization's declaration.
-    CXCursor ratio = clang_getTypeDeclaration(template_arg(t, 1));
-    if (clang_Cursor_getNumTemplateArguments(ratio) != 2)
-      return fail(s, "cannot read the duration's std::ratio");
+    std::optional<std::pair<std::int64_t, std::int64_t>> ratio =
+        parse_ratio(take(clang_getTypeSpelling(template_arg(t, 1))));
+    if (!ratio) return fail(s, "cannot read the duration's std::ratio");
     TypeRef r;
     r.kind = TypeKind::kDuration;
-    r.ratio_num = clang_Cursor_getTemplateArgumentValue(ratio, 0);
-    r.ratio_den = clang_Cursor_getTemplateArgumentValue(ratio, 1);
+    r.ratio_num = ratio->first;
+    r.ratio_den = ratio->second;
     if (r.ratio_num <= 0 || r.ratio_den <= 0) return fail(s, "a duration's period must be positive");
     r.cpp = "std::chrono::duration<" + rep->cpp + ", std::ratio<" + std::to_string(r.ratio_num) + ", " +
             std::to_string(r.ratio_den) + ">>";
@@ -774,7 +799,7 @@ class Extractor {
 
   std::optional<TypeRef> map_struct(CXType t, const Subject& s) {
     CXCursor decl = clang_getTypeDeclaration(t);
-    std::string spelled = take(clang_getTypeSpelling(t));
+    std::string spelled = take(clang_getTypeSpelling(clang_getCursorType(decl)));
     if (clang_getCursorKind(decl) == CXCursor_UnionDecl)
       return fail(s, "unions cannot cross a process boundary; use a struct");
     if (clang_Type_getNumTemplateArguments(t) > 0)

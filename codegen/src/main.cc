@@ -4,7 +4,9 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -68,6 +70,27 @@ std::string serialize_deterministic(const google::protobuf::FileDescriptorProto&
   return out;
 }
 
+// Front end, naming pass and the descriptor check for one header; every
+// error, in source order. The model is kept only when there is none.
+std::vector<Diagnostic> check_header(const std::string& header, const Options& opt, std::vector<Model>& models) {
+  FrontendResult parsed = parse_header(header, opt.clang_args);
+  std::vector<Diagnostic> errors = std::move(parsed.errors);
+  // A header clang rejected yields no model worth naming; one with our own
+  // errors still gets the naming checks, so one run reports everything.
+  bool clang_failed = !errors.empty() && parsed.model.functions.empty() && parsed.model.structs.empty();
+  if (!clang_failed) {
+    std::vector<Diagnostic> naming = assign_names(parsed.model, NamingOptions{opt.package, opt.include_name});
+    errors.insert(errors.end(), naming.begin(), naming.end());
+  }
+  if (errors.empty()) errors = validate_file_descriptor(parsed.model, build_file_descriptor(parsed.model));
+  std::stable_sort(errors.begin(), errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.loc.file.empty() != b.loc.file.empty()) return b.loc.file.empty();
+    return std::tie(a.loc.file, a.loc.line, a.loc.column) < std::tie(b.loc.file, b.loc.line, b.loc.column);
+  });
+  if (errors.empty()) models.push_back(std::move(parsed.model));
+  return errors;
+}
+
 int run(int argc, char** argv) {
   Options opt;
   for (int i = 1; i < argc; ++i) {
@@ -111,15 +134,8 @@ int run(int argc, char** argv) {
   std::vector<Model> models;
   std::vector<Diagnostic> errors;
   for (const std::string& header : opt.headers) {
-    FrontendResult parsed = parse_header(header, opt.clang_args);
-    errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
-    if (!parsed.errors.empty()) continue;
-    NamingOptions naming{opt.package, opt.include_name};
-    std::vector<Diagnostic> naming_errors = assign_names(parsed.model, naming);
-    if (naming_errors.empty())
-      naming_errors = validate_file_descriptor(parsed.model, build_file_descriptor(parsed.model));
-    errors.insert(errors.end(), naming_errors.begin(), naming_errors.end());
-    models.push_back(std::move(parsed.model));
+    std::vector<Diagnostic> found = check_header(header, opt, models);
+    errors.insert(errors.end(), found.begin(), found.end());
   }
   for (const Diagnostic& d : errors) std::cerr << format_diagnostic(d) << "\n";
   if (!errors.empty()) {

@@ -1,0 +1,335 @@
+// One test per construct the front end (and naming pass) rejects: each checks
+// the message and the line:column it points at. Snippets follow the
+// standard-header prelude of test_util.h, so line 1 is the snippet's first.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace dispatch::gen::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// Expects, among the errors for `body`, exactly "<path>:<line>:<col>: error: <message>".
+void expect_error(const std::string& body, unsigned line, unsigned col, const std::string& message) {
+  TempDir dir;
+  Parsed p = parse(dir, body);
+  std::string want = p.path + ":" + std::to_string(kPreludeLines + line) + ":" + std::to_string(col) +
+                     ": error: " + message;
+  EXPECT_THAT(formatted(p.errors), Contains(want));
+}
+
+TEST(FrontendReject, FunctionPointerParameter) {
+  expect_error("[[dispatch::function]] void f(void (*cb)(int));\n", 1, 38,
+               "parameter 'cb' has type 'void (*)(int)'; function pointers cannot cross a process boundary");
+}
+
+TEST(FrontendReject, PointerParameter) {
+  expect_error("[[dispatch::function]] void f(int* p);\n", 1, 36,
+               "parameter 'p' has type 'int *'; pointers cannot cross a process boundary; pass the value itself");
+}
+
+TEST(FrontendReject, NonConstReference) {
+  expect_error("[[dispatch::function]] void f(int& r);\n", 1, 36,
+               "parameter 'r' has type 'int &'; non-const references cannot cross a process boundary "
+               "(take it by value or const&, and return results)");
+}
+
+TEST(FrontendReject, RvalueReference) {
+  expect_error("[[dispatch::function]] void f(std::string&& s);\n", 1, 45,
+               "parameter 's' has type 'std::string &&'; rvalue references are not supported, take it by "
+               "value or const&");
+}
+
+TEST(FrontendReject, ReferenceResult) {
+  expect_error("[[dispatch::function]] const int& f();\n", 1, 35,
+               "result of 'f' has type 'const int &'; references cannot cross a process boundary, return by value");
+}
+
+TEST(FrontendReject, UnnamedParameter) {
+  expect_error("[[dispatch::function]] void f(int a, double);\n", 1, 44,
+               "parameter 2 of 'f' (type 'double') has no name; name it, the name becomes the wire field name");
+}
+
+TEST(FrontendReject, Variadic) {
+  expect_error("[[dispatch::function]] void f(int a, ...);\n", 1, 29,
+               "function 'f' is variadic; variadic arguments cannot cross a process boundary");
+}
+
+TEST(FrontendReject, FunctionTemplate) {
+  expect_error("template <class T> [[dispatch::function]] T f(T t);\n", 1, 22,
+               "function template 'f' cannot be a dispatch function; only non-template functions have one "
+               "wire form");
+}
+
+TEST(FrontendReject, MemberFunction) {
+  expect_error("struct S {\n  [[dispatch::function]] void m();\n};\n", 2, 5,
+               "member function 'm' cannot be a dispatch function; annotate a free function (namespace scope)");
+}
+
+TEST(FrontendReject, NotAFunction) {
+  expect_error("[[dispatch::function]] extern int counter;\n", 1, 3,
+               "[[dispatch::function]] must precede a free function declaration, not 'VarDecl' 'counter'");
+}
+
+TEST(FrontendReject, AttributeAfterDeclarator) {
+  expect_error("void f [[dispatch::function]] (int a);\n", 1, 10,
+               "put [[dispatch::function]] before the declaration of 'f'");
+}
+
+TEST(FrontendReject, StaticFunction) {
+  expect_error("[[dispatch::function]] static void f() {}\n", 1, 36,
+               "function 'f' has internal linkage (static or in an anonymous namespace); a dispatch function "
+               "must be callable from the generated server code");
+}
+
+TEST(FrontendReject, AnonymousNamespaceFunction) {
+  expect_error("namespace {\n[[dispatch::function]] void f();\n}\n", 2, 29,
+               "function 'f' has internal linkage (static or in an anonymous namespace); a dispatch function "
+               "must be callable from the generated server code");
+}
+
+TEST(FrontendReject, RemoteNameNotAnIdentifier) {
+  expect_error("[[dispatch::function(\"charge-v2\")]] void f();\n", 1, 22,
+               "remote name 'charge-v2' is not an identifier; use letters, digits and '_', not starting with a "
+               "digit");
+}
+
+TEST(FrontendReject, RemoteNameStartsWithDigit) {
+  expect_error("[[dispatch::function(\"2fast\")]] void f();\n", 1, 22,
+               "remote name '2fast' is not an identifier; use letters, digits and '_', not starting with a "
+               "digit");
+}
+
+TEST(FrontendReject, AttributeArgumentNotAString) {
+  expect_error("[[dispatch::function(charge)]] void f();\n", 1, 22,
+               "[[dispatch::function]] takes one string literal naming the remote function, e.g. "
+               "[[dispatch::function(\"charge_v2\")]]");
+}
+
+TEST(FrontendReject, MisspelledAttribute) {
+  expect_error("[[dispatch::functon]] void f();\n", 1, 13,
+               "unknown attribute 'dispatch::functon'; did you mean 'dispatch::function'?");
+}
+
+TEST(FrontendReject, TwoFunctionsOneRemoteName) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::function(\"pay\")]] void f();\n"
+                   "[[dispatch::function(\"pay\")]] void g();\n");
+  std::string first = p.path + ":" + std::to_string(kPreludeLines + 1) + ":36";
+  EXPECT_THAT(formatted(p.errors),
+              Contains(p.path + ":" + std::to_string(kPreludeLines + 2) +
+                       ":36: error: remote name 'pay' of 'g' is already used by 'f' at " + first +
+                       "; two functions cannot share one remote name"));
+}
+
+TEST(FrontendReject, OverloadsWithoutRemoteNames) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::function]] void f(int a);\n"
+                   "[[dispatch::function]] void f(double a);\n");
+  EXPECT_THAT(formatted(p.errors),
+              Contains(p.path + ":" + std::to_string(kPreludeLines + 2) + ":29: error: 'f' is overloaded (other at " +
+                       p.path + ":" + std::to_string(kPreludeLines + 1) +
+                       ":29); give each overload its own remote name with [[dispatch::function(\"name\")]]"));
+}
+
+TEST(FrontendReject, OverloadsWithOwnRemoteNamesAreFine) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::function(\"f_int\")]] void f(int a);\n"
+                   "[[dispatch::function(\"f_double\")]] void f(double a);\n");
+  EXPECT_THAT(formatted(p.errors), IsEmpty());
+  ASSERT_EQ(p.model.functions.size(), 2u);
+}
+
+TEST(FrontendReject, Union) {
+  expect_error("union U { int a; float b; };\n[[dispatch::function]] void f(U u);\n", 2, 33,
+               "parameter 'u' has type 'U'; unions cannot cross a process boundary; use a struct");
+}
+
+TEST(FrontendReject, PrivateMember) {
+  expect_error("class Account { public: int id; private: long secret; };\n"
+               "[[dispatch::function]] void f(Account a);\n",
+               1, 47,
+               "field 'secret' of 'Account' is private; only aggregates with public data members can cross a "
+               "process boundary");
+}
+
+TEST(FrontendReject, ProtectedMember) {
+  expect_error("struct Account { protected: int secret; };\n[[dispatch::function]] void f(Account a);\n", 1, 33,
+               "field 'secret' of 'Account' is protected; only aggregates with public data members can cross a "
+               "process boundary");
+}
+
+TEST(FrontendReject, BaseClass) {
+  expect_error("struct Base { int a; };\nstruct Derived : Base { int b; };\n"
+               "[[dispatch::function]] void f(Derived d);\n",
+               2, 18,
+               "struct 'Derived' has base class 'Base'; only structs without bases can cross a process boundary "
+               "(make it a member)");
+}
+
+TEST(FrontendReject, UserConstructor) {
+  expect_error("struct P {\n  P(int x) : x(x) {}\n  int x;\n};\n[[dispatch::function]] void f(P p);\n", 2, 3,
+               "struct 'P' declares a constructor; only aggregates with public data members can cross a process "
+               "boundary");
+}
+
+TEST(FrontendReject, VirtualFunction) {
+  expect_error("struct P {\n  virtual void g();\n  int x;\n};\n[[dispatch::function]] void f(P p);\n", 2, 16,
+               "struct 'P' has virtual function 'g'; only aggregates with public data members can cross a "
+               "process boundary");
+}
+
+TEST(FrontendReject, ClassTemplateSpecialization) {
+  expect_error("template <class T> struct Box { T v; };\n[[dispatch::function]] void f(Box<int> b);\n", 2, 40,
+               "parameter 'b' has type 'Box<int>'; 'Box<int>' is a class template specialization; only plain "
+               "structs are supported");
+}
+
+TEST(FrontendReject, IncompleteType) {
+  expect_error("struct Later;\n[[dispatch::function]] void f(const Later& l);\n", 2, 44,
+               "parameter 'l' has type 'const Later &'; 'Later' is an incomplete type; include its definition");
+}
+
+TEST(FrontendReject, MapKeyNotIntegerOrString) {
+  expect_error("[[dispatch::function]] void f(std::map<double, int> m);\n", 1, 53,
+               "parameter 'm' has type 'std::map<double, int>'; map keys must be integers or std::string (key "
+               "type 'double')");
+}
+
+TEST(FrontendReject, NestedOptional) {
+  expect_error("[[dispatch::function]] void f(std::optional<std::optional<int>> o);\n", 1, 65,
+               "parameter 'o' has type 'std::optional<std::optional<int>>'; std::optional<std::optional<T>> has "
+               "no distinct wire form; use one std::optional");
+}
+
+TEST(FrontendReject, UnsupportedStandardType) {
+  expect_error("[[dispatch::function]] void f(std::set<int> s);\n", 1, 45,
+               "parameter 's' has type 'std::set<int>'; 'std::set' is not supported (see docs/annotations.md for "
+               "the supported types)");
+}
+
+TEST(FrontendReject, StdByteAlone) {
+  expect_error("[[dispatch::function]] void f(std::byte b);\n", 1, 41,
+               "parameter 'b' has type 'std::byte'; std::byte alone is not supported; use std::uint8_t");
+}
+
+TEST(FrontendReject, LongDouble) {
+  expect_error("[[dispatch::function]] void f(long double d);\n", 1, 43,
+               "parameter 'd' has type 'long double'; long double has no wire form, use double");
+}
+
+TEST(FrontendReject, WideCharacter) {
+  expect_error("[[dispatch::function]] void f(wchar_t c);\n", 1, 39,
+               "parameter 'c' has type 'wchar_t'; wide character types have no wire form; use an integer type or "
+               "std::string");
+}
+
+TEST(FrontendReject, CArrayField) {
+  expect_error("struct S { int xs[4]; };\n[[dispatch::function]] void f(S s);\n", 1, 16,
+               "field 'xs' of 'S' has type 'int[4]'; C arrays are not supported; use std::vector");
+}
+
+TEST(FrontendReject, PointerField) {
+  expect_error("struct S { const char* name; };\n[[dispatch::function]] S f();\n", 1, 24,
+               "field 'name' of 'S' has type 'const char *'; pointers cannot cross a process boundary; pass the "
+               "value itself");
+}
+
+TEST(FrontendReject, ConstField) {
+  expect_error("struct S { const int x; };\n[[dispatch::function]] void f(S s);\n", 1, 22,
+               "field 'x' of 'S' has type 'const int'; const fields cannot be decoded into; drop the const");
+}
+
+TEST(FrontendReject, BitField) {
+  expect_error("struct S { int x : 3; };\n[[dispatch::function]] void f(S s);\n", 1, 16,
+               "field 'x' of 'S' has type 'int'; bit-fields are not supported; use a whole integer");
+}
+
+TEST(FrontendReject, AnonymousUnionMember) {
+  expect_error("struct S { union { int a; float b; }; };\n[[dispatch::function]] void f(S s);\n", 1, 12,
+               "struct 'S' has an anonymous union member; name the member and its type");
+}
+
+TEST(FrontendReject, TypeInAnonymousNamespace) {
+  expect_error("namespace { struct Hidden { int x; }; }\n[[dispatch::function]] void f(Hidden h);\n", 2, 38,
+               "parameter 'h' has type '(anonymous namespace)::Hidden'; struct 'Hidden' is in an anonymous "
+               "namespace, which generated code cannot name");
+}
+
+TEST(FrontendReject, PrivateNestedType) {
+  expect_error("class Outer { struct In { int x; }; public: using T = In; };\n"
+               "[[dispatch::function]] void f(Outer::T t);\n",
+               2, 40,
+               "parameter 't' has type 'Outer::T'; struct 'Outer::In' is a non-public nested type, which "
+               "generated code cannot name");
+}
+
+TEST(FrontendReject, EnumValueTooLarge) {
+  expect_error("enum class Big : long { huge = 5000000000 };\n[[dispatch::function]] void f(Big b);\n", 1, 25,
+               "enumerator 'huge' of 'Big' does not fit in 32 bits signed, the range of proto enums");
+}
+
+TEST(FrontendReject, ClangErrorIsReportedAsClangSaysIt) {
+  expect_error("[[dispatch::function]] void f(Undeclared u);\n", 1, 31, "unknown type name 'Undeclared'");
+}
+
+TEST(FrontendReject, MissingHeaderFile) {
+  FrontendResult r = parse_header("/nonexistent/dir/api.h", {});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(format_diagnostic(r.errors[0]),
+            "dispatch-gen: error: cannot read header '/nonexistent/dir/api.h': no such file");
+}
+
+TEST(FrontendReject, EveryErrorIsReported) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "struct S { int* p; };\n"
+                   "[[dispatch::function]] void f(int* a, S s);\n"
+                   "[[dispatch::function]] void g(float& b);\n");
+  std::vector<std::string> errors = formatted(p.errors);
+  EXPECT_EQ(errors.size(), 3u) << ::testing::PrintToString(errors);
+  EXPECT_THAT(errors, Contains(HasSubstr("field 'p' of 'S'")));
+  EXPECT_THAT(errors, Contains(HasSubstr("parameter 'a'")));
+  EXPECT_THAT(errors, Contains(HasSubstr("parameter 'b'")));
+}
+
+TEST(FrontendReject, FunctionsInDifferentNamespacesNeedPackage) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "namespace a { [[dispatch::function]] void f(); }\n"
+                   "namespace b { [[dispatch::function]] void g(); }\n");
+  EXPECT_THAT(formatted(p.errors),
+              Contains(p.path + ":" + std::to_string(kPreludeLines + 2) +
+                       ":43: error: function 'g' is in namespace 'b' but 'f' (" + p.path + ":" +
+                       std::to_string(kPreludeLines + 1) +
+                       ":43) is in 'a'; one header is one proto package: pass --package (PACKAGE in "
+                       "dispatch_generate) or move them into one namespace"));
+  Parsed with_package = parse(dir,
+                              "namespace a { [[dispatch::function]] void f(); }\n"
+                              "namespace b { [[dispatch::function]] void g(); }\n",
+                              "api2.h", {}, NamingOptions{std::string("ab.v1"), std::nullopt});
+  EXPECT_THAT(formatted(with_package.errors), IsEmpty());
+  EXPECT_EQ(with_package.model.package, "ab.v1");
+  EXPECT_EQ(with_package.model.cpp_namespace, "");
+}
+
+TEST(FrontendReject, StructNameCollidesWithRequestMessage) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "struct AddRequest { int x; };\n"
+                   "[[dispatch::function]] void add(AddRequest r);\n");
+  EXPECT_THAT(formatted(p.errors),
+              Contains(p.path + ":" + std::to_string(kPreludeLines + 2) +
+                       ":29: error: proto name 'AddRequest' of the request of 'add' collides with struct "
+                       "'AddRequest'; rename one of them"));
+}
+
+}  // namespace
+}  // namespace dispatch::gen::testing
