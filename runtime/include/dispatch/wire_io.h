@@ -12,6 +12,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -292,6 +293,19 @@ inline std::uint8_t* put_timespan(const Timespan& t, std::uint8_t* p) {
     p = put_varint(varint_bits(t.nanos), p);
   }
   return p;
+}
+
+// The two passes of an encoder: `size(cache)` measures, `write(cache, p)`
+// prints into a string of exactly that size.
+template <typename SizeFn, typename WriteFn>
+inline std::string encode_message(SizeFn&& size, WriteFn&& write) {
+  SizeCache cache;
+  std::size_t n = size(cache);
+  std::string out(n, '\0');
+  auto* begin = reinterpret_cast<std::uint8_t*>(out.data());
+  [[maybe_unused]] std::uint8_t* end = write(cache, begin);
+  assert(end == begin + n && "size and write passes disagree");
+  return out;
 }
 
 // Runs a message decoder over a whole buffer: the top-level limit makes
