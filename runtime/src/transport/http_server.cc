@@ -335,6 +335,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // On a worker thread.
   void run_call(const Method& method, std::string body, CallContext context) {
     const auto started = Clock::now();
+    const Route& route = server_->routes.at(&method);
+    server_->options.logger.log(LogLevel::debug, "calling: " + route.log_name);
     Result<std::string> result = [&]() -> Result<std::string> {
       if (context.expired()) {
         return Error(Code::deadline_exceeded, std::string(method.path) +
@@ -348,7 +350,6 @@ class Session : public std::enable_shared_from_this<Session> {
       return r;
     }();
     const auto elapsed = Clock::now() - started;
-    const Route& route = server_->routes.at(&method);
     if (result.ok() && encoding_ == connect::Encoding::json) {
       result = route.codec->to_json(method.response_type, *result);
     }

@@ -1,0 +1,59 @@
+// A stock Connect client (connect-node + protoc-gen-es output) calling every
+// shop function. Usage: node client.mjs BASE_URL binary|json
+// Prints one line per check; exits 1 if any check failed.
+import { createClient, ConnectError, Code } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { ApiService } from "./gen/shop/api_pb.js";
+
+const [baseUrl, format] = process.argv.slice(2);
+const transport = createConnectTransport({
+  baseUrl,
+  httpVersion: "1.1",
+  useBinaryFormat: format === "binary",
+});
+const shop = createClient(ApiService, transport);
+let failed = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} [${format}] ${what}`);
+  if (!ok) failed++;
+};
+const fails = async (what, code, call) => {
+  try {
+    await call();
+    check(false, `${what}: expected ${Code[code]}, got success`);
+  } catch (e) {
+    const err = ConnectError.from(e);
+    check(err.code === code, `${what} -> ${Code[err.code]}: ${err.rawMessage}`);
+  }
+};
+
+try {
+  const sum = await shop.add({ a: 40n, b: 2n });
+  check(sum.result === 42n, `add(40, 2) = ${sum.result}`);
+
+  const placed = await shop.placeOrder({
+    items: [{ sku: "apple", qty: 3, price: 0.5 }, { sku: "pear", qty: 1, price: 0.75 }],
+    customer: "1001",
+  });
+  const order = placed.result;
+  check(order.customer === 1001n && order.items.length === 2 && order.items[1].price === 0.75,
+        `placeOrder -> ${order.id}, customer ${order.customer}, ${order.items.length} items`);
+
+  await shop.chargeV2({ order });
+  const got = await shop.getOrder({ id: order.id });
+  check(got.result.id === order.id && got.result.status !== order.status,
+        `chargeV2(${order.id}) then getOrder -> status ${got.result.status} (was ${order.status})`);
+
+  const slept = await shop.slow({ ms: 5 });
+  check(slept.result === "slept 5 ms", `slow(5) -> "${slept.result}"`);
+
+  await fails("getOrder(o-none)", Code.NotFound, () => shop.getOrder({ id: "o-none" }));
+  await fails("placeOrder(customer 'x')", Code.InvalidArgument,
+              () => shop.placeOrder({ items: [{ sku: "a", qty: 1, price: 1 }], customer: "x" }));
+  await fails("chargeV2 again", Code.FailedPrecondition, () => shop.chargeV2({ order }));
+  await fails("slow(2000) with timeoutMs 100", Code.DeadlineExceeded,
+              () => shop.slow({ ms: 2000 }, { timeoutMs: 100 }));
+} catch (e) {
+  check(false, `unexpected error: ${e}`);
+}
+process.exit(failed ? 1 : 0);
