@@ -1,0 +1,45 @@
+// Base64 via libsodium's constant-time codec (no hand-written tables).
+#include "base64.h"
+
+#include <sodium.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace dispatch::security::detail {
+
+void ensure_sodium() {
+  // sodium_init() is idempotent and thread-safe; a static makes it run once.
+  static const int result = sodium_init();
+  if (result < 0) throw std::runtime_error("libsodium failed to initialize");
+}
+
+std::string base64_encode(std::string_view bytes) {
+  ensure_sodium();
+  const size_t size = sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  std::string out(size, '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(size - 1);  // the codec writes a terminating NUL
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  ensure_sodium();
+  const bool padded = text.find('=') != std::string_view::npos;
+  if (padded && text.size() % 4 != 0) return std::nullopt;
+  const int variant =
+      padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+  std::string out(text.size() / 4 * 3 + 3, '\0');
+  size_t out_size = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
+                        text.size(), nullptr, &out_size, &end, variant) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(out_size);
+  return out;
+}
+
+}  // namespace dispatch::security::detail
