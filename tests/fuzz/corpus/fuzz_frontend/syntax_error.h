@@ -1,0 +1,2 @@
+[[dispatch::function]] int f(int a;
+struct { int x
