@@ -1,0 +1,213 @@
+// The naming pass over hand-built models: case conversion, package and
+// service rules, enum value names, and every collision it must report.
+#include "naming.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace dispatch::gen::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::IsEmpty;
+
+TEST(Naming, PascalCase) {
+  EXPECT_EQ(pascal_case("place_order"), "PlaceOrder");
+  EXPECT_EQ(pascal_case("api"), "Api");
+  EXPECT_EQ(pascal_case("charge_v2"), "ChargeV2");
+  EXPECT_EQ(pascal_case("shop-api.v2"), "ShopApiV2");
+  EXPECT_EQ(pascal_case("getHTTP"), "GetHTTP");
+}
+
+TEST(Naming, UpperSnake) {
+  EXPECT_EQ(upper_snake("Status"), "STATUS");
+  EXPECT_EQ(upper_snake("OrderStatus"), "ORDER_STATUS");
+  EXPECT_EQ(upper_snake("HTTPCode"), "HTTP_CODE");
+  EXPECT_EQ(upper_snake("pending"), "PENDING");
+  EXPECT_EQ(upper_snake("kRed"), "K_RED");
+  EXPECT_EQ(upper_snake("Outer_Inner"), "OUTER_INNER");
+  EXPECT_EQ(upper_snake("v2Thing"), "V2_THING");
+  EXPECT_EQ(upper_snake("ALREADY_UPPER"), "ALREADY_UPPER");
+}
+
+Function fn(const std::string& name, const std::string& ns, unsigned line) {
+  Function f;
+  f.name = f.remote_name = name;
+  f.cpp_namespace = ns;
+  f.cpp = "::" + (ns.empty() ? "" : ns + "::") + name;
+  f.result.kind = TypeKind::kVoid;
+  f.loc = SourceLocation{"api.h", line, 6};
+  return f;
+}
+
+Model model(std::vector<Function> functions, const std::string& stem = "api") {
+  Model m;
+  m.input = stem + ".h";
+  m.include_name = stem + ".h";
+  m.stem = stem;
+  m.proto_file = stem + ".proto";
+  m.functions = std::move(functions);
+  return m;
+}
+
+TEST(Naming, PackageServiceMessagesAndNamespace) {
+  Model m = model({fn("place_order", "shop::v1", 3), fn("add", "shop::v1", 4)}, "shop_api");
+  ASSERT_THAT(assign_names(m, {}), IsEmpty());
+  EXPECT_EQ(m.package, "shop.v1");
+  EXPECT_EQ(m.service, "ShopApiService");
+  EXPECT_EQ(m.cpp_namespace, "shop::v1");
+  EXPECT_EQ(m.functions[0].request_message, "PlaceOrderRequest");
+  EXPECT_EQ(m.functions[0].response_message, "PlaceOrderResponse");
+  EXPECT_EQ(m.include_name, "shop_api.h");
+}
+
+TEST(Naming, PackageAndIncludeNameOptions) {
+  Model m = model({fn("f", "a::b", 3), fn("g", "a::c", 4)});
+  ASSERT_THAT(assign_names(m, NamingOptions{std::string("acme.api"), std::string("acme/api.h")}), IsEmpty());
+  EXPECT_EQ(m.package, "acme.api");
+  EXPECT_EQ(m.include_name, "acme/api.h");
+  EXPECT_EQ(m.cpp_namespace, "a");
+}
+
+TEST(Naming, InvalidPackageOption) {
+  for (std::string bad : {"", "a..b", "1a", "a-b", ".a"}) {
+    Model m = model({fn("f", "", 3)});
+    EXPECT_THAT(formatted(assign_names(m, NamingOptions{bad, std::nullopt})),
+                Contains("dispatch-gen: error: --package '" + bad +
+                         "' is not a proto package name (identifiers joined with '.', e.g. shop.v1)"))
+        << bad;
+  }
+}
+
+TEST(Naming, ServiceNameMustBeAnIdentifier) {
+  Model m = model({fn("f", "", 3)}, "3d");
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("dispatch-gen: error: cannot derive a service name from '3d.h' (got '3dService'); rename the "
+                       "header so its name starts with a letter"));
+}
+
+TEST(Naming, GlobalAndNamespacedFunctionsNeedPackage) {
+  Model m = model({fn("f", "", 3), fn("g", "shop", 7)});
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("api.h:7:6: error: function 'g' is in namespace 'shop' but 'f' (api.h:3:6) is in the global "
+                       "namespace; one header is one proto package: pass --package (PACKAGE in dispatch_generate) "
+                       "or move them into one namespace"));
+}
+
+TEST(Naming, RequestNamesCollideAcrossCase) {
+  Model m = model({fn("add", "", 3), fn("Add", "", 4)});
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("api.h:4:6: error: proto name 'AddRequest' of the request of 'Add' collides with the request "
+                       "of 'add'; rename one of them"));
+}
+
+TEST(Naming, EnumValuesArePrefixedAndZeroIsSynthesized) {
+  Model m = model({fn("f", "", 3)});
+  EnumDecl e;
+  e.cpp = "::OrderState";
+  e.proto_name = "OrderState";
+  e.values = {{"Open", "", 1}, {"closedForGood", "", 2}};
+  m.enums.push_back(e);
+  ASSERT_THAT(assign_names(m, {}), IsEmpty());
+  EXPECT_EQ(m.enums[0].values[0].proto_name, "ORDER_STATE_OPEN");
+  EXPECT_EQ(m.enums[0].values[1].proto_name, "ORDER_STATE_CLOSED_FOR_GOOD");
+  EXPECT_TRUE(m.enums[0].synthetic_zero);
+}
+
+TEST(Naming, EnumValueNamesCollideAcrossEnums) {
+  // proto scopes enum values beside their enum, so A_B::C and A::B_C clash.
+  Model m = model({fn("f", "", 3)});
+  EnumDecl e1;
+  e1.cpp = "::A_B";
+  e1.proto_name = "A_B";
+  e1.values = {{"C", "", 0}};
+  e1.loc = {"api.h", 1, 6};
+  EnumDecl e2;
+  e2.cpp = "::A";
+  e2.proto_name = "A";
+  e2.values = {{"B_C", "", 0}};
+  e2.loc = {"api.h", 2, 6};
+  m.enums = {e1, e2};
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("api.h:2:6: error: proto name 'A_B_C' of enumerator 'A::B_C' collides with enumerator "
+                       "'A_B::C'; rename one of them"));
+}
+
+TEST(Naming, SyntheticZeroCollidesWithAnEnumerator) {
+  Model m = model({fn("f", "", 3)});
+  EnumDecl e;
+  e.cpp = "::E";
+  e.proto_name = "E";
+  e.values = {{"unspecified", "", 1}};
+  e.loc = {"api.h", 1, 6};
+  m.enums.push_back(e);
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("api.h:1:6: error: proto name 'E_UNSPECIFIED' of the zero value proto3 needs in 'E' collides "
+                       "with enumerator 'E::unspecified'; rename one of them"));
+}
+
+TEST(Naming, StructCollidesWithAWrapperMessage) {
+  Model m = model({fn("f", "", 3)});
+  StructDecl s;
+  s.cpp = "::ListInt32";
+  s.proto_name = "ListInt32";
+  s.loc = {"api.h", 1, 8};
+  m.structs.push_back(s);
+  Parameter p;
+  p.name = "grid";
+  p.type.kind = TypeKind::kVector;
+  p.type.cpp = "std::vector<std::vector<int>>";
+  TypeRef inner;
+  inner.kind = TypeKind::kVector;
+  inner.cpp = "std::vector<int>";
+  TypeRef i32;
+  i32.kind = TypeKind::kInt;
+  i32.bits = 32;
+  i32.is_signed = true;
+  inner.args.push_back(i32);
+  p.type.args.push_back(inner);
+  m.functions[0].params.push_back(p);
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("dispatch-gen: error: proto name 'ListInt32' of the wrapper message for 'std::vector<int>' "
+                       "(see docs/annotations.md) collides with struct 'ListInt32'; rename one of them"));
+}
+
+TEST(Naming, StructCollidesWithService) {
+  Model m = model({fn("f", "", 3)});
+  StructDecl s;
+  s.cpp = "::ApiService";
+  s.proto_name = "ApiService";
+  s.loc = {"api.h", 1, 8};
+  m.structs.push_back(s);
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("api.h:1:8: error: proto name 'ApiService' of struct 'ApiService' collides with the service "
+                       "of api.h; rename one of them"));
+}
+
+TEST(Naming, WrapperNames) {
+  Model m;
+  TypeRef s;
+  s.kind = TypeKind::kString;
+  TypeRef u64;
+  u64.kind = TypeKind::kInt;
+  u64.bits = 64;
+  TypeRef vec;
+  vec.kind = TypeKind::kVector;
+  vec.args = {u64};
+  TypeRef opt;
+  opt.kind = TypeKind::kOptional;
+  opt.args = {vec};
+  TypeRef map;
+  map.kind = TypeKind::kMap;
+  map.args = {s, opt};
+  EXPECT_EQ(type_name(m, vec), "ListUint64");
+  EXPECT_EQ(type_name(m, opt), "OptionalListUint64");
+  EXPECT_EQ(type_name(m, map), "MapStringOptionalListUint64");
+  EXPECT_TRUE(needs_wrapper(opt));
+  EXPECT_FALSE(needs_wrapper(s));
+}
+
+}  // namespace
+}  // namespace dispatch::gen::testing
