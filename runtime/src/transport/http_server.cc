@@ -255,7 +255,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& req = request_;
     const std::string_view target(req.target().data(), req.target().size());
     const bool keep = req.keep_alive();
-    if (target == "/healthz" && (req.method() == http::verb::get || req.method() == http::verb::head)) {
+    if (target == "/healthz" && req.method() == http::verb::get) {
       return respond(http::status::ok, "text/plain", "ok\n", keep);
     }
     const Method* method = server_->table.find(target);

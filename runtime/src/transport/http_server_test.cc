@@ -341,6 +341,26 @@ TEST_F(ServerTest, ConnectionLimit) {
   EXPECT_EQ(first.read().status, 200);
 }
 
+TEST(ServerWithoutDescriptor, JsonIsRefusedBinaryWorks) {
+  static const Method methods[] = {{"add", "/n.NService/add", "n.AddRequest", "n.AddResponse", &testing::add}};
+  static const Service service{"n", "NService", methods, 1, {}};
+  DispatchTable table{&service};
+  ServerOptions options;
+  options.port = 0;
+  options.logger = Logger(LogLevel::off);
+  Server server(table, options);
+  ASSERT_TRUE(server.start().ok());
+  RawConnection c(server.port());
+  c.send(post("/n.NService/add", "application/json", "{}"));
+  auto r = c.read();
+  EXPECT_EQ(r.status, 415);
+  EXPECT_NE(r.body.find("JSON is not available for n.add"), std::string::npos) << r.body;
+  c.send(post("/n.NService/add", "application/proto", testing::varint_field(1, 2)));
+  r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(testing::read_varints(r.body)[1], 2u);
+}
+
 TEST_F(ServerTest, PortInUseIsUnavailable) {
   start();
   ServerOptions options;
