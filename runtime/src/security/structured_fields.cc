@@ -3,6 +3,7 @@
 // reviewer can check it line by line against the text.
 #include "dispatch/security/structured_fields.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -223,12 +224,19 @@ class Parser {
       if (!decimal && number.size() > 15) return fail("integer has more than 15 digits");
       if (decimal && number.size() > 16) return fail("decimal has more than 16 characters");
     }
-    if (!decimal) return BareItem(sign * static_cast<int64_t>(std::stoll(number)));
+    // from_chars: locale-independent (strtod would read "4,5" under some locales).
+    if (!decimal) {
+      int64_t value = 0;
+      std::from_chars(number.data(), number.data() + number.size(), value);
+      return BareItem(sign * value);
+    }
     if (number.back() == '.') return fail("decimal ends with '.'");
     if (number.size() - number.find('.') - 1 > 3) {
       return fail("decimal has more than 3 fractional digits");
     }
-    return BareItem(static_cast<double>(sign) * std::stod(number));
+    double value = 0;
+    std::from_chars(number.data(), number.data() + number.size(), value);
+    return BareItem(static_cast<double>(sign) * value);
   }
 
   // 4.2.5 Parsing a String.
@@ -358,8 +366,8 @@ Result<void> append_bare_item(std::string& out, const BareItem& item) {
       return serialize_error("decimal: out of range");
     }
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", rounded);
-    std::string text = buf;
+    const auto end = std::to_chars(buf, buf + sizeof buf, rounded, std::chars_format::fixed, 3).ptr;
+    std::string text(buf, end);
     while (text.back() == '0' && text[text.size() - 2] != '.') text.pop_back();
     if (text == "-0.0") text = "0.0";
     out += text;
