@@ -1,0 +1,18 @@
+// noop(): records when each delivery started, for bench-durable's
+// dispatch-to-start latency. A [[dispatch::function]] is a plain function,
+// so the recorder it reports to is installed through a pointer that
+// bench-durable's main() sets before any call can arrive.
+#include "durable_api.h"
+
+#include "dispatch/service.h"
+#include "durable_recorder.h"
+
+namespace bench_durable {
+
+StartRecorder* recorder = nullptr;
+
+void noop(std::int64_t) {
+  if (recorder != nullptr) recorder->started(dispatch::this_call().dispatch_id);
+}
+
+}  // namespace bench_durable
