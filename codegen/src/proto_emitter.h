@@ -31,7 +31,8 @@ OutputFile emit_proto(const Model& model);
 
 // The banner every generated file starts with, as comment lines with
 // `comment` ("//") as prefix: input and the dispatch-gen command that
-// reproduces the output. No paths but the input as the user named it.
+// reproduces the output. A relative input is shown as named, an absolute
+// one by its include name, so the output is the same on every machine.
 std::string generated_banner(const Model& model, const std::string& comment);
 
 }  // namespace dispatch::gen
