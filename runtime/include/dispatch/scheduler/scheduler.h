@@ -1,0 +1,148 @@
+// dispatch::scheduler::Scheduler: the durable scheduler as a library — the
+// same one dispatchd runs — for applications that embed it (functions and
+// scheduler in one process). It persists calls in a Store, delivers them to
+// their endpoints' dispatch.sdk.v1.FunctionService/Run at least once, records
+// each completion exactly once, retries temporary failures with exponential
+// backoff and full jitter, adapts each endpoint's concurrency (AIMD) and
+// shares deliveries fairly between functions (or tenant keys).
+//
+//   auto s = dispatch::scheduler::Scheduler::open(options).value();
+//   s->start();
+//   dispatch::Server api(s->table(), server_options);  // Dispatch + AdminService
+//
+// Policies and the status table: docs/scheduler.md.
+// Not for: Poll/coroutine directives (a Run answering Poll fails the call).
+// Public header: compiles as C++17 and C++20.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dispatch/client.h"
+#include "dispatch/logger.h"
+#include "dispatch/result.h"
+#include "dispatch/scheduler/store.h"
+#include "dispatch/service.h"
+
+namespace dispatch::scheduler {
+
+// Wall-clock time in Unix milliseconds; tests inject a manual one.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_ms() = 0;
+};
+
+struct FunctionPolicy {
+  // Deliveries before a temporarily failing call is given up (failed).
+  // 0: no limit (the expiration still applies).
+  uint32_t max_attempts = 20;
+  // Retry n waits a random time in [0, min(max_backoff, min_backoff * 2^(n-1))]
+  // ("full jitter").
+  std::chrono::milliseconds min_backoff{100};
+  std::chrono::milliseconds max_backoff{60'000};
+  // For calls that carry no expiration of their own.
+  std::chrono::milliseconds expiration{24 * 3600 * 1000};
+  // Timeout of one Run call (sent as Connect-Timeout-Ms).
+  std::chrono::milliseconds run_timeout{300'000};
+};
+
+// Makes the client that reaches one endpoint URL ("http://host:port").
+using ClientFactory =
+    std::function<Result<std::shared_ptr<Client>>(const std::string& endpoint)>;
+
+struct SchedulerOptions {
+  // Either an open store, or where to open the SQLite one.
+  std::unique_ptr<Store> store;
+  SqliteOptions sqlite;
+
+  // Default: dispatch::HttpClient per endpoint (with `decorate` below on
+  // every request, e.g. an RFC 9421 signer).
+  ClientFactory client_factory;
+  std::function<void(std::string_view method, std::string_view path, std::string_view authority,
+                     std::string_view content_type, std::string_view body,
+                     std::vector<std::pair<std::string, std::string>>& headers)>
+      decorate;
+
+  FunctionPolicy default_policy;
+  std::map<std::string, FunctionPolicy> policies;  // by function name
+
+  // Deliveries in flight (and leased, waiting for a slot) in all.
+  std::size_t max_in_flight = 512;
+  // AIMD bounds per endpoint: start, floor 1, ceiling.
+  double initial_endpoint_concurrency = 16;
+  double max_endpoint_concurrency = 256;
+  // A leased call not finished by then is delivered again.
+  std::chrono::milliseconds lease{600'000};
+
+  Clock* clock = nullptr;  // null: the system clock
+  uint64_t seed = 0;       // jitter; 0: random
+  Logger logger = Logger::from_env();
+};
+
+struct SchedulerStats {
+  uint64_t delivered = 0;   // Run calls started
+  uint64_t completed = 0;   // finished ok
+  uint64_t failed = 0;      // finished with a final error (expired included)
+  uint64_t retried = 0;     // temporary failures scheduled again
+  uint64_t stale = 0;       // finishes refused: cancelled or re-leased meanwhile
+};
+
+class Scheduler {
+ public:
+  // Opens the store, makes every call a previous process left running
+  // pending again (one scheduler per store), and builds the API table.
+  static Result<std::unique_ptr<Scheduler>> open(SchedulerOptions options);
+  ~Scheduler();  // stop()s
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Starts the delivery thread.
+  void start();
+  // Stops delivering and waits (up to `grace`) for deliveries in flight to
+  // be recorded; the rest are delivered again by the next start.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
+
+  // The API: dispatch.sdk.v1.DispatchService/Dispatch and
+  // dispatch.scheduler.v1.AdminService/{Get,List,Cancel,Retry}.
+  const DispatchTable& table() const noexcept;
+  // Adds the same routes to another table (one server for functions and
+  // scheduler); this scheduler must outlive it.
+  Result<void> add_to(DispatchTable& table);
+
+  // What the routes do, for in-process use. A call without an expiration
+  // gets its function's policy expiration.
+  Result<std::vector<std::string>> dispatch(std::vector<NewCall> calls);
+  Result<CallRecord> get(std::string_view id, std::chrono::milliseconds wait = {});
+  Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
+                                       std::string_view after_id);
+  Result<CallRecord> cancel(std::string_view id);
+  Result<CallRecord> retry(std::string_view id);
+
+  // One delivery round without the thread (tests with a manual clock):
+  // releases lapsed leases, leases due calls and starts their deliveries.
+  // Returns how many started.
+  Result<std::size_t> step();
+  // Blocks until nothing is in flight and every outcome is recorded.
+  void wait_idle();
+
+  // The scheduler's clock (Unix ms).
+  int64_t now_ms() const;
+  double endpoint_concurrency(const std::string& endpoint) const;
+  SchedulerStats stats() const;
+  Store& store() noexcept;
+  const FunctionPolicy& policy_for(const std::string& function) const;
+
+ private:
+  Scheduler() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dispatch::scheduler

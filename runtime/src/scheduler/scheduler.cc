@@ -1,0 +1,485 @@
+// The delivery loop. One pump thread leases due calls from the store (fair
+// across keys), queues them per endpoint, and starts as many Run calls as
+// each endpoint's AIMD limit allows. Each reply becomes an Outcome (done,
+// failed, or pending again after a jittered backoff) recorded under the
+// call's lease, so a completion is recorded once even if the call was
+// delivered twice. Everything the pump keeps in memory can be lost: the
+// store's leases and start-up release make a crashed delivery happen again.
+#include "dispatch/scheduler/scheduler.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "dispatch/http_client.h"
+#include "dispatch/protocol.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+#include "scheduler/policy.h"
+
+namespace dispatch::scheduler {
+namespace {
+
+class SystemClock final : public Clock {
+ public:
+  int64_t now_ms() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+}  // namespace
+
+struct Scheduler::Impl {
+  SchedulerOptions opts;
+  std::unique_ptr<Store> store;
+  SystemClock system_clock;
+  Clock* clock = nullptr;
+  DispatchTable table;
+
+  struct Endpoint {
+    double limit = 1;
+    std::size_t in_flight = 0;
+    std::deque<CallRecord> waiting;
+    std::shared_ptr<Client> client;
+  };
+
+  mutable std::mutex mu;
+  std::condition_variable wake_cv;
+  std::condition_variable idle_cv;
+  std::unordered_map<std::string, Endpoint> endpoints;
+  std::size_t outstanding = 0;  // leased and not yet recorded
+  std::mt19937_64 rng;
+  bool wake = false;
+  bool stopping = false;
+  std::thread pump;
+  int64_t last_release_ms = 0;
+  SchedulerStats stats;
+
+  ~Impl() {
+    stop(std::chrono::milliseconds(0));
+    // Replies may still arrive while clients shut down; they record through
+    // the store, which goes last so its callbacks find everything alive.
+    std::vector<std::shared_ptr<Client>> clients;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [url, ep] : endpoints) clients.push_back(std::move(ep.client));
+    }
+    clients.clear();
+    store.reset();
+  }
+
+  const FunctionPolicy& policy_for(const std::string& function) const {
+    auto it = opts.policies.find(function);
+    return it == opts.policies.end() ? opts.default_policy : it->second;
+  }
+
+  void log(LogLevel level, const std::string& line) const { opts.logger.log(level, line); }
+
+  void notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      wake = true;
+    }
+    wake_cv.notify_all();
+  }
+
+  Result<std::shared_ptr<Client>> client_for(const std::string& endpoint) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto& ep = endpoints[endpoint];
+      if (ep.client) return ep.client;
+    }
+    Result<std::shared_ptr<Client>> made = Error(Code::internal, "no client factory");
+    if (opts.client_factory) {
+      made = opts.client_factory(endpoint);
+    } else {
+      HttpClientOptions o;
+      o.decorate = opts.decorate;
+      auto http = HttpClient::create(endpoint, std::move(o));
+      if (http.ok()) {
+        made = std::shared_ptr<Client>(std::move(http).value());
+      } else {
+        made = std::move(http).error();
+      }
+    }
+    if (!made.ok()) return made;
+    std::lock_guard<std::mutex> lock(mu);
+    auto& ep = endpoints[endpoint];
+    if (!ep.client) ep.client = made.value();
+    return ep.client;
+  }
+
+  Result<std::size_t> step() {
+    const int64_t now = clock->now_ms();
+    if (now - last_release_ms >= 1000) {
+      last_release_ms = now;
+      auto released = store->release_leases_sync(now, false);
+      if (!released.ok()) return std::move(released).error();
+      if (*released > 0) {
+        log(LogLevel::warn, std::to_string(*released) + " calls outlived their lease; delivering them again");
+      }
+    }
+    ClaimOptions claim;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      claim.max = opts.max_in_flight > outstanding ? opts.max_in_flight - outstanding : 0;
+      for (auto& [url, ep] : endpoints) {
+        if (static_cast<double>(ep.in_flight + ep.waiting.size()) >= ep.limit) {
+          claim.skip_endpoints.push_back(url);
+        }
+      }
+    }
+    if (claim.max > 0) {
+      claim.per_key_max = claim.max;
+      claim.now_ms = now;
+      claim.lease_until_ms = now + opts.lease.count();
+      auto claimed = store->claim_sync(std::move(claim));
+      if (!claimed.ok()) return std::move(claimed).error();
+      std::lock_guard<std::mutex> lock(mu);
+      outstanding += claimed->size();
+      for (CallRecord& c : *claimed) {
+        auto [it, fresh] = endpoints.try_emplace(c.endpoint);
+        if (fresh) it->second.limit = opts.initial_endpoint_concurrency;
+        it->second.waiting.push_back(std::move(c));
+      }
+    }
+    // Start what the endpoints' limits allow, outside the lock: a client may
+    // answer inline.
+    std::vector<CallRecord> ready;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [url, ep] : endpoints) {
+        while (!ep.waiting.empty() && static_cast<double>(ep.in_flight) < ep.limit) {
+          ep.in_flight++;
+          ready.push_back(std::move(ep.waiting.front()));
+          ep.waiting.pop_front();
+        }
+      }
+    }
+    for (CallRecord& c : ready) deliver(std::move(c));
+    return ready.size();
+  }
+
+  void deliver(CallRecord c) {
+    const int64_t now = clock->now_ms();
+    if (c.expiration_at_ms != 0 && now >= c.expiration_at_ms) {
+      Outcome o;
+      o.state = CallState::failed;
+      o.status = static_cast<int>(RunStatus::timeout);
+      o.error_type = "expired";
+      o.error_message = "the call expired before it could complete (" +
+                        std::to_string(c.attempts - 1) + " attempts made)";
+      if (!c.error_message.empty()) o.error_message += "; last error: " + c.error_message;
+      finish(std::move(c), std::move(o));
+      return;
+    }
+    auto client = client_for(c.endpoint);
+    if (!client.ok()) {
+      Outcome o;
+      o.state = CallState::failed;
+      o.status = static_cast<int>(RunStatus::permanent_error);
+      o.error_type = "invalid_endpoint";
+      o.error_message = "cannot reach endpoint '" + c.endpoint + "': " + client.error().message();
+      finish(std::move(c), std::move(o));
+      return;
+    }
+    const FunctionPolicy& policy = policy_for(c.function);
+    sdk::v1::RunRequest req;
+    req.set_function(c.function);
+    req.mutable_input()->set_type_url(c.input_type_url);
+    req.mutable_input()->set_value(c.input);
+    req.set_dispatch_id(c.id);
+    req.set_parent_dispatch_id(c.parent_id);
+    req.set_root_dispatch_id(c.root_id);
+    protocol::to_timestamp(c.created_at_ms, req.mutable_creation_time());
+    if (c.expiration_at_ms != 0) {
+      protocol::to_timestamp(c.expiration_at_ms, req.mutable_expiration_time());
+    }
+    CallOptions options;
+    options.timeout = policy.run_timeout;
+    options.headers.emplace_back("dispatch-attempt", std::to_string(c.attempts));
+    if (opts.logger.enabled(LogLevel::info)) {
+      log(LogLevel::info, "dispatching call to " + c.function + " (id " + c.id + ", attempt " +
+                              std::to_string(c.attempts) + ") at " + c.endpoint);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.delivered++;
+    }
+    std::shared_ptr<Client> keep = client.value();
+    keep->call_async(kRunPath, req.SerializeAsString(), options,
+                     [this, c = std::move(c)](Result<std::string> reply) mutable {
+                       on_reply(std::move(c), std::move(reply));
+                     });
+  }
+
+  void on_reply(CallRecord c, Result<std::string> reply) {
+    const int64_t now = clock->now_ms();
+    RunStatus status = RunStatus::ok;
+    bool transport_error = false;
+    Outcome o;
+    if (!reply.ok()) {
+      transport_error = true;
+      status = protocol::status_for_transport_error(reply.error());
+      o.error_type = std::string(code_name(reply.error().code()));
+      o.error_message = reply.error().message();
+    } else {
+      sdk::v1::RunResponse res;
+      if (!res.ParseFromString(reply.value())) {
+        status = RunStatus::invalid_response;
+        o.error_type = "invalid_response";
+        o.error_message = "the endpoint's reply is not a dispatch.sdk.v1.RunResponse";
+      } else if (res.directive_case() == sdk::v1::RunResponse::kPoll) {
+        status = RunStatus::permanent_error;
+        o.error_type = "unsupported";
+        o.error_message = "the function answered Poll; this scheduler does not run coroutines yet";
+      } else if (res.exit().has_tail_call()) {
+        status = RunStatus::permanent_error;
+        o.error_type = "unsupported";
+        o.error_message = "the function answered a tail call; this scheduler does not follow them yet";
+      } else {
+        status = static_cast<RunStatus>(res.status());
+        if (status == RunStatus::unspecified) {
+          status = RunStatus::invalid_response;
+          o.error_type = "invalid_response";
+          o.error_message = "the endpoint's RunResponse has no status";
+        } else if (status == RunStatus::ok) {
+          o.output_type_url = res.exit().result().output().type_url();
+          o.output = res.exit().result().output().value();
+        } else {
+          o.error_type = res.exit().result().error().type();
+          o.error_message = res.exit().result().error().message();
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto& ep = endpoints[c.endpoint];
+      if (status == RunStatus::ok) {
+        ep.limit = policy::aimd_increase(ep.limit, opts.max_endpoint_concurrency);
+      } else if (policy::lowers_concurrency(status, transport_error)) {
+        ep.limit = policy::aimd_decrease(ep.limit);
+      }
+    }
+    o.status = static_cast<int>(status);
+    if (status == RunStatus::ok) {
+      o.state = CallState::completed;
+    } else if (!is_temporary(status)) {
+      o.state = CallState::failed;
+    } else {
+      const FunctionPolicy& policy = policy_for(c.function);
+      int64_t wait = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        wait = policy::full_jitter_ms(policy::backoff_cap_ms(c.attempts, policy), rng);
+      }
+      o.next_attempt_at_ms = now + wait;
+      if (policy.max_attempts != 0 && c.attempts >= policy.max_attempts) {
+        o.state = CallState::failed;
+        o.error_message = "gave up after " + std::to_string(c.attempts) + " attempts: " + o.error_message;
+      } else if (c.expiration_at_ms != 0 && o.next_attempt_at_ms >= c.expiration_at_ms) {
+        o.state = CallState::failed;
+        o.error_message = "the call expires before its next attempt; last error: " + o.error_message;
+      } else {
+        o.state = CallState::pending;
+      }
+    }
+    if (o.state != CallState::completed && opts.logger.enabled(LogLevel::info)) {
+      log(LogLevel::info, "call " + c.id + " to " + c.function + " attempt " +
+                              std::to_string(c.attempts) + ": " +
+                              std::string(run_status_name(status)) + " (" + o.error_message + ")" +
+                              (o.state == CallState::pending ? ", retrying" : ", giving up"));
+    }
+    finish(std::move(c), std::move(o));
+  }
+
+  // Records an outcome and frees the call's delivery slot.
+  void finish(CallRecord c, Outcome o) {
+    const CallState state = o.state;
+    const std::string endpoint = c.endpoint;
+    store->finish(c.id, c.lease, std::move(o), clock->now_ms(),
+                  [this, state, endpoint](Result<bool> recorded) {
+                    {
+                      std::lock_guard<std::mutex> lock(mu);
+                      endpoints[endpoint].in_flight--;
+                      outstanding--;
+                      if (!recorded.ok() || !*recorded) {
+                        stats.stale++;
+                      } else if (state == CallState::completed) {
+                        stats.completed++;
+                      } else if (state == CallState::failed) {
+                        stats.failed++;
+                      } else {
+                        stats.retried++;
+                      }
+                      wake = true;
+                    }
+                    if (!recorded.ok()) {
+                      log(LogLevel::error, "recording an outcome failed: " + recorded.error().message());
+                    }
+                    wake_cv.notify_all();
+                    idle_cv.notify_all();
+                  });
+  }
+
+  void run_pump() {
+    while (true) {
+      auto started = step();
+      if (!started.ok()) log(LogLevel::error, "delivery round failed: " + started.error().message());
+      std::unique_lock<std::mutex> lock(mu);
+      if (stopping) return;
+      if (wake) {
+        wake = false;
+        continue;
+      }
+      // Sleep until the next call is due (at most a second, so lapsed leases
+      // are noticed), or until woken by a dispatch or a reply.
+      lock.unlock();
+      int64_t wait_ms = 1000;
+      auto due = store->next_due_ms();
+      if (due.ok() && due->has_value()) {
+        wait_ms = std::clamp<int64_t>(**due - clock->now_ms(), 0, 1000);
+      }
+      // Due but nothing could start (endpoints saturated): wait for a reply.
+      if (wait_ms == 0 && started.ok() && *started == 0) wait_ms = 50;
+      lock.lock();
+      wake_cv.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping || wake; });
+      if (stopping) return;
+      wake = false;
+    }
+  }
+
+  void stop(std::chrono::milliseconds grace) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+    }
+    wake_cv.notify_all();
+    if (pump.joinable()) pump.join();
+    // Leased calls still waiting for a slot stay leased; the next start
+    // releases them. Wait for the ones on the wire.
+    std::unique_lock<std::mutex> lock(mu);
+    idle_cv.wait_for(lock, grace, [&] {
+      std::size_t waiting = 0;
+      for (auto& [url, ep] : endpoints) waiting += ep.waiting.size();
+      return outstanding == waiting;
+    });
+  }
+};
+
+Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
+  std::unique_ptr<Scheduler> s(new Scheduler());
+  s->impl_ = std::make_unique<Impl>();
+  Impl& impl = *s->impl_;
+  impl.opts = std::move(options);
+  impl.clock = impl.opts.clock ? impl.opts.clock : &impl.system_clock;
+  if (impl.opts.store) {
+    impl.store = std::move(impl.opts.store);
+  } else {
+    auto store = open_sqlite_store(impl.opts.sqlite);
+    if (!store.ok()) return std::move(store).error();
+    impl.store = std::move(store).value();
+  }
+  uint64_t seed = impl.opts.seed;
+  if (seed == 0) seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  impl.rng.seed(seed);
+  auto released = impl.store->release_leases_sync(impl.clock->now_ms(), true);
+  if (!released.ok()) return std::move(released).error();
+  if (*released > 0) {
+    impl.log(LogLevel::info, "recovered " + std::to_string(*released) +
+                                 " calls that were running when the previous scheduler stopped");
+  }
+  auto added = s->add_to(impl.table);
+  if (!added.ok()) return std::move(added).error();
+  return s;
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::start() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->pump.joinable()) return;
+  impl_->stopping = false;
+  impl_->pump = std::thread([impl = impl_.get()] { impl->run_pump(); });
+}
+
+void Scheduler::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
+
+const DispatchTable& Scheduler::table() const noexcept { return impl_->table; }
+
+Result<std::vector<std::string>> Scheduler::dispatch(std::vector<NewCall> calls) {
+  const std::size_t n = calls.size();
+  const int64_t now = impl_->clock->now_ms();
+  for (NewCall& c : calls) {
+    if (c.expiration_at_ms == 0) c.expiration_at_ms = now + impl_->policy_for(c.function).expiration.count();
+  }
+  auto ids = impl_->store->enqueue_sync(std::move(calls), now);
+  if (ids.ok()) {
+    impl_->notify();
+    if (impl_->opts.logger.enabled(LogLevel::debug)) {
+      impl_->log(LogLevel::debug, "accepted " + std::to_string(n) + " calls, first id " + ids->front());
+    }
+  }
+  return ids;
+}
+
+Result<CallRecord> Scheduler::get(std::string_view id, std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto r = impl_->store->get(id);
+    if (!r.ok()) return std::move(r).error();
+    if (!r->has_value()) return Error(Code::not_found, "no call has ID " + std::string(id));
+    if (is_final((*r)->state) || std::chrono::steady_clock::now() >= until) return std::move(**r);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+Result<std::vector<CallRecord>> Scheduler::list(std::optional<CallState> state, std::size_t limit,
+                                                std::string_view after_id) {
+  return impl_->store->list(state, limit, after_id);
+}
+
+Result<CallRecord> Scheduler::cancel(std::string_view id) {
+  return impl_->store->cancel_sync(std::string(id), impl_->clock->now_ms());
+}
+
+Result<CallRecord> Scheduler::retry(std::string_view id) {
+  auto r = impl_->store->retry_sync(std::string(id), impl_->clock->now_ms());
+  if (r.ok()) impl_->notify();
+  return r;
+}
+
+Result<std::size_t> Scheduler::step() { return impl_->step(); }
+
+void Scheduler::wait_idle() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->idle_cv.wait(lock, [&] {
+    std::size_t waiting = 0;
+    for (auto& [url, ep] : impl_->endpoints) waiting += ep.waiting.size();
+    return impl_->outstanding == waiting;
+  });
+}
+
+int64_t Scheduler::now_ms() const { return impl_->clock->now_ms(); }
+
+double Scheduler::endpoint_concurrency(const std::string& endpoint) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->endpoints.find(endpoint);
+  return it == impl_->endpoints.end() ? impl_->opts.initial_endpoint_concurrency : it->second.limit;
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+Store& Scheduler::store() noexcept { return *impl_->store; }
+
+const FunctionPolicy& Scheduler::policy_for(const std::string& function) const {
+  return impl_->policy_for(function);
+}
+
+}  // namespace dispatch::scheduler

@@ -1,0 +1,470 @@
+// Scheduler logic with fake endpoints and a manual clock: results recorded,
+// permanent errors not retried, backoff within its jitter caps, max attempts,
+// expiration, AIMD on 429, fairness share, cancel, idempotency, batch through
+// the Dispatch route, admin routes, recovery after a restart.
+#include "dispatch/scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "dispatch/dispatch_client.h"
+#include "dispatch/function_service.h"
+#include "dispatch/in_process.h"
+#include "dispatch/protocol.h"
+#include "dispatch/scheduler/v1/admin.pb.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+#include "scheduler/policy.h"
+
+namespace dispatch::scheduler {
+namespace {
+
+namespace sdk = ::dispatch::sdk::v1;
+namespace admin = ::dispatch::scheduler::v1;
+
+class ManualClock final : public Clock {
+ public:
+  int64_t now_ms() override { return t.load(); }
+  std::atomic<int64_t> t{1'000'000};
+};
+
+struct Delivery {
+  std::string function;
+  std::string id;
+  std::string attempt;
+};
+
+// An endpoint answering inline with whatever `answer` says.
+class FakeEndpoint final : public Client {
+ public:
+  using Answer = std::function<Result<std::string>(const sdk::RunRequest&)>;
+  explicit FakeEndpoint(Answer answer) : answer_(std::move(answer)) {}
+  void call_async(std::string_view path, std::string request, const CallOptions& options,
+                  Callback done) override {
+    EXPECT_EQ(path, kRunPath);
+    sdk::RunRequest req;
+    EXPECT_TRUE(req.ParseFromString(request));
+    Delivery d{req.function(), req.dispatch_id(), ""};
+    for (auto& [k, v] : options.headers) {
+      if (k == "dispatch-attempt") d.attempt = v;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      deliveries_.push_back(d);
+    }
+    if (hold_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_.push_back(std::move(done));
+      return;
+    }
+    done(answer_(req));
+  }
+  std::vector<Delivery> deliveries() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deliveries_;
+  }
+  bool hold_ = false;  // never answer (a crash mid-delivery)
+
+ private:
+  Answer answer_;
+  std::mutex mu_;
+  std::vector<Delivery> deliveries_;
+  std::vector<Callback> held_;
+};
+
+std::string run_response(sdk::Status status, std::string output = "", std::string message = "") {
+  sdk::RunResponse res;
+  res.set_status(status);
+  if (status == sdk::STATUS_OK) {
+    protocol::pack_any("t.Out", std::move(output), res.mutable_exit()->mutable_result()->mutable_output());
+  } else {
+    res.mutable_exit()->mutable_result()->mutable_error()->set_type("test");
+    res.mutable_exit()->mutable_result()->mutable_error()->set_message(std::move(message));
+  }
+  return res.SerializeAsString();
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "sched_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db";
+    remove_files();
+  }
+  void TearDown() override {
+    scheduler_.reset();
+    remove_files();
+  }
+  void remove_files() {
+    for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((path_ + suffix).c_str());
+  }
+  Scheduler& open(std::shared_ptr<Client> endpoint, FunctionPolicy policy = {},
+                  std::function<void(SchedulerOptions&)> tweak = {}) {
+    scheduler_.reset();
+    SchedulerOptions o;
+    o.sqlite.path = path_;
+    o.clock = &clock_;
+    o.seed = 42;
+    o.default_policy = policy;
+    o.logger = Logger(LogLevel::off);
+    o.client_factory = [endpoint](const std::string&) -> Result<std::shared_ptr<Client>> {
+      return endpoint;
+    };
+    if (tweak) tweak(o);
+    auto s = Scheduler::open(std::move(o));
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+    scheduler_ = std::move(s).value();
+    return *scheduler_;
+  }
+  static NewCall call(std::string function, std::string input = "in") {
+    NewCall c;
+    c.function = std::move(function);
+    c.endpoint = "http://fake";
+    c.input_type_url = "type.googleapis.com/t.In";
+    c.input = std::move(input);
+    return c;
+  }
+  std::string dispatch(NewCall c) {
+    std::vector<NewCall> v;
+    v.push_back(std::move(c));
+    return scheduler_->dispatch(std::move(v)).value().at(0);
+  }
+  std::size_t round() {
+    auto n = scheduler_->step();
+    EXPECT_TRUE(n.ok());
+    scheduler_->wait_idle();
+    return n.ok() ? *n : 0;
+  }
+  CallRecord get(const std::string& id) { return scheduler_->get(id).value(); }
+
+  std::string path_;
+  ManualClock clock_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, DeliversAndRecordsTheResult) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest& r) {
+    EXPECT_EQ(r.input().type_url(), "type.googleapis.com/t.In");
+    EXPECT_EQ(r.root_dispatch_id(), r.dispatch_id());
+    EXPECT_TRUE(r.has_creation_time());
+    EXPECT_TRUE(r.has_expiration_time());
+    return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+  });
+  open(ep);
+  std::string id = dispatch(call("shop.add", "x"));
+  EXPECT_EQ(round(), 1u);
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::completed);
+  EXPECT_EQ(r.output, "out:x");
+  EXPECT_EQ(r.output_type_url, "type.googleapis.com/t.Out");
+  EXPECT_EQ(r.attempts, 1u);
+  ASSERT_EQ(ep->deliveries().size(), 1u);
+  EXPECT_EQ(ep->deliveries()[0].id, id);
+  EXPECT_EQ(ep->deliveries()[0].attempt, "1");
+  EXPECT_EQ(round(), 0u);  // nothing more to do
+  EXPECT_EQ(scheduler_->stats().completed, 1u);
+}
+
+TEST_F(SchedulerTest, PermanentErrorsAreNotRetried) {
+  auto ep = std::make_shared<FakeEndpoint>(
+      [](const sdk::RunRequest&) { return run_response(sdk::STATUS_PERMANENT_ERROR, "", "bad order"); });
+  open(ep);
+  std::string id = dispatch(call("f"));
+  round();
+  clock_.t += 3'600'000;
+  round();
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::failed);
+  EXPECT_EQ(r.attempts, 1u);
+  EXPECT_EQ(r.status, static_cast<int>(RunStatus::permanent_error));
+  EXPECT_EQ(r.error_message, "bad order");
+  EXPECT_EQ(ep->deliveries().size(), 1u);
+}
+
+TEST_F(SchedulerTest, TemporaryErrorsBackOffWithinJitterCapsUntilMaxAttempts) {
+  auto ep = std::make_shared<FakeEndpoint>(
+      [](const sdk::RunRequest&) { return run_response(sdk::STATUS_TEMPORARY_ERROR, "", "busy"); });
+  FunctionPolicy p;
+  p.min_backoff = std::chrono::milliseconds(100);
+  p.max_backoff = std::chrono::milliseconds(1000);
+  p.max_attempts = 8;
+  open(ep, p);
+  std::string id = dispatch(call("f"));
+  const int64_t caps[] = {100, 200, 400, 800, 1000, 1000, 1000};
+  for (uint32_t attempt = 1; attempt <= 7; ++attempt) {
+    ASSERT_EQ(round(), 1u) << "attempt " << attempt;
+    CallRecord r = get(id);
+    ASSERT_EQ(r.state, CallState::pending);
+    EXPECT_EQ(r.attempts, attempt);
+    const int64_t wait = r.next_attempt_at_ms - clock_.t;
+    EXPECT_GE(wait, 0);
+    EXPECT_LE(wait, caps[attempt - 1]) << "attempt " << attempt;
+    if (wait > 0) {
+      clock_.t += wait - 1;
+      EXPECT_EQ(round(), 0u) << "delivered before its backoff elapsed";
+      clock_.t += 1;
+    }
+  }
+  ASSERT_EQ(round(), 1u);
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::failed);
+  EXPECT_EQ(r.attempts, 8u);
+  EXPECT_NE(r.error_message.find("gave up after 8 attempts: busy"), std::string::npos) << r.error_message;
+  EXPECT_EQ(ep->deliveries().size(), 8u);
+  EXPECT_EQ(ep->deliveries().back().attempt, "8");
+}
+
+TEST(Backoff, CapsDoubleAndJitterSpansTheRange) {
+  FunctionPolicy p;
+  p.min_backoff = std::chrono::milliseconds(50);
+  p.max_backoff = std::chrono::milliseconds(30'000);
+  EXPECT_EQ(policy::backoff_cap_ms(1, p), 50);
+  EXPECT_EQ(policy::backoff_cap_ms(2, p), 100);
+  EXPECT_EQ(policy::backoff_cap_ms(10, p), 25'600);
+  EXPECT_EQ(policy::backoff_cap_ms(11, p), 30'000);
+  EXPECT_EQ(policy::backoff_cap_ms(1000, p), 30'000);
+  std::mt19937_64 rng(7);
+  int64_t lo = 1 << 30, hi = -1;
+  for (int i = 0; i < 10'000; ++i) {
+    int64_t v = policy::full_jitter_ms(1000, rng);
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  EXPECT_LT(lo, 10);
+  EXPECT_GT(hi, 990);
+  EXPECT_LE(hi, 1000);
+}
+
+TEST_F(SchedulerTest, ExpiredCallsGetAFinalStatus) {
+  auto ep = std::make_shared<FakeEndpoint>(
+      [](const sdk::RunRequest&) { return run_response(sdk::STATUS_THROTTLED, "", "slow down"); });
+  FunctionPolicy p;
+  p.max_attempts = 0;
+  p.min_backoff = std::chrono::milliseconds(1000);
+  p.max_backoff = std::chrono::milliseconds(1000);
+  open(ep, p);
+  // Never delivered: expired while waiting.
+  NewCall late = call("f");
+  late.expiration_at_ms = clock_.t + 10;
+  std::string a = dispatch(late);
+  clock_.t += 20;
+  round();
+  CallRecord ra = get(a);
+  EXPECT_EQ(ra.state, CallState::failed);
+  EXPECT_EQ(ra.status, static_cast<int>(RunStatus::timeout));
+  EXPECT_EQ(ra.error_type, "expired");
+  EXPECT_TRUE(ep->deliveries().empty());
+  // Retried until its next attempt would fall past the expiration.
+  NewCall b = call("f");
+  b.expiration_at_ms = clock_.t + 5000;
+  std::string id = dispatch(b);
+  for (int i = 0; i < 20 && !is_final(get(id).state); ++i) {
+    round();
+    clock_.t += 1000;
+  }
+  CallRecord rb = get(id);
+  EXPECT_EQ(rb.state, CallState::failed);
+  EXPECT_NE(rb.error_message.find("slow down"), std::string::npos);
+  EXPECT_LE(rb.attempts, 6u);
+  EXPECT_GE(rb.attempts, 1u);
+}
+
+TEST_F(SchedulerTest, ConcurrencyHalvesOn429AndGrowsOnSuccess) {
+  std::atomic<int> throttle{3};
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest&) -> Result<std::string> {
+    if (throttle-- > 0) return Error(Code::resource_exhausted, "HTTP 429 Too Many Requests");
+    return run_response(sdk::STATUS_OK);
+  });
+  FunctionPolicy p;
+  p.min_backoff = p.max_backoff = std::chrono::milliseconds(1);
+  open(ep, p);
+  EXPECT_EQ(scheduler_->endpoint_concurrency("http://fake"), 16);
+  std::string id = dispatch(call("f"));
+  round();
+  EXPECT_EQ(scheduler_->endpoint_concurrency("http://fake"), 8);
+  clock_.t += 1;
+  round();
+  EXPECT_EQ(scheduler_->endpoint_concurrency("http://fake"), 4);
+  clock_.t += 1;
+  round();
+  EXPECT_EQ(scheduler_->endpoint_concurrency("http://fake"), 2);
+  EXPECT_EQ(get(id).status, static_cast<int>(RunStatus::throttled));
+  clock_.t += 1;
+  round();
+  EXPECT_EQ(scheduler_->endpoint_concurrency("http://fake"), 3);
+  EXPECT_EQ(get(id).state, CallState::completed);
+}
+
+TEST_F(SchedulerTest, BackloggedFunctionsShareDeliveries) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  open(ep, {}, [](SchedulerOptions& o) {
+    o.initial_endpoint_concurrency = 2;
+    o.max_endpoint_concurrency = 2;
+    o.max_in_flight = 4;
+  });
+  std::vector<NewCall> flood, small;
+  for (int i = 0; i < 300; ++i) flood.push_back(call("flood"));
+  for (int i = 0; i < 50; ++i) small.push_back(call("small"));
+  ASSERT_TRUE(scheduler_->dispatch(std::move(flood)).ok());  // first, and six times as many
+  ASSERT_TRUE(scheduler_->dispatch(std::move(small)).ok());
+  while (ep->deliveries().size() < 60) ASSERT_GT(round(), 0u);
+  int small_share = 0;
+  for (std::size_t i = 0; i < 60; ++i) small_share += ep->deliveries()[i].function == "small";
+  std::printf("fairness: 'small' got %d of the first 60 deliveries (flood backlog 300, small 50)\n",
+              small_share);
+  EXPECT_GE(small_share, 27);
+  EXPECT_LE(small_share, 33);
+}
+
+TEST_F(SchedulerTest, CancelledCallsAreNotDelivered) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  open(ep);
+  std::string id = dispatch(call("f"));
+  auto c = scheduler_->cancel(id);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, CallState::cancelled);
+  EXPECT_EQ(round(), 0u);
+  EXPECT_TRUE(ep->deliveries().empty());
+  EXPECT_EQ(scheduler_->cancel(id).error().code(), Code::failed_precondition);
+  // Retry brings it back.
+  ASSERT_TRUE(scheduler_->retry(id).ok());
+  round();
+  EXPECT_EQ(get(id).state, CallState::completed);
+}
+
+TEST_F(SchedulerTest, IdempotencyKeyDeliversOnce) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  open(ep);
+  NewCall c = call("f");
+  c.idempotency_key = "charge-42";
+  std::string a = dispatch(c);
+  std::string b = dispatch(c);
+  EXPECT_EQ(a, b);
+  round();
+  std::string after = dispatch(c);  // also once completed
+  EXPECT_EQ(after, a);
+  round();
+  EXPECT_EQ(ep->deliveries().size(), 1u);
+}
+
+TEST_F(SchedulerTest, RestartDeliversWhatWasRunning) {
+  auto stuck = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  stuck->hold_ = true;  // the delivery never answers: the process "dies" mid-call
+  open(stuck);
+  std::string id = dispatch(call("f"));
+  ASSERT_EQ(scheduler_->step().value(), 1u);
+  EXPECT_EQ(get(id).state, CallState::running);
+  scheduler_.reset();
+
+  auto ok = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK, "done"); });
+  open(ok);
+  EXPECT_EQ(get(id).state, CallState::pending);
+  round();
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::completed);
+  EXPECT_EQ(r.attempts, 2u);
+  ASSERT_EQ(ok->deliveries().size(), 1u);
+  EXPECT_EQ(ok->deliveries()[0].attempt, "2");
+}
+
+// A real endpoint table behind the fake transport: the Run route itself.
+std::string add_one(std::string_view in) { return std::string(in) + "+1"; }
+void add_handler(std::string_view request, std::string* response) { *response = add_one(request); }
+const Method kShop[] = {{"add", "/shop.Api/add", "shop.AddRequest", "shop.AddResponse", &add_handler}};
+const Service kShopService{"shop", "Api", kShop, 1, {}};
+
+TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
+  DispatchTable endpoint_table{&kShopService, &function_service()};
+  auto endpoint = std::make_shared<InProcessClient>(endpoint_table);
+  open(endpoint);
+  InProcessClient api(scheduler_->table());
+  DispatchClient client(api, "http://127.0.0.1:8000");
+
+  std::vector<PendingCall> batch(3);
+  for (int i = 0; i < 3; ++i) {
+    batch[i].function = "shop.add";
+    batch[i].request_type = "shop.AddRequest";
+    batch[i].request = std::to_string(i);
+  }
+  batch[2].function = "shop.missing";
+  auto ids = client.dispatch_batch(std::move(batch));
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  ASSERT_EQ(ids->size(), 3u);
+  round();
+
+  admin::GetRequest get_req;
+  get_req.set_id((*ids)[1]);
+  auto got = api.call("/dispatch.scheduler.v1.AdminService/Get", get_req.SerializeAsString(), {});
+  ASSERT_TRUE(got.ok());
+  admin::CallInfo info;
+  ASSERT_TRUE(info.ParseFromString(*got));
+  EXPECT_EQ(info.state(), admin::CALL_STATE_COMPLETED);
+  EXPECT_EQ(info.output().value(), "1+1");
+  EXPECT_EQ(info.status_name(), "STATUS_OK");
+
+  CallRecord missing = get((*ids)[2]);
+  EXPECT_EQ(missing.state, CallState::failed);
+  EXPECT_EQ(missing.status, static_cast<int>(RunStatus::not_found));
+  EXPECT_EQ(missing.attempts, 1u);
+
+  admin::ListRequest list_req;
+  list_req.set_state(admin::CALL_STATE_FAILED);
+  admin::ListResponse listed;
+  ASSERT_TRUE(listed.ParseFromString(
+      api.call("/dispatch.scheduler.v1.AdminService/List", list_req.SerializeAsString(), {}).value()));
+  ASSERT_EQ(listed.calls_size(), 1);
+  EXPECT_EQ(listed.calls(0).id(), (*ids)[2]);
+
+  admin::RetryRequest retry_req;
+  retry_req.set_id((*ids)[2]);
+  auto retried = api.call("/dispatch.scheduler.v1.AdminService/Retry", retry_req.SerializeAsString(), {});
+  ASSERT_TRUE(retried.ok());
+  retry_req.set_id((*ids)[0]);  // completed: cannot be retried
+  EXPECT_EQ(api.call("/dispatch.scheduler.v1.AdminService/Retry", retry_req.SerializeAsString(), {})
+                .error().code(),
+            Code::failed_precondition);
+
+  get_req.set_id("nope");
+  EXPECT_EQ(api.call("/dispatch.scheduler.v1.AdminService/Get", get_req.SerializeAsString(), {})
+                .error().code(),
+            Code::not_found);
+
+  // Bad Dispatch input: clear errors, and the scheduler keeps serving.
+  sdk::DispatchRequest bad;
+  sdk::Call* c = bad.add_calls();
+  c->set_function("shop.add");
+  c->set_endpoint("ftp://x");
+  protocol::pack_any("shop.AddRequest", "", c->mutable_input());
+  auto refused = api.call("/dispatch.sdk.v1.DispatchService/Dispatch", bad.SerializeAsString(), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::invalid_argument);
+  EXPECT_NE(refused.error().message().find("not an http:// or https:// URL"), std::string::npos);
+  c->set_endpoint("http://x");
+  c->clear_input();
+  EXPECT_EQ(api.call("/dispatch.sdk.v1.DispatchService/Dispatch", bad.SerializeAsString(), {})
+                .error().code(),
+            Code::invalid_argument);
+  EXPECT_EQ(api.call("/dispatch.sdk.v1.DispatchService/Dispatch", "\xff\xff", {}).error().code(),
+            Code::invalid_argument);
+  EXPECT_TRUE(client.dispatch("shop.add", "shop.AddRequest", "9").ok());
+}
+
+TEST_F(SchedulerTest, UnreachableEndpointRetriesAsTcpError) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) -> Result<std::string> {
+    return Error(Code::unavailable, "cannot connect to 127.0.0.1:9: Connection refused");
+  });
+  open(ep);
+  std::string id = dispatch(call("f"));
+  round();
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::pending);
+  EXPECT_EQ(r.status, static_cast<int>(RunStatus::tcp_error));
+  EXPECT_NE(r.error_message.find("Connection refused"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dispatch::scheduler
