@@ -276,6 +276,18 @@ TEST(FrontendReject, EnumValueTooLarge) {
                "enumerator 'huge' of 'Big' does not fit in 32 bits signed, the range of proto enums");
 }
 
+TEST(FrontendReject, TimePointOfAnotherClock) {
+  expect_error("[[dispatch::function]] void f(std::chrono::steady_clock::time_point t);\n", 1, 69,
+               "parameter 't' has type 'std::chrono::steady_clock::time_point'; only std::chrono::system_clock "
+               "time points have a wire form (google.protobuf.Timestamp)");
+}
+
+TEST(FrontendReject, NegativeDurationPeriod) {
+  expect_error("[[dispatch::function]] void f(std::chrono::duration<int, std::ratio<-1, 2>> d);\n", 1, 77,
+               "parameter 'd' has type 'std::chrono::duration<int, std::ratio<-1, 2>>'; a duration's period must be "
+               "positive");
+}
+
 TEST(FrontendReject, ClangErrorIsReportedAsClangSaysIt) {
   expect_error("[[dispatch::function]] void f(Undeclared u);\n", 1, 31, "unknown type name 'Undeclared'");
 }
