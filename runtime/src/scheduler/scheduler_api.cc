@@ -101,10 +101,8 @@ void to_info(const CallRecord& r, admin::CallInfo* info) {
   info->set_attempts(r.attempts);
   info->set_status(r.status);
   info->set_status_name(std::string(run_status_name(static_cast<RunStatus>(r.status))));
-  if (!r.output_type_url.empty()) {
-    info->mutable_output()->set_type_url(r.output_type_url);
-    info->mutable_output()->set_value(r.output);
-  }
+  info->set_output_type_url(r.output_type_url);
+  info->set_output_value(r.output);
   info->set_error_type(r.error_type);
   info->set_error_message(r.error_message);
   info->set_idempotency_key(r.idempotency_key);

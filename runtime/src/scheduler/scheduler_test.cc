@@ -403,7 +403,8 @@ TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
   admin::CallInfo info;
   ASSERT_TRUE(info.ParseFromString(*got));
   EXPECT_EQ(info.state(), admin::CALL_STATE_COMPLETED);
-  EXPECT_EQ(info.output().value(), "1+1");
+  EXPECT_EQ(info.output_value(), "1+1");
+  EXPECT_EQ(info.output_type_url(), "type.googleapis.com/shop.AddResponse");
   EXPECT_EQ(info.status_name(), "STATUS_OK");
 
   CallRecord missing = get((*ids)[2]);

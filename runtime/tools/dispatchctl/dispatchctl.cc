@@ -1,0 +1,270 @@
+// dispatchctl: operations on a running dispatchd through its API — a call's
+// status and result, lists by state, cancel, retry, and dispatching a call by
+// hand. Human-readable by default, --json for scripts (protobuf's JSON
+// mapping of dispatch.scheduler.v1 messages).
+//
+//   dispatchctl status 3f2a...          dispatchctl list failed --json
+//   dispatchctl cancel 3f2a...          dispatchctl retry 3f2a...
+//
+// Not for: talking to the store file directly (dispatchd owns it).
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dispatch/dispatch_client.h"
+#include "dispatch/http_client.h"
+#include "dispatch/protocol.h"
+#include "dispatch/scheduler/store.h"
+#include "dispatch/scheduler/v1/admin.pb.h"
+
+namespace {
+
+namespace admin = ::dispatch::scheduler::v1;
+
+constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY] [--json] COMMAND
+
+  status ID [--wait-ms N]   a call's state, attempts, last status, result or error
+  list [STATE] [--limit N] [--after ID]
+                            calls, oldest first; STATE: pending, running,
+                            completed, failed, cancelled (default: all)
+  cancel ID                 stop a pending or running call
+  retry ID                  run a failed or cancelled call again
+  dispatch FUNCTION --type MESSAGE [--input-hex HEX] [--endpoint URL]
+           [--idempotency-key K] [--expiration-ms N]
+                            hand a call to the scheduler; prints its ID
+
+  --url      scheduler API (default $DISPATCH_API_URL, else http://127.0.0.1:4450)
+  --api-key  bearer key (default $DISPATCH_API_KEY)
+  --json     print protobuf JSON instead of text
+Exit status: 0 ok, 1 the scheduler refused or failed, 2 bad usage.
+)";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "dispatchctl: %s\n(see dispatchctl --help)\n", message.c_str());
+  std::exit(2);
+}
+
+std::string to_json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+std::string format_time(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ts.seconds());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03dZ", ts.nanos() / 1000000);
+  return std::string(buf) + ms;
+}
+
+std::string state_text(admin::CallState s) {
+  auto name = dispatch::scheduler::state_name(static_cast<dispatch::scheduler::CallState>(s));
+  return std::string(name);
+}
+
+void print_call(const admin::CallInfo& c) {
+  std::printf("id           %s\n", c.id().c_str());
+  std::printf("function     %s\n", c.function().c_str());
+  std::printf("endpoint     %s\n", c.endpoint().c_str());
+  std::printf("state        %s\n", state_text(c.state()).c_str());
+  std::printf("attempts     %u\n", c.attempts());
+  if (c.status() != 0) std::printf("status       %s\n", c.status_name().c_str());
+  if (!c.error_message().empty() || !c.error_type().empty()) {
+    std::printf("error        %s: %s\n", c.error_type().c_str(), c.error_message().c_str());
+  }
+  if (!c.output_type_url().empty()) {
+    std::printf("output       %s (%zu bytes)\n", c.output_type_url().c_str(), c.output_value().size());
+  }
+  if (!c.idempotency_key().empty()) std::printf("idempotency  %s\n", c.idempotency_key().c_str());
+  if (!c.tenant().empty()) std::printf("tenant       %s\n", c.tenant().c_str());
+  std::printf("created      %s\n", format_time(c.created_time()).c_str());
+  std::printf("updated      %s\n", format_time(c.updated_time()).c_str());
+  if (c.has_next_attempt_time()) std::printf("next attempt %s\n", format_time(c.next_attempt_time()).c_str());
+  if (c.has_expiration_time()) std::printf("expires      %s\n", format_time(c.expiration_time()).c_str());
+}
+
+bool from_hex(std::string_view hex, std::string* out) {
+  if (hex.size() % 2 != 0) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
+}
+
+uint32_t number(const std::string& flag, const std::string& value) {
+  char* end = nullptr;
+  unsigned long v = std::strtoul(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || v > 0xffffffffUL) {
+    usage_error(flag + " needs a non-negative number, got '" + value + "'");
+  }
+  return static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string url;
+  if (const char* env = std::getenv("DISPATCH_API_URL")) url = env;
+  if (url.empty()) url = "http://127.0.0.1:4450";
+  dispatch::HttpClientOptions http = dispatch::HttpClientOptions::from_env();
+  bool json = false;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--url" || a == "--api-key") {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      (a == "--url" ? url : http.api_key) = argv[++i];
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (args.empty()) usage_error("no command");
+  const std::string command = args[0];
+  // Options after the command: --name value.
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) == 0) {
+      if (i + 1 >= args.size()) usage_error(args[i] + " needs a value");
+      flags[args[i]] = args[i + 1];
+      ++i;
+    } else {
+      positional.push_back(args[i]);
+    }
+  }
+  auto flag = [&](const char* name) -> std::string {
+    auto it = flags.find(name);
+    if (it == flags.end()) return "";
+    std::string v = it->second;
+    flags.erase(it);
+    return v;
+  };
+
+  http.default_timeout = std::chrono::milliseconds(90'000);
+  auto client = dispatch::HttpClient::create(url, http);
+  if (!client.ok()) usage_error("--url: " + client.error().message());
+  auto call = [&](const char* method, const google::protobuf::Message& req,
+                  google::protobuf::Message* res) {
+    auto reply = (*client)->call(std::string("/dispatch.scheduler.v1.AdminService/") + method,
+                                 req.SerializeAsString(), {});
+    if (!reply.ok()) {
+      std::fprintf(stderr, "dispatchctl: %s: %s\n", std::string(dispatch::code_name(reply.error().code())).c_str(),
+                   reply.error().message().c_str());
+      std::exit(1);
+    }
+    if (!res->ParseFromString(*reply)) {
+      std::fprintf(stderr, "dispatchctl: the scheduler's reply is not a %s\n",
+                   res->GetDescriptor()->full_name().c_str());
+      std::exit(1);
+    }
+  };
+  auto need_id = [&]() -> std::string {
+    if (positional.size() != 1) usage_error(command + " needs exactly one call ID");
+    return positional[0];
+  };
+  auto print = [&](const admin::CallInfo& info) {
+    if (json) {
+      std::fputs(to_json(info).c_str(), stdout);
+    } else {
+      print_call(info);
+    }
+  };
+
+  int rc = 0;
+  if (command == "status") {
+    admin::GetRequest req;
+    req.set_id(need_id());
+    std::string wait = flag("--wait-ms");
+    if (!wait.empty()) req.set_wait_ms(number("--wait-ms", wait));
+    admin::CallInfo info;
+    call("Get", req, &info);
+    print(info);
+  } else if (command == "list") {
+    admin::ListRequest req;
+    if (positional.size() > 1) usage_error("list takes at most one state");
+    if (positional.size() == 1) {
+      auto state = dispatch::scheduler::state_from_name(positional[0]);
+      if (!state) usage_error("unknown state '" + positional[0] + "' (pending, running, completed, failed, cancelled)");
+      req.set_state(static_cast<admin::CallState>(*state));
+    }
+    std::string limit = flag("--limit");
+    if (!limit.empty()) req.set_limit(number("--limit", limit));
+    req.set_after_id(flag("--after"));
+    admin::ListResponse res;
+    call("List", req, &res);
+    if (json) {
+      std::fputs(to_json(res).c_str(), stdout);
+    } else {
+      std::printf("%-32s  %-9s  %8s  %-24s  %s\n", "ID", "STATE", "ATTEMPTS", "STATUS", "FUNCTION");
+      for (const auto& c : res.calls()) {
+        std::printf("%-32s  %-9s  %8u  %-24s  %s\n", c.id().c_str(), state_text(c.state()).c_str(),
+                    c.attempts(), c.status() ? c.status_name().c_str() : "-", c.function().c_str());
+      }
+    }
+  } else if (command == "cancel" || command == "retry") {
+    admin::CallInfo info;
+    if (command == "cancel") {
+      admin::CancelRequest req;
+      req.set_id(need_id());
+      call("Cancel", req, &info);
+    } else {
+      admin::RetryRequest req;
+      req.set_id(need_id());
+      call("Retry", req, &info);
+    }
+    print(info);
+  } else if (command == "dispatch") {
+    if (positional.size() != 1) usage_error("dispatch needs exactly one function name");
+    const std::string type = flag("--type");
+    if (type.empty()) usage_error("dispatch needs --type <package.Message> (the request message)");
+    std::string input;
+    if (!from_hex(flag("--input-hex"), &input)) usage_error("--input-hex is not hexadecimal bytes");
+    dispatch::DispatchOptions o;
+    o.endpoint = flag("--endpoint");
+    o.idempotency_key = flag("--idempotency-key");
+    std::string exp = flag("--expiration-ms");
+    if (!exp.empty()) o.expiration = std::chrono::milliseconds(number("--expiration-ms", exp));
+    dispatch::DispatchClient dc(**client, "");
+    auto id = dc.dispatch(positional[0], type, input, o);
+    if (!id.ok()) {
+      std::fprintf(stderr, "dispatchctl: %s\n", id.error().what());
+      return 1;
+    }
+    if (json) {
+      std::printf("{\n \"dispatchId\": \"%s\"\n}\n", id->c_str());
+    } else {
+      std::printf("%s\n", id->c_str());
+    }
+  } else {
+    usage_error("unknown command '" + command + "'");
+  }
+  if (!flags.empty()) usage_error("unknown option '" + flags.begin()->first + "' for " + command);
+  return rc;
+}

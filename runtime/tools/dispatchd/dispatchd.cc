@@ -1,0 +1,193 @@
+// dispatchd: the standalone durable scheduler. Serves the Dispatch API
+// (dispatch.sdk.v1.DispatchService) and its operations
+// (dispatch.scheduler.v1.AdminService) over HTTP, keeps calls in a SQLite
+// file, and delivers them to their endpoints' Run route.
+//
+//   dispatchd --db ./dispatch.db --listen 127.0.0.1:4450 --api-key secret
+//
+// Not for: running functions (endpoints do that), TLS (use a proxy).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "dispatch/scheduler/scheduler.h"
+#include "dispatch/server.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: dispatchd [options]
+
+  --db PATH             store file (default ./dispatch.db; created if missing)
+  --listen HOST:PORT    API address (default 127.0.0.1:4450; port 0 picks one)
+  --api-key KEY         accept "Authorization: Bearer KEY" (repeatable; also
+                        DISPATCH_API_KEY, comma-separated). None: no auth.
+  --max-attempts N      deliveries before a failing call is given up (default 20, 0: no limit)
+  --min-backoff-ms N    first retry waits up to this long (default 100)
+  --max-backoff-ms N    retries wait at most this long (default 60000)
+  --expiration-ms N     default expiration of a call (default 86400000)
+  --run-timeout-ms N    timeout of one Run call (default 300000)
+  --max-in-flight N     deliveries in flight in all (default 512)
+  --no-fsync            synchronous=NORMAL: survives kill -9, not power loss
+  --port-file PATH      write the bound port there once listening
+  --help
+
+Signing of Run calls: DISPATCH_SIGNING_KEY (see docs/scheduler.md).
+Logs go to stderr; level from DISPATCH_LOG_LEVEL (default info).
+)";
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "dispatchd: %s\n", message.c_str());
+  std::exit(2);
+}
+
+long long number(const char* flag, const char* value) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(value, &end, 10);
+  if (errno != 0 || end == value || *end != '\0' || v < 0) {
+    fail(std::string(flag) + " needs a non-negative number, got '" + value + "'");
+  }
+  return v;
+}
+
+// Constant-time for keys of equal length: the time depends on lengths only.
+bool same_key(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+std::vector<std::string> split_keys(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace dispatch;
+  scheduler::SchedulerOptions options;
+  options.sqlite.path = "dispatch.db";
+  std::string listen = "127.0.0.1:4450";
+  std::string port_file;
+  std::vector<std::string> api_keys;
+  if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) fail(arg + " needs a value");
+      return argv[++i];
+    };
+    auto ms = [&](const char* flag) { return std::chrono::milliseconds(number(flag, value())); };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "--db") {
+      options.sqlite.path = value();
+    } else if (arg == "--listen") {
+      listen = value();
+    } else if (arg == "--api-key") {
+      api_keys.push_back(value());
+    } else if (arg == "--max-attempts") {
+      options.default_policy.max_attempts = static_cast<uint32_t>(number("--max-attempts", value()));
+    } else if (arg == "--min-backoff-ms") {
+      options.default_policy.min_backoff = ms("--min-backoff-ms");
+    } else if (arg == "--max-backoff-ms") {
+      options.default_policy.max_backoff = ms("--max-backoff-ms");
+    } else if (arg == "--expiration-ms") {
+      options.default_policy.expiration = ms("--expiration-ms");
+    } else if (arg == "--run-timeout-ms") {
+      options.default_policy.run_timeout = ms("--run-timeout-ms");
+    } else if (arg == "--max-in-flight") {
+      options.max_in_flight = static_cast<std::size_t>(number("--max-in-flight", value()));
+    } else if (arg == "--no-fsync") {
+      options.sqlite.fsync_commits = false;
+    } else if (arg == "--port-file") {
+      port_file = value();
+    } else {
+      fail("unknown option '" + arg + "' (see --help)");
+    }
+  }
+  if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
+
+  auto address = parse_listen_address(listen);
+  if (!address.ok()) fail("--listen: " + address.error().message());
+
+  Logger logger = Logger::from_env();
+  options.logger = logger;
+  if (const char* key = std::getenv("DISPATCH_SIGNING_KEY"); key && *key) {
+    // TODO(signing): sign Run calls with the signature layer's Signer once
+    // it has landed (options.decorate); see docs/scheduler.md.
+    logger.log(LogLevel::warn,
+               "DISPATCH_SIGNING_KEY is set but this build does not sign Run calls yet");
+  }
+
+  auto opened = scheduler::Scheduler::open(std::move(options));
+  if (!opened.ok()) fail(opened.error().message());
+  std::unique_ptr<scheduler::Scheduler> s = std::move(opened).value();
+
+  ServerOptions server_options;
+  server_options.host = address->first;
+  server_options.port = address->second;
+  server_options.logger = logger;
+  // Dispatch requests wait for their group commit on a worker: more workers
+  // let more requests share one commit.
+  server_options.workers = 32;
+  if (!api_keys.empty()) {
+    server_options.authenticate = [api_keys](const RequestInfo& request) -> Result<void> {
+      auto header = request.header("authorization");
+      if (!header) {
+        return Error(Code::unauthenticated,
+                     "missing Authorization header; send 'Authorization: Bearer $DISPATCH_API_KEY'");
+      }
+      constexpr std::string_view kBearer = "Bearer ";
+      if (header->substr(0, kBearer.size()) != kBearer) {
+        return Error(Code::unauthenticated, "the Authorization header is not 'Bearer <key>'");
+      }
+      const std::string_view key = header->substr(kBearer.size());
+      bool ok = false;
+      for (const std::string& k : api_keys) ok |= same_key(key, k);
+      if (!ok) return Error(Code::permission_denied, "the API key is not accepted by this scheduler");
+      return {};
+    };
+  } else {
+    logger.log(LogLevel::warn, "no API key configured (--api-key / DISPATCH_API_KEY): the API is open");
+  }
+
+  Server server(s->table(), server_options);
+  server.handle_signals();
+  auto started = server.start();
+  if (!started.ok()) fail(started.error().message());
+  s->start();
+  logger.log(LogLevel::info, "dispatchd listening on " + address->first + ":" +
+                                 std::to_string(server.port()));
+  if (!port_file.empty()) {
+    // Written then renamed, so a reader never sees half a number.
+    const std::string tmp = port_file + ".tmp";
+    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "%u\n", static_cast<unsigned>(server.port()));
+      std::fclose(f);
+      std::rename(tmp.c_str(), port_file.c_str());
+    } else {
+      fail("cannot write --port-file " + port_file);
+    }
+  }
+  auto ran = server.run();
+  s->stop();
+  logger.log(LogLevel::info, "dispatchd stopped");
+  return ran.ok() ? 0 : 1;
+}
