@@ -1,0 +1,263 @@
+// Crash safety across real processes over loopback: dispatchd and an endpoint
+// run as child processes; client threads dispatch a steady load (each call
+// with its own idempotency key, re-sent until acknowledged); the test
+// kill -9s the scheduler and, separately, the endpoint at random moments and
+// restarts them. Afterwards every acknowledged dispatch must be completed
+// exactly once in the store (one row, completed, with the function's result),
+// no retried Dispatch may have created a second call, and the endpoint must
+// have seen each call at least once. The counts are printed.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "dispatch/dispatch_client.h"
+#include "dispatch/http_client.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A child process with stderr appended to `log`.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+void wait_listening(uint16_t port, pid_t pid) {
+  for (int i = 0; i < 500 && !port_open(port); ++i) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "child exited before listening";
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(port_open(port));
+}
+
+void kill9(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+int64_t query_int(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, sql, -1, &s, nullptr);
+  int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  return v;
+}
+
+TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
+  const std::string dir = ::testing::TempDir() + "durable_crash_" + std::to_string(::getpid()) + "/";
+  ASSERT_EQ(::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string db = dir + "dispatch.db", seen = dir + "seen.log";
+  const uint16_t api_port = free_port(), ep_port = free_port();
+  const std::string endpoint_url = "http://127.0.0.1:" + std::to_string(ep_port);
+
+  auto start_scheduler = [&] {
+    pid_t pid = spawn({DISPATCHD, "--db", db, "--listen", "127.0.0.1:" + std::to_string(api_port),
+                       "--api-key", "test-key", "--max-attempts", "0", "--min-backoff-ms", "20",
+                       "--max-backoff-ms", "300"},
+                      dir + "dispatchd.log");
+    wait_listening(api_port, pid);
+    return pid;
+  };
+  auto start_endpoint = [&] {
+    pid_t pid = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port), "--log", seen},
+                      dir + "endpoint.log");
+    wait_listening(ep_port, pid);
+    return pid;
+  };
+  pid_t scheduler = start_scheduler();
+  pid_t endpoint = start_endpoint();
+
+  // Load: each thread dispatches calls one at a time, re-sending a call with
+  // the same idempotency key until the scheduler acknowledges it.
+  std::mutex mu;
+  std::map<int, std::string> acked;  // call number -> dispatch ID
+  std::atomic<int> next{0};
+  std::atomic<bool> stop_load{false};
+  std::atomic<int> resent{0};
+  auto load = [&] {
+    dispatch::HttpClientOptions o;
+    o.api_key = "test-key";
+    o.connect_timeout = 500ms;
+    o.default_timeout = 3000ms;
+    dispatch::HttpClient http("http://127.0.0.1:" + std::to_string(api_port), o);
+    dispatch::DispatchClient client(http, endpoint_url);
+    while (!stop_load) {
+      const int n = next++;
+      dispatch::DispatchOptions opts;
+      opts.idempotency_key = "call-" + std::to_string(n);
+      for (;;) {
+        auto id = client.dispatch("durable.record", "durable.RecordRequest", std::to_string(n), opts);
+        if (id.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          acked[n] = *id;
+          break;
+        }
+        ++resent;
+        std::this_thread::sleep_for(20ms);
+      }
+      std::this_thread::sleep_for(4ms);
+    }
+  };
+  std::vector<std::thread> loaders;
+  for (int i = 0; i < 3; ++i) loaders.emplace_back(load);
+
+  // Chaos: scheduler and endpoint kills, interleaved, at random moments.
+  std::mt19937 rng(std::random_device{}());
+  const std::string plan = "SESSESSE";
+  int scheduler_kills = 0, endpoint_kills = 0;
+  for (char who : plan) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + rng() % 1300));
+    if (who == 'S') {
+      kill9(scheduler);
+      ++scheduler_kills;
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
+      scheduler = start_scheduler();
+    } else {
+      kill9(endpoint);
+      ++endpoint_kills;
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
+      endpoint = start_endpoint();
+    }
+  }
+  stop_load = true;
+  for (auto& t : loaders) t.join();
+
+  // Let the scheduler finish everything it acknowledged.
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(reader, 5000);
+  int64_t unfinished = -1;
+  for (int i = 0; i < 600; ++i) {
+    unfinished = query_int(reader, "SELECT count(*) FROM calls WHERE state != 3");
+    if (unfinished == 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(unfinished, 0) << "calls not completed 60 s after the load stopped";
+  ::kill(scheduler, SIGTERM);
+  ::kill(endpoint, SIGTERM);
+  int status = 0;
+  ::waitpid(scheduler, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "dispatchd did not drain cleanly";
+  ::waitpid(endpoint, &status, 0);
+
+  // The store: one completed row per acknowledged call, holding its result.
+  const int64_t rows = query_int(reader, "SELECT count(*) FROM calls");
+  std::unordered_map<std::string, std::pair<int, std::string>> stored;  // id -> state, output
+  std::unordered_map<std::string, int64_t> stored_attempts;
+  {
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(reader, "SELECT id, state, output, attempts FROM calls", -1, &s, nullptr);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      std::string id(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+      auto* out = static_cast<const char*>(sqlite3_column_blob(s, 2));
+      stored[id] = {sqlite3_column_int(s, 1),
+                    out ? std::string(out, static_cast<std::size_t>(sqlite3_column_bytes(s, 2))) : ""};
+      stored_attempts[id] = sqlite3_column_int64(s, 3);
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(reader);
+
+  // The endpoint's log: every execution it started.
+  std::unordered_map<std::string, int> seen_count;
+  std::size_t executions = 0;
+  bool attempt_beyond_store = false;
+  {
+    std::ifstream in(seen);
+    std::string id;
+    int64_t attempt = 0;
+    while (in >> id >> attempt) {
+      ++executions;
+      ++seen_count[id];
+      auto it = stored_attempts.find(id);
+      if (it != stored_attempts.end() && attempt > it->second) attempt_beyond_store = true;
+    }
+  }
+
+  int completed = 0, wrong_output = 0, unseen = 0, redelivered = 0, max_seen = 0;
+  for (const auto& [n, id] : acked) {
+    auto it = stored.find(id);
+    if (it == stored.end()) continue;
+    completed += it->second.first == 3;
+    wrong_output += it->second.second != std::to_string(n);
+    const int c = seen_count.count(id) ? seen_count[id] : 0;
+    unseen += c == 0;
+    redelivered += c > 1;
+    max_seen = std::max(max_seen, c);
+  }
+  std::printf(
+      "durable crash test: %d scheduler kills, %d endpoint kills; %zu dispatches acknowledged "
+      "(%d Dispatch requests re-sent), %lld rows in the store, %d completed; endpoint executions "
+      "%zu, calls executed more than once %d (max %d), never executed %d\n",
+      scheduler_kills, endpoint_kills, acked.size(), resent.load(), static_cast<long long>(rows),
+      completed, executions, redelivered, max_seen, unseen);
+  EXPECT_GT(acked.size(), 500u) << "the load was too light to mean anything";
+  EXPECT_EQ(static_cast<std::size_t>(rows), acked.size()) << "a re-sent Dispatch created a second call";
+  EXPECT_EQ(static_cast<std::size_t>(completed), acked.size());
+  EXPECT_EQ(wrong_output, 0);
+  EXPECT_EQ(unseen, 0);
+  EXPECT_FALSE(attempt_beyond_store) << "the endpoint saw an attempt the store never leased";
+  // Distinct IDs: no two acknowledged calls share one.
+  std::set<std::string> ids;
+  for (const auto& [n, id] : acked) ids.insert(id);
+  EXPECT_EQ(ids.size(), acked.size());
+  if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
