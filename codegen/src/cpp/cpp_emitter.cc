@@ -433,10 +433,14 @@ class Printer {
       write_field(write, "  ", f.type, "v." + f.name, f.number, false, ctx, 1);
     }
     std::string size_body = size.str(), write_body = write.str();
-    bool size_uses_c = size_body.find("c.") != std::string::npos ||
-                       size_body.find(", c)") != std::string::npos;
-    bool write_uses_c = write_body.find("c.") != std::string::npos ||
-                        write_body.find(", c, p)") != std::string::npos;
+    // Every use of the cache goes through "c.": reserve(), set(), next(),
+    // or passing it on as ", c)" / ", c, p)".
+    auto uses_cache = [](const std::string& body) {
+      return body.find(" c.") != std::string::npos || body.find("(c.") != std::string::npos ||
+             body.find(", c)") != std::string::npos || body.find(", c, p)") != std::string::npos;
+    };
+    bool size_uses_c = uses_cache(size_body);
+    bool write_uses_c = uses_cache(write_body);
     o << "std::size_t size_of(" << unused << "const " << msg.cpp << "& v, "
       << (size_uses_c ? "" : "[[maybe_unused]] ") << "SizeCache& c) {\n"
       << "  std::size_t n = 0;\n" << size_body << "  return n;\n}\n\n"

@@ -1,0 +1,104 @@
+// Every type dispatch-gen maps, nested, for the round-trip, malformed-input
+// and cross-check tests. Structs compare with == under C++20 so tests can
+// check whole values.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#if __cplusplus >= 202002L
+#define TYPES_EQ(T) bool operator==(const T&) const = default;
+#else
+#define TYPES_EQ(T)
+#endif
+
+namespace types {
+
+// Unscoped, narrow underlying type, no zero value (the .proto gets a
+// synthetic one, which decoding rejects).
+enum Color : std::uint8_t { red = 1, green = 2, blue = 200 };
+// Scoped, negative values.
+enum class Level : std::int32_t { low = -5, normal = 0, high = 1000000 };
+
+struct Inner {
+  std::int32_t x;
+  std::string label;
+  TYPES_EQ(Inner)
+};
+
+struct Scalars {
+  bool b;
+  std::int8_t i8;
+  std::int16_t i16;
+  std::int32_t i32;
+  std::int64_t i64;
+  std::uint8_t u8;
+  std::uint16_t u16;
+  std::uint32_t u32;
+  std::uint64_t u64;
+  float f;
+  double d;
+  std::string s;
+  std::vector<std::byte> raw;
+  std::vector<std::uint8_t> raw8;
+  Color color;
+  Level level;
+  long long ll;
+  unsigned short us;
+  TYPES_EQ(Scalars)
+};
+
+struct Containers {
+  std::vector<std::int32_t> ints;
+  std::vector<std::uint64_t> u64s;
+  std::vector<bool> flags;
+  std::vector<double> doubles;
+  std::vector<float> floats;
+  std::vector<std::string> strings;
+  std::vector<std::vector<std::uint8_t>> blobs;
+  std::vector<Inner> inners;
+  std::vector<Level> levels;
+  std::optional<std::int32_t> maybe_int;
+  std::optional<std::string> maybe_string;
+  std::optional<Inner> maybe_inner;
+  std::optional<bool> maybe_bool;
+  std::optional<double> maybe_double;
+  std::optional<Color> maybe_color;
+  std::map<std::string, std::int64_t> by_name;
+  std::map<std::int32_t, Inner> by_id;
+  std::unordered_map<std::uint64_t, std::string> by_u64;
+  std::map<std::int64_t, Level> level_of;
+  std::vector<std::vector<std::int32_t>> matrix;
+  std::vector<std::optional<std::string>> sparse;
+  std::optional<std::vector<std::int32_t>> maybe_list;
+  std::map<std::string, std::vector<std::string>> groups;
+  std::vector<std::map<std::string, std::int32_t>> list_of_maps;
+  TYPES_EQ(Containers)
+};
+
+struct Times {
+  std::chrono::milliseconds ms;
+  std::chrono::nanoseconds ns;
+  std::chrono::seconds s;
+  std::chrono::minutes mins;
+  std::chrono::duration<double> fsec;
+  std::chrono::system_clock::time_point at;
+  std::optional<std::chrono::hours> maybe_hours;
+  std::vector<std::chrono::microseconds> laps;
+  TYPES_EQ(Times)
+};
+
+[[dispatch::function]] Scalars echo_scalars(const Scalars& v);
+[[dispatch::function]] Containers echo_containers(Containers v);
+[[dispatch::function]] Times echo_times(const Times& t);
+[[dispatch::function]] std::vector<std::byte> echo_bytes(const std::vector<std::byte>& b);
+[[dispatch::function]] std::optional<std::int64_t> maybe(bool give);
+[[dispatch::function]] std::map<std::string, std::vector<Inner>> group(const std::vector<Inner>& items);
+[[dispatch::function]] void ping();
+
+}  // namespace types

@@ -1,0 +1,228 @@
+// Round trips of every mapped type through generated code: over the
+// in-process transport (client encoder -> server decoder -> user function ->
+// server encoder -> client decoder) and through the public codecs, with edge
+// values: integer limits, NaN/inf/-0.0, empty and large strings, unicode, all
+// byte values, empty containers inside containers, present-but-zero optionals.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "dispatch/in_process.h"
+#include "dispatch/service.h"
+#include "types/api.dispatch.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace remote = types::remote;
+namespace wire = types::api_wire;
+
+template <typename T>
+T codec_trip(const T& v) {
+  T out;
+  auto r = wire::decode(wire::encode(v), &out);
+  EXPECT_TRUE(r.ok()) << r.error().what();
+  return out;
+}
+
+class Types : public ::testing::Test {
+ protected:
+  dispatch::DispatchTable table_{&remote::api_service()};
+  dispatch::InProcessClient client_{table_};
+};
+
+types::Scalars max_scalars() {
+  types::Scalars v{};
+  v.b = true;
+  v.i8 = INT8_MAX;
+  v.i16 = INT16_MAX;
+  v.i32 = INT32_MAX;
+  v.i64 = INT64_MAX;
+  v.u8 = UINT8_MAX;
+  v.u16 = UINT16_MAX;
+  v.u32 = UINT32_MAX;
+  v.u64 = UINT64_MAX;
+  v.f = std::numeric_limits<float>::max();
+  v.d = std::numeric_limits<double>::infinity();
+  v.s = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";
+  for (int i = 0; i < 256; ++i) v.raw.push_back(static_cast<std::byte>(i));
+  v.raw8 = {0, 255, 0};
+  v.color = types::blue;
+  v.level = types::Level::high;
+  v.ll = LLONG_MAX;
+  v.us = USHRT_MAX;
+  return v;
+}
+
+types::Scalars min_scalars() {
+  types::Scalars v{};
+  v.i8 = INT8_MIN;
+  v.i16 = INT16_MIN;
+  v.i32 = INT32_MIN;
+  v.i64 = INT64_MIN;
+  v.f = std::numeric_limits<float>::lowest();
+  v.d = -std::numeric_limits<double>::denorm_min();
+  v.color = types::red;
+  v.level = types::Level::low;
+  v.ll = LLONG_MIN;
+  return v;
+}
+
+TEST_F(Types, ScalarsAtTheirLimits) {
+  for (const types::Scalars& v : {types::Scalars{}, max_scalars(), min_scalars()}) {
+    EXPECT_EQ(remote::echo_scalars(client_, v), v);
+    EXPECT_EQ(codec_trip(v), v);
+  }
+}
+
+TEST_F(Types, DefaultsAreNotWritten) {
+  EXPECT_EQ(wire::encode(types::Scalars{}), "");
+  // -0.0 is not the default (protobuf compares bits): it is written and kept.
+  types::Scalars v{};
+  v.d = -0.0;
+  EXPECT_EQ(wire::encode(v).size(), 9u);
+  EXPECT_TRUE(std::signbit(remote::echo_scalars(client_, v).d));
+}
+
+TEST_F(Types, NotANumber) {
+  types::Scalars v{};
+  v.f = std::numeric_limits<float>::quiet_NaN();
+  v.d = -std::numeric_limits<double>::quiet_NaN();
+  types::Scalars out = remote::echo_scalars(client_, v);
+  EXPECT_TRUE(std::isnan(out.f));
+  EXPECT_TRUE(std::isnan(out.d));
+}
+
+TEST_F(Types, LargeStringsAndBytes) {
+  types::Scalars v{};
+  v.s.assign(5u << 20, 'x');
+  v.raw.assign(3u << 20, std::byte{0x80});
+  EXPECT_EQ(remote::echo_scalars(client_, v), v);
+  std::vector<std::byte> bytes(1u << 20, std::byte{7});
+  EXPECT_EQ(remote::echo_bytes(client_, bytes), bytes);
+  EXPECT_EQ(remote::echo_bytes(client_, {}), std::vector<std::byte>{});
+}
+
+TEST_F(Types, OpenEnumsKeepUnknownValues) {
+  types::Scalars v{};
+  v.color = static_cast<types::Color>(7);
+  v.level = static_cast<types::Level>(-123456);
+  EXPECT_EQ(remote::echo_scalars(client_, v), v);
+}
+
+types::Containers full_containers() {
+  types::Containers v;
+  v.ints = {0, -1, INT32_MIN, INT32_MAX};
+  v.u64s = {UINT64_MAX, 0, 1};
+  v.flags = {true, false, true};
+  v.doubles = {0.0, -1.5, 1e300};
+  v.floats = {1.25f, -0.0f};
+  v.strings = {"", "a", "\xE2\x82\xAC"};
+  v.blobs = {{}, {1, 2, 3}};
+  v.inners = {{}, {1, "one"}, {-2, ""}};
+  v.levels = {types::Level::normal, types::Level::low};
+  v.maybe_int = 0;
+  v.maybe_string = "";
+  v.maybe_inner = types::Inner{};
+  v.maybe_bool = false;
+  v.maybe_double = 0.0;
+  v.maybe_color = types::green;
+  v.by_name = {{"", 0}, {"a", -1}, {"b", INT64_MAX}};
+  v.by_id = {{0, {}}, {-7, {7, "seven"}}};
+  v.by_u64 = {{UINT64_MAX, "max"}, {0, ""}};
+  v.level_of = {{1, types::Level::high}, {2, types::Level::normal}};
+  v.matrix = {{}, {1}, {2, 3}};
+  v.sparse = {std::nullopt, "", "x", std::nullopt};
+  v.maybe_list = std::vector<std::int32_t>{};
+  v.groups = {{"empty", {}}, {"two", {"a", ""}}};
+  v.list_of_maps = {{}, {{"k", 0}, {"j", 1}}};
+  return v;
+}
+
+TEST_F(Types, ContainersNested) {
+  types::Containers v = full_containers();
+  EXPECT_EQ(remote::echo_containers(client_, v), v);
+  EXPECT_EQ(codec_trip(v), v);
+  EXPECT_EQ(remote::echo_containers(client_, types::Containers{}), types::Containers{});
+}
+
+TEST_F(Types, OptionalsTellAbsentFromZero) {
+  EXPECT_EQ(remote::maybe(client_, true), std::optional<std::int64_t>(0));
+  EXPECT_EQ(remote::maybe(client_, false), std::nullopt);
+  types::Containers v;
+  v.maybe_list = std::vector<std::int32_t>{};
+  EXPECT_TRUE(codec_trip(v).maybe_list.has_value());
+  EXPECT_FALSE(codec_trip(types::Containers{}).maybe_list.has_value());
+}
+
+TEST_F(Types, MapOfVectorsResult) {
+  auto groups = remote::group(client_, {{1, "a"}, {2, "b"}, {3, "a"}});
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups["a"], (std::vector<types::Inner>{{1, "a"}, {3, "a"}}));
+  EXPECT_EQ(groups["b"], (std::vector<types::Inner>{{2, "b"}}));
+  remote::ping(client_);
+}
+
+TEST_F(Types, DurationsAndTimePoints) {
+  types::Times t{};
+  t.ms = -1500ms;
+  t.ns = std::chrono::nanoseconds(INT64_MIN + 1);
+  t.s = 315576000000s;
+  t.mins = -3min;
+  t.fsec = std::chrono::duration<double>(-0.25);
+  t.at = std::chrono::system_clock::time_point(std::chrono::nanoseconds(-1));  // before the epoch
+  t.maybe_hours = 0h;
+  t.laps = {1us, -1us, 0us};
+  EXPECT_EQ(remote::echo_times(client_, t), t);
+  EXPECT_EQ(codec_trip(t), t);
+  EXPECT_EQ(codec_trip(types::Times{}), types::Times{});
+}
+
+TEST_F(Types, DurationBeyondProtoRangeIsAnEncodeError) {
+  types::Times t{};
+  t.maybe_hours = std::chrono::hours(100'000'000);  // ~11400 years
+  auto r = remote::echo_times.try_call(client_, t);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::out_of_range);
+  EXPECT_EQ(r.error().message(), "Times.maybe_hours: duration outside google.protobuf.Duration's range");
+  EXPECT_THROW(wire::encode(t), dispatch::Error);
+}
+
+TEST_F(Types, UnknownFieldsAreSkipped) {
+  types::Scalars v = max_scalars();
+  // A newer peer's fields 90 (varint), 91 (len), 92 (fixed32), 93 (fixed64).
+  std::string extra("\xD0\x05\x01\xDA\x05\x02hi\xE5\x05\x01\x02\x03\x04\xE9\x05\x01\x02\x03\x04\x05\x06\x07\x08", 24);
+  types::Scalars out;
+  ASSERT_TRUE(wire::decode(wire::encode(v) + extra, &out).ok());
+  EXPECT_EQ(out, v);
+  ASSERT_TRUE(wire::decode(extra + wire::encode(v), &out).ok());
+  EXPECT_EQ(out, v);
+}
+
+TEST_F(Types, RepeatedScalarsPackedOrNot) {
+  // Containers.ints = 1: unpacked as three varint fields, then one packed run.
+  std::string bytes("\x08\x01\x08\x02\x0A\x02\x03\x04\x08\x05", 10);
+  types::Containers out;
+  ASSERT_TRUE(wire::decode(bytes, &out).ok());
+  EXPECT_EQ(out.ints, (std::vector<std::int32_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(Types, LastScalarWinsAndMessagesMerge) {
+  // Inner.x twice: the last value wins, as in protobuf.
+  types::Inner inner;
+  ASSERT_TRUE(wire::decode(std::string("\x08\x01\x08\x02", 4), &inner).ok());
+  EXPECT_EQ(inner.x, 2);
+  // Containers.maybe_inner (12) twice: {x=1} then {label="a"} merge.
+  types::Containers c;
+  ASSERT_TRUE(wire::decode(std::string("\x62\x02\x08\x01\x62\x03\x12\x01\x61", 9), &c).ok());
+  EXPECT_EQ(c.maybe_inner, (types::Inner{1, "a"}));
+}
+
+TEST_F(Types, DecodeResetsTheTarget) {
+  types::Containers v = full_containers();
+  ASSERT_TRUE(wire::decode("", &v).ok());
+  EXPECT_EQ(v, types::Containers{});
+}
+
+}  // namespace
