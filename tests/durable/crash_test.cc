@@ -32,7 +32,9 @@
 #include <vector>
 
 #include "dispatch/dispatch_client.h"
+#include "dispatch/function_service.h"
 #include "dispatch/http_client.h"
+#include "dispatch/security/keys.h"
 
 namespace {
 
@@ -61,10 +63,12 @@ bool port_open(uint16_t port) {
   return ok;
 }
 
-// A child process with stderr appended to `log`.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+// A child process with stderr appended to `log` and `env` set.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::vector<std::pair<std::string, std::string>>& env = {}) {
   pid_t pid = ::fork();
   if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 2);
     std::vector<char*> argv;
@@ -105,18 +109,22 @@ TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
   const std::string db = dir + "dispatch.db", seen = dir + "seen.log";
   const uint16_t api_port = free_port(), ep_port = free_port();
   const std::string endpoint_url = "http://127.0.0.1:" + std::to_string(ep_port);
+  // Signed: dispatchd signs every Run, the endpoint refuses unsigned ones.
+  const auto key = dispatch::security::SigningKey::generate();
+  const std::string signing = key.to_pem();
+  const std::string verification = key.public_key().to_base64();
 
   auto start_scheduler = [&] {
     pid_t pid = spawn({DISPATCHD, "--db", db, "--listen", "127.0.0.1:" + std::to_string(api_port),
                        "--api-key", "test-key", "--max-attempts", "0", "--min-backoff-ms", "20",
                        "--max-backoff-ms", "300"},
-                      dir + "dispatchd.log");
+                      dir + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", signing}});
     wait_listening(api_port, pid);
     return pid;
   };
   auto start_endpoint = [&] {
     pid_t pid = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port), "--log", seen},
-                      dir + "endpoint.log");
+                      dir + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", verification}});
     wait_listening(ep_port, pid);
     return pid;
   };
@@ -189,6 +197,13 @@ TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(unfinished, 0) << "calls not completed 60 s after the load stopped";
+  {
+    // The endpoint really verifies: an unsigned Run is refused.
+    dispatch::HttpClient unsigned_client(endpoint_url);
+    auto refused = unsigned_client.call(dispatch::kRunPath, "", {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), dispatch::Code::unauthenticated) << refused.error().what();
+  }
   ::kill(scheduler, SIGTERM);
   ::kill(endpoint, SIGTERM);
   int status = 0;
@@ -257,6 +272,15 @@ TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
   std::set<std::string> ids;
   for (const auto& [n, id] : acked) ids.insert(id);
   EXPECT_EQ(ids.size(), acked.size());
+  // Nothing was refused for its signature.
+  std::ifstream endpoint_log(dir + "endpoint.log");
+  std::stringstream endpoint_text;
+  endpoint_text << endpoint_log.rdbuf();
+  // The one refusal logged is the unsigned probe above.
+  const std::string text = endpoint_text.str();
+  const auto first = text.find("rejected");
+  EXPECT_TRUE(first != std::string::npos && text.find("rejected", first + 1) == std::string::npos)
+      << text;
   if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
 }
 

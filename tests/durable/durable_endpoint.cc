@@ -18,6 +18,8 @@
 #include <thread>
 
 #include "dispatch/function_service.h"
+#include "dispatch/security/keys.h"
+#include "dispatch/security/signature.h"
 #include "dispatch/server.h"
 
 namespace {
@@ -70,6 +72,24 @@ int main(int argc, char** argv) {
   options.port = address->second;
   options.workers = 8;
   options.logger = dispatch::Logger(dispatch::LogLevel::warn);
+  // Only signed Run calls are served when DISPATCH_VERIFICATION_KEY is set.
+  auto key = dispatch::security::VerificationKey::from_env();
+  if (!key.ok()) {
+    std::fprintf(stderr, "durable_endpoint: %s\n", key.error().what());
+    return 2;
+  }
+  if (key->has_value()) {
+    auto verifier = std::make_shared<dispatch::security::Verifier>(**key);
+    options.authenticate = [verifier](const dispatch::RequestInfo& r) -> dispatch::Result<void> {
+      dispatch::security::HttpRequestView view;
+      view.method = r.method;
+      view.target = r.path;
+      view.authority = r.authority;
+      view.body = r.body;
+      view.header = [&r](std::string_view name) { return r.header(name); };
+      return verifier->verify(view);
+    };
+  }
   dispatch::Server server(table, options);
   server.handle_signals();
   return server.run().ok() ? 0 : 1;

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "dispatch/scheduler/scheduler.h"
+#include "dispatch/security/keys.h"
+#include "dispatch/security/signature.h"
 #include "dispatch/server.h"
 
 namespace {
@@ -51,16 +53,6 @@ long long number(const char* flag, const char* value) {
     fail(std::string(flag) + " needs a non-negative number, got '" + value + "'");
   }
   return v;
-}
-
-// Constant-time for keys of equal length: the time depends on lengths only.
-bool same_key(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
 }
 
 std::vector<std::string> split_keys(const std::string& s) {
@@ -129,11 +121,25 @@ int main(int argc, char** argv) {
 
   Logger logger = Logger::from_env();
   options.logger = logger;
-  if (const char* key = std::getenv("DISPATCH_SIGNING_KEY"); key && *key) {
-    // TODO(signing): sign Run calls with the signature layer's Signer once
-    // it has landed (options.decorate); see docs/scheduler.md.
-    logger.log(LogLevel::warn,
-               "DISPATCH_SIGNING_KEY is set but this build does not sign Run calls yet");
+  // Every Run call is signed (RFC 9421, Ed25519) when a key is configured;
+  // endpoints verify it with the matching DISPATCH_VERIFICATION_KEY.
+  auto signing_key = security::SigningKey::from_env("DISPATCH_SIGNING_KEY");
+  if (!signing_key.ok()) fail(signing_key.error().message());
+  if (signing_key->has_value()) {
+    auto signer = std::make_shared<security::Signer>(**signing_key);
+    options.decorate = [signer](std::string_view method, std::string_view path,
+                                std::string_view authority, std::string_view content_type,
+                                std::string_view body,
+                                std::vector<std::pair<std::string, std::string>>& headers) {
+      for (auto& h : signer->sign(method, path, authority, content_type, body)) {
+        headers.push_back(std::move(h));
+      }
+    };
+    logger.log(LogLevel::info, "signing Run calls with the key from DISPATCH_SIGNING_KEY (public key " +
+                                   (*signing_key)->public_key().to_base64() + ")");
+  } else {
+    logger.log(LogLevel::warn, "DISPATCH_SIGNING_KEY is not set: Run calls are not signed, and "
+                               "endpoints that verify signatures will refuse them");
   }
 
   auto opened = scheduler::Scheduler::open(std::move(options));
@@ -148,20 +154,13 @@ int main(int argc, char** argv) {
   // let more requests share one commit.
   server_options.workers = 32;
   if (!api_keys.empty()) {
-    server_options.authenticate = [api_keys](const RequestInfo& request) -> Result<void> {
-      auto header = request.header("authorization");
-      if (!header) {
-        return Error(Code::unauthenticated,
-                     "missing Authorization header; send 'Authorization: Bearer $DISPATCH_API_KEY'");
+    // Constant-time comparison of keys (security::BearerKeys).
+    auto keys = std::make_shared<security::BearerKeys>(api_keys);
+    server_options.authenticate = [keys](const RequestInfo& request) -> Result<void> {
+      auto checked = keys->authorize(request.header("authorization"));
+      if (!checked.ok()) {
+        return checked.error().with_context("send 'Authorization: Bearer $DISPATCH_API_KEY'");
       }
-      constexpr std::string_view kBearer = "Bearer ";
-      if (header->substr(0, kBearer.size()) != kBearer) {
-        return Error(Code::unauthenticated, "the Authorization header is not 'Bearer <key>'");
-      }
-      const std::string_view key = header->substr(kBearer.size());
-      bool ok = false;
-      for (const std::string& k : api_keys) ok |= same_key(key, k);
-      if (!ok) return Error(Code::permission_denied, "the API key is not accepted by this scheduler");
       return {};
     };
   } else {
