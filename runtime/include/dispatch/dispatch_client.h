@@ -49,6 +49,15 @@ class DispatchClient {
   // Persists all calls in one request (all or none); IDs in order.
   Result<std::vector<std::string>> dispatch_batch(std::vector<PendingCall> calls);
 
+  // The await form: waits up to `timeout` for a dispatched call to finish
+  // (dispatch.scheduler.v1.AdminService/Get on the scheduler) and returns its
+  // response message's bytes. Otherwise an Error: the function's own (its
+  // code, its message) when the call failed, canceled when it was cancelled,
+  // deadline_exceeded when it is still pending or running at the timeout,
+  // not_found for an unknown ID. (Added by the scheduler work.)
+  Result<std::string> await_result(std::string_view dispatch_id,
+                                   std::chrono::milliseconds timeout);
+
   const std::string& default_endpoint() const noexcept { return default_endpoint_; }
 
  private:

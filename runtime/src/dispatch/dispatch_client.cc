@@ -7,11 +7,13 @@
 // same idempotency key) or waiting for results (AdminService/Get does that).
 #include "dispatch/dispatch_client.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <google/protobuf/duration.pb.h>
 
 #include "dispatch/protocol.h"
+#include "dispatch/scheduler/v1/admin.pb.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 
 namespace dispatch {
@@ -27,6 +29,23 @@ bool valid_function_name(std::string_view name) noexcept {
     if (!alpha(c) && !(c >= '0' && c <= '9') && c != '<' && c != '>' && c != '.') return false;
   }
   return true;
+}
+
+// The code a failed call reports to an awaiting caller: the one the endpoint
+// named in Error.type when it is a code name (our Run route does that),
+// otherwise one that keeps the status's meaning.
+Code code_for_failure(int status, const std::string& error_type) {
+  if (auto named = code_from_name(error_type)) return *named;
+  switch (static_cast<RunStatus>(status)) {
+    case RunStatus::timeout: return Code::deadline_exceeded;
+    case RunStatus::throttled: return Code::resource_exhausted;
+    case RunStatus::invalid_argument: return Code::invalid_argument;
+    case RunStatus::unauthenticated: return Code::unauthenticated;
+    case RunStatus::permission_denied: return Code::permission_denied;
+    case RunStatus::not_found: return Code::not_found;
+    default: break;
+  }
+  return is_temporary(static_cast<RunStatus>(status)) ? Code::unavailable : Code::internal;
 }
 
 }  // namespace
@@ -101,6 +120,43 @@ Result<std::vector<std::string>> DispatchClient::dispatch_batch(std::vector<Pend
                                      std::to_string(calls.size()) + " calls");
   }
   return std::vector<std::string>(response.dispatch_ids().begin(), response.dispatch_ids().end());
+}
+
+}  // namespace dispatch
+
+namespace dispatch {
+
+Result<std::string> DispatchClient::await_result(std::string_view dispatch_id,
+                                                 std::chrono::milliseconds timeout) {
+  namespace admin = ::dispatch::scheduler::v1;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    admin::GetRequest req;
+    req.set_id(std::string(dispatch_id));
+    // The scheduler holds a Get at most a minute; longer waits loop here.
+    req.set_wait_ms(static_cast<uint32_t>(std::clamp<int64_t>(left.count(), 0, 60'000)));
+    auto reply = scheduler_.call("/dispatch.scheduler.v1.AdminService/Get", req.SerializeAsString(), {});
+    if (!reply.ok()) return std::move(reply).error().with_context("awaiting " + std::string(dispatch_id));
+    admin::CallInfo info;
+    if (!info.ParseFromString(*reply)) {
+      return Error(Code::internal, "the scheduler's reply is not a dispatch.scheduler.v1.CallInfo");
+    }
+    switch (info.state()) {
+      case admin::CALL_STATE_COMPLETED: return std::move(*info.mutable_output_value());
+      case admin::CALL_STATE_FAILED:
+        return Error(code_for_failure(info.status(), info.error_type()), info.error_message());
+      case admin::CALL_STATE_CANCELLED:
+        return Error(Code::canceled, "call " + info.id() + " was cancelled");
+      default: break;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      return Error(Code::deadline_exceeded, "call " + info.id() + " is still " +
+                                                (info.state() == admin::CALL_STATE_RUNNING ? "running" : "pending") +
+                                                " after " + std::to_string(timeout.count()) + " ms");
+    }
+  }
 }
 
 }  // namespace dispatch

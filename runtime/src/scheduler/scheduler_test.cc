@@ -407,6 +407,22 @@ TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
   EXPECT_EQ(info.output_type_url(), "type.googleapis.com/shop.AddResponse");
   EXPECT_EQ(info.status_name(), "STATUS_OK");
 
+  // The await form.
+  auto awaited = client.await_result((*ids)[1], std::chrono::milliseconds(1000));
+  ASSERT_TRUE(awaited.ok()) << awaited.error().what();
+  EXPECT_EQ(*awaited, "1+1");
+  auto awaited_missing = client.await_result((*ids)[2], std::chrono::milliseconds(1000));
+  ASSERT_FALSE(awaited_missing.ok());
+  EXPECT_EQ(awaited_missing.error().code(), Code::not_found);
+  EXPECT_NE(awaited_missing.error().message().find("'shop.missing' is not registered"), std::string::npos);
+  EXPECT_EQ(client.await_result("nope", std::chrono::milliseconds(10)).error().code(), Code::not_found);
+  auto waiting = client.dispatch("shop.add", "shop.AddRequest", "5");  // not delivered: no round
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_EQ(client.await_result(*waiting, std::chrono::milliseconds(50)).error().code(),
+            Code::deadline_exceeded);
+  ASSERT_TRUE(scheduler_->cancel(*waiting).ok());
+  EXPECT_EQ(client.await_result(*waiting, std::chrono::milliseconds(50)).error().code(), Code::canceled);
+
   CallRecord missing = get((*ids)[2]);
   EXPECT_EQ(missing.state, CallState::failed);
   EXPECT_EQ(missing.status, static_cast<int>(RunStatus::not_found));
