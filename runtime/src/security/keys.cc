@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 

@@ -10,6 +10,7 @@
 //     exit 0 when accepted; 1 and "<code>: <message>" on stdout when refused
 //
 // Not for: production use (test tooling; it trusts its arguments).
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <iostream>

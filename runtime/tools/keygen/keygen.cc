@@ -94,7 +94,11 @@ int main(int argc, char** argv) {
   bool force = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--out" && i + 1 < argc) {
+    if (arg == "--out") {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+        std::cerr << "dispatch-keygen: --out needs a PREFIX\n" << kUsage;
+        return 2;
+      }
       prefix = argv[++i];
     } else if (arg == "--force") {
       force = true;
@@ -105,10 +109,6 @@ int main(int argc, char** argv) {
       std::cerr << "dispatch-keygen: unexpected argument '" << arg << "'\n" << kUsage;
       return 2;
     }
-  }
-  if (argc > 1 && prefix.empty() && !force) {
-    std::cerr << "dispatch-keygen: --out needs a PREFIX\n" << kUsage;
-    return 2;
   }
 
   const auto key = dispatch::security::SigningKey::generate();

@@ -26,6 +26,9 @@ grep -q 'exists (use --force' "$dir/err.txt" || fail "refusal does not say why: 
 [ "$(stat -c %a "$dir/k.key")" = 600 ] || fail "replaced private key mode is not 600"
 ls "$dir" | grep -q tmp && fail "temporary file left behind"
 
+if "$keygen" --out 2> /dev/null; then fail "--out without PREFIX accepted"; fi
+if "$keygen" --bogus 2> /dev/null; then fail "unknown argument accepted"; fi
+
 printf 'hello' > "$dir/body"
 "$sigtool" sign --key "$dir/k.key" --method POST --target /a.B/C --authority h:1 \
   --content-type application/proto --body "$dir/body" > "$dir/headers"
