@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <utility>
 
 namespace dispatch::gen {
@@ -595,14 +596,35 @@ class Extractor {
     std::string name = lookup_name(decl);
     int nargs = clang_Type_getNumTemplateArguments(t);
     TypeRef r;
+    // Generated code spells containers with their default comparator, hash
+    // and allocator; another one would be a different C++ type.
+    auto defaults = [&](std::initializer_list<std::pair<unsigned, const char*>> expected) {
+      for (const auto& [index, want] : expected) {
+        if (int(index) >= nargs) continue;
+        CXType arg = template_arg(t, index);
+        if (lookup_name(clang_getTypeDeclaration(arg)) != want) return false;
+        // std::less<> and friends: transparent, not the default.
+        std::string_view w = want;
+        if (w != "std::allocator" && w != "std::char_traits" &&
+            !clang_equalTypes(template_arg(arg, 0), template_arg(t, 0)))
+          return false;
+      }
+      return true;
+    };
+    auto custom = [&](const char* what) {
+      return fail(s, "'" + name + "' with a custom " + what +
+                         " is not supported; generated code uses the default one");
+    };
     if (name == "std::basic_string") {
       if (nargs < 1 || !is_char_kind(template_arg(t, 0).kind))
         return fail(s, "only std::string is supported among the string types");
+      if (!defaults({{2, "std::allocator"}})) return custom("allocator");
       r.kind = TypeKind::kString;
       r.cpp = "std::string";
       return r;
     }
     if (name == "std::vector") {
+      if (!defaults({{1, "std::allocator"}})) return custom("allocator");
       CXType elem = template_arg(t, 0);
       if (elem.kind == CXType_UChar) {
         r.kind = TypeKind::kBytes;
@@ -632,6 +654,11 @@ class Extractor {
       r.args.push_back(std::move(*e));
       return r;
     }
+    if (name == "std::map" && !defaults({{2, "std::less"}, {3, "std::allocator"}}))
+      return custom("comparator or allocator");
+    if (name == "std::unordered_map" &&
+        !defaults({{2, "std::hash"}, {3, "std::equal_to"}, {4, "std::allocator"}}))
+      return custom("hash, equality or allocator");
     if (name == "std::map" || name == "std::unordered_map") {
       std::optional<TypeRef> k = map_type(template_arg(t, 0), s);
       if (!k) return std::nullopt;

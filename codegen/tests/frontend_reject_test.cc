@@ -203,6 +203,20 @@ TEST(FrontendReject, MapKeyNotIntegerOrString) {
                "type 'double')");
 }
 
+TEST(FrontendReject, MapWithCustomComparator) {
+  expect_error("[[dispatch::function]] void f(std::map<std::string, int, std::less<>> m);\n", 1, 71,
+               "parameter 'm' has type 'std::map<std::string, int, std::less<>>'; 'std::map' with a custom "
+               "comparator or allocator is not supported; generated code uses the default one");
+}
+
+TEST(FrontendReject, UnorderedMapWithCustomHash) {
+  expect_error("struct H { size_t operator()(int) const; };\n"
+               "[[dispatch::function]] void f(std::unordered_map<int, int, H> m);\n",
+               2, 63,
+               "parameter 'm' has type 'std::unordered_map<int, int, H>'; 'std::unordered_map' with a custom "
+               "hash, equality or allocator is not supported; generated code uses the default one");
+}
+
 TEST(FrontendReject, NestedOptional) {
   expect_error("[[dispatch::function]] void f(std::optional<std::optional<int>> o);\n", 1, 65,
                "parameter 'o' has type 'std::optional<std::optional<int>>'; std::optional<std::optional<T>> has "
