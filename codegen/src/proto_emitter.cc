@@ -225,12 +225,35 @@ class Collector : public google::protobuf::DescriptorPool::ErrorCollector {
   void AddError(const std::string& filename, const std::string& element_name, const google::protobuf::Message*,
                 ErrorLocation, const std::string& message) override {
     (void)filename;
-    errors.push_back(Diagnostic{SourceLocation{model_.input, 0, 0},
+    errors.push_back(Diagnostic{locate(element_name),
                                 "the generated .proto is invalid at '" + element_name + "': " + message});
   }
   std::vector<Diagnostic> errors;
 
  private:
+  // The C++ declaration behind "pkg.Message.field": the field, the struct
+  // or the function, else the header.
+  SourceLocation locate(const std::string& element) const {
+    std::string rest = element;
+    if (!model_.package.empty() && rest.rfind(model_.package + ".", 0) == 0)
+      rest = rest.substr(model_.package.size() + 1);
+    std::string message = rest.substr(0, rest.find('.'));
+    std::string field = rest.find('.') == std::string::npos ? "" : rest.substr(rest.find('.') + 1);
+    for (const StructDecl& s : model_.structs) {
+      if (s.proto_name != message) continue;
+      for (const Field& f : s.fields)
+        if (f.name == field) return f.loc;
+      return s.loc;
+    }
+    for (const Function& f : model_.functions) {
+      if (f.request_message != message && f.response_message != message) continue;
+      for (const Parameter& p : f.params)
+        if (p.name == field && f.request_message == message) return p.loc;
+      return f.loc;
+    }
+    return SourceLocation{model_.input, 0, 0};
+  }
+
   const Model& model_;
 };
 

@@ -231,7 +231,11 @@ TEST(ProtoEmitter, InvalidDescriptorIsReported) {
   ASSERT_THAT(formatted(p.errors), IsEmpty());
   std::vector<Diagnostic> errors = validate_file_descriptor(p.model, build_file_descriptor(p.model));
   ASSERT_FALSE(errors.empty());
-  EXPECT_THAT(format_diagnostic(errors[0]), HasSubstr("fooBar"));
+  // Pointed at the declaration protobuf names (here the struct).
+  EXPECT_THAT(format_diagnostic(errors[0]),
+              ::testing::StartsWith(p.path + ":" + std::to_string(kPreludeLines + 1) + ":8: error: the generated "
+                                    ".proto is invalid at 'S': "));
+  EXPECT_THAT(format_diagnostic(errors[0]), HasSubstr("conflicts with field"));
   EXPECT_THROW(emit_proto(p.model), std::runtime_error);
 }
 
