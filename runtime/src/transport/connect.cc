@@ -3,7 +3,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
-#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/stubs/strutil.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/type_resolver.h>
@@ -98,26 +98,77 @@ Result<uint32_t> parse_attempt(std::string_view value) {
   return static_cast<uint32_t>(n);
 }
 
+namespace {
+
+// The Connect error body as a protobuf message, so libprotobuf prints and
+// parses it (escaping, field order) instead of hand-written JSON. Detail
+// values stay strings: Connect sends them as unpadded base64.
+struct ErrorBodyTypes {
+  pb::DescriptorPool pool;
+  pb::DynamicMessageFactory factory{&pool};
+  const pb::Descriptor* body = nullptr;
+  const pb::Descriptor* detail = nullptr;
+  const pb::Message* prototype = nullptr;  // of ErrorBody; New() is thread-safe
+
+  ErrorBodyTypes() {
+    pb::FileDescriptorProto file;
+    file.set_name("dispatch/connect_error.proto");
+    file.set_package("dispatch.connect");
+    file.set_syntax("proto3");
+    auto add_field = [](pb::DescriptorProto* m, const char* name, int number, bool repeated_message) {
+      auto* f = m->add_field();
+      f->set_name(name);
+      f->set_json_name(name);
+      f->set_number(number);
+      if (repeated_message) {
+        f->set_label(pb::FieldDescriptorProto::LABEL_REPEATED);
+        f->set_type(pb::FieldDescriptorProto::TYPE_MESSAGE);
+        f->set_type_name(".dispatch.connect.ErrorDetail");
+      } else {
+        f->set_label(pb::FieldDescriptorProto::LABEL_OPTIONAL);
+        f->set_type(pb::FieldDescriptorProto::TYPE_STRING);
+      }
+    };
+    auto* d = file.add_message_type();
+    d->set_name("ErrorDetail");
+    add_field(d, "type", 1, false);
+    add_field(d, "value", 2, false);
+    auto* b = file.add_message_type();
+    b->set_name("ErrorBody");
+    add_field(b, "code", 1, false);
+    add_field(b, "message", 2, false);
+    add_field(b, "details", 3, true);
+    pool.BuildFile(file);
+    body = pool.FindMessageTypeByName("dispatch.connect.ErrorBody");
+    detail = pool.FindMessageTypeByName("dispatch.connect.ErrorDetail");
+    prototype = factory.GetPrototype(body);
+  }
+};
+
+const ErrorBodyTypes& error_body_types() {
+  static const ErrorBodyTypes types;  // immutable after construction
+  return types;
+}
+
+}  // namespace
+
 std::string error_to_json(const Error& error) {
-  pb::Struct body;
-  auto& fields = *body.mutable_fields();
-  fields["code"].set_string_value(std::string(code_name(error.code())));
-  if (!error.message().empty()) fields["message"].set_string_value(error.message());
-  if (!error.details().empty()) {
-    auto* list = fields["details"].mutable_list_value();
-    for (const ErrorDetail& detail : error.details()) {
-      auto& d = *list->add_values()->mutable_struct_value()->mutable_fields();
-      d["type"].set_string_value(detail.type);
-      // Connect sends details unpadded and accepts either.
-      std::string encoded;
-      pb::Base64Escape(reinterpret_cast<const unsigned char*>(detail.value.data()),
-                       static_cast<int>(detail.value.size()), &encoded, /*do_padding=*/false);
-      d["value"].set_string_value(encoded);
-    }
+  const ErrorBodyTypes& t = error_body_types();
+  std::unique_ptr<pb::Message> body(t.prototype->New());
+  const pb::Reflection* r = body->GetReflection();
+  r->SetString(body.get(), t.body->field(0), std::string(code_name(error.code())));
+  r->SetString(body.get(), t.body->field(1), error.message());
+  for (const ErrorDetail& detail : error.details()) {
+    pb::Message* d = r->AddMessage(body.get(), t.body->field(2));
+    std::string encoded;
+    pb::Base64Escape(reinterpret_cast<const unsigned char*>(detail.value.data()),
+                     static_cast<int>(detail.value.size()), &encoded, /*do_padding=*/false);
+    d->GetReflection()->SetString(d, t.detail->field(0), detail.type);
+    d->GetReflection()->SetString(d, t.detail->field(1), encoded);
   }
   std::string json;
-  // A Struct of strings always prints; a failure here is a broken invariant.
-  (void)pb::util::MessageToJsonString(body, &json);
+  // A message of strings always prints; a failure here is a broken invariant.
+  (void)pb::util::MessageToJsonString(*body, &json);
   return json;
 }
 
@@ -129,32 +180,23 @@ Error error_from_json(std::string_view body, int http_status) {
                                (snippet.empty() ? std::string(" with an empty body")
                                                 : " with a body that is not a Connect error: " + snippet));
   };
-  pb::Struct parsed;
-  if (!pb::util::JsonStringToMessage(std::string(body), &parsed).ok()) return not_connect();
-  const auto& fields = parsed.fields();
-  auto code_it = fields.find("code");
-  if (code_it == fields.end() || !code_it->second.has_string_value()) return not_connect();
-  const Code code = code_from_name(code_it->second.string_value()).value_or(Code::unknown);
-  std::string message;
-  if (auto it = fields.find("message"); it != fields.end() && it->second.has_string_value()) {
-    message = it->second.string_value();
-  }
+  const ErrorBodyTypes& t = error_body_types();
+  std::unique_ptr<pb::Message> parsed(t.prototype->New());
+  pb::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // e.g. a detail's "debug"
+  if (!pb::util::JsonStringToMessage(std::string(body), parsed.get(), options).ok()) return not_connect();
+  const pb::Reflection* r = parsed->GetReflection();
+  const std::string code_text = r->GetString(*parsed, t.body->field(0));
+  if (code_text.empty()) return not_connect();
+  const Code code = code_from_name(code_text).value_or(Code::unknown);
   std::vector<ErrorDetail> details;
-  if (auto it = fields.find("details"); it != fields.end() && it->second.has_list_value()) {
-    for (const auto& v : it->second.list_value().values()) {
-      if (!v.has_struct_value()) continue;
-      const auto& d = v.struct_value().fields();
-      auto type = d.find("type");
-      auto value = d.find("value");
-      if (type == d.end() || !type->second.has_string_value()) continue;
-      ErrorDetail detail{type->second.string_value(), {}};
-      if (value != d.end() && value->second.has_string_value()) {
-        pb::Base64Unescape(value->second.string_value(), &detail.value);
-      }
-      details.push_back(std::move(detail));
-    }
+  for (int i = 0; i < r->FieldSize(*parsed, t.body->field(2)); ++i) {
+    const pb::Message& d = r->GetRepeatedMessage(*parsed, t.body->field(2), i);
+    ErrorDetail detail{d.GetReflection()->GetString(d, t.detail->field(0)), {}};
+    pb::Base64Unescape(d.GetReflection()->GetString(d, t.detail->field(1)), &detail.value);
+    details.push_back(std::move(detail));
   }
-  return Error(code, std::move(message), std::move(details));
+  return Error(code, r->GetString(*parsed, t.body->field(1)), std::move(details));
 }
 
 struct JsonCodec::State {

@@ -486,7 +486,8 @@ Result<void> ServerCore::start() {
   }
   options.logger.log(LogLevel::info, "listening on http://" + options.host + ":" +
                                          std::to_string(bound_port.load()) + " (" +
-                                         std::to_string(routes.size()) + " functions)");
+                                         std::to_string(routes.size()) +
+                                         (routes.size() == 1 ? " function)" : " functions)"));
   return {};
 }
 

@@ -11,7 +11,11 @@ const transport = createConnectTransport({
   httpVersion: "1.1",
   useBinaryFormat: format === "binary",
 });
-const shop = createClient(ApiService, transport);
+const client = createClient(ApiService, transport);
+// protoc-gen-es names methods after the .proto (place_order) in some
+// versions and lowerCamelCase (placeOrder) in others; accept either.
+const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+const shop = new Proxy({}, { get: (_, name) => client[name] ?? client[camel(name)] });
 let failed = 0;
 const check = (ok, what) => {
   console.log(`${ok ? "ok  " : "FAIL"} [${format}] ${what}`);
@@ -31,7 +35,7 @@ try {
   const sum = await shop.add({ a: 40n, b: 2n });
   check(sum.result === 42n, `add(40, 2) = ${sum.result}`);
 
-  const placed = await shop.placeOrder({
+  const placed = await shop.place_order({
     items: [{ sku: "apple", qty: 3, price: 0.5 }, { sku: "pear", qty: 1, price: 0.75 }],
     customer: "1001",
   });
@@ -39,18 +43,18 @@ try {
   check(order.customer === 1001n && order.items.length === 2 && order.items[1].price === 0.75,
         `placeOrder -> ${order.id}, customer ${order.customer}, ${order.items.length} items`);
 
-  await shop.chargeV2({ order });
-  const got = await shop.getOrder({ id: order.id });
+  await shop.charge_v2({ order });
+  const got = await shop.get_order({ id: order.id });
   check(got.result.id === order.id && got.result.status !== order.status,
         `chargeV2(${order.id}) then getOrder -> status ${got.result.status} (was ${order.status})`);
 
   const slept = await shop.slow({ ms: 5 });
   check(slept.result === "slept 5 ms", `slow(5) -> "${slept.result}"`);
 
-  await fails("getOrder(o-none)", Code.NotFound, () => shop.getOrder({ id: "o-none" }));
+  await fails("getOrder(o-none)", Code.NotFound, () => shop.get_order({ id: "o-none" }));
   await fails("placeOrder(customer 'x')", Code.InvalidArgument,
-              () => shop.placeOrder({ items: [{ sku: "a", qty: 1, price: 1 }], customer: "x" }));
-  await fails("chargeV2 again", Code.FailedPrecondition, () => shop.chargeV2({ order }));
+              () => shop.place_order({ items: [{ sku: "a", qty: 1, price: 1 }], customer: "x" }));
+  await fails("chargeV2 again", Code.FailedPrecondition, () => shop.charge_v2({ order }));
   await fails("slow(2000) with timeoutMs 100", Code.DeadlineExceeded,
               () => shop.slow({ ms: 2000 }, { timeoutMs: 100 }));
 } catch (e) {
