@@ -5,10 +5,13 @@
 // at all is an error of the HTTP call itself.
 #include "dispatch/function_service.h"
 
+#include <chrono>
+#include <cstdio>
 #include <string>
 
 #include <google/protobuf/descriptor.pb.h>
 
+#include "dispatch/logger.h"
 #include "dispatch/protocol.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 
@@ -62,11 +65,24 @@ void run(std::string_view request, std::string* out) {
                  "function '" + req.function() + "' takes " + method->request_type +
                      ", but the input's type URL is '" + req.input().type_url() + "'");
   } else {
+    // The transport logs the route (dispatch.sdk.v1.Run); this line names
+    // the function and the durable call. Level from DISPATCH_LOG_LEVEL.
+    static const Logger logger = Logger::from_env();
+    const auto started = std::chrono::steady_clock::now();
     CallContext context;
     context.deadline = outer.deadline;
     context.dispatch_id = req.dispatch_id();
     context.attempt = outer.attempt;
     auto result = outer.table->invoke(*method, req.input().value(), context);
+    if (logger.enabled(LogLevel::info)) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+      char took[32];
+      std::snprintf(took, sizeof took, "%.2f ms", ms);
+      logger.log(LogLevel::info, "executing: " + req.function() + " (dispatch id " + req.dispatch_id() +
+                                     ", attempt " + std::to_string(outer.attempt) + ") -> " +
+                                     (result.ok() ? std::string("ok") : std::string(code_name(result.error().code()))) +
+                                     " in " + took);
+    }
     if (result.ok()) {
       response.set_status(sdk::v1::STATUS_OK);
       protocol::pack_any(method->response_type, std::move(result).value(),
