@@ -97,8 +97,6 @@ std::unique_ptr<dispatch::Server> serve(const dispatch::DispatchTable& table) {
 
 std::string url(const dispatch::Server& server) { return "http://127.0.0.1:" + std::to_string(server.port()); }
 
-double to_us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
 // A dispatched call: its ID and when its Dispatch request was sent.
 struct Sent {
   std::string id;

@@ -4,11 +4,17 @@
 // with its default threads (1 I/O thread, workers = cores). Per-call logging
 // is at warn, as a production server under load would run; gRPC logs nothing
 // per call either.
+// "ours-signed" is the same with RFC 9421 Ed25519 signatures: every request
+// signed by the client (HttpClientOptions::decorate with security::Signer)
+// and verified by the server before decoding (ServerOptions::authenticate
+// with security::Verifier), as dispatchd and a verifying endpoint do.
 //
 // Not for: testing the transport (runtime/src/transport has those tests).
 #include <stdexcept>
 
 #include "dispatch/http_client.h"
+#include "dispatch/security/keys.h"
+#include "dispatch/security/signature.h"
 #include "dispatch/server.h"
 #include "transport_api.dispatch.h"
 #include "transport_systems.h"
@@ -16,13 +22,36 @@
 namespace bench {
 namespace {
 
+namespace security = dispatch::security;
+
+// Server and load generator are separate processes; both derive the key pair
+// from this seed. A benchmark key, not a secret.
+security::SigningKey bench_key() {
+  static const std::string seed = "dispatch-bench-ed25519-seed-0032";
+  auto key = security::SigningKey::from_seed(seed);
+  if (!key.ok()) throw std::runtime_error("ours-signed: " + key.error().message());
+  return *key;
+}
+
 class OursServer final : public BenchServer {
  public:
-  OursServer() : table_{&bench_transport::remote::transport_api_service()} {
+  explicit OursServer(bool verify) : table_{&bench_transport::remote::transport_api_service()} {
     dispatch::ServerOptions options;
     options.host = "127.0.0.1";
     options.port = 0;
     options.logger = dispatch::Logger(dispatch::LogLevel::warn);
+    if (verify) {
+      auto verifier = std::make_shared<security::Verifier>(bench_key().public_key());
+      options.authenticate = [verifier](const dispatch::RequestInfo& r) -> dispatch::Result<void> {
+        security::HttpRequestView view;
+        view.method = r.method;
+        view.target = r.path;
+        view.authority = r.authority;
+        view.body = r.body;
+        view.header = [&r](std::string_view name) { return r.header(name); };
+        return verifier->verify(view);
+      };
+    }
     server_ = std::make_unique<dispatch::Server>(table_, std::move(options));
     auto started = server_->start();
     if (!started.ok()) throw std::runtime_error("ours: " + started.error().message());
@@ -37,8 +66,8 @@ class OursServer final : public BenchServer {
 
 class OursConnection final : public Connection {
  public:
-  OursConnection(int port, Payload payload)
-      : client_("http://127.0.0.1:" + std::to_string(port), client_options()), payload_(payload) {
+  OursConnection(int port, Payload payload, bool sign)
+      : client_("http://127.0.0.1:" + std::to_string(port), client_options(sign)), payload_(payload) {
     const std::string bytes = echo_payload();
     data_.assign(bytes.begin(), bytes.end());
   }
@@ -56,9 +85,17 @@ class OursConnection final : public Connection {
   }
 
  private:
-  static dispatch::HttpClientOptions client_options() {
+  static dispatch::HttpClientOptions client_options(bool sign) {
     dispatch::HttpClientOptions options;
     options.async_threads = 1;  // the benchmark makes blocking calls only
+    if (sign) {
+      auto signer = std::make_shared<security::Signer>(bench_key());
+      options.decorate = [signer](std::string_view method, std::string_view path, std::string_view authority,
+                                  std::string_view content_type, std::string_view body,
+                                  std::vector<std::pair<std::string, std::string>>& headers) {
+        for (auto& h : signer->sign(method, path, authority, content_type, body)) headers.push_back(std::move(h));
+      };
+    }
     return options;
   }
 
@@ -69,11 +106,19 @@ class OursConnection final : public Connection {
 
 }  // namespace
 
-std::unique_ptr<BenchServer> serve_ours() { return std::make_unique<OursServer>(); }
+std::unique_ptr<BenchServer> serve_ours() { return std::make_unique<OursServer>(false); }
 
 ConnectionFactory connect_ours(int port, Payload payload) {
   return [port, payload](int) -> std::unique_ptr<Connection> {
-    return std::make_unique<OursConnection>(port, payload);
+    return std::make_unique<OursConnection>(port, payload, false);
+  };
+}
+
+std::unique_ptr<BenchServer> serve_ours_signed() { return std::make_unique<OursServer>(true); }
+
+ConnectionFactory connect_ours_signed(int port, Payload payload) {
+  return [port, payload](int) -> std::unique_ptr<Connection> {
+    return std::make_unique<OursConnection>(port, payload, true);
   };
 }
 
