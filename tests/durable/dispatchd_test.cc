@@ -1,0 +1,237 @@
+// dispatchd and dispatchctl as processes over loopback: bearer keys, each
+// kind of bad input getting a clear error or a clear final status (unknown
+// function at the endpoint, unreachable endpoint, malformed Any, expired
+// call), the await form, and dispatchctl's text, JSON and exit codes.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dispatch/dispatch_client.h"
+#include "dispatch/http_client.h"
+#include "dispatch/protocol.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+#include "dispatch/security/keys.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::vector<std::pair<std::string, std::string>>& env) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+struct Output {
+  int status;
+  std::string out;
+};
+// Runs a command line, capturing stdout and stderr together.
+Output run(const std::string& command) {
+  Output r{0, ""};
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+class Dispatchd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "dispatchd_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + "/";
+    ASSERT_EQ(::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
+    api_port_ = free_port();
+    ep_port_ = free_port();
+    api_url_ = "http://127.0.0.1:" + std::to_string(api_port_);
+    ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
+    auto key = dispatch::security::SigningKey::generate();
+    scheduler_ = spawn({DISPATCHD, "--db", dir_ + "d.db", "--listen", "127.0.0.1:" + std::to_string(api_port_),
+                        "--api-key", "k1", "--max-attempts", "2", "--min-backoff-ms", "10"},
+                       dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key.to_pem()}});
+    endpoint_ = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port_), "--log",
+                       dir_ + "seen.log"},
+                      dir_ + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key.public_key().to_base64()}});
+    for (int i = 0; i < 500 && !(port_open(api_port_) && port_open(ep_port_)); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(port_open(api_port_) && port_open(ep_port_));
+  }
+  void TearDown() override {
+    for (pid_t pid : {scheduler_, endpoint_}) {
+      ::kill(pid, SIGTERM);
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+    }
+    if (!HasFailure()) ::system(("rm -rf " + dir_).c_str());
+  }
+  std::unique_ptr<dispatch::HttpClient> api(const std::string& key) {
+    dispatch::HttpClientOptions o;
+    o.api_key = key;
+    return std::make_unique<dispatch::HttpClient>(api_url_, o);
+  }
+  std::string ctl(const std::string& args) {
+    return std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key k1 " + args;
+  }
+
+  std::string dir_, api_url_, ep_url_;
+  uint16_t api_port_ = 0, ep_port_ = 0;
+  pid_t scheduler_ = -1, endpoint_ = -1;
+};
+
+TEST_F(Dispatchd, BearerKeysAreRequired) {
+  for (const char* key : {"", "wrong"}) {
+    auto client = api(key);
+    dispatch::DispatchClient dc(*client, ep_url_);
+    auto r = dc.dispatch("durable.record", "durable.RecordRequest", "x");
+    ASSERT_FALSE(r.ok()) << "key '" << key << "' was accepted";
+    EXPECT_EQ(r.error().code(), dispatch::Code::unauthenticated) << r.error().what();
+  }
+  auto client = api("k1");
+  dispatch::DispatchClient dc(*client, ep_url_);
+  auto id = dc.dispatch("durable.record", "durable.RecordRequest", "hello");
+  ASSERT_TRUE(id.ok()) << id.error().what();
+  auto result = dc.await_result(*id, 20s);
+  ASSERT_TRUE(result.ok()) << result.error().what();
+  EXPECT_EQ(*result, "hello");
+}
+
+TEST_F(Dispatchd, BadInputGetsClearErrorsOrFinalStatuses) {
+  auto client = api("k1");
+  dispatch::DispatchClient dc(*client, ep_url_);
+  // Not registered at the endpoint: NOT_FOUND, not retried.
+  auto missing = dc.dispatch("durable.nope", "durable.NopeRequest", "");
+  ASSERT_TRUE(missing.ok());
+  auto r = dc.await_result(*missing, 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::not_found) << r.error().what();
+  // Wrong input type for a registered function: INVALID_ARGUMENT.
+  auto wrong = dc.dispatch("durable.record", "durable.OtherRequest", "");
+  ASSERT_TRUE(wrong.ok());
+  r = dc.await_result(*wrong, 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::invalid_argument);
+  EXPECT_NE(r.error().message().find("takes durable.RecordRequest"), std::string::npos) << r.error().what();
+  // Unreachable endpoint: retried as TCP_ERROR, then given up (max 2 attempts).
+  dispatch::DispatchOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(free_port());
+  auto unreachable = dc.dispatch("durable.record", "durable.RecordRequest", "", o);
+  ASSERT_TRUE(unreachable.ok());
+  r = dc.await_result(*unreachable, 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::unavailable);
+  EXPECT_NE(r.error().message().find("gave up after 2 attempts"), std::string::npos) << r.error().what();
+  // Malformed Any (no type URL) and unknown endpoint scheme: refused at once.
+  dispatch::sdk::v1::DispatchRequest bad;
+  auto* call = bad.add_calls();
+  call->set_function("durable.record");
+  call->set_endpoint(ep_url_);
+  call->mutable_input()->set_value("x");
+  auto refused = client->call("/dispatch.sdk.v1.DispatchService/Dispatch", bad.SerializeAsString(), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), dispatch::Code::invalid_argument);
+  EXPECT_NE(refused.error().message().find("type URL"), std::string::npos) << refused.error().what();
+  o.endpoint = "gopher://x";
+  EXPECT_EQ(dc.dispatch("durable.record", "durable.RecordRequest", "", o).error().code(),
+            dispatch::Code::invalid_argument);
+  // Expired: a call whose expiration passes while it is retried.
+  o.endpoint = "http://127.0.0.1:" + std::to_string(free_port());
+  o.expiration = 1ms;
+  auto expiring = dc.dispatch("durable.record", "durable.RecordRequest", "", o);
+  ASSERT_TRUE(expiring.ok());
+  r = dc.await_result(*expiring, 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("expire"), std::string::npos) << r.error().what();
+  // The scheduler keeps serving.
+  auto fine = dc.dispatch("durable.record", "durable.RecordRequest", "still here");
+  ASSERT_TRUE(fine.ok());
+  EXPECT_EQ(dc.await_result(*fine, 20s).value(), "still here");
+}
+
+TEST_F(Dispatchd, DispatchctlTextJsonAndExitCodes) {
+  Output d = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 --endpoint " + ep_url_));
+  ASSERT_EQ(d.status, 0) << d.out;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  ASSERT_EQ(id.size(), 32u) << d.out;
+
+  Output status = run(ctl("status " + id + " --wait-ms 20000"));
+  EXPECT_EQ(status.status, 0) << status.out;
+  EXPECT_NE(status.out.find("state        completed"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("output       type.googleapis.com/durable.RecordResponse (2 bytes)"),
+            std::string::npos) << status.out;
+
+  Output json = run(ctl("--json status " + id));
+  EXPECT_EQ(json.status, 0);
+  EXPECT_NE(json.out.find("\"state\": \"CALL_STATE_COMPLETED\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"outputValue\": \"aGk=\""), std::string::npos) << json.out;  // "hi"
+
+  Output list = run(ctl("list completed"));
+  EXPECT_EQ(list.status, 0);
+  EXPECT_NE(list.out.find(id + "  completed"), std::string::npos) << list.out;
+  EXPECT_EQ(run(ctl("list pending")).out.find(id), std::string::npos);
+
+  Output cancel = run(ctl("cancel " + id));
+  EXPECT_EQ(cancel.status, 1);
+  EXPECT_NE(cancel.out.find("failed_precondition: cannot cancel call " + id + ": it is already completed"),
+            std::string::npos) << cancel.out;
+  Output unknown = run(ctl("status 0123"));
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.out.find("not_found: no call has ID 0123"), std::string::npos) << unknown.out;
+  EXPECT_EQ(run(ctl("list sideways")).status, 2);
+  EXPECT_EQ(run(ctl("frobnicate")).status, 2);
+  Output noauth = run(std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key nope list");
+  EXPECT_EQ(noauth.status, 1);
+  EXPECT_NE(noauth.out.find("unauthenticated"), std::string::npos) << noauth.out;
+}
+
+}  // namespace
