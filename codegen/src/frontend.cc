@@ -210,7 +210,8 @@ class Extractor {
   std::vector<Annotation> scan_annotations() {
     std::vector<Annotation> found;
     size_t size = 0;
-    if (!clang_getFileContents(tu_, main_file_, &size)) return found;
+    const char* text = clang_getFileContents(tu_, main_file_, &size);
+    if (!text) return found;
     CXSourceRange whole = clang_getRange(clang_getLocationForOffset(tu_, main_file_, 0),
                                          clang_getLocationForOffset(tu_, main_file_, unsigned(size)));
     CXToken* tokens = nullptr;
@@ -243,6 +244,45 @@ class Extractor {
                          offset_of(clang_getRangeEnd(r)), location_of(clang_getTokenLocation(tu_, tokens[i]))});
     }
     clang_disposeTokens(tu_, tokens, count);
+
+    // Preprocessor directives are not declarations. The attribute inside a
+    // macro would apply wherever the macro is used, which the tokens do not
+    // show, so it is an error rather than silently ignored.
+    auto line_start = [&](unsigned offset) {
+      while (offset > 0 && text[offset - 1] != '\n') {
+        char c = text[offset - 1];
+        if (c != ' ' && c != '\t') return false;
+        --offset;
+      }
+      return true;
+    };
+    auto directive_end = [&](unsigned offset) {
+      for (; offset < size; ++offset) {
+        if (text[offset] != '\n') continue;
+        unsigned back = offset;
+        if (back > 0 && text[back - 1] == '\r') --back;
+        if (back == 0 || text[back - 1] != '\\') break;
+      }
+      return offset;
+    };
+    std::vector<Tok> code;
+    code.reserve(toks.size());
+    for (size_t i = 0; i < toks.size(); ++i) {
+      if (!(toks[i].text == "#" && line_start(toks[i].begin))) {
+        code.push_back(std::move(toks[i]));
+        continue;
+      }
+      unsigned end = directive_end(toks[i].begin);
+      size_t j = i + 1;
+      for (; j < toks.size() && toks[j].begin < end; ++j) {
+        if (toks[j].text == "dispatch" && j + 2 < toks.size() && toks[j + 1].text == "::" &&
+            toks[j + 2].text == "function")
+          error(toks[j].loc, "[[dispatch::function]] inside a macro is not recognised (dispatch-gen reads the "
+                             "header's own tokens); write the attribute out before each function");
+      }
+      i = j - 1;
+    }
+    toks = std::move(code);
 
     auto is = [&](size_t i, const char* text) { return i < toks.size() && toks[i].text == text; };
     for (size_t i = 0; i + 1 < toks.size(); ++i) {

@@ -115,6 +115,20 @@ TEST(FrontendReject, MisspelledAttribute) {
                "unknown attribute 'dispatch::functon'; did you mean 'dispatch::function'?");
 }
 
+TEST(FrontendReject, AttributeInAMacro) {
+  // Not silently applied to whatever follows the #define.
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "#define REMOTE \\\n  [[dispatch::function]]\n"
+                   "void helper(int* p);\n"
+                   "REMOTE void f();\n");
+  EXPECT_EQ(formatted(p.errors),
+            std::vector<std::string>{p.path + ":" + std::to_string(kPreludeLines + 2) +
+                                     ":5: error: [[dispatch::function]] inside a macro is not recognised "
+                                     "(dispatch-gen reads the header's own tokens); write the attribute out "
+                                     "before each function"});
+}
+
 TEST(FrontendReject, TwoFunctionsOneRemoteName) {
   TempDir dir;
   Parsed p = parse(dir,
