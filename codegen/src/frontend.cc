@@ -193,7 +193,7 @@ class Extractor {
   void run() {
     std::vector<Annotation> annotations = scan_annotations();
     collect_decls(clang_getTranslationUnitCursor(tu_));
-    std::sort(decls_.begin(), decls_.end(),
+    std::stable_sort(decls_.begin(), decls_.end(),
               [](const DeclSpan& a, const DeclSpan& b) { return a.begin < b.begin; });
     for (const Annotation& a : annotations) attach(a);
     order_structs();
@@ -433,7 +433,10 @@ class Extractor {
     std::string name = take(clang_getCursorSpelling(next->cursor));
     switch (k) {
       case CXCursor_FunctionDecl:
-        add_function(next->cursor, a);
+        // `[[dispatch::function]] void f(), g();` annotates both, as C++
+        // applies the attribute to every declarator.
+        for (const DeclSpan* d = next; d != decls_.data() + decls_.size() && d->begin == next->begin; ++d)
+          if (clang_getCursorKind(d->cursor) == CXCursor_FunctionDecl) add_function(d->cursor, a);
         return;
       case CXCursor_CXXMethod:
       case CXCursor_Constructor:

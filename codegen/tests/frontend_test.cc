@@ -334,6 +334,14 @@ TEST(Frontend, AttributeForms) {
                                   "c_linkage"));
 }
 
+TEST(Frontend, OneAnnotationForSeveralDeclarators) {
+  TempDir dir;
+  Model m = parse_ok(dir, "[[dispatch::function]] void f(int a), g(double b);\nvoid h(int* p);\n");
+  ASSERT_EQ(m.functions.size(), 2u);
+  EXPECT_EQ(m.functions[0].name, "f");
+  EXPECT_EQ(m.functions[1].name, "g");
+}
+
 TEST(Frontend, RedeclarationAnnotatedTwiceIsOneFunction) {
   TempDir dir;
   Model m = parse_ok(dir, "[[dispatch::function]] void f(int a);\n[[dispatch::function]] void f(int a);\n");
