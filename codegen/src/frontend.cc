@@ -1052,8 +1052,13 @@ FrontendResult parse_header(const std::string& header, const std::vector<std::st
                                                    nullptr, 0, CXTranslationUnit_DetailedPreprocessingRecord,
                                                    &raw_tu);
   if (status != CXError_Success || !raw_tu) {
+    // libclang gives no diagnostics without a translation unit; an
+    // argument clang rejects is the usual cause, so show them.
+    std::string shown;
+    for (const std::string& a : args) shown += " " + a;
     result.errors.push_back(Diagnostic{{}, "clang could not parse '" + header + "' (libclang error " +
-                                               std::to_string(int(status)) + "); check the clang arguments"});
+                                               std::to_string(int(status)) + "); check the clang arguments:" +
+                                               shown});
     return result;
   }
   std::unique_ptr<CXTranslationUnitImpl, TuDeleter> tu(raw_tu);

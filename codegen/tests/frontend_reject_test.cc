@@ -327,6 +327,20 @@ TEST(FrontendReject, MissingHeaderFile) {
             "dispatch-gen: error: cannot read header '/nonexistent/dir/api.h': no such file");
 }
 
+TEST(FrontendReject, ClangArgumentsClangRejects) {
+  TempDir dir;
+  std::string path = dir.write("api.h", "[[dispatch::function]] void f();\n");
+  FrontendResult unknown = parse_header(path, {"-fno-such-flag"});
+  EXPECT_THAT(formatted(unknown.errors),
+              ::testing::ElementsAre("dispatch-gen: error: unknown argument: '-fno-such-flag'"));
+  // No translation unit at all: the arguments are shown.
+  FrontendResult r = parse_header(path, {"-std=c++99"});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(format_diagnostic(r.errors[0]), ::testing::StartsWith("dispatch-gen: error: clang could not parse '" +
+                                                                     path + "'"));
+  EXPECT_THAT(format_diagnostic(r.errors[0]), ::testing::EndsWith(" -std=c++99"));
+}
+
 TEST(FrontendReject, EveryErrorIsReported) {
   TempDir dir;
   Parsed p = parse(dir,
