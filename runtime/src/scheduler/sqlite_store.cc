@@ -180,6 +180,9 @@ sqlite3* open_db(const std::string& path, bool fsync_commits) {
   try {
     exec(db, "PRAGMA journal_mode=WAL");
     exec(db, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    // A backlog's working set (due index, recent rows) stays in memory.
+    exec(db, "PRAGMA cache_size=-65536");
+    exec(db, "PRAGMA temp_store=MEMORY");
   } catch (...) {
     sqlite3_close(db);
     throw;
