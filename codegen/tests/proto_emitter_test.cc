@@ -195,9 +195,9 @@ TEST(ProtoEmitter, EveryTypeForm) {
 
 // What protoc makes of our .proto text is the descriptor we built: names,
 // numbers, types, labels, options, all of it.
-TEST(ProtoEmitter, PrintedProtoCompilesWithProtocToTheSameDescriptor) {
+void expect_protoc_round_trip(const std::string& body, const std::string& name) {
   TempDir dir;
-  Parsed p = parse(dir, kEverything, "everything.h");
+  Parsed p = parse(dir, body, name);
   ASSERT_THAT(formatted(p.errors), IsEmpty());
   OutputFile out = emit_proto(p.model);
   dir.write("proto/" + out.path, out.content);
@@ -222,6 +222,23 @@ TEST(ProtoEmitter, PrintedProtoCompilesWithProtocToTheSameDescriptor) {
   google::protobuf::util::MessageDifferencer differ;
   differ.ReportDifferencesToString(&diff);
   EXPECT_TRUE(differ.Compare(ours, theirs)) << diff;
+}
+
+TEST(ProtoEmitter, PrintedProtoCompilesWithProtocToTheSameDescriptor) {
+  expect_protoc_round_trip(kEverything, "everything.h");
+}
+
+// C++ names that are proto keywords still print as a .proto protoc reads back.
+TEST(ProtoEmitter, ProtoKeywordsAsNames) {
+  expect_protoc_round_trip(
+      "namespace kw {\n"
+      "struct message { int option; std::string optional; std::vector<int> repeated; std::map<int, int> map;\n"
+      "  bool syntax; int reserved; int to; int max; int oneof; int stream; int returns; int group; };\n"
+      "struct service { int import; int package; int weak; int extend; };\n"
+      "enum class enum_ { option, max, reserved };\n"
+      "[[dispatch::function]] message rpc(service returns, std::optional<int> stream, enum_ e);\n"
+      "}\n",
+      "kw.h");
 }
 
 TEST(ProtoEmitter, InvalidDescriptorIsReported) {
