@@ -26,6 +26,9 @@ struct DispatchOptions {
   // Endpoint URL that serves the function; empty: the client's default
   // (DISPATCH_ENDPOINT_URL).
   std::string endpoint;
+  // Fairness key: calls sharing it share one round-robin queue at the
+  // scheduler; empty: the function name. (Added by the scheduler work.)
+  std::string tenant;
 };
 
 // One call for a batch: what a generated stub's encoder produced.

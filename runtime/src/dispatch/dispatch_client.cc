@@ -107,6 +107,7 @@ Result<std::vector<std::string>> DispatchClient::dispatch_batch(std::vector<Pend
       call->mutable_expiration()->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
     }
     call->set_idempotency_key(pending.options.idempotency_key);
+    call->set_tenant(pending.options.tenant);
   }
   auto reply = scheduler_.call(protocol::kDispatchPath, request.SerializeAsString(), CallOptions{});
   if (!reply.ok()) return std::move(reply).error().with_context("dispatching to the scheduler");

@@ -32,6 +32,7 @@ TEST(DispatchClient, BuildsTheDispatchRequest) {
   DispatchClient client(scheduler, "http://127.0.0.1:8000");
   DispatchOptions options;
   options.idempotency_key = "order-7";
+  options.tenant = "acme";
   options.expiration = std::chrono::milliseconds(90500);
   auto id = client.dispatch("shop.add", "shop.AddRequest", "\x08\x01", options);
   ASSERT_TRUE(id.ok()) << id.error().what();
@@ -46,6 +47,7 @@ TEST(DispatchClient, BuildsTheDispatchRequest) {
   EXPECT_EQ(call.expiration().seconds(), 90);
   EXPECT_EQ(call.expiration().nanos(), 500000000);
   EXPECT_EQ(call.idempotency_key(), "order-7");
+  EXPECT_EQ(call.tenant(), "acme");
 }
 
 TEST(DispatchClient, BatchKeepsOrderAndPerCallEndpoints) {

@@ -470,6 +470,19 @@ TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
   EXPECT_TRUE(client.dispatch("shop.add", "shop.AddRequest", "9").ok());
 }
 
+TEST_F(SchedulerTest, MalformedEndpointFailsAtOnce) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  open(ep, {}, [](SchedulerOptions& o) { o.client_factory = nullptr; });  // the real HttpClient
+  NewCall c = call("f");
+  c.endpoint = "http://";
+  std::string id = dispatch(c);
+  round();
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::failed);
+  EXPECT_EQ(r.error_type, "invalid_endpoint");
+  EXPECT_NE(r.error_message.find("cannot reach endpoint 'http://'"), std::string::npos) << r.error_message;
+}
+
 TEST_F(SchedulerTest, UnreachableEndpointRetriesAsTcpError) {
   auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) -> Result<std::string> {
     return Error(Code::unavailable, "cannot connect to 127.0.0.1:9: Connection refused");
