@@ -27,26 +27,6 @@
 
 namespace bench {
 
-std::string echo_payload() {
-  std::string out(kEchoBytes, '\0');
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>((i * 131 + 7) & 0xff);
-  return out;
-}
-
-const std::vector<System>& systems() {
-  static const std::vector<System> table = {
-      {"tcp", serve_tcp, connect_tcp},
-      {"grpc", serve_grpc, connect_grpc},
-#ifdef BENCH_HAVE_OURS
-      {"ours", serve_ours, connect_ours},
-#endif
-#ifdef BENCH_HAVE_OURS_SIGNED
-      {"ours-signed", serve_ours_signed, connect_ours_signed},
-#endif
-  };
-  return table;
-}
-
 namespace {
 
 const System& find_system(std::string_view name) {
