@@ -265,9 +265,9 @@ class SqliteStore final : public Store {
   }
 
   void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) override {
-    submit<std::vector<CallRecord>>(std::move(done), [this, options = std::move(options)] {
-      return do_claim(options);
-    });
+    submit<std::vector<CallRecord>>(
+        std::move(done), [this, options = std::move(options)] { return do_claim(options); },
+        /*synced=*/false);
   }
 
   void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
@@ -282,7 +282,7 @@ class SqliteStore final : public Store {
       s.bind(10, static_cast<int64_t>(lease));
       s.step();
       return sqlite3_changes(writer_db_) == 1;
-    });
+    }, /*synced=*/false);
   }
 
   void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
@@ -305,7 +305,7 @@ class SqliteStore final : public Store {
       s.bind(1, all ? INT64_MAX : now_ms);
       s.step();
       return static_cast<std::size_t>(sqlite3_changes(writer_db_));
-    });
+    }, /*synced=*/false);
   }
 
   Result<std::optional<CallRecord>> get(std::string_view id) override {
@@ -375,6 +375,11 @@ class SqliteStore final : public Store {
     std::function<bool()> run;       // inside the transaction; records its result
     std::function<void()> fail_all;  // the commit failed: report that instead
     std::function<void()> report;    // after the commit
+    // Must be on disk before it is reported (fsync_commits): what a client
+    // is told (enqueue, cancel, retry). Leases and outcomes need not: if a
+    // power cut loses them, the call is delivered again (at least once),
+    // and a later synced commit makes them durable with it (WAL order).
+    bool synced = true;
   };
 
   void prepare() {
@@ -441,7 +446,7 @@ class SqliteStore final : public Store {
   // Queues a write; `body` runs on the writer thread inside the batch's
   // transaction and either returns a value or throws dispatch::Error.
   template <typename T, typename Body>
-  void submit(Done<T> done, Body body) {
+  void submit(Done<T> done, Body body, bool synced = true) {
     auto result = std::make_shared<std::optional<Result<T>>>();
     Op op;
     op.run = [result, body = std::move(body)]() mutable {
@@ -457,6 +462,7 @@ class SqliteStore final : public Store {
       result->emplace(Error(Code::unavailable, "the store could not commit; the write was not kept"));
     };
     op.report = [result, done = std::move(done)] { done(std::move(**result)); };
+    op.synced = synced;
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(op));
@@ -483,6 +489,18 @@ class SqliteStore final : public Store {
   }
 
   void run_batch(std::vector<Op>& batch) {
+    // synchronous=FULL costs an fsync per commit; a batch of leases and
+    // outcomes only commits without one (see Op::synced). Set outside the
+    // transaction, where SQLite reads it.
+    if (options_.fsync_commits) {
+      bool synced = false;
+      for (const Op& op : batch) synced = synced || op.synced;
+      if (synced != commit_synced_ &&
+          sqlite3_exec(writer_db_, synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                       nullptr, nullptr, nullptr) == SQLITE_OK) {
+        commit_synced_ = synced;
+      }
+    }
     try {
       exec(writer_db_, "BEGIN IMMEDIATE");
     } catch (const Error&) {
@@ -657,6 +675,7 @@ class SqliteStore final : public Store {
   std::mutex read_mu_;
   std::mt19937_64 rng_;
   uint64_t claim_round_ = 0;
+  bool commit_synced_ = true;  // the writer connection's current synchronous mode
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> commits_{0};
 

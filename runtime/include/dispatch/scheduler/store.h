@@ -3,9 +3,12 @@
 // behind it: append calls, lease due ones fairly, record the end of an
 // attempt under its lease, look up and list, cancel and retry.
 //
-// Writes are asynchronous: `done` runs once the write is durable (for SQLite:
-// its group-commit transaction committed), on the store's writer thread; it
-// must be quick and must not call back into the store synchronously.
+// Writes are asynchronous: `done` runs once the write is committed (SQLite:
+// its group-commit transaction), on the store's writer thread; it must be
+// quick and must not call back into the store synchronously. enqueue, cancel
+// and retry are also on disk by then; claim, finish and release_leases may
+// reach the disk with the next synced commit: a power cut may undo them,
+// which only makes a call be delivered again (a killed process loses none).
 // Reads are synchronous and see every committed write.
 //
 // Not for: policy (backoff, attempts, expiration are the scheduler's).
