@@ -98,6 +98,9 @@ struct Scheduler::Impl {
     } else {
       HttpClientOptions o;
       o.decorate = opts.decorate;
+      // Its async calls block a thread each: enough for the AIMD limit to
+      // matter before the pool does.
+      o.async_threads = 16;
       auto http = HttpClient::create(endpoint, std::move(o));
       if (http.ok()) {
         made = std::shared_ptr<Client>(std::move(http).value());
