@@ -482,9 +482,19 @@ class SqliteStore final : public Store {
           queue_.pop_front();
         }
       }
-      run_batch(batch);
-      for (Op& op : batch) op.report();
+      // Leases and outcomes first, in their own unsynced commit, so that a
+      // delivery never waits behind another request's fsync; then the
+      // writes that must be on disk. (Writes queued together are
+      // concurrent: either order is a valid one.)
+      std::vector<Op> synced;
+      std::vector<Op> unsynced;
+      for (Op& op : batch) (op.synced ? synced : unsynced).push_back(std::move(op));
       batch.clear();
+      for (std::vector<Op>* part : {&unsynced, &synced}) {
+        if (part->empty()) continue;
+        run_batch(*part);
+        for (Op& op : *part) op.report();
+      }
     }
   }
 
