@@ -4,6 +4,9 @@
 //
 //   shop-client [BASE_URL]    (default: $SHOP_URL or http://127.0.0.1:8000)
 //
+// Signs every request when DISPATCH_SIGNING_KEY is set and sends
+// DISPATCH_API_KEY as a bearer token (docs/security.md).
+//
 // Exit status 0 when every call behaved as the shop promises, 1 otherwise.
 #include <cstdio>
 #include <cstdlib>
@@ -34,7 +37,12 @@ const char* status_name(shop::Status s) {
 
 int main(int argc, char** argv) {
   std::string url = argc > 1 ? argv[1] : (std::getenv("SHOP_URL") ? std::getenv("SHOP_URL") : "http://127.0.0.1:8000");
-  auto client_or = dispatch::HttpClient::create(url, dispatch::HttpClientOptions::from_env());
+  auto options = dispatch::HttpClientOptions::try_from_env();
+  if (!options.ok()) {
+    std::fprintf(stderr, "shop-client: %s\n", options.error().what());
+    return 2;
+  }
+  auto client_or = dispatch::HttpClient::create(url, std::move(*options));
   if (!client_or.ok()) {
     std::fprintf(stderr, "shop-client: %s\n", client_or.error().what());
     return 2;

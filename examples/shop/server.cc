@@ -2,6 +2,8 @@
 // JSON). Listens on DISPATCH_ENDPOINT_ADDR (default 127.0.0.1:8000), or on
 // 0.0.0.0:$PORT when PORT is set; port 0 picks a free one (the log line says
 // which). SIGTERM/SIGINT drain in-flight calls, then exit 0.
+// With DISPATCH_VERIFICATION_KEY set, only calls signed with the matching
+// private key are served (docs/security.md); without it, one warning says so.
 #include <cstdio>
 
 #include "dispatch/server.h"

@@ -32,6 +32,10 @@
 
 namespace dispatch {
 
+namespace security {
+class Signer;
+}  // namespace security
+
 struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   // Per-call timeout when CallOptions::timeout is unset; nullopt: none.
@@ -46,6 +50,11 @@ struct HttpClientOptions {
   // When set, sent as "Authorization: Bearer <api_key>".
   std::string api_key;
 
+  // When set, every request is signed (RFC 9421, Ed25519; docs/security.md):
+  // Content-Digest, Signature-Input and Signature over "@method" "@path"
+  // "@authority" "content-type" "content-digest", created now.
+  std::shared_ptr<const security::Signer> signer;
+
   // https: verify the server's certificate chain and host name (default
   // system CAs, plus `ca_file` when set).
   bool verify_tls = true;
@@ -59,7 +68,12 @@ struct HttpClientOptions {
                      std::vector<std::pair<std::string, std::string>>& headers)>
       decorate;
 
-  // Defaults, with api_key from DISPATCH_API_KEY when set.
+  // Defaults, with api_key from DISPATCH_API_KEY and `signer` from
+  // DISPATCH_SIGNING_KEY (PKCS#8 PEM, literal "\n" allowed, or base64 of the
+  // 32-byte seed; keyid "default") when set. A malformed key is
+  // invalid_argument naming the variable and what is wrong: try_from_env()
+  // returns it, from_env() throws it (as dispatch::Error).
+  static Result<HttpClientOptions> try_from_env();
   static HttpClientOptions from_env();
 };
 

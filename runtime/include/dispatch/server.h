@@ -29,6 +29,11 @@
 
 namespace dispatch {
 
+namespace security {
+class Verifier;
+class BearerKeys;
+}  // namespace security
+
 // What an authenticate hook sees of a request, before its body is decoded.
 class RequestInfo {
  public:
@@ -70,12 +75,32 @@ struct ServerOptions {
   // request with its code (e.g. unauthenticated -> 401). Must not block.
   std::function<Result<void>(const RequestInfo&)> authenticate;
 
+  // Request signatures (RFC 9421, Ed25519; docs/security.md). When set, every
+  // call must carry a signature this verifier accepts (several keys for
+  // rotation): 401 unauthenticated when none is usable, 403
+  // permission_denied when one fails a check, with a Connect JSON body that
+  // names the check. Runs after `authenticate` and `bearer_keys`, before the
+  // body is decoded: a refused body never reaches a function. Runs on a
+  // worker thread, as an Ed25519 verify costs tens of microseconds that the
+  // I/O threads spend parsing other requests instead. /healthz is exempt.
+  std::shared_ptr<const security::Verifier> verifier;
+  // When set, every call must carry "Authorization: Bearer <key>" with one of
+  // these keys (constant-time compare); 401 unauthenticated otherwise.
+  std::shared_ptr<const security::BearerKeys> bearer_keys;
+  // start() logs one warning that requests are not verified when `verifier`
+  // is null. from_env() sets it: an endpoint is expected to verify.
+  bool warn_if_unverified = false;
+
   Logger logger = Logger::from_env();
 
   // Defaults with the listen address from the environment: 0.0.0.0:$PORT
   // when PORT is set (the Knative/Cloud Run contract), otherwise
   // DISPATCH_ENDPOINT_ADDR ("host:port", "[v6]:port"), otherwise
-  // 127.0.0.1:8000. A malformed value is invalid_argument naming it.
+  // 127.0.0.1:8000. `verifier` from DISPATCH_VERIFICATION_KEY: a public key
+  // (SPKI PEM, literal "\n" allowed, or base64 of the 32 bytes), or several
+  // separated by commas during a rotation; unset or empty: no verification,
+  // and warn_if_unverified. A malformed value is invalid_argument naming the
+  // variable and what is wrong.
   static Result<ServerOptions> from_env();
 };
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "connect.h"
+#include "dispatch/security/signature.h"
 
 namespace dispatch {
 namespace {
@@ -251,6 +252,11 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
   if (timeout) req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
   if (!options.api_key.empty()) req.set(http::field::authorization, "Bearer " + options.api_key);
   for (const auto& [name, value] : call_options.headers) req.set(name, value);
+  if (options.signer) {
+    for (auto& [name, value] : options.signer->sign("POST", target, url.authority, connect::kProtoContentType, body)) {
+      req.set(name, value);
+    }
+  }
   if (options.decorate) {
     std::vector<std::pair<std::string, std::string>> extra;
     options.decorate("POST", target, url.authority, connect::kProtoContentType, body, extra);
@@ -307,11 +313,7 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
   }
 }
 
-HttpClientOptions HttpClientOptions::from_env() {
-  HttpClientOptions options;
-  if (const char* key = std::getenv("DISPATCH_API_KEY"); key != nullptr) options.api_key = key;
-  return options;
-}
+// HttpClientOptions::from_env() and try_from_env() are in secure_options.cc.
 
 HttpClient::HttpClient(std::string_view base_url, HttpClientOptions options) {
   auto url = parse_url(base_url);

@@ -20,12 +20,15 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "connect.h"
+#include "dispatch/security/signature.h"
+#include "secure_options.h"
 
 namespace dispatch {
 namespace {
@@ -88,14 +91,16 @@ Result<ServerOptions> ServerOptions::from_env() {
     }
     options.host = parsed->first;
     options.port = parsed->second;
-    return options;
-  }
-  if (const char* addr = std::getenv("DISPATCH_ENDPOINT_ADDR"); addr != nullptr && *addr != '\0') {
+  } else if (const char* addr = std::getenv("DISPATCH_ENDPOINT_ADDR"); addr != nullptr && *addr != '\0') {
     auto parsed = parse_listen_address(addr);
     if (!parsed.ok()) return std::move(parsed).error().with_context("DISPATCH_ENDPOINT_ADDR");
     options.host = parsed->first;
     options.port = parsed->second;
   }
+  auto verifier = transport::verifier_from_env("DISPATCH_VERIFICATION_KEY");
+  if (!verifier.ok()) return std::move(verifier).error();
+  options.verifier = std::move(*verifier);
+  options.warn_if_unverified = true;
   return options;
 }
 
@@ -312,23 +317,85 @@ class Session : public std::enable_shared_from_this<Session> {
                       static_cast<http::status>(code_to_http_status(allowed.error().code())), keep);
       }
     }
-    const Route& route = server_->routes.at(method);
+    keep_alive_ = keep;
+    if (server_->options.verifier || server_->options.bearer_keys) {
+      // An Ed25519 verify costs tens of microseconds: on a worker, so this I/O
+      // thread goes on parsing other connections' requests meanwhile.
+      asio::post(*server_->workers, [self = shared_from_this(), method, context = std::move(context)]() mutable {
+        auto allowed = self->check_credentials();
+        if (!allowed.ok()) return self->reject_from_worker(std::move(allowed).error());
+        self->decode_and_call(*method, std::move(context), /*on_worker=*/true);
+      });
+      return;
+    }
+    decode_and_call(*method, std::move(context), /*on_worker=*/false);
+  }
+
+  // The built-in checks (ServerOptions::bearer_keys, verifier) over the
+  // received request. On a worker thread: request_ is not touched by the
+  // strand while the session is busy.
+  Result<void> check_credentials() const {
+    const auto& req = request_;
+    // Repeated header lines are combined with ", " (RFC 9110 5.3), as the
+    // signature base requires; the combined strings live until we return (a
+    // deque: growing it does not move the strings the views point into).
+    std::deque<std::string> combined;
+    security::HttpRequestView view;
+    view.method = std::string_view(req.method_string().data(), req.method_string().size());
+    view.target = std::string_view(req.target().data(), req.target().size());
+    const auto host = req[http::field::host];
+    view.authority = std::string_view(host.data(), host.size());
+    view.body = req.body();
+    view.header = [&req, &combined](std::string_view name) -> std::optional<std::string_view> {
+      auto [first, last] = req.equal_range(beast::string_view(name.data(), name.size()));
+      if (first == last) return std::nullopt;
+      if (std::next(first) == last) return std::string_view(first->value().data(), first->value().size());
+      std::string joined;
+      for (auto it = first; it != last; ++it) {
+        if (!joined.empty()) joined += ", ";
+        joined.append(it->value().data(), it->value().size());
+      }
+      return std::string_view(combined.emplace_back(std::move(joined)));
+    };
+    return transport::check_credentials(server_->options.verifier.get(), server_->options.bearer_keys.get(),
+                                        view);
+  }
+
+  // reject() from a worker thread: on the session's strand.
+  void reject_from_worker(Error error) {
+    const auto status = static_cast<http::status>(code_to_http_status(error.code()));
+    reject_from_worker(std::move(error), status);
+  }
+  void reject_from_worker(Error error, http::status status) {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), error = std::move(error), status] {
+      self->reject(error, status, self->keep_alive_);
+    });
+  }
+
+  // JSON to binary, then the call: on the strand (posts the call to the
+  // workers) or already on a worker (runs it here).
+  void decode_and_call(const Method& method, CallContext context, bool on_worker) {
+    const Route& route = server_->routes.at(&method);
     std::string body = std::move(request_.body());
     if (encoding_ == connect::Encoding::json) {
+      auto fail = [&](Error error, http::status status) {
+        if (on_worker) return reject_from_worker(std::move(error), status);
+        reject(error, status, keep_alive_);
+      };
       if (route.codec == nullptr) {
-        return reject(Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " +
-                                                     route.codec_problem + "; use application/proto"),
-                      http::status::unsupported_media_type, keep);
+        return fail(Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " +
+                                                   route.codec_problem + "; use application/proto"),
+                    http::status::unsupported_media_type);
       }
       // An empty JSON body is the empty message, as for binary.
-      auto binary = route.codec->to_binary(method->request_type, body.empty() ? "{}" : body);
-      if (!binary.ok()) return reject(binary.error(), http::status::bad_request, keep);
+      auto binary = route.codec->to_binary(method.request_type, body.empty() ? "{}" : body);
+      if (!binary.ok()) return fail(std::move(binary).error(), http::status::bad_request);
       body = std::move(*binary);
     }
-    keep_alive_ = keep;
-    asio::post(*server_->workers, [self = shared_from_this(), method, context = std::move(context),
+    if (on_worker) return run_call(method, std::move(body), std::move(context));
+    asio::post(*server_->workers, [self = shared_from_this(), &method, context = std::move(context),
                                    body = std::move(body)]() mutable {
-      self->run_call(*method, std::move(body), std::move(context));
+      self->run_call(method, std::move(body), std::move(context));
     });
   }
 
@@ -488,6 +555,13 @@ Result<void> ServerCore::start() {
                                          std::to_string(bound_port.load()) + " (" +
                                          std::to_string(routes.size()) +
                                          (routes.size() == 1 ? " function)" : " functions)"));
+  if (options.verifier) {
+    options.logger.log(LogLevel::info, "verifying request signatures (RFC 9421, Ed25519)");
+  } else if (options.warn_if_unverified) {
+    options.logger.log(LogLevel::warn,
+                       "DISPATCH_VERIFICATION_KEY is not set: requests are not verified, so anyone who can "
+                       "reach this address can call its functions");
+  }
   return {};
 }
 
