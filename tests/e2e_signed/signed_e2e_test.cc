@@ -15,11 +15,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dispatch/http_client.h"
@@ -195,6 +197,42 @@ TEST_F(SignedShop, EveryFunctionInJsonSignedBySigner) {
   r = call("slow", R"({"ms": 1})");
   EXPECT_EQ(r.body, R"({"result":"slept 1 ms"})");
   EXPECT_EQ(calls_run(), 5) << log_.all();
+}
+
+TEST_F(SignedShop, SignedButUndecodableJsonIsStillABadRequest) {
+  // Decoding moves to the worker after verification; its errors keep their
+  // status and the connection keeps serving.
+  serve_verifying(std::make_shared<sec::Verifier>(key('a').public_key()));
+  RawConnection raw(server_->port());
+  RawRequest bad = raw_request();
+  bad.content_type = "application/json";
+  bad.body = R"({"a": "forty"})";
+  raw.send(bad.sign(*signer('a')).text());
+  auto r = raw.read();
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_TRUE(contains(r.body, "invalid_argument")) << r.body;
+  raw.send(raw_request().sign(*signer('a')).text());
+  r = raw.read();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(calls_run(), 1) << log_.all();
+}
+
+TEST_F(SignedShop, ManyThreadsSigningThroughOneClient) {
+  serve_verifying(std::make_shared<sec::Verifier>(key('a').public_key()));
+  auto c = client(signer('a'));
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = remote::add.try_call(*c, t, i);
+        if (!r.ok() || *r != t + i) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(calls_run(), 200);
 }
 
 TEST_F(SignedShop, WrongKeyIsRefusedWith403AndNothingRuns) {
