@@ -3,15 +3,18 @@
 // (DISPATCH_VERIFICATION_KEY set to the public half of a key node made):
 // accepted in binary and JSON; refused (403) once the body is changed after
 // signing, refused (403) with another key, refused (401) unsigned.
-// Usage: node node_signed_call.cjs <node_modules> <shop-server>
+// And the other way: shop-client (dispatch::HttpClient with
+// DISPATCH_SIGNING_KEY) calls a node http server, which verifies the request
+// exactly as it arrived on the socket with the same library.
+// Usage: node node_signed_call.cjs <node_modules> <shop-server> <shop-client>
 'use strict';
 const path = require('path');
 const http = require('http');
 const crypto = require('crypto');
 const { spawn } = require('child_process');
 
-const [modules, shopServer] = process.argv.slice(2);
-const { httpbis, createSigner } = require(path.join(modules, 'http-message-signatures'));
+const [modules, shopServer, shopClient] = process.argv.slice(2);
+const { httpbis, createSigner, createVerifier } = require(path.join(modules, 'http-message-signatures'));
 
 const components = ['@method', '@path', '@authority', 'content-type', 'content-digest'];
 const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
@@ -76,7 +79,56 @@ async function call(port, { key, fn, contentType, body, tamper }) {
   return send(port, sent);
 }
 
+// shop-client signs; node receives and verifies. Every request is answered
+// with a Connect error, so shop-client stops after its first call.
+async function ourClientSignsNodeVerifies() {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method, target: req.url, headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"code":"unimplemented","message":"node test server"}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  const env = { ...process.env, DISPATCH_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }) };
+  const child = spawn(shopClient, [`http://127.0.0.1:${port}`], { env, stdio: 'ignore' });
+  await new Promise((resolve) => child.on('exit', resolve));
+  server.close();
+  check(received.length >= 1, `shop-client sent ${received.length} request(s) to node`);
+  if (!received.length) return;
+  const r = received[0];
+  console.log(`shop-client sent ${r.method} ${r.target}\n  signature-input: ${r.headers['signature-input']}`);
+  check(r.headers['content-digest'] === sha512(r.body), 'Content-Digest is the sha-512 of the body received');
+  const config = {
+    keyLookup: async (params) => (params.keyid === 'default'
+      ? { id: 'default', algs: ['ed25519'], verify: createVerifier(publicKey, 'ed25519') }
+      : null),
+    requiredFields: components,
+    requiredParams: ['created', 'keyid', 'alg'],
+    maxAge: 300,
+    tolerance: 5,
+  };
+  const verify = async (method, target) => {
+    try {
+      return await httpbis.verifyMessage(config, {
+        method, url: `http://${r.headers.host}${target}`, headers: r.headers,
+      });
+    } catch (e) {
+      return `threw ${e.message}`;
+    }
+  };
+  let ok = await verify(r.method, r.target);
+  check(ok === true, `node verifies dispatch::HttpClient's signature as received [${ok}]`);
+  ok = await verify(r.method, '/shop.ApiService/slow');
+  check(ok === false, `node refuses it with another path [${ok}]`);
+}
+
 (async () => {
+  await ourClientSignsNodeVerifies();
   const server = await startServer();
   const { port } = server;
   try {

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Driver for the node signed-call test (see CMakeLists.txt). Arguments:
-#   WORK_DIR SHOP_SERVER NODE_SCRIPT
+#   WORK_DIR SHOP_SERVER SHOP_CLIENT NODE_SCRIPT
 # Installs the pinned package into WORK_DIR/node once (as
 # tests/interop/signatures does, in its own directory so the two tests may run
-# at once), then runs the node side, which starts SHOP_SERVER itself.
+# at once), then runs the node side, which starts SHOP_SERVER and SHOP_CLIENT.
 # Exit 77 = skipped (node present but the registry unreachable).
 set -u
-work=$1 server=$2 script=$3
+work=$1 server=$2 client=$3 script=$4
 package=http-message-signatures@1.0.6
 command -v node > /dev/null 2>&1 || { echo "SKIP: node not found"; exit 77; }
 node_dir=$work/node
@@ -21,4 +21,4 @@ if [ ! -f "$stamp" ]; then
   fi
   touch "$stamp"
 fi
-exec node "$script" "$node_dir/node_modules" "$server"
+exec node "$script" "$node_dir/node_modules" "$server" "$client"
