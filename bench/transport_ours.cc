@@ -4,10 +4,11 @@
 // with its default threads (1 I/O thread, workers = cores). Per-call logging
 // is at warn, as a production server under load would run; gRPC logs nothing
 // per call either.
-// "ours-signed" is the same with RFC 9421 Ed25519 signatures: every request
-// signed by the client (HttpClientOptions::decorate with security::Signer)
-// and verified by the server before decoding (ServerOptions::authenticate
-// with security::Verifier), as dispatchd and a verifying endpoint do.
+// "ours-signed" is the same with RFC 9421 Ed25519 signatures, through the
+// runtime's built-in support: the client signs every request
+// (HttpClientOptions::signer) and the server verifies each on a worker before
+// decoding (ServerOptions::verifier), as dispatchd and a verifying endpoint
+// configured from DISPATCH_SIGNING_KEY / DISPATCH_VERIFICATION_KEY do.
 //
 // Not for: testing the transport (runtime/src/transport has those tests).
 #include <stdexcept>
@@ -40,18 +41,7 @@ class OursServer final : public BenchServer {
     options.host = "127.0.0.1";
     options.port = 0;
     options.logger = dispatch::Logger(dispatch::LogLevel::warn);
-    if (verify) {
-      auto verifier = std::make_shared<security::Verifier>(bench_key().public_key());
-      options.authenticate = [verifier](const dispatch::RequestInfo& r) -> dispatch::Result<void> {
-        security::HttpRequestView view;
-        view.method = r.method;
-        view.target = r.path;
-        view.authority = r.authority;
-        view.body = r.body;
-        view.header = [&r](std::string_view name) { return r.header(name); };
-        return verifier->verify(view);
-      };
-    }
+    if (verify) options.verifier = std::make_shared<security::Verifier>(bench_key().public_key());
     server_ = std::make_unique<dispatch::Server>(table_, std::move(options));
     auto started = server_->start();
     if (!started.ok()) throw std::runtime_error("ours: " + started.error().message());
@@ -88,14 +78,7 @@ class OursConnection final : public Connection {
   static dispatch::HttpClientOptions client_options(bool sign) {
     dispatch::HttpClientOptions options;
     options.async_threads = 1;  // the benchmark makes blocking calls only
-    if (sign) {
-      auto signer = std::make_shared<security::Signer>(bench_key());
-      options.decorate = [signer](std::string_view method, std::string_view path, std::string_view authority,
-                                  std::string_view content_type, std::string_view body,
-                                  std::vector<std::pair<std::string, std::string>>& headers) {
-        for (auto& h : signer->sign(method, path, authority, content_type, body)) headers.push_back(std::move(h));
-      };
-    }
+    if (sign) options.signer = std::make_shared<security::Signer>(bench_key());
     return options;
   }
 
