@@ -1,11 +1,9 @@
 #pragma once
-#include <cstdint>
-#include <string>
-#include <vector>
 namespace shop {
-struct Item { std::string name; int32_t qty; };
+struct Item { int qty; double price; bool gift; };
 enum class Color { red, green };
-[[dispatch::function]] int64_t add(int64_t a, int64_t b);
-[[dispatch::function]] std::vector<Item> order(const std::vector<Item>& items, Color c);
-[[dispatch::function]] void ping();
+enum Size : unsigned char { small = 1, large = 2 };
+[[dispatch::function]] long long add(long long a, long long b);
+[[dispatch::function]] Item pick(const Item& item, Color c, Size s);
+[[dispatch::function("ping_v2")]] void ping();
 }
