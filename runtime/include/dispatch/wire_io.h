@@ -96,11 +96,21 @@ inline std::uint8_t* put_raw(const void* data, std::size_t n, std::uint8_t* p) {
 
 // ---- decoding ----
 
+// Bytes left before the current limit. Decoders always run over one flat
+// buffer (decode_buffer), where CodedInputStream's buffer ends exactly at the
+// current limit, so this is inline arithmetic rather than BytesUntilLimit().
+inline int remaining(Stream& in) {
+  const void* data;
+  int size;
+  in.GetDirectBufferPointerInline(&data, &size);
+  return size;
+}
+
 // The next tag, or 0 at the end of the current message. A tag that is not
 // one (field number 0, a truncated varint) is an error.
 inline std::uint32_t next_tag(Stream& in, const char* message) {
-  if (in.BytesUntilLimit() == 0) return 0;
-  std::uint32_t tag = in.ReadTag();
+  if (in.ExpectAtEnd()) return 0;
+  std::uint32_t tag = in.ReadTagNoLastTag();
   if ((tag >> 3) == 0) fail(message, "", "malformed field tag (field number 0 or truncated)");
   return tag;
 }
@@ -181,8 +191,7 @@ inline double read_double(Stream& in, const char* message, const char* field) {
 inline int read_len(Stream& in, const char* message, const char* field) {
   std::uint32_t n;
   if (!in.ReadVarint32(&n)) fail(message, field, "truncated length");
-  if (n > static_cast<std::uint32_t>(std::numeric_limits<int>::max()) ||
-      static_cast<int>(n) > in.BytesUntilLimit()) {
+  if (n > static_cast<std::uint32_t>(remaining(in))) {
     fail(message, field, "length " + std::to_string(n) + " runs past the end of the message");
   }
   return static_cast<int>(n);
@@ -212,7 +221,7 @@ inline void leave(Stream& in, Stream::Limit limit) { in.DecrementRecursionDepthA
 inline Stream::Limit enter_packed(Stream& in, const char* message, const char* field) {
   return in.PushLimit(read_len(in, message, field));
 }
-inline bool more(Stream& in) { return in.BytesUntilLimit() > 0; }
+inline bool more(Stream& in) { return !in.ExpectAtEnd(); }
 inline void leave_packed(Stream& in, Stream::Limit limit) { in.PopLimit(limit); }
 
 // Reads a google.protobuf.Duration or Timestamp message body (the length

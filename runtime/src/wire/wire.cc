@@ -5,6 +5,7 @@
 #include "dispatch/wire.h"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "dispatch/error.h"
@@ -143,8 +144,15 @@ void skip(Stream& in, std::uint32_t tag, const char* message) {
 
 void read_string(Stream& in, std::string* out, const char* message, const char* field) {
   int n = read_len(in, message, field);
-  if (!in.ReadString(out, n)) fail(message, field, "truncated string");
-  if (!is_valid_utf8(*out)) fail(message, field, "string is not valid UTF-8 (use bytes for binary data)");
+  // Straight from the flat buffer (read_len checked the length): validate,
+  // then copy once, without ReadString's zero-filling resize.
+  const void* data;
+  int size;
+  in.GetDirectBufferPointerInline(&data, &size);
+  std::string_view s(static_cast<const char*>(data), static_cast<std::size_t>(n));
+  if (!is_valid_utf8(s)) fail(message, field, "string is not valid UTF-8 (use bytes for binary data)");
+  out->assign(s.data(), s.size());
+  in.Skip(n);
 }
 
 Timespan read_timespan(Stream& in, const char* message, const char* field, bool timestamp) {
@@ -177,6 +185,14 @@ bool is_valid_utf8(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   while (p < end) {
+    // ASCII, eight bytes at a time: the common case for names and text.
+    while (end - p >= 8) {
+      std::uint64_t chunk;
+      std::memcpy(&chunk, p, sizeof chunk);
+      if (chunk & 0x8080808080808080ULL) break;
+      p += 8;
+    }
+    if (p == end) break;
     unsigned char c = *p;
     if (c < 0x80) {
       ++p;
