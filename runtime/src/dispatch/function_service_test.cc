@@ -174,6 +174,15 @@ TEST(StatusTables, CodesAndHttp) {
   EXPECT_EQ(protocol::status_for_http(418), RunStatus::permanent_error);
   EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "refused")),
             RunStatus::tcp_error);
+  // Replies without a Connect body, as HttpClient words them.
+  EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "HTTP 429 with an empty body")),
+            RunStatus::throttled);
+  EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unknown, "HTTP 501 with an empty body")),
+            RunStatus::permanent_error);
+  EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "HTTP 503 with a body that is not a Connect error: x")),
+            RunStatus::temporary_error);
+  EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "HTTP 4290")),
+            RunStatus::tcp_error);
 }
 
 }  // namespace

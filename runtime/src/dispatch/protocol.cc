@@ -2,6 +2,7 @@
 #include "dispatch/protocol.h"
 
 #include <array>
+#include <cctype>
 
 namespace dispatch {
 
@@ -75,6 +76,15 @@ std::string_view any_type(const google::protobuf::Any& any) noexcept {
 }
 
 RunStatus status_for_transport_error(const Error& error) noexcept {
+  // A reply without a Connect error body: dispatch::HttpClient says
+  // "HTTP <status> ..." and guesses a code; the spec's table for the status
+  // itself is more precise (429 THROTTLED, 501 PERMANENT_ERROR, ...).
+  const std::string& m = error.message();
+  if (m.size() >= 8 && m.compare(0, 5, "HTTP ") == 0 && std::isdigit(static_cast<unsigned char>(m[5])) &&
+      std::isdigit(static_cast<unsigned char>(m[6])) && std::isdigit(static_cast<unsigned char>(m[7])) &&
+      (m.size() == 8 || m[8] == ' ')) {
+    return status_for_http((m[5] - '0') * 100 + (m[6] - '0') * 10 + (m[7] - '0'));
+  }
   switch (error.code()) {
     case Code::unavailable: return RunStatus::tcp_error;
     case Code::deadline_exceeded: return RunStatus::timeout;

@@ -31,7 +31,9 @@ std::string_view any_type(const google::protobuf::Any& any) noexcept;
 // (a transport error or an HTTP error status turned into a dispatch::Error by
 // the client): connection failures TCP_ERROR, deadlines TIMEOUT, 429
 // THROTTLED, 5xx TEMPORARY_ERROR, 4xx their own statuses (spec, "HTTP status
-// of an endpoint's reply, mapped").
+// of an endpoint's reply, mapped"). A reply that carried no Connect error
+// body ("HTTP 429 with an empty body", as dispatch::HttpClient reports it) is
+// mapped by its HTTP status.
 RunStatus status_for_transport_error(const Error& error) noexcept;
 // The spec's table for an endpoint's HTTP status.
 RunStatus status_for_http(int http_status) noexcept;

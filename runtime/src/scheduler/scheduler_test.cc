@@ -17,6 +17,7 @@
 #include "dispatch/in_process.h"
 #include "dispatch/protocol.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
+#include "dispatch/server.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "scheduler/policy.h"
 
@@ -468,6 +469,42 @@ TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
   EXPECT_EQ(api.call("/dispatch.sdk.v1.DispatchService/Dispatch", "\xff\xff", {}).error().code(),
             Code::invalid_argument);
   EXPECT_TRUE(client.dispatch("shop.add", "shop.AddRequest", "9").ok());
+}
+
+TEST_F(SchedulerTest, RealHttp429HalvesConcurrencyAndIsRetried) {
+  DispatchTable endpoint_table{&kShopService, &function_service()};
+  std::atomic<int> refuse{2};
+  ServerOptions so;
+  so.port = 0;
+  so.logger = Logger(LogLevel::off);
+  so.authenticate = [&refuse](const RequestInfo&) -> Result<void> {
+    if (refuse-- > 0) return Error(Code::resource_exhausted, "slow down");  // HTTP 429
+    return {};
+  };
+  Server server(endpoint_table, so);
+  ASSERT_TRUE(server.start().ok());
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  FunctionPolicy p;
+  p.min_backoff = p.max_backoff = std::chrono::milliseconds(1);
+  open(nullptr, p, [](SchedulerOptions& o) { o.client_factory = nullptr; });  // real HttpClient
+  NewCall c = call("shop.add", "7");
+  c.endpoint = url;
+  c.input_type_url = "type.googleapis.com/shop.AddRequest";
+  std::string id = dispatch(c);
+  round();
+  EXPECT_EQ(scheduler_->endpoint_concurrency(url), 8);
+  EXPECT_EQ(get(id).status, static_cast<int>(RunStatus::throttled));
+  clock_.t += 1;
+  round();
+  EXPECT_EQ(scheduler_->endpoint_concurrency(url), 4);
+  clock_.t += 1;
+  round();
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::completed);
+  EXPECT_EQ(r.output, "7+1");
+  EXPECT_EQ(r.attempts, 3u);
+  EXPECT_EQ(scheduler_->endpoint_concurrency(url), 5);
+  server.stop();
 }
 
 TEST_F(SchedulerTest, MalformedEndpointFailsAtOnce) {
