@@ -128,7 +128,10 @@ int main(int argc, char** argv) {
   std::string url;
   if (const char* env = std::getenv("DISPATCH_API_URL")) url = env;
   if (url.empty()) url = "http://127.0.0.1:4450";
-  dispatch::HttpClientOptions http = dispatch::HttpClientOptions::from_env();
+  // DISPATCH_API_KEY, and DISPATCH_SIGNING_KEY (a malformed key is bad usage).
+  auto env_options = dispatch::HttpClientOptions::try_from_env();
+  if (!env_options.ok()) usage_error(env_options.error().message());
+  dispatch::HttpClientOptions http = std::move(*env_options);
   bool json = false;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
