@@ -112,6 +112,35 @@ TEST(ShopStub, MalformedReplyIsInternal) {
             "malformed reply from /shop.ApiService/add: AddResponse.result: truncated or overlong varint");
 }
 
+// Stands in for the scheduler's API: records the Dispatch request, answers
+// one dispatch ID.
+class FakeScheduler : public dispatch::Client {
+ public:
+  void call_async(std::string_view path, std::string request, const dispatch::CallOptions&,
+                  Callback done) override {
+    path_ = std::string(path);
+    request_ = std::move(request);
+    done(std::string("\x0a\x03" "d-1", 5));  // DispatchResponse{dispatch_ids: ["d-1"]}
+  }
+  std::string path_, request_;
+};
+
+TEST(ShopStub, DispatchHandsTheEncodedRequestToTheScheduler) {
+  FakeScheduler scheduler;
+  dispatch::DispatchClient durable(scheduler, "http://127.0.0.1:1/");
+  auto id = shop::remote::add.dispatch(durable, 1, 2);
+  ASSERT_TRUE(id.ok()) << id.error().what();
+  EXPECT_EQ(*id, "d-1");
+  EXPECT_EQ(scheduler.path_, "/dispatch.sdk.v1.DispatchService/Dispatch");
+  // The Call names the function and carries AddRequest{a: 1, b: 2} packed as Any.
+  auto request = shop::remote::add.encode_request(1, 2);
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(*request, std::string("\x08\x01\x10\x02", 4));
+  EXPECT_NE(scheduler.request_.find("shop.add"), std::string::npos);
+  EXPECT_NE(scheduler.request_.find("shop.AddRequest"), std::string::npos);
+  EXPECT_NE(scheduler.request_.find(*request), std::string::npos);
+}
+
 #if __cplusplus >= 202002L
 // A minimal eager coroutine type, enough to co_await a stub in a test.
 struct Task {
