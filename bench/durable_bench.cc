@@ -52,8 +52,8 @@ namespace remote = bench_durable::remote;
 struct Args {
   std::string dir;
   int seconds = 10;
-  int clients = 4;
-  int batch = 16;
+  int clients = 8;
+  int batch = 64;
   bool fsync = true;
 };
 
