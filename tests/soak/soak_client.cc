@@ -53,7 +53,7 @@ void run(const std::string& url, int index, std::chrono::steady_clock::time_poin
         break;
       }
       case 9: {
-        auto r = client->call("/shop.ApiService/no_such_function", std::string());
+        auto r = client->call("/shop.ApiService/no_such_function", std::string(), dispatch::CallOptions{});
         if (r.ok() || r.error().code() != dispatch::Code::unimplemented) {
           c.error("unknown path gave " + std::string(r.ok() ? "ok" : r.error().what()));
         }
