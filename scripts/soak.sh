@@ -101,7 +101,7 @@ growth_kb=$((end_rss - warm_rss))
 echo "soak: after load: rss $((end_rss / 1024)) MiB (growth since warm-up $((growth_kb / 1024)) MiB), $fds_after descriptors (before: $fds_before)"
 if grep -qiE ' (error|warn) ' "$work/server.log"; then
   echo "soak: server log warnings/errors:"
-  grep -iE ' (error|warn) ' "$work/server.log" | sort | uniq -c | sort -rn | head -5
+  grep -iE ' (error|warn) ' "$work/server.log" | sed 's/^[^ ]* //' | sort | uniq -c | sort -rn | head -5
 fi
 
 [ "$check" = 1 ] || exit 0
