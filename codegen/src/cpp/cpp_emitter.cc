@@ -732,6 +732,8 @@ class Printer {
           std::string limit = d("limit", depth);
           o << in << "if ((" << tag << " & 7) == ::dispatch::wire::kLen) {\n"
             << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter_packed(in, " << ctx.args() << ");\n"
+            << in << "  " << x << ".reserve(" << x << ".size() + ::dispatch::wire::packed_count(in, "
+            << (e.kind == TypeKind::kFloat ? 4 : e.kind == TypeKind::kDouble ? 8 : 0) << "));\n"
             << in << "  while (::dispatch::wire::more(in)) " << x << ".push_back(" << scalar_read(e, ctx) << ");\n"
             << in << "  ::dispatch::wire::leave_packed(in, " << limit << ");\n"
             << in << "} else {\n"

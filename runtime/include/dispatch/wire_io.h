@@ -222,6 +222,20 @@ inline Stream::Limit enter_packed(Stream& in, const char* message, const char* f
   return in.PushLimit(read_len(in, message, field));
 }
 inline bool more(Stream& in) { return !in.ExpectAtEnd(); }
+// How many values the packed run just entered holds, so a vector grows
+// once: its byte count over `width` for fixed32/fixed64 (width 4 or 8), its
+// bytes without a continuation bit for varints (width 0). Bounded by the
+// bytes actually present, so a hostile length cannot force a huge reserve.
+inline std::size_t packed_count(Stream& in, int width) {
+  const void* data;
+  int size;
+  in.GetDirectBufferPointerInline(&data, &size);
+  if (width != 0) return static_cast<std::size_t>(size / width);
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  std::size_t n = 0;
+  for (int i = 0; i < size; ++i) n += p[i] < 0x80;
+  return n;
+}
 inline void leave_packed(Stream& in, Stream::Limit limit) { in.PopLimit(limit); }
 
 // Reads a google.protobuf.Duration or Timestamp message body (the length

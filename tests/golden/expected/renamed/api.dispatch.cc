@@ -251,6 +251,7 @@ void read(Stream& in, ::billing::remote::DraftRequest* v) {
             if ((tag2 >> 3) == 1) {
               if ((tag2 & 7) == ::dispatch::wire::kLen) {
                 Stream::Limit limit2 = ::dispatch::wire::enter_packed(in, "DraftRequest", "amounts");
+                v->amounts.back().reserve(v->amounts.back().size() + ::dispatch::wire::packed_count(in, 0));
                 while (::dispatch::wire::more(in)) v->amounts.back().push_back(::dispatch::wire::read_int<std::int64_t>(in, "DraftRequest", "amounts", "std::int64_t"));
                 ::dispatch::wire::leave_packed(in, limit2);
               } else {

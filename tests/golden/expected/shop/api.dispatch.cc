@@ -191,6 +191,7 @@ void read(Stream& in, ::shop::Order* v) {
       case 6:  // tags
         if ((tag & 7) == ::dispatch::wire::kLen) {
           Stream::Limit limit1 = ::dispatch::wire::enter_packed(in, "Order", "tags");
+          v->tags.reserve(v->tags.size() + ::dispatch::wire::packed_count(in, 0));
           while (::dispatch::wire::more(in)) v->tags.push_back(::dispatch::wire::read_int<std::int64_t>(in, "Order", "tags", "std::int64_t"));
           ::dispatch::wire::leave_packed(in, limit1);
         } else {
