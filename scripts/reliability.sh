@@ -61,6 +61,7 @@ fuzz() {
   for t in $targets; do
     local bin
     bin=$(find "$root/build-fuzz" -type f -name "$t" -perm -u+x | head -1)
+    [ -n "$bin" ] || continue  # a library (the generated codecs), not a target
     local work=$root/build-fuzz/fuzz-runs/$t
     rm -rf "$work"
     mkdir -p "$work/corpus" "$work/artifacts"
