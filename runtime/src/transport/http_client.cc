@@ -98,6 +98,11 @@ struct Conn {
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
 
+  // Beast reads at most the buffer's free capacity (512 bytes when empty)
+  // and the parser empties it into the body as it goes: without this a 4 KiB
+  // reply takes 9 reads, each a trip through the io_context.
+  Conn() { buffer.reserve(16 * 1024); }
+
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
 
   // An idle connection the server has closed (or that holds stray bytes)

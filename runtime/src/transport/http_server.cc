@@ -149,7 +149,13 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerCore> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    // Beast reads at most the buffer's free capacity (512 bytes when empty)
+    // and the parser empties it into the body as it goes, so an unreserved
+    // buffer reads a 4 KiB request in 9 recvmsg calls, each re-arming the
+    // read timer.
+    buffer_.reserve(kReadBufferBytes);
+  }
   ~Session() { server_->session_closed(this); }
 
   // Each on the session's strand.
@@ -161,13 +167,14 @@ class Session : public std::enable_shared_from_this<Session> {
                   http::status::service_unavailable, /*keep_alive=*/false);
   }
   void begin_drain(bool force) {
-    draining_ = true;
+    draining_.store(true);
     if (force || state_ == State::idle) close();
   }
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
   enum class State { idle, reading, busy, writing };
+  static constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
   class Info final : public RequestInfo {
    public:
@@ -184,7 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_header() {
     state_ = State::idle;
-    if (draining_) return close();
+    if (draining_.load()) return close();
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
@@ -429,19 +436,39 @@ class Session : public std::enable_shared_from_this<Session> {
       logger.log(result.ok() || result.error().code() != Code::internal ? LogLevel::info : LogLevel::warn,
                  line);
     }
-    asio::dispatch(stream_.get_executor(),
-                   [self = shared_from_this(), result = std::move(result)]() mutable {
-                     if (!result.ok()) {
-                       return self->respond_error(
-                           result.error(),
-                           static_cast<http::status>(code_to_http_status(result.error().code())),
-                           self->keep_alive_);
-                     }
-                     self->respond(http::status::ok,
-                                   self->encoding_ == connect::Encoding::json ? connect::kJsonContentType
-                                                                              : connect::kProtoContentType,
-                                   std::move(*result), self->keep_alive_);
-                   });
+    if (!result.ok()) {
+      const auto status = static_cast<http::status>(code_to_http_status(result.error().code()));
+      prepare_response(status, connect::kJsonContentType, connect::error_to_json(result.error()), keep_alive_);
+    } else {
+      prepare_response(http::status::ok,
+                       encoding_ == connect::Encoding::json ? connect::kJsonContentType : connect::kProtoContentType,
+                       std::move(*result), keep_alive_);
+    }
+    write_from_worker();
+  }
+
+  // On a worker thread, the answer prepared. The worker writes it itself when
+  // the socket takes it whole without waiting (the usual case: header and
+  // body in one sendmsg), so the client gets its answer without first waking
+  // the I/O thread; only the read of the next request goes back there. While
+  // the session is busy nothing on the strand touches the socket except
+  // close() (a forced drain), which socket_mu_ keeps apart from this write.
+  void write_from_worker() {
+    beast::error_code ec;
+    {
+      std::lock_guard lock(socket_mu_);
+      if (closed_) return;  // forced drain: nobody is waiting for this answer
+      serializer_.emplace(response_);
+      http::write(stream_.socket(), *serializer_, ec);
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), ec] {
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        // The socket's buffer is full (a big answer or a slow reader): the
+        // rest goes out asynchronously under the write timeout.
+        return self->finish_write();
+      }
+      self->after_write(ec);
+    });
   }
 
   // A request refused before any function ran: logged at warn, answered.
@@ -458,7 +485,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void respond(http::status status, std::string_view content_type, std::string body, bool keep_alive) {
-    state_ = State::writing;
+    prepare_response(status, content_type, std::move(body), keep_alive);
+    serializer_.emplace(response_);
+    finish_write();
+  }
+
+  // On the strand, or on the worker that owns the busy session.
+  void prepare_response(http::status status, std::string_view content_type, std::string body, bool keep_alive) {
     response_ = {};
     response_.result(static_cast<unsigned>(status));
     response_.version(11);
@@ -468,16 +501,26 @@ class Session : public std::enable_shared_from_this<Session> {
       response_.set(http::field::accept_post, "application/proto, application/json");
     }
     response_.body() = std::move(body);
-    response_.keep_alive(keep_alive && !draining_);
+    response_.keep_alive(keep_alive && !draining_.load());
     response_.prepare_payload();
+  }
+
+  // On the strand: writes what serializer_ has not written yet.
+  void finish_write() {
+    state_ = State::writing;
     stream_.expires_after(server_->options.read_timeout);
-    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec || !self->response_.keep_alive()) return self->close();
-      self->read_header();
-    });
+    http::async_write(stream_, *serializer_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->after_write(ec); });
+  }
+
+  void after_write(beast::error_code ec) {
+    if (ec || !response_.keep_alive()) return close();
+    read_header();
   }
 
   void close() {
+    std::lock_guard lock(socket_mu_);
+    closed_ = true;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -489,10 +532,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   http::response<http::string_body> response_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;
+  std::mutex socket_mu_;  // a worker's write of an answer vs close() on the strand
+  bool closed_ = false;   // guarded by socket_mu_
   Clock::time_point received_;
   connect::Encoding encoding_ = connect::Encoding::proto;
   bool keep_alive_ = true;
-  bool draining_ = false;
+  std::atomic<bool> draining_{false};  // set on the strand, read by the worker answering
   State state_ = State::idle;
 };
 
@@ -570,6 +616,13 @@ void ServerCore::accept() {
                                                                             tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
     if (!ec) {
+      // Without TCP_NODELAY, Nagle holds a reply's segment until the client
+      // ACKs the previous one, and the client's delayed ACK waits 40 ms.
+      // Non-blocking (for synchronous calls only; asynchronous ones always
+      // are): a worker's write of an answer must never wait for a slow reader.
+      beast::error_code option_ec;
+      socket.set_option(tcp::no_delay(true), option_ec);
+      socket.non_blocking(true, option_ec);
       auto session = std::make_shared<Session>(std::move(socket), self);
       bool over_limit;
       {
