@@ -143,9 +143,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   }
 };
 
-// One HTTP/1.1 connection: reads a request, answers it (a call's answer
-// comes back from the worker pool onto this session's strand), repeats while
-// keep-alive holds.
+// One HTTP/1.1 connection: reads a request, answers it (the worker that ran
+// the call writes its answer, then hands the session back to the strand to
+// read the next request), repeats while keep-alive holds.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerCore> server)
