@@ -1,6 +1,8 @@
 // Connect unary protocol helpers: headers, error bodies, JSON codec.
 #include "connect.h"
 
+#include "dispatch/wire.h"
+
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
@@ -152,18 +154,38 @@ const ErrorBodyTypes& error_body_types() {
 
 }  // namespace
 
+// Error messages may quote request bytes (a Content-Type, a path) and JSON
+// strings must be UTF-8: invalid text is shown with its bytes >= 0x80 as
+// \xNN, so the body still parses and the client still sees the right code.
+static std::string utf8_or_escaped(std::string_view text) {
+  if (wire::is_valid_utf8(text)) return std::string(text);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x80) {
+      out.push_back(c);
+    } else {
+      out.append("\\x").push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xF]);
+    }
+  }
+  return out;
+}
+
 std::string error_to_json(const Error& error) {
   const ErrorBodyTypes& t = error_body_types();
   std::unique_ptr<pb::Message> body(t.prototype->New());
   const pb::Reflection* r = body->GetReflection();
   r->SetString(body.get(), t.body->field(0), std::string(code_name(error.code())));
-  r->SetString(body.get(), t.body->field(1), error.message());
+  r->SetString(body.get(), t.body->field(1), utf8_or_escaped(error.message()));
   for (const ErrorDetail& detail : error.details()) {
     pb::Message* d = r->AddMessage(body.get(), t.body->field(2));
     std::string encoded;
     pb::Base64Escape(reinterpret_cast<const unsigned char*>(detail.value.data()),
                      static_cast<int>(detail.value.size()), &encoded, /*do_padding=*/false);
-    d->GetReflection()->SetString(d, t.detail->field(0), detail.type);
+    d->GetReflection()->SetString(d, t.detail->field(0), utf8_or_escaped(detail.type));
     d->GetReflection()->SetString(d, t.detail->field(1), encoded);
   }
   std::string json;

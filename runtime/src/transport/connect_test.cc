@@ -47,6 +47,19 @@ TEST(Connect, ErrorJsonRoundTripsAndEscapes) {
   EXPECT_EQ(back.details(), error.details());
 }
 
+TEST(Connect, ErrorJsonWithInvalidUtf8StaysReadable) {
+  // A Content-Type with bytes that are not UTF-8, quoted in a 415 message
+  // (found by fuzz_server_request).
+  Error error(Code::invalid_argument, "unsupported content type 'a\xff\xc3'",
+              {{std::string("x.\xfe"), "v"}});
+  const std::string json = error_to_json(error);
+  Error back = error_from_json(json, 415);
+  EXPECT_EQ(back.code(), Code::invalid_argument) << json;
+  EXPECT_EQ(back.message(), "unsupported content type 'a\\xFF\\xC3'");
+  ASSERT_EQ(back.details().size(), 1u);
+  EXPECT_EQ(back.details()[0].type, "x.\\xFE");
+}
+
 TEST(Connect, ErrorFromForeignBody) {
   Error e = error_from_json("<html>Bad gateway</html>", 502);
   EXPECT_EQ(e.code(), Code::unavailable);
