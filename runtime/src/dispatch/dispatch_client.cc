@@ -19,18 +19,6 @@
 namespace dispatch {
 namespace {
 
-
-// The protocol's pattern for Call.function: ^[a-zA-Z_][a-zA-Z0-9_<>.]*$
-bool valid_function_name(std::string_view name) noexcept {
-  if (name.empty()) return false;
-  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!alpha(name[0])) return false;
-  for (char c : name.substr(1)) {
-    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '<' && c != '>' && c != '.') return false;
-  }
-  return true;
-}
-
 // The code a failed call reports to an awaiting caller: the one the endpoint
 // named in Error.type when it is a code name (our Run route does that),
 // otherwise one that keeps the status's meaning.
@@ -83,7 +71,7 @@ Result<std::vector<std::string>> DispatchClient::dispatch_batch(std::vector<Pend
                        "' names no endpoint; set DISPATCH_ENDPOINT_URL or DispatchOptions::endpoint "
                        "to the URL at which the scheduler reaches the function");
     }
-    if (!valid_function_name(pending.function)) {
+    if (!protocol::valid_function_name(pending.function)) {
       return Error(Code::invalid_argument, "'" + pending.function +
                                                "' is not a valid function name (pattern "
                                                "^[a-zA-Z_][a-zA-Z0-9_<>.]*$)");

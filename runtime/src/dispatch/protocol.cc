@@ -134,5 +134,15 @@ int64_t from_timestamp(const google::protobuf::Timestamp& ts) noexcept {
   return ts.seconds() * 1000 + ts.nanos() / 1000000;
 }
 
+bool valid_function_name(std::string_view name) noexcept {
+  if (name.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(name[0])) return false;
+  for (char c : name.substr(1)) {
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '<' && c != '>' && c != '.') return false;
+  }
+  return true;
+}
+
 }  // namespace protocol
 }  // namespace dispatch

@@ -21,6 +21,9 @@ namespace dispatch::protocol {
 inline constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
 inline constexpr std::string_view kDispatchPath = "/dispatch.sdk.v1.DispatchService/Dispatch";
 
+// The protocol's pattern for Call.function: ^[a-zA-Z_][a-zA-Z0-9_<>.]*$
+bool valid_function_name(std::string_view name) noexcept;
+
 // "type.googleapis.com/<type>" around `value`.
 void pack_any(std::string_view type, std::string value, google::protobuf::Any* any);
 // The message name of an Any's type URL: everything after the last '/'

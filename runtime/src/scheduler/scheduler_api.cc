@@ -37,16 +37,6 @@ M parse(std::string_view body, const char* what) {
   return m;
 }
 
-bool valid_function_name(std::string_view name) noexcept {
-  if (name.empty()) return false;
-  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!alpha(name[0])) return false;
-  for (char c : name.substr(1)) {
-    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '<' && c != '>' && c != '.') return false;
-  }
-  return true;
-}
-
 void handle_dispatch(std::string_view body, std::string* out) {
   Scheduler& s = current();
   auto req = parse<sdk::v1::DispatchRequest>(body, "dispatch.sdk.v1.DispatchRequest");
@@ -56,7 +46,7 @@ void handle_dispatch(std::string_view body, std::string* out) {
   for (int i = 0; i < req.calls_size(); ++i) {
     sdk::v1::Call& c = *req.mutable_calls(i);
     const std::string where = "call " + std::to_string(i) + " ('" + c.function() + "')";
-    if (!valid_function_name(c.function())) {
+    if (!protocol::valid_function_name(c.function())) {
       throw Error(Code::invalid_argument,
                   where + ": the function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$");
     }
