@@ -1,12 +1,13 @@
 // "ours" in the transport benchmark: the stubs dispatch-gen generated from
 // transport_api.h, through dispatch::HttpClient (one client, hence its own
 // keep-alive connection, per benchmark connection) against dispatch::Server
-// with its default threads (1 I/O thread, workers = cores). Per-call logging
+// with its default threads (cores + 1 I/O threads running quick calls inline,
+// workers = cores). Per-call logging
 // is at warn, as a production server under load would run; gRPC logs nothing
 // per call either.
 // "ours-signed" is the same with RFC 9421 Ed25519 signatures, through the
 // runtime's built-in support: the client signs every request
-// (HttpClientOptions::signer) and the server verifies each on a worker before
+// (HttpClientOptions::signer) and the server verifies each before
 // decoding (ServerOptions::verifier), as dispatchd and a verifying endpoint
 // configured from DISPATCH_SIGNING_KEY / DISPATCH_VERIFICATION_KEY do.
 //

@@ -7,8 +7,12 @@
 //   server.handle_signals();          // SIGTERM/SIGINT drain, then run() returns
 //   return server.run().ok() ? 0 : 1;
 //
-// I/O threads parse and write HTTP only; functions run on a worker pool, so a
-// slow function never stalls other connections.
+// Threads: several I/O threads share the connections. A quick call (a
+// function that has never run longer than ServerOptions::inline_limit) runs
+// on the I/O thread that read it, as long as another I/O thread is left free
+// of function calls; every other call runs on a worker pool. So there is
+// always an I/O thread serving the other connections, whatever the functions
+// do, and a quick call costs no hand-off between threads.
 //
 // Not for: TLS termination (put a proxy in front), HTTP/2, streaming.
 // Public header: compiles as C++17 and C++20; no Boost (pimpl).
@@ -55,10 +59,19 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8000;
 
-  // Threads doing socket I/O and HTTP parsing.
-  std::size_t io_threads = 1;
-  // Threads running functions; 0 means std::thread::hardware_concurrency().
+  // Threads doing socket I/O and HTTP parsing, and running quick calls; 0
+  // means std::thread::hardware_concurrency() + 1 (at least 2). With 1, no
+  // call runs on the I/O thread.
+  std::size_t io_threads = 0;
+  // Threads running the calls that are not quick (below); 0 means
+  // std::thread::hardware_concurrency().
   std::size_t workers = 0;
+  // A call runs on the I/O thread that read it (no hand-off to a worker:
+  // lower latency, less CPU) when its function has never run longer than
+  // this, and fewer than io_threads - 1 calls are running on I/O threads.
+  // A function that once runs longer has its calls on the workers from then
+  // on. Zero: every call runs on a worker.
+  std::chrono::microseconds inline_limit{1000};
 
   // Limits. Crossing one answers a Connect error naming the limit.
   std::size_t max_body_bytes = 16'000'000;   // 413 resource_exhausted, then close
@@ -71,8 +84,9 @@ struct ServerOptions {
   // How long drain() waits for in-flight calls before closing connections.
   std::chrono::milliseconds drain_timeout{30'000};
 
-  // Runs on the I/O thread before the body is decoded; an error rejects the
-  // request with its code (e.g. unauthenticated -> 401). Must not block.
+  // Runs before the body is decoded, on the thread that will run the call;
+  // an error rejects the request with its code (e.g. unauthenticated -> 401).
+  // Must not block.
   std::function<Result<void>(const RequestInfo&)> authenticate;
 
   // Request signatures (RFC 9421, Ed25519; docs/security.md). When set, every
@@ -80,9 +94,8 @@ struct ServerOptions {
   // rotation): 401 unauthenticated when none is usable, 403
   // permission_denied when one fails a check, with a Connect JSON body that
   // names the check. Runs after `authenticate` and `bearer_keys`, before the
-  // body is decoded: a refused body never reaches a function. Runs on a
-  // worker thread, as an Ed25519 verify costs tens of microseconds that the
-  // I/O threads spend parsing other requests instead. /healthz is exempt.
+  // body is decoded: a refused body never reaches a function. Runs on the
+  // thread that will run the call. /healthz is exempt.
   std::shared_ptr<const security::Verifier> verifier;
   // When set, every call must carry "Authorization: Bearer <key>" with one of
   // these keys (constant-time compare); 401 unauthenticated otherwise.

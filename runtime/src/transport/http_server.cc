@@ -1,7 +1,7 @@
 // dispatch::Server on Boost.Beast/Asio: accepting, HTTP/1.1 keep-alive
-// sessions, limits, the Connect unary routing, the worker pool and drain.
-// The protocol's pure parts (content types, timeouts, error bodies, JSON) are
-// in connect.cc; this file is the I/O around them.
+// sessions, limits and timeouts, where each call runs (I/O thread or worker
+// pool) and drain. What a request is answered with is request_handler.cc's;
+// this file is the I/O around it.
 #include "dispatch/server.h"
 
 #include <boost/asio/bind_executor.hpp>
@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
@@ -26,8 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "connect.h"
-#include "dispatch/security/signature.h"
+#include "request_handler.h"
 #include "secure_options.h"
 
 namespace dispatch {
@@ -38,19 +38,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-struct Route {
-  std::string log_name;  // "shop.add"
-  const connect::JsonCodec* codec = nullptr;  // null: JSON not available
-  std::string codec_problem;                  // why, when null
-};
-
-std::string format_ms(Clock::duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f ms",
-                std::chrono::duration<double, std::milli>(d).count());
-  return buf;
-}
 
 }  // namespace
 
@@ -112,15 +99,18 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 
   const DispatchTable& table;
   ServerOptions options;
+  std::optional<transport::RequestHandler> handler;  // set by start()
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{asio::make_strand(ioc)};
   std::optional<asio::signal_set> signals;
   std::unique_ptr<asio::thread_pool> workers;
   std::vector<std::thread> io_threads;
-  std::unordered_map<const Method*, Route> routes;
-  std::vector<std::unique_ptr<connect::JsonCodec>> codecs;
   std::atomic<uint16_t> bound_port{0};
+  // Calls running on I/O threads, and how many may: one I/O thread is always
+  // left free of function calls.
+  std::atomic<std::size_t> inline_calls{0};
+  std::size_t max_inline_calls = 0;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -131,7 +121,6 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   bool threads_joined = false;  // guarded by mu
   std::once_flag shutdown_once;
 
-  void build_routes();
   Result<void> start();
   void accept();
   void begin_drain(bool force);
@@ -141,15 +130,24 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     sessions.erase(s);
     cv.notify_all();
   }
+  // Takes one of the I/O threads' call slots; false when none is free.
+  bool enter_inline() {
+    if (max_inline_calls == 0) return false;
+    if (inline_calls.fetch_add(1, std::memory_order_acq_rel) < max_inline_calls) return true;
+    inline_calls.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  void leave_inline() { inline_calls.fetch_sub(1, std::memory_order_acq_rel); }
 };
 
-// One HTTP/1.1 connection: reads a request, answers it (the worker that ran
-// the call writes its answer, then hands the session back to the strand to
-// read the next request), repeats while keep-alive holds.
+// One HTTP/1.1 connection: reads a request, answers it, repeats while
+// keep-alive holds. A quick call is answered on the strand (the I/O thread
+// that read it); any other on a worker, which writes the answer itself and
+// hands the session back to the strand to read the next request.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerCore> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+      : stream_(std::move(socket)), server_(std::move(server)), body_timer_(stream_.get_executor()) {
     // Beast reads at most the buffer's free capacity (512 bytes when empty)
     // and the parser empties it into the body as it goes, so an unreserved
     // buffer reads a 4 KiB request in 9 recvmsg calls, each re-arming the
@@ -161,10 +159,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Each on the session's strand.
   void start() { read_header(); }
   void reject_over_limit() {
-    respond_error(Error(Code::unavailable, "server has reached its limit of " +
-                                               std::to_string(server_->options.max_connections) +
-                                               " connections; retry later"),
-                  http::status::service_unavailable, /*keep_alive=*/false);
+    respond(transport::error_response(
+        Error(Code::unavailable, "server has reached its limit of " +
+                                     std::to_string(server_->options.max_connections) +
+                                     " connections; retry later"),
+        http::status::service_unavailable, /*keep_alive=*/false));
   }
   void begin_drain(bool force) {
     draining_.store(true);
@@ -175,19 +174,6 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   enum class State { idle, reading, busy, writing };
   static constexpr std::size_t kReadBufferBytes = 16 * 1024;
-
-  class Info final : public RequestInfo {
-   public:
-    explicit Info(const http::request<http::string_body>& req) : req_(req) {}
-    std::optional<std::string_view> header(std::string_view name) const override {
-      auto it = req_.find(beast::string_view(name.data(), name.size()));
-      if (it == req_.end()) return std::nullopt;
-      return std::string_view(it->value().data(), it->value().size());
-    }
-
-   private:
-    const http::request<http::string_body>& req_;
-  };
 
   void read_header() {
     state_ = State::idle;
@@ -205,14 +191,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     state_ = State::reading;
-    stream_.expires_after(server_->options.read_timeout);
+    // The body's read timeout is a timer of our own that cancels the read
+    // rather than Beast's stream expiry, which closes the socket: the client
+    // gets a 408 saying why.
+    stream_.expires_never();
+    body_timed_out_ = false;
+    body_timer_.expires_after(server_->options.read_timeout);
+    body_timer_.async_wait([self = shared_from_this(), generation = ++body_generation_](beast::error_code ec) {
+      if (ec || generation != self->body_generation_) return;
+      self->body_timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     auto& req = parser_->get();
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       // curl sends Expect for larger bodies and waits for this before sending.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(kContinue),
                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                          if (ec) return self->close();
+                          if (ec) return self->on_body(ec);
                           self->read_body();
                         });
       return;
@@ -228,232 +225,43 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      return respond_error(
-          Error(Code::resource_exhausted, "request body exceeds the server's limit of " +
-                                              std::to_string(server_->options.max_body_bytes) + " bytes"),
-          http::status::payload_too_large, false);
-    }
-    if (ec == http::error::header_limit) {
-      return respond_error(
-          Error(Code::resource_exhausted, "request headers exceed the server's limit of " +
-                                              std::to_string(server_->options.max_header_bytes) + " bytes"),
-          http::status::request_header_fields_too_large, false);
-    }
-    if (ec == beast::error::timeout && state_ == State::reading) {
-      return respond_error(
-          Error(Code::deadline_exceeded, "request body not received within the server's read timeout of " +
-                                             std::to_string(server_->options.read_timeout.count()) + " ms"),
-          http::status::request_timeout, false);
-    }
-    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return respond_error(Error(Code::invalid_argument, "malformed HTTP request: " + ec.message()),
-                           http::status::bad_request, false);
-    }
+    if (auto answer = transport::read_error_response(ec, server_->options)) return respond(std::move(*answer));
     close();  // peer closed, idle timeout, drain: nothing to answer
   }
 
   void on_body(beast::error_code ec) {
+    ++body_generation_;  // a timer that fires from now on is stale
+    body_timer_.cancel();
+    if (ec == asio::error::operation_aborted && body_timed_out_) {
+      return respond(transport::error_response(
+          Error(Code::deadline_exceeded, "request body not received within the server's read timeout of " +
+                                             std::to_string(server_->options.read_timeout.count()) + " ms"),
+          http::status::request_timeout, false));
+    }
     if (ec) return on_read_error(ec);
     state_ = State::busy;
-    stream_.expires_never();
     request_ = parser_->release();
     received_ = Clock::now();
-    handle();
-  }
-
-  void handle() {
-    const auto& req = request_;
-    const std::string_view target(req.target().data(), req.target().size());
-    const bool keep = req.keep_alive();
-    if (target == "/healthz" && req.method() == http::verb::get) {
-      return respond(http::status::ok, "text/plain", "ok\n", keep);
+    const transport::RequestHandler& handler = *server_->handler;
+    if (handler.is_quick(request_) && server_->enter_inline()) {
+      response_ = handler.serve(request_, received_);
+      server_->leave_inline();
+      return write_answer(/*on_worker=*/false);
     }
-    const Method* method = server_->table.find(target);
-    if (method == nullptr) {
-      return reject(Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
-                    http::status::not_found, keep);
-    }
-    if (req.method() != http::verb::post) {
-      return reject(Error(Code::unimplemented, std::string(req.method_string()) + " " + std::string(target) +
-                                                   ": Connect unary calls are POST requests"),
-                    http::status::method_not_allowed, keep);
-    }
-    const auto content_type = req[http::field::content_type];
-    const auto encoding =
-        connect::encoding_from_content_type(std::string_view(content_type.data(), content_type.size()));
-    if (!encoding) {
-      return reject(Error(Code::unimplemented, "content type '" + std::string(content_type) +
-                                                   "' is not supported; use application/proto or application/json"),
-                    http::status::unsupported_media_type, keep);
-    }
-    encoding_ = *encoding;
-    if (auto v = req.find("connect-protocol-version"); v != req.end() && v->value() != "1") {
-      return reject(Error(Code::invalid_argument, "Connect-Protocol-Version must be 1, got '" +
-                                                      std::string(v->value()) + "'"),
-                    http::status::bad_request, keep);
-    }
-    if (auto v = req.find(http::field::content_encoding); v != req.end() && !beast::iequals(v->value(), "identity")) {
-      return reject(Error(Code::unimplemented, "Content-Encoding '" + std::string(v->value()) +
-                                                   "' is not supported; send the body uncompressed"),
-                    http::status::not_implemented, keep);
-    }
-    CallContext context;
-    if (auto v = req.find("connect-timeout-ms"); v != req.end()) {
-      auto timeout = connect::parse_timeout(std::string_view(v->value().data(), v->value().size()));
-      if (!timeout.ok()) return reject(timeout.error(), http::status::bad_request, keep);
-      context.deadline = received_ + *timeout;
-    }
-    if (auto v = req.find("dispatch-attempt"); v != req.end()) {
-      auto attempt = connect::parse_attempt(std::string_view(v->value().data(), v->value().size()));
-      if (!attempt.ok()) return reject(attempt.error(), http::status::bad_request, keep);
-      context.attempt = *attempt;
-    }
-    if (server_->options.authenticate) {
-      Info info(req);
-      info.method = std::string_view(req.method_string().data(), req.method_string().size());
-      info.path = target;
-      const auto host = req[http::field::host];
-      info.authority = std::string_view(host.data(), host.size());
-      info.content_type = std::string_view(content_type.data(), content_type.size());
-      info.body = req.body();
-      auto allowed = server_->options.authenticate(info);
-      if (!allowed.ok()) {
-        return reject(allowed.error(),
-                      static_cast<http::status>(code_to_http_status(allowed.error().code())), keep);
-      }
-    }
-    keep_alive_ = keep;
-    if (server_->options.verifier || server_->options.bearer_keys) {
-      // An Ed25519 verify costs tens of microseconds: on a worker, so this I/O
-      // thread goes on parsing other connections' requests meanwhile.
-      asio::post(*server_->workers, [self = shared_from_this(), method, context = std::move(context)]() mutable {
-        auto allowed = self->check_credentials();
-        if (!allowed.ok()) return self->reject_from_worker(std::move(allowed).error());
-        self->decode_and_call(*method, std::move(context), /*on_worker=*/true);
-      });
-      return;
-    }
-    decode_and_call(*method, std::move(context), /*on_worker=*/false);
-  }
-
-  // The built-in checks (ServerOptions::bearer_keys, verifier) over the
-  // received request. On a worker thread: request_ is not touched by the
-  // strand while the session is busy.
-  Result<void> check_credentials() const {
-    const auto& req = request_;
-    // Repeated header lines are combined with ", " (RFC 9110 5.3), as the
-    // signature base requires; the combined strings live until we return (a
-    // deque: growing it does not move the strings the views point into).
-    std::deque<std::string> combined;
-    security::HttpRequestView view;
-    view.method = std::string_view(req.method_string().data(), req.method_string().size());
-    view.target = std::string_view(req.target().data(), req.target().size());
-    const auto host = req[http::field::host];
-    view.authority = std::string_view(host.data(), host.size());
-    view.body = req.body();
-    view.header = [&req, &combined](std::string_view name) -> std::optional<std::string_view> {
-      auto [first, last] = req.equal_range(beast::string_view(name.data(), name.size()));
-      if (first == last) return std::nullopt;
-      if (std::next(first) == last) return std::string_view(first->value().data(), first->value().size());
-      std::string joined;
-      for (auto it = first; it != last; ++it) {
-        if (!joined.empty()) joined += ", ";
-        joined.append(it->value().data(), it->value().size());
-      }
-      return std::string_view(combined.emplace_back(std::move(joined)));
-    };
-    return transport::check_credentials(server_->options.verifier.get(), server_->options.bearer_keys.get(),
-                                        view);
-  }
-
-  // reject() from a worker thread: on the session's strand.
-  void reject_from_worker(Error error) {
-    const auto status = static_cast<http::status>(code_to_http_status(error.code()));
-    reject_from_worker(std::move(error), status);
-  }
-  void reject_from_worker(Error error, http::status status) {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), error = std::move(error), status] {
-      self->reject(error, status, self->keep_alive_);
+    asio::post(*server_->workers, [self = shared_from_this()] {
+      self->response_ = self->server_->handler->serve(self->request_, self->received_);
+      self->write_answer(/*on_worker=*/true);
     });
   }
 
-  // JSON to binary, then the call: on the strand (posts the call to the
-  // workers) or already on a worker (runs it here).
-  void decode_and_call(const Method& method, CallContext context, bool on_worker) {
-    const Route& route = server_->routes.at(&method);
-    std::string body = std::move(request_.body());
-    if (encoding_ == connect::Encoding::json) {
-      auto fail = [&](Error error, http::status status) {
-        if (on_worker) return reject_from_worker(std::move(error), status);
-        reject(error, status, keep_alive_);
-      };
-      if (route.codec == nullptr) {
-        return fail(Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " +
-                                                   route.codec_problem + "; use application/proto"),
-                    http::status::unsupported_media_type);
-      }
-      // An empty JSON body is the empty message, as for binary.
-      auto binary = route.codec->to_binary(method.request_type, body.empty() ? "{}" : body);
-      if (!binary.ok()) return fail(std::move(binary).error(), http::status::bad_request);
-      body = std::move(*binary);
-    }
-    if (on_worker) return run_call(method, std::move(body), std::move(context));
-    asio::post(*server_->workers, [self = shared_from_this(), &method, context = std::move(context),
-                                   body = std::move(body)]() mutable {
-      self->run_call(method, std::move(body), std::move(context));
-    });
-  }
-
-  // On a worker thread.
-  void run_call(const Method& method, std::string body, CallContext context) {
-    const auto started = Clock::now();
-    const Route& route = server_->routes.at(&method);
-    server_->options.logger.log(LogLevel::debug, "calling: " + route.log_name);
-    Result<std::string> result = [&]() -> Result<std::string> {
-      if (context.expired()) {
-        return Error(Code::deadline_exceeded, std::string(method.path) +
-                                                  ": deadline passed before the function could start");
-      }
-      auto r = server_->table.invoke(method, body, context);
-      if (r.ok() && context.expired()) {
-        return Error(Code::deadline_exceeded, std::string(method.path) + " ran past its deadline (" +
-                                                  format_ms(*context.deadline - received_) + ")");
-      }
-      return r;
-    }();
-    const auto elapsed = Clock::now() - started;
-    if (result.ok() && encoding_ == connect::Encoding::json) {
-      result = route.codec->to_json(method.response_type, *result);
-    }
-    const Logger& logger = server_->options.logger;
-    if (logger.enabled(LogLevel::info)) {
-      std::string line = "executing: " + route.log_name + " -> " +
-                         std::string(code_name(result.ok() ? Code::ok : result.error().code())) + " in " +
-                         format_ms(elapsed);
-      if (!result.ok()) line += ": " + result.error().message();
-      logger.log(result.ok() || result.error().code() != Code::internal ? LogLevel::info : LogLevel::warn,
-                 line);
-    }
-    if (!result.ok()) {
-      const auto status = static_cast<http::status>(code_to_http_status(result.error().code()));
-      prepare_response(status, connect::kJsonContentType, connect::error_to_json(result.error()), keep_alive_);
-    } else {
-      prepare_response(http::status::ok,
-                       encoding_ == connect::Encoding::json ? connect::kJsonContentType : connect::kProtoContentType,
-                       std::move(*result), keep_alive_);
-    }
-    write_from_worker();
-  }
-
-  // On a worker thread, the answer prepared. The worker writes it itself when
-  // the socket takes it whole without waiting (the usual case: header and
-  // body in one sendmsg), so the client gets its answer without first waking
-  // the I/O thread; only the read of the next request goes back there. While
-  // the session is busy nothing on the strand touches the socket except
-  // close() (a forced drain), which socket_mu_ keeps apart from this write.
-  void write_from_worker() {
+  // The answer in response_, on the strand or on the worker that owns the
+  // busy session. The answer is written at once when the socket takes it
+  // whole without waiting (the usual case: header and body in one sendmsg),
+  // so the client gets it without first waking another thread. While the
+  // session is busy nothing on the strand touches the socket except close()
+  // (a forced drain), which socket_mu_ keeps apart from this write.
+  void write_answer(bool on_worker) {
+    if (draining_.load()) response_.keep_alive(false);
     beast::error_code ec;
     {
       std::lock_guard lock(socket_mu_);
@@ -461,48 +269,25 @@ class Session : public std::enable_shared_from_this<Session> {
       serializer_.emplace(response_);
       http::write(stream_.socket(), *serializer_, ec);
     }
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), ec] {
+    auto next = [self = shared_from_this(), ec] {
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         // The socket's buffer is full (a big answer or a slow reader): the
         // rest goes out asynchronously under the write timeout.
         return self->finish_write();
       }
       self->after_write(ec);
-    });
+    };
+    if (on_worker) return asio::dispatch(stream_.get_executor(), std::move(next));
+    next();
   }
 
-  // A request refused before any function ran: logged at warn, answered.
-  void reject(const Error& error, http::status status, bool keep_alive) {
-    server_->options.logger.log(
-        LogLevel::warn, "rejected " + std::string(request_.method_string()) + " " +
-                            std::string(request_.target().substr(0, 200)) + ": " + std::to_string(static_cast<int>(status)) +
-                            " " + error.what());
-    respond_error(error, status, keep_alive);
-  }
-
-  void respond_error(const Error& error, http::status status, bool keep_alive) {
-    respond(status, connect::kJsonContentType, connect::error_to_json(error), keep_alive);
-  }
-
-  void respond(http::status status, std::string_view content_type, std::string body, bool keep_alive) {
-    prepare_response(status, content_type, std::move(body), keep_alive);
+  // On the strand: an answer that needs no function (a refusal before the
+  // request was read whole).
+  void respond(transport::Response response) {
+    response_ = std::move(response);
+    if (draining_.load()) response_.keep_alive(false);
     serializer_.emplace(response_);
     finish_write();
-  }
-
-  // On the strand, or on the worker that owns the busy session.
-  void prepare_response(http::status status, std::string_view content_type, std::string body, bool keep_alive) {
-    response_ = {};
-    response_.result(static_cast<unsigned>(status));
-    response_.version(11);
-    response_.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-    if (status == http::status::method_not_allowed) response_.set(http::field::allow, "POST");
-    if (status == http::status::unsupported_media_type) {
-      response_.set(http::field::accept_post, "application/proto, application/json");
-    }
-    response_.body() = std::move(body);
-    response_.keep_alive(keep_alive && !draining_.load());
-    response_.prepare_payload();
   }
 
   // On the strand: writes what serializer_ has not written yet.
@@ -521,6 +306,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     std::lock_guard lock(socket_mu_);
     closed_ = true;
+    body_timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -528,38 +314,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   std::shared_ptr<ServerCore> server_;
+  asio::steady_timer body_timer_;
+  uint64_t body_generation_ = 0;  // on the strand
+  bool body_timed_out_ = false;   // on the strand
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::request<http::string_body> request_;
-  http::response<http::string_body> response_;
+  transport::Request request_;
+  transport::Response response_;
   std::optional<http::response_serializer<http::string_body>> serializer_;
   std::mutex socket_mu_;  // a worker's write of an answer vs close() on the strand
   bool closed_ = false;   // guarded by socket_mu_
   Clock::time_point received_;
-  connect::Encoding encoding_ = connect::Encoding::proto;
-  bool keep_alive_ = true;
   std::atomic<bool> draining_{false};  // set on the strand, read by the worker answering
   State state_ = State::idle;
 };
-
-void ServerCore::build_routes() {
-  for (const Service* service : table.services()) {
-    Route base;
-    auto codec = connect::JsonCodec::create(service->file_descriptor);
-    if (codec.ok()) {
-      base.codec = codec->get();
-      codecs.push_back(std::move(*codec));
-    } else {
-      base.codec_problem = codec.error().message();
-    }
-    for (std::size_t i = 0; i < service->method_count; ++i) {
-      Route route = base;
-      route.log_name = std::string(service->package) + (service->package[0] ? "." : "") +
-                       service->methods[i].name;
-      routes.emplace(&service->methods[i], std::move(route));
-    }
-  }
-}
 
 Result<void> ServerCore::start() {
   {
@@ -567,7 +335,7 @@ Result<void> ServerCore::start() {
     if (started) return {};
     started = true;
   }
-  build_routes();
+  handler.emplace(table, options);
   const std::string where = options.host + ":" + std::to_string(options.port);
   beast::error_code ec;
   tcp::resolver resolver(ioc);
@@ -590,17 +358,19 @@ Result<void> ServerCore::start() {
   }
   bound_port = acceptor.local_endpoint().port();
 
-  std::size_t n_workers = options.workers ? options.workers : std::thread::hardware_concurrency();
-  workers = std::make_unique<asio::thread_pool>(n_workers ? n_workers : 1);
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  workers = std::make_unique<asio::thread_pool>(options.workers ? options.workers : cores);
+  const std::size_t n_io = options.io_threads ? options.io_threads : std::max<std::size_t>(2, cores + 1);
+  max_inline_calls = options.inline_limit.count() > 0 ? n_io - 1 : 0;
   work.emplace(ioc.get_executor());
   asio::post(acceptor.get_executor(), [self = shared_from_this()] { self->accept(); });
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, options.io_threads); ++i) {
+  for (std::size_t i = 0; i < n_io; ++i) {
     io_threads.emplace_back([this] { ioc.run(); });
   }
   options.logger.log(LogLevel::info, "listening on http://" + options.host + ":" +
                                          std::to_string(bound_port.load()) + " (" +
-                                         std::to_string(routes.size()) +
-                                         (routes.size() == 1 ? " function)" : " functions)"));
+                                         std::to_string(handler->function_count()) +
+                                         (handler->function_count() == 1 ? " function)" : " functions)"));
   if (options.verifier) {
     options.logger.log(LogLevel::info, "verifying request signatures (RFC 9421, Ed25519)");
   } else if (options.warn_if_unverified) {

@@ -303,6 +303,33 @@ TEST_F(ServerTest, SlowFunctionDoesNotBlockTheIoThread) {
   EXPECT_EQ(*r, testing::string_field(1, "opened"));
 }
 
+// Quick calls run on the I/O thread that read them, but never on the last
+// free one. With two I/O threads, the first gated call runs on one of them
+// (the gate has never been slow); the second, although just as quick, must
+// go to a worker, and so must the add: the other I/O thread stays free to
+// read them. Were the last I/O thread taken, the add would time out.
+TEST_F(ServerTest, CallsOnIoThreadsLeaveOneIoThreadFree) {
+  ServerOptions options;
+  options.io_threads = 2;
+  options.workers = 2;
+  options.inline_limit = std::chrono::seconds(60);
+  start(options);
+  HttpClient client(url_);
+  std::promise<Result<std::string>> first, second;
+  client.call_async("/t.TService/gate", "", {}, [&](Result<std::string> r) { first.set_value(std::move(r)); });
+  testing::gate().wait_entered(1);
+  client.call_async("/t.TService/gate", "", {}, [&](Result<std::string> r) { second.set_value(std::move(r)); });
+  testing::gate().wait_entered(2);
+  CallOptions bounded;
+  bounded.timeout = std::chrono::milliseconds(5000);
+  auto added = client.call("/t.TService/add", testing::varint_field(1, 2) + testing::varint_field(2, 3), bounded);
+  ASSERT_TRUE(added.ok()) << added.error().what();
+  EXPECT_EQ(testing::read_varints(*added)[1], 5u);
+  testing::gate().release();
+  EXPECT_TRUE(first.get_future().get().ok());
+  EXPECT_TRUE(second.get_future().get().ok());
+}
+
 TEST_F(ServerTest, DrainFinishesInFlightCallsAndRefusesNewConnections) {
   start();
   HttpClient client(url_);

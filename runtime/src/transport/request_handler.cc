@@ -1,0 +1,305 @@
+// RequestHandler: one request in, one answer out, no I/O (see the header).
+#include "request_handler.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <cstdio>
+#include <deque>
+
+#include "dispatch/security/signature.h"
+#include "secure_options.h"
+
+namespace dispatch::transport {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+
+std::string format_ms(Clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f ms", std::chrono::duration<double, std::milli>(d).count());
+  return buf;
+}
+
+std::string_view view(beast::string_view s) { return {s.data(), s.size()}; }
+
+Response make_response(http::status status, std::string_view content_type, std::string body, bool keep_alive) {
+  Response response;
+  response.result(status);
+  response.version(11);
+  response.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+  if (status == http::status::method_not_allowed) response.set(http::field::allow, "POST");
+  if (status == http::status::unsupported_media_type) {
+    response.set(http::field::accept_post, "application/proto, application/json");
+  }
+  response.body() = std::move(body);
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  return response;
+}
+
+// What a signature check sees of a request. Repeated header lines are
+// combined with ", " (RFC 9110 5.3), as the signature base requires; the
+// combined strings live in `combined` (a deque: growing it does not move the
+// strings the views point into).
+security::HttpRequestView signature_view(const Request& req, std::deque<std::string>& combined) {
+  security::HttpRequestView v;
+  v.method = view(req.method_string());
+  v.target = view(req.target());
+  v.authority = view(req[http::field::host]);
+  v.body = req.body();
+  v.header = [&req, &combined](std::string_view name) -> std::optional<std::string_view> {
+    auto [first, last] = req.equal_range(beast::string_view(name.data(), name.size()));
+    if (first == last) return std::nullopt;
+    if (std::next(first) == last) return view(first->value());
+    std::string joined;
+    for (auto it = first; it != last; ++it) {
+      if (!joined.empty()) joined += ", ";
+      joined.append(it->value().data(), it->value().size());
+    }
+    return std::string_view(combined.emplace_back(std::move(joined)));
+  };
+  return v;
+}
+
+class Info final : public RequestInfo {
+ public:
+  explicit Info(const Request& req) : req_(req) {}
+  std::optional<std::string_view> header(std::string_view name) const override {
+    auto it = req_.find(beast::string_view(name.data(), name.size()));
+    if (it == req_.end()) return std::nullopt;
+    return view(it->value());
+  }
+
+ private:
+  const Request& req_;
+};
+
+}  // namespace
+
+Response error_response(const Error& error, http::status status, bool keep_alive) {
+  return make_response(status, connect::kJsonContentType, connect::error_to_json(error), keep_alive);
+}
+
+std::optional<Response> read_error_response(beast::error_code ec, const ServerOptions& options) {
+  if (ec == http::error::body_limit) {
+    return error_response(Error(Code::resource_exhausted, "request body exceeds the server's limit of " +
+                                                              std::to_string(options.max_body_bytes) + " bytes"),
+                          http::status::payload_too_large, false);
+  }
+  if (ec == http::error::header_limit) {
+    return error_response(Error(Code::resource_exhausted, "request headers exceed the server's limit of " +
+                                                              std::to_string(options.max_header_bytes) + " bytes"),
+                          http::status::request_header_fields_too_large, false);
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    return error_response(Error(Code::invalid_argument, "malformed HTTP request: " + ec.message()),
+                          http::status::bad_request, false);
+  }
+  return std::nullopt;
+}
+
+RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& options)
+    : table_(table), options_(options) {
+  for (const Service* service : table.services()) {
+    const connect::JsonCodec* codec = nullptr;
+    std::string problem;
+    auto created = connect::JsonCodec::create(service->file_descriptor);
+    if (created.ok()) {
+      codec = created->get();
+      codecs_.push_back(std::move(*created));
+    } else {
+      problem = created.error().message();
+    }
+    for (std::size_t i = 0; i < service->method_count; ++i) {
+      auto route = std::make_unique<Route>();
+      route->log_name = std::string(service->package) + (service->package[0] ? "." : "") +
+                        service->methods[i].name;
+      route->codec = codec;
+      route->codec_problem = problem;
+      routes_.emplace(&service->methods[i], std::move(route));
+    }
+  }
+}
+
+bool RequestHandler::is_quick(const Request& request) const {
+  const Method* method = table_.find(view(request.target()));
+  if (method == nullptr) return true;
+  auto it = routes_.find(method);
+  return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
+}
+
+Response RequestHandler::reject(const Request& req, const Error& error, http::status status) const {
+  if (options_.logger.enabled(LogLevel::warn)) {
+    options_.logger.log(LogLevel::warn, "rejected " + std::string(req.method_string()) + " " +
+                                            std::string(req.target().substr(0, 200)) + ": " +
+                                            std::to_string(static_cast<int>(status)) + " " + error.what());
+  }
+  return error_response(error, status, req.keep_alive());
+}
+
+Response RequestHandler::serve(Request& req, Clock::time_point received) const {
+  try {
+    const std::string_view target = view(req.target());
+    const bool keep = req.keep_alive();
+    if (target == "/healthz" && req.method() == http::verb::get) {
+      return make_response(http::status::ok, "text/plain", "ok\n", keep);
+    }
+    const Method* method = table_.find(target);
+    if (method == nullptr) {
+      return reject(req, Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
+                    http::status::not_found);
+    }
+    if (req.method() != http::verb::post) {
+      return reject(req,
+                    Error(Code::unimplemented, std::string(req.method_string()) + " " + std::string(target) +
+                                                   ": Connect unary calls are POST requests"),
+                    http::status::method_not_allowed);
+    }
+    const std::string_view content_type = view(req[http::field::content_type]);
+    const auto encoding = connect::encoding_from_content_type(content_type);
+    if (!encoding) {
+      return reject(req,
+                    Error(Code::unimplemented, "content type '" + std::string(content_type) +
+                                                   "' is not supported; use application/proto or application/json"),
+                    http::status::unsupported_media_type);
+    }
+    if (auto v = req.find("connect-protocol-version"); v != req.end() && v->value() != "1") {
+      return reject(req,
+                    Error(Code::invalid_argument,
+                          "Connect-Protocol-Version must be 1, got '" + std::string(v->value()) + "'"),
+                    http::status::bad_request);
+    }
+    if (auto v = req.find(http::field::content_encoding); v != req.end() && !beast::iequals(v->value(), "identity")) {
+      return reject(req,
+                    Error(Code::unimplemented, "Content-Encoding '" + std::string(v->value()) +
+                                                   "' is not supported; send the body uncompressed"),
+                    http::status::not_implemented);
+    }
+    CallContext context;
+    if (auto v = req.find("connect-timeout-ms"); v != req.end()) {
+      auto timeout = connect::parse_timeout(view(v->value()));
+      if (!timeout.ok()) return reject(req, timeout.error(), http::status::bad_request);
+      context.deadline = received + *timeout;
+    }
+    if (auto v = req.find("dispatch-attempt"); v != req.end()) {
+      auto attempt = connect::parse_attempt(view(v->value()));
+      if (!attempt.ok()) return reject(req, attempt.error(), http::status::bad_request);
+      context.attempt = *attempt;
+    }
+    if (options_.authenticate) {
+      Info info(req);
+      info.method = view(req.method_string());
+      info.path = target;
+      info.authority = view(req[http::field::host]);
+      info.content_type = content_type;
+      info.body = req.body();
+      auto allowed = options_.authenticate(info);
+      if (!allowed.ok()) {
+        return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
+      }
+    }
+    if (options_.verifier || options_.bearer_keys) {
+      std::deque<std::string> combined;
+      auto allowed = check_credentials(options_.verifier.get(), options_.bearer_keys.get(),
+                                       signature_view(req, combined));
+      if (!allowed.ok()) {
+        return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
+      }
+    }
+    const Route& route = *routes_.at(method);
+    return call(req, *method, route, *encoding, std::move(context), received);
+  } catch (...) {
+    // Allocation failure, or a logger or hook that threw: still an answer.
+    return error_response(error_from_current_exception(), http::status::internal_server_error, false);
+  }
+}
+
+Response RequestHandler::call(Request& req, const Method& method, const Route& route, connect::Encoding encoding,
+                              CallContext context, Clock::time_point received) const {
+  const bool keep = req.keep_alive();
+  std::string body = std::move(req.body());
+  if (encoding == connect::Encoding::json) {
+    if (route.codec == nullptr) {
+      return reject(req,
+                    Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " +
+                                                   route.codec_problem + "; use application/proto"),
+                    http::status::unsupported_media_type);
+    }
+    // An empty JSON body is the empty message, as for binary.
+    auto binary = route.codec->to_binary(method.request_type, body.empty() ? "{}" : body);
+    if (!binary.ok()) return reject(req, binary.error(), http::status::bad_request);
+    body = std::move(*binary);
+  }
+  const Logger& logger = options_.logger;
+  if (logger.enabled(LogLevel::debug)) logger.log(LogLevel::debug, "calling: " + route.log_name);
+  const auto started = Clock::now();
+  Result<std::string> result = [&]() -> Result<std::string> {
+    if (context.expired()) {
+      return Error(Code::deadline_exceeded,
+                   std::string(method.path) + ": deadline passed before the function could start");
+    }
+    auto r = table_.invoke(method, body, context);
+    if (r.ok() && context.expired()) {
+      return Error(Code::deadline_exceeded, std::string(method.path) + " ran past its deadline (" +
+                                                format_ms(*context.deadline - received) + ")");
+    }
+    return r;
+  }();
+  const auto elapsed = Clock::now() - started;
+  if (elapsed > options_.inline_limit && !route.slow.exchange(true, std::memory_order_relaxed)) {
+    if (logger.enabled(LogLevel::debug)) {
+      logger.log(LogLevel::debug, route.log_name + " ran for " + format_ms(elapsed) +
+                                      ": its calls run on the worker pool from now on");
+    }
+  }
+  if (result.ok() && encoding == connect::Encoding::json) {
+    result = route.codec->to_json(method.response_type, *result);
+  }
+  if (logger.enabled(LogLevel::info)) {
+    std::string line = "executing: " + route.log_name + " -> " +
+                       std::string(code_name(result.ok() ? Code::ok : result.error().code())) + " in " +
+                       format_ms(elapsed);
+    if (!result.ok()) line += ": " + result.error().message();
+    logger.log(result.ok() || result.error().code() != Code::internal ? LogLevel::info : LogLevel::warn, line);
+  }
+  if (!result.ok()) {
+    return error_response(result.error(), static_cast<http::status>(code_to_http_status(result.error().code())),
+                          keep);
+  }
+  return make_response(http::status::ok,
+                       encoding == connect::Encoding::json ? connect::kJsonContentType : connect::kProtoContentType,
+                       std::move(*result), keep);
+}
+
+std::optional<Response> RequestHandler::serve_bytes(std::string_view bytes) const {
+  http::request_parser<http::string_body> parser;
+  parser.eager(true);
+  parser.body_limit(options_.max_body_bytes);
+  parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+  beast::error_code ec;
+  std::size_t used = 0;
+  while (used < bytes.size() && !parser.is_done()) {
+    const std::size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more) {
+      ec = {};
+      if (n == 0) break;
+    } else if (ec) {
+      break;
+    }
+  }
+  // The bytes ended mid-request: what the peer closing means to the parser.
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (ec) return read_error_response(ec, options_);
+  if (!parser.is_done()) return std::nullopt;
+  Request request = parser.release();
+  return serve(request, Clock::now());
+}
+
+}  // namespace dispatch::transport

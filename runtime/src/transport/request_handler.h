@@ -1,0 +1,87 @@
+// The server's answer to one complete HTTP request, without a socket:
+// routing, the Connect checks (method, content type, protocol version,
+// Connect-Timeout-Ms, Dispatch-Attempt), the credential checks, JSON <->
+// binary, the call itself, the `executing:` log line and the error bodies.
+// http_server.cc runs it on the I/O thread that read the request or on a
+// worker; the fuzz target and tests feed it parsed requests or raw bytes.
+//
+// Not for: sockets, timeouts, keep-alive and drain (http_server.cc), or the
+// protocol's pure parts (connect.h).
+#pragma once
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "connect.h"
+#include "dispatch/server.h"
+#include "dispatch/service.h"
+
+namespace dispatch::transport {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// A Connect error answer: the JSON error body under its HTTP status. The
+// payload is prepared (Content-Length set).
+Response error_response(const Error& error, boost::beast::http::status status, bool keep_alive);
+
+// The answer to a request that could not be read: a crossed body or header
+// limit (413, 431) or malformed HTTP (400), each closing the connection; or
+// nullopt when there is nobody to answer (the peer closed, idle timeout).
+std::optional<Response> read_error_response(boost::beast::error_code ec, const ServerOptions& options);
+
+class RequestHandler {
+ public:
+  // `table` and `options` must outlive the handler.
+  RequestHandler(const DispatchTable& table, const ServerOptions& options);
+  RequestHandler(const RequestHandler&) = delete;
+  RequestHandler& operator=(const RequestHandler&) = delete;
+
+  std::size_t function_count() const noexcept { return routes_.size(); }
+
+  // Whether answering `request` is known to be quick: it names no function
+  // (the answer is an error), or a function that has never run longer than
+  // ServerOptions::inline_limit. The server runs quick requests on the I/O
+  // thread that read them when another I/O thread is free.
+  bool is_quick(const Request& request) const;
+
+  // The answer to a complete request whose body arrived at `received`
+  // (Connect-Timeout-Ms counts from then). Runs the function when the
+  // request is a valid call; never throws. The response's payload is
+  // prepared and keep_alive follows the request's.
+  Response serve(Request& request, std::chrono::steady_clock::time_point received) const;
+
+  // The answer to the raw bytes of one request as a server would give it
+  // (a malformed or oversized request included), or nullopt when the bytes
+  // end before the request does and the server would close without an answer.
+  std::optional<Response> serve_bytes(std::string_view bytes) const;
+
+ private:
+  struct Route {
+    std::string log_name;                       // "shop.add"
+    const connect::JsonCodec* codec = nullptr;  // null: JSON not available
+    std::string codec_problem;                  // why, when null
+    mutable std::atomic<bool> slow{false};      // has run longer than inline_limit
+  };
+
+  Response reject(const Request& request, const Error& error, boost::beast::http::status status) const;
+  Response call(Request& request, const Method& method, const Route& route, connect::Encoding encoding,
+                CallContext context, std::chrono::steady_clock::time_point received) const;
+
+  const DispatchTable& table_;
+  const ServerOptions& options_;
+  std::unordered_map<const Method*, std::unique_ptr<Route>> routes_;
+  std::vector<std::unique_ptr<connect::JsonCodec>> codecs_;
+};
+
+}  // namespace dispatch::transport

@@ -1,0 +1,120 @@
+// RequestHandler without a socket: raw request bytes in, the server's answer
+// out, and the bookkeeping that decides where calls run (is_quick).
+#include "request_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/parser.hpp>
+
+#include "test_service.h"
+
+namespace dispatch::transport {
+namespace {
+
+using testing::post;
+
+class RequestHandlerTest : public ::testing::Test {
+ protected:
+  RequestHandlerTest() { options_.logger = Logger(LogLevel::error, [](LogLevel, std::string_view) {}); }
+  RequestHandler& handler() {
+    if (!handler_) handler_ = std::make_unique<RequestHandler>(table_, options_);
+    return *handler_;
+  }
+  Response answer(std::string_view bytes) {
+    auto response = handler().serve_bytes(bytes);
+    EXPECT_TRUE(response.has_value()) << "no answer to: " << bytes;
+    return response ? *response : Response{};
+  }
+  static std::string code_of(const Response& r) {
+    return std::string(code_name(connect::error_from_json(r.body(), static_cast<int>(r.result_int())).code()));
+  }
+
+  DispatchTable table_{&dispatch::testing::test_service()};
+  ServerOptions options_;
+  std::unique_ptr<RequestHandler> handler_;
+};
+
+TEST_F(RequestHandlerTest, Healthz) {
+  const Response r = answer("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r.body(), "ok\n");
+}
+
+TEST_F(RequestHandlerTest, BinaryAndJsonCalls) {
+  const std::string args = testing::varint_field(1, 40) + testing::varint_field(2, 2);
+  Response r = answer(post("/t.TService/add", "application/proto", args));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "application/proto");
+  EXPECT_EQ(testing::read_varints(r.body())[1], 42u);
+  EXPECT_EQ(r[boost::beast::http::field::content_length], std::to_string(r.body().size()));
+
+  r = answer(post("/t.TService/add", "application/json", R"({"a":"40","b":"2"})"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "application/json");
+  EXPECT_EQ(r.body(), R"({"result":"42"})");
+}
+
+TEST_F(RequestHandlerTest, EachRefusalHasItsStatusAndCode) {
+  struct Case {
+    std::string bytes;
+    unsigned status;
+    std::string code;
+  };
+  const Case cases[] = {
+      {post("/t.TService/nope", "application/proto", ""), 404, "unimplemented"},
+      {"GET /t.TService/add HTTP/1.1\r\nHost: x\r\n\r\n", 405, "unimplemented"},
+      {post("/t.TService/add", "text/plain", ""), 415, "unimplemented"},
+      {post("/t.TService/add", "application/json", "{\"a\":"), 400, "invalid_argument"},
+      {post("/t.TService/add", "application/proto", "", "Connect-Protocol-Version: 2\r\n"), 400, "invalid_argument"},
+      {post("/t.TService/add", "application/proto", "", "Connect-Timeout-Ms: soon\r\n"), 400, "invalid_argument"},
+      {post("/t.TService/add", "application/proto", "", "Content-Encoding: gzip\r\n"), 501, "unimplemented"},
+      {post("/t.TService/fail", "application/proto", ""), 404, "not_found"},
+      {post("/t.TService/crash", "application/proto", ""), 500, "internal"},
+      {"BR0KEN\r\n\r\n", 400, "invalid_argument"},
+  };
+  for (const Case& c : cases) {
+    const Response r = answer(c.bytes);
+    EXPECT_EQ(r.result_int(), c.status) << c.bytes << " -> " << r.body();
+    EXPECT_EQ(code_of(r), c.code) << c.bytes << " -> " << r.body();
+    EXPECT_EQ(r[boost::beast::http::field::content_type], "application/json") << c.bytes;
+  }
+}
+
+TEST_F(RequestHandlerTest, LimitsAndTruncation) {
+  options_.max_body_bytes = 8;
+  const Response big = answer(post("/t.TService/echo", "application/proto", std::string(9, 'x')));
+  EXPECT_EQ(big.result_int(), 413u);
+  EXPECT_FALSE(big.keep_alive());
+  EXPECT_NE(big.body().find("limit of 8 bytes"), std::string::npos) << big.body();
+  // Bytes that end mid-request: the server would close without answering.
+  const std::string whole = post("/t.TService/echo", "application/proto", "1234");
+  EXPECT_FALSE(handler().serve_bytes(whole.substr(0, whole.size() - 2)).has_value());
+  EXPECT_FALSE(handler().serve_bytes("POST /t.TSer").has_value());
+}
+
+// A function that once runs longer than inline_limit is no longer quick:
+// its calls go to the workers from then on. Others stay quick.
+TEST_F(RequestHandlerTest, SlowFunctionStopsBeingQuick) {
+  options_.inline_limit = std::chrono::milliseconds(1);
+  auto parse = [](const std::string& bytes) {
+    boost::beast::http::request_parser<boost::beast::http::string_body> parser;
+    parser.eager(true);
+    boost::beast::error_code ec;
+    parser.put(boost::asio::buffer(bytes), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(parser.is_done());
+    return parser.release();
+  };
+  Request slow = parse(post("/t.TService/slow", "application/proto", testing::varint_field(1, 20)));
+  Request add = parse(post("/t.TService/add", "application/proto", ""));
+  Request unknown = parse(post("/t.TService/nope", "application/proto", ""));
+  EXPECT_TRUE(handler().is_quick(slow));
+  EXPECT_TRUE(handler().is_quick(unknown));
+  EXPECT_EQ(handler().serve(slow, std::chrono::steady_clock::now()).result_int(), 200u);
+  EXPECT_FALSE(handler().is_quick(slow));
+  EXPECT_EQ(handler().serve(add, std::chrono::steady_clock::now()).result_int(), 200u);
+  EXPECT_TRUE(handler().is_quick(add));
+}
+
+}  // namespace
+}  // namespace dispatch::transport
