@@ -234,6 +234,12 @@ int run(const Args& args) {
               loaded_p99, args.clients, args.batch, static_cast<unsigned long long>(completed), seconds,
               args.fsync ? 1 : 0);
 
+  // Group commit at work: store writes per commit over the whole run.
+  const auto store_stats = scheduler->store().stats();
+  std::fprintf(stderr, "bench-durable: %llu store writes in %llu commits\n",
+               static_cast<unsigned long long>(store_stats.writes),
+               static_cast<unsigned long long>(store_stats.commits));
+
   api->stop();
   scheduler->stop();
   endpoint->stop();

@@ -299,15 +299,21 @@ struct Scheduler::Impl {
     finish(std::move(c), std::move(o));
   }
 
-  // Records an outcome and frees the call's delivery slot.
+  // Frees the call's delivery slot at once (the endpoint is done with it,
+  // so the next call need not wait for this commit) and records the
+  // outcome; the call stays outstanding until that is recorded.
   void finish(CallRecord c, Outcome o) {
     const CallState state = o.state;
-    const std::string endpoint = c.endpoint;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      endpoints[c.endpoint].in_flight--;
+      wake = true;
+    }
+    wake_cv.notify_all();
     store->finish(c.id, c.lease, std::move(o), clock->now_ms(),
-                  [this, state, endpoint](Result<bool> recorded) {
+                  [this, state](Result<bool> recorded) {
                     {
                       std::lock_guard<std::mutex> lock(mu);
-                      endpoints[endpoint].in_flight--;
                       outstanding--;
                       if (!recorded.ok() || !*recorded) {
                         stats.stale++;
