@@ -7,12 +7,14 @@
 //   server.handle_signals();          // SIGTERM/SIGINT drain, then run() returns
 //   return server.run().ok() ? 0 : 1;
 //
-// Threads: several I/O threads share the connections. A quick call (a
+// Threads: each I/O thread has its own connections. A quick call (a
 // function that has never run longer than ServerOptions::inline_limit) runs
-// on the I/O thread that read it, as long as another I/O thread is left free
-// of function calls; every other call runs on a worker pool. So there is
-// always an I/O thread serving the other connections, whatever the functions
-// do, and a quick call costs no hand-off between threads.
+// on the I/O thread that read it, with no hand-off between threads; other
+// calls run on a worker pool. When a call holds an I/O thread for longer
+// than inline_limit, a watchdog lends that thread's connections another
+// thread until it returns, and the function's later calls go to the
+// workers: a slow function stalls other connections for at most about
+// inline_limit + 5 ms, once.
 //
 // Not for: TLS termination (put a proxy in front), HTTP/2, streaming.
 // Public header: compiles as C++17 and C++20; no Boost (pimpl).
@@ -59,18 +61,17 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8000;
 
-  // Threads doing socket I/O and HTTP parsing, and running quick calls; 0
-  // means std::thread::hardware_concurrency() + 1 (at least 2). With 1, no
-  // call runs on the I/O thread.
+  // Threads doing socket I/O and HTTP parsing, and running quick calls; each
+  // connection stays on one. 0 means std::thread::hardware_concurrency().
   std::size_t io_threads = 0;
   // Threads running the calls that are not quick (below); 0 means
   // std::thread::hardware_concurrency().
   std::size_t workers = 0;
   // A call runs on the I/O thread that read it (no hand-off to a worker:
-  // lower latency, less CPU) when its function has never run longer than
-  // this, and fewer than io_threads - 1 calls are running on I/O threads.
-  // A function that once runs longer has its calls on the workers from then
-  // on. Zero: every call runs on a worker.
+  // lower latency, less CPU) while its function has never run longer than
+  // this; a function that once does has its calls on the workers from then
+  // on. Zero: every call runs on a worker, and no I/O thread ever runs user
+  // code.
   std::chrono::microseconds inline_limit{1000};
 
   // Limits. Crossing one answers a Connect error naming the limit.

@@ -93,6 +93,22 @@ Result<ServerOptions> ServerOptions::from_env() {
 
 class Session;
 
+// One I/O thread and the io_context it runs: the connections it was given
+// are read, answered and written there, so a quick call costs no wake-up of
+// another thread (on a VM a thread switch costs more than an HTTP parse).
+// When a call on the lane's thread runs long, the watchdog lends the lane a
+// rescue thread until the call returns, so the lane's other connections go
+// on being served.
+struct Lane {
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+  // steady_clock nanoseconds when the call running on the lane's thread
+  // began; 0 while none runs.
+  std::atomic<int64_t> call_began{0};
+  std::atomic<bool> rescued{false};  // a rescue thread runs ioc too
+};
+
 // Everything a server shares with its sessions (Server::Impl is this).
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
   ServerCore(const DispatchTable& t, ServerOptions o) : table(t), options(std::move(o)) {}
@@ -100,17 +116,20 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   const DispatchTable& table;
   ServerOptions options;
   std::optional<transport::RequestHandler> handler;  // set by start()
+  // The acceptor and the signals have a thread of their own, which a call
+  // never holds.
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{asio::make_strand(ioc)};
+  tcp::acceptor acceptor{ioc};
   std::optional<asio::signal_set> signals;
+  std::thread accept_thread;
+  std::vector<std::unique_ptr<Lane>> lanes;
+  std::size_t next_lane = 0;  // on the accept thread
   std::unique_ptr<asio::thread_pool> workers;
-  std::vector<std::thread> io_threads;
+  std::thread watchdog;
+  std::vector<std::thread> rescuers;  // guarded by mu
+  std::atomic<bool> stopping{false};
   std::atomic<uint16_t> bound_port{0};
-  // Calls running on I/O threads, and how many may: one I/O thread is always
-  // left free of function calls.
-  std::atomic<std::size_t> inline_calls{0};
-  std::size_t max_inline_calls = 0;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -131,14 +150,12 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     cv.notify_all();
   }
   // Takes one of the I/O threads' call slots; false when none is free.
-  bool enter_inline() {
-    if (max_inline_calls == 0) return false;
-    if (inline_calls.fetch_add(1, std::memory_order_acq_rel) < max_inline_calls) return true;
-    inline_calls.fetch_sub(1, std::memory_order_acq_rel);
-    return false;
-  }
-  void leave_inline() { inline_calls.fetch_sub(1, std::memory_order_acq_rel); }
+  void watch();
 };
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
 
 // One HTTP/1.1 connection: reads a request, answers it, repeats while
 // keep-alive holds. A quick call is answered on the strand (the I/O thread
@@ -146,8 +163,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 // hands the session back to the strand to read the next request.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<ServerCore> server)
-      : stream_(std::move(socket)), server_(std::move(server)), body_timer_(stream_.get_executor()) {
+  Session(tcp::socket socket, std::shared_ptr<ServerCore> server, Lane& lane)
+      : stream_(std::move(socket)), server_(std::move(server)), lane_(lane), body_timer_(stream_.get_executor()) {
     // Beast reads at most the buffer's free capacity (512 bytes when empty)
     // and the parser empties it into the body as it goes, so an unreserved
     // buffer reads a 4 KiB request in 9 recvmsg calls, each re-arming the
@@ -243,9 +260,13 @@ class Session : public std::enable_shared_from_this<Session> {
     request_ = parser_->release();
     received_ = Clock::now();
     const transport::RequestHandler& handler = *server_->handler;
-    if (handler.is_quick(request_) && server_->enter_inline()) {
+    // On the lane's own thread only: a rescue thread serves the lane while
+    // its thread is held, and must not be held in turn.
+    if (server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire) &&
+        handler.is_quick(request_)) {
+      lane_.call_began.store(now_ns(), std::memory_order_release);
       response_ = handler.serve(request_, received_);
-      server_->leave_inline();
+      lane_.call_began.store(0, std::memory_order_release);
       return write_answer(/*on_worker=*/false);
     }
     asio::post(*server_->workers, [self = shared_from_this()] {
@@ -314,6 +335,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   std::shared_ptr<ServerCore> server_;
+  Lane& lane_;
   asio::steady_timer body_timer_;
   uint64_t body_generation_ = 0;  // on the strand
   bool body_timed_out_ = false;   // on the strand
@@ -360,13 +382,17 @@ Result<void> ServerCore::start() {
 
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   workers = std::make_unique<asio::thread_pool>(options.workers ? options.workers : cores);
-  const std::size_t n_io = options.io_threads ? options.io_threads : std::max<std::size_t>(2, cores + 1);
-  max_inline_calls = options.inline_limit.count() > 0 ? n_io - 1 : 0;
-  work.emplace(ioc.get_executor());
-  asio::post(acceptor.get_executor(), [self = shared_from_this()] { self->accept(); });
+  const std::size_t n_io = options.io_threads ? options.io_threads : cores;
   for (std::size_t i = 0; i < n_io; ++i) {
-    io_threads.emplace_back([this] { ioc.run(); });
+    auto lane = std::make_unique<Lane>();
+    lane->work.emplace(lane->ioc.get_executor());
+    lane->thread = std::thread([l = lane.get()] { l->ioc.run(); });
+    lanes.push_back(std::move(lane));
   }
+  work.emplace(ioc.get_executor());
+  asio::post(ioc, [self = shared_from_this()] { self->accept(); });
+  accept_thread = std::thread([this] { ioc.run(); });
+  if (options.inline_limit.count() > 0) watchdog = std::thread([this] { watch(); });
   options.logger.log(LogLevel::info, "listening on http://" + options.host + ":" +
                                          std::to_string(bound_port.load()) + " (" +
                                          std::to_string(handler->function_count()) +
@@ -382,8 +408,9 @@ Result<void> ServerCore::start() {
 }
 
 void ServerCore::accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
-                                                                            tcp::socket socket) {
+  Lane& lane = *lanes[next_lane++ % lanes.size()];
+  acceptor.async_accept(asio::make_strand(lane.ioc), [self = shared_from_this(), &lane](beast::error_code ec,
+                                                                                       tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
     if (!ec) {
       // Without TCP_NODELAY, Nagle holds a reply's segment until the client
@@ -393,7 +420,7 @@ void ServerCore::accept() {
       beast::error_code option_ec;
       socket.set_option(tcp::no_delay(true), option_ec);
       socket.non_blocking(true, option_ec);
-      auto session = std::make_shared<Session>(std::move(socket), self);
+      auto session = std::make_shared<Session>(std::move(socket), self, lane);
       bool over_limit;
       {
         std::lock_guard lock(self->mu);
@@ -415,6 +442,40 @@ void ServerCore::accept() {
   });
 }
 
+// Looks at the lanes every tick; a lane whose thread has been in one call for
+// longer than inline_limit gets a rescue thread that runs its io_context
+// until the call returns. (The call's function has also been marked slow by
+// then, so its later calls go to the workers: this happens about once per
+// function that turns slow.)
+void ServerCore::watch() {
+  // 200 wake-ups a second: little CPU, and a held lane waits at most about
+  // inline_limit + 5 ms for its rescue.
+  const auto tick = std::chrono::milliseconds(5);
+  const int64_t limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.inline_limit).count();
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    cv.wait_for(lock, tick, [this] { return stopping.load(); });
+    if (stopping) return;
+    const int64_t now = now_ns();
+    for (auto& owned : lanes) {
+      Lane& lane = *owned;
+      const int64_t began = lane.call_began.load(std::memory_order_acquire);
+      if (began == 0 || now - began <= limit_ns || lane.rescued.exchange(true)) continue;
+      if (options.logger.enabled(LogLevel::debug)) {
+        options.logger.log(LogLevel::debug, "an I/O thread has been in one call for " +
+                                                std::to_string((now - began) / 1'000'000) +
+                                                " ms: lending its connections another thread");
+      }
+      rescuers.emplace_back([this, &lane, began] {
+        while (!stopping && lane.call_began.load(std::memory_order_acquire) == began) {
+          lane.ioc.run_one_for(std::chrono::milliseconds(5));
+        }
+        lane.rescued.store(false, std::memory_order_release);
+      });
+    }
+  }
+}
+
 void ServerCore::begin_drain(bool force) {
   std::vector<std::shared_ptr<Session>> live;
   {
@@ -432,7 +493,7 @@ void ServerCore::begin_drain(bool force) {
   }
   options.logger.log(LogLevel::info, force ? "stopping: closing all connections"
                                            : "draining: no new connections; finishing in-flight calls");
-  asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+  asio::post(ioc, [self = shared_from_this()] {
     beast::error_code ignored;
     self->acceptor.close(ignored);
     if (self->signals) self->signals->cancel(ignored);
@@ -456,15 +517,37 @@ void ServerCore::wait_and_shutdown() {
         cv.wait_for(lock, std::chrono::seconds(5), [this] { return sessions.empty(); });
       }
     }
-    // Workers first: a call still running posts its answer to the io_context.
+    // Workers first: a call still running posts its answer to its lane.
     if (workers) workers->join();
+    std::vector<std::thread> lent;
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+      lent.swap(rescuers);
+      cv.notify_all();
+    }
+    if (watchdog.joinable()) watchdog.join();
+    {
+      std::lock_guard lock(mu);
+      for (auto& t : rescuers) lent.push_back(std::move(t));  // lent while we swapped
+    }
+    for (auto& t : lent) t.join();
     work.reset();
     ioc.stop();
-    for (auto& t : io_threads) t.join();
+    if (accept_thread.joinable()) accept_thread.join();
+    for (auto& lane : lanes) {
+      lane->work.reset();
+      lane->ioc.stop();
+      lane->thread.join();
+    }
     // Run what the stop left queued (aborted reads, the acceptor's last
     // handler): their captures hold this Impl, and must not outlive it.
     ioc.restart();
     ioc.run();
+    for (auto& lane : lanes) {
+      lane->ioc.restart();
+      lane->ioc.run();
+    }
     std::lock_guard lock(mu);
     threads_joined = true;
     cv.notify_all();
