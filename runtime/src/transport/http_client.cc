@@ -2,9 +2,11 @@
 // parsing, the keep-alive connection pool, the synchronous call path and the
 // mapping of transport failures and Connect error bodies to dispatch::Error.
 //
-// Each pooled connection owns a tiny io_context, so a synchronous call runs
-// its write and read on the calling thread with a timeout (Asio's blocking
-// calls have none) and without a hop to another thread.
+// A synchronous call runs its write and read on the calling thread, without
+// a hop to another thread. Plain TCP connections are non-blocking sockets
+// driven with poll() (send, poll, recv: the fewest system calls a timed
+// exchange can make); TLS ones run on the tiny io_context each pooled
+// connection owns (Asio's blocking calls have no timeout).
 #include "dispatch/http_client.h"
 
 #include <poll.h>
@@ -19,7 +21,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -97,6 +101,7 @@ struct Conn {
   std::optional<beast::tcp_stream> tcp;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
+  Clock::time_point idle_since;  // when it went back to the pool
 
   // Beast reads at most the buffer's free capacity (512 bytes when empty)
   // and the parser empties it into the body as it goes: without this a 4 KiB
@@ -106,12 +111,88 @@ struct Conn {
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
 
   // An idle connection the server has closed (or that holds stray bytes)
-  // reads as ready; it must not carry a request.
+  // reads as ready; it must not carry a request. One back in the pool for
+  // less than kFreshFor is taken as is (a poll per call costs more than the
+  // exchange's own parsing): a server does not close a connection it has
+  // just answered on, and if it did, the call is retried (see call()).
   bool looks_alive() {
+    static constexpr auto kFreshFor = std::chrono::milliseconds(200);
     if (buffer.size() != 0) return false;
+    if (Clock::now() - idle_since < kFreshFor) return true;
     pollfd p{lowest().socket().native_handle(), POLLIN, 0};
     return ::poll(&p, 1, 0) == 0;
   }
+};
+
+// A connected non-blocking socket as a Beast synchronous stream whose reads
+// and writes give up at a deadline: each waits in poll() only when the
+// socket is not ready. A read polls first, as an answer is never there the
+// moment the request has gone.
+class DeadlineSocket {
+ public:
+  DeadlineSocket(tcp::socket& socket, std::optional<Clock::time_point> deadline)
+      : socket_(socket), deadline_(deadline) {}
+
+  template <typename Buffers>
+  std::size_t read_some(const Buffers& buffers, beast::error_code& ec) {
+    for (;;) {
+      if (!wait(POLLIN, ec)) return 0;
+      const std::size_t n = socket_.read_some(buffers, ec);
+      if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
+    }
+  }
+  template <typename Buffers>
+  std::size_t write_some(const Buffers& buffers, beast::error_code& ec) {
+    for (;;) {
+      const std::size_t n = socket_.write_some(buffers, ec);
+      if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
+      if (!wait(POLLOUT, ec)) return 0;
+    }
+  }
+  // The throwing forms Beast's stream concepts ask for.
+  template <typename Buffers>
+  std::size_t read_some(const Buffers& buffers) {
+    beast::error_code ec;
+    const std::size_t n = read_some(buffers, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
+  template <typename Buffers>
+  std::size_t write_some(const Buffers& buffers) {
+    beast::error_code ec;
+    const std::size_t n = write_some(buffers, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
+
+ private:
+  // Until the socket is ready for `events`: false with ec = timeout when the
+  // deadline passes first.
+  bool wait(short events, beast::error_code& ec) {
+    for (;;) {
+      int timeout_ms = -1;
+      if (deadline_) {
+        const auto left = *deadline_ - Clock::now();
+        if (left <= Clock::duration::zero()) {
+          ec = beast::error::timeout;
+          return false;
+        }
+        timeout_ms = static_cast<int>(
+            std::min<int64_t>(std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
+      }
+      pollfd p{socket_.native_handle(), events, 0};
+      const int ready = ::poll(&p, 1, timeout_ms);
+      if (ready > 0) return true;
+      if (ready < 0 && errno != EINTR) {
+        ec = beast::error_code(errno, boost::system::system_category());
+        return false;
+      }
+      // Timed out (checked again at the top) or interrupted.
+    }
+  }
+
+  tcp::socket& socket_;
+  std::optional<Clock::time_point> deadline_;
 };
 
 }  // namespace
@@ -148,6 +229,7 @@ struct HttpClient::Impl {
     return nullptr;
   }
   void give_back(std::unique_ptr<Conn> conn) {
+    conn->idle_since = Clock::now();
     std::lock_guard lock(mu);
     if (idle.size() < options.max_idle_connections) idle.push_back(std::move(conn));
   }
@@ -199,6 +281,8 @@ Result<std::unique_ptr<Conn>> HttpClient::Impl::connect(std::optional<Clock::tim
   if (ec == beast::error::timeout) return timed_out("connecting to");
   if (ec) return Error(Code::unavailable, "cannot connect to " + where() + ": " + ec.message());
   stream.socket().set_option(tcp::no_delay(true), ec);
+  // Calls on a plain connection wait in poll() (DeadlineSocket).
+  if (!url.tls) stream.socket().non_blocking(true, ec);
 
   if (url.tls) {
     if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str())) {
@@ -280,15 +364,21 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
       if (!opened.ok()) return std::move(opened).error();
       conn = std::move(*opened);
     }
-    if (deadline) {
-      conn->lowest().expires_at(*deadline);
-    } else {
-      conn->lowest().expires_never();
-    }
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_response_bytes);
-    const beast::error_code ec =
-        conn->tls ? exchange(*conn, *conn->tls, req, parser) : exchange(*conn, *conn->tcp, req, parser);
+    beast::error_code ec;
+    if (conn->tls) {
+      if (deadline) {
+        conn->lowest().expires_at(*deadline);
+      } else {
+        conn->lowest().expires_never();
+      }
+      ec = exchange(*conn, *conn->tls, req, parser);
+    } else {
+      DeadlineSocket socket(conn->tcp->socket(), deadline);
+      http::write(socket, req, ec);
+      if (!ec) http::read(socket, conn->buffer, parser, ec);
+    }
     if (ec) {
       const bool stale = reused && !parser.got_some() &&
                          (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
@@ -304,7 +394,7 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
       }
       return Error(Code::unavailable, "call to " + what + " failed: " + ec.message());
     }
-    conn->lowest().expires_never();
+    if (conn->tls) conn->lowest().expires_never();
     auto& res = parser.get();
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
