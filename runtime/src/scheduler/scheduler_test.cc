@@ -274,6 +274,89 @@ TEST_F(SchedulerTest, ExpiredCallsGetAFinalStatus) {
   EXPECT_GE(rb.attempts, 1u);
 }
 
+// A store whose finish() reports only when told to (a slow commit).
+class SlowFinishStore final : public Store {
+ public:
+  explicit SlowFinishStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  void enqueue(std::vector<NewCall> calls, int64_t now_ms, Done<std::vector<std::string>> done) override {
+    inner_->enqueue(std::move(calls), now_ms, std::move(done));
+  }
+  void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) override {
+    inner_->claim(std::move(options), std::move(done));
+  }
+  void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
+    auto recorded = inner_->finish_sync(std::move(id), lease, std::move(outcome), now_ms);
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.push_back([done = std::move(done), recorded = std::move(recorded)]() mutable { done(std::move(recorded)); });
+  }
+  void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
+    inner_->cancel(std::move(id), now_ms, std::move(done));
+  }
+  void retry(std::string id, int64_t now_ms, Done<CallRecord> done) override {
+    inner_->retry(std::move(id), now_ms, std::move(done));
+  }
+  void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
+    inner_->release_leases(now_ms, all, std::move(done));
+  }
+  Result<std::optional<CallRecord>> get(std::string_view id) override { return inner_->get(id); }
+  Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
+                                       std::string_view after_id) override {
+    return inner_->list(state, limit, after_id);
+  }
+  Result<std::optional<int64_t>> next_due_ms() override { return inner_->next_due_ms(); }
+  Result<std::vector<int64_t>> count_by_state() override { return inner_->count_by_state(); }
+  Stats stats() const override { return inner_->stats(); }
+
+  std::size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+  void report_all() {
+    std::vector<std::function<void()>> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& f : held) f();
+  }
+
+ private:
+  std::unique_ptr<Store> inner_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> held_;
+};
+
+TEST_F(SchedulerTest, EndpointSlotIsFreedWhenTheReplyArrivesNotWhenItIsRecorded) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  SlowFinishStore* slow = nullptr;
+  open(ep, {}, [&](SchedulerOptions& o) {
+    SqliteOptions so;
+    so.path = path_;
+    auto inner = open_sqlite_store(so);
+    ASSERT_TRUE(inner.ok());
+    auto store = std::make_unique<SlowFinishStore>(std::move(inner).value());
+    slow = store.get();
+    o.store = std::move(store);
+    o.initial_endpoint_concurrency = 1;
+    o.max_endpoint_concurrency = 1;
+  });
+  ASSERT_NE(slow, nullptr);
+  std::string a = dispatch(call("f", "a"));
+  std::string b = dispatch(call("f", "b"));
+  // One slot: the first round starts one call, which is answered at once
+  // but whose outcome is not yet reported by the store.
+  EXPECT_EQ(scheduler_->step().value(), 1u);
+  EXPECT_EQ(slow->held(), 1u);
+  // The endpoint is free again: the second call starts now.
+  EXPECT_EQ(scheduler_->step().value(), 1u);
+  EXPECT_EQ(ep->deliveries().size(), 2u);
+  slow->report_all();
+  scheduler_->wait_idle();
+  EXPECT_EQ(get(a).state, CallState::completed);
+  EXPECT_EQ(get(b).state, CallState::completed);
+  EXPECT_EQ(scheduler_->stats().completed, 2u);
+}
+
 TEST_F(SchedulerTest, ConcurrencyHalvesOn429AndGrowsOnSuccess) {
   std::atomic<int> throttle{3};
   auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest&) -> Result<std::string> {
