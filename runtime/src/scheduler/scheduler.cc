@@ -21,6 +21,9 @@
 namespace dispatch::scheduler {
 namespace {
 
+// The longest a due call waits for a lease while every endpoint is busy.
+constexpr std::chrono::milliseconds kClaimEvery{10};
+
 class SystemClock final : public Clock {
  public:
   int64_t now_ms() override {
@@ -53,6 +56,8 @@ struct Scheduler::Impl {
   std::size_t outstanding = 0;  // leased and not yet recorded
   std::mt19937_64 rng;
   bool wake = false;
+  bool new_work = false;  // a dispatch or retry since the last claim
+  int64_t last_claim_ms = 0;
   bool stopping = false;
   std::thread pump;
   int64_t last_release_ms = 0;
@@ -82,6 +87,7 @@ struct Scheduler::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       wake = true;
+      new_work = true;
     }
     wake_cv.notify_all();
   }
@@ -126,16 +132,27 @@ struct Scheduler::Impl {
       }
     }
     ClaimOptions claim;
+    bool hungry = false;
     {
       std::lock_guard<std::mutex> lock(mu);
       claim.max = opts.max_in_flight > outstanding ? opts.max_in_flight - outstanding : 0;
+      // Lease when there is new work, when some endpoint has a quarter of
+      // its limit free, or every kClaimEvery (calls due after a backoff,
+      // endpoints not seen yet). Not at every reply: a busy endpoint would
+      // then be fed one call per lease, one store round trip each.
+      hungry = new_work || endpoints.empty() || now - last_claim_ms >= kClaimEvery.count();
       for (auto& [url, ep] : endpoints) {
-        if (static_cast<double>(ep.in_flight + ep.waiting.size()) >= ep.limit) {
+        const double queued = static_cast<double>(ep.in_flight + ep.waiting.size());
+        if (queued >= ep.limit) {
           claim.skip_endpoints.push_back(url);
+        } else if (queued <= ep.limit * 0.75) {
+          hungry = true;
         }
       }
+      if (hungry) new_work = false;
     }
-    if (claim.max > 0) {
+    if (claim.max > 0 && hungry) {
+      last_claim_ms = now;
       claim.per_key_max = claim.max;
       claim.now_ms = now;
       claim.lease_until_ms = now + opts.lease.count();
