@@ -164,7 +164,7 @@ int64_t now_ns() {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerCore> server, Lane& lane)
-      : stream_(std::move(socket)), server_(std::move(server)), lane_(lane), body_timer_(stream_.get_executor()) {
+      : stream_(std::move(socket)), server_(std::move(server)), lane_(lane), timer_(stream_.get_executor()) {
     // Beast reads at most the buffer's free capacity (512 bytes when empty)
     // and the parser empties it into the body as it goes, so an unreserved
     // buffer reads a 4 KiB request in 9 recvmsg calls, each re-arming the
@@ -198,7 +198,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
-    stream_.expires_after(server_->options.idle_timeout);
+    last_active_ = Clock::now();
+    timer_by(last_active_ + server_->options.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               self->on_header(ec);
@@ -208,18 +209,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     state_ = State::reading;
-    // The body's read timeout is a timer of our own that cancels the read
-    // rather than Beast's stream expiry, which closes the socket: the client
-    // gets a 408 saying why.
-    stream_.expires_never();
+    // The body's read timeout cancels the read rather than closing the
+    // socket (as Beast's stream expiry would), so the client gets a 408.
     body_timed_out_ = false;
-    body_timer_.expires_after(server_->options.read_timeout);
-    body_timer_.async_wait([self = shared_from_this(), generation = ++body_generation_](beast::error_code ec) {
-      if (ec || generation != self->body_generation_) return;
-      self->body_timed_out_ = true;
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    });
+    header_at_ = Clock::now();
+    timer_by(header_at_ + server_->options.read_timeout);
     auto& req = parser_->get();
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       // curl sends Expect for larger bodies and waits for this before sending.
@@ -247,8 +241,6 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_body(beast::error_code ec) {
-    ++body_generation_;  // a timer that fires from now on is stale
-    body_timer_.cancel();
     if (ec == asio::error::operation_aborted && body_timed_out_) {
       return respond(transport::error_response(
           Error(Code::deadline_exceeded, "request body not received within the server's read timeout of " +
@@ -320,14 +312,56 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void after_write(beast::error_code ec) {
+    if (state_ == State::writing) stream_.expires_never();  // finish_write's
     if (ec || !response_.keep_alive()) return close();
     read_header();
+  }
+
+  // The idle and body read timeouts share one timer, without a timer
+  // operation per request (each is a timerfd_settime system call): the
+  // phases only note when they began, and the timer, when it fires, acts if
+  // the current phase has run out and otherwise sleeps again for what is
+  // left. It is moved earlier only when a phase ends before it would fire
+  // (a body read timeout shorter than what is left of an idle one).
+  void timer_by(Clock::time_point when) {
+    if (timer_armed_ && timer_expiry_ <= when) return;
+    timer_armed_ = true;
+    timer_expiry_ = when;
+    timer_.expires_at(when);  // a pending wait ends with operation_aborted
+    timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](beast::error_code ec) {
+      if (generation != self->timer_generation_) return;  // superseded
+      self->timer_armed_ = false;
+      if (ec || self->closed_) return;  // closed_ is written on this strand only
+      self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    const auto now = Clock::now();
+    const ServerOptions& o = server_->options;
+    switch (state_) {
+      case State::idle:
+        if (now - last_active_ >= o.idle_timeout) return close();
+        return timer_by(last_active_ + o.idle_timeout);
+      case State::reading:
+        if (now - header_at_ >= o.read_timeout) {
+          body_timed_out_ = true;
+          beast::error_code ignored;
+          stream_.socket().cancel(ignored);  // on_body answers 408
+          return;
+        }
+        return timer_by(header_at_ + o.read_timeout);
+      case State::busy:
+      case State::writing:  // the call runs as long as it runs; a write has Beast's expiry
+        return timer_by(now + o.idle_timeout);
+    }
   }
 
   void close() {
     std::lock_guard lock(socket_mu_);
     closed_ = true;
-    body_timer_.cancel();
+    ++timer_generation_;
+    timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -336,8 +370,13 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   std::shared_ptr<ServerCore> server_;
   Lane& lane_;
-  asio::steady_timer body_timer_;
-  uint64_t body_generation_ = 0;  // on the strand
+  // On the strand: the idle and body timeouts (timer_by()).
+  asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  Clock::time_point timer_expiry_;
+  uint64_t timer_generation_ = 0;
+  Clock::time_point last_active_;  // when the wait for a request began
+  Clock::time_point header_at_;    // when the request's headers were read
   bool body_timed_out_ = false;   // on the strand
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
