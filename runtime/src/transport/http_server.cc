@@ -149,8 +149,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     sessions.erase(s);
     cv.notify_all();
   }
-  // Takes one of the I/O threads' call slots; false when none is free.
-  void watch();
+  void watch();  // the watchdog thread's loop
 };
 
 int64_t now_ns() {
