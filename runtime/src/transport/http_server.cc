@@ -199,16 +199,44 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     last_active_ = Clock::now();
     timer_by(last_active_ + server_->options.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              self->on_header(ec);
-                            });
+    // A pipelined request may be in the buffer already; otherwise the next
+    // one is not here yet (its client is reading our answer): wait first.
+    if (buffer_.size() != 0) return read_available();
+    wait_readable();
   }
 
-  void on_header(beast::error_code ec) {
-    if (ec) return on_read_error(ec);
+  // Requests are read with the socket's non-blocking synchronous reads once
+  // epoll says it is readable: one wake-up, then a recvmsg that returns the
+  // whole request. (Beast's asynchronous reads try a read first, and post
+  // their completions through the io_context: two more trips through the
+  // event loop per request.)
+  void wait_readable() {
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->on_body(ec);  // cancelled: a timeout or a close
+      self->read_available();
+    });
+  }
+
+  // Parses what the socket has without waiting; waits again when the
+  // request is not whole yet.
+  void read_available() {
+    beast::error_code ec;
+    if (!parser_->is_header_done()) {
+      http::read_header(stream_.socket(), buffer_, *parser_, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
+      if (ec) return on_read_error(ec);
+      if (!on_header()) return;
+    }
+    http::read(stream_.socket(), buffer_, *parser_, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
+    on_body(ec);
+  }
+
+  // The headers are in. False when reading goes on later (after a 100
+  // Continue is written).
+  bool on_header() {
     state_ = State::reading;
-    // The body's read timeout cancels the read rather than closing the
+    // The body's read timeout cancels the wait rather than closing the
     // socket (as Beast's stream expiry would), so the client gets a 408.
     body_timed_out_ = false;
     header_at_ = Clock::now();
@@ -220,18 +248,11 @@ class Session : public std::enable_shared_from_this<Session> {
       asio::async_write(stream_, asio::buffer(kContinue),
                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
                           if (ec) return self->on_body(ec);
-                          self->read_body();
+                          self->read_available();
                         });
-      return;
+      return false;
     }
-    read_body();
-  }
-
-  void read_body() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_body(ec);
-                     });
+    return true;
   }
 
   void on_read_error(beast::error_code ec) {
