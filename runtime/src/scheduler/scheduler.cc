@@ -321,17 +321,28 @@ struct Scheduler::Impl {
   // outcome; the call stays outstanding until that is recorded.
   void finish(CallRecord c, Outcome o) {
     const CallState state = o.state;
+    // The delivery loop is woken only when it has something to do (a call
+    // waiting for this slot, an endpoint to lease for, a retry to time, room
+    // to lease again): waking it at every reply cost two thread switches per
+    // call.
+    bool wake_pump = false;
     {
       std::lock_guard<std::mutex> lock(mu);
-      endpoints[c.endpoint].in_flight--;
-      wake = true;
+      auto& ep = endpoints[c.endpoint];
+      ep.in_flight--;
+      wake_pump = !ep.waiting.empty() ||
+                  static_cast<double>(ep.in_flight) <= ep.limit * 0.75;
+      wake = wake || wake_pump;
     }
-    wake_cv.notify_all();
+    if (wake_pump) wake_cv.notify_all();
     store->finish(c.id, c.lease, std::move(o), clock->now_ms(),
                   [this, state](Result<bool> recorded) {
+                    bool wake_pump = false;
                     {
                       std::lock_guard<std::mutex> lock(mu);
                       outstanding--;
+                      wake_pump = state == CallState::pending || outstanding == 0 ||
+                                  outstanding == opts.max_in_flight * 3 / 4;
                       if (!recorded.ok() || !*recorded) {
                         stats.stale++;
                       } else if (state == CallState::completed) {
@@ -341,12 +352,12 @@ struct Scheduler::Impl {
                       } else {
                         stats.retried++;
                       }
-                      wake = true;
+                      wake = wake || wake_pump;
                     }
                     if (!recorded.ok()) {
                       log(LogLevel::error, "recording an outcome failed: " + recorded.error().message());
                     }
-                    wake_cv.notify_all();
+                    if (wake_pump) wake_cv.notify_all();
                     idle_cv.notify_all();
                   });
   }
