@@ -1,7 +1,7 @@
 # The consumer test: installs the build tree into a scratch prefix, then
 # configures, builds and runs tests/consumer/project against it.
 # -D BUILD_DIR=<Dispatch build> -D PROJECT=<consumer source> -D WORK=<scratch>
-#    -D GENERATOR=<cmake generator> -D CXX=<compiler>
+#    -D GENERATOR=<cmake generator> -D CXX=<compiler> [-D SANITIZE=<list>]
 function(step what)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -12,8 +12,16 @@ endfunction()
 
 file(REMOVE_RECURSE ${WORK})
 step("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK}/prefix)
+# A sanitized Dispatch build installs a sanitized libdispatch.a, which links
+# only into a program built with the same -fsanitize (scripts/reliability.sh
+# asan runs the whole suite, this test included).
+set(flags)
+if(SANITIZE)
+  set(flags -DCMAKE_CXX_FLAGS=-fsanitize=${SANITIZE})
+endif()
 step("configure" ${CMAKE_COMMAND} -S ${PROJECT} -B ${WORK}/build -G ${GENERATOR}
-     -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_BUILD_TYPE=Release)
+     -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_BUILD_TYPE=Release
+     ${flags})
 step("build" ${CMAKE_COMMAND} --build ${WORK}/build)
 step("server" ${WORK}/build/server)
 step("client_only" ${WORK}/build/client_only)

@@ -134,8 +134,17 @@ TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
   std::mt19937 rng(std::random_device{}());
   const std::string plan = "SESSESSE";
   int scheduler_kills = 0, endpoint_kills = 0;
+  // Each kill also waits for 70 more acknowledgements (at most 30 s), so the
+  // run reaches the load the final check demands however slow the build is
+  // (ASan, TSan, a busy machine) instead of killing on a fixed clock.
+  auto acked_count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return acked.size();
+  };
   for (char who : plan) {
+    const size_t before = acked_count();
     std::this_thread::sleep_for(std::chrono::milliseconds(700 + rng() % 1300));
+    for (int i = 0; i < 300 && acked_count() < before + 70; ++i) std::this_thread::sleep_for(100ms);
     if (who == 'S') {
       kill9(scheduler);
       ++scheduler_kills;
