@@ -1,12 +1,10 @@
-// Bad signatures end to end (issue 6): a dispatch::Server whose authenticate
-// hook runs the security layer's RFC 9421 Verifier, sent every kind of bad
+// Bad signatures end to end (issue 6): a dispatch::Server verifying RFC 9421
+// signatures (ServerOptions::verifier, as ServerOptions::from_env() sets it
+// from DISPATCH_VERIFICATION_KEY), sent every kind of bad
 // Signature / Signature-Input / Content-Digest over a raw socket. Each row
 // must be refused with the documented code (401 unauthenticated when the
 // signature is missing or malformed, 403 permission_denied when it fails a
 // check) and the server must keep serving correctly signed calls.
-//
-// The hook is wired here by hand: the transport does not yet ship one that
-// builds a Verifier from DISPATCH_VERIFICATION_KEY (see docs/reliability.md).
 // Not for: the verifier's unit tests (runtime/src/security/signature_test.cc).
 #include <gtest/gtest.h>
 
@@ -44,23 +42,17 @@ class Signed : public ::testing::Test {
  public:  // the row table below builds requests with these
   static void SetUpTestSuite() {
     table_ = new DispatchTable{&strict::service()};
-    verifier_ = new sec::Verifier(server_key().public_key());
     ServerOptions o;
     o.port = 0;
     o.workers = 2;
     o.logger = Logger(LogLevel::off);
-    o.authenticate = [](const RequestInfo& info) -> Result<void> {
-      sec::HttpRequestView view{info.method, info.path, info.authority,
-                                [&info](std::string_view name) { return info.header(name); }, info.body};
-      return verifier_->verify(view);
-    };
+    o.verifier = std::make_shared<const sec::Verifier>(server_key().public_key());
     server_ = new Server(*table_, std::move(o));
     auto started = server_->start();
     ASSERT_TRUE(started.ok()) << started.error().what();
   }
   static void TearDownTestSuite() {
     delete server_;
-    delete verifier_;
     delete table_;
   }
 
@@ -86,11 +78,9 @@ class Signed : public ::testing::Test {
   }
 
   static DispatchTable* table_;
-  static sec::Verifier* verifier_;
   static Server* server_;
 };
 DispatchTable* Signed::table_ = nullptr;
-sec::Verifier* Signed::verifier_ = nullptr;
 Server* Signed::server_ = nullptr;
 
 Headers replace(Headers h, const std::string& name, const std::string& value) {
