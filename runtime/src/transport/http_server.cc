@@ -444,6 +444,11 @@ Result<void> ServerCore::start() {
   const std::size_t n_io = options.io_threads ? options.io_threads : cores;
   for (std::size_t i = 0; i < n_io; ++i) {
     auto lane = std::make_unique<Lane>();
+    // Asio opens an io_context's epoll, eventfd and timerfd descriptors with
+    // its first I/O object; a timer makes that happen now, so every
+    // descriptor the server keeps is open once start() returns (the soak
+    // test's descriptor count, and EMFILE, are not met at a first connection).
+    { asio::steady_timer open_reactor(lane->ioc); }
     lane->work.emplace(lane->ioc.get_executor());
     lane->thread = std::thread([l = lane.get()] { l->ioc.run(); });
     lanes.push_back(std::move(lane));
