@@ -21,6 +21,13 @@ constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
 constexpr std::int64_t kMaxDurationSeconds = 315'576'000'000;
 constexpr std::int64_t kMinTimestampSeconds = -62'135'596'800;  // 0001-01-01T00:00:00Z
 constexpr std::int64_t kMaxTimestampSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
+// A bound on |seconds| that holds every Duration and every Timestamp, so a
+// split never overflows and the type's own range check decides. (It used to
+// be twice the Timestamp range on each side, which cut off Durations below
+// -124271193600 s that decode fine: a fuzzer found one that could not be
+// encoded back.)
+constexpr std::int64_t kSplitBoundSeconds = 2 * kMaxTimestampSeconds;
+static_assert(kSplitBoundSeconds > kMaxDurationSeconds && kSplitBoundSeconds > -kMinTimestampSeconds);
 
 std::string where(std::string_view message, std::string_view field) {
   std::string s(message);
@@ -51,7 +58,7 @@ bool split_ticks(i128 ticks, std::int64_t num, std::int64_t den, Timespan* out) 
   if (__builtin_mul_overflow(ticks, static_cast<i128>(num), &scaled)) return false;
   i128 seconds = scaled / den;
   i128 nanos = (scaled % den) * kNanosPerSecond / den;
-  if (seconds > kMaxTimestampSeconds * 2 || seconds < kMinTimestampSeconds * 2) return false;
+  if (seconds > kSplitBoundSeconds || seconds < -kSplitBoundSeconds) return false;
   out->seconds = static_cast<std::int64_t>(seconds);
   out->nanos = static_cast<std::int32_t>(nanos);
   return true;
@@ -75,7 +82,7 @@ bool to_timestamp(Timespan t, Timespan* out) {
 bool split_double(double ticks, std::int64_t num, std::int64_t den, Timespan* out) {
   if (!std::isfinite(ticks) || num <= 0 || den <= 0) return false;
   long double seconds = static_cast<long double>(ticks) * num / den;
-  if (seconds > 2.0L * kMaxTimestampSeconds || seconds < 2.0L * kMinTimestampSeconds) return false;
+  if (seconds > kSplitBoundSeconds || seconds < -kSplitBoundSeconds) return false;
   long double whole = std::trunc(seconds);
   auto nanos = static_cast<std::int64_t>(std::llround((seconds - whole) * kNanosPerSecond));
   auto secs = static_cast<std::int64_t>(whole);

@@ -40,6 +40,25 @@ TEST(Duration, SplitsTicksExactly) {
   EXPECT_EQ(t.nanos, 250'000'000);
 }
 
+TEST(Duration, CoversTheWholeProtoRangeOnBothSides) {
+  // google.protobuf.Duration spans +-315576000000 s; both ends and their
+  // neighbours, in integer and floating ticks.
+  constexpr std::int64_t kMax = 315'576'000'000;
+  for (std::int64_t sign : {1, -1}) {
+    Timespan t;
+    ASSERT_TRUE(ticks_to_duration(std::int64_t{sign * kMax}, 1, 1, &t)) << sign;
+    EXPECT_EQ(t.seconds, sign * kMax);
+    ASSERT_TRUE(ticks_to_duration(std::int64_t{sign * kMax * 1000}, 1, 1000, &t)) << sign;
+    EXPECT_EQ(t.seconds, sign * kMax);
+    ASSERT_TRUE(ticks_to_duration(static_cast<double>(sign * kMax), 1, 1, &t)) << sign;
+    EXPECT_EQ(t.seconds, sign * kMax);
+    EXPECT_FALSE(ticks_to_duration(std::int64_t{sign * (kMax + 1)}, 1, 1, &t)) << sign;
+    // The value the fuzzer found: it decodes, so it must encode.
+    ASSERT_TRUE(ticks_to_duration(std::int64_t{sign * 274'877'906'949'000}, 1, 1000, &t)) << sign;
+    EXPECT_EQ(t.seconds, sign * 274'877'906'949);
+  }
+}
+
 TEST(Duration, RejectsOutOfRange) {
   Timespan t;
   // INT64_MAX hours is far beyond +-10000 years.
@@ -74,6 +93,11 @@ TEST(Timestamp, FloorsNegativeTimes) {
   EXPECT_EQ(t.seconds, -1);
   EXPECT_EQ(t.nanos, 999'999'999);
   EXPECT_FALSE(ticks_to_timestamp(std::int64_t{253'402'300'800}, 1, 1, &t));
+  // Both ends of 0001-01-01..9999-12-31 are representable.
+  ASSERT_TRUE(ticks_to_timestamp(std::int64_t{-62'135'596'800}, 1, 1, &t));
+  EXPECT_EQ(t.seconds, -62'135'596'800);
+  EXPECT_FALSE(ticks_to_timestamp(std::int64_t{-62'135'596'801}, 1, 1, &t));
+  ASSERT_TRUE(ticks_to_timestamp(std::int64_t{253'402'300'799}, 1, 1, &t));
   std::string why;
   EXPECT_FALSE(timestamp_is_valid({0, -1}, &why));
 }
