@@ -90,4 +90,11 @@ bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, st
 bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, double* ticks,
                        std::string* why);
 
+// True when floating `ticks`, the rounded form of `exact`, has a whole-second
+// part farther from zero than exact's (x.999999999 s rounded up to x+1). A
+// decoder steps such a value back toward zero: at the ends of the proto
+// range the rounded value would not encode again.
+bool rounds_past_whole_seconds(double ticks, std::int64_t num, std::int64_t den,
+                               const Timespan& exact) noexcept;
+
 }  // namespace dispatch::wire

@@ -13,6 +13,7 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include <cassert>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -282,7 +283,13 @@ inline Rep proto_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den,
   if constexpr (std::is_floating_point_v<Rep>) {
     double v;
     if (!timespan_to_ticks(t, num, den, &v, &why)) fail(message, field, why);
-    return static_cast<Rep>(v);
+    // Rounding to Rep is to nearest, so one step back toward zero undoes a
+    // carry into the next whole second; a few bound the loop.
+    auto r = static_cast<Rep>(v);
+    for (int i = 0; i < 4 && rounds_past_whole_seconds(static_cast<double>(r), num, den, t); ++i) {
+      r = std::nextafter(r, Rep{0});
+    }
+    return r;
   } else if constexpr (std::is_signed_v<Rep>) {
     std::int64_t v;
     if (!timespan_to_ticks(t, num, den, std::numeric_limits<Rep>::min(),

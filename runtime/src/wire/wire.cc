@@ -316,4 +316,15 @@ bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, do
   return true;
 }
 
+bool rounds_past_whole_seconds(double ticks, std::int64_t num, std::int64_t den,
+                               const Timespan& exact) noexcept {
+  if (!std::isfinite(ticks) || num <= 0 || den <= 0) return false;
+  // exact's whole seconds, truncated toward zero like split_double does.
+  std::int64_t whole = exact.seconds;
+  if (exact.seconds < 0 && exact.nanos > 0) whole += 1;
+  if (exact.seconds > 0 && exact.nanos < 0) whole -= 1;
+  const long double got = std::trunc(static_cast<long double>(ticks) * num / den);
+  return got > 0 ? got > whole : got < whole;
+}
+
 }  // namespace dispatch::wire

@@ -102,6 +102,33 @@ TEST(Timestamp, FloorsNegativeTimes) {
   EXPECT_FALSE(timestamp_is_valid({0, -1}, &why));
 }
 
+TEST(FloatingTicks, ValuesAtTheRangeEndsDecodeToValuesThatEncode) {
+  // x.999999999 s rounds up to x+1 in a double (and much further in a
+  // float); the decoder steps back so the value still encodes.
+  const Timespan max_duration{315'576'000'000, 999'999'999};
+  const Timespan min_duration{-315'576'000'000, -999'999'999};
+  for (const Timespan& t : {max_duration, min_duration}) {
+    const auto d = proto_to_ticks<double>(t, 1, 1, "M", "d");
+    EXPECT_NO_THROW(duration_to_proto(d, 1, 1, "M", "d")) << t.seconds;
+    EXPECT_EQ(duration_to_proto(d, 1, 1, "M", "d").seconds, t.seconds);
+    const auto ms = proto_to_ticks<double>(t, 1, 1000, "M", "d");
+    EXPECT_EQ(duration_to_proto(ms, 1, 1000, "M", "d").seconds, t.seconds);
+    const auto f = proto_to_ticks<float>(t, 1, 1, "M", "d");
+    EXPECT_NO_THROW(duration_to_proto(f, 1, 1, "M", "d")) << t.seconds;
+  }
+  const Timespan max_time{253'402'300'799, 999'999'999};
+  const Timespan min_time{-62'135'596'800, 300'000'000};
+  for (const Timespan& t : {max_time, min_time}) {
+    const auto d = proto_to_ticks<double>(t, 1, 1, "M", "t");
+    EXPECT_EQ(timestamp_to_proto(d, 1, 1, "M", "t").seconds, t.seconds);
+    const auto f = proto_to_ticks<float>(t, 1, 1, "M", "t");
+    EXPECT_NO_THROW(timestamp_to_proto(f, 1, 1, "M", "t")) << t.seconds;
+  }
+  // Values away from the ends are untouched: 1.5 s stays exactly 1.5 s.
+  EXPECT_EQ(proto_to_ticks<double>({1, 500'000'000}, 1, 1, "M", "d"), 1.5);
+  EXPECT_EQ(proto_to_ticks<double>({-2, -999'999'999}, 1, 1'000'000'000, "M", "d"), -2'999'999'999.0);
+}
+
 // Decodes `bytes` with `read` and returns the error message, or "" on success.
 template <typename F>
 std::string decode_error(std::string_view bytes, F read) {
