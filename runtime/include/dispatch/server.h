@@ -14,7 +14,8 @@
 // than inline_limit, a watchdog lends that thread's connections another
 // thread until it returns, and the function's later calls go to the
 // workers: a slow function stalls other connections for at most about
-// inline_limit + 5 ms, once.
+// inline_limit + 5 ms, once. The watchdog sleeps while no call runs inline,
+// so an idle server does not wake.
 //
 // Not for: TLS termination (put a proxy in front), HTTP/2, streaming.
 // Public header: compiles as C++17 and C++20; no Boost (pimpl).

@@ -104,6 +104,9 @@ struct Lane {
   // began; 0 while none runs.
   std::atomic<int64_t> call_began{0};
   std::atomic<bool> rescued{false};  // a rescue thread runs ioc too
+  // Inline calls begun; written by the lane's thread only, read by the
+  // watchdog to tell an idle server from a busy one.
+  std::atomic<uint64_t> inline_calls{0};
 };
 
 // Everything a server shares with its sessions (Server::Impl is this).
@@ -124,6 +127,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::size_t next_lane = 0;  // on the accept thread
   std::unique_ptr<asio::thread_pool> workers;
   std::thread watchdog;
+  // True while the watchdog sleeps because no call has run inline for a
+  // while; the first inline call after that wakes it (see watch()).
+  std::atomic<bool> watchdog_parked{false};
   std::vector<std::thread> rescuers;  // guarded by mu
   std::atomic<bool> stopping{false};
   std::atomic<uint16_t> bound_port{0};
@@ -147,6 +153,13 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     cv.notify_all();
   }
   void watch();  // the watchdog thread's loop
+  void unpark_watchdog() {
+    {
+      std::lock_guard lock(mu);
+      watchdog_parked = false;
+    }
+    cv.notify_all();
+  }
 };
 
 int64_t now_ns() {
@@ -273,7 +286,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // its thread is held, and must not be held in turn.
     if (server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire) &&
         handler.is_quick(request_)) {
-      lane_.call_began.store(now_ns(), std::memory_order_release);
+      // call_began then watchdog_parked, both sequentially consistent: the
+      // watchdog writes them in the other order, so either it sees this
+      // call and stays awake, or this sees it parked and wakes it.
+      lane_.call_began.store(now_ns());
+      lane_.inline_calls.store(lane_.inline_calls.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
+      if (server_->watchdog_parked.load()) server_->unpark_watchdog();
       response_ = handler.serve(request_, received_);
       lane_.call_began.store(0, std::memory_order_release);
       return write_answer(/*on_worker=*/false);
@@ -509,15 +528,38 @@ void ServerCore::accept() {
 // then, so its later calls go to the workers: this happens about once per
 // function that turns slow.)
 void ServerCore::watch() {
-  // 200 wake-ups a second: little CPU, and a held lane waits at most about
-  // inline_limit + 5 ms for its rescue.
+  // While calls run inline: 200 wake-ups a second, little CPU, and a held
+  // lane waits at most about inline_limit + 5 ms for its rescue. After
+  // kParkAfter ticks without an inline call the watchdog parks, so an idle
+  // server does not wake at all; the next inline call wakes it (one futex
+  // wake per idle-to-busy transition, nothing per call).
   const auto tick = std::chrono::milliseconds(5);
+  constexpr int kParkAfter = 20;
   const int64_t limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.inline_limit).count();
+  int quiet_ticks = 0;
+  uint64_t seen_calls = 0;
   std::unique_lock lock(mu);
   while (!stopping) {
-    cv.wait_for(lock, tick, [this] { return stopping.load(); });
+    if (quiet_ticks >= kParkAfter) {
+      watchdog_parked = true;
+      bool running = false;
+      for (auto& lane : lanes) running = running || lane->call_began.load() != 0;
+      if (!running) cv.wait(lock, [this] { return stopping.load() || !watchdog_parked.load(); });
+      watchdog_parked = false;
+      quiet_ticks = 0;
+    } else {
+      cv.wait_for(lock, tick, [this] { return stopping.load(); });
+    }
     if (stopping) return;
     const int64_t now = now_ns();
+    uint64_t calls = 0;
+    bool running = false;
+    for (auto& lane : lanes) {
+      calls += lane->inline_calls.load(std::memory_order_relaxed);
+      running = running || lane->call_began.load(std::memory_order_relaxed) != 0;
+    }
+    quiet_ticks = (calls == seen_calls && !running) ? quiet_ticks + 1 : 0;
+    seen_calls = calls;
     for (auto& owned : lanes) {
       Lane& lane = *owned;
       const int64_t began = lane.call_began.load(std::memory_order_acquire);

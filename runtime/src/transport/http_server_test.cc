@@ -331,6 +331,32 @@ TEST_F(ServerTest, AnIoThreadHeldByACallIsRescued) {
   EXPECT_TRUE(second.get_future().get().ok());
 }
 
+// The watchdog parks after about 100 ms without inline calls; the first call
+// after that must wake it, or a held I/O thread would never be rescued.
+TEST_F(ServerTest, AnIoThreadHeldAfterAnIdleSpellIsRescued) {
+  ServerOptions options;
+  options.io_threads = 1;
+  options.workers = 2;
+  options.inline_limit = std::chrono::milliseconds(5);
+  start(options);
+  HttpClient client(url_);
+  ASSERT_TRUE(client.call("/t.TService/add", "", {}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  std::promise<Result<std::string>> first, second;
+  client.call_async("/t.TService/gate", "", {}, [&](Result<std::string> r) { first.set_value(std::move(r)); });
+  testing::gate().wait_entered(1);
+  client.call_async("/t.TService/gate", "", {}, [&](Result<std::string> r) { second.set_value(std::move(r)); });
+  testing::gate().wait_entered(2);
+  CallOptions bounded;
+  bounded.timeout = std::chrono::milliseconds(5000);
+  auto added = client.call("/t.TService/add", testing::varint_field(1, 2) + testing::varint_field(2, 3), bounded);
+  ASSERT_TRUE(added.ok()) << added.error().what();
+  EXPECT_EQ(testing::read_varints(*added)[1], 5u);
+  testing::gate().release();
+  EXPECT_TRUE(first.get_future().get().ok());
+  EXPECT_TRUE(second.get_future().get().ok());
+}
+
 TEST_F(ServerTest, DrainFinishesInFlightCallsAndRefusesNewConnections) {
   start();
   HttpClient client(url_);
