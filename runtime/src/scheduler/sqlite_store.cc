@@ -28,7 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
+#include <iterator>
 #include <future>
 #include <mutex>
 #include <random>
@@ -77,6 +77,22 @@ CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at);
     // 2: listing by state in creation order.
     R"sql(
 CREATE INDEX calls_state_seq ON calls(state, seq);
+)sql",
+    // 3: partial indexes. Each call goes pending -> running -> completed;
+    // indexes keyed by state moved an entry in both of them at every step
+    // (eleven index writes per call). An index restricted to one state is
+    // written only when a call enters or leaves that state, and completed
+    // calls, the bulk of the table, are in none: seven index writes per
+    // call. Listing completed calls scans the table in creation order
+    // instead.
+    R"sql(
+DROP INDEX IF EXISTS calls_due;
+DROP INDEX IF EXISTS calls_state_seq;
+CREATE INDEX calls_pending ON calls(fair_key, next_attempt_at) WHERE state = 1;
+CREATE INDEX calls_pending_seq ON calls(seq) WHERE state = 1;
+CREATE INDEX calls_running_seq ON calls(seq) WHERE state = 2;
+CREATE INDEX calls_failed_seq ON calls(seq) WHERE state = 4;
+CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
@@ -259,7 +275,7 @@ class SqliteStore final : public Store {
       migrate(writer_db_, options.path);
       reader_db_ = open_db(options.path, options.fsync_commits);
       prepare();
-      if (options.fsync_commits && open_wal_for_sync()) {
+      if (options.fsync_commits && options.sync_thread && open_wal_for_sync()) {
         exec(writer_db_, "PRAGMA synchronous=NORMAL");
         background_sync_ = true;
       }
@@ -294,16 +310,15 @@ class SqliteStore final : public Store {
 
   void enqueue(std::vector<NewCall> calls, int64_t now_ms,
                Done<std::vector<std::string>> done) override {
-    auto shared = std::make_shared<std::vector<NewCall>>(std::move(calls));
-    submit<std::vector<std::string>>(std::move(done), [this, shared, now_ms] {
-      return do_enqueue(*shared, now_ms);
-    });
+    submit<std::vector<std::string>>(
+        std::move(done), [this, calls = std::move(calls), now_ms] { return do_enqueue(calls, now_ms); },
+        Mode{/*synced=*/true, /*self_contained=*/true});
   }
 
   void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) override {
     submit<std::vector<CallRecord>>(
         std::move(done), [this, options = std::move(options)] { return do_claim(options); },
-        /*synced=*/false);
+        Mode{/*synced=*/false, /*self_contained=*/false});
   }
 
   void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
@@ -318,20 +333,20 @@ class SqliteStore final : public Store {
       s.bind(10, static_cast<int64_t>(lease));
       s.step();
       return sqlite3_changes(writer_db_) == 1;
-    }, /*synced=*/false);
+    }, Mode{/*synced=*/false, /*self_contained=*/true});
   }
 
   void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
     submit<CallRecord>(std::move(done), [this, id = std::move(id), now_ms] {
       return transition(w_.cancel, id, now_ms, "cancel", "it is already");
-    });
+    }, Mode{/*synced=*/true, /*self_contained=*/false});
   }
 
   void retry(std::string id, int64_t now_ms, Done<CallRecord> done) override {
     submit<CallRecord>(std::move(done), [this, id = std::move(id), now_ms] {
       return transition(w_.retry, id, now_ms, "retry",
                          "only failed or cancelled calls can be retried; it is");
-    });
+    }, Mode{/*synced=*/true, /*self_contained=*/false});
   }
 
   void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
@@ -341,7 +356,7 @@ class SqliteStore final : public Store {
       s.bind(1, all ? INT64_MAX : now_ms);
       s.step();
       return static_cast<std::size_t>(sqlite3_changes(writer_db_));
-    }, /*synced=*/false);
+    }, Mode{/*synced=*/false, /*self_contained=*/true});
   }
 
   Result<std::optional<CallRecord>> get(std::string_view id) override {
@@ -365,10 +380,13 @@ class SqliteStore final : public Store {
         if (!s.step()) throw Error(Code::not_found, "no call has ID " + std::string(after_id));
         after = s.i64(0);
       }
-      Stmt& s = state ? r_.list_state : r_.list_all;
+      const int st = state ? static_cast<int>(*state) : 0;
+      if (state && (st < 1 || st >= kStates)) {
+        throw Error(Code::invalid_argument, "no call state numbered " + std::to_string(st));
+      }
+      Stmt& s = state ? r_.list_state[st] : r_.list_all;
       Using u(s);
       s.bind(1, after).bind(2, static_cast<int64_t>(limit));
-      if (state) s.bind(3, static_cast<int64_t>(*state));
       std::vector<CallRecord> out;
       while (s.step()) out.push_back(read_record(s));
       return out;
@@ -385,17 +403,29 @@ class SqliteStore final : public Store {
     });
   }
 
-  Stats stats() const override { return Stats{writes_.load(), commits_.load()}; }
+  Stats stats() const override { return Stats{writes_.load(), commits_.load(), log_syncs_.load()}; }
 
   Result<std::vector<int64_t>> count_by_state() override {
     return read([&] {
-      Stmt& s = r_.counts;
-      Using u(s);
-      std::vector<int64_t> out(6, 0);
-      while (s.step()) {
-        auto st = s.i64(0);
-        if (st > 0 && st < 6) out[static_cast<std::size_t>(st)] = s.i64(1);
+      // One read transaction: every count from the same snapshot.
+      if (!r_.begin.run()) throw db_error(reader_db_, "starting a read");
+      struct End {
+        ~End() { if (!r.commit.run()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); }
+        ReadStmts& r;
+        sqlite3* db;
+      } end{r_, reader_db_};
+      auto count = [](Stmt& s) {
+        Using u(s);
+        return s.step() ? s.i64(0) : 0;
+      };
+      std::vector<int64_t> out(kStates, 0);
+      int64_t rest = count(r_.count_all);
+      for (int st = 1; st < kStates; ++st) {
+        if (st == static_cast<int>(CallState::completed)) continue;
+        out[static_cast<std::size_t>(st)] = count(r_.count_state[st]);
+        rest -= out[static_cast<std::size_t>(st)];
       }
+      out[static_cast<std::size_t>(CallState::completed)] = rest;
       return out;
     });
   }
@@ -406,20 +436,75 @@ class SqliteStore final : public Store {
     // Prepared once: the writer runs three per write.
     Stmt begin, commit, savepoint, rollback_to, release_savepoint;
   };
+  static constexpr int kStates = 6;  // CallState values, 0 unused
+  // The partial index holding calls in `state`; none for completed.
+  static std::string state_index(int state) {
+    switch (static_cast<CallState>(state)) {
+      case CallState::pending: return "calls_pending_seq";
+      case CallState::running: return "calls_running_seq";
+      case CallState::failed: return "calls_failed_seq";
+      case CallState::cancelled: return "calls_cancelled_seq";
+      case CallState::completed: break;
+    }
+    return "";
+  }
   struct ReadStmts {
-    Stmt get, seq_of, list_all, list_state, next_due, counts;
+    Stmt get, seq_of, list_all, next_due, count_all, begin, commit;
+    Stmt list_state[kStates];
+    Stmt count_state[kStates];  // none for completed: the total less the others
   };
-  struct Op {
-    std::function<bool()> run;       // inside the transaction; records its result
-    std::function<void()> fail_all;  // the commit failed: report that instead
-    std::function<void(const Error&)> fail_with;  // the sync failed: report this
-    std::function<void()> report;    // after the commit
+  // How a write is run and reported.
+  struct Mode {
     // Must be on disk before it is reported (fsync_commits): what a client
     // is told (enqueue, cancel, retry). Leases and outcomes need not: if a
     // power cut loses them, the call is delivered again (at least once),
     // and a later synced commit makes them durable with it (WAL order).
     bool synced = true;
+    // The body is one statement, or keeps its own savepoint: when it fails
+    // it leaves no partial change, so it runs without a savepoint of its
+    // own (two statements less per write; outcomes are one per call).
+    bool self_contained = false;
   };
+  // One queued write. Its body runs on the writer thread inside the batch's
+  // transaction; the result waits in the op until it may be reported. One
+  // allocation per write: the queues move pointers.
+  class Op {
+   public:
+    explicit Op(Mode mode) : mode(mode) {}
+    virtual ~Op() = default;
+    // Runs the body and keeps its result; false when it failed.
+    virtual bool run() = 0;
+    // Replaces the kept result by `error` (the commit or the sync failed).
+    virtual void fail(const Error& error) = 0;
+    // Hands the kept result to the caller.
+    virtual void report() = 0;
+    const Mode mode;
+  };
+  template <typename T, typename Body>
+  class WriteOp final : public Op {
+   public:
+    WriteOp(Mode mode, Body body, Done<T> done)
+        : Op(mode), body_(std::move(body)), done_(std::move(done)) {}
+    bool run() override {
+      try {
+        result_.emplace(body_());
+        return true;
+      } catch (const Error& e) {
+        result_.emplace(e);
+      } catch (...) {
+        result_.emplace(error_from_current_exception());
+      }
+      return false;
+    }
+    void fail(const Error& error) override { result_.emplace(error); }
+    void report() override { done_(std::move(*result_)); }
+
+   private:
+    Body body_;
+    Done<T> done_;
+    std::optional<Result<T>> result_;
+  };
+  using OpPtr = std::unique_ptr<Op>;
 
   void prepare() {
     const std::string cols = kColumns;
@@ -429,11 +514,14 @@ class SqliteStore final : public Store {
                      "root_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, "
                      "?10, ?11, ?12, ?6, ?6)");
     w_.find_key = Stmt(writer_db_, "SELECT id FROM calls WHERE idempotency_key = ?1");
+    // INDEXED BY: a statement that cannot use its partial index fails to
+    // prepare instead of silently scanning the table.
     w_.next_key = Stmt(writer_db_,
-                       "SELECT fair_key FROM calls WHERE state = 1 AND fair_key > ?1 "
-                       "ORDER BY fair_key LIMIT 1");
-    w_.due = Stmt(writer_db_, "SELECT seq, endpoint FROM calls WHERE state = 1 AND fair_key = ?1 AND "
-                                  "next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3");
+                       "SELECT fair_key FROM calls INDEXED BY calls_pending WHERE state = 1 AND "
+                       "fair_key > ?1 ORDER BY fair_key LIMIT 1");
+    w_.due = Stmt(writer_db_,
+                  "SELECT seq, endpoint FROM calls INDEXED BY calls_pending WHERE state = 1 AND "
+                  "fair_key = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3");
     // Leases and reads the leased call in one statement.
     w_.lease = Stmt(writer_db_,
                     "UPDATE calls SET state = 2, attempts = attempts + 1, lease = ?1, "
@@ -456,17 +544,39 @@ class SqliteStore final : public Store {
     w_.rollback_to = Stmt(writer_db_, "ROLLBACK TO op");
     w_.release_savepoint = Stmt(writer_db_, "RELEASE op");
     w_.release = Stmt(writer_db_,
-                      "UPDATE calls SET state = 1, lease = 0, lease_until = 0 "
-                      "WHERE state = 2 AND lease_until <= ?1");
+                      "UPDATE calls INDEXED BY calls_running_seq SET state = 1, lease = 0, "
+                      "lease_until = 0 WHERE state = 2 AND lease_until <= ?1");
     r_.get = Stmt(reader_db_, "SELECT " + cols + " FROM calls WHERE id = ?1");
     r_.seq_of = Stmt(reader_db_, "SELECT seq FROM calls WHERE id = ?1");
     r_.list_all = Stmt(reader_db_, "SELECT " + cols +
                                        " FROM calls WHERE seq > ?1 ORDER BY seq LIMIT ?2");
-    r_.list_state = Stmt(reader_db_, "SELECT " + cols +
-                                         " FROM calls WHERE state = ?3 AND seq > ?1 "
-                                         "ORDER BY seq LIMIT ?2");
-    r_.next_due = Stmt(reader_db_, "SELECT MIN(next_attempt_at) FROM calls WHERE state = 1");
-    r_.counts = Stmt(reader_db_, "SELECT state, COUNT(*) FROM calls GROUP BY state");
+    // One statement per state: a partial index serves a query only when
+    // the query names its state as a constant. Completed calls have no
+    // index; they are most of the table, so the scan in creation order
+    // finds them at once.
+    for (int state = 1; state < kStates; ++state) {
+      const std::string index = state_index(state);
+      const std::string from = index.empty() ? " FROM calls NOT INDEXED" : " FROM calls INDEXED BY " + index;
+      const std::string where = " WHERE state = " + std::to_string(state);
+      r_.list_state[state] =
+          Stmt(reader_db_, "SELECT " + cols + from + where + " AND seq > ?1 ORDER BY seq LIMIT ?2");
+      if (!index.empty()) r_.count_state[state] = Stmt(reader_db_, "SELECT COUNT(*)" + from + where);
+    }
+    r_.count_all = Stmt(reader_db_, "SELECT COUNT(*) FROM calls");
+    r_.begin = Stmt(reader_db_, "BEGIN");
+    r_.commit = Stmt(reader_db_, "COMMIT");
+    // The earliest due time per fairness key, keys visited by skipping
+    // through the index: one probe per key instead of a pass over every
+    // pending call (the delivery loop asks before each sleep).
+    r_.next_due = Stmt(reader_db_, R"sql(
+WITH RECURSIVE k(key) AS (
+  SELECT MIN(fair_key) FROM calls INDEXED BY calls_pending WHERE state = 1
+  UNION ALL
+  SELECT (SELECT MIN(fair_key) FROM calls INDEXED BY calls_pending WHERE state = 1 AND fair_key > k.key)
+  FROM k WHERE k.key IS NOT NULL)
+SELECT MIN((SELECT MIN(next_attempt_at) FROM calls INDEXED BY calls_pending
+            WHERE state = 1 AND fair_key = k.key))
+FROM k WHERE k.key IS NOT NULL)sql");
   }
 
   void close_all() {
@@ -526,8 +636,10 @@ class SqliteStore final : public Store {
         return Error(Code::unavailable, "cannot sync the directory of " + wal_path_);
       }
     }
-    if (::fdatasync(wal_fd_) != 0) {
-      return Error(Code::unavailable, "syncing " + wal_path_ + " failed (" + std::strerror(errno) +
+    const int err = options_.sync_log ? options_.sync_log(wal_fd_) : (::fdatasync(wal_fd_) == 0 ? 0 : errno);
+    log_syncs_ += 1;
+    if (err != 0) {
+      return Error(Code::unavailable, "syncing " + wal_path_ + " failed (" + std::strerror(err) +
                                           "); the write was committed but may not survive a power loss");
     }
     return {};
@@ -537,7 +649,7 @@ class SqliteStore final : public Store {
   // has returned: every write handed over while one sync runs waits for the
   // next, so each sync covers as many commits as arrived meanwhile.
   void sync_loop() {
-    std::vector<Op> ready;
+    std::vector<OpPtr> ready;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(sync_mu_);
@@ -546,9 +658,9 @@ class SqliteStore final : public Store {
         ready.swap(sync_queue_);
       }
       auto synced = sync_wal();
-      for (Op& op : ready) {
-        if (!synced.ok()) op.fail_with(synced.error());
-        op.report();
+      for (OpPtr& op : ready) {
+        if (!synced.ok()) op->fail(synced.error());
+        op->report();
       }
       ready.clear();
     }
@@ -567,24 +679,8 @@ class SqliteStore final : public Store {
   // Queues a write; `body` runs on the writer thread inside the batch's
   // transaction and either returns a value or throws dispatch::Error.
   template <typename T, typename Body>
-  void submit(Done<T> done, Body body, bool synced = true) {
-    auto result = std::make_shared<std::optional<Result<T>>>();
-    Op op;
-    op.run = [result, body = std::move(body)]() mutable {
-      try {
-        result->emplace(body());
-        return true;
-      } catch (const Error& e) {
-        result->emplace(e);
-        return false;
-      }
-    };
-    op.fail_all = [result] {
-      result->emplace(Error(Code::unavailable, "the store could not commit; the write was not kept"));
-    };
-    op.fail_with = [result](const Error& e) { result->emplace(e); };
-    op.report = [result, done = std::move(done)] { done(std::move(**result)); };
-    op.synced = synced;
+  void submit(Done<T> done, Body body, Mode mode) {
+    OpPtr op = std::make_unique<WriteOp<T, Body>>(mode, std::move(body), std::move(done));
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(op));
@@ -593,34 +689,38 @@ class SqliteStore final : public Store {
   }
 
   void write_loop() {
-    std::vector<Op> batch;
+    std::vector<OpPtr> batch;
+    std::vector<OpPtr> to_sync;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (queue_.empty() && stopping_) return;
-        while (!queue_.empty() && batch.size() < options_.max_batch) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        if (queue_.size() <= options_.max_batch) {
+          batch.swap(queue_);
+        } else {
+          const auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
+          std::move(queue_.begin(), end, std::back_inserter(batch));
+          queue_.erase(queue_.begin(), end);
         }
       }
       if (background_sync_) {
         // One commit for all; the sync thread makes it durable.
         const bool committed = run_batch(batch);
-        std::vector<Op> to_sync;
-        for (Op& op : batch) {
-          if (op.synced && committed) {
+        for (OpPtr& op : batch) {
+          if (op->mode.synced && committed) {
             to_sync.push_back(std::move(op));
           } else {
-            op.report();
+            op->report();
           }
         }
         batch.clear();
         if (!to_sync.empty()) {
           {
             std::lock_guard<std::mutex> lock(sync_mu_);
-            for (Op& op : to_sync) sync_queue_.push_back(std::move(op));
+            for (OpPtr& op : to_sync) sync_queue_.push_back(std::move(op));
           }
+          to_sync.clear();
           sync_cv_.notify_one();
         }
         continue;
@@ -629,48 +729,56 @@ class SqliteStore final : public Store {
       // unsynced commit, so that a delivery never waits behind another
       // request's fsync; then the writes that must be on disk. (Writes
       // queued together are concurrent: either order is a valid one.)
-      std::vector<Op> synced;
-      std::vector<Op> unsynced;
-      for (Op& op : batch) (op.synced ? synced : unsynced).push_back(std::move(op));
+      std::vector<OpPtr> synced;
+      std::vector<OpPtr> unsynced;
+      for (OpPtr& op : batch) (op->mode.synced ? synced : unsynced).push_back(std::move(op));
       batch.clear();
-      for (std::vector<Op>* part : {&unsynced, &synced}) {
+      for (std::vector<OpPtr>* part : {&unsynced, &synced}) {
         if (part->empty()) continue;
         run_batch(*part);
-        for (Op& op : *part) op.report();
+        for (OpPtr& op : *part) op->report();
       }
     }
   }
 
   // True when the batch committed (each op's own failure aside).
-  bool run_batch(std::vector<Op>& batch) {
+  bool run_batch(std::vector<OpPtr>& batch) {
     // synchronous=FULL costs an fsync per commit; a batch of leases and
-    // outcomes only commits without one (see Op::synced). Set outside the
+    // outcomes only commits without one (see Mode::synced). Set outside the
     // transaction, where SQLite reads it. (With the sync thread, commits
     // are always NORMAL.)
     if (options_.fsync_commits && !background_sync_) {
       bool synced = false;
-      for (const Op& op : batch) synced = synced || op.synced;
+      for (const OpPtr& op : batch) synced = synced || op->mode.synced;
       if (synced != commit_synced_ &&
           sqlite3_exec(writer_db_, synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                        nullptr, nullptr, nullptr) == SQLITE_OK) {
         commit_synced_ = synced;
       }
     }
+    const Error lost(Code::unavailable, "the store could not commit; the write was not kept");
     if (!w_.begin.run()) {
-      for (Op& op : batch) op.fail_all();
+      for (OpPtr& op : batch) op->fail(lost);
       return false;
     }
     bool ok = true;
-    for (Op& op : batch) {
-      // A savepoint per write: a failing write rolls back alone.
-      ok = ok && w_.savepoint.run();
+    for (OpPtr& op : batch) {
+      if (op->mode.self_contained) {
+        // A failed statement undoes itself; some errors (I/O, full disk)
+        // roll back the whole transaction, and then every write with it.
+        ok = op->run() || !sqlite3_get_autocommit(writer_db_);
+      } else {
+        // A savepoint per write: a failing write rolls back alone.
+        ok = w_.savepoint.run();
+        if (!ok) break;
+        if (!op->run()) w_.rollback_to.run();
+        ok = w_.release_savepoint.run();
+      }
       if (!ok) break;
-      if (!op.run()) w_.rollback_to.run();
-      ok = w_.release_savepoint.run();
     }
     if (!ok || !w_.commit.run()) {
       sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      for (Op& op : batch) op.fail_all();
+      for (OpPtr& op : batch) op->fail(lost);
       return false;
     }
     writes_ += batch.size();
@@ -696,9 +804,9 @@ class SqliteStore final : public Store {
 
   std::vector<std::string> do_enqueue(const std::vector<NewCall>& calls, int64_t now_ms) {
     if (calls.empty()) throw Error(Code::invalid_argument, "no calls to enqueue");
-    // A nested savepoint makes the batch all-or-nothing inside the shared
+    // A savepoint makes the batch all-or-nothing inside the shared
     // transaction.
-    exec(writer_db_, "SAVEPOINT enqueue");
+    if (!w_.savepoint.run()) throw db_error(writer_db_, "starting an enqueue");
     try {
       std::vector<std::string> ids;
       ids.reserve(calls.size());
@@ -723,10 +831,11 @@ class SqliteStore final : public Store {
         s.step();
         ids.push_back(std::move(id));
       }
-      exec(writer_db_, "RELEASE enqueue");
+      if (!w_.release_savepoint.run()) throw db_error(writer_db_, "ending an enqueue");
       return ids;
     } catch (...) {
-      sqlite3_exec(writer_db_, "ROLLBACK TO enqueue; RELEASE enqueue", nullptr, nullptr, nullptr);
+      w_.rollback_to.run();
+      w_.release_savepoint.run();
       throw;
     }
   }
@@ -825,10 +934,11 @@ class SqliteStore final : public Store {
   bool commit_synced_ = true;  // the writer connection's current synchronous mode
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> log_syncs_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Op> queue_;
+  std::vector<OpPtr> queue_;
   bool stopping_ = false;
   std::thread writer_;
 
@@ -839,7 +949,7 @@ class SqliteStore final : public Store {
   int wal_fd_ = -1;
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
-  std::vector<Op> sync_queue_;  // committed, to report once synced
+  std::vector<OpPtr> sync_queue_;  // committed, to report once synced
   bool sync_stopping_ = false;
   std::thread syncer_;
 };

@@ -1,16 +1,22 @@
 // The SQLite store: transitions guarded by state and lease, idempotency keys,
 // fair claims, group commit, durability across reopen, migrations,
-// time-ordered IDs, every write reported once at close.
+// time-ordered IDs, every write reported once at close, acknowledgements
+// after the log sync (and the synchronous=FULL fallback), partial indexes.
 #include <sqlite3.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "dispatch/scheduler/store.h"
 
@@ -31,10 +37,11 @@ class StoreTest : public ::testing::Test {
   void remove_files() {
     for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((path_ + suffix).c_str());
   }
-  Store& open() {
+  Store& open(const std::function<void(SqliteOptions&)>& adjust = nullptr) {
     store_.reset();
     SqliteOptions o;
     o.path = path_;
+    if (adjust) adjust(o);
     auto s = open_sqlite_store(o);
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
     store_ = std::move(s).value();
@@ -334,20 +341,209 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   store_.reset();
   EXPECT_EQ(raw_user_version(path_), sqlite_schema_version());
   // Pretend the file was written by a build that knew only step 1.
-  EXPECT_EQ(raw_user_version(path_, "DROP INDEX calls_state_seq; PRAGMA user_version=1"), 1);
+  EXPECT_EQ(raw_user_version(path_,
+                             "DROP INDEX calls_pending; DROP INDEX calls_pending_seq; "
+                             "DROP INDEX calls_running_seq; DROP INDEX calls_failed_seq; "
+                             "DROP INDEX calls_cancelled_seq; "
+                             "CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at); "
+                             "PRAGMA user_version=1"),
+            1);
   open();
   EXPECT_TRUE(store_->get(id).value().has_value());
+  // The pending call made before the migration is in the new indexes.
+  EXPECT_EQ(store_->next_due_ms().value().value_or(-1), 1000);
+  EXPECT_EQ(store_->list(CallState::pending, 10, "").value().size(), 1u);
+  auto claimed = store_->claim_sync(at(1000)).value();
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].id, id);
   store_.reset();
   EXPECT_EQ(raw_user_version(path_), sqlite_schema_version());
   sqlite3* db = nullptr;
   sqlite3_open(path_.c_str(), &db);
   sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'calls_state_seq'", -1,
-                     &s, nullptr);
+  sqlite3_prepare_v2(db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
+                     "WHERE type = 'index' AND name LIKE 'calls_%' ORDER BY name)", -1, &s, nullptr);
   sqlite3_step(s);
-  EXPECT_EQ(sqlite3_column_int(s, 0), 1) << "step 2 was not applied again";
+  const auto* names = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  EXPECT_STREQ(names, "calls_cancelled_seq calls_failed_seq calls_idempotency calls_pending "
+                      "calls_pending_seq calls_running_seq")
+      << "steps 2 and 3 were not applied";
   sqlite3_finalize(s);
   sqlite3_close(db);
+}
+
+TEST_F(StoreTest, EveryStateListsAndCounts) {
+  // Each state has its own statement (and, but for completed, its own
+  // partial index): a call moving through the states shows in exactly one.
+  open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(enqueue(call("f"), 1000));
+  auto leased = store_->claim_sync(at(1000, 4)).value();  // ids 0..3 running
+  ASSERT_EQ(leased.size(), 4u);
+  Outcome done;  // completed
+  ASSERT_TRUE(store_->finish_sync(ids[0], leased[0].lease, done, 1001).value());
+  ASSERT_TRUE(store_->finish_sync(ids[1], leased[1].lease, done, 1001).value());
+  Outcome failed;
+  failed.state = CallState::failed;
+  failed.error_message = "no";
+  ASSERT_TRUE(store_->finish_sync(ids[2], leased[2].lease, failed, 1001).value());
+  ASSERT_TRUE(store_->cancel_sync(ids[4], 1001).ok());
+  // running: 3; pending: 5; completed: 0, 1; failed: 2; cancelled: 4.
+  const std::map<CallState, std::vector<std::string>> want = {
+      {CallState::pending, {ids[5]}},         {CallState::running, {ids[3]}},
+      {CallState::completed, {ids[0], ids[1]}}, {CallState::failed, {ids[2]}},
+      {CallState::cancelled, {ids[4]}}};
+  auto counts = store_->count_by_state().value();
+  ASSERT_EQ(counts.size(), 6u);
+  for (const auto& [state, expected] : want) {
+    std::vector<std::string> got;
+    const auto listed = store_->list(state, 10, "").value();
+    for (const auto& r : listed) got.push_back(r.id);
+    EXPECT_EQ(got, expected) << state_name(state);
+    EXPECT_EQ(counts[static_cast<std::size_t>(state)], static_cast<int64_t>(expected.size()))
+        << state_name(state);
+  }
+  // Paging through completed calls (the table scan).
+  auto first = store_->list(CallState::completed, 1, "").value();
+  ASSERT_EQ(first.size(), 1u);
+  auto rest = store_->list(CallState::completed, 10, first[0].id).value();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, ids[1]);
+  // A retried call leaves failed for pending.
+  ASSERT_TRUE(store_->retry_sync(ids[2], 1002).ok());
+  EXPECT_TRUE(store_->list(CallState::failed, 10, "").value().empty());
+  EXPECT_EQ(store_->list(CallState::pending, 10, "").value().size(), 2u);
+  // A bad state number is refused, not a crash.
+  EXPECT_EQ(store_->list(static_cast<CallState>(9), 10, "").error().code(), Code::invalid_argument);
+}
+
+TEST_F(StoreTest, NextDueIsTheEarliestAcrossKeys) {
+  open();
+  auto at_time = [](std::string function, int64_t due) {
+    NewCall c = call(std::move(function));
+    c.tenant = "";
+    return std::make_pair(c, due);
+  };
+  for (auto [c, due] : {at_time("b", 7000), at_time("a", 9000), at_time("c", 8000)}) {
+    store_->enqueue_sync({c}, due).value();
+  }
+  EXPECT_EQ(store_->next_due_ms().value().value(), 7000);
+  auto leased = store_->claim_sync(at(7000)).value();  // takes b's call
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].function, "b");
+  EXPECT_EQ(store_->next_due_ms().value().value(), 8000);
+}
+
+// A sync_log hook that holds every sync until released, and counts them.
+struct SyncGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = true;
+  int entered = 0;
+  int returned = 0;
+  int error = 0;  // what the sync returns
+
+  std::function<int(int)> hook() {
+    return [this](int) {
+      std::unique_lock<std::mutex> lock(mu);
+      ++entered;
+      cv.notify_all();
+      cv.wait(lock, [&] { return open; });
+      ++returned;
+      return error;
+    };
+  }
+  void set_open(bool o) {
+    std::lock_guard<std::mutex> lock(mu);
+    open = o;
+    cv.notify_all();
+  }
+  void wait_entered(int n) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return entered >= n; });
+  }
+};
+
+TEST_F(StoreTest, EnqueueIsAcknowledgedOnlyAfterTheLogSync) {
+  SyncGate gate;
+  open([&](SqliteOptions& o) { o.sync_log = gate.hook(); });
+  const std::string first = enqueue(call("f"));  // gate open: one sync
+  EXPECT_EQ(store_->stats().log_syncs, 1u);
+  {
+    std::lock_guard<std::mutex> lock(gate.mu);
+    EXPECT_EQ(gate.returned, 1);
+  }
+
+  gate.set_open(false);
+  std::promise<Result<std::vector<std::string>>> acked;
+  std::atomic<int> syncs_done_at_ack{-1};
+  store_->enqueue({call("f")}, 1000, [&](Result<std::vector<std::string>> r) {
+    {
+      std::lock_guard<std::mutex> lock(gate.mu);
+      syncs_done_at_ack = gate.returned;
+    }
+    acked.set_value(std::move(r));
+  });
+  gate.wait_entered(2);  // committed; its sync is held
+  auto ack = acked.get_future();
+  EXPECT_EQ(ack.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+      << "acknowledged before the log was synced";
+  // Leases and outcomes need no sync: they go through while it is held.
+  auto leased = store_->claim_sync(at(1000, 1)).value();
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].id, first);
+  EXPECT_TRUE(store_->finish_sync(first, leased[0].lease, Outcome{}, 1001).value());
+  EXPECT_EQ(ack.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+
+  gate.set_open(true);
+  auto r = ack.get();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(syncs_done_at_ack.load(), 2);
+  EXPECT_EQ(store_->stats().log_syncs, 2u);
+}
+
+TEST_F(StoreTest, FailedLogSyncFailsTheAcknowledgement) {
+  SyncGate gate;
+  gate.error = EIO;
+  open([&](SqliteOptions& o) { o.sync_log = gate.hook(); });
+  std::vector<NewCall> v{call("f")};
+  auto r = store_->enqueue_sync(std::move(v), 1000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unavailable);
+  EXPECT_NE(r.error().message().find("syncing"), std::string::npos) << r.error().message();
+  // The store keeps working once the disk does.
+  gate.error = 0;
+  std::vector<NewCall> again{call("f")};
+  EXPECT_TRUE(store_->enqueue_sync(std::move(again), 1000).ok());
+}
+
+TEST_F(StoreTest, WithoutTheSyncThreadCommitsSyncThemselves) {
+  // sync_thread = false: synchronous=FULL for the commits that must be
+  // durable, no sync thread (the hook is never called).
+  SyncGate gate;
+  gate.error = EIO;  // would fail every enqueue, were it used
+  auto no_thread = [&](SqliteOptions& o) {
+    o.sync_log = gate.hook();
+    o.sync_thread = false;
+  };
+  open(no_thread);
+  std::string id = enqueue(call("f"));
+  auto leased = store_->claim_sync(at(1000)).value();
+  ASSERT_EQ(leased.size(), 1u);
+  Outcome o;
+  o.output = "kept";
+  EXPECT_TRUE(store_->finish_sync(id, leased[0].lease, o, 1001).value());
+  EXPECT_TRUE(store_->cancel_sync(id, 1002).error().code() == Code::failed_precondition);
+  EXPECT_EQ(store_->stats().log_syncs, 0u);
+  {
+    std::lock_guard<std::mutex> lock(gate.mu);
+    EXPECT_EQ(gate.entered, 0);
+  }
+  open(no_thread);
+  auto r = store_->get(id).value();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->state, CallState::completed);
+  EXPECT_EQ(r->output, "kept");
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {

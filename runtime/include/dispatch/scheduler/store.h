@@ -137,6 +137,7 @@ class Store {
   struct Stats {
     uint64_t writes = 0;
     uint64_t commits = 0;
+    uint64_t log_syncs = 0;  // SQLite: syncs of the log by the sync thread
   };
   virtual Stats stats() const = 0;
 
@@ -160,6 +161,14 @@ struct SqliteOptions {
   // Take an exclusive lock on "<path>-owner" so that a second scheduler on
   // the same file fails at start instead of double-delivering.
   bool exclusive_owner = true;
+  // fsync_commits: a sync thread syncs the write-ahead log once for many
+  // commits, off the write lock. false: every commit that must be durable
+  // syncs itself (synchronous=FULL), which is also what happens when the
+  // log file cannot be opened for syncing.
+  bool sync_thread = true;
+  // How the sync thread makes the log durable: returns 0 or an errno
+  // value. Empty: fdatasync(fd). For tests that watch or fail the sync.
+  std::function<int(int fd)> sync_log;
 };
 
 // Opens (creating or migrating) a SQLite store in WAL mode.
