@@ -44,7 +44,12 @@ struct HttpClientOptions {
   std::size_t max_idle_connections = 64;
   // Replies larger than this are resource_exhausted.
   std::size_t max_response_bytes = 64u << 20;
-  // Threads that run call_async() calls (each a blocking call()).
+  // call_async() on http:// URLs: at most this many connections open at
+  // once, each carrying one call at a time (HTTP/1.1, no pipelining); more
+  // calls wait their turn, in order.
+  std::size_t max_connections = 64;
+  // call_async() on https:// URLs: threads running blocking calls, one call
+  // each (so also the most calls in flight). Unused for http://.
   std::size_t async_threads = 4;
 
   // When set, sent as "Authorization: Bearer <api_key>".
@@ -93,6 +98,13 @@ class HttpClient final : public Client {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
+  // http://: the request is serialized on the calling thread and handed to
+  // the client's event-loop thread (started by the first call), which runs
+  // every call over non-blocking keep-alive connections. `done` runs on that
+  // thread: it must not block (it delays every other call of this client),
+  // and must not destroy the client. Destroying the client completes every
+  // call still in flight with `canceled`. https://: a blocking call on a
+  // pool thread (`async_threads`), which also runs `done`.
   void call_async(std::string_view path, std::string request, const CallOptions& options,
                   Callback done) override;
   // On the calling thread: one write and one read on a pooled connection.

@@ -7,6 +7,7 @@
 // store's leases and start-up release make a crashed delivery happen again.
 #include "dispatch/scheduler/scheduler.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -104,8 +105,13 @@ struct Scheduler::Impl {
     } else {
       HttpClientOptions o;
       o.decorate = opts.decorate;
-      // Its async calls block a thread each: enough for the AIMD limit to
-      // matter before the pool does.
+      // http://: one event-loop thread runs every Run call of this endpoint
+      // and its replies (on_reply, so that must not block); the AIMD limit
+      // decides how many are in flight, not the client.
+      o.max_connections = static_cast<std::size_t>(std::max(1.0, opts.max_endpoint_concurrency));
+      o.max_idle_connections = std::max(o.max_idle_connections, o.max_connections);
+      // https:// still blocks a pool thread per call: enough threads for
+      // the AIMD limit to matter before the pool does.
       o.async_threads = 16;
       auto http = HttpClient::create(endpoint, std::move(o));
       if (http.ok()) {

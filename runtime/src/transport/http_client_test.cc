@@ -1,10 +1,19 @@
-// dispatch::HttpClient against a local dispatch::Server and against nothing:
-// URL checks, unreachable servers, timeouts, stale keep-alive connections,
-// the decorate hook and the API key.
+// dispatch::HttpClient against a local dispatch::Server, a scripted raw
+// HTTP server and nothing: URL checks, unreachable servers, timeouts, stale
+// keep-alive connections, the decorate hook and the API key, for the
+// blocking call() and the event-driven call_async().
 #include "dispatch/http_client.h"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -175,6 +184,323 @@ TEST(HttpClient, NonConnectErrorReplyKeepsTheStatusMeaning) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), Code::unimplemented);
   EXPECT_TRUE(contains(r.error().message(), "/no/such/prefix/t.TService/add")) << r.error().message();
+}
+
+
+// --- call_async() -------------------------------------------------------------
+
+// Collects async replies; wait() returns once `n` callbacks have run and
+// counts callbacks per call index, so a second run of one would show.
+struct Replies {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<int, std::vector<Result<std::string>>> by_index;
+  int count = 0;
+
+  Client::Callback slot(int index) {
+    return [this, index](Result<std::string> r) {
+      std::lock_guard lock(mu);
+      by_index[index].push_back(std::move(r));
+      ++count;
+      cv.notify_all();
+    };
+  }
+  void wait(int n) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return count >= n; });
+  }
+  Result<std::string> only(int index) {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(by_index[index].size(), 1u) << "callback of call " << index;
+    return by_index[index].front();
+  }
+};
+
+TEST(HttpClientAsync, ManyConcurrentCallsGetTheirOwnReplies) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClientOptions options;
+  options.max_connections = 8;
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()), options);
+  constexpr int kThreads = 4, kPerThread = 250;
+  Replies replies;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t * kPerThread; i < (t + 1) * kPerThread; ++i) {
+        client.call_async("/t.TService/add", testing::varint_field(1, i) + testing::varint_field(2, 1000), {},
+                          replies.slot(i));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  replies.wait(kThreads * kPerThread);
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    auto r = replies.only(i);
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    EXPECT_EQ(testing::read_varints(*r)[1], static_cast<uint64_t>(i + 1000));
+  }
+  EXPECT_LE(client.stats().connections_opened, 8u);
+  EXPECT_EQ(client.stats().calls, static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+TEST(HttpClientAsync, ServerErrorsKeepTheirCode) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  Replies replies;
+  client.call_async("/t.TService/fail", "", {}, replies.slot(0));
+  replies.wait(1);
+  auto r = replies.only(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::not_found);
+  EXPECT_TRUE(contains(r.error().message(), "not> found")) << r.error().message();
+}
+
+TEST(HttpClientAsync, DeadlineFiresWhileTheServerStalls) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClientOptions options;
+  options.max_connections = 1;
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()), options);
+  CallOptions short_deadline;
+  short_deadline.timeout = std::chrono::milliseconds(50);
+  Replies replies;
+  // On the wire when its deadline passes.
+  client.call_async("/t.TService/slow", testing::varint_field(1, 400), short_deadline, replies.slot(0));
+  replies.wait(1);
+  auto r = replies.only(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::deadline_exceeded);
+  EXPECT_TRUE(contains(r.error().message(), "50 ms")) << r.error().message();
+  // Waiting for the only connection when its deadline passes.
+  client.call_async("/t.TService/slow", testing::varint_field(1, 400), {}, replies.slot(1));
+  client.call_async("/t.TService/add", "", short_deadline, replies.slot(2));
+  replies.wait(3);
+  EXPECT_TRUE(replies.only(1).ok());
+  r = replies.only(2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::deadline_exceeded);
+  // The timed-out connection was dropped; the client still works.
+  client.call_async("/t.TService/add", testing::varint_field(1, 5), {}, replies.slot(3));
+  replies.wait(4);
+  r = replies.only(3);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(testing::read_varints(*r)[1], 5u);
+}
+
+TEST(HttpClientAsync, UnreachableEndpointIsUnavailableWithTheAddress) {
+  const uint16_t port = closed_port();
+  HttpClient client("http://127.0.0.1:" + std::to_string(port));
+  Replies replies;
+  for (int i = 0; i < 3; ++i) client.call_async("/t.TService/add", "", {}, replies.slot(i));
+  replies.wait(3);
+  for (int i = 0; i < 3; ++i) {
+    auto r = replies.only(i);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Code::unavailable);
+    EXPECT_TRUE(contains(r.error().message(), "127.0.0.1:" + std::to_string(port))) << r.error().message();
+  }
+  EXPECT_EQ(client.stats().connections_opened, 0u);
+}
+
+TEST(HttpClientAsync, UnresolvableHostIsUnavailable) {
+  HttpClient client("http://no-such-host.invalid:8000");
+  Replies replies;
+  client.call_async("/t.TService/add", "", {}, replies.slot(0));
+  replies.wait(1);
+  auto r = replies.only(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unavailable);
+  EXPECT_TRUE(contains(r.error().message(), "no-such-host.invalid")) << r.error().message();
+}
+
+TEST(HttpClientAsync, ReconnectsWhenTheServerClosedAnIdleConnection) {
+  DispatchTable table{&testing::test_service()};
+  ServerOptions options = quiet_options();
+  options.idle_timeout = std::chrono::milliseconds(50);
+  Server server(table, options);
+  ASSERT_TRUE(server.start().ok());
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  Replies replies;
+  client.call_async("/t.TService/add", "", {}, replies.slot(0));
+  replies.wait(1);
+  ASSERT_TRUE(replies.only(0).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server drop it
+  client.call_async("/t.TService/add", testing::varint_field(1, 7), {}, replies.slot(1));
+  replies.wait(2);
+  auto r = replies.only(1);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(testing::read_varints(*r)[1], 7u);
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+}
+
+// A raw HTTP/1.1 server on 127.0.0.1 whose every request is handled by
+// `script(connection number, request number on it)`: true answers 200 with
+// the request's body and keeps the connection, false closes it unanswered
+// (after reading the request).
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<bool(int, int)> script)
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}), script_(std::move(script)) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedServer() {
+    stopping_ = true;
+    boost::system::error_code ec;
+    // Wake the blocking accept with a connection of our own.
+    boost::asio::ip::tcp::socket poke(ioc_);
+    poke.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  int connections() const { return connections_.load(); }
+  int requests() const { return requests_.load(); }
+
+ private:
+  void serve() {
+    namespace http = boost::beast::http;
+    for (int conn = 0;; ++conn) {
+      boost::asio::ip::tcp::socket socket(ioc_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stopping_) return;
+      connections_++;
+      boost::beast::flat_buffer buffer;
+      for (int req = 0;; ++req) {
+        http::request<http::string_body> request;
+        http::read(socket, buffer, request, ec);
+        if (ec) break;
+        requests_++;
+        if (!script_(conn, req)) break;
+        http::response<http::string_body> response(http::status::ok, 11);
+        response.set(http::field::content_type, "application/proto");
+        response.body() = request.body();
+        response.keep_alive(true);
+        response.prepare_payload();
+        http::write(socket, response, ec);
+        if (ec) break;
+      }
+    }
+  }
+
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::function<bool(int, int)> script_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+TEST(HttpClientAsync, ReusedConnectionClosedUnansweredIsResentOnceOnAFreshOne) {
+  // Connection 0 answers its first request and closes at the second, as a
+  // server does that drops an idle connection as the request arrives.
+  ScriptedServer server([](int conn, int req) { return !(conn == 0 && req == 1); });
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  Replies replies;
+  client.call_async("/t.TService/echo", "first", {}, replies.slot(0));
+  replies.wait(1);
+  ASSERT_TRUE(replies.only(0).ok());
+  client.call_async("/t.TService/echo", "second", {}, replies.slot(1));
+  replies.wait(2);
+  auto r = replies.only(1);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, "second");
+  EXPECT_EQ(server.connections(), 2);
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+}
+
+TEST(HttpClientAsync, FreshConnectionClosedUnansweredIsNotResent) {
+  ScriptedServer server([](int, int) { return false; });
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  Replies replies;
+  client.call_async("/t.TService/echo", "x", {}, replies.slot(0));
+  replies.wait(1);
+  auto r = replies.only(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unavailable);
+  EXPECT_TRUE(contains(r.error().message(), "/t.TService/echo")) << r.error().message();
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(HttpClientAsync, ResentOnlyOnce) {
+  // Every connection after its first answer closes the next request
+  // unanswered: the resent request meets a fresh connection that closes too.
+  ScriptedServer server([](int conn, int req) { return conn == 0 && req == 0; });
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  Replies replies;
+  client.call_async("/t.TService/echo", "a", {}, replies.slot(0));
+  replies.wait(1);
+  ASSERT_TRUE(replies.only(0).ok());
+  client.call_async("/t.TService/echo", "b", {}, replies.slot(1));
+  replies.wait(2);
+  auto r = replies.only(1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unavailable);
+  EXPECT_EQ(server.requests(), 3);  // a, b, b again: not a third time
+}
+
+TEST(HttpClientAsync, DestructionCompletesEveryCallOnceWithAnError) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  testing::gate().reset();
+  constexpr int kCalls = 10;
+  Replies replies;
+  {
+    HttpClientOptions options;
+    options.max_connections = 2;
+    HttpClient client("http://127.0.0.1:" + std::to_string(server.port()), options);
+    // Two on the wire, held by the gate; eight waiting for a connection.
+    for (int i = 0; i < kCalls; ++i) client.call_async("/t.TService/gate", "", {}, replies.slot(i));
+    testing::gate().wait_entered(2);
+  }
+  {
+    std::lock_guard lock(replies.mu);
+    EXPECT_EQ(replies.count, kCalls);  // all completed by the time the destructor returned
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    auto r = replies.only(i);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Code::canceled) << r.error().what();
+  }
+  testing::gate().release();
+}
+
+TEST(HttpClientAsync, CallbackMayStartTheNextCall) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  std::promise<uint64_t> last;
+  std::function<void(int)> chain = [&](int n) {
+    client.call_async("/t.TService/add", testing::varint_field(1, n), {}, [&, n](Result<std::string> r) {
+      if (!r.ok() || n == 20) {
+        last.set_value(r.ok() ? testing::read_varints(*r)[1] : 0);
+        return;
+      }
+      chain(n + 1);
+    });
+  };
+  chain(0);
+  EXPECT_EQ(last.get_future().get(), 20u);
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+}
+
+TEST(HttpClientAsync, BadHeaderIsInvalidArgument) {
+  HttpClient client("http://127.0.0.1:1");
+  CallOptions options;
+  options.headers.emplace_back(std::string(70000, 'x'), "v");
+  Replies replies;
+  client.call_async("/t.TService/add", "", options, replies.slot(0));
+  replies.wait(1);
+  auto r = replies.only(0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::invalid_argument);
 }
 
 }  // namespace
