@@ -16,6 +16,7 @@
 //
 // Not for: policy. One scheduler per file (see SqliteOptions::exclusive_owner).
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <iterator>
 #include <future>
@@ -285,8 +287,17 @@ class SqliteStore final : public Store {
     }
     std::random_device rd;
     rng_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd());
-    if (background_sync_) syncer_ = std::thread([this] { sync_loop(); });
-    writer_ = std::thread([this] { write_loop(); });
+    // Named, so that top and perf show where the store's time goes.
+    if (background_sync_) {
+      syncer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "store-sync");
+        sync_loop();
+      });
+    }
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "store-writer");
+      write_loop();
+    });
   }
 
   ~SqliteStore() override {
@@ -333,7 +344,7 @@ class SqliteStore final : public Store {
       s.bind(10, static_cast<int64_t>(lease));
       s.step();
       return sqlite3_changes(writer_db_) == 1;
-    }, Mode{/*synced=*/false, /*self_contained=*/true});
+    }, Mode{/*synced=*/false, /*self_contained=*/true, /*may_wait=*/true});
   }
 
   void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
@@ -432,7 +443,7 @@ class SqliteStore final : public Store {
 
  private:
   struct WriteStmts {
-    Stmt insert, find_key, next_key, due, lease, finish, cancel, retry, get, release;
+    Stmt insert, find_key, next_key, due, lease, get_seq, finish, cancel, retry, get, release;
     // Prepared once: the writer runs three per write.
     Stmt begin, commit, savepoint, rollback_to, release_savepoint;
   };
@@ -464,6 +475,10 @@ class SqliteStore final : public Store {
     // it leaves no partial change, so it runs without a savepoint of its
     // own (two statements less per write; outcomes are one per call).
     bool self_contained = false;
+    // An outcome: nobody waits on it but the scheduler's in-flight count,
+    // so it may wait up to SqliteOptions::outcome_hold for other writes to
+    // share its commit (see write_loop).
+    bool may_wait = false;
   };
   // One queued write. Its body runs on the writer thread inside the batch's
   // transaction; the result waits in the op until it may be reported. One
@@ -522,10 +537,14 @@ class SqliteStore final : public Store {
     w_.due = Stmt(writer_db_,
                   "SELECT seq, endpoint FROM calls INDEXED BY calls_pending WHERE state = 1 AND "
                   "fair_key = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3");
-    // Leases and reads the leased call in one statement.
+    // Then read by seq: UPDATE ... RETURNING would do both in one
+    // statement, but SQLite gathers RETURNING rows in a temporary table
+    // (allocations on every lease), which cost more than the second lookup
+    // of a row whose page is at hand.
     w_.lease = Stmt(writer_db_,
                     "UPDATE calls SET state = 2, attempts = attempts + 1, lease = ?1, "
-                    "lease_until = ?2, updated_at = ?3 WHERE seq = ?4 RETURNING " + cols);
+                    "lease_until = ?2, updated_at = ?3 WHERE seq = ?4");
+    w_.get_seq = Stmt(writer_db_, "SELECT " + cols + " FROM calls WHERE seq = ?1");
     w_.finish = Stmt(writer_db_,
                      "UPDATE calls SET state = ?1, status = ?2, output_type = ?3, output = ?4, "
                      "error_type = ?5, error_message = ?6, next_attempt_at = ?7, lease = 0, "
@@ -681,11 +700,19 @@ FROM k WHERE k.key IS NOT NULL)sql");
   template <typename T, typename Body>
   void submit(Done<T> done, Body body, Mode mode) {
     OpPtr op = std::make_unique<WriteOp<T, Body>>(mode, std::move(body), std::move(done));
+    bool wake = true;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) first_queued_at_ = std::chrono::steady_clock::now();
+      if (!mode.may_wait) {
+        urgent_queued_ = true;
+      } else if (holding_) {
+        // The writer is holding outcomes: wake it only when enough wait.
+        wake = queue_.size() + 1 >= kHoldMax;
+      }
       queue_.push_back(std::move(op));
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
   }
 
   void write_loop() {
@@ -696,6 +723,20 @@ FROM k WHERE k.key IS NOT NULL)sql");
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (queue_.empty() && stopping_) return;
+        // Only outcomes queued: let them wait (up to outcome_hold after the
+        // first) for a lease or an enqueue to share the commit. A commit
+        // costs about as much as the rows it writes: the pages at the end
+        // of the table and its indexes are written to the log again by
+        // every commit, so outcomes committed one or two at a time cost
+        // the writer several times what they cost in company.
+        if (!urgent_queued_ && !stopping_ && queue_.size() < kHoldMax &&
+            options_.outcome_hold.count() > 0) {
+          holding_ = true;
+          cv_.wait_until(lock, first_queued_at_ + options_.outcome_hold, [&] {
+            return stopping_ || urgent_queued_ || queue_.size() >= kHoldMax;
+          });
+          holding_ = false;
+        }
         if (queue_.size() <= options_.max_batch) {
           batch.swap(queue_);
         } else {
@@ -703,6 +744,8 @@ FROM k WHERE k.key IS NOT NULL)sql");
           std::move(queue_.begin(), end, std::back_inserter(batch));
           queue_.erase(queue_.begin(), end);
         }
+        // What is left over (more than max_batch queued) goes next, unheld.
+        urgent_queued_ = !queue_.empty();
       }
       if (background_sync_) {
         // One commit for all; the sync thread makes it durable.
@@ -880,21 +923,30 @@ FROM k WHERE k.key IS NOT NULL)sql");
       }
     }
     // Interleave keys round-robin, up to max, and lease.
+    std::size_t found = 0;
+    for (const auto& rows : per_key) found += rows.size();
     std::vector<CallRecord> out;
+    out.reserve(std::min(found, o.max));
     const uint64_t lease = rng_() | 1;
     for (std::size_t round = 0; out.size() < o.max; ++round) {
       bool any = false;
       for (auto& rows : per_key) {
         if (round >= rows.size() || out.size() >= o.max) continue;
         any = true;
-        Stmt& l = w_.lease;
-        Using u(l);
-        l.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, o.now_ms);
-        l.bind(4, rows[round]);
-        if (!l.step()) throw Error(Code::internal, "a leased call vanished");
-        out.push_back(read_record(l));
-        while (l.step()) {
+        {
+          Stmt& l = w_.lease;
+          Using u(l);
+          l.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, o.now_ms);
+          l.bind(4, rows[round]);
+          l.step();
         }
+        Stmt& g = w_.get_seq;
+        Using u(g);
+        g.bind(1, rows[round]);
+        if (sqlite3_changes(writer_db_) != 1 || !g.step()) {
+          throw Error(Code::internal, "a leased call vanished");
+        }
+        out.push_back(read_record(g));
       }
       if (!any) break;
     }
@@ -940,6 +992,11 @@ FROM k WHERE k.key IS NOT NULL)sql");
   std::condition_variable cv_;
   std::vector<OpPtr> queue_;
   bool stopping_ = false;
+  // Outcomes held for company (write_loop): at most this many.
+  static constexpr std::size_t kHoldMax = 256;
+  std::chrono::steady_clock::time_point first_queued_at_;  // of the oldest queued write
+  bool urgent_queued_ = false;  // a write that may not wait is queued
+  bool holding_ = false;        // the writer is holding outcomes
   std::thread writer_;
 
   // The sync thread (fsync_commits and the log reachable). wal_fd_ is the

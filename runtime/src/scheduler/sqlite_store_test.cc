@@ -1,7 +1,8 @@
 // The SQLite store: transitions guarded by state and lease, idempotency keys,
 // fair claims, group commit, durability across reopen, migrations,
 // time-ordered IDs, every write reported once at close, acknowledgements
-// after the log sync (and the synchronous=FULL fallback), partial indexes.
+// after the log sync (and the synchronous=FULL fallback), partial indexes,
+// outcomes held for company.
 #include <sqlite3.h>
 
 #include <gtest/gtest.h>
@@ -544,6 +545,37 @@ TEST_F(StoreTest, WithoutTheSyncThreadCommitsSyncThemselves) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->state, CallState::completed);
   EXPECT_EQ(r->output, "kept");
+}
+
+TEST_F(StoreTest, OutcomesWaitForCompanyUpToTheHold) {
+  // An outcome queued alone waits (here up to a minute) for another write
+  // to share its commit; a lease ends the wait, and so does closing.
+  open([](SqliteOptions& o) { o.outcome_hold = std::chrono::seconds(60); });
+  for (int i = 0; i < 3; ++i) enqueue(call("f"));
+  auto leased = store_->claim_sync(at(1000, 2)).value();
+  ASSERT_EQ(leased.size(), 2u);
+  const uint64_t commits_before = store_->stats().commits;
+  std::promise<Result<bool>> recorded;
+  store_->finish(leased[0].id, leased[0].lease, Outcome{}, 1001,
+                 [&](Result<bool> r) { recorded.set_value(std::move(r)); });
+  auto outcome = recorded.get_future();
+  EXPECT_EQ(outcome.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+      << "the outcome did not wait";
+  auto more = store_->claim_sync(at(1000, 1)).value();  // shares the commit
+  ASSERT_EQ(more.size(), 1u);
+  ASSERT_EQ(outcome.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(outcome.get().value());
+  EXPECT_EQ(store_->stats().commits, commits_before + 1);
+  // Held when the store closes: committed and reported, not lost.
+  std::promise<Result<bool>> last;
+  store_->finish(leased[1].id, leased[1].lease, Outcome{}, 1002,
+                 [&](Result<bool> r) { last.set_value(std::move(r)); });
+  store_.reset();
+  auto r = last.get_future().get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+  open();
+  EXPECT_EQ(store_->get(leased[1].id).value()->state, CallState::completed);
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {

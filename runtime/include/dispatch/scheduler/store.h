@@ -15,6 +15,7 @@
 // Public header: compiles as C++17 and C++20.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -169,6 +170,12 @@ struct SqliteOptions {
   // How the sync thread makes the log durable: returns 0 or an errno
   // value. Empty: fdatasync(fd). For tests that watch or fail the sync.
   std::function<int(int fd)> sync_log;
+  // How long an outcome (finish) may wait for other writes to share its
+  // commit when nothing else is queued. Outcomes are not synced and nobody
+  // blocks on them; committing them one or two at a time cost the writer
+  // several times what they cost folded into the next lease or enqueue.
+  // Zero: commit at once.
+  std::chrono::microseconds outcome_hold{1000};
 };
 
 // Opens (creating or migrating) a SQLite store in WAL mode.
