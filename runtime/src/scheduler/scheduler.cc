@@ -173,23 +173,33 @@ struct Scheduler::Impl {
       }
     }
     // Start what the endpoints' limits allow, outside the lock: a client may
-    // answer inline.
-    std::vector<CallRecord> ready;
+    // answer inline. Each endpoint's client is looked up here, under the
+    // lock already held, not once per call (the lock is shared with every
+    // reply on the delivery clients' threads).
+    std::vector<std::pair<CallRecord, std::shared_ptr<Client>>> ready;
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& [url, ep] : endpoints) {
         while (!ep.waiting.empty() && static_cast<double>(ep.in_flight) < ep.limit) {
           ep.in_flight++;
-          ready.push_back(std::move(ep.waiting.front()));
+          ready.emplace_back(std::move(ep.waiting.front()), ep.client);
           ep.waiting.pop_front();
         }
       }
     }
-    for (CallRecord& c : ready) deliver(std::move(c));
+    uint64_t delivered = 0;
+    for (auto& [c, client] : ready) delivered += deliver(std::move(c), std::move(client)) ? 1 : 0;
+    if (delivered != 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.delivered += delivered;
+    }
     return ready.size();
   }
 
-  void deliver(CallRecord c) {
+  // Sends one Run call (through `known`, the endpoint's client when there
+  // is one already); false when the call ended without being sent (expired,
+  // endpoint unusable).
+  bool deliver(CallRecord c, std::shared_ptr<Client> known) {
     const int64_t now = clock->now_ms();
     if (c.expiration_at_ms != 0 && now >= c.expiration_at_ms) {
       Outcome o;
@@ -200,9 +210,9 @@ struct Scheduler::Impl {
                         std::to_string(c.attempts - 1) + " attempts made)";
       if (!c.error_message.empty()) o.error_message += "; last error: " + c.error_message;
       finish(std::move(c), std::move(o));
-      return;
+      return false;
     }
-    auto client = client_for(c.endpoint);
+    auto client = known ? Result<std::shared_ptr<Client>>(std::move(known)) : client_for(c.endpoint);
     if (!client.ok()) {
       Outcome o;
       o.state = CallState::failed;
@@ -210,7 +220,7 @@ struct Scheduler::Impl {
       o.error_type = "invalid_endpoint";
       o.error_message = "cannot reach endpoint '" + c.endpoint + "': " + client.error().message();
       finish(std::move(c), std::move(o));
-      return;
+      return false;
     }
     const FunctionPolicy& policy = policy_for(c.function);
     sdk::v1::RunRequest req;
@@ -231,15 +241,12 @@ struct Scheduler::Impl {
       log(LogLevel::info, "dispatching call to " + c.function + " (id " + c.id + ", attempt " +
                               std::to_string(c.attempts) + ") at " + c.endpoint);
     }
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stats.delivered++;
-    }
     std::shared_ptr<Client> keep = client.value();
     keep->call_async(kRunPath, req.SerializeAsString(), options,
                      [this, c = std::move(c)](Result<std::string> reply) mutable {
                        on_reply(std::move(c), std::move(reply));
                      });
+    return true;
   }
 
   void on_reply(CallRecord c, Result<std::string> reply) {
@@ -281,15 +288,9 @@ struct Scheduler::Impl {
         }
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      auto& ep = endpoints[c.endpoint];
-      if (status == RunStatus::ok) {
-        ep.limit = policy::aimd_increase(ep.limit, opts.max_endpoint_concurrency);
-      } else if (policy::lowers_concurrency(status, transport_error)) {
-        ep.limit = policy::aimd_decrease(ep.limit);
-      }
-    }
+    const Aimd aimd = status == RunStatus::ok                                  ? Aimd::increase
+                      : policy::lowers_concurrency(status, transport_error) ? Aimd::decrease
+                                                                            : Aimd::keep;
     o.status = static_cast<int>(status);
     if (status == RunStatus::ok) {
       o.state = CallState::completed;
@@ -319,13 +320,17 @@ struct Scheduler::Impl {
                               std::string(run_status_name(status)) + " (" + o.error_message + ")" +
                               (o.state == CallState::pending ? ", retrying" : ", giving up"));
     }
-    finish(std::move(c), std::move(o));
+    finish(std::move(c), std::move(o), aimd);
   }
 
   // Frees the call's delivery slot at once (the endpoint is done with it,
   // so the next call need not wait for this commit) and records the
   // outcome; the call stays outstanding until that is recorded.
-  void finish(CallRecord c, Outcome o) {
+  // How a reply moves its endpoint's concurrency limit; applied under the
+  // same lock that frees the call's slot (one lock per reply, not two).
+  enum class Aimd { keep, increase, decrease };
+
+  void finish(CallRecord c, Outcome o, Aimd aimd = Aimd::keep) {
     const CallState state = o.state;
     // The delivery loop is woken only when it has something to do (a call
     // waiting for this slot, an endpoint to lease for, a retry to time, room
@@ -335,6 +340,11 @@ struct Scheduler::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       auto& ep = endpoints[c.endpoint];
+      if (aimd == Aimd::increase) {
+        ep.limit = policy::aimd_increase(ep.limit, opts.max_endpoint_concurrency);
+      } else if (aimd == Aimd::decrease) {
+        ep.limit = policy::aimd_decrease(ep.limit);
+      }
       ep.in_flight--;
       wake_pump = !ep.waiting.empty() ||
                   static_cast<double>(ep.in_flight) <= ep.limit * 0.75;

@@ -731,58 +731,51 @@ class HttpClient::Impl::AsyncLoop {
     }
   }
 
+  // Reads the reply as it arrives into the connection's buffer and feeds it
+  // to the parser. async_read_some, not async_wait: Asio re-registers the
+  // socket with epoll (epoll_ctl) for every async_wait, while a read that
+  // found nothing is simply queued until epoll reports the socket readable
+  // (it was registered once, edge-triggered, when the socket opened), and
+  // the reactor then reads on our behalf: one recv per reply.
   void wait_readable(const ConnPtr& conn) {
-    conn->socket.async_wait(tcp::socket::wait_read, [this, conn](beast::error_code ec) {
+    const std::size_t room = std::max<std::size_t>(4096, conn->buffer.capacity() - conn->buffer.size());
+    conn->socket.async_read_some(conn->buffer.prepare(room), [this, conn](beast::error_code ec, std::size_t n) {
       if (conn->state != AsyncConn::State::busy) return;
-      if (ec) {
-        failed_exchange(conn, ec);
-      } else {
-        read(conn);
-      }
+      conn->buffer.commit(n);
+      parse(conn, ec);
     });
   }
 
-  // Reads what has arrived and feeds it to the parser, until the reply is
-  // complete or the socket has nothing more for now.
-  void read(const ConnPtr& conn) {
+  void parse(const ConnPtr& conn, beast::error_code ec) {
     auto& parser = *conn->parser;
-    for (;;) {
-      beast::error_code ec;
-      const std::size_t room = std::max<std::size_t>(4096, conn->buffer.capacity() - conn->buffer.size());
-      const std::size_t n = conn->socket.read_some(conn->buffer.prepare(room), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        wait_readable(conn);
+    if (ec == asio::error::eof && parser.got_some()) {
+      // A reply delimited by the end of the connection ends here.
+      parser.put_eof(ec);
+      if (!ec && parser.is_done()) {
+        replied(conn);
         return;
       }
-      if (ec == asio::error::eof && parser.got_some()) {
-        // A reply delimited by the end of the connection ends here.
-        parser.put_eof(ec);
-        if (!ec && parser.is_done()) {
-          replied(conn);
-          return;
-        }
-        failed_exchange(conn, ec ? ec : beast::error_code(http::error::partial_message));
-        return;
-      }
+      failed_exchange(conn, ec ? ec : beast::error_code(http::error::partial_message));
+      return;
+    }
+    if (ec) {
+      failed_exchange(conn, ec);
+      return;
+    }
+    while (conn->buffer.size() != 0 && !parser.is_done()) {
+      const std::size_t used = parser.put(conn->buffer.data(), ec);
+      conn->buffer.consume(used);
+      if (ec == http::error::need_more) break;
       if (ec) {
         failed_exchange(conn, ec);
         return;
       }
-      conn->buffer.commit(n);
-      while (conn->buffer.size() != 0 && !parser.is_done()) {
-        const std::size_t used = parser.put(conn->buffer.data(), ec);
-        conn->buffer.consume(used);
-        if (ec == http::error::need_more) break;
-        if (ec) {
-          failed_exchange(conn, ec);
-          return;
-        }
-        if (used == 0) break;
-      }
-      if (parser.is_done()) {
-        replied(conn);
-        return;
-      }
+      if (used == 0) break;
+    }
+    if (parser.is_done()) {
+      replied(conn);
+    } else {
+      wait_readable(conn);
     }
   }
 
