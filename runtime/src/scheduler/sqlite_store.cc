@@ -1,8 +1,9 @@
 // The SQLite store: WAL mode, versioned migrations, and group commit. One
 // writer thread owns the write connection: it takes every queued write,
-// runs them in one transaction (each inside its own savepoint, so one bad
-// write fails alone), commits, and only then reports to each caller. Reads
-// use a second connection; WAL lets them proceed while the writer commits.
+// runs them in one transaction (one bad write fails alone: see Mode),
+// commits, and only then reports to each caller; outcomes queued alone wait
+// briefly for company (SqliteOptions::outcome_hold). Reads use a second
+// connection; WAL lets them proceed while the writer commits.
 //
 // Durable acknowledgements (fsync_commits): the writer commits without
 // syncing, and a sync thread fdatasync()s the write-ahead log after each
