@@ -224,14 +224,20 @@ class Session : public std::enable_shared_from_this<Session> {
     wait_readable();
   }
 
-  // Requests are read with the socket's non-blocking synchronous reads once
-  // epoll says it is readable: one wake-up, then a recvmsg that returns the
-  // whole request. (Beast's asynchronous reads try a read first, and post
-  // their completions through the io_context: two more trips through the
-  // event loop per request.)
+  // Waits for the next bytes with one asynchronous read into the buffer,
+  // then parses with the socket's non-blocking synchronous reads: one
+  // wake-up, one recvmsg that usually returns the whole request, and the
+  // parse finds it in the buffer. (Beast's asynchronous reads post every
+  // step through the io_context: two more trips through the event loop per
+  // request. A bare readiness wait, async_wait, costs an epoll_ctl per
+  // request, which Asio skips for a read after one that drained the socket.)
   void wait_readable() {
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) return self->on_body(ec);  // cancelled: a timeout or a close
+    auto space = buffer_.prepare(beast::read_size(buffer_, kReadBufferBytes));
+    stream_.socket().async_read_some(space, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->buffer_.commit(n);
+      // The end of the stream is left to the parse below, which tells a
+      // clean close from a cut-off request as it did for the sync reads.
+      if (ec && ec != asio::error::eof) return self->on_body(ec);  // cancelled: a timeout or a close
       self->read_available();
     });
   }
