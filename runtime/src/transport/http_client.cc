@@ -21,6 +21,7 @@
 #include "dispatch/http_client.h"
 
 #include <poll.h>
+#include <pthread.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -539,7 +540,11 @@ class HttpClient::Impl::AsyncLoop {
           tcp::endpoint(address, static_cast<unsigned short>(std::stoul(client_.url.port))), client_.url.host,
           client_.url.port);
     }
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] {
+      // Named for top -H, perf and gdb, like the server's threads.
+      pthread_setname_np(pthread_self(), "dispatch-client");
+      ioc_.run();
+    });
   }
 
   // Completes every call not yet answered with `canceled`, on the loop
