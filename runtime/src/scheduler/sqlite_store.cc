@@ -17,7 +17,6 @@
 //
 // Not for: policy. One scheduler per file (see SqliteOptions::exclusive_owner).
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -38,6 +37,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/thread_name.h"
 #include "dispatch/scheduler/store.h"
 
 namespace dispatch::scheduler {
@@ -291,12 +291,12 @@ class SqliteStore final : public Store {
     // Named, so that top and perf show where the store's time goes.
     if (background_sync_) {
       syncer_ = std::thread([this] {
-        pthread_setname_np(pthread_self(), "store-sync");
+        detail::name_this_thread("store-sync");
         sync_loop();
       });
     }
     writer_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "store-writer");
+      detail::name_this_thread("store-writer");
       write_loop();
     });
   }

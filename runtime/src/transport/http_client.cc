@@ -21,7 +21,6 @@
 #include "dispatch/http_client.h"
 
 #include <poll.h>
-#include <pthread.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -46,6 +45,7 @@
 #include <vector>
 
 #include "connect.h"
+#include "core/thread_name.h"
 #include "dispatch/security/signature.h"
 
 namespace dispatch {
@@ -542,7 +542,7 @@ class HttpClient::Impl::AsyncLoop {
     }
     thread_ = std::thread([this] {
       // Named for top -H, perf and gdb, like the server's threads.
-      pthread_setname_np(pthread_self(), "dispatch-client");
+      detail::name_this_thread("dispatch-client");
       ioc_.run();
     });
   }

@@ -16,8 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <pthread.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -26,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_name.h"
 #include "request_handler.h"
 #include "secure_options.h"
 
@@ -35,12 +34,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-// Names the calling thread as top -H, perf and gdb show it (Linux keeps 15
-// characters), so an operator can tell the server's threads apart.
-void name_thread(const std::string& name) {
-  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-}
 
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
@@ -315,7 +308,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::post(*server_->workers, [self = shared_from_this()] {
       // asio::thread_pool makes its threads itself: each names itself at
       // its first call.
-      thread_local const bool named = (name_thread("dispatch-worker"), true);
+      thread_local const bool named = (detail::name_this_thread("dispatch-worker"), true);
       (void)named;
       self->response_ = self->server_->handler->serve(self->request_, self->received_);
       self->write_answer(/*on_worker=*/true);
@@ -486,7 +479,7 @@ Result<void> ServerCore::start() {
     { asio::steady_timer open_reactor(lane->ioc); }
     lane->work.emplace(lane->ioc.get_executor());
     lane->thread = std::thread([l = lane.get(), i] {
-      name_thread("dispatch-io-" + std::to_string(i));
+      detail::name_this_thread("dispatch-io-" + std::to_string(i));
       l->ioc.run();
     });
     lanes.push_back(std::move(lane));
@@ -494,12 +487,12 @@ Result<void> ServerCore::start() {
   work.emplace(ioc.get_executor());
   asio::post(ioc, [self = shared_from_this()] { self->accept(); });
   accept_thread = std::thread([this] {
-    name_thread("dispatch-accept");
+    detail::name_this_thread("dispatch-accept");
     ioc.run();
   });
   if (options.inline_limit.count() > 0) {
     watchdog = std::thread([this] {
-      name_thread("dispatch-watch");
+      detail::name_this_thread("dispatch-watch");
       watch();
     });
   }
@@ -600,7 +593,7 @@ void ServerCore::watch() {
                                                 " ms: lending its connections another thread");
       }
       rescuers.emplace_back([this, &lane, began] {
-        name_thread("dispatch-rescue");
+        detail::name_this_thread("dispatch-rescue");
         while (!stopping && lane.call_began.load(std::memory_order_acquire) == began) {
           lane.ioc.run_one_for(std::chrono::milliseconds(5));
         }
