@@ -7,15 +7,15 @@
 //   server.handle_signals();          // SIGTERM/SIGINT drain, then run() returns
 //   return server.run().ok() ? 0 : 1;
 //
-// Threads: each I/O thread has its own connections. A quick call (a
-// function that has never run longer than ServerOptions::inline_limit) runs
-// on the I/O thread that read it, with no hand-off between threads; other
-// calls run on a worker pool. When a call holds an I/O thread for longer
+// Threads: each I/O thread has its own connections. A quick call runs on
+// the I/O thread that read it, with no hand-off between threads; other calls
+// run on a worker pool. A call longer than ServerOptions::inline_limit makes
+// its function's next calls go to the workers, until 100 of them in a row
+// are within the limit again. When a call holds an I/O thread for longer
 // than inline_limit, a watchdog lends that thread's connections another
-// thread until it returns, and the function's later calls go to the
-// workers: a slow function stalls other connections for at most about
-// inline_limit + 5 ms, once. The watchdog sleeps while no call runs inline,
-// so an idle server does not wake.
+// thread until it returns: a slow function stalls other connections for at
+// most about inline_limit + 5 ms. The watchdog sleeps while no call runs
+// inline, so an idle server does not wake.
 //
 // Not for: TLS termination (put a proxy in front), HTTP/2, streaming.
 // Public header: compiles as C++17 and C++20; no Boost (pimpl).
@@ -69,10 +69,11 @@ struct ServerOptions {
   // std::thread::hardware_concurrency().
   std::size_t workers = 0;
   // A call runs on the I/O thread that read it (no hand-off to a worker:
-  // lower latency, less CPU) while its function has never run longer than
-  // this; a function that once does has its calls on the workers from then
-  // on. Zero: every call runs on a worker, and no I/O thread ever runs user
-  // code.
+  // lower latency, less CPU) unless its function is marked slow. A call
+  // that runs longer than this (wall-clock time) marks its function slow,
+  // and 100 calls in a row within it clear the mark, so a quick function
+  // held up once by a busy machine comes back. Zero: every call runs on a
+  // worker, and no I/O thread ever runs user code.
   std::chrono::microseconds inline_limit{1000};
 
   // Limits. Crossing one answers a Connect error naming the limit.

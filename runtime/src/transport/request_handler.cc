@@ -134,6 +134,29 @@ bool RequestHandler::is_quick(const Request& request) const {
   return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
 }
 
+void RequestHandler::note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const {
+  const Logger& logger = options_.logger;
+  if (elapsed > options_.inline_limit) {
+    route.quick_runs.store(0, std::memory_order_relaxed);
+    if (!route.slow.exchange(true, std::memory_order_relaxed) && logger.enabled(LogLevel::debug)) {
+      logger.log(LogLevel::debug, route.log_name + " ran for " + format_ms(elapsed) +
+                                      ": its calls run on the worker pool until " +
+                                      std::to_string(kQuickRunsToReturn) + " in a row are quick");
+    }
+    return;
+  }
+  if (!route.slow.load(std::memory_order_relaxed)) return;
+  // Racing callers may count a run twice or miss one; either only moves the
+  // return by a call.
+  if (route.quick_runs.fetch_add(1, std::memory_order_relaxed) + 1 < kQuickRunsToReturn) return;
+  route.quick_runs.store(0, std::memory_order_relaxed);
+  if (route.slow.exchange(false, std::memory_order_relaxed) && logger.enabled(LogLevel::debug)) {
+    logger.log(LogLevel::debug, route.log_name + " ran within " + format_ms(options_.inline_limit) + " " +
+                                    std::to_string(kQuickRunsToReturn) +
+                                    " times in a row: its calls run on the I/O threads again");
+  }
+}
+
 Response RequestHandler::reject(const Request& req, const Error& error, http::status status) const {
   if (options_.logger.enabled(LogLevel::warn)) {
     options_.logger.log(LogLevel::warn, "rejected " + std::string(req.method_string()) + " " +
@@ -252,12 +275,7 @@ Response RequestHandler::call(Request& req, const Method& method, const Route& r
     return r;
   }();
   const auto elapsed = Clock::now() - started;
-  if (elapsed > options_.inline_limit && !route.slow.exchange(true, std::memory_order_relaxed)) {
-    if (logger.enabled(LogLevel::debug)) {
-      logger.log(LogLevel::debug, route.log_name + " ran for " + format_ms(elapsed) +
-                                      ": its calls run on the worker pool from now on");
-    }
-  }
+  note_duration(route, elapsed);
   if (result.ok() && encoding == connect::Encoding::json) {
     result = route.codec->to_json(method.response_type, *result);
   }

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,10 +51,18 @@ class RequestHandler {
   std::size_t function_count() const noexcept { return routes_.size(); }
 
   // Whether answering `request` is known to be quick: it names no function
-  // (the answer is an error), or a function that has never run longer than
-  // ServerOptions::inline_limit. The server runs quick requests on the I/O
-  // thread that read them when another I/O thread is free.
+  // (the answer is an error), or a function that is not marked slow. A call
+  // that runs longer than ServerOptions::inline_limit marks its function
+  // slow; kQuickRunsToReturn calls in a row within the limit clear the mark.
+  // The server runs quick requests on the I/O thread that read them.
   bool is_quick(const Request& request) const;
+
+  // How many calls in a row a slow function must finish within
+  // inline_limit to be quick again. The durations are wall-clock time, so
+  // a quick function held up once (its thread preempted on a busy machine)
+  // also looks slow; this lets it come back instead of staying on the
+  // workers for good, while a function that is often slow stays there.
+  static constexpr uint32_t kQuickRunsToReturn = 100;
 
   // The answer to a complete request whose body arrived at `received`
   // (Connect-Timeout-Ms counts from then). Runs the function when the
@@ -71,10 +80,14 @@ class RequestHandler {
     std::string log_name;                       // "shop.add"
     const connect::JsonCodec* codec = nullptr;  // null: JSON not available
     std::string codec_problem;                  // why, when null
-    mutable std::atomic<bool> slow{false};      // has run longer than inline_limit
+    mutable std::atomic<bool> slow{false};      // its last long call is recent (is_quick)
+    mutable std::atomic<uint32_t> quick_runs{0};  // calls within inline_limit since then
   };
 
   Response reject(const Request& request, const Error& error, boost::beast::http::status status) const;
+  // Marks the route slow after a call longer than inline_limit, and quick
+  // again after kQuickRunsToReturn calls in a row within it.
+  void note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const;
   Response call(Request& request, const Method& method, const Route& route, connect::Encoding encoding,
                 CallContext context, std::chrono::steady_clock::time_point received) const;
 

@@ -92,19 +92,21 @@ TEST_F(RequestHandlerTest, LimitsAndTruncation) {
   EXPECT_FALSE(handler().serve_bytes("POST /t.TSer").has_value());
 }
 
-// A function that once runs longer than inline_limit is no longer quick:
-// its calls go to the workers from then on. Others stay quick.
+Request parse_request(const std::string& bytes) {
+  boost::beast::http::request_parser<boost::beast::http::string_body> parser;
+  parser.eager(true);
+  boost::beast::error_code ec;
+  parser.put(boost::asio::buffer(bytes), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(parser.is_done());
+  return parser.release();
+}
+
+// A function that runs longer than inline_limit is no longer quick: its
+// calls go to the workers. Others stay quick.
 TEST_F(RequestHandlerTest, SlowFunctionStopsBeingQuick) {
   options_.inline_limit = std::chrono::milliseconds(1);
-  auto parse = [](const std::string& bytes) {
-    boost::beast::http::request_parser<boost::beast::http::string_body> parser;
-    parser.eager(true);
-    boost::beast::error_code ec;
-    parser.put(boost::asio::buffer(bytes), ec);
-    EXPECT_FALSE(ec) << ec.message();
-    EXPECT_TRUE(parser.is_done());
-    return parser.release();
-  };
+  auto parse = parse_request;
   Request slow = parse(post("/t.TService/slow", "application/proto", testing::varint_field(1, 20)));
   Request add = parse(post("/t.TService/add", "application/proto", ""));
   Request unknown = parse(post("/t.TService/nope", "application/proto", ""));
@@ -114,6 +116,38 @@ TEST_F(RequestHandlerTest, SlowFunctionStopsBeingQuick) {
   EXPECT_FALSE(handler().is_quick(slow));
   EXPECT_EQ(handler().serve(add, std::chrono::steady_clock::now()).result_int(), 200u);
   EXPECT_TRUE(handler().is_quick(add));
+}
+
+// A function marked slow is quick again after kQuickRunsToReturn calls in a
+// row within inline_limit (a quick function preempted once must not stay on
+// the workers for good); a long call on the way starts the count again.
+TEST_F(RequestHandlerTest, SlowFunctionIsQuickAgainAfterEnoughQuickRunsInARow) {
+  // Wide margins both ways, so a preempted short call does not restart the
+  // count on a loaded machine.
+  options_.inline_limit = std::chrono::milliseconds(50);
+  const auto now = [] { return std::chrono::steady_clock::now(); };
+  const std::string long_call = post("/t.TService/slow", "application/proto", testing::varint_field(1, 80));
+  const std::string short_call = post("/t.TService/slow", "application/proto", "");  // ms = 0
+  Request request = parse_request(long_call);
+  ASSERT_EQ(handler().serve(request, now()).result_int(), 200u);
+  ASSERT_FALSE(handler().is_quick(request));
+
+  const uint32_t n = RequestHandler::kQuickRunsToReturn;
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    request = parse_request(short_call);
+    ASSERT_EQ(handler().serve(request, now()).result_int(), 200u);
+  }
+  EXPECT_FALSE(handler().is_quick(request)) << "quick again after " << n - 1 << " quick runs";
+  request = parse_request(long_call);  // the count starts again
+  ASSERT_EQ(handler().serve(request, now()).result_int(), 200u);
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    request = parse_request(short_call);
+    ASSERT_EQ(handler().serve(request, now()).result_int(), 200u);
+  }
+  EXPECT_FALSE(handler().is_quick(request)) << "a long call did not restart the count";
+  request = parse_request(short_call);
+  ASSERT_EQ(handler().serve(request, now()).result_int(), 200u);
+  EXPECT_TRUE(handler().is_quick(request)) << "still slow after " << n << " quick runs in a row";
 }
 
 }  // namespace
