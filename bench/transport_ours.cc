@@ -12,7 +12,9 @@
 // configured from DISPATCH_SIGNING_KEY / DISPATCH_VERIFICATION_KEY do.
 //
 // Not for: testing the transport (runtime/src/transport has those tests).
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "dispatch/http_client.h"
 #include "dispatch/security/keys.h"
@@ -43,6 +45,8 @@ class OursServer final : public BenchServer {
     options.port = 0;
     options.logger = dispatch::Logger(dispatch::LogLevel::warn);
     if (verify) options.verifier = std::make_shared<security::Verifier>(bench_key().public_key());
+    // To compare thread counts (docs/benchmarks.md); the default otherwise.
+    if (const char* n = std::getenv("BENCH_IO_THREADS")) options.io_threads = std::stoul(n);
     server_ = std::make_unique<dispatch::Server>(table_, std::move(options));
     auto started = server_->start();
     if (!started.ok()) throw std::runtime_error("ours: " + started.error().message());

@@ -63,7 +63,10 @@ struct ServerOptions {
   uint16_t port = 8000;
 
   // Threads doing socket I/O and HTTP parsing, and running quick calls; each
-  // connection stays on one. 0 means std::thread::hardware_concurrency().
+  // connection stays on one, given out in turn. 0 means
+  // max(std::thread::hardware_concurrency(), 8): up to 8 connections each
+  // get a thread of their own even on a small machine, which spares
+  // cross-CPU wake-ups (docs/transport.md).
   std::size_t io_threads = 0;
   // Threads running the calls that are not quick (below); 0 means
   // std::thread::hardware_concurrency().
