@@ -4,10 +4,11 @@
 // Connect error bodies to dispatch::Error.
 //
 // A synchronous call runs its write and read on the calling thread, without
-// a hop to another thread. Plain TCP connections are non-blocking sockets
-// driven with poll() (send, poll, recv: the fewest system calls a timed
-// exchange can make); TLS ones run on the tiny io_context each pooled
-// connection owns (Asio's blocking calls have no timeout).
+// a hop to another thread. Plain TCP connections are blocking sockets: a
+// call is one send (MSG_DONTWAIT, poll() only when the socket's buffer is
+// full) and one recv that blocks under SO_RCVTIMEO, two system calls as for
+// a bare TCP ping-pong (DeadlineSocket). TLS ones run on the tiny io_context
+// each pooled connection owns (Asio's blocking calls have no timeout).
 //
 // call_async() on http:// runs on one event-loop thread per client
 // (AsyncLoop): the request is serialized on the caller's thread and queued;
@@ -20,7 +21,10 @@
 // https:// keeps the pool of threads running blocking calls.
 #include "dispatch/http_client.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -38,6 +42,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -141,6 +146,9 @@ struct Conn {
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   Clock::time_point idle_since;  // when it went back to the pool
+  // The socket's SO_RCVTIMEO as last set by DeadlineSocket; zero: none (a
+  // receive waits for as long as it takes).
+  Clock::duration receive_timeout{0};
 
   // Beast reads at most the buffer's free capacity (512 bytes when empty)
   // and the parser empties it into the body as it goes: without this a 4 KiB
@@ -152,28 +160,85 @@ struct Conn {
   bool looks_alive() { return idle_connection_usable(lowest().socket().native_handle(), buffer.size(), idle_since); }
 };
 
-// A connected non-blocking socket as a Beast synchronous stream whose reads
-// and writes give up at a deadline: each waits in poll() only when the
-// socket is not ready. A read polls first, as an answer is never there the
-// moment the request has gone.
+// A plain connection's blocking socket as a Beast synchronous stream whose
+// reads and writes give up at a deadline, with no more system calls than
+// the exchange needs:
+// - A write is a sendmsg with MSG_DONTWAIT; only when the socket's buffer is
+//   full does it wait in poll() for room, up to the deadline.
+// - A read is one recv that blocks: an answer is never there the moment the
+//   request has gone, and polling first would cost a system call per read.
+//   The deadline is kept with SO_RCVTIMEO, set a margin short of it and left
+//   as it is while it ends early enough (and not before half of what is
+//   left), so calls with the same timeout set it once per connection. When
+//   it fires before the deadline the read goes on with what is left; the
+//   last kBlockingReadAtLeast before the deadline are waited for in poll(),
+//   exactly (SO_RCVTIMEO counts in scheduler ticks, which may be 10 ms).
 class DeadlineSocket {
  public:
-  DeadlineSocket(tcp::socket& socket, std::optional<Clock::time_point> deadline)
-      : socket_(socket), deadline_(deadline) {}
+  DeadlineSocket(Conn& conn, std::optional<Clock::time_point> deadline)
+      : conn_(conn), fd_(conn.tcp->socket().native_handle()), deadline_(deadline) {}
 
   template <typename Buffers>
   std::size_t read_some(const Buffers& buffers, beast::error_code& ec) {
+    ec = {};
+    const asio::mutable_buffer buffer = beast::buffers_front(buffers);
+    if (buffer.size() == 0) return 0;
     for (;;) {
-      if (!wait(POLLIN, ec)) return 0;
-      const std::size_t n = socket_.read_some(buffers, ec);
-      if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
+      int flags = 0;
+      if (!deadline_) {
+        if (!set_receive_timeout(Clock::duration::zero(), ec)) return 0;
+      } else {
+        const auto left = *deadline_ - Clock::now();
+        if (left <= Clock::duration::zero()) {
+          ec = beast::error::timeout;
+          return 0;
+        }
+        if (left >= kBlockingReadAtLeast) {
+          // A timeout already set stays while it ends early enough, and
+          // not so early that a slow answer would wake the read many times.
+          const bool fits = conn_.receive_timeout > Clock::duration::zero() &&
+                            conn_.receive_timeout <= left - kTickSlack && conn_.receive_timeout >= left / 2;
+          if (!fits && !set_receive_timeout(left - std::max(left / 16, kTickSlack), ec)) return 0;
+        } else {
+          if (!wait(POLLIN, ec)) return 0;
+          flags = MSG_DONTWAIT;
+        }
+      }
+      const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), flags);
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) {
+        ec = asio::error::eof;
+        return 0;
+      }
+      // EAGAIN: SO_RCVTIMEO ran out before the deadline (or poll() woke for
+      // nothing); the deadline is checked again above.
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      ec = beast::error_code(errno, boost::system::system_category());
+      return 0;
     }
   }
   template <typename Buffers>
   std::size_t write_some(const Buffers& buffers, beast::error_code& ec) {
+    ec = {};
+    iovec iov[kMaxIov];
+    std::size_t count = 0;
+    for (const auto b : beast::buffers_range_ref(buffers)) {
+      if (b.size() == 0) continue;
+      if (count == kMaxIov) break;  // the rest goes in the next write_some
+      iov[count++] = iovec{const_cast<void*>(b.data()), b.size()};
+    }
+    if (count == 0) return 0;
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = count;
     for (;;) {
-      const std::size_t n = socket_.write_some(buffers, ec);
-      if (ec != asio::error::would_block && ec != asio::error::try_again) return n;
+      const ssize_t n = ::sendmsg(fd_, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = beast::error_code(errno, boost::system::system_category());
+        return 0;
+      }
       if (!wait(POLLOUT, ec)) return 0;
     }
   }
@@ -194,6 +259,25 @@ class DeadlineSocket {
   }
 
  private:
+  static constexpr std::size_t kMaxIov = 16;
+  static constexpr Clock::duration kBlockingReadAtLeast = std::chrono::milliseconds(100);
+  // More than a scheduler tick at the slowest common HZ (100), by which
+  // SO_RCVTIMEO may run past what it was set to.
+  static constexpr Clock::duration kTickSlack = std::chrono::milliseconds(20);
+
+  // Sets SO_RCVTIMEO to `timeout` (zero: none) unless it is that already.
+  bool set_receive_timeout(Clock::duration timeout, beast::error_code& ec) {
+    if (timeout == conn_.receive_timeout) return true;
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+    timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+      ec = beast::error_code(errno, boost::system::system_category());
+      return false;
+    }
+    conn_.receive_timeout = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us));
+    return true;
+  }
+
   // Until the socket is ready for `events`: false with ec = timeout when the
   // deadline passes first.
   bool wait(short events, beast::error_code& ec) {
@@ -208,7 +292,7 @@ class DeadlineSocket {
         timeout_ms = static_cast<int>(
             std::min<int64_t>(std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
       }
-      pollfd p{socket_.native_handle(), events, 0};
+      pollfd p{fd_, events, 0};
       const int ready = ::poll(&p, 1, timeout_ms);
       if (ready > 0) return true;
       if (ready < 0 && errno != EINTR) {
@@ -219,7 +303,8 @@ class DeadlineSocket {
     }
   }
 
-  tcp::socket& socket_;
+  Conn& conn_;
+  int fd_;
   std::optional<Clock::time_point> deadline_;
 };
 
@@ -325,8 +410,15 @@ Result<std::unique_ptr<Conn>> HttpClient::Impl::connect(std::optional<Clock::tim
   if (ec == beast::error::timeout) return timed_out("connecting to");
   if (ec) return Error(Code::unavailable, "cannot connect to " + where() + ": " + ec.message());
   stream.socket().set_option(tcp::no_delay(true), ec);
-  // Calls on a plain connection wait in poll() (DeadlineSocket).
-  if (!url.tls) stream.socket().non_blocking(true, ec);
+  // Calls on a plain connection block in recv() (DeadlineSocket); Asio
+  // left the socket non-blocking for its asynchronous connect.
+  if (!url.tls) {
+    const int fd = stream.socket().native_handle();
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+      return Error(Code::unavailable, "cannot set up the connection to " + where() + ": " + std::strerror(errno));
+    }
+  }
 
   if (url.tls) {
     if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str())) {
@@ -433,7 +525,7 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
       }
       ec = exchange(*conn, *conn->tls, req, parser);
     } else {
-      DeadlineSocket socket(conn->tcp->socket(), deadline);
+      DeadlineSocket socket(*conn, deadline);
       http::write(socket, req, ec);
       if (!ec) http::read(socket, conn->buffer, parser, ec);
     }

@@ -85,6 +85,46 @@ TEST(HttpClient, CallTimeoutIsDeadlineExceeded) {
   EXPECT_EQ(client.stats().connections_opened, 2u);
 }
 
+// A timeout long enough for the blocking read's SO_RCVTIMEO (100 ms or more)
+// ends the call at its deadline: not before, and not when the answer comes.
+TEST(HttpClient, LongCallTimeoutIsDeadlineExceededOnTime) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  CallOptions options;
+  options.timeout = std::chrono::milliseconds(400);
+  const auto began = std::chrono::steady_clock::now();
+  auto r = client.call("/t.TService/slow", testing::varint_field(1, 1500), options);
+  const auto took = std::chrono::steady_clock::now() - began;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::deadline_exceeded) << r.error().what();
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  EXPECT_LT(took, std::chrono::milliseconds(1200)) << "waited for the answer instead of the deadline";
+}
+
+// One kept-alive connection serves calls with different timeouts, each
+// answered before its own deadline: a receive timeout a previous call left
+// on the socket neither cuts a later call short nor outlives a call without
+// a deadline.
+TEST(HttpClient, OneConnectionServesCallsWithDifferentTimeouts) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  auto slow = [&](int sleep_ms, std::optional<std::chrono::milliseconds> timeout) {
+    CallOptions options;
+    options.timeout = timeout;
+    auto r = client.call("/t.TService/slow", testing::varint_field(1, static_cast<uint64_t>(sleep_ms)), options);
+    EXPECT_TRUE(r.ok()) << "sleep " << sleep_ms << " ms: " << r.error().what();
+  };
+  slow(0, std::chrono::milliseconds(200));    // leaves a receive timeout of about 180 ms
+  slow(400, std::nullopt);                    // no deadline: waits as long as it takes
+  slow(0, std::chrono::milliseconds(1000));   // about 940 ms
+  slow(1200, std::chrono::milliseconds(1800));  // the answer comes after that ran out
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+}
+
 TEST(HttpClient, ReconnectsWhenTheServerClosedAnIdleConnection) {
   DispatchTable table{&testing::test_service()};
   ServerOptions options = quiet_options();
