@@ -21,7 +21,6 @@
 // https:// keeps the pool of threads running blocking calls.
 #include "dispatch/http_client.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -42,7 +41,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -413,11 +411,8 @@ Result<std::unique_ptr<Conn>> HttpClient::Impl::connect(std::optional<Clock::tim
   // Calls on a plain connection block in recv() (DeadlineSocket); Asio
   // left the socket non-blocking for its asynchronous connect.
   if (!url.tls) {
-    const int fd = stream.socket().native_handle();
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-      return Error(Code::unavailable, "cannot set up the connection to " + where() + ": " + std::strerror(errno));
-    }
+    stream.socket().native_non_blocking(false, ec);
+    if (ec) return Error(Code::unavailable, "cannot set up the connection to " + where() + ": " + ec.message());
   }
 
   if (url.tls) {
