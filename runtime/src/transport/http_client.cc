@@ -211,7 +211,7 @@ class DeadlineSocket {
       // EAGAIN: SO_RCVTIMEO ran out before the deadline (or poll() woke for
       // nothing); the deadline is checked again above.
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-      ec = beast::error_code(errno, boost::system::system_category());
+      ec = last_error();
       return 0;
     }
   }
@@ -234,7 +234,7 @@ class DeadlineSocket {
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        ec = beast::error_code(errno, boost::system::system_category());
+        ec = last_error();
         return 0;
       }
       if (!wait(POLLOUT, ec)) return 0;
@@ -263,13 +263,16 @@ class DeadlineSocket {
   // SO_RCVTIMEO may run past what it was set to.
   static constexpr Clock::duration kTickSlack = std::chrono::milliseconds(20);
 
+  // errno, as the error code Beast's stream concept reports.
+  static beast::error_code last_error() { return beast::error_code(errno, boost::system::system_category()); }
+
   // Sets SO_RCVTIMEO to `timeout` (zero: none) unless it is that already.
   bool set_receive_timeout(Clock::duration timeout, beast::error_code& ec) {
     if (timeout == conn_.receive_timeout) return true;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
     timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
     if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
-      ec = beast::error_code(errno, boost::system::system_category());
+      ec = last_error();
       return false;
     }
     conn_.receive_timeout = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us));
@@ -294,7 +297,7 @@ class DeadlineSocket {
       const int ready = ::poll(&p, 1, timeout_ms);
       if (ready > 0) return true;
       if (ready < 0 && errno != EINTR) {
-        ec = beast::error_code(errno, boost::system::system_category());
+        ec = last_error();
         return false;
       }
       // Timed out (checked again at the top) or interrupted.
