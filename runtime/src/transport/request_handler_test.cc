@@ -106,10 +106,9 @@ Request parse_request(const std::string& bytes) {
 // calls go to the workers. Others stay quick.
 TEST_F(RequestHandlerTest, SlowFunctionStopsBeingQuick) {
   options_.inline_limit = std::chrono::milliseconds(1);
-  auto parse = parse_request;
-  Request slow = parse(post("/t.TService/slow", "application/proto", testing::varint_field(1, 20)));
-  Request add = parse(post("/t.TService/add", "application/proto", ""));
-  Request unknown = parse(post("/t.TService/nope", "application/proto", ""));
+  Request slow = parse_request(post("/t.TService/slow", "application/proto", testing::varint_field(1, 20)));
+  Request add = parse_request(post("/t.TService/add", "application/proto", ""));
+  Request unknown = parse_request(post("/t.TService/nope", "application/proto", ""));
   EXPECT_TRUE(handler().is_quick(slow));
   EXPECT_TRUE(handler().is_quick(unknown));
   EXPECT_EQ(handler().serve(slow, std::chrono::steady_clock::now()).result_int(), 200u);
