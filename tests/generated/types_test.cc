@@ -5,6 +5,7 @@
 // byte values, empty containers inside containers, present-but-zero optionals.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -145,6 +146,33 @@ TEST_F(Types, ContainersNested) {
   EXPECT_EQ(remote::echo_containers(client_, v), v);
   EXPECT_EQ(codec_trip(v), v);
   EXPECT_EQ(remote::echo_containers(client_, types::Containers{}), types::Containers{});
+}
+
+// An unordered_map's iteration order depends on how it was filled; its
+// encoding must not: equal values encode to equal bytes, entries in
+// ascending key order (as std::map's are), so that a decoded value
+// re-encodes to the bytes it came from.
+TEST_F(Types, UnorderedMapEncodesInKeyOrder) {
+  std::vector<std::uint64_t> keys;
+  for (std::uint64_t k = 0; k < 40; ++k) keys.push_back(k * 7919 % 101);
+  keys.push_back(UINT64_MAX);
+  std::string expected;  // one single-entry encoding per key, keys ascending
+  std::vector<std::uint64_t> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::uint64_t k : sorted) {
+    types::Containers one;
+    one.by_u64[k] = std::to_string(k);
+    expected += wire::encode(one);
+  }
+
+  types::Containers forward, backward;
+  for (std::uint64_t k : keys) forward.by_u64[k] = std::to_string(k);
+  backward.by_u64.reserve(1000);  // another bucket count, another iteration order
+  for (auto k = keys.rbegin(); k != keys.rend(); ++k) backward.by_u64[*k] = std::to_string(*k);
+  ASSERT_EQ(forward, backward);
+  EXPECT_EQ(wire::encode(forward), expected);
+  EXPECT_EQ(wire::encode(backward), expected);
+  EXPECT_EQ(wire::encode(codec_trip(backward)), expected);
 }
 
 TEST_F(Types, OptionalsTellAbsentFromZero) {

@@ -130,6 +130,13 @@ std::size_t tag_size(std::uint32_t field) {
 }
 
 // Ratio of one tick for kDuration (its own) and kTimestamp (its duration's).
+// What the encoder iterates for map x: a std::map's entries are in key order
+// already; a std::unordered_map's are put in it, so that equal values encode
+// to equal bytes.
+std::string map_entries(const TypeRef& t, const std::string& x) {
+  return t.unordered ? "::dispatch::wire::in_key_order(" + x + ")" : x;
+}
+
 const TypeRef& tick_type(const TypeRef& t) { return t.kind == TypeKind::kTimestamp ? t.args[0] : t; }
 std::string ratio_args(const TypeRef& t) {
   const TypeRef& d = tick_type(t);
@@ -549,7 +556,7 @@ class Printer {
       }
       case TypeKind::kMap: {
         std::string el = d("e", depth), slot = d("slot", depth), m = d("m", depth);
-        o << in << "for (const auto& " << el << " : " << x << ") {\n"
+        o << in << "for (const auto& " << el << " : " << map_entries(t, x) << ") {\n"
           << in << "  std::size_t " << slot << " = c.reserve();\n"
           << in << "  std::size_t " << m << " = 0;\n";
         size_field(o, in + "  ", t.args[0], el + ".first", 1, true, m, ctx, depth + 1);
@@ -648,7 +655,7 @@ class Printer {
         return;
       case TypeKind::kMap: {
         std::string el = d("e", depth);
-        o << in << "for (const auto& " << el << " : " << x << ") {\n"
+        o << in << "for (const auto& " << el << " : " << map_entries(t, x) << ") {\n"
           << in << "  " << put_tag(number, 2) << "\n"
           << in << "  p = ::dispatch::wire::put_len(c.next(), p);\n";
         write_field(o, in + "  ", t.args[0], el + ".first", 1, true, ctx, depth + 1);

@@ -12,6 +12,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstddef>
@@ -93,6 +94,49 @@ inline std::uint8_t* put_double(double v, std::uint8_t* p) {
 inline std::uint8_t* put_raw(const void* data, std::size_t n, std::uint8_t* p) {
   if (n != 0) std::memcpy(p, data, n);
   return p + n;
+}
+
+// A std::unordered_map's entries in ascending key order, for encoding: the
+// same value then always encodes to the same bytes (as std::map's does), and
+// the size pass and the write pass, which each iterate the map, agree. Keys
+// are integers or strings (strings compare bytewise, as protobuf's
+// deterministic serialization orders them). Holds pointers to the entries:
+// the map must outlive the range and not change while it is iterated.
+template <typename Map>
+class InKeyOrder {
+ public:
+  using Entry = typename Map::value_type;
+
+  class iterator {
+   public:
+    explicit iterator(const Entry* const* at) : at_(at) {}
+    const Entry& operator*() const { return **at_; }
+    iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    bool operator!=(const iterator& other) const { return at_ != other.at_; }
+
+   private:
+    const Entry* const* at_;
+  };
+
+  explicit InKeyOrder(const Map& map) {
+    entries_.reserve(map.size());
+    for (const Entry& e : map) entries_.push_back(&e);
+    std::sort(entries_.begin(), entries_.end(),
+              [](const Entry* a, const Entry* b) { return a->first < b->first; });
+  }
+  iterator begin() const { return iterator(entries_.data()); }
+  iterator end() const { return iterator(entries_.data() + entries_.size()); }
+
+ private:
+  std::vector<const Entry*> entries_;
+};
+
+template <typename Map>
+inline InKeyOrder<Map> in_key_order(const Map& map) {
+  return InKeyOrder<Map>(map);
 }
 
 // ---- decoding ----

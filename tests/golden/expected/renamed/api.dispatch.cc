@@ -47,7 +47,7 @@ std::size_t size_of(const ::billing::Invoice& v, SizeCache& c) {
     n += 1 + ::dispatch::wire::len_size(::dispatch::wire::timespan_size(::dispatch::wire::duration_to_proto((*v.grace).count(), 1, 1, "Invoice", "grace")));
   }
   if (!v.signature.empty()) n += 1 + ::dispatch::wire::len_size(v.signature.size());
-  for (const auto& e1 : v.notes) {
+  for (const auto& e1 : ::dispatch::wire::in_key_order(v.notes)) {
     std::size_t slot1 = c.reserve();
     std::size_t m1 = 0;
     m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1.first));
@@ -89,7 +89,7 @@ std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, std::uint8_t* p) 
     p = ::dispatch::wire::put_len(v.signature.size(), p);
     p = ::dispatch::wire::put_raw(v.signature.data(), v.signature.size(), p);
   }
-  for (const auto& e1 : v.notes) {
+  for (const auto& e1 : ::dispatch::wire::in_key_order(v.notes)) {
     *p++ = 0x22;
     p = ::dispatch::wire::put_len(c.next(), p);
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(e1.first), p);
