@@ -149,9 +149,9 @@ TEST_F(Types, ContainersNested) {
 }
 
 // An unordered_map's iteration order depends on how it was filled; its
-// encoding must not: equal values encode to equal bytes, entries in
-// ascending key order (as std::map's are), so that a decoded value
-// re-encodes to the bytes it came from.
+// encoding must not: maps with the same entries encode to the same bytes,
+// entries in ascending key order (as std::map's are), and a decoded value
+// encodes as it did before the trip.
 TEST_F(Types, UnorderedMapEncodesInKeyOrder) {
   std::vector<std::uint64_t> keys;
   for (std::uint64_t k = 0; k < 40; ++k) keys.push_back(k * 7919 % 101);

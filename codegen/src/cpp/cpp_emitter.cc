@@ -129,14 +129,14 @@ std::size_t tag_size(std::uint32_t field) {
   return n;
 }
 
-// Ratio of one tick for kDuration (its own) and kTimestamp (its duration's).
 // What the encoder iterates for map x: a std::map's entries are in key order
-// already; a std::unordered_map's are put in it, so that equal values encode
-// to equal bytes.
+// already; a std::unordered_map's are put in it, so that maps with the same
+// entries encode to the same bytes.
 std::string map_entries(const TypeRef& t, const std::string& x) {
   return t.unordered ? "::dispatch::wire::in_key_order(" + x + ")" : x;
 }
 
+// Ratio of one tick for kDuration (its own) and kTimestamp (its duration's).
 const TypeRef& tick_type(const TypeRef& t) { return t.kind == TypeKind::kTimestamp ? t.args[0] : t; }
 std::string ratio_args(const TypeRef& t) {
   const TypeRef& d = tick_type(t);
