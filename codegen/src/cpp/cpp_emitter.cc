@@ -6,6 +6,7 @@
 // is in three functions, one per pass: size_field, write_field, read_field.
 #include "cpp/cpp_emitter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -213,11 +214,8 @@ class Printer {
   // A name for one of the generated stub's own parameters or locals that no
   // user parameter shadows.
   static std::string local(const Function& f, std::string name) {
-    for (bool clash = true; clash;) {
-      clash = false;
-      for (const Parameter& p : f.params) clash |= (p.name == name);
-      if (clash) name += '_';
-    }
+    const std::vector<std::string> params = stub_params(f);
+    while (std::find(params.begin(), params.end(), name) != params.end()) name += '_';
     return name;
   }
 
@@ -278,15 +276,39 @@ class Printer {
       << "::dispatch::Result<void> decode(std::string_view bytes, " << cpp << "* value);\n";
   }
 
+  // The names of f's parameters in its stub's member functions: the user's,
+  // except that one named like a member of the stub (path, function, ...)
+  // gets a '_' appended, so that it shadows nothing (-Wshadow stays quiet);
+  // the request message's fields keep the user's names.
+  static std::vector<std::string> stub_params(const Function& f) {
+    static const std::set<std::string> kMembers = {"path", "function", "request_type", "response_type",
+                                                   "try_call", "async", "co", "dispatch", "encode_request"};
+    std::vector<std::string> names;
+    for (const Parameter& p : f.params) {
+      std::string name = p.name;
+      auto taken = [&](const std::string& n) {
+        if (kMembers.count(n) != 0 || std::find(names.begin(), names.end(), n) != names.end()) return true;
+        if (n == p.name) return false;
+        for (const Parameter& q : f.params) {
+          if (q.name == n) return true;
+        }
+        return false;
+      };
+      while (taken(name)) name += '_';
+      names.push_back(name);
+    }
+    return names;
+  }
   // The stub's parameter list after the client: "const T& a, const U& b, ".
   static std::string params_decl(const Function& f) {
     std::string s;
-    for (const Parameter& p : f.params) s += "const " + p.type.cpp + "& " + p.name + ", ";
+    std::vector<std::string> names = stub_params(f);
+    for (std::size_t i = 0; i < f.params.size(); ++i) s += "const " + f.params[i].type.cpp + "& " + names[i] + ", ";
     return s;
   }
   static std::string args(const Function& f) {
     std::string s;
-    for (const Parameter& p : f.params) s += p.name + ", ";
+    for (const std::string& name : stub_params(f)) s += name + ", ";
     return s;
   }
   // "a, b" (no trailing comma).
@@ -301,6 +323,9 @@ class Printer {
                 request = local(f, "request");
     std::string ps = params_decl(f);
     std::string ps_no_trailing = ps.empty() ? "" : ps.substr(0, ps.size() - 2);
+    // The stub's members are named with it (st::path, not path) wherever a
+    // parameter of the same name could shadow them.
+    std::string st = name + "_stub";
     o << "// " << f.cpp << ", served as " << full_proto(f.remote_name) << " at " << path(f) << ".\n"
       << "inline constexpr struct " << name << "_stub {\n"
       << "  static constexpr const char* path = " << quote(path(f)) << ";\n"
@@ -324,10 +349,10 @@ class Printer {
       << "  // Hands the call to a durable scheduler; returns its dispatch ID.\n"
       << "  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& " << client << ", "
       << ps << "const ::dispatch::DispatchOptions& " << options << " = {}) const {\n"
-      << "    auto " << request << " = encode_request(" << call_args(f) << ");\n"
+      << "    auto " << request << " = " << st << "::encode_request(" << call_args(f) << ");\n"
       << "    if (!" << request << ".ok()) return std::move(" << request << ").error();\n"
-      << "    return " << client << ".dispatch(function, request_type, std::move(*" << request
-      << "), " << options << ");\n"
+      << "    return " << client << ".dispatch(" << st << "::function, " << st << "::request_type, std::move(*"
+      << request << "), " << options << ");\n"
       << "  }\n"
       << "  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).\n"
       << "  static ::dispatch::Result<std::string> encode_request(" << ps_no_trailing << ");\n"
@@ -812,7 +837,8 @@ class Printer {
     bool is_void = f.result.kind == TypeKind::kVoid;
     std::string client = local(f, "client"), options = local(f, "options"), request = local(f, "request"),
                 promise = local(f, "promise"), future = local(f, "future"), reply = local(f, "reply"),
-                done = local(f, "done"), result = local(f, "result");
+                done = local(f, "done"), result = local(f, "result"), cache = local(f, "c"),
+                out = local(f, "p"), error = local(f, "e");
     std::string ps = params_decl(f);
     std::string ps_no_trailing = ps.empty() ? "" : ps.substr(0, ps.size() - 2);
     std::string st = name + "_stub";
@@ -823,14 +849,14 @@ class Printer {
     o << "::dispatch::Result<std::string> " << st << "::encode_request(" << ps_no_trailing << ") {\n"
       << "  try {\n"
       << "    return ::dispatch::wire::encode_message(\n"
-      << "        [&](::dispatch::wire::SizeCache& c) { return " << wire_ns_q() << "::size_of("
+      << "        [&](::dispatch::wire::SizeCache& " << cache << ") { return " << wire_ns_q() << "::size_of("
       << wire_ns_q() << "::" << f.request_message << "Refs{" << call_args(f)
-      << "}, c); },\n"
-      << "        [&](::dispatch::wire::SizeCache& c, std::uint8_t* p) { return " << wire_ns_q() << "::write("
-      << wire_ns_q() << "::" << f.request_message << "Refs{" << call_args(f)
-      << "}, c, p); });\n"
-      << "  } catch (const ::dispatch::Error& e) {\n"
-      << "    return e;\n"
+      << "}, " << cache << "); },\n"
+      << "        [&](::dispatch::wire::SizeCache& " << cache << ", std::uint8_t* " << out << ") { return "
+      << wire_ns_q() << "::write(" << wire_ns_q() << "::" << f.request_message << "Refs{" << call_args(f)
+      << "}, " << cache << ", " << out << "); });\n"
+      << "  } catch (const ::dispatch::Error& " << error << ") {\n"
+      << "    return " << error << ";\n"
       << "  }\n"
       << "}\n\n";
 
@@ -852,26 +878,27 @@ class Printer {
 
     o << r << " " << st << "::operator()(::dispatch::Client& " << client << ", " << ps
       << "const ::dispatch::CallOptions& " << options << ") const {\n"
-      << "  return try_call(" << client << ", " << args(f) << options << ").value();\n"
+      << "  return " << st << "::try_call(" << client << ", " << args(f) << options << ").value();\n"
       << "}\n\n";
 
     o << "::dispatch::Result<" << r << "> " << st << "::try_call(::dispatch::Client& " << client << ", " << ps
       << "const ::dispatch::CallOptions& " << options << ") const {\n"
-      << "  auto " << request << " = encode_request(" << call_args(f) << ");\n"
+      << "  auto " << request << " = " << st << "::encode_request(" << call_args(f) << ");\n"
       << "  if (!" << request << ".ok()) return std::move(" << request << ").error();\n"
-      << "  return " << decode_fn << "(" << client << ".call(path, std::move(*" << request << "), " << options << "));\n"
+      << "  return " << decode_fn << "(" << client << ".call(" << st << "::path, std::move(*" << request << "), "
+      << options << "));\n"
       << "}\n\n";
 
     o << "std::future<" << r << "> " << st << "::async(::dispatch::Client& " << client << ", " << ps
       << "const ::dispatch::CallOptions& " << options << ") const {\n"
       << "  auto " << promise << " = std::make_shared<std::promise<" << r << ">>();\n"
       << "  auto " << future << " = " << promise << "->get_future();\n"
-      << "  auto " << request << " = encode_request(" << call_args(f) << ");\n"
+      << "  auto " << request << " = " << st << "::encode_request(" << call_args(f) << ");\n"
       << "  if (!" << request << ".ok()) {\n"
       << "    " << promise << "->set_exception(std::make_exception_ptr(std::move(" << request << ").error()));\n"
       << "    return " << future << ";\n"
       << "  }\n"
-      << "  " << client << ".call_async(path, std::move(*" << request << "), " << options << ", [" << promise
+      << "  " << client << ".call_async(" << st << "::path, std::move(*" << request << "), " << options << ", [" << promise
       << "](::dispatch::Result<std::string> " << reply << ") {\n"
       << "    auto " << result << " = " << decode_fn << "(std::move(" << reply << "));\n"
       << "    if (!" << result << ".ok()) {\n"
@@ -889,11 +916,11 @@ class Printer {
       << "const ::dispatch::CallOptions& " << options << ") const {\n"
       << "  // Encoded now, so the arguments need not outlive the co_await.\n"
       << "  return ::dispatch::Awaitable<" << r << ">(\n"
-      << "      [&" << client << ", " << request << " = encode_request("
+      << "      [&" << client << ", " << request << " = " << st << "::encode_request("
       << call_args(f) << "), " << options << "](\n"
       << "          ::dispatch::Awaitable<" << r << ">::Done " << done << ") mutable {\n"
       << "        if (!" << request << ".ok()) return " << done << "(std::move(" << request << ").error());\n"
-      << "        " << client << ".call_async(path, std::move(*" << request << "), " << options
+      << "        " << client << ".call_async(" << st << "::path, std::move(*" << request << "), " << options
       << ", [" << done << " = std::move(" << done << ")](::dispatch::Result<std::string> " << reply << ") {\n"
       << "          " << done << "(" << decode_fn << "(std::move(" << reply << ")));\n"
       << "        });\n"

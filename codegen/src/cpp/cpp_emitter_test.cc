@@ -102,6 +102,19 @@ TEST(CppEmitter, LocalsDodgeParameterNames) {
                           "const std::int64_t& options, const ::dispatch::CallOptions& options_ = {})"));
 }
 
+TEST(CppEmitter, ParametersNamedLikeStubMembersShadowNothing) {
+  Model m = shop_model();
+  m.functions[0].params[0].name = "path";
+  m.functions[0].params[1].name = "function";
+  const std::string h = file(emit_cpp(m, ""), "api.dispatch.h");
+  const std::string cc = file(emit_cpp(m, ""), "api.dispatch.cc");
+  EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client, const std::int64_t& path_, "
+                          "const std::int64_t& function_, const ::dispatch::CallOptions& options = {})"));
+  EXPECT_TRUE(contains(h, "client.dispatch(add_stub::function, add_stub::request_type,"));
+  EXPECT_TRUE(contains(cc, "client.call(add_stub::path, "));
+  EXPECT_TRUE(contains(cc, "AddRequestRefs{path_, function_}"));
+}
+
 TEST(CppEmitter, GlobalNamespace) {
   Model m = shop_model();
   m.cpp_namespace = "";

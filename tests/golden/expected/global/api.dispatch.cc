@@ -334,24 +334,24 @@ namespace {
 }  // namespace
 
 ::Greeting greet_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
-  return try_call(client, name, options).value();
+  return greet_stub::try_call(client, name, options).value();
 }
 
 ::dispatch::Result<::Greeting> greet_stub::try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(name);
+  auto request = greet_stub::encode_request(name);
   if (!request.ok()) return std::move(request).error();
-  return decode_greet_reply(client.call(path, std::move(*request), options));
+  return decode_greet_reply(client.call(greet_stub::path, std::move(*request), options));
 }
 
 std::future<::Greeting> greet_stub::async(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<::Greeting>>();
   auto future = promise->get_future();
-  auto request = encode_request(name);
+  auto request = greet_stub::encode_request(name);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(greet_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_greet_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -366,10 +366,10 @@ std::future<::Greeting> greet_stub::async(::dispatch::Client& client, const std:
 ::dispatch::Awaitable<::Greeting> greet_stub::co(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<::Greeting>(
-      [&client, request = encode_request(name), options](
+      [&client, request = greet_stub::encode_request(name), options](
           ::dispatch::Awaitable<::Greeting>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(greet_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_greet_reply(std::move(reply)));
         });
       });
@@ -404,24 +404,24 @@ namespace {
 }  // namespace
 
 void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
-  return try_call(client, options).value();
+  return reset_stub::try_call(client, options).value();
 }
 
 ::dispatch::Result<void> reset_stub::try_call(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request();
+  auto request = reset_stub::encode_request();
   if (!request.ok()) return std::move(request).error();
-  return decode_reset_reply(client.call(path, std::move(*request), options));
+  return decode_reset_reply(client.call(reset_stub::path, std::move(*request), options));
 }
 
 std::future<void> reset_stub::async(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<void>>();
   auto future = promise->get_future();
-  auto request = encode_request();
+  auto request = reset_stub::encode_request();
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(reset_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_reset_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -436,10 +436,10 @@ std::future<void> reset_stub::async(::dispatch::Client& client, const ::dispatch
 ::dispatch::Awaitable<void> reset_stub::co(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<void>(
-      [&client, request = encode_request(), options](
+      [&client, request = reset_stub::encode_request(), options](
           ::dispatch::Awaitable<void>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(reset_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_reset_reply(std::move(reply)));
         });
       });

@@ -73,9 +73,9 @@ inline constexpr struct greet_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(name);
+    auto request = greet_stub::encode_request(name);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(greet_stub::function, greet_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::string& name);
@@ -100,9 +100,9 @@ inline constexpr struct reset_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request();
+    auto request = reset_stub::encode_request();
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(reset_stub::function, reset_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request();

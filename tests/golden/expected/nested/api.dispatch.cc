@@ -465,24 +465,24 @@ namespace {
 }  // namespace
 
 ::outer::inner::v1::Config configure_stub::operator()(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
-  return try_call(client, config, options).value();
+  return configure_stub::try_call(client, config, options).value();
 }
 
 ::dispatch::Result<::outer::inner::v1::Config> configure_stub::try_call(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(config);
+  auto request = configure_stub::encode_request(config);
   if (!request.ok()) return std::move(request).error();
-  return decode_configure_reply(client.call(path, std::move(*request), options));
+  return decode_configure_reply(client.call(configure_stub::path, std::move(*request), options));
 }
 
 std::future<::outer::inner::v1::Config> configure_stub::async(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<::outer::inner::v1::Config>>();
   auto future = promise->get_future();
-  auto request = encode_request(config);
+  auto request = configure_stub::encode_request(config);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(configure_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_configure_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -497,10 +497,10 @@ std::future<::outer::inner::v1::Config> configure_stub::async(::dispatch::Client
 ::dispatch::Awaitable<::outer::inner::v1::Config> configure_stub::co(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<::outer::inner::v1::Config>(
-      [&client, request = encode_request(config), options](
+      [&client, request = configure_stub::encode_request(config), options](
           ::dispatch::Awaitable<::outer::inner::v1::Config>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(configure_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_configure_reply(std::move(reply)));
         });
       });
@@ -535,24 +535,24 @@ namespace {
 }  // namespace
 
 double distance_stub::operator()(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
-  return try_call(client, a, b, options).value();
+  return distance_stub::try_call(client, a, b, options).value();
 }
 
 ::dispatch::Result<double> distance_stub::try_call(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(a, b);
+  auto request = distance_stub::encode_request(a, b);
   if (!request.ok()) return std::move(request).error();
-  return decode_distance_reply(client.call(path, std::move(*request), options));
+  return decode_distance_reply(client.call(distance_stub::path, std::move(*request), options));
 }
 
 std::future<double> distance_stub::async(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<double>>();
   auto future = promise->get_future();
-  auto request = encode_request(a, b);
+  auto request = distance_stub::encode_request(a, b);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(distance_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_distance_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -567,10 +567,10 @@ std::future<double> distance_stub::async(::dispatch::Client& client, const ::out
 ::dispatch::Awaitable<double> distance_stub::co(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<double>(
-      [&client, request = encode_request(a, b), options](
+      [&client, request = distance_stub::encode_request(a, b), options](
           ::dispatch::Awaitable<double>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(distance_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_distance_reply(std::move(reply)));
         });
       });

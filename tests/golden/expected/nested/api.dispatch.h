@@ -78,9 +78,9 @@ inline constexpr struct configure_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::v1::Config& config, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(config);
+    auto request = configure_stub::encode_request(config);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(configure_stub::function, configure_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::v1::Config& config);
@@ -105,9 +105,9 @@ inline constexpr struct distance_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(a, b);
+    auto request = distance_stub::encode_request(a, b);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(distance_stub::function, distance_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b);

@@ -469,24 +469,24 @@ namespace {
 }  // namespace
 
 ::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
-  return try_call(client, base, amounts, options).value();
+  return draft_stub::try_call(client, base, amounts, options).value();
 }
 
 ::dispatch::Result<::billing::Invoice> draft_stub::try_call(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(base, amounts);
+  auto request = draft_stub::encode_request(base, amounts);
   if (!request.ok()) return std::move(request).error();
-  return decode_draft_reply(client.call(path, std::move(*request), options));
+  return decode_draft_reply(client.call(draft_stub::path, std::move(*request), options));
 }
 
 std::future<::billing::Invoice> draft_stub::async(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<::billing::Invoice>>();
   auto future = promise->get_future();
-  auto request = encode_request(base, amounts);
+  auto request = draft_stub::encode_request(base, amounts);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(draft_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_draft_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -501,10 +501,10 @@ std::future<::billing::Invoice> draft_stub::async(::dispatch::Client& client, co
 ::dispatch::Awaitable<::billing::Invoice> draft_stub::co(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<::billing::Invoice>(
-      [&client, request = encode_request(base, amounts), options](
+      [&client, request = draft_stub::encode_request(base, amounts), options](
           ::dispatch::Awaitable<::billing::Invoice>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(draft_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_draft_reply(std::move(reply)));
         });
       });

@@ -66,9 +66,9 @@ inline constexpr struct draft_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(base, amounts);
+    auto request = draft_stub::encode_request(base, amounts);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(draft_stub::function, draft_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts);

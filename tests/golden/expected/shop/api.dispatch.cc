@@ -655,24 +655,24 @@ namespace {
 }  // namespace
 
 std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
-  return try_call(client, a, b, options).value();
+  return add_stub::try_call(client, a, b, options).value();
 }
 
 ::dispatch::Result<std::int64_t> add_stub::try_call(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(a, b);
+  auto request = add_stub::encode_request(a, b);
   if (!request.ok()) return std::move(request).error();
-  return decode_add_reply(client.call(path, std::move(*request), options));
+  return decode_add_reply(client.call(add_stub::path, std::move(*request), options));
 }
 
 std::future<std::int64_t> add_stub::async(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<std::int64_t>>();
   auto future = promise->get_future();
-  auto request = encode_request(a, b);
+  auto request = add_stub::encode_request(a, b);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(add_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_add_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -687,10 +687,10 @@ std::future<std::int64_t> add_stub::async(::dispatch::Client& client, const std:
 ::dispatch::Awaitable<std::int64_t> add_stub::co(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<std::int64_t>(
-      [&client, request = encode_request(a, b), options](
+      [&client, request = add_stub::encode_request(a, b), options](
           ::dispatch::Awaitable<std::int64_t>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(add_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_add_reply(std::move(reply)));
         });
       });
@@ -725,24 +725,24 @@ namespace {
 }  // namespace
 
 ::shop::Order place_order_stub::operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
-  return try_call(client, items, customer, options).value();
+  return place_order_stub::try_call(client, items, customer, options).value();
 }
 
 ::dispatch::Result<::shop::Order> place_order_stub::try_call(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(items, customer);
+  auto request = place_order_stub::encode_request(items, customer);
   if (!request.ok()) return std::move(request).error();
-  return decode_place_order_reply(client.call(path, std::move(*request), options));
+  return decode_place_order_reply(client.call(place_order_stub::path, std::move(*request), options));
 }
 
 std::future<::shop::Order> place_order_stub::async(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<::shop::Order>>();
   auto future = promise->get_future();
-  auto request = encode_request(items, customer);
+  auto request = place_order_stub::encode_request(items, customer);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(place_order_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_place_order_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -757,10 +757,10 @@ std::future<::shop::Order> place_order_stub::async(::dispatch::Client& client, c
 ::dispatch::Awaitable<::shop::Order> place_order_stub::co(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<::shop::Order>(
-      [&client, request = encode_request(items, customer), options](
+      [&client, request = place_order_stub::encode_request(items, customer), options](
           ::dispatch::Awaitable<::shop::Order>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(place_order_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_place_order_reply(std::move(reply)));
         });
       });
@@ -795,24 +795,24 @@ namespace {
 }  // namespace
 
 void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
-  return try_call(client, order, options).value();
+  return charge_stub::try_call(client, order, options).value();
 }
 
 ::dispatch::Result<void> charge_stub::try_call(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
-  auto request = encode_request(order);
+  auto request = charge_stub::encode_request(order);
   if (!request.ok()) return std::move(request).error();
-  return decode_charge_reply(client.call(path, std::move(*request), options));
+  return decode_charge_reply(client.call(charge_stub::path, std::move(*request), options));
 }
 
 std::future<void> charge_stub::async(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
   auto promise = std::make_shared<std::promise<void>>();
   auto future = promise->get_future();
-  auto request = encode_request(order);
+  auto request = charge_stub::encode_request(order);
   if (!request.ok()) {
     promise->set_exception(std::make_exception_ptr(std::move(request).error()));
     return future;
   }
-  client.call_async(path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+  client.call_async(charge_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
     auto result = decode_charge_reply(std::move(reply));
     if (!result.ok()) {
       promise->set_exception(std::make_exception_ptr(std::move(result).error()));
@@ -827,10 +827,10 @@ std::future<void> charge_stub::async(::dispatch::Client& client, const ::shop::O
 ::dispatch::Awaitable<void> charge_stub::co(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
   // Encoded now, so the arguments need not outlive the co_await.
   return ::dispatch::Awaitable<void>(
-      [&client, request = encode_request(order), options](
+      [&client, request = charge_stub::encode_request(order), options](
           ::dispatch::Awaitable<void>::Done done) mutable {
         if (!request.ok()) return done(std::move(request).error());
-        client.call_async(path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+        client.call_async(charge_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_charge_reply(std::move(reply)));
         });
       });

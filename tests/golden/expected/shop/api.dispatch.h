@@ -88,9 +88,9 @@ inline constexpr struct add_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(a, b);
+    auto request = add_stub::encode_request(a, b);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(add_stub::function, add_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::int64_t& a, const std::int64_t& b);
@@ -115,9 +115,9 @@ inline constexpr struct place_order_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(items, customer);
+    auto request = place_order_stub::encode_request(items, customer);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(place_order_stub::function, place_order_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::vector<::shop::Item>& items, const std::string& customer);
@@ -142,9 +142,9 @@ inline constexpr struct charge_stub {
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::shop::Order& order, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = encode_request(order);
+    auto request = charge_stub::encode_request(order);
     if (!request.ok()) return std::move(request).error();
-    return client.dispatch(function, request_type, std::move(*request), options);
+    return client.dispatch(charge_stub::function, charge_stub::request_type, std::move(*request), options);
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::shop::Order& order);

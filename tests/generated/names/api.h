@@ -1,0 +1,28 @@
+// Functions whose parameters are named like what the generated code names
+// itself: the stubs' members (path, function, request_type, ...), their own
+// parameters and locals (client, options, request, c, p, e, ...) and the
+// codecs' (v, value, bytes, response). The generated code must compile
+// warning-free under -Wshadow and call the right function with the right
+// arguments (names_test.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace names {
+
+// `path` is also the stub's URL path: a call must go to the function's path,
+// not to the argument.
+[[dispatch::function]] std::string read_file(const std::string& path);
+
+[[dispatch::function]] std::string collide(std::string function, std::string request_type,
+                                           std::string response_type, std::int32_t c, std::int32_t p,
+                                           std::int32_t e, std::int32_t client, std::int32_t options,
+                                           std::int32_t request, std::int32_t async, std::int32_t co,
+                                           std::int32_t dispatch, std::int32_t encode_request,
+                                           std::int32_t try_call, std::int32_t v, std::int32_t value,
+                                           std::int32_t bytes, std::int32_t response, std::int32_t promise,
+                                           std::int32_t future, std::int32_t reply, std::int32_t done,
+                                           std::int32_t result);
+
+}  // namespace names

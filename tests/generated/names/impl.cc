@@ -1,0 +1,24 @@
+// The names functions the generated server half calls in tests: each returns
+// its arguments, in order, so a test sees that every one arrived where it
+// was sent.
+#include "names/api.h"
+
+namespace names {
+
+std::string read_file(const std::string& path) { return "contents of " + path; }
+
+std::string collide(std::string function, std::string request_type, std::string response_type, std::int32_t c,
+                    std::int32_t p, std::int32_t e, std::int32_t client, std::int32_t options,
+                    std::int32_t request, std::int32_t async, std::int32_t co, std::int32_t dispatch,
+                    std::int32_t encode_request, std::int32_t try_call, std::int32_t v, std::int32_t value,
+                    std::int32_t bytes, std::int32_t response, std::int32_t promise, std::int32_t future,
+                    std::int32_t reply, std::int32_t done, std::int32_t result) {
+  std::string s = function + "," + request_type + "," + response_type;
+  for (std::int32_t n : {c, p, e, client, options, request, async, co, dispatch, encode_request, try_call, v,
+                         value, bytes, response, promise, future, reply, done, result}) {
+    s += "," + std::to_string(n);
+  }
+  return s;
+}
+
+}  // namespace names
