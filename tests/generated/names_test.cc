@@ -10,6 +10,7 @@
 #include "dispatch/dispatch_client.h"
 #include "dispatch/in_process.h"
 #include "dispatch/service.h"
+#include "eager_task.h"
 #include "names/api.dispatch.h"
 
 namespace {
@@ -78,16 +79,7 @@ TEST(NamesStub, DispatchNamesTheFunctionNotTheArguments) {
 }
 
 #if __cplusplus >= 202002L
-// A minimal eager coroutine type, enough to co_await a stub in a test.
-struct Task {
-  struct promise_type {
-    Task get_return_object() { return {}; }
-    std::suspend_never initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() {}
-    void unhandled_exception() { std::terminate(); }
-  };
-};
+using Task = dispatch::test::EagerTask;
 
 Task read_and_collide(dispatch::Client& client, std::string* file, std::string* collided) {
   const std::string path = kOtherPath;  // named: see shop_test.cc on GCC 12 and temporaries

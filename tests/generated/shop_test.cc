@@ -8,6 +8,7 @@
 
 #include "dispatch/in_process.h"
 #include "dispatch/service.h"
+#include "eager_task.h"
 #include "shop/api.dispatch.h"
 
 namespace {
@@ -142,16 +143,7 @@ TEST(ShopStub, DispatchHandsTheEncodedRequestToTheScheduler) {
 }
 
 #if __cplusplus >= 202002L
-// A minimal eager coroutine type, enough to co_await a stub in a test.
-struct Task {
-  struct promise_type {
-    Task get_return_object() { return {}; }
-    std::suspend_never initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() {}
-    void unhandled_exception() { std::terminate(); }
-  };
-};
+using Task = dispatch::test::EagerTask;
 
 Task add_and_charge(dispatch::Client& client, int64_t* sum, std::string* error) {
   *sum = co_await shop::remote::add.co(client, 20, 22);
