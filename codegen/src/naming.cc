@@ -209,6 +209,44 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   }
   for (const auto& [name, type] : wrapper_messages(model))
     claim(name, "the wrapper message for '" + type.cpp + "' (see docs/annotations.md)", {});
+
+  // C++ names. The generated namespaces <ns>::remote and <ns>::<stem>_wire
+  // cannot share a name with a function, struct or enum of <ns>.
+  auto in_ns = [&](const std::string& name) {
+    return model.cpp_namespace.empty() ? name : model.cpp_namespace + "::" + name;
+  };
+  const std::string remote_ns = in_ns("remote"), wire_ns = in_ns(cpp_stem(model.stem) + "_wire");
+  std::map<std::string, std::string> namespaces = {
+      {"::" + remote_ns, "namespace '" + remote_ns + "', which the generated code declares for the stubs"},
+      {"::" + wire_ns, "namespace '" + wire_ns + "', which the generated code declares for the codecs"}};
+  auto check_namespace = [&](const std::string& cpp, const std::string& what, const SourceLocation& loc) {
+    auto it = namespaces.find(cpp);
+    if (it != namespaces.end()) error(loc, what + " collides with " + it->second + "; rename it");
+  };
+  for (const Function& f : model.functions) check_namespace(f.cpp, "function '" + f.name + "'", f.loc);
+  for (const StructDecl& s : model.structs) check_namespace(s.cpp, "struct '" + s.cpp.substr(2) + "'", s.loc);
+  for (const EnumDecl& e : model.enums) check_namespace(e.cpp, "enum '" + e.cpp.substr(2) + "'", e.loc);
+
+  // In <ns>::remote each stub is an object named after its function, beside
+  // the message structs and the two functions of the header.
+  std::map<std::string, std::string> in_remote;  // name -> what the generated code declares by it
+  in_remote.emplace(cpp_stem(model.stem) + "_service", "the function that lists the server half of " + model.input);
+  in_remote.emplace(cpp_stem(model.stem) + "_file_descriptor", "the function that returns the descriptor of " +
+                                                                    model.input);
+  for (const Function& f : model.functions) {
+    if (f.request_message.empty()) continue;
+    in_remote.emplace(f.request_message, "the request struct of '" + f.remote_name + "'");
+    in_remote.emplace(f.response_message, "the response struct of '" + f.remote_name + "'");
+  }
+  for (const Function& f : model.functions) {
+    std::string stub = stub_name(model, f);
+    auto it = in_remote.find(stub);
+    if (it == in_remote.end()) continue;
+    bool by_remote_name = stub != f.name;
+    error(f.loc, "function '" + f.name + "': its stub would be '" + remote_ns + "::" + stub +
+                     "', already the name of " + it->second + "; rename the " +
+                     (by_remote_name ? "function's remote name" : "function"));
+  }
   return errors;
 }
 

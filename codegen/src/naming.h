@@ -32,6 +32,32 @@ std::string pascal_case(std::string_view name);
 // "OrderStatus" -> "ORDER_STATUS", "pending" -> "PENDING", "HTTPCode" -> "HTTP_CODE".
 std::string upper_snake(std::string_view name);
 
+// ---- C++ names of the generated code. Beside the user's namespace <ns> (the
+// model's cpp_namespace) the generated code declares two namespaces,
+// <ns>::remote (message structs, stubs, <stem>_service(),
+// <stem>_file_descriptor()) and <ns>::<stem>_wire (codecs). assign_names
+// reports a user name that would collide with one of them. Header-only, so
+// the C++ back end shares these rules without linking the naming pass.
+
+// The file stem as a C++ identifier: "shop-api.v2" -> "shop_api_v2", "2fa" -> "_2fa".
+inline std::string cpp_stem(const std::string& stem) {
+  std::string out;
+  for (char c : stem) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out += ok ? c : '_';
+  }
+  if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out = "_" + out;
+  return out;
+}
+
+// The name of f's stub (an object in <ns>::remote): the function's name, or
+// its remote name when the header overloads the name.
+inline std::string stub_name(const Model& model, const Function& f) {
+  int same = 0;
+  for (const Function& g : model.functions) same += (g.name == f.name);
+  return same > 1 ? f.remote_name : f.name;
+}
+
 // ---- Wrapper messages. proto has no repeated optional, repeated repeated,
 // map of repeated etc.; where a C++ container holds such an element, the
 // element is carried in a wrapper message with one field, "value = 1", that

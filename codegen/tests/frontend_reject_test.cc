@@ -385,5 +385,29 @@ TEST(FrontendReject, StructNameCollidesWithRequestMessage) {
                        "'AddRequest'; rename one of them"));
 }
 
+// The generated C++ declares shop::remote, shop::api_wire and
+// shop::remote::api_service(); user names that would take them are refused
+// with the name, not left to fail in the generated code.
+TEST(FrontendReject, NamesTheGeneratedCodeDeclares) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "namespace shop {\n"
+                   "enum class remote { a };\n"
+                   "[[dispatch::function]] void api_service(remote r);\n"
+                   "[[dispatch::function]] void api_wire();\n"
+                   "}\n");
+  auto at = [&](unsigned line) { return p.path + ":" + std::to_string(kPreludeLines + line); };
+  EXPECT_THAT(formatted(p.errors),
+              Contains(at(2) + ":12: error: enum 'shop::remote' collides with namespace 'shop::remote', which the "
+                       "generated code declares for the stubs; rename it"));
+  EXPECT_THAT(formatted(p.errors),
+              Contains(at(3) + ":29: error: function 'api_service': its stub would be 'shop::remote::api_service', "
+                       "already the name of the function that lists the server half of " + p.path +
+                       "; rename the function"));
+  EXPECT_THAT(formatted(p.errors),
+              Contains(at(4) + ":29: error: function 'api_wire' collides with namespace 'shop::api_wire', which the "
+                       "generated code declares for the codecs; rename it"));
+}
+
 }  // namespace
 }  // namespace dispatch::gen::testing

@@ -186,6 +186,86 @@ TEST(Naming, StructCollidesWithService) {
                        "of api.h; rename one of them"));
 }
 
+// The generated C++ puts the stubs in <ns>::remote, named after the
+// functions, beside the message structs and <stem>_service() /
+// <stem>_file_descriptor(); a function with one of those names would make
+// the generated code fail to compile.
+TEST(Naming, StubCollidesWithTheGeneratedFunctionsOfTheHeader) {
+  Model m = model({fn("api_service", "shop", 3), fn("api_file_descriptor", "shop", 4), fn("shop_service", "shop", 5)});
+  std::vector<std::string> errors = formatted(assign_names(m, {}));
+  EXPECT_THAT(errors, Contains("api.h:3:6: error: function 'api_service': its stub would be "
+                               "'shop::remote::api_service', already the name of the function that lists the "
+                               "server half of api.h; rename the function"));
+  EXPECT_THAT(errors, Contains("api.h:4:6: error: function 'api_file_descriptor': its stub would be "
+                               "'shop::remote::api_file_descriptor', already the name of the function that returns "
+                               "the descriptor of api.h; rename the function"));
+  EXPECT_EQ(errors.size(), 2u);  // shop_service is not the name of anything generated
+}
+
+TEST(Naming, StubCollidesWithAMessageStruct) {
+  Model m = model({fn("add", "", 3), fn("AddResponse", "", 4)});
+  EXPECT_THAT(formatted(assign_names(m, {})),
+              Contains("api.h:4:6: error: function 'AddResponse': its stub would be 'remote::AddResponse', already "
+                       "the name of the response struct of 'add'; rename the function"));
+}
+
+TEST(Naming, OverloadStubIsNamedByRemoteName) {
+  Function a = fn("add", "", 3), b = fn("add", "", 4), c = fn("sub", "", 5);
+  a.remote_name = "add_i";
+  b.remote_name = "SubRequest";
+  Model m = model({a, b, c});
+  std::vector<std::string> errors = formatted(assign_names(m, {}));
+  EXPECT_THAT(errors, Contains("api.h:4:6: error: function 'add': its stub would be 'remote::SubRequest', already "
+                               "the name of the request struct of 'sub'; rename the function's remote name"));
+  EXPECT_EQ(errors.size(), 1u);
+  EXPECT_EQ(stub_name(m, m.functions[0]), "add_i");
+  EXPECT_EQ(stub_name(m, m.functions[2]), "sub");
+}
+
+TEST(Naming, NamesOfTheGeneratedNamespaces) {
+  Model m = model({fn("remote", "shop", 3), fn("api_wire", "shop", 4), fn("f", "shop", 5)});
+  StructDecl s;
+  s.cpp = "::shop::remote";
+  s.proto_name = "Remote";
+  s.loc = {"api.h", 1, 8};
+  m.structs.push_back(s);
+  EnumDecl e;
+  e.cpp = "::shop::api_wire";
+  e.proto_name = "ApiWire";
+  e.values = {{"a", "", 0}};
+  e.loc = {"api.h", 2, 12};
+  m.enums.push_back(e);
+  StructDecl nested;  // in another namespace: no collision
+  nested.cpp = "::shop::f::remote";
+  nested.proto_name = "F_Remote";
+  m.structs.push_back(nested);
+  std::vector<std::string> errors = formatted(assign_names(m, {}));
+  EXPECT_THAT(errors, Contains("api.h:3:6: error: function 'remote' collides with namespace 'shop::remote', which "
+                               "the generated code declares for the stubs; rename it"));
+  EXPECT_THAT(errors, Contains("api.h:4:6: error: function 'api_wire' collides with namespace 'shop::api_wire', "
+                               "which the generated code declares for the codecs; rename it"));
+  EXPECT_THAT(errors, Contains("api.h:1:8: error: struct 'shop::remote' collides with namespace 'shop::remote', "
+                               "which the generated code declares for the stubs; rename it"));
+  EXPECT_THAT(errors, Contains("api.h:2:12: error: enum 'shop::api_wire' collides with namespace "
+                               "'shop::api_wire', which the generated code declares for the codecs; rename it"));
+  EXPECT_EQ(errors.size(), 4u);
+}
+
+TEST(Naming, GeneratedNamespacesInTheGlobalNamespaceAndOddStems) {
+  Model m = model({fn("remote", "", 3), fn("shop_api_v2_wire", "", 4), fn("shop_api_v2_service", "", 5)},
+                  "shop-api.v2");
+  std::vector<std::string> errors = formatted(assign_names(m, {}));
+  EXPECT_THAT(errors, Contains("api.h:3:6: error: function 'remote' collides with namespace 'remote', which the "
+                               "generated code declares for the stubs; rename it"));
+  EXPECT_THAT(errors, Contains("api.h:4:6: error: function 'shop_api_v2_wire' collides with namespace "
+                               "'shop_api_v2_wire', which the generated code declares for the codecs; rename it"));
+  EXPECT_THAT(errors, Contains("api.h:5:6: error: function 'shop_api_v2_service': its stub would be "
+                               "'remote::shop_api_v2_service', already the name of the function that lists the "
+                               "server half of shop-api.v2.h; rename the function"));
+  EXPECT_EQ(cpp_stem("shop-api.v2"), "shop_api_v2");
+  EXPECT_EQ(cpp_stem("2fa"), "_2fa");
+}
+
 TEST(Naming, WrapperNames) {
   Model m;
   TypeRef s;

@@ -53,6 +53,14 @@ TEST_F(Names, ParametersNamedLikeGeneratedNamesArriveInOrder) {
             kCollided);
 }
 
+TEST_F(Names, FunctionsNamedLikeTheServerHalfsOwnNames) {
+  EXPECT_EQ(remote::kMethods(client_, 10), 11);
+  EXPECT_EQ(remote::read_file_handler(client_, 10), 12);
+  EXPECT_EQ(remote::read_file_stub(client_, 10), 13);
+  EXPECT_EQ(remote::read_file(client_, "x"), "contents of x");
+  EXPECT_EQ(remote::api_service().method_count, 5u);
+}
+
 // Stands in for the scheduler's API: records the Dispatch request.
 class FakeScheduler : public dispatch::Client {
  public:

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "naming.h"  // cpp_stem, stub_name (header-only)
+
 namespace dispatch::gen {
 namespace {
 
@@ -49,16 +51,6 @@ std::string byte_literal(const std::string& bytes, const std::string& indent) {
   }
   if (!line.empty() || out.empty()) out += indent + "\"" + line + "\"\n";
   out.pop_back();  // the caller ends the statement
-  return out;
-}
-
-std::string identifier(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    out += ok ? c : '_';
-  }
-  if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out = "_" + out;
   return out;
 }
 
@@ -151,16 +143,23 @@ class Printer {
   Printer(const Model& model, const std::string& descriptor)
       : m_(model), descriptor_(descriptor) {
     remote_ns_ = join_ns(m_.cpp_namespace, "remote");
-    wire_ns_ = join_ns(m_.cpp_namespace, identifier(m_.stem) + "_wire");
+    wire_ns_ = join_ns(m_.cpp_namespace, cpp_stem(m_.stem) + "_wire");
     std::string dir;
     auto slash = m_.include_name.rfind('/');
     if (slash != std::string::npos) dir = m_.include_name.substr(0, slash + 1);
     generated_header_ = dir + m_.stem + ".dispatch.h";
-    for (const Function& f : m_.functions) {
-      int same = 0;
-      for (const Function& g : m_.functions) same += (g.name == f.name);
-      stub_names_.push_back(same > 1 ? f.remote_name : f.name);
-    }
+    for (const Function& f : m_.functions) stub_names_.push_back(stub_name(m_, f));
+    // The server half's own names in <ns>::remote's anonymous namespace must
+    // not be a stub's name: the reference to kMethods from <ns>::remote would
+    // be ambiguous.
+    std::set<std::string> taken(stub_names_.begin(), stub_names_.end());
+    auto unused = [&](std::string name) {
+      while (taken.count(name) != 0) name += '_';
+      taken.insert(name);
+      return name;
+    };
+    methods_ = unused("kMethods");
+    for (const std::string& stub : stub_names_) handlers_.push_back(unused(stub + "_handler"));
   }
 
   std::vector<OutputFile> print() {
@@ -264,9 +263,9 @@ class Printer {
     for (std::size_t i = 0; i < m_.functions.size(); ++i) stub_decl(o, m_.functions[i], stub_names_[i]);
     o << "// The server half (in " << m_.stem
       << ".dispatch.server.cc): every function above, for a\n// dispatch::DispatchTable.\n"
-      << "const ::dispatch::Service& " << identifier(m_.stem) << "_service();\n"
+      << "const ::dispatch::Service& " << cpp_stem(m_.stem) << "_service();\n"
       << "// The serialized google.protobuf.FileDescriptorProto of " << m_.proto_file << ".\n"
-      << "std::string_view " << identifier(m_.stem) << "_file_descriptor();\n\n"
+      << "std::string_view " << cpp_stem(m_.stem) << "_file_descriptor();\n\n"
       << ns_close(remote_ns_);
     return o.str();
   }
@@ -429,7 +428,7 @@ class Printer {
     o << ns_close(wire_ns_) << "\n";
 
     o << ns_open(remote_ns_) << "\n";
-    o << "std::string_view " << identifier(m_.stem) << "_file_descriptor() {\n"
+    o << "std::string_view " << cpp_stem(m_.stem) << "_file_descriptor() {\n"
       << "  static constexpr char kDescriptor[] =\n"
       << byte_literal(descriptor_, "      ") << ";\n"
       << "  return std::string_view(kDescriptor, sizeof kDescriptor - 1);\n"
@@ -942,7 +941,7 @@ class Printer {
     o << ns_open(remote_ns_) << "namespace {\n\n";
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
-      o << "void " << stub_names_[i] << "_handler(std::string_view bytes, std::string* response) {\n"
+      o << "void " << handlers_[i] << "(std::string_view bytes, std::string* response) {\n"
         << "  " << remote_ns_q() << "::" << f.request_message << " request;\n"
         << "  " << wire_ns_q() << "::decode(bytes, &request).value();\n";
       std::string call = f.cpp + "(";
@@ -960,20 +959,20 @@ class Printer {
       o << "}\n\n";
     }
     if (!m_.functions.empty()) {
-      o << "const ::dispatch::Method kMethods[] = {\n";
+      o << "const ::dispatch::Method " << methods_ << "[] = {\n";
       for (std::size_t i = 0; i < m_.functions.size(); ++i) {
         const Function& f = m_.functions[i];
         o << "    {" << quote(f.remote_name) << ", " << quote(path(f)) << ", "
           << quote(full_proto(f.request_message)) << ", " << quote(full_proto(f.response_message)) << ", &"
-          << stub_names_[i] << "_handler},\n";
+          << handlers_[i] << "},\n";
       }
       o << "};\n\n";
     }
     o << "}  // namespace\n\n"
-      << "const ::dispatch::Service& " << identifier(m_.stem) << "_service() {\n"
+      << "const ::dispatch::Service& " << cpp_stem(m_.stem) << "_service() {\n"
       << "  static const ::dispatch::Service service{" << quote(m_.package) << ", " << quote(m_.service) << ", "
-      << (m_.functions.empty() ? "nullptr, 0" : "kMethods, std::size(kMethods)") << ", "
-      << identifier(m_.stem) << "_file_descriptor()};\n"
+      << (m_.functions.empty() ? "nullptr, 0" : methods_ + ", std::size(" + methods_ + ")") << ", "
+      << cpp_stem(m_.stem) << "_file_descriptor()};\n"
       << "  return service;\n"
       << "}\n\n"
       << ns_close(remote_ns_);
@@ -984,6 +983,8 @@ class Printer {
   const std::string& descriptor_;
   std::string remote_ns_, wire_ns_, generated_header_;
   std::vector<std::string> stub_names_;
+  std::string methods_;                // "kMethods"
+  std::vector<std::string> handlers_;  // per function, "add_handler"
   std::vector<std::vector<Field>> req_fields_, resp_fields_;
 };
 

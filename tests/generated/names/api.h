@@ -1,7 +1,8 @@
 // Functions whose parameters are named like what the generated code names
 // itself: the stubs' members (path, function, request_type, ...), their own
 // parameters and locals (client, options, request, c, p, e, ...) and the
-// codecs' (v, value, bytes, response). The generated code must compile
+// codecs' (v, value, bytes, response); and functions named like the server
+// half's own names or another stub's type. The generated code must compile
 // warning-free under -Wshadow and call the right function with the right
 // arguments (names_test.cc).
 #pragma once
@@ -24,5 +25,12 @@ namespace names {
                                            std::int32_t bytes, std::int32_t response, std::int32_t promise,
                                            std::int32_t future, std::int32_t reply, std::int32_t done,
                                            std::int32_t result);
+
+// Named like the server half's table (kMethods), read_file's handler
+// (read_file_handler) and read_file's stub type (read_file_stub). The
+// generated code once referred to an ambiguous kMethods and did not compile.
+[[dispatch::function]] std::int32_t kMethods(std::int32_t x);
+[[dispatch::function]] std::int32_t read_file_handler(std::int32_t x);
+[[dispatch::function]] std::int32_t read_file_stub(std::int32_t x);
 
 }  // namespace names

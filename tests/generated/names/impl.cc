@@ -21,4 +21,8 @@ std::string collide(std::string function, std::string request_type, std::string 
   return s;
 }
 
+std::int32_t kMethods(std::int32_t x) { return x + 1; }
+std::int32_t read_file_handler(std::int32_t x) { return x + 2; }
+std::int32_t read_file_stub(std::int32_t x) { return x + 3; }
+
 }  // namespace names
