@@ -138,6 +138,7 @@ types::Containers full_containers() {
   v.maybe_list = std::vector<std::int32_t>{};
   v.groups = {{"empty", {}}, {"two", {"a", ""}}};
   v.list_of_maps = {{}, {{"k", 0}, {"j", 1}}};
+  v.maybe_map = std::map<std::string, std::int32_t>{{"m", 2}, {"", 0}};
   return v;
 }
 

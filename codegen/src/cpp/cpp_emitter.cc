@@ -782,8 +782,11 @@ class Printer {
         element_read(o, in, t.args[0], "(*" + x + ")", message, field, tag, depth);
         return;
       case TypeKind::kMap: {
+        // The entry's tag is tag<depth + 1>, as in element_read: a map read
+        // inside a wrapper's loop (std::optional<std::map<...>>) must not
+        // shadow that loop's tag<depth>.
         std::string limit = d("limit", depth), key = d("key", depth), value = d("value", depth),
-                    tg = d("tag", depth);
+                    tg = d("tag", depth + 1);
         o << in << expect_len << in << "{\n"
           << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter(in, " << ctx.args() << ");\n"
           << in << "  " << t.args[0].cpp << " " << key << "{};\n"

@@ -78,6 +78,9 @@ struct Containers {
   std::optional<std::vector<std::int32_t>> maybe_list;
   std::map<std::string, std::vector<std::string>> groups;
   std::vector<std::map<std::string, std::int32_t>> list_of_maps;
+  // A map read inside its wrapper's loop: the generated reader once shadowed
+  // the loop's tag (-Wshadow, which this target builds with).
+  std::optional<std::map<std::string, std::int32_t>> maybe_map;
   TYPES_EQ(Containers)
 };
 

@@ -116,15 +116,15 @@ void read(Stream& in, ::billing::Invoice* v) {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Invoice", "lines");
           std::string key1{};
           std::int64_t value1{};
-          while (std::uint32_t tag1 = ::dispatch::wire::next_tag(in, "Invoice")) {
-            if ((tag1 >> 3) == 1) {
-              ::dispatch::wire::expect(tag1, ::dispatch::wire::kLen, "Invoice", "lines");
+          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Invoice")) {
+            if ((tag2 >> 3) == 1) {
+              ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Invoice", "lines");
               ::dispatch::wire::read_string(in, &key1, "Invoice", "lines");
-            } else if ((tag1 >> 3) == 2) {
-              ::dispatch::wire::expect(tag1, ::dispatch::wire::kVarint, "Invoice", "lines");
+            } else if ((tag2 >> 3) == 2) {
+              ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Invoice", "lines");
               value1 = ::dispatch::wire::read_int<std::int64_t>(in, "Invoice", "lines", "std::int64_t");
             } else {
-              ::dispatch::wire::skip(in, tag1, "Invoice");
+              ::dispatch::wire::skip(in, tag2, "Invoice");
             }
           }
           ::dispatch::wire::leave(in, limit1);
@@ -147,12 +147,12 @@ void read(Stream& in, ::billing::Invoice* v) {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Invoice", "notes");
           std::int32_t key1{};
           std::vector<std::string> value1{};
-          while (std::uint32_t tag1 = ::dispatch::wire::next_tag(in, "Invoice")) {
-            if ((tag1 >> 3) == 1) {
-              ::dispatch::wire::expect(tag1, ::dispatch::wire::kVarint, "Invoice", "notes");
+          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Invoice")) {
+            if ((tag2 >> 3) == 1) {
+              ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Invoice", "notes");
               key1 = ::dispatch::wire::read_int<std::int32_t>(in, "Invoice", "notes", "std::int32_t");
-            } else if ((tag1 >> 3) == 2) {
-              ::dispatch::wire::expect(tag1, ::dispatch::wire::kLen, "Invoice", "notes");
+            } else if ((tag2 >> 3) == 2) {
+              ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Invoice", "notes");
               {
                 Stream::Limit limit2 = ::dispatch::wire::enter(in, "Invoice", "notes");
                 while (std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Invoice")) {
@@ -167,7 +167,7 @@ void read(Stream& in, ::billing::Invoice* v) {
                 ::dispatch::wire::leave(in, limit2);
               }
             } else {
-              ::dispatch::wire::skip(in, tag1, "Invoice");
+              ::dispatch::wire::skip(in, tag2, "Invoice");
             }
           }
           ::dispatch::wire::leave(in, limit1);
