@@ -1,7 +1,7 @@
 // libFuzzer target: the generated decoders of every message of the
 // generator's every-mapped-type header (tests/generated/types/api.h: all
 // scalars, strings, bytes, optionals, vectors, maps, enums, chrono types,
-// nested structs). See fuzz_decoders.h for what is checked.
+// nested and recursive structs). See fuzz_decoders.h for what is checked.
 // Input: one byte choosing the message type (index below, modulo the count),
 // then the bytes to decode.
 #include "api.dispatch.h"
@@ -32,5 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              r::EchoBytesRequest, r::EchoBytesResponse,                       // 10 11
                              r::MaybeRequest, r::MaybeResponse,                               // 12 13
                              r::GroupRequest, r::GroupResponse,                               // 14 15
-                             r::PingRequest, r::PingResponse>(data, size);                    // 16 17
+                             r::PingRequest, r::PingResponse,                                 // 16 17
+                             types::Tree, types::Section, types::Doc,                         // 18-20
+                             r::EchoTreeRequest, r::EchoTreeResponse,                         // 21 22
+                             r::EchoDocRequest, r::EchoDocResponse>(data, size);              // 23 24
 }

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "dispatch/in_process.h"
 #include "dispatch/service.h"
+#include "dispatch/wire_io.h"
 #include "types/api.dispatch.h"
 
 namespace {
@@ -252,6 +254,36 @@ TEST_F(Types, DecodeResetsTheTarget) {
   types::Containers v = full_containers();
   ASSERT_TRUE(wire::decode("", &v).ok());
   EXPECT_EQ(v, types::Containers{});
+}
+
+// A chain of `depth` nodes: root, its only child, ...
+types::Tree chain(int depth) {
+  types::Tree t{"leaf", {}};
+  for (int i = 1; i < depth; ++i) t = types::Tree{"n" + std::to_string(i), {std::move(t)}};
+  return t;
+}
+
+TEST_F(Types, RecursiveTypesRoundTrip) {
+  types::Tree t{"root", {{"a", {}}, {"b", {{"b1", {}}, {"b2", {{"b2x", {}}}}}}, {"", {}}}};
+  EXPECT_EQ(remote::echo_tree(client_, t), t);
+  EXPECT_EQ(codec_trip(t), t);
+  types::Doc d{{{"intro", {}}, {"nested", {types::Doc{{{"inner", {types::Doc{}}}}}, types::Doc{}}}}};
+  EXPECT_EQ(remote::echo_doc(client_, d), d);
+  EXPECT_EQ(codec_trip(d), d);
+}
+
+// Nesting counts against the wire's recursion limit (100, as protobuf's):
+// in a request, the tree parameter is one level, each child one more.
+TEST_F(Types, DeepRecursionIsRefusedNotAStackOverflow) {
+  const int limit = dispatch::wire::kRecursionLimit;
+  EXPECT_EQ(remote::echo_tree(client_, chain(limit)), chain(limit));
+  for (int depth : {limit + 1, 1000}) {
+    auto r = remote::echo_tree.try_call(client_, chain(depth));
+    ASSERT_FALSE(r.ok()) << depth;
+    EXPECT_EQ(r.error().code(), dispatch::Code::invalid_argument) << depth;
+    EXPECT_NE(std::string(r.error().what()).find("Tree.children: messages nested too deeply"), std::string::npos)
+        << r.error().what();
+  }
 }
 
 }  // namespace

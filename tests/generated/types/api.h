@@ -96,6 +96,25 @@ struct Times {
   TYPES_EQ(Times)
 };
 
+// Recursive types: a tree that holds itself through std::vector, and two
+// structs that hold each other. Decoding counts nesting against the wire
+// recursion limit, so a hostile deep tree is refused, not a stack overflow.
+struct Tree {
+  std::string label;
+  std::vector<Tree> children;
+  TYPES_EQ(Tree)
+};
+struct Doc;
+struct Section {
+  std::string title;
+  std::vector<Doc> docs;
+  TYPES_EQ(Section)
+};
+struct Doc {
+  std::vector<Section> sections;
+  TYPES_EQ(Doc)
+};
+
 [[dispatch::function]] Scalars echo_scalars(const Scalars& v);
 [[dispatch::function]] Containers echo_containers(Containers v);
 [[dispatch::function]] Times echo_times(const Times& t);
@@ -103,5 +122,7 @@ struct Times {
 [[dispatch::function]] std::optional<std::int64_t> maybe(bool give);
 [[dispatch::function]] std::map<std::string, std::vector<Inner>> group(const std::vector<Inner>& items);
 [[dispatch::function]] void ping();
+[[dispatch::function]] Tree echo_tree(const Tree& t);
+[[dispatch::function]] Doc echo_doc(Doc d);
 
 }  // namespace types

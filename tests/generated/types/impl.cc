@@ -18,5 +18,7 @@ std::map<std::string, std::vector<Inner>> group(const std::vector<Inner>& items)
   return out;
 }
 void ping() {}
+Tree echo_tree(const Tree& t) { return t; }
+Doc echo_doc(Doc d) { return d; }
 
 }  // namespace types
