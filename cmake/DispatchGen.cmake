@@ -66,11 +66,17 @@ function(dispatch_generate target)
   # What the compiler would see, as clang arguments.
   set(includes "$<TARGET_PROPERTY:${target},INCLUDE_DIRECTORIES>")
   set(defines "$<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>")
+  # The standard CMake compiles the target with (CXX_STANDARD, which CMake
+  # raises to a cxx_std_NN compile feature the target asks for); at least
+  # C++17, what the generated code needs. clang 14 knows C++23 only as c++2b
+  # and nothing later.
   set(standard "$<TARGET_PROPERTY:${target},CXX_STANDARD>")
+  set(std23 "$<OR:$<STREQUAL:${standard},23>,$<STREQUAL:${standard},26>>")
+  set(std20 "$<STREQUAL:${standard},20>")
   set(clang_args
     "$<$<BOOL:${includes}>:-I$<JOIN:${includes},$<SEMICOLON>-I>>"
     "$<$<BOOL:${defines}>:-D$<JOIN:${defines},$<SEMICOLON>-D>>"
-    "$<IF:$<BOOL:${standard}>,-std=c++${standard},-std=c++17>")
+    "$<IF:${std23},-std=c++2b,$<IF:${std20},-std=c++20,-std=c++17>>")
 
   foreach(header IN LISTS DG_HEADERS)
     get_filename_component(abs "${header}" ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})

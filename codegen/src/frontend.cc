@@ -1039,7 +1039,7 @@ FrontendResult parse_header(const std::string& header, const std::vector<std::st
     return result;
   }
 
-  std::vector<std::string> args = {"-x", "c++-header", "-std=c++17", "-Wno-unknown-attributes",
+  std::vector<std::string> args = {"-x", "c++-header", "-std=c++20", "-Wno-unknown-attributes",
                                    "-Wno-ignored-attributes", "-Wno-pragma-once-outside-header"};
   args.insert(args.end(), clang_args.begin(), clang_args.end());
   std::vector<const char*> argv;

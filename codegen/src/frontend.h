@@ -25,7 +25,7 @@ struct FrontendResult {
   std::vector<Diagnostic> errors;
 };
 
-// Parses `header` as C++ (default "-x c++-header -std=c++17"; clang_args are
+// Parses `header` as C++ (default "-x c++-header -std=c++20"; clang_args are
 // appended, so a later -std= wins) and extracts the annotated functions.
 // Only annotations written in `header` itself count, not in what it includes.
 //

@@ -44,7 +44,7 @@ constexpr const char* kUsage =
     "  --depfile F          write a Make-syntax depfile listing every header read\n"
     "  --dump-model         print the model as JSON and write nothing\n"
     "  --help               this text\n"
-    "  -- CLANG_ARGS        passed to clang (-I, -D, -std=...; default -std=c++17)\n"
+    "  -- CLANG_ARGS        passed to clang (-I, -D, -std=...; default -std=c++20)\n"
     "\n"
     "See docs/annotations.md.\n";
 

@@ -361,6 +361,26 @@ TEST(Frontend, ClangArgumentsPassThrough) {
   EXPECT_EQ(m.functions[0].name, "g");
 }
 
+// Headers are read as C++20 unless the clang arguments say otherwise: a
+// struct with defaulted comparisons and a concept beside it parse as is.
+TEST(Frontend, HeadersAreCxx20ByDefault) {
+  TempDir dir;
+  const std::string body =
+      "#include <compare>\n"
+      "template <typename T> concept Small = sizeof(T) < 8;\n"
+      "struct P {\n"
+      "  std::string name;\n"
+      "  int n = 3;\n"
+      "  auto operator<=>(const P&) const = default;\n"
+      "  bool operator==(const P&) const = default;\n"
+      "};\n"
+      "[[dispatch::function]] P f(P p);\n";
+  Model m = parse_ok(dir, body);
+  ASSERT_EQ(m.structs.size(), 1u);
+  EXPECT_EQ(m.structs[0].fields.size(), 2u);
+  EXPECT_FALSE(parse(dir, body, "api17.h", {"-std=c++17"}).errors.empty());
+}
+
 TEST(Frontend, NoAnnotationsIsAnEmptyService) {
   TempDir dir;
   Model m = parse_ok(dir, "int helper(int* p);\n");
