@@ -45,7 +45,7 @@ class BearerKeys;
 class RequestInfo {
  public:
   std::string_view method;        // "POST"
-  std::string_view path;          // "/shop.ApiService/add" (the request target)
+  std::string_view path;          // "/shop.ApiService/add" (the request target without its query)
   std::string_view authority;     // the Host header
   std::string_view content_type;
   std::string_view body;

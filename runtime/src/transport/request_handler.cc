@@ -42,6 +42,11 @@ Response make_response(http::status status, std::string_view content_type, std::
   return response;
 }
 
+// The path a request is routed by: its target without the query. Connect
+// unary POSTs carry no query, but a proxy or client may add one
+// (`/shop.ApiService/add?trace=1` is still add).
+std::string_view route_path(std::string_view target) { return target.substr(0, target.find('?')); }
+
 // What a signature check sees of a request. Repeated header lines are
 // combined with ", " (RFC 9110 5.3), as the signature base requires; the
 // combined strings live in `combined` (a deque: growing it does not move the
@@ -128,7 +133,7 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
 }
 
 bool RequestHandler::is_quick(const Request& request) const {
-  const Method* method = table_.find(view(request.target()));
+  const Method* method = table_.find(route_path(view(request.target())));
   if (method == nullptr) return true;
   auto it = routes_.find(method);
   return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
@@ -168,12 +173,12 @@ Response RequestHandler::reject(const Request& req, const Error& error, http::st
 
 Response RequestHandler::serve(Request& req, Clock::time_point received) const {
   try {
-    const std::string_view target = view(req.target());
+    const std::string_view target = view(req.target()), path = route_path(target);
     const bool keep = req.keep_alive();
-    if (target == "/healthz" && req.method() == http::verb::get) {
+    if (path == "/healthz" && req.method() == http::verb::get) {
       return make_response(http::status::ok, "text/plain", "ok\n", keep);
     }
-    const Method* method = table_.find(target);
+    const Method* method = table_.find(path);
     if (method == nullptr) {
       return reject(req, Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
                     http::status::not_found);
@@ -218,7 +223,7 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
     if (options_.authenticate) {
       Info info(req);
       info.method = view(req.method_string());
-      info.path = target;
+      info.path = path;
       info.authority = view(req[http::field::host]);
       info.content_type = content_type;
       info.body = req.body();

@@ -54,6 +54,23 @@ TEST_F(RequestHandlerTest, BinaryAndJsonCalls) {
   EXPECT_EQ(r.body(), R"({"result":"42"})");
 }
 
+// A query (added by a proxy or client) does not change which function is
+// called; an unknown path with a query is still unknown.
+TEST_F(RequestHandlerTest, QueryDoesNotChangeTheRoute) {
+  const std::string args = testing::varint_field(1, 40) + testing::varint_field(2, 2);
+  Response r = answer(post("/t.TService/add?trace=1&x", "application/proto", args));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(testing::read_varints(r.body())[1], 42u);
+  r = answer(post("/t.TService/add?", "application/proto", args));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  r = answer(post("/t.TService/nope?add", "application/proto", args));
+  EXPECT_EQ(r.result_int(), 404u) << r.body();
+  r = answer("GET /t.TService/add?encoding=json HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 405u) << r.body();
+  r = answer("GET /healthz?probe=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+}
+
 TEST_F(RequestHandlerTest, EachRefusalHasItsStatusAndCode) {
   struct Case {
     std::string bytes;
