@@ -366,6 +366,50 @@ class Extractor {
     return found;
   }
 
+  // A parameter's default argument as its tokens after the '=', joined by
+  // spaces (which never changes how C++ tokenizes them); "" when it has
+  // none. Offsets are in the main file, where annotated declarations are;
+  // the extent ends where the last token starts when that token is a macro
+  // (`int n = DEFAULT_LIMIT`), otherwise after it.
+  std::string default_argument(CXCursor param) {
+    bool has_default = false;
+    clang_visitChildren(
+        param,
+        [](CXCursor c, CXCursor, CXClientData data) {
+          if (!clang_isExpression(clang_getCursorKind(c))) return CXChildVisit_Continue;
+          *static_cast<bool*>(data) = true;
+          return CXChildVisit_Break;
+        },
+        &has_default);
+    if (!has_default) return "";
+    CXSourceLocation last = clang_getRangeEnd(clang_getCursorExtent(param));
+    const unsigned name = offset_of(clang_getCursorLocation(param)), end = offset_of(last);
+    CXFile spelled_in = nullptr;
+    unsigned spelled_at = 0;
+    clang_getSpellingLocation(last, &spelled_in, nullptr, nullptr, &spelled_at);
+    const bool ends_in_macro = !spelled_in || !clang_File_isEqual(spelled_in, main_file_) || spelled_at != end;
+    CXSourceRange range = clang_getRange(clang_getLocationForOffset(tu_, main_file_, name),
+                                         clang_getLocationForOffset(tu_, main_file_, end + 1));
+    CXToken* tokens = nullptr;
+    unsigned count = 0;
+    clang_tokenize(tu_, range, &tokens, &count);
+    std::string text;
+    bool after_equals = false;
+    for (unsigned i = 0; i < count; ++i) {
+      const unsigned at = offset_of(clang_getRangeStart(clang_getTokenExtent(tu_, tokens[i])));
+      if (at > end || (at == end && !ends_in_macro)) break;
+      std::string spelling = take(clang_getTokenSpelling(tu_, tokens[i]));
+      if (!after_equals) {
+        after_equals = at > name && spelling == "=";
+        continue;
+      }
+      if (!text.empty()) text += ' ';
+      text += spelling;
+    }
+    clang_disposeTokens(tu_, tokens, count);
+    return text;
+  }
+
   // Declarations of the main file an annotation can precede or sit inside:
   // namespace members and class members, not what is inside function bodies.
   void collect_decls(CXCursor parent) {
@@ -519,6 +563,7 @@ class Extractor {
       }
       if (std::optional<TypeRef> t = map_type(pt, s)) {
         param.type = std::move(*t);
+        param.default_arg = default_argument(p);
         f.params.push_back(std::move(param));
       }
     }

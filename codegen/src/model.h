@@ -96,6 +96,9 @@ struct Parameter {
   TypeRef type;
   bool by_const_ref = false;
   SourceLocation loc;
+  // The default argument as written in the annotated declaration, tokens
+  // joined by spaces ("2", "{}", "kLimit * 2"); empty when there is none.
+  std::string default_arg = {};
 };
 
 struct Function {

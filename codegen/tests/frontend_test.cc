@@ -381,6 +381,25 @@ TEST(Frontend, HeadersAreCxx20ByDefault) {
   EXPECT_FALSE(parse(dir, body, "api17.h", {"-std=c++17"}).errors.empty());
 }
 
+// Default arguments are kept as their tokens after '=': through macros,
+// braces and commas inside template arguments, and only up to the
+// parameter's end.
+TEST(Frontend, DefaultArguments) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "#define LIMIT 10\n"
+                     "constexpr int kBase = 3;\n"
+                     "struct S { int x; std::string s; };\n"
+                     "[[dispatch::function]] void f(int a, int b=2, std::string s = \"x, y\",\n"
+                     "    const std::vector<int>& v = {}, S st = {1, \"a\"}, int n = LIMIT * kBase,\n"
+                     "    std::map<int, int> m = std::map<int, int>{{1, 2}}, int l = LIMIT);\n");
+  ASSERT_EQ(m.functions.size(), 1u);
+  std::vector<std::string> defaults;
+  for (const Parameter& p : m.functions[0].params) defaults.push_back(p.default_arg);
+  EXPECT_EQ(defaults, (std::vector<std::string>{"", "2", "\"x, y\"", "{ }", "{ 1 , \"a\" }", "LIMIT * kBase",
+                                                "std :: map < int , int > { { 1 , 2 } }", "LIMIT"}));
+}
+
 TEST(Frontend, NoAnnotationsIsAnEmptyService) {
   TempDir dir;
   Model m = parse_ok(dir, "int helper(int* p);\n");

@@ -58,7 +58,23 @@ TEST_F(Names, FunctionsNamedLikeTheServerHalfsOwnNames) {
   EXPECT_EQ(remote::read_file_handler(client_, 10), 12);
   EXPECT_EQ(remote::read_file_stub(client_, 10), 13);
   EXPECT_EQ(remote::read_file(client_, "x"), "contents of x");
-  EXPECT_EQ(remote::api_service().method_count, 5u);
+  EXPECT_EQ(remote::api_service().method_count, 6u);
+}
+
+// measure's defaults, as the function itself would see them.
+constexpr const char* kMeasured = "1,box,4:b,1|2|,here,6,cm";
+
+TEST_F(Names, DefaultArgumentsCarryOverToTheStubs) {
+  EXPECT_EQ(remote::measure(client_, 1), kMeasured);
+  EXPECT_EQ(remote::measure(client_, 1, "lid", {5, "c"}, {}, "there", 7, names::Unit::mm), "1,lid,5:c,,there,7,mm");
+  auto r = remote::measure.try_call(client_, 1);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, kMeasured);
+  EXPECT_EQ(remote::measure.async(client_, 1).get(), kMeasured);
+  auto defaulted = remote::measure.encode_request(1);
+  auto spelled = remote::measure.encode_request(1, "box", {4, "b"}, {1, 2}, "here", 6, names::Unit::cm);
+  ASSERT_TRUE(defaulted.ok() && spelled.ok());
+  EXPECT_EQ(*defaulted, *spelled);
 }
 
 // Stands in for the scheduler's API: records the Dispatch request.
@@ -95,6 +111,21 @@ Task read_and_collide(dispatch::Client& client, std::string* file, std::string* 
   const std::string f = "f", rq = "rq", rs = "rs";
   *collided = co_await remote::collide.co(client, f, rq, rs, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                           17, 18, 19, 20);
+}
+
+// co() has defaults only for the trailing parameters without a destructor
+// (scale, unit): see the emitter on GCC 12 and co_await temporaries.
+Task measure_co(dispatch::Client& client, std::string* out) {
+  const std::string label = "box", where = "here";
+  const names::Box box{4, "b"};
+  const std::vector<std::int32_t> extra{1, 2};
+  *out = co_await remote::measure.co(client, 1, label, box, extra, where);
+}
+
+TEST_F(Names, CoroutineStubTakesTrailingScalarDefaults) {
+  std::string out;
+  measure_co(client_, &out);
+  EXPECT_EQ(out, kMeasured);
 }
 
 TEST_F(Names, CoroutineStubs) {

@@ -259,6 +259,7 @@ class Printer {
     }
     o << ns_close(wire_ns_) << "\n";
 
+    default_helpers(o);
     o << ns_open(remote_ns_) << "\n";
     for (std::size_t i = 0; i < m_.functions.size(); ++i) stub_decl(o, m_.functions[i], stub_names_[i]);
     o << "// The server half (in " << m_.stem
@@ -268,6 +269,34 @@ class Printer {
       << "std::string_view " << cpp_stem(m_.stem) << "_file_descriptor();\n\n"
       << ns_close(remote_ns_);
     return o.str();
+  }
+
+  // The name of the function that returns f's parameter p's default
+  // argument, in f's namespace: "dispatch_default_add_b".
+  std::string default_helper(std::size_t function, const Parameter& p) const {
+    return "dispatch_default_" + stub_names_[function] + "_" + p.name;
+  }
+  std::string default_helper_q(std::size_t function, const Parameter& p) const {
+    const std::string& ns = m_.functions[function].cpp_namespace;
+    return "::" + (ns.empty() ? "" : ns + "::") + default_helper(function, p);
+  }
+
+  // Default arguments carry over to the stubs. Each is evaluated by an
+  // inline function in the function's own namespace, so that its names
+  // resolve as they did in the declaration, not among the stub's members or
+  // the other stubs in <ns>::remote.
+  void default_helpers(std::ostringstream& o) const {
+    for (std::size_t i = 0; i < m_.functions.size(); ++i) {
+      const Function& f = m_.functions[i];
+      std::string helpers;
+      for (const Parameter& p : f.params) {
+        if (p.default_arg.empty()) continue;
+        helpers += "inline " + p.type.cpp + " " + default_helper(i, p) + "() { return " + p.default_arg + "; }\n";
+      }
+      if (helpers.empty()) continue;
+      o << "// The default arguments of " << f.cpp << ", for its stub.\n"
+        << ns_open(f.cpp_namespace) << helpers << ns_close(f.cpp_namespace) << "\n";
+    }
   }
 
   static void codec_decl(std::ostringstream& o, const std::string& cpp) {
@@ -299,11 +328,41 @@ class Printer {
     return names;
   }
   // The stub's parameter list after the client: "const T& a, const U& b, ".
-  static std::string params_decl(const Function& f) {
+  // In declarations (with_defaults), a parameter with a default argument
+  // gets "= <its helper>()".
+  // For co() (in_co_await), only the trailing defaults of types without a
+  // destructor: GCC 12 destroys some temporaries of a co_await expression
+  // twice (see tests/generated/shop_test.cc), and a default argument is such
+  // a temporary the caller cannot see.
+  std::string params_decl(const Function& f, bool with_defaults = false, bool in_co_await = false) const {
     std::string s;
     std::vector<std::string> names = stub_params(f);
-    for (std::size_t i = 0; i < f.params.size(); ++i) s += "const " + f.params[i].type.cpp + "& " + names[i] + ", ";
+    const std::size_t index = static_cast<std::size_t>(&f - m_.functions.data());  // f is one of m_.functions
+    std::size_t first_default = f.params.size();
+    while (first_default > 0 && !f.params[first_default - 1].default_arg.empty() &&
+           (!in_co_await || trivially_destructible(f.params[first_default - 1].type))) {
+      --first_default;
+    }
+    for (std::size_t i = 0; i < f.params.size(); ++i) {
+      s += "const " + f.params[i].type.cpp + "& " + names[i];
+      if (with_defaults && i >= first_default) s += " = " + default_helper_q(index, f.params[i]) + "()";
+      s += ", ";
+    }
     return s;
+  }
+  static bool trivially_destructible(const TypeRef& t) {
+    switch (t.kind) {
+      case TypeKind::kBool:
+      case TypeKind::kInt:
+      case TypeKind::kFloat:
+      case TypeKind::kDouble:
+      case TypeKind::kEnum:
+      case TypeKind::kDuration:
+      case TypeKind::kTimestamp:
+        return true;
+      default:
+        return false;
+    }
   }
   static std::string args(const Function& f) {
     std::string s;
@@ -320,7 +379,7 @@ class Printer {
     std::string r = result_cpp(f);
     std::string client = local(f, "client"), options = local(f, "options"),
                 request = local(f, "request");
-    std::string ps = params_decl(f);
+    std::string ps = params_decl(f, true);
     std::string ps_no_trailing = ps.empty() ? "" : ps.substr(0, ps.size() - 2);
     // The stub's members are named with it (st::path, not path) wherever a
     // parameter of the same name could shadow them.
@@ -342,8 +401,8 @@ class Printer {
       << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
       << "#if __cplusplus >= 202002L\n"
       << "  // co_await-able; resumes on the transport's completion, throws dispatch::Error.\n"
-      << "  ::dispatch::Awaitable<" << r << "> co(::dispatch::Client& " << client << ", " << ps
-      << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+      << "  ::dispatch::Awaitable<" << r << "> co(::dispatch::Client& " << client << ", "
+      << params_decl(f, true, true) << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
       << "#endif\n"
       << "  // Hands the call to a durable scheduler; returns its dispatch ID.\n"
       << "  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& " << client << ", "

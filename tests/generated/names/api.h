@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace names {
 
@@ -32,5 +33,19 @@ namespace names {
 [[dispatch::function]] std::int32_t kMethods(std::int32_t x);
 [[dispatch::function]] std::int32_t read_file_handler(std::int32_t x);
 [[dispatch::function]] std::int32_t read_file_stub(std::int32_t x);
+
+// Default arguments carry over to the stubs, evaluated in this namespace as
+// in the declaration: `path()` below is this function, not the stubs'
+// static member `path`; kDefaultScale and Unit resolve here too.
+constexpr std::int32_t kDefaultScale = 3;
+enum class Unit { mm, cm };
+struct Box {
+  std::int32_t w;
+  std::string label;
+};
+inline std::string path() { return "here"; }
+[[dispatch::function]] std::string measure(std::int32_t n, std::string label = "box", Box box = {4, "b"},
+                                           std::vector<std::int32_t> extra = {1, 2}, std::string where = path(),
+                                           std::int32_t scale = kDefaultScale * 2, Unit unit = Unit::cm);
 
 }  // namespace names

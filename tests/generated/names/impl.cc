@@ -25,4 +25,11 @@ std::int32_t kMethods(std::int32_t x) { return x + 1; }
 std::int32_t read_file_handler(std::int32_t x) { return x + 2; }
 std::int32_t read_file_stub(std::int32_t x) { return x + 3; }
 
+std::string measure(std::int32_t n, std::string label, Box box, std::vector<std::int32_t> extra, std::string where,
+                    std::int32_t scale, Unit unit) {
+  std::string s = std::to_string(n) + "," + label + "," + std::to_string(box.w) + ":" + box.label + ",";
+  for (std::int32_t e : extra) s += std::to_string(e) + "|";
+  return s + "," + where + "," + std::to_string(scale) + "," + (unit == Unit::cm ? "cm" : "mm");
+}
+
 }  // namespace names
