@@ -58,7 +58,7 @@ TEST_F(Names, FunctionsNamedLikeTheServerHalfsOwnNames) {
   EXPECT_EQ(remote::read_file_handler(client_, 10), 12);
   EXPECT_EQ(remote::read_file_stub(client_, 10), 13);
   EXPECT_EQ(remote::read_file(client_, "x"), "contents of x");
-  EXPECT_EQ(remote::api_service().method_count, 6u);
+  EXPECT_EQ(remote::api_service().method_count, 8u);
 }
 
 // measure's defaults, as the function itself would see them.
@@ -75,6 +75,8 @@ TEST_F(Names, DefaultArgumentsCarryOverToTheStubs) {
   auto spelled = remote::measure.encode_request(1, "box", {4, "b"}, {1, 2}, "here", 6, names::Unit::cm);
   ASSERT_TRUE(defaulted.ok() && spelled.ok());
   EXPECT_EQ(*defaulted, *spelled);
+  EXPECT_EQ(remote::get(client_), 7);
+  EXPECT_EQ(remote::get_user(client_), 8);
 }
 
 // Stands in for the scheduler's API: records the Dispatch request.

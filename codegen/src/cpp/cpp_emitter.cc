@@ -271,14 +271,16 @@ class Printer {
     return o.str();
   }
 
-  // The name of the function that returns f's parameter p's default
-  // argument, in f's namespace: "dispatch_default_add_b".
-  std::string default_helper(std::size_t function, const Parameter& p) const {
-    return "dispatch_default_" + stub_names_[function] + "_" + p.name;
+  // The name of the function that returns the default argument of
+  // parameter `param` (0-based) of function `function`, in its namespace:
+  // "dispatch_default_add_1". The number, not the parameter's name, ends it,
+  // so that get(user_id) and get_user(id) cannot both make "..._get_user_id".
+  std::string default_helper(std::size_t function, std::size_t param) const {
+    return "dispatch_default_" + stub_names_[function] + "_" + std::to_string(param);
   }
-  std::string default_helper_q(std::size_t function, const Parameter& p) const {
+  std::string default_helper_q(std::size_t function, std::size_t param) const {
     const std::string& ns = m_.functions[function].cpp_namespace;
-    return "::" + (ns.empty() ? "" : ns + "::") + default_helper(function, p);
+    return "::" + (ns.empty() ? "" : ns + "::") + default_helper(function, param);
   }
 
   // Default arguments carry over to the stubs. Each is evaluated by an
@@ -289,9 +291,11 @@ class Printer {
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
       std::string helpers;
-      for (const Parameter& p : f.params) {
+      for (std::size_t k = 0; k < f.params.size(); ++k) {
+        const Parameter& p = f.params[k];
         if (p.default_arg.empty()) continue;
-        helpers += "inline " + p.type.cpp + " " + default_helper(i, p) + "() { return " + p.default_arg + "; }\n";
+        helpers += "// " + p.name + "\ninline " + p.type.cpp + " " + default_helper(i, k) + "() { return " +
+                   p.default_arg + "; }\n";
       }
       if (helpers.empty()) continue;
       o << "// The default arguments of " << f.cpp << ", for its stub.\n"
@@ -345,7 +349,7 @@ class Printer {
     }
     for (std::size_t i = 0; i < f.params.size(); ++i) {
       s += "const " + f.params[i].type.cpp + "& " + names[i];
-      if (with_defaults && i >= first_default) s += " = " + default_helper_q(index, f.params[i]) + "()";
+      if (with_defaults && i >= first_default) s += " = " + default_helper_q(index, i) + "()";
       s += ", ";
     }
     return s;

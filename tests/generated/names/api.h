@@ -48,4 +48,8 @@ inline std::string path() { return "here"; }
                                            std::vector<std::int32_t> extra = {1, 2}, std::string where = path(),
                                            std::int32_t scale = kDefaultScale * 2, Unit unit = Unit::cm);
 
+// Helpers named by parameter name would both be dispatch_default_get_user_id.
+[[dispatch::function]] std::int32_t get(std::int32_t user_id = 7);
+[[dispatch::function]] std::int32_t get_user(std::int32_t id = 8);
+
 }  // namespace names

@@ -32,4 +32,7 @@ std::string measure(std::int32_t n, std::string label, Box box, std::vector<std:
   return s + "," + where + "," + std::to_string(scale) + "," + (unit == Unit::cm ? "cm" : "mm");
 }
 
+std::int32_t get(std::int32_t user_id) { return user_id; }
+std::int32_t get_user(std::int32_t id) { return id; }
+
 }  // namespace names
