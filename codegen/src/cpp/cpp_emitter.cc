@@ -355,18 +355,7 @@ class Printer {
     return s;
   }
   static bool trivially_destructible(const TypeRef& t) {
-    switch (t.kind) {
-      case TypeKind::kBool:
-      case TypeKind::kInt:
-      case TypeKind::kFloat:
-      case TypeKind::kDouble:
-      case TypeKind::kEnum:
-      case TypeKind::kDuration:
-      case TypeKind::kTimestamp:
-        return true;
-      default:
-        return false;
-    }
+    return is_scalar(t) || t.kind == TypeKind::kDuration || t.kind == TypeKind::kTimestamp;
   }
   static std::string args(const Function& f) {
     std::string s;
