@@ -363,7 +363,11 @@ struct HttpClient::Impl {
                                                  const CallOptions& call_options,
                                                  std::optional<std::chrono::milliseconds> timeout) const;
   // A complete reply: its body when 200, else the Connect error it carries.
-  Result<std::string> reply_result(int status, std::string reply, const std::string& target) const;
+  // A reply as a Result: 200 with application/proto is the response
+  // message; any other 200 is internal (a proxy's page, a misrouted URL);
+  // other statuses are the Connect error they carry.
+  Result<std::string> reply_result(int status, std::string_view content_type, std::string reply,
+                                   const std::string& target) const;
 
   Result<std::unique_ptr<Conn>> connect(std::optional<Clock::time_point> deadline);
   Result<std::string> call(std::string_view path, std::string request, const CallOptions& options);
@@ -486,8 +490,14 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   return req;
 }
 
-Result<std::string> HttpClient::Impl::reply_result(int status, std::string reply, const std::string& target) const {
-  if (status == 200) return reply;
+Result<std::string> HttpClient::Impl::reply_result(int status, std::string_view content_type, std::string reply,
+                                                   const std::string& target) const {
+  if (status == 200) {
+    if (connect::encoding_from_content_type(content_type) == connect::Encoding::proto) return reply;
+    return Error(Code::internal, "reply from " + where() + target + " has Content-Type '" +
+                                     std::string(content_type.substr(0, 100)) + "', not " +
+                                     std::string(connect::kProtoContentType) + " (is the URL a Connect server?)");
+  }
   Error error = connect::error_from_json(reply, status);
   return Error(error.code(),
                error.message().empty() ? "HTTP " + std::to_string(status) + " from " + where() + target
@@ -545,9 +555,10 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
     auto& res = parser.get();
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
+    const std::string content_type(res[http::field::content_type]);
     std::string reply = std::move(res.body());
     if (keep) give_back(std::move(conn));
-    return reply_result(status, std::move(reply), target);
+    return reply_result(status, content_type, std::move(reply), target);
   }
 }
 
@@ -878,6 +889,7 @@ class HttpClient::Impl::AsyncLoop {
     auto& res = conn->parser->get();
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
+    const std::string content_type(res[http::field::content_type]);
     std::string reply = std::move(res.body());
     auto call = std::move(conn->call);
     conn->parser.reset();
@@ -888,7 +900,7 @@ class HttpClient::Impl::AsyncLoop {
       close(*conn);
       start_waiting();
     }
-    Result<std::string> result = client_.reply_result(status, std::move(reply), call->target);
+    Result<std::string> result = client_.reply_result(status, content_type, std::move(reply), call->target);
     complete(std::move(call), std::move(result));
   }
 

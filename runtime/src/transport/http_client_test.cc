@@ -380,12 +380,14 @@ TEST(HttpClientAsync, ReconnectsWhenTheServerClosedAnIdleConnection) {
 
 // A raw HTTP/1.1 server on 127.0.0.1 whose every request is handled by
 // `script(connection number, request number on it)`: true answers 200 with
-// the request's body and keeps the connection, false closes it unanswered
-// (after reading the request).
+// the request's body (as `content_type`) and keeps the connection, false
+// closes it unanswered (after reading the request).
 class ScriptedServer {
  public:
-  explicit ScriptedServer(std::function<bool(int, int)> script)
-      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}), script_(std::move(script)) {
+  explicit ScriptedServer(std::function<bool(int, int)> script, std::string content_type = "application/proto")
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}),
+        script_(std::move(script)),
+        content_type_(std::move(content_type)) {
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedServer() {
@@ -417,7 +419,7 @@ class ScriptedServer {
         requests_++;
         if (!script_(conn, req)) break;
         http::response<http::string_body> response(http::status::ok, 11);
-        response.set(http::field::content_type, "application/proto");
+        if (!content_type_.empty()) response.set(http::field::content_type, content_type_);
         response.body() = request.body();
         response.keep_alive(true);
         response.prepare_payload();
@@ -430,11 +432,45 @@ class ScriptedServer {
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::function<bool(int, int)> script_;
+  std::string content_type_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::thread thread_;
 };
+
+// A 200 that is not application/proto (a web server or proxy page at the
+// URL) is internal with the content type, not a misleading decode error;
+// parameters on application/proto are fine.
+TEST(HttpClient, TwoHundredWithAnotherContentTypeIsInternal) {
+  // (ScriptedServer serves one connection at a time: one client each for
+  // call() and call_async(), destroyed before their server.)
+  for (const std::string type : {"text/html", "application/json", ""}) {
+    {
+      ScriptedServer server([](int, int) { return true; }, type);
+      HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+      auto r = client.call("/t.TService/add", "hi", {});
+      ASSERT_FALSE(r.ok()) << type;
+      EXPECT_EQ(r.error().code(), Code::internal) << type;
+      EXPECT_TRUE(contains(r.error().message(), "has Content-Type '" + type + "', not application/proto"))
+          << r.error().message();
+    }
+    ScriptedServer server([](int, int) { return true; }, type);
+    HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+    Replies replies;
+    client.call_async("/t.TService/add", "hi", {}, replies.slot(0));
+    replies.wait(1);
+    auto a = replies.only(0);
+    ASSERT_FALSE(a.ok()) << type;
+    EXPECT_EQ(a.error().code(), Code::internal) << type;
+    EXPECT_TRUE(contains(a.error().message(), "has Content-Type '" + type + "'")) << a.error().message();
+  }
+  ScriptedServer server([](int, int) { return true; }, "Application/Proto; charset=binary");
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  auto r = client.call("/t.TService/add", "hi", {});
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, "hi");
+}
 
 TEST(HttpClientAsync, ReusedConnectionClosedUnansweredIsResentOnceOnAFreshOne) {
   // Connection 0 answers its first request and closes at the second, as a
