@@ -35,5 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              r::PingRequest, r::PingResponse,                                 // 16 17
                              types::Tree, types::Section, types::Doc,                         // 18-20
                              r::EchoTreeRequest, r::EchoTreeResponse,                         // 21 22
-                             r::EchoDocRequest, r::EchoDocResponse>(data, size);              // 23 24
+                             r::EchoDocRequest, r::EchoDocResponse,                           // 23 24
+                             types::Defaults, types::HoldsDefaults,                           // 25 26
+                             r::EchoDefaultsRequest, r::EchoDefaultsResponse>(data, size);    // 27 28
 }

@@ -256,6 +256,34 @@ TEST_F(Types, DecodeResetsTheTarget) {
   EXPECT_EQ(v, types::Containers{});
 }
 
+// Every field at proto's default, against initializers that say otherwise.
+types::Defaults zeroed() {
+  types::Defaults d;
+  d.n = 0;
+  d.s.clear();
+  d.b = false;
+  d.o.reset();
+  d.v.clear();
+  d.level = types::Level::normal;  // 0
+  d.inner = types::Inner{};
+  return d;
+}
+
+TEST_F(Types, DefaultMemberInitializersDoNotReplaceWhatWasSent) {
+  types::Defaults decoded;
+  ASSERT_TRUE(wire::decode("", &decoded).ok());
+  EXPECT_EQ(decoded, zeroed());
+  EXPECT_EQ(codec_trip(zeroed()), zeroed());
+  types::HoldsDefaults h;
+  h.many = {zeroed(), types::Defaults{}, zeroed()};
+  h.maybe = zeroed();
+  h.by_name = {{"zero", zeroed()}, {"initialized", types::Defaults{}}};
+  EXPECT_EQ(codec_trip(h), h);
+  EXPECT_EQ(remote::echo_defaults(client_, h), h);
+  // A value that keeps its initializers travels as such.
+  EXPECT_EQ(codec_trip(types::Defaults{}), types::Defaults{});
+}
+
 // A chain of `depth` nodes: root, its only child, ...
 types::Tree chain(int depth) {
   types::Tree t{"leaf", {}};

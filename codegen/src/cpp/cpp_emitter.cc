@@ -440,7 +440,8 @@ class Printer {
     for (const Message& msg : messages) {
       o << "std::size_t size_of(const " << msg.cpp << "& v, SizeCache& c);\n"
         << "std::uint8_t* write(const " << msg.cpp << "& v, SizeCache& c, std::uint8_t* p);\n"
-        << "void read(Stream& in, " << msg.cpp << "* v);\n";
+        << "void read(Stream& in, " << msg.cpp << "* v);\n"
+        << "void set_to_proto_defaults(" << msg.cpp << "* v);\n";
     }
     // Requests are encoded straight from the stub's arguments: a struct of
     // references avoids copying them into the request struct.
@@ -467,7 +468,7 @@ class Printer {
         << "                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });\n"
         << "}\n\n"
         << "::dispatch::Result<void> decode(std::string_view bytes, " << msg.cpp << "* value) {\n"
-        << "  *value = " << msg.cpp << "{};\n"
+        << "  set_to_proto_defaults(value);\n"
         << "  try {\n"
         << "    ::dispatch::wire::decode_buffer(bytes, " << quote(msg.proto_name)
         << ", [&](Stream& in) { read(in, value); });\n"
@@ -492,6 +493,25 @@ class Printer {
 
   void message_codec(std::ostringstream& o, const Message& msg) {
     encoder(o, msg);
+    // A message read from the wire starts from proto's defaults (0, false,
+    // empty, absent), not from the struct's default member initializers: a
+    // field left out because it was 0 must decode as 0, not as `int n = 3`'s
+    // 3. Called on the decode target and on every struct the reader creates.
+    o << "void set_to_proto_defaults(" << (msg.fields->empty() ? "[[maybe_unused]] " : "") << msg.cpp
+      << "* v) {\n";
+    for (const Field& f : *msg.fields) {
+      const std::string x = "v->" + f.name;
+      switch (f.type.kind) {
+        case TypeKind::kStruct: o << "  set_to_proto_defaults(&" << x << ");\n"; break;
+        case TypeKind::kOptional: o << "  " << x << ".reset();\n"; break;
+        case TypeKind::kString:
+        case TypeKind::kBytes:
+        case TypeKind::kVector:
+        case TypeKind::kMap: o << "  " << x << ".clear();\n"; break;
+        default: o << "  " << x << " = {};\n"; break;
+      }
+    }
+    o << "}\n\n";
     // reader
     o << "void read(Stream& in, " << (msg.fields->empty() ? "[[maybe_unused]] " : "") << msg.cpp
       << "* v) {\n"
@@ -826,11 +846,16 @@ class Printer {
           return;
         }
         o << in << x << ".emplace_back();\n";
+        if (e.kind == TypeKind::kStruct) o << in << "set_to_proto_defaults(&" << x << ".back());\n";
         element_read(o, in, e, x + ".back()", message, field, tag, depth);
         return;
       }
       case TypeKind::kOptional:
-        o << in << "if (!" << x << ") " << x << ".emplace();\n";
+        if (t.args[0].kind == TypeKind::kStruct) {  // engaged: merge into it, as protobuf does
+          o << in << "if (!" << x << ") set_to_proto_defaults(&" << x << ".emplace());\n";
+        } else {
+          o << in << "if (!" << x << ") " << x << ".emplace();\n";
+        }
         element_read(o, in, t.args[0], "(*" + x + ")", message, field, tag, depth);
         return;
       case TypeKind::kMap: {
@@ -843,6 +868,7 @@ class Printer {
           << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter(in, " << ctx.args() << ");\n"
           << in << "  " << t.args[0].cpp << " " << key << "{};\n"
           << in << "  " << t.args[1].cpp << " " << value << "{};\n"
+          << (t.args[1].kind == TypeKind::kStruct ? in + "  set_to_proto_defaults(&" + value + ");\n" : "")
           << in << "  while (std::uint32_t " << tg << " = ::dispatch::wire::next_tag(in, " << quote(message) << ")) {\n"
           << in << "    if ((" << tg << " >> 3) == 1) {\n";
         read_field(o, in + "      ", t.args[0], key, message, field, tg, depth + 1);

@@ -115,6 +115,28 @@ struct Doc {
   TYPES_EQ(Doc)
 };
 
+// Default member initializers. A field that held proto's default (0,
+// empty, absent) is not on the wire, so it must decode as that default, not
+// as the initializer: these once came back as 3, "x", true, 5, {1, 2}.
+struct Defaults {
+  std::int32_t n = 3;
+  std::string s = "x";
+  bool b = true;
+  std::optional<std::int32_t> o = 5;
+  std::vector<std::int32_t> v = {1, 2};
+  Level level = Level::high;
+  Inner inner = {7, "seven"};
+  TYPES_EQ(Defaults)
+};
+// The same structs where the reader creates them: vector elements, an
+// optional's content, map values.
+struct HoldsDefaults {
+  std::vector<Defaults> many;
+  std::optional<Defaults> maybe;
+  std::map<std::string, Defaults> by_name;
+  TYPES_EQ(HoldsDefaults)
+};
+
 [[dispatch::function]] Scalars echo_scalars(const Scalars& v);
 [[dispatch::function]] Containers echo_containers(Containers v);
 [[dispatch::function]] Times echo_times(const Times& t);
@@ -124,5 +146,6 @@ struct Doc {
 [[dispatch::function]] void ping();
 [[dispatch::function]] Tree echo_tree(const Tree& t);
 [[dispatch::function]] Doc echo_doc(Doc d);
+[[dispatch::function]] HoldsDefaults echo_defaults(const HoldsDefaults& h);
 
 }  // namespace types

@@ -20,5 +20,6 @@ std::map<std::string, std::vector<Inner>> group(const std::vector<Inner>& items)
 void ping() {}
 Tree echo_tree(const Tree& t) { return t; }
 Doc echo_doc(Doc d) { return d; }
+HoldsDefaults echo_defaults(const HoldsDefaults& h) { return h; }
 
 }  // namespace types

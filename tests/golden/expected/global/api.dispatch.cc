@@ -20,18 +20,23 @@ using ::dispatch::wire::Stream;
 std::size_t size_of(const ::Greeting& v, SizeCache& c);
 std::uint8_t* write(const ::Greeting& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::Greeting* v);
+void set_to_proto_defaults(::Greeting* v);
 std::size_t size_of(const ::remote::GreetRequest& v, SizeCache& c);
 std::uint8_t* write(const ::remote::GreetRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::remote::GreetRequest* v);
+void set_to_proto_defaults(::remote::GreetRequest* v);
 std::size_t size_of(const ::remote::GreetResponse& v, SizeCache& c);
 std::uint8_t* write(const ::remote::GreetResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::remote::GreetResponse* v);
+void set_to_proto_defaults(::remote::GreetResponse* v);
 std::size_t size_of(const ::remote::ResetRequest& v, SizeCache& c);
 std::uint8_t* write(const ::remote::ResetRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::remote::ResetRequest* v);
+void set_to_proto_defaults(::remote::ResetRequest* v);
 std::size_t size_of(const ::remote::ResetResponse& v, SizeCache& c);
 std::uint8_t* write(const ::remote::ResetResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::remote::ResetResponse* v);
+void set_to_proto_defaults(::remote::ResetResponse* v);
 struct GreetRequestRefs {
   const std::string& name;
 };
@@ -62,6 +67,11 @@ std::uint8_t* write(const ::Greeting& v, [[maybe_unused]] SizeCache& c, std::uin
     p = ::dispatch::wire::put_timespan(span1, p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::Greeting* v) {
+  v->text.clear();
+  v->at = {};
 }
 
 void read(Stream& in, ::Greeting* v) {
@@ -97,6 +107,10 @@ std::uint8_t* write(const ::remote::GreetRequest& v, [[maybe_unused]] SizeCache&
   return p;
 }
 
+void set_to_proto_defaults(::remote::GreetRequest* v) {
+  v->name.clear();
+}
+
 void read(Stream& in, ::remote::GreetRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetRequest")) {
     switch (tag >> 3) {
@@ -128,6 +142,10 @@ std::uint8_t* write(const ::remote::GreetResponse& v, SizeCache& c, std::uint8_t
   return p;
 }
 
+void set_to_proto_defaults(::remote::GreetResponse* v) {
+  set_to_proto_defaults(&v->result);
+}
+
 void read(Stream& in, ::remote::GreetResponse* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetResponse")) {
     switch (tag >> 3) {
@@ -154,6 +172,9 @@ std::uint8_t* write([[maybe_unused]] const ::remote::ResetRequest& v, [[maybe_un
   return p;
 }
 
+void set_to_proto_defaults([[maybe_unused]] ::remote::ResetRequest* v) {
+}
+
 void read(Stream& in, [[maybe_unused]] ::remote::ResetRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ResetRequest")) {
     switch (tag >> 3) {
@@ -170,6 +191,9 @@ std::size_t size_of([[maybe_unused]] const ::remote::ResetResponse& v, [[maybe_u
 
 std::uint8_t* write([[maybe_unused]] const ::remote::ResetResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
   return p;
+}
+
+void set_to_proto_defaults([[maybe_unused]] ::remote::ResetResponse* v) {
 }
 
 void read(Stream& in, [[maybe_unused]] ::remote::ResetResponse* v) {
@@ -213,7 +237,7 @@ std::string encode(const ::Greeting& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::Greeting* value) {
-  *value = ::Greeting{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Greeting", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -228,7 +252,7 @@ std::string encode(const ::remote::GreetRequest& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetRequest* value) {
-  *value = ::remote::GreetRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "GreetRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -243,7 +267,7 @@ std::string encode(const ::remote::GreetResponse& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetResponse* value) {
-  *value = ::remote::GreetResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "GreetResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -258,7 +282,7 @@ std::string encode(const ::remote::ResetRequest& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetRequest* value) {
-  *value = ::remote::ResetRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "ResetRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -273,7 +297,7 @@ std::string encode(const ::remote::ResetResponse& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetResponse* value) {
-  *value = ::remote::ResetResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "ResetResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {

@@ -20,21 +20,27 @@ using ::dispatch::wire::Stream;
 std::size_t size_of(const ::outer::inner::v1::Config& v, SizeCache& c);
 std::uint8_t* write(const ::outer::inner::v1::Config& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::v1::Config* v);
+void set_to_proto_defaults(::outer::inner::v1::Config* v);
 std::size_t size_of(const ::outer::inner::tools::Point& v, SizeCache& c);
 std::uint8_t* write(const ::outer::inner::tools::Point& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::tools::Point* v);
+void set_to_proto_defaults(::outer::inner::tools::Point* v);
 std::size_t size_of(const ::outer::inner::remote::ConfigureRequest& v, SizeCache& c);
 std::uint8_t* write(const ::outer::inner::remote::ConfigureRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::ConfigureRequest* v);
+void set_to_proto_defaults(::outer::inner::remote::ConfigureRequest* v);
 std::size_t size_of(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c);
 std::uint8_t* write(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::ConfigureResponse* v);
+void set_to_proto_defaults(::outer::inner::remote::ConfigureResponse* v);
 std::size_t size_of(const ::outer::inner::remote::MeasureDistanceRequest& v, SizeCache& c);
 std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceRequest* v);
+void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceRequest* v);
 std::size_t size_of(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c);
 std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceResponse* v);
+void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceResponse* v);
 struct ConfigureRequestRefs {
   const ::outer::inner::v1::Config& config;
 };
@@ -64,6 +70,11 @@ std::uint8_t* write(const ::outer::inner::v1::Config& v, [[maybe_unused]] SizeCa
     *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.mode), p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::outer::inner::v1::Config* v) {
+  v->name.clear();
+  v->mode = {};
 }
 
 void read(Stream& in, ::outer::inner::v1::Config* v) {
@@ -98,6 +109,11 @@ std::uint8_t* write(const ::outer::inner::tools::Point& v, [[maybe_unused]] Size
     *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.y), p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::outer::inner::tools::Point* v) {
+  v->x = {};
+  v->y = {};
 }
 
 void read(Stream& in, ::outer::inner::tools::Point* v) {
@@ -135,6 +151,10 @@ std::uint8_t* write(const ::outer::inner::remote::ConfigureRequest& v, SizeCache
   return p;
 }
 
+void set_to_proto_defaults(::outer::inner::remote::ConfigureRequest* v) {
+  set_to_proto_defaults(&v->config);
+}
+
 void read(Stream& in, ::outer::inner::remote::ConfigureRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ConfigureRequest")) {
     switch (tag >> 3) {
@@ -168,6 +188,10 @@ std::uint8_t* write(const ::outer::inner::remote::ConfigureResponse& v, SizeCach
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
   return p;
+}
+
+void set_to_proto_defaults(::outer::inner::remote::ConfigureResponse* v) {
+  set_to_proto_defaults(&v->result);
 }
 
 void read(Stream& in, ::outer::inner::remote::ConfigureResponse* v) {
@@ -214,6 +238,11 @@ std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceRequest& v, Siz
   return p;
 }
 
+void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceRequest* v) {
+  set_to_proto_defaults(&v->a);
+  set_to_proto_defaults(&v->b);
+}
+
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "MeasureDistanceRequest")) {
     switch (tag >> 3) {
@@ -250,6 +279,10 @@ std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, [[
     *p++ = 0x09; p = ::dispatch::wire::put_double(v.result, p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceResponse* v) {
+  v->result = {};
 }
 
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceResponse* v) {
@@ -318,7 +351,7 @@ std::string encode(const ::outer::inner::v1::Config& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::v1::Config* value) {
-  *value = ::outer::inner::v1::Config{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Config", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -333,7 +366,7 @@ std::string encode(const ::outer::inner::tools::Point& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::tools::Point* value) {
-  *value = ::outer::inner::tools::Point{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Point", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -348,7 +381,7 @@ std::string encode(const ::outer::inner::remote::ConfigureRequest& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ConfigureRequest* value) {
-  *value = ::outer::inner::remote::ConfigureRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "ConfigureRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -363,7 +396,7 @@ std::string encode(const ::outer::inner::remote::ConfigureResponse& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ConfigureResponse* value) {
-  *value = ::outer::inner::remote::ConfigureResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "ConfigureResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -378,7 +411,7 @@ std::string encode(const ::outer::inner::remote::MeasureDistanceRequest& value) 
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceRequest* value) {
-  *value = ::outer::inner::remote::MeasureDistanceRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "MeasureDistanceRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -393,7 +426,7 @@ std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value)
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceResponse* value) {
-  *value = ::outer::inner::remote::MeasureDistanceResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "MeasureDistanceResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {

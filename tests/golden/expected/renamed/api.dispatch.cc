@@ -20,12 +20,15 @@ using ::dispatch::wire::Stream;
 std::size_t size_of(const ::billing::Invoice& v, SizeCache& c);
 std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::billing::Invoice* v);
+void set_to_proto_defaults(::billing::Invoice* v);
 std::size_t size_of(const ::billing::remote::DraftRequest& v, SizeCache& c);
 std::uint8_t* write(const ::billing::remote::DraftRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::billing::remote::DraftRequest* v);
+void set_to_proto_defaults(::billing::remote::DraftRequest* v);
 std::size_t size_of(const ::billing::remote::DraftResponse& v, SizeCache& c);
 std::uint8_t* write(const ::billing::remote::DraftResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::billing::remote::DraftResponse* v);
+void set_to_proto_defaults(::billing::remote::DraftResponse* v);
 struct DraftRequestRefs {
   const std::optional<::billing::Invoice>& base;
   const std::vector<std::vector<std::int64_t>>& amounts;
@@ -105,6 +108,14 @@ std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, std::uint8_t* p) 
     *p++ = 0x28; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.currency), p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::billing::Invoice* v) {
+  v->lines.clear();
+  v->grace.reset();
+  v->signature.clear();
+  v->notes.clear();
+  v->currency = {};
 }
 
 void read(Stream& in, ::billing::Invoice* v) {
@@ -230,11 +241,16 @@ std::uint8_t* write(const ::billing::remote::DraftRequest& v, SizeCache& c, std:
   return p;
 }
 
+void set_to_proto_defaults(::billing::remote::DraftRequest* v) {
+  v->base.reset();
+  v->amounts.clear();
+}
+
 void read(Stream& in, ::billing::remote::DraftRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "DraftRequest")) {
     switch (tag >> 3) {
       case 1:  // base
-        if (!v->base) v->base.emplace();
+        if (!v->base) set_to_proto_defaults(&v->base.emplace());
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "DraftRequest", "base");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "DraftRequest", "base");
@@ -287,6 +303,10 @@ std::uint8_t* write(const ::billing::remote::DraftResponse& v, SizeCache& c, std
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
   return p;
+}
+
+void set_to_proto_defaults(::billing::remote::DraftResponse* v) {
+  set_to_proto_defaults(&v->result);
 }
 
 void read(Stream& in, ::billing::remote::DraftResponse* v) {
@@ -360,7 +380,7 @@ std::string encode(const ::billing::Invoice& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::billing::Invoice* value) {
-  *value = ::billing::Invoice{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Invoice", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -375,7 +395,7 @@ std::string encode(const ::billing::remote::DraftRequest& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::billing::remote::DraftRequest* value) {
-  *value = ::billing::remote::DraftRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "DraftRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -390,7 +410,7 @@ std::string encode(const ::billing::remote::DraftResponse& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::billing::remote::DraftResponse* value) {
-  *value = ::billing::remote::DraftResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "DraftResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {

@@ -20,27 +20,35 @@ using ::dispatch::wire::Stream;
 std::size_t size_of(const ::shop::Item& v, SizeCache& c);
 std::uint8_t* write(const ::shop::Item& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::Item* v);
+void set_to_proto_defaults(::shop::Item* v);
 std::size_t size_of(const ::shop::Order& v, SizeCache& c);
 std::uint8_t* write(const ::shop::Order& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::Order* v);
+void set_to_proto_defaults(::shop::Order* v);
 std::size_t size_of(const ::shop::remote::AddRequest& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::AddRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::AddRequest* v);
+void set_to_proto_defaults(::shop::remote::AddRequest* v);
 std::size_t size_of(const ::shop::remote::AddResponse& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::AddResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::AddResponse* v);
+void set_to_proto_defaults(::shop::remote::AddResponse* v);
 std::size_t size_of(const ::shop::remote::PlaceOrderRequest& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::PlaceOrderRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::PlaceOrderRequest* v);
+void set_to_proto_defaults(::shop::remote::PlaceOrderRequest* v);
 std::size_t size_of(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::PlaceOrderResponse* v);
+void set_to_proto_defaults(::shop::remote::PlaceOrderResponse* v);
 std::size_t size_of(const ::shop::remote::ChargeV2Request& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::ChargeV2Request& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::ChargeV2Request* v);
+void set_to_proto_defaults(::shop::remote::ChargeV2Request* v);
 std::size_t size_of(const ::shop::remote::ChargeV2Response& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::ChargeV2Response& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::ChargeV2Response* v);
+void set_to_proto_defaults(::shop::remote::ChargeV2Response* v);
 struct AddRequestRefs {
   const std::int64_t& a;
   const std::int64_t& b;
@@ -80,6 +88,12 @@ std::uint8_t* write(const ::shop::Item& v, [[maybe_unused]] SizeCache& c, std::u
     *p++ = 0x19; p = ::dispatch::wire::put_double(v.price, p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::shop::Item* v) {
+  v->sku.clear();
+  v->qty = {};
+  v->price = {};
 }
 
 void read(Stream& in, ::shop::Item* v) {
@@ -159,6 +173,15 @@ std::uint8_t* write(const ::shop::Order& v, SizeCache& c, std::uint8_t* p) {
   return p;
 }
 
+void set_to_proto_defaults(::shop::Order* v) {
+  v->id.clear();
+  v->customer = {};
+  v->items.clear();
+  v->note.reset();
+  v->status = {};
+  v->tags.clear();
+}
+
 void read(Stream& in, ::shop::Order* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Order")) {
     switch (tag >> 3) {
@@ -172,6 +195,7 @@ void read(Stream& in, ::shop::Order* v) {
         break;
       case 3:  // items
         v->items.emplace_back();
+        set_to_proto_defaults(&v->items.back());
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Order", "items");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Order", "items");
@@ -222,6 +246,11 @@ std::uint8_t* write(const ::shop::remote::AddRequest& v, [[maybe_unused]] SizeCa
   return p;
 }
 
+void set_to_proto_defaults(::shop::remote::AddRequest* v) {
+  v->a = {};
+  v->b = {};
+}
+
 void read(Stream& in, ::shop::remote::AddRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AddRequest")) {
     switch (tag >> 3) {
@@ -250,6 +279,10 @@ std::uint8_t* write(const ::shop::remote::AddResponse& v, [[maybe_unused]] SizeC
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
   }
   return p;
+}
+
+void set_to_proto_defaults(::shop::remote::AddResponse* v) {
+  v->result = {};
 }
 
 void read(Stream& in, ::shop::remote::AddResponse* v) {
@@ -293,11 +326,17 @@ std::uint8_t* write(const ::shop::remote::PlaceOrderRequest& v, SizeCache& c, st
   return p;
 }
 
+void set_to_proto_defaults(::shop::remote::PlaceOrderRequest* v) {
+  v->items.clear();
+  v->customer.clear();
+}
+
 void read(Stream& in, ::shop::remote::PlaceOrderRequest* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "PlaceOrderRequest")) {
     switch (tag >> 3) {
       case 1:  // items
         v->items.emplace_back();
+        set_to_proto_defaults(&v->items.back());
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "PlaceOrderRequest", "items");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "PlaceOrderRequest", "items");
@@ -331,6 +370,10 @@ std::uint8_t* write(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c, s
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
   return p;
+}
+
+void set_to_proto_defaults(::shop::remote::PlaceOrderResponse* v) {
+  set_to_proto_defaults(&v->result);
 }
 
 void read(Stream& in, ::shop::remote::PlaceOrderResponse* v) {
@@ -368,6 +411,10 @@ std::uint8_t* write(const ::shop::remote::ChargeV2Request& v, SizeCache& c, std:
   return p;
 }
 
+void set_to_proto_defaults(::shop::remote::ChargeV2Request* v) {
+  set_to_proto_defaults(&v->order);
+}
+
 void read(Stream& in, ::shop::remote::ChargeV2Request* v) {
   while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChargeV2Request")) {
     switch (tag >> 3) {
@@ -392,6 +439,9 @@ std::size_t size_of([[maybe_unused]] const ::shop::remote::ChargeV2Response& v, 
 
 std::uint8_t* write([[maybe_unused]] const ::shop::remote::ChargeV2Response& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
   return p;
+}
+
+void set_to_proto_defaults([[maybe_unused]] ::shop::remote::ChargeV2Response* v) {
 }
 
 void read(Stream& in, [[maybe_unused]] ::shop::remote::ChargeV2Response* v) {
@@ -474,7 +524,7 @@ std::string encode(const ::shop::Item& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::Item* value) {
-  *value = ::shop::Item{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Item", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -489,7 +539,7 @@ std::string encode(const ::shop::Order& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::Order* value) {
-  *value = ::shop::Order{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Order", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -504,7 +554,7 @@ std::string encode(const ::shop::remote::AddRequest& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::AddRequest* value) {
-  *value = ::shop::remote::AddRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "AddRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -519,7 +569,7 @@ std::string encode(const ::shop::remote::AddResponse& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::AddResponse* value) {
-  *value = ::shop::remote::AddResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "AddResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -534,7 +584,7 @@ std::string encode(const ::shop::remote::PlaceOrderRequest& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::PlaceOrderRequest* value) {
-  *value = ::shop::remote::PlaceOrderRequest{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "PlaceOrderRequest", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -549,7 +599,7 @@ std::string encode(const ::shop::remote::PlaceOrderResponse& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::PlaceOrderResponse* value) {
-  *value = ::shop::remote::PlaceOrderResponse{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "PlaceOrderResponse", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -564,7 +614,7 @@ std::string encode(const ::shop::remote::ChargeV2Request& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Request* value) {
-  *value = ::shop::remote::ChargeV2Request{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "ChargeV2Request", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
@@ -579,7 +629,7 @@ std::string encode(const ::shop::remote::ChargeV2Response& value) {
 }
 
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Response* value) {
-  *value = ::shop::remote::ChargeV2Response{};
+  set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "ChargeV2Response", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
