@@ -561,7 +561,13 @@ class Extractor {
                              "'; rvalue references are not supported, take it by value or const&");
         continue;
       }
-      if (std::optional<TypeRef> t = map_type(pt, s)) {
+      std::optional<TypeRef> t;
+      switch (map_view(pt, s, &t, &param.view_cpp)) {
+        case View::kNone: t = map_type(pt, s); break;
+        case View::kMapped: break;
+        case View::kRefused: continue;
+      }
+      if (t) {
         param.type = std::move(*t);
         param.default_arg = default_argument(p);
         f.params.push_back(std::move(param));
@@ -586,6 +592,75 @@ class Extractor {
   }
 
   // ---- Types.
+
+  // A parameter may be a view: `std::string_view` or `std::span<const T>`.
+  // The stub takes the view; the request and the wire hold what it views,
+  // as the owning type (std::string, std::vector<T>, bytes); the server
+  // passes the decoded value, which converts to the view for the call.
+  // Views are for parameters only: a field, a result or an element must own
+  // its data (map_record says so).
+  enum class View { kNone, kMapped, kRefused };
+  View map_view(CXType written, const Subject& s, std::optional<TypeRef>* type, std::string* view_cpp) {
+    CXType t = clang_getCanonicalType(written);
+    if (t.kind != CXType_Record) return View::kNone;
+    std::string name = lookup_name(clang_getTypeDeclaration(t));
+    if (name == "std::basic_string_view") {
+      if (!is_char_kind(template_arg(t, 0).kind) ||
+          lookup_name(clang_getTypeDeclaration(template_arg(t, 1))) != "std::char_traits") {
+        fail(s, "only std::string_view is supported among the string views");
+        return View::kRefused;
+      }
+      TypeRef r;
+      r.kind = TypeKind::kString;
+      r.cpp = "std::string";
+      *type = std::move(r);
+      *view_cpp = "std::string_view";
+      return View::kMapped;
+    }
+    if (name != "std::span") return View::kNone;
+    CXType elem = clang_Type_getTemplateArgumentAsType(t, 0);
+    // The extent is a value argument, which the C API shows only in the
+    // spelling: std::span<const int, 18446744073709551615> is dynamic.
+    std::string spelled = take(clang_getTypeSpelling(t));
+    const std::string dynamic = ", " + std::to_string(std::numeric_limits<std::size_t>::max()) + ">";
+    if (spelled.size() < dynamic.size() ||
+        spelled.compare(spelled.size() - dynamic.size(), dynamic.size(), dynamic) != 0) {
+      fail(s, "a std::span with a fixed extent is not supported (a decoded list has any length); take "
+              "std::span<const T>");
+      return View::kRefused;
+    }
+    CXType ce = clang_getCanonicalType(elem);
+    std::string elem_cpp;
+    if (ce.kind == CXType_UChar || (ce.kind == CXType_Enum && lookup_name(clang_getTypeDeclaration(ce)) == "std::byte")) {
+      TypeRef r;
+      r.kind = TypeKind::kBytes;
+      r.std_byte = ce.kind == CXType_Enum;
+      r.cpp = r.std_byte ? "std::vector<std::byte>" : "std::vector<std::uint8_t>";
+      elem_cpp = r.std_byte ? "std::byte" : "std::uint8_t";
+      *type = std::move(r);
+    } else {
+      std::optional<TypeRef> e = map_type(ce, s);
+      if (!e) return View::kRefused;
+      if (e->kind == TypeKind::kBool) {
+        fail(s, "std::span<const bool> cannot view the std::vector<bool> the server decodes into; take "
+                "const std::vector<bool>&");
+        return View::kRefused;
+      }
+      TypeRef r;
+      r.kind = TypeKind::kVector;
+      r.cpp = "std::vector<" + e->cpp + ">";
+      elem_cpp = e->cpp;
+      r.args.push_back(std::move(*e));
+      *type = std::move(r);
+    }
+    if (!clang_isConstQualifiedType(elem)) {
+      fail(s, "a std::span of non-const elements is an out-parameter, and results do not travel back through "
+              "parameters; take std::span<const T>");
+      return View::kRefused;
+    }
+    *view_cpp = "std::span<const " + elem_cpp + ">";
+    return View::kMapped;
+  }
 
   std::nullopt_t fail(const Subject& s, const std::string& why) {
     error(s.loc, s.what + " has type '" + s.written + "'; " + why);
@@ -773,6 +848,10 @@ class Extractor {
       r.args.push_back(std::move(*d));
       return r;
     }
+    if (name == "std::basic_string_view" || name == "std::span")
+      return fail(s, "a view is accepted only as a parameter's own type (the function gets a view of the "
+                     "decoded value); a field, a result or an element must own its data: use " +
+                     std::string(name == "std::span" ? "std::vector" : "std::string"));
     if (name.rfind("std::", 0) == 0 || name.rfind("__", 0) == 0)
       return fail(s, "'" + name + "' is not supported (see docs/annotations.md for the supported types)");
     return map_struct(t, s);

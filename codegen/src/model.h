@@ -99,6 +99,12 @@ struct Parameter {
   // The default argument as written in the annotated declaration, tokens
   // joined by spaces ("2", "{}", "kLimit * 2"); empty when there is none.
   std::string default_arg = {};
+  // A view parameter (`std::string_view`, `std::span<const T>`): the C++
+  // spelling the stub takes ("std::string_view"). `type` is then the owning
+  // type the request holds and the wire carries (std::string,
+  // std::vector<T>, bytes); the server passes the decoded value, which
+  // converts to the view. Empty for every other parameter.
+  std::string view_cpp = {};
 };
 
 struct Function {

@@ -105,6 +105,7 @@ std::string model_to_json(const Model& m) {
                    .str("name", p.name)
                    .raw("type", type(p.type))
                    .boolean("by_const_ref", p.by_const_ref)
+                   .str("view_cpp", p.view_cpp)
                    .str("default_arg", p.default_arg)
                    .raw("loc", loc(p.loc))
                    .done();

@@ -243,6 +243,58 @@ TEST(FrontendReject, UnsupportedStandardType) {
                "the supported types)");
 }
 
+// Views are parameters only; everything that holds a value must own it.
+TEST(FrontendReject, ViewField) {
+  expect_error("struct S { std::string_view name; };\n[[dispatch::function]] void f(S s);\n", 1, 29,
+               "field 'name' of 'S' has type 'std::string_view'; a view is accepted only as a parameter's own "
+               "type (the function gets a view of the decoded value); a field, a result or an element must own "
+               "its data: use std::string");
+}
+
+TEST(FrontendReject, ViewResult) {
+  expect_error("[[dispatch::function]] std::span<const int> f(int a);\n", 1, 45,
+               "result of 'f' has type 'std::span<const int>'; a view is accepted only as a parameter's own "
+               "type (the function gets a view of the decoded value); a field, a result or an element must own "
+               "its data: use std::vector");
+}
+
+TEST(FrontendReject, ViewElement) {
+  expect_error("[[dispatch::function]] void f(std::optional<std::string_view> s);\n", 1, 63,
+               "parameter 's' has type 'std::optional<std::string_view>'; a view is accepted only as a "
+               "parameter's own type (the function gets a view of the decoded value); a field, a result or an "
+               "element must own its data: use std::string");
+}
+
+TEST(FrontendReject, SpanOfMutableElements) {
+  expect_error("[[dispatch::function]] void f(std::span<int> out);\n", 1, 46,
+               "parameter 'out' has type 'std::span<int>'; a std::span of non-const elements is an "
+               "out-parameter, and results do not travel back through parameters; take std::span<const T>");
+}
+
+TEST(FrontendReject, SpanWithFixedExtent) {
+  expect_error("[[dispatch::function]] void f(std::span<const int, 3> xyz);\n", 1, 55,
+               "parameter 'xyz' has type 'std::span<const int, 3>'; a std::span with a fixed extent is not "
+               "supported (a decoded list has any length); take std::span<const T>");
+}
+
+TEST(FrontendReject, SpanOfBool) {
+  expect_error("[[dispatch::function]] void f(std::span<const bool> bits);\n", 1, 53,
+               "parameter 'bits' has type 'std::span<const bool>'; std::span<const bool> cannot view the "
+               "std::vector<bool> the server decodes into; take const std::vector<bool>&");
+}
+
+TEST(FrontendReject, SpanOfPointers) {
+  expect_error("[[dispatch::function]] void f(std::span<const int*> ps);\n", 1, 53,
+               "parameter 'ps' has type 'std::span<const int *>'; pointers cannot cross a process boundary; "
+               "pass the value itself");
+}
+
+TEST(FrontendReject, WideStringView) {
+  expect_error("[[dispatch::function]] void f(std::wstring_view w);\n", 1, 49,
+               "parameter 'w' has type 'std::wstring_view'; only std::string_view is supported among the string "
+               "views");
+}
+
 TEST(FrontendReject, StdByteAlone) {
   expect_error("[[dispatch::function]] void f(std::byte b);\n", 1, 41,
                "parameter 'b' has type 'std::byte'; std::byte alone is not supported; use std::uint8_t");

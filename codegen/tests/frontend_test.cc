@@ -400,6 +400,41 @@ TEST(Frontend, DefaultArguments) {
                                                 "std :: map < int , int > { { 1 , 2 } }", "LIMIT"}));
 }
 
+// A view parameter: the stub takes the view, the model's type is what the
+// wire carries and the request holds.
+TEST(Frontend, ViewParameters) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "struct Item { int n; };\n"
+                     "using Text = std::string_view;\n"
+                     "[[dispatch::function]] int f(std::string_view a, const Text& b,\n"
+                     "    std::span<const std::int64_t> c, std::span<const std::byte> d,\n"
+                     "    std::span<const unsigned char> e, const std::span<const Item>& g,\n"
+                     "    std::span<const std::vector<std::string>> h, std::string s);\n");
+  const Function& f = function(m, "f");
+  ASSERT_EQ(f.params.size(), 8u);
+  std::vector<std::string> views, owning;
+  for (const Parameter& p : f.params) {
+    views.push_back(p.view_cpp);
+    owning.push_back(p.type.cpp);
+  }
+  EXPECT_EQ(views, (std::vector<std::string>{"std::string_view", "std::string_view", "std::span<const std::int64_t>",
+                                             "std::span<const std::byte>", "std::span<const std::uint8_t>",
+                                             "std::span<const ::Item>",
+                                             "std::span<const std::vector<std::string>>", ""}));
+  EXPECT_EQ(owning, (std::vector<std::string>{"std::string", "std::string", "std::vector<std::int64_t>",
+                                              "std::vector<std::byte>", "std::vector<std::uint8_t>",
+                                              "std::vector<::Item>", "std::vector<std::vector<std::string>>",
+                                              "std::string"}));
+  EXPECT_EQ(f.params[0].type.kind, TypeKind::kString);
+  EXPECT_EQ(f.params[2].type.kind, TypeKind::kVector);
+  EXPECT_EQ(f.params[3].type.kind, TypeKind::kBytes);
+  EXPECT_TRUE(f.params[3].type.std_byte);
+  EXPECT_EQ(f.params[4].type.kind, TypeKind::kBytes);
+  EXPECT_FALSE(f.params[4].type.std_byte);
+  EXPECT_EQ(f.params[5].type.args.at(0).kind, TypeKind::kStruct);
+}
+
 TEST(Frontend, NoAnnotationsIsAnEmptyService) {
   TempDir dir;
   Model m = parse_ok(dir, "int helper(int* p);\n");

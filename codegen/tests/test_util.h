@@ -67,10 +67,12 @@ inline constexpr const char* kPrelude =
     "#include <map>\n"
     "#include <optional>\n"
     "#include <set>\n"
+    "#include <span>\n"
     "#include <string>\n"
+    "#include <string_view>\n"
     "#include <unordered_map>\n"
     "#include <vector>\n";
-inline constexpr unsigned kPreludeLines = 10;
+inline constexpr unsigned kPreludeLines = 12;
 
 // Front end and (when it succeeded far enough) naming over `body` after the
 // prelude, as header `name` in `dir`. Errors of both passes in `errors`.

@@ -37,5 +37,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              r::EchoTreeRequest, r::EchoTreeResponse,                         // 21 22
                              r::EchoDocRequest, r::EchoDocResponse,                           // 23 24
                              types::Defaults, types::HoldsDefaults,                           // 25 26
-                             r::EchoDefaultsRequest, r::EchoDefaultsResponse>(data, size);    // 27 28
+                             r::EchoDefaultsRequest, r::EchoDefaultsResponse,                 // 27 28
+                             types::Seen, r::SeeViewsRequest, r::SeeViewsResponse>(data, size);  // 29-31
 }

@@ -164,6 +164,28 @@ void clear_json_names(pb::DescriptorProto* m) {
   for (auto& nested : *m->mutable_nested_type()) clear_json_names(&nested);
 }
 
+// A stub taking views encodes what protobuf reads as the .proto's string,
+// repeated and bytes fields.
+TEST_F(CrossCheck, ViewParametersEncodeAsTheirOwningTypes) {
+  const std::byte raw[] = {std::byte{1}, std::byte{0xFF}};
+  const std::vector<std::int64_t> numbers = {-1, 5};
+  const std::vector<types::Inner> inners = {{1, "one"}, {}};
+  const std::vector<std::string> names = {"a", ""};
+  auto bytes = types::remote::see_views.encode_request("h\xC3\xA9", numbers, raw, inners, names, "?");
+  ASSERT_TRUE(bytes.ok());
+  auto expected = message("SeeViewsRequest");
+  ASSERT_TRUE(pb::TextFormat::ParseFromString(
+      R"(text: "h\303\251" numbers: [-1, 5] data: "\001\377" inners { x: 1 label: "one" } inners {}
+         names: "a" names: "" suffix: "?")",
+      expected.get()));
+  auto parsed = message("SeeViewsRequest");
+  ASSERT_TRUE(parsed->ParseFromString(*bytes));
+  pb::util::MessageDifferencer differ;
+  std::string report;
+  differ.ReportDifferencesToString(&report);
+  EXPECT_TRUE(differ.Compare(*expected, *parsed)) << report;
+}
+
 TEST_F(CrossCheck, EmbeddedDescriptorIsTheProtos) {
   pb::FileDescriptorProto embedded;
   ASSERT_TRUE(embedded.ParseFromString(std::string(types::remote::api_file_descriptor())));

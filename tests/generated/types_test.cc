@@ -13,6 +13,7 @@
 #include "dispatch/in_process.h"
 #include "dispatch/service.h"
 #include "dispatch/wire_io.h"
+#include "eager_task.h"
 #include "types/api.dispatch.h"
 
 namespace {
@@ -282,6 +283,42 @@ TEST_F(Types, DefaultMemberInitializersDoNotReplaceWhatWasSent) {
   EXPECT_EQ(remote::echo_defaults(client_, h), h);
   // A value that keeps its initializers travels as such.
   EXPECT_EQ(codec_trip(types::Defaults{}), types::Defaults{});
+}
+
+// View parameters: callers pass what they have (std::string, a literal, a
+// vector, a C array, a span of part of a buffer); the function sees the same
+// values; the request on the wire is the one the owning types make.
+TEST_F(Types, ViewParametersTakeWhatCallersHave) {
+  const std::string text = "h\xC3\xA9llo";
+  const std::vector<std::int64_t> numbers = {-1, 0, INT64_MAX};
+  const std::byte raw[] = {std::byte{0}, std::byte{255}, std::byte{7}};
+  const std::vector<types::Inner> inners = {{1, "one"}, {2, "two"}, {3, "three"}};
+  const std::vector<std::string> names = {"a", "", "c"};
+  const types::Seen want{text, numbers, {raw, raw + 3}, inners, names, "!"};
+  EXPECT_EQ(remote::see_views(client_, text, numbers, raw, inners, names), want);
+
+  // Literals, empty views, a sub-span, an explicit suffix.
+  const types::Seen empty{"lit", {}, {}, {inners[1]}, {}, "?"};
+  EXPECT_EQ(remote::see_views(client_, "lit", {}, {}, std::span(inners).subspan(1, 1), {}, "?"), empty);
+  EXPECT_EQ(remote::see_views.try_call(client_, "lit", {}, {}, std::span(inners).subspan(1, 1), {}, "?").value(),
+            empty);
+  EXPECT_EQ(remote::see_views.async(client_, text, numbers, raw, inners, names).get(), want);
+
+  // The stub's encoding equals the owning request's.
+  remote::SeeViewsRequest owning{text, numbers, {raw, raw + 3}, inners, names, "!"};
+  EXPECT_EQ(remote::see_views.encode_request(text, numbers, raw, inners, names).value(), wire::encode(owning));
+
+  // co(): the views are read before the first suspension.
+  types::Seen seen;
+  [](dispatch::Client& client, const std::string& t, types::Seen* out) -> dispatch::test::EagerTask {
+    *out = co_await remote::see_views.co(client, t, {}, {}, {}, {});
+  }(client_, text, &seen);
+  EXPECT_EQ(seen, (types::Seen{text, {}, {}, {}, {}, "!"}));
+
+  // Text that is not UTF-8 is refused like a std::string's would be.
+  dispatch::Result<types::Seen> bad = remote::see_views.try_call(client_, "\xFF", {}, {}, {}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), dispatch::Code::invalid_argument);
 }
 
 // A chain of `depth` nodes: root, its only child, ...

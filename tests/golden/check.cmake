@@ -3,13 +3,14 @@
 # expected output with it (MODE=update; see update.sh).
 # -D GEN=<dispatch-gen> HEADER=<abs> INCLUDE_NAME=<name> EXPECTED=<dir>
 #    OUT=<scratch dir> [PACKAGE=<p>] MODE=check|update
+# Headers are read as dispatch-gen reads them by default (C++20).
 set(package_args)
 if(PACKAGE)
   set(package_args --package ${PACKAGE})
 endif()
 file(REMOVE_RECURSE ${OUT})
 execute_process(
-  COMMAND ${GEN} --out-dir ${OUT} --include-name ${INCLUDE_NAME} ${package_args} ${HEADER} -- -std=c++17
+  COMMAND ${GEN} --out-dir ${OUT} --include-name ${INCLUDE_NAME} ${package_args} ${HEADER}
   RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "dispatch-gen failed on ${HEADER}:\n${err}")

@@ -294,7 +294,8 @@ class Printer {
       for (std::size_t k = 0; k < f.params.size(); ++k) {
         const Parameter& p = f.params[k];
         if (p.default_arg.empty()) continue;
-        helpers += "// " + p.name + "\ninline " + p.type.cpp + " " + default_helper(i, k) + "() { return " +
+        helpers += "// " + p.name + "\ninline " + (p.view_cpp.empty() ? p.type.cpp : p.view_cpp) + " " +
+                   default_helper(i, k) + "() { return " +
                    p.default_arg + "; }\n";
       }
       if (helpers.empty()) continue;
@@ -344,18 +345,25 @@ class Printer {
     const std::size_t index = static_cast<std::size_t>(&f - m_.functions.data());  // f is one of m_.functions
     std::size_t first_default = f.params.size();
     while (first_default > 0 && !f.params[first_default - 1].default_arg.empty() &&
-           (!in_co_await || trivially_destructible(f.params[first_default - 1].type))) {
+           (!in_co_await || trivially_destructible(f.params[first_default - 1]))) {
       --first_default;
     }
     for (std::size_t i = 0; i < f.params.size(); ++i) {
-      s += "const " + f.params[i].type.cpp + "& " + names[i];
+      s += param_type(f.params[i]) + names[i];
       if (with_defaults && i >= first_default) s += " = " + default_helper_q(index, i) + "()";
       s += ", ";
     }
     return s;
   }
-  static bool trivially_destructible(const TypeRef& t) {
-    return is_scalar(t) || t.kind == TypeKind::kDuration || t.kind == TypeKind::kTimestamp;
+  static bool trivially_destructible(const Parameter& p) {
+    const TypeRef& t = p.type;
+    return !p.view_cpp.empty() || is_scalar(t) || t.kind == TypeKind::kDuration ||
+           t.kind == TypeKind::kTimestamp;
+  }
+  // How a stub (and the request's struct of references) takes a parameter:
+  // "const T& " for values, by value for views ("std::string_view ").
+  static std::string param_type(const Parameter& p) {
+    return p.view_cpp.empty() ? "const " + p.type.cpp + "& " : p.view_cpp + " ";
   }
   static std::string args(const Function& f) {
     std::string s;
@@ -448,7 +456,7 @@ class Printer {
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
       o << "struct " << f.request_message << "Refs {\n";
-      for (const Parameter& p : f.params) o << "  const " << p.type.cpp << "& " << p.name << ";\n";
+      for (const Parameter& p : f.params) o << "  " << param_type(p) << p.name << ";\n";
       o << "};\n"
         << "std::size_t size_of(const " << f.request_message << "Refs& v, SizeCache& c);\n"
         << "std::uint8_t* write(const " << f.request_message << "Refs& v, SizeCache& c, std::uint8_t* p);\n";

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -147,5 +149,20 @@ struct HoldsDefaults {
 [[dispatch::function]] Tree echo_tree(const Tree& t);
 [[dispatch::function]] Doc echo_doc(Doc d);
 [[dispatch::function]] HoldsDefaults echo_defaults(const HoldsDefaults& h);
+// View parameters: the stub takes the view, the wire carries the string,
+// list or bytes, and the function gets a view of what the server decoded.
+// Returns what it saw, so the test can compare.
+struct Seen {
+  std::string text;
+  std::vector<std::int64_t> numbers;
+  std::vector<std::byte> data;
+  std::vector<Inner> inners;
+  std::vector<std::string> names;
+  std::string suffix;
+  TYPES_EQ(Seen)
+};
+[[dispatch::function]] Seen see_views(std::string_view text, std::span<const std::int64_t> numbers,
+                                      std::span<const std::byte> data, const std::span<const Inner>& inners,
+                                      std::span<const std::string> names, std::string_view suffix = "!");
 
 }  // namespace types

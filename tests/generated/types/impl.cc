@@ -21,5 +21,14 @@ void ping() {}
 Tree echo_tree(const Tree& t) { return t; }
 Doc echo_doc(Doc d) { return d; }
 HoldsDefaults echo_defaults(const HoldsDefaults& h) { return h; }
+Seen see_views(std::string_view text, std::span<const std::int64_t> numbers, std::span<const std::byte> data,
+               const std::span<const Inner>& inners, std::span<const std::string> names, std::string_view suffix) {
+  return Seen{std::string(text),
+              {numbers.begin(), numbers.end()},
+              {data.begin(), data.end()},
+              {inners.begin(), inners.end()},
+              {names.begin(), names.end()},
+              std::string(suffix)};
+}
 
 }  // namespace types

@@ -41,6 +41,14 @@ std::size_t size_of(const ::outer::inner::remote::MeasureDistanceResponse& v, Si
 std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceResponse* v);
 void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceResponse* v);
+std::size_t size_of(const ::outer::inner::remote::ChecksumRequest& v, SizeCache& c);
+std::uint8_t* write(const ::outer::inner::remote::ChecksumRequest& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::outer::inner::remote::ChecksumRequest* v);
+void set_to_proto_defaults(::outer::inner::remote::ChecksumRequest* v);
+std::size_t size_of(const ::outer::inner::remote::ChecksumResponse& v, SizeCache& c);
+std::uint8_t* write(const ::outer::inner::remote::ChecksumResponse& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::outer::inner::remote::ChecksumResponse* v);
+void set_to_proto_defaults(::outer::inner::remote::ChecksumResponse* v);
 struct ConfigureRequestRefs {
   const ::outer::inner::v1::Config& config;
 };
@@ -52,6 +60,13 @@ struct MeasureDistanceRequestRefs {
 };
 std::size_t size_of(const MeasureDistanceRequestRefs& v, SizeCache& c);
 std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, std::uint8_t* p);
+struct ChecksumRequestRefs {
+  std::string_view name;
+  std::span<const std::uint8_t> data;
+  std::span<const ::outer::inner::tools::Point> path;
+};
+std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c);
+std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, std::uint8_t* p);
 
 std::size_t size_of(const ::outer::inner::v1::Config& v, [[maybe_unused]] SizeCache& c) {
   std::size_t n = 0;
@@ -298,6 +313,103 @@ void read(Stream& in, ::outer::inner::remote::MeasureDistanceResponse* v) {
   }
 }
 
+std::size_t size_of(const ::outer::inner::remote::ChecksumRequest& v, SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
+  if (!v.data.empty()) n += 1 + ::dispatch::wire::len_size(v.data.size());
+  for (const auto& e1 : v.path) {
+    {
+      std::size_t slot2 = c.reserve();
+      std::size_t m2 = size_of(e1, c);
+      c.set(slot2, m2);
+      n += 1 + ::dispatch::wire::len_size(m2);
+    }
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::outer::inner::remote::ChecksumRequest& v, SizeCache& c, std::uint8_t* p) {
+  if (!v.name.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.name.size(), p);
+    p = ::dispatch::wire::put_raw(v.name.data(), v.name.size(), p);
+  }
+  if (!v.data.empty()) {
+    *p++ = 0x12;
+    p = ::dispatch::wire::put_len(v.data.size(), p);
+    p = ::dispatch::wire::put_raw(v.data.data(), v.data.size(), p);
+  }
+  for (const auto& e1 : v.path) {
+    *p++ = 0x1A;
+    p = ::dispatch::wire::put_len(c.next(), p);
+    p = write(e1, c, p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::outer::inner::remote::ChecksumRequest* v) {
+  v->name.clear();
+  v->data.clear();
+  v->path.clear();
+}
+
+void read(Stream& in, ::outer::inner::remote::ChecksumRequest* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChecksumRequest")) {
+    switch (tag >> 3) {
+      case 1:  // name
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ChecksumRequest", "name");
+        ::dispatch::wire::read_string(in, &v->name, "ChecksumRequest", "name");
+        break;
+      case 2:  // data
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ChecksumRequest", "data");
+        ::dispatch::wire::read_bytes(in, &v->data, "ChecksumRequest", "data");
+        break;
+      case 3:  // path
+        v->path.emplace_back();
+        set_to_proto_defaults(&v->path.back());
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ChecksumRequest", "path");
+        {
+          Stream::Limit limit1 = ::dispatch::wire::enter(in, "ChecksumRequest", "path");
+          read(in, &v->path.back());
+          ::dispatch::wire::leave(in, limit1);
+        }
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "ChecksumRequest");
+    }
+  }
+}
+
+std::size_t size_of(const ::outer::inner::remote::ChecksumResponse& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
+  return n;
+}
+
+std::uint8_t* write(const ::outer::inner::remote::ChecksumResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!::dispatch::wire::is_default(v.result)) {
+    *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::outer::inner::remote::ChecksumResponse* v) {
+  v->result = {};
+}
+
+void read(Stream& in, ::outer::inner::remote::ChecksumResponse* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChecksumResponse")) {
+    switch (tag >> 3) {
+      case 1:  // result
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "ChecksumResponse", "result");
+        v->result = ::dispatch::wire::read_int<std::uint32_t>(in, "ChecksumResponse", "result", "std::uint32_t");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "ChecksumResponse");
+    }
+  }
+}
+
 std::size_t size_of(const ConfigureRequestRefs& v, SizeCache& c) {
   std::size_t n = 0;
   {
@@ -340,6 +452,40 @@ std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, std::uint
   *p++ = 0x12;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.b, c, p);
+  return p;
+}
+
+std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
+  if (!v.data.empty()) n += 1 + ::dispatch::wire::len_size(v.data.size());
+  for (const auto& e1 : v.path) {
+    {
+      std::size_t slot2 = c.reserve();
+      std::size_t m2 = size_of(e1, c);
+      c.set(slot2, m2);
+      n += 1 + ::dispatch::wire::len_size(m2);
+    }
+  }
+  return n;
+}
+
+std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+  if (!v.name.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.name.size(), p);
+    p = ::dispatch::wire::put_raw(v.name.data(), v.name.size(), p);
+  }
+  if (!v.data.empty()) {
+    *p++ = 0x12;
+    p = ::dispatch::wire::put_len(v.data.size(), p);
+    p = ::dispatch::wire::put_raw(v.data.data(), v.data.size(), p);
+  }
+  for (const auto& e1 : v.path) {
+    *p++ = 0x1A;
+    p = ::dispatch::wire::put_len(c.next(), p);
+    p = write(e1, c, p);
+  }
   return p;
 }
 
@@ -435,6 +581,36 @@ std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value)
   return {};
 }
 
+std::string encode(const ::outer::inner::remote::ChecksumRequest& value) {
+  return ::dispatch::wire::encode_message([&](SizeCache& c) { return size_of(value, c); },
+                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumRequest* value) {
+  set_to_proto_defaults(value);
+  try {
+    ::dispatch::wire::decode_buffer(bytes, "ChecksumRequest", [&](Stream& in) { read(in, value); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+  return {};
+}
+
+std::string encode(const ::outer::inner::remote::ChecksumResponse& value) {
+  return ::dispatch::wire::encode_message([&](SizeCache& c) { return size_of(value, c); },
+                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumResponse* value) {
+  set_to_proto_defaults(value);
+  try {
+    ::dispatch::wire::decode_buffer(bytes, "ChecksumResponse", [&](Stream& in) { read(in, value); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+  return {};
+}
+
 }  // namespace outer::inner::api_wire
 
 namespace outer::inner::remote {
@@ -455,18 +631,26 @@ std::string_view api_file_descriptor() {
       "2\022.outer.inner.Point\022\035\012\001"
       "b\030\002 \001(\0132\022.outer.inner.Po"
       "int\042)\012\027MeasureDistanceRe"
-      "sponse\022\016\012\006result\030\001 \001(\001*:"
-      "\012\004Mode\022\014\012\010MODE_OFF\020\000\022\013\012\007"
-      "MODE_ON\020\001\022\027\012\012MODE_AUTO_\020"
-      "\377\377\377\377\377\377\377\377\377\0012\267\001\012\012ApiServic"
-      "e\022J\012\011configure\022\035.outer.i"
-      "nner.ConfigureRequest\032\036."
-      "outer.inner.ConfigureRes"
-      "ponse\022]\012\020measure_distanc"
-      "e\022#.outer.inner.MeasureD"
-      "istanceRequest\032$.outer.i"
-      "nner.MeasureDistanceResp"
-      "onseb\006proto3";
+      "sponse\022\016\012\006result\030\001 \001(\001\042O"
+      "\012\017ChecksumRequest\022\014\012\004nam"
+      "e\030\001 \001(\011\022\014\012\004data\030\002 \001(\014\022 \012"
+      "\004path\030\003 \003(\0132\022.outer.inne"
+      "r.Point\042\042\012\020ChecksumRespo"
+      "nse\022\016\012\006result\030\001 \001(\015*:\012\004M"
+      "ode\022\014\012\010MODE_OFF\020\000\022\013\012\007MOD"
+      "E_ON\020\001\022\027\012\012MODE_AUTO_\020\377\377\377"
+      "\377\377\377\377\377\377\0012\200\002\012\012ApiService\022J"
+      "\012\011configure\022\035.outer.inne"
+      "r.ConfigureRequest\032\036.out"
+      "er.inner.ConfigureRespon"
+      "se\022]\012\020measure_distance\022#"
+      ".outer.inner.MeasureDist"
+      "anceRequest\032$.outer.inne"
+      "r.MeasureDistanceRespons"
+      "e\022G\012\010checksum\022\034.outer.in"
+      "ner.ChecksumRequest\032\035.ou"
+      "ter.inner.ChecksumRespon"
+      "seb\006proto3";
   return std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
@@ -605,6 +789,76 @@ std::future<double> distance_stub::async(::dispatch::Client& client, const ::out
         if (!request.ok()) return done(std::move(request).error());
         client.call_async(distance_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
           done(decode_distance_reply(std::move(reply)));
+        });
+      });
+}
+#endif
+
+// ---- ::outer::inner::tools::checksum ----
+
+::dispatch::Result<std::string> checksum_stub::encode_request(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_) {
+  try {
+    return ::dispatch::wire::encode_message(
+        [&](::dispatch::wire::SizeCache& c) { return ::outer::inner::api_wire::size_of(::outer::inner::api_wire::ChecksumRequestRefs{name, data, path_}, c); },
+        [&](::dispatch::wire::SizeCache& c, std::uint8_t* p) { return ::outer::inner::api_wire::write(::outer::inner::api_wire::ChecksumRequestRefs{name, data, path_}, c, p); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+}
+
+namespace {
+// The reply's result, or the transport's error, or an internal error for
+// a reply that is not a ChecksumResponse.
+::dispatch::Result<std::uint32_t> decode_checksum_reply(::dispatch::Result<std::string> reply) {
+  if (!reply.ok()) return std::move(reply).error();
+  ::outer::inner::remote::ChecksumResponse result;
+  auto decoded = ::outer::inner::api_wire::decode(*reply, &result);
+  if (!decoded.ok()) {
+    return ::dispatch::Error(::dispatch::Code::internal,
+                             std::string("malformed reply from ") + checksum_stub::path + ": " + decoded.error().message());
+  }
+  return std::move(result.result);
+}
+}  // namespace
+
+std::uint32_t checksum_stub::operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
+  return checksum_stub::try_call(client, name, data, path_, options).value();
+}
+
+::dispatch::Result<std::uint32_t> checksum_stub::try_call(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
+  auto request = checksum_stub::encode_request(name, data, path_);
+  if (!request.ok()) return std::move(request).error();
+  return decode_checksum_reply(client.call(checksum_stub::path, std::move(*request), options));
+}
+
+std::future<std::uint32_t> checksum_stub::async(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
+  auto promise = std::make_shared<std::promise<std::uint32_t>>();
+  auto future = promise->get_future();
+  auto request = checksum_stub::encode_request(name, data, path_);
+  if (!request.ok()) {
+    promise->set_exception(std::make_exception_ptr(std::move(request).error()));
+    return future;
+  }
+  client.call_async(checksum_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+    auto result = decode_checksum_reply(std::move(reply));
+    if (!result.ok()) {
+      promise->set_exception(std::make_exception_ptr(std::move(result).error()));
+    } else {
+      promise->set_value(std::move(*result));
+    }
+  });
+  return future;
+}
+
+#if __cplusplus >= 202002L
+::dispatch::Awaitable<std::uint32_t> checksum_stub::co(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
+  // Encoded now, so the arguments need not outlive the co_await.
+  return ::dispatch::Awaitable<std::uint32_t>(
+      [&client, request = checksum_stub::encode_request(name, data, path_), options](
+          ::dispatch::Awaitable<std::uint32_t>::Done done) mutable {
+        if (!request.ok()) return done(std::move(request).error());
+        client.call_async(checksum_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+          done(decode_checksum_reply(std::move(reply)));
         });
       });
 }

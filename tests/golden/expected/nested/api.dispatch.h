@@ -36,6 +36,14 @@ struct MeasureDistanceRequest {
 struct MeasureDistanceResponse {
   double result{};
 };
+struct ChecksumRequest {
+  std::string name{};
+  std::vector<std::uint8_t> data{};
+  std::vector<::outer::inner::tools::Point> path{};
+};
+struct ChecksumResponse {
+  std::uint32_t result{};
+};
 
 }  // namespace outer::inner::remote
 
@@ -55,7 +63,17 @@ std::string encode(const ::outer::inner::remote::MeasureDistanceRequest& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceRequest* value);
 std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceResponse* value);
+std::string encode(const ::outer::inner::remote::ChecksumRequest& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumRequest* value);
+std::string encode(const ::outer::inner::remote::ChecksumResponse& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumResponse* value);
 }  // namespace outer::inner::api_wire
+
+// The default arguments of ::outer::inner::tools::checksum, for its stub.
+namespace outer::inner::tools {
+// path
+inline std::span<const ::outer::inner::tools::Point> dispatch_default_checksum_2() { return { }; }
+}  // namespace outer::inner::tools
 
 namespace outer::inner::remote {
 
@@ -112,6 +130,33 @@ inline constexpr struct distance_stub {
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b);
 } distance{};
+
+// ::outer::inner::tools::checksum, served as outer.inner.checksum at /outer.inner.ApiService/checksum.
+inline constexpr struct checksum_stub {
+  static constexpr const char* path = "/outer.inner.ApiService/checksum";
+  static constexpr const char* function = "outer.inner.checksum";
+  static constexpr const char* request_type = "outer.inner.ChecksumRequest";
+  static constexpr const char* response_type = "outer.inner.ChecksumResponse";
+
+  // Calls and waits; throws dispatch::Error.
+  std::uint32_t operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+  // Calls and waits; never throws.
+  ::dispatch::Result<std::uint32_t> try_call(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; the future holds the result or the dispatch::Error.
+  std::future<std::uint32_t> async(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+#if __cplusplus >= 202002L
+  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
+  ::dispatch::Awaitable<std::uint32_t> co(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+#endif
+  // Hands the call to a durable scheduler; returns its dispatch ID.
+  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::DispatchOptions& options = {}) const {
+    auto request = checksum_stub::encode_request(name, data, path_);
+    if (!request.ok()) return std::move(request).error();
+    return client.dispatch(checksum_stub::function, checksum_stub::request_type, std::move(*request), options);
+  }
+  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
+  static ::dispatch::Result<std::string> encode_request(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2());
+} checksum{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.

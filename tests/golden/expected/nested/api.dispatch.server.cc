@@ -25,9 +25,16 @@ void distance_handler(std::string_view bytes, std::string* response) {
   *response = ::outer::inner::api_wire::encode(::outer::inner::remote::MeasureDistanceResponse{::outer::inner::tools::distance(std::move(request.a), std::move(request.b))});
 }
 
+void checksum_handler(std::string_view bytes, std::string* response) {
+  ::outer::inner::remote::ChecksumRequest request;
+  ::outer::inner::api_wire::decode(bytes, &request).value();
+  *response = ::outer::inner::api_wire::encode(::outer::inner::remote::ChecksumResponse{::outer::inner::tools::checksum(std::move(request.name), std::move(request.data), std::move(request.path))});
+}
+
 const ::dispatch::Method kMethods[] = {
     {"configure", "/outer.inner.ApiService/configure", "outer.inner.ConfigureRequest", "outer.inner.ConfigureResponse", &configure_handler},
     {"measure_distance", "/outer.inner.ApiService/measure_distance", "outer.inner.MeasureDistanceRequest", "outer.inner.MeasureDistanceResponse", &distance_handler},
+    {"checksum", "/outer.inner.ApiService/checksum", "outer.inner.ChecksumRequest", "outer.inner.ChecksumResponse", &checksum_handler},
 };
 
 }  // namespace
