@@ -507,6 +507,7 @@ class Extractor {
     f.cpp_namespace = namespace_of(fn);
     f.remote_name = a.remote_name.value_or(f.name);
     f.loc = location_of(fn);
+    f.deprecated = deprecated(fn, &f.deprecated_message);
 
     // A redeclaration annotated again is the same function, not a second one.
     std::string usr = take(clang_getCursorUSR(clang_getCanonicalCursor(fn)));
@@ -589,6 +590,21 @@ class Extractor {
     if (errors_.size() != errors_before) return;
     function_usrs_.emplace(usr, model_.functions.size());
     model_.functions.push_back(std::move(f));
+  }
+
+  // [[deprecated]] on the declaration (any of its redeclarations), and its
+  // message if it has one.
+  static bool deprecated(CXCursor c, std::string* message) {
+    if (clang_getCursorAvailability(c) != CXAvailability_Deprecated) return false;
+    if (message != nullptr) {
+      int always_deprecated = 0, always_unavailable = 0;
+      CXString deprecated_message, unavailable_message;
+      clang_getCursorPlatformAvailability(c, &always_deprecated, &deprecated_message, &always_unavailable,
+                                          &unavailable_message, nullptr, 0);
+      *message = take(deprecated_message);
+      clang_disposeString(unavailable_message);
+    }
+    return true;
   }
 
   // ---- Types.
@@ -1075,6 +1091,7 @@ class Extractor {
           f.type = std::move(*ftype);
           f.number = std::uint32_t(fields.size() + 1);
           f.loc = loc;
+          f.deprecated = deprecated(c, nullptr);
           fields.push_back(std::move(f));
         }
       }

@@ -64,6 +64,7 @@ struct Field {
   TypeRef type;
   std::uint32_t number;  // 1..n in declaration order
   SourceLocation loc;
+  bool deprecated = false;  // [[deprecated]]: `[deprecated = true]` in the .proto
 };
 
 struct StructDecl {
@@ -117,6 +118,10 @@ struct Function {
   std::string request_message;   // proto message name, e.g. "ChargeV2Request"
   std::string response_message;  // "ChargeV2Response"
   SourceLocation loc;
+  // [[deprecated]] or [[deprecated("why")]]: the stub is deprecated too (so
+  // callers are warned), and the rpc gets `option deprecated = true`.
+  bool deprecated = false;
+  std::string deprecated_message = {};
 };
 
 // Everything one annotated header yields.

@@ -114,6 +114,8 @@ std::string model_to_json(const Model& m) {
         .str("request_message", f.request_message)
         .str("response_message", f.response_message)
         .raw("loc", loc(f.loc))
+        .boolean("deprecated", f.deprecated)
+        .str("deprecated_message", f.deprecated_message)
         .done();
   }));
   o.raw("structs", array(m.structs, [](const StructDecl& s) {
@@ -126,6 +128,7 @@ std::string model_to_json(const Model& m) {
                    .raw("type", type(f.type))
                    .num("number", f.number)
                    .raw("loc", loc(f.loc))
+                   .boolean("deprecated", f.deprecated)
                    .done();
              }))
         .raw("loc", loc(s.loc))

@@ -188,7 +188,10 @@ class Builder {
     for (const StructDecl& s : model_.structs) {
       DescriptorProto* m = file.add_message_type();
       m->set_name(s.proto_name);
-      for (const Field& f : s.fields) add_field(m, f.name, f.number, f.type);
+      for (const Field& f : s.fields) {
+        add_field(m, f.name, f.number, f.type);
+        if (f.deprecated) m->mutable_field(m->field_size() - 1)->mutable_options()->set_deprecated(true);
+      }
     }
     for (const Function& fn : model_.functions) {
       DescriptorProto* req = file.add_message_type();
@@ -211,6 +214,7 @@ class Builder {
       method->set_name(fn.remote_name);
       method->set_input_type(full(fn.request_message));
       method->set_output_type(full(fn.response_message));
+      if (fn.deprecated) method->mutable_options()->set_deprecated(true);
     }
     return file;
   }

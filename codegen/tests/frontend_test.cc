@@ -435,6 +435,27 @@ TEST(Frontend, ViewParameters) {
   EXPECT_EQ(f.params[5].type.args.at(0).kind, TypeKind::kStruct);
 }
 
+TEST(Frontend, Deprecation) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "struct S { int a; [[deprecated(\"use a\")]] int b; [[deprecated]] int c; };\n"
+                     "[[dispatch::function]] [[deprecated(\"use g\")]] void f(S s);\n"
+                     "[[deprecated]] int g(int x);\n"
+                     "[[dispatch::function]] int g(int x);\n"
+                     "[[dispatch::function]] int h(int x);\n");
+  const Function& f = function(m, "f");
+  EXPECT_TRUE(f.deprecated);
+  EXPECT_EQ(f.deprecated_message, "use g");
+  // Deprecated on an earlier declaration: still deprecated, without a message.
+  EXPECT_TRUE(function(m, "g").deprecated);
+  EXPECT_EQ(function(m, "g").deprecated_message, "");
+  EXPECT_FALSE(function(m, "h").deprecated);
+  ASSERT_EQ(m.structs.size(), 1u);
+  std::vector<bool> fields;
+  for (const Field& field : m.structs[0].fields) fields.push_back(field.deprecated);
+  EXPECT_EQ(fields, (std::vector<bool>{false, true, true}));
+}
+
 TEST(Frontend, NoAnnotationsIsAnEmptyService) {
   TempDir dir;
   Model m = parse_ok(dir, "int helper(int* p);\n");

@@ -1,4 +1,5 @@
 // The global namespace: no package, generated code in ::remote and ::api_wire.
+// A deprecated function and field: options in the .proto, a deprecated stub.
 #pragma once
 #include <chrono>
 #include <string>
@@ -9,3 +10,8 @@ struct Greeting {
 };
 [[dispatch::function]] Greeting greet(const std::string& name);
 [[dispatch::function]] void reset();
+struct Visitor {
+  std::string name;
+  [[deprecated("use name")]] std::string login;
+};
+[[deprecated("use greet"), dispatch::function]] std::string hello(const Visitor& visitor);

@@ -9,6 +9,11 @@
 
 #include "dispatch/wire_io.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace api_wire {
 namespace {
 
@@ -21,6 +26,10 @@ std::size_t size_of(const ::Greeting& v, SizeCache& c);
 std::uint8_t* write(const ::Greeting& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::Greeting* v);
 void set_to_proto_defaults(::Greeting* v);
+std::size_t size_of(const ::Visitor& v, SizeCache& c);
+std::uint8_t* write(const ::Visitor& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::Visitor* v);
+void set_to_proto_defaults(::Visitor* v);
 std::size_t size_of(const ::remote::GreetRequest& v, SizeCache& c);
 std::uint8_t* write(const ::remote::GreetRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::remote::GreetRequest* v);
@@ -37,6 +46,14 @@ std::size_t size_of(const ::remote::ResetResponse& v, SizeCache& c);
 std::uint8_t* write(const ::remote::ResetResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::remote::ResetResponse* v);
 void set_to_proto_defaults(::remote::ResetResponse* v);
+std::size_t size_of(const ::remote::HelloRequest& v, SizeCache& c);
+std::uint8_t* write(const ::remote::HelloRequest& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::remote::HelloRequest* v);
+void set_to_proto_defaults(::remote::HelloRequest* v);
+std::size_t size_of(const ::remote::HelloResponse& v, SizeCache& c);
+std::uint8_t* write(const ::remote::HelloResponse& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::remote::HelloResponse* v);
+void set_to_proto_defaults(::remote::HelloResponse* v);
 struct GreetRequestRefs {
   const std::string& name;
 };
@@ -46,6 +63,11 @@ struct ResetRequestRefs {
 };
 std::size_t size_of(const ResetRequestRefs& v, SizeCache& c);
 std::uint8_t* write(const ResetRequestRefs& v, SizeCache& c, std::uint8_t* p);
+struct HelloRequestRefs {
+  const ::Visitor& visitor;
+};
+std::size_t size_of(const HelloRequestRefs& v, SizeCache& c);
+std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p);
 
 std::size_t size_of(const ::Greeting& v, [[maybe_unused]] SizeCache& c) {
   std::size_t n = 0;
@@ -88,6 +110,49 @@ void read(Stream& in, ::Greeting* v) {
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Greeting");
+    }
+  }
+}
+
+std::size_t size_of(const ::Visitor& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
+  if (!v.login.empty()) n += 1 + ::dispatch::wire::len_size(v.login.size());
+  return n;
+}
+
+std::uint8_t* write(const ::Visitor& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!v.name.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.name.size(), p);
+    p = ::dispatch::wire::put_raw(v.name.data(), v.name.size(), p);
+  }
+  if (!v.login.empty()) {
+    *p++ = 0x12;
+    p = ::dispatch::wire::put_len(v.login.size(), p);
+    p = ::dispatch::wire::put_raw(v.login.data(), v.login.size(), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::Visitor* v) {
+  v->name.clear();
+  v->login.clear();
+}
+
+void read(Stream& in, ::Visitor* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Visitor")) {
+    switch (tag >> 3) {
+      case 1:  // name
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Visitor", "name");
+        ::dispatch::wire::read_string(in, &v->name, "Visitor", "name");
+        break;
+      case 2:  // login
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Visitor", "login");
+        ::dispatch::wire::read_string(in, &v->login, "Visitor", "login");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Visitor");
     }
   }
 }
@@ -205,6 +270,77 @@ void read(Stream& in, [[maybe_unused]] ::remote::ResetResponse* v) {
   }
 }
 
+std::size_t size_of(const ::remote::HelloRequest& v, SizeCache& c) {
+  std::size_t n = 0;
+  {
+    std::size_t slot1 = c.reserve();
+    std::size_t m1 = size_of(v.visitor, c);
+    c.set(slot1, m1);
+    n += 1 + ::dispatch::wire::len_size(m1);
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::remote::HelloRequest& v, SizeCache& c, std::uint8_t* p) {
+  *p++ = 0x0A;
+  p = ::dispatch::wire::put_len(c.next(), p);
+  p = write(v.visitor, c, p);
+  return p;
+}
+
+void set_to_proto_defaults(::remote::HelloRequest* v) {
+  set_to_proto_defaults(&v->visitor);
+}
+
+void read(Stream& in, ::remote::HelloRequest* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloRequest")) {
+    switch (tag >> 3) {
+      case 1:  // visitor
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "HelloRequest", "visitor");
+        {
+          Stream::Limit limit1 = ::dispatch::wire::enter(in, "HelloRequest", "visitor");
+          read(in, &v->visitor);
+          ::dispatch::wire::leave(in, limit1);
+        }
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "HelloRequest");
+    }
+  }
+}
+
+std::size_t size_of(const ::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.result.empty()) n += 1 + ::dispatch::wire::len_size(v.result.size());
+  return n;
+}
+
+std::uint8_t* write(const ::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!v.result.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.result.size(), p);
+    p = ::dispatch::wire::put_raw(v.result.data(), v.result.size(), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::remote::HelloResponse* v) {
+  v->result.clear();
+}
+
+void read(Stream& in, ::remote::HelloResponse* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloResponse")) {
+    switch (tag >> 3) {
+      case 1:  // result
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "HelloResponse", "result");
+        ::dispatch::wire::read_string(in, &v->result, "HelloResponse", "result");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "HelloResponse");
+    }
+  }
+}
+
 std::size_t size_of(const GreetRequestRefs& v, [[maybe_unused]] SizeCache& c) {
   std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
@@ -229,6 +365,24 @@ std::uint8_t* write([[maybe_unused]] const ResetRequestRefs& v, [[maybe_unused]]
   return p;
 }
 
+std::size_t size_of(const HelloRequestRefs& v, SizeCache& c) {
+  std::size_t n = 0;
+  {
+    std::size_t slot1 = c.reserve();
+    std::size_t m1 = size_of(v.visitor, c);
+    c.set(slot1, m1);
+    n += 1 + ::dispatch::wire::len_size(m1);
+  }
+  return n;
+}
+
+std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+  *p++ = 0x0A;
+  p = ::dispatch::wire::put_len(c.next(), p);
+  p = write(v.visitor, c, p);
+  return p;
+}
+
 }  // namespace
 
 std::string encode(const ::Greeting& value) {
@@ -240,6 +394,21 @@ std::string encode(const ::Greeting& value) {
   set_to_proto_defaults(value);
   try {
     ::dispatch::wire::decode_buffer(bytes, "Greeting", [&](Stream& in) { read(in, value); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+  return {};
+}
+
+std::string encode(const ::Visitor& value) {
+  return ::dispatch::wire::encode_message([&](SizeCache& c) { return size_of(value, c); },
+                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::Visitor* value) {
+  set_to_proto_defaults(value);
+  try {
+    ::dispatch::wire::decode_buffer(bytes, "Visitor", [&](Stream& in) { read(in, value); });
   } catch (const ::dispatch::Error& e) {
     return e;
   }
@@ -306,6 +475,36 @@ std::string encode(const ::remote::ResetResponse& value) {
   return {};
 }
 
+std::string encode(const ::remote::HelloRequest& value) {
+  return ::dispatch::wire::encode_message([&](SizeCache& c) { return size_of(value, c); },
+                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloRequest* value) {
+  set_to_proto_defaults(value);
+  try {
+    ::dispatch::wire::decode_buffer(bytes, "HelloRequest", [&](Stream& in) { read(in, value); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+  return {};
+}
+
+std::string encode(const ::remote::HelloResponse& value) {
+  return ::dispatch::wire::encode_message([&](SizeCache& c) { return size_of(value, c); },
+                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloResponse* value) {
+  set_to_proto_defaults(value);
+  try {
+    ::dispatch::wire::decode_buffer(bytes, "HelloResponse", [&](Stream& in) { read(in, value); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+  return {};
+}
+
 }  // namespace api_wire
 
 namespace remote {
@@ -317,16 +516,23 @@ std::string_view api_file_descriptor() {
       "gle/protobuf/timestamp.p"
       "roto\042@\012\010Greeting\022\014\012\004text"
       "\030\001 \001(\011\022&\012\002at\030\002 \001(\0132\032.goo"
-      "gle.protobuf.Timestamp\042\034"
-      "\012\014GreetRequest\022\014\012\004name\030\001"
-      " \001(\011\042*\012\015GreetResponse\022\031\012"
-      "\006result\030\001 \001(\0132\011.Greeting"
-      "\042\016\012\014ResetRequest\042\017\012\015Rese"
-      "tResponse2\134\012\012ApiService\022"
-      "&\012\005greet\022\015.GreetRequest\032"
-      "\016.GreetResponse\022&\012\005reset"
-      "\022\015.ResetRequest\032\016.ResetR"
-      "esponseb\006proto3";
+      "gle.protobuf.Timestamp\042*"
+      "\012\007Visitor\022\014\012\004name\030\001 \001(\011\022"
+      "\021\012\005login\030\002 \001(\011B\002\030\001\042\034\012\014Gr"
+      "eetRequest\022\014\012\004name\030\001 \001(\011"
+      "\042*\012\015GreetResponse\022\031\012\006res"
+      "ult\030\001 \001(\0132\011.Greeting\042\016\012\014"
+      "ResetRequest\042\017\012\015ResetRes"
+      "ponse\042)\012\014HelloRequest\022\031\012"
+      "\007visitor\030\001 \001(\0132\010.Visitor"
+      "\042\037\012\015HelloResponse\022\016\012\006res"
+      "ult\030\001 \001(\0112\211\001\012\012ApiService"
+      "\022&\012\005greet\022\015.GreetRequest"
+      "\032\016.GreetResponse\022&\012\005rese"
+      "t\022\015.ResetRequest\032\016.Reset"
+      "Response\022+\012\005hello\022\015.Hell"
+      "oRequest\032\016.HelloResponse"
+      "\042\003\210\002\001b\006proto3";
   return std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
@@ -470,4 +676,78 @@ std::future<void> reset_stub::async(::dispatch::Client& client, const ::dispatch
 }
 #endif
 
+// ---- ::hello ----
+
+::dispatch::Result<std::string> hello_stub::encode_request(const ::Visitor& visitor) {
+  try {
+    return ::dispatch::wire::encode_message(
+        [&](::dispatch::wire::SizeCache& c) { return ::api_wire::size_of(::api_wire::HelloRequestRefs{visitor}, c); },
+        [&](::dispatch::wire::SizeCache& c, std::uint8_t* p) { return ::api_wire::write(::api_wire::HelloRequestRefs{visitor}, c, p); });
+  } catch (const ::dispatch::Error& e) {
+    return e;
+  }
+}
+
+namespace {
+// The reply's result, or the transport's error, or an internal error for
+// a reply that is not a HelloResponse.
+::dispatch::Result<std::string> decode_hello_reply(::dispatch::Result<std::string> reply) {
+  if (!reply.ok()) return std::move(reply).error();
+  ::remote::HelloResponse result;
+  auto decoded = ::api_wire::decode(*reply, &result);
+  if (!decoded.ok()) {
+    return ::dispatch::Error(::dispatch::Code::internal,
+                             std::string("malformed reply from ") + hello_stub::path + ": " + decoded.error().message());
+  }
+  return std::move(result.result);
+}
+}  // namespace
+
+std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
+  return hello_stub::try_call(client, visitor, options).value();
+}
+
+::dispatch::Result<std::string> hello_stub::try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
+  auto request = hello_stub::encode_request(visitor);
+  if (!request.ok()) return std::move(request).error();
+  return decode_hello_reply(client.call(hello_stub::path, std::move(*request), options));
+}
+
+std::future<std::string> hello_stub::async(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto future = promise->get_future();
+  auto request = hello_stub::encode_request(visitor);
+  if (!request.ok()) {
+    promise->set_exception(std::make_exception_ptr(std::move(request).error()));
+    return future;
+  }
+  client.call_async(hello_stub::path, std::move(*request), options, [promise](::dispatch::Result<std::string> reply) {
+    auto result = decode_hello_reply(std::move(reply));
+    if (!result.ok()) {
+      promise->set_exception(std::make_exception_ptr(std::move(result).error()));
+    } else {
+      promise->set_value(std::move(*result));
+    }
+  });
+  return future;
+}
+
+#if __cplusplus >= 202002L
+::dispatch::Awaitable<std::string> hello_stub::co(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
+  // Encoded now, so the arguments need not outlive the co_await.
+  return ::dispatch::Awaitable<std::string>(
+      [&client, request = hello_stub::encode_request(visitor), options](
+          ::dispatch::Awaitable<std::string>::Done done) mutable {
+        if (!request.ok()) return done(std::move(request).error());
+        client.call_async(hello_stub::path, std::move(*request), options, [done = std::move(done)](::dispatch::Result<std::string> reply) {
+          done(decode_hello_reply(std::move(reply)));
+        });
+      });
+}
+#endif
+
 }  // namespace remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -4,6 +4,11 @@
 // (the build's dispatch_generate() does) to regenerate. See docs/types.md.
 #pragma once
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 #include <cstdint>
 #include <future>
 #include <string>
@@ -33,6 +38,12 @@ struct ResetRequest {
 };
 struct ResetResponse {
 };
+struct HelloRequest {
+  ::Visitor visitor{};
+};
+struct HelloResponse {
+  std::string result{};
+};
 
 }  // namespace remote
 
@@ -42,6 +53,8 @@ struct ResetResponse {
 namespace api_wire {
 std::string encode(const ::Greeting& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::Greeting* value);
+std::string encode(const ::Visitor& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::Visitor* value);
 std::string encode(const ::remote::GreetRequest& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetRequest* value);
 std::string encode(const ::remote::GreetResponse& value);
@@ -50,6 +63,10 @@ std::string encode(const ::remote::ResetRequest& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetRequest* value);
 std::string encode(const ::remote::ResetResponse& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetResponse* value);
+std::string encode(const ::remote::HelloRequest& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloRequest* value);
+std::string encode(const ::remote::HelloResponse& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloResponse* value);
 }  // namespace api_wire
 
 namespace remote {
@@ -108,6 +125,33 @@ inline constexpr struct reset_stub {
   static ::dispatch::Result<std::string> encode_request();
 } reset{};
 
+// ::hello, served as hello at /ApiService/hello.
+[[deprecated("use greet")]] inline constexpr struct hello_stub {
+  static constexpr const char* path = "/ApiService/hello";
+  static constexpr const char* function = "hello";
+  static constexpr const char* request_type = "HelloRequest";
+  static constexpr const char* response_type = "HelloResponse";
+
+  // Calls and waits; throws dispatch::Error.
+  std::string operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+  // Calls and waits; never throws.
+  ::dispatch::Result<std::string> try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; the future holds the result or the dispatch::Error.
+  std::future<std::string> async(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+#if __cplusplus >= 202002L
+  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
+  ::dispatch::Awaitable<std::string> co(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+#endif
+  // Hands the call to a durable scheduler; returns its dispatch ID.
+  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options = {}) const {
+    auto request = hello_stub::encode_request(visitor);
+    if (!request.ok()) return std::move(request).error();
+    return client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
+  }
+  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
+  static ::dispatch::Result<std::string> encode_request(const ::Visitor& visitor);
+} hello{};
+
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
@@ -115,3 +159,7 @@ const ::dispatch::Service& api_service();
 std::string_view api_file_descriptor();
 
 }  // namespace remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -10,6 +10,11 @@
 
 #include "dispatch/service.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace remote {
 namespace {
 
@@ -26,9 +31,16 @@ void reset_handler(std::string_view bytes, std::string* response) {
   *response = ::api_wire::encode(::remote::ResetResponse{});
 }
 
+void hello_handler(std::string_view bytes, std::string* response) {
+  ::remote::HelloRequest request;
+  ::api_wire::decode(bytes, &request).value();
+  *response = ::api_wire::encode(::remote::HelloResponse{::hello(std::move(request.visitor))});
+}
+
 const ::dispatch::Method kMethods[] = {
     {"greet", "/ApiService/greet", "GreetRequest", "GreetResponse", &greet_handler},
     {"reset", "/ApiService/reset", "ResetRequest", "ResetResponse", &reset_handler},
+    {"hello", "/ApiService/hello", "HelloRequest", "HelloResponse", &hello_handler},
 };
 
 }  // namespace
@@ -39,3 +51,7 @@ const ::dispatch::Service& api_service() {
 }
 
 }  // namespace remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -9,6 +9,11 @@
 
 #include "dispatch/wire_io.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace outer::inner::api_wire {
 namespace {
 
@@ -865,3 +870,7 @@ std::future<std::uint32_t> checksum_stub::async(::dispatch::Client& client, std:
 #endif
 
 }  // namespace outer::inner::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -10,6 +10,11 @@
 
 #include "dispatch/service.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace outer::inner::remote {
 namespace {
 
@@ -45,3 +50,7 @@ const ::dispatch::Service& api_service() {
 }
 
 }  // namespace outer::inner::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -9,6 +9,11 @@
 
 #include "dispatch/wire_io.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace billing::api_wire {
 namespace {
 
@@ -532,3 +537,7 @@ std::future<::billing::Invoice> draft_stub::async(::dispatch::Client& client, co
 #endif
 
 }  // namespace billing::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

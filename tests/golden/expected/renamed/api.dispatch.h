@@ -4,6 +4,11 @@
 // (the build's dispatch_generate() does) to regenerate. See docs/types.md.
 #pragma once
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 #include <cstdint>
 #include <future>
 #include <string>
@@ -81,3 +86,7 @@ const ::dispatch::Service& api_service();
 std::string_view api_file_descriptor();
 
 }  // namespace billing::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

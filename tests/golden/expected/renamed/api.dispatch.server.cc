@@ -10,6 +10,11 @@
 
 #include "dispatch/service.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace billing::remote {
 namespace {
 
@@ -31,3 +36,7 @@ const ::dispatch::Service& api_service() {
 }
 
 }  // namespace billing::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

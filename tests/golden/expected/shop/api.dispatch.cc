@@ -9,6 +9,11 @@
 
 #include "dispatch/wire_io.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace shop::api_wire {
 namespace {
 
@@ -888,3 +893,7 @@ std::future<void> charge_stub::async(::dispatch::Client& client, const ::shop::O
 #endif
 
 }  // namespace shop::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

@@ -10,6 +10,11 @@
 
 #include "dispatch/service.h"
 
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
 namespace shop::remote {
 namespace {
 
@@ -46,3 +51,7 @@ const ::dispatch::Service& api_service() {
 }
 
 }  // namespace shop::remote
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
