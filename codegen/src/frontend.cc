@@ -841,8 +841,8 @@ class Extractor {
     if (name == "std::map" || name == "std::unordered_map") {
       std::optional<TypeRef> k = map_type(template_arg(t, 0), s);
       if (!k) return std::nullopt;
-      if (k->kind != TypeKind::kInt && k->kind != TypeKind::kString)
-        return fail(s, "map keys must be integers or std::string (key type '" + k->cpp + "')");
+      if (k->kind != TypeKind::kInt && k->kind != TypeKind::kString && k->kind != TypeKind::kBool)
+        return fail(s, "map keys must be integers, bool or std::string, as proto's (key type '" + k->cpp + "')");
       std::optional<TypeRef> v = map_type(template_arg(t, 1), s);
       if (!v) return std::nullopt;
       r.kind = TypeKind::kMap;

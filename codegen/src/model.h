@@ -28,7 +28,7 @@ enum class TypeKind {
   kBytes,      // std::vector<std::byte> or std::vector<std::uint8_t>
   kVector,     // std::vector<args[0]>
   kOptional,   // std::optional<args[0]>
-  kMap,        // std::map / std::unordered_map<args[0], args[1]>; key is kInt or kString
+  kMap,        // std::map / std::unordered_map<args[0], args[1]>; key is kInt, kBool or kString
   kEnum,       // Model::enums[decl]
   kStruct,     // Model::structs[decl]
   kDuration,   // std::chrono::duration<rep, ratio>  -> google.protobuf.Duration

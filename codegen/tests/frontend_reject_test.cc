@@ -213,8 +213,8 @@ TEST(FrontendReject, IncompleteType) {
 
 TEST(FrontendReject, MapKeyNotIntegerOrString) {
   expect_error("[[dispatch::function]] void f(std::map<double, int> m);\n", 1, 53,
-               "parameter 'm' has type 'std::map<double, int>'; map keys must be integers or std::string (key "
-               "type 'double')");
+               "parameter 'm' has type 'std::map<double, int>'; map keys must be integers, bool or std::string, "
+               "as proto's (key type 'double')");
 }
 
 TEST(FrontendReject, MapWithCustomComparator) {

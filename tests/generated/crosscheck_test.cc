@@ -117,6 +117,8 @@ TEST_F(CrossCheck, Containers) {
   v.groups = {{"empty", {}}, {"two", {"a", ""}}};
   v.list_of_maps = {{}, {{"k", 0}, {"j", 1}}};
   v.maybe_map = std::map<std::string, std::int32_t>{{"m", 2}, {"", 0}};
+  v.by_flag = {{true, "yes"}, {false, ""}};
+  v.lists_by_flag = {{true, {1, 2}}, {false, {}}};
   check("Containers", v, R"(
     ints: [0, -1, -2147483648, 2147483647] u64s: [18446744073709551615, 0, 1]
     flags: [true, false, true] doubles: [0, -1.5, 1e300] floats: [1.25, 0]
@@ -136,6 +138,8 @@ TEST_F(CrossCheck, Containers) {
     groups { key: "empty" value {} } groups { key: "two" value { value: ["a", ""] } }
     list_of_maps {} list_of_maps { value { key: "k" value: 0 } value { key: "j" value: 1 } }
     maybe_map { value { key: "" value: 0 } value { key: "m" value: 2 } }
+    by_flag { key: false value: "" } by_flag { key: true value: "yes" }
+    lists_by_flag { key: false value {} } lists_by_flag { key: true value { value: [1, 2] } }
   )");
 }
 

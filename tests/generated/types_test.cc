@@ -142,6 +142,8 @@ types::Containers full_containers() {
   v.groups = {{"empty", {}}, {"two", {"a", ""}}};
   v.list_of_maps = {{}, {{"k", 0}, {"j", 1}}};
   v.maybe_map = std::map<std::string, std::int32_t>{{"m", 2}, {"", 0}};
+  v.by_flag = {{true, "yes"}, {false, ""}};
+  v.lists_by_flag = {{true, {1, 2}}, {false, {}}};
   return v;
 }
 

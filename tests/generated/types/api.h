@@ -83,6 +83,9 @@ struct Containers {
   // A map read inside its wrapper's loop: the generated reader once shadowed
   // the loop's tag (-Wshadow, which this target builds with).
   std::optional<std::map<std::string, std::int32_t>> maybe_map;
+  // bool keys, which proto allows too (false sorts first).
+  std::map<bool, std::string> by_flag;
+  std::unordered_map<bool, std::vector<std::int32_t>> lists_by_flag;
   TYPES_EQ(Containers)
 };
 
