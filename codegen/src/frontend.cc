@@ -833,6 +833,24 @@ class Extractor {
       r.args.push_back(std::move(*e));
       return r;
     }
+    if (name == "std::set" && !defaults({{1, "std::less"}, {2, "std::allocator"}}))
+      return custom("comparator or allocator");
+    if (name == "std::unordered_set" && !defaults({{1, "std::hash"}, {2, "std::equal_to"}, {3, "std::allocator"}}))
+      return custom("hash, equality or allocator");
+    if (name == "std::set" || name == "std::unordered_set") {
+      std::optional<TypeRef> e = map_type(template_arg(t, 0), s);
+      if (!e) return std::nullopt;
+      if (e->kind != TypeKind::kInt && e->kind != TypeKind::kBool && e->kind != TypeKind::kEnum &&
+          e->kind != TypeKind::kString)
+        return fail(s, "set elements must be integers, bool, enums or std::string (element type '" + e->cpp +
+                           "'); use a std::vector");
+      r.kind = TypeKind::kVector;
+      r.set = true;
+      r.unordered = name == "std::unordered_set";
+      r.cpp = std::string(r.unordered ? "std::unordered_set<" : "std::set<") + e->cpp + ">";
+      r.args.push_back(std::move(*e));
+      return r;
+    }
     if (name == "std::map" && !defaults({{2, "std::less"}, {3, "std::allocator"}}))
       return custom("comparator or allocator");
     if (name == "std::unordered_map" &&

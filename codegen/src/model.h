@@ -26,7 +26,7 @@ enum class TypeKind {
   kDouble,
   kString,     // std::string
   kBytes,      // std::vector<std::byte> or std::vector<std::uint8_t>
-  kVector,     // std::vector<args[0]>
+  kVector,     // std::vector<args[0]>, or std::set / std::unordered_set (see TypeRef::set)
   kOptional,   // std::optional<args[0]>
   kMap,        // std::map / std::unordered_map<args[0], args[1]>; key is kInt, kBool or kString
   kEnum,       // Model::enums[decl]
@@ -46,8 +46,12 @@ struct TypeRef {
   bool is_signed = false;
   // kBytes: true for std::vector<std::byte>, false for std::vector<uint8_t>.
   bool std_byte = false;
-  // kMap: true for std::unordered_map.
+  // kMap: true for std::unordered_map. kVector with `set`: true for
+  // std::unordered_set.
   bool unordered = false;
+  // kVector: a std::set or std::unordered_set (repeated on the wire, like a
+  // vector; elements are integers, bool, enums or strings).
+  bool set = false;
   // kDuration: the ratio num/den of one tick in seconds; the rep is args[0]
   // (kInt, kFloat or kDouble). kTimestamp: the time_point's duration, args[0].
   std::int64_t ratio_num = 1;

@@ -82,6 +82,7 @@ std::string type(const TypeRef& t) {
   if (t.kind == TypeKind::kInt) o.num("bits", t.bits).boolean("is_signed", t.is_signed);
   if (t.kind == TypeKind::kBytes) o.boolean("std_byte", t.std_byte);
   if (t.kind == TypeKind::kMap) o.boolean("unordered", t.unordered);
+  if (t.kind == TypeKind::kVector && t.set) o.boolean("set", true).boolean("unordered", t.unordered);
   if (t.kind == TypeKind::kDuration) o.num("ratio_num", t.ratio_num).num("ratio_den", t.ratio_den);
   if (t.kind == TypeKind::kEnum || t.kind == TypeKind::kStruct) o.num("decl", (long long)t.decl);
   if (!t.args.empty()) o.raw("args", array(t.args, type));

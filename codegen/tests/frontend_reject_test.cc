@@ -238,9 +238,26 @@ TEST(FrontendReject, NestedOptional) {
 }
 
 TEST(FrontendReject, UnsupportedStandardType) {
-  expect_error("[[dispatch::function]] void f(std::set<int> s);\n", 1, 45,
-               "parameter 's' has type 'std::set<int>'; 'std::set' is not supported (see docs/annotations.md for "
-               "the supported types)");
+  expect_error("[[dispatch::function]] void f(std::multiset<int> s);\n", 1, 50,
+               "parameter 's' has type 'std::multiset<int>'; 'std::multiset' is not supported (see "
+               "docs/annotations.md for the supported types)");
+}
+
+TEST(FrontendReject, SetOfStructsOrFloats) {
+  expect_error("struct P { int x; };\nbool operator<(const P&, const P&);\n"
+               "[[dispatch::function]] void f(std::set<P> s);\n",
+               3, 43,
+               "parameter 's' has type 'std::set<P>'; set elements must be integers, bool, enums or std::string "
+               "(element type '::P'); use a std::vector");
+  expect_error("[[dispatch::function]] void f(std::set<double> s);\n", 1, 48,
+               "parameter 's' has type 'std::set<double>'; set elements must be integers, bool, enums or "
+               "std::string (element type 'double'); use a std::vector");
+}
+
+TEST(FrontendReject, SetWithCustomComparator) {
+  expect_error("[[dispatch::function]] void f(std::set<int, std::greater<int>> s);\n", 1, 64,
+               "parameter 's' has type 'std::set<int, std::greater<int>>'; 'std::set' with a custom comparator "
+               "or allocator is not supported; generated code uses the default one");
 }
 
 // Views are parameters only; everything that holds a value must own it.

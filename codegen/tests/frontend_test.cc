@@ -435,6 +435,26 @@ TEST(Frontend, ViewParameters) {
   EXPECT_EQ(f.params[5].type.args.at(0).kind, TypeKind::kStruct);
 }
 
+TEST(Frontend, Sets) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "#include <unordered_set>\n"
+                     "enum class E { a, b };\n"
+                     "[[dispatch::function]] std::set<E> f(std::set<int> a, const std::unordered_set<std::string>& b,\n"
+                     "    std::vector<std::set<bool>> c);\n");
+  const Function& f = function(m, "f");
+  EXPECT_EQ(f.params[0].type.kind, TypeKind::kVector);
+  EXPECT_TRUE(f.params[0].type.set);
+  EXPECT_FALSE(f.params[0].type.unordered);
+  EXPECT_EQ(f.params[0].type.cpp, "std::set<std::int32_t>");
+  EXPECT_TRUE(f.params[1].type.set);
+  EXPECT_TRUE(f.params[1].type.unordered);
+  EXPECT_EQ(f.params[1].type.cpp, "std::unordered_set<std::string>");
+  EXPECT_FALSE(f.params[2].type.set);
+  EXPECT_TRUE(f.params[2].type.args.at(0).set);
+  EXPECT_EQ(f.result.cpp, "std::set<::E>");
+}
+
 TEST(Frontend, Deprecation) {
   TempDir dir;
   Model m = parse_ok(dir,

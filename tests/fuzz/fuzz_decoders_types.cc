@@ -38,5 +38,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              r::EchoDocRequest, r::EchoDocResponse,                           // 23 24
                              types::Defaults, types::HoldsDefaults,                           // 25 26
                              r::EchoDefaultsRequest, r::EchoDefaultsResponse,                 // 27 28
-                             types::Seen, r::SeeViewsRequest, r::SeeViewsResponse>(data, size);  // 29-31
+                             types::Seen, r::SeeViewsRequest, r::SeeViewsResponse,            // 29-31
+                             types::Sets, r::EchoSetsRequest, r::EchoSetsResponse>(data, size);  // 32-34
 }

@@ -168,6 +168,24 @@ void clear_json_names(pb::DescriptorProto* m) {
   for (auto& nested : *m->mutable_nested_type()) clear_json_names(&nested);
 }
 
+TEST_F(CrossCheck, Sets) {
+  types::Sets s;
+  s.ints = {7, -1};
+  s.names = {"b", "", "a"};
+  s.levels = {types::Level::high, types::Level::low};
+  s.ids = {UINT64_MAX, 0};
+  s.flags = {true};
+  s.groups = {{}, {2, 1}};
+  s.maybe_tags = std::unordered_set<std::string>{"t"};
+  s.levels_by_name = {{"x", {types::Level::normal}}};
+  check("Sets", s, R"(
+    ints: [-1, 7] names: ["", "a", "b"] levels: [LEVEL_LOW, LEVEL_HIGH] ids: [0, 18446744073709551615]
+    flags: [true] groups {} groups { value: [1, 2] } maybe_tags { value: "t" }
+    levels_by_name { key: "x" value { value: [LEVEL_NORMAL] } }
+  )");
+  check("Sets", types::Sets{}, "");
+}
+
 // A stub taking views encodes what protobuf reads as the .proto's string,
 // repeated and bytes fields.
 TEST_F(CrossCheck, ViewParametersEncodeAsTheirOwningTypes) {

@@ -181,6 +181,61 @@ TEST_F(Types, UnorderedMapEncodesInKeyOrder) {
   EXPECT_EQ(wire::encode(codec_trip(backward)), expected);
 }
 
+types::Sets full_sets() {
+  types::Sets s;
+  s.ints = {INT32_MIN, -1, 0, 7, INT32_MAX};
+  s.names = {"", "b", "a", "\xE2\x82\xAC"};
+  s.levels = {types::Level::high, types::Level::low};
+  s.ids = {UINT64_MAX, 0, 12345};
+  s.flags = {true, false};
+  s.groups = {{}, {3, 1, 2}, {0}};
+  s.maybe_tags = std::unordered_set<std::string>{};
+  s.levels_by_name = {{"x", {types::Level::normal}}, {"none", {}}};
+  return s;
+}
+
+TEST_F(Types, SetsRoundTrip) {
+  types::Sets s = full_sets();
+  EXPECT_EQ(codec_trip(s), s);
+  EXPECT_EQ(remote::echo_sets(client_, s), s);
+  EXPECT_EQ(codec_trip(types::Sets{}), types::Sets{});
+  types::Sets absent = s;
+  absent.maybe_tags.reset();
+  EXPECT_EQ(codec_trip(absent), absent);
+}
+
+// Sets encode as their ascending sequence, so an unordered set's encoding
+// does not depend on how it was filled; and a value the wire repeats (a
+// vector's peer may send one) is kept once.
+TEST_F(Types, SetsEncodeAscendingAndKeepRepeatsOnce) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back(std::to_string(i * 7919 % 101));
+  types::Sets forward, backward;
+  for (const std::string& n : names) forward.names.insert(n);
+  backward.names.reserve(1000);  // another bucket count, another iteration order
+  for (auto n = names.rbegin(); n != names.rend(); ++n) backward.names.insert(*n);
+  ASSERT_EQ(forward, backward);
+  std::vector<std::string> sorted(forward.names.begin(), forward.names.end());
+  std::sort(sorted.begin(), sorted.end());
+  std::string expected;
+  for (const std::string& n : sorted) {
+    types::Sets one;
+    one.names.insert(n);
+    expected += wire::encode(one);
+  }
+  EXPECT_EQ(wire::encode(forward), expected);
+  EXPECT_EQ(wire::encode(backward), expected);
+
+  types::Sets ids;
+  ids.ids = {5, 1, 3};
+  types::Sets from_list;
+  // ints = 1: packed [3, 3, 1], then a lone 3; ids = 4: packed [5, 1, 3].
+  ASSERT_TRUE(wire::decode(std::string("\x0a\x03\x03\x03\x01\x08\x03\x22\x03\x05\x01\x03", 12), &from_list).ok());
+  EXPECT_EQ(from_list.ints, (std::set<std::int32_t>{1, 3}));
+  EXPECT_EQ(from_list.ids, ids.ids);
+  EXPECT_EQ(wire::encode(ids), std::string("\x22\x03\x01\x03\x05", 5));
+}
+
 TEST_F(Types, OptionalsTellAbsentFromZero) {
   EXPECT_EQ(remote::maybe(client_, true), std::optional<std::int64_t>(0));
   EXPECT_EQ(remote::maybe(client_, false), std::nullopt);

@@ -128,6 +128,12 @@ std::size_t tag_size(std::uint32_t field) {
 std::string map_entries(const TypeRef& t, const std::string& x) {
   return t.unordered ? "::dispatch::wire::in_key_order(" + x + ")" : x;
 }
+// A vector's or set's elements in the order the write pass puts them: a
+// std::unordered_set's sorted, like a std::unordered_map's entries. (The
+// size pass only adds their sizes up, in any order.)
+std::string elements(const TypeRef& t, const std::string& x) {
+  return t.set && t.unordered ? "::dispatch::wire::in_order(" + x + ")" : x;
+}
 
 // Ratio of one tick for kDuration (its own) and kTimestamp (its duration's).
 const TypeRef& tick_type(const TypeRef& t) { return t.kind == TypeKind::kTimestamp ? t.args[0] : t; }
@@ -665,6 +671,8 @@ class Printer {
             << in << "}\n";
           return;
         }
+        // Any order: a set's elements (the only vectors written in another
+        // order) are never messages, so they take no size-cache slots.
         o << in << "for (const auto& " << el << " : " << x << ") {\n";
         element_size(o, in + "  ", e, el, number, acc, ctx, depth + 1);
         o << in << "}\n";
@@ -762,11 +770,11 @@ class Printer {
             << in << "  " << put_tag(number, 2) << "\n"
             << in << "  p = ::dispatch::wire::put_len("
             << (fixed ? x + ".size() * " + scalar_size(e, "") : std::string("c.next()")) << ", p);\n"
-            << in << "  for (const auto& " << el << " : " << x << ") " << scalar_put(e, value) << "\n"
+            << in << "  for (const auto& " << el << " : " << elements(t, x) << ") " << scalar_put(e, value) << "\n"
             << in << "}\n";
           return;
         }
-        o << in << "for (const auto& " << el << " : " << x << ") {\n";
+        o << in << "for (const auto& " << el << " : " << elements(t, x) << ") {\n";
         element_write(o, in + "  ", e, el, number, ctx, depth + 1);
         o << in << "}\n";
         return;
@@ -860,16 +868,27 @@ class Printer {
         const TypeRef& e = t.args[0];
         if (is_scalar(e)) {  // packed (kLen) or one value per tag
           std::string limit = d("limit", depth);
+          // A set takes each value once (a repeated value is kept once).
+          const std::string add = t.set ? ".insert(" : ".push_back(";
           o << in << "if ((" << tag << " & 7) == ::dispatch::wire::kLen) {\n"
-            << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter_packed(in, " << ctx.args() << ");\n"
-            << in << "  " << x << ".reserve(" << x << ".size() + ::dispatch::wire::packed_count(in, "
-            << (e.kind == TypeKind::kFloat ? 4 : e.kind == TypeKind::kDouble ? 8 : 0) << "));\n"
-            << in << "  while (::dispatch::wire::more(in)) " << x << ".push_back(" << scalar_read(e, ctx) << ");\n"
+            << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter_packed(in, " << ctx.args() << ");\n";
+          if (!t.set) {
+            o << in << "  " << x << ".reserve(" << x << ".size() + ::dispatch::wire::packed_count(in, "
+              << (e.kind == TypeKind::kFloat ? 4 : e.kind == TypeKind::kDouble ? 8 : 0) << "));\n";
+          }
+          o << in << "  while (::dispatch::wire::more(in)) " << x << add << scalar_read(e, ctx) << ");\n"
             << in << "  ::dispatch::wire::leave_packed(in, " << limit << ");\n"
             << in << "} else {\n"
             << in << "  ::dispatch::wire::expect(" << tag << ", " << wire_type_name(wire_type(e)) << ", " << ctx.args() << ");\n"
-            << in << "  " << x << ".push_back(" << scalar_read(e, ctx) << ");\n"
+            << in << "  " << x << add << scalar_read(e, ctx) << ");\n"
             << in << "}\n";
+          return;
+        }
+        if (t.set) {  // strings: read one, then insert it
+          std::string one = d("one", depth);
+          o << in << "{\n" << in << "  " << e.cpp << " " << one << ";\n";
+          element_read(o, in + "  ", e, one, message, field, tag, depth);
+          o << in << "  " << x << ".insert(std::move(" << one << "));\n" << in << "}\n";
           return;
         }
         o << in << x << ".emplace_back();\n";

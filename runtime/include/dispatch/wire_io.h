@@ -96,16 +96,18 @@ inline std::uint8_t* put_raw(const void* data, std::size_t n, std::uint8_t* p) {
   return p + n;
 }
 
-// A std::unordered_map's entries in ascending key order, for encoding: the
-// same value then always encodes to the same bytes (as std::map's does), and
-// the size pass and the write pass, which each iterate the map, agree. Keys
-// are integers or strings (strings compare bytewise, as protobuf's
-// deterministic serialization orders them). Holds pointers to the entries:
-// the map must outlive the range and not change while it is iterated.
-template <typename Map>
-class InKeyOrder {
+// A std::unordered_map's entries in ascending key order (a
+// std::unordered_set's elements in ascending order), for encoding: the same
+// value then always encodes to the same bytes (as std::map's and std::set's
+// do), and the size pass and the write pass, which each iterate it, agree.
+// Keys are integers, bool, enums or strings (strings compare bytewise, as
+// protobuf's deterministic serialization orders them). Holds pointers to the
+// entries: the container must outlive the range and not change while it is
+// iterated. `Key` projects an entry to what it is ordered by.
+template <typename Container, typename Key>
+class InOrder {
  public:
-  using Entry = typename Map::value_type;
+  using Entry = typename Container::value_type;
 
   class iterator {
    public:
@@ -121,11 +123,11 @@ class InKeyOrder {
     const Entry* const* at_;
   };
 
-  explicit InKeyOrder(const Map& map) {
-    entries_.reserve(map.size());
-    for (const Entry& e : map) entries_.push_back(&e);
+  explicit InOrder(const Container& container) {
+    entries_.reserve(container.size());
+    for (const Entry& e : container) entries_.push_back(&e);
     std::sort(entries_.begin(), entries_.end(),
-              [](const Entry* a, const Entry* b) { return a->first < b->first; });
+              [](const Entry* a, const Entry* b) { return Key{}(*a) < Key{}(*b); });
   }
   iterator begin() const { return iterator(entries_.data()); }
   iterator end() const { return iterator(entries_.data() + entries_.size()); }
@@ -134,9 +136,26 @@ class InKeyOrder {
   std::vector<const Entry*> entries_;
 };
 
+struct EntryKey {
+  template <typename Entry>
+  const auto& operator()(const Entry& e) const {
+    return e.first;
+  }
+};
+struct Itself {
+  template <typename Entry>
+  const Entry& operator()(const Entry& e) const {
+    return e;
+  }
+};
+
 template <typename Map>
-inline InKeyOrder<Map> in_key_order(const Map& map) {
-  return InKeyOrder<Map>(map);
+inline InOrder<Map, EntryKey> in_key_order(const Map& map) {
+  return InOrder<Map, EntryKey>(map);
+}
+template <typename Set>
+inline InOrder<Set, Itself> in_order(const Set& set) {
+  return InOrder<Set, Itself>(set);
 }
 
 // ---- decoding ----

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #if __cplusplus >= 202002L
@@ -152,6 +154,21 @@ struct HoldsDefaults {
 [[dispatch::function]] Tree echo_tree(const Tree& t);
 [[dispatch::function]] Doc echo_doc(Doc d);
 [[dispatch::function]] HoldsDefaults echo_defaults(const HoldsDefaults& h);
+// Sets travel as repeated fields, in ascending order (unordered sets
+// sorted); a value repeated on the wire is kept once.
+struct Sets {
+  std::set<std::int32_t> ints;
+  std::unordered_set<std::string> names;
+  std::set<Level> levels;
+  std::unordered_set<std::uint64_t> ids;
+  std::set<bool> flags;
+  std::vector<std::set<std::int32_t>> groups;
+  std::optional<std::unordered_set<std::string>> maybe_tags;
+  std::map<std::string, std::set<Level>> levels_by_name;
+  TYPES_EQ(Sets)
+};
+[[dispatch::function]] Sets echo_sets(const Sets& s);
+
 // View parameters: the stub takes the view, the wire carries the string,
 // list or bytes, and the function gets a view of what the server decoded.
 // Returns what it saw, so the test can compare.

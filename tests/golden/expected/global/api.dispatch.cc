@@ -69,14 +69,21 @@ struct HelloRequestRefs {
 std::size_t size_of(const HelloRequestRefs& v, SizeCache& c);
 std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p);
 
-std::size_t size_of(const ::Greeting& v, [[maybe_unused]] SizeCache& c) {
+std::size_t size_of(const ::Greeting& v, SizeCache& c) {
   std::size_t n = 0;
   if (!v.text.empty()) n += 1 + ::dispatch::wire::len_size(v.text.size());
   n += 1 + ::dispatch::wire::len_size(::dispatch::wire::timespan_size(::dispatch::wire::timestamp_to_proto(v.at.time_since_epoch().count(), 1, 1000000000, "Greeting", "at")));
+  if (!v.seen_by.empty()) {
+    std::size_t slot1 = c.reserve();
+    std::size_t m1 = 0;
+    for (const auto& e1 : v.seen_by) m1 += ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1));
+    c.set(slot1, m1);
+    n += 1 + ::dispatch::wire::len_size(m1);
+  }
   return n;
 }
 
-std::uint8_t* write(const ::Greeting& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+std::uint8_t* write(const ::Greeting& v, SizeCache& c, std::uint8_t* p) {
   if (!v.text.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.text.size(), p);
@@ -88,12 +95,18 @@ std::uint8_t* write(const ::Greeting& v, [[maybe_unused]] SizeCache& c, std::uin
     p = ::dispatch::wire::put_len(::dispatch::wire::timespan_size(span1), p);
     p = ::dispatch::wire::put_timespan(span1, p);
   }
+  if (!v.seen_by.empty()) {
+    *p++ = 0x1A;
+    p = ::dispatch::wire::put_len(c.next(), p);
+    for (const auto& e1 : ::dispatch::wire::in_order(v.seen_by)) p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(e1), p);
+  }
   return p;
 }
 
 void set_to_proto_defaults(::Greeting* v) {
   v->text.clear();
   v->at = {};
+  v->seen_by.clear();
 }
 
 void read(Stream& in, ::Greeting* v) {
@@ -107,6 +120,16 @@ void read(Stream& in, ::Greeting* v) {
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Greeting", "at");
         v->at = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<std::int64_t, std::ratio<1, 1000000000>>>(std::chrono::duration<std::int64_t, std::ratio<1, 1000000000>>(::dispatch::wire::proto_to_ticks<std::int64_t>(
             ::dispatch::wire::read_timespan(in, "Greeting", "at", true), 1, 1000000000, "Greeting", "at")));
+        break;
+      case 3:  // seen_by
+        if ((tag & 7) == ::dispatch::wire::kLen) {
+          Stream::Limit limit1 = ::dispatch::wire::enter_packed(in, "Greeting", "seen_by");
+          while (::dispatch::wire::more(in)) v->seen_by.insert(::dispatch::wire::read_int<std::int64_t>(in, "Greeting", "seen_by", "std::int64_t"));
+          ::dispatch::wire::leave_packed(in, limit1);
+        } else {
+          ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Greeting", "seen_by");
+          v->seen_by.insert(::dispatch::wire::read_int<std::int64_t>(in, "Greeting", "seen_by", "std::int64_t"));
+        }
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Greeting");
@@ -514,25 +537,26 @@ std::string_view api_file_descriptor() {
       "\012\011api.proto\032\036google/prot"
       "obuf/duration.proto\032\037goo"
       "gle/protobuf/timestamp.p"
-      "roto\042@\012\010Greeting\022\014\012\004text"
+      "roto\042Q\012\010Greeting\022\014\012\004text"
       "\030\001 \001(\011\022&\012\002at\030\002 \001(\0132\032.goo"
-      "gle.protobuf.Timestamp\042*"
-      "\012\007Visitor\022\014\012\004name\030\001 \001(\011\022"
-      "\021\012\005login\030\002 \001(\011B\002\030\001\042\034\012\014Gr"
-      "eetRequest\022\014\012\004name\030\001 \001(\011"
-      "\042*\012\015GreetResponse\022\031\012\006res"
-      "ult\030\001 \001(\0132\011.Greeting\042\016\012\014"
-      "ResetRequest\042\017\012\015ResetRes"
-      "ponse\042)\012\014HelloRequest\022\031\012"
-      "\007visitor\030\001 \001(\0132\010.Visitor"
-      "\042\037\012\015HelloResponse\022\016\012\006res"
-      "ult\030\001 \001(\0112\211\001\012\012ApiService"
-      "\022&\012\005greet\022\015.GreetRequest"
-      "\032\016.GreetResponse\022&\012\005rese"
-      "t\022\015.ResetRequest\032\016.Reset"
-      "Response\022+\012\005hello\022\015.Hell"
-      "oRequest\032\016.HelloResponse"
-      "\042\003\210\002\001b\006proto3";
+      "gle.protobuf.Timestamp\022\017"
+      "\012\007seen_by\030\003 \003(\003\042*\012\007Visit"
+      "or\022\014\012\004name\030\001 \001(\011\022\021\012\005logi"
+      "n\030\002 \001(\011B\002\030\001\042\034\012\014GreetRequ"
+      "est\022\014\012\004name\030\001 \001(\011\042*\012\015Gre"
+      "etResponse\022\031\012\006result\030\001 \001"
+      "(\0132\011.Greeting\042\016\012\014ResetRe"
+      "quest\042\017\012\015ResetResponse\042)"
+      "\012\014HelloRequest\022\031\012\007visito"
+      "r\030\001 \001(\0132\010.Visitor\042\037\012\015Hel"
+      "loResponse\022\016\012\006result\030\001 \001"
+      "(\0112\211\001\012\012ApiService\022&\012\005gre"
+      "et\022\015.GreetRequest\032\016.Gree"
+      "tResponse\022&\012\005reset\022\015.Res"
+      "etRequest\032\016.ResetRespons"
+      "e\022+\012\005hello\022\015.HelloReques"
+      "t\032\016.HelloResponse\042\003\210\002\001b\006"
+      "proto3";
   return std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
