@@ -366,7 +366,7 @@ struct HttpClient::Impl {
   // A reply as a Result: 200 with application/proto is the response
   // message; any other 200 is internal (a proxy's page, a misrouted URL);
   // other statuses are the Connect error they carry.
-  Result<std::string> reply_result(int status, std::string_view content_type, std::string reply,
+  Result<std::string> reply_result(int status, beast::string_view content_type, std::string reply,
                                    const std::string& target) const;
 
   Result<std::unique_ptr<Conn>> connect(std::optional<Clock::time_point> deadline);
@@ -490,9 +490,10 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   return req;
 }
 
-Result<std::string> HttpClient::Impl::reply_result(int status, std::string_view content_type, std::string reply,
-                                                   const std::string& target) const {
+Result<std::string> HttpClient::Impl::reply_result(int status, beast::string_view content_type_header,
+                                                   std::string reply, const std::string& target) const {
   if (status == 200) {
+    const std::string_view content_type(content_type_header.data(), content_type_header.size());
     if (connect::encoding_from_content_type(content_type) == connect::Encoding::proto) return reply;
     return Error(Code::internal, "reply from " + where() + target + " has Content-Type '" +
                                      std::string(content_type.substr(0, 100)) + "', not " +
@@ -555,7 +556,7 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
     auto& res = parser.get();
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
-    const std::string content_type(res[http::field::content_type]);
+    const beast::string_view content_type = res[http::field::content_type];  // lives with `parser`
     std::string reply = std::move(res.body());
     if (keep) give_back(std::move(conn));
     return reply_result(status, content_type, std::move(reply), target);
@@ -889,9 +890,10 @@ class HttpClient::Impl::AsyncLoop {
     auto& res = conn->parser->get();
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
-    const std::string content_type(res[http::field::content_type]);
-    std::string reply = std::move(res.body());
     auto call = std::move(conn->call);
+    // While the parser still holds the Content-Type it is read from.
+    Result<std::string> result =
+        client_.reply_result(status, res[http::field::content_type], std::move(res.body()), call->target);
     conn->parser.reset();
     conn->served++;
     if (keep) {
@@ -900,7 +902,6 @@ class HttpClient::Impl::AsyncLoop {
       close(*conn);
       start_waiting();
     }
-    Result<std::string> result = client_.reply_result(status, content_type, std::move(reply), call->target);
     complete(std::move(call), std::move(result));
   }
 
