@@ -645,30 +645,17 @@ class Extractor {
               "std::span<const T>");
       return View::kRefused;
     }
-    CXType ce = clang_getCanonicalType(elem);
-    std::string elem_cpp;
-    if (ce.kind == CXType_UChar || (ce.kind == CXType_Enum && lookup_name(clang_getTypeDeclaration(ce)) == "std::byte")) {
-      TypeRef r;
-      r.kind = TypeKind::kBytes;
-      r.std_byte = ce.kind == CXType_Enum;
-      r.cpp = r.std_byte ? "std::vector<std::byte>" : "std::vector<std::uint8_t>";
-      elem_cpp = r.std_byte ? "std::byte" : "std::uint8_t";
-      *type = std::move(r);
-    } else {
-      std::optional<TypeRef> e = map_type(ce, s);
-      if (!e) return View::kRefused;
-      if (e->kind == TypeKind::kBool) {
-        fail(s, "std::span<const bool> cannot view the std::vector<bool> the server decodes into; take "
-                "const std::vector<bool>&");
-        return View::kRefused;
-      }
-      TypeRef r;
-      r.kind = TypeKind::kVector;
-      r.cpp = "std::vector<" + e->cpp + ">";
-      elem_cpp = e->cpp;
-      r.args.push_back(std::move(*e));
-      *type = std::move(r);
+    // What the span views is what a std::vector of its element is.
+    *type = vector_of(clang_getCanonicalType(elem), s);
+    if (!*type) return View::kRefused;
+    const TypeRef& owning = **type;
+    if (owning.kind == TypeKind::kVector && owning.args[0].kind == TypeKind::kBool) {
+      fail(s, "std::span<const bool> cannot view the std::vector<bool> the server decodes into; take "
+              "const std::vector<bool>&");
+      return View::kRefused;
     }
+    const std::string elem_cpp = owning.kind == TypeKind::kBytes ? (owning.std_byte ? "std::byte" : "std::uint8_t")
+                                                                  : owning.args[0].cpp;
     if (!clang_isConstQualifiedType(elem)) {
       fail(s, "a std::span of non-const elements is an out-parameter, and results do not travel back through "
               "parameters; take std::span<const T>");
@@ -770,6 +757,29 @@ class Extractor {
     return clang_getCanonicalType(clang_Type_getTemplateArgumentAsType(t, i));
   }
 
+  // std::vector<elem> (elem canonical): bytes for std::uint8_t/unsigned char
+  // and std::byte, otherwise a list of elem.
+  std::optional<TypeRef> vector_of(CXType elem, const Subject& s) {
+    TypeRef r;
+    if (elem.kind == CXType_UChar) {
+      r.kind = TypeKind::kBytes;
+      r.cpp = "std::vector<std::uint8_t>";
+      return r;
+    }
+    if (elem.kind == CXType_Enum && lookup_name(clang_getTypeDeclaration(elem)) == "std::byte") {
+      r.kind = TypeKind::kBytes;
+      r.std_byte = true;
+      r.cpp = "std::vector<std::byte>";
+      return r;
+    }
+    std::optional<TypeRef> e = map_type(elem, s);
+    if (!e) return std::nullopt;
+    r.kind = TypeKind::kVector;
+    r.cpp = "std::vector<" + e->cpp + ">";
+    r.args.push_back(std::move(*e));
+    return r;
+  }
+
   std::optional<TypeRef> map_record(CXType t, const Subject& s) {
     CXCursor decl = clang_getTypeDeclaration(t);
     std::string name = lookup_name(decl);
@@ -804,24 +814,7 @@ class Extractor {
     }
     if (name == "std::vector") {
       if (!defaults({{1, "std::allocator"}})) return custom("allocator");
-      CXType elem = template_arg(t, 0);
-      if (elem.kind == CXType_UChar) {
-        r.kind = TypeKind::kBytes;
-        r.cpp = "std::vector<std::uint8_t>";
-        return r;
-      }
-      if (elem.kind == CXType_Enum && lookup_name(clang_getTypeDeclaration(elem)) == "std::byte") {
-        r.kind = TypeKind::kBytes;
-        r.std_byte = true;
-        r.cpp = "std::vector<std::byte>";
-        return r;
-      }
-      std::optional<TypeRef> e = map_type(elem, s);
-      if (!e) return std::nullopt;
-      r.kind = TypeKind::kVector;
-      r.cpp = "std::vector<" + e->cpp + ">";
-      r.args.push_back(std::move(*e));
-      return r;
+      return vector_of(template_arg(t, 0), s);
     }
     if (name == "std::optional") {
       std::optional<TypeRef> e = map_type(template_arg(t, 0), s);
