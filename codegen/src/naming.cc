@@ -212,10 +212,7 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
 
   // C++ names. The generated namespaces <ns>::remote and <ns>::<stem>_wire
   // cannot share a name with a function, struct or enum of <ns>.
-  auto in_ns = [&](const std::string& name) {
-    return model.cpp_namespace.empty() ? name : model.cpp_namespace + "::" + name;
-  };
-  const std::string remote_ns = in_ns("remote"), wire_ns = in_ns(cpp_stem(model.stem) + "_wire");
+  const std::string remote_ns = remote_namespace(model), wire_ns = wire_namespace(model);
   std::map<std::string, std::string> namespaces = {
       {"::" + remote_ns, "namespace '" + remote_ns + "', which the generated code declares for the stubs"},
       {"::" + wire_ns, "namespace '" + wire_ns + "', which the generated code declares for the codecs"}};

@@ -50,6 +50,16 @@ inline std::string cpp_stem(const std::string& stem) {
   return out;
 }
 
+// "outer::inner", or `inner` alone in the global namespace ("").
+inline std::string join_ns(const std::string& outer, const std::string& inner) {
+  return outer.empty() ? inner : outer + "::" + inner;
+}
+// The generated namespaces, unqualified: "shop::remote", "shop::api_wire".
+inline std::string remote_namespace(const Model& model) { return join_ns(model.cpp_namespace, "remote"); }
+inline std::string wire_namespace(const Model& model) {
+  return join_ns(model.cpp_namespace, cpp_stem(model.stem) + "_wire");
+}
+
 // The name of f's stub (an object in <ns>::remote): the function's name, or
 // its remote name when the header overloads the name.
 inline std::string stub_name(const Model& model, const Function& f) {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "naming.h"  // cpp_stem, stub_name (header-only)
+#include "naming.h"  // cpp_stem, stub_name, join_ns, the generated namespaces (header-only)
 
 namespace dispatch::gen {
 namespace {
@@ -52,10 +52,6 @@ std::string byte_literal(const std::string& bytes, const std::string& indent) {
   if (!line.empty() || out.empty()) out += indent + "\"" + line + "\"\n";
   out.pop_back();  // the caller ends the statement
   return out;
-}
-
-std::string join_ns(const std::string& outer, const std::string& inner) {
-  return outer.empty() ? inner : outer + "::" + inner;
 }
 
 // ---- type classification ----
@@ -148,8 +144,8 @@ class Printer {
  public:
   Printer(const Model& model, const std::string& descriptor)
       : m_(model), descriptor_(descriptor) {
-    remote_ns_ = join_ns(m_.cpp_namespace, "remote");
-    wire_ns_ = join_ns(m_.cpp_namespace, cpp_stem(m_.stem) + "_wire");
+    remote_ns_ = remote_namespace(m_);
+    wire_ns_ = wire_namespace(m_);
     std::string dir;
     auto slash = m_.include_name.rfind('/');
     if (slash != std::string::npos) dir = m_.include_name.substr(0, slash + 1);
@@ -300,7 +296,7 @@ class Printer {
   }
   std::string default_helper_q(std::size_t function, std::size_t param) const {
     const std::string& ns = m_.functions[function].cpp_namespace;
-    return "::" + (ns.empty() ? "" : ns + "::") + default_helper(function, param);
+    return "::" + join_ns(ns, default_helper(function, param));
   }
 
   // Default arguments carry over to the stubs. Each is evaluated by an
