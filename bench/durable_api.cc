@@ -4,7 +4,7 @@
 // bench-durable's main() sets before any call can arrive.
 #include "durable_api.h"
 
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
 #include "durable_recorder.h"
 
 namespace bench_durable {

@@ -35,11 +35,12 @@
 #include <thread>
 #include <vector>
 
-#include "dispatch/dispatch_client.h"
-#include "dispatch/function_service.h"
-#include "dispatch/http_client.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/function_service.h"
 #include "dispatch/scheduler/scheduler.h"
-#include "dispatch/server.h"
+#include "dispatch/sqlite/sqlite_store.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 #include "durable_api.dispatch.h"
 #include "durable_recorder.h"
 #include "load.h"
@@ -136,8 +137,10 @@ int run(const Args& args) {
 
   std::filesystem::create_directories(args.dir);
   dispatch::scheduler::SchedulerOptions options;
-  options.sqlite.path = (std::filesystem::path(args.dir) / "dispatch.db").string();
-  options.sqlite.fsync_commits = args.fsync;
+  dispatch::scheduler::SqliteOptions sqlite;
+  sqlite.path = (std::filesystem::path(args.dir) / "dispatch.db").string();
+  sqlite.fsync_commits = args.fsync;
+  options.store = value_or_throw(dispatch::scheduler::open_sqlite_store(sqlite), "opening the store");
   options.logger = dispatch::Logger(dispatch::LogLevel::warn);
   auto scheduler = value_or_throw(dispatch::scheduler::Scheduler::open(std::move(options)), "opening the scheduler");
   scheduler->start();

@@ -16,10 +16,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "dispatch/http_client.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 #include "transport_api.dispatch.h"
 #include "transport_systems.h"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What CI runs beyond the main test suite (issue 6), each step timed:
+# What CI runs beyond the main test suite, each step timed:
 #   fuzz  clang-14 libFuzzer build in build-fuzz/ (ASan+UBSan, coverage over
 #         the whole runtime and generator); every fuzz target runs for
 #         FUZZ_SECONDS from its committed corpus; any crash, leak, timeout or
@@ -103,16 +103,21 @@ tsan() {
   configure build-tsan -DDISPATCH_SANITIZE=thread -DDISPATCH_BUILD_EXAMPLES=OFF
   # The tests with threads that share state, by ctest label: transport
   # (server and client), scheduler (the delivery loop, the store), badinput
-  # (concurrent raw clients, slow loris, disconnects, bad signatures).
+  # (concurrent raw clients, slow loris, disconnects, bad signatures). The
+  # scheduler label spans the engine and its stores.
   # Whole directories are built, so a test added to one is run here too.
   local labels=(transport scheduler badinput)
-  local dirs=(runtime/src/transport runtime/src/scheduler tests/badinput)
+  local dirs=(runtime/src/transport runtime/src/scheduler runtime/src/sqlite tests/badinput)
   # Captured, not piped into grep -q: grep exiting early kills the writer
   # with SIGPIPE, which pipefail turns into "not found".
   local all targets=()
   all=$(ninja -C "$root/build-tsan" -t targets all)
   for d in "${dirs[@]}"; do
-    if grep -q "^$d/all:" <<<"$all"; then targets+=("$d/all"); fi
+    if ! grep -q "^$d/all:" <<<"$all"; then
+      echo "reliability: tsan: no build directory $d (moved?)" >&2
+      return 1
+    fi
+    targets+=("$d/all")
   done
   cmake --build "$root/build-tsan" -j"$jobs" --target "${targets[@]}"
   # dispatch_add_test() keeps only the first of several labels (the list is

@@ -4,7 +4,7 @@
 // connections are reused across requests to the ledger.
 #include <cstdlib>
 
-#include "dispatch/http_client.h"
+#include "dispatch/transport/http_client.h"
 #include "ledger/api.h"
 #include "shop/api.dispatch.h"
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 #include "ledger/api.dispatch.h"
 
 int main() {

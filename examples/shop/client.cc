@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "dispatch/http_client.h"
+#include "dispatch/transport/http_client.h"
 #include "shop/api.dispatch.h"
 
 namespace {

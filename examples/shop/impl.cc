@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "dispatch/error.h"
+#include "dispatch/core/error.h"
 #include "shop/api.h"
 
 namespace shop {

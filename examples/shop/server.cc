@@ -6,7 +6,7 @@
 // private key are served (docs/security.md); without it, one warning says so.
 #include <cstdio>
 
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 #include "shop/api.dispatch.h"
 
 int main() {

@@ -16,7 +16,7 @@
 
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 #include "raw_http.h"
 
 namespace dispatch::badinput {

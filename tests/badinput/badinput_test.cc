@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 #include "raw_http.h"
-#include "test_service.h"
+#include "transport/test_service.h"
 
 namespace dispatch::badinput {
 namespace {

@@ -2,7 +2,7 @@
 // requests no well-behaved client would (truncated, oversized, byte by byte,
 // dropped mid-way) and to read whatever comes back, with a receive timeout
 // so a server that stops answering fails the test instead of hanging it.
-// Also a strict service (a decoder built on dispatch/wire_io.h, as generated
+// Also a strict service (a decoder built on dispatch/wire/wire_io.h, as generated
 // code is) so invalid protobuf reaches real decoding code.
 //
 // Not for: anything outside tests/badinput and tests/soak.
@@ -26,9 +26,9 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/error.h"
-#include "dispatch/service.h"
-#include "dispatch/wire_io.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/service.h"
+#include "dispatch/wire/wire_io.h"
 
 namespace dispatch::badinput {
 
@@ -211,14 +211,15 @@ inline void read_strict(wire::Stream& in, int depth, int* max_depth) {
   }
 }
 
-inline void check(std::string_view request, std::string* response) {
+inline Result<std::string> check(const MethodCall& call) {
   int depth = 0;
-  wire::decode_buffer(request, "bad.Strict", [&](wire::Stream& in) { read_strict(in, 0, &depth); });
-  response->clear();
+  wire::decode_buffer(call.request, "bad.Strict", [&](wire::Stream& in) { read_strict(in, 0, &depth); });
+  std::string response;
   if (depth != 0) {
-    response->push_back(0x08);
-    response->push_back(static_cast<char>(depth));  // depth <= kRecursionLimit < 128
+    response.push_back(0x08);
+    response.push_back(static_cast<char>(depth));  // depth <= kRecursionLimit < 128
   }
+  return response;
 }
 
 inline std::string descriptor() {

@@ -32,10 +32,10 @@
 #include <vector>
 
 #include "child_process.h"
-#include "dispatch/dispatch_client.h"
-#include "dispatch/function_service.h"
-#include "dispatch/http_client.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/function_service.h"
 #include "dispatch/security/keys.h"
+#include "dispatch/transport/http_client.h"
 
 namespace {
 

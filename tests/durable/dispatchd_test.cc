@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "child_process.h"
-#include "dispatch/dispatch_client.h"
-#include "dispatch/http_client.h"
-#include "dispatch/protocol.h"
+#include "dispatch/durable/dispatch_client.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "dispatch/security/keys.h"
+#include "dispatch/transport/http_client.h"
+#include "durable/protocol.h"
 
 namespace {
 

@@ -17,16 +17,16 @@
 #include <string>
 #include <thread>
 
-#include "dispatch/function_service.h"
+#include "dispatch/durable/function_service.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 
 namespace {
 
 int log_fd = -1;
 
-void record(std::string_view request, std::string* response) {
+dispatch::Result<std::string> record(const dispatch::MethodCall& method_call) {
   const dispatch::CallContext& call = dispatch::this_call();
   // A little work, so that kills land while calls are in flight.
   thread_local std::mt19937 rng(std::random_device{}());
@@ -35,7 +35,7 @@ void record(std::string_view request, std::string* response) {
   if (::write(log_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     throw dispatch::Error(dispatch::Code::unavailable, "could not append to the log");
   }
-  response->assign(request);
+  return std::string(method_call.request);
 }
 
 const dispatch::Method kMethods[] = {

@@ -14,10 +14,10 @@
 #include <cstdio>
 #include <thread>
 
-#include "dispatch/http_client.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 #include "shop/api.dispatch.h"
-#include "test_service.h"  // RawConnection, post (runtime/src/transport)
+#include "transport/test_service.h"  // RawConnection, post (runtime/src/transport)
 
 namespace {
 

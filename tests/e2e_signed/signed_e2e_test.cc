@@ -24,12 +24,12 @@
 #include <thread>
 #include <vector>
 
-#include "dispatch/http_client.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 #include "shop/api.dispatch.h"
-#include "test_service.h"  // RawConnection (runtime/src/transport)
+#include "transport/test_service.h"  // RawConnection (runtime/src/transport)
 
 namespace {
 

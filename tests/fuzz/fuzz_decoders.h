@@ -17,8 +17,8 @@
 #include <tuple>
 #include <typeinfo>
 
-#include "dispatch/error.h"
-#include "dispatch/result.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch::fuzz {
 

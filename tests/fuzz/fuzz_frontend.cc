@@ -17,12 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "cpp/cpp_emitter.h"
 #include "frontend.h"
 #include "naming.h"
 #include "proto_emitter.h"
-#if DISPATCH_FUZZ_HAVE_CPP
-#include "cpp/cpp_emitter.h"
-#endif
 
 namespace {
 
@@ -69,10 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Accepted: both back ends must print it.
   const OutputFile proto = emit_proto(parsed.model);
   if (proto.content.empty()) std::abort();
-#if DISPATCH_FUZZ_HAVE_CPP
   for (const OutputFile& f : emit_cpp(parsed.model, file.SerializeAsString())) {
     if (f.content.empty()) std::abort();
   }
-#endif
   return 0;
 }

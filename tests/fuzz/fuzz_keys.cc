@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "base64.h"
 #include "dispatch/security/keys.h"
+#include "security/base64.h"
 
 namespace {
 

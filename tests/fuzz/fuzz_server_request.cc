@@ -17,12 +17,12 @@
 #include <string_view>
 #include <vector>
 
-#include "connect.h"
-#include "dispatch/error.h"
-#include "dispatch/server.h"
-#include "dispatch/service.h"
-#include "request_handler.h"
-#include "test_service.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/service.h"
+#include "dispatch/transport/server.h"
+#include "transport/connect.h"
+#include "transport/request_handler.h"
+#include "transport/test_service.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: the wire layer's decoding primitives (dispatch/wire_io.h)
+// libFuzzer target: the wire layer's decoding primitives (dispatch/wire/wire_io.h)
 // under a hand-written decoder shaped like generated code: every scalar kind,
 // strings (UTF-8 checked), bytes, packed and unpacked repeated integers,
 // Duration/Timestamp converted to std::chrono ticks, recursive messages and
@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/error.h"
-#include "dispatch/wire_io.h"
+#include "dispatch/core/error.h"
+#include "dispatch/wire/wire_io.h"
 
 namespace {
 

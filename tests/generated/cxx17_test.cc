@@ -8,15 +8,15 @@
 #error "this test must be compiled as C++17"
 #endif
 
-#include "dispatch/awaitable.h"
-#include "dispatch/client.h"
-#include "dispatch/dispatch_client.h"
-#include "dispatch/error.h"
-#include "dispatch/in_process.h"
-#include "dispatch/result.h"
-#include "dispatch/service.h"
-#include "dispatch/wire.h"
-#include "dispatch/wire_io.h"
+#include "dispatch/core/awaitable.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/result.h"
+#include "dispatch/core/service.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/wire/wire.h"
+#include "dispatch/wire/wire_io.h"
 #include "shop/api.dispatch.h"
 
 namespace {

@@ -7,8 +7,8 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include "deprecated/api.dispatch.h"
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
 
 namespace {
 

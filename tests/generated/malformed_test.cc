@@ -3,8 +3,8 @@
 // crash; and over the in-process transport the caller sees the same.
 #include <gtest/gtest.h>
 
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
 #include "types/api.dispatch.h"
 
 namespace {

@@ -7,9 +7,9 @@
 
 #include <string>
 
-#include "dispatch/dispatch_client.h"
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
+#include "dispatch/durable/dispatch_client.h"
 #include "eager_task.h"
 #include "names/api.dispatch.h"
 

@@ -6,8 +6,8 @@
 #include <mutex>
 #include <thread>
 
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
 #include "eager_task.h"
 #include "shop/api.dispatch.h"
 

@@ -10,9 +10,9 @@
 #include <limits>
 #include <string>
 
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
-#include "dispatch/wire_io.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
+#include "dispatch/wire/wire_io.h"
 #include "eager_task.h"
 #include "types/api.dispatch.h"
 

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "dispatch/http_client.h"
+#include "dispatch/transport/http_client.h"
 #include "shop/api.dispatch.h"
 
 namespace {

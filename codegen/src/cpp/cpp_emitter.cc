@@ -246,8 +246,8 @@ class Printer {
       << "#pragma once\n\n"
       << kQuietDeprecation
       << "#include <cstdint>\n#include <future>\n#include <string>\n#include <string_view>\n#include <utility>\n\n"
-      << "#include \"dispatch/awaitable.h\"\n#include \"dispatch/client.h\"\n"
-      << "#include \"dispatch/dispatch_client.h\"\n#include \"dispatch/result.h\"\n"
+      << "#include \"dispatch/core/awaitable.h\"\n#include \"dispatch/core/client.h\"\n"
+      << "#include \"dispatch/core/result.h\"\n#include \"dispatch/durable/dispatch_client.h\"\n"
       << "#include " << quote(m_.include_name) << "\n\n"
       << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";
 
@@ -445,7 +445,7 @@ class Printer {
     o << banner("Client half and codecs of the remote functions in " + m_.include_name + ".")
       << "#include " << quote(generated_header_) << "\n\n"
       << "#include <exception>\n#include <memory>\n#include <utility>\n\n"
-      << "#include \"dispatch/wire_io.h\"\n\n"
+      << "#include \"dispatch/wire/wire_io.h\"\n\n"
       << kQuietDeprecation;
 
     std::vector<Message> messages;
@@ -1060,14 +1060,15 @@ class Printer {
                 "and the dispatch::Service\n// listing them.")
       << "#include " << quote(generated_header_) << "\n\n"
       << "#include <iterator>\n#include <utility>\n\n"
-      << "#include \"dispatch/service.h\"\n\n"
+      << "#include \"dispatch/core/service.h\"\n\n"
       << kQuietDeprecation;
     o << ns_open(remote_ns_) << "namespace {\n\n";
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
-      o << "void " << handlers_[i] << "(std::string_view bytes, std::string* response) {\n"
+      o << "::dispatch::Result<std::string> " << handlers_[i] << "(const ::dispatch::MethodCall& call) {\n"
         << "  " << remote_ns_q() << "::" << f.request_message << " request;\n"
-        << "  " << wire_ns_q() << "::decode(bytes, &request).value();\n";
+        << "  auto decoded = " << wire_ns_q() << "::decode(call.request, &request);\n"
+        << "  if (!decoded.ok()) return std::move(decoded).error();\n";
       std::string call = f.cpp + "(";
       for (std::size_t k = 0; k < f.params.size(); ++k) {
         call += (k ? ", " : "") + std::string("std::move(request.") + f.params[k].name + ")";
@@ -1075,9 +1076,9 @@ class Printer {
       call += ")";
       if (f.result.kind == TypeKind::kVoid) {
         o << "  " << call << ";\n"
-          << "  *response = " << wire_ns_q() << "::encode(" << remote_ns_q() << "::" << f.response_message << "{});\n";
+          << "  return " << wire_ns_q() << "::encode(" << remote_ns_q() << "::" << f.response_message << "{});\n";
       } else {
-        o << "  *response = " << wire_ns_q() << "::encode(" << remote_ns_q() << "::" << f.response_message << "{"
+        o << "  return " << wire_ns_q() << "::encode(" << remote_ns_q() << "::" << f.response_message << "{"
           << call << "});\n";
       }
       o << "}\n\n";

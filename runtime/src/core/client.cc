@@ -1,8 +1,8 @@
 // The blocking default of Client::call(), and the in-process transport.
 #include <future>
 
-#include "dispatch/client.h"
-#include "dispatch/in_process.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/in_process.h"
 
 namespace dispatch {
 

@@ -1,5 +1,5 @@
 // Canonical codes, their names and HTTP statuses, and dispatch::Error.
-#include "dispatch/error.h"
+#include "dispatch/core/error.h"
 
 #include <array>
 #include <stdexcept>

@@ -1,10 +1,10 @@
-#include "dispatch/error.h"
+#include "dispatch/core/error.h"
 
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch {
 namespace {

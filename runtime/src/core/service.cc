@@ -1,6 +1,8 @@
 // DispatchTable: routing by path and by function name, and the one place
 // where a handler's exceptions become dispatch::Errors.
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
+
+#include <functional>
 
 namespace dispatch {
 namespace {
@@ -62,14 +64,25 @@ const Method* DispatchTable::find_function(std::string_view name) const noexcept
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+const Service* DispatchTable::service_of(const Method& method) const noexcept {
+  // Tables hold a handful of services: a scan beats a map on the hot path.
+  const std::less<const Method*> before;
+  for (const Service* s : services_) {
+    if (!before(&method, s->methods) && before(&method, s->methods + s->method_count)) return s;
+  }
+  return nullptr;
+}
+
 Result<std::string> DispatchTable::invoke(const Method& method, std::string_view request,
                                           const CallContext& context) const {
-  CallContext scoped = context;
-  scoped.table = this;
-  ScopedCall scope(scoped);
-  std::string response;
+  const Service* service = service_of(method);
+  if (service == nullptr) {
+    return Error(Code::internal, std::string("method ") + method.path +
+                                     " is not in the dispatch table running it");
+  }
+  ScopedCall scope(context);
   try {
-    method.handler(request, &response);
+    return method.handler(MethodCall{request, context, *this, *service});
   } catch (...) {
     Error error = error_from_current_exception();
     for (const ExceptionCode& mapping : exception_codes_) {
@@ -77,7 +90,6 @@ Result<std::string> DispatchTable::invoke(const Method& method, std::string_view
     }
     return error;
   }
-  return response;
 }
 
 }  // namespace dispatch

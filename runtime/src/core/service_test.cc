@@ -1,22 +1,31 @@
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
 
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <stdexcept>
 
-#include "dispatch/in_process.h"
+#include "dispatch/core/in_process.h"
 
 namespace dispatch {
 namespace {
 
 // Hand-written handlers standing in for generated ones: echo, and throwers.
-void echo(std::string_view request, std::string* response) { response->assign(request); }
-void throws_invalid(std::string_view, std::string*) { throw std::invalid_argument("qty < 0"); }
-void throws_runtime(std::string_view, std::string*) { throw std::runtime_error("boom"); }
-void throws_error(std::string_view, std::string*) { throw Error(Code::not_found, "no such"); }
-void reads_context(std::string_view, std::string* response) {
+Result<std::string> echo(const MethodCall& call) { return std::string(call.request); }
+Result<std::string> throws_invalid(const MethodCall&) { throw std::invalid_argument("qty < 0"); }
+Result<std::string> throws_runtime(const MethodCall&) { throw std::runtime_error("boom"); }
+Result<std::string> throws_error(const MethodCall&) { throw Error(Code::not_found, "no such"); }
+Result<std::string> returns_error(const MethodCall&) { return Error(Code::invalid_argument, "bad bytes"); }
+// What a plain function sees (this_call()) is what its handler was given.
+Result<std::string> reads_context(const MethodCall& call) {
   const CallContext& c = this_call();
-  *response = c.dispatch_id + "/" + std::to_string(c.attempt) + (c.deadline ? "/deadline" : "");
+  EXPECT_EQ(&c, &call.context);
+  return c.dispatch_id + "/" + std::to_string(c.attempt) + (c.deadline ? "/deadline" : "");
+}
+// Which table and service a handler is given.
+Result<std::string> names_its_service(const MethodCall& call) {
+  return std::string(call.service.package) + "." + call.service.name + " in a table of " +
+         std::to_string(call.table.services().size());
 }
 
 const Method kMethods[] = {
@@ -25,10 +34,14 @@ const Method kMethods[] = {
     {"runtime", "/t.TService/runtime", "t.RuntimeRequest", "t.RuntimeResponse", &throws_runtime},
     {"error", "/t.TService/error", "t.ErrorRequest", "t.ErrorResponse", &throws_error},
     {"context", "/t.TService/context", "t.ContextRequest", "t.ContextResponse", &reads_context},
+    {"returns", "/t.TService/returns", "t.ReturnsRequest", "t.ReturnsResponse", &returns_error},
 };
-const Service kService{"t", "TService", kMethods, 5, {}};
-const Method kOther[] = {{"echo", "/u.UService/echo", "u.EchoRequest", "u.EchoResponse", &echo}};
-const Service kOtherService{"u", "UService", kOther, 1, {}};
+const Service kService{"t", "TService", kMethods, std::size(kMethods), {}};
+const Method kOther[] = {
+    {"echo", "/u.UService/echo", "u.EchoRequest", "u.EchoResponse", &echo},
+    {"names", "/u.UService/names", "u.NamesRequest", "u.NamesResponse", &names_its_service},
+};
+const Service kOtherService{"u", "UService", kOther, std::size(kOther), {}};
 
 TEST(DispatchTable, FindsByPathAndName) {
   DispatchTable table{&kService};
@@ -65,6 +78,27 @@ TEST(DispatchTable, InvokeMapsExceptions) {
   EXPECT_EQ(rt.error().code(), Code::internal);
   EXPECT_EQ(rt.error().message(), "boom");
   EXPECT_EQ(table.invoke(*table.find("/t.TService/error"), "").error().code(), Code::not_found);
+}
+
+TEST(DispatchTable, AnErrorAHandlerReturnsIsTheCallsError) {
+  DispatchTable table{&kService};
+  auto r = table.invoke(*table.find("/t.TService/returns"), "");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::invalid_argument);
+  EXPECT_EQ(r.error().message(), "bad bytes");
+}
+
+TEST(DispatchTable, AHandlerIsGivenItsServiceAndTheTableRunningIt) {
+  DispatchTable table{&kService, &kOtherService};
+  EXPECT_EQ(*table.invoke(*table.find("/u.UService/names"), ""), "u.UService in a table of 2");
+}
+
+TEST(DispatchTable, AMethodOfAnotherTableIsRefused) {
+  DispatchTable table{&kService};
+  auto r = table.invoke(kOther[0], "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::internal);
+  EXPECT_NE(r.error().message().find("/u.UService/echo"), std::string::npos);
 }
 
 TEST(DispatchTable, ContextIsVisibleOnlyDuringTheCall) {

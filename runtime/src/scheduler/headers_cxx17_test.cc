@@ -2,8 +2,8 @@
 // (this file is built with CXX_STANDARD 17) and name what they promise.
 #include <gtest/gtest.h>
 
-#include "dispatch/dispatch_client.h"
-#include "dispatch/function_service.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/function_service.h"
 #include "dispatch/scheduler/scheduler.h"
 #include "dispatch/scheduler/store.h"
 

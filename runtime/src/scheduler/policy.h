@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <random>
 
-#include "dispatch/function_service.h"
+#include "dispatch/durable/function_service.h"
 #include "dispatch/scheduler/scheduler.h"
 
 namespace dispatch::scheduler::policy {

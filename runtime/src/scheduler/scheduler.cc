@@ -11,12 +11,14 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
-#include "dispatch/http_client.h"
-#include "dispatch/protocol.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "dispatch/transport/http_client.h"
+#include "durable/protocol.h"
+#include "scheduler/api.h"
 #include "scheduler/policy.h"
 
 namespace dispatch::scheduler {
@@ -41,6 +43,7 @@ struct Scheduler::Impl {
   std::unique_ptr<Store> store;
   SystemClock system_clock;
   Clock* clock = nullptr;
+  std::optional<ApiServices> api;  // the routes, carrying this scheduler
   DispatchTable table;
 
   struct Endpoint {
@@ -429,13 +432,12 @@ Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
   Impl& impl = *s->impl_;
   impl.opts = std::move(options);
   impl.clock = impl.opts.clock ? impl.opts.clock : &impl.system_clock;
-  if (impl.opts.store) {
-    impl.store = std::move(impl.opts.store);
-  } else {
-    auto store = open_sqlite_store(impl.opts.sqlite);
-    if (!store.ok()) return std::move(store).error();
-    impl.store = std::move(store).value();
+  if (!impl.opts.store) {
+    return Error(Code::invalid_argument,
+                 "SchedulerOptions::store is empty; give the scheduler a store, e.g. "
+                 "dispatch::scheduler::open_sqlite_store() (dispatch/sqlite/sqlite_store.h)");
   }
+  impl.store = std::move(impl.opts.store);
   uint64_t seed = impl.opts.seed;
   if (seed == 0) seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   impl.rng.seed(seed);
@@ -445,6 +447,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
     impl.log(LogLevel::info, "recovered " + std::to_string(*released) +
                                  " calls that were running when the previous scheduler stopped");
   }
+  impl.api = api_services(*s);
   auto added = s->add_to(impl.table);
   if (!added.ok()) return std::move(added).error();
   return s;
@@ -462,6 +465,12 @@ void Scheduler::start() {
 void Scheduler::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
 
 const DispatchTable& Scheduler::table() const noexcept { return impl_->table; }
+
+Result<void> Scheduler::add_to(DispatchTable& table) {
+  auto added = table.add(impl_->api->dispatch);
+  if (!added.ok()) return added;
+  return table.add(impl_->api->admin);
+}
 
 Result<std::vector<std::string>> Scheduler::dispatch(std::vector<NewCall> calls) {
   const std::size_t n = calls.size();

@@ -1,69 +1,68 @@
 // The scheduler's routes: dispatch.sdk.v1.DispatchService/Dispatch (what
 // clients and generated .dispatch() stubs call) and
-// dispatch.scheduler.v1.AdminService (status, list, cancel, retry). Handlers
-// are plain functions, so they find their Scheduler through the table that
-// runs them (DispatchTable::attachment).
+// dispatch.scheduler.v1.AdminService (status, list, cancel, retry). Their
+// services carry the Scheduler they serve (scheduler/api.h), and each handler
+// receives it with the call.
 //
 // Not for: authentication (the server's authenticate hook checks bearer
 // keys before a body reaches these handlers; see dispatchd).
+#include <iterator>
+
 #include <google/protobuf/descriptor.pb.h>
 
-#include "dispatch/protocol.h"
 #include "dispatch/scheduler/scheduler.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "durable/protocol.h"
+#include "scheduler/api.h"
 
 namespace dispatch::scheduler {
 namespace {
 
 namespace admin = ::dispatch::scheduler::v1;
-constexpr const char* kAttachment = "dispatch.scheduler";
-
-Scheduler& current() {
-  const DispatchTable* table = this_call().table;
-  void* s = table ? table->attachment(kAttachment) : nullptr;
-  if (s == nullptr) {
-    throw Error(Code::internal, "the scheduler's routes run outside the scheduler's table");
-  }
-  return *static_cast<Scheduler*>(s);
+// The Scheduler a route's call is for: its service is an ApiService.
+Scheduler& scheduler_of(const MethodCall& call) {
+  return *static_cast<const ApiService&>(call.service).scheduler;
 }
 
 template <typename M>
-M parse(std::string_view body, const char* what) {
+Result<M> parse(std::string_view body, const char* what) {
   M m;
   if (!m.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    throw Error(Code::invalid_argument, std::string("the request body is not a valid ") + what);
+    return Error(Code::invalid_argument, std::string("the request body is not a valid ") + what);
   }
   return m;
 }
 
-void handle_dispatch(std::string_view body, std::string* out) {
-  Scheduler& s = current();
-  auto req = parse<sdk::v1::DispatchRequest>(body, "dispatch.sdk.v1.DispatchRequest");
-  if (req.calls_size() == 0) throw Error(Code::invalid_argument, "DispatchRequest has no calls");
+Result<std::string> handle_dispatch(const MethodCall& call) {
+  Scheduler& s = scheduler_of(call);
+  auto parsed = parse<sdk::v1::DispatchRequest>(call.request, "dispatch.sdk.v1.DispatchRequest");
+  if (!parsed.ok()) return std::move(parsed).error();
+  sdk::v1::DispatchRequest& req = *parsed;
+  if (req.calls_size() == 0) return Error(Code::invalid_argument, "DispatchRequest has no calls");
   std::vector<NewCall> calls;
   calls.reserve(static_cast<std::size_t>(req.calls_size()));
   for (int i = 0; i < req.calls_size(); ++i) {
     sdk::v1::Call& c = *req.mutable_calls(i);
     const std::string where = "call " + std::to_string(i) + " ('" + c.function() + "')";
     if (!protocol::valid_function_name(c.function())) {
-      throw Error(Code::invalid_argument,
+      return Error(Code::invalid_argument,
                   where + ": the function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$");
     }
     const std::string& ep = c.endpoint();
     if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) {
-      throw Error(Code::invalid_argument,
+      return Error(Code::invalid_argument,
                   where + ": endpoint '" + ep + "' is not an http:// or https:// URL");
     }
     if (!c.has_input() || protocol::any_type(c.input()).empty()) {
-      throw Error(Code::invalid_argument,
+      return Error(Code::invalid_argument,
                   where + ": input must be a google.protobuf.Any with a type URL "
                           "(type.googleapis.com/<package>.<Message>)");
     }
     int64_t expiration_at = 0;  // 0: the function's policy decides
     if (c.has_expiration()) {
       const int64_t ms = c.expiration().seconds() * 1000 + c.expiration().nanos() / 1000000;
-      if (ms <= 0) throw Error(Code::invalid_argument, where + ": expiration must be positive");
+      if (ms <= 0) return Error(Code::invalid_argument, where + ": expiration must be positive");
       expiration_at = s.now_ms() + ms;
     }
     NewCall n;
@@ -77,10 +76,10 @@ void handle_dispatch(std::string_view body, std::string* out) {
     calls.push_back(std::move(n));
   }
   auto ids = s.dispatch(std::move(calls));
-  if (!ids.ok()) throw std::move(ids).error();
+  if (!ids.ok()) return std::move(ids).error();
   sdk::v1::DispatchResponse res;
   for (auto& id : *ids) res.add_dispatch_ids(std::move(id));
-  res.SerializeToString(out);
+  return res.SerializeAsString();
 }
 
 void to_info(const CallRecord& r, admin::CallInfo* info) {
@@ -107,52 +106,57 @@ void to_info(const CallRecord& r, admin::CallInfo* info) {
   if (r.expiration_at_ms != 0) protocol::to_timestamp(r.expiration_at_ms, info->mutable_expiration_time());
 }
 
-std::string answer(Result<CallRecord> r) {
-  if (!r.ok()) throw std::move(r).error();
+Result<std::string> answer(Result<CallRecord> r) {
+  if (!r.ok()) return std::move(r).error();
   admin::CallInfo info;
   to_info(*r, &info);
   return info.SerializeAsString();
 }
 
-void require_id(const std::string& id) {
-  if (id.empty()) throw Error(Code::invalid_argument, "the request names no call ID");
+// A request that names one call (Get, Cancel, Retry).
+template <typename M>
+Result<M> parse_with_id(std::string_view body, const char* what) {
+  auto req = parse<M>(body, what);
+  if (req.ok() && req->id().empty()) return Error(Code::invalid_argument, "the request names no call ID");
+  return req;
 }
 
-void handle_get(std::string_view body, std::string* out) {
-  auto req = parse<admin::GetRequest>(body, "dispatch.scheduler.v1.GetRequest");
-  require_id(req.id());
+Result<std::string> handle_get(const MethodCall& call) {
+  auto req = parse_with_id<admin::GetRequest>(call.request, "dispatch.scheduler.v1.GetRequest");
+  if (!req.ok()) return std::move(req).error();
   // At most a minute: longer waits belong in a loop on the caller's side.
-  auto wait = std::chrono::milliseconds(std::min<uint32_t>(req.wait_ms(), 60'000));
-  *out = answer(current().get(req.id(), wait));
+  auto wait = std::chrono::milliseconds(std::min<uint32_t>(req->wait_ms(), 60'000));
+  return answer(scheduler_of(call).get(req->id(), wait));
 }
 
-void handle_list(std::string_view body, std::string* out) {
-  auto req = parse<admin::ListRequest>(body, "dispatch.scheduler.v1.ListRequest");
+Result<std::string> handle_list(const MethodCall& call) {
+  auto req = parse<admin::ListRequest>(call.request, "dispatch.scheduler.v1.ListRequest");
+  if (!req.ok()) return std::move(req).error();
   std::optional<CallState> state;
-  if (req.state() != admin::CALL_STATE_UNSPECIFIED) {
-    if (req.state() < admin::CALL_STATE_PENDING || req.state() > admin::CALL_STATE_CANCELLED) {
-      throw Error(Code::invalid_argument, "unknown call state " + std::to_string(req.state()));
+  if (req->state() != admin::CALL_STATE_UNSPECIFIED) {
+    if (req->state() < admin::CALL_STATE_PENDING || req->state() > admin::CALL_STATE_CANCELLED) {
+      return Error(Code::invalid_argument, "unknown call state " + std::to_string(req->state()));
     }
-    state = static_cast<CallState>(req.state());
+    state = static_cast<CallState>(req->state());
   }
-  const std::size_t limit = req.limit() == 0 ? 100 : std::min<uint32_t>(req.limit(), 10'000);
-  auto calls = current().list(state, limit, req.after_id());
-  if (!calls.ok()) throw std::move(calls).error();
+  const std::size_t limit = req->limit() == 0 ? 100 : std::min<uint32_t>(req->limit(), 10'000);
+  auto calls = scheduler_of(call).list(state, limit, req->after_id());
+  if (!calls.ok()) return std::move(calls).error();
   admin::ListResponse res;
   for (const CallRecord& r : *calls) to_info(r, res.add_calls());
-  res.SerializeToString(out);
+  return res.SerializeAsString();
 }
 
-void handle_cancel(std::string_view body, std::string* out) {
-  auto req = parse<admin::CancelRequest>(body, "dispatch.scheduler.v1.CancelRequest");
-  require_id(req.id());
-  *out = answer(current().cancel(req.id()));
+Result<std::string> handle_cancel(const MethodCall& call) {
+  auto req = parse_with_id<admin::CancelRequest>(call.request, "dispatch.scheduler.v1.CancelRequest");
+  if (!req.ok()) return std::move(req).error();
+  return answer(scheduler_of(call).cancel(req->id()));
 }
 
-void handle_retry(std::string_view body, std::string* out) {
-  auto req = parse<admin::RetryRequest>(body, "dispatch.scheduler.v1.RetryRequest");
-  require_id(req.id());
-  *out = answer(current().retry(req.id()));
+Result<std::string> handle_retry(const MethodCall& call) {
+  auto req = parse_with_id<admin::RetryRequest>(call.request, "dispatch.scheduler.v1.RetryRequest");
+  if (!req.ok()) return std::move(req).error();
+  return answer(scheduler_of(call).retry(req->id()));
 }
 
 const Method kDispatchMethods[] = {
@@ -176,27 +180,18 @@ std::string file_of(const google::protobuf::Descriptor* d) {
   return file.SerializeAsString();
 }
 
-const Service& dispatch_service() {
-  static const std::string descriptor = file_of(sdk::v1::DispatchRequest::descriptor());
-  static const Service service{"dispatch.sdk.v1", "DispatchService", kDispatchMethods, 1, descriptor};
-  return service;
-}
-
-const Service& admin_service() {
-  static const std::string descriptor = file_of(admin::CallInfo::descriptor());
-  static const Service service{"dispatch.scheduler.v1", "AdminService", kAdminMethods, 4, descriptor};
-  return service;
-}
-
 }  // namespace
 
-Result<void> Scheduler::add_to(DispatchTable& table) {
-  auto a = table.add(dispatch_service());
-  if (!a.ok()) return a;
-  auto b = table.add(admin_service());
-  if (!b.ok()) return b;
-  table.attach(kAttachment, this);
-  return {};
+ApiServices api_services(Scheduler& scheduler) {
+  static const std::string dispatch_descriptor = file_of(sdk::v1::DispatchRequest::descriptor());
+  static const std::string admin_descriptor = file_of(admin::CallInfo::descriptor());
+  return ApiServices{
+      ApiService{Service{"dispatch.sdk.v1", "DispatchService", kDispatchMethods,
+                         std::size(kDispatchMethods), dispatch_descriptor},
+                 &scheduler},
+      ApiService{Service{"dispatch.scheduler.v1", "AdminService", kAdminMethods,
+                         std::size(kAdminMethods), admin_descriptor},
+                 &scheduler}};
 }
 
 }  // namespace dispatch::scheduler

@@ -12,13 +12,14 @@
 #include <map>
 #include <mutex>
 
-#include "dispatch/dispatch_client.h"
-#include "dispatch/function_service.h"
-#include "dispatch/in_process.h"
-#include "dispatch/protocol.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/function_service.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
-#include "dispatch/server.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "dispatch/sqlite/sqlite_store.h"
+#include "dispatch/transport/server.h"
+#include "durable/protocol.h"
 #include "scheduler/policy.h"
 
 namespace dispatch::scheduler {
@@ -107,7 +108,6 @@ class SchedulerTest : public ::testing::Test {
                   std::function<void(SchedulerOptions&)> tweak = {}) {
     scheduler_.reset();
     SchedulerOptions o;
-    o.sqlite.path = path_;
     o.clock = &clock_;
     o.seed = 42;
     o.default_policy = policy;
@@ -116,6 +116,13 @@ class SchedulerTest : public ::testing::Test {
       return endpoint;
     };
     if (tweak) tweak(o);
+    if (!o.store) {
+      SqliteOptions so;
+      so.path = path_;
+      auto store = open_sqlite_store(so);
+      EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().what());
+      if (store.ok()) o.store = std::move(store).value();
+    }
     auto s = Scheduler::open(std::move(o));
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
     scheduler_ = std::move(s).value();
@@ -457,7 +464,7 @@ TEST_F(SchedulerTest, RestartDeliversWhatWasRunning) {
 
 // A real endpoint table behind the fake transport: the Run route itself.
 std::string add_one(std::string_view in) { return std::string(in) + "+1"; }
-void add_handler(std::string_view request, std::string* response) { *response = add_one(request); }
+Result<std::string> add_handler(const MethodCall& call) { return add_one(call.request); }
 const Method kShop[] = {{"add", "/shop.Api/add", "shop.AddRequest", "shop.AddResponse", &add_handler}};
 const Service kShopService{"shop", "Api", kShop, 1, {}};
 

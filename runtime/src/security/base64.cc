@@ -1,5 +1,5 @@
 // Base64 via libsodium's constant-time codec (no hand-written tables).
-#include "base64.h"
+#include "security/base64.h"
 
 #include <sodium.h>
 

@@ -8,8 +8,8 @@
 
 #include <stdexcept>
 
-#include "base64.h"
 #include "dispatch/security/structured_fields.h"
+#include "security/base64.h"
 
 namespace dispatch::security {
 

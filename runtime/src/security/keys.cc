@@ -15,7 +15,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "base64.h"
+#include "security/base64.h"
 
 namespace dispatch::security {
 namespace {

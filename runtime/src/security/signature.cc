@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <set>
 
-#include "base64.h"
+#include "security/base64.h"
 
 namespace dispatch::security {
 namespace {

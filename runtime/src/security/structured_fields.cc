@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "base64.h"
+#include "security/base64.h"
 
 namespace dispatch::security::sf {
 namespace {

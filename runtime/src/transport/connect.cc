@@ -1,7 +1,7 @@
 // Connect unary protocol helpers: headers, error bodies, JSON codec.
-#include "connect.h"
+#include "transport/connect.h"
 
-#include "dispatch/wire.h"
+#include "dispatch/wire/wire.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>

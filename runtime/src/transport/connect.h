@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/error.h"
-#include "dispatch/result.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch::connect {
 

@@ -1,8 +1,8 @@
-#include "connect.h"
+#include "transport/connect.h"
 
 #include <gtest/gtest.h>
 
-#include "test_service.h"
+#include "transport/test_service.h"
 
 namespace dispatch::connect {
 namespace {

@@ -2,9 +2,9 @@
 // CXX_STANDARD 17) and stay Boost-free: users' services are on 17 and 20.
 #include <gtest/gtest.h>
 
-#include "dispatch/http_client.h"
-#include "dispatch/logger.h"
-#include "dispatch/server.h"
+#include "dispatch/core/logger.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 
 #ifdef BOOST_VERSION
 #error "a transport public header pulled in Boost"

@@ -19,7 +19,7 @@
 // runs the callbacks. A blocking call per pool thread (the previous design)
 // cost two thread switches per call, which this 2-core VM pays dearly for.
 // https:// keeps the pool of threads running blocking calls.
-#include "dispatch/http_client.h"
+#include "dispatch/transport/http_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -47,9 +47,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "connect.h"
 #include "core/thread_name.h"
 #include "dispatch/security/signature.h"
+#include "transport/connect.h"
 
 namespace dispatch {
 namespace {

@@ -2,7 +2,7 @@
 // HTTP server and nothing: URL checks, unreachable servers, timeouts, stale
 // keep-alive connections, the decorate hook and the API key, for the
 // blocking call() and the event-driven call_async().
-#include "dispatch/http_client.h"
+#include "dispatch/transport/http_client.h"
 
 #include <gtest/gtest.h>
 
@@ -18,8 +18,8 @@
 #include <mutex>
 #include <thread>
 
-#include "dispatch/server.h"
-#include "test_service.h"
+#include "dispatch/transport/server.h"
+#include "transport/test_service.h"
 
 namespace dispatch {
 namespace {

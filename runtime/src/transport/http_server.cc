@@ -2,7 +2,7 @@
 // sessions, limits and timeouts, where each call runs (I/O thread or worker
 // pool) and drain. What a request is answered with is request_handler.cc's;
 // this file is the I/O around it.
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "core/thread_name.h"
-#include "request_handler.h"
-#include "secure_options.h"
+#include "transport/request_handler.h"
+#include "transport/secure_options.h"
 
 namespace dispatch {
 namespace {

@@ -1,7 +1,7 @@
 // dispatch::Server over loopback: the Connect protocol in both encodings,
 // every error path, limits, keep-alive, the worker pool and drain. Requests
 // the HttpClient would never send go through a raw socket.
-#include "dispatch/server.h"
+#include "dispatch/transport/server.h"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "dispatch/http_client.h"
-#include "test_service.h"
+#include "dispatch/transport/http_client.h"
+#include "transport/test_service.h"
 
 namespace dispatch {
 namespace {

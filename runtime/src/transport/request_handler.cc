@@ -1,5 +1,5 @@
 // RequestHandler: one request in, one answer out, no I/O (see the header).
-#include "request_handler.h"
+#include "transport/request_handler.h"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -10,7 +10,7 @@
 #include <deque>
 
 #include "dispatch/security/signature.h"
-#include "secure_options.h"
+#include "transport/secure_options.h"
 
 namespace dispatch::transport {
 namespace {
@@ -210,6 +210,7 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
                     http::status::not_implemented);
     }
     CallContext context;
+    context.logger = &options_.logger;
     if (auto v = req.find("connect-timeout-ms"); v != req.end()) {
       auto timeout = connect::parse_timeout(view(v->value()));
       if (!timeout.ok()) return reject(req, timeout.error(), http::status::bad_request);

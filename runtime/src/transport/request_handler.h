@@ -23,9 +23,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "connect.h"
-#include "dispatch/server.h"
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
+#include "dispatch/transport/server.h"
+#include "transport/connect.h"
 
 namespace dispatch::transport {
 

@@ -1,12 +1,12 @@
 // RequestHandler without a socket: raw request bytes in, the server's answer
 // out, and the bookkeeping that decides where calls run (is_quick).
-#include "request_handler.h"
+#include "transport/request_handler.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/parser.hpp>
 
-#include "test_service.h"
+#include "transport/test_service.h"
 
 namespace dispatch::transport {
 namespace {

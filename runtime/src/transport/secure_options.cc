@@ -2,16 +2,16 @@
 // credential check; see secure_options.h. The key formats and every parse
 // error come from the security layer; this file only names the variable and
 // splits a rotation list.
-#include "secure_options.h"
+#include "transport/secure_options.h"
 
 #include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "dispatch/http_client.h"
 #include "dispatch/security/keys.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 
 namespace dispatch::transport {
 namespace {

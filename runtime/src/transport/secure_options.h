@@ -11,7 +11,7 @@
 #include <memory>
 #include <string_view>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 #include "dispatch/security/signature.h"
 
 namespace dispatch::transport {

@@ -2,7 +2,7 @@
 // rotation lists, and errors that name the variable), the client and server
 // from_env() helpers that use them, and the server's credential check over a
 // request view. No sockets here; tests/e2e_signed runs the same over HTTP.
-#include "secure_options.h"
+#include "transport/secure_options.h"
 
 #include <gtest/gtest.h>
 
@@ -10,10 +10,10 @@
 #include <map>
 #include <string>
 
-#include "dispatch/http_client.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
-#include "dispatch/server.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
 
 namespace dispatch::transport {
 namespace {

@@ -22,8 +22,8 @@
 #include <string>
 #include <thread>
 
-#include "dispatch/error.h"
-#include "dispatch/service.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/service.h"
 
 namespace dispatch::testing {
 
@@ -69,22 +69,23 @@ inline std::string string_field(int field, std::string_view value) {
   return out;
 }
 
-inline void echo(std::string_view request, std::string* response) { response->assign(request); }
-inline void add(std::string_view request, std::string* response) {
-  auto f = read_varints(request);
-  *response = varint_field(1, static_cast<uint64_t>(static_cast<int64_t>(f[1]) + static_cast<int64_t>(f[2])));
+inline Result<std::string> echo(const MethodCall& call) { return std::string(call.request); }
+inline Result<std::string> add(const MethodCall& call) {
+  auto f = read_varints(call.request);
+  return varint_field(1, static_cast<uint64_t>(static_cast<int64_t>(f[1]) + static_cast<int64_t>(f[2])));
 }
-inline void fail(std::string_view, std::string*) {
+inline Result<std::string> fail(const MethodCall&) {
   throw Error(Code::not_found, "order \"42\" <not> found", {{"google.protobuf.StringValue", std::string("\x0a\x02id", 4)}});
 }
-inline void slow(std::string_view request, std::string*) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(read_varints(request)[1]));
+inline Result<std::string> slow(const MethodCall& call) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(read_varints(call.request)[1]));
+  return std::string();
 }
-inline void context(std::string_view, std::string* response) {
+inline Result<std::string> context(const MethodCall&) {
   const CallContext& c = this_call();
-  *response = string_field(1, "attempt=" + std::to_string(c.attempt) + (c.deadline ? " deadline" : ""));
+  return string_field(1, "attempt=" + std::to_string(c.attempt) + (c.deadline ? " deadline" : ""));
 }
-inline void crash(std::string_view, std::string*) { throw std::runtime_error("boom"); }
+inline Result<std::string> crash(const MethodCall&) { throw std::runtime_error("boom"); }
 
 // A function that blocks until the test opens the gate: proves that calls
 // run off the I/O threads and that a drain waits for them, without timing.
@@ -98,13 +99,13 @@ struct Gate {
   void wait_entered(int n) { std::unique_lock l(mu); cv.wait(l, [&] { return entered >= n; }); }
 };
 inline Gate& gate() { static Gate g; return g; }
-inline void gated(std::string_view, std::string* response) {
+inline Result<std::string> gated(const MethodCall&) {
   Gate& g = gate();
   std::unique_lock l(g.mu);
   ++g.entered;
   g.cv.notify_all();
   g.cv.wait(l, [&] { return g.open; });
-  *response = string_field(1, "opened");
+  return string_field(1, "opened");
 }
 
 inline std::string descriptor() {

@@ -1,15 +1,15 @@
-// The out-of-line half of dispatch/wire.h and dispatch/wire_io.h: error
+// The out-of-line half of dispatch/wire/wire.h and dispatch/wire/wire_io.h: error
 // construction, UTF-8 validation, skipping unknown fields, and exact chrono <->
 // Duration/Timestamp arithmetic (in 128 bits, so no tick count overflows
 // silently). Not for: anything message-specific; that is generated.
-#include "dispatch/wire.h"
+#include "dispatch/wire/wire.h"
 
 #include <cmath>
 #include <cstring>
 #include <string>
 
-#include "dispatch/error.h"
-#include "dispatch/wire_io.h"
+#include "dispatch/core/error.h"
+#include "dispatch/wire/wire_io.h"
 
 namespace dispatch::wire {
 namespace {

@@ -1,13 +1,13 @@
 // Tests of the wire primitives: UTF-8 validation, chrono <-> Duration and
 // Timestamp arithmetic, integer range checks, tags and skipping.
-#include "dispatch/wire.h"
+#include "dispatch/wire/wire.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "dispatch/error.h"
-#include "dispatch/wire_io.h"
+#include "dispatch/core/error.h"
+#include "dispatch/wire/wire_io.h"
 
 namespace dispatch::wire {
 namespace {

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/dispatch_client.h"
-#include "dispatch/http_client.h"
-#include "dispatch/protocol.h"
+#include "dispatch/durable/dispatch_client.h"
 #include "dispatch/scheduler/store.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
+#include "dispatch/transport/http_client.h"
+#include "durable/protocol.h"
 
 namespace {
 

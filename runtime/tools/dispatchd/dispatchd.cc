@@ -16,7 +16,8 @@
 #include "dispatch/scheduler/scheduler.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
-#include "dispatch/server.h"
+#include "dispatch/sqlite/sqlite_store.h"
+#include "dispatch/transport/server.h"
 
 namespace {
 
@@ -72,7 +73,7 @@ std::vector<std::string> split_keys(const std::string& s) {
 int main(int argc, char** argv) {
   using namespace dispatch;
   scheduler::SchedulerOptions options;
-  options.sqlite.path = "dispatch.db";
+  scheduler::SqliteOptions sqlite;
   std::string listen = "127.0.0.1:4450";
   std::string port_file;
   std::vector<std::string> api_keys;
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (arg == "--db") {
-      options.sqlite.path = value();
+      sqlite.path = value();
     } else if (arg == "--listen") {
       listen = value();
     } else if (arg == "--api-key") {
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--max-in-flight") {
       options.max_in_flight = static_cast<std::size_t>(number("--max-in-flight", value()));
     } else if (arg == "--no-fsync") {
-      options.sqlite.fsync_commits = false;
+      sqlite.fsync_commits = false;
     } else if (arg == "--port-file") {
       port_file = value();
     } else {
@@ -142,6 +143,9 @@ int main(int argc, char** argv) {
                                "endpoints that verify signatures will refuse them");
   }
 
+  auto store = scheduler::open_sqlite_store(sqlite);
+  if (!store.ok()) fail(store.error().message());
+  options.store = std::move(store).value();
   auto opened = scheduler::Scheduler::open(std::move(options));
   if (!opened.ok()) fail(opened.error().message());
   std::unique_ptr<scheduler::Scheduler> s = std::move(opened).value();

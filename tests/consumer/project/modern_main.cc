@@ -1,8 +1,8 @@
 // Serves modern/api.h in process and calls it through the generated stub.
 #include <cstdio>
 
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
 #include "modern/api.dispatch.h"
 
 int main() {

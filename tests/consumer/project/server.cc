@@ -1,8 +1,8 @@
 // Serves shop/api.h in process and calls it through the generated stubs.
 #include <cstdio>
 
-#include "dispatch/in_process.h"
-#include "dispatch/service.h"
+#include "dispatch/core/in_process.h"
+#include "dispatch/core/service.h"
 #include "shop/api.dispatch.h"
 
 int main() {

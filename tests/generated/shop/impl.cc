@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "dispatch/error.h"
+#include "dispatch/core/error.h"
 
 namespace shop {
 

@@ -6,7 +6,9 @@
 // backoff and full jitter, adapts each endpoint's concurrency (AIMD) and
 // shares deliveries fairly between functions (or tenant keys).
 //
-//   auto s = dispatch::scheduler::Scheduler::open(options).value();
+//   SchedulerOptions options;
+//   options.store = open_sqlite_store({.path = "dispatch.db"}).value();
+//   auto s = dispatch::scheduler::Scheduler::open(std::move(options)).value();
 //   s->start();
 //   dispatch::Server api(s->table(), server_options);  // Dispatch + AdminService
 //
@@ -24,11 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/client.h"
-#include "dispatch/logger.h"
-#include "dispatch/result.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/logger.h"
+#include "dispatch/core/result.h"
+#include "dispatch/core/service.h"
 #include "dispatch/scheduler/store.h"
-#include "dispatch/service.h"
 
 namespace dispatch::scheduler {
 
@@ -58,9 +60,10 @@ using ClientFactory =
     std::function<Result<std::shared_ptr<Client>>(const std::string& endpoint)>;
 
 struct SchedulerOptions {
-  // Either an open store, or where to open the SQLite one.
+  // Where calls are kept (required): open_sqlite_store() from
+  // dispatch/sqlite/sqlite_store.h, or any other Store. The scheduler runs
+  // on whichever it is given and never learns which it is.
   std::unique_ptr<Store> store;
-  SqliteOptions sqlite;
 
   // Default: dispatch::HttpClient per endpoint (with `decorate` below on
   // every request, e.g. an RFC 9421 signer).

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch::scheduler {
 
@@ -150,38 +150,5 @@ class Store {
   Result<CallRecord> retry_sync(std::string id, int64_t now_ms);
   Result<std::size_t> release_leases_sync(int64_t now_ms, bool all);
 };
-
-struct SqliteOptions {
-  std::string path = "dispatch.db";
-  // synchronous=FULL: a commit is on disk before a dispatch is acknowledged
-  // (survives power loss). false: synchronous=NORMAL, which survives a
-  // killed process but may lose the last commits on power loss.
-  bool fsync_commits = true;
-  // Most writes folded into one transaction.
-  std::size_t max_batch = 4096;
-  // Take an exclusive lock on "<path>-owner" so that a second scheduler on
-  // the same file fails at start instead of double-delivering.
-  bool exclusive_owner = true;
-  // fsync_commits: a sync thread syncs the write-ahead log once for many
-  // commits, off the write lock. false: every commit that must be durable
-  // syncs itself (synchronous=FULL), which is also what happens when the
-  // log file cannot be opened for syncing.
-  bool sync_thread = true;
-  // How the sync thread makes the log durable: returns 0 or an errno
-  // value. Empty: fdatasync(fd). For tests that watch or fail the sync.
-  std::function<int(int fd)> sync_log;
-  // How long an outcome (finish) may wait for other writes to share its
-  // commit when nothing else is queued. Outcomes are not synced and nobody
-  // blocks on them; committing them one or two at a time cost the writer
-  // several times what they cost folded into the next lease or enqueue.
-  // Zero: commit at once.
-  std::chrono::microseconds outcome_hold{1000};
-};
-
-// Opens (creating or migrating) a SQLite store in WAL mode.
-Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
-
-// The schema version this build writes (PRAGMA user_version).
-int sqlite_schema_version() noexcept;
 
 }  // namespace dispatch::scheduler

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch::security {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch::security {
 

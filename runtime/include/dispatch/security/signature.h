@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 #include "dispatch/security/content_digest.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/structured_fields.h"

@@ -17,7 +17,7 @@
 #include <variant>
 #include <vector>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch::security::sf {
 

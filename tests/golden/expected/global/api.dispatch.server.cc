@@ -8,7 +8,7 @@
 #include <iterator>
 #include <utility>
 
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -18,23 +18,26 @@
 namespace remote {
 namespace {
 
-void greet_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> greet_handler(const ::dispatch::MethodCall& call) {
   ::remote::GreetRequest request;
-  ::api_wire::decode(bytes, &request).value();
-  *response = ::api_wire::encode(::remote::GreetResponse{::greet(std::move(request.name))});
+  auto decoded = ::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::api_wire::encode(::remote::GreetResponse{::greet(std::move(request.name))});
 }
 
-void reset_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> reset_handler(const ::dispatch::MethodCall& call) {
   ::remote::ResetRequest request;
-  ::api_wire::decode(bytes, &request).value();
+  auto decoded = ::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
   ::reset();
-  *response = ::api_wire::encode(::remote::ResetResponse{});
+  return ::api_wire::encode(::remote::ResetResponse{});
 }
 
-void hello_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> hello_handler(const ::dispatch::MethodCall& call) {
   ::remote::HelloRequest request;
-  ::api_wire::decode(bytes, &request).value();
-  *response = ::api_wire::encode(::remote::HelloResponse{::hello(std::move(request.visitor))});
+  auto decoded = ::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::api_wire::encode(::remote::HelloResponse{::hello(std::move(request.visitor))});
 }
 
 const ::dispatch::Method kMethods[] = {

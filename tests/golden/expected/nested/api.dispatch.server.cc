@@ -8,7 +8,7 @@
 #include <iterator>
 #include <utility>
 
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -18,22 +18,25 @@
 namespace outer::inner::remote {
 namespace {
 
-void configure_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> configure_handler(const ::dispatch::MethodCall& call) {
   ::outer::inner::remote::ConfigureRequest request;
-  ::outer::inner::api_wire::decode(bytes, &request).value();
-  *response = ::outer::inner::api_wire::encode(::outer::inner::remote::ConfigureResponse{::outer::inner::v1::configure(std::move(request.config))});
+  auto decoded = ::outer::inner::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::outer::inner::api_wire::encode(::outer::inner::remote::ConfigureResponse{::outer::inner::v1::configure(std::move(request.config))});
 }
 
-void distance_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> distance_handler(const ::dispatch::MethodCall& call) {
   ::outer::inner::remote::MeasureDistanceRequest request;
-  ::outer::inner::api_wire::decode(bytes, &request).value();
-  *response = ::outer::inner::api_wire::encode(::outer::inner::remote::MeasureDistanceResponse{::outer::inner::tools::distance(std::move(request.a), std::move(request.b))});
+  auto decoded = ::outer::inner::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::outer::inner::api_wire::encode(::outer::inner::remote::MeasureDistanceResponse{::outer::inner::tools::distance(std::move(request.a), std::move(request.b))});
 }
 
-void checksum_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> checksum_handler(const ::dispatch::MethodCall& call) {
   ::outer::inner::remote::ChecksumRequest request;
-  ::outer::inner::api_wire::decode(bytes, &request).value();
-  *response = ::outer::inner::api_wire::encode(::outer::inner::remote::ChecksumResponse{::outer::inner::tools::checksum(std::move(request.name), std::move(request.data), std::move(request.path))});
+  auto decoded = ::outer::inner::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::outer::inner::api_wire::encode(::outer::inner::remote::ChecksumResponse{::outer::inner::tools::checksum(std::move(request.name), std::move(request.data), std::move(request.path))});
 }
 
 const ::dispatch::Method kMethods[] = {

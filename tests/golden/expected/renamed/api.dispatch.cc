@@ -7,7 +7,7 @@
 #include <memory>
 #include <utility>
 
-#include "dispatch/wire_io.h"
+#include "dispatch/wire/wire_io.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push

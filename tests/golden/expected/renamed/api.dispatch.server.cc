@@ -8,7 +8,7 @@
 #include <iterator>
 #include <utility>
 
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -18,10 +18,11 @@
 namespace billing::remote {
 namespace {
 
-void draft_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> draft_handler(const ::dispatch::MethodCall& call) {
   ::billing::remote::DraftRequest request;
-  ::billing::api_wire::decode(bytes, &request).value();
-  *response = ::billing::api_wire::encode(::billing::remote::DraftResponse{::billing::draft(std::move(request.base), std::move(request.amounts))});
+  auto decoded = ::billing::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::billing::api_wire::encode(::billing::remote::DraftResponse{::billing::draft(std::move(request.base), std::move(request.amounts))});
 }
 
 const ::dispatch::Method kMethods[] = {

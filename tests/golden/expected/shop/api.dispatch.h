@@ -15,10 +15,10 @@
 #include <string_view>
 #include <utility>
 
-#include "dispatch/awaitable.h"
-#include "dispatch/client.h"
-#include "dispatch/dispatch_client.h"
-#include "dispatch/result.h"
+#include "dispatch/core/awaitable.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/result.h"
+#include "dispatch/durable/dispatch_client.h"
 #include "shop/api.h"
 
 namespace dispatch {

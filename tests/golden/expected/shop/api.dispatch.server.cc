@@ -8,7 +8,7 @@
 #include <iterator>
 #include <utility>
 
-#include "dispatch/service.h"
+#include "dispatch/core/service.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -18,23 +18,26 @@
 namespace shop::remote {
 namespace {
 
-void add_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> add_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::AddRequest request;
-  ::shop::api_wire::decode(bytes, &request).value();
-  *response = ::shop::api_wire::encode(::shop::remote::AddResponse{::shop::add(std::move(request.a), std::move(request.b))});
+  auto decoded = ::shop::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::shop::api_wire::encode(::shop::remote::AddResponse{::shop::add(std::move(request.a), std::move(request.b))});
 }
 
-void place_order_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> place_order_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::PlaceOrderRequest request;
-  ::shop::api_wire::decode(bytes, &request).value();
-  *response = ::shop::api_wire::encode(::shop::remote::PlaceOrderResponse{::shop::place_order(std::move(request.items), std::move(request.customer))});
+  auto decoded = ::shop::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::shop::api_wire::encode(::shop::remote::PlaceOrderResponse{::shop::place_order(std::move(request.items), std::move(request.customer))});
 }
 
-void charge_handler(std::string_view bytes, std::string* response) {
+::dispatch::Result<std::string> charge_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::ChargeV2Request request;
-  ::shop::api_wire::decode(bytes, &request).value();
+  auto decoded = ::shop::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
   ::shop::charge(std::move(request.order));
-  *response = ::shop::api_wire::encode(::shop::remote::ChargeV2Response{});
+  return ::shop::api_wire::encode(::shop::remote::ChargeV2Response{});
 }
 
 const ::dispatch::Method kMethods[] = {

@@ -5,8 +5,8 @@
 // Public header: compiles as C++17 and C++20.
 #pragma once
 
-#include "dispatch/client.h"
-#include "dispatch/service.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/service.h"
 
 namespace dispatch {
 

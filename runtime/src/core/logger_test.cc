@@ -1,4 +1,4 @@
-#include "dispatch/logger.h"
+#include "dispatch/core/logger.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Status tables of the Dispatch protocol and Any/Timestamp helpers.
-#include "dispatch/protocol.h"
+#include "durable/protocol.h"
 
 #include <array>
 #include <cctype>

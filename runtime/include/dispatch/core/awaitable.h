@@ -16,7 +16,7 @@
 #include <optional>
 #include <utility>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch {
 

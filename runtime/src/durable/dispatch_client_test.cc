@@ -1,10 +1,10 @@
 // DispatchClient: the DispatchRequest it builds and how it checks replies.
-#include "dispatch/dispatch_client.h"
+#include "dispatch/durable/dispatch_client.h"
 
 #include <gtest/gtest.h>
 
-#include "dispatch/protocol.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "durable/protocol.h"
 
 namespace dispatch {
 namespace {

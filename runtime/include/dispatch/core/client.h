@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/result.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch {
 

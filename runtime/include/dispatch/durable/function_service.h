@@ -4,7 +4,7 @@
 // or any other speaking dispatch.sdk.v1) delivers durable calls through it.
 //
 // What Run does: finds the target by RunRequest.function in the table running
-// the call (this_call().table; "add" or "shop.add"), checks that the input
+// the call ("add" or "shop.add"), checks that the input
 // Any carries the method's request type, runs it with the dispatch ID and
 // attempt number in this_call(), and answers RunResponse{status, exit}.
 // Outcome to status (dispatch::Code -> dispatch.sdk.v1.Status) is
@@ -18,8 +18,8 @@
 
 #include <string_view>
 
-#include "dispatch/error.h"
-#include "dispatch/service.h"
+#include "dispatch/core/error.h"
+#include "dispatch/core/service.h"
 
 namespace dispatch {
 

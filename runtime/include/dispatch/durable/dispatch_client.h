@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/client.h"
-#include "dispatch/result.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch {
 

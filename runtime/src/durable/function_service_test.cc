@@ -1,15 +1,18 @@
 // The Run route: status for each outcome, context passed through, the
 // exception registry, and the status tables.
-#include "dispatch/function_service.h"
+#include "dispatch/durable/function_service.h"
 
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 
 #include <stdexcept>
 #include <system_error>
 
-#include "dispatch/in_process.h"
-#include "dispatch/protocol.h"
+#include "dispatch/core/in_process.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "durable/protocol.h"
 
 namespace dispatch {
 namespace {
@@ -22,13 +25,13 @@ struct VeryTransient : Transient {
   using Transient::Transient;
 };
 
-void echo(std::string_view request, std::string* response) { response->assign(request); }
-void context(std::string_view, std::string* response) {
-  *response = this_call().dispatch_id + "#" + std::to_string(this_call().attempt);
+Result<std::string> echo(const MethodCall& call) { return std::string(call.request); }
+Result<std::string> context(const MethodCall&) {
+  return this_call().dispatch_id + "#" + std::to_string(this_call().attempt);
 }
-void unavailable(std::string_view, std::string*) { throw Error(Code::unavailable, "db down"); }
-void crashes(std::string_view, std::string*) { throw std::runtime_error("boom"); }
-void transient(std::string_view, std::string*) { throw VeryTransient("try later"); }
+Result<std::string> unavailable(const MethodCall&) { throw Error(Code::unavailable, "db down"); }
+Result<std::string> crashes(const MethodCall&) { throw std::runtime_error("boom"); }
+Result<std::string> transient(const MethodCall&) { throw VeryTransient("try later"); }
 
 const Method kMethods[] = {
     {"echo", "/t.T/echo", "t.EchoRequest", "t.EchoResponse", &echo},
@@ -48,11 +51,13 @@ std::string run_request(std::string function, std::string type, std::string valu
   return req.SerializeAsString();
 }
 
-sdk::v1::RunResponse run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1) {
+sdk::v1::RunResponse run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1,
+                         const Logger* logger = nullptr) {
   const Method* m = table.find(kRunPath);
   EXPECT_NE(m, nullptr);
   CallContext ctx;
   ctx.attempt = attempt;
+  ctx.logger = logger;
   auto out = table.invoke(*m, body, ctx);
   EXPECT_TRUE(out.ok()) << (out.ok() ? "" : out.error().what());
   sdk::v1::RunResponse res;
@@ -75,6 +80,18 @@ TEST(FunctionService, FunctionSeesDispatchIdAndAttempt) {
   DispatchTable table{&kService, &function_service()};
   auto res = run(table, run_request("context", "t.ContextRequest", "", "abc"), 3);
   EXPECT_EQ(res.exit().result().output().value(), "abc#3");
+}
+
+TEST(FunctionService, LogsTheDurableCallWhereTheCallIsServed) {
+  DispatchTable table{&kService, &function_service()};
+  std::vector<std::string> lines;
+  const Logger logger(LogLevel::info, [&](LogLevel, std::string_view line) { lines.emplace_back(line); });
+  run(table, run_request("t.echo", "t.EchoRequest", "x", "d-7"), 2, &logger);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("executing: t.echo (dispatch id d-7, attempt 2) -> ok in ", 0), 0u) << lines[0];
+  // Served by no server (in process, no logger): nothing to log to.
+  run(table, run_request("t.echo", "t.EchoRequest", "x"));
+  EXPECT_EQ(lines.size(), 1u);
 }
 
 TEST(FunctionService, UnknownFunctionIsNotFound) {

@@ -4,7 +4,7 @@
 // google.protobuf.Duration / Timestamp.
 //
 // Not for: the per-field hot paths over protobuf's streams (those are inline in
-// dispatch/wire_io.h, which only generated .cc files include), nor for users'
+// dispatch/wire/wire_io.h, which only generated .cc files include), nor for users'
 // code: users encode through the generated `<namespace>::<stem>_wire`
 // functions. Public header: compiles as C++17 and C++20, includes nothing heavy.
 #pragma once

@@ -19,7 +19,7 @@
 #include <set>
 #include <thread>
 
-#include "dispatch/scheduler/store.h"
+#include "dispatch/sqlite/sqlite_store.h"
 
 namespace dispatch::scheduler {
 namespace {

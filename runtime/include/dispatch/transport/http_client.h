@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/client.h"
-#include "dispatch/result.h"
+#include "dispatch/core/client.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch {
 

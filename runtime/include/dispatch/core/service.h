@@ -19,7 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dispatch/result.h"
+#include "dispatch/core/logger.h"
+#include "dispatch/core/result.h"
 
 namespace dispatch {
 
@@ -31,9 +32,9 @@ struct CallContext {
   // number, so a function can deduplicate its side effects. Empty/0 otherwise.
   std::string dispatch_id;
   uint32_t attempt = 0;
-  // The table running the call (set by DispatchTable::invoke), so built-in
-  // routes such as the Dispatch protocol's Run can reach their siblings.
-  const class DispatchTable* table = nullptr;
+  // Where the server running the call logs (ServerOptions::logger); null
+  // when nothing serves it (in process). Built-in routes log through it.
+  const Logger* logger = nullptr;
 
   bool expired() const noexcept {
     return deadline && std::chrono::steady_clock::now() >= *deadline;
@@ -45,19 +46,38 @@ struct CallContext {
 // (Thread-local by necessity: a [[dispatch::function]] is a plain function.)
 const CallContext& this_call() noexcept;
 
-// One generated function. All strings point to static storage.
+class DispatchTable;
+struct Service;
+
+// What a method's handler is given: the request and everything it may need
+// beside it, so that no handler has to find it elsewhere.
+struct MethodCall {
+  std::string_view request;  // the request message's bytes
+  // The call's context; also this_call() while the handler runs.
+  const CallContext& context;
+  // The table running the call: built-in routes such as the Dispatch
+  // protocol's Run reach the functions beside them through it.
+  const DispatchTable& table;
+  // The service the method belongs to: a built-in route whose service
+  // carries its owner (a type derived from Service) reaches it through this.
+  const Service& service;
+};
+
+// One function. All strings point to static storage.
 struct Method {
   const char* name;           // remote name, e.g. "add" or "charge_v2"
   const char* path;           // "/shop.ApiService/add"
   const char* request_type;   // full proto name, "shop.AddRequest"
   const char* response_type;  // "shop.AddResponse"
-  // Decodes `request`, calls the function, encodes into `*response`.
-  // Reports failure by throwing: dispatch::Error (decoding errors are
-  // invalid_argument) or whatever the user's function threw.
-  void (*handler)(std::string_view request, std::string* response);
+  // Decodes the request, calls the function, returns the encoded response,
+  // or the error: a request that does not decode is invalid_argument. What
+  // the user's function throws escapes, and DispatchTable::invoke() maps it.
+  Result<std::string> (*handler)(const MethodCall& call);
 };
 
-// One generated service: one per annotated header.
+// One service: one per annotated header, or a built-in one (the Dispatch
+// protocol's Run, the scheduler's API). Held by pointer: it outlives every
+// table it is added to.
 struct Service {
   const char* package;        // "shop" (may be empty)
   const char* name;           // "ApiService"
@@ -84,8 +104,10 @@ class DispatchTable {
   // By remote name: "add" when unique across services, or "<package>.add".
   const Method* find_function(std::string_view name) const noexcept;
 
-  // Runs `method` on `request` with `context` installed as this_call():
-  // user exceptions become errors as error_from_current_exception() says.
+  // Runs `method` (one this table found) on `request` with `context`
+  // installed as this_call(): exceptions that escape become errors as
+  // error_from_current_exception() says, after the mappings of
+  // map_exception(). A method of no service in this table is internal.
   Result<std::string> invoke(const Method& method, std::string_view request,
                              const CallContext& context = {}) const;
 
@@ -101,15 +123,6 @@ class DispatchTable {
     exception_codes_.push_back({code, &current_exception_is<E>});
   }
 
-  // Built-in routes that serve an object (the scheduler's API serves its
-  // Scheduler) find it through the table running them: one object per key,
-  // held, not owned. `key` must be a static string.
-  void attach(const char* key, void* object) { attachments_[key] = object; }
-  void* attachment(std::string_view key) const noexcept {
-    auto it = attachments_.find(key);
-    return it == attachments_.end() ? nullptr : it->second;
-  }
-
  private:
   template <typename E>
   static bool current_exception_is() noexcept {
@@ -121,12 +134,13 @@ class DispatchTable {
       return false;
     }
   }
+  const Service* service_of(const Method& method) const noexcept;
+
   struct ExceptionCode {
     Code code;
     bool (*matches)() noexcept;  // called inside a catch block
   };
   std::vector<ExceptionCode> exception_codes_;
-  std::unordered_map<std::string_view, void*> attachments_;
   std::vector<const Service*> services_;
   std::unordered_map<std::string_view, const Method*> by_path_;
   // Short and "<package>.<name>" spellings; an ambiguous short name maps to

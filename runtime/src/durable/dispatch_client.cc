@@ -5,16 +5,16 @@
 //
 // Not for: retries of the Dispatch request itself (callers may retry with the
 // same idempotency key) or waiting for results (AdminService/Get does that).
-#include "dispatch/dispatch_client.h"
+#include "dispatch/durable/dispatch_client.h"
 
 #include <algorithm>
 #include <cstdlib>
 
 #include <google/protobuf/duration.pb.h>
 
-#include "dispatch/protocol.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "durable/protocol.h"
 
 namespace dispatch {
 namespace {

@@ -3,7 +3,7 @@
 // Protocol-level trouble the scheduler should act on (unknown function, wrong
 // input type) is a RunResponse status; only a body that is not a RunRequest
 // at all is an error of the HTTP call itself.
-#include "dispatch/function_service.h"
+#include "dispatch/durable/function_service.h"
 
 #include <chrono>
 #include <cstdio>
@@ -11,9 +11,9 @@
 
 #include <google/protobuf/descriptor.pb.h>
 
-#include "dispatch/logger.h"
-#include "dispatch/protocol.h"
+#include "dispatch/core/logger.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
+#include "durable/protocol.h"
 
 namespace dispatch {
 namespace {
@@ -27,23 +27,21 @@ void answer_error(sdk::v1::RunResponse* response, RunStatus status, std::string 
   error->set_message(std::move(message));
 }
 
-void run(std::string_view request, std::string* out);
+Result<std::string> run(const MethodCall& call);
 
 const Method kRunMethod{"Run", "/dispatch.sdk.v1.FunctionService/Run",
                         "dispatch.sdk.v1.RunRequest", "dispatch.sdk.v1.RunResponse", &run};
 
-void run(std::string_view request, std::string* out) {
-  const CallContext& outer = this_call();
-  if (outer.table == nullptr) {
-    throw Error(Code::internal, "Run was called outside a DispatchTable; add function_service() to the table that serves it");
-  }
+// The Run route of a table: finds its target among the table's functions.
+Result<std::string> run(const MethodCall& call) {
+  const CallContext& outer = call.context;
   sdk::v1::RunRequest req;
-  if (!req.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
-    throw Error(Code::invalid_argument,
-                "the request body is not a valid dispatch.sdk.v1.RunRequest message");
+  if (!req.ParseFromArray(call.request.data(), static_cast<int>(call.request.size()))) {
+    return Error(Code::invalid_argument,
+                 "the request body is not a valid dispatch.sdk.v1.RunRequest message");
   }
   sdk::v1::RunResponse response;
-  const Method* method = req.function().empty() ? nullptr : outer.table->find_function(req.function());
+  const Method* method = req.function().empty() ? nullptr : call.table.find_function(req.function());
   if (req.function().empty()) {
     answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
                  "RunRequest.function is empty; name the function to run");
@@ -66,22 +64,22 @@ void run(std::string_view request, std::string* out) {
                      ", but the input's type URL is '" + req.input().type_url() + "'");
   } else {
     // The transport logs the route (dispatch.sdk.v1.Run); this line names
-    // the function and the durable call. Level from DISPATCH_LOG_LEVEL.
-    static const Logger logger = Logger::from_env();
+    // the function and the durable call, in the serving server's log.
     const auto started = std::chrono::steady_clock::now();
     CallContext context;
     context.deadline = outer.deadline;
     context.dispatch_id = req.dispatch_id();
     context.attempt = outer.attempt;
-    auto result = outer.table->invoke(*method, req.input().value(), context);
-    if (logger.enabled(LogLevel::info)) {
+    context.logger = outer.logger;
+    auto result = call.table.invoke(*method, req.input().value(), context);
+    if (outer.logger != nullptr && outer.logger->enabled(LogLevel::info)) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
       char took[32];
       std::snprintf(took, sizeof took, "%.2f ms", ms);
-      logger.log(LogLevel::info, "executing: " + req.function() + " (dispatch id " + req.dispatch_id() +
-                                     ", attempt " + std::to_string(outer.attempt) + ") -> " +
-                                     (result.ok() ? std::string("ok") : std::string(code_name(result.error().code()))) +
-                                     " in " + took);
+      outer.logger->log(LogLevel::info, "executing: " + req.function() + " (dispatch id " + req.dispatch_id() +
+                                            ", attempt " + std::to_string(outer.attempt) + ") -> " +
+                                            (result.ok() ? std::string("ok") : std::string(code_name(result.error().code()))) +
+                                            " in " + took);
     }
     if (result.ok()) {
       response.set_status(sdk::v1::STATUS_OK);
@@ -93,7 +91,7 @@ void run(std::string_view request, std::string* out) {
                    e.message());
     }
   }
-  response.SerializeToString(out);
+  return response.SerializeAsString();
 }
 
 }  // namespace

@@ -13,8 +13,8 @@
 #include <google/protobuf/any.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
-#include "dispatch/error.h"
-#include "dispatch/function_service.h"
+#include "dispatch/core/error.h"
+#include "dispatch/durable/function_service.h"
 
 namespace dispatch::protocol {
 

@@ -1,5 +1,5 @@
 // Logger: level parsing and the default stderr sink.
-#include "dispatch/logger.h"
+#include "dispatch/core/logger.h"
 
 #include <unistd.h>
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <variant>
 
-#include "dispatch/error.h"
+#include "dispatch/core/error.h"
 
 namespace dispatch {
 

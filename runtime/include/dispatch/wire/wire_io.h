@@ -24,7 +24,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "dispatch/wire.h"
+#include "dispatch/wire/wire.h"
 
 namespace dispatch::wire {
 

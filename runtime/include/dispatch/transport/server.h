@@ -30,9 +30,9 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/logger.h"
-#include "dispatch/result.h"
-#include "dispatch/service.h"
+#include "dispatch/core/logger.h"
+#include "dispatch/core/result.h"
+#include "dispatch/core/service.h"
 
 namespace dispatch {
 
