@@ -1,9 +1,11 @@
-// The [[dispatch::function]] scanner over plain tokens; see
-// annotation_scanner.h.
+// The [[dispatch::function]] scanner over plain tokens, and the libclang
+// tokenization that feeds it source text; see annotation_scanner.h.
 #include "annotation_scanner.h"
 
 #include <algorithm>
 #include <utility>
+
+#include "clang_source.h"
 
 namespace dispatch::gen {
 namespace {
@@ -145,6 +147,38 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
   // An annotation whose list did not close is not an attribute we read.
   found.erase(std::remove_if(found.begin(), found.end(), [](const Annotation& a) { return a.end == 0; }),
               found.end());
+  return scan;
+}
+
+AnnotationScan scan_annotations_in_text(const std::string& text, const std::string& file_name,
+                                        const std::vector<std::string>& clang_args) {
+  IndexPtr index = make_index();
+  TuPtr tu;
+  std::vector<std::string> args = clang_arguments(clang_args);
+  CXErrorCode status = parse_translation_unit(index.get(), file_name, args, &text, &tu);
+  if (!tu) {
+    std::string shown;
+    for (const std::string& a : args) shown += " " + a;
+    AnnotationScan failed;
+    failed.errors.push_back(Diagnostic{{}, "clang could not tokenize '" + file_name + "' (libclang error " +
+                                               std::to_string(int(status)) + "); check the clang arguments:" +
+                                               shown});
+    return failed;
+  }
+  // Clang's errors about the code are for parse_header() to report; one
+  // with no place in a file is about the arguments, and would leave the
+  // tokens read under other settings than the caller asked for.
+  std::vector<Diagnostic> argument_errors;
+  for (unsigned i = 0, n = clang_getNumDiagnostics(tu.get()); i < n; ++i) {
+    CXDiagnostic d = clang_getDiagnostic(tu.get(), i);
+    SourceLocation loc = location_of(clang_getDiagnosticLocation(d));
+    if (clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error && loc.file.empty())
+      argument_errors.push_back(Diagnostic{loc, take(clang_getDiagnosticSpelling(d))});
+    clang_disposeDiagnostic(d);
+  }
+  SourceCode code = source_code(tu.get(), clang_getFile(tu.get(), file_name.c_str()));
+  AnnotationScan scan = scan_annotations(code.text, std::move(code.tokens));
+  scan.errors.insert(scan.errors.begin(), argument_errors.begin(), argument_errors.end());
   return scan;
 }
 

@@ -2,7 +2,8 @@
 // header's tokens. Clang drops attributes it does not know before the AST,
 // so the annotations are read from tokens, not declarations. Not for
 // matching an annotation to its declaration (decl_walker.h) or for anything
-// about types. Holds no libclang type: the scanner works on plain tokens.
+// about types. Holds no libclang type: the scanner works on plain tokens, so
+// a test can drive it from a string.
 #pragma once
 
 #include <optional>
@@ -48,5 +49,15 @@ struct AnnotationScan {
 // where lines start, so that '#' directives and their continuation lines
 // can be told apart from code.
 AnnotationScan scan_annotations(std::string_view text, std::vector<Token> tokens);
+
+// Scans `text` as the header `file_name`: libclang preprocesses and
+// tokenizes it in memory (parsed like parse_header(), `clang_args`
+// appended; #if-skipped blocks are not code), then scan_annotations() above
+// reads the tokens. Nothing is read from disk under `file_name`; what `text`
+// #includes is. Of clang's own errors only those about the arguments are
+// reported (first); errors in the code are parse_header()'s to report, as
+// the scan reads tokens, not declarations.
+AnnotationScan scan_annotations_in_text(const std::string& text, const std::string& file_name,
+                                        const std::vector<std::string>& clang_args = {});
 
 }  // namespace dispatch::gen

@@ -106,11 +106,14 @@ std::vector<std::string> clang_arguments(const std::vector<std::string>& extra) 
 }
 
 CXErrorCode parse_translation_unit(CXIndex index, const std::string& path, const std::vector<std::string>& args,
-                                   TuPtr* tu) {
+                                   const std::string* contents, TuPtr* tu) {
   std::vector<const char*> argv;
   for (const std::string& a : args) argv.push_back(a.c_str());
+  CXUnsavedFile unsaved{path.c_str(), contents ? contents->data() : nullptr,
+                        contents ? static_cast<unsigned long>(contents->size()) : 0};
   CXTranslationUnit raw = nullptr;
-  CXErrorCode status = clang_parseTranslationUnit2(index, path.c_str(), argv.data(), int(argv.size()), nullptr, 0,
+  CXErrorCode status = clang_parseTranslationUnit2(index, path.c_str(), argv.data(), int(argv.size()),
+                                                   contents ? &unsaved : nullptr, contents ? 1 : 0,
                                                    CXTranslationUnit_DetailedPreprocessingRecord, &raw);
   tu->reset(status == CXError_Success ? raw : nullptr);
   if (status != CXError_Success && raw) clang_disposeTranslationUnit(raw);

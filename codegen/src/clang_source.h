@@ -58,8 +58,9 @@ IndexPtr make_index();
 std::vector<std::string> clang_arguments(const std::vector<std::string>& extra);
 
 // Parses `path` with `args` and a detailed preprocessing record (for the
-// skipped blocks). On failure *tu stays null.
+// skipped blocks). With `contents`, that text is parsed in place of the file
+// on disk, which then need not exist. On failure *tu stays null.
 CXErrorCode parse_translation_unit(CXIndex index, const std::string& path, const std::vector<std::string>& args,
-                                   TuPtr* tu);
+                                   const std::string* contents, TuPtr* tu);
 
 }  // namespace dispatch::gen

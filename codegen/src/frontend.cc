@@ -34,7 +34,7 @@ FrontendResult parse_header(const std::string& header, const std::vector<std::st
   std::vector<std::string> args = clang_arguments(clang_args);
   IndexPtr index = make_index();
   TuPtr tu;
-  CXErrorCode status = parse_translation_unit(index.get(), header, args, &tu);
+  CXErrorCode status = parse_translation_unit(index.get(), header, args, /*contents=*/nullptr, &tu);
   if (!tu) {
     // libclang gives no diagnostics without a translation unit; an
     // argument clang rejects is the usual cause, so show them.
