@@ -1,7 +1,8 @@
 // The generator's front end: parses one annotated header with libclang and
 // fills a Model with its [[dispatch::function]] declarations and every type
 // they reach. Not the naming pass (naming.h gives proto names) and not an
-// emitter; no libclang type leaves frontend.cc.
+// emitter; no libclang type leaves the front end (frontend.cc and the
+// files it runs).
 #pragma once
 
 #include <string>

@@ -15,15 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "cpp/cpp_emitter.h"
 #include "diagnostics.h"
 #include "frontend.h"
 #include "model_json.h"
 #include "naming.h"
 #include "output.h"
 #include "proto_emitter.h"
-#if DISPATCH_GEN_HAVE_CPP
-#include "cpp/cpp_emitter.h"
-#endif
 
 namespace {
 
@@ -152,12 +150,8 @@ int run(int argc, char** argv) {
   std::vector<OutputFile> outputs;
   std::set<std::string> deps;
   for (const Model& m : models) {
-#if DISPATCH_GEN_HAVE_CPP
     for (OutputFile& f : emit_cpp(m, serialize_deterministic(build_file_descriptor(m))))
       outputs.push_back(std::move(f));
-#else
-    (void)serialize_deterministic;
-#endif
     outputs.push_back(emit_proto(m));
     deps.insert(m.headers_read.begin(), m.headers_read.end());
   }

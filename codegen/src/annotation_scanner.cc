@@ -1,0 +1,185 @@
+// The [[dispatch::function]] scanner over plain tokens, and the libclang
+// tokenization that feeds it source text; see annotation_scanner.h.
+#include "annotation_scanner.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "clang_source.h"
+
+namespace dispatch::gen {
+namespace {
+
+bool is_identifier(const std::string& s) {
+  if (s.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!alpha(s[0])) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) { return alpha(c) || digit(c); });
+}
+
+}  // namespace
+
+AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) {
+  AnnotationScan scan;
+  std::vector<Annotation>& found = scan.annotations;
+  auto error = [&](const SourceLocation& loc, std::string message) {
+    scan.errors.push_back(Diagnostic{loc, std::move(message)});
+  };
+  const size_t size = text.size();
+
+  // Preprocessor directives are not declarations. The attribute inside a
+  // macro would apply wherever the macro is used, which the tokens do not
+  // show, so it is an error rather than silently ignored.
+  auto line_start = [&](unsigned offset) {
+    if (offset > size) return false;
+    while (offset > 0 && text[offset - 1] != '\n') {
+      char c = text[offset - 1];
+      if (c != ' ' && c != '\t') return false;
+      --offset;
+    }
+    return true;
+  };
+  auto directive_end = [&](unsigned offset) {
+    for (; offset < size; ++offset) {
+      if (text[offset] != '\n') continue;
+      unsigned back = offset;
+      if (back > 0 && text[back - 1] == '\r') --back;
+      if (back == 0 || text[back - 1] != '\\') break;
+    }
+    return offset;
+  };
+  std::vector<Token> code;
+  code.reserve(toks.size());
+  for (size_t i = 0; i < toks.size(); ++i) {
+    if (!(toks[i].text == "#" && line_start(toks[i].begin))) {
+      code.push_back(std::move(toks[i]));
+      continue;
+    }
+    unsigned end = directive_end(toks[i].begin);
+    size_t j = i + 1;
+    for (; j < toks.size() && toks[j].begin < end; ++j) {
+      if (toks[j].text == "dispatch" && j + 2 < toks.size() && toks[j + 1].text == "::" &&
+          toks[j + 2].text == "function")
+        error(toks[j].loc, "[[dispatch::function]] inside a macro is not recognised (dispatch-gen reads the "
+                           "header's own tokens); write the attribute out before each function");
+    }
+    i = j - 1;
+  }
+  toks = std::move(code);
+
+  auto is = [&](size_t i, const char* text) { return i < toks.size() && toks[i].text == text; };
+  for (size_t i = 0; i + 1 < toks.size(); ++i) {
+    if (!(is(i, "[") && is(i + 1, "["))) continue;
+    size_t start = i;
+    size_t j = i + 2;
+    std::string using_ns;
+    if (is(j, "using") && j + 2 < toks.size() && is(j + 2, ":")) {
+      using_ns = toks[j + 1].text;
+      j += 3;
+    }
+    // attribute-list: attribute (',' attribute)* until "]]".
+    bool closed = false;
+    while (j < toks.size()) {
+      if (is(j, "]") && is(j + 1, "]")) {
+        closed = true;
+        break;
+      }
+      if (is(j, ",")) {
+        ++j;
+        continue;
+      }
+      if (toks[j].kind != TokenKind::kIdentifier && toks[j].kind != TokenKind::kKeyword) break;
+      std::string ns = using_ns, name = toks[j].text;
+      size_t name_tok = j, attr_tok = j;
+      ++j;
+      if (is(j, "::") && j + 1 < toks.size()) {
+        ns = name;
+        name = toks[j + 1].text;
+        name_tok = j + 1;
+        j += 2;
+      }
+      std::optional<std::vector<size_t>> args;
+      if (is(j, "(")) {
+        args.emplace();
+        int depth = 0;
+        for (; j < toks.size(); ++j) {
+          if (is(j, "(")) ++depth;
+          else if (is(j, ")") && --depth == 0) break;
+          else if (depth == 1) args->push_back(j);
+        }
+        ++j;
+      }
+      if (is(j, "...")) ++j;
+      if (ns != "dispatch") continue;
+      if (name != "function") {
+        error(toks[name_tok].loc, "unknown attribute 'dispatch::" + name + "'; did you mean 'dispatch::function'?");
+        continue;
+      }
+      Annotation a;
+      a.loc = toks[attr_tok].loc;
+      if (args) {
+        const std::vector<size_t>& arg = *args;
+        if (arg.size() != 1 || toks[arg[0]].kind != TokenKind::kLiteral || toks[arg[0]].text.size() < 2 ||
+            toks[arg[0]].text.front() != '"' || toks[arg[0]].text.back() != '"') {
+          error(arg.empty() ? a.loc : toks[arg[0]].loc,
+                "[[dispatch::function]] takes one string literal naming the remote function, "
+                "e.g. [[dispatch::function(\"charge_v2\")]]");
+          continue;
+        }
+        std::string remote = toks[arg[0]].text.substr(1, toks[arg[0]].text.size() - 2);
+        if (!is_identifier(remote)) {
+          error(toks[arg[0]].loc, "remote name '" + remote +
+                                      "' is not an identifier; use letters, digits and '_', "
+                                      "not starting with a digit");
+          continue;
+        }
+        a.remote_name = remote;
+      }
+      a.begin = toks[start].begin;
+      found.push_back(a);
+    }
+    if (!closed) continue;
+    for (size_t k = found.size(); k > 0 && found[k - 1].begin == toks[start].begin; --k)
+      found[k - 1].end = toks[j + 1].end;
+    i = j + 1;
+  }
+  // An annotation whose list did not close is not an attribute we read.
+  found.erase(std::remove_if(found.begin(), found.end(), [](const Annotation& a) { return a.end == 0; }),
+              found.end());
+  return scan;
+}
+
+AnnotationScan scan_annotations_in_text(const std::string& text, const std::string& file_name,
+                                        const std::vector<std::string>& clang_args) {
+  IndexPtr index = make_index();
+  TuPtr tu;
+  std::vector<std::string> args = clang_arguments(clang_args);
+  CXErrorCode status = parse_translation_unit(index.get(), file_name, args, &text, &tu);
+  if (!tu) {
+    std::string shown;
+    for (const std::string& a : args) shown += " " + a;
+    AnnotationScan failed;
+    failed.errors.push_back(Diagnostic{{}, "clang could not tokenize '" + file_name + "' (libclang error " +
+                                               std::to_string(int(status)) + "); check the clang arguments:" +
+                                               shown});
+    return failed;
+  }
+  // Clang's errors about the code are for parse_header() to report; one
+  // with no place in a file is about the arguments, and would leave the
+  // tokens read under other settings than the caller asked for.
+  std::vector<Diagnostic> argument_errors;
+  for (unsigned i = 0, n = clang_getNumDiagnostics(tu.get()); i < n; ++i) {
+    CXDiagnostic d = clang_getDiagnostic(tu.get(), i);
+    SourceLocation loc = location_of(clang_getDiagnosticLocation(d));
+    if (clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error && loc.file.empty())
+      argument_errors.push_back(Diagnostic{loc, take(clang_getDiagnosticSpelling(d))});
+    clang_disposeDiagnostic(d);
+  }
+  SourceCode code = source_code(tu.get(), clang_getFile(tu.get(), file_name.c_str()));
+  AnnotationScan scan = scan_annotations(code.text, std::move(code.tokens));
+  scan.errors.insert(scan.errors.begin(), argument_errors.begin(), argument_errors.end());
+  return scan;
+}
+
+}  // namespace dispatch::gen

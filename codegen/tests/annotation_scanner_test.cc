@@ -1,0 +1,217 @@
+// The annotation scanner on its own, fed header text as a string: every
+// attribute form it reads, text that is not code, and each malformed
+// annotation with its diagnostic and line:column. Matching annotations to
+// declarations is frontend_test's and frontend_reject_test's.
+#include "annotation_scanner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace dispatch::gen {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+
+// "line:col" of each annotation, with "=name" for a remote name.
+std::vector<std::string> found(const AnnotationScan& scan) {
+  std::vector<std::string> out;
+  for (const Annotation& a : scan.annotations) {
+    std::string s = std::to_string(a.loc.line) + ":" + std::to_string(a.loc.column);
+    if (a.remote_name) s += "=" + *a.remote_name;
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<std::string> errors(const AnnotationScan& scan) {
+  std::vector<std::string> out;
+  for (const Diagnostic& d : scan.errors) out.push_back(format_diagnostic(d));
+  return out;
+}
+
+AnnotationScan scan(const std::string& text, const std::vector<std::string>& clang_args = {}) {
+  return scan_annotations_in_text(text, "api.h", clang_args);
+}
+
+TEST(AnnotationScanner, FindsTheAttributeAndWhereItsListStartsAndEnds) {
+  AnnotationScan s = scan("int x;\n[[dispatch::function]] void f();\n");
+  EXPECT_THAT(errors(s), IsEmpty());
+  ASSERT_EQ(s.annotations.size(), 1u);
+  const Annotation& a = s.annotations[0];
+  EXPECT_EQ(a.loc.file, "api.h");
+  EXPECT_EQ(a.loc.line, 2u);
+  EXPECT_EQ(a.loc.column, 3u);  // the attribute's name
+  EXPECT_EQ(a.begin, 7u);       // the first '['
+  EXPECT_EQ(a.end, 7u + 22u);   // just past the last ']'
+  EXPECT_FALSE(a.remote_name.has_value());
+}
+
+TEST(AnnotationScanner, ReadsTheRemoteName) {
+  AnnotationScan s = scan("[[dispatch::function(\"charge_v2\")]] void charge();\n");
+  EXPECT_THAT(errors(s), IsEmpty());
+  EXPECT_THAT(found(s), ElementsAre("1:3=charge_v2"));
+}
+
+TEST(AnnotationScanner, EveryAttributeListForm) {
+  AnnotationScan s = scan(
+      "[[nodiscard, dispatch::function]] int in_list();\n"
+      "[[dispatch::function(\"first\"), maybe_unused]] void first();\n"
+      "[[ dispatch :: function ]] void spaced();\n"
+      "[[using dispatch: function(\"u\")]] void using_prefix();\n"
+      "[[dispatch::function]] [[nodiscard]] int two_lists();\n"
+      "[[gnu::always_inline, deprecated(\"x\"), other::function]] inline void not_ours() {}\n"
+      "[[dispatch::function,\n"
+      "  deprecated]] void across_lines();\n");
+  EXPECT_THAT(errors(s), IsEmpty());
+  EXPECT_THAT(found(s), ElementsAre("1:14", "2:3=first", "3:4", "4:19=u", "5:3", "7:3"));
+}
+
+TEST(AnnotationScanner, AnAnnotationSpansItsWholeAttributeList) {
+  const std::string text = "[[nodiscard, dispatch::function(\"x\"), maybe_unused]] int f();\n";
+  AnnotationScan s = scan(text);
+  ASSERT_EQ(s.annotations.size(), 1u);
+  EXPECT_EQ(s.annotations[0].begin, 0u);
+  EXPECT_EQ(s.annotations[0].end, text.find("]]") + 2);
+}
+
+TEST(AnnotationScanner, TextThatIsNotCodeIsIgnored) {
+  AnnotationScan s = scan(
+      "// [[dispatch::function]] void in_a_comment();\n"
+      "/* [[dispatch::function]] */\n"
+      "inline const char* a = \"[[dispatch::function]]\";\n"
+      "inline const char* b = R\"([[dispatch::function]])\";\n"
+      "#if 0\n"
+      "[[dispatch::function]] void skipped();\n"
+      "#endif\n"
+      "#ifdef NOT_DEFINED\n"
+      "[[dispatch::function]] void not_defined();\n"
+      "#else\n"
+      "[[dispatch::function]] void taken();\n"
+      "#endif\n");
+  EXPECT_THAT(errors(s), IsEmpty());
+  EXPECT_THAT(found(s), ElementsAre("11:3"));
+}
+
+TEST(AnnotationScanner, ClangArgumentsDecideWhichBlocksAreCode) {
+  const std::string text = "#ifdef WITH_G\n[[dispatch::function]] void g();\n#endif\n";
+  EXPECT_THAT(found(scan(text)), IsEmpty());
+  EXPECT_THAT(found(scan(text, {"-DWITH_G"})), ElementsAre("2:3"));
+}
+
+TEST(AnnotationScanner, MisspelledAttribute) {
+  AnnotationScan s = scan("[[dispatch::functon]] void f();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  EXPECT_THAT(errors(s), ElementsAre("api.h:1:13: error: unknown attribute 'dispatch::functon'; did you mean "
+                                     "'dispatch::function'?"));
+}
+
+TEST(AnnotationScanner, MisspelledAttributeAfterUsing) {
+  AnnotationScan s = scan("[[using dispatch: fn]] void f();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  EXPECT_THAT(errors(s), ElementsAre("api.h:1:19: error: unknown attribute 'dispatch::fn'; did you mean "
+                                     "'dispatch::function'?"));
+}
+
+constexpr const char* kOneStringLiteral =
+    ": error: [[dispatch::function]] takes one string literal naming the remote function, e.g. "
+    "[[dispatch::function(\"charge_v2\")]]";
+
+TEST(AnnotationScanner, ArgumentThatIsNotAStringLiteral) {
+  AnnotationScan s = scan("[[dispatch::function(charge)]] void f();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kOneStringLiteral));
+}
+
+TEST(AnnotationScanner, EmptyArgumentListPointsAtTheAttribute) {
+  AnnotationScan s = scan("[[dispatch::function()]] void f();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:3") + kOneStringLiteral));
+}
+
+TEST(AnnotationScanner, TwoArguments) {
+  AnnotationScan s = scan("[[dispatch::function(\"a\", \"b\")]] void f();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kOneStringLiteral));
+}
+
+TEST(AnnotationScanner, RemoteNamesThatAreNotIdentifiers) {
+  AnnotationScan s = scan(
+      "[[dispatch::function(\"charge-v2\")]] void f();\n"
+      "[[dispatch::function(\"2fast\")]] void g();\n"
+      "[[dispatch::function(\"\")]] void h();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  const std::string rule = "' is not an identifier; use letters, digits and '_', not starting with a digit";
+  EXPECT_THAT(errors(s), ElementsAre("api.h:1:22: error: remote name 'charge-v2" + rule,
+                                     "api.h:2:22: error: remote name '2fast" + rule,
+                                     "api.h:3:22: error: remote name '" + rule));
+}
+
+TEST(AnnotationScanner, AMalformedAnnotationDoesNotStopTheScan) {
+  AnnotationScan s = scan(
+      "[[dispatch::function(42)]] void f();\n"
+      "[[dispatch::function(\"g2\")]] void g();\n");
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kOneStringLiteral));
+  EXPECT_THAT(found(s), ElementsAre("2:3=g2"));
+}
+
+TEST(AnnotationScanner, AnUnclosedListIsNotAnAnnotation) {
+  // Not an attribute at all: clang reports the syntax error when the header
+  // is parsed; the scanner neither reads it nor adds a second message.
+  AnnotationScan s = scan("[[dispatch::function void f();\n");
+  EXPECT_THAT(found(s), IsEmpty());
+  EXPECT_THAT(errors(s), IsEmpty());
+}
+
+TEST(AnnotationScanner, TheAttributeInsideAMacroIsAnError) {
+  const std::string message =
+      ": error: [[dispatch::function]] inside a macro is not recognised (dispatch-gen reads the header's own "
+      "tokens); write the attribute out before each function";
+  AnnotationScan s = scan(
+      "#define REMOTE [[dispatch::function]]\n"
+      "  #  define CONTINUED \\\n"
+      "    [[dispatch::function(\"c\")]]\n"
+      "REMOTE void f();\n"
+      "[[dispatch::function]] void g();\n");
+  EXPECT_THAT(errors(s), ElementsAre("api.h:1:18" + message, "api.h:3:7" + message));
+  EXPECT_THAT(found(s), ElementsAre("5:3"));
+}
+
+TEST(AnnotationScanner, ClangArgumentsClangRejects) {
+  EXPECT_THAT(errors(scan("[[dispatch::function]] void f();\n", {"-fno-such-flag"})),
+              ElementsAre("dispatch-gen: error: unknown argument: '-fno-such-flag'"));
+  AnnotationScan none = scan("[[dispatch::function]] void f();\n", {"-std=c++99"});
+  EXPECT_THAT(found(none), IsEmpty());
+  EXPECT_THAT(errors(none), ElementsAre(StartsWith("dispatch-gen: error: clang could not tokenize 'api.h'")));
+}
+
+// The scanner proper needs no libclang: any tokenizer's tokens will do.
+TEST(AnnotationScanner, ScansTokensFromAnyTokenizer) {
+  const std::string text = "[[dispatch::function(\"x\")]] void f();";
+  auto tok = [&](TokenKind kind, const std::string& spelling, unsigned at) {
+    return Token{kind, spelling, at, at + unsigned(spelling.size()), SourceLocation{"t.h", 1, at + 1}};
+  };
+  using K = TokenKind;
+  std::vector<Token> tokens = {
+      tok(K::kPunctuation, "[", 0),  tok(K::kPunctuation, "[", 1),    tok(K::kIdentifier, "dispatch", 2),
+      tok(K::kPunctuation, "::", 10), tok(K::kIdentifier, "function", 12), tok(K::kPunctuation, "(", 20),
+      tok(K::kLiteral, "\"x\"", 21), tok(K::kPunctuation, ")", 24),   tok(K::kPunctuation, "]", 25),
+      tok(K::kPunctuation, "]", 26), tok(K::kKeyword, "void", 28),      tok(K::kIdentifier, "f", 33),
+      tok(K::kPunctuation, "(", 34), tok(K::kPunctuation, ")", 35),   tok(K::kPunctuation, ";", 36)};
+  AnnotationScan s = scan_annotations(text, tokens);
+  EXPECT_THAT(errors(s), IsEmpty());
+  EXPECT_THAT(found(s), ElementsAre("1:3=x"));
+  ASSERT_EQ(s.annotations.size(), 1u);
+  EXPECT_EQ(s.annotations[0].end, 27u);
+
+  // An identifier where the string literal was is no remote name.
+  tokens[6].kind = K::kIdentifier;
+  EXPECT_THAT(errors(scan_annotations(text, tokens)), ElementsAre(std::string("t.h:1:22") + kOneStringLiteral));
+}
+
+}  // namespace
+}  // namespace dispatch::gen
