@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cpp/cpp_emitter.h"
@@ -28,8 +29,8 @@ namespace {
 using namespace dispatch::gen;
 
 constexpr const char* kUsage =
-    "usage: dispatch-gen --out-dir DIR [--package P] [--include-name NAME] [--depfile F]\n"
-    "                    [--dump-model] HEADER... [-- CLANG_ARGS...]\n"
+    "usage: dispatch-gen --out-dir DIR [--package P] [--include-name NAME [--check-include-name]]\n"
+    "                    [--depfile F] [--dump-model] HEADER... [-- CLANG_ARGS...]\n"
     "\n"
     "Generates serialization, client stubs, a server dispatch table and a .proto\n"
     "for the [[dispatch::function]] declarations of each HEADER.\n"
@@ -37,8 +38,11 @@ constexpr const char* kUsage =
     "  --out-dir DIR        where generated files go (written only when changed)\n"
     "  --package P          proto package (default: the functions' C++ namespace,\n"
     "                       '::' -> '.')\n"
-    "  --include-name NAME  how generated code #includes the header (default: its\n"
+    "  --include-name NAME  how generated code #includes the header (default: its path\n"
+    "                       below the deepest -I directory that holds it, else its\n"
     "                       file name); one HEADER only\n"
+    "  --check-include-name fail unless the -I directories spell the header as NAME\n"
+    "                       (when one holds it) and #include \"NAME\" reaches it\n"
     "  --depfile F          write a Make-syntax depfile listing every header read\n"
     "  --dump-model         print the model as JSON and write nothing\n"
     "  --help               this text\n"
@@ -48,7 +52,7 @@ constexpr const char* kUsage =
 
 struct Options {
   std::optional<std::string> out_dir, package, include_name, depfile;
-  bool dump_model = false;
+  bool dump_model = false, check_include_name = false;
   std::vector<std::string> headers, clang_args;
 };
 
@@ -68,18 +72,51 @@ std::string serialize_deterministic(const google::protobuf::FileDescriptorProto&
   return out;
 }
 
+// Why #include "<name>" in generated code is not how the -I directories
+// reach `header`, or nullopt when it is (or none of them holds it: then the
+// name is the caller's own choice). dispatch_generate() names its output
+// files after the spelling it works out at configure time and asks for this
+// check, because only the -I list seen here is complete.
+std::optional<std::string> include_name_mismatch(const std::string& header, const std::string& name,
+                                                 const std::vector<std::string>& dirs) {
+  std::optional<IncludeSpelling> spelled = include_spelling(header, dirs);
+  if (!spelled) return std::nullopt;
+  std::string would = "generated code would #include \"" + name + "\", but ";
+  if (spelled->name != name)
+    return would + "the include directory '" + spelled->dir + "' spells this header \"" + spelled->name +
+           "\" (the deepest directory that holds it decides). dispatch_generate() spells a header from the "
+           "include directories it can read when the CMakeLists.txt that calls it ends; it cannot read one "
+           "that a generator expression other than $<BUILD_INTERFACE:...> adds, or that comes from a target "
+           "defined later: give the target '" + spelled->dir + "' with target_include_directories() as a "
+           "plain path";
+  std::optional<std::string> found = include_lookup(name, dirs);
+  std::error_code ec;
+  if (found && !std::filesystem::equivalent(*found, header, ec) && !ec)
+    return would + "that finds '" + *found + "' first among the include directories; rename one of the two "
+           "headers or put '" + spelled->dir + "' first";
+  return std::nullopt;
+}
+
 // Front end, naming pass and the descriptor check for one header; every
 // error, in source order. The model is kept only when there is none.
 std::vector<Diagnostic> check_header(const std::string& header, const Options& opt, std::vector<Model>& models) {
   FrontendResult parsed = parse_header(header, opt.clang_args);
   std::vector<Diagnostic> errors = std::move(parsed.errors);
+  std::vector<std::string> dirs = include_dirs(opt.clang_args);
+  std::optional<std::string> include_name = opt.include_name;
+  if (!include_name)
+    if (std::optional<IncludeSpelling> spelled = include_spelling(header, dirs)) include_name = spelled->name;
+
   // A header clang rejected yields no model worth naming; one with our own
   // errors still gets the naming checks, so one run reports everything.
   bool clang_failed = !errors.empty() && parsed.model.functions.empty() && parsed.model.structs.empty();
   if (!clang_failed) {
-    std::vector<Diagnostic> naming = assign_names(parsed.model, NamingOptions{opt.package, opt.include_name});
+    std::vector<Diagnostic> naming = assign_names(parsed.model, NamingOptions{opt.package, include_name});
     errors.insert(errors.end(), naming.begin(), naming.end());
   }
+  if (opt.check_include_name)
+    if (std::optional<std::string> why = include_name_mismatch(header, *include_name, dirs))
+      errors.push_back(Diagnostic{{header, 0, 0}, *why});
   if (errors.empty()) errors = validate_file_descriptor(parsed.model, build_file_descriptor(parsed.model));
   std::stable_sort(errors.begin(), errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
     if (a.loc.file.empty() != b.loc.file.empty()) return b.loc.file.empty();
@@ -105,6 +142,10 @@ int run(int argc, char** argv) {
       opt.dump_model = true;
       continue;
     }
+    if (arg == "--check-include-name") {
+      opt.check_include_name = true;
+      continue;
+    }
     std::optional<std::string>* value = nullptr;
     std::string name = arg.substr(0, arg.find('='));
     if (name == "--out-dir") value = &opt.out_dir;
@@ -128,6 +169,8 @@ int run(int argc, char** argv) {
   if (!opt.out_dir && !opt.dump_model) return usage_error("--out-dir is required");
   if (opt.include_name && opt.headers.size() > 1)
     return usage_error("--include-name names one header; run dispatch-gen once per header to use it");
+  if (opt.check_include_name && !opt.include_name)
+    return usage_error("--check-include-name checks --include-name; give both");
 
   std::vector<Model> models;
   std::vector<Diagnostic> errors;

@@ -1,10 +1,13 @@
-// The naming pass and the wrapper-message rule; see naming.h for the rules
-// and docs/annotations.md for the user's view of them.
+// The naming pass, the wrapper-message rule and how generated code spells
+// the user's header; see naming.h for the rules and docs/annotations.md for
+// the user's view of them.
 #include "naming.h"
 
 #include <cctype>
+#include <filesystem>
 #include <functional>
 #include <set>
+#include <system_error>
 
 namespace dispatch::gen {
 namespace {
@@ -24,6 +27,14 @@ std::vector<std::string> split(const std::string& s, const std::string& sep) {
     parts.push_back(s.substr(start, pos - start));
   parts.push_back(s.substr(start));
   return parts;
+}
+
+// The path with symlinks resolved as far as it exists, so a directory and a
+// header reached through different links still compare.
+std::filesystem::path resolved(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path out = std::filesystem::weakly_canonical(path, ec);
+  return ec ? std::filesystem::absolute(path).lexically_normal() : out;
 }
 
 std::string where(const SourceLocation& loc) {
@@ -245,6 +256,42 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
                      (by_remote_name ? "function's remote name" : "function"));
   }
   return errors;
+}
+
+std::vector<std::string> include_dirs(const std::vector<std::string>& clang_args) {
+  std::vector<std::string> dirs;
+  for (std::string_view flag : {"-iquote", "-I", "-isystem"}) {
+    for (size_t i = 0; i < clang_args.size(); ++i) {
+      std::string_view arg = clang_args[i];
+      if (arg.substr(0, flag.size()) != flag) continue;
+      if (arg.size() > flag.size()) dirs.emplace_back(arg.substr(flag.size()));
+      else if (i + 1 < clang_args.size()) dirs.push_back(clang_args[++i]);
+    }
+  }
+  return dirs;
+}
+
+std::optional<IncludeSpelling> include_spelling(const std::string& header, const std::vector<std::string>& dirs) {
+  std::filesystem::path file = resolved(header);
+  std::optional<IncludeSpelling> best;
+  for (const std::string& dir : dirs) {
+    std::filesystem::path rel = file.lexically_relative(resolved(dir));
+    if (rel.empty() || rel == "." || *rel.begin() == "..") continue;
+    // Every directory that holds the header is one of its ancestors: the
+    // deepest leaves the shortest path.
+    std::string name = rel.generic_string();
+    if (!best || name.size() < best->name.size()) best = IncludeSpelling{name, dir};
+  }
+  return best;
+}
+
+std::optional<std::string> include_lookup(const std::string& name, const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    std::filesystem::path candidate = std::filesystem::path(dir) / name;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(candidate, ec)) return candidate.string();
+  }
+  return std::nullopt;
 }
 
 }  // namespace dispatch::gen

@@ -2,7 +2,8 @@
 // request/response messages, enum value names, proto file) and reports names
 // that collide. Both back ends read these names from the model, so the .proto
 // and the generated C++ cannot disagree. Also the rule for the wrapper
-// messages that nested containers need in proto (see docs/annotations.md).
+// messages that nested containers need in proto (see docs/annotations.md),
+// and how generated code spells the #include of the user's header.
 // Not libclang, not output.
 #pragma once
 
@@ -19,7 +20,7 @@ namespace dispatch::gen {
 
 struct NamingOptions {
   std::optional<std::string> package;       // --package: overrides the namespace
-  std::optional<std::string> include_name;  // --include-name
+  std::optional<std::string> include_name;  // --include-name, or the -I directories' spelling
 };
 
 // Fills package, service, cpp_namespace, include_name (when given),
@@ -90,5 +91,27 @@ std::string type_name(const Model& model, const TypeRef& type);
 // Every wrapper message the model needs, by name, with the element type it
 // wraps; sorted by name.
 std::map<std::string, TypeRef> wrapper_messages(const Model& model);
+
+// ---- How generated code #includes the user's header: the way code compiled
+// with the same include directories does. A header is "held" by a directory
+// it lies below (paths compared after resolving symlinks); the deepest such
+// directory gives the shortest spelling, which is the one people write:
+// with -Ilib -Ilib/api, lib/api/acme/x.h is "acme/x.h", not "api/acme/x.h".
+
+// The include directories of clang arguments, in the order a quoted #include
+// searches them: -iquote, then -I, then -isystem (each "-Idir" or "-I dir").
+std::vector<std::string> include_dirs(const std::vector<std::string>& clang_args);
+
+// `header` spelled relative to the deepest of `dirs` that holds it ('/'
+// separators), and that directory as given; nullopt when none holds it.
+struct IncludeSpelling {
+  std::string name;  // "acme/x.h"
+  std::string dir;   // "lib/api"
+};
+std::optional<IncludeSpelling> include_spelling(const std::string& header, const std::vector<std::string>& dirs);
+
+// The file #include "<name>" reaches through `dirs`, searched in order
+// (<dir>/<name> as given), or nullopt when no directory has it.
+std::optional<std::string> include_lookup(const std::string& name, const std::vector<std::string>& dirs);
 
 }  // namespace dispatch::gen

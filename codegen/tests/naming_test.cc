@@ -289,5 +289,46 @@ TEST(Naming, WrapperNames) {
   EXPECT_FALSE(needs_wrapper(s));
 }
 
+TEST(IncludeSpelling, IncludeDirsInTheOrderAQuotedIncludeSearchesThem) {
+  std::vector<std::string> args = {"-std=c++20", "-I/a", "-isystem", "/s", "-DX=1", "-I", "/b",
+                                   "-iquote/q", "-isysroot", "/root", "-I/c"};
+  EXPECT_EQ(include_dirs(args), (std::vector<std::string>{"/q", "/a", "/b", "/c", "/s"}));
+  EXPECT_EQ(include_dirs({"-I"}), std::vector<std::string>{});  // a flag missing its value names nothing
+}
+
+TEST(IncludeSpelling, TheDeepestDirectoryThatHoldsTheHeaderWins) {
+  TempDir dir;
+  std::string header = dir.write("lib/api/acme/x.h", "#pragma once\n");
+  std::string lib = (dir.path() / "lib").string(), api = (dir.path() / "lib" / "api").string();
+  for (const auto& dirs : {std::vector<std::string>{lib, api}, std::vector<std::string>{api, lib}}) {
+    std::optional<IncludeSpelling> s = include_spelling(header, dirs);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->name, "acme/x.h");
+    EXPECT_EQ(s->dir, api);
+  }
+  EXPECT_EQ(include_spelling(header, {lib})->name, "api/acme/x.h");
+  // A directory whose name is a string prefix of the header's does not hold it.
+  dir.write("lib/ap/other.h", "");
+  EXPECT_FALSE(include_spelling(header, {(dir.path() / "lib" / "ap").string()}));
+  EXPECT_FALSE(include_spelling(header, {(dir.path() / "lib" / "api" / "acme" / "x.h").string()}));
+  EXPECT_FALSE(include_spelling(header, {}));
+  // Spelled alike however the directory is written: "..", a trailing slash, a symlink.
+  EXPECT_EQ(include_spelling(header, {(dir.path() / "lib" / ".." / "lib" / "api").string()})->name, "acme/x.h");
+  EXPECT_EQ(include_spelling(header, {api + "/"})->name, "acme/x.h");
+  std::filesystem::create_directory_symlink(dir.path() / "lib" / "api", dir.path() / "link");
+  EXPECT_EQ(include_spelling(header, {(dir.path() / "link").string()})->name, "acme/x.h");
+  EXPECT_EQ(include_spelling((dir.path() / "link" / "acme" / "x.h").string(), {api})->name, "acme/x.h");
+}
+
+TEST(IncludeSpelling, LookupSearchesTheDirectoriesInOrder) {
+  TempDir dir;
+  std::string first = dir.write("one/acme/x.h", ""), second = dir.write("two/acme/x.h", "");
+  std::string one = (dir.path() / "one").string(), two = (dir.path() / "two").string();
+  EXPECT_EQ(include_lookup("acme/x.h", {one, two}), first);
+  EXPECT_EQ(include_lookup("acme/x.h", {two, one}), second);
+  EXPECT_FALSE(include_lookup("acme/y.h", {one, two}));
+  EXPECT_FALSE(include_lookup("acme", {one}));  // a directory is not a header
+}
+
 }  // namespace
 }  // namespace dispatch::gen::testing

@@ -26,6 +26,7 @@ step("build" ${CMAKE_COMMAND} --build ${WORK}/build)
 step("server" ${WORK}/build/server)
 step("client_only" ${WORK}/build/client_only)
 step("modern" ${WORK}/build/modern)
+step("warehouse" ${WORK}/build/warehouse)
 # The installed generator did the work, not the build tree's.
 if(GENERATOR STREQUAL "Ninja")
   file(STRINGS ${WORK}/build/build.ninja uses_installed REGEX "${WORK}/prefix/bin/dispatch-gen")
