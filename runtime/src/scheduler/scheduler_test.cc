@@ -305,6 +305,9 @@ class SlowFinishStore final : public Store {
   void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
     inner_->release_leases(now_ms, all, std::move(done));
   }
+  void delete_ended(int64_t ended_before_ms, Done<std::size_t> done) override {
+    inner_->delete_ended(ended_before_ms, std::move(done));
+  }
   Result<std::optional<CallRecord>> get(std::string_view id) override { return inner_->get(id); }
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id) override {

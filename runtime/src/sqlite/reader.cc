@@ -2,6 +2,8 @@
 // that could not use it fails to prepare instead of scanning the table.
 #include "sqlite/reader.h"
 
+#include <cstdint>
+
 namespace dispatch::scheduler::sqlite {
 
 Reader::Reader(const std::string& path, bool fsync_commits) : db_(open_connection(path, fsync_commits)) {
@@ -9,6 +11,8 @@ Reader::Reader(const std::string& path, bool fsync_commits) : db_(open_connectio
   const std::string cols = kCallColumns;
   get_ = Stmt(db, "SELECT " + cols + " FROM calls WHERE id = ?1");
   seq_of_ = Stmt(db, "SELECT seq FROM calls WHERE id = ?1");
+  first_id_from_ = Stmt(db, "SELECT id FROM calls WHERE id >= ?1 ORDER BY id LIMIT 1");
+  first_seq_between_ = Stmt(db, "SELECT MIN(seq) FROM calls WHERE id >= ?1 AND id < ?2");
   list_all_ = Stmt(db, "SELECT " + cols + " FROM calls WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   // One statement per state: a partial index serves a query only when
   // the query names its state as a constant. Completed calls have no
@@ -50,13 +54,7 @@ Result<std::optional<CallRecord>> Reader::get(std::string_view id) {
 Result<std::vector<CallRecord>> Reader::list(std::optional<CallState> state, std::size_t limit,
                                              std::string_view after_id) {
   return read([&] {
-    int64_t after = 0;
-    if (!after_id.empty()) {
-      Using u(seq_of_);
-      seq_of_.bind(1, after_id);
-      if (!seq_of_.step()) throw Error(Code::not_found, "no call has ID " + std::string(after_id));
-      after = seq_of_.i64(0);
-    }
+    const int64_t after = after_id.empty() ? 0 : page_start(after_id);
     const int st = state ? static_cast<int>(*state) : 0;
     if (state && (st < 1 || st >= kStates)) {
       throw Error(Code::invalid_argument, "no call state numbered " + std::to_string(st));
@@ -68,6 +66,38 @@ Result<std::vector<CallRecord>> Reader::list(std::optional<CallState> state, std
     while (s.step()) out.push_back(read_call(s));
     return out;
   });
+}
+
+int64_t Reader::page_start(std::string_view after_id) {
+  {
+    Using u(seq_of_);
+    seq_of_.bind(1, after_id);
+    if (seq_of_.step()) return seq_of_.i64(0);
+  }
+  // Gone: an ID of this store is 32 hex digits, the first 12 its creation
+  // time in ms. Calls come in creation order, so the page goes on before
+  // the first call created in that millisecond or later.
+  if (after_id.size() != 32 || after_id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    throw Error(Code::not_found, "no call has ID " + std::string(after_id));
+  }
+  std::string from(after_id.substr(0, 12));
+  for (;;) {
+    std::string ms;
+    {
+      Using u(first_id_from_);
+      first_id_from_.bind(1, from);
+      if (!first_id_from_.step()) return INT64_MAX;  // nothing was created since
+      ms = first_id_from_.text(0).substr(0, 12);
+    }
+    // Within one millisecond IDs are random: the first call of it in
+    // creation order has the least seq of its IDs ("g" follows every hex
+    // digit).
+    const std::string next_ms = ms + "g";
+    Using u(first_seq_between_);
+    first_seq_between_.bind(1, ms).bind(2, next_ms);
+    if (first_seq_between_.step() && !first_seq_between_.is_null(0)) return first_seq_between_.i64(0) - 1;
+    from = next_ms;  // that millisecond's calls were deleted meanwhile
+  }
 }
 
 Result<std::optional<int64_t>> Reader::next_due_ms() {

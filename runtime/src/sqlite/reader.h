@@ -27,6 +27,10 @@ class Reader {
   Reader(const std::string& path, bool fsync_commits);
 
   Result<std::optional<CallRecord>> get(std::string_view id);
+  // A page goes on after the call `after_id`; should that call have been
+  // deleted since (retention), after the calls created before its
+  // millisecond (IDs begin with their creation time): a few calls of that
+  // millisecond may be listed again, none is skipped.
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id);
   Result<std::optional<int64_t>> next_due_ms();
@@ -44,9 +48,13 @@ class Reader {
     }
   }
 
+  // The seq after which a page that follows `after_id` begins.
+  int64_t page_start(std::string_view after_id);
+
   Connection db_;  // declared first: closed after the statements
   std::mutex mu_;
   Stmt get_, seq_of_, list_all_, next_due_, count_all_, begin_, commit_;
+  Stmt first_id_from_, first_seq_between_;
   Stmt list_state_[kStates];
   Stmt count_state_[kStates];  // none for completed: the total less the others
 };

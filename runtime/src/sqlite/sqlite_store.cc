@@ -1,7 +1,8 @@
 // The SQLite store: the Store operations as SQL on the write connection,
 // run by the group commit writer (group_commit.h), made durable by the log
 // sync thread (log_sync.h) and read through a second connection
-// (reader.h). The schema and its migrations are in schema.cc.
+// (reader.h). The schema and its migrations are in schema.cc; the batches
+// of delete_ended in retention.cc.
 //
 // Not for: policy. One scheduler per file (see SqliteOptions::exclusive_owner).
 #include <fcntl.h>
@@ -9,12 +10,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <random>
 
 #include "dispatch/sqlite/sqlite_store.h"
 #include "sqlite/group_commit.h"
 #include "sqlite/log_sync.h"
 #include "sqlite/reader.h"
+#include "sqlite/retention.h"
 #include "sqlite/schema.h"
 #include "sqlite/statement.h"
 
@@ -112,6 +116,35 @@ std::unique_ptr<sqlite::LogSync> start_log_sync(const SqliteOptions& options, sq
   return sync;
 }
 
+// SqliteOptions::on_delete_commit: counts the rows SQLite deletes from the
+// calls table in each transaction, and reports the count as it commits.
+class DeleteWatch {
+ public:
+  DeleteWatch(sqlite3* db, std::function<void(std::size_t)> report) : report_(std::move(report)) {
+    if (!report_) return;
+    sqlite3_update_hook(db, &DeleteWatch::on_change, this);
+    sqlite3_commit_hook(db, &DeleteWatch::on_commit, this);
+    sqlite3_rollback_hook(db, &DeleteWatch::on_rollback, this);
+  }
+  DeleteWatch(const DeleteWatch&) = delete;  // SQLite holds its address
+  DeleteWatch& operator=(const DeleteWatch&) = delete;
+
+ private:
+  static void on_change(void* self, int op, const char*, const char* table, sqlite3_int64) {
+    if (op == SQLITE_DELETE && std::strcmp(table, "calls") == 0) static_cast<DeleteWatch*>(self)->count_++;
+  }
+  static int on_commit(void* self) {
+    auto* w = static_cast<DeleteWatch*>(self);
+    if (w->count_ > 0) w->report_(w->count_);
+    w->count_ = 0;
+    return 0;  // go on committing
+  }
+  static void on_rollback(void* self) { static_cast<DeleteWatch*>(self)->count_ = 0; }
+
+  std::function<void(std::size_t)> report_;
+  std::size_t count_ = 0;
+};
+
 uint64_t random_seed() {
   std::random_device rd;
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -125,6 +158,8 @@ class SqliteStore final : public Store {
         writer_db_(open_writer(options)),
         reader_(options.path, options.fsync_commits),
         w_(writer_db_.get()),
+        retention_(writer_db_.get()),
+        delete_watch_(writer_db_.get(), options.on_delete_commit),
         log_sync_(start_log_sync(options, writer_db_.get())),
         rng_(random_seed()),
         writer_(writer_db_.get(),
@@ -201,11 +236,55 @@ class SqliteStore final : public Store {
 
   Result<std::vector<int64_t>> count_by_state() override { return reader_.count_by_state(); }
 
+  void delete_ended(int64_t ended_before_ms, Done<std::size_t> done) override {
+    auto sweep = std::make_shared<Sweep>();
+    sweep->ended_before_ms = ended_before_ms;
+    sweep->done = std::move(done);
+    delete_next_batch(std::move(sweep));
+  }
+
   Stats stats() const override {
-    return Stats{writer_.writes(), writer_.commits(), log_sync_ ? log_sync_->syncs() : 0};
+    return Stats{writer_.writes(), writer_.commits(), log_sync_ ? log_sync_->syncs() : 0, deleted_.load()};
   }
 
  private:
+  // A delete_ended in progress. Each batch is a write of its own, queued
+  // once the previous one committed: the writes queued meanwhile share the
+  // next commit with it, and none waits for more than one batch.
+  struct Sweep {
+    int64_t ended_before_ms = 0;
+    Done<std::size_t> done;
+    int64_t after_seq = 0;
+    std::size_t deleted = 0;
+  };
+
+  void delete_next_batch(std::shared_ptr<Sweep> sweep) {
+    writer_.submit<sqlite::Retention::Batch>(
+        [this, sweep](Result<sqlite::Retention::Batch> batch) {
+          if (!batch.ok()) {
+            sweep->done(std::move(batch).error());
+            return;
+          }
+          sweep->deleted += batch->deleted;
+          sweep->after_seq = batch->after_seq;
+          deleted_ += batch->deleted;
+          // A store that closes reports what it deleted so far; the next
+          // sweep goes on from the start.
+          if (batch->finished || writer_.stopping()) {
+            sweep->done(sweep->deleted);
+            return;
+          }
+          delete_next_batch(sweep);
+        },
+        [this, sweep] {
+          return retention_.delete_batch(sweep->ended_before_ms, sweep->after_seq, options_.delete_batch);
+        },
+        // Not synced: a deletion a power cut undoes is made again by the
+        // next sweep. May wait: nobody waits on one batch, so it may share
+        // the commit of the next outcomes or leases.
+        Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+  }
+
   // 32 hex digits: the creation time in milliseconds (48 bits, most
   // significant first), then 80 random bits, as UUIDv7 does. Time-ordered
   // IDs land at the end of the ID index, so a batch of inserts dirties a
@@ -359,6 +438,9 @@ class SqliteStore final : public Store {
   sqlite::Connection writer_db_;
   sqlite::Reader reader_;
   WriteStmts w_;  // the writer thread's once it runs
+  sqlite::Retention retention_;  // likewise
+  DeleteWatch delete_watch_;
+  std::atomic<uint64_t> deleted_{0};
   std::unique_ptr<sqlite::LogSync> log_sync_;
   std::mt19937_64 rng_;       // writer thread
   uint64_t claim_round_ = 0;  // writer thread
@@ -368,6 +450,9 @@ class SqliteStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
+  if (options.delete_batch == 0) {
+    return Error(Code::invalid_argument, "SqliteOptions::delete_batch must be at least 1");
+  }
   try {
     return std::unique_ptr<Store>(std::make_unique<SqliteStore>(options));
   } catch (const Error& e) {
