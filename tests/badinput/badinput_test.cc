@@ -1,4 +1,4 @@
-// The end-to-end bad-input table (issue 6): each row is a request no good
+// The end-to-end bad-input table: each row is a request no good
 // client sends, written to a running dispatch::Server over a raw socket; the
 // row says what the server must answer (HTTP status and Connect code, or
 // closing without an answer). After every row a good call on a new
