@@ -84,6 +84,17 @@ class Info final : public RequestInfo {
   const Request& req_;
 };
 
+// GET probes beside /healthz, for the platforms that run a server: Knative
+// and Kubernetes (/health/liveness, /health/readiness) and OpenFaaS (/_/health,
+// /_/ready). A readiness probe fails once a drain has begun, so the platform
+// stops sending new requests while the in-flight ones finish.
+enum class Probe { none, liveness, readiness };
+Probe probe_for(std::string_view path) {
+  if (path == "/healthz" || path == "/health/liveness" || path == "/_/health") return Probe::liveness;
+  if (path == "/health/readiness" || path == "/_/ready") return Probe::readiness;
+  return Probe::none;
+}
+
 }  // namespace
 
 Response error_response(const Error& error, http::status status, bool keep_alive) {
@@ -175,8 +186,12 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
   try {
     const std::string_view target = view(req.target()), path = route_path(target);
     const bool keep = req.keep_alive();
-    if (path == "/healthz" && req.method() == http::verb::get) {
-      return make_response(http::status::ok, "text/plain", "ok\n", keep);
+    if (req.method() == http::verb::get) {
+      const Probe probe = probe_for(path);
+      if (probe == Probe::readiness && draining_.load(std::memory_order_relaxed)) {
+        return make_response(http::status::service_unavailable, "text/plain", "draining\n", keep);
+      }
+      if (probe != Probe::none) return make_response(http::status::ok, "text/plain", "ok\n", keep);
     }
     const Method* method = table_.find(path);
     if (method == nullptr) {

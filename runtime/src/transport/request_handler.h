@@ -75,6 +75,10 @@ class RequestHandler {
   // end before the request does and the server would close without an answer.
   std::optional<Response> serve_bytes(std::string_view bytes) const;
 
+  // From now on readiness probes (/health/readiness, /_/ready) answer 503:
+  // the server is draining.
+  void set_draining() noexcept { draining_.store(true, std::memory_order_relaxed); }
+
  private:
   struct Route {
     std::string log_name;                       // "shop.add"
@@ -95,6 +99,7 @@ class RequestHandler {
   const ServerOptions& options_;
   std::unordered_map<const Method*, std::unique_ptr<Route>> routes_;
   std::vector<std::unique_ptr<connect::JsonCodec>> codecs_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace dispatch::transport
