@@ -12,6 +12,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc
   nodejs
   jq
+  nlohmann-json3-dev
 )
 missing=()
 for p in "${packages[@]}"; do

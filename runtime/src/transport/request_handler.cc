@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <functional>
 
 #include "dispatch/security/signature.h"
 #include "transport/secure_options.h"
@@ -73,11 +74,20 @@ security::HttpRequestView signature_view(const Request& req, std::deque<std::str
 
 class Info final : public RequestInfo {
  public:
-  explicit Info(const Request& req) : req_(req) {}
+  Info(const Request& req, std::string_view path) : req_(req) {
+    method = view(req.method_string());
+    this->path = path;
+    authority = view(req[http::field::host]);
+    content_type = view(req[http::field::content_type]);
+    body = req.body();
+  }
   std::optional<std::string_view> header(std::string_view name) const override {
     auto it = req_.find(beast::string_view(name.data(), name.size()));
     if (it == req_.end()) return std::nullopt;
     return view(it->value());
+  }
+  void for_each_header(const std::function<void(std::string_view, std::string_view)>& f) const override {
+    for (const auto& field : req_) f(view(field.name_string()), view(field.value()));
   }
 
  private:
@@ -144,7 +154,17 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
 }
 
 bool RequestHandler::is_quick(const Request& request) const {
-  const Method* method = table_.find(route_path(view(request.target())));
+  const std::string_view path = route_path(view(request.target()));
+  const Method* method = table_.find(path);
+  if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
+    const Info info(request, path);
+    for (const auto& route : options_.routes) {
+      if (route->takes(info)) {
+        method = route->function_for(info);
+        break;
+      }
+    }
+  }
   if (method == nullptr) return true;
   auto it = routes_.find(method);
   return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
@@ -194,6 +214,12 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       if (probe != Probe::none) return make_response(http::status::ok, "text/plain", "ok\n", keep);
     }
     const Method* method = table_.find(path);
+    if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
+      const Info info(req, path);
+      for (const auto& route : options_.routes) {
+        if (route->takes(info)) return answer_route(req, *route, info);
+      }
+    }
     if (method == nullptr) {
       return reject(req, Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
                     http::status::not_found);
@@ -236,32 +262,53 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       if (!attempt.ok()) return reject(req, attempt.error(), http::status::bad_request);
       context.attempt = *attempt;
     }
-    if (options_.authenticate) {
-      Info info(req);
-      info.method = view(req.method_string());
-      info.path = path;
-      info.authority = view(req[http::field::host]);
-      info.content_type = content_type;
-      info.body = req.body();
-      auto allowed = options_.authenticate(info);
-      if (!allowed.ok()) {
-        return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
-      }
-    }
-    if (options_.verifier || options_.bearer_keys) {
-      std::deque<std::string> combined;
-      auto allowed = check_credentials(options_.verifier.get(), options_.bearer_keys.get(),
-                                       signature_view(req, combined));
-      if (!allowed.ok()) {
-        return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
-      }
-    }
+    if (auto refused = check_access(req, Info(req, path))) return std::move(*refused);
     const Route& route = *routes_.at(method);
     return call(req, *method, route, *encoding, std::move(context), received);
   } catch (...) {
     // Allocation failure, or a logger or hook that threw: still an answer.
     return error_response(error_from_current_exception(), http::status::internal_server_error, false);
   }
+}
+
+std::optional<Response> RequestHandler::check_access(const Request& req, const RequestInfo& info) const {
+  if (options_.authenticate) {
+    auto allowed = options_.authenticate(info);
+    if (!allowed.ok()) {
+      return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
+    }
+  }
+  if (options_.verifier || options_.bearer_keys) {
+    std::deque<std::string> combined;
+    auto allowed =
+        check_credentials(options_.verifier.get(), options_.bearer_keys.get(), signature_view(req, combined));
+    if (!allowed.ok()) {
+      return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
+    }
+  }
+  return std::nullopt;
+}
+
+Response RequestHandler::answer_route(const Request& req, const RequestRoute& route, const RequestInfo& info) const {
+  if (auto refused = check_access(req, info)) return std::move(*refused);
+  CallContext context;
+  context.logger = &options_.logger;
+  const Method* method = route.function_for(info);
+  const auto started = Clock::now();
+  HttpAnswer answer = route.answer(info, context);
+  if (method != nullptr) {
+    if (auto it = routes_.find(method); it != routes_.end()) note_duration(*it->second, Clock::now() - started);
+  }
+  Response response;
+  response.result(static_cast<http::status>(answer.status));
+  response.version(11);
+  for (auto& [name, value] : answer.headers) {
+    response.set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+  }
+  response.body() = std::move(answer.body);
+  response.keep_alive(req.keep_alive());
+  response.prepare_payload();
+  return response;
 }
 
 Response RequestHandler::call(Request& req, const Method& method, const Route& route, connect::Encoding encoding,

@@ -89,6 +89,11 @@ class RequestHandler {
   };
 
   Response reject(const Request& request, const Error& error, boost::beast::http::status status) const;
+  // The answer refusing a request that fails `authenticate`, the bearer keys
+  // or the signature check; nullopt when it passes them.
+  std::optional<Response> check_access(const Request& request, const RequestInfo& info) const;
+  // A request a RequestRoute took: checked like a call, then answered by it.
+  Response answer_route(const Request& request, const RequestRoute& route, const RequestInfo& info) const;
   // Marks the route slow after a call longer than inline_limit, and quick
   // again after kQuickRunsToReturn calls in a row within it.
   void note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const;
