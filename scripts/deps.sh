@@ -13,6 +13,7 @@ packages=(
   nodejs
   jq
   nlohmann-json3-dev
+  umoci skopeo
 )
 missing=()
 for p in "${packages[@]}"; do
