@@ -1083,13 +1083,24 @@ class Printer {
       }
       o << "}\n\n";
     }
+    // How each [[dispatch::event]] function takes CloudEvents: its one
+    // parameter (request field 1) is the data, its result (response field 1)
+    // the reply's data.
+    for (std::size_t i = 0; i < m_.functions.size(); ++i) {
+      const Function& f = m_.functions[i];
+      if (!f.event) continue;
+      o << "const ::dispatch::EventBinding " << handlers_[i] << "_event{" << quote(f.event_type) << ", "
+        << quote(f.reply_type) << ", " << (f.params.empty() ? 0 : 1) << ", 0, ::dispatch::EventBinding::Reply::"
+        << (f.result.kind == TypeKind::kVoid ? "none" : "data") << "};\n";
+    }
+    if (std::any_of(m_.functions.begin(), m_.functions.end(), [](const Function& f) { return f.event; })) o << "\n";
     if (!m_.functions.empty()) {
       o << "const ::dispatch::Method " << methods_ << "[] = {\n";
       for (std::size_t i = 0; i < m_.functions.size(); ++i) {
         const Function& f = m_.functions[i];
         o << "    {" << quote(f.remote_name) << ", " << quote(path(f)) << ", "
           << quote(full_proto(f.request_message)) << ", " << quote(full_proto(f.response_message)) << ", &"
-          << handlers_[i] << "},\n";
+          << handlers_[i] << (f.event ? ", &" + handlers_[i] + "_event" : std::string()) << "},\n";
       }
       o << "};\n\n";
     }
