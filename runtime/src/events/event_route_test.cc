@@ -1,7 +1,8 @@
 // The CloudEvents route through the server's request handler (raw HTTP in,
 // the answer out, no socket), against a hand-written service standing in for
 // generated [[dispatch::event]] functions: routing, data mapping in each
-// content type, replies in each mode, the Knative statuses, and bad input.
+// content type, replies in each mode, the Knative statuses, and bad input;
+// and send_event()/send_batch() against that service on a real server.
 #include "dispatch/events/event_route.h"
 
 #include <google/protobuf/descriptor.h>
@@ -17,6 +18,7 @@
 #include <cctype>
 #include <memory>
 
+#include "dispatch/events/event_client.h"
 #include "dispatch/events/json_format.h"
 #include "dispatch/wire/cloud_event.h"
 #include "transport/request_handler.h"
@@ -444,6 +446,95 @@ TEST(EventRouteBuild, TwoFunctionsDeclaringOneTypeAreRefused) {
   EXPECT_EQ(route.error().code(), Code::failed_precondition);
   EXPECT_NE(route.error().message().find("ev.ping and ev.ping2"), std::string::npos) << route.error().message();
   EXPECT_EQ(event_function_count(table), 6u);
+}
+
+// The client side against a real server on loopback: send_event() and
+// send_batch() in each mode, replies read back, and their errors.
+class EventClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(table_.add(typed_service()).ok());
+    ServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.logger = Logger(LogLevel::off);
+    auto route = event_route(table_);
+    ASSERT_TRUE(route.ok()) << route.error().what();
+    options.routes.push_back(std::move(*route));
+    server_ = std::make_unique<Server>(table_, std::move(options));
+    ASSERT_TRUE(server_->start().ok());
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port()) + "/";
+  }
+  static CloudEvent count_event(const char* id, const char* n) {
+    CloudEvent e;
+    e.id = id;
+    e.source = "/client-test";
+    e.type = "com.example.count";
+    e.datacontenttype = "application/json";
+    e.data = n;
+    return e;
+  }
+  DispatchTable table_;
+  std::unique_ptr<Server> server_;
+  std::string url_;
+};
+
+TEST_F(EventClientTest, SendsInBinaryAndStructuredModeAndReadsTheReply) {
+  for (ContentMode mode : {ContentMode::binary, ContentMode::structured}) {
+    SendOptions options;
+    options.mode = mode;
+    auto reply = send_event(url_, count_event("c-1", "41"), options);
+    ASSERT_TRUE(reply.ok()) << reply.error().what();
+    ASSERT_TRUE(reply->has_value());
+    const CloudEvent& r = **reply;
+    EXPECT_EQ(r.type, "com.example.count.reply");
+    EXPECT_EQ(r.specversion, "1.0");
+    EXPECT_FALSE(r.id.empty());
+    ASSERT_TRUE(r.data.has_value());
+    EXPECT_EQ(Json::parse(*r.data), Json("42")) << *r.data;
+  }
+}
+
+TEST_F(EventClientTest, NoReplyIsNullopt) {
+  CloudEvent ping = count_event("p-1", "{}");
+  ping.type = "com.example.ping";
+  auto reply = send_event(url_, ping);
+  ASSERT_TRUE(reply.ok()) << reply.error().what();
+  EXPECT_FALSE(reply->has_value());
+}
+
+TEST_F(EventClientTest, SendsABatchAndGetsTheRepliesInOrder) {
+  auto replies = send_batch(url_, {count_event("b-1", "1"), count_event("b-2", "10")});
+  ASSERT_TRUE(replies.ok()) << replies.error().what();
+  ASSERT_EQ(replies->size(), 2u);
+  EXPECT_EQ(Json::parse(*(*replies)[0].data), Json("2"));
+  EXPECT_EQ(Json::parse(*(*replies)[1].data), Json("11"));
+}
+
+TEST_F(EventClientTest, ErrorsSayWhatWentWrong) {
+  CloudEvent unknown = count_event("u-1", "1");
+  unknown.type = "com.example.nobody";
+  auto not_found = send_event(url_, unknown);
+  ASSERT_FALSE(not_found.ok());
+  EXPECT_EQ(not_found.error().code(), Code::not_found) << not_found.error().what();
+
+  CloudEvent no_id = count_event("", "1");
+  auto invalid = send_event(url_, no_id);
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_EQ(invalid.error().code(), Code::invalid_argument);
+  EXPECT_NE(invalid.error().message().find("id"), std::string::npos) << invalid.error().message();
+
+  for (const char* url : {"https://127.0.0.1/", "ftp://x/", "http://", "http://h:0/", "http://h:99999/"}) {
+    auto bad = send_event(url, count_event("x", "1"));
+    ASSERT_FALSE(bad.ok()) << url;
+    EXPECT_EQ(bad.error().code(), Code::invalid_argument) << url;
+  }
+
+  const std::string closed = url_;
+  server_->stop();
+  auto refused = send_event(closed, count_event("r-1", "1"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::unavailable) << refused.error().what();
 }
 
 }  // namespace
