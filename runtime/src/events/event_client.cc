@@ -65,6 +65,17 @@ Result<Target> parse_url(std::string_view url) {
   return t;
 }
 
+// Runs one asynchronous operation to its end: tcp_stream's timeout
+// (expires_after) applies to asynchronous operations only.
+template <class Start>
+beast::error_code run_one(asio::io_context& io, Start start) {
+  beast::error_code result;
+  start([&](beast::error_code ec, auto&&...) { result = ec; });
+  io.restart();
+  io.run();
+  return result;
+}
+
 struct Answer {
   int status = 0;
   HeaderLines headers;
@@ -82,7 +93,7 @@ Result<Answer> post(std::string_view url, HeaderLines headers, std::string body,
   auto endpoints = resolver.resolve(target->host, target->port, ec);
   if (ec) return Error(Code::unavailable, "cannot resolve " + where + ": " + ec.message());
   stream.expires_after(options.timeout);
-  stream.connect(endpoints, ec);
+  ec = run_one(io, [&](auto done) { stream.async_connect(endpoints, done); });
   auto failed = [&](const char* doing) {
     if (ec == beast::error::timeout) {
       return Error(Code::deadline_exceeded, std::string(doing) + " " + where + ": no answer within " +
@@ -97,13 +108,13 @@ Result<Answer> post(std::string_view url, HeaderLines headers, std::string body,
   for (auto& [name, value] : headers) request.set(name, value);
   request.body() = std::move(body);
   request.prepare_payload();
-  http::write(stream, request, ec);
+  ec = run_one(io, [&](auto done) { http::async_write(stream, request, done); });
   if (ec) return failed("cannot send to");
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(options.max_reply_bytes);
-  http::read(stream, buffer, parser, ec);
+  ec = run_one(io, [&](auto done) { http::async_read(stream, buffer, parser, done); });
   if (ec == http::error::body_limit) {
     return Error(Code::resource_exhausted, "the reply from " + where + " is larger than " +
                                                std::to_string(options.max_reply_bytes) + " bytes");

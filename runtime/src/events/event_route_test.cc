@@ -5,6 +5,7 @@
 // and send_event()/send_batch() against that service on a real server.
 #include "dispatch/events/event_route.h"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
@@ -529,6 +530,16 @@ TEST_F(EventClientTest, ErrorsSayWhatWentWrong) {
     ASSERT_FALSE(bad.ok()) << url;
     EXPECT_EQ(bad.error().code(), Code::invalid_argument) << url;
   }
+
+  // A sink that takes the connection and never answers.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  SendOptions quick;
+  quick.timeout = std::chrono::milliseconds(200);
+  auto late = send_event("http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/",
+                         count_event("t-1", "1"), quick);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code(), Code::deadline_exceeded) << late.error().what();
 
   const std::string closed = url_;
   server_->stop();
