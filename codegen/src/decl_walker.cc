@@ -184,7 +184,7 @@ class DeclWalker {
     f.deprecated = is_deprecated(fn, &f.deprecated_message);
     if (a.kind == Annotation::Kind::faas) {
       error(a.loc, "[[dispatch::faas]] names a function on an OpenFaaS gateway; this dispatch-gen does not "
-                   "generate proxies of such functions yet (call it with dispatch::HttpClient)");
+                   "generate proxies of such functions yet (call it with dispatch::faas::Gateway)");
       return;
     }
     f.event = a.kind == Annotation::Kind::event;

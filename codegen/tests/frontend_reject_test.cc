@@ -126,7 +126,7 @@ TEST(FrontendReject, EventFunctionTakingTheWholeEvent) {
 TEST(FrontendReject, FaasProxiesAreNotGeneratedYet) {
   expect_error("[[dispatch::faas(\"fibonacci\")]] long fibonacci(long n);\n", 1, 3,
                "[[dispatch::faas]] names a function on an OpenFaaS gateway; this dispatch-gen does not generate "
-               "proxies of such functions yet (call it with dispatch::HttpClient)");
+               "proxies of such functions yet (call it with dispatch::faas::Gateway)");
 }
 
 TEST(FrontendReject, MisspelledAttribute) {
