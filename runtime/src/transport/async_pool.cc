@@ -1,7 +1,7 @@
 // One HttpClient's call_async() connections on an event loop (async_pool.h).
 // A blocking call per pool thread (an earlier design) cost two thread
-// switches per call, which a 2-core VM pays dearly for; here a call costs
-// the loop one write, one read and a callback.
+// switches per call, which a 2-core VM pays dearly for; here a plain call
+// costs the loop one write, one read and a callback.
 #include "transport/async_pool.h"
 
 #include <boost/asio/connect.hpp>
@@ -56,8 +56,12 @@ struct AsyncConn {
 // alive, and its connection closed.
 class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
  public:
-  Engine(std::shared_ptr<ClientEndpoint> endpoint, EventLoop& loop)
-      : client_(std::move(endpoint)), ioc_(loop.context()), timer_(ioc_), resolver_(ioc_) {
+  Engine(std::shared_ptr<ClientEndpoint> endpoint, EventLoop& loop, std::chrono::milliseconds idle_timeout)
+      : client_(std::move(endpoint)),
+        ioc_(loop.context()),
+        idle_timeout_(idle_timeout),
+        timer_(ioc_),
+        resolver_(ioc_) {
     beast::error_code ec;
     const auto address = asio::ip::make_address(client_->url.host, ec);
     if (!ec) {
@@ -220,9 +224,13 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
                           }
                           conn->socket.set_option(tcp::no_delay(true), ec);
                           conn->socket.non_blocking(true, ec);
-                          self->client_->connections_opened.fetch_add(1, std::memory_order_relaxed);
-                          self->send(conn, std::move(conn->call));
+                          self->opened(conn);
                         });
+  }
+
+  void opened(const ConnPtr& conn) {
+    client_->connections_opened.fetch_add(1, std::memory_order_relaxed);
+    send(conn, std::move(conn->call));
   }
 
   // Fails the connection's call and drops the connection.
@@ -357,6 +365,7 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
     conn->state = AsyncConn::State::idle;
     conn->idle_since = Clock::now();
     idle_.push_back(conn);
+    arm(conn->idle_since + idle_timeout_);
   }
 
   void failed_exchange(const ConnPtr& conn, const beast::error_code& ec) {
@@ -381,9 +390,10 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
     complete(std::move(call), Error(Code::unavailable, "call to " + target + " failed: " + ec.message()));
   }
 
-  // Deadlines: one timer, armed at the earliest deadline it knows of. When
-  // it fires it fails what is due and re-arms at the next one; calls that
-  // finish in time cost nothing but the comparison here.
+  // Deadlines and idle connections: one timer, armed at the earliest
+  // deadline or idle timeout it knows of. When it fires it fails what is
+  // due, closes connections idle for idle_timeout_ and re-arms at the next
+  // one; calls that finish in time cost nothing but the comparison here.
   void arm(Clock::time_point at) {
     if (timer_at_ && *timer_at_ <= at) return;
     timer_at_ = at;
@@ -428,6 +438,12 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
         }
       }
     }
+    // Oldest first: a connection goes back to the end of idle_ and is taken
+    // from there.
+    auto fresh = idle_.begin();
+    while (fresh != idle_.end() && (*fresh)->idle_since + idle_timeout_ <= now) close(**fresh++);
+    idle_.erase(idle_.begin(), fresh);
+    if (!idle_.empty()) later(idle_.front()->idle_since + idle_timeout_);
     for (ConnPtr& conn : expired) {
       auto call = std::move(conn->call);
       Error e = timed_out(*call);
@@ -448,6 +464,7 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
 
   std::shared_ptr<ClientEndpoint> client_;
   asio::io_context& ioc_;
+  const std::chrono::milliseconds idle_timeout_;
   asio::steady_timer timer_;
   tcp::resolver resolver_;
   std::optional<tcp::resolver::results_type> numeric_;  // the host is an address
@@ -465,8 +482,9 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
   bool stopping_ = false;
 };
 
-AsyncPool::AsyncPool(std::shared_ptr<ClientEndpoint> endpoint, EventLoop& loop)
-    : engine_(std::make_shared<Engine>(std::move(endpoint), loop)), loop_(loop) {}
+AsyncPool::AsyncPool(std::shared_ptr<ClientEndpoint> endpoint, EventLoop& loop,
+                     std::chrono::milliseconds idle_timeout)
+    : engine_(std::make_shared<Engine>(std::move(endpoint), loop, idle_timeout)), loop_(loop) {}
 
 AsyncPool::~AsyncPool() {
   engine_->close();

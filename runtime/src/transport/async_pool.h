@@ -1,14 +1,17 @@
 // The connections behind one HttpClient's call_async() (http://), on an
-// event loop: its non-blocking keep-alive connections (one call in flight on
-// each, at most options.max_connections open), the calls waiting for one,
-// and their deadlines. A call is serialized on the caller's thread and
-// queued; one wake-up hands the loop every call queued since its last round.
-// The loop writes the request directly, waits for readability in epoll,
-// feeds Beast's response_parser, enforces deadlines with one lazily re-armed
-// timer and runs the callbacks.
+// event loop it may share with other clients: its non-blocking keep-alive
+// connections (one call in flight on each, at most options.max_connections
+// open), the calls waiting for one, and their deadlines. A call is
+// serialized on the caller's thread and queued; one wake-up hands the loop
+// every call queued since its last round. The loop writes the request,
+// waits for the reply in epoll, feeds Beast's response_parser, enforces
+// deadlines and the idle timeout with one lazily re-armed timer and runs
+// the callbacks. A client with nothing to do costs its loop nothing: no
+// socket once its idle connections timed out, and no timer once the
+// deadlines of its last calls have passed.
 //
 // Not for: building requests (http_client.cc), the blocking call path
-// (http_client.cc), or the thread (event_loop.h).
+// (http_client.cc), or the threads (event_loop.h).
 #pragma once
 
 #include <chrono>
@@ -35,11 +38,12 @@ struct AsyncCall {
 class AsyncPool {
  public:
   // Nothing runs on `loop` until the first submit(); `loop` must outlive
-  // the pool and whatever the pool left queued on it.
-  AsyncPool(std::shared_ptr<ClientEndpoint> endpoint, EventLoop& loop);
+  // the pool and whatever the pool left queued on it. A connection idle for
+  // `idle_timeout` is closed.
+  AsyncPool(std::shared_ptr<ClientEndpoint> endpoint, EventLoop& loop, std::chrono::milliseconds idle_timeout);
   // Completes every call not yet answered with `canceled` and closes every
   // connection, on the loop thread, before it returns. Must not run inside
-  // one of this pool's callbacks.
+  // a callback of this pool (nor, to be safe, of any pool of its loops).
   ~AsyncPool();
   AsyncPool(const AsyncPool&) = delete;
   AsyncPool& operator=(const AsyncPool&) = delete;

@@ -1,17 +1,26 @@
-// One event-loop thread: an Asio io_context (concurrency hint 1: no
-// locking inside Asio) run by a thread of its own, named dispatch-client for
-// top -H, perf and gdb. HttpClient's call_async() connections live on one.
+// The event-loop threads behind HttpClient::call_async(): EventLoop is one
+// thread running one Asio io_context (concurrency hint 1: no locking inside
+// Asio), named dispatch-client for top -H, perf and gdb; ClientLoops::Impl
+// is a group of them that clients are placed on (dispatch/transport/
+// client_loops.h), started as clients first need them.
 //
-// Not for: what runs on it (async_pool.h) or blocking work: everything on
-// the loop shares its one thread.
+// Not for: what runs on a loop (async_pool.h) or blocking work: everything
+// on a loop shares its one thread.
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <cstddef>
+#include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
-namespace dispatch::transport {
+#include "dispatch/transport/client_loops.h"
+
+namespace dispatch {
+namespace transport {
 
 class EventLoop {
  public:
@@ -32,4 +41,23 @@ class EventLoop {
   std::thread thread_;
 };
 
-}  // namespace dispatch::transport
+}  // namespace transport
+
+struct ClientLoops::Impl {
+  explicit Impl(ClientLoopsOptions o);
+
+  // The loop for a client's first call_async(): one without clients if
+  // there is one, else a new one while fewer than options.threads run, else
+  // the one with the fewest clients. The client stays on it until detach().
+  transport::EventLoop& attach();
+  void detach(transport::EventLoop& loop);
+
+  ClientLoopsOptions options;
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<transport::EventLoop>> loops_;  // guarded by mu_; destroyed (joined) last
+  std::vector<std::size_t> clients_;                          // guarded by mu_: per loop
+};
+
+}  // namespace dispatch

@@ -3,8 +3,8 @@
 // call path, and the request each call sends. The pieces it is made of have
 // files of their own: url.h (the base URL), deadline_socket.h (a plain
 // connection's reads and writes), client_endpoint.h (what both call paths
-// share: replies, stale connections), event_loop.h and async_pool.h
-// (call_async() on http://).
+// share: replies, stale connections), event_loop.h (the loop threads,
+// dispatch::ClientLoops) and async_pool.h (call_async() on http://).
 //
 // A synchronous call runs its write and read on the calling thread, without
 // a hop to another thread. Plain TCP connections are blocking sockets: a
@@ -14,8 +14,9 @@
 // each pooled connection owns (Asio's blocking calls have no timeout).
 //
 // call_async() on http:// serializes the request here, on the caller's
-// thread, and hands it to the client's AsyncPool on its event loop.
-// https:// keeps a pool of threads running blocking calls.
+// thread, and hands it to the client's AsyncPool on its event loop: one of
+// the ClientLoops in its options, else a loop of its own. https:// keeps a
+// pool of threads running blocking calls.
 #include "dispatch/transport/http_client.h"
 
 #include <boost/asio/connect.hpp>
@@ -120,18 +121,23 @@ std::string_view view(beast::string_view s) { return std::string_view(s.data(), 
 }  // namespace
 
 struct HttpClient::Impl {
-  explicit Impl(std::shared_ptr<ClientEndpoint> e) : endpoint(std::move(e)) {}
+  Impl(std::shared_ptr<ClientEndpoint> e, std::shared_ptr<ClientLoops> l)
+      : endpoint(std::move(e)), loops(std::move(l)) {}
   ~Impl();
 
   std::shared_ptr<ClientEndpoint> endpoint;
   const transport::Url& url = endpoint->url;
   const HttpClientOptions& options = endpoint->options;
 
-  // Started by the first call_async(): the event loop and the client's
-  // connections on it for http://, the thread pool running blocking calls
-  // for https://.
+  // options.loops, else (made by the first call_async()) a loop of its own.
+  // Held here only, never by the endpoint: the pool's handlers may hold
+  // the endpoint on a loop thread, where the loops must not be destroyed.
+  std::shared_ptr<ClientLoops> loops;
+  // Set by the first call_async(): for http://, the loop the client is
+  // placed on and its connections there; for https://, the thread pool
+  // running blocking calls.
   std::once_flag async_started;
-  std::unique_ptr<EventLoop> loop;
+  EventLoop* loop = nullptr;
   std::unique_ptr<AsyncPool> pool;
   std::unique_ptr<asio::thread_pool> async_pool;
 
@@ -165,8 +171,10 @@ struct HttpClient::Impl {
 
 HttpClient::Impl::~Impl() {
   pool.reset();  // completes what is still in flight
-  loop.reset();
+  if (loop) loops->impl_->detach(*loop);
   if (async_pool) async_pool->join();
+  // Then `loops` goes: when this client was the last to hold them, their
+  // threads finish what the pool left queued and are joined.
 }
 
 Result<std::unique_ptr<Conn>> HttpClient::Impl::connect(std::optional<Clock::time_point> deadline) {
@@ -335,8 +343,13 @@ void HttpClient::Impl::call_async(std::string_view path, std::string body, const
     return;
   }
   std::call_once(async_started, [&] {
-    loop = std::make_unique<EventLoop>();
-    pool = std::make_unique<AsyncPool>(endpoint, *loop);
+    if (!loops) {
+      ClientLoopsOptions own;
+      own.threads = 1;
+      loops = std::make_shared<ClientLoops>(own);
+    }
+    loop = &loops->impl_->attach();
+    pool = std::make_unique<AsyncPool>(endpoint, *loop, loops->options().idle_timeout);
   });
   endpoint->calls.fetch_add(1, std::memory_order_relaxed);
   auto call = std::make_unique<AsyncCall>();
@@ -363,6 +376,7 @@ HttpClient::HttpClient(std::string_view base_url, HttpClientOptions options) {
   auto endpoint = std::make_shared<ClientEndpoint>();
   endpoint->url = std::move(*url);
   endpoint->base = std::string(base_url);
+  std::shared_ptr<ClientLoops> loops = std::move(options.loops);
   endpoint->options = std::move(options);
   if (endpoint->url.tls) {
     auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
@@ -371,7 +385,7 @@ HttpClient::HttpClient(std::string_view base_url, HttpClientOptions options) {
     tls->set_verify_mode(endpoint->options.verify_tls ? ssl::verify_peer : ssl::verify_none);
     endpoint->tls_context = std::move(tls);
   }
-  impl_ = std::make_unique<Impl>(std::move(endpoint));
+  impl_ = std::make_unique<Impl>(std::move(endpoint), std::move(loops));
 }
 
 Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string_view base_url, HttpClientOptions options) {
