@@ -1,13 +1,19 @@
 // One HttpClient's call_async() connections on an event loop (async_pool.h).
 // A blocking call per pool thread (an earlier design) cost two thread
 // switches per call, which a 2-core VM pays dearly for; here a plain call
-// costs the loop one write, one read and a callback.
+// costs the loop one write, one read and a callback. TLS runs on the loop
+// too (Asio's ssl::stream over the same socket), so https:// calls in
+// flight hold connections, not threads.
 #include "transport/async_pool.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -25,6 +31,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = ClientEndpoint::Clock;
 
@@ -34,9 +41,13 @@ using Clock = ClientEndpoint::Clock;
 struct AsyncConn {
   enum class State { connecting, busy, idle, closed };
 
-  explicit AsyncConn(asio::io_context& ioc) : socket(ioc) { buffer.reserve(16 * 1024); }
+  AsyncConn(asio::io_context& ioc, ssl::context* tls_context) : socket(ioc) {
+    if (tls_context) tls.emplace(socket, *tls_context);
+    buffer.reserve(16 * 1024);
+  }
 
   tcp::socket socket;
+  std::optional<ssl::stream<tcp::socket&>> tls;  // over `socket`, https:// only
   beast::flat_buffer buffer;
   State state = State::connecting;
   std::unique_ptr<AsyncCall> call;  // in flight on it (also while connecting)
@@ -188,7 +199,7 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
   // A new connection for `call`: resolve (unless the host is an address),
   // connect, then send.
   void open(std::unique_ptr<AsyncCall> call) {
-    auto conn = std::make_shared<AsyncConn>(ioc_);
+    auto conn = std::make_shared<AsyncConn>(ioc_, client_->tls_context.get());
     live_.emplace(conn.get(), conn);
     conn->connect_limit = Clock::now() + client_->options.connect_timeout;
     if (call->deadline && *call->deadline < conn->connect_limit) {
@@ -223,9 +234,34 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
                             return;
                           }
                           conn->socket.set_option(tcp::no_delay(true), ec);
+                          if (conn->tls) {
+                            self->handshake(conn);
+                            return;
+                          }
                           conn->socket.non_blocking(true, ec);
                           self->opened(conn);
                         });
+  }
+
+  // https://: the TLS handshake, with the server's name sent (SNI) and,
+  // unless verify_tls is off, checked against its certificate. The connect
+  // timeout covers it.
+  void handshake(const ConnPtr& conn) {
+    const std::string& host = client_->url.host;
+    if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), host.c_str())) {
+      fail(conn, Error(Code::unavailable, "cannot set TLS server name for " + client_->where()));
+      return;
+    }
+    if (client_->options.verify_tls) conn->tls->set_verify_callback(ssl::host_name_verification(host));
+    conn->tls->async_handshake(ssl::stream_base::client, [self = shared_from_this(), conn](beast::error_code ec) {
+      if (conn->state != AsyncConn::State::connecting) return;
+      if (ec) {
+        self->fail(conn, Error(Code::unavailable,
+                               "TLS handshake with " + self->client_->where() + " failed: " + ec.message()));
+        return;
+      }
+      self->opened(conn);
+    });
   }
 
   void opened(const ConnPtr& conn) {
@@ -251,9 +287,22 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
   }
 
   // Writes what the socket takes now; waits for room only when it is full
-  // (rare: requests are small and the socket's buffer is not).
+  // (rare: requests are small and the socket's buffer is not). TLS: one
+  // asynchronous write of the whole request, encrypted as it goes.
   void write(const ConnPtr& conn) {
     const std::string& bytes = conn->call->bytes;
+    if (conn->tls) {
+      asio::async_write(*conn->tls, asio::buffer(bytes),
+                        [self = shared_from_this(), conn](beast::error_code ec, std::size_t) {
+                          if (conn->state != AsyncConn::State::busy) return;
+                          if (ec) {
+                            self->failed_exchange(conn, ec);
+                          } else {
+                            self->wait_readable(conn);
+                          }
+                        });
+      return;
+    }
     for (;;) {
       beast::error_code ec;
       const std::size_t n =
@@ -289,12 +338,19 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
   // the reactor then reads on our behalf: one recv per reply.
   void wait_readable(const ConnPtr& conn) {
     const std::size_t room = std::max<std::size_t>(4096, conn->buffer.capacity() - conn->buffer.size());
-    conn->socket.async_read_some(conn->buffer.prepare(room),
-                                 [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
-                                   if (conn->state != AsyncConn::State::busy) return;
-                                   conn->buffer.commit(n);
-                                   self->parse(conn, ec);
-                                 });
+    auto on_read = [self = shared_from_this(), conn](beast::error_code ec, std::size_t n) {
+      if (conn->state != AsyncConn::State::busy) return;
+      // A TLS peer that closes without close_notify, as most servers do
+      // after a reply delimited by the end of the connection.
+      if (ec == ssl::error::stream_truncated) ec = asio::error::eof;
+      conn->buffer.commit(n);
+      self->parse(conn, ec);
+    };
+    if (conn->tls) {
+      conn->tls->async_read_some(conn->buffer.prepare(room), std::move(on_read));
+    } else {
+      conn->socket.async_read_some(conn->buffer.prepare(room), std::move(on_read));
+    }
   }
 
   void parse(const ConnPtr& conn, beast::error_code ec) {

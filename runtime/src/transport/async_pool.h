@@ -1,7 +1,7 @@
-// The connections behind one HttpClient's call_async() (http://), on an
-// event loop it may share with other clients: its non-blocking keep-alive
-// connections (one call in flight on each, at most options.max_connections
-// open), the calls waiting for one, and their deadlines. A call is
+// The connections behind one HttpClient's call_async(), on an event loop
+// it may share with other clients: its non-blocking keep-alive connections
+// (one call in flight on each, at most options.max_connections open; TLS on
+// https://), the calls waiting for one, and their deadlines. A call is
 // serialized on the caller's thread and queued; one wake-up hands the loop
 // every call queued since its last round. The loop writes the request,
 // waits for the reply in epoll, feeds Beast's response_parser, enforces

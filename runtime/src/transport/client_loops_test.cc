@@ -2,7 +2,8 @@
 // over the loops and none started before a client needs it, a client
 // destroyed with calls in flight (its own calls canceled, its neighbours'
 // untouched), the group outliving its clients or released before them,
-// and idle connections closed after the idle timeout.
+// idle connections closed after the idle timeout, and https:// calls on
+// the loops (and the blocking path's TLS, which had no success test).
 #include "dispatch/transport/client_loops.h"
 
 #include <dirent.h>
@@ -42,6 +43,13 @@ int threads_named(const std::string& name) {
   return n;
 }
 int loop_threads() { return threads_named("dispatch-client"); }
+int all_threads() {
+  int n = 0;
+  DIR* dir = ::opendir("/proc/self/task");
+  while (dirent* e = ::readdir(dir)) n += e->d_name[0] != '.';
+  ::closedir(dir);
+  return n;
+}
 
 // Waits up to `limit` for `done()`; true if it came.
 template <typename F>
@@ -268,6 +276,87 @@ TEST(ClientLoops, IdleConnectionsInUseStayOpen) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_EQ(client.stats().connections_opened, 1u);
+}
+
+class ClientLoopsTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certificate_ = testing::TestCertificate::make();
+    ca_file_ = certificate_.write_cert(::testing::TempDir() + "client_loops_ca_" + std::to_string(::getpid()) +
+                                       ".pem");
+  }
+  void TearDown() override { std::remove(ca_file_.c_str()); }
+
+  testing::TestCertificate certificate_;
+  std::string ca_file_;
+};
+
+TEST_F(ClientLoopsTls, HttpsCallsRunOnTheLoopsWithoutThreadsOfTheirOwn) {
+  constexpr int kClients = 8, kCalls = 6;
+  testing::MultiPortServer server(kClients, echo, &certificate_);
+  ClientLoopsOptions o;
+  o.threads = 1;
+  HttpClientOptions options;
+  options.loops = std::make_shared<ClientLoops>(o);
+  options.ca_file = ca_file_;
+  options.max_connections = 3;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<HttpClient>(server.url(i), options));
+  Results warm;
+  clients[0]->call_async("/e", "warm", {}, warm.slot(0));
+  warm.wait(1);
+  ASSERT_TRUE(warm.by_key[0].front().ok()) << warm.by_key[0].front().error().what();
+  // Threads now: the test's, the server's and one loop. More https clients
+  // with calls in flight add none.
+  const int threads_before = all_threads();
+  Results results;
+  for (int c = 0; c < kCalls; ++c) {
+    for (int i = 0; i < kClients; ++i) clients[i]->call_async("/e", std::to_string(i), {}, results.slot(i));
+  }
+  results.wait(kClients * kCalls);
+  for (int i = 0; i < kClients; ++i) {
+    for (auto& r : results.by_key[i]) {
+      ASSERT_TRUE(r.ok()) << r.error().what();
+      EXPECT_EQ(*r, std::to_string(i));
+    }
+    EXPECT_LE(clients[i]->stats().connections_opened, 3u);
+  }
+  EXPECT_EQ(all_threads(), threads_before);
+  EXPECT_EQ(loop_threads(), 1);
+}
+
+TEST_F(ClientLoopsTls, BlockingHttpsCallsAndAnUntrustedServer) {
+  testing::MultiPortServer server(1, echo, &certificate_);
+  HttpClientOptions options;
+  options.ca_file = ca_file_;
+  HttpClient trusting(server.url(0), options);
+  auto r = trusting.call("/e", "blocking", {});
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, "blocking");
+  // Without the CA, the certificate is refused on both paths.
+  HttpClient wary(server.url(0));
+  r = wary.call("/e", "x", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unavailable);
+  EXPECT_NE(r.error().message().find("TLS handshake with https://127.0.0.1:"), std::string::npos)
+      << r.error().message();
+  Results results;
+  wary.call_async("/e", "x", {}, results.slot(0));
+  results.wait(1);
+  auto& a = results.by_key[0].front();
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code(), Code::unavailable);
+  EXPECT_NE(a.error().message().find("TLS handshake with https://127.0.0.1:"), std::string::npos)
+      << a.error().message();
+  EXPECT_NE(a.error().message().find("certificate verify failed"), std::string::npos) << a.error().message();
+  // verify_tls off accepts it.
+  HttpClientOptions lax;
+  lax.verify_tls = false;
+  HttpClient trusting_anything(server.url(0), lax);
+  Results ok;
+  trusting_anything.call_async("/e", "lax", {}, ok.slot(0));
+  ok.wait(1);
+  ASSERT_TRUE(ok.by_key[0].front().ok()) << ok.by_key[0].front().error().what();
 }
 
 }  // namespace

@@ -53,6 +53,16 @@ void ClientLoops::Impl::detach(transport::EventLoop& loop) {
   assert(false && "detach() of a loop this group does not have");
 }
 
+ClientLoops::Impl::TlsContext ClientLoops::Impl::tls_context(bool verify, const std::string& ca_file,
+                                                             const std::function<TlsContext()>& make) {
+  std::lock_guard lock(mu_);
+  auto& slot = tls_[{verify, ca_file}];
+  if (TlsContext shared = slot.lock()) return shared;
+  TlsContext made = make();  // may throw (an unreadable ca_file): nothing is kept then
+  slot = made;
+  return made;
+}
+
 ClientLoops::ClientLoops(ClientLoopsOptions options) : impl_(std::make_unique<Impl>(options)) {}
 ClientLoops::~ClientLoops() = default;
 const ClientLoopsOptions& ClientLoops::options() const noexcept { return impl_->options; }

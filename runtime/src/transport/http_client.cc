@@ -4,7 +4,7 @@
 // files of their own: url.h (the base URL), deadline_socket.h (a plain
 // connection's reads and writes), client_endpoint.h (what both call paths
 // share: replies, stale connections), event_loop.h (the loop threads,
-// dispatch::ClientLoops) and async_pool.h (call_async() on http://).
+// dispatch::ClientLoops) and async_pool.h (call_async()).
 //
 // A synchronous call runs its write and read on the calling thread, without
 // a hop to another thread. Plain TCP connections are blocking sockets: a
@@ -13,18 +13,15 @@
 // a bare TCP ping-pong (DeadlineSocket). TLS ones run on the tiny io_context
 // each pooled connection owns (Asio's blocking calls have no timeout).
 //
-// call_async() on http:// serializes the request here, on the caller's
-// thread, and hands it to the client's AsyncPool on its event loop: one of
-// the ClientLoops in its options, else a loop of its own. https:// keeps a
-// pool of threads running blocking calls.
+// call_async() serializes the request here, on the caller's thread, and
+// hands it to the client's AsyncPool on its event loop: one of the
+// ClientLoops in its options, else a loop of its own.
 #include "dispatch/transport/http_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -133,13 +130,11 @@ struct HttpClient::Impl {
   // Held here only, never by the endpoint: the pool's handlers may hold
   // the endpoint on a loop thread, where the loops must not be destroyed.
   std::shared_ptr<ClientLoops> loops;
-  // Set by the first call_async(): for http://, the loop the client is
-  // placed on and its connections there; for https://, the thread pool
-  // running blocking calls.
+  // Set by the first call_async(): the loop the client is placed on and its
+  // connections there.
   std::once_flag async_started;
   EventLoop* loop = nullptr;
   std::unique_ptr<AsyncPool> pool;
-  std::unique_ptr<asio::thread_pool> async_pool;
 
   std::mutex mu;
   std::vector<std::unique_ptr<Conn>> idle;  // guarded by mu
@@ -172,7 +167,6 @@ struct HttpClient::Impl {
 HttpClient::Impl::~Impl() {
   pool.reset();  // completes what is still in flight
   if (loop) loops->impl_->detach(*loop);
-  if (async_pool) async_pool->join();
   // Then `loops` goes: when this client was the last to hold them, their
   // threads finish what the pool left queued and are joined.
 }
@@ -331,17 +325,6 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
 
 void HttpClient::Impl::call_async(std::string_view path, std::string body, const CallOptions& call_options,
                                   Client::Callback done) {
-  if (url.tls) {
-    // TLS stays on blocking calls, one pool thread each.
-    std::call_once(async_started, [&] {
-      async_pool = std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, options.async_threads));
-    });
-    asio::post(*async_pool, [this, path = std::string(path), body = std::move(body), call_options,
-                             done = std::move(done)]() mutable {
-      transport::run_callback(done, call(path, std::move(body), call_options));
-    });
-    return;
-  }
   std::call_once(async_started, [&] {
     if (!loops) {
       ClientLoopsOptions own;
@@ -379,11 +362,16 @@ HttpClient::HttpClient(std::string_view base_url, HttpClientOptions options) {
   std::shared_ptr<ClientLoops> loops = std::move(options.loops);
   endpoint->options = std::move(options);
   if (endpoint->url.tls) {
-    auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
-    tls->set_default_verify_paths();
-    if (!endpoint->options.ca_file.empty()) tls->load_verify_file(endpoint->options.ca_file);
-    tls->set_verify_mode(endpoint->options.verify_tls ? ssl::verify_peer : ssl::verify_none);
-    endpoint->tls_context = std::move(tls);
+    const bool verify = endpoint->options.verify_tls;
+    const std::string& ca_file = endpoint->options.ca_file;
+    auto make = [&]() -> ClientLoops::Impl::TlsContext {
+      auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
+      tls->set_default_verify_paths();
+      if (!ca_file.empty()) tls->load_verify_file(ca_file);
+      tls->set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none);
+      return tls;
+    };
+    endpoint->tls_context = loops ? loops->impl_->tls_context(verify, ca_file, make) : make();
   }
   impl_ = std::make_unique<Impl>(std::move(endpoint), std::move(loops));
 }

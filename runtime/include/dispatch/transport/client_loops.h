@@ -10,7 +10,7 @@
 //   auto loops = std::make_shared<dispatch::ClientLoops>();
 //   dispatch::HttpClientOptions options;
 //   options.loops = loops;
-//   dispatch::HttpClient a("http://10.0.0.1:8000", options), b("http://10.0.0.2:8000", options);
+//   dispatch::HttpClient a("http://10.0.0.1:8000", options), b("https://b.example", options);
 //
 // Callbacks of every client on a loop run on its thread, one at a time: a
 // callback that blocks delays every call of every client on that loop.
@@ -18,8 +18,7 @@
 // holder lets go (never from one of their own callbacks).
 //
 // Not for: the blocking HttpClient::call(), which runs on the caller's
-// thread; https:// (for now a pool of threads per client); running user
-// work (the loops run callbacks, not jobs).
+// thread; running user work (the loops run callbacks, not jobs).
 // Public header: compiles as C++17 and C++20; no Boost (pimpl).
 #pragma once
 

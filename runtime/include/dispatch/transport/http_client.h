@@ -47,19 +47,19 @@ struct HttpClientOptions {
   std::size_t max_idle_connections = 64;
   // Replies larger than this are resource_exhausted.
   std::size_t max_response_bytes = 64u << 20;
-  // call_async() on http:// URLs: at most this many connections open at
-  // once, each carrying one call at a time (HTTP/1.1, no pipelining); more
-  // calls wait their turn, in order.
+  // call_async(): at most this many connections open at once, each
+  // carrying one call at a time (HTTP/1.1, no pipelining); more calls wait
+  // their turn, in order.
   std::size_t max_connections = 64;
-  // call_async() on https:// URLs: threads running blocking calls, one call
-  // each (so also the most calls in flight). Unused for http://.
+  // Unused: call_async() on https:// URLs ran on this many threads of the
+  // client's own; it now runs on the event loop as http:// does, bounded by
+  // max_connections. Kept so that code setting it still compiles.
   std::size_t async_threads = 4;
-  // call_async() on http:// URLs: the event-loop threads this client's
-  // calls run on, shared with the other clients given the same
-  // ClientLoops; their idle_timeout closes this client's unused
-  // connections. Null: the client starts a loop of its own (one thread, as
-  // long as the client lives, with ClientLoopsOptions' defaults) on its
-  // first call_async().
+  // call_async(): the event-loop threads this client's calls run on, shared
+  // with the other clients given the same ClientLoops; their idle_timeout
+  // closes this client's unused connections. Null: the client starts a
+  // loop of its own (one thread, as long as the client lives, with
+  // ClientLoopsOptions' defaults) on its first call_async().
   std::shared_ptr<ClientLoops> loops;
 
   // When set, sent as "Authorization: Bearer <api_key>".
@@ -108,15 +108,14 @@ class HttpClient final : public Client {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // http://: the request is serialized on the calling thread and handed to
-  // the client's event loop (options.loops, else the client's own, started
-  // by the first call), which runs every call over non-blocking keep-alive
-  // connections. `done` runs on the loop's thread: it must not block (it
-  // delays every other call on that loop, of this client and of every
-  // client sharing it) and must not destroy this client or another of the
-  // same loops. Destroying the client completes every call still in flight
-  // with `canceled` before the destructor returns. https://: a blocking
-  // call on a pool thread (`async_threads`), which also runs `done`.
+  // The request is serialized on the calling thread and handed to the
+  // client's event loop (options.loops, else the client's own, started by
+  // the first call), which runs every call over non-blocking keep-alive
+  // connections (TLS on https://). `done` runs on the loop's thread: it must
+  // not block (it delays every other call on that loop, of this client and
+  // of every client sharing it) and must not destroy this client or another
+  // of the same loops. Destroying the client completes every call still in
+  // flight with `canceled` before the destructor returns.
   void call_async(std::string_view path, std::string request, const CallOptions& options,
                   Callback done) override;
   // On the calling thread: one write and one read on a pooled connection.
