@@ -33,6 +33,10 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --expiration-ms N     default expiration of a call (default 86400000)
   --run-timeout-ms N    timeout of one Run call (default 300000)
   --max-in-flight N     deliveries in flight in all (default 512)
+  --delivery-threads N  event-loop threads all endpoints' Run calls share
+                        (default 0: one per core)
+  --idle-connection-ms N  an endpoint connection unused this long is closed
+                        (default 30000)
   --no-fsync            synchronous=NORMAL: survives kill -9, not power loss
   --port-file PATH      write the bound port there once listening
   --help
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:4450";
   std::string port_file;
   std::vector<std::string> api_keys;
+  ClientLoopsOptions delivery;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
 
   for (int i = 1; i < argc; ++i) {
@@ -107,6 +112,10 @@ int main(int argc, char** argv) {
       options.default_policy.run_timeout = ms("--run-timeout-ms");
     } else if (arg == "--max-in-flight") {
       options.max_in_flight = static_cast<std::size_t>(number("--max-in-flight", value()));
+    } else if (arg == "--delivery-threads") {
+      delivery.threads = static_cast<std::size_t>(number("--delivery-threads", value()));
+    } else if (arg == "--idle-connection-ms") {
+      delivery.idle_timeout = ms("--idle-connection-ms");
     } else if (arg == "--no-fsync") {
       sqlite.fsync_commits = false;
     } else if (arg == "--port-file") {
@@ -116,6 +125,8 @@ int main(int argc, char** argv) {
     }
   }
   if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
+  if (delivery.idle_timeout.count() == 0) fail("--idle-connection-ms must be at least 1");
+  options.client_loops = std::make_shared<ClientLoops>(delivery);
 
   auto address = parse_listen_address(listen);
   if (!address.ok()) fail("--listen: " + address.error().message());
