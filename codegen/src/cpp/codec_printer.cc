@@ -1,11 +1,12 @@
-// Prints the codecs of every message (see printers.h): user structs,
-// requests and responses. Each message gets a size pass, a write pass and a
+// Prints <stem>.dispatch.codec.cc (see printers.h): the codecs of every
+// message (user structs, requests and responses) and the stubs' request
+// encoders. Each message gets a size pass, a write pass and a
 // reader, printed field by field from the model's TypeRefs; nested
 // containers that proto cannot express directly go through one-field
 // wrapper messages, as the naming pass and the .proto back end describe them
 // (naming.h). The recursion over types is in three functions, one per pass:
 // size_field, write_field, read_field.
-// Not for: the stubs or the server (they call the codecs this prints).
+// Not for: the stubs' calls or the server (they call the codecs this prints).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -96,9 +97,17 @@ class CodecPrinter {
  public:
   explicit CodecPrinter(const CppNames& names) : n_(names), m_(names.model()) {}
 
-  void print(std::ostringstream& o) {
+  std::string print() {
+    std::ostringstream o;
+    o << banner(m_, "Codecs of the remote functions in " + m_.include_name + ": every message's\n// "
+                   "binary protobuf encoder and decoder, and the stubs' request encoders.")
+      << "#include " << quote(n_.generated_header()) << "\n\n"
+      << "#include <cstddef>\n#include <cstdint>\n#include <string>\n#include <string_view>\n\n"
+      << "#include \"dispatch/wire/wire_io.h\"\n\n"
+      << kQuietDeprecation;
+
     std::vector<Message> messages;
-    for (const StructDecl& s : m_.structs) messages.push_back({s.cpp, s.proto_name, &s.fields});
+    for (const StructDecl& s : m_.structs) messages.push_back({s.cpp, s.proto_name, &s.fields, ""});
     req_fields_.clear();
     resp_fields_.clear();
     for (const Function& f : m_.functions) {
@@ -107,8 +116,9 @@ class CodecPrinter {
     }
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
-      messages.push_back({n_.remote_ns_q() + "::" + f.request_message, f.request_message, &req_fields_[i]});
-      messages.push_back({n_.remote_ns_q() + "::" + f.response_message, f.response_message, &resp_fields_[i]});
+      messages.push_back({n_.remote_ns_q() + "::" + f.request_message, f.request_message, &req_fields_[i],
+                          f.request_message + "Refs"});
+      messages.push_back({n_.remote_ns_q() + "::" + f.response_message, f.response_message, &resp_fields_[i], ""});
     }
 
     o << ns_open(n_.wire_ns()) << "namespace {\n\n"
@@ -116,13 +126,16 @@ class CodecPrinter {
       << "// Each message: size_of() measures it (caching nested sizes in pre-order),\n"
       << "// write() prints it into a buffer of that size, read() parses it.\n";
     for (const Message& msg : messages) {
-      o << "std::size_t size_of(const " << msg.cpp << "& v, SizeCache& c);\n"
-        << "std::uint8_t* write(const " << msg.cpp << "& v, SizeCache& c, std::uint8_t* p);\n"
-        << "void read(Stream& in, " << msg.cpp << "* v);\n"
+      if (msg.refs.empty()) {
+        o << "std::size_t size_of(const " << msg.cpp << "& v, SizeCache& c);\n"
+          << "std::uint8_t* write(const " << msg.cpp << "& v, SizeCache& c, std::uint8_t* p);\n";
+      }
+      o << "void read(Stream& in, " << msg.cpp << "* v);\n"
         << "void set_to_proto_defaults(" << msg.cpp << "* v);\n";
     }
     // Requests are encoded straight from the stub's arguments: a struct of
-    // references avoids copying them into the request struct.
+    // references avoids copying them into the request struct. A request
+    // struct is encoded through it too, so it has no passes of its own.
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
       o << "struct " << f.request_message << "Refs {\n";
@@ -131,32 +144,69 @@ class CodecPrinter {
         << "std::size_t size_of(const " << f.request_message << "Refs& v, SizeCache& c);\n"
         << "std::uint8_t* write(const " << f.request_message << "Refs& v, SizeCache& c, std::uint8_t* p);\n";
     }
-    o << "\n";
+    // One set of these per message type; the runtime's out-of-line
+    // encode/decode take them, so each message's public encode() and
+    // decode() are a call each.
+    o << "\n"
+      << "// A message's passes over its address, for ::dispatch::wire's whole-message\n"
+      << "// functions.\n"
+      << "template <typename T>\n"
+      << "std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }\n"
+      << "template <typename T>\n"
+      << "std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {\n"
+      << "  return write(*static_cast<const T*>(v), c, p);\n"
+      << "}\n"
+      << "template <typename T>\n"
+      << "void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }\n"
+      << "template <typename T>\n"
+      << "::dispatch::Result<std::string> try_encode(const T& v) {\n"
+      << "  return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);\n"
+      << "}\n\n";
     for (const Message& msg : messages) message_codec(o, msg);
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
       const Function& f = m_.functions[i];
-      Message refs{f.request_message + "Refs", f.request_message, &req_fields_[i]};
+      Message refs{f.request_message + "Refs", f.request_message, &req_fields_[i], ""};
       encoder(o, refs);
     }
     o << "}  // namespace\n\n";
 
     for (const Message& msg : messages) {
-      o << "std::string encode(const " << msg.cpp << "& value) {\n"
-        << "  return ::dispatch::wire::encode_message([&](SizeCache& c) { return size_of(value, c); },\n"
-        << "                                          [&](SizeCache& c, std::uint8_t* p) { return write(value, c, p); });\n"
-        << "}\n\n"
+      // A request without fields encodes from nothing of `value`.
+      bool unused = !msg.refs.empty() && msg.fields->empty();
+      o << "std::string encode(" << (unused ? "[[maybe_unused]] " : "") << "const " << msg.cpp << "& value) {\n";
+      if (msg.refs.empty()) {
+        o << "  return ::dispatch::wire::encode_erased(&value, &size_erased<" << msg.cpp << ">, &write_erased<"
+          << msg.cpp << ">);\n";
+      } else {
+        std::string fields;
+        for (const Field& f : *msg.fields) fields += (fields.empty() ? "value." : ", value.") + f.name;
+        o << "  const " << msg.refs << " refs{" << fields << "};\n"
+          << "  return ::dispatch::wire::encode_erased(&refs, &size_erased<" << msg.refs << ">, &write_erased<"
+          << msg.refs << ">);\n";
+      }
+      o << "}\n\n"
         << "::dispatch::Result<void> decode(std::string_view bytes, " << msg.cpp << "* value) {\n"
         << "  set_to_proto_defaults(value);\n"
-        << "  try {\n"
-        << "    ::dispatch::wire::decode_buffer(bytes, " << quote(msg.proto_name)
-        << ", [&](Stream& in) { read(in, value); });\n"
-        << "  } catch (const ::dispatch::Error& e) {\n"
-        << "    return e;\n"
-        << "  }\n"
-        << "  return {};\n"
+        << "  return ::dispatch::wire::decode_erased(bytes, " << quote(msg.proto_name) << ", &read_erased<"
+        << msg.cpp << ">, value);\n"
         << "}\n\n";
     }
     o << ns_close(n_.wire_ns()) << "\n";
+
+    // The stubs' encode_request(), here because it needs the request's
+    // struct of references, which only this file sees.
+    o << ns_open(n_.remote_ns()) << "\n";
+    for (std::size_t i = 0; i < m_.functions.size(); ++i) {
+      const Function& f = m_.functions[i];
+      std::string ps = n_.params_decl(f);
+      o << "::dispatch::Result<std::string> " << n_.stub(i) << "_stub::encode_request("
+        << (ps.empty() ? "" : ps.substr(0, ps.size() - 2)) << ") {\n"
+        << "  return " << n_.wire_ns_q() << "::try_encode(" << n_.wire_ns_q() << "::" << f.request_message
+        << "Refs{" << call_args(f) << "});\n"
+        << "}\n\n";
+    }
+    o << ns_close(n_.remote_ns()) << kEndQuiet;
+    return o.str();
   }
 
  private:
@@ -165,10 +215,13 @@ class CodecPrinter {
     std::string cpp;         // "::shop::Order", "::shop::remote::AddRequest"
     std::string proto_name;  // "Order", used in error messages
     const std::vector<Field>* fields;
+    // A request's struct of references ("AddRequestRefs"), which encodes
+    // it; empty for messages with passes of their own.
+    std::string refs;
   };
 
   void message_codec(std::ostringstream& o, const Message& msg) {
-    encoder(o, msg);
+    if (msg.refs.empty()) encoder(o, msg);
     // A message read from the wire starts from proto's defaults (0, false,
     // empty, absent), not from the struct's default member initializers: a
     // field left out because it was 0 must decode as 0, not as `int n = 3`'s
@@ -608,6 +661,6 @@ class CodecPrinter {
 
 }  // namespace
 
-void print_codecs(std::ostringstream& o, const CppNames& names) { CodecPrinter(names).print(o); }
+std::string print_codec_source(const CppNames& names) { return CodecPrinter(names).print(); }
 
 }  // namespace dispatch::gen

@@ -1,5 +1,5 @@
 // The C++ back end (see cpp_emitter.h): names the generated entities once
-// (CppNames) and has one printer per file concern print them (printers.h).
+// (CppNames) and has one printer per generated file print them (printers.h).
 #include "cpp/cpp_emitter.h"
 
 #include "cpp/cpp_names.h"
@@ -11,6 +11,7 @@ std::vector<OutputFile> emit_cpp(const Model& model, const std::string& serializ
   const CppNames names(model);
   return {{model.stem + ".dispatch.h", print_header(names)},
           {model.stem + ".dispatch.cc", print_client_source(names, serialized_file_descriptor)},
+          {model.stem + ".dispatch.codec.cc", print_codec_source(names)},
           {model.stem + ".dispatch.server.cc", print_server_source(names)}};
 }
 
