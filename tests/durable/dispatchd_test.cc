@@ -1,7 +1,8 @@
 // dispatchd and dispatchctl as processes over loopback: bearer keys, each
 // kind of bad input getting a clear error or a clear final status (unknown
 // function at the endpoint, unreachable endpoint, malformed Any, expired
-// call), the await form, and dispatchctl's text, JSON and exit codes.
+// call), the await form, dispatchctl's text, JSON and exit codes, and
+// --retention (parsed, bad values refused, ended calls deleted).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -51,6 +52,45 @@ Output run(const std::string& command) {
   return r;
 }
 
+std::string read_all(FILE* f) {
+  std::string text;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
+  return text;
+}
+
+// Runs a command line, capturing stdout and stderr apart (stderr through a
+// file in `dir`).
+struct Streams {
+  int status;
+  std::string out, err;
+};
+Streams run_apart(const std::string& command, const std::string& dir) {
+  const std::string err_file = dir + "stderr";
+  Streams r{0, "", ""};
+  FILE* p = ::popen((command + " 2>" + err_file).c_str(), "r");
+  r.out = read_all(p);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  if (FILE* f = std::fopen(err_file.c_str(), "r")) {
+    r.err = read_all(f);
+    std::fclose(f);
+  }
+  return r;
+}
+
+// Non-empty and ending with exactly one newline, as a shell prompt and a
+// line-reading script expect.
+::testing::AssertionResult one_final_newline(const std::string& text) {
+  if (text.empty()) return ::testing::AssertionFailure() << "nothing was printed";
+  if (text.back() != '\n') return ::testing::AssertionFailure() << "no final newline: [" << text << "]";
+  if (text.size() >= 2 && text[text.size() - 2] == '\n') {
+    return ::testing::AssertionFailure() << "an empty last line: [" << text << "]";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 class Dispatchd : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -61,13 +101,10 @@ class Dispatchd : public ::testing::Test {
     ep_port_ = free_port();
     api_url_ = "http://127.0.0.1:" + std::to_string(api_port_);
     ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
-    auto key = dispatch::security::SigningKey::generate();
-    scheduler_ = spawn({DISPATCHD, "--db", dir_ + "d.db", "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                        "--api-key", "k1", "--max-attempts", "2", "--min-backoff-ms", "10"},
-                       dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key.to_pem()}});
+    start_scheduler();
     endpoint_ = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port_), "--log",
                        dir_ + "seen.log"},
-                      dir_ + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key.public_key().to_base64()}});
+                      dir_ + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key_.public_key().to_base64()}});
     for (int i = 0; i < 500 && !(port_open(api_port_) && port_open(ep_port_)); ++i) {
       std::this_thread::sleep_for(10ms);
     }
@@ -81,6 +118,19 @@ class Dispatchd : public ::testing::Test {
     }
     if (!HasFailure()) ::system(("rm -rf " + dir_).c_str());
   }
+  // dispatchd on the test's database and port, with `extra` flags.
+  void start_scheduler(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{DISPATCHD, "--db", dir_ + "d.db", "--listen",
+                                  "127.0.0.1:" + std::to_string(api_port_), "--api-key", "k1",
+                                  "--max-attempts", "2", "--min-backoff-ms", "10"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    scheduler_ = spawn(args, dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key_.to_pem()}});
+  }
+  void stop_scheduler() {
+    ::kill(scheduler_, SIGTERM);
+    int st = 0;
+    ::waitpid(scheduler_, &st, 0);
+  }
   std::unique_ptr<dispatch::HttpClient> api(const std::string& key) {
     dispatch::HttpClientOptions o;
     o.api_key = key;
@@ -90,6 +140,7 @@ class Dispatchd : public ::testing::Test {
     return std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key k1 " + args;
   }
 
+  dispatch::security::SigningKey key_ = dispatch::security::SigningKey::generate();
   std::string dir_, api_url_, ep_url_;
   uint16_t api_port_ = 0, ep_port_ = 0;
   pid_t scheduler_ = -1, endpoint_ = -1;
@@ -198,6 +249,158 @@ TEST_F(Dispatchd, DispatchctlTextJsonAndExitCodes) {
   Output noauth = run(std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key nope list");
   EXPECT_EQ(noauth.status, 1);
   EXPECT_NE(noauth.out.find("unauthenticated"), std::string::npos) << noauth.out;
+}
+
+TEST_F(Dispatchd, EndedCallsAreDeletedAfterTheRetention) {
+  Output d = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 "
+                     "--idempotency-key order-1 --endpoint " + ep_url_));
+  ASSERT_EQ(d.status, 0) << d.out;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  Output status = run(ctl("status " + id + " --wait-ms 20000"));
+  ASSERT_NE(status.out.find("state        completed"), std::string::npos) << status.out;
+
+  // The same database under a one-second window: the call goes.
+  stop_scheduler();
+  start_scheduler({"--retention", "1s"});
+  for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(port_open(api_port_));
+  Output gone;
+  for (int i = 0; i < 200; ++i) {
+    gone = run(ctl("status " + id));
+    if (gone.status != 0) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(gone.status, 1) << gone.out;
+  EXPECT_NE(gone.out.find("dispatchctl: not_found: no call has ID " + id +
+                          ": it was never dispatched to this scheduler, or it ended more than 1s ago "
+                          "and was deleted (retention)"),
+            std::string::npos)
+      << gone.out;
+  // Its key went with it: the same key makes a new call.
+  Output again = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 "
+                         "--idempotency-key order-1 --endpoint " + ep_url_));
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.substr(0, again.out.find('\n')), id);
+  Output log = run("cat " + dir_ + "dispatchd.log");
+  EXPECT_NE(log.out.find("deleting calls 1s after they end (--retention)"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("deleted 1 calls that ended more than 1s ago"), std::string::npos) << log.out;
+}
+
+TEST(DispatchdFlags, RetentionIsParsedAndBadValuesAreRefused) {
+  const std::string db = ::testing::TempDir() + "dispatchd_flags_" + std::to_string(::getpid()) + ".db";
+  // --help last: a value taken by mistake ends the run too, instead of
+  // leaving a scheduler serving.
+  auto dispatchd = [&](const std::string& retention) {
+    return run(std::string(DISPATCHD) + " --db " + db + " --listen 127.0.0.1:0 --retention '" + retention +
+               "' --help");
+  };
+  for (const char* bad : {"", "7", "7x", "d", "-1d", "1.5d", "7 d", "d7"}) {
+    Output r = dispatchd(bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.out;
+    EXPECT_EQ(r.out, std::string("dispatchd: --retention needs a duration such as 7d, 36h, 90m or 45s (0 keeps "
+                                 "calls forever), got '") + bad + "'\n");
+  }
+  Output huge = dispatchd("99999999999999999d");
+  EXPECT_EQ(huge.status, 2);
+  EXPECT_EQ(huge.out, "dispatchd: --retention 99999999999999999d is too long; 0 keeps calls forever\n");
+  Output missing = run(std::string(DISPATCHD) + " --retention");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.out.find("--retention needs a value"), std::string::npos) << missing.out;
+  // Flags are read in order: a good value lets --help, after it, answer.
+  for (const char* good : {"0", "45s", "90m", "36h", "7d", "3650d"}) {
+    Output r = dispatchd(good);
+    EXPECT_EQ(r.status, 0) << good << ": " << r.out;
+    EXPECT_NE(r.out.find("--retention DURATION"), std::string::npos);
+  }
+  for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
+}
+
+// Every way dispatchctl prints, in text and JSON, answers and errors alike,
+// ends its output with one newline.
+TEST_F(Dispatchd, DispatchctlOutputEndsWithANewline) {
+  const std::string dispatch_cmd = "dispatch durable.record --type durable.RecordRequest --input-hex 6869 --endpoint ";
+  Streams d = run_apart(ctl(dispatch_cmd + ep_url_), dir_);
+  ASSERT_EQ(d.status, 0) << d.err;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  EXPECT_TRUE(one_final_newline(d.out));
+  ASSERT_EQ(run(ctl("status " + id + " --wait-ms 20000")).status, 0);
+  // A failed call, for retry.
+  Streams f = run_apart(ctl(dispatch_cmd + "http://127.0.0.1:" + std::to_string(free_port())), dir_);
+  ASSERT_EQ(f.status, 0) << f.err;
+  const std::string failed = f.out.substr(0, f.out.find('\n'));
+  Output waited = run(ctl("status " + failed + " --wait-ms 20000"));
+  ASSERT_NE(waited.out.find("state        failed"), std::string::npos) << waited.out;
+
+  struct Case {
+    std::string args;
+    int status;
+  };
+  const Case answers[] = {
+      {"list", 0},
+      {"--json list", 0},
+      {"list completed --limit 1", 0},
+      {"list cancelled", 0},  // none: the header line alone
+      {"--json list cancelled", 0},
+      {"status " + id, 0},
+      {"--json status " + id, 0},
+      {"--json " + dispatch_cmd + ep_url_, 0},
+      {"--json retry " + failed, 0},
+  };
+  for (const Case& c : answers) {
+    Streams r = run_apart(ctl(c.args), dir_);
+    EXPECT_EQ(r.status, c.status) << c.args << ": " << r.err;
+    EXPECT_TRUE(one_final_newline(r.out)) << c.args;
+    EXPECT_EQ(r.err, "") << c.args;
+  }
+  ASSERT_EQ(run(ctl("status " + failed + " --wait-ms 20000")).status, 0);
+  Streams retried = run_apart(ctl("retry " + failed), dir_);
+  EXPECT_EQ(retried.status, 0) << retried.err;
+  EXPECT_TRUE(one_final_newline(retried.out));
+
+  const Case errors[] = {
+      {"cancel " + id, 1},  // already completed
+      {"--json cancel " + id, 1},
+      {"status 0123", 1},
+      {"--json status 0123", 1},
+      {"list sideways", 2},
+      {"list --limit x", 2},
+      {"status", 2},
+      {"frobnicate", 2},
+      {"", 2},
+      {"dispatch durable.record", 2},
+  };
+  for (const Case& c : errors) {
+    Streams r = run_apart(ctl(c.args), dir_);
+    EXPECT_EQ(r.status, c.status) << c.args << ": " << r.err;
+    EXPECT_EQ(r.out, "") << c.args;
+    EXPECT_TRUE(one_final_newline(r.err)) << c.args;
+  }
+  Streams unreachable = run_apart(std::string(DISPATCHCTL) + " --url http://127.0.0.1:" +
+                                      std::to_string(free_port()) + " list",
+                                  dir_);
+  EXPECT_EQ(unreachable.status, 1);
+  EXPECT_TRUE(one_final_newline(unreachable.err));
+  Streams help = run_apart(std::string(DISPATCHCTL) + " --help", dir_);
+  EXPECT_EQ(help.status, 0);
+  EXPECT_TRUE(one_final_newline(help.out));
+}
+
+// A mistyped option is refused before the command runs: the call it names
+// is left as it was.
+TEST_F(Dispatchd, DispatchctlRefusesUnknownOptionsBeforeActing) {
+  Streams f = run_apart(ctl("dispatch durable.record --type durable.RecordRequest --endpoint http://127.0.0.1:" +
+                            std::to_string(free_port())),
+                        dir_);
+  ASSERT_EQ(f.status, 0) << f.err;
+  const std::string failed = f.out.substr(0, f.out.find('\n'));
+  ASSERT_NE(run(ctl("status " + failed + " --wait-ms 20000")).out.find("state        failed"), std::string::npos);
+  Streams typo = run_apart(ctl("retry " + failed + " --wiat-ms 5"), dir_);
+  EXPECT_EQ(typo.status, 2);
+  EXPECT_EQ(typo.out, "");
+  EXPECT_NE(typo.err.find("unknown option '--wiat-ms' for retry"), std::string::npos) << typo.err;
+  Output after = run(ctl("status " + failed));
+  EXPECT_NE(after.out.find("state        failed"), std::string::npos) << after.out;
+  EXPECT_EQ(run(ctl("list --limt 5")).status, 2);
 }
 
 }  // namespace
