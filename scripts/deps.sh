@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-system-dev libssl-dev libsodium-dev
   libsqlite3-dev sqlite3 libnats-dev nats-server
+  nlohmann-json3-dev
   libgrpc++-dev protobuf-compiler-grpc
   nodejs
   jq
