@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev sqlite3 libnats-dev nats-server
   nlohmann-json3-dev
   libgrpc++-dev protobuf-compiler-grpc
+  libnghttp2-dev zlib1g-dev grpc-proto python3-grpcio python3-protobuf
   nodejs
   jq
 )
