@@ -1,7 +1,8 @@
 // dispatchd and dispatchctl as processes over loopback: bearer keys, each
 // kind of bad input getting a clear error or a clear final status (unknown
 // function at the endpoint, unreachable endpoint, malformed Any, expired
-// call), the await form, and dispatchctl's text, JSON and exit codes.
+// call), the await form, dispatchctl's text, JSON and exit codes, and
+// --retention (parsed, bad values refused, ended calls deleted).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -61,13 +62,10 @@ class Dispatchd : public ::testing::Test {
     ep_port_ = free_port();
     api_url_ = "http://127.0.0.1:" + std::to_string(api_port_);
     ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
-    auto key = dispatch::security::SigningKey::generate();
-    scheduler_ = spawn({DISPATCHD, "--db", dir_ + "d.db", "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                        "--api-key", "k1", "--max-attempts", "2", "--min-backoff-ms", "10"},
-                       dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key.to_pem()}});
+    start_scheduler();
     endpoint_ = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port_), "--log",
                        dir_ + "seen.log"},
-                      dir_ + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key.public_key().to_base64()}});
+                      dir_ + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key_.public_key().to_base64()}});
     for (int i = 0; i < 500 && !(port_open(api_port_) && port_open(ep_port_)); ++i) {
       std::this_thread::sleep_for(10ms);
     }
@@ -81,6 +79,19 @@ class Dispatchd : public ::testing::Test {
     }
     if (!HasFailure()) ::system(("rm -rf " + dir_).c_str());
   }
+  // dispatchd on the test's database and port, with `extra` flags.
+  void start_scheduler(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{DISPATCHD, "--db", dir_ + "d.db", "--listen",
+                                  "127.0.0.1:" + std::to_string(api_port_), "--api-key", "k1",
+                                  "--max-attempts", "2", "--min-backoff-ms", "10"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    scheduler_ = spawn(args, dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key_.to_pem()}});
+  }
+  void stop_scheduler() {
+    ::kill(scheduler_, SIGTERM);
+    int st = 0;
+    ::waitpid(scheduler_, &st, 0);
+  }
   std::unique_ptr<dispatch::HttpClient> api(const std::string& key) {
     dispatch::HttpClientOptions o;
     o.api_key = key;
@@ -90,6 +101,7 @@ class Dispatchd : public ::testing::Test {
     return std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key k1 " + args;
   }
 
+  dispatch::security::SigningKey key_ = dispatch::security::SigningKey::generate();
   std::string dir_, api_url_, ep_url_;
   uint16_t api_port_ = 0, ep_port_ = 0;
   pid_t scheduler_ = -1, endpoint_ = -1;
@@ -198,6 +210,70 @@ TEST_F(Dispatchd, DispatchctlTextJsonAndExitCodes) {
   Output noauth = run(std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key nope list");
   EXPECT_EQ(noauth.status, 1);
   EXPECT_NE(noauth.out.find("unauthenticated"), std::string::npos) << noauth.out;
+}
+
+TEST_F(Dispatchd, EndedCallsAreDeletedAfterTheRetention) {
+  Output d = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 "
+                     "--idempotency-key order-1 --endpoint " + ep_url_));
+  ASSERT_EQ(d.status, 0) << d.out;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  Output status = run(ctl("status " + id + " --wait-ms 20000"));
+  ASSERT_NE(status.out.find("state        completed"), std::string::npos) << status.out;
+
+  // The same database under a one-second window: the call goes.
+  stop_scheduler();
+  start_scheduler({"--retention", "1s"});
+  for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(port_open(api_port_));
+  Output gone;
+  for (int i = 0; i < 200; ++i) {
+    gone = run(ctl("status " + id));
+    if (gone.status != 0) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(gone.status, 1) << gone.out;
+  EXPECT_NE(gone.out.find("dispatchctl: not_found: no call has ID " + id +
+                          ": it was never dispatched to this scheduler, or it ended more than 1s ago "
+                          "and was deleted (retention)"),
+            std::string::npos)
+      << gone.out;
+  // Its key went with it: the same key makes a new call.
+  Output again = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 "
+                         "--idempotency-key order-1 --endpoint " + ep_url_));
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.substr(0, again.out.find('\n')), id);
+  Output log = run("cat " + dir_ + "dispatchd.log");
+  EXPECT_NE(log.out.find("deleting calls 1s after they end (--retention)"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("deleted 1 calls that ended more than 1s ago"), std::string::npos) << log.out;
+}
+
+TEST(DispatchdFlags, RetentionIsParsedAndBadValuesAreRefused) {
+  const std::string db = ::testing::TempDir() + "dispatchd_flags_" + std::to_string(::getpid()) + ".db";
+  // --help last: a value taken by mistake ends the run too, instead of
+  // leaving a scheduler serving.
+  auto dispatchd = [&](const std::string& retention) {
+    return run(std::string(DISPATCHD) + " --db " + db + " --listen 127.0.0.1:0 --retention '" + retention +
+               "' --help");
+  };
+  for (const char* bad : {"", "7", "7x", "d", "-1d", "1.5d", "7 d", "d7"}) {
+    Output r = dispatchd(bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.out;
+    EXPECT_EQ(r.out, std::string("dispatchd: --retention needs a duration such as 7d, 36h, 90m or 45s (0 keeps "
+                                 "calls forever), got '") + bad + "'\n");
+  }
+  Output huge = dispatchd("99999999999999999d");
+  EXPECT_EQ(huge.status, 2);
+  EXPECT_EQ(huge.out, "dispatchd: --retention 99999999999999999d is too long; 0 keeps calls forever\n");
+  Output missing = run(std::string(DISPATCHD) + " --retention");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.out.find("--retention needs a value"), std::string::npos) << missing.out;
+  // Flags are read in order: a good value lets --help, after it, answer.
+  for (const char* good : {"0", "45s", "90m", "36h", "7d", "3650d"}) {
+    Output r = dispatchd(good);
+    EXPECT_EQ(r.status, 0) << good << ": " << r.out;
+    EXPECT_NE(r.out.find("--retention DURATION"), std::string::npos);
+  }
+  for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
 }
 
 }  // namespace

@@ -26,6 +26,18 @@ namespace {
 
 // The longest a due call waits for a lease while every endpoint is busy.
 constexpr std::chrono::milliseconds kClaimEvery{10};
+// How often the calls past their retention are looked for (at most).
+constexpr std::chrono::milliseconds kSweepEvery{10'000};
+
+// "7d", "36h", "90m", "45s", "1500ms": the largest unit that divides it.
+std::string duration_text(std::chrono::milliseconds d) {
+  const int64_t ms = d.count();
+  for (auto [unit, name] : {std::pair<int64_t, const char*>{86'400'000, "d"}, {3'600'000, "h"},
+                            {60'000, "m"}, {1000, "s"}}) {
+    if (ms % unit == 0) return std::to_string(ms / unit) + name;
+  }
+  return std::to_string(ms) + "ms";
+}
 
 class SystemClock final : public Clock {
  public:
@@ -65,6 +77,8 @@ struct Scheduler::Impl {
   bool stopping = false;
   std::thread pump;
   int64_t last_release_ms = 0;
+  std::optional<int64_t> last_sweep_ms;  // step() only
+  bool sweeping = false;                 // a delete_ended runs
   SchedulerStats stats;
 
   ~Impl() {
@@ -86,6 +100,45 @@ struct Scheduler::Impl {
   }
 
   void log(LogLevel level, const std::string& line) const { opts.logger.log(level, line); }
+
+  // What a Get, Cancel or Retry of an ID the store does not know answers.
+  Error unknown_call(std::string_view id) const {
+    std::string message = "no call has ID " + std::string(id);
+    if (opts.retention.count() > 0) {
+      message += ": it was never dispatched to this scheduler, or it ended more than " +
+                 duration_text(opts.retention) + " ago and was deleted (retention)";
+    }
+    return Error(Code::not_found, std::move(message));
+  }
+
+  // Deletes the calls that ended more than `retention` ago, one sweep at a
+  // time, every kSweepEvery (or every `retention`, when shorter). The store
+  // deletes in small transactions between the other writes; this thread
+  // does not wait for it.
+  void sweep_if_due(int64_t now) {
+    const int64_t retention = opts.retention.count();
+    if (retention <= 0 || now - retention <= 0) return;
+    if (last_sweep_ms && now - *last_sweep_ms < std::min<int64_t>(kSweepEvery.count(), retention)) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (sweeping) return;
+      sweeping = true;
+    }
+    last_sweep_ms = now;
+    store->delete_ended(now - retention, [this](Result<std::size_t> deleted) {
+      if (!deleted.ok()) {
+        log(LogLevel::error, "deleting the calls past their retention failed: " + deleted.error().message());
+      } else if (*deleted > 0 && opts.logger.enabled(LogLevel::info)) {
+        log(LogLevel::info, "deleted " + std::to_string(*deleted) + " calls that ended more than " +
+                                duration_text(opts.retention) + " ago");
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        sweeping = false;
+      }
+      idle_cv.notify_all();
+    });
+  }
 
   void notify() {
     {
@@ -140,6 +193,7 @@ struct Scheduler::Impl {
         log(LogLevel::warn, std::to_string(*released) + " calls outlived their lease; delivering them again");
       }
     }
+    sweep_if_due(now);
     ClaimOptions claim;
     bool hungry = false;
     {
@@ -432,6 +486,11 @@ Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
   Impl& impl = *s->impl_;
   impl.opts = std::move(options);
   impl.clock = impl.opts.clock ? impl.opts.clock : &impl.system_clock;
+  if (impl.opts.retention.count() < 0) {
+    return Error(Code::invalid_argument,
+                 "SchedulerOptions::retention is negative; give how long to keep ended calls, or 0 to "
+                 "keep them forever");
+  }
   if (!impl.opts.store) {
     return Error(Code::invalid_argument,
                  "SchedulerOptions::store is empty; give the scheduler a store, e.g. "
@@ -493,7 +552,7 @@ Result<CallRecord> Scheduler::get(std::string_view id, std::chrono::milliseconds
   for (;;) {
     auto r = impl_->store->get(id);
     if (!r.ok()) return std::move(r).error();
-    if (!r->has_value()) return Error(Code::not_found, "no call has ID " + std::string(id));
+    if (!r->has_value()) return impl_->unknown_call(id);
     if (is_final((*r)->state) || std::chrono::steady_clock::now() >= until) return std::move(**r);
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -505,11 +564,14 @@ Result<std::vector<CallRecord>> Scheduler::list(std::optional<CallState> state, 
 }
 
 Result<CallRecord> Scheduler::cancel(std::string_view id) {
-  return impl_->store->cancel_sync(std::string(id), impl_->clock->now_ms());
+  auto r = impl_->store->cancel_sync(std::string(id), impl_->clock->now_ms());
+  if (!r.ok() && r.error().code() == Code::not_found) return impl_->unknown_call(id);
+  return r;
 }
 
 Result<CallRecord> Scheduler::retry(std::string_view id) {
   auto r = impl_->store->retry_sync(std::string(id), impl_->clock->now_ms());
+  if (!r.ok() && r.error().code() == Code::not_found) return impl_->unknown_call(id);
   if (r.ok()) impl_->notify();
   return r;
 }
@@ -521,7 +583,7 @@ void Scheduler::wait_idle() {
   impl_->idle_cv.wait(lock, [&] {
     std::size_t waiting = 0;
     for (auto& [url, ep] : impl_->endpoints) waiting += ep.waiting.size();
-    return impl_->outstanding == waiting;
+    return impl_->outstanding == waiting && !impl_->sweeping;
   });
 }
 

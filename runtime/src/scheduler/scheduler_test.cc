@@ -305,6 +305,9 @@ class SlowFinishStore final : public Store {
   void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
     inner_->release_leases(now_ms, all, std::move(done));
   }
+  void delete_ended(int64_t ended_before_ms, Done<std::size_t> done) override {
+    inner_->delete_ended(ended_before_ms, std::move(done));
+  }
   Result<std::optional<CallRecord>> get(std::string_view id) override { return inner_->get(id); }
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id) override {
@@ -621,6 +624,75 @@ TEST_F(SchedulerTest, UnreachableEndpointRetriesAsTcpError) {
   EXPECT_EQ(r.state, CallState::pending);
   EXPECT_EQ(r.status, static_cast<int>(RunStatus::tcp_error));
   EXPECT_NE(r.error_message.find("Connection refused"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, EndedCallsAreDeletedOnceTheirRetentionPassed) {
+  using namespace std::chrono_literals;
+  constexpr int64_t kMinute = 60'000;
+  clock_.t = 100LL * 24 * 60 * kMinute;  // day 100
+  // "g" keeps failing for a while: an old call that is still live.
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest& r) {
+    return r.function() == "g" ? run_response(sdk::STATUS_TEMPORARY_ERROR, "", "busy")
+                               : run_response(sdk::STATUS_OK);
+  });
+  FunctionPolicy policy;
+  policy.max_attempts = 0;
+  open(ep, policy, [](SchedulerOptions& o) { o.retention = 1h; });
+  NewCall keyed = call("f");
+  keyed.idempotency_key = "order-7";
+  const std::string ended = dispatch(keyed);
+  const std::string live = dispatch(call("g"));
+  round();
+  ASSERT_EQ(get(ended).state, CallState::completed);
+
+  clock_.t += 30 * kMinute;  // ended half an hour ago: kept
+  round();
+  EXPECT_EQ(get(ended).state, CallState::completed);
+  EXPECT_EQ(dispatch(keyed), ended);
+
+  clock_.t += 31 * kMinute;  // an hour and a minute: deleted
+  round();
+  auto gone = scheduler_->get(ended);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code(), Code::not_found);
+  EXPECT_EQ(gone.error().message(), "no call has ID " + ended +
+                                        ": it was never dispatched to this scheduler, or it ended "
+                                        "more than 1h ago and was deleted (retention)");
+  EXPECT_EQ(scheduler_->cancel(ended).error().message(), gone.error().message());
+  EXPECT_EQ(scheduler_->retry(ended).error().code(), Code::not_found);
+  EXPECT_EQ(scheduler_->store().stats().deleted, 1u);
+  // Created over an hour ago, never ended: kept.
+  EXPECT_FALSE(is_final(get(live).state));
+  // The key went with its call.
+  const std::string again = dispatch(keyed);
+  EXPECT_NE(again, ended);
+  EXPECT_EQ(get(again).state, CallState::pending);
+}
+
+TEST_F(SchedulerTest, RetentionZeroKeepsEveryCall) {
+  using namespace std::chrono_literals;
+  clock_.t = 100LL * 24 * 3600 * 1000;
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK); });
+  open(ep, {}, [](SchedulerOptions& o) { o.retention = 0ms; });
+  const std::string id = dispatch(call("f"));
+  round();
+  clock_.t += 1000LL * 24 * 3600 * 1000;  // a thousand days later
+  round();
+  EXPECT_EQ(get(id).state, CallState::completed);
+  EXPECT_EQ(scheduler_->store().stats().deleted, 0u);
+  // Nothing was deleted, so an unknown ID was never dispatched here.
+  EXPECT_EQ(scheduler_->get("0123").error().message(), "no call has ID 0123");
+
+  SchedulerOptions negative;
+  negative.retention = -1ms;
+  SqliteOptions so;
+  so.path = path_ + "-negative";
+  negative.store = open_sqlite_store(so).value();
+  auto refused = Scheduler::open(std::move(negative));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::invalid_argument);
+  EXPECT_NE(refused.error().message().find("retention is negative"), std::string::npos);
+  for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((so.path + suffix).c_str());
 }
 
 }  // namespace

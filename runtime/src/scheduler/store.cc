@@ -59,5 +59,8 @@ Result<std::size_t> Store::release_leases_sync(int64_t now_ms, bool all) {
   return wait_for<std::size_t>(
       [&](auto done) { release_leases(now_ms, all, std::move(done)); });
 }
+Result<std::size_t> Store::delete_ended_sync(int64_t ended_before_ms) {
+  return wait_for<std::size_t>([&](auto done) { delete_ended(ended_before_ms, std::move(done)); });
+}
 
 }  // namespace dispatch::scheduler

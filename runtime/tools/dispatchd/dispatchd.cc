@@ -6,10 +6,13 @@
 //   dispatchd --db ./dispatch.db --listen 127.0.0.1:4450 --api-key secret
 //
 // Not for: running functions (endpoints do that), TLS (use a proxy).
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,10 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --expiration-ms N     default expiration of a call (default 86400000)
   --run-timeout-ms N    timeout of one Run call (default 300000)
   --max-in-flight N     deliveries in flight in all (default 512)
+  --retention DURATION  keep a call this long after it ended (completed, failed
+                        or cancelled), then delete it and its idempotency key:
+                        a number and s, m, h or d (default 7d; 0: keep every
+                        call forever). Pending and running calls always stay.
   --no-fsync            synchronous=NORMAL: survives kill -9, not power loss
   --port-file PATH      write the bound port there once listening
   --help
@@ -56,6 +63,31 @@ long long number(const char* flag, const char* value) {
   return v;
 }
 
+// "7d", "36h", "90m", "45s"; "0" (keep forever).
+std::chrono::milliseconds duration(const char* flag, const std::string& value) {
+  const std::string usage = std::string(flag) +
+                            " needs a duration such as 7d, 36h, 90m or 45s (0 keeps calls forever), got '" +
+                            value + "'";
+  if (value == "0") return std::chrono::milliseconds(0);
+  std::size_t digits = 0;
+  while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
+  if (digits == 0 || digits + 1 != value.size()) fail(usage);
+  long long unit = 0;
+  switch (value.back()) {
+    case 's': unit = 1000; break;
+    case 'm': unit = 60 * 1000; break;
+    case 'h': unit = 3600 * 1000; break;
+    case 'd': unit = 24 * 3600 * 1000; break;
+    default: fail(usage);
+  }
+  errno = 0;
+  const long long n = std::strtoll(value.c_str(), nullptr, 10);
+  if (errno != 0 || n > std::numeric_limits<long long>::max() / unit) {
+    fail(std::string(flag) + " " + value + " is too long; 0 keeps calls forever");
+  }
+  return std::chrono::milliseconds(n * unit);
+}
+
 std::vector<std::string> split_keys(const std::string& s) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -76,6 +108,7 @@ int main(int argc, char** argv) {
   scheduler::SqliteOptions sqlite;
   std::string listen = "127.0.0.1:4450";
   std::string port_file;
+  std::string retention = "7d";  // as given, for the log
   std::vector<std::string> api_keys;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
 
@@ -107,6 +140,9 @@ int main(int argc, char** argv) {
       options.default_policy.run_timeout = ms("--run-timeout-ms");
     } else if (arg == "--max-in-flight") {
       options.max_in_flight = static_cast<std::size_t>(number("--max-in-flight", value()));
+    } else if (arg == "--retention") {
+      retention = value();
+      options.retention = duration("--retention", retention);
     } else if (arg == "--no-fsync") {
       sqlite.fsync_commits = false;
     } else if (arg == "--port-file") {
@@ -142,6 +178,10 @@ int main(int argc, char** argv) {
     logger.log(LogLevel::warn, "DISPATCH_SIGNING_KEY is not set: Run calls are not signed, and "
                                "endpoints that verify signatures will refuse them");
   }
+
+  logger.log(LogLevel::info, options.retention.count() == 0
+                                 ? "keeping every call forever (--retention 0)"
+                                 : "deleting calls " + retention + " after they end (--retention)");
 
   auto store = scheduler::open_sqlite_store(sqlite);
   if (!store.ok()) fail(store.error().message());

@@ -83,6 +83,12 @@ struct SchedulerOptions {
   double max_endpoint_concurrency = 256;
   // A leased call not finished by then is delivered again.
   std::chrono::milliseconds lease{600'000};
+  // How long a call is kept after it ended (completed, failed or
+  // cancelled); then the store deletes it, and its idempotency key with it,
+  // so a Dispatch with that key makes a new call. Looked for every 10 s
+  // (or every `retention` when shorter). Pending and running calls are
+  // never deleted. Zero: every call is kept forever.
+  std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};
 
   Clock* clock = nullptr;  // null: the system clock
   uint64_t seed = 0;       // jitter; 0: random
@@ -129,10 +135,12 @@ class Scheduler {
   Result<CallRecord> retry(std::string_view id);
 
   // One delivery round without the thread (tests with a manual clock):
-  // releases lapsed leases, leases due calls and starts their deliveries.
+  // releases lapsed leases, starts deleting the calls past their retention
+  // when that is due, leases due calls and starts their deliveries.
   // Returns how many started.
   Result<std::size_t> step();
-  // Blocks until nothing is in flight and every outcome is recorded.
+  // Blocks until nothing is in flight, every outcome is recorded and no
+  // deletion runs.
   void wait_idle();
 
   // The scheduler's clock (Unix ms).

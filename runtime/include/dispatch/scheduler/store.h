@@ -1,17 +1,20 @@
 // dispatch::scheduler::Store: where the scheduler keeps its calls. Small on
 // purpose, so that a second backend (NATS JetStream, for many machines) fits
 // behind it: append calls, lease due ones fairly, record the end of an
-// attempt under its lease, look up and list, cancel and retry.
+// attempt under its lease, look up and list, cancel and retry, delete calls
+// that ended long enough ago.
 //
 // Writes are asynchronous: `done` runs once the write is committed (SQLite:
 // its group-commit transaction), on the store's writer thread; it must be
-// quick and must not call back into the store synchronously. enqueue, cancel
-// and retry are also on disk by then; claim, finish and release_leases may
+// quick and must not call back into the store synchronously (queuing
+// another asynchronous write is fine). enqueue, cancel and retry are also
+// on disk by then; claim, finish, release_leases and delete_ended may
 // reach the disk with the next synced commit: a power cut may undo them,
-// which only makes a call be delivered again (a killed process loses none).
-// Reads are synchronous and see every committed write.
+// which only makes a call be delivered again, or deleted again (a killed
+// process loses none). Reads are synchronous and see every committed write.
 //
-// Not for: policy (backoff, attempts, expiration are the scheduler's).
+// Not for: policy (backoff, attempts, expiration and how long ended calls
+// are kept are the scheduler's).
 // Public header: compiles as C++17 and C++20.
 #pragma once
 
@@ -62,7 +65,7 @@ struct CallRecord {
   int64_t next_attempt_at_ms = 0;
   int64_t expiration_at_ms = 0;
   int64_t created_at_ms = 0;
-  int64_t updated_at_ms = 0;
+  int64_t updated_at_ms = 0;  // a final call: when it ended
   int status = 0;  // dispatch.sdk.v1.Status of the last attempt
   std::string output_type_url;
   std::string output;
@@ -124,6 +127,12 @@ class Store {
   // running calls whose lease lapsed by `now_ms` (all running calls when
   // `all`: at start-up, one scheduler per store) -> pending. Count moved.
   virtual void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) = 0;
+  // Deletes the calls that ended (completed, failed or cancelled) before
+  // `ended_before_ms`, each with its idempotency key; never a pending or
+  // running call. In transactions of a bounded size, so that other writes
+  // commit between them however many calls go: `done` (count deleted) runs
+  // after the last. A call retried meanwhile is pending again, and stays.
+  virtual void delete_ended(int64_t ended_before_ms, Done<std::size_t> done) = 0;
 
   virtual Result<std::optional<CallRecord>> get(std::string_view id) = 0;
   // Oldest first; `after_id` continues a previous page.
@@ -139,6 +148,7 @@ class Store {
     uint64_t writes = 0;
     uint64_t commits = 0;
     uint64_t log_syncs = 0;  // SQLite: syncs of the log by the sync thread
+    uint64_t deleted = 0;    // calls deleted by delete_ended
   };
   virtual Stats stats() const = 0;
 
@@ -149,6 +159,7 @@ class Store {
   Result<CallRecord> cancel_sync(std::string id, int64_t now_ms);
   Result<CallRecord> retry_sync(std::string id, int64_t now_ms);
   Result<std::size_t> release_leases_sync(int64_t now_ms, bool all);
+  Result<std::size_t> delete_ended_sync(int64_t ended_before_ms);
 };
 
 }  // namespace dispatch::scheduler

@@ -1,6 +1,7 @@
 // dispatch::scheduler::open_sqlite_store(): the scheduler's embedded store
-// on SQLite (WAL, versioned migrations, group commit), the default dispatchd
-// runs on. One scheduler per file.
+// on SQLite (WAL, versioned migrations, group commit, deletion of ended
+// calls in small batches), the default dispatchd runs on. One scheduler per
+// file.
 //
 //   SchedulerOptions options;
 //   options.store = dispatch::scheduler::open_sqlite_store({.path = "dispatch.db"}).value();
@@ -45,6 +46,16 @@ struct SqliteOptions {
   // several times what they cost folded into the next lease or enqueue.
   // Zero: commit at once.
   std::chrono::microseconds outcome_hold{1000};
+  // Calls deleted by one transaction of delete_ended() at most. Each batch
+  // is a write of its own, queued when the previous one committed, so the
+  // writes of dispatches, leases and outcomes commit between batches and
+  // wait at most one batch. At least 1.
+  std::size_t delete_batch = 256;
+  // Runs on the writer thread as each transaction that deleted calls
+  // commits, with how many it deleted. For tests and metrics that watch
+  // the batches; must be quick. Empty: nothing is watched (SQLite then
+  // reports no row changes to the store).
+  std::function<void(std::size_t deleted)> on_delete_commit;
 };
 
 // Opens (creating or migrating) a SQLite store in WAL mode.

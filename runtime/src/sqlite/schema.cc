@@ -1,0 +1,159 @@
+// The migrations, numbered in PRAGMA user_version, and the mapping of a row
+// of the calls table to a CallRecord.
+#include "sqlite/schema.h"
+
+#include "dispatch/sqlite/sqlite_store.h"
+
+namespace dispatch::scheduler {
+namespace sqlite {
+namespace {
+
+// Schema migrations, applied in order; PRAGMA user_version counts the ones
+// applied. Append new steps, never edit old ones.
+constexpr const char* kMigrations[] = {
+    // 1: calls.
+    R"sql(
+CREATE TABLE calls (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  function TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  input_type TEXT NOT NULL,
+  input BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  expiration_at INTEGER NOT NULL DEFAULT 0,
+  status INTEGER NOT NULL DEFAULT 0,
+  output_type TEXT NOT NULL DEFAULT '',
+  output BLOB NOT NULL DEFAULT x'',
+  error_type TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT,
+  tenant TEXT NOT NULL DEFAULT '',
+  fair_key TEXT NOT NULL,
+  parent_id TEXT NOT NULL DEFAULT '',
+  root_id TEXT NOT NULL DEFAULT '',
+  lease INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX calls_idempotency ON calls(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at);
+)sql",
+    // 2: listing by state in creation order.
+    R"sql(
+CREATE INDEX calls_state_seq ON calls(state, seq);
+)sql",
+    // 3: partial indexes. Each call goes pending -> running -> completed;
+    // indexes keyed by state moved an entry in both of them at every step
+    // (eleven index writes per call). An index restricted to one state is
+    // written only when a call enters or leaves that state, and completed
+    // calls, the bulk of the table, are in none: seven index writes per
+    // call. Listing completed calls scans the table in creation order
+    // instead.
+    R"sql(
+DROP INDEX IF EXISTS calls_due;
+DROP INDEX IF EXISTS calls_state_seq;
+CREATE INDEX calls_pending ON calls(fair_key, next_attempt_at) WHERE state = 1;
+CREATE INDEX calls_pending_seq ON calls(seq) WHERE state = 1;
+CREATE INDEX calls_running_seq ON calls(seq) WHERE state = 2;
+CREATE INDEX calls_failed_seq ON calls(seq) WHERE state = 4;
+CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+int user_version(sqlite3* db) {
+  Stmt s(db, "PRAGMA user_version");
+  Using u(s);
+  return s.step() ? static_cast<int>(s.i64(0)) : 0;
+}
+
+}  // namespace
+
+const char* const kCallColumns =
+    "id, function, endpoint, input_type, input, state, attempts, next_attempt_at, expiration_at, "
+    "created_at, updated_at, status, output_type, output, error_type, error_message, "
+    "idempotency_key, tenant, parent_id, root_id, lease";
+
+CallRecord read_call(const Stmt& s) {
+  CallRecord r;
+  r.id = s.text(0);
+  r.function = s.text(1);
+  r.endpoint = s.text(2);
+  r.input_type_url = s.text(3);
+  r.input = s.text(4);
+  r.state = static_cast<CallState>(s.i64(5));
+  r.attempts = static_cast<uint32_t>(s.i64(6));
+  r.next_attempt_at_ms = s.i64(7);
+  r.expiration_at_ms = s.i64(8);
+  r.created_at_ms = s.i64(9);
+  r.updated_at_ms = s.i64(10);
+  r.status = static_cast<int>(s.i64(11));
+  r.output_type_url = s.text(12);
+  r.output = s.text(13);
+  r.error_type = s.text(14);
+  r.error_message = s.text(15);
+  r.idempotency_key = s.text(16);
+  r.tenant = s.text(17);
+  r.parent_id = s.text(18);
+  r.root_id = s.text(19);
+  r.lease = static_cast<uint64_t>(s.i64(20));
+  return r;
+}
+
+Connection open_connection(const std::string& path, bool fsync_commits) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Connection db(raw);
+  if (rc != SQLITE_OK) {
+    std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
+    throw Error(Code::unavailable, "cannot open the store " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(raw, 10000);
+  exec(raw, "PRAGMA journal_mode=WAL");
+  exec(raw, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  // A backlog's working set (due index, recent rows) stays in memory.
+  exec(raw, "PRAGMA cache_size=-65536");
+  exec(raw, "PRAGMA temp_store=MEMORY");
+  return db;
+}
+
+void migrate(sqlite3* db, const std::string& path) {
+  exec(db, "BEGIN IMMEDIATE");
+  try {
+    const int have = user_version(db);
+    if (have > kSchemaVersion) {
+      throw Error(Code::failed_precondition,
+                  path + " has store schema version " + std::to_string(have) +
+                      ", newer than this build knows (" + std::to_string(kSchemaVersion) +
+                      "); run a newer dispatchd");
+    }
+    for (int v = have; v < kSchemaVersion; ++v) exec(db, kMigrations[v]);
+    exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    exec(db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::string state_index(int state) {
+  switch (static_cast<CallState>(state)) {
+    case CallState::pending: return "calls_pending_seq";
+    case CallState::running: return "calls_running_seq";
+    case CallState::failed: return "calls_failed_seq";
+    case CallState::cancelled: return "calls_cancelled_seq";
+    case CallState::completed: break;
+  }
+  return "";
+}
+
+}  // namespace sqlite
+
+int sqlite_schema_version() noexcept { return sqlite::kSchemaVersion; }
+
+}  // namespace dispatch::scheduler
