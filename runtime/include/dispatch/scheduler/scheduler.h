@@ -32,6 +32,10 @@
 #include "dispatch/core/service.h"
 #include "dispatch/scheduler/store.h"
 
+namespace dispatch::metrics {
+class Registry;
+}  // namespace dispatch::metrics
+
 namespace dispatch::scheduler {
 
 // Wall-clock time in Unix milliseconds; tests inject a manual one.
@@ -93,6 +97,10 @@ struct SchedulerOptions {
   Clock* clock = nullptr;  // null: the system clock
   uint64_t seed = 0;       // jitter; 0: random
   Logger logger = Logger::from_env();
+  // Where the scheduler counts deliveries, retries, queue delay, calls by
+  // state and each endpoint's AIMD limit (docs/operations.md). Unset: a
+  // registry of its own (see metrics()).
+  std::shared_ptr<metrics::Registry> metrics;
 };
 
 struct SchedulerStats {
@@ -147,6 +155,8 @@ class Scheduler {
   int64_t now_ms() const;
   double endpoint_concurrency(const std::string& endpoint) const;
   SchedulerStats stats() const;
+  // The registry its metrics are in (SchedulerOptions::metrics, or its own).
+  const std::shared_ptr<metrics::Registry>& metrics() const noexcept;
   Store& store() noexcept;
   const FunctionPolicy& policy_for(const std::string& function) const;
 
