@@ -19,6 +19,7 @@
 
 #include "dispatch/metrics/registry.h"
 #include "dispatch/security/signature.h"
+#include "dispatch/transport/grpc_client.h"
 #include "dispatch/transport/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
@@ -353,6 +354,140 @@ TEST_F(GrpcInterop, CallsShowInTheServersMetrics) {
   EXPECT_NE(text.find("dispatch_server_connections{protocol=\"http2\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("dispatch_server_call_duration_seconds_count{function=\"interop.v1.add\"} 3"), std::string::npos)
       << text;
+}
+
+// The other direction: our GrpcClient, through the stubs dispatch-gen
+// generated, calling a gRPC C++ server that implements the same .proto.
+class GrpcCppService final : public interop::v1::InteropApiService::Service {
+  grpc::Status add(grpc::ServerContext*, const interop::v1::AddRequest* request,
+                   interop::v1::AddResponse* response) override {
+    response->set_result(request->a() + request->b());
+    return grpc::Status::OK;
+  }
+  grpc::Status total(grpc::ServerContext*, const interop::v1::TotalRequest* request,
+                     interop::v1::TotalResponse* response) override {
+    *response->mutable_result() = request->basket();
+    int sum = 0;
+    for (const auto& l : request->basket().lines()) sum += l.qty();
+    auto* line = response->mutable_result()->add_lines();
+    line->set_sku("total");
+    line->set_qty(sum);
+    return grpc::Status::OK;
+  }
+  grpc::Status fail(grpc::ServerContext*, const interop::v1::FailRequest* request,
+                    interop::v1::FailResponse*) override {
+    return grpc::Status(static_cast<grpc::StatusCode>(request->code()), request->message());
+  }
+  grpc::Status nap(grpc::ServerContext*, const interop::v1::NapRequest* request,
+                   interop::v1::NapResponse* response) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(request->ms()));
+    response->set_result("slept");
+    return grpc::Status::OK;
+  }
+  grpc::Status trace_id(grpc::ServerContext* context, const interop::v1::TraceIdRequest*,
+                        interop::v1::TraceIdResponse* response) override {
+    auto it = context->client_metadata().find("traceparent");
+    if (it != context->client_metadata().end()) {
+      response->set_result(std::string(it->second.data(), it->second.size()).substr(3, 32));
+    }
+    return grpc::Status::OK;
+  }
+};
+
+class OurClientToGrpcCpp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_TRUE(server_ && port_ != 0);
+  }
+  void TearDown() override { server_->Shutdown(); }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  GrpcCppService service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(OurClientToGrpcCpp, GeneratedStubsCallAGrpcCppServer) {
+  dispatch::GrpcClient client(target());
+  EXPECT_EQ(grpc_interop::remote::add(client, 40, 2), 42);
+  grpc_interop::Basket basket{"ada", {{"apple", 2}, {"pear", 3}}};
+  grpc_interop::Basket total = grpc_interop::remote::total(client, basket);
+  EXPECT_EQ(total.owner, "ada");
+  ASSERT_EQ(total.lines.size(), 3u);
+  EXPECT_EQ(total.lines[2].qty, 5);
+  // The connection is reused.
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(grpc_interop::remote::add(client, i, 1), i + 1);
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST_F(OurClientToGrpcCpp, StatusesComeBackAsErrors) {
+  dispatch::GrpcClient client(target());
+  auto failed = grpc_interop::remote::fail.try_call(client, 9, "out of stock: 100% gone");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), dispatch::Code::failed_precondition);
+  EXPECT_EQ(failed.error().message(), "out of stock: 100% gone");
+  auto unknown = client.call("/interop.v1.InteropApiService/nope", "", {});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), dispatch::Code::unimplemented);
+}
+
+TEST_F(OurClientToGrpcCpp, TheDeadlineIsSentAndKept) {
+  dispatch::GrpcClientOptions options;
+  options.default_timeout = std::chrono::milliseconds(100);
+  dispatch::GrpcClient client(target(), options);
+  const auto began = std::chrono::steady_clock::now();
+  auto slept = grpc_interop::remote::nap.try_call(client, 500);
+  ASSERT_FALSE(slept.ok());
+  EXPECT_EQ(slept.error().code(), dispatch::Code::deadline_exceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(400));
+}
+
+TEST_F(OurClientToGrpcCpp, GzipRequestsAndAsyncCalls) {
+  dispatch::GrpcClientOptions options;
+  options.gzip_requests = true;
+  dispatch::GrpcClient client(target(), options);
+  grpc_interop::Basket basket{"bob", std::vector<grpc_interop::Line>(100, {"same", 1})};
+  EXPECT_EQ(grpc_interop::remote::total(client, basket).lines.back().qty, 100);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, right = 0;
+  for (int i = 0; i < 20; ++i) {
+    client.call_async("/interop.v1.InteropApiService/add", std::string("\x08\x01\x10\x02", 4), {},
+                      [&](dispatch::Result<std::string> r) {
+                        std::lock_guard lock(mu);
+                        right += r.ok() && *r == std::string("\x08\x03", 2);
+                        ++done;
+                        cv.notify_all();
+                      });
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done == 20; }));
+  EXPECT_EQ(right, 20);
+}
+
+TEST_F(OurClientToGrpcCpp, UnreachableAndMalformedTargets) {
+  EXPECT_FALSE(dispatch::GrpcClient::create("no-port").ok());
+  EXPECT_FALSE(dispatch::GrpcClient::create("https://x:1").ok());
+  dispatch::GrpcClient closed("127.0.0.1:1");
+  auto r = closed.call("/x.Y/z", "", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::unavailable);
+}
+
+TEST_F(GrpcInterop, OurGrpcClientCallsOurServer) {
+  start();
+  dispatch::GrpcClient client("127.0.0.1:" + std::to_string(server_->port()));
+  EXPECT_EQ(grpc_interop::remote::add(client, 1, 2), 3);
+  auto failed = grpc_interop::remote::fail.try_call(client, 5, "gone");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), dispatch::Code::not_found);
+  // The details of grpc-status-details-bin come back as the error's details.
+  ASSERT_EQ(failed.error().details().size(), 1u);
+  EXPECT_EQ(failed.error().details()[0].type, "google.rpc.RetryInfo");
 }
 
 }  // namespace
