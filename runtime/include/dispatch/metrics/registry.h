@@ -6,8 +6,9 @@
 //
 // Cheap enough to leave on: an update is one relaxed atomic add on a cache
 // line of the CPU the thread runs on (per-CPU shards, summed at scrape
-// time), so I/O threads on different CPUs never write the same line and no
-// lock is taken. Looking a series up by its labels takes the registry's
+// time; the CPU is asked of the kernel once every 64 updates), so I/O
+// threads on different CPUs do not write the same line and no lock is
+// taken. Looking a series up by its labels takes the registry's
 // lock: do it once, keep the reference (series live as long as the registry).
 //
 // Not for: pushing, exemplars, summaries, or OpenMetrics' extras.
