@@ -375,6 +375,8 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                              "DROP INDEX calls_running_seq; DROP INDEX calls_failed_seq; "
                              "DROP INDEX calls_cancelled_seq; "
                              "CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at); "
+                             "ALTER TABLE calls DROP COLUMN traceparent; "
+                             "ALTER TABLE calls DROP COLUMN tracestate; "
                              "PRAGMA user_version=1"),
             1);
   open();
@@ -385,6 +387,7 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   auto claimed = store_->claim_sync(at(1000)).value();
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].id, id);
+  EXPECT_EQ(claimed[0].traceparent, "");  // step 4's column, empty for calls made before it
   store_.reset();
   EXPECT_EQ(raw_user_version(path_), sqlite_schema_version());
   sqlite3* db = nullptr;
