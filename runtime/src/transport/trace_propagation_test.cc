@@ -6,6 +6,7 @@
 
 #include <mutex>
 
+#include "dispatch/transport/grpc_client.h"
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
 #include "transport/test_service.h"
@@ -50,7 +51,7 @@ class CapturingServer {
   std::unique_ptr<Server> server_;
 };
 
-HttpClient* downstream = nullptr;  // the client "relay" calls through (set by the test)
+Client* downstream = nullptr;  // the client "relay" calls through (set by the test)
 
 Result<std::string> relay(const MethodCall& call) {
   return downstream->call("/t.TService/echo", std::string(call.request), {});
@@ -84,6 +85,23 @@ TEST(TracePropagation, ACallMadeInsideAFunctionCarriesItsTrace) {
   EXPECT_EQ(started.size(), 32u);
   EXPECT_NE(started, "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(inner.last_trace_id_of("executing: t.echo"), started);
+  downstream = nullptr;
+}
+
+TEST(TracePropagation, GrpcClientCarriesTheTraceToo) {
+  DispatchTable inner_table{&dispatch::testing::test_service()};
+  CapturingServer inner(inner_table);
+  static const Method relay_method{"relay", "/r.RService/relay", "r.In", "r.Out", &relay};
+  static const Service relay_service{"r", "RService", &relay_method, 1, {}};
+  DispatchTable outer_table{&relay_service};
+  CapturingServer outer(outer_table);
+  GrpcClient to_inner(inner.url());  // the inner server's gRPC side
+  downstream = &to_inner;
+  HttpClient client(outer.url());
+  CallOptions options;
+  options.headers.emplace_back("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  ASSERT_TRUE(client.call("/r.RService/relay", "x", options).ok());
+  EXPECT_EQ(inner.last_trace_id_of("executing: t.echo"), "4bf92f3577b34da6a3ce929d0e0e4736");
   downstream = nullptr;
 }
 
