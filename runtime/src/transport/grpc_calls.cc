@@ -289,6 +289,24 @@ void GrpcCalls::on_close(int32_t id, uint32_t) {
   streams_.erase(it);
 }
 
+std::optional<Clock::time_point> GrpcCalls::expire_unfinished(Clock::time_point now, std::chrono::milliseconds limit) {
+  std::optional<Clock::time_point> next;
+  for (auto& [id, s] : streams_) {
+    // A reflection stream that has answered once, or a held Watch, is a
+    // conversation, not a request on its way.
+    if (s.answered || s.started || s.held) continue;
+    const auto due = s.received + limit;
+    if (now < due) {
+      if (!next || due < *next) next = due;
+      continue;
+    }
+    refuse(id, s,
+           Error(Code::deadline_exceeded, "request not received within the server's read timeout of " +
+                                              std::to_string(limit.count()) + " ms"));
+  }
+  return next;
+}
+
 void GrpcCalls::drain() {
   handler_.grpc_services().set_serving(false);
   const std::string update = grpc::frame_message(handler_.grpc_services().health_message());

@@ -87,6 +87,12 @@ class GrpcCalls final : public Http2Session::Handler {
   std::size_t running() const noexcept { return running_; }
   // Streams held open by Health/Watch (not waiting for anything).
   std::size_t held() const noexcept { return held_; }
+  // Requests still arriving (no answer begun) whose headers came `limit` or
+  // more before `now` are answered DEADLINE_EXCEEDED, whatever bytes the
+  // peer sent meanwhile; returns when the next of the others runs out, if
+  // any is left.
+  std::optional<std::chrono::steady_clock::time_point> expire_unfinished(std::chrono::steady_clock::time_point now,
+                                                                         std::chrono::milliseconds limit);
 
  private:
   struct Stream {

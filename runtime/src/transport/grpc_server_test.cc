@@ -6,6 +6,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include <chrono>
 #include <thread>
 
 #include "dispatch/metrics/registry.h"
@@ -192,6 +193,36 @@ TEST_F(GrpcServerTest, StreamsOverTheLimitAreRefused) {
     return refused == 4;
   })) << "expected 4 streams refused with REFUSED_STREAM";
   expect_serving();
+}
+
+// A request must arrive whole within the read timeout (300 ms here) of its
+// headers: PINGs every 100 ms keep the connection reading but do not
+// stretch it. The stream is answered DEADLINE_EXCEEDED and the connection
+// goes on serving.
+TEST_F(GrpcServerTest, ARequestNotWholeWithinTheReadTimeoutIsDeadlineExceeded) {
+  ServerOptions options;
+  options.read_timeout = std::chrono::milliseconds(300);
+  start(std::move(options));
+  Http2TestClient c(server_->port());
+  const auto began = std::chrono::steady_clock::now();
+  // Part of a message: its prefix says 10 bytes, 3 of them come.
+  const int32_t slow =
+      c.request("/t.TService/echo", kGrpc, grpc::frame_message("0123456789").substr(0, 8), /*end=*/false);
+  bool answered = false;
+  for (int i = 0; i < 30 && !answered; ++i) {
+    c.send_raw(http2_frame(6 /* PING */, 0, 0, std::string(8, '\0')));
+    c.run_until([&] { return !c.status_field(slow, "grpc-status").empty(); }, std::chrono::milliseconds(100));
+    answered = !c.status_field(slow, "grpc-status").empty();
+  }
+  ASSERT_TRUE(answered) << "no answer within 3 s";
+  EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(300));
+  EXPECT_EQ(c.status_field(slow, "grpc-status"), "4");  // DEADLINE_EXCEEDED
+  EXPECT_NE(c.status_field(slow, "grpc-message").find("read timeout of 300 ms"), std::string::npos)
+      << c.status_field(slow, "grpc-message");
+  EXPECT_FALSE(c.got_goaway());
+  const int32_t ok = c.request("/t.TService/echo", kGrpc, grpc::frame_message("fine"));
+  ASSERT_TRUE(c.wait_closed(ok));
+  EXPECT_EQ(c.stream(ok).data, grpc::frame_message("fine"));
 }
 
 TEST_F(GrpcServerTest, ManyStreamsOnOneConnectionAllAnswer) {

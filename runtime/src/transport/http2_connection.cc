@@ -54,6 +54,10 @@ void Http2Connection::on_bytes(std::string_view bytes) {
   }
   flush();
   if (closed_ || close_when_written_) return;
+  // Streams still wait for request bytes: each must be whole within
+  // read_timeout of its headers. The timer moves only when it was set
+  // later than that (a wait of idle_timeout), not on every read.
+  if (session_.open_streams() > calls_.held() + calls_.running()) arm_timer(last_read_ + handler_.options().read_timeout);
   if (pending_.size() + writing_.size() > kMaxQueuedOutput) {
     read_paused_ = true;
     return;
@@ -136,11 +140,15 @@ void Http2Connection::begin_drain(bool force) {
   flush();
 }
 
+// Fires, then looks at what is due; moved only to an earlier time.
 void Http2Connection::arm_timer(Clock::time_point when) {
-  if (timer_armed_) return;  // fires, then looks at what is due
+  if (timer_armed_ && timer_expiry_ <= when) return;
   timer_armed_ = true;
-  timer_.expires_at(when);
-  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  timer_expiry_ = when;
+  const uint64_t generation = ++timer_generation_;
+  timer_.expires_at(when);  // ends a later wait with operation_aborted
+  timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (generation != self->timer_generation_) return;
     self->timer_armed_ = false;
     if (ec || self->closed_) return;
     self->on_timer();
@@ -150,6 +158,10 @@ void Http2Connection::arm_timer(Clock::time_point when) {
 void Http2Connection::on_timer() {
   const ServerOptions& o = handler_.options();
   const auto now = Clock::now();
+  const auto next_expiry = calls_.expire_unfinished(now, o.read_timeout);
+  flush();  // the DEADLINE_EXCEEDED answers, if any
+  if (closed_ || close_when_written_) return;
+  if (next_expiry) arm_timer(*next_expiry);
   if (calls_.running() > 0) return arm_timer(now + o.idle_timeout);
   // Streams other than held Watch ones wait for the peer's bytes.
   const bool waiting_for_peer = session_.open_streams() > calls_.held();

@@ -6,7 +6,10 @@
 //
 // Timeouts: a connection with no stream waiting for the peer is closed
 // after idle_timeout without a byte from it; one whose streams wait for
-// request bytes, after read_timeout. Writes that the peer does not read
+// request bytes, after read_timeout without one. A request must also
+// arrive whole within read_timeout of its headers, however the peer spaces
+// its bytes (PINGs, a DATA byte now and then): past it the stream is
+// answered DEADLINE_EXCEEDED and the connection goes on. Writes that the peer does not read
 // stop the reading (at 1 MiB queued), so a peer cannot make the server
 // buffer its answers without bound.
 //
@@ -85,6 +88,8 @@ class Http2Connection final : public std::enable_shared_from_this<Http2Connectio
   bool closed_ = false;
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
+  std::chrono::steady_clock::time_point timer_expiry_;
+  uint64_t timer_generation_ = 0;  // a wait replaced by an earlier one ignores its wake-up
   std::chrono::steady_clock::time_point last_read_;
 };
 
