@@ -17,6 +17,9 @@ const std::vector<System>& systems() {
 #ifdef BENCH_HAVE_OURS
       {"ours", serve_ours, connect_ours},
 #endif
+#ifdef BENCH_HAVE_OURS_GRPC
+      {"ours-grpc", serve_ours, connect_ours_grpc},
+#endif
 #ifdef BENCH_HAVE_OURS_SIGNED
       {"ours-signed", serve_ours_signed, connect_ours_signed},
 #endif

@@ -50,6 +50,10 @@ ConnectionFactory connect_grpc(int port, Payload payload);
 std::unique_ptr<BenchServer> serve_ours();
 ConnectionFactory connect_ours(int port, Payload payload);
 #endif
+#ifdef BENCH_HAVE_OURS_GRPC
+// gRPC C++'s client against serve_ours().
+ConnectionFactory connect_ours_grpc(int port, Payload payload);
+#endif
 #ifdef BENCH_HAVE_OURS_SIGNED
 std::unique_ptr<BenchServer> serve_ours_signed();
 ConnectionFactory connect_ours_signed(int port, Payload payload);

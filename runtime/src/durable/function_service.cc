@@ -71,6 +71,10 @@ Result<std::string> run(const MethodCall& call) {
     context.dispatch_id = req.dispatch_id();
     context.attempt = outer.attempt;
     context.logger = outer.logger;
+    // The function runs in the Run call's trace (the scheduler sends the
+    // traceparent the call was dispatched with).
+    context.trace = outer.trace;
+    context.function = req.function();
     auto result = call.table.invoke(*method, req.input().value(), context);
     if (outer.logger != nullptr && outer.logger->enabled(LogLevel::info)) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();

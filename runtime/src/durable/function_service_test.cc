@@ -29,6 +29,7 @@ Result<std::string> echo(const MethodCall& call) { return std::string(call.reque
 Result<std::string> context(const MethodCall&) {
   return this_call().dispatch_id + "#" + std::to_string(this_call().attempt);
 }
+Result<std::string> trace(const MethodCall&) { return this_call().trace.trace_id_hex(); }
 Result<std::string> unavailable(const MethodCall&) { throw Error(Code::unavailable, "db down"); }
 Result<std::string> crashes(const MethodCall&) { throw std::runtime_error("boom"); }
 Result<std::string> transient(const MethodCall&) { throw VeryTransient("try later"); }
@@ -36,11 +37,12 @@ Result<std::string> transient(const MethodCall&) { throw VeryTransient("try late
 const Method kMethods[] = {
     {"echo", "/t.T/echo", "t.EchoRequest", "t.EchoResponse", &echo},
     {"context", "/t.T/context", "t.ContextRequest", "t.ContextResponse", &context},
+    {"trace", "/t.T/trace", "t.TraceRequest", "t.TraceResponse", &trace},
     {"unavailable", "/t.T/unavailable", "t.UnavailableRequest", "t.UnavailableResponse", &unavailable},
     {"crashes", "/t.T/crashes", "t.CrashesRequest", "t.CrashesResponse", &crashes},
     {"transient", "/t.T/transient", "t.TransientRequest", "t.TransientResponse", &transient},
 };
-const Service kService{"t", "T", kMethods, 5, {}};
+const Service kService{"t", "T", kMethods, std::size(kMethods), {}};
 
 std::string run_request(std::string function, std::string type, std::string value,
                         std::string dispatch_id = "d-1") {
@@ -52,12 +54,13 @@ std::string run_request(std::string function, std::string type, std::string valu
 }
 
 sdk::v1::RunResponse run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1,
-                         const Logger* logger = nullptr) {
+                         const Logger* logger = nullptr, TraceContext trace = {}) {
   const Method* m = table.find(kRunPath);
   EXPECT_NE(m, nullptr);
   CallContext ctx;
   ctx.attempt = attempt;
   ctx.logger = logger;
+  ctx.trace = std::move(trace);
   auto out = table.invoke(*m, body, ctx);
   EXPECT_TRUE(out.ok()) << (out.ok() ? "" : out.error().what());
   sdk::v1::RunResponse res;
@@ -80,6 +83,13 @@ TEST(FunctionService, FunctionSeesDispatchIdAndAttempt) {
   DispatchTable table{&kService, &function_service()};
   auto res = run(table, run_request("context", "t.ContextRequest", "", "abc"), 3);
   EXPECT_EQ(res.exit().result().output().value(), "abc#3");
+}
+
+TEST(FunctionService, TheFunctionRunsInTheRunCallsTrace) {
+  DispatchTable table{&kService, &function_service()};
+  auto trace = start_call_trace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", std::nullopt);
+  auto res = run(table, run_request("trace", "t.TraceRequest", ""), 1, nullptr, trace);
+  EXPECT_EQ(res.exit().result().output().value(), "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 TEST(FunctionService, LogsTheDurableCallWhereTheCallIsServed) {

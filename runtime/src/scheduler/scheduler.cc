@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "dispatch/metrics/registry.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "dispatch/transport/http_client.h"
 #include "durable/protocol.h"
@@ -26,6 +27,9 @@ namespace {
 
 // The longest a due call waits for a lease while every endpoint is busy.
 constexpr std::chrono::milliseconds kClaimEvery{10};
+// Endpoints shown by name in the metrics; the others are summed as "other",
+// so the number of series stays bounded however many endpoints there are.
+constexpr std::size_t kNamedEndpoints = 20;
 // How often the calls past their retention are looked for (at most).
 constexpr std::chrono::milliseconds kSweepEvery{10'000};
 
@@ -81,7 +85,69 @@ struct Scheduler::Impl {
   bool sweeping = false;                 // a delete_ended runs
   SchedulerStats stats;
 
+  // Metrics: counted where they happen, read at scrape time otherwise.
+  metrics::Counter* deliveries = nullptr;
+  metrics::Histogram* queue_delay = nullptr;
+  metrics::Counter* outcome_completed = nullptr;
+  metrics::Counter* outcome_failed = nullptr;
+  metrics::Counter* outcome_retried = nullptr;
+  metrics::Counter* outcome_stale = nullptr;
+  uint64_t collector = 0;
+
+  void init_metrics() {
+    metrics::Registry& r = *opts.metrics;
+    deliveries = &r.counter("dispatch_scheduler_deliveries_total", "Run calls started (attempts delivered).");
+    queue_delay = &r.histogram("dispatch_scheduler_queue_delay_seconds",
+                               "Time from when a call was due to when its delivery started, in seconds.",
+                               metrics::latency_buckets());
+    const char* help = "Attempts whose outcome was recorded, by outcome.";
+    outcome_completed = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "completed"}});
+    outcome_failed = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "failed"}});
+    outcome_retried = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "retried"}});
+    outcome_stale = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "stale"}});
+    collector = r.add_collector([this](metrics::SampleWriter& w) { collect(w); });
+  }
+
+  // Scrape time: calls by state from the store, each endpoint's AIMD limit
+  // and calls in flight (the first kNamedEndpoints by name, the rest summed
+  // under endpoint="other").
+  void collect(metrics::SampleWriter& w) {
+    if (auto counts = store->count_by_state(); counts.ok()) {
+      for (int s = 1; s < static_cast<int>(counts->size()); ++s) {
+        w.gauge("dispatch_scheduler_calls", "Calls in the store, by state.",
+                {{"state", std::string(state_name(static_cast<CallState>(s)))}}, static_cast<double>((*counts)[s]));
+      }
+    }
+    std::vector<std::pair<std::string, std::pair<double, double>>> rows;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      std::vector<const std::string*> names;
+      for (auto& [url, ep] : endpoints) names.push_back(&url);
+      std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+      double other_limit = 0, other_in_flight = 0;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        const Endpoint& ep = endpoints.at(*names[i]);
+        if (i < kNamedEndpoints) {
+          rows.push_back({*names[i], {ep.limit, static_cast<double>(ep.in_flight)}});
+        } else {
+          other_limit += ep.limit;
+          other_in_flight += static_cast<double>(ep.in_flight);
+        }
+      }
+      if (names.size() > kNamedEndpoints) rows.push_back({"other", {other_limit, other_in_flight}});
+    }
+    for (const auto& [name, values] : rows) {
+      w.gauge("dispatch_scheduler_endpoint_concurrency_limit",
+              "Each endpoint's AIMD limit on deliveries in flight (other: the sum over the endpoints past the "
+              "first 20 by name).",
+              {{"endpoint", name}}, values.first);
+      w.gauge("dispatch_scheduler_endpoint_in_flight", "Deliveries in flight to each endpoint.", {{"endpoint", name}},
+              values.second);
+    }
+  }
+
   ~Impl() {
+    if (collector != 0) opts.metrics->remove_collector(collector);
     stop(std::chrono::milliseconds(0));
     // Replies may still arrive while clients shut down; they record through
     // the store, which goes last so its callbacks find everything alive.
@@ -293,6 +359,15 @@ struct Scheduler::Impl {
     CallOptions options;
     options.timeout = policy.run_timeout;
     options.headers.emplace_back("dispatch-attempt", std::to_string(c.attempts));
+    // The trace the call was dispatched in goes on to the endpoint.
+    if (!c.traceparent.empty()) {
+      options.headers.emplace_back("traceparent", c.traceparent);
+      if (!c.tracestate.empty()) options.headers.emplace_back("tracestate", c.tracestate);
+    }
+    deliveries->inc();
+    if (c.next_attempt_at_ms != 0) {
+      queue_delay->observe(static_cast<double>(std::max<int64_t>(0, now - c.next_attempt_at_ms)) / 1000.0);
+    }
     if (opts.logger.enabled(LogLevel::info)) {
       log(LogLevel::info, "dispatching call to " + c.function + " (id " + c.id + ", attempt " +
                               std::to_string(c.attempts) + ") at " + c.endpoint);
@@ -370,6 +445,13 @@ struct Scheduler::Impl {
         o.state = CallState::pending;
       }
     }
+    if (o.state == CallState::pending) {
+      opts.metrics
+          ->counter("dispatch_scheduler_retries_total",
+                    "Attempts that failed temporarily and were scheduled again, by the attempt's status.",
+                    {{"status", std::string(run_status_name(status))}})
+          .inc();
+    }
     if (o.state != CallState::completed && opts.logger.enabled(LogLevel::info)) {
       log(LogLevel::info, "call " + c.id + " to " + c.function + " attempt " +
                               std::to_string(c.attempts) + ": " +
@@ -417,12 +499,16 @@ struct Scheduler::Impl {
                                   outstanding == opts.max_in_flight * 3 / 4;
                       if (!recorded.ok() || !*recorded) {
                         stats.stale++;
+                        outcome_stale->inc();
                       } else if (state == CallState::completed) {
                         stats.completed++;
+                        outcome_completed->inc();
                       } else if (state == CallState::failed) {
                         stats.failed++;
+                        outcome_failed->inc();
                       } else {
                         stats.retried++;
+                        outcome_retried->inc();
                       }
                       wake = wake || wake_pump;
                     }
@@ -496,6 +582,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
                  "dispatch::scheduler::open_sqlite_store() (dispatch/sqlite/sqlite_store.h)");
   }
   impl.store = std::move(impl.opts.store);
+  if (!impl.opts.metrics) impl.opts.metrics = std::make_shared<metrics::Registry>();
+  impl.init_metrics();
   // Threads start only when a default client first delivers.
   if (!impl.opts.client_loops) impl.opts.client_loops = std::make_shared<ClientLoops>();
   uint64_t seed = impl.opts.seed;
@@ -602,6 +690,8 @@ SchedulerStats Scheduler::stats() const {
 }
 
 Store& Scheduler::store() noexcept { return *impl_->store; }
+
+const std::shared_ptr<metrics::Registry>& Scheduler::metrics() const noexcept { return impl_->opts.metrics; }
 
 const FunctionPolicy& Scheduler::policy_for(const std::string& function) const {
   return impl_->policy_for(function);

@@ -73,6 +73,9 @@ Result<std::string> handle_dispatch(const MethodCall& call) {
     n.expiration_at_ms = expiration_at;
     n.idempotency_key = c.idempotency_key();
     n.tenant = c.tenant();
+    // The trace of the Dispatch request goes with the call to its endpoint.
+    n.traceparent = call.context.trace.traceparent();
+    n.tracestate = call.context.trace.tracestate;
     calls.push_back(std::move(n));
   }
   auto ids = s.dispatch(std::move(calls));

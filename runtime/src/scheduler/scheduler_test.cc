@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "dispatch/core/in_process.h"
+#include "dispatch/metrics/registry.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/durable/function_service.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
@@ -24,6 +25,7 @@
 #include "dispatch/transport/server.h"
 #include "durable/protocol.h"
 #include "scheduler/policy.h"
+#include "scheduler/trace.h"
 #include "transport/test_multi_port_server.h"
 
 namespace dispatch::scheduler {
@@ -42,6 +44,7 @@ struct Delivery {
   std::string function;
   std::string id;
   std::string attempt;
+  std::string traceparent;
 };
 
 // An endpoint answering inline with whatever `answer` says.
@@ -54,9 +57,10 @@ class FakeEndpoint final : public Client {
     EXPECT_EQ(path, kRunPath);
     sdk::RunRequest req;
     EXPECT_TRUE(req.ParseFromString(request));
-    Delivery d{req.function(), req.dispatch_id(), ""};
+    Delivery d{req.function(), req.dispatch_id(), "", ""};
     for (auto& [k, v] : options.headers) {
       if (k == "dispatch-attempt") d.attempt = v;
+      if (k == "traceparent") d.traceparent = v;
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -179,6 +183,76 @@ TEST_F(SchedulerTest, DeliversAndRecordsTheResult) {
   EXPECT_EQ(ep->deliveries()[0].attempt, "1");
   EXPECT_EQ(round(), 0u);  // nothing more to do
   EXPECT_EQ(scheduler_->stats().completed, 1u);
+}
+
+TEST_F(SchedulerTest, TheDispatchRequestsTraceGoesWithTheCallToItsRun) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK, "x"); });
+  open(ep);
+  sdk::DispatchRequest req;
+  sdk::Call* c = req.add_calls();
+  c->set_function("f");
+  c->set_endpoint("http://fake");
+  protocol::pack_any("t.In", "in", c->mutable_input());
+  CallContext context;
+  context.trace = start_call_trace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "rojo=1");
+  const Method* route = scheduler_->table().find("/dispatch.sdk.v1.DispatchService/Dispatch");
+  ASSERT_NE(route, nullptr);
+  auto answer = scheduler_->table().invoke(*route, req.SerializeAsString(), context);
+  ASSERT_TRUE(answer.ok()) << answer.error().what();
+  sdk::DispatchResponse ids;
+  ASSERT_TRUE(ids.ParseFromString(*answer));
+  // Kept with the call (it survives a restart), and sent with its Run.
+  CallRecord stored = get(ids.dispatch_ids(0));
+  EXPECT_EQ(stored.traceparent, context.trace.traceparent());
+  EXPECT_EQ(stored.tracestate, "rojo=1");
+  round();
+  ASSERT_EQ(ep->deliveries().size(), 1u);
+  auto sent = parse_traceparent(ep->deliveries()[0].traceparent);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(context.trace.trace_id, sent->trace_id);
+  // A call dispatched with no trace sends none.
+  dispatch(call("g"));
+  round();
+  ASSERT_EQ(ep->deliveries().size(), 2u);
+  EXPECT_TRUE(ep->deliveries()[1].traceparent.empty());
+}
+
+TEST(CarryTrace, AChildContinuesItsParentsTraceUnlessItHasOne) {
+  CallRecord parent;
+  parent.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  parent.tracestate = "a=1";
+  NewCall child;
+  carry_trace(parent, child);
+  EXPECT_EQ(child.traceparent, parent.traceparent);
+  EXPECT_EQ(child.tracestate, "a=1");
+  NewCall own;
+  own.traceparent = "00-11111111111111111111111111111111-2222222222222222-00";
+  carry_trace(parent, own);
+  EXPECT_EQ(own.traceparent, "00-11111111111111111111111111111111-2222222222222222-00");
+}
+
+TEST_F(SchedulerTest, MetricsCountDeliveriesRetriesAndShowStatesAndLimits) {
+  int answers = 0;
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest&) {
+    return ++answers == 1 ? run_response(sdk::STATUS_TEMPORARY_ERROR, "", "later") : run_response(sdk::STATUS_OK, "x");
+  });
+  FunctionPolicy policy;
+  policy.max_backoff = std::chrono::milliseconds(1);
+  policy.min_backoff = std::chrono::milliseconds(1);
+  open(ep, policy);
+  dispatch(call("f"));
+  round();
+  clock_.t += 1000;
+  round();
+  const std::string text = scheduler_->metrics()->expose();
+  EXPECT_NE(text.find("dispatch_scheduler_deliveries_total 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dispatch_scheduler_retries_total{status=\"STATUS_TEMPORARY_ERROR\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dispatch_scheduler_outcomes_total{outcome=\"completed\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dispatch_scheduler_calls{state=\"completed\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dispatch_scheduler_endpoint_concurrency_limit{endpoint=\"http://fake\"}"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dispatch_scheduler_queue_delay_seconds_count 2\n"), std::string::npos) << text;
 }
 
 TEST_F(SchedulerTest, PermanentErrorsAreNotRetried) {

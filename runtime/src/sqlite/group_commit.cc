@@ -136,6 +136,7 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
     }
   }
   const Error lost(Code::unavailable, "the store could not commit; the write was not kept");
+  const auto began = std::chrono::steady_clock::now();
   if (!txn_.begin.run()) {
     for (OpPtr& op : batch) op->fail(lost);
     return false;
@@ -162,6 +163,10 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
   }
   writes_ += batch.size();
   commits_ += 1;
+  if (options_.commit_seconds) {
+    options_.commit_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  }
+  if (options_.commit_writes) options_.commit_writes->observe(static_cast<double>(batch.size()));
   return true;
 }
 

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "dispatch/metrics/registry.h"
+
 #include "sqlite/log_sync.h"
 #include "sqlite/statement.h"
 #include "sqlite/write_op.h"
@@ -32,6 +34,9 @@ struct GroupCommitOptions {
   bool fsync_commits = true;
   std::size_t max_batch = 4096;  // writes in one transaction at most
   std::chrono::microseconds outcome_hold{1000};
+  // Null: not measured.
+  metrics::Histogram* commit_seconds = nullptr;  // begin to commit of a batch
+  metrics::Histogram* commit_writes = nullptr;   // writes in a committed batch
 };
 
 // The transaction statements of the write connection, prepared once: the

@@ -62,6 +62,11 @@ CREATE INDEX calls_running_seq ON calls(seq) WHERE state = 2;
 CREATE INDEX calls_failed_seq ON calls(seq) WHERE state = 4;
 CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
 )sql",
+    // 4: the W3C trace context a call was dispatched in.
+    R"sql(
+ALTER TABLE calls ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -76,7 +81,7 @@ int user_version(sqlite3* db) {
 const char* const kCallColumns =
     "id, function, endpoint, input_type, input, state, attempts, next_attempt_at, expiration_at, "
     "created_at, updated_at, status, output_type, output, error_type, error_message, "
-    "idempotency_key, tenant, parent_id, root_id, lease";
+    "idempotency_key, tenant, parent_id, root_id, lease, traceparent, tracestate";
 
 CallRecord read_call(const Stmt& s) {
   CallRecord r;
@@ -101,6 +106,8 @@ CallRecord read_call(const Stmt& s) {
   r.parent_id = s.text(18);
   r.root_id = s.text(19);
   r.lease = static_cast<uint64_t>(s.i64(20));
+  r.traceparent = s.text(21);
+  r.tracestate = s.text(22);
   return r;
 }
 

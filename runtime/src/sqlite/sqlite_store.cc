@@ -25,6 +25,20 @@
 namespace dispatch::scheduler {
 namespace {
 
+metrics::Histogram* commit_seconds(const SqliteOptions& o) {
+  if (!o.metrics) return nullptr;
+  return &o.metrics->histogram("dispatch_store_commit_duration_seconds",
+                               "Time one group commit took, from BEGIN to COMMIT, in seconds.",
+                               metrics::latency_buckets());
+}
+
+metrics::Histogram* commit_writes(const SqliteOptions& o) {
+  if (!o.metrics) return nullptr;
+  return &o.metrics->histogram("dispatch_store_commit_writes",
+                               "Writes (dispatches, leases, outcomes...) folded into one group commit.",
+                               metrics::size_buckets());
+}
+
 using sqlite::Mode;
 using sqlite::Stmt;
 using sqlite::Using;
@@ -72,8 +86,8 @@ WriteStmts::WriteStmts(sqlite3* db) {
   insert = Stmt(db,
                 "INSERT INTO calls (id, function, endpoint, input_type, input, state, "
                 "next_attempt_at, expiration_at, idempotency_key, tenant, fair_key, parent_id, "
-                "root_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, "
-                "?10, ?11, ?12, ?6, ?6)");
+                "root_id, created_at, updated_at, traceparent, tracestate) VALUES (?1, ?2, ?3, ?4, ?5, 1, "
+                "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?6, ?6, ?13, ?14)");
   find_key = Stmt(db, "SELECT id FROM calls WHERE idempotency_key = ?1");
   // INDEXED BY: a statement that cannot use its partial index fails to
   // prepare instead of silently scanning the table.
@@ -163,7 +177,8 @@ class SqliteStore final : public Store {
         log_sync_(start_log_sync(options, writer_db_.get())),
         rng_(random_seed()),
         writer_(writer_db_.get(),
-                sqlite::GroupCommitOptions{options.fsync_commits, options.max_batch, options.outcome_hold},
+                sqlite::GroupCommitOptions{options.fsync_commits, options.max_batch, options.outcome_hold,
+                                           commit_seconds(options), commit_writes(options)},
                 log_sync_.get()) {}
 
   ~SqliteStore() override {
@@ -328,6 +343,7 @@ class SqliteStore final : public Store {
         if (c.idempotency_key.empty()) s.bind_null(8); else s.bind(8, c.idempotency_key);
         s.bind(9, c.tenant).bind(10, c.tenant.empty() ? c.function : c.tenant);
         s.bind(11, c.parent_id).bind(12, c.root_id.empty() ? id : c.root_id);
+        s.bind(13, c.traceparent).bind(14, c.tracestate);
         s.step();
         ids.push_back(std::move(id));
       }

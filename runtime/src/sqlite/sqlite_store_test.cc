@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "dispatch/metrics/registry.h"
 #include "dispatch/sqlite/sqlite_store.h"
 
 namespace dispatch::scheduler {
@@ -74,6 +75,33 @@ class StoreTest : public ::testing::Test {
   std::string path_;
   std::unique_ptr<Store> store_;
 };
+
+TEST_F(StoreTest, TraceContextIsKeptWithTheCall) {
+  open();
+  NewCall c = call("f");
+  c.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  c.tracestate = "rojo=1";
+  const std::string id = enqueue(c);
+  auto got = store_->get(id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->traceparent, c.traceparent);
+  EXPECT_EQ((*got)->tracestate, "rojo=1");
+  auto claimed = store_->claim_sync(at(2000));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].traceparent, c.traceparent);
+}
+
+TEST_F(StoreTest, CommitsAreMeasuredWhenGivenARegistry) {
+  auto registry = std::make_shared<metrics::Registry>();
+  open([&](SqliteOptions& o) { o.metrics = registry; });
+  enqueue(call("f"));
+  enqueue(call("g"));
+  const std::string text = registry->expose();
+  EXPECT_NE(text.find("# TYPE dispatch_store_commit_duration_seconds histogram"), std::string::npos) << text;
+  EXPECT_NE(text.find("dispatch_store_commit_duration_seconds_count 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dispatch_store_commit_writes_bucket{le=\"1\"} 2\n"), std::string::npos) << text;
+}
 
 TEST_F(StoreTest, EnqueueThenGet) {
   open();
@@ -347,6 +375,8 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                              "DROP INDEX calls_running_seq; DROP INDEX calls_failed_seq; "
                              "DROP INDEX calls_cancelled_seq; "
                              "CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at); "
+                             "ALTER TABLE calls DROP COLUMN traceparent; "
+                             "ALTER TABLE calls DROP COLUMN tracestate; "
                              "PRAGMA user_version=1"),
             1);
   open();
@@ -357,6 +387,7 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   auto claimed = store_->claim_sync(at(1000)).value();
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].id, id);
+  EXPECT_EQ(claimed[0].traceparent, "");  // step 4's column, empty for calls made before it
   store_.reset();
   EXPECT_EQ(raw_user_version(path_), sqlite_schema_version());
   sqlite3* db = nullptr;

@@ -30,6 +30,7 @@
 #include <mutex>
 #include <vector>
 
+#include "dispatch/core/service.h"
 #include "dispatch/security/signature.h"
 #include "transport/async_pool.h"
 #include "transport/client_endpoint.h"
@@ -249,6 +250,13 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   req.set(http::field::user_agent, "dispatch-cpp/0.1");
   if (timeout) req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
   if (!options.api_key.empty()) req.set(http::field::authorization, "Bearer " + options.api_key);
+  // A call made from inside a function carries that call's trace on (W3C
+  // Trace Context: this call's span is the callee's parent); a traceparent
+  // in call_options.headers wins.
+  if (const CallContext& caller = this_call(); caller.trace.valid()) {
+    req.set("traceparent", caller.trace.traceparent());
+    if (!caller.trace.tracestate.empty()) req.set("tracestate", caller.trace.tracestate);
+  }
   for (const auto& [name, value] : call_options.headers) req.set(name, value);
   if (options.signer) {
     for (auto& [name, value] : options.signer->sign("POST", target, url.authority, connect::kProtoContentType, body)) {

@@ -1,7 +1,8 @@
 // dispatch::Server on Boost.Beast/Asio: accepting, HTTP/1.1 keep-alive
 // sessions, limits and timeouts, where each call runs (I/O thread or worker
 // pool) and drain. What a request is answered with is request_handler.cc's;
-// this file is the I/O around it.
+// this file is the I/O around it. A connection that opens with the HTTP/2
+// preface is handed to http2_connection.cc (gRPC) on the same thread.
 #include "dispatch/transport/server.h"
 
 #include <boost/asio/dispatch.hpp>
@@ -25,6 +26,8 @@
 #include <vector>
 
 #include "core/thread_name.h"
+#include "dispatch/metrics/registry.h"
+#include "transport/http2_connection.h"
 #include "transport/request_handler.h"
 #include "transport/secure_options.h"
 
@@ -135,6 +138,10 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::vector<std::thread> rescuers;  // guarded by mu
   std::atomic<bool> stopping{false};
   std::atomic<uint16_t> bound_port{0};
+  // Connections open now by protocol, and accepted in all (set by start()).
+  metrics::Gauge* open_http1 = nullptr;
+  metrics::Gauge* open_http2 = nullptr;
+  metrics::Counter* accepted = nullptr;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -182,7 +189,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // read timer.
     buffer_.reserve(kReadBufferBytes);
   }
-  ~Session() { server_->session_closed(this); }
+  ~Session() {
+    if (!handed_over_) server_->open_http1->dec();
+    server_->session_closed(this);
+  }
 
   // Each on the session's strand.
   // A new connection is a request on its way: header_timeout bounds it from
@@ -198,6 +208,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void begin_drain(bool force) {
     draining_.store(true);
+    if (auto h2 = h2_.lock()) return h2->begin_drain(force);
+    if (handed_over_) return;
     // A request whose headers are not all in is not a call yet.
     if (force || state_ == State::idle || state_ == State::header) close();
   }
@@ -270,6 +282,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // request is not whole yet.
   void read_available() {
     beast::error_code ec;
+    if (first_request_) {
+      switch (http2_preface()) {
+        case Preface::partial:
+          return wait_readable();
+        case Preface::whole:
+          return hand_over_to_http2();
+        case Preface::none:
+          break;
+      }
+    }
     if (!parser_->is_header_done()) {
       http::read_header(stream_.socket(), buffer_, *parser_, ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
@@ -281,10 +303,27 @@ class Session : public std::enable_shared_from_this<Session> {
     on_body(ec);
   }
 
+  // The client connection preface of HTTP/2 (RFC 9113 3.4): a client with
+  // prior knowledge sends it first; no HTTP/1.1 request begins with it.
+  enum class Preface { none, partial, whole };
+  Preface http2_preface() const {
+    static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const auto data = buffer_.data();
+    const std::string_view have(static_cast<const char*>(data.data()), std::min(data.size(), kPreface.size()));
+    if (have != kPreface.substr(0, have.size())) return Preface::none;
+    return have.size() == kPreface.size() ? Preface::whole : Preface::partial;
+  }
+
+  // The rest of the connection is HTTP/2: its socket, and what was read of
+  // it, go to an Http2Connection on this same strand; this session stays
+  // the server's record of the connection until that one ends.
+  void hand_over_to_http2();
+
   // The headers are in. False when reading goes on later (after a 100
   // Continue is written).
   bool on_header() {
     state_ = State::reading;
+    first_request_ = false;
     // The body's read timeout cancels the wait rather than closing the
     // socket (as Beast's stream expiry would), so the client gets a 408.
     read_timed_out_ = false;
@@ -486,7 +525,61 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point received_;
   std::atomic<bool> draining_{false};  // set on the strand, read by the worker answering
   State state_ = State::idle;
+  bool first_request_ = true;  // HTTP/2 is recognised on a connection's first bytes only
+  bool handed_over_ = false;   // the socket is an Http2Connection's now
+  std::weak_ptr<transport::Http2Connection> h2_;
 };
+
+// What an HTTP/2 connection on a lane needs from the server: the same
+// inline-or-worker decision and watchdog bookkeeping as an HTTP/1.1 call.
+class LaneHost final : public transport::ConnectionHost {
+ public:
+  LaneHost(std::shared_ptr<ServerCore> server, Lane& lane) : server_(std::move(server)), lane_(lane) {}
+  const transport::RequestHandler& handler() const override { return *server_->handler; }
+  bool may_run_inline() const override {
+    return server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire);
+  }
+  void run_inline(const std::function<void()>& call) override {
+    // As Session::on_body: call_began, then watchdog_parked.
+    lane_.call_began.store(now_ns());
+    lane_.inline_calls.store(lane_.inline_calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (server_->watchdog_parked.load()) server_->unpark_watchdog();
+    call();
+    lane_.call_began.store(0, std::memory_order_release);
+  }
+  void run_on_worker(std::function<void()> work) override {
+    asio::post(*server_->workers, [work = std::move(work)] {
+      thread_local const bool named = (detail::name_this_thread("dispatch-worker"), true);
+      (void)named;
+      work();
+    });
+  }
+  void closed() override { server_->open_http2->dec(); }
+
+ private:
+  std::shared_ptr<ServerCore> server_;
+  Lane& lane_;
+};
+
+void Session::hand_over_to_http2() {
+  handed_over_ = true;
+  first_request_ = false;
+  ++timer_generation_;  // the session's timeouts are the HTTP/2 connection's now
+  timer_.cancel();
+  const auto data = buffer_.data();
+  std::string preread(static_cast<const char*>(data.data()), data.size());
+  buffer_.consume(buffer_.size());
+  server_->open_http1->dec();
+  server_->open_http2->inc();
+  auto connection = std::make_shared<transport::Http2Connection>(
+      stream_.release_socket(), std::make_shared<LaneHost>(server_, lane_), shared_from_this());
+  h2_ = connection;
+  if (draining_.load()) {
+    connection->start(std::move(preread));
+    return connection->begin_drain(false);
+  }
+  connection->start(std::move(preread));
+}
 
 Result<void> ServerCore::start() {
   {
@@ -494,6 +587,12 @@ Result<void> ServerCore::start() {
     if (started) return {};
     started = true;
   }
+  if (!options.metrics) options.metrics = std::make_shared<metrics::Registry>();
+  open_http1 = &options.metrics->gauge("dispatch_server_connections", "Connections open now, by protocol.",
+                                       {{"protocol", "http1"}});
+  open_http2 = &options.metrics->gauge("dispatch_server_connections", "Connections open now, by protocol.",
+                                       {{"protocol", "http2"}});
+  accepted = &options.metrics->counter("dispatch_server_connections_accepted_total", "Connections accepted.");
   handler.emplace(table, options);
   const std::string where = options.host + ":" + std::to_string(options.port);
   beast::error_code ec;
@@ -583,6 +682,8 @@ void ServerCore::accept() {
       beast::error_code option_ec;
       socket.set_option(tcp::no_delay(true), option_ec);
       socket.non_blocking(true, option_ec);
+      self->accepted->inc();
+      self->open_http1->inc();
       auto session = std::make_shared<Session>(std::move(socket), self, lane);
       bool over_limit;
       {
@@ -754,6 +855,11 @@ Server::~Server() { stop(); }
 Result<void> Server::start() { return impl_->start(); }
 
 uint16_t Server::port() const noexcept { return impl_->bound_port.load(); }
+
+std::shared_ptr<metrics::Registry> Server::metrics() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->started ? impl_->options.metrics : nullptr;
+}
 
 void Server::handle_signals() {
   impl_->signals.emplace(impl_->ioc, SIGINT, SIGTERM);

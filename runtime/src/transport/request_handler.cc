@@ -11,6 +11,8 @@
 #include <functional>
 
 #include "dispatch/security/signature.h"
+#include "transport/grpc_framing.h"
+#include "transport/grpc_services.h"
 #include "transport/secure_options.h"
 
 namespace dispatch::transport {
@@ -107,6 +109,18 @@ Probe probe_for(std::string_view path) {
 
 }  // namespace
 
+std::string_view protocol_name(Protocol protocol) noexcept {
+  switch (protocol) {
+    case Protocol::connect:
+      return "connect";
+    case Protocol::grpc:
+      return "grpc";
+    case Protocol::grpc_web:
+      return "grpc-web";
+  }
+  return "connect";
+}
+
 Response error_response(const Error& error, http::status status, bool keep_alive) {
   return make_response(status, connect::kJsonContentType, connect::error_to_json(error), keep_alive);
 }
@@ -131,7 +145,10 @@ std::optional<Response> read_error_response(beast::error_code ec, const ServerOp
 }
 
 RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& options)
-    : table_(table), options_(options) {
+    : table_(table),
+      options_(options),
+      metrics_(options.metrics ? options.metrics : std::make_shared<metrics::Registry>()) {
+  in_flight_ = &metrics_->gauge("dispatch_server_calls_in_flight", "Calls running now, on any protocol.");
   for (const Service* service : table.services()) {
     const connect::JsonCodec* codec = nullptr;
     std::string problem;
@@ -148,9 +165,82 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
                         service->methods[i].name;
       route->codec = codec;
       route->codec_problem = problem;
+      route->duration = &metrics_->histogram(
+          "dispatch_server_call_duration_seconds",
+          "Time a function took to run, from the decoded request to its result, in seconds.",
+          metrics::latency_buckets(), {{"function", route->log_name}});
       routes_.emplace(&service->methods[i], std::move(route));
     }
   }
+  grpc_services_ = std::make_unique<GrpcServices>(table, options.logger);
+}
+
+RequestHandler::~RequestHandler() = default;
+
+bool RequestHandler::is_quick(const Method& method) const {
+  auto it = routes_.find(&method);
+  return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
+}
+
+metrics::Counter& RequestHandler::calls_counter(const Route& route, Protocol protocol, Code code) const {
+  const auto c = static_cast<std::size_t>(code) < kCodes ? static_cast<std::size_t>(code) : 2;  // unknown
+  std::atomic<metrics::Counter*>& slot = route.calls[static_cast<std::size_t>(protocol)][c];
+  metrics::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // First call with this code: the registry's lock, once per series.
+    counter = &metrics_->counter("dispatch_server_calls_total",
+                                 "Calls that reached a function, by function, protocol and outcome code.",
+                                 {{"function", route.log_name},
+                                  {"protocol", std::string(protocol_name(protocol))},
+                                  {"code", std::string(code_name(static_cast<Code>(c)))}});
+    slot.store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
+
+void RequestHandler::count_rejected(Protocol protocol, Code code) const {
+  const auto c = static_cast<std::size_t>(code) < kCodes ? static_cast<std::size_t>(code) : 2;
+  std::atomic<metrics::Counter*>& slot = rejected_[static_cast<std::size_t>(protocol)][c];
+  metrics::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &metrics_->counter(
+        "dispatch_server_rejected_total",
+        "Requests answered with an error before reaching a function (unknown path, bad headers, credentials), "
+        "by protocol and code.",
+        {{"protocol", std::string(protocol_name(protocol))}, {"code", std::string(code_name(static_cast<Code>(c)))}});
+    slot.store(counter, std::memory_order_release);
+  }
+  counter->inc();
+}
+
+Result<void> RequestHandler::admit(const RequestInfo& info, const security::HttpRequestView& request) const {
+  if (options_.authenticate) {
+    auto allowed = options_.authenticate(info);
+    if (!allowed.ok()) return allowed;
+  }
+  if (options_.verifier || options_.bearer_keys) {
+    return check_credentials(options_.verifier.get(), options_.bearer_keys.get(), request);
+  }
+  return {};
+}
+
+Result<void> RequestHandler::admit_headers(const RequestInfo& info, const security::HttpRequestView& request) const {
+  if (options_.authenticate) {
+    auto allowed = options_.authenticate(info);
+    if (!allowed.ok()) return allowed;
+  }
+  if (options_.bearer_keys) return check_credentials(nullptr, options_.bearer_keys.get(), request);
+  return {};
+}
+
+CallContext RequestHandler::context_for(const Method& method, std::optional<std::string_view> traceparent,
+                                        std::optional<std::string_view> tracestate) const {
+  CallContext context;
+  context.logger = &options_.logger;
+  auto it = routes_.find(&method);
+  if (it != routes_.end()) context.function = it->second->log_name;
+  context.trace = start_call_trace(traceparent, tracestate);
+  return context;
 }
 
 bool RequestHandler::is_quick(const Request& request) const {
@@ -194,6 +284,7 @@ void RequestHandler::note_duration(const Route& route, std::chrono::steady_clock
 }
 
 Response RequestHandler::reject(const Request& req, const Error& error, http::status status) const {
+  count_rejected(Protocol::connect, error.code());
   if (options_.logger.enabled(LogLevel::warn)) {
     options_.logger.log(LogLevel::warn, "rejected " + std::string(req.method_string()) + " " +
                                             std::string(req.target().substr(0, 200)) + ": " +
@@ -213,6 +304,10 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       }
       if (probe != Probe::none) return make_response(http::status::ok, "text/plain", "ok\n", keep);
     }
+    if (path == "/metrics" && req.method() == http::verb::get) {
+      return make_response(http::status::ok, metrics::Registry::kContentType, metrics_->expose(), keep);
+    }
+    if (grpc::looks_like_grpc(view(req[http::field::content_type]))) return serve_grpc_web(req, received);
     const Method* method = table_.find(path);
     if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
       const Info info(req, path);
@@ -250,8 +345,12 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
                                                    "' is not supported; send the body uncompressed"),
                     http::status::not_implemented);
     }
-    CallContext context;
-    context.logger = &options_.logger;
+    auto header = [&req](std::string_view name) -> std::optional<std::string_view> {
+      auto it = req.find(beast::string_view(name.data(), name.size()));
+      if (it == req.end()) return std::nullopt;
+      return view(it->value());
+    };
+    CallContext context = context_for(*method, header("traceparent"), header("tracestate"));
     if (auto v = req.find("connect-timeout-ms"); v != req.end()) {
       auto timeout = connect::parse_timeout(view(v->value()));
       if (!timeout.ok()) return reject(req, timeout.error(), http::status::bad_request);
@@ -272,21 +371,11 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
 }
 
 std::optional<Response> RequestHandler::check_access(const Request& req, const RequestInfo& info) const {
-  if (options_.authenticate) {
-    auto allowed = options_.authenticate(info);
-    if (!allowed.ok()) {
-      return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
-    }
-  }
-  if (options_.verifier || options_.bearer_keys) {
-    std::deque<std::string> combined;
-    auto allowed =
-        check_credentials(options_.verifier.get(), options_.bearer_keys.get(), signature_view(req, combined));
-    if (!allowed.ok()) {
-      return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
-    }
-  }
-  return std::nullopt;
+  if (!options_.authenticate && !options_.verifier && !options_.bearer_keys) return std::nullopt;
+  std::deque<std::string> combined;
+  auto allowed = admit(info, signature_view(req, combined));
+  if (allowed.ok()) return std::nullopt;
+  return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
 }
 
 Response RequestHandler::answer_route(const Request& req, const RequestRoute& route, const RequestInfo& info) const {
@@ -327,32 +416,9 @@ Response RequestHandler::call(Request& req, const Method& method, const Route& r
     if (!binary.ok()) return reject(req, binary.error(), http::status::bad_request);
     body = std::move(*binary);
   }
-  const Logger& logger = options_.logger;
-  if (logger.enabled(LogLevel::debug)) logger.log(LogLevel::debug, "calling: " + route.log_name);
-  const auto started = Clock::now();
-  Result<std::string> result = [&]() -> Result<std::string> {
-    if (context.expired()) {
-      return Error(Code::deadline_exceeded,
-                   std::string(method.path) + ": deadline passed before the function could start");
-    }
-    auto r = table_.invoke(method, body, context);
-    if (r.ok() && context.expired()) {
-      return Error(Code::deadline_exceeded, std::string(method.path) + " ran past its deadline (" +
-                                                format_ms(*context.deadline - received) + ")");
-    }
-    return r;
-  }();
-  const auto elapsed = Clock::now() - started;
-  note_duration(route, elapsed);
+  Result<std::string> result = run(method, body, context, received, Protocol::connect);
   if (result.ok() && encoding == connect::Encoding::json) {
     result = route.codec->to_json(method.response_type, *result);
-  }
-  if (logger.enabled(LogLevel::info)) {
-    std::string line = "executing: " + route.log_name + " -> " +
-                       std::string(code_name(result.ok() ? Code::ok : result.error().code())) + " in " +
-                       format_ms(elapsed);
-    if (!result.ok()) line += ": " + result.error().message();
-    logger.log(result.ok() || result.error().code() != Code::internal ? LogLevel::info : LogLevel::warn, line);
   }
   if (!result.ok()) {
     return error_response(result.error(), static_cast<http::status>(code_to_http_status(result.error().code())),
@@ -361,6 +427,44 @@ Response RequestHandler::call(Request& req, const Method& method, const Route& r
   return make_response(http::status::ok,
                        encoding == connect::Encoding::json ? connect::kJsonContentType : connect::kProtoContentType,
                        std::move(*result), keep);
+}
+
+Result<std::string> RequestHandler::run(const Method& method, std::string_view request, const CallContext& context,
+                                        Clock::time_point received, Protocol protocol) const {
+  const Route& route = *routes_.at(&method);
+  const Logger& logger = options_.logger;
+  const std::string trace_id = context.trace.trace_id_hex();
+  const LogFields fields{route.log_name, context.dispatch_id, trace_id};
+  if (logger.enabled(LogLevel::debug)) logger.log(LogLevel::debug, "calling: " + route.log_name, fields);
+  in_flight_->inc();
+  const auto started = Clock::now();
+  Result<std::string> result = [&]() -> Result<std::string> {
+    if (context.expired()) {
+      return Error(Code::deadline_exceeded,
+                   std::string(method.path) + ": deadline passed before the function could start");
+    }
+    auto r = table_.invoke(method, request, context);
+    if (r.ok() && context.expired()) {
+      return Error(Code::deadline_exceeded, std::string(method.path) + " ran past its deadline (" +
+                                                format_ms(*context.deadline - received) + ")");
+    }
+    return r;
+  }();
+  const auto elapsed = Clock::now() - started;
+  in_flight_->dec();
+  note_duration(route, elapsed);
+  route.duration->observe(std::chrono::duration<double>(elapsed).count());
+  calls_counter(route, protocol, result.ok() ? Code::ok : result.error().code()).inc();
+  if (logger.enabled(LogLevel::info)) {
+    std::string line = "executing: " + route.log_name + " -> " +
+                       std::string(code_name(result.ok() ? Code::ok : result.error().code())) + " in " +
+                       format_ms(elapsed);
+    if (protocol != Protocol::connect) line += " (" + std::string(protocol_name(protocol)) + ")";
+    if (!result.ok()) line += ": " + result.error().message();
+    logger.log(result.ok() || result.error().code() != Code::internal ? LogLevel::info : LogLevel::warn, line,
+               fields);
+  }
+  return result;
 }
 
 std::optional<Response> RequestHandler::serve_bytes(std::string_view bytes) const {

@@ -1,12 +1,14 @@
 // The server's answer to one complete HTTP request, without a socket:
 // routing, the Connect checks (method, content type, protocol version,
 // Connect-Timeout-Ms, Dispatch-Attempt), the credential checks, JSON <->
-// binary, the call itself, the `executing:` log line and the error bodies.
-// http_server.cc runs it on the I/O thread that read the request or on a
-// worker; the fuzz target and tests feed it parsed requests or raw bytes.
+// binary, the call itself, the `executing:` log line, the call metrics and
+// the error bodies; GET /metrics and /healthz. http_server.cc runs it on the
+// I/O thread that read the request or on a worker; the fuzz target and tests
+// feed it parsed requests or raw bytes. Its protocol-neutral half (admit(),
+// run()) serves gRPC calls too (grpc_web.cc, grpc_calls.cc).
 //
 // Not for: sockets, timeouts, keep-alive and drain (http_server.cc), or the
-// protocol's pure parts (connect.h).
+// protocols' pure parts (connect.h, grpc_framing.h).
 #pragma once
 
 #include <boost/beast/core/error.hpp>
@@ -24,6 +26,8 @@
 #include <vector>
 
 #include "dispatch/core/service.h"
+#include "dispatch/metrics/registry.h"
+#include "dispatch/security/signature.h"
 #include "dispatch/transport/server.h"
 #include "transport/connect.h"
 
@@ -41,12 +45,48 @@ Response error_response(const Error& error, boost::beast::http::status status, b
 // nullopt when there is nobody to answer (the peer closed, idle timeout).
 std::optional<Response> read_error_response(boost::beast::error_code ec, const ServerOptions& options);
 
+class GrpcServices;
+
+// How a call arrived: a label of the call metrics.
+enum class Protocol { connect = 0, grpc = 1, grpc_web = 2 };
+std::string_view protocol_name(Protocol protocol) noexcept;
+
 class RequestHandler {
  public:
-  // `table` and `options` must outlive the handler.
+  // `table` and `options` must outlive the handler. Metrics go to
+  // options.metrics, or to a registry of the handler's own when unset.
   RequestHandler(const DispatchTable& table, const ServerOptions& options);
+  ~RequestHandler();
   RequestHandler(const RequestHandler&) = delete;
   RequestHandler& operator=(const RequestHandler&) = delete;
+
+  // --- The protocol-neutral half, shared by Connect, gRPC and gRPC-Web ---
+
+  const Method* find(std::string_view path) const noexcept { return table_.find(path); }
+  // Whether a call of `method` runs on the I/O thread (not marked slow).
+  bool is_quick(const Method& method) const;
+  // The authenticate hook, then the bearer keys, then the signature: the
+  // error to answer with, if any.
+  Result<void> admit(const RequestInfo& info, const security::HttpRequestView& request) const;
+  // The checks a request's headers alone can pass: the authenticate hook
+  // and the bearer keys, not the signature (which covers a body). For the
+  // streaming built-ins (reflection), whose body is not known up front.
+  Result<void> admit_headers(const RequestInfo& info, const security::HttpRequestView& request) const;
+  // A call's context: its function, logger and trace context (the
+  // traceparent/tracestate headers continued, or a new trace).
+  CallContext context_for(const Method& method, std::optional<std::string_view> traceparent,
+                          std::optional<std::string_view> tracestate) const;
+  // Runs a decoded call: the deadline checks, DispatchTable::invoke(), the
+  // slow marking, the `executing:` line and the call metrics. `request` is
+  // the binary request message.
+  Result<std::string> run(const Method& method, std::string_view request, const CallContext& context,
+                          std::chrono::steady_clock::time_point received, Protocol protocol) const;
+  // A request refused before it reached a function, for the metrics.
+  void count_rejected(Protocol protocol, Code code) const;
+  // grpc.health.v1.Health and server reflection over this table.
+  const GrpcServices& grpc_services() const noexcept { return *grpc_services_; }
+  metrics::Registry& metrics() const noexcept { return *metrics_; }
+  const ServerOptions& options() const noexcept { return options_; }
 
   std::size_t function_count() const noexcept { return routes_.size(); }
 
@@ -69,6 +109,9 @@ class RequestHandler {
   // request is a valid call; never throws. The response's payload is
   // prepared and keep_alive follows the request's.
   Response serve(Request& request, std::chrono::steady_clock::time_point received) const;
+  // A gRPC-Web request (application/grpc-web[-text]) over HTTP/1.1, or a
+  // gRPC one that needs HTTP/2 (refused); see grpc_web.cc.
+  Response serve_grpc_web(Request& request, std::chrono::steady_clock::time_point received) const;
 
   // The answer to the raw bytes of one request as a server would give it
   // (a malformed or oversized request included), or nullopt when the bytes
@@ -80,13 +123,18 @@ class RequestHandler {
   void set_draining() noexcept { draining_.store(true, std::memory_order_relaxed); }
 
  private:
+  static constexpr std::size_t kProtocols = 3, kCodes = 17;
   struct Route {
     std::string log_name;                       // "shop.add"
     const connect::JsonCodec* codec = nullptr;  // null: JSON not available
     std::string codec_problem;                  // why, when null
     mutable std::atomic<bool> slow{false};      // its last long call is recent (is_quick)
     mutable std::atomic<uint32_t> quick_runs{0};  // calls within inline_limit since then
+    metrics::Histogram* duration = nullptr;
+    // dispatch_server_calls_total by protocol and code, made at first use.
+    mutable std::atomic<metrics::Counter*> calls[kProtocols][kCodes] = {};
   };
+  metrics::Counter& calls_counter(const Route& route, Protocol protocol, Code code) const;
 
   Response reject(const Request& request, const Error& error, boost::beast::http::status status) const;
   // The answer refusing a request that fails `authenticate`, the bearer keys
@@ -105,6 +153,10 @@ class RequestHandler {
   std::unordered_map<const Method*, std::unique_ptr<Route>> routes_;
   std::vector<std::unique_ptr<connect::JsonCodec>> codecs_;
   std::atomic<bool> draining_{false};
+  std::shared_ptr<metrics::Registry> metrics_;
+  metrics::Gauge* in_flight_ = nullptr;
+  mutable std::atomic<metrics::Counter*> rejected_[kProtocols][kCodes] = {};
+  std::unique_ptr<GrpcServices> grpc_services_;
 };
 
 }  // namespace dispatch::transport

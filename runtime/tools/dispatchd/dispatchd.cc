@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/metrics/registry.h"
 #include "dispatch/scheduler/scheduler.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
@@ -49,7 +50,9 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --help
 
 Signing of Run calls: DISPATCH_SIGNING_KEY (see docs/scheduler.md).
-Logs go to stderr; level from DISPATCH_LOG_LEVEL (default info).
+Logs go to stderr; level from DISPATCH_LOG_LEVEL (default info), format from
+DISPATCH_LOG_FORMAT (text or json). GET /metrics: Prometheus metrics. The API
+answers Connect, gRPC (HTTP/2) and gRPC-Web on the same address.
 )";
 
 [[noreturn]] void fail(const std::string& message) {
@@ -194,6 +197,11 @@ int main(int argc, char** argv) {
                                  ? "keeping every call forever (--retention 0)"
                                  : "deleting calls " + retention + " after they end (--retention)");
 
+  // One registry for the server, the scheduler and the store: GET /metrics
+  // (docs/operations.md) shows all of them.
+  auto registry = std::make_shared<metrics::Registry>();
+  sqlite.metrics = registry;
+  options.metrics = registry;
   auto store = scheduler::open_sqlite_store(sqlite);
   if (!store.ok()) fail(store.error().message());
   options.store = std::move(store).value();
@@ -205,6 +213,7 @@ int main(int argc, char** argv) {
   server_options.host = address->first;
   server_options.port = address->second;
   server_options.logger = logger;
+  server_options.metrics = registry;
   // Dispatch requests wait for their group commit on a worker: more workers
   // let more requests share one commit.
   server_options.workers = 32;

@@ -21,6 +21,7 @@
 
 #include "dispatch/core/logger.h"
 #include "dispatch/core/result.h"
+#include "dispatch/core/trace_context.h"
 
 namespace dispatch {
 
@@ -35,6 +36,14 @@ struct CallContext {
   // Where the server running the call logs (ServerOptions::logger); null
   // when nothing serves it (in process). Built-in routes log through it.
   const Logger* logger = nullptr;
+  // The function being called ("shop.add"), for log lines; empty when
+  // nothing serves the call. Points into the server's routing data.
+  std::string_view function;
+  // W3C trace context: the caller's traceparent continued with a span of
+  // this call, or a new trace when the caller sent none (or a malformed
+  // one). HttpClient sends it on from calls made inside the function, and
+  // the scheduler keeps it with the durable calls dispatched from here.
+  TraceContext trace;
 
   bool expired() const noexcept {
     return deadline && std::chrono::steady_clock::now() >= *deadline;

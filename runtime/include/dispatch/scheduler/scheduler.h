@@ -33,6 +33,10 @@
 #include "dispatch/scheduler/store.h"
 #include "dispatch/transport/client_loops.h"
 
+namespace dispatch::metrics {
+class Registry;
+}  // namespace dispatch::metrics
+
 namespace dispatch::scheduler {
 
 // Wall-clock time in Unix milliseconds; tests inject a manual one.
@@ -99,6 +103,10 @@ struct SchedulerOptions {
   Clock* clock = nullptr;  // null: the system clock
   uint64_t seed = 0;       // jitter; 0: random
   Logger logger = Logger::from_env();
+  // Where the scheduler counts deliveries, retries, queue delay, calls by
+  // state and each endpoint's AIMD limit (docs/operations.md). Unset: a
+  // registry of its own (see metrics()).
+  std::shared_ptr<metrics::Registry> metrics;
 };
 
 struct SchedulerStats {
@@ -153,6 +161,8 @@ class Scheduler {
   int64_t now_ms() const;
   double endpoint_concurrency(const std::string& endpoint) const;
   SchedulerStats stats() const;
+  // The registry its metrics are in (SchedulerOptions::metrics, or its own).
+  const std::shared_ptr<metrics::Registry>& metrics() const noexcept;
   Store& store() noexcept;
   const FunctionPolicy& policy_for(const std::string& function) const;
 

@@ -52,6 +52,11 @@ struct NewCall {
   std::string tenant;           // fairness key; empty: the function name
   std::string parent_id;
   std::string root_id;
+  // The W3C trace context the call was dispatched in ("00-<trace>-<span>-
+  // <flags>" and the tracestate), sent with every delivery so one trace id
+  // ties a durable execution together; empty: none.
+  std::string traceparent;
+  std::string tracestate;
 };
 
 struct CallRecord {
@@ -75,6 +80,8 @@ struct CallRecord {
   std::string tenant;
   std::string parent_id;
   std::string root_id;
+  std::string traceparent;  // as NewCall's
+  std::string tracestate;
   uint64_t lease = 0;  // running only: the token finish() must present
 };
 

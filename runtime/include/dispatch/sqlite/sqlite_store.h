@@ -19,10 +19,18 @@
 #include "dispatch/core/result.h"
 #include "dispatch/scheduler/store.h"
 
+namespace dispatch::metrics {
+class Registry;
+}  // namespace dispatch::metrics
+
 namespace dispatch::scheduler {
 
 struct SqliteOptions {
   std::string path = "dispatch.db";
+  // Where commit latency and batch sizes are counted
+  // (dispatch_store_commit_duration_seconds, dispatch_store_commit_writes);
+  // unset: not counted.
+  std::shared_ptr<metrics::Registry> metrics;
   // synchronous=FULL: a commit is on disk before a dispatch is acknowledged
   // (survives power loss). false: synchronous=NORMAL, which survives a
   // killed process but may lose the last commits on power loss.

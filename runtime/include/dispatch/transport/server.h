@@ -1,6 +1,10 @@
-// dispatch::Server: serves a DispatchTable over HTTP/1.1 with the Connect
-// unary protocol (binary and JSON), so generated functions can be called from
-// other processes and from any Connect client.
+// dispatch::Server: serves a DispatchTable on one port with the Connect
+// unary protocol over HTTP/1.1 (binary and JSON), gRPC over HTTP/2
+// (cleartext, prior knowledge: a connection that opens with the HTTP/2
+// preface) and gRPC-Web over HTTP/1.1, so generated functions can be called
+// from other processes and from any Connect or gRPC client. Every server
+// also answers GET /metrics (Prometheus text format), GET /healthz,
+// grpc.health.v1.Health and gRPC server reflection (v1 and v1alpha).
 //
 //   dispatch::DispatchTable table{&shop::remote::api_service()};
 //   dispatch::Server server(table, dispatch::ServerOptions::from_env().value());
@@ -17,7 +21,8 @@
 // most about inline_limit + 5 ms. The watchdog sleeps while no call runs
 // inline, so an idle server does not wake.
 //
-// Not for: TLS termination (put a proxy in front), HTTP/2, streaming.
+// Not for: TLS termination (put a proxy in front), streaming user functions
+// (every function is a unary method).
 // Public header: compiles as C++17 and C++20; no Boost (pimpl).
 #pragma once
 
@@ -42,6 +47,9 @@ namespace security {
 class Verifier;
 class BearerKeys;
 }  // namespace security
+namespace metrics {
+class Registry;
+}  // namespace metrics
 
 // What an authenticate hook sees of a request, before its body is decoded.
 class RequestInfo {
@@ -159,6 +167,16 @@ struct ServerOptions {
 
   Logger logger = Logger::from_env();
 
+  // Where the server counts calls and connections, shown at GET /metrics
+  // (docs/operations.md). Unset: a registry of the server's own. Share one
+  // to expose other metrics beside them (dispatchd adds the scheduler's).
+  std::shared_ptr<metrics::Registry> metrics;
+
+  // HTTP/2 (gRPC): streams one connection may have open at once
+  // (SETTINGS_MAX_CONCURRENT_STREAMS; more are refused with
+  // REFUSED_STREAM, and calls still running count until they end).
+  uint32_t max_concurrent_streams = 100;
+
   // Defaults with the listen address from the environment: 0.0.0.0:$PORT
   // when PORT is set (the Knative/Cloud Run contract), otherwise
   // DISPATCH_ENDPOINT_ADDR ("host:port", "[v6]:port"), otherwise
@@ -186,6 +204,9 @@ class Server {
   Result<void> start();
   // The bound port (useful after port 0); 0 before start().
   uint16_t port() const noexcept;
+  // The registry GET /metrics shows (ServerOptions::metrics, or the
+  // server's own); null before start().
+  std::shared_ptr<metrics::Registry> metrics() const;
 
   // Makes SIGTERM and SIGINT start a drain. Call before start()/run().
   void handle_signals();

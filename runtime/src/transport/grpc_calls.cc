@@ -1,0 +1,325 @@
+// gRPC over HTTP/2: request events in, calls run, answers out (see the
+// header). PROTOCOL-HTTP2.md: a request is POST with content-type
+// application/grpc[+proto]; a content type that is not gRPC is answered 415;
+// everything else, errors included, is HTTP 200 with the outcome in
+// grpc-status.
+#include "transport/grpc_calls.h"
+
+#include <deque>
+
+namespace dispatch::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Http2Headers trailers_only(const Error& error) {
+  Http2Headers h{{":status", "200"}, {"content-type", "application/grpc"}};
+  for (auto& t : grpc::status_trailers(&error)) h.push_back(std::move(t));
+  return h;
+}
+
+}  // namespace
+
+Result<GrpcRequestHeaders> read_grpc_headers(const HeaderLookup& header) {
+  GrpcRequestHeaders out;
+  auto encoding = grpc::compression_from_header(header("grpc-encoding"));
+  if (!encoding.ok()) return std::move(encoding).error();
+  out.encoding = *encoding;
+  out.gzip_reply = out.encoding == grpc::Compression::gzip && grpc::accepts_gzip(header("grpc-accept-encoding"));
+  if (auto t = header("grpc-timeout")) {
+    auto timeout = grpc::parse_timeout(*t);
+    if (!timeout.ok()) return std::move(timeout).error();
+    out.timeout = *timeout;
+  }
+  if (auto a = header("dispatch-attempt")) {
+    auto attempt = connect::parse_attempt(*a);
+    if (!attempt.ok()) return std::move(attempt).error();
+    out.attempt = *attempt;
+  }
+  return out;
+}
+
+GrpcCalls::GrpcCalls(Http2Session& session, const RequestHandler& handler, Host& host)
+    : session_(session), handler_(handler), host_(host) {}
+
+std::optional<std::string_view> GrpcCalls::header(const Stream& s, std::string_view name) const {
+  for (const auto& [n, v] : s.headers) {
+    if (n == name) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+Http2Headers GrpcCalls::response_headers(const Stream& s) const {
+  Http2Headers h{{":status", "200"}, {"content-type", std::string(grpc::content_type_of(s.variant))}};
+  if (s.grpc.gzip_reply) h.emplace_back("grpc-encoding", "gzip");
+  h.emplace_back("grpc-accept-encoding", std::string(grpc::kAcceptEncoding));
+  return h;
+}
+
+void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
+  handler_.count_rejected(Protocol::grpc, error.code());
+  const Logger& logger = handler_.options().logger;
+  if (logger.enabled(LogLevel::warn)) {
+    logger.log(LogLevel::warn, "rejected gRPC " + s.path.substr(0, 200) + ": " + error.what());
+  }
+  Http2Headers h = trailers_only(error);
+  // An unsupported grpc-encoding is answered with those this side takes.
+  if (error.code() == Code::unimplemented) h.emplace_back("grpc-accept-encoding", std::string(grpc::kAcceptEncoding));
+  s.answered = true;
+  session_.respond(id, h, {}, {});
+}
+
+void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
+  Stream& s = streams_[id];
+  s.headers = std::move(headers);
+  s.received = Clock::now();
+  s.reader = grpc::MessageReader(handler_.options().max_body_bytes);
+  s.path = std::string(header(s, ":path").value_or(""));
+  const std::string_view method = header(s, ":method").value_or("");
+  const std::string_view content_type = header(s, "content-type").value_or("");
+  const auto variant = grpc::variant_from_content_type(content_type);
+  if (!variant) {
+    // Not gRPC at all: an HTTP error, so no other HTTP/2 client mistakes a
+    // 200 for success (PROTOCOL-HTTP2.md).
+    handler_.count_rejected(Protocol::grpc, Code::unimplemented);
+    s.answered = true;
+    const std::string text = "content type '" + std::string(content_type.substr(0, 100)) +
+                             "' is not gRPC; use application/grpc or application/grpc+proto\n";
+    session_.respond(id, {{":status", "415"}, {"content-type", "text/plain"}}, text, {});
+    return;
+  }
+  s.variant = *variant;
+  if (running_ >= handler_.options().max_concurrent_streams) {
+    // Streams reset while their calls still run (a rapid-reset flood):
+    // refused until some finish.
+    s.answered = true;
+    session_.reset(id, 7 /* REFUSED_STREAM */);
+    return;
+  }
+  s.builtin = handler_.grpc_services().find(s.path);
+  s.method = s.builtin ? nullptr : handler_.find(s.path);
+  if (method != "POST") {
+    return refuse(id, s, Error(Code::unimplemented, std::string(method) + " " + s.path + ": gRPC calls are POST"));
+  }
+  if (s.method == nullptr && s.builtin == nullptr) {
+    return refuse(id, s, Error(Code::unimplemented, "no method is served at " + s.path.substr(0, 200)));
+  }
+  auto checked = read_grpc_headers([&](std::string_view name) { return header(s, name); });
+  if (!checked.ok()) return refuse(id, s, checked.error());
+  s.grpc = *checked;
+  if (s.builtin != nullptr) {
+    // Health answers anyone (probes carry no keys); reflection, which shows
+    // the API, asks for what the headers can prove: the authenticate hook
+    // and the bearer keys (a streaming body cannot be signed up front).
+    if (s.builtin->kind == GrpcServices::Kind::each_message) {
+      const auto& o = handler_.options();
+      if (o.authenticate || o.bearer_keys) {
+        HeaderRequestInfo info([&](std::string_view name) { return header(s, name); },
+                               [&](const std::function<void(std::string_view, std::string_view)>& f) {
+                                 for (const auto& [name, value] : s.headers) f(name, value);
+                               });
+        info.method = method;
+        info.path = s.path;
+        info.authority = header(s, ":authority").value_or("");
+        info.content_type = content_type;
+        security::HttpRequestView view;
+        view.method = method;
+        view.target = s.path;
+        view.authority = info.authority;
+        view.header = [&](std::string_view name) { return header(s, name); };
+        auto allowed = handler_.admit_headers(info, view);
+        if (!allowed.ok()) return refuse(id, s, allowed.error());
+      }
+    }
+  }
+}
+
+void GrpcCalls::on_data(int32_t id, std::string_view data) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return session_.release(id, data.size());
+  Stream& s = it->second;
+  if (s.answered) return session_.release(id, data.size());
+  if (s.builtin != nullptr) {
+    s.reader.append(data);
+    session_.release(id, data.size());
+    return feed_builtin(id, s);
+  }
+  // A unary request is one message: its body may not exceed the limit by
+  // more than the 5-byte prefix.
+  if (s.body.size() + data.size() > handler_.options().max_body_bytes + 5) {
+    return refuse(id, s,
+                  Error(Code::resource_exhausted, "request message exceeds the server's limit of " +
+                                                      std::to_string(handler_.options().max_body_bytes) + " bytes"));
+  }
+  s.body.append(data.data(), data.size());
+}
+
+void GrpcCalls::feed_builtin(int32_t id, Stream& s) {
+  while (!s.answered) {
+    auto next = s.reader.next(s.grpc.encoding);
+    if (!next.ok()) return refuse(id, s, next.error());
+    if (!*next) return;
+    auto answer = handler_.grpc_services().answer(*s.builtin, **next);
+    if (!answer.ok()) return refuse(id, s, answer.error());
+    std::string framed;
+    if (s.grpc.gzip_reply) {
+      framed = grpc::frame_message(grpc::gzip_compress(*answer), true);
+    } else {
+      framed = grpc::frame_message(*answer);
+    }
+    if (!s.started) {
+      s.started = true;
+      session_.respond(id, response_headers(s), std::move(framed), {}, /*more=*/true);
+    } else {
+      session_.send_data(id, std::move(framed));
+    }
+    if (s.builtin->kind != GrpcServices::Kind::each_message) {
+      // Check answers once; Watch holds the stream until the client goes
+      // or the server drains.
+      if (s.builtin->kind == GrpcServices::Kind::unary) {
+        s.answered = true;
+        session_.finish(id, grpc::status_trailers(nullptr));
+      } else if (!s.held) {
+        s.held = true;
+        ++held_;
+      }
+      return;
+    }
+  }
+}
+
+void GrpcCalls::on_end(int32_t id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Stream& s = it->second;
+  if (s.answered) return;
+  if (s.builtin != nullptr) {
+    if (s.reader.pending() != 0) {
+      return refuse(id, s, Error(Code::internal, "the request stream ended inside a message"));
+    }
+    if (s.builtin->kind == GrpcServices::Kind::each_message) {
+      s.answered = true;
+      if (s.started) return session_.finish(id, grpc::status_trailers(nullptr));
+      return session_.respond(id, response_headers(s), {}, grpc::status_trailers(nullptr));
+    }
+    if (!s.started) return refuse(id, s, Error(Code::invalid_argument, "the request carries no message"));
+    return;
+  }
+  start_unary(id, s);
+}
+
+void GrpcCalls::start_unary(int32_t id, Stream& s) {
+  grpc::MessageReader reader(handler_.options().max_body_bytes);
+  reader.append(s.body);
+  auto first = reader.next(s.grpc.encoding);
+  if (!first.ok()) return refuse(id, s, first.error());
+  if (!*first) {
+    return refuse(id, s, Error(Code::internal, reader.pending() ? "the request ended inside its message"
+                                                                : "a unary call carries one request message; none came"));
+  }
+  auto second = reader.next(s.grpc.encoding);
+  if (!second.ok() || *second || reader.pending() != 0) {
+    return refuse(id, s, Error(Code::internal, "a unary call carries one request message; more came"));
+  }
+  const Method& method = *s.method;
+  const auto& o = handler_.options();
+  if (o.authenticate || o.verifier || o.bearer_keys) {
+    std::deque<std::string> combined;
+    auto lookup = [&s, &combined](std::string_view name) -> std::optional<std::string_view> {
+      std::optional<std::string_view> found;
+      std::string joined;
+      int count = 0;
+      for (const auto& [n, v] : s.headers) {
+        if (n != name) continue;
+        if (count++ == 0) {
+          found = v;
+        } else {
+          if (joined.empty()) joined = std::string(*found);
+          joined += ", " + v;
+        }
+      }
+      if (count > 1) return std::string_view(combined.emplace_back(std::move(joined)));
+      return found;
+    };
+    HeaderRequestInfo info(lookup, [&](const std::function<void(std::string_view, std::string_view)>& f) {
+      for (const auto& [name, value] : s.headers) f(name, value);
+    });
+    info.method = "POST";
+    info.path = s.path;
+    info.authority = lookup(":authority").value_or("");
+    info.content_type = lookup("content-type").value_or("");
+    info.body = s.body;
+    security::HttpRequestView view;
+    view.method = "POST";
+    view.target = s.path;
+    view.authority = info.authority;
+    view.header = lookup;
+    view.body = s.body;
+    auto allowed = handler_.admit(info, view);
+    if (!allowed.ok()) return refuse(id, s, allowed.error());
+  }
+  CallContext context = handler_.context_for(method, header(s, "traceparent"), header(s, "tracestate"));
+  if (s.grpc.timeout) context.deadline = s.received + *s.grpc.timeout;
+  context.attempt = s.grpc.attempt;
+  s.answered = true;
+  ++running_;
+  session_.release(id, s.body.size());
+  s.body.clear();
+  s.body.shrink_to_fit();
+  const Http2Headers headers = response_headers(s);
+  const bool gzip = s.grpc.gzip_reply;
+  const RequestHandler& handler = handler_;
+  const auto received = s.received;
+  host_.run(id, handler_.is_quick(method),
+            [&handler, &method, message = std::move(**first), context = std::move(context), received, headers,
+             gzip]() -> GrpcAnswer {
+              auto result = handler.run(method, message, context, received, Protocol::grpc);
+              if (!result.ok()) return GrpcAnswer{trailers_only(result.error()), {}, {}};
+              std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true)
+                                      : grpc::frame_message(*result);
+              return GrpcAnswer{headers, std::move(body), grpc::status_trailers(nullptr)};
+            });
+}
+
+void GrpcCalls::deliver(int32_t id, GrpcAnswer answer) {
+  --running_;
+  if (!streams_.count(id)) return;  // reset while the call ran
+  session_.respond(id, answer.headers, std::move(answer.body), std::move(answer.trailers));
+}
+
+void GrpcCalls::on_close(int32_t id, uint32_t) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  if (it->second.held) --held_;
+  streams_.erase(it);
+}
+
+std::optional<Clock::time_point> GrpcCalls::expire_unfinished(Clock::time_point now, std::chrono::milliseconds limit) {
+  std::optional<Clock::time_point> next;
+  for (auto& [id, s] : streams_) {
+    // A reflection stream that has answered once, or a held Watch, is a
+    // conversation, not a request on its way.
+    if (s.answered || s.started || s.held) continue;
+    const auto due = s.received + limit;
+    if (now < due) {
+      if (!next || due < *next) next = due;
+      continue;
+    }
+    refuse(id, s,
+           Error(Code::deadline_exceeded, "request not received within the server's read timeout of " +
+                                              std::to_string(limit.count()) + " ms"));
+  }
+  return next;
+}
+
+void GrpcCalls::drain() {
+  handler_.grpc_services().set_serving(false);
+  const std::string update = grpc::frame_message(handler_.grpc_services().health_message());
+  for (auto& [id, s] : streams_) {
+    if (!s.held) continue;
+    session_.send_data(id, update);
+    session_.finish(id, grpc::status_trailers(nullptr));
+  }
+}
+
+}  // namespace dispatch::transport

@@ -1,0 +1,322 @@
+// gRPC and gRPC-Web on dispatch::Server, seen on the wire: what a good
+// client gets (gzip answered in kind, trailers), and what bad input gets
+// (each refused with its status or a closed connection, other connections
+// unharmed). gRPC C++ and Python clients are in tests/interop/grpc.
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/field.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "dispatch/metrics/registry.h"
+#include "dispatch/transport/server.h"
+#include "transport/grpc_framing.h"
+#include "transport/http2_test_client.h"
+#include "transport/request_handler.h"
+#include "transport/test_service.h"
+
+namespace dispatch::transport {
+namespace {
+
+using testing::Http2TestClient;
+using testing::http2_frame;
+
+const Http2TestClient::Headers kGrpc = {{"content-type", "application/grpc"}, {"te", "trailers"}};
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.logger = Logger(LogLevel::off);
+    server_ = std::make_unique<Server>(table_, std::move(options));
+    ASSERT_TRUE(server_->start().ok());
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+  }
+  // add(40, 2) over a fresh connection works: the server still serves.
+  void expect_serving() {
+    Http2TestClient c(server_->port());
+    const int32_t id = c.request("/t.TService/add", kGrpc,
+                                 grpc::frame_message(dispatch::testing::varint_field(1, 40) +
+                                                     dispatch::testing::varint_field(2, 2)));
+    ASSERT_TRUE(c.wait_closed(id));
+    EXPECT_EQ(c.status_field(id, "grpc-status"), "0");
+    ASSERT_GE(c.stream(id).data.size(), 5u);
+    EXPECT_EQ(dispatch::testing::read_varints(c.stream(id).data.substr(5))[1], 42u);
+  }
+
+  DispatchTable table_{&dispatch::testing::test_service()};
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(GrpcServerTest, AUnaryCallHasHeadersOneMessageAndTrailers) {
+  start();
+  expect_serving();
+  Http2TestClient c(server_->port());
+  const int32_t id = c.request("/t.TService/echo", kGrpc, grpc::frame_message("hello"));
+  ASSERT_TRUE(c.wait_closed(id));
+  auto& s = c.stream(id);
+  EXPECT_EQ(Http2TestClient::find(s.headers, ":status"), "200");
+  EXPECT_EQ(Http2TestClient::find(s.headers, "content-type"), "application/grpc");
+  EXPECT_EQ(s.data, grpc::frame_message("hello"));
+  EXPECT_EQ(Http2TestClient::find(s.trailers, "grpc-status"), "0");
+}
+
+TEST_F(GrpcServerTest, GzipIsAnsweredInKind) {
+  start();
+  Http2TestClient c(server_->port());
+  const std::string message(4000, 'x');
+  Http2TestClient::Headers h = kGrpc;
+  h.emplace_back("grpc-encoding", "gzip");
+  h.emplace_back("grpc-accept-encoding", "identity,gzip");
+  const int32_t id = c.request("/t.TService/echo", h, grpc::frame_message(grpc::gzip_compress(message), true));
+  ASSERT_TRUE(c.wait_closed(id));
+  auto& s = c.stream(id);
+  EXPECT_EQ(Http2TestClient::find(s.headers, "grpc-encoding"), "gzip");
+  ASSERT_GE(s.data.size(), 5u);
+  EXPECT_EQ(s.data[0], 1);  // the compressed flag
+  EXPECT_LT(s.data.size(), 200u);
+  EXPECT_EQ(*grpc::gzip_decompress(s.data.substr(5), 10000), message);
+  // A gzip request from a client that does not accept gzip gets identity.
+  Http2TestClient::Headers no_accept = kGrpc;
+  no_accept.emplace_back("grpc-encoding", "gzip");
+  const int32_t plain = c.request("/t.TService/echo", no_accept, grpc::frame_message(grpc::gzip_compress("ab"), true));
+  ASSERT_TRUE(c.wait_closed(plain));
+  EXPECT_EQ(c.stream(plain).data, grpc::frame_message("ab"));
+}
+
+TEST_F(GrpcServerTest, BadGrpcRequestsGetTheirStatus) {
+  start();
+  Http2TestClient c(server_->port());
+  struct Case {
+    const char* what;
+    std::string path;
+    Http2TestClient::Headers headers;
+    std::string body;
+    std::string status;
+  };
+  auto with = [](std::initializer_list<std::pair<std::string, std::string>> extra) {
+    Http2TestClient::Headers h = kGrpc;
+    h.insert(h.end(), extra.begin(), extra.end());
+    return h;
+  };
+  std::string oversized("\0\xff\xff\xff\xff", 5);  // declares 4 GiB
+  std::string wrong_length = grpc::frame_message("hello").substr(0, 7);
+  const std::vector<Case> cases = {
+      {"unknown method", "/t.TService/nope", kGrpc, grpc::frame_message(""), "12"},
+      {"compressed flag without grpc-encoding", "/t.TService/echo", kGrpc, grpc::frame_message("x", true), "13"},
+      {"message over the limit", "/t.TService/echo", kGrpc, oversized, "8"},
+      {"length prefix longer than the body", "/t.TService/echo", kGrpc, wrong_length, "13"},
+      {"two messages on a unary call", "/t.TService/echo", kGrpc, grpc::frame_message("a") + grpc::frame_message("b"),
+       "13"},
+      {"no message", "/t.TService/echo", kGrpc, "", "13"},
+      {"malformed grpc-timeout", "/t.TService/echo", with({{"grpc-timeout", "soon"}}), grpc::frame_message(""), "3"},
+      {"unknown grpc-encoding", "/t.TService/echo", with({{"grpc-encoding", "snappy"}}), grpc::frame_message(""), "12"},
+      {"gzip that is not gzip", "/t.TService/echo", with({{"grpc-encoding", "gzip"}}),
+       grpc::frame_message("not gzip", true), "13"},
+      {"function error", "/t.TService/fail", kGrpc, grpc::frame_message(""), "5"},
+  };
+  for (const Case& k : cases) {
+    const int32_t id = c.request(k.path, k.headers, k.body);
+    ASSERT_TRUE(c.wait_closed(id)) << k.what;
+    EXPECT_EQ(Http2TestClient::find(c.stream(id).headers, ":status"), "200") << k.what;
+    EXPECT_EQ(c.status_field(id, "grpc-status"), k.status) << k.what;
+    EXPECT_FALSE(c.status_field(id, "grpc-message").empty()) << k.what;
+  }
+  // Not gRPC at all: HTTP 415, so no HTTP client takes it for success.
+  const int32_t json = c.request("/t.TService/echo", {{"content-type", "application/json"}}, "{}");
+  ASSERT_TRUE(c.wait_closed(json));
+  EXPECT_EQ(Http2TestClient::find(c.stream(json).headers, ":status"), "415");
+  expect_serving();
+}
+
+TEST_F(GrpcServerTest, ABadPrefaceClosesThatConnectionOnly) {
+  start();
+  Http2TestClient bad(server_->port(), /*send_preface=*/false);
+  bad.send_raw("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n");
+  EXPECT_TRUE(bad.wait_eof());
+  expect_serving();
+}
+
+TEST_F(GrpcServerTest, AnOversizedFrameEndsTheConnectionWithGoaway) {
+  start();
+  Http2TestClient c(server_->port());
+  c.send_raw(http2_frame(0 /* DATA */, 0, 1, std::string(20000, 'a')));  // over the 16 KiB default
+  EXPECT_TRUE(c.wait_eof());
+  EXPECT_TRUE(c.got_goaway());
+  EXPECT_EQ(c.goaway_code(), 6u);  // FRAME_SIZE_ERROR
+  expect_serving();
+}
+
+TEST_F(GrpcServerTest, WindowAbuseEndsTheConnection) {
+  start();
+  Http2TestClient c(server_->port());
+  // WINDOW_UPDATE on the connection taking its window past 2^31 - 1.
+  std::string increment("\x7f\xff\xff\xff", 4);
+  c.send_raw(http2_frame(8 /* WINDOW_UPDATE */, 0, 0, increment) + http2_frame(8, 0, 0, increment));
+  EXPECT_TRUE(c.wait_eof());
+  EXPECT_TRUE(c.got_goaway());
+  EXPECT_EQ(c.goaway_code(), 3u);  // FLOW_CONTROL_ERROR
+  expect_serving();
+}
+
+TEST_F(GrpcServerTest, AHeaderBlockOverTheLimitResetsItsStreamOnly) {
+  ServerOptions options;
+  options.max_header_bytes = 4096;
+  start(std::move(options));
+  Http2TestClient c(server_->port());
+  Http2TestClient::Headers h = kGrpc;
+  for (int i = 0; i < 20; ++i) h.emplace_back("x-big-" + std::to_string(i), std::string(1000, 'v'));
+  const int32_t bomb = c.request("/t.TService/echo", h, grpc::frame_message("x"));
+  ASSERT_TRUE(c.wait_closed(bomb));
+  EXPECT_TRUE(c.stream(bomb).reset);
+  // The same connection goes on serving.
+  const int32_t ok = c.request("/t.TService/echo", kGrpc, grpc::frame_message("fine"));
+  ASSERT_TRUE(c.wait_closed(ok));
+  EXPECT_EQ(c.stream(ok).data, grpc::frame_message("fine"));
+}
+
+TEST_F(GrpcServerTest, StreamsOverTheLimitAreRefused) {
+  ServerOptions options;
+  options.max_concurrent_streams = 4;
+  start(std::move(options));
+  Http2TestClient c(server_->port());
+  // Open streams that never end their request.
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(c.request("/t.TService/echo", kGrpc, "", /*end=*/false));
+  ASSERT_TRUE(c.run_until([&] {
+    int refused = 0;
+    for (int32_t id : ids) refused += c.stream(id).reset && c.stream(id).reset_code == 7 ? 1 : 0;
+    return refused == 4;
+  })) << "expected 4 streams refused with REFUSED_STREAM";
+  expect_serving();
+}
+
+// A request must arrive whole within the read timeout (300 ms here) of its
+// headers: PINGs every 100 ms keep the connection reading but do not
+// stretch it. The stream is answered DEADLINE_EXCEEDED and the connection
+// goes on serving.
+TEST_F(GrpcServerTest, ARequestNotWholeWithinTheReadTimeoutIsDeadlineExceeded) {
+  ServerOptions options;
+  options.read_timeout = std::chrono::milliseconds(300);
+  start(std::move(options));
+  Http2TestClient c(server_->port());
+  const auto began = std::chrono::steady_clock::now();
+  // Part of a message: its prefix says 10 bytes, 3 of them come.
+  const int32_t slow =
+      c.request("/t.TService/echo", kGrpc, grpc::frame_message("0123456789").substr(0, 8), /*end=*/false);
+  bool answered = false;
+  for (int i = 0; i < 30 && !answered; ++i) {
+    c.send_raw(http2_frame(6 /* PING */, 0, 0, std::string(8, '\0')));
+    c.run_until([&] { return !c.status_field(slow, "grpc-status").empty(); }, std::chrono::milliseconds(100));
+    answered = !c.status_field(slow, "grpc-status").empty();
+  }
+  ASSERT_TRUE(answered) << "no answer within 3 s";
+  EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(300));
+  EXPECT_EQ(c.status_field(slow, "grpc-status"), "4");  // DEADLINE_EXCEEDED
+  EXPECT_NE(c.status_field(slow, "grpc-message").find("read timeout of 300 ms"), std::string::npos)
+      << c.status_field(slow, "grpc-message");
+  EXPECT_FALSE(c.got_goaway());
+  const int32_t ok = c.request("/t.TService/echo", kGrpc, grpc::frame_message("fine"));
+  ASSERT_TRUE(c.wait_closed(ok));
+  EXPECT_EQ(c.stream(ok).data, grpc::frame_message("fine"));
+}
+
+TEST_F(GrpcServerTest, ManyStreamsOnOneConnectionAllAnswer) {
+  start();
+  Http2TestClient c(server_->port());
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(c.request("/t.TService/echo", kGrpc, grpc::frame_message(std::to_string(i))));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(c.wait_closed(ids[i]));
+    EXPECT_EQ(c.stream(ids[i]).data, grpc::frame_message(std::to_string(i)));
+  }
+}
+
+TEST_F(GrpcServerTest, MetricsCountGrpcCallsAndRejections) {
+  auto registry = std::make_shared<metrics::Registry>();
+  ServerOptions options;
+  options.metrics = registry;
+  start(std::move(options));
+  expect_serving();
+  Http2TestClient c(server_->port());
+  const int32_t id = c.request("/t.TService/nope", kGrpc, grpc::frame_message(""));
+  ASSERT_TRUE(c.wait_closed(id));
+  const std::string text = registry->expose();
+  EXPECT_NE(text.find("dispatch_server_calls_total{function=\"t.add\",protocol=\"grpc\",code=\"ok\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dispatch_server_rejected_total{protocol=\"grpc\",code=\"unimplemented\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dispatch_server_connections_accepted_total 2"), std::string::npos) << text;
+}
+
+// gRPC-Web and /metrics over HTTP/1.1, through the handler (no socket).
+class GrpcWebTest : public ::testing::Test {
+ protected:
+  GrpcWebTest() { options_.logger = Logger(LogLevel::off); }
+  Response answer(const std::string& content_type, const std::string& body, const std::string& path = "/t.TService/echo") {
+    auto r = handler_.serve_bytes(dispatch::testing::post(path, content_type, body));
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : Response{};
+  }
+  DispatchTable table_{&dispatch::testing::test_service()};
+  ServerOptions options_;
+  RequestHandler handler_{table_, options_};
+};
+
+TEST_F(GrpcWebTest, BinaryAndTextBodiesEndWithATrailerFrame) {
+  Response r = answer("application/grpc-web+proto", grpc::frame_message("hi"));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "application/grpc-web+proto");
+  const std::string expected_trailer = grpc::web_trailer_frame({{"grpc-status", "0"}});
+  EXPECT_EQ(r.body(), grpc::frame_message("hi") + expected_trailer);
+
+  r = answer("application/grpc-web-text", grpc::encode_web_text(grpc::frame_message("hi")));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(*grpc::decode_web_text(r.body()), grpc::frame_message("hi") + expected_trailer);
+}
+
+TEST_F(GrpcWebTest, ErrorsAreTrailersOnly) {
+  Response r = answer("application/grpc-web", grpc::frame_message(""), "/t.TService/fail");
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r["grpc-status"], "5");
+  EXPECT_TRUE(r.body().empty());
+  r = answer("application/grpc-web", grpc::frame_message("x", true));
+  EXPECT_EQ(r["grpc-status"], "13");
+  r = answer("application/grpc-web-text", "not base64!");
+  EXPECT_EQ(r["grpc-status"], "3");
+  r = answer("application/grpc-web", grpc::frame_message(""), "/t.TService/nope");
+  EXPECT_EQ(r["grpc-status"], "12");
+}
+
+TEST_F(GrpcWebTest, PlainGrpcOverHttp1IsRefused) {
+  Response r = answer("application/grpc", grpc::frame_message("hi"));
+  EXPECT_EQ(r.result_int(), 415u);
+  EXPECT_NE(r.body().find("HTTP/2"), std::string::npos);
+}
+
+TEST_F(GrpcWebTest, HealthAnswersOverGrpcWeb) {
+  Response r = answer("application/grpc-web", grpc::frame_message(""), "/grpc.health.v1.Health/Check");
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r.body().substr(0, 7), grpc::frame_message("\x08\x01"));  // SERVING
+}
+
+TEST_F(GrpcWebTest, MetricsAreServedInTheTextFormat) {
+  answer("application/proto", dispatch::testing::varint_field(1, 1), "/t.TService/add");
+  auto r = handler_.serve_bytes("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 200u);
+  EXPECT_EQ((*r)[boost::beast::http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r->body().find("dispatch_server_calls_total{function=\"t.add\",protocol=\"connect\",code=\"ok\"} 1"),
+            std::string::npos)
+      << r->body();
+  EXPECT_NE(r->body().find("# TYPE dispatch_server_call_duration_seconds histogram"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dispatch::transport
