@@ -37,18 +37,18 @@ TEST_F(Names, PathParameterIsNotTheStubsPath) {
   EXPECT_EQ(remote::read_file.async(client_, kOtherPath).get(), expected);
 }
 
-const char* const kCollided = "f,rq,rs,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20";
+const char* const kCollided = "f,rq,rs,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22";
 
 TEST_F(Names, ParametersNamedLikeGeneratedNamesArriveInOrder) {
   EXPECT_EQ(remote::collide(client_, "f", "rq", "rs", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-                            18, 19, 20),
+                            18, 19, 20, 21, 22),
             kCollided);
   auto r = remote::collide.try_call(client_, "f", "rq", "rs", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                                    16, 17, 18, 19, 20);
+                                    16, 17, 18, 19, 20, 21, 22);
   ASSERT_TRUE(r.ok()) << r.error().what();
   EXPECT_EQ(*r, kCollided);
   EXPECT_EQ(remote::collide.async(client_, "f", "rq", "rs", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                  17, 18, 19, 20)
+                                  17, 18, 19, 20, 21, 22)
                 .get(),
             kCollided);
 }
@@ -94,12 +94,12 @@ TEST(NamesStub, DispatchNamesTheFunctionNotTheArguments) {
   FakeScheduler scheduler;
   dispatch::DispatchClient durable(scheduler, "http://127.0.0.1:1/");
   auto id = remote::collide.dispatch(durable, "arg-function", "arg-request-type", "arg-response-type", 1, 2, 3,
-                                     4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);
+                                     4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);
   ASSERT_TRUE(id.ok()) << id.error().what();
   EXPECT_NE(scheduler.request_.find("names.collide"), std::string::npos);
   EXPECT_NE(scheduler.request_.find("names.CollideRequest"), std::string::npos);
   auto request = remote::collide.encode_request("arg-function", "arg-request-type", "arg-response-type", 1, 2, 3,
-                                                4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20);
+                                                4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);
   ASSERT_TRUE(request.ok());
   EXPECT_NE(scheduler.request_.find(*request), std::string::npos);
 }
@@ -112,7 +112,7 @@ Task read_and_collide(dispatch::Client& client, std::string* file, std::string* 
   *file = co_await remote::read_file.co(client, path);
   const std::string f = "f", rq = "rq", rs = "rs";
   *collided = co_await remote::collide.co(client, f, rq, rs, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                          17, 18, 19, 20);
+                                          17, 18, 19, 20, 21, 22);
 }
 
 // co() has defaults only for the trailing parameters without a destructor

@@ -48,7 +48,7 @@ TEST(CppEmitter, HeaderNamesStubsPathsAndCodecs) {
   // The remote name is in the path; the stub keeps the C++ name.
   EXPECT_TRUE(contains(h, "static constexpr const char* path = \"/shop.ApiService/charge_v2\";"));
   EXPECT_TRUE(contains(h, "} charge{};"));
-  EXPECT_TRUE(contains(h, "std::future<void> async("));
+  EXPECT_TRUE(contains(h, "auto async("));
   EXPECT_TRUE(contains(h, "namespace shop::api_wire {"));
   EXPECT_TRUE(contains(h, "std::string encode(const ::shop::Order& value);"));
   EXPECT_TRUE(contains(h, "const ::dispatch::Service& api_service();"));
@@ -68,13 +68,33 @@ TEST(CppEmitter, StubsAndCodecsAreSeparateFiles) {
   EXPECT_FALSE(contains(stubs, "wire_io.h"));
   EXPECT_FALSE(contains(stubs, "size_of("));
   EXPECT_TRUE(contains(stubs, "#include \"dispatch/core/stub_calls.h\""));
-  EXPECT_TRUE(contains(stubs, "return ::dispatch::stub::call_future(client, add_stub::path, "
-                              "add_stub::encode_request(a, b), options, &decode_add_reply);"));
+  EXPECT_TRUE(contains(stubs, "return add_stub::decode_reply(::dispatch::stub::call(client, add_stub::path, "
+                              "add_stub::encode_request(a, b), options));"));
   EXPECT_TRUE(contains(codecs, "#include \"dispatch/wire/wire_io.h\""));
   EXPECT_TRUE(contains(codecs, "::dispatch::Result<std::string> add_stub::encode_request("));
   EXPECT_TRUE(contains(codecs, "return ::dispatch::wire::decode_erased(bytes, \"Order\", "
                                "&read_erased<::shop::Order>, value);"));
   EXPECT_FALSE(contains(codecs, "_stub::try_call("));
+}
+
+// async() and co() are member templates in the header whose bodies depend
+// on their template parameter, with deduced return types: the future and
+// awaitable plumbing is instantiated only where a program calls them, not
+// once per function in the stubs' file.
+TEST(CppEmitter, FutureAndAwaitableFormsAreTemplatesInTheHeader) {
+  auto files = emit_cpp(shop_model(), "");
+  const std::string& h = file(files, "api.dispatch.h");
+  const std::string& stubs = file(files, "api.dispatch.cc");
+  EXPECT_TRUE(contains(h, "  template <typename Deferred = void>\n  auto async(::dispatch::Client& client, "));
+  EXPECT_TRUE(contains(h, "    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, add_stub::path, "
+                          "add_stub::encode_request(a, b), options, &add_stub::decode_reply);"));
+  EXPECT_TRUE(contains(h, "  template <typename Deferred = void>\n  auto co(::dispatch::Client& client, "));
+  EXPECT_TRUE(contains(h, "    return ::dispatch::stub::call_awaitable<void, Deferred>(client, charge_stub::path, "));
+  EXPECT_FALSE(contains(h, "std::future<void> async("));
+  EXPECT_FALSE(contains(stubs, "call_future"));
+  EXPECT_FALSE(contains(stubs, "call_awaitable"));
+  EXPECT_TRUE(contains(stubs, "::dispatch::Result<std::int64_t> add_stub::decode_reply("
+                              "::dispatch::Result<std::string> reply) {"));
 }
 
 TEST(CppEmitter, TagsAndPackedRepeated) {

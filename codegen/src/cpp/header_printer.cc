@@ -1,7 +1,8 @@
 // Prints <stem>.dispatch.h (see printers.h): the request and response
 // structs, the public codec declarations, the default-argument helpers and
 // one stub object per function. Not for: any function body but the stubs'
-// inline dispatch() (stub_printer.cc has them).
+// inline dispatch() and their member templates async() and co()
+// (stub_printer.cc has the rest).
 #include <cstddef>
 #include <sstream>
 #include <string>
@@ -47,6 +48,16 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
   // The stub's members are named with it (st::path, not path) wherever a
   // parameter of the same name could shadow them.
   std::string st = name + "_stub";
+  // async() and co() are member templates, their parameter unused but for
+  // making the body depend on it, and their return type deduced (a declared
+  // std::future<R> or Awaitable<R> would be instantiated with the header):
+  // the future and awaitable plumbing is then instantiated only where a
+  // program calls them (dispatch/core/stub_calls.h).
+  std::string deferred = local(f, "Deferred");
+  // Their call: "(client, add_stub::path, add_stub::encode_request(a, b),
+  // options, &add_stub::decode_reply".
+  std::string begin_call = "(" + client + ", " + st + "::path, " + st + "::encode_request(" + call_args(f) +
+                           "), " + options + ", &" + st + "::decode_reply";
   o << "// " << f.cpp << ", served as " << names.full_proto(f.remote_name) << " at " << names.path(f) << ".\n";
   if (f.deprecated) {  // as the function is: calls through the stub warn too
     o << "[[deprecated" << (f.deprecated_message.empty() ? "" : "(" + quote(f.deprecated_message) + ")")
@@ -64,13 +75,22 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
     << "  // Calls and waits; never throws.\n"
     << "  ::dispatch::Result<" << r << "> try_call(::dispatch::Client& " << client << ", " << ps
     << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
-    << "  // Starts the call; the future holds the result or the dispatch::Error.\n"
-    << "  std::future<" << r << "> async(::dispatch::Client& " << client << ", " << ps
-    << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+    << "  // Starts the call; returns a std::future<" << r << "> that holds the result\n"
+    << "  // or the dispatch::Error.\n"
+    << "  template <typename " << deferred << " = void>\n"
+    << "  auto async(::dispatch::Client& " << client << ", " << ps
+    << "const ::dispatch::CallOptions& " << options << " = {}) const {\n"
+    << "    return ::dispatch::stub::call_future<" << r << ", " << deferred << ">" << begin_call << ");\n"
+    << "  }\n"
     << "#if __cplusplus >= 202002L\n"
-    << "  // co_await-able; resumes on the transport's completion, throws dispatch::Error.\n"
-    << "  ::dispatch::Awaitable<" << r << "> co(::dispatch::Client& " << client << ", "
-    << names.params_decl(f, true, true) << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+    << "  // co_await-able (a dispatch::Awaitable<" << r << ">); resumes on the transport's\n"
+    << "  // completion, throws dispatch::Error. The request is encoded now, so the\n"
+    << "  // arguments need not outlive the co_await.\n"
+    << "  template <typename " << deferred << " = void>\n"
+    << "  auto co(::dispatch::Client& " << client << ", "
+    << names.params_decl(f, true, true) << "const ::dispatch::CallOptions& " << options << " = {}) const {\n"
+    << "    return ::dispatch::stub::call_awaitable<" << r << ", " << deferred << ">" << begin_call << ");\n"
+    << "  }\n"
     << "#endif\n"
     << "  // Hands the call to a durable scheduler; returns its dispatch ID.\n"
     << "  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& " << client << ", " << ps
@@ -82,6 +102,9 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
     << "  }\n"
     << "  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).\n"
     << "  static ::dispatch::Result<std::string> encode_request(" << ps_no_trailing << ");\n"
+    << "  // The call's result from its reply: the transport's error, or the\n"
+    << "  // response message's bytes decoded (an internal error if they are not one).\n"
+    << "  static ::dispatch::Result<" << r << "> decode_reply(::dispatch::Result<std::string> reply);\n"
     << "} " << name << "{};\n\n";
 }
 
@@ -96,7 +119,8 @@ std::string print_header(const CppNames& names) {
     << kQuietDeprecation
     << "#include <cstdint>\n#include <future>\n#include <string>\n#include <string_view>\n#include <utility>\n\n"
     << "#include \"dispatch/core/awaitable.h\"\n#include \"dispatch/core/client.h\"\n"
-    << "#include \"dispatch/core/result.h\"\n#include \"dispatch/durable/dispatch_client.h\"\n"
+    << "#include \"dispatch/core/result.h\"\n#include \"dispatch/core/stub_calls.h\"\n"
+    << "#include \"dispatch/durable/dispatch_client.h\"\n"
     << "#include " << quote(m.include_name) << "\n\n"
     << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";
 

@@ -1,5 +1,6 @@
 // Functions whose parameters are named like what the generated code names
-// itself: the stubs' members (path, function, request_type, ...), their own
+// itself: the stubs' members (path, function, request_type, ...,
+// decode_reply), async()'s and co()'s template parameter (Deferred), their own
 // parameters and locals (client, options, request, c, p, e, ...) and the
 // codecs' (v, value, bytes, response); and functions named like the server
 // half's own names or another stub's type. The generated code must compile
@@ -25,7 +26,8 @@ namespace names {
                                            std::int32_t try_call, std::int32_t v, std::int32_t value,
                                            std::int32_t bytes, std::int32_t response, std::int32_t promise,
                                            std::int32_t future, std::int32_t reply, std::int32_t done,
-                                           std::int32_t result);
+                                           std::int32_t result, std::int32_t decode_reply,
+                                           std::int32_t Deferred);
 
 // Named like the server half's table (kMethods), read_file's handler
 // (read_file_handler) and read_file's stub type (read_file_stub). The

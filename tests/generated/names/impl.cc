@@ -12,10 +12,11 @@ std::string collide(std::string function, std::string request_type, std::string 
                     std::int32_t request, std::int32_t async, std::int32_t co, std::int32_t dispatch,
                     std::int32_t encode_request, std::int32_t try_call, std::int32_t v, std::int32_t value,
                     std::int32_t bytes, std::int32_t response, std::int32_t promise, std::int32_t future,
-                    std::int32_t reply, std::int32_t done, std::int32_t result) {
+                    std::int32_t reply, std::int32_t done, std::int32_t result, std::int32_t decode_reply,
+                    std::int32_t Deferred) {
   std::string s = function + "," + request_type + "," + response_type;
   for (std::int32_t n : {c, p, e, client, options, request, async, co, dispatch, encode_request, try_call, v,
-                         value, bytes, response, promise, future, reply, done, result}) {
+                         value, bytes, response, promise, future, reply, done, result, decode_reply, Deferred}) {
     s += "," + std::to_string(n);
   }
   return s;

@@ -2,9 +2,13 @@
 // try_call(), async() and co() is the same plumbing around one function
 // that decodes its reply; generated code passes that function here instead
 // of spelling the plumbing out once per function. What depends on the result
-// type is a template here (instantiated once per type, however many
-// functions return it); the rest is out of line in the core library. This is
-// what keeps the generated client of a header with many functions quick to
+// type is a template here; the rest is out of line in the core library.
+// A stub's async() and co() are member templates in the generated header
+// that pass their own template parameter on as `Deferred`: call_future() and
+// call_awaitable() (and std::promise<T>, the bulk of the cost) are then
+// instantiated only in the programs that call them, for the functions they
+// call, instead of once per function in the generated source. This is what
+// keeps the generated client of a header with many functions quick to
 // compile.
 //
 // Not for: users' code (call the generated stubs), nor encoding or decoding
@@ -80,8 +84,9 @@ class FutureReply final : public ReplySink {
 };
 
 // A stub's async(): the future holds the decoded result or the
-// dispatch::Error.
-template <typename T>
+// dispatch::Error. `Deferred` is unused: it lets a caller that is itself a
+// template make this call depend on its own parameter (see above).
+template <typename T, typename Deferred = void>
 std::future<T> call_future(Client& client, std::string_view path, Result<std::string> request,
                            const CallOptions& options, DecodeReply<T> decode) {
   auto sink = std::make_unique<FutureReply<T>>(decode);
@@ -100,8 +105,8 @@ std::function<void(Client::Callback)> deferred_start(Client& client, std::string
 
 #if __cplusplus >= 202002L && __has_include(<coroutine>)
 // A stub's co(). The request is already encoded, so the arguments need not
-// outlive the co_await; `client` must.
-template <typename T>
+// outlive the co_await; `client` must. `Deferred` as for call_future().
+template <typename T, typename Deferred = void>
 Awaitable<T> call_awaitable(Client& client, std::string_view path, Result<std::string> request,
                             const CallOptions& options, DecodeReply<T> decode) {
   return Awaitable<T>(deferred_start(client, path, std::move(request), options), decode);

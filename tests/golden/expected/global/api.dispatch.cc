@@ -47,102 +47,57 @@ std::string_view api_file_descriptor() {
 
 // ---- ::greet ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a GreetResponse.
-::dispatch::Result<::Greeting> decode_greet_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<::Greeting> greet_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::remote::GreetResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(greet_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 ::Greeting greet_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
   return greet_stub::try_call(client, name, options).value();
 }
 
 ::dispatch::Result<::Greeting> greet_stub::try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
-  return decode_greet_reply(::dispatch::stub::call(client, greet_stub::path, greet_stub::encode_request(name), options));
+  return greet_stub::decode_reply(::dispatch::stub::call(client, greet_stub::path, greet_stub::encode_request(name), options));
 }
-
-std::future<::Greeting> greet_stub::async(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, greet_stub::path, greet_stub::encode_request(name), options, &decode_greet_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<::Greeting> greet_stub::co(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, greet_stub::path, greet_stub::encode_request(name), options, &decode_greet_reply);
-}
-#endif
 
 // ---- ::reset ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a ResetResponse.
-::dispatch::Result<void> decode_reset_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<void> reset_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::remote::ResetResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(reset_stub::path, decoded.error());
   return {};
 }
-}  // namespace
 
 void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
   return reset_stub::try_call(client, options).value();
 }
 
 ::dispatch::Result<void> reset_stub::try_call(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
-  return decode_reset_reply(::dispatch::stub::call(client, reset_stub::path, reset_stub::encode_request(), options));
+  return reset_stub::decode_reply(::dispatch::stub::call(client, reset_stub::path, reset_stub::encode_request(), options));
 }
-
-std::future<void> reset_stub::async(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, reset_stub::path, reset_stub::encode_request(), options, &decode_reset_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<void> reset_stub::co(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, reset_stub::path, reset_stub::encode_request(), options, &decode_reset_reply);
-}
-#endif
 
 // ---- ::hello ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a HelloResponse.
-::dispatch::Result<std::string> decode_hello_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<std::string> hello_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::remote::HelloResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(hello_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
   return hello_stub::try_call(client, visitor, options).value();
 }
 
 ::dispatch::Result<std::string> hello_stub::try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
-  return decode_hello_reply(::dispatch::stub::call(client, hello_stub::path, hello_stub::encode_request(visitor), options));
+  return hello_stub::decode_reply(::dispatch::stub::call(client, hello_stub::path, hello_stub::encode_request(visitor), options));
 }
-
-std::future<std::string> hello_stub::async(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, hello_stub::path, hello_stub::encode_request(visitor), options, &decode_hello_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<std::string> hello_stub::co(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, hello_stub::path, hello_stub::encode_request(visitor), options, &decode_hello_reply);
-}
-#endif
 
 }  // namespace remote
 

@@ -18,6 +18,7 @@
 #include "dispatch/core/awaitable.h"
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
+#include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "global/api.h"
 
@@ -82,11 +83,20 @@ inline constexpr struct greet_stub {
   ::Greeting operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<::Greeting> try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<::Greeting> async(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<::Greeting> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::Greeting, Deferred>(client, greet_stub::path, greet_stub::encode_request(name), options, &greet_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<::Greeting> co(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<::Greeting>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::Greeting, Deferred>(client, greet_stub::path, greet_stub::encode_request(name), options, &greet_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options = {}) const {
@@ -96,6 +106,9 @@ inline constexpr struct greet_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::string& name);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<::Greeting> decode_reply(::dispatch::Result<std::string> reply);
 } greet{};
 
 // ::reset, served as reset at /ApiService/reset.
@@ -109,11 +122,20 @@ inline constexpr struct reset_stub {
   void operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<void> try_call(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<void> async(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<void> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<void, Deferred>(client, reset_stub::path, reset_stub::encode_request(), options, &reset_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<void> co(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<void>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<void, Deferred>(client, reset_stub::path, reset_stub::encode_request(), options, &reset_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options = {}) const {
@@ -123,6 +145,9 @@ inline constexpr struct reset_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request();
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
 } reset{};
 
 // ::hello, served as hello at /ApiService/hello.
@@ -136,11 +161,20 @@ inline constexpr struct reset_stub {
   std::string operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<std::string> try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<std::string> async(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<std::string> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(visitor), options, &hello_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<std::string> co(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<std::string>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(visitor), options, &hello_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options = {}) const {
@@ -150,6 +184,9 @@ inline constexpr struct reset_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::Visitor& visitor);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<std::string> decode_reply(::dispatch::Result<std::string> reply);
 } hello{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a

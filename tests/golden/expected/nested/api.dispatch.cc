@@ -58,102 +58,57 @@ std::string_view api_file_descriptor() {
 
 // ---- ::outer::inner::v1::configure ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a ConfigureResponse.
-::dispatch::Result<::outer::inner::v1::Config> decode_configure_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<::outer::inner::v1::Config> configure_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::outer::inner::remote::ConfigureResponse response;
   auto decoded = ::outer::inner::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(configure_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 ::outer::inner::v1::Config configure_stub::operator()(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
   return configure_stub::try_call(client, config, options).value();
 }
 
 ::dispatch::Result<::outer::inner::v1::Config> configure_stub::try_call(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
-  return decode_configure_reply(::dispatch::stub::call(client, configure_stub::path, configure_stub::encode_request(config), options));
+  return configure_stub::decode_reply(::dispatch::stub::call(client, configure_stub::path, configure_stub::encode_request(config), options));
 }
-
-std::future<::outer::inner::v1::Config> configure_stub::async(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, configure_stub::path, configure_stub::encode_request(config), options, &decode_configure_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<::outer::inner::v1::Config> configure_stub::co(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, configure_stub::path, configure_stub::encode_request(config), options, &decode_configure_reply);
-}
-#endif
 
 // ---- ::outer::inner::tools::distance ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a MeasureDistanceResponse.
-::dispatch::Result<double> decode_distance_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<double> distance_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::outer::inner::remote::MeasureDistanceResponse response;
   auto decoded = ::outer::inner::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(distance_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 double distance_stub::operator()(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
   return distance_stub::try_call(client, a, b, options).value();
 }
 
 ::dispatch::Result<double> distance_stub::try_call(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
-  return decode_distance_reply(::dispatch::stub::call(client, distance_stub::path, distance_stub::encode_request(a, b), options));
+  return distance_stub::decode_reply(::dispatch::stub::call(client, distance_stub::path, distance_stub::encode_request(a, b), options));
 }
-
-std::future<double> distance_stub::async(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, distance_stub::path, distance_stub::encode_request(a, b), options, &decode_distance_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<double> distance_stub::co(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, distance_stub::path, distance_stub::encode_request(a, b), options, &decode_distance_reply);
-}
-#endif
 
 // ---- ::outer::inner::tools::checksum ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a ChecksumResponse.
-::dispatch::Result<std::uint32_t> decode_checksum_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<std::uint32_t> checksum_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::outer::inner::remote::ChecksumResponse response;
   auto decoded = ::outer::inner::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(checksum_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 std::uint32_t checksum_stub::operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
   return checksum_stub::try_call(client, name, data, path_, options).value();
 }
 
 ::dispatch::Result<std::uint32_t> checksum_stub::try_call(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
-  return decode_checksum_reply(::dispatch::stub::call(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options));
+  return checksum_stub::decode_reply(::dispatch::stub::call(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options));
 }
-
-std::future<std::uint32_t> checksum_stub::async(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &decode_checksum_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<std::uint32_t> checksum_stub::co(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &decode_checksum_reply);
-}
-#endif
 
 }  // namespace outer::inner::remote
 

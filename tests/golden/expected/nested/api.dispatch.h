@@ -18,6 +18,7 @@
 #include "dispatch/core/awaitable.h"
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
+#include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "nested/api.h"
 
@@ -93,11 +94,20 @@ inline constexpr struct configure_stub {
   ::outer::inner::v1::Config operator()(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<::outer::inner::v1::Config> try_call(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<::outer::inner::v1::Config> async(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<::outer::inner::v1::Config> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::outer::inner::v1::Config, Deferred>(client, configure_stub::path, configure_stub::encode_request(config), options, &configure_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<::outer::inner::v1::Config> co(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<::outer::inner::v1::Config>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::outer::inner::v1::Config, Deferred>(client, configure_stub::path, configure_stub::encode_request(config), options, &configure_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::v1::Config& config, const ::dispatch::DispatchOptions& options = {}) const {
@@ -107,6 +117,9 @@ inline constexpr struct configure_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::v1::Config& config);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<::outer::inner::v1::Config> decode_reply(::dispatch::Result<std::string> reply);
 } configure{};
 
 // ::outer::inner::tools::distance, served as outer.inner.measure_distance at /outer.inner.ApiService/measure_distance.
@@ -120,11 +133,20 @@ inline constexpr struct distance_stub {
   double operator()(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<double> try_call(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<double> async(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<double> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<double, Deferred>(client, distance_stub::path, distance_stub::encode_request(a, b), options, &distance_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<double> co(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<double>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<double, Deferred>(client, distance_stub::path, distance_stub::encode_request(a, b), options, &distance_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::DispatchOptions& options = {}) const {
@@ -134,6 +156,9 @@ inline constexpr struct distance_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<double> decode_reply(::dispatch::Result<std::string> reply);
 } distance{};
 
 // ::outer::inner::tools::checksum, served as outer.inner.checksum at /outer.inner.ApiService/checksum.
@@ -147,11 +172,20 @@ inline constexpr struct checksum_stub {
   std::uint32_t operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<std::uint32_t> try_call(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<std::uint32_t> async(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<std::uint32_t> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<std::uint32_t> co(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<std::uint32_t>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::DispatchOptions& options = {}) const {
@@ -161,6 +195,9 @@ inline constexpr struct checksum_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2());
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<std::uint32_t> decode_reply(::dispatch::Result<std::string> reply);
 } checksum{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a

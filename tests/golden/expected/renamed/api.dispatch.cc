@@ -57,36 +57,21 @@ std::string_view api_file_descriptor() {
 
 // ---- ::billing::draft ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a DraftResponse.
-::dispatch::Result<::billing::Invoice> decode_draft_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<::billing::Invoice> draft_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::billing::remote::DraftResponse response;
   auto decoded = ::billing::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(draft_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 ::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   return draft_stub::try_call(client, base, amounts, options).value();
 }
 
 ::dispatch::Result<::billing::Invoice> draft_stub::try_call(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
-  return decode_draft_reply(::dispatch::stub::call(client, draft_stub::path, draft_stub::encode_request(base, amounts), options));
+  return draft_stub::decode_reply(::dispatch::stub::call(client, draft_stub::path, draft_stub::encode_request(base, amounts), options));
 }
-
-std::future<::billing::Invoice> draft_stub::async(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &decode_draft_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<::billing::Invoice> draft_stub::co(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &decode_draft_reply);
-}
-#endif
 
 }  // namespace billing::remote
 

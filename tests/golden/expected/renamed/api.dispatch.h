@@ -18,6 +18,7 @@
 #include "dispatch/core/awaitable.h"
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
+#include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "renamed/api.h"
 
@@ -63,11 +64,20 @@ inline constexpr struct draft_stub {
   ::billing::Invoice operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<::billing::Invoice> try_call(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<::billing::Invoice> async(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<::billing::Invoice> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::billing::Invoice, Deferred>(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &draft_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<::billing::Invoice> co(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<::billing::Invoice>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::billing::Invoice, Deferred>(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &draft_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options = {}) const {
@@ -77,6 +87,9 @@ inline constexpr struct draft_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<::billing::Invoice> decode_reply(::dispatch::Result<std::string> reply);
 } draft{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a

@@ -54,102 +54,57 @@ std::string_view api_file_descriptor() {
 
 // ---- ::shop::add ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a AddResponse.
-::dispatch::Result<std::int64_t> decode_add_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<std::int64_t> add_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::shop::remote::AddResponse response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(add_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
   return add_stub::try_call(client, a, b, options).value();
 }
 
 ::dispatch::Result<std::int64_t> add_stub::try_call(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
-  return decode_add_reply(::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(a, b), options));
+  return add_stub::decode_reply(::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(a, b), options));
 }
-
-std::future<std::int64_t> add_stub::async(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, add_stub::path, add_stub::encode_request(a, b), options, &decode_add_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<std::int64_t> add_stub::co(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, add_stub::path, add_stub::encode_request(a, b), options, &decode_add_reply);
-}
-#endif
 
 // ---- ::shop::place_order ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a PlaceOrderResponse.
-::dispatch::Result<::shop::Order> decode_place_order_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<::shop::Order> place_order_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::shop::remote::PlaceOrderResponse response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(place_order_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
 
 ::shop::Order place_order_stub::operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
   return place_order_stub::try_call(client, items, customer, options).value();
 }
 
 ::dispatch::Result<::shop::Order> place_order_stub::try_call(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
-  return decode_place_order_reply(::dispatch::stub::call(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options));
+  return place_order_stub::decode_reply(::dispatch::stub::call(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options));
 }
-
-std::future<::shop::Order> place_order_stub::async(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &decode_place_order_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<::shop::Order> place_order_stub::co(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &decode_place_order_reply);
-}
-#endif
 
 // ---- ::shop::charge ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a ChargeV2Response.
-::dispatch::Result<void> decode_charge_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<void> charge_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::shop::remote::ChargeV2Response response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(charge_stub::path, decoded.error());
   return {};
 }
-}  // namespace
 
 void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
   return charge_stub::try_call(client, order, options).value();
 }
 
 ::dispatch::Result<void> charge_stub::try_call(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
-  return decode_charge_reply(::dispatch::stub::call(client, charge_stub::path, charge_stub::encode_request(order), options));
+  return charge_stub::decode_reply(::dispatch::stub::call(client, charge_stub::path, charge_stub::encode_request(order), options));
 }
-
-std::future<void> charge_stub::async(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, charge_stub::path, charge_stub::encode_request(order), options, &decode_charge_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<void> charge_stub::co(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, charge_stub::path, charge_stub::encode_request(order), options, &decode_charge_reply);
-}
-#endif
 
 }  // namespace shop::remote
 

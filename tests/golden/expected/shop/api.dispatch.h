@@ -18,6 +18,7 @@
 #include "dispatch/core/awaitable.h"
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
+#include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "shop/api.h"
 
@@ -85,11 +86,20 @@ inline constexpr struct add_stub {
   std::int64_t operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<std::int64_t> try_call(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<std::int64_t> async(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<std::int64_t> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<std::int64_t> co(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<std::int64_t>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options = {}) const {
@@ -99,6 +109,9 @@ inline constexpr struct add_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::int64_t& a, const std::int64_t& b);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<std::int64_t> decode_reply(::dispatch::Result<std::string> reply);
 } add{};
 
 // ::shop::place_order, served as shop.place_order at /shop.ApiService/place_order.
@@ -112,11 +125,20 @@ inline constexpr struct place_order_stub {
   ::shop::Order operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<::shop::Order> try_call(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<::shop::Order> async(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<::shop::Order> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::shop::Order, Deferred>(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &place_order_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<::shop::Order> co(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<::shop::Order>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &place_order_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options = {}) const {
@@ -126,6 +148,9 @@ inline constexpr struct place_order_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::vector<::shop::Item>& items, const std::string& customer);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<::shop::Order> decode_reply(::dispatch::Result<std::string> reply);
 } place_order{};
 
 // ::shop::charge, served as shop.charge_v2 at /shop.ApiService/charge_v2.
@@ -139,11 +164,20 @@ inline constexpr struct charge_stub {
   void operator()(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<void> try_call(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<void> async(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<void> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<void, Deferred>(client, charge_stub::path, charge_stub::encode_request(order), options, &charge_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<void> co(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<void>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<void, Deferred>(client, charge_stub::path, charge_stub::encode_request(order), options, &charge_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::shop::Order& order, const ::dispatch::DispatchOptions& options = {}) const {
@@ -153,6 +187,9 @@ inline constexpr struct charge_stub {
   }
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::shop::Order& order);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
 } charge{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
