@@ -30,7 +30,8 @@ Result<Json> parse(std::string_view text) {
   Json value;
   try {
     value = Json::parse(text.begin(), text.end(), depth);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error for bad syntax; out_of_range for a number no double holds.
     return bad(std::string("not valid JSON: ") + e.what());
   }
   if (deepest > kMaxDepth) return bad("JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");

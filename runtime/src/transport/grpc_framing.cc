@@ -81,17 +81,25 @@ Result<std::chrono::nanoseconds> parse_timeout(std::string_view value) {
     amount = amount * 10 + (c - '0');
   }
   using namespace std::chrono;
+  // Eight digits of hours (or minutes) overflow int64 nanoseconds. A
+  // deadline that far away is no deadline: cap it at a hundred years.
+  constexpr nanoseconds kLongest = hours(24 * 365 * 100);
+  auto in = [&](auto unit) -> nanoseconds {
+    using Unit = decltype(unit);
+    if (amount > duration_cast<Unit>(kLongest).count()) return kLongest;
+    return duration_cast<nanoseconds>(Unit(amount));
+  };
   switch (value.back()) {
     case 'H':
-      return duration_cast<nanoseconds>(hours(amount));
+      return in(hours{});
     case 'M':
-      return duration_cast<nanoseconds>(minutes(amount));
+      return in(minutes{});
     case 'S':
-      return duration_cast<nanoseconds>(seconds(amount));
+      return in(seconds{});
     case 'm':
-      return duration_cast<nanoseconds>(milliseconds(amount));
+      return in(milliseconds{});
     case 'u':
-      return duration_cast<nanoseconds>(microseconds(amount));
+      return in(microseconds{});
     case 'n':
       return nanoseconds(amount);
     default:

@@ -30,6 +30,10 @@ TEST(GrpcTimeout, ParsesEveryUnit) {
   EXPECT_EQ(*parse_timeout("100m"), milliseconds(100));
   EXPECT_EQ(*parse_timeout("5u"), microseconds(5));
   EXPECT_EQ(*parse_timeout("99999999n"), nanoseconds(99999999));
+  // Eight digits of hours do not fit in int64 nanoseconds: capped at 100 years.
+  EXPECT_EQ(*parse_timeout("99999999H"), hours(24 * 365 * 100));
+  EXPECT_EQ(*parse_timeout("99999999M"), hours(24 * 365 * 100));
+  EXPECT_EQ(*parse_timeout("99999999S"), seconds(99999999));
   for (auto bad : {"", "1", "S", "123456789S", "1s", "-1S", "1.5S", "1 S", "1SS"}) {
     auto r = parse_timeout(bad);
     ASSERT_FALSE(r.ok()) << bad;
