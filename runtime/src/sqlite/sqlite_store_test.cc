@@ -347,6 +347,10 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                              "DROP INDEX calls_running_seq; DROP INDEX calls_failed_seq; "
                              "DROP INDEX calls_cancelled_seq; "
                              "CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at); "
+                             "DROP TABLE sf_inbox; DROP TABLE sf_entities; DROP TABLE sf_state; "
+                             "DROP TABLE sf_specs; DROP TABLE sf_delayed; DROP TABLE sf_egress; "
+                             "DROP TABLE sf_egress_acks; DROP TABLE sf_dead_letters; "
+                             "DROP TABLE sf_ingress_keys; "
                              "PRAGMA user_version=1"),
             1);
   open();
