@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-system-dev libssl-dev libsodium-dev
   libsqlite3-dev sqlite3 libnats-dev nats-server
+  libyaml-cpp-dev python3-protobuf
   libgrpc++-dev protobuf-compiler-grpc
   nodejs
   jq
