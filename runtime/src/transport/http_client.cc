@@ -467,21 +467,24 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   req.version(11);
   req.target(target);
   req.set(http::field::host, url.authority);
-  req.set(http::field::content_type,
-          beast::string_view(connect::kProtoContentType.data(), connect::kProtoContentType.size()));
-  req.set("connect-protocol-version", "1");
+  const std::string_view content_type =
+      options.plain_content_type.empty() ? connect::kProtoContentType : std::string_view(options.plain_content_type);
+  req.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+  if (options.plain_content_type.empty()) req.set("connect-protocol-version", "1");
   req.set(http::field::user_agent, "dispatch-cpp/0.1");
-  if (timeout) req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
+  if (timeout && options.plain_content_type.empty()) {
+    req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
+  }
   if (!options.api_key.empty()) req.set(http::field::authorization, "Bearer " + options.api_key);
   for (const auto& [name, value] : call_options.headers) req.set(name, value);
   if (options.signer) {
-    for (auto& [name, value] : options.signer->sign("POST", target, url.authority, connect::kProtoContentType, body)) {
+    for (auto& [name, value] : options.signer->sign("POST", target, url.authority, content_type, body)) {
       req.set(name, value);
     }
   }
   if (options.decorate) {
     std::vector<std::pair<std::string, std::string>> extra;
-    options.decorate("POST", target, url.authority, connect::kProtoContentType, body, extra);
+    options.decorate("POST", target, url.authority, content_type, body, extra);
     for (const auto& [name, value] : extra) req.set(name, value);
   }
   req.body() = std::move(body);
@@ -492,6 +495,8 @@ http::request<http::string_body> HttpClient::Impl::build_request(
 
 Result<std::string> HttpClient::Impl::reply_result(int status, beast::string_view content_type_header,
                                                    std::string reply, const std::string& target) const {
+  // A plain POST: any 2xx answer's body is the result.
+  if (!options.plain_content_type.empty() && status >= 200 && status < 300) return reply;
   if (status == 200) {
     const std::string_view content_type(content_type_header.data(), content_type_header.size());
     if (connect::encoding_from_content_type(content_type) == connect::Encoding::proto) return reply;
