@@ -93,6 +93,9 @@ struct Runtime::Impl {
   std::unordered_map<std::string, Endpoint> endpoints;  // by URL
   std::unordered_map<std::string, std::string> type_url;  // function type -> URL
   std::size_t outstanding = 0;  // batches leased and not yet settled
+  // Replies being handled and store writes not yet reported: the runtime
+  // goes only when none is left (their callbacks use it).
+  std::size_t busy = 0;
   std::mt19937_64 rng;
   bool wake = false;
   bool new_work = false;
@@ -107,6 +110,35 @@ struct Runtime::Impl {
   RuntimeStats stats;
 
   void log(LogLevel level, const std::string& line) const { opts.logger.log(level, line); }
+
+  // Counts a reply or a store write in; false once the runtime is stopping
+  // (a reply then changes nothing: its lease lapses or is released at the
+  // next start, and the batch goes again).
+  bool enter() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return false;
+    ++busy;
+    return true;
+  }
+  void leave() {
+    std::lock_guard<std::mutex> lock(mu);
+    --busy;
+    // Notified under the lock: the destructor, waiting for busy == 0, may
+    // free this runtime as soon as the lock is released.
+    idle_cv.notify_all();
+  }
+  // A store write's report, counted in until it ran.
+  template <typename T, typename F>
+  scheduler::Done<T> tracked(F f) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++busy;
+    }
+    return [this, f = std::move(f)](Result<T> r) mutable {
+      f(std::move(r));
+      leave();
+    };
+  }
 
   void notify() {
     {
@@ -167,13 +199,13 @@ struct Runtime::Impl {
     }
     if (now - last_sweep_ms >= kSweepEvery.count()) {
       last_sweep_ms = now;
-      store->sweep(now, now - opts.retention.count(), [this](Result<scheduler::EntitySweep> swept) {
+      store->sweep(now, now - opts.retention.count(), tracked<scheduler::EntitySweep>([this](Result<scheduler::EntitySweep> swept) {
         if (!swept.ok()) {
           log(LogLevel::error, "sweeping expired state failed: " + swept.error().message());
         } else if (swept->state_values > 0 && opts.logger.enabled(LogLevel::info)) {
           log(LogLevel::info, "expired " + std::to_string(swept->state_values) + " state values");
         }
-      });
+      }));
     }
     scheduler::EntityClaimOptions claim;
     bool hungry = false;
@@ -279,6 +311,12 @@ struct Runtime::Impl {
   // ---- replies ----
 
   void on_reply(const std::shared_ptr<Flight>& f, Result<std::string> reply) {
+    if (!enter()) return;
+    handle_reply(f, std::move(reply));
+    leave();
+  }
+
+  void handle_reply(const std::shared_ptr<Flight>& f, Result<std::string> reply) {
     if (!reply.ok()) {
       retry_or_give_up(f, Refusal{reply.error().message(), false});
       return;
@@ -308,7 +346,7 @@ struct Runtime::Impl {
     const std::size_t n = f->batch.messages.size();
     release_slot(*f);
     store->complete(address, f->batch.lease, last, std::move(result), clock->now_ms(),
-                    [this, f, n, wrote_egress](Result<bool> applied) {
+                    tracked<bool>([this, f, n, wrote_egress](Result<bool> applied) {
                       if (!applied.ok()) {
                         // The store refused the result itself (a token
                         // pending twice): nothing of it stays.
@@ -323,7 +361,7 @@ struct Runtime::Impl {
                           stats.stale++;
                         }
                       }, wrote_egress);
-                    });
+                    }));
   }
 
   void on_incomplete(const std::shared_ptr<Flight>& f, const pb::FromFunction::IncompleteInvocationContext& ctx) {
@@ -374,13 +412,17 @@ struct Runtime::Impl {
       if (it == f->batch.specs.end()) f->batch.specs.push_back(spec);
     }
     // Registered, then the same batch again (its slot kept).
-    store->register_specs(f->batch.address.type, std::move(added), [this, f](Result<bool> done) {
+    store->register_specs(f->batch.address.type, std::move(added), tracked<bool>([this, f](Result<bool> done) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return;
+      }
       if (!done.ok()) {
         retry_or_give_up(f, Refusal{"registering state specs failed: " + done.error().message(), false});
         return;
       }
       post(f);
-    });
+    }));
   }
 
   // The reply as store writes, or why it cannot be applied.
@@ -531,10 +573,10 @@ struct Runtime::Impl {
     }
     release_slot(*f);
     store->fail(f->batch.address, f->batch.lease, clock->now_ms() + wait, why.reason,
-                [this](Result<bool> recorded) {
+                tracked<bool>([this](Result<bool> recorded) {
                   if (!recorded.ok()) log(LogLevel::error, "recording a failed batch failed: " + recorded.error().message());
                   settled([&] { stats.failed++; });
-                });
+                }));
   }
 
   void settle_dead(const std::shared_ptr<Flight>& f, const std::string& reason) {
@@ -546,14 +588,14 @@ struct Runtime::Impl {
     log(LogLevel::warn, "dead letter: " + std::to_string(f->batch.messages.size()) + " messages to " +
                             address_text(f->batch.address) + ": " + reason);
     store->dead_letter(f->batch.address, f->batch.lease, f->batch.messages.back().seq, reason, clock->now_ms(),
-                       [this](Result<bool> recorded) {
+                       tracked<bool>([this](Result<bool> recorded) {
                          if (!recorded.ok()) {
                            log(LogLevel::error, "recording a dead letter failed: " + recorded.error().message());
                          }
                          settled([&] {
                            if (recorded.ok() && *recorded) stats.dead_letters++;
                          });
-                       });
+                       }));
   }
 
   // ---- loops ----
@@ -694,7 +736,17 @@ Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
 }
 
 Runtime::~Runtime() {
-  if (impl_) impl_->stop(std::chrono::milliseconds(0));
+  if (!impl_) return;
+  impl_->stop(std::chrono::milliseconds(0));
+  // Store reports still to come use this runtime; then the clients go, and
+  // the replies they cancel find it stopping.
+  {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->idle_cv.wait(lock, [&] { return impl_->busy == 0; });
+  }
+  impl_->opts.poster = nullptr;
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->idle_cv.wait(lock, [&] { return impl_->busy == 0; });
 }
 
 void Runtime::start() {

@@ -142,8 +142,8 @@ class StatefulFunctions {
   // What the route answers for one ToFunction body: a serialized
   // FromFunction, or invalid_argument (not a ToFunction, no invocation
   // batch), not_found (no function of the target's type), failed_precondition
-  // (a value arrives with another typename than declared), or what the
-  // function threw.
+  // (a value arrives with another typename than declared). What a function
+  // throws escapes (on the route, DispatchTable::invoke() maps it).
   Result<std::string> handle(std::string_view to_function) const;
 
  private:
