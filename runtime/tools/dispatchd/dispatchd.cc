@@ -218,7 +218,10 @@ int main(int argc, char** argv) {
     if (so.store == nullptr) fail("this store keeps no entities for stateful functions");
     so.decorate = decorate;
     so.max_attempts = statefun_max_attempts;
-    if (retention_window.count() > 0) so.retention = retention_window;
+    // Ingress keys and egress records are kept as long as calls; --retention
+    // 0 keeps them for a century.
+    so.retention = retention_window.count() > 0 ? retention_window
+                                                : std::chrono::milliseconds(100LL * 365 * 24 * 3600 * 1000);
     so.logger = logger;
     const std::size_t routes = so.modules.endpoints().size();
     auto rt = statefun::Runtime::open(std::move(so));
