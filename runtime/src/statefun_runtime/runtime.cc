@@ -614,6 +614,9 @@ struct Runtime::Impl {
       int64_t wait_ms = 1000;
       auto due = store->next_entity_due_ms();
       if (due.ok() && due->has_value()) wait_ms = std::clamp<int64_t>(**due - clock->now_ms(), 1, 1000);
+      // Due but nothing could start (every slot taken): a reply wakes the
+      // pump; meanwhile it need not look more often than it claims.
+      if (started.ok() && *started == 0) wait_ms = std::max<int64_t>(wait_ms, kClaimEvery.count());
       lock.lock();
       wake_cv.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping || wake; });
       if (stopping) return;
