@@ -533,6 +533,10 @@ class Printer {
       switch (f.type.kind) {
         case TypeKind::kStruct: o << "  set_to_proto_defaults(&" << x << ");\n"; break;
         case TypeKind::kOptional: o << "  " << x << ".reset();\n"; break;
+        case TypeKind::kVariant:  // proto's default: no alternative, which reads as the first one's default
+          o << "  " << x << ".emplace<0>();\n";
+          if (f.type.args[0].kind == TypeKind::kStruct) o << "  set_to_proto_defaults(&std::get<0>(" << x << "));\n";
+          break;
         case TypeKind::kString:
         case TypeKind::kBytes:
         case TypeKind::kVector:
@@ -681,6 +685,26 @@ class Printer {
         o << in << "}\n";
         return;
       }
+      case TypeKind::kVariant: {  // always written, like a struct: it always holds a value
+        std::string slot = d("slot", depth), m = d("m", depth);
+        o << in << "{\n"
+          << in << "  std::size_t " << slot << " = c.reserve();\n"
+          << in << "  std::size_t " << m << " = 0;\n"
+          << in << "  switch (" << x << ".index()) {\n";
+        for (std::size_t i = 0; i < t.args.size(); ++i) {
+          o << in << "    case " << i << ": {\n";
+          element_size(o, in + "      ", t.args[i], "std::get<" + std::to_string(i) + ">(" + x + ")",
+                       std::uint32_t(i + 1), m, ctx, depth + 1);
+          o << in << "      break;\n" << in << "    }\n";
+        }
+        o << in << "    default:  // valueless by exception: no alternative\n"
+          << in << "      break;\n"
+          << in << "  }\n"
+          << in << "  c.set(" << slot << ", " << m << ");\n"
+          << in << "  " << acc << " += " << ts << " + ::dispatch::wire::len_size(" << m << ");\n"
+          << in << "}\n";
+        return;
+      }
       case TypeKind::kMap: {
         std::string el = d("e", depth), slot = d("slot", depth), m = d("m", depth);
         o << in << "for (const auto& " << el << " : " << map_entries(t, x) << ") {\n"
@@ -779,6 +803,18 @@ class Printer {
         o << in << "if (" << x << ") {\n";
         element_write(o, in + "  ", t.args[0], "(*" + x + ")", number, ctx, depth + 1);
         o << in << "}\n";
+        return;
+      case TypeKind::kVariant:
+        o << in << put_tag(number, 2) << "\n"
+          << in << "p = ::dispatch::wire::put_len(c.next(), p);\n"
+          << in << "switch (" << x << ".index()) {\n";
+        for (std::size_t i = 0; i < t.args.size(); ++i) {
+          o << in << "  case " << i << ": {\n";
+          element_write(o, in + "    ", t.args[i], "std::get<" + std::to_string(i) + ">(" + x + ")",
+                        std::uint32_t(i + 1), ctx, depth + 1);
+          o << in << "    break;\n" << in << "  }\n";
+        }
+        o << in << "  default:\n" << in << "    break;\n" << in << "}\n";
         return;
       case TypeKind::kMap: {
         std::string el = d("e", depth);
@@ -900,6 +936,32 @@ class Printer {
         }
         element_read(o, in, t.args[0], "(*" + x + ")", message, field, tag, depth);
         return;
+      case TypeKind::kVariant: {
+        // The oneof: the last alternative on the wire wins; the same
+        // alternative again merges into it, as protobuf does.
+        std::string limit = d("limit", depth), tg = d("tag", depth + 1);
+        o << in << expect_len << in << "{\n"
+          << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter(in, " << ctx.args() << ");\n"
+          << in << "  while (std::uint32_t " << tg << " = ::dispatch::wire::next_tag(in, " << quote(message) << ")) {\n"
+          << in << "    switch (" << tg << " >> 3) {\n";
+        for (std::size_t i = 0; i < t.args.size(); ++i) {
+          const std::string get = "std::get<" + std::to_string(i) + ">(" + x + ")";
+          o << in << "      case " << i + 1 << ": {\n"
+            << in << "        if (" << x << ".index() != " << i << ") {\n"
+            << in << "          " << x << ".emplace<" << i << ">();\n";
+          if (t.args[i].kind == TypeKind::kStruct) o << in << "          set_to_proto_defaults(&" << get << ");\n";
+          o << in << "        }\n";
+          element_read(o, in + "        ", t.args[i], get, message, field, tg, depth + 1);
+          o << in << "        break;\n" << in << "      }\n";
+        }
+        o << in << "      default:\n"
+          << in << "        ::dispatch::wire::skip(in, " << tg << ", " << quote(message) << ");\n"
+          << in << "    }\n"
+          << in << "  }\n"
+          << in << "  ::dispatch::wire::leave(in, " << limit << ");\n"
+          << in << "}\n";
+        return;
+      }
       case TypeKind::kMap: {
         // The entry's tag is tag<depth + 1>, as in element_read: a map read
         // inside a wrapper's loop (std::optional<std::map<...>>) must not
