@@ -402,6 +402,16 @@ TEST_F(Types, VariantWithNoAlternativeReadsAsTheFirstOnesProtoDefault) {
   ASSERT_TRUE(wire::decode("", &out).ok());
   EXPECT_EQ(std::get<0>(out.struct_first), zeroed());
   EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(0)));
+  // The same where the reader creates the variant: Shapes.defaults_list (7),
+  // .maybe_defaults (8) and .defaults_by_id (9) {key 1, value {}}, each
+  // present with no alternative.
+  ASSERT_TRUE(wire::decode(std::string("\x3A\x00\x42\x00\x4A\x04\x08\x01\x12\x00", 10), &out).ok());
+  ASSERT_EQ(out.defaults_list.size(), 1u);
+  EXPECT_EQ(std::get<0>(out.defaults_list[0]), zeroed());
+  ASSERT_TRUE(out.maybe_defaults.has_value());
+  EXPECT_EQ(std::get<0>(*out.maybe_defaults), zeroed());
+  ASSERT_EQ(out.defaults_by_id.count(1), 1u);
+  EXPECT_EQ(std::get<0>(std::get<0>(out.defaults_by_id.at(1))), zeroed());
   // An alternative number the variant does not have (a newer peer's) is skipped.
   ASSERT_TRUE(wire::decode(std::string("\x0A\x04\x20\x05\x08\x09", 6), &out).ok());
   EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(9)));

@@ -75,6 +75,16 @@ bool wrapped(const TypeRef& t) {
   return t.kind == TypeKind::kVector || t.kind == TypeKind::kOptional || t.kind == TypeKind::kMap;
 }
 
+// The statement that puts a value the reader has just created (value-
+// initialized, so with a struct's member initializers) at proto's defaults:
+// a struct, or a variant whose first alternative (what it holds when no
+// alternative is on the wire) is such a value; "" for other types.
+std::string proto_defaults(const TypeRef& t, const std::string& x) {
+  if (t.kind == TypeKind::kStruct) return "set_to_proto_defaults(&" + x + ");";
+  if (t.kind == TypeKind::kVariant) return proto_defaults(t.args[0], "std::get<0>(" + x + ")");
+  return "";
+}
+
 unsigned wire_type(const TypeRef& t) {
   switch (t.kind) {
     case TypeKind::kFloat: return 5;
@@ -533,10 +543,12 @@ class Printer {
       switch (f.type.kind) {
         case TypeKind::kStruct: o << "  set_to_proto_defaults(&" << x << ");\n"; break;
         case TypeKind::kOptional: o << "  " << x << ".reset();\n"; break;
-        case TypeKind::kVariant:  // proto's default: no alternative, which reads as the first one's default
+        case TypeKind::kVariant: {  // proto's default: no alternative, which reads as the first one's default
           o << "  " << x << ".emplace<0>();\n";
-          if (f.type.args[0].kind == TypeKind::kStruct) o << "  set_to_proto_defaults(&std::get<0>(" << x << "));\n";
+          std::string defaults = proto_defaults(f.type.args[0], "std::get<0>(" + x + ")");
+          if (!defaults.empty()) o << "  " << defaults << "\n";
           break;
+        }
         case TypeKind::kString:
         case TypeKind::kBytes:
         case TypeKind::kVector:
@@ -924,13 +936,18 @@ class Printer {
           return;
         }
         o << in << x << ".emplace_back();\n";
-        if (e.kind == TypeKind::kStruct) o << in << "set_to_proto_defaults(&" << x << ".back());\n";
+        if (!proto_defaults(e, x + ".back()").empty()) o << in << proto_defaults(e, x + ".back()") << "\n";
         element_read(o, in, e, x + ".back()", message, field, tag, depth);
         return;
       }
       case TypeKind::kOptional:
         if (t.args[0].kind == TypeKind::kStruct) {  // engaged: merge into it, as protobuf does
           o << in << "if (!" << x << ") set_to_proto_defaults(&" << x << ".emplace());\n";
+        } else if (!proto_defaults(t.args[0], "(*" + x + ")").empty()) {  // a variant holding a struct first
+          o << in << "if (!" << x << ") {\n"
+            << in << "  " << x << ".emplace();\n"
+            << in << "  " << proto_defaults(t.args[0], "(*" + x + ")") << "\n"
+            << in << "}\n";
         } else {
           o << in << "if (!" << x << ") " << x << ".emplace();\n";
         }
@@ -949,7 +966,7 @@ class Printer {
           o << in << "      case " << i + 1 << ": {\n"
             << in << "        if (" << x << ".index() != " << i << ") {\n"
             << in << "          " << x << ".emplace<" << i << ">();\n";
-          if (t.args[i].kind == TypeKind::kStruct) o << in << "          set_to_proto_defaults(&" << get << ");\n";
+          if (!proto_defaults(t.args[i], get).empty()) o << in << "          " << proto_defaults(t.args[i], get) << "\n";
           o << in << "        }\n";
           element_read(o, in + "        ", t.args[i], get, message, field, tg, depth + 1);
           o << in << "        break;\n" << in << "      }\n";
@@ -972,7 +989,7 @@ class Printer {
           << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter(in, " << ctx.args() << ");\n"
           << in << "  " << t.args[0].cpp << " " << key << "{};\n"
           << in << "  " << t.args[1].cpp << " " << value << "{};\n"
-          << (t.args[1].kind == TypeKind::kStruct ? in + "  set_to_proto_defaults(&" + value + ");\n" : "")
+          << (proto_defaults(t.args[1], value).empty() ? "" : in + "  " + proto_defaults(t.args[1], value) + "\n")
           << in << "  while (std::uint32_t " << tg << " = ::dispatch::wire::next_tag(in, " << quote(message) << ")) {\n"
           << in << "    if ((" << tg << " >> 3) == 1) {\n";
         read_field(o, in + "      ", t.args[0], key, message, field, tg, depth + 1);

@@ -198,6 +198,11 @@ struct Shapes {
   // An alternative proto cannot hold in a oneof goes through its wrapper.
   std::map<std::string, std::variant<std::int32_t, std::vector<std::string>>> by_name;
   std::variant<std::variant<std::int32_t, std::string>, double> nested;
+  // Where the reader creates a variant holding a struct first, it starts
+  // at proto's defaults too.
+  std::vector<std::variant<Defaults, std::int32_t>> defaults_list;
+  std::optional<std::variant<Defaults, std::int32_t>> maybe_defaults;
+  std::map<std::int32_t, std::variant<std::variant<Defaults, double>, std::string>> defaults_by_id;
   TYPES_EQ(Shapes)
 };
 [[dispatch::function]] Shapes echo_shapes(const Shapes& s);

@@ -366,6 +366,7 @@ void set_to_proto_defaults(::shapes::Drawing* v) {
   v->tint.reset();
   v->notes.clear();
   v->focus.emplace<0>();
+  set_to_proto_defaults(&std::get<0>(std::get<0>(v->focus)));
 }
 
 void read(Stream& in, ::shapes::Drawing* v) {
@@ -377,6 +378,7 @@ void read(Stream& in, ::shapes::Drawing* v) {
         break;
       case 2:  // shapes
         v->shapes.emplace_back();
+        set_to_proto_defaults(&std::get<0>(v->shapes.back()));
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Drawing", "shapes");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Drawing", "shapes");
@@ -512,6 +514,7 @@ void read(Stream& in, ::shapes::Drawing* v) {
               case 1: {
                 if (v->focus.index() != 0) {
                   v->focus.emplace<0>();
+                  set_to_proto_defaults(&std::get<0>(std::get<0>(v->focus)));
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "focus");
                 {
