@@ -48,6 +48,10 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --statefun-max-attempts N
                         deliveries of a failing batch before it becomes a dead
                         letter (default 10, 0: no limit)
+  --delivery-threads N  event-loop threads all endpoints' Run calls share
+                        (default 0: one per core)
+  --idle-connection-ms N  an endpoint connection unused this long is closed
+                        (default 30000)
   --no-fsync            synchronous=NORMAL: survives kill -9, not power loss
   --port-file PATH      write the bound port there once listening
   --help
@@ -120,6 +124,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> api_keys;
   std::string statefun_module;
   uint32_t statefun_max_attempts = 10;
+  ClientLoopsOptions delivery;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
 
   for (int i = 1; i < argc; ++i) {
@@ -157,6 +162,10 @@ int main(int argc, char** argv) {
       statefun_module = value();
     } else if (arg == "--statefun-max-attempts") {
       statefun_max_attempts = static_cast<uint32_t>(number("--statefun-max-attempts", value()));
+    } else if (arg == "--delivery-threads") {
+      delivery.threads = static_cast<std::size_t>(number("--delivery-threads", value()));
+    } else if (arg == "--idle-connection-ms") {
+      delivery.idle_timeout = ms("--idle-connection-ms");
     } else if (arg == "--no-fsync") {
       sqlite.fsync_commits = false;
     } else if (arg == "--port-file") {
@@ -166,6 +175,8 @@ int main(int argc, char** argv) {
     }
   }
   if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
+  if (delivery.idle_timeout.count() == 0) fail("--idle-connection-ms must be at least 1");
+  options.client_loops = std::make_shared<ClientLoops>(delivery);
 
   auto address = parse_listen_address(listen);
   if (!address.ok()) fail("--listen: " + address.error().message());
