@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-system-dev libssl-dev libsodium-dev
   libsqlite3-dev sqlite3 libnats-dev nats-server
-  nlohmann-json3-dev
+  libyaml-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc
   libnghttp2-dev zlib1g-dev grpc-proto python3-grpcio python3-protobuf
   nodejs

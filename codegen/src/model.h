@@ -33,6 +33,7 @@ enum class TypeKind {
   kStruct,     // Model::structs[decl]
   kDuration,   // std::chrono::duration<rep, ratio>  -> google.protobuf.Duration
   kTimestamp,  // std::chrono::system_clock::time_point -> google.protobuf.Timestamp
+  kVariant,    // std::variant<args...>: a message holding one `oneof` (naming.h)
 };
 
 struct TypeRef {
@@ -57,7 +58,7 @@ struct TypeRef {
   std::int64_t ratio_num = 1;
   std::int64_t ratio_den = 1;
   // kVector, kOptional: [element]; kMap: [key, value]; kDuration: [rep];
-  // kTimestamp: [duration].
+  // kTimestamp: [duration]; kVariant: the alternatives, in order.
   std::vector<TypeRef> args;
   // kEnum, kStruct: index into Model::enums / Model::structs.
   std::size_t decl = 0;

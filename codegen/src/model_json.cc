@@ -45,6 +45,7 @@ const char* kind_name(TypeKind k) {
     case TypeKind::kStruct: return "struct";
     case TypeKind::kDuration: return "duration";
     case TypeKind::kTimestamp: return "timestamp";
+    case TypeKind::kVariant: return "variant";
   }
   return "?";
 }

@@ -102,8 +102,20 @@ std::string type_name(const Model& model, const TypeRef& t) {
     case TypeKind::kOptional: return "Optional" + type_name(model, t.args.at(0));
     case TypeKind::kVector: return "List" + type_name(model, t.args.at(0));
     case TypeKind::kMap: return "Map" + type_name(model, t.args.at(0)) + type_name(model, t.args.at(1));
+    case TypeKind::kVariant: {
+      std::string name = "Variant";
+      for (const TypeRef& a : t.args) name += type_name(model, a);
+      return name;
+    }
   }
   return "";
+}
+
+std::string variant_field(const Model& model, const TypeRef& alternative) {
+  std::string out;
+  for (char c : upper_snake(type_name(model, alternative)))
+    out += char(std::tolower(static_cast<unsigned char>(c)));
+  return out + "_value";
 }
 
 std::map<std::string, TypeRef> wrapper_messages(const Model& model) {
@@ -114,6 +126,11 @@ std::map<std::string, TypeRef> wrapper_messages(const Model& model) {
       if (t.kind == TypeKind::kOptional || t.kind == TypeKind::kVector) element = &t.args.at(0);
       if (t.kind == TypeKind::kMap) element = &t.args.at(1);
       if (element && needs_wrapper(*element)) out.emplace(type_name(model, *element), *element);
+      if (t.kind == TypeKind::kVariant) {
+        out.emplace(type_name(model, t), t);
+        for (const TypeRef& a : t.args)
+          if (needs_wrapper(a)) out.emplace(type_name(model, a), a);
+      }
     });
   };
   for (const StructDecl& s : model.structs)
@@ -220,6 +237,30 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   }
   for (const auto& [name, type] : wrapper_messages(model))
     claim(name, "the wrapper message for '" + type.cpp + "' (see docs/annotations.md)", {});
+
+  // Each alternative of a variant is one field of its oneof, named for its
+  // wire type: two alternatives of one wire type (std::vector<std::byte> and
+  // std::vector<std::uint8_t>, std::int32_t and an enum-free alias of it)
+  // could not be told apart on the wire.
+  auto check_variants = [&](const TypeRef& root, const SourceLocation& loc, const std::string& what) {
+    visit_types(root, [&](const TypeRef& t) {
+      if (t.kind != TypeKind::kVariant) return;
+      std::map<std::string, const TypeRef*> fields;
+      for (const TypeRef& a : t.args) {
+        auto [it, inserted] = fields.emplace(variant_field(model, a), &a);
+        if (!inserted)
+          error(loc, what + ": in '" + t.cpp + "', alternatives '" + it->second->cpp + "' and '" + a.cpp +
+                         "' have one wire type (" + type_name(model, a) +
+                         "), so a decoded value could not say which it holds; keep one of them");
+      }
+    });
+  };
+  for (const StructDecl& s : model.structs)
+    for (const Field& f : s.fields) check_variants(f.type, f.loc, "field '" + f.name + "' of '" + s.cpp.substr(2) + "'");
+  for (const Function& f : model.functions) {
+    for (const Parameter& p : f.params) check_variants(p.type, p.loc, "parameter '" + p.name + "'");
+    check_variants(f.result, f.loc, "result of '" + f.name + "'");
+  }
 
   // C++ names. The generated namespaces <ns>::remote and <ns>::<stem>_wire
   // cannot share a name with a function, struct or enum of <ns>.

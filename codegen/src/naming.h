@@ -80,6 +80,14 @@ inline std::string stub_name(const Model& model, const Function& f) {
 // where type_name is the wrapper name for those three and otherwise
 // Bool, Int32, Int64, Uint32, Uint64, Float, Double, String, Bytes, Duration,
 // Timestamp, or the enum's/struct's proto name.
+// A std::variant is always a message of its own, wherever it is (a field, a
+// parameter, a result, an element): one `oneof value` with one field per
+// alternative, numbered 1..n in the variant's order and named
+// variant_field(alternative); an alternative that needs a wrapper is held by
+// its wrapper, as an element is:
+//   wrapper_name(variant<A, B>) = "Variant" + type_name(A) + type_name(B)
+// A field of variant type is an ordinary message field of that message, so it
+// keeps one field number.
 
 // True when `element` (a vector's element, a map's value, or what an optional
 // field holds) needs a wrapper message: it is an optional, a vector (not
@@ -88,8 +96,12 @@ bool needs_wrapper(const TypeRef& element);
 // The wrapper's message name (or, for other types, the name used inside
 // wrapper names).
 std::string type_name(const Model& model, const TypeRef& type);
+// The name of the oneof field that holds alternative `alternative` of a
+// variant: type_name in lower snake case + "_value" ("int32_value",
+// "list_string_value", "order_value").
+std::string variant_field(const Model& model, const TypeRef& alternative);
 // Every wrapper message the model needs, by name, with the element type it
-// wraps; sorted by name.
+// wraps (for a variant's message: the variant itself); sorted by name.
 std::map<std::string, TypeRef> wrapper_messages(const Model& model);
 
 // ---- How generated code #includes the user's header: the way code compiled

@@ -94,6 +94,7 @@ class Builder {
       case TypeKind::kOptional:
       case TypeKind::kVector:
       case TypeKind::kMap:
+      case TypeKind::kVariant:
         // Held by a wrapper message (naming.h).
         f->set_type(FieldDescriptorProto::TYPE_MESSAGE);
         f->set_type_name(full(type_name(model_, t)));
@@ -104,7 +105,8 @@ class Builder {
   }
 
   static bool is_message(const TypeRef& t) {
-    return t.kind == TypeKind::kStruct || t.kind == TypeKind::kDuration || t.kind == TypeKind::kTimestamp;
+    return t.kind == TypeKind::kStruct || t.kind == TypeKind::kDuration || t.kind == TypeKind::kTimestamp ||
+           t.kind == TypeKind::kVariant;
   }
 
   // A field `name` = `number` of C++ type `t` in message `m`.
@@ -205,7 +207,21 @@ class Builder {
     for (const auto& [name, element] : wrapper_messages(model_)) {
       DescriptorProto* m = file.add_message_type();
       m->set_name(name);
-      add_field(m, "value", 1, element);
+      if (element.kind != TypeKind::kVariant) {
+        add_field(m, "value", 1, element);
+        continue;
+      }
+      // A variant: one oneof, an alternative (or its wrapper) per field.
+      m->add_oneof_decl()->set_name("value");
+      std::uint32_t n = 0;
+      for (const TypeRef& alternative : element.args) {
+        FieldDescriptorProto* f = m->add_field();
+        f->set_name(variant_field(model_, alternative));
+        f->set_number(int(++n));
+        f->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
+        set_single(f, alternative);
+        f->set_oneof_index(0);
+      }
     }
     auto* service = file.add_service();
     service->set_name(model_.service);

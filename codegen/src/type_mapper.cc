@@ -301,6 +301,26 @@ std::optional<TypeRef> TypeMapper::map_record(CXType t, const Subject& s) {
     r.args.push_back(std::move(*v));
     return r;
   }
+  if (name == "std::variant") {
+    if (nargs < 1) return fail(s, "std::variant needs at least one alternative");
+    r.kind = TypeKind::kVariant;
+    r.cpp = "std::variant<";
+    for (int i = 0; i < nargs; ++i) {
+      CXType arg = template_arg(t, unsigned(i));
+      if (lookup_name(clang_getTypeDeclaration(arg)) == "std::monostate")
+        return fail(s, "std::monostate has no wire form; for a value that may be absent use "
+                       "std::optional<std::variant<...>>");
+      std::optional<TypeRef> e = map_type(arg, s);
+      if (!e) return std::nullopt;
+      r.cpp += (i == 0 ? "" : ", ") + e->cpp;
+      r.args.push_back(std::move(*e));
+    }
+    r.cpp += ">";
+    return r;
+  }
+  if (name == "std::monostate")
+    return fail(s, "std::monostate has no wire form; for a value that may be absent use "
+                   "std::optional<std::variant<...>>");
   if (name == "std::chrono::duration") return map_duration(t, s);
   if (name == "std::chrono::time_point") {
     CXCursor clock = clang_getTypeDeclaration(template_arg(t, 0));

@@ -273,6 +273,22 @@ TEST(FrontendReject, SetOfStructsOrFloats) {
                "std::string (element type 'double'); use a std::vector");
 }
 
+TEST(FrontendReject, VariantWithMonostate) {
+  expect_error("#include <variant>\n[[dispatch::function]] void f(std::variant<std::monostate, int> v);\n", 2, 65,
+               "parameter 'v' has type 'std::variant<std::monostate, int>'; std::monostate has no wire form; for "
+               "a value that may be absent use std::optional<std::variant<...>>");
+}
+
+TEST(FrontendReject, VariantAlternativesOfOneWireType) {
+  expect_error("#include <variant>\n"
+               "struct S { std::variant<std::vector<std::byte>, std::vector<std::uint8_t>> blob; };\n"
+               "[[dispatch::function]] void f(S s);\n",
+               2, 76,
+               "field 'blob' of 'S': in 'std::variant<std::vector<std::byte>, std::vector<std::uint8_t>>', "
+               "alternatives 'std::vector<std::byte>' and 'std::vector<std::uint8_t>' have one wire type (Bytes), "
+               "so a decoded value could not say which it holds; keep one of them");
+}
+
 TEST(FrontendReject, SetWithCustomComparator) {
   expect_error("[[dispatch::function]] void f(std::set<int, std::greater<int>> s);\n", 1, 64,
                "parameter 's' has type 'std::set<int, std::greater<int>>'; 'std::set' with a custom comparator "

@@ -1,7 +1,7 @@
 // libFuzzer target: the generated decoders of every message of the
 // generator's every-mapped-type header (tests/generated/types/api.h: all
 // scalars, strings, bytes, optionals, vectors, maps, enums, chrono types,
-// nested and recursive structs). See fuzz_decoders.h for what is checked.
+// variants, nested and recursive structs). See fuzz_decoders.h for what is checked.
 // Input: one byte choosing the message type (index below, modulo the count),
 // then the bytes to decode.
 #include "api.dispatch.h"
@@ -39,5 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              types::Defaults, types::HoldsDefaults,                           // 25 26
                              r::EchoDefaultsRequest, r::EchoDefaultsResponse,                 // 27 28
                              types::Seen, r::SeeViewsRequest, r::SeeViewsResponse,            // 29-31
-                             types::Sets, r::EchoSetsRequest, r::EchoSetsResponse>(data, size);  // 32-34
+                             types::Sets, r::EchoSetsRequest, r::EchoSetsResponse,            // 32-34
+                             types::Shapes, r::EchoShapesRequest, r::EchoShapesResponse,      // 35-37
+                             r::FlipRequest, r::FlipResponse>(data, size);                    // 38 39
 }

@@ -186,6 +186,31 @@ TEST_F(CrossCheck, Sets) {
   check("Sets", types::Sets{}, "");
 }
 
+TEST_F(CrossCheck, VariantsAreOneofs) {
+  types::Shapes s;
+  s.pick = std::string("p");
+  s.struct_first = 1.0;
+  s.list = {std::int64_t{-1}, std::string("two")};
+  s.maybe = types::Level::high;
+  s.by_name = {{"k", std::vector<std::string>{"a", "b"}}, {"z", std::int32_t{0}}};
+  s.nested = std::variant<std::int32_t, std::string>(7);
+  check("Shapes", s, R"(
+    pick { string_value: "p" } struct_first { double_value: 1 }
+    list { int64_value: -1 } list { string_value: "two" } maybe { level_value: LEVEL_HIGH }
+    by_name { key: "k" value { list_string_value { value: ["a", "b"] } } }
+    by_name { key: "z" value { int32_value: 0 } }
+    nested { variant_int32_string_value { int32_value: 7 } }
+  )");
+  // A variant always holds an alternative, so it is always written, even
+  // at its first alternative's default.
+  types::Shapes zero;
+  zero.struct_first = types::Defaults{0, "", false, std::nullopt, {}, types::Level::normal, types::Inner{}};
+  check("Shapes", zero, R"(
+    pick { int32_value: 0 } struct_first { defaults_value { inner {} } }
+    nested { variant_int32_string_value { int32_value: 0 } }
+  )");
+}
+
 // A stub taking views encodes what protobuf reads as the .proto's string,
 // repeated and bytes fields.
 TEST_F(CrossCheck, ViewParametersEncodeAsTheirOwningTypes) {

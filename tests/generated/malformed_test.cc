@@ -48,6 +48,17 @@ TEST(Malformed, WrongWireType) {
             "Containers.inners: wire type varint where length-delimited was expected");
 }
 
+TEST(Malformed, VariantOfTheWrongWireType) {
+  // Shapes.pick = 1 (a oneof message) sent as a varint, and its
+  // string_value = 2 inside it sent as a varint.
+  EXPECT_EQ(error_of<types::Shapes>(b({0x08, 0x01})), "Shapes.pick: wire type varint where length-delimited was expected");
+  EXPECT_EQ(error_of<types::Shapes>(b({0x0A, 0x02, 0x10, 0x01})),
+            "Shapes.pick: wire type varint where length-delimited was expected");
+  // The alternative's length runs past the variant's own.
+  EXPECT_EQ(error_of<types::Shapes>(b({0x0A, 0x02, 0x12, 0x05, 'a'})),
+            "Shapes.pick: length 5 runs past the end of the message");
+}
+
 TEST(Malformed, LengthsPastTheEnd) {
   EXPECT_EQ(error_of<types::Scalars>(b({0x62, 0x05, 'a'})), "Scalars.s: length 5 runs past the end of the message");
   // Inner message claims more than its parent holds.

@@ -345,6 +345,78 @@ TEST_F(Types, DefaultMemberInitializersDoNotReplaceWhatWasSent) {
 // View parameters: callers pass what they have (std::string, a literal, a
 // vector, a C array, a span of part of a buffer); the function sees the same
 // values; the request on the wire is the one the owning types make.
+types::Shapes full_shapes() {
+  types::Shapes s;
+  s.pick = types::Inner{4, "four"};
+  s.struct_first = -0.5;
+  s.list = {std::int64_t{INT64_MIN}, std::string(), std::int64_t{0}, std::string("x")};
+  s.maybe = types::Level::low;
+  s.by_name = {{"n", std::int32_t{0}}, {"l", std::vector<std::string>{}}, {"m", std::vector<std::string>{"a", ""}}};
+  s.nested = std::variant<std::int32_t, std::string>(std::string("deep"));
+  return s;
+}
+
+TEST_F(Types, VariantsRoundTripEveryAlternative) {
+  types::Shapes s = full_shapes();
+  EXPECT_EQ(remote::echo_shapes(client_, s), s);
+  EXPECT_EQ(codec_trip(s), s);
+  // The first alternative at its default is still that alternative, and an
+  // optional variant tells absent from present.
+  types::Shapes zero;
+  zero.struct_first = zeroed();
+  zero.maybe = false;
+  types::Shapes out = codec_trip(zero);
+  EXPECT_EQ(out, zero);
+  EXPECT_EQ(out.pick.index(), 0u);
+  ASSERT_TRUE(out.maybe.has_value());
+  EXPECT_EQ(out.maybe->index(), 0u);
+  zero.maybe.reset();
+  EXPECT_FALSE(codec_trip(zero).maybe.has_value());
+  s.nested = 2.5;
+  EXPECT_EQ(codec_trip(s), s);
+  // A variant as parameter and result.
+  EXPECT_EQ(remote::flip(client_, std::int32_t{-12}), (std::variant<std::int32_t, std::string>("-12")));
+  EXPECT_EQ(remote::flip(client_, std::string("abc")), (std::variant<std::int32_t, std::string>(3)));
+}
+
+TEST_F(Types, VariantLastAlternativeWinsAndTheSameOneMerges) {
+  // Shapes.pick (1): int32_value 7, then string_value "s": the string wins.
+  types::Shapes out;
+  ASSERT_TRUE(wire::decode(std::string("\x0A\x02\x08\x07\x0A\x03\x12\x01s", 9), &out).ok());
+  EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(std::string("s"))));
+  // inner_value {x: 1}, then inner_value {label: "a"}: merged.
+  ASSERT_TRUE(wire::decode(std::string("\x0A\x04\x1A\x02\x08\x01\x0A\x05\x1A\x03\x12\x01\x61", 13), &out).ok());
+  EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(types::Inner{1, "a"})));
+  // Within one message too: int32_value 7 then inner_value {} leaves an Inner.
+  ASSERT_TRUE(wire::decode(std::string("\x0A\x04\x08\x07\x1A\x00", 6), &out).ok());
+  EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(types::Inner{})));
+}
+
+TEST_F(Types, VariantWithNoAlternativeReadsAsTheFirstOnesProtoDefault) {
+  // struct_first (2) present but empty, and absent: Defaults at proto's
+  // defaults, not at its member initializers.
+  types::Shapes out;
+  ASSERT_TRUE(wire::decode(std::string("\x12\x00", 2), &out).ok());
+  ASSERT_EQ(out.struct_first.index(), 0u);
+  EXPECT_EQ(std::get<0>(out.struct_first), zeroed());
+  ASSERT_TRUE(wire::decode("", &out).ok());
+  EXPECT_EQ(std::get<0>(out.struct_first), zeroed());
+  EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(0)));
+  // The same where the reader creates the variant: Shapes.defaults_list (7),
+  // .maybe_defaults (8) and .defaults_by_id (9) {key 1, value {}}, each
+  // present with no alternative.
+  ASSERT_TRUE(wire::decode(std::string("\x3A\x00\x42\x00\x4A\x04\x08\x01\x12\x00", 10), &out).ok());
+  ASSERT_EQ(out.defaults_list.size(), 1u);
+  EXPECT_EQ(std::get<0>(out.defaults_list[0]), zeroed());
+  ASSERT_TRUE(out.maybe_defaults.has_value());
+  EXPECT_EQ(std::get<0>(*out.maybe_defaults), zeroed());
+  ASSERT_EQ(out.defaults_by_id.count(1), 1u);
+  EXPECT_EQ(std::get<0>(std::get<0>(out.defaults_by_id.at(1))), zeroed());
+  // An alternative number the variant does not have (a newer peer's) is skipped.
+  ASSERT_TRUE(wire::decode(std::string("\x0A\x04\x20\x05\x08\x09", 6), &out).ok());
+  EXPECT_EQ(out.pick, (std::variant<std::int32_t, std::string, types::Inner>(9)));
+}
+
 TEST_F(Types, ViewParametersTakeWhatCallersHave) {
   const std::string text = "h\xC3\xA9llo";
   const std::vector<std::int64_t> numbers = {-1, 0, INT64_MAX};

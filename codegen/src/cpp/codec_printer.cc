@@ -28,6 +28,16 @@ bool wrapped(const TypeRef& t) {
   return t.kind == TypeKind::kVector || t.kind == TypeKind::kOptional || t.kind == TypeKind::kMap;
 }
 
+// The statement that puts a value the reader has just created (value-
+// initialized, so with a struct's member initializers) at proto's defaults:
+// a struct, or a variant whose first alternative (what it holds when no
+// alternative is on the wire) is such a value; "" for other types.
+std::string proto_defaults(const TypeRef& t, const std::string& x) {
+  if (t.kind == TypeKind::kStruct) return "set_to_proto_defaults(&" + x + ");";
+  if (t.kind == TypeKind::kVariant) return proto_defaults(t.args[0], "std::get<0>(" + x + ")");
+  return "";
+}
+
 unsigned wire_type(const TypeRef& t) {
   switch (t.kind) {
     case TypeKind::kFloat: return 5;
@@ -233,6 +243,12 @@ class CodecPrinter {
       switch (f.type.kind) {
         case TypeKind::kStruct: o << "  set_to_proto_defaults(&" << x << ");\n"; break;
         case TypeKind::kOptional: o << "  " << x << ".reset();\n"; break;
+        case TypeKind::kVariant: {  // proto's default: no alternative, which reads as the first one's default
+          o << "  " << x << ".emplace<0>();\n";
+          std::string defaults = proto_defaults(f.type.args[0], "std::get<0>(" + x + ")");
+          if (!defaults.empty()) o << "  " << defaults << "\n";
+          break;
+        }
         case TypeKind::kString:
         case TypeKind::kBytes:
         case TypeKind::kVector:
@@ -381,6 +397,26 @@ class CodecPrinter {
         o << in << "}\n";
         return;
       }
+      case TypeKind::kVariant: {  // always written, like a struct: it always holds a value
+        std::string slot = d("slot", depth), m = d("m", depth);
+        o << in << "{\n"
+          << in << "  std::size_t " << slot << " = c.reserve();\n"
+          << in << "  std::size_t " << m << " = 0;\n"
+          << in << "  switch (" << x << ".index()) {\n";
+        for (std::size_t i = 0; i < t.args.size(); ++i) {
+          o << in << "    case " << i << ": {\n";
+          element_size(o, in + "      ", t.args[i], "std::get<" + std::to_string(i) + ">(" + x + ")",
+                       std::uint32_t(i + 1), m, ctx, depth + 1);
+          o << in << "      break;\n" << in << "    }\n";
+        }
+        o << in << "    default:  // valueless by exception: no alternative\n"
+          << in << "      break;\n"
+          << in << "  }\n"
+          << in << "  c.set(" << slot << ", " << m << ");\n"
+          << in << "  " << acc << " += " << ts << " + ::dispatch::wire::len_size(" << m << ");\n"
+          << in << "}\n";
+        return;
+      }
       case TypeKind::kMap: {
         std::string el = d("e", depth), slot = d("slot", depth), m = d("m", depth);
         o << in << "for (const auto& " << el << " : " << map_entries(t, x) << ") {\n"
@@ -479,6 +515,18 @@ class CodecPrinter {
         o << in << "if (" << x << ") {\n";
         element_write(o, in + "  ", t.args[0], "(*" + x + ")", number, ctx, depth + 1);
         o << in << "}\n";
+        return;
+      case TypeKind::kVariant:
+        o << in << put_tag(number, 2) << "\n"
+          << in << "p = ::dispatch::wire::put_len(c.next(), p);\n"
+          << in << "switch (" << x << ".index()) {\n";
+        for (std::size_t i = 0; i < t.args.size(); ++i) {
+          o << in << "  case " << i << ": {\n";
+          element_write(o, in + "    ", t.args[i], "std::get<" + std::to_string(i) + ">(" + x + ")",
+                        std::uint32_t(i + 1), ctx, depth + 1);
+          o << in << "    break;\n" << in << "  }\n";
+        }
+        o << in << "  default:\n" << in << "    break;\n" << in << "}\n";
         return;
       case TypeKind::kMap: {
         std::string el = d("e", depth);
@@ -588,18 +636,49 @@ class CodecPrinter {
           return;
         }
         o << in << x << ".emplace_back();\n";
-        if (e.kind == TypeKind::kStruct) o << in << "set_to_proto_defaults(&" << x << ".back());\n";
+        if (!proto_defaults(e, x + ".back()").empty()) o << in << proto_defaults(e, x + ".back()") << "\n";
         element_read(o, in, e, x + ".back()", message, field, tag, depth);
         return;
       }
       case TypeKind::kOptional:
         if (t.args[0].kind == TypeKind::kStruct) {  // engaged: merge into it, as protobuf does
           o << in << "if (!" << x << ") set_to_proto_defaults(&" << x << ".emplace());\n";
+        } else if (!proto_defaults(t.args[0], "(*" + x + ")").empty()) {  // a variant holding a struct first
+          o << in << "if (!" << x << ") {\n"
+            << in << "  " << x << ".emplace();\n"
+            << in << "  " << proto_defaults(t.args[0], "(*" + x + ")") << "\n"
+            << in << "}\n";
         } else {
           o << in << "if (!" << x << ") " << x << ".emplace();\n";
         }
         element_read(o, in, t.args[0], "(*" + x + ")", message, field, tag, depth);
         return;
+      case TypeKind::kVariant: {
+        // The oneof: the last alternative on the wire wins; the same
+        // alternative again merges into it, as protobuf does.
+        std::string limit = d("limit", depth), tg = d("tag", depth + 1);
+        o << in << expect_len << in << "{\n"
+          << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter(in, " << ctx.args() << ");\n"
+          << in << "  while (std::uint32_t " << tg << " = ::dispatch::wire::next_tag(in, " << quote(message) << ")) {\n"
+          << in << "    switch (" << tg << " >> 3) {\n";
+        for (std::size_t i = 0; i < t.args.size(); ++i) {
+          const std::string get = "std::get<" + std::to_string(i) + ">(" + x + ")";
+          o << in << "      case " << i + 1 << ": {\n"
+            << in << "        if (" << x << ".index() != " << i << ") {\n"
+            << in << "          " << x << ".emplace<" << i << ">();\n";
+          if (!proto_defaults(t.args[i], get).empty()) o << in << "          " << proto_defaults(t.args[i], get) << "\n";
+          o << in << "        }\n";
+          element_read(o, in + "        ", t.args[i], get, message, field, tg, depth + 1);
+          o << in << "        break;\n" << in << "      }\n";
+        }
+        o << in << "      default:\n"
+          << in << "        ::dispatch::wire::skip(in, " << tg << ", " << quote(message) << ");\n"
+          << in << "    }\n"
+          << in << "  }\n"
+          << in << "  ::dispatch::wire::leave(in, " << limit << ");\n"
+          << in << "}\n";
+        return;
+      }
       case TypeKind::kMap: {
         // The entry's tag is tag<depth + 1>, as in element_read: a map read
         // inside a wrapper's loop (std::optional<std::map<...>>) must not
@@ -610,7 +689,7 @@ class CodecPrinter {
           << in << "  Stream::Limit " << limit << " = ::dispatch::wire::enter(in, " << ctx.args() << ");\n"
           << in << "  " << t.args[0].cpp << " " << key << "{};\n"
           << in << "  " << t.args[1].cpp << " " << value << "{};\n"
-          << (t.args[1].kind == TypeKind::kStruct ? in + "  set_to_proto_defaults(&" + value + ");\n" : "")
+          << (proto_defaults(t.args[1], value).empty() ? "" : in + "  " + proto_defaults(t.args[1], value) + "\n")
           << in << "  while (std::uint32_t " << tg << " = ::dispatch::wire::next_tag(in, " << quote(message) << ")) {\n"
           << in << "    if ((" << tg << " >> 3) == 1) {\n";
         read_field(o, in + "      ", t.args[0], key, message, field, tg, depth + 1);

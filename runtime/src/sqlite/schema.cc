@@ -67,6 +67,107 @@ CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
 ALTER TABLE calls ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
 ALTER TABLE calls ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
 )sql",
+    // 5: entities of the stateful-functions runtime (entity_store.cc):
+    // inboxes in arrival order, entities ready or leased (status 0 idle,
+    // 1 ready, 2 leased), persisted values, state specs per function type,
+    // delayed messages (a cancellation token is unique among one sender's
+    // pending messages), egress records and acknowledgements, dead
+    // letters, ingress idempotency keys. Sequence numbers are never
+    // reused (AUTOINCREMENT): they are the ids operators see.
+    R"sql(
+CREATE TABLE sf_inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  fn_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  caller_type TEXT NOT NULL DEFAULT '',
+  caller_id TEXT NOT NULL DEFAULT '',
+  type_name TEXT NOT NULL,
+  has_value INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX sf_inbox_entity ON sf_inbox(fn_type, entity_id, seq);
+CREATE TABLE sf_entities (
+  fn_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (fn_type, entity_id)
+) WITHOUT ROWID;
+CREATE INDEX sf_entities_ready ON sf_entities(fn_type, next_attempt_at) WHERE status = 1;
+CREATE INDEX sf_entities_leased ON sf_entities(lease_until) WHERE status = 2;
+CREATE TABLE sf_state (
+  fn_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type_name TEXT NOT NULL,
+  value BLOB NOT NULL,
+  expires_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (fn_type, entity_id, name)
+) WITHOUT ROWID;
+CREATE INDEX sf_state_expiry ON sf_state(expires_at) WHERE expires_at > 0;
+CREATE TABLE sf_specs (
+  fn_type TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type_name TEXT NOT NULL,
+  mode INTEGER NOT NULL,
+  ttl_ms INTEGER NOT NULL,
+  PRIMARY KEY (fn_type, name)
+) WITHOUT ROWID;
+CREATE TABLE sf_delayed (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  due_at INTEGER NOT NULL,
+  fn_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  caller_type TEXT NOT NULL DEFAULT '',
+  caller_id TEXT NOT NULL DEFAULT '',
+  type_name TEXT NOT NULL,
+  has_value INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  token TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX sf_delayed_due ON sf_delayed(due_at, seq);
+CREATE INDEX sf_delayed_target ON sf_delayed(fn_type, entity_id);
+CREATE UNIQUE INDEX sf_delayed_token ON sf_delayed(caller_type, caller_id, token) WHERE token <> '';
+CREATE TABLE sf_egress (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  egress TEXT NOT NULL,
+  type_name TEXT NOT NULL,
+  value BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX sf_egress_by_name ON sf_egress(egress, seq);
+CREATE TABLE sf_egress_acks (
+  egress TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE sf_dead_letters (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_seq INTEGER NOT NULL,
+  fn_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  caller_type TEXT NOT NULL DEFAULT '',
+  caller_id TEXT NOT NULL DEFAULT '',
+  type_name TEXT NOT NULL,
+  has_value INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  message_created_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE sf_ingress_keys (
+  key TEXT PRIMARY KEY,
+  message_seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sf_ingress_keys_created ON sf_ingress_keys(created_at);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 

@@ -14,7 +14,9 @@
 #include <cstring>
 #include <random>
 
+#include "dispatch/scheduler/entity_store.h"
 #include "dispatch/sqlite/sqlite_store.h"
+#include "sqlite/entity_store.h"
 #include "sqlite/group_commit.h"
 #include "sqlite/log_sync.h"
 #include "sqlite/reader.h"
@@ -179,7 +181,11 @@ class SqliteStore final : public Store {
         writer_(writer_db_.get(),
                 sqlite::GroupCommitOptions{options.fsync_commits, options.max_batch, options.outcome_hold,
                                            commit_seconds(options), commit_writes(options)},
-                log_sync_.get()) {}
+                log_sync_.get()) {
+    // On the same writer: a reply's state, messages and egress share
+    // commits (and syncs) with the calls.
+    entities_ = sqlite::open_entity_store(writer_db_.get(), writer_, options.path, options.fsync_commits);
+  }
 
   ~SqliteStore() override {
     // The writer commits what is queued and hands its last synced writes
@@ -257,6 +263,8 @@ class SqliteStore final : public Store {
     sweep->done = std::move(done);
     delete_next_batch(std::move(sweep));
   }
+
+  EntityStore* entities() noexcept override { return entities_.get(); }
 
   Stats stats() const override {
     return Stats{writer_.writes(), writer_.commits(), log_sync_ ? log_sync_->syncs() : 0, deleted_.load()};
@@ -460,6 +468,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<sqlite::LogSync> log_sync_;
   std::mt19937_64 rng_;       // writer thread
   uint64_t claim_round_ = 0;  // writer thread
+  // Made once the writer runs; goes after it stopped (the destructor stops
+  // it first) and before the connections.
+  std::unique_ptr<EntityStore> entities_;
   sqlite::GroupCommit writer_;
 };
 

@@ -377,6 +377,10 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                              "CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at); "
                              "ALTER TABLE calls DROP COLUMN traceparent; "
                              "ALTER TABLE calls DROP COLUMN tracestate; "
+                             "DROP TABLE sf_inbox; DROP TABLE sf_entities; DROP TABLE sf_state; "
+                             "DROP TABLE sf_specs; DROP TABLE sf_delayed; DROP TABLE sf_egress; "
+                             "DROP TABLE sf_egress_acks; DROP TABLE sf_dead_letters; "
+                             "DROP TABLE sf_ingress_keys; "
                              "PRAGMA user_version=1"),
             1);
   open();

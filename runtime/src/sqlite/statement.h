@@ -82,6 +82,8 @@ class Stmt {
     sqlite3_reset(stmt_);
     return rc == SQLITE_DONE;
   }
+  // For a caller that tells one failure from another (a constraint).
+  sqlite3_stmt* raw() const noexcept { return stmt_; }
   int64_t i64(int c) const { return sqlite3_column_int64(stmt_, c); }
   bool is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
   std::string text(int c) const {

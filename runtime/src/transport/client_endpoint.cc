@@ -12,6 +12,8 @@ namespace dispatch::transport {
 
 Result<std::string> ClientEndpoint::reply_result(int status, std::string_view content_type, std::string reply,
                                                  const std::string& target) const {
+  // A plain POST: any 2xx answer's body is the result.
+  if (!options.plain_content_type.empty() && status >= 200 && status < 300) return reply;
   if (status == 200) {
     if (connect::encoding_from_content_type(content_type) == connect::Encoding::proto) return reply;
     return Error(Code::internal, "reply from " + where() + target + " has Content-Type '" +

@@ -244,11 +244,14 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   req.version(11);
   req.target(target);
   req.set(http::field::host, url.authority);
-  req.set(http::field::content_type,
-          beast::string_view(connect::kProtoContentType.data(), connect::kProtoContentType.size()));
-  req.set("connect-protocol-version", "1");
+  const std::string_view content_type =
+      options.plain_content_type.empty() ? connect::kProtoContentType : std::string_view(options.plain_content_type);
+  req.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+  if (options.plain_content_type.empty()) req.set("connect-protocol-version", "1");
   req.set(http::field::user_agent, "dispatch-cpp/0.1");
-  if (timeout) req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
+  if (timeout && options.plain_content_type.empty()) {
+    req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
+  }
   if (!options.api_key.empty()) req.set(http::field::authorization, "Bearer " + options.api_key);
   // A call made from inside a function carries that call's trace on (W3C
   // Trace Context: this call's span is the callee's parent); a traceparent
@@ -259,13 +262,13 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   }
   for (const auto& [name, value] : call_options.headers) req.set(name, value);
   if (options.signer) {
-    for (auto& [name, value] : options.signer->sign("POST", target, url.authority, connect::kProtoContentType, body)) {
+    for (auto& [name, value] : options.signer->sign("POST", target, url.authority, content_type, body)) {
       req.set(name, value);
     }
   }
   if (options.decorate) {
     std::vector<std::pair<std::string, std::string>> extra;
-    options.decorate("POST", target, url.authority, connect::kProtoContentType, body, extra);
+    options.decorate("POST", target, url.authority, content_type, body, extra);
     for (const auto& [name, value] : extra) req.set(name, value);
   }
   req.body() = std::move(body);

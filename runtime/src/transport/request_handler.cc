@@ -326,7 +326,12 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
                     http::status::method_not_allowed);
     }
     const std::string_view content_type = view(req[http::field::content_type]);
-    const auto encoding = connect::encoding_from_content_type(content_type);
+    // Apache Flink StateFun's request-reply protocol POSTs binary protobuf
+    // as application/octet-stream and wants its answer the same way.
+    const std::string_view media = content_type.substr(0, content_type.find(';'));
+    const bool octet_stream = beast::iequals(beast::string_view(media.data(), media.size()), "application/octet-stream");
+    const auto encoding = octet_stream ? std::optional<connect::Encoding>(connect::Encoding::proto)
+                                       : connect::encoding_from_content_type(content_type);
     if (!encoding) {
       return reject(req,
                     Error(Code::unimplemented, "content type '" + std::string(content_type) +
@@ -363,7 +368,7 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
     }
     if (auto refused = check_access(req, Info(req, path))) return std::move(*refused);
     const Route& route = *routes_.at(method);
-    return call(req, *method, route, *encoding, std::move(context), received);
+    return call(req, *method, route, *encoding, octet_stream, std::move(context), received);
   } catch (...) {
     // Allocation failure, or a logger or hook that threw: still an answer.
     return error_response(error_from_current_exception(), http::status::internal_server_error, false);
@@ -401,7 +406,7 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
 }
 
 Response RequestHandler::call(Request& req, const Method& method, const Route& route, connect::Encoding encoding,
-                              CallContext context, Clock::time_point received) const {
+                              bool octet_stream, CallContext context, Clock::time_point received) const {
   const bool keep = req.keep_alive();
   std::string body = std::move(req.body());
   if (encoding == connect::Encoding::json) {
@@ -425,7 +430,9 @@ Response RequestHandler::call(Request& req, const Method& method, const Route& r
                           keep);
   }
   return make_response(http::status::ok,
-                       encoding == connect::Encoding::json ? connect::kJsonContentType : connect::kProtoContentType,
+                       encoding == connect::Encoding::json ? connect::kJsonContentType
+                       : octet_stream                      ? std::string_view("application/octet-stream")
+                                                           : connect::kProtoContentType,
                        std::move(*result), keep);
 }
 

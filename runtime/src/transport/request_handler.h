@@ -146,6 +146,7 @@ class RequestHandler {
   // again after kQuickRunsToReturn calls in a row within it.
   void note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const;
   Response call(Request& request, const Method& method, const Route& route, connect::Encoding encoding,
+                bool octet_stream,
                 CallContext context, std::chrono::steady_clock::time_point received) const;
 
   const DispatchTable& table_;

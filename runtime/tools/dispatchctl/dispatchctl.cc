@@ -9,6 +9,8 @@
 // Not for: talking to the store file directly (dispatchd owns it).
 #include <google/protobuf/util/json_util.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -21,6 +23,8 @@
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/scheduler/store.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
+#include "dispatch/stateful/value_types.h"
+#include "dispatch/statefun/v1/runtime.pb.h"
 #include "dispatch/transport/http_client.h"
 #include "durable/protocol.h"
 
@@ -39,6 +43,20 @@ constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY]
   dispatch FUNCTION --type MESSAGE [--input-hex HEX] [--endpoint URL]
            [--idempotency-key K] [--expiration-ms N]
                             hand a call to the scheduler; prints its ID
+
+Stateful functions (dispatchd --statefun-module; see docs/stateful.md):
+  send TYPE ID (--string S | --int N | --long N | --bool true|false |
+                --double X | --typename T --value-hex HEX) [--idempotency-key K]
+                            queue a message to entity ID of function TYPE
+                            (namespace/name); prints its message ID
+  entity TYPE ID [--limit N]
+                            the entity's state (built-in types decoded), its
+                            backlog and its pending delayed messages
+  egress NAME [--after SEQ] [--limit N] [--wait-ms N]
+                            an egress's records (namespace/name), in order
+  dead-letters [--after ID] [--limit N]
+                            batches given up, with their reasons
+  redrive ID                queue a dead letter's message again
 
   --url      scheduler API (default $DISPATCH_API_URL, else http://127.0.0.1:4450)
   --api-key  bearer key (default $DISPATCH_API_KEY)
@@ -76,6 +94,12 @@ const std::map<std::string, std::set<std::string>>& command_options() {
       {"cancel", {}},
       {"retry", {}},
       {"dispatch", {"--type", "--input-hex", "--endpoint", "--idempotency-key", "--expiration-ms"}},
+      {"send", {"--string", "--int", "--long", "--bool", "--double", "--typename", "--value-hex",
+                "--idempotency-key"}},
+      {"entity", {"--limit"}},
+      {"egress", {"--after", "--limit", "--wait-ms"}},
+      {"dead-letters", {"--after", "--limit"}},
+      {"redrive", {}},
   };
   return options;
 }
@@ -216,6 +240,20 @@ int main(int argc, char** argv) {
       std::exit(1);
     }
   };
+  // The stateful-functions routes.
+  auto call_statefun = [&](const char* service_method, const google::protobuf::Message& req,
+                           google::protobuf::Message* res) {
+    auto reply = (*client)->call(std::string("/dispatch.statefun.v1.") + service_method, req.SerializeAsString(), {});
+    if (!reply.ok()) {
+      std::fprintf(stderr, "dispatchctl: %s: %s\n", std::string(dispatch::code_name(reply.error().code())).c_str(),
+                   reply.error().message().c_str());
+      std::exit(1);
+    }
+    if (!res->ParseFromString(*reply)) {
+      std::fprintf(stderr, "dispatchctl: the reply is not a %s\n", res->GetDescriptor()->full_name().c_str());
+      std::exit(1);
+    }
+  };
   auto need_id = [&]() -> std::string {
     if (positional.size() != 1) usage_error(command + " needs exactly one call ID");
     return positional[0];
@@ -291,6 +329,156 @@ int main(int argc, char** argv) {
       std::printf("{\n \"dispatchId\": \"%s\"\n}\n", id->c_str());
     } else {
       std::printf("%s\n", id->c_str());
+    }
+  } else if (command == "send") {
+    if (positional.size() != 2) usage_error("send needs a function type (namespace/name) and an entity id");
+    namespace st = dispatch::stateful;
+    std::string type_name, value;
+    int given = 0;
+    if (flags.count("--string")) {
+      ++given;
+      type_name = st::kStringType;
+      value = st::encode_string(flag("--string"));
+    }
+    auto whole = [&](const char* name) -> long long {
+      const std::string v = flag(name);
+      char* end = nullptr;
+      errno = 0;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || errno != 0) usage_error(std::string(name) + " needs a whole number, got '" + v + "'");
+      return n;
+    };
+    if (flags.count("--int")) {
+      ++given;
+      const long long n = whole("--int");
+      if (n < INT32_MIN || n > INT32_MAX) usage_error("--int is a 32-bit number; use --long");
+      type_name = st::kIntType;
+      value = st::encode_int(static_cast<int32_t>(n));
+    }
+    if (flags.count("--long")) {
+      ++given;
+      type_name = st::kLongType;
+      value = st::encode_long(whole("--long"));
+    }
+    if (flags.count("--bool")) {
+      ++given;
+      const std::string b = flag("--bool");
+      if (b != "true" && b != "false") usage_error("--bool takes true or false, got '" + b + "'");
+      type_name = st::kBoolType;
+      value = st::encode_bool(b == "true");
+    }
+    if (flags.count("--double")) {
+      ++given;
+      const std::string d = flag("--double");
+      char* end = nullptr;
+      const double x = std::strtod(d.c_str(), &end);
+      if (d.empty() || *end != '\0') usage_error("--double needs a number, got '" + d + "'");
+      type_name = st::kDoubleType;
+      value = st::encode_double(x);
+    }
+    if (flags.count("--typename") || flags.count("--value-hex")) {
+      ++given;
+      type_name = flag("--typename");
+      if (type_name.empty()) usage_error("--value-hex needs --typename (e.g. type.googleapis.com/pkg.Message)");
+      if (!from_hex(flag("--value-hex"), &value)) usage_error("--value-hex is not hexadecimal bytes");
+    }
+    if (given != 1) usage_error("send needs exactly one value: --string, --int, --long, --bool, --double, or --typename with --value-hex");
+    dispatch::statefun::v1::SendRequest req;
+    auto* m = req.add_messages();
+    m->set_function_type(positional[0]);
+    m->set_id(positional[1]);
+    m->set_typename_(type_name);
+    m->set_value(value);
+    m->set_idempotency_key(flag("--idempotency-key"));
+    dispatch::statefun::v1::SendResponse res;
+    call_statefun("IngressService/Send", req, &res);
+    if (json) {
+      print_json(res);
+    } else {
+      std::printf("%llu\n", static_cast<unsigned long long>(res.message_ids(0)));
+    }
+  } else if (command == "entity") {
+    if (positional.size() != 2) usage_error("entity needs a function type (namespace/name) and an entity id");
+    dispatch::statefun::v1::GetEntityRequest req;
+    req.set_function_type(positional[0]);
+    req.set_id(positional[1]);
+    const std::string limit = flag("--limit");
+    if (!limit.empty()) req.set_limit(number("--limit", limit));
+    dispatch::statefun::v1::EntityInfo info;
+    call_statefun("StatefunAdminService/GetEntity", req, &info);
+    if (json) {
+      print_json(info);
+    } else {
+      auto shown = [](const std::string& type_name, const std::string& bytes) {
+        auto text = dispatch::stateful::describe_builtin(type_name, bytes);
+        return text ? *text : "(" + std::to_string(bytes.size()) + " bytes)";
+      };
+      std::printf("entity       %s/%s\n", info.function_type().c_str(), info.id().c_str());
+      std::printf("in flight    %s\n", info.in_flight() ? "yes" : "no");
+      if (info.attempts() != 0) std::printf("attempts     %u (last error: %s)\n", info.attempts(), info.last_error().c_str());
+      std::printf("state        %d values\n", info.state_size());
+      for (const auto& v : info.state()) {
+        std::printf("  %-20s %s = %s%s%s\n", v.name().c_str(), v.typename_().c_str(), shown(v.typename_(), v.value()).c_str(),
+                    v.has_expire_time() ? (v.expired() ? "  (expired " : "  (expires ") : "",
+                    v.has_expire_time() ? (format_time(v.expire_time()) + ")").c_str() : "");
+      }
+      std::printf("backlog      %d messages\n", info.backlog_size());
+      for (const auto& q : info.backlog()) {
+        std::printf("  %-10llu %s = %s%s%s\n", static_cast<unsigned long long>(q.id()), q.typename_().c_str(),
+                    shown(q.typename_(), q.value()).c_str(), q.caller().empty() ? "" : "  from ", q.caller().c_str());
+      }
+      std::printf("delayed      %d messages\n", info.delayed_size());
+      for (const auto& d : info.delayed()) {
+        std::printf("  %-10llu due %s  %s = %s%s%s\n", static_cast<unsigned long long>(d.id()),
+                    format_time(d.due_time()).c_str(), d.typename_().c_str(), shown(d.typename_(), d.value()).c_str(),
+                    d.cancellation_token().empty() ? "" : "  token ", d.cancellation_token().c_str());
+      }
+    }
+  } else if (command == "egress") {
+    if (positional.size() != 1) usage_error("egress needs an egress name (namespace/name)");
+    dispatch::statefun::v1::ReadEgressRequest req;
+    req.set_egress(positional[0]);
+    const std::string after = flag("--after"), limit = flag("--limit"), wait = flag("--wait-ms");
+    if (!after.empty()) req.set_after_seq(number("--after", after));
+    if (!limit.empty()) req.set_limit(number("--limit", limit));
+    if (!wait.empty()) req.set_wait_ms(number("--wait-ms", wait));
+    dispatch::statefun::v1::ReadEgressResponse res;
+    call_statefun("EgressService/Read", req, &res);
+    if (json) {
+      print_json(res);
+    } else {
+      for (const auto& r : res.records()) {
+        auto text = dispatch::stateful::describe_builtin(r.typename_(), r.value());
+        std::printf("%-10llu %s  %s = %s\n", static_cast<unsigned long long>(r.seq()), format_time(r.created_time()).c_str(),
+                    r.typename_().c_str(), text ? text->c_str() : ("(" + std::to_string(r.value().size()) + " bytes)").c_str());
+      }
+    }
+  } else if (command == "dead-letters") {
+    dispatch::statefun::v1::ListDeadLettersRequest req;
+    const std::string after = flag("--after"), limit = flag("--limit");
+    if (!after.empty()) req.set_after_id(number("--after", after));
+    if (!limit.empty()) req.set_limit(number("--limit", limit));
+    dispatch::statefun::v1::ListDeadLettersResponse res;
+    call_statefun("StatefunAdminService/ListDeadLetters", req, &res);
+    if (json) {
+      print_json(res);
+    } else {
+      std::printf("%-8s  %-30s  %8s  %s\n", "ID", "ENTITY", "ATTEMPTS", "REASON");
+      for (const auto& d : res.dead_letters()) {
+        std::printf("%-8llu  %-30s  %8u  %s\n", static_cast<unsigned long long>(d.id()),
+                    (d.function_type() + "/" + d.entity_id()).c_str(), d.attempts(), d.reason().c_str());
+      }
+    }
+  } else if (command == "redrive") {
+    if (positional.size() != 1) usage_error("redrive needs a dead letter id");
+    dispatch::statefun::v1::RedriveRequest req;
+    req.set_id(number("redrive", positional[0]));
+    dispatch::statefun::v1::RedriveResponse res;
+    call_statefun("StatefunAdminService/Redrive", req, &res);
+    if (json) {
+      print_json(res);
+    } else {
+      std::printf("%llu\n", static_cast<unsigned long long>(res.message_id()));
     }
   }
   return 0;

@@ -21,6 +21,7 @@
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
 #include "dispatch/sqlite/sqlite_store.h"
+#include "dispatch/statefun_runtime/runtime.h"
 #include "dispatch/transport/server.h"
 
 namespace {
@@ -41,6 +42,13 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
                         or cancelled), then delete it and its idempotency key:
                         a number and s, m, h or d (default 7d; 0: keep every
                         call forever). Pending and running calls always stay.
+  --statefun-module PATH
+                        also run stateful functions (Apache Flink StateFun's
+                        request-reply protocol): routes from StateFun's module
+                        configuration YAML (kind: io.statefun.endpoints.v2/http)
+  --statefun-max-attempts N
+                        deliveries of a failing batch before it becomes a dead
+                        letter (default 10, 0: no limit)
   --delivery-threads N  event-loop threads all endpoints' Run calls share
                         (default 0: one per core)
   --idle-connection-ms N  an endpoint connection unused this long is closed
@@ -117,6 +125,8 @@ int main(int argc, char** argv) {
   std::string port_file;
   std::string retention = "7d";  // as given, for the log
   std::vector<std::string> api_keys;
+  std::string statefun_module;
+  uint32_t statefun_max_attempts = 10;
   ClientLoopsOptions delivery;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
 
@@ -151,6 +161,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--retention") {
       retention = value();
       options.retention = duration("--retention", retention);
+    } else if (arg == "--statefun-module") {
+      statefun_module = value();
+    } else if (arg == "--statefun-max-attempts") {
+      statefun_max_attempts = static_cast<uint32_t>(number("--statefun-max-attempts", value()));
     } else if (arg == "--delivery-threads") {
       delivery.threads = static_cast<std::size_t>(number("--delivery-threads", value()));
     } else if (arg == "--idle-connection-ms") {
@@ -205,9 +219,36 @@ int main(int argc, char** argv) {
   auto store = scheduler::open_sqlite_store(sqlite);
   if (!store.ok()) fail(store.error().message());
   options.store = std::move(store).value();
+  scheduler::Store& store_ref = *options.store;
+  const auto retention_window = options.retention;
+  auto decorate = options.decorate;
   auto opened = scheduler::Scheduler::open(std::move(options));
   if (!opened.ok()) fail(opened.error().message());
   std::unique_ptr<scheduler::Scheduler> s = std::move(opened).value();
+
+  // Stateful functions: the same store file, server and keys.
+  std::unique_ptr<statefun::Runtime> stateful;
+  if (!statefun_module.empty()) {
+    auto modules = statefun::ModuleConfig::load(statefun_module);
+    if (!modules.ok()) fail("--statefun-module: " + modules.error().message());
+    statefun::RuntimeOptions so;
+    so.modules = std::move(modules).value();
+    so.store = store_ref.entities();
+    if (so.store == nullptr) fail("this store keeps no entities for stateful functions");
+    so.decorate = decorate;
+    so.max_attempts = statefun_max_attempts;
+    // Ingress keys and egress records are kept as long as calls; --retention
+    // 0 keeps them for a century.
+    so.retention = retention_window.count() > 0 ? retention_window
+                                                : std::chrono::milliseconds(100LL * 365 * 24 * 3600 * 1000);
+    so.logger = logger;
+    const std::size_t routes = so.modules.endpoints().size();
+    auto rt = statefun::Runtime::open(std::move(so));
+    if (!rt.ok()) fail(rt.error().message());
+    stateful = std::move(rt).value();
+    logger.log(LogLevel::info, "stateful functions: " + std::to_string(routes) + " endpoint routes from " +
+                                   statefun_module);
+  }
 
   ServerOptions server_options;
   server_options.host = address->first;
@@ -231,11 +272,17 @@ int main(int argc, char** argv) {
     logger.log(LogLevel::warn, "no API key configured (--api-key / DISPATCH_API_KEY): the API is open");
   }
 
-  Server server(s->table(), server_options);
+  DispatchTable table;
+  if (auto added = s->add_to(table); !added.ok()) fail(added.error().message());
+  if (stateful) {
+    if (auto added = stateful->add_to(table); !added.ok()) fail(added.error().message());
+  }
+  Server server(table, server_options);
   server.handle_signals();
   auto started = server.start();
   if (!started.ok()) fail(started.error().message());
   s->start();
+  if (stateful) stateful->start();
   logger.log(LogLevel::info, "dispatchd listening on " + address->first + ":" +
                                  std::to_string(server.port()));
   if (!port_file.empty()) {
@@ -250,6 +297,7 @@ int main(int argc, char** argv) {
     }
   }
   auto ran = server.run();
+  if (stateful) stateful->stop();
   s->stop();
   logger.log(LogLevel::info, "dispatchd stopped");
   return ran.ok() ? 0 : 1;

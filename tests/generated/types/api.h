@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #if __cplusplus >= 202002L
@@ -184,5 +185,27 @@ struct Seen {
 [[dispatch::function]] Seen see_views(std::string_view text, std::span<const std::int64_t> numbers,
                                       std::span<const std::byte> data, const std::span<const Inner>& inners,
                                       std::span<const std::string> names, std::string_view suffix = "!");
+
+// std::variant wherever a type can be: each is a message with one oneof
+// (naming.h), the alternative's index + 1 its field number.
+struct Shapes {
+  std::variant<std::int32_t, std::string, Inner> pick;
+  // A struct first: a variant sent with no alternative reads as that
+  // struct's proto defaults, not its member initializers.
+  std::variant<Defaults, double> struct_first;
+  std::vector<std::variant<std::int64_t, std::string>> list;
+  std::optional<std::variant<bool, Level>> maybe;
+  // An alternative proto cannot hold in a oneof goes through its wrapper.
+  std::map<std::string, std::variant<std::int32_t, std::vector<std::string>>> by_name;
+  std::variant<std::variant<std::int32_t, std::string>, double> nested;
+  // Where the reader creates a variant holding a struct first, it starts
+  // at proto's defaults too.
+  std::vector<std::variant<Defaults, std::int32_t>> defaults_list;
+  std::optional<std::variant<Defaults, std::int32_t>> maybe_defaults;
+  std::map<std::int32_t, std::variant<std::variant<Defaults, double>, std::string>> defaults_by_id;
+  TYPES_EQ(Shapes)
+};
+[[dispatch::function]] Shapes echo_shapes(const Shapes& s);
+[[dispatch::function]] std::variant<std::int32_t, std::string> flip(const std::variant<std::int32_t, std::string>& v);
 
 }  // namespace types

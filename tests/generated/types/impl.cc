@@ -31,5 +31,10 @@ Seen see_views(std::string_view text, std::span<const std::int64_t> numbers, std
               {names.begin(), names.end()},
               std::string(suffix)};
 }
+Shapes echo_shapes(const Shapes& s) { return s; }
+std::variant<std::int32_t, std::string> flip(const std::variant<std::int32_t, std::string>& v) {
+  if (const auto* n = std::get_if<std::int32_t>(&v)) return std::to_string(*n);
+  return std::int32_t(std::get<std::string>(v).size());
+}
 
 }  // namespace types

@@ -109,6 +109,8 @@ struct ClaimOptions {
 template <typename T>
 using Done = std::function<void(Result<T>)>;
 
+class EntityStore;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -158,6 +160,11 @@ class Store {
     uint64_t deleted = 0;    // calls deleted by delete_ended
   };
   virtual Stats stats() const = 0;
+
+  // The same store's entities for a stateful-functions runtime
+  // (entity_store.h), in the same file and transactions; null when this
+  // backend keeps none. Owned by this store.
+  virtual EntityStore* entities() noexcept { return nullptr; }
 
   // Blocking forms of the writes, for tools and tests.
   Result<std::vector<std::string>> enqueue_sync(std::vector<NewCall> calls, int64_t now_ms);

@@ -62,6 +62,13 @@ struct HttpClientOptions {
   // ClientLoopsOptions' defaults) on its first call_async().
   std::shared_ptr<ClientLoops> loops;
 
+  // Set (e.g. "application/octet-stream", as Apache Flink StateFun's
+  // request-reply protocol has it): a plain binary POST instead of a Connect
+  // call: sent with this content type and no Connect headers, and any 2xx
+  // answer's body is the result whatever its content type; other statuses
+  // are errors, mapped from the HTTP status as for Connect.
+  std::string plain_content_type;
+
   // When set, sent as "Authorization: Bearer <api_key>".
   std::string api_key;
 

@@ -1,0 +1,276 @@
+// bench-statefun: dispatchd's stateful-functions runtime end to end, in the
+// embedded shape bench-durable uses: one process holds the endpoint (a
+// counter function behind dispatch::Server answering StateFun's
+// request-reply protocol: each message reads the entity's "count" and writes
+// it back plus one) and the runtime (SQLite on disk, fsync'd group commits,
+// its Ingress API behind a second dispatch::Server); clients send over HTTP
+// and the runtime delivers over HTTP.
+//
+//   bench-statefun --dir DIR [--seconds S] [--clients K] [--batch B]
+//                  [--addresses N] [--fsync on|off]
+//
+// Two phases, one line of tab-separated results on stdout:
+//   1. latency: one message at a time to a random address; from the Send
+//      acknowledged to the function invoked with it (0 when the invocation
+//      came first: a message is deliverable once committed, a moment
+//      before its acknowledgement reaches the client), p50/p99.
+//   2. throughput: K clients send batches of B messages to random addresses
+//      among N back to back, keeping at most 20,000 acknowledged but not yet
+//      applied; messages_per_s = invocations whose replies the store applied
+//      during the window / window.
+//      The same from the Send request leaving the client (send_p50/p99) is
+//      reported too.
+// Fields: messages_per_s p50_us p99_us send_p50_us send_p99_us clients batch
+//         addresses applied seconds fsync(1|0) batches
+//
+// Not for: crash safety or correctness (tests/statefun and the runtime's
+// tests do that).
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "dispatch/sqlite/sqlite_store.h"
+#include "dispatch/stateful/value_types.h"
+#include "dispatch/statefun/v1/runtime.pb.h"
+#include "dispatch/statefun_runtime/runtime.h"
+#include "dispatch/transport/http_client.h"
+#include "dispatch/transport/server.h"
+#include "io/statefun/sdk/reqreply/request_reply.pb.h"
+#include "load.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace pb = ::io::statefun::sdk::reqreply;
+namespace st = ::dispatch::stateful;
+
+struct Args {
+  std::string dir;
+  int seconds = 10;
+  int clients = 8;
+  int batch = 64;
+  int addresses = 10'000;
+  bool fsync = true;
+};
+
+// When the function saw each latency probe (a message whose value is a
+// negative long: its probe number, negated).
+struct Probes {
+  std::mutex mu;
+  std::unordered_map<int64_t, Clock::time_point> invoked;
+};
+Probes* probes = nullptr;
+
+dispatch::Result<std::string> counter(const dispatch::MethodCall& call) {
+  pb::ToFunction req;
+  if (!req.ParseFromArray(call.request.data(), static_cast<int>(call.request.size()))) {
+    return dispatch::Error(dispatch::Code::invalid_argument, "not a ToFunction");
+  }
+  pb::FromFunction res;
+  const auto& batch = req.invocation();
+  if (batch.state_size() == 0) {
+    auto* spec = res.mutable_incomplete_invocation_context()->add_missing_values();
+    spec->set_state_name("count");
+    spec->set_type_typename(std::string(st::kIntType));
+    return res.SerializeAsString();
+  }
+  const pb::TypedValue& v = batch.state(0).state_value();
+  int32_t count = v.has_value() ? st::decode_int(v.value()).value() : 0;
+  const auto now = Clock::now();
+  for (const auto& inv : batch.invocations()) {
+    ++count;
+    auto n = st::decode_long(inv.argument().value());
+    if (n.ok() && *n < 0) {
+      std::lock_guard<std::mutex> lock(probes->mu);
+      probes->invoked.emplace(-*n, now);
+    }
+  }
+  auto* m = res.mutable_invocation_result()->add_state_mutations();
+  m->set_mutation_type(pb::FromFunction::PersistedValueMutation::MODIFY);
+  m->set_state_name("count");
+  m->mutable_state_value()->set_typename_(std::string(st::kIntType));
+  m->mutable_state_value()->set_has_value(true);
+  m->mutable_state_value()->set_value(st::encode_int(count));
+  return res.SerializeAsString();
+}
+
+const dispatch::Method kMethods[] = {
+    {"statefun", "/statefun", "io.statefun.sdk.reqreply.ToFunction", "io.statefun.sdk.reqreply.FromFunction", &counter},
+};
+const dispatch::Service kService{"", "BenchCounter", kMethods, 1, {}};
+
+Args parse_args(int argc, char** argv) {
+  Args args;
+  auto number = [](const std::string& flag, const char* text, int max) {
+    char* end = nullptr;
+    long v = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < 1 || v > max) {
+      throw std::invalid_argument(flag + " must be an integer in [1, " + std::to_string(max) + "], got '" + text + "'");
+    }
+    return static_cast<int>(v);
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
+    const char* value = argv[++i];
+    if (flag == "--dir") args.dir = value;
+    else if (flag == "--seconds") args.seconds = number(flag, value, 3600);
+    else if (flag == "--clients") args.clients = number(flag, value, 256);
+    else if (flag == "--batch") args.batch = number(flag, value, 10000);
+    else if (flag == "--addresses") args.addresses = number(flag, value, 10'000'000);
+    else if (flag == "--fsync" && (std::string(value) == "on" || std::string(value) == "off")) args.fsync = std::string(value) == "on";
+    else if (flag == "--fsync") throw std::invalid_argument("--fsync must be on or off, got '" + std::string(value) + "'");
+    else throw std::invalid_argument("unknown option " + flag);
+  }
+  if (args.dir.empty()) throw std::invalid_argument("--dir DIR is required (where the SQLite store goes)");
+  return args;
+}
+
+template <typename T>
+T value_or_throw(dispatch::Result<T> r, const std::string& what) {
+  if (!r.ok()) throw std::runtime_error(what + ": " + r.error().message());
+  return std::move(r).value();
+}
+
+std::unique_ptr<dispatch::Server> serve(const dispatch::DispatchTable& table) {
+  dispatch::ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.workers = 32;  // Send requests wait for their group commit
+  options.logger = dispatch::Logger(dispatch::LogLevel::warn);
+  auto server = std::make_unique<dispatch::Server>(table, std::move(options));
+  auto started = server->start();
+  if (!started.ok()) throw std::runtime_error("starting a server: " + started.error().message());
+  return server;
+}
+
+std::string send_body(std::mt19937& rng, int addresses, int batch, int64_t value) {
+  dispatch::statefun::v1::SendRequest req;
+  for (int i = 0; i < batch; ++i) {
+    auto* m = req.add_messages();
+    m->set_function_type("bench/counter");
+    m->set_id("a" + std::to_string(rng() % static_cast<unsigned>(addresses)));
+    m->set_typename_(std::string(st::kLongType));
+    m->set_value(st::encode_long(value));
+  }
+  return req.SerializeAsString();
+}
+
+int run(const Args& args) {
+  Probes recorded;
+  probes = &recorded;
+  dispatch::DispatchTable endpoint_table{&kService};
+  auto endpoint = serve(endpoint_table);
+
+  std::filesystem::create_directories(args.dir);
+  dispatch::scheduler::SqliteOptions sqlite;
+  sqlite.path = args.dir + "/statefun.db";
+  sqlite.fsync_commits = args.fsync;
+  auto store = value_or_throw(dispatch::scheduler::open_sqlite_store(sqlite), "opening the store");
+  dispatch::statefun::RuntimeOptions ro;
+  ro.modules = value_or_throw(
+      dispatch::statefun::ModuleConfig::parse("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: bench/*\n"
+                                              "  urlPathTemplate: http://127.0.0.1:" +
+                                              std::to_string(endpoint->port()) + "/statefun\n"),
+      "module configuration");
+  ro.store = store->entities();
+  ro.logger = dispatch::Logger(dispatch::LogLevel::warn);
+  auto rt = value_or_throw(dispatch::statefun::Runtime::open(std::move(ro)), "opening the runtime");
+  dispatch::DispatchTable api_table;
+  if (auto added = rt->add_to(api_table); !added.ok()) throw std::runtime_error(added.error().message());
+  auto api = serve(api_table);
+  rt->start();
+  const std::string api_url = "http://127.0.0.1:" + std::to_string(api->port());
+  const std::string send_path = "/dispatch.statefun.v1.IngressService/Send";
+
+  // 1. Latency: one probe at a time (after one warm-up that registers the
+  //    state spec).
+  std::vector<int64_t> latencies, from_send;
+  {
+    auto client = value_or_throw(dispatch::HttpClient::create(api_url), "client");
+    std::mt19937 rng(1);
+    const auto until = Clock::now() + std::chrono::seconds(std::max(1, args.seconds / 3));
+    for (int64_t probe = 1; Clock::now() < until || probe <= 50; ++probe) {
+      const auto sending = Clock::now();
+      auto reply = client->call(send_path, send_body(rng, args.addresses, 1, -probe), {});
+      const auto acked = Clock::now();
+      if (!reply.ok()) throw std::runtime_error("send: " + reply.error().message());
+      for (int i = 0;; ++i) {
+        {
+          std::lock_guard<std::mutex> lock(recorded.mu);
+          auto it = recorded.invoked.find(probe);
+          if (it != recorded.invoked.end()) {
+            if (probe > 1) {
+              latencies.push_back(std::max<int64_t>(
+                  0, std::chrono::duration_cast<std::chrono::nanoseconds>(it->second - acked).count()));
+              from_send.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(it->second - sending).count());
+            }
+            break;
+          }
+        }
+        if (i > 300'000) throw std::runtime_error("a probe was never invoked");
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+    }
+  }
+  const double p50 = bench::quantile(latencies, 0.50) / 1000.0;
+  const double p99 = bench::quantile(latencies, 0.99) / 1000.0;
+  const double send_p50 = bench::quantile(from_send, 0.50) / 1000.0;
+  const double send_p99 = bench::quantile(from_send, 0.99) / 1000.0;
+
+  // 2. Throughput.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < args.clients; ++c) {
+    clients.emplace_back([&, c] {
+      auto client = value_or_throw(dispatch::HttpClient::create(api_url), "client");
+      std::mt19937 rng(static_cast<unsigned>(100 + c));
+      while (!stop) {
+        if (sent.load() > rt->stats().invocations + 20'000) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        auto reply = client->call(send_path, send_body(rng, args.addresses, args.batch, 1), {});
+        if (!reply.ok()) {
+          std::fprintf(stderr, "bench-statefun: send failed: %s\n", reply.error().what());
+          std::exit(1);
+        }
+        sent += static_cast<uint64_t>(args.batch);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // warm-up
+  const auto s0 = rt->stats();
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(args.seconds));
+  const auto s1 = rt->stats();
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  stop = true;
+  for (auto& t : clients) t.join();
+  rt->stop();
+  const uint64_t applied = s1.invocations - s0.invocations;
+  std::printf("%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%llu\t%.2f\t%d\t%llu\n", static_cast<double>(applied) / secs,
+              p50, p99, send_p50, send_p99,
+              args.clients, args.batch, args.addresses, static_cast<unsigned long long>(applied), secs,
+              args.fsync ? 1 : 0, static_cast<unsigned long long>(s1.batches - s0.batches));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_args(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-statefun: %s\n", e.what());
+    return 1;
+  }
+}

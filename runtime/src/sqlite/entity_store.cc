@@ -1,0 +1,730 @@
+// EntityStore on SQLite: each operation as SQL, run by the group-commit
+// writer inside its batch's transaction (a savepoint per operation: one that
+// fails rolls back alone), reads on a second connection.
+#include "sqlite/entity_store.h"
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "sqlite/schema.h"
+#include "sqlite/statement.h"
+
+namespace dispatch::scheduler::sqlite {
+namespace {
+
+// Rows one sweep deletes per kind at most, so that other writes commit
+// between sweeps.
+constexpr int64_t kSweepBatch = 1000;
+
+// Entity status (sf_entities.status).
+constexpr int64_t kIdle = 0, kReady = 1, kLeased = 2;
+
+constexpr const char* kMessageColumns =
+    "seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, created_at";
+
+QueuedMessage read_message(const Stmt& s, int first = 0) {
+  QueuedMessage q;
+  q.seq = static_cast<uint64_t>(s.i64(first));
+  q.message.target.type = s.text(first + 1);
+  q.message.target.id = s.text(first + 2);
+  q.message.caller.type = s.text(first + 3);
+  q.message.caller.id = s.text(first + 4);
+  q.message.type_name = s.text(first + 5);
+  q.message.has_value = s.i64(first + 6) != 0;
+  q.message.value = s.text(first + 7);
+  q.created_at_ms = s.i64(first + 8);
+  return q;
+}
+
+struct WriteStmts {
+  explicit WriteStmts(sqlite3* db);
+  Stmt find_key, insert_key, insert_inbox, wake_entity;
+  Stmt next_type, due, lease, inbox, state, specs, idle;
+  Stmt check_lease, delete_state, upsert_state, touch_state, insert_delayed, cancel_delayed, insert_egress;
+  Stmt drop_inbox, any_inbox, settle, fail, to_dead_letters, entity_attempts;
+  Stmt upsert_spec, due_delayed, drop_delayed, sweep_state, sweep_keys, sweep_egress;
+  Stmt release, get_dead_letter, drop_dead_letter, ack;
+};
+
+WriteStmts::WriteStmts(sqlite3* db) {
+  find_key = Stmt(db, "SELECT message_seq FROM sf_ingress_keys WHERE key = ?1");
+  insert_key = Stmt(db, "INSERT INTO sf_ingress_keys (key, message_seq, created_at) VALUES (?1, ?2, ?3)");
+  insert_inbox = Stmt(db,
+                      "INSERT INTO sf_inbox (fn_type, entity_id, caller_type, caller_id, type_name, "
+                      "has_value, value, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  // An idle entity becomes ready; a ready or leased one stays as it is
+  // (a leased one looks at its inbox again when its reply is applied).
+  wake_entity = Stmt(db,
+                     "INSERT INTO sf_entities (fn_type, entity_id, status, next_attempt_at) "
+                     "VALUES (?1, ?2, 1, ?3) ON CONFLICT (fn_type, entity_id) DO UPDATE SET status = 1, "
+                     "next_attempt_at = ?3, attempts = 0, last_error = '' WHERE status = 0");
+  next_type = Stmt(db,
+                   "SELECT fn_type FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND "
+                   "fn_type > ?1 ORDER BY fn_type LIMIT 1");
+  due = Stmt(db,
+             "SELECT entity_id, attempts, last_error FROM sf_entities INDEXED BY sf_entities_ready "
+             "WHERE status = 1 AND fn_type = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3");
+  lease = Stmt(db,
+               "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2 WHERE fn_type = ?3 AND "
+               "entity_id = ?4");
+  inbox = Stmt(db, std::string("SELECT ") + kMessageColumns +
+                       " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
+  state = Stmt(db,
+               "SELECT name, type_name, value, expires_at FROM sf_state WHERE fn_type = ?1 AND "
+               "entity_id = ?2 AND (expires_at = 0 OR expires_at > ?3)");
+  specs = Stmt(db, "SELECT name, type_name, mode, ttl_ms FROM sf_specs WHERE fn_type = ?1 ORDER BY name");
+  idle = Stmt(db,
+              "UPDATE sf_entities SET status = 0, lease = 0, lease_until = 0, attempts = 0, last_error = '' "
+              "WHERE fn_type = ?1 AND entity_id = ?2");
+  check_lease = Stmt(db,
+                     "SELECT attempts FROM sf_entities WHERE fn_type = ?1 AND entity_id = ?2 AND status = 2 "
+                     "AND lease = ?3");
+  delete_state = Stmt(db, "DELETE FROM sf_state WHERE fn_type = ?1 AND entity_id = ?2 AND name = ?3");
+  upsert_state = Stmt(db,
+                      "INSERT INTO sf_state (fn_type, entity_id, name, type_name, value, expires_at) VALUES "
+                      "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (fn_type, entity_id, name) DO UPDATE SET "
+                      "type_name = excluded.type_name, value = excluded.value, expires_at = excluded.expires_at");
+  touch_state = Stmt(db,
+                     "UPDATE sf_state SET expires_at = ?4 WHERE fn_type = ?1 AND entity_id = ?2 AND name = ?3");
+  insert_delayed = Stmt(db,
+                        "INSERT INTO sf_delayed (due_at, fn_type, entity_id, caller_type, caller_id, type_name, "
+                        "has_value, value, token, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+  cancel_delayed = Stmt(db,
+                        "DELETE FROM sf_delayed WHERE caller_type = ?1 AND caller_id = ?2 AND token = ?3 AND "
+                        "token <> ''");
+  insert_egress = Stmt(db, "INSERT INTO sf_egress (egress, type_name, value, created_at) VALUES (?1, ?2, ?3, ?4)");
+  drop_inbox = Stmt(db, "DELETE FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 AND seq <= ?3");
+  any_inbox = Stmt(db, "SELECT 1 FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 LIMIT 1");
+  settle = Stmt(db,
+                "UPDATE sf_entities SET status = ?3, next_attempt_at = ?4, attempts = 0, lease = 0, "
+                "lease_until = 0, last_error = '' WHERE fn_type = ?1 AND entity_id = ?2");
+  fail = Stmt(db,
+              "UPDATE sf_entities SET status = 1, next_attempt_at = ?4, attempts = attempts + 1, lease = 0, "
+              "lease_until = 0, last_error = ?5 WHERE fn_type = ?1 AND entity_id = ?2 AND status = 2 AND "
+              "lease = ?3");
+  to_dead_letters = Stmt(db,
+                         "INSERT INTO sf_dead_letters (message_seq, fn_type, entity_id, caller_type, caller_id, "
+                         "type_name, has_value, value, message_created_at, reason, attempts, created_at) "
+                         "SELECT seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, "
+                         "created_at, ?4, ?5, ?6 FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 AND "
+                         "seq <= ?3 ORDER BY seq");
+  upsert_spec = Stmt(db,
+                     "INSERT INTO sf_specs (fn_type, name, type_name, mode, ttl_ms) VALUES (?1, ?2, ?3, ?4, ?5) "
+                     "ON CONFLICT (fn_type, name) DO UPDATE SET type_name = excluded.type_name, "
+                     "mode = excluded.mode, ttl_ms = excluded.ttl_ms");
+  due_delayed = Stmt(db,
+                     "SELECT seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, "
+                     "created_at FROM sf_delayed INDEXED BY sf_delayed_due WHERE due_at <= ?1 "
+                     "ORDER BY due_at, seq LIMIT ?2");
+  drop_delayed = Stmt(db, "DELETE FROM sf_delayed WHERE seq = ?1");
+  sweep_state = Stmt(db,
+                     "DELETE FROM sf_state WHERE (fn_type, entity_id, name) IN (SELECT fn_type, entity_id, name "
+                     "FROM sf_state INDEXED BY sf_state_expiry WHERE expires_at > 0 AND expires_at <= ?1 "
+                     "LIMIT ?2)");
+  sweep_keys = Stmt(db,
+                    "DELETE FROM sf_ingress_keys WHERE key IN (SELECT key FROM sf_ingress_keys INDEXED BY "
+                    "sf_ingress_keys_created WHERE created_at < ?1 LIMIT ?2)");
+  // An egress that an HTTP poster acknowledges (a row in sf_egress_acks)
+  // keeps what it has not acknowledged yet.
+  sweep_egress = Stmt(db,
+                      "DELETE FROM sf_egress WHERE seq IN (SELECT e.seq FROM sf_egress e LEFT JOIN sf_egress_acks "
+                      "a ON a.egress = e.egress WHERE e.created_at < ?1 AND (a.seq IS NULL OR e.seq <= a.seq) "
+                      "ORDER BY e.seq LIMIT ?2)");
+  release = Stmt(db,
+                 "UPDATE sf_entities INDEXED BY sf_entities_leased SET status = 1, lease = 0, lease_until = 0, "
+                 "next_attempt_at = ?2 WHERE status = 2 AND lease_until <= ?1");
+  get_dead_letter = Stmt(db,
+                         "SELECT fn_type, entity_id, caller_type, caller_id, type_name, has_value, value FROM "
+                         "sf_dead_letters WHERE seq = ?1");
+  drop_dead_letter = Stmt(db, "DELETE FROM sf_dead_letters WHERE seq = ?1");
+  ack = Stmt(db,
+             "INSERT INTO sf_egress_acks (egress, seq) VALUES (?1, ?2) ON CONFLICT (egress) DO UPDATE SET "
+             "seq = max(seq, excluded.seq)");
+}
+
+struct ReadStmts {
+  explicit ReadStmts(sqlite3* db);
+  Stmt entity, state, backlog, delayed, egress, ack, dead, next_ready, next_delayed, begin, commit;
+};
+
+ReadStmts::ReadStmts(sqlite3* db) {
+  entity = Stmt(db,
+                "SELECT status, attempts, next_attempt_at, last_error FROM sf_entities WHERE fn_type = ?1 AND "
+                "entity_id = ?2");
+  state = Stmt(db,
+               "SELECT name, type_name, value, expires_at FROM sf_state WHERE fn_type = ?1 AND entity_id = ?2 "
+               "ORDER BY name");
+  backlog = Stmt(db, std::string("SELECT ") + kMessageColumns +
+                         " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
+  delayed = Stmt(db,
+                 "SELECT seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, created_at, "
+                 "due_at, token FROM sf_delayed INDEXED BY sf_delayed_target WHERE fn_type = ?1 AND "
+                 "entity_id = ?2 ORDER BY due_at, seq LIMIT ?3");
+  egress = Stmt(db,
+                "SELECT seq, egress, type_name, value, created_at FROM sf_egress INDEXED BY sf_egress_by_name "
+                "WHERE egress = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+  ack = Stmt(db, "SELECT seq FROM sf_egress_acks WHERE egress = ?1");
+  dead = Stmt(db,
+              "SELECT message_seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, "
+              "message_created_at, seq, reason, attempts, created_at FROM sf_dead_letters WHERE seq > ?1 "
+              "ORDER BY seq LIMIT ?2");
+  // The earliest due time per function type, types visited by skipping
+  // through the index (one probe each) instead of reading every entry.
+  next_ready = Stmt(db, R"sql(
+WITH RECURSIVE k(t) AS (
+  SELECT MIN(fn_type) FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1
+  UNION ALL
+  SELECT (SELECT MIN(fn_type) FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type > k.t)
+  FROM k WHERE k.t IS NOT NULL)
+SELECT MIN((SELECT MIN(next_attempt_at) FROM sf_entities INDEXED BY sf_entities_ready
+            WHERE status = 1 AND fn_type = k.t))
+FROM k WHERE k.t IS NOT NULL)sql");
+  next_delayed = Stmt(db, "SELECT MIN(due_at) FROM sf_delayed INDEXED BY sf_delayed_due");
+  begin = Stmt(db, "BEGIN");
+  commit = Stmt(db, "COMMIT");
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+class SqliteEntityStore final : public EntityStore {
+ public:
+  SqliteEntityStore(sqlite3* writer_db, GroupCommit& writer, const std::string& path, bool fsync_commits)
+      : db_(writer_db),
+        writer_(writer),
+        w_(writer_db),
+        read_db_(open_connection(path, fsync_commits)),
+        r_(read_db_.get()),
+        rng_(random_seed()) {}
+
+  void send(std::vector<EntityMessage> messages, int64_t now_ms, Done<std::vector<uint64_t>> done) override {
+    writer_.submit<std::vector<uint64_t>>(
+        std::move(done),
+        [this, messages = std::move(messages), now_ms] {
+          if (messages.empty()) throw Error(Code::invalid_argument, "no messages to send");
+          std::vector<uint64_t> ids;
+          ids.reserve(messages.size());
+          for (const EntityMessage& m : messages) {
+            if (!m.idempotency_key.empty()) {
+              Stmt& f = w_.find_key;
+              Using u(f);
+              f.bind(1, m.idempotency_key);
+              if (f.step()) {
+                ids.push_back(static_cast<uint64_t>(f.i64(0)));
+                continue;
+              }
+            }
+            const uint64_t seq = queue(m, now_ms);
+            if (!m.idempotency_key.empty()) {
+              Stmt& k = w_.insert_key;
+              Using u(k);
+              k.bind(1, m.idempotency_key).bind(2, static_cast<int64_t>(seq)).bind(3, now_ms);
+              k.step();
+            }
+            ids.push_back(seq);
+          }
+          return ids;
+        },
+        Mode{/*synced=*/true, /*self_contained=*/false});
+  }
+
+  void claim_entities(EntityClaimOptions options, Done<std::vector<EntityBatch>> done) override {
+    writer_.submit<std::vector<EntityBatch>>(
+        std::move(done), [this, options = std::move(options)] { return do_claim(options); },
+        Mode{/*synced=*/false, /*self_contained=*/false});
+  }
+
+  void complete(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result, int64_t now_ms,
+                Done<bool> done) override {
+    writer_.submit<bool>(
+        std::move(done),
+        [this, address = std::move(address), lease, last_seq, result = std::move(result), now_ms] {
+          if (!leased(address, lease)) return false;
+          apply(address, result, now_ms);
+          drop_batch(address, last_seq, now_ms);
+          return true;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+  }
+
+  void fail(EntityAddress address, uint64_t lease, int64_t next_attempt_at_ms, std::string error,
+            Done<bool> done) override {
+    writer_.submit<bool>(
+        std::move(done),
+        [this, address = std::move(address), lease, next_attempt_at_ms, error = std::move(error)] {
+          Stmt& s = w_.fail;
+          Using u(s);
+          s.bind(1, address.type).bind(2, address.id).bind(3, static_cast<int64_t>(lease));
+          s.bind(4, next_attempt_at_ms).bind(5, error);
+          s.step();
+          return sqlite3_changes(db_) == 1;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/true, /*may_wait=*/true});
+  }
+
+  void dead_letter(EntityAddress address, uint64_t lease, uint64_t last_seq, std::string reason, int64_t now_ms,
+                   Done<bool> done) override {
+    writer_.submit<bool>(
+        std::move(done),
+        [this, address = std::move(address), lease, last_seq, reason = std::move(reason), now_ms] {
+          std::optional<int64_t> attempts = leased(address, lease);
+          if (!attempts) return false;
+          {
+            Stmt& s = w_.to_dead_letters;
+            Using u(s);
+            s.bind(1, address.type).bind(2, address.id).bind(3, static_cast<int64_t>(last_seq));
+            s.bind(4, reason).bind(5, *attempts + 1).bind(6, now_ms);
+            s.step();
+          }
+          drop_batch(address, last_seq, now_ms);
+          return true;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false});
+  }
+
+  void register_specs(std::string function_type, std::vector<StateSpec> specs, Done<bool> done) override {
+    writer_.submit<bool>(
+        std::move(done),
+        [this, function_type = std::move(function_type), specs = std::move(specs)] {
+          for (const StateSpec& spec : specs) {
+            Stmt& s = w_.upsert_spec;
+            Using u(s);
+            s.bind(1, function_type).bind(2, spec.name).bind(3, spec.type_name);
+            s.bind(4, static_cast<int64_t>(spec.mode)).bind(5, spec.ttl_ms);
+            s.step();
+          }
+          return true;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false});
+  }
+
+  void fire_delayed(int64_t now_ms, std::size_t max, Done<std::size_t> done) override {
+    writer_.submit<std::size_t>(
+        std::move(done),
+        [this, now_ms, max] {
+          std::vector<QueuedMessage> due;
+          {
+            Stmt& s = w_.due_delayed;
+            Using u(s);
+            s.bind(1, now_ms).bind(2, static_cast<int64_t>(max));
+            while (s.step()) due.push_back(read_message(s));
+          }
+          for (const QueuedMessage& d : due) {
+            queue(d.message, now_ms);
+            Stmt& s = w_.drop_delayed;
+            Using u(s);
+            s.bind(1, static_cast<int64_t>(d.seq));
+            s.step();
+          }
+          return due.size();
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false});
+  }
+
+  void sweep(int64_t now_ms, int64_t kept_after_ms, Done<EntitySweep> done) override {
+    writer_.submit<EntitySweep>(
+        std::move(done),
+        [this, now_ms, kept_after_ms] {
+          EntitySweep swept;
+          auto run = [&](Stmt& s, int64_t cutoff) {
+            Using u(s);
+            s.bind(1, cutoff).bind(2, kSweepBatch);
+            s.step();
+            return static_cast<std::size_t>(sqlite3_changes(db_));
+          };
+          swept.state_values = run(w_.sweep_state, now_ms);
+          swept.ingress_keys = run(w_.sweep_keys, kept_after_ms);
+          swept.egress_records = run(w_.sweep_egress, kept_after_ms);
+          return swept;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+  }
+
+  void release_entity_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
+    writer_.submit<std::size_t>(
+        std::move(done),
+        [this, now_ms, all] {
+          Stmt& s = w_.release;
+          Using u(s);
+          s.bind(1, all ? INT64_MAX : now_ms).bind(2, now_ms);
+          s.step();
+          return static_cast<std::size_t>(sqlite3_changes(db_));
+        },
+        Mode{/*synced=*/false, /*self_contained=*/true});
+  }
+
+  void redrive(uint64_t dead_letter, int64_t now_ms, Done<uint64_t> done) override {
+    writer_.submit<uint64_t>(
+        std::move(done),
+        [this, dead_letter, now_ms] {
+          EntityMessage m;
+          {
+            Stmt& s = w_.get_dead_letter;
+            Using u(s);
+            s.bind(1, static_cast<int64_t>(dead_letter));
+            if (!s.step()) throw Error(Code::not_found, "no dead letter has id " + std::to_string(dead_letter));
+            m.target = {s.text(0), s.text(1)};
+            m.caller = {s.text(2), s.text(3)};
+            m.type_name = s.text(4);
+            m.has_value = s.i64(5) != 0;
+            m.value = s.text(6);
+          }
+          const uint64_t seq = queue(m, now_ms);
+          Stmt& s = w_.drop_dead_letter;
+          Using u(s);
+          s.bind(1, static_cast<int64_t>(dead_letter));
+          s.step();
+          return seq;
+        },
+        Mode{/*synced=*/true, /*self_contained=*/false});
+  }
+
+  void ack_egress(std::string egress, uint64_t seq, Done<bool> done) override {
+    writer_.submit<bool>(
+        std::move(done),
+        [this, egress = std::move(egress), seq] {
+          Stmt& s = w_.ack;
+          Using u(s);
+          s.bind(1, egress).bind(2, static_cast<int64_t>(seq));
+          s.step();
+          return true;
+        },
+        Mode{/*synced=*/true, /*self_contained=*/true});
+  }
+
+  Result<std::optional<EntityView>> entity(const EntityAddress& address, std::size_t limit) override {
+    return read([&]() -> std::optional<EntityView> {
+      EntityView v;
+      v.address = address;
+      bool known = false;
+      {
+        Using u(r_.entity);
+        r_.entity.bind(1, address.type).bind(2, address.id);
+        if (r_.entity.step()) {
+          known = true;
+          v.in_flight = r_.entity.i64(0) == kLeased;
+          v.attempts = static_cast<uint32_t>(r_.entity.i64(1));
+          v.next_attempt_at_ms = r_.entity.i64(0) == kReady ? r_.entity.i64(2) : 0;
+          v.last_error = r_.entity.text(3);
+        }
+      }
+      {
+        Using u(r_.state);
+        r_.state.bind(1, address.type).bind(2, address.id);
+        while (r_.state.step()) {
+          v.state.push_back({r_.state.text(0), r_.state.text(1), r_.state.text(2), r_.state.i64(3)});
+        }
+      }
+      {
+        Using u(r_.backlog);
+        r_.backlog.bind(1, address.type).bind(2, address.id).bind(3, static_cast<int64_t>(limit));
+        while (r_.backlog.step()) v.backlog.push_back(read_message(r_.backlog));
+      }
+      {
+        Using u(r_.delayed);
+        r_.delayed.bind(1, address.type).bind(2, address.id).bind(3, static_cast<int64_t>(limit));
+        while (r_.delayed.step()) {
+          QueuedMessage q = read_message(r_.delayed);
+          DelayedRecord d;
+          d.seq = q.seq;
+          d.message = std::move(q.message);
+          d.due_at_ms = r_.delayed.i64(9);
+          d.cancellation_token = r_.delayed.text(10);
+          v.delayed.push_back(std::move(d));
+        }
+      }
+      if (!known && v.state.empty() && v.delayed.empty()) return std::nullopt;
+      return v;
+    });
+  }
+
+  Result<std::vector<EgressRecord>> read_egress(std::string_view egress, uint64_t after_seq,
+                                                std::size_t limit) override {
+    return read([&] {
+      std::vector<EgressRecord> out;
+      Using u(r_.egress);
+      r_.egress.bind(1, egress).bind(2, static_cast<int64_t>(after_seq)).bind(3, static_cast<int64_t>(limit));
+      while (r_.egress.step()) {
+        out.push_back({static_cast<uint64_t>(r_.egress.i64(0)), r_.egress.text(1), r_.egress.text(2),
+                       r_.egress.text(3), r_.egress.i64(4)});
+      }
+      return out;
+    });
+  }
+
+  Result<uint64_t> egress_cursor(std::string_view egress) override {
+    return read([&]() -> uint64_t {
+      Using u(r_.ack);
+      r_.ack.bind(1, egress);
+      return r_.ack.step() ? static_cast<uint64_t>(r_.ack.i64(0)) : 0;
+    });
+  }
+
+  Result<std::vector<DeadLetter>> dead_letters(uint64_t after_seq, std::size_t limit) override {
+    return read([&] {
+      std::vector<DeadLetter> out;
+      Stmt& s = r_.dead;
+      Using u(s);
+      s.bind(1, static_cast<int64_t>(after_seq)).bind(2, static_cast<int64_t>(limit));
+      while (s.step()) {
+        DeadLetter d;
+        d.message = read_message(s);
+        d.seq = static_cast<uint64_t>(s.i64(9));
+        d.reason = s.text(10);
+        d.attempts = static_cast<uint32_t>(s.i64(11));
+        d.created_at_ms = s.i64(12);
+        out.push_back(std::move(d));
+      }
+      return out;
+    });
+  }
+
+  Result<std::optional<int64_t>> next_entity_due_ms() override {
+    return read([&]() -> std::optional<int64_t> {
+      // One read transaction: both from the same snapshot.
+      if (!r_.begin.run()) throw db_error(read_db_.get(), "starting a read");
+      struct End {
+        ~End() {
+          if (!commit.run()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+        Stmt& commit;
+        sqlite3* db;
+      } end{r_.commit, read_db_.get()};
+      std::optional<int64_t> out;
+      for (Stmt* s : {&r_.next_ready, &r_.next_delayed}) {
+        Using u(*s);
+        if (s->step() && !s->is_null(0)) out = out ? std::min(*out, s->i64(0)) : s->i64(0);
+      }
+      return out;
+    });
+  }
+
+ private:
+  template <typename F>
+  auto read(F&& f) -> Result<decltype(f())> {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    try {
+      return f();
+    } catch (const Error& e) {
+      return e;
+    }
+  }
+
+  // Appends to the target's inbox and makes the target ready when idle.
+  uint64_t queue(const EntityMessage& m, int64_t now_ms) {
+    {
+      Stmt& s = w_.insert_inbox;
+      Using u(s);
+      s.bind(1, m.target.type).bind(2, m.target.id).bind(3, m.caller.type).bind(4, m.caller.id);
+      s.bind(5, m.type_name).bind(6, int64_t{m.has_value ? 1 : 0}).bind_blob(7, m.value).bind(8, now_ms);
+      s.step();
+    }
+    const uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
+    Stmt& e = w_.wake_entity;
+    Using u(e);
+    e.bind(1, m.target.type).bind(2, m.target.id).bind(3, now_ms);
+    e.step();
+    return seq;
+  }
+
+  // The entity's failed attempts when `lease` holds it.
+  std::optional<int64_t> leased(const EntityAddress& a, uint64_t lease) {
+    Stmt& s = w_.check_lease;
+    Using u(s);
+    s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(lease));
+    if (!s.step()) return std::nullopt;
+    return s.i64(0);
+  }
+
+  void apply(const EntityAddress& a, const BatchResult& r, int64_t now_ms) {
+    for (const StateMutation& m : r.mutations) {
+      Stmt& s = m.remove ? w_.delete_state : w_.upsert_state;
+      Using u(s);
+      s.bind(1, a.type).bind(2, a.id).bind(3, m.name);
+      if (!m.remove) s.bind(4, m.type_name).bind_blob(5, m.value).bind(6, m.expires_at_ms);
+      s.step();
+    }
+    for (const auto& [name, expires_at] : r.touched) {
+      Stmt& s = w_.touch_state;
+      Using u(s);
+      s.bind(1, a.type).bind(2, a.id).bind(3, name).bind(4, expires_at);
+      s.step();
+    }
+    for (const EntityMessage& m : r.outgoing) queue(m, now_ms);
+    // Cancellations first: a reply may cancel a token and reuse it.
+    for (const std::string& token : r.cancellations) {
+      Stmt& s = w_.cancel_delayed;
+      Using u(s);
+      s.bind(1, a.type).bind(2, a.id).bind(3, token);
+      s.step();
+    }
+    for (const NewDelayedMessage& d : r.delayed) {
+      Stmt& s = w_.insert_delayed;
+      Using u(s);
+      s.bind(1, d.due_at_ms).bind(2, d.message.target.type).bind(3, d.message.target.id);
+      s.bind(4, d.message.caller.type).bind(5, d.message.caller.id).bind(6, d.message.type_name);
+      s.bind(7, int64_t{d.message.has_value ? 1 : 0}).bind_blob(8, d.message.value);
+      s.bind(9, d.cancellation_token).bind(10, now_ms);
+      if (sqlite3_step(raw(s)) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) {
+          throw Error(Code::failed_precondition, "a delayed message with cancellation token '" +
+                                                     d.cancellation_token + "' from " + a.type + "/" + a.id +
+                                                     " is already pending; tokens must be unique among a "
+                                                     "sender's pending messages");
+        }
+        throw db_error(db_, "queuing a delayed message");
+      }
+    }
+    for (const NewEgressRecord& e : r.egress) {
+      Stmt& s = w_.insert_egress;
+      Using u(s);
+      s.bind(1, e.egress).bind(2, e.type_name).bind_blob(3, e.value).bind(4, now_ms);
+      s.step();
+    }
+  }
+
+  // The batch leaves the inbox; the entity is ready when more wait.
+  void drop_batch(const EntityAddress& a, uint64_t last_seq, int64_t now_ms) {
+    {
+      Stmt& s = w_.drop_inbox;
+      Using u(s);
+      s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
+      s.step();
+    }
+    bool more = false;
+    {
+      Stmt& s = w_.any_inbox;
+      Using u(s);
+      s.bind(1, a.type).bind(2, a.id);
+      more = s.step();
+    }
+    Stmt& s = w_.settle;
+    Using u(s);
+    s.bind(1, a.type).bind(2, a.id).bind(3, more ? kReady : kIdle).bind(4, now_ms);
+    s.step();
+  }
+
+  std::vector<EntityBatch> do_claim(const EntityClaimOptions& o) {
+    std::vector<std::string> types;
+    {
+      std::string after;
+      Stmt& s = w_.next_type;
+      for (;;) {
+        Using u(s);
+        s.bind(1, after);
+        if (!s.step()) break;
+        after = s.text(0);
+        if (std::find(o.skip_types.begin(), o.skip_types.end(), after) == o.skip_types.end()) {
+          types.push_back(after);
+        }
+      }
+    }
+    std::vector<EntityBatch> out;
+    if (types.empty() || o.max_batches == 0) return out;
+    // Rotated between claims, so that the remainder of an uneven share
+    // does not always go to the same types.
+    std::rotate(types.begin(), types.begin() + static_cast<long>(claim_round_++ % types.size()), types.end());
+    struct Due {
+      std::string id;
+      uint32_t attempts;
+      std::string last_error;
+    };
+    std::vector<std::vector<Due>> per_type;
+    for (const std::string& type : types) {
+      Stmt& s = w_.due;
+      Using u(s);
+      s.bind(1, type).bind(2, o.now_ms).bind(3, static_cast<int64_t>(o.max_batches));
+      std::vector<Due> rows;
+      while (s.step()) rows.push_back({s.text(0), static_cast<uint32_t>(s.i64(1)), s.text(2)});
+      per_type.push_back(std::move(rows));
+    }
+    const uint64_t lease = rng_() | 1;
+    std::vector<std::pair<std::string, std::vector<StateSpec>>> specs_of;  // per type, read once
+    for (std::size_t round = 0; out.size() < o.max_batches; ++round) {
+      bool any = false;
+      for (std::size_t t = 0; t < types.size() && out.size() < o.max_batches; ++t) {
+        if (round >= per_type[t].size()) continue;
+        any = true;
+        Due& d = per_type[t][round];
+        EntityBatch b;
+        b.address = {types[t], std::move(d.id)};
+        b.lease = lease;
+        b.attempts = d.attempts;
+        b.last_error = std::move(d.last_error);
+        load_batch(b, o, d.attempts > 0 ? 1 : o.max_messages, specs_of);
+        if (b.messages.empty()) {
+          // Nothing to deliver (its messages went meanwhile): idle.
+          Stmt& s = w_.idle;
+          Using u(s);
+          s.bind(1, b.address.type).bind(2, b.address.id);
+          s.step();
+          continue;
+        }
+        Stmt& s = w_.lease;
+        Using u(s);
+        s.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, b.address.type);
+        s.bind(4, b.address.id);
+        s.step();
+        out.push_back(std::move(b));
+      }
+      if (!any) break;
+    }
+    return out;
+  }
+
+  void load_batch(EntityBatch& b, const EntityClaimOptions& o, std::size_t max_messages,
+                  std::vector<std::pair<std::string, std::vector<StateSpec>>>& specs_of) {
+    {
+      Stmt& s = w_.inbox;
+      Using u(s);
+      s.bind(1, b.address.type).bind(2, b.address.id).bind(3, static_cast<int64_t>(std::max<std::size_t>(1, max_messages)));
+      while (s.step()) b.messages.push_back(read_message(s));
+    }
+    if (b.messages.empty()) return;
+    {
+      Stmt& s = w_.state;
+      Using u(s);
+      s.bind(1, b.address.type).bind(2, b.address.id).bind(3, o.now_ms);
+      while (s.step()) b.state.push_back({s.text(0), s.text(1), s.text(2), s.i64(3)});
+    }
+    for (const auto& [type, specs] : specs_of) {
+      if (type == b.address.type) {
+        b.specs = specs;
+        return;
+      }
+    }
+    std::vector<StateSpec> specs;
+    Stmt& s = w_.specs;
+    Using u(s);
+    s.bind(1, b.address.type);
+    while (s.step()) {
+      specs.push_back({s.text(0), s.text(1), static_cast<ExpireMode>(s.i64(2)), s.i64(3)});
+    }
+    b.specs = specs;
+    specs_of.emplace_back(b.address.type, std::move(specs));
+  }
+
+  static sqlite3_stmt* raw(Stmt& s) { return s.raw(); }
+
+  sqlite3* const db_;
+  GroupCommit& writer_;
+  WriteStmts w_;  // the writer thread's
+  Connection read_db_;
+  std::mutex read_mu_;
+  ReadStmts r_;
+  std::mt19937_64 rng_;       // writer thread
+  uint64_t claim_round_ = 0;  // writer thread
+};
+
+}  // namespace
+
+std::unique_ptr<EntityStore> open_entity_store(sqlite3* writer_db, GroupCommit& writer, const std::string& path,
+                                               bool fsync_commits) {
+  return std::make_unique<SqliteEntityStore>(writer_db, writer, path, fsync_commits);
+}
+
+}  // namespace dispatch::scheduler::sqlite

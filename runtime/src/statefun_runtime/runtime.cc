@@ -1,0 +1,829 @@
+// The delivery loop of the stateful-functions runtime. One pump thread
+// releases lapsed leases, fires due delayed messages, sweeps expired data,
+// claims ready entities (each with its next batch) and posts them; each
+// reply is validated and turned into one store write (complete, fail or
+// dead letter) under the entity's lease. What the pump keeps in memory can
+// be lost: leases and the release at start make a batch whose reply was not
+// applied be delivered again, and its effects applied once.
+#include "dispatch/statefun_runtime/runtime.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "io/statefun/sdk/reqreply/request_reply.pb.h"
+#include "scheduler/policy.h"
+#include "statefun_runtime/api.h"
+#include "statefun_runtime/http_poster.h"
+
+namespace dispatch::statefun {
+namespace {
+
+namespace pb = ::io::statefun::sdk::reqreply;
+using scheduler::BatchResult;
+using scheduler::EntityAddress;
+using scheduler::EntityBatch;
+using scheduler::EntityMessage;
+using scheduler::ExpireMode;
+using scheduler::StateSpec;
+
+constexpr std::chrono::milliseconds kClaimEvery{10};
+constexpr std::chrono::milliseconds kFireEvery{10};
+constexpr std::chrono::milliseconds kSweepEvery{10'000};
+constexpr std::size_t kFireMax = 1000;
+// Handshakes for one batch before the endpoint is taken to be confused.
+constexpr int kMaxHandshakes = 3;
+
+class SystemClock final : public scheduler::Clock {
+ public:
+  int64_t now_ms() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+std::string address_text(const EntityAddress& a) { return a.type + "/" + a.id; }
+
+void to_pb(const EntityAddress& a, pb::Address* out) {
+  auto parts = split_typename(a.type);
+  if (parts) {
+    out->set_namespace_(parts->first);
+    out->set_type(parts->second);
+  }
+  out->set_id(a.id);
+}
+
+// A reply that cannot be applied: why, and whether trying again could help.
+struct Refusal {
+  std::string reason;
+  bool permanent = true;
+};
+
+}  // namespace
+
+struct Runtime::Impl {
+  RuntimeOptions opts;
+  scheduler::EntityStore* store = nullptr;
+  SystemClock system_clock;
+  scheduler::Clock* clock = nullptr;
+  std::optional<ApiServices> api;
+  scheduler::FunctionPolicy backoff;  // min/max backoff only
+
+  // A batch on its way: what the claim handed out, plus the handshakes it
+  // went through.
+  struct Flight {
+    EntityBatch batch;
+    FunctionEndpoint endpoint;
+    int handshakes = 0;
+  };
+  struct Endpoint {
+    std::size_t in_flight = 0;
+    std::deque<std::shared_ptr<Flight>> waiting;
+  };
+
+  mutable std::mutex mu;
+  std::condition_variable wake_cv, idle_cv, egress_cv;
+  std::unordered_map<std::string, Endpoint> endpoints;  // by URL
+  std::unordered_map<std::string, std::string> type_url;  // function type -> URL
+  std::size_t outstanding = 0;  // batches leased and not yet settled
+  // Replies being handled and store writes not yet reported: the runtime
+  // goes only when none is left (their callbacks use it).
+  std::size_t busy = 0;
+  std::mt19937_64 rng;
+  bool wake = false;
+  bool new_work = false;
+  bool stopping = false;
+  int64_t last_claim_ms = 0;
+  int64_t last_release_ms = 0;
+  int64_t last_fire_ms = 0;
+  int64_t last_sweep_ms = 0;
+  uint64_t egress_version = 0;  // bumped when a reply wrote egress records
+  std::thread pump;
+  std::vector<std::thread> egress_threads;
+  RuntimeStats stats;
+
+  void log(LogLevel level, const std::string& line) const { opts.logger.log(level, line); }
+
+  // Counts a reply or a store write in; false once the runtime is stopping
+  // (a reply then changes nothing: its lease lapses or is released at the
+  // next start, and the batch goes again).
+  bool enter() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return false;
+    ++busy;
+    return true;
+  }
+  void leave() {
+    std::lock_guard<std::mutex> lock(mu);
+    --busy;
+    // Notified under the lock: the destructor, waiting for busy == 0, may
+    // free this runtime as soon as the lock is released.
+    idle_cv.notify_all();
+  }
+  // A store write's report, counted in until it ran.
+  template <typename T, typename F>
+  scheduler::Done<T> tracked(F f) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++busy;
+    }
+    return [this, f = std::move(f)](Result<T> r) mutable {
+      f(std::move(r));
+      leave();
+    };
+  }
+
+  void notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      wake = true;
+      new_work = true;
+    }
+    wake_cv.notify_all();
+  }
+
+  // ---- ingress ----
+
+  Result<std::vector<uint64_t>> send(std::vector<EntityMessage> messages) {
+    if (messages.empty()) return Error(Code::invalid_argument, "no messages to send");
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const EntityMessage& m = messages[i];
+      const std::string where = "message " + std::to_string(i) + " (to " + m.target.type + ")";
+      if (!split_typename(m.target.type)) {
+        return Error(Code::invalid_argument,
+                     where + ": the function type must be 'namespace/name', got '" + m.target.type + "'");
+      }
+      if (m.target.id.empty()) return Error(Code::invalid_argument, where + ": the entity id is empty");
+      if (m.type_name.empty()) {
+        return Error(Code::invalid_argument, where + ": the message has no typename (e.g. io.statefun.types/string)");
+      }
+      if (!opts.modules.route(m.target.type)) {
+        return Error(Code::invalid_argument, where + ": no endpoint serves function type " + m.target.type +
+                                                 " (add it to the module configuration)");
+      }
+    }
+    auto ids = store->send_sync(std::move(messages), clock->now_ms());
+    if (ids.ok()) notify();
+    return ids;
+  }
+
+  // ---- the pump ----
+
+  Result<std::size_t> step() {
+    const int64_t now = clock->now_ms();
+    if (now - last_release_ms >= 1000) {
+      last_release_ms = now;
+      auto released = store->release_entity_leases_sync(now, false);
+      if (!released.ok()) return std::move(released).error();
+      if (*released > 0) {
+        log(LogLevel::warn, std::to_string(*released) + " batches outlived their lease; delivering them again");
+      }
+    }
+    if (now - last_fire_ms >= kFireEvery.count()) {
+      last_fire_ms = now;
+      auto fired = store->fire_delayed_sync(now, kFireMax);
+      if (!fired.ok()) return std::move(fired).error();
+      if (*fired > 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        stats.delayed_fired += *fired;
+        new_work = true;
+        if (*fired == kFireMax) last_fire_ms = 0;  // more are due
+      }
+    }
+    if (now - last_sweep_ms >= kSweepEvery.count()) {
+      last_sweep_ms = now;
+      store->sweep(now, now - opts.retention.count(), tracked<scheduler::EntitySweep>([this](Result<scheduler::EntitySweep> swept) {
+        if (!swept.ok()) {
+          log(LogLevel::error, "sweeping expired state failed: " + swept.error().message());
+        } else if (swept->state_values > 0 && opts.logger.enabled(LogLevel::info)) {
+          log(LogLevel::info, "expired " + std::to_string(swept->state_values) + " state values");
+        }
+      }));
+    }
+    scheduler::EntityClaimOptions claim;
+    bool hungry = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      claim.max_batches = opts.max_in_flight > outstanding ? opts.max_in_flight - outstanding : 0;
+      hungry = new_work || now - last_claim_ms >= kClaimEvery.count();
+      for (const auto& [type, url] : type_url) {
+        auto it = endpoints.find(url);
+        if (it != endpoints.end() && it->second.in_flight + it->second.waiting.size() >= opts.max_endpoint_in_flight) {
+          claim.skip_types.push_back(type);
+        }
+      }
+      if (hungry) new_work = false;
+    }
+    std::vector<std::shared_ptr<Flight>> ready;
+    if (claim.max_batches > 0 && hungry) {
+      last_claim_ms = now;
+      claim.now_ms = now;
+      claim.lease_until_ms = now + opts.lease.count();
+      claim.max_messages = 1000;  // each batch is cut to its endpoint's maxNumBatchRequests below
+      auto claimed = store->claim_entities_sync(std::move(claim));
+      if (!claimed.ok()) return std::move(claimed).error();
+      std::lock_guard<std::mutex> lock(mu);
+      for (EntityBatch& b : *claimed) {
+        auto f = std::make_shared<Flight>();
+        auto route = opts.modules.route(b.address.type);
+        f->batch = std::move(b);
+        outstanding++;
+        if (!route) {
+          // Its route went (the configuration changed since it was sent).
+          ready.push_back(std::move(f));
+          continue;
+        }
+        f->endpoint = *route;
+        if (f->batch.messages.size() > route->max_batch) f->batch.messages.resize(route->max_batch);
+        type_url[f->batch.address.type] = route->url;
+        endpoints[route->url].waiting.push_back(std::move(f));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [url, ep] : endpoints) {
+        while (!ep.waiting.empty() && ep.in_flight < opts.max_endpoint_in_flight) {
+          ep.in_flight++;
+          ready.push_back(std::move(ep.waiting.front()));
+          ep.waiting.pop_front();
+        }
+      }
+    }
+    for (auto& f : ready) {
+      if (f->endpoint.url.empty()) {
+        settle_dead(f, "no endpoint serves function type " + f->batch.address.type + " any more");
+        continue;
+      }
+      post(f);
+    }
+    return ready.size();
+  }
+
+  std::string to_function(const Flight& f) const {
+    pb::ToFunction req;
+    pb::ToFunction::InvocationBatchRequest* batch = req.mutable_invocation();
+    to_pb(f.batch.address, batch->mutable_target());
+    // Every registered value, present or not: an absent one says so with
+    // has_value = false, so the function's SDK need not ask again.
+    for (const StateSpec& spec : f.batch.specs) {
+      pb::ToFunction::PersistedValue* v = batch->add_state();
+      v->set_state_name(spec.name);
+      pb::TypedValue* tv = v->mutable_state_value();
+      tv->set_typename_(spec.type_name);
+      for (const scheduler::StateValue& s : f.batch.state) {
+        if (s.name != spec.name) continue;
+        tv->set_typename_(s.type_name);
+        tv->set_has_value(true);
+        tv->set_value(s.value);
+      }
+    }
+    for (const scheduler::QueuedMessage& q : f.batch.messages) {
+      pb::ToFunction::Invocation* inv = batch->add_invocations();
+      if (!q.message.caller.empty()) to_pb(q.message.caller, inv->mutable_caller());
+      pb::TypedValue* arg = inv->mutable_argument();
+      arg->set_typename_(q.message.type_name);
+      arg->set_has_value(q.message.has_value);
+      arg->set_value(q.message.value);
+    }
+    return req.SerializeAsString();
+  }
+
+  void post(const std::shared_ptr<Flight>& f) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.batches++;
+    }
+    if (opts.logger.enabled(LogLevel::debug)) {
+      log(LogLevel::debug, "sending " + std::to_string(f->batch.messages.size()) + " messages to " +
+                               address_text(f->batch.address) + " at " + f->endpoint.url);
+    }
+    opts.poster(f->endpoint.url, to_function(*f), f->endpoint.call_timeout, {},
+                [this, f](Result<std::string> reply) { on_reply(f, std::move(reply)); });
+  }
+
+  // ---- replies ----
+
+  void on_reply(const std::shared_ptr<Flight>& f, Result<std::string> reply) {
+    if (!enter()) return;
+    handle_reply(f, std::move(reply));
+    leave();
+  }
+
+  void handle_reply(const std::shared_ptr<Flight>& f, Result<std::string> reply) {
+    if (!reply.ok()) {
+      retry_or_give_up(f, Refusal{reply.error().message(), false});
+      return;
+    }
+    pb::FromFunction res;
+    if (!res.ParseFromString(*reply)) {
+      settle_dead(f, "the endpoint's reply is not an io.statefun.sdk.reqreply.FromFunction (" +
+                         std::to_string(reply->size()) + " bytes)");
+      return;
+    }
+    if (res.has_incomplete_invocation_context()) {
+      on_incomplete(f, res.incomplete_invocation_context());
+      return;
+    }
+    BatchResult result;
+    if (auto refused = translate(*f, res.invocation_result(), result)) {
+      if (refused->permanent) {
+        settle_dead(f, refused->reason);
+      } else {
+        retry_or_give_up(f, *refused);
+      }
+      return;
+    }
+    const EntityAddress address = f->batch.address;
+    const uint64_t last = f->batch.messages.back().seq;
+    const bool wrote_egress = !result.egress.empty();
+    const std::size_t n = f->batch.messages.size();
+    release_slot(*f);
+    store->complete(address, f->batch.lease, last, std::move(result), clock->now_ms(),
+                    tracked<bool>([this, f, n, wrote_egress](Result<bool> applied) {
+                      if (!applied.ok()) {
+                        // The store refused the result itself (a token
+                        // pending twice): nothing of it stays.
+                        settle_dead_after_slot(f, applied.error().message());
+                        return;
+                      }
+                      settled([&] {
+                        if (*applied) {
+                          stats.invocations += n;
+                          if (wrote_egress) egress_version++;
+                        } else {
+                          stats.stale++;
+                        }
+                      }, wrote_egress);
+                    }));
+  }
+
+  void on_incomplete(const std::shared_ptr<Flight>& f, const pb::FromFunction::IncompleteInvocationContext& ctx) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.incomplete++;
+    }
+    std::vector<StateSpec> added;
+    for (const auto& missing : ctx.missing_values()) {
+      if (missing.state_name().empty()) {
+        settle_dead(f, "the endpoint asked for a state value without a name (IncompleteInvocationContext)");
+        return;
+      }
+      StateSpec spec;
+      spec.name = missing.state_name();
+      spec.type_name = missing.type_typename();
+      spec.mode = static_cast<ExpireMode>(missing.expiration_spec().mode());
+      if (missing.expiration_spec().mode() > 2 || missing.expiration_spec().mode() < 0) {
+        settle_dead(f, "state '" + spec.name + "' has an unknown expiration mode " +
+                           std::to_string(missing.expiration_spec().mode()));
+        return;
+      }
+      spec.ttl_ms = missing.expiration_spec().expire_after_millis();
+      if (spec.mode != ExpireMode::none && spec.ttl_ms <= 0) {
+        settle_dead(f, "state '" + spec.name + "' expires after " + std::to_string(spec.ttl_ms) +
+                           " ms; the time must be positive");
+        return;
+      }
+      for (const StateSpec& known : f->batch.specs) {
+        if (known.name == spec.name && known.type_name != spec.type_name) {
+          // StateFun refuses to change a registered state's type.
+          settle_dead(f, "state '" + spec.name + "' of " + f->batch.address.type + " is registered as type '" +
+                             known.type_name + "'; the function now declares '" + spec.type_name + "'");
+          return;
+        }
+      }
+      added.push_back(std::move(spec));
+    }
+    if (++f->handshakes > kMaxHandshakes || added.empty()) {
+      retry_or_give_up(f, Refusal{"the endpoint keeps answering IncompleteInvocationContext for state that "
+                                  "was sent (registered: " + std::to_string(f->batch.specs.size()) + " values)",
+                                  false});
+      return;
+    }
+    for (const StateSpec& spec : added) {
+      auto it = std::find_if(f->batch.specs.begin(), f->batch.specs.end(),
+                             [&](const StateSpec& s) { return s.name == spec.name; });
+      if (it == f->batch.specs.end()) f->batch.specs.push_back(spec);
+    }
+    // Registered, then the same batch again (its slot kept).
+    store->register_specs(f->batch.address.type, std::move(added), tracked<bool>([this, f](Result<bool> done) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return;
+      }
+      if (!done.ok()) {
+        retry_or_give_up(f, Refusal{"registering state specs failed: " + done.error().message(), false});
+        return;
+      }
+      post(f);
+    }));
+  }
+
+  // The reply as store writes, or why it cannot be applied.
+  std::optional<Refusal> translate(const Flight& f, const pb::FromFunction::InvocationResponse& r,
+                                   BatchResult& out) const {
+    const int64_t now = clock->now_ms();
+    std::map<std::string, const StateSpec*> specs;
+    for (const StateSpec& s : f.batch.specs) specs[s.name] = &s;
+    std::map<std::string, bool> written;
+    for (const auto& m : r.state_mutations()) {
+      auto spec = specs.find(m.state_name());
+      if (spec == specs.end()) {
+        return Refusal{"the reply changes state '" + m.state_name() + "', which " + f.batch.address.type +
+                       " never declared (declare it in the function's SDK)"};
+      }
+      scheduler::StateMutation mut;
+      mut.name = m.state_name();
+      if (m.mutation_type() == pb::FromFunction::PersistedValueMutation::DELETE) {
+        mut.remove = true;
+      } else if (m.mutation_type() == pb::FromFunction::PersistedValueMutation::MODIFY) {
+        const StateSpec& s = *spec->second;
+        if (!s.type_name.empty() && m.state_value().typename_() != s.type_name) {
+          return Refusal{"the reply writes state '" + m.state_name() + "' as type '" + m.state_value().typename_() +
+                         "'; it is declared as '" + s.type_name + "'"};
+        }
+        if (m.state_value().value().size() > opts.max_state_bytes) {
+          return Refusal{"the reply writes " + std::to_string(m.state_value().value().size()) + " bytes to state '" +
+                         m.state_name() + "', more than the limit of " + std::to_string(opts.max_state_bytes)};
+        }
+        mut.type_name = m.state_value().typename_();
+        mut.value = m.state_value().value();
+        mut.expires_at_ms = s.mode == ExpireMode::none ? 0 : now + s.ttl_ms;
+      } else {
+        return Refusal{"the reply has an unknown mutation type " + std::to_string(m.mutation_type()) +
+                       " for state '" + m.state_name() + "'"};
+      }
+      written[mut.name] = true;
+      out.mutations.push_back(std::move(mut));
+    }
+    // Expire-after-invoke values move with every batch they see.
+    for (const scheduler::StateValue& v : f.batch.state) {
+      auto spec = specs.find(v.name);
+      if (spec == specs.end() || spec->second->mode != ExpireMode::after_invoke || written.count(v.name)) continue;
+      out.touched.emplace_back(v.name, now + spec->second->ttl_ms);
+    }
+    auto target = [&](const pb::Address& a, const char* what, EntityAddress& to) -> std::optional<Refusal> {
+      if (a.namespace_().empty() || a.type().empty()) {
+        return Refusal{std::string("the reply sends a ") + what + " to an address without a function type"};
+      }
+      to.type = a.namespace_() + "/" + a.type();
+      to.id = a.id();
+      if (to.id.empty()) {
+        return Refusal{std::string("the reply sends a ") + what + " to " + to.type + " with an empty id"};
+      }
+      if (!opts.modules.route(to.type)) {
+        return Refusal{std::string("the reply sends a ") + what + " to function type " + to.type +
+                       ", which no endpoint serves"};
+      }
+      return std::nullopt;
+    };
+    for (const auto& m : r.outgoing_messages()) {
+      EntityMessage msg;
+      if (auto bad = target(m.target(), "message", msg.target)) return bad;
+      msg.caller = f.batch.address;
+      msg.type_name = m.argument().typename_();
+      msg.has_value = m.argument().has_value();
+      msg.value = m.argument().value();
+      out.outgoing.push_back(std::move(msg));
+    }
+    for (const auto& d : r.delayed_invocations()) {
+      if (d.is_cancellation_request()) {
+        if (d.cancellation_token().empty()) {
+          return Refusal{"the reply cancels a delayed message without a cancellation token"};
+        }
+        out.cancellations.push_back(d.cancellation_token());
+        continue;
+      }
+      scheduler::NewDelayedMessage delayed;
+      if (auto bad = target(d.target(), "delayed message", delayed.message.target)) return bad;
+      if (d.delay_in_ms() < 0) {
+        return Refusal{"the reply delays a message by " + std::to_string(d.delay_in_ms()) + " ms"};
+      }
+      delayed.message.caller = f.batch.address;
+      delayed.message.type_name = d.argument().typename_();
+      delayed.message.has_value = d.argument().has_value();
+      delayed.message.value = d.argument().value();
+      delayed.due_at_ms = now + d.delay_in_ms();
+      delayed.cancellation_token = d.cancellation_token();
+      out.delayed.push_back(std::move(delayed));
+    }
+    for (const auto& e : r.outgoing_egresses()) {
+      if (e.egress_namespace().empty() || e.egress_type().empty()) {
+        return Refusal{"the reply emits to an egress without a namespace and type"};
+      }
+      out.egress.push_back({e.egress_namespace() + "/" + e.egress_type(), e.argument().typename_(),
+                            e.argument().value()});
+    }
+    return std::nullopt;
+  }
+
+  // ---- settling a batch ----
+
+  // The endpoint is done with the batch: its slot goes to the next one.
+  void release_slot(const Flight& f) {
+    bool wake_pump = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = endpoints.find(f.endpoint.url);
+      if (it != endpoints.end() && it->second.in_flight > 0) {
+        it->second.in_flight--;
+        wake_pump = !it->second.waiting.empty();
+      }
+      wake = wake || wake_pump;
+    }
+    if (wake_pump) wake_cv.notify_all();
+  }
+
+  // The batch is settled in the store: it leaves the outstanding count, and
+  // the pump looks for more (its entity may have more messages now).
+  template <typename Count>
+  void settled(Count count, bool wrote_egress = false) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      outstanding--;
+      count();
+      wake = true;
+      new_work = true;
+    }
+    wake_cv.notify_all();
+    idle_cv.notify_all();
+    if (wrote_egress) egress_cv.notify_all();
+  }
+
+  void retry_or_give_up(const std::shared_ptr<Flight>& f, const Refusal& why) {
+    const uint32_t attempt = f->batch.attempts + 1;
+    if (opts.max_attempts != 0 && attempt >= opts.max_attempts) {
+      settle_dead(f, "gave up after " + std::to_string(attempt) + " attempts: " + why.reason);
+      return;
+    }
+    int64_t wait = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      wait = scheduler::policy::full_jitter_ms(scheduler::policy::backoff_cap_ms(attempt, backoff), rng);
+    }
+    if (opts.logger.enabled(LogLevel::info)) {
+      log(LogLevel::info, "batch to " + address_text(f->batch.address) + " attempt " + std::to_string(attempt) +
+                              " failed (" + why.reason + "); retrying in " + std::to_string(wait) + " ms");
+    }
+    release_slot(*f);
+    store->fail(f->batch.address, f->batch.lease, clock->now_ms() + wait, why.reason,
+                tracked<bool>([this](Result<bool> recorded) {
+                  if (!recorded.ok()) log(LogLevel::error, "recording a failed batch failed: " + recorded.error().message());
+                  settled([&] { stats.failed++; });
+                }));
+  }
+
+  void settle_dead(const std::shared_ptr<Flight>& f, const std::string& reason) {
+    release_slot(*f);
+    settle_dead_after_slot(f, reason);
+  }
+
+  void settle_dead_after_slot(const std::shared_ptr<Flight>& f, const std::string& reason) {
+    log(LogLevel::warn, "dead letter: " + std::to_string(f->batch.messages.size()) + " messages to " +
+                            address_text(f->batch.address) + ": " + reason);
+    store->dead_letter(f->batch.address, f->batch.lease, f->batch.messages.back().seq, reason, clock->now_ms(),
+                       tracked<bool>([this](Result<bool> recorded) {
+                         if (!recorded.ok()) {
+                           log(LogLevel::error, "recording a dead letter failed: " + recorded.error().message());
+                         }
+                         settled([&] {
+                           if (recorded.ok() && *recorded) stats.dead_letters++;
+                         });
+                       }));
+  }
+
+  // ---- loops ----
+
+  void run_pump() {
+    while (true) {
+      auto started = step();
+      if (!started.ok()) log(LogLevel::error, "delivery round failed: " + started.error().message());
+      std::unique_lock<std::mutex> lock(mu);
+      if (stopping) return;
+      if (wake) {
+        wake = false;
+        continue;
+      }
+      lock.unlock();
+      int64_t wait_ms = 1000;
+      auto due = store->next_entity_due_ms();
+      if (due.ok() && due->has_value()) wait_ms = std::clamp<int64_t>(**due - clock->now_ms(), 1, 1000);
+      // Due but nothing could start (every slot taken): a reply wakes the
+      // pump; meanwhile it need not look more often than it claims.
+      if (started.ok() && *started == 0) wait_ms = std::max<int64_t>(wait_ms, kClaimEvery.count());
+      lock.lock();
+      wake_cv.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping || wake; });
+      if (stopping) return;
+      wake = false;
+    }
+  }
+
+  // POSTs the records of one egress in order, each until it answers 2xx.
+  void run_egress(HttpEgressSpec spec) {
+    auto cursor = store->egress_cursor(spec.egress);
+    uint64_t after = cursor.ok() ? *cursor : 0;
+    uint32_t failures = 0;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return;
+      }
+      auto records = store->read_egress(spec.egress, after, 64);
+      if (!records.ok() || records->empty()) {
+        std::unique_lock<std::mutex> lock(mu);
+        const uint64_t seen = egress_version;
+        egress_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping || egress_version != seen; });
+        continue;
+      }
+      for (const scheduler::EgressRecord& rec : *records) {
+        for (;;) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (stopping) return;
+          }
+          std::promise<Result<std::string>> p;
+          auto reply = p.get_future();
+          opts.poster(spec.url, rec.value, spec.timeout,
+                      {{"statefun-typename", rec.type_name}, {"statefun-egress", rec.egress},
+                       {"statefun-egress-seq", std::to_string(rec.seq)}},
+                      [&p](Result<std::string> r) { p.set_value(std::move(r)); });
+          auto r = reply.get();
+          if (r.ok()) {
+            auto acked = store->ack_egress_sync(spec.egress, rec.seq);
+            if (!acked.ok()) log(LogLevel::error, "recording an egress acknowledgement failed: " + acked.error().message());
+            after = rec.seq;
+            failures = 0;
+            std::lock_guard<std::mutex> lock(mu);
+            stats.egress_posted++;
+            break;
+          }
+          ++failures;
+          int64_t wait = 0;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            wait = scheduler::policy::full_jitter_ms(scheduler::policy::backoff_cap_ms(failures, backoff), rng);
+          }
+          log(LogLevel::warn, "egress " + spec.egress + " record " + std::to_string(rec.seq) + " to " + spec.url +
+                                  ": " + r.error().message() + "; retrying in " + std::to_string(wait) + " ms");
+          std::unique_lock<std::mutex> lock(mu);
+          egress_cv.wait_for(lock, std::chrono::milliseconds(wait), [&] { return stopping; });
+        }
+      }
+    }
+  }
+
+  void stop(std::chrono::milliseconds grace) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+    }
+    wake_cv.notify_all();
+    egress_cv.notify_all();
+    if (pump.joinable()) pump.join();
+    for (std::thread& t : egress_threads) {
+      if (t.joinable()) t.join();
+    }
+    egress_threads.clear();
+    std::unique_lock<std::mutex> lock(mu);
+    idle_cv.wait_for(lock, grace, [&] {
+      std::size_t waiting = 0;
+      for (auto& [url, ep] : endpoints) waiting += ep.waiting.size();
+      return outstanding == waiting;
+    });
+  }
+};
+
+Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  rt->impl_ = std::make_unique<Impl>();
+  Impl& impl = *rt->impl_;
+  impl.opts = std::move(options);
+  impl.clock = impl.opts.clock ? impl.opts.clock : &impl.system_clock;
+  if (impl.opts.store == nullptr) {
+    return Error(Code::invalid_argument,
+                 "RuntimeOptions::store is empty; give the runtime the entities of a store "
+                 "(Store::entities(), e.g. of open_sqlite_store())");
+  }
+  if (impl.opts.max_in_flight == 0 || impl.opts.max_endpoint_in_flight == 0) {
+    return Error(Code::invalid_argument, "RuntimeOptions::max_in_flight and max_endpoint_in_flight must be positive");
+  }
+  impl.store = impl.opts.store;
+  impl.backoff.min_backoff = impl.opts.min_backoff;
+  impl.backoff.max_backoff = impl.opts.max_backoff;
+  if (!impl.opts.poster) impl.opts.poster = http_poster(impl.opts.decorate);
+  uint64_t seed = impl.opts.seed;
+  if (seed == 0) seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  impl.rng.seed(seed);
+  for (const HttpEgressSpec& e : impl.opts.modules.http_egresses()) {
+    // Known before any record is written, so none is swept unposted.
+    auto cursor = impl.store->egress_cursor(e.egress);
+    if (!cursor.ok()) return std::move(cursor).error();
+    auto acked = impl.store->ack_egress_sync(e.egress, *cursor);
+    if (!acked.ok()) return std::move(acked).error();
+  }
+  auto released = impl.store->release_entity_leases_sync(impl.clock->now_ms(), true);
+  if (!released.ok()) return std::move(released).error();
+  if (*released > 0) {
+    impl.log(LogLevel::info, "recovered " + std::to_string(*released) +
+                                 " batches that were in flight when the previous runtime stopped");
+  }
+  for (const std::string& w : impl.opts.modules.warnings()) impl.log(LogLevel::warn, w);
+  impl.api = api_services(*rt);
+  return rt;
+}
+
+Runtime::~Runtime() {
+  if (!impl_) return;
+  impl_->stop(std::chrono::milliseconds(0));
+  // Store reports still to come use this runtime; then the clients go, and
+  // the replies they cancel find it stopping.
+  {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->idle_cv.wait(lock, [&] { return impl_->busy == 0; });
+  }
+  impl_->opts.poster = nullptr;
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->idle_cv.wait(lock, [&] { return impl_->busy == 0; });
+}
+
+void Runtime::start() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->pump.joinable()) return;
+  impl_->stopping = false;
+  impl_->pump = std::thread([impl = impl_.get()] { impl->run_pump(); });
+  for (const HttpEgressSpec& e : impl_->opts.modules.http_egresses()) {
+    impl_->egress_threads.emplace_back([impl = impl_.get(), e] { impl->run_egress(e); });
+  }
+}
+
+void Runtime::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
+
+Result<void> Runtime::add_to(DispatchTable& table) {
+  for (const ApiService* s : {&impl_->api->ingress, &impl_->api->egress, &impl_->api->admin}) {
+    auto added = table.add(*s);
+    if (!added.ok()) return added;
+  }
+  return {};
+}
+
+Result<std::vector<uint64_t>> Runtime::send(std::vector<scheduler::EntityMessage> messages) {
+  return impl_->send(std::move(messages));
+}
+
+Result<std::vector<scheduler::EgressRecord>> Runtime::read_egress(const std::string& egress, uint64_t after_seq,
+                                                                  std::size_t limit, std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      seen = impl_->egress_version;
+    }
+    auto records = impl_->store->read_egress(egress, after_seq, limit);
+    if (!records.ok() || !records->empty() || std::chrono::steady_clock::now() >= until) return records;
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->egress_cv.wait_until(lock, std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)),
+                                [&] { return impl_->egress_version != seen; });
+  }
+}
+
+Result<std::optional<scheduler::EntityView>> Runtime::entity(const scheduler::EntityAddress& address,
+                                                             std::size_t limit) {
+  return impl_->store->entity(address, limit);
+}
+
+Result<std::vector<scheduler::DeadLetter>> Runtime::dead_letters(uint64_t after_id, std::size_t limit) {
+  return impl_->store->dead_letters(after_id, limit);
+}
+
+Result<uint64_t> Runtime::redrive(uint64_t dead_letter) {
+  auto id = impl_->store->redrive_sync(dead_letter, impl_->clock->now_ms());
+  if (id.ok()) impl_->notify();
+  return id;
+}
+
+Result<std::size_t> Runtime::step() { return impl_->step(); }
+
+void Runtime::wait_idle() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->idle_cv.wait(lock, [&] {
+    std::size_t waiting = 0;
+    for (auto& [url, ep] : impl_->endpoints) waiting += ep.waiting.size();
+    return impl_->outstanding == waiting;
+  });
+}
+
+int64_t Runtime::now_ms() const { return impl_->clock->now_ms(); }
+
+RuntimeStats Runtime::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace dispatch::statefun
