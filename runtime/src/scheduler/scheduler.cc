@@ -534,8 +534,11 @@ Result<void> Scheduler::add_to(DispatchTable& table) {
 Result<std::vector<std::string>> Scheduler::dispatch(std::vector<NewCall> calls) {
   const std::size_t n = calls.size();
   const int64_t now = impl_->clock->now_ms();
+  // The policy's expiration counts from when the call may first run.
   for (NewCall& c : calls) {
-    if (c.expiration_at_ms == 0) c.expiration_at_ms = now + impl_->policy_for(c.function).expiration.count();
+    if (c.expiration_at_ms == 0) {
+      c.expiration_at_ms = std::max(now, c.not_before_ms) + impl_->policy_for(c.function).expiration.count();
+    }
   }
   auto ids = impl_->store->enqueue_sync(std::move(calls), now);
   if (ids.ok()) {
@@ -561,6 +564,14 @@ Result<CallRecord> Scheduler::get(std::string_view id, std::chrono::milliseconds
 Result<std::vector<CallRecord>> Scheduler::list(std::optional<CallState> state, std::size_t limit,
                                                 std::string_view after_id) {
   return impl_->store->list(state, limit, after_id);
+}
+
+Result<std::vector<CallRecord>> Scheduler::children(std::string_view parent_id, std::size_t limit,
+                                                    std::string_view after_id) {
+  auto parent = impl_->store->get(parent_id);
+  if (!parent.ok()) return std::move(parent).error();
+  if (!parent->has_value()) return impl_->unknown_call(parent_id);
+  return impl_->store->list_children(parent_id, limit, after_id);
 }
 
 Result<CallRecord> Scheduler::cancel(std::string_view id) {

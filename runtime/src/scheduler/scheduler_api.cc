@@ -6,7 +6,9 @@
 //
 // Not for: authentication (the server's authenticate hook checks bearer
 // keys before a body reaches these handlers; see dispatchd).
+#include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include <google/protobuf/descriptor.pb.h>
 
@@ -20,6 +22,10 @@ namespace dispatch::scheduler {
 namespace {
 
 namespace admin = ::dispatch::scheduler::v1;
+
+// A call can wait at most this long to start (a start time this far out is
+// a mistake: a timestamp in ms where seconds were meant, say).
+constexpr int64_t kLongestDelaySeconds = 10LL * 366 * 24 * 3600;
 // The Scheduler a route's call is for: its service is an ApiService.
 Scheduler& scheduler_of(const MethodCall& call) {
   return *static_cast<const ApiService&>(call.service).scheduler;
@@ -59,11 +65,30 @@ Result<std::string> handle_dispatch(const MethodCall& call) {
                   where + ": input must be a google.protobuf.Any with a type URL "
                           "(type.googleapis.com/<package>.<Message>)");
     }
+    // Delayed: first delivered after `delay` or at `start_time`; the
+    // expiration counts from then.
+    const int64_t now = s.now_ms();
+    int64_t not_before = 0;
+    if (c.has_delay() && c.has_start_time()) {
+      return Error(Code::invalid_argument, where + ": give a delay or a start time, not both");
+    }
+    if (c.has_delay()) {
+      const int64_t ms = c.delay().seconds() * 1000 + c.delay().nanos() / 1000000;
+      if (c.delay().seconds() < 0 || c.delay().nanos() < 0 || c.delay().seconds() > kLongestDelaySeconds) {
+        return Error(Code::invalid_argument, where + ": the delay must be between 0 and 10 years");
+      }
+      not_before = now + ms;
+    } else if (c.has_start_time()) {
+      if (c.start_time().seconds() < 0 || c.start_time().seconds() > now / 1000 + kLongestDelaySeconds) {
+        return Error(Code::invalid_argument, where + ": the start time must be within 10 years from now");
+      }
+      not_before = std::max(now, protocol::from_timestamp(c.start_time()));
+    }
     int64_t expiration_at = 0;  // 0: the function's policy decides
     if (c.has_expiration()) {
       const int64_t ms = c.expiration().seconds() * 1000 + c.expiration().nanos() / 1000000;
       if (ms <= 0) return Error(Code::invalid_argument, where + ": expiration must be positive");
-      expiration_at = s.now_ms() + ms;
+      expiration_at = std::max(now, not_before) + ms;
     }
     NewCall n;
     n.function = c.function();
@@ -73,6 +98,7 @@ Result<std::string> handle_dispatch(const MethodCall& call) {
     n.expiration_at_ms = expiration_at;
     n.idempotency_key = c.idempotency_key();
     n.tenant = c.tenant();
+    n.not_before_ms = not_before;
     calls.push_back(std::move(n));
   }
   auto ids = s.dispatch(std::move(calls));
@@ -104,6 +130,14 @@ void to_info(const CallRecord& r, admin::CallInfo* info) {
     protocol::to_timestamp(r.next_attempt_at_ms, info->mutable_next_attempt_time());
   }
   if (r.expiration_at_ms != 0) protocol::to_timestamp(r.expiration_at_ms, info->mutable_expiration_time());
+  if (r.state == CallState::suspended && r.next_attempt_at_ms != std::numeric_limits<int64_t>::max()) {
+    protocol::to_timestamp(r.next_attempt_at_ms, info->mutable_next_attempt_time());
+  }
+  info->set_input_type_url(r.input_type_url);
+  info->set_input_value(r.input);
+  info->set_correlation_id(r.correlation_id);
+  info->set_outstanding_calls(r.outstanding);
+  info->set_ready_results(r.ready);
 }
 
 Result<std::string> answer(Result<CallRecord> r) {
@@ -134,13 +168,17 @@ Result<std::string> handle_list(const MethodCall& call) {
   if (!req.ok()) return std::move(req).error();
   std::optional<CallState> state;
   if (req->state() != admin::CALL_STATE_UNSPECIFIED) {
-    if (req->state() < admin::CALL_STATE_PENDING || req->state() > admin::CALL_STATE_CANCELLED) {
+    if (req->state() < admin::CALL_STATE_PENDING || req->state() > admin::CALL_STATE_SUSPENDED) {
       return Error(Code::invalid_argument, "unknown call state " + std::to_string(req->state()));
     }
     state = static_cast<CallState>(req->state());
   }
   const std::size_t limit = req->limit() == 0 ? 100 : std::min<uint32_t>(req->limit(), 10'000);
-  auto calls = scheduler_of(call).list(state, limit, req->after_id());
+  if (!req->parent_id().empty() && state) {
+    return Error(Code::invalid_argument, "list the children of a call (parent_id) in every state: leave state unset");
+  }
+  auto calls = req->parent_id().empty() ? scheduler_of(call).list(state, limit, req->after_id())
+                                        : scheduler_of(call).children(req->parent_id(), limit, req->after_id());
   if (!calls.ok()) return std::move(calls).error();
   admin::ListResponse res;
   for (const CallRecord& r : *calls) to_info(r, res.add_calls());

@@ -313,6 +313,10 @@ class SlowFinishStore final : public Store {
                                        std::string_view after_id) override {
     return inner_->list(state, limit, after_id);
   }
+  Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
+                                                std::string_view after_id) override {
+    return inner_->list_children(parent_id, limit, after_id);
+  }
   Result<std::optional<int64_t>> next_due_ms() override { return inner_->next_due_ms(); }
   Result<std::vector<int64_t>> count_by_state() override { return inner_->count_by_state(); }
   Stats stats() const override { return inner_->stats(); }
@@ -562,6 +566,73 @@ TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
   EXPECT_EQ(api.call("/dispatch.sdk.v1.DispatchService/Dispatch", "\xff\xff", {}).error().code(),
             Code::invalid_argument);
   EXPECT_TRUE(client.dispatch("shop.add", "shop.AddRequest", "9").ok());
+}
+
+TEST_F(SchedulerTest, ADelayedCallWaitsItsTimeAcrossARestartAndCanBeCancelled) {
+  DispatchTable endpoint_table{&kShopService, &function_service()};
+  auto endpoint = std::make_shared<InProcessClient>(endpoint_table);
+  FunctionPolicy policy;
+  policy.expiration = std::chrono::hours(1);
+  open(endpoint, policy);
+  {
+    InProcessClient api(scheduler_->table());
+    DispatchClient client(api, "http://127.0.0.1:8000");
+    DispatchOptions later;
+    later.delay = std::chrono::hours(2);  // longer than the expiration: it counts from the start
+    auto id = client.dispatch("shop.add", "shop.AddRequest", "1", later);
+    ASSERT_TRUE(id.ok()) << id.error().what();
+    DispatchOptions at;
+    at.start_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(clock_.t.load() + 60'000));
+    auto at_id = client.dispatch("shop.add", "shop.AddRequest", "2", at);
+    ASSERT_TRUE(at_id.ok());
+    auto doomed = client.dispatch("shop.add", "shop.AddRequest", "3", later);
+    ASSERT_TRUE(doomed.ok());
+    // dispatchctl shows it pending with its due time.
+    admin::GetRequest get_req;
+    get_req.set_id(*id);
+    admin::CallInfo info;
+    ASSERT_TRUE(info.ParseFromString(*api.call("/dispatch.scheduler.v1.AdminService/Get", get_req.SerializeAsString(), {})));
+    EXPECT_EQ(info.state(), admin::CALL_STATE_PENDING);
+    EXPECT_EQ(info.attempts(), 0u);
+    EXPECT_EQ(protocol::from_timestamp(info.next_attempt_time()), clock_.t.load() + 2 * 3600 * 1000);
+    EXPECT_EQ(protocol::from_timestamp(info.expiration_time()), clock_.t.load() + 3 * 3600 * 1000);
+    round();
+    EXPECT_EQ(get(*id).attempts, 0u);
+    EXPECT_EQ(get(*at_id).attempts, 0u);
+    ASSERT_TRUE(scheduler_->cancel(*doomed).ok());
+    // Bad delays are refused with what was wrong.
+    sdk::DispatchRequest bad;
+    sdk::Call* c = bad.add_calls();
+    c->set_function("shop.add");
+    c->set_endpoint("http://127.0.0.1:8000");
+    protocol::pack_any("shop.AddRequest", "", c->mutable_input());
+    c->mutable_delay()->set_seconds(-5);
+    auto refused = api.call(protocol::kDispatchPath, bad.SerializeAsString(), {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("the delay must be between 0 and 10 years"), std::string::npos)
+        << refused.error().message();
+    c->clear_delay();
+    c->mutable_start_time()->set_seconds(clock_.t.load() / 1000 + 20LL * 366 * 24 * 3600);
+    refused = api.call(protocol::kDispatchPath, bad.SerializeAsString(), {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("within 10 years"), std::string::npos);
+    c->mutable_delay()->set_seconds(5);
+    refused = api.call(protocol::kDispatchPath, bad.SerializeAsString(), {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("not both"), std::string::npos);
+
+    clock_.t += 60'000;
+    round();
+    EXPECT_EQ(get(*at_id).state, CallState::completed);
+    EXPECT_EQ(get(*id).state, CallState::pending);
+    scheduler_.reset();  // a restart while it waits
+    open(endpoint, policy);
+    clock_.t += 2 * 3600 * 1000;
+    round();
+    EXPECT_EQ(get(*id).state, CallState::completed);
+    EXPECT_EQ(get(*id).output, "1+1");
+    EXPECT_EQ(get(*doomed).state, CallState::cancelled);
+  }
 }
 
 TEST_F(SchedulerTest, RealHttp429HalvesConcurrencyAndIsRetried) {

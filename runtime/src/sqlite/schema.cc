@@ -62,6 +62,38 @@ CREATE INDEX calls_running_seq ON calls(seq) WHERE state = 2;
 CREATE INDEX calls_failed_seq ON calls(seq) WHERE state = 4;
 CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
 )sql",
+    // 4: calls that make calls (Poll). A polled call keeps its coroutine
+    // state and what resumes it; its children point to it (parent_id,
+    // correlation_id) and their ends wait in `results` until it takes them.
+    // Suspended calls (state 6) are found by when they are due; children
+    // by their parent. Calls nobody made (most of them) are in neither
+    // index.
+    R"sql(
+ALTER TABLE calls ADD COLUMN correlation_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN polled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN poll_state BLOB NOT NULL DEFAULT x'';
+ALTER TABLE calls ADD COLUMN poll_state_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN min_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN max_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN poll_error_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN poll_error_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN outstanding INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX calls_suspended ON calls(next_attempt_at) WHERE state = 6;
+CREATE INDEX calls_children ON calls(parent_id, seq) WHERE parent_id != '';
+CREATE TABLE results (
+  seq INTEGER PRIMARY KEY,
+  parent_id TEXT NOT NULL,
+  correlation_id INTEGER NOT NULL,
+  child_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  output_type TEXT NOT NULL,
+  output BLOB NOT NULL,
+  error_type TEXT NOT NULL,
+  error_message TEXT NOT NULL
+);
+CREATE INDEX results_parent ON results(parent_id, seq);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -76,7 +108,8 @@ int user_version(sqlite3* db) {
 const char* const kCallColumns =
     "id, function, endpoint, input_type, input, state, attempts, next_attempt_at, expiration_at, "
     "created_at, updated_at, status, output_type, output, error_type, error_message, "
-    "idempotency_key, tenant, parent_id, root_id, lease";
+    "idempotency_key, tenant, parent_id, root_id, lease, correlation_id, polled, poll_state, "
+    "poll_state_type, min_results, max_results, poll_error_type, poll_error_message, outstanding, ready";
 
 CallRecord read_call(const Stmt& s) {
   CallRecord r;
@@ -101,6 +134,16 @@ CallRecord read_call(const Stmt& s) {
   r.parent_id = s.text(18);
   r.root_id = s.text(19);
   r.lease = static_cast<uint64_t>(s.i64(20));
+  r.correlation_id = static_cast<uint64_t>(s.i64(21));
+  r.polled = s.i64(22) != 0;
+  r.poll_state = s.text(23);
+  r.poll_state_type_url = s.text(24);
+  r.min_results = static_cast<int32_t>(s.i64(25));
+  r.max_results = static_cast<int32_t>(s.i64(26));
+  r.poll_error_type = s.text(27);
+  r.poll_error_message = s.text(28);
+  r.outstanding = static_cast<uint32_t>(s.i64(29));
+  r.ready = static_cast<uint32_t>(s.i64(30));
   return r;
 }
 
@@ -147,6 +190,7 @@ std::string state_index(int state) {
     case CallState::running: return "calls_running_seq";
     case CallState::failed: return "calls_failed_seq";
     case CallState::cancelled: return "calls_cancelled_seq";
+    case CallState::suspended: return "calls_suspended";
     case CallState::completed: break;
   }
   return "";

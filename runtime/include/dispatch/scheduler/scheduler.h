@@ -131,6 +131,9 @@ class Scheduler {
   Result<CallRecord> get(std::string_view id, std::chrono::milliseconds wait = {});
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id);
+  // The calls `parent_id` made (it answered Poll), oldest first.
+  Result<std::vector<CallRecord>> children(std::string_view parent_id, std::size_t limit,
+                                           std::string_view after_id);
   Result<CallRecord> cancel(std::string_view id);
   Result<CallRecord> retry(std::string_view id);
 
