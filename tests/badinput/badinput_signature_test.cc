@@ -1,4 +1,4 @@
-// Bad signatures end to end (issue 6): a dispatch::Server verifying RFC 9421
+// Bad signatures end to end: a dispatch::Server verifying RFC 9421
 // signatures (ServerOptions::verifier, as ServerOptions::from_env() sets it
 // from DISPATCH_VERIFICATION_KEY), sent every kind of bad
 // Signature / Signature-Input / Content-Digest over a raw socket. Each row

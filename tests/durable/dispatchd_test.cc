@@ -52,6 +52,45 @@ Output run(const std::string& command) {
   return r;
 }
 
+std::string read_all(FILE* f) {
+  std::string text;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) text.append(buf.data(), n);
+  return text;
+}
+
+// Runs a command line, capturing stdout and stderr apart (stderr through a
+// file in `dir`).
+struct Streams {
+  int status;
+  std::string out, err;
+};
+Streams run_apart(const std::string& command, const std::string& dir) {
+  const std::string err_file = dir + "stderr";
+  Streams r{0, "", ""};
+  FILE* p = ::popen((command + " 2>" + err_file).c_str(), "r");
+  r.out = read_all(p);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  if (FILE* f = std::fopen(err_file.c_str(), "r")) {
+    r.err = read_all(f);
+    std::fclose(f);
+  }
+  return r;
+}
+
+// Non-empty and ending with exactly one newline, as a shell prompt and a
+// line-reading script expect.
+::testing::AssertionResult one_final_newline(const std::string& text) {
+  if (text.empty()) return ::testing::AssertionFailure() << "nothing was printed";
+  if (text.back() != '\n') return ::testing::AssertionFailure() << "no final newline: [" << text << "]";
+  if (text.size() >= 2 && text[text.size() - 2] == '\n') {
+    return ::testing::AssertionFailure() << "an empty last line: [" << text << "]";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 class Dispatchd : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -274,6 +313,94 @@ TEST(DispatchdFlags, RetentionIsParsedAndBadValuesAreRefused) {
     EXPECT_NE(r.out.find("--retention DURATION"), std::string::npos);
   }
   for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
+}
+
+// Every way dispatchctl prints, in text and JSON, answers and errors alike,
+// ends its output with one newline.
+TEST_F(Dispatchd, DispatchctlOutputEndsWithANewline) {
+  const std::string dispatch_cmd = "dispatch durable.record --type durable.RecordRequest --input-hex 6869 --endpoint ";
+  Streams d = run_apart(ctl(dispatch_cmd + ep_url_), dir_);
+  ASSERT_EQ(d.status, 0) << d.err;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  EXPECT_TRUE(one_final_newline(d.out));
+  ASSERT_EQ(run(ctl("status " + id + " --wait-ms 20000")).status, 0);
+  // A failed call, for retry.
+  Streams f = run_apart(ctl(dispatch_cmd + "http://127.0.0.1:" + std::to_string(free_port())), dir_);
+  ASSERT_EQ(f.status, 0) << f.err;
+  const std::string failed = f.out.substr(0, f.out.find('\n'));
+  Output waited = run(ctl("status " + failed + " --wait-ms 20000"));
+  ASSERT_NE(waited.out.find("state        failed"), std::string::npos) << waited.out;
+
+  struct Case {
+    std::string args;
+    int status;
+  };
+  const Case answers[] = {
+      {"list", 0},
+      {"--json list", 0},
+      {"list completed --limit 1", 0},
+      {"list cancelled", 0},  // none: the header line alone
+      {"--json list cancelled", 0},
+      {"status " + id, 0},
+      {"--json status " + id, 0},
+      {"--json " + dispatch_cmd + ep_url_, 0},
+      {"--json retry " + failed, 0},
+  };
+  for (const Case& c : answers) {
+    Streams r = run_apart(ctl(c.args), dir_);
+    EXPECT_EQ(r.status, c.status) << c.args << ": " << r.err;
+    EXPECT_TRUE(one_final_newline(r.out)) << c.args;
+    EXPECT_EQ(r.err, "") << c.args;
+  }
+  ASSERT_EQ(run(ctl("status " + failed + " --wait-ms 20000")).status, 0);
+  Streams retried = run_apart(ctl("retry " + failed), dir_);
+  EXPECT_EQ(retried.status, 0) << retried.err;
+  EXPECT_TRUE(one_final_newline(retried.out));
+
+  const Case errors[] = {
+      {"cancel " + id, 1},  // already completed
+      {"--json cancel " + id, 1},
+      {"status 0123", 1},
+      {"--json status 0123", 1},
+      {"list sideways", 2},
+      {"list --limit x", 2},
+      {"status", 2},
+      {"frobnicate", 2},
+      {"", 2},
+      {"dispatch durable.record", 2},
+  };
+  for (const Case& c : errors) {
+    Streams r = run_apart(ctl(c.args), dir_);
+    EXPECT_EQ(r.status, c.status) << c.args << ": " << r.err;
+    EXPECT_EQ(r.out, "") << c.args;
+    EXPECT_TRUE(one_final_newline(r.err)) << c.args;
+  }
+  Streams unreachable = run_apart(std::string(DISPATCHCTL) + " --url http://127.0.0.1:" +
+                                      std::to_string(free_port()) + " list",
+                                  dir_);
+  EXPECT_EQ(unreachable.status, 1);
+  EXPECT_TRUE(one_final_newline(unreachable.err));
+  Streams help = run_apart(std::string(DISPATCHCTL) + " --help", dir_);
+  EXPECT_EQ(help.status, 0);
+  EXPECT_TRUE(one_final_newline(help.out));
+}
+
+// A mistyped option is refused before the command runs: the call it names
+// is left as it was.
+TEST_F(Dispatchd, DispatchctlRefusesUnknownOptionsBeforeActing) {
+  Streams f = run_apart(ctl("dispatch durable.record --type durable.RecordRequest --endpoint http://127.0.0.1:" +
+                            std::to_string(free_port())),
+                        dir_);
+  ASSERT_EQ(f.status, 0) << f.err;
+  const std::string failed = f.out.substr(0, f.out.find('\n'));
+  ASSERT_NE(run(ctl("status " + failed + " --wait-ms 20000")).out.find("state        failed"), std::string::npos);
+  Streams typo = run_apart(ctl("retry " + failed + " --wiat-ms 5"), dir_);
+  EXPECT_EQ(typo.status, 2);
+  EXPECT_EQ(typo.out, "");
+  EXPECT_NE(typo.err.find("unknown option '--wiat-ms' for retry"), std::string::npos) << typo.err;
+  Output after = run(ctl("status " + failed));
+  EXPECT_NE(after.out.find("state        failed"), std::string::npos) << after.out;
+  EXPECT_EQ(run(ctl("list --limt 5")).status, 2);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Signed calls end to end over loopback (issue 4): the shop example served by
+// Signed calls end to end over loopback: the shop example served by
 // a dispatch::Server that verifies RFC 9421 signatures (and, in some tests,
 // requires a bearer key), called by a dispatch::HttpClient that signs, and by
 // a raw socket for what a well-behaved client never sends (tampered,

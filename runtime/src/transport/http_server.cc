@@ -185,7 +185,10 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_->session_closed(this); }
 
   // Each on the session's strand.
-  void start() { read_header(); }
+  // A new connection is a request on its way: header_timeout bounds it from
+  // the accept (idle_timeout is for the wait between a keep-alive
+  // connection's requests).
+  void start() { next_request(/*fresh=*/true); }
   void reject_over_limit() {
     respond(transport::error_response(
         Error(Code::unavailable, "server has reached its limit of " +
@@ -195,26 +198,47 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void begin_drain(bool force) {
     draining_.store(true);
-    if (force || state_ == State::idle) close();
+    // A request whose headers are not all in is not a call yet.
+    if (force || state_ == State::idle || state_ == State::header) close();
   }
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
-  enum class State { idle, reading, busy, writing };
+  // idle: a keep-alive connection waits for its next request's first byte
+  // (idle_timeout); header: the rest of the headers are on their way
+  // (header_timeout); reading: the body (read_timeout); busy: the call
+  // runs; writing: the answer goes out.
+  enum class State { idle, header, reading, busy, writing };
   static constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
-  void read_header() {
-    state_ = State::idle;
+  void next_request(bool fresh) {
     if (draining_.load()) return close();
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
-    last_active_ = Clock::now();
-    timer_by(last_active_ + server_->options.idle_timeout);
+    read_timed_out_ = false;
+    request_bytes_ = buffer_.size() != 0;
+    if (fresh || request_bytes_) {
+      begin_header();
+    } else {
+      state_ = State::idle;
+      last_active_ = Clock::now();
+      timer_by(last_active_ + server_->options.idle_timeout);
+    }
     // A pipelined request may be in the buffer already; otherwise the next
     // one is not here yet (its client is reading our answer): wait first.
     if (buffer_.size() != 0) return read_available();
     wait_readable();
+  }
+
+  // The request has begun (its first byte, or a new connection): its
+  // headers must all be in within header_timeout, however the client
+  // spaces them out, so a client sending a line now and then cannot hold a
+  // connection slot for long.
+  void begin_header() {
+    state_ = State::header;
+    header_began_ = Clock::now();
+    timer_by(header_began_ + server_->options.header_timeout);
   }
 
   // Waits for the next bytes with one asynchronous read into the buffer,
@@ -225,9 +249,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // request. A bare readiness wait, async_wait, costs an epoll_ctl per
   // request, which Asio skips for a read after one that drained the socket.)
   void wait_readable() {
+    // The timer ran out while a completed read was already queued, so
+    // cancelling found nothing to abort.
+    if (read_timed_out_) return on_read_timeout();
     auto space = buffer_.prepare(beast::read_size(buffer_, kReadBufferBytes));
     stream_.socket().async_read_some(space, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       self->buffer_.commit(n);
+      if (n != 0) {
+        self->request_bytes_ = true;
+        if (self->state_ == State::idle) self->begin_header();
+      }
       // The end of the stream is left to the parse below, which tells a
       // clean close from a cut-off request as it did for the sync reads.
       if (ec && ec != asio::error::eof) return self->on_body(ec);  // cancelled: a timeout or a close
@@ -256,7 +287,7 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::reading;
     // The body's read timeout cancels the wait rather than closing the
     // socket (as Beast's stream expiry would), so the client gets a 408.
-    body_timed_out_ = false;
+    read_timed_out_ = false;
     header_at_ = Clock::now();
     timer_by(header_at_ + server_->options.read_timeout);
     auto& req = parser_->get();
@@ -278,13 +309,22 @@ class Session : public std::enable_shared_from_this<Session> {
     close();  // peer closed, idle timeout, drain: nothing to answer
   }
 
+  // The header or body timeout ran out with the request unfinished: 408,
+  // then close (what is left of the request cannot be skipped safely).
+  void on_read_timeout() {
+    const bool header = !parser_->is_header_done();
+    const auto& o = server_->options;
+    respond(transport::error_response(
+        Error(Code::deadline_exceeded,
+              header ? "request headers not received within the server's header timeout of " +
+                           std::to_string(o.header_timeout.count()) + " ms"
+                     : "request body not received within the server's read timeout of " +
+                           std::to_string(o.read_timeout.count()) + " ms"),
+        http::status::request_timeout, false));
+  }
+
   void on_body(beast::error_code ec) {
-    if (ec == asio::error::operation_aborted && body_timed_out_) {
-      return respond(transport::error_response(
-          Error(Code::deadline_exceeded, "request body not received within the server's read timeout of " +
-                                             std::to_string(server_->options.read_timeout.count()) + " ms"),
-          http::status::request_timeout, false));
-    }
+    if (ec == asio::error::operation_aborted && read_timed_out_) return on_read_timeout();
     if (ec) return on_read_error(ec);
     state_ = State::busy;
     request_ = parser_->release();
@@ -362,15 +402,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void after_write(beast::error_code ec) {
     if (state_ == State::writing) stream_.expires_never();  // finish_write's
     if (ec || !response_.keep_alive()) return close();
-    read_header();
+    next_request(/*fresh=*/false);
   }
 
-  // The idle and body read timeouts share one timer, without a timer
+  // The idle, header and body read timeouts share one timer, without a timer
   // operation per request (each is a timerfd_settime system call): the
   // phases only note when they began, and the timer, when it fires, acts if
   // the current phase has run out and otherwise sleeps again for what is
   // left. It is moved earlier only when a phase ends before it would fire
-  // (a body read timeout shorter than what is left of an idle one).
+  // (a header or body timeout shorter than what is left of an idle one).
   void timer_by(Clock::time_point when) {
     if (timer_armed_ && timer_expiry_ <= when) return;
     timer_armed_ = true;
@@ -391,18 +431,26 @@ class Session : public std::enable_shared_from_this<Session> {
       case State::idle:
         if (now - last_active_ >= o.idle_timeout) return close();
         return timer_by(last_active_ + o.idle_timeout);
+      case State::header:
+        if (now - header_began_ < o.header_timeout) return timer_by(header_began_ + o.header_timeout);
+        // A new connection that never sent a byte has no request to answer.
+        if (!request_bytes_) return close();
+        return cancel_read();
       case State::reading:
-        if (now - header_at_ >= o.read_timeout) {
-          body_timed_out_ = true;
-          beast::error_code ignored;
-          stream_.socket().cancel(ignored);  // on_body answers 408
-          return;
-        }
-        return timer_by(header_at_ + o.read_timeout);
+        if (now - header_at_ < o.read_timeout) return timer_by(header_at_ + o.read_timeout);
+        return cancel_read();
       case State::busy:
       case State::writing:  // the call runs as long as it runs; a write has Beast's expiry
         return timer_by(now + o.idle_timeout);
     }
+  }
+
+  // Ends the pending read (or 100 Continue write) with operation_aborted,
+  // which on_body() answers with a 408.
+  void cancel_read() {
+    read_timed_out_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
   }
 
   void close() {
@@ -418,14 +466,16 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   std::shared_ptr<ServerCore> server_;
   Lane& lane_;
-  // On the strand: the idle and body timeouts (timer_by()).
+  // On the strand: the idle, header and body timeouts (timer_by()).
   asio::steady_timer timer_;
   bool timer_armed_ = false;
   Clock::time_point timer_expiry_;
   uint64_t timer_generation_ = 0;
-  Clock::time_point last_active_;  // when the wait for a request began
-  Clock::time_point header_at_;    // when the request's headers were read
-  bool body_timed_out_ = false;   // on the strand
+  Clock::time_point last_active_;   // when the wait for a request began
+  Clock::time_point header_began_;  // a new connection's accept, or the request's first byte
+  Clock::time_point header_at_;     // when the request's headers were read
+  bool request_bytes_ = false;      // a byte of the current request has arrived (on the strand)
+  bool read_timed_out_ = false;     // on the strand
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   transport::Request request_;

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,13 +51,33 @@ Exit status: 0 ok, 1 the scheduler refused or failed, 2 bad usage.
   std::exit(2);
 }
 
-std::string to_json(const google::protobuf::Message& m) {
+// Prints m as protobuf JSON, ending with one newline (whether the library
+// ends its output with one differs between protobuf versions' printers).
+void print_json(const google::protobuf::Message& m) {
   std::string out;
   google::protobuf::util::JsonPrintOptions o;
   o.add_whitespace = true;
   o.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
+  const auto status = google::protobuf::util::MessageToJsonString(m, &out, o);
+  if (!status.ok()) {
+    std::fprintf(stderr, "dispatchctl: cannot print the scheduler's %s as JSON: %s\n",
+                 m.GetDescriptor()->full_name().c_str(), std::string(status.message()).c_str());
+    std::exit(1);
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  std::printf("%s\n", out.c_str());
+}
+
+// The options each command takes after its name (--name value).
+const std::map<std::string, std::set<std::string>>& command_options() {
+  static const std::map<std::string, std::set<std::string>> options = {
+      {"status", {"--wait-ms"}},
+      {"list", {"--limit", "--after"}},
+      {"cancel", {}},
+      {"retry", {}},
+      {"dispatch", {"--type", "--input-hex", "--endpoint", "--idempotency-key", "--expiration-ms"}},
+  };
+  return options;
 }
 
 std::string format_time(const google::protobuf::Timestamp& ts) {
@@ -162,6 +183,13 @@ int main(int argc, char** argv) {
       positional.push_back(args[i]);
     }
   }
+  // Every option is checked before the command runs: a mistyped option must
+  // not leave a call cancelled or dispatched behind a usage error.
+  const auto allowed = command_options().find(command);
+  if (allowed == command_options().end()) usage_error("unknown command '" + command + "'");
+  for (const auto& [name, value] : flags) {
+    if (allowed->second.count(name) == 0) usage_error("unknown option '" + name + "' for " + command);
+  }
   auto flag = [&](const char* name) -> std::string {
     auto it = flags.find(name);
     if (it == flags.end()) return "";
@@ -194,13 +222,12 @@ int main(int argc, char** argv) {
   };
   auto print = [&](const admin::CallInfo& info) {
     if (json) {
-      std::fputs(to_json(info).c_str(), stdout);
+      print_json(info);
     } else {
       print_call(info);
     }
   };
 
-  int rc = 0;
   if (command == "status") {
     admin::GetRequest req;
     req.set_id(need_id());
@@ -223,7 +250,7 @@ int main(int argc, char** argv) {
     admin::ListResponse res;
     call("List", req, &res);
     if (json) {
-      std::fputs(to_json(res).c_str(), stdout);
+      print_json(res);
     } else {
       std::printf("%-32s  %-9s  %8s  %-24s  %s\n", "ID", "STATE", "ATTEMPTS", "STATUS", "FUNCTION");
       for (const auto& c : res.calls()) {
@@ -265,9 +292,6 @@ int main(int argc, char** argv) {
     } else {
       std::printf("%s\n", id->c_str());
     }
-  } else {
-    usage_error("unknown command '" + command + "'");
   }
-  if (!flags.empty()) usage_error("unknown option '" + flags.begin()->first + "' for " + command);
-  return rc;
+  return 0;
 }

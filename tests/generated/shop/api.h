@@ -1,4 +1,4 @@
-// The shop example of issue 2, as generated-code tests use it.
+// The shop example (README.md), as generated-code tests use it.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -83,9 +83,18 @@ struct ServerOptions {
   std::size_t max_body_bytes = 16'000'000;   // 413 resource_exhausted, then close
   std::size_t max_header_bytes = 16 * 1024;  // 431 resource_exhausted, then close
   std::size_t max_connections = 4096;        // 503 unavailable to the extra connection
-  // Time allowed to receive a request body once its headers have arrived.
+  // Timeouts (docs/transport.md, "Timeouts"). Time allowed to receive a
+  // request's headers, counted from the request's first byte (for a new
+  // connection's first request, from the accept), however the client
+  // spaces them out: past it the client gets 408 deadline_exceeded and the
+  // connection is closed (a new connection that has sent nothing is closed
+  // without an answer).
+  std::chrono::milliseconds header_timeout{20'000};
+  // Time allowed to receive a request body once its headers have arrived
+  // (408 deadline_exceeded, then close); also bounds writing an answer.
   std::chrono::milliseconds read_timeout{30'000};
-  // Time a keep-alive connection may wait for its next request's headers.
+  // Time a keep-alive connection may wait for the first byte of its next
+  // request; then it is closed without an answer.
   std::chrono::milliseconds idle_timeout{60'000};
   // How long drain() waits for in-flight calls before closing connections.
   std::chrono::milliseconds drain_timeout{30'000};

@@ -1,4 +1,4 @@
-// The shop example of issue 2, as an outside project sees it.
+// The shop example (README.md), as an outside project sees it.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,4 @@
-// The shop example of issue 2.
+// The shop example (README.md): an enum, nested and repeated structs, optional fields, a renamed function.
 #pragma once
 #include <cstdint>
 #include <optional>
