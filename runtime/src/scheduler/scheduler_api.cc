@@ -17,15 +17,13 @@
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "durable/protocol.h"
 #include "scheduler/api.h"
+#include "scheduler/new_call.h"
 
 namespace dispatch::scheduler {
 namespace {
 
 namespace admin = ::dispatch::scheduler::v1;
 
-// A call can wait at most this long to start (a start time this far out is
-// a mistake: a timestamp in ms where seconds were meant, say).
-constexpr int64_t kLongestDelaySeconds = 10LL * 366 * 24 * 3600;
 // The Scheduler a route's call is for: its service is an ApiService.
 Scheduler& scheduler_of(const MethodCall& call) {
   return *static_cast<const ApiService&>(call.service).scheduler;
@@ -51,55 +49,10 @@ Result<std::string> handle_dispatch(const MethodCall& call) {
   for (int i = 0; i < req.calls_size(); ++i) {
     sdk::v1::Call& c = *req.mutable_calls(i);
     const std::string where = "call " + std::to_string(i) + " ('" + c.function() + "')";
-    if (!protocol::valid_function_name(c.function())) {
-      return Error(Code::invalid_argument,
-                  where + ": the function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$");
-    }
-    const std::string& ep = c.endpoint();
-    if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) {
-      return Error(Code::invalid_argument,
-                  where + ": endpoint '" + ep + "' is not an http:// or https:// URL");
-    }
-    if (!c.has_input() || protocol::any_type(c.input()).empty()) {
-      return Error(Code::invalid_argument,
-                  where + ": input must be a google.protobuf.Any with a type URL "
-                          "(type.googleapis.com/<package>.<Message>)");
-    }
-    // Delayed: first delivered after `delay` or at `start_time`; the
-    // expiration counts from then.
-    const int64_t now = s.now_ms();
-    int64_t not_before = 0;
-    if (c.has_delay() && c.has_start_time()) {
-      return Error(Code::invalid_argument, where + ": give a delay or a start time, not both");
-    }
-    if (c.has_delay()) {
-      const int64_t ms = c.delay().seconds() * 1000 + c.delay().nanos() / 1000000;
-      if (c.delay().seconds() < 0 || c.delay().nanos() < 0 || c.delay().seconds() > kLongestDelaySeconds) {
-        return Error(Code::invalid_argument, where + ": the delay must be between 0 and 10 years");
-      }
-      not_before = now + ms;
-    } else if (c.has_start_time()) {
-      if (c.start_time().seconds() < 0 || c.start_time().seconds() > now / 1000 + kLongestDelaySeconds) {
-        return Error(Code::invalid_argument, where + ": the start time must be within 10 years from now");
-      }
-      not_before = std::max(now, protocol::from_timestamp(c.start_time()));
-    }
-    int64_t expiration_at = 0;  // 0: the function's policy decides
-    if (c.has_expiration()) {
-      const int64_t ms = c.expiration().seconds() * 1000 + c.expiration().nanos() / 1000000;
-      if (ms <= 0) return Error(Code::invalid_argument, where + ": expiration must be positive");
-      expiration_at = std::max(now, not_before) + ms;
-    }
-    NewCall n;
-    n.function = c.function();
-    n.endpoint = ep;
-    n.input_type_url = std::move(*c.mutable_input()->mutable_type_url());
-    n.input = std::move(*c.mutable_input()->mutable_value());
-    n.expiration_at_ms = expiration_at;
-    n.idempotency_key = c.idempotency_key();
-    n.tenant = c.tenant();
-    n.not_before_ms = not_before;
-    calls.push_back(std::move(n));
+    auto n = new_call_from(c, s.now_ms(), where, "");
+    if (!n.ok()) return std::move(n).error();
+    n->correlation_id = 0;  // meaningful only for a Poll's children
+    calls.push_back(std::move(*n));
   }
   auto ids = s.dispatch(std::move(calls));
   if (!ids.ok()) return std::move(ids).error();

@@ -99,7 +99,8 @@ struct SchedulerStats {
   uint64_t delivered = 0;   // Run calls started
   uint64_t completed = 0;   // finished ok
   uint64_t failed = 0;      // finished with a final error (expired included)
-  uint64_t retried = 0;     // temporary failures scheduled again
+  uint64_t retried = 0;     // temporary failures scheduled again (tail calls and restarts too)
+  uint64_t polls = 0;       // Polls recorded: calls suspended until their children's results
   uint64_t stale = 0;       // finishes refused: cancelled or re-leased meanwhile
 };
 
