@@ -365,7 +365,7 @@ Error direct_call_refused(const char* function) {
                std::string("'") + function +
                    "' is a workflow: it runs through a scheduler, which makes its calls durable. Dispatch it "
                    "(the stub's dispatch(scheduler, ...) form, or dispatchctl dispatch) and wait for its "
-                   "result; in a test, run it with dispatch::testing::WorkflowHarness");
+                   "result; in a test, run it with dispatch::testing::Harness");
 }
 
 }  // namespace dispatch::workflow
