@@ -248,6 +248,7 @@ class Printer {
       << "#include <cstdint>\n#include <future>\n#include <string>\n#include <string_view>\n#include <utility>\n\n"
       << "#include \"dispatch/core/awaitable.h\"\n#include \"dispatch/core/client.h\"\n"
       << "#include \"dispatch/core/result.h\"\n#include \"dispatch/durable/dispatch_client.h\"\n"
+      << "#include \"dispatch/durable/durable_call.h\"\n"
       << "#include " << quote(m_.include_name) << "\n\n"
       << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";
 
@@ -331,7 +332,8 @@ class Printer {
   // the request message's fields keep the user's names.
   static std::vector<std::string> stub_params(const Function& f) {
     static const std::set<std::string> kMembers = {"path", "function", "request_type", "response_type",
-                                                   "try_call", "async", "co", "dispatch", "encode_request"};
+                                                   "try_call", "async", "co", "dispatch", "encode_request",
+                                                   "call"};
     std::vector<std::string> names;
     for (const Parameter& p : f.params) {
       std::string name = p.name;
@@ -433,6 +435,9 @@ class Printer {
       << "    return " << client << ".dispatch(" << st << "::function, " << st << "::request_type, std::move(*"
       << request << "), " << options << ");\n"
       << "  }\n"
+      << "  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made\n"
+      << "  // durably by the scheduler, giving the result or the dispatch::Error.\n"
+      << "  ::dispatch::DurableCall<" << r << "> call(" << ps_no_trailing << ") const;\n"
       << "  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).\n"
       << "  static ::dispatch::Result<std::string> encode_request(" << ps_no_trailing << ");\n"
       << "} " << name << "{};\n\n";
@@ -996,7 +1001,16 @@ class Printer {
       << "  }\n"
       << (is_void ? "  return {};\n" : "  return std::move(" + result + ".result);\n")
       << "}\n"
+      << "// The same for a result the scheduler kept (a workflow's durable call).\n"
+      << "::dispatch::Result<" << r << "> " << decode_fn << "_bytes(std::string_view " << reply << ") {\n"
+      << "  return " << decode_fn << "(std::string(" << reply << "));\n"
+      << "}\n"
       << "}  // namespace\n\n";
+
+    o << "::dispatch::DurableCall<" << r << "> " << st << "::call(" << ps_no_trailing << ") const {\n"
+      << "  return ::dispatch::DurableCall<" << r << ">(" << st << "::function, " << st << "::request_type, "
+      << st << "::encode_request(" << call_args(f) << "), &" << decode_fn << "_bytes);\n"
+      << "}\n\n";
 
     o << r << " " << st << "::operator()(::dispatch::Client& " << client << ", " << ps
       << "const ::dispatch::CallOptions& " << options << ") const {\n"
@@ -1060,7 +1074,7 @@ class Printer {
                 "and the dispatch::Service\n// listing them.")
       << "#include " << quote(generated_header_) << "\n\n"
       << "#include <iterator>\n#include <utility>\n\n"
-      << "#include \"dispatch/core/service.h\"\n\n"
+      << "#include \"dispatch/core/service.h\"\n#include \"dispatch/durable/function_service.h\"\n\n"
       << kQuietDeprecation;
     o << ns_open(remote_ns_) << "namespace {\n\n";
     for (std::size_t i = 0; i < m_.functions.size(); ++i) {
@@ -1097,7 +1111,9 @@ class Printer {
       << "const ::dispatch::Service& " << cpp_stem(m_.stem) << "_service() {\n"
       << "  static const ::dispatch::Service service{" << quote(m_.package) << ", " << quote(m_.service) << ", "
       << (m_.functions.empty() ? "nullptr, 0" : methods_ + ", std::size(" + methods_ + ")") << ", "
-      << cpp_stem(m_.stem) << "_file_descriptor()};\n"
+      << cpp_stem(m_.stem) << "_file_descriptor(),\n"
+      << "      // Served with the Dispatch protocol's Run, so a scheduler can drive it.\n"
+      << "      &::dispatch::function_service()};\n"
       << "  return service;\n"
       << "}\n\n"
       << ns_close(remote_ns_) << kEndQuiet;

@@ -30,11 +30,12 @@ class DurableCall {
   // Decodes the function's response message into its result.
   using Decode = Result<R> (*)(std::string_view response);
 
-  // `function` ("shop.add") and `request_type` ("shop.AddRequest") point to
-  // static storage; `request` is the encoded request, or why encoding failed
-  // (awaiting the call then throws that error).
-  DurableCall(const char* function, const char* request_type, Result<std::string> request, Decode decode)
-      : function_(function), request_type_(request_type), request_(std::move(request)), decode_(decode) {}
+  // `fn` ("shop.add") and `type` ("shop.AddRequest", the request message)
+  // point to static storage; `req` is the encoded request, or why encoding
+  // failed (awaiting the call then throws that error). (Named unlike the
+  // accessors below: -Wshadow builds include this header.)
+  DurableCall(const char* fn, const char* type, Result<std::string> req, Decode dec)
+      : function_(fn), request_type_(type), request_(std::move(req)), decode_(dec) {}
 
   // The endpoint (URL) that serves the function. Default: the endpoint of
   // the workflow making the call.

@@ -585,7 +585,15 @@ namespace {
   }
   return std::move(result.result);
 }
+// The same for a result the scheduler kept (a workflow's durable call).
+::dispatch::Result<::Greeting> decode_greet_reply_bytes(std::string_view reply) {
+  return decode_greet_reply(std::string(reply));
+}
 }  // namespace
+
+::dispatch::DurableCall<::Greeting> greet_stub::call(const std::string& name) const {
+  return ::dispatch::DurableCall<::Greeting>(greet_stub::function, greet_stub::request_type, greet_stub::encode_request(name), &decode_greet_reply_bytes);
+}
 
 ::Greeting greet_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
   return greet_stub::try_call(client, name, options).value();
@@ -655,7 +663,15 @@ namespace {
   }
   return {};
 }
+// The same for a result the scheduler kept (a workflow's durable call).
+::dispatch::Result<void> decode_reset_reply_bytes(std::string_view reply) {
+  return decode_reset_reply(std::string(reply));
+}
 }  // namespace
+
+::dispatch::DurableCall<void> reset_stub::call() const {
+  return ::dispatch::DurableCall<void>(reset_stub::function, reset_stub::request_type, reset_stub::encode_request(), &decode_reset_reply_bytes);
+}
 
 void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
   return reset_stub::try_call(client, options).value();
@@ -725,7 +741,15 @@ namespace {
   }
   return std::move(result.result);
 }
+// The same for a result the scheduler kept (a workflow's durable call).
+::dispatch::Result<std::string> decode_hello_reply_bytes(std::string_view reply) {
+  return decode_hello_reply(std::string(reply));
+}
 }  // namespace
+
+::dispatch::DurableCall<std::string> hello_stub::call(const ::Visitor& visitor) const {
+  return ::dispatch::DurableCall<std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(visitor), &decode_hello_reply_bytes);
+}
 
 std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
   return hello_stub::try_call(client, visitor, options).value();

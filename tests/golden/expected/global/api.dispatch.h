@@ -19,6 +19,7 @@
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/durable_call.h"
 #include "global/api.h"
 
 namespace dispatch {
@@ -94,6 +95,9 @@ inline constexpr struct greet_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(greet_stub::function, greet_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::Greeting> call(const std::string& name) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::string& name);
 } greet{};
@@ -121,6 +125,9 @@ inline constexpr struct reset_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(reset_stub::function, reset_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<void> call() const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request();
 } reset{};
@@ -148,6 +155,9 @@ inline constexpr struct reset_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<std::string> call(const ::Visitor& visitor) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::Visitor& visitor);
 } hello{};

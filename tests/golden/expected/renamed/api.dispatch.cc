@@ -491,7 +491,15 @@ namespace {
   }
   return std::move(result.result);
 }
+// The same for a result the scheduler kept (a workflow's durable call).
+::dispatch::Result<::billing::Invoice> decode_draft_reply_bytes(std::string_view reply) {
+  return decode_draft_reply(std::string(reply));
+}
 }  // namespace
+
+::dispatch::DurableCall<::billing::Invoice> draft_stub::call(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) const {
+  return ::dispatch::DurableCall<::billing::Invoice>(draft_stub::function, draft_stub::request_type, draft_stub::encode_request(base, amounts), &decode_draft_reply_bytes);
+}
 
 ::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   return draft_stub::try_call(client, base, amounts, options).value();
