@@ -1,5 +1,6 @@
 // A Dispatch endpoint for the cross-process durability tests: serves
-// durable.Endpoint/record and the protocol's Run route. Each execution
+// durable.Endpoint/record, the workflow durable.fan (which records through
+// the scheduler) and the protocol's Run route. Each execution
 // appends "<dispatch id> <attempt>\n" to a log file with one write(2), so the
 // line survives a kill -9 of this process, and answers its input back.
 //
@@ -16,8 +17,11 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dispatch/durable/function_service.h"
+#include "dispatch/workflow/serve.h"
+#include "dispatch/workflow/workflow.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
 #include "dispatch/transport/server.h"
@@ -38,10 +42,44 @@ dispatch::Result<std::string> record(const dispatch::MethodCall& method_call) {
   return std::string(method_call.request);
 }
 
+dispatch::Result<std::string> same_bytes(std::string_view bytes) { return std::string(bytes); }
+
+// durable.fan: its input is a decimal count n; it records n calls at once
+// through the scheduler, sleeps 50 ms, and returns what they answered.
+dispatch::Workflow<std::string> fan(int n) {
+  std::vector<dispatch::DurableCall<std::string>> calls;
+  for (int i = 0; i < n; ++i) {
+    calls.emplace_back("durable.record", "durable.RecordRequest", "r" + std::to_string(i), &same_bytes);
+  }
+  std::vector<std::string> answers = co_await dispatch::all(std::move(calls));
+  co_await dispatch::sleep(std::chrono::milliseconds(50));
+  std::string joined;
+  for (const std::string& a : answers) joined += (joined.empty() ? "" : ",") + a;
+  co_return joined;
+}
+
+dispatch::Result<std::unique_ptr<dispatch::workflow::Instance>> start_fan(std::string_view input) {
+  const std::string text(input);
+  if (text.empty() || text.size() > 3 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return dispatch::Error(dispatch::Code::invalid_argument, "durable.fan takes a count of 0..999, not '" + text + "'");
+  }
+  auto instance = std::make_unique<dispatch::workflow::InstanceOf<int, std::string>>();
+  instance->request = std::stoi(text);
+  instance->start(fan(instance->request), [](std::string&& s) { return std::move(s); });
+  return std::unique_ptr<dispatch::workflow::Instance>(std::move(instance));
+}
+const dispatch::workflow::Definition kFan{"durable.fan", "v1", "durable.FanRequest", "durable.FanResponse",
+                                          &start_fan};
+dispatch::Result<std::string> run_fan(const dispatch::MethodCall& c) { return dispatch::workflow::run(c, kFan); }
+dispatch::Result<std::string> direct_fan(const dispatch::MethodCall&) {
+  return dispatch::workflow::direct_call_refused("durable.fan");
+}
+
 const dispatch::Method kMethods[] = {
     {"record", "/durable.Endpoint/record", "durable.RecordRequest", "durable.RecordResponse", &record},
+    {"fan", "/durable.Endpoint/fan", "durable.FanRequest", "durable.FanResponse", &direct_fan, &run_fan},
 };
-const dispatch::Service kService{"durable", "Endpoint", kMethods, 1, {}};
+const dispatch::Service kService{"durable", "Endpoint", kMethods, 2, {}};
 
 }  // namespace
 
