@@ -281,6 +281,14 @@ TEST_F(Dispatchd, AWorkflowRunsThroughDispatchdAndDispatchctlShowsItsTree) {
   EXPECT_EQ(json.out.rfind("{\"call\":{", 0), 0u) << json.out;
   EXPECT_NE(json.out.find("\"parentId\":\"" + id + "\""), std::string::npos) << json.out;
   EXPECT_TRUE(one_final_newline(json.out));
+  // A child's status names its parent.
+  const std::size_t second = json.out.find("\"id\":\"", json.out.find("\"children\""));
+  ASSERT_NE(second, std::string::npos) << json.out;
+  const std::string child = json.out.substr(second + 6, 32);
+  Output child_status = run(ctl("status " + child));
+  EXPECT_EQ(child_status.status, 0) << child_status.out;
+  EXPECT_NE(child_status.out.find("parent       " + id + " (correlation ID "), std::string::npos)
+      << child_status.out;
 
   EXPECT_EQ(run(ctl("tree")).status, 2);
   Output unknown = run(ctl("tree 0123"));

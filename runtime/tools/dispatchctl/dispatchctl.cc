@@ -132,6 +132,14 @@ void print_call(const admin::CallInfo& c) {
   }
   if (!c.idempotency_key().empty()) std::printf("idempotency  %s\n", c.idempotency_key().c_str());
   if (!c.tenant().empty()) std::printf("tenant       %s\n", c.tenant().c_str());
+  if (!c.parent_id().empty()) {
+    std::printf("parent       %s (correlation ID %llu)\n", c.parent_id().c_str(),
+                static_cast<unsigned long long>(c.correlation_id()));
+  }
+  if (!c.root_id().empty() && c.root_id() != c.id()) std::printf("root         %s\n", c.root_id().c_str());
+  if (c.state() == admin::CALL_STATE_SUSPENDED) {
+    std::printf("waiting for  %u calls (%u results ready)\n", c.outstanding_calls(), c.ready_results());
+  }
   std::printf("created      %s\n", format_time(c.created_time()).c_str());
   std::printf("updated      %s\n", format_time(c.updated_time()).c_str());
   if (c.has_next_attempt_time()) std::printf("next attempt %s\n", format_time(c.next_attempt_time()).c_str());
