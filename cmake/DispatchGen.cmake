@@ -4,7 +4,8 @@
 # Runs dispatch-gen on each annotated header at build time and adds what it
 # writes to <target>:
 #   <OUT_DIR>/<dir>/<stem>.dispatch.h          client stubs, messages, codecs
-#   <OUT_DIR>/<dir>/<stem>.dispatch.cc         added to <target>
+#   <OUT_DIR>/<dir>/<stem>.dispatch.cc         the stubs' calls; added to <target>
+#   <OUT_DIR>/<dir>/<stem>.dispatch.codec.cc   the codecs; added to <target>
 #   <OUT_DIR>/<dir>/<stem>.dispatch.server.cc  added unless CLIENT_ONLY
 #   <OUT_DIR>/<dir>/<stem>.proto               the contract for other languages
 # where "<dir>/<stem>.h" is how code compiled with <target>'s include
@@ -257,12 +258,13 @@ function(_dispatch_generate_commands target headers out_dir package client_only 
     endif()
     set(h ${out}/${stem}.dispatch.h)
     set(cc ${out}/${stem}.dispatch.cc)
+    set(codec_cc ${out}/${stem}.dispatch.codec.cc)
     set(server_cc ${out}/${stem}.dispatch.server.cc)
     set(proto ${out}/${stem}.proto)
     set(depfile ${out}/${stem}.dispatch.d)
 
     add_custom_command(
-      OUTPUT ${h} ${cc} ${server_cc} ${proto}
+      OUTPUT ${h} ${cc} ${codec_cc} ${server_cc} ${proto}
       COMMAND ${DISPATCH_GEN_EXECUTABLE} --out-dir ${out} --include-name ${rel} --check-include-name
               ${package_args} --depfile ${depfile} ${abs} -- ${clang_args}
       DEPENDS ${abs} ${gen_depends}
@@ -271,7 +273,7 @@ function(_dispatch_generate_commands target headers out_dir package client_only 
       COMMAND_EXPAND_LISTS
       VERBATIM)
 
-    target_sources(${target} PRIVATE ${h} ${cc})
+    target_sources(${target} PRIVATE ${h} ${cc} ${codec_cc})
     if(NOT client_only)
       target_sources(${target} PRIVATE ${server_cc})
     endif()

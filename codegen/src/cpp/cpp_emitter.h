@@ -1,7 +1,9 @@
 // The C++ back end: prints one annotated header's model as generated C++
 // (see docs/types.md for what the generated code looks like and why):
 //   <stem>.dispatch.h         request/response structs, public codecs, client stubs
-//   <stem>.dispatch.cc        the codecs, the stubs' bodies, the embedded descriptor
+//   <stem>.dispatch.cc        the stubs' bodies, the embedded descriptor
+//   <stem>.dispatch.codec.cc  the codecs of every message, the stubs' request
+//                             encoders
 //   <stem>.dispatch.server.cc the handlers and the dispatch::Service (calls the
 //                             user's functions, so clients need not link it)
 // Not for: parsing or naming (the front end and naming pass fill the model),

@@ -26,13 +26,14 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TEST(CppEmitter, EmitsThreeFilesDeterministically) {
+TEST(CppEmitter, EmitsFourFilesDeterministically) {
   auto a = emit_cpp(shop_model(), "descriptor");
   auto b = emit_cpp(shop_model(), "descriptor");
-  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[0].path, "api.dispatch.h");
   EXPECT_EQ(a[1].path, "api.dispatch.cc");
-  EXPECT_EQ(a[2].path, "api.dispatch.server.cc");
+  EXPECT_EQ(a[2].path, "api.dispatch.codec.cc");
+  EXPECT_EQ(a[3].path, "api.dispatch.server.cc");
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].content, b[i].content);
 }
 
@@ -54,10 +55,30 @@ TEST(CppEmitter, HeaderNamesStubsPathsAndCodecs) {
   // No protobuf headers in what users include.
   EXPECT_FALSE(contains(h, "google/protobuf"));
   EXPECT_TRUE(contains(file(files, "api.dispatch.cc"), "#include \"shop/api.dispatch.h\""));
+  EXPECT_TRUE(contains(file(files, "api.dispatch.codec.cc"), "#include \"shop/api.dispatch.h\""));
+}
+
+// The stubs' file holds no codecs (and none of protobuf's headers), so it
+// compiles in parallel with the codecs' file; each call form is one call
+// into the runtime with the function's reply decoder.
+TEST(CppEmitter, StubsAndCodecsAreSeparateFiles) {
+  auto files = emit_cpp(shop_model(), "");
+  const std::string& stubs = file(files, "api.dispatch.cc");
+  const std::string& codecs = file(files, "api.dispatch.codec.cc");
+  EXPECT_FALSE(contains(stubs, "wire_io.h"));
+  EXPECT_FALSE(contains(stubs, "size_of("));
+  EXPECT_TRUE(contains(stubs, "#include \"dispatch/core/stub_calls.h\""));
+  EXPECT_TRUE(contains(stubs, "return ::dispatch::stub::call_future(client, add_stub::path, "
+                              "add_stub::encode_request(a, b), options, &decode_add_reply);"));
+  EXPECT_TRUE(contains(codecs, "#include \"dispatch/wire/wire_io.h\""));
+  EXPECT_TRUE(contains(codecs, "::dispatch::Result<std::string> add_stub::encode_request("));
+  EXPECT_TRUE(contains(codecs, "return ::dispatch::wire::decode_erased(bytes, \"Order\", "
+                               "&read_erased<::shop::Order>, value);"));
+  EXPECT_FALSE(contains(codecs, "_stub::try_call("));
 }
 
 TEST(CppEmitter, TagsAndPackedRepeated) {
-  const std::string cc = file(emit_cpp(shop_model(), ""), "api.dispatch.cc");
+  const std::string cc = file(emit_cpp(shop_model(), ""), "api.dispatch.codec.cc");
   // Order.tags = 6, packed: tag (6 << 3) | 2 = 0x32.
   EXPECT_TRUE(contains(cc, "*p++ = 0x32;"));
   // Item.price = 3, fixed64: 0x19.
@@ -108,11 +129,12 @@ TEST(CppEmitter, ParametersNamedLikeStubMembersShadowNothing) {
   m.functions[0].params[1].name = "function";
   const std::string h = file(emit_cpp(m, ""), "api.dispatch.h");
   const std::string cc = file(emit_cpp(m, ""), "api.dispatch.cc");
+  const std::string codec = file(emit_cpp(m, ""), "api.dispatch.codec.cc");
   EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client, const std::int64_t& path_, "
                           "const std::int64_t& function_, const ::dispatch::CallOptions& options = {})"));
   EXPECT_TRUE(contains(h, "client.dispatch(add_stub::function, add_stub::request_type,"));
-  EXPECT_TRUE(contains(cc, "client.call(add_stub::path, "));
-  EXPECT_TRUE(contains(cc, "AddRequestRefs{path_, function_}"));
+  EXPECT_TRUE(contains(cc, "::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(path_, function_)"));
+  EXPECT_TRUE(contains(codec, "AddRequestRefs{path_, function_}"));
 }
 
 TEST(CppEmitter, GlobalNamespace) {

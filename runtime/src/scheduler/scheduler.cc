@@ -165,14 +165,13 @@ struct Scheduler::Impl {
     } else {
       HttpClientOptions o;
       o.decorate = opts.decorate;
-      // http://: one event-loop thread runs every Run call of this endpoint
-      // and its replies (on_reply, so that must not block); the AIMD limit
-      // decides how many are in flight, not the client.
+      // Every endpoint's Run calls (http:// and https://) and their replies
+      // (on_reply, so that must not block) run on the shared loops; each
+      // endpoint keeps its own connections, and the AIMD limit, not the
+      // client, decides how many calls are in flight.
+      o.loops = opts.client_loops;
       o.max_connections = static_cast<std::size_t>(std::max(1.0, opts.max_endpoint_concurrency));
       o.max_idle_connections = std::max(o.max_idle_connections, o.max_connections);
-      // https:// still blocks a pool thread per call: enough threads for
-      // the AIMD limit to matter before the pool does.
-      o.async_threads = 16;
       auto http = HttpClient::create(endpoint, std::move(o));
       if (http.ok()) {
         made = std::shared_ptr<Client>(std::move(http).value());
@@ -644,6 +643,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
                  "dispatch::scheduler::open_sqlite_store() (dispatch/sqlite/sqlite_store.h)");
   }
   impl.store = std::move(impl.opts.store);
+  // Threads start only when a default client first delivers.
+  if (!impl.opts.client_loops) impl.opts.client_loops = std::make_shared<ClientLoops>();
   uint64_t seed = impl.opts.seed;
   if (seed == 0) seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   impl.rng.seed(seed);

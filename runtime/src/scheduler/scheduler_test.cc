@@ -8,8 +8,11 @@
 #include <google/protobuf/duration.pb.h>
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -23,6 +26,7 @@
 #include "dispatch/transport/server.h"
 #include "durable/protocol.h"
 #include "scheduler/policy.h"
+#include "transport/test_multi_port_server.h"
 
 namespace dispatch::scheduler {
 namespace {
@@ -927,6 +931,61 @@ TEST_F(SchedulerTest, AResumeTheFunctionCannotTakeStartsItAgainFromItsInput) {
   EXPECT_EQ(get(id).state, CallState::completed);
   EXPECT_EQ(get(id).output, "fresh");
   EXPECT_EQ(runs.load(), 2);
+}
+
+// This process's event-loop threads (they name themselves dispatch-client).
+int loop_threads() {
+  int n = 0;
+  DIR* dir = ::opendir("/proc/self/task");
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string name;
+    n += std::getline(comm, name) && name == "dispatch-client";
+  }
+  ::closedir(dir);
+  return n;
+}
+
+// The default clients: one per endpoint URL, all on the shared loops. Each
+// of 300 endpoints (a listening socket of its own) gets its own connection,
+// the loop threads stay at the configured 2, and every connection is
+// closed after the idle timeout.
+TEST_F(SchedulerTest, DeliveriesToManyEndpointsShareTheLoopThreads) {
+  constexpr int kEndpoints = 300;
+  testing::MultiPortServer endpoints(kEndpoints, [](const std::string&, const std::string& body) {
+    sdk::RunRequest req;
+    EXPECT_TRUE(req.ParseFromString(body));
+    return run_response(sdk::STATUS_OK, "ran " + req.input().value());
+  });
+  ClientLoopsOptions loops;
+  loops.threads = 2;
+  loops.idle_timeout = std::chrono::milliseconds(300);
+  open(nullptr, {}, [&](SchedulerOptions& o) {
+    o.client_factory = nullptr;  // the default clients
+    o.client_loops = std::make_shared<ClientLoops>(loops);
+  });
+  std::vector<NewCall> calls;
+  for (int i = 0; i < kEndpoints; ++i) {
+    NewCall c = call("f", std::to_string(i));
+    c.endpoint = endpoints.url(static_cast<std::size_t>(i));
+    calls.push_back(std::move(c));
+  }
+  auto ids = scheduler_->dispatch(std::move(calls));
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  for (int rounds = 0; rounds < 10 && scheduler_->stats().completed < kEndpoints; ++rounds) round();
+  for (int i = 0; i < kEndpoints; ++i) {
+    CallRecord r = get(ids->at(static_cast<std::size_t>(i)));
+    ASSERT_EQ(r.state, CallState::completed) << "endpoint " << i << ": " << r.error_message;
+    EXPECT_EQ(r.output, "ran " + std::to_string(i));
+  }
+  EXPECT_EQ(endpoints.accepted(), kEndpoints);
+  EXPECT_EQ(loop_threads(), 2);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (endpoints.open() != 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(endpoints.open(), 0) << "connections to idle endpoints were not closed";
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The out-of-line half of dispatch/wire/wire.h and dispatch/wire/wire_io.h: error
-// construction, UTF-8 validation, skipping unknown fields, and exact chrono <->
+// construction, UTF-8 validation, skipping unknown fields, whole-message
+// encoding and decoding over generated passes, and exact chrono <->
 // Duration/Timestamp arithmetic (in 128 bits, so no tick count overflows
 // silently). Not for: anything message-specific; that is generated.
 #include "dispatch/wire/wire.h"
@@ -139,6 +140,28 @@ void fail_range(const char* message, const char* field, std::uint64_t bits, bool
                 const char* type) {
   std::string value = is_signed ? std::to_string(static_cast<std::int64_t>(bits)) : std::to_string(bits);
   fail(message, field, "value " + value + " does not fit in " + type);
+}
+
+std::string encode_erased(const void* value, SizePass size, WritePass write) {
+  return encode_message([&](SizeCache& cache) { return size(value, cache); },
+                        [&](SizeCache& cache, std::uint8_t* out) { return write(value, cache, out); });
+}
+
+Result<std::string> try_encode_erased(const void* value, SizePass size, WritePass write) {
+  try {
+    return encode_erased(value, size, write);
+  } catch (const Error& e) {
+    return e;
+  }
+}
+
+Result<void> decode_erased(std::string_view bytes, const char* message, ReadPass read, void* value) {
+  try {
+    decode_buffer(bytes, message, [&](Stream& in) { read(in, value); });
+  } catch (const Error& e) {
+    return e;
+  }
+  return {};
 }
 
 void skip(Stream& in, std::uint32_t tag, const char* message) {

@@ -40,6 +40,10 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
                         or cancelled), then delete it and its idempotency key:
                         a number and s, m, h or d (default 7d; 0: keep every
                         call forever). Pending and running calls always stay.
+  --delivery-threads N  event-loop threads all endpoints' Run calls share
+                        (default 0: one per core)
+  --idle-connection-ms N  an endpoint connection unused this long is closed
+                        (default 30000)
   --no-fsync            synchronous=NORMAL: survives kill -9, not power loss
   --port-file PATH      write the bound port there once listening
   --help
@@ -110,6 +114,7 @@ int main(int argc, char** argv) {
   std::string port_file;
   std::string retention = "7d";  // as given, for the log
   std::vector<std::string> api_keys;
+  ClientLoopsOptions delivery;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
 
   for (int i = 1; i < argc; ++i) {
@@ -143,6 +148,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--retention") {
       retention = value();
       options.retention = duration("--retention", retention);
+    } else if (arg == "--delivery-threads") {
+      delivery.threads = static_cast<std::size_t>(number("--delivery-threads", value()));
+    } else if (arg == "--idle-connection-ms") {
+      delivery.idle_timeout = ms("--idle-connection-ms");
     } else if (arg == "--no-fsync") {
       sqlite.fsync_commits = false;
     } else if (arg == "--port-file") {
@@ -152,6 +161,8 @@ int main(int argc, char** argv) {
     }
   }
   if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
+  if (delivery.idle_timeout.count() == 0) fail("--idle-connection-ms must be at least 1");
+  options.client_loops = std::make_shared<ClientLoops>(delivery);
 
   auto address = parse_listen_address(listen);
   if (!address.ok()) fail("--listen: " + address.error().message());

@@ -31,6 +31,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/service.h"
 #include "dispatch/scheduler/store.h"
+#include "dispatch/transport/client_loops.h"
 
 namespace dispatch::scheduler {
 
@@ -66,8 +67,13 @@ struct SchedulerOptions {
   std::unique_ptr<Store> store;
 
   // Default: dispatch::HttpClient per endpoint (with `decorate` below on
-  // every request, e.g. an RFC 9421 signer).
+  // every request, e.g. an RFC 9421 signer), all on `client_loops`.
   ClientFactory client_factory;
+  // The event-loop threads the default clients share, however many
+  // endpoints there are, and their connections' idle timeout (docs/
+  // scheduler.md). Null: open() makes one with ClientLoopsOptions'
+  // defaults (one thread per core, 30 s).
+  std::shared_ptr<ClientLoops> client_loops;
   std::function<void(std::string_view method, std::string_view path, std::string_view authority,
                      std::string_view content_type, std::string_view body,
                      std::vector<std::pair<std::string, std::string>>& headers)>

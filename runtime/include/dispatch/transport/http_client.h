@@ -1,6 +1,8 @@
 // dispatch::HttpClient: the network dispatch::Client. Sends each call as a
 // Connect unary POST (binary protobuf) to a base URL, over a pool of
 // keep-alive connections shared by all threads; http:// and https://.
+// call_async() runs on an event loop, the client's own or one of a
+// dispatch::ClientLoops that many clients share (client_loops.h).
 //
 //   dispatch::HttpClient client("http://127.0.0.1:8000");
 //   int64_t sum = shop::remote::add(client, 1, 2);
@@ -29,6 +31,7 @@
 
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
+#include "dispatch/transport/client_loops.h"
 
 namespace dispatch {
 
@@ -44,13 +47,20 @@ struct HttpClientOptions {
   std::size_t max_idle_connections = 64;
   // Replies larger than this are resource_exhausted.
   std::size_t max_response_bytes = 64u << 20;
-  // call_async() on http:// URLs: at most this many connections open at
-  // once, each carrying one call at a time (HTTP/1.1, no pipelining); more
-  // calls wait their turn, in order.
+  // call_async(): at most this many connections open at once, each
+  // carrying one call at a time (HTTP/1.1, no pipelining); more calls wait
+  // their turn, in order.
   std::size_t max_connections = 64;
-  // call_async() on https:// URLs: threads running blocking calls, one call
-  // each (so also the most calls in flight). Unused for http://.
+  // Unused: call_async() on https:// URLs ran on this many threads of the
+  // client's own; it now runs on the event loop as http:// does, bounded by
+  // max_connections. Kept so that code setting it still compiles.
   std::size_t async_threads = 4;
+  // call_async(): the event-loop threads this client's calls run on, shared
+  // with the other clients given the same ClientLoops; their idle_timeout
+  // closes this client's unused connections. Null: the client starts a
+  // loop of its own (one thread, as long as the client lives, with
+  // ClientLoopsOptions' defaults) on its first call_async().
+  std::shared_ptr<ClientLoops> loops;
 
   // When set, sent as "Authorization: Bearer <api_key>".
   std::string api_key;
@@ -98,13 +108,14 @@ class HttpClient final : public Client {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // http://: the request is serialized on the calling thread and handed to
-  // the client's event-loop thread (started by the first call), which runs
-  // every call over non-blocking keep-alive connections. `done` runs on that
-  // thread: it must not block (it delays every other call of this client),
-  // and must not destroy the client. Destroying the client completes every
-  // call still in flight with `canceled`. https://: a blocking call on a
-  // pool thread (`async_threads`), which also runs `done`.
+  // The request is serialized on the calling thread and handed to the
+  // client's event loop (options.loops, else the client's own, started by
+  // the first call), which runs every call over non-blocking keep-alive
+  // connections (TLS on https://). `done` runs on the loop's thread: it must
+  // not block (it delays every other call on that loop, of this client and
+  // of every client sharing it) and must not destroy this client or another
+  // of the same loops. Destroying the client completes every call still in
+  // flight with `canceled` before the destructor returns.
   void call_async(std::string_view path, std::string request, const CallOptions& options,
                   Callback done) override;
   // On the calling thread: one write and one read on a pooled connection.

@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "dispatch/core/result.h"
 #include "dispatch/wire/wire.h"
 
 namespace dispatch::wire {
@@ -414,5 +415,25 @@ inline void decode_buffer(std::string_view bytes, const char* message, F&& read)
   read(in);
   in.PopLimit(limit);
 }
+
+// ---- whole messages, out of line ----
+// A generated message's passes, over its address. Generated encode(),
+// decode() and encode_request() hand them to the functions below, so that
+// each message's code is one call, not its own copy of the buffer handling,
+// the stream setup and the error plumbing (which made a header with many
+// functions slow to compile). Costs one indirect call per pass per message.
+using SizePass = std::size_t (*)(const void* value, SizeCache& cache);
+using WritePass = std::uint8_t* (*)(const void* value, SizeCache& cache, std::uint8_t* out);
+using ReadPass = void (*)(Stream& in, void* value);
+
+// encode_message() over the passes: measures, allocates once, writes.
+// Throws what the passes throw: dispatch::Error (out_of_range) for a value
+// proto cannot carry.
+std::string encode_erased(const void* value, SizePass size, WritePass write);
+// The same, with that error as a value.
+Result<std::string> try_encode_erased(const void* value, SizePass size, WritePass write);
+// decode_buffer() over `read`: malformed input is the invalid_argument error
+// the reader throws, as a value. Does not reset *value first.
+Result<void> decode_erased(std::string_view bytes, const char* message, ReadPass read, void* value);
 
 }  // namespace dispatch::wire

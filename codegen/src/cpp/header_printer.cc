@@ -1,0 +1,143 @@
+// Prints <stem>.dispatch.h (see printers.h): the request and response
+// structs, the public codec declarations, the default-argument helpers and
+// one stub object per function. Not for: any function body but the stubs'
+// inline dispatch() (stub_printer.cc has them).
+#include <cstddef>
+#include <sstream>
+#include <string>
+
+#include "cpp/cpp_format.h"
+#include "cpp/printers.h"
+#include "naming.h"  // cpp_stem (header-only)
+
+namespace dispatch::gen {
+namespace {
+
+void codec_decl(std::ostringstream& o, const std::string& cpp) {
+  o << "std::string encode(const " << cpp << "& value);\n"
+    << "::dispatch::Result<void> decode(std::string_view bytes, " << cpp << "* value);\n";
+}
+
+// Default arguments carry over to the stubs. Each is evaluated by an
+// inline function in the function's own namespace, so that its names
+// resolve as they did in the declaration, not among the stub's members or
+// the other stubs in <ns>::remote.
+void default_helpers(std::ostringstream& o, const CppNames& names) {
+  const Model& m = names.model();
+  for (std::size_t i = 0; i < m.functions.size(); ++i) {
+    const Function& f = m.functions[i];
+    std::string helpers;
+    for (std::size_t k = 0; k < f.params.size(); ++k) {
+      const Parameter& p = f.params[k];
+      if (p.default_arg.empty()) continue;
+      helpers += "// " + p.name + "\ninline " + (p.view_cpp.empty() ? p.type.cpp : p.view_cpp) + " " +
+                 names.default_helper(i, k) + "() { return " + p.default_arg + "; }\n";
+    }
+    if (helpers.empty()) continue;
+    o << "// The default arguments of " << f.cpp << ", for its stub.\n"
+      << ns_open(f.cpp_namespace) << helpers << ns_close(f.cpp_namespace) << "\n";
+  }
+}
+
+void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, const std::string& name) {
+  std::string r = result_cpp(f);
+  std::string client = local(f, "client"), options = local(f, "options"), request = local(f, "request");
+  std::string ps = names.params_decl(f, true);
+  std::string ps_no_trailing = ps.empty() ? "" : ps.substr(0, ps.size() - 2);
+  // The stub's members are named with it (st::path, not path) wherever a
+  // parameter of the same name could shadow them.
+  std::string st = name + "_stub";
+  o << "// " << f.cpp << ", served as " << names.full_proto(f.remote_name) << " at " << names.path(f) << ".\n";
+  if (f.deprecated) {  // as the function is: calls through the stub warn too
+    o << "[[deprecated" << (f.deprecated_message.empty() ? "" : "(" + quote(f.deprecated_message) + ")")
+      << "]] ";
+  }
+  o << "inline constexpr struct " << name << "_stub {\n"
+    << "  static constexpr const char* path = " << quote(names.path(f)) << ";\n"
+    << "  static constexpr const char* function = " << quote(names.full_proto(f.remote_name)) << ";\n"
+    << "  static constexpr const char* request_type = " << quote(names.full_proto(f.request_message)) << ";\n"
+    << "  static constexpr const char* response_type = " << quote(names.full_proto(f.response_message))
+    << ";\n\n"
+    << "  // Calls and waits; throws dispatch::Error.\n"
+    << "  " << r << " operator()(::dispatch::Client& " << client << ", " << ps
+    << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+    << "  // Calls and waits; never throws.\n"
+    << "  ::dispatch::Result<" << r << "> try_call(::dispatch::Client& " << client << ", " << ps
+    << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+    << "  // Starts the call; the future holds the result or the dispatch::Error.\n"
+    << "  std::future<" << r << "> async(::dispatch::Client& " << client << ", " << ps
+    << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+    << "#if __cplusplus >= 202002L\n"
+    << "  // co_await-able; resumes on the transport's completion, throws dispatch::Error.\n"
+    << "  ::dispatch::Awaitable<" << r << "> co(::dispatch::Client& " << client << ", "
+    << names.params_decl(f, true, true) << "const ::dispatch::CallOptions& " << options << " = {}) const;\n"
+    << "#endif\n"
+    << "  // Hands the call to a durable scheduler; returns its dispatch ID.\n"
+    << "  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& " << client << ", " << ps
+    << "const ::dispatch::DispatchOptions& " << options << " = {}) const {\n"
+    << "    auto " << request << " = " << st << "::encode_request(" << call_args(f) << ");\n"
+    << "    if (!" << request << ".ok()) return std::move(" << request << ").error();\n"
+    << "    return " << client << ".dispatch(" << st << "::function, " << st << "::request_type, std::move(*"
+    << request << "), " << options << ");\n"
+    << "  }\n"
+    << "  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made\n"
+    << "  // durably by the scheduler, giving the result or the dispatch::Error.\n"
+    << "  ::dispatch::DurableCall<" << r << "> call(" << ps_no_trailing << ") const;\n"
+    << "  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).\n"
+    << "  static ::dispatch::Result<std::string> encode_request(" << ps_no_trailing << ");\n"
+    << "} " << name << "{};\n\n";
+}
+
+}  // namespace
+
+std::string print_header(const CppNames& names) {
+  const Model& m = names.model();
+  std::ostringstream o;
+  o << banner(m, "Client half of the remote functions in " + m.include_name + ": request and\n// "
+                 "response messages, their codecs, and one stub object per function.")
+    << "#pragma once\n\n"
+    << kQuietDeprecation
+    << "#include <cstdint>\n#include <future>\n#include <string>\n#include <string_view>\n#include <utility>\n\n"
+    << "#include \"dispatch/core/awaitable.h\"\n#include \"dispatch/core/client.h\"\n"
+    << "#include \"dispatch/core/result.h\"\n#include \"dispatch/durable/dispatch_client.h\"\n"
+    << "#include \"dispatch/durable/durable_call.h\"\n"
+    << "#include " << quote(m.include_name) << "\n\n"
+    << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";
+
+  o << ns_open(names.remote_ns()) << "\n";
+  o << "// The messages of " << m.proto_file << ", one request and one response per function.\n";
+  for (const Function& f : m.functions) {
+    o << "struct " << f.request_message << " {\n";
+    for (const Parameter& p : f.params) o << "  " << p.type.cpp << " " << p.name << "{};\n";
+    o << "};\n";
+    o << "struct " << f.response_message << " {\n";
+    if (f.result.kind != TypeKind::kVoid) o << "  " << f.result.cpp << " result{};\n";
+    o << "};\n";
+  }
+  o << "\n" << ns_close(names.remote_ns()) << "\n";
+
+  o << "// Binary protobuf codecs for every message of " << m.proto_file
+    << ". decode() resets *value\n// first and reports malformed input as invalid_argument; "
+       "encode() throws dispatch::Error\n// (out_of_range) only for a duration or time point "
+       "proto cannot carry.\n";
+  o << ns_open(names.wire_ns());
+  for (const StructDecl& s : m.structs) codec_decl(o, s.cpp);
+  for (const Function& f : m.functions) {
+    codec_decl(o, names.remote_ns_q() + "::" + f.request_message);
+    codec_decl(o, names.remote_ns_q() + "::" + f.response_message);
+  }
+  o << ns_close(names.wire_ns()) << "\n";
+
+  default_helpers(o, names);
+  o << ns_open(names.remote_ns()) << "\n";
+  for (std::size_t i = 0; i < m.functions.size(); ++i) stub_decl(o, names, m.functions[i], names.stub(i));
+  o << "// The server half (in " << m.stem
+    << ".dispatch.server.cc): every function above, for a\n// dispatch::DispatchTable.\n"
+    << "const ::dispatch::Service& " << cpp_stem(m.stem) << "_service();\n"
+    << "// The serialized google.protobuf.FileDescriptorProto of " << m.proto_file << ".\n"
+    << "std::string_view " << cpp_stem(m.stem) << "_file_descriptor();\n\n"
+    << ns_close(names.remote_ns()) << kEndQuiet;
+  return o.str();
+}
+
+}  // namespace dispatch::gen
