@@ -31,7 +31,7 @@ const StructDecl& find_struct(const Model& m, const std::string& proto_name) {
   throw std::runtime_error("no struct " + proto_name);
 }
 
-TEST(Frontend, ShopExampleFromIssue2) {
+TEST(Frontend, ShopExampleHeader) {
   TempDir dir;
   Parsed p = parse(dir,
                    "namespace shop {\n"

@@ -1,5 +1,5 @@
 // Hand-built models for the C++ back end's tests: what the front end would
-// produce for the shop example of issue 2 (tests/golden/shop/api.h), so the
+// produce for the shop example (tests/golden/shop/api.h), so the
 // emitter is tested without libclang. Test-only.
 #pragma once
 
