@@ -41,7 +41,11 @@
 #     plain path fixes the first.
 # The generated .proto files are listed in <target>'s DISPATCH_PROTO_FILES
 # property, filled when the directory ends (read it after that, or with
-# $<TARGET_PROPERTY:<target>,DISPATCH_PROTO_FILES>).
+# $<TARGET_PROPERTY:<target>,DISPATCH_PROTO_FILES>). Unless CLIENT_ONLY, each
+# header's server half also defines its service under a global name made
+# from the target's (dispatch-gen --service-entry), listed in the
+# DISPATCH_SERVICE_ENTRIES property: how the main() dispatch_add_server()
+# writes finds the services (cmake/DispatchServer.cmake).
 #
 # The generator sees the headers as the compiler does: the target's include
 # directories (its own and those its link dependencies export), compile
@@ -221,6 +225,8 @@ function(_dispatch_generate_commands target headers out_dir package client_only 
   list(REMOVE_ITEM dirs "${out_dir}")  # holds only what is generated
   file(REAL_PATH "${CMAKE_CURRENT_SOURCE_DIR}" source_dir)
   set(spellings)
+  string(MAKE_C_IDENTIFIER "${target}" entry_prefix)
+  set(entry_index 0)
   foreach(abs IN LISTS headers)
     _dispatch_include_spelling("${abs}" "${dirs}" rel)
     if(rel STREQUAL "")
@@ -263,10 +269,18 @@ function(_dispatch_generate_commands target headers out_dir package client_only 
     set(proto ${out}/${stem}.proto)
     set(depfile ${out}/${stem}.dispatch.d)
 
+    set(entry_args)
+    if(NOT client_only)
+      set(entry dispatch_service_${entry_prefix}_${entry_index})
+      math(EXPR entry_index "${entry_index} + 1")
+      set(entry_args --service-entry ${entry})
+      set_property(TARGET ${target} APPEND PROPERTY DISPATCH_SERVICE_ENTRIES ${entry})
+    endif()
+
     add_custom_command(
       OUTPUT ${h} ${cc} ${codec_cc} ${server_cc} ${proto}
       COMMAND ${DISPATCH_GEN_EXECUTABLE} --out-dir ${out} --include-name ${rel} --check-include-name
-              ${package_args} --depfile ${depfile} ${abs} -- ${clang_args}
+              ${package_args} ${entry_args} --depfile ${depfile} ${abs} -- ${clang_args}
       DEPENDS ${abs} ${gen_depends}
       DEPFILE ${depfile}
       COMMENT "dispatch-gen ${rel}"

@@ -12,6 +12,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc
   nodejs
   jq
+  nlohmann-json3-dev
+  umoci skopeo
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,7 @@
 #include "annotation_scanner.h"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "clang_source.h"
@@ -60,7 +61,7 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
     size_t j = i + 1;
     for (; j < toks.size() && toks[j].begin < end; ++j) {
       if (toks[j].text == "dispatch" && j + 2 < toks.size() && toks[j + 1].text == "::" &&
-          toks[j + 2].text == "function")
+          (toks[j + 2].text == "function" || toks[j + 2].text == "event" || toks[j + 2].text == "faas"))
         error(toks[j].loc, "[[dispatch::function]] inside a macro is not recognised (dispatch-gen reads the "
                            "header's own tokens); write the attribute out before each function");
     }
@@ -69,6 +70,70 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
   toks = std::move(code);
 
   auto is = [&](size_t i, const char* text) { return i < toks.size() && toks[i].text == text; };
+  // The arguments of [[dispatch::event(...)]] and [[dispatch::faas(...)]]:
+  // string literals separated by commas, checked for what each one names.
+  auto read_string_arguments = [&](const std::string& name, const std::vector<size_t>* arg, Annotation& a) {
+    std::vector<std::pair<std::string, SourceLocation>> strings;
+    bool comma_expected = false;
+    for (size_t k = 0; arg && k < arg->size(); ++k) {
+      const Token& t = toks[(*arg)[k]];
+      if (comma_expected && t.text == ",") {
+        comma_expected = false;
+        continue;
+      }
+      if (comma_expected || t.kind != TokenKind::kLiteral || t.text.size() < 2 || t.text.front() != '"' ||
+          t.text.back() != '"') {
+        error(t.loc, "[[dispatch::" + name + "]] takes string literals, e.g. " +
+                         (name == "event" ? "[[dispatch::event(\"com.example.order.placed\")]]"
+                                          : "[[dispatch::faas(\"fibonacci\")]]"));
+        return false;
+      }
+      strings.emplace_back(t.text.substr(1, t.text.size() - 2), t.loc);
+      comma_expected = true;
+    }
+    if (arg && !arg->empty() && !comma_expected) {
+      error(toks[arg->back()].loc, "[[dispatch::" + name + "]] has a trailing ','");
+      return false;
+    }
+    for (const auto& [text, loc] : strings) {
+      if (text.find('\\') != std::string::npos) {
+        error(loc, "'" + text + "': escape sequences are not read here; write the name plainly");
+        return false;
+      }
+    }
+    if (name == "event") {
+      if (strings.size() > 2) {
+        error(strings[2].second, "[[dispatch::event]] takes at most the event type and the reply event's type");
+        return false;
+      }
+      for (const auto& [text, loc] : strings) {
+        if (text.empty() || text.find_first_of(" \t") != std::string::npos) {
+          error(loc, "event type '" + text + "' is empty or has spaces; name a type such as "
+                     "\"com.example.order.placed\"");
+          return false;
+        }
+      }
+      if (!strings.empty()) a.event_type = strings[0].first;
+      if (strings.size() > 1) a.reply_type = strings[1].first;
+      return true;
+    }
+    if (strings.size() != 1) {
+      error(a.loc, "[[dispatch::faas]] takes one string literal naming the function on the gateway, "
+                   "e.g. [[dispatch::faas(\"fibonacci\")]]");
+      return false;
+    }
+    const std::string& fn = strings[0].first;
+    const bool valid = !fn.empty() && std::isalnum(static_cast<unsigned char>(fn[0])) &&
+                       fn.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") == std::string::npos;
+    if (!valid) {
+      error(strings[0].second, "FaaS function name '" + fn +
+                                   "' is not one: lower-case letters, digits and '-', then '.<namespace>' "
+                                   "if it has one (\"fibonacci\", \"figlet.openfaas-fn\")");
+      return false;
+    }
+    a.faas_name = fn;
+    return true;
+  };
   for (size_t i = 0; i + 1 < toks.size(); ++i) {
     if (!(is(i, "[") && is(i + 1, "["))) continue;
     size_t start = i;
@@ -112,12 +177,19 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
       }
       if (is(j, "...")) ++j;
       if (ns != "dispatch") continue;
-      if (name != "function") {
+      if (name != "function" && name != "event" && name != "faas") {
         error(toks[name_tok].loc, "unknown attribute 'dispatch::" + name + "'; did you mean 'dispatch::function'?");
         continue;
       }
       Annotation a;
       a.loc = toks[attr_tok].loc;
+      if (name != "function") {
+        a.kind = name == "event" ? Annotation::Kind::event : Annotation::Kind::faas;
+        if (!read_string_arguments(name, args ? &*args : nullptr, a)) continue;
+        a.begin = toks[start].begin;
+        found.push_back(a);
+        continue;
+      }
       if (args) {
         const std::vector<size_t>& arg = *args;
         if (arg.size() != 1 || toks[arg[0]].kind != TokenKind::kLiteral || toks[arg[0]].text.size() < 2 ||

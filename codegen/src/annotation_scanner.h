@@ -1,5 +1,6 @@
-// Finds [[dispatch::function]] and [[dispatch::function("name")]] in a
-// header's tokens. Clang drops attributes it does not know before the AST,
+// Finds [[dispatch::function]] and [[dispatch::function("name")]], and
+// [[dispatch::event(...)]] and [[dispatch::faas("name")]], in a header's
+// tokens. Clang drops attributes it does not know before the AST,
 // so the annotations are read from tokens, not declarations. Not for
 // matching an annotation to its declaration (decl_walker.h) or for anything
 // about types. Holds no libclang type: the scanner works on plain tokens, so
@@ -27,12 +28,23 @@ struct Token {
   SourceLocation loc;  // where the user sees it
 };
 
-// One [[dispatch::function]] found in the header's tokens.
+// One [[dispatch::function]], [[dispatch::event]] or [[dispatch::faas]]
+// found in the header's tokens.
 struct Annotation {
   unsigned begin = 0;  // offset of the attribute list's first '['
   unsigned end = 0;    // offset just past its last ']'
   SourceLocation loc;  // of the attribute name
-  std::optional<std::string> remote_name;  // the string argument, if any
+  std::optional<std::string> remote_name;  // function: the string argument, if any
+  // What the attribute makes of the function (model.h, Function::event and
+  // Function::faas): a remote function; one taking CloudEvents,
+  // [[dispatch::event]], [[dispatch::event("type")]] or
+  // [[dispatch::event("type", "reply type")]]; or a typed proxy of an
+  // existing FaaS function, [[dispatch::faas("name")]].
+  enum class Kind { function, event, faas };
+  Kind kind = Kind::function;
+  std::string event_type;  // event: "" takes any type
+  std::string reply_type;  // event: "" for the default
+  std::string faas_name;   // faas: the function's name on the gateway
 };
 
 struct AnnotationScan {

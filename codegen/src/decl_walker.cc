@@ -182,6 +182,14 @@ class DeclWalker {
     f.remote_name = a.remote_name.value_or(f.name);
     f.loc = location_of(fn);
     f.deprecated = is_deprecated(fn, &f.deprecated_message);
+    if (a.kind == Annotation::Kind::faas) {
+      error(a.loc, "[[dispatch::faas]] names a function on an OpenFaaS gateway; this dispatch-gen does not "
+                   "generate proxies of such functions yet (call it with dispatch::faas::Gateway)");
+      return;
+    }
+    f.event = a.kind == Annotation::Kind::event;
+    f.event_type = a.event_type;
+    f.reply_type = a.reply_type;
 
     // A redeclaration annotated again is the same function, not a second one.
     std::string usr = take(clang_getCursorUSR(clang_getCanonicalCursor(fn)));
@@ -207,6 +215,26 @@ class DeclWalker {
     }
 
     int n = clang_Cursor_getNumArguments(fn);
+    // The whole event as a parameter or result is the events layer's
+    // protobuf-format field, which this generator does not emit yet.
+    auto names_cloud_event = [](CXType t) {
+      return take(clang_getTypeSpelling(clang_getCanonicalType(t))).find("dispatch::CloudEvent") != std::string::npos;
+    };
+    if (f.event) {
+      if (n > 1) {
+        error(f.loc, "event function '" + f.name + "' has " + std::to_string(n) +
+                         " parameters; it takes at most one, the event's data");
+      }
+      bool whole_event = names_cloud_event(clang_getResultType(clang_getCursorType(fn)));
+      for (int i = 0; i < n; ++i) {
+        whole_event = whole_event || names_cloud_event(clang_getCursorType(clang_Cursor_getArgument(fn, unsigned(i))));
+      }
+      if (whole_event) {
+        error(f.loc, "event function '" + f.name + "' takes or returns a dispatch::CloudEvent; this dispatch-gen "
+                     "generates event functions of typed data only (a data parameter, a data result)");
+      }
+      if (errors_.size() != errors_before) return;
+    }
     for (int i = 0; i < n; ++i) {
       CXCursor p = clang_Cursor_getArgument(fn, unsigned(i));
       Parameter param;

@@ -30,7 +30,7 @@ using namespace dispatch::gen;
 
 constexpr const char* kUsage =
     "usage: dispatch-gen --out-dir DIR [--package P] [--include-name NAME [--check-include-name]]\n"
-    "                    [--depfile F] [--dump-model] HEADER... [-- CLANG_ARGS...]\n"
+    "                    [--service-entry NAME] [--depfile F] [--dump-model] HEADER... [-- CLANG_ARGS...]\n"
     "\n"
     "Generates serialization, client stubs, a server dispatch table and a .proto\n"
     "for the [[dispatch::function]] declarations of each HEADER.\n"
@@ -43,6 +43,10 @@ constexpr const char* kUsage =
     "                       file name); one HEADER only\n"
     "  --check-include-name fail unless the -I directories spell the header as NAME\n"
     "                       (when one holds it) and #include \"NAME\" reaches it\n"
+    "  --service-entry NAME also define `const dispatch::Service& NAME()` in the global\n"
+    "                       namespace of <stem>.dispatch.server.cc, returning the\n"
+    "                       header's service: the name dispatch_add_server()'s main()\n"
+    "                       calls it by; one HEADER only\n"
     "  --depfile F          write a Make-syntax depfile listing every header read\n"
     "  --dump-model         print the model as JSON and write nothing\n"
     "  --help               this text\n"
@@ -51,10 +55,28 @@ constexpr const char* kUsage =
     "See docs/annotations.md.\n";
 
 struct Options {
-  std::optional<std::string> out_dir, package, include_name, depfile;
+  std::optional<std::string> out_dir, package, include_name, depfile, service_entry;
   bool dump_model = false, check_include_name = false;
   std::vector<std::string> headers, clang_args;
 };
+
+bool is_identifier(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// The function --service-entry adds at the end of the server half: the
+// header's service under a name chosen by the build, so a main() written by
+// dispatch_add_server() reaches it without knowing the header's namespace.
+std::string service_entry(const Model& m, const std::string& name) {
+  const std::string service = "::" + remote_namespace(m) + "::" + cpp_stem(m.stem) + "_service";
+  return "\n// The service under the name dispatch_add_server()'s main() calls it by\n"
+         "// (dispatch-gen --service-entry).\n"
+         "const ::dispatch::Service& " + name + "();\n"
+         "const ::dispatch::Service& " + name + "() { return " + service + "(); }\n";
+}
 
 int usage_error(const std::string& message) {
   std::cerr << "dispatch-gen: error: " << message << "\n\n" << kUsage;
@@ -152,6 +174,7 @@ int run(int argc, char** argv) {
     else if (name == "--package") value = &opt.package;
     else if (name == "--include-name") value = &opt.include_name;
     else if (name == "--depfile") value = &opt.depfile;
+    else if (name == "--service-entry") value = &opt.service_entry;
     if (value) {
       if (arg.size() > name.size()) {
         *value = arg.substr(name.size() + 1);
@@ -171,6 +194,11 @@ int run(int argc, char** argv) {
     return usage_error("--include-name names one header; run dispatch-gen once per header to use it");
   if (opt.check_include_name && !opt.include_name)
     return usage_error("--check-include-name checks --include-name; give both");
+  if (opt.service_entry && opt.headers.size() > 1)
+    return usage_error("--service-entry names one header's service; run dispatch-gen once per header to use it");
+  if (opt.service_entry && !is_identifier(*opt.service_entry))
+    return usage_error("--service-entry '" + *opt.service_entry +
+                       "' is not a C++ identifier (letters, digits, '_'; not starting with a digit)");
 
   std::vector<Model> models;
   std::vector<Diagnostic> errors;
@@ -193,8 +221,11 @@ int run(int argc, char** argv) {
   std::vector<OutputFile> outputs;
   std::set<std::string> deps;
   for (const Model& m : models) {
-    for (OutputFile& f : emit_cpp(m, serialize_deterministic(build_file_descriptor(m))))
+    for (OutputFile& f : emit_cpp(m, serialize_deterministic(build_file_descriptor(m)))) {
+      if (opt.service_entry && f.path == m.stem + ".dispatch.server.cc")
+        f.content += service_entry(m, *opt.service_entry);
       outputs.push_back(std::move(f));
+    }
     outputs.push_back(emit_proto(m));
     deps.insert(m.headers_read.begin(), m.headers_read.end());
   }

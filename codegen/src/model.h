@@ -126,6 +126,11 @@ struct Function {
   // callers are warned), and the rpc gets `option deprecated = true`.
   bool deprecated = false;
   std::string deprecated_message = {};
+  // [[dispatch::event]]: the function also takes CloudEvents (docs/events.md):
+  // its one parameter, if any, is the event's data, its result the reply's.
+  bool event = false;
+  std::string event_type = {};  // the event type it takes; "" any
+  std::string reply_type = {};  // the reply event's type; "" the default
 };
 
 // Everything one annotated header yields.

@@ -117,6 +117,40 @@ TEST(AnnotationScanner, MisspelledAttributeAfterUsing) {
                                      "'dispatch::function'?"));
 }
 
+TEST(AnnotationScanner, ReadsEventAndFaasAnnotations) {
+  AnnotationScan s = scan(
+      "[[dispatch::event]] void any(int x);\n"
+      "[[dispatch::event(\"com.example.placed\")]] void typed(int x);\n"
+      "[[dispatch::event(\"com.example.placed\", \"com.example.receipt\")]] int replied(int x);\n"
+      "[[dispatch::faas(\"figlet.openfaas-fn\")]] int proxied(int x);\n");
+  EXPECT_THAT(errors(s), IsEmpty());
+  ASSERT_EQ(s.annotations.size(), 4u);
+  EXPECT_EQ(s.annotations[0].kind, Annotation::Kind::event);
+  EXPECT_EQ(s.annotations[0].event_type, "");
+  EXPECT_EQ(s.annotations[1].event_type, "com.example.placed");
+  EXPECT_EQ(s.annotations[1].reply_type, "");
+  EXPECT_EQ(s.annotations[2].event_type, "com.example.placed");
+  EXPECT_EQ(s.annotations[2].reply_type, "com.example.receipt");
+  EXPECT_EQ(s.annotations[3].kind, Annotation::Kind::faas);
+  EXPECT_EQ(s.annotations[3].faas_name, "figlet.openfaas-fn");
+}
+
+TEST(AnnotationScanner, RefusesEventAndFaasArgumentsThatNameNothing) {
+  EXPECT_THAT(errors(scan("[[dispatch::event(42)]] void f(int x);\n")),
+              ElementsAre("api.h:1:19: error: [[dispatch::event]] takes string literals, e.g. "
+                          "[[dispatch::event(\"com.example.order.placed\")]]"));
+  EXPECT_THAT(errors(scan("[[dispatch::event(\"a b\")]] void f(int x);\n")),
+              ElementsAre("api.h:1:19: error: event type 'a b' is empty or has spaces; name a type such as "
+                          "\"com.example.order.placed\""));
+  EXPECT_THAT(errors(scan("[[dispatch::event(\"a\", \"b\", \"c\")]] void f(int x);\n")),
+              ElementsAre("api.h:1:29: error: [[dispatch::event]] takes at most the event type and the reply "
+                          "event's type"));
+  EXPECT_THAT(errors(scan("[[dispatch::faas(\"Fib_1\")]] int f(int x);\n")),
+              ElementsAre(StartsWith("api.h:1:18: error: FaaS function name 'Fib_1' is not one")));
+  EXPECT_THAT(errors(scan("[[dispatch::faas]] int f(int x);\n")),
+              ElementsAre(StartsWith("api.h:1:3: error: [[dispatch::faas]] takes one string literal")));
+}
+
 constexpr const char* kOneStringLiteral =
     ": error: [[dispatch::function]] takes one string literal naming the remote function, e.g. "
     "[[dispatch::function(\"charge_v2\")]]";

@@ -110,6 +110,25 @@ TEST(FrontendReject, AttributeArgumentNotAString) {
                "[[dispatch::function(\"charge_v2\")]]");
 }
 
+TEST(FrontendReject, EventFunctionWithTwoParameters) {
+  expect_error("[[dispatch::event(\"t\")]] void f(int a, int b);\n", 1, 31,
+               "event function 'f' has 2 parameters; it takes at most one, the event's data");
+}
+
+TEST(FrontendReject, EventFunctionTakingTheWholeEvent) {
+  expect_error("namespace dispatch { struct CloudEvent { int x; }; }\n"
+               "[[dispatch::event]] int f(const dispatch::CloudEvent& e);\n",
+               2, 25,
+               "event function 'f' takes or returns a dispatch::CloudEvent; this dispatch-gen generates event "
+               "functions of typed data only (a data parameter, a data result)");
+}
+
+TEST(FrontendReject, FaasProxiesAreNotGeneratedYet) {
+  expect_error("[[dispatch::faas(\"fibonacci\")]] long fibonacci(long n);\n", 1, 3,
+               "[[dispatch::faas]] names a function on an OpenFaaS gateway; this dispatch-gen does not generate "
+               "proxies of such functions yet (call it with dispatch::faas::Gateway)");
+}
+
 TEST(FrontendReject, MisspelledAttribute) {
   expect_error("[[dispatch::functon]] void f();\n", 1, 13,
                "unknown attribute 'dispatch::functon'; did you mean 'dispatch::function'?");

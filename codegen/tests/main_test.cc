@@ -271,6 +271,31 @@ constexpr const char* kAcme =
     "[[dispatch::function]] int32_t twice(int32_t x);\n"
     "}\n";
 
+TEST(Cli, ServiceEntryDefinesTheServiceUnderTheGivenNameInTheServerHalfOnly) {
+  TempDir dir;
+  dir.write("acme/x.h", kAcme);
+  Outcome r = run(dir, "--out-dir out --include-name acme/x.h --service-entry entry_0 acme/x.h -- -I.");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(read_file(dir.path() / "out" / "x.dispatch.server.cc"),
+              HasSubstr("const ::dispatch::Service& entry_0() { return ::acme::remote::x_service(); }"));
+  EXPECT_THAT(read_file(dir.path() / "out" / "x.dispatch.cc"), ::testing::Not(HasSubstr("entry_0")));
+  Outcome plain = run(dir, "--out-dir plain --include-name acme/x.h acme/x.h -- -I.");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_THAT(read_file(dir.path() / "plain" / "x.dispatch.server.cc"), ::testing::Not(HasSubstr("entry_0")));
+}
+
+TEST(Cli, ServiceEntryIsOneIdentifierForOneHeader) {
+  TempDir dir;
+  dir.write("a.h", kAcme);
+  dir.write("b.h", "#pragma once\n");
+  Outcome two = run(dir, "--out-dir out --service-entry e a.h b.h");
+  EXPECT_EQ(two.status, 2);
+  EXPECT_THAT(two.err, HasSubstr("--service-entry names one header's service"));
+  Outcome bad = run(dir, "--out-dir out --service-entry 2fa a.h");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_THAT(bad.err, HasSubstr("'2fa' is not a C++ identifier"));
+}
+
 std::string include_name_of(const Outcome& r) {
   google::protobuf::ListValue models;
   if (!google::protobuf::util::JsonStringToMessage(r.out, &models).ok() || models.values_size() != 1) return "";

@@ -123,9 +123,9 @@ dispatch::Result<std::string> direct_tree(const dispatch::MethodCall&) {
 
 const dispatch::Method kMethods[] = {
     {"record", "/durable.Endpoint/record", "durable.RecordRequest", "durable.RecordResponse", &record},
-    {"fan", "/durable.Endpoint/fan", "durable.FanRequest", "durable.FanResponse", &direct_fan, &run_fan},
-    {"leaf", "/durable.Endpoint/leaf", "durable.LeafRequest", "durable.LeafResponse", &direct_leaf, &run_leaf},
-    {"tree", "/durable.Endpoint/tree", "durable.TreeRequest", "durable.TreeResponse", &direct_tree, &run_tree},
+    {"fan", "/durable.Endpoint/fan", "durable.FanRequest", "durable.FanResponse", &direct_fan, nullptr, &run_fan},
+    {"leaf", "/durable.Endpoint/leaf", "durable.LeafRequest", "durable.LeafResponse", &direct_leaf, nullptr, &run_leaf},
+    {"tree", "/durable.Endpoint/tree", "durable.TreeRequest", "durable.TreeResponse", &direct_tree, nullptr, &run_tree},
 };
 const dispatch::Service kService{"durable", "Endpoint", kMethods, std::size(kMethods), {}};
 

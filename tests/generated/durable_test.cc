@@ -75,7 +75,8 @@ dispatch::Result<std::string> run_sum(const dispatch::MethodCall& c) { return di
 dispatch::Result<std::string> direct_sum(const dispatch::MethodCall&) {
   return dispatch::workflow::direct_call_refused("wf.sum");
 }
-const dispatch::Method kMethods[] = {{"sum", "/wf.W/sum", "wf.SumRequest", "wf.SumResponse", &direct_sum, &run_sum}};
+const dispatch::Method kMethods[] = {
+    {"sum", "/wf.W/sum", "wf.SumRequest", "wf.SumResponse", &direct_sum, nullptr, &run_sum}};
 const dispatch::Service kWorkflows{"wf", "W", kMethods, 1, {}, &dispatch::function_service()};
 
 dispatch::Result<int64_t> decode_int(std::string_view bytes) { return std::stoll(std::string(bytes)); }

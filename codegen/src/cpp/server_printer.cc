@@ -46,13 +46,26 @@ std::string print_server_source(const CppNames& names) {
     }
     o << "}\n\n";
   }
+  // How each [[dispatch::event]] function takes CloudEvents: its one
+  // parameter (request field 1) is the data, its result (response field 1)
+  // the reply's data.
+  bool any_event = false;
+  for (std::size_t i = 0; i < m.functions.size(); ++i) {
+    const Function& f = m.functions[i];
+    if (!f.event) continue;
+    any_event = true;
+    o << "const ::dispatch::EventBinding " << names.handler(i) << "_event{" << quote(f.event_type) << ", "
+      << quote(f.reply_type) << ", " << (f.params.empty() ? 0 : 1) << ", 0, ::dispatch::EventBinding::Reply::"
+      << (f.result.kind == TypeKind::kVoid ? "none" : "data") << "};\n";
+  }
+  if (any_event) o << "\n";
   if (!m.functions.empty()) {
     o << "const ::dispatch::Method " << names.methods() << "[] = {\n";
     for (std::size_t i = 0; i < m.functions.size(); ++i) {
       const Function& f = m.functions[i];
       o << "    {" << quote(f.remote_name) << ", " << quote(names.path(f)) << ", "
         << quote(names.full_proto(f.request_message)) << ", " << quote(names.full_proto(f.response_message))
-        << ", &" << names.handler(i) << "},\n";
+        << ", &" << names.handler(i) << (f.event ? ", &" + names.handler(i) + "_event" : std::string()) << "},\n";
     }
     o << "};\n\n";
   }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <utility>
 
 namespace dispatch {
 namespace {
@@ -65,16 +66,24 @@ Logger::Logger(LogLevel level, Sink sink) : level_(level), sink_(std::move(sink)
 
 Logger Logger::from_env() {
   const char* value = std::getenv("DISPATCH_LOG_LEVEL");
-  if (value == nullptr || *value == '\0') return Logger(LogLevel::info);
-  if (auto level = log_level_from_name(value)) return Logger(*level);
-  Logger logger(LogLevel::info);
-  logger.log(LogLevel::warn, std::string("DISPATCH_LOG_LEVEL='") + value +
-                                 "' is not one of debug, info, warn, error, off; using info");
+  std::optional<LogLevel> level = LogLevel::info;
+  if (value != nullptr && *value != '\0') level = log_level_from_name(value);
+  Logger logger(level.value_or(LogLevel::info));
+  for (const auto& [variable, label] : {std::pair{"K_SERVICE", " service="}, std::pair{"K_REVISION", " revision="}}) {
+    const char* v = std::getenv(variable);
+    if (v != nullptr && *v != '\0') logger.labels_.append(label).append(v);
+  }
+  if (!level) {
+    logger.log(LogLevel::warn, std::string("DISPATCH_LOG_LEVEL='") + value +
+                                   "' is not one of debug, info, warn, error, off; using info");
+  }
   return logger;
 }
 
 void Logger::log(LogLevel level, std::string_view line) const {
   if (!enabled(level)) return;
+  std::string labelled;
+  if (!labels_.empty()) line = labelled.append(line).append(labels_);
   if (sink_) {
     sink_(level, line);
   } else {

@@ -37,5 +37,21 @@ TEST(Logger, FromEnv) {
   EXPECT_EQ(Logger::from_env().level(), LogLevel::info);
 }
 
+TEST(Logger, FromEnvLabelsEveryLineWithTheKnativeServiceAndRevision) {
+  ::setenv("K_SERVICE", "shop", 1);
+  ::setenv("K_REVISION", "shop-00002", 1);
+  const Logger logger = Logger::from_env();
+  ::unsetenv("K_SERVICE");
+  ::unsetenv("K_REVISION");
+  ::testing::internal::CaptureStderr();
+  logger.log(LogLevel::info, "listening");
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find(" info listening service=shop revision=shop-00002\n"), std::string::npos) << out;
+  ::testing::internal::CaptureStderr();
+  Logger::from_env().log(LogLevel::info, "plain");
+  const std::string plain = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(plain.find(" info plain\n"), std::string::npos) << plain;
+}
+
 }  // namespace
 }  // namespace dispatch

@@ -102,8 +102,8 @@ Result<std::string> runs_itself(const MethodCall& call) {
 }
 Result<std::string> run_throws(const MethodCall&) { throw Error(Code::aborted, "no"); }
 const Method kRunnable[] = {
-    {"wf", "/w.WService/wf", "w.WfRequest", "w.WfResponse", &echo, &runs_itself},
-    {"bad", "/w.WService/bad", "w.BadRequest", "w.BadResponse", &echo, &run_throws},
+    {"wf", "/w.WService/wf", "w.WfRequest", "w.WfResponse", &echo, nullptr, &runs_itself},
+    {"bad", "/w.WService/bad", "w.BadRequest", "w.BadResponse", &echo, nullptr, &run_throws},
 };
 const Service kRunnableService{"w", "WService", kRunnable, std::size(kRunnable), {}};
 

@@ -155,8 +155,8 @@ Result<std::string> answers_poll(const MethodCall& call) {
 }
 Result<std::string> run_fails(const MethodCall&) { throw Error(Code::unavailable, "journal store down"); }
 const Method kWorkflows[] = {
-    {"wf", "/w.W/wf", "w.WfRequest", "w.WfResponse", &echo, &answers_poll},
-    {"flaky", "/w.W/flaky", "w.FlakyRequest", "w.FlakyResponse", &echo, &run_fails},
+    {"wf", "/w.W/wf", "w.WfRequest", "w.WfResponse", &echo, nullptr, &answers_poll},
+    {"flaky", "/w.W/flaky", "w.FlakyRequest", "w.FlakyResponse", &echo, nullptr, &run_fails},
 };
 const Service kWorkflowService{"w", "W", kWorkflows, 2, {}, &function_service()};
 

@@ -2,17 +2,27 @@
 // of the calls table to a CallRecord.
 #include "sqlite/schema.h"
 
+#include <iterator>
+
 #include "dispatch/sqlite/sqlite_store.h"
 
 namespace dispatch::scheduler {
 namespace sqlite {
 namespace {
 
-// Schema migrations, applied in order; PRAGMA user_version counts the ones
-// applied. Append new steps, never edit old ones.
-constexpr const char* kMigrations[] = {
+// One schema migration: the SQL that brings a file to `version`.
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Schema migrations, applied in order; PRAGMA user_version holds the version
+// of the last one applied, and a file gets every step of a higher version.
+// Each step names its version; versions increase. Append new steps, never
+// edit old ones.
+constexpr Migration kMigrations[] = {
     // 1: calls.
-    R"sql(
+    {1, R"sql(
 CREATE TABLE calls (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -41,11 +51,11 @@ CREATE TABLE calls (
 );
 CREATE UNIQUE INDEX calls_idempotency ON calls(idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at);
-)sql",
+)sql"},
     // 2: listing by state in creation order.
-    R"sql(
+    {2, R"sql(
 CREATE INDEX calls_state_seq ON calls(state, seq);
-)sql",
+)sql"},
     // 3: partial indexes. Each call goes pending -> running -> completed;
     // indexes keyed by state moved an entry in both of them at every step
     // (eleven index writes per call). An index restricted to one state is
@@ -53,7 +63,7 @@ CREATE INDEX calls_state_seq ON calls(state, seq);
     // calls, the bulk of the table, are in none: seven index writes per
     // call. Listing completed calls scans the table in creation order
     // instead.
-    R"sql(
+    {3, R"sql(
 DROP INDEX IF EXISTS calls_due;
 DROP INDEX IF EXISTS calls_state_seq;
 CREATE INDEX calls_pending ON calls(fair_key, next_attempt_at) WHERE state = 1;
@@ -61,14 +71,14 @@ CREATE INDEX calls_pending_seq ON calls(seq) WHERE state = 1;
 CREATE INDEX calls_running_seq ON calls(seq) WHERE state = 2;
 CREATE INDEX calls_failed_seq ON calls(seq) WHERE state = 4;
 CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
-)sql",
-    // 4: calls that make calls (Poll). A polled call keeps its coroutine
+)sql"},
+    // 6: calls that make calls (Poll). A polled call keeps its coroutine
     // state and what resumes it; its children point to it (parent_id,
     // correlation_id) and their ends wait in `results` until it takes them.
     // Suspended calls (state 6) are found by when they are due; children
     // by their parent. Calls nobody made (most of them) are in neither
     // index.
-    R"sql(
+    {6, R"sql(
 ALTER TABLE calls ADD COLUMN correlation_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN polled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN poll_state BLOB NOT NULL DEFAULT x'';
@@ -93,9 +103,19 @@ CREATE TABLE results (
   error_message TEXT NOT NULL
 );
 CREATE INDEX results_parent ON results(parent_id, seq);
-)sql",
+)sql"},
 };
-constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
+
+constexpr bool versions_increase() {
+  int last = 0;
+  for (const Migration& m : kMigrations) {
+    if (m.version <= last) return false;
+    last = m.version;
+  }
+  return true;
+}
+static_assert(versions_increase(), "schema migrations must be listed in increasing version order");
 
 int user_version(sqlite3* db) {
   Stmt s(db, "PRAGMA user_version");
@@ -175,7 +195,9 @@ void migrate(sqlite3* db, const std::string& path) {
                       ", newer than this build knows (" + std::to_string(kSchemaVersion) +
                       "); run a newer dispatchd");
     }
-    for (int v = have; v < kSchemaVersion; ++v) exec(db, kMigrations[v]);
+    for (const Migration& m : kMigrations) {
+      if (m.version > have) exec(db, m.sql);
+    }
     exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     exec(db, "COMMIT");
   } catch (...) {

@@ -30,7 +30,7 @@ Connection open_connection(const std::string& path, bool fsync_commits);
 // dispatch::Error: failed_precondition for a file of a newer schema.
 void migrate(sqlite3* db, const std::string& path);
 
-// The partial index that holds the calls in `state` (migrations 3 and 4);
+// The partial index that holds the calls in `state` (migrations 3 and 6);
 // empty for completed calls, which are in none. (calls_suspended is by due
 // time, not creation order: listing suspended calls sorts them.)
 std::string state_index(int state);

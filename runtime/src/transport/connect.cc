@@ -269,13 +269,17 @@ Result<std::string> JsonCodec::to_binary(std::string_view type, std::string_view
   return binary;
 }
 
-Result<std::string> JsonCodec::to_json(std::string_view type, std::string_view binary) const {
+const pb::DescriptorPool& JsonCodec::pool() const { return state_->pool; }
+
+Result<std::string> JsonCodec::to_json(std::string_view type, std::string_view binary, bool print_defaults) const {
   if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
     return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
   }
   std::string url = std::string(kTypeUrlPrefix) + "/" + std::string(type);
   std::string json;
-  auto status = pb::util::BinaryToJsonString(state_->resolver.get(), url, std::string(binary), &json);
+  pb::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = print_defaults;
+  auto status = pb::util::BinaryToJsonString(state_->resolver.get(), url, std::string(binary), &json, options);
   if (!status.ok()) {
     return Error(Code::internal,
                  "cannot print " + std::string(type) + " as JSON: " + status_message(status));

@@ -16,6 +16,10 @@
 #include "dispatch/core/error.h"
 #include "dispatch/core/result.h"
 
+namespace google::protobuf {
+class DescriptorPool;
+}  // namespace google::protobuf
+
 namespace dispatch::connect {
 
 enum class Encoding { proto, json };
@@ -60,7 +64,13 @@ class JsonCodec {
   // `type` is a full message name ("shop.AddRequest"). Bad JSON is
   // invalid_argument with the parser's complaint.
   Result<std::string> to_binary(std::string_view type, std::string_view json) const;
-  Result<std::string> to_json(std::string_view type, std::string_view binary) const;
+  // `print_defaults`: fields at their default value are printed too (proto3
+  // JSON leaves them out), for readers that want every field present.
+  Result<std::string> to_json(std::string_view type, std::string_view binary, bool print_defaults = false) const;
+
+  // The pool names resolve in: the service's file and its well-known
+  // dependencies, for readers that need a message's fields.
+  const google::protobuf::DescriptorPool& pool() const;
 
  private:
   struct State;

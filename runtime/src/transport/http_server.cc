@@ -672,6 +672,7 @@ void ServerCore::begin_drain(bool force) {
     cv.notify_all();
     // Never started: nothing runs the io_context, so post nothing to it.
     if (!started) return;
+    handler->set_draining();
     force_close = force_close || force;
     for (auto& [_, weak] : sessions) {
       if (auto s = weak.lock()) live.push_back(std::move(s));

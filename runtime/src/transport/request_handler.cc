@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <functional>
 
 #include "dispatch/security/signature.h"
 #include "transport/secure_options.h"
@@ -73,16 +74,36 @@ security::HttpRequestView signature_view(const Request& req, std::deque<std::str
 
 class Info final : public RequestInfo {
  public:
-  explicit Info(const Request& req) : req_(req) {}
+  Info(const Request& req, std::string_view path) : req_(req) {
+    method = view(req.method_string());
+    this->path = path;
+    authority = view(req[http::field::host]);
+    content_type = view(req[http::field::content_type]);
+    body = req.body();
+  }
   std::optional<std::string_view> header(std::string_view name) const override {
     auto it = req_.find(beast::string_view(name.data(), name.size()));
     if (it == req_.end()) return std::nullopt;
     return view(it->value());
   }
+  void for_each_header(const std::function<void(std::string_view, std::string_view)>& f) const override {
+    for (const auto& field : req_) f(view(field.name_string()), view(field.value()));
+  }
 
  private:
   const Request& req_;
 };
+
+// GET probes beside /healthz, for the platforms that run a server: Knative
+// and Kubernetes (/health/liveness, /health/readiness) and OpenFaaS (/_/health,
+// /_/ready). A readiness probe fails once a drain has begun, so the platform
+// stops sending new requests while the in-flight ones finish.
+enum class Probe { none, liveness, readiness };
+Probe probe_for(std::string_view path) {
+  if (path == "/healthz" || path == "/health/liveness" || path == "/_/health") return Probe::liveness;
+  if (path == "/health/readiness" || path == "/_/ready") return Probe::readiness;
+  return Probe::none;
+}
 
 }  // namespace
 
@@ -133,7 +154,17 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
 }
 
 bool RequestHandler::is_quick(const Request& request) const {
-  const Method* method = table_.find(route_path(view(request.target())));
+  const std::string_view path = route_path(view(request.target()));
+  const Method* method = table_.find(path);
+  if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
+    const Info info(request, path);
+    for (const auto& route : options_.routes) {
+      if (route->takes(info)) {
+        method = route->function_for(info);
+        break;
+      }
+    }
+  }
   if (method == nullptr) return true;
   auto it = routes_.find(method);
   return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
@@ -175,10 +206,20 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
   try {
     const std::string_view target = view(req.target()), path = route_path(target);
     const bool keep = req.keep_alive();
-    if (path == "/healthz" && req.method() == http::verb::get) {
-      return make_response(http::status::ok, "text/plain", "ok\n", keep);
+    if (req.method() == http::verb::get) {
+      const Probe probe = probe_for(path);
+      if (probe == Probe::readiness && draining_.load(std::memory_order_relaxed)) {
+        return make_response(http::status::service_unavailable, "text/plain", "draining\n", keep);
+      }
+      if (probe != Probe::none) return make_response(http::status::ok, "text/plain", "ok\n", keep);
     }
     const Method* method = table_.find(path);
+    if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
+      const Info info(req, path);
+      for (const auto& route : options_.routes) {
+        if (route->takes(info)) return answer_route(req, *route, info);
+      }
+    }
     if (method == nullptr) {
       return reject(req, Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
                     http::status::not_found);
@@ -221,32 +262,53 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       if (!attempt.ok()) return reject(req, attempt.error(), http::status::bad_request);
       context.attempt = *attempt;
     }
-    if (options_.authenticate) {
-      Info info(req);
-      info.method = view(req.method_string());
-      info.path = path;
-      info.authority = view(req[http::field::host]);
-      info.content_type = content_type;
-      info.body = req.body();
-      auto allowed = options_.authenticate(info);
-      if (!allowed.ok()) {
-        return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
-      }
-    }
-    if (options_.verifier || options_.bearer_keys) {
-      std::deque<std::string> combined;
-      auto allowed = check_credentials(options_.verifier.get(), options_.bearer_keys.get(),
-                                       signature_view(req, combined));
-      if (!allowed.ok()) {
-        return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
-      }
-    }
+    if (auto refused = check_access(req, Info(req, path))) return std::move(*refused);
     const Route& route = *routes_.at(method);
     return call(req, *method, route, *encoding, std::move(context), received);
   } catch (...) {
     // Allocation failure, or a logger or hook that threw: still an answer.
     return error_response(error_from_current_exception(), http::status::internal_server_error, false);
   }
+}
+
+std::optional<Response> RequestHandler::check_access(const Request& req, const RequestInfo& info) const {
+  if (options_.authenticate) {
+    auto allowed = options_.authenticate(info);
+    if (!allowed.ok()) {
+      return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
+    }
+  }
+  if (options_.verifier || options_.bearer_keys) {
+    std::deque<std::string> combined;
+    auto allowed =
+        check_credentials(options_.verifier.get(), options_.bearer_keys.get(), signature_view(req, combined));
+    if (!allowed.ok()) {
+      return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
+    }
+  }
+  return std::nullopt;
+}
+
+Response RequestHandler::answer_route(const Request& req, const RequestRoute& route, const RequestInfo& info) const {
+  if (auto refused = check_access(req, info)) return std::move(*refused);
+  CallContext context;
+  context.logger = &options_.logger;
+  const Method* method = route.function_for(info);
+  const auto started = Clock::now();
+  HttpAnswer answer = route.answer(info, context);
+  if (method != nullptr) {
+    if (auto it = routes_.find(method); it != routes_.end()) note_duration(*it->second, Clock::now() - started);
+  }
+  Response response;
+  response.result(static_cast<http::status>(answer.status));
+  response.version(11);
+  for (auto& [name, value] : answer.headers) {
+    response.set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+  }
+  response.body() = std::move(answer.body);
+  response.keep_alive(req.keep_alive());
+  response.prepare_payload();
+  return response;
 }
 
 Response RequestHandler::call(Request& req, const Method& method, const Route& route, connect::Encoding encoding,

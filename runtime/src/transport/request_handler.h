@@ -75,6 +75,10 @@ class RequestHandler {
   // end before the request does and the server would close without an answer.
   std::optional<Response> serve_bytes(std::string_view bytes) const;
 
+  // From now on readiness probes (/health/readiness, /_/ready) answer 503:
+  // the server is draining.
+  void set_draining() noexcept { draining_.store(true, std::memory_order_relaxed); }
+
  private:
   struct Route {
     std::string log_name;                       // "shop.add"
@@ -85,6 +89,11 @@ class RequestHandler {
   };
 
   Response reject(const Request& request, const Error& error, boost::beast::http::status status) const;
+  // The answer refusing a request that fails `authenticate`, the bearer keys
+  // or the signature check; nullopt when it passes them.
+  std::optional<Response> check_access(const Request& request, const RequestInfo& info) const;
+  // A request a RequestRoute took: checked like a call, then answered by it.
+  Response answer_route(const Request& request, const RequestRoute& route, const RequestInfo& info) const;
   // Marks the route slow after a call longer than inline_limit, and quick
   // again after kQuickRunsToReturn calls in a row within it.
   void note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const;
@@ -95,6 +104,7 @@ class RequestHandler {
   const ServerOptions& options_;
   std::unordered_map<const Method*, std::unique_ptr<Route>> routes_;
   std::vector<std::unique_ptr<connect::JsonCodec>> codecs_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace dispatch::transport

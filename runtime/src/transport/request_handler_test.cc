@@ -34,6 +34,20 @@ class RequestHandlerTest : public ::testing::Test {
   std::unique_ptr<RequestHandler> handler_;
 };
 
+TEST_F(RequestHandlerTest, ProbesAnswerForKnativeAndOpenFaasAndReadinessFailsWhileDraining) {
+  auto get = [&](const char* path) {
+    return answer(std::string("GET ") + path + " HTTP/1.1\r\nHost: t\r\n\r\n").result_int();
+  };
+  for (const char* path : {"/healthz", "/health/liveness", "/health/readiness", "/_/health", "/_/ready"}) {
+    EXPECT_EQ(get(path), 200u) << path;
+  }
+  handler().set_draining();
+  EXPECT_EQ(get("/health/readiness"), 503u);
+  EXPECT_EQ(get("/_/ready"), 503u);
+  EXPECT_EQ(get("/health/liveness"), 200u);
+  EXPECT_EQ(get("/healthz"), 200u);
+}
+
 TEST_F(RequestHandlerTest, Healthz) {
   const Response r = answer("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.result_int(), 200u);

@@ -184,7 +184,8 @@ WORKFLOW(throws, int)
 WORKFLOW(bad_request, int)
 WORKFLOW(sleeps_until, int)
 
-#define METHOD(name) {#name, "/t.W/" #name, "t." #name "Request", "t." #name "Response", &direct_##name, &run_##name}
+#define METHOD(name) \
+  {#name, "/t.W/" #name, "t." #name "Request", "t." #name "Response", &direct_##name, nullptr, &run_##name}
 const Method kMethods[] = {METHOD(sequential),  METHOD(gather),  METHOD(first_success), METHOD(first_outcome),
                            METHOD(compensates), METHOD(fan_out), METHOD(diverges),      METHOD(uses_helper),
                            METHOD(loops),       METHOD(reads_context), METHOD(throws),  METHOD(bad_request),

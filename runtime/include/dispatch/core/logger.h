@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace dispatch {
@@ -28,7 +29,10 @@ class Logger {
   explicit Logger(LogLevel level = LogLevel::info, Sink sink = {});
 
   // Level from DISPATCH_LOG_LEVEL (default info). An unknown value is
-  // reported on stderr once and treated as info.
+  // reported on stderr once and treated as info. Under Knative (K_SERVICE,
+  // K_REVISION set, as its runtime contract says) every line ends with
+  // " service=<K_SERVICE> revision=<K_REVISION>", so lines from several
+  // revisions of a service can be told apart once collected.
   static Logger from_env();
 
   LogLevel level() const noexcept { return level_; }
@@ -40,6 +44,7 @@ class Logger {
  private:
   LogLevel level_;
   Sink sink_;
+  std::string labels_;  // appended to every line; empty: none
 };
 
 }  // namespace dispatch

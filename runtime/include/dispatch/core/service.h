@@ -67,6 +67,30 @@ struct MethodCall {
   const Service& service;
 };
 
+// How a function takes CloudEvents (a [[dispatch::event]] function; see
+// docs/events.md): what the events layer needs to turn an event into the
+// method's request and its response into a reply. The request and response
+// are the method's own messages, so the function is a Connect method too.
+struct EventBinding {
+  // The event type the function declared; "" takes any type (a service's
+  // one event function, delivered to by path).
+  const char* type;
+  // The type of the reply event when the function returns data; "" means
+  // the incoming event's type with ".reply" appended.
+  const char* reply_type;
+  // The request field the event's data decodes into (its typed data
+  // parameter), 0 for none.
+  std::uint32_t data_field;
+  // The request field that receives the whole event (a `dispatch::CloudEvent`
+  // parameter, bytes of the CloudEvents protobuf format), 0 for none.
+  std::uint32_t event_field;
+  // What the response's field 1 is: nothing (202 without a reply), the
+  // reply's data, or a whole reply event (CloudEvents protobuf format; absent:
+  // no reply).
+  enum class Reply : std::uint8_t { none, data, event };
+  Reply reply;
+};
+
 // One function. All strings point to static storage.
 struct Method {
   const char* name;           // remote name, e.g. "add" or "charge_v2"
@@ -77,6 +101,8 @@ struct Method {
   // or the error: a request that does not decode is invalid_argument. What
   // the user's function throws escapes, and DispatchTable::invoke() maps it.
   Result<std::string> (*handler)(const MethodCall& call);
+  // Set for a function that takes CloudEvents; null for every other one.
+  const EventBinding* event = nullptr;
   // A function that speaks the Dispatch protocol itself (a workflow, which
   // answers Poll and is resumed with its calls' results): the protocol's Run
   // route hands it the whole dispatch.sdk.v1.RunRequest as the request and

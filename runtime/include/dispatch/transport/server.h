@@ -29,6 +29,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "dispatch/core/logger.h"
 #include "dispatch/core/result.h"
@@ -51,9 +53,42 @@ class RequestInfo {
   std::string_view body;
   // First value of the header `name` (case-insensitive), nullopt when absent.
   virtual std::optional<std::string_view> header(std::string_view name) const = 0;
+  // Every header line in the order received, names as the client spelled them.
+  virtual void for_each_header(const std::function<void(std::string_view name, std::string_view value)>& f) const = 0;
 
  protected:
   ~RequestInfo() = default;
+};
+
+// An answer given by a route beside the Connect ones (RequestRoute).
+struct HttpAnswer {
+  int status = 200;
+  // Header lines besides Content-Length, which the server sets.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// A kind of request the server answers beside Connect calls, such as the
+// CloudEvents delivery of dispatch/events/event_route.h. The server asks
+// each route of ServerOptions::routes, in order, about every request that
+// is not a Connect call of a function without a route of its own (a path
+// that names no function, or one whose Method has an EventBinding); the
+// first that takes it answers it, after the same checks as a call
+// (`authenticate`, `bearer_keys`, `verifier`). Answering runs on the thread
+// that will run the call, like a call.
+class RequestRoute {
+ public:
+  virtual ~RequestRoute() = default;
+  // Whether this route answers `request`, from its method, path and headers
+  // (not its body). Cheap: it runs for every request a route could take.
+  virtual bool takes(const RequestInfo& request) const = 0;
+  // The function answering `request` will run, when the route can tell from
+  // the path and headers; the server runs a function that has turned slow
+  // on its workers. nullptr: the server treats the request as quick.
+  virtual const Method* function_for(const RequestInfo& request) const = 0;
+  // The answer to a request this route took. `context` carries the logger
+  // and deadline the call runs with. Errors are answers too: never throws.
+  virtual HttpAnswer answer(const RequestInfo& request, const CallContext& context) const = 0;
 };
 
 struct ServerOptions {
@@ -115,6 +150,9 @@ struct ServerOptions {
   // When set, every call must carry "Authorization: Bearer <key>" with one of
   // these keys (constant-time compare); 401 unauthenticated otherwise.
   std::shared_ptr<const security::BearerKeys> bearer_keys;
+  // Routes for requests that are not Connect calls (RequestRoute above), in
+  // the order they are asked; e.g. dispatch::events::event_route(table).
+  std::vector<std::shared_ptr<const RequestRoute>> routes;
   // start() logs one warning that requests are not verified when `verifier`
   // is null. from_env() sets it: an endpoint is expected to verify.
   bool warn_if_unverified = false;
