@@ -5,7 +5,8 @@
 // restarts them. Afterwards every acknowledged dispatch must be completed
 // exactly once in the store (one row, completed, with the function's result),
 // no retried Dispatch may have created a second call, and the endpoint must
-// have seen each call at least once. The counts are printed.
+// have seen each call at least once. The counts are printed. Then the same
+// for workflows (trees of calls, sleeps and a nested workflow).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -255,6 +256,145 @@ TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
   const auto first = text.find("rejected");
   EXPECT_TRUE(first != std::string::npos && text.find("rejected", first + 1) == std::string::npos)
       << text;
+  if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
+}
+
+// Workflows under the same chaos: 200 durable.tree workflows, each fanning
+// out 10 recorded calls and a child workflow (durable.leaf: a call and a
+// sleep) and then sleeping, dispatched up front; dispatchd and the endpoint
+// are SIGKILLed at random moments while they run. Every workflow must end
+// completed with the right answer, and every call of every tree once in
+// the store, completed. The counts, with short sleeps (50 ms and
+// 20 ms) so that it runs in seconds. The counts are printed.
+TEST(Durable, KillNineWhileWorkflowsRun) {
+  const std::string dir = ::testing::TempDir() + "durable_wf_crash_" + std::to_string(::getpid()) + "/";
+  ASSERT_EQ(::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string db = dir + "dispatch.db", seen = dir + "seen.log";
+  const uint16_t api_port = free_port(), ep_port = free_port();
+  const std::string endpoint_url = "http://127.0.0.1:" + std::to_string(ep_port);
+  const auto key = dispatch::security::SigningKey::generate();
+  auto start_scheduler = [&] {
+    pid_t pid = spawn({DISPATCHD, "--db", db, "--listen", "127.0.0.1:" + std::to_string(api_port),
+                       "--api-key", "test-key", "--max-attempts", "0", "--min-backoff-ms", "20",
+                       "--max-backoff-ms", "300"},
+                      dir + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key.to_pem()}});
+    wait_listening(api_port, pid);
+    return pid;
+  };
+  auto start_endpoint = [&] {
+    pid_t pid = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port), "--log", seen},
+                      dir + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key.public_key().to_base64()}});
+    wait_listening(ep_port, pid);
+    return pid;
+  };
+  pid_t scheduler = start_scheduler();
+  pid_t endpoint = start_endpoint();
+
+  constexpr int kWorkflows = 200, kFanOut = 10;
+  std::mutex mu;
+  std::map<int, std::string> acked;
+  std::atomic<int> resent{0};
+  auto acked_count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return acked.size();
+  };
+  std::thread loader([&] {
+    dispatch::HttpClientOptions o;
+    o.api_key = "test-key";
+    o.connect_timeout = 500ms;
+    o.default_timeout = 3000ms;
+    dispatch::HttpClient http("http://127.0.0.1:" + std::to_string(api_port), o);
+    dispatch::DispatchClient client(http, endpoint_url);
+    for (int n = 0; n < kWorkflows; ++n) {
+      dispatch::DispatchOptions opts;
+      opts.idempotency_key = "tree-" + std::to_string(n);
+      for (;;) {
+        auto id = client.dispatch("durable.tree", "durable.TreeRequest", std::to_string(kFanOut), opts);
+        if (id.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          acked[n] = *id;
+          break;
+        }
+        ++resent;
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+  });
+
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(reader, 5000);
+  std::mt19937 rng(std::random_device{}());
+  int scheduler_kills = 0, endpoint_kills = 0, scheduler_kills_mid_run = 0, endpoint_kills_mid_run = 0;
+  for (char who : std::string("SESESE")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 200));
+    // Kills that land while some workflow has not ended are the ones that
+    // test anything; the first ones do, on any machine (200 trees of 15
+    // calls take longer than a few hundred ms).
+    const bool mid_run =
+        acked_count() < static_cast<std::size_t>(kWorkflows) ||
+        query_int(reader, "SELECT count(*) FROM calls WHERE parent_id = '' AND state != 3") > 0;
+    (who == 'S' ? scheduler_kills_mid_run : endpoint_kills_mid_run) += mid_run ? 1 : 0;
+    if (who == 'S') {
+      kill9(scheduler);
+      ++scheduler_kills;
+      scheduler = start_scheduler();
+    } else {
+      kill9(endpoint);
+      ++endpoint_kills;
+      endpoint = start_endpoint();
+    }
+  }
+  loader.join();
+  int64_t unfinished = -1;
+  for (int i = 0; i < 900; ++i) {
+    unfinished = query_int(reader, "SELECT count(*) FROM calls WHERE state != 3");
+    if (unfinished == 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(unfinished, 0) << "calls not completed 90 s after the last kill";
+  ::kill(scheduler, SIGTERM);
+  ::kill(endpoint, SIGTERM);
+  int status = 0;
+  ::waitpid(scheduler, &status, 0);
+  ::waitpid(endpoint, &status, 0);
+
+  int right = 0;
+  {
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(reader, "SELECT id, output FROM calls WHERE parent_id = '' AND state = 3", -1, &s, nullptr);
+    std::set<std::string> ids;
+    for (const auto& [n, id] : acked) ids.insert(id);
+    const std::string expected = "ok " + std::to_string(kFanOut) + " leaf" + std::to_string(kFanOut);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      std::string id(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+      auto* out = static_cast<const char*>(sqlite3_column_blob(s, 1));
+      std::string output = out ? std::string(out, static_cast<std::size_t>(sqlite3_column_bytes(s, 1))) : "";
+      right += ids.count(id) == 1 && output == expected;
+    }
+    sqlite3_finalize(s);
+  }
+  // Per tree: the workflow, its 10 calls, its sleep, the leaf workflow, the
+  // leaf's call and the leaf's sleep.
+  const int64_t rows = query_int(reader, "SELECT count(*) FROM calls");
+  const int64_t children = query_int(reader, "SELECT count(*) FROM calls WHERE parent_id != ''");
+  const int64_t orphans = query_int(
+      reader, "SELECT count(*) FROM calls c WHERE c.parent_id != '' AND NOT EXISTS "
+              "(SELECT 1 FROM calls p WHERE p.id = c.parent_id)");
+  sqlite3_close(reader);
+  std::printf(
+      "workflow crash test: %d scheduler kills (%d while workflows ran), %d endpoint kills (%d while "
+      "workflows ran); %zu workflows acknowledged (%d Dispatch requests re-sent); %d completed with the "
+      "right answer; %lld rows (%lld children) in the store, %lld orphans\n",
+      scheduler_kills, scheduler_kills_mid_run, endpoint_kills, endpoint_kills_mid_run, acked.size(),
+      resent.load(), right,
+      static_cast<long long>(rows), static_cast<long long>(children), static_cast<long long>(orphans));
+  EXPECT_EQ(acked.size(), static_cast<std::size_t>(kWorkflows));
+  EXPECT_GE(scheduler_kills_mid_run, 1) << "no scheduler kill landed while workflows ran";
+  EXPECT_GE(endpoint_kills_mid_run, 1) << "no endpoint kill landed while workflows ran";
+  EXPECT_EQ(right, kWorkflows);
+  EXPECT_EQ(rows, int64_t{kWorkflows} * (1 + kFanOut + 1 + 1 + 2));
+  EXPECT_EQ(orphans, 0);
   if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
 }
 

@@ -1,7 +1,8 @@
 // dispatchd and dispatchctl as processes over loopback: bearer keys, each
 // kind of bad input getting a clear error or a clear final status (unknown
 // function at the endpoint, unreachable endpoint, malformed Any, expired
-// call), the await form, dispatchctl's text, JSON and exit codes, and
+// call), the await form, dispatchctl's text, JSON and exit codes, a
+// workflow and its tree, and
 // --retention (parsed, bad values refused, ended calls deleted).
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -249,6 +250,50 @@ TEST_F(Dispatchd, DispatchctlTextJsonAndExitCodes) {
   Output noauth = run(std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key nope list");
   EXPECT_EQ(noauth.status, 1);
   EXPECT_NE(noauth.out.find("unauthenticated"), std::string::npos) << noauth.out;
+}
+
+// A workflow through dispatchd and a signed endpoint, each its own
+// process: it fans out three calls, sleeps, and ends with their answers;
+// dispatchctl tree shows it with its children, in text and JSON.
+TEST_F(Dispatchd, AWorkflowRunsThroughDispatchdAndDispatchctlShowsItsTree) {
+  Output d = run(ctl("dispatch durable.fan --type durable.FanRequest --input-hex 33 --endpoint " + ep_url_));
+  ASSERT_EQ(d.status, 0) << d.out;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  Output status = run(ctl("--json status " + id + " --wait-ms 20000"));
+  EXPECT_EQ(status.status, 0) << status.out;
+  EXPECT_NE(status.out.find("\"state\": \"CALL_STATE_COMPLETED\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"outputValue\": \"cjAscjEscjI=\""), std::string::npos) << status.out;  // r0,r1,r2
+
+  Output tree = run(ctl("tree " + id));
+  EXPECT_EQ(tree.status, 0) << tree.out;
+  EXPECT_NE(tree.out.find(id + "  completed"), std::string::npos) << tree.out;
+  std::size_t records = 0;
+  for (std::size_t at = tree.out.find("  durable.record"); at != std::string::npos;
+       at = tree.out.find("  durable.record", at + 1)) {
+    ++records;
+  }
+  EXPECT_EQ(records, 3u) << tree.out;
+  EXPECT_NE(tree.out.find("  dispatch.sleep"), std::string::npos) << tree.out;
+  EXPECT_TRUE(one_final_newline(tree.out));
+
+  Output json = run(ctl("--json tree " + id));
+  EXPECT_EQ(json.status, 0) << json.out;
+  EXPECT_EQ(json.out.rfind("{\"call\":{", 0), 0u) << json.out;
+  EXPECT_NE(json.out.find("\"parentId\":\"" + id + "\""), std::string::npos) << json.out;
+  EXPECT_TRUE(one_final_newline(json.out));
+  // A child's status names its parent.
+  const std::size_t second = json.out.find("\"id\":\"", json.out.find("\"children\""));
+  ASSERT_NE(second, std::string::npos) << json.out;
+  const std::string child = json.out.substr(second + 6, 32);
+  Output child_status = run(ctl("status " + child));
+  EXPECT_EQ(child_status.status, 0) << child_status.out;
+  EXPECT_NE(child_status.out.find("parent       " + id + " (correlation ID "), std::string::npos)
+      << child_status.out;
+
+  EXPECT_EQ(run(ctl("tree")).status, 2);
+  Output unknown = run(ctl("tree 0123"));
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.out.find("not_found: no call has ID 0123"), std::string::npos) << unknown.out;
 }
 
 TEST_F(Dispatchd, EndedCallsAreDeletedAfterTheRetention) {

@@ -105,7 +105,7 @@ std::string result_cpp(const Function& f) { return f.result.kind == TypeKind::kV
 std::vector<std::string> stub_params(const Function& f) {
   static const std::set<std::string> kMembers = {"path", "function", "request_type", "response_type",
                                                  "try_call", "async", "co", "dispatch", "encode_request",
-                                                 "decode_reply"};
+                                                 "decode_reply", "call"};
   std::vector<std::string> names;
   for (const Parameter& p : f.params) {
     std::string name = p.name;

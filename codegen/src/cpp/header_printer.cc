@@ -100,6 +100,9 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
     << "    return " << client << ".dispatch(" << st << "::function, " << st << "::request_type, std::move(*"
     << request << "), " << options << ");\n"
     << "  }\n"
+    << "  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made\n"
+    << "  // durably by the scheduler, giving the result or the dispatch::Error.\n"
+    << "  ::dispatch::DurableCall<" << r << "> call(" << ps_no_trailing << ") const;\n"
     << "  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).\n"
     << "  static ::dispatch::Result<std::string> encode_request(" << ps_no_trailing << ");\n"
     << "  // The call's result from its reply: the transport's error, or the\n"
@@ -121,6 +124,7 @@ std::string print_header(const CppNames& names) {
     << "#include \"dispatch/core/awaitable.h\"\n#include \"dispatch/core/client.h\"\n"
     << "#include \"dispatch/core/result.h\"\n#include \"dispatch/core/stub_calls.h\"\n"
     << "#include \"dispatch/durable/dispatch_client.h\"\n"
+    << "#include \"dispatch/durable/durable_call.h\"\n"
     << "#include " << quote(m.include_name) << "\n\n"
     << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";
 

@@ -22,7 +22,7 @@ std::string print_server_source(const CppNames& names) {
                      "and the dispatch::Service\n// listing them.")
     << "#include " << quote(names.generated_header()) << "\n\n"
     << "#include <iterator>\n#include <utility>\n\n"
-    << "#include \"dispatch/core/service.h\"\n\n"
+    << "#include \"dispatch/core/service.h\"\n#include \"dispatch/durable/function_service.h\"\n\n"
     << kQuietDeprecation;
   o << ns_open(names.remote_ns()) << "namespace {\n\n";
   for (std::size_t i = 0; i < m.functions.size(); ++i) {
@@ -73,7 +73,9 @@ std::string print_server_source(const CppNames& names) {
     << "const ::dispatch::Service& " << cpp_stem(m.stem) << "_service() {\n"
     << "  static const ::dispatch::Service service{" << quote(m.package) << ", " << quote(m.service) << ", "
     << (m.functions.empty() ? "nullptr, 0" : names.methods() + ", std::size(" + names.methods() + ")") << ", "
-    << cpp_stem(m.stem) << "_file_descriptor()};\n"
+    << cpp_stem(m.stem) << "_file_descriptor(),\n"
+    << "      // Served with the Dispatch protocol's Run, so a scheduler can drive it.\n"
+    << "      &::dispatch::function_service()};\n"
     << "  return service;\n"
     << "}\n\n"
     << ns_close(names.remote_ns()) << kEndQuiet;

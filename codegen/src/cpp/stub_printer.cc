@@ -36,6 +36,16 @@ void stub_def(std::ostringstream& o, const CppNames& names, const Function& f, c
     << (is_void ? "  return {};\n" : "  return std::move(response.result);\n")
     << "}\n\n";
 
+  const std::string ps_no_trailing = ps.empty() ? "" : ps.substr(0, ps.size() - 2);
+  // A workflow's durable call decodes the reply bytes the scheduler kept.
+  const std::string kept = local(f, "kept");
+  o << "::dispatch::DurableCall<" << r << "> " << st << "::call(" << ps_no_trailing << ") const {\n"
+    << "  return ::dispatch::DurableCall<" << r << ">(" << st << "::function, " << st << "::request_type, "
+    << st << "::encode_request(" << call_args(f) << "),\n"
+    << "      [](std::string_view " << kept << ") { return " << st << "::decode_reply(std::string(" << kept
+    << ")); });\n"
+    << "}\n\n";
+
   o << r << " " << st << "::operator()" << signature_tail
     << "  return " << st << "::try_call(" << client << ", " << args(f) << options << ").value();\n"
     << "}\n\n";

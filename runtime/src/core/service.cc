@@ -32,6 +32,9 @@ DispatchTable::DispatchTable(std::initializer_list<const Service*> services) {
 }
 
 Result<void> DispatchTable::add(const Service& service) {
+  for (const Service* s : services_) {
+    if (s == &service) return {};  // already served: one route, however often added
+  }
   for (std::size_t i = 0; i < service.method_count; ++i) {
     if (by_path_.count(service.methods[i].path)) {
       return Error(Code::already_exists,
@@ -51,6 +54,7 @@ Result<void> DispatchTable::add(const Service& service) {
       by_name_[*q] = &m;
     }
   }
+  if (service.companion != nullptr) return add(*service.companion);
   return {};
 }
 
@@ -84,12 +88,30 @@ Result<std::string> DispatchTable::invoke(const Method& method, std::string_view
   try {
     return method.handler(MethodCall{request, context, *this, *service});
   } catch (...) {
-    Error error = error_from_current_exception();
-    for (const ExceptionCode& mapping : exception_codes_) {
-      if (mapping.matches()) return Error(mapping.code, error.message(), error.details());
-    }
-    return error;
+    return mapped_current_exception();
   }
+}
+
+Result<std::string> DispatchTable::invoke_run(const Method& method, const Service& route,
+                                              std::string_view run_request, const CallContext& context) const {
+  if (method.run == nullptr || service_of(method) == nullptr) {
+    return Error(Code::internal, std::string("method ") + method.path +
+                                     " has no Run entry in the dispatch table running it");
+  }
+  ScopedCall scope(context);
+  try {
+    return method.run(MethodCall{run_request, context, *this, route});
+  } catch (...) {
+    return mapped_current_exception();
+  }
+}
+
+Error DispatchTable::mapped_current_exception() const noexcept {
+  Error error = error_from_current_exception();
+  for (const ExceptionCode& mapping : exception_codes_) {
+    if (mapping.matches()) return Error(mapping.code, error.message(), error.details());
+  }
+  return error;
 }
 
 }  // namespace dispatch

@@ -59,14 +59,63 @@ TEST(DispatchTable, AmbiguousShortNameNeedsPackage) {
   EXPECT_EQ(table.find_function("u.echo"), &kOther[0]);
 }
 
-TEST(DispatchTable, DuplicatePathIsRejected) {
+TEST(DispatchTable, APathServedByAnotherServiceIsRejected) {
+  const Service impostor{"t", "TService", kOther, 1, {}};  // a second object
+  const Method same_path[] = {{"echo", "/t.TService/echo", "t.EchoRequest", "t.EchoResponse", &echo}};
+  const Service clash{"v", "VService", same_path, 1, {}};
   DispatchTable table;
   ASSERT_TRUE(table.add(kService).ok());
-  auto again = table.add(kService);
+  auto again = table.add(clash);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code(), Code::already_exists);
   EXPECT_NE(again.error().message().find("/t.TService/echo"), std::string::npos);
   EXPECT_EQ(table.services().size(), 1u);
+  EXPECT_TRUE(table.add(impostor).ok());  // its path /u.UService/echo is free
+}
+
+TEST(DispatchTable, TheSameServiceAddedTwiceIsOneRoute) {
+  DispatchTable table;
+  ASSERT_TRUE(table.add(kService).ok());
+  ASSERT_TRUE(table.add(kService).ok());
+  EXPECT_EQ(table.services().size(), 1u);
+  EXPECT_EQ(table.find_function("echo"), &kMethods[0]);  // still unambiguous
+}
+
+// A generated service brings the built-in route it needs (the Run route);
+// several of them, or the route also added by hand, make one route.
+const Method kBuiltIn[] = {{"Run", "/b.BuiltIn/Run", "b.RunRequest", "b.RunResponse", &echo}};
+const Service kBuiltInService{"b", "BuiltIn", kBuiltIn, 1, {}};
+const Service kNeedsBuiltIn{"t", "TService", kMethods, std::size(kMethods), {}, &kBuiltInService};
+const Service kAlsoNeedsBuiltIn{"u", "UService", kOther, std::size(kOther), {}, &kBuiltInService};
+
+TEST(DispatchTable, AServiceBringsItsCompanionOnce) {
+  DispatchTable table{&kNeedsBuiltIn, &kAlsoNeedsBuiltIn, &kBuiltInService};
+  EXPECT_EQ(table.services().size(), 3u);
+  EXPECT_EQ(table.find("/b.BuiltIn/Run"), &kBuiltIn[0]);
+  DispatchTable alone{&kNeedsBuiltIn};
+  EXPECT_EQ(alone.find("/b.BuiltIn/Run"), &kBuiltIn[0]);
+}
+
+// A method with a Run entry is run through it, given the route's service.
+Result<std::string> runs_itself(const MethodCall& call) {
+  return std::string(call.service.name) + ":" + std::string(call.request) + ":" + this_call().root_dispatch_id;
+}
+Result<std::string> run_throws(const MethodCall&) { throw Error(Code::aborted, "no"); }
+const Method kRunnable[] = {
+    {"wf", "/w.WService/wf", "w.WfRequest", "w.WfResponse", &echo, nullptr, &runs_itself},
+    {"bad", "/w.WService/bad", "w.BadRequest", "w.BadResponse", &echo, nullptr, &run_throws},
+};
+const Service kRunnableService{"w", "WService", kRunnable, std::size(kRunnable), {}};
+
+TEST(DispatchTable, InvokeRunCallsTheRunEntryWithTheRoutesService) {
+  DispatchTable table{&kRunnableService, &kService};
+  CallContext context;
+  context.root_dispatch_id = "root";
+  EXPECT_EQ(*table.invoke_run(kRunnable[0], kBuiltInService, "req", context), "BuiltIn:req:root");
+  EXPECT_EQ(table.invoke_run(kRunnable[1], kBuiltInService, "", context).error().code(), Code::aborted);
+  // A method without a Run entry, or of another table, is refused.
+  EXPECT_EQ(table.invoke_run(kMethods[0], kBuiltInService, "", context).error().code(), Code::internal);
+  EXPECT_EQ(table.invoke_run(kOther[0], kBuiltInService, "", context).error().code(), Code::internal);
 }
 
 TEST(DispatchTable, InvokeMapsExceptions) {

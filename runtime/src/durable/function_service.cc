@@ -29,8 +29,51 @@ void answer_error(sdk::v1::RunResponse* response, RunStatus status, std::string 
 
 Result<std::string> run(const MethodCall& call);
 
+// The context a durable call runs with: the scheduler's IDs of it and its
+// tree, and the transport's deadline, attempt and logger.
+CallContext durable_context(const sdk::v1::RunRequest& req, const CallContext& outer) {
+  CallContext context;
+  context.deadline = outer.deadline;
+  context.dispatch_id = req.dispatch_id();
+  context.parent_dispatch_id = req.parent_dispatch_id();
+  context.root_dispatch_id = req.root_dispatch_id();
+  context.attempt = outer.attempt;
+  context.logger = outer.logger;
+  // The function runs in the Run call's trace (the scheduler sends the
+  // traceparent the call was dispatched with).
+  context.trace = outer.trace;
+  context.function = req.function();
+  return context;
+}
+
+// The transport logs the route (dispatch.sdk.v1.Run); this line names the
+// function and the durable call, in the serving server's log.
+void log_run(const CallContext& outer, const sdk::v1::RunRequest& req, std::chrono::steady_clock::time_point started,
+             std::string_view outcome) {
+  if (outer.logger == nullptr || !outer.logger->enabled(LogLevel::info)) return;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  char took[32];
+  std::snprintf(took, sizeof took, "%.2f ms", ms);
+  outer.logger->log(LogLevel::info, "executing: " + req.function() + " (dispatch id " + req.dispatch_id() +
+                                        ", attempt " + std::to_string(outer.attempt) + ") -> " +
+                                        std::string(outcome) + " in " + took);
+}
+
 const Method kRunMethod{"Run", "/dispatch.sdk.v1.FunctionService/Run",
                         "dispatch.sdk.v1.RunRequest", "dispatch.sdk.v1.RunResponse", &run};
+
+// A function that speaks the protocol itself (a workflow) answers the whole
+// RunRequest; what it cannot answer (an exception, an error) becomes the
+// status of a RunResponse, as for any function.
+Result<std::string> run_itself(const MethodCall& call, const Method& method, const sdk::v1::RunRequest& req,
+                               std::chrono::steady_clock::time_point started, sdk::v1::RunResponse* response) {
+  auto result = call.table.invoke_run(method, call.service, call.request, durable_context(req, call.context));
+  log_run(call.context, req, started, result.ok() ? std::string_view("answered") : code_name(result.error().code()));
+  if (result.ok()) return result;
+  const Error& e = result.error();
+  answer_error(response, run_status_for(e.code()), std::string(code_name(e.code())), e.message());
+  return response->SerializeAsString();
+}
 
 // The Run route of a table: finds its target among the table's functions.
 Result<std::string> run(const MethodCall& call) {
@@ -41,6 +84,7 @@ Result<std::string> run(const MethodCall& call) {
                  "the request body is not a valid dispatch.sdk.v1.RunRequest message");
   }
   sdk::v1::RunResponse response;
+  const auto started = std::chrono::steady_clock::now();
   const Method* method = req.function().empty() ? nullptr : call.table.find_function(req.function());
   if (req.function().empty()) {
     answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
@@ -49,12 +93,14 @@ Result<std::string> run(const MethodCall& call) {
     answer_error(&response, RunStatus::not_found, "not_found",
                  "function '" + req.function() + "' is not registered at this endpoint" +
                      " (or its short name is ambiguous: use <package>.<name>)");
+  } else if (req.directive_case() == sdk::v1::RunRequest::kPollResult && method->run == nullptr) {
+    // Only a function that answered Poll can be resumed: a workflow.
+    answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
+                 "function '" + req.function() +
+                     "' is not a workflow: it never answers Poll, so it cannot be resumed with a poll "
+                     "result (dispatchctl retry restarts the call from its input)");
   } else if (req.directive_case() == sdk::v1::RunRequest::kPollResult) {
-    // This endpoint never answers Poll, so it has no coroutine to resume;
-    // INCOMPATIBLE_STATE asks the scheduler to restart from the input.
-    answer_error(&response, RunStatus::incompatible_state, "incompatible_state",
-                 "this endpoint does not resume coroutines; restart '" + req.function() +
-                     "' from its input");
+    return run_itself(call, *method, req, started, &response);
   } else if (!req.has_input()) {
     answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
                  "RunRequest for '" + req.function() + "' carries no input");
@@ -62,29 +108,11 @@ Result<std::string> run(const MethodCall& call) {
     answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
                  "function '" + req.function() + "' takes " + method->request_type +
                      ", but the input's type URL is '" + req.input().type_url() + "'");
+  } else if (method->run != nullptr) {
+    return run_itself(call, *method, req, started, &response);
   } else {
-    // The transport logs the route (dispatch.sdk.v1.Run); this line names
-    // the function and the durable call, in the serving server's log.
-    const auto started = std::chrono::steady_clock::now();
-    CallContext context;
-    context.deadline = outer.deadline;
-    context.dispatch_id = req.dispatch_id();
-    context.attempt = outer.attempt;
-    context.logger = outer.logger;
-    // The function runs in the Run call's trace (the scheduler sends the
-    // traceparent the call was dispatched with).
-    context.trace = outer.trace;
-    context.function = req.function();
-    auto result = call.table.invoke(*method, req.input().value(), context);
-    if (outer.logger != nullptr && outer.logger->enabled(LogLevel::info)) {
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-      char took[32];
-      std::snprintf(took, sizeof took, "%.2f ms", ms);
-      outer.logger->log(LogLevel::info, "executing: " + req.function() + " (dispatch id " + req.dispatch_id() +
-                                            ", attempt " + std::to_string(outer.attempt) + ") -> " +
-                                            (result.ok() ? std::string("ok") : std::string(code_name(result.error().code()))) +
-                                            " in " + took);
-    }
+    auto result = call.table.invoke(*method, req.input().value(), durable_context(req, outer));
+    log_run(outer, req, started, result.ok() ? std::string_view("ok") : code_name(result.error().code()));
     if (result.ok()) {
       response.set_status(sdk::v1::STATUS_OK);
       protocol::pack_any(method->response_type, std::move(result).value(),

@@ -79,6 +79,14 @@ TEST(FunctionService, RunsTheFunctionAndPacksItsOutput) {
   EXPECT_EQ(run(table, run_request("echo", "t.EchoRequest", "x")).status(), sdk::v1::STATUS_OK);
 }
 
+TEST(FunctionService, EveryGeneratedServiceBringsOneRunRoute) {
+  const Service a{"a", "A", kMethods, 1, {}, &function_service()};
+  const Service b{"b", "B", kMethods + 1, 1, {}, &function_service()};
+  DispatchTable table{&a, &b, &function_service()};
+  EXPECT_EQ(table.services().size(), 3u);
+  EXPECT_EQ(run(table, run_request("b.context", "t.ContextRequest", "", "x")).status(), sdk::v1::STATUS_OK);
+}
+
 TEST(FunctionService, FunctionSeesDispatchIdAndAttempt) {
   DispatchTable table{&kService, &function_service()};
   auto res = run(table, run_request("context", "t.ContextRequest", "", "abc"), 3);
@@ -131,12 +139,59 @@ TEST(FunctionService, MissingInputOrFunctionIsInvalidArgument) {
   EXPECT_EQ(run(table, run_request("", "t.EchoRequest", "")).status(), sdk::v1::STATUS_INVALID_ARGUMENT);
 }
 
-TEST(FunctionService, PollResultAsksForARestart) {
+TEST(FunctionService, APollResultForAFunctionThatIsNotAWorkflowIsInvalid) {
   DispatchTable table{&kService, &function_service()};
   sdk::v1::RunRequest req;
   req.set_function("t.echo");
   req.mutable_poll_result();
-  EXPECT_EQ(run(table, req.SerializeAsString()).status(), sdk::v1::STATUS_INCOMPATIBLE_STATE);
+  auto res = run(table, req.SerializeAsString());
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(res.exit().result().error().message().find("'t.echo' is not a workflow"), std::string::npos)
+      << res.exit().result().error().message();
+}
+
+// A function that speaks the protocol itself (a workflow's Run entry) gets
+// the whole RunRequest, with its IDs in this_call(), and answers it.
+Result<std::string> answers_poll(const MethodCall& call) {
+  sdk::v1::RunRequest req;
+  EXPECT_TRUE(req.ParseFromArray(call.request.data(), static_cast<int>(call.request.size())));
+  EXPECT_EQ(this_call().dispatch_id, req.dispatch_id());
+  sdk::v1::RunResponse res;
+  res.set_status(sdk::v1::STATUS_OK);
+  res.mutable_poll()->set_coroutine_state(std::string(call.service.name) + "|" + this_call().parent_dispatch_id +
+                                          "|" + this_call().root_dispatch_id + "|" +
+                                          (req.has_poll_result() ? req.poll_result().coroutine_state() : "first"));
+  return res.SerializeAsString();
+}
+Result<std::string> run_fails(const MethodCall&) { throw Error(Code::unavailable, "journal store down"); }
+const Method kWorkflows[] = {
+    {"wf", "/w.W/wf", "w.WfRequest", "w.WfResponse", &echo, nullptr, &answers_poll},
+    {"flaky", "/w.W/flaky", "w.FlakyRequest", "w.FlakyResponse", &echo, nullptr, &run_fails},
+};
+const Service kWorkflowService{"w", "W", kWorkflows, 2, {}, &function_service()};
+
+TEST(FunctionService, AFunctionWithARunEntryAnswersTheWholeRunRequest) {
+  DispatchTable table{&kWorkflowService};  // brings the Run route along
+  sdk::v1::RunRequest first;
+  first.set_function("w.wf");
+  protocol::pack_any("w.WfRequest", "", first.mutable_input());
+  first.set_dispatch_id("d-9");
+  first.set_parent_dispatch_id("p-1");
+  first.set_root_dispatch_id("r-0");
+  auto res = run(table, first.SerializeAsString());
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_OK);
+  EXPECT_EQ(res.poll().coroutine_state(), "FunctionService|p-1|r-0|first");
+  // Resumed with its state.
+  sdk::v1::RunRequest again = first;
+  again.mutable_poll_result()->set_coroutine_state("s1");
+  EXPECT_EQ(run(table, again.SerializeAsString()).poll().coroutine_state(), "FunctionService|p-1|r-0|s1");
+  // Its input type is checked like any function's.
+  protocol::pack_any("w.OtherRequest", "", first.mutable_input());
+  EXPECT_EQ(run(table, first.SerializeAsString()).status(), sdk::v1::STATUS_INVALID_ARGUMENT);
+  // What it throws is a status, as for any function.
+  auto flaky = run(table, run_request("w.flaky", "w.FlakyRequest", ""));
+  EXPECT_EQ(flaky.status(), sdk::v1::STATUS_TEMPORARY_ERROR);
+  EXPECT_EQ(flaky.exit().result().error().message(), "journal store down");
 }
 
 TEST(FunctionService, MalformedBodyIsAnInvalidArgumentError) {

@@ -15,11 +15,15 @@
 #include <thread>
 #include <unordered_map>
 
+#include <google/protobuf/empty.pb.h>
+
+#include "dispatch/durable/function_service.h"
 #include "dispatch/metrics/registry.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "dispatch/transport/http_client.h"
 #include "durable/protocol.h"
 #include "scheduler/api.h"
+#include "scheduler/new_call.h"
 #include "scheduler/policy.h"
 
 namespace dispatch::scheduler {
@@ -91,6 +95,7 @@ struct Scheduler::Impl {
   metrics::Counter* outcome_completed = nullptr;
   metrics::Counter* outcome_failed = nullptr;
   metrics::Counter* outcome_retried = nullptr;
+  metrics::Counter* outcome_suspended = nullptr;
   metrics::Counter* outcome_stale = nullptr;
   uint64_t collector = 0;
 
@@ -104,6 +109,7 @@ struct Scheduler::Impl {
     outcome_completed = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "completed"}});
     outcome_failed = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "failed"}});
     outcome_retried = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "retried"}});
+    outcome_suspended = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "suspended"}});
     outcome_stale = &r.counter("dispatch_scheduler_outcomes_total", help, {{"outcome", "stale"}});
     collector = r.add_collector([this](metrics::SampleWriter& w) { collect(w); });
   }
@@ -334,6 +340,15 @@ struct Scheduler::Impl {
       finish(std::move(c), std::move(o));
       return false;
     }
+    if (c.function == kSleepFunction) {
+      // A timer is delivered nowhere: leased, it is due, so it is over.
+      Outcome o;
+      o.state = CallState::completed;
+      o.status = static_cast<int>(RunStatus::ok);
+      o.output_type_url = "type.googleapis.com/google.protobuf.Empty";
+      finish(std::move(c), std::move(o));
+      return false;
+    }
     auto client = known ? Result<std::shared_ptr<Client>>(std::move(known)) : client_for(c.endpoint);
     if (!client.ok()) {
       Outcome o;
@@ -347,8 +362,12 @@ struct Scheduler::Impl {
     const FunctionPolicy& policy = policy_for(c.function);
     sdk::v1::RunRequest req;
     req.set_function(c.function);
-    req.mutable_input()->set_type_url(c.input_type_url);
-    req.mutable_input()->set_value(c.input);
+    if (c.polled) {
+      to_poll_result(c, req.mutable_poll_result());
+    } else {
+      req.mutable_input()->set_type_url(c.input_type_url);
+      req.mutable_input()->set_value(c.input);
+    }
     req.set_dispatch_id(c.id);
     req.set_parent_dispatch_id(c.parent_id);
     req.set_root_dispatch_id(c.root_id);
@@ -380,6 +399,131 @@ struct Scheduler::Impl {
     return true;
   }
 
+  // The resume of a call that answered Poll: its state as it gave it (same
+  // oneof variant), the results the store handed this attempt, and the
+  // error when the calls of that Poll were refused.
+  static void to_poll_result(const CallRecord& c, sdk::v1::PollResult* out) {
+    if (c.poll_state_type_url.empty()) {
+      out->set_coroutine_state(c.poll_state);
+    } else {
+      out->mutable_typed_coroutine_state()->set_type_url(c.poll_state_type_url);
+      out->mutable_typed_coroutine_state()->set_value(c.poll_state);
+    }
+    for (const ChildResult& r : c.results) {
+      sdk::v1::CallResult* res = out->add_results();
+      res->set_correlation_id(r.correlation_id);
+      res->set_dispatch_id(r.dispatch_id);
+      if (r.status == static_cast<int>(RunStatus::ok)) {
+        res->mutable_output()->set_type_url(r.output_type_url);
+        res->mutable_output()->set_value(r.output);
+      } else {
+        res->mutable_error()->set_type(r.error_type.empty() ? std::string(run_status_name(static_cast<RunStatus>(r.status)))
+                                                            : r.error_type);
+        res->mutable_error()->set_message(r.error_message);
+      }
+    }
+    if (!c.poll_error_type.empty()) {
+      out->mutable_error()->set_type(c.poll_error_type);
+      out->mutable_error()->set_message(c.poll_error_message);
+    }
+  }
+
+  // A child or a tail call of `c`: its function's policy expiration unless
+  // it has one; a child never past c's (the tree expires with its root),
+  // a tail call is a new life for c (continue-as-new), unless c is a child.
+  void adopt(const CallRecord& c, NewCall& n, int64_t now, bool child) {
+    n.idempotency_key.clear();
+    // A child or a tail call is part of its parent's trace: one trace id
+    // ties the whole durable execution together.
+    n.traceparent = c.traceparent;
+    n.tracestate = c.tracestate;
+    if (n.expiration_at_ms == 0) {
+      n.expiration_at_ms = std::max(now, n.not_before_ms) + policy_for(n.function).expiration.count();
+    }
+    if ((child || !c.parent_id.empty()) && c.expiration_at_ms != 0) {
+      n.expiration_at_ms = std::min(n.expiration_at_ms, c.expiration_at_ms);
+    }
+  }
+
+  // What a Poll asks for, checked: the state to keep, the children to make,
+  // when to resume. A Poll that cannot be followed fails the call
+  // (invalid_response); calls that cannot be made are refused together and
+  // the function resumes at once with PollResult.error.
+  RunStatus poll_outcome(const CallRecord& c, sdk::v1::Poll& poll, int64_t now, Outcome& o) {
+    constexpr int kMaxResults = 1000;
+    auto invalid = [&](const std::string& why) {
+      o.error_type = "invalid_response";
+      o.error_message = "the function's Poll " + why;
+      return RunStatus::invalid_response;
+    };
+    if (poll.max_results() < 0 || poll.max_results() > kMaxResults) {
+      return invalid("asks for max_results " + std::to_string(poll.max_results()) + "; it must be 1..1000");
+    }
+    if (poll.min_results() < 0 || poll.min_results() > kMaxResults) {
+      return invalid("asks for min_results " + std::to_string(poll.min_results()) + "; it must be 1..1000");
+    }
+    PollOutcome p;
+    p.max_results = poll.max_results() == 0 ? kMaxResults : poll.max_results();
+    p.min_results = std::max(1, poll.min_results());
+    if (p.min_results > p.max_results) {
+      return invalid("asks for min_results " + std::to_string(p.min_results) + " above max_results " +
+                     std::to_string(p.max_results));
+    }
+    if (poll.has_max_wait()) {
+      const auto& w = poll.max_wait();
+      if (w.seconds() < 0 || w.nanos() < 0) return invalid("has a negative max_wait");
+      p.wake_at_ms = now + w.seconds() * 1000 + w.nanos() / 1'000'000;
+    }
+    const uint32_t waiting = c.ready > c.results.size() ? c.ready - static_cast<uint32_t>(c.results.size()) : 0;
+    if (poll.calls_size() == 0 && !poll.has_max_wait() && c.outstanding == 0 && waiting == 0) {
+      return invalid("makes no calls, has none outstanding and no max_wait: it would never resume");
+    }
+    if (poll.state_case() == sdk::v1::Poll::kTypedCoroutineState) {
+      if (protocol::any_type(poll.typed_coroutine_state()).empty()) {
+        return invalid("has a typed_coroutine_state without a type URL");
+      }
+      p.state_type_url = std::move(*poll.mutable_typed_coroutine_state()->mutable_type_url());
+      p.state = std::move(*poll.mutable_typed_coroutine_state()->mutable_value());
+    } else {
+      p.state = std::move(*poll.mutable_coroutine_state());
+    }
+    const std::string root = c.root_id.empty() ? c.id : c.root_id;
+    if (poll.calls_size() > kMaxResults) {
+      p.error_type = "invalid_argument";
+      p.error_message = "a Poll may make at most 1000 calls; this one made " + std::to_string(poll.calls_size());
+    }
+    for (int i = 0; i < poll.calls_size() && p.error_type.empty(); ++i) {
+      sdk::v1::Call& call = *poll.mutable_calls(i);
+      auto n = new_call_from(call, now, "call " + std::to_string(i) + " ('" + call.function() + "') of the Poll",
+                             c.endpoint);
+      if (!n.ok()) {
+        p.error_type = std::string(code_name(n.error().code()));
+        p.error_message = n.error().message();
+        break;
+      }
+      adopt(c, *n, now, true);
+      n->parent_id = c.id;
+      n->root_id = root;
+      p.calls.push_back(std::move(*n));
+    }
+    if (!p.error_type.empty()) p.calls.clear();
+    o.poll = std::move(p);
+    return RunStatus::ok;
+  }
+
+  // Exit.tail_call: the call goes on as that call, same IDs.
+  RunStatus tail_call_outcome(const CallRecord& c, sdk::v1::Call& call, int64_t now, Outcome& o) {
+    auto n = new_call_from(call, now, "the tail call ('" + call.function() + "')", c.endpoint);
+    if (!n.ok()) {
+      o.error_type = "invalid_response";
+      o.error_message = "the function's " + n.error().message();
+      return RunStatus::invalid_response;
+    }
+    adopt(c, *n, now, false);
+    o.tail_call = std::move(*n);
+    return RunStatus::ok;
+  }
+
   void on_reply(CallRecord c, Result<std::string> reply) {
     const int64_t now = clock->now_ms();
     RunStatus status = RunStatus::ok;
@@ -397,13 +541,9 @@ struct Scheduler::Impl {
         o.error_type = "invalid_response";
         o.error_message = "the endpoint's reply is not a dispatch.sdk.v1.RunResponse";
       } else if (res.directive_case() == sdk::v1::RunResponse::kPoll) {
-        status = RunStatus::permanent_error;
-        o.error_type = "unsupported";
-        o.error_message = "the function answered Poll; this scheduler does not run coroutines yet";
+        status = poll_outcome(c, *res.mutable_poll(), now, o);
       } else if (res.exit().has_tail_call()) {
-        status = RunStatus::permanent_error;
-        o.error_type = "unsupported";
-        o.error_message = "the function answered a tail call; this scheduler does not follow them yet";
+        status = tail_call_outcome(c, *res.mutable_exit()->mutable_tail_call(), now, o);
       } else {
         status = static_cast<RunStatus>(res.status());
         if (status == RunStatus::unspecified) {
@@ -423,7 +563,14 @@ struct Scheduler::Impl {
                       : policy::lowers_concurrency(status, transport_error) ? Aimd::decrease
                                                                             : Aimd::keep;
     o.status = static_cast<int>(status);
-    if (status == RunStatus::ok) {
+    // Whatever this attempt was handed is spent unless it is retried (the
+    // store keeps the results for the retry then).
+    for (const ChildResult& r : c.results) o.consumed.push_back(r.seq);
+    if (status == RunStatus::ok && o.poll) {
+      o.state = CallState::suspended;
+    } else if (status == RunStatus::ok && o.tail_call) {
+      o.state = CallState::pending;
+    } else if (status == RunStatus::ok) {
       o.state = CallState::completed;
     } else if (!is_temporary(status)) {
       o.state = CallState::failed;
@@ -443,6 +590,8 @@ struct Scheduler::Impl {
         o.error_message = "the call expires before its next attempt; last error: " + o.error_message;
       } else {
         o.state = CallState::pending;
+        // A resume the function cannot take: start it again from its input.
+        o.restart = c.polled && status == RunStatus::incompatible_state;
       }
     }
     if (o.state == CallState::pending) {
@@ -452,7 +601,7 @@ struct Scheduler::Impl {
                     {{"status", std::string(run_status_name(status))}})
           .inc();
     }
-    if (o.state != CallState::completed && opts.logger.enabled(LogLevel::info)) {
+    if (o.state != CallState::completed && o.state != CallState::suspended && !o.tail_call && opts.logger.enabled(LogLevel::info)) {
       log(LogLevel::info, "call " + c.id + " to " + c.function + " attempt " +
                               std::to_string(c.attempts) + ": " +
                               std::string(run_status_name(status)) + " (" + o.error_message + ")" +
@@ -469,6 +618,8 @@ struct Scheduler::Impl {
   enum class Aimd { keep, increase, decrease };
 
   void finish(CallRecord c, Outcome o, Aimd aimd = Aimd::keep) {
+    o.parent_id = c.parent_id;
+    o.had_outstanding = c.outstanding > 0;
     const CallState state = o.state;
     // The delivery loop is woken only when it has something to do (a call
     // waiting for this slot, an endpoint to lease for, a retry to time, room
@@ -506,6 +657,9 @@ struct Scheduler::Impl {
                       } else if (state == CallState::failed) {
                         stats.failed++;
                         outcome_failed->inc();
+                      } else if (state == CallState::suspended) {
+                        stats.polls++;
+                        outcome_suspended->inc();
                       } else {
                         stats.retried++;
                         outcome_retried->inc();
@@ -623,8 +777,11 @@ Result<void> Scheduler::add_to(DispatchTable& table) {
 Result<std::vector<std::string>> Scheduler::dispatch(std::vector<NewCall> calls) {
   const std::size_t n = calls.size();
   const int64_t now = impl_->clock->now_ms();
+  // The policy's expiration counts from when the call may first run.
   for (NewCall& c : calls) {
-    if (c.expiration_at_ms == 0) c.expiration_at_ms = now + impl_->policy_for(c.function).expiration.count();
+    if (c.expiration_at_ms == 0) {
+      c.expiration_at_ms = std::max(now, c.not_before_ms) + impl_->policy_for(c.function).expiration.count();
+    }
   }
   auto ids = impl_->store->enqueue_sync(std::move(calls), now);
   if (ids.ok()) {
@@ -650,6 +807,14 @@ Result<CallRecord> Scheduler::get(std::string_view id, std::chrono::milliseconds
 Result<std::vector<CallRecord>> Scheduler::list(std::optional<CallState> state, std::size_t limit,
                                                 std::string_view after_id) {
   return impl_->store->list(state, limit, after_id);
+}
+
+Result<std::vector<CallRecord>> Scheduler::children(std::string_view parent_id, std::size_t limit,
+                                                    std::string_view after_id) {
+  auto parent = impl_->store->get(parent_id);
+  if (!parent.ok()) return std::move(parent).error();
+  if (!parent->has_value()) return impl_->unknown_call(parent_id);
+  return impl_->store->list_children(parent_id, limit, after_id);
 }
 
 Result<CallRecord> Scheduler::cancel(std::string_view id) {

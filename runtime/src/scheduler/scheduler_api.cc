@@ -6,7 +6,9 @@
 //
 // Not for: authentication (the server's authenticate hook checks bearer
 // keys before a body reaches these handlers; see dispatchd).
+#include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include <google/protobuf/descriptor.pb.h>
 
@@ -15,11 +17,13 @@
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "durable/protocol.h"
 #include "scheduler/api.h"
+#include "scheduler/new_call.h"
 
 namespace dispatch::scheduler {
 namespace {
 
 namespace admin = ::dispatch::scheduler::v1;
+
 // The Scheduler a route's call is for: its service is an ApiService.
 Scheduler& scheduler_of(const MethodCall& call) {
   return *static_cast<const ApiService&>(call.service).scheduler;
@@ -45,38 +49,13 @@ Result<std::string> handle_dispatch(const MethodCall& call) {
   for (int i = 0; i < req.calls_size(); ++i) {
     sdk::v1::Call& c = *req.mutable_calls(i);
     const std::string where = "call " + std::to_string(i) + " ('" + c.function() + "')";
-    if (!protocol::valid_function_name(c.function())) {
-      return Error(Code::invalid_argument,
-                  where + ": the function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$");
-    }
-    const std::string& ep = c.endpoint();
-    if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) {
-      return Error(Code::invalid_argument,
-                  where + ": endpoint '" + ep + "' is not an http:// or https:// URL");
-    }
-    if (!c.has_input() || protocol::any_type(c.input()).empty()) {
-      return Error(Code::invalid_argument,
-                  where + ": input must be a google.protobuf.Any with a type URL "
-                          "(type.googleapis.com/<package>.<Message>)");
-    }
-    int64_t expiration_at = 0;  // 0: the function's policy decides
-    if (c.has_expiration()) {
-      const int64_t ms = c.expiration().seconds() * 1000 + c.expiration().nanos() / 1000000;
-      if (ms <= 0) return Error(Code::invalid_argument, where + ": expiration must be positive");
-      expiration_at = s.now_ms() + ms;
-    }
-    NewCall n;
-    n.function = c.function();
-    n.endpoint = ep;
-    n.input_type_url = std::move(*c.mutable_input()->mutable_type_url());
-    n.input = std::move(*c.mutable_input()->mutable_value());
-    n.expiration_at_ms = expiration_at;
-    n.idempotency_key = c.idempotency_key();
-    n.tenant = c.tenant();
+    auto n = new_call_from(c, s.now_ms(), where, "");
+    if (!n.ok()) return std::move(n).error();
+    n->correlation_id = 0;  // meaningful only for a Poll's children
     // The trace of the Dispatch request goes with the call to its endpoint.
-    n.traceparent = call.context.trace.traceparent();
-    n.tracestate = call.context.trace.tracestate;
-    calls.push_back(std::move(n));
+    n->traceparent = call.context.trace.traceparent();
+    n->tracestate = call.context.trace.tracestate;
+    calls.push_back(std::move(*n));
   }
   auto ids = s.dispatch(std::move(calls));
   if (!ids.ok()) return std::move(ids).error();
@@ -107,6 +86,14 @@ void to_info(const CallRecord& r, admin::CallInfo* info) {
     protocol::to_timestamp(r.next_attempt_at_ms, info->mutable_next_attempt_time());
   }
   if (r.expiration_at_ms != 0) protocol::to_timestamp(r.expiration_at_ms, info->mutable_expiration_time());
+  if (r.state == CallState::suspended && r.next_attempt_at_ms != std::numeric_limits<int64_t>::max()) {
+    protocol::to_timestamp(r.next_attempt_at_ms, info->mutable_next_attempt_time());
+  }
+  info->set_input_type_url(r.input_type_url);
+  info->set_input_value(r.input);
+  info->set_correlation_id(r.correlation_id);
+  info->set_outstanding_calls(r.outstanding);
+  info->set_ready_results(r.ready);
 }
 
 Result<std::string> answer(Result<CallRecord> r) {
@@ -137,13 +124,17 @@ Result<std::string> handle_list(const MethodCall& call) {
   if (!req.ok()) return std::move(req).error();
   std::optional<CallState> state;
   if (req->state() != admin::CALL_STATE_UNSPECIFIED) {
-    if (req->state() < admin::CALL_STATE_PENDING || req->state() > admin::CALL_STATE_CANCELLED) {
+    if (req->state() < admin::CALL_STATE_PENDING || req->state() > admin::CALL_STATE_SUSPENDED) {
       return Error(Code::invalid_argument, "unknown call state " + std::to_string(req->state()));
     }
     state = static_cast<CallState>(req->state());
   }
   const std::size_t limit = req->limit() == 0 ? 100 : std::min<uint32_t>(req->limit(), 10'000);
-  auto calls = scheduler_of(call).list(state, limit, req->after_id());
+  if (!req->parent_id().empty() && state) {
+    return Error(Code::invalid_argument, "list the children of a call (parent_id) in every state: leave state unset");
+  }
+  auto calls = req->parent_id().empty() ? scheduler_of(call).list(state, limit, req->after_id())
+                                        : scheduler_of(call).children(req->parent_id(), limit, req->after_id());
   if (!calls.ok()) return std::move(calls).error();
   admin::ListResponse res;
   for (const CallRecord& r : *calls) to_info(r, res.add_calls());

@@ -1,9 +1,11 @@
 // Scheduler logic with fake endpoints and a manual clock: results recorded,
 // permanent errors not retried, backoff within its jitter caps, max attempts,
 // expiration, AIMD on 429, fairness share, cancel, idempotency, batch through
-// the Dispatch route, admin routes, recovery after a restart.
+// the Dispatch route, admin routes, recovery after a restart; Poll: children,
+// resumes with results, timers, refused calls, tail calls, restarts.
 #include "dispatch/scheduler/scheduler.h"
 
+#include <google/protobuf/duration.pb.h>
 #include <gtest/gtest.h>
 
 #include <dirent.h>
@@ -33,6 +35,7 @@ namespace {
 
 namespace sdk = ::dispatch::sdk::v1;
 namespace admin = ::dispatch::scheduler::v1;
+using namespace std::string_literals;
 
 class ManualClock final : public Clock {
  public:
@@ -391,6 +394,10 @@ class SlowFinishStore final : public Store {
                                        std::string_view after_id) override {
     return inner_->list(state, limit, after_id);
   }
+  Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
+                                                std::string_view after_id) override {
+    return inner_->list_children(parent_id, limit, after_id);
+  }
   Result<std::optional<int64_t>> next_due_ms() override { return inner_->next_due_ms(); }
   Result<std::vector<int64_t>> count_by_state() override { return inner_->count_by_state(); }
   Stats stats() const override { return inner_->stats(); }
@@ -642,6 +649,73 @@ TEST_F(SchedulerTest, DispatchRouteBatchAdminRoutesAndUnknownFunctions) {
   EXPECT_TRUE(client.dispatch("shop.add", "shop.AddRequest", "9").ok());
 }
 
+TEST_F(SchedulerTest, ADelayedCallWaitsItsTimeAcrossARestartAndCanBeCancelled) {
+  DispatchTable endpoint_table{&kShopService, &function_service()};
+  auto endpoint = std::make_shared<InProcessClient>(endpoint_table);
+  FunctionPolicy policy;
+  policy.expiration = std::chrono::hours(1);
+  open(endpoint, policy);
+  {
+    InProcessClient api(scheduler_->table());
+    DispatchClient client(api, "http://127.0.0.1:8000");
+    DispatchOptions later;
+    later.delay = std::chrono::hours(2);  // longer than the expiration: it counts from the start
+    auto id = client.dispatch("shop.add", "shop.AddRequest", "1", later);
+    ASSERT_TRUE(id.ok()) << id.error().what();
+    DispatchOptions at;
+    at.start_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(clock_.t.load() + 60'000));
+    auto at_id = client.dispatch("shop.add", "shop.AddRequest", "2", at);
+    ASSERT_TRUE(at_id.ok());
+    auto doomed = client.dispatch("shop.add", "shop.AddRequest", "3", later);
+    ASSERT_TRUE(doomed.ok());
+    // dispatchctl shows it pending with its due time.
+    admin::GetRequest get_req;
+    get_req.set_id(*id);
+    admin::CallInfo info;
+    ASSERT_TRUE(info.ParseFromString(*api.call("/dispatch.scheduler.v1.AdminService/Get", get_req.SerializeAsString(), {})));
+    EXPECT_EQ(info.state(), admin::CALL_STATE_PENDING);
+    EXPECT_EQ(info.attempts(), 0u);
+    EXPECT_EQ(protocol::from_timestamp(info.next_attempt_time()), clock_.t.load() + 2 * 3600 * 1000);
+    EXPECT_EQ(protocol::from_timestamp(info.expiration_time()), clock_.t.load() + 3 * 3600 * 1000);
+    round();
+    EXPECT_EQ(get(*id).attempts, 0u);
+    EXPECT_EQ(get(*at_id).attempts, 0u);
+    ASSERT_TRUE(scheduler_->cancel(*doomed).ok());
+    // Bad delays are refused with what was wrong.
+    sdk::DispatchRequest bad;
+    sdk::Call* c = bad.add_calls();
+    c->set_function("shop.add");
+    c->set_endpoint("http://127.0.0.1:8000");
+    protocol::pack_any("shop.AddRequest", "", c->mutable_input());
+    c->mutable_delay()->set_seconds(-5);
+    auto refused = api.call(protocol::kDispatchPath, bad.SerializeAsString(), {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("the delay must be between 0 and 10 years"), std::string::npos)
+        << refused.error().message();
+    c->clear_delay();
+    c->mutable_start_time()->set_seconds(clock_.t.load() / 1000 + 20LL * 366 * 24 * 3600);
+    refused = api.call(protocol::kDispatchPath, bad.SerializeAsString(), {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("within 10 years"), std::string::npos);
+    c->mutable_delay()->set_seconds(5);
+    refused = api.call(protocol::kDispatchPath, bad.SerializeAsString(), {});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("not both"), std::string::npos);
+
+    clock_.t += 60'000;
+    round();
+    EXPECT_EQ(get(*at_id).state, CallState::completed);
+    EXPECT_EQ(get(*id).state, CallState::pending);
+    scheduler_.reset();  // a restart while it waits
+    open(endpoint, policy);
+    clock_.t += 2 * 3600 * 1000;
+    round();
+    EXPECT_EQ(get(*id).state, CallState::completed);
+    EXPECT_EQ(get(*id).output, "1+1");
+    EXPECT_EQ(get(*doomed).state, CallState::cancelled);
+  }
+}
+
 TEST_F(SchedulerTest, RealHttp429HalvesConcurrencyAndIsRetried) {
   DispatchTable endpoint_table{&kShopService, &function_service()};
   std::atomic<int> refuse{2};
@@ -771,6 +845,166 @@ TEST_F(SchedulerTest, RetentionZeroKeepsEveryCall) {
   EXPECT_EQ(refused.error().code(), Code::invalid_argument);
   EXPECT_NE(refused.error().message().find("retention is negative"), std::string::npos);
   for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((so.path + suffix).c_str());
+}
+
+// Calls that make calls: what the engine does with a Poll, a resume, a
+// timer, refused calls, a tail call and a restart.
+namespace poll {
+
+sdk::Call child(uint64_t correlation_id, std::string function, std::string input) {
+  sdk::Call c;
+  c.set_correlation_id(correlation_id);
+  c.set_function(std::move(function));
+  protocol::pack_any("t.In", std::move(input), c.mutable_input());
+  return c;
+}
+
+sdk::Call sleep_for(uint64_t correlation_id, int64_t seconds) {
+  sdk::Call c;
+  c.set_correlation_id(correlation_id);
+  c.set_function(std::string(kSleepFunction));
+  google::protobuf::Duration d;
+  d.set_seconds(seconds);
+  protocol::pack_any("google.protobuf.Duration", d.SerializeAsString(), c.mutable_input());
+  return c;
+}
+
+std::string poll_response(std::string state, std::vector<sdk::Call> calls, int min_results, int max_results) {
+  sdk::RunResponse res;
+  res.set_status(sdk::STATUS_OK);
+  res.mutable_poll()->set_coroutine_state(std::move(state));
+  for (auto& c : calls) *res.mutable_poll()->add_calls() = std::move(c);
+  res.mutable_poll()->set_min_results(min_results);
+  res.mutable_poll()->set_max_results(max_results);
+  return res.SerializeAsString();
+}
+
+}  // namespace poll
+
+TEST_F(SchedulerTest, APollMakesChildrenAndResumesWithTheirResultsOnceEnoughAreThere) {
+  std::atomic<int> resumes{0};
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "shop.add") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    EXPECT_EQ(r.function(), "wf.main");
+    if (r.has_input()) {
+      return poll::poll_response("state\0one"s, {poll::child(7, "shop.add", "a"), poll::sleep_for(8, 3600)}, 2, 10);
+    }
+    resumes++;
+    EXPECT_EQ(r.poll_result().coroutine_state(), "state\0one"s);  // byte for byte
+    std::map<uint64_t, const sdk::CallResult*> by_id;
+    for (const auto& res : r.poll_result().results()) by_id[res.correlation_id()] = &res;
+    EXPECT_EQ(by_id.size(), 2u);
+    if (by_id.count(7) != 0) {
+      EXPECT_EQ(by_id[7]->output().value(), "out:a");
+      EXPECT_FALSE(by_id[7]->dispatch_id().empty());
+    }
+    EXPECT_EQ(by_id.count(8), 1u);
+    return run_response(sdk::STATUS_OK, "done");
+  });
+  open(ep);
+  const std::string id = dispatch(call("wf.main"));
+  round();
+  CallRecord parent = get(id);
+  EXPECT_EQ(parent.state, CallState::suspended);
+  auto kids = scheduler_->children(id, 10, "").value();
+  ASSERT_EQ(kids.size(), 2u);
+  EXPECT_EQ(kids[0].function, "shop.add");
+  EXPECT_EQ(kids[0].parent_id, id);
+  EXPECT_EQ(kids[0].root_id, id);
+  EXPECT_EQ(kids[0].correlation_id, 7u);
+  EXPECT_EQ(kids[0].endpoint, "http://fake");  // the parent's, as none was given
+  EXPECT_EQ(kids[1].function, kSleepFunction);
+  EXPECT_EQ(kids[1].next_attempt_at_ms, clock_.t.load() + 3600 * 1000);
+  for (int i = 0; i < 3; ++i) round();
+  EXPECT_EQ(get(kids[0].id).state, CallState::completed);
+  EXPECT_EQ(get(id).state, CallState::suspended);  // one result of the two it waits for
+  EXPECT_EQ(resumes.load(), 0);
+  clock_.t += 3600 * 1000;
+  for (int i = 0; i < 4 && get(id).state != CallState::completed; ++i) round();
+  EXPECT_EQ(get(kids[1].id).state, CallState::completed);
+  EXPECT_EQ(get(id).state, CallState::completed);
+  EXPECT_EQ(get(id).output, "done");
+  EXPECT_EQ(resumes.load(), 1);
+  EXPECT_EQ(scheduler_->stats().polls, 1u);
+}
+
+TEST_F(SchedulerTest, CallsAPollCannotMakeAreRefusedAndTheFunctionResumesWithTheError) {
+  sdk::PollResult seen;
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.has_input()) {
+      sdk::Call bad = poll::child(1, "shop.add", "a");
+      bad.set_endpoint("ftp://nowhere");
+      return poll::poll_response("s", {poll::child(2, "shop.add", "b"), bad}, 1, 1);
+    }
+    seen = r.poll_result();
+    return run_response(sdk::STATUS_PERMANENT_ERROR, "", "gave up");
+  });
+  open(ep);
+  const std::string id = dispatch(call("wf.main"));
+  for (int i = 0; i < 3; ++i) round();
+  EXPECT_EQ(get(id).state, CallState::failed);
+  EXPECT_TRUE(scheduler_->children(id, 10, "").value().empty());  // none of them was made
+  EXPECT_EQ(seen.results_size(), 0);
+  EXPECT_EQ(seen.error().type(), "invalid_argument");
+  EXPECT_NE(seen.error().message().find("call 1 ('shop.add') of the Poll: endpoint 'ftp://nowhere'"),
+            std::string::npos)
+      << seen.error().message();
+}
+
+TEST_F(SchedulerTest, APollThatCannotBeFollowedFailsTheCallSayingWhy) {
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "wf.greedy") return poll::poll_response("s", {poll::child(1, "shop.add", "a")}, 1, 5000);
+    return poll::poll_response("s", {}, 1, 1);  // waits for nothing, forever
+  });
+  open(ep);
+  const std::string greedy = dispatch(call("wf.greedy"));
+  const std::string idle = dispatch(call("wf.idle"));
+  round();
+  EXPECT_EQ(get(greedy).state, CallState::failed);
+  EXPECT_EQ(get(greedy).error_type, "invalid_response");
+  EXPECT_NE(get(greedy).error_message.find("max_results 5000"), std::string::npos) << get(greedy).error_message;
+  EXPECT_EQ(get(idle).state, CallState::failed);
+  EXPECT_NE(get(idle).error_message.find("would never resume"), std::string::npos) << get(idle).error_message;
+}
+
+TEST_F(SchedulerTest, ATailCallGoesOnAsTheNextCallWithTheSameId) {
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "shop.add") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    sdk::RunResponse res;
+    res.set_status(sdk::STATUS_OK);
+    *res.mutable_exit()->mutable_tail_call() = poll::child(0, "shop.add", "next");
+    return res.SerializeAsString();
+  });
+  open(ep);
+  const std::string id = dispatch(call("wf.main"));
+  for (int i = 0; i < 3; ++i) round();
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::completed);
+  EXPECT_EQ(r.function, "shop.add");
+  EXPECT_EQ(r.output, "out:next");
+  ASSERT_EQ(ep->deliveries().size(), 2u);
+  EXPECT_EQ(ep->deliveries()[1].id, id);
+}
+
+TEST_F(SchedulerTest, AResumeTheFunctionCannotTakeStartsItAgainFromItsInput) {
+  std::atomic<int> runs{0};
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "shop.add") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    if (r.has_input()) {
+      EXPECT_EQ(r.input().value(), "in");
+      return ++runs == 1 ? poll::poll_response("old", {poll::child(1, "shop.add", "a")}, 1, 1)
+                         : run_response(sdk::STATUS_OK, "fresh");
+    }
+    return run_response(sdk::STATUS_INCOMPATIBLE_STATE, "", "state from another version");
+  });
+  open(ep);
+  const std::string id = dispatch(call("wf.main"));
+  for (int i = 0; i < 4; ++i) round();
+  clock_.t += 60'000;  // past the backoff
+  for (int i = 0; i < 3; ++i) round();
+  EXPECT_EQ(get(id).state, CallState::completed);
+  EXPECT_EQ(get(id).output, "fresh");
+  EXPECT_EQ(runs.load(), 2);
 }
 
 // This process's event-loop threads (they name themselves dispatch-client).

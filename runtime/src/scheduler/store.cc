@@ -24,13 +24,14 @@ std::string_view state_name(CallState state) noexcept {
     case CallState::completed: return "completed";
     case CallState::failed: return "failed";
     case CallState::cancelled: return "cancelled";
+    case CallState::suspended: return "suspended";
   }
   return "unknown";
 }
 
 std::optional<CallState> state_from_name(std::string_view name) noexcept {
   for (auto s : {CallState::pending, CallState::running, CallState::completed, CallState::failed,
-                 CallState::cancelled}) {
+                 CallState::cancelled, CallState::suspended}) {
     if (state_name(s) == name) return s;
   }
   return std::nullopt;

@@ -26,6 +26,9 @@ Reader::Reader(const std::string& path, bool fsync_commits) : db_(open_connectio
     if (!index.empty()) count_state_[state] = Stmt(db, "SELECT COUNT(*)" + from + where);
   }
   count_all_ = Stmt(db, "SELECT COUNT(*) FROM calls");
+  children_ = Stmt(db, "SELECT " + cols + " FROM calls INDEXED BY calls_children WHERE parent_id = ?1 AND "
+                       "parent_id != '' AND seq > ?2 ORDER BY seq LIMIT ?3");
+  next_resume_ = Stmt(db, "SELECT MIN(next_attempt_at) FROM calls INDEXED BY calls_suspended WHERE state = 6");
   begin_ = Stmt(db, "BEGIN");
   commit_ = Stmt(db, "COMMIT");
   // The earliest due time per fairness key, keys visited by skipping
@@ -100,11 +103,36 @@ int64_t Reader::page_start(std::string_view after_id) {
   }
 }
 
+Result<std::vector<CallRecord>> Reader::list_children(std::string_view parent_id, std::size_t limit,
+                                                      std::string_view after_id) {
+  return read([&] {
+    int64_t after = 0;
+    if (!after_id.empty()) {
+      Using u(seq_of_);
+      seq_of_.bind(1, after_id);
+      if (!seq_of_.step()) throw Error(Code::not_found, "no call has ID " + std::string(after_id));
+      after = seq_of_.i64(0);
+    }
+    Using u(children_);
+    children_.bind(1, parent_id).bind(2, after).bind(3, static_cast<int64_t>(limit));
+    std::vector<CallRecord> out;
+    while (children_.step()) out.push_back(read_call(children_));
+    return out;
+  });
+}
+
 Result<std::optional<int64_t>> Reader::next_due_ms() {
   return read([&]() -> std::optional<int64_t> {
-    Using u(next_due_);
     std::optional<int64_t> out;
-    if (next_due_.step() && !next_due_.is_null(0)) out = next_due_.i64(0);
+    {
+      Using u(next_due_);
+      if (next_due_.step() && !next_due_.is_null(0)) out = next_due_.i64(0);
+    }
+    Using u(next_resume_);
+    if (next_resume_.step() && !next_resume_.is_null(0)) {
+      const int64_t resume = next_resume_.i64(0);
+      if (!out || resume < *out) out = resume;
+    }
     return out;
   });
 }

@@ -33,6 +33,9 @@ class Reader {
   // millisecond may be listed again, none is skipped.
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id);
+  // The calls `parent_id` made, in creation order, after `after_id` (one of them).
+  Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
+                                                std::string_view after_id);
   Result<std::optional<int64_t>> next_due_ms();
   Result<std::vector<int64_t>> count_by_state();
 
@@ -53,7 +56,7 @@ class Reader {
 
   Connection db_;  // declared first: closed after the statements
   std::mutex mu_;
-  Stmt get_, seq_of_, list_all_, next_due_, count_all_, begin_, commit_;
+  Stmt get_, seq_of_, list_all_, next_due_, next_resume_, count_all_, begin_, commit_, children_;
   Stmt first_id_from_, first_seq_between_;
   Stmt list_state_[kStates];
   Stmt count_state_[kStates];  // none for completed: the total less the others

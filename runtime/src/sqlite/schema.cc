@@ -2,17 +2,27 @@
 // of the calls table to a CallRecord.
 #include "sqlite/schema.h"
 
+#include <iterator>
+
 #include "dispatch/sqlite/sqlite_store.h"
 
 namespace dispatch::scheduler {
 namespace sqlite {
 namespace {
 
-// Schema migrations, applied in order; PRAGMA user_version counts the ones
-// applied. Append new steps, never edit old ones.
-constexpr const char* kMigrations[] = {
+// One schema migration: the SQL that brings a file to `version`.
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Schema migrations, applied in order; PRAGMA user_version holds the version
+// of the last one applied, and a file gets every step of a higher version.
+// Each step names its version; versions increase. Append new steps, never
+// edit old ones.
+constexpr Migration kMigrations[] = {
     // 1: calls.
-    R"sql(
+    {1, R"sql(
 CREATE TABLE calls (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -41,11 +51,11 @@ CREATE TABLE calls (
 );
 CREATE UNIQUE INDEX calls_idempotency ON calls(idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at);
-)sql",
+)sql"},
     // 2: listing by state in creation order.
-    R"sql(
+    {2, R"sql(
 CREATE INDEX calls_state_seq ON calls(state, seq);
-)sql",
+)sql"},
     // 3: partial indexes. Each call goes pending -> running -> completed;
     // indexes keyed by state moved an entry in both of them at every step
     // (eleven index writes per call). An index restricted to one state is
@@ -53,7 +63,7 @@ CREATE INDEX calls_state_seq ON calls(state, seq);
     // calls, the bulk of the table, are in none: seven index writes per
     // call. Listing completed calls scans the table in creation order
     // instead.
-    R"sql(
+    {3, R"sql(
 DROP INDEX IF EXISTS calls_due;
 DROP INDEX IF EXISTS calls_state_seq;
 CREATE INDEX calls_pending ON calls(fair_key, next_attempt_at) WHERE state = 1;
@@ -61,12 +71,12 @@ CREATE INDEX calls_pending_seq ON calls(seq) WHERE state = 1;
 CREATE INDEX calls_running_seq ON calls(seq) WHERE state = 2;
 CREATE INDEX calls_failed_seq ON calls(seq) WHERE state = 4;
 CREATE INDEX calls_cancelled_seq ON calls(seq) WHERE state = 5;
-)sql",
+)sql"},
     // 4: the W3C trace context a call was dispatched in.
-    R"sql(
+    {4, R"sql(
 ALTER TABLE calls ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
 ALTER TABLE calls ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
-)sql",
+)sql"},
     // 5: entities of the stateful-functions runtime (entity_store.cc):
     // inboxes in arrival order, entities ready or leased (status 0 idle,
     // 1 ready, 2 leased), persisted values, state specs per function type,
@@ -74,7 +84,7 @@ ALTER TABLE calls ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';
     // pending messages), egress records and acknowledgements, dead
     // letters, ingress idempotency keys. Sequence numbers are never
     // reused (AUTOINCREMENT): they are the ids operators see.
-    R"sql(
+    {5, R"sql(
 CREATE TABLE sf_inbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   fn_type TEXT NOT NULL,
@@ -167,9 +177,51 @@ CREATE TABLE sf_ingress_keys (
   created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX sf_ingress_keys_created ON sf_ingress_keys(created_at);
-)sql",
+)sql"},
+    // 6: calls that make calls (Poll). A polled call keeps its coroutine
+    // state and what resumes it; its children point to it (parent_id,
+    // correlation_id) and their ends wait in `results` until it takes them.
+    // Suspended calls (state 6) are found by when they are due; children
+    // by their parent. Calls nobody made (most of them) are in neither
+    // index.
+    {6, R"sql(
+ALTER TABLE calls ADD COLUMN correlation_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN polled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN poll_state BLOB NOT NULL DEFAULT x'';
+ALTER TABLE calls ADD COLUMN poll_state_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN min_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN max_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN poll_error_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN poll_error_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN outstanding INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN ready INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX calls_suspended ON calls(next_attempt_at) WHERE state = 6;
+CREATE INDEX calls_children ON calls(parent_id, seq) WHERE parent_id != '';
+CREATE TABLE results (
+  seq INTEGER PRIMARY KEY,
+  parent_id TEXT NOT NULL,
+  correlation_id INTEGER NOT NULL,
+  child_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  output_type TEXT NOT NULL,
+  output BLOB NOT NULL,
+  error_type TEXT NOT NULL,
+  error_message TEXT NOT NULL
+);
+CREATE INDEX results_parent ON results(parent_id, seq);
+)sql"},
 };
-constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
+
+constexpr bool versions_increase() {
+  int last = 0;
+  for (const Migration& m : kMigrations) {
+    if (m.version <= last) return false;
+    last = m.version;
+  }
+  return true;
+}
+static_assert(versions_increase(), "schema migrations must be listed in increasing version order");
 
 int user_version(sqlite3* db) {
   Stmt s(db, "PRAGMA user_version");
@@ -182,7 +234,8 @@ int user_version(sqlite3* db) {
 const char* const kCallColumns =
     "id, function, endpoint, input_type, input, state, attempts, next_attempt_at, expiration_at, "
     "created_at, updated_at, status, output_type, output, error_type, error_message, "
-    "idempotency_key, tenant, parent_id, root_id, lease, traceparent, tracestate";
+    "idempotency_key, tenant, parent_id, root_id, lease, traceparent, tracestate, correlation_id, polled, "
+    "poll_state, poll_state_type, min_results, max_results, poll_error_type, poll_error_message, outstanding, ready";
 
 CallRecord read_call(const Stmt& s) {
   CallRecord r;
@@ -209,6 +262,16 @@ CallRecord read_call(const Stmt& s) {
   r.lease = static_cast<uint64_t>(s.i64(20));
   r.traceparent = s.text(21);
   r.tracestate = s.text(22);
+  r.correlation_id = static_cast<uint64_t>(s.i64(23));
+  r.polled = s.i64(24) != 0;
+  r.poll_state = s.text(25);
+  r.poll_state_type_url = s.text(26);
+  r.min_results = static_cast<int32_t>(s.i64(27));
+  r.max_results = static_cast<int32_t>(s.i64(28));
+  r.poll_error_type = s.text(29);
+  r.poll_error_message = s.text(30);
+  r.outstanding = static_cast<uint32_t>(s.i64(31));
+  r.ready = static_cast<uint32_t>(s.i64(32));
   return r;
 }
 
@@ -240,7 +303,9 @@ void migrate(sqlite3* db, const std::string& path) {
                       ", newer than this build knows (" + std::to_string(kSchemaVersion) +
                       "); run a newer dispatchd");
     }
-    for (int v = have; v < kSchemaVersion; ++v) exec(db, kMigrations[v]);
+    for (const Migration& m : kMigrations) {
+      if (m.version > have) exec(db, m.sql);
+    }
     exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     exec(db, "COMMIT");
   } catch (...) {
@@ -255,6 +320,7 @@ std::string state_index(int state) {
     case CallState::running: return "calls_running_seq";
     case CallState::failed: return "calls_failed_seq";
     case CallState::cancelled: return "calls_cancelled_seq";
+    case CallState::suspended: return "calls_suspended";
     case CallState::completed: break;
   }
   return "";

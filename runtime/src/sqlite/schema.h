@@ -15,8 +15,8 @@
 
 namespace dispatch::scheduler::sqlite {
 
-// CallState values (1..5) index arrays of this size; 0 is unused.
-inline constexpr int kStates = 6;
+// CallState values (1..6) index arrays of this size; 0 is unused.
+inline constexpr int kStates = 7;
 
 // The columns read_call() reads, in its order: "SELECT " + kCallColumns + ...
 extern const char* const kCallColumns;
@@ -30,8 +30,9 @@ Connection open_connection(const std::string& path, bool fsync_commits);
 // dispatch::Error: failed_precondition for a file of a newer schema.
 void migrate(sqlite3* db, const std::string& path);
 
-// The partial index that holds the calls in `state` (migration 3); empty
-// for completed calls, which are in none.
+// The partial index that holds the calls in `state` (migrations 3 and 6);
+// empty for completed calls, which are in none. (calls_suspended is by due
+// time, not creation order: listing suspended calls sorts them.)
 std::string state_index(int state);
 
 }  // namespace dispatch::scheduler::sqlite

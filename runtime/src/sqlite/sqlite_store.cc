@@ -23,6 +23,7 @@
 #include "sqlite/retention.h"
 #include "sqlite/schema.h"
 #include "sqlite/statement.h"
+#include "sqlite/tree.h"
 
 namespace dispatch::scheduler {
 namespace {
@@ -80,7 +81,7 @@ sqlite::Connection open_writer(const SqliteOptions& options) {
 // The statements of the writes, on the write connection.
 struct WriteStmts {
   explicit WriteStmts(sqlite3* db);
-  Stmt insert, find_key, next_key, due, lease, get_seq, finish, cancel, retry, get, release;
+  Stmt insert, find_key, next_key, due, due_resumes, lease, get_seq, finish, cancel, retry, get, release;
 };
 
 WriteStmts::WriteStmts(sqlite3* db) {
@@ -88,8 +89,8 @@ WriteStmts::WriteStmts(sqlite3* db) {
   insert = Stmt(db,
                 "INSERT INTO calls (id, function, endpoint, input_type, input, state, "
                 "next_attempt_at, expiration_at, idempotency_key, tenant, fair_key, parent_id, "
-                "root_id, created_at, updated_at, traceparent, tracestate) VALUES (?1, ?2, ?3, ?4, ?5, 1, "
-                "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?6, ?6, ?13, ?14)");
+                "root_id, created_at, updated_at, correlation_id, traceparent, tracestate) VALUES (?1, ?2, "
+                "?3, ?4, ?5, 1, ?13, ?7, ?8, ?9, ?10, ?11, ?12, ?6, ?6, ?14, ?15, ?16)");
   find_key = Stmt(db, "SELECT id FROM calls WHERE idempotency_key = ?1");
   // INDEXED BY: a statement that cannot use its partial index fails to
   // prepare instead of silently scanning the table.
@@ -99,6 +100,11 @@ WriteStmts::WriteStmts(sqlite3* db) {
   due = Stmt(db,
              "SELECT seq, endpoint FROM calls INDEXED BY calls_pending WHERE state = 1 AND "
              "fair_key = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3");
+  // Suspended calls that are due: resumes of work in progress, leased
+  // before new calls.
+  due_resumes = Stmt(db,
+                     "SELECT seq, endpoint FROM calls INDEXED BY calls_suspended WHERE state = 6 AND "
+                     "next_attempt_at <= ?1 ORDER BY next_attempt_at, seq LIMIT ?2");
   // Then read by seq: UPDATE ... RETURNING would do both in one
   // statement, but SQLite gathers RETURNING rows in a temporary table
   // (allocations on every lease), which cost more than the second lookup
@@ -113,7 +119,8 @@ WriteStmts::WriteStmts(sqlite3* db) {
                 "lease_until = 0, updated_at = ?8 WHERE id = ?9 AND state = 2 AND lease = ?10");
   cancel = Stmt(db,
                 "UPDATE calls SET state = 5, lease = 0, lease_until = 0, updated_at = ?2 "
-                "WHERE id = ?1 AND state IN (1, 2)");
+                "WHERE id = ?1 AND state IN (1, 2, 6)");
+  // From its input: a poll state it had is forgotten (CallTree).
   retry = Stmt(db,
                "UPDATE calls SET state = 1, attempts = 0, next_attempt_at = ?2, status = 0, "
                "error_type = '', error_message = '', updated_at = ?2 "
@@ -175,6 +182,7 @@ class SqliteStore final : public Store {
         reader_(options.path, options.fsync_commits),
         w_(writer_db_.get()),
         retention_(writer_db_.get()),
+        tree_(writer_db_.get()),
         delete_watch_(writer_db_.get(), options.on_delete_commit),
         log_sync_(start_log_sync(options, writer_db_.get())),
         rng_(random_seed()),
@@ -210,29 +218,50 @@ class SqliteStore final : public Store {
 
   void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
               Done<bool> done) override {
+    // Most calls neither have a parent nor make calls: one statement.
+    const bool plain = !outcome.poll && !outcome.tail_call && !outcome.restart && outcome.consumed.empty() &&
+                       outcome.parent_id.empty() && !outcome.had_outstanding;
+    if (!plain) {
+      writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
+        return finish_in_tree(id, lease, outcome, now_ms);
+      }, Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+      return;
+    }
     writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
-      Stmt& s = w_.finish;
-      Using u(s);
-      s.bind(1, static_cast<int64_t>(outcome.state)).bind(2, static_cast<int64_t>(outcome.status));
-      s.bind(3, outcome.output_type_url).bind_blob(4, outcome.output);
-      s.bind(5, outcome.error_type).bind(6, outcome.error_message);
-      s.bind(7, outcome.next_attempt_at_ms).bind(8, now_ms).bind(9, id);
-      s.bind(10, static_cast<int64_t>(lease));
-      s.step();
-      return sqlite3_changes(writer_db_.get()) == 1;
+      return update_outcome(id, lease, outcome, now_ms);
     }, Mode{/*synced=*/false, /*self_contained=*/true, /*may_wait=*/true});
   }
 
   void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
     writer_.submit<CallRecord>(std::move(done), [this, id = std::move(id), now_ms] {
-      return transition(w_.cancel, id, now_ms, "cancel", "it is already");
+      CallRecord r = transition(w_.cancel, id, now_ms, "cancel", "it is already");
+      tree_.cancel_descendants(id, now_ms, "cancelled with " + id + ", which was cancelled");
+      tree_.drop_results(id);
+      if (!r.parent_id.empty()) {
+        ChildResult result;
+        result.correlation_id = r.correlation_id;
+        result.dispatch_id = r.id;
+        result.status = r.status;
+        result.error_type = "canceled";
+        result.error_message = "call " + r.id + " was cancelled";
+        tree_.deliver(r.parent_id, result, now_ms);
+      }
+      return r;
     }, Mode{/*synced=*/true, /*self_contained=*/false});
   }
 
   void retry(std::string id, int64_t now_ms, Done<CallRecord> done) override {
     writer_.submit<CallRecord>(std::move(done), [this, id = std::move(id), now_ms] {
-      return transition(w_.retry, id, now_ms, "retry",
-                         "only failed or cancelled calls can be retried; it is");
+      CallRecord r = transition(w_.retry, id, now_ms, "retry",
+                                "only failed or cancelled calls can be retried; it is");
+      if (r.polled) {
+        tree_.forget_poll(id);
+        tree_.drop_results(id);
+        r.polled = false;
+        r.poll_state.clear();
+        r.poll_state_type_url.clear();
+      }
+      return r;
     }, Mode{/*synced=*/true, /*self_contained=*/false});
   }
 
@@ -251,6 +280,11 @@ class SqliteStore final : public Store {
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id) override {
     return reader_.list(state, limit, after_id);
+  }
+
+  Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
+                                                std::string_view after_id) override {
+    return reader_.list_children(parent_id, limit, after_id);
   }
 
   Result<std::optional<int64_t>> next_due_ms() override { return reader_.next_due_ms(); }
@@ -324,6 +358,78 @@ class SqliteStore final : public Store {
     return id;
   }
 
+  // The one statement of a plain outcome; false when the call is not
+  // running under `lease` (any more).
+  bool update_outcome(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms) {
+    Stmt& s = w_.finish;
+    Using u(s);
+    s.bind(1, static_cast<int64_t>(outcome.state)).bind(2, static_cast<int64_t>(outcome.status));
+    s.bind(3, outcome.output_type_url).bind_blob(4, outcome.output);
+    s.bind(5, outcome.error_type).bind(6, outcome.error_message);
+    s.bind(7, outcome.next_attempt_at_ms).bind(8, now_ms).bind(9, id);
+    s.bind(10, static_cast<int64_t>(lease));
+    s.step();
+    return sqlite3_changes(writer_db_.get()) == 1;
+  }
+
+  // An outcome that touches other calls: results, children, a Poll, a
+  // tail call, a restart (Store's contract for finish, in store.h).
+  bool finish_in_tree(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms) {
+    sqlite::CallTree::Leased call;
+    if (!tree_.read_leased(id, lease, &call)) return false;
+    update_outcome(id, lease, outcome, now_ms);
+    const bool retried = outcome.state == CallState::pending && !outcome.restart && !outcome.tail_call;
+    if (!retried && !outcome.consumed.empty()) tree_.consume(id, outcome.consumed);
+    if (outcome.poll) {
+      tree_.suspend(id, *outcome.poll, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
+      return true;
+    }
+    if (retried) return true;
+    // It ends, or starts over: what it left unfinished goes.
+    if (call.outstanding > 0) {
+      tree_.cancel_descendants(id, now_ms, outcome.tail_call || outcome.restart
+                                               ? "cancelled: " + id + " started over (a tail call or a restart)"
+                                               : "cancelled: " + id + ", which made this call, has ended");
+    }
+    if (call.polled) tree_.drop_results(id);
+    if (outcome.tail_call) {
+      tree_.continue_as(id, *outcome.tail_call, now_ms);
+      return true;
+    }
+    if (outcome.restart) {
+      tree_.forget_poll(id);
+      return true;
+    }
+    if (!call.parent_id.empty() && is_final(outcome.state)) {
+      ChildResult result;
+      result.correlation_id = call.correlation_id;
+      result.dispatch_id = id;
+      result.status = outcome.status;
+      result.output_type_url = outcome.output_type_url;
+      result.output = outcome.output;
+      result.error_type = outcome.error_type;
+      result.error_message = outcome.error_message;
+      tree_.deliver(call.parent_id, result, now_ms);
+    }
+    return true;
+  }
+
+  // Inserts one call (a dispatched one or a child) and returns its ID.
+  std::string insert_call(const NewCall& c, int64_t now_ms) {
+    std::string id = new_id(now_ms);
+    Stmt& s = w_.insert;
+    Using u(s);
+    s.bind(1, id).bind(2, c.function).bind(3, c.endpoint).bind(4, c.input_type_url);
+    s.bind_blob(5, c.input).bind(6, now_ms).bind(7, c.expiration_at_ms);
+    if (c.idempotency_key.empty()) s.bind_null(8); else s.bind(8, c.idempotency_key);
+    s.bind(9, c.tenant).bind(10, c.tenant.empty() ? c.function : c.tenant);
+    s.bind(11, c.parent_id).bind(12, c.root_id.empty() ? id : c.root_id);
+    s.bind(13, std::max(now_ms, c.not_before_ms)).bind(14, static_cast<int64_t>(c.correlation_id));
+    s.bind(15, c.traceparent).bind(16, c.tracestate);
+    s.step();
+    return id;
+  }
+
   std::vector<std::string> do_enqueue(const std::vector<NewCall>& calls, int64_t now_ms) {
     if (calls.empty()) throw Error(Code::invalid_argument, "no calls to enqueue");
     // A savepoint makes the batch all-or-nothing inside the shared
@@ -343,17 +449,7 @@ class SqliteStore final : public Store {
             continue;
           }
         }
-        std::string id = new_id(now_ms);
-        Stmt& s = w_.insert;
-        Using u(s);
-        s.bind(1, id).bind(2, c.function).bind(3, c.endpoint).bind(4, c.input_type_url);
-        s.bind_blob(5, c.input).bind(6, now_ms).bind(7, c.expiration_at_ms);
-        if (c.idempotency_key.empty()) s.bind_null(8); else s.bind(8, c.idempotency_key);
-        s.bind(9, c.tenant).bind(10, c.tenant.empty() ? c.function : c.tenant);
-        s.bind(11, c.parent_id).bind(12, c.root_id.empty() ? id : c.root_id);
-        s.bind(13, c.traceparent).bind(14, c.tracestate);
-        s.step();
-        ids.push_back(std::move(id));
+        ids.push_back(insert_call(c, now_ms));
       }
       if (!txn.release_savepoint.run()) throw sqlite::db_error(writer_db_.get(), "ending an enqueue");
       return ids;
@@ -365,6 +461,23 @@ class SqliteStore final : public Store {
   }
 
   std::vector<CallRecord> do_claim(const ClaimOptions& o) {
+    std::vector<CallRecord> out;
+    const uint64_t lease = rng_() | 1;
+    // Resumes first: suspended calls whose results are in or whose wait is
+    // over carry work already under way.
+    std::vector<int64_t> resumes;
+    if (o.max > 0) {
+      Stmt& s = w_.due_resumes;
+      Using u(s);
+      s.bind(1, o.now_ms).bind(2, static_cast<int64_t>(o.max));
+      while (s.step()) {
+        const std::string endpoint = s.text(1);
+        bool skipped = false;
+        for (const auto& e : o.skip_endpoints) skipped = skipped || e == endpoint;
+        if (!skipped) resumes.push_back(s.i64(0));
+      }
+    }
+    for (int64_t seq : resumes) out.push_back(lease_row(seq, lease, o));
     // Backlogged fairness keys, in key order: one index probe each.
     std::vector<std::string> keys;
     {
@@ -385,7 +498,7 @@ class SqliteStore final : public Store {
                   keys.end());
     }
     std::vector<std::vector<int64_t>> per_key;  // seqs of due calls
-    if (!keys.empty() && o.max > 0) {
+    if (!keys.empty() && o.max > out.size()) {
       // Each key may fill what the others leave: the round-robin below
       // stops at max.
       const std::size_t quota = std::min(o.per_key_max, o.max);
@@ -406,32 +519,43 @@ class SqliteStore final : public Store {
     // Interleave keys round-robin, up to max, and lease.
     std::size_t found = 0;
     for (const auto& rows : per_key) found += rows.size();
-    std::vector<CallRecord> out;
-    out.reserve(std::min(found, o.max));
-    const uint64_t lease = rng_() | 1;
+    out.reserve(out.size() + std::min(found, o.max));
     for (std::size_t round = 0; out.size() < o.max; ++round) {
       bool any = false;
       for (auto& rows : per_key) {
         if (round >= rows.size() || out.size() >= o.max) continue;
         any = true;
-        {
-          Stmt& l = w_.lease;
-          Using u(l);
-          l.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, o.now_ms);
-          l.bind(4, rows[round]);
-          l.step();
-        }
-        Stmt& g = w_.get_seq;
-        Using u(g);
-        g.bind(1, rows[round]);
-        if (sqlite3_changes(writer_db_.get()) != 1 || !g.step()) {
-          throw Error(Code::internal, "a leased call vanished");
-        }
-        out.push_back(sqlite::read_call(g));
+        out.push_back(lease_row(rows[round], lease, o));
       }
       if (!any) break;
     }
     return out;
+  }
+
+  // Leases one due call by its seq and reads it back, with the results
+  // waiting for it when it is a resume.
+  CallRecord lease_row(int64_t seq, uint64_t lease, const ClaimOptions& o) {
+    {
+      Stmt& l = w_.lease;
+      Using u(l);
+      l.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, o.now_ms);
+      l.bind(4, seq);
+      l.step();
+    }
+    CallRecord r;
+    {
+      Stmt& g = w_.get_seq;
+      Using u(g);
+      g.bind(1, seq);
+      if (sqlite3_changes(writer_db_.get()) != 1 || !g.step()) {
+        throw Error(Code::internal, "a leased call vanished");
+      }
+      r = sqlite::read_call(g);
+    }
+    if (r.polled && r.ready > 0) {
+      r.results = tree_.results_for(r.id, static_cast<std::size_t>(std::max(1, r.max_results)));
+    }
+    return r;
   }
 
   CallRecord transition(Stmt& s, const std::string& id, int64_t now_ms, std::string_view verb,
@@ -463,6 +587,7 @@ class SqliteStore final : public Store {
   sqlite::Reader reader_;
   WriteStmts w_;  // the writer thread's once it runs
   sqlite::Retention retention_;  // likewise
+  sqlite::CallTree tree_;        // likewise
   DeleteWatch delete_watch_;
   std::atomic<uint64_t> deleted_{0};
   std::unique_ptr<sqlite::LogSync> log_sync_;

@@ -368,9 +368,18 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   open();
   std::string id = enqueue(call("f"));
   store_.reset();
-  EXPECT_EQ(raw_user_version(path_), sqlite_schema_version());
+  // The last step is the Poll columns and the results table.
+  EXPECT_EQ(sqlite_schema_version(), 6);
+  EXPECT_EQ(raw_user_version(path_), 6);
   // Pretend the file was written by a build that knew only step 1.
   EXPECT_EQ(raw_user_version(path_,
+                             "DROP INDEX calls_suspended; DROP INDEX calls_children; DROP TABLE results; "
+                             "ALTER TABLE calls DROP COLUMN correlation_id; ALTER TABLE calls DROP COLUMN polled; "
+                             "ALTER TABLE calls DROP COLUMN poll_state; ALTER TABLE calls DROP COLUMN poll_state_type; "
+                             "ALTER TABLE calls DROP COLUMN min_results; ALTER TABLE calls DROP COLUMN max_results; "
+                             "ALTER TABLE calls DROP COLUMN poll_error_type; "
+                             "ALTER TABLE calls DROP COLUMN poll_error_message; "
+                             "ALTER TABLE calls DROP COLUMN outstanding; ALTER TABLE calls DROP COLUMN ready; "
                              "DROP INDEX calls_pending; DROP INDEX calls_pending_seq; "
                              "DROP INDEX calls_running_seq; DROP INDEX calls_failed_seq; "
                              "DROP INDEX calls_cancelled_seq; "
@@ -401,9 +410,9 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                      "WHERE type = 'index' AND name LIKE 'calls_%' ORDER BY name)", -1, &s, nullptr);
   sqlite3_step(s);
   const auto* names = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-  EXPECT_STREQ(names, "calls_cancelled_seq calls_failed_seq calls_idempotency calls_pending "
-                      "calls_pending_seq calls_running_seq")
-      << "steps 2 and 3 were not applied";
+  EXPECT_STREQ(names, "calls_cancelled_seq calls_children calls_failed_seq calls_idempotency calls_pending "
+                      "calls_pending_seq calls_running_seq calls_suspended")
+      << "steps 2 to 4 were not applied";
   sqlite3_finalize(s);
   sqlite3_close(db);
 }
@@ -424,13 +433,30 @@ TEST_F(StoreTest, EveryStateListsAndCounts) {
   failed.error_message = "no";
   ASSERT_TRUE(store_->finish_sync(ids[2], leased[2].lease, failed, 1001).value());
   ASSERT_TRUE(store_->cancel_sync(ids[4], 1001).ok());
-  // running: 3; pending: 5; completed: 0, 1; failed: 2; cancelled: 4.
+  // One more, suspended (it answered Poll; waits for a minute).
+  ids.push_back(enqueue(call("g"), 1002));
+  auto polling = store_->claim_sync(at(1002, 2)).value();  // 5 and 6
+  ASSERT_EQ(polling.size(), 2u);
+  for (const CallRecord& r : polling) {
+    Outcome o;
+    if (r.id == ids[6]) {
+      o.state = CallState::suspended;
+      o.poll.emplace();
+      o.poll->state = "s";
+      o.poll->wake_at_ms = 61'002;
+    } else {
+      o.state = CallState::pending;  // 5 goes back
+      o.next_attempt_at_ms = 1002;
+    }
+    ASSERT_TRUE(store_->finish_sync(r.id, r.lease, o, 1002).value());
+  }
+  // running: 3; pending: 5; completed: 0, 1; failed: 2; cancelled: 4; suspended: 6.
   const std::map<CallState, std::vector<std::string>> want = {
       {CallState::pending, {ids[5]}},         {CallState::running, {ids[3]}},
       {CallState::completed, {ids[0], ids[1]}}, {CallState::failed, {ids[2]}},
-      {CallState::cancelled, {ids[4]}}};
+      {CallState::cancelled, {ids[4]}},       {CallState::suspended, {ids[6]}}};
   auto counts = store_->count_by_state().value();
-  ASSERT_EQ(counts.size(), 6u);
+  ASSERT_EQ(counts.size(), 7u);
   for (const auto& [state, expected] : want) {
     std::vector<std::string> got;
     const auto listed = store_->list(state, 10, "").value();

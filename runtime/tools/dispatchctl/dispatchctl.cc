@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <set>
@@ -37,7 +38,9 @@ constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY]
   status ID [--wait-ms N]   a call's state, attempts, last status, result or error
   list [STATE] [--limit N] [--after ID]
                             calls, oldest first; STATE: pending, running,
-                            completed, failed, cancelled (default: all)
+                            suspended, completed, failed, cancelled (default: all)
+  tree ID                   the call and every call it made (a workflow's
+                            children, theirs, ...): state, attempts, outcome
   cancel ID                 stop a pending or running call
   retry ID                  run a failed or cancelled call again
   dispatch FUNCTION --type MESSAGE [--input-hex HEX] [--endpoint URL]
@@ -69,6 +72,22 @@ Exit status: 0 ok, 1 the scheduler refused or failed, 2 bad usage.
   std::exit(2);
 }
 
+// m as protobuf JSON, without a final newline; exits when it cannot be.
+std::string to_json(const google::protobuf::Message& m, bool pretty) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = pretty;
+  o.always_print_primitive_fields = true;
+  const auto status = google::protobuf::util::MessageToJsonString(m, &out, o);
+  if (!status.ok()) {
+    std::fprintf(stderr, "dispatchctl: cannot print the scheduler's %s as JSON: %s\n",
+                 m.GetDescriptor()->full_name().c_str(), std::string(status.message()).c_str());
+    std::exit(1);
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
 // Prints m as protobuf JSON, ending with one newline (whether the library
 // ends its output with one differs between protobuf versions' printers).
 void print_json(const google::protobuf::Message& m) {
@@ -91,6 +110,7 @@ const std::map<std::string, std::set<std::string>>& command_options() {
   static const std::map<std::string, std::set<std::string>> options = {
       {"status", {"--wait-ms"}},
       {"list", {"--limit", "--after"}},
+      {"tree", {}},
       {"cancel", {}},
       {"retry", {}},
       {"dispatch", {"--type", "--input-hex", "--endpoint", "--idempotency-key", "--expiration-ms"}},
@@ -136,6 +156,14 @@ void print_call(const admin::CallInfo& c) {
   }
   if (!c.idempotency_key().empty()) std::printf("idempotency  %s\n", c.idempotency_key().c_str());
   if (!c.tenant().empty()) std::printf("tenant       %s\n", c.tenant().c_str());
+  if (!c.parent_id().empty()) {
+    std::printf("parent       %s (correlation ID %llu)\n", c.parent_id().c_str(),
+                static_cast<unsigned long long>(c.correlation_id()));
+  }
+  if (!c.root_id().empty() && c.root_id() != c.id()) std::printf("root         %s\n", c.root_id().c_str());
+  if (c.state() == admin::CALL_STATE_SUSPENDED) {
+    std::printf("waiting for  %u calls (%u results ready)\n", c.outstanding_calls(), c.ready_results());
+  }
   std::printf("created      %s\n", format_time(c.created_time()).c_str());
   std::printf("updated      %s\n", format_time(c.updated_time()).c_str());
   if (c.has_next_attempt_time()) std::printf("next attempt %s\n", format_time(c.next_attempt_time()).c_str());
@@ -279,7 +307,8 @@ int main(int argc, char** argv) {
     if (positional.size() > 1) usage_error("list takes at most one state");
     if (positional.size() == 1) {
       auto state = dispatch::scheduler::state_from_name(positional[0]);
-      if (!state) usage_error("unknown state '" + positional[0] + "' (pending, running, completed, failed, cancelled)");
+      if (!state) usage_error("unknown state '" + positional[0] +
+                                "' (pending, running, suspended, completed, failed, cancelled)");
       req.set_state(static_cast<admin::CallState>(*state));
     }
     std::string limit = flag("--limit");
@@ -296,6 +325,51 @@ int main(int argc, char** argv) {
                     c.attempts(), c.status() ? c.status_name().c_str() : "-", c.function().c_str());
       }
     }
+  } else if (command == "tree") {
+    // The call, then its children depth first, each page of children
+    // fetched as the walk reaches it.
+    admin::GetRequest get;
+    get.set_id(need_id());
+    admin::CallInfo root;
+    call("Get", get, &root);
+    std::string out;
+    if (!json) {
+      std::printf("%-32s  %-9s  %8s  %-24s  %s\n", "ID", "STATE", "ATTEMPTS", "STATUS", "FUNCTION");
+    }
+    std::function<void(const admin::CallInfo&, int)> walk = [&](const admin::CallInfo& c, int depth) {
+      if (json) {
+        out += "{\"call\":" + to_json(c, false) + ",\"children\":[";
+      } else {
+        std::string outcome;
+        if (!c.error_type().empty() || !c.error_message().empty()) {
+          outcome = "  " + c.error_type() + ": " + c.error_message();
+        } else if (c.state() == admin::CALL_STATE_PENDING && c.has_next_attempt_time()) {
+          outcome = "  due " + format_time(c.next_attempt_time());
+        }
+        std::printf("%-32s  %-9s  %8u  %-24s  %s%s%s\n", c.id().c_str(), state_text(c.state()).c_str(),
+                    c.attempts(), c.status() ? c.status_name().c_str() : "-",
+                    std::string(static_cast<std::size_t>(depth) * 2, ' ').c_str(), c.function().c_str(),
+                    outcome.c_str());
+      }
+      admin::ListRequest req;
+      req.set_parent_id(c.id());
+      req.set_limit(1000);
+      bool first = true;
+      while (true) {
+        admin::ListResponse page;
+        call("List", req, &page);
+        for (const auto& child : page.calls()) {
+          if (json && !first) out += ",";
+          first = false;
+          walk(child, depth + 1);
+        }
+        if (page.calls_size() < static_cast<int>(req.limit())) break;
+        req.set_after_id(page.calls(page.calls_size() - 1).id());
+      }
+      if (json) out += "]}";
+    };
+    walk(root, 0);
+    if (json) std::printf("%s\n", out.c_str());
   } else if (command == "cancel" || command == "retry") {
     admin::CallInfo info;
     if (command == "cancel") {

@@ -33,6 +33,10 @@ struct CallContext {
   // number, so a function can deduplicate its side effects. Empty/0 otherwise.
   std::string dispatch_id;
   uint32_t attempt = 0;
+  // Durable calls only: the call that made this one (empty for a call a
+  // client dispatched) and the first call of its tree (its own ID then).
+  std::string parent_dispatch_id;
+  std::string root_dispatch_id;
   // Where the server running the call logs (ServerOptions::logger); null
   // when nothing serves it (in process). Built-in routes log through it.
   const Logger* logger = nullptr;
@@ -108,6 +112,13 @@ struct Method {
   Result<std::string> (*handler)(const MethodCall& call);
   // Set for a function that takes CloudEvents; null for every other one.
   const EventBinding* event = nullptr;
+  // A function that speaks the Dispatch protocol itself (a workflow, which
+  // answers Poll and is resumed with its calls' results): the protocol's Run
+  // route hands it the whole dispatch.sdk.v1.RunRequest as the request and
+  // sends back what it returns, a RunResponse. Null for a plain function,
+  // whose Run the route answers by calling `handler`. Its MethodCall::service
+  // is then the Run route's service.
+  Result<std::string> (*run)(const MethodCall& call) = nullptr;
 };
 
 // One service: one per annotated header, or a built-in one (the Dispatch
@@ -121,6 +132,11 @@ struct Service {
   // Serialized google.protobuf.FileDescriptorProto of the emitted .proto;
   // its dependencies are protobuf's well-known types only.
   std::string_view file_descriptor;
+  // A built-in service every table serving this one needs beside it (for a
+  // generated service: the Dispatch protocol's Run route, so that any server
+  // can be driven by a scheduler without opting in). DispatchTable::add()
+  // adds it too; it is one route however many services bring it.
+  const Service* companion = nullptr;
 };
 
 class DispatchTable {
@@ -130,7 +146,10 @@ class DispatchTable {
   DispatchTable(const DispatchTable&) = delete;
   DispatchTable& operator=(const DispatchTable&) = delete;
 
-  // Adds every method of `service`. A path already present is a programmer
+  // Adds every method of `service`, then its companion (if any). Adding a
+  // service already in the table (the same object) changes nothing, so a
+  // built-in route brought by several services, or also added by hand, is
+  // one route. A path already served by another service is a programmer
   // error reported as Error(already_exists) naming the path.
   Result<void> add(const Service& service);
 
@@ -145,6 +164,12 @@ class DispatchTable {
   // map_exception(). A method of no service in this table is internal.
   Result<std::string> invoke(const Method& method, std::string_view request,
                              const CallContext& context = {}) const;
+  // The same for a Run of `method` (one with a `run` entry), on behalf of
+  // the built-in service `route` that received it: `run_request` is the
+  // whole RunRequest, the result a RunResponse. Exceptions are mapped as
+  // invoke() maps them.
+  Result<std::string> invoke_run(const Method& method, const Service& route, std::string_view run_request,
+                                 const CallContext& context) const;
 
   const std::vector<const Service*>& services() const noexcept { return services_; }
 
@@ -170,6 +195,9 @@ class DispatchTable {
     }
   }
   const Service* service_of(const Method& method) const noexcept;
+  // The current exception as an Error, after the mappings of map_exception().
+  // Only inside a catch block.
+  Error mapped_current_exception() const noexcept;
 
   struct ExceptionCode {
     Code code;

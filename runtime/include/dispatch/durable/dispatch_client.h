@@ -1,12 +1,16 @@
 // dispatch::DispatchClient: hands calls to a durable scheduler (dispatchd or
 // any scheduler speaking dispatch.sdk.v1.DispatchService). Generated stubs'
 // .dispatch() forms call it; a dispatch ID comes back once the scheduler has
-// persisted the call.
+// persisted the call, and the call's result can be awaited by that ID.
+//
+//   auto scheduler = dispatch::DispatchClient::from_env().value();  // DISPATCH_API_URL, _KEY
+//   auto sum = shop::remote::add.dispatch(scheduler, 1, 2).value().wait();
 //
 // Public header: compiles as C++17 and C++20.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,8 +31,14 @@ struct DispatchOptions {
   // (DISPATCH_ENDPOINT_URL).
   std::string endpoint;
   // Fairness key: calls sharing it share one round-robin queue at the
-  // scheduler; empty: the function name. (Added by the scheduler work.)
+  // scheduler; empty: the function name.
   std::string tenant;
+  // Run later: after `delay` (counted from when the scheduler accepts the
+  // call) or at `start_at`, not both. The scheduler keeps the call (on
+  // disk, across restarts) until then; it can be cancelled meanwhile, and
+  // its expiration counts from then.
+  std::optional<std::chrono::milliseconds> delay;
+  std::optional<std::chrono::system_clock::time_point> start_at;
 };
 
 // One call for a batch: what a generated stub's encoder produced.
@@ -43,8 +53,21 @@ class DispatchClient {
  public:
   // `scheduler` speaks to the scheduler's API (an HttpClient pointed at
   // DISPATCH_API_URL with DISPATCH_API_KEY, or an in-process client); it must
-  // outlive this object. `default_endpoint` is used when a call names none.
+  // outlive this object. `default_endpoint` is used when a call names none;
+  // empty: DISPATCH_ENDPOINT_URL.
   DispatchClient(Client& scheduler, std::string default_endpoint);
+
+  // The client side as the Dispatch protocol configures it: the scheduler's
+  // API at DISPATCH_API_URL (http:// or https://; unset or empty:
+  // http://127.0.0.1:4450, where dispatchd listens by default), with
+  // "Authorization: Bearer $DISPATCH_API_KEY" when that is set, and
+  // DISPATCH_ENDPOINT_URL as the default endpoint of the calls. The client
+  // owns its connection to the scheduler. A malformed URL or key is
+  // invalid_argument naming the variable.
+  static Result<DispatchClient> from_env();
+
+  DispatchClient(DispatchClient&&) noexcept = default;
+  DispatchClient& operator=(DispatchClient&&) noexcept = default;
 
   // Persists one call; returns its dispatch ID.
   Result<std::string> dispatch(std::string_view function, std::string_view request_type,
@@ -57,15 +80,28 @@ class DispatchClient {
   // response message's bytes. Otherwise an Error: the function's own (its
   // code, its message) when the call failed, canceled when it was cancelled,
   // deadline_exceeded when it is still pending or running at the timeout,
-  // not_found for an unknown ID. (Added by the scheduler work.)
+  // not_found for an unknown ID. Generated stubs' dispatch() forms return a
+  // dispatch::Dispatched<R> handle whose wait() decodes this into the
+  // function's C++ result.
   Result<std::string> await_result(std::string_view dispatch_id,
                                    std::chrono::milliseconds timeout);
+  // The same without blocking a thread: `done` runs once, on the scheduler
+  // client's thread (for an HttpClient, its event loop: it must not block).
+  void await_result_async(std::string dispatch_id, std::chrono::milliseconds timeout,
+                          std::function<void(Result<std::string>)> done);
 
   const std::string& default_endpoint() const noexcept { return default_endpoint_; }
 
  private:
-  Client& scheduler_;
+  std::shared_ptr<Client> owned_;  // from_env(): the connection to the scheduler
+  Client* scheduler_;
   std::string default_endpoint_;
 };
+
+// The code a failed durable call reports to whoever awaits it: the one the
+// endpoint named in Error.type when that is a code name (this runtime's Run
+// route does so), otherwise one that keeps the meaning of the final
+// dispatch.sdk.v1.Status number `status`.
+Code code_for_call_failure(int status, std::string_view error_type) noexcept;
 
 }  // namespace dispatch

@@ -113,7 +113,8 @@ struct SchedulerStats {
   uint64_t delivered = 0;   // Run calls started
   uint64_t completed = 0;   // finished ok
   uint64_t failed = 0;      // finished with a final error (expired included)
-  uint64_t retried = 0;     // temporary failures scheduled again
+  uint64_t retried = 0;     // temporary failures scheduled again (tail calls and restarts too)
+  uint64_t polls = 0;       // Polls recorded: calls suspended until their children's results
   uint64_t stale = 0;       // finishes refused: cancelled or re-leased meanwhile
 };
 
@@ -145,6 +146,9 @@ class Scheduler {
   Result<CallRecord> get(std::string_view id, std::chrono::milliseconds wait = {});
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id);
+  // The calls `parent_id` made (it answered Poll), oldest first.
+  Result<std::vector<CallRecord>> children(std::string_view parent_id, std::size_t limit,
+                                           std::string_view after_id);
   Result<CallRecord> cancel(std::string_view id);
   Result<CallRecord> retry(std::string_view id);
 

@@ -4,6 +4,14 @@
 // attempt under its lease, look up and list, cancel and retry, delete calls
 // that ended long enough ago.
 //
+// Calls that make calls (coroutines, answering Poll): the end of such an
+// attempt stores the coroutine's state and its new calls (children) in one
+// write; a child's end becomes a result waiting for its parent in the same
+// write; a parent is due again once enough results wait, or its wait is
+// over; a call that ends takes its unfinished descendants with it
+// (cancelled). What each write does is said where it is declared, and
+// store_conformance_test holds every backend to it.
+//
 // Writes are asynchronous: `done` runs once the write is committed (SQLite:
 // its group-commit transaction), on the store's writer thread; it must be
 // quick and must not call back into the store synchronously (queuing
@@ -32,8 +40,10 @@
 
 namespace dispatch::scheduler {
 
-// Numbered as dispatch.scheduler.v1.CallState.
-enum class CallState : int { pending = 1, running = 2, completed = 3, failed = 4, cancelled = 5 };
+// Numbered as dispatch.scheduler.v1.CallState. `suspended`: the call
+// answered Poll and waits for its children's results (or its max_wait);
+// due again (next_attempt_at_ms) once they are there.
+enum class CallState : int { pending = 1, running = 2, completed = 3, failed = 4, cancelled = 5, suspended = 6 };
 
 std::string_view state_name(CallState state) noexcept;  // "pending", ...
 std::optional<CallState> state_from_name(std::string_view name) noexcept;
@@ -57,6 +67,22 @@ struct NewCall {
   // ties a durable execution together; empty: none.
   std::string traceparent;
   std::string tracestate;
+  // Not delivered before this time (a delayed call, a timer); 0: at once.
+  int64_t not_before_ms = 0;
+  // A child (a call made by its parent's Poll): its correlation ID there.
+  uint64_t correlation_id = 0;
+};
+
+// A child's end, waiting for its parent's next resume.
+struct ChildResult {
+  uint64_t seq = 0;  // order of arrival at the store; Outcome::consumed names it
+  uint64_t correlation_id = 0;
+  std::string dispatch_id;  // the child's
+  int status = 0;           // its dispatch.sdk.v1.Status
+  std::string output_type_url;
+  std::string output;
+  std::string error_type;
+  std::string error_message;
 };
 
 struct CallRecord {
@@ -83,10 +109,67 @@ struct CallRecord {
   std::string traceparent;  // as NewCall's
   std::string tracestate;
   uint64_t lease = 0;  // running only: the token finish() must present
+  uint64_t correlation_id = 0;  // a child: its correlation ID in its parent's Poll
+
+  // A call that answered Poll: its next delivery is a resume with this
+  // state (byte for byte; a type URL: the typed variant of the oneof) and
+  // the results of its children. Cleared by a tail call, a restart, retry().
+  bool polled = false;
+  std::string poll_state;
+  std::string poll_state_type_url;
+  int32_t min_results = 0;  // due once this many results wait...
+  int32_t max_results = 0;  // ...and resumed with at most this many
+  // The calls of its last Poll were refused: resumed at once with this
+  // error (PollResult.error) and no results.
+  std::string poll_error_type;
+  std::string poll_error_message;
+  uint32_t outstanding = 0;  // children that have not ended
+  uint32_t ready = 0;        // results waiting for it
+  // Set by claim() for a polled call: the results handed to this attempt,
+  // at most max_results, in the order they arrived.
+  std::vector<ChildResult> results;
+};
+
+// How a coroutine's attempt ended with a Poll.
+struct PollOutcome {
+  std::string state;           // kept for the resume, byte for byte
+  std::string state_type_url;  // non-empty: typed_coroutine_state
+  // Its children, in order: each with parent_id, root_id and
+  // correlation_id set (idempotency keys are not honoured for children).
+  std::vector<NewCall> calls;
+  int32_t min_results = 1;  // 1..1000, as the scheduler checked
+  int32_t max_results = 1;
+  int64_t wake_at_ms = 0;   // max_wait over; 0: no max_wait
+  // The calls could not be dispatched (none were): resume at once with
+  // this error and no children.
+  std::string error_type;
+  std::string error_message;
 };
 
 // How one attempt ended, as the scheduler decided: completed or failed
-// (final), or pending again at next_attempt_at_ms (a retry).
+// (final), pending again at next_attempt_at_ms (a retry), or suspended
+// (`poll` set).
+//
+// What else the write does, in the same transaction:
+// - suspended: stores the poll state, resets attempts to 0, adds the
+//   children (outstanding += their count) and is due at once if enough
+//   results already wait (ready >= min_results, or ready > 0 with nothing
+//   outstanding) or the calls were refused; else at the earlier of
+//   wake_at_ms and its expiration (never, without either).
+// - completed or failed: a call with a parent that has not ended becomes
+//   a result of that parent (ChildResult; the parent's outstanding - 1,
+//   ready + 1; a suspended parent due now when that makes it ready); its
+//   unfinished descendants are cancelled (and give no results); its
+//   waiting results are dropped.
+// - tail_call: the call goes on as that call (function, endpoint, input,
+//   expiration replaced; IDs, creation time and idempotency key kept),
+//   pending now, attempts 0, no poll state; its unfinished descendants are
+//   cancelled and its results dropped.
+// - restart: as a retry (pending at next_attempt_at_ms), but its poll
+//   state, descendants and results go as for a tail call: the function
+//   starts again from its input (INCOMPATIBLE_STATE on a resume).
+// - consumed: the results handed to this attempt are dropped (ready - n),
+//   unless the attempt is retried, in which case they are handed again.
 struct Outcome {
   CallState state = CallState::completed;
   int status = 0;
@@ -95,6 +178,16 @@ struct Outcome {
   std::string error_type;
   std::string error_message;
   int64_t next_attempt_at_ms = 0;
+
+  std::optional<PollOutcome> poll;
+  std::optional<NewCall> tail_call;
+  bool restart = false;
+  std::vector<uint64_t> consumed;  // ChildResult::seq of the results handed over
+  // What the scheduler knows of the call as it leased it, so that a store
+  // need not read it again for the plain case: its parent (CallRecord::
+  // parent_id) and whether it may have unfinished children (outstanding > 0).
+  std::string parent_id;
+  bool had_outstanding = false;
 };
 
 struct ClaimOptions {
@@ -119,19 +212,24 @@ class Store {
   // whose idempotency key is already stored gets that call's ID instead.
   virtual void enqueue(std::vector<NewCall> calls, int64_t now_ms,
                        Done<std::vector<std::string>> done) = 0;
-  // Leases due pending calls, round-robin across fairness keys (tenant, else
-  // function): one call from each backlogged key in turn until `max`, so a
-  // flooding key gets no more than any other that has work. Each leased call
-  // is running, attempts + 1.
+  // Leases due calls: first suspended calls that are due (resumes of work
+  // in progress, earliest first), then pending calls round-robin across
+  // fairness keys (tenant, else function): one call from each backlogged
+  // key in turn until `max`, so a flooding key gets no more than any other
+  // that has work. Each leased call is running, attempts + 1; a polled one
+  // comes with its waiting results (CallRecord::results).
   virtual void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) = 0;
   // Records the end of an attempt if the call is still running under
   // `lease`; false when it is not (cancelled meanwhile, or re-leased).
   virtual void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
                       Done<bool> done) = 0;
-  // pending/running -> cancelled. not_found for an unknown ID,
+  // pending/running/suspended -> cancelled, with its unfinished
+  // descendants; a call with a parent that has not ended becomes its result
+  // (error type "canceled"). not_found for an unknown ID,
   // failed_precondition for a call already final.
   virtual void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) = 0;
-  // failed/cancelled -> pending now, attempts reset to 0.
+  // failed/cancelled -> pending now, attempts reset to 0, and from its
+  // input: a poll state it had is dropped.
   virtual void retry(std::string id, int64_t now_ms, Done<CallRecord> done) = 0;
   // running calls whose lease lapsed by `now_ms` (all running calls when
   // `all`: at start-up, one scheduler per store) -> pending. Count moved.
@@ -147,7 +245,10 @@ class Store {
   // Oldest first; `after_id` continues a previous page.
   virtual Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                                std::string_view after_id) = 0;
-  // The earliest next_attempt_at_ms of a pending call, if any.
+  // The calls `parent_id` made, oldest first; `after_id` continues a page.
+  virtual Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
+                                                        std::string_view after_id) = 0;
+  // The earliest next_attempt_at_ms of a pending or suspended call, if any.
   virtual Result<std::optional<int64_t>> next_due_ms() = 0;
   // Calls per state, indexed by CallState (index 0 unused).
   virtual Result<std::vector<int64_t>> count_by_state() = 0;

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/durable_call.h"
 #include "global/api.h"
 
 namespace dispatch {
@@ -104,6 +105,9 @@ inline constexpr struct greet_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(greet_stub::function, greet_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::Greeting> call(const std::string& name) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::string& name);
   // The call's result from its reply: the transport's error, or the
@@ -143,6 +147,9 @@ inline constexpr struct reset_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(reset_stub::function, reset_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<void> call() const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request();
   // The call's result from its reply: the transport's error, or the
@@ -182,6 +189,9 @@ inline constexpr struct reset_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<std::string> call(const ::Visitor& visitor) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::Visitor& visitor);
   // The call's result from its reply: the transport's error, or the

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/durable_call.h"
 #include "nested/api.h"
 
 namespace dispatch {
@@ -115,6 +116,9 @@ inline constexpr struct configure_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(configure_stub::function, configure_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::outer::inner::v1::Config> call(const ::outer::inner::v1::Config& config) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::v1::Config& config);
   // The call's result from its reply: the transport's error, or the
@@ -154,6 +158,9 @@ inline constexpr struct distance_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(distance_stub::function, distance_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<double> call(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b);
   // The call's result from its reply: the transport's error, or the
@@ -193,6 +200,9 @@ inline constexpr struct checksum_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(checksum_stub::function, checksum_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<std::uint32_t> call(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2()) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2());
   // The call's result from its reply: the transport's error, or the

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/durable_call.h"
 #include "renamed/api.h"
 
 namespace dispatch {
@@ -85,6 +86,9 @@ inline constexpr struct draft_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(draft_stub::function, draft_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::billing::Invoice> call(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts);
   // The call's result from its reply: the transport's error, or the

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/durable_call.h"
 #include "shop/api.h"
 
 namespace dispatch {
@@ -107,6 +108,9 @@ inline constexpr struct add_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(add_stub::function, add_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<std::int64_t> call(const std::int64_t& a, const std::int64_t& b) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::int64_t& a, const std::int64_t& b);
   // The call's result from its reply: the transport's error, or the
@@ -146,6 +150,9 @@ inline constexpr struct place_order_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(place_order_stub::function, place_order_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::shop::Order> call(const std::vector<::shop::Item>& items, const std::string& customer) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::vector<::shop::Item>& items, const std::string& customer);
   // The call's result from its reply: the transport's error, or the
@@ -185,6 +192,9 @@ inline constexpr struct charge_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(charge_stub::function, charge_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<void> call(const ::shop::Order& order) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::shop::Order& order);
   // The call's result from its reply: the transport's error, or the

@@ -1,0 +1,203 @@
+// The statements of calls that make calls. Children are found through
+// calls_children (parent_id), results through results_parent, and a
+// descendant is looked for only below unfinished calls: a call that ended
+// took its own unfinished descendants with it.
+#include "sqlite/tree.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace dispatch::scheduler::sqlite {
+
+CallTree::CallTree(sqlite3* db)
+    : db_(db),
+      read_leased_(db,
+                   "SELECT parent_id, correlation_id, polled, ready, outstanding, expiration_at FROM calls "
+                   "WHERE id = ?1 AND state = 2 AND lease = ?2"),
+      consume_(db, "DELETE FROM results WHERE seq = ?1 AND parent_id = ?2"),
+      lower_ready_(db, "UPDATE calls SET ready = MAX(ready - ?2, 0) WHERE id = ?1"),
+      drop_results_(db, "DELETE FROM results INDEXED BY results_parent WHERE parent_id = ?1"),
+      results_for_(db,
+                   "SELECT seq, correlation_id, child_id, status, output_type, output, error_type, error_message "
+                   "FROM results INDEXED BY results_parent WHERE parent_id = ?1 ORDER BY seq LIMIT ?2"),
+      parent_state_(db, "SELECT state FROM calls WHERE id = ?1"),
+      insert_result_(db,
+                     "INSERT INTO results (parent_id, correlation_id, child_id, status, output_type, output, "
+                     "error_type, error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+      // Right-hand sides see the row as it was: ready + 1 and outstanding
+      // - 1 are the values after this result.
+      tell_parent_(db,
+                   "UPDATE calls SET outstanding = MAX(outstanding - 1, 0), ready = ready + 1, "
+                   "next_attempt_at = CASE WHEN state = 6 AND next_attempt_at > ?2 AND "
+                   "(ready + 1 >= min_results OR outstanding <= 1) THEN ?2 ELSE next_attempt_at END "
+                   "WHERE id = ?1"),
+      // Unfinished descendants only: below a call that ended there is
+      // nothing unfinished.
+      descendants_(db, R"sql(
+WITH RECURSIVE d(id) AS (
+  SELECT id FROM calls INDEXED BY calls_children
+  WHERE parent_id = ?1 AND parent_id != '' AND state IN (1, 2, 6)
+  UNION ALL
+  SELECT c.id FROM calls AS c INDEXED BY calls_children JOIN d ON c.parent_id = d.id
+  WHERE c.parent_id != '' AND c.state IN (1, 2, 6))
+SELECT id FROM d)sql"),
+      cancel_one_(db,
+                  "UPDATE calls SET state = 5, lease = 0, lease_until = 0, outstanding = 0, ready = 0, "
+                  "error_type = 'canceled', error_message = ?3, updated_at = ?2 "
+                  "WHERE id = ?1 AND state IN (1, 2, 6)"),
+      poll_(db,
+            "UPDATE calls SET polled = 1, poll_state = ?2, poll_state_type = ?3, min_results = ?4, "
+            "max_results = ?5, poll_error_type = ?6, poll_error_message = ?7, attempts = 0, "
+            "outstanding = outstanding + ?8 WHERE id = ?1"),
+      // Then read back: UPDATE ... RETURNING gathers its rows in a
+      // temporary table, which costs more than a second look at the row.
+      poll_read_(db, "SELECT ready, outstanding, expiration_at FROM calls WHERE id = ?1"),
+      due_(db, "UPDATE calls SET next_attempt_at = ?2 WHERE id = ?1"),
+      continue_as_(db,
+                   "UPDATE calls SET function = ?2, endpoint = ?3, input_type = ?4, input = ?5, "
+                   "expiration_at = ?6, fair_key = CASE WHEN tenant = '' THEN ?2 ELSE tenant END, "
+                   "state = 1, attempts = 0, next_attempt_at = ?7, polled = 0, poll_state = x'', "
+                   "poll_state_type = '', min_results = 0, max_results = 0, poll_error_type = '', "
+                   "poll_error_message = '', outstanding = 0, ready = 0 WHERE id = ?1"),
+      forget_poll_(db,
+                   "UPDATE calls SET polled = 0, poll_state = x'', poll_state_type = '', min_results = 0, "
+                   "max_results = 0, poll_error_type = '', poll_error_message = '', outstanding = 0, "
+                   "ready = 0 WHERE id = ?1") {}
+
+bool CallTree::read_leased(const std::string& id, uint64_t lease, Leased* out) {
+  Using u(read_leased_);
+  read_leased_.bind(1, id).bind(2, static_cast<int64_t>(lease));
+  if (!read_leased_.step()) return false;
+  out->parent_id = read_leased_.text(0);
+  out->correlation_id = static_cast<uint64_t>(read_leased_.i64(1));
+  out->polled = read_leased_.i64(2) != 0;
+  out->ready = static_cast<uint32_t>(read_leased_.i64(3));
+  out->outstanding = static_cast<uint32_t>(read_leased_.i64(4));
+  out->expiration_at_ms = read_leased_.i64(5);
+  return true;
+}
+
+uint32_t CallTree::consume(const std::string& parent_id, const std::vector<uint64_t>& seqs) {
+  uint32_t gone = 0;
+  for (uint64_t seq : seqs) {
+    Using u(consume_);
+    consume_.bind(1, static_cast<int64_t>(seq)).bind(2, parent_id);
+    consume_.step();
+    gone += static_cast<uint32_t>(sqlite3_changes(db_));
+  }
+  if (gone > 0) {
+    Using u(lower_ready_);
+    lower_ready_.bind(1, parent_id).bind(2, static_cast<int64_t>(gone));
+    lower_ready_.step();
+  }
+  return gone;
+}
+
+void CallTree::drop_results(const std::string& parent_id) {
+  Using u(drop_results_);
+  drop_results_.bind(1, parent_id);
+  drop_results_.step();
+}
+
+std::vector<ChildResult> CallTree::results_for(const std::string& parent_id, std::size_t max) {
+  std::vector<ChildResult> out;
+  Using u(results_for_);
+  results_for_.bind(1, parent_id).bind(2, static_cast<int64_t>(max));
+  while (results_for_.step()) {
+    ChildResult r;
+    r.seq = static_cast<uint64_t>(results_for_.i64(0));
+    r.correlation_id = static_cast<uint64_t>(results_for_.i64(1));
+    r.dispatch_id = results_for_.text(2);
+    r.status = static_cast<int>(results_for_.i64(3));
+    r.output_type_url = results_for_.text(4);
+    r.output = results_for_.text(5);
+    r.error_type = results_for_.text(6);
+    r.error_message = results_for_.text(7);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void CallTree::deliver(const std::string& parent_id, const ChildResult& r, int64_t now_ms) {
+  {
+    Using u(parent_state_);
+    parent_state_.bind(1, parent_id);
+    if (!parent_state_.step()) return;  // deleted (retention): nobody waits
+    if (is_final(static_cast<CallState>(parent_state_.i64(0)))) return;
+  }
+  {
+    Using u(insert_result_);
+    insert_result_.bind(1, parent_id).bind(2, static_cast<int64_t>(r.correlation_id)).bind(3, r.dispatch_id);
+    insert_result_.bind(4, static_cast<int64_t>(r.status)).bind(5, r.output_type_url).bind_blob(6, r.output);
+    insert_result_.bind(7, r.error_type).bind(8, r.error_message);
+    insert_result_.step();
+  }
+  Using u(tell_parent_);
+  tell_parent_.bind(1, parent_id).bind(2, now_ms);
+  tell_parent_.step();
+}
+
+void CallTree::cancel_descendants(const std::string& id, int64_t now_ms, const std::string& why) {
+  std::vector<std::string> ids;
+  {
+    Using u(descendants_);
+    descendants_.bind(1, id);
+    while (descendants_.step()) ids.push_back(descendants_.text(0));
+  }
+  for (const std::string& d : ids) {
+    {
+      Using u(cancel_one_);
+      cancel_one_.bind(1, d).bind(2, now_ms).bind(3, why);
+      cancel_one_.step();
+    }
+    drop_results(d);
+  }
+}
+
+void CallTree::record_poll(const std::string& id, const PollOutcome& poll, uint32_t added, int64_t now_ms) {
+  uint32_t ready = 0, outstanding = 0;
+  int64_t expiration_at = 0;
+  {
+    Using u(poll_);
+    poll_.bind(1, id).bind_blob(2, poll.state).bind(3, poll.state_type_url);
+    poll_.bind(4, static_cast<int64_t>(poll.min_results)).bind(5, static_cast<int64_t>(poll.max_results));
+    poll_.bind(6, poll.error_type).bind(7, poll.error_message).bind(8, static_cast<int64_t>(added));
+    poll_.step();
+  }
+  {
+    Using u(poll_read_);
+    poll_read_.bind(1, id);
+    if (!poll_read_.step()) throw Error(Code::internal, "a suspended call vanished");
+    ready = static_cast<uint32_t>(poll_read_.i64(0));
+    outstanding = static_cast<uint32_t>(poll_read_.i64(1));
+    expiration_at = poll_read_.i64(2);
+  }
+  // Due at once when it can go on already; else when its wait is over or
+  // it expires, whichever comes first; else only when results come.
+  int64_t due = std::numeric_limits<int64_t>::max();
+  const bool refused = !poll.error_type.empty() || !poll.error_message.empty();
+  if (refused || (ready > 0 && (ready >= static_cast<uint32_t>(poll.min_results) || outstanding == 0))) {
+    due = now_ms;
+  } else {
+    if (poll.wake_at_ms != 0) due = poll.wake_at_ms;
+    if (expiration_at != 0) due = std::min(due, expiration_at);
+  }
+  Using u(due_);
+  due_.bind(1, id).bind(2, due);
+  due_.step();
+}
+
+void CallTree::continue_as(const std::string& id, const NewCall& call, int64_t now_ms) {
+  Using u(continue_as_);
+  continue_as_.bind(1, id).bind(2, call.function).bind(3, call.endpoint).bind(4, call.input_type_url);
+  continue_as_.bind_blob(5, call.input).bind(6, call.expiration_at_ms).bind(7, std::max(now_ms, call.not_before_ms));
+  continue_as_.step();
+}
+
+void CallTree::forget_poll(const std::string& id) {
+  Using u(forget_poll_);
+  forget_poll_.bind(1, id);
+  forget_poll_.step();
+}
+
+}  // namespace dispatch::scheduler::sqlite

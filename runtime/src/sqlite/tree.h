@@ -1,0 +1,78 @@
+// The writes of calls that make calls (a coroutine answering Poll): its
+// children, the results they leave for it, and the cancellation of what a
+// call leaves unfinished when it ends. Each is a step of a larger write the
+// store runs (sqlite_store.cc), inside its transaction, on the writer
+// thread; what the steps add up to is Store's contract (store.h).
+//
+// Not for: plain calls (their writes are single statements in
+// sqlite_store.cc), or deciding when a call ends (the scheduler's).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dispatch/scheduler/store.h"
+#include "sqlite/statement.h"
+
+namespace dispatch::scheduler::sqlite {
+
+class CallTree {
+ public:
+  // Prepares the statements on the write connection.
+  explicit CallTree(sqlite3* db);
+
+  // The fields of a running call these steps need, if it is running under
+  // `lease`.
+  struct Leased {
+    std::string parent_id;
+    uint64_t correlation_id = 0;
+    bool polled = false;
+    uint32_t ready = 0;
+    uint32_t outstanding = 0;
+    int64_t expiration_at_ms = 0;
+  };
+  bool read_leased(const std::string& id, uint64_t lease, Leased* out);
+
+  // Drops the results in `seqs` that wait for `parent_id`; how many went.
+  uint32_t consume(const std::string& parent_id, const std::vector<uint64_t>& seqs);
+  // Drops every result waiting for `parent_id`.
+  void drop_results(const std::string& parent_id);
+  // Up to `max` results waiting for `parent_id`, oldest first.
+  std::vector<ChildResult> results_for(const std::string& parent_id, std::size_t max);
+
+  // The end of `child` (a call of `parent_id` with `correlation_id`), as a
+  // result for its parent if that has not ended; a suspended parent that
+  // this makes ready is due at `now_ms`.
+  void deliver(const std::string& parent_id, const ChildResult& result, int64_t now_ms);
+
+  // Cancels every unfinished descendant of `id` (no results for anyone:
+  // their callers are going too); their waiting results are dropped.
+  void cancel_descendants(const std::string& id, int64_t now_ms, const std::string& why);
+
+  // Records a Poll for `id` (running, its row already updated by the
+  // store's finish): its state and limits, attempts 0, the children added
+  // by `insert` (which returns each one's ID), then when it is due.
+  template <typename Insert>
+  void suspend(const std::string& id, const PollOutcome& poll, int64_t now_ms, Insert insert) {
+    for (const NewCall& child : poll.calls) insert(child);
+    record_poll(id, poll, static_cast<uint32_t>(poll.calls.size()), now_ms);
+  }
+
+  // A tail call: `id` goes on as `call`, pending now.
+  void continue_as(const std::string& id, const NewCall& call, int64_t now_ms);
+  // Forgets `id`'s poll state (a restart from its input, or a retry).
+  void forget_poll(const std::string& id);
+
+ private:
+  void record_poll(const std::string& id, const PollOutcome& poll, uint32_t added, int64_t now_ms);
+
+  sqlite3* db_;
+  Stmt read_leased_, consume_, lower_ready_, drop_results_, results_for_, parent_state_, insert_result_,
+      tell_parent_, descendants_, cancel_one_, poll_, poll_read_, due_, continue_as_, forget_poll_;
+};
+
+}  // namespace dispatch::scheduler::sqlite
