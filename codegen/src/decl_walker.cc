@@ -279,19 +279,39 @@ class DeclWalker {
 
     CXType rt = clang_getResultType(type);
     CXType crt = clang_getCanonicalType(rt);
+    if (is_workflow(crt)) {
+      // A workflow's result on the wire, and its stub's, is what the
+      // coroutine co_returns.
+      f.workflow = true;
+      rt = clang_Type_getTemplateArgumentAsType(crt, 0);
+      crt = clang_getCanonicalType(rt);
+      if (f.event) {
+        error(f.loc, "event function '" + f.name + "' is a workflow (it returns '" +
+                         take(clang_getTypeSpelling(clang_getResultType(type))) +
+                         "'); an event is delivered to its function directly, and a workflow runs only through a "
+                         "scheduler: let the event function dispatch the workflow");
+      }
+    }
+    const std::string result_what = (f.workflow ? "result of workflow '" : "result of '") + f.name + "'";
     if (crt.kind == CXType_Void) {
       f.result.kind = TypeKind::kVoid;
       f.result.cpp = "void";
     } else if (crt.kind == CXType_LValueReference || crt.kind == CXType_RValueReference) {
-      error(f.loc, "result of '" + f.name + "' has type '" + take(clang_getTypeSpelling(rt)) +
+      error(f.loc, result_what + " has type '" + take(clang_getTypeSpelling(rt)) +
                        "'; references cannot cross a process boundary, return by value");
-    } else if (std::optional<TypeRef> t = types_.map_type(
-                   rt, Subject{"result of '" + f.name + "'", take(clang_getTypeSpelling(rt)), f.loc})) {
+    } else if (std::optional<TypeRef> t =
+                   types_.map_type(rt, Subject{result_what, take(clang_getTypeSpelling(rt)), f.loc})) {
       f.result = std::move(*t);
     }
     if (errors_.size() != errors_before) return;
     function_usrs_.emplace(usr, model_.functions.size());
     model_.functions.push_back(std::move(f));
+  }
+
+  // dispatch::Workflow<T> (dispatch/workflow/workflow.h), canonical.
+  static bool is_workflow(CXType t) {
+    return t.kind == CXType_Record && clang_Type_getNumTemplateArguments(t) == 1 &&
+           lookup_name(clang_getTypeDeclaration(t)) == "dispatch::Workflow";
   }
 
   CXTranslationUnit tu_;

@@ -119,7 +119,9 @@ struct Function {
   std::string name;         // C++ name, "charge"
   std::string remote_name;  // "charge_v2" (attribute argument) or the C++ name
   std::vector<Parameter> params;
-  TypeRef result;           // kVoid for void
+  // kVoid for void. A workflow's is the T of its dispatch::Workflow<T>:
+  // what its response message holds and its stub gives.
+  TypeRef result;
   std::string request_message;   // proto message name, e.g. "ChargeV2Request"
   std::string response_message;  // "ChargeV2Response"
   SourceLocation loc;
@@ -132,6 +134,10 @@ struct Function {
   bool event = false;
   std::string event_type = {};  // the event type it takes; "" any
   std::string reply_type = {};  // the reply event's type; "" the default
+  // Declared as returning dispatch::Workflow<T> (docs/workflows.md): a
+  // durable coroutine, served through the Dispatch protocol's Run (Poll and
+  // resume) and refused on its direct route; `result` is T.
+  bool workflow = false;
 };
 
 // Everything one annotated header yields.

@@ -118,6 +118,7 @@ std::string model_to_json(const Model& m) {
         .raw("loc", loc(f.loc))
         .boolean("deprecated", f.deprecated)
         .str("deprecated_message", f.deprecated_message)
+        .boolean("workflow", f.workflow)
         .done();
   }));
   o.raw("structs", array(m.structs, [](const StructDecl& s) {

@@ -337,6 +337,9 @@ std::optional<TypeRef> TypeMapper::map_record(CXType t, const Subject& s) {
     return fail(s, "a view is accepted only as a parameter's own type (the function gets a view of the "
                    "decoded value); a field, a result or an element must own its data: use " +
                    std::string(name == "std::span" ? "std::vector" : "std::string"));
+  if (name == "dispatch::Workflow")
+    return fail(s, "a dispatch::Workflow has no wire form; it is only ever a function's declared result, which "
+                   "makes the function a workflow (docs/workflows.md)");
   if (name.rfind("std::", 0) == 0 || name.rfind("__", 0) == 0)
     return fail(s, "'" + name + "' is not supported (see docs/annotations.md for the supported types)");
   return map_struct(t, s);

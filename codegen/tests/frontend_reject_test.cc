@@ -513,5 +513,49 @@ TEST(FrontendReject, NamesTheGeneratedCodeDeclares) {
                        "generated code declares for the codecs; rename it"));
 }
 
+// A workflow's result T is checked as any result is, and said to be the
+// workflow's; a Workflow anywhere but as the declared result has no wire form.
+void expect_workflow_error(const std::string& body, unsigned line, unsigned col, const std::string& message) {
+  TempDir dir;
+  Parsed p = parse(dir, "#include \"dispatch/workflow/workflow.h\"\n" + body, "api.h",
+                   {"-I" DISPATCH_TEST_RUNTIME_INCLUDE});
+  std::string want = p.path + ":" + std::to_string(kPreludeLines + 1 + line) + ":" + std::to_string(col) +
+                     ": error: " + message;
+  EXPECT_THAT(formatted(p.errors), Contains(want));
+}
+
+TEST(FrontendReject, WorkflowOfAPointer) {
+  expect_workflow_error("[[dispatch::function]] dispatch::Workflow<int*> f();\n", 1, 49,
+                        "result of workflow 'f' has type 'int *'; pointers cannot cross a process boundary; pass "
+                        "the value itself");
+}
+
+TEST(FrontendReject, WorkflowOfAReference) {
+  expect_workflow_error("[[dispatch::function]] dispatch::Workflow<const int&> f();\n", 1, 55,
+                        "result of workflow 'f' has type 'const int &'; references cannot cross a process "
+                        "boundary, return by value");
+}
+
+TEST(FrontendReject, WorkflowOfAWorkflow) {
+  expect_workflow_error("[[dispatch::function]] dispatch::Workflow<dispatch::Workflow<int>> f();\n", 1, 68,
+                        "result of workflow 'f' has type 'dispatch::Workflow<int>'; a dispatch::Workflow has no "
+                        "wire form; it is only ever a function's declared result, which makes the function a "
+                        "workflow (docs/workflows.md)");
+}
+
+TEST(FrontendReject, WorkflowParameter) {
+  expect_workflow_error("[[dispatch::function]] void f(dispatch::Workflow<int> w);\n", 1, 55,
+                        "parameter 'w' has type 'dispatch::Workflow<int>'; a dispatch::Workflow has no wire "
+                        "form; it is only ever a function's declared result, which makes the function a "
+                        "workflow (docs/workflows.md)");
+}
+
+TEST(FrontendReject, EventWorkflow) {
+  expect_workflow_error("[[dispatch::event(\"order.placed\")]] dispatch::Workflow<int> f(int n);\n", 1, 61,
+                        "event function 'f' is a workflow (it returns 'dispatch::Workflow<int>'); an event is "
+                        "delivered to its function directly, and a workflow runs only through a scheduler: let "
+                        "the event function dispatch the workflow");
+}
+
 }  // namespace
 }  // namespace dispatch::gen::testing

@@ -476,6 +476,41 @@ TEST(Frontend, Deprecation) {
   EXPECT_EQ(fields, (std::vector<bool>{false, true, true}));
 }
 
+// A function declared as returning dispatch::Workflow<T> is a workflow
+// whose result is T (the real header, as users include it).
+TEST(Frontend, Workflows) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "#include \"dispatch/workflow/workflow.h\"\n"
+                     "struct Receipt { std::string id; std::vector<std::int64_t> lines; };\n"
+                     "using Checkout = dispatch::Workflow<Receipt>;\n"
+                     "[[dispatch::function]] dispatch::Workflow<Receipt> checkout(const std::string& order);\n"
+                     "[[dispatch::function]] Checkout again(std::string_view order);\n"
+                     "[[dispatch::function]] dispatch::Workflow<void> tick();\n"
+                     "[[dispatch::function]] dispatch::Workflow<std::optional<int>> maybe(int x);\n"
+                     "[[dispatch::function]] Receipt plain(int x);\n",
+                     "api.h", {"-I" DISPATCH_TEST_RUNTIME_INCLUDE});
+  const Function& checkout = function(m, "checkout");
+  EXPECT_TRUE(checkout.workflow);
+  EXPECT_EQ(checkout.result.kind, TypeKind::kStruct);
+  EXPECT_EQ(checkout.result.cpp, "::Receipt");
+  ASSERT_EQ(checkout.params.size(), 1u);
+  EXPECT_EQ(checkout.params[0].type.kind, TypeKind::kString);
+  // Through an alias, and with a view parameter.
+  EXPECT_TRUE(function(m, "again").workflow);
+  EXPECT_EQ(function(m, "again").result.cpp, "::Receipt");
+  EXPECT_EQ(function(m, "again").params[0].view_cpp, "std::string_view");
+  EXPECT_TRUE(function(m, "tick").workflow);
+  EXPECT_EQ(function(m, "tick").result.kind, TypeKind::kVoid);
+  EXPECT_EQ(function(m, "tick").result.cpp, "void");
+  EXPECT_EQ(function(m, "maybe").result.cpp, "std::optional<std::int32_t>");
+  EXPECT_FALSE(function(m, "plain").workflow);
+  EXPECT_EQ(function(m, "plain").result.cpp, "::Receipt");
+  // The result's struct is mapped as any result's is.
+  ASSERT_EQ(m.structs.size(), 1u);
+  EXPECT_EQ(m.structs[0].cpp, "::Receipt");
+}
+
 TEST(Frontend, NoAnnotationsIsAnEmptyService) {
   TempDir dir;
   Model m = parse_ok(dir, "int helper(int* p);\n");

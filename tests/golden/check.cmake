@@ -2,15 +2,19 @@
 # writes with the committed expected output (MODE=check), or replaces the
 # expected output with it (MODE=update; see update.sh).
 # -D GEN=<dispatch-gen> HEADER=<abs> INCLUDE_NAME=<name> EXPECTED=<dir>
-#    OUT=<scratch dir> [PACKAGE=<p>] MODE=check|update
+#    OUT=<scratch dir> [PACKAGE=<p>] [CLANG_ARGS=<-I...>] MODE=check|update
 # Headers are read as dispatch-gen reads them by default (C++20).
 set(package_args)
 if(PACKAGE)
   set(package_args --package ${PACKAGE})
 endif()
+set(clang_args)
+if(CLANG_ARGS)
+  set(clang_args -- ${CLANG_ARGS})
+endif()
 file(REMOVE_RECURSE ${OUT})
 execute_process(
-  COMMAND ${GEN} --out-dir ${OUT} --include-name ${INCLUDE_NAME} ${package_args} ${HEADER}
+  COMMAND ${GEN} --out-dir ${OUT} --include-name ${INCLUDE_NAME} ${package_args} ${HEADER} ${clang_args}
   RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "dispatch-gen failed on ${HEADER}:\n${err}")

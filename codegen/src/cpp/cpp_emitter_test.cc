@@ -114,6 +114,59 @@ TEST(CppEmitter, ServerCallsTheUserFunction) {
                           "\"shop.ChargeV2Response\", &charge_handler},"));
 }
 
+// A workflow's Method takes the runtime's entries for its Definition, and
+// only a file with a workflow includes the (C++20) workflow runtime.
+TEST(CppEmitter, AWorkflowIsServedThroughTheWorkflowRuntime) {
+  for (const OutputFile& f : emit_cpp(shop_model(), "")) {
+    EXPECT_FALSE(contains(f.content, "#include \"dispatch/workflow/")) << f.path;
+  }
+  Model m = shop_model();
+  m.functions[1].workflow = true;  // place_order returns dispatch::Workflow<Order>
+  const std::string s = file(emit_cpp(m, ""), "api.dispatch.server.cc");
+  EXPECT_TRUE(contains(s, "#include \"dispatch/workflow/serve.h\""));
+  EXPECT_TRUE(contains(s, "return ::dispatch::workflow::start_instance<::shop::remote::PlaceOrderRequest, ::shop::Order>("));
+  EXPECT_TRUE(contains(s, "[](::shop::remote::PlaceOrderRequest& request) { return ::shop::place_order("
+                          "std::move(request.items), std::move(request.customer)); },"));
+  EXPECT_TRUE(contains(s, "const ::dispatch::workflow::Definition place_order_workflow{\"shop.place_order\", \""));
+  EXPECT_TRUE(contains(s, "&::dispatch::workflow::direct_entry<place_order_workflow>, nullptr, "
+                          "&::dispatch::workflow::run_entry<place_order_workflow>},"));
+  // No plain handler for it; the other functions keep theirs.
+  EXPECT_FALSE(contains(s, "place_order_handler"));
+  EXPECT_TRUE(contains(s, "&add_handler},"));
+  // A void workflow encodes an empty response.
+  m.functions[2].workflow = true;
+  const std::string v = file(emit_cpp(m, ""), "api.dispatch.server.cc");
+  EXPECT_TRUE(contains(v, "start_instance<::shop::remote::ChargeV2Request, void>("));
+  EXPECT_TRUE(contains(v, "[] { return ::shop::api_wire::encode(::shop::remote::ChargeV2Response{}); });"));
+  // Its stub says how to run it.
+  EXPECT_TRUE(contains(file(emit_cpp(m, ""), "api.dispatch.h"), "// A workflow (docs/workflows.md)"));
+}
+
+// The version is a hash of the workflow's wire signature: the same for the
+// same signature, another when a type it uses changes.
+TEST(CppEmitter, AWorkflowsVersionFollowsItsSignature) {
+  auto version = [](const Model& m) {
+    const std::string s = file(emit_cpp(m, ""), "api.dispatch.server.cc");
+    const std::string key = "place_order_workflow{\"shop.place_order\", \"";
+    std::size_t at = s.find(key);
+    EXPECT_NE(at, std::string::npos);
+    return at == std::string::npos ? std::string() : s.substr(at + key.size(), 16);
+  };
+  Model m = shop_model();
+  m.functions[1].workflow = true;
+  const std::string v1 = version(m);
+  EXPECT_EQ(v1.find_first_not_of("0123456789abcdef"), std::string::npos) << v1;
+  EXPECT_EQ(version(m), v1);
+  Model renamed_param = m;
+  renamed_param.functions[1].params[1].name = "buyer";
+  EXPECT_NE(version(renamed_param), v1);
+  Model struct_changed = m;  // a field of Order, its result
+  for (StructDecl& sd : struct_changed.structs) {
+    if (sd.cpp == "::shop::Order") sd.fields.back().name += "_v2";
+  }
+  EXPECT_NE(version(struct_changed), v1);
+}
+
 TEST(CppEmitter, DescriptorEmbeddedAsEscapedLiteral) {
   const std::string cc = file(emit_cpp(shop_model(), std::string("a\"b\\c\0d\n?", 9)), "api.dispatch.cc");
   EXPECT_TRUE(contains(cc, "\"a\\042b\\134c\\000d\\012\\077\""));

@@ -40,6 +40,15 @@ CppNames::CppNames(const Model& model) : m_(model) {
   };
   methods_ = unused("kMethods");
   for (const std::string& stub : stub_names_) handlers_.push_back(unused(stub + "_handler"));
+  for (std::size_t i = 0; i < m_.functions.size(); ++i) {
+    if (!m_.functions[i].workflow) {
+      workflow_starts_.emplace_back();
+      workflow_definitions_.emplace_back();
+      continue;
+    }
+    workflow_starts_.push_back(unused(stub_names_[i] + "_start"));
+    workflow_definitions_.push_back(unused(stub_names_[i] + "_workflow"));
+  }
 }
 
 std::string CppNames::full_proto(const std::string& name) const {

@@ -35,6 +35,11 @@ class CppNames {
   // them a stub's name: "kMethods", and per function "add_handler".
   const std::string& methods() const { return methods_; }
   const std::string& handler(std::size_t function) const { return handlers_[function]; }
+  // A workflow's instead of a handler: the function that starts it from its
+  // input ("checkout_start") and its dispatch::workflow::Definition
+  // ("checkout_workflow"). Empty for a function that is not a workflow.
+  const std::string& workflow_start(std::size_t function) const { return workflow_starts_[function]; }
+  const std::string& workflow_definition(std::size_t function) const { return workflow_definitions_[function]; }
 
   // "pkg.Name", or "Name" without a package.
   std::string full_proto(const std::string& name) const;
@@ -60,6 +65,7 @@ class CppNames {
   std::vector<std::string> stub_names_;
   std::string methods_;
   std::vector<std::string> handlers_;
+  std::vector<std::string> workflow_starts_, workflow_definitions_;
 };
 
 // Fields of the request and response messages, as model Fields.

@@ -59,6 +59,11 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
   std::string begin_call = "(" + client + ", " + st + "::path, " + st + "::encode_request(" + call_args(f) +
                            "), " + options + ", &" + st + "::decode_reply";
   o << "// " << f.cpp << ", served as " << names.full_proto(f.remote_name) << " at " << names.path(f) << ".\n";
+  if (f.workflow) {
+    o << "// A workflow (docs/workflows.md): it runs through a scheduler, so dispatch() it,\n"
+      << "// or await call() in a workflow. The direct forms (operator(), try_call, async,\n"
+      << "// co) answer failed_precondition.\n";
+  }
   if (f.deprecated) {  // as the function is: calls through the stub warn too
     o << "[[deprecated" << (f.deprecated_message.empty() ? "" : "(" + quote(f.deprecated_message) + ")")
       << "]] ";

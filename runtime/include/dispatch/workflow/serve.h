@@ -11,6 +11,7 @@
 
 #include <coroutine>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -98,5 +99,34 @@ Result<std::string> run(const MethodCall& call, const Definition& definition);
 // The answer of a workflow's direct route (a plain Connect call of it, not
 // through a scheduler): failed_precondition, saying how to run it.
 Error direct_call_refused(const char* function);
+
+// What a generated Definition::start is made of: decodes `input` into a new
+// instance's request (a request that does not decode is the decoder's
+// invalid_argument), makes the coroutine with `call` from that request,
+// which lives as long as the coroutine (a `const T&` parameter may refer to
+// it), and keeps `encode` for the result.
+template <typename Request, typename T>
+Result<std::unique_ptr<Instance>> start_instance(std::string_view input,
+                                                 Result<void> (*decode)(std::string_view, Request*),
+                                                 Workflow<T> (*call)(Request& request),
+                                                 typename detail::EncodeOf<T>::type encode) {
+  auto instance = std::make_unique<InstanceOf<Request, T>>();
+  Result<void> decoded = decode(input, &instance->request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  instance->start(call(instance->request), encode);
+  return std::unique_ptr<Instance>(std::move(instance));
+}
+
+// The two entries of a workflow's Method, for its Definition `D` (an object
+// of static storage duration): Method::run, and Method::handler, the direct
+// route, which refuses (a workflow runs only through a scheduler).
+template <const Definition& D>
+Result<std::string> run_entry(const MethodCall& call) {
+  return run(call, D);
+}
+template <const Definition& D>
+Result<std::string> direct_entry(const MethodCall&) {
+  return direct_call_refused(D.function);
+}
 
 }  // namespace dispatch::workflow

@@ -1,0 +1,109 @@
+// Generated workflows: dispatch-gen's server half of functions declared as
+// returning dispatch::Workflow<T> runs them through the workflow runtime,
+// here under the local harness (the real scheduler engine in memory): a
+// workflow calls generated functions durably, gathers, sleeps a day and
+// calls another generated workflow as a child, to its end; its stub gives
+// T; its direct route refuses; bad input is a clear error.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "dispatch/core/in_process.h"
+#include "dispatch/durable/function_service.h"
+#include "dispatch/sdk/v1/sdk.pb.h"
+#include "dispatch/testing/harness.h"
+#include "workflows/api.dispatch.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace sdk = ::dispatch::sdk::v1;
+
+TEST(GeneratedWorkflows, AGeneratedWorkflowRunsWithItsChildrenToTheEnd) {
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::testing::Harness harness(table);
+  const int64_t began = harness.clock().now_ms();
+  dispatch::Result<flows::Receipt> r = harness.run(flows::remote::checkout.call("o1", {"ab", "cde", "f"}, 24h));
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, (flows::Receipt{"o1", 600, {"reserved ab", "reserved cde", "reserved f"}}));
+  // A day's sleep, on the harness's clock only.
+  EXPECT_GE(harness.clock().now_ms() - began, std::chrono::milliseconds(24h).count());
+  EXPECT_EQ(harness.deliveries("flows.reserve"), 3u);
+  EXPECT_EQ(harness.deliveries("flows.price"), 3u);
+  EXPECT_EQ(harness.deliveries("flows.audit"), 1u);
+  // The tree: the first reservation and the child workflow, the other two
+  // reservations, the sleep, the audit; the child's own calls below it.
+  auto kids = harness.children(harness.last_id());
+  ASSERT_EQ(kids.size(), 6u);
+  EXPECT_EQ(kids[0].function, "flows.reserve");
+  EXPECT_EQ(kids[1].function, "flows.total");
+  EXPECT_EQ(kids[4].function, dispatch::kSleepFunction);
+  EXPECT_EQ(kids[5].function, "flows.audit");
+  auto prices = harness.children(kids[1].id);
+  ASSERT_EQ(prices.size(), 3u);
+  for (const auto& p : prices) {
+    EXPECT_EQ(p.function, "flows.price");
+    EXPECT_EQ(p.root_id, harness.last_id());
+  }
+}
+
+TEST(GeneratedWorkflows, AVoidWorkflowUnderItsRemoteName) {
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::testing::Harness harness(table);
+  dispatch::Result<void> r = harness.run(flows::remote::tick.call("nightly audit"));
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(harness.get(harness.last_id()).value().function, "flows.nightly");
+  EXPECT_EQ(harness.deliveries("flows.audit"), 1u);
+  // A failure of its child is its own, with the child's code.
+  r = harness.run(flows::remote::tick.call(""));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::invalid_argument);
+  EXPECT_NE(r.error().message().find("nothing to audit"), std::string::npos) << r.error().message();
+}
+
+TEST(GeneratedWorkflows, AFakedChildAndAWorkflowsOwnErrors) {
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::testing::Harness harness(table);
+  harness.fake("flows.price", [](std::string_view) -> dispatch::Result<std::string> {
+    return flows::api_wire::encode(flows::remote::PriceResponse{7});
+  });
+  auto r = harness.run(flows::remote::total.call({"a", "b"}));
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, 14);
+  // What the workflow throws before its first await, with its code.
+  auto empty = harness.run(flows::remote::checkout.call("o2", {}, 1ms));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().code(), dispatch::Code::invalid_argument);
+  EXPECT_NE(empty.error().message().find("order o2 has no items"), std::string::npos) << empty.error().message();
+}
+
+TEST(GeneratedWorkflows, TheDirectRouteRefusesSayingToDispatchIt) {
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::InProcessClient client(table);
+  auto r = flows::remote::total.try_call(client, {"a"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::failed_precondition);
+  EXPECT_NE(r.error().message().find("'flows.total' is a workflow"), std::string::npos) << r.error().message();
+  // A plain function beside it answers directly.
+  EXPECT_EQ(flows::remote::price(client, "abc"), 300);
+}
+
+TEST(GeneratedWorkflows, ARunWhoseInputDoesNotDecodeIsInvalidArgument) {
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::InProcessClient client(table);
+  sdk::RunRequest req;
+  req.set_function("flows.total");
+  req.set_dispatch_id("d1");
+  req.mutable_input()->set_type_url(std::string("type.googleapis.com/") + flows::remote::total.request_type);
+  req.mutable_input()->set_value("\x0a\xff");  // field 1, a length past the end
+  auto reply = client.call(dispatch::kRunPath, req.SerializeAsString(), {});
+  ASSERT_TRUE(reply.ok()) << reply.error().what();
+  sdk::RunResponse res;
+  ASSERT_TRUE(res.ParseFromString(*reply));
+  EXPECT_EQ(res.status(), sdk::STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(res.exit().result().error().message().find("cannot start flows.total from its input"), std::string::npos)
+      << res.exit().result().error().message();
+}
+
+}  // namespace
