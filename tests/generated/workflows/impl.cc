@@ -30,7 +30,10 @@ dispatch::Workflow<Receipt> checkout(const std::string& order, std::vector<std::
   for (std::size_t i = 1; i < skus.size(); ++i) reservations.push_back(remote::reserve.call(skus[i]));
   std::vector<std::string> rest = co_await dispatch::all(std::move(reservations));
   co_await dispatch::sleep(pause);
-  co_await remote::audit.call("checked out " + order);
+  // A named string, not a temporary inside the co_await: GCC 12 may destroy
+  // such temporaries twice (docs/types.md).
+  const std::string what = "checked out " + order;
+  co_await remote::audit.call(what);
   Receipt receipt{order, sum, {reserved}};
   receipt.reserved.insert(receipt.reserved.end(), rest.begin(), rest.end());
   co_return receipt;
@@ -47,7 +50,7 @@ dispatch::Workflow<std::int64_t> total(const std::vector<std::string>& skus) {
 
 dispatch::Workflow<void> tick(std::string_view note) {
   co_await dispatch::sleep(std::chrono::milliseconds(10));
-  co_await remote::audit.call(std::string(note));
+  co_await remote::audit.call(note);
 }
 
 }  // namespace flows

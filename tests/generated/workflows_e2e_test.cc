@@ -1,0 +1,99 @@
+// A generated workflow across real processes, signed: the stub's
+// dispatch() hands it to dispatchd, which drives the server dispatch-gen and
+// dispatch_add_server() made (no hand-written Method or Definition) through
+// the Dispatch protocol's Run and Poll, with a child workflow, a gather and
+// a sleep; the caller gets the typed result, or the workflow's error with
+// its code.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "child_process.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/security/keys.h"
+#include "dispatch/transport/http_client.h"
+#include "workflows/api.dispatch.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using durable_test::free_port;
+using durable_test::port_open;
+using durable_test::spawn;
+
+class GeneratedWorkflowsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "workflows_e2e_" + std::to_string(::getpid()) + "/";
+    ASSERT_EQ(std::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
+    api_port_ = free_port();
+    ep_port_ = free_port();
+    api_url_ = "http://127.0.0.1:" + std::to_string(api_port_);
+    ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
+    scheduler_ = spawn({DISPATCHD, "--db", dir_ + "d.db", "--listen", "127.0.0.1:" + std::to_string(api_port_),
+                        "--api-key", "k1", "--max-attempts", "2", "--min-backoff-ms", "10"},
+                       dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key_.to_pem()}});
+    server_ = spawn({WORKFLOWS_SERVER}, dir_ + "server.log",
+                    {{"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(ep_port_)},
+                     {"DISPATCH_VERIFICATION_KEY", key_.public_key().to_base64()}});
+    for (int i = 0; i < 500 && !(port_open(api_port_) && port_open(ep_port_)); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(port_open(api_port_) && port_open(ep_port_)) << "see the logs in " << dir_;
+  }
+  void TearDown() override {
+    for (pid_t pid : {scheduler_, server_}) {
+      ::kill(pid, SIGTERM);
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+    }
+    if (!HasFailure()) std::system(("rm -rf " + dir_).c_str());
+  }
+
+  dispatch::security::SigningKey key_ = dispatch::security::SigningKey::generate();
+  std::string dir_, api_url_, ep_url_;
+  uint16_t api_port_ = 0, ep_port_ = 0;
+  pid_t scheduler_ = -1, server_ = -1;
+};
+
+TEST_F(GeneratedWorkflowsE2E, ADispatchedWorkflowEndsWithItsTypedResult) {
+  dispatch::HttpClientOptions options;
+  options.api_key = "k1";
+  dispatch::HttpClient http(api_url_, options);
+  dispatch::DispatchClient scheduler(http, ep_url_);
+
+  auto id = flows::remote::checkout.dispatch(scheduler, "o1", {"ab", "cde"}, 50ms);
+  ASSERT_TRUE(id.ok()) << id.error().what();
+  auto receipt = flows::remote::checkout.decode_reply(scheduler.await_result(*id, 30s));
+  ASSERT_TRUE(receipt.ok()) << receipt.error().what() << " (logs in " << dir_ << ")";
+  EXPECT_EQ(*receipt, (flows::Receipt{"o1", 500, {"reserved ab", "reserved cde"}}));
+
+  // A void workflow under its remote name.
+  auto tick = flows::remote::tick.dispatch(scheduler, "nightly");
+  ASSERT_TRUE(tick.ok()) << tick.error().what();
+  auto ticked = flows::remote::tick.decode_reply(scheduler.await_result(*tick, 30s));
+  EXPECT_TRUE(ticked.ok()) << ticked.error().what();
+
+  // What the workflow throws reaches the caller with its code.
+  auto bad = flows::remote::checkout.dispatch(scheduler, "o2", {}, 1ms);
+  ASSERT_TRUE(bad.ok()) << bad.error().what();
+  auto failed = flows::remote::checkout.decode_reply(scheduler.await_result(*bad, 30s));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), dispatch::Code::invalid_argument) << failed.error().what();
+  EXPECT_NE(failed.error().message().find("order o2 has no items"), std::string::npos) << failed.error().message();
+
+  // The server takes only signed requests: what reached it came through
+  // dispatchd, signed.
+  dispatch::HttpClient direct(ep_url_);
+  auto unsigned_call = flows::remote::price.try_call(direct, "abc");
+  ASSERT_FALSE(unsigned_call.ok());
+  EXPECT_EQ(unsigned_call.error().code(), dispatch::Code::unauthenticated) << unsigned_call.error().what();
+}
+
+}  // namespace
