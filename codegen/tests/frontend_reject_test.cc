@@ -550,6 +550,20 @@ TEST(FrontendReject, WorkflowParameter) {
                         "workflow (docs/workflows.md)");
 }
 
+// A workflow needs C++20: a header declaring one, read as C++17 (a C++17
+// target's dispatch_generate()), says so.
+TEST(FrontendReject, WorkflowUnderCxx17) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "#include \"dispatch/workflow/workflow.h\"\n"
+                   "[[dispatch::function]] dispatch::Workflow<int> f();\n",
+                   "api.h", {"-std=c++17", "-I" DISPATCH_TEST_RUNTIME_INCLUDE});
+  EXPECT_THAT(formatted(p.errors),
+              Contains(HasSubstr("dispatch/workflow/workflow.h needs C++20 (coroutines): compile the target that "
+                                 "declares workflows with -std=c++20")));
+  EXPECT_THAT(p.model.functions, IsEmpty());
+}
+
 TEST(FrontendReject, EventWorkflow) {
   expect_workflow_error("[[dispatch::event(\"order.placed\")]] dispatch::Workflow<int> f(int n);\n", 1, 61,
                         "event function 'f' is a workflow (it returns 'dispatch::Workflow<int>'); an event is "
