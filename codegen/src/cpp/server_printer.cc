@@ -2,8 +2,8 @@
 // handler per function (decode the request, call the user's function with
 // the fields moved in, encode the result), for a workflow its Definition
 // instead (run by the runtime's entries, dispatch/workflow/serve.h), and the
-// dispatch::Service that lists them. Kept apart from the client half because it calls the user's
-// functions: a client need not link them.
+// dispatch::Service that lists them. Kept apart from the client half because
+// it calls the user's functions: a client need not link them.
 // Not for: decoding or encoding (the handlers call the public codecs).
 #include <cstddef>
 #include <cstdint>
