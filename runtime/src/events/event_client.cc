@@ -7,12 +7,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <charconv>
 #include <string>
 #include <utility>
 
 #include "dispatch/events/json_format.h"
 #include "transport/connect.h"
+#include "transport/url.h"
 
 namespace dispatch::events {
 namespace {
@@ -21,48 +21,15 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-struct Target {
-  std::string host, port, path;
-};
-
 // http://host[:port][/path]; https:// is refused (see the header).
-Result<Target> parse_url(std::string_view url) {
-  auto bad = [&](const std::string& why) {
-    return Error(Code::invalid_argument, "event sink URL '" + std::string(url.substr(0, 200)) + "' " + why +
-                                             "; expected http://host[:port][/path]");
-  };
-  constexpr std::string_view kHttp = "http://";
-  if (url.substr(0, 8) == "https://") return bad("is https://, which this client does not speak");
-  if (url.substr(0, kHttp.size()) != kHttp) return bad("has no http:// scheme");
-  std::string_view rest = url.substr(kHttp.size());
-  const std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  Target t;
-  t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (authority.empty()) return bad("has no host");
-  if (authority.front() == '[') {  // [v6]:port
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) return bad("has an unclosed '['");
-    t.host = std::string(authority.substr(1, close - 1));
-    authority.remove_prefix(close + 1);
-    if (!authority.empty() && authority.front() != ':') return bad("has text after ']'");
-  } else {
-    const std::size_t colon = authority.rfind(':');
-    t.host = std::string(authority.substr(0, colon));
-    authority = colon == std::string_view::npos ? std::string_view() : authority.substr(colon);
+Result<transport::Url> sink_url(std::string_view url) {
+  auto parsed = transport::parse_url(url, "event sink URL");
+  if (parsed.ok() && parsed->tls) {
+    return Error(Code::invalid_argument, "event sink URL '" + std::string(url.substr(0, 200)) +
+                                             "' is https://, which this client does not speak; expected "
+                                             "http://host[:port][/path]");
   }
-  t.port = "80";
-  if (!authority.empty()) {
-    std::string_view port = authority.substr(1);
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-      return bad("has a port that is not a number (1-65535)");
-    }
-    t.port = std::string(port);
-  }
-  if (t.host.empty()) return bad("has no host");
-  return t;
+  return parsed;
 }
 
 // Runs one asynchronous operation to its end: tcp_stream's timeout
@@ -83,7 +50,7 @@ struct Answer {
 };
 
 Result<Answer> post(std::string_view url, HeaderLines headers, std::string body, const SendOptions& options) {
-  auto target = parse_url(url);
+  auto target = sink_url(url);
   if (!target.ok()) return std::move(target).error();
   asio::io_context io;
   beast::tcp_stream stream(io);
@@ -104,7 +71,7 @@ Result<Answer> post(std::string_view url, HeaderLines headers, std::string body,
   if (ec) return failed("cannot connect to");
 
   http::request<http::string_body> request(http::verb::post, target->path, 11);
-  request.set(http::field::host, target->host + (target->port == "80" ? "" : ":" + target->port));
+  request.set(http::field::host, target->authority);
   for (auto& [name, value] : headers) request.set(name, value);
   request.body() = std::move(body);
   request.prepare_payload();

@@ -8,10 +8,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <charconv>
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include "transport/url.h"
 
 namespace dispatch::faas {
 namespace {
@@ -20,38 +21,15 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-struct Target {
-  std::string host, port, prefix;
-};
-
-Result<Target> parse_url(std::string_view url) {
-  auto bad = [&](const std::string& why) {
-    return Error(Code::invalid_argument, "gateway URL '" + std::string(url.substr(0, 200)) + "' " + why +
-                                             "; expected http://host[:port][/prefix]");
-  };
-  constexpr std::string_view kHttp = "http://";
-  if (url.substr(0, 8) == "https://") return bad("is https://, which this client does not speak");
-  if (url.substr(0, kHttp.size()) != kHttp) return bad("has no http:// scheme");
-  std::string_view rest = url.substr(kHttp.size());
-  const std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  Target t;
-  if (slash != std::string_view::npos) t.prefix = std::string(rest.substr(slash));
-  while (!t.prefix.empty() && t.prefix.back() == '/') t.prefix.pop_back();
-  const std::size_t colon = authority.rfind(':');
-  t.host = std::string(authority.substr(0, colon));
-  t.port = "80";
-  if (colon != std::string_view::npos) {
-    std::string_view port = authority.substr(colon + 1);
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-      return bad("has a port that is not a number (1-65535)");
-    }
-    t.port = std::string(port);
+// http://host[:port][/prefix]; https:// is refused (see the header).
+Result<transport::Url> parse_url(std::string_view url) {
+  auto parsed = transport::parse_url(url, "gateway URL");
+  if (parsed.ok() && parsed->tls) {
+    return Error(Code::invalid_argument, "gateway URL '" + std::string(url.substr(0, 200)) +
+                                             "' is https://, which this client does not speak; expected "
+                                             "http://host[:port][/prefix]");
   }
-  if (t.host.empty()) return bad("has no host");
-  return t;
+  return parsed;
 }
 
 // Runs one asynchronous operation to its end: tcp_stream's timeout
@@ -170,7 +148,7 @@ Result<http::response<http::string_body>> post(const GatewayOptions& options, co
 
   const std::string path = target->prefix + "/" + std::string(call.route) + "/" + std::string(call.function);
   http::request<http::string_body> request(http::verb::post, path, 11);
-  request.set(http::field::host, target->host + (target->port == "80" ? "" : ":" + target->port));
+  request.set(http::field::host, target->authority);
   request.set(http::field::content_type, beast::string_view(call.content_type.data(), call.content_type.size()));
   if (!options.password.empty()) {
     request.set(http::field::authorization, "Basic " + base64(options.username + ":" + options.password));

@@ -7,11 +7,18 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include "dispatch/durable/function_service.h"
 #include "dispatch/scheduler/scheduler.h"
 
 namespace dispatch::scheduler::policy {
+
+// The policy of `function`: its own if it has one, else the default.
+inline const FunctionPolicy& policy_for(const SchedulerOptions& o, const std::string& function) {
+  auto it = o.policies.find(function);
+  return it == o.policies.end() ? o.default_policy : it->second;
+}
 
 // min_backoff * 2^(attempt-1), capped at max_backoff; attempt is 1-based.
 inline int64_t backoff_cap_ms(uint32_t attempt, const FunctionPolicy& p) noexcept {

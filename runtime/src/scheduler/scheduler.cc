@@ -23,6 +23,7 @@
 #include "dispatch/transport/http_client.h"
 #include "durable/protocol.h"
 #include "scheduler/api.h"
+#include "scheduler/coroutine.h"
 #include "scheduler/new_call.h"
 #include "scheduler/policy.h"
 
@@ -167,8 +168,7 @@ struct Scheduler::Impl {
   }
 
   const FunctionPolicy& policy_for(const std::string& function) const {
-    auto it = opts.policies.find(function);
-    return it == opts.policies.end() ? opts.default_policy : it->second;
+    return policy::policy_for(opts, function);
   }
 
   void log(LogLevel level, const std::string& line) const { opts.logger.log(level, line); }
@@ -363,7 +363,7 @@ struct Scheduler::Impl {
     sdk::v1::RunRequest req;
     req.set_function(c.function);
     if (c.polled) {
-      to_poll_result(c, req.mutable_poll_result());
+      coroutine::to_poll_result(c, req.mutable_poll_result());
     } else {
       req.mutable_input()->set_type_url(c.input_type_url);
       req.mutable_input()->set_value(c.input);
@@ -399,131 +399,6 @@ struct Scheduler::Impl {
     return true;
   }
 
-  // The resume of a call that answered Poll: its state as it gave it (same
-  // oneof variant), the results the store handed this attempt, and the
-  // error when the calls of that Poll were refused.
-  static void to_poll_result(const CallRecord& c, sdk::v1::PollResult* out) {
-    if (c.poll_state_type_url.empty()) {
-      out->set_coroutine_state(c.poll_state);
-    } else {
-      out->mutable_typed_coroutine_state()->set_type_url(c.poll_state_type_url);
-      out->mutable_typed_coroutine_state()->set_value(c.poll_state);
-    }
-    for (const ChildResult& r : c.results) {
-      sdk::v1::CallResult* res = out->add_results();
-      res->set_correlation_id(r.correlation_id);
-      res->set_dispatch_id(r.dispatch_id);
-      if (r.status == static_cast<int>(RunStatus::ok)) {
-        res->mutable_output()->set_type_url(r.output_type_url);
-        res->mutable_output()->set_value(r.output);
-      } else {
-        res->mutable_error()->set_type(r.error_type.empty() ? std::string(run_status_name(static_cast<RunStatus>(r.status)))
-                                                            : r.error_type);
-        res->mutable_error()->set_message(r.error_message);
-      }
-    }
-    if (!c.poll_error_type.empty()) {
-      out->mutable_error()->set_type(c.poll_error_type);
-      out->mutable_error()->set_message(c.poll_error_message);
-    }
-  }
-
-  // A child or a tail call of `c`: its function's policy expiration unless
-  // it has one; a child never past c's (the tree expires with its root),
-  // a tail call is a new life for c (continue-as-new), unless c is a child.
-  void adopt(const CallRecord& c, NewCall& n, int64_t now, bool child) {
-    n.idempotency_key.clear();
-    // A child or a tail call is part of its parent's trace: one trace id
-    // ties the whole durable execution together.
-    n.traceparent = c.traceparent;
-    n.tracestate = c.tracestate;
-    if (n.expiration_at_ms == 0) {
-      n.expiration_at_ms = std::max(now, n.not_before_ms) + policy_for(n.function).expiration.count();
-    }
-    if ((child || !c.parent_id.empty()) && c.expiration_at_ms != 0) {
-      n.expiration_at_ms = std::min(n.expiration_at_ms, c.expiration_at_ms);
-    }
-  }
-
-  // What a Poll asks for, checked: the state to keep, the children to make,
-  // when to resume. A Poll that cannot be followed fails the call
-  // (invalid_response); calls that cannot be made are refused together and
-  // the function resumes at once with PollResult.error.
-  RunStatus poll_outcome(const CallRecord& c, sdk::v1::Poll& poll, int64_t now, Outcome& o) {
-    constexpr int kMaxResults = 1000;
-    auto invalid = [&](const std::string& why) {
-      o.error_type = "invalid_response";
-      o.error_message = "the function's Poll " + why;
-      return RunStatus::invalid_response;
-    };
-    if (poll.max_results() < 0 || poll.max_results() > kMaxResults) {
-      return invalid("asks for max_results " + std::to_string(poll.max_results()) + "; it must be 1..1000");
-    }
-    if (poll.min_results() < 0 || poll.min_results() > kMaxResults) {
-      return invalid("asks for min_results " + std::to_string(poll.min_results()) + "; it must be 1..1000");
-    }
-    PollOutcome p;
-    p.max_results = poll.max_results() == 0 ? kMaxResults : poll.max_results();
-    p.min_results = std::max(1, poll.min_results());
-    if (p.min_results > p.max_results) {
-      return invalid("asks for min_results " + std::to_string(p.min_results) + " above max_results " +
-                     std::to_string(p.max_results));
-    }
-    if (poll.has_max_wait()) {
-      const auto& w = poll.max_wait();
-      if (w.seconds() < 0 || w.nanos() < 0) return invalid("has a negative max_wait");
-      p.wake_at_ms = now + w.seconds() * 1000 + w.nanos() / 1'000'000;
-    }
-    const uint32_t waiting = c.ready > c.results.size() ? c.ready - static_cast<uint32_t>(c.results.size()) : 0;
-    if (poll.calls_size() == 0 && !poll.has_max_wait() && c.outstanding == 0 && waiting == 0) {
-      return invalid("makes no calls, has none outstanding and no max_wait: it would never resume");
-    }
-    if (poll.state_case() == sdk::v1::Poll::kTypedCoroutineState) {
-      if (protocol::any_type(poll.typed_coroutine_state()).empty()) {
-        return invalid("has a typed_coroutine_state without a type URL");
-      }
-      p.state_type_url = std::move(*poll.mutable_typed_coroutine_state()->mutable_type_url());
-      p.state = std::move(*poll.mutable_typed_coroutine_state()->mutable_value());
-    } else {
-      p.state = std::move(*poll.mutable_coroutine_state());
-    }
-    const std::string root = c.root_id.empty() ? c.id : c.root_id;
-    if (poll.calls_size() > kMaxResults) {
-      p.error_type = "invalid_argument";
-      p.error_message = "a Poll may make at most 1000 calls; this one made " + std::to_string(poll.calls_size());
-    }
-    for (int i = 0; i < poll.calls_size() && p.error_type.empty(); ++i) {
-      sdk::v1::Call& call = *poll.mutable_calls(i);
-      auto n = new_call_from(call, now, "call " + std::to_string(i) + " ('" + call.function() + "') of the Poll",
-                             c.endpoint);
-      if (!n.ok()) {
-        p.error_type = std::string(code_name(n.error().code()));
-        p.error_message = n.error().message();
-        break;
-      }
-      adopt(c, *n, now, true);
-      n->parent_id = c.id;
-      n->root_id = root;
-      p.calls.push_back(std::move(*n));
-    }
-    if (!p.error_type.empty()) p.calls.clear();
-    o.poll = std::move(p);
-    return RunStatus::ok;
-  }
-
-  // Exit.tail_call: the call goes on as that call, same IDs.
-  RunStatus tail_call_outcome(const CallRecord& c, sdk::v1::Call& call, int64_t now, Outcome& o) {
-    auto n = new_call_from(call, now, "the tail call ('" + call.function() + "')", c.endpoint);
-    if (!n.ok()) {
-      o.error_type = "invalid_response";
-      o.error_message = "the function's " + n.error().message();
-      return RunStatus::invalid_response;
-    }
-    adopt(c, *n, now, false);
-    o.tail_call = std::move(*n);
-    return RunStatus::ok;
-  }
-
   void on_reply(CallRecord c, Result<std::string> reply) {
     const int64_t now = clock->now_ms();
     RunStatus status = RunStatus::ok;
@@ -541,9 +416,9 @@ struct Scheduler::Impl {
         o.error_type = "invalid_response";
         o.error_message = "the endpoint's reply is not a dispatch.sdk.v1.RunResponse";
       } else if (res.directive_case() == sdk::v1::RunResponse::kPoll) {
-        status = poll_outcome(c, *res.mutable_poll(), now, o);
+        status = coroutine::poll_outcome(c, *res.mutable_poll(), now, opts, o);
       } else if (res.exit().has_tail_call()) {
-        status = tail_call_outcome(c, *res.mutable_exit()->mutable_tail_call(), now, o);
+        status = coroutine::tail_call_outcome(c, *res.mutable_exit()->mutable_tail_call(), now, opts, o);
       } else {
         status = static_cast<RunStatus>(res.status());
         if (status == RunStatus::unspecified) {

@@ -3,7 +3,7 @@
 // protobuf JSON <-> binary codec built from a service's embedded descriptor.
 // No I/O and no Boost here, so all of it is testable without a socket.
 //
-// Not for: routing or sockets (http_server.cc, http_client.cc).
+// Not for: routing or sockets (http1_session.cc, http_client.cc).
 #pragma once
 
 #include <chrono>

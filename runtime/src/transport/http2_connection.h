@@ -1,5 +1,5 @@
 // One HTTP/2 connection of dispatch::Server: the socket I/O around an
-// Http2Session and its GrpcCalls. http_server.cc hands a connection over
+// Http2Session and its GrpcCalls. http1_session.cc hands a connection over
 // when its first bytes are the HTTP/2 preface (prior knowledge, h2c); from
 // then on everything here runs on that connection's strand, on the I/O
 // thread it was given, and quick calls run inline as HTTP/1.1 ones do.

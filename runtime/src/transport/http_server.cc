@@ -1,585 +1,29 @@
-// dispatch::Server on Boost.Beast/Asio: accepting, HTTP/1.1 keep-alive
-// sessions, limits and timeouts, where each call runs (I/O thread or worker
-// pool) and drain. What a request is answered with is request_handler.cc's;
-// this file is the I/O around it. A connection that opens with the HTTP/2
-// preface is handed to http2_connection.cc (gRPC) on the same thread.
+// dispatch::Server on Asio: listening, the lanes (I/O threads) each
+// accepted connection is given to in turn, the worker pool, the watchdog
+// that lends a held lane another thread, and drain. Connections are served
+// by http1_session.cc (HTTP/1.1, handing HTTP/2 over to
+// http2_connection.cc); what a request is answered with is
+// request_handler.cc's.
+//
+// Not for: the HTTP protocols (http1_session.cc, http2_connection.cc) or
+// the server's options from the environment (server_options.cc).
 #include "dispatch/transport/server.h"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
-#include <atomic>
-#include <condition_variable>
-#include <cstdlib>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
-#include <vector>
+#include <algorithm>
+#include <csignal>
+#include <string>
 
 #include "core/thread_name.h"
-#include "dispatch/metrics/registry.h"
-#include "transport/http2_connection.h"
-#include "transport/request_handler.h"
-#include "transport/secure_options.h"
+#include "transport/http1_session.h"
+#include "transport/server_core.h"
 
 namespace dispatch {
-namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-
-using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
-
-}  // namespace
-
-Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view address) {
-  auto bad = [&](const char* why) {
-    return Error(Code::invalid_argument,
-                 "listen address '" + std::string(address) + "' " + why + "; expected host:port");
-  };
-  std::string host;
-  std::string_view port;
-  if (!address.empty() && address.front() == '[') {
-    const auto close = address.find(']');
-    if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return bad("has an unterminated or portless [IPv6] host");
-    }
-    host = std::string(address.substr(1, close - 1));
-    port = address.substr(close + 2);
-  } else {
-    const auto colon = address.rfind(':');
-    if (colon == std::string_view::npos) return bad("has no port");
-    host = std::string(address.substr(0, colon));
-    port = address.substr(colon + 1);
-  }
-  if (host.empty()) return bad("has no host");
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
-      std::stoul(std::string(port)) > 65535) {
-    return bad("has no valid port (0-65535)");
-  }
-  return std::make_pair(host, static_cast<uint16_t>(std::stoul(std::string(port))));
-}
-
-Result<ServerOptions> ServerOptions::from_env() {
-  ServerOptions options;
-  if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
-    auto parsed = parse_listen_address(std::string("0.0.0.0:") + port);
-    if (!parsed.ok()) {
-      return Error(Code::invalid_argument, "PORT='" + std::string(port) + "' is not a port number (0-65535)");
-    }
-    options.host = parsed->first;
-    options.port = parsed->second;
-  } else if (const char* addr = std::getenv("DISPATCH_ENDPOINT_ADDR"); addr != nullptr && *addr != '\0') {
-    auto parsed = parse_listen_address(addr);
-    if (!parsed.ok()) return std::move(parsed).error().with_context("DISPATCH_ENDPOINT_ADDR");
-    options.host = parsed->first;
-    options.port = parsed->second;
-  }
-  auto verifier = transport::verifier_from_env("DISPATCH_VERIFICATION_KEY");
-  if (!verifier.ok()) return std::move(verifier).error();
-  options.verifier = std::move(*verifier);
-  options.warn_if_unverified = true;
-  return options;
-}
-
-class Session;
-
-// One I/O thread and the io_context it runs: the connections it was given
-// are read, answered and written there, so a quick call costs no wake-up of
-// another thread (on a VM a thread switch costs more than an HTTP parse).
-// When a call on the lane's thread runs long, the watchdog lends the lane a
-// rescue thread until the call returns, so the lane's other connections go
-// on being served.
-struct Lane {
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::thread thread;
-  // steady_clock nanoseconds when the call running on the lane's thread
-  // began; 0 while none runs.
-  std::atomic<int64_t> call_began{0};
-  std::atomic<bool> rescued{false};  // a rescue thread runs ioc too
-  // Inline calls begun; written by the lane's thread only, read by the
-  // watchdog to tell an idle server from a busy one.
-  std::atomic<uint64_t> inline_calls{0};
-};
-
-// Everything a server shares with its sessions (Server::Impl is this).
-struct ServerCore : std::enable_shared_from_this<ServerCore> {
-  ServerCore(const DispatchTable& t, ServerOptions o) : table(t), options(std::move(o)) {}
-
-  const DispatchTable& table;
-  ServerOptions options;
-  std::optional<transport::RequestHandler> handler;  // set by start()
-  // The acceptor and the signals have a thread of their own, which a call
-  // never holds.
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{ioc};
-  std::optional<asio::signal_set> signals;
-  std::thread accept_thread;
-  std::vector<std::unique_ptr<Lane>> lanes;
-  std::size_t next_lane = 0;  // on the accept thread
-  std::unique_ptr<asio::thread_pool> workers;
-  std::thread watchdog;
-  // True while the watchdog sleeps because no call has run inline for a
-  // while; the first inline call after that wakes it (see watch()).
-  std::atomic<bool> watchdog_parked{false};
-  std::vector<std::thread> rescuers;  // guarded by mu
-  std::atomic<bool> stopping{false};
-  std::atomic<uint16_t> bound_port{0};
-  // Connections open now by protocol, and accepted in all (set by start()).
-  metrics::Gauge* open_http1 = nullptr;
-  metrics::Gauge* open_http2 = nullptr;
-  metrics::Counter* accepted = nullptr;
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
-  bool started = false;       // guarded by mu
-  bool draining = false;      // guarded by mu
-  bool force_close = false;   // guarded by mu
-  bool threads_joined = false;  // guarded by mu
-  std::once_flag shutdown_once;
-
-  Result<void> start();
-  void accept();
-  void begin_drain(bool force);
-  void wait_and_shutdown();
-  void session_closed(Session* s) {
-    std::lock_guard lock(mu);
-    sessions.erase(s);
-    cv.notify_all();
-  }
-  void watch();  // the watchdog thread's loop
-  void unpark_watchdog() {
-    {
-      std::lock_guard lock(mu);
-      watchdog_parked = false;
-    }
-    cv.notify_all();
-  }
-};
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-// One HTTP/1.1 connection: reads a request, answers it, repeats while
-// keep-alive holds. A quick call is answered on the strand (the I/O thread
-// that read it); any other on a worker, which writes the answer itself and
-// hands the session back to the strand to read the next request.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, std::shared_ptr<ServerCore> server, Lane& lane)
-      : stream_(std::move(socket)), server_(std::move(server)), lane_(lane), timer_(stream_.get_executor()) {
-    // Beast reads at most the buffer's free capacity (512 bytes when empty)
-    // and the parser empties it into the body as it goes, so an unreserved
-    // buffer reads a 4 KiB request in 9 recvmsg calls, each re-arming the
-    // read timer.
-    buffer_.reserve(kReadBufferBytes);
-  }
-  ~Session() {
-    if (!handed_over_) server_->open_http1->dec();
-    server_->session_closed(this);
-  }
-
-  // Each on the session's strand.
-  // A new connection is a request on its way: header_timeout bounds it from
-  // the accept (idle_timeout is for the wait between a keep-alive
-  // connection's requests).
-  void start() { next_request(/*fresh=*/true); }
-  void reject_over_limit() {
-    respond(transport::error_response(
-        Error(Code::unavailable, "server has reached its limit of " +
-                                     std::to_string(server_->options.max_connections) +
-                                     " connections; retry later"),
-        http::status::service_unavailable, /*keep_alive=*/false));
-  }
-  void begin_drain(bool force) {
-    draining_.store(true);
-    if (auto h2 = h2_.lock()) return h2->begin_drain(force);
-    if (handed_over_) return;
-    // A request whose headers are not all in is not a call yet.
-    if (force || state_ == State::idle || state_ == State::header) close();
-  }
-  asio::any_io_executor executor() { return stream_.get_executor(); }
-
- private:
-  // idle: a keep-alive connection waits for its next request's first byte
-  // (idle_timeout); header: the rest of the headers are on their way
-  // (header_timeout); reading: the body (read_timeout); busy: the call
-  // runs; writing: the answer goes out.
-  enum class State { idle, header, reading, busy, writing };
-  static constexpr std::size_t kReadBufferBytes = 16 * 1024;
-
-  void next_request(bool fresh) {
-    if (draining_.load()) return close();
-    parser_.emplace();
-    parser_->body_limit(server_->options.max_body_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
-    read_timed_out_ = false;
-    request_bytes_ = buffer_.size() != 0;
-    if (fresh || request_bytes_) {
-      begin_header();
-    } else {
-      state_ = State::idle;
-      last_active_ = Clock::now();
-      timer_by(last_active_ + server_->options.idle_timeout);
-    }
-    // A pipelined request may be in the buffer already; otherwise the next
-    // one is not here yet (its client is reading our answer): wait first.
-    if (buffer_.size() != 0) return read_available();
-    wait_readable();
-  }
-
-  // The request has begun (its first byte, or a new connection): its
-  // headers must all be in within header_timeout, however the client
-  // spaces them out, so a client sending a line now and then cannot hold a
-  // connection slot for long.
-  void begin_header() {
-    state_ = State::header;
-    header_began_ = Clock::now();
-    timer_by(header_began_ + server_->options.header_timeout);
-  }
-
-  // Waits for the next bytes with one asynchronous read into the buffer,
-  // then parses with the socket's non-blocking synchronous reads: one
-  // wake-up, one recvmsg that usually returns the whole request, and the
-  // parse finds it in the buffer. (Beast's asynchronous reads post every
-  // step through the io_context: two more trips through the event loop per
-  // request. A bare readiness wait, async_wait, costs an epoll_ctl per
-  // request, which Asio skips for a read after one that drained the socket.)
-  void wait_readable() {
-    // The timer ran out while a completed read was already queued, so
-    // cancelling found nothing to abort.
-    if (read_timed_out_) return on_read_timeout();
-    auto space = buffer_.prepare(beast::read_size(buffer_, kReadBufferBytes));
-    stream_.socket().async_read_some(space, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-      self->buffer_.commit(n);
-      if (n != 0) {
-        self->request_bytes_ = true;
-        if (self->state_ == State::idle) self->begin_header();
-      }
-      // The end of the stream is left to the parse below, which tells a
-      // clean close from a cut-off request as it did for the sync reads.
-      if (ec && ec != asio::error::eof) return self->on_body(ec);  // cancelled: a timeout or a close
-      self->read_available();
-    });
-  }
-
-  // Parses what the socket has without waiting; waits again when the
-  // request is not whole yet.
-  void read_available() {
-    beast::error_code ec;
-    if (first_request_) {
-      switch (http2_preface()) {
-        case Preface::partial:
-          return wait_readable();
-        case Preface::whole:
-          return hand_over_to_http2();
-        case Preface::none:
-          break;
-      }
-    }
-    if (!parser_->is_header_done()) {
-      http::read_header(stream_.socket(), buffer_, *parser_, ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
-      if (ec) return on_read_error(ec);
-      if (!on_header()) return;
-    }
-    http::read(stream_.socket(), buffer_, *parser_, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
-    on_body(ec);
-  }
-
-  // The client connection preface of HTTP/2 (RFC 9113 3.4): a client with
-  // prior knowledge sends it first; no HTTP/1.1 request begins with it.
-  enum class Preface { none, partial, whole };
-  Preface http2_preface() const {
-    static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    const auto data = buffer_.data();
-    const std::string_view have(static_cast<const char*>(data.data()), std::min(data.size(), kPreface.size()));
-    if (have != kPreface.substr(0, have.size())) return Preface::none;
-    return have.size() == kPreface.size() ? Preface::whole : Preface::partial;
-  }
-
-  // The rest of the connection is HTTP/2: its socket, and what was read of
-  // it, go to an Http2Connection on this same strand; this session stays
-  // the server's record of the connection until that one ends.
-  void hand_over_to_http2();
-
-  // The headers are in. False when reading goes on later (after a 100
-  // Continue is written).
-  bool on_header() {
-    state_ = State::reading;
-    first_request_ = false;
-    // The body's read timeout cancels the wait rather than closing the
-    // socket (as Beast's stream expiry would), so the client gets a 408.
-    read_timed_out_ = false;
-    header_at_ = Clock::now();
-    timer_by(header_at_ + server_->options.read_timeout);
-    auto& req = parser_->get();
-    if (beast::iequals(req[http::field::expect], "100-continue")) {
-      // curl sends Expect for larger bodies and waits for this before sending.
-      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(kContinue),
-                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                          if (ec) return self->on_body(ec);
-                          self->read_available();
-                        });
-      return false;
-    }
-    return true;
-  }
-
-  void on_read_error(beast::error_code ec) {
-    if (auto answer = transport::read_error_response(ec, server_->options)) return respond(std::move(*answer));
-    close();  // peer closed, idle timeout, drain: nothing to answer
-  }
-
-  // The header or body timeout ran out with the request unfinished: 408,
-  // then close (what is left of the request cannot be skipped safely).
-  void on_read_timeout() {
-    const bool header = !parser_->is_header_done();
-    const auto& o = server_->options;
-    respond(transport::error_response(
-        Error(Code::deadline_exceeded,
-              header ? "request headers not received within the server's header timeout of " +
-                           std::to_string(o.header_timeout.count()) + " ms"
-                     : "request body not received within the server's read timeout of " +
-                           std::to_string(o.read_timeout.count()) + " ms"),
-        http::status::request_timeout, false));
-  }
-
-  void on_body(beast::error_code ec) {
-    if (ec == asio::error::operation_aborted && read_timed_out_) return on_read_timeout();
-    if (ec) return on_read_error(ec);
-    state_ = State::busy;
-    request_ = parser_->release();
-    received_ = Clock::now();
-    const transport::RequestHandler& handler = *server_->handler;
-    // On the lane's own thread only: a rescue thread serves the lane while
-    // its thread is held, and must not be held in turn.
-    if (server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire) &&
-        handler.is_quick(request_)) {
-      // call_began then watchdog_parked, both sequentially consistent: the
-      // watchdog writes them in the other order, so either it sees this
-      // call and stays awake, or this sees it parked and wakes it.
-      lane_.call_began.store(now_ns());
-      lane_.inline_calls.store(lane_.inline_calls.load(std::memory_order_relaxed) + 1,
-                               std::memory_order_relaxed);
-      if (server_->watchdog_parked.load()) server_->unpark_watchdog();
-      response_ = handler.serve(request_, received_);
-      lane_.call_began.store(0, std::memory_order_release);
-      return write_answer(/*on_worker=*/false);
-    }
-    asio::post(*server_->workers, [self = shared_from_this()] {
-      // asio::thread_pool makes its threads itself: each names itself at
-      // its first call.
-      thread_local const bool named = (detail::name_this_thread("dispatch-worker"), true);
-      (void)named;
-      self->response_ = self->server_->handler->serve(self->request_, self->received_);
-      self->write_answer(/*on_worker=*/true);
-    });
-  }
-
-  // The answer in response_, on the strand or on the worker that owns the
-  // busy session. The answer is written at once when the socket takes it
-  // whole without waiting (the usual case: header and body in one sendmsg),
-  // so the client gets it without first waking another thread. While the
-  // session is busy nothing on the strand touches the socket except close()
-  // (a forced drain), which socket_mu_ keeps apart from this write.
-  void write_answer(bool on_worker) {
-    if (draining_.load()) response_.keep_alive(false);
-    beast::error_code ec;
-    {
-      std::lock_guard lock(socket_mu_);
-      if (closed_) return;  // forced drain: nobody is waiting for this answer
-      serializer_.emplace(response_);
-      http::write(stream_.socket(), *serializer_, ec);
-    }
-    auto next = [self = shared_from_this(), ec] {
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        // The socket's buffer is full (a big answer or a slow reader): the
-        // rest goes out asynchronously under the write timeout.
-        return self->finish_write();
-      }
-      self->after_write(ec);
-    };
-    if (on_worker) return asio::dispatch(stream_.get_executor(), std::move(next));
-    next();
-  }
-
-  // On the strand: an answer that needs no function (a refusal before the
-  // request was read whole).
-  void respond(transport::Response response) {
-    response_ = std::move(response);
-    if (draining_.load()) response_.keep_alive(false);
-    serializer_.emplace(response_);
-    finish_write();
-  }
-
-  // On the strand: writes what serializer_ has not written yet.
-  void finish_write() {
-    state_ = State::writing;
-    stream_.expires_after(server_->options.read_timeout);
-    http::async_write(stream_, *serializer_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->after_write(ec); });
-  }
-
-  void after_write(beast::error_code ec) {
-    if (state_ == State::writing) stream_.expires_never();  // finish_write's
-    if (ec || !response_.keep_alive()) return close();
-    next_request(/*fresh=*/false);
-  }
-
-  // The idle, header and body read timeouts share one timer, without a timer
-  // operation per request (each is a timerfd_settime system call): the
-  // phases only note when they began, and the timer, when it fires, acts if
-  // the current phase has run out and otherwise sleeps again for what is
-  // left. It is moved earlier only when a phase ends before it would fire
-  // (a header or body timeout shorter than what is left of an idle one).
-  void timer_by(Clock::time_point when) {
-    if (timer_armed_ && timer_expiry_ <= when) return;
-    timer_armed_ = true;
-    timer_expiry_ = when;
-    timer_.expires_at(when);  // a pending wait ends with operation_aborted
-    timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](beast::error_code ec) {
-      if (generation != self->timer_generation_) return;  // superseded
-      self->timer_armed_ = false;
-      if (ec || self->closed_) return;  // closed_ is written on this strand only
-      self->on_timer();
-    });
-  }
-
-  void on_timer() {
-    const auto now = Clock::now();
-    const ServerOptions& o = server_->options;
-    switch (state_) {
-      case State::idle:
-        if (now - last_active_ >= o.idle_timeout) return close();
-        return timer_by(last_active_ + o.idle_timeout);
-      case State::header:
-        if (now - header_began_ < o.header_timeout) return timer_by(header_began_ + o.header_timeout);
-        // A new connection that never sent a byte has no request to answer.
-        if (!request_bytes_) return close();
-        return cancel_read();
-      case State::reading:
-        if (now - header_at_ < o.read_timeout) return timer_by(header_at_ + o.read_timeout);
-        return cancel_read();
-      case State::busy:
-      case State::writing:  // the call runs as long as it runs; a write has Beast's expiry
-        return timer_by(now + o.idle_timeout);
-    }
-  }
-
-  // Ends the pending read (or 100 Continue write) with operation_aborted,
-  // which on_body() answers with a 408.
-  void cancel_read() {
-    read_timed_out_ = true;
-    beast::error_code ignored;
-    stream_.socket().cancel(ignored);
-  }
-
-  void close() {
-    std::lock_guard lock(socket_mu_);
-    closed_ = true;
-    ++timer_generation_;
-    timer_.cancel();
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-  }
-
-  beast::tcp_stream stream_;
-  std::shared_ptr<ServerCore> server_;
-  Lane& lane_;
-  // On the strand: the idle, header and body timeouts (timer_by()).
-  asio::steady_timer timer_;
-  bool timer_armed_ = false;
-  Clock::time_point timer_expiry_;
-  uint64_t timer_generation_ = 0;
-  Clock::time_point last_active_;   // when the wait for a request began
-  Clock::time_point header_began_;  // a new connection's accept, or the request's first byte
-  Clock::time_point header_at_;     // when the request's headers were read
-  bool request_bytes_ = false;      // a byte of the current request has arrived (on the strand)
-  bool read_timed_out_ = false;     // on the strand
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  transport::Request request_;
-  transport::Response response_;
-  std::optional<http::response_serializer<http::string_body>> serializer_;
-  std::mutex socket_mu_;  // a worker's write of an answer vs close() on the strand
-  bool closed_ = false;   // guarded by socket_mu_
-  Clock::time_point received_;
-  std::atomic<bool> draining_{false};  // set on the strand, read by the worker answering
-  State state_ = State::idle;
-  bool first_request_ = true;  // HTTP/2 is recognised on a connection's first bytes only
-  bool handed_over_ = false;   // the socket is an Http2Connection's now
-  std::weak_ptr<transport::Http2Connection> h2_;
-};
-
-// What an HTTP/2 connection on a lane needs from the server: the same
-// inline-or-worker decision and watchdog bookkeeping as an HTTP/1.1 call.
-class LaneHost final : public transport::ConnectionHost {
- public:
-  LaneHost(std::shared_ptr<ServerCore> server, Lane& lane) : server_(std::move(server)), lane_(lane) {}
-  const transport::RequestHandler& handler() const override { return *server_->handler; }
-  bool may_run_inline() const override {
-    return server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire);
-  }
-  void run_inline(const std::function<void()>& call) override {
-    // As Session::on_body: call_began, then watchdog_parked.
-    lane_.call_began.store(now_ns());
-    lane_.inline_calls.store(lane_.inline_calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (server_->watchdog_parked.load()) server_->unpark_watchdog();
-    call();
-    lane_.call_began.store(0, std::memory_order_release);
-  }
-  void run_on_worker(std::function<void()> work) override {
-    asio::post(*server_->workers, [work = std::move(work)] {
-      thread_local const bool named = (detail::name_this_thread("dispatch-worker"), true);
-      (void)named;
-      work();
-    });
-  }
-  void closed() override { server_->open_http2->dec(); }
-
- private:
-  std::shared_ptr<ServerCore> server_;
-  Lane& lane_;
-};
-
-void Session::hand_over_to_http2() {
-  handed_over_ = true;
-  first_request_ = false;
-  ++timer_generation_;  // the session's timeouts are the HTTP/2 connection's now
-  timer_.cancel();
-  const auto data = buffer_.data();
-  std::string preread(static_cast<const char*>(data.data()), data.size());
-  buffer_.consume(buffer_.size());
-  server_->open_http1->dec();
-  server_->open_http2->inc();
-  auto connection = std::make_shared<transport::Http2Connection>(
-      stream_.release_socket(), std::make_shared<LaneHost>(server_, lane_), shared_from_this());
-  h2_ = connection;
-  if (draining_.load()) {
-    connection->start(std::move(preread));
-    return connection->begin_drain(false);
-  }
-  connection->start(std::move(preread));
-}
+namespace transport {
 
 Result<void> ServerCore::start() {
   {
@@ -595,7 +39,7 @@ Result<void> ServerCore::start() {
   accepted = &options.metrics->counter("dispatch_server_connections_accepted_total", "Connections accepted.");
   handler.emplace(table, options);
   const std::string where = options.host + ":" + std::to_string(options.port);
-  beast::error_code ec;
+  boost::system::error_code ec;
   tcp::resolver resolver(ioc);
   auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
@@ -638,7 +82,7 @@ Result<void> ServerCore::start() {
     { asio::steady_timer open_reactor(lane->ioc); }
     lane->work.emplace(lane->ioc.get_executor());
     lane->thread = std::thread([l = lane.get(), i] {
-      detail::name_this_thread("dispatch-io-" + std::to_string(i));
+      dispatch::detail::name_this_thread("dispatch-io-" + std::to_string(i));
       l->ioc.run();
     });
     lanes.push_back(std::move(lane));
@@ -646,12 +90,12 @@ Result<void> ServerCore::start() {
   work.emplace(ioc.get_executor());
   asio::post(ioc, [self = shared_from_this()] { self->accept(); });
   accept_thread = std::thread([this] {
-    detail::name_this_thread("dispatch-accept");
+    dispatch::detail::name_this_thread("dispatch-accept");
     ioc.run();
   });
   if (options.inline_limit.count() > 0) {
     watchdog = std::thread([this] {
-      detail::name_this_thread("dispatch-watch");
+      dispatch::detail::name_this_thread("dispatch-watch");
       watch();
     });
   }
@@ -671,7 +115,7 @@ Result<void> ServerCore::start() {
 
 void ServerCore::accept() {
   Lane& lane = *lanes[next_lane++ % lanes.size()];
-  acceptor.async_accept(asio::make_strand(lane.ioc), [self = shared_from_this(), &lane](beast::error_code ec,
+  acceptor.async_accept(asio::make_strand(lane.ioc), [self = shared_from_this(), &lane](boost::system::error_code ec,
                                                                                        tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
     if (!ec) {
@@ -679,12 +123,12 @@ void ServerCore::accept() {
       // ACKs the previous one, and the client's delayed ACK waits 40 ms.
       // Non-blocking (for synchronous calls only; asynchronous ones always
       // are): a worker's write of an answer must never wait for a slow reader.
-      beast::error_code option_ec;
+      boost::system::error_code option_ec;
       socket.set_option(tcp::no_delay(true), option_ec);
       socket.non_blocking(true, option_ec);
       self->accepted->inc();
       self->open_http1->inc();
-      auto session = std::make_shared<Session>(std::move(socket), self, lane);
+      auto session = make_http1_session(std::move(socket), self, lane);
       bool over_limit;
       {
         std::lock_guard lock(self->mu);
@@ -754,7 +198,7 @@ void ServerCore::watch() {
                                                 " ms: lending its connections another thread");
       }
       rescuers.emplace_back([this, &lane, began] {
-        detail::name_this_thread("dispatch-rescue");
+        dispatch::detail::name_this_thread("dispatch-rescue");
         while (!stopping && lane.call_began.load(std::memory_order_acquire) == began) {
           lane.ioc.run_one_for(std::chrono::milliseconds(5));
         }
@@ -765,7 +209,7 @@ void ServerCore::watch() {
 }
 
 void ServerCore::begin_drain(bool force) {
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<Connection>> live;
   {
     std::lock_guard lock(mu);
     if ((draining && !force) || threads_joined) return;
@@ -783,7 +227,7 @@ void ServerCore::begin_drain(bool force) {
   options.logger.log(LogLevel::info, force ? "stopping: closing all connections"
                                            : "draining: no new connections; finishing in-flight calls");
   asio::post(ioc, [self = shared_from_this()] {
-    beast::error_code ignored;
+    boost::system::error_code ignored;
     self->acceptor.close(ignored);
     if (self->signals) self->signals->cancel(ignored);
   });
@@ -843,7 +287,9 @@ void ServerCore::wait_and_shutdown() {
   });
 }
 
-struct Server::Impl : ServerCore {
+}  // namespace transport
+
+struct Server::Impl : transport::ServerCore {
   using ServerCore::ServerCore;
 };
 
@@ -863,7 +309,7 @@ std::shared_ptr<metrics::Registry> Server::metrics() const {
 
 void Server::handle_signals() {
   impl_->signals.emplace(impl_->ioc, SIGINT, SIGTERM);
-  impl_->signals->async_wait([weak = std::weak_ptr<ServerCore>(impl_)](beast::error_code ec, int signal) {
+  impl_->signals->async_wait([weak = std::weak_ptr<transport::ServerCore>(impl_)](boost::system::error_code ec, int signal) {
     if (ec) return;
     if (auto impl = weak.lock()) {
       impl->options.logger.log(LogLevel::info,

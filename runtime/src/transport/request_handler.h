@@ -2,12 +2,12 @@
 // routing, the Connect checks (method, content type, protocol version,
 // Connect-Timeout-Ms, Dispatch-Attempt), the credential checks, JSON <->
 // binary, the call itself, the `executing:` log line, the call metrics and
-// the error bodies; GET /metrics and /healthz. http_server.cc runs it on the
+// the error bodies; GET /metrics and /healthz. http1_session.cc runs it on the
 // I/O thread that read the request or on a worker; the fuzz target and tests
 // feed it parsed requests or raw bytes. Its protocol-neutral half (admit(),
 // run()) serves gRPC calls too (grpc_web.cc, grpc_calls.cc).
 //
-// Not for: sockets, timeouts, keep-alive and drain (http_server.cc), or the
+// Not for: sockets, timeouts, keep-alive and drain (http1_session.cc, http_server.cc), or the
 // protocols' pure parts (connect.h, grpc_framing.h).
 #pragma once
 

@@ -5,7 +5,7 @@
 // error messages are tested without a server (secure_options_test.cc).
 //
 // Not for: the cryptography or header parsing (runtime/src/security), or the
-// placement of the check in the request path (http_server.cc).
+// placement of the check in the request path (request_handler.cc).
 #pragma once
 
 #include <memory>

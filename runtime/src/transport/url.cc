@@ -7,9 +7,9 @@ namespace dispatch::transport {
 
 std::string Url::origin() const { return (tls ? "https://" : "http://") + authority; }
 
-Result<Url> parse_url(std::string_view url) {
+Result<Url> parse_url(std::string_view url, std::string_view what) {
   auto bad = [&](const std::string& why) {
-    return Error(Code::invalid_argument, "base URL '" + std::string(url) + "' " + why +
+    return Error(Code::invalid_argument, std::string(what) + " '" + std::string(url.substr(0, 200)) + "' " + why +
                                              "; expected http://host[:port][/prefix] or https://...");
   };
   Url out;
@@ -24,6 +24,7 @@ Result<Url> parse_url(std::string_view url) {
   }
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
+  out.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (slash != std::string_view::npos) {
     out.prefix = std::string(rest.substr(slash));
     while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();

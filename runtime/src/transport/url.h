@@ -19,13 +19,15 @@ struct Url {
   std::string port;       // always set
   std::string authority;  // Host header: host[:port], port omitted when default
   std::string prefix;     // path prefix without trailing '/'
+  std::string path;       // the path as written (query included); "/" when none
 
   // "http://authority" or "https://authority": what error messages name.
   std::string origin() const;
 };
 
 // "http://host[:port][/prefix]" or "https://..."; anything else is
-// invalid_argument naming the URL, what is wrong with it and what is expected.
-Result<Url> parse_url(std::string_view url);
+// invalid_argument naming the URL (as `what`: "base URL", "event sink URL",
+// ...), what is wrong with it and what is expected.
+Result<Url> parse_url(std::string_view url, std::string_view what = "base URL");
 
 }  // namespace dispatch::transport

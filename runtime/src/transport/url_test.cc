@@ -68,5 +68,33 @@ TEST(Url, RefusedFormsSayWhatIsWrong) {
   }
 }
 
+TEST(ParseUrl, KeepsThePathAsWrittenBesideThePrefix) {
+  auto u = parse_url("http://[::1]:8080/hooks/orders/?x=1");
+  ASSERT_TRUE(u.ok()) << u.error().message();
+  EXPECT_EQ(u->path, "/hooks/orders/?x=1");  // a POST target, trailing '/' and query kept
+  EXPECT_EQ(u->prefix, "/hooks/orders/?x=1");
+  EXPECT_EQ(u->authority, "[::1]:8080");  // the Host header, brackets kept
+  auto bare = parse_url("http://h");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->path, "/");
+  EXPECT_EQ(bare->prefix, "");
+  auto slash = parse_url("http://h/base/");
+  ASSERT_TRUE(slash.ok());
+  EXPECT_EQ(slash->path, "/base/");
+  EXPECT_EQ(slash->prefix, "/base");
+}
+
+TEST(ParseUrl, ErrorsNameWhatTheUrlIsForAndCutLongUrls) {
+  auto u = parse_url("ftp://h", "event sink URL");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().message(), "event sink URL 'ftp://h' has no http:// or https:// scheme; expected "
+                                 "http://host[:port][/prefix] or https://...");
+  const std::string long_url = "http://" + std::string(300, 'a') + ":x";
+  auto cut = parse_url(long_url);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.error().message().find("'" + long_url.substr(0, 200) + "'"), std::string::npos);
+  EXPECT_EQ(cut.error().message().find(long_url.substr(0, 201)), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dispatch::transport

@@ -54,17 +54,10 @@ std::string_view api_file_descriptor() {
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(greet_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<::Greeting> decode_greet_reply_bytes(std::string_view reply) {
-  return decode_greet_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<::Greeting> greet_stub::call(const std::string& name) const {
-  return ::dispatch::DurableCall<::Greeting>(greet_stub::function, greet_stub::request_type, greet_stub::encode_request(name), &decode_greet_reply_bytes);
+  return ::dispatch::DurableCall<::Greeting>(greet_stub::function, greet_stub::request_type, greet_stub::encode_request(name),
+      [](std::string_view kept) { return greet_stub::decode_reply(std::string(kept)); });
 }
 
 ::Greeting greet_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
@@ -84,17 +77,10 @@ std::string_view api_file_descriptor() {
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(reset_stub::path, decoded.error());
   return {};
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<void> decode_reset_reply_bytes(std::string_view reply) {
-  return decode_reset_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<void> reset_stub::call() const {
-  return ::dispatch::DurableCall<void>(reset_stub::function, reset_stub::request_type, reset_stub::encode_request(), &decode_reset_reply_bytes);
+  return ::dispatch::DurableCall<void>(reset_stub::function, reset_stub::request_type, reset_stub::encode_request(),
+      [](std::string_view kept) { return reset_stub::decode_reply(std::string(kept)); });
 }
 
 void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
@@ -114,17 +100,10 @@ void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOp
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(hello_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<std::string> decode_hello_reply_bytes(std::string_view reply) {
-  return decode_hello_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<std::string> hello_stub::call(const ::Visitor& visitor) const {
-  return ::dispatch::DurableCall<std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(visitor), &decode_hello_reply_bytes);
+  return ::dispatch::DurableCall<std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(visitor),
+      [](std::string_view kept) { return hello_stub::decode_reply(std::string(kept)); });
 }
 
 std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {

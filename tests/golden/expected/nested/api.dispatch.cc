@@ -65,17 +65,10 @@ std::string_view api_file_descriptor() {
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(configure_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<::outer::inner::v1::Config> decode_configure_reply_bytes(std::string_view reply) {
-  return decode_configure_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<::outer::inner::v1::Config> configure_stub::call(const ::outer::inner::v1::Config& config) const {
-  return ::dispatch::DurableCall<::outer::inner::v1::Config>(configure_stub::function, configure_stub::request_type, configure_stub::encode_request(config), &decode_configure_reply_bytes);
+  return ::dispatch::DurableCall<::outer::inner::v1::Config>(configure_stub::function, configure_stub::request_type, configure_stub::encode_request(config),
+      [](std::string_view kept) { return configure_stub::decode_reply(std::string(kept)); });
 }
 
 ::outer::inner::v1::Config configure_stub::operator()(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
@@ -95,17 +88,10 @@ std::string_view api_file_descriptor() {
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(distance_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<double> decode_distance_reply_bytes(std::string_view reply) {
-  return decode_distance_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<double> distance_stub::call(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) const {
-  return ::dispatch::DurableCall<double>(distance_stub::function, distance_stub::request_type, distance_stub::encode_request(a, b), &decode_distance_reply_bytes);
+  return ::dispatch::DurableCall<double>(distance_stub::function, distance_stub::request_type, distance_stub::encode_request(a, b),
+      [](std::string_view kept) { return distance_stub::decode_reply(std::string(kept)); });
 }
 
 double distance_stub::operator()(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
@@ -125,17 +111,10 @@ double distance_stub::operator()(::dispatch::Client& client, const ::outer::inne
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(checksum_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<std::uint32_t> decode_checksum_reply_bytes(std::string_view reply) {
-  return decode_checksum_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<std::uint32_t> checksum_stub::call(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_) const {
-  return ::dispatch::DurableCall<std::uint32_t>(checksum_stub::function, checksum_stub::request_type, checksum_stub::encode_request(name, data, path_), &decode_checksum_reply_bytes);
+  return ::dispatch::DurableCall<std::uint32_t>(checksum_stub::function, checksum_stub::request_type, checksum_stub::encode_request(name, data, path_),
+      [](std::string_view kept) { return checksum_stub::decode_reply(std::string(kept)); });
 }
 
 std::uint32_t checksum_stub::operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {

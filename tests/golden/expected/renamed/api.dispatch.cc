@@ -64,17 +64,10 @@ std::string_view api_file_descriptor() {
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(draft_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<::billing::Invoice> decode_draft_reply_bytes(std::string_view reply) {
-  return decode_draft_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<::billing::Invoice> draft_stub::call(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) const {
-  return ::dispatch::DurableCall<::billing::Invoice>(draft_stub::function, draft_stub::request_type, draft_stub::encode_request(base, amounts), &decode_draft_reply_bytes);
+  return ::dispatch::DurableCall<::billing::Invoice>(draft_stub::function, draft_stub::request_type, draft_stub::encode_request(base, amounts),
+      [](std::string_view kept) { return draft_stub::decode_reply(std::string(kept)); });
 }
 
 ::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {

@@ -61,17 +61,10 @@ std::string_view api_file_descriptor() {
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(add_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<std::int64_t> decode_add_reply_bytes(std::string_view reply) {
-  return decode_add_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<std::int64_t> add_stub::call(const std::int64_t& a, const std::int64_t& b) const {
-  return ::dispatch::DurableCall<std::int64_t>(add_stub::function, add_stub::request_type, add_stub::encode_request(a, b), &decode_add_reply_bytes);
+  return ::dispatch::DurableCall<std::int64_t>(add_stub::function, add_stub::request_type, add_stub::encode_request(a, b),
+      [](std::string_view kept) { return add_stub::decode_reply(std::string(kept)); });
 }
 
 std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
@@ -91,17 +84,10 @@ std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(place_order_stub::path, decoded.error());
   return std::move(response.result);
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<::shop::Order> decode_place_order_reply_bytes(std::string_view reply) {
-  return decode_place_order_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<::shop::Order> place_order_stub::call(const std::vector<::shop::Item>& items, const std::string& customer) const {
-  return ::dispatch::DurableCall<::shop::Order>(place_order_stub::function, place_order_stub::request_type, place_order_stub::encode_request(items, customer), &decode_place_order_reply_bytes);
+  return ::dispatch::DurableCall<::shop::Order>(place_order_stub::function, place_order_stub::request_type, place_order_stub::encode_request(items, customer),
+      [](std::string_view kept) { return place_order_stub::decode_reply(std::string(kept)); });
 }
 
 ::shop::Order place_order_stub::operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
@@ -121,17 +107,10 @@ std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(charge_stub::path, decoded.error());
   return {};
 }
-<<<<<<< HEAD
-=======
-// The same for a result the scheduler kept (a workflow's durable call).
-::dispatch::Result<void> decode_charge_reply_bytes(std::string_view reply) {
-  return decode_charge_reply(std::string(reply));
-}
-}  // namespace
->>>>>>> workflows
 
 ::dispatch::DurableCall<void> charge_stub::call(const ::shop::Order& order) const {
-  return ::dispatch::DurableCall<void>(charge_stub::function, charge_stub::request_type, charge_stub::encode_request(order), &decode_charge_reply_bytes);
+  return ::dispatch::DurableCall<void>(charge_stub::function, charge_stub::request_type, charge_stub::encode_request(order),
+      [](std::string_view kept) { return charge_stub::decode_reply(std::string(kept)); });
 }
 
 void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {

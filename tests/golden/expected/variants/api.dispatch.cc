@@ -79,69 +79,49 @@ std::string_view api_file_descriptor() {
 
 // ---- ::shapes::area ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a AreaResponse.
-::dispatch::Result<std::variant<double, std::string>> decode_area_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<std::variant<double, std::string>> area_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::shapes::remote::AreaResponse response;
   auto decoded = ::shapes::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(area_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
+
+::dispatch::DurableCall<std::variant<double, std::string>> area_stub::call(const std::variant<::shapes::Circle, ::shapes::Square>& shape) const {
+  return ::dispatch::DurableCall<std::variant<double, std::string>>(area_stub::function, area_stub::request_type, area_stub::encode_request(shape),
+      [](std::string_view kept) { return area_stub::decode_reply(std::string(kept)); });
+}
 
 std::variant<double, std::string> area_stub::operator()(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
   return area_stub::try_call(client, shape, options).value();
 }
 
 ::dispatch::Result<std::variant<double, std::string>> area_stub::try_call(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
-  return decode_area_reply(::dispatch::stub::call(client, area_stub::path, area_stub::encode_request(shape), options));
+  return area_stub::decode_reply(::dispatch::stub::call(client, area_stub::path, area_stub::encode_request(shape), options));
 }
-
-std::future<std::variant<double, std::string>> area_stub::async(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, area_stub::path, area_stub::encode_request(shape), options, &decode_area_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<std::variant<double, std::string>> area_stub::co(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, area_stub::path, area_stub::encode_request(shape), options, &decode_area_reply);
-}
-#endif
 
 // ---- ::shapes::normalize ----
 
-namespace {
-// The reply's result, or the transport's error, or an internal error for
-// a reply that is not a NormalizeResponse.
-::dispatch::Result<::shapes::Drawing> decode_normalize_reply(::dispatch::Result<std::string> reply) {
+::dispatch::Result<::shapes::Drawing> normalize_stub::decode_reply(::dispatch::Result<std::string> reply) {
   if (!reply.ok()) return std::move(reply).error();
   ::shapes::remote::NormalizeResponse response;
   auto decoded = ::shapes::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(normalize_stub::path, decoded.error());
   return std::move(response.result);
 }
-}  // namespace
+
+::dispatch::DurableCall<::shapes::Drawing> normalize_stub::call(const ::shapes::Drawing& drawing) const {
+  return ::dispatch::DurableCall<::shapes::Drawing>(normalize_stub::function, normalize_stub::request_type, normalize_stub::encode_request(drawing),
+      [](std::string_view kept) { return normalize_stub::decode_reply(std::string(kept)); });
+}
 
 ::shapes::Drawing normalize_stub::operator()(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options) const {
   return normalize_stub::try_call(client, drawing, options).value();
 }
 
 ::dispatch::Result<::shapes::Drawing> normalize_stub::try_call(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options) const {
-  return decode_normalize_reply(::dispatch::stub::call(client, normalize_stub::path, normalize_stub::encode_request(drawing), options));
+  return normalize_stub::decode_reply(::dispatch::stub::call(client, normalize_stub::path, normalize_stub::encode_request(drawing), options));
 }
-
-std::future<::shapes::Drawing> normalize_stub::async(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options) const {
-  return ::dispatch::stub::call_future(client, normalize_stub::path, normalize_stub::encode_request(drawing), options, &decode_normalize_reply);
-}
-
-#if __cplusplus >= 202002L
-::dispatch::Awaitable<::shapes::Drawing> normalize_stub::co(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options) const {
-  // Encoded now, so the arguments need not outlive the co_await.
-  return ::dispatch::stub::call_awaitable(client, normalize_stub::path, normalize_stub::encode_request(drawing), options, &decode_normalize_reply);
-}
-#endif
 
 }  // namespace shapes::remote
 

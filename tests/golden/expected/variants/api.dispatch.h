@@ -18,7 +18,9 @@
 #include "dispatch/core/awaitable.h"
 #include "dispatch/core/client.h"
 #include "dispatch/core/result.h"
+#include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/durable_call.h"
 #include "variants/api.h"
 
 namespace dispatch {
@@ -76,11 +78,20 @@ inline constexpr struct area_stub {
   std::variant<double, std::string> operator()(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<std::variant<double, std::string>> try_call(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<std::variant<double, std::string>> async(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<std::variant<double, std::string>> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<std::variant<double, std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<std::variant<double, std::string>> co(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<std::variant<double, std::string>>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<std::variant<double, std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options = {}) const {
@@ -88,8 +99,14 @@ inline constexpr struct area_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(area_stub::function, area_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<std::variant<double, std::string>> call(const std::variant<::shapes::Circle, ::shapes::Square>& shape) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const std::variant<::shapes::Circle, ::shapes::Square>& shape);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<std::variant<double, std::string>> decode_reply(::dispatch::Result<std::string> reply);
 } area{};
 
 // ::shapes::normalize, served as shapes.normalize at /shapes.ApiService/normalize.
@@ -103,11 +120,20 @@ inline constexpr struct normalize_stub {
   ::shapes::Drawing operator()(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
   ::dispatch::Result<::shapes::Drawing> try_call(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options = {}) const;
-  // Starts the call; the future holds the result or the dispatch::Error.
-  std::future<::shapes::Drawing> async(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<::shapes::Drawing> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::shapes::Drawing, Deferred>(client, normalize_stub::path, normalize_stub::encode_request(drawing), options, &normalize_stub::decode_reply);
+  }
 #if __cplusplus >= 202002L
-  // co_await-able; resumes on the transport's completion, throws dispatch::Error.
-  ::dispatch::Awaitable<::shapes::Drawing> co(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options = {}) const;
+  // co_await-able (a dispatch::Awaitable<::shapes::Drawing>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::shapes::Drawing, Deferred>(client, normalize_stub::path, normalize_stub::encode_request(drawing), options, &normalize_stub::decode_reply);
+  }
 #endif
   // Hands the call to a durable scheduler; returns its dispatch ID.
   ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::shapes::Drawing& drawing, const ::dispatch::DispatchOptions& options = {}) const {
@@ -115,8 +141,14 @@ inline constexpr struct normalize_stub {
     if (!request.ok()) return std::move(request).error();
     return client.dispatch(normalize_stub::function, normalize_stub::request_type, std::move(*request), options);
   }
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::shapes::Drawing> call(const ::shapes::Drawing& drawing) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
   static ::dispatch::Result<std::string> encode_request(const ::shapes::Drawing& drawing);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<::shapes::Drawing> decode_reply(::dispatch::Result<std::string> reply);
 } normalize{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "dispatch/core/service.h"
+#include "dispatch/durable/function_service.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -40,7 +41,9 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"shapes", "ApiService", kMethods, std::size(kMethods), api_file_descriptor()};
+  static const ::dispatch::Service service{"shapes", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+      // Served with the Dispatch protocol's Run, so a scheduler can drive it.
+      &::dispatch::function_service()};
   return service;
 }
 

@@ -1,0 +1,66 @@
+// The server's listen address and its options from the environment
+// (dispatch/transport/server.h): PORT (Knative, Cloud Run, OpenFaaS),
+// DISPATCH_ENDPOINT_ADDR and DISPATCH_VERIFICATION_KEY.
+//
+// Not for: running the server (http_server.cc).
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "dispatch/transport/server.h"
+#include "transport/secure_options.h"
+
+namespace dispatch {
+
+Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view address) {
+  auto bad = [&](const char* why) {
+    return Error(Code::invalid_argument,
+                 "listen address '" + std::string(address) + "' " + why + "; expected host:port");
+  };
+  std::string host;
+  std::string_view port;
+  if (!address.empty() && address.front() == '[') {
+    const auto close = address.find(']');
+    if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return bad("has an unterminated or portless [IPv6] host");
+    }
+    host = std::string(address.substr(1, close - 1));
+    port = address.substr(close + 2);
+  } else {
+    const auto colon = address.rfind(':');
+    if (colon == std::string_view::npos) return bad("has no port");
+    host = std::string(address.substr(0, colon));
+    port = address.substr(colon + 1);
+  }
+  if (host.empty()) return bad("has no host");
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
+      std::stoul(std::string(port)) > 65535) {
+    return bad("has no valid port (0-65535)");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(std::stoul(std::string(port))));
+}
+
+Result<ServerOptions> ServerOptions::from_env() {
+  ServerOptions options;
+  if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
+    auto parsed = parse_listen_address(std::string("0.0.0.0:") + port);
+    if (!parsed.ok()) {
+      return Error(Code::invalid_argument, "PORT='" + std::string(port) + "' is not a port number (0-65535)");
+    }
+    options.host = parsed->first;
+    options.port = parsed->second;
+  } else if (const char* addr = std::getenv("DISPATCH_ENDPOINT_ADDR"); addr != nullptr && *addr != '\0') {
+    auto parsed = parse_listen_address(addr);
+    if (!parsed.ok()) return std::move(parsed).error().with_context("DISPATCH_ENDPOINT_ADDR");
+    options.host = parsed->first;
+    options.port = parsed->second;
+  }
+  auto verifier = transport::verifier_from_env("DISPATCH_VERIFICATION_KEY");
+  if (!verifier.ok()) return std::move(verifier).error();
+  options.verifier = std::move(*verifier);
+  options.warn_if_unverified = true;
+  return options;
+}
+
+}  // namespace dispatch
