@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -238,6 +239,12 @@ TEST_F(DurableShop, RunCallsSignedWithAnotherKeyOrUnsignedAreRefused) {
   const std::string log = read_file(dir_ + "shop.log");
   EXPECT_NE(log.find("rejected POST /dispatch.sdk.v1.FunctionService/Run: 401"), std::string::npos) << log;
   EXPECT_NE(log.find("rejected POST /dispatch.sdk.v1.FunctionService/Run: 403"), std::string::npos) << log;
+  std::size_t runs = 0;
+  for (std::size_t at = log.find("executing: shop.add"); at != std::string::npos;
+       at = log.find("executing: shop.add", at + 1)) {
+    ++runs;
+  }
+  EXPECT_EQ(runs, 2u) << log;  // the rightly signed direct Run, and 20 + 22
 }
 
 TEST_F(DurableShop, CallsPendingWhenTheServerIsKilledCompleteOnceItIsBack) {
