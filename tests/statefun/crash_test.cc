@@ -84,6 +84,7 @@ TEST(StatefunCrash, KillNineDispatchdAndEndpointUnderLoad) {
   // Per entity: messages acknowledged (numbered 1..acked) and ticks armed.
   std::vector<int64_t> acked(kEntities, 0), armed(kEntities, 0);
   std::atomic<bool> stop{false};
+  std::atomic<bool> broken{false};
   std::atomic<uint64_t> resent{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
@@ -104,6 +105,7 @@ TEST(StatefunCrash, KillNineDispatchdAndEndpointUnderLoad) {
         m->set_idempotency_key(entity_id(e) + "-" + std::to_string(n));
         const std::string body = req.SerializeAsString();
         for (int attempt = 0;; ++attempt) {
+          if (broken) return;  // dispatchd did not come back: the test has failed
           auto reply = api->call("/dispatch.statefun.v1.IngressService/Send", body, {});
           if (reply.ok()) break;
           if (attempt > 0) resent++;
@@ -133,9 +135,12 @@ TEST(StatefunCrash, KillNineDispatchdAndEndpointUnderLoad) {
       endpoint = spawn(endpoint_args, dir + "endpoint.log", quiet);
       wait_listening(ep_port, endpoint);
     }
+    if (HasFatalFailure()) break;  // a restart failed: end here, not hang
   }
   stop = true;
+  broken = HasFatalFailure();
   for (auto& t : clients) t.join();
+  ASSERT_FALSE(broken) << "a restarted process did not listen; see " << dir;
 
   // Let everything settle, then read every entity.
   int64_t total_acked = 0, total_armed = 0, counted = 0, ticked = 0, disorder = 0, mismatched = 0, left = 0;

@@ -8,6 +8,7 @@
 #include "durable/protocol.h"
 #include "scheduler/new_call.h"
 #include "scheduler/policy.h"
+#include "scheduler/trace.h"
 
 namespace dispatch::scheduler::coroutine {
 namespace {
@@ -19,8 +20,7 @@ void adopt(const CallRecord& c, NewCall& n, int64_t now, bool child, const Sched
   n.idempotency_key.clear();
   // A child or a tail call is part of its parent's trace: one trace id
   // ties the whole durable execution together.
-  n.traceparent = c.traceparent;
-  n.tracestate = c.tracestate;
+  carry_trace(c, n);
   if (n.expiration_at_ms == 0) {
     n.expiration_at_ms = std::max(now, n.not_before_ms) + policy::policy_for(opts, n.function).expiration.count();
   }

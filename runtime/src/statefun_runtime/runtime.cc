@@ -20,6 +20,7 @@
 #include "io/statefun/sdk/reqreply/request_reply.pb.h"
 #include "scheduler/policy.h"
 #include "statefun_runtime/api.h"
+#include "statefun_runtime/batch_codec.h"
 #include "statefun_runtime/http_poster.h"
 
 namespace dispatch::statefun {
@@ -50,21 +51,6 @@ class SystemClock final : public scheduler::Clock {
 };
 
 std::string address_text(const EntityAddress& a) { return a.type + "/" + a.id; }
-
-void to_pb(const EntityAddress& a, pb::Address* out) {
-  auto parts = split_typename(a.type);
-  if (parts) {
-    out->set_namespace_(parts->first);
-    out->set_type(parts->second);
-  }
-  out->set_id(a.id);
-}
-
-// A reply that cannot be applied: why, and whether trying again could help.
-struct Refusal {
-  std::string reason;
-  bool permanent = true;
-};
 
 }  // namespace
 
@@ -266,35 +252,6 @@ struct Runtime::Impl {
     return ready.size();
   }
 
-  std::string to_function(const Flight& f) const {
-    pb::ToFunction req;
-    pb::ToFunction::InvocationBatchRequest* batch = req.mutable_invocation();
-    to_pb(f.batch.address, batch->mutable_target());
-    // Every registered value, present or not: an absent one says so with
-    // has_value = false, so the function's SDK need not ask again.
-    for (const StateSpec& spec : f.batch.specs) {
-      pb::ToFunction::PersistedValue* v = batch->add_state();
-      v->set_state_name(spec.name);
-      pb::TypedValue* tv = v->mutable_state_value();
-      tv->set_typename_(spec.type_name);
-      for (const scheduler::StateValue& s : f.batch.state) {
-        if (s.name != spec.name) continue;
-        tv->set_typename_(s.type_name);
-        tv->set_has_value(true);
-        tv->set_value(s.value);
-      }
-    }
-    for (const scheduler::QueuedMessage& q : f.batch.messages) {
-      pb::ToFunction::Invocation* inv = batch->add_invocations();
-      if (!q.message.caller.empty()) to_pb(q.message.caller, inv->mutable_caller());
-      pb::TypedValue* arg = inv->mutable_argument();
-      arg->set_typename_(q.message.type_name);
-      arg->set_has_value(q.message.has_value);
-      arg->set_value(q.message.value);
-    }
-    return req.SerializeAsString();
-  }
-
   void post(const std::shared_ptr<Flight>& f) {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -304,7 +261,7 @@ struct Runtime::Impl {
       log(LogLevel::debug, "sending " + std::to_string(f->batch.messages.size()) + " messages to " +
                                address_text(f->batch.address) + " at " + f->endpoint.url);
     }
-    opts.poster(f->endpoint.url, to_function(*f), f->endpoint.call_timeout, {},
+    opts.poster(f->endpoint.url, to_function(f->batch), f->endpoint.call_timeout, {},
                 [this, f](Result<std::string> reply) { on_reply(f, std::move(reply)); });
   }
 
@@ -332,7 +289,8 @@ struct Runtime::Impl {
       return;
     }
     BatchResult result;
-    if (auto refused = translate(*f, res.invocation_result(), result)) {
+    if (auto refused = to_batch_result(f->batch, res.invocation_result(), clock->now_ms(), opts.modules,
+                                       opts.max_state_bytes, result)) {
       if (refused->permanent) {
         settle_dead(f, refused->reason);
       } else {
@@ -423,104 +381,6 @@ struct Runtime::Impl {
       }
       post(f);
     }));
-  }
-
-  // The reply as store writes, or why it cannot be applied.
-  std::optional<Refusal> translate(const Flight& f, const pb::FromFunction::InvocationResponse& r,
-                                   BatchResult& out) const {
-    const int64_t now = clock->now_ms();
-    std::map<std::string, const StateSpec*> specs;
-    for (const StateSpec& s : f.batch.specs) specs[s.name] = &s;
-    std::map<std::string, bool> written;
-    for (const auto& m : r.state_mutations()) {
-      auto spec = specs.find(m.state_name());
-      if (spec == specs.end()) {
-        return Refusal{"the reply changes state '" + m.state_name() + "', which " + f.batch.address.type +
-                       " never declared (declare it in the function's SDK)"};
-      }
-      scheduler::StateMutation mut;
-      mut.name = m.state_name();
-      if (m.mutation_type() == pb::FromFunction::PersistedValueMutation::DELETE) {
-        mut.remove = true;
-      } else if (m.mutation_type() == pb::FromFunction::PersistedValueMutation::MODIFY) {
-        const StateSpec& s = *spec->second;
-        if (!s.type_name.empty() && m.state_value().typename_() != s.type_name) {
-          return Refusal{"the reply writes state '" + m.state_name() + "' as type '" + m.state_value().typename_() +
-                         "'; it is declared as '" + s.type_name + "'"};
-        }
-        if (m.state_value().value().size() > opts.max_state_bytes) {
-          return Refusal{"the reply writes " + std::to_string(m.state_value().value().size()) + " bytes to state '" +
-                         m.state_name() + "', more than the limit of " + std::to_string(opts.max_state_bytes)};
-        }
-        mut.type_name = m.state_value().typename_();
-        mut.value = m.state_value().value();
-        mut.expires_at_ms = s.mode == ExpireMode::none ? 0 : now + s.ttl_ms;
-      } else {
-        return Refusal{"the reply has an unknown mutation type " + std::to_string(m.mutation_type()) +
-                       " for state '" + m.state_name() + "'"};
-      }
-      written[mut.name] = true;
-      out.mutations.push_back(std::move(mut));
-    }
-    // Expire-after-invoke values move with every batch they see.
-    for (const scheduler::StateValue& v : f.batch.state) {
-      auto spec = specs.find(v.name);
-      if (spec == specs.end() || spec->second->mode != ExpireMode::after_invoke || written.count(v.name)) continue;
-      out.touched.emplace_back(v.name, now + spec->second->ttl_ms);
-    }
-    auto target = [&](const pb::Address& a, const char* what, EntityAddress& to) -> std::optional<Refusal> {
-      if (a.namespace_().empty() || a.type().empty()) {
-        return Refusal{std::string("the reply sends a ") + what + " to an address without a function type"};
-      }
-      to.type = a.namespace_() + "/" + a.type();
-      to.id = a.id();
-      if (to.id.empty()) {
-        return Refusal{std::string("the reply sends a ") + what + " to " + to.type + " with an empty id"};
-      }
-      if (!opts.modules.route(to.type)) {
-        return Refusal{std::string("the reply sends a ") + what + " to function type " + to.type +
-                       ", which no endpoint serves"};
-      }
-      return std::nullopt;
-    };
-    for (const auto& m : r.outgoing_messages()) {
-      EntityMessage msg;
-      if (auto bad = target(m.target(), "message", msg.target)) return bad;
-      msg.caller = f.batch.address;
-      msg.type_name = m.argument().typename_();
-      msg.has_value = m.argument().has_value();
-      msg.value = m.argument().value();
-      out.outgoing.push_back(std::move(msg));
-    }
-    for (const auto& d : r.delayed_invocations()) {
-      if (d.is_cancellation_request()) {
-        if (d.cancellation_token().empty()) {
-          return Refusal{"the reply cancels a delayed message without a cancellation token"};
-        }
-        out.cancellations.push_back(d.cancellation_token());
-        continue;
-      }
-      scheduler::NewDelayedMessage delayed;
-      if (auto bad = target(d.target(), "delayed message", delayed.message.target)) return bad;
-      if (d.delay_in_ms() < 0) {
-        return Refusal{"the reply delays a message by " + std::to_string(d.delay_in_ms()) + " ms"};
-      }
-      delayed.message.caller = f.batch.address;
-      delayed.message.type_name = d.argument().typename_();
-      delayed.message.has_value = d.argument().has_value();
-      delayed.message.value = d.argument().value();
-      delayed.due_at_ms = now + d.delay_in_ms();
-      delayed.cancellation_token = d.cancellation_token();
-      out.delayed.push_back(std::move(delayed));
-    }
-    for (const auto& e : r.outgoing_egresses()) {
-      if (e.egress_namespace().empty() || e.egress_type().empty()) {
-        return Refusal{"the reply emits to an egress without a namespace and type"};
-      }
-      out.egress.push_back({e.egress_namespace() + "/" + e.egress_type(), e.argument().typename_(),
-                            e.argument().value()});
-    }
-    return std::nullopt;
   }
 
   // ---- settling a batch ----

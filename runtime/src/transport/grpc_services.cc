@@ -54,11 +54,15 @@ struct GrpcServices::Reflection {
   // What reflection serves: the table's files, ours, and their
   // well-known-type dependencies.
   pb::SimpleDescriptorDatabase served_files;
+  std::set<std::string> added;  // names of the files in served_files
   std::unique_ptr<pb::DescriptorPool> served;
   std::vector<std::string> problems;
 
   void add_file(const pb::FileDescriptorProto& file) {
-    if (served_files.FindFileByName(file.name(), nullptr)) return;  // added already (shared by services)
+    // Added already: services of one .proto share their file (and
+    // SimpleDescriptorDatabase copies what it finds, so it cannot be asked
+    // without somewhere to copy to).
+    if (!added.insert(file.name()).second) return;
     if (!served_files.Add(file)) return;
     // Dependencies that are not ours: protobuf's well-known types.
     for (const std::string& dep : file.dependency()) {
