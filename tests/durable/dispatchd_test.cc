@@ -296,6 +296,67 @@ TEST_F(Dispatchd, AWorkflowRunsThroughDispatchdAndDispatchctlShowsItsTree) {
   EXPECT_NE(unknown.out.find("not_found: no call has ID 0123"), std::string::npos) << unknown.out;
 }
 
+// dispatchctl history: a workflow's steps in the order it made them, each
+// with when it was made and ended, its attempts and outcome; text and JSON.
+TEST_F(Dispatchd, DispatchctlShowsAWorkflowsHistoryStepByStep) {
+  Output d = run(ctl("dispatch durable.fan --type durable.FanRequest --input-hex 33 --endpoint " + ep_url_));
+  ASSERT_EQ(d.status, 0) << d.out;
+  const std::string id = d.out.substr(0, d.out.find('\n'));
+  ASSERT_EQ(run(ctl("status " + id + " --wait-ms 20000")).status, 0);
+
+  Output text = run(ctl("history " + id));
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_TRUE(one_final_newline(text.out));
+  EXPECT_EQ(text.out.rfind("workflow  " + id + "  durable.fan\n", 0), 0u) << text.out;
+  EXPECT_NE(text.out.find("outcome   completed: durable.FanResponse (8 bytes) at +"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("steps     4\n"), std::string::npos) << text.out;
+  // One line per step, numbered in the order the workflow made them: the
+  // three records (one Poll), then the sleep.
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < text.out.size();) {
+    const std::size_t end = text.out.find('\n', at);
+    lines.push_back(text.out.substr(at, end - at));
+    at = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 9u) << text.out;  // 4 lines about the workflow, a header, 4 steps
+  EXPECT_EQ(lines[4].rfind("STEP  MADE        ENDED       ATTEMPTS  ID", 0), 0u) << text.out;
+  for (int step = 1; step <= 4; ++step) {
+    const std::string& line = lines[4 + step];
+    EXPECT_EQ(line.rfind("   " + std::to_string(step) + "  +", 0), 0u) << line;
+    EXPECT_NE(line.find(step < 4 ? "durable.record" : "dispatch.sleep"), std::string::npos) << line;
+    EXPECT_NE(line.find(step < 4 ? "completed: durable.RecordResponse (" : "completed: google.protobuf.Empty ("),
+              std::string::npos)
+        << line;
+    EXPECT_NE(line.find("         1  "), std::string::npos) << line;  // one attempt each
+  }
+
+  Output json = run(ctl("--json history " + id));
+  ASSERT_EQ(json.status, 0) << json.out;
+  EXPECT_TRUE(one_final_newline(json.out));
+  EXPECT_EQ(json.out.rfind("{\"workflow\":{\"id\":\"" + id + "\"", 0), 0u) << json.out;
+  EXPECT_NE(json.out.find("\"steps\":[{\"step\":1,\"madeMs\":"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("{\"step\":4,"), std::string::npos) << json.out;
+  EXPECT_EQ(json.out.find("{\"step\":5,"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"function\":\"dispatch.sleep\""), std::string::npos) << json.out;
+  EXPECT_EQ(json.out.find("\"endedMs\":null"), std::string::npos) << json.out;
+
+  // A call that made no calls has a history of no steps; bad IDs and usage.
+  Output plain = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 --endpoint " + ep_url_));
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  const std::string plain_id = plain.out.substr(0, plain.out.find('\n'));
+  ASSERT_EQ(run(ctl("status " + plain_id + " --wait-ms 20000")).status, 0);
+  Output none = run(ctl("history " + plain_id));
+  EXPECT_EQ(none.status, 0) << none.out;
+  EXPECT_NE(none.out.find("steps     0\n"), std::string::npos) << none.out;
+  EXPECT_EQ(none.out.find("STEP"), std::string::npos) << none.out;
+  Output none_json = run(ctl("--json history " + plain_id));
+  EXPECT_NE(none_json.out.find(",\"steps\":[]}\n"), std::string::npos) << none_json.out;
+  EXPECT_EQ(run(ctl("history")).status, 2);
+  Output unknown = run(ctl("history 0123"));
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.out.find("not_found: no call has ID 0123"), std::string::npos) << unknown.out;
+}
+
 TEST_F(Dispatchd, EndedCallsAreDeletedAfterTheRetention) {
   Output d = run(ctl("dispatch durable.record --type durable.RecordRequest --input-hex 6869 "
                      "--idempotency-key order-1 --endpoint " + ep_url_));

@@ -1,6 +1,6 @@
 // dispatchctl: operations on a running dispatchd through its API — a call's
-// status and result, lists by state, cancel, retry, and dispatching a call by
-// hand. Human-readable by default, --json for scripts (protobuf's JSON
+// status and result, lists by state, a call's tree of calls and a
+// workflow's history, cancel, retry, and dispatching a call by hand. Human-readable by default, --json for scripts (protobuf's JSON
 // mapping of dispatch.scheduler.v1 messages).
 //
 //   dispatchctl status 3f2a...          dispatchctl list failed --json
@@ -41,6 +41,9 @@ constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY]
                             suspended, completed, failed, cancelled (default: all)
   tree ID                   the call and every call it made (a workflow's
                             children, theirs, ...): state, attempts, outcome
+  history ID                a workflow step by step: each call it made, in
+                            order, when it was made and ended, its attempts
+                            and its outcome
   cancel ID                 stop a pending or running call
   retry ID                  run a failed or cancelled call again
   dispatch FUNCTION --type MESSAGE [--input-hex HEX] [--endpoint URL]
@@ -111,6 +114,7 @@ const std::map<std::string, std::set<std::string>>& command_options() {
       {"status", {"--wait-ms"}},
       {"list", {"--limit", "--after"}},
       {"tree", {}},
+      {"history", {}},
       {"cancel", {}},
       {"retry", {}},
       {"dispatch", {"--type", "--input-hex", "--endpoint", "--idempotency-key", "--expiration-ms"}},
@@ -168,6 +172,56 @@ void print_call(const admin::CallInfo& c) {
   std::printf("updated      %s\n", format_time(c.updated_time()).c_str());
   if (c.has_next_attempt_time()) std::printf("next attempt %s\n", format_time(c.next_attempt_time()).c_str());
   if (c.has_expiration_time()) std::printf("expires      %s\n", format_time(c.expiration_time()).c_str());
+}
+
+// Milliseconds from `from` to `to`.
+int64_t ms_between(const google::protobuf::Timestamp& from, const google::protobuf::Timestamp& to) {
+  return (to.seconds() - from.seconds()) * 1000 + (to.nanos() - from.nanos()) / 1000000;
+}
+
+// "+1.234 s" after `start`, or "-" for an unset time.
+std::string offset_text(const google::protobuf::Timestamp& start, const google::protobuf::Timestamp& at) {
+  if (at.seconds() == 0 && at.nanos() == 0) return "-";
+  const int64_t ms = ms_between(start, at);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%lld.%03lld s", ms < 0 ? "-" : "+", static_cast<long long>(std::llabs(ms) / 1000),
+                static_cast<long long>(std::llabs(ms) % 1000));
+  return buf;
+}
+
+bool has_ended(admin::CallState s) {
+  return s == admin::CALL_STATE_COMPLETED || s == admin::CALL_STATE_FAILED || s == admin::CALL_STATE_CANCELLED;
+}
+
+// A call's outcome in a few words: its result's type and size, its error,
+// or what it waits for.
+std::string outcome_text(const admin::CallInfo& c, const google::protobuf::Timestamp& start) {
+  std::string text = state_text(c.state());
+  switch (c.state()) {
+    case admin::CALL_STATE_COMPLETED:
+      if (!c.output_type_url().empty()) {
+        const std::string& url = c.output_type_url();
+        text += ": " + url.substr(url.rfind('/') + 1) + " (" + std::to_string(c.output_value().size()) + " bytes)";
+      }
+      break;
+    case admin::CALL_STATE_FAILED:
+    case admin::CALL_STATE_CANCELLED:
+      if (c.status() != 0 && c.state() == admin::CALL_STATE_FAILED) text += " " + c.status_name();
+      if (!c.error_type().empty() || !c.error_message().empty()) {
+        text += ": " + c.error_type() + ": " + c.error_message();
+      }
+      break;
+    case admin::CALL_STATE_PENDING:
+      if (c.has_next_attempt_time()) text += ", due " + offset_text(start, c.next_attempt_time());
+      if (c.status() != 0) text += " (last: " + c.status_name() + ")";
+      break;
+    case admin::CALL_STATE_SUSPENDED:
+      text += ", waiting for " + std::to_string(c.outstanding_calls()) + " calls";
+      break;
+    default:
+      break;
+  }
+  return text;
 }
 
 bool from_hex(std::string_view hex, std::string* out) {
@@ -370,6 +424,55 @@ int main(int argc, char** argv) {
     };
     walk(root, 0);
     if (json) std::printf("%s\n", out.c_str());
+  } else if (command == "history") {
+    // What the store keeps of a workflow's run: the calls it made (its
+    // children, in the order it made them) with their times, attempts and
+    // outcomes. Times are from the workflow's creation.
+    admin::GetRequest get;
+    get.set_id(need_id());
+    admin::CallInfo workflow;
+    call("Get", get, &workflow);
+    std::vector<admin::CallInfo> steps;
+    admin::ListRequest req;
+    req.set_parent_id(workflow.id());
+    req.set_limit(1000);
+    while (true) {
+      admin::ListResponse page;
+      call("List", req, &page);
+      steps.insert(steps.end(), page.calls().begin(), page.calls().end());
+      if (page.calls_size() < static_cast<int>(req.limit())) break;
+      req.set_after_id(page.calls(page.calls_size() - 1).id());
+    }
+    if (json) {
+      std::string out = "{\"workflow\":" + to_json(workflow, false) + ",\"steps\":[";
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        if (i > 0) out += ",";
+        out += "{\"step\":" + std::to_string(i + 1) + ",\"madeMs\":" +
+               std::to_string(ms_between(workflow.created_time(), steps[i].created_time())) + ",\"endedMs\":" +
+               (has_ended(steps[i].state())
+                    ? std::to_string(ms_between(workflow.created_time(), steps[i].updated_time()))
+                    : std::string("null")) +
+               ",\"call\":" + to_json(steps[i], false) + "}";
+      }
+      std::printf("%s]}\n", out.c_str());
+    } else {
+      const auto& start = workflow.created_time();
+      std::printf("workflow  %s  %s\n", workflow.id().c_str(), workflow.function().c_str());
+      std::printf("started   %s\n", format_time(start).c_str());
+      std::printf("outcome   %s%s\n", outcome_text(workflow, start).c_str(),
+                  has_ended(workflow.state()) ? (" at " + offset_text(start, workflow.updated_time())).c_str() : "");
+      std::printf("steps     %zu\n", steps.size());
+      if (!steps.empty()) {
+        std::printf("%4s  %-10s  %-10s  %8s  %-32s  %-24s  %s\n", "STEP", "MADE", "ENDED", "ATTEMPTS", "ID",
+                    "CALL", "OUTCOME");
+      }
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        const admin::CallInfo& c = steps[i];
+        std::printf("%4zu  %-10s  %-10s  %8u  %-32s  %-24s  %s\n", i + 1, offset_text(start, c.created_time()).c_str(),
+                    has_ended(c.state()) ? offset_text(start, c.updated_time()).c_str() : "-", c.attempts(),
+                    c.id().c_str(), c.function().c_str(), outcome_text(c, start).c_str());
+      }
+    }
   } else if (command == "cancel" || command == "retry") {
     admin::CallInfo info;
     if (command == "cancel") {
