@@ -11,7 +11,6 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
-#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
