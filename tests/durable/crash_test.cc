@@ -481,3 +481,5 @@ TEST(Durable, KillNineWhileGeneratedWorkflowsRun) {
   EXPECT_EQ(never_ran, 0) << first_missing;
   if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
 }
+
+}  // namespace
