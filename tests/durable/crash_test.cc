@@ -6,7 +6,7 @@
 // exactly once in the store (one row, completed, with the function's result),
 // no retried Dispatch may have created a second call, and the endpoint must
 // have seen each call at least once. The counts are printed. Then the same
-// for workflows (trees of calls, sleeps and a nested workflow).
+// for generated workflows (trees of calls, a sleep and a nested workflow).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "crash_flows/api.dispatch.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/durable/function_service.h"
 #include "dispatch/security/keys.h"
@@ -259,17 +260,21 @@ TEST(Durable, KillNineSchedulerAndEndpointUnderLoad) {
   if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
 }
 
-// Workflows under the same chaos: 200 durable.tree workflows, each fanning
-// out 10 recorded calls and a child workflow (durable.leaf: a call and a
-// sleep) and then sleeping, dispatched up front; dispatchd and the endpoint
-// are SIGKILLed at random moments while they run. Every workflow must end
-// completed with the right answer, and every call of every tree once in
-// the store, completed. The counts, with short sleeps (50 ms and
-// 20 ms) so that it runs in seconds. The counts are printed.
-TEST(Durable, KillNineWhileWorkflowsRun) {
+// Generated workflows under the same chaos: 200 crash.tree workflows
+// (crash_flows/api.h: dispatch_generate() and the server
+// dispatch_add_server() makes, so the journal-replay runtime is what runs),
+// each fanning out 10 crash.square calls with all(), sleeping 50 ms and
+// calling the crash.nested workflow (a square of its own) as a child, are
+// dispatched while dispatchd and the endpoint are each SIGKILLed three
+// times at random moments. Every workflow must end completed exactly once
+// (one row) with the right sum, every child must have run at least once
+// (the endpoint's log of square executions), and the store must hold 14
+// calls per tree with no orphan. Every wait is bounded: a lost workflow or
+// a hang fails with what was missing. The counts are printed.
+TEST(Durable, KillNineWhileGeneratedWorkflowsRun) {
   const std::string dir = ::testing::TempDir() + "durable_wf_crash_" + std::to_string(::getpid()) + "/";
   ASSERT_EQ(::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
-  const std::string db = dir + "dispatch.db", seen = dir + "seen.log";
+  const std::string db = dir + "dispatch.db", children_log = dir + "squares.log";
   const uint16_t api_port = free_port(), ep_port = free_port();
   const std::string endpoint_url = "http://127.0.0.1:" + std::to_string(ep_port);
   const auto key = dispatch::security::SigningKey::generate();
@@ -282,18 +287,42 @@ TEST(Durable, KillNineWhileWorkflowsRun) {
     return pid;
   };
   auto start_endpoint = [&] {
-    pid_t pid = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port), "--log", seen},
-                      dir + "endpoint.log", {{"DISPATCH_VERIFICATION_KEY", key.public_key().to_base64()}});
+    pid_t pid = spawn({CRASH_FLOWS_SERVER}, dir + "endpoint.log",
+                      {{"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(ep_port)},
+                       {"DISPATCH_VERIFICATION_KEY", key.public_key().to_base64()},
+                       {"DISPATCH_LOG_LEVEL", "warn"},
+                       {"CRASH_CHILD_LOG", children_log}});
     wait_listening(ep_port, pid);
     return pid;
   };
   pid_t scheduler = start_scheduler();
   pid_t endpoint = start_endpoint();
+  // Whatever fails below, neither child outlives the test.
+  struct Reaper {
+    pid_t* pids[2];
+    ~Reaper() {
+      for (pid_t* p : pids) {
+        if (*p > 0) kill9(*p);
+      }
+    }
+  } reaper{{&scheduler, &endpoint}};
 
-  constexpr int kWorkflows = 200, kFanOut = 10;
+  sqlite3* reader = nullptr;
+  // Opened before the loader starts: nothing below may return with it running.
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(reader, 5000);
+
+  constexpr int kWorkflows = 200, kFanOut = 10, kCallsPerTree = 1 + kFanOut + 1 + 1 + 1;
+  constexpr auto kPause = 50ms;
+  auto expected = [](int64_t n) {
+    int64_t sum = (100000 + n) * (100000 + n) + 1;
+    for (int64_t i = 0; i < kFanOut; ++i) sum += (10 * n + i) * (10 * n + i);
+    return sum;
+  };
   std::mutex mu;
   std::map<int, std::string> acked;
   std::atomic<int> resent{0};
+  std::atomic<bool> gave_up{false};
   auto acked_count = [&] {
     std::lock_guard<std::mutex> lock(mu);
     return acked.size();
@@ -305,14 +334,19 @@ TEST(Durable, KillNineWhileWorkflowsRun) {
     o.default_timeout = 3000ms;
     dispatch::HttpClient http("http://127.0.0.1:" + std::to_string(api_port), o);
     dispatch::DispatchClient client(http, endpoint_url);
-    for (int n = 0; n < kWorkflows; ++n) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (int n = 0; n < kWorkflows && !gave_up; ++n) {
       dispatch::DispatchOptions opts;
       opts.idempotency_key = "tree-" + std::to_string(n);
       for (;;) {
-        auto id = client.dispatch("durable.tree", "durable.TreeRequest", std::to_string(kFanOut), opts);
+        auto id = crash::remote::tree.dispatch(client, n, kPause, opts);
         if (id.ok()) {
           std::lock_guard<std::mutex> lock(mu);
           acked[n] = *id;
+          break;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+          gave_up = true;
           break;
         }
         ++resent;
@@ -321,16 +355,12 @@ TEST(Durable, KillNineWhileWorkflowsRun) {
     }
   });
 
-  sqlite3* reader = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_busy_timeout(reader, 5000);
   std::mt19937 rng(std::random_device{}());
   int scheduler_kills = 0, endpoint_kills = 0, scheduler_kills_mid_run = 0, endpoint_kills_mid_run = 0;
   for (char who : std::string("SESESE")) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 250));
     // Kills that land while some workflow has not ended are the ones that
-    // test anything; the first ones do, on any machine (200 trees of 15
-    // calls take longer than a few hundred ms).
+    // test anything.
     const bool mid_run =
         acked_count() < static_cast<std::size_t>(kWorkflows) ||
         query_int(reader, "SELECT count(*) FROM calls WHERE parent_id = '' AND state != 3") > 0;
@@ -346,55 +376,109 @@ TEST(Durable, KillNineWhileWorkflowsRun) {
     }
   }
   loader.join();
+  ASSERT_FALSE(gave_up) << "dispatchd acknowledged only " << acked_count() << " of " << kWorkflows
+                        << " workflows in 60 s (logs in " << dir << ")";
+  // Everything ends, or the test fails saying how much did not (a lost
+  // workflow, a hang).
   int64_t unfinished = -1;
-  for (int i = 0; i < 900; ++i) {
+  for (int i = 0; i < 600; ++i) {
     unfinished = query_int(reader, "SELECT count(*) FROM calls WHERE state != 3");
-    if (unfinished == 0) break;
+    if (unfinished == 0 &&
+        query_int(reader, "SELECT count(*) FROM calls WHERE parent_id = ''") >= int64_t{kWorkflows}) {
+      break;
+    }
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_EQ(unfinished, 0) << "calls not completed 90 s after the last kill";
+  EXPECT_EQ(unfinished, 0) << "calls not completed 60 s after the last kill (logs in " << dir << ")";
   ::kill(scheduler, SIGTERM);
   ::kill(endpoint, SIGTERM);
   int status = 0;
   ::waitpid(scheduler, &status, 0);
   ::waitpid(endpoint, &status, 0);
+  scheduler = endpoint = -1;
 
-  int right = 0;
+  // The workflows: one top-level row each, completed, with the right sum
+  // (decoded with the generated stub, as a caller would).
+  std::map<std::string, int> by_id;
+  for (const auto& [n, id] : acked) by_id[id] = n;
+  int right = 0, wrong = 0, strangers = 0;
+  std::string first_wrong;
   {
     sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(reader, "SELECT id, output FROM calls WHERE parent_id = '' AND state = 3", -1, &s, nullptr);
-    std::set<std::string> ids;
-    for (const auto& [n, id] : acked) ids.insert(id);
-    const std::string expected = "ok " + std::to_string(kFanOut) + " leaf" + std::to_string(kFanOut);
+    sqlite3_prepare_v2(reader, "SELECT id, state, output FROM calls WHERE parent_id = ''", -1, &s, nullptr);
     while (sqlite3_step(s) == SQLITE_ROW) {
       std::string id(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
-      auto* out = static_cast<const char*>(sqlite3_column_blob(s, 1));
-      std::string output = out ? std::string(out, static_cast<std::size_t>(sqlite3_column_bytes(s, 1))) : "";
-      right += ids.count(id) == 1 && output == expected;
+      auto* out = static_cast<const char*>(sqlite3_column_blob(s, 2));
+      std::string output = out ? std::string(out, static_cast<std::size_t>(sqlite3_column_bytes(s, 2))) : "";
+      auto it = by_id.find(id);
+      if (it == by_id.end()) {
+        ++strangers;
+        continue;
+      }
+      auto value = crash::remote::tree.decode_reply(dispatch::Result<std::string>(std::move(output)));
+      if (sqlite3_column_int(s, 1) == 3 && value.ok() && *value == expected(it->second)) {
+        ++right;
+      } else {
+        ++wrong;
+        if (first_wrong.empty()) {
+          first_wrong = "tree " + std::to_string(it->second) + " (" + id + "): state " +
+                        std::to_string(sqlite3_column_int(s, 1)) + ", " +
+                        (value.ok() ? std::to_string(*value) : std::string(value.error().what())) + ", expected " +
+                        std::to_string(expected(it->second));
+        }
+      }
     }
     sqlite3_finalize(s);
   }
-  // Per tree: the workflow, its 10 calls, its sleep, the leaf workflow, the
-  // leaf's call and the leaf's sleep.
   const int64_t rows = query_int(reader, "SELECT count(*) FROM calls");
   const int64_t children = query_int(reader, "SELECT count(*) FROM calls WHERE parent_id != ''");
   const int64_t orphans = query_int(
       reader, "SELECT count(*) FROM calls c WHERE c.parent_id != '' AND NOT EXISTS "
               "(SELECT 1 FROM calls p WHERE p.id = c.parent_id)");
   sqlite3_close(reader);
+
+  // The children: every square each tree needs ran at least once.
+  std::map<int64_t, int> runs;  // x -> executions
+  std::size_t executions = 0;
+  {
+    std::ifstream in(children_log);
+    std::string id;
+    int64_t x = 0;
+    while (in >> id >> x) {
+      ++executions;
+      ++runs[x];
+    }
+  }
+  int never_ran = 0, ran_again = 0;
+  std::string first_missing;
+  for (const auto& [n, id] : acked) {
+    std::vector<int64_t> xs;
+    for (int64_t i = 0; i < kFanOut; ++i) xs.push_back(10 * int64_t{n} + i);
+    xs.push_back(100000 + int64_t{n});
+    for (int64_t x : xs) {
+      const int c = runs.count(x) ? runs[x] : 0;
+      never_ran += c == 0;
+      ran_again += c > 1;
+      if (c == 0 && first_missing.empty()) first_missing = "square(" + std::to_string(x) + ") of tree " + std::to_string(n);
+    }
+  }
   std::printf(
-      "workflow crash test: %d scheduler kills (%d while workflows ran), %d endpoint kills (%d while "
-      "workflows ran); %zu workflows acknowledged (%d Dispatch requests re-sent); %d completed with the "
-      "right answer; %lld rows (%lld children) in the store, %lld orphans\n",
+      "generated workflow crash test: %d scheduler kills (%d while workflows ran), %d endpoint kills (%d while "
+      "workflows ran); %zu workflows acknowledged (%d Dispatch requests re-sent); %d completed once with the "
+      "right result, %d wrong, %d unexpected; %lld rows (%lld children) in the store, %lld orphans; %zu child "
+      "executions, %d children never ran, %d ran more than once\n",
       scheduler_kills, scheduler_kills_mid_run, endpoint_kills, endpoint_kills_mid_run, acked.size(),
-      resent.load(), right,
-      static_cast<long long>(rows), static_cast<long long>(children), static_cast<long long>(orphans));
+      resent.load(), right, wrong, strangers, static_cast<long long>(rows), static_cast<long long>(children),
+      static_cast<long long>(orphans), executions, never_ran, ran_again);
   EXPECT_EQ(acked.size(), static_cast<std::size_t>(kWorkflows));
   EXPECT_GE(scheduler_kills_mid_run, 1) << "no scheduler kill landed while workflows ran";
   EXPECT_GE(endpoint_kills_mid_run, 1) << "no endpoint kill landed while workflows ran";
-  EXPECT_EQ(right, kWorkflows);
-  EXPECT_EQ(rows, int64_t{kWorkflows} * (1 + kFanOut + 1 + 1 + 2));
+  EXPECT_EQ(right, kWorkflows) << first_wrong;
+  EXPECT_EQ(wrong, 0) << first_wrong;
+  EXPECT_EQ(strangers, 0) << "a re-sent Dispatch created a second workflow";
+  EXPECT_EQ(rows, int64_t{kWorkflows} * kCallsPerTree);
   EXPECT_EQ(orphans, 0);
+  EXPECT_EQ(never_ran, 0) << first_missing;
   if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
 }
 

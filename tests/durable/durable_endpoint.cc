@@ -1,7 +1,6 @@
 // A Dispatch endpoint for the cross-process durability tests: serves
-// durable.Endpoint/record, the workflows durable.fan, durable.tree and
-// durable.leaf (which record through the scheduler) and the protocol's Run
-// route. Each execution
+// durable.Endpoint/record, the workflow durable.fan (which records through
+// the scheduler) and the protocol's Run route. Each execution
 // appends "<dispatch id> <attempt>\n" to a log file with one write(2), so the
 // line survives a kill -9 of this process, and answers its input back.
 //
@@ -76,56 +75,9 @@ dispatch::Result<std::string> direct_fan(const dispatch::MethodCall&) {
   return dispatch::workflow::direct_call_refused("durable.fan");
 }
 
-// durable.leaf: a workflow another workflow calls; records once, sleeps.
-dispatch::Workflow<std::string> leaf(int n) {
-  std::string answer = co_await dispatch::DurableCall<std::string>("durable.record", "durable.RecordRequest",
-                                                                   "leaf" + std::to_string(n), &same_bytes);
-  co_await dispatch::sleep(std::chrono::milliseconds(20));
-  co_return answer;
-}
-
-// durable.tree: n recorded calls and the leaf workflow at once, then a
-// sleep; returns "ok <n> <leaf's answer>". What the crash test runs.
-dispatch::Workflow<std::string> tree(int n) {
-  std::vector<dispatch::DurableCall<std::string>> calls;
-  for (int i = 0; i < n; ++i) {
-    calls.emplace_back("durable.record", "durable.RecordRequest", "t" + std::to_string(i), &same_bytes);
-  }
-  calls.emplace_back("durable.leaf", "durable.LeafRequest", std::to_string(n), &same_bytes);
-  std::vector<std::string> answers = co_await dispatch::all(std::move(calls));
-  co_await dispatch::sleep(std::chrono::milliseconds(50));
-  co_return "ok " + std::to_string(answers.size() - 1) + " " + answers.back();
-}
-
-template <dispatch::Workflow<std::string> (*F)(int)>
-dispatch::Result<std::unique_ptr<dispatch::workflow::Instance>> start_counted(std::string_view input) {
-  const std::string text(input);
-  if (text.empty() || text.size() > 3 || text.find_first_not_of("0123456789") != std::string::npos) {
-    return dispatch::Error(dispatch::Code::invalid_argument, "takes a count of 0..999, not '" + text + "'");
-  }
-  auto instance = std::make_unique<dispatch::workflow::InstanceOf<int, std::string>>();
-  instance->request = std::stoi(text);
-  instance->start(F(instance->request), [](std::string&& s) { return std::move(s); });
-  return std::unique_ptr<dispatch::workflow::Instance>(std::move(instance));
-}
-const dispatch::workflow::Definition kLeaf{"durable.leaf", "v1", "durable.LeafRequest", "durable.LeafResponse",
-                                           &start_counted<leaf>};
-const dispatch::workflow::Definition kTree{"durable.tree", "v1", "durable.TreeRequest", "durable.TreeResponse",
-                                           &start_counted<tree>};
-dispatch::Result<std::string> run_leaf(const dispatch::MethodCall& c) { return dispatch::workflow::run(c, kLeaf); }
-dispatch::Result<std::string> run_tree(const dispatch::MethodCall& c) { return dispatch::workflow::run(c, kTree); }
-dispatch::Result<std::string> direct_leaf(const dispatch::MethodCall&) {
-  return dispatch::workflow::direct_call_refused("durable.leaf");
-}
-dispatch::Result<std::string> direct_tree(const dispatch::MethodCall&) {
-  return dispatch::workflow::direct_call_refused("durable.tree");
-}
-
 const dispatch::Method kMethods[] = {
     {"record", "/durable.Endpoint/record", "durable.RecordRequest", "durable.RecordResponse", &record},
     {"fan", "/durable.Endpoint/fan", "durable.FanRequest", "durable.FanResponse", &direct_fan, nullptr, &run_fan},
-    {"leaf", "/durable.Endpoint/leaf", "durable.LeafRequest", "durable.LeafResponse", &direct_leaf, nullptr, &run_leaf},
-    {"tree", "/durable.Endpoint/tree", "durable.TreeRequest", "durable.TreeResponse", &direct_tree, nullptr, &run_tree},
 };
 const dispatch::Service kService{"durable", "Endpoint", kMethods, std::size(kMethods), {}};
 

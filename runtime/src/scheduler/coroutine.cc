@@ -81,11 +81,25 @@ RunStatus poll_outcome(const CallRecord& c, sdk::v1::Poll& poll, int64_t now, co
   if (poll.has_max_wait()) {
     const auto& w = poll.max_wait();
     if (w.seconds() < 0 || w.nanos() < 0) return invalid("has a negative max_wait");
+    // google.protobuf.Duration's own range; beyond it the sum below would
+    // overflow.
+    if (w.seconds() > kMaxWaitSeconds || w.nanos() > 999'999'999) {
+      return invalid("has a max_wait of " + std::to_string(w.seconds()) + " s " + std::to_string(w.nanos()) +
+                     " ns, beyond google.protobuf.Duration's range (at most " + std::to_string(kMaxWaitSeconds) +
+                     " s, nanos 0..999999999)");
+    }
     p.wake_at_ms = now + w.seconds() * 1000 + w.nanos() / 1'000'000;
   }
   const uint32_t waiting = c.ready > c.results.size() ? c.ready - static_cast<uint32_t>(c.results.size()) : 0;
   if (poll.calls_size() == 0 && !poll.has_max_wait() && c.outstanding == 0 && waiting == 0) {
     return invalid("makes no calls, has none outstanding and no max_wait: it would never resume");
+  }
+  const std::size_t state_bytes = poll.state_case() == sdk::v1::Poll::kTypedCoroutineState
+                                      ? poll.typed_coroutine_state().value().size()
+                                      : poll.coroutine_state().size();
+  if (state_bytes > kMaxStateBytes) {
+    return invalid("carries a coroutine state of " + std::to_string(state_bytes) + " bytes; a scheduler keeps at most " +
+                   std::to_string(kMaxStateBytes) + " (4 MiB), so that its resume fits an endpoint's request limit");
   }
   if (poll.state_case() == sdk::v1::Poll::kTypedCoroutineState) {
     if (protocol::any_type(poll.typed_coroutine_state()).empty()) {

@@ -8,6 +8,7 @@
 // store's Poll extension and the pump in scheduler.cc).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "dispatch/durable/function_service.h"
@@ -16,6 +17,13 @@
 #include "dispatch/sdk/v1/sdk.pb.h"
 
 namespace dispatch::scheduler::coroutine {
+
+// The largest coroutine state a Poll may carry: its resume (the state and
+// up to max_results results) must fit the request limit of an endpoint
+// (ServerOptions::max_body_bytes, 16 MB by default).
+inline constexpr std::size_t kMaxStateBytes = std::size_t{4} << 20;
+// The longest max_wait: google.protobuf.Duration's range (10,000 years).
+inline constexpr int64_t kMaxWaitSeconds = 315'576'000'000;
 
 // The resume of a call that answered Poll: its state as it gave it (same
 // oneof variant), the results the store handed this attempt, and the

@@ -2,7 +2,9 @@
 // permanent errors not retried, backoff within its jitter caps, max attempts,
 // expiration, AIMD on 429, fairness share, cancel, idempotency, batch through
 // the Dispatch route, admin routes, recovery after a restart; Poll: children,
-// resumes with results, timers, refused calls, tail calls, restarts.
+// resumes with results, timers, refused calls, tail calls, restarts; bad
+// Polls (out-of-range bounds, 10,000 calls, oversized or empty states, an
+// unreachable child endpoint) on the in-memory store.
 #include "dispatch/scheduler/scheduler.h"
 
 #include <google/protobuf/duration.pb.h>
@@ -21,11 +23,13 @@
 #include "dispatch/metrics/registry.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/durable/function_service.h"
+#include "dispatch/memory/memory_store.h"
 #include "dispatch/scheduler/v1/admin.pb.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "dispatch/sqlite/sqlite_store.h"
 #include "dispatch/transport/server.h"
 #include "durable/protocol.h"
+#include "scheduler/coroutine.h"
 #include "scheduler/policy.h"
 #include "scheduler/trace.h"
 #include "transport/test_multi_port_server.h"
@@ -1005,6 +1009,194 @@ TEST_F(SchedulerTest, AResumeTheFunctionCannotTakeStartsItAgainFromItsInput) {
   EXPECT_EQ(get(id).state, CallState::completed);
   EXPECT_EQ(get(id).output, "fresh");
   EXPECT_EQ(runs.load(), 2);
+}
+
+// Bad input from an endpoint's Poll, on the in-memory store: each such call
+// ends with a final status naming what was wrong, nothing else is lost, and
+// the scheduler goes on serving other calls (docs/workflows.md, "Limits and
+// bad input").
+namespace badpoll {
+
+std::string poll_with(std::string state, const std::function<void(sdk::Poll&)>& shape) {
+  sdk::RunResponse res;
+  res.set_status(sdk::STATUS_OK);
+  sdk::Poll* p = res.mutable_poll();
+  p->set_coroutine_state(std::move(state));
+  *p->add_calls() = poll::child(1, "shop.add", "a");
+  shape(*p);
+  return res.SerializeAsString();
+}
+
+void in_memory(SchedulerOptions& o) { o.store = open_memory_store(); }
+
+}  // namespace badpoll
+
+TEST_F(SchedulerTest, OutOfRangePollBoundsFailTheCallNamingTheBound) {
+  using Shape = std::function<void(sdk::Poll&)>;
+  const std::map<std::string, std::pair<Shape, std::string>> cases = {
+      {"wf.min_negative", {[](sdk::Poll& p) { p.set_min_results(-1); }, "min_results -1; it must be 1..1000"}},
+      {"wf.min_huge", {[](sdk::Poll& p) { p.set_min_results(1001); }, "min_results 1001; it must be 1..1000"}},
+      {"wf.max_negative", {[](sdk::Poll& p) { p.set_max_results(-5); }, "max_results -5; it must be 1..1000"}},
+      {"wf.max_huge", {[](sdk::Poll& p) { p.set_max_results(10'000); }, "max_results 10000; it must be 1..1000"}},
+      {"wf.min_above_max",
+       {[](sdk::Poll& p) {
+          p.set_min_results(3);
+          p.set_max_results(2);
+        },
+        "min_results 3 above max_results 2"}},
+      {"wf.wait_negative", {[](sdk::Poll& p) { p.mutable_max_wait()->set_seconds(-1); }, "negative max_wait"}},
+      {"wf.wait_forever",
+       {[](sdk::Poll& p) { p.mutable_max_wait()->set_seconds(INT64_MAX); },
+        "max_wait of 9223372036854775807 s 0 ns, beyond google.protobuf.Duration's range"}},
+      {"wf.wait_nanos",
+       {[](sdk::Poll& p) { p.mutable_max_wait()->set_nanos(2'000'000'000); },
+        "max_wait of 0 s 2000000000 ns, beyond google.protobuf.Duration's range"}},
+  };
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    auto it = cases.find(r.function());
+    if (it == cases.end()) return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    return badpoll::poll_with("s", it->second.first);
+  });
+  open(ep, {}, badpoll::in_memory);
+  std::map<std::string, std::string> ids;
+  for (const auto& [function, c] : cases) ids[function] = dispatch(call(function));
+  const std::string plain = dispatch(call("shop.add", "p"));
+  for (int i = 0; i < 3; ++i) round();
+  for (const auto& [function, c] : cases) {
+    CallRecord r = get(ids[function]);
+    EXPECT_EQ(r.state, CallState::failed) << function;
+    EXPECT_EQ(r.error_type, "invalid_response") << function;
+    EXPECT_NE(r.error_message.find("the function's Poll"), std::string::npos) << r.error_message;
+    EXPECT_NE(r.error_message.find(c.second), std::string::npos) << function << ": " << r.error_message;
+    EXPECT_TRUE(scheduler_->children(ids[function], 10, "").value().empty()) << function;
+  }
+  EXPECT_EQ(get(plain).state, CallState::completed);
+  EXPECT_EQ(get(plain).output, "out:p");
+}
+
+TEST_F(SchedulerTest, APollOfTenThousandCallsIsRefusedWholeAndTheFunctionResumesWithTheError) {
+  sdk::PollResult seen;
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() != "wf.fan") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    if (r.has_input()) {
+      std::vector<sdk::Call> calls;
+      for (uint64_t i = 1; i <= 10'000; ++i) calls.push_back(poll::child(i, "shop.add", std::to_string(i)));
+      return poll::poll_response("fan", std::move(calls), 1, 1000);
+    }
+    seen = r.poll_result();
+    return run_response(sdk::STATUS_OK, "resumed");
+  });
+  open(ep, {}, badpoll::in_memory);
+  const std::string id = dispatch(call("wf.fan"));
+  const std::string plain = dispatch(call("shop.add", "p"));
+  for (int i = 0; i < 4; ++i) round();
+  EXPECT_TRUE(scheduler_->children(id, 10, "").value().empty());  // none of the 10,000 was made
+  EXPECT_EQ(seen.coroutine_state(), "fan");
+  EXPECT_EQ(seen.results_size(), 0);
+  EXPECT_EQ(seen.error().type(), "invalid_argument");
+  EXPECT_EQ(seen.error().message(), "a Poll may make at most 1000 calls; this one made 10000");
+  EXPECT_EQ(get(id).state, CallState::completed);  // the function went on with the error
+  EXPECT_EQ(get(id).output, "resumed");
+  EXPECT_EQ(get(plain).state, CallState::completed);
+}
+
+TEST_F(SchedulerTest, AnOversizedStateFailsTheCallAndAnEmptyOneComesBackAsGiven) {
+  sdk::PollResult empty_seen;
+  bool empty_resumed = false;
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "wf.big") {
+      return badpoll::poll_with(std::string(coroutine::kMaxStateBytes + 1, 'x'), [](sdk::Poll&) {});
+    }
+    if (r.function() == "wf.typed_big") {
+      return badpoll::poll_with("", [](sdk::Poll& p) {
+        p.mutable_typed_coroutine_state()->set_type_url("type.googleapis.com/t.State");
+        p.mutable_typed_coroutine_state()->set_value(std::string(coroutine::kMaxStateBytes + 7, 'y'));
+      });
+    }
+    if (r.function() == "wf.at_limit") {
+      if (r.has_input()) return badpoll::poll_with(std::string(coroutine::kMaxStateBytes, 'z'), [](sdk::Poll&) {});
+      return run_response(sdk::STATUS_OK, std::to_string(r.poll_result().coroutine_state().size()));
+    }
+    if (r.function() == "wf.empty") {
+      if (r.has_input()) return badpoll::poll_with("", [](sdk::Poll&) {});
+      empty_resumed = true;
+      empty_seen = r.poll_result();
+      return run_response(sdk::STATUS_OK, "resumed");
+    }
+    return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+  });
+  open(ep, {}, badpoll::in_memory);
+  const std::string big = dispatch(call("wf.big"));
+  const std::string typed_big = dispatch(call("wf.typed_big"));
+  const std::string at_limit = dispatch(call("wf.at_limit"));
+  const std::string empty = dispatch(call("wf.empty"));
+  for (int i = 0; i < 5; ++i) round();
+  for (const auto& [id, bytes] : {std::pair{big, coroutine::kMaxStateBytes + 1},
+                                   std::pair{typed_big, coroutine::kMaxStateBytes + 7}}) {
+    CallRecord r = get(id);
+    EXPECT_EQ(r.state, CallState::failed);
+    EXPECT_EQ(r.error_type, "invalid_response");
+    EXPECT_NE(r.error_message.find("carries a coroutine state of " + std::to_string(bytes) +
+                                   " bytes; a scheduler keeps at most 4194304"),
+              std::string::npos)
+        << r.error_message;
+    EXPECT_TRUE(scheduler_->children(id, 10, "").value().empty());
+  }
+  // At the limit: kept and given back whole.
+  EXPECT_EQ(get(at_limit).state, CallState::completed);
+  EXPECT_EQ(get(at_limit).output, std::to_string(coroutine::kMaxStateBytes));
+  // Empty: the state is the function's to read (a workflow refuses it,
+  // docs/workflows.md); the scheduler gives it back as it was given.
+  EXPECT_EQ(get(empty).state, CallState::completed);
+  EXPECT_TRUE(empty_resumed);
+  EXPECT_EQ(empty_seen.state_case(), sdk::PollResult::kCoroutineState);
+  EXPECT_EQ(empty_seen.coroutine_state(), "");
+  ASSERT_EQ(empty_seen.results_size(), 1);
+  EXPECT_EQ(empty_seen.results(0).output().value(), "out:a");
+}
+
+TEST_F(SchedulerTest, AChildAtAnUnreachableEndpointFailsAfterItsAttemptsAndItsParentHearsWhy) {
+  sdk::PollResult seen;
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.has_input()) {
+      sdk::Call lost = poll::child(1, "shop.add", "a");
+      lost.set_endpoint("http://127.0.0.1:1");
+      return poll::poll_response("s", {lost}, 1, 1);
+    }
+    seen = r.poll_result();
+    return run_response(sdk::STATUS_OK, "compensated");
+  });
+  auto unreachable = std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) -> Result<std::string> {
+    return Error(Code::unavailable, "cannot connect to 127.0.0.1:1: Connection refused");
+  });
+  FunctionPolicy policy;
+  policy.max_attempts = 3;
+  policy.min_backoff = std::chrono::milliseconds(10);
+  policy.max_backoff = std::chrono::milliseconds(10);
+  open(ep, policy, [&](SchedulerOptions& o) {
+    o.store = open_memory_store();
+    o.client_factory = [ep, unreachable](const std::string& url) -> Result<std::shared_ptr<Client>> {
+      if (url == "http://127.0.0.1:1") return std::shared_ptr<Client>(unreachable);
+      return std::shared_ptr<Client>(ep);
+    };
+  });
+  const std::string id = dispatch(call("wf.main"));
+  for (int i = 0; i < 12 && get(id).state != CallState::completed; ++i) {
+    round();
+    clock_.t += 100;
+  }
+  auto kids = scheduler_->children(id, 10, "").value();
+  ASSERT_EQ(kids.size(), 1u);
+  EXPECT_EQ(kids[0].state, CallState::failed);
+  EXPECT_EQ(kids[0].attempts, 3u);
+  EXPECT_EQ(unreachable->deliveries().size(), 3u);
+  EXPECT_EQ(get(id).state, CallState::completed);
+  EXPECT_EQ(get(id).output, "compensated");
+  ASSERT_EQ(seen.results_size(), 1);
+  EXPECT_EQ(seen.results(0).correlation_id(), 1u);
+  EXPECT_FALSE(seen.results(0).error().type().empty());
+  EXPECT_NE(seen.results(0).error().message().find("Connection refused"), std::string::npos)
+      << seen.results(0).error().message();
 }
 
 // This process's event-loop threads (they name themselves dispatch-client).

@@ -9,6 +9,7 @@
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <random>
@@ -27,8 +28,13 @@ namespace dispatch::workflow {
 namespace journal = ::dispatch::workflow::v1;
 
 // How many calls one Poll may carry, and how many results a resume takes:
-// the protocol's ceiling for max_results.
+// the protocol's ceiling for max_results. A step that issues more (all()
+// of 10,000 calls) sends them in batches: each Poll carries the next
+// kMaxResults of those not sent yet.
 constexpr int kMaxResults = 1000;
+// The largest journal a Poll may carry: what a scheduler keeps
+// (dispatchd refuses a bigger coroutine state).
+constexpr std::size_t kMaxJournalBytes = std::size_t{4} << 20;
 constexpr std::string_view kJournalType = "dispatch.workflow.v1.Journal";
 
 // A step this run took beyond the journal: a call for the next Poll.
@@ -76,9 +82,13 @@ class Run {
     *fresh = true;
     journal::Step* step = journal.add_steps();
     step->set_function(std::string(function));
-    step->set_sent_in(journal.polls() + 1);
+    // sent_in stays 0 until a Poll carries it (the end of run()).
     return step;
   }
+
+  // A journaled step no Poll carried yet (beyond a batch): the code issues
+  // it again on every replay until one does.
+  static bool unsent(const journal::Step& step) { return step.sent_in() == 0 && step.order() == 0; }
 
   static std::string describe(const journal::Step& step) {
     return step.function() == kSleepFunction ? "a sleep" : "a call to " + step.function();
@@ -115,7 +125,8 @@ uint32_t step_call(Run& run, const char* function, const char* request_type, con
   const uint32_t seq = ++run.next_seq;
   if (run.stopped) return seq;
   bool fresh = false;
-  if (run.take_step(seq, function, &fresh) == nullptr || !fresh) return seq;
+  const journal::Step* step = run.take_step(seq, function, &fresh);
+  if (step == nullptr || !(fresh || Run::unsent(*step))) return seq;
   Outgoing out;
   out.seq = seq;
   out.call.set_correlation_id(run.correlation_id(seq));
@@ -135,7 +146,7 @@ uint32_t step_sleep(Run& run, std::optional<int64_t> duration_ms, std::optional<
   if (run.stopped) return seq;
   bool fresh = false;
   journal::Step* step = run.take_step(seq, kSleepFunction, &fresh);
-  if (step == nullptr || !fresh) return seq;
+  if (step == nullptr || !(fresh || Run::unsent(*step))) return seq;
   Outgoing out;
   out.seq = seq;
   out.call.set_correlation_id(run.correlation_id(seq));
@@ -345,17 +356,32 @@ Result<std::string> run(const MethodCall& call, const Definition& def) {
     protocol::pack_any(def.response_type, std::move(output), res.mutable_exit()->mutable_result()->mutable_output());
     return res.SerializeAsString();
   }
-  if (run.outgoing.size() > static_cast<std::size_t>(kMaxResults)) {
-    return Error(Code::resource_exhausted,
-                 std::string(def.function) + " made " + std::to_string(run.outgoing.size()) +
-                     " calls at once; a workflow may make at most " + std::to_string(kMaxResults) +
-                     " in one step (gather them in batches)");
+  // This Poll carries the first kMaxResults calls not sent yet (in the
+  // order the code made them); the rest stay in the journal, unsent, for
+  // the next ones.
+  const uint32_t poll_number = run.journal.polls() + 1;
+  run.journal.set_polls(poll_number);
+  const std::size_t batch = std::min<std::size_t>(run.outgoing.size(), kMaxResults);
+  for (std::size_t i = 0; i < batch; ++i) {
+    run.journal.mutable_steps(static_cast<int>(run.outgoing[i].seq - 1))->set_sent_in(poll_number);
   }
-  run.journal.set_polls(run.journal.polls() + 1);
+  std::size_t in_flight = 0;
+  for (const journal::Step& step : run.journal.steps()) in_flight += step.sent_in() != 0 && step.order() == 0;
+  std::string state = run.journal.SerializeAsString();
+  if (state.size() > kMaxJournalBytes) {
+    return Error(Code::failed_precondition,
+                 std::string(def.function) + "'s journal has grown to " + std::to_string(state.size()) +
+                     " bytes (" + std::to_string(run.journal.steps_size()) + " steps), beyond the " +
+                     std::to_string(kMaxJournalBytes) +
+                     " a scheduler keeps: return less from the calls it makes, or continue_as a fresh run "
+                     "every so often (docs/workflows.md, \"Limits and bad input\")");
+  }
   sdk::v1::Poll* poll = res.mutable_poll();
-  poll->set_coroutine_state(run.journal.SerializeAsString());
-  for (Outgoing& out : run.outgoing) *poll->add_calls() = std::move(out.call);
-  poll->set_min_results(static_cast<int32_t>(std::min<std::size_t>(run.waiter->needed(run), kMaxResults)));
+  poll->set_coroutine_state(std::move(state));
+  for (std::size_t i = 0; i < batch; ++i) *poll->add_calls() = std::move(run.outgoing[i].call);
+  // Never more than are in flight: the scheduler could not resume it.
+  const std::size_t needed = std::min({run.waiter->needed(run), in_flight, static_cast<std::size_t>(kMaxResults)});
+  poll->set_min_results(static_cast<int32_t>(std::max<std::size_t>(needed, 1)));
   poll->set_max_results(kMaxResults);
   return res.SerializeAsString();
 }

@@ -11,6 +11,7 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,11 @@ Workflow<int> fan_out(int n) {
   co_return sum;
 }
 
+Workflow<int> chatty(int n) {
+  for (int i = 0; i < n; ++i) co_await greet(std::to_string(i));
+  co_return n;
+}
+
 Workflow<int> diverges(int x) {
   const int a = co_await twice(x);
   if (changed) {
@@ -176,6 +182,7 @@ WORKFLOW(first_success, std::string)
 WORKFLOW(first_outcome, std::string)
 WORKFLOW(compensates, int)
 WORKFLOW(fan_out, int)
+WORKFLOW(chatty, int)
 WORKFLOW(diverges, int)
 WORKFLOW(uses_helper, int)
 WORKFLOW(loops, int)
@@ -189,7 +196,7 @@ WORKFLOW(sleeps_until, int)
 const Method kMethods[] = {METHOD(sequential),  METHOD(gather),  METHOD(first_success), METHOD(first_outcome),
                            METHOD(compensates), METHOD(fan_out), METHOD(diverges),      METHOD(uses_helper),
                            METHOD(loops),       METHOD(reads_context), METHOD(throws),  METHOD(bad_request),
-                           METHOD(sleeps_until)};
+                           METHOD(sleeps_until),  METHOD(chatty)};
 const Service kService{"t", "W", kMethods, std::size(kMethods), {}, &function_service()};
 
 // ---- the scheduler, played by the test ----
@@ -399,13 +406,71 @@ TEST(Workflow, AFanOutOfTenIsOnePollAndOneResume) {
   EXPECT_EQ(resumes, 1);
 }
 
-TEST(Workflow, MoreCallsAtOnceThanAPollMayCarryIsAClearError) {
+TEST(Workflow, AFanOutOfTenThousandGoesOutInBatchesOfAThousand) {
   Scheduler s("t.fan_out");
   auto res = s.start("10000");
+  ASSERT_TRUE(res.has_poll());
+  // Every step is in the journal; the first thousand are sent.
+  auto j = journal_of(res);
+  EXPECT_EQ(j.steps_size(), 10000);
+  EXPECT_EQ(j.steps(999).sent_in(), 1u);
+  EXPECT_EQ(j.steps(1000).sent_in(), 0u);
+  std::set<uint64_t> sent;
+  int polls = 0;
+  while (res.has_poll() && polls < 20) {
+    ++polls;
+    EXPECT_EQ(res.poll().calls_size(), 1000) << "poll " << polls;
+    EXPECT_EQ(res.poll().min_results(), 1000) << "poll " << polls;
+    std::vector<sdk::v1::CallResult> results;
+    for (const auto& c : res.poll().calls()) {
+      EXPECT_TRUE(sent.insert(c.correlation_id()).second) << "step " << (c.correlation_id() & 0xffffffffu)
+                                                          << " sent twice";
+      results.push_back(Scheduler::answer(c));
+    }
+    res = s.resume(res, std::move(results));
+  }
+  EXPECT_EQ(polls, 10);
+  EXPECT_EQ(sent.size(), 10000u);
   ASSERT_TRUE(res.has_exit());
-  EXPECT_EQ(res.status(), sdk::v1::STATUS_THROTTLED);  // resource_exhausted
-  EXPECT_NE(res.exit().result().error().message().find("10000 calls at once"), std::string::npos)
-      << res.exit().result().error().message();
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_OK);
+  EXPECT_EQ(res.exit().result().output().value(), "99990000");  // 2 * (0 + ... + 9999)
+}
+
+TEST(Workflow, AResumeWithPartOfABatchSendsTheRestWithoutResendingAny) {
+  Scheduler s("t.fan_out");
+  auto res = s.start("1500");
+  ASSERT_EQ(res.poll().calls_size(), 1000);
+  std::vector<sdk::v1::Call> first(res.poll().calls().begin(), res.poll().calls().end());
+  std::vector<sdk::v1::CallResult> some;
+  for (int i = 0; i < 400; ++i) some.push_back(Scheduler::answer(first[static_cast<std::size_t>(i)]));
+  res = s.resume(res, std::move(some));
+  ASSERT_TRUE(res.has_poll());
+  ASSERT_EQ(res.poll().calls_size(), 500);  // steps 1001..1500, each once
+  EXPECT_EQ(res.poll().calls(0).correlation_id() & 0xffffffffu, 1001u);
+  EXPECT_EQ(res.poll().min_results(), 1000);  // 1,100 in flight
+  std::vector<sdk::v1::Call> rest(res.poll().calls().begin(), res.poll().calls().end());
+  std::vector<sdk::v1::CallResult> others;
+  for (std::size_t i = 400; i < first.size(); ++i) others.push_back(Scheduler::answer(first[i]));
+  for (const auto& c : rest) others.push_back(Scheduler::answer(c));
+  res = s.resume(res, std::move(others));
+  ASSERT_TRUE(res.has_exit());
+  EXPECT_EQ(res.exit().result().output().value(), "2248500");  // 2 * (0 + ... + 1499)
+}
+
+TEST(Workflow, AJournalBeyondWhatASchedulerKeepsIsAClearError) {
+  Scheduler s("t.chatty");
+  auto res = s.start("10");
+  for (int i = 0; i < 10 && res.has_poll(); ++i) {
+    sdk::v1::CallResult r = Scheduler::answer(res.poll().calls(0));
+    r.mutable_output()->set_value(std::string(std::size_t{1} << 20, 'x'));  // a 1 MiB answer
+    res = s.resume(res, {r});
+  }
+  ASSERT_TRUE(res.has_exit());
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_PERMANENT_ERROR);
+  EXPECT_EQ(res.exit().result().error().type(), "failed_precondition");
+  const std::string& msg = res.exit().result().error().message();
+  EXPECT_NE(msg.find("t.chatty's journal has grown to"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("beyond the 4194304 a scheduler keeps"), std::string::npos) << msg;
 }
 
 TEST(Workflow, ResultsWithUnknownCorrelationIdsAreIgnored) {
