@@ -1,8 +1,8 @@
-// See message_types.h. One descriptor pool over three sources, asked in this
-// order: the .proto files (protoc's parser over the proto paths), then the
-// descriptor sets, then the types compiled into this program (the
-// well-known types among them), so that a .proto importing
-// google/protobuf/timestamp.proto needs no -I for it.
+// See message_types.h. One descriptor pool over three sources: the
+// descriptor sets, the types compiled into this program (the well-known
+// types among them, so that a .proto importing
+// google/protobuf/timestamp.proto needs no -I for it), and the .proto files
+// (protoc's parser over the proto paths, loaded by name).
 #include "message_types.h"
 
 #include <google/protobuf/descriptor.pb.h>
@@ -42,7 +42,10 @@ MessageTypes::MessageTypes()
       compiled_in_(*pb::DescriptorPool::generated_pool()),
       fallback_(&sets_, &compiled_in_),
       sources_(&tree_, &fallback_),
-      all_(&sources_, &fallback_) {
+      // The sets and compiled-in types first: a merged database hides a
+      // symbol found in one source when an earlier one has its file, and
+      // the source tree "has" every file through its own fallback.
+      all_(&fallback_, &sources_) {
   sources_.RecordErrorsTo(errors_.get());
   pool_ = std::make_unique<pb::DescriptorPool>(&all_, sources_.GetValidationErrorCollector());
 }

@@ -64,6 +64,13 @@ TEST_F(MessageTypesTest, AProtoFileWithImportsGivesJsonBothWays) {
   EXPECT_EQ(types.to_json("type.googleapis.com/shop.Nope", ""), std::nullopt);
   EXPECT_EQ(types.to_json("shop.PayRequest", "\xff\xff\xff"), std::nullopt);
 
+  // The well-known types are known without a file declaring them (a
+  // timer's output is a google.protobuf.Empty).
+  EXPECT_EQ(types.to_json("type.googleapis.com/google.protobuf.Empty", ""), std::optional<std::string>("{}"));
+  auto wrapped = types.from_json("google.protobuf.StringValue", R"("x")");
+  ASSERT_TRUE(wrapped.ok()) << wrapped.error().message();
+  EXPECT_EQ(types.to_json("google.protobuf.StringValue", *wrapped), std::optional<std::string>(R"("x")"));
+
   auto request = types.request_type_of("shop.pay");
   ASSERT_TRUE(request.ok()) << request.error().message();
   EXPECT_EQ(*request, "shop.PayRequest");
