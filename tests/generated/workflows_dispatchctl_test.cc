@@ -143,6 +143,18 @@ TEST_F(DispatchctlJson, AWorkflowDispatchedAsJsonShowsItsInputAndOutputAsJson) {
   EXPECT_NE(from_env.out.find("output       type.googleapis.com/flows.CheckoutResponse " + output), std::string::npos)
       << from_env.out;
 
+  // A .proto that imports the emitted one, found through -I.
+  const std::string proto = WORKFLOWS_PROTO;
+  const std::string generated_root = proto.substr(0, proto.size() - std::string("/workflows/api.proto").size());
+  std::ofstream(dir_ + "ops.proto") << "syntax = \"proto3\";\npackage ops;\nimport \"workflows/api.proto\";\n"
+                                       "message Note { flows.Receipt receipt = 1; }\n";
+  Output imported = run(bare("-I " + generated_root + " --proto " + dir_ + "ops.proto status " + id));
+  EXPECT_NE(imported.out.find("output       type.googleapis.com/flows.CheckoutResponse " + output), std::string::npos)
+      << imported.out;
+  Output no_path = run(bare("--proto " + dir_ + "ops.proto status " + id));
+  EXPECT_EQ(no_path.status, 2) << no_path.out;
+  EXPECT_NE(no_path.out.find("workflows/api.proto"), std::string::npos) << no_path.out;
+
   // Without message types, bytes as before.
   Output raw = run(bare("--json status " + id));
   EXPECT_EQ(raw.out.find("decoded"), std::string::npos) << raw.out;
