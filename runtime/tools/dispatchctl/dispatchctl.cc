@@ -1,7 +1,10 @@
 // dispatchctl: operations on a running dispatchd through its API — a call's
 // status and result, lists by state, a call's tree of calls and a
-// workflow's history, cancel, retry, and dispatching a call by hand. Human-readable by default, --json for scripts (protobuf's JSON
-// mapping of dispatch.scheduler.v1 messages).
+// workflow's history (child workflows expanded), cancel, retry, and
+// dispatching a call by hand. Human-readable by default, --json for scripts
+// (protobuf's JSON mapping of dispatch.scheduler.v1 messages). Given the
+// endpoint's .proto files or a descriptor set, inputs and outputs show as
+// JSON and `dispatch` takes its input as JSON (message_types.h).
 //
 //   dispatchctl status 3f2a...          dispatchctl list failed --json
 //   dispatchctl cancel 3f2a...          dispatchctl retry 3f2a...
@@ -17,6 +20,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,12 +32,14 @@
 #include "dispatch/statefun/v1/runtime.pb.h"
 #include "dispatch/transport/http_client.h"
 #include "durable/protocol.h"
+#include "message_types.h"
 
 namespace {
 
 namespace admin = ::dispatch::scheduler::v1;
 
-constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY] [--json] COMMAND
+constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY] [--json]
+                   [--proto FILE]... [-I DIR]... [--descriptor-set FILE]... COMMAND
 
   status ID [--wait-ms N]   a call's state, attempts, last status, result or error
   list [STATE] [--limit N] [--after ID]
@@ -41,14 +47,18 @@ constexpr const char* kUsage = R"(usage: dispatchctl [--url URL] [--api-key KEY]
                             suspended, completed, failed, cancelled (default: all)
   tree ID                   the call and every call it made (a workflow's
                             children, theirs, ...): state, attempts, outcome
-  history ID                a workflow step by step: each call it made, in
+  history ID [--depth N]    a workflow step by step: each call it made, in
                             order, when it was made and ended, its attempts
-                            and its outcome
+                            and its outcome; steps that are workflows
+                            expanded N levels deep (default: all)
   cancel ID                 stop a pending or running call
   retry ID                  run a failed or cancelled call again
-  dispatch FUNCTION --type MESSAGE [--input-hex HEX] [--endpoint URL]
-           [--idempotency-key K] [--expiration-ms N]
-                            hand a call to the scheduler; prints its ID
+  dispatch FUNCTION [--type MESSAGE] [--input-hex HEX | --input-json JSON]
+           [--endpoint URL] [--idempotency-key K] [--expiration-ms N]
+                            hand a call to the scheduler; prints its ID.
+                            --input-json needs the message's .proto or a
+                            descriptor set; --type then defaults to the
+                            request message of FUNCTION's method
 
 Stateful functions (dispatchd --statefun-module; see docs/stateful.md):
   send TYPE ID (--string S | --int N | --long N | --bool true|false |
@@ -67,6 +77,14 @@ Stateful functions (dispatchd --statefun-module; see docs/stateful.md):
   --url      scheduler API (default $DISPATCH_API_URL, else http://127.0.0.1:4450)
   --api-key  bearer key (default $DISPATCH_API_KEY)
   --json     print protobuf JSON instead of text
+  --proto    a .proto file declaring calls' inputs and outputs, e.g. the one
+             dispatch-gen emits (repeatable; default $DISPATCH_PROTO, files
+             separated by ':'); imports are found in -I/--proto-path DIR
+             (repeatable; default $DISPATCH_PROTO_PATH) and the file's own
+             directory, google/protobuf/*.proto always
+  --descriptor-set  a FileDescriptorSet (protoc --include_imports
+             --descriptor_set_out); repeatable; default $DISPATCH_DESCRIPTOR_SET
+             With either, inputs and outputs show as JSON beside their bytes.
 Exit status: 0 ok, 1 the scheduler refused or failed, 2 bad usage.
 )";
 
@@ -89,6 +107,51 @@ std::string to_json(const google::protobuf::Message& m, bool pretty) {
   }
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+// `json`, one object as to_json() makes it, with `fields`
+// (",\"name\":value"...) added before its closing brace.
+std::string with_fields(std::string json, const std::string& fields) {
+  if (fields.empty()) return json;
+  const std::size_t close = json.rfind('}');
+  const std::size_t last = close == 0 ? 0 : json.find_last_not_of(" \n", close - 1);
+  json.insert(last == std::string::npos ? close : last + 1, fields);
+  return json;
+}
+
+// A call's input or output as JSON when the .proto files or descriptor sets
+// given declare its type; nullopt without any, as before they existed.
+std::optional<std::string> decoded(const dispatchctl::MessageTypes& types, const std::string& type_url,
+                                   const std::string& bytes) {
+  if (!types.any() || type_url.empty()) return std::nullopt;
+  return types.to_json(type_url, bytes);
+}
+
+// For --json: the call's input and output decoded, beside their bytes
+// (which stay, so that scripts reading them keep working).
+std::string decoded_fields(const dispatchctl::MessageTypes& types, const admin::CallInfo& c, bool pretty) {
+  const std::string sep = pretty ? ",\n \"" : ",\"";
+  const std::string colon = pretty ? "\": " : "\":";
+  std::string out;
+  if (auto in = decoded(types, c.input_type_url(), c.input_value())) out += sep + "decodedInput" + colon + *in;
+  if (auto res = decoded(types, c.output_type_url(), c.output_value())) out += sep + "decodedOutput" + colon + *res;
+  return out;
+}
+
+// A CallInfo as JSON with its decoded input and output.
+std::string call_json(const dispatchctl::MessageTypes& types, const admin::CallInfo& c, bool pretty) {
+  return with_fields(to_json(c, pretty), decoded_fields(types, c, pretty));
+}
+
+// For text: the call's input and output as JSON, a line each, under the
+// line that shows the call.
+void print_decoded(const dispatchctl::MessageTypes& types, const admin::CallInfo& c, const std::string& indent) {
+  if (auto in = decoded(types, c.input_type_url(), c.input_value())) {
+    std::printf("%sinput   %s\n", indent.c_str(), in->c_str());
+  }
+  if (auto res = decoded(types, c.output_type_url(), c.output_value())) {
+    std::printf("%soutput  %s\n", indent.c_str(), res->c_str());
+  }
 }
 
 // Prints m as protobuf JSON, ending with one newline (whether the library
@@ -114,10 +177,10 @@ const std::map<std::string, std::set<std::string>>& command_options() {
       {"status", {"--wait-ms"}},
       {"list", {"--limit", "--after"}},
       {"tree", {}},
-      {"history", {}},
+      {"history", {"--depth"}},
       {"cancel", {}},
       {"retry", {}},
-      {"dispatch", {"--type", "--input-hex", "--endpoint", "--idempotency-key", "--expiration-ms"}},
+      {"dispatch", {"--type", "--input-hex", "--input-json", "--endpoint", "--idempotency-key", "--expiration-ms"}},
       {"send", {"--string", "--int", "--long", "--bool", "--double", "--typename", "--value-hex",
                 "--idempotency-key"}},
       {"entity", {"--limit"}},
@@ -145,17 +208,22 @@ std::string state_text(admin::CallState s) {
   return std::string(name);
 }
 
-void print_call(const admin::CallInfo& c) {
+void print_call(const dispatchctl::MessageTypes& types, const admin::CallInfo& c) {
   std::printf("id           %s\n", c.id().c_str());
   std::printf("function     %s\n", c.function().c_str());
   std::printf("endpoint     %s\n", c.endpoint().c_str());
+  if (auto in = decoded(types, c.input_type_url(), c.input_value())) {
+    std::printf("input        %s %s\n", c.input_type_url().c_str(), in->c_str());
+  }
   std::printf("state        %s\n", state_text(c.state()).c_str());
   std::printf("attempts     %u\n", c.attempts());
   if (c.status() != 0) std::printf("status       %s\n", c.status_name().c_str());
   if (!c.error_message().empty() || !c.error_type().empty()) {
     std::printf("error        %s: %s\n", c.error_type().c_str(), c.error_message().c_str());
   }
-  if (!c.output_type_url().empty()) {
+  if (auto res = decoded(types, c.output_type_url(), c.output_value())) {
+    std::printf("output       %s %s\n", c.output_type_url().c_str(), res->c_str());
+  } else if (!c.output_type_url().empty()) {
     std::printf("output       %s (%zu bytes)\n", c.output_type_url().c_str(), c.output_value().size());
   }
   if (!c.idempotency_key().empty()) std::printf("idempotency  %s\n", c.idempotency_key().c_str());
@@ -261,6 +329,19 @@ int main(int argc, char** argv) {
   dispatch::HttpClientOptions http = std::move(*env_options);
   bool json = false;
   std::vector<std::string> args;
+  // The message types, from the environment unless given here.
+  auto split_env = [](const char* name) {
+    std::vector<std::string> items;
+    const char* value = std::getenv(name);
+    for (std::string rest = value ? value : ""; !rest.empty();) {
+      const std::size_t colon = rest.find(':');
+      if (colon != 0) items.push_back(rest.substr(0, colon));
+      rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+    }
+    return items;
+  };
+  std::vector<std::string> proto_files, proto_paths, descriptor_sets;
+  bool protos_given = false, paths_given = false, sets_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -271,11 +352,39 @@ int main(int argc, char** argv) {
     } else if (a == "--url" || a == "--api-key") {
       if (i + 1 >= argc) usage_error(a + " needs a value");
       (a == "--url" ? url : http.api_key) = argv[++i];
+    } else if (a == "--proto" || a == "--proto-path" || a == "-I" || a == "--descriptor-set") {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      const std::string value = argv[++i];
+      if (a == "--proto") {
+        protos_given = true;
+        proto_files.push_back(value);
+      } else if (a == "--descriptor-set") {
+        sets_given = true;
+        descriptor_sets.push_back(value);
+      } else {
+        paths_given = true;
+        proto_paths.push_back(value);
+      }
     } else {
       args.push_back(a);
     }
   }
   if (args.empty()) usage_error("no command");
+  if (!protos_given) proto_files = split_env("DISPATCH_PROTO");
+  if (!paths_given) proto_paths = split_env("DISPATCH_PROTO_PATH");
+  if (!sets_given) descriptor_sets = split_env("DISPATCH_DESCRIPTOR_SET");
+  // Read before the command runs: a .proto that does not parse is bad usage,
+  // told before anything is dispatched.
+  dispatchctl::MessageTypes types;
+  for (const auto& dir : proto_paths) types.add_proto_path(dir);
+  for (const auto& file : proto_files) {
+    auto added = types.add_proto_file(file);
+    if (!added.ok()) usage_error("--proto: " + added.error().message());
+  }
+  for (const auto& file : descriptor_sets) {
+    auto added = types.add_descriptor_set(file);
+    if (!added.ok()) usage_error("--descriptor-set: " + added.error().message());
+  }
   const std::string command = args[0];
   // Options after the command: --name value.
   std::vector<std::string> positional;
@@ -342,9 +451,9 @@ int main(int argc, char** argv) {
   };
   auto print = [&](const admin::CallInfo& info) {
     if (json) {
-      print_json(info);
+      std::printf("%s\n", call_json(types, info, true).c_str());
     } else {
-      print_call(info);
+      print_call(types, info);
     }
   };
 
@@ -370,13 +479,21 @@ int main(int argc, char** argv) {
     req.set_after_id(flag("--after"));
     admin::ListResponse res;
     call("List", req, &res);
-    if (json) {
+    if (json && !types.any()) {
       print_json(res);
+    } else if (json) {
+      // protobuf's layout, with each call's decoded input and output.
+      std::string out = "{\n \"calls\": [";
+      for (int i = 0; i < res.calls_size(); ++i) {
+        out += (i == 0 ? "\n  " : ",\n  ") + call_json(types, res.calls(i), false);
+      }
+      std::printf("%s%s]\n}\n", out.c_str(), res.calls_size() == 0 ? "" : "\n ");
     } else {
       std::printf("%-32s  %-9s  %8s  %-24s  %s\n", "ID", "STATE", "ATTEMPTS", "STATUS", "FUNCTION");
       for (const auto& c : res.calls()) {
         std::printf("%-32s  %-9s  %8u  %-24s  %s\n", c.id().c_str(), state_text(c.state()).c_str(),
                     c.attempts(), c.status() ? c.status_name().c_str() : "-", c.function().c_str());
+        print_decoded(types, c, "    ");
       }
     }
   } else if (command == "tree") {
@@ -392,7 +509,7 @@ int main(int argc, char** argv) {
     }
     std::function<void(const admin::CallInfo&, int)> walk = [&](const admin::CallInfo& c, int depth) {
       if (json) {
-        out += "{\"call\":" + to_json(c, false) + ",\"children\":[";
+        out += "{\"call\":" + call_json(types, c, false) + ",\"children\":[";
       } else {
         std::string outcome;
         if (!c.error_type().empty() || !c.error_message().empty()) {
@@ -404,6 +521,7 @@ int main(int argc, char** argv) {
                     c.attempts(), c.status() ? c.status_name().c_str() : "-",
                     std::string(static_cast<std::size_t>(depth) * 2, ' ').c_str(), c.function().c_str(),
                     outcome.c_str());
+        print_decoded(types, c, std::string(4 + static_cast<std::size_t>(depth) * 2, ' '));
       }
       admin::ListRequest req;
       req.set_parent_id(c.id());
@@ -427,51 +545,90 @@ int main(int argc, char** argv) {
   } else if (command == "history") {
     // What the store keeps of a workflow's run: the calls it made (its
     // children, in the order it made them) with their times, attempts and
-    // outcomes. Times are from the workflow's creation.
+    // outcomes; a step that made calls itself (a child workflow) is
+    // expanded under it, --depth levels deep. Times are from the top
+    // workflow's creation.
     admin::GetRequest get;
     get.set_id(need_id());
+    const std::string depth_flag = flag("--depth");
+    const uint32_t max_depth = depth_flag.empty() ? UINT32_MAX : number("--depth", depth_flag);
     admin::CallInfo workflow;
     call("Get", get, &workflow);
-    std::vector<admin::CallInfo> steps;
-    admin::ListRequest req;
-    req.set_parent_id(workflow.id());
-    req.set_limit(1000);
-    while (true) {
-      admin::ListResponse page;
-      call("List", req, &page);
-      steps.insert(steps.end(), page.calls().begin(), page.calls().end());
-      if (page.calls_size() < static_cast<int>(req.limit())) break;
-      req.set_after_id(page.calls(page.calls_size() - 1).id());
-    }
-    if (json) {
-      std::string out = "{\"workflow\":" + to_json(workflow, false) + ",\"steps\":[";
-      for (std::size_t i = 0; i < steps.size(); ++i) {
-        if (i > 0) out += ",";
-        out += "{\"step\":" + std::to_string(i + 1) + ",\"madeMs\":" +
-               std::to_string(ms_between(workflow.created_time(), steps[i].created_time())) + ",\"endedMs\":" +
-               (has_ended(steps[i].state())
-                    ? std::to_string(ms_between(workflow.created_time(), steps[i].updated_time()))
-                    : std::string("null")) +
-               ",\"call\":" + to_json(steps[i], false) + "}";
+    auto steps_of = [&](const std::string& id) {
+      std::vector<admin::CallInfo> steps;
+      admin::ListRequest req;
+      req.set_parent_id(id);
+      req.set_limit(1000);
+      while (true) {
+        admin::ListResponse page;
+        call("List", req, &page);
+        steps.insert(steps.end(), page.calls().begin(), page.calls().end());
+        if (page.calls_size() < static_cast<int>(req.limit())) break;
+        req.set_after_id(page.calls(page.calls_size() - 1).id());
       }
-      std::printf("%s]}\n", out.c_str());
+      return steps;
+    };
+    const auto& start = workflow.created_time();
+    const std::vector<admin::CallInfo> steps = steps_of(workflow.id());
+    if (json) {
+      // {"step": n, "madeMs", "endedMs", "call": CallInfo[, "steps": [...]]}
+      std::function<std::string(const std::vector<admin::CallInfo>&, uint32_t)> steps_json =
+          [&](const std::vector<admin::CallInfo>& list, uint32_t depth) {
+            std::string out = "[";
+            for (std::size_t i = 0; i < list.size(); ++i) {
+              const admin::CallInfo& c = list[i];
+              if (i > 0) out += ",";
+              out += "{\"step\":" + std::to_string(i + 1) + ",\"madeMs\":" +
+                     std::to_string(ms_between(start, c.created_time())) + ",\"endedMs\":" +
+                     (has_ended(c.state()) ? std::to_string(ms_between(start, c.updated_time()))
+                                           : std::string("null")) +
+                     ",\"call\":" + call_json(types, c, false);
+              if (depth < max_depth) {
+                const auto children = steps_of(c.id());
+                if (!children.empty()) out += ",\"steps\":" + steps_json(children, depth + 1);
+              }
+              out += "}";
+            }
+            return out + "]";
+          };
+      std::printf("{\"workflow\":%s,\"steps\":%s}\n", call_json(types, workflow, false).c_str(),
+                  steps_json(steps, 0).c_str());
     } else {
-      const auto& start = workflow.created_time();
       std::printf("workflow  %s  %s\n", workflow.id().c_str(), workflow.function().c_str());
+      if (auto in = decoded(types, workflow.input_type_url(), workflow.input_value())) {
+        std::printf("input     %s\n", in->c_str());
+      }
       std::printf("started   %s\n", format_time(start).c_str());
       std::printf("outcome   %s%s\n", outcome_text(workflow, start).c_str(),
                   has_ended(workflow.state()) ? (" at " + offset_text(start, workflow.updated_time())).c_str() : "");
+      if (auto res = decoded(types, workflow.output_type_url(), workflow.output_value())) {
+        std::printf("output    %s\n", res->c_str());
+      }
       std::printf("steps     %zu\n", steps.size());
       if (!steps.empty()) {
         std::printf("%4s  %-10s  %-10s  %8s  %-32s  %-24s  %s\n", "STEP", "MADE", "ENDED", "ATTEMPTS", "ID",
                     "CALL", "OUTCOME");
       }
-      for (std::size_t i = 0; i < steps.size(); ++i) {
-        const admin::CallInfo& c = steps[i];
-        std::printf("%4zu  %-10s  %-10s  %8u  %-32s  %-24s  %s\n", i + 1, offset_text(start, c.created_time()).c_str(),
-                    has_ended(c.state()) ? offset_text(start, c.updated_time()).c_str() : "-", c.attempts(),
-                    c.id().c_str(), c.function().c_str(), outcome_text(c, start).c_str());
-      }
+      // A child workflow's steps are numbered under its own ("5.1") and
+      // indented under it, as `tree` indents.
+      std::function<void(const std::vector<admin::CallInfo>&, const std::string&, uint32_t)> print_steps =
+          [&](const std::vector<admin::CallInfo>& list, const std::string& prefix, uint32_t depth) {
+            const std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
+            for (std::size_t i = 0; i < list.size(); ++i) {
+              const admin::CallInfo& c = list[i];
+              const std::string label = prefix + std::to_string(i + 1);
+              std::printf("%4s  %-10s  %-10s  %8u  %-32s  %-24s  %s\n", label.c_str(),
+                          offset_text(start, c.created_time()).c_str(),
+                          has_ended(c.state()) ? offset_text(start, c.updated_time()).c_str() : "-", c.attempts(),
+                          c.id().c_str(), (indent + c.function()).c_str(), outcome_text(c, start).c_str());
+              print_decoded(types, c, "      " + indent);
+              if (depth < max_depth) {
+                const auto children = steps_of(c.id());
+                if (!children.empty()) print_steps(children, label + ".", depth + 1);
+              }
+            }
+          };
+      print_steps(steps, "", 0);
     }
   } else if (command == "cancel" || command == "retry") {
     admin::CallInfo info;
@@ -487,10 +644,26 @@ int main(int argc, char** argv) {
     print(info);
   } else if (command == "dispatch") {
     if (positional.size() != 1) usage_error("dispatch needs exactly one function name");
-    const std::string type = flag("--type");
-    if (type.empty()) usage_error("dispatch needs --type <package.Message> (the request message)");
+    std::string type = flag("--type");
     std::string input;
-    if (!from_hex(flag("--input-hex"), &input)) usage_error("--input-hex is not hexadecimal bytes");
+    if (flags.count("--input-json") != 0) {
+      if (flags.count("--input-hex") != 0) usage_error("give --input-hex or --input-json, not both");
+      if (!types.any()) {
+        usage_error("--input-json needs the message's type: give its .proto with --proto, or a descriptor set "
+                    "with --descriptor-set");
+      }
+      if (type.empty()) {
+        auto request = types.request_type_of(positional[0]);
+        if (!request.ok()) usage_error(request.error().message());
+        type = *request;
+      }
+      auto encoded = types.from_json(type, flag("--input-json"));
+      if (!encoded.ok()) usage_error("--input-json: " + encoded.error().message());
+      input = std::move(*encoded);
+    } else {
+      if (type.empty()) usage_error("dispatch needs --type <package.Message> (the request message)");
+      if (!from_hex(flag("--input-hex"), &input)) usage_error("--input-hex is not hexadecimal bytes");
+    }
     dispatch::DispatchOptions o;
     o.endpoint = flag("--endpoint");
     o.idempotency_key = flag("--idempotency-key");
