@@ -167,6 +167,37 @@ TEST(CppEmitter, AWorkflowsVersionFollowsItsSignature) {
   EXPECT_NE(version(struct_changed), v1);
 }
 
+// A version pinned by the annotation is the Definition's as written: the
+// same when the signature changes, which the generated one would not be.
+TEST(CppEmitter, APinnedWorkflowVersionStaysWhenTheSignatureChanges) {
+  auto definition = [](const Model& m) {
+    const std::string s = file(emit_cpp(m, ""), "api.dispatch.server.cc");
+    const std::string key = "place_order_workflow{";
+    std::size_t at = s.find(key);
+    EXPECT_NE(at, std::string::npos);
+    return at == std::string::npos ? std::string() : s.substr(at, s.find('}', at) - at);
+  };
+  Model m = shop_model();
+  m.functions[1].workflow = true;
+  m.functions[1].version = "2026-12.1";
+  const std::string pinned = "place_order_workflow{\"shop.place_order\", \"2026-12.1\",";
+  EXPECT_TRUE(contains(definition(m), pinned)) << definition(m);
+  EXPECT_TRUE(contains(file(emit_cpp(m, ""), "api.dispatch.server.cc"),
+                       "// Its version is pinned by its annotation, not generated from its signature."));
+  Model changed = m;  // a parameter renamed, a field of its result renamed
+  changed.functions[1].params[1].name = "buyer";
+  for (StructDecl& sd : changed.structs) {
+    if (sd.cpp == "::shop::Order") sd.fields.back().name += "_v2";
+  }
+  EXPECT_TRUE(contains(definition(changed), pinned)) << definition(changed);
+  // Without the pin, the same change is another version.
+  Model unpinned = m, unpinned_changed = changed;
+  unpinned.functions[1].version.clear();
+  unpinned_changed.functions[1].version.clear();
+  EXPECT_FALSE(contains(definition(unpinned), "2026-12.1"));
+  EXPECT_NE(definition(unpinned), definition(unpinned_changed));
+}
+
 TEST(CppEmitter, DescriptorEmbeddedAsEscapedLiteral) {
   const std::string cc = file(emit_cpp(shop_model(), std::string("a\"b\\c\0d\n?", 9)), "api.dispatch.cc");
   EXPECT_TRUE(contains(cc, "\"a\\042b\\134c\\000d\\012\\077\""));
