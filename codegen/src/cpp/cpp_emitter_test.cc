@@ -70,6 +70,17 @@ TEST(CppEmitter, StubsAndCodecsAreSeparateFiles) {
   EXPECT_TRUE(contains(stubs, "#include \"dispatch/core/stub_calls.h\""));
   EXPECT_TRUE(contains(stubs, "return add_stub::decode_reply(::dispatch::stub::call(client, add_stub::path, "
                               "add_stub::encode_request(a, b), options));"));
+  // dispatch() gives the call's typed handle; it is defined here, so that
+  // its Dispatched<R> is not instantiated in every includer of the header.
+  EXPECT_TRUE(contains(file(files, "api.dispatch.h"),
+                       "  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch("
+                       "::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, "
+                       "const ::dispatch::DispatchOptions& options = {}) const;\n"));
+  EXPECT_TRUE(contains(file(files, "api.dispatch.h"), "#include \"dispatch/durable/dispatched.h\""));
+  EXPECT_TRUE(contains(stubs, "::dispatch::Result<::dispatch::Dispatched<void>> charge_stub::dispatch("));
+  EXPECT_TRUE(contains(stubs, "return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), "
+                              "[](std::string_view response) {\n    return add_stub::decode_reply("
+                              "std::string(response));\n  });"));
   EXPECT_TRUE(contains(codecs, "#include \"dispatch/wire/wire_io.h\""));
   EXPECT_TRUE(contains(codecs, "::dispatch::Result<std::string> add_stub::encode_request("));
   EXPECT_TRUE(contains(codecs, "return ::dispatch::wire::decode_erased(bytes, \"Order\", "
@@ -236,7 +247,7 @@ TEST(CppEmitter, ParametersNamedLikeStubMembersShadowNothing) {
   const std::string codec = file(emit_cpp(m, ""), "api.dispatch.codec.cc");
   EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client, const std::int64_t& path_, "
                           "const std::int64_t& function_, const ::dispatch::CallOptions& options = {})"));
-  EXPECT_TRUE(contains(h, "client.dispatch(add_stub::function, add_stub::request_type,"));
+  EXPECT_TRUE(contains(cc, "client.dispatch(add_stub::function, add_stub::request_type,"));
   EXPECT_TRUE(contains(cc, "::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(path_, function_)"));
   EXPECT_TRUE(contains(codec, "AddRequestRefs{path_, function_}"));
 }

@@ -61,6 +61,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return price_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<std::int64_t>> price_stub::dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options) const {
+  auto request = price_stub::encode_request(sku);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(price_stub::function, price_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
+    return price_stub::decode_reply(std::string(response));
+  });
+}
+
 std::int64_t price_stub::operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
   return price_stub::try_call(client, sku, options).value();
 }
@@ -84,6 +94,16 @@ std::int64_t price_stub::operator()(::dispatch::Client& client, const std::strin
       [](std::string_view kept) { return checkout_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> checkout_stub::dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options) const {
+  auto request = checkout_stub::encode_request(order, skus);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(checkout_stub::function, checkout_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::flows::Receipt>(client, std::move(*id), [](std::string_view response) {
+    return checkout_stub::decode_reply(std::string(response));
+  });
+}
+
 ::flows::Receipt checkout_stub::operator()(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options) const {
   return checkout_stub::try_call(client, order, skus, options).value();
 }
@@ -105,6 +125,16 @@ std::int64_t price_stub::operator()(::dispatch::Client& client, const std::strin
 ::dispatch::DurableCall<void> tick_stub::call(std::string_view note, const std::int32_t& round) const {
   return ::dispatch::DurableCall<void>(tick_stub::function, tick_stub::request_type, tick_stub::encode_request(note, round),
       [](std::string_view kept) { return tick_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<void>> tick_stub::dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round, const ::dispatch::DispatchOptions& options) const {
+  auto request = tick_stub::encode_request(note, round);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(tick_stub::function, tick_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
+    return tick_stub::decode_reply(std::string(response));
+  });
 }
 
 void tick_stub::operator()(::dispatch::Client& client, std::string_view note, const std::int32_t& round, const ::dispatch::CallOptions& options) const {

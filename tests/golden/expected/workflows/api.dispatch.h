@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "workflows/api.h"
 
@@ -106,12 +107,11 @@ inline constexpr struct price_stub {
     return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, price_stub::path, price_stub::encode_request(sku), options, &price_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = price_stub::encode_request(sku);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(price_stub::function, price_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<std::int64_t> call(const std::string& sku) const;
@@ -151,12 +151,11 @@ inline constexpr struct checkout_stub {
     return ::dispatch::stub::call_awaitable<::flows::Receipt, Deferred>(client, checkout_stub::path, checkout_stub::encode_request(order, skus), options, &checkout_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = checkout_stub::encode_request(order, skus);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(checkout_stub::function, checkout_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::flows::Receipt or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::flows::Receipt> call(const std::string& order, const std::vector<std::string>& skus) const;
@@ -196,12 +195,11 @@ inline constexpr struct tick_stub {
     return ::dispatch::stub::call_awaitable<void, Deferred>(client, tick_stub::path, tick_stub::encode_request(note, round), options, &tick_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = tick_stub::encode_request(note, round);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(tick_stub::function, tick_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the end or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call(std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1()) const;
