@@ -160,7 +160,7 @@ int run(const Args& args) {
     auto until = Clock::now() + std::chrono::seconds(std::max(2, args.seconds / 4));
     for (std::int64_t seq = 0; Clock::now() < until && seq < 5000; ++seq) {
       auto at = Clock::now();
-      auto id = value_or_throw(remote::noop.dispatch(client, seq), "dispatch");
+      std::string id = value_or_throw(remote::noop.dispatch(client, seq), "dispatch").id();
       Clock::time_point started;
       if (!recorder.wait_for(id, std::chrono::seconds(30), &started)) {
         throw std::runtime_error("dispatch " + id + " did not start within 30 s");

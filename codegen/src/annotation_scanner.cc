@@ -134,6 +134,72 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
     a.faas_name = fn;
     return true;
   };
+  // The arguments of [[dispatch::function(...)]]: the remote name, a
+  // workflow's pinned version, or both: ("name"), (version = "3"),
+  // ("name", version = "3").
+  auto read_function_arguments = [&](const std::vector<size_t>& arg, Annotation& a) {
+    auto string_at = [&](size_t k) {
+      if (k >= arg.size()) return false;
+      const Token& t = toks[arg[k]];
+      return t.kind == TokenKind::kLiteral && t.text.size() >= 2 && t.text.front() == '"' && t.text.back() == '"';
+    };
+    auto unquoted = [&](size_t k) { return toks[arg[k]].text.substr(1, toks[arg[k]].text.size() - 2); };
+    const char* usage = "[[dispatch::function]] takes a string literal naming the remote function, "
+                        "version = \"...\" pinning a workflow's version, or both, e.g. "
+                        "[[dispatch::function(\"charge_v2\")]], [[dispatch::function(\"checkout\", version = \"3\")]]";
+    size_t k = 0;
+    if (string_at(0)) {
+      const std::string remote = unquoted(0);
+      if (!is_identifier(remote)) {
+        error(toks[arg[0]].loc, "remote name '" + remote +
+                                    "' is not an identifier; use letters, digits and '_', "
+                                    "not starting with a digit");
+        return false;
+      }
+      a.remote_name = remote;
+      k = 1;
+      if (k < arg.size()) {
+        if (toks[arg[k]].text != "," || k + 1 == arg.size()) {
+          error(toks[arg[k]].loc, usage);
+          return false;
+        }
+        ++k;
+      }
+    }
+    if (k == arg.size() && k > 0) return true;
+    if (!(k + 3 == arg.size() && toks[arg[k]].text == "version" && toks[arg[k + 1]].text == "=" &&
+          string_at(k + 2))) {
+      error(k < arg.size() ? toks[arg[k]].loc : a.loc, usage);
+      return false;
+    }
+    const std::string version = unquoted(k + 2);
+    const SourceLocation& loc = toks[arg[k + 2]].loc;
+    if (version.empty()) {
+      error(loc, "workflow version is empty; pin a version such as version = \"3\", or leave it out for the "
+                 "generated one (docs/workflows.md)");
+      return false;
+    }
+    if (version.size() > kMaxWorkflowVersion) {
+      error(loc, "workflow version '" + version + "' has " + std::to_string(version.size()) +
+                     " characters; at most " + std::to_string(kMaxWorkflowVersion));
+      return false;
+    }
+    for (char c : version) {
+      if (c == '\\') {
+        error(loc, "workflow version '" + version + "': escape sequences are not read here; write it plainly");
+        return false;
+      }
+      if (c <= ' ' || c > '~') {
+        error(loc, "workflow version '" + version +
+                       "' has a space or a character that is not printable ASCII; use letters, digits and "
+                       "punctuation, e.g. \"3\" or \"2026-12.1\"");
+        return false;
+      }
+    }
+    a.version = version;
+    a.version_loc = loc;
+    return true;
+  };
   for (size_t i = 0; i + 1 < toks.size(); ++i) {
     if (!(is(i, "[") && is(i + 1, "["))) continue;
     size_t start = i;
@@ -190,24 +256,7 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
         found.push_back(a);
         continue;
       }
-      if (args) {
-        const std::vector<size_t>& arg = *args;
-        if (arg.size() != 1 || toks[arg[0]].kind != TokenKind::kLiteral || toks[arg[0]].text.size() < 2 ||
-            toks[arg[0]].text.front() != '"' || toks[arg[0]].text.back() != '"') {
-          error(arg.empty() ? a.loc : toks[arg[0]].loc,
-                "[[dispatch::function]] takes one string literal naming the remote function, "
-                "e.g. [[dispatch::function(\"charge_v2\")]]");
-          continue;
-        }
-        std::string remote = toks[arg[0]].text.substr(1, toks[arg[0]].text.size() - 2);
-        if (!is_identifier(remote)) {
-          error(toks[arg[0]].loc, "remote name '" + remote +
-                                      "' is not an identifier; use letters, digits and '_', "
-                                      "not starting with a digit");
-          continue;
-        }
-        a.remote_name = remote;
-      }
+      if (args && !read_function_arguments(*args, a)) continue;
       a.begin = toks[start].begin;
       found.push_back(a);
     }

@@ -1,4 +1,6 @@
-// Finds [[dispatch::function]] and [[dispatch::function("name")]], and
+// Finds [[dispatch::function]], [[dispatch::function("name")]] and their
+// pinned workflow version, [[dispatch::function("name", version = "3")]]
+// or [[dispatch::function(version = "3")]], and
 // [[dispatch::event(...)]] and [[dispatch::faas("name")]], in a header's
 // tokens. Clang drops attributes it does not know before the AST,
 // so the annotations are read from tokens, not declarations. Not for
@@ -7,6 +9,7 @@
 // a test can drive it from a string.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +38,11 @@ struct Annotation {
   unsigned end = 0;    // offset just past its last ']'
   SourceLocation loc;  // of the attribute name
   std::optional<std::string> remote_name;  // function: the string argument, if any
+  // function: `version = "..."`, a workflow's pinned version (model.h,
+  // Function::version), checked here for its form; whether the function is
+  // a workflow is the declaration walker's to check, at `version_loc`.
+  std::optional<std::string> version;
+  SourceLocation version_loc;
   // What the attribute makes of the function (model.h, Function::event and
   // Function::faas): a remote function; one taking CloudEvents,
   // [[dispatch::event]], [[dispatch::event("type")]] or
@@ -47,12 +55,16 @@ struct Annotation {
   std::string faas_name;   // faas: the function's name on the gateway
 };
 
+// The longest pinned workflow version, in characters.
+inline constexpr std::size_t kMaxWorkflowVersion = 64;
+
 struct AnnotationScan {
   std::vector<Annotation> annotations;  // source order
   // Malformed annotations: a misspelt dispatch:: attribute, an argument that
-  // is not one string literal naming an identifier, the attribute inside a
-  // preprocessor directive (a #define would apply it out of sight). Each one
-  // is left out of `annotations`.
+  // is not one string literal naming an identifier, a version that is
+  // empty, longer than kMaxWorkflowVersion or not printable ASCII without
+  // spaces, the attribute inside a preprocessor directive (a #define would
+  // apply it out of sight). Each one is left out of `annotations`.
   std::vector<Diagnostic> errors;
 };
 

@@ -190,6 +190,7 @@ class DeclWalker {
     f.event = a.kind == Annotation::Kind::event;
     f.event_type = a.event_type;
     f.reply_type = a.reply_type;
+    f.version = a.version.value_or("");
 
     // A redeclaration annotated again is the same function, not a second one.
     std::string usr = take(clang_getCursorUSR(clang_getCanonicalCursor(fn)));
@@ -199,6 +200,13 @@ class DeclWalker {
         error(a.loc, "function '" + f.name + "' is annotated again with remote name '" + f.remote_name +
                          "'; it was '" + first.remote_name + "' at " + first.loc.file + ":" +
                          std::to_string(first.loc.line));
+      else if (first.version != f.version)
+        error(a.version ? a.version_loc : a.loc,
+              "function '" + f.name + "' is annotated again with " +
+                  (f.version.empty() ? std::string("no version") : "version \"" + f.version + "\"") +
+                  "; it was " +
+                  (first.version.empty() ? std::string("unpinned") : "version \"" + first.version + "\"") +
+                  " at " + first.loc.file + ":" + std::to_string(first.loc.line));
       return;
     }
 
@@ -291,6 +299,11 @@ class DeclWalker {
                          "'); an event is delivered to its function directly, and a workflow runs only through a "
                          "scheduler: let the event function dispatch the workflow");
       }
+    }
+    if (a.version && !f.workflow) {
+      error(a.version_loc, "function '" + f.name + "' is not a workflow (it returns '" +
+                               take(clang_getTypeSpelling(rt)) + "'); version = \"" + *a.version +
+                               "\" pins a workflow's version (docs/workflows.md), leave it out");
     }
     const std::string result_what = (f.workflow ? "result of workflow '" : "result of '") + f.name + "'";
     if (crt.kind == CXType_Void) {

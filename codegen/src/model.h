@@ -138,6 +138,11 @@ struct Function {
   // durable coroutine, served through the Dispatch protocol's Run (Poll and
   // resume) and refused on its direct route; `result` is T.
   bool workflow = false;
+  // A workflow's version pinned by its annotation,
+  // [[dispatch::function(version = "3")]]: what its Definition carries and
+  // a journal must have been written by. Empty: generated from its name and
+  // wire shape (cpp/server_printer.cc). Only a workflow has one.
+  std::string version = {};
 };
 
 // Everything one annotated header yields.

@@ -119,6 +119,7 @@ std::string model_to_json(const Model& m) {
         .boolean("deprecated", f.deprecated)
         .str("deprecated_message", f.deprecated_message)
         .boolean("workflow", f.workflow)
+        .str("version", f.version)
         .done();
   }));
   o.raw("structs", array(m.structs, [](const StructDecl& s) {

@@ -151,26 +151,27 @@ TEST(AnnotationScanner, RefusesEventAndFaasArgumentsThatNameNothing) {
               ElementsAre(StartsWith("api.h:1:3: error: [[dispatch::faas]] takes one string literal")));
 }
 
-constexpr const char* kOneStringLiteral =
-    ": error: [[dispatch::function]] takes one string literal naming the remote function, e.g. "
-    "[[dispatch::function(\"charge_v2\")]]";
+constexpr const char* kFunctionArguments =
+    ": error: [[dispatch::function]] takes a string literal naming the remote function, version = "
+    "\"...\" pinning a workflow's version, or both, e.g. [[dispatch::function(\"charge_v2\")]], "
+    "[[dispatch::function(\"checkout\", version = \"3\")]]";
 
 TEST(AnnotationScanner, ArgumentThatIsNotAStringLiteral) {
   AnnotationScan s = scan("[[dispatch::function(charge)]] void f();\n");
   EXPECT_THAT(found(s), IsEmpty());
-  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kOneStringLiteral));
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
 }
 
 TEST(AnnotationScanner, EmptyArgumentListPointsAtTheAttribute) {
   AnnotationScan s = scan("[[dispatch::function()]] void f();\n");
   EXPECT_THAT(found(s), IsEmpty());
-  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:3") + kOneStringLiteral));
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:3") + kFunctionArguments));
 }
 
 TEST(AnnotationScanner, TwoArguments) {
   AnnotationScan s = scan("[[dispatch::function(\"a\", \"b\")]] void f();\n");
   EXPECT_THAT(found(s), IsEmpty());
-  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kOneStringLiteral));
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:27") + kFunctionArguments));
 }
 
 TEST(AnnotationScanner, RemoteNamesThatAreNotIdentifiers) {
@@ -185,11 +186,70 @@ TEST(AnnotationScanner, RemoteNamesThatAreNotIdentifiers) {
                                      "api.h:3:22: error: remote name '" + rule));
 }
 
+// version = "..." pins a workflow's version, after the remote name or alone;
+// the scanner checks its form (whether the function is a workflow is the
+// front end's to say).
+TEST(AnnotationScanner, ReadsAPinnedVersion) {
+  AnnotationScan s = scan(
+      "[[dispatch::function(\"checkout_v2\", version = \"3\")]] void f();\n"
+      "[[dispatch::function(version = \"2026-12.1+build:7\")]] void g();\n"
+      "[[dispatch::function(\"h2\")]] void h();\n");
+  EXPECT_THAT(errors(s), IsEmpty());
+  EXPECT_THAT(found(s), ElementsAre("1:3=checkout_v2", "2:3", "3:3=h2"));
+  ASSERT_EQ(s.annotations.size(), 3u);
+  EXPECT_EQ(s.annotations[0].version, "3");
+  EXPECT_EQ(s.annotations[0].version_loc.line, 1u);
+  EXPECT_EQ(s.annotations[0].version_loc.column, 47u);  // the literal
+  EXPECT_EQ(s.annotations[1].version, "2026-12.1+build:7");
+  EXPECT_FALSE(s.annotations[1].remote_name.has_value());
+  EXPECT_FALSE(s.annotations[2].version.has_value());
+}
+
+TEST(AnnotationScanner, RefusesAVersionThatIsEmptyTooLongOrNotPrintable) {
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"\")]] void f();\n")),
+              ElementsAre("api.h:1:32: error: workflow version is empty; pin a version such as version = \"3\", or "
+                          "leave it out for the generated one (docs/workflows.md)"));
+  const std::string long_version(kMaxWorkflowVersion + 1, '7');
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"" + long_version + "\")]] void f();\n")),
+              ElementsAre("api.h:1:32: error: workflow version '" + long_version + "' has 65 characters; at most 64"));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"" + std::string(kMaxWorkflowVersion, '7') +
+                          "\")]] void f();\n")),
+              IsEmpty());
+  const std::string unprintable =
+      "' has a space or a character that is not printable ASCII; use letters, digits and punctuation, e.g. "
+      "\"3\" or \"2026-12.1\"";
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"v 3\")]] void f();\n")),
+              ElementsAre("api.h:1:32: error: workflow version 'v 3" + unprintable));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"v\u00e9\")]] void f();\n")),
+              ElementsAre("api.h:1:32: error: workflow version 'v\u00e9" + unprintable));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"a\\tb\")]] void f();\n")),
+              ElementsAre("api.h:1:32: error: workflow version 'a\\tb': escape sequences are not read here; write "
+                          "it plainly"));
+}
+
+TEST(AnnotationScanner, RefusesAMisspeltVersionArgument) {
+  // Each points at the token that does not fit.
+  EXPECT_THAT(errors(scan("[[dispatch::function(\"f2\", \"3\")]] void f();\n")),
+              ElementsAre(std::string("api.h:1:28") + kFunctionArguments));
+  EXPECT_THAT(errors(scan("[[dispatch::function(\"f2\", revision = \"3\")]] void f();\n")),
+              ElementsAre(std::string("api.h:1:28") + kFunctionArguments));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = 3)]] void f();\n")),
+              ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"3\", \"f2\")]] void f();\n")),
+              ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
+  EXPECT_THAT(errors(scan("[[dispatch::function(\"f2\",)]] void f();\n")),
+              ElementsAre(std::string("api.h:1:26") + kFunctionArguments));
+  // A version is dispatch::function's only: dispatch::event takes strings.
+  EXPECT_THAT(errors(scan("[[dispatch::event(version = \"3\")]] void f(int x);\n")),
+              ElementsAre("api.h:1:19: error: [[dispatch::event]] takes string literals, e.g. "
+                          "[[dispatch::event(\"com.example.order.placed\")]]"));
+}
+
 TEST(AnnotationScanner, AMalformedAnnotationDoesNotStopTheScan) {
   AnnotationScan s = scan(
       "[[dispatch::function(42)]] void f();\n"
       "[[dispatch::function(\"g2\")]] void g();\n");
-  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kOneStringLiteral));
+  EXPECT_THAT(errors(s), ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
   EXPECT_THAT(found(s), ElementsAre("2:3=g2"));
 }
 
@@ -244,7 +304,7 @@ TEST(AnnotationScanner, ScansTokensFromAnyTokenizer) {
 
   // An identifier where the string literal was is no remote name.
   tokens[6].kind = K::kIdentifier;
-  EXPECT_THAT(errors(scan_annotations(text, tokens)), ElementsAre(std::string("t.h:1:22") + kOneStringLiteral));
+  EXPECT_THAT(errors(scan_annotations(text, tokens)), ElementsAre(std::string("t.h:1:22") + kFunctionArguments));
 }
 
 }  // namespace

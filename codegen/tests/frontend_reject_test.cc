@@ -106,8 +106,9 @@ TEST(FrontendReject, RemoteNameStartsWithDigit) {
 
 TEST(FrontendReject, AttributeArgumentNotAString) {
   expect_error("[[dispatch::function(charge)]] void f();\n", 1, 22,
-               "[[dispatch::function]] takes one string literal naming the remote function, e.g. "
-               "[[dispatch::function(\"charge_v2\")]]");
+               "[[dispatch::function]] takes a string literal naming the remote function, version = \"...\" "
+               "pinning a workflow's version, or both, e.g. [[dispatch::function(\"charge_v2\")]], "
+               "[[dispatch::function(\"checkout\", version = \"3\")]]");
 }
 
 TEST(FrontendReject, EventFunctionWithTwoParameters) {
@@ -522,6 +523,30 @@ void expect_workflow_error(const std::string& body, unsigned line, unsigned col,
   std::string want = p.path + ":" + std::to_string(kPreludeLines + 1 + line) + ":" + std::to_string(col) +
                      ": error: " + message;
   EXPECT_THAT(formatted(p.errors), Contains(want));
+}
+
+// A pinned version is a workflow's only: on any other function it is an
+// error at the version, saying what the function returns.
+TEST(FrontendReject, AVersionOnAFunctionThatIsNotAWorkflow) {
+  expect_workflow_error("[[dispatch::function(version = \"3\")]] int f();\n", 1, 32,
+                        "function 'f' is not a workflow (it returns 'int'); version = \"3\" pins a workflow's "
+                        "version (docs/workflows.md), leave it out");
+  expect_workflow_error("[[dispatch::function(\"g2\", version = \"3\")]] void g();\n", 1, 38,
+                        "function 'g' is not a workflow (it returns 'void'); version = \"3\" pins a workflow's "
+                        "version (docs/workflows.md), leave it out");
+}
+
+TEST(FrontendReject, AWorkflowAnnotatedAgainWithAnotherVersion) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "#include \"dispatch/workflow/workflow.h\"\n"
+                   "[[dispatch::function(version = \"3\")]] dispatch::Workflow<int> f();\n"
+                   "[[dispatch::function(version = \"4\")]] dispatch::Workflow<int> f();\n",
+                   "api.h", {"-I" DISPATCH_TEST_RUNTIME_INCLUDE});
+  EXPECT_THAT(formatted(p.errors),
+              Contains(p.path + ":" + std::to_string(kPreludeLines + 3) +
+                       ":32: error: function 'f' is annotated again with version \"4\"; it was version \"3\" at " +
+                       p.path + ":" + std::to_string(kPreludeLines + 2)));
 }
 
 TEST(FrontendReject, WorkflowOfAPointer) {

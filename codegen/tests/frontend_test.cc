@@ -511,6 +511,23 @@ TEST(Frontend, Workflows) {
   EXPECT_EQ(m.structs[0].cpp, "::Receipt");
 }
 
+// version = "..." pins a workflow's version: the model carries it as
+// written; without it the version is left to the back end (empty).
+TEST(Frontend, APinnedWorkflowVersion) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "#include \"dispatch/workflow/workflow.h\"\n"
+                     "[[dispatch::function(\"checkout_v2\", version = \"3\")]] dispatch::Workflow<int> checkout();\n"
+                     "[[dispatch::function(version = \"2026-12.1\")]] dispatch::Workflow<void> tick();\n"
+                     "[[dispatch::function]] dispatch::Workflow<int> unpinned();\n",
+                     "api.h", {"-I" DISPATCH_TEST_RUNTIME_INCLUDE});
+  EXPECT_EQ(function(m, "checkout").version, "3");
+  EXPECT_EQ(function(m, "checkout").remote_name, "checkout_v2");
+  EXPECT_EQ(function(m, "tick").version, "2026-12.1");
+  EXPECT_EQ(function(m, "tick").remote_name, "tick");
+  EXPECT_EQ(function(m, "unpinned").version, "");
+}
+
 TEST(Frontend, NoAnnotationsIsAnEmptyService) {
   TempDir dir;
   Model m = parse_ok(dir, "int helper(int* p);\n");

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dispatch/durable/dispatch_client.h"
@@ -29,16 +30,6 @@
 #include "shop/api.dispatch.h"
 
 namespace {
-
-// The await form of a call the stub dispatched: the stub's dispatch() gives
-// the scheduler's ID, and the stub's own reply decoder turns the response
-// message the scheduler kept into the function's C++ result.
-template <typename R, typename Stub>
-dispatch::Dispatched<R> awaitable(dispatch::DispatchClient& scheduler, std::string id, const Stub&) {
-  return dispatch::Dispatched<R>(scheduler, std::move(id), [](std::string_view response) {
-    return Stub::decode_reply(std::string(response));
-  });
-}
 
 std::optional<int> number(const char* flag, const char* value) {
   char* end = nullptr;
@@ -79,10 +70,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shop-dispatch: %s\n", scheduler_or.error().what());
     return 2;
   }
+  // The calls' handles refer to it: it outlives them, and stays where it is.
   dispatch::DispatchClient& scheduler = *scheduler_or;
   namespace remote = shop::remote;
 
-  // What each call is, what it must give, and its await form.
+  // What each call is, what it must give, and its handle (the stub's
+  // dispatch() gives it once the scheduler has persisted the call).
   struct Slow {
     std::string call, expected;
     dispatch::Dispatched<std::string> handle;
@@ -95,7 +88,6 @@ int main(int argc, char** argv) {
   std::vector<Slow> slow_calls;
   std::vector<Add> add_calls;
   for (int i = 0; i < calls; ++i) {
-    std::string id;
     if (i % 2 == 0) {
       const int32_t ms = slow_ms + i;
       auto dispatched = remote::slow.dispatch(scheduler, ms);
@@ -103,10 +95,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "shop-dispatch: slow(%d): %s\n", ms, dispatched.error().what());
         return 1;
       }
-      id = *dispatched;
       slow_calls.push_back({"slow(" + std::to_string(ms) + ")", "slept " + std::to_string(ms) + " ms",
-                            awaitable<std::string>(scheduler, id, remote::slow)});
-      std::printf("dispatched %s  %s\n", id.c_str(), slow_calls.back().call.c_str());
+                            std::move(*dispatched)});
+      std::printf("dispatched %s  %s\n", slow_calls.back().handle.id().c_str(), slow_calls.back().call.c_str());
     } else {
       const int64_t a = i, b = static_cast<int64_t>(i) * i;
       dispatch::DispatchOptions later;
@@ -117,10 +108,10 @@ int main(int argc, char** argv) {
                      static_cast<long long>(b), dispatched.error().what());
         return 1;
       }
-      id = *dispatched;
       add_calls.push_back({"add(" + std::to_string(a) + ", " + std::to_string(b) + ")", a + b,
-                           awaitable<int64_t>(scheduler, id, remote::add)});
-      std::printf("dispatched %s  %s, due in %d ms\n", id.c_str(), add_calls.back().call.c_str(), delay_ms);
+                           std::move(*dispatched)});
+      std::printf("dispatched %s  %s, due in %d ms\n", add_calls.back().handle.id().c_str(),
+                  add_calls.back().call.c_str(), delay_ms);
     }
   }
   std::printf("awaiting %d calls\n", calls);

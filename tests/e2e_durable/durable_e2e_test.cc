@@ -3,8 +3,9 @@
 // own, which delivers them as RFC 9421 Ed25519-signed Run calls to
 // shop-server, the generated server in a process of its own that verifies
 // them with the public key; the test awaits each result as its C++ type
-// (dispatch::Dispatched<R> over the stub's reply decoder). Also: Run calls
-// signed with another key, or not signed, are refused and run no function;
+// through the dispatch::Dispatched<R> handle the stub's dispatch() gives
+// (a void function's too). Also: Run calls signed with another key, or not
+// signed, are refused and run no function;
 // calls pending when shop-server is SIGKILLed complete, once each, after it
 // is started again.
 #include <signal.h>
@@ -42,17 +43,6 @@ using durable_test::spawn;
 namespace admin = dispatch::scheduler::v1;
 namespace remote = shop::remote;
 namespace sec = dispatch::security;
-
-// The await form of a call a stub dispatched: its ID, decoded by the stub's
-// own reply decoder into the function's result.
-template <typename R, typename Stub>
-dispatch::Dispatched<R> awaitable(dispatch::DispatchClient& scheduler, const dispatch::Result<std::string>& id,
-                                  const Stub&) {
-  EXPECT_TRUE(id.ok()) << id.error().what();
-  return dispatch::Dispatched<R>(scheduler, id.ok() ? *id : "", [](std::string_view response) {
-    return Stub::decode_reply(std::string(response));
-  });
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -159,12 +149,10 @@ class DurableShop : public ::testing::Test {
 
 TEST_F(DurableShop, StubsDispatchThroughDispatchdToTheGeneratedServerAndAwaitTypedResults) {
   dispatch::DispatchClient& dc = *scheduler_.client;
-  auto sum = awaitable<int64_t>(dc, remote::add.dispatch(dc, 40, 2), remote::add);
-  auto order = awaitable<shop::Order>(dc, remote::place_order.dispatch(dc, {{"apple", 3, 0.5}, {"pear", 1, 0.75}}, "1001"),
-                                      remote::place_order);
-  auto missing = awaitable<shop::Order>(dc, remote::get_order.dispatch(dc, "o-none"), remote::get_order);
-  auto bad = awaitable<shop::Order>(dc, remote::place_order.dispatch(dc, {{"apple", 1, 0.5}}, "not-a-number"),
-                                    remote::place_order);
+  auto sum = remote::add.dispatch(dc, 40, 2).value();
+  auto order = remote::place_order.dispatch(dc, {{"apple", 3, 0.5}, {"pear", 1, 0.75}}, "1001").value();
+  auto missing = remote::get_order.dispatch(dc, "o-none").value();
+  auto bad = remote::place_order.dispatch(dc, {{"apple", 1, 0.5}}, "not-a-number").value();
 
   EXPECT_EQ(sum.wait(20s).value(), 42);
   auto placed = order.wait(20s);
@@ -186,9 +174,9 @@ TEST_F(DurableShop, StubsDispatchThroughDispatchdToTheGeneratedServerAndAwaitTyp
   EXPECT_NE(invalid.error().message().find("not a customer number"), std::string::npos) << invalid.error().what();
 
   // A void function, then its effect seen by the next call on the same server.
-  auto charged = awaitable<void>(dc, remote::charge.dispatch(dc, *placed), remote::charge);
+  auto charged = remote::charge.dispatch(dc, *placed).value();
   EXPECT_TRUE(charged.wait(20s).ok());
-  auto paid = awaitable<shop::Order>(dc, remote::get_order.dispatch(dc, placed->id), remote::get_order).wait(20s);
+  auto paid = remote::get_order.dispatch(dc, placed->id).value().wait(20s);
   ASSERT_TRUE(paid.ok()) << paid.error().what();
   EXPECT_EQ(paid->status, shop::Status::paid);
 
@@ -227,7 +215,7 @@ TEST_F(DurableShop, RunCallsSignedWithAnotherKeyOrUnsignedAreRefused) {
   other_scheduler_ = start_dispatchd(other, "other");
   ASSERT_NE(other_scheduler_.pid, -1);
   dispatch::DispatchClient& wrong = *other_scheduler_.client;
-  auto refused = awaitable<int64_t>(wrong, remote::add.dispatch(wrong, 1, 2), remote::add).wait(20s);
+  auto refused = remote::add.dispatch(wrong, 1, 2).value().wait(20s);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code(), dispatch::Code::permission_denied) << refused.error().what();
 
@@ -235,7 +223,7 @@ TEST_F(DurableShop, RunCallsSignedWithAnotherKeyOrUnsignedAreRefused) {
   // the only Run it served is the rightly signed one, and the right
   // scheduler's calls still go through.
   dispatch::DispatchClient& dc = *scheduler_.client;
-  EXPECT_EQ(awaitable<int64_t>(dc, remote::add.dispatch(dc, 20, 22), remote::add).wait(20s).value(), 42);
+  EXPECT_EQ(remote::add.dispatch(dc, 20, 22).value().wait(20s).value(), 42);
   const std::string log = read_file(dir_ + "shop.log");
   EXPECT_NE(log.find("rejected POST /dispatch.sdk.v1.FunctionService/Run: 401"), std::string::npos) << log;
   EXPECT_NE(log.find("rejected POST /dispatch.sdk.v1.FunctionService/Run: 403"), std::string::npos) << log;
@@ -254,7 +242,7 @@ TEST_F(DurableShop, CallsPendingWhenTheServerIsKilledCompleteOnceItIsBack) {
   std::vector<dispatch::Dispatched<int64_t>> delayed;
   std::set<std::string> ids;
   for (int i = 0; i < kSlow; ++i) {
-    slow.push_back(awaitable<std::string>(dc, remote::slow.dispatch(dc, 800 + i), remote::slow));
+    slow.push_back(remote::slow.dispatch(dc, 800 + i).value());
     ids.insert(slow.back().id());
   }
   // Killed while the slow calls run in the server.
@@ -266,7 +254,7 @@ TEST_F(DurableShop, CallsPendingWhenTheServerIsKilledCompleteOnceItIsBack) {
   later.delay = 600ms;
   const auto dispatching = std::chrono::steady_clock::now();
   for (int i = 0; i < kDelayed; ++i) {
-    delayed.push_back(awaitable<int64_t>(dc, remote::add.dispatch(dc, i, int64_t{i} * i, later), remote::add));
+    delayed.push_back(remote::add.dispatch(dc, i, int64_t{i} * i, later).value());
     ids.insert(delayed.back().id());
   }
   stop(shop_, SIGKILL);

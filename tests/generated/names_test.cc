@@ -93,9 +93,10 @@ class FakeScheduler : public dispatch::Client {
 TEST(NamesStub, DispatchNamesTheFunctionNotTheArguments) {
   FakeScheduler scheduler;
   dispatch::DispatchClient durable(scheduler, "http://127.0.0.1:1/");
-  auto id = remote::collide.dispatch(durable, "arg-function", "arg-request-type", "arg-response-type", 1, 2, 3,
-                                     4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);
-  ASSERT_TRUE(id.ok()) << id.error().what();
+  auto call = remote::collide.dispatch(durable, "arg-function", "arg-request-type", "arg-response-type", 1, 2, 3,
+                                       4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22);
+  ASSERT_TRUE(call.ok()) << call.error().what();
+  EXPECT_EQ(call->id(), "d-1");
   EXPECT_NE(scheduler.request_.find("names.collide"), std::string::npos);
   EXPECT_NE(scheduler.request_.find("names.CollideRequest"), std::string::npos);
   auto request = remote::collide.encode_request("arg-function", "arg-request-type", "arg-response-type", 1, 2, 3,

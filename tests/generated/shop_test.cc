@@ -129,9 +129,10 @@ class FakeScheduler : public dispatch::Client {
 TEST(ShopStub, DispatchHandsTheEncodedRequestToTheScheduler) {
   FakeScheduler scheduler;
   dispatch::DispatchClient durable(scheduler, "http://127.0.0.1:1/");
-  auto id = shop::remote::add.dispatch(durable, 1, 2);
-  ASSERT_TRUE(id.ok()) << id.error().what();
-  EXPECT_EQ(*id, "d-1");
+  // The handle of the persisted call, typed by the function's result.
+  dispatch::Result<dispatch::Dispatched<int64_t>> call = shop::remote::add.dispatch(durable, 1, 2);
+  ASSERT_TRUE(call.ok()) << call.error().what();
+  EXPECT_EQ(call->id(), "d-1");
   EXPECT_EQ(scheduler.path_, "/dispatch.sdk.v1.DispatchService/Dispatch");
   // The Call names the function and carries AddRequest{a: 1, b: 2} packed as Any.
   auto request = shop::remote::add.encode_request(1, 2);

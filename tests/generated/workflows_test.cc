@@ -3,7 +3,9 @@
 // here under the local harness (the real scheduler engine in memory): a
 // workflow calls generated functions durably, gathers, sleeps a day and
 // calls another generated workflow as a child, to its end; its stub gives
-// T; its direct route refuses; bad input is a clear error.
+// T; its direct route refuses; bad input is a clear error; a version pinned
+// by the annotation is what the journal carries, and a journal of another
+// version is INCOMPATIBLE_STATE.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,12 +15,25 @@
 #include "dispatch/durable/function_service.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
 #include "dispatch/testing/harness.h"
+#include "dispatch/workflow/v1/journal.pb.h"
 #include "workflows/api.dispatch.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 namespace sdk = ::dispatch::sdk::v1;
+namespace journal = ::dispatch::workflow::v1;
+
+// One Run of the generated service, as the scheduler would send it.
+sdk::RunResponse run(dispatch::InProcessClient& client, const sdk::RunRequest& req) {
+  sdk::RunResponse res;
+  auto reply = client.call(dispatch::kRunPath, req.SerializeAsString(), {});
+  EXPECT_TRUE(reply.ok()) << reply.error().what();
+  if (reply.ok()) {
+    EXPECT_TRUE(res.ParseFromString(*reply));
+  }
+  return res;
+}
 
 TEST(GeneratedWorkflows, AGeneratedWorkflowRunsWithItsChildrenToTheEnd) {
   dispatch::DispatchTable table{&flows::remote::api_service()};
@@ -104,6 +119,56 @@ TEST(GeneratedWorkflows, ARunWhoseInputDoesNotDecodeIsInvalidArgument) {
   EXPECT_EQ(res.status(), sdk::STATUS_INVALID_ARGUMENT);
   EXPECT_NE(res.exit().result().error().message().find("cannot start flows.total from its input"), std::string::npos)
       << res.exit().result().error().message();
+}
+
+// flows.recount's version is pinned by its annotation: its journal carries
+// "2026-12.1", not a hash of its signature, and resumes under it; a journal
+// another version wrote (an earlier pin, or the generated hash before the
+// pin) is answered INCOMPATIBLE_STATE, so the scheduler starts it again.
+TEST(GeneratedWorkflows, APinnedVersionIsTheJournalsAndAnotherIsIncompatible) {
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::InProcessClient client(table);
+  sdk::RunRequest first;
+  first.set_function("flows.recount");
+  first.set_dispatch_id("d1");
+  first.mutable_input()->set_type_url(std::string("type.googleapis.com/") + flows::remote::recount.request_type);
+  first.mutable_input()->set_value(flows::remote::recount.encode_request({"ab"}).value());
+  const sdk::RunResponse polled = run(client, first);
+  ASSERT_TRUE(polled.has_poll()) << polled.DebugString();
+  ASSERT_EQ(polled.poll().calls_size(), 1);
+  EXPECT_EQ(polled.poll().calls(0).function(), "flows.price");
+  journal::Journal j;
+  ASSERT_TRUE(j.ParseFromString(polled.poll().coroutine_state()));
+  EXPECT_EQ(j.function(), "flows.recount");
+  EXPECT_EQ(j.version(), "2026-12.1");
+
+  // Resumed with its journal and the price: it ends with the sum.
+  sdk::RunRequest resume;
+  resume.set_function("flows.recount");
+  resume.set_dispatch_id("d1");
+  sdk::PollResult* poll = resume.mutable_poll_result();
+  poll->set_coroutine_state(j.SerializeAsString());
+  sdk::CallResult* price = poll->add_results();
+  price->set_correlation_id(polled.poll().calls(0).correlation_id());
+  price->mutable_output()->set_value(flows::api_wire::encode(flows::remote::PriceResponse{200}));
+  const sdk::RunResponse ended = run(client, resume);
+  ASSERT_TRUE(ended.has_exit()) << ended.DebugString();
+  EXPECT_EQ(ended.status(), sdk::STATUS_OK);
+  auto sum = flows::remote::recount.decode_reply(ended.exit().result().output().value());
+  ASSERT_TRUE(sum.ok()) << sum.error().what();
+  EXPECT_EQ(*sum, 200);
+
+  // The same journal under another version.
+  for (const std::string other : {"2026-11.9", "bc3485ef36059747"}) {
+    j.set_version(other);
+    poll->set_coroutine_state(j.SerializeAsString());
+    const sdk::RunResponse restarted = run(client, resume);
+    EXPECT_EQ(restarted.status(), sdk::STATUS_INCOMPATIBLE_STATE) << restarted.DebugString();
+    EXPECT_NE(restarted.exit().result().error().message().find(
+                  "flows.recount is now version 2026-12.1, but this run's journal was written by version " + other),
+              std::string::npos)
+        << restarted.exit().result().error().message();
+  }
 }
 
 }  // namespace

@@ -70,6 +70,17 @@ TEST(CppEmitter, StubsAndCodecsAreSeparateFiles) {
   EXPECT_TRUE(contains(stubs, "#include \"dispatch/core/stub_calls.h\""));
   EXPECT_TRUE(contains(stubs, "return add_stub::decode_reply(::dispatch::stub::call(client, add_stub::path, "
                               "add_stub::encode_request(a, b), options));"));
+  // dispatch() gives the call's typed handle; it is defined here, so that
+  // its Dispatched<R> is not instantiated in every includer of the header.
+  EXPECT_TRUE(contains(file(files, "api.dispatch.h"),
+                       "  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch("
+                       "::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, "
+                       "const ::dispatch::DispatchOptions& options = {}) const;\n"));
+  EXPECT_TRUE(contains(file(files, "api.dispatch.h"), "#include \"dispatch/durable/dispatched.h\""));
+  EXPECT_TRUE(contains(stubs, "::dispatch::Result<::dispatch::Dispatched<void>> charge_stub::dispatch("));
+  EXPECT_TRUE(contains(stubs, "return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), "
+                              "[](std::string_view response) {\n    return add_stub::decode_reply("
+                              "std::string(response));\n  });"));
   EXPECT_TRUE(contains(codecs, "#include \"dispatch/wire/wire_io.h\""));
   EXPECT_TRUE(contains(codecs, "::dispatch::Result<std::string> add_stub::encode_request("));
   EXPECT_TRUE(contains(codecs, "return ::dispatch::wire::decode_erased(bytes, \"Order\", "
@@ -167,6 +178,37 @@ TEST(CppEmitter, AWorkflowsVersionFollowsItsSignature) {
   EXPECT_NE(version(struct_changed), v1);
 }
 
+// A version pinned by the annotation is the Definition's as written: the
+// same when the signature changes, which the generated one would not be.
+TEST(CppEmitter, APinnedWorkflowVersionStaysWhenTheSignatureChanges) {
+  auto definition = [](const Model& m) {
+    const std::string s = file(emit_cpp(m, ""), "api.dispatch.server.cc");
+    const std::string key = "place_order_workflow{";
+    std::size_t at = s.find(key);
+    EXPECT_NE(at, std::string::npos);
+    return at == std::string::npos ? std::string() : s.substr(at, s.find('}', at) - at);
+  };
+  Model m = shop_model();
+  m.functions[1].workflow = true;
+  m.functions[1].version = "2026-12.1";
+  const std::string pinned = "place_order_workflow{\"shop.place_order\", \"2026-12.1\",";
+  EXPECT_TRUE(contains(definition(m), pinned)) << definition(m);
+  EXPECT_TRUE(contains(file(emit_cpp(m, ""), "api.dispatch.server.cc"),
+                       "// Its version is pinned by its annotation, not generated from its signature."));
+  Model changed = m;  // a parameter renamed, a field of its result renamed
+  changed.functions[1].params[1].name = "buyer";
+  for (StructDecl& sd : changed.structs) {
+    if (sd.cpp == "::shop::Order") sd.fields.back().name += "_v2";
+  }
+  EXPECT_TRUE(contains(definition(changed), pinned)) << definition(changed);
+  // Without the pin, the same change is another version.
+  Model unpinned = m, unpinned_changed = changed;
+  unpinned.functions[1].version.clear();
+  unpinned_changed.functions[1].version.clear();
+  EXPECT_FALSE(contains(definition(unpinned), "2026-12.1"));
+  EXPECT_NE(definition(unpinned), definition(unpinned_changed));
+}
+
 TEST(CppEmitter, DescriptorEmbeddedAsEscapedLiteral) {
   const std::string cc = file(emit_cpp(shop_model(), std::string("a\"b\\c\0d\n?", 9)), "api.dispatch.cc");
   EXPECT_TRUE(contains(cc, "\"a\\042b\\134c\\000d\\012\\077\""));
@@ -205,7 +247,7 @@ TEST(CppEmitter, ParametersNamedLikeStubMembersShadowNothing) {
   const std::string codec = file(emit_cpp(m, ""), "api.dispatch.codec.cc");
   EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client, const std::int64_t& path_, "
                           "const std::int64_t& function_, const ::dispatch::CallOptions& options = {})"));
-  EXPECT_TRUE(contains(h, "client.dispatch(add_stub::function, add_stub::request_type,"));
+  EXPECT_TRUE(contains(cc, "client.dispatch(add_stub::function, add_stub::request_type,"));
   EXPECT_TRUE(contains(cc, "::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(path_, function_)"));
   EXPECT_TRUE(contains(codec, "AddRequestRefs{path_, function_}"));
 }

@@ -1,8 +1,7 @@
 // Prints <stem>.dispatch.h (see printers.h): the request and response
 // structs, the public codec declarations, the default-argument helpers and
 // one stub object per function. Not for: any function body but the stubs'
-// inline dispatch() and their member templates async() and co()
-// (stub_printer.cc has the rest).
+// member templates async() and co() (stub_printer.cc has the rest).
 #include <cstddef>
 #include <sstream>
 #include <string>
@@ -42,7 +41,8 @@ void default_helpers(std::ostringstream& o, const CppNames& names) {
 
 void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, const std::string& name) {
   std::string r = result_cpp(f);
-  std::string client = local(f, "client"), options = local(f, "options"), request = local(f, "request");
+  const bool is_void = f.result.kind == TypeKind::kVoid;
+  std::string client = local(f, "client"), options = local(f, "options");
   std::string ps = names.params_decl(f, true);
   std::string ps_no_trailing = ps.empty() ? "" : ps.substr(0, ps.size() - 2);
   // The stub's members are named with it (st::path, not path) wherever a
@@ -97,14 +97,12 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
     << "    return ::dispatch::stub::call_awaitable<" << r << ", " << deferred << ">" << begin_call << ");\n"
     << "  }\n"
     << "#endif\n"
-    << "  // Hands the call to a durable scheduler; returns its dispatch ID.\n"
-    << "  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& " << client << ", " << ps
-    << "const ::dispatch::DispatchOptions& " << options << " = {}) const {\n"
-    << "    auto " << request << " = " << st << "::encode_request(" << call_args(f) << ");\n"
-    << "    if (!" << request << ".ok()) return std::move(" << request << ").error();\n"
-    << "    return " << client << ".dispatch(" << st << "::function, " << st << "::request_type, std::move(*"
-    << request << "), " << options << ");\n"
-    << "  }\n"
+    << "  // Hands the call to a durable scheduler; once the scheduler has persisted\n"
+    << "  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or\n"
+    << "  // co_await (C++20) for the " << (is_void ? "end" : r) << " or the call's dispatch::Error.\n"
+    << "  // The handle refers to `" << client << "`, which must outlive it (and not move).\n"
+    << "  ::dispatch::Result<::dispatch::Dispatched<" << r << ">> dispatch(::dispatch::DispatchClient& " << client
+    << ", " << ps << "const ::dispatch::DispatchOptions& " << options << " = {}) const;\n"
     << "  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made\n"
     << "  // durably by the scheduler, giving the result or the dispatch::Error.\n"
     << "  ::dispatch::DurableCall<" << r << "> call(" << ps_no_trailing << ") const;\n"
@@ -129,6 +127,7 @@ std::string print_header(const CppNames& names) {
     << "#include \"dispatch/core/awaitable.h\"\n#include \"dispatch/core/client.h\"\n"
     << "#include \"dispatch/core/result.h\"\n#include \"dispatch/core/stub_calls.h\"\n"
     << "#include \"dispatch/durable/dispatch_client.h\"\n"
+    << "#include \"dispatch/durable/dispatched.h\"\n"
     << "#include \"dispatch/durable/durable_call.h\"\n"
     << "#include " << quote(m.include_name) << "\n\n"
     << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";

@@ -39,12 +39,13 @@ void describe(const Model& m, const TypeRef& t, std::set<const void*>& seen, std
 }
 
 // A workflow's version (docs/workflows.md, "Changing a deployed workflow"):
-// a hash (64-bit FNV-1a, in hex) of its name and the wire shape of its
-// input and result. A journal written under another version is answered
-// INCOMPATIBLE_STATE, and the scheduler starts the workflow again from its
-// input. A change of the body alone keeps the version: replay checks it
-// step by step.
+// the one its annotation pins, or else a hash (64-bit FNV-1a, in hex) of its
+// name and the wire shape of its input and result. A journal written under
+// another version is answered INCOMPATIBLE_STATE, and the scheduler starts
+// the workflow again from its input. A change of the body alone keeps the
+// version: replay checks it step by step.
 std::string workflow_version(const CppNames& names, const Function& f) {
+  if (!f.version.empty()) return f.version;
   const Model& m = names.model();
   std::set<const void*> seen;
   std::string shape = names.full_proto(f.remote_name) + "(";
@@ -79,11 +80,13 @@ void workflow_entries(std::ostringstream& o, const CppNames& names, std::size_t 
   call += ")";
   o << "// " << f.cpp << " is a workflow: the Dispatch protocol's Run runs it (a first run\n"
     << "// or a resume), its direct route refuses (docs/workflows.md).\n"
+    << (f.version.empty() ? "" : "// Its version is pinned by its annotation, not generated from its signature.\n")
     << "::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> " << names.workflow_start(i)
     << "(std::string_view input) {\n"
     << "  return ::dispatch::workflow::start_instance<" << request << ", " << result_cpp(f) << ">(\n"
     << "      input, &" << names.wire_ns_q() << "::decode,\n"
-    << "      [](" << request << "& request) { return " << call << "; },\n";
+    // Unnamed when the workflow takes nothing: an unused parameter warns.
+    << "      [](" << request << (f.params.empty() ? "&" : "& request") << ") { return " << call << "; },\n";
   if (is_void) {
     o << "      [] { return " << names.wire_ns_q() << "::encode(" << response << "{}); });\n";
   } else {

@@ -1,9 +1,12 @@
 // Prints <stem>.dispatch.cc, the client half (see printers.h): the
-// serialized descriptor of the .proto and, per stub, its reply decoder and
-// its blocking and non-throwing call forms, each one call into the runtime's
-// dispatch::stub helpers. The future and co_await forms are member templates
-// in the header (header_printer.cc), so that their plumbing is compiled only
-// where a program calls them, not here once per function; the codecs are in
+// serialized descriptor of the .proto and, per stub, its reply decoder, its
+// durable call() and dispatch() forms (the latter giving a
+// dispatch::Dispatched<R> handle) and its blocking and non-throwing call
+// forms, each one call into the runtime. The future and co_await forms are
+// member templates in the header (header_printer.cc), so that their plumbing
+// is compiled only where a program calls them, not here once per function;
+// dispatch() is here so that its Dispatched<R> is instantiated once per
+// function, not in every file that includes the header. The codecs are in
 // their own file (codec_printer.cc), compiled in parallel with this one.
 // Not for: the stubs' declarations (header_printer.cc) or the server.
 #include <cstddef>
@@ -44,6 +47,22 @@ void stub_def(std::ostringstream& o, const CppNames& names, const Function& f, c
     << st << "::encode_request(" << call_args(f) << "),\n"
     << "      [](std::string_view " << kept << ") { return " << st << "::decode_reply(std::string(" << kept
     << ")); });\n"
+    << "}\n\n";
+
+  // The durable form: the scheduler's ID in a handle that decodes the
+  // response message the scheduler keeps.
+  const std::string request = local(f, "request"), id = local(f, "id"), response = local(f, "response");
+  o << "::dispatch::Result<::dispatch::Dispatched<" << r << ">> " << st << "::dispatch(::dispatch::DispatchClient& "
+    << client << ", " << ps << "const ::dispatch::DispatchOptions& " << options << ") const {\n"
+    << "  auto " << request << " = " << st << "::encode_request(" << call_args(f) << ");\n"
+    << "  if (!" << request << ".ok()) return std::move(" << request << ").error();\n"
+    << "  auto " << id << " = " << client << ".dispatch(" << st << "::function, " << st << "::request_type, std::move(*"
+    << request << "), " << options << ");\n"
+    << "  if (!" << id << ".ok()) return std::move(" << id << ").error();\n"
+    << "  return ::dispatch::Dispatched<" << r << ">(" << client << ", std::move(*" << id << "), [](std::string_view "
+    << response << ") {\n"
+    << "    return " << st << "::decode_reply(std::string(" << response << "));\n"
+    << "  });\n"
     << "}\n\n";
 
   o << r << " " << st << "::operator()" << signature_tail

@@ -29,5 +29,10 @@ struct Receipt {
                                                             std::chrono::milliseconds pause);
 [[dispatch::function]] dispatch::Workflow<std::int64_t> total(const std::vector<std::string>& skus);
 [[dispatch::function("nightly")]] dispatch::Workflow<void> tick(std::string_view note);
+// A workflow whose version its annotation pins (docs/workflows.md,
+// "Changing a deployed workflow"): the Definition carries "2026-12.1", not
+// the hash of its signature.
+[[dispatch::function(version = "2026-12.1")]] dispatch::Workflow<std::int64_t> recount(
+    const std::vector<std::string>& skus);
 
 }  // namespace flows

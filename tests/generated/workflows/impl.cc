@@ -53,4 +53,10 @@ dispatch::Workflow<void> tick(std::string_view note) {
   co_await remote::audit.call(note);
 }
 
+dispatch::Workflow<std::int64_t> recount(const std::vector<std::string>& skus) {
+  std::int64_t sum = 0;
+  for (const std::string& sku : skus) sum += co_await remote::price.call(sku);
+  co_return sum;
+}
+
 }  // namespace flows

@@ -1,6 +1,7 @@
 // Workflows: functions declared as returning dispatch::Workflow<T>, beside
 // a plain function. Each workflow's server half is a Definition run by the
-// runtime; its stub gives T; its response message holds T.
+// runtime, with its generated or its pinned version; its stub gives T; its
+// response message holds T.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,5 +22,8 @@ struct Receipt {
 [[dispatch::function]] std::int64_t price(const std::string& sku);
 [[dispatch::function]] dispatch::Workflow<Receipt> checkout(const std::string& order, std::vector<std::string> skus);
 [[dispatch::function("nightly")]] dispatch::Workflow<void> tick(std::string_view note, std::int32_t round = 1);
+// Its version pinned by the annotation, beside a remote name and without one.
+[[dispatch::function("restock_v2", version = "3")]] dispatch::Workflow<std::int64_t> restock(const std::string& sku);
+[[dispatch::function(version = "2026-12.1")]] dispatch::Workflow<void> recount();
 
 }  // namespace flows

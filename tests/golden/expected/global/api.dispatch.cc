@@ -60,6 +60,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return greet_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<::Greeting>> greet_stub::dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options) const {
+  auto request = greet_stub::encode_request(name);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(greet_stub::function, greet_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::Greeting>(client, std::move(*id), [](std::string_view response) {
+    return greet_stub::decode_reply(std::string(response));
+  });
+}
+
 ::Greeting greet_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
   return greet_stub::try_call(client, name, options).value();
 }
@@ -83,6 +93,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return reset_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<void>> reset_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options) const {
+  auto request = reset_stub::encode_request();
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(reset_stub::function, reset_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
+    return reset_stub::decode_reply(std::string(response));
+  });
+}
+
 void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
   return reset_stub::try_call(client, options).value();
 }
@@ -104,6 +124,16 @@ void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOp
 ::dispatch::DurableCall<std::string> hello_stub::call(const ::Visitor& visitor) const {
   return ::dispatch::DurableCall<std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(visitor),
       [](std::string_view kept) { return hello_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<std::string>> hello_stub::dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options) const {
+  auto request = hello_stub::encode_request(visitor);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::string>(client, std::move(*id), [](std::string_view response) {
+    return hello_stub::decode_reply(std::string(response));
+  });
 }
 
 std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {

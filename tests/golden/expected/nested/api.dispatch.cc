@@ -71,6 +71,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return configure_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<::outer::inner::v1::Config>> configure_stub::dispatch(::dispatch::DispatchClient& client, const ::outer::inner::v1::Config& config, const ::dispatch::DispatchOptions& options) const {
+  auto request = configure_stub::encode_request(config);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(configure_stub::function, configure_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::outer::inner::v1::Config>(client, std::move(*id), [](std::string_view response) {
+    return configure_stub::decode_reply(std::string(response));
+  });
+}
+
 ::outer::inner::v1::Config configure_stub::operator()(::dispatch::Client& client, const ::outer::inner::v1::Config& config, const ::dispatch::CallOptions& options) const {
   return configure_stub::try_call(client, config, options).value();
 }
@@ -94,6 +104,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return distance_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<double>> distance_stub::dispatch(::dispatch::DispatchClient& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::DispatchOptions& options) const {
+  auto request = distance_stub::encode_request(a, b);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(distance_stub::function, distance_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<double>(client, std::move(*id), [](std::string_view response) {
+    return distance_stub::decode_reply(std::string(response));
+  });
+}
+
 double distance_stub::operator()(::dispatch::Client& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::CallOptions& options) const {
   return distance_stub::try_call(client, a, b, options).value();
 }
@@ -115,6 +135,16 @@ double distance_stub::operator()(::dispatch::Client& client, const ::outer::inne
 ::dispatch::DurableCall<std::uint32_t> checksum_stub::call(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_) const {
   return ::dispatch::DurableCall<std::uint32_t>(checksum_stub::function, checksum_stub::request_type, checksum_stub::encode_request(name, data, path_),
       [](std::string_view kept) { return checksum_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<std::uint32_t>> checksum_stub::dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::DispatchOptions& options) const {
+  auto request = checksum_stub::encode_request(name, data, path_);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(checksum_stub::function, checksum_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::uint32_t>(client, std::move(*id), [](std::string_view response) {
+    return checksum_stub::decode_reply(std::string(response));
+  });
 }
 
 std::uint32_t checksum_stub::operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "nested/api.h"
 
@@ -110,12 +111,11 @@ inline constexpr struct configure_stub {
     return ::dispatch::stub::call_awaitable<::outer::inner::v1::Config, Deferred>(client, configure_stub::path, configure_stub::encode_request(config), options, &configure_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::v1::Config& config, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = configure_stub::encode_request(config);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(configure_stub::function, configure_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::outer::inner::v1::Config or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::outer::inner::v1::Config>> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::v1::Config& config, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::outer::inner::v1::Config> call(const ::outer::inner::v1::Config& config) const;
@@ -152,12 +152,11 @@ inline constexpr struct distance_stub {
     return ::dispatch::stub::call_awaitable<double, Deferred>(client, distance_stub::path, distance_stub::encode_request(a, b), options, &distance_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = distance_stub::encode_request(a, b);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(distance_stub::function, distance_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the double or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<double>> dispatch(::dispatch::DispatchClient& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<double> call(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) const;
@@ -194,12 +193,11 @@ inline constexpr struct checksum_stub {
     return ::dispatch::stub::call_awaitable<std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = checksum_stub::encode_request(name, data, path_);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(checksum_stub::function, checksum_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::uint32_t or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::uint32_t>> dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<std::uint32_t> call(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2()) const;

@@ -70,6 +70,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return draft_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<::billing::Invoice>> draft_stub::dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options) const {
+  auto request = draft_stub::encode_request(base, amounts);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(draft_stub::function, draft_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::billing::Invoice>(client, std::move(*id), [](std::string_view response) {
+    return draft_stub::decode_reply(std::string(response));
+  });
+}
+
 ::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   return draft_stub::try_call(client, base, amounts, options).value();
 }

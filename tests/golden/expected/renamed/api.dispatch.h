@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "renamed/api.h"
 
@@ -80,12 +81,11 @@ inline constexpr struct draft_stub {
     return ::dispatch::stub::call_awaitable<::billing::Invoice, Deferred>(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &draft_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = draft_stub::encode_request(base, amounts);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(draft_stub::function, draft_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::billing::Invoice or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::billing::Invoice>> dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::billing::Invoice> call(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) const;

@@ -67,6 +67,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return add_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<std::int64_t>> add_stub::dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options) const {
+  auto request = add_stub::encode_request(a, b);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(add_stub::function, add_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
+    return add_stub::decode_reply(std::string(response));
+  });
+}
+
 std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
   return add_stub::try_call(client, a, b, options).value();
 }
@@ -90,6 +100,16 @@ std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t
       [](std::string_view kept) { return place_order_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<::shop::Order>> place_order_stub::dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options) const {
+  auto request = place_order_stub::encode_request(items, customer);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(place_order_stub::function, place_order_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::shop::Order>(client, std::move(*id), [](std::string_view response) {
+    return place_order_stub::decode_reply(std::string(response));
+  });
+}
+
 ::shop::Order place_order_stub::operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
   return place_order_stub::try_call(client, items, customer, options).value();
 }
@@ -111,6 +131,16 @@ std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t
 ::dispatch::DurableCall<void> charge_stub::call(const ::shop::Order& order) const {
   return ::dispatch::DurableCall<void>(charge_stub::function, charge_stub::request_type, charge_stub::encode_request(order),
       [](std::string_view kept) { return charge_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<void>> charge_stub::dispatch(::dispatch::DispatchClient& client, const ::shop::Order& order, const ::dispatch::DispatchOptions& options) const {
+  auto request = charge_stub::encode_request(order);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(charge_stub::function, charge_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
+    return charge_stub::decode_reply(std::string(response));
+  });
 }
 
 void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {

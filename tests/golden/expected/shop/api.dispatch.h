@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "shop/api.h"
 
@@ -102,12 +103,11 @@ inline constexpr struct add_stub {
     return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = add_stub::encode_request(a, b);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(add_stub::function, add_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<std::int64_t> call(const std::int64_t& a, const std::int64_t& b) const;
@@ -144,12 +144,11 @@ inline constexpr struct place_order_stub {
     return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &place_order_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = place_order_stub::encode_request(items, customer);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(place_order_stub::function, place_order_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::shop::Order or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::shop::Order>> dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::shop::Order> call(const std::vector<::shop::Item>& items, const std::string& customer) const;
@@ -186,12 +185,11 @@ inline constexpr struct charge_stub {
     return ::dispatch::stub::call_awaitable<void, Deferred>(client, charge_stub::path, charge_stub::encode_request(order), options, &charge_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::shop::Order& order, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = charge_stub::encode_request(order);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(charge_stub::function, charge_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the end or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, const ::shop::Order& order, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call(const ::shop::Order& order) const;

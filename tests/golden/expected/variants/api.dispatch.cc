@@ -92,6 +92,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return area_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<std::variant<double, std::string>>> area_stub::dispatch(::dispatch::DispatchClient& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options) const {
+  auto request = area_stub::encode_request(shape);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(area_stub::function, area_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::variant<double, std::string>>(client, std::move(*id), [](std::string_view response) {
+    return area_stub::decode_reply(std::string(response));
+  });
+}
+
 std::variant<double, std::string> area_stub::operator()(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
   return area_stub::try_call(client, shape, options).value();
 }
@@ -113,6 +123,16 @@ std::variant<double, std::string> area_stub::operator()(::dispatch::Client& clie
 ::dispatch::DurableCall<::shapes::Drawing> normalize_stub::call(const ::shapes::Drawing& drawing) const {
   return ::dispatch::DurableCall<::shapes::Drawing>(normalize_stub::function, normalize_stub::request_type, normalize_stub::encode_request(drawing),
       [](std::string_view kept) { return normalize_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<::shapes::Drawing>> normalize_stub::dispatch(::dispatch::DispatchClient& client, const ::shapes::Drawing& drawing, const ::dispatch::DispatchOptions& options) const {
+  auto request = normalize_stub::encode_request(drawing);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(normalize_stub::function, normalize_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::shapes::Drawing>(client, std::move(*id), [](std::string_view response) {
+    return normalize_stub::decode_reply(std::string(response));
+  });
 }
 
 ::shapes::Drawing normalize_stub::operator()(::dispatch::Client& client, const ::shapes::Drawing& drawing, const ::dispatch::CallOptions& options) const {

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "variants/api.h"
 
@@ -93,12 +94,11 @@ inline constexpr struct area_stub {
     return ::dispatch::stub::call_awaitable<std::variant<double, std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = area_stub::encode_request(shape);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(area_stub::function, area_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::variant<double, std::string> or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::variant<double, std::string>>> dispatch(::dispatch::DispatchClient& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<std::variant<double, std::string>> call(const std::variant<::shapes::Circle, ::shapes::Square>& shape) const;
@@ -135,12 +135,11 @@ inline constexpr struct normalize_stub {
     return ::dispatch::stub::call_awaitable<::shapes::Drawing, Deferred>(client, normalize_stub::path, normalize_stub::encode_request(drawing), options, &normalize_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const ::shapes::Drawing& drawing, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = normalize_stub::encode_request(drawing);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(normalize_stub::function, normalize_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::shapes::Drawing or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::shapes::Drawing>> dispatch(::dispatch::DispatchClient& client, const ::shapes::Drawing& drawing, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::shapes::Drawing> call(const ::shapes::Drawing& drawing) const;

@@ -32,17 +32,26 @@ std::string_view api_file_descriptor() {
       "s.Receipt\042-\012\016NightlyRequ"
       "est\022\014\012\004note\030\001 \001(\011\022\015\012\005rou"
       "nd\030\002 \001(\005\042\021\012\017NightlyRespo"
-      "nse*+\012\004Step\022\021\012\015STEP_RESE"
-      "RVED\020\000\022\020\012\014STEP_CHARGED\020\001"
-      "2\267\001\012\012ApiService\0222\012\005price"
-      "\022\023.flows.PriceRequest\032\024."
-      "flows.PriceResponse\022;\012\010c"
-      "heckout\022\026.flows.Checkout"
-      "Request\032\027.flows.Checkout"
-      "Response\0228\012\007nightly\022\025.fl"
-      "ows.NightlyRequest\032\026.flo"
-      "ws.NightlyResponseb\006prot"
-      "o3";
+      "nse\042\037\012\020RestockV2Request\022"
+      "\013\012\003sku\030\001 \001(\011\042#\012\021RestockV"
+      "2Response\022\016\012\006result\030\001 \001("
+      "\003\042\020\012\016RecountRequest\042\021\012\017R"
+      "ecountResponse*+\012\004Step\022\021"
+      "\012\015STEP_RESERVED\020\000\022\020\012\014STE"
+      "P_CHARGED\020\0012\262\002\012\012ApiServi"
+      "ce\0222\012\005price\022\023.flows.Pric"
+      "eRequest\032\024.flows.PriceRe"
+      "sponse\022;\012\010checkout\022\026.flo"
+      "ws.CheckoutRequest\032\027.flo"
+      "ws.CheckoutResponse\0228\012\007n"
+      "ightly\022\025.flows.NightlyRe"
+      "quest\032\026.flows.NightlyRes"
+      "ponse\022\077\012\012restock_v2\022\027.fl"
+      "ows.RestockV2Request\032\030.f"
+      "lows.RestockV2Response\0228"
+      "\012\007recount\022\025.flows.Recoun"
+      "tRequest\032\026.flows.Recount"
+      "Responseb\006proto3";
   return std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
@@ -59,6 +68,16 @@ std::string_view api_file_descriptor() {
 ::dispatch::DurableCall<std::int64_t> price_stub::call(const std::string& sku) const {
   return ::dispatch::DurableCall<std::int64_t>(price_stub::function, price_stub::request_type, price_stub::encode_request(sku),
       [](std::string_view kept) { return price_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<std::int64_t>> price_stub::dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options) const {
+  auto request = price_stub::encode_request(sku);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(price_stub::function, price_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
+    return price_stub::decode_reply(std::string(response));
+  });
 }
 
 std::int64_t price_stub::operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
@@ -84,6 +103,16 @@ std::int64_t price_stub::operator()(::dispatch::Client& client, const std::strin
       [](std::string_view kept) { return checkout_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> checkout_stub::dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options) const {
+  auto request = checkout_stub::encode_request(order, skus);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(checkout_stub::function, checkout_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<::flows::Receipt>(client, std::move(*id), [](std::string_view response) {
+    return checkout_stub::decode_reply(std::string(response));
+  });
+}
+
 ::flows::Receipt checkout_stub::operator()(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options) const {
   return checkout_stub::try_call(client, order, skus, options).value();
 }
@@ -107,12 +136,88 @@ std::int64_t price_stub::operator()(::dispatch::Client& client, const std::strin
       [](std::string_view kept) { return tick_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<void>> tick_stub::dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round, const ::dispatch::DispatchOptions& options) const {
+  auto request = tick_stub::encode_request(note, round);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(tick_stub::function, tick_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
+    return tick_stub::decode_reply(std::string(response));
+  });
+}
+
 void tick_stub::operator()(::dispatch::Client& client, std::string_view note, const std::int32_t& round, const ::dispatch::CallOptions& options) const {
   return tick_stub::try_call(client, note, round, options).value();
 }
 
 ::dispatch::Result<void> tick_stub::try_call(::dispatch::Client& client, std::string_view note, const std::int32_t& round, const ::dispatch::CallOptions& options) const {
   return tick_stub::decode_reply(::dispatch::stub::call(client, tick_stub::path, tick_stub::encode_request(note, round), options));
+}
+
+// ---- ::flows::restock ----
+
+::dispatch::Result<std::int64_t> restock_stub::decode_reply(::dispatch::Result<std::string> reply) {
+  if (!reply.ok()) return std::move(reply).error();
+  ::flows::remote::RestockV2Response response;
+  auto decoded = ::flows::api_wire::decode(*reply, &response);
+  if (!decoded.ok()) return ::dispatch::stub::malformed_reply(restock_stub::path, decoded.error());
+  return std::move(response.result);
+}
+
+::dispatch::DurableCall<std::int64_t> restock_stub::call(const std::string& sku) const {
+  return ::dispatch::DurableCall<std::int64_t>(restock_stub::function, restock_stub::request_type, restock_stub::encode_request(sku),
+      [](std::string_view kept) { return restock_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<std::int64_t>> restock_stub::dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options) const {
+  auto request = restock_stub::encode_request(sku);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(restock_stub::function, restock_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
+    return restock_stub::decode_reply(std::string(response));
+  });
+}
+
+std::int64_t restock_stub::operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
+  return restock_stub::try_call(client, sku, options).value();
+}
+
+::dispatch::Result<std::int64_t> restock_stub::try_call(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
+  return restock_stub::decode_reply(::dispatch::stub::call(client, restock_stub::path, restock_stub::encode_request(sku), options));
+}
+
+// ---- ::flows::recount ----
+
+::dispatch::Result<void> recount_stub::decode_reply(::dispatch::Result<std::string> reply) {
+  if (!reply.ok()) return std::move(reply).error();
+  ::flows::remote::RecountResponse response;
+  auto decoded = ::flows::api_wire::decode(*reply, &response);
+  if (!decoded.ok()) return ::dispatch::stub::malformed_reply(recount_stub::path, decoded.error());
+  return {};
+}
+
+::dispatch::DurableCall<void> recount_stub::call() const {
+  return ::dispatch::DurableCall<void>(recount_stub::function, recount_stub::request_type, recount_stub::encode_request(),
+      [](std::string_view kept) { return recount_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<void>> recount_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options) const {
+  auto request = recount_stub::encode_request();
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(recount_stub::function, recount_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
+    return recount_stub::decode_reply(std::string(response));
+  });
+}
+
+void recount_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
+  return recount_stub::try_call(client, options).value();
+}
+
+::dispatch::Result<void> recount_stub::try_call(::dispatch::Client& client, const ::dispatch::CallOptions& options) const {
+  return recount_stub::decode_reply(::dispatch::stub::call(client, recount_stub::path, recount_stub::encode_request(), options));
 }
 
 }  // namespace flows::remote

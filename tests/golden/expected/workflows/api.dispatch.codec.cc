@@ -46,6 +46,18 @@ std::size_t size_of(const ::flows::remote::NightlyResponse& v, SizeCache& c);
 std::uint8_t* write(const ::flows::remote::NightlyResponse& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::flows::remote::NightlyResponse* v);
 void set_to_proto_defaults(::flows::remote::NightlyResponse* v);
+void read(Stream& in, ::flows::remote::RestockV2Request* v);
+void set_to_proto_defaults(::flows::remote::RestockV2Request* v);
+std::size_t size_of(const ::flows::remote::RestockV2Response& v, SizeCache& c);
+std::uint8_t* write(const ::flows::remote::RestockV2Response& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::flows::remote::RestockV2Response* v);
+void set_to_proto_defaults(::flows::remote::RestockV2Response* v);
+void read(Stream& in, ::flows::remote::RecountRequest* v);
+void set_to_proto_defaults(::flows::remote::RecountRequest* v);
+std::size_t size_of(const ::flows::remote::RecountResponse& v, SizeCache& c);
+std::uint8_t* write(const ::flows::remote::RecountResponse& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::flows::remote::RecountResponse* v);
+void set_to_proto_defaults(::flows::remote::RecountResponse* v);
 struct PriceRequestRefs {
   const std::string& sku;
 };
@@ -63,6 +75,15 @@ struct NightlyRequestRefs {
 };
 std::size_t size_of(const NightlyRequestRefs& v, SizeCache& c);
 std::uint8_t* write(const NightlyRequestRefs& v, SizeCache& c, std::uint8_t* p);
+struct RestockV2RequestRefs {
+  const std::string& sku;
+};
+std::size_t size_of(const RestockV2RequestRefs& v, SizeCache& c);
+std::uint8_t* write(const RestockV2RequestRefs& v, SizeCache& c, std::uint8_t* p);
+struct RecountRequestRefs {
+};
+std::size_t size_of(const RecountRequestRefs& v, SizeCache& c);
+std::uint8_t* write(const RecountRequestRefs& v, SizeCache& c, std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
@@ -296,6 +317,86 @@ void read(Stream& in, [[maybe_unused]] ::flows::remote::NightlyResponse* v) {
   }
 }
 
+void set_to_proto_defaults(::flows::remote::RestockV2Request* v) {
+  v->sku.clear();
+}
+
+void read(Stream& in, ::flows::remote::RestockV2Request* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RestockV2Request")) {
+    switch (tag >> 3) {
+      case 1:  // sku
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "RestockV2Request", "sku");
+        ::dispatch::wire::read_string(in, &v->sku, "RestockV2Request", "sku");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "RestockV2Request");
+    }
+  }
+}
+
+std::size_t size_of(const ::flows::remote::RestockV2Response& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
+  return n;
+}
+
+std::uint8_t* write(const ::flows::remote::RestockV2Response& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!::dispatch::wire::is_default(v.result)) {
+    *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::flows::remote::RestockV2Response* v) {
+  v->result = {};
+}
+
+void read(Stream& in, ::flows::remote::RestockV2Response* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RestockV2Response")) {
+    switch (tag >> 3) {
+      case 1:  // result
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "RestockV2Response", "result");
+        v->result = ::dispatch::wire::read_int<std::int64_t>(in, "RestockV2Response", "result", "std::int64_t");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "RestockV2Response");
+    }
+  }
+}
+
+void set_to_proto_defaults([[maybe_unused]] ::flows::remote::RecountRequest* v) {
+}
+
+void read(Stream& in, [[maybe_unused]] ::flows::remote::RecountRequest* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RecountRequest")) {
+    switch (tag >> 3) {
+      default:
+        ::dispatch::wire::skip(in, tag, "RecountRequest");
+    }
+  }
+}
+
+std::size_t size_of([[maybe_unused]] const ::flows::remote::RecountResponse& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  return n;
+}
+
+std::uint8_t* write([[maybe_unused]] const ::flows::remote::RecountResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  return p;
+}
+
+void set_to_proto_defaults([[maybe_unused]] ::flows::remote::RecountResponse* v) {
+}
+
+void read(Stream& in, [[maybe_unused]] ::flows::remote::RecountResponse* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RecountResponse")) {
+    switch (tag >> 3) {
+      default:
+        ::dispatch::wire::skip(in, tag, "RecountResponse");
+    }
+  }
+}
+
 std::size_t size_of(const PriceRequestRefs& v, [[maybe_unused]] SizeCache& c) {
   std::size_t n = 0;
   if (!v.sku.empty()) n += 1 + ::dispatch::wire::len_size(v.sku.size());
@@ -350,6 +451,30 @@ std::uint8_t* write(const NightlyRequestRefs& v, [[maybe_unused]] SizeCache& c, 
   if (!::dispatch::wire::is_default(v.round)) {
     *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.round), p);
   }
+  return p;
+}
+
+std::size_t size_of(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.sku.empty()) n += 1 + ::dispatch::wire::len_size(v.sku.size());
+  return n;
+}
+
+std::uint8_t* write(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!v.sku.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.sku.size(), p);
+    p = ::dispatch::wire::put_raw(v.sku.data(), v.sku.size(), p);
+  }
+  return p;
+}
+
+std::size_t size_of([[maybe_unused]] const RecountRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  return n;
+}
+
+std::uint8_t* write([[maybe_unused]] const RecountRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
   return p;
 }
 
@@ -421,6 +546,44 @@ std::string encode(const ::flows::remote::NightlyResponse& value) {
   return ::dispatch::wire::decode_erased(bytes, "NightlyResponse", &read_erased<::flows::remote::NightlyResponse>, value);
 }
 
+std::string encode(const ::flows::remote::RestockV2Request& value) {
+  const RestockV2RequestRefs refs{value.sku};
+  return ::dispatch::wire::encode_erased(&refs, &size_erased<RestockV2RequestRefs>, &write_erased<RestockV2RequestRefs>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Request* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "RestockV2Request", &read_erased<::flows::remote::RestockV2Request>, value);
+}
+
+std::string encode(const ::flows::remote::RestockV2Response& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::RestockV2Response>, &write_erased<::flows::remote::RestockV2Response>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Response* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "RestockV2Response", &read_erased<::flows::remote::RestockV2Response>, value);
+}
+
+std::string encode([[maybe_unused]] const ::flows::remote::RecountRequest& value) {
+  const RecountRequestRefs refs{};
+  return ::dispatch::wire::encode_erased(&refs, &size_erased<RecountRequestRefs>, &write_erased<RecountRequestRefs>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountRequest* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "RecountRequest", &read_erased<::flows::remote::RecountRequest>, value);
+}
+
+std::string encode(const ::flows::remote::RecountResponse& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::RecountResponse>, &write_erased<::flows::remote::RecountResponse>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountResponse* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "RecountResponse", &read_erased<::flows::remote::RecountResponse>, value);
+}
+
 }  // namespace flows::api_wire
 
 namespace flows::remote {
@@ -435,6 +598,14 @@ namespace flows::remote {
 
 ::dispatch::Result<std::string> tick_stub::encode_request(std::string_view note, const std::int32_t& round) {
   return ::flows::api_wire::try_encode(::flows::api_wire::NightlyRequestRefs{note, round});
+}
+
+::dispatch::Result<std::string> restock_stub::encode_request(const std::string& sku) {
+  return ::flows::api_wire::try_encode(::flows::api_wire::RestockV2RequestRefs{sku});
+}
+
+::dispatch::Result<std::string> recount_stub::encode_request() {
+  return ::flows::api_wire::try_encode(::flows::api_wire::RecountRequestRefs{});
 }
 
 }  // namespace flows::remote

@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "workflows/api.h"
 
@@ -49,6 +50,16 @@ struct NightlyRequest {
 };
 struct NightlyResponse {
 };
+struct RestockV2Request {
+  std::string sku{};
+};
+struct RestockV2Response {
+  std::int64_t result{};
+};
+struct RecountRequest {
+};
+struct RecountResponse {
+};
 
 }  // namespace flows::remote
 
@@ -70,6 +81,14 @@ std::string encode(const ::flows::remote::NightlyRequest& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::NightlyRequest* value);
 std::string encode(const ::flows::remote::NightlyResponse& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::NightlyResponse* value);
+std::string encode(const ::flows::remote::RestockV2Request& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Request* value);
+std::string encode(const ::flows::remote::RestockV2Response& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Response* value);
+std::string encode(const ::flows::remote::RecountRequest& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountRequest* value);
+std::string encode(const ::flows::remote::RecountResponse& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountResponse* value);
 }  // namespace flows::api_wire
 
 // The default arguments of ::flows::tick, for its stub.
@@ -106,12 +125,11 @@ inline constexpr struct price_stub {
     return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, price_stub::path, price_stub::encode_request(sku), options, &price_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = price_stub::encode_request(sku);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(price_stub::function, price_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<std::int64_t> call(const std::string& sku) const;
@@ -151,12 +169,11 @@ inline constexpr struct checkout_stub {
     return ::dispatch::stub::call_awaitable<::flows::Receipt, Deferred>(client, checkout_stub::path, checkout_stub::encode_request(order, skus), options, &checkout_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = checkout_stub::encode_request(order, skus);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(checkout_stub::function, checkout_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::flows::Receipt or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::flows::Receipt> call(const std::string& order, const std::vector<std::string>& skus) const;
@@ -196,12 +213,11 @@ inline constexpr struct tick_stub {
     return ::dispatch::stub::call_awaitable<void, Deferred>(client, tick_stub::path, tick_stub::encode_request(note, round), options, &tick_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = tick_stub::encode_request(note, round);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(tick_stub::function, tick_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the end or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call(std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1()) const;
@@ -211,6 +227,94 @@ inline constexpr struct tick_stub {
   // response message's bytes decoded (an internal error if they are not one).
   static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
 } tick{};
+
+// ::flows::restock, served as flows.restock_v2 at /flows.ApiService/restock_v2.
+// A workflow (docs/workflows.md): it runs through a scheduler, so dispatch() it,
+// or await call() in a workflow. The direct forms (operator(), try_call, async,
+// co) answer failed_precondition.
+inline constexpr struct restock_stub {
+  static constexpr const char* path = "/flows.ApiService/restock_v2";
+  static constexpr const char* function = "flows.restock_v2";
+  static constexpr const char* request_type = "flows.RestockV2Request";
+  static constexpr const char* response_type = "flows.RestockV2Response";
+
+  // Calls and waits; throws dispatch::Error.
+  std::int64_t operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const;
+  // Calls and waits; never throws.
+  ::dispatch::Result<std::int64_t> try_call(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<std::int64_t> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, restock_stub::path, restock_stub::encode_request(sku), options, &restock_stub::decode_reply);
+  }
+#if __cplusplus >= 202002L
+  // co_await-able (a dispatch::Awaitable<std::int64_t>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, restock_stub::path, restock_stub::encode_request(sku), options, &restock_stub::decode_reply);
+  }
+#endif
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<std::int64_t> call(const std::string& sku) const;
+  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
+  static ::dispatch::Result<std::string> encode_request(const std::string& sku);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<std::int64_t> decode_reply(::dispatch::Result<std::string> reply);
+} restock{};
+
+// ::flows::recount, served as flows.recount at /flows.ApiService/recount.
+// A workflow (docs/workflows.md): it runs through a scheduler, so dispatch() it,
+// or await call() in a workflow. The direct forms (operator(), try_call, async,
+// co) answer failed_precondition.
+inline constexpr struct recount_stub {
+  static constexpr const char* path = "/flows.ApiService/recount";
+  static constexpr const char* function = "flows.recount";
+  static constexpr const char* request_type = "flows.RecountRequest";
+  static constexpr const char* response_type = "flows.RecountResponse";
+
+  // Calls and waits; throws dispatch::Error.
+  void operator()(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const;
+  // Calls and waits; never throws.
+  ::dispatch::Result<void> try_call(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<void> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<void, Deferred>(client, recount_stub::path, recount_stub::encode_request(), options, &recount_stub::decode_reply);
+  }
+#if __cplusplus >= 202002L
+  // co_await-able (a dispatch::Awaitable<void>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<void, Deferred>(client, recount_stub::path, recount_stub::encode_request(), options, &recount_stub::decode_reply);
+  }
+#endif
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the end or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options = {}) const;
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<void> call() const;
+  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
+  static ::dispatch::Result<std::string> encode_request();
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+} recount{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.

@@ -52,12 +52,40 @@ const ::dispatch::workflow::Definition checkout_workflow{"flows.checkout", "bc34
 const ::dispatch::workflow::Definition tick_workflow{"flows.nightly", "502ef8a40d17e92a",
     "flows.NightlyRequest", "flows.NightlyResponse", &tick_start};
 
+// ::flows::restock is a workflow: the Dispatch protocol's Run runs it (a first run
+// or a resume), its direct route refuses (docs/workflows.md).
+// Its version is pinned by its annotation, not generated from its signature.
+::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> restock_start(std::string_view input) {
+  return ::dispatch::workflow::start_instance<::flows::remote::RestockV2Request, std::int64_t>(
+      input, &::flows::api_wire::decode,
+      [](::flows::remote::RestockV2Request& request) { return ::flows::restock(std::move(request.sku)); },
+      [](std::int64_t&& result) { return ::flows::api_wire::encode(::flows::remote::RestockV2Response{std::move(result)}); });
+}
+const ::dispatch::workflow::Definition restock_workflow{"flows.restock_v2", "3",
+    "flows.RestockV2Request", "flows.RestockV2Response", &restock_start};
+
+// ::flows::recount is a workflow: the Dispatch protocol's Run runs it (a first run
+// or a resume), its direct route refuses (docs/workflows.md).
+// Its version is pinned by its annotation, not generated from its signature.
+::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> recount_start(std::string_view input) {
+  return ::dispatch::workflow::start_instance<::flows::remote::RecountRequest, void>(
+      input, &::flows::api_wire::decode,
+      [](::flows::remote::RecountRequest&) { return ::flows::recount(); },
+      [] { return ::flows::api_wire::encode(::flows::remote::RecountResponse{}); });
+}
+const ::dispatch::workflow::Definition recount_workflow{"flows.recount", "2026-12.1",
+    "flows.RecountRequest", "flows.RecountResponse", &recount_start};
+
 const ::dispatch::Method kMethods[] = {
     {"price", "/flows.ApiService/price", "flows.PriceRequest", "flows.PriceResponse", &price_handler},
     {"checkout", "/flows.ApiService/checkout", "flows.CheckoutRequest", "flows.CheckoutResponse",
      &::dispatch::workflow::direct_entry<checkout_workflow>, nullptr, &::dispatch::workflow::run_entry<checkout_workflow>},
     {"nightly", "/flows.ApiService/nightly", "flows.NightlyRequest", "flows.NightlyResponse",
      &::dispatch::workflow::direct_entry<tick_workflow>, nullptr, &::dispatch::workflow::run_entry<tick_workflow>},
+    {"restock_v2", "/flows.ApiService/restock_v2", "flows.RestockV2Request", "flows.RestockV2Response",
+     &::dispatch::workflow::direct_entry<restock_workflow>, nullptr, &::dispatch::workflow::run_entry<restock_workflow>},
+    {"recount", "/flows.ApiService/recount", "flows.RecountRequest", "flows.RecountResponse",
+     &::dispatch::workflow::direct_entry<recount_workflow>, nullptr, &::dispatch::workflow::run_entry<recount_workflow>},
 };
 
 }  // namespace
