@@ -24,6 +24,7 @@
 #include "durable/protocol.h"
 #include "scheduler/api.h"
 #include "scheduler/coroutine.h"
+#include "scheduler/end_waiters.h"
 #include "scheduler/new_call.h"
 #include "scheduler/policy.h"
 
@@ -89,6 +90,7 @@ struct Scheduler::Impl {
   std::optional<int64_t> last_sweep_ms;  // step() only
   bool sweeping = false;                 // a delete_ended runs
   SchedulerStats stats;
+  EndWaiters end_waiters;  // Gets waiting for a call to end
 
   // Metrics: counted where they happen, read at scrape time otherwise.
   metrics::Counter* deliveries = nullptr;
@@ -515,8 +517,12 @@ struct Scheduler::Impl {
       wake = wake || wake_pump;
     }
     if (wake_pump) wake_cv.notify_all();
+    // The ID only when a Get waits: a copy per call otherwise.
+    std::string ended_id =
+        (state == CallState::completed || state == CallState::failed) && end_waiters.anyone_waiting() ? c.id
+                                                                                                      : std::string();
     store->finish(c.id, c.lease, std::move(o), clock->now_ms(),
-                  [this, state](Result<bool> recorded) {
+                  [this, state, ended_id = std::move(ended_id)](Result<bool> recorded) {
                     bool wake_pump = false;
                     {
                       std::lock_guard<std::mutex> lock(mu);
@@ -543,6 +549,8 @@ struct Scheduler::Impl {
                     }
                     if (!recorded.ok()) {
                       log(LogLevel::error, "recording an outcome failed: " + recorded.error().message());
+                    } else if (*recorded && !ended_id.empty()) {
+                      end_waiters.ended(ended_id);
                     }
                     if (wake_pump) wake_cv.notify_all();
                     idle_cv.notify_all();
@@ -670,12 +678,20 @@ Result<std::vector<std::string>> Scheduler::dispatch(std::vector<NewCall> calls)
 
 Result<CallRecord> Scheduler::get(std::string_view id, std::chrono::milliseconds wait) {
   const auto until = std::chrono::steady_clock::now() + wait;
+  // Woken when this scheduler records the end; a look at the store every
+  // 10 ms sees ends recorded elsewhere (end_waiters.h).
+  std::optional<EndWaiters::Wait> waiter;
   for (;;) {
     auto r = impl_->store->get(id);
     if (!r.ok()) return std::move(r).error();
     if (!r->has_value()) return impl_->unknown_call(id);
     if (is_final((*r)->state) || std::chrono::steady_clock::now() >= until) return std::move(**r);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!waiter) {
+      // Registered, then read again: an end recorded in between is in the store.
+      waiter.emplace(impl_->end_waiters, std::string(id));
+      continue;
+    }
+    waiter->sleep(std::chrono::milliseconds(10), until);
   }
 }
 
@@ -695,6 +711,7 @@ Result<std::vector<CallRecord>> Scheduler::children(std::string_view parent_id, 
 Result<CallRecord> Scheduler::cancel(std::string_view id) {
   auto r = impl_->store->cancel_sync(std::string(id), impl_->clock->now_ms());
   if (!r.ok() && r.error().code() == Code::not_found) return impl_->unknown_call(id);
+  if (r.ok()) impl_->end_waiters.ended(id);
   return r;
 }
 
