@@ -342,7 +342,7 @@ TEST(Durable, KillNineWhileGeneratedWorkflowsRun) {
         auto id = crash::remote::tree.dispatch(client, n, kPause, opts);
         if (id.ok()) {
           std::lock_guard<std::mutex> lock(mu);
-          acked[n] = *id;
+          acked[n] = id->id();
           break;
         }
         if (std::chrono::steady_clock::now() > deadline) {
