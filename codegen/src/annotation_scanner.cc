@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "clang_source.h"
@@ -18,6 +21,26 @@ bool is_identifier(const std::string& s) {
   if (!alpha(s[0])) return false;
   return std::all_of(s.begin(), s.end(), [&](char c) { return alpha(c) || digit(c); });
 }
+
+// "10m": a whole number and a unit (ms, s, m, h, d), in milliseconds;
+// nullopt when it is not one or not positive.
+std::optional<std::int64_t> duration_ms(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  const std::int64_t n = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  std::int64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1000;
+  else if (unit == "m") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  else if (unit == "d") scale = 86'400'000;
+  if (scale == 0 || n <= 0) return std::nullopt;
+  return n * scale;
+}
+
+bool is_expire(const std::string& name) { return name == "expire_after_write" || name == "expire_after_invoke"; }
 
 }  // namespace
 
@@ -61,7 +84,8 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
     size_t j = i + 1;
     for (; j < toks.size() && toks[j].begin < end; ++j) {
       if (toks[j].text == "dispatch" && j + 2 < toks.size() && toks[j + 1].text == "::" &&
-          (toks[j + 2].text == "function" || toks[j + 2].text == "event" || toks[j + 2].text == "faas"))
+          (toks[j + 2].text == "function" || toks[j + 2].text == "event" || toks[j + 2].text == "faas" ||
+           is_expire(toks[j + 2].text)))
         error(toks[j].loc, "[[dispatch::function]] inside a macro is not recognised (dispatch-gen reads the "
                            "header's own tokens); write the attribute out before each function");
     }
@@ -150,7 +174,12 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
     size_t k = 0;
     if (string_at(0)) {
       const std::string remote = unquoted(0);
-      if (!is_identifier(remote)) {
+      // "namespace/name": a stateful function's type (the walker checks
+      // that the function is one).
+      const std::size_t slash = remote.rfind('/');
+      const bool function_type = slash != std::string::npos && slash != 0 && is_identifier(remote.substr(slash + 1)) &&
+                                 remote.find_first_of(" \t\\\"") == std::string::npos;
+      if (!function_type && !is_identifier(remote)) {
         error(toks[arg[0]].loc, "remote name '" + remote +
                                     "' is not an identifier; use letters, digits and '_', "
                                     "not starting with a digit");
@@ -243,12 +272,30 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
       }
       if (is(j, "...")) ++j;
       if (ns != "dispatch") continue;
-      if (name != "function" && name != "event" && name != "faas") {
+      if (name != "function" && name != "event" && name != "faas" && !is_expire(name)) {
         error(toks[name_tok].loc, "unknown attribute 'dispatch::" + name + "'; did you mean 'dispatch::function'?");
         continue;
       }
       Annotation a;
       a.loc = toks[attr_tok].loc;
+      if (is_expire(name)) {
+        a.kind = name == "expire_after_write" ? Annotation::Kind::expire_after_write
+                                              : Annotation::Kind::expire_after_invoke;
+        const bool one_string = args && args->size() == 1 && toks[(*args)[0]].kind == TokenKind::kLiteral &&
+                                toks[(*args)[0]].text.size() >= 2 && toks[(*args)[0]].text.front() == '"';
+        std::optional<std::int64_t> ms;
+        if (one_string) ms = duration_ms(toks[(*args)[0]].text.substr(1, toks[(*args)[0]].text.size() - 2));
+        if (!ms) {
+          error(one_string ? toks[(*args)[0]].loc : a.loc,
+                "[[dispatch::" + name + "]] takes one string literal, a positive whole number and a unit "
+                "(ms, s, m, h, d), e.g. [[dispatch::" + name + "(\"10m\")]]");
+          continue;
+        }
+        a.expire_ms = *ms;
+        a.begin = toks[start].begin;
+        found.push_back(a);
+        continue;
+      }
       if (name != "function") {
         a.kind = name == "event" ? Annotation::Kind::event : Annotation::Kind::faas;
         if (!read_string_arguments(name, args ? &*args : nullptr, a)) continue;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,11 +49,15 @@ struct Annotation {
   // [[dispatch::event]], [[dispatch::event("type")]] or
   // [[dispatch::event("type", "reply type")]]; or a typed proxy of an
   // existing FaaS function, [[dispatch::faas("name")]].
-  enum class Kind { function, event, faas };
+  // Or, on a field of a stateful function's state struct, how its value
+  // expires: [[dispatch::expire_after_write("10m")]] or
+  // [[dispatch::expire_after_invoke("1h")]] (ms, s, m, h, d).
+  enum class Kind { function, event, faas, expire_after_write, expire_after_invoke };
   Kind kind = Kind::function;
   std::string event_type;  // event: "" takes any type
   std::string reply_type;  // event: "" for the default
   std::string faas_name;   // faas: the function's name on the gateway
+  std::int64_t expire_ms = 0;  // expire_after_*: the duration
 };
 
 // The longest pinned workflow version, in characters.

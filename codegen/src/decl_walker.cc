@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -32,7 +33,23 @@ class DeclWalker {
     collect_decls(clang_getTranslationUnitCursor(tu_));
     std::stable_sort(decls_.begin(), decls_.end(),
                      [](const DeclSpan& a, const DeclSpan& b) { return a.begin < b.begin; });
-    for (const Annotation& a : annotations) attach(a);
+    // Expirations first: a state struct may be completed after its function.
+    auto is_expiration = [](const Annotation& a) {
+      return a.kind == Annotation::Kind::expire_after_write || a.kind == Annotation::Kind::expire_after_invoke;
+    };
+    for (const Annotation& a : annotations)
+      if (is_expiration(a)) expire_on(a);
+    for (const Annotation& a : annotations)
+      if (!is_expiration(a)) attach(a);
+    for (const auto& [usr, pending] : expirations_) {
+      if (pending.used) continue;
+      error(pending.annotation.loc, "[[dispatch::" +
+                                        std::string(pending.annotation.kind == Annotation::Kind::expire_after_write
+                                                        ? "expire_after_write"
+                                                        : "expire_after_invoke") +
+                                        "]] applies to a field of a stateful function's state struct; '" +
+                                        pending.target + "' is not one");
+    }
   }
 
  private:
@@ -118,6 +135,193 @@ class DeclWalker {
         this);
   }
 
+  // An expiration annotates the field it sits in or precedes; kept by the
+  // field's USR until a stateful function's state reads it.
+  void expire_on(const Annotation& a) {
+    const DeclSpan* target = nullptr;
+    for (const DeclSpan& d : decls_)
+      if (d.begin < a.begin && d.end >= a.end && clang_getCursorKind(d.cursor) == CXCursor_FieldDecl) target = &d;
+    if (!target) {
+      for (const DeclSpan& d : decls_)
+        if (d.begin >= a.end) {
+          target = &d;
+          break;
+        }
+    }
+    if (!target) {
+      error(a.loc, "[[dispatch::expire_after_...]] must precede a field of a stateful function's state struct");
+      return;
+    }
+    std::string usr = take(clang_getCursorUSR(target->cursor));
+    expirations_[usr] = PendingExpiration{a, take(clang_getCursorSpelling(target->cursor)), false};
+  }
+
+  // dispatch::Context<State> (dispatch/stateful/context.h), canonical,
+  // after references.
+  static bool is_context(CXType t) {
+    t = clang_getCanonicalType(t);
+    if (t.kind == CXType_LValueReference || t.kind == CXType_RValueReference) t = clang_getPointeeType(t);
+    t = clang_getCanonicalType(t);
+    return t.kind == CXType_Record && clang_Type_getNumTemplateArguments(t) == 1 &&
+           lookup_name(clang_getTypeDeclaration(t)) == "dispatch::Context";
+  }
+
+  // Built in as StateFun names them: bool, int32, int64, float, double, string.
+  static bool is_builtin(const TypeRef& t) {
+    switch (t.kind) {
+      case TypeKind::kBool:
+      case TypeKind::kFloat:
+      case TypeKind::kDouble:
+      case TypeKind::kString:
+        return true;
+      case TypeKind::kInt:
+        return t.is_signed && (t.bits == 32 || t.bits == 64);
+      default:
+        return false;
+    }
+  }
+
+  // [[dispatch::function]] void f(dispatch::Context<State>& ctx, const M& message).
+  void add_stateful(CXCursor fn, const Annotation& a, Function& f) {
+    StatefulFunction s;
+    s.cpp = f.cpp;
+    s.cpp_namespace = f.cpp_namespace;
+    s.name = f.name;
+    s.loc = f.loc;
+    s.remote_name = f.name;
+    if (a.remote_name) {
+      if (a.remote_name->find('/') != std::string::npos) s.function_type = *a.remote_name;
+      else s.remote_name = *a.remote_name;
+    }
+    std::string usr = take(clang_getCursorUSR(clang_getCanonicalCursor(fn)));
+    if (!stateful_usrs_.insert(usr).second) return;  // a redeclaration annotated again
+    const size_t errors_before = errors_.size();
+    if (f.event) {
+      error(a.loc, "stateful function '" + f.name + "' cannot take CloudEvents; annotate it [[dispatch::function]]");
+    }
+    std::vector<Scope> scopes = scopes_of(fn);
+    if (in_anonymous_namespace(scopes) || clang_getCursorLinkage(fn) != CXLinkage_External) {
+      error(f.loc, "function '" + f.name +
+                       "' has internal linkage (static or in an anonymous namespace); a dispatch function "
+                       "must be callable from the generated server code");
+    }
+    const int n = clang_Cursor_getNumArguments(fn);
+    CXCursor ctx = clang_Cursor_getArgument(fn, 0);
+    CXType ctx_type = clang_getCanonicalType(clang_getCursorType(ctx));
+    const std::string ctx_written = take(clang_getTypeSpelling(clang_getCursorType(ctx)));
+    if (ctx_type.kind != CXType_LValueReference || clang_isConstQualifiedType(clang_getPointeeType(ctx_type))) {
+      error(location_of(ctx), "parameter '" + take(clang_getCursorSpelling(ctx)) + "' of stateful function '" +
+                                  f.name + "' has type '" + ctx_written +
+                                  "'; take the context as dispatch::Context<State>& (a non-const reference)");
+      return;
+    }
+    CXType context = clang_getCanonicalType(clang_getPointeeType(ctx_type));
+    CXType state = clang_getCanonicalType(clang_Type_getTemplateArgumentAsType(context, 0));
+    CXCursor state_decl = clang_getTypeDeclaration(state);
+    const CXCursorKind state_kind = clang_getCursorKind(state_decl);
+    const std::string state_name = take(clang_getTypeSpelling(state));
+    if (state.kind != CXType_Record || (state_kind != CXCursor_StructDecl && state_kind != CXCursor_ClassDecl) ||
+        lookup_name(state_decl).rfind("std::", 0) == 0 || clang_Type_getNumTemplateArguments(state) > 0) {
+      error(location_of(ctx), "parameter '" + take(clang_getCursorSpelling(ctx)) + "' of stateful function '" +
+                                  f.name + "' has type '" + ctx_written + "'; the state '" + state_name +
+                                  "' is not a struct: declare a struct whose fields are the persisted values");
+      return;
+    }
+    s.state_cpp = "::" + lookup_name(state_decl);
+    struct Visit {
+      DeclWalker* self;
+      StatefulFunction* s;
+      std::string state;
+    } visit{this, &s, s.state_cpp.substr(2)};
+    clang_Type_visitFields(
+        state,
+        [](CXCursor field, CXClientData data) {
+          auto* v = static_cast<Visit*>(data);
+          v->self->add_state_field(field, v->state, *v->s);
+          return CXVisit_Continue;
+        },
+        &visit);
+    if (s.state.empty() && errors_.size() == errors_before) {
+      error(location_of(state_decl), "state '" + s.state_cpp.substr(2) + "' of stateful function '" + f.name +
+                                         "' has no fields; each field is one persisted value");
+    }
+
+    if (n != 2) {
+      error(f.loc, "stateful function '" + f.name + "' has " +
+                       (n == 1 ? std::string("only the context") : std::to_string(n) + " parameters") +
+                       "; it takes the context and one message: void " + f.name +
+                       "(dispatch::Context<State>& ctx, const Message& message)");
+      return;
+    }
+    CXCursor p = clang_Cursor_getArgument(fn, 1);
+    s.message_name = take(clang_getCursorSpelling(p));
+    SourceLocation ploc = location_of(p);
+    CXType pt = clang_getCursorType(p);
+    const std::string written = take(clang_getTypeSpelling(pt));
+    CXType ct = clang_getCanonicalType(pt);
+    if (ct.kind == CXType_LValueReference && !clang_isConstQualifiedType(clang_getPointeeType(ct))) {
+      error(ploc, "message parameter of stateful function '" + f.name + "' has type '" + written +
+                      "'; take it by value or const&");
+      return;
+    }
+    if (ct.kind == CXType_LValueReference || ct.kind == CXType_RValueReference) pt = clang_getPointeeType(ct);
+    std::optional<TypeRef> t = types_.map_type(pt, Subject{"message parameter '" + s.message_name + "'", written, ploc});
+    if (!t) return;
+    auto takes = [&](const TypeRef& m) { return is_builtin(m) || m.kind == TypeKind::kStruct; };
+    bool ok = takes(*t);
+    if (t->kind == TypeKind::kVariant) {
+      ok = true;
+      for (const TypeRef& alt : t->args) ok = ok && takes(alt);
+    }
+    if (!ok) {
+      error(ploc, "message parameter '" + s.message_name + "' of stateful function '" + f.name + "' has type '" +
+                      written + "'; a stateful function takes a struct (a protobuf message), bool, std::int32_t, "
+                      "std::int64_t, float, double, std::string, or a std::variant of these (one per message type)");
+      return;
+    }
+    s.message = std::move(*t);
+    CXType rt = clang_getCanonicalType(clang_getResultType(clang_getCursorType(fn)));
+    if (rt.kind != CXType_Void) {
+      error(f.loc, "stateful function '" + f.name + "' returns '" +
+                       take(clang_getTypeSpelling(clang_getResultType(clang_getCursorType(fn)))) +
+                       "'; it answers with ctx.reply(): return void");
+    }
+    if (errors_.size() != errors_before) return;
+    model_.stateful.push_back(std::move(s));
+  }
+
+  void add_state_field(CXCursor field, const std::string& state, StatefulFunction& s) {
+    StateField sf;
+    sf.name = take(clang_getCursorSpelling(field));
+    sf.loc = location_of(field);
+    CXType ft = clang_getCursorType(field);
+    const std::string written = take(clang_getTypeSpelling(ft));
+    const std::string what = "state field '" + sf.name + "' of '" + state + "'";
+    if (clang_getCXXAccessSpecifier(field) != CX_CXXPublic) {
+      error(sf.loc, what + " is not public; the generated code reads and writes each field of the state");
+      return;
+    }
+    std::optional<TypeRef> t = types_.map_type(ft, Subject{what, written, sf.loc});
+    if (!t) return;
+    const TypeRef& inner = t->kind == TypeKind::kOptional ? t->args[0] : *t;
+    if (!is_builtin(inner) && inner.kind != TypeKind::kStruct) {
+      error(sf.loc, what + " has type '" + written +
+                        "'; a state field is bool, std::int32_t, std::int64_t, float, double, std::string, a struct "
+                        "(a protobuf message), or std::optional of one of these (StateFun's types): put the others "
+                        "in a struct");
+      return;
+    }
+    sf.type = std::move(*t);
+    auto it = expirations_.find(take(clang_getCursorUSR(field)));
+    if (it != expirations_.end()) {
+      it->second.used = true;
+      sf.expire = it->second.annotation.kind == Annotation::Kind::expire_after_write ? StateField::Expire::after_write
+                                                                                     : StateField::Expire::after_invoke;
+      sf.expire_ms = it->second.annotation.expire_ms;
+    }
+    s.state.push_back(std::move(sf));
+  }
+
   void attach(const Annotation& a) {
     // The innermost declaration around the annotation (a template, a class
     // or the function itself when written after the declarator).
@@ -191,6 +395,28 @@ class DeclWalker {
     f.event_type = a.event_type;
     f.reply_type = a.reply_type;
     f.version = a.version.value_or("");
+    // A dispatch::Context<State>& parameter makes a stateful function, and
+    // comes first.
+    for (int i = 0, n = clang_Cursor_getNumArguments(fn); i < n; ++i) {
+      CXCursor p = clang_Cursor_getArgument(fn, unsigned(i));
+      if (!is_context(clang_getCursorType(p))) continue;
+      if (i == 0 && a.version) {
+        error(a.version_loc, "function '" + f.name + "' is a stateful function, not a workflow; version = \"" +
+                                 *a.version + "\" pins a workflow's version (docs/workflows.md), leave it out");
+      } else if (i == 0) {
+        add_stateful(fn, a, f);
+      } else {
+        error(location_of(p), "parameter '" + take(clang_getCursorSpelling(p)) + "' of '" + f.name +
+                                  "' is a dispatch::Context; a stateful function takes it first: void " + f.name +
+                                  "(dispatch::Context<State>& ctx, const Message& message)");
+      }
+      return;
+    }
+    if (f.remote_name.find('/') != std::string::npos) {
+      error(a.loc, "'" + f.remote_name + "' is a stateful function's type (namespace/name), but '" + f.name +
+                       "' takes no dispatch::Context<State>&; give it a plain remote name");
+      return;
+    }
 
     // A redeclaration annotated again is the same function, not a second one.
     std::string usr = take(clang_getCursorUSR(clang_getCanonicalCursor(fn)));
@@ -334,6 +560,13 @@ class DeclWalker {
   TypeMapper types_;
   std::vector<DeclSpan> decls_;
   std::map<std::string, size_t> function_usrs_;
+  std::set<std::string> stateful_usrs_;
+  struct PendingExpiration {
+    Annotation annotation;
+    std::string target;  // what it annotates, for the error when that is no state field
+    bool used = false;
+  };
+  std::map<std::string, PendingExpiration> expirations_;  // by the annotated field's USR
 };
 
 }  // namespace

@@ -145,6 +145,40 @@ struct Function {
   std::string version = {};
 };
 
+// A persisted value of a stateful function: one field of its state struct
+// (docs/stateful.md). Its StateFun typename follows from `type` (a built-in
+// name, or type.googleapis.com/<package>.<Message>), which is bool, a 32- or
+// 64-bit signed integer, float, double, std::string, a struct, or
+// std::optional of one of these (nullopt: absent).
+struct StateField {
+  std::string name;  // the C++ member name, also the state name
+  TypeRef type;
+  enum class Expire { never, after_write, after_invoke };
+  Expire expire = Expire::never;
+  std::int64_t expire_ms = 0;
+  SourceLocation loc;
+};
+
+// [[dispatch::function]] void f(dispatch::Context<State>& ctx, const M& message):
+// a stateful function (Apache Flink StateFun's model), served on the StateFun
+// route, not as a method. `message` is a struct, a built-in (as StateFun
+// names them) or a std::variant of those, one per message type it takes.
+struct StatefulFunction {
+  std::string cpp;            // "::greeter::greet"
+  std::string cpp_namespace;  // "greeter"
+  std::string name;           // "greet"
+  // The annotation's [[dispatch::function("x")]] name, or the C++ name.
+  std::string remote_name;
+  // "namespace/name": the annotation's [[dispatch::function("ns/name")]],
+  // or "<package>/<remote_name>" (naming pass).
+  std::string function_type;
+  std::string state_cpp;      // "::greeter::Seen"
+  std::vector<StateField> state;
+  std::string message_name;   // the parameter's name
+  TypeRef message;
+  SourceLocation loc;
+};
+
 // Everything one annotated header yields.
 struct Model {
   std::string input;         // the header as named on the command line
@@ -157,6 +191,7 @@ struct Model {
   std::string cpp_namespace;
   std::string proto_file;    // name of the emitted .proto, "api.proto"
   std::vector<Function> functions;  // source order
+  std::vector<StatefulFunction> stateful;  // source order
   std::vector<StructDecl> structs;  // dependencies before dependents
   std::vector<EnumDecl> enums;
   std::vector<std::string> headers_read;  // every file clang opened, for the depfile

@@ -122,6 +122,33 @@ std::string model_to_json(const Model& m) {
         .str("version", f.version)
         .done();
   }));
+  if (!m.stateful.empty()) {  // absent otherwise, so other models dump as before
+    o.raw("stateful", array(m.stateful, [](const StatefulFunction& f) {
+      return Object()
+          .str("cpp", f.cpp)
+          .str("cpp_namespace", f.cpp_namespace)
+          .str("name", f.name)
+          .str("remote_name", f.remote_name)
+          .str("function_type", f.function_type)
+          .str("state_cpp", f.state_cpp)
+          .raw("state", array(f.state, [](const StateField& sf) {
+                 const char* expire = sf.expire == StateField::Expire::after_write    ? "after_write"
+                                      : sf.expire == StateField::Expire::after_invoke ? "after_invoke"
+                                                                                       : "never";
+                 return Object()
+                     .str("name", sf.name)
+                     .raw("type", type(sf.type))
+                     .str("expire", expire)
+                     .num("expire_ms", sf.expire_ms)
+                     .raw("loc", loc(sf.loc))
+                     .done();
+               }))
+          .str("message_name", f.message_name)
+          .raw("message", type(f.message))
+          .raw("loc", loc(f.loc))
+          .done();
+    }));
+  }
   o.raw("structs", array(m.structs, [](const StructDecl& s) {
     return Object()
         .str("cpp", s.cpp)

@@ -158,9 +158,18 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
       error({}, "--package '" + *options.package +
                     "' is not a proto package name (identifiers joined with '.', e.g. shop.v1)");
     model.package = *options.package;
-  } else if (!model.functions.empty()) {
-    const Function& first = model.functions.front();
-    for (const Function& f : model.functions) {
+  } else if (!model.functions.empty() || !model.stateful.empty()) {
+    // Stateful functions count as functions here (their names and places).
+    std::vector<Function> functions = model.functions;
+    for (const StatefulFunction& sf : model.stateful) {
+      Function f;
+      f.cpp_namespace = sf.cpp_namespace;
+      f.name = sf.name;
+      f.loc = sf.loc;
+      functions.push_back(std::move(f));
+    }
+    const Function& first = functions.front();
+    for (const Function& f : functions) {
       if (f.cpp_namespace == first.cpp_namespace) continue;
       auto shown = [](const std::string& ns) { return ns.empty() ? std::string("the global namespace") : "'" + ns + "'"; };
       error(f.loc, "function '" + f.name + "' is in namespace " + shown(f.cpp_namespace) + " but '" + first.name +
@@ -176,10 +185,13 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   }
 
   // The innermost namespace enclosing every function.
-  if (!model.functions.empty()) {
-    std::vector<std::string> common = split(model.functions.front().cpp_namespace, "::");
-    for (const Function& f : model.functions) {
-      std::vector<std::string> parts = split(f.cpp_namespace, "::");
+  if (!model.functions.empty() || !model.stateful.empty()) {
+    std::vector<std::string> namespaces;
+    for (const Function& f : model.functions) namespaces.push_back(f.cpp_namespace);
+    for (const StatefulFunction& f : model.stateful) namespaces.push_back(f.cpp_namespace);
+    std::vector<std::string> common = split(namespaces.front(), "::");
+    for (const std::string& f_ns : namespaces) {
+      std::vector<std::string> parts = split(f_ns, "::");
       size_t n = 0;
       while (n < common.size() && n < parts.size() && common[n] == parts[n]) ++n;
       common.resize(n);
@@ -235,6 +247,23 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
     claim(f.request_message, "the request of '" + f.remote_name + "'", f.loc);
     claim(f.response_message, "the response of '" + f.remote_name + "'", f.loc);
   }
+  // Stateful functions: their types, "<package>/<name>" unless annotated.
+  std::map<std::string, const StatefulFunction*> function_types;
+  for (StatefulFunction& sf : model.stateful) {
+    if (sf.function_type.empty()) {
+      if (model.package.empty()) {
+        error(sf.loc, "stateful function '" + sf.name + "' has no namespace for its function type "
+                      "(namespace/name); put it in a namespace, pass --package, or name its type with "
+                      "[[dispatch::function(\"example/" + sf.remote_name + "\")]]");
+        continue;
+      }
+      sf.function_type = model.package + "/" + sf.remote_name;
+    }
+    auto [it, inserted] = function_types.emplace(sf.function_type, &sf);
+    if (!inserted)
+      error(sf.loc, "function type '" + sf.function_type + "' of '" + sf.name + "' is already that of '" +
+                        it->second->name + "' at " + where(it->second->loc) + "; give one of them another type");
+  }
   for (const auto& [name, type] : wrapper_messages(model))
     claim(name, "the wrapper message for '" + type.cpp + "' (see docs/annotations.md)", {});
 
@@ -286,6 +315,12 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
     if (f.request_message.empty()) continue;
     in_remote.emplace(f.request_message, "the request struct of '" + f.remote_name + "'");
     in_remote.emplace(f.response_message, "the response struct of '" + f.remote_name + "'");
+  }
+  for (const StatefulFunction& sf : model.stateful) {
+    auto [it, inserted] = in_remote.emplace(sf.name, "the stub of stateful function '" + sf.name + "'");
+    if (!inserted)
+      error(sf.loc, "stateful function '" + sf.name + "': its stub would be '" + remote_ns + "::" + sf.name +
+                        "', already the name of " + it->second + "; rename the function");
   }
   for (const Function& f : model.functions) {
     std::string stub = stub_name(model, f);

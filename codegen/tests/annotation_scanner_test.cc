@@ -309,3 +309,39 @@ TEST(AnnotationScanner, ScansTokensFromAnyTokenizer) {
 
 }  // namespace
 }  // namespace dispatch::gen
+
+namespace dispatch::gen {
+namespace {
+
+// A state field's expiration, and a stateful function's type named in full.
+TEST(AnnotationScanner, ExpirationsAndStatefulFunctionTypes) {
+  AnnotationScan s = scan(
+      "struct S {\n"
+      "  [[dispatch::expire_after_write(\"10m\")]] int a;\n"
+      "  [[dispatch::expire_after_invoke(\"2d\")]] int b;\n"
+      "  [[dispatch::expire_after_write(\"0s\")]] int c;\n"
+      "  [[dispatch::expire_after_write]] int d;\n"
+      "  [[dispatch::expire_after_invoke(\"5 weeks\")]] int e;\n"
+      "};\n"
+      "[[dispatch::function(\"counters/tally\")]] void f();\n"
+      "[[dispatch::function(\"/tally\")]] void g();\n");
+  ASSERT_EQ(s.annotations.size(), 3u);
+  EXPECT_EQ(s.annotations[0].kind, Annotation::Kind::expire_after_write);
+  EXPECT_EQ(s.annotations[0].expire_ms, 600000);
+  EXPECT_EQ(s.annotations[1].kind, Annotation::Kind::expire_after_invoke);
+  EXPECT_EQ(s.annotations[1].expire_ms, 2 * 86400000LL);
+  EXPECT_EQ(s.annotations[2].remote_name, "counters/tally");
+  const std::string rule = "takes one string literal, a positive whole number and a unit (ms, s, m, h, d), e.g. ";
+  EXPECT_THAT(errors(s),
+              ElementsAre("api.h:4:34: error: [[dispatch::expire_after_write]] " + rule +
+                              "[[dispatch::expire_after_write(\"10m\")]]",
+                          "api.h:5:5: error: [[dispatch::expire_after_write]] " + rule +
+                              "[[dispatch::expire_after_write(\"10m\")]]",
+                          "api.h:6:35: error: [[dispatch::expire_after_invoke]] " + rule +
+                              "[[dispatch::expire_after_invoke(\"10m\")]]",
+                          "api.h:9:22: error: remote name '/tally' is not an identifier; use letters, digits and "
+                          "'_', not starting with a digit"));
+}
+
+}  // namespace
+}  // namespace dispatch::gen

@@ -598,3 +598,114 @@ TEST(FrontendReject, EventWorkflow) {
 
 }  // namespace
 }  // namespace dispatch::gen::testing
+
+namespace dispatch::gen::testing {
+namespace {
+
+// A stateful function's header includes dispatch/stateful/context.h; the
+// error is the one at `line` (of `body`) that ends with `message`.
+void expect_stateful_error(const std::string& body, unsigned line, const std::string& message) {
+  TempDir dir;
+  Parsed p = parse(dir, "#include \"dispatch/stateful/context.h\"\n" + body, "api.h",
+                   {"-I" DISPATCH_TEST_RUNTIME_INCLUDE});
+  const std::string at = p.path + ":" + std::to_string(kPreludeLines + 1 + line) + ":";
+  bool found = false;
+  for (const std::string& e : formatted(p.errors)) {
+    found = found || (e.rfind(at, 0) == 0 && e.size() >= message.size() &&
+                      e.compare(e.size() - message.size(), message.size(), message) == 0);
+  }
+  EXPECT_TRUE(found) << "no error at " << at << " ending with: " << message << "\ngot:\n"
+                     << ::testing::PrintToString(formatted(p.errors));
+}
+
+TEST(FrontendReject, StateFieldOfAnUnsupportedType) {
+  expect_stateful_error("namespace g {\nstruct S {\n  std::vector<int> tags;\n};\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx, std::int32_t n);\n}\n",
+                        3,
+                        "error: state field 'tags' of 'g::S' has type 'std::vector<int>'; a state field is bool, "
+                        "std::int32_t, std::int64_t, float, double, std::string, a struct (a protobuf message), or "
+                        "std::optional of one of these (StateFun's types): put the others in a struct");
+}
+
+TEST(FrontendReject, ContextNotFirst) {
+  expect_stateful_error("namespace g {\nstruct S { int n; };\n"
+                        "[[dispatch::function]] void f(std::int32_t n, dispatch::Context<S>& ctx);\n}\n",
+                        3,
+                        "error: parameter 'ctx' of 'f' is a dispatch::Context; a stateful function takes it first: "
+                        "void f(dispatch::Context<State>& ctx, const Message& message)");
+}
+
+TEST(FrontendReject, ContextOfANonStruct) {
+  expect_stateful_error("namespace g {\n"
+                        "[[dispatch::function]] void f(dispatch::Context<int>& ctx, std::int32_t n);\n}\n",
+                        2,
+                        "error: parameter 'ctx' of stateful function 'f' has type 'dispatch::Context<int> &'; the "
+                        "state 'int' is not a struct: declare a struct whose fields are the persisted values");
+  expect_stateful_error("namespace g {\n"
+                        "[[dispatch::function]] void f(dispatch::Context<std::string>& ctx, std::int32_t n);\n}\n",
+                        2, "is not a struct: declare a struct whose fields are the persisted values");
+}
+
+TEST(FrontendReject, PrivateStateField) {
+  expect_stateful_error("namespace g {\nclass S {\n  int n;\n};\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx, int m);\n}\n",
+                        3,
+                        "error: state field 'n' of 'g::S' is not public; the generated code reads and writes each "
+                        "field of the state");
+}
+
+TEST(FrontendReject, ContextByValue) {
+  expect_stateful_error("namespace g {\nstruct S { int n; };\n"
+                        "[[dispatch::function]] void f(const dispatch::Context<S>& ctx, std::int32_t n);\n}\n",
+                        3,
+                        "error: parameter 'ctx' of stateful function 'f' has type 'const dispatch::Context<S> &'; "
+                        "take the context as dispatch::Context<State>& (a non-const reference)");
+}
+
+TEST(FrontendReject, StatefulMessageOfAnUnsupportedType) {
+  expect_stateful_error("namespace g {\nstruct S { int n; };\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx, std::vector<int> v);\n}\n",
+                        3,
+                        "error: message parameter 'v' of stateful function 'f' has type 'std::vector<int>'; a "
+                        "stateful function takes a struct (a protobuf message), bool, std::int32_t, std::int64_t, "
+                        "float, double, std::string, or a std::variant of these (one per message type)");
+  expect_stateful_error("namespace g {\nstruct S { int n; };\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx);\n}\n",
+                        3,
+                        "error: stateful function 'f' has only the context; it takes the context and one message: "
+                        "void f(dispatch::Context<State>& ctx, const Message& message)");
+}
+
+TEST(FrontendReject, StatefulFunctionReturningAValue) {
+  expect_stateful_error("namespace g {\nstruct S { int n; };\n"
+                        "[[dispatch::function]] int f(dispatch::Context<S>& ctx, int m);\n}\n",
+                        3, "error: stateful function 'f' returns 'int'; it answers with ctx.reply(): return void");
+}
+
+TEST(FrontendReject, ExpirationsThatDoNotRead) {
+  expect_stateful_error("namespace g {\nstruct S {\n  [[dispatch::expire_after_write(\"10 minutes\")]] int n;\n};\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx, int m);\n}\n",
+                        3,
+                        "error: [[dispatch::expire_after_write]] takes one string literal, a positive whole number "
+                        "and a unit (ms, s, m, h, d), e.g. [[dispatch::expire_after_write(\"10m\")]]");
+  expect_stateful_error("namespace g {\nstruct T {\n  [[dispatch::expire_after_invoke(\"1h\")]] int n;\n};\n"
+                        "[[dispatch::function]] void f(const T& t);\n}\n",
+                        3,
+                        "error: [[dispatch::expire_after_invoke]] applies to a field of a stateful function's state "
+                        "struct; 'n' is not one");
+}
+
+TEST(FrontendReject, StatefulFunctionWithoutANamespaceOrAType) {
+  expect_stateful_error("struct S { int n; };\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx, int m);\n",
+                        2,
+                        "error: stateful function 'f' has no namespace for its function type (namespace/name); put "
+                        "it in a namespace, pass --package, or name its type with "
+                        "[[dispatch::function(\"example/f\")]]");
+  expect_stateful_error("namespace g {\n[[dispatch::function(\"a/b\")]] void f(int m);\n}\n", 2,
+                        "error: 'a/b' is a stateful function's type (namespace/name), but 'f' takes no "
+                        "dispatch::Context<State>&; give it a plain remote name");
+}
+
+}  // namespace
+}  // namespace dispatch::gen::testing

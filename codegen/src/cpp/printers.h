@@ -7,6 +7,8 @@
 //   stub_printer.cc    <stem>.dispatch.cc: the stubs' calls, the descriptor
 //   server_printer.cc  <stem>.dispatch.server.cc: the handlers and the
 //                      dispatch::Service
+//   stateful_printer.cc the stateful functions' parts of those files (empty
+//                      for a header without stateful functions)
 // The two client sources are separate translation units, so a build compiles
 // them in parallel.
 #pragma once
@@ -21,5 +23,16 @@ std::string print_header(const CppNames& names);
 std::string print_codec_source(const CppNames& names);
 std::string print_client_source(const CppNames& names, const std::string& serialized_file_descriptor);
 std::string print_server_source(const CppNames& names);
+
+// stateful_printer.cc: in the header, its #includes and stubs; in the
+// client source, the stubs' bodies; in the server source, its #include, the
+// functions' entries (in the anonymous namespace) and the Service that
+// carries them (`service_head` opens its initializer, up to the companion).
+std::string stateful_header_includes(const CppNames& names);
+std::string print_stateful_stubs(const CppNames& names);
+std::string print_stateful_stub_bodies(const CppNames& names);
+std::string stateful_server_includes(const CppNames& names);
+std::string print_stateful_entries(const CppNames& names);
+std::string print_stateful_service(const CppNames& names, const std::string& service_head);
 
 }  // namespace dispatch::gen

@@ -116,7 +116,7 @@ std::string print_server_source(const CppNames& names) {
     << "#include <utility>\n\n"
     << "#include \"dispatch/core/service.h\"\n#include \"dispatch/durable/function_service.h\"\n"
     // A workflow's server half is C++20, as its header is: only then.
-    << (any_workflow ? "#include \"dispatch/workflow/serve.h\"\n" : "") << "\n"
+    << (any_workflow ? "#include \"dispatch/workflow/serve.h\"\n" : "") << stateful_server_includes(names) << "\n"
     << kQuietDeprecation;
   o << ns_open(names.remote_ns()) << "namespace {\n\n";
   for (std::size_t i = 0; i < m.functions.size(); ++i) {
@@ -173,14 +173,19 @@ std::string print_server_source(const CppNames& names) {
     }
     o << "};\n\n";
   }
-  o << "}  // namespace\n\n"
-    << "const ::dispatch::Service& " << cpp_stem(m.stem) << "_service() {\n"
-    << "  static const ::dispatch::Service service{" << quote(m.package) << ", " << quote(m.service) << ", "
-    << (m.functions.empty() ? "nullptr, 0" : names.methods() + ", std::size(" + names.methods() + ")") << ", "
-    << cpp_stem(m.stem) << "_file_descriptor(),\n"
-    << "      // Served with the Dispatch protocol's Run, so a scheduler can drive it.\n"
-    << "      &::dispatch::function_service()};\n"
-    << "  return service;\n"
+  o << print_stateful_entries(names) << "}  // namespace\n\n"
+    << "const ::dispatch::Service& " << cpp_stem(m.stem) << "_service() {\n";
+  std::ostringstream head;
+  head << "  static const ::dispatch::Service service{" << quote(m.package) << ", " << quote(m.service) << ", "
+       << (m.functions.empty() ? "nullptr, 0" : names.methods() + ", std::size(" + names.methods() + ")") << ", "
+       << cpp_stem(m.stem) << "_file_descriptor(),\n";
+  if (!m.stateful.empty()) {
+    o << print_stateful_service(names, head.str());
+  } else {
+    o << head.str() << "      // Served with the Dispatch protocol's Run, so a scheduler can drive it.\n"
+      << "      &::dispatch::function_service()};\n";
+  }
+  o << "  return service;\n"
     << "}\n\n"
     << ns_close(names.remote_ns()) << kEndQuiet;
   return o.str();

@@ -94,7 +94,7 @@ std::string print_client_source(const CppNames& names, const std::string& serial
     << "  return std::string_view(kDescriptor, sizeof kDescriptor - 1);\n"
     << "}\n\n";
   for (std::size_t i = 0; i < m.functions.size(); ++i) stub_def(o, names, m.functions[i], names.stub(i));
-  o << ns_close(names.remote_ns()) << kEndQuiet;
+  o << ns_close(names.remote_ns()) << print_stateful_stub_bodies(names) << kEndQuiet;
   return o.str();
 }
 

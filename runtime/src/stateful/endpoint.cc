@@ -174,6 +174,13 @@ Result<void> StatefulFunctions::add_to(DispatchTable& table, std::string path) {
 }
 
 Result<std::string> StatefulFunctions::handle(std::string_view body) const {
+  return handle_batch(body, [this](std::string_view type) -> Result<const StatefulFunction*> {
+    auto fn = impl_->functions.find(type);
+    return fn == impl_->functions.end() ? nullptr : &fn->second;
+  });
+}
+
+Result<std::string> handle_batch(std::string_view body, const FunctionLookup& lookup) {
   pb::ToFunction req;
   if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return Error(Code::invalid_argument, "the request is not an io.statefun.sdk.reqreply.ToFunction");
@@ -182,11 +189,12 @@ Result<std::string> StatefulFunctions::handle(std::string_view body) const {
   const pb::ToFunction::InvocationBatchRequest& batch = req.invocation();
   std::optional<Address> self = from_pb(batch.target());
   if (!self || !split(self->type)) return Error(Code::invalid_argument, "the invocation batch has no target address");
-  auto fn = impl_->functions.find(self->type);
-  if (fn == impl_->functions.end()) {
+  auto fn = lookup(self->type);
+  if (!fn.ok()) return std::move(fn).error();
+  if (*fn == nullptr) {
     return Error(Code::not_found, "no stateful function of type " + self->type + " is served here");
   }
-  const StatefulFunction& f = fn->second;
+  const StatefulFunction& f = **fn;
 
   // The handshake: every declared value must have come, present or not.
   std::map<std::string, Invocation::Cell, std::less<>> cells;

@@ -61,6 +61,9 @@ const CallContext& this_call() noexcept;
 
 class DispatchTable;
 struct Service;
+namespace stateful {
+struct StatefulFunction;  // dispatch/stateful/endpoint.h
+}  // namespace stateful
 
 // What a method's handler is given: the request and everything it may need
 // beside it, so that no handler has to find it elsewhere.
@@ -137,6 +140,12 @@ struct Service {
   // can be driven by a scheduler without opting in). DispatchTable::add()
   // adds it too; it is one route however many services bring it.
   const Service* companion = nullptr;
+  // The header's stateful functions (docs/stateful.md), if it has any: the
+  // companion is then the StateFun route (dispatch/stateful/context.h),
+  // one route that serves those of every service in the table. This layer
+  // only carries them.
+  const stateful::StatefulFunction* stateful_functions = nullptr;
+  std::size_t stateful_function_count = 0;
 };
 
 class DispatchTable {

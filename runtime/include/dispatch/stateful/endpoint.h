@@ -61,6 +61,14 @@ struct ValueSpec {
   std::chrono::milliseconds ttl{0};
 };
 
+struct StatefulFunction;
+// What StatefulFunctions::handle() does, over functions found by
+// `lookup` (by function type; nullptr when none is served, an error to
+// answer instead). The StateFun route of generated services
+// (statefun_route(), dispatch/stateful/context.h) finds them in its table.
+using FunctionLookup = std::function<Result<const StatefulFunction*>(std::string_view type)>;
+Result<std::string> handle_batch(std::string_view to_function, const FunctionLookup& lookup);
+
 // What one invocation of a batch sees and does. State persists across the
 // invocations of a batch and, through the runtime, across batches.
 class Invocation {
@@ -99,6 +107,7 @@ class Invocation {
 
  private:
   friend class StatefulFunctions;
+  friend Result<std::string> handle_batch(std::string_view to_function, const FunctionLookup& lookup);
   struct Delayed {
     std::chrono::milliseconds delay{0};
     Address to;
@@ -150,5 +159,6 @@ class StatefulFunctions {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
 
 }  // namespace dispatch::stateful

@@ -1,0 +1,42 @@
+// Stateful functions for the generated-code tests: a greeter whose state
+// has defaults, an optional field that expires, and a counter it messages
+// (its function type named in the annotation); one function takes two
+// message types.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "dispatch/stateful/context.h"
+
+namespace greeter {
+
+struct GreetRequest {
+  std::string name;
+  bool remind = false;           // send itself a reminder in an hour
+  bool cancel_reminder = false;  // cancel it
+};
+struct Reset {
+  bool hard = false;  // forget the count and the name; else restore the budget
+};
+
+struct Seen {
+  std::int32_t count = 0;
+  [[dispatch::expire_after_write("10m")]] std::optional<std::string> last_name;
+  std::int32_t budget = 5;  // a default other than zero
+};
+
+struct Tally {
+  std::int64_t sum = 0;
+};
+
+// Counts greetings per entity, tells the counter, replies to a caller,
+// writes the name to the egress greeter/log.
+[[dispatch::function]] void greet(dispatch::Context<Seen>& ctx, const GreetRequest& req);
+// The same state under another type: a greeting renames, a Reset clears.
+[[dispatch::function]] void admin(dispatch::Context<Seen>& ctx, std::variant<GreetRequest, Reset> message);
+// Sums what it is sent; each new sum goes to the egress counters/sums.
+[[dispatch::function("counters/tally")]] void tally(dispatch::Context<Tally>& ctx, std::int64_t amount);
+
+}  // namespace greeter
