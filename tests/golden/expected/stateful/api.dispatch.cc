@@ -48,6 +48,16 @@ std::string_view api_file_descriptor() {
       [](std::string_view kept) { return hello_stub::decode_reply(std::string(kept)); });
 }
 
+::dispatch::Result<::dispatch::Dispatched<std::string>> hello_stub::dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options) const {
+  auto request = hello_stub::encode_request(name);
+  if (!request.ok()) return std::move(request).error();
+  auto id = client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
+  if (!id.ok()) return std::move(id).error();
+  return ::dispatch::Dispatched<std::string>(client, std::move(*id), [](std::string_view response) {
+    return hello_stub::decode_reply(std::string(response));
+  });
+}
+
 std::string hello_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
   return hello_stub::try_call(client, name, options).value();
 }

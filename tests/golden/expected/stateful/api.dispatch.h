@@ -20,6 +20,7 @@
 #include "dispatch/core/result.h"
 #include "dispatch/core/stub_calls.h"
 #include "dispatch/durable/dispatch_client.h"
+#include "dispatch/durable/dispatched.h"
 #include "dispatch/durable/durable_call.h"
 #include "dispatch/stateful/ingress.h"
 #include "dispatch/stateful/value_types.h"
@@ -85,12 +86,11 @@ inline constexpr struct hello_stub {
     return ::dispatch::stub::call_awaitable<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(name), options, &hello_stub::decode_reply);
   }
 #endif
-  // Hands the call to a durable scheduler; returns its dispatch ID.
-  ::dispatch::Result<std::string> dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options = {}) const {
-    auto request = hello_stub::encode_request(name);
-    if (!request.ok()) return std::move(request).error();
-    return client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
-  }
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the std::string or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<std::string>> dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<std::string> call(const std::string& name) const;
