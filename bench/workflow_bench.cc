@@ -24,7 +24,7 @@
 //   2. latency: one sequence3 at a time, dispatch sent -> result known to
 //      the client. Alternately the client polls Get every 0.25 ms (p50/p99)
 //      and waits in DispatchClient::await_result (await_p50/p99: the
-//      scheduler's Get looks again every 10 ms while the call runs).
+//      scheduler wakes the Get when it records the end).
 //        latency shape p50_us p99_us await_p50_us await_p99_us samples
 //   3. size (one row per N of --sizes, default 10,100,1000): one sequence of
 //      N steps at a time, dispatch -> result known (polled as in 2); the
