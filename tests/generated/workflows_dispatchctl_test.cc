@@ -20,15 +20,12 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.h"
+#include "workflows_processes.h"
 #include "dispatch/security/keys.h"
 
 namespace {
 
 using namespace std::chrono_literals;
-using durable_test::free_port;
-using durable_test::port_open;
-using durable_test::spawn;
 
 struct Output {
   int status;
@@ -56,34 +53,9 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-class DispatchctlJson : public ::testing::Test {
+class DispatchctlJson : public workflows_test::Processes {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "dispatchctl_json_" + std::to_string(::getpid()) + "/";
-    ASSERT_EQ(std::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
-    api_port_ = free_port();
-    ep_port_ = free_port();
-    api_url_ = "http://127.0.0.1:" + std::to_string(api_port_);
-    ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
-    scheduler_ = spawn({DISPATCHD, "--db", dir_ + "d.db", "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                        "--api-key", "k1", "--max-attempts", "2", "--min-backoff-ms", "10"},
-                       dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key_.to_pem()}});
-    server_ = spawn({WORKFLOWS_SERVER}, dir_ + "server.log",
-                    {{"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(ep_port_)},
-                     {"DISPATCH_VERIFICATION_KEY", key_.public_key().to_base64()}});
-    for (int i = 0; i < 500 && !(port_open(api_port_) && port_open(ep_port_)); ++i) {
-      std::this_thread::sleep_for(10ms);
-    }
-    ASSERT_TRUE(port_open(api_port_) && port_open(ep_port_)) << "see the logs in " << dir_;
-  }
-  void TearDown() override {
-    for (pid_t pid : {scheduler_, server_}) {
-      ::kill(pid, SIGTERM);
-      int st = 0;
-      ::waitpid(pid, &st, 0);
-    }
-    if (!HasFailure()) std::system(("rm -rf " + dir_).c_str());
-  }
+  DispatchctlJson() : Processes("dispatchctl_json") {}
   // dispatchctl without message types (and none from the environment).
   std::string bare(const std::string& args) {
     return "env -u DISPATCH_PROTO -u DISPATCH_PROTO_PATH -u DISPATCH_DESCRIPTOR_SET " + std::string(DISPATCHCTL) +
@@ -107,11 +79,6 @@ class DispatchctlJson : public ::testing::Test {
     EXPECT_NE(done.out.find("state        completed\n"), std::string::npos) << done.out << " (logs in " << dir_ << ")";
     return id;
   }
-
-  dispatch::security::SigningKey key_ = dispatch::security::SigningKey::generate();
-  std::string dir_, api_url_, ep_url_;
-  uint16_t api_port_ = 0, ep_port_ = 0;
-  pid_t scheduler_ = -1, server_ = -1;
 };
 
 // The workflow's input went in as JSON and comes back out as JSON, its

@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "child_process.h"
+#include "workflows_processes.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/security/keys.h"
 #include "dispatch/transport/http_client.h"
@@ -26,43 +26,10 @@
 namespace {
 
 using namespace std::chrono_literals;
-using durable_test::free_port;
-using durable_test::port_open;
-using durable_test::spawn;
 
-class GeneratedWorkflowsE2E : public ::testing::Test {
+class GeneratedWorkflowsE2E : public workflows_test::Processes {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "workflows_e2e_" + std::to_string(::getpid()) + "/";
-    ASSERT_EQ(std::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
-    api_port_ = free_port();
-    ep_port_ = free_port();
-    api_url_ = "http://127.0.0.1:" + std::to_string(api_port_);
-    ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
-    scheduler_ = spawn({DISPATCHD, "--db", dir_ + "d.db", "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                        "--api-key", "k1", "--max-attempts", "2", "--min-backoff-ms", "10"},
-                       dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key_.to_pem()}});
-    server_ = spawn({WORKFLOWS_SERVER}, dir_ + "server.log",
-                    {{"DISPATCH_ENDPOINT_ADDR", "127.0.0.1:" + std::to_string(ep_port_)},
-                     {"DISPATCH_VERIFICATION_KEY", key_.public_key().to_base64()}});
-    for (int i = 0; i < 500 && !(port_open(api_port_) && port_open(ep_port_)); ++i) {
-      std::this_thread::sleep_for(10ms);
-    }
-    ASSERT_TRUE(port_open(api_port_) && port_open(ep_port_)) << "see the logs in " << dir_;
-  }
-  void TearDown() override {
-    for (pid_t pid : {scheduler_, server_}) {
-      ::kill(pid, SIGTERM);
-      int st = 0;
-      ::waitpid(pid, &st, 0);
-    }
-    if (!HasFailure()) std::system(("rm -rf " + dir_).c_str());
-  }
-
-  dispatch::security::SigningKey key_ = dispatch::security::SigningKey::generate();
-  std::string dir_, api_url_, ep_url_;
-  uint16_t api_port_ = 0, ep_port_ = 0;
-  pid_t scheduler_ = -1, server_ = -1;
+  GeneratedWorkflowsE2E() : Processes("workflows_e2e") {}
 };
 
 // Awaits a dispatched call's handle from a coroutine: it resumes on the
