@@ -42,6 +42,7 @@
 #include "dispatch/statefun_runtime/runtime.h"
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
+#include "embedded.h"
 #include "io/statefun/sdk/reqreply/request_reply.pb.h"
 #include "load.h"
 
@@ -133,23 +134,10 @@ Args parse_args(int argc, char** argv) {
   return args;
 }
 
-template <typename T>
-T value_or_throw(dispatch::Result<T> r, const std::string& what) {
-  if (!r.ok()) throw std::runtime_error(what + ": " + r.error().message());
-  return std::move(r).value();
-}
+using bench::value_or_throw;
 
-std::unique_ptr<dispatch::Server> serve(const dispatch::DispatchTable& table) {
-  dispatch::ServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  options.workers = 32;  // Send requests wait for their group commit
-  options.logger = dispatch::Logger(dispatch::LogLevel::warn);
-  auto server = std::make_unique<dispatch::Server>(table, std::move(options));
-  auto started = server->start();
-  if (!started.ok()) throw std::runtime_error("starting a server: " + started.error().message());
-  return server;
-}
+// 32 workers: Send requests wait for their group commit.
+std::unique_ptr<dispatch::Server> serve(const dispatch::DispatchTable& table) { return bench::serve(table, 32); }
 
 std::string send_body(std::mt19937& rng, int addresses, int batch, int64_t value) {
   dispatch::statefun::v1::SendRequest req;

@@ -57,6 +57,7 @@
 #include "dispatch/sqlite/sqlite_store.h"
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
+#include "embedded.h"
 #include "load.h"
 #include "workflow_api.dispatch.h"
 #include "workflow_counter.h"
@@ -106,27 +107,10 @@ Args parse_args(int argc, char** argv) {
   return args;
 }
 
-template <typename T>
-T value_or_throw(dispatch::Result<T> r, const std::string& what) {
-  if (!r.ok()) throw std::runtime_error(what + ": " + r.error().message());
-  return std::move(r).value();
-}
-
-void check(dispatch::Result<void> r, const std::string& what) {
-  if (!r.ok()) throw std::runtime_error(what + ": " + r.error().message());
-}
-
-std::unique_ptr<dispatch::Server> serve(const dispatch::DispatchTable& table) {
-  dispatch::ServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  options.logger = dispatch::Logger(dispatch::LogLevel::warn);
-  auto server = std::make_unique<dispatch::Server>(table, std::move(options));
-  check(server->start(), "starting a server");
-  return server;
-}
-
-std::string url(const dispatch::Server& server) { return "http://127.0.0.1:" + std::to_string(server.port()); }
+using bench::check;
+using bench::serve;
+using bench::url;
+using bench::value_or_throw;
 
 std::unique_ptr<dispatch::HttpClient> make_client(const std::string& to) {
   dispatch::HttpClientOptions o;
