@@ -7,8 +7,13 @@
 #include <cassert>
 #include <cmath>
 #include <exception>
+#include <fstream>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <thread>
+
+#include <unistd.h>
 
 namespace bench {
 
@@ -17,6 +22,25 @@ std::int64_t quantile(std::vector<std::int64_t>& samples, double q) {
   std::sort(samples.begin(), samples.end());
   auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(samples.size())));
   return samples[std::max<std::size_t>(rank, 1) - 1];
+}
+
+double process_cpu_seconds(int pid) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/stat") : "/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return -1;
+  // The command name (field 2) is in parentheses and may hold spaces; the
+  // fields after its closing parenthesis start at field 3 (state).
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  if (!fields) return -1;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 namespace {
@@ -43,9 +67,23 @@ LoadResult run_closed_loop(const ConnectionFactory& factory, const LoadOptions& 
   // completion step fixes the shared timeline so all lanes measure the
   // same window.
   Clock::time_point measure_from, measure_until;
-  std::barrier start(n, [&]() noexcept {
+  // n lanes and the CPU sampler.
+  std::barrier start(n + 1, [&]() noexcept {
     measure_from = Clock::now() + options.warmup;
     measure_until = measure_from + options.duration;
+  });
+
+  // CPU over the measured window, sampled at its start and end by a thread
+  // of its own (the warm-up's calls are not charged).
+  double cpu_begin[2] = {-1, -1}, cpu_end[2] = {-1, -1};
+  std::thread sampler([&] {
+    start.arrive_and_wait();
+    std::this_thread::sleep_until(measure_from);
+    cpu_begin[0] = process_cpu_seconds(0);
+    if (options.cpu_of_pid > 0) cpu_begin[1] = process_cpu_seconds(options.cpu_of_pid);
+    std::this_thread::sleep_until(measure_until);
+    cpu_end[0] = process_cpu_seconds(0);
+    if (options.cpu_of_pid > 0) cpu_end[1] = process_cpu_seconds(options.cpu_of_pid);
   });
 
   std::vector<std::thread> threads;
@@ -75,6 +113,7 @@ LoadResult run_closed_loop(const ConnectionFactory& factory, const LoadOptions& 
     });
   }
   for (auto& t : threads) t.join();
+  sampler.join();
   auto finished = Clock::now();
 
   std::vector<std::int64_t> all;
@@ -86,6 +125,8 @@ LoadResult run_closed_loop(const ConnectionFactory& factory, const LoadOptions& 
 
   LoadResult result;
   result.calls = all.size();
+  if (cpu_begin[0] >= 0 && cpu_end[0] >= 0) result.client_cpu_s = cpu_end[0] - cpu_begin[0];
+  if (cpu_begin[1] >= 0 && cpu_end[1] >= 0) result.server_cpu_s = cpu_end[1] - cpu_begin[1];
   // The window ends when the last lane's last call returned.
   result.seconds = std::chrono::duration<double>(std::max(finished, measure_until) - measure_from).count();
   if (all.empty()) return result;

@@ -31,6 +31,9 @@ struct LoadOptions {
   int connections = 1;
   std::chrono::milliseconds warmup{300};  // calls made but not counted
   std::chrono::milliseconds duration{3000};
+  // A process whose CPU time over the measured window is reported too (the
+  // server under test, in its own process); 0: none.
+  int cpu_of_pid = 0;
 };
 
 struct LoadResult {
@@ -39,7 +42,17 @@ struct LoadResult {
   double qps = 0;
   double p50_us = 0;
   double p99_us = 0;
+  // CPU time (user + system) used over the measured window by this load
+  // process and by options.cpu_of_pid (-1 when not measured). On 2 cores a
+  // heavy client leaves the server little CPU, so calls per second alone
+  // compare clients as much as servers; CPU per call compares the servers.
+  double client_cpu_s = -1;
+  double server_cpu_s = -1;
 };
+
+// The CPU time (user + system) `pid` has used so far, from /proc/<pid>/stat
+// (0: this process); -1 when it cannot be read (the process is gone).
+double process_cpu_seconds(int pid);
 
 // The q-quantile (0 < q <= 1) of `samples` by the nearest-rank method:
 // the smallest sample such that at least q of all samples are <= it.

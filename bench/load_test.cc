@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <stdexcept>
 
@@ -92,6 +94,37 @@ TEST(RunClosedLoop, AFactoryErrorPropagates) {
     throw std::runtime_error("cannot connect to 127.0.0.1:1");
   };
   EXPECT_THROW(run_closed_loop(factory, options), std::runtime_error);
+}
+
+TEST(ProcessCpuSeconds, GrowsWithWorkAndFailsForAProcessThatIsGone) {
+  double before = process_cpu_seconds(0);
+  ASSERT_GE(before, 0);
+  volatile std::uint64_t x = 0;
+  // Busy until the tick-granular counter moves (at most a few seconds).
+  for (double now = before; now <= before;) {
+    for (int i = 0; i < 1000000; ++i) x = x + static_cast<std::uint64_t>(i);
+    now = process_cpu_seconds(0);
+  }
+  EXPECT_GT(process_cpu_seconds(static_cast<int>(getpid())), before);
+  EXPECT_EQ(process_cpu_seconds(1 << 30), -1);  // beyond pid_max: no such process
+}
+
+TEST(RunClosedLoop, ReportsCpuOfTheWindowForItselfAndAPid) {
+  std::atomic<std::uint64_t> calls{0};
+  LoadOptions options;
+  options.connections = 2;
+  options.warmup = std::chrono::milliseconds(10);
+  options.duration = std::chrono::milliseconds(200);
+  options.cpu_of_pid = static_cast<int>(getpid());  // the "server" is this process too
+  LoadResult r = run_closed_loop([&](int) { return std::make_unique<CountingConnection>(calls); }, options);
+  // Two lanes spinning for 200 ms use CPU; both samples are of this process.
+  EXPECT_GE(r.client_cpu_s, 0);
+  EXPECT_GE(r.server_cpu_s, 0);
+  EXPECT_LT(r.client_cpu_s, 10.0);
+
+  options.cpu_of_pid = 0;
+  r = run_closed_loop([&](int) { return std::make_unique<CountingConnection>(calls); }, options);
+  EXPECT_EQ(r.server_cpu_s, -1);  // not asked for
 }
 
 }  // namespace

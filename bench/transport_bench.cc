@@ -4,10 +4,12 @@
 //   bench-transport list
 //   bench-transport serve SYSTEM            prints the port, serves until SIGTERM/SIGINT
 //                                           (or until its parent dies)
-//   bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS
+//   bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID]
 //                                           prints one tab-separated row
 //   bench-transport verify-rate SECONDS     raw libsodium Ed25519 verifies/s, one core
-// Rows: system connections payload qps p50_us p99_us calls.
+// Rows: system connections payload qps p50_us p99_us calls server_cpu_us
+// client_cpu_us (CPU microseconds per call over the measured window, of the
+// server process SERVER_PID and of this load process; empty without a pid).
 //
 // Not for: formatting tables or JSON (bench/run does that with jq).
 #include <signal.h>
@@ -58,7 +60,7 @@ Payload parse_payload(std::string_view text) {
 int usage() {
   std::cerr << "usage: bench-transport list\n"
                "       bench-transport serve SYSTEM\n"
-               "       bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS\n"
+               "       bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID]\n"
                "       bench-transport verify-rate SECONDS\n";
   return 2;
 }
@@ -86,17 +88,22 @@ int run(int argc, char** argv) {
     sigwait(&stop, &received);
     return 0;  // ~server stops it
   }
-  if (command == "load" && argc == 7) {
+  if (command == "load" && (argc == 7 || argc == 8)) {
     const System& system = find_system(argv[2]);
     int port = static_cast<int>(parse_number("PORT", argv[3], 1, 65535));
     LoadOptions options;
     options.connections = static_cast<int>(parse_number("CONNECTIONS", argv[4], 1, 1024));
     Payload payload = parse_payload(argv[5]);
     options.duration = std::chrono::seconds(parse_number("SECONDS", argv[6], 1, 600));
+    if (argc == 8) options.cpu_of_pid = static_cast<int>(parse_number("SERVER_PID", argv[7], 1, 1 << 30));
     LoadResult r = run_closed_loop(system.connect(port, payload), options);
     if (r.calls == 0) throw std::runtime_error("no call completed in the measured window");
-    std::printf("%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%llu\n", system.name, options.connections, argv[5], r.qps, r.p50_us,
-                r.p99_us, static_cast<unsigned long long>(r.calls));
+    auto per_call = [&](double cpu_s) {
+      return cpu_s < 0 ? std::string() : std::to_string(cpu_s * 1e6 / static_cast<double>(r.calls));
+    };
+    std::printf("%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%llu\t%s\t%s\n", system.name, options.connections, argv[5], r.qps,
+                r.p50_us, r.p99_us, static_cast<unsigned long long>(r.calls), per_call(r.server_cpu_s).c_str(),
+                per_call(r.client_cpu_s).c_str());
     return 0;
   }
   if (command == "verify-rate" && argc == 3) {
