@@ -15,11 +15,13 @@
 #include <nghttp2/nghttp2.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <vector>
 
 #include "dispatch/core/service.h"
+#include "dispatch/security/signature.h"
 #include "transport/grpc_framing.h"
 
 namespace dispatch {
@@ -328,6 +330,15 @@ struct GrpcClient::Impl {
     for (const auto& [n, v] : call_options.headers) h.emplace_back(n, v);
     const std::string body = options.gzip_requests ? grpc::frame_message(grpc::gzip_compress(request), true)
                                                    : grpc::frame_message(request);
+    // Signed last, over the body as it goes out. HTTP/2 field names must
+    // be lower case (RFC 9113 8.2.1); the signer names them as HTTP/1.1
+    // writes them ("Content-Digest").
+    if (options.signer) {
+      for (auto& [n, v] : options.signer->sign("POST", path, target.authority, "application/grpc", body)) {
+        for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        h.emplace_back(std::move(n), std::move(v));
+      }
+    }
 
     std::unique_ptr<Connection> conn;
     bool fresh = false;

@@ -11,11 +11,12 @@
 // comes back as that dispatch::Code with grpc-message and the details of
 // grpc-status-details-bin. The call's deadline is sent as grpc-timeout and
 // kept locally (deadline_exceeded). Inside a running call, its W3C trace
-// context is sent on (traceparent, tracestate).
+// context is sent on (traceparent, tracestate). With a signer, every request
+// is signed (RFC 9421) as HttpClient signs Connect calls, so a verifying
+// dispatch::Server accepts it on its gRPC side.
 //
-// Not for: TLS (no https), streaming, request signatures (RFC 9421 is for
-// HttpClient's Connect calls), many streams multiplexed on one connection
-// (one call per connection at a time; connections are pooled).
+// Not for: TLS (no https), streaming, many streams multiplexed on one
+// connection (one call per connection at a time; connections are pooled).
 // Public header: compiles as C++17 and C++20; no Boost, no nghttp2.
 #pragma once
 
@@ -31,6 +32,10 @@
 
 namespace dispatch {
 
+namespace security {
+class Signer;
+}  // namespace security
+
 struct GrpcClientOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   // Per-call timeout when CallOptions::timeout is unset; nullopt: none.
@@ -43,6 +48,11 @@ struct GrpcClientOptions {
   bool gzip_requests = false;
   // When set, sent as "authorization: Bearer <api_key>".
   std::string api_key;
+  // When set, every request is signed (RFC 9421, Ed25519; docs/security.md):
+  // content-digest of the request body as sent (the framed, possibly
+  // gzipped message), signature-input and signature over "@method" "@path"
+  // "@authority" "content-type" "content-digest", created now.
+  std::shared_ptr<const security::Signer> signer;
   // call_async(): threads running blocking calls (so also the most calls in
   // flight from call_async at once).
   std::size_t async_threads = 4;
