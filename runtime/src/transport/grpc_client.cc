@@ -2,6 +2,7 @@
 // sockets, one stream at a time per pooled connection (see the header).
 #include "dispatch/transport/grpc_client.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +14,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <cctype>
@@ -34,19 +38,59 @@ struct Target {
   std::string host;
   std::string port;
   std::string authority;
+  bool tls = false;  // https://: TLS with ALPN "h2"
 };
+
+std::string openssl_error(std::string_view what) {
+  std::string out(what);
+  const unsigned long e = ERR_get_error();
+  if (e != 0) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof text);
+    out += ": ";
+    out += text;
+  }
+  ERR_clear_error();
+  return out;
+}
+
+using TlsContext = std::shared_ptr<SSL_CTX>;
+
+// TLS 1.2 or later (RFC 9113 9.2), the system's CAs plus `ca_file`.
+Result<TlsContext> make_tls_context(const GrpcClientOptions& o) {
+  TlsContext ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (!ctx) return Error(Code::internal, openssl_error("gRPC client: SSL_CTX_new"));
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (o.verify_tls) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_default_verify_paths(ctx.get());
+    if (!o.ca_file.empty() && SSL_CTX_load_verify_locations(ctx.get(), o.ca_file.c_str(), nullptr) != 1) {
+      return Error(Code::invalid_argument,
+                   openssl_error("gRPC client: cannot load the CA certificates in '" + o.ca_file + "'"));
+    }
+  }
+  // ALPN: "h2" only; a server that does not select it is refused.
+  static const unsigned char kAlpn[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn);
+  return ctx;
+}
 
 Result<Target> parse_target(std::string_view text) {
   auto bad = [&](const char* why) {
     return Error(Code::invalid_argument, "gRPC target '" + std::string(text.substr(0, 200)) + "' " + why +
-                                             "; expected host:port or http://host:port");
+                                             "; expected host:port, http://host:port or https://host:port");
   };
   std::string_view rest = text;
+  bool tls = false;
   if (rest.rfind("http://", 0) == 0) rest.remove_prefix(7);
-  if (rest.rfind("https://", 0) == 0) return bad("is https, which GrpcClient does not speak");
+  else if (rest.rfind("https://", 0) == 0) {
+    rest.remove_prefix(8);
+    tls = true;
+  }
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('/') != std::string_view::npos) return bad("has a path");
   Target t;
+  t.tls = tls;
   t.authority = std::string(rest);
   if (!rest.empty() && rest.front() == '[') {
     const auto close = rest.find(']');
@@ -74,10 +118,13 @@ class Connection {
  public:
   ~Connection() {
     if (session_) nghttp2_session_del(session_);
+    if (ssl_) SSL_free(ssl_);
     if (fd_ >= 0) ::close(fd_);
   }
 
-  static Result<std::unique_ptr<Connection>> open(const Target& target, Clock::time_point deadline) {
+  // `tls`: the client's context when the target is https, else null.
+  static Result<std::unique_ptr<Connection>> open(const Target& target, SSL_CTX* tls, bool verify,
+                                                  Clock::time_point deadline) {
     const std::string where = target.authority;
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
@@ -110,10 +157,57 @@ class Connection {
         last = std::strerror(err);
         continue;
       }
+      if (tls) {
+        // A refused handshake is the answer for every address: no retry.
+        if (auto shaken = c->handshake(target, tls, verify, deadline); !shaken.ok()) return shaken.error();
+      }
       c->start();
       return c;
     }
     return Error(Code::unavailable, "cannot connect to " + where + ": " + last);
+  }
+
+  // TLS on the connected socket: SNI and host name verification for
+  // `target.host`, ALPN "h2" required.
+  Result<void> handshake(const Target& target, SSL_CTX* tls, bool verify, Clock::time_point deadline) {
+    const std::string where = "TLS with " + target.authority;
+    ssl_ = SSL_new(tls);
+    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return Error(Code::internal, openssl_error(where + ": SSL_new"));
+    in6_addr v6;
+    in_addr v4;
+    const bool literal = ::inet_pton(AF_INET, target.host.c_str(), &v4) == 1 ||
+                         ::inet_pton(AF_INET6, target.host.c_str(), &v6) == 1;
+    if (!literal) SSL_set_tlsext_host_name(ssl_, target.host.c_str());
+    if (verify) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+      const int set = literal ? X509_VERIFY_PARAM_set1_ip_asc(param, target.host.c_str())
+                              : X509_VERIFY_PARAM_set1_host(param, target.host.c_str(), 0);
+      if (set != 1) return Error(Code::internal, openssl_error(where + ": setting the name to verify"));
+    }
+    for (;;) {
+      const int rc = SSL_connect(ssl_);
+      if (rc == 1) break;
+      const int why = SSL_get_error(ssl_, rc);
+      if (why != SSL_ERROR_WANT_READ && why != SSL_ERROR_WANT_WRITE) {
+        const long verified = SSL_get_verify_result(ssl_);
+        if (verify && verified != X509_V_OK) {
+          ERR_clear_error();
+          return Error(Code::unavailable,
+                       where + ": the server's certificate is not trusted: " + X509_verify_cert_error_string(verified));
+        }
+        return Error(Code::unavailable, openssl_error(where + ": handshake failed"));
+      }
+      if (!wait(why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+        return Error(Code::unavailable, where + ": the handshake timed out");
+      }
+    }
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl_, &proto, &len);
+    if (std::string_view(reinterpret_cast<const char*>(proto), len) != "h2") {
+      return Error(Code::unavailable, where + ": the server did not select HTTP/2 (\"h2\") by ALPN");
+    }
+    return {};
   }
 
   struct Reply {
@@ -153,16 +247,19 @@ class Connection {
         }
         wait_ms = static_cast<int>(left);
       }
-      pollfd p{fd_, POLLIN, 0};
-      const int ready = ::poll(&p, 1, wait_ms);
-      if (ready < 0 && errno != EINTR) return Error(Code::unavailable, std::string("poll: ") + std::strerror(errno));
-      if (ready <= 0) continue;
+      // Bytes TLS already decrypted are not on the socket any more.
+      if (!ssl_ || SSL_pending(ssl_) == 0) {
+        pollfd p{fd_, POLLIN, 0};
+        const int ready = ::poll(&p, 1, wait_ms);
+        if (ready < 0 && errno != EINTR) return Error(Code::unavailable, std::string("poll: ") + std::strerror(errno));
+        if (ready <= 0) continue;
+      }
       char buf[16 * 1024];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      const ssize_t n = receive(buf, sizeof buf);
       if (n == 0) return Error(Code::unavailable, "the server closed the connection");
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) continue;
-        return Error(Code::unavailable, std::string("reading the reply: ") + std::strerror(errno));
+        return Error(Code::unavailable, std::string("reading the reply: ") + io_error_);
       }
       const ssize_t used = nghttp2_session_mem_recv(session_, reinterpret_cast<uint8_t*>(buf), static_cast<size_t>(n));
       if (used < 0) {
@@ -183,7 +280,14 @@ class Connection {
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, 0) == 0) return true;
     char c;
-    return ::recv(fd_, &c, 1, MSG_PEEK) > 0;  // bytes (a PING, SETTINGS): still alive
+    if (!ssl_) return ::recv(fd_, &c, 1, MSG_PEEK) > 0;  // bytes (a PING, SETTINGS): still alive
+    // TLS: a record that is not whole yet, or one with frames, is alive; a
+    // close_notify or a closed socket is not.
+    const int n = SSL_peek(ssl_, &c, 1);
+    if (n > 0) return true;
+    const int why = SSL_get_error(ssl_, n);
+    ERR_clear_error();
+    return why == SSL_ERROR_WANT_READ;
   }
 
  private:
@@ -213,19 +317,69 @@ class Connection {
       if (n == 0) return {};
       std::size_t done = 0;
       while (done < static_cast<std::size_t>(n)) {
-        const ssize_t w = ::send(fd_, data + done, static_cast<std::size_t>(n) - done, MSG_NOSIGNAL);
+        short want = POLLOUT;
+        const ssize_t w = transmit(data + done, static_cast<std::size_t>(n) - done, want);
         if (w > 0) {
           done += static_cast<std::size_t>(w);
           continue;
         }
         if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-          pollfd p{fd_, POLLOUT, 0};
+          pollfd p{fd_, want, 0};
           ::poll(&p, 1, 1000);
           continue;
         }
-        return Error(Code::unavailable, std::string("sending the request: ") + std::strerror(errno));
+        return Error(Code::unavailable, std::string("sending the request: ") + io_error_);
       }
     }
+  }
+
+  // Waits until the socket is ready for `events`; false at the deadline.
+  bool wait(short events, Clock::time_point deadline) const {
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{fd_, events, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(left));
+      if (ready > 0) return true;
+      if (ready < 0 && errno != EINTR) return false;
+    }
+  }
+
+  // The socket's or TLS's read and write: > 0 bytes; 0 the peer closed;
+  // -1 with errno EAGAIN (try again once the socket is ready for `want`)
+  // or an error described in io_error_.
+  ssize_t receive(char* buf, std::size_t size) {
+    if (!ssl_) {
+      const ssize_t n = ::recv(fd_, buf, size, 0);
+      if (n < 0) io_error_ = std::strerror(errno);
+      return n;
+    }
+    const int n = SSL_read(ssl_, buf, static_cast<int>(size));
+    if (n > 0) return n;
+    return tls_failure(n, "TLS read");
+  }
+  ssize_t transmit(const uint8_t* data, std::size_t size, short& want) {
+    if (!ssl_) {
+      const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+      if (n < 0) io_error_ = std::strerror(errno);
+      return n;
+    }
+    const int n = SSL_write(ssl_, data, static_cast<int>(size));
+    if (n > 0) return n;
+    if (SSL_get_error(ssl_, n) == SSL_ERROR_WANT_READ) want = POLLIN;
+    return tls_failure(n, "TLS write");
+  }
+  ssize_t tls_failure(int rc, std::string_view what) {
+    const int why = SSL_get_error(ssl_, rc);
+    if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
+      errno = EAGAIN;
+      return -1;
+    }
+    if (why == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify
+    io_error_ = openssl_error(what);
+    if (why == SSL_ERROR_SYSCALL && errno == 0) return 0;  // closed without close_notify
+    errno = EIO;
+    return -1;
   }
 
   static Connection& self(void* user) { return *static_cast<Connection*>(user); }
@@ -276,6 +430,8 @@ class Connection {
   }
 
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  std::string io_error_;
   nghttp2_session* session_ = nullptr;
   int32_t stream_ = -1;
   Reply reply_;
@@ -299,6 +455,7 @@ std::string find(const Headers& h, std::string_view name) {
 struct GrpcClient::Impl {
   Target target;
   GrpcClientOptions options;
+  TlsContext tls;  // https targets only
   std::mutex mu;
   std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
   std::atomic<std::size_t> opened{0};
@@ -311,7 +468,7 @@ struct GrpcClient::Impl {
     const auto now = Clock::now();
     if (timeout) deadline = now + *timeout;
     Headers h{{":method", "POST"},
-              {":scheme", "http"},
+              {":scheme", target.tls ? "https" : "http"},
               {":path", std::string(path)},
               {":authority", target.authority},
               {"content-type", "application/grpc"},
@@ -351,7 +508,7 @@ struct GrpcClient::Impl {
       }
     }
     if (!conn) {
-      auto opened_conn = Connection::open(target, now + options.connect_timeout);
+      auto opened_conn = Connection::open(target, tls.get(), options.verify_tls, now + options.connect_timeout);
       if (!opened_conn.ok()) return std::move(opened_conn).error();
       conn = std::move(*opened_conn);
       fresh = true;
@@ -362,7 +519,7 @@ struct GrpcClient::Impl {
     if (!reply.ok() && !fresh && reply.error().code() == Code::unavailable) {
       // A pooled connection the server closed as the request went out: once
       // more on a fresh one.
-      auto again = Connection::open(target, Clock::now() + options.connect_timeout);
+      auto again = Connection::open(target, tls.get(), options.verify_tls, Clock::now() + options.connect_timeout);
       if (!again.ok()) return std::move(again).error();
       conn = std::move(*again);
       ++opened;
@@ -414,6 +571,11 @@ struct GrpcClient::Impl {
 GrpcClient::GrpcClient(std::string_view target, GrpcClientOptions options) : impl_(std::make_unique<Impl>()) {
   auto parsed = parse_target(target);
   if (!parsed.ok()) throw parsed.error();
+  if (parsed->tls) {
+    auto tls = make_tls_context(options);
+    if (!tls.ok()) throw tls.error();
+    impl_->tls = std::move(*tls);
+  }
   impl_->target = std::move(*parsed);
   impl_->options = std::move(options);
 }
@@ -421,6 +583,9 @@ GrpcClient::GrpcClient(std::string_view target, GrpcClientOptions options) : imp
 Result<std::unique_ptr<GrpcClient>> GrpcClient::create(std::string_view target, GrpcClientOptions options) {
   auto parsed = parse_target(target);
   if (!parsed.ok()) return std::move(parsed).error();
+  if (parsed->tls) {
+    if (auto tls = make_tls_context(options); !tls.ok()) return std::move(tls).error();
+  }
   return std::make_unique<GrpcClient>(target, std::move(options));
 }
 

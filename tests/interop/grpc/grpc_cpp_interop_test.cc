@@ -21,6 +21,7 @@
 #include "dispatch/security/signature.h"
 #include "dispatch/transport/grpc_client.h"
 #include "dispatch/transport/server.h"
+#include "transport/test_certificate.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -471,11 +472,28 @@ TEST_F(OurClientToGrpcCpp, GzipRequestsAndAsyncCalls) {
 
 TEST_F(OurClientToGrpcCpp, UnreachableAndMalformedTargets) {
   EXPECT_FALSE(dispatch::GrpcClient::create("no-port").ok());
-  EXPECT_FALSE(dispatch::GrpcClient::create("https://x:1").ok());
+  EXPECT_FALSE(dispatch::GrpcClient::create("https://x").ok());  // no port
+  dispatch::GrpcClientOptions unreadable;
+  unreadable.ca_file = "/nonexistent/ca.pem";
+  auto bad_ca = dispatch::GrpcClient::create("https://127.0.0.1:1", unreadable);
+  ASSERT_FALSE(bad_ca.ok());
+  EXPECT_EQ(bad_ca.error().code(), dispatch::Code::invalid_argument);
+  EXPECT_NE(bad_ca.error().message().find("/nonexistent/ca.pem"), std::string::npos) << bad_ca.error().message();
   dispatch::GrpcClient closed("127.0.0.1:1");
   auto r = closed.call("/x.Y/z", "", {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), dispatch::Code::unavailable);
+}
+
+TEST_F(GrpcInterop, ATlsClientToACleartextServerFailsClearly) {
+  start();
+  dispatch::GrpcClientOptions o;
+  o.connect_timeout = std::chrono::seconds(5);
+  dispatch::GrpcClient client("https://127.0.0.1:" + std::to_string(server_->port()), o);
+  auto r = client.call("/interop.v1.InteropApiService/add", std::string("\x08\x01\x10\x02", 4), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::unavailable);
+  EXPECT_NE(r.error().message().find("TLS with 127.0.0.1"), std::string::npos) << r.error().message();
 }
 
 TEST_F(GrpcInterop, OurGrpcClientCallsOurServer) {
@@ -488,6 +506,73 @@ TEST_F(GrpcInterop, OurGrpcClientCallsOurServer) {
   // The details of grpc-status-details-bin come back as the error's details.
   ASSERT_EQ(failed.error().details().size(), 1u);
   EXPECT_EQ(failed.error().details()[0].type, "google.rpc.RetryInfo");
+}
+
+// TLS: our client with ALPN "h2" calling a gRPC C++ server with SSL
+// credentials (a certificate made here for 127.0.0.1 and localhost).
+class OurClientToGrpcCppOverTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({certificate_.key_pem, certificate_.cert_pem});
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_TRUE(server_ && port_ != 0);
+    ca_file_ = certificate_.write_cert(::testing::TempDir() + "grpc_tls_ca_" + std::to_string(::getpid()) + ".pem");
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    std::remove(ca_file_.c_str());
+  }
+  dispatch::GrpcClientOptions trusting() const {
+    dispatch::GrpcClientOptions o;
+    o.ca_file = ca_file_;
+    return o;
+  }
+  std::string port() const { return std::to_string(port_); }
+
+  dispatch::testing::TestCertificate certificate_ = dispatch::testing::TestCertificate::make();
+  std::string ca_file_;
+  GrpcCppService service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(OurClientToGrpcCppOverTls, GeneratedStubsCallOverTlsByAddressAndName) {
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    dispatch::GrpcClient client("https://" + host + ":" + port(), trusting());
+    EXPECT_EQ(grpc_interop::remote::add(client, 40, 2), 42) << host;
+    auto failed = grpc_interop::remote::fail.try_call(client, 9, "out of stock");
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code(), dispatch::Code::failed_precondition);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(grpc_interop::remote::add(client, i, 1), i + 1);
+    EXPECT_EQ(client.connections_opened(), 1u) << "the TLS connection is reused";
+  }
+}
+
+TEST_F(OurClientToGrpcCppOverTls, AnUntrustedCertificateIsRefusedUnlessVerificationIsOff) {
+  dispatch::GrpcClient strict("https://127.0.0.1:" + port());  // system CAs only
+  auto refused = strict.call("/interop.v1.InteropApiService/add", std::string("\x08\x01\x10\x02", 4), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), dispatch::Code::unavailable);
+  EXPECT_NE(refused.error().message().find("not trusted"), std::string::npos) << refused.error().message();
+
+  dispatch::GrpcClientOptions lax;
+  lax.verify_tls = false;
+  dispatch::GrpcClient client("https://127.0.0.1:" + port(), lax);
+  EXPECT_EQ(grpc_interop::remote::add(client, 2, 2), 4);
+}
+
+TEST_F(OurClientToGrpcCppOverTls, ACleartextClientOrAPlainServerFailsClearly) {
+  // Cleartext HTTP/2 to the TLS port: the server drops it.
+  dispatch::GrpcClientOptions quick;
+  quick.default_timeout = std::chrono::seconds(5);
+  dispatch::GrpcClient cleartext("127.0.0.1:" + port(), quick);
+  auto r = cleartext.call("/interop.v1.InteropApiService/add", std::string("\x08\x01\x10\x02", 4), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::unavailable) << r.error().message();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // dispatch::GrpcClient: a dispatch::Client that speaks gRPC (HTTP/2
-// cleartext, prior knowledge), so generated stubs can call an existing gRPC
+// cleartext with prior knowledge, or over TLS with ALPN "h2" for an
+// https:// target), so generated stubs can call an existing gRPC
 // service that has the same contract (the .proto dispatch-gen emits), or a
 // dispatch::Server over its gRPC side.
 //
@@ -15,8 +16,8 @@
 // is signed (RFC 9421) as HttpClient signs Connect calls, so a verifying
 // dispatch::Server accepts it on its gRPC side.
 //
-// Not for: TLS (no https), streaming, many streams multiplexed on one
-// connection (one call per connection at a time; connections are pooled).
+// Not for: streaming, many streams multiplexed on one connection (one call
+// per connection at a time; connections are pooled), client certificates.
 // Public header: compiles as C++17 and C++20; no Boost, no nghttp2.
 #pragma once
 
@@ -53,6 +54,10 @@ struct GrpcClientOptions {
   // gzipped message), signature-input and signature over "@method" "@path"
   // "@authority" "content-type" "content-digest", created now.
   std::shared_ptr<const security::Signer> signer;
+  // https:// targets: verify the server's certificate chain (the system's
+  // CAs, plus `ca_file` when set) and its name (host name or IP address).
+  bool verify_tls = true;
+  std::string ca_file;
   // call_async(): threads running blocking calls (so also the most calls in
   // flight from call_async at once).
   std::size_t async_threads = 4;
@@ -60,8 +65,9 @@ struct GrpcClientOptions {
 
 class GrpcClient final : public Client {
  public:
-  // `target`: "host:port", "[v6]:port" or "http://host:port". A malformed
-  // target throws dispatch::Error(invalid_argument); create() returns it.
+  // `target`: "host:port", "[v6]:port", "http://host:port" or
+  // "https://host:port" (TLS). A malformed target, or a ca_file that cannot
+  // be read, throws dispatch::Error(invalid_argument); create() returns it.
   explicit GrpcClient(std::string_view target, GrpcClientOptions options = {});
   static Result<std::unique_ptr<GrpcClient>> create(std::string_view target, GrpcClientOptions options = {});
   ~GrpcClient() override;
