@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dispatch/security/keys.h"
+#include "dispatch/transport/grpc_client.h"
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
 
@@ -92,5 +93,16 @@ Result<HttpClientOptions> HttpClientOptions::try_from_env() {
 }
 
 HttpClientOptions HttpClientOptions::from_env() { return try_from_env().value(); }
+
+Result<GrpcClientOptions> GrpcClientOptions::try_from_env() {
+  GrpcClientOptions options;
+  if (const char* key = std::getenv("DISPATCH_API_KEY"); key != nullptr) options.api_key = key;
+  auto signer = transport::signer_from_env("DISPATCH_SIGNING_KEY");
+  if (!signer.ok()) return std::move(signer).error();
+  options.signer = std::move(*signer);
+  return options;
+}
+
+GrpcClientOptions GrpcClientOptions::from_env() { return try_from_env().value(); }
 
 }  // namespace dispatch

@@ -12,6 +12,7 @@
 
 #include "dispatch/security/keys.h"
 #include "dispatch/security/signature.h"
+#include "dispatch/transport/grpc_client.h"
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
 
@@ -218,6 +219,27 @@ TEST(HttpClientOptionsFromEnv, SignerAndApiKey) {
       EXPECT_EQ(e.code(), Code::invalid_argument);
       EXPECT_TRUE(contains(e.message(), "DISPATCH_SIGNING_KEY")) << e.message();
     }
+  }
+}
+
+TEST(GrpcClientOptionsFromEnv, SignerAndApiKeyAsHttpClientReadsThem) {
+  const auto key = key_from_seed('g');
+  {
+    ScopedEnv signing("DISPATCH_SIGNING_KEY", key.to_pem().c_str());
+    ScopedEnv api("DISPATCH_API_KEY", "k-456");
+    auto o = GrpcClientOptions::try_from_env();
+    ASSERT_TRUE(o.ok()) << o.error().what();
+    ASSERT_NE(o->signer, nullptr);
+    EXPECT_EQ(o->signer->key().public_key(), key.public_key());
+    EXPECT_EQ(o->api_key, "k-456");
+  }
+  {
+    ScopedEnv signing("DISPATCH_SIGNING_KEY", "c2hvcnQ=");
+    auto o = GrpcClientOptions::try_from_env();
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.error().code(), Code::invalid_argument);
+    EXPECT_TRUE(contains(o.error().message(), "DISPATCH_SIGNING_KEY")) << o.error().message();
+    EXPECT_THROW((void)GrpcClientOptions::from_env(), Error);
   }
 }
 

@@ -61,6 +61,13 @@ struct GrpcClientOptions {
   // call_async(): threads running blocking calls (so also the most calls in
   // flight from call_async at once).
   std::size_t async_threads = 4;
+
+  // Defaults, with api_key from DISPATCH_API_KEY and `signer` from
+  // DISPATCH_SIGNING_KEY, as HttpClientOptions::try_from_env() reads them
+  // (a malformed key is invalid_argument naming the variable); from_env()
+  // throws that error as dispatch::Error.
+  static Result<GrpcClientOptions> try_from_env();
+  static GrpcClientOptions from_env();
 };
 
 class GrpcClient final : public Client {
