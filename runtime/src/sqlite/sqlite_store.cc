@@ -377,13 +377,14 @@ class SqliteStore final : public Store {
   bool finish_in_tree(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms) {
     sqlite::CallTree::Leased call;
     if (!tree_.read_leased(id, lease, &call)) return false;
+    if (outcome.poll) {
+      // The outcome goes with the Poll, in one write of the row.
+      tree_.suspend(id, lease, outcome, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
+      return true;
+    }
     update_outcome(id, lease, outcome, now_ms);
     const bool retried = outcome.state == CallState::pending && !outcome.restart && !outcome.tail_call;
     if (!retried && !outcome.consumed.empty()) tree_.consume(id, outcome.consumed);
-    if (outcome.poll) {
-      tree_.suspend(id, *outcome.poll, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
-      return true;
-    }
     if (retried) return true;
     // It ends, or starts over: what it left unfinished goes.
     if (call.outstanding > 0) {
