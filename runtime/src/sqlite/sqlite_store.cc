@@ -222,9 +222,14 @@ class SqliteStore final : public Store {
     const bool plain = !outcome.poll && !outcome.tail_call && !outcome.restart && outcome.consumed.empty() &&
                        outcome.parent_id.empty() && !outcome.had_outstanding;
     if (!plain) {
+      // An outcome that makes calls due now (a Poll's children; a child's
+      // end, which may make its parent due) commits without waiting for
+      // company: the next lease waits for it, and a workflow's every step
+      // would otherwise wait outcome_hold twice when the store is quiet.
+      const bool makes_due = (outcome.poll && !outcome.poll->calls.empty()) || !outcome.parent_id.empty();
       writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
         return finish_in_tree(id, lease, outcome, now_ms);
-      }, Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+      }, Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/!makes_due});
       return;
     }
     writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
@@ -377,13 +382,14 @@ class SqliteStore final : public Store {
   bool finish_in_tree(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms) {
     sqlite::CallTree::Leased call;
     if (!tree_.read_leased(id, lease, &call)) return false;
+    if (outcome.poll) {
+      // The outcome goes with the Poll, in one write of the row.
+      tree_.suspend(id, lease, outcome, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
+      return true;
+    }
     update_outcome(id, lease, outcome, now_ms);
     const bool retried = outcome.state == CallState::pending && !outcome.restart && !outcome.tail_call;
     if (!retried && !outcome.consumed.empty()) tree_.consume(id, outcome.consumed);
-    if (outcome.poll) {
-      tree_.suspend(id, *outcome.poll, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
-      return true;
-    }
     if (retried) return true;
     // It ends, or starts over: what it left unfinished goes.
     if (call.outstanding > 0) {

@@ -20,17 +20,17 @@ CallTree::CallTree(sqlite3* db)
       results_for_(db,
                    "SELECT seq, correlation_id, child_id, status, output_type, output, error_type, error_message "
                    "FROM results INDEXED BY results_parent WHERE parent_id = ?1 ORDER BY seq LIMIT ?2"),
-      parent_state_(db, "SELECT state FROM calls WHERE id = ?1"),
       insert_result_(db,
                      "INSERT INTO results (parent_id, correlation_id, child_id, status, output_type, output, "
                      "error_type, error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
       // Right-hand sides see the row as it was: ready + 1 and outstanding
-      // - 1 are the values after this result.
+      // - 1 are the values after this result. A parent that ended (or was
+      // deleted) is left alone: nobody waits for the result.
       tell_parent_(db,
                    "UPDATE calls SET outstanding = MAX(outstanding - 1, 0), ready = ready + 1, "
                    "next_attempt_at = CASE WHEN state = 6 AND next_attempt_at > ?2 AND "
                    "(ready + 1 >= min_results OR outstanding <= 1) THEN ?2 ELSE next_attempt_at END "
-                   "WHERE id = ?1"),
+                   "WHERE id = ?1 AND state IN (1, 2, 6)"),
       // Unfinished descendants only: below a call that ended there is
       // nothing unfinished.
       descendants_(db, R"sql(
@@ -45,14 +45,22 @@ SELECT id FROM d)sql"),
                   "UPDATE calls SET state = 5, lease = 0, lease_until = 0, outstanding = 0, ready = 0, "
                   "error_type = 'canceled', error_message = ?3, updated_at = ?2 "
                   "WHERE id = ?1 AND state IN (1, 2, 6)"),
+      // The outcome and the Poll in one write of the row. Right-hand sides
+      // see the row as it was: MAX(ready - ?16, 0) and outstanding + ?15
+      // are the counts after it. Due at once (?8) when it can go on
+      // already: the calls were refused (?17), or results wait, enough of
+      // them or with nothing outstanding; else at the earlier of its wait
+      // (?18, INT64_MAX without one) and its expiration.
       poll_(db,
-            "UPDATE calls SET polled = 1, poll_state = ?2, poll_state_type = ?3, min_results = ?4, "
-            "max_results = ?5, poll_error_type = ?6, poll_error_message = ?7, attempts = 0, "
-            "outstanding = outstanding + ?8 WHERE id = ?1"),
-      // Then read back: UPDATE ... RETURNING gathers its rows in a
-      // temporary table, which costs more than a second look at the row.
-      poll_read_(db, "SELECT ready, outstanding, expiration_at FROM calls WHERE id = ?1"),
-      due_(db, "UPDATE calls SET next_attempt_at = ?2 WHERE id = ?1"),
+            "UPDATE calls SET state = ?2, status = ?3, output_type = ?4, output = ?5, error_type = ?6, "
+            "error_message = ?7, lease = 0, lease_until = 0, updated_at = ?8, polled = 1, poll_state = ?9, "
+            "poll_state_type = ?10, min_results = ?11, max_results = ?12, poll_error_type = ?13, "
+            "poll_error_message = ?14, attempts = 0, outstanding = outstanding + ?15, "
+            "ready = MAX(ready - ?16, 0), "
+            "next_attempt_at = CASE WHEN ?17 OR (MAX(ready - ?16, 0) > 0 AND "
+            "(MAX(ready - ?16, 0) >= ?11 OR outstanding + ?15 = 0)) THEN ?8 "
+            "WHEN expiration_at != 0 THEN MIN(?18, expiration_at) ELSE ?18 END "
+            "WHERE id = ?1 AND state = 2 AND lease = ?19"),
       continue_as_(db,
                    "UPDATE calls SET function = ?2, endpoint = ?3, input_type = ?4, input = ?5, "
                    "expiration_at = ?6, fair_key = CASE WHEN tenant = '' THEN ?2 ELSE tenant END, "
@@ -77,7 +85,7 @@ bool CallTree::read_leased(const std::string& id, uint64_t lease, Leased* out) {
   return true;
 }
 
-uint32_t CallTree::consume(const std::string& parent_id, const std::vector<uint64_t>& seqs) {
+uint32_t CallTree::drop_consumed(const std::string& parent_id, const std::vector<uint64_t>& seqs) {
   uint32_t gone = 0;
   for (uint64_t seq : seqs) {
     Using u(consume_);
@@ -85,6 +93,11 @@ uint32_t CallTree::consume(const std::string& parent_id, const std::vector<uint6
     consume_.step();
     gone += static_cast<uint32_t>(sqlite3_changes(db_));
   }
+  return gone;
+}
+
+uint32_t CallTree::consume(const std::string& parent_id, const std::vector<uint64_t>& seqs) {
+  const uint32_t gone = drop_consumed(parent_id, seqs);
   if (gone > 0) {
     Using u(lower_ready_);
     lower_ready_.bind(1, parent_id).bind(2, static_cast<int64_t>(gone));
@@ -120,21 +133,17 @@ std::vector<ChildResult> CallTree::results_for(const std::string& parent_id, std
 
 void CallTree::deliver(const std::string& parent_id, const ChildResult& r, int64_t now_ms) {
   {
-    Using u(parent_state_);
-    parent_state_.bind(1, parent_id);
-    if (!parent_state_.step()) return;  // deleted (retention): nobody waits
-    if (is_final(static_cast<CallState>(parent_state_.i64(0)))) return;
+    Using u(tell_parent_);
+    tell_parent_.bind(1, parent_id).bind(2, now_ms);
+    tell_parent_.step();
+    // Ended, or deleted (retention): nobody waits for it.
+    if (sqlite3_changes(db_) != 1) return;
   }
-  {
-    Using u(insert_result_);
-    insert_result_.bind(1, parent_id).bind(2, static_cast<int64_t>(r.correlation_id)).bind(3, r.dispatch_id);
-    insert_result_.bind(4, static_cast<int64_t>(r.status)).bind(5, r.output_type_url).bind_blob(6, r.output);
-    insert_result_.bind(7, r.error_type).bind(8, r.error_message);
-    insert_result_.step();
-  }
-  Using u(tell_parent_);
-  tell_parent_.bind(1, parent_id).bind(2, now_ms);
-  tell_parent_.step();
+  Using u(insert_result_);
+  insert_result_.bind(1, parent_id).bind(2, static_cast<int64_t>(r.correlation_id)).bind(3, r.dispatch_id);
+  insert_result_.bind(4, static_cast<int64_t>(r.status)).bind(5, r.output_type_url).bind_blob(6, r.output);
+  insert_result_.bind(7, r.error_type).bind(8, r.error_message);
+  insert_result_.step();
 }
 
 void CallTree::cancel_descendants(const std::string& id, int64_t now_ms, const std::string& why) {
@@ -154,37 +163,23 @@ void CallTree::cancel_descendants(const std::string& id, int64_t now_ms, const s
   }
 }
 
-void CallTree::record_poll(const std::string& id, const PollOutcome& poll, uint32_t added, int64_t now_ms) {
-  uint32_t ready = 0, outstanding = 0;
-  int64_t expiration_at = 0;
-  {
-    Using u(poll_);
-    poll_.bind(1, id).bind_blob(2, poll.state).bind(3, poll.state_type_url);
-    poll_.bind(4, static_cast<int64_t>(poll.min_results)).bind(5, static_cast<int64_t>(poll.max_results));
-    poll_.bind(6, poll.error_type).bind(7, poll.error_message).bind(8, static_cast<int64_t>(added));
-    poll_.step();
-  }
-  {
-    Using u(poll_read_);
-    poll_read_.bind(1, id);
-    if (!poll_read_.step()) throw Error(Code::internal, "a suspended call vanished");
-    ready = static_cast<uint32_t>(poll_read_.i64(0));
-    outstanding = static_cast<uint32_t>(poll_read_.i64(1));
-    expiration_at = poll_read_.i64(2);
-  }
-  // Due at once when it can go on already; else when its wait is over or
-  // it expires, whichever comes first; else only when results come.
-  int64_t due = std::numeric_limits<int64_t>::max();
+void CallTree::record_poll(const std::string& id, uint64_t lease, const Outcome& outcome, uint32_t consumed,
+                           uint32_t added, int64_t now_ms) {
+  const PollOutcome& poll = *outcome.poll;
   const bool refused = !poll.error_type.empty() || !poll.error_message.empty();
-  if (refused || (ready > 0 && (ready >= static_cast<uint32_t>(poll.min_results) || outstanding == 0))) {
-    due = now_ms;
-  } else {
-    if (poll.wake_at_ms != 0) due = poll.wake_at_ms;
-    if (expiration_at != 0) due = std::min(due, expiration_at);
-  }
-  Using u(due_);
-  due_.bind(1, id).bind(2, due);
-  due_.step();
+  Using u(poll_);
+  poll_.bind(1, id).bind(2, static_cast<int64_t>(outcome.state)).bind(3, static_cast<int64_t>(outcome.status));
+  poll_.bind(4, outcome.output_type_url).bind_blob(5, outcome.output);
+  poll_.bind(6, outcome.error_type).bind(7, outcome.error_message).bind(8, now_ms);
+  poll_.bind_blob(9, poll.state).bind(10, poll.state_type_url);
+  poll_.bind(11, static_cast<int64_t>(poll.min_results)).bind(12, static_cast<int64_t>(poll.max_results));
+  poll_.bind(13, poll.error_type).bind(14, poll.error_message);
+  poll_.bind(15, static_cast<int64_t>(added)).bind(16, static_cast<int64_t>(consumed));
+  poll_.bind(17, static_cast<int64_t>(refused ? 1 : 0));
+  poll_.bind(18, poll.wake_at_ms != 0 ? poll.wake_at_ms : std::numeric_limits<int64_t>::max());
+  poll_.bind(19, static_cast<int64_t>(lease));
+  poll_.step();
+  if (sqlite3_changes(db_) != 1) throw Error(Code::internal, "a suspending call vanished");
 }
 
 void CallTree::continue_as(const std::string& id, const NewCall& call, int64_t now_ms) {

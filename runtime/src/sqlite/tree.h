@@ -53,13 +53,17 @@ class CallTree {
   // their callers are going too); their waiting results are dropped.
   void cancel_descendants(const std::string& id, int64_t now_ms, const std::string& why);
 
-  // Records a Poll for `id` (running, its row already updated by the
-  // store's finish): its state and limits, attempts 0, the children added
-  // by `insert` (which returns each one's ID), then when it is due.
+  // Records the end of `id`'s attempt (running under `lease`) with a Poll:
+  // the results it was handed dropped, the children added by `insert`
+  // (which returns each one's ID), then the call's row in one statement:
+  // the outcome, the poll state and limits, attempts 0, its counts, and
+  // when it is due. One write of the row, not one per part: the row holds
+  // the coroutine state, which every write of it copies.
   template <typename Insert>
-  void suspend(const std::string& id, const PollOutcome& poll, int64_t now_ms, Insert insert) {
-    for (const NewCall& child : poll.calls) insert(child);
-    record_poll(id, poll, static_cast<uint32_t>(poll.calls.size()), now_ms);
+  void suspend(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms, Insert insert) {
+    const uint32_t gone = drop_consumed(id, outcome.consumed);
+    for (const NewCall& child : outcome.poll->calls) insert(child);
+    record_poll(id, lease, outcome, gone, static_cast<uint32_t>(outcome.poll->calls.size()), now_ms);
   }
 
   // A tail call: `id` goes on as `call`, pending now.
@@ -68,11 +72,15 @@ class CallTree {
   void forget_poll(const std::string& id);
 
  private:
-  void record_poll(const std::string& id, const PollOutcome& poll, uint32_t added, int64_t now_ms);
+  // Deletes the results in `seqs` that wait for `parent_id` (its ready
+  // count aside); how many went.
+  uint32_t drop_consumed(const std::string& parent_id, const std::vector<uint64_t>& seqs);
+  void record_poll(const std::string& id, uint64_t lease, const Outcome& outcome, uint32_t consumed,
+                   uint32_t added, int64_t now_ms);
 
   sqlite3* db_;
-  Stmt read_leased_, consume_, lower_ready_, drop_results_, results_for_, parent_state_, insert_result_,
-      tell_parent_, descendants_, cancel_one_, poll_, poll_read_, due_, continue_as_, forget_poll_;
+  Stmt read_leased_, consume_, lower_ready_, drop_results_, results_for_, insert_result_, tell_parent_,
+      descendants_, cancel_one_, poll_, continue_as_, forget_poll_;
 };
 
 }  // namespace dispatch::scheduler::sqlite
