@@ -387,8 +387,7 @@ class DeclWalker {
     f.loc = location_of(fn);
     f.deprecated = is_deprecated(fn, &f.deprecated_message);
     if (a.kind == Annotation::Kind::faas) {
-      error(a.loc, "[[dispatch::faas]] names a function on an OpenFaaS gateway; this dispatch-gen does not "
-                   "generate proxies of such functions yet (call it with dispatch::faas::Gateway)");
+      add_faas(fn, a, f);
       return;
     }
     f.event = a.kind == Annotation::Kind::event;
@@ -547,6 +546,126 @@ class DeclWalker {
     model_.functions.push_back(std::move(f));
   }
 
+  // dispatch::Result<T> (dispatch/core/result.h), canonical.
+  static bool is_result(CXType t) {
+    return t.kind == CXType_Record && clang_Type_getNumTemplateArguments(t) == 1 &&
+           lookup_name(clang_getTypeDeclaration(t)) == "dispatch::Result";
+  }
+
+  // What a typed proxy's body and output can be (docs/deploy.md, "Typed
+  // proxies"): text, bytes or a struct's JSON.
+  static bool is_faas_body(const TypeRef& t) {
+    return t.kind == TypeKind::kString || t.kind == TypeKind::kBytes || t.kind == TypeKind::kStruct;
+  }
+
+  // [[dispatch::faas("name")]] R f(P p): a typed proxy of an OpenFaaS
+  // function (model.h, FaasFunction).
+  void add_faas(CXCursor fn, const Annotation& a, const Function& f) {
+    FaasFunction x;
+    x.cpp = f.cpp;
+    x.cpp_namespace = f.cpp_namespace;
+    x.name = f.name;
+    x.faas_name = a.faas_name;
+    x.loc = f.loc;
+    const std::string what = "FaaS proxy '" + f.name + "'";
+    std::string usr = take(clang_getCursorUSR(clang_getCanonicalCursor(fn)));
+    if (auto it = faas_usrs_.find(usr); it != faas_usrs_.end()) {
+      const FaasFunction& first = model_.faas[it->second];
+      if (first.faas_name != x.faas_name)
+        error(a.loc, what + " is annotated again with FaaS function '" + x.faas_name + "'; it was '" +
+                         first.faas_name + "' at " + first.loc.file + ":" + std::to_string(first.loc.line));
+      return;
+    }
+    for (const FaasFunction& other : model_.faas) {
+      if (other.cpp == x.cpp) {  // an overload: one proxy name, two signatures
+        error(f.loc, what + " overloads the proxy at " + other.loc.file + ":" + std::to_string(other.loc.line) +
+                         "; a proxy is named after its function, so give each one its own name");
+        return;
+      }
+    }
+    const size_t errors_before = errors_.size();
+    if (in_anonymous_namespace(scopes_of(fn))) {
+      error(f.loc, what + " is in an anonymous namespace; its proxy is <namespace>::faas::" + f.name +
+                       ", which needs a named (or the global) namespace");
+    }
+    CXType type = clang_getCursorType(fn);
+    if (clang_isFunctionTypeVariadic(type)) {
+      error(f.loc, what + " is variadic; an OpenFaaS function takes one request body");
+    }
+    const int n = clang_Cursor_getNumArguments(fn);
+    if (n > 1) {
+      error(f.loc, what + " has " + std::to_string(n) +
+                       " parameters; an OpenFaaS function takes one request body: take one parameter (a struct "
+                       "holding the values, sent as JSON)");
+    }
+    for (int i = 0; i < n && n == 1; ++i) {
+      CXCursor p = clang_Cursor_getArgument(fn, unsigned(i));
+      Parameter param;
+      param.name = take(clang_getCursorSpelling(p));
+      param.loc = location_of(p);
+      if (param.name.empty()) param.name = "input";
+      CXType pt = clang_getCursorType(p);
+      const std::string written = take(clang_getTypeSpelling(pt));
+      Subject s{"parameter '" + param.name + "' of " + what, written, param.loc};
+      CXType ct = clang_getCanonicalType(pt);
+      if (ct.kind == CXType_LValueReference && clang_isConstQualifiedType(clang_getPointeeType(ct))) {
+        param.by_const_ref = true;
+        pt = clang_getPointeeType(ct);
+      } else if (ct.kind == CXType_LValueReference || ct.kind == CXType_RValueReference) {
+        error(param.loc, s.what + " has type '" + written + "'; take the request body by value or const&");
+        continue;
+      }
+      if (!default_argument(p).empty()) {
+        error(param.loc, s.what + " has a default argument; a proxy takes its body explicitly, leave it out");
+        continue;
+      }
+      std::optional<TypeRef> t;
+      switch (types_.map_view(pt, s, &t, &param.view_cpp)) {
+        case TypeMapper::View::kNone: t = types_.map_type(pt, s); break;
+        case TypeMapper::View::kMapped: break;
+        case TypeMapper::View::kRefused: continue;
+      }
+      if (!t) continue;
+      if (!is_faas_body(*t)) {
+        error(param.loc, s.what + " has type '" + written +
+                             "'; the request body is a std::string (sent as text/plain), bytes "
+                             "(application/octet-stream) or a struct (application/json): put the value in a struct");
+        continue;
+      }
+      param.type = std::move(*t);
+      x.params.push_back(std::move(param));
+    }
+    CXType rt = clang_getResultType(type);
+    CXType crt = clang_getCanonicalType(rt);
+    std::string written = take(clang_getTypeSpelling(rt));
+    if (is_result(crt)) {
+      rt = clang_Type_getTemplateArgumentAsType(crt, 0);
+      crt = clang_getCanonicalType(rt);
+    }
+    const std::string result_what = "result of " + what;
+    if (crt.kind == CXType_Void) {
+      x.result.kind = TypeKind::kVoid;
+      x.result.cpp = "void";
+    } else if (is_workflow(crt)) {
+      error(f.loc, result_what + " has type '" + written +
+                       "'; an OpenFaaS function is no workflow: return what its output holds");
+    } else if (crt.kind == CXType_LValueReference || crt.kind == CXType_RValueReference) {
+      error(f.loc, result_what + " has type '" + written + "'; references cannot cross a process boundary, "
+                                                           "return by value");
+    } else if (std::optional<TypeRef> t = types_.map_type(rt, Subject{result_what, written, f.loc})) {
+      if (is_faas_body(*t)) {
+        x.result = std::move(*t);
+      } else {
+        error(f.loc, result_what + " has type '" + written +
+                         "'; the output is read as a std::string (any content type), bytes, a struct "
+                         "(JSON) or nothing (void): put the value in a struct");
+      }
+    }
+    if (errors_.size() != errors_before) return;
+    faas_usrs_.emplace(usr, model_.faas.size());
+    model_.faas.push_back(std::move(x));
+  }
+
   // dispatch::Workflow<T> (dispatch/workflow/workflow.h), canonical.
   static bool is_workflow(CXType t) {
     return t.kind == CXType_Record && clang_Type_getNumTemplateArguments(t) == 1 &&
@@ -561,6 +680,7 @@ class DeclWalker {
   std::vector<DeclSpan> decls_;
   std::map<std::string, size_t> function_usrs_;
   std::set<std::string> stateful_usrs_;
+  std::map<std::string, size_t> faas_usrs_;  // by the canonical declaration's USR
   struct PendingExpiration {
     Annotation annotation;
     std::string target;  // what it annotates, for the error when that is no state field

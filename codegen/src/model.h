@@ -179,6 +179,27 @@ struct StatefulFunction {
   SourceLocation loc;
 };
 
+// [[dispatch::faas("name")]] R f(P p): a typed proxy of a function we did
+// not build, on an OpenFaaS gateway (docs/deploy.md, "Typed proxies"). The
+// declaration has no implementation; the generated proxy posts its one
+// parameter as the request body and reads the result from the output. No
+// server route and no rpc in the .proto: the function is not ours. Its
+// struct types are messages of the .proto all the same (their JSON mapping
+// is protobuf's for those messages).
+struct FaasFunction {
+  std::string cpp;            // "::figlet::render"
+  std::string cpp_namespace;  // "figlet": the proxy is <ns>::faas::<name>
+  std::string name;           // "render"
+  std::string faas_name;      // the function on the gateway: "figlet", "fibonacci.openfaas-fn"
+  // The body: at most one parameter, a std::string (or std::string_view),
+  // bytes, or a struct. None: an empty body.
+  std::vector<Parameter> params;
+  // The output read as: kVoid (ignored), kString, kBytes, or kStruct. The
+  // declaration may spell it dispatch::Result<T>; `result` is then T.
+  TypeRef result;
+  SourceLocation loc;
+};
+
 // Everything one annotated header yields.
 struct Model {
   std::string input;         // the header as named on the command line
@@ -192,6 +213,7 @@ struct Model {
   std::string proto_file;    // name of the emitted .proto, "api.proto"
   std::vector<Function> functions;  // source order
   std::vector<StatefulFunction> stateful;  // source order
+  std::vector<FaasFunction> faas;  // source order
   std::vector<StructDecl> structs;  // dependencies before dependents
   std::vector<EnumDecl> enums;
   std::vector<std::string> headers_read;  // every file clang opened, for the depfile

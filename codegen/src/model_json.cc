@@ -122,6 +122,21 @@ std::string model_to_json(const Model& m) {
         .str("version", f.version)
         .done();
   }));
+  if (!m.faas.empty()) {  // absent otherwise, as "stateful"
+    o.raw("faas", array(m.faas, [](const FaasFunction& f) {
+      return Object()
+          .str("cpp", f.cpp)
+          .str("cpp_namespace", f.cpp_namespace)
+          .str("name", f.name)
+          .str("faas_name", f.faas_name)
+          .raw("params", array(f.params, [](const Parameter& p) {
+                 return Object().str("name", p.name).raw("type", type(p.type)).str("view_cpp", p.view_cpp).done();
+               }))
+          .raw("result", type(f.result))
+          .raw("loc", loc(f.loc))
+          .done();
+    }));
+  }
   if (!m.stateful.empty()) {  // absent otherwise, so other models dump as before
     o.raw("stateful", array(m.stateful, [](const StatefulFunction& f) {
       return Object()

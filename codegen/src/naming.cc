@@ -158,14 +158,22 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
       error({}, "--package '" + *options.package +
                     "' is not a proto package name (identifiers joined with '.', e.g. shop.v1)");
     model.package = *options.package;
-  } else if (!model.functions.empty() || !model.stateful.empty()) {
-    // Stateful functions count as functions here (their names and places).
+  } else if (!model.functions.empty() || !model.stateful.empty() || !model.faas.empty()) {
+    // Stateful functions and FaaS proxies count as functions here (their
+    // names and places): a proxy's struct types are messages of the package.
     std::vector<Function> functions = model.functions;
     for (const StatefulFunction& sf : model.stateful) {
       Function f;
       f.cpp_namespace = sf.cpp_namespace;
       f.name = sf.name;
       f.loc = sf.loc;
+      functions.push_back(std::move(f));
+    }
+    for (const FaasFunction& x : model.faas) {
+      Function f;
+      f.cpp_namespace = x.cpp_namespace;
+      f.name = x.name;
+      f.loc = x.loc;
       functions.push_back(std::move(f));
     }
     const Function& first = functions.front();
@@ -185,10 +193,11 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   }
 
   // The innermost namespace enclosing every function.
-  if (!model.functions.empty() || !model.stateful.empty()) {
+  if (!model.functions.empty() || !model.stateful.empty() || !model.faas.empty()) {
     std::vector<std::string> namespaces;
     for (const Function& f : model.functions) namespaces.push_back(f.cpp_namespace);
     for (const StatefulFunction& f : model.stateful) namespaces.push_back(f.cpp_namespace);
+    for (const FaasFunction& f : model.faas) namespaces.push_back(f.cpp_namespace);
     std::vector<std::string> common = split(namespaces.front(), "::");
     for (const std::string& f_ns : namespaces) {
       std::vector<std::string> parts = split(f_ns, "::");
@@ -297,6 +306,11 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   std::map<std::string, std::string> namespaces = {
       {"::" + remote_ns, "namespace '" + remote_ns + "', which the generated code declares for the stubs"},
       {"::" + wire_ns, "namespace '" + wire_ns + "', which the generated code declares for the codecs"}};
+  for (const FaasFunction& x : model.faas) {
+    const std::string faas_ns = join_ns(x.cpp_namespace, "faas");
+    namespaces.emplace("::" + faas_ns, "namespace '" + faas_ns + "', which the generated code declares for the "
+                                       "FaaS proxies");
+  }
   auto check_namespace = [&](const std::string& cpp, const std::string& what, const SourceLocation& loc) {
     auto it = namespaces.find(cpp);
     if (it != namespaces.end()) error(loc, what + " collides with " + it->second + "; rename it");
@@ -311,6 +325,9 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   in_remote.emplace(cpp_stem(model.stem) + "_service", "the function that lists the server half of " + model.input);
   in_remote.emplace(cpp_stem(model.stem) + "_file_descriptor", "the function that returns the descriptor of " +
                                                                     model.input);
+  if (!model.faas.empty())
+    in_remote.emplace(cpp_stem(model.stem) + "_faas_json", "the JSON of the messages the FaaS proxies of " +
+                                                               model.input + " use");
   for (const Function& f : model.functions) {
     if (f.request_message.empty()) continue;
     in_remote.emplace(f.request_message, "the request struct of '" + f.remote_name + "'");

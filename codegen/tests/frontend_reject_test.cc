@@ -124,10 +124,73 @@ TEST(FrontendReject, EventFunctionTakingTheWholeEvent) {
                "functions of typed data only (a data parameter, a data result)");
 }
 
-TEST(FrontendReject, FaasProxiesAreNotGeneratedYet) {
-  expect_error("[[dispatch::faas(\"fibonacci\")]] long fibonacci(long n);\n", 1, 3,
-               "[[dispatch::faas]] names a function on an OpenFaaS gateway; this dispatch-gen does not generate "
-               "proxies of such functions yet (call it with dispatch::faas::Gateway)");
+TEST(FrontendReject, FaasProxyOfAScalar) {
+  expect_error("[[dispatch::faas(\"fibonacci\")]] long fibonacci(long n);\n", 1, 53,
+               "parameter 'n' of FaaS proxy 'fibonacci' has type 'long'; the request body is a std::string (sent "
+               "as text/plain), bytes (application/octet-stream) or a struct (application/json): put the value in "
+               "a struct");
+}
+
+TEST(FrontendReject, FaasProxyWithTwoParameters) {
+  expect_error("[[dispatch::faas(\"add\")]] std::string add(std::string a, std::string b);\n", 1, 39,
+               "FaaS proxy 'add' has 2 parameters; an OpenFaaS function takes one request body: take one parameter "
+               "(a struct holding the values, sent as JSON)");
+}
+
+TEST(FrontendReject, FaasProxyReturningAScalar) {
+  expect_error("[[dispatch::faas(\"count\")]] int count(const std::string& s);\n", 1, 33,
+               "result of FaaS proxy 'count' has type 'int'; the output is read as a std::string (any content "
+               "type), bytes, a struct (JSON) or nothing (void): put the value in a struct");
+}
+
+TEST(FrontendReject, FaasProxyTakingANonConstReference) {
+  expect_error("[[dispatch::faas(\"echo\")]] std::string echo(std::string& s);\n", 1, 58,
+               "parameter 's' of FaaS proxy 'echo' has type 'std::string &'; take the request body by value or "
+               "const&");
+}
+
+TEST(FrontendReject, FaasProxyWithADefaultArgument) {
+  expect_error("[[dispatch::faas(\"echo\")]] std::string echo(std::string s = \"x\");\n", 1, 57,
+               "parameter 's' of FaaS proxy 'echo' has a default argument; a proxy takes its body explicitly, "
+               "leave it out");
+}
+
+TEST(FrontendReject, FaasProxyOfAStructWithAPointer) {
+  expect_error("struct In { int* p; };\n"
+               "[[dispatch::faas(\"f\")]] std::string f(const In& in);\n",
+               1, 18, "field 'p' of 'In' has type 'int *'; pointers cannot cross a process boundary; pass the "
+                      "value itself");
+}
+
+TEST(FrontendReject, FaasProxyAnnotatedAgainWithAnotherFunction) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::faas(\"a\")]] std::string f(const std::string& s);\n"
+                   "[[dispatch::faas(\"b\")]] std::string f(const std::string& s);\n");
+  EXPECT_THAT(formatted(p.errors),
+              Contains(HasSubstr(":" + std::to_string(kPreludeLines + 2) +
+                                 ":3: error: FaaS proxy 'f' is annotated again with FaaS function 'b'; it was 'a' "
+                                 "at ")));
+}
+
+TEST(FrontendReject, FaasProxyOverloaded) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::faas(\"a\")]] std::string f(const std::string& s);\n"
+                   "[[dispatch::faas(\"b\")]] std::string f(const std::vector<std::byte>& s);\n");
+  EXPECT_THAT(formatted(p.errors),
+              Contains(HasSubstr(":" + std::to_string(kPreludeLines + 2) +
+                                 ":37: error: FaaS proxy 'f' overloads the proxy at ")));
+}
+
+TEST(FrontendReject, FaasProxyNamespaceTaken) {
+  expect_error("namespace m {\n"
+               "[[dispatch::faas(\"x\")]] std::string f(const std::string& s);\n"
+               "[[dispatch::function]] int faas(int a);\n"
+               "}\n",
+               3, 28,
+               "function 'faas' collides with namespace 'm::faas', which the generated code declares for the FaaS "
+               "proxies; rename it");
 }
 
 TEST(FrontendReject, MisspelledAttribute) {

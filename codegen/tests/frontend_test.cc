@@ -175,6 +175,37 @@ TEST(Frontend, Bytes) {
   EXPECT_EQ(f.params[2].type.kind, TypeKind::kVector);
 }
 
+TEST(Frontend, FaasProxiesAreNeitherFunctionsNorInTheService) {
+  TempDir dir;
+  Model m = parse_ok(dir,
+                     "namespace dispatch { template <typename T> class Result {}; }\n"
+                     "namespace math {\n"
+                     "struct FibRequest { std::int32_t n; };\n"
+                     "struct FibReply { std::int64_t value; };\n"
+                     "[[dispatch::faas(\"fibonacci.openfaas-fn\")]] FibReply fibonacci(const FibRequest& r);\n"
+                     "[[dispatch::faas(\"figlet\")]] dispatch::Result<std::string> render(std::string_view);\n"
+                     "[[dispatch::faas(\"nodeinfo\")]] void ping();\n"
+                     "}\n");
+  EXPECT_THAT(m.functions, IsEmpty());
+  ASSERT_EQ(m.faas.size(), 3u);
+  EXPECT_EQ(m.package, "math");  // proxies count for the package, as functions do
+  const FaasFunction& fib = m.faas[0];
+  EXPECT_EQ(fib.cpp, "::math::fibonacci");
+  EXPECT_EQ(fib.cpp_namespace, "math");
+  EXPECT_EQ(fib.faas_name, "fibonacci.openfaas-fn");
+  ASSERT_EQ(fib.params.size(), 1u);
+  EXPECT_EQ(fib.params[0].type.kind, TypeKind::kStruct);
+  EXPECT_EQ(fib.result.kind, TypeKind::kStruct);
+  EXPECT_EQ(find_struct(m, "FibReply").cpp, "::math::FibReply");  // a message of the .proto
+  const FaasFunction& render = m.faas[1];
+  EXPECT_EQ(render.result.kind, TypeKind::kString);  // dispatch::Result<T> unwrapped
+  ASSERT_EQ(render.params.size(), 1u);
+  EXPECT_EQ(render.params[0].name, "input");  // unnamed: a name for the proxy
+  EXPECT_EQ(render.params[0].view_cpp, "std::string_view");
+  EXPECT_TRUE(m.faas[2].params.empty());
+  EXPECT_EQ(m.faas[2].result.kind, TypeKind::kVoid);
+}
+
 TEST(Frontend, NestedContainers) {
   TempDir dir;
   Model m = parse_ok(dir,

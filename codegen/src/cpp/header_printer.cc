@@ -129,7 +129,7 @@ std::string print_header(const CppNames& names) {
     << "#include \"dispatch/durable/dispatch_client.h\"\n"
     << "#include \"dispatch/durable/dispatched.h\"\n"
     << "#include \"dispatch/durable/durable_call.h\"\n"
-    << stateful_header_includes(names)
+    << stateful_header_includes(names) << faas_header_includes(names)
     << "#include " << quote(m.include_name) << "\n\n"
     << "namespace dispatch {\nstruct Service;\n}  // namespace dispatch\n\n";
 
@@ -165,7 +165,7 @@ std::string print_header(const CppNames& names) {
     << "const ::dispatch::Service& " << cpp_stem(m.stem) << "_service();\n"
     << "// The serialized google.protobuf.FileDescriptorProto of " << m.proto_file << ".\n"
     << "std::string_view " << cpp_stem(m.stem) << "_file_descriptor();\n\n"
-    << ns_close(names.remote_ns()) << print_stateful_stubs(names) << kEndQuiet;
+    << ns_close(names.remote_ns()) << print_stateful_stubs(names) << print_faas_proxies(names) << kEndQuiet;
   return o.str();
 }
 

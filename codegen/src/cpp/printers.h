@@ -9,6 +9,8 @@
 //                      dispatch::Service
 //   stateful_printer.cc the stateful functions' parts of those files (empty
 //                      for a header without stateful functions)
+//   faas_printer.cc    the typed proxies of FaaS functions, in the header
+//                      and the client source (empty without any)
 // The two client sources are separate translation units, so a build compiles
 // them in parallel.
 #pragma once
@@ -34,5 +36,13 @@ std::string print_stateful_stub_bodies(const CppNames& names);
 std::string stateful_server_includes(const CppNames& names);
 std::string print_stateful_entries(const CppNames& names);
 std::string print_stateful_service(const CppNames& names, const std::string& service_head);
+
+// faas_printer.cc: in the header, its #include and the proxies (in each
+// function's <ns>::faas); in the client source, its #include and their
+// bodies.
+std::string faas_header_includes(const CppNames& names);
+std::string print_faas_proxies(const CppNames& names);
+std::string faas_source_includes(const CppNames& names);
+std::string print_faas_proxy_bodies(const CppNames& names);
 
 }  // namespace dispatch::gen

@@ -84,7 +84,7 @@ std::string print_client_source(const CppNames& names, const std::string& serial
                  "and the .proto's descriptor (the codecs are in " + m.stem + ".dispatch.codec.cc).")
     << "#include " << quote(names.generated_header()) << "\n\n"
     << "#include <string>\n#include <string_view>\n#include <utility>\n\n"
-    << "#include \"dispatch/core/stub_calls.h\"\n\n"
+    << "#include \"dispatch/core/stub_calls.h\"\n" << faas_source_includes(names) << "\n"
     << kQuietDeprecation;
 
   o << ns_open(names.remote_ns()) << "\n";
@@ -94,7 +94,7 @@ std::string print_client_source(const CppNames& names, const std::string& serial
     << "  return std::string_view(kDescriptor, sizeof kDescriptor - 1);\n"
     << "}\n\n";
   for (std::size_t i = 0; i < m.functions.size(); ++i) stub_def(o, names, m.functions[i], names.stub(i));
-  o << ns_close(names.remote_ns()) << print_stateful_stub_bodies(names) << kEndQuiet;
+  o << ns_close(names.remote_ns()) << print_stateful_stub_bodies(names) << print_faas_proxy_bodies(names) << kEndQuiet;
   return o.str();
 }
 
