@@ -11,9 +11,13 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include "dispatch/jetstream/v1/records.pb.h"
 #include "jetstream/testing/nats_server.h"
 
 namespace dispatch::scheduler {
@@ -209,6 +213,168 @@ TEST_F(JetStreamStoreTest, ABucketWithATtlIsRefusedNamingIt) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), Code::failed_precondition);
   EXPECT_NE(s.error().message().find("TTL"), std::string::npos) << s.error().message();
+}
+
+// The bucket as another process sees it, to write what a process that died
+// between the steps of a write would have left.
+class RawBucket {
+ public:
+  RawBucket(const std::string& url, const std::string& bucket) {
+    EXPECT_EQ(natsConnection_ConnectTo(&nc_, url.c_str()), NATS_OK);
+    EXPECT_EQ(natsConnection_JetStream(&js_, nc_, nullptr), NATS_OK);
+    EXPECT_EQ(js_KeyValue(&kv_, js_, bucket.c_str()), NATS_OK);
+  }
+  ~RawBucket() {
+    kvStore_Destroy(kv_);
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(nc_);
+  }
+  std::pair<::dispatch::jetstream::v1::Call, uint64_t> call(const std::string& id) {
+    kvEntry* e = nullptr;
+    ::dispatch::jetstream::v1::Call c;
+    EXPECT_EQ(kvStore_Get(&e, kv_, ("c." + id).c_str()), NATS_OK);
+    if (e == nullptr) return {c, 0};
+    EXPECT_TRUE(c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e)));
+    const uint64_t rev = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    return {c, rev};
+  }
+  void update(const std::string& key, const google::protobuf::MessageLite& m, uint64_t rev) {
+    const std::string bytes = m.SerializeAsString();
+    EXPECT_EQ(kvStore_Update(nullptr, kv_, key.c_str(), bytes.data(), static_cast<int>(bytes.size()), rev), NATS_OK);
+  }
+  void create(const std::string& key, const google::protobuf::MessageLite& m) {
+    const std::string bytes = m.SerializeAsString();
+    EXPECT_EQ(kvStore_Create(nullptr, kv_, key.c_str(), bytes.data(), static_cast<int>(bytes.size())), NATS_OK);
+  }
+  bool has(const std::string& key) {
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, kv_, key.c_str());
+    if (e != nullptr) kvEntry_Destroy(e);
+    return s == NATS_OK;
+  }
+
+ private:
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  kvStore* kv_ = nullptr;
+};
+
+TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
+  namespace pb = ::dispatch::jetstream::v1;
+  std::string parent, grandparent;
+  {
+    auto a = open(options());
+    ASSERT_TRUE(a);
+    std::vector<NewCall> two{call("t.parent"), call("t.grandparent")};
+    auto ids = a->enqueue_sync(std::move(two), 1000).value();
+    parent = ids[0];
+    grandparent = ids[1];
+  }
+  RawBucket raw(nats_.url(), "calls");
+  // The parent's Poll was decided (suspended, waiting for a child) but the
+  // child was never written: the process died after the first step.
+  auto [p, rev] = raw.call(parent);
+  p.set_state(static_cast<int>(CallState::suspended));
+  p.set_polled(true);
+  p.set_min_results(1);
+  p.set_max_results(1);
+  p.set_next_attempt_at_ms(std::numeric_limits<int64_t>::max());
+  const std::string child = "0000000003e8ffffffff000000000001";
+  p.add_outstanding(child);
+  pb::Effects* fx = p.mutable_effects();
+  fx->set_id(7);
+  fx->set_written_at_ms(1);
+  fx->set_now_ms(1000);
+  pb::NewCall* n = fx->add_create();
+  n->set_id(child);
+  n->set_function("t.child");
+  n->set_parent_id(parent);
+  n->set_root_id(parent);
+  n->set_correlation_id(9);
+  n->set_now_ms(1000);
+  raw.update("c." + parent, p, rev);
+  // A batch of two calls written, none applied.
+  pb::Batch batch;
+  batch.set_written_at_ms(1);
+  for (const char* id : {"0000000003e8ffffffff000000000002", "0000000003e8ffffffff000000000003"}) {
+    pb::NewCall* c = batch.add_calls();
+    c->set_id(id);
+    c->set_function("t.batched");
+    c->set_now_ms(1000);
+  }
+  raw.create("b.0000000003e8ffffffff000000000002", batch);
+
+  // Another process, starting, applies both.
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  auto made = b->get(child).value();
+  ASSERT_TRUE(made.has_value());
+  EXPECT_EQ(made->state, CallState::pending);
+  EXPECT_EQ(made->parent_id, parent);
+  EXPECT_FALSE(raw.call(parent).first.has_effects());
+  EXPECT_TRUE(b->get("0000000003e8ffffffff000000000002").value().has_value());
+  EXPECT_TRUE(b->get("0000000003e8ffffffff000000000003").value().has_value());
+  EXPECT_FALSE(raw.has("b.0000000003e8ffffffff000000000002"));
+  // The child's end reaches its parent, which is due at once.
+  auto leased = b->claim_sync(at(2000)).value();
+  std::optional<CallRecord> kid;
+  for (const auto& r : leased) {
+    if (r.id == child) kid = r;
+  }
+  ASSERT_TRUE(kid.has_value());
+  Outcome done;
+  done.state = CallState::completed;
+  done.output = "out";
+  done.parent_id = parent;
+  ASSERT_TRUE(b->finish_sync(child, kid->lease, done, 2001).value());
+  auto resumed = b->claim_sync(at(2002)).value();
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].id, parent);
+  ASSERT_EQ(resumed[0].results.size(), 1u);
+  EXPECT_EQ(resumed[0].results[0].correlation_id, 9u);
+  EXPECT_EQ(resumed[0].results[0].output, "out");
+
+  // A running process applies effects left long enough by another, too.
+  auto [g, grev] = raw.call(grandparent);
+  g.set_state(static_cast<int>(CallState::cancelled));
+  pb::Effects* gfx = g.mutable_effects();
+  gfx->set_id(8);
+  gfx->set_written_at_ms(1);
+  gfx->set_now_ms(3000);
+  gfx->add_cancel(parent);
+  gfx->set_cancel_reason("cancelled with its grandparent");
+  raw.update("c." + grandparent, g, grev);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (b->get(parent).value()->state != CallState::cancelled && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(b->get(parent).value()->state, CallState::cancelled);
+  EXPECT_EQ(b->get(parent).value()->error_message, "cancelled with its grandparent");
+}
+
+TEST_F(JetStreamStoreTest, ClosingReportsEveryQueuedWriteOnce) {
+  constexpr int kCalls = 200;
+  std::mutex mu;
+  std::map<int, int> reports;
+  std::vector<std::string> acknowledged;
+  {
+    auto a = open(options());
+    ASSERT_TRUE(a);
+    for (int i = 0; i < kCalls; ++i) {
+      a->enqueue({call("f")}, 1000 + i, [&, i](Result<std::vector<std::string>> ids) {
+        std::lock_guard<std::mutex> lock(mu);
+        reports[i]++;
+        if (ids.ok()) acknowledged.push_back(ids->at(0));
+      });
+    }
+  }
+  ASSERT_EQ(reports.size(), static_cast<std::size_t>(kCalls));
+  for (auto& [i, n] : reports) EXPECT_EQ(n, 1) << "enqueue " << i;
+  EXPECT_EQ(acknowledged.size(), static_cast<std::size_t>(kCalls));
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  for (const auto& id : acknowledged) EXPECT_TRUE(b->get(id).value().has_value()) << id;
 }
 
 TEST(ParseNatsServers, AcceptsOneOrManyHostPorts) {
