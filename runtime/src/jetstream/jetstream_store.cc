@@ -296,6 +296,9 @@ class JetStreamStore final : public Store {
       switch (watch_->next(change, 250)) {
         case Kv::Watch::Next::timeout:
           continue;
+        case Kv::Watch::Next::failed:
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
         case Kv::Watch::Next::stopped:
           return;
         case Kv::Watch::Next::caught_up: {

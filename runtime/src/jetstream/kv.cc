@@ -194,7 +194,8 @@ Kv::Watch::Next Kv::Watch::next(Change& out, int64_t timeout_ms) {
   kvEntry* e = nullptr;
   natsStatus s = kvWatcher_Next(&e, w_, timeout_ms);
   if (s == NATS_TIMEOUT) return Next::timeout;
-  if (s != NATS_OK) return Next::stopped;
+  if (s == NATS_ILLEGAL_STATE) return Next::stopped;
+  if (s != NATS_OK) return Next::failed;
   if (e == nullptr) return Next::caught_up;
   out.key = kvEntry_Key(e);
   out.revision = kvEntry_Revision(e);

@@ -60,8 +60,10 @@ class Kv {
     ~Watch();
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
-    enum class Next { change, caught_up, timeout, stopped };
-    // `caught_up` once, after the latest values present at the start.
+    // `caught_up` once, after the latest values present at the start;
+    // `failed`: the servers are away for now (the watcher carries on once
+    // they are back); `stopped`: stop() was called.
+    enum class Next { change, caught_up, timeout, failed, stopped };
     Next next(Change& out, int64_t timeout_ms);
     // Wakes a next() in progress with `stopped`; thread-safe.
     void stop();
