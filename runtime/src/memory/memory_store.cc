@@ -253,6 +253,13 @@ class MemoryStore final : public Store {
 
   Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
                                        std::string_view after_id) override {
+    if (state && (static_cast<int>(*state) < 1 || static_cast<int>(*state) > 6)) {
+      return Error(Code::invalid_argument, "no call state numbered " + std::to_string(static_cast<int>(*state)));
+    }
+    if (!after_id.empty() &&
+        (after_id.size() != 32 || after_id.find_first_not_of("0123456789abcdef") != std::string_view::npos)) {
+      return Error(Code::not_found, "no call has ID " + std::string(after_id));
+    }
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<CallRecord> out;
     // IDs sort in creation order, so a page goes on after `after_id` even

@@ -632,11 +632,15 @@ Result<std::unique_ptr<Scheduler>> Scheduler::open(SchedulerOptions options) {
   uint64_t seed = impl.opts.seed;
   if (seed == 0) seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   impl.rng.seed(seed);
-  auto released = impl.store->release_leases_sync(impl.clock->now_ms(), true);
+  // A store shared with other schedulers keeps their leases: only lapsed
+  // ones are released (as the pump does every second).
+  const bool shared = impl.store->shared();
+  auto released = impl.store->release_leases_sync(impl.clock->now_ms(), !shared);
   if (!released.ok()) return std::move(released).error();
   if (*released > 0) {
     impl.log(LogLevel::info, "recovered " + std::to_string(*released) +
-                                 " calls that were running when the previous scheduler stopped");
+                                 (shared ? " calls whose lease lapsed" :
+                                         " calls that were running when the previous scheduler stopped"));
   }
   impl.api = api_services(*s);
   auto added = s->add_to(impl.table);

@@ -1,9 +1,14 @@
-// What every Store backend must do for calls that make calls (store.h):
-// delayed calls, a Poll stored with its children in one write, results
-// waiting per parent and handed over at most max_results a time, wake-ups
-// on min_results, max_wait and expiration, cascades of cancellation, tail
-// calls, restarts and retries. Each test runs on every backend (SQLite on
-// disk, memory), so the scheduler engine gets the same answers from both.
+// What every Store backend must do (store.h): enqueue with idempotency
+// keys, leases that end an attempt once, fair claims, retries at their
+// time, cancel and retry, lapsed leases, deletion of ended calls, lists and
+// counts; and for calls that make calls: delayed calls, a Poll stored with
+// its children in one write, results waiting per parent and handed over at
+// most max_results a time, wake-ups on min_results, max_wait and
+// expiration, cascades of cancellation, tail calls, restarts and retries.
+// Each test runs on every backend (SQLite on disk, memory, JetStream on a
+// nats-server of the test's own), so the scheduler engine gets the same
+// answers from all. What one backend does beyond the contract is tested
+// beside it (sqlite_store_test, jetstream_store_test).
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -11,12 +16,16 @@
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
+#include "dispatch/jetstream/jetstream_store.h"
 #include "dispatch/memory/memory_store.h"
 #include "dispatch/scheduler/store.h"
 #include "dispatch/sqlite/sqlite_store.h"
+#include "jetstream/testing/nats_server.h"
 
 namespace dispatch::scheduler {
 namespace {
@@ -26,6 +35,8 @@ using Factory = std::function<std::unique_ptr<Store>(const std::string& path)>;
 struct Backend {
   const char* name;
   Factory open;
+  // Why this backend cannot run here (empty: it can).
+  std::function<std::string()> missing = [] { return std::string(); };
 };
 
 std::string PrintBackend(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
@@ -39,6 +50,7 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     }
     path_ = ::testing::TempDir() + "conformance_" + name + ".db";
     remove_files();
+    if (std::string why = GetParam().missing(); !why.empty()) GTEST_SKIP() << why;
     store_ = GetParam().open(path_);
     ASSERT_NE(store_, nullptr);
   }
@@ -50,13 +62,21 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((path_ + suffix).c_str());
   }
 
-  static NewCall call(std::string function) {
+  static NewCall call(std::string function, std::string key = "") {
     NewCall c;
     c.function = std::move(function);
     c.endpoint = "http://127.0.0.1:1";
     c.input_type_url = "type.googleapis.com/t.R";
     c.input = "in";
+    c.idempotency_key = std::move(key);
     return c;
+  }
+  static ClaimOptions at(int64_t now, std::size_t max = 64) {
+    ClaimOptions o;
+    o.now_ms = now;
+    o.max = max;
+    o.lease_until_ms = now + 60000;
+    return o;
   }
   std::string enqueue(NewCall c, int64_t now = 1000) {
     std::vector<NewCall> v;
@@ -522,6 +542,301 @@ TEST_P(StoreConformance, AReleasedResumeKeepsItsStateAndResults) {
   EXPECT_EQ(again.results[0].output, "a");
 }
 
+// ---- the basic contract: one call at a time ----
+
+TEST_P(StoreConformance, EnqueueThenGet) {
+  NewCall c = call("shop.add");
+  c.input = std::string("\x00\x01", 2);
+  std::string id = enqueue(c);
+  EXPECT_EQ(id.size(), 32u);
+  const CallRecord r = get(id);
+  EXPECT_EQ(r.function, "shop.add");
+  EXPECT_EQ(r.state, CallState::pending);
+  EXPECT_EQ(r.input, std::string("\x00\x01", 2));
+  EXPECT_EQ(r.root_id, id);  // a call without a root is its own root
+  EXPECT_EQ(r.created_at_ms, 1000);
+  EXPECT_FALSE(store_->get("nope").value().has_value());
+}
+
+TEST_P(StoreConformance, TraceContextIsKeptWithTheCall) {
+  NewCall c = call("f");
+  c.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  c.tracestate = "rojo=1";
+  const std::string id = enqueue(c);
+  EXPECT_EQ(get(id).traceparent, c.traceparent);
+  EXPECT_EQ(get(id).tracestate, "rojo=1");
+  auto claimed = claim(2000);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].traceparent, c.traceparent);
+}
+
+TEST_P(StoreConformance, IdempotencyKeyReturnsTheFirstCall) {
+  std::string a = enqueue(call("f", "order-1"));
+  std::string b = enqueue(call("f", "order-1"));
+  EXPECT_EQ(a, b);
+  std::vector<NewCall> batch{call("f", "order-2"), call("f", "order-2"), call("f")};
+  auto ids = store_->enqueue_sync(std::move(batch), 2000).value();
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_NE(ids[0], ids[2]);
+  EXPECT_EQ(store_->count_by_state().value()[1], 3);  // order-1, order-2, and one without key
+  // Any bytes make a key.
+  const std::string odd = enqueue(call("f", std::string("k\x00/\xff .*>", 9)));
+  EXPECT_EQ(enqueue(call("f", std::string("k\x00/\xff .*>", 9))), odd);
+  EXPECT_NE(enqueue(call("f", std::string("k\x00/\xff .*", 8))), odd);
+  EXPECT_EQ(store_->enqueue_sync({}, 1000).error().code(), Code::invalid_argument);
+}
+
+TEST_P(StoreConformance, AttemptEndsExactlyOnceUnderItsLease) {
+  std::string id = enqueue(call("f"));
+  auto claimed = store_->claim_sync(at(1000)).value();
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].state, CallState::running);
+  EXPECT_EQ(claimed[0].attempts, 1u);
+  EXPECT_TRUE(store_->claim_sync(at(1000)).value().empty());  // leased already
+  Outcome done;
+  done.state = CallState::completed;
+  done.status = 1;
+  done.output = "out";
+  EXPECT_FALSE(store_->finish_sync(id, claimed[0].lease + 1, done, 1100).value());  // wrong lease
+  EXPECT_TRUE(store_->finish_sync(id, claimed[0].lease, done, 1100).value());
+  EXPECT_FALSE(store_->finish_sync(id, claimed[0].lease, done, 1200).value());  // only once
+  const CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::completed);
+  EXPECT_EQ(r.output, "out");
+  EXPECT_EQ(r.updated_at_ms, 1100);
+  EXPECT_FALSE(store_->finish_sync("nope", claimed[0].lease, done, 1200).value());
+}
+
+TEST_P(StoreConformance, RetryOutcomeWaitsForItsTime) {
+  std::string id = enqueue(call("f"));
+  auto c = store_->claim_sync(at(1000)).value().at(0);
+  Outcome again;
+  again.state = CallState::pending;
+  again.status = 6;
+  again.error_message = "try later";
+  again.next_attempt_at_ms = 5000;
+  ASSERT_TRUE(store_->finish_sync(id, c.lease, again, 1000).value());
+  EXPECT_EQ(store_->next_due_ms().value().value(), 5000);
+  EXPECT_TRUE(store_->claim_sync(at(4999)).value().empty());
+  auto second = store_->claim_sync(at(5000)).value();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].attempts, 2u);
+  EXPECT_EQ(second[0].error_message, "try later");
+}
+
+TEST_P(StoreConformance, CancelAndRetryTransitions) {
+  std::string id = enqueue(call("f"));
+  auto cancelled = store_->cancel_sync(id, 1500);
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state, CallState::cancelled);
+  EXPECT_TRUE(store_->claim_sync(at(2000)).value().empty());
+  auto again = store_->cancel_sync(id, 1600);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), Code::failed_precondition);
+  EXPECT_NE(again.error().message().find("cancelled"), std::string::npos);
+  EXPECT_EQ(store_->cancel_sync("missing", 1).error().code(), Code::not_found);
+  EXPECT_EQ(store_->retry_sync("missing", 1).error().code(), Code::not_found);
+
+  auto retried = store_->retry_sync(id, 3000);
+  ASSERT_TRUE(retried.ok());
+  EXPECT_EQ(retried->state, CallState::pending);
+  EXPECT_EQ(retried->attempts, 0u);
+  EXPECT_EQ(store_->retry_sync(id, 3000).error().code(), Code::failed_precondition);
+  EXPECT_EQ(store_->claim_sync(at(3000)).value().size(), 1u);
+
+  // A running call can be cancelled, and its late finish is then refused.
+  std::string id2 = enqueue(call("g"));
+  auto c = store_->claim_sync(at(3000)).value().at(0);
+  ASSERT_EQ(c.id, id2);
+  ASSERT_TRUE(store_->cancel_sync(id2, 3100).ok());
+  EXPECT_FALSE(store_->finish_sync(id2, c.lease, Outcome{}, 3200).value());
+  EXPECT_EQ(get(id2).state, CallState::cancelled);
+}
+
+TEST_P(StoreConformance, ClaimIsFairAcrossKeys) {
+  std::vector<NewCall> flood;
+  for (int i = 0; i < 100; ++i) flood.push_back(call("flood"));
+  ASSERT_TRUE(store_->enqueue_sync(std::move(flood), 1000).ok());
+  std::vector<NewCall> small;
+  for (int i = 0; i < 5; ++i) small.push_back(call("small"));
+  NewCall tenant = call("flood");
+  tenant.tenant = "acme";  // its own fairness key
+  small.push_back(tenant);
+  ASSERT_TRUE(store_->enqueue_sync(std::move(small), 1001).ok());
+
+  auto claimed = store_->claim_sync(at(2000, 9)).value();
+  ASSERT_EQ(claimed.size(), 9u);
+  std::map<std::string, int> per_key;
+  for (const auto& c : claimed) per_key[c.tenant.empty() ? c.function : c.tenant]++;
+  EXPECT_EQ(per_key["flood"], 4);
+  EXPECT_EQ(per_key["small"], 4);
+  EXPECT_EQ(per_key["acme"], 1);  // it had only one; the others share its rest
+  // Interleaved: the first three come from three different keys.
+  std::set<std::string> first;
+  for (int i = 0; i < 3; ++i) first.insert(claimed[i].tenant.empty() ? claimed[i].function : "acme");
+  EXPECT_EQ(first.size(), 3u);
+}
+
+TEST_P(StoreConformance, ClaimSkipsSaturatedEndpoints) {
+  NewCall a = call("f");
+  a.endpoint = "http://a";
+  NewCall b = call("f");
+  b.endpoint = "http://b";
+  enqueue(a);
+  enqueue(b);
+  ClaimOptions o = at(2000);
+  o.skip_endpoints = {"http://a"};
+  auto claimed = store_->claim_sync(o).value();
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].endpoint, "http://b");
+}
+
+TEST_P(StoreConformance, LapsedLeasesReturnToPending) {
+  enqueue(call("f"));
+  enqueue(call("g"));
+  ClaimOptions o = at(1000, 1);
+  o.lease_until_ms = 2000;
+  ASSERT_EQ(store_->claim_sync(o).value().size(), 1u);
+  o.lease_until_ms = 9000;
+  ASSERT_EQ(store_->claim_sync(o).value().size(), 1u);
+  EXPECT_EQ(store_->release_leases_sync(2000, false).value(), 1u);  // only the lapsed one
+  EXPECT_EQ(store_->release_leases_sync(2000, true).value(), 1u);   // start-up: all
+  EXPECT_EQ(store_->count_by_state().value()[1], 2);
+}
+
+TEST_P(StoreConformance, ListPagesByState) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(enqueue(call("f")));
+  ASSERT_TRUE(store_->cancel_sync(ids[1], 1).ok());
+  auto pending = store_->list(CallState::pending, 2, "").value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].id, ids[0]);
+  EXPECT_EQ(pending[1].id, ids[2]);
+  auto next = store_->list(CallState::pending, 10, pending[1].id).value();
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[1].id, ids[4]);
+  EXPECT_EQ(store_->list(std::nullopt, 10, "").value().size(), 5u);
+  EXPECT_EQ(store_->list(std::nullopt, 10, "bogus").error().code(), Code::not_found);
+}
+
+TEST_P(StoreConformance, EveryStateListsAndCounts) {
+  // A call moving through the states shows in exactly one.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(enqueue(call("f"), 1000));
+  auto leased = store_->claim_sync(at(1000, 4)).value();  // ids 0..3 running
+  ASSERT_EQ(leased.size(), 4u);
+  Outcome done;  // completed
+  ASSERT_TRUE(store_->finish_sync(ids[0], leased[0].lease, done, 1001).value());
+  ASSERT_TRUE(store_->finish_sync(ids[1], leased[1].lease, done, 1001).value());
+  Outcome failed;
+  failed.state = CallState::failed;
+  failed.error_message = "no";
+  ASSERT_TRUE(store_->finish_sync(ids[2], leased[2].lease, failed, 1001).value());
+  ASSERT_TRUE(store_->cancel_sync(ids[4], 1001).ok());
+  // One more, suspended (it answered Poll; waits for a minute).
+  ids.push_back(enqueue(call("g"), 1002));
+  auto polling = store_->claim_sync(at(1002, 2)).value();  // 5 and 6
+  ASSERT_EQ(polling.size(), 2u);
+  for (const CallRecord& r : polling) {
+    Outcome o;
+    if (r.id == ids[6]) {
+      o.state = CallState::suspended;
+      o.poll.emplace();
+      o.poll->state = "s";
+      o.poll->wake_at_ms = 61'002;
+    } else {
+      o.state = CallState::pending;  // 5 goes back
+      o.next_attempt_at_ms = 1002;
+    }
+    ASSERT_TRUE(store_->finish_sync(r.id, r.lease, o, 1002).value());
+  }
+  // running: 3; pending: 5; completed: 0, 1; failed: 2; cancelled: 4; suspended: 6.
+  const std::map<CallState, std::vector<std::string>> want = {
+      {CallState::pending, {ids[5]}},         {CallState::running, {ids[3]}},
+      {CallState::completed, {ids[0], ids[1]}}, {CallState::failed, {ids[2]}},
+      {CallState::cancelled, {ids[4]}},       {CallState::suspended, {ids[6]}}};
+  auto counts = store_->count_by_state().value();
+  ASSERT_EQ(counts.size(), 7u);
+  for (const auto& [state, expected] : want) {
+    std::vector<std::string> got;
+    const auto listed = store_->list(state, 10, "").value();
+    for (const auto& r : listed) got.push_back(r.id);
+    EXPECT_EQ(got, expected) << state_name(state);
+    EXPECT_EQ(counts[static_cast<std::size_t>(state)], static_cast<int64_t>(expected.size()))
+        << state_name(state);
+  }
+  auto first = store_->list(CallState::completed, 1, "").value();
+  ASSERT_EQ(first.size(), 1u);
+  auto rest = store_->list(CallState::completed, 10, first[0].id).value();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, ids[1]);
+  // A retried call leaves failed for pending.
+  ASSERT_TRUE(store_->retry_sync(ids[2], 1002).ok());
+  EXPECT_TRUE(store_->list(CallState::failed, 10, "").value().empty());
+  EXPECT_EQ(store_->list(CallState::pending, 10, "").value().size(), 2u);
+  // A bad state number is refused, not a crash.
+  EXPECT_EQ(store_->list(static_cast<CallState>(9), 10, "").error().code(), Code::invalid_argument);
+}
+
+TEST_P(StoreConformance, NextDueIsTheEarliestAcrossKeys) {
+  EXPECT_EQ(store_->next_due_ms().value(), std::nullopt);
+  for (auto [function, due] : {std::make_pair("b", 7000), std::make_pair("a", 9000), std::make_pair("c", 8000)}) {
+    enqueue(call(function), due);
+  }
+  EXPECT_EQ(store_->next_due_ms().value().value(), 7000);
+  auto leased = store_->claim_sync(at(7000)).value();  // takes b's call
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].function, "b");
+  EXPECT_EQ(store_->next_due_ms().value().value(), 8000);
+}
+
+TEST_P(StoreConformance, DeleteEndedTakesEndedCallsAndTheirKeysOnly) {
+  // Ends every due call at `now` as `state`.
+  auto end_all = [&](int64_t now, CallState state) {
+    const std::vector<CallRecord> due = store_->claim_sync(at(now, 1000)).value();
+    for (const CallRecord& c : due) {
+      Outcome o;
+      o.state = state;
+      ASSERT_TRUE(store_->finish_sync(c.id, c.lease, o, now).value());
+    }
+  };
+  const std::string completed = enqueue(call("f", "order-1"), 1000);
+  end_all(2000, CallState::completed);
+  const std::string failed = enqueue(call("f"), 1000);
+  end_all(4999, CallState::failed);
+  const std::string cancelled = enqueue(call("f"), 1000);
+  ASSERT_TRUE(store_->cancel_sync(cancelled, 3000).ok());
+  const std::string at_cutoff = enqueue(call("f", "order-2"), 1000);
+  end_all(5000, CallState::completed);  // not before the cutoff
+  // A retried call is pending again, and stays.
+  const std::string retried = enqueue(call("f"), 1000);
+  end_all(1000, CallState::failed);
+  ASSERT_TRUE(store_->retry_sync(retried, 1500).ok());
+  const std::string running = enqueue(call("f"), 1000);
+  ASSERT_EQ(claim(1000).size(), 1u);
+  NewCall later = call("f");
+  later.not_before_ms = 90'000;
+  const std::string pending = enqueue(later, 1000);
+
+  EXPECT_EQ(store_->delete_ended_sync(5000).value(), 3u);
+  EXPECT_FALSE(store_->get(completed).value().has_value());
+  EXPECT_FALSE(store_->get(failed).value().has_value());
+  EXPECT_FALSE(store_->get(cancelled).value().has_value());
+  for (const std::string& id : {at_cutoff, pending, running, retried}) {
+    EXPECT_TRUE(store_->get(id).value().has_value()) << id;
+  }
+  EXPECT_EQ(store_->list(std::nullopt, 100, "").value().size(), 4u);
+  EXPECT_EQ(store_->stats().deleted, 3u);
+  EXPECT_EQ(store_->delete_ended_sync(5000).value(), 0u);
+  // The deleted call's key makes a new call; the kept one's still deduplicates.
+  const std::string again = enqueue(call("f", "order-1"), 10'000);
+  EXPECT_NE(again, completed);
+  EXPECT_EQ(enqueue(call("f", "order-2"), 10'000), at_cutoff);
+  // A page goes on past a deleted call.
+  EXPECT_TRUE(store_->list(std::nullopt, 100, completed).ok());
+}
+
 const Backend kBackends[] = {
     {"sqlite",
      [](const std::string& path) {
@@ -534,6 +849,22 @@ const Backend kBackends[] = {
        return s.ok() ? std::move(s).value() : nullptr;
      }},
     {"memory", [](const std::string&) { return open_memory_store(); }},
+    {"jetstream",
+     [](const std::string& path) -> std::unique_ptr<Store> {
+       // One server for the whole run; a bucket per test, named after it.
+       static testing::NatsServer nats;
+       static const bool started = nats.start();
+       EXPECT_TRUE(started) << nats.failure();
+       if (!started) return nullptr;
+       JetStreamOptions o;
+       o.servers = {nats.url()};
+       const std::size_t slash = path.rfind('/');
+       o.bucket = path.substr(slash + 1, path.size() - slash - 1 - 3);  // conformance_<test>_<n>
+       auto s = open_jetstream_store(o);
+       EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+       return s.ok() ? std::move(s).value() : nullptr;
+     },
+     [] { return testing::NatsServer::available() ? std::string() : testing::NatsServer::kMissing; }},
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(kBackends), PrintBackend);

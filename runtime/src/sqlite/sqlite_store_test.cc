@@ -1,7 +1,7 @@
-// The SQLite store: transitions guarded by state and lease, idempotency keys,
-// fair claims, group commit, durability across reopen, migrations,
-// time-ordered IDs, every write reported once at close, acknowledgements
-// after the log sync (and the synchronous=FULL fallback), partial indexes,
+// The SQLite store beyond the Store contract (store_conformance_test holds
+// every backend to that): group commit, durability across reopen,
+// migrations, time-ordered IDs, every write reported once at close,
+// acknowledgements after the log sync (and the synchronous=FULL fallback),
 // outcomes held for company.
 #include <sqlite3.h>
 
@@ -76,22 +76,6 @@ class StoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, TraceContextIsKeptWithTheCall) {
-  open();
-  NewCall c = call("f");
-  c.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  c.tracestate = "rojo=1";
-  const std::string id = enqueue(c);
-  auto got = store_->get(id);
-  ASSERT_TRUE(got.ok() && got->has_value());
-  EXPECT_EQ((*got)->traceparent, c.traceparent);
-  EXPECT_EQ((*got)->tracestate, "rojo=1");
-  auto claimed = store_->claim_sync(at(2000));
-  ASSERT_TRUE(claimed.ok());
-  ASSERT_EQ(claimed->size(), 1u);
-  EXPECT_EQ((*claimed)[0].traceparent, c.traceparent);
-}
-
 TEST_F(StoreTest, CommitsAreMeasuredWhenGivenARegistry) {
   auto registry = std::make_shared<metrics::Registry>();
   open([&](SqliteOptions& o) { o.metrics = registry; });
@@ -101,21 +85,6 @@ TEST_F(StoreTest, CommitsAreMeasuredWhenGivenARegistry) {
   EXPECT_NE(text.find("# TYPE dispatch_store_commit_duration_seconds histogram"), std::string::npos) << text;
   EXPECT_NE(text.find("dispatch_store_commit_duration_seconds_count 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("dispatch_store_commit_writes_bucket{le=\"1\"} 2\n"), std::string::npos) << text;
-}
-
-TEST_F(StoreTest, EnqueueThenGet) {
-  open();
-  std::string id = enqueue(call("shop.add"));
-  EXPECT_EQ(id.size(), 32u);
-  auto r = store_->get(id);
-  ASSERT_TRUE(r.ok() && r->has_value());
-  const CallRecord& c = **r;
-  EXPECT_EQ(c.function, "shop.add");
-  EXPECT_EQ(c.state, CallState::pending);
-  EXPECT_EQ(c.input, std::string("\x00\x01", 2));
-  EXPECT_EQ(c.root_id, id);  // a call without a root is its own root
-  EXPECT_EQ(c.created_at_ms, 1000);
-  EXPECT_FALSE(store_->get("nope").value().has_value());
 }
 
 TEST_F(StoreTest, IdsAreTimeOrdered) {
@@ -157,140 +126,6 @@ TEST_F(StoreTest, ClosingReportsEveryQueuedWriteOnce) {
   for (const auto& id : acknowledged) EXPECT_TRUE(store_->get(id).value().has_value()) << id;
 }
 
-TEST_F(StoreTest, IdempotencyKeyReturnsTheFirstCall) {
-  open();
-  std::string a = enqueue(call("f", "order-1"));
-  std::string b = enqueue(call("f", "order-1"));
-  EXPECT_EQ(a, b);
-  std::vector<NewCall> batch{call("f", "order-2"), call("f", "order-2"), call("f")};
-  auto ids = store_->enqueue_sync(std::move(batch), 2000).value();
-  EXPECT_EQ(ids[0], ids[1]);
-  EXPECT_NE(ids[0], ids[2]);
-  EXPECT_EQ(store_->count_by_state().value()[1], 3);  // order-1, order-2, and one without key
-}
-
-TEST_F(StoreTest, AttemptEndsExactlyOnceUnderItsLease) {
-  open();
-  std::string id = enqueue(call("f"));
-  auto claimed = store_->claim_sync(at(1000)).value();
-  ASSERT_EQ(claimed.size(), 1u);
-  EXPECT_EQ(claimed[0].state, CallState::running);
-  EXPECT_EQ(claimed[0].attempts, 1u);
-  EXPECT_TRUE(store_->claim_sync(at(1000)).value().empty());  // leased already
-  Outcome done;
-  done.state = CallState::completed;
-  done.status = 1;
-  done.output = "out";
-  EXPECT_FALSE(store_->finish_sync(id, claimed[0].lease + 1, done, 1100).value());  // wrong lease
-  EXPECT_TRUE(store_->finish_sync(id, claimed[0].lease, done, 1100).value());
-  EXPECT_FALSE(store_->finish_sync(id, claimed[0].lease, done, 1200).value());  // only once
-  auto r = store_->get(id).value().value();
-  EXPECT_EQ(r.state, CallState::completed);
-  EXPECT_EQ(r.output, "out");
-  EXPECT_EQ(r.updated_at_ms, 1100);
-}
-
-TEST_F(StoreTest, RetryOutcomeWaitsForItsTime) {
-  open();
-  std::string id = enqueue(call("f"));
-  auto c = store_->claim_sync(at(1000)).value().at(0);
-  Outcome again;
-  again.state = CallState::pending;
-  again.status = 6;
-  again.error_message = "try later";
-  again.next_attempt_at_ms = 5000;
-  ASSERT_TRUE(store_->finish_sync(id, c.lease, again, 1000).value());
-  EXPECT_EQ(store_->next_due_ms().value().value(), 5000);
-  EXPECT_TRUE(store_->claim_sync(at(4999)).value().empty());
-  auto second = store_->claim_sync(at(5000)).value();
-  ASSERT_EQ(second.size(), 1u);
-  EXPECT_EQ(second[0].attempts, 2u);
-  EXPECT_EQ(second[0].error_message, "try later");
-}
-
-TEST_F(StoreTest, CancelAndRetryTransitions) {
-  open();
-  std::string id = enqueue(call("f"));
-  auto cancelled = store_->cancel_sync(id, 1500);
-  ASSERT_TRUE(cancelled.ok());
-  EXPECT_EQ(cancelled->state, CallState::cancelled);
-  EXPECT_TRUE(store_->claim_sync(at(2000)).value().empty());
-  auto again = store_->cancel_sync(id, 1600);
-  ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.error().code(), Code::failed_precondition);
-  EXPECT_NE(again.error().message().find("cancelled"), std::string::npos);
-  EXPECT_EQ(store_->cancel_sync("missing", 1).error().code(), Code::not_found);
-
-  auto retried = store_->retry_sync(id, 3000);
-  ASSERT_TRUE(retried.ok());
-  EXPECT_EQ(retried->state, CallState::pending);
-  EXPECT_EQ(retried->attempts, 0u);
-  EXPECT_EQ(store_->retry_sync(id, 3000).error().code(), Code::failed_precondition);
-  EXPECT_EQ(store_->claim_sync(at(3000)).value().size(), 1u);
-
-  // A running call can be cancelled, and its late finish is then refused.
-  std::string id2 = enqueue(call("g"));
-  auto c = store_->claim_sync(at(3000)).value().at(0);
-  ASSERT_EQ(c.id, id2);
-  ASSERT_TRUE(store_->cancel_sync(id2, 3100).ok());
-  EXPECT_FALSE(store_->finish_sync(id2, c.lease, Outcome{}, 3200).value());
-  EXPECT_EQ(store_->get(id2).value()->state, CallState::cancelled);
-}
-
-TEST_F(StoreTest, ClaimIsFairAcrossKeys) {
-  open();
-  std::vector<NewCall> flood;
-  for (int i = 0; i < 100; ++i) flood.push_back(call("flood"));
-  ASSERT_TRUE(store_->enqueue_sync(std::move(flood), 1000).ok());
-  std::vector<NewCall> small;
-  for (int i = 0; i < 5; ++i) small.push_back(call("small"));
-  NewCall tenant = call("flood");
-  tenant.tenant = "acme";  // its own fairness key
-  small.push_back(tenant);
-  ASSERT_TRUE(store_->enqueue_sync(std::move(small), 1001).ok());
-
-  auto claimed = store_->claim_sync(at(2000, 9)).value();
-  ASSERT_EQ(claimed.size(), 9u);
-  std::map<std::string, int> per_key;
-  for (const auto& c : claimed) per_key[c.tenant.empty() ? c.function : c.tenant]++;
-  EXPECT_EQ(per_key["flood"], 4);
-  EXPECT_EQ(per_key["small"], 4);
-  EXPECT_EQ(per_key["acme"], 1);  // it had only one; the others share its rest
-  // Interleaved: the first three come from three different keys.
-  std::set<std::string> first;
-  for (int i = 0; i < 3; ++i) first.insert(claimed[i].tenant.empty() ? claimed[i].function : "acme");
-  EXPECT_EQ(first.size(), 3u);
-}
-
-TEST_F(StoreTest, ClaimSkipsSaturatedEndpoints) {
-  open();
-  NewCall a = call("f");
-  a.endpoint = "http://a";
-  NewCall b = call("f");
-  b.endpoint = "http://b";
-  enqueue(a);
-  enqueue(b);
-  ClaimOptions o = at(2000);
-  o.skip_endpoints = {"http://a"};
-  auto claimed = store_->claim_sync(o).value();
-  ASSERT_EQ(claimed.size(), 1u);
-  EXPECT_EQ(claimed[0].endpoint, "http://b");
-}
-
-TEST_F(StoreTest, LapsedLeasesReturnToPending) {
-  open();
-  enqueue(call("f"));
-  enqueue(call("g"));
-  ClaimOptions o = at(1000, 1);
-  o.lease_until_ms = 2000;
-  ASSERT_EQ(store_->claim_sync(o).value().size(), 1u);
-  o.lease_until_ms = 9000;
-  ASSERT_EQ(store_->claim_sync(o).value().size(), 1u);
-  EXPECT_EQ(store_->release_leases_sync(2000, false).value(), 1u);  // only the lapsed one
-  EXPECT_EQ(store_->release_leases_sync(2000, true).value(), 1u);   // start-up: all
-  EXPECT_EQ(store_->count_by_state().value()[1], 2);
-}
-
 TEST_F(StoreTest, GroupCommitFoldsConcurrentWrites) {
   open();
   constexpr int kWrites = 2000;
@@ -323,22 +158,6 @@ TEST_F(StoreTest, AcknowledgedWritesSurviveReopen) {
   EXPECT_EQ(r->state, CallState::completed);
   EXPECT_EQ(r->output, "result");
   EXPECT_EQ(enqueue(call("f", "k")), id);  // the key survived too
-}
-
-TEST_F(StoreTest, ListPagesByState) {
-  open();
-  std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(enqueue(call("f")));
-  ASSERT_TRUE(store_->cancel_sync(ids[1], 1).ok());
-  auto pending = store_->list(CallState::pending, 2, "").value();
-  ASSERT_EQ(pending.size(), 2u);
-  EXPECT_EQ(pending[0].id, ids[0]);
-  EXPECT_EQ(pending[1].id, ids[2]);
-  auto next = store_->list(CallState::pending, 10, pending[1].id).value();
-  ASSERT_EQ(next.size(), 2u);
-  EXPECT_EQ(next[1].id, ids[4]);
-  EXPECT_EQ(store_->list(std::nullopt, 10, "").value().size(), 5u);
-  EXPECT_EQ(store_->list(std::nullopt, 10, "bogus").error().code(), Code::not_found);
 }
 
 TEST_F(StoreTest, SecondOwnerIsRefused) {
@@ -415,85 +234,6 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
       << "steps 2 to 4 were not applied";
   sqlite3_finalize(s);
   sqlite3_close(db);
-}
-
-TEST_F(StoreTest, EveryStateListsAndCounts) {
-  // Each state has its own statement (and, but for completed, its own
-  // partial index): a call moving through the states shows in exactly one.
-  open();
-  std::vector<std::string> ids;
-  for (int i = 0; i < 6; ++i) ids.push_back(enqueue(call("f"), 1000));
-  auto leased = store_->claim_sync(at(1000, 4)).value();  // ids 0..3 running
-  ASSERT_EQ(leased.size(), 4u);
-  Outcome done;  // completed
-  ASSERT_TRUE(store_->finish_sync(ids[0], leased[0].lease, done, 1001).value());
-  ASSERT_TRUE(store_->finish_sync(ids[1], leased[1].lease, done, 1001).value());
-  Outcome failed;
-  failed.state = CallState::failed;
-  failed.error_message = "no";
-  ASSERT_TRUE(store_->finish_sync(ids[2], leased[2].lease, failed, 1001).value());
-  ASSERT_TRUE(store_->cancel_sync(ids[4], 1001).ok());
-  // One more, suspended (it answered Poll; waits for a minute).
-  ids.push_back(enqueue(call("g"), 1002));
-  auto polling = store_->claim_sync(at(1002, 2)).value();  // 5 and 6
-  ASSERT_EQ(polling.size(), 2u);
-  for (const CallRecord& r : polling) {
-    Outcome o;
-    if (r.id == ids[6]) {
-      o.state = CallState::suspended;
-      o.poll.emplace();
-      o.poll->state = "s";
-      o.poll->wake_at_ms = 61'002;
-    } else {
-      o.state = CallState::pending;  // 5 goes back
-      o.next_attempt_at_ms = 1002;
-    }
-    ASSERT_TRUE(store_->finish_sync(r.id, r.lease, o, 1002).value());
-  }
-  // running: 3; pending: 5; completed: 0, 1; failed: 2; cancelled: 4; suspended: 6.
-  const std::map<CallState, std::vector<std::string>> want = {
-      {CallState::pending, {ids[5]}},         {CallState::running, {ids[3]}},
-      {CallState::completed, {ids[0], ids[1]}}, {CallState::failed, {ids[2]}},
-      {CallState::cancelled, {ids[4]}},       {CallState::suspended, {ids[6]}}};
-  auto counts = store_->count_by_state().value();
-  ASSERT_EQ(counts.size(), 7u);
-  for (const auto& [state, expected] : want) {
-    std::vector<std::string> got;
-    const auto listed = store_->list(state, 10, "").value();
-    for (const auto& r : listed) got.push_back(r.id);
-    EXPECT_EQ(got, expected) << state_name(state);
-    EXPECT_EQ(counts[static_cast<std::size_t>(state)], static_cast<int64_t>(expected.size()))
-        << state_name(state);
-  }
-  // Paging through completed calls (the table scan).
-  auto first = store_->list(CallState::completed, 1, "").value();
-  ASSERT_EQ(first.size(), 1u);
-  auto rest = store_->list(CallState::completed, 10, first[0].id).value();
-  ASSERT_EQ(rest.size(), 1u);
-  EXPECT_EQ(rest[0].id, ids[1]);
-  // A retried call leaves failed for pending.
-  ASSERT_TRUE(store_->retry_sync(ids[2], 1002).ok());
-  EXPECT_TRUE(store_->list(CallState::failed, 10, "").value().empty());
-  EXPECT_EQ(store_->list(CallState::pending, 10, "").value().size(), 2u);
-  // A bad state number is refused, not a crash.
-  EXPECT_EQ(store_->list(static_cast<CallState>(9), 10, "").error().code(), Code::invalid_argument);
-}
-
-TEST_F(StoreTest, NextDueIsTheEarliestAcrossKeys) {
-  open();
-  auto at_time = [](std::string function, int64_t due) {
-    NewCall c = call(std::move(function));
-    c.tenant = "";
-    return std::make_pair(c, due);
-  };
-  for (auto [c, due] : {at_time("b", 7000), at_time("a", 9000), at_time("c", 8000)}) {
-    store_->enqueue_sync({c}, due).value();
-  }
-  EXPECT_EQ(store_->next_due_ms().value().value(), 7000);
-  auto leased = store_->claim_sync(at(7000)).value();  // takes b's call
-  ASSERT_EQ(leased.size(), 1u);
-  EXPECT_EQ(leased[0].function, "b");
-  EXPECT_EQ(store_->next_due_ms().value().value(), 8000);
 }
 
 // A sync_log hook that holds every sync until released, and counts them.

@@ -1,9 +1,11 @@
 // dispatchd: the standalone durable scheduler. Serves the Dispatch API
 // (dispatch.sdk.v1.DispatchService) and its operations
 // (dispatch.scheduler.v1.AdminService) over HTTP, keeps calls in a SQLite
-// file, and delivers them to their endpoints' Run route.
+// file (or in NATS JetStream, shared by many dispatchd processes), and
+// delivers them to their endpoints' Run route.
 //
 //   dispatchd --db ./dispatch.db --listen 127.0.0.1:4450 --api-key secret
+//   dispatchd --store nats://10.0.0.1:4222,10.0.0.2:4222 --listen 0.0.0.0:4450
 //
 // Not for: running functions (endpoints do that), TLS (use a proxy).
 #include <cerrno>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/jetstream/jetstream_store.h"
 #include "dispatch/metrics/registry.h"
 #include "dispatch/scheduler/scheduler.h"
 #include "dispatch/security/keys.h"
@@ -29,6 +32,17 @@ namespace {
 constexpr const char* kUsage = R"(usage: dispatchd [options]
 
   --db PATH             store file (default ./dispatch.db; created if missing)
+  --store nats://HOST:PORT[,HOST:PORT...]
+                        keep calls in NATS JetStream instead (nats-server -js),
+                        shared by every dispatchd given the same servers and
+                        bucket: each call is leased by one of them at a time
+  --nats-bucket NAME    its key-value bucket (default dispatch_calls; also
+                        DISPATCH_NATS_BUCKET); created if missing
+  --nats-replicas N     copies of a new bucket in a NATS cluster: 1, 3 or 5
+                        (default 1; also DISPATCH_NATS_REPLICAS)
+  --nats-creds PATH     a NATS .creds file (also DISPATCH_NATS_CREDS); or
+                        DISPATCH_NATS_USER and DISPATCH_NATS_PASSWORD, or
+                        DISPATCH_NATS_TOKEN
   --listen HOST:PORT    API address (default 127.0.0.1:4450; port 0 picks one)
   --api-key KEY         accept "Authorization: Bearer KEY" (repeatable; also
                         DISPATCH_API_KEY, comma-separated). None: no auth.
@@ -121,6 +135,20 @@ int main(int argc, char** argv) {
   using namespace dispatch;
   scheduler::SchedulerOptions options;
   scheduler::SqliteOptions sqlite;
+  std::string nats_store;  // --store: empty is SQLite
+  scheduler::JetStreamOptions nats;
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v != nullptr ? v : "";
+  };
+  if (std::string v = env("DISPATCH_NATS_BUCKET"); !v.empty()) nats.bucket = v;
+  if (std::string v = env("DISPATCH_NATS_REPLICAS"); !v.empty()) {
+    nats.replicas = static_cast<int>(number("DISPATCH_NATS_REPLICAS", v.c_str()));
+  }
+  nats.creds_file = env("DISPATCH_NATS_CREDS");
+  nats.user = env("DISPATCH_NATS_USER");
+  nats.password = env("DISPATCH_NATS_PASSWORD");
+  nats.token = env("DISPATCH_NATS_TOKEN");
   std::string listen = "127.0.0.1:4450";
   std::string port_file;
   std::string retention = "7d";  // as given, for the log
@@ -142,6 +170,17 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--db") {
       sqlite.path = value();
+    } else if (arg == "--store") {
+      nats_store = value();
+      auto servers = scheduler::parse_nats_servers(nats_store);
+      if (!servers.ok()) fail("--store: " + servers.error().message() + "; for SQLite use --db PATH");
+      nats.servers = std::move(servers).value();
+    } else if (arg == "--nats-bucket") {
+      nats.bucket = value();
+    } else if (arg == "--nats-replicas") {
+      nats.replicas = static_cast<int>(number("--nats-replicas", value()));
+    } else if (arg == "--nats-creds") {
+      nats.creds_file = value();
     } else if (arg == "--listen") {
       listen = value();
     } else if (arg == "--api-key") {
@@ -216,9 +255,20 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<metrics::Registry>();
   sqlite.metrics = registry;
   options.metrics = registry;
-  auto store = scheduler::open_sqlite_store(sqlite);
-  if (!store.ok()) fail(store.error().message());
-  options.store = std::move(store).value();
+  if (nats_store.empty()) {
+    auto store = scheduler::open_sqlite_store(sqlite);
+    if (!store.ok()) fail(store.error().message());
+    options.store = std::move(store).value();
+  } else {
+    if (nats.replicas != 1 && nats.replicas != 3 && nats.replicas != 5) {
+      fail("--nats-replicas must be 1, 3 or 5, not " + std::to_string(nats.replicas));
+    }
+    auto store = scheduler::open_jetstream_store(nats);
+    if (!store.ok()) fail("--store " + nats_store + ": " + store.error().message());
+    options.store = std::move(store).value();
+    logger.log(LogLevel::info, "keeping calls in JetStream bucket " + nats.bucket + " at " + nats_store +
+                                   ", shared with any other dispatchd on it");
+  }
   scheduler::Store& store_ref = *options.store;
   const auto retention_window = options.retention;
   auto decorate = options.decorate;

@@ -121,7 +121,9 @@ struct SchedulerStats {
 class Scheduler {
  public:
   // Opens the store, makes every call a previous process left running
-  // pending again (one scheduler per store), and builds the API table.
+  // pending again (one scheduler per store; a store shared by several,
+  // Store::shared(): only calls whose lease lapsed), and builds the API
+  // table.
   static Result<std::unique_ptr<Scheduler>> open(SchedulerOptions options);
   ~Scheduler();  // stop()s
   Scheduler(const Scheduler&) = delete;

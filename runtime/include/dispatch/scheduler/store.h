@@ -267,6 +267,13 @@ class Store {
   // backend keeps none. Owned by this store.
   virtual EntityStore* entities() noexcept { return nullptr; }
 
+  // True when other processes may use this store at the same time, each
+  // with its own scheduler (JetStream): a scheduler starting then releases
+  // only lapsed leases, not every running call. False (SQLite, memory):
+  // one scheduler per store, and every running call at start-up is a
+  // leftover of the previous process.
+  virtual bool shared() const noexcept { return false; }
+
   // Blocking forms of the writes, for tools and tests.
   Result<std::vector<std::string>> enqueue_sync(std::vector<NewCall> calls, int64_t now_ms);
   Result<std::vector<CallRecord>> claim_sync(ClaimOptions options);

@@ -1,0 +1,1103 @@
+// The Store on a JetStream key-value bucket, for many dispatchd processes.
+//
+// Every call is one record ("c.<id>", records.proto) changed only by a
+// compare-and-set on its revision: whoever's write lands first wins, the
+// other reads the record again and decides again. So a call is leased by
+// one process at a time, and a finish under a lease that was lost is
+// refused, whichever processes share the bucket.
+//
+// A transition that touches other records (a Poll's children, a result for
+// the parent, cancelling descendants) is decided by one compare-and-set on
+// the call, which also writes what it does to the others (Effects); then
+// the effects are applied, each idempotently (create-if-absent children; a
+// result taken only from a child its parent still waits for; cancelling
+// what is not final yet) and cleared. A process that dies between the steps
+// leaves the effects on the record, and any process's recovery applies
+// them: a crash only repeats idempotent work. A record with effects is not
+// leased until they are applied. An enqueue of several calls (or one with
+// an idempotency key) is written first as one batch record ("b.<id>",
+// written once), then applied call by call (idempotency keys "k.<hex>"
+// created if absent), then purged; recovery applies batches left behind.
+//
+// Each process keeps an index of every record (by state, fairness key and
+// due time; children by parent) from a watcher over the bucket, updated at
+// once by its own writes, so it sees the others' changes a moment later:
+// claims pick candidates from it and the compare-and-set settles who gets
+// them. Timers and delayed calls are due times in the records and the
+// index; nothing is scheduled on the server.
+//
+// Writes run in order on the store's writer thread, which also runs their
+// callbacks and, when idle, recovery.
+//
+// Not for: stateful functions (entities() is null), nor policy.
+#include "dispatch/jetstream/jetstream_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "jetstream/kv.h"
+#include "jetstream/records.h"
+
+namespace dispatch::scheduler {
+namespace {
+
+using jetstream::Kv;
+namespace pb = jetstream::pb;
+using jetstream::call_key;
+using jetstream::fair_key;
+using jetstream::state_of;
+using jetstream::to_record;
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+constexpr int kMaxRaces = 32;  // compare-and-set attempts on one record per write
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string encode(const google::protobuf::MessageLite& m) {
+  std::string out;
+  m.SerializeToString(&out);
+  return out;
+}
+
+bool live(const pb::Call& c) { return c.state() != 0; }  // state 0: being deleted
+
+void forget_poll(pb::Call& c) {
+  c.set_polled(false);
+  c.clear_poll_state();
+  c.clear_poll_state_type_url();
+  c.set_min_results(0);
+  c.set_max_results(0);
+  c.clear_poll_error_type();
+  c.clear_poll_error_message();
+  c.clear_outstanding();
+  c.clear_results();
+}
+
+class JetStreamStore final : public Store {
+ public:
+  JetStreamStore(JetStreamOptions options, std::unique_ptr<Kv> kv)
+      : options_(std::move(options)), kv_(std::move(kv)) {
+    tag_ = static_cast<uint32_t>(rng_());
+  }
+
+  ~JetStreamStore() override {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    watching_ = false;
+    if (watch_) watch_->stop();
+    if (watcher_.joinable()) watcher_.join();
+    watch_.reset();
+  }
+
+  // Loads the index, applies what earlier processes left unapplied, and
+  // starts the writer.
+  Result<void> start() {
+    auto w = kv_->watch_all();
+    if (!w.ok()) return std::move(w).error();
+    watch_ = std::move(w).value();
+    watcher_ = std::thread([this] { watch_loop(); });
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!mu_cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
+        return Error(Code::unavailable, "JetStream bucket " + options_.bucket + " did not list its records within " +
+                                            std::to_string(options_.timeout.count()) + " ms");
+      }
+    }
+    Result<void> recovered = recover(true);
+    if (!recovered.ok()) return recovered;
+    writer_ = std::thread([this] { write_loop(); });
+    return {};
+  }
+
+  bool shared() const noexcept override { return true; }
+
+  void enqueue(std::vector<NewCall> calls, int64_t now_ms, Done<std::vector<std::string>> done) override {
+    post([this, calls = std::move(calls), now_ms, done = std::move(done)]() mutable {
+      done(do_enqueue(std::move(calls), now_ms));
+    });
+  }
+
+  void claim(ClaimOptions o, Done<std::vector<CallRecord>> done) override {
+    post([this, o = std::move(o), done = std::move(done)]() mutable { done(do_claim(o)); });
+  }
+
+  void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
+    post([this, id = std::move(id), lease, outcome = std::move(outcome), now_ms, done = std::move(done)]() mutable {
+      done(do_finish(id, lease, outcome, now_ms));
+    });
+  }
+
+  void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
+    post([this, id = std::move(id), now_ms, done = std::move(done)]() mutable { done(do_cancel(id, now_ms)); });
+  }
+
+  void retry(std::string id, int64_t now_ms, Done<CallRecord> done) override {
+    post([this, id = std::move(id), now_ms, done = std::move(done)]() mutable { done(do_retry(id, now_ms)); });
+  }
+
+  void release_leases(int64_t now_ms, bool all, Done<std::size_t> done) override {
+    post([this, now_ms, all, done = std::move(done)]() mutable { done(do_release(now_ms, all)); });
+  }
+
+  void delete_ended(int64_t ended_before_ms, Done<std::size_t> done) override {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, row] : rows_) {
+        const pb::Call& c = row.call;
+        if (is_final(state_of(c)) && c.updated_at_ms() < ended_before_ms && !c.has_effects()) ids.push_back(id);
+      }
+    }
+    delete_batch(std::move(ids), 0, ended_before_ms, 0, std::move(done));
+  }
+
+  Result<std::optional<CallRecord>> get(std::string_view id) override {
+    auto row = load(std::string(id));
+    if (!row.ok()) return std::move(row).error();
+    if (!*row) return std::optional<CallRecord>();
+    return std::optional<CallRecord>(to_record((*row)->call));
+  }
+
+  Result<std::vector<CallRecord>> list(std::optional<CallState> state, std::size_t limit,
+                                       std::string_view after_id) override {
+    if (state && (static_cast<int>(*state) < 1 || static_cast<int>(*state) > 6)) {
+      return Error(Code::invalid_argument, "no call state numbered " + std::to_string(static_cast<int>(*state)));
+    }
+    // IDs sort in creation order, so a page goes on after `after_id` even
+    // when that call was deleted since; an ID of no shape is unknown.
+    if (!after_id.empty() &&
+        (after_id.size() != 32 || after_id.find_first_not_of("0123456789abcdef") != std::string_view::npos)) {
+      return Error(Code::not_found, "no call has ID " + std::string(after_id));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<CallRecord> out;
+    auto it = after_id.empty() ? rows_.begin() : rows_.upper_bound(std::string(after_id));
+    for (; it != rows_.end() && out.size() < limit; ++it) {
+      if (!state || state_of(it->second.call) == *state) out.push_back(to_record(it->second.call));
+    }
+    return out;
+  }
+
+  Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
+                                                std::string_view after_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<CallRecord> out;
+    auto kids = children_.find(std::string(parent_id));
+    if (!after_id.empty() && rows_.count(std::string(after_id)) == 0) {
+      return Error(Code::not_found, "no call has ID " + std::string(after_id));
+    }
+    if (kids == children_.end()) return out;
+    auto it = after_id.empty() ? kids->second.begin() : kids->second.upper_bound(std::string(after_id));
+    for (; it != kids->second.end() && out.size() < limit; ++it) {
+      auto row = rows_.find(*it);
+      if (row != rows_.end()) out.push_back(to_record(row->second.call));
+    }
+    return out;
+  }
+
+  Result<std::optional<int64_t>> next_due_ms() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<int64_t> due;
+    if (!suspended_.empty()) due = suspended_.begin()->first;
+    for (const auto& [key, queue] : pending_) {
+      if (!queue.empty() && (!due || queue.begin()->first < *due)) due = queue.begin()->first;
+    }
+    return due;
+  }
+
+  Result<std::vector<int64_t>> count_by_state() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<int64_t> out(7, 0);
+    for (const auto& [id, row] : rows_) {
+      const auto s = static_cast<std::size_t>(row.call.state());
+      if (s < out.size()) out[s]++;
+    }
+    return out;
+  }
+
+  Stats stats() const override {
+    Stats s;
+    s.writes = writes_.load();
+    s.commits = commits_.load();
+    s.deleted = deleted_.load();
+    return s;
+  }
+
+ private:
+  struct Row {
+    pb::Call call;
+    uint64_t revision = 0;
+  };
+  enum class Verdict { write, keep };
+  struct Mutated {
+    bool written = false;
+    std::optional<Row> row;  // as written, or as found
+  };
+
+  // ---- the writer thread ----
+
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_.push_back(std::move(task));
+    }
+    queue_cv_.notify_one();
+  }
+
+  void write_loop() {
+    int64_t last_recovery = wall_ms();
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(queue_mu_);
+        queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !queue_.empty(); });
+        if (!queue_.empty()) {
+          task = std::move(queue_.front());
+          queue_.pop_front();
+        } else if (stopping_) {
+          return;
+        }
+      }
+      if (task) {
+        writes_++;
+        task();
+      }
+      if (wall_ms() - last_recovery >= 1000) {
+        last_recovery = wall_ms();
+        (void)recover(false);  // failures: tried again in a second
+      }
+    }
+  }
+
+  // ---- the index ----
+
+  void watch_loop() {
+    Kv::Change change;
+    while (watching_) {
+      switch (watch_->next(change, 250)) {
+        case Kv::Watch::Next::timeout:
+          continue;
+        case Kv::Watch::Next::failed:
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        case Kv::Watch::Next::stopped:
+          return;
+        case Kv::Watch::Next::caught_up: {
+          std::lock_guard<std::mutex> lock(mu_);
+          caught_up_ = true;
+          mu_cv_.notify_all();
+          continue;
+        }
+        case Kv::Watch::Next::change:
+          break;
+      }
+      const std::string& key = change.key;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (key.compare(0, jetstream::kCallPrefix.size(), jetstream::kCallPrefix) == 0) {
+        const std::string id = key.substr(jetstream::kCallPrefix.size());
+        pb::Call call;
+        if (change.deleted || !call.ParseFromString(change.value)) {
+          index_erase(id, change.revision);
+          tombstones_.erase(id);
+        } else if (!live(call)) {
+          index_erase(id, change.revision);
+          tombstones_[id] = change.revision;
+        } else {
+          index_put(id, std::move(call), change.revision);
+        }
+      } else if (key.compare(0, jetstream::kBatchPrefix.size(), jetstream::kBatchPrefix) == 0) {
+        if (change.deleted) {
+          batches_.erase(key);
+        } else {
+          batches_.insert(key);
+        }
+      }
+    }
+  }
+
+  // Both under mu_. A change older than what the index has is ignored.
+  void index_put(const std::string& id, pb::Call call, uint64_t revision) {
+    auto gone = gone_.find(id);
+    if (gone != gone_.end()) {
+      if (revision <= gone->second) return;
+      gone_.erase(gone);
+    }
+    auto it = rows_.find(id);
+    if (it != rows_.end()) {
+      if (it->second.revision >= revision) return;
+      unqueue(it->second.call);
+      it->second.call = std::move(call);
+      it->second.revision = revision;
+    } else {
+      it = rows_.emplace(id, Row{std::move(call), revision}).first;
+      if (!it->second.call.parent_id().empty()) children_[it->second.call.parent_id()].insert(id);
+    }
+    enqueue_index(it->second.call);
+  }
+  void index_erase(const std::string& id, uint64_t revision) {
+    auto gone = gone_.find(id);
+    if (gone != gone_.end() && revision > gone->second) gone_.erase(gone);
+    auto it = rows_.find(id);
+    if (it == rows_.end() || it->second.revision > revision) return;
+    unqueue(it->second.call);
+    const std::string& parent = it->second.call.parent_id();
+    if (!parent.empty()) {
+      auto kids = children_.find(parent);
+      if (kids != children_.end()) {
+        kids->second.erase(id);
+        if (kids->second.empty()) children_.erase(kids);
+      }
+    }
+    rows_.erase(it);
+  }
+  void enqueue_index(const pb::Call& c) {
+    if (state_of(c) == CallState::pending) {
+      pending_[fair_key(c)].emplace(c.next_attempt_at_ms(), c.id());
+    } else if (state_of(c) == CallState::suspended) {
+      suspended_.emplace(c.next_attempt_at_ms(), c.id());
+    }
+  }
+  void unqueue(const pb::Call& c) {
+    if (state_of(c) == CallState::pending) {
+      auto q = pending_.find(fair_key(c));
+      if (q != pending_.end()) {
+        q->second.erase(std::make_pair(c.next_attempt_at_ms(), c.id()));
+        if (q->second.empty()) pending_.erase(q);
+      }
+    } else if (state_of(c) == CallState::suspended) {
+      suspended_.erase(std::make_pair(c.next_attempt_at_ms(), c.id()));
+    }
+  }
+
+  std::optional<Row> cached(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rows_.find(id);
+    if (it == rows_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // The record as the server has it now (and the index with it).
+  Result<std::optional<Row>> load(const std::string& id) {
+    auto e = kv_->get(call_key(id));
+    if (!e.ok()) return std::move(e).error();
+    if (!*e) return std::optional<Row>();
+    Row row;
+    row.revision = (*e)->revision;
+    if (!row.call.ParseFromString((*e)->value)) {
+      return Error(Code::data_loss, "record " + call_key(id) + " in JetStream bucket " + options_.bucket +
+                                        " is not a dispatch.jetstream.v1.Call");
+    }
+    if (!live(row.call)) return std::optional<Row>();
+    std::lock_guard<std::mutex> lock(mu_);
+    index_put(id, row.call, row.revision);
+    return std::optional<Row>(std::move(row));
+  }
+
+  // Changes record `id` by compare-and-set: `decide` sees the record (null
+  // when there is none) and changes it (write) or not (keep); a lost race
+  // reads the record again and decides again. A decision to keep made on
+  // the index's copy is checked against the server's. `settle`: effects
+  // the record still has are applied first (a transition waits for the
+  // previous one's).
+  template <typename Decide>
+  Result<Mutated> mutate(const std::string& id, bool settle, Decide&& decide) {
+    std::optional<Row> row = cached(id);
+    bool fresh = false;
+    for (int attempt = 0; attempt < kMaxRaces; ++attempt) {
+      if (!row && !fresh) {
+        auto loaded = load(id);
+        if (!loaded.ok()) return std::move(loaded).error();
+        row = std::move(loaded).value();
+        fresh = true;
+      }
+      if (row && settle && row->call.has_effects()) {
+        auto applied = apply_effects(row->call);
+        if (!applied.ok()) return std::move(applied).error();
+        row.reset();
+        fresh = false;
+        continue;
+      }
+      pb::Call next;
+      if (row) next = row->call;
+      Result<Verdict> verdict = decide(row ? &next : nullptr);
+      if (!fresh && (!verdict.ok() || *verdict == Verdict::keep)) {
+        row.reset();  // decided on the index's copy: check with the server's
+        continue;
+      }
+      if (!verdict.ok()) return std::move(verdict).error();
+      if (*verdict == Verdict::keep) {
+        Mutated m;
+        m.row = std::move(row);
+        return m;
+      }
+      auto written = kv_->update(call_key(id), encode(next), row->revision);
+      commits_++;
+      if (!written.ok()) return std::move(written).error();
+      if (!*written) {  // lost the race: read again
+        row.reset();
+        fresh = false;
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        index_put(id, next, **written);
+      }
+      Mutated m;
+      m.written = true;
+      m.row = Row{std::move(next), **written};
+      return m;
+    }
+    return Error(Code::aborted, "call " + id + " changed under every one of " + std::to_string(kMaxRaces) +
+                                    " attempts to write it; try again");
+  }
+
+  // ---- effects: what a transition does to other records ----
+
+  pb::Effects new_effects(int64_t now_ms) {
+    pb::Effects fx;
+    fx.set_id(rng_() | 1);
+    fx.set_written_at_ms(wall_ms());
+    fx.set_now_ms(now_ms);
+    return fx;
+  }
+  static bool empty(const pb::Effects& fx) {
+    return fx.create_size() == 0 && fx.cancel_size() == 0 && fx.deliver_to().empty();
+  }
+
+  Result<void> apply_effects(const pb::Call& call) {
+    const pb::Effects fx = call.effects();
+    for (const pb::NewCall& n : fx.create()) {
+      pb::Call child = jetstream::to_call(n);
+      auto made = kv_->create(call_key(n.id()), encode(child));
+      commits_++;
+      if (!made.ok()) return std::move(made).error();
+      if (*made) {
+        std::lock_guard<std::mutex> lock(mu_);
+        index_put(n.id(), std::move(child), **made);
+      }
+    }
+    for (const std::string& child : fx.cancel()) {
+      auto r = cancel_descendant(child, fx.cancel_reason(), fx.now_ms());
+      if (!r.ok()) return r;
+    }
+    if (!fx.deliver_to().empty()) {
+      auto r = deliver(fx.deliver_to(), call.id(), fx.result(), fx.now_ms());
+      if (!r.ok()) return r;
+    }
+    auto cleared = mutate(call.id(), false, [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr || !c->has_effects() || c->effects().id() != fx.id()) return Verdict::keep;
+      c->clear_effects();
+      return Verdict::write;
+    });
+    if (!cleared.ok()) return std::move(cleared).error();
+    return {};
+  }
+
+  // A descendant of a call that ended: cancelled, with its own.
+  Result<void> cancel_descendant(const std::string& id, const std::string& why, int64_t now_ms) {
+    auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr || is_final(state_of(*c))) return Verdict::keep;
+      c->set_state(static_cast<int>(CallState::cancelled));
+      c->set_lease(0);
+      c->set_lease_until_ms(0);
+      c->set_updated_at_ms(now_ms);
+      c->set_error_type("canceled");
+      c->set_error_message(why);
+      // Children of its own Poll not made yet need not be: they are
+      // cancelled (absent) either way.
+      c->clear_effects();
+      if (c->outstanding_size() > 0) {
+        pb::Effects fx = new_effects(now_ms);
+        *fx.mutable_cancel() = c->outstanding();
+        fx.set_cancel_reason(why);
+        *c->mutable_effects() = std::move(fx);
+      }
+      c->clear_outstanding();
+      c->clear_results();
+      return Verdict::write;
+    });
+    if (!m.ok()) return std::move(m).error();
+    if (m->written && m->row->call.has_effects()) return apply_effects(m->row->call);
+    return {};
+  }
+
+  // A child's end, as a result for its parent: taken once, and only while
+  // the parent still waits for that child.
+  Result<void> deliver(const std::string& parent_id, const std::string& child_id, const pb::ChildResult& result,
+                       int64_t now_ms) {
+    auto m = mutate(parent_id, false, [&](pb::Call* p) -> Result<Verdict> {
+      if (p == nullptr || is_final(state_of(*p))) return Verdict::keep;
+      auto* waiting = p->mutable_outstanding();
+      auto it = std::find(waiting->begin(), waiting->end(), child_id);
+      if (it == waiting->end()) return Verdict::keep;
+      waiting->erase(it);
+      pb::ChildResult* r = p->add_results();
+      *r = result;
+      r->set_seq(p->result_seq() + 1);
+      p->set_result_seq(r->seq());
+      const auto ready = static_cast<uint32_t>(p->results_size());
+      if (state_of(*p) == CallState::suspended && p->next_attempt_at_ms() > now_ms &&
+          (ready >= static_cast<uint32_t>(p->min_results()) || p->outstanding_size() == 0)) {
+        p->set_next_attempt_at_ms(now_ms);
+      }
+      return Verdict::write;
+    });
+    if (!m.ok()) return std::move(m).error();
+    return {};
+  }
+
+  // ---- writes ----
+
+  // As the other stores': the creation time in ms (12 hex digits; it never
+  // goes back), this process's tag (8), a counter (12): IDs sort in
+  // creation order within a process, and by millisecond across them.
+  std::string new_id(int64_t now_ms) {
+    last_ms_ = std::max(last_ms_, now_ms);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%012llx%08x%012llx", static_cast<unsigned long long>(last_ms_ & 0xffffffffffffLL),
+                  tag_, static_cast<unsigned long long>(++counter_ & 0xffffffffffffULL));
+    return buf;
+  }
+
+  Result<std::vector<std::string>> do_enqueue(std::vector<NewCall> calls, int64_t now_ms) {
+    if (calls.empty()) return Error(Code::invalid_argument, "no calls to enqueue");
+    pb::Batch batch;
+    batch.set_written_at_ms(wall_ms());
+    for (NewCall& c : calls) *batch.add_calls() = jetstream::to_new_call(std::move(c), new_id(now_ms), now_ms);
+    if (batch.calls_size() == 1 && batch.calls(0).idempotency_key().empty()) {
+      // One record: nothing to make atomic.
+      pb::Call call = jetstream::to_call(batch.calls(0));
+      auto made = kv_->create(call_key(call.id()), encode(call));
+      commits_++;
+      if (!made.ok()) return std::move(made).error();
+      if (!*made) return Error(Code::internal, "call ID " + call.id() + " is taken in JetStream bucket " + options_.bucket);
+      std::lock_guard<std::mutex> lock(mu_);
+      index_put(call.id(), call, **made);
+      return std::vector<std::string>{call.id()};
+    }
+    const std::string key = std::string(jetstream::kBatchPrefix) + batch.calls(0).id();
+    auto written = kv_->create(key, encode(batch));
+    commits_++;
+    if (!written.ok()) return std::move(written).error();
+    auto ids = apply_batch(batch);
+    if (!ids.ok()) return ids;  // recovery finishes it
+    auto purged = kv_->purge(key);
+    commits_++;
+    if (!purged.ok()) return std::move(purged).error();
+    return ids;
+  }
+
+  // Writes a batch's calls (each at most once) and returns their IDs, an
+  // idempotency key's earlier call in place of a new one.
+  Result<std::vector<std::string>> apply_batch(const pb::Batch& batch) {
+    std::vector<std::string> ids;
+    for (const pb::NewCall& n : batch.calls()) {
+      if (!n.idempotency_key().empty()) {
+        const std::string key = jetstream::idempotency_key(n.idempotency_key());
+        auto claimed = kv_->create(key, n.id());
+        commits_++;
+        if (!claimed.ok()) return std::move(claimed).error();
+        if (!*claimed) {
+          auto holder = kv_->get(key);
+          if (!holder.ok()) return std::move(holder).error();
+          if (*holder && (*holder)->value != n.id()) {
+            ids.push_back((*holder)->value);
+            continue;
+          }
+        }
+      }
+      pb::Call call = jetstream::to_call(n);
+      auto made = kv_->create(call_key(n.id()), encode(call));
+      commits_++;
+      if (!made.ok()) return std::move(made).error();
+      if (*made) {
+        std::lock_guard<std::mutex> lock(mu_);
+        index_put(n.id(), std::move(call), **made);
+      }
+      ids.push_back(n.id());
+    }
+    return ids;
+  }
+
+  Result<std::vector<CallRecord>> do_claim(const ClaimOptions& o) {
+    auto skipped = [&](const pb::Call& c) {
+      return c.has_effects() ||
+             std::find(o.skip_endpoints.begin(), o.skip_endpoints.end(), c.endpoint()) != o.skip_endpoints.end();
+    };
+    std::vector<std::string> picks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Resumes first: due suspended calls, earliest first.
+      for (auto it = suspended_.begin(); it != suspended_.end() && it->first <= o.now_ms; ++it) {
+        if (picks.size() >= o.max) break;
+        if (!skipped(rows_.at(it->second).call)) picks.push_back(it->second);
+      }
+      // Then pending calls, round-robin across fairness keys.
+      std::vector<const std::set<std::pair<int64_t, std::string>>*> queues;
+      for (const auto& [key, queue] : pending_) queues.push_back(&queue);
+      if (!queues.empty()) {
+        std::rotate(queues.begin(), queues.begin() + static_cast<long>(claim_round_++ % queues.size()), queues.end());
+      }
+      const std::size_t quota = std::min(o.per_key_max, o.max);
+      std::vector<std::vector<std::string>> per_key;
+      for (const auto* queue : queues) {
+        std::vector<std::string> ids;
+        for (auto it = queue->begin(); it != queue->end() && it->first <= o.now_ms && ids.size() < quota; ++it) {
+          if (!skipped(rows_.at(it->second).call)) ids.push_back(it->second);
+        }
+        per_key.push_back(std::move(ids));
+      }
+      for (std::size_t round = 0; picks.size() < o.max; ++round) {
+        bool any = false;
+        for (auto& ids : per_key) {
+          if (round >= ids.size() || picks.size() >= o.max) continue;
+          any = true;
+          picks.push_back(ids[round]);
+        }
+        if (!any) break;
+      }
+    }
+    const uint64_t lease = rng_() | 1;
+    std::vector<CallRecord> out;
+    for (const std::string& id : picks) {
+      auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
+        if (c == nullptr || c->has_effects() || c->next_attempt_at_ms() > o.now_ms ||
+            (state_of(*c) != CallState::pending && state_of(*c) != CallState::suspended)) {
+          return Verdict::keep;  // another process got there first
+        }
+        c->set_state(static_cast<int>(CallState::running));
+        c->set_attempts(c->attempts() + 1);
+        c->set_lease(lease);
+        c->set_lease_until_ms(o.lease_until_ms);
+        c->set_updated_at_ms(o.now_ms);
+        return Verdict::write;
+      });
+      if (!m.ok()) {
+        if (out.empty()) return std::move(m).error();
+        break;  // hand over what is leased; the rest stays due
+      }
+      if (!m->written) continue;
+      const pb::Call& c = m->row->call;
+      CallRecord r = to_record(c);
+      if (c.polled()) {
+        const auto max = static_cast<std::size_t>(std::max(1, c.max_results()));
+        for (const pb::ChildResult& result : c.results()) {
+          if (r.results.size() >= max) break;
+          r.results.push_back(jetstream::to_child_result(result));
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  Result<bool> do_finish(const std::string& id, uint64_t lease, const Outcome& o, int64_t now_ms) {
+    std::vector<std::string> child_ids;
+    if (o.poll) {
+      for (std::size_t i = 0; i < o.poll->calls.size(); ++i) child_ids.push_back(new_id(now_ms));
+    }
+    auto m = mutate(id, true, [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr || state_of(*c) != CallState::running || c->lease() != lease) return Verdict::keep;
+      apply_outcome(*c, o, child_ids, now_ms);
+      return Verdict::write;
+    });
+    if (!m.ok()) return std::move(m).error();
+    if (!m->written) return false;
+    // The end is recorded; effects that fail here are recovery's to finish.
+    if (m->row->call.has_effects()) (void)apply_effects(m->row->call);
+    return true;
+  }
+
+  void apply_outcome(pb::Call& c, const Outcome& o, const std::vector<std::string>& child_ids, int64_t now_ms) {
+    c.set_status(o.status);
+    c.set_output_type_url(o.output_type_url);
+    c.set_output(o.output);
+    c.set_error_type(o.error_type);
+    c.set_error_message(o.error_message);
+    c.set_lease(0);
+    c.set_lease_until_ms(0);
+    c.set_updated_at_ms(now_ms);
+    const bool retried = o.state == CallState::pending && !o.restart && !o.tail_call;
+    if (!retried && !o.consumed.empty()) {
+      auto* results = c.mutable_results();
+      results->erase(std::remove_if(results->begin(), results->end(),
+                                    [&](const pb::ChildResult& r) {
+                                      return std::find(o.consumed.begin(), o.consumed.end(), r.seq()) !=
+                                             o.consumed.end();
+                                    }),
+                     results->end());
+    }
+    pb::Effects fx = new_effects(now_ms);
+    if (o.poll) {
+      const PollOutcome& p = *o.poll;
+      c.set_polled(true);
+      c.set_poll_state(p.state);
+      c.set_poll_state_type_url(p.state_type_url);
+      c.set_min_results(p.min_results);
+      c.set_max_results(p.max_results);
+      c.set_poll_error_type(p.error_type);
+      c.set_poll_error_message(p.error_message);
+      c.set_attempts(0);
+      for (std::size_t i = 0; i < p.calls.size(); ++i) {
+        *fx.add_create() = jetstream::to_new_call(p.calls[i], child_ids[i], now_ms);
+        c.add_outstanding(child_ids[i]);
+      }
+      const auto ready = static_cast<uint32_t>(c.results_size());
+      int64_t due = kNever;
+      const bool refused = !p.error_type.empty() || !p.error_message.empty();
+      if (refused || (ready > 0 && (ready >= static_cast<uint32_t>(p.min_results) || c.outstanding_size() == 0))) {
+        due = now_ms;
+      } else {
+        if (p.wake_at_ms != 0) due = p.wake_at_ms;
+        if (c.expiration_at_ms() != 0) due = std::min(due, c.expiration_at_ms());
+      }
+      c.set_state(static_cast<int>(CallState::suspended));
+      c.set_next_attempt_at_ms(due);
+    } else if (retried) {
+      c.set_state(static_cast<int>(CallState::pending));
+      c.set_next_attempt_at_ms(o.next_attempt_at_ms);
+    } else {
+      if (c.outstanding_size() > 0) {
+        *fx.mutable_cancel() = c.outstanding();
+        fx.set_cancel_reason(o.tail_call || o.restart
+                                 ? "cancelled: " + c.id() + " started over (a tail call or a restart)"
+                                 : "cancelled: " + c.id() + ", which made this call, has ended");
+      }
+      c.clear_results();
+      if (o.tail_call) {
+        const NewCall& next = *o.tail_call;
+        c.set_function(next.function);
+        c.set_endpoint(next.endpoint);
+        c.set_input_type_url(next.input_type_url);
+        c.set_input(next.input);
+        c.set_expiration_at_ms(next.expiration_at_ms);
+        c.set_attempts(0);
+        forget_poll(c);
+        c.set_state(static_cast<int>(CallState::pending));
+        c.set_next_attempt_at_ms(std::max(now_ms, next.not_before_ms));
+      } else if (o.restart) {
+        forget_poll(c);
+        c.set_state(static_cast<int>(CallState::pending));
+        c.set_next_attempt_at_ms(o.next_attempt_at_ms);
+      } else {
+        c.set_state(static_cast<int>(o.state));
+        c.set_next_attempt_at_ms(o.next_attempt_at_ms);
+        c.clear_outstanding();
+        if (!c.parent_id().empty() && is_final(o.state)) {
+          fx.set_deliver_to(c.parent_id());
+          pb::ChildResult* r = fx.mutable_result();
+          r->set_correlation_id(c.correlation_id());
+          r->set_dispatch_id(c.id());
+          r->set_status(c.status());
+          r->set_output_type_url(c.output_type_url());
+          r->set_output(c.output());
+          r->set_error_type(c.error_type());
+          r->set_error_message(c.error_message());
+        }
+      }
+    }
+    if (!empty(fx)) *c.mutable_effects() = std::move(fx);
+  }
+
+  Result<CallRecord> do_cancel(const std::string& id, int64_t now_ms) {
+    auto m = mutate(id, true, [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr) return Error(Code::not_found, "no call has ID " + id);
+      if (is_final(state_of(*c))) {
+        return Error(Code::failed_precondition,
+                     "cannot cancel call " + id + ": it is already " + std::string(state_name(state_of(*c))));
+      }
+      pb::Effects fx = new_effects(now_ms);
+      if (c->outstanding_size() > 0) {
+        *fx.mutable_cancel() = c->outstanding();
+        fx.set_cancel_reason("cancelled with " + id + ", which was cancelled");
+      }
+      c->set_state(static_cast<int>(CallState::cancelled));
+      c->set_lease(0);
+      c->set_lease_until_ms(0);
+      c->set_updated_at_ms(now_ms);
+      c->clear_outstanding();
+      c->clear_results();
+      if (!c->parent_id().empty()) {
+        fx.set_deliver_to(c->parent_id());
+        pb::ChildResult* r = fx.mutable_result();
+        r->set_correlation_id(c->correlation_id());
+        r->set_dispatch_id(id);
+        r->set_status(c->status());
+        r->set_error_type("canceled");
+        r->set_error_message("call " + id + " was cancelled");
+      }
+      if (!empty(fx)) *c->mutable_effects() = std::move(fx);
+      return Verdict::write;
+    });
+    if (!m.ok()) return std::move(m).error();
+    if (m->row->call.has_effects()) (void)apply_effects(m->row->call);  // else recovery's
+    pb::Call shown = m->row->call;
+    shown.clear_effects();
+    return to_record(shown);
+  }
+
+  Result<CallRecord> do_retry(const std::string& id, int64_t now_ms) {
+    auto m = mutate(id, true, [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr) return Error(Code::not_found, "no call has ID " + id);
+      const CallState s = state_of(*c);
+      if (s != CallState::failed && s != CallState::cancelled) {
+        return Error(Code::failed_precondition, "cannot retry call " + id +
+                                                    ": only failed or cancelled calls can be retried; it is " +
+                                                    std::string(state_name(s)));
+      }
+      c->set_attempts(0);
+      c->set_status(0);
+      c->clear_error_type();
+      c->clear_error_message();
+      c->set_updated_at_ms(now_ms);
+      forget_poll(*c);
+      c->set_state(static_cast<int>(CallState::pending));
+      c->set_next_attempt_at_ms(now_ms);
+      return Verdict::write;
+    });
+    if (!m.ok()) return std::move(m).error();
+    return to_record(m->row->call);
+  }
+
+  Result<std::size_t> do_release(int64_t now_ms, bool all) {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, row] : rows_) {
+        if (state_of(row.call) == CallState::running && (all || row.call.lease_until_ms() <= now_ms)) {
+          ids.push_back(id);
+        }
+      }
+    }
+    std::size_t moved = 0;
+    for (const std::string& id : ids) {
+      auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
+        if (c == nullptr || state_of(*c) != CallState::running || (!all && c->lease_until_ms() > now_ms)) {
+          return Verdict::keep;
+        }
+        c->set_state(static_cast<int>(CallState::pending));
+        c->set_lease(0);
+        c->set_lease_until_ms(0);
+        return Verdict::write;
+      });
+      if (!m.ok()) return std::move(m).error();
+      if (m->written) ++moved;
+    }
+    return moved;
+  }
+
+  // delete_ended, a bounded batch per write so that other writes go
+  // between batches.
+  void delete_batch(std::vector<std::string> ids, std::size_t from, int64_t before, std::size_t deleted,
+                    Done<std::size_t> done) {
+    post([this, ids = std::move(ids), from, before, deleted, done = std::move(done)]() mutable {
+      constexpr std::size_t kBatch = 256;
+      const std::size_t to = std::min(ids.size(), from + kBatch);
+      for (std::size_t i = from; i < to; ++i) {
+        auto gone = delete_one(ids[i], before);
+        if (!gone.ok()) {
+          done(std::move(gone).error());
+          return;
+        }
+        if (*gone) ++deleted;
+      }
+      if (to < ids.size()) {
+        delete_batch(std::move(ids), to, before, deleted, std::move(done));
+        return;
+      }
+      done(deleted);
+    });
+  }
+
+  // Marks the record as being deleted (compare-and-set, so a call retried
+  // meanwhile stays), then removes its idempotency key and itself. Recovery
+  // finishes a deletion cut short.
+  Result<bool> delete_one(const std::string& id, int64_t before) {
+    std::string key;
+    auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr || !is_final(state_of(*c)) || c->updated_at_ms() >= before || c->has_effects()) {
+        return Verdict::keep;
+      }
+      key = c->idempotency_key();
+      pb::Call marker;
+      marker.set_id(id);
+      marker.set_idempotency_key(c->idempotency_key());
+      *c = std::move(marker);  // state 0: being deleted
+      return Verdict::write;
+    });
+    if (!m.ok()) return std::move(m).error();
+    if (!m->written) return false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      index_erase(id, m->row->revision);
+      gone_[id] = m->row->revision;
+    }
+    auto purged = finish_delete(id, key);
+    if (!purged.ok()) return std::move(purged).error();
+    deleted_++;
+    return true;
+  }
+
+  Result<void> finish_delete(const std::string& id, const std::string& idempotency) {
+    if (!idempotency.empty()) {
+      const std::string key = jetstream::idempotency_key(idempotency);
+      auto holder = kv_->get(key);
+      if (!holder.ok()) return std::move(holder).error();
+      if (*holder && (*holder)->value == id) {
+        auto purged = kv_->purge(key);
+        commits_++;
+        if (!purged.ok()) return purged;
+      }
+    }
+    auto purged = kv_->purge(call_key(id));
+    commits_++;
+    return purged;
+  }
+
+  // ---- recovery ----
+
+  // Applies effects and batches that were left unapplied for longer than
+  // recover_after (all of them: `everything`), and finishes deletions cut
+  // short.
+  Result<void> recover(bool everything) {
+    const int64_t now = wall_ms();
+    const int64_t age = options_.recover_after.count();
+    std::vector<pb::Call> unsettled;
+    std::vector<std::string> batches;
+    std::vector<std::string> tombstones;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, row] : rows_) {
+        if (row.call.has_effects() && (everything || now - row.call.effects().written_at_ms() >= age)) {
+          unsettled.push_back(row.call);
+        }
+      }
+      batches.assign(batches_.begin(), batches_.end());
+      for (const auto& [id, rev] : tombstones_) tombstones.push_back(id);
+    }
+    for (const std::string& key : batches) {
+      auto e = kv_->get(key);
+      if (!e.ok()) return std::move(e).error();
+      if (!*e) continue;
+      pb::Batch batch;
+      if (!batch.ParseFromString((*e)->value)) continue;
+      if (!everything && now - batch.written_at_ms() < age) continue;
+      auto applied = apply_batch(batch);
+      if (!applied.ok()) return std::move(applied).error();
+      auto purged = kv_->purge(key);
+      commits_++;
+      if (!purged.ok()) return purged;
+    }
+    for (const pb::Call& call : unsettled) {
+      auto applied = apply_effects(call);
+      if (!applied.ok()) return applied;
+    }
+    for (const std::string& id : tombstones) {
+      auto e = kv_->get(call_key(id));
+      if (!e.ok()) return std::move(e).error();
+      pb::Call marker;
+      if (!*e || !marker.ParseFromString((*e)->value) || live(marker)) continue;
+      auto done = finish_delete(id, marker.idempotency_key());
+      if (!done.ok()) return done;
+    }
+    return {};
+  }
+
+  const JetStreamOptions options_;
+  std::unique_ptr<Kv> kv_;
+
+  // The index (mu_): every live record, the queues of due work, children.
+  std::mutex mu_;
+  std::condition_variable mu_cv_;
+  bool caught_up_ = false;
+  std::map<std::string, Row> rows_;  // by ID: creation order
+  std::map<std::string, std::set<std::pair<int64_t, std::string>>> pending_;  // fair key -> (due, ID)
+  std::set<std::pair<int64_t, std::string>> suspended_;                       // (due, ID)
+  std::unordered_map<std::string, std::set<std::string>> children_;          // parent -> children
+  std::map<std::string, uint64_t> gone_;        // deleted here, at this revision, until the watcher says so
+  std::map<std::string, uint64_t> tombstones_;  // records marked for deletion and not purged
+  std::set<std::string> batches_;               // batch keys present
+
+  // The writer (queue_mu_); its own state needs no lock.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  uint32_t tag_ = 0;
+  int64_t last_ms_ = 0;
+  uint64_t counter_ = 0;
+  uint64_t claim_round_ = 0;
+
+  std::unique_ptr<Kv::Watch> watch_;
+  std::atomic<bool> watching_{true};
+  std::thread watcher_;
+
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> deleted_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_jetstream_store(const JetStreamOptions& options) {
+  auto kv = Kv::open(options);
+  if (!kv.ok()) return std::move(kv).error();
+  auto store = std::make_unique<JetStreamStore>(options, std::move(kv).value());
+  auto started = store->start();
+  if (!started.ok()) return std::move(started).error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::vector<std::string>> parse_nats_servers(std::string_view spec) {
+  constexpr std::string_view kScheme = "nats://";
+  if (spec.compare(0, kScheme.size(), kScheme) != 0) {
+    return Error(Code::invalid_argument,
+                 "NATS store '" + std::string(spec) + "' must start with nats:// (nats://host:port[,host:port...])");
+  }
+  std::vector<std::string> out;
+  std::string_view rest = spec.substr(kScheme.size());
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    std::string_view part = rest.substr(0, comma);
+    if (part.compare(0, kScheme.size(), kScheme) == 0) part.remove_prefix(kScheme.size());
+    const std::size_t colon = part.rfind(':');
+    if (part.empty() || colon == std::string_view::npos || colon == 0 || colon + 1 == part.size() ||
+        part.size() - colon > 6 ||
+        part.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) {
+      return Error(Code::invalid_argument, "NATS server '" + std::string(part) + "' in '" + std::string(spec) +
+                                               "' is not host:port");
+    }
+    const long port = std::stol(std::string(part.substr(colon + 1)));
+    if (port <= 0 || port > 65535) {
+      return Error(Code::invalid_argument,
+                   "NATS server '" + std::string(part) + "' in '" + std::string(spec) + "' has no valid port");
+    }
+    out.push_back(std::string(kScheme) + std::string(part));
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return out;
+}
+
+}  // namespace dispatch::scheduler

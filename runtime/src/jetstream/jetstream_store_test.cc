@@ -1,0 +1,395 @@
+// The JetStream store beyond the common contract (store_conformance_test
+// holds it to that): several stores on one bucket, as several dispatchd
+// processes are (one lease at a time, lapsed leases taken over, each sees
+// the others' calls); effects left by a process that died between its
+// steps, applied by another; bad input (servers unreachable, a bucket with
+// a TTL, URLs that are not nats://host:port).
+#include "dispatch/jetstream/jetstream_store.h"
+
+#include <gtest/gtest.h>
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "dispatch/jetstream/v1/records.pb.h"
+#include "jetstream/testing/nats_server.h"
+
+namespace dispatch::scheduler {
+namespace {
+
+using testing::NatsServer;
+
+class JetStreamStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+    ASSERT_TRUE(nats_.start()) << nats_.failure();
+  }
+  JetStreamOptions options(std::string bucket = "calls") {
+    JetStreamOptions o;
+    o.servers = {nats_.url()};
+    o.bucket = std::move(bucket);
+    o.timeout = std::chrono::milliseconds(2000);
+    return o;
+  }
+  std::unique_ptr<Store> open(const JetStreamOptions& o) {
+    auto s = open_jetstream_store(o);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  static NewCall call(std::string function) {
+    NewCall c;
+    c.function = std::move(function);
+    c.endpoint = "http://127.0.0.1:1";
+    c.input_type_url = "type.googleapis.com/t.R";
+    c.input = "in";
+    return c;
+  }
+  static ClaimOptions at(int64_t now, int64_t lease_ms = 60'000) {
+    ClaimOptions o;
+    o.now_ms = now;
+    o.lease_until_ms = now + lease_ms;
+    return o;
+  }
+  // Waits (up to 5 s) until `store`'s index has `n` pending calls: the
+  // watcher brings the other processes' writes a moment later.
+  static void wait_pending(Store& store, int64_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (store.count_by_state().value()[static_cast<int>(CallState::pending)] != n &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(store.count_by_state().value()[static_cast<int>(CallState::pending)], n);
+  }
+  NatsServer nats_;
+};
+
+TEST_F(JetStreamStoreTest, ACallIsLeasedByExactlyOneOfTwoProcesses) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->shared());
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 40; ++i) calls.push_back(call("t.f" + std::to_string(i % 4)));
+  auto ids = a->enqueue_sync(std::move(calls), 1000);
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  wait_pending(*b, 40);
+  // Both claim at once, from their own indexes; the compare-and-set decides.
+  std::vector<CallRecord> got_a, got_b;
+  std::thread ta([&] {
+    for (int i = 0; i < 10; ++i) {
+      auto r = a->claim_sync(at(2000)).value();
+      got_a.insert(got_a.end(), r.begin(), r.end());
+    }
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < 10; ++i) {
+      auto r = b->claim_sync(at(2000)).value();
+      got_b.insert(got_b.end(), r.begin(), r.end());
+    }
+  });
+  ta.join();
+  tb.join();
+  std::set<std::string> leased;
+  for (const auto& r : got_a) EXPECT_TRUE(leased.insert(r.id).second) << r.id << " leased twice";
+  for (const auto& r : got_b) EXPECT_TRUE(leased.insert(r.id).second) << r.id << " leased twice";
+  EXPECT_EQ(leased.size(), 40u);
+  // A finish is accepted only from the holder of the lease.
+  const CallRecord& one = got_a.empty() ? got_b.at(0) : got_a.at(0);
+  Store& holder = got_a.empty() ? *b : *a;
+  Store& other = got_a.empty() ? *a : *b;
+  Outcome done;
+  done.state = CallState::completed;
+  EXPECT_FALSE(other.finish_sync(one.id, one.lease + 2, done, 2100).value());
+  EXPECT_TRUE(other.finish_sync(one.id, one.lease, done, 2100).value());  // the lease is the token, not the process
+  EXPECT_FALSE(holder.finish_sync(one.id, one.lease, done, 2100).value());
+  EXPECT_EQ(a->get(one.id).value()->state, CallState::completed);
+}
+
+TEST_F(JetStreamStoreTest, ALapsedLeaseIsTakenOverByAnotherProcess) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  std::vector<NewCall> one;
+  one.push_back(call("t.f"));
+  const std::string id = a->enqueue_sync(std::move(one), 1000).value().at(0);
+  auto leased = a->claim_sync(at(1000, 500)).value();
+  ASSERT_EQ(leased.size(), 1u);
+  // b sees it running; before the lease lapses it stays a's.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (b->count_by_state().value()[static_cast<int>(CallState::running)] != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(b->release_leases_sync(1400, false).value(), 0u);
+  EXPECT_TRUE(b->claim_sync(at(1400)).value().empty());
+  // Lapsed: b releases it and leases it itself; a's late finish is refused.
+  EXPECT_EQ(b->release_leases_sync(1600, false).value(), 1u);
+  auto taken = b->claim_sync(at(1600)).value();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].id, id);
+  EXPECT_EQ(taken[0].attempts, 2u);
+  Outcome done;
+  done.state = CallState::completed;
+  EXPECT_FALSE(a->finish_sync(id, leased[0].lease, done, 1700).value());
+  EXPECT_TRUE(b->finish_sync(id, taken[0].lease, done, 1700).value());
+}
+
+TEST_F(JetStreamStoreTest, AnotherProcessSeesTheCallsAndTheirChanges) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  std::vector<NewCall> one;
+  one.push_back(call("t.f"));
+  const std::string id = a->enqueue_sync(std::move(one), 1000).value().at(0);
+  EXPECT_EQ(b->get(id).value()->state, CallState::pending);  // reads ask the server
+  EXPECT_EQ(b->cancel_sync(id, 1100).value().state, CallState::cancelled);
+  EXPECT_EQ(a->get(id).value()->state, CallState::cancelled);
+  auto retried = a->retry_sync(id, 1200);
+  ASSERT_TRUE(retried.ok()) << retried.error().what();
+  EXPECT_EQ(retried->state, CallState::pending);
+}
+
+TEST_F(JetStreamStoreTest, AnIdempotencyKeyHoldsAcrossProcesses) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  NewCall c = call("t.f");
+  c.idempotency_key = "order-1 / \xff";
+  std::vector<NewCall> v1{c}, v2{c};
+  const std::string first = a->enqueue_sync(std::move(v1), 1000).value().at(0);
+  EXPECT_EQ(b->enqueue_sync(std::move(v2), 1000).value().at(0), first);
+}
+
+TEST_F(JetStreamStoreTest, AStoreOpenedLaterSeesEveryCall) {
+  std::string id;
+  {
+    auto a = open(options());
+    ASSERT_TRUE(a);
+    std::vector<NewCall> one;
+    NewCall later = call("t.f");
+    later.not_before_ms = 5000;
+    one.push_back(later);
+    id = a->enqueue_sync(std::move(one), 1000).value().at(0);
+  }
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->next_due_ms().value(), std::optional<int64_t>(5000));
+  EXPECT_EQ(b->list(CallState::pending, 10, "").value().at(0).id, id);
+}
+
+TEST_F(JetStreamStoreTest, UnreachableServersAreAClearError) {
+  JetStreamOptions o = options();
+  nats_.stop();
+  o.timeout = std::chrono::milliseconds(300);
+  auto s = open_jetstream_store(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Code::unavailable);
+  EXPECT_NE(s.error().message().find(nats_.url()), std::string::npos) << s.error().message();
+}
+
+TEST_F(JetStreamStoreTest, ABucketWithATtlIsRefusedNamingIt) {
+  // Someone else's bucket, made with a TTL that would expire calls.
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_.url().c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "theirs";
+  cfg.TTL = 60'000'000'000LL;
+  kvStore* kv = nullptr;
+  ASSERT_EQ(js_CreateKeyValue(&kv, js, &cfg), NATS_OK);
+  kvStore_Destroy(kv);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  auto s = open_jetstream_store(options("theirs"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Code::failed_precondition);
+  EXPECT_NE(s.error().message().find("TTL"), std::string::npos) << s.error().message();
+}
+
+// The bucket as another process sees it, to write what a process that died
+// between the steps of a write would have left.
+class RawBucket {
+ public:
+  RawBucket(const std::string& url, const std::string& bucket) {
+    EXPECT_EQ(natsConnection_ConnectTo(&nc_, url.c_str()), NATS_OK);
+    EXPECT_EQ(natsConnection_JetStream(&js_, nc_, nullptr), NATS_OK);
+    EXPECT_EQ(js_KeyValue(&kv_, js_, bucket.c_str()), NATS_OK);
+  }
+  ~RawBucket() {
+    kvStore_Destroy(kv_);
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(nc_);
+  }
+  std::pair<::dispatch::jetstream::v1::Call, uint64_t> call(const std::string& id) {
+    kvEntry* e = nullptr;
+    ::dispatch::jetstream::v1::Call c;
+    EXPECT_EQ(kvStore_Get(&e, kv_, ("c." + id).c_str()), NATS_OK);
+    if (e == nullptr) return {c, 0};
+    EXPECT_TRUE(c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e)));
+    const uint64_t rev = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    return {c, rev};
+  }
+  void update(const std::string& key, const google::protobuf::MessageLite& m, uint64_t rev) {
+    const std::string bytes = m.SerializeAsString();
+    EXPECT_EQ(kvStore_Update(nullptr, kv_, key.c_str(), bytes.data(), static_cast<int>(bytes.size()), rev), NATS_OK);
+  }
+  void create(const std::string& key, const google::protobuf::MessageLite& m) {
+    const std::string bytes = m.SerializeAsString();
+    EXPECT_EQ(kvStore_Create(nullptr, kv_, key.c_str(), bytes.data(), static_cast<int>(bytes.size())), NATS_OK);
+  }
+  bool has(const std::string& key) {
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, kv_, key.c_str());
+    if (e != nullptr) kvEntry_Destroy(e);
+    return s == NATS_OK;
+  }
+
+ private:
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  kvStore* kv_ = nullptr;
+};
+
+TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
+  namespace pb = ::dispatch::jetstream::v1;
+  std::string parent, grandparent;
+  {
+    auto a = open(options());
+    ASSERT_TRUE(a);
+    std::vector<NewCall> two{call("t.parent"), call("t.grandparent")};
+    auto ids = a->enqueue_sync(std::move(two), 1000).value();
+    parent = ids[0];
+    grandparent = ids[1];
+  }
+  RawBucket raw(nats_.url(), "calls");
+  // The parent's Poll was decided (suspended, waiting for a child) but the
+  // child was never written: the process died after the first step.
+  auto [p, rev] = raw.call(parent);
+  p.set_state(static_cast<int>(CallState::suspended));
+  p.set_polled(true);
+  p.set_min_results(1);
+  p.set_max_results(1);
+  p.set_next_attempt_at_ms(std::numeric_limits<int64_t>::max());
+  const std::string child = "0000000003e8ffffffff000000000001";
+  p.add_outstanding(child);
+  pb::Effects* fx = p.mutable_effects();
+  fx->set_id(7);
+  fx->set_written_at_ms(1);
+  fx->set_now_ms(1000);
+  pb::NewCall* n = fx->add_create();
+  n->set_id(child);
+  n->set_function("t.child");
+  n->set_parent_id(parent);
+  n->set_root_id(parent);
+  n->set_correlation_id(9);
+  n->set_now_ms(1000);
+  raw.update("c." + parent, p, rev);
+  // A batch of two calls written, none applied.
+  pb::Batch batch;
+  batch.set_written_at_ms(1);
+  for (const char* id : {"0000000003e8ffffffff000000000002", "0000000003e8ffffffff000000000003"}) {
+    pb::NewCall* c = batch.add_calls();
+    c->set_id(id);
+    c->set_function("t.batched");
+    c->set_now_ms(1000);
+  }
+  raw.create("b.0000000003e8ffffffff000000000002", batch);
+
+  // Another process, starting, applies both.
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  auto made = b->get(child).value();
+  ASSERT_TRUE(made.has_value());
+  EXPECT_EQ(made->state, CallState::pending);
+  EXPECT_EQ(made->parent_id, parent);
+  EXPECT_FALSE(raw.call(parent).first.has_effects());
+  EXPECT_TRUE(b->get("0000000003e8ffffffff000000000002").value().has_value());
+  EXPECT_TRUE(b->get("0000000003e8ffffffff000000000003").value().has_value());
+  EXPECT_FALSE(raw.has("b.0000000003e8ffffffff000000000002"));
+  // The child's end reaches its parent, which is due at once.
+  auto leased = b->claim_sync(at(2000)).value();
+  std::optional<CallRecord> kid;
+  for (const auto& r : leased) {
+    if (r.id == child) kid = r;
+  }
+  ASSERT_TRUE(kid.has_value());
+  Outcome done;
+  done.state = CallState::completed;
+  done.output = "out";
+  done.parent_id = parent;
+  ASSERT_TRUE(b->finish_sync(child, kid->lease, done, 2001).value());
+  auto resumed = b->claim_sync(at(2002)).value();
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].id, parent);
+  ASSERT_EQ(resumed[0].results.size(), 1u);
+  EXPECT_EQ(resumed[0].results[0].correlation_id, 9u);
+  EXPECT_EQ(resumed[0].results[0].output, "out");
+
+  // A running process applies effects left long enough by another, too.
+  auto [g, grev] = raw.call(grandparent);
+  g.set_state(static_cast<int>(CallState::cancelled));
+  pb::Effects* gfx = g.mutable_effects();
+  gfx->set_id(8);
+  gfx->set_written_at_ms(1);
+  gfx->set_now_ms(3000);
+  gfx->add_cancel(parent);
+  gfx->set_cancel_reason("cancelled with its grandparent");
+  raw.update("c." + grandparent, g, grev);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (b->get(parent).value()->state != CallState::cancelled && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(b->get(parent).value()->state, CallState::cancelled);
+  EXPECT_EQ(b->get(parent).value()->error_message, "cancelled with its grandparent");
+}
+
+TEST_F(JetStreamStoreTest, ClosingReportsEveryQueuedWriteOnce) {
+  constexpr int kCalls = 200;
+  std::mutex mu;
+  std::map<int, int> reports;
+  std::vector<std::string> acknowledged;
+  {
+    auto a = open(options());
+    ASSERT_TRUE(a);
+    for (int i = 0; i < kCalls; ++i) {
+      a->enqueue({call("f")}, 1000 + i, [&, i](Result<std::vector<std::string>> ids) {
+        std::lock_guard<std::mutex> lock(mu);
+        reports[i]++;
+        if (ids.ok()) acknowledged.push_back(ids->at(0));
+      });
+    }
+  }
+  ASSERT_EQ(reports.size(), static_cast<std::size_t>(kCalls));
+  for (auto& [i, n] : reports) EXPECT_EQ(n, 1) << "enqueue " << i;
+  EXPECT_EQ(acknowledged.size(), static_cast<std::size_t>(kCalls));
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  for (const auto& id : acknowledged) EXPECT_TRUE(b->get(id).value().has_value()) << id;
+}
+
+TEST(ParseNatsServers, AcceptsOneOrManyHostPorts) {
+  EXPECT_EQ(parse_nats_servers("nats://127.0.0.1:4222").value(), std::vector<std::string>{"nats://127.0.0.1:4222"});
+  EXPECT_EQ(parse_nats_servers("nats://a:1,b:2,nats://c:3").value(),
+            (std::vector<std::string>{"nats://a:1", "nats://b:2", "nats://c:3"}));
+  for (const char* bad : {"127.0.0.1:4222", "nats://", "nats://host", "nats://h:x", "nats://h:99999", "nats://a:1,",
+                          "nats://h:123456789012345678901234"}) {
+    auto r = parse_nats_servers(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code(), Code::invalid_argument);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dispatch::scheduler

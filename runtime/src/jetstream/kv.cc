@@ -1,0 +1,213 @@
+// nats.c's key-value API behind Results: one connection and one bucket per
+// Kv. A compare-and-set that loses its race is not an error here (nullopt):
+// it is how the store learns that another process got there first.
+//
+// Not for: the store's records (jetstream_store.cc).
+#include "jetstream/kv.h"
+
+#include <nats/nats.h>
+
+#include <cstring>
+#include <vector>
+
+namespace dispatch::scheduler::jetstream {
+namespace {
+
+// NATS's text for the last failure on this thread, with its status.
+Error nats_error(Code code, const std::string& what, natsStatus s) {
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  std::string detail = text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
+  return Error(code, what + ": " + detail);
+}
+
+Code code_for(natsStatus s) {
+  switch (s) {
+    case NATS_NO_SERVER:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_TIMEOUT:
+    case NATS_STALE_CONNECTION:
+    case NATS_NO_RESPONDERS:
+      return Code::unavailable;
+    default:
+      return Code::internal;
+  }
+}
+
+// A compare-and-set refused by the server: the key moved on (update) or
+// exists (create).
+bool lost_race(natsStatus s) {
+  if (s != NATS_ERR) return false;
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  return text != nullptr && (std::strstr(text, "wrong last sequence") != nullptr || std::strstr(text, "10071") != nullptr);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
+  if (o.servers.empty()) return Error(Code::invalid_argument, "no NATS server to connect to");
+  if (o.bucket.empty()) return Error(Code::invalid_argument, "the JetStream bucket name is empty");
+  if (o.replicas != 1 && o.replicas != 3 && o.replicas != 5) {
+    return Error(Code::invalid_argument,
+                 "replicas must be 1, 3 or 5, not " + std::to_string(o.replicas));
+  }
+  std::unique_ptr<Kv> kv(new Kv());
+  kv->bucket_ = o.bucket;
+  std::string where;
+  for (const std::string& s : o.servers) where += (where.empty() ? "" : ",") + s;
+
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  std::vector<const char*> urls;
+  for (const std::string& u : o.servers) urls.push_back(u.c_str());
+  if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, o.timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "dispatchd");
+  // Reconnect for ever: a store whose servers went away answers
+  // unavailable meanwhile and carries on when they are back.
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK && !o.user.empty()) s = natsOptions_SetUserInfo(opts, o.user.c_str(), o.password.c_str());
+  if (s == NATS_OK && !o.token.empty()) s = natsOptions_SetToken(opts, o.token.c_str());
+  if (s == NATS_OK && !o.creds_file.empty()) {
+    s = natsOptions_SetUserCredentialsFromFiles(opts, o.creds_file.c_str(), nullptr);
+  }
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return nats_error(Code::invalid_argument, "NATS connection options for " + where, s);
+  }
+  s = natsConnection_Connect(&kv->nc_, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    return nats_error(Code::unavailable, "cannot connect to NATS at " + where, s);
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = o.timeout.count();
+  s = natsConnection_JetStream(&kv->js_, kv->nc_, &jo);
+  if (s != NATS_OK) return nats_error(Code::internal, "JetStream context for " + where, s);
+
+  s = js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str());
+  if (s == NATS_NOT_FOUND) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = o.bucket.c_str();
+    cfg.Description = "dispatchd's calls (dispatch::scheduler JetStream store)";
+    cfg.History = 1;
+    cfg.StorageType = js_FileStorage;
+    cfg.Replicas = o.replicas;
+    s = js_CreateKeyValue(&kv->kv_, kv->js_, &cfg);
+    if (s != NATS_OK) {
+      return nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
+                        "cannot create JetStream bucket " + o.bucket + " at " + where +
+                            " (is JetStream enabled on the server: nats-server -js?)",
+                        s);
+    }
+  } else if (s != NATS_OK) {
+    return nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
+                      "cannot open JetStream bucket " + o.bucket + " at " + where +
+                          " (is JetStream enabled on the server: nats-server -js?)",
+                      s);
+  }
+  // A bucket someone else made must not forget calls on its own.
+  kvStatus* st = nullptr;
+  s = kvStore_Status(&st, kv->kv_);
+  if (s != NATS_OK) return nats_error(code_for(s), "status of JetStream bucket " + o.bucket, s);
+  const int64_t ttl = kvStatus_TTL(st);
+  const int64_t replicas = kvStatus_Replicas(st);
+  kvStatus_Destroy(st);
+  if (ttl != 0) {
+    return Error(Code::failed_precondition,
+                 "JetStream bucket " + o.bucket + " has a TTL (" + std::to_string(ttl / 1'000'000) +
+                     " ms); the scheduler's calls must not expire on their own: use another bucket, or one "
+                     "without a TTL");
+  }
+  if (replicas != o.replicas) {
+    return Error(Code::failed_precondition, "JetStream bucket " + o.bucket + " has " + std::to_string(replicas) +
+                                                " replicas, not the " + std::to_string(o.replicas) +
+                                                " asked for: ask for " + std::to_string(replicas) +
+                                                ", or use another bucket");
+  }
+  return kv;
+}
+
+Kv::~Kv() {
+  if (kv_ != nullptr) kvStore_Destroy(kv_);
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (nc_ != nullptr) {
+    natsConnection_Close(nc_);
+    natsConnection_Destroy(nc_);
+  }
+}
+
+Result<std::optional<Kv::Entry>> Kv::get(const std::string& key) {
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, kv_, key.c_str());
+  if (s == NATS_NOT_FOUND) return std::optional<Entry>();
+  if (s != NATS_OK) return nats_error(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
+  Entry out;
+  out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
+  out.revision = kvEntry_Revision(e);
+  kvEntry_Destroy(e);
+  return std::optional<Entry>(std::move(out));
+}
+
+Result<std::optional<uint64_t>> Kv::create(const std::string& key, std::string_view value) {
+  uint64_t rev = 0;
+  natsStatus s = kvStore_Create(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s == NATS_OK) return std::optional<uint64_t>(rev);
+  if (lost_race(s)) return std::optional<uint64_t>();
+  return nats_error(code_for(s), "creating " + key + " in JetStream bucket " + bucket_, s);
+}
+
+Result<std::optional<uint64_t>> Kv::update(const std::string& key, std::string_view value, uint64_t revision) {
+  uint64_t rev = 0;
+  natsStatus s =
+      kvStore_Update(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), revision);
+  if (s == NATS_OK) return std::optional<uint64_t>(rev);
+  if (lost_race(s)) return std::optional<uint64_t>();
+  return nats_error(code_for(s), "updating " + key + " in JetStream bucket " + bucket_, s);
+}
+
+Result<void> Kv::purge(const std::string& key) {
+  natsStatus s = kvStore_Purge(kv_, key.c_str(), nullptr);
+  if (s != NATS_OK) return nats_error(code_for(s), "purging " + key + " from JetStream bucket " + bucket_, s);
+  return {};
+}
+
+Result<std::unique_ptr<Kv::Watch>> Kv::watch_all() {
+  kvWatcher* w = nullptr;
+  natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
+  if (s != NATS_OK) return nats_error(code_for(s), "watching JetStream bucket " + bucket_, s);
+  return std::make_unique<Watch>(w);
+}
+
+Kv::Watch::~Watch() {
+  kvWatcher_Stop(w_);
+  kvWatcher_Destroy(w_);
+}
+
+void Kv::Watch::stop() { kvWatcher_Stop(w_); }
+
+Kv::Watch::Next Kv::Watch::next(Change& out, int64_t timeout_ms) {
+  kvEntry* e = nullptr;
+  natsStatus s = kvWatcher_Next(&e, w_, timeout_ms);
+  if (s == NATS_TIMEOUT) return Next::timeout;
+  if (s == NATS_ILLEGAL_STATE) return Next::stopped;
+  if (s != NATS_OK) return Next::failed;
+  if (e == nullptr) return Next::caught_up;
+  out.key = kvEntry_Key(e);
+  out.revision = kvEntry_Revision(e);
+  const kvOperation op = kvEntry_Operation(e);
+  out.deleted = op == kvOp_Delete || op == kvOp_Purge;
+  if (out.deleted) {
+    out.value.clear();
+  } else {
+    out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
+  }
+  kvEntry_Destroy(e);
+  return Next::change;
+}
+
+}  // namespace dispatch::scheduler::jetstream

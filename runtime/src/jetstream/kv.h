@@ -1,0 +1,86 @@
+// A JetStream key-value bucket as the JetStream store uses it: a connection
+// bound to one bucket, reads, compare-and-set writes that tell a lost race
+// from a failure, purges, and a watcher over every key. Errors come back as
+// dispatch::Error with NATS's own text (unavailable when the servers cannot
+// be reached).
+//
+// Not for: what the keys and values mean (jetstream_store.cc), nor other
+// JetStream features (streams, consumers).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dispatch/core/result.h"
+#include "dispatch/jetstream/jetstream_store.h"
+
+struct __natsConnection;
+struct __jsCtx;
+struct __kvStore;
+struct __kvWatcher;
+
+namespace dispatch::scheduler::jetstream {
+
+class Kv {
+ public:
+  // Connects and binds to options.bucket, creating it when missing.
+  static Result<std::unique_ptr<Kv>> open(const JetStreamOptions& options);
+  ~Kv();
+  Kv(const Kv&) = delete;
+  Kv& operator=(const Kv&) = delete;
+
+  struct Entry {
+    std::string value;
+    uint64_t revision = 0;
+  };
+  // nullopt: no such key (or deleted).
+  Result<std::optional<Entry>> get(const std::string& key);
+  // Writes `value` where the key is absent; nullopt (nothing written) when
+  // it is there. The new revision otherwise.
+  Result<std::optional<uint64_t>> create(const std::string& key, std::string_view value);
+  // Writes `value` if the key is still at `revision`; nullopt (nothing
+  // written) when someone wrote it since.
+  Result<std::optional<uint64_t>> update(const std::string& key, std::string_view value, uint64_t revision);
+  // Removes the key and its history.
+  Result<void> purge(const std::string& key);
+
+  struct Change {
+    std::string key;
+    std::string value;
+    uint64_t revision = 0;
+    bool deleted = false;  // a delete or purge marker
+  };
+  // Every key's latest value, then every change as it happens, in order.
+  class Watch {
+   public:
+    explicit Watch(__kvWatcher* w) : w_(w) {}
+    ~Watch();
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+    // `caught_up` once, after the latest values present at the start;
+    // `failed`: the servers are away for now (the watcher carries on once
+    // they are back); `stopped`: stop() was called.
+    enum class Next { change, caught_up, timeout, failed, stopped };
+    Next next(Change& out, int64_t timeout_ms);
+    // Wakes a next() in progress with `stopped`; thread-safe.
+    void stop();
+
+   private:
+    __kvWatcher* w_;
+  };
+  Result<std::unique_ptr<Watch>> watch_all();
+
+  const std::string& bucket() const { return bucket_; }
+
+ private:
+  Kv() = default;
+  __natsConnection* nc_ = nullptr;
+  __jsCtx* js_ = nullptr;
+  __kvStore* kv_ = nullptr;
+  std::string bucket_;
+};
+
+}  // namespace dispatch::scheduler::jetstream

@@ -1,0 +1,156 @@
+// dispatchd on NATS JetStream (--store nats://...), as processes over
+// loopback: two dispatchd share one bucket on a nats-server of the test's
+// own and deliver calls to an endpoint, each call once, whichever of them
+// took the dispatch and whichever is asked for the result; a workflow's
+// children and timer run across them; servers that cannot be reached, or a
+// --store that is not nats://, end dispatchd at once with a clear error.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "child_process.h"
+#include "dispatch/durable/dispatch_client.h"
+#include "dispatch/transport/http_client.h"
+#include "jetstream/testing/nats_server.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using dispatch::scheduler::testing::NatsServer;
+using durable_test::free_port;
+using durable_test::port_open;
+using durable_test::spawn;
+
+struct Output {
+  int status;
+  std::string out;
+};
+Output run(const std::string& command) {
+  Output r{0, ""};
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+class DispatchdOnJetStream : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+    ASSERT_TRUE(nats_.start()) << nats_.failure();
+    dir_ = ::testing::TempDir() + "dispatchd_js_" + std::to_string(::getpid()) + "/";
+    ASSERT_EQ(::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
+    ep_port_ = free_port();
+    ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
+    endpoint_ = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port_), "--log",
+                       dir_ + "seen.log"},
+                      dir_ + "endpoint.log");
+    for (int i = 0; i < 2; ++i) {
+      api_ports_[i] = free_port();
+      schedulers_[i] = spawn({DISPATCHD, "--store", nats_.url(), "--nats-bucket", "e2e", "--listen",
+                              "127.0.0.1:" + std::to_string(api_ports_[i]), "--api-key", "k1"},
+                             dir_ + "dispatchd" + std::to_string(i) + ".log");
+    }
+    for (int i = 0; i < 500 && !(port_open(api_ports_[0]) && port_open(api_ports_[1]) && port_open(ep_port_)); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(port_open(api_ports_[0]) && port_open(api_ports_[1]) && port_open(ep_port_))
+        << "see " << dir_ << "dispatchd0.log";
+  }
+  void TearDown() override {
+    for (pid_t pid : {schedulers_[0], schedulers_[1], endpoint_}) {
+      if (pid <= 0) continue;
+      ::kill(pid, SIGTERM);
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+    }
+    if (!HasFailure() && !dir_.empty()) ::system(("rm -rf " + dir_).c_str());
+  }
+  std::unique_ptr<dispatch::HttpClient> api(int i) {
+    dispatch::HttpClientOptions o;
+    o.api_key = "k1";
+    return std::make_unique<dispatch::HttpClient>("http://127.0.0.1:" + std::to_string(api_ports_[i]), o);
+  }
+  // Deliveries the endpoint saw, per dispatch ID.
+  std::map<std::string, int> seen() {
+    std::map<std::string, int> out;
+    std::ifstream in(dir_ + "seen.log");
+    std::string id, attempt;
+    while (in >> id >> attempt) out[id]++;
+    return out;
+  }
+
+  NatsServer nats_;
+  std::string dir_, ep_url_;
+  uint16_t ep_port_ = 0;
+  std::array<uint16_t, 2> api_ports_{};
+  std::array<pid_t, 2> schedulers_{-1, -1};
+  pid_t endpoint_ = -1;
+};
+
+TEST_F(DispatchdOnJetStream, TwoDispatchdShareTheCallsAndEachIsDeliveredOnce) {
+  auto a = api(0);
+  auto b = api(1);
+  dispatch::DispatchClient da(*a, ep_url_), db(*b, ep_url_);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    auto id = (i % 2 == 0 ? da : db).dispatch("durable.record", "durable.RecordRequest", "m" + std::to_string(i));
+    ASSERT_TRUE(id.ok()) << id.error().what();
+    ids.push_back(*id);
+  }
+  // Results are asked of the other process than the one that took the call.
+  for (int i = 0; i < 30; ++i) {
+    auto result = (i % 2 == 0 ? db : da).await_result(ids[i], 20s);
+    ASSERT_TRUE(result.ok()) << ids[i] << ": " << result.error().what();
+    EXPECT_EQ(*result, "m" + std::to_string(i));
+  }
+  const auto deliveries = seen();
+  for (const std::string& id : ids) {
+    auto it = deliveries.find(id);
+    ASSERT_NE(it, deliveries.end()) << id << " was never delivered";
+    EXPECT_EQ(it->second, 1) << id << " was delivered " << it->second << " times";
+  }
+  // A workflow: its children and its timer are leased by either process.
+  auto fan = da.dispatch("durable.fan", "durable.FanRequest", "5");
+  ASSERT_TRUE(fan.ok()) << fan.error().what();
+  auto joined = db.await_result(*fan, 20s);
+  ASSERT_TRUE(joined.ok()) << joined.error().what();
+  EXPECT_EQ(*joined, "r0,r1,r2,r3,r4");
+}
+
+TEST(DispatchdJetStreamFlags, UnreachableServersAndBadStoresEndItAtOnce) {
+  const std::string listen = " --listen 127.0.0.1:0";
+  const auto start = std::chrono::steady_clock::now();
+  Output down = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:" + std::to_string(free_port()) + listen);
+  EXPECT_EQ(down.status, 2) << down.out;
+  EXPECT_NE(down.out.find("cannot connect to NATS at nats://127.0.0.1:"), std::string::npos) << down.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  Output scheme = run(std::string(DISPATCHD) + " --store redis://127.0.0.1:6379" + listen);
+  EXPECT_EQ(scheme.status, 2);
+  EXPECT_NE(scheme.out.find("must start with nats://"), std::string::npos) << scheme.out;
+  EXPECT_NE(scheme.out.find("for SQLite use --db PATH"), std::string::npos) << scheme.out;
+  Output port = run(std::string(DISPATCHD) + " --store nats://h:notaport" + listen);
+  EXPECT_EQ(port.status, 2);
+  EXPECT_NE(port.out.find("'h:notaport'"), std::string::npos) << port.out;
+  Output replicas = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:1 --nats-replicas 2" + listen);
+  EXPECT_EQ(replicas.status, 2);
+  EXPECT_NE(replicas.out.find("--nats-replicas must be 1, 3 or 5, not 2"), std::string::npos) << replicas.out;
+}
+
+}  // namespace
