@@ -421,6 +421,26 @@ TEST(DispatchdFlags, RetentionIsParsedAndBadValuesAreRefused) {
   for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
 }
 
+TEST(DispatchdFlags, ALeaseNotLongerThanTheRunTimeIsRefused) {
+  const std::string db = ::testing::TempDir() + "dispatchd_lease_" + std::to_string(::getpid()) + ".db";
+  const std::string base = std::string(DISPATCHD) + " --db " + db + " --listen 127.0.0.1:0 ";
+  Output short_lease = run(base + "--lease 1s");
+  EXPECT_EQ(short_lease.status, 2) << short_lease.out;
+  EXPECT_EQ(short_lease.out,
+            "dispatchd: --lease (1000 ms) must be longer than the run timeout (300000 ms, --run-timeout-ms): a call "
+            "still running would be delivered twice\n");
+  Output equal = run(base + "--run-timeout-ms 60000 --lease 1m");
+  EXPECT_EQ(equal.status, 2) << equal.out;
+  Output bad = run(base + "--lease 5x");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("--lease needs a duration"), std::string::npos) << bad.out;
+  // Long enough: parsed, and --help after it answers.
+  Output good = run(base + "--run-timeout-ms 10000 --lease 30s --help");
+  EXPECT_EQ(good.status, 0) << good.out;
+  EXPECT_NE(good.out.find("--lease DURATION"), std::string::npos);
+  for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
+}
+
 // Every way dispatchctl prints, in text and JSON, answers and errors alike,
 // ends its output with one newline.
 TEST_F(Dispatchd, DispatchctlOutputEndsWithANewline) {

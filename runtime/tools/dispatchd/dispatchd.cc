@@ -51,6 +51,11 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --max-backoff-ms N    retries wait at most this long (default 60000)
   --expiration-ms N     default expiration of a call (default 86400000)
   --run-timeout-ms N    timeout of one Run call (default 300000)
+  --lease DURATION      a running call whose dispatchd died (or lost its
+                        store) is delivered again after this: a number and
+                        s, m, h or d, longer than --run-timeout-ms (default
+                        10m). With a store shared by several dispatchd, how
+                        long the others wait before taking its calls over.
   --max-in-flight N     deliveries in flight in all (default 512)
   --retention DURATION  keep a call this long after it ended (completed, failed
                         or cancelled), then delete it and its idempotency key:
@@ -92,11 +97,11 @@ long long number(const char* flag, const char* value) {
   return v;
 }
 
-// "7d", "36h", "90m", "45s"; "0" (keep forever).
-std::chrono::milliseconds duration(const char* flag, const std::string& value) {
-  const std::string usage = std::string(flag) +
-                            " needs a duration such as 7d, 36h, 90m or 45s (0 keeps calls forever), got '" +
-                            value + "'";
+// "7d", "36h", "90m", "45s"; "0". `zero` says what 0 means in the errors
+// ("keeps calls forever"), empty when it means nothing special.
+std::chrono::milliseconds duration(const char* flag, const std::string& value, const std::string& zero) {
+  const std::string usage = std::string(flag) + " needs a duration such as 7d, 36h, 90m or 45s" +
+                            (zero.empty() ? "" : " (0 " + zero + ")") + ", got '" + value + "'";
   if (value == "0") return std::chrono::milliseconds(0);
   std::size_t digits = 0;
   while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
@@ -112,7 +117,7 @@ std::chrono::milliseconds duration(const char* flag, const std::string& value) {
   errno = 0;
   const long long n = std::strtoll(value.c_str(), nullptr, 10);
   if (errno != 0 || n > std::numeric_limits<long long>::max() / unit) {
-    fail(std::string(flag) + " " + value + " is too long; 0 keeps calls forever");
+    fail(std::string(flag) + " " + value + " is too long" + (zero.empty() ? "" : "; 0 " + zero));
   }
   return std::chrono::milliseconds(n * unit);
 }
@@ -197,9 +202,11 @@ int main(int argc, char** argv) {
       options.default_policy.run_timeout = ms("--run-timeout-ms");
     } else if (arg == "--max-in-flight") {
       options.max_in_flight = static_cast<std::size_t>(number("--max-in-flight", value()));
+    } else if (arg == "--lease") {
+      options.lease = duration("--lease", value(), "");
     } else if (arg == "--retention") {
       retention = value();
-      options.retention = duration("--retention", retention);
+      options.retention = duration("--retention", retention, "keeps calls forever");
     } else if (arg == "--statefun-module") {
       statefun_module = value();
     } else if (arg == "--statefun-max-attempts") {
@@ -217,6 +224,11 @@ int main(int argc, char** argv) {
     }
   }
   if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
+  if (options.lease <= options.default_policy.run_timeout) {
+    fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than the run timeout (" +
+         std::to_string(options.default_policy.run_timeout.count()) +
+         " ms, --run-timeout-ms): a call still running would be delivered twice");
+  }
   if (delivery.idle_timeout.count() == 0) fail("--idle-connection-ms must be at least 1");
   options.client_loops = std::make_shared<ClientLoops>(delivery);
 
