@@ -71,9 +71,11 @@ WriteStmts::WriteStmts(sqlite3* db) {
                "entity_id = ?4");
   inbox = Stmt(db, std::string("SELECT ") + kMessageColumns +
                        " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
-  state = Stmt(db,
-               "SELECT name, type_name, value, expires_at FROM sf_state WHERE fn_type = ?1 AND "
-               "entity_id = ?2 AND (expires_at = 0 OR expires_at > ?3)");
+  // Expired values are skipped by the caller, not here: a bound time
+  // compared with expires_at makes SQLite prepare the statement again
+  // whenever the time changes (to see whether sf_state_expiry's
+  // "expires_at > 0" applies), which cost the claim more than the query.
+  state = Stmt(db, "SELECT name, type_name, value, expires_at FROM sf_state WHERE fn_type = ?1 AND entity_id = ?2");
   specs = Stmt(db, "SELECT name, type_name, mode, ttl_ms FROM sf_specs WHERE fn_type = ?1 ORDER BY name");
   idle = Stmt(db,
               "UPDATE sf_entities SET status = 0, lease = 0, lease_until = 0, attempts = 0, last_error = '' "
@@ -688,8 +690,12 @@ class SqliteEntityStore final : public EntityStore {
     {
       Stmt& s = w_.state;
       Using u(s);
-      s.bind(1, b.address.type).bind(2, b.address.id).bind(3, o.now_ms);
-      while (s.step()) b.state.push_back({s.text(0), s.text(1), s.text(2), s.i64(3)});
+      s.bind(1, b.address.type).bind(2, b.address.id);
+      while (s.step()) {
+        const int64_t expires_at = s.i64(3);
+        if (expires_at != 0 && expires_at <= o.now_ms) continue;  // expired, not yet swept
+        b.state.push_back({s.text(0), s.text(1), s.text(2), expires_at});
+      }
     }
     for (const auto& [type, specs] : specs_of) {
       if (type == b.address.type) {

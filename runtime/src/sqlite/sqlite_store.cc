@@ -18,6 +18,7 @@
 #include "dispatch/sqlite/sqlite_store.h"
 #include "sqlite/entity_store.h"
 #include "sqlite/group_commit.h"
+#include "sqlite/checkpointer.h"
 #include "sqlite/log_sync.h"
 #include "sqlite/reader.h"
 #include "sqlite/retention.h"
@@ -185,6 +186,7 @@ class SqliteStore final : public Store {
         tree_(writer_db_.get()),
         delete_watch_(writer_db_.get(), options.on_delete_commit),
         log_sync_(start_log_sync(options, writer_db_.get())),
+        checkpointer_(writer_db_.get(), options.path, options.fsync_commits),
         rng_(random_seed()),
         writer_(writer_db_.get(),
                 sqlite::GroupCommitOptions{options.fsync_commits, options.max_batch, options.outcome_hold,
@@ -306,7 +308,8 @@ class SqliteStore final : public Store {
   EntityStore* entities() noexcept override { return entities_.get(); }
 
   Stats stats() const override {
-    return Stats{writer_.writes(), writer_.commits(), log_sync_ ? log_sync_->syncs() : 0, deleted_.load()};
+    return Stats{writer_.writes(), writer_.commits(), log_sync_ ? log_sync_->syncs() : 0, deleted_.load(),
+                 checkpointer_.checkpoints()};
   }
 
  private:
@@ -597,6 +600,7 @@ class SqliteStore final : public Store {
   DeleteWatch delete_watch_;
   std::atomic<uint64_t> deleted_{0};
   std::unique_ptr<sqlite::LogSync> log_sync_;
+  sqlite::Checkpointer checkpointer_;  // goes after the writer stopped
   std::mt19937_64 rng_;       // writer thread
   uint64_t claim_round_ = 0;  // writer thread
   // Made once the writer runs; goes after it stopped (the destructor stops

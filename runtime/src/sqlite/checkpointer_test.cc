@@ -1,0 +1,74 @@
+// The checkpoint thread: the log is copied back and starts again from its
+// beginning while the writer mostly only commits; the writer gets its
+// automatic checkpoint back when the thread stops.
+#include "sqlite/checkpointer.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "sqlite/schema.h"
+
+namespace dispatch::scheduler::sqlite {
+namespace {
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "checkpointer_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db";
+    remove_files();
+    writer_ = open_connection(path_, false);
+    exec(writer_.get(), "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)");
+  }
+  void TearDown() override {
+    writer_.reset();
+    remove_files();
+  }
+  void remove_files() {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path_ + suffix).c_str());
+  }
+  // One commit of about two pages.
+  void commit_row() { exec(writer_.get(), "INSERT INTO t (v) VALUES (zeroblob(6000))"); }
+  std::uintmax_t log_bytes() const { return std::filesystem::file_size(path_ + "-wal"); }
+
+  std::string path_;
+  Connection writer_;
+};
+
+TEST_F(CheckpointerTest, TheThreadCopiesTheLogAndTheLogStartsAgain) {
+  constexpr int kFrames = 20;
+  Checkpointer checkpointer(writer_.get(), path_, false, kFrames);
+  for (int i = 0; i < 300; ++i) {
+    commit_row();
+    // Time for the thread to keep up (the writer never waits for it).
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  EXPECT_GT(checkpointer.checkpoints(), 0u);
+  // 300 commits wrote at least 600 frames; the log never held much more
+  // than the writer's catch-up point, because it started again after it.
+  const std::uintmax_t frame = 4096 + 24;
+  EXPECT_LT(log_bytes(), (Checkpointer::kCatchUp + 4) * kFrames * frame) << "the log was not checkpointed";
+  // The thread did most of the copying: the writer caught up fewer times
+  // than its own automatic checkpoint would have run.
+  EXPECT_LT(checkpointer.writer_checkpoints(), 600u / kFrames);
+}
+
+TEST_F(CheckpointerTest, TheWriterCheckpointsForItselfAgainOnceItStops) {
+  {
+    Checkpointer checkpointer(writer_.get(), path_, false, 20);
+    checkpointer.stop();
+    EXPECT_EQ(checkpointer.checkpoints(), 0u);
+  }
+  // stop() gave the writer its automatic checkpoint back, at the
+  // checkpointer's threshold.
+  for (int i = 0; i < 300; ++i) commit_row();
+  EXPECT_LT(log_bytes(), 8 * 20 * (4096 + 24)) << "the writer did not checkpoint";
+}
+
+}  // namespace
+}  // namespace dispatch::scheduler::sqlite
