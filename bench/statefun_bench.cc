@@ -7,7 +7,7 @@
 // and the runtime delivers over HTTP.
 //
 //   bench-statefun --dir DIR [--seconds S] [--clients K] [--batch B]
-//                  [--addresses N] [--fsync on|off]
+//                  [--addresses N] [--backlog M] [--fsync on|off]
 //
 // Two phases, one line of tab-separated results on stdout:
 //   1. latency: one message at a time to a random address; from the Send
@@ -18,8 +18,9 @@
 //      has crossed the loopback, and that difference measured nothing.
 //      Each probe goes once the previous one's reply is applied.
 //   2. throughput: K clients send batches of B messages to random addresses
-//      among N back to back, keeping at most 20,000 acknowledged but not yet
-//      applied; messages_per_s = invocations whose replies the store applied
+//      among N back to back, keeping at most M (--backlog, default 20,000)
+//      acknowledged but not yet applied (messages that wait for their address
+//      go out together as its next batch, so M / N bounds a batch's size); messages_per_s = invocations whose replies the store applied
 //      during the window / window.
 //      The same from the Send request leaving the client (send_p50/p99) is
 //      reported too.
@@ -62,6 +63,7 @@ struct Args {
   int clients = 8;
   int batch = 64;
   int addresses = 10'000;
+  int backlog = 20'000;
   bool fsync = true;
 };
 
@@ -152,6 +154,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--clients") args.clients = number(flag, value, 256);
     else if (flag == "--batch") args.batch = number(flag, value, 10000);
     else if (flag == "--addresses") args.addresses = number(flag, value, 10'000'000);
+    else if (flag == "--backlog") args.backlog = number(flag, value, 10'000'000);
     else if (flag == "--fsync" && (std::string(value) == "on" || std::string(value) == "off")) args.fsync = std::string(value) == "on";
     else if (flag == "--fsync") throw std::invalid_argument("--fsync must be on or off, got '" + std::string(value) + "'");
     else throw std::invalid_argument("unknown option " + flag);
@@ -272,7 +275,7 @@ int run(const Args& args) {
       auto client = value_or_throw(dispatch::HttpClient::create(api_url), "client");
       std::mt19937 rng(static_cast<unsigned>(100 + c));
       while (!stop) {
-        if (sent.load() > rt->stats().invocations + 20'000) {
+        if (sent.load() > rt->stats().invocations + static_cast<uint64_t>(args.backlog)) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
           continue;
         }
