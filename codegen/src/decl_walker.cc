@@ -448,25 +448,24 @@ class DeclWalker {
     }
 
     int n = clang_Cursor_getNumArguments(fn);
-    // The whole event as a parameter or result is the events layer's
-    // protobuf-format field, which this generator does not emit yet.
-    auto names_cloud_event = [](CXType t) {
-      return take(clang_getTypeSpelling(clang_getCanonicalType(t))).find("dispatch::CloudEvent") != std::string::npos;
+    // An event function takes the event's data, the whole event
+    // (dispatch::CloudEvent, with its attributes), both or neither.
+    auto whole_event_param = [](CXType t) {
+      CXType ct = clang_getCanonicalType(t);
+      if (ct.kind == CXType_LValueReference) ct = clang_getPointeeType(ct);
+      std::optional<TypeRef> e = TypeMapper::map_whole_event(ct);
+      return e && e->kind == TypeKind::kCloudEvent;
     };
     if (f.event) {
-      if (n > 1) {
-        error(f.loc, "event function '" + f.name + "' has " + std::to_string(n) +
-                         " parameters; it takes at most one, the event's data");
+      int events = 0;
+      for (int i = 0; i < n; ++i) events += whole_event_param(clang_getCursorType(clang_Cursor_getArgument(fn, unsigned(i))));
+      if (events > 1 || n - events > 1) {
+        error(f.loc, "event function '" + f.name + "' has " + std::to_string(n) + " parameters (" +
+                         std::to_string(n - events) + " of data, " + std::to_string(events) +
+                         " dispatch::CloudEvent); it takes at most one of each: the event's data and the whole "
+                         "event (const dispatch::CloudEvent&)");
+        return;
       }
-      bool whole_event = names_cloud_event(clang_getResultType(clang_getCursorType(fn)));
-      for (int i = 0; i < n; ++i) {
-        whole_event = whole_event || names_cloud_event(clang_getCursorType(clang_Cursor_getArgument(fn, unsigned(i))));
-      }
-      if (whole_event) {
-        error(f.loc, "event function '" + f.name + "' takes or returns a dispatch::CloudEvent; this dispatch-gen "
-                     "generates event functions of typed data only (a data parameter, a data result)");
-      }
-      if (errors_.size() != errors_before) return;
     }
     for (int i = 0; i < n; ++i) {
       CXCursor p = clang_Cursor_getArgument(fn, unsigned(i));
@@ -481,6 +480,19 @@ class DeclWalker {
         continue;
       }
       Subject s{"parameter '" + param.name + "'", written, param.loc};
+      if (f.event && whole_event_param(pt)) {
+        CXType ct = clang_getCanonicalType(pt);
+        if (ct.kind == CXType_LValueReference && !clang_isConstQualifiedType(clang_getPointeeType(ct))) {
+          error(param.loc, s.what + " has type '" + written +
+                               "'; the event is the caller's, take it as const dispatch::CloudEvent& (a reply "
+                               "is returned)");
+          continue;
+        }
+        param.by_const_ref = ct.kind == CXType_LValueReference;
+        param.type = *TypeMapper::map_whole_event(ct.kind == CXType_LValueReference ? clang_getPointeeType(ct) : ct);
+        f.params.push_back(std::move(param));
+        continue;
+      }
       CXType ct = clang_getCanonicalType(pt);
       if (ct.kind == CXType_LValueReference) {
         CXType pointee = clang_getPointeeType(ct);
@@ -537,6 +549,8 @@ class DeclWalker {
     } else if (crt.kind == CXType_LValueReference || crt.kind == CXType_RValueReference) {
       error(f.loc, result_what + " has type '" + take(clang_getTypeSpelling(rt)) +
                        "'; references cannot cross a process boundary, return by value");
+    } else if (std::optional<TypeRef> e = f.event ? TypeMapper::map_whole_event(rt) : std::nullopt) {
+      f.result = std::move(*e);  // the reply event
     } else if (std::optional<TypeRef> t =
                    types_.map_type(rt, Subject{result_what, take(clang_getTypeSpelling(rt)), f.loc})) {
       f.result = std::move(*t);

@@ -34,6 +34,8 @@ enum class TypeKind {
   kDuration,   // std::chrono::duration<rep, ratio>  -> google.protobuf.Duration
   kTimestamp,  // std::chrono::system_clock::time_point -> google.protobuf.Timestamp
   kVariant,    // std::variant<args...>: a message holding one `oneof` (naming.h)
+  kCloudEvent, // dispatch::CloudEvent: `bytes` holding the CloudEvents protobuf format;
+               // only an event function's parameter or (optional) result
 };
 
 struct TypeRef {
@@ -130,7 +132,9 @@ struct Function {
   bool deprecated = false;
   std::string deprecated_message = {};
   // [[dispatch::event]]: the function also takes CloudEvents (docs/events.md):
-  // its one parameter, if any, is the event's data, its result the reply's.
+  // a parameter of kCloudEvent, if any, is the whole event, the other one, if
+  // any, the event's data; a result of kCloudEvent (or std::optional of it)
+  // is the reply event, any other result the reply's data.
   bool event = false;
   std::string event_type = {};  // the event type it takes; "" any
   std::string reply_type = {};  // the reply event's type; "" the default

@@ -46,6 +46,7 @@ const char* kind_name(TypeKind k) {
     case TypeKind::kDuration: return "duration";
     case TypeKind::kTimestamp: return "timestamp";
     case TypeKind::kVariant: return "variant";
+    case TypeKind::kCloudEvent: return "cloud_event";
   }
   return "?";
 }

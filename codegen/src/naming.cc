@@ -97,6 +97,7 @@ std::string type_name(const Model& model, const TypeRef& t) {
     case TypeKind::kBytes: return "Bytes";
     case TypeKind::kDuration: return "Duration";
     case TypeKind::kTimestamp: return "Timestamp";
+    case TypeKind::kCloudEvent: return "CloudEvent";
     case TypeKind::kEnum: return model.enums.at(t.decl).proto_name;
     case TypeKind::kStruct: return model.structs.at(t.decl).proto_name;
     case TypeKind::kOptional: return "Optional" + type_name(model, t.args.at(0));

@@ -75,6 +75,8 @@ class Builder {
       case TypeKind::kDouble: f->set_type(FieldDescriptorProto::TYPE_DOUBLE); return;
       case TypeKind::kString: f->set_type(FieldDescriptorProto::TYPE_STRING); return;
       case TypeKind::kBytes: f->set_type(FieldDescriptorProto::TYPE_BYTES); return;
+      // The CloudEvents protobuf format's bytes (dispatch/wire/cloud_event.h).
+      case TypeKind::kCloudEvent: f->set_type(FieldDescriptorProto::TYPE_BYTES); return;
       case TypeKind::kEnum:
         f->set_type(FieldDescriptorProto::TYPE_ENUM);
         f->set_type_name(full(model_.enums.at(t.decl).proto_name));

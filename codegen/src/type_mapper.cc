@@ -218,9 +218,33 @@ std::optional<TypeRef> TypeMapper::vector_of(CXType elem, const Subject& s) {
   return r;
 }
 
+std::optional<TypeRef> TypeMapper::map_whole_event(CXType written) {
+  CXType t = clang_getCanonicalType(written);
+  if (t.kind != CXType_Record) return std::nullopt;
+  const std::string name = lookup_name(clang_getTypeDeclaration(t));
+  TypeRef r;
+  if (name == "dispatch::CloudEvent") {
+    r.kind = TypeKind::kCloudEvent;
+    r.cpp = "::dispatch::CloudEvent";
+    return r;
+  }
+  if (name != "std::optional") return std::nullopt;
+  std::optional<TypeRef> e = map_whole_event(template_arg(t, 0));
+  if (!e || e->kind != TypeKind::kCloudEvent) return std::nullopt;
+  r.kind = TypeKind::kOptional;
+  r.cpp = "std::optional<" + e->cpp + ">";
+  r.args.push_back(std::move(*e));
+  return r;
+}
+
 std::optional<TypeRef> TypeMapper::map_record(CXType t, const Subject& s) {
   CXCursor decl = clang_getTypeDeclaration(t);
   std::string name = lookup_name(decl);
+  if (name == "dispatch::CloudEvent") {
+    return fail(s, "a whole CloudEvent is taken (const dispatch::CloudEvent&) or returned (dispatch::CloudEvent, "
+                   "std::optional<dispatch::CloudEvent>) only by a [[dispatch::event]] function; anywhere else "
+                   "pass what the event carries as a struct");
+  }
   int nargs = clang_Type_getNumTemplateArguments(t);
   TypeRef r;
   // Generated code spells containers with their default comparator, hash

@@ -50,6 +50,13 @@ class TypeMapper {
   enum class View { kNone, kMapped, kRefused };
   View map_view(CXType written, const Subject& s, std::optional<TypeRef>* type, std::string* view_cpp);
 
+  // The whole-event forms of an event function (docs/events.md):
+  // dispatch::CloudEvent (kCloudEvent) or std::optional<dispatch::CloudEvent>
+  // (kOptional of it); nullopt for any other type. map_type refuses a
+  // CloudEvent anywhere else (a field, an element, a plain function's
+  // parameter), so only the walker, for an event function, asks this.
+  static std::optional<TypeRef> map_whole_event(CXType written);
+
  private:
   void error(const SourceLocation& loc, std::string message);
   std::nullopt_t fail(const Subject& s, const std::string& why);

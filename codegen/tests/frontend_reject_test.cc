@@ -111,17 +111,44 @@ TEST(FrontendReject, AttributeArgumentNotAString) {
                "[[dispatch::function(\"checkout\", version = \"3\")]]");
 }
 
-TEST(FrontendReject, EventFunctionWithTwoParameters) {
+TEST(FrontendReject, EventFunctionWithTwoDataParameters) {
   expect_error("[[dispatch::event(\"t\")]] void f(int a, int b);\n", 1, 31,
-               "event function 'f' has 2 parameters; it takes at most one, the event's data");
+               "event function 'f' has 2 parameters (2 of data, 0 dispatch::CloudEvent); it takes at most one of "
+               "each: the event's data and the whole event (const dispatch::CloudEvent&)");
 }
 
-TEST(FrontendReject, EventFunctionTakingTheWholeEvent) {
-  expect_error("namespace dispatch { struct CloudEvent { int x; }; }\n"
-               "[[dispatch::event]] int f(const dispatch::CloudEvent& e);\n",
-               2, 25,
-               "event function 'f' takes or returns a dispatch::CloudEvent; this dispatch-gen generates event "
-               "functions of typed data only (a data parameter, a data result)");
+// A stand-in for dispatch/core/cloud_event.h: the walker knows the type by
+// its qualified name.
+constexpr const char* kCloudEvent = "namespace dispatch { struct CloudEvent { int x; }; }\n";
+
+TEST(FrontendReject, EventFunctionWithTwoWholeEvents) {
+  expect_error(std::string(kCloudEvent) +
+                   "[[dispatch::event]] void f(const dispatch::CloudEvent& a, const dispatch::CloudEvent& b);\n",
+               2, 26,
+               "event function 'f' has 2 parameters (0 of data, 2 dispatch::CloudEvent); it takes at most one of "
+               "each: the event's data and the whole event (const dispatch::CloudEvent&)");
+}
+
+TEST(FrontendReject, WholeEventByNonConstReference) {
+  expect_error(std::string(kCloudEvent) + "[[dispatch::event]] void f(dispatch::CloudEvent& e);\n", 2, 50,
+               "parameter 'e' has type 'dispatch::CloudEvent &'; the event is the caller's, take it as const "
+               "dispatch::CloudEvent& (a reply is returned)");
+}
+
+TEST(FrontendReject, WholeEventOutsideAnEventFunction) {
+  expect_error(std::string(kCloudEvent) + "[[dispatch::function]] int f(const dispatch::CloudEvent& e);\n", 2, 58,
+               "parameter 'e' has type 'const dispatch::CloudEvent &'; a whole CloudEvent is taken (const "
+               "dispatch::CloudEvent&) or returned (dispatch::CloudEvent, std::optional<dispatch::CloudEvent>) "
+               "only by a [[dispatch::event]] function; anywhere else pass what the event carries as a struct");
+}
+
+TEST(FrontendReject, WholeEventsInAContainer) {
+  expect_error(std::string(kCloudEvent) + "#include <vector>\n"
+                   "[[dispatch::event]] std::vector<dispatch::CloudEvent> f(const dispatch::CloudEvent& e);\n",
+               3, 55,
+               "result of 'f' has type 'std::vector<dispatch::CloudEvent>'; a whole CloudEvent is taken (const "
+               "dispatch::CloudEvent&) or returned (dispatch::CloudEvent, std::optional<dispatch::CloudEvent>) "
+               "only by a [[dispatch::event]] function; anywhere else pass what the event carries as a struct");
 }
 
 TEST(FrontendReject, FaasProxyOfAScalar) {

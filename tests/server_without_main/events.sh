@@ -2,8 +2,10 @@
 # Delivers CloudEvents to a dispatch_add_server() executable serving
 # [[dispatch::event]] functions (orders/orders.h), as Knative Eventing does:
 # binary and structured mode with reply events checked, no-reply (202),
-# malformed (400), an undeclared type (404), a failed function (500), and
-# the same function still a Connect method.
+# malformed (400), an undeclared type (404), a failed function (500), the
+# same function still a Connect method, and functions taking and returning
+# whole events (dispatch::CloudEvent) answering with whole reply events in
+# binary and structured mode.
 #   events.sh SERVER
 set -euo pipefail
 server=$1
@@ -72,6 +74,33 @@ status=$(post -H 'Content-Type: application/json' --data '{"order":{"id":"o-4","
 [ "$status" = 200 ] || fail "Connect call: status $status: $(cat "$dir/body")"
 jq -e '.result.orderId == "o-4" and .result.total == "4"' "$dir/body" >/dev/null ||
   fail "Connect call: $(cat "$dir/body")"
+
+# Whole events: the order and the event's attributes in, the function's own
+# reply event out (binary mode), every attribute it set on the headers.
+status=$(post -H 'ce-specversion: 1.0' -H 'ce-id: evt-10' -H 'ce-source: /test' \
+  -H 'ce-type: com.example.order.shipped' -H 'Content-Type: application/json' \
+  --data '{"id":"o-7","amount":3}' "$url/")
+[ "$status" = 200 ] || fail "whole event, binary: status $status: $(cat "$dir/body")"
+[ "$(header ce-type)" = com.example.shipment.tracked ] || fail "whole reply type: $(cat "$dir/headers")"
+[ "$(header ce-id)" = shipment-o-7 ] || fail "whole reply id: $(cat "$dir/headers")"
+[ "$(header ce-source)" = /carrier ] || fail "whole reply source: $(cat "$dir/headers")"
+[ "$(header ce-subject)" = o-7 ] || fail "whole reply subject: $(cat "$dir/headers")"
+[ "$(header ce-causedby)" = evt-10 ] || fail "whole reply extension: $(cat "$dir/headers")"
+header content-type | grep -q '^text/plain' || fail "whole reply content type: $(cat "$dir/headers")"
+[ "$(cat "$dir/body")" = "shipped o-7" ] || fail "whole reply data: $(cat "$dir/body")"
+
+# The whole event in and back (structured mode): its extension and JSON data
+# kept, the id and source the function left empty filled in by the server.
+status=$(post -H 'Content-Type: application/cloudevents+json' --data \
+  '{"specversion":"1.0","id":"evt-11","source":"/test","type":"com.example.audit","subject":"s-1",
+    "traceparent":"00-abc","datacontenttype":"application/json","data":{"k":[1,2]}}' "$url/")
+[ "$status" = 200 ] || fail "whole event, structured: status $status: $(cat "$dir/body")"
+header content-type | grep -q '^application/cloudevents+json' || fail "whole reply is not structured"
+jq -e '.type == "com.example.audited" and .subject == "s-1" and .traceparent == "00-abc"
+       and .source == "/orders" and (.id | length) == 36 and .data.k == [1,2]' "$dir/body" >/dev/null ||
+  fail "whole structured reply: $(cat "$dir/body")"
+status=$(binary com.example.audit evt-12 '{}')
+[ "$status" = 202 ] || fail "an empty optional reply: status $status, want 202"
 
 kill -TERM "$pid"
 wait "$pid" || fail "exit status $? after SIGTERM"

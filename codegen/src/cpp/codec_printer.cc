@@ -358,6 +358,18 @@ class CodecPrinter {
           << in << "}\n";
         return;
       }
+      // Always written, like a struct: a returned event's field is there even
+      // when its encoding is empty, so the reply is not mistaken for none.
+      case TypeKind::kCloudEvent: {
+        std::string slot = d("slot", depth), m = d("m", depth);
+        o << in << "{\n"
+          << in << "  std::size_t " << slot << " = c.reserve();\n"
+          << in << "  std::size_t " << m << " = ::dispatch::wire::cloud_event_size(" << x << ");\n"
+          << in << "  c.set(" << slot << ", " << m << ");\n"
+          << in << "  " << acc << " += " << ts << " + ::dispatch::wire::len_size(" << m << ");\n"
+          << in << "}\n";
+        return;
+      }
       case TypeKind::kDuration:
       case TypeKind::kTimestamp:
         o << in << acc << " += " << ts << " + ::dispatch::wire::len_size(::dispatch::wire::timespan_size("
@@ -481,6 +493,11 @@ class CodecPrinter {
           << in << "p = ::dispatch::wire::put_len(c.next(), p);\n"
           << in << "p = write(" << x << ", c, p);\n";
         return;
+      case TypeKind::kCloudEvent:
+        o << in << put_tag(number, 2) << "\n"
+          << in << "p = ::dispatch::wire::put_len(c.next(), p);\n"
+          << in << "p = ::dispatch::wire::put_cloud_event(" << x << ", p);\n";
+        return;
       case TypeKind::kDuration:
       case TypeKind::kTimestamp: {
         std::string span = d("span", depth);
@@ -588,6 +605,10 @@ class CodecPrinter {
         return;
       case TypeKind::kBytes:
         o << in << expect_len << in << "::dispatch::wire::read_bytes(in, &" << x << ", " << ctx.args() << ");\n";
+        return;
+      case TypeKind::kCloudEvent:
+        o << in << expect_len << in << "::dispatch::wire::read_cloud_event(in, &" << x << ", " << ctx.args()
+          << ");\n";
         return;
       case TypeKind::kStruct: {
         std::string limit = d("limit", depth);

@@ -144,17 +144,25 @@ std::string print_server_source(const CppNames& names) {
     }
     o << "}\n\n";
   }
-  // How each [[dispatch::event]] function takes CloudEvents: its one
-  // parameter (request field 1) is the data, its result (response field 1)
-  // the reply's data.
+  // How each [[dispatch::event]] function takes CloudEvents: the request
+  // field of its data parameter and of its dispatch::CloudEvent parameter (0
+  // for none), and what its result (response field 1) is: nothing, the
+  // reply's data, or the reply event.
   bool any_event = false;
   for (std::size_t i = 0; i < m.functions.size(); ++i) {
     const Function& f = m.functions[i];
     if (!f.event) continue;
     any_event = true;
+    std::size_t data_field = 0, event_field = 0;
+    for (std::size_t k = 0; k < f.params.size(); ++k) {
+      (f.params[k].type.kind == TypeKind::kCloudEvent ? event_field : data_field) = k + 1;
+    }
+    const TypeRef& r = f.result;
+    const bool reply_event = r.kind == TypeKind::kCloudEvent ||
+                             (r.kind == TypeKind::kOptional && r.args[0].kind == TypeKind::kCloudEvent);
     o << "const ::dispatch::EventBinding " << names.handler(i) << "_event{" << quote(f.event_type) << ", "
-      << quote(f.reply_type) << ", " << (f.params.empty() ? 0 : 1) << ", 0, ::dispatch::EventBinding::Reply::"
-      << (f.result.kind == TypeKind::kVoid ? "none" : "data") << "};\n";
+      << quote(f.reply_type) << ", " << data_field << ", " << event_field << ", ::dispatch::EventBinding::Reply::"
+      << (r.kind == TypeKind::kVoid ? "none" : reply_event ? "event" : "data") << "};\n";
   }
   if (any_event) o << "\n";
   if (!m.functions.empty()) {

@@ -1,25 +1,21 @@
-// send_event(), send_batch(): one synchronous POST over Boost.Beast (see the
-// header).
+// send_event(), send_batch(): one synchronous POST each, through the
+// transport's post_once() (see the header).
 #include "dispatch/events/event_client.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include <string>
 #include <utility>
 
 #include "dispatch/events/json_format.h"
 #include "transport/connect.h"
+#include "transport/post_once.h"
 #include "transport/url.h"
 
 namespace dispatch::events {
 namespace {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 // http://host[:port][/path]; https:// is refused (see the header).
 Result<transport::Url> sink_url(std::string_view url) {
@@ -32,72 +28,23 @@ Result<transport::Url> sink_url(std::string_view url) {
   return parsed;
 }
 
-// Runs one asynchronous operation to its end: tcp_stream's timeout
-// (expires_after) applies to asynchronous operations only.
-template <class Start>
-beast::error_code run_one(asio::io_context& io, Start start) {
-  beast::error_code result;
-  start([&](beast::error_code ec, auto&&...) { result = ec; });
-  io.restart();
-  io.run();
-  return result;
-}
-
-struct Answer {
-  int status = 0;
-  HeaderLines headers;
-  std::string body;
-};
+using Answer = transport::PostAnswer;
 
 Result<Answer> post(std::string_view url, HeaderLines headers, std::string body, const SendOptions& options) {
   auto target = sink_url(url);
   if (!target.ok()) return std::move(target).error();
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  const std::string where = target->host + ":" + target->port;
-  beast::error_code ec;
-  asio::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(target->host, target->port, ec);
-  if (ec) return Error(Code::unavailable, "cannot resolve " + where + ": " + ec.message());
-  stream.expires_after(options.timeout);
-  ec = run_one(io, [&](auto done) { stream.async_connect(endpoints, done); });
-  auto failed = [&](const char* doing) {
-    if (ec == beast::error::timeout) {
-      return Error(Code::deadline_exceeded, std::string(doing) + " " + where + ": no answer within " +
-                                                std::to_string(options.timeout.count()) + " ms");
-    }
-    return Error(Code::unavailable, std::string(doing) + " " + where + ": " + ec.message());
-  };
-  if (ec) return failed("cannot connect to");
-
-  http::request<http::string_body> request(http::verb::post, target->path, 11);
-  request.set(http::field::host, target->authority);
-  for (auto& [name, value] : headers) request.set(name, value);
-  request.body() = std::move(body);
-  request.prepare_payload();
-  ec = run_one(io, [&](auto done) { http::async_write(stream, request, done); });
-  if (ec) return failed("cannot send to");
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(options.max_reply_bytes);
-  ec = run_one(io, [&](auto done) { http::async_read(stream, buffer, parser, done); });
-  if (ec == http::error::body_limit) {
-    return Error(Code::resource_exhausted, "the reply from " + where + " is larger than " +
-                                               std::to_string(options.max_reply_bytes) + " bytes");
-  }
-  if (ec) return failed("no answer from");
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-
-  Answer answer;
-  const auto& response = parser.get();
-  answer.status = static_cast<int>(response.result_int());
-  for (const auto& field : response) {
-    answer.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  answer.body = response.body();
-  if (answer.status < 200 || answer.status > 299) {
-    return connect::error_from_json(answer.body, answer.status)
+  transport::OnePost one;
+  one.url = &*target;
+  one.target = target->path;
+  one.headers = std::move(headers);
+  one.body = std::move(body);
+  one.timeout = options.timeout;
+  one.max_answer_bytes = options.max_reply_bytes;
+  one.what = "event sink " + target->host + ":" + target->port;
+  auto answer = transport::post_once(std::move(one));
+  if (!answer.ok()) return std::move(answer).error();
+  if (answer->status < 200 || answer->status > 299) {
+    return connect::error_from_json(answer->body, answer->status)
         .with_context("event sink " + std::string(url.substr(0, 200)));
   }
   return answer;

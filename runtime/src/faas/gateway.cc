@@ -1,25 +1,22 @@
-// Gateway: one synchronous POST per call over Boost.Beast (see the header).
+// Gateway: one synchronous POST per call, through the transport's
+// post_once() (see the header).
 #include "dispatch/faas/gateway.h"
 
 #include <openssl/evp.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "transport/post_once.h"
 #include "transport/url.h"
 
 namespace dispatch::faas {
 namespace {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 // http://host[:port][/prefix]; https:// is refused (see the header).
 Result<transport::Url> parse_url(std::string_view url) {
@@ -30,17 +27,6 @@ Result<transport::Url> parse_url(std::string_view url) {
                                              "http://host[:port][/prefix]");
   }
   return parsed;
-}
-
-// Runs one asynchronous operation to its end: tcp_stream's timeout
-// (expires_after) applies to asynchronous operations only.
-template <class Start>
-beast::error_code run_one(asio::io_context& io, Start start) {
-  beast::error_code result;
-  start([&](beast::error_code ec, auto&&...) { result = ec; });
-  io.restart();
-  io.run();
-  return result;
 }
 
 // OpenFaaS names functions as Kubernetes names services, with an optional
@@ -120,7 +106,14 @@ struct Call {
   std::string_view function, body, content_type, callback_url;
 };
 
-Result<http::response<http::string_body>> post(const GatewayOptions& options, const Call& call) {
+std::string header_of(const transport::HeaderList& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (beast::iequals(n, beast::string_view(name.data(), name.size()))) return v;
+  }
+  return {};
+}
+
+Result<transport::PostAnswer> post(const GatewayOptions& options, const Call& call) {
   if (!is_function_name(call.function)) {
     return Error(Code::invalid_argument, "'" + excerpt(call.function) +
                                              "' is not an OpenFaaS function name (lower-case letters, digits, "
@@ -128,83 +121,53 @@ Result<http::response<http::string_body>> post(const GatewayOptions& options, co
   }
   auto target = parse_url(options.url);
   if (!target.ok()) return std::move(target).error();
-  const std::string what = "function '" + std::string(call.function) + "' on " + options.url;
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  beast::error_code ec;
-  auto failed = [&](const char* doing) {
-    if (ec == beast::error::timeout) {
-      return Error(Code::deadline_exceeded, what + ": no answer within " + std::to_string(options.timeout.count()) +
-                                                " ms");
-    }
-    return Error(Code::unavailable, what + ": " + doing + ": " + ec.message());
-  };
-  asio::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(target->host, target->port, ec);
-  if (ec) return failed("cannot resolve the gateway");
-  stream.expires_after(options.timeout);
-  ec = run_one(io, [&](auto done) { stream.async_connect(endpoints, done); });
-  if (ec) return failed("cannot connect to the gateway");
-
-  const std::string path = target->prefix + "/" + std::string(call.route) + "/" + std::string(call.function);
-  http::request<http::string_body> request(http::verb::post, path, 11);
-  request.set(http::field::host, target->authority);
-  request.set(http::field::content_type, beast::string_view(call.content_type.data(), call.content_type.size()));
+  transport::OnePost one;
+  one.url = &*target;
+  one.target = target->prefix + "/" + std::string(call.route) + "/" + std::string(call.function);
+  one.headers.emplace_back("Content-Type", std::string(call.content_type));
   if (!options.password.empty()) {
-    request.set(http::field::authorization, "Basic " + base64(options.username + ":" + options.password));
+    one.headers.emplace_back("Authorization", "Basic " + base64(options.username + ":" + options.password));
   }
-  if (!call.callback_url.empty()) {
-    request.set("X-Callback-Url", beast::string_view(call.callback_url.data(), call.callback_url.size()));
+  if (!call.callback_url.empty()) one.headers.emplace_back("X-Callback-Url", std::string(call.callback_url));
+  one.body = std::string(call.body);
+  one.timeout = options.timeout;
+  one.max_answer_bytes = options.max_output_bytes;
+  one.what = "function '" + std::string(call.function) + "' on " + options.url;
+  auto answer = transport::post_once(std::move(one));
+  if (!answer.ok()) return std::move(answer).error();
+  if (answer->status < 200 || answer->status > 299) {
+    const std::string type = header_of(answer->headers, "Content-Type");
+    return Error(code_for(answer->status), "function '" + std::string(call.function) + "' on " + options.url +
+                                               " answered " + std::to_string(answer->status) +
+                                               (type.empty() ? "" : " (" + type + ")") + ": " +
+                                               excerpt(answer->body));
   }
-  request.body() = std::string(call.body);
-  request.prepare_payload();
-  ec = run_one(io, [&](auto done) { http::async_write(stream, request, done); });
-  if (ec) return failed("cannot send");
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(options.max_output_bytes);
-  ec = run_one(io, [&](auto done) { http::async_read(stream, buffer, parser, done); });
-  if (ec == http::error::body_limit) {
-    return Error(Code::resource_exhausted, what + ": the output is larger than " +
-                                               std::to_string(options.max_output_bytes) + " bytes");
-  }
-  if (ec) return failed("no answer");
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  http::response<http::string_body> response = parser.release();
-  const int status = static_cast<int>(response.result_int());
-  if (status < 200 || status > 299) {
-    const auto type = response[http::field::content_type];
-    return Error(code_for(status), what + " answered " + std::to_string(status) +
-                                       (type.empty() ? "" : " (" + std::string(type) + ")") + ": " +
-                                       excerpt(response.body()));
-  }
-  return response;
+  return answer;
 }
 
 }  // namespace
 
 Result<Output> Gateway::invoke(std::string_view function, std::string_view body,
                                std::string_view content_type) const {
-  auto response = post(options_, Call{"function", function, body, content_type, {}});
-  if (!response.ok()) return std::move(response).error();
+  auto answer = post(options_, Call{"function", function, body, content_type, {}});
+  if (!answer.ok()) return std::move(answer).error();
   Output out;
-  out.status = static_cast<int>(response->result_int());
-  out.content_type = std::string((*response)[http::field::content_type]);
-  out.body = std::move(response->body());
+  out.status = answer->status;
+  out.content_type = header_of(answer->headers, "Content-Type");
+  out.body = std::move(answer->body);
   return out;
 }
 
 Result<std::string> Gateway::invoke_async(std::string_view function, std::string_view body,
                                           std::string_view content_type, std::string_view callback_url) const {
-  auto response = post(options_, Call{"async-function", function, body, content_type, callback_url});
-  if (!response.ok()) return std::move(response).error();
-  const auto id = (*response)["X-Call-Id"];
+  auto answer = post(options_, Call{"async-function", function, body, content_type, callback_url});
+  if (!answer.ok()) return std::move(answer).error();
+  std::string id = header_of(answer->headers, "X-Call-Id");
   if (id.empty()) {
     return Error(Code::internal, "the gateway accepted the async call of '" + std::string(function) +
-                                     "' (" + std::to_string(response->result_int()) + ") without an X-Call-Id");
+                                     "' (" + std::to_string(answer->status) + ") without an X-Call-Id");
   }
-  return std::string(id);
+  return id;
 }
 
 }  // namespace dispatch::faas

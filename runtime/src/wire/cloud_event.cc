@@ -7,11 +7,13 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <cassert>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <vector>
 
 #include "dispatch/wire/wire_io.h"
 
@@ -197,29 +199,73 @@ void read_proto_data(Stream& in, CloudEvent* event) {
 
 }  // namespace
 
+namespace {
+
+// The attributes map's entries, each an encoded AttributesEntry, in name
+// order so that one event always encodes alike. Small (attribute values),
+// so the size pass and the write pass each make them rather than share them.
+std::vector<std::string> attribute_entries(const CloudEvent& event) {
+  std::map<std::string_view, ExtensionValue> optional;
+  if (event.datacontenttype) optional.emplace("datacontenttype", ExtensionValue{*event.datacontenttype});
+  if (event.dataschema) optional.emplace("dataschema", ExtensionValue{*event.dataschema});
+  if (event.subject) optional.emplace("subject", ExtensionValue{*event.subject});
+  if (event.time) optional.emplace("time", ExtensionValue{*event.time});
+  for (const auto& [name, value] : event.extensions) optional.emplace(name, value);
+  std::vector<std::string> entries;
+  entries.reserve(optional.size());
+  for (const auto& [name, value] : optional) {
+    entries.push_back(encode_with([&](CodedOutputStream& o) {
+      put_len_field(o, 1, name);
+      put_len_field(o, 2, attribute_value(name, value));
+    }));
+  }
+  return entries;
+}
+
+// Every field of CloudEvent is length-delimited with a number below 16: a
+// one-byte tag.
+std::uint8_t* put_field(int number, std::string_view bytes, std::uint8_t* p) {
+  *p++ = static_cast<std::uint8_t>(number << 3 | kLen);
+  p = put_len(bytes.size(), p);
+  return put_raw(bytes.data(), bytes.size(), p);
+}
+
+}  // namespace
+
+std::size_t cloud_event_size(const CloudEvent& event) {
+  std::size_t n = 0;
+  auto field = [&n](std::string_view bytes) { n += 1 + len_size(bytes.size()); };
+  if (!event.id.empty()) field(event.id);
+  if (!event.source.empty()) field(event.source);
+  if (!event.specversion.empty()) field(event.specversion);
+  if (!event.type.empty()) field(event.type);
+  for (const std::string& entry : attribute_entries(event)) field(entry);
+  if (event.data) field(*event.data);
+  return n;
+}
+
+std::uint8_t* put_cloud_event(const CloudEvent& event, std::uint8_t* p) {
+  if (!event.id.empty()) p = put_field(kId, event.id, p);
+  if (!event.source.empty()) p = put_field(kSource, event.source, p);
+  if (!event.specversion.empty()) p = put_field(kSpecVersion, event.specversion, p);
+  if (!event.type.empty()) p = put_field(kType, event.type, p);
+  for (const std::string& entry : attribute_entries(event)) p = put_field(kAttributes, entry, p);
+  if (event.data) p = put_field(kBinaryData, *event.data, p);
+  return p;
+}
+
+void read_cloud_event(Stream& in, CloudEvent* event, const char* message, const char* field) {
+  const std::string bytes = read_len_bytes(in, message, field);
+  auto decoded = decode_cloud_event(bytes);
+  if (!decoded.ok()) fail(message, field, "not a CloudEvent: " + decoded.error().message());
+  *event = std::move(*decoded);
+}
+
 std::string encode_cloud_event(const CloudEvent& event) {
-  return encode_with([&](CodedOutputStream& out) {
-    if (!event.id.empty()) put_len_field(out, kId, event.id);
-    if (!event.source.empty()) put_len_field(out, kSource, event.source);
-    if (!event.specversion.empty()) put_len_field(out, kSpecVersion, event.specversion);
-    if (!event.type.empty()) put_len_field(out, kType, event.type);
-    auto entry = [&](std::string_view name, const ExtensionValue& value) {
-      const std::string bytes = encode_with([&](CodedOutputStream& o) {
-        put_len_field(o, 1, name);
-        put_len_field(o, 2, attribute_value(name, value));
-      });
-      put_len_field(out, kAttributes, bytes);
-    };
-    // Map entries in name order, so one event always encodes alike.
-    std::map<std::string_view, ExtensionValue> optional;
-    if (event.datacontenttype) optional.emplace("datacontenttype", ExtensionValue{*event.datacontenttype});
-    if (event.dataschema) optional.emplace("dataschema", ExtensionValue{*event.dataschema});
-    if (event.subject) optional.emplace("subject", ExtensionValue{*event.subject});
-    if (event.time) optional.emplace("time", ExtensionValue{*event.time});
-    for (const auto& [name, value] : event.extensions) optional.emplace(name, value);
-    for (const auto& [name, value] : optional) entry(name, value);
-    if (event.data) put_len_field(out, kBinaryData, *event.data);
-  });
+  std::string out(cloud_event_size(event), '\0');
+  [[maybe_unused]] std::uint8_t* end = put_cloud_event(event, reinterpret_cast<std::uint8_t*>(out.data()));
+  assert(end == reinterpret_cast<std::uint8_t*>(out.data()) + out.size() && "size and write passes disagree");
+  return out;
 }
 
 Result<CloudEvent> decode_cloud_event(std::string_view bytes) {

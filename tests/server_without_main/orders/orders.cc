@@ -14,4 +14,25 @@ Receipt on_order_placed(const Order& order) {
 
 void on_order_cancelled(const Order&) {}
 
+dispatch::CloudEvent on_order_shipped(const Order& order, const dispatch::CloudEvent& event) {
+  dispatch::CloudEvent reply;
+  reply.id = "shipment-" + order.id;
+  reply.source = "/carrier";
+  reply.type = "com.example.shipment.tracked";
+  reply.subject = order.id;
+  reply.set_attribute("causedby", event.id);
+  reply.datacontenttype = "text/plain";
+  reply.data = "shipped " + order.id;
+  return reply;
+}
+
+std::optional<dispatch::CloudEvent> audit(const dispatch::CloudEvent& event) {
+  if (!event.subject) return std::nullopt;
+  dispatch::CloudEvent reply = event;
+  reply.id.clear();
+  reply.source.clear();
+  reply.type = "com.example.audited";
+  return reply;
+}
+
 }  // namespace orders

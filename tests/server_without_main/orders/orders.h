@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "dispatch/core/cloud_event.h"
 
 namespace orders {
 
@@ -25,5 +28,17 @@ Receipt on_order_placed(const Order& order);
 // No reply.
 [[dispatch::event("com.example.order.cancelled")]]
 void on_order_cancelled(const Order& order);
+
+// The order and the event's attributes in, a whole reply event out: a
+// com.example.shipment.tracked event about the order (subject: the order
+// id; extension `causedby`: the incoming event's id; text data).
+[[dispatch::event("com.example.order.shipped")]]
+dispatch::CloudEvent on_order_shipped(const Order& order, const dispatch::CloudEvent& event);
+
+// The whole event in; with a subject, the same event back as a
+// com.example.audited reply (the server gives it an id and source), without
+// one no reply.
+[[dispatch::event("com.example.audit")]]
+std::optional<dispatch::CloudEvent> audit(const dispatch::CloudEvent& event);
 
 }  // namespace orders

@@ -27,6 +27,10 @@
 #include "dispatch/core/result.h"
 #include "dispatch/wire/wire.h"
 
+namespace dispatch {
+struct CloudEvent;  // dispatch/core/cloud_event.h
+}  // namespace dispatch
+
 namespace dispatch::wire {
 
 using Stream = google::protobuf::io::CodedInputStream;
@@ -435,5 +439,17 @@ Result<std::string> try_encode_erased(const void* value, SizePass size, WritePas
 // decode_buffer() over `read`: malformed input is the invalid_argument error
 // the reader throws, as a value. Does not reset *value first.
 Result<void> decode_erased(std::string_view bytes, const char* message, ReadPass read, void* value);
+
+// ---- a whole CloudEvent as a field ----
+// A `dispatch::CloudEvent` parameter or result of an event function travels
+// as a `bytes` field holding the CloudEvents protobuf format
+// (dispatch/wire/cloud_event.h); generated codecs size, write and read it
+// with these. Defined in cloud_event.cc.
+std::size_t cloud_event_size(const CloudEvent& event);
+// Writes cloud_event_size(event) bytes at p; returns the end.
+std::uint8_t* put_cloud_event(const CloudEvent& event, std::uint8_t* p);
+// Reads the field's bytes (its tag is read) as an event; bytes that are not
+// one fail as any malformed field does.
+void read_cloud_event(Stream& in, CloudEvent* event, const char* message, const char* field);
 
 }  // namespace dispatch::wire
