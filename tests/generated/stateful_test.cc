@@ -4,7 +4,8 @@
 // every state field with its StateFun typename and expiration; a field never
 // set reads as its default; state is carried across the invocations of a
 // batch; clearing deletes; typed sends, delayed sends and cancellations,
-// replies and egress records come out as StateFun carries them; a function
+// replies and egress records come out as StateFun carries them, typed ones
+// of a built-in or of a struct of the header too; a function
 // taking a std::variant takes each of its message types; a message of
 // another type is refused.
 #include <gtest/gtest.h>
@@ -25,6 +26,7 @@ namespace st = ::dispatch::stateful;
 
 constexpr const char* kGreetRequest = "type.googleapis.com/greeter.GreetRequest";
 constexpr const char* kReset = "type.googleapis.com/greeter.Reset";
+constexpr const char* kReceipt = "type.googleapis.com/greeter.Receipt";
 
 struct Message {
   st::TypedValue argument;
@@ -250,6 +252,43 @@ TEST_F(StatefulRoute, StateThatDoesNotDecodeFailsTheBatchNamingTheField) {
   ASSERT_FALSE(last_.ok());
   EXPECT_NE(last_.error().message().find("state 'count' of greeter/greet"), std::string::npos)
       << last_.error().message();
+}
+
+TEST_F(StatefulRoute, RepliesAndEgressRecordsOfAStructOfTheHeaderAreTypedByTheGeneratedCodec) {
+  const st::Address caller{"shop/cart", "c9"};
+  pb::FromFunction res =
+      call("greeter/restock", "store-1", {{"total", st::typed_value(std::int64_t{10})}, {"last", std::nullopt}},
+           {{greeter::remote::restock.message(greeter::Restock{"apple", 5, false}), caller}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  const auto& out = res.invocation_result();
+  ASSERT_EQ(out.outgoing_messages_size(), 1);
+  EXPECT_EQ(out.outgoing_messages(0).target().id(), "c9");
+  EXPECT_EQ(out.outgoing_messages(0).argument().typename_(), kReceipt);
+  greeter::Receipt replied;
+  ASSERT_TRUE(greeter::api_wire::decode(out.outgoing_messages(0).argument().value(), &replied).ok());
+  EXPECT_EQ(replied.item, "apple");
+  EXPECT_EQ(replied.stock, 15);
+  ASSERT_EQ(out.outgoing_egresses_size(), 1);
+  EXPECT_EQ(out.outgoing_egresses(0).egress_namespace(), "inventory");
+  EXPECT_EQ(out.outgoing_egresses(0).egress_type(), "receipts");
+  EXPECT_EQ(out.outgoing_egresses(0).argument().typename_(), kReceipt);
+  EXPECT_EQ(out.outgoing_egresses(0).argument().value(), greeter::api_wire::encode(greeter::Receipt{"apple", 15}));
+  // The state field of the same struct has the same typename.
+  EXPECT_EQ(mutation(res, "last")->state_value().typename_(), kReceipt);
+}
+
+TEST_F(StatefulRoute, ATypedRecordOfAStructNoMessageOfTheHeaderIsRefusedNamingIt) {
+  pb::FromFunction res =
+      call("greeter/restock", "store-2", {{"total", std::nullopt}, {"last", std::nullopt}},
+           {{greeter::remote::restock.message(greeter::Restock{"pear", 1, /*bad_reply=*/true})}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  const auto& out = res.invocation_result();
+  ASSERT_EQ(out.outgoing_egresses_size(), 2);  // the receipt, then the error; nothing of the refused one
+  EXPECT_EQ(out.outgoing_egresses(1).egress_type(), "errors");
+  const std::string error = st::decode_string(out.outgoing_egresses(1).argument().value()).value();
+  EXPECT_NE(error.find("greeter/restock: 'greeter::restock("), std::string::npos) << error;
+  EXPECT_NE(error.find("::Unknown' is not a message of the header that declares this function"), std::string::npos)
+      << error;
 }
 
 TEST_F(StatefulRoute, AnUnknownTypeIsNotFound) {

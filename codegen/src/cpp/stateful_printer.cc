@@ -141,6 +141,26 @@ std::string stateful_server_includes(const CppNames& names) {
 std::string print_stateful_entries(const CppNames& names) {
   const Model& m = names.model();
   std::ostringstream o;
+  if (m.stateful.empty()) return "";
+  // The header's structs, by C++ type, for the typed forms of
+  // Context::reply and Context::egress.
+  o << "// The messages of " << m.proto_file << " that are structs of " << m.include_name
+    << ", for typed replies\n// and egress records (dispatch::Context::reply, egress).\n";
+  std::vector<const StructDecl*> messages;
+  for (const StructDecl& s : m.structs) messages.push_back(&s);
+  if (messages.empty()) {
+    o << "const ::dispatch::stateful::MessageTypes stateful_messages{};\n\n";
+  } else {
+    o << "const ::dispatch::stateful::MessageType stateful_message_list[] = {\n";
+    for (const StructDecl* s : messages) {
+      o << "    {&typeid(" << s->cpp << "), " << quote("type.googleapis.com/" + names.full_proto(s->proto_name))
+        << ",\n     [](const void* value) {\n       return " << names.wire_ns_q() << "::encode(*static_cast<const "
+        << s->cpp << "*>(value));\n     }},\n";
+    }
+    o << "};\n"
+      << "const ::dispatch::stateful::MessageTypes stateful_messages{stateful_message_list,\n"
+      << "                                                          std::size(stateful_message_list)};\n\n";
+  }
   for (const StatefulFunction& f : m.stateful) {
     const std::string type = quote(f.function_type);
     o << "// ---- " << f.function_type << ": " << f.cpp << " over " << f.state_cpp << " ----\n\n"
@@ -180,7 +200,7 @@ std::string print_stateful_entries(const CppNames& names) {
 
     o << "void " << f.name << "_invoke(::dispatch::stateful::Invocation& invocation) {\n"
       << "  ::dispatch::stateful::run<" << f.name << "_state, " << f.state_cpp << ">(\n"
-      << "      invocation, [&invocation](::dispatch::Context<" << f.state_cpp << ">& context) {\n"
+      << "      invocation, stateful_messages, [&invocation](::dispatch::Context<" << f.state_cpp << ">& context) {\n"
       << "        " << f.cpp << "(context, " << f.name << "_argument(invocation.argument()));\n"
       << "      });\n"
       << "}\n\n";

@@ -1,7 +1,7 @@
 // Stateful functions for the generated-code tests: a greeter whose state
 // has defaults, an optional field that expires, and a counter it messages
 // (its function type named in the annotation); one function takes two
-// message types.
+// message types; an inventory replies with a struct.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -31,6 +31,21 @@ struct Tally {
   std::int64_t sum = 0;
 };
 
+// An inventory: typed replies and egress records of a struct of this header.
+struct Restock {
+  std::string item;
+  std::int64_t amount = 0;
+  bool bad_reply = false;  // also try an egress record of a struct no .proto has
+};
+struct Receipt {
+  std::string item;
+  std::int64_t stock = 0;
+};
+struct Inventory {
+  std::int64_t total = 0;
+  std::optional<Receipt> last;  // a message; also what restock replies with
+};
+
 // Counts greetings per entity, tells the counter, replies to a caller,
 // writes the name to the egress greeter/log.
 [[dispatch::function]] void greet(dispatch::Context<Seen>& ctx, const GreetRequest& req);
@@ -38,5 +53,8 @@ struct Tally {
 [[dispatch::function]] void admin(dispatch::Context<Seen>& ctx, std::variant<GreetRequest, Reset> message);
 // Sums what it is sent; each new sum goes to the egress counters/sums.
 [[dispatch::function("counters/tally")]] void tally(dispatch::Context<Tally>& ctx, std::int64_t amount);
+// Adds to the stock; replies with a Receipt, which also goes to the egress
+// inventory/receipts.
+[[dispatch::function]] void restock(dispatch::Context<Inventory>& ctx, const Restock& r);
 
 }  // namespace greeter

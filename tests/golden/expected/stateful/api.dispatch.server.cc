@@ -31,6 +31,25 @@ const ::dispatch::Method kMethods[] = {
     {"hello", "/greeter.ApiService/hello", "greeter.HelloRequest", "greeter.HelloResponse", &hello_handler},
 };
 
+// The messages of api.proto that are structs of stateful/api.h, for typed replies
+// and egress records (dispatch::Context::reply, egress).
+const ::dispatch::stateful::MessageType stateful_message_list[] = {
+    {&typeid(::greeter::Profile), "type.googleapis.com/greeter.Profile",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::Profile*>(value));
+     }},
+    {&typeid(::greeter::GreetRequest), "type.googleapis.com/greeter.GreetRequest",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::GreetRequest*>(value));
+     }},
+    {&typeid(::greeter::Reset), "type.googleapis.com/greeter.Reset",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::Reset*>(value));
+     }},
+};
+const ::dispatch::stateful::MessageTypes stateful_messages{stateful_message_list,
+                                                          std::size(stateful_message_list)};
+
 // ---- greeter/greet: ::greeter::greet over ::greeter::Seen ----
 
 // Each field of ::greeter::Seen is one persisted value (dispatch/stateful/context.h).
@@ -59,7 +78,7 @@ struct greet_state {
 
 void greet_invoke(::dispatch::stateful::Invocation& invocation) {
   ::dispatch::stateful::run<greet_state, ::greeter::Seen>(
-      invocation, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
+      invocation, stateful_messages, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
         ::greeter::greet(context, greet_argument(invocation.argument()));
       });
 }
@@ -96,7 +115,7 @@ std::variant<::greeter::GreetRequest, ::greeter::Reset> handle_argument(const ::
 
 void handle_invoke(::dispatch::stateful::Invocation& invocation) {
   ::dispatch::stateful::run<handle_state, ::greeter::Seen>(
-      invocation, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
+      invocation, stateful_messages, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
         ::greeter::handle(context, handle_argument(invocation.argument()));
       });
 }
@@ -121,7 +140,7 @@ std::int64_t add_argument(const ::dispatch::stateful::TypedValue& argument) {
 
 void add_invoke(::dispatch::stateful::Invocation& invocation) {
   ::dispatch::stateful::run<add_state, ::greeter::Tally>(
-      invocation, [&invocation](::dispatch::Context<::greeter::Tally>& context) {
+      invocation, stateful_messages, [&invocation](::dispatch::Context<::greeter::Tally>& context) {
         ::greeter::add(context, add_argument(invocation.argument()));
       });
 }
