@@ -4,9 +4,11 @@
 // message types; an inventory replies with a struct.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "dispatch/stateful/context.h"
 
@@ -31,19 +33,34 @@ struct Tally {
   std::int64_t sum = 0;
 };
 
-// An inventory: typed replies and egress records of a struct of this header.
+// An inventory: typed replies and egress records of a struct of this header;
+// state of types StateFun has no name for.
+enum class Grade { unknown = 0, fresh = 1, bruised = 2 };
 struct Restock {
   std::string item;
   std::int64_t amount = 0;
   bool bad_reply = false;  // also try an egress record of a struct no .proto has
+  Grade grade = Grade::fresh;
 };
-struct Receipt {
+struct Shelf {
+  std::string aisle;
+};
+struct Receipt {  // mapped before the Shelf it holds
   std::string item;
   std::int64_t stock = 0;
+  Shelf shelf;
 };
 struct Inventory {
   std::int64_t total = 0;
   std::optional<Receipt> last;  // a message; also what restock replies with
+  // Each through its wrapper message, greeter.Inventory_<field>.
+  Grade grade = Grade::unknown;
+  std::uint32_t restocks = 0;
+  std::int16_t low = -1;                    // a default other than zero
+  std::uint64_t big = 0;
+  std::vector<std::string> items;           // in arrival order, once each
+  std::map<std::string, std::int64_t> stock;
+  std::optional<std::vector<Shelf>> shelves;  // absent until an item has a shelf
 };
 
 // Counts greetings per entity, tells the counter, replies to a caller,

@@ -45,7 +45,17 @@ void tally(dispatch::Context<Tally>& ctx, std::int64_t amount) {
 void restock(dispatch::Context<Inventory>& ctx, const Restock& r) {
   Inventory& inventory = ctx.state();
   inventory.total += r.amount;
-  const Receipt receipt{r.item, inventory.total};
+  inventory.grade = r.grade;
+  ++inventory.restocks;
+  --inventory.low;
+  inventory.big += std::uint64_t{1} << 40;
+  if (inventory.stock.count(r.item) == 0) inventory.items.push_back(r.item);
+  inventory.stock[r.item] += r.amount;
+  if (r.amount > 100) {
+    if (!inventory.shelves) inventory.shelves.emplace();
+    inventory.shelves->push_back(Shelf{"aisle-" + r.item});
+  }
+  const Receipt receipt{r.item, inventory.stock[r.item], Shelf{"front"}};
   inventory.last = receipt;
   if (ctx.caller()) ctx.reply(receipt).value();
   ctx.egress("inventory/receipts", receipt).value();

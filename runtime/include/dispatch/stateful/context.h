@@ -158,6 +158,26 @@ struct Encoder {
                Result<void> (*)(std::string_view, T*)) {
     out[name] = v ? std::optional<std::string>(encode(*v)) : std::nullopt;
   }
+  // A field of a type StateFun has no name for, persisted as the generated
+  // one-field message W (its `value` holds the field, or what an optional
+  // field holds).
+  template <typename W, typename T>
+  void wrapped(const char* name, const T& v, std::string (*encode)(const W&), Result<void> (*)(std::string_view, W*)) {
+    W w{};
+    w.value = v;
+    out[name] = encode(w);
+  }
+  template <typename W, typename T>
+  void wrapped(const char* name, const std::optional<T>& v, std::string (*encode)(const W&),
+               Result<void> (*)(std::string_view, W*)) {
+    if (!v) {
+      out[name] = std::nullopt;
+      return;
+    }
+    W w{};
+    w.value = *v;
+    out[name] = encode(w);
+  }
 };
 
 // Fills fields from encodings: `lookup(name)` gives nullopt to leave the
@@ -211,6 +231,23 @@ struct Decoder {
       if (auto d = decode(b, &t); !d.ok()) return std::move(d).error();
       return t;
     });
+  }
+  template <typename W, typename T>
+  void wrapped(const char* name, T& v, std::string (*)(const W&), Result<void> (*decode)(std::string_view, W*)) {
+    take(name, v, unwrap<W, T>(decode));
+  }
+  template <typename W, typename T>
+  void wrapped(const char* name, std::optional<T>& v, std::string (*)(const W&),
+               Result<void> (*decode)(std::string_view, W*)) {
+    take_optional(name, v, unwrap<W, T>(decode));
+  }
+  template <typename W, typename T>
+  static auto unwrap(Result<void> (*decode)(std::string_view, W*)) {
+    return [decode](std::string_view b) -> Result<T> {
+      W w{};
+      if (auto d = decode(b, &w); !d.ok()) return std::move(d).error();
+      return T(std::move(w.value));
+    };
   }
 };
 template <typename Lookup>

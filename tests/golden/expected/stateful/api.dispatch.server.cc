@@ -34,6 +34,10 @@ const ::dispatch::Method kMethods[] = {
 // The messages of api.proto that are structs of stateful/api.h, for typed replies
 // and egress records (dispatch::Context::reply, egress).
 const ::dispatch::stateful::MessageType stateful_message_list[] = {
+    {&typeid(::greeter::Place), "type.googleapis.com/greeter.Place",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::Place*>(value));
+     }},
     {&typeid(::greeter::Profile), "type.googleapis.com/greeter.Profile",
      [](const void* value) {
        return ::greeter::api_wire::encode(*static_cast<const ::greeter::Profile*>(value));
@@ -64,6 +68,18 @@ struct greet_state {
     f.value("score", state.score);
     f.value("ratio", state.ratio);
     f.value("note", state.note);
+    f.template wrapped<::greeter::remote::Seen_mood>("mood", state.mood, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_visits>("visits", state.visits, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_level>("level", state.level, &::greeter::api_wire::encode,
+                                                      &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_tags>("tags", state.tags, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_points>("points", state.points, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_history>("history", state.history, &::greeter::api_wire::encode,
+                                                        &::greeter::api_wire::decode);
   }
 };
 
@@ -97,6 +113,18 @@ struct handle_state {
     f.value("score", state.score);
     f.value("ratio", state.ratio);
     f.value("note", state.note);
+    f.template wrapped<::greeter::remote::Seen_mood>("mood", state.mood, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_visits>("visits", state.visits, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_level>("level", state.level, &::greeter::api_wire::encode,
+                                                      &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_tags>("tags", state.tags, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_points>("points", state.points, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_history>("history", state.history, &::greeter::api_wire::encode,
+                                                        &::greeter::api_wire::decode);
   }
 };
 
@@ -160,7 +188,14 @@ const ::dispatch::Service& api_service() {
         {"vip", std::string(::dispatch::stateful::kBoolType)},
         {"score", std::string(::dispatch::stateful::kDoubleType)},
         {"ratio", std::string(::dispatch::stateful::kFloatType)},
-        {"note", std::string(::dispatch::stateful::kStringType)}},
+        {"note", std::string(::dispatch::stateful::kStringType)},
+        {"mood", std::string("type.googleapis.com/greeter.Seen_mood")},
+        {"visits", std::string("type.googleapis.com/greeter.Seen_visits")},
+        {"level", std::string("type.googleapis.com/greeter.Seen_level")},
+        {"tags", std::string("type.googleapis.com/greeter.Seen_tags")},
+        {"points", std::string("type.googleapis.com/greeter.Seen_points")},
+        {"history", std::string("type.googleapis.com/greeter.Seen_history"),
+         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(3600000)}},
        &greet_invoke},
       {"greeter/handle",
        {{"count", std::string(::dispatch::stateful::kIntType)},
@@ -172,7 +207,14 @@ const ::dispatch::Service& api_service() {
         {"vip", std::string(::dispatch::stateful::kBoolType)},
         {"score", std::string(::dispatch::stateful::kDoubleType)},
         {"ratio", std::string(::dispatch::stateful::kFloatType)},
-        {"note", std::string(::dispatch::stateful::kStringType)}},
+        {"note", std::string(::dispatch::stateful::kStringType)},
+        {"mood", std::string("type.googleapis.com/greeter.Seen_mood")},
+        {"visits", std::string("type.googleapis.com/greeter.Seen_visits")},
+        {"level", std::string("type.googleapis.com/greeter.Seen_level")},
+        {"tags", std::string("type.googleapis.com/greeter.Seen_tags")},
+        {"points", std::string("type.googleapis.com/greeter.Seen_points")},
+        {"history", std::string("type.googleapis.com/greeter.Seen_history"),
+         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(3600000)}},
        &handle_invoke},
       {"counters/tally",
        {{"sum", std::string(::dispatch::stateful::kLongType)}},
