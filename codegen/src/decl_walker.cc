@@ -232,12 +232,13 @@ class DeclWalker {
       DeclWalker* self;
       StatefulFunction* s;
       std::string state;
-    } visit{this, &s, s.state_cpp.substr(2)};
+      std::string proto_name;
+    } visit{this, &s, s.state_cpp.substr(2), flattened_name(state_decl)};
     clang_Type_visitFields(
         state,
         [](CXCursor field, CXClientData data) {
           auto* v = static_cast<Visit*>(data);
-          v->self->add_state_field(field, v->state, *v->s);
+          v->self->add_state_field(field, v->state, v->proto_name, *v->s);
           return CXVisit_Continue;
         },
         &visit);
@@ -290,7 +291,8 @@ class DeclWalker {
     model_.stateful.push_back(std::move(s));
   }
 
-  void add_state_field(CXCursor field, const std::string& state, StatefulFunction& s) {
+  void add_state_field(CXCursor field, const std::string& state, const std::string& state_proto_name,
+                       StatefulFunction& s) {
     StateField sf;
     sf.name = take(clang_getCursorSpelling(field));
     sf.loc = location_of(field);
@@ -305,11 +307,20 @@ class DeclWalker {
     if (!t) return;
     const TypeRef& inner = t->kind == TypeKind::kOptional ? t->args[0] : *t;
     if (!is_builtin(inner) && inner.kind != TypeKind::kStruct) {
-      error(sf.loc, what + " has type '" + written +
-                        "'; a state field is bool, std::int32_t, std::int64_t, float, double, std::string, a struct "
-                        "(a protobuf message), or std::optional of one of these (StateFun's types): put the others "
-                        "in a struct");
-      return;
+      // No StateFun name and no message of its own: persisted as the
+      // message <State>_<field> { <type> value = 1; }, one per state struct
+      // and field however many functions share the state.
+      const std::string proto_name = state_proto_name + "_" + sf.name;
+      auto [it, inserted] = state_wrappers_.emplace(proto_name, model_.structs.size());
+      if (inserted) {
+        StructDecl w;
+        w.proto_name = proto_name;
+        w.fields.push_back(Field{"value", inner, 1, sf.loc});
+        w.loc = sf.loc;
+        w.state_field = state + "::" + sf.name;
+        model_.structs.push_back(std::move(w));
+      }
+      sf.wrapper = it->second;
     }
     sf.type = std::move(*t);
     auto it = expirations_.find(take(clang_getCursorUSR(field)));
@@ -695,6 +706,7 @@ class DeclWalker {
   std::map<std::string, size_t> function_usrs_;
   std::set<std::string> stateful_usrs_;
   std::map<std::string, size_t> faas_usrs_;  // by the canonical declaration's USR
+  std::map<std::string, size_t> state_wrappers_;  // proto name -> index in Model::structs
   struct PendingExpiration {
     Annotation annotation;
     std::string target;  // what it annotates, for the error when that is no state field

@@ -79,6 +79,13 @@ struct StructDecl {
   std::string proto_name;  // message name in the emitted .proto, e.g. "Order"
   std::vector<Field> fields;
   SourceLocation loc;
+  // Not the user's: the message a stateful function's state field of a
+  // type StateFun has no name for is persisted as (docs/stateful.md), named
+  // "<State>_<field>" with one field, `value = 1`, of the field's type
+  // (its content, for a std::optional field). This is the field,
+  // "greeter::Inventory::stock". The generated header declares its C++
+  // struct in <ns>::remote; the naming pass sets `cpp` to it.
+  std::string state_field = {};
 };
 
 struct EnumValue {
@@ -151,12 +158,17 @@ struct Function {
 
 // A persisted value of a stateful function: one field of its state struct
 // (docs/stateful.md). Its StateFun typename follows from `type` (a built-in
-// name, or type.googleapis.com/<package>.<Message>), which is bool, a 32- or
-// 64-bit signed integer, float, double, std::string, a struct, or
-// std::optional of one of these (nullopt: absent).
+// name, or type.googleapis.com/<package>.<Message>): bool, a 32- or 64-bit
+// signed integer, float, double and std::string have StateFun's names, a
+// struct its message's; any other type is persisted as the message
+// Model::structs[*wrapper]. A std::optional field holds one of these
+// (nullopt: absent).
 struct StateField {
   std::string name;  // the C++ member name, also the state name
   TypeRef type;
+  // The state wrapper message (StructDecl::state_field) holding the value,
+  // for a type with neither a StateFun name nor a message of its own.
+  std::optional<std::size_t> wrapper = std::nullopt;
   enum class Expire { never, after_write, after_invoke };
   Expire expire = Expire::never;
   std::int64_t expire_ms = 0;

@@ -151,7 +151,9 @@ std::string model_to_json(const Model& m) {
                  const char* expire = sf.expire == StateField::Expire::after_write    ? "after_write"
                                       : sf.expire == StateField::Expire::after_invoke ? "after_invoke"
                                                                                        : "never";
-                 return Object()
+                 Object out;
+                 if (sf.wrapper) out.num("wrapper", static_cast<long long>(*sf.wrapper));
+                 return out
                      .str("name", sf.name)
                      .raw("type", type(sf.type))
                      .str("expire", expire)
@@ -166,7 +168,9 @@ std::string model_to_json(const Model& m) {
     }));
   }
   o.raw("structs", array(m.structs, [](const StructDecl& s) {
-    return Object()
+    Object out;
+    if (!s.state_field.empty()) out.str("state_field", s.state_field);  // absent for the user's structs
+    return out
         .str("cpp", s.cpp)
         .str("proto_name", s.proto_name)
         .raw("fields", array(s.fields, [](const Field& f) {

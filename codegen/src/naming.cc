@@ -211,6 +211,11 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
     model.cpp_namespace = ns;
   }
 
+  // State wrappers (model.h, StructDecl::state_field) are structs of the
+  // generated header, in <ns>::remote.
+  for (StructDecl& s : model.structs)
+    if (!s.state_field.empty()) s.cpp = "::" + remote_namespace(model) + "::" + s.proto_name;
+
   model.service = pascal_case(model.stem) + "Service";
   if (!is_identifier(model.service))
     error({}, "cannot derive a service name from '" + model.input + "' (got '" + model.service +
@@ -226,7 +231,12 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
                      "; rename one of them");
   };
   claim(model.service, "the service of " + model.input, {});
-  for (const StructDecl& s : model.structs) claim(s.proto_name, "struct '" + s.cpp.substr(2) + "'", s.loc);
+  for (const StructDecl& s : model.structs) {
+    claim(s.proto_name,
+          s.state_field.empty() ? "struct '" + s.cpp.substr(2) + "'"
+                                : "the message state field '" + s.state_field + "' is persisted as (docs/stateful.md)",
+          s.loc);
+  }
   for (EnumDecl& e : model.enums) {
     claim(e.proto_name, "enum '" + e.cpp.substr(2) + "'", e.loc);
     std::string prefix = upper_snake(e.proto_name) + "_";
@@ -317,7 +327,8 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
     if (it != namespaces.end()) error(loc, what + " collides with " + it->second + "; rename it");
   };
   for (const Function& f : model.functions) check_namespace(f.cpp, "function '" + f.name + "'", f.loc);
-  for (const StructDecl& s : model.structs) check_namespace(s.cpp, "struct '" + s.cpp.substr(2) + "'", s.loc);
+  for (const StructDecl& s : model.structs)
+    if (s.state_field.empty()) check_namespace(s.cpp, "struct '" + s.cpp.substr(2) + "'", s.loc);
   for (const EnumDecl& e : model.enums) check_namespace(e.cpp, "enum '" + e.cpp.substr(2) + "'", e.loc);
 
   // In <ns>::remote each stub is an object named after its function, beside
@@ -334,6 +345,8 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
     in_remote.emplace(f.request_message, "the request struct of '" + f.remote_name + "'");
     in_remote.emplace(f.response_message, "the response struct of '" + f.remote_name + "'");
   }
+  for (const StructDecl& s : model.structs)
+    if (!s.state_field.empty()) in_remote.emplace(s.proto_name, "the message of state field '" + s.state_field + "'");
   for (const StatefulFunction& sf : model.stateful) {
     auto [it, inserted] = in_remote.emplace(sf.name, "the stub of stateful function '" + sf.name + "'");
     if (!inserted)

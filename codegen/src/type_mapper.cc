@@ -632,6 +632,13 @@ void order_structs(Model& model) {
     for (Parameter& p : f.params) for_each_ref(p.type, remap);
     for_each_ref(f.result, remap);
   }
+  for (StatefulFunction& f : model.stateful) {
+    for (StateField& s : f.state) {
+      for_each_ref(s.type, remap);
+      if (s.wrapper && *s.wrapper < n) s.wrapper = new_index[*s.wrapper];
+    }
+    for_each_ref(f.message, remap);
+  }
 }
 
 }  // namespace dispatch::gen

@@ -708,13 +708,22 @@ void expect_stateful_error(const std::string& body, unsigned line, const std::st
                      << ::testing::PrintToString(formatted(p.errors));
 }
 
-TEST(FrontendReject, StateFieldOfAnUnsupportedType) {
-  expect_stateful_error("namespace g {\nstruct S {\n  std::vector<int> tags;\n};\n"
+TEST(FrontendReject, StateFieldOfAnOptionalOptional) {
+  expect_stateful_error("namespace g {\nstruct S {\n  std::optional<std::optional<int>> maybe;\n};\n"
                         "[[dispatch::function]] void f(dispatch::Context<S>& ctx, std::int32_t n);\n}\n",
                         3,
-                        "error: state field 'tags' of 'g::S' has type 'std::vector<int>'; a state field is bool, "
-                        "std::int32_t, std::int64_t, float, double, std::string, a struct (a protobuf message), or "
-                        "std::optional of one of these (StateFun's types): put the others in a struct");
+                        "error: state field 'maybe' of 'g::S' has type 'std::optional<std::optional<int>>'; "
+                        "std::optional<std::optional<T>> has no distinct wire form; use one std::optional");
+}
+
+TEST(FrontendReject, AStateWrapperNamedLikeAStruct) {
+  // S::tags is persisted as the message S_tags, which a struct has already.
+  expect_stateful_error("namespace g {\nstruct S_tags { int n; };\nstruct S {\n  std::vector<int> tags;\n"
+                        "  std::optional<S_tags> other;\n};\n"
+                        "[[dispatch::function]] void f(dispatch::Context<S>& ctx, std::int32_t n);\n}\n",
+                        2,
+                        "error: proto name 'S_tags' of struct 'g::S_tags' collides with the message state field "
+                        "'g::S::tags' is persisted as (docs/stateful.md); rename one of them");
 }
 
 TEST(FrontendReject, ContextNotFirst) {

@@ -4,13 +4,17 @@
 // dispatch_add_server() made; messages go in through the generated send()
 // stubs (dispatchd's ingress), and the entity API shows what the functions
 // kept: the greeter's count and name per entity, and the counter the
-// greeter messages summing every greeting.
+// greeter messages summing every greeting. dispatchctl given the .proto
+// dispatch-gen emitted shows an inventory's state of message types and of
+// state wrapper messages as JSON, and its egress records.
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -138,6 +142,85 @@ TEST_F(GeneratedStatefulE2E, MessagesSentWithTheGeneratedStubAreCountedByTheGene
   });
   EXPECT_EQ(st::decode_long(sums["sum"].value()).value(), 100 + kGreetings) << "see the logs in " << dir_;
   EXPECT_EQ(sums["sum"].typename_(), st::kLongType);
+}
+
+struct Output {
+  int status;
+  std::string out;
+};
+// Runs a command line, capturing stdout and stderr together.
+Output run(const std::string& command) {
+  Output r{0, ""};
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+// The line of `text` that contains `needle`, or "".
+std::string line_with(const std::string& text, const std::string& needle) {
+  const std::size_t at = text.find(needle);
+  if (at == std::string::npos) return "";
+  const std::size_t begin = text.rfind('\n', at);
+  const std::size_t end = text.find('\n', at);
+  return text.substr(begin == std::string::npos ? 0 : begin + 1, end == std::string::npos ? end : end - begin - 1);
+}
+
+TEST_F(GeneratedStatefulE2E, DispatchctlShowsMessageAndWrapperStateAsJsonWithTheEmittedProto) {
+  ASSERT_TRUE(greeter::remote::restock.send(*client_, "store-9", greeter::Restock{"apple", 5}).ok());
+  ASSERT_TRUE(greeter::remote::restock.send(*client_, "store-9", greeter::Restock{"pear", 200}).ok());
+  auto values = await_entity("greeter/restock", "store-9", [](const std::map<std::string, api::StateValue>& v) {
+    auto it = v.find("total");
+    if (it == v.end()) return false;
+    auto total = st::decode_long(it->second.value());
+    return total.ok() && *total == 205;
+  });
+  ASSERT_EQ(values.count("stock"), 1u) << "see the logs in " << dir_;
+  const std::string ctl = "env -u DISPATCH_PROTO -u DISPATCH_PROTO_PATH -u DISPATCH_DESCRIPTOR_SET " +
+                          std::string(DISPATCHCTL) + " --url http://127.0.0.1:" + std::to_string(api_port_) +
+                          " --api-key k1 ";
+
+  // Without a .proto: built-ins decoded, messages by size.
+  Output plain = run(ctl + "entity greeter/restock store-9");
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  EXPECT_NE(plain.out.find("io.statefun.types/long = 205"), std::string::npos) << plain.out;
+  EXPECT_NE(line_with(plain.out, "greeter.Inventory_stock = ").find(" bytes)"), std::string::npos) << plain.out;
+
+  // With it: each message and state wrapper message as JSON.
+  Output typed = run(ctl + "--proto " + STATEFUL_PROTO + " entity greeter/restock store-9");
+  ASSERT_EQ(typed.status, 0) << typed.out;
+  EXPECT_NE(typed.out.find("io.statefun.types/long = 205"), std::string::npos) << typed.out;
+  EXPECT_NE(typed.out.find("type.googleapis.com/greeter.Receipt = "
+                           "{\"item\":\"pear\",\"stock\":\"200\",\"shelf\":{\"aisle\":\"front\"}}"),
+            std::string::npos)
+      << typed.out;
+  const std::string stock = line_with(typed.out, "greeter.Inventory_stock = {\"value\":{");
+  EXPECT_NE(stock.find("\"apple\":\"5\""), std::string::npos) << typed.out;
+  EXPECT_NE(stock.find("\"pear\":\"200\""), std::string::npos) << typed.out;
+  EXPECT_NE(typed.out.find("greeter.Inventory_grade = {\"value\":\"GRADE_FRESH\"}"), std::string::npos) << typed.out;
+  EXPECT_NE(typed.out.find("greeter.Inventory_items = {\"value\":[\"apple\",\"pear\"]}"), std::string::npos)
+      << typed.out;
+  EXPECT_NE(typed.out.find("greeter.Inventory_shelves = {\"value\":[{\"aisle\":\"aisle-pear\"}]}"),
+            std::string::npos)
+      << typed.out;
+  EXPECT_NE(typed.out.find("greeter.Inventory_low = {\"value\":-3}"), std::string::npos) << typed.out;
+
+  // --json: the entity as before, with the decoded values beside their bytes.
+  Output json = run(ctl + "--proto " + STATEFUL_PROTO + " --json entity greeter/restock store-9");
+  ASSERT_EQ(json.status, 0) << json.out;
+  EXPECT_NE(json.out.find("\"decodedState\": {"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"restocks\": {\"value\":2}"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"functionType\": \"greeter/restock\""), std::string::npos) << json.out;
+
+  // The egress records, decoded the same way.
+  Output egress = run(ctl + "--proto " + STATEFUL_PROTO + " egress inventory/receipts");
+  ASSERT_EQ(egress.status, 0) << egress.out;
+  EXPECT_NE(egress.out.find("type.googleapis.com/greeter.Receipt = "
+                            "{\"item\":\"apple\",\"stock\":\"5\",\"shelf\":{\"aisle\":\"front\"}}"),
+            std::string::npos)
+      << egress.out;
 }
 
 TEST_F(GeneratedStatefulE2E, ASendDispatchdRefusesComesBackAsItsError) {

@@ -4,11 +4,22 @@
 // every state field with its StateFun typename and expiration; a field never
 // set reads as its default; state is carried across the invocations of a
 // batch; clearing deletes; typed sends, delayed sends and cancellations,
-// replies and egress records come out as StateFun carries them; a function
+// replies and egress records come out as StateFun carries them, typed ones
+// of a built-in or of a struct of the header too; a function
 // taking a std::variant takes each of its message types; a message of
-// another type is refused.
+// another type is refused. State of types StateFun has no name for (enums,
+// unsigned and narrow integers, vectors, maps) goes through its wrapper
+// message: named in the handshake, readable by the .proto's descriptor,
+// carried across invocations.
 #include <gtest/gtest.h>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +36,7 @@ namespace st = ::dispatch::stateful;
 
 constexpr const char* kGreetRequest = "type.googleapis.com/greeter.GreetRequest";
 constexpr const char* kReset = "type.googleapis.com/greeter.Reset";
+constexpr const char* kReceipt = "type.googleapis.com/greeter.Receipt";
 
 struct Message {
   st::TypedValue argument;
@@ -78,6 +90,13 @@ class StatefulRoute : public ::testing::Test {
   // Every field of greeter::Seen declared, none set.
   static std::vector<std::pair<std::string, std::optional<st::TypedValue>>> seen_absent() {
     return {{"count", std::nullopt}, {"last_name", std::nullopt}, {"budget", std::nullopt}};
+  }
+  // Every field of greeter::Inventory declared, none set.
+  static std::vector<std::pair<std::string, std::optional<st::TypedValue>>> inventory_absent() {
+    std::vector<std::pair<std::string, std::optional<st::TypedValue>>> out;
+    for (const char* name : {"total", "last", "grade", "restocks", "low", "big", "items", "stock", "shelves"})
+      out.emplace_back(name, std::nullopt);
+    return out;
   }
   static const pb::FromFunction::PersistedValueMutation* mutation(const pb::FromFunction& res, const std::string& name) {
     for (const auto& m : res.invocation_result().state_mutations())
@@ -249,6 +268,167 @@ TEST_F(StatefulRoute, StateThatDoesNotDecodeFailsTheBatchNamingTheField) {
        {{greeting("eve")}});
   ASSERT_FALSE(last_.ok());
   EXPECT_NE(last_.error().message().find("state 'count' of greeter/greet"), std::string::npos)
+      << last_.error().message();
+}
+
+TEST_F(StatefulRoute, RepliesAndEgressRecordsOfAStructOfTheHeaderAreTypedByTheGeneratedCodec) {
+  const st::Address caller{"shop/cart", "c9"};
+  pb::FromFunction res =
+      call("greeter/restock", "store-1", inventory_absent(),
+           {{greeter::remote::restock.message(greeter::Restock{"apple", 5, false}), caller}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  const auto& out = res.invocation_result();
+  ASSERT_EQ(out.outgoing_messages_size(), 1);
+  EXPECT_EQ(out.outgoing_messages(0).target().id(), "c9");
+  EXPECT_EQ(out.outgoing_messages(0).argument().typename_(), kReceipt);
+  greeter::Receipt replied;
+  ASSERT_TRUE(greeter::api_wire::decode(out.outgoing_messages(0).argument().value(), &replied).ok());
+  EXPECT_EQ(replied.item, "apple");
+  EXPECT_EQ(replied.stock, 5);
+  EXPECT_EQ(replied.shelf.aisle, "front");
+  ASSERT_EQ(out.outgoing_egresses_size(), 1);
+  EXPECT_EQ(out.outgoing_egresses(0).egress_namespace(), "inventory");
+  EXPECT_EQ(out.outgoing_egresses(0).egress_type(), "receipts");
+  EXPECT_EQ(out.outgoing_egresses(0).argument().typename_(), kReceipt);
+  EXPECT_EQ(out.outgoing_egresses(0).argument().value(), greeter::api_wire::encode(greeter::Receipt{"apple", 5, {"front"}}));
+  // The state field of the same struct has the same typename.
+  EXPECT_EQ(mutation(res, "last")->state_value().typename_(), kReceipt);
+}
+
+TEST_F(StatefulRoute, ATypedRecordOfAStructNoMessageOfTheHeaderIsRefusedNamingIt) {
+  pb::FromFunction res =
+      call("greeter/restock", "store-2", inventory_absent(),
+           {{greeter::remote::restock.message(greeter::Restock{"pear", 1, /*bad_reply=*/true})}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  const auto& out = res.invocation_result();
+  ASSERT_EQ(out.outgoing_egresses_size(), 2);  // the receipt, then the error; nothing of the refused one
+  EXPECT_EQ(out.outgoing_egresses(1).egress_type(), "errors");
+  const std::string error = st::decode_string(out.outgoing_egresses(1).argument().value()).value();
+  EXPECT_NE(error.find("greeter/restock: 'greeter::restock("), std::string::npos) << error;
+  EXPECT_NE(error.find("::Unknown' is not a message of the header that declares this function"), std::string::npos)
+      << error;
+}
+
+// The bytes of a state wrapper message read as another language would: by
+// the .proto's descriptor (the one the generated code embeds), not through
+// our codec.
+class WrapperReader {
+ public:
+  WrapperReader() {
+    google::protobuf::FileDescriptorProto file;
+    EXPECT_TRUE(file.ParseFromString(std::string(greeter::remote::api_file_descriptor())));
+    file_ = pool_.BuildFile(file);
+    EXPECT_NE(file_, nullptr);
+  }
+  // The message `name` (greeter.Inventory_stock) parsed from `bytes`.
+  std::unique_ptr<google::protobuf::Message> read(const std::string& name, const std::string& bytes) {
+    const google::protobuf::Descriptor* d = pool_.FindMessageTypeByName(name);
+    EXPECT_NE(d, nullptr) << name;
+    if (d == nullptr) return nullptr;
+    std::unique_ptr<google::protobuf::Message> m(factory_.GetPrototype(d)->New());
+    EXPECT_TRUE(m->ParseFromString(bytes)) << name;
+    return m;
+  }
+
+ private:
+  google::protobuf::DescriptorPool pool_;
+  const google::protobuf::FileDescriptor* file_ = nullptr;
+  google::protobuf::DynamicMessageFactory factory_;
+};
+
+TEST_F(StatefulRoute, TheHandshakeNamesTheWrapperMessagesOfStateOfOtherTypes) {
+  pb::FromFunction res = call("greeter/restock", "s", {}, {{greeter::remote::restock.message(greeter::Restock{})}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  const auto& missing = res.incomplete_invocation_context().missing_values();
+  std::map<std::string, std::string> types;
+  for (const auto& m : missing) types[m.state_name()] = m.type_typename();
+  EXPECT_EQ(types.size(), 9u);
+  EXPECT_EQ(types["total"], st::kLongType);
+  EXPECT_EQ(types["last"], kReceipt);  // its own message (the struct order does not move it)
+  for (const char* name : {"grade", "restocks", "low", "big", "items", "stock", "shelves"})
+    EXPECT_EQ(types[name], std::string("type.googleapis.com/greeter.Inventory_") + name) << name;
+  // Each wrapper is a message of the .proto with one field, value = 1.
+  WrapperReader reader;
+  for (const char* name : {"grade", "restocks", "low", "big", "items", "stock", "shelves"}) {
+    auto m = reader.read(std::string("greeter.Inventory_") + name, "");
+    ASSERT_NE(m, nullptr);
+    ASSERT_EQ(m->GetDescriptor()->field_count(), 1);
+    EXPECT_EQ(m->GetDescriptor()->field(0)->name(), "value");
+    EXPECT_EQ(m->GetDescriptor()->field(0)->number(), 1);
+  }
+}
+
+TEST_F(StatefulRoute, StateOfOtherTypesRoundTripsAcrossInvocationsThroughItsWrapperMessages) {
+  using greeter::Restock;
+  pb::FromFunction res = call("greeter/restock", "s1", inventory_absent(),
+                              {{greeter::remote::restock.message(Restock{"apple", 5, false, greeter::Grade::bruised})},
+                               {greeter::remote::restock.message(Restock{"pear", 200, false, greeter::Grade::fresh})}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  ASSERT_TRUE(res.has_invocation_result());
+  // Read by the descriptor, as a function in another language would.
+  WrapperReader reader;
+  auto value = [&](const char* name) {
+    const auto* m = mutation(res, name);
+    EXPECT_NE(m, nullptr) << name;
+    EXPECT_EQ(m->state_value().typename_(), std::string("type.googleapis.com/greeter.Inventory_") + name);
+    return reader.read(std::string("greeter.Inventory_") + name, m->state_value().value());
+  };
+  {
+    auto m = value("grade");
+    EXPECT_EQ(m->GetReflection()->GetEnumValue(*m, m->GetDescriptor()->field(0)), 1);  // fresh
+    m = value("restocks");
+    EXPECT_EQ(m->GetReflection()->GetUInt32(*m, m->GetDescriptor()->field(0)), 2u);
+    m = value("low");
+    EXPECT_EQ(m->GetReflection()->GetInt32(*m, m->GetDescriptor()->field(0)), -3);  // from the default, -1
+    m = value("big");
+    EXPECT_EQ(m->GetReflection()->GetUInt64(*m, m->GetDescriptor()->field(0)), std::uint64_t{2} << 40);
+    m = value("items");
+    ASSERT_EQ(m->GetReflection()->FieldSize(*m, m->GetDescriptor()->field(0)), 2);
+    EXPECT_EQ(m->GetReflection()->GetRepeatedString(*m, m->GetDescriptor()->field(0), 1), "pear");
+    m = value("stock");
+    EXPECT_EQ(m->GetReflection()->FieldSize(*m, m->GetDescriptor()->field(0)), 2);  // map entries
+    m = value("shelves");
+    ASSERT_EQ(m->GetReflection()->FieldSize(*m, m->GetDescriptor()->field(0)), 1);
+  }
+  // Through our codec: the same values.
+  greeter::remote::Inventory_stock stock;
+  ASSERT_TRUE(greeter::api_wire::decode(mutation(res, "stock")->state_value().value(), &stock).ok());
+  EXPECT_EQ(stock.value, (std::map<std::string, std::int64_t>{{"apple", 5}, {"pear", 200}}));
+  greeter::remote::Inventory_shelves shelves;
+  ASSERT_TRUE(greeter::api_wire::decode(mutation(res, "shelves")->state_value().value(), &shelves).ok());
+  ASSERT_EQ(shelves.value.size(), 1u);
+  EXPECT_EQ(shelves.value[0].aisle, "aisle-pear");
+
+  // The next invocation starts from what the runtime kept: every mutation
+  // back as the state.
+  std::vector<std::pair<std::string, std::optional<st::TypedValue>>> kept;
+  for (const auto& m : res.invocation_result().state_mutations())
+    kept.emplace_back(m.state_name(), st::TypedValue{m.state_value().typename_(), m.state_value().value()});
+  ASSERT_EQ(kept.size(), 9u);
+  res = call("greeter/restock", "s1", kept,
+             {{greeter::remote::restock.message(Restock{"apple", 1, false, greeter::Grade::fresh})}});
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  ASSERT_TRUE(greeter::api_wire::decode(mutation(res, "stock")->state_value().value(), &stock).ok());
+  EXPECT_EQ(stock.value, (std::map<std::string, std::int64_t>{{"apple", 6}, {"pear", 200}}));
+  greeter::remote::Inventory_low low;
+  ASSERT_TRUE(greeter::api_wire::decode(mutation(res, "low")->state_value().value(), &low).ok());
+  EXPECT_EQ(low.value, -4);
+  greeter::remote::Inventory_restocks restocks;
+  ASSERT_TRUE(greeter::api_wire::decode(mutation(res, "restocks")->state_value().value(), &restocks).ok());
+  EXPECT_EQ(restocks.value, 3u);
+  // Unchanged, so not written back: the items, the shelves, the grade.
+  EXPECT_EQ(mutation(res, "items"), nullptr);
+  EXPECT_EQ(mutation(res, "shelves"), nullptr);
+  EXPECT_EQ(mutation(res, "grade"), nullptr);
+}
+
+TEST_F(StatefulRoute, AWrapperValueThatDoesNotDecodeFailsTheBatchNamingTheField) {
+  auto state = inventory_absent();
+  for (auto& [name, value] : state)
+    if (name == "stock") value = st::TypedValue{"type.googleapis.com/greeter.Inventory_stock", "\x0a\x05\x0a"};
+  call("greeter/restock", "s2", state, {{greeter::remote::restock.message(greeter::Restock{"fig", 1})}});
+  ASSERT_FALSE(last_.ok());
+  EXPECT_NE(last_.error().message().find("state 'stock' of greeter/restock"), std::string::npos)
       << last_.error().message();
 }
 

@@ -143,7 +143,7 @@ std::string print_header(const CppNames& names) {
     if (f.result.kind != TypeKind::kVoid) o << "  " << f.result.cpp << " result{};\n";
     o << "};\n";
   }
-  o << "\n" << ns_close(names.remote_ns()) << "\n";
+  o << print_state_wrappers(names) << "\n" << ns_close(names.remote_ns()) << "\n";
 
   o << "// Binary protobuf codecs for every message of " << m.proto_file
     << ". decode() resets *value\n// first and reports malformed input as invalid_argument; "

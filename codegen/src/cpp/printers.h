@@ -26,11 +26,14 @@ std::string print_codec_source(const CppNames& names);
 std::string print_client_source(const CppNames& names, const std::string& serialized_file_descriptor);
 std::string print_server_source(const CppNames& names);
 
-// stateful_printer.cc: in the header, its #includes and stubs; in the
+// stateful_printer.cc: in the header, its #includes, state wrappers and stubs; in the
 // client source, the stubs' bodies; in the server source, its #include, the
 // functions' entries (in the anonymous namespace) and the Service that
 // carries them (`service_head` opens its initializer, up to the companion).
 std::string stateful_header_includes(const CppNames& names);
+// The structs of the state wrapper messages (model.h, StructDecl::state_field),
+// in <ns>::remote.
+std::string print_state_wrappers(const CppNames& names);
 std::string print_stateful_stubs(const CppNames& names);
 std::string print_stateful_stub_bodies(const CppNames& names);
 std::string stateful_server_includes(const CppNames& names);

@@ -1,7 +1,8 @@
 // The stateful functions' parts of the generated files (docs/stateful.md),
 // each empty for a header without any, so that such a header generates as
 // before: in <stem>.dispatch.h one stub per function (its function type, its
-// messages as StateFun carries them, send() through dispatchd's ingress); in
+// messages as StateFun carries them, send() through dispatchd's ingress) and
+// the structs of the state wrapper messages; in
 // <stem>.dispatch.cc their bodies; in <stem>.dispatch.server.cc each
 // function's state fields, argument decoder and invocation, and the
 // registrations the header's dispatch::Service carries to the StateFun
@@ -46,8 +47,11 @@ std::string builtin_encoder(const TypeRef& t) {
 }
 
 // A struct's typename, as every StateFun SDK names a protobuf message.
+std::string message_typename(const CppNames& names, const StructDecl& s) {
+  return "type.googleapis.com/" + names.full_proto(s.proto_name);
+}
 std::string message_typename(const CppNames& names, const TypeRef& t) {
-  return "type.googleapis.com/" + names.full_proto(names.model().structs[t.decl].proto_name);
+  return message_typename(names, names.model().structs[t.decl]);
 }
 
 // An expression of type std::string_view (or const char*) naming t's typename.
@@ -72,6 +76,19 @@ std::string by_const_ref(const TypeRef& t) {
 std::string stateful_header_includes(const CppNames& names) {
   if (names.model().stateful.empty()) return "";
   return "#include \"dispatch/stateful/ingress.h\"\n#include \"dispatch/stateful/value_types.h\"\n";
+}
+
+std::string print_state_wrappers(const CppNames& names) {
+  std::ostringstream o;
+  for (const StructDecl& s : names.model().structs) {
+    if (s.state_field.empty()) continue;
+    o << "// State field " << s.state_field << ", persisted as the message " << names.full_proto(s.proto_name)
+      << ".\n"
+      << "struct " << s.proto_name << " {\n"
+      << "  " << s.fields[0].type.cpp << " value{};\n"
+      << "};\n";
+  }
+  return o.str();
 }
 
 std::string print_stateful_stubs(const CppNames& names) {
@@ -141,6 +158,27 @@ std::string stateful_server_includes(const CppNames& names) {
 std::string print_stateful_entries(const CppNames& names) {
   const Model& m = names.model();
   std::ostringstream o;
+  if (m.stateful.empty()) return "";
+  // The header's structs, by C++ type, for the typed forms of
+  // Context::reply and Context::egress.
+  o << "// The messages of " << m.proto_file << " that are structs of " << m.include_name
+    << ", for typed replies\n// and egress records (dispatch::Context::reply, egress).\n";
+  std::vector<const StructDecl*> messages;
+  for (const StructDecl& s : m.structs)
+    if (s.state_field.empty()) messages.push_back(&s);
+  if (messages.empty()) {
+    o << "const ::dispatch::stateful::MessageTypes stateful_messages{};\n\n";
+  } else {
+    o << "const ::dispatch::stateful::MessageType stateful_message_list[] = {\n";
+    for (const StructDecl* s : messages) {
+      o << "    {&typeid(" << s->cpp << "), " << quote(message_typename(names, *s))
+        << ",\n     [](const void* value) {\n       return " << names.wire_ns_q() << "::encode(*static_cast<const "
+        << s->cpp << "*>(value));\n     }},\n";
+    }
+    o << "};\n"
+      << "const ::dispatch::stateful::MessageTypes stateful_messages{stateful_message_list,\n"
+      << "                                                          std::size(stateful_message_list)};\n\n";
+  }
   for (const StatefulFunction& f : m.stateful) {
     const std::string type = quote(f.function_type);
     o << "// ---- " << f.function_type << ": " << f.cpp << " over " << f.state_cpp << " ----\n\n"
@@ -150,7 +188,12 @@ std::string print_stateful_entries(const CppNames& names) {
       << "  static void fields(Fields& f, " << f.state_cpp << "& state) {\n";
     for (const StateField& field : f.state) {
       const TypeRef& inner = field.type.kind == TypeKind::kOptional ? field.type.args[0] : field.type;
-      if (inner.kind == TypeKind::kStruct) {
+      if (field.wrapper) {
+        const StructDecl& w = m.structs[*field.wrapper];
+        const std::string call = "    f.template wrapped<" + w.cpp + ">(";
+        o << call << quote(field.name) << ", state." << field.name << ", &" << names.wire_ns_q() << "::encode,\n"
+          << std::string(call.size(), ' ') << "&" << names.wire_ns_q() << "::decode);\n";
+      } else if (inner.kind == TypeKind::kStruct) {
         o << "    f.message(" << quote(field.name) << ", state." << field.name << ", &" << names.wire_ns_q()
           << "::encode, &" << names.wire_ns_q() << "::decode);\n";
       } else {
@@ -180,7 +223,7 @@ std::string print_stateful_entries(const CppNames& names) {
 
     o << "void " << f.name << "_invoke(::dispatch::stateful::Invocation& invocation) {\n"
       << "  ::dispatch::stateful::run<" << f.name << "_state, " << f.state_cpp << ">(\n"
-      << "      invocation, [&invocation](::dispatch::Context<" << f.state_cpp << ">& context) {\n"
+      << "      invocation, stateful_messages, [&invocation](::dispatch::Context<" << f.state_cpp << ">& context) {\n"
       << "        " << f.cpp << "(context, " << f.name << "_argument(invocation.argument()));\n"
       << "      });\n"
       << "}\n\n";
@@ -199,8 +242,9 @@ std::string print_stateful_service(const CppNames& names, const std::string& ser
     for (std::size_t i = 0; i < f.state.size(); ++i) {
       const StateField& field = f.state[i];
       const TypeRef& inner = field.type.kind == TypeKind::kOptional ? field.type.args[0] : field.type;
-      o << (i ? ",\n        " : "") << "{" << quote(field.name) << ", std::string(" << typename_expr(names, inner)
-        << ")";
+      const std::string type_name =
+          field.wrapper ? quote(message_typename(names, m.structs[*field.wrapper])) : typename_expr(names, inner);
+      o << (i ? ",\n        " : "") << "{" << quote(field.name) << ", std::string(" << type_name << ")";
       if (field.expire != StateField::Expire::never) {
         o << ",\n         ::dispatch::stateful::Expire::"
           << (field.expire == StateField::Expire::after_write ? "after_write" : "after_invoke")

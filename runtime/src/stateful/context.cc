@@ -4,7 +4,11 @@
 // table. Not for: the protocol (endpoint.cc).
 #include "dispatch/stateful/context.h"
 
+#include <cxxabi.h>
 #include <google/protobuf/descriptor.pb.h>
+
+#include <cstdlib>
+#include <memory>
 
 #include "dispatch/durable/function_service.h"
 #include "io/statefun/sdk/reqreply/request_reply.pb.h"
@@ -59,6 +63,17 @@ const Service& statefun_route() {
 
 void detail::refuse_state(std::string_view function_type, std::string_view name, const Error& why) {
   throw Error(why.code(), "state '" + std::string(name) + "' of " + std::string(function_type) + ": " + why.message());
+}
+
+Error detail::not_a_message(std::string_view function_type, const std::type_info& cpp) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(cpp.name(), nullptr, nullptr, &status),
+                                                   &std::free);
+  const std::string name = status == 0 && demangled ? demangled.get() : cpp.name();
+  return Error(Code::invalid_argument,
+               std::string(function_type) + ": '" + name +
+                   "' is not a message of the header that declares this function (its .proto has no message for "
+                   "it); use a struct that header's functions use, or send a dispatch::stateful::TypedValue");
 }
 
 void refuse_argument(std::string_view function_type, const TypedValue& got,

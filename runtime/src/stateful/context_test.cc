@@ -181,6 +181,54 @@ TEST_F(ContextTest, TypedAndRawSendsDelayedSendsAndEgress) {
   EXPECT_EQ(out.outgoing_egresses(0).argument().typename_(), kDoubleType);
 }
 
+TEST_F(ContextTest, TypedRecordsOfBuiltinsAndOfStructsByTheTableOfTheHeader) {
+  struct Note {
+    std::string text;
+  };
+  struct Other {};
+  static const MessageType list[] = {
+      {&typeid(Note), "type.googleapis.com/test.Note",
+       [](const void* v) { return "note:" + static_cast<const Note*>(v)->text; }}};
+  static const MessageTypes table{list, 1};
+  ASSERT_TRUE(fns_.add({"test/typed",
+                        {{"count", std::string(kIntType)},
+                         {"budget", std::string(kLongType)},
+                         {"name", std::string(kStringType)},
+                         {"big", std::string(kLongType)}},
+                        [](Invocation& inv) {
+                          run<CounterSchema, Counter>(inv, table, [](Context<Counter>& ctx) {
+                            EXPECT_EQ(ctx.typed(std::int32_t{3}).value().type_name, kIntType);
+                            EXPECT_EQ(ctx.typed(3L).value().type_name, kLongType);  // a long is a long
+                            EXPECT_EQ(ctx.typed("s").value().type_name, kStringType);
+                            EXPECT_EQ(ctx.typed(std::string("s")).value().value, encode_string("s"));
+                            EXPECT_EQ(ctx.typed(false).value().type_name, kBoolType);
+                            EXPECT_EQ(ctx.typed(1.5f).value().type_name, kFloatType);
+                            ctx.egress("test/notes", Note{"hi"}).value();
+                            Result<void> refused = ctx.egress("test/notes", Other{});
+                            ASSERT_FALSE(refused.ok());
+                            EXPECT_EQ(refused.error().code(), Code::invalid_argument);
+                            EXPECT_NE(refused.error().message().find("Other' is not a message of the header"),
+                                      std::string::npos)
+                                << refused.error().message();
+                            EXPECT_EQ(ctx.reply(Note{"x"}).error().code(), Code::failed_precondition);
+                          });
+                        }})
+                  .ok());
+  pb::ToFunction req;
+  req.mutable_invocation()->mutable_target()->set_namespace_("test");
+  req.mutable_invocation()->mutable_target()->set_type("typed");
+  req.mutable_invocation()->mutable_target()->set_id("a");
+  for (const char* name : {"count", "budget", "name", "big"}) req.mutable_invocation()->add_state()->set_state_name(name);
+  req.mutable_invocation()->add_invocations()->mutable_argument()->set_typename_(std::string(kIntType));
+  last_ = fns_.handle(req.SerializeAsString());
+  ASSERT_TRUE(last_.ok()) << last_.error().what();
+  pb::FromFunction res;
+  ASSERT_TRUE(res.ParseFromString(*last_));
+  ASSERT_EQ(res.invocation_result().outgoing_egresses_size(), 1);
+  EXPECT_EQ(res.invocation_result().outgoing_egresses(0).argument().typename_(), "type.googleapis.com/test.Note");
+  EXPECT_EQ(res.invocation_result().outgoing_egresses(0).argument().value(), "note:hi");
+}
+
 TEST(StatefunRoute, IsOneRouteThatBringsTheRunRoute) {
   DispatchTable table{&statefun_route()};
   EXPECT_NE(table.find(kRoutePath), nullptr);

@@ -10,6 +10,7 @@
 //   dispatchctl cancel 3f2a...          dispatchctl retry 3f2a...
 //
 // Not for: talking to the store file directly (dispatchd owns it).
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cerrno>
@@ -66,10 +67,12 @@ Stateful functions (dispatchd --statefun-module; see docs/stateful.md):
                             queue a message to entity ID of function TYPE
                             (namespace/name); prints its message ID
   entity TYPE ID [--limit N]
-                            the entity's state (built-in types decoded), its
+                            the entity's state (built-in types decoded, and
+                            messages with --proto/--descriptor-set), its
                             backlog and its pending delayed messages
   egress NAME [--after SEQ] [--limit N] [--wait-ms N]
-                            an egress's records (namespace/name), in order
+                            an egress's records (namespace/name), in order,
+                            decoded as entity's values are
   dead-letters [--after ID] [--limit N]
                             batches given up, with their reasons
   redrive ID                queue a dead letter's message again
@@ -141,6 +144,17 @@ std::string decoded_fields(const dispatchctl::MessageTypes& types, const admin::
 // A CallInfo as JSON with its decoded input and output.
 std::string call_json(const dispatchctl::MessageTypes& types, const admin::CallInfo& c, bool pretty) {
   return with_fields(to_json(c, pretty), decoded_fields(types, c, pretty));
+}
+
+// A StateFun value (state, a queued or delayed message, an egress record)
+// for text: a built-in decoded (io.statefun.types/int: 3); a message of a
+// .proto or descriptor set given (type.googleapis.com/<package>.<Message>,
+// our state wrapper messages too) as compact protobuf JSON; else its size.
+std::string shown_value(const dispatchctl::MessageTypes& types, const std::string& type_name,
+                        const std::string& bytes) {
+  if (auto text = dispatch::stateful::describe_builtin(type_name, bytes)) return *text;
+  if (auto json = decoded(types, type_name, bytes)) return *json;
+  return "(" + std::to_string(bytes.size()) + " bytes)";
 }
 
 // For text: the call's input and output as JSON, a line each, under the
@@ -757,11 +771,24 @@ int main(int argc, char** argv) {
     dispatch::statefun::v1::EntityInfo info;
     call_statefun("StatefunAdminService/GetEntity", req, &info);
     if (json) {
-      print_json(info);
+      // The state values the .proto files or descriptor sets given declare,
+      // as JSON beside their bytes: "decodedState": {"name": {...}}.
+      std::string state;
+      for (const auto& v : info.state()) {
+        auto value = decoded(types, v.typename_(), v.value());
+        if (!value) continue;
+        google::protobuf::Value name;
+        name.set_string_value(v.name());
+        state += (state.empty() ? "" : ", ") + to_json(name, false) + ": " + *value;
+      }
+      if (state.empty()) {
+        print_json(info);
+      } else {
+        std::printf("%s\n", with_fields(to_json(info, true), ",\n \"decodedState\": {" + state + "}").c_str());
+      }
     } else {
-      auto shown = [](const std::string& type_name, const std::string& bytes) {
-        auto text = dispatch::stateful::describe_builtin(type_name, bytes);
-        return text ? *text : "(" + std::to_string(bytes.size()) + " bytes)";
+      auto shown = [&types](const std::string& type_name, const std::string& bytes) {
+        return shown_value(types, type_name, bytes);
       };
       std::printf("entity       %s/%s\n", info.function_type().c_str(), info.id().c_str());
       std::printf("in flight    %s\n", info.in_flight() ? "yes" : "no");
@@ -798,9 +825,8 @@ int main(int argc, char** argv) {
       print_json(res);
     } else {
       for (const auto& r : res.records()) {
-        auto text = dispatch::stateful::describe_builtin(r.typename_(), r.value());
         std::printf("%-10llu %s  %s = %s\n", static_cast<unsigned long long>(r.seq()), format_time(r.created_time()).c_str(),
-                    r.typename_().c_str(), text ? text->c_str() : ("(" + std::to_string(r.value().size()) + " bytes)").c_str());
+                    r.typename_().c_str(), shown_value(types, r.typename_(), r.value()).c_str());
       }
     }
   } else if (command == "dead-letters") {

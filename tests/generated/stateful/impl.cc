@@ -19,10 +19,8 @@ void greet(dispatch::Context<Seen>& ctx, const GreetRequest& req) {
                    "remind-" + ctx.id());
   }
   if (req.cancel_reminder) ctx.cancel_delayed("remind-" + ctx.id());
-  if (ctx.caller()) {
-    ctx.reply(dispatch::stateful::typed_value("hello " + req.name + " #" + std::to_string(seen.count))).value();
-  }
-  ctx.egress("greeter/log", dispatch::stateful::typed_value(req.name));
+  if (ctx.caller()) ctx.reply("hello " + req.name + " #" + std::to_string(seen.count)).value();
+  ctx.egress("greeter/log", req.name).value();
 }
 
 void admin(dispatch::Context<Seen>& ctx, std::variant<GreetRequest, Reset> message) {
@@ -42,6 +40,33 @@ void admin(dispatch::Context<Seen>& ctx, std::variant<GreetRequest, Reset> messa
 void tally(dispatch::Context<Tally>& ctx, std::int64_t amount) {
   ctx.state().sum += amount;
   ctx.egress("counters/sums", dispatch::stateful::typed_value(ctx.state().sum));
+}
+
+void restock(dispatch::Context<Inventory>& ctx, const Restock& r) {
+  Inventory& inventory = ctx.state();
+  inventory.total += r.amount;
+  inventory.grade = r.grade;
+  ++inventory.restocks;
+  --inventory.low;
+  inventory.big += std::uint64_t{1} << 40;
+  if (inventory.stock.count(r.item) == 0) inventory.items.push_back(r.item);
+  inventory.stock[r.item] += r.amount;
+  if (r.amount > 100) {
+    if (!inventory.shelves) inventory.shelves.emplace();
+    inventory.shelves->push_back(Shelf{"aisle-" + r.item});
+  }
+  const Receipt receipt{r.item, inventory.stock[r.item], Shelf{"front"}};
+  inventory.last = receipt;
+  if (ctx.caller()) ctx.reply(receipt).value();
+  ctx.egress("inventory/receipts", receipt).value();
+  if (r.bad_reply) {
+    struct Unknown {
+      int x = 0;
+    };
+    dispatch::Result<void> refused = ctx.egress("inventory/receipts", Unknown{});
+    if (refused.ok()) throw std::logic_error("egress() took a struct that is no message of the header");
+    ctx.egress("inventory/errors", refused.error().message()).value();
+  }
 }
 
 }  // namespace greeter

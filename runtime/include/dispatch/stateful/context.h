@@ -21,6 +21,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -29,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "dispatch/core/result.h"
@@ -48,6 +50,27 @@ TypedValue typed_value(float value);
 TypedValue typed_value(double value);
 TypedValue typed_value(std::string_view value);
 inline TypedValue typed_value(const char* value) { return typed_value(std::string_view(value)); }
+
+// One message of a generated header's .proto, for typed replies and egress
+// records (Context::reply, Context::egress): its C++ struct, its typename
+// (type.googleapis.com/<package>.<Message>) and the generated codec's
+// encoder over the struct's address.
+struct MessageType {
+  const std::type_info* cpp;
+  std::string_view type_name;
+  std::string (*encode)(const void* value);
+};
+// The messages of one generated header (generated code makes the table).
+struct MessageTypes {
+  const MessageType* types = nullptr;
+  std::size_t count = 0;
+  // The entry of the C++ type `cpp`, or nullptr.
+  const MessageType* find(const std::type_info& cpp) const noexcept {
+    for (std::size_t i = 0; i < count; ++i)
+      if (*types[i].cpp == cpp) return &types[i];
+    return nullptr;
+  }
+};
 
 // The path of the StateFun route generated services bring (a module.yaml's
 // urlPathTemplate: http://host:port/statefun).
@@ -102,6 +125,15 @@ struct Builtin<std::string> {
   static Result<std::string> decode(std::string_view b) { return decode_string(b); }
 };
 
+template <typename T, typename = void>
+struct IsBuiltin : std::false_type {};
+template <typename T>
+struct IsBuiltin<T, std::void_t<decltype(Builtin<T>::type)>> : std::true_type {};
+
+// invalid_argument: `cpp` (demangled) is no message of the header that
+// declares `function_type`.
+Error not_a_message(std::string_view function_type, const std::type_info& cpp);
+
 // A state value that does not decode as its field's type: thrown, which
 // fails the batch (the runtime retries it, then dead-letters it).
 [[noreturn]] void refuse_state(std::string_view function_type, std::string_view name, const Error& why);
@@ -125,6 +157,26 @@ struct Encoder {
   void message(const char* name, const std::optional<T>& v, std::string (*encode)(const T&),
                Result<void> (*)(std::string_view, T*)) {
     out[name] = v ? std::optional<std::string>(encode(*v)) : std::nullopt;
+  }
+  // A field of a type StateFun has no name for, persisted as the generated
+  // one-field message W (its `value` holds the field, or what an optional
+  // field holds).
+  template <typename W, typename T>
+  void wrapped(const char* name, const T& v, std::string (*encode)(const W&), Result<void> (*)(std::string_view, W*)) {
+    W w{};
+    w.value = v;
+    out[name] = encode(w);
+  }
+  template <typename W, typename T>
+  void wrapped(const char* name, const std::optional<T>& v, std::string (*encode)(const W&),
+               Result<void> (*)(std::string_view, W*)) {
+    if (!v) {
+      out[name] = std::nullopt;
+      return;
+    }
+    W w{};
+    w.value = *v;
+    out[name] = encode(w);
   }
 };
 
@@ -180,6 +232,23 @@ struct Decoder {
       return t;
     });
   }
+  template <typename W, typename T>
+  void wrapped(const char* name, T& v, std::string (*)(const W&), Result<void> (*decode)(std::string_view, W*)) {
+    take(name, v, unwrap<W, T>(decode));
+  }
+  template <typename W, typename T>
+  void wrapped(const char* name, std::optional<T>& v, std::string (*)(const W&),
+               Result<void> (*decode)(std::string_view, W*)) {
+    take_optional(name, v, unwrap<W, T>(decode));
+  }
+  template <typename W, typename T>
+  static auto unwrap(Result<void> (*decode)(std::string_view, W*)) {
+    return [decode](std::string_view b) -> Result<T> {
+      W w{};
+      if (auto d = decode(b, &w); !d.ok()) return std::move(d).error();
+      return T(std::move(w.value));
+    };
+  }
 };
 template <typename Lookup>
 Decoder<Lookup> decoder(Lookup lookup, std::string_view function_type) {
@@ -211,7 +280,7 @@ T message_argument(std::string_view function_type, const TypedValue& v, Result<v
 }
 
 template <typename Schema, typename State, typename Fn>
-void run(Invocation& invocation, Fn&& fn);
+void run(Invocation& invocation, const MessageTypes& messages, Fn&& fn);
 
 }  // namespace stateful
 
@@ -270,9 +339,47 @@ class Context {
   void cancel_delayed(std::string cancellation_token) { invocation_.cancel_delayed(std::move(cancellation_token)); }
   // To the caller; failed_precondition for a message from an ingress.
   Result<void> reply(stateful::TypedValue message) { return invocation_.reply(std::move(message)); }
+  // The same typed (typed() below): ctx.reply(receipt), ctx.reply(42).
+  template <typename T>
+  Result<void> reply(const T& message) {
+    auto value = typed(message);
+    if (!value.ok()) return std::move(value).error();
+    return invocation_.reply(std::move(*value));
+  }
   // A record to the egress `name` ("namespace/name").
   void egress(std::string name, stateful::TypedValue record) {
     invocation_.egress(std::move(name), std::move(record));
+  }
+  // The same typed (typed() below); invalid_argument, and nothing sent, for
+  // a struct that is not a message of the function's header.
+  template <typename T>
+  Result<void> egress(std::string name, const T& record) {
+    auto value = typed(record);
+    if (!value.ok()) return std::move(value).error();
+    invocation_.egress(std::move(name), std::move(*value));
+    return {};
+  }
+  // A value as StateFun carries it: a built-in (bool, a 32- or 64-bit
+  // signed integer, float, double, a string) with its io.statefun.types/
+  // name; a struct of the function's header (a message of its .proto) as
+  // type.googleapis.com/<package>.<Message> with the generated codec's
+  // bytes. Another struct is invalid_argument naming it; other types do not
+  // compile.
+  template <typename T>
+  Result<stateful::TypedValue> typed(const T& value) const {
+    if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+      return stateful::typed_value(std::string_view(value));
+    } else if constexpr (stateful::detail::IsBuiltin<T>::value) {
+      using B = stateful::detail::Builtin<T>;
+      return stateful::TypedValue{std::string(B::type), B::encode(value)};
+    } else {
+      static_assert(std::is_class_v<T>,
+                    "a typed reply or egress record is bool, std::int32_t, std::int64_t, float, double, a string "
+                    "or a struct of the function's header; for other types send a stateful::TypedValue");
+      const stateful::MessageType* m = messages_.find(typeid(T));
+      if (m == nullptr) return stateful::detail::not_a_message(self().type, typeid(T));
+      return stateful::TypedValue{std::string(m->type_name), m->encode(&value)};
+    }
   }
 
   // The untyped invocation underneath.
@@ -280,10 +387,12 @@ class Context {
 
  private:
   template <typename Schema, typename S, typename Fn>
-  friend void stateful::run(stateful::Invocation& invocation, Fn&& fn);
-  explicit Context(stateful::Invocation& invocation) : invocation_(invocation) {}
+  friend void stateful::run(stateful::Invocation& invocation, const stateful::MessageTypes& messages, Fn&& fn);
+  Context(stateful::Invocation& invocation, const stateful::MessageTypes& messages)
+      : invocation_(invocation), messages_(messages) {}
 
   stateful::Invocation& invocation_;
+  const stateful::MessageTypes& messages_;
   State state_{};
   std::set<std::string, std::less<>> cleared_;
   bool (*reset_)(State&, std::string_view) = nullptr;
@@ -293,11 +402,12 @@ namespace stateful {
 
 // Runs one invocation of a generated stateful function: loads the state
 // (Schema::fields names each field of State), calls `fn` with the Context,
-// writes back what changed.
+// writes back what changed. `messages`: the structs of the function's
+// header, for typed replies and egress records; it outlives the call.
 template <typename Schema, typename State, typename Fn>
-void run(Invocation& invocation, Fn&& fn) {
+void run(Invocation& invocation, const MessageTypes& messages, Fn&& fn) {
   const std::string& type = invocation.self().type;
-  Context<State> ctx(invocation);
+  Context<State> ctx(invocation, messages);
   auto stored = detail::decoder(
       [&](std::string_view name) -> std::optional<std::optional<std::string>> {
         auto value = invocation.state(name);
@@ -340,6 +450,12 @@ void run(Invocation& invocation, Fn&& fn) {
     }
     if (!written.ok()) detail::refuse_state(type, name, written.error());
   }
+}
+// The same with no structs to reply with (typed replies of built-ins only).
+template <typename Schema, typename State, typename Fn>
+void run(Invocation& invocation, Fn&& fn) {
+  static const MessageTypes none{};
+  run<Schema, State>(invocation, none, std::forward<Fn>(fn));
 }
 
 }  // namespace stateful

@@ -1,13 +1,16 @@
 // Stateful functions: functions taking a dispatch::Context<State>& first,
 // each field of the state struct a persisted value (built-in StateFun types,
-// a message, optional ones, expirations), a message of one type, of several
+// a message, optional ones, expirations; other types through their state
+// wrapper messages), a message of one type, of several
 // (a std::variant) or a built-in; a function type named in the annotation;
 // beside a plain function.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "dispatch/stateful/context.h"
 
@@ -19,9 +22,14 @@ struct GreetRequest {
 struct Reset {
   bool hard = false;
 };
-struct Profile {
+enum class Mood { calm = 0, busy = 1 };
+struct Place {
+  std::string street;
+};
+struct Profile {  // mapped before the Place it holds: the structs are reordered
   std::string city;
   std::int32_t visits = 0;
+  Place home;
 };
 
 struct Seen {
@@ -33,6 +41,12 @@ struct Seen {
   double score = 0;
   float ratio = 0;
   std::string note;
+  Mood mood = Mood::busy;       // these through wrappers: greeter.Seen_mood { Mood value = 1; }
+  std::uint32_t visits = 0;
+  std::int16_t level = -1;
+  std::vector<std::string> tags;
+  std::map<std::string, std::int64_t> points;
+  [[dispatch::expire_after_write("1h")]] std::optional<std::vector<Profile>> history;
 };
 
 struct Tally {

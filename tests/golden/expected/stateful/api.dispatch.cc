@@ -19,17 +19,33 @@ namespace greeter::remote {
 
 std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
-      "\012\011api.proto\022\007greeter\042'\012\007"
-      "Profile\022\014\012\004city\030\001 \001(\011\022\016\012"
-      "\006visits\030\002 \001(\005\042\034\012\014GreetRe"
-      "quest\022\014\012\004name\030\001 \001(\011\042\025\012\005R"
-      "eset\022\014\012\004hard\030\001 \001(\010\042\034\012\014He"
-      "lloRequest\022\014\012\004name\030\001 \001(\011"
-      "\042\037\012\015HelloResponse\022\016\012\006res"
-      "ult\030\001 \001(\0112D\012\012ApiService\022"
-      "6\012\005hello\022\025.greeter.Hello"
-      "Request\032\026.greeter.HelloR"
-      "esponseb\006proto3";
+      "\012\011api.proto\022\007greeter\042\027\012\005"
+      "Place\022\016\012\006street\030\001 \001(\011\042E\012"
+      "\007Profile\022\014\012\004city\030\001 \001(\011\022\016"
+      "\012\006visits\030\002 \001(\005\022\034\012\004home\030\003"
+      " \001(\0132\016.greeter.Place\042)\012\011"
+      "Seen_mood\022\034\012\005value\030\001 \001(\016"
+      "2\015.greeter.Mood\042\034\012\013Seen_"
+      "visits\022\015\012\005value\030\001 \001(\015\042\033\012"
+      "\012Seen_level\022\015\012\005value\030\001 \001"
+      "(\005\042\032\012\011Seen_tags\022\015\012\005value"
+      "\030\001 \003(\011\042k\012\013Seen_points\022.\012"
+      "\005value\030\001 \003(\0132\037.greeter.S"
+      "een_points.ValueEntry\032,\012"
+      "\012ValueEntry\022\013\012\003key\030\001 \001(\011"
+      "\022\015\012\005value\030\002 \001(\003:\0028\001\042/\012\014S"
+      "een_history\022\037\012\005value\030\001 \003"
+      "(\0132\020.greeter.Profile\042\034\012\014"
+      "GreetRequest\022\014\012\004name\030\001 \001"
+      "(\011\042\025\012\005Reset\022\014\012\004hard\030\001 \001("
+      "\010\042\034\012\014HelloRequest\022\014\012\004nam"
+      "e\030\001 \001(\011\042\037\012\015HelloResponse"
+      "\022\016\012\006result\030\001 \001(\011*$\012\004Mood"
+      "\022\015\012\011MOOD_CALM\020\000\022\015\012\011MOOD_"
+      "BUSY\020\0012D\012\012ApiService\0226\012\005"
+      "hello\022\025.greeter.HelloReq"
+      "uest\032\026.greeter.HelloResp"
+      "onseb\006proto3";
   return std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 

@@ -24,10 +24,38 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
+std::size_t size_of(const ::greeter::Place& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::Place& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::Place* v);
+void set_to_proto_defaults(::greeter::Place* v);
 std::size_t size_of(const ::greeter::Profile& v, SizeCache& c);
 std::uint8_t* write(const ::greeter::Profile& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::greeter::Profile* v);
 void set_to_proto_defaults(::greeter::Profile* v);
+std::size_t size_of(const ::greeter::remote::Seen_mood& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::remote::Seen_mood& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::remote::Seen_mood* v);
+void set_to_proto_defaults(::greeter::remote::Seen_mood* v);
+std::size_t size_of(const ::greeter::remote::Seen_visits& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::remote::Seen_visits& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::remote::Seen_visits* v);
+void set_to_proto_defaults(::greeter::remote::Seen_visits* v);
+std::size_t size_of(const ::greeter::remote::Seen_level& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::remote::Seen_level& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::remote::Seen_level* v);
+void set_to_proto_defaults(::greeter::remote::Seen_level* v);
+std::size_t size_of(const ::greeter::remote::Seen_tags& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::remote::Seen_tags& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::remote::Seen_tags* v);
+void set_to_proto_defaults(::greeter::remote::Seen_tags* v);
+std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::remote::Seen_points& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::remote::Seen_points* v);
+void set_to_proto_defaults(::greeter::remote::Seen_points* v);
+std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c);
+std::uint8_t* write(const ::greeter::remote::Seen_history& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::greeter::remote::Seen_history* v);
+void set_to_proto_defaults(::greeter::remote::Seen_history* v);
 std::size_t size_of(const ::greeter::GreetRequest& v, SizeCache& c);
 std::uint8_t* write(const ::greeter::GreetRequest& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::greeter::GreetRequest* v);
@@ -63,14 +91,52 @@ template <typename T>
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::greeter::Profile& v, [[maybe_unused]] SizeCache& c) {
+std::size_t size_of(const ::greeter::Place& v, [[maybe_unused]] SizeCache& c) {
   std::size_t n = 0;
-  if (!v.city.empty()) n += 1 + ::dispatch::wire::len_size(v.city.size());
-  if (!::dispatch::wire::is_default(v.visits)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.visits));
+  if (!v.street.empty()) n += 1 + ::dispatch::wire::len_size(v.street.size());
   return n;
 }
 
-std::uint8_t* write(const ::greeter::Profile& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+std::uint8_t* write(const ::greeter::Place& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!v.street.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.street.size(), p);
+    p = ::dispatch::wire::put_raw(v.street.data(), v.street.size(), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::Place* v) {
+  v->street.clear();
+}
+
+void read(Stream& in, ::greeter::Place* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Place")) {
+    switch (tag >> 3) {
+      case 1:  // street
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Place", "street");
+        ::dispatch::wire::read_string(in, &v->street, "Place", "street");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Place");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::Profile& v, SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.city.empty()) n += 1 + ::dispatch::wire::len_size(v.city.size());
+  if (!::dispatch::wire::is_default(v.visits)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.visits));
+  {
+    std::size_t slot1 = c.reserve();
+    std::size_t m1 = size_of(v.home, c);
+    c.set(slot1, m1);
+    n += 1 + ::dispatch::wire::len_size(m1);
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::Profile& v, SizeCache& c, std::uint8_t* p) {
   if (!v.city.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.city.size(), p);
@@ -79,12 +145,16 @@ std::uint8_t* write(const ::greeter::Profile& v, [[maybe_unused]] SizeCache& c, 
   if (!::dispatch::wire::is_default(v.visits)) {
     *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.visits), p);
   }
+  *p++ = 0x1A;
+  p = ::dispatch::wire::put_len(c.next(), p);
+  p = write(v.home, c, p);
   return p;
 }
 
 void set_to_proto_defaults(::greeter::Profile* v) {
   v->city.clear();
   v->visits = {};
+  set_to_proto_defaults(&v->home);
 }
 
 void read(Stream& in, ::greeter::Profile* v) {
@@ -98,8 +168,245 @@ void read(Stream& in, ::greeter::Profile* v) {
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Profile", "visits");
         v->visits = ::dispatch::wire::read_int<std::int32_t>(in, "Profile", "visits", "std::int32_t");
         break;
+      case 3:  // home
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Profile", "home");
+        {
+          Stream::Limit limit1 = ::dispatch::wire::enter(in, "Profile", "home");
+          read(in, &v->home);
+          ::dispatch::wire::leave(in, limit1);
+        }
+        break;
       default:
         ::dispatch::wire::skip(in, tag, "Profile");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::remote::Seen_mood& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::remote::Seen_mood& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!::dispatch::wire::is_default(v.value)) {
+    *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::remote::Seen_mood* v) {
+  v->value = {};
+}
+
+void read(Stream& in, ::greeter::remote::Seen_mood* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_mood")) {
+    switch (tag >> 3) {
+      case 1:  // value
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_mood", "value");
+        v->value = ::dispatch::wire::read_enum<::greeter::Mood>(in, "Seen_mood", "value", "::greeter::Mood", false);
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Seen_mood");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::remote::Seen_visits& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::remote::Seen_visits& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!::dispatch::wire::is_default(v.value)) {
+    *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::remote::Seen_visits* v) {
+  v->value = {};
+}
+
+void read(Stream& in, ::greeter::remote::Seen_visits* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_visits")) {
+    switch (tag >> 3) {
+      case 1:  // value
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_visits", "value");
+        v->value = ::dispatch::wire::read_int<std::uint32_t>(in, "Seen_visits", "value", "std::uint32_t");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Seen_visits");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::remote::Seen_level& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::remote::Seen_level& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!::dispatch::wire::is_default(v.value)) {
+    *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::remote::Seen_level* v) {
+  v->value = {};
+}
+
+void read(Stream& in, ::greeter::remote::Seen_level* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_level")) {
+    switch (tag >> 3) {
+      case 1:  // value
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_level", "value");
+        v->value = ::dispatch::wire::read_int<std::int16_t>(in, "Seen_level", "value", "std::int16_t");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Seen_level");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::remote::Seen_tags& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  for (const auto& e1 : v.value) {
+    n += 1 + ::dispatch::wire::len_size(e1.size());
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::remote::Seen_tags& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  for (const auto& e1 : v.value) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(e1.size(), p);
+    p = ::dispatch::wire::put_raw(e1.data(), e1.size(), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::remote::Seen_tags* v) {
+  v->value.clear();
+}
+
+void read(Stream& in, ::greeter::remote::Seen_tags* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_tags")) {
+    switch (tag >> 3) {
+      case 1:  // value
+        v->value.emplace_back();
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Seen_tags", "value");
+        ::dispatch::wire::read_string(in, &v->value.back(), "Seen_tags", "value");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Seen_tags");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c) {
+  std::size_t n = 0;
+  for (const auto& e1 : v.value) {
+    std::size_t slot1 = c.reserve();
+    std::size_t m1 = 0;
+    m1 += 1 + ::dispatch::wire::len_size(e1.first.size());
+    m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1.second));
+    c.set(slot1, m1);
+    n += 1 + ::dispatch::wire::len_size(m1);
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::remote::Seen_points& v, SizeCache& c, std::uint8_t* p) {
+  for (const auto& e1 : v.value) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(c.next(), p);
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(e1.first.size(), p);
+    p = ::dispatch::wire::put_raw(e1.first.data(), e1.first.size(), p);
+    *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(e1.second), p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::remote::Seen_points* v) {
+  v->value.clear();
+}
+
+void read(Stream& in, ::greeter::remote::Seen_points* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_points")) {
+    switch (tag >> 3) {
+      case 1:  // value
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Seen_points", "value");
+        {
+          Stream::Limit limit1 = ::dispatch::wire::enter(in, "Seen_points", "value");
+          std::string key1{};
+          std::int64_t value1{};
+          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Seen_points")) {
+            if ((tag2 >> 3) == 1) {
+              ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Seen_points", "value");
+              ::dispatch::wire::read_string(in, &key1, "Seen_points", "value");
+            } else if ((tag2 >> 3) == 2) {
+              ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Seen_points", "value");
+              value1 = ::dispatch::wire::read_int<std::int64_t>(in, "Seen_points", "value", "std::int64_t");
+            } else {
+              ::dispatch::wire::skip(in, tag2, "Seen_points");
+            }
+          }
+          ::dispatch::wire::leave(in, limit1);
+          v->value.insert_or_assign(std::move(key1), std::move(value1));
+        }
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Seen_points");
+    }
+  }
+}
+
+std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c) {
+  std::size_t n = 0;
+  for (const auto& e1 : v.value) {
+    {
+      std::size_t slot2 = c.reserve();
+      std::size_t m2 = size_of(e1, c);
+      c.set(slot2, m2);
+      n += 1 + ::dispatch::wire::len_size(m2);
+    }
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::greeter::remote::Seen_history& v, SizeCache& c, std::uint8_t* p) {
+  for (const auto& e1 : v.value) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(c.next(), p);
+    p = write(e1, c, p);
+  }
+  return p;
+}
+
+void set_to_proto_defaults(::greeter::remote::Seen_history* v) {
+  v->value.clear();
+}
+
+void read(Stream& in, ::greeter::remote::Seen_history* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_history")) {
+    switch (tag >> 3) {
+      case 1:  // value
+        v->value.emplace_back();
+        set_to_proto_defaults(&v->value.back());
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Seen_history", "value");
+        {
+          Stream::Limit limit1 = ::dispatch::wire::enter(in, "Seen_history", "value");
+          read(in, &v->value.back());
+          ::dispatch::wire::leave(in, limit1);
+        }
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "Seen_history");
     }
   }
 }
@@ -232,6 +539,15 @@ std::uint8_t* write(const HelloRequestRefs& v, [[maybe_unused]] SizeCache& c, st
 
 }  // namespace
 
+std::string encode(const ::greeter::Place& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::Place>, &write_erased<::greeter::Place>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Place* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Place", &read_erased<::greeter::Place>, value);
+}
+
 std::string encode(const ::greeter::Profile& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::Profile>, &write_erased<::greeter::Profile>);
 }
@@ -239,6 +555,60 @@ std::string encode(const ::greeter::Profile& value) {
 ::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Profile* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Profile", &read_erased<::greeter::Profile>, value);
+}
+
+std::string encode(const ::greeter::remote::Seen_mood& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_mood>, &write_erased<::greeter::remote::Seen_mood>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_mood* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Seen_mood", &read_erased<::greeter::remote::Seen_mood>, value);
+}
+
+std::string encode(const ::greeter::remote::Seen_visits& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_visits>, &write_erased<::greeter::remote::Seen_visits>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_visits* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Seen_visits", &read_erased<::greeter::remote::Seen_visits>, value);
+}
+
+std::string encode(const ::greeter::remote::Seen_level& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_level>, &write_erased<::greeter::remote::Seen_level>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_level* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Seen_level", &read_erased<::greeter::remote::Seen_level>, value);
+}
+
+std::string encode(const ::greeter::remote::Seen_tags& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_tags>, &write_erased<::greeter::remote::Seen_tags>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_tags* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Seen_tags", &read_erased<::greeter::remote::Seen_tags>, value);
+}
+
+std::string encode(const ::greeter::remote::Seen_points& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_points>, &write_erased<::greeter::remote::Seen_points>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_points* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Seen_points", &read_erased<::greeter::remote::Seen_points>, value);
+}
+
+std::string encode(const ::greeter::remote::Seen_history& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_history>, &write_erased<::greeter::remote::Seen_history>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_history* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "Seen_history", &read_erased<::greeter::remote::Seen_history>, value);
 }
 
 std::string encode(const ::greeter::GreetRequest& value) {

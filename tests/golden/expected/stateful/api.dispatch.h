@@ -39,6 +39,30 @@ struct HelloRequest {
 struct HelloResponse {
   std::string result{};
 };
+// State field greeter::Seen::mood, persisted as the message greeter.Seen_mood.
+struct Seen_mood {
+  ::greeter::Mood value{};
+};
+// State field greeter::Seen::visits, persisted as the message greeter.Seen_visits.
+struct Seen_visits {
+  std::uint32_t value{};
+};
+// State field greeter::Seen::level, persisted as the message greeter.Seen_level.
+struct Seen_level {
+  std::int16_t value{};
+};
+// State field greeter::Seen::tags, persisted as the message greeter.Seen_tags.
+struct Seen_tags {
+  std::vector<std::string> value{};
+};
+// State field greeter::Seen::points, persisted as the message greeter.Seen_points.
+struct Seen_points {
+  std::map<std::string, std::int64_t> value{};
+};
+// State field greeter::Seen::history, persisted as the message greeter.Seen_history.
+struct Seen_history {
+  std::vector<::greeter::Profile> value{};
+};
 
 }  // namespace greeter::remote
 
@@ -46,8 +70,22 @@ struct HelloResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace greeter::api_wire {
+std::string encode(const ::greeter::Place& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Place* value);
 std::string encode(const ::greeter::Profile& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Profile* value);
+std::string encode(const ::greeter::remote::Seen_mood& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_mood* value);
+std::string encode(const ::greeter::remote::Seen_visits& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_visits* value);
+std::string encode(const ::greeter::remote::Seen_level& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_level* value);
+std::string encode(const ::greeter::remote::Seen_tags& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_tags* value);
+std::string encode(const ::greeter::remote::Seen_points& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_points* value);
+std::string encode(const ::greeter::remote::Seen_history& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_history* value);
 std::string encode(const ::greeter::GreetRequest& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::greeter::GreetRequest* value);
 std::string encode(const ::greeter::Reset& value);

@@ -31,6 +31,29 @@ const ::dispatch::Method kMethods[] = {
     {"hello", "/greeter.ApiService/hello", "greeter.HelloRequest", "greeter.HelloResponse", &hello_handler},
 };
 
+// The messages of api.proto that are structs of stateful/api.h, for typed replies
+// and egress records (dispatch::Context::reply, egress).
+const ::dispatch::stateful::MessageType stateful_message_list[] = {
+    {&typeid(::greeter::Place), "type.googleapis.com/greeter.Place",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::Place*>(value));
+     }},
+    {&typeid(::greeter::Profile), "type.googleapis.com/greeter.Profile",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::Profile*>(value));
+     }},
+    {&typeid(::greeter::GreetRequest), "type.googleapis.com/greeter.GreetRequest",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::GreetRequest*>(value));
+     }},
+    {&typeid(::greeter::Reset), "type.googleapis.com/greeter.Reset",
+     [](const void* value) {
+       return ::greeter::api_wire::encode(*static_cast<const ::greeter::Reset*>(value));
+     }},
+};
+const ::dispatch::stateful::MessageTypes stateful_messages{stateful_message_list,
+                                                          std::size(stateful_message_list)};
+
 // ---- greeter/greet: ::greeter::greet over ::greeter::Seen ----
 
 // Each field of ::greeter::Seen is one persisted value (dispatch/stateful/context.h).
@@ -45,6 +68,18 @@ struct greet_state {
     f.value("score", state.score);
     f.value("ratio", state.ratio);
     f.value("note", state.note);
+    f.template wrapped<::greeter::remote::Seen_mood>("mood", state.mood, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_visits>("visits", state.visits, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_level>("level", state.level, &::greeter::api_wire::encode,
+                                                      &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_tags>("tags", state.tags, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_points>("points", state.points, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_history>("history", state.history, &::greeter::api_wire::encode,
+                                                        &::greeter::api_wire::decode);
   }
 };
 
@@ -59,7 +94,7 @@ struct greet_state {
 
 void greet_invoke(::dispatch::stateful::Invocation& invocation) {
   ::dispatch::stateful::run<greet_state, ::greeter::Seen>(
-      invocation, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
+      invocation, stateful_messages, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
         ::greeter::greet(context, greet_argument(invocation.argument()));
       });
 }
@@ -78,6 +113,18 @@ struct handle_state {
     f.value("score", state.score);
     f.value("ratio", state.ratio);
     f.value("note", state.note);
+    f.template wrapped<::greeter::remote::Seen_mood>("mood", state.mood, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_visits>("visits", state.visits, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_level>("level", state.level, &::greeter::api_wire::encode,
+                                                      &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_tags>("tags", state.tags, &::greeter::api_wire::encode,
+                                                     &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_points>("points", state.points, &::greeter::api_wire::encode,
+                                                       &::greeter::api_wire::decode);
+    f.template wrapped<::greeter::remote::Seen_history>("history", state.history, &::greeter::api_wire::encode,
+                                                        &::greeter::api_wire::decode);
   }
 };
 
@@ -96,7 +143,7 @@ std::variant<::greeter::GreetRequest, ::greeter::Reset> handle_argument(const ::
 
 void handle_invoke(::dispatch::stateful::Invocation& invocation) {
   ::dispatch::stateful::run<handle_state, ::greeter::Seen>(
-      invocation, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
+      invocation, stateful_messages, [&invocation](::dispatch::Context<::greeter::Seen>& context) {
         ::greeter::handle(context, handle_argument(invocation.argument()));
       });
 }
@@ -121,7 +168,7 @@ std::int64_t add_argument(const ::dispatch::stateful::TypedValue& argument) {
 
 void add_invoke(::dispatch::stateful::Invocation& invocation) {
   ::dispatch::stateful::run<add_state, ::greeter::Tally>(
-      invocation, [&invocation](::dispatch::Context<::greeter::Tally>& context) {
+      invocation, stateful_messages, [&invocation](::dispatch::Context<::greeter::Tally>& context) {
         ::greeter::add(context, add_argument(invocation.argument()));
       });
 }
@@ -141,7 +188,14 @@ const ::dispatch::Service& api_service() {
         {"vip", std::string(::dispatch::stateful::kBoolType)},
         {"score", std::string(::dispatch::stateful::kDoubleType)},
         {"ratio", std::string(::dispatch::stateful::kFloatType)},
-        {"note", std::string(::dispatch::stateful::kStringType)}},
+        {"note", std::string(::dispatch::stateful::kStringType)},
+        {"mood", std::string("type.googleapis.com/greeter.Seen_mood")},
+        {"visits", std::string("type.googleapis.com/greeter.Seen_visits")},
+        {"level", std::string("type.googleapis.com/greeter.Seen_level")},
+        {"tags", std::string("type.googleapis.com/greeter.Seen_tags")},
+        {"points", std::string("type.googleapis.com/greeter.Seen_points")},
+        {"history", std::string("type.googleapis.com/greeter.Seen_history"),
+         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(3600000)}},
        &greet_invoke},
       {"greeter/handle",
        {{"count", std::string(::dispatch::stateful::kIntType)},
@@ -153,7 +207,14 @@ const ::dispatch::Service& api_service() {
         {"vip", std::string(::dispatch::stateful::kBoolType)},
         {"score", std::string(::dispatch::stateful::kDoubleType)},
         {"ratio", std::string(::dispatch::stateful::kFloatType)},
-        {"note", std::string(::dispatch::stateful::kStringType)}},
+        {"note", std::string(::dispatch::stateful::kStringType)},
+        {"mood", std::string("type.googleapis.com/greeter.Seen_mood")},
+        {"visits", std::string("type.googleapis.com/greeter.Seen_visits")},
+        {"level", std::string("type.googleapis.com/greeter.Seen_level")},
+        {"tags", std::string("type.googleapis.com/greeter.Seen_tags")},
+        {"points", std::string("type.googleapis.com/greeter.Seen_points")},
+        {"history", std::string("type.googleapis.com/greeter.Seen_history"),
+         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(3600000)}},
        &handle_invoke},
       {"counters/tally",
        {{"sum", std::string(::dispatch::stateful::kLongType)}},
