@@ -498,10 +498,6 @@ struct Scheduler::Impl {
     o.parent_id = c.parent_id;
     o.had_outstanding = c.outstanding > 0;
     const CallState state = o.state;
-    // Calls this outcome makes due at once once it is recorded: a Poll's
-    // children, a parent the end of this child may make ready. The next
-    // round leases them then, not at the next tick or the next reply.
-    const bool makes_due = (o.poll && !o.poll->calls.empty()) || (!o.parent_id.empty() && is_final(state));
     // The delivery loop is woken only when it has something to do (a call
     // waiting for this slot, an endpoint to lease for, a retry to time, room
     // to lease again): waking it at every reply cost two thread switches per
@@ -526,15 +522,13 @@ struct Scheduler::Impl {
         (state == CallState::completed || state == CallState::failed) && end_waiters.anyone_waiting() ? c.id
                                                                                                       : std::string();
     store->finish(c.id, c.lease, std::move(o), clock->now_ms(),
-                  [this, state, makes_due, ended_id = std::move(ended_id)](Result<bool> recorded) {
+                  [this, state, ended_id = std::move(ended_id)](Result<bool> recorded) {
                     bool wake_pump = false;
                     {
                       std::lock_guard<std::mutex> lock(mu);
                       outstanding--;
                       wake_pump = state == CallState::pending || outstanding == 0 ||
-                                  outstanding == opts.max_in_flight * 3 / 4 ||
-                                  (makes_due && recorded.ok() && *recorded);
-                      if (makes_due && recorded.ok() && *recorded) new_work = true;
+                                  outstanding == opts.max_in_flight * 3 / 4;
                       if (!recorded.ok() || !*recorded) {
                         stats.stale++;
                         outcome_stale->inc();

@@ -224,14 +224,9 @@ class SqliteStore final : public Store {
     const bool plain = !outcome.poll && !outcome.tail_call && !outcome.restart && outcome.consumed.empty() &&
                        outcome.parent_id.empty() && !outcome.had_outstanding;
     if (!plain) {
-      // An outcome that makes calls due now (a Poll's children; a child's
-      // end, which may make its parent due) commits without waiting for
-      // company: the next lease waits for it, and a workflow's every step
-      // would otherwise wait outcome_hold twice when the store is quiet.
-      const bool makes_due = (outcome.poll && !outcome.poll->calls.empty()) || !outcome.parent_id.empty();
       writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
         return finish_in_tree(id, lease, outcome, now_ms);
-      }, Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/!makes_due});
+      }, Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
       return;
     }
     writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {

@@ -379,44 +379,6 @@ TEST_F(StoreTest, OutcomesWaitForCompanyUpToTheHold) {
   EXPECT_EQ(store_->get(leased[1].id).value()->state, CallState::completed);
 }
 
-TEST_F(StoreTest, OutcomesThatMakeCallsDueDoNotWaitForCompany) {
-  // A Poll with calls makes its children due, a child's end may make its
-  // parent due: the next lease waits for them, so they commit at once even
-  // with a hold of a minute, and the parent is due as soon as its result is.
-  open([](SqliteOptions& o) { o.outcome_hold = std::chrono::seconds(60); });
-  const std::string parent = enqueue(call("workflow"));
-  auto leased = store_->claim_sync(at(1000, 1)).value();
-  ASSERT_EQ(leased.size(), 1u);
-  auto finish_within_seconds = [&](const std::string& id, uint64_t lease, Outcome o) {
-    std::promise<Result<bool>> recorded;
-    store_->finish(id, lease, std::move(o), 1001, [&](Result<bool> r) { recorded.set_value(std::move(r)); });
-    auto f = recorded.get_future();
-    EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "the outcome waited for company";
-    return f.valid() && f.wait_for(std::chrono::seconds(0)) == std::future_status::ready && f.get().value();
-  };
-  Outcome poll;
-  poll.state = CallState::suspended;
-  poll.poll.emplace();
-  NewCall child = call("child");
-  child.parent_id = parent;
-  child.root_id = parent;
-  child.correlation_id = 7;
-  poll.poll->calls.push_back(child);
-  ASSERT_TRUE(finish_within_seconds(parent, leased[0].lease, std::move(poll)));
-  auto children = store_->claim_sync(at(1001, 1)).value();
-  ASSERT_EQ(children.size(), 1u);
-  EXPECT_EQ(children[0].parent_id, parent);
-  Outcome done;
-  done.status = 1;  // STATUS_OK
-  done.parent_id = parent;
-  ASSERT_TRUE(finish_within_seconds(children[0].id, children[0].lease, std::move(done)));
-  auto resumed = store_->claim_sync(at(1002, 1)).value();
-  ASSERT_EQ(resumed.size(), 1u);
-  EXPECT_EQ(resumed[0].id, parent);
-  ASSERT_EQ(resumed[0].results.size(), 1u);
-  EXPECT_EQ(resumed[0].results[0].correlation_id, 7u);
-}
-
 TEST_F(StoreTest, NewerSchemaIsRefused) {
   open();
   store_.reset();
