@@ -87,6 +87,9 @@ class FakeGateway {
       res.body() = "<html><body>Welcome to nginx!</body></html>";
     } else if (target == "/function/slow") {
       std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    } else if (req.method() == http::verb::delete_ && target.rfind("/async-function/", 0) == 0) {
+      res.result(target == "/async-function/fibonacci/call-fibonacci" ? http::status::accepted
+                                                                       : http::status::not_found);
     } else if (target.rfind("/async-function/", 0) == 0) {
       res.result(http::status::accepted);
       res.set("X-Call-Id", "call-" + target.substr(16));
@@ -187,6 +190,14 @@ TEST(FaasProxy, TheAsyncQueueTakesTheBodyAndTheCallbackAndGivesTheCallId) {
   EXPECT_EQ(server.last().target(), "/async-function/fibonacci");
   EXPECT_EQ(server.last()["X-Callback-Url"], "http://127.0.0.1:9/done");
   EXPECT_EQ(server.last().body(), R"({"n":7})");
+  // And it can be cancelled by that id (DELETE /async-function/<name>/<id>).
+  auto cancelled = faastest::faas::fibonacci.cancel_async(gateway_at(server.url()), *id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error().what();
+  EXPECT_EQ(server.last().method(), http::verb::delete_);
+  EXPECT_EQ(server.last().target(), "/async-function/fibonacci/call-fibonacci");
+  auto gone = faastest::faas::fibonacci.cancel_async(gateway_at(server.url()), "call-gone");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code(), dispatch::Code::not_found);
   // What the callback then receives decodes as a call's output does.
   auto reply = faastest::faas::fibonacci.decode_output({200, "application/json", R"({"value":"13"})"});
   ASSERT_TRUE(reply.ok()) << reply.error().what();

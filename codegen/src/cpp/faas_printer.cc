@@ -29,7 +29,8 @@ constexpr const char* kGateway = "const ::dispatch::faas::Gateway& gateway";
 std::string param_name(const FaasFunction& f) {
   static const std::set<std::string> taken = {"function", "content_type", "gateway", "callback_url", "body",
                                               "output", "json", "binary", "value", "decoded", "async", "try_call",
-                                              "invoke_async", "encode_input", "decode_output", "Deferred"};
+                                              "invoke_async", "cancel_async", "call_id", "encode_input",
+                                              "decode_output", "Deferred"};
   std::string name = f.params.empty() ? "" : f.params[0].name;
   while (taken.count(name) != 0) name += '_';
   return name;
@@ -112,6 +113,11 @@ void proxy_decl(std::ostringstream& o, const FaasFunction& f) {
     << "  // the call's X-Call-Id. decode_output() reads what the callback receives.\n"
     << "  ::dispatch::Result<std::string> invoke_async(" << kGateway << after_gateway(f)
     << ", std::string_view callback_url = {}) const;\n"
+    << "  // Cancels a queued or running async call by its call id (DELETE\n"
+    << "  // /async-function/" << f.faas_name << "/<call id>).\n"
+    << "  ::dispatch::Result<void> cancel_async(" << kGateway << ", std::string_view call_id) const {\n"
+    << "    return gateway.cancel_async(function, call_id);\n"
+    << "  }\n"
     << "  // The request body of a call.\n"
     << "  static ::dispatch::Result<std::string> encode_input(" << param_decl(f) << ");\n"
     << "  // The result from the function's output.\n"

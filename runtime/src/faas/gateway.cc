@@ -104,6 +104,8 @@ namespace {
 struct Call {
   std::string_view route;  // "function" or "async-function"
   std::string_view function, body, content_type, callback_url;
+  std::string_view method = "POST";
+  std::string_view call_id = {};  // DELETE: the async call to cancel
 };
 
 std::string header_of(const transport::HeaderList& headers, std::string_view name) {
@@ -123,8 +125,10 @@ Result<transport::PostAnswer> post(const GatewayOptions& options, const Call& ca
   if (!target.ok()) return std::move(target).error();
   transport::OnePost one;
   one.url = &*target;
+  one.method = std::string(call.method);
   one.target = target->prefix + "/" + std::string(call.route) + "/" + std::string(call.function);
-  one.headers.emplace_back("Content-Type", std::string(call.content_type));
+  if (!call.call_id.empty()) one.target += "/" + std::string(call.call_id);
+  if (!call.content_type.empty()) one.headers.emplace_back("Content-Type", std::string(call.content_type));
   if (!options.password.empty()) {
     one.headers.emplace_back("Authorization", "Basic " + base64(options.username + ":" + options.password));
   }
@@ -168,6 +172,23 @@ Result<std::string> Gateway::invoke_async(std::string_view function, std::string
                                      "' (" + std::to_string(answer->status) + ") without an X-Call-Id");
   }
   return id;
+}
+
+Result<void> Gateway::cancel_async(std::string_view function, std::string_view call_id) const {
+  const bool valid = !call_id.empty() && call_id.size() <= 200 &&
+                     call_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+                         std::string_view::npos &&
+                     call_id != "." && call_id != "..";
+  if (!valid) {
+    return Error(Code::invalid_argument, "'" + excerpt(call_id) + "' is not an async call id of function '" +
+                                             excerpt(function) + "' (X-Call-Id: letters, digits, '-', '_', '.')");
+  }
+  Call call{"async-function", function, {}, {}, {}};
+  call.method = "DELETE";
+  call.call_id = call_id;
+  auto answer = post(options_, call);
+  if (!answer.ok()) return std::move(answer).error();
+  return {};
 }
 
 }  // namespace dispatch::faas

@@ -47,6 +47,10 @@ class TestGateway {
     auto it = last_.find(header);
     return it == last_.end() ? std::string() : std::string(it->value());
   }
+  std::string last_method() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::string(last_.method_string());
+  }
   std::string last_target() {
     std::lock_guard<std::mutex> lock(mu_);
     return std::string(last_.target());
@@ -84,6 +88,11 @@ class TestGateway {
     } else if (target == "/function/slow") {
       std::this_thread::sleep_for(std::chrono::milliseconds(800));
       res.body() = "late";
+    } else if (req.method() == http::verb::delete_ && target.rfind("/async-function/", 0) == 0) {
+      // As OpenFaaS: 202 for a call it knows, 404 otherwise.
+      const bool known = target == "/async-function/echo/call-echo";
+      res.result(known ? http::status::accepted : http::status::not_found);
+      if (!known) res.body() = "call not found";
     } else if (target.rfind("/async-function/", 0) == 0) {
       res.result(http::status::accepted);
       res.set("X-Call-Id", "call-" + target.substr(16));
@@ -135,6 +144,27 @@ TEST(Gateway, InvokeAsyncReturnsTheCallIdAndPassesTheCallbackUrl) {
   EXPECT_EQ(*id, "call-echo");
   EXPECT_EQ(server.last_target(), "/async-function/echo");
   EXPECT_EQ(server.last("X-Callback-Url"), "http://127.0.0.1:9/done");
+}
+
+TEST(Gateway, CancelAsyncDeletesTheCallById) {
+  TestGateway server;
+  const Gateway gateway = gateway_at(server.url());
+  auto id = gateway.invoke_async("echo", "{}");
+  ASSERT_TRUE(id.ok()) << id.error().what();
+  auto cancelled = gateway.cancel_async("echo", *id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error().what();
+  EXPECT_EQ(server.last_target(), "/async-function/echo/call-echo");
+  EXPECT_EQ(server.last_method(), "DELETE");
+  auto unknown = gateway.cancel_async("echo", "call-gone");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), Code::not_found);
+  EXPECT_NE(unknown.error().message().find("404"), std::string::npos) << unknown.error().message();
+  for (const char* bad : {"", "../function/echo", "a/b", "id with space", ".."}) {
+    auto refused = gateway.cancel_async("echo", bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.error().code(), Code::invalid_argument) << bad;
+  }
+  EXPECT_EQ(server.last_target(), "/async-function/echo/call-gone");  // nothing sent for the bad ones
 }
 
 TEST(Gateway, FailuresAreErrorsSayingWhatCameBack) {

@@ -28,6 +28,10 @@ beast::error_code run_one(asio::io_context& io, Start start) {
 }  // namespace
 
 Result<PostAnswer> post_once(OnePost post) {
+  const http::verb verb = http::string_to_verb(post.method);
+  if (verb == http::verb::unknown) {
+    return Error(Code::invalid_argument, post.what + ": unknown HTTP method '" + post.method + "'");
+  }
   const Url& url = *post.url;
   asio::io_context io;
   beast::tcp_stream stream(io);
@@ -46,7 +50,7 @@ Result<PostAnswer> post_once(OnePost post) {
   ec = run_one(io, [&](auto done) { stream.async_connect(endpoints, done); });
   if (ec) return failed("cannot connect");
 
-  http::request<http::string_body> request(http::verb::post, post.target, 11);
+  http::request<http::string_body> request(verb, post.target, 11);
   request.set(http::field::host, url.authority);
   for (auto& [name, value] : post.headers) request.set(name, value);
   request.body() = std::move(post.body);

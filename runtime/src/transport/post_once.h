@@ -23,6 +23,8 @@ namespace dispatch::transport {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct OnePost {
+  // The request's method ("POST"; "DELETE" cancels an OpenFaaS async call).
+  std::string method = "POST";
   // Where to: the host, port and Host header of `url`, and `target`, the
   // request's path (with any query).
   const Url* url = nullptr;

@@ -110,6 +110,29 @@ TEST(PostOnce, TheRequestCarriesTargetHostHeadersAndBody) {
   EXPECT_EQ(request.substr(request.size() - 4), "ping");
 }
 
+TEST(PostOnce, AnotherMethodIsSentAndAnUnknownOneRefused) {
+  OneAnswerServer server("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 0);
+  Url url = server.url();
+  OnePost post;
+  post.method = "DELETE";
+  post.url = &url;
+  post.target = "/async-function/fib/c-1";
+  post.what = "test server";
+  auto got = post_once(std::move(post));
+  ASSERT_TRUE(got.ok()) << got.error().what();
+  EXPECT_EQ(got->status, 202);
+  EXPECT_EQ(server.request().rfind("DELETE /async-function/fib/c-1 HTTP/1.1\r\n", 0), 0u) << server.request();
+
+  OnePost odd;
+  odd.method = "FROB";
+  odd.url = &url;
+  odd.what = "test server";
+  auto refused = post_once(std::move(odd));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::invalid_argument);
+  EXPECT_NE(refused.error().message().find("FROB"), std::string::npos) << refused.error().message();
+}
+
 TEST(PostOnce, ARefusedConnectionIsUnavailableNamingWhat) {
   Url url;
   {

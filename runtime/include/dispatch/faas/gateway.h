@@ -70,6 +70,12 @@ class Gateway {
                                    std::string_view content_type = "application/json",
                                    std::string_view callback_url = {}) const;
 
+  // DELETE /async-function/<name>/<call-id>: cancels a queued or running
+  // async call (OpenFaaS answers 202). Errors as invoke(); a call id that
+  // is empty or not letters, digits, '-', '_' and '.' is invalid_argument,
+  // before anything is sent.
+  Result<void> cancel_async(std::string_view function, std::string_view call_id) const;
+
   const GatewayOptions& options() const noexcept { return options_; }
 
  private:

@@ -134,6 +134,11 @@ inline constexpr struct render_proxy {
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
   ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const std::string& text, std::string_view callback_url = {}) const;
+  // Cancels a queued or running async call by its call id (DELETE
+  // /async-function/figlet/<call id>).
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+    return gateway.cancel_async(function, call_id);
+  }
   // The request body of a call.
   static ::dispatch::Result<std::string> encode_input(const std::string& text);
   // The result from the function's output.
@@ -162,6 +167,11 @@ inline constexpr struct render_view_proxy {
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
   ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, std::string_view text, std::string_view callback_url = {}) const;
+  // Cancels a queued or running async call by its call id (DELETE
+  // /async-function/figlet.openfaas-fn/<call id>).
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+    return gateway.cancel_async(function, call_id);
+  }
   // The request body of a call.
   static ::dispatch::Result<std::string> encode_input(std::string_view text);
   // The result from the function's output.
@@ -198,6 +208,11 @@ inline constexpr struct fibonacci_proxy {
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
   ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r, std::string_view callback_url = {}) const;
+  // Cancels a queued or running async call by its call id (DELETE
+  // /async-function/fibonacci.openfaas-fn/<call id>).
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+    return gateway.cancel_async(function, call_id);
+  }
   // The request body of a call.
   static ::dispatch::Result<std::string> encode_input(const ::math::FibRequest& r);
   // The result from the function's output.
@@ -226,6 +241,11 @@ inline constexpr struct digest_proxy {
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
   ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data, std::string_view callback_url = {}) const;
+  // Cancels a queued or running async call by its call id (DELETE
+  // /async-function/sha256/<call id>).
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+    return gateway.cancel_async(function, call_id);
+  }
   // The request body of a call.
   static ::dispatch::Result<std::string> encode_input(const std::vector<std::byte>& data);
   // The result from the function's output.
@@ -254,6 +274,11 @@ inline constexpr struct ping_proxy {
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
   ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, std::string_view callback_url = {}) const;
+  // Cancels a queued or running async call by its call id (DELETE
+  // /async-function/nodeinfo/<call id>).
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+    return gateway.cancel_async(function, call_id);
+  }
   // The request body of a call.
   static ::dispatch::Result<std::string> encode_input();
   // The result from the function's output.
