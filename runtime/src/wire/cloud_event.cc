@@ -213,10 +213,12 @@ std::vector<std::string> attribute_entries(const CloudEvent& event) {
   for (const auto& [name, value] : event.extensions) optional.emplace(name, value);
   std::vector<std::string> entries;
   entries.reserve(optional.size());
-  for (const auto& [name, value] : optional) {
+  // An iterator, not a structured binding: clang 14 cannot capture a
+  // binding in a lambda (C++20 allows it; the fuzz build uses clang 14).
+  for (const auto& entry : optional) {
     entries.push_back(encode_with([&](CodedOutputStream& o) {
-      put_len_field(o, 1, name);
-      put_len_field(o, 2, attribute_value(name, value));
+      put_len_field(o, 1, entry.first);
+      put_len_field(o, 2, attribute_value(entry.first, entry.second));
     }));
   }
   return entries;
