@@ -1,5 +1,6 @@
 // Helpers the cross-process durable tests share: a free loopback port, a
-// readiness probe, and starting a child with its stderr in a log file.
+// readiness probe, starting a child with its stderr in a log file, and
+// running a command line for its output and exit status.
 // Not for: production code (no error handling beyond what a test needs).
 #pragma once
 
@@ -7,9 +8,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -55,6 +59,24 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
     ::_exit(127);
   }
   return pid;
+}
+
+// A command line's exit status (-1 when it did not exit) and its stdout and
+// stderr together.
+struct Output {
+  int status;
+  std::string out;
+};
+inline Output run(const std::string& command) {
+  Output r{0, ""};
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed: " + command};
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
 }
 
 }  // namespace durable_test

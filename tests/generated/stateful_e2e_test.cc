@@ -144,21 +144,8 @@ TEST_F(GeneratedStatefulE2E, MessagesSentWithTheGeneratedStubAreCountedByTheGene
   EXPECT_EQ(sums["sum"].typename_(), st::kLongType);
 }
 
-struct Output {
-  int status;
-  std::string out;
-};
-// Runs a command line, capturing stdout and stderr together.
-Output run(const std::string& command) {
-  Output r{0, ""};
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using durable_test::Output;
+using durable_test::run;
 // The line of `text` that contains `needle`, or "".
 std::string line_with(const std::string& text, const std::string& needle) {
   const std::size_t at = text.find(needle);
