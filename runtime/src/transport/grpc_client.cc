@@ -568,25 +568,33 @@ struct GrpcClient::Impl {
   }
 };
 
-GrpcClient::GrpcClient(std::string_view target, GrpcClientOptions options) : impl_(std::make_unique<Impl>()) {
-  auto parsed = parse_target(target);
-  if (!parsed.ok()) throw parsed.error();
-  if (parsed->tls) {
-    auto tls = make_tls_context(options);
-    if (!tls.ok()) throw tls.error();
-    impl_->tls = std::move(*tls);
-  }
-  impl_->target = std::move(*parsed);
-  impl_->options = std::move(options);
-}
-
-Result<std::unique_ptr<GrpcClient>> GrpcClient::create(std::string_view target, GrpcClientOptions options) {
+Result<std::unique_ptr<GrpcClient::Impl>> GrpcClient::prepare(std::string_view target, GrpcClientOptions options) {
   auto parsed = parse_target(target);
   if (!parsed.ok()) return std::move(parsed).error();
+  auto impl = std::make_unique<Impl>();
   if (parsed->tls) {
-    if (auto tls = make_tls_context(options); !tls.ok()) return std::move(tls).error();
+    auto tls = make_tls_context(options);
+    if (!tls.ok()) return std::move(tls).error();
+    impl->tls = std::move(*tls);
   }
-  return std::make_unique<GrpcClient>(target, std::move(options));
+  impl->target = std::move(*parsed);
+  impl->options = std::move(options);
+  return impl;
+}
+
+GrpcClient::GrpcClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GrpcClient::GrpcClient(std::string_view target, GrpcClientOptions options)
+    : GrpcClient([&] {
+        auto impl = prepare(target, std::move(options));
+        if (!impl.ok()) throw impl.error();
+        return std::move(*impl);
+      }()) {}
+
+Result<std::unique_ptr<GrpcClient>> GrpcClient::create(std::string_view target, GrpcClientOptions options) {
+  auto impl = prepare(target, std::move(options));
+  if (!impl.ok()) return std::move(impl).error();
+  return std::unique_ptr<GrpcClient>(new GrpcClient(std::move(*impl)));
 }
 
 GrpcClient::~GrpcClient() {

@@ -92,6 +92,10 @@ class GrpcClient final : public Client {
 
  private:
   struct Impl;
+  // The parsed target and, for https://, the TLS context: built once,
+  // by the constructor and by create() alike.
+  static Result<std::unique_ptr<Impl>> prepare(std::string_view target, GrpcClientOptions options);
+  explicit GrpcClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
