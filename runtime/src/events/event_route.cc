@@ -406,6 +406,17 @@ class EventRoute final : public RequestRoute {
     if (single(f) && f->type() == FieldType::TYPE_MESSAGE && is_protobuf_media(incoming_media)) {
       return std::make_pair(std::string("application/protobuf"), std::string(field_one(response).value_or("")));
     }
+    if (single(f) && f->type() == FieldType::TYPE_MESSAGE) {
+      // The result's own message printed on its own is the value the whole
+      // response would hold under the field's name: no second pass through
+      // a JSON document to take it out. (An absent result goes the long way,
+      // which says what it is.)
+      if (const auto bytes = field_one(response)) {
+        auto json = t.codec->to_json(f->message_type()->full_name(), *bytes, /*print_defaults=*/true);
+        if (!json.ok()) return std::move(json).error();
+        return std::make_pair(std::string("application/json"), std::move(*json));
+      }
+    }
     auto json = t.codec->to_json(t.method->response_type, response, /*print_defaults=*/true);
     if (!json.ok()) return std::move(json).error();
     const Json parsed = Json::parse(*json, nullptr, /*allow_exceptions=*/false);

@@ -264,7 +264,9 @@ TEST_F(EventRouteTest, BinaryModeWithJsonDataGetsABinaryReplyFromTheFunctionsDat
   EXPECT_EQ(id.find_first_not_of("0123456789abcdef-"), std::string::npos) << id;
   EXPECT_NE(post("/", ce("com.example.order.placed", "application/json"), "{}").header("ce-id"), id);
   EXPECT_EQ(r.header("Content-Type"), "application/json");
-  EXPECT_EQ(Json::parse(r.response.body()), Json::parse(R"({"orderId":"o-1","total":"42","subject":"café"})"));
+  // The result struct printed as protobuf's JSON mapping prints it: fields in
+  // declaration order.
+  EXPECT_EQ(r.response.body(), R"({"orderId":"o-1","total":"42","subject":"café"})");
 }
 
 TEST_F(EventRouteTest, StructuredModeGetsAStructuredReply) {
