@@ -93,13 +93,24 @@ std::optional<std::string_view> field_one(std::string_view message) {
 
 std::string new_event_id() {
   thread_local std::mt19937_64 random{std::random_device{}()};
-  const std::uint64_t a = random(), b = random();
-  char id[40];
-  // A version 4 UUID: 122 random bits.
-  std::snprintf(id, sizeof id, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0x0FFF),
-                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3FFF)),
-                static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFULL));
+  std::uint64_t a = random(), b = random();
+  // A version 4 UUID: 122 random bits, the version and variant in place.
+  a = (a & ~0xF000ULL) | 0x4000ULL;
+  b = (b & ~(0xCULL << 60)) | (0x8ULL << 60);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  int bit = 64;
+  std::size_t i = 0;
+  // Every event's reply has one: hex by hand, no printf formatting.
+  auto put = [&](std::uint64_t v, int digits) {
+    for (int d = 0; d < digits; ++d) {
+      bit -= 4;
+      id[i++] = kHex[(v >> bit) & 0xF];
+    }
+  };
+  put(a, 8), ++i, put(a, 4), ++i, put(a, 4);
+  bit = 64;
+  ++i, put(b, 4), ++i, put(b, 12);
   return id;
 }
 
@@ -250,6 +261,7 @@ class EventRoute final : public RequestRoute {
     std::vector<CloudEvent> events;
     if (mode == ContentMode::binary) {
       HeaderViews headers;
+      headers.reserve(16);
       request.for_each_header([&headers](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
       auto event = from_binary(headers, request.body);
       if (!event.ok()) return refuse(request, 400, event.error(), log);
@@ -324,7 +336,8 @@ class EventRoute final : public RequestRoute {
 
   // The request message for `event` to `t`: the data in its data field, the
   // event in its event field.
-  Result<std::string> request_for(const CloudEvent& event, const Target& t) const {
+  // `media`: the media type of the event's datacontenttype, "" without one.
+  Result<std::string> request_for(const CloudEvent& event, const Target& t, const std::string& media) const {
     std::string out;
     const EventBinding& b = *t.binding;
     if (b.data_field != 0 && event.data) {
@@ -333,7 +346,6 @@ class EventRoute final : public RequestRoute {
       }
       const pb::FieldDescriptor* f = t.data_field;
       if (f == nullptr) return Error(Code::internal, t.log_name + ": no data field in " + t.method->request_type);
-      const std::string media = event.datacontenttype ? media_type(*event.datacontenttype) : std::string();
       if (single(f) && f->type() == FieldType::TYPE_BYTES) {
         append_len_field(out, b.data_field, *event.data);
       } else if (is_json_media(media)) {
@@ -394,6 +406,17 @@ class EventRoute final : public RequestRoute {
     if (single(f) && f->type() == FieldType::TYPE_MESSAGE && is_protobuf_media(incoming_media)) {
       return std::make_pair(std::string("application/protobuf"), std::string(field_one(response).value_or("")));
     }
+    if (single(f) && f->type() == FieldType::TYPE_MESSAGE) {
+      // The result's own message printed on its own is the value the whole
+      // response would hold under the field's name: no second pass through
+      // a JSON document to take it out. (An absent result goes the long way,
+      // which says what it is.)
+      if (const auto bytes = field_one(response)) {
+        auto json = t.codec->to_json(f->message_type()->full_name(), *bytes, /*print_defaults=*/true);
+        if (!json.ok()) return std::move(json).error();
+        return std::make_pair(std::string("application/json"), std::move(*json));
+      }
+    }
     auto json = t.codec->to_json(t.method->response_type, response, /*print_defaults=*/true);
     if (!json.ok()) return std::move(json).error();
     const Json parsed = Json::parse(*json, nullptr, /*allow_exceptions=*/false);
@@ -411,7 +434,8 @@ class EventRoute final : public RequestRoute {
 
   Outcome deliver(const CloudEvent& event, const Target& t, const CallContext& context, const Logger& log) const {
     Outcome outcome;
-    auto request = request_for(event, t);
+    const std::string media = event.datacontenttype ? media_type(*event.datacontenttype) : std::string();
+    auto request = request_for(event, t, media);
     if (!request.ok()) {
       outcome.status = refusal_status(request.error().code());
       outcome.error = std::move(request).error();
@@ -432,12 +456,13 @@ class EventRoute final : public RequestRoute {
       outcome.error = std::move(result).error();
       return outcome;
     }
-    const std::string source = options_.reply_source.empty() ? std::string(t.method->path) : options_.reply_source;
+    auto source = [&]() -> std::string {
+      return options_.reply_source.empty() ? std::string(t.method->path) : options_.reply_source;
+    };
     switch (t.binding->reply) {
       case EventBinding::Reply::none:
         return outcome;
       case EventBinding::Reply::data: {
-        const std::string media = event.datacontenttype ? media_type(*event.datacontenttype) : std::string();
         auto data = reply_data(*result, t, media);
         if (!data.ok()) {
           outcome.status = 500;
@@ -446,7 +471,7 @@ class EventRoute final : public RequestRoute {
         }
         CloudEvent reply;
         reply.id = new_event_id();
-        reply.source = source;
+        reply.source = source();
         reply.type = reply_type_for(event, t);
         reply.datacontenttype = std::move(data->first);
         reply.data = std::move(data->second);
@@ -461,7 +486,7 @@ class EventRoute final : public RequestRoute {
         if (reply.ok()) {
           if (reply->specversion.empty()) reply->specversion = "1.0";
           if (reply->id.empty()) reply->id = new_event_id();
-          if (reply->source.empty()) reply->source = source;
+          if (reply->source.empty()) reply->source = source();
           if (reply->type.empty()) reply->type = reply_type_for(event, t);
           if (auto checked = check_event(*reply); !checked.ok()) reply = std::move(checked).error();
         }

@@ -5,19 +5,20 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/util/time_util.h>
 
-#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <set>
+#include <iterator>
 
 #include "dispatch/wire/wire.h"
 
 namespace dispatch::events {
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+// ASCII only, as the binding's names and media types are: no locale lookup
+// per character (this runs over every header of every event).
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -81,6 +82,18 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// The bit of a context attribute the spec names (datacontenttype aside,
+// which binary mode carries in Content-Type), 0 for an extension: from_binary
+// tells repeated headers apart without a set of names per event.
+unsigned core_attribute_bit(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"specversion", "id",      "source", "type",
+                                                "dataschema",  "subject", "time"};
+  for (unsigned i = 0; i < std::size(kNames); ++i) {
+    if (name == kNames[i]) return 1u << i;
+  }
+  return 0;
 }
 
 std::string quoted(std::string_view s) {
@@ -190,6 +203,13 @@ std::string percent_encode(std::string_view value) {
 }
 
 Result<std::string> decode_header_value(std::string_view value) {
+  // The common case: nothing quoted or escaped, so the value is itself.
+  if (value.find_first_of("\"%") == std::string_view::npos) {
+    if (!wire::is_valid_utf8(value)) {
+      return bad("header value " + quoted(value) + " is not valid UTF-8 once percent-decoded");
+    }
+    return std::string(value);
+  }
   std::string unquoted;
   if (!value.empty() && value.front() == '"') {
     std::size_t i = 1;
@@ -236,7 +256,7 @@ Result<std::string> decode_header_value(std::string_view value) {
 Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body) {
   CloudEvent event;
   event.specversion.clear();
-  std::set<std::string> seen;
+  unsigned seen = 0;  // core_attribute_bit()s; extensions are checked in the event
   for (const auto& [raw_name, raw_value] : headers) {
     if (starts_with_ci(raw_name, "content-type")) {
       if (raw_name.size() == 12) {
@@ -255,7 +275,11 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
     if (name == "datacontenttype") {
       return bad("binary mode carries datacontenttype in Content-Type; a ce-datacontenttype header is not allowed");
     }
-    if (!seen.insert(name).second) return bad("header ce-" + name + " appears more than once");
+    const unsigned bit = core_attribute_bit(name);
+    if (bit != 0 ? (seen & bit) != 0 : event.extensions.count(name) != 0) {
+      return bad("header ce-" + name + " appears more than once");
+    }
+    seen |= bit;
     auto decoded = decode_header_value(trim(raw_value));
     if (!decoded.ok()) return std::move(decoded).error().with_context("header ce-" + name);
     event.set_attribute(name, std::move(*decoded));

@@ -102,6 +102,14 @@ TEST(BinaryMode, RefusesWhatTheBindingForbids) {
   EXPECT_TRUE(from_binary(headers_of(base), "").ok());
   EXPECT_FALSE(with({"ce-datacontenttype", "application/json"}).ok());
   EXPECT_FALSE(with({"ce-id", "2"}).ok());        // repeated
+  EXPECT_FALSE(with({"CE-Type", "t"}).ok());      // repeated, another case
+  auto twice = base;
+  twice.emplace_back("ce-traceid", "a");
+  twice.emplace_back("ce-TraceId", "b");
+  auto repeated = from_binary(headers_of(twice), "");  // a repeated extension
+  ASSERT_FALSE(repeated.ok());
+  EXPECT_NE(repeated.error().message().find("ce-traceid appears more than once"), std::string::npos)
+      << repeated.error().message();
   EXPECT_FALSE(with({"ce-bad_name", "x"}).ok());  // not [a-z0-9]
   EXPECT_FALSE(with({"ce-subject", "%C0%A0"}).ok());
   EXPECT_FALSE(with({"ce-subject", "a%0Ab"}).ok());  // a control character

@@ -9,10 +9,15 @@
 #include <google/protobuf/stubs/strutil.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/type_resolver.h>
+#include <google/protobuf/type.pb.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
 #include <cctype>
+#include <memory>
+#include <mutex>
 #include <set>
+#include <shared_mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace dispatch::connect {
@@ -221,6 +226,54 @@ Error error_from_json(std::string_view body, int http_status) {
   return Error(code, r->GetString(*parsed, t.body->field(1)), std::move(details));
 }
 
+namespace {
+
+// protobuf's JSON conversion asks its TypeResolver for every message and enum
+// type it meets, on every call, and the descriptor pool's resolver builds each
+// google.protobuf.Type afresh from the descriptors (options included). The
+// types of one pool never change, so each is built once here and copied out
+// afterwards. A failed lookup is not kept: it is answered as the pool answers.
+class CachingTypeResolver final : public pb::util::TypeResolver {
+ public:
+  explicit CachingTypeResolver(std::unique_ptr<pb::util::TypeResolver> inner) : inner_(std::move(inner)) {}
+
+  pb::util::Status ResolveMessageType(const std::string& type_url, pb::Type* type) override {
+    return resolve(messages_, type_url, type,
+                   [this](const std::string& url, pb::Type* t) { return inner_->ResolveMessageType(url, t); });
+  }
+  pb::util::Status ResolveEnumType(const std::string& type_url, pb::Enum* type) override {
+    return resolve(enums_, type_url, type,
+                   [this](const std::string& url, pb::Enum* t) { return inner_->ResolveEnumType(url, t); });
+  }
+
+ private:
+  template <typename T, typename Build>
+  pb::util::Status resolve(std::unordered_map<std::string, std::unique_ptr<const T>>& cache,
+                           const std::string& type_url, T* out, Build build) {
+    {
+      std::shared_lock<std::shared_mutex> lock(mutex_);
+      if (auto it = cache.find(type_url); it != cache.end()) {
+        *out = *it->second;
+        return pb::util::Status();
+      }
+    }
+    auto built = std::make_unique<T>();
+    pb::util::Status status = build(type_url, built.get());
+    if (!status.ok()) return status;
+    *out = *built;
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    cache.emplace(type_url, std::move(built));  // a racing builder's copy is as good
+    return status;
+  }
+
+  const std::unique_ptr<pb::util::TypeResolver> inner_;
+  std::shared_mutex mutex_;
+  std::unordered_map<std::string, std::unique_ptr<const pb::Type>> messages_;
+  std::unordered_map<std::string, std::unique_ptr<const pb::Enum>> enums_;
+};
+
+}  // namespace
+
 struct JsonCodec::State {
   pb::DescriptorPool pool;
   std::unique_ptr<pb::util::TypeResolver> resolver;
@@ -247,8 +300,8 @@ Result<std::unique_ptr<JsonCodec>> JsonCodec::create(std::string_view file_descr
     return Error(Code::invalid_argument,
                  "file descriptor '" + file.name() + "' does not build (invalid or inconsistent)");
   }
-  state->resolver.reset(pb::util::NewTypeResolverForDescriptorPool(std::string(kTypeUrlPrefix),
-                                                                     &state->pool));
+  state->resolver = std::make_unique<CachingTypeResolver>(std::unique_ptr<pb::util::TypeResolver>(
+      pb::util::NewTypeResolverForDescriptorPool(std::string(kTypeUrlPrefix), &state->pool)));
   return std::unique_ptr<JsonCodec>(new JsonCodec(std::move(state)));
 }
 

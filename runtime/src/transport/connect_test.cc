@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "transport/test_service.h"
 
 namespace dispatch::connect {
@@ -95,6 +100,32 @@ TEST(Connect, JsonCodecRejectsBadInput) {
     EXPECT_NE(r.error().message().find("t.AddRequest"), std::string::npos);
   }
   EXPECT_EQ((*codec)->to_binary("t.Missing", "{}").error().code(), Code::internal);
+}
+
+// The codec keeps the types it has resolved: many threads converting at once
+// (the first calls racing to fill that cache) all get the answer one thread
+// alone gets, and bad input is still refused after the types are cached.
+TEST(Connect, JsonCodecGivesTheSameAnswersFromManyThreadsAtOnce) {
+  auto codec = JsonCodec::create(testing::descriptor());
+  ASSERT_TRUE(codec.ok()) << codec.error().what();
+  const JsonCodec& c = **codec;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&c, &wrong, t] {
+      for (int i = 0; i < 200; ++i) {
+        const int a = t * 1000 + i;
+        auto binary = c.to_binary("t.AddRequest", R"({"a": ")" + std::to_string(a) + R"(", "b": 1})");
+        if (!binary.ok() || static_cast<int64_t>(testing::read_varints(*binary)[1]) != a) ++wrong;
+        auto json = c.to_json("t.AddResponse", testing::varint_field(1, static_cast<uint64_t>(a)));
+        if (!json.ok() || *json != R"({"result":")" + std::to_string(a) + R"("})") ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(c.to_binary("t.AddRequest", R"({"nope": 1})").error().code(), Code::invalid_argument);
+  EXPECT_EQ(c.to_json("t.Missing", "").error().code(), Code::internal);
 }
 
 TEST(Connect, JsonCodecWithWellKnownTypes) {
