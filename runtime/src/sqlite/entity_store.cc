@@ -40,7 +40,7 @@ QueuedMessage read_message(const Stmt& s, int first = 0) {
 
 struct WriteStmts {
   explicit WriteStmts(sqlite3* db);
-  Stmt find_key, insert_key, insert_inbox, wake_entity;
+  Stmt find_key, insert_key, insert_inbox, wake_entity, get_seq, put_seq;
   Stmt next_type, due, lease, inbox, state, specs, idle;
   Stmt check_lease, delete_state, upsert_state, touch_state, insert_delayed, cancel_delayed, insert_egress;
   Stmt drop_inbox, any_inbox, settle, fail, to_dead_letters, entity_attempts;
@@ -53,7 +53,9 @@ WriteStmts::WriteStmts(sqlite3* db) {
   insert_key = Stmt(db, "INSERT INTO sf_ingress_keys (key, message_seq, created_at) VALUES (?1, ?2, ?3)");
   insert_inbox = Stmt(db,
                       "INSERT INTO sf_inbox (fn_type, entity_id, caller_type, caller_id, type_name, "
-                      "has_value, value, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                      "has_value, value, created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  get_seq = Stmt(db, "SELECT seq FROM sf_sequences WHERE name = 'sf_inbox'");
+  put_seq = Stmt(db, "UPDATE sf_sequences SET seq = ?1 WHERE name = 'sf_inbox'");
   // An idle entity becomes ready; a ready or leased one stays as it is
   // (a leased one looks at its inbox again when its reply is applied).
   wake_entity = Stmt(db,
@@ -146,6 +148,36 @@ WriteStmts::WriteStmts(sqlite3* db) {
              "seq = max(seq, excluded.seq)");
 }
 
+// Message seqs handed out by one write operation: the high-water mark is
+// read at its first message and written back once, by save(), before the
+// operation returns (one read and one write per operation, not per
+// message). Not cached across operations: another connection may write
+// between them, and an operation that fails rolls its savepoint back.
+class Seqs {
+ public:
+  explicit Seqs(WriteStmts& w) : w_(w) {}
+  uint64_t next() {
+    if (!loaded_) {
+      Using u(w_.get_seq);
+      if (!w_.get_seq.step()) throw Error(Code::internal, "the store has no sf_sequences row for sf_inbox");
+      last_ = w_.get_seq.i64(0);
+      loaded_ = true;
+    }
+    return static_cast<uint64_t>(++last_);
+  }
+  void save() {
+    if (!loaded_) return;
+    Using u(w_.put_seq);
+    w_.put_seq.bind(1, last_);
+    w_.put_seq.step();
+  }
+
+ private:
+  WriteStmts& w_;
+  bool loaded_ = false;
+  int64_t last_ = 0;
+};
+
 struct ReadStmts {
   explicit ReadStmts(sqlite3* db);
   Stmt entity, state, backlog, delayed, egress, ack, dead, next_ready, next_delayed, begin, commit;
@@ -210,6 +242,7 @@ class SqliteEntityStore final : public EntityStore {
           if (messages.empty()) throw Error(Code::invalid_argument, "no messages to send");
           std::vector<uint64_t> ids;
           ids.reserve(messages.size());
+          Seqs seqs(w_);
           for (const EntityMessage& m : messages) {
             if (!m.idempotency_key.empty()) {
               Stmt& f = w_.find_key;
@@ -220,7 +253,7 @@ class SqliteEntityStore final : public EntityStore {
                 continue;
               }
             }
-            const uint64_t seq = queue(m, now_ms);
+            const uint64_t seq = queue(seqs, m, now_ms);
             if (!m.idempotency_key.empty()) {
               Stmt& k = w_.insert_key;
               Using u(k);
@@ -229,6 +262,7 @@ class SqliteEntityStore final : public EntityStore {
             }
             ids.push_back(seq);
           }
+          seqs.save();
           return ids;
         },
         Mode{/*synced=*/true, /*self_contained=*/false});
@@ -315,13 +349,15 @@ class SqliteEntityStore final : public EntityStore {
             s.bind(1, now_ms).bind(2, static_cast<int64_t>(max));
             while (s.step()) due.push_back(read_message(s));
           }
+          Seqs seqs(w_);
           for (const QueuedMessage& d : due) {
-            queue(d.message, now_ms);
+            queue(seqs, d.message, now_ms);
             Stmt& s = w_.drop_delayed;
             Using u(s);
             s.bind(1, static_cast<int64_t>(d.seq));
             s.step();
           }
+          seqs.save();
           return due.size();
         },
         Mode{/*synced=*/false, /*self_contained=*/false});
@@ -375,7 +411,9 @@ class SqliteEntityStore final : public EntityStore {
             m.has_value = s.i64(5) != 0;
             m.value = s.text(6);
           }
-          const uint64_t seq = queue(m, now_ms);
+          Seqs seqs(w_);
+          const uint64_t seq = queue(seqs, m, now_ms);
+          seqs.save();
           Stmt& s = w_.drop_dead_letter;
           Using u(s);
           s.bind(1, static_cast<int64_t>(dead_letter));
@@ -517,15 +555,16 @@ class SqliteEntityStore final : public EntityStore {
   }
 
   // Appends to the target's inbox and makes the target ready when idle.
-  uint64_t queue(const EntityMessage& m, int64_t now_ms) {
+  uint64_t queue(Seqs& seqs, const EntityMessage& m, int64_t now_ms) {
+    const uint64_t seq = seqs.next();
     {
       Stmt& s = w_.insert_inbox;
       Using u(s);
       s.bind(1, m.target.type).bind(2, m.target.id).bind(3, m.caller.type).bind(4, m.caller.id);
       s.bind(5, m.type_name).bind(6, int64_t{m.has_value ? 1 : 0}).bind_blob(7, m.value).bind(8, now_ms);
+      s.bind(9, static_cast<int64_t>(seq));
       s.step();
     }
-    const uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
     Stmt& e = w_.wake_entity;
     Using u(e);
     e.bind(1, m.target.type).bind(2, m.target.id).bind(3, now_ms);
@@ -556,7 +595,11 @@ class SqliteEntityStore final : public EntityStore {
       s.bind(1, a.type).bind(2, a.id).bind(3, name).bind(4, expires_at);
       s.step();
     }
-    for (const EntityMessage& m : r.outgoing) queue(m, now_ms);
+    if (!r.outgoing.empty()) {
+      Seqs seqs(w_);
+      for (const EntityMessage& m : r.outgoing) queue(seqs, m, now_ms);
+      seqs.save();
+    }
     // Cancellations first: a reply may cancel a token and reuse it.
     for (const std::string& token : r.cancellations) {
       Stmt& s = w_.cancel_delayed;
