@@ -41,7 +41,7 @@ QueuedMessage read_message(const Stmt& s, int first = 0) {
 struct WriteStmts {
   explicit WriteStmts(sqlite3* db);
   Stmt find_key, insert_key, insert_inbox, wake_entity, get_seq, put_seq;
-  Stmt next_type, due, lease, inbox, state, specs, idle;
+  Stmt next_type, due, any_due, lease, lease_again, inbox, state, specs, idle;
   Stmt check_lease, delete_state, upsert_state, touch_state, insert_delayed, cancel_delayed, insert_egress;
   Stmt drop_inbox, any_inbox, settle, fail, to_dead_letters, entity_attempts;
   Stmt upsert_spec, due_delayed, drop_delayed, sweep_state, sweep_keys, sweep_egress;
@@ -68,9 +68,17 @@ WriteStmts::WriteStmts(sqlite3* db) {
   due = Stmt(db,
              "SELECT entity_id, attempts, last_error FROM sf_entities INDEXED BY sf_entities_ready "
              "WHERE status = 1 AND fn_type = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3");
+  any_due = Stmt(db,
+                 "SELECT 1 FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type = ?1 AND "
+                 "next_attempt_at <= ?2 LIMIT 1");
   lease = Stmt(db,
                "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2 WHERE fn_type = ?3 AND "
                "entity_id = ?4");
+  // A reply's entity leased again for its next batch: its failed attempts
+  // went with the batch the reply settled.
+  lease_again = Stmt(db,
+                     "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2, attempts = 0, "
+                     "last_error = '' WHERE fn_type = ?3 AND entity_id = ?4");
   inbox = Stmt(db, std::string("SELECT ") + kMessageColumns +
                        " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
   // Expired values are skipped by the caller, not here: a bound time
@@ -283,6 +291,44 @@ class SqliteEntityStore final : public EntityStore {
           apply(address, result, now_ms);
           drop_batch(address, last_seq, now_ms);
           return true;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+  }
+
+  void complete_and_claim(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result,
+                          int64_t now_ms, EntityClaimOptions next, Done<Completion> done) override {
+    writer_.submit<Completion>(
+        std::move(done),
+        [this, address = std::move(address), lease, last_seq, result = std::move(result), now_ms,
+         next = std::move(next)] {
+          Completion c;
+          if (!leased(address, lease)) return c;
+          apply(address, result, now_ms);
+          c.applied = true;
+          if (next.max_messages == 0 || other_due(address.type, next.now_ms)) {
+            drop_batch(address, last_seq, now_ms);
+            return c;
+          }
+          drop_messages(address, last_seq);
+          EntityBatch b;
+          b.address = address;
+          b.lease = rng_() | 1;
+          std::vector<std::pair<std::string, std::vector<StateSpec>>> specs_of;
+          load_batch(b, next, next.max_messages, specs_of);
+          if (b.messages.empty()) {
+            Stmt& s = w_.idle;
+            Using u(s);
+            s.bind(1, address.type).bind(2, address.id);
+            s.step();
+            return c;
+          }
+          Stmt& s = w_.lease_again;
+          Using u(s);
+          s.bind(1, static_cast<int64_t>(b.lease)).bind(2, next.lease_until_ms).bind(3, address.type);
+          s.bind(4, address.id);
+          s.step();
+          c.next = std::move(b);
+          return c;
         },
         Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
   }
@@ -634,12 +680,7 @@ class SqliteEntityStore final : public EntityStore {
 
   // The batch leaves the inbox; the entity is ready when more wait.
   void drop_batch(const EntityAddress& a, uint64_t last_seq, int64_t now_ms) {
-    {
-      Stmt& s = w_.drop_inbox;
-      Using u(s);
-      s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
-      s.step();
-    }
+    drop_messages(a, last_seq);
     bool more = false;
     {
       Stmt& s = w_.any_inbox;
@@ -650,6 +691,22 @@ class SqliteEntityStore final : public EntityStore {
     Stmt& s = w_.settle;
     Using u(s);
     s.bind(1, a.type).bind(2, a.id).bind(3, more ? kReady : kIdle).bind(4, now_ms);
+    s.step();
+  }
+
+  // Whether an entity of `type` is ready and due: it has waited longer
+  // than a reply's entity would, so the reply's entity goes behind it.
+  bool other_due(const std::string& type, int64_t now_ms) {
+    Stmt& s = w_.any_due;
+    Using u(s);
+    s.bind(1, type).bind(2, now_ms);
+    return s.step();
+  }
+
+  void drop_messages(const EntityAddress& a, uint64_t last_seq) {
+    Stmt& s = w_.drop_inbox;
+    Using u(s);
+    s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
     s.step();
   }
 
