@@ -305,23 +305,23 @@ class SqliteEntityStore final : public EntityStore {
           if (!leased(address, lease)) return c;
           apply(address, result, now_ms);
           c.applied = true;
-          if (next.max_messages == 0 || other_due(address.type, next.now_ms)) {
+          if (next.max_messages == 0) {
             drop_batch(address, last_seq, now_ms);
             return c;
           }
           drop_messages(address, last_seq);
+          // Whether others wait is asked only when this entity has more
+          // (an entity with none goes idle either way).
+          const bool more = any_inbox(address);
+          if (!more || other_due(address.type, next.now_ms)) {
+            settle(address, more, now_ms);
+            return c;
+          }
           EntityBatch b;
           b.address = address;
           b.lease = rng_() | 1;
           std::vector<std::pair<std::string, std::vector<StateSpec>>> specs_of;
           load_batch(b, next, next.max_messages, specs_of);
-          if (b.messages.empty()) {
-            Stmt& s = w_.idle;
-            Using u(s);
-            s.bind(1, address.type).bind(2, address.id);
-            s.step();
-            return c;
-          }
           Stmt& s = w_.lease_again;
           Using u(s);
           s.bind(1, static_cast<int64_t>(b.lease)).bind(2, next.lease_until_ms).bind(3, address.type);
@@ -681,13 +681,18 @@ class SqliteEntityStore final : public EntityStore {
   // The batch leaves the inbox; the entity is ready when more wait.
   void drop_batch(const EntityAddress& a, uint64_t last_seq, int64_t now_ms) {
     drop_messages(a, last_seq);
-    bool more = false;
-    {
-      Stmt& s = w_.any_inbox;
-      Using u(s);
-      s.bind(1, a.type).bind(2, a.id);
-      more = s.step();
-    }
+    settle(a, any_inbox(a), now_ms);
+  }
+
+  bool any_inbox(const EntityAddress& a) {
+    Stmt& s = w_.any_inbox;
+    Using u(s);
+    s.bind(1, a.type).bind(2, a.id);
+    return s.step();
+  }
+
+  // The entity is no longer leased: ready when `more` messages wait, else idle.
+  void settle(const EntityAddress& a, bool more, int64_t now_ms) {
     Stmt& s = w_.settle;
     Using u(s);
     s.bind(1, a.type).bind(2, a.id).bind(3, more ? kReady : kIdle).bind(4, now_ms);
