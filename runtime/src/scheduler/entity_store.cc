@@ -31,6 +31,26 @@ Result<bool> EntityStore::complete_sync(EntityAddress address, uint64_t lease, u
   });
 }
 
+void EntityStore::complete_and_claim(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result,
+                                     int64_t now_ms, EntityClaimOptions /*next*/, Done<Completion> done) {
+  complete(std::move(address), lease, last_seq, std::move(result), now_ms,
+           [done = std::move(done)](Result<bool> applied) {
+             if (!applied.ok()) return done(std::move(applied).error());
+             Completion c;
+             c.applied = *applied;
+             done(std::move(c));
+           });
+}
+
+Result<Completion> EntityStore::complete_and_claim_sync(EntityAddress address, uint64_t lease, uint64_t last_seq,
+                                                        BatchResult result, int64_t now_ms,
+                                                        EntityClaimOptions next) {
+  return wait_for<Completion>([&](auto done) {
+    complete_and_claim(std::move(address), lease, last_seq, std::move(result), now_ms, std::move(next),
+                       std::move(done));
+  });
+}
+
 Result<bool> EntityStore::fail_sync(EntityAddress address, uint64_t lease, int64_t next_attempt_at_ms,
                                     std::string error) {
   return wait_for<bool>(

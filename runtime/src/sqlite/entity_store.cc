@@ -40,8 +40,8 @@ QueuedMessage read_message(const Stmt& s, int first = 0) {
 
 struct WriteStmts {
   explicit WriteStmts(sqlite3* db);
-  Stmt find_key, insert_key, insert_inbox, wake_entity;
-  Stmt next_type, due, lease, inbox, state, specs, idle;
+  Stmt find_key, insert_key, insert_inbox, wake_entity, get_seq, put_seq;
+  Stmt next_type, due, any_due, lease, lease_again, inbox, state, specs, idle;
   Stmt check_lease, delete_state, upsert_state, touch_state, insert_delayed, cancel_delayed, insert_egress;
   Stmt drop_inbox, any_inbox, settle, fail, to_dead_letters, entity_attempts;
   Stmt upsert_spec, due_delayed, drop_delayed, sweep_state, sweep_keys, sweep_egress;
@@ -53,7 +53,9 @@ WriteStmts::WriteStmts(sqlite3* db) {
   insert_key = Stmt(db, "INSERT INTO sf_ingress_keys (key, message_seq, created_at) VALUES (?1, ?2, ?3)");
   insert_inbox = Stmt(db,
                       "INSERT INTO sf_inbox (fn_type, entity_id, caller_type, caller_id, type_name, "
-                      "has_value, value, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                      "has_value, value, created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  get_seq = Stmt(db, "SELECT seq FROM sf_sequences WHERE name = 'sf_inbox'");
+  put_seq = Stmt(db, "UPDATE sf_sequences SET seq = ?1 WHERE name = 'sf_inbox'");
   // An idle entity becomes ready; a ready or leased one stays as it is
   // (a leased one looks at its inbox again when its reply is applied).
   wake_entity = Stmt(db,
@@ -66,9 +68,17 @@ WriteStmts::WriteStmts(sqlite3* db) {
   due = Stmt(db,
              "SELECT entity_id, attempts, last_error FROM sf_entities INDEXED BY sf_entities_ready "
              "WHERE status = 1 AND fn_type = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3");
+  any_due = Stmt(db,
+                 "SELECT 1 FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type = ?1 AND "
+                 "next_attempt_at <= ?2 LIMIT 1");
   lease = Stmt(db,
                "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2 WHERE fn_type = ?3 AND "
                "entity_id = ?4");
+  // A reply's entity leased again for its next batch: its failed attempts
+  // went with the batch the reply settled.
+  lease_again = Stmt(db,
+                     "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2, attempts = 0, "
+                     "last_error = '' WHERE fn_type = ?3 AND entity_id = ?4");
   inbox = Stmt(db, std::string("SELECT ") + kMessageColumns +
                        " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
   // Expired values are skipped by the caller, not here: a bound time
@@ -146,6 +156,36 @@ WriteStmts::WriteStmts(sqlite3* db) {
              "seq = max(seq, excluded.seq)");
 }
 
+// Message seqs handed out by one write operation: the high-water mark is
+// read at its first message and written back once, by save(), before the
+// operation returns (one read and one write per operation, not per
+// message). Not cached across operations: another connection may write
+// between them, and an operation that fails rolls its savepoint back.
+class Seqs {
+ public:
+  explicit Seqs(WriteStmts& w) : w_(w) {}
+  uint64_t next() {
+    if (!loaded_) {
+      Using u(w_.get_seq);
+      if (!w_.get_seq.step()) throw Error(Code::internal, "the store has no sf_sequences row for sf_inbox");
+      last_ = w_.get_seq.i64(0);
+      loaded_ = true;
+    }
+    return static_cast<uint64_t>(++last_);
+  }
+  void save() {
+    if (!loaded_) return;
+    Using u(w_.put_seq);
+    w_.put_seq.bind(1, last_);
+    w_.put_seq.step();
+  }
+
+ private:
+  WriteStmts& w_;
+  bool loaded_ = false;
+  int64_t last_ = 0;
+};
+
 struct ReadStmts {
   explicit ReadStmts(sqlite3* db);
   Stmt entity, state, backlog, delayed, egress, ack, dead, next_ready, next_delayed, begin, commit;
@@ -210,6 +250,7 @@ class SqliteEntityStore final : public EntityStore {
           if (messages.empty()) throw Error(Code::invalid_argument, "no messages to send");
           std::vector<uint64_t> ids;
           ids.reserve(messages.size());
+          Seqs seqs(w_);
           for (const EntityMessage& m : messages) {
             if (!m.idempotency_key.empty()) {
               Stmt& f = w_.find_key;
@@ -220,7 +261,7 @@ class SqliteEntityStore final : public EntityStore {
                 continue;
               }
             }
-            const uint64_t seq = queue(m, now_ms);
+            const uint64_t seq = queue(seqs, m, now_ms);
             if (!m.idempotency_key.empty()) {
               Stmt& k = w_.insert_key;
               Using u(k);
@@ -229,6 +270,7 @@ class SqliteEntityStore final : public EntityStore {
             }
             ids.push_back(seq);
           }
+          seqs.save();
           return ids;
         },
         Mode{/*synced=*/true, /*self_contained=*/false});
@@ -249,6 +291,44 @@ class SqliteEntityStore final : public EntityStore {
           apply(address, result, now_ms);
           drop_batch(address, last_seq, now_ms);
           return true;
+        },
+        Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
+  }
+
+  void complete_and_claim(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result,
+                          int64_t now_ms, EntityClaimOptions next, Done<Completion> done) override {
+    writer_.submit<Completion>(
+        std::move(done),
+        [this, address = std::move(address), lease, last_seq, result = std::move(result), now_ms,
+         next = std::move(next)] {
+          Completion c;
+          if (!leased(address, lease)) return c;
+          apply(address, result, now_ms);
+          c.applied = true;
+          if (next.max_messages == 0) {
+            drop_batch(address, last_seq, now_ms);
+            return c;
+          }
+          drop_messages(address, last_seq);
+          // Whether others wait is asked only when this entity has more
+          // (an entity with none goes idle either way).
+          const bool more = any_inbox(address);
+          if (!more || other_due(address.type, next.now_ms)) {
+            settle(address, more, now_ms);
+            return c;
+          }
+          EntityBatch b;
+          b.address = address;
+          b.lease = rng_() | 1;
+          std::vector<std::pair<std::string, std::vector<StateSpec>>> specs_of;
+          load_batch(b, next, next.max_messages, specs_of);
+          Stmt& s = w_.lease_again;
+          Using u(s);
+          s.bind(1, static_cast<int64_t>(b.lease)).bind(2, next.lease_until_ms).bind(3, address.type);
+          s.bind(4, address.id);
+          s.step();
+          c.next = std::move(b);
+          return c;
         },
         Mode{/*synced=*/false, /*self_contained=*/false, /*may_wait=*/true});
   }
@@ -315,13 +395,15 @@ class SqliteEntityStore final : public EntityStore {
             s.bind(1, now_ms).bind(2, static_cast<int64_t>(max));
             while (s.step()) due.push_back(read_message(s));
           }
+          Seqs seqs(w_);
           for (const QueuedMessage& d : due) {
-            queue(d.message, now_ms);
+            queue(seqs, d.message, now_ms);
             Stmt& s = w_.drop_delayed;
             Using u(s);
             s.bind(1, static_cast<int64_t>(d.seq));
             s.step();
           }
+          seqs.save();
           return due.size();
         },
         Mode{/*synced=*/false, /*self_contained=*/false});
@@ -375,7 +457,9 @@ class SqliteEntityStore final : public EntityStore {
             m.has_value = s.i64(5) != 0;
             m.value = s.text(6);
           }
-          const uint64_t seq = queue(m, now_ms);
+          Seqs seqs(w_);
+          const uint64_t seq = queue(seqs, m, now_ms);
+          seqs.save();
           Stmt& s = w_.drop_dead_letter;
           Using u(s);
           s.bind(1, static_cast<int64_t>(dead_letter));
@@ -517,15 +601,16 @@ class SqliteEntityStore final : public EntityStore {
   }
 
   // Appends to the target's inbox and makes the target ready when idle.
-  uint64_t queue(const EntityMessage& m, int64_t now_ms) {
+  uint64_t queue(Seqs& seqs, const EntityMessage& m, int64_t now_ms) {
+    const uint64_t seq = seqs.next();
     {
       Stmt& s = w_.insert_inbox;
       Using u(s);
       s.bind(1, m.target.type).bind(2, m.target.id).bind(3, m.caller.type).bind(4, m.caller.id);
       s.bind(5, m.type_name).bind(6, int64_t{m.has_value ? 1 : 0}).bind_blob(7, m.value).bind(8, now_ms);
+      s.bind(9, static_cast<int64_t>(seq));
       s.step();
     }
-    const uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
     Stmt& e = w_.wake_entity;
     Using u(e);
     e.bind(1, m.target.type).bind(2, m.target.id).bind(3, now_ms);
@@ -556,7 +641,11 @@ class SqliteEntityStore final : public EntityStore {
       s.bind(1, a.type).bind(2, a.id).bind(3, name).bind(4, expires_at);
       s.step();
     }
-    for (const EntityMessage& m : r.outgoing) queue(m, now_ms);
+    if (!r.outgoing.empty()) {
+      Seqs seqs(w_);
+      for (const EntityMessage& m : r.outgoing) queue(seqs, m, now_ms);
+      seqs.save();
+    }
     // Cancellations first: a reply may cancel a token and reuse it.
     for (const std::string& token : r.cancellations) {
       Stmt& s = w_.cancel_delayed;
@@ -591,22 +680,38 @@ class SqliteEntityStore final : public EntityStore {
 
   // The batch leaves the inbox; the entity is ready when more wait.
   void drop_batch(const EntityAddress& a, uint64_t last_seq, int64_t now_ms) {
-    {
-      Stmt& s = w_.drop_inbox;
-      Using u(s);
-      s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
-      s.step();
-    }
-    bool more = false;
-    {
-      Stmt& s = w_.any_inbox;
-      Using u(s);
-      s.bind(1, a.type).bind(2, a.id);
-      more = s.step();
-    }
+    drop_messages(a, last_seq);
+    settle(a, any_inbox(a), now_ms);
+  }
+
+  bool any_inbox(const EntityAddress& a) {
+    Stmt& s = w_.any_inbox;
+    Using u(s);
+    s.bind(1, a.type).bind(2, a.id);
+    return s.step();
+  }
+
+  // The entity is no longer leased: ready when `more` messages wait, else idle.
+  void settle(const EntityAddress& a, bool more, int64_t now_ms) {
     Stmt& s = w_.settle;
     Using u(s);
     s.bind(1, a.type).bind(2, a.id).bind(3, more ? kReady : kIdle).bind(4, now_ms);
+    s.step();
+  }
+
+  // Whether an entity of `type` is ready and due: it has waited longer
+  // than a reply's entity would, so the reply's entity goes behind it.
+  bool other_due(const std::string& type, int64_t now_ms) {
+    Stmt& s = w_.any_due;
+    Using u(s);
+    s.bind(1, type).bind(2, now_ms);
+    return s.step();
+  }
+
+  void drop_messages(const EntityAddress& a, uint64_t last_seq) {
+    Stmt& s = w_.drop_inbox;
+    Using u(s);
+    s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
     s.step();
   }
 

@@ -210,6 +210,39 @@ CREATE TABLE results (
 );
 CREATE INDEX results_parent ON results(parent_id, seq);
 )sql"},
+    // 7: an entity's inbox is keyed by the entity (fn_type, entity_id,
+    // seq) and holds its rows in that key's B-tree: queuing a message
+    // writes one B-tree instead of a table and an index, and a claim reads
+    // an inbox as one range instead of looking each row up by its rowid.
+    // Such a table cannot AUTOINCREMENT, so the high-water mark of message
+    // seqs moves to sf_sequences (taken from sqlite_sequence and the rows,
+    // so that no seq is handed out twice across the change).
+    {7, R"sql(
+CREATE TABLE sf_sequences (
+  name TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO sf_sequences (name, seq) SELECT 'sf_inbox', max(
+  coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'sf_inbox'), 0),
+  coalesce((SELECT max(seq) FROM sf_inbox), 0));
+CREATE TABLE sf_inbox_by_entity (
+  fn_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  caller_type TEXT NOT NULL DEFAULT '',
+  caller_id TEXT NOT NULL DEFAULT '',
+  type_name TEXT NOT NULL,
+  has_value INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (fn_type, entity_id, seq)
+) WITHOUT ROWID;
+INSERT INTO sf_inbox_by_entity (fn_type, entity_id, seq, caller_type, caller_id, type_name, has_value, value,
+                                created_at)
+  SELECT fn_type, entity_id, seq, caller_type, caller_id, type_name, has_value, value, created_at FROM sf_inbox;
+DROP TABLE sf_inbox;
+ALTER TABLE sf_inbox_by_entity RENAME TO sf_inbox;
+)sql"},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 

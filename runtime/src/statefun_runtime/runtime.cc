@@ -300,25 +300,70 @@ struct Runtime::Impl {
     const EntityAddress address = f->batch.address;
     const uint64_t last = f->batch.messages.back().seq;
     const bool wrote_egress = !result.egress.empty();
+    const bool sent = !result.outgoing.empty();
     const std::size_t n = f->batch.messages.size();
     release_slot(*f);
-    store->complete(address, f->batch.lease, last, std::move(result), clock->now_ms(),
-                    tracked<bool>([this, f, n, wrote_egress](Result<bool> applied) {
-                      if (!applied.ok()) {
-                        // The store refused the result itself (a token
-                        // pending twice): nothing of it stays.
-                        settle_dead_after_slot(f, applied.error().message());
-                        return;
-                      }
-                      settled([&] {
-                        if (*applied) {
-                          stats.invocations += n;
-                          if (wrote_egress) egress_version++;
-                        } else {
-                          stats.stale++;
-                        }
-                      }, wrote_egress);
-                    }));
+    const int64_t now = clock->now_ms();
+    // The entity's next batch is claimed with the reply when its endpoint
+    // has a free slot and no queue (the store then also checks that no
+    // other entity of its type is waiting): it skips the ready entities'
+    // index, a claim and a pump round.
+    scheduler::EntityClaimOptions next;
+    next.now_ms = now;
+    next.lease_until_ms = now + opts.lease.count();
+    next.max_messages = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = endpoints.find(f->endpoint.url);
+      if (!stopping && it != endpoints.end() && it->second.waiting.empty() &&
+          it->second.in_flight < opts.max_endpoint_in_flight) {
+        next.max_messages = f->endpoint.max_batch;
+      }
+    }
+    store->complete_and_claim(address, f->batch.lease, last, std::move(result), now, std::move(next),
+                              tracked<scheduler::Completion>([this, f, n, wrote_egress,
+                                                              sent](Result<scheduler::Completion> done) {
+                                if (!done.ok()) {
+                                  // The store refused the result itself (a
+                                  // token pending twice): nothing of it stays.
+                                  settle_dead_after_slot(f, done.error().message());
+                                  return;
+                                }
+                                if (done->next) {
+                                  continued(*f, std::move(*done->next), n, wrote_egress, sent);
+                                  return;
+                                }
+                                settled([&] {
+                                  if (done->applied) {
+                                    stats.invocations += n;
+                                    if (wrote_egress) egress_version++;
+                                  } else {
+                                    stats.stale++;
+                                  }
+                                }, wrote_egress);
+                              }));
+  }
+
+  // A reply applied with its entity's next batch: the next batch takes the
+  // settled one's place among the outstanding ones and waits for the pump
+  // to post it (not posted here: this runs on the store's writer thread).
+  // A claim is due only when the reply queued messages for other entities.
+  void continued(const Flight& prev, EntityBatch batch, std::size_t n, bool wrote_egress, bool sent) {
+    auto f = std::make_shared<Flight>();
+    f->batch = std::move(batch);
+    f->endpoint = prev.endpoint;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.invocations += n;
+      stats.continued++;
+      if (wrote_egress) egress_version++;
+      endpoints[f->endpoint.url].waiting.push_back(std::move(f));
+      wake = true;
+      if (sent) new_work = true;
+    }
+    wake_cv.notify_all();
+    idle_cv.notify_all();
+    if (wrote_egress) egress_cv.notify_all();
   }
 
   void on_incomplete(const std::shared_ptr<Flight>& f, const pb::FromFunction::IncompleteInvocationContext& ctx) {

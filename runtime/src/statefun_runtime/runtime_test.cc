@@ -4,7 +4,8 @@
 // state carried, expiration after write and after invoke, delayed messages
 // and their cancellation, retries then dead letters (and redrive), every
 // kind of bad reply dead-lettered with its reason while other entities keep
-// flowing, ingress refusals, egress read in order and POSTed until 2xx.
+// flowing, ingress refusals, egress read in order and POSTed until 2xx, and
+// a reply that claims its entity's next batch unless another entity waits.
 #include "dispatch/statefun_runtime/runtime.h"
 
 #include <gtest/gtest.h>
@@ -268,6 +269,51 @@ TEST_F(RuntimeTest, MessagesArrivingDuringABatchGoOutTogetherInArrivalOrderWithS
   EXPECT_EQ(stateful::decode_int(second.state(0).state_value().value()).value(), 2);
   EXPECT_EQ(count_of("a"), 6);
   EXPECT_EQ(seen_["a"], (std::vector<std::string>{"warm-up", "1", "2", "3", "4", "5"}));
+}
+
+TEST_F(RuntimeTest, AReplyClaimsItsEntitysNextBatchWhenNoOtherEntityWaits) {
+  behaviour_ = counter();
+  send("t/counter", "a", "warm-up");
+  run();
+  const std::size_t before = requests_.size();
+  hold_ = true;
+  send("t/counter", "a", "1");
+  ASSERT_TRUE(rt_->step().ok());
+  send("t/counter", "a", "2");
+  send("t/counter", "a", "3");
+  release_held();
+  rt_->wait_idle();
+  // Applied with its entity's next batch: still leased, waiting to be posted.
+  EXPECT_EQ(rt_->stats().continued, 1u);
+  EXPECT_EQ(count_of("a"), 2);
+  EXPECT_TRUE(rt_->entity({"t/counter", "a"}, 10).value()->in_flight);
+  ASSERT_TRUE(rt_->step().ok());
+  rt_->wait_idle();
+  ASSERT_EQ(requests_.size(), before + 2);
+  const auto& second = requests_.back().invocation();
+  ASSERT_EQ(second.invocations_size(), 2);
+  EXPECT_EQ(stateful::decode_int(second.state(0).state_value().value()).value(), 2);
+  EXPECT_EQ(count_of("a"), 4);
+  EXPECT_EQ(seen_["a"], (std::vector<std::string>{"warm-up", "1", "2", "3"}));
+  EXPECT_FALSE(rt_->entity({"t/counter", "a"}, 10).value()->in_flight);
+}
+
+TEST_F(RuntimeTest, AReplysEntityGoesBehindAnotherEntityOfItsTypeThatWaits) {
+  behaviour_ = counter();
+  send("t/counter", "a", "warm-up");
+  run();
+  hold_ = true;
+  send("t/counter", "a", "1");
+  ASSERT_TRUE(rt_->step().ok());
+  send("t/counter", "b", "x");  // ready, not claimed yet
+  send("t/counter", "a", "2");
+  release_held();
+  rt_->wait_idle();
+  EXPECT_EQ(rt_->stats().continued, 0u);
+  run();
+  EXPECT_EQ(count_of("a"), 3);
+  EXPECT_EQ(count_of("b"), 1);
+  EXPECT_EQ(seen_["a"], (std::vector<std::string>{"warm-up", "1", "2"}));
 }
 
 TEST_F(RuntimeTest, StateExpiresAfterWrite) {

@@ -128,6 +128,13 @@ struct BatchResult {
   std::vector<NewEgressRecord> egress;
 };
 
+// What complete_and_claim() did: whether the reply was applied, and the
+// entity's next batch when it stayed leased for one.
+struct Completion {
+  bool applied = false;
+  std::optional<EntityBatch> next;
+};
+
 struct DelayedRecord {
   uint64_t seq = 0;
   int64_t due_at_ms = 0;
@@ -196,6 +203,19 @@ class EntityStore {
   // entity is ready again when more wait. false when the lease is gone.
   virtual void complete(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result,
                         int64_t now_ms, Done<bool> done) = 0;
+  // complete(), and in the same transaction, when more messages wait for
+  // the entity and no other entity of its function type is ready and due
+  // by next.now_ms (those have waited longer, and claims hand them out
+  // oldest first): its next batch (up to next.max_messages, with its state and
+  // specs, as claim_entities() would hand it out). The entity then stays
+  // leased, under a new lease until next.lease_until_ms, instead of going
+  // back to the ready ones; it went idle when `next` is empty. A runtime
+  // asks only while it has room for the batch, since an entity claimed
+  // straight away has had less time to gather messages than the ready
+  // ones that wait. The default runs complete() and claims nothing, which
+  // is always correct: the entity is ready as after complete().
+  virtual void complete_and_claim(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result,
+                                  int64_t now_ms, EntityClaimOptions next, Done<Completion> done);
   // The attempt failed: ready again at next_attempt_at_ms, attempts + 1.
   virtual void fail(EntityAddress address, uint64_t lease, int64_t next_attempt_at_ms, std::string error,
                     Done<bool> done) = 0;
@@ -236,6 +256,8 @@ class EntityStore {
   Result<std::vector<EntityBatch>> claim_entities_sync(EntityClaimOptions options);
   Result<bool> complete_sync(EntityAddress address, uint64_t lease, uint64_t last_seq, BatchResult result,
                              int64_t now_ms);
+  Result<Completion> complete_and_claim_sync(EntityAddress address, uint64_t lease, uint64_t last_seq,
+                                             BatchResult result, int64_t now_ms, EntityClaimOptions next);
   Result<bool> fail_sync(EntityAddress address, uint64_t lease, int64_t next_attempt_at_ms, std::string error);
   Result<bool> dead_letter_sync(EntityAddress address, uint64_t lease, uint64_t last_seq, std::string reason,
                                 int64_t now_ms);

@@ -91,6 +91,7 @@ struct RuntimeStats {
   uint64_t delayed_fired = 0;
   uint64_t egress_posted = 0;    // records acknowledged by HTTP egresses
   uint64_t stale = 0;            // replies whose lease was gone
+  uint64_t continued = 0;        // batches claimed with the previous reply
 };
 
 class Runtime {
