@@ -199,6 +199,8 @@ class JetStreamEntityStore final : public EntityStore {
 
   // ---- the interface ----
 
+  bool shared() const noexcept override { return true; }
+
   void send(std::vector<EntityMessage> messages, int64_t now_ms, Done<std::vector<uint64_t>> done) override {
     post([this, messages = std::move(messages), now_ms, done = std::move(done)]() mutable {
       done(do_send(std::move(messages), now_ms));

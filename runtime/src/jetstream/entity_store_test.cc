@@ -2,7 +2,8 @@
 // holds it to that): several stores on one bucket, as several dispatchd
 // processes are. An address's batch is claimed by exactly one of them, a
 // lapsed lease is taken over by another, a reply under the lost lease is
-// refused, and each address's messages go out in the order they came.
+// refused, each address's messages go out in the order they came, and a
+// StateFun runtime starting on a shared store leaves the others' leases.
 #include "dispatch/jetstream/entity_store.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "dispatch/statefun_runtime/runtime.h"
 #include "jetstream/testing/nats_server.h"
 
 namespace dispatch::scheduler {
@@ -168,6 +170,34 @@ TEST_F(JetStreamEntityStoreTest, ADelayedMessageFiresOnceWhicheverStoresFireIt) 
   }
   EXPECT_EQ(count, 10u);
   EXPECT_EQ(delivered.size(), 10u);
+}
+
+TEST_F(JetStreamEntityStoreTest, ARuntimeStartingOnTheSharedStoreKeepsAnotherProcesssLeases) {
+  EXPECT_TRUE(b_->shared());
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  ASSERT_TRUE(a_->send_sync({msg("e", "1")}, now).ok());
+  EntityClaimOptions o = at(now);
+  o.lease_until_ms = now + 60'000;
+  auto held = a_->claim_entities_sync(o).value();
+  ASSERT_EQ(held.size(), 1u);
+  auto leased = [&] {
+    auto v = b_->entity({"g/count", "e"}, 10).value();
+    return v && v->in_flight;
+  };
+  for (int i = 0; i < 400 && !leased(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(leased());
+  statefun::RuntimeOptions ro;
+  ro.modules = statefun::ModuleConfig::parse(
+                   "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: g/*\n"
+                   "  urlPathTemplate: http://127.0.0.1:1/statefun\n")
+                   .value();
+  ro.store = b_.get();
+  auto runtime = statefun::Runtime::open(std::move(ro));
+  ASSERT_TRUE(runtime.ok()) << runtime.error().what();
+  EXPECT_TRUE(leased());
+  EXPECT_TRUE(a_->complete_sync(held[0].address, held[0].lease, held[0].messages.back().seq, {}, now).value());
 }
 
 }  // namespace
