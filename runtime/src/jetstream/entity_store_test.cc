@@ -3,7 +3,9 @@
 // processes are. An address's batch is claimed by exactly one of them, a
 // lapsed lease is taken over by another, a reply under the lost lease is
 // refused, each address's messages go out in the order they came, and a
-// StateFun runtime starting on a shared store leaves the others' leases.
+// StateFun runtime starting on a shared store leaves the others' leases; a
+// reply whose effects a dead process left unapplied has them applied by the
+// next store to start, once however often that happens.
 #include "dispatch/jetstream/entity_store.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "dispatch/jetstream/v1/entities.pb.h"
 #include "dispatch/statefun_runtime/runtime.h"
+#include "jetstream/kv.h"
 #include "jetstream/testing/nats_server.h"
 
 namespace dispatch::scheduler {
@@ -198,6 +202,73 @@ TEST_F(JetStreamEntityStoreTest, ARuntimeStartingOnTheSharedStoreKeepsAnotherPro
   ASSERT_TRUE(runtime.ok()) << runtime.error().what();
   EXPECT_TRUE(leased());
   EXPECT_TRUE(a_->complete_sync(held[0].address, held[0].lease, held[0].messages.back().seq, {}, now).value());
+}
+
+std::string hex(std::string_view s) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+TEST_F(JetStreamEntityStoreTest, EffectsADeadProcessLeftAreAppliedAtStartOnceHoweverOften) {
+  a_.reset();
+  b_.reset();
+  // A reply recorded (state, inbox consumed) with its effects not yet
+  // applied, as a process that died between the two steps leaves it.
+  JetStreamOptions o;
+  o.servers = {nats_.url()};
+  o.bucket = "two_processes_entities";
+  auto kv = jetstream::Kv::open(o).value();
+  namespace pb = ::dispatch::jetstream::v1;
+  pb::Entity e;
+  e.mutable_address()->set_type("g/count");
+  e.mutable_address()->set_id("dead");
+  e.set_consumed_seq(1);
+  pb::EntityEffects* fx = e.mutable_effects();
+  fx->set_id(0x1234);
+  fx->set_written_at_ms(1);
+  fx->set_now_ms(1000);
+  pb::EntityMsg* out = fx->add_outgoing();
+  out->mutable_target()->set_type("g/count");
+  out->mutable_target()->set_id("next");
+  out->set_type_name("io.statefun.types/string");
+  out->set_has_value(true);
+  out->set_value("forwarded");
+  pb::NewEgress* g = fx->add_egress();
+  g->set_egress("e/out");
+  g->set_type_name("io.statefun.types/string");
+  g->set_value("record");
+  const std::string key = "e.t" + hex("g/count") + ".i" + hex("dead");
+  std::string bytes;
+  e.SerializeToString(&bytes);
+  ASSERT_TRUE(kv->create(key, bytes).value().has_value());
+  for (int start = 0; start < 2; ++start) {
+    if (start == 1) {
+      // Applied, then the same effects found again (a second process's
+      // recovery that read the record before they were cleared).
+      auto now = kv->get(key).value();
+      ASSERT_TRUE(now.has_value());
+      ASSERT_TRUE(kv->update(key, bytes, now->revision).value().has_value());
+    }
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    auto egress = store->read_egress("e/out", 0, 10).value();
+    ASSERT_EQ(egress.size(), 1u) << "start " << start;
+    EXPECT_EQ(egress[0].value, "record");
+    auto next = store->entity({"g/count", "next"}, 10).value();
+    ASSERT_TRUE(next.has_value());
+    ASSERT_EQ(next->backlog.size(), 1u) << "start " << start;
+    EXPECT_EQ(next->backlog[0].message.value, "forwarded");
+    auto cleared = kv->get(key).value();
+    ASSERT_TRUE(cleared.has_value());
+    pb::Entity after;
+    ASSERT_TRUE(after.ParseFromString(cleared->value));
+    EXPECT_FALSE(after.has_effects());
+  }
 }
 
 }  // namespace
