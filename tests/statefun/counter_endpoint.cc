@@ -5,8 +5,9 @@
 // the sequence number of the last message, which must grow by one per
 // message: a gap or a repeat counts in "disorder") and "ticks" (int). A
 // message is a long n: n > 0 is the address's n-th message; n < 0 also arms
-// a delayed tick in 100 ms (token "t<n>"); 0 is a tick.
-// Usage: counter_endpoint --port N [--port-file PATH]
+// a delayed tick in 100 ms (token "t<n>"); 0 is a tick. With --egress
+// NAMESPACE/TYPE, each counted message also writes its n (long) there.
+// Usage: counter_endpoint --port N [--port-file PATH] [--egress NAMESPACE/TYPE]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -19,6 +20,9 @@ namespace {
 
 namespace pb = ::io::statefun::sdk::reqreply;
 namespace st = ::dispatch::stateful;
+
+// --egress: where counted messages are also written (empty: nowhere).
+std::string egress_namespace, egress_type;
 
 void declare(pb::FromFunction& res, const char* name, std::string_view type) {
   auto* spec = res.mutable_incomplete_invocation_context()->add_missing_values();
@@ -72,6 +76,14 @@ dispatch::Result<std::string> handle(const dispatch::MethodCall& call) {
     if (seq != n_last + 1) ++n_disorder;
     n_last = seq;
     ++n_count;
+    if (!egress_type.empty()) {
+      auto* e = r->add_outgoing_egresses();
+      e->set_egress_namespace(egress_namespace);
+      e->set_egress_type(egress_type);
+      e->mutable_argument()->set_typename_(std::string(st::kLongType));
+      e->mutable_argument()->set_has_value(true);
+      e->mutable_argument()->set_value(st::encode_long(*n));
+    }
     if (*n < 0) {
       auto* d = r->add_delayed_invocations();
       d->set_delay_in_ms(100);
@@ -103,6 +115,16 @@ int main(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--port") options.port = static_cast<uint16_t>(std::atoi(argv[i + 1]));
     if (flag == "--port-file") port_file = argv[i + 1];
+    if (flag == "--egress") {
+      const std::string name = argv[i + 1];
+      const std::size_t slash = name.rfind('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
+        std::fprintf(stderr, "counter_endpoint: --egress '%s' is not NAMESPACE/TYPE\n", name.c_str());
+        return 2;
+      }
+      egress_namespace = name.substr(0, slash);
+      egress_type = name.substr(slash + 1);
+    }
   }
   options.logger = dispatch::Logger::from_env();
   dispatch::DispatchTable table{&kService};

@@ -29,7 +29,8 @@
 // Writes run in order on the store's writer thread, which also runs their
 // callbacks and, when idle, recovery.
 //
-// Not for: stateful functions (entities() is null), nor policy.
+// Not for: stateful functions (entity_store.cc; entities() opens one on
+// first use), nor policy.
 #include "dispatch/jetstream/jetstream_store.h"
 
 #include <algorithm>
@@ -47,6 +48,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "dispatch/jetstream/entity_store.h"
 #include "jetstream/kv.h"
 #include "jetstream/records.h"
 
@@ -129,6 +131,17 @@ class JetStreamStore final : public Store {
   }
 
   bool shared() const noexcept override { return true; }
+
+  // The entities' store, opened on first use (its own connection and
+  // bucket); null when that fails.
+  EntityStore* entities() noexcept override {
+    std::lock_guard<std::mutex> lock(entities_mu_);
+    if (!entities_) {
+      auto opened = open_jetstream_entity_store(options_);
+      if (opened.ok()) entities_ = std::move(opened).value();
+    }
+    return entities_.get();
+  }
 
   void enqueue(std::vector<NewCall> calls, int64_t now_ms, Done<std::vector<std::string>> done) override {
     post([this, calls = std::move(calls), now_ms, done = std::move(done)]() mutable {
@@ -1056,6 +1069,9 @@ class JetStreamStore final : public Store {
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> deleted_{0};
+
+  std::mutex entities_mu_;
+  std::unique_ptr<EntityStore> entities_;
 };
 
 }  // namespace

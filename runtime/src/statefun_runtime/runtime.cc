@@ -631,7 +631,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
     auto acked = impl.store->ack_egress_sync(e.egress, *cursor);
     if (!acked.ok()) return std::move(acked).error();
   }
-  auto released = impl.store->release_entity_leases_sync(impl.clock->now_ms(), true);
+  // A store shared with other running processes keeps their leases.
+  auto released = impl.store->release_entity_leases_sync(impl.clock->now_ms(), !impl.store->shared());
   if (!released.ok()) return std::move(released).error();
   if (*released > 0) {
     impl.log(LogLevel::info, "recovered " + std::to_string(*released) +

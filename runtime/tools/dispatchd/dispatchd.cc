@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/jetstream/entity_store.h"
 #include "dispatch/jetstream/jetstream_store.h"
 #include "dispatch/metrics/registry.h"
 #include "dispatch/scheduler/scheduler.h"
@@ -64,7 +65,9 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --statefun-module PATH
                         also run stateful functions (Apache Flink StateFun's
                         request-reply protocol): routes from StateFun's module
-                        configuration YAML (kind: io.statefun.endpoints.v2/http)
+                        configuration YAML (kind: io.statefun.endpoints.v2/http);
+                        with --store nats://, entities are kept in the bucket
+                        NAME_entities beside the calls' (NAME: --nats-bucket)
   --statefun-max-attempts N
                         deliveries of a failing batch before it becomes a dead
                         letter (default 10, 0: no limit)
@@ -289,14 +292,24 @@ int main(int argc, char** argv) {
   std::unique_ptr<scheduler::Scheduler> s = std::move(opened).value();
 
   // Stateful functions: the same store file, server and keys.
+  std::unique_ptr<scheduler::EntityStore> nats_entities;  // outlives the runtime
   std::unique_ptr<statefun::Runtime> stateful;
   if (!statefun_module.empty()) {
     auto modules = statefun::ModuleConfig::load(statefun_module);
     if (!modules.ok()) fail("--statefun-module: " + modules.error().message());
     statefun::RuntimeOptions so;
     so.modules = std::move(modules).value();
-    so.store = store_ref.entities();
-    if (so.store == nullptr) fail("this store keeps no entities for stateful functions");
+    if (nats_store.empty()) {
+      so.store = store_ref.entities();
+    } else {
+      // On JetStream, in a bucket beside the calls' ("<bucket>_entities"),
+      // shared with any other dispatchd on it like the calls.
+      auto entities = scheduler::open_jetstream_entity_store(nats);
+      if (!entities.ok()) fail("--store " + nats_store + ": entities: " + entities.error().message());
+      nats_entities = std::move(entities).value();
+      so.store = nats_entities.get();
+      logger.log(LogLevel::info, "keeping entities in JetStream bucket " + nats.bucket + "_entities");
+    }
     so.decorate = decorate;
     so.max_attempts = statefun_max_attempts;
     // Ingress keys and egress records are kept as long as calls; --retention

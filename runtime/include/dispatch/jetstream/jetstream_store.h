@@ -10,8 +10,10 @@
 //   o.servers = parse_nats_servers("nats://127.0.0.1:4222").value();
 //   options.store = dispatch::scheduler::open_jetstream_store(o).value();
 //
-// Not for: stateful functions yet (entities() is null), nor policy (the
-// scheduler's). Held to the same contract as the SQLite store
+// entities() opens the stateful-functions runtime's store on first use
+// (open_jetstream_entity_store(), entity_store.h: a bucket of its own).
+//
+// Not for: policy (the scheduler's). Held to the same contract as the SQLite store
 // (store_conformance_test).
 // Public header: compiles as C++17 and C++20.
 #pragma once

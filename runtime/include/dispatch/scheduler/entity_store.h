@@ -190,6 +190,12 @@ class EntityStore {
  public:
   virtual ~EntityStore() = default;
 
+  // True when other processes may use the same store at once, each with its
+  // own runtime (JetStream): a runtime starting then releases only lapsed
+  // leases, not every leased entity. False (SQLite): one runtime per store,
+  // and every lease at start-up is a leftover of the previous process.
+  virtual bool shared() const noexcept { return false; }
+
   // Queues messages in arrival order, in one transaction (all or none);
   // their ids (seq) in order. A message whose idempotency key is stored
   // gets the first message's id and is not queued again.

@@ -1,27 +1,53 @@
-// The SQLite EntityStore: inboxes in arrival order, one leased batch per
-// entity, a reply applied whole under its lease, retries that shrink the
-// batch to its head, dead letters and their redrive, delayed messages fired
-// once and cancelled by their sender's token, expiration sweeps, egress
-// order and acknowledgements, idempotent ingress, fairness across function
-// types, and everything kept across a reopen.
+// What every EntityStore backend must do (entity_store.h): inboxes in
+// arrival order, one leased batch per entity, a reply applied whole under its
+// lease, retries that shrink the batch to its head, dead letters and their
+// redrive, delayed messages fired once and cancelled by their sender's token,
+// expiration sweeps, egress order and acknowledgements, idempotent ingress,
+// fairness across function types, and everything kept across a reopen. Each
+// test runs on every backend (SQLite on disk, JetStream on a nats-server of
+// the test's own), so the StateFun runtime gets the same answers from both.
+// What one backend does beyond the contract is tested beside it
+// (jetstream/entity_store_test: several processes on one bucket).
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
+#include <string>
 
+#include "dispatch/jetstream/jetstream_store.h"
 #include "dispatch/scheduler/entity_store.h"
 #include "dispatch/sqlite/sqlite_store.h"
+#include "jetstream/testing/nats_server.h"
 
 namespace dispatch::scheduler {
 namespace {
 
-class EntityStoreTest : public ::testing::Test {
+// Opens the store named `name` (a file, a bucket): opening the same name
+// again sees what was written before.
+using Factory = std::function<std::unique_ptr<Store>(const std::string& dir, const std::string& name)>;
+
+struct Backend {
+  const char* name;
+  Factory open;
+  // Why this backend cannot run here (empty: it can).
+  std::function<std::string()> missing = [] { return std::string(); };
+};
+
+std::string PrintBackend(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
+
+class EntityStoreConformance : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    path_ = ::testing::TempDir() + "entities_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db";
+    name_ = std::string("entities_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (auto& c : name_) {
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    }
     remove_files();
+    if (std::string why = GetParam().missing(); !why.empty()) GTEST_SKIP() << why;
     open();
   }
   void TearDown() override {
@@ -29,16 +55,14 @@ class EntityStoreTest : public ::testing::Test {
     remove_files();
   }
   void remove_files() {
-    for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((path_ + suffix).c_str());
+    const std::string path = ::testing::TempDir() + name_ + ".db";
+    for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((path + suffix).c_str());
   }
   EntityStore& open() {
     store_.reset();
-    SqliteOptions o;
-    o.path = path_;
-    o.fsync_commits = false;
-    auto s = open_sqlite_store(o);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
-    store_ = std::move(s).value();
+    store_ = GetParam().open(::testing::TempDir(), name_);
+    EXPECT_NE(store_, nullptr);
+    EXPECT_NE(store_->entities(), nullptr);
     return es();
   }
   EntityStore& es() { return *store_->entities(); }
@@ -72,11 +96,11 @@ class EntityStoreTest : public ::testing::Test {
     return out;
   }
 
-  std::string path_;
+  std::string name_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(EntityStoreTest, ABatchIsTheInboxInArrivalOrderAndOnlyOneIsLeasedPerEntity) {
+TEST_P(EntityStoreConformance, ABatchIsTheInboxInArrivalOrderAndOnlyOneIsLeasedPerEntity) {
   send(msg("g/greet", "alice", "1"));
   send(msg("g/greet", "alice", "2"));
   send(msg("g/greet", "bob", "x"));
@@ -96,7 +120,7 @@ TEST_F(EntityStoreTest, ABatchIsTheInboxInArrivalOrderAndOnlyOneIsLeasedPerEntit
   EXPECT_EQ(values(next[0]), (std::vector<std::string>{"3"}));
 }
 
-TEST_F(EntityStoreTest, AReplyIsAppliedWholeUnderItsLeaseOnly) {
+TEST_P(EntityStoreConformance, AReplyIsAppliedWholeUnderItsLeaseOnly) {
   ASSERT_TRUE(es().register_specs_sync("g/greet", {{"seen", "io.statefun.types/int", ExpireMode::none, 0}}).value());
   send(msg("g/greet", "alice", "hi"));
   auto b = claim();
@@ -142,7 +166,7 @@ TEST_F(EntityStoreTest, AReplyIsAppliedWholeUnderItsLeaseOnly) {
   }
 }
 
-TEST_F(EntityStoreTest, AFailedBatchIsRetriedAsItsHeadAloneThenDeadLetteredAndRedriven) {
+TEST_P(EntityStoreConformance, AFailedBatchIsRetriedAsItsHeadAloneThenDeadLetteredAndRedriven) {
   send(msg("g/greet", "alice", "poison"));
   send(msg("g/greet", "alice", "fine"));
   auto b = claim();
@@ -180,7 +204,7 @@ TEST_F(EntityStoreTest, AFailedBatchIsRetriedAsItsHeadAloneThenDeadLetteredAndRe
   EXPECT_EQ(unknown.error().code(), Code::not_found);
 }
 
-TEST_F(EntityStoreTest, DelayedMessagesFireOnceAndTheSendersTokenCancelsThem) {
+TEST_P(EntityStoreConformance, DelayedMessagesFireOnceAndTheSendersTokenCancelsThem) {
   send(msg("g/timer", "t1", "start"));
   auto b = claim();
   ASSERT_EQ(b.size(), 1u);
@@ -219,7 +243,7 @@ TEST_F(EntityStoreTest, DelayedMessagesFireOnceAndTheSendersTokenCancelsThem) {
   EXPECT_EQ(fired[0].messages[0].message.caller, (EntityAddress{"g/timer", "t1"}));
 }
 
-TEST_F(EntityStoreTest, ATokenPendingTwiceFromOneSenderFailsTheWholeReply) {
+TEST_P(EntityStoreConformance, ATokenPendingTwiceFromOneSenderFailsTheWholeReply) {
   send(msg("g/timer", "t1", "start"));
   auto b = claim();
   BatchResult r;
@@ -240,7 +264,7 @@ TEST_F(EntityStoreTest, ATokenPendingTwiceFromOneSenderFailsTheWholeReply) {
   EXPECT_EQ(es().dead_letters(0, 10)->size(), 1u);
 }
 
-TEST_F(EntityStoreTest, ExpiredValuesAreNotHandedOutAndSweepsDeleteThem) {
+TEST_P(EntityStoreConformance, ExpiredValuesAreNotHandedOutAndSweepsDeleteThem) {
   send(msg("g/c", "a", "1"));
   auto b = claim();
   BatchResult r;
@@ -268,7 +292,7 @@ TEST_F(EntityStoreTest, ExpiredValuesAreNotHandedOutAndSweepsDeleteThem) {
   EXPECT_EQ(es().entity({"g/c", "a"}, 10).value()->state.size(), 1u);
 }
 
-TEST_F(EntityStoreTest, IngressKeysDeduplicateUntilSwept) {
+TEST_P(EntityStoreConformance, IngressKeysDeduplicateUntilSwept) {
   const uint64_t first = send(msg("g/c", "a", "1", "key-1"), 1000);
   EXPECT_EQ(send(msg("g/c", "a", "1", "key-1"), 1001), first);
   EXPECT_EQ(es().entity({"g/c", "a"}, 10).value()->backlog.size(), 1u);
@@ -281,7 +305,7 @@ TEST_F(EntityStoreTest, IngressKeysDeduplicateUntilSwept) {
   EXPECT_EQ(send(msg("g/c", "a", "2", "key-2"), 1003), ids[0]);
 }
 
-TEST_F(EntityStoreTest, EgressRecordsWaitForTheirHttpAcknowledgementBeforeSweeping) {
+TEST_P(EntityStoreConformance, EgressRecordsWaitForTheirHttpAcknowledgementBeforeSweeping) {
   send(msg("g/c", "a", "1"));
   auto b = claim();
   BatchResult r;
@@ -299,7 +323,7 @@ TEST_F(EntityStoreTest, EgressRecordsWaitForTheirHttpAcknowledgementBeforeSweepi
   EXPECT_EQ(es().read_egress("e/http", 0, 10)->size(), 1u);
 }
 
-TEST_F(EntityStoreTest, LeasesLapseAndAreAllReleasedAtStart) {
+TEST_P(EntityStoreConformance, LeasesLapseAndAreAllReleasedAtStart) {
   send(msg("g/c", "a", "1"));
   auto b = claim(1000);
   ASSERT_EQ(b.size(), 1u);
@@ -311,7 +335,7 @@ TEST_F(EntityStoreTest, LeasesLapseAndAreAllReleasedAtStart) {
   EXPECT_EQ(es().release_entity_leases_sync(61'001, true).value(), 1u);
 }
 
-TEST_F(EntityStoreTest, EverythingSurvivesAReopenAndARunningBatchIsHandedOutAgain) {
+TEST_P(EntityStoreConformance, EverythingSurvivesAReopenAndARunningBatchIsHandedOutAgain) {
   ASSERT_TRUE(es().register_specs_sync("g/c", {{"n", "io.statefun.types/int", ExpireMode::after_write, 10}}).value());
   send(msg("g/c", "a", "1"));
   auto b = claim();
@@ -331,7 +355,7 @@ TEST_F(EntityStoreTest, EverythingSurvivesAReopenAndARunningBatchIsHandedOutAgai
   EXPECT_EQ(again[0].specs[0].ttl_ms, 10);
 }
 
-TEST_F(EntityStoreTest, BackloggedFunctionTypesShareTheBatchesOfAClaim) {
+TEST_P(EntityStoreConformance, BackloggedFunctionTypesShareTheBatchesOfAClaim) {
   for (int i = 0; i < 100; ++i) send(msg("f/flood", "e" + std::to_string(i), "x"));
   for (int i = 0; i < 10; ++i) send(msg("f/small", "e" + std::to_string(i), "x"));
   auto b = claim(1000, 20);
@@ -340,6 +364,35 @@ TEST_F(EntityStoreTest, BackloggedFunctionTypesShareTheBatchesOfAClaim) {
   for (auto& x : b) small += x.address.type == "f/small" ? 1 : 0;
   EXPECT_EQ(small, 10);
 }
+
+const Backend kBackends[] = {
+    {"sqlite",
+     [](const std::string& dir, const std::string& name) -> std::unique_ptr<Store> {
+       SqliteOptions o;
+       o.path = dir + name + ".db";
+       o.fsync_commits = false;
+       auto s = open_sqlite_store(o);
+       EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+       return s.ok() ? std::move(s).value() : nullptr;
+     }},
+    {"jetstream",
+     [](const std::string&, const std::string& name) -> std::unique_ptr<Store> {
+       // One server for the whole run; buckets named after the test.
+       static testing::NatsServer nats;
+       static const bool started = nats.start();
+       EXPECT_TRUE(started) << nats.failure();
+       if (!started) return nullptr;
+       JetStreamOptions o;
+       o.servers = {nats.url()};
+       o.bucket = name;
+       auto s = open_jetstream_store(o);
+       EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+       return s.ok() ? std::move(s).value() : nullptr;
+     },
+     [] { return testing::NatsServer::available() ? std::string() : testing::NatsServer::kMissing; }},
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, EntityStoreConformance, ::testing::ValuesIn(kBackends), PrintBackend);
 
 }  // namespace
 }  // namespace dispatch::scheduler
