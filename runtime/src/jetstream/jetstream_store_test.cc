@@ -217,6 +217,40 @@ TEST_F(JetStreamStoreTest, ABucketWithATtlIsRefusedNamingIt) {
   EXPECT_NE(s.error().message().find("TTL"), std::string::npos) << s.error().message();
 }
 
+TEST_F(JetStreamStoreTest, ABucketWithSettingsTheStoreCannotUseIsRefusedNamingTheSetting) {
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_.url().c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  struct Theirs {
+    const char* bucket;
+    void (*set)(kvConfig&);
+    const char* named;
+  };
+  const Theirs kTheirs[] = {
+      {"in_memory", [](kvConfig& c) { c.StorageType = js_MemoryStorage; }, "storage type"},
+      {"with_history", [](kvConfig& c) { c.History = 5; }, "history of 5"},
+      {"small_values", [](kvConfig& c) { c.MaxValueSize = 1024; }, "max value size"},
+  };
+  for (const Theirs& t : kTheirs) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = t.bucket;
+    cfg.History = 1;
+    t.set(cfg);
+    kvStore* kv = nullptr;
+    ASSERT_EQ(js_CreateKeyValue(&kv, js, &cfg), NATS_OK) << t.bucket;
+    kvStore_Destroy(kv);
+    auto s = open_jetstream_store(options(t.bucket));
+    ASSERT_FALSE(s.ok()) << t.bucket;
+    EXPECT_EQ(s.error().code(), Code::failed_precondition);
+    EXPECT_NE(s.error().message().find(t.named), std::string::npos) << s.error().message();
+    EXPECT_NE(s.error().message().find(t.bucket), std::string::npos) << s.error().message();
+  }
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
 // The bucket as another process sees it, to write what a process that died
 // between the steps of a write would have left.
 class RawBucket {

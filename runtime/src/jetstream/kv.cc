@@ -37,11 +37,47 @@ Code code_for(natsStatus s) {
 
 // A compare-and-set refused by the server: the key moved on (update) or
 // exists (create).
+// A value the store writes (a call with its input, results and effects)
+// fits in NATS's default maximum payload; a bucket must take that.
+constexpr int32_t kMinValueSize = 1024 * 1024;
+
 bool lost_race(natsStatus s) {
   if (s != NATS_ERR) return false;
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
   return text != nullptr && (std::strstr(text, "wrong last sequence") != nullptr || std::strstr(text, "10071") != nullptr);
+}
+
+// What the store needs of a bucket, whoever made it: calls that do not
+// expire, are kept on disk, fit whatever the store writes, with one value
+// per key (the store's compare-and-set and watcher assume it), on as many
+// servers as asked for. failed_precondition naming the first setting that
+// differs.
+Result<void> check_bucket(const jsStreamConfig& c, const JetStreamOptions& o) {
+  const std::string bucket = "JetStream bucket " + o.bucket;
+  auto refuse = [&](const std::string& what) {
+    return Error(Code::failed_precondition, bucket + " " + what + ": use another bucket (--nats-bucket), or "
+                                                                 "delete this one so that dispatchd makes it");
+  };
+  if (c.MaxAge != 0) {
+    return refuse("has a TTL (" + std::to_string(c.MaxAge / 1'000'000) +
+                  " ms); the scheduler's calls must not expire on their own");
+  }
+  if (c.Storage != js_FileStorage) return refuse("keeps its values in memory (storage type); calls must be kept on disk");
+  if (c.MaxMsgsPerSubject != 1) {
+    return refuse("keeps a history of " + std::to_string(c.MaxMsgsPerSubject) +
+                  " values per key; the store needs history 1");
+  }
+  if (c.MaxMsgSize > 0 && c.MaxMsgSize < kMinValueSize) {
+    return refuse("limits values to " + std::to_string(c.MaxMsgSize) + " bytes (max value size); a call needs up to " +
+                  std::to_string(kMinValueSize));
+  }
+  if (c.Replicas != o.replicas) {
+    return Error(Code::failed_precondition, bucket + " has " + std::to_string(c.Replicas) + " replicas, not the " +
+                                                std::to_string(o.replicas) + " asked for: ask for " +
+                                                std::to_string(c.Replicas) + ", or use another bucket");
+  }
+  return {};
 }
 
 }  // namespace
@@ -110,25 +146,14 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
                           " (is JetStream enabled on the server: nats-server -js?)",
                       s);
   }
-  // A bucket someone else made must not forget calls on its own.
-  kvStatus* st = nullptr;
-  s = kvStore_Status(&st, kv->kv_);
-  if (s != NATS_OK) return nats_error(code_for(s), "status of JetStream bucket " + o.bucket, s);
-  const int64_t ttl = kvStatus_TTL(st);
-  const int64_t replicas = kvStatus_Replicas(st);
-  kvStatus_Destroy(st);
-  if (ttl != 0) {
-    return Error(Code::failed_precondition,
-                 "JetStream bucket " + o.bucket + " has a TTL (" + std::to_string(ttl / 1'000'000) +
-                     " ms); the scheduler's calls must not expire on their own: use another bucket, or one "
-                     "without a TTL");
-  }
-  if (replicas != o.replicas) {
-    return Error(Code::failed_precondition, "JetStream bucket " + o.bucket + " has " + std::to_string(replicas) +
-                                                " replicas, not the " + std::to_string(o.replicas) +
-                                                " asked for: ask for " + std::to_string(replicas) +
-                                                ", or use another bucket");
-  }
+  // A bucket someone else made must keep calls the way the store needs.
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&si, kv->js_, ("KV_" + o.bucket).c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return nats_error(code_for(s), "settings of JetStream bucket " + o.bucket, s);
+  Result<void> usable = check_bucket(*si->Config, o);
+  jsStreamInfo_Destroy(si);
+  if (!usable.ok()) return usable.error();
   return kv;
 }
 
