@@ -2,7 +2,9 @@
 // loopback: two dispatchd share one bucket on a nats-server of the test's
 // own and deliver calls to an endpoint, each call once, whichever of them
 // took the dispatch and whichever is asked for the result; a workflow's
-// children and timer run across them; servers that cannot be reached, or a
+// children and timer run across them; while the server is away the API
+// answers unavailable, and it carries on by itself when the server is back;
+// servers that cannot be reached at start, or a
 // --store that is not nats://, end dispatchd at once with a clear error.
 #include <signal.h>
 #include <sys/wait.h>
@@ -132,6 +134,42 @@ TEST_F(DispatchdOnJetStream, TwoDispatchdShareTheCallsAndEachIsDeliveredOnce) {
   auto joined = db.await_result(*fan, 20s);
   ASSERT_TRUE(joined.ok()) << joined.error().what();
   EXPECT_EQ(*joined, "r0,r1,r2,r3,r4");
+}
+
+TEST_F(DispatchdOnJetStream, WhileNatsIsAwayTheApiAnswersUnavailableAndRecoversByItself) {
+  auto a = api(0);
+  dispatch::DispatchClient da(*a, ep_url_);
+  auto before = da.dispatch("durable.record", "durable.RecordRequest", "before");
+  ASSERT_TRUE(before.ok()) << before.error().what();
+  ASSERT_TRUE(da.await_result(*before, 20s).ok());
+  nats_.stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  auto during = da.dispatch("durable.record", "durable.RecordRequest", "during");
+  ASSERT_FALSE(during.ok()) << "accepted with NATS away: " << *during;
+  EXPECT_EQ(during.error().code(), dispatch::Code::unavailable) << during.error().what();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 15s);
+  auto status = da.await_result(*before, 5s);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code(), dispatch::Code::unavailable) << status.error().what();
+  // The same server back on its port and storage: dispatchd carries on by
+  // itself, within the reconnect's time.
+  ASSERT_TRUE(nats_.start()) << nats_.failure();
+  const auto back = std::chrono::steady_clock::now();
+  dispatch::Result<std::string> after = dispatch::Error(dispatch::Code::unavailable, "not tried");
+  while (std::chrono::steady_clock::now() - back < 30s) {
+    after = da.dispatch("durable.record", "durable.RecordRequest", "after");
+    if (after.ok()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(after.ok()) << "not recovered 30 s after NATS came back: " << after.error().what();
+  std::printf("dispatchd recovered %lld ms after NATS came back\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - back)
+                      .count()));
+  auto result = da.await_result(*after, 20s);
+  ASSERT_TRUE(result.ok()) << result.error().what();
+  EXPECT_EQ(*result, "after");
+  EXPECT_EQ(da.await_result(*before, 5s).value(), "before");
 }
 
 TEST(DispatchdJetStreamFlags, UnreachableServersAndBadStoresEndItAtOnce) {
