@@ -3,7 +3,7 @@
 // processes are (one lease at a time, lapsed leases taken over, each sees
 // the others' calls); effects left by a process that died between its
 // steps, applied by another; on a 3-node cluster with three replicas, the
-// loss of one node loses nothing acknowledged; bad input (servers unreachable, a bucket with
+// loss of one node loses nothing acknowledged; TLS to the servers; bad input (servers unreachable, a bucket with
 // a TTL, URLs that are not nats://host:port).
 #include "dispatch/jetstream/jetstream_store.h"
 
@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -21,6 +23,7 @@
 
 #include "dispatch/jetstream/v1/records.pb.h"
 #include "jetstream/testing/nats_server.h"
+#include "transport/test_certificate.h"
 
 namespace dispatch::scheduler {
 namespace {
@@ -526,6 +529,67 @@ TEST_F(JetStreamStoreOnR3, LosingOneNodeOfThreeLosesNothingAcknowledged) {
     EXPECT_TRUE(*finished);
     EXPECT_EQ(store->get(r.id).value()->state, CallState::completed);
   }
+}
+
+// A nats-server that requires TLS, with a certificate made for 127.0.0.1.
+TEST(JetStreamStoreTls, ConnectsOverTlsAndRefusesAServerItDoesNotTrust) {
+  if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+  const std::string dir = testing::fresh_temp_dir("dispatch-nats-tls");
+  ASSERT_FALSE(dir.empty());
+  const auto server_cert = ::dispatch::testing::TestCertificate::make();
+  const auto stranger = ::dispatch::testing::TestCertificate::make();
+  const std::string cert = server_cert.write_cert(dir + "/server.pem");
+  std::ofstream(dir + "/server.key") << server_cert.key_pem;
+  const std::string untrusted = stranger.write_cert(dir + "/stranger.pem");
+  NatsServer nats;
+  nats.set_tls(cert, dir + "/server.key");
+  ASSERT_TRUE(nats.start()) << nats.failure();
+
+  JetStreamOptions o;
+  o.servers = {nats.url()};
+  o.bucket = "tls";
+  o.timeout = std::chrono::milliseconds(2000);
+  o.tls_ca_file = cert;
+  auto store = open_jetstream_store(o);
+  ASSERT_TRUE(store.ok()) << store.error().what();
+  NewCall c;
+  c.function = "t.f";
+  c.endpoint = "http://127.0.0.1:1";
+  c.input = "over tls";
+  auto ids = (*store)->enqueue_sync({c}, 1000);
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  EXPECT_EQ((*store)->get(ids->at(0)).value()->input, "over tls");
+
+  JetStreamOptions wrong_ca = o;
+  wrong_ca.tls_ca_file = untrusted;
+  auto refused = open_jetstream_store(wrong_ca);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::unavailable);
+  EXPECT_NE(refused.error().message().find("over TLS"), std::string::npos) << refused.error().message();
+
+  JetStreamOptions plain = o;
+  plain.tls_ca_file.clear();
+  auto no_tls = open_jetstream_store(plain);
+  ASSERT_FALSE(no_tls.ok());
+  EXPECT_NE(no_tls.error().message().find(nats.url()), std::string::npos) << no_tls.error().message();
+
+  JetStreamOptions no_key = o;
+  no_key.tls_cert_file = cert;
+  auto half = open_jetstream_store(no_key);
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.error().code(), Code::invalid_argument);
+  EXPECT_NE(half.error().message().find("the key is missing"), std::string::npos) << half.error().message();
+
+  JetStreamOptions missing = o;
+  missing.tls_ca_file = dir + "/absent.pem";
+  auto absent = open_jetstream_store(missing);
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.error().code(), Code::invalid_argument);
+  EXPECT_NE(absent.error().message().find("absent.pem"), std::string::npos) << absent.error().message();
+  store->reset();
+  nats.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST(ParseNatsServers, AcceptsOneOrManyHostPorts) {

@@ -35,14 +35,17 @@ Code code_for(natsStatus s) {
   }
 }
 
-// A compare-and-set refused by the server: the key moved on (update) or
-// exists (create).
 // A value the store writes (a call with its input, results and effects)
 // fits in NATS's default maximum payload; a bucket must take that.
 constexpr int32_t kMinValueSize = 1024 * 1024;
 
+// A compare-and-set refused by the server: the key moved on (update) or
+// exists (create). Told by the server's text, whatever the status: while a
+// cluster moves a stream's leader, nats.c can hand the refusal back with
+// another status than NATS_ERR, and taken for a failure it failed a whole
+// delivery round instead of reading the record again.
 bool lost_race(natsStatus s) {
-  if (s != NATS_ERR) return false;
+  if (s == NATS_OK) return false;
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
   return text != nullptr && (std::strstr(text, "wrong last sequence") != nullptr || std::strstr(text, "10071") != nullptr);
@@ -80,6 +83,34 @@ Result<void> check_bucket(const jsStreamConfig& c, const JetStreamOptions& o) {
   return {};
 }
 
+// TLS as the options ask: required once any file is given; each file's
+// failure names it.
+Result<void> set_tls(natsOptions* opts, const JetStreamOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return Error(Code::invalid_argument,
+                 "a NATS client certificate needs both its chain and its key (" +
+                     std::string(o.tls_cert_file.empty() ? "the certificate" : "the key") + " is missing)");
+  }
+  if (o.tls_ca_file.empty() && o.tls_cert_file.empty()) return {};
+  natsStatus s = natsOptions_SetSecure(opts, true);
+  if (s != NATS_OK) return nats_error(Code::invalid_argument, "NATS TLS", s);
+  if (!o.tls_ca_file.empty()) {
+    s = natsOptions_LoadCATrustedCertificates(opts, o.tls_ca_file.c_str());
+    if (s != NATS_OK) {
+      return nats_error(Code::invalid_argument, "NATS TLS CA certificates " + o.tls_ca_file + " (PEM)", s);
+    }
+  }
+  if (!o.tls_cert_file.empty()) {
+    s = natsOptions_LoadCertificatesChain(opts, o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+    if (s != NATS_OK) {
+      return nats_error(Code::invalid_argument,
+                        "NATS TLS client certificate " + o.tls_cert_file + " and key " + o.tls_key_file + " (PEM)",
+                        s);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
@@ -113,10 +144,20 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     natsOptions_Destroy(opts);
     return nats_error(Code::invalid_argument, "NATS connection options for " + where, s);
   }
+  if (Result<void> tls = set_tls(opts, o); !tls.ok()) {
+    natsOptions_Destroy(opts);
+    return tls.error();
+  }
   s = natsConnection_Connect(&kv->nc_, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    return nats_error(Code::unavailable, "cannot connect to NATS at " + where, s);
+    const bool tls = !o.tls_ca_file.empty() || !o.tls_cert_file.empty();
+    return nats_error(Code::unavailable,
+                      "cannot connect to NATS at " + where +
+                          (s == NATS_SSL_ERROR && tls ? " over TLS (is the server's certificate signed by the CA "
+                                                        "given, and does it name the host connected to?)"
+                                                      : ""),
+                      s);
   }
   jsOptions jo;
   jsOptions_Init(&jo);
