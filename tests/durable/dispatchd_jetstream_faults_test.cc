@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nats/nats.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -38,6 +40,7 @@
 #include "child_process.h"
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/jetstream/jetstream_store.h"
+#include "dispatch/jetstream/v1/records.pb.h"
 #include "dispatch/transport/http_client.h"
 #include "jetstream/testing/nats_server.h"
 
@@ -180,9 +183,36 @@ class DispatchdJetStreamFaults : public ::testing::Test {
     if (!call.ok() || !call->has_value()) return "(not in the bucket)";
     show(**call);
     auto children = (*store)->list_children(id, 100, "");
+    std::vector<std::string> ids{id};
     if (children.ok()) {
-      for (const auto& c : *children) show(c);
+      for (const auto& c : *children) {
+        show(c);
+        ids.push_back(c.id);
+      }
     }
+    // The records themselves: what is outstanding, what results wait,
+    // effects not applied.
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    kvStore* kv = nullptr;
+    if (natsConnection_ConnectTo(&nc, cluster_.urls()[0].c_str()) == NATS_OK &&
+        natsConnection_JetStream(&js, nc, nullptr) == NATS_OK && js_KeyValue(&kv, js, "faults") == NATS_OK) {
+      for (const std::string& key : ids) {
+        kvEntry* e = nullptr;
+        if (kvStore_Get(&e, kv, ("c." + key).c_str()) != NATS_OK) continue;
+        dispatch::jetstream::v1::Call c;
+        c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e));
+        out << "  record " << key << " rev " << kvEntry_Revision(e) << ": state=" << c.state()
+            << " outstanding=[";
+        for (const auto& o : c.outstanding()) out << o << " ";
+        out << "] results=" << c.results_size() << " result_seq=" << c.result_seq()
+            << " effects=" << (c.has_effects() ? c.effects().ShortDebugString() : "none") << "\n";
+        kvEntry_Destroy(e);
+      }
+    }
+    if (kv != nullptr) kvStore_Destroy(kv);
+    if (js != nullptr) jsCtx_Destroy(js);
+    if (nc != nullptr) natsConnection_Destroy(nc);
     return out.str();
   }
 

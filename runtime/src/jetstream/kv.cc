@@ -193,8 +193,31 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   s = js_GetStreamInfo(&si, kv->js_, ("KV_" + o.bucket).c_str(), nullptr, &jerr);
   if (s != NATS_OK) return nats_error(code_for(s), "settings of JetStream bucket " + o.bucket, s);
   Result<void> usable = check_bucket(*si->Config, o);
+  if (!usable.ok()) {
+    jsStreamInfo_Destroy(si);
+    return usable.error();
+  }
+  // Reads from the bucket's leader only. nats.c makes buckets with direct
+  // gets, which any replica answers, a follower too, that may not have the
+  // latest write yet; the store decides on what it reads (a child's result
+  // is dropped when its parent does not list it yet), so with replicas a
+  // stale read lost results. Turned off here, for buckets made before too.
+  if (si->Config->AllowDirect) {
+    si->Config->AllowDirect = false;
+    jsStreamInfo* updated = nullptr;
+    s = js_UpdateStream(&updated, kv->js_, si->Config, nullptr, &jerr);
+    if (updated != nullptr) jsStreamInfo_Destroy(updated);
+    if (s == NATS_OK) {
+      kvStore_Destroy(kv->kv_);
+      kv->kv_ = nullptr;
+      s = js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str());
+    }
+    if (s != NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return nats_error(code_for(s), "turning direct gets off for JetStream bucket " + o.bucket, s);
+    }
+  }
   jsStreamInfo_Destroy(si);
-  if (!usable.ok()) return usable.error();
   return kv;
 }
 
