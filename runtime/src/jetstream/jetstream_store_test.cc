@@ -220,39 +220,6 @@ TEST_F(JetStreamStoreTest, ABucketWithATtlIsRefusedNamingIt) {
   EXPECT_NE(s.error().message().find("TTL"), std::string::npos) << s.error().message();
 }
 
-// Direct gets are answered by any replica, a follower that lags too: the
-// store reads its records from the bucket's leader only, even in a bucket
-// made with direct gets before.
-TEST_F(JetStreamStoreTest, ReadsGoToTheBucketsLeaderNotToAnyReplica) {
-  natsConnection* nc = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_.url().c_str()), NATS_OK);
-  jsCtx* js = nullptr;
-  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  kvConfig cfg;
-  kvConfig_Init(&cfg);
-  cfg.Bucket = "direct";
-  cfg.History = 1;
-  kvStore* kv = nullptr;
-  ASSERT_EQ(js_CreateKeyValue(&kv, js, &cfg), NATS_OK);
-  kvStore_Destroy(kv);
-  auto direct = [&] {
-    jsStreamInfo* si = nullptr;
-    EXPECT_EQ(js_GetStreamInfo(&si, js, "KV_direct", nullptr, nullptr), NATS_OK);
-    const bool allowed = si != nullptr && si->Config->AllowDirect;
-    if (si != nullptr) jsStreamInfo_Destroy(si);
-    return allowed;
-  };
-  EXPECT_TRUE(direct());  // as nats.c makes buckets
-  auto store = open(options("direct"));
-  ASSERT_TRUE(store);
-  EXPECT_FALSE(direct());
-  std::vector<NewCall> one{call("t.f")};
-  const std::string id = store->enqueue_sync(std::move(one), 1000).value().at(0);
-  EXPECT_TRUE(store->get(id).value().has_value());
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
-}
-
 TEST_F(JetStreamStoreTest, ABucketWithSettingsTheStoreCannotUseIsRefusedNamingTheSetting) {
   natsConnection* nc = nullptr;
   ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_.url().c_str()), NATS_OK);
@@ -492,9 +459,36 @@ class JetStreamStoreOnR3 : public ::testing::Test {
   testing::NatsCluster cluster_;
 };
 
-TEST_F(JetStreamStoreOnR3, ABucketIsMadeWithThreeReplicasAndRefusedWithOne) {
+// Direct gets are answered by any replica, a follower that lags too: with
+// replicas the store reads its records from the bucket's leader only, even
+// in a bucket made with direct gets before.
+TEST_F(JetStreamStoreOnR3, ABucketIsMadeWithThreeReplicasReadFromItsLeaderAndRefusedWithOne) {
+  natsConnection* nc = nullptr;
+  const std::string url = cluster_.urls()[0];
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url.c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "calls_r3";
+  cfg.History = 1;
+  cfg.Replicas = 3;
+  kvStore* made = nullptr;
+  ASSERT_EQ(js_CreateKeyValue(&made, js, &cfg), NATS_OK);
+  kvStore_Destroy(made);
+  auto direct = [&] {
+    jsStreamInfo* si = nullptr;
+    EXPECT_EQ(js_GetStreamInfo(&si, js, "KV_calls_r3", nullptr, nullptr), NATS_OK);
+    const bool allowed = si != nullptr && si->Config->AllowDirect;
+    if (si != nullptr) jsStreamInfo_Destroy(si);
+    return allowed;
+  };
+  EXPECT_TRUE(direct());  // as nats.c makes buckets
   auto store = open_jetstream_store(options());
   ASSERT_TRUE(store.ok()) << store.error().what();
+  EXPECT_FALSE(direct());
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
   JetStreamOptions one = options();
   one.replicas = 1;
   auto refused = open_jetstream_store(one);

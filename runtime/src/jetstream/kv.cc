@@ -197,12 +197,14 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     jsStreamInfo_Destroy(si);
     return usable.error();
   }
-  // Reads from the bucket's leader only. nats.c makes buckets with direct
-  // gets, which any replica answers, a follower too, that may not have the
-  // latest write yet; the store decides on what it reads (a child's result
-  // is dropped when its parent does not list it yet), so with replicas a
-  // stale read lost results. Turned off here, for buckets made before too.
-  if (si->Config->AllowDirect) {
+  // With replicas, reads from the bucket's leader only. nats.c makes
+  // buckets with direct gets, which any replica answers, a follower too,
+  // that may not have the latest write yet; the store decides on what it
+  // reads (a child's result is dropped when its parent does not list it
+  // yet). Turned off here, for buckets made before too. One server (R1)
+  // keeps them: there every get is the leader's, and direct gets skip the
+  // JetStream API's queue.
+  if (si->Config->AllowDirect && si->Config->Replicas > 1) {
     si->Config->AllowDirect = false;
     jsStreamInfo* updated = nullptr;
     s = js_UpdateStream(&updated, kv->js_, si->Config, nullptr, &jerr);
