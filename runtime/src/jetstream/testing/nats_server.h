@@ -226,7 +226,8 @@ class NatsServer {
 
 // Three nats-servers in one JetStream cluster on 127.0.0.1 (client and
 // cluster ports free at start, each node's storage in its own directory),
-// stopped and their directories removed when the object goes.
+// stopped and their directories removed when the object goes (kept, with
+// the servers' logs, when the cluster did not become ready).
 class NatsCluster {
  public:
   static constexpr int kNodes = 3;
@@ -236,13 +237,14 @@ class NatsCluster {
   NatsCluster& operator=(const NatsCluster&) = delete;
   ~NatsCluster() {
     for (auto& n : nodes_) n.reset();
-    if (!dir_.empty()) {
+    if (!dir_.empty() && !keep_dir_) {
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
   }
 
-  // Starts the three nodes and waits (up to 30 s) until JetStream's meta
+  // Starts the three nodes and waits (up to 60 s: a loaded machine elects
+  // slowly) until JetStream's meta
   // leader is elected and a stream with three replicas can be made.
   bool start() {
     if (!NatsServer::available()) return fail(NatsServer::kMissing);
@@ -275,7 +277,7 @@ class NatsCluster {
     for (int i = 0; i < kNodes; ++i) {
       if (!nodes_[i]->start()) return fail("node " + std::to_string(i) + ": " + nodes_[i]->failure());
     }
-    return wait_ready(std::chrono::seconds(30));
+    return wait_ready(std::chrono::seconds(60));
   }
 
   // SIGKILL of node i, as a machine that dies.
@@ -316,6 +318,7 @@ class NatsCluster {
       if (probe(last)) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+    keep_dir_ = true;  // for its logs
     return fail("the NATS cluster was not ready for R3 streams within " + std::to_string(within.count()) +
                 " s: " + last + " (logs in " + dir_ + "/n*/nats.log)");
   }
@@ -370,6 +373,7 @@ class NatsCluster {
   }
 
   std::string dir_;
+  bool keep_dir_ = false;
   std::array<std::unique_ptr<NatsServer>, kNodes> nodes_;
   int probes_ = 0;
   std::string failure_;
