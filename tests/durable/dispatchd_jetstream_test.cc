@@ -2,7 +2,11 @@
 // loopback: two dispatchd share one bucket on a nats-server of the test's
 // own and deliver calls to an endpoint, each call once, whichever of them
 // took the dispatch and whichever is asked for the result; a workflow's
-// children and timer run across them; servers that cannot be reached, or a
+// children and timer run across them; while the server is away the API
+// answers unavailable, and it carries on by itself when the server is back;
+// with --nats-tls-ca it connects to a server requiring TLS and refuses one
+// whose certificate that CA did not sign; servers that cannot be reached at
+// start, or a
 // --store that is not nats://, end dispatchd at once with a clear error.
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,6 +29,7 @@
 #include "dispatch/durable/dispatch_client.h"
 #include "dispatch/transport/http_client.h"
 #include "jetstream/testing/nats_server.h"
+#include "transport/test_certificate.h"
 
 namespace {
 
@@ -120,6 +125,82 @@ TEST_F(DispatchdOnJetStream, TwoDispatchdShareTheCallsAndEachIsDeliveredOnce) {
   auto joined = db.await_result(*fan, 20s);
   ASSERT_TRUE(joined.ok()) << joined.error().what();
   EXPECT_EQ(*joined, "r0,r1,r2,r3,r4");
+}
+
+TEST_F(DispatchdOnJetStream, WhileNatsIsAwayTheApiAnswersUnavailableAndRecoversByItself) {
+  auto a = api(0);
+  dispatch::DispatchClient da(*a, ep_url_);
+  auto before = da.dispatch("durable.record", "durable.RecordRequest", "before");
+  ASSERT_TRUE(before.ok()) << before.error().what();
+  ASSERT_TRUE(da.await_result(*before, 20s).ok());
+  nats_.stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  auto during = da.dispatch("durable.record", "durable.RecordRequest", "during");
+  ASSERT_FALSE(during.ok()) << "accepted with NATS away: " << *during;
+  EXPECT_EQ(during.error().code(), dispatch::Code::unavailable) << during.error().what();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 15s);
+  auto status = da.await_result(*before, 5s);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code(), dispatch::Code::unavailable) << status.error().what();
+  // The same server back on its port and storage: dispatchd carries on by
+  // itself, within the reconnect's time.
+  ASSERT_TRUE(nats_.start()) << nats_.failure();
+  const auto back = std::chrono::steady_clock::now();
+  dispatch::Result<std::string> after = dispatch::Error(dispatch::Code::unavailable, "not tried");
+  while (std::chrono::steady_clock::now() - back < 30s) {
+    after = da.dispatch("durable.record", "durable.RecordRequest", "after");
+    if (after.ok()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(after.ok()) << "not recovered 30 s after NATS came back: " << after.error().what();
+  std::printf("dispatchd recovered %lld ms after NATS came back\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - back)
+                      .count()));
+  auto result = da.await_result(*after, 20s);
+  ASSERT_TRUE(result.ok()) << result.error().what();
+  EXPECT_EQ(*result, "after");
+  EXPECT_EQ(da.await_result(*before, 5s).value(), "before");
+}
+
+TEST(DispatchdJetStreamTls, ConnectsWithTheCaGivenAndRefusesAServerItDoesNotTrust) {
+  if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+  const std::string dir = ::testing::TempDir() + "dispatchd_js_tls_" + std::to_string(::getpid()) + "/";
+  ASSERT_EQ(::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const auto server = dispatch::testing::TestCertificate::make();
+  const std::string cert = server.write_cert(dir + "server.pem");
+  std::ofstream(dir + "server.key") << server.key_pem;
+  const std::string stranger = dispatch::testing::TestCertificate::make().write_cert(dir + "stranger.pem");
+  NatsServer nats;
+  nats.set_tls(cert, dir + "server.key");
+  ASSERT_TRUE(nats.start()) << nats.failure();
+
+  // Trusting the server's CA: it serves, on the bucket over TLS.
+  const uint16_t port = free_port();
+  pid_t pid = spawn({DISPATCHD, "--store", nats.url(), "--nats-tls-ca", cert, "--listen",
+                     "127.0.0.1:" + std::to_string(port)},
+                    dir + "dispatchd.log");
+  for (int i = 0; i < 500 && !port_open(port); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(port_open(port)) << "see " << dir << "dispatchd.log";
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+
+  const std::string listen = " --listen 127.0.0.1:0";
+  Output untrusted = run(std::string(DISPATCHD) + " --store " + nats.url() + " --nats-tls-ca " + stranger + listen);
+  EXPECT_EQ(untrusted.status, 2) << untrusted.out;
+  EXPECT_NE(untrusted.out.find("over TLS"), std::string::npos) << untrusted.out;
+  Output plain = run(std::string(DISPATCHD) + " --store " + nats.url() + listen);
+  EXPECT_EQ(plain.status, 2) << plain.out;
+  EXPECT_NE(plain.out.find("cannot connect to NATS"), std::string::npos) << plain.out;
+  Output env = run("DISPATCH_NATS_TLS_CA=" + dir + "absent.pem " + DISPATCHD + " --store " + nats.url() + listen);
+  EXPECT_EQ(env.status, 2) << env.out;
+  EXPECT_NE(env.out.find("absent.pem"), std::string::npos) << env.out;
+  Output half = run(std::string(DISPATCHD) + " --store " + nats.url() + " --nats-tls-cert " + cert + listen);
+  EXPECT_EQ(half.status, 2) << half.out;
+  EXPECT_NE(half.out.find("needs both its chain and its key"), std::string::npos) << half.out;
+  nats.stop();
+  if (!::testing::Test::HasFailure()) ::system(("rm -rf " + dir).c_str());
 }
 
 TEST(DispatchdJetStreamFlags, UnreachableServersAndBadStoresEndItAtOnce) {

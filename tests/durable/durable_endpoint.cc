@@ -3,8 +3,10 @@
 // the scheduler) and the protocol's Run route. Each execution
 // appends "<dispatch id> <attempt>\n" to a log file with one write(2), so the
 // line survives a kill -9 of this process, and answers its input back.
+// With --log-input yes the line also holds durable.record's input, so a
+// test can tell two calls for one request from two deliveries of one call.
 //
-//   durable_endpoint --listen 127.0.0.1:PORT --log seen.log
+//   durable_endpoint --listen 127.0.0.1:PORT --log seen.log [--log-input yes]
 //
 // Not for: anything but tests (it holds its log descriptor in a file-scope
 // variable because a served function is a plain function pointer).
@@ -29,13 +31,16 @@
 namespace {
 
 int log_fd = -1;
+bool log_input = false;
 
 dispatch::Result<std::string> record(const dispatch::MethodCall& method_call) {
   const dispatch::CallContext& call = dispatch::this_call();
   // A little work, so that kills land while calls are in flight.
   thread_local std::mt19937 rng(std::random_device{}());
   std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
-  std::string line = call.dispatch_id + " " + std::to_string(call.attempt) + "\n";
+  std::string line = call.dispatch_id + " " + std::to_string(call.attempt);
+  if (log_input) line += " " + std::string(method_call.request);
+  line += "\n";
   if (::write(log_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     throw dispatch::Error(dispatch::Code::unavailable, "could not append to the log");
   }
@@ -89,6 +94,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--listen") listen = argv[i + 1];
     else if (a == "--log") log = argv[i + 1];
+    else if (a == "--log-input") log_input = std::string(argv[i + 1]) == "yes";
   }
   if (listen.empty() || log.empty()) {
     std::fprintf(stderr, "usage: durable_endpoint --listen HOST:PORT --log FILE\n");

@@ -1020,10 +1020,15 @@ class JetStreamStore final : public Store {
       commits_++;
       if (!purged.ok()) return purged;
     }
+    // One call's effects that cannot be applied now (the servers away, a
+    // record that keeps changing) do not hold back the others'; the first
+    // failure is reported.
+    Result<void> first_failure;
     for (const pb::Call& call : unsettled) {
       auto applied = apply_effects(call);
-      if (!applied.ok()) return applied;
+      if (!applied.ok() && first_failure.ok()) first_failure = applied;
     }
+    if (!first_failure.ok()) return first_failure;
     for (const std::string& id : tombstones) {
       auto e = kv_->get(call_key(id));
       if (!e.ok()) return std::move(e).error();

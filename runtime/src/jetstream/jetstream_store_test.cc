@@ -2,7 +2,8 @@
 // holds it to that): several stores on one bucket, as several dispatchd
 // processes are (one lease at a time, lapsed leases taken over, each sees
 // the others' calls); effects left by a process that died between its
-// steps, applied by another; bad input (servers unreachable, a bucket with
+// steps, applied by another; on a 3-node cluster with three replicas, the
+// loss of one node loses nothing acknowledged; TLS to the servers; bad input (servers unreachable, a bucket with
 // a TTL, URLs that are not nats://host:port).
 #include "dispatch/jetstream/jetstream_store.h"
 
@@ -11,6 +12,9 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -19,6 +23,7 @@
 
 #include "dispatch/jetstream/v1/records.pb.h"
 #include "jetstream/testing/nats_server.h"
+#include "transport/test_certificate.h"
 
 namespace dispatch::scheduler {
 namespace {
@@ -215,6 +220,40 @@ TEST_F(JetStreamStoreTest, ABucketWithATtlIsRefusedNamingIt) {
   EXPECT_NE(s.error().message().find("TTL"), std::string::npos) << s.error().message();
 }
 
+TEST_F(JetStreamStoreTest, ABucketWithSettingsTheStoreCannotUseIsRefusedNamingTheSetting) {
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_.url().c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  struct Theirs {
+    const char* bucket;
+    void (*set)(kvConfig&);
+    const char* named;
+  };
+  const Theirs kTheirs[] = {
+      {"in_memory", [](kvConfig& c) { c.StorageType = js_MemoryStorage; }, "storage type"},
+      {"with_history", [](kvConfig& c) { c.History = 5; }, "history of 5"},
+      {"small_values", [](kvConfig& c) { c.MaxValueSize = 1024; }, "max value size"},
+  };
+  for (const Theirs& t : kTheirs) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = t.bucket;
+    cfg.History = 1;
+    t.set(cfg);
+    kvStore* kv = nullptr;
+    ASSERT_EQ(js_CreateKeyValue(&kv, js, &cfg), NATS_OK) << t.bucket;
+    kvStore_Destroy(kv);
+    auto s = open_jetstream_store(options(t.bucket));
+    ASSERT_FALSE(s.ok()) << t.bucket;
+    EXPECT_EQ(s.error().code(), Code::failed_precondition);
+    EXPECT_NE(s.error().message().find(t.named), std::string::npos) << s.error().message();
+    EXPECT_NE(s.error().message().find(t.bucket), std::string::npos) << s.error().message();
+  }
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
 // The bucket as another process sees it, to write what a process that died
 // between the steps of a write would have left.
 class RawBucket {
@@ -375,6 +414,209 @@ TEST_F(JetStreamStoreTest, ClosingReportsEveryQueuedWriteOnce) {
   auto b = open(options());
   ASSERT_TRUE(b);
   for (const auto& id : acknowledged) EXPECT_TRUE(b->get(id).value().has_value()) << id;
+}
+
+// Three clustered servers and a bucket with three replicas: one node of
+// three may die (SIGKILL) without losing an acknowledged write, and the
+// store goes on writing through the other two once JetStream has moved the
+// bucket's leader.
+class JetStreamStoreOnR3 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+    ASSERT_TRUE(cluster_.start()) << cluster_.failure();
+  }
+  JetStreamOptions options() {
+    JetStreamOptions o;
+    o.servers = cluster_.urls();
+    o.bucket = "calls_r3";
+    o.replicas = 3;
+    o.timeout = std::chrono::milliseconds(2000);
+    return o;
+  }
+  // Enqueues one call under `key`, retrying while the cluster is without a
+  // leader for the bucket (unavailable); the key makes retries one call.
+  static Result<std::string> enqueue_retrying(Store& store, const std::string& key, int64_t now,
+                                              std::chrono::seconds within = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+      NewCall c = keyed_call(key);
+      auto r = store.enqueue_sync({c}, now);
+      if (r.ok()) return r->at(0);
+      if (std::chrono::steady_clock::now() >= deadline) return r.error();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  static NewCall keyed_call(const std::string& key) {
+    NewCall c;
+    c.function = "t.f";
+    c.endpoint = "http://127.0.0.1:1";
+    c.input_type_url = "type.googleapis.com/t.R";
+    c.input = key;
+    c.idempotency_key = key;
+    return c;
+  }
+  testing::NatsCluster cluster_;
+};
+
+// Direct gets are answered by any replica, a follower that lags too: with
+// replicas the store reads its records from the bucket's leader only, even
+// in a bucket made with direct gets before.
+TEST_F(JetStreamStoreOnR3, ABucketIsMadeWithThreeReplicasReadFromItsLeaderAndRefusedWithOne) {
+  natsConnection* nc = nullptr;
+  const std::string url = cluster_.urls()[0];
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url.c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "calls_r3";
+  cfg.History = 1;
+  cfg.Replicas = 3;
+  kvStore* made = nullptr;
+  ASSERT_EQ(js_CreateKeyValue(&made, js, &cfg), NATS_OK);
+  kvStore_Destroy(made);
+  auto direct = [&] {
+    jsStreamInfo* si = nullptr;
+    EXPECT_EQ(js_GetStreamInfo(&si, js, "KV_calls_r3", nullptr, nullptr), NATS_OK);
+    const bool allowed = si != nullptr && si->Config->AllowDirect;
+    if (si != nullptr) jsStreamInfo_Destroy(si);
+    return allowed;
+  };
+  EXPECT_TRUE(direct());  // as nats.c makes buckets
+  auto store = open_jetstream_store(options());
+  ASSERT_TRUE(store.ok()) << store.error().what();
+  EXPECT_FALSE(direct());
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  JetStreamOptions one = options();
+  one.replicas = 1;
+  auto refused = open_jetstream_store(one);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::failed_precondition);
+  EXPECT_NE(refused.error().message().find("3 replicas"), std::string::npos) << refused.error().message();
+}
+
+TEST_F(JetStreamStoreOnR3, LosingOneNodeOfThreeLosesNothingAcknowledged) {
+  auto opened = open_jetstream_store(options());
+  ASSERT_TRUE(opened.ok()) << opened.error().what();
+  std::unique_ptr<Store> store = std::move(opened).value();
+  std::map<std::string, std::string> acknowledged;  // id -> key
+  int next = 0;
+  auto write = [&](int n) {
+    for (int i = 0; i < n; ++i, ++next) {
+      const std::string key = "k" + std::to_string(next);
+      auto id = enqueue_retrying(*store, key, 1000 + next);
+      ASSERT_TRUE(id.ok()) << key << ": " << id.error().what();
+      acknowledged[*id] = key;
+    }
+  };
+  write(60);
+  // A call leased before the loss is finished after it, under its lease.
+  ClaimOptions claim;
+  claim.now_ms = 5000;
+  claim.max = 5;
+  claim.lease_until_ms = 10'000'000;
+  auto leased = store->claim_sync(claim).value();
+  ASSERT_EQ(leased.size(), 5u);
+  for (int victim = 0; victim < testing::NatsCluster::kNodes; ++victim) {
+    cluster_.kill(victim);
+    const auto killed = std::chrono::steady_clock::now();
+    write(1);
+    const auto failover =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed);
+    write(30);
+    // Everything acknowledged so far, read by a store opened on the two
+    // nodes left.
+    JetStreamOptions survivors = options();
+    survivors.servers.erase(survivors.servers.begin() + victim);
+    // Opening makes a watcher (a consumer), which waits for the meta
+    // leader when the killed node held it.
+    auto reader = open_jetstream_store(survivors);
+    for (int tries = 0; !reader.ok() && reader.error().code() == Code::unavailable && tries < 10; ++tries) {
+      reader = open_jetstream_store(survivors);
+    }
+    ASSERT_TRUE(reader.ok()) << reader.error().what();
+    for (const auto& [id, key] : acknowledged) {
+      auto got = (*reader)->get(id);
+      ASSERT_TRUE(got.ok()) << id << ": " << got.error().what();
+      ASSERT_TRUE(got->has_value()) << "node " << victim << " down: acknowledged call " << key << " lost";
+      EXPECT_EQ((*got)->input, key);
+    }
+    std::printf("R3 node %d killed: first write after %lld ms; %zu acknowledged calls all present\n", victim,
+                static_cast<long long>(failover.count()), acknowledged.size());
+    ASSERT_TRUE(cluster_.restart(victim)) << cluster_.failure();
+  }
+  for (const auto& r : leased) {
+    Outcome done;
+    done.state = CallState::completed;
+    done.output = "done";
+    auto finished = store->finish_sync(r.id, r.lease, done, 9000);
+    ASSERT_TRUE(finished.ok()) << finished.error().what();
+    EXPECT_TRUE(*finished);
+    EXPECT_EQ(store->get(r.id).value()->state, CallState::completed);
+  }
+}
+
+// A nats-server that requires TLS, with a certificate made for 127.0.0.1.
+TEST(JetStreamStoreTls, ConnectsOverTlsAndRefusesAServerItDoesNotTrust) {
+  if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+  const std::string dir = testing::fresh_temp_dir("dispatch-nats-tls");
+  ASSERT_FALSE(dir.empty());
+  const auto server_cert = ::dispatch::testing::TestCertificate::make();
+  const auto stranger = ::dispatch::testing::TestCertificate::make();
+  const std::string cert = server_cert.write_cert(dir + "/server.pem");
+  std::ofstream(dir + "/server.key") << server_cert.key_pem;
+  const std::string untrusted = stranger.write_cert(dir + "/stranger.pem");
+  NatsServer nats;
+  nats.set_tls(cert, dir + "/server.key");
+  ASSERT_TRUE(nats.start()) << nats.failure();
+
+  JetStreamOptions o;
+  o.servers = {nats.url()};
+  o.bucket = "tls";
+  o.timeout = std::chrono::milliseconds(2000);
+  o.tls_ca_file = cert;
+  auto store = open_jetstream_store(o);
+  ASSERT_TRUE(store.ok()) << store.error().what();
+  NewCall c;
+  c.function = "t.f";
+  c.endpoint = "http://127.0.0.1:1";
+  c.input = "over tls";
+  auto ids = (*store)->enqueue_sync({c}, 1000);
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  EXPECT_EQ((*store)->get(ids->at(0)).value()->input, "over tls");
+
+  JetStreamOptions wrong_ca = o;
+  wrong_ca.tls_ca_file = untrusted;
+  auto refused = open_jetstream_store(wrong_ca);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::unavailable);
+  EXPECT_NE(refused.error().message().find("over TLS"), std::string::npos) << refused.error().message();
+
+  JetStreamOptions plain = o;
+  plain.tls_ca_file.clear();
+  auto no_tls = open_jetstream_store(plain);
+  ASSERT_FALSE(no_tls.ok());
+  EXPECT_NE(no_tls.error().message().find(nats.url()), std::string::npos) << no_tls.error().message();
+
+  JetStreamOptions no_key = o;
+  no_key.tls_cert_file = cert;
+  auto half = open_jetstream_store(no_key);
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.error().code(), Code::invalid_argument);
+  EXPECT_NE(half.error().message().find("the key is missing"), std::string::npos) << half.error().message();
+
+  JetStreamOptions missing = o;
+  missing.tls_ca_file = dir + "/absent.pem";
+  auto absent = open_jetstream_store(missing);
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.error().code(), Code::invalid_argument);
+  EXPECT_NE(absent.error().message().find("absent.pem"), std::string::npos) << absent.error().message();
+  store->reset();
+  nats.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST(ParseNatsServers, AcceptsOneOrManyHostPorts) {

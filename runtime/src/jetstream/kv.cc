@@ -35,13 +35,80 @@ Code code_for(natsStatus s) {
   }
 }
 
+// A value the store writes (a call with its input, results and effects)
+// fits in NATS's default maximum payload; a bucket must take that.
+constexpr int32_t kMinValueSize = 1024 * 1024;
+
 // A compare-and-set refused by the server: the key moved on (update) or
-// exists (create).
+// exists (create). Told by the server's text, whatever the status: while a
+// cluster moves a stream's leader, nats.c can hand the refusal back with
+// another status than NATS_ERR, and taken for a failure it failed a whole
+// delivery round instead of reading the record again.
 bool lost_race(natsStatus s) {
-  if (s != NATS_ERR) return false;
+  if (s == NATS_OK) return false;
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
   return text != nullptr && (std::strstr(text, "wrong last sequence") != nullptr || std::strstr(text, "10071") != nullptr);
+}
+
+// What the store needs of a bucket, whoever made it: calls that do not
+// expire, are kept on disk, fit whatever the store writes, with one value
+// per key (the store's compare-and-set and watcher assume it), on as many
+// servers as asked for. failed_precondition naming the first setting that
+// differs.
+Result<void> check_bucket(const jsStreamConfig& c, const JetStreamOptions& o) {
+  const std::string bucket = "JetStream bucket " + o.bucket;
+  auto refuse = [&](const std::string& what) {
+    return Error(Code::failed_precondition, bucket + " " + what + ": use another bucket (--nats-bucket), or "
+                                                                 "delete this one so that dispatchd makes it");
+  };
+  if (c.MaxAge != 0) {
+    return refuse("has a TTL (" + std::to_string(c.MaxAge / 1'000'000) +
+                  " ms); the scheduler's calls must not expire on their own");
+  }
+  if (c.Storage != js_FileStorage) return refuse("keeps its values in memory (storage type); calls must be kept on disk");
+  if (c.MaxMsgsPerSubject != 1) {
+    return refuse("keeps a history of " + std::to_string(c.MaxMsgsPerSubject) +
+                  " values per key; the store needs history 1");
+  }
+  if (c.MaxMsgSize > 0 && c.MaxMsgSize < kMinValueSize) {
+    return refuse("limits values to " + std::to_string(c.MaxMsgSize) + " bytes (max value size); a call needs up to " +
+                  std::to_string(kMinValueSize));
+  }
+  if (c.Replicas != o.replicas) {
+    return Error(Code::failed_precondition, bucket + " has " + std::to_string(c.Replicas) + " replicas, not the " +
+                                                std::to_string(o.replicas) + " asked for: ask for " +
+                                                std::to_string(c.Replicas) + ", or use another bucket");
+  }
+  return {};
+}
+
+// TLS as the options ask: required once any file is given; each file's
+// failure names it.
+Result<void> set_tls(natsOptions* opts, const JetStreamOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return Error(Code::invalid_argument,
+                 "a NATS client certificate needs both its chain and its key (" +
+                     std::string(o.tls_cert_file.empty() ? "the certificate" : "the key") + " is missing)");
+  }
+  if (o.tls_ca_file.empty() && o.tls_cert_file.empty()) return {};
+  natsStatus s = natsOptions_SetSecure(opts, true);
+  if (s != NATS_OK) return nats_error(Code::invalid_argument, "NATS TLS", s);
+  if (!o.tls_ca_file.empty()) {
+    s = natsOptions_LoadCATrustedCertificates(opts, o.tls_ca_file.c_str());
+    if (s != NATS_OK) {
+      return nats_error(Code::invalid_argument, "NATS TLS CA certificates " + o.tls_ca_file + " (PEM)", s);
+    }
+  }
+  if (!o.tls_cert_file.empty()) {
+    s = natsOptions_LoadCertificatesChain(opts, o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+    if (s != NATS_OK) {
+      return nats_error(Code::invalid_argument,
+                        "NATS TLS client certificate " + o.tls_cert_file + " and key " + o.tls_key_file + " (PEM)",
+                        s);
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -77,10 +144,20 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     natsOptions_Destroy(opts);
     return nats_error(Code::invalid_argument, "NATS connection options for " + where, s);
   }
+  if (Result<void> tls = set_tls(opts, o); !tls.ok()) {
+    natsOptions_Destroy(opts);
+    return tls.error();
+  }
   s = natsConnection_Connect(&kv->nc_, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    return nats_error(Code::unavailable, "cannot connect to NATS at " + where, s);
+    const bool tls = !o.tls_ca_file.empty() || !o.tls_cert_file.empty();
+    return nats_error(Code::unavailable,
+                      "cannot connect to NATS at " + where +
+                          (s == NATS_SSL_ERROR && tls ? " over TLS (is the server's certificate signed by the CA "
+                                                        "given, and does it name the host connected to?)"
+                                                      : ""),
+                      s);
   }
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -110,25 +187,39 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
                           " (is JetStream enabled on the server: nats-server -js?)",
                       s);
   }
-  // A bucket someone else made must not forget calls on its own.
-  kvStatus* st = nullptr;
-  s = kvStore_Status(&st, kv->kv_);
-  if (s != NATS_OK) return nats_error(code_for(s), "status of JetStream bucket " + o.bucket, s);
-  const int64_t ttl = kvStatus_TTL(st);
-  const int64_t replicas = kvStatus_Replicas(st);
-  kvStatus_Destroy(st);
-  if (ttl != 0) {
-    return Error(Code::failed_precondition,
-                 "JetStream bucket " + o.bucket + " has a TTL (" + std::to_string(ttl / 1'000'000) +
-                     " ms); the scheduler's calls must not expire on their own: use another bucket, or one "
-                     "without a TTL");
+  // A bucket someone else made must keep calls the way the store needs.
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&si, kv->js_, ("KV_" + o.bucket).c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return nats_error(code_for(s), "settings of JetStream bucket " + o.bucket, s);
+  Result<void> usable = check_bucket(*si->Config, o);
+  if (!usable.ok()) {
+    jsStreamInfo_Destroy(si);
+    return usable.error();
   }
-  if (replicas != o.replicas) {
-    return Error(Code::failed_precondition, "JetStream bucket " + o.bucket + " has " + std::to_string(replicas) +
-                                                " replicas, not the " + std::to_string(o.replicas) +
-                                                " asked for: ask for " + std::to_string(replicas) +
-                                                ", or use another bucket");
+  // With replicas, reads from the bucket's leader only. nats.c makes
+  // buckets with direct gets, which any replica answers, a follower too,
+  // that may not have the latest write yet; the store decides on what it
+  // reads (a child's result is dropped when its parent does not list it
+  // yet). Turned off here, for buckets made before too. One server (R1)
+  // keeps them: there every get is the leader's, and direct gets skip the
+  // JetStream API's queue.
+  if (si->Config->AllowDirect && si->Config->Replicas > 1) {
+    si->Config->AllowDirect = false;
+    jsStreamInfo* updated = nullptr;
+    s = js_UpdateStream(&updated, kv->js_, si->Config, nullptr, &jerr);
+    if (updated != nullptr) jsStreamInfo_Destroy(updated);
+    if (s == NATS_OK) {
+      kvStore_Destroy(kv->kv_);
+      kv->kv_ = nullptr;
+      s = js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str());
+    }
+    if (s != NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return nats_error(code_for(s), "turning direct gets off for JetStream bucket " + o.bucket, s);
+    }
   }
+  jsStreamInfo_Destroy(si);
   return kv;
 }
 

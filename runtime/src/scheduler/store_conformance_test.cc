@@ -6,7 +6,8 @@
 // most max_results a time, wake-ups on min_results, max_wait and
 // expiration, cascades of cancellation, tail calls, restarts and retries.
 // Each test runs on every backend (SQLite on disk, memory, JetStream on a
-// nats-server of the test's own), so the scheduler engine gets the same
+// nats-server of the test's own; the basics also on a 3-node cluster with
+// three replicas), so the scheduler engine gets the same
 // answers from all. What one backend does beyond the contract is tested
 // beside it (sqlite_store_test, jetstream_store_test).
 #include <gtest/gtest.h>
@@ -865,6 +866,36 @@ const Backend kBackends[] = {
        return s.ok() ? std::move(s).value() : nullptr;
      },
      [] { return testing::NatsServer::available() ? std::string() : testing::NatsServer::kMissing; }},
+    {"jetstream_r3",
+     [](const std::string& path) -> std::unique_ptr<Store> {
+       // Three clustered servers for the whole run; a bucket per test with
+       // three replicas. jetstream_store_test kills nodes under it.
+       static testing::NatsCluster cluster;
+       static const bool started = cluster.start();
+       EXPECT_TRUE(started) << cluster.failure();
+       if (!started) return nullptr;
+       JetStreamOptions o;
+       o.servers = cluster.urls();
+       o.replicas = 3;
+       const std::size_t slash = path.rfind('/');
+       o.bucket = path.substr(slash + 1, path.size() - slash - 1 - 3);
+       auto s = open_jetstream_store(o);
+       EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+       return s.ok() ? std::move(s).value() : nullptr;
+     },
+     [] {
+       if (!testing::NatsServer::available()) return std::string(testing::NatsServer::kMissing);
+       // The basics only on R3: the store's code is the same as on R1, and
+       // a replicated write costs a round of the cluster's consensus.
+       static const std::set<std::string> kBasics = {
+           "EnqueueThenGet", "IdempotencyKeyReturnsTheFirstCall", "AttemptEndsExactlyOnceUnderItsLease",
+           "LapsedLeasesReturnToPending", "ADelayedCallIsNotLeasedBeforeItsTime",
+           "APollKeepsTheStateAndMakesTheChildrenInOneWrite", "CancelAndRetryTransitions"};
+       std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+       name = name.substr(0, name.find('/'));
+       return kBasics.count(name) != 0 ? std::string()
+                                       : std::string("R3 runs the basics only (the R1 backend runs every test)");
+     }},
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(kBackends), PrintBackend);

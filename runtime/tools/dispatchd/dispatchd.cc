@@ -44,6 +44,13 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --nats-creds PATH     a NATS .creds file (also DISPATCH_NATS_CREDS); or
                         DISPATCH_NATS_USER and DISPATCH_NATS_PASSWORD, or
                         DISPATCH_NATS_TOKEN
+  --nats-tls-ca PATH    connect to NATS over TLS, trusting the CA
+                        certificates in this PEM file (also
+                        DISPATCH_NATS_TLS_CA)
+  --nats-tls-cert PATH --nats-tls-key PATH
+                        a client certificate chain and its key (PEM) for
+                        servers that ask for one; implies TLS (also
+                        DISPATCH_NATS_TLS_CERT, DISPATCH_NATS_TLS_KEY)
   --listen HOST:PORT    API address (default 127.0.0.1:4450; port 0 picks one)
   --api-key KEY         accept "Authorization: Bearer KEY" (repeatable; also
                         DISPATCH_API_KEY, comma-separated). None: no auth.
@@ -157,6 +164,9 @@ int main(int argc, char** argv) {
   nats.user = env("DISPATCH_NATS_USER");
   nats.password = env("DISPATCH_NATS_PASSWORD");
   nats.token = env("DISPATCH_NATS_TOKEN");
+  nats.tls_ca_file = env("DISPATCH_NATS_TLS_CA");
+  nats.tls_cert_file = env("DISPATCH_NATS_TLS_CERT");
+  nats.tls_key_file = env("DISPATCH_NATS_TLS_KEY");
   std::string listen = "127.0.0.1:4450";
   std::string port_file;
   std::string retention = "7d";  // as given, for the log
@@ -189,6 +199,12 @@ int main(int argc, char** argv) {
       nats.replicas = static_cast<int>(number("--nats-replicas", value()));
     } else if (arg == "--nats-creds") {
       nats.creds_file = value();
+    } else if (arg == "--nats-tls-ca") {
+      nats.tls_ca_file = value();
+    } else if (arg == "--nats-tls-cert") {
+      nats.tls_cert_file = value();
+    } else if (arg == "--nats-tls-key") {
+      nats.tls_key_file = value();
     } else if (arg == "--listen") {
       listen = value();
     } else if (arg == "--api-key") {

@@ -42,6 +42,14 @@ struct JetStreamOptions {
   std::string password;
   std::string token;
   std::string creds_file;
+  // TLS to the servers (PEM files): the CA certificates that sign the
+  // servers' certificates, and a client certificate chain with its key
+  // when the servers ask for one (both or neither). Any of them set makes
+  // the connection require TLS; a server whose certificate the CA did not
+  // sign is refused (unavailable, saying so). Empty: plain TCP.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // How long a connection attempt and each request to the servers may take.
   std::chrono::milliseconds timeout{5000};
   // Effects of a transition (children of a Poll, a result for a parent, a

@@ -1,14 +1,24 @@
-// A nats-server with JetStream for a test: on a free 127.0.0.1 port, its
-// storage in a fresh temporary directory, stopped (SIGTERM, then SIGKILL)
-// and its directory removed when the object goes. Tests skip (GTEST_SKIP)
-// only when nats-server is not installed: available() says so.
+// nats-server with JetStream for tests. NatsServer is one server on a free
+// 127.0.0.1 port, its storage in a fresh temporary directory, stopped
+// (SIGTERM, then SIGKILL) and its directory removed when the object goes;
+// start() after stop() or kill() brings it back on the same port and
+// directory. set_tls() makes it require TLS. Tests skip (GTEST_SKIP) only
+// when nats-server is not installed: available() says so.
 //
 //   NatsServer nats;
 //   if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
 //   ASSERT_TRUE(nats.start()) << nats.failure();
 //   options.servers = {nats.url()};
 //
-// Not for: production, or clusters (one server, R1).
+// NatsCluster is three of them clustered (R3 buckets), each node killable
+// with SIGKILL and restartable on its own ports and directory:
+//
+//   NatsCluster cluster;
+//   ASSERT_TRUE(cluster.start()) << cluster.failure();  // meta leader elected
+//   options.servers = cluster.urls();
+//   cluster.kill(1);  ...  ASSERT_TRUE(cluster.restart(1)) << cluster.failure();
+//
+// Not for: production.
 #pragma once
 
 #include <arpa/inet.h>
@@ -21,13 +31,56 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nats/nats.h>
+
+#include <array>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace dispatch::scheduler::testing {
+
+// A port nobody listens on at the moment, on 127.0.0.1; 0 when none.
+inline int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// Whether something accepts connections on 127.0.0.1:port.
+inline bool loopback_accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+inline std::string fresh_temp_dir(const char* prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
 
 class NatsServer {
  public:
@@ -57,31 +110,57 @@ class NatsServer {
   NatsServer& operator=(const NatsServer&) = delete;
   ~NatsServer() {
     stop();
-    if (!dir_.empty()) {
+    if (owns_dir_ && !dir_.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
   }
 
-  // Starts it and waits (up to 10 s) until it accepts connections.
+  // Before the first start(): require TLS with this certificate chain and
+  // key (PEM files).
+  void set_tls(std::string cert_file, std::string key_file) {
+    tls_cert_ = std::move(cert_file);
+    tls_key_ = std::move(key_file);
+  }
+  // Before the first start(): run from this configuration file (in `dir`,
+  // which the caller owns) on `port` instead of the command line's flags.
+  void set_config(std::string dir, std::string config_file, int port) {
+    dir_ = std::move(dir);
+    owns_dir_ = false;
+    config_ = std::move(config_file);
+    port_ = port;
+  }
+
+  // Starts it (on its earlier port and directory, when it ran before) and
+  // waits (up to 10 s) until it accepts connections.
   bool start() {
     const std::string bin = binary();
     if (bin.empty()) return fail(kMissing);
+    if (pid_ > 0) return true;
     if (dir_.empty()) {
-      std::string tmpl = (std::filesystem::temp_directory_path() / "dispatch-nats-XXXXXX").string();
-      if (::mkdtemp(tmpl.data()) == nullptr) return fail("mkdtemp failed");
-      dir_ = tmpl;
+      dir_ = fresh_temp_dir("dispatch-nats");
+      if (dir_.empty()) return fail("mkdtemp failed");
     }
-    if (port_ == 0) port_ = free_port();
+    if (port_ == 0) port_ = free_loopback_port();
     if (port_ == 0) return fail("no free port on 127.0.0.1");
     const std::string port = std::to_string(port_);
     const std::string log = dir_ + "/nats.log";
+    std::vector<std::string> args{bin};
+    if (!config_.empty()) {
+      args.insert(args.end(), {"-c", config_});
+    } else {
+      args.insert(args.end(), {"-js", "-a", "127.0.0.1", "-p", port, "-sd", dir_});
+      if (!tls_cert_.empty()) args.insert(args.end(), {"--tls", "--tlscert", tls_cert_, "--tlskey", tls_key_});
+    }
+    args.insert(args.end(), {"-l", log});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) return fail("fork failed");
     if (pid_ == 0) {
       ::setpgid(0, 0);
-      execl(bin.c_str(), bin.c_str(), "-js", "-a", "127.0.0.1", "-p", port.c_str(), "-sd", dir_.c_str(), "-l",
-            log.c_str(), static_cast<char*>(nullptr));
+      ::execv(argv[0], argv.data());
       ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -91,7 +170,7 @@ class NatsServer {
         pid_ = -1;
         return fail("nats-server exited at start; see " + log);
       }
-      if (accepts()) return true;
+      if (loopback_accepts(port_)) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     stop();
@@ -115,8 +194,19 @@ class NatsServer {
     pid_ = -1;
   }
 
+  // SIGKILL, as a machine that dies; waits for it.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  bool running() const { return pid_ > 0; }
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
   const std::string& failure() const { return failure_; }
 
  private:
@@ -124,37 +214,168 @@ class NatsServer {
     failure_ = std::move(why);
     return false;
   }
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-      port = ntohs(a.sin_port);
+
+  std::string dir_;
+  bool owns_dir_ = true;
+  std::string config_;
+  std::string tls_cert_, tls_key_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string failure_;
+};
+
+// Three nats-servers in one JetStream cluster on 127.0.0.1 (client and
+// cluster ports free at start, each node's storage in its own directory),
+// stopped and their directories removed when the object goes (kept, with
+// the servers' logs, when the cluster did not become ready).
+class NatsCluster {
+ public:
+  static constexpr int kNodes = 3;
+
+  NatsCluster() = default;
+  NatsCluster(const NatsCluster&) = delete;
+  NatsCluster& operator=(const NatsCluster&) = delete;
+  ~NatsCluster() {
+    for (auto& n : nodes_) n.reset();
+    if (!dir_.empty() && !keep_dir_) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
     }
-    ::close(fd);
-    return port;
   }
-  bool accepts() const {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
+
+  // Starts the three nodes and waits (up to 60 s: a loaded machine elects
+  // slowly) until JetStream's meta
+  // leader is elected and a stream with three replicas can be made.
+  bool start() {
+    if (!NatsServer::available()) return fail(NatsServer::kMissing);
+    dir_ = fresh_temp_dir("dispatch-nats-cluster");
+    if (dir_.empty()) return fail("mkdtemp failed");
+    std::array<int, kNodes> client{}, route{};
+    for (int i = 0; i < kNodes; ++i) {
+      client[i] = free_loopback_port();
+      route[i] = free_loopback_port();
+      if (client[i] == 0 || route[i] == 0) return fail("no free port on 127.0.0.1");
+    }
+    for (int i = 0; i < kNodes; ++i) {
+      const std::string node_dir = dir_ + "/n" + std::to_string(i);
+      std::filesystem::create_directories(node_dir);
+      const std::string config = node_dir + "/nats.conf";
+      std::ofstream out(config);
+      out << "server_name: n" << i << "\n"
+          << "listen: 127.0.0.1:" << client[i] << "\n"
+          << "jetstream { store_dir: \"" << node_dir << "/js\" }\n"
+          << "cluster {\n  name: dispatch-test\n  listen: 127.0.0.1:" << route[i] << "\n  routes: [\n";
+      for (int j = 0; j < kNodes; ++j) {
+        if (j != i) out << "    nats-route://127.0.0.1:" << route[j] << "\n";
+      }
+      out << "  ]\n}\n";
+      out.close();
+      if (!out) return fail("cannot write " + config);
+      nodes_[i] = std::make_unique<NatsServer>();
+      nodes_[i]->set_config(node_dir, config, client[i]);
+    }
+    for (int i = 0; i < kNodes; ++i) {
+      if (!nodes_[i]->start()) return fail("node " + std::to_string(i) + ": " + nodes_[i]->failure());
+    }
+    return wait_ready(std::chrono::seconds(60));
+  }
+
+  // SIGKILL of node i, as a machine that dies.
+  void kill(int i) { nodes_.at(i)->kill(); }
+  // Node i again, on its ports and with its storage; waits until it
+  // accepts connections and the cluster has a meta leader.
+  bool restart(int i) {
+    if (!nodes_.at(i)->start()) return fail("node " + std::to_string(i) + ": " + nodes_[i]->failure());
+    return wait_ready(std::chrono::seconds(30));
+  }
+  bool running(int i) const { return nodes_.at(i)->running(); }
+
+  std::vector<std::string> urls() const {
+    std::vector<std::string> out;
+    for (const auto& n : nodes_) out.push_back(n->url());
+    return out;
+  }
+  // "nats://127.0.0.1:P0,127.0.0.1:P1,127.0.0.1:P2", as dispatchd --store takes it.
+  std::string store_spec() const {
+    std::string out = "nats://";
+    for (int i = 0; i < kNodes; ++i) out += (i == 0 ? "" : ",") + std::string("127.0.0.1:") + std::to_string(nodes_[i]->port());
+    return out;
+  }
+  NatsServer& node(int i) { return *nodes_.at(i); }
+  const std::string& failure() const { return failure_; }
+
+ private:
+  bool fail(std::string why) {
+    failure_ = std::move(why);
+    return false;
+  }
+  // The cluster answers JetStream requests (a meta leader is elected) and
+  // places a stream on three replicas; the probe stream is deleted again.
+  bool wait_ready(std::chrono::seconds within) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    std::string last = "no attempt";
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (probe(last)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    keep_dir_ = true;  // for its logs
+    return fail("the NATS cluster was not ready for R3 streams within " + std::to_string(within.count()) +
+                " s: " + last + " (logs in " + dir_ + "/n*/nats.log)");
+  }
+  bool probe(std::string& why) {
+    std::vector<std::string> live;
+    for (const auto& n : nodes_) {
+      if (n->running()) live.push_back(n->url());
+    }
+    std::vector<const char*> servers;
+    for (const auto& u : live) servers.push_back(u.c_str());
+    natsOptions* opts = nullptr;
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    bool ok = false;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 1000);
+    if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 2000;
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, &jo);
+    if (s == NATS_OK) {
+      jsStreamConfig cfg;
+      jsStreamConfig_Init(&cfg);
+      const std::string name = "READY_PROBE_" + std::to_string(++probes_);
+      const std::string subject = "ready.probe." + std::to_string(probes_);
+      const char* subjects[] = {subject.c_str()};
+      cfg.Name = name.c_str();
+      cfg.Subjects = subjects;
+      cfg.SubjectsLen = 1;
+      cfg.Replicas = kNodes;
+      cfg.Storage = js_MemoryStorage;
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
+      if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        js_DeleteStream(js, name.c_str(), nullptr, nullptr);
+        ok = true;
+      }
+    }
+    if (!ok) {
+      natsStatus last = NATS_OK;
+      const char* text = nats_GetLastError(&last);
+      why = text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
+    }
+    if (js != nullptr) jsCtx_Destroy(js);
+    if (nc != nullptr) natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
     return ok;
   }
 
   std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  bool keep_dir_ = false;
+  std::array<std::unique_ptr<NatsServer>, kNodes> nodes_;
+  int probes_ = 0;
   std::string failure_;
 };
 
