@@ -1,6 +1,7 @@
 // When each durable call first started running, by dispatch ID, and a way to
 // wait for one. Shared by the no-op function (durable_api.cc) and
-// bench-durable's driver.
+// bench-durable's driver. And SequenceSink: what bench-durable-procs'
+// endpoint is told of each start instead (the call's argument).
 //
 // Not for: exactly-once accounting (a redelivered call keeps its first start).
 #pragma once
@@ -59,5 +60,17 @@ class StartRecorder {
 
 // Set by bench-durable's main() before the endpoint serves.
 extern StartRecorder* recorder;
+
+// Told the no-op's argument each time it starts (bench-durable-procs
+// carries the time the call was dispatched in it). Called on the server's
+// worker threads.
+class SequenceSink {
+ public:
+  virtual ~SequenceSink() = default;
+  virtual void started(std::int64_t sequence) = 0;
+};
+
+// Set by bench-durable-procs' endpoint before it serves.
+extern SequenceSink* sequence_sink;
 
 }  // namespace bench_durable
