@@ -435,9 +435,10 @@ class JetStreamStoreOnR3 : public ::testing::Test {
     return o;
   }
   // Enqueues one call under `key`, retrying while the cluster is without a
-  // leader for the bucket (unavailable); the key makes retries one call.
+  // leader for the bucket (unavailable); the key makes retries one call. Up
+  // to a minute: under ctest -j2 a new leader once took over 20 s.
   static Result<std::string> enqueue_retrying(Store& store, const std::string& key, int64_t now,
-                                              std::chrono::seconds within = std::chrono::seconds(20)) {
+                                              std::chrono::seconds within = std::chrono::seconds(60)) {
     const auto deadline = std::chrono::steady_clock::now() + within;
     for (;;) {
       NewCall c = keyed_call(key);
