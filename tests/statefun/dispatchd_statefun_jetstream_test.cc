@@ -31,20 +31,8 @@ using durable_test::free_port;
 using durable_test::port_open;
 using durable_test::spawn;
 
-struct Output {
-  int status;
-  std::string out;
-};
-Output run(const std::string& command) {
-  Output r{0, ""};
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using durable_test::Output;
+using durable_test::run;
 
 class StatefunOnJetStream : public ::testing::Test {
  protected:
