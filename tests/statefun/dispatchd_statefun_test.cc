@@ -62,6 +62,16 @@ TEST_F(DispatchdStatefun, AMissingOrMalformedModuleStopsItAtStartSayingWhy) {
   EXPECT_NE(bad.out.find("bad.yaml, document 1: urlPathTemplate 'ftp://x/' is not an http:// or https:// URL"),
             std::string::npos)
       << bad.out;
+  // The entities' lease is --lease, which must outlast every call timeout
+  // (StateFun's default: 1 min).
+  write("slow.yaml", "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/b\n"
+                     "  urlPathTemplate: http://127.0.0.1:1/\n");
+  auto short_lease = run(dispatchd("slow.yaml") + " --lease 3s --run-timeout-ms 2000");
+  EXPECT_EQ(short_lease.status, 2);
+  EXPECT_NE(short_lease.out.find("--lease (3000 ms) must be longer than the call timeout (60000 ms) of the StateFun "
+                                 "endpoint in " + dir_ + "slow.yaml, document 1"),
+            std::string::npos)
+      << short_lease.out;
 }
 
 TEST_F(DispatchdStatefun, DispatchctlSendsShowsAndIsRefusedWithReasons) {

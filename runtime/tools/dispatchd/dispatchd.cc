@@ -64,6 +64,8 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
                         s, m, h or d, longer than --run-timeout-ms (default
                         10m). With a store shared by several dispatchd, how
                         long the others wait before taking its calls over.
+                        Also the lease of a stateful function's batch (then
+                        longer than every StateFun endpoint's call timeout).
   --max-in-flight N     deliveries in flight in all (default 512)
   --retention DURATION  keep a call this long after it ended (completed, failed
                         or cancelled), then delete it and its idempotency key:
@@ -325,6 +327,17 @@ int main(int argc, char** argv) {
       nats_entities = std::move(entities).value();
       so.store = nats_entities.get();
       logger.log(LogLevel::info, "keeping entities in JetStream bucket " + nats.bucket + "_entities");
+    }
+    // The entities' lease is the calls': how long the other dispatchd on a
+    // shared store wait before taking over a dead one's addresses. A lease
+    // shorter than a function's call timeout would deliver a slow batch
+    // twice.
+    so.lease = options.lease;
+    for (const auto& e : so.modules.endpoints()) {
+      if (e.settings.call_timeout >= so.lease) {
+        fail("--lease (" + std::to_string(so.lease.count()) + " ms) must be longer than the call timeout (" +
+             std::to_string(e.settings.call_timeout.count()) + " ms) of the StateFun endpoint in " + e.source);
+      }
     }
     so.decorate = decorate;
     so.max_attempts = statefun_max_attempts;
