@@ -633,7 +633,19 @@ class JetStreamStore final : public Store {
           auto holder = kv_->get(key);
           if (!holder.ok()) return std::move(holder).error();
           if (*holder && (*holder)->value != n.id()) {
-            ids.push_back((*holder)->value);
+            // The key's call can still be only a batch record: its writer
+            // died, or lost the servers, between the key and the call, and
+            // recovery has not applied it yet. Its ID would read as unknown,
+            // so the caller is asked to try again until the call exists.
+            const std::string& earlier = (*holder)->value;
+            auto call = kv_->get(call_key(earlier));
+            if (!call.ok()) return std::move(call).error();
+            if (!*call) {
+              return Error(Code::unavailable, "idempotency key '" + n.idempotency_key() + "' names call " + earlier +
+                                                  ", which is still being written (recovery applies it within "
+                                                  "seconds); try again");
+            }
+            ids.push_back(earlier);
             continue;
           }
         }
@@ -1007,6 +1019,11 @@ class JetStreamStore final : public Store {
       batches.assign(batches_.begin(), batches_.end());
       for (const auto& [id, rev] : tombstones_) tombstones.push_back(id);
     }
+    // One batch or one call's effects that cannot be applied now (the
+    // servers away, a record that keeps changing, an idempotency key whose
+    // call is in a batch not applied yet) do not hold back the others'; the
+    // first failure is reported.
+    Result<void> first_failure;
     for (const std::string& key : batches) {
       auto e = kv_->get(key);
       if (!e.ok()) return std::move(e).error();
@@ -1015,15 +1032,14 @@ class JetStreamStore final : public Store {
       if (!batch.ParseFromString((*e)->value)) continue;
       if (!everything && now - batch.written_at_ms() < age) continue;
       auto applied = apply_batch(batch);
-      if (!applied.ok()) return std::move(applied).error();
+      if (!applied.ok()) {
+        if (first_failure.ok()) first_failure = Result<void>(std::move(applied).error());
+        continue;
+      }
       auto purged = kv_->purge(key);
       commits_++;
       if (!purged.ok()) return purged;
     }
-    // One call's effects that cannot be applied now (the servers away, a
-    // record that keeps changing) do not hold back the others'; the first
-    // failure is reported.
-    Result<void> first_failure;
     for (const pb::Call& call : unsettled) {
       auto applied = apply_effects(call);
       if (!applied.ok() && first_failure.ok()) first_failure = applied;

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "dispatch/jetstream/v1/records.pb.h"
+#include "jetstream/records.h"
 #include "jetstream/testing/nats_server.h"
 #include "transport/test_certificate.h"
 
@@ -286,6 +287,9 @@ class RawBucket {
     const std::string bytes = m.SerializeAsString();
     EXPECT_EQ(kvStore_Create(nullptr, kv_, key.c_str(), bytes.data(), static_cast<int>(bytes.size())), NATS_OK);
   }
+  void create_raw(const std::string& key, const std::string& value) {
+    EXPECT_EQ(kvStore_CreateString(nullptr, kv_, key.c_str(), value.c_str()), NATS_OK);
+  }
   bool has(const std::string& key) {
     kvEntry* e = nullptr;
     const natsStatus s = kvStore_Get(&e, kv_, key.c_str());
@@ -390,6 +394,52 @@ TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
   }
   EXPECT_EQ(b->get(parent).value()->state, CallState::cancelled);
   EXPECT_EQ(b->get(parent).value()->error_message, "cancelled with its grandparent");
+}
+
+// A process that died (or lost the servers) between an idempotency key and
+// its call leaves the key naming a call that is only in a batch record.
+// Another process asked for the same key answers unavailable (try again),
+// not an ID that reads as unknown, until recovery has written the call; then
+// it answers that call's ID.
+TEST_F(JetStreamStoreTest, AKeyWhoseCallIsNotWrittenYetIsUnavailableUntilRecoveryWritesIt) {
+  namespace pb = ::dispatch::jetstream::v1;
+  JetStreamOptions o = options();
+  o.recover_after = std::chrono::milliseconds(1500);
+  auto a = open(o);
+  ASSERT_TRUE(a);
+  RawBucket raw(nats_.url(), "calls");
+  const std::string id = "0000000003e8ffffffff0000000000a1";
+  pb::Batch batch;
+  batch.set_written_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+  pb::NewCall* n = batch.add_calls();
+  n->set_id(id);
+  n->set_function("t.keyed");
+  n->set_idempotency_key("k1");
+  n->set_now_ms(1000);
+  raw.create("b." + id, batch);
+  raw.create_raw(jetstream::idempotency_key("k1"), id);
+
+  NewCall again = call("t.keyed");
+  again.idempotency_key = "k1";
+  auto refused = a->enqueue_sync({again}, 1000);
+  ASSERT_FALSE(refused.ok()) << "answered " << refused.value().at(0) << ", a call not written";
+  EXPECT_EQ(refused.error().code(), Code::unavailable);
+  EXPECT_NE(refused.error().message().find(id), std::string::npos) << refused.error().message();
+  EXPECT_FALSE(a->get(id).value().has_value());
+
+  // Recovery (after recover_after) writes the call; then the key answers it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Result<std::vector<std::string>> answered = refused;
+  while (!answered.ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    answered = a->enqueue_sync({again}, 1000);
+  }
+  ASSERT_TRUE(answered.ok()) << answered.error().what();
+  EXPECT_EQ(answered.value(), std::vector<std::string>{id});
+  EXPECT_TRUE(a->get(id).value().has_value());
+  EXPECT_FALSE(raw.has("b." + id));
 }
 
 TEST_F(JetStreamStoreTest, ClosingReportsEveryQueuedWriteOnce) {
