@@ -450,24 +450,12 @@ class JetStreamEntityStore final : public EntityStore {
 
   void watch_loop() {
     Kv::Change change;
-    while (watching_) {
-      switch (watch_->next(change, 250)) {
-        case Kv::Watch::Next::timeout:
-          continue;
-        case Kv::Watch::Next::failed:
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          continue;
-        case Kv::Watch::Next::stopped:
-          return;
-        case Kv::Watch::Next::caught_up: {
-          std::lock_guard<std::mutex> lock(mu_);
-          caught_up_ = true;
-          cv_.notify_all();
-          continue;
-        }
-        case Kv::Watch::Next::change:
-          break;
-      }
+    const auto caught_up = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      caught_up_ = true;
+      cv_.notify_all();
+    };
+    while (watch_->next_change(change, watching_, caught_up)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (change.deleted) {
         gone_.erase(change.key);

@@ -305,24 +305,12 @@ class JetStreamStore final : public Store {
 
   void watch_loop() {
     Kv::Change change;
-    while (watching_) {
-      switch (watch_->next(change, 250)) {
-        case Kv::Watch::Next::timeout:
-          continue;
-        case Kv::Watch::Next::failed:
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          continue;
-        case Kv::Watch::Next::stopped:
-          return;
-        case Kv::Watch::Next::caught_up: {
-          std::lock_guard<std::mutex> lock(mu_);
-          caught_up_ = true;
-          mu_cv_.notify_all();
-          continue;
-        }
-        case Kv::Watch::Next::change:
-          break;
-      }
+    const auto caught_up = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      caught_up_ = true;
+      mu_cv_.notify_all();
+    };
+    while (watch_->next_change(change, watching_, caught_up)) {
       const std::string& key = change.key;
       std::lock_guard<std::mutex> lock(mu_);
       if (key.compare(0, jetstream::kCallPrefix.size(), jetstream::kCallPrefix) == 0) {

@@ -7,7 +7,9 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace dispatch::scheduler::jetstream {
@@ -280,6 +282,27 @@ Kv::Watch::~Watch() {
 }
 
 void Kv::Watch::stop() { kvWatcher_Stop(w_); }
+
+bool Kv::Watch::next_change(Change& out, const std::atomic<bool>& running,
+                            const std::function<void()>& on_caught_up) {
+  while (running) {
+    switch (next(out, 250)) {
+      case Next::timeout:
+        continue;
+      case Next::failed:
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      case Next::stopped:
+        return false;
+      case Next::caught_up:
+        on_caught_up();
+        continue;
+      case Next::change:
+        return true;
+    }
+  }
+  return false;
+}
 
 Kv::Watch::Next Kv::Watch::next(Change& out, int64_t timeout_ms) {
   kvEntry* e = nullptr;

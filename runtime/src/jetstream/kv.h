@@ -8,7 +8,9 @@
 // JetStream features (streams, consumers).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +67,11 @@ class Kv {
     // they are back); `stopped`: stop() was called.
     enum class Next { change, caught_up, timeout, failed, stopped };
     Next next(Change& out, int64_t timeout_ms);
+    // The next change, for a loop that follows the bucket while `running`:
+    // timeouts are waited through, failures tried again after 100 ms (the
+    // servers away), `on_caught_up` runs when caught up; false once stopped
+    // or no longer running.
+    bool next_change(Change& out, const std::atomic<bool>& running, const std::function<void()>& on_caught_up);
     // Wakes a next() in progress with `stopped`; thread-safe.
     void stop();
 
