@@ -15,11 +15,14 @@
 namespace dispatch::scheduler::jetstream {
 namespace {
 
-// NATS's text for the last failure on this thread, with its status.
+// NATS's text for the failure `s`. nats.c keeps a thread's last error text
+// across calls and not every failure sets one (a request to servers that
+// are away can fail with only a status), so the text is the failure's only
+// when its status is `s`; the status's own text otherwise.
 Error nats_error(Code code, const std::string& what, natsStatus s) {
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
-  std::string detail = text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
+  std::string detail = last == s && text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
   return Error(code, what + ": " + detail);
 }
 
@@ -40,18 +43,6 @@ Code code_for(natsStatus s) {
 // A value the store writes (a call with its input, results and effects)
 // fits in NATS's default maximum payload; a bucket must take that.
 constexpr int32_t kMinValueSize = 1024 * 1024;
-
-// A compare-and-set refused by the server: the key moved on (update) or
-// exists (create). Told by the server's text, whatever the status: while a
-// cluster moves a stream's leader, nats.c can hand the refusal back with
-// another status than NATS_ERR, and taken for a failure it failed a whole
-// delivery round instead of reading the record again.
-bool lost_race(natsStatus s) {
-  if (s == NATS_OK) return false;
-  natsStatus last = NATS_OK;
-  const char* text = nats_GetLastError(&last);
-  return text != nullptr && (std::strstr(text, "wrong last sequence") != nullptr || std::strstr(text, "10071") != nullptr);
-}
 
 // What the store needs of a bucket, whoever made it: calls that do not
 // expire, are kept on disk, fit whatever the store writes, with one value
@@ -124,6 +115,8 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   }
   std::unique_ptr<Kv> kv(new Kv());
   kv->bucket_ = o.bucket;
+  kv->stream_ = "KV_" + o.bucket;
+  kv->subject_prefix_ = "$KV." + o.bucket + ".";
   std::string where;
   for (const std::string& s : o.servers) where += (where.empty() ? "" : ",") + s;
 
@@ -246,21 +239,62 @@ Result<std::optional<Kv::Entry>> Kv::get(const std::string& key) {
   return std::optional<Entry>(std::move(out));
 }
 
+// A compare-and-set write: `value` under `key` if the key's last record is
+// at `revision` (0: the key has none). A refusal is told by the code in the
+// server's answer (10071, wrong last sequence), never by the thread's last
+// error text, which nats.c can leave over from an earlier call.
+Result<std::optional<uint64_t>> Kv::put(const std::string& key, std::string_view value, uint64_t revision,
+                                        const char* doing) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  if (revision == 0) {
+    po.ExpectNoMessage = true;
+  } else {
+    po.ExpectLastSubjectSeq = revision;
+  }
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string subject = subject_prefix_ + key;
+  natsStatus s = js_Publish(&ack, js_, subject.c_str(), value.data(), static_cast<int>(value.size()), &po, &jerr);
+  if (s == NATS_OK) {
+    const uint64_t rev = ack->Sequence;
+    jsPubAck_Destroy(ack);
+    return std::optional<uint64_t>(rev);
+  }
+  if (jerr == JSStreamWrongLastSequenceErr) return std::optional<uint64_t>();
+  return nats_error(code_for(s), std::string(doing) + " " + key + " in JetStream bucket " + bucket_, s);
+}
+
 Result<std::optional<uint64_t>> Kv::create(const std::string& key, std::string_view value) {
-  uint64_t rev = 0;
-  natsStatus s = kvStore_Create(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
-  if (s == NATS_OK) return std::optional<uint64_t>(rev);
-  if (lost_race(s)) return std::optional<uint64_t>();
-  return nats_error(code_for(s), "creating " + key + " in JetStream bucket " + bucket_, s);
+  // A deleted or purged key keeps a marker as its last record, which the
+  // create's "no record yet" refuses: over a marker, the write expects the
+  // marker's revision. Three rounds: a key can be deleted or purged again
+  // between the read and the write, but not for ever.
+  uint64_t over = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto put_result = put(key, value, over, "creating");
+    if (!put_result.ok() || *put_result) return put_result;
+    natsMsg* last = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const std::string subject = subject_prefix_ + key;
+    natsStatus s = js_GetLastMsg(&last, js_, stream_.c_str(), subject.c_str(), nullptr, &jerr);
+    if (s == NATS_NOT_FOUND) {
+      over = 0;  // purged from the stream since: no record at all
+      continue;
+    }
+    if (s != NATS_OK) return nats_error(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
+    const char* op = nullptr;
+    const bool marker = natsMsgHeader_Get(last, "KV-Operation", &op) == NATS_OK && op != nullptr &&
+                        (std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0);
+    over = natsMsg_GetSequence(last);
+    natsMsg_Destroy(last);
+    if (!marker) return std::optional<uint64_t>();  // a value: taken
+  }
+  return std::optional<uint64_t>();
 }
 
 Result<std::optional<uint64_t>> Kv::update(const std::string& key, std::string_view value, uint64_t revision) {
-  uint64_t rev = 0;
-  natsStatus s =
-      kvStore_Update(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), revision);
-  if (s == NATS_OK) return std::optional<uint64_t>(rev);
-  if (lost_race(s)) return std::optional<uint64_t>();
-  return nats_error(code_for(s), "updating " + key + " in JetStream bucket " + bucket_, s);
+  return put(key, value, revision, "updating");
 }
 
 Result<void> Kv::purge(const std::string& key) {

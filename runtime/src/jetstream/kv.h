@@ -84,10 +84,14 @@ class Kv {
 
  private:
   Kv() = default;
+  Result<std::optional<uint64_t>> put(const std::string& key, std::string_view value, uint64_t revision,
+                                      const char* doing);
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;
   __kvStore* kv_ = nullptr;
   std::string bucket_;
+  std::string stream_;          // KV_<bucket>
+  std::string subject_prefix_;  // $KV.<bucket>.
 };
 
 }  // namespace dispatch::scheduler::jetstream
