@@ -687,7 +687,7 @@ class JetStreamEntityStore final : public EntityStore {
   }
 
   Result<void> purge(const std::string& key, uint64_t revision) {
-    auto purged = kv_->purge(key);
+    auto purged = kv_->remove(key);
     if (!purged.ok()) return purged;
     std::lock_guard<std::mutex> lock(mu_);
     erase(key);

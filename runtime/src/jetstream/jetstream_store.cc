@@ -601,7 +601,7 @@ class JetStreamStore final : public Store {
     if (!written.ok()) return std::move(written).error();
     auto ids = apply_batch(batch);
     if (!ids.ok()) return ids;  // recovery finishes it
-    auto purged = kv_->purge(key);
+    auto purged = kv_->remove(key);
     commits_++;
     if (!purged.ok()) return std::move(purged).error();
     return ids;
@@ -976,12 +976,12 @@ class JetStreamStore final : public Store {
       auto holder = kv_->get(key);
       if (!holder.ok()) return std::move(holder).error();
       if (*holder && (*holder)->value == id) {
-        auto purged = kv_->purge(key);
+        auto purged = kv_->remove(key);
         commits_++;
         if (!purged.ok()) return purged;
       }
     }
-    auto purged = kv_->purge(call_key(id));
+    auto purged = kv_->remove(call_key(id));
     commits_++;
     return purged;
   }
@@ -1024,7 +1024,7 @@ class JetStreamStore final : public Store {
         if (first_failure.ok()) first_failure = Result<void>(std::move(applied).error());
         continue;
       }
-      auto purged = kv_->purge(key);
+      auto purged = kv_->remove(key);
       commits_++;
       if (!purged.ok()) return purged;
     }

@@ -297,9 +297,15 @@ Result<std::optional<uint64_t>> Kv::update(const std::string& key, std::string_v
   return put(key, value, revision, "updating");
 }
 
-Result<void> Kv::purge(const std::string& key) {
-  natsStatus s = kvStore_Purge(kv_, key.c_str(), nullptr);
-  if (s != NATS_OK) return nats_error(code_for(s), "purging " + key + " from JetStream bucket " + bucket_, s);
+// A delete marker, never a purge: on the bucket (history 1) the marker
+// replaces the value just as a purge's would, but a purge is a rollup, and
+// nats-server before 2.9.15 (Debian bookworm's is 2.9.10) then moves every
+// consumer of the stream, every watcher included, past whatever it had not
+// delivered yet (nats-io/nats-server#3838): other processes' indexes missed
+// calls and messages written a moment before.
+Result<void> Kv::remove(const std::string& key) {
+  natsStatus s = kvStore_Delete(kv_, key.c_str());
+  if (s != NATS_OK) return nats_error(code_for(s), "removing " + key + " from JetStream bucket " + bucket_, s);
   return {};
 }
 

@@ -1,6 +1,6 @@
 // A JetStream key-value bucket as the JetStream store uses it: a connection
 // bound to one bucket, reads, compare-and-set writes that tell a lost race
-// from a failure, purges, and a watcher over every key. Errors come back as
+// from a failure, removals, and a watcher over every key. Errors come back as
 // dispatch::Error with NATS's own text (unavailable when the servers cannot
 // be reached).
 //
@@ -46,8 +46,9 @@ class Kv {
   // Writes `value` if the key is still at `revision`; nullopt (nothing
   // written) when someone wrote it since.
   Result<std::optional<uint64_t>> update(const std::string& key, std::string_view value, uint64_t revision);
-  // Removes the key and its history.
-  Result<void> purge(const std::string& key);
+  // Removes the key (a delete marker, which reads as absent and which
+  // create() writes over).
+  Result<void> remove(const std::string& key);
 
   struct Change {
     std::string key;

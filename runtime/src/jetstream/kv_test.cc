@@ -1,11 +1,16 @@
 // Kv, the store's one way to a bucket: compare-and-set writes tell a lost
 // race (nullopt) from a failure (an error) by the server's answer, whatever
-// the thread did before; a deleted or purged key can be created again.
+// the thread did before; a removed (deleted or purged) key can be created again.
 #include "jetstream/kv.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "jetstream/testing/nats_server.h"
 
@@ -49,13 +54,13 @@ TEST_F(KvTest, CreateWritesOnceAndUpdateNeedsTheLatestRevision) {
   EXPECT_EQ(kv_->get("k").value()->value, "three");
 }
 
-TEST_F(KvTest, APurgedKeyCanBeCreatedAgain) {
+TEST_F(KvTest, ARemovedKeyCanBeCreatedAgain) {
   ASSERT_TRUE(kv_->create("k", "one").value().has_value());
-  ASSERT_TRUE(kv_->purge("k").ok());
+  ASSERT_TRUE(kv_->remove("k").ok());
   EXPECT_FALSE(kv_->get("k").value().has_value());
   auto again = kv_->create("k", "two");
   ASSERT_TRUE(again.ok()) << again.error().what();
-  ASSERT_TRUE(again->has_value()) << "the purge marker was taken for a value";
+  ASSERT_TRUE(again->has_value()) << "the delete marker was taken for a value";
   EXPECT_EQ(kv_->get("k").value()->value, "two");
   // And a create over the new value is refused again.
   EXPECT_FALSE(kv_->create("k", "three").value().has_value());
@@ -79,6 +84,49 @@ TEST_F(KvTest, AFailureAfterALostRaceOnTheSameThreadIsAFailure) {
   ASSERT_FALSE(updated.ok()) << "an update answered " << (updated->has_value() ? "written" : "lost race")
                              << " with the server away";
   EXPECT_EQ(updated.error().code(), Code::unavailable) << updated.error().what();
+}
+
+// A watcher sees every write, whatever is removed around it. nats-server
+// before 2.9.15 (Debian bookworm ships 2.9.10) moves every consumer past
+// the messages not yet delivered to it when any subject is purged
+// (nats-io/nats-server#3838), and a KV purge is one: a watcher then missed
+// a write made just before another key's purge, and the stores' indexes
+// lost a call or an inbox message. remove() must not purge.
+TEST_F(KvTest, AWatcherSeesEveryWriteMadeJustBeforeAnotherKeyIsRemoved) {
+  auto watch = kv_->watch_all();
+  ASSERT_TRUE(watch.ok()) << watch.error().what();
+  // Four writers, so that the server's delivery to the watcher lags the
+  // writes now and then (the moment the bug needs).
+  constexpr int kWriters = 4, kPerWriter = 400, kRounds = kWriters * kPerWriter;
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = w * kPerWriter; i < (w + 1) * kPerWriter; ++i) {
+        auto kept = kv_->create("kept." + std::to_string(i), "v");
+        auto gone = kv_->create("gone." + std::to_string(i), "v");
+        auto removed = kv_->remove("gone." + std::to_string(i));
+        if (!kept.ok() || !*kept || !gone.ok() || !*gone || !removed.ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  std::set<std::string> seen;
+  int removed = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  Kv::Change change;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (seen.size() < static_cast<std::size_t>(kRounds) || removed < kRounds)) {
+    const auto next = (*watch)->next(change, 200);
+    if (next != Kv::Watch::Next::change) continue;
+    if (change.key.rfind("kept.", 0) == 0) seen.insert(change.key);
+    if (change.key.rfind("gone.", 0) == 0 && change.deleted) ++removed;
+  }
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kRounds)) << "the watcher missed writes";
+  EXPECT_EQ(removed, kRounds);
+  // A removed key reads as absent.
+  EXPECT_FALSE(kv_->get("gone.0").value().has_value());
 }
 
 }  // namespace
