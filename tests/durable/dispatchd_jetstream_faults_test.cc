@@ -11,12 +11,11 @@
 // died after the endpoint ran it is delivered again after its lease lapses
 // (at-least-once delivery), which is not a second completion.
 //
-// The scenarios with three replicas run only on a nats-server that keeps a
-// compare-and-set from being won twice in a clustered stream (2.9.21 and
-// later, nats-io/nats-server#4320), or with DISPATCH_R3_FAULTS=1: on Debian
-// bookworm's 2.9.10 a workflow's parent loses a child's result now and then
-// (docs/scheduler.md), so there workflows are counted and printed, not
-// asserted, and calls are asserted.
+// With three replicas on a nats-server that can let a compare-and-set be
+// won twice in a clustered stream (before 2.9.21, nats-io/nats-server#4320;
+// Debian bookworm's is 2.9.10), a workflow's parent loses a child's result
+// now and then (docs/scheduler.md): there workflows are counted and
+// printed, not asserted; calls and delayed calls are asserted everywhere.
 //
 // Not for: throughput figures (bench/), or faults of the endpoint
 // (crash_test).
@@ -264,14 +263,6 @@ class DispatchdJetStreamFaults : public ::testing::Test {
 };
 
 void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
-  // With NATS nodes killed the bucket must have three replicas, which on a
-  // server without the clustered compare-and-set fix (Debian's 2.9.10) can
-  // lose or repeat work under contention whatever the store does: the
-  // outcome would be the server's bug, not ours, and differ run to run.
-  if (fault != Fault::dispatchd && !clustered_cas_holds() && std::getenv("DISPATCH_R3_FAULTS") == nullptr) {
-    GTEST_SKIP() << "needs nats-server 2.9.21 or later (compare-and-set on three replicas can be won twice "
-                    "before it, nats-io/nats-server#4320; docs/scheduler.md); DISPATCH_R3_FAULTS=1 runs it anyway";
-  }
   start(fault != Fault::dispatchd);
   if (HasFatalFailure()) return;
   const bool check_workflows = !clustered_ || clustered_cas_holds();
