@@ -484,6 +484,23 @@ class JetStreamStore final : public Store {
     return fx.create_size() == 0 && fx.cancel_size() == 0 && fx.deliver_to().empty();
   }
 
+  // An ended child's result, as its parent takes it.
+  static pb::ChildResult result_of(const pb::Call& c) {
+    pb::ChildResult r;
+    r.set_correlation_id(c.correlation_id());
+    r.set_dispatch_id(c.id());
+    r.set_status(c.status());
+    r.set_output_type_url(c.output_type_url());
+    r.set_output(c.output());
+    r.set_error_type(c.error_type());
+    r.set_error_message(c.error_message());
+    if (state_of(c) == CallState::cancelled && c.error_type().empty()) {
+      r.set_error_type("canceled");
+      r.set_error_message("call " + c.id() + " was cancelled");
+    }
+    return r;
+  }
+
   Result<void> apply_effects(const pb::Call& call) {
     const pb::Effects fx = call.effects();
     for (const pb::NewCall& n : fx.create()) {
@@ -817,14 +834,7 @@ class JetStreamStore final : public Store {
         c.clear_outstanding();
         if (!c.parent_id().empty() && is_final(o.state)) {
           fx.set_deliver_to(c.parent_id());
-          pb::ChildResult* r = fx.mutable_result();
-          r->set_correlation_id(c.correlation_id());
-          r->set_dispatch_id(c.id());
-          r->set_status(c.status());
-          r->set_output_type_url(c.output_type_url());
-          r->set_output(c.output());
-          r->set_error_type(c.error_type());
-          r->set_error_message(c.error_message());
+          *fx.mutable_result() = result_of(c);
         }
       }
     }
@@ -851,12 +861,7 @@ class JetStreamStore final : public Store {
       c->clear_results();
       if (!c->parent_id().empty()) {
         fx.set_deliver_to(c->parent_id());
-        pb::ChildResult* r = fx.mutable_result();
-        r->set_correlation_id(c->correlation_id());
-        r->set_dispatch_id(id);
-        r->set_status(c->status());
-        r->set_error_type("canceled");
-        r->set_error_message("call " + id + " was cancelled");
+        *fx.mutable_result() = result_of(*c);
       }
       if (!empty(fx)) *c->mutable_effects() = std::move(fx);
       return Verdict::write;
@@ -997,11 +1002,28 @@ class JetStreamStore final : public Store {
     std::vector<pb::Call> unsettled;
     std::vector<std::string> batches;
     std::vector<std::string> tombstones;
+    std::vector<std::pair<std::string, pb::Call>> undelivered;  // parent, ended child
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [id, row] : rows_) {
         if (row.call.has_effects() && (everything || now - row.call.effects().written_at_ms() >= age)) {
           unsettled.push_back(row.call);
+        }
+        // A suspended parent still waiting for a child that ended and
+        // whose effects (its result for the parent among them) were
+        // applied: the parent's record lost that result to a concurrent
+        // write. nats-server before 2.9.21 can accept two compare-and-sets
+        // from one revision on a replicated bucket (docs/scheduler.md);
+        // the result is delivered again (deliver() takes it once).
+        if (state_of(row.call) != CallState::suspended) continue;
+        for (const std::string& child : row.call.outstanding()) {
+          auto c = rows_.find(child);
+          if (c == rows_.end()) continue;
+          const pb::Call& k = c->second.call;
+          if (k.parent_id() == id && is_final(state_of(k)) && !k.has_effects() &&
+              (everything || now - k.updated_at_ms() >= age)) {
+            undelivered.emplace_back(id, k);
+          }
         }
       }
       batches.assign(batches_.begin(), batches_.end());
@@ -1031,6 +1053,10 @@ class JetStreamStore final : public Store {
     for (const pb::Call& call : unsettled) {
       auto applied = apply_effects(call);
       if (!applied.ok() && first_failure.ok()) first_failure = applied;
+    }
+    for (const auto& [parent, child] : undelivered) {
+      auto delivered = deliver(parent, child.id(), result_of(child), now);
+      if (!delivered.ok() && first_failure.ok()) first_failure = delivered;
     }
     if (!first_failure.ok()) return first_failure;
     for (const std::string& id : tombstones) {

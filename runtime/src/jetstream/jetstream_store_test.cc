@@ -20,6 +20,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "dispatch/jetstream/v1/records.pb.h"
 #include "jetstream/records.h"
@@ -394,6 +395,86 @@ TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
   }
   EXPECT_EQ(b->get(parent).value()->state, CallState::cancelled);
   EXPECT_EQ(b->get(parent).value()->error_message, "cancelled with its grandparent");
+}
+
+// A parent's record that lost an ended child's result to a concurrent write
+// (as nats-server before 2.9.21 allows on a replicated bucket: two
+// compare-and-sets from one revision both accepted) still lists the child
+// as outstanding although the child's effects were applied. Recovery, at
+// start and while running, delivers the result again, once.
+TEST_F(JetStreamStoreTest, AResultAParentLostToAConcurrentWriteIsDeliveredAgain) {
+  namespace pb = ::dispatch::jetstream::v1;
+  auto wall = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::unique_ptr<Store> a = open(options());  // makes the bucket
+  ASSERT_TRUE(a);
+  RawBucket raw(nats_.url(), "calls");
+  // Writes `parent` suspended, waiting for two children of which `lost`
+  // ended completed (its effects applied) and `kept` is already in.
+  auto lose = [&](const std::string& parent, const std::string& lost, const std::string& kept) {
+    auto [p, rev] = raw.call(parent);
+    p.set_state(static_cast<int>(CallState::suspended));
+    p.set_polled(true);
+    p.set_min_results(2);
+    p.set_max_results(2);
+    p.set_next_attempt_at_ms(std::numeric_limits<int64_t>::max());
+    p.clear_outstanding();
+    p.clear_results();
+    p.add_outstanding(lost);
+    pb::ChildResult* in = p.add_results();
+    in->set_correlation_id(2);
+    in->set_dispatch_id(kept);
+    in->set_output("two");
+    in->set_seq(1);
+    p.set_result_seq(1);
+    raw.update("c." + parent, p, rev);
+    for (const auto& [id, correlation, output] :
+         {std::tuple{lost, 1, "one"}, std::tuple{kept, 2, "two"}}) {
+      pb::Call c;
+      c.set_id(id);
+      c.set_function("t.child");
+      c.set_endpoint("http://127.0.0.1:1");
+      c.set_state(static_cast<int>(CallState::completed));
+      c.set_parent_id(parent);
+      c.set_root_id(parent);
+      c.set_correlation_id(correlation);
+      c.set_output(output);
+      c.set_updated_at_ms(1);
+      raw.create("c." + id, c);
+    }
+  };
+  // Waits (up to 10 s) for `parent` to be due with both results.
+  auto resumed = [&](Store& store, const std::string& parent) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::vector<CallRecord> claimed = store.claim_sync(at(wall())).value();
+      for (const CallRecord& r : claimed) {
+        if (r.id != parent) continue;
+        EXPECT_EQ(r.results.size(), 2u);
+        std::multiset<std::string> outputs;
+        for (const auto& result : r.results) outputs.insert(result.output);
+        EXPECT_EQ(outputs, (std::multiset<std::string>{"one", "two"}));
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  std::vector<NewCall> two{call("t.parent"), call("t.parent")};
+  auto ids = a->enqueue_sync(std::move(two), 1000).value();
+  const std::string first = ids[0], second = ids[1];
+  a.reset();
+  lose(first, "0000000003e8ffffffff0000000000a1", "0000000003e8ffffffff0000000000a2");
+  // A process starting finds it.
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(resumed(*b, first)) << "the lost result was not delivered again at start";
+  // A running process finds it too, once the child ended a while ago.
+  lose(second, "0000000003e8ffffffff0000000000b1", "0000000003e8ffffffff0000000000b2");
+  EXPECT_TRUE(resumed(*b, second)) << "the lost result was not delivered again by a running process";
 }
 
 // A process that died (or lost the servers) between an idempotency key and
