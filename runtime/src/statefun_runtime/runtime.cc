@@ -197,6 +197,7 @@ struct Runtime::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       claim.max_batches = opts.max_in_flight > outstanding ? opts.max_in_flight - outstanding : 0;
+      claim.max_batches = std::min(claim.max_batches, opts.max_claim);
       hungry = new_work || now - last_claim_ms >= kClaimEvery.count();
       for (const auto& [type, url] : type_url) {
         auto it = endpoints.find(url);
@@ -212,9 +213,15 @@ struct Runtime::Impl {
       claim.now_ms = now;
       claim.lease_until_ms = now + opts.lease.count();
       claim.max_messages = 1000;  // each batch is cut to its endpoint's maxNumBatchRequests below
+      const std::size_t asked = claim.max_batches;
       auto claimed = store->claim_entities_sync(std::move(claim));
       if (!claimed.ok()) return std::move(claimed).error();
       std::lock_guard<std::mutex> lock(mu);
+      if (claimed->size() == asked) {
+        // Full: more may be ready; the next round claims again at once.
+        wake = true;
+        new_work = true;
+      }
       for (EntityBatch& b : *claimed) {
         auto f = std::make_shared<Flight>();
         auto route = opts.modules.route(b.address.type);
@@ -614,8 +621,9 @@ Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
                  "RuntimeOptions::store is empty; give the runtime the entities of a store "
                  "(Store::entities(), e.g. of open_sqlite_store())");
   }
-  if (impl.opts.max_in_flight == 0 || impl.opts.max_endpoint_in_flight == 0) {
-    return Error(Code::invalid_argument, "RuntimeOptions::max_in_flight and max_endpoint_in_flight must be positive");
+  if (impl.opts.max_in_flight == 0 || impl.opts.max_endpoint_in_flight == 0 || impl.opts.max_claim == 0) {
+    return Error(Code::invalid_argument,
+                 "RuntimeOptions::max_in_flight, max_endpoint_in_flight and max_claim must be positive");
   }
   impl.store = impl.opts.store;
   impl.backoff.min_backoff = impl.opts.min_backoff;

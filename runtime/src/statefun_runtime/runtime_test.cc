@@ -65,9 +65,10 @@ class RuntimeTest : public ::testing::Test {
     store_.reset();
     for (const char* s : {"", "-wal", "-shm", "-owner"}) std::remove((path_ + s).c_str());
   }
-  void open(uint32_t max_attempts = 3) {
+  void open(uint32_t max_attempts = 3, std::size_t max_claim = 64) {
     rt_.reset();
     RuntimeOptions o;
+    o.max_claim = max_claim;
     o.modules = ModuleConfig::parse(kModules).value();
     o.store = store_->entities();
     o.clock = &clock_;
@@ -296,6 +297,46 @@ TEST_F(RuntimeTest, AReplyClaimsItsEntitysNextBatchWhenNoOtherEntityWaits) {
   EXPECT_EQ(count_of("a"), 4);
   EXPECT_EQ(seen_["a"], (std::vector<std::string>{"warm-up", "1", "2", "3"}));
   EXPECT_FALSE(rt_->entity({"t/counter", "a"}, 10).value()->in_flight);
+}
+
+TEST_F(RuntimeTest, AClaimTakesAtMostMaxClaimBatchesSoTheRestGatherMessagesUntilTheirTurn) {
+  open(3, /*max_claim=*/2);
+  behaviour_ = counter();
+  send("t/counter", "w", "warm-up");
+  run();
+  const std::size_t before = requests_.size();
+  hold_ = true;
+  for (const char* id : {"a", "b", "c", "d", "e"}) send("t/counter", id, "1");
+  auto first = rt_->step();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 2u);
+  ASSERT_EQ(requests_.size(), before + 2);
+  EXPECT_FALSE(rt_->entity({"t/counter", "c"}, 10).value()->in_flight) << "claimed beyond max_claim";
+  // Arrives after the first claim: goes out in c's first batch, which
+  // the next claim loads.
+  send("t/counter", "c", "2");
+  auto second = rt_->step();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, 2u);
+  ASSERT_EQ(requests_.size(), before + 4);
+  const auto& c = requests_[before + 2].invocation();
+  EXPECT_EQ(c.target().id(), "c");
+  EXPECT_EQ(c.invocations_size(), 2);
+  release_held();
+  run();
+  for (const char* id : {"a", "b", "d", "e"}) EXPECT_EQ(count_of(id), 1) << id;
+  EXPECT_EQ(count_of("c"), 2);
+}
+
+TEST_F(RuntimeTest, AZeroMaxClaimIsRefusedByName) {
+  RuntimeOptions o;
+  o.modules = ModuleConfig::parse(kModules).value();
+  o.store = store_->entities();
+  o.max_claim = 0;
+  auto rt = Runtime::open(std::move(o));
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), Code::invalid_argument);
+  EXPECT_NE(rt.error().message().find("max_claim"), std::string::npos) << rt.error().message();
 }
 
 TEST_F(RuntimeTest, AReplysEntityGoesBehindAnotherEntityOfItsTypeThatWaits) {

@@ -69,6 +69,12 @@ struct RuntimeOptions {
   // Batches in flight in all, and per endpoint URL.
   std::size_t max_in_flight = 1024;
   std::size_t max_endpoint_in_flight = 256;
+  // Batches one claim hands out at most; the pump claims again at once
+  // when a claim came back full. A claim is one write of the store's
+  // single writer, which commits everything else (Sends and their
+  // acknowledgements, replies) behind it: hundreds of batches in one
+  // claim held them for tens of milliseconds.
+  std::size_t max_claim = 64;
   // A state value larger than this in a reply is refused (dead letter).
   std::size_t max_state_bytes = 4u << 20;
   // A leased batch whose reply was not applied by then is delivered again.
