@@ -151,10 +151,13 @@ Result<void> check_event(const CloudEvent& e) {
     if (auto r = check_text(name, **value); !r.ok()) return r;
   }
   if (e.datacontenttype) {
-    const std::string media = media_type(*e.datacontenttype);
+    // The media type as media_type() gives it, without its copy: case does
+    // not matter to this check.
+    const std::string_view ct = *e.datacontenttype;
+    const std::string_view media = trim(ct.substr(0, ct.find(';')));
     const auto slash = media.find('/');
-    if (slash == std::string::npos || slash == 0 || slash + 1 == media.size() ||
-        media.find_first_of(" \t") != std::string::npos) {
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == media.size() ||
+        media.find_first_of(" \t") != std::string_view::npos) {
       return bad("datacontenttype " + quoted(*e.datacontenttype) + " is not a media type (type/subtype)");
     }
   }
@@ -287,6 +290,35 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
   if (!body.empty()) event.data = std::string(body);
   if (auto checked = check_event(event); !checked.ok()) return std::move(checked).error();
   return event;
+}
+
+namespace {
+
+// `value` percent-encoded, reusing its buffer when nothing needs encoding
+// (the usual case: a reply's UUID, source and type are plain ASCII).
+std::string percent_encoded(std::string&& value) {
+  for (char c : value) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x21 || b > 0x7E || c == '"' || c == '%') return percent_encode(value);
+  }
+  return std::move(value);
+}
+
+}  // namespace
+
+HeaderLines binary_headers(CloudEvent&& e) {
+  HeaderLines out;
+  out.reserve(6 + e.extensions.size());
+  if (e.datacontenttype) out.emplace_back("Content-Type", std::move(*e.datacontenttype));
+  out.emplace_back("ce-specversion", percent_encoded(std::move(e.specversion)));
+  out.emplace_back("ce-id", percent_encoded(std::move(e.id)));
+  out.emplace_back("ce-source", percent_encoded(std::move(e.source)));
+  out.emplace_back("ce-type", percent_encoded(std::move(e.type)));
+  if (e.subject) out.emplace_back("ce-subject", percent_encoded(std::move(*e.subject)));
+  if (e.dataschema) out.emplace_back("ce-dataschema", percent_encoded(std::move(*e.dataschema)));
+  if (e.time) out.emplace_back("ce-time", percent_encoded(std::move(*e.time)));
+  for (auto& [name, value] : e.extensions) out.emplace_back("ce-" + name, percent_encoded(std::move(value.text)));
+  return out;
 }
 
 HeaderLines binary_headers(const CloudEvent& e) {

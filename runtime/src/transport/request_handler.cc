@@ -387,11 +387,12 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
   if (auto refused = check_access(req, info)) return std::move(*refused);
   CallContext context;
   context.logger = &options_.logger;
-  const Method* method = route.function_for(info);
   const auto started = Clock::now();
   HttpAnswer answer = route.answer(info, context);
-  if (method != nullptr) {
-    if (auto it = routes_.find(method); it != routes_.end()) note_duration(*it->second, Clock::now() - started);
+  if (answer.function != nullptr) {
+    if (auto it = routes_.find(answer.function); it != routes_.end()) {
+      note_duration(*it->second, Clock::now() - started);
+    }
   }
   Response response;
   response.result(static_cast<http::status>(answer.status));
