@@ -39,6 +39,11 @@ Error bad(std::string message) { return Error(Code::invalid_argument, std::move(
 // Text an attribute may hold: valid UTF-8, no control characters, no
 // noncharacters (core spec, "Type System", String). Empty `why` when fine.
 std::string text_problem(std::string_view s) {
+  // Printable ASCII (the usual id, source and type) is fine as it is: one
+  // pass instead of the UTF-8 check and the decoding below.
+  bool printable = true;
+  for (char c : s) printable = printable && c >= 0x20 && c <= 0x7E;
+  if (printable) return {};
   if (!wire::is_valid_utf8(s)) return "is not valid UTF-8";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
@@ -88,6 +93,7 @@ int hex_value(char c) {
 // which binary mode carries in Content-Type), 0 for an extension: from_binary
 // tells repeated headers apart without a set of names per event.
 unsigned core_attribute_bit(std::string_view name) {
+  // from_binary() sets the fields by these bits: keep the two in step.
   static constexpr std::string_view kNames[] = {"specversion", "id",      "source", "type",
                                                 "dataschema",  "subject", "time"};
   for (unsigned i = 0; i < std::size(kNames); ++i) {
@@ -285,7 +291,18 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
     seen |= bit;
     auto decoded = decode_header_value(trim(raw_value));
     if (!decoded.ok()) return std::move(decoded).error().with_context("header ce-" + name);
-    event.set_attribute(name, std::move(*decoded));
+    // A core attribute goes to its field by its bit, without set_attribute
+    // comparing the name again.
+    switch (bit) {
+      case 1u << 0: event.specversion = std::move(*decoded); break;
+      case 1u << 1: event.id = std::move(*decoded); break;
+      case 1u << 2: event.source = std::move(*decoded); break;
+      case 1u << 3: event.type = std::move(*decoded); break;
+      case 1u << 4: event.dataschema = std::move(*decoded); break;
+      case 1u << 5: event.subject = std::move(*decoded); break;
+      case 1u << 6: event.time = std::move(*decoded); break;
+      default: event.set_attribute(name, std::move(*decoded)); break;
+    }
   }
   if (!body.empty()) event.data = std::string(body);
   if (auto checked = check_event(event); !checked.ok()) return std::move(checked).error();

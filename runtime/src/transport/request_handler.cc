@@ -397,8 +397,10 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
   Response response;
   response.result(static_cast<http::status>(answer.status));
   response.version(11);
+  // Lines as given (a route's names are its own, and distinct): inserted,
+  // without set()'s search for a line to replace.
   for (auto& [name, value] : answer.headers) {
-    response.set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+    response.insert(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
   }
   response.body() = std::move(answer.body);
   response.keep_alive(req.keep_alive());

@@ -173,6 +173,29 @@ class HookRoute final : public RequestRoute {
   bool name_it_;
 };
 
+// A route's header lines go out as given, a repeated name as two lines.
+TEST_F(RequestHandlerTest, ARouteAnswersHeaderLinesGoOutAsGiven) {
+  class Lines final : public RequestRoute {
+   public:
+    bool takes(const RequestInfo& request) const override { return request.path == "/lines"; }
+    const Method* function_for(const RequestInfo&) const override { return nullptr; }
+    HttpAnswer answer(const RequestInfo&, const CallContext&) const override {
+      HttpAnswer a;
+      a.headers = {{"Content-Type", "text/plain"}, {"Link", "</a>"}, {"Link", "</b>"}, {"ce-id", "1"}};
+      a.body = "ok";
+      return a;
+    }
+  };
+  options_.routes = {std::make_shared<Lines>()};
+  const Response r = answer(post("/lines", "text/plain", ""));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "text/plain");
+  EXPECT_EQ(r["ce-id"], "1");
+  EXPECT_EQ(r.count("Link"), 2u);
+  EXPECT_EQ(r.body(), "ok");
+  EXPECT_EQ(r[boost::beast::http::field::content_length], "2");
+}
+
 TEST_F(RequestHandlerTest, ARouteAnswerNamingItsFunctionMarksItSlow) {
   const Method* slow = table_.find("/t.TService/slow");
   ASSERT_NE(slow, nullptr);
