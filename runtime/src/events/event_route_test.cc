@@ -269,6 +269,19 @@ TEST_F(EventRouteTest, BinaryModeWithJsonDataGetsABinaryReplyFromTheFunctionsDat
   EXPECT_EQ(r.response.body(), R"({"orderId":"o-1","total":"42","subject":"café"})");
 }
 
+// A struct's JSON data is read as protobuf's JSON mapping reads the
+// parameter's message: original field names too, whitespace around it,
+// and null for no data at all.
+TEST_F(EventRouteTest, StructDataTakesTheJsonMappingsSpellingsAndNull) {
+  serve({&typed_service()});
+  auto r = post("/", ce("com.example.order.placed", "application/json"), " \n{\"id\":\"o-3\",\"amount\":\"4\"}\n ");
+  ASSERT_EQ(r.status, 200) << r.response.body();
+  EXPECT_EQ(r.response.body(), R"({"orderId":"o-3","total":"8","subject":""})");
+  auto null = post("/", ce("com.example.order.placed", "application/json"), " null ");
+  ASSERT_EQ(null.status, 200) << null.response.body();
+  EXPECT_EQ(Json::parse(null.response.body()), Json::parse(R"({"orderId":"","total":"0","subject":""})"));
+}
+
 TEST_F(EventRouteTest, StructuredModeGetsAStructuredReply) {
   serve({&typed_service()});
   auto r = post("/", {{"Content-Type", "application/cloudevents+json; charset=utf-8"}},
@@ -458,6 +471,10 @@ TEST_F(EventRouteTest, MalformedEventsAre400AndRunNothing) {
   expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"amount":"lots"})"), "amount");
   expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"id":"a"}, "event": "x")"),
              "not valid JSON");
+  expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"id":"a"} {"id":"b"})"),
+             "not valid JSON");
+  expect_400(post("/", ce("com.example.order.placed", "application/json"), R"([{"id":"a"}])"), "does not decode");
+  expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"id":"a","extra":1})"), "extra");
   expect_400(post("/", ce("com.example.shout", "text/plain"), "\xC3\x28"), "UTF-8");
   EXPECT_EQ(calls, 0);
 }
