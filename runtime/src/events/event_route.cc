@@ -34,6 +34,7 @@ struct Target {
   const Method* method = nullptr;
   const EventBinding* binding = nullptr;
   std::string log_name;  // "shop.on_order"
+  std::string reply_source;  // a reply's source: EventOptions::reply_source, else the method's path
   const connect::JsonCodec* codec = nullptr;  // null: the descriptor did not build
   std::string codec_problem;
   const pb::FieldDescriptor* data_field = nullptr;    // in the request
@@ -114,6 +115,30 @@ std::string new_event_id() {
   return id;
 }
 
+// The media type of `content_type` as media_type() gives it (no
+// parameters, trimmed, lower-case) without copying it when it is already
+// so; else lowered into `storage`.
+std::string_view media_of(std::string_view content_type, std::string& storage) {
+  std::string_view m = content_type.substr(0, content_type.find(';'));
+  while (!m.empty() && (m.front() == ' ' || m.front() == '\t')) m.remove_prefix(1);
+  while (!m.empty() && (m.back() == ' ' || m.back() == '\t')) m.remove_suffix(1);
+  for (char c : m) {
+    if (c >= 'A' && c <= 'Z') {
+      storage = media_type(content_type);
+      return storage;
+    }
+  }
+  return m;
+}
+
+// `json` without the whitespace JSON allows around a value.
+std::string_view trim_json(std::string_view json) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!json.empty() && space(json.front())) json.remove_prefix(1);
+  while (!json.empty() && space(json.back())) json.remove_suffix(1);
+  return json;
+}
+
 std::string format_ms(Clock::duration d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f ms", std::chrono::duration<double, std::milli>(d).count());
@@ -161,6 +186,7 @@ class EventRoute final : public RequestRoute {
         t->method = &m;
         t->binding = m.event;
         t->log_name = std::string(service->package) + (service->package[0] ? "." : "") + m.name;
+        t->reply_source = options_.reply_source.empty() ? std::string(m.path) : options_.reply_source;
         t->codec = codec;
         t->codec_problem = problem;
         if (codec != nullptr) {
@@ -170,14 +196,14 @@ class EventRoute final : public RequestRoute {
           if (response) t->result_field = response->FindFieldByNumber(1);
         }
         by_path_.emplace(m.path, t.get());
-        const std::string type = m.event->type;
+        const std::string_view type = m.event->type;
         auto& slot = type.empty() ? any_type_ : by_type_[type];
         if (slot != nullptr) {
           return Error(Code::failed_precondition,
                        (type.empty() ? std::string("functions ") + slot->log_name + " and " + t->log_name +
                                            " both take events of any type"
                                      : "functions " + slot->log_name + " and " + t->log_name +
-                                           " both take events of type '" + type + "'") +
+                                           " both take events of type '" + std::string(type) + "'") +
                            "; an event needs exactly one destination (serve them from different servers)");
         }
         slot = t.get();
@@ -204,8 +230,11 @@ class EventRoute final : public RequestRoute {
     if (auto it = by_path_.find(request.path); it != by_path_.end()) return it->second->method;
     if (content_mode(request.content_type) == ContentMode::binary) {
       if (auto type = request.header("ce-type")) {
-        auto decoded = decode_header_value(*type);
-        if (decoded.ok()) {
+        // A plain value is its own decoding (its UTF-8 is checked when the
+        // event is read); only a quoted or escaped one is decoded here.
+        if (type->find_first_of("\"%") == std::string_view::npos) {
+          if (const Target* t = route(*type)) return t->method;
+        } else if (auto decoded = decode_header_value(*type); decoded.ok()) {
           if (const Target* t = route(*decoded)) return t->method;
         }
       }
@@ -225,7 +254,7 @@ class EventRoute final : public RequestRoute {
 
  private:
   // The function for an event of `type` arriving at "/".
-  const Target* route(const std::string& type) const {
+  const Target* route(std::string_view type) const {
     if (auto it = by_type_.find(type); it != by_type_.end()) return it->second;
     return any_type_;
   }
@@ -258,15 +287,7 @@ class EventRoute final : public RequestRoute {
                                                    ": events are delivered with POST"), log);
     }
     const ContentMode mode = content_mode(request.content_type);
-    std::vector<CloudEvent> events;
-    if (mode == ContentMode::binary) {
-      HeaderViews headers;
-      headers.reserve(16);
-      request.for_each_header([&headers](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
-      auto event = from_binary(headers, request.body);
-      if (!event.ok()) return refuse(request, 400, event.error(), log);
-      events.push_back(std::move(*event));
-    } else {
+    if (mode != ContentMode::binary) {
       const std::string media = media_type(request.content_type);
       const std::string_view wanted = mode == ContentMode::structured ? kStructuredJson : kBatchJson;
       if (media != wanted) {
@@ -274,25 +295,65 @@ class EventRoute final : public RequestRoute {
                       unsupported("event format '" + media + "' is not supported; send " + std::string(wanted) +
                                   " or binary mode"), log);
       }
-      if (mode == ContentMode::structured) {
-        auto event = from_json(request.body);
-        if (!event.ok()) return refuse(request, 400, event.error(), log);
-        events.push_back(std::move(*event));
-      } else {
-        auto batch = from_json_batch(request.body);
-        if (!batch.ok()) return refuse(request, 400, batch.error(), log);
-        events = std::move(*batch);
-      }
     }
+    if (mode == ContentMode::batch) {
+      auto batch = from_json_batch(request.body);
+      if (!batch.ok()) return refuse(request, 400, batch.error(), log);
+      return answer_batch(request, *batch, context, log);
+    }
+    // One event (binary or structured mode): no lists of events, targets
+    // and replies, and the reply's strings move into the answer.
+    Result<CloudEvent> event = mode == ContentMode::binary ? read_binary(request) : from_json(request.body);
+    if (!event.ok()) return refuse(request, 400, event.error(), log);
+    const Target* t = target_for(request.path, event->type);
+    if (t == nullptr) {
+      return refuse(request, 404, Error(Code::not_found, "no function takes events of type '" + event->type + "'"),
+                    log);
+    }
+    Outcome outcome = deliver(*event, *t, context, log);
+    HttpAnswer a;
+    if (outcome.error) {
+      a = outcome.status == 400 || outcome.status == 415 ? refuse(request, outcome.status, *outcome.error, log)
+                                                         : error_answer(outcome.status, *outcome.error);
+    } else if (!outcome.reply) {
+      a.status = 202;
+    } else if (mode == ContentMode::structured) {
+      a.status = 200;
+      a.headers.emplace_back("Content-Type", std::string(kStructuredJson) + "; charset=utf-8");
+      a.body = to_json(*outcome.reply);
+    } else {
+      a.status = 200;
+      a.body = std::move(outcome.reply->data).value_or(std::string());
+      a.headers = binary_headers(std::move(*outcome.reply));
+    }
+    a.function = t->method;
+    return a;
+  }
+
+  static Result<CloudEvent> read_binary(const RequestInfo& request) {
+    HeaderViews headers;
+    headers.reserve(16);
+    request.for_each_header([&headers](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
+    return from_binary(headers, request.body);
+  }
+
+  // The function for an event of `type` sent to `path`: the one the path
+  // names, else the one routing by type finds; nullptr for none.
+  const Target* target_for(std::string_view path, std::string_view type) const {
+    if (auto it = by_path_.find(path); it != by_path_.end()) return it->second;
+    return route(type);
+  }
+
+  HttpAnswer answer_batch(const RequestInfo& request, const std::vector<CloudEvent>& events,
+                          const CallContext& context, const Logger& log) const {
     // Every event of a batch finds its function before any runs.
     std::vector<const Target*> targets;
     targets.reserve(events.size());
-    const auto by_path = by_path_.find(request.path);
     for (std::size_t i = 0; i < events.size(); ++i) {
-      const Target* t = by_path != by_path_.end() ? by_path->second : route(events[i].type);
+      const Target* t = target_for(request.path, events[i].type);
       if (t == nullptr) {
         Error e(Code::not_found, "no function takes events of type '" + events[i].type + "'");
-        return refuse(request, 404, mode == ContentMode::batch ? e.with_context("batch event " + std::to_string(i)) : e, log);
+        return refuse(request, 404, e.with_context("batch event " + std::to_string(i)), log);
       }
       targets.push_back(t);
     }
@@ -300,8 +361,7 @@ class EventRoute final : public RequestRoute {
     for (std::size_t i = 0; i < events.size(); ++i) {
       Outcome outcome = deliver(events[i], *targets[i], context, log);
       if (outcome.error) {
-        const Error e = mode == ContentMode::batch ? outcome.error->with_context("batch event " + std::to_string(i))
-                                                   : *outcome.error;
+        const Error e = outcome.error->with_context("batch event " + std::to_string(i));
         // A refusal is logged here; a failed call has had its executing line.
         if (outcome.status == 400 || outcome.status == 415) return refuse(request, outcome.status, e, log);
         return error_answer(outcome.status, e);
@@ -309,35 +369,27 @@ class EventRoute final : public RequestRoute {
       if (outcome.reply) replies.push_back(std::move(*outcome.reply));
     }
     HttpAnswer a;
-    if (mode == ContentMode::batch) {
-      if (replies.empty()) {
-        a.status = 202;
-        return a;
-      }
-      a.status = 200;
-      a.headers.emplace_back("Content-Type", std::string(kBatchJson) + "; charset=utf-8");
-      a.body = to_json_batch(replies);
-      return a;
+    // The server's quick/slow mark needs one function; a batch sent to one
+    // function's path has it.
+    if (auto it = by_path_.find(request.path); it != by_path_.end()) {
+      a.function = it->second->method;
+    } else if (targets_.size() == 1) {
+      a.function = targets_.front()->method;
     }
     if (replies.empty()) {
       a.status = 202;
       return a;
     }
     a.status = 200;
-    if (mode == ContentMode::structured) {
-      a.headers.emplace_back("Content-Type", std::string(kStructuredJson) + "; charset=utf-8");
-      a.body = to_json(replies.front());
-    } else {
-      a.headers = binary_headers(replies.front());
-      a.body = replies.front().data.value_or(std::string());
-    }
+    a.headers.emplace_back("Content-Type", std::string(kBatchJson) + "; charset=utf-8");
+    a.body = to_json_batch(replies);
     return a;
   }
 
   // The request message for `event` to `t`: the data in its data field, the
   // event in its event field.
   // `media`: the media type of the event's datacontenttype, "" without one.
-  Result<std::string> request_for(const CloudEvent& event, const Target& t, const std::string& media) const {
+  Result<std::string> request_for(const CloudEvent& event, const Target& t, std::string_view media) const {
     std::string out;
     const EventBinding& b = *t.binding;
     if (b.data_field != 0 && event.data) {
@@ -348,6 +400,22 @@ class EventRoute final : public RequestRoute {
       if (f == nullptr) return Error(Code::internal, t.log_name + ": no data field in " + t.method->request_type);
       if (single(f) && f->type() == FieldType::TYPE_BYTES) {
         append_len_field(out, b.data_field, *event.data);
+      } else if (is_json_media(media) && single(f) && f->type() == FieldType::TYPE_MESSAGE) {
+        // A struct parameter: the data parsed as the field's own message,
+        // in one pass (no copy wrapped in the request's braces, and no
+        // strictness pass first: nothing in the data can reach another
+        // field of the request). A failure is told apart afterwards.
+        const std::string_view json = trim_json(*event.data);
+        if (json != "null") {  // null: the field left out, as in the request's JSON
+          auto binary = t.codec->to_binary(f->message_type()->full_name(), json);
+          if (!binary.ok()) {
+            if (!Json::accept(*event.data)) return Error(Code::invalid_argument, "the event's data is not valid JSON");
+            return Error(Code::invalid_argument, "the event's data does not decode into " + describe(f) +
+                                                     " (parameter '" + f->name() + "' of " + t.log_name +
+                                                     "): " + binary.error().message());
+          }
+          append_len_field(out, b.data_field, *binary);
+        }
       } else if (is_json_media(media)) {
         if (!Json::accept(*event.data)) return Error(Code::invalid_argument, "the event's data is not valid JSON");
         std::string wrapped;
@@ -362,7 +430,7 @@ class EventRoute final : public RequestRoute {
         out = std::move(*binary);
       } else if (is_protobuf_media(media)) {
         if (!single(f) || f->type() != FieldType::TYPE_MESSAGE) {
-          return unsupported("protobuf data (" + media + ") needs a struct parameter; " + t.log_name + " takes " +
+          return unsupported("protobuf data (" + std::string(media) + ") needs a struct parameter; " + t.log_name + " takes " +
                              describe(f) + ": send application/json");
         }
         append_len_field(out, b.data_field, *event.data);
@@ -373,7 +441,7 @@ class EventRoute final : public RequestRoute {
         append_len_field(out, b.data_field, *event.data);
       } else {
         return unsupported(
-            (media.empty() ? std::string("data without a datacontenttype") : "datacontenttype '" + media + "'") +
+            (media.empty() ? std::string("data without a datacontenttype") : "datacontenttype '" + std::string(media) + "'") +
             " cannot be read as " + describe(f) + " (parameter '" + f->name() + "' of " + t.log_name +
             "); send JSON" + (single(f) && f->type() == FieldType::TYPE_MESSAGE ? " or protobuf" : ""));
       }
@@ -434,7 +502,8 @@ class EventRoute final : public RequestRoute {
 
   Outcome deliver(const CloudEvent& event, const Target& t, const CallContext& context, const Logger& log) const {
     Outcome outcome;
-    const std::string media = event.datacontenttype ? media_type(*event.datacontenttype) : std::string();
+    std::string lowered;
+    const std::string_view media = event.datacontenttype ? media_of(*event.datacontenttype, lowered) : "";
     auto request = request_for(event, t, media);
     if (!request.ok()) {
       outcome.status = refusal_status(request.error().code());
@@ -456,9 +525,6 @@ class EventRoute final : public RequestRoute {
       outcome.error = std::move(result).error();
       return outcome;
     }
-    auto source = [&]() -> std::string {
-      return options_.reply_source.empty() ? std::string(t.method->path) : options_.reply_source;
-    };
     switch (t.binding->reply) {
       case EventBinding::Reply::none:
         return outcome;
@@ -471,7 +537,7 @@ class EventRoute final : public RequestRoute {
         }
         CloudEvent reply;
         reply.id = new_event_id();
-        reply.source = source();
+        reply.source = t.reply_source;
         reply.type = reply_type_for(event, t);
         reply.datacontenttype = std::move(data->first);
         reply.data = std::move(data->second);
@@ -486,7 +552,7 @@ class EventRoute final : public RequestRoute {
         if (reply.ok()) {
           if (reply->specversion.empty()) reply->specversion = "1.0";
           if (reply->id.empty()) reply->id = new_event_id();
-          if (reply->source.empty()) reply->source = source();
+          if (reply->source.empty()) reply->source = t.reply_source;
           if (reply->type.empty()) reply->type = reply_type_for(event, t);
           if (auto checked = check_event(*reply); !checked.ok()) reply = std::move(checked).error();
         }
@@ -509,7 +575,7 @@ class EventRoute final : public RequestRoute {
   std::vector<std::unique_ptr<connect::JsonCodec>> codecs_;
   std::vector<std::unique_ptr<Target>> targets_;
   std::unordered_map<std::string_view, const Target*> by_path_;
-  std::unordered_map<std::string, const Target*> by_type_;
+  std::unordered_map<std::string_view, const Target*> by_type_;  // keys: the bindings' static strings
   const Target* any_type_ = nullptr;
   Logger quiet_{LogLevel::off};
 };

@@ -269,6 +269,19 @@ TEST_F(EventRouteTest, BinaryModeWithJsonDataGetsABinaryReplyFromTheFunctionsDat
   EXPECT_EQ(r.response.body(), R"({"orderId":"o-1","total":"42","subject":"café"})");
 }
 
+// A struct's JSON data is read as protobuf's JSON mapping reads the
+// parameter's message: original field names too, whitespace around it,
+// and null for no data at all.
+TEST_F(EventRouteTest, StructDataTakesTheJsonMappingsSpellingsAndNull) {
+  serve({&typed_service()});
+  auto r = post("/", ce("com.example.order.placed", "application/json"), " \n{\"id\":\"o-3\",\"amount\":\"4\"}\n ");
+  ASSERT_EQ(r.status, 200) << r.response.body();
+  EXPECT_EQ(r.response.body(), R"({"orderId":"o-3","total":"8","subject":""})");
+  auto null = post("/", ce("com.example.order.placed", "application/json"), " null ");
+  ASSERT_EQ(null.status, 200) << null.response.body();
+  EXPECT_EQ(Json::parse(null.response.body()), Json::parse(R"({"orderId":"","total":"0","subject":""})"));
+}
+
 TEST_F(EventRouteTest, StructuredModeGetsAStructuredReply) {
   serve({&typed_service()});
   auto r = post("/", {{"Content-Type", "application/cloudevents+json; charset=utf-8"}},
@@ -368,6 +381,64 @@ TEST_F(EventRouteTest, APathNamingTheFunctionRoutesWhateverTheType) {
   EXPECT_EQ(r.header("ce-type"), "some.other.type.reply");
 }
 
+// What the server learns before the body is read (function_for, for the
+// quick/slow mark) agrees with where the event goes, however its ce-type
+// header is spelled.
+TEST_F(EventRouteTest, TheFunctionForABinaryEventIsFoundFromItsTypeHeaderHoweverSpelled) {
+  class Headers final : public RequestInfo {
+   public:
+    explicit Headers(std::string type) : type_(std::move(type)) {
+      method = "POST";
+      path = "/";
+      content_type = "application/json";
+    }
+    std::optional<std::string_view> header(std::string_view name) const override {
+      if (name == "ce-type") return std::string_view(type_);
+      return std::nullopt;
+    }
+    void for_each_header(const std::function<void(std::string_view, std::string_view)>& f) const override {
+      f("ce-type", type_);
+    }
+
+   private:
+    std::string type_;
+  };
+  ASSERT_TRUE(table_.add(typed_service()).ok());
+  auto route = event_route(table_, EventOptions{});
+  ASSERT_TRUE(route.ok()) << route.error().what();
+  const Method* placed = (*route)->function_for(Headers("com.example.order.placed"));
+  ASSERT_NE(placed, nullptr);
+  EXPECT_EQ(std::string_view(placed->name), "on_order");
+  EXPECT_EQ((*route)->function_for(Headers("\"com.example.order.placed\"")), placed);
+  EXPECT_EQ((*route)->function_for(Headers("com.example.order%2Eplaced")), placed);
+  EXPECT_EQ((*route)->function_for(Headers("com.example.unknown")), nullptr);
+  EXPECT_EQ((*route)->function_for(Headers("com.example.order%ZZ")), nullptr);
+
+  // The answer names the function that ran, for the server to time.
+  const std::string body = R"({"id":"o-1","amount":21})";
+  class Event final : public RequestInfo {
+   public:
+    Event(const HeaderLines& lines, std::string_view data) : lines_(lines) {
+      method = "POST";
+      path = "/";
+      content_type = "application/json";
+      body = data;
+    }
+    std::optional<std::string_view> header(std::string_view) const override { return std::nullopt; }
+    void for_each_header(const std::function<void(std::string_view, std::string_view)>& f) const override {
+      for (const auto& [n, v] : lines_) f(n, v);
+    }
+
+   private:
+    const HeaderLines& lines_;
+  };
+  const HeaderLines lines = ce("com.example.order.placed", "application/json");
+  CallContext context;
+  const HttpAnswer answer = (*route)->answer(Event(lines, body), context);
+  EXPECT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(answer.function, placed);
+}
+
 TEST_F(EventRouteTest, AConnectCallToAnEventFunctionIsStillAConnectCall) {
   serve({&typed_service()});
   auto r = post("/ev.ApiService/count", {{"Content-Type", "application/json"}}, R"({"n":"5"})");
@@ -400,6 +471,10 @@ TEST_F(EventRouteTest, MalformedEventsAre400AndRunNothing) {
   expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"amount":"lots"})"), "amount");
   expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"id":"a"}, "event": "x")"),
              "not valid JSON");
+  expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"id":"a"} {"id":"b"})"),
+             "not valid JSON");
+  expect_400(post("/", ce("com.example.order.placed", "application/json"), R"([{"id":"a"}])"), "does not decode");
+  expect_400(post("/", ce("com.example.order.placed", "application/json"), R"({"id":"a","extra":1})"), "extra");
   expect_400(post("/", ce("com.example.shout", "text/plain"), "\xC3\x28"), "UTF-8");
   EXPECT_EQ(calls, 0);
 }

@@ -39,6 +39,11 @@ Error bad(std::string message) { return Error(Code::invalid_argument, std::move(
 // Text an attribute may hold: valid UTF-8, no control characters, no
 // noncharacters (core spec, "Type System", String). Empty `why` when fine.
 std::string text_problem(std::string_view s) {
+  // Printable ASCII (the usual id, source and type) is fine as it is: one
+  // pass instead of the UTF-8 check and the decoding below.
+  bool printable = true;
+  for (char c : s) printable = printable && c >= 0x20 && c <= 0x7E;
+  if (printable) return {};
   if (!wire::is_valid_utf8(s)) return "is not valid UTF-8";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
@@ -88,6 +93,7 @@ int hex_value(char c) {
 // which binary mode carries in Content-Type), 0 for an extension: from_binary
 // tells repeated headers apart without a set of names per event.
 unsigned core_attribute_bit(std::string_view name) {
+  // from_binary() sets the fields by these bits: keep the two in step.
   static constexpr std::string_view kNames[] = {"specversion", "id",      "source", "type",
                                                 "dataschema",  "subject", "time"};
   for (unsigned i = 0; i < std::size(kNames); ++i) {
@@ -151,10 +157,13 @@ Result<void> check_event(const CloudEvent& e) {
     if (auto r = check_text(name, **value); !r.ok()) return r;
   }
   if (e.datacontenttype) {
-    const std::string media = media_type(*e.datacontenttype);
+    // The media type as media_type() gives it, without its copy: case does
+    // not matter to this check.
+    const std::string_view ct = *e.datacontenttype;
+    const std::string_view media = trim(ct.substr(0, ct.find(';')));
     const auto slash = media.find('/');
-    if (slash == std::string::npos || slash == 0 || slash + 1 == media.size() ||
-        media.find_first_of(" \t") != std::string::npos) {
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == media.size() ||
+        media.find_first_of(" \t") != std::string_view::npos) {
       return bad("datacontenttype " + quoted(*e.datacontenttype) + " is not a media type (type/subtype)");
     }
   }
@@ -282,11 +291,51 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
     seen |= bit;
     auto decoded = decode_header_value(trim(raw_value));
     if (!decoded.ok()) return std::move(decoded).error().with_context("header ce-" + name);
-    event.set_attribute(name, std::move(*decoded));
+    // A core attribute goes to its field by its bit, without set_attribute
+    // comparing the name again.
+    switch (bit) {
+      case 1u << 0: event.specversion = std::move(*decoded); break;
+      case 1u << 1: event.id = std::move(*decoded); break;
+      case 1u << 2: event.source = std::move(*decoded); break;
+      case 1u << 3: event.type = std::move(*decoded); break;
+      case 1u << 4: event.dataschema = std::move(*decoded); break;
+      case 1u << 5: event.subject = std::move(*decoded); break;
+      case 1u << 6: event.time = std::move(*decoded); break;
+      default: event.set_attribute(name, std::move(*decoded)); break;
+    }
   }
   if (!body.empty()) event.data = std::string(body);
   if (auto checked = check_event(event); !checked.ok()) return std::move(checked).error();
   return event;
+}
+
+namespace {
+
+// `value` percent-encoded, reusing its buffer when nothing needs encoding
+// (the usual case: a reply's UUID, source and type are plain ASCII).
+std::string percent_encoded(std::string&& value) {
+  for (char c : value) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x21 || b > 0x7E || c == '"' || c == '%') return percent_encode(value);
+  }
+  return std::move(value);
+}
+
+}  // namespace
+
+HeaderLines binary_headers(CloudEvent&& e) {
+  HeaderLines out;
+  out.reserve(6 + e.extensions.size());
+  if (e.datacontenttype) out.emplace_back("Content-Type", std::move(*e.datacontenttype));
+  out.emplace_back("ce-specversion", percent_encoded(std::move(e.specversion)));
+  out.emplace_back("ce-id", percent_encoded(std::move(e.id)));
+  out.emplace_back("ce-source", percent_encoded(std::move(e.source)));
+  out.emplace_back("ce-type", percent_encoded(std::move(e.type)));
+  if (e.subject) out.emplace_back("ce-subject", percent_encoded(std::move(*e.subject)));
+  if (e.dataschema) out.emplace_back("ce-dataschema", percent_encoded(std::move(*e.dataschema)));
+  if (e.time) out.emplace_back("ce-time", percent_encoded(std::move(*e.time)));
+  for (auto& [name, value] : e.extensions) out.emplace_back("ce-" + name, percent_encoded(std::move(value.text)));
+  return out;
 }
 
 HeaderLines binary_headers(const CloudEvent& e) {

@@ -387,17 +387,20 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
   if (auto refused = check_access(req, info)) return std::move(*refused);
   CallContext context;
   context.logger = &options_.logger;
-  const Method* method = route.function_for(info);
   const auto started = Clock::now();
   HttpAnswer answer = route.answer(info, context);
-  if (method != nullptr) {
-    if (auto it = routes_.find(method); it != routes_.end()) note_duration(*it->second, Clock::now() - started);
+  if (answer.function != nullptr) {
+    if (auto it = routes_.find(answer.function); it != routes_.end()) {
+      note_duration(*it->second, Clock::now() - started);
+    }
   }
   Response response;
   response.result(static_cast<http::status>(answer.status));
   response.version(11);
+  // Lines as given (a route's names are its own, and distinct): inserted,
+  // without set()'s search for a line to replace.
   for (auto& [name, value] : answer.headers) {
-    response.set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+    response.insert(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
   }
   response.body() = std::move(answer.body);
   response.keep_alive(req.keep_alive());

@@ -6,6 +6,10 @@
 
 #include <boost/beast/http/parser.hpp>
 
+#include <chrono>
+#include <memory>
+#include <thread>
+
 #include "transport/test_service.h"
 
 namespace dispatch::transport {
@@ -146,6 +150,64 @@ TEST_F(RequestHandlerTest, SlowFunctionStopsBeingQuick) {
   EXPECT_FALSE(handler().is_quick(slow));
   EXPECT_EQ(handler().serve(add, std::chrono::steady_clock::now()).result_int(), 200u);
   EXPECT_TRUE(handler().is_quick(add));
+}
+
+// A route's answer names the function that ran (HttpAnswer::function), and
+// the server times it for the quick/slow mark as it times a call; an answer
+// naming none marks nothing.
+class HookRoute final : public RequestRoute {
+ public:
+  HookRoute(const Method* slow, bool name_it) : slow_(slow), name_it_(name_it) {}
+  bool takes(const RequestInfo& request) const override { return request.path == "/hook"; }
+  const Method* function_for(const RequestInfo&) const override { return slow_; }
+  HttpAnswer answer(const RequestInfo&, const CallContext&) const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    HttpAnswer a;
+    a.status = 202;
+    if (name_it_) a.function = slow_;
+    return a;
+  }
+
+ private:
+  const Method* slow_;
+  bool name_it_;
+};
+
+// A route's header lines go out as given, a repeated name as two lines.
+TEST_F(RequestHandlerTest, ARouteAnswersHeaderLinesGoOutAsGiven) {
+  class Lines final : public RequestRoute {
+   public:
+    bool takes(const RequestInfo& request) const override { return request.path == "/lines"; }
+    const Method* function_for(const RequestInfo&) const override { return nullptr; }
+    HttpAnswer answer(const RequestInfo&, const CallContext&) const override {
+      HttpAnswer a;
+      a.headers = {{"Content-Type", "text/plain"}, {"Link", "</a>"}, {"Link", "</b>"}, {"ce-id", "1"}};
+      a.body = "ok";
+      return a;
+    }
+  };
+  options_.routes = {std::make_shared<Lines>()};
+  const Response r = answer(post("/lines", "text/plain", ""));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "text/plain");
+  EXPECT_EQ(r["ce-id"], "1");
+  EXPECT_EQ(r.count("Link"), 2u);
+  EXPECT_EQ(r.body(), "ok");
+  EXPECT_EQ(r[boost::beast::http::field::content_length], "2");
+}
+
+TEST_F(RequestHandlerTest, ARouteAnswerNamingItsFunctionMarksItSlow) {
+  const Method* slow = table_.find("/t.TService/slow");
+  ASSERT_NE(slow, nullptr);
+  options_.inline_limit = std::chrono::milliseconds(1);
+  for (bool name_it : {false, true}) {
+    options_.routes = {std::make_shared<HookRoute>(slow, name_it)};
+    handler_.reset();
+    Request hook = parse_request(post("/hook", "application/json", "{}"));
+    EXPECT_TRUE(handler().is_quick(hook));
+    EXPECT_EQ(handler().serve(hook, std::chrono::steady_clock::now()).result_int(), 202u);
+    EXPECT_EQ(handler().is_quick(hook), !name_it) << (name_it ? "named" : "not named");
+  }
 }
 
 // A function marked slow is quick again after kQuickRunsToReturn calls in a

@@ -65,6 +65,10 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
 // datacontenttype (when set), `ce-<name>` for every other attribute,
 // percent-encoded. The body is event.data.
 HeaderLines binary_headers(const CloudEvent& event);
+// The same, taking the attributes' strings instead of copying them (a
+// server's reply event, answered once); `event.data` is left in place for
+// the body, every attribute is left moved-from.
+HeaderLines binary_headers(CloudEvent&& event);
 
 // Media type helpers for datacontenttype and Content-Type values: the type
 // and subtype in lower case, parameters dropped ("Application/JSON;

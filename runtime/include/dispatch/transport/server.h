@@ -74,6 +74,9 @@ struct HttpAnswer {
   // Header lines besides Content-Length, which the server sets.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // The function that answered, when one did: the server times it for its
+  // quick/slow mark (ServerOptions::inline_limit) as it times a call.
+  const Method* function = nullptr;
 };
 
 // A kind of request the server answers beside Connect calls, such as the
@@ -92,7 +95,8 @@ class RequestRoute {
   virtual bool takes(const RequestInfo& request) const = 0;
   // The function answering `request` will run, when the route can tell from
   // the path and headers; the server runs a function that has turned slow
-  // on its workers. nullptr: the server treats the request as quick.
+  // on its workers. nullptr: the server treats the request as quick. (The
+  // answer names the function that ran: HttpAnswer::function.)
   virtual const Method* function_for(const RequestInfo& request) const = 0;
   // The answer to a request this route took. `context` carries the logger
   // and deadline the call runs with. Errors are answers too: never throws.
