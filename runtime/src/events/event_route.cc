@@ -119,9 +119,7 @@ std::string new_event_id() {
 // parameters, trimmed, lower-case) without copying it when it is already
 // so; else lowered into `storage`.
 std::string_view media_of(std::string_view content_type, std::string& storage) {
-  std::string_view m = content_type.substr(0, content_type.find(';'));
-  while (!m.empty() && (m.front() == ' ' || m.front() == '\t')) m.remove_prefix(1);
-  while (!m.empty() && (m.back() == ' ' || m.back() == '\t')) m.remove_suffix(1);
+  const std::string_view m = media_type_as_written(content_type);
   for (char c : m) {
     if (c >= 'A' && c <= 'Z') {
       storage = media_type(content_type);

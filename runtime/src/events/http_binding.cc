@@ -118,8 +118,12 @@ ContentMode content_mode(std::string_view content_type) noexcept {
   return ContentMode::binary;
 }
 
+std::string_view media_type_as_written(std::string_view content_type) noexcept {
+  return trim(content_type.substr(0, content_type.find(';')));
+}
+
 std::string media_type(std::string_view content_type) {
-  std::string out(trim(content_type.substr(0, content_type.find(';'))));
+  std::string out(media_type_as_written(content_type));
   for (char& c : out) c = lower(c);
   return out;
 }
@@ -157,10 +161,8 @@ Result<void> check_event(const CloudEvent& e) {
     if (auto r = check_text(name, **value); !r.ok()) return r;
   }
   if (e.datacontenttype) {
-    // The media type as media_type() gives it, without its copy: case does
-    // not matter to this check.
-    const std::string_view ct = *e.datacontenttype;
-    const std::string_view media = trim(ct.substr(0, ct.find(';')));
+    // Case does not matter to this check: the media type as written.
+    const std::string_view media = media_type_as_written(*e.datacontenttype);
     const auto slash = media.find('/');
     if (slash == std::string_view::npos || slash == 0 || slash + 1 == media.size() ||
         media.find_first_of(" \t") != std::string_view::npos) {

@@ -74,6 +74,9 @@ HeaderLines binary_headers(CloudEvent&& event);
 // and subtype in lower case, parameters dropped ("Application/JSON;
 // charset=utf-8" -> "application/json").
 std::string media_type(std::string_view content_type);
+// The same as written, without the copy: parameters dropped and trimmed,
+// case kept ("Application/JSON; charset=utf-8" -> "Application/JSON").
+std::string_view media_type_as_written(std::string_view content_type) noexcept;
 // Whether a media type declares JSON (`*/json` or `*/*+json`), as the JSON
 // event format decides between `data` as a JSON value and as a string.
 bool is_json_media(std::string_view media);
