@@ -321,12 +321,10 @@ Kv::Watch::~Watch() {
   kvWatcher_Destroy(w_);
 }
 
-void Kv::Watch::stop() { kvWatcher_Stop(w_); }
-
 bool Kv::Watch::next_change(Change& out, const std::atomic<bool>& running,
                             const std::function<void()>& on_caught_up) {
   while (running) {
-    switch (next(out, 250)) {
+    switch (next(out, kSliceMs)) {
       case Next::timeout:
         continue;
       case Next::failed:
@@ -345,6 +343,7 @@ bool Kv::Watch::next_change(Change& out, const std::atomic<bool>& running,
 }
 
 Kv::Watch::Next Kv::Watch::next(Change& out, int64_t timeout_ms) {
+  if (stopped_) return Next::stopped;
   kvEntry* e = nullptr;
   natsStatus s = kvWatcher_Next(&e, w_, timeout_ms);
   if (s == NATS_TIMEOUT) return Next::timeout;

@@ -71,13 +71,21 @@ class Kv {
     // The next change, for a loop that follows the bucket while `running`:
     // timeouts are waited through, failures tried again after 100 ms (the
     // servers away), `on_caught_up` runs when caught up; false once stopped
-    // or no longer running.
+    // or no longer running. Waits in slices of kSliceMs, so a stop() or a
+    // cleared `running` ends it within that.
     bool next_change(Change& out, const std::atomic<bool>& running, const std::function<void()>& on_caught_up);
-    // Wakes a next() in progress with `stopped`; thread-safe.
-    void stop();
+    // Ends a next_change() in progress (within kSliceMs) and makes next()
+    // answer `stopped`; thread-safe. It never stops the nats.c watcher
+    // under a thread waiting in it: nats.c 3.4 (Debian bookworm's) then
+    // drops the update it was handing over without freeing it (fixed
+    // upstream in nats-io/nats.c 1a99478a). The destructor stops it, after
+    // the thread that followed it has ended.
+    void stop() { stopped_ = true; }
+    static constexpr int64_t kSliceMs = 50;
 
    private:
     __kvWatcher* w_;
+    std::atomic<bool> stopped_{false};
   };
   Result<std::unique_ptr<Watch>> watch_all();
 
