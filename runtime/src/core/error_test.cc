@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "dispatch/core/result.h"
 
@@ -75,6 +79,24 @@ TEST(Result, ValueOrError) {
   EXPECT_TRUE(v.ok());
   Result<void> ve = Error(Code::internal, "x");
   EXPECT_THROW(ve.value(), Error);
+}
+
+// A temporary's value and error come out by value, so a loop over
+// `f().value()` or a reference bound to `*f()` does not dangle (the
+// temporary Result ends with the full expression that made it).
+static_assert(std::is_same_v<decltype(std::declval<Result<std::vector<int>>>().value()), std::vector<int>>);
+static_assert(std::is_same_v<decltype(*std::declval<Result<std::vector<int>>>()), std::vector<int>>);
+static_assert(std::is_same_v<decltype(std::declval<Result<int>>().error()), Error>);
+static_assert(std::is_same_v<decltype(std::declval<Result<int>&>().value()), int&>);
+
+Result<std::vector<std::string>> words() { return std::vector<std::string>{"a long word, not kept inline", "b"}; }
+
+TEST(Result, ALoopOverATemporarysValueSeesTheValue) {
+  std::string joined;
+  for (const std::string& w : words().value()) joined += w + ";";
+  EXPECT_EQ(joined, "a long word, not kept inline;b;");
+  const std::vector<std::string>& kept = *words();
+  EXPECT_EQ(kept.size(), 2u);
 }
 
 }  // namespace

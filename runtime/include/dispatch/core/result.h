@@ -25,19 +25,23 @@ class [[nodiscard]] Result {
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  // The value; throws the error when there is none.
+  // The value; throws the error when there is none. On a temporary the
+  // value is moved out and returned by value, not as a reference into the
+  // temporary: `for (auto& x : f().value())` and `const T& v = *f();` keep
+  // what they loop over alive.
   T& value() & { check(); return std::get<0>(v_); }
   const T& value() const& { check(); return std::get<0>(v_); }
-  T&& value() && { check(); return std::get<0>(std::move(v_)); }
+  T value() && { check(); return std::get<0>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
 
-  // The error; calling this on a value is a programmer error.
+  // The error; calling this on a value is a programmer error. On a
+  // temporary, moved out by value, as value() is.
   const Error& error() const& { return std::get<1>(v_); }
-  Error&& error() && { return std::get<1>(std::move(v_)); }
+  Error error() && { return std::get<1>(std::move(v_)); }
 
  private:
   void check() const {
