@@ -349,11 +349,22 @@ class JetStreamStore final : public Store {
     };
     while (watch_->next_change(change, watching_, caught_up)) {
       const std::string& key = change.key;
-      std::lock_guard<std::mutex> lock(mu_);
       if (key.compare(0, jetstream::kCallPrefix.size(), jetstream::kCallPrefix) == 0) {
         const std::string id = key.substr(jetstream::kCallPrefix.size());
+        // This process's own writes are in the index already, at their
+        // revision or a later one: their echo is not parsed again (three
+        // records per call), it would change nothing. Others' records are
+        // parsed outside the lock, which the writer takes for every call
+        // it decides on.
+        if (!change.deleted) {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto known = rows_.find(id);
+          if (known != rows_.end() && known->second.revision >= change.revision && live(known->second.call)) continue;
+        }
         pb::Call call;
-        if (change.deleted || !call.ParseFromString(change.value)) {
+        const bool parsed = !change.deleted && call.ParseFromString(change.value);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!parsed) {
           index_erase(id, change.revision);
           tombstones_.erase(id);
         } else if (!live(call)) {
@@ -363,6 +374,7 @@ class JetStreamStore final : public Store {
           index_put(id, std::move(call), change.revision);
         }
       } else if (key.compare(0, jetstream::kBatchPrefix.size(), jetstream::kBatchPrefix) == 0) {
+        std::lock_guard<std::mutex> lock(mu_);
         if (change.deleted) {
           batches_.erase(key);
         } else {

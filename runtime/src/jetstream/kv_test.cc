@@ -105,7 +105,9 @@ TEST_F(KvTest, WriteAllAnswersEachWriteInItsPlace) {
   writes.push_back({"new.2", "f", 0});           // created
   auto answers = kv_->write_all(writes);
   ASSERT_EQ(answers.size(), writes.size());
-  for (std::size_t i = 0; i < answers.size(); ++i) ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].error().what();
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].error().what();
+  }
   EXPECT_TRUE(answers[0]->has_value());
   EXPECT_FALSE(answers[1]->has_value()) << "a create over a value was written";
   ASSERT_TRUE(answers[2]->has_value());
