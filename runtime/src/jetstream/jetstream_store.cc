@@ -27,7 +27,10 @@
 // index; nothing is scheduled on the server.
 //
 // Writes run in order on the store's writer thread, which also runs their
-// callbacks and, when idle, recovery.
+// callbacks and, when idle, recovery. Writes that do not depend on one
+// another are sent together and their answers awaited together (Kv::
+// write_all): a claim's leases, a batch's keys and then its calls, and the
+// finishes queued one after another (of distinct calls).
 //
 // Not for: stateful functions (entity_store.cc; entities() opens one on
 // first use), nor policy.
@@ -154,9 +157,9 @@ class JetStreamStore final : public Store {
   }
 
   void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
-    post([this, id = std::move(id), lease, outcome = std::move(outcome), now_ms, done = std::move(done)]() mutable {
-      done(do_finish(id, lease, outcome, now_ms));
-    });
+    Task task;
+    task.finish = std::make_unique<Finish>(Finish{std::move(id), lease, std::move(outcome), now_ms, std::move(done)});
+    post(std::move(task));
   }
 
   void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
@@ -268,7 +271,27 @@ class JetStreamStore final : public Store {
 
   // ---- the writer thread ----
 
-  void post(std::function<void()> task) {
+  struct Finish {
+    std::string id;
+    uint64_t lease = 0;
+    Outcome outcome;
+    int64_t now_ms = 0;
+    Done<bool> done;
+  };
+  // A finish, or any other write.
+  struct Task {
+    std::function<void()> run;
+    std::unique_ptr<Finish> finish;
+  };
+  // Finishes taken off the queue together, their writes sent at once.
+  static constexpr std::size_t kMaxFinishes = 256;
+
+  void post(std::function<void()> run) {
+    Task task;
+    task.run = std::move(run);
+    post(std::move(task));
+  }
+  void post(Task task) {
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       queue_.push_back(std::move(task));
@@ -279,20 +302,34 @@ class JetStreamStore final : public Store {
   void write_loop() {
     int64_t last_recovery = wall_ms();
     for (;;) {
-      std::function<void()> task;
+      std::function<void()> run;
+      std::vector<Finish> finishes;
       {
         std::unique_lock<std::mutex> lock(queue_mu_);
         queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !queue_.empty(); });
         if (!queue_.empty()) {
-          task = std::move(queue_.front());
-          queue_.pop_front();
+          // The finishes at the head of the queue go together (in queue
+          // order, never past another write), one per call.
+          std::set<std::string> ids;
+          while (!queue_.empty() && queue_.front().finish && finishes.size() < kMaxFinishes &&
+                 ids.insert(queue_.front().finish->id).second) {
+            finishes.push_back(std::move(*queue_.front().finish));
+            queue_.pop_front();
+          }
+          if (finishes.empty()) {
+            run = std::move(queue_.front().run);
+            queue_.pop_front();
+          }
         } else if (stopping_) {
           return;
         }
       }
-      if (task) {
+      if (run) {
         writes_++;
-        task();
+        run();
+      } else if (!finishes.empty()) {
+        writes_ += finishes.size();
+        do_finishes(finishes);
       }
       if (wall_ms() - last_recovery >= 1000) {
         last_recovery = wall_ms();
@@ -312,11 +349,22 @@ class JetStreamStore final : public Store {
     };
     while (watch_->next_change(change, watching_, caught_up)) {
       const std::string& key = change.key;
-      std::lock_guard<std::mutex> lock(mu_);
       if (key.compare(0, jetstream::kCallPrefix.size(), jetstream::kCallPrefix) == 0) {
         const std::string id = key.substr(jetstream::kCallPrefix.size());
+        // This process's own writes are in the index already, at their
+        // revision or a later one: their echo is not parsed again (three
+        // records per call), it would change nothing. Others' records are
+        // parsed outside the lock, which the writer takes for every call
+        // it decides on.
+        if (!change.deleted) {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto known = rows_.find(id);
+          if (known != rows_.end() && known->second.revision >= change.revision && live(known->second.call)) continue;
+        }
         pb::Call call;
-        if (change.deleted || !call.ParseFromString(change.value)) {
+        const bool parsed = !change.deleted && call.ParseFromString(change.value);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!parsed) {
           index_erase(id, change.revision);
           tombstones_.erase(id);
         } else if (!live(call)) {
@@ -326,6 +374,7 @@ class JetStreamStore final : public Store {
           index_put(id, std::move(call), change.revision);
         }
       } else if (key.compare(0, jetstream::kBatchPrefix.size(), jetstream::kBatchPrefix) == 0) {
+        std::lock_guard<std::mutex> lock(mu_);
         if (change.deleted) {
           batches_.erase(key);
         } else {
@@ -625,45 +674,75 @@ class JetStreamStore final : public Store {
   }
 
   // Writes a batch's calls (each at most once) and returns their IDs, an
-  // idempotency key's earlier call in place of a new one.
+  // idempotency key's earlier call in place of a new one. The keys are
+  // written together, then the calls together.
   Result<std::vector<std::string>> apply_batch(const pb::Batch& batch) {
-    std::vector<std::string> ids;
-    for (const pb::NewCall& n : batch.calls()) {
-      if (!n.idempotency_key().empty()) {
-        const std::string key = jetstream::idempotency_key(n.idempotency_key());
-        auto claimed = kv_->create(key, n.id());
-        commits_++;
-        if (!claimed.ok()) return std::move(claimed).error();
-        if (!*claimed) {
-          auto holder = kv_->get(key);
-          if (!holder.ok()) return std::move(holder).error();
-          if (*holder && (*holder)->value != n.id()) {
-            // The key's call can still be only a batch record: its writer
-            // died, or lost the servers, between the key and the call, and
-            // recovery has not applied it yet. Its ID would read as unknown,
-            // so the caller is asked to try again until the call exists.
-            const std::string& earlier = (*holder)->value;
-            auto call = kv_->get(call_key(earlier));
-            if (!call.ok()) return std::move(call).error();
-            if (!*call) {
-              return Error(Code::unavailable, "idempotency key '" + n.idempotency_key() + "' names call " + earlier +
-                                                  ", which is still being written (recovery applies it within "
-                                                  "seconds); try again");
-            }
-            ids.push_back(earlier);
-            continue;
-          }
-        }
+    const auto n = static_cast<std::size_t>(batch.calls_size());
+    std::vector<std::string> ids(n);
+    std::vector<bool> make(n, true);                // the call is to be created
+    std::vector<std::size_t> same_as(n, n);         // a key seen earlier in the batch: that call's
+    std::unordered_map<std::string, std::size_t> first_with_key;
+    std::vector<Kv::Write> keys;
+    std::vector<std::size_t> key_of;
+    for (std::size_t i = 0; i < n; ++i) {
+      const pb::NewCall& c = batch.calls(static_cast<int>(i));
+      ids[i] = c.id();
+      if (c.idempotency_key().empty()) continue;
+      auto [first, fresh] = first_with_key.emplace(c.idempotency_key(), i);
+      if (!fresh) {
+        same_as[i] = first->second;
+        make[i] = false;
+        continue;
       }
-      pb::Call call = jetstream::to_call(n);
-      auto made = kv_->create(call_key(n.id()), encode(call));
-      commits_++;
-      if (!made.ok()) return std::move(made).error();
-      if (*made) {
+      keys.push_back(Kv::Write{jetstream::idempotency_key(c.idempotency_key()), c.id(), 0});
+      key_of.push_back(i);
+    }
+    auto claimed = kv_->write_all(std::move(keys));
+    commits_ += claimed.size();
+    for (std::size_t k = 0; k < claimed.size(); ++k) {
+      if (!claimed[k].ok()) return std::move(claimed[k]).error();
+      if (*claimed[k]) continue;
+      const std::size_t i = key_of[k];
+      const pb::NewCall& c = batch.calls(static_cast<int>(i));
+      const std::string key = jetstream::idempotency_key(c.idempotency_key());
+      auto holder = kv_->get(key);
+      if (!holder.ok()) return std::move(holder).error();
+      if (!*holder || (*holder)->value == c.id()) continue;  // ours (applied before), or gone since
+      // The key's call can still be only a batch record: its writer died,
+      // or lost the servers, between the key and the call, and recovery
+      // has not applied it yet. Its ID would read as unknown, so the
+      // caller is asked to try again until the call exists.
+      const std::string& earlier = (*holder)->value;
+      auto call = kv_->get(call_key(earlier));
+      if (!call.ok()) return std::move(call).error();
+      if (!*call) {
+        return Error(Code::unavailable, "idempotency key '" + c.idempotency_key() + "' names call " + earlier +
+                                            ", which is still being written (recovery applies it within "
+                                            "seconds); try again");
+      }
+      ids[i] = earlier;
+      make[i] = false;
+    }
+    std::vector<Kv::Write> creates;
+    std::vector<std::pair<std::size_t, pb::Call>> sent;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!make[i]) continue;
+      pb::Call call = jetstream::to_call(batch.calls(static_cast<int>(i)));
+      creates.push_back(Kv::Write{call_key(call.id()), encode(call), 0});
+      sent.emplace_back(i, std::move(call));
+    }
+    auto made = kv_->write_all(std::move(creates));
+    commits_ += made.size();
+    for (std::size_t k = 0; k < made.size(); ++k) {
+      if (!made[k].ok()) return std::move(made[k]).error();
+      if (*made[k]) {
+        auto& [i, call] = sent[k];
         std::lock_guard<std::mutex> lock(mu_);
-        index_put(n.id(), std::move(call), **made);
+        index_put(ids[i], std::move(call), **made[k]);
       }
-      ids.push_back(n.id());
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (same_as[i] < n) ids[i] = ids[same_as[i]];
     }
     return ids;
   }
@@ -707,37 +786,140 @@ class JetStreamStore final : public Store {
       }
     }
     const uint64_t lease = rng_() | 1;
-    std::vector<CallRecord> out;
-    for (const std::string& id : picks) {
-      auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
-        if (c == nullptr || c->has_effects() || c->next_attempt_at_ms() > o.now_ms ||
-            (state_of(*c) != CallState::pending && state_of(*c) != CallState::suspended)) {
-          return Verdict::keep;  // another process got there first
-        }
-        c->set_state(static_cast<int>(CallState::running));
-        c->set_attempts(c->attempts() + 1);
-        c->set_lease(lease);
-        c->set_lease_until_ms(o.lease_until_ms);
-        c->set_updated_at_ms(o.now_ms);
-        return Verdict::write;
-      });
-      if (!m.ok()) {
-        if (out.empty()) return std::move(m).error();
-        break;  // hand over what is leased; the rest stays due
+    auto lease_it = [&](pb::Call* c) -> Result<Verdict> {
+      if (c == nullptr || c->has_effects() || c->next_attempt_at_ms() > o.now_ms ||
+          (state_of(*c) != CallState::pending && state_of(*c) != CallState::suspended)) {
+        return Verdict::keep;  // another process got there first
       }
-      if (!m->written) continue;
-      const pb::Call& c = m->row->call;
-      CallRecord r = to_record(c);
-      if (c.polled()) {
-        const auto max = static_cast<std::size_t>(std::max(1, c.max_results()));
-        for (const pb::ChildResult& result : c.results()) {
+      c->set_state(static_cast<int>(CallState::running));
+      c->set_attempts(c->attempts() + 1);
+      c->set_lease(lease);
+      c->set_lease_until_ms(o.lease_until_ms);
+      c->set_updated_at_ms(o.now_ms);
+      return Verdict::write;
+    };
+    // Every lease decided on the index's copy is written at once; a call
+    // whose copy was stale (a lost race) or says keep is settled after,
+    // one at a time, against the server's.
+    std::vector<std::optional<pb::Call>> won(picks.size());
+    std::vector<std::size_t> one_by_one;
+    std::vector<Kv::Write> writes;
+    std::vector<std::pair<std::size_t, pb::Call>> sent;  // pick, as written
+    for (std::size_t i = 0; i < picks.size(); ++i) {
+      std::optional<Row> row = cached(picks[i]);
+      if (!row) {
+        one_by_one.push_back(i);
+        continue;
+      }
+      pb::Call next = row->call;
+      Result<Verdict> verdict = lease_it(&next);
+      if (!verdict.ok() || *verdict == Verdict::keep) {
+        one_by_one.push_back(i);
+        continue;
+      }
+      writes.push_back(Kv::Write{call_key(picks[i]), encode(next), row->revision});
+      sent.emplace_back(i, std::move(next));
+    }
+    auto answers = kv_->write_all(std::move(writes));
+    commits_ += answers.size();
+    std::optional<Error> failure;
+    for (std::size_t k = 0; k < answers.size(); ++k) {
+      auto& [i, call] = sent[k];
+      if (!answers[k].ok()) {
+        if (!failure) failure = std::move(answers[k]).error();
+      } else if (!*answers[k]) {
+        one_by_one.push_back(i);  // lost the race: read again
+      } else {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          index_put(picks[i], call, **answers[k]);
+        }
+        won[i] = std::move(call);
+      }
+    }
+    std::sort(one_by_one.begin(), one_by_one.end());
+    for (std::size_t i : one_by_one) {
+      if (failure) break;  // the servers are away: the rest stays due
+      auto m = mutate(picks[i], false, lease_it);
+      if (!m.ok()) {
+        failure = std::move(m).error();
+        break;
+      }
+      if (m->written) won[i] = std::move(m->row->call);
+    }
+    // Every lease written is handed over, whatever failed beside it.
+    std::vector<CallRecord> out;
+    for (std::optional<pb::Call>& c : won) {
+      if (!c) continue;
+      CallRecord r = to_record(*c);
+      if (c->polled()) {
+        const auto max = static_cast<std::size_t>(std::max(1, c->max_results()));
+        for (const pb::ChildResult& result : c->results()) {
           if (r.results.size() >= max) break;
           r.results.push_back(jetstream::to_child_result(result));
         }
       }
       out.push_back(std::move(r));
     }
+    if (out.empty() && failure) return std::move(*failure);
     return out;
+  }
+
+  // Finishes of distinct calls: every one decided on the index's copy is
+  // written at once; a call with effects still to apply, not running under
+  // that lease in the index, or whose copy was stale (a lost race) is
+  // finished after, one at a time, against the server's copy. Each
+  // finish's own outcome reaches its callback.
+  void do_finishes(std::vector<Finish>& finishes) {
+    if (finishes.size() == 1) {
+      Finish& f = finishes.front();
+      f.done(do_finish(f.id, f.lease, f.outcome, f.now_ms));
+      return;
+    }
+    std::vector<std::size_t> one_by_one;
+    std::vector<Kv::Write> writes;
+    std::vector<std::pair<std::size_t, pb::Call>> sent;
+    for (std::size_t i = 0; i < finishes.size(); ++i) {
+      const Finish& f = finishes[i];
+      std::optional<Row> row = cached(f.id);
+      if (!row || row->call.has_effects() || state_of(row->call) != CallState::running ||
+          row->call.lease() != f.lease) {
+        one_by_one.push_back(i);
+        continue;
+      }
+      std::vector<std::string> child_ids;
+      if (f.outcome.poll) {
+        for (std::size_t k = 0; k < f.outcome.poll->calls.size(); ++k) child_ids.push_back(new_id(f.now_ms));
+      }
+      pb::Call next = row->call;
+      apply_outcome(next, f.outcome, child_ids, f.now_ms);
+      writes.push_back(Kv::Write{call_key(f.id), encode(next), row->revision});
+      sent.emplace_back(i, std::move(next));
+    }
+    auto answers = kv_->write_all(std::move(writes));
+    commits_ += answers.size();
+    for (std::size_t k = 0; k < answers.size(); ++k) {
+      auto& [i, call] = sent[k];
+      Finish& f = finishes[i];
+      if (!answers[k].ok()) {
+        f.done(std::move(answers[k]).error());
+      } else if (!*answers[k]) {
+        one_by_one.push_back(i);  // lost the race: read again
+      } else {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          index_put(f.id, call, **answers[k]);
+        }
+        // The end is recorded; effects that fail here are recovery's.
+        if (call.has_effects()) (void)apply_effects(call);
+        f.done(true);
+      }
+    }
+    std::sort(one_by_one.begin(), one_by_one.end());
+    for (std::size_t i : one_by_one) {
+      Finish& f = finishes[i];
+      f.done(do_finish(f.id, f.lease, f.outcome, f.now_ms));
+    }
   }
 
   Result<bool> do_finish(const std::string& id, uint64_t lease, const Outcome& o, int64_t now_ms) {
@@ -1088,7 +1270,7 @@ class JetStreamStore final : public Store {
   // The writer (queue_mu_); its own state needs no lock.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<std::function<void()>> queue_;
+  std::deque<Task> queue_;
   bool stopping_ = false;
   std::thread writer_;
   std::mt19937_64 rng_{std::random_device{}()};

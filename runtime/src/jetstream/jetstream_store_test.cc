@@ -11,6 +11,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -117,6 +118,130 @@ TEST_F(JetStreamStoreTest, ACallIsLeasedByExactlyOneOfTwoProcesses) {
   EXPECT_TRUE(other.finish_sync(one.id, one.lease, done, 2100).value());  // the lease is the token, not the process
   EXPECT_FALSE(holder.finish_sync(one.id, one.lease, done, 2100).value());
   EXPECT_EQ(a->get(one.id).value()->state, CallState::completed);
+}
+
+// Finishes queued together are written together, and each callback gets
+// its own call's answer: true for the holder of the lease, false for a
+// lease that is not the call's, and a second finish of one call in the
+// same queue is decided after the first (false: no longer running).
+TEST_F(JetStreamStoreTest, FinishesQueuedTogetherEachGetTheirOwnAnswer) {
+  auto a = open(options());
+  ASSERT_TRUE(a);
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 60; ++i) calls.push_back(call("t.f"));
+  ASSERT_TRUE(a->enqueue_sync(std::move(calls), 1000).ok());
+  ClaimOptions o = at(2000);
+  o.max = 100;
+  auto leased = a->claim_sync(o).value();
+  ASSERT_EQ(leased.size(), 60u);
+  std::mutex mu;
+  std::map<std::string, std::vector<bool>> answers;  // ID -> each finish's answer, in callback order
+  std::atomic<int> pending{0};
+  auto record = [&](const std::string& id) {
+    return [&, id](Result<bool> r) {
+      ASSERT_TRUE(r.ok()) << r.error().what();
+      std::lock_guard<std::mutex> lock(mu);
+      answers[id].push_back(*r);
+      --pending;
+    };
+  };
+  Outcome done;
+  done.state = CallState::completed;
+  for (std::size_t i = 0; i < leased.size(); ++i) {
+    const CallRecord& c = leased[i];
+    const uint64_t lease = i % 10 == 3 ? c.lease + 2 : c.lease;  // every tenth with a lease not its own
+    pending += 1;
+    a->finish(c.id, lease, done, 2100, record(c.id));
+    if (i == 7) {  // the same call twice in a row
+      pending += 1;
+      a->finish(c.id, c.lease, done, 2100, record(c.id));
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pending > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(pending.load(), 0);
+  for (std::size_t i = 0; i < leased.size(); ++i) {
+    const CallRecord& c = leased[i];
+    const bool own = i % 10 != 3;
+    std::vector<bool> expected{own};
+    if (i == 7) expected.push_back(false);
+    EXPECT_EQ(answers[c.id], expected) << c.id;
+    EXPECT_EQ(a->get(c.id).value()->state, own ? CallState::completed : CallState::running) << c.id;
+  }
+}
+
+// A claim writes its leases together from the index's copies; a copy that
+// another process made stale meanwhile loses its race, and that call is
+// read again and leased (or left) one at a time.
+TEST_F(JetStreamStoreTest, AClaimFromAStaleIndexLeasesEachCallOnce) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 30; ++i) calls.push_back(call("t.f"));
+  auto ids = a->enqueue_sync(std::move(calls), 1000).value();
+  wait_pending(*b, 30);
+  // b leases ten, finishes five (pending again via a retry), so a's index
+  // is stale for those until its watcher catches up: a claims at once.
+  ClaimOptions ten = at(2000);
+  ten.max = 10;
+  auto by_b = b->claim_sync(ten).value();
+  ASSERT_EQ(by_b.size(), 10u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    Outcome retry;
+    retry.state = CallState::pending;
+    retry.next_attempt_at_ms = 2000;
+    ASSERT_TRUE(b->finish_sync(by_b[i].id, by_b[i].lease, retry, 2000).value());
+  }
+  ClaimOptions all = at(2000);
+  all.max = 100;
+  auto by_a = a->claim_sync(all).value();
+  std::set<std::string> got;
+  for (const CallRecord& r : by_a) {
+    EXPECT_TRUE(got.insert(r.id).second) << r.id << " leased twice in one claim";
+    EXPECT_EQ(a->get(r.id).value()->lease, r.lease) << r.id;
+  }
+  for (std::size_t i = 5; i < 10; ++i) EXPECT_EQ(got.count(by_b[i].id), 0u) << by_b[i].id << " leased by both";
+  // Every call b never touched; the five b retried only once a's watcher
+  // has brought the retry (else a's index has them running).
+  std::set<std::string> touched;
+  for (const CallRecord& r : by_b) touched.insert(r.id);
+  for (const std::string& id : ids) {
+    if (touched.count(id) == 0) {
+      EXPECT_EQ(got.count(id), 1u) << id << " was not leased";
+    }
+  }
+  EXPECT_GE(got.size(), 20u);
+  EXPECT_LE(got.size(), 25u);
+}
+
+// A batch holding one idempotency key twice gives one call, both places
+// answered with its ID; its keys and its calls are written together.
+TEST_F(JetStreamStoreTest, ABatchWithAKeyTwiceMakesOneCall) {
+  auto a = open(options());
+  ASSERT_TRUE(a);
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 6; ++i) {
+    calls.push_back(call("t.f"));
+    if (i == 1 || i == 4) calls.back().idempotency_key = "same";
+    if (i == 2) calls.back().idempotency_key = "other";
+  }
+  auto ids = a->enqueue_sync(std::move(calls), 1000);
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  ASSERT_EQ(ids->size(), 6u);
+  EXPECT_EQ((*ids)[1], (*ids)[4]);
+  EXPECT_EQ(std::set<std::string>(ids->begin(), ids->end()).size(), 5u);
+  EXPECT_EQ(a->count_by_state().value()[static_cast<int>(CallState::pending)], 5);
+  for (const std::string& id : *ids) EXPECT_TRUE(a->get(id).value().has_value()) << id;
+  // Again: every key answers its call.
+  std::vector<NewCall> again{call("t.f"), call("t.f")};
+  again[0].idempotency_key = "same";
+  again[1].idempotency_key = "other";
+  auto ids2 = a->enqueue_sync(std::move(again), 1000).value();
+  EXPECT_EQ(ids2[0], (*ids)[1]);
+  EXPECT_EQ(ids2[1], (*ids)[2]);
 }
 
 TEST_F(JetStreamStoreTest, ALapsedLeaseIsTakenOverByAnotherProcess) {

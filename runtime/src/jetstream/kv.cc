@@ -7,6 +7,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -43,6 +44,9 @@ Code code_for(natsStatus s) {
 // A value the store writes (a call with its input, results and effects)
 // fits in NATS's default maximum payload; a bucket must take that.
 constexpr int32_t kMinValueSize = 1024 * 1024;
+
+// write_all()'s writes in flight at once; a longer list goes in rounds.
+constexpr int64_t kMaxInFlight = 1024;
 
 // What the store needs of a bucket, whoever made it: calls that do not
 // expire, are kept on disk, fit whatever the store writes, with one value
@@ -159,6 +163,15 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   jo.Wait = o.timeout.count();
   s = natsConnection_JetStream(&kv->js_, kv->nc_, &jo);
   if (s != NATS_OK) return nats_error(Code::internal, "JetStream context for " + where, s);
+  kv->timeout_ms_ = o.timeout.count();
+  jsOptions async;
+  jsOptions_Init(&async);
+  async.Wait = o.timeout.count();
+  async.PublishAsync.AckHandler = &Kv::on_ack;
+  async.PublishAsync.AckHandlerClosure = kv.get();
+  async.PublishAsync.MaxPending = kMaxInFlight;
+  s = natsConnection_JetStream(&kv->js_async_, kv->nc_, &async);
+  if (s != NATS_OK) return nats_error(Code::internal, "JetStream context for " + where, s);
 
   s = js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str());
   if (s == NATS_NOT_FOUND) {
@@ -221,6 +234,7 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
 Kv::~Kv() {
   if (kv_ != nullptr) kvStore_Destroy(kv_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (js_async_ != nullptr) jsCtx_Destroy(js_async_);
   if (nc_ != nullptr) {
     natsConnection_Close(nc_);
     natsConnection_Destroy(nc_);
@@ -266,35 +280,155 @@ Result<std::optional<uint64_t>> Kv::put(const std::string& key, std::string_view
 }
 
 Result<std::optional<uint64_t>> Kv::create(const std::string& key, std::string_view value) {
-  // A deleted or purged key keeps a marker as its last record, which the
-  // create's "no record yet" refuses: over a marker, the write expects the
-  // marker's revision. Three rounds: a key can be deleted or purged again
-  // between the read and the write, but not for ever.
-  uint64_t over = 0;
+  auto put_result = put(key, value, 0, "creating");
+  if (!put_result.ok() || *put_result) return put_result;
+  return create_over_marker(key, value);
+}
+
+// A deleted or purged key keeps a marker as its last record, which the
+// create's "no record yet" refuses: over a marker, the write expects the
+// marker's revision. Three rounds: a key can be deleted or purged again
+// between the read and the write, but not for ever.
+Result<std::optional<uint64_t>> Kv::create_over_marker(const std::string& key, std::string_view value) {
+  const std::string subject = subject_prefix_ + key;
   for (int round = 0; round < 3; ++round) {
-    auto put_result = put(key, value, over, "creating");
-    if (!put_result.ok() || *put_result) return put_result;
     natsMsg* last = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    const std::string subject = subject_prefix_ + key;
+    uint64_t over = 0;
     natsStatus s = js_GetLastMsg(&last, js_, stream_.c_str(), subject.c_str(), nullptr, &jerr);
-    if (s == NATS_NOT_FOUND) {
-      over = 0;  // purged from the stream since: no record at all
-      continue;
+    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+      return nats_error(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
     }
-    if (s != NATS_OK) return nats_error(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
-    const char* op = nullptr;
-    const bool marker = natsMsgHeader_Get(last, "KV-Operation", &op) == NATS_OK && op != nullptr &&
-                        (std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0);
-    over = natsMsg_GetSequence(last);
-    natsMsg_Destroy(last);
-    if (!marker) return std::optional<uint64_t>();  // a value: taken
+    if (s == NATS_OK) {  // else purged from the stream since: no record at all
+      const char* op = nullptr;
+      const bool marker = natsMsgHeader_Get(last, "KV-Operation", &op) == NATS_OK && op != nullptr &&
+                          (std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0);
+      over = natsMsg_GetSequence(last);
+      natsMsg_Destroy(last);
+      if (!marker) return std::optional<uint64_t>();  // a value: taken
+    }
+    auto put_result = put(key, value, over, "creating");
+    if (!put_result.ok() || *put_result) return put_result;
   }
   return std::optional<uint64_t>();
 }
 
 Result<std::optional<uint64_t>> Kv::update(const std::string& key, std::string_view value, uint64_t revision) {
   return put(key, value, revision, "updating");
+}
+
+Result<std::optional<uint64_t>> Kv::refusal_or_error(const std::string& key, uint64_t revision, int status,
+                                                     int code, const char* text) const {
+  if (code == JSStreamWrongLastSequenceErr) return std::optional<uint64_t>();
+  const auto st = static_cast<natsStatus>(status);
+  return Error(code_for(st), std::string(revision == 0 ? "creating " : "updating ") + key + " in JetStream bucket " +
+                                 bucket_ + ": " + (text != nullptr && *text != '\0' ? text : natsStatus_GetText(st)));
+}
+
+// Runs on a nats.c thread, for every acknowledgement of write_all()'s
+// messages (which it owns from here): files the outcome under the write
+// the message carried, unless its round gave up on it.
+void Kv::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  auto* kv = static_cast<Kv*>(closure);
+  {
+    std::lock_guard<std::mutex> lock(kv->acks_mu_);
+    auto it = kv->awaited_.find(msg);
+    if (it != kv->awaited_.end()) {
+      const Write& w = (*kv->round_)[it->second];
+      auto& answer = (*kv->answers_)[it->second];
+      if (pa != nullptr) {
+        answer = std::optional<uint64_t>(pa->Sequence);
+      } else if (pae != nullptr) {
+        answer = kv->refusal_or_error(w.key, w.revision, pae->Err, pae->ErrCode, pae->ErrText);
+      } else {
+        answer = Error(Code::internal, "writing " + w.key + " in JetStream bucket " + kv->bucket_ +
+                                           ": an acknowledgement with neither an answer nor an error");
+      }
+      kv->awaited_.erase(it);
+      if (kv->awaited_.empty()) kv->acks_cv_.notify_all();
+    }
+  }
+  natsMsg_Destroy(msg);
+}
+
+std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> writes) {
+  std::vector<Result<std::optional<uint64_t>>> answers(
+      writes.size(), Error(Code::internal, "a write of a round was never sent"));
+  // One write alone goes the synchronous way, which nats.c flushes at once
+  // (an asynchronous one waits for its flusher thread: about a millisecond
+  // more on a call dispatched alone).
+  if (writes.size() == 1) {
+    const Write& w = writes.front();
+    answers.front() = w.revision == 0 ? create(w.key, w.value) : update(w.key, w.value, w.revision);
+    return answers;
+  }
+  std::lock_guard<std::mutex> round(round_mu_);
+  for (std::size_t from = 0; from < writes.size(); from += kMaxInFlight) {
+    const std::size_t to = std::min(writes.size(), from + static_cast<std::size_t>(kMaxInFlight));
+    {
+      std::lock_guard<std::mutex> lock(acks_mu_);
+      round_ = &writes;
+      answers_ = &answers;
+    }
+    for (std::size_t i = from; i < to; ++i) {
+      const Write& w = writes[i];
+      const std::string subject = subject_prefix_ + w.key;
+      natsMsg* msg = nullptr;
+      natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, w.value.data(), static_cast<int>(w.value.size()));
+      if (s != NATS_OK) {
+        answers[i] = nats_error(code_for(s), std::string(w.revision == 0 ? "creating " : "updating ") + w.key +
+                                                 " in JetStream bucket " + bucket_, s);
+        continue;
+      }
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      if (w.revision == 0) {
+        po.ExpectNoMessage = true;
+      } else {
+        po.ExpectLastSubjectSeq = w.revision;
+      }
+      // Filed before it is sent: its acknowledgement can come at once.
+      natsMsg* sent = msg;
+      {
+        std::lock_guard<std::mutex> lock(acks_mu_);
+        awaited_.emplace(sent, i);
+      }
+      s = js_PublishMsgAsync(js_async_, &msg, &po);
+      if (s != NATS_OK) {
+        std::lock_guard<std::mutex> lock(acks_mu_);
+        awaited_.erase(sent);
+        answers[i] = nats_error(code_for(s), std::string(w.revision == 0 ? "creating " : "updating ") + w.key +
+                                                 " in JetStream bucket " + bucket_, s);
+      }
+      natsMsg_Destroy(msg);  // null once nats.c took it
+    }
+    std::unique_lock<std::mutex> lock(acks_mu_);
+    if (!acks_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms_), [this] { return awaited_.empty(); })) {
+      // Unanswered within the timeout (the servers away, a leader moving):
+      // unavailable, as a synchronous write's would be. Such a write may
+      // still land; nats.c forgets it, so a late answer finds nothing here.
+      for (const auto& [msg, i] : awaited_) {
+        answers[i] = Error(Code::unavailable, std::string(writes[i].revision == 0 ? "creating " : "updating ") +
+                                                  writes[i].key + " in JetStream bucket " + bucket_ +
+                                                  ": no answer from the servers within " +
+                                                  std::to_string(timeout_ms_) + " ms");
+      }
+      awaited_.clear();
+      lock.unlock();
+      natsMsgList pending{nullptr, 0};
+      if (js_PublishAsyncGetPendingList(&pending, js_async_) == NATS_OK) natsMsgList_Destroy(&pending);
+      lock.lock();
+    }
+    round_ = nullptr;
+    answers_ = nullptr;
+  }
+  // A create refused by a delete marker writes over the marker, as create().
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    if (writes[i].revision == 0 && answers[i].ok() && !*answers[i]) {
+      answers[i] = create_over_marker(writes[i].key, writes[i].value);
+    }
+  }
+  return answers;
 }
 
 // A delete marker, never a purge: on the bucket (history 1) the marker

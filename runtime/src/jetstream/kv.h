@@ -9,12 +9,16 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "dispatch/core/result.h"
 #include "dispatch/jetstream/jetstream_store.h"
@@ -23,6 +27,9 @@ struct __natsConnection;
 struct __jsCtx;
 struct __kvStore;
 struct __kvWatcher;
+struct __natsMsg;
+struct jsPubAck;
+struct jsPubAckErr;
 
 namespace dispatch::scheduler::jetstream {
 
@@ -46,6 +53,20 @@ class Kv {
   // Writes `value` if the key is still at `revision`; nullopt (nothing
   // written) when someone wrote it since.
   Result<std::optional<uint64_t>> update(const std::string& key, std::string_view value, uint64_t revision);
+  // Many compare-and-set writes at once: each is create() (revision 0) or
+  // update() (at `revision`), and they are all in flight together (one
+  // round trip for the lot, not one each), so they must not depend on one
+  // another. Each write's own outcome comes back in its place, as create()
+  // or update() would answer it: the new revision, nullopt for a lost race
+  // (the server's code 10071), or an error (unavailable for a write the
+  // server did not answer within the timeout: it may have been written).
+  // Rounds from several threads take turns.
+  struct Write {
+    std::string key;
+    std::string value;
+    uint64_t revision = 0;  // 0: create
+  };
+  std::vector<Result<std::optional<uint64_t>>> write_all(std::vector<Write> writes);
   // Removes the key (a delete marker, which reads as absent and which
   // create() writes over).
   Result<void> remove(const std::string& key);
@@ -95,8 +116,25 @@ class Kv {
   Kv() = default;
   Result<std::optional<uint64_t>> put(const std::string& key, std::string_view value, uint64_t revision,
                                       const char* doing);
+  // The rest of create() after its first write was refused: over a delete
+  // marker the write expects the marker's revision.
+  Result<std::optional<uint64_t>> create_over_marker(const std::string& key, std::string_view value);
+  Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, int status,
+                                                   int code, const char* text) const;
+  static void on_ack(__jsCtx* js, __natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;
+  // write_all()'s: its own context, whose acknowledgements come to on_ack
+  // (a nats.c thread), which files each under the write it answers.
+  __jsCtx* js_async_ = nullptr;
+  std::mutex round_mu_;  // one write_all() round at a time
+  std::mutex acks_mu_;
+  std::condition_variable acks_cv_;
+  std::unordered_map<__natsMsg*, std::size_t> awaited_;  // message in flight -> its write's place
+  std::vector<Result<std::optional<uint64_t>>>* answers_ = nullptr;
+  const std::vector<Write>* round_ = nullptr;
+  int64_t timeout_ms_ = 0;
   __kvStore* kv_ = nullptr;
   std::string bucket_;
   std::string stream_;          // KV_<bucket>

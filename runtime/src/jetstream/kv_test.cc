@@ -86,6 +86,63 @@ TEST_F(KvTest, AFailureAfterALostRaceOnTheSameThreadIsAFailure) {
   EXPECT_EQ(updated.error().code(), Code::unavailable) << updated.error().what();
 }
 
+// write_all() sends its writes together, and each gets its own answer as
+// create() or update() would give it: written (its revision), a lost race
+// (nullopt, the server's 10071), or, with the server away, unavailable.
+TEST_F(KvTest, WriteAllAnswersEachWriteInItsPlace) {
+  auto held = kv_->create("held", "v").value();
+  ASSERT_TRUE(held.has_value());
+  auto updated = kv_->create("upd", "v").value();
+  ASSERT_TRUE(updated.has_value());
+  ASSERT_TRUE(kv_->create("gone", "v").value().has_value());
+  ASSERT_TRUE(kv_->remove("gone").ok());
+  std::vector<Kv::Write> writes;
+  writes.push_back({"new.1", "a", 0});           // created
+  writes.push_back({"held", "b", 0});            // taken: refused
+  writes.push_back({"upd", "c", *updated});      // the latest revision: written
+  writes.push_back({"held", "d", *held + 100});  // a revision it never had: refused
+  writes.push_back({"gone", "e", 0});            // over a delete marker: created
+  writes.push_back({"new.2", "f", 0});           // created
+  auto answers = kv_->write_all(writes);
+  ASSERT_EQ(answers.size(), writes.size());
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].error().what();
+  }
+  EXPECT_TRUE(answers[0]->has_value());
+  EXPECT_FALSE(answers[1]->has_value()) << "a create over a value was written";
+  ASSERT_TRUE(answers[2]->has_value());
+  EXPECT_GT(**answers[2], *updated);
+  EXPECT_FALSE(answers[3]->has_value()) << "an update at a wrong revision was written";
+  EXPECT_TRUE(answers[4]->has_value()) << "the delete marker was taken for a value";
+  EXPECT_TRUE(answers[5]->has_value());
+  EXPECT_EQ(kv_->get("upd").value()->value, "c");
+  EXPECT_EQ(kv_->get("upd").value()->revision, **answers[2]);
+  EXPECT_EQ(kv_->get("held").value()->value, "v");
+  EXPECT_EQ(kv_->get("gone").value()->value, "e");
+
+  // Many at once, two per key: exactly one of each pair is written.
+  std::vector<Kv::Write> pairs;
+  for (int i = 0; i < 1500; ++i) {
+    pairs.push_back({"p." + std::to_string(i), "first", 0});
+    pairs.push_back({"p." + std::to_string(i), "second", 0});
+  }
+  auto pair_answers = kv_->write_all(pairs);
+  for (std::size_t i = 0; i < pair_answers.size(); i += 2) {
+    ASSERT_TRUE(pair_answers[i].ok() && pair_answers[i + 1].ok()) << i;
+    EXPECT_TRUE(pair_answers[i]->has_value()) << i;
+    EXPECT_FALSE(pair_answers[i + 1]->has_value()) << i;
+  }
+  EXPECT_EQ(kv_->get("p.1499").value()->value, "first");
+
+  nats_.stop();
+  auto away = kv_->write_all({{"x", "v", 0}, {"upd", "v", **answers[2]}});
+  ASSERT_EQ(away.size(), 2u);
+  for (const auto& a : away) {
+    ASSERT_FALSE(a.ok()) << "a write answered with the server away";
+    EXPECT_EQ(a.error().code(), Code::unavailable) << a.error().what();
+  }
+}
+
 // A watcher sees every write, whatever is removed around it. nats-server
 // before 2.9.15 (Debian bookworm ships 2.9.10) moves every consumer past
 // the messages not yet delivered to it when any subject is purged
