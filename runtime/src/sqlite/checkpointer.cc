@@ -2,6 +2,8 @@
 // enough, checkpoints on its own connection. See checkpointer.h.
 #include "sqlite/checkpointer.h"
 
+#include <algorithm>
+
 #include "core/thread_name.h"
 #include "sqlite/schema.h"
 
@@ -46,6 +48,15 @@ int Checkpointer::on_commit(void* self, sqlite3* db, const char* name, int frame
     c->writer_checkpoints_ += 1;
     return SQLITE_OK;
   }
+  // The thread copies the log a threshold at a time: each page once per
+  // checkpoint however many commits wrote it, and one sync of the log and
+  // the database per threshold instead of one per commit or two. In the
+  // last threshold before the catch-up point it goes every quarter of one,
+  // so that the writer finds little left to copy.
+  if (frames < c->woken_at_) c->woken_at_ = 0;  // the log started again
+  const int step = frames < (kCatchUp - 1) * c->frames_ ? c->frames_ : std::max(1, c->frames_ / 4);
+  if (frames - c->woken_at_ < step) return SQLITE_OK;
+  c->woken_at_ = frames;
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(c->mu_);

@@ -12,7 +12,10 @@
 // checkpoints, so past kCatchUp times the threshold the writer checkpoints
 // once itself, copying only what the thread has not, and the log restarts:
 // one stall of the writer per kCatchUp thresholds instead of one per
-// threshold, and a short one.
+// threshold, and a short one. The thread is woken each time the log has
+// grown by a threshold (by a quarter of one in the last threshold before
+// the catch-up point): a page that many commits wrote is copied once, and
+// the log and the database are synced once per threshold.
 //
 // Not for: durability of commits (log_sync.h), or the SQL of any write.
 #pragma once
@@ -60,6 +63,7 @@ class Checkpointer {
   sqlite3* const writer_;
   Connection db_;  // the thread's
   const int frames_;
+  int woken_at_ = 0;  // the log's length when the writer last woke the thread; writer thread
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> writer_checkpoints_{0};
 

@@ -58,6 +58,23 @@ TEST_F(CheckpointerTest, TheThreadCopiesTheLogAndTheLogStartsAgain) {
   EXPECT_LT(checkpointer.writer_checkpoints(), 600u / kFrames);
 }
 
+TEST_F(CheckpointerTest, TheThreadIsWokenOncePerThresholdOfNewFramesNotPerCommit) {
+  constexpr int kFrames = 40;
+  Checkpointer checkpointer(writer_.get(), path_, false, kFrames);
+  constexpr int kCommits = 400;
+  for (int i = 0; i < kCommits; ++i) {
+    commit_row();
+    // Time for the thread to keep up, so that it is idle at every commit.
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  // About 3 frames a commit: a checkpoint per threshold of them (a few
+  // more near the catch-up point), not one at every commit past the first
+  // threshold.
+  EXPECT_GT(checkpointer.checkpoints(), 0u);
+  EXPECT_LT(checkpointer.checkpoints(), static_cast<uint64_t>(kCommits / 5));
+  EXPECT_LT(log_bytes(), (Checkpointer::kCatchUp + 4) * kFrames * (4096 + 24)) << "the log was not checkpointed";
+}
+
 TEST_F(CheckpointerTest, TheWriterCheckpointsForItselfAgainOnceItStops) {
   {
     Checkpointer checkpointer(writer_.get(), path_, false, 20);

@@ -138,20 +138,27 @@ struct Runtime::Impl {
 
   Result<std::vector<uint64_t>> send(std::vector<EntityMessage> messages) {
     if (messages.empty()) return Error(Code::invalid_argument, "no messages to send");
+    // A Send's messages mostly share a few function types: each type is
+    // checked (and routed) once, at its first message; the text of an
+    // error is made only for a message that has one.
+    std::vector<std::string_view> routed;
     for (std::size_t i = 0; i < messages.size(); ++i) {
       const EntityMessage& m = messages[i];
-      const std::string where = "message " + std::to_string(i) + " (to " + m.target.type + ")";
-      if (!split_typename(m.target.type)) {
-        return Error(Code::invalid_argument,
-                     where + ": the function type must be 'namespace/name', got '" + m.target.type + "'");
+      auto where = [&] { return "message " + std::to_string(i) + " (to " + m.target.type + ")"; };
+      if (std::find(routed.begin(), routed.end(), m.target.type) == routed.end()) {
+        if (!split_typename(m.target.type)) {
+          return Error(Code::invalid_argument,
+                       where() + ": the function type must be 'namespace/name', got '" + m.target.type + "'");
+        }
+        if (!opts.modules.route(m.target.type)) {
+          return Error(Code::invalid_argument, where() + ": no endpoint serves function type " + m.target.type +
+                                                   " (add it to the module configuration)");
+        }
+        routed.push_back(m.target.type);
       }
-      if (m.target.id.empty()) return Error(Code::invalid_argument, where + ": the entity id is empty");
+      if (m.target.id.empty()) return Error(Code::invalid_argument, where() + ": the entity id is empty");
       if (m.type_name.empty()) {
-        return Error(Code::invalid_argument, where + ": the message has no typename (e.g. io.statefun.types/string)");
-      }
-      if (!opts.modules.route(m.target.type)) {
-        return Error(Code::invalid_argument, where + ": no endpoint serves function type " + m.target.type +
-                                                 " (add it to the module configuration)");
+        return Error(Code::invalid_argument, where() + ": the message has no typename (e.g. io.statefun.types/string)");
       }
     }
     auto ids = store->send_sync(std::move(messages), clock->now_ms());

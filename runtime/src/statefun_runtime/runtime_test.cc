@@ -601,6 +601,34 @@ TEST_F(RuntimeTest, IngressRefusesWhatCannotBeDelivered) {
   EXPECT_FALSE(rt_->entity({"t/counter", "1"}, 10).value().has_value());
 }
 
+TEST_F(RuntimeTest, IngressChecksEveryMessageOfASendNotOnlyTheFirstOfItsType) {
+  auto refused = [&](std::vector<EntityMessage> ms, const char* says) {
+    auto r = rt_->send(std::move(ms));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Code::invalid_argument);
+    EXPECT_NE(r.error().message().find(says), std::string::npos) << r.error().message();
+  };
+  EntityMessage ok;
+  ok.target = {"t/counter", "1"};
+  ok.type_name = "io.statefun.types/string";
+  // A later message of a type already checked, with an empty id or no
+  // typename; a later one of a type not seen before, unrouted or malformed.
+  EntityMessage no_id = ok;
+  no_id.target.id.clear();
+  refused({ok, ok, no_id}, "message 2 (to t/counter): the entity id is empty");
+  EntityMessage no_type = ok;
+  no_type.type_name.clear();
+  refused({ok, no_type}, "message 1 (to t/counter): the message has no typename");
+  EntityMessage unrouted = ok;
+  unrouted.target.type = "other/f";
+  refused({ok, ok, ok, unrouted}, "message 3 (to other/f): no endpoint serves function type other/f");
+  EntityMessage malformed = ok;
+  malformed.target.type = "nons";
+  refused({ok, ok, malformed}, "message 2 (to nons): the function type must be");
+  // Nothing of a refused Send was queued.
+  EXPECT_FALSE(rt_->entity({"t/counter", "1"}, 10).value().has_value());
+}
+
 TEST_F(RuntimeTest, IngressIdempotencyKeysQueueAMessageOnce) {
   behaviour_ = counter();
   const uint64_t id = send("t/counter", "a", "1", "k1");
