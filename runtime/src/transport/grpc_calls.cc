@@ -209,18 +209,9 @@ void GrpcCalls::on_end(int32_t id) {
 }
 
 void GrpcCalls::start_unary(int32_t id, Stream& s) {
-  grpc::MessageReader reader(handler_.options().max_body_bytes);
-  reader.append(s.body);
-  auto first = reader.next(s.grpc.encoding);
-  if (!first.ok()) return refuse(id, s, first.error());
-  if (!*first) {
-    return refuse(id, s, Error(Code::internal, reader.pending() ? "the request ended inside its message"
-                                                                : "a unary call carries one request message; none came"));
-  }
-  auto second = reader.next(s.grpc.encoding);
-  if (!second.ok() || *second || reader.pending() != 0) {
-    return refuse(id, s, Error(Code::internal, "a unary call carries one request message; more came"));
-  }
+  std::string inflated;
+  auto message = grpc::single_message(s.body, s.grpc.encoding, handler_.options().max_body_bytes, inflated);
+  if (!message.ok()) return refuse(id, s, message.error());
   const Method& method = *s.method;
   const auto& o = handler_.options();
   if (o.authenticate || o.verifier || o.bearer_keys) {
@@ -264,15 +255,20 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   s.answered = true;
   ++running_;
   session_.release(id, s.body.size());
-  s.body.clear();
-  s.body.shrink_to_fit();
+  // The call owns the request's bytes: the body itself when the message is
+  // a view of it (no copy), else the decompressed message.
+  const bool compressed = message->data() == inflated.data();
+  const std::size_t skip = compressed ? 0 : static_cast<std::size_t>(message->data() - s.body.data());
+  std::string request = compressed ? std::move(inflated) : std::move(s.body);
+  s.body = std::string();
   const Http2Headers headers = response_headers(s);
   const bool gzip = s.grpc.gzip_reply;
   const RequestHandler& handler = handler_;
   const auto received = s.received;
   host_.run(id, handler_.is_quick(method),
-            [&handler, &method, message = std::move(**first), context = std::move(context), received, headers,
+            [&handler, &method, request = std::move(request), skip, context = std::move(context), received, headers,
              gzip]() -> GrpcAnswer {
+              const std::string_view message = std::string_view(request).substr(skip);
               auto result = handler.run(method, message, context, received, Protocol::grpc);
               if (!result.ok()) return GrpcAnswer{trailers_only(result.error()), {}, {}};
               std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true)
