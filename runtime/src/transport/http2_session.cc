@@ -5,6 +5,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace dispatch::transport {
@@ -20,6 +21,35 @@ std::vector<nghttp2_nv> to_nv(const Http2Headers& headers) {
   }
   return nv;
 }
+
+// Fixed fields as nghttp2 takes them without copies: up to kInline of them
+// on the stack.
+class FixedNv {
+ public:
+  explicit FixedNv(Http2Fields fields) {
+    nghttp2_nv* out = inline_.data();
+    if (fields.size() > inline_.size()) {
+      heap_.resize(fields.size());
+      out = heap_.data();
+    }
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const Http2Field& f = fields[i];
+      out[i] = nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
+                          reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(), f.value.size(),
+                          NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    }
+    data_ = out;
+    size_ = fields.size();
+  }
+  const nghttp2_nv* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  std::array<nghttp2_nv, 8> inline_{};
+  std::vector<nghttp2_nv> heap_;
+  const nghttp2_nv* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 }  // namespace
 
@@ -135,6 +165,10 @@ struct Http2Callbacks {
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       auto nv = to_nv(out.trailers);
       nghttp2_submit_trailer(session, id, nv.data(), nv.size());
+    } else if (!out.fixed_trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      const FixedNv nv(out.fixed_trailers);
+      nghttp2_submit_trailer(session, id, nv.data(), nv.size());
     }
     return static_cast<ssize_t>(n);
   }
@@ -202,6 +236,26 @@ void Http2Session::respond(int32_t stream, const Http2Headers& headers, std::str
   out.offset = 0;
   out.more = more;
   out.trailers = std::move(trailers);
+  out.fixed_trailers = {};
+  nghttp2_data_provider provider{};
+  provider.read_callback = &Http2Callbacks::read_body;
+  nghttp2_submit_response(session_, stream, nv.data(), nv.size(), &provider);
+}
+
+void Http2Session::respond_fixed(int32_t stream, Http2Fields headers, std::string body, Http2Fields trailers,
+                                 bool more) {
+  if (!in_.count(stream)) return;
+  const FixedNv nv(headers);
+  if (body.empty() && trailers.empty() && !more) {
+    nghttp2_submit_response(session_, stream, nv.data(), nv.size(), nullptr);
+    return;
+  }
+  Out& out = out_[stream];
+  out.data = std::move(body);
+  out.offset = 0;
+  out.more = more;
+  out.trailers.clear();
+  out.fixed_trailers = trailers;
   nghttp2_data_provider provider{};
   provider.read_callback = &Http2Callbacks::read_body;
   nghttp2_submit_response(session_, stream, nv.data(), nv.size(), &provider);
@@ -219,6 +273,16 @@ void Http2Session::finish(int32_t stream, Http2Headers trailers) {
   if (it == out_.end()) return;
   it->second.more = false;
   it->second.trailers = std::move(trailers);
+  it->second.fixed_trailers = {};
+  nghttp2_session_resume_data(session_, stream);
+}
+
+void Http2Session::finish_fixed(int32_t stream, Http2Fields trailers) {
+  auto it = out_.find(stream);
+  if (it == out_.end()) return;
+  it->second.more = false;
+  it->second.trailers.clear();
+  it->second.fixed_trailers = trailers;
   nghttp2_session_resume_data(session_, stream);
 }
 
