@@ -84,7 +84,7 @@ void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
   handler_.count_rejected(Protocol::grpc, error.code());
   const Logger& logger = handler_.options().logger;
   if (logger.enabled(LogLevel::warn)) {
-    logger.log(LogLevel::warn, "rejected gRPC " + s.path.substr(0, 200) + ": " + error.what());
+    logger.log(LogLevel::warn, "rejected gRPC " + std::string(s.path.substr(0, 200)) + ": " + error.what());
   }
   Http2Headers h = trailers_only(error);
   // An unsupported grpc-encoding is answered with those this side takes.
@@ -98,7 +98,7 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   s.headers = std::move(headers);
   s.received = Clock::now();
   s.reader = grpc::MessageReader(handler_.options().max_body_bytes);
-  s.path = std::string(header(s, ":path").value_or(""));
+  s.path = header(s, ":path").value_or("");
   const std::string_view method = header(s, ":method").value_or("");
   const std::string_view content_type = header(s, "content-type").value_or("");
   const auto variant = grpc::variant_from_content_type(content_type);
@@ -123,10 +123,10 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   s.builtin = handler_.grpc_services().find(s.path);
   s.method = s.builtin ? nullptr : handler_.find(s.path);
   if (method != "POST") {
-    return refuse(id, s, Error(Code::unimplemented, std::string(method) + " " + s.path + ": gRPC calls are POST"));
+    return refuse(id, s, Error(Code::unimplemented, std::string(method) + " " + std::string(s.path) + ": gRPC calls are POST"));
   }
   if (s.method == nullptr && s.builtin == nullptr) {
-    return refuse(id, s, Error(Code::unimplemented, "no method is served at " + s.path.substr(0, 200)));
+    return refuse(id, s, Error(Code::unimplemented, "no method is served at " + std::string(s.path.substr(0, 200))));
   }
   auto checked = read_grpc_headers([&](std::string_view name) { return header(s, name); });
   if (!checked.ok()) return refuse(id, s, checked.error());

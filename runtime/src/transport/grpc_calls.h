@@ -104,8 +104,8 @@ class GrpcCalls final : public Http2Session::Handler {
 
  private:
   struct Stream {
-    Http2Headers headers;
-    std::string path;
+    Http2Headers headers;    // not changed once in: the views below point into it
+    std::string_view path;
     const Method* method = nullptr;
     const GrpcServices::Method* builtin = nullptr;
     grpc::Variant variant = grpc::Variant::grpc;
