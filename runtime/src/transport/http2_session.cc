@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 
 namespace dispatch::transport {
 namespace {
@@ -146,7 +145,10 @@ struct Http2Callbacks {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
+  // The body's bytes go out without a copy into nghttp2's buffer: this
+  // says how many the next DATA frame carries (NGHTTP2_DATA_FLAG_NO_COPY),
+  // and send_data() appends the frame to the output.
+  static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t*, size_t length, uint32_t* flags,
                            nghttp2_data_source*, void* user) {
     Http2Session& s = self(user);
     auto it = s.out_.find(id);
@@ -156,11 +158,8 @@ struct Http2Callbacks {
     }
     Http2Session::Out& out = it->second;
     const std::size_t n = std::min(length, out.data.size() - out.offset);
-    if (n > 0) std::memcpy(buf, out.data.data() + out.offset, n);
-    out.offset += n;
-    if (out.offset < out.data.size()) return static_cast<ssize_t>(n);
-    out.data.clear();
-    out.offset = 0;
+    if (n > 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (out.offset + n < out.data.size()) return static_cast<ssize_t>(n);
     if (out.more) return n == 0 ? static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED) : static_cast<ssize_t>(n);
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!out.trailers.empty()) {
@@ -174,6 +173,30 @@ struct Http2Callbacks {
     }
     return static_cast<ssize_t>(n);
   }
+
+  // A DATA frame read_body() sized: its header, then the bytes straight
+  // from the stream's body, into the output take_output() is filling.
+  static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
+                       nghttp2_data_source*, void* user) {
+    Http2Session& s = self(user);
+    auto it = s.out_.find(frame->hd.stream_id);
+    if (s.sink_ == nullptr || it == s.out_.end() || it->second.data.size() - it->second.offset < length) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // cannot happen; resets the stream if it does
+    }
+    Http2Session::Out& out = it->second;
+    std::string& sink = *s.sink_;
+    sink.append(reinterpret_cast<const char*>(framehd), 9);
+    const std::size_t padlen = frame->data.padlen;
+    if (padlen > 0) sink.push_back(static_cast<char>(padlen - 1));
+    sink.append(out.data, out.offset, length);
+    if (padlen > 1) sink.append(padlen - 1, '\0');
+    out.offset += length;
+    if (out.offset == out.data.size()) {
+      out.data.clear();
+      out.offset = 0;
+    }
+    return 0;
+  }
 };
 
 Http2Session::Http2Session(Handler& handler, const Http2Limits& limits) : handler_(handler), limits_(limits) {
@@ -184,6 +207,7 @@ Http2Session::Http2Session(Handler& handler, const Http2Limits& limits) : handle
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Http2Callbacks::on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Http2Callbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Http2Callbacks::on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(callbacks, &Http2Callbacks::send_data);
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
   // DATA is acknowledged when the handler's held bytes allow (see above).
@@ -316,15 +340,16 @@ void Http2Session::shut_down() {
 }
 
 bool Http2Session::take_output(std::string& out) {
-  bool any = false;
+  const std::size_t before = out.size();
+  sink_ = &out;  // DATA frames are appended by send_data(), in order
   for (;;) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n <= 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    any = true;
   }
-  return any;
+  sink_ = nullptr;
+  return out.size() != before;
 }
 
 bool Http2Session::done() const {

@@ -144,6 +144,7 @@ class Http2Session {
   std::unordered_map<int32_t, Out> out_;
   std::size_t held_ = 0;
   std::size_t open_streams_ = 0;
+  std::string* sink_ = nullptr;  // take_output()'s destination while it runs
 };
 
 }  // namespace dispatch::transport
