@@ -5,6 +5,7 @@
 // grpc-status.
 #include "transport/grpc_calls.h"
 
+#include <array>
 #include <deque>
 
 namespace dispatch::transport {
@@ -17,6 +18,9 @@ Http2Headers trailers_only(const Error& error) {
   for (auto& t : grpc::status_trailers(&error)) h.push_back(std::move(t));
   return h;
 }
+
+// grpc-status 0, the trailers of every answer that succeeded.
+constexpr Http2Field kOkTrailers[] = {{"grpc-status", "0"}};
 
 }  // namespace
 
@@ -49,18 +53,38 @@ std::optional<std::string_view> GrpcCalls::header(const Stream& s, std::string_v
   return std::nullopt;
 }
 
-Http2Headers GrpcCalls::response_headers(const Stream& s) const {
-  Http2Headers h{{":status", "200"}, {"content-type", std::string(grpc::content_type_of(s.variant))}};
-  if (s.grpc.gzip_reply) h.emplace_back("grpc-encoding", "gzip");
-  h.emplace_back("grpc-accept-encoding", std::string(grpc::kAcceptEncoding));
-  return h;
+Http2Fields GrpcCalls::response_headers(const Stream& s) {
+  // One block per variant and reply encoding, built once: the views point
+  // at string literals (content_type_of's and kAcceptEncoding).
+  struct Block {
+    std::array<Http2Field, 4> fields;
+    std::size_t size;
+  };
+  static const std::array<Block, 6> blocks = [] {
+    std::array<Block, 6> out{};
+    const grpc::Variant variants[] = {grpc::Variant::grpc, grpc::Variant::web, grpc::Variant::web_text};
+    for (std::size_t v = 0; v < 3; ++v) {
+      for (std::size_t gzip = 0; gzip < 2; ++gzip) {
+        Block& b = out[v * 2 + gzip];
+        b.size = 0;
+        b.fields[b.size++] = {":status", "200"};
+        b.fields[b.size++] = {"content-type", grpc::content_type_of(variants[v])};
+        if (gzip) b.fields[b.size++] = {"grpc-encoding", "gzip"};
+        b.fields[b.size++] = {"grpc-accept-encoding", grpc::kAcceptEncoding};
+      }
+    }
+    return out;
+  }();
+  const std::size_t v = s.variant == grpc::Variant::grpc ? 0 : s.variant == grpc::Variant::web ? 1 : 2;
+  const Block& b = blocks[v * 2 + (s.grpc.gzip_reply ? 1 : 0)];
+  return Http2Fields(b.fields.data(), b.size);
 }
 
 void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
   handler_.count_rejected(Protocol::grpc, error.code());
   const Logger& logger = handler_.options().logger;
   if (logger.enabled(LogLevel::warn)) {
-    logger.log(LogLevel::warn, "rejected gRPC " + s.path.substr(0, 200) + ": " + error.what());
+    logger.log(LogLevel::warn, "rejected gRPC " + std::string(s.path.substr(0, 200)) + ": " + error.what());
   }
   Http2Headers h = trailers_only(error);
   // An unsupported grpc-encoding is answered with those this side takes.
@@ -74,7 +98,7 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   s.headers = std::move(headers);
   s.received = Clock::now();
   s.reader = grpc::MessageReader(handler_.options().max_body_bytes);
-  s.path = std::string(header(s, ":path").value_or(""));
+  s.path = header(s, ":path").value_or("");
   const std::string_view method = header(s, ":method").value_or("");
   const std::string_view content_type = header(s, "content-type").value_or("");
   const auto variant = grpc::variant_from_content_type(content_type);
@@ -99,10 +123,10 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   s.builtin = handler_.grpc_services().find(s.path);
   s.method = s.builtin ? nullptr : handler_.find(s.path);
   if (method != "POST") {
-    return refuse(id, s, Error(Code::unimplemented, std::string(method) + " " + s.path + ": gRPC calls are POST"));
+    return refuse(id, s, Error(Code::unimplemented, std::string(method) + " " + std::string(s.path) + ": gRPC calls are POST"));
   }
   if (s.method == nullptr && s.builtin == nullptr) {
-    return refuse(id, s, Error(Code::unimplemented, "no method is served at " + s.path.substr(0, 200)));
+    return refuse(id, s, Error(Code::unimplemented, "no method is served at " + std::string(s.path.substr(0, 200))));
   }
   auto checked = read_grpc_headers([&](std::string_view name) { return header(s, name); });
   if (!checked.ok()) return refuse(id, s, checked.error());
@@ -169,7 +193,7 @@ void GrpcCalls::feed_builtin(int32_t id, Stream& s) {
     }
     if (!s.started) {
       s.started = true;
-      session_.respond(id, response_headers(s), std::move(framed), {}, /*more=*/true);
+      session_.respond_fixed(id, response_headers(s), std::move(framed), {}, /*more=*/true);
     } else {
       session_.send_data(id, std::move(framed));
     }
@@ -178,7 +202,7 @@ void GrpcCalls::feed_builtin(int32_t id, Stream& s) {
       // or the server drains.
       if (s.builtin->kind == GrpcServices::Kind::unary) {
         s.answered = true;
-        session_.finish(id, grpc::status_trailers(nullptr));
+        session_.finish_fixed(id, kOkTrailers);
       } else if (!s.held) {
         s.held = true;
         ++held_;
@@ -199,8 +223,8 @@ void GrpcCalls::on_end(int32_t id) {
     }
     if (s.builtin->kind == GrpcServices::Kind::each_message) {
       s.answered = true;
-      if (s.started) return session_.finish(id, grpc::status_trailers(nullptr));
-      return session_.respond(id, response_headers(s), {}, grpc::status_trailers(nullptr));
+      if (s.started) return session_.finish_fixed(id, kOkTrailers);
+      return session_.respond_fixed(id, response_headers(s), {}, kOkTrailers);
     }
     if (!s.started) return refuse(id, s, Error(Code::invalid_argument, "the request carries no message"));
     return;
@@ -209,18 +233,9 @@ void GrpcCalls::on_end(int32_t id) {
 }
 
 void GrpcCalls::start_unary(int32_t id, Stream& s) {
-  grpc::MessageReader reader(handler_.options().max_body_bytes);
-  reader.append(s.body);
-  auto first = reader.next(s.grpc.encoding);
-  if (!first.ok()) return refuse(id, s, first.error());
-  if (!*first) {
-    return refuse(id, s, Error(Code::internal, reader.pending() ? "the request ended inside its message"
-                                                                : "a unary call carries one request message; none came"));
-  }
-  auto second = reader.next(s.grpc.encoding);
-  if (!second.ok() || *second || reader.pending() != 0) {
-    return refuse(id, s, Error(Code::internal, "a unary call carries one request message; more came"));
-  }
+  std::string inflated;
+  auto message = grpc::single_message(s.body, s.grpc.encoding, handler_.options().max_body_bytes, inflated);
+  if (!message.ok()) return refuse(id, s, message.error());
   const Method& method = *s.method;
   const auto& o = handler_.options();
   if (o.authenticate || o.verifier || o.bearer_keys) {
@@ -264,27 +279,33 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   s.answered = true;
   ++running_;
   session_.release(id, s.body.size());
-  s.body.clear();
-  s.body.shrink_to_fit();
-  const Http2Headers headers = response_headers(s);
+  // The call owns the request's bytes: the body itself when the message is
+  // a view of it (no copy), else the decompressed message.
+  const bool compressed = message->data() == inflated.data();
+  const std::size_t skip = compressed ? 0 : static_cast<std::size_t>(message->data() - s.body.data());
+  std::string request = compressed ? std::move(inflated) : std::move(s.body);
+  s.body = std::string();
   const bool gzip = s.grpc.gzip_reply;
   const RequestHandler& handler = handler_;
   const auto received = s.received;
   host_.run(id, handler_.is_quick(method),
-            [&handler, &method, message = std::move(**first), context = std::move(context), received, headers,
+            [&handler, &method, request = std::move(request), skip, context = std::move(context), received,
              gzip]() -> GrpcAnswer {
+              const std::string_view message = std::string_view(request).substr(skip);
               auto result = handler.run(method, message, context, received, Protocol::grpc);
-              if (!result.ok()) return GrpcAnswer{trailers_only(result.error()), {}, {}};
+              if (!result.ok()) return GrpcAnswer{false, {}, trailers_only(result.error())};
               std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true)
                                       : grpc::frame_message(*result);
-              return GrpcAnswer{headers, std::move(body), grpc::status_trailers(nullptr)};
+              return GrpcAnswer{true, std::move(body), {}};
             });
 }
 
 void GrpcCalls::deliver(int32_t id, GrpcAnswer answer) {
   --running_;
-  if (!streams_.count(id)) return;  // reset while the call ran
-  session_.respond(id, answer.headers, std::move(answer.body), std::move(answer.trailers));
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;  // reset while the call ran
+  if (!answer.ok) return session_.respond(id, answer.error_headers, {}, {});
+  session_.respond_fixed(id, response_headers(it->second), std::move(answer.body), kOkTrailers);
 }
 
 void GrpcCalls::on_close(int32_t id, uint32_t) {
@@ -318,7 +339,7 @@ void GrpcCalls::drain() {
   for (auto& [id, s] : streams_) {
     if (!s.held) continue;
     session_.send_data(id, update);
-    session_.finish(id, grpc::status_trailers(nullptr));
+    session_.finish_fixed(id, kOkTrailers);
   }
 }
 

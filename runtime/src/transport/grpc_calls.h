@@ -57,12 +57,13 @@ class HeaderRequestInfo final : public RequestInfo {
   HeaderVisitor visit_;
 };
 
-// One response to write on a stream: headers, body, trailers (an empty body
-// and no trailers: a trailers-only response, its status in the headers).
+// A call's outcome to write on its stream: when `ok`, the framed message in
+// `body`, sent between the stream's fixed response headers and grpc-status
+// 0; else a trailers-only response, its status in `error_headers`.
 struct GrpcAnswer {
-  Http2Headers headers;
+  bool ok = false;
   std::string body;
-  Http2Headers trailers;
+  Http2Headers error_headers;
 };
 
 class GrpcCalls final : public Http2Session::Handler {
@@ -103,8 +104,8 @@ class GrpcCalls final : public Http2Session::Handler {
 
  private:
   struct Stream {
-    Http2Headers headers;
-    std::string path;
+    Http2Headers headers;    // not changed once in: the views below point into it
+    std::string_view path;
     const Method* method = nullptr;
     const GrpcServices::Method* builtin = nullptr;
     grpc::Variant variant = grpc::Variant::grpc;
@@ -122,7 +123,8 @@ class GrpcCalls final : public Http2Session::Handler {
   void refuse(int32_t id, Stream& s, const Error& error);
   void start_unary(int32_t id, Stream& s);
   void feed_builtin(int32_t id, Stream& s);
-  Http2Headers response_headers(const Stream& s) const;
+  // The fixed response headers for the stream's variant and encoding.
+  static Http2Fields response_headers(const Stream& s);
 
   Http2Session& session_;
   const RequestHandler& handler_;

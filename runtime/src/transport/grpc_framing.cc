@@ -205,27 +205,50 @@ std::string frame_message(std::string_view message, bool compressed) {
   return out;
 }
 
-Result<std::optional<std::string>> MessageReader::next(Compression encoding) {
-  if (pending() < 5) return std::optional<std::string>();
-  const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + offset_);
+namespace {
+
+// A Length-Prefixed-Message's 5-byte prefix at the start of `bytes` (at
+// least 5 of them), checked.
+struct FramePrefix {
+  bool compressed = false;
+  uint32_t length = 0;
+};
+
+Result<FramePrefix> read_prefix(std::string_view bytes, std::size_t max) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const uint8_t flags = p[0];
   const uint32_t length = (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | p[4];
   if (flags & 0x80) return Error(Code::internal, "a trailer frame (flag 0x80) in a request; requests carry messages only");
   if (flags & 0x7e) {
     return Error(Code::internal, "message frame has reserved flag bits set (flag byte " + std::to_string(flags) + ")");
   }
-  if (length > max_) {
+  if (length > max) {
     return Error(Code::resource_exhausted, "message of " + std::to_string(length) +
-                                               " bytes exceeds the limit of " + std::to_string(max_) + " bytes");
+                                               " bytes exceeds the limit of " + std::to_string(max) + " bytes");
   }
+  return FramePrefix{(flags & 1) != 0, length};
+}
+
+// A compressed payload's message, decompressed.
+Result<std::string> inflate(std::string_view payload, Compression encoding, std::size_t max) {
+  if (encoding == Compression::identity) {
+    return Error(Code::internal, "message has the compressed flag set but the request names no grpc-encoding");
+  }
+  return gzip_decompress(payload, max);
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> MessageReader::next(Compression encoding) {
+  if (pending() < 5) return std::optional<std::string>();
+  auto prefix = read_prefix(std::string_view(buffer_).substr(offset_), max_);
+  if (!prefix.ok()) return std::move(prefix).error();
+  const uint32_t length = prefix->length;
   if (pending() < 5 + std::size_t{length}) return std::optional<std::string>();
   std::string_view payload(buffer_.data() + offset_ + 5, length);
   std::string message;
-  if (flags & 1) {
-    if (encoding == Compression::identity) {
-      return Error(Code::internal, "message has the compressed flag set but the request names no grpc-encoding");
-    }
-    auto inflated = gzip_decompress(payload, max_);
+  if (prefix->compressed) {
+    auto inflated = inflate(payload, encoding, max_);
     if (!inflated.ok()) return std::move(inflated).error();
     message = std::move(*inflated);
   } else {
@@ -240,6 +263,25 @@ Result<std::optional<std::string>> MessageReader::next(Compression encoding) {
     offset_ = 0;
   }
   return std::optional<std::string>(std::move(message));
+}
+
+Result<std::string_view> single_message(std::string_view body, Compression encoding, std::size_t max_bytes,
+                                        std::string& inflated) {
+  if (body.size() < 5) {
+    return Error(Code::internal, body.empty() ? "a unary call carries one request message; none came"
+                                              : "the request ended inside its message");
+  }
+  auto prefix = read_prefix(body, max_bytes);
+  if (!prefix.ok()) return std::move(prefix).error();
+  const std::size_t end = 5 + std::size_t{prefix->length};
+  if (body.size() < end) return Error(Code::internal, "the request ended inside its message");
+  if (body.size() > end) return Error(Code::internal, "a unary call carries one request message; more came");
+  const std::string_view payload = body.substr(5, prefix->length);
+  if (!prefix->compressed) return payload;
+  auto message = inflate(payload, encoding, max_bytes);
+  if (!message.ok()) return std::move(message).error();
+  inflated = std::move(*message);
+  return std::string_view(inflated);
 }
 
 std::string percent_encode(std::string_view message) {

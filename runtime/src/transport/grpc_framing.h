@@ -90,6 +90,14 @@ class MessageReader {
   std::size_t offset_ = 0;
 };
 
+// The one message of a whole unary request body, without copying it: a view
+// of `body` when uncompressed, else of `inflated`, which receives the
+// decompressed message. Errors are MessageReader::next()'s, and internal for
+// a body that holds no message, ends inside it, or holds more than one
+// (bytes after the first message, whatever they are).
+Result<std::string_view> single_message(std::string_view body, Compression encoding, std::size_t max_bytes,
+                                        std::string& inflated);
+
 // grpc-message: bytes outside 0x20-0x7E, and '%', as %XX (uppercase hex).
 std::string percent_encode(std::string_view message);
 // The inverse; a '%' not followed by two hex digits is kept as it is

@@ -136,6 +136,49 @@ TEST(MessageReader, RefusesBadFramesWithTheirCodes) {
   }
 }
 
+TEST(SingleMessage, ViewsAnUncompressedBodyWithoutCopying) {
+  const std::string body = frame_message("hello");
+  std::string inflated;
+  auto m = single_message(body, Compression::identity, 100, inflated);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_EQ(*m, "hello");
+  EXPECT_EQ(m->data(), body.data() + 5);  // a view of the body itself
+  EXPECT_TRUE(inflated.empty());
+  auto empty = single_message(frame_message(""), Compression::identity, 100, inflated);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(SingleMessage, InflatesACompressedBody) {
+  const std::string body = frame_message(gzip_compress(std::string(500, 'q')), true);
+  std::string inflated;
+  auto m = single_message(body, Compression::gzip, 100000, inflated);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_EQ(*m, std::string(500, 'q'));
+  EXPECT_EQ(m->data(), inflated.data());
+}
+
+TEST(SingleMessage, RefusesWhatIsNotExactlyOneMessage) {
+  std::string inflated;
+  auto error_of = [&](std::string_view body, std::size_t max = 100, Compression c = Compression::identity) {
+    auto m = single_message(body, c, max, inflated);
+    EXPECT_FALSE(m.ok()) << "accepted " << body.size() << " bytes";
+    return m.ok() ? Error(Code::unknown, "accepted") : m.error();
+  };
+  EXPECT_EQ(error_of("").message(), "a unary call carries one request message; none came");
+  EXPECT_EQ(error_of(frame_message("x").substr(0, 4)).message(), "the request ended inside its message");
+  EXPECT_EQ(error_of(frame_message("xyz").substr(0, 7)).message(), "the request ended inside its message");
+  EXPECT_EQ(error_of(frame_message("x") + "ab").message(), "a unary call carries one request message; more came");
+  EXPECT_EQ(error_of(frame_message("x") + frame_message("y")).message(),
+            "a unary call carries one request message; more came");
+  EXPECT_EQ(error_of(std::string("\0\0\0\0\x0b", 5) + std::string(11, 'z'), 10).code(), Code::resource_exhausted);
+  EXPECT_NE(error_of(frame_message("x", true)).message().find("compressed flag"), std::string::npos);
+  std::string reserved = frame_message("x");
+  reserved[0] = 2;
+  EXPECT_EQ(error_of(reserved).code(), Code::internal);
+  EXPECT_EQ(error_of(frame_message("not gzip", true), 100, Compression::gzip).code(), Code::internal);
+}
+
 TEST(GrpcMessage, PercentEncodesAsTheSpecSays) {
   EXPECT_EQ(percent_encode("plain text"), "plain text");
   EXPECT_EQ(percent_encode("100% \xe2\x82\xac\n"), "100%25 %E2%82%AC%0A");

@@ -65,6 +65,29 @@ TEST_F(GrpcServerTest, AUnaryCallHasHeadersOneMessageAndTrailers) {
   EXPECT_EQ(Http2TestClient::find(s.trailers, "grpc-status"), "0");
 }
 
+// The answer's fixed header and trailer blocks survive a body that waits
+// on flow control: 300 KB each way, over the client's 64 KiB windows.
+TEST_F(GrpcServerTest, AMessageLargerThanTheWindowsKeepsItsHeadersAndTrailers) {
+  start();
+  Http2TestClient c(server_->port());
+  std::string message(300 * 1000, '\0');
+  for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<char>(i * 7 + i / 1000);
+  const int32_t id = c.request("/t.TService/echo", kGrpc, grpc::frame_message(message));
+  ASSERT_TRUE(c.wait_closed(id));
+  auto& s = c.stream(id);
+  const Http2TestClient::Headers expected_headers = {
+      {":status", "200"}, {"content-type", "application/grpc"}, {"grpc-accept-encoding", "identity,gzip"}};
+  EXPECT_EQ(s.headers, expected_headers);
+  EXPECT_EQ(s.data, grpc::frame_message(message));
+  const Http2TestClient::Headers expected_trailers = {{"grpc-status", "0"}};
+  EXPECT_EQ(s.trailers, expected_trailers);
+  // Then a small call on the same connection: nothing of the first is left.
+  const int32_t next = c.request("/t.TService/echo", kGrpc, grpc::frame_message("after"));
+  ASSERT_TRUE(c.wait_closed(next));
+  EXPECT_EQ(c.stream(next).data, grpc::frame_message("after"));
+  EXPECT_EQ(c.stream(next).trailers, expected_trailers);
+}
+
 TEST_F(GrpcServerTest, GzipIsAnsweredInKind) {
   start();
   Http2TestClient c(server_->port());

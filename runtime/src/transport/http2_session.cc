@@ -5,7 +5,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstring>
+#include <array>
 
 namespace dispatch::transport {
 namespace {
@@ -21,6 +21,35 @@ std::vector<nghttp2_nv> to_nv(const Http2Headers& headers) {
   return nv;
 }
 
+// Fixed fields as nghttp2 takes them without copies: up to kInline of them
+// on the stack.
+class FixedNv {
+ public:
+  explicit FixedNv(Http2Fields fields) {
+    nghttp2_nv* out = inline_.data();
+    if (fields.size() > inline_.size()) {
+      heap_.resize(fields.size());
+      out = heap_.data();
+    }
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const Http2Field& f = fields[i];
+      out[i] = nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(f.name.data())),
+                          reinterpret_cast<uint8_t*>(const_cast<char*>(f.value.data())), f.name.size(), f.value.size(),
+                          NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    }
+    data_ = out;
+    size_ = fields.size();
+  }
+  const nghttp2_nv* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  std::array<nghttp2_nv, 8> inline_{};
+  std::vector<nghttp2_nv> heap_;
+  const nghttp2_nv* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 }  // namespace
 
 // nghttp2's C callbacks, friends of the session they serve.
@@ -30,7 +59,9 @@ struct Http2Callbacks {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       Http2Session& s = self(user);
-      s.in_.try_emplace(frame->hd.stream_id);
+      auto [it, added] = s.in_.try_emplace(frame->hd.stream_id);
+      // A gRPC request carries about ten fields: one allocation for them.
+      if (added) it->second.headers.reserve(16);
       ++s.open_streams_;
     }
     return 0;
@@ -114,7 +145,10 @@ struct Http2Callbacks {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
+  // The body's bytes go out without a copy into nghttp2's buffer: this
+  // says how many the next DATA frame carries (NGHTTP2_DATA_FLAG_NO_COPY),
+  // and send_data() appends the frame to the output.
+  static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t*, size_t length, uint32_t* flags,
                            nghttp2_data_source*, void* user) {
     Http2Session& s = self(user);
     auto it = s.out_.find(id);
@@ -124,19 +158,44 @@ struct Http2Callbacks {
     }
     Http2Session::Out& out = it->second;
     const std::size_t n = std::min(length, out.data.size() - out.offset);
-    if (n > 0) std::memcpy(buf, out.data.data() + out.offset, n);
-    out.offset += n;
-    if (out.offset < out.data.size()) return static_cast<ssize_t>(n);
-    out.data.clear();
-    out.offset = 0;
+    if (n > 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (out.offset + n < out.data.size()) return static_cast<ssize_t>(n);
     if (out.more) return n == 0 ? static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED) : static_cast<ssize_t>(n);
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!out.trailers.empty()) {
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       auto nv = to_nv(out.trailers);
       nghttp2_submit_trailer(session, id, nv.data(), nv.size());
+    } else if (!out.fixed_trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      const FixedNv nv(out.fixed_trailers);
+      nghttp2_submit_trailer(session, id, nv.data(), nv.size());
     }
     return static_cast<ssize_t>(n);
+  }
+
+  // A DATA frame read_body() sized: its header, then the bytes straight
+  // from the stream's body, into the output take_output() is filling.
+  static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd, size_t length,
+                       nghttp2_data_source*, void* user) {
+    Http2Session& s = self(user);
+    auto it = s.out_.find(frame->hd.stream_id);
+    if (s.sink_ == nullptr || it == s.out_.end() || it->second.data.size() - it->second.offset < length) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // cannot happen; resets the stream if it does
+    }
+    Http2Session::Out& out = it->second;
+    std::string& sink = *s.sink_;
+    sink.append(reinterpret_cast<const char*>(framehd), 9);
+    const std::size_t padlen = frame->data.padlen;
+    if (padlen > 0) sink.push_back(static_cast<char>(padlen - 1));
+    sink.append(out.data, out.offset, length);
+    if (padlen > 1) sink.append(padlen - 1, '\0');
+    out.offset += length;
+    if (out.offset == out.data.size()) {
+      out.data.clear();
+      out.offset = 0;
+    }
+    return 0;
   }
 };
 
@@ -148,6 +207,7 @@ Http2Session::Http2Session(Handler& handler, const Http2Limits& limits) : handle
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Http2Callbacks::on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Http2Callbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Http2Callbacks::on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(callbacks, &Http2Callbacks::send_data);
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
   // DATA is acknowledged when the handler's held bytes allow (see above).
@@ -202,6 +262,26 @@ void Http2Session::respond(int32_t stream, const Http2Headers& headers, std::str
   out.offset = 0;
   out.more = more;
   out.trailers = std::move(trailers);
+  out.fixed_trailers = {};
+  nghttp2_data_provider provider{};
+  provider.read_callback = &Http2Callbacks::read_body;
+  nghttp2_submit_response(session_, stream, nv.data(), nv.size(), &provider);
+}
+
+void Http2Session::respond_fixed(int32_t stream, Http2Fields headers, std::string body, Http2Fields trailers,
+                                 bool more) {
+  if (!in_.count(stream)) return;
+  const FixedNv nv(headers);
+  if (body.empty() && trailers.empty() && !more) {
+    nghttp2_submit_response(session_, stream, nv.data(), nv.size(), nullptr);
+    return;
+  }
+  Out& out = out_[stream];
+  out.data = std::move(body);
+  out.offset = 0;
+  out.more = more;
+  out.trailers.clear();
+  out.fixed_trailers = trailers;
   nghttp2_data_provider provider{};
   provider.read_callback = &Http2Callbacks::read_body;
   nghttp2_submit_response(session_, stream, nv.data(), nv.size(), &provider);
@@ -219,6 +299,16 @@ void Http2Session::finish(int32_t stream, Http2Headers trailers) {
   if (it == out_.end()) return;
   it->second.more = false;
   it->second.trailers = std::move(trailers);
+  it->second.fixed_trailers = {};
+  nghttp2_session_resume_data(session_, stream);
+}
+
+void Http2Session::finish_fixed(int32_t stream, Http2Fields trailers) {
+  auto it = out_.find(stream);
+  if (it == out_.end()) return;
+  it->second.more = false;
+  it->second.trailers.clear();
+  it->second.fixed_trailers = trailers;
   nghttp2_session_resume_data(session_, stream);
 }
 
@@ -250,15 +340,16 @@ void Http2Session::shut_down() {
 }
 
 bool Http2Session::take_output(std::string& out) {
-  bool any = false;
+  const std::size_t before = out.size();
+  sink_ = &out;  // DATA frames are appended by send_data(), in order
   for (;;) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n <= 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    any = true;
   }
-  return any;
+  sink_ = nullptr;
+  return out.size() != before;
 }
 
 bool Http2Session::done() const {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,6 +36,15 @@ struct nghttp2_session;
 namespace dispatch::transport {
 
 using Http2Headers = std::vector<std::pair<std::string, std::string>>;
+
+// A header field whose bytes the caller keeps alive and unchanged for as
+// long as the session lives (string literals: the gRPC answers' fixed
+// fields). nghttp2 takes them without copying their bytes.
+struct Http2Field {
+  std::string_view name;   // lower-case
+  std::string_view value;
+};
+using Http2Fields = std::span<const Http2Field>;
 
 struct Http2Limits {
   uint32_t max_concurrent_streams = 100;
@@ -83,10 +93,16 @@ class Http2Session {
   // when `more` is set; finish() then ends the stream.
   void respond(int32_t stream, const Http2Headers& headers, std::string body, Http2Headers trailers,
                bool more = false);
+  // respond() with fixed header and trailer blocks (see Http2Field): no
+  // copies of their bytes, no allocation for them per stream.
+  void respond_fixed(int32_t stream, Http2Fields headers, std::string body, Http2Fields trailers,
+                     bool more = false);
   // More body for a stream answered with `more`.
   void send_data(int32_t stream, std::string data);
   // Ends a stream answered with `more`, with `trailers` (or without any).
   void finish(int32_t stream, Http2Headers trailers);
+  // finish() with fixed trailers.
+  void finish_fixed(int32_t stream, Http2Fields trailers);
   // RST_STREAM with `error_code` (e.g. NGHTTP2_CANCEL = 8).
   void reset(int32_t stream, uint32_t error_code);
   // The handler no longer holds `bytes` of the stream's DATA (what it still
@@ -108,6 +124,7 @@ class Http2Session {
     std::size_t offset = 0;
     bool more = false;  // send_data() may still add
     Http2Headers trailers;
+    Http2Fields fixed_trailers;  // sent when `trailers` is empty
   };
   struct In {
     Http2Headers headers;
@@ -127,6 +144,7 @@ class Http2Session {
   std::unordered_map<int32_t, Out> out_;
   std::size_t held_ = 0;
   std::size_t open_streams_ = 0;
+  std::string* sink_ = nullptr;  // take_output()'s destination while it runs
 };
 
 }  // namespace dispatch::transport
