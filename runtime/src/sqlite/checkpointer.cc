@@ -62,6 +62,7 @@ int Checkpointer::on_commit(void* self, sqlite3* db, const char* name, int frame
     std::lock_guard<std::mutex> lock(c->mu_);
     wake = !c->due_;
     c->due_ = true;
+    if (wake) c->wakes_ += 1;
   }
   if (wake) c->cv_.notify_one();
   return SQLITE_OK;

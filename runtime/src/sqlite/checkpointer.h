@@ -53,8 +53,12 @@ class Checkpointer {
 
   // Checkpoints run (each PASSIVE: complete or not).
   uint64_t checkpoints() const noexcept { return checkpoints_.load(); }
-  // Checkpoints the writer ran itself to catch up.
+  // Checkpoints the writer ran itself to catch up (tries included that
+  // found the thread copying).
   uint64_t writer_checkpoints() const noexcept { return writer_checkpoints_.load(); }
+  // Times the writer woke the thread (a wake while one is pending is not
+  // counted): with checkpoints(), whether the thread has caught up.
+  uint64_t wakes() const noexcept { return wakes_.load(); }
 
  private:
   static int on_commit(void* self, sqlite3* db, const char* name, int frames);
@@ -66,6 +70,7 @@ class Checkpointer {
   int woken_at_ = 0;  // the log's length when the writer last woke the thread; writer thread
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> writer_checkpoints_{0};
+  std::atomic<uint64_t> wakes_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;
