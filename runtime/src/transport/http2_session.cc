@@ -197,6 +197,29 @@ struct Http2Callbacks {
     }
     return 0;
   }
+
+  // Queues a stream's answer, HEADERS as `nv`: alone, ending the stream,
+  // when no body, trailers or more body follow; else with read_body() as
+  // the source, which reads the stream's Out. That is filled here but for
+  // the trailers, which the caller sets (nghttp2 reads them only in
+  // take_output()).
+  static Http2Session::Out* submit_answer(Http2Session& s, int32_t stream, const nghttp2_nv* nv, std::size_t nvlen,
+                                          std::string body, bool has_trailers, bool more) {
+    if (body.empty() && !has_trailers && !more) {
+      nghttp2_submit_response(s.session_, stream, nv, nvlen, nullptr);
+      return nullptr;
+    }
+    Http2Session::Out& out = s.out_[stream];
+    out.data = std::move(body);
+    out.offset = 0;
+    out.more = more;
+    out.trailers.clear();
+    out.fixed_trailers = {};
+    nghttp2_data_provider provider{};
+    provider.read_callback = &read_body;
+    nghttp2_submit_response(s.session_, stream, nv, nvlen, &provider);
+    return &out;
+  }
 };
 
 Http2Session::Http2Session(Handler& handler, const Http2Limits& limits) : handler_(handler), limits_(limits) {
@@ -253,38 +276,22 @@ void Http2Session::respond(int32_t stream, const Http2Headers& headers, std::str
                            bool more) {
   if (!in_.count(stream)) return;  // reset or closed meanwhile: nobody waits for this answer
   auto nv = to_nv(headers);
-  if (body.empty() && trailers.empty() && !more) {
-    nghttp2_submit_response(session_, stream, nv.data(), nv.size(), nullptr);
-    return;
+  const bool has_trailers = !trailers.empty();
+  if (Out* out =
+          Http2Callbacks::submit_answer(*this, stream, nv.data(), nv.size(), std::move(body), has_trailers, more)) {
+    out->trailers = std::move(trailers);
   }
-  Out& out = out_[stream];
-  out.data = std::move(body);
-  out.offset = 0;
-  out.more = more;
-  out.trailers = std::move(trailers);
-  out.fixed_trailers = {};
-  nghttp2_data_provider provider{};
-  provider.read_callback = &Http2Callbacks::read_body;
-  nghttp2_submit_response(session_, stream, nv.data(), nv.size(), &provider);
 }
 
 void Http2Session::respond_fixed(int32_t stream, Http2Fields headers, std::string body, Http2Fields trailers,
                                  bool more) {
   if (!in_.count(stream)) return;
   const FixedNv nv(headers);
-  if (body.empty() && trailers.empty() && !more) {
-    nghttp2_submit_response(session_, stream, nv.data(), nv.size(), nullptr);
-    return;
+  const bool has_trailers = !trailers.empty();
+  if (Out* out =
+          Http2Callbacks::submit_answer(*this, stream, nv.data(), nv.size(), std::move(body), has_trailers, more)) {
+    out->fixed_trailers = trailers;
   }
-  Out& out = out_[stream];
-  out.data = std::move(body);
-  out.offset = 0;
-  out.more = more;
-  out.trailers.clear();
-  out.fixed_trailers = trailers;
-  nghttp2_data_provider provider{};
-  provider.read_callback = &Http2Callbacks::read_body;
-  nghttp2_submit_response(session_, stream, nv.data(), nv.size(), &provider);
 }
 
 void Http2Session::send_data(int32_t stream, std::string data) {
