@@ -317,12 +317,17 @@ Result<std::optional<uint64_t>> Kv::update(const std::string& key, std::string_v
   return put(key, value, revision, "updating");
 }
 
+// What a write of write_all() was doing, for its errors.
+std::string Kv::writing(const std::string& key, uint64_t revision) const {
+  return std::string(revision == 0 ? "creating " : "updating ") + key + " in JetStream bucket " + bucket_;
+}
+
 Result<std::optional<uint64_t>> Kv::refusal_or_error(const std::string& key, uint64_t revision, int status,
                                                      int code, const char* text) const {
   if (code == JSStreamWrongLastSequenceErr) return std::optional<uint64_t>();
   const auto st = static_cast<natsStatus>(status);
-  return Error(code_for(st), std::string(revision == 0 ? "creating " : "updating ") + key + " in JetStream bucket " +
-                                 bucket_ + ": " + (text != nullptr && *text != '\0' ? text : natsStatus_GetText(st)));
+  return Error(code_for(st), writing(key, revision) + ": " +
+                                 (text != nullptr && *text != '\0' ? text : natsStatus_GetText(st)));
 }
 
 // Runs on a nats.c thread, for every acknowledgement of write_all()'s
@@ -376,8 +381,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, w.value.data(), static_cast<int>(w.value.size()));
       if (s != NATS_OK) {
-        answers[i] = nats_error(code_for(s), std::string(w.revision == 0 ? "creating " : "updating ") + w.key +
-                                                 " in JetStream bucket " + bucket_, s);
+        answers[i] = nats_error(code_for(s), writing(w.key, w.revision), s);
         continue;
       }
       jsPubOptions po;
@@ -397,8 +401,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       if (s != NATS_OK) {
         std::lock_guard<std::mutex> lock(acks_mu_);
         awaited_.erase(sent);
-        answers[i] = nats_error(code_for(s), std::string(w.revision == 0 ? "creating " : "updating ") + w.key +
-                                                 " in JetStream bucket " + bucket_, s);
+        answers[i] = nats_error(code_for(s), writing(w.key, w.revision), s);
       }
       natsMsg_Destroy(msg);  // null once nats.c took it
     }
@@ -408,8 +411,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       // unavailable, as a synchronous write's would be. Such a write may
       // still land; nats.c forgets it, so a late answer finds nothing here.
       for (const auto& [msg, i] : awaited_) {
-        answers[i] = Error(Code::unavailable, std::string(writes[i].revision == 0 ? "creating " : "updating ") +
-                                                  writes[i].key + " in JetStream bucket " + bucket_ +
+        answers[i] = Error(Code::unavailable, writing(writes[i].key, writes[i].revision) +
                                                   ": no answer from the servers within " +
                                                   std::to_string(timeout_ms_) + " ms");
       }

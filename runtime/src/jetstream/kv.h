@@ -119,6 +119,7 @@ class Kv {
   // The rest of create() after its first write was refused: over a delete
   // marker the write expects the marker's revision.
   Result<std::optional<uint64_t>> create_over_marker(const std::string& key, std::string_view value);
+  std::string writing(const std::string& key, uint64_t revision) const;
   Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, int status,
                                                    int code, const char* text) const;
   static void on_ack(__jsCtx* js, __natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
