@@ -704,6 +704,18 @@ class JetStreamStoreOnR3 : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
+  // Reads call `id`, retrying while it is unavailable (the bucket's
+  // leader moving), up to a minute as enqueue_retrying().
+  static Result<std::optional<CallRecord>> get_retrying(Store& store, const std::string& id) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      auto got = store.get(id);
+      if (got.ok() || got.error().code() != Code::unavailable || std::chrono::steady_clock::now() >= deadline) {
+        return got;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
   static NewCall keyed_call(const std::string& key) {
     NewCall c;
     c.function = "t.f";
@@ -795,7 +807,7 @@ TEST_F(JetStreamStoreOnR3, LosingOneNodeOfThreeLosesNothingAcknowledged) {
     }
     ASSERT_TRUE(reader.ok()) << reader.error().what();
     for (const auto& [id, key] : acknowledged) {
-      auto got = (*reader)->get(id);
+      auto got = get_retrying(**reader, id);
       ASSERT_TRUE(got.ok()) << id << ": " << got.error().what();
       ASSERT_TRUE(got->has_value()) << "node " << victim << " down: acknowledged call " << key << " lost";
       EXPECT_EQ((*got)->input, key);
@@ -813,6 +825,23 @@ TEST_F(JetStreamStoreOnR3, LosingOneNodeOfThreeLosesNothingAcknowledged) {
     EXPECT_TRUE(*finished);
     EXPECT_EQ(store->get(r.id).value()->state, CallState::completed);
   }
+}
+
+// Two nodes of three gone: the bucket has no quorum, and a read says so as
+// `unavailable` (to be retried), not `internal`, whichever way nats.c
+// reports it (no responders, a timeout, or JetStream's "temporarily
+// unavailable").
+TEST_F(JetStreamStoreOnR3, AReadWithoutQuorumIsUnavailable) {
+  auto opened = open_jetstream_store(options());
+  ASSERT_TRUE(opened.ok()) << opened.error().what();
+  auto id = enqueue_retrying(**opened, "k", 1000);
+  ASSERT_TRUE(id.ok()) << id.error().what();
+  cluster_.kill(1);
+  cluster_.kill(2);
+  auto got = (*opened)->get(*id);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code(), Code::unavailable) << got.error().what();
+  std::printf("a read without quorum: %s\n", got.error().what());
 }
 
 // A nats-server that requires TLS, with a certificate made for 127.0.0.1.

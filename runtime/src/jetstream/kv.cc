@@ -41,6 +41,19 @@ Code code_for(natsStatus s) {
   }
 }
 
+// A read's failure: as code_for(), and unavailable for JetStream's own
+// "temporarily unavailable" (10008: the stream has no leader while its
+// replicas elect one), which nats.c's kvStore_Get reports only as NATS_ERR
+// with the server's text (it passes no error code out), so a caller retries
+// a read during a failover as it retries a write.
+Code read_code(natsStatus s) {
+  if (s != NATS_ERR) return code_for(s);
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  const bool leaderless = last == s && text != nullptr && std::strstr(text, "temporarily unavailable") != nullptr;
+  return leaderless ? Code::unavailable : Code::internal;
+}
+
 // A value the store writes (a call with its input, results and effects)
 // fits in NATS's default maximum payload; a bucket must take that.
 constexpr int32_t kMinValueSize = 1024 * 1024;
@@ -245,7 +258,7 @@ Result<std::optional<Kv::Entry>> Kv::get(const std::string& key) {
   kvEntry* e = nullptr;
   natsStatus s = kvStore_Get(&e, kv_, key.c_str());
   if (s == NATS_NOT_FOUND) return std::optional<Entry>();
-  if (s != NATS_OK) return nats_error(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
+  if (s != NATS_OK) return nats_error(read_code(s), "reading " + key + " from JetStream bucket " + bucket_, s);
   Entry out;
   out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
   out.revision = kvEntry_Revision(e);

@@ -283,10 +283,16 @@ class NatsCluster {
   // SIGKILL of node i, as a machine that dies.
   void kill(int i) { nodes_.at(i)->kill(); }
   // Node i again, on its ports and with its storage; waits until it
-  // accepts connections and the cluster has a meta leader.
+  // accepts connections, the cluster has a meta leader, and every stream
+  // has a leader and all its replicas current (the node has caught up), up
+  // to 60 s. Only then may another node die without taking a stream's
+  // quorum with it: killing a node while the last one restarted still
+  // catches up is the loss of two of three.
   bool restart(int i) {
     if (!nodes_.at(i)->start()) return fail("node " + std::to_string(i) + ": " + nodes_[i]->failure());
-    return wait_ready(std::chrono::seconds(30));
+    return wait_ready(std::chrono::seconds(30)) && wait_for("every stream's replicas current",
+                                                            std::chrono::seconds(60),
+                                                            [this](std::string& why) { return streams_current(why); });
   }
   bool running(int i) const { return nodes_.at(i)->running(); }
 
@@ -312,35 +318,108 @@ class NatsCluster {
   // The cluster answers JetStream requests (a meta leader is elected) and
   // places a stream on three replicas; the probe stream is deleted again.
   bool wait_ready(std::chrono::seconds within) {
+    return wait_for("ready for R3 streams", within, [this](std::string& why) { return probe(why); });
+  }
+  // Polls `check` every 200 ms until it holds or `within` has passed;
+  // failure() then names `what` and the check's last answer.
+  template <typename Check>
+  bool wait_for(const std::string& what, std::chrono::seconds within, Check check) {
     const auto deadline = std::chrono::steady_clock::now() + within;
     std::string last = "no attempt";
     while (std::chrono::steady_clock::now() < deadline) {
-      if (probe(last)) return true;
+      if (check(last)) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     keep_dir_ = true;  // for its logs
-    return fail("the NATS cluster was not ready for R3 streams within " + std::to_string(within.count()) +
-                " s: " + last + " (logs in " + dir_ + "/n*/nats.log)");
+    return fail("the NATS cluster was not " + what + " within " + std::to_string(within.count()) + " s: " + last +
+                " (logs in " + dir_ + "/n*/nats.log)");
   }
-  bool probe(std::string& why) {
+  // A JetStream context on the running nodes, closed when it goes.
+  struct Session {
+    natsOptions* opts = nullptr;
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    natsStatus status = NATS_OK;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    explicit Session(const std::vector<std::string>& urls) {
+      std::vector<const char*> servers;
+      for (const auto& u : urls) servers.push_back(u.c_str());
+      status = natsOptions_Create(&opts);
+      if (status == NATS_OK) status = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+      if (status == NATS_OK) status = natsOptions_SetTimeout(opts, 1000);
+      if (status == NATS_OK) status = natsConnection_Connect(&nc, opts);
+      jsOptions jo;
+      jsOptions_Init(&jo);
+      jo.Wait = 2000;
+      if (status == NATS_OK) status = natsConnection_JetStream(&js, nc, &jo);
+    }
+    ~Session() {
+      if (js != nullptr) jsCtx_Destroy(js);
+      if (nc != nullptr) natsConnection_Destroy(nc);
+      natsOptions_Destroy(opts);
+    }
+    // The failure's text: the thread's last NATS error, or the status's.
+    std::string failure(natsStatus s) const {
+      natsStatus last = NATS_OK;
+      const char* text = nats_GetLastError(&last);
+      return text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
+    }
+  };
+  std::vector<std::string> live_urls() const {
     std::vector<std::string> live;
     for (const auto& n : nodes_) {
       if (n->running()) live.push_back(n->url());
     }
-    std::vector<const char*> servers;
-    for (const auto& u : live) servers.push_back(u.c_str());
-    natsOptions* opts = nullptr;
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
+    return live;
+  }
+  // Every stream has a leader, and each of its other replicas is online
+  // and current; `why` names the first that is not.
+  bool streams_current(std::string& why) {
+    Session session(live_urls());
+    if (session.status != NATS_OK) {
+      why = session.failure(session.status);
+      return false;
+    }
+    jsStreamNamesList* names = nullptr;
+    natsStatus s = js_StreamNames(&names, session.js, nullptr, nullptr);
+    if (s == NATS_NOT_FOUND) return true;  // no streams
+    if (s != NATS_OK) {
+      why = "listing streams: " + session.failure(s);
+      return false;
+    }
+    bool ok = true;
+    for (int n = 0; ok && n < names->Count; ++n) {
+      jsStreamInfo* si = nullptr;
+      s = js_GetStreamInfo(&si, session.js, names->List[n], nullptr, nullptr);
+      if (s != NATS_OK) {
+        why = std::string("stream ") + names->List[n] + ": " + session.failure(s);
+        ok = false;
+        break;
+      }
+      const jsClusterInfo* c = si->Cluster;
+      if (c == nullptr || c->Leader == nullptr || *c->Leader == '\0') {
+        why = std::string("stream ") + names->List[n] + " has no leader";
+        ok = false;
+      }
+      for (int r = 0; ok && c != nullptr && r < c->ReplicasLen; ++r) {
+        const jsPeerInfo* p = c->Replicas[r];
+        if (p->Offline || !p->Current) {
+          why = std::string("stream ") + names->List[n] + ": replica " + p->Name + (p->Offline ? " offline" : " catching up") +
+                " (lag " + std::to_string(p->Lag) + ")";
+          ok = false;
+        }
+      }
+      jsStreamInfo_Destroy(si);
+    }
+    jsStreamNamesList_Destroy(names);
+    return ok;
+  }
+  bool probe(std::string& why) {
+    Session session(live_urls());
     bool ok = false;
-    natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
-    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 1000);
-    if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = 2000;
-    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, &jo);
+    natsStatus s = session.status;
+    jsCtx* js = session.js;
     if (s == NATS_OK) {
       jsStreamConfig cfg;
       jsStreamConfig_Init(&cfg);
@@ -361,14 +440,7 @@ class NatsCluster {
         ok = true;
       }
     }
-    if (!ok) {
-      natsStatus last = NATS_OK;
-      const char* text = nats_GetLastError(&last);
-      why = text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
-    }
-    if (js != nullptr) jsCtx_Destroy(js);
-    if (nc != nullptr) natsConnection_Destroy(nc);
-    natsOptions_Destroy(opts);
+    if (!ok) why = session.failure(s);
     return ok;
   }
 
