@@ -128,8 +128,10 @@ std::vector<Row> rows() {
       {"wrong_content_type", request("POST", kCheck, "text/plain", "hello"), 415, "unimplemented",
        "'text/plain' is not supported"},
       {"near_miss_content_type", request("POST", kCheck, "application/protobuf", ""), 415, "unimplemented"},
-      {"content_encoding_gzip", request("POST", kCheck, kProto, "", "Content-Encoding: gzip\r\n"), 501,
-       "unimplemented", "gzip"},
+      {"content_encoding_unsupported", request("POST", kCheck, kProto, "", "Content-Encoding: br\r\n"), 501,
+       "unimplemented", "'br' is not supported; supported: gzip, identity"},
+      {"content_encoding_gzip_not_gzip", request("POST", kCheck, kProto, "plain", "Content-Encoding: gzip\r\n"),
+       400, "invalid_argument", "not valid gzip"},
       // Invalid protobuf, decoded by wire_io.h as generated code does.
       {"overlong_varint", request("POST", kCheck, kProto, "\x08" + std::string(10, '\xff') + "\x01"), 400,
        "invalid_argument", "bad.Strict.n"},

@@ -125,8 +125,10 @@ TEST_F(ServerTest, ProtocolErrorsKeepTheConnectionServing) {
        "Connect-Timeout-Ms"},
       {post("/t.TService/add", "application/proto", "", "Dispatch-Attempt: 0\r\n"), 400, "invalid_argument",
        "Dispatch-Attempt"},
-      {post("/t.TService/add", "application/proto", "", "Content-Encoding: gzip\r\n"), 501, "unimplemented",
-       "gzip"},
+      {post("/t.TService/add", "application/proto", "", "Content-Encoding: br\r\n"), 501, "unimplemented",
+       "supported: gzip, identity"},
+      {post("/t.TService/add", "application/proto", "xyz", "Content-Encoding: gzip\r\n"), 400, "invalid_argument",
+       "not valid gzip"},
       {"GET /t.TService/add HTTP/1.1\r\nHost: x\r\n\r\n", 405, "unimplemented", "POST"},
   };
   for (const Case& k : cases) {

@@ -45,6 +45,43 @@ Response make_response(http::status status, std::string_view content_type, std::
   return response;
 }
 
+// Connect unary compression (Content-Encoding / Accept-Encoding): gzip
+// through zlib, beside identity.
+enum class Coding { identity, gzip };
+
+// A Content-Encoding value: none or "identity" is identity; "gzip" (any
+// case); anything else is not supported (nullopt).
+std::optional<Coding> coding_of(std::string_view value) {
+  const beast::string_view v(value.data(), value.size());
+  if (v.empty() || beast::iequals(v, "identity")) return Coding::identity;
+  if (beast::iequals(v, "gzip")) return Coding::gzip;
+  return std::nullopt;
+}
+
+// The answer's coding: the first of the client's Accept-Encoding list
+// (ordered by preference, as the Connect protocol reads it; parameters
+// such as ";q=0.5" ignored) that is supported; without the header, the
+// request's own coding. Identity when nothing listed is supported.
+Coding reply_coding_for(std::optional<std::string_view> accept, Coding request) {
+  if (!accept) return request;
+  std::string_view rest = *accept;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    item = item.substr(0, item.find(';'));
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.empty()) continue;
+    if (auto c = coding_of(item)) return *c;
+  }
+  return Coding::identity;
+}
+
+// Answers smaller than this go uncompressed even to a client that accepts
+// gzip: gzip's own 18 bytes of framing and zlib's time are not repaid.
+constexpr std::size_t kCompressMinBytes = 1024;
+
 // The path a request is routed by: its target without the query. Connect
 // unary POSTs carry no query, but a proxy or client may add one
 // (`/shop.ApiService/add?trace=1` is still add).
@@ -344,11 +381,15 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
                           "Connect-Protocol-Version must be 1, got '" + std::string(v->value()) + "'"),
                     http::status::bad_request);
     }
-    if (auto v = req.find(http::field::content_encoding); v != req.end() && !beast::iequals(v->value(), "identity")) {
-      return reject(req,
-                    Error(Code::unimplemented, "Content-Encoding '" + std::string(v->value()) +
-                                                   "' is not supported; send the body uncompressed"),
-                    http::status::not_implemented);
+    const std::optional<Coding> request_coding = coding_of(view(req[http::field::content_encoding]));
+    if (!request_coding) {
+      Response refused = reject(req,
+                                Error(Code::unimplemented, "Content-Encoding '" +
+                                                               std::string(req[http::field::content_encoding]) +
+                                                               "' is not supported; supported: gzip, identity"),
+                                http::status::not_implemented);
+      refused.set(http::field::accept_encoding, "gzip, identity");
+      return refused;
     }
     auto header = [&req](std::string_view name) -> std::optional<std::string_view> {
       auto it = req.find(beast::string_view(name.data(), name.size()));
@@ -367,8 +408,37 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       context.attempt = *attempt;
     }
     if (auto refused = check_access(req, Info(req, path))) return std::move(*refused);
+    // After the signature check, which covers the bytes as sent.
+    if (*request_coding == Coding::gzip && !req.body().empty()) {
+      auto plain = grpc::gzip_decompress(req.body(), options_.max_body_bytes);
+      if (!plain.ok()) {
+        const bool too_big = plain.error().code() == Code::resource_exhausted;
+        return reject(req,
+                      too_big ? Error(Code::resource_exhausted, "the gzip request body inflates past " +
+                                                                    std::to_string(options_.max_body_bytes) + " bytes")
+                              : Error(Code::invalid_argument,
+                                      "the request body is not valid gzip (Content-Encoding: gzip): " +
+                                          plain.error().message()),
+                      too_big ? http::status::payload_too_large : http::status::bad_request);
+      }
+      req.body() = std::move(*plain);
+    }
+    const Coding reply_coding = reply_coding_for(req.find(http::field::accept_encoding) != req.end()
+                                                     ? std::optional<std::string_view>(view(req[http::field::accept_encoding]))
+                                                     : std::nullopt,
+                                                 *request_coding);
     const Route& route = *routes_.at(method);
-    return call(req, *method, route, *encoding, octet_stream, std::move(context), received);
+    Response response = call(req, *method, route, *encoding, octet_stream, std::move(context), received);
+    if (reply_coding == Coding::gzip && response.result() == http::status::ok &&
+        response.body().size() >= kCompressMinBytes) {
+      std::string packed = grpc::gzip_compress(response.body());
+      if (!packed.empty()) {
+        response.body() = std::move(packed);
+        response.set(http::field::content_encoding, "gzip");
+        response.prepare_payload();
+      }
+    }
+    return response;
   } catch (...) {
     // Allocation failure, or a logger or hook that threw: still an answer.
     return error_response(error_from_current_exception(), http::status::internal_server_error, false);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "transport/grpc_framing.h"
 #include "transport/test_service.h"
 
 namespace dispatch::transport {
@@ -102,7 +103,8 @@ TEST_F(RequestHandlerTest, EachRefusalHasItsStatusAndCode) {
       {post("/t.TService/add", "application/json", "{\"a\":"), 400, "invalid_argument"},
       {post("/t.TService/add", "application/proto", "", "Connect-Protocol-Version: 2\r\n"), 400, "invalid_argument"},
       {post("/t.TService/add", "application/proto", "", "Connect-Timeout-Ms: soon\r\n"), 400, "invalid_argument"},
-      {post("/t.TService/add", "application/proto", "", "Content-Encoding: gzip\r\n"), 501, "unimplemented"},
+      {post("/t.TService/add", "application/proto", "", "Content-Encoding: br\r\n"), 501, "unimplemented"},
+      {post("/t.TService/add", "application/proto", "not gzip", "Content-Encoding: gzip\r\n"), 400, "invalid_argument"},
       {post("/t.TService/fail", "application/proto", ""), 404, "not_found"},
       {post("/t.TService/crash", "application/proto", ""), 500, "internal"},
       {"BR0KEN\r\n\r\n", 400, "invalid_argument"},
@@ -113,6 +115,71 @@ TEST_F(RequestHandlerTest, EachRefusalHasItsStatusAndCode) {
     EXPECT_EQ(code_of(r), c.code) << c.bytes << " -> " << r.body();
     EXPECT_EQ(r[boost::beast::http::field::content_type], "application/json") << c.bytes;
   }
+}
+
+// Connect unary compression: a gzip request body is inflated (an empty one
+// is the empty message, not inflated); the answer is gzip when the client's
+// Accept-Encoding (first supported wins) or, without one, its request's
+// coding says so and the answer is at least 1 KiB; errors and small answers
+// go as they are; an unsupported coding is refused naming the supported ones.
+TEST_F(RequestHandlerTest, GzipRequestsAreInflatedAndLargeAnswersGzippedWhenAccepted) {
+  namespace http = boost::beast::http;
+  const std::string args = testing::varint_field(1, 40) + testing::varint_field(2, 2);
+  Response r = answer(post("/t.TService/add", "application/proto", grpc::gzip_compress(args),
+                           "Content-Encoding: gzip\r\n"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r[http::field::content_encoding], "");  // 2 bytes: not worth gzip
+  EXPECT_EQ(testing::read_varints(r.body())[1], 42u);
+  r = answer(post("/t.TService/add", "application/json", grpc::gzip_compress(R"({"a":"40","b":"2"})"),
+                  "Content-Encoding: GZIP\r\n"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r.body(), R"({"result":"42"})");
+  r = answer(post("/t.TService/add", "application/proto", "", "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+
+  const std::string big(5000, 'x');
+  const std::string echo_args = testing::string_field(1, big);
+  auto echoed = [&](const std::string& headers, const std::string& body) {
+    return answer(post("/t.TService/echo", "application/proto", body, headers));
+  };
+  r = echoed("Accept-Encoding: br, gzip;q=0.5, identity\r\n", echo_args);
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r[http::field::content_encoding], "gzip");
+  EXPECT_LT(r.body().size(), big.size() / 10);
+  EXPECT_EQ(r[http::field::content_length], std::to_string(r.body().size()));
+  EXPECT_EQ(*grpc::gzip_decompress(r.body(), 1 << 20), echo_args);
+  // Without Accept-Encoding, the request's own coding.
+  r = echoed("Content-Encoding: gzip\r\n", grpc::gzip_compress(echo_args));
+  EXPECT_EQ(r[http::field::content_encoding], "gzip");
+  EXPECT_EQ(*grpc::gzip_decompress(r.body(), 1 << 20), echo_args);
+  for (const char* plain : {"", "Accept-Encoding: identity, gzip\r\n", "Accept-Encoding: br\r\n",
+                            "Content-Encoding: gzip\r\nAccept-Encoding: identity\r\n"}) {
+    const std::string body = std::string(plain).find("Content-Encoding") != std::string::npos
+                                 ? grpc::gzip_compress(echo_args)
+                                 : echo_args;
+    r = echoed(plain, body);
+    EXPECT_EQ(r[http::field::content_encoding], "") << plain;
+    EXPECT_EQ(r.body(), echo_args) << plain;
+  }
+  // An error answer is not compressed.
+  r = answer(post("/t.TService/fail", "application/proto", "", "Accept-Encoding: gzip\r\n"));
+  EXPECT_EQ(r.result_int(), 404u);
+  EXPECT_EQ(r[http::field::content_encoding], "");
+  EXPECT_EQ(code_of(r), "not_found");
+  // Unsupported: unimplemented, naming what is.
+  r = answer(post("/t.TService/add", "application/proto", args, "Content-Encoding: zstd\r\n"));
+  EXPECT_EQ(r.result_int(), 501u);
+  EXPECT_EQ(code_of(r), "unimplemented");
+  EXPECT_NE(r.body().find("supported: gzip, identity"), std::string::npos) << r.body();
+  EXPECT_EQ(r[http::field::accept_encoding], "gzip, identity");
+  // A body that inflates past the server's limit is refused before it is
+  // all inflated.
+  options_.max_body_bytes = 4096;
+  handler_.reset();
+  r = answer(post("/t.TService/echo", "application/proto", grpc::gzip_compress(std::string(100000, '\0')),
+                  "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(r.result_int(), 413u) << r.body();
+  EXPECT_EQ(code_of(r), "resource_exhausted");
 }
 
 TEST_F(RequestHandlerTest, LimitsAndTruncation) {

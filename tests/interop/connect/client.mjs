@@ -1,15 +1,18 @@
 // A stock Connect client (connect-node + protoc-gen-es output) calling every
-// shop function. Usage: node client.mjs BASE_URL binary|json
+// shop function. Usage: node client.mjs BASE_URL binary|json|gzip
+// (gzip: binary, with requests gzip-compressed and gzip answers accepted).
 // Prints one line per check; exits 1 if any check failed.
 import { createClient, ConnectError, Code } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, compressionGzip } from "@connectrpc/connect-node";
 import { ApiService } from "./gen/shop/api_pb.js";
 
 const [baseUrl, format] = process.argv.slice(2);
 const transport = createConnectTransport({
   baseUrl,
   httpVersion: "1.1",
-  useBinaryFormat: format === "binary",
+  useBinaryFormat: format !== "json",
+  ...(format === "gzip" ? { sendCompression: compressionGzip, acceptCompression: [compressionGzip], compressMinBytes: 0 }
+                        : { acceptCompression: [] }),
 });
 const client = createClient(ApiService, transport);
 // protoc-gen-es names methods after the .proto (place_order) in some
@@ -42,6 +45,13 @@ try {
   const order = placed.result;
   check(order.customer === 1001n && order.items.length === 2 && order.items[1].price === 0.75,
         `placeOrder -> ${order.id}, customer ${order.customer}, ${order.items.length} items`);
+
+  // An order big enough (over 1 KiB) for the server to gzip its answer
+  // when the client accepts gzip.
+  const many = Array.from({ length: 80 }, (_, i) => ({ sku: `sku-${i}`, qty: i + 1, price: 0.25 }));
+  const big = await shop.place_order({ items: many, customer: "1002" });
+  check(big.result.items.length === 80 && big.result.items[79].sku === "sku-79",
+        `placeOrder with 80 items -> ${big.result.items.length} items back`);
 
   await shop.charge_v2({ order });
   const got = await shop.get_order({ id: order.id });

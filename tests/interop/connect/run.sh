@@ -47,7 +47,7 @@ done
 [ -n "$port" ] || { echo "FAIL: shop-server did not report its port"; cat "$log"; exit 1; }
 
 status=0
-for format in binary json; do
+for format in binary json gzip; do
   node client.mjs "http://127.0.0.1:$port" "$format" || status=1
 done
 kill -TERM "$pid"
