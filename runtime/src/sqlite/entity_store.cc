@@ -49,8 +49,12 @@ QueuedMessage read_message(const Stmt& s, int first = 0) {
 // message looks its names up in memory, not in the table. The cache may
 // hold ids a write added before it was rolled back (which name nothing, or
 // another name later): it starts afresh whenever the writer rolled back.
+// Typenames come from clients, so the cache also starts afresh when it
+// holds kMaxCached names (the table keeps them all).
 class Names {
  public:
+  static constexpr std::size_t kMaxCached = 4096;
+
   Names(sqlite3* db, const GroupCommit& writer)
       : find_(db, "SELECT id FROM sf_names WHERE name = ?1"),
         name_(db, "SELECT name FROM sf_names WHERE id = ?1"),
@@ -106,6 +110,10 @@ class Names {
     rollbacks_ = now;
   }
   const std::string& remember(std::string name, int64_t id) {
+    if (ids_.size() >= kMaxCached || names_.size() >= kMaxCached) {
+      ids_.clear();
+      names_.clear();
+    }
     ids_.emplace(name, id);
     return names_.insert_or_assign(id, std::move(name)).first->second;
   }

@@ -290,5 +290,34 @@ TEST_F(EntityInboxTest, NamesAWriteAddedBeforeItFailedAreAddedAgainNotTakenFromM
   EXPECT_EQ(view->state[1].value, "v2");
 }
 
+TEST_F(EntityInboxTest, MoreNamesThanTheWriterKeepsInMemoryAllComeBackAsSent) {
+  // Typenames are the clients' to choose: 5,000 distinct ones (more than
+  // the writer's cache holds), sent to 50 entities.
+  constexpr int kNames = 5000;
+  std::vector<EntityMessage> messages;
+  for (int i = 0; i < kNames; ++i) {
+    EntityMessage m = msg("e" + std::to_string(i % 50), std::to_string(i));
+    m.type_name = "example/T" + std::to_string(i);
+    messages.push_back(std::move(m));
+  }
+  ASSERT_TRUE(es().send_sync(std::move(messages), 1000).ok());
+  int seen = 0;
+  for (int round = 0; round < 3 && seen < kNames; ++round) {
+    EntityClaimOptions o;
+    o.now_ms = 1000 + round;
+    o.lease_until_ms = o.now_ms + 60'000;
+    o.max_messages = kNames;
+    auto batches = es().claim_entities_sync(o).value();
+    for (const EntityBatch& b : batches) {
+      for (const QueuedMessage& q : b.messages) {
+        EXPECT_EQ(q.message.type_name, "example/T" + q.message.value);
+        ++seen;
+      }
+      ASSERT_TRUE(es().complete_sync(b.address, b.lease, b.messages.back().seq, {}, o.now_ms).value());
+    }
+  }
+  EXPECT_EQ(seen, kNames);
+}
+
 }  // namespace
 }  // namespace dispatch::scheduler
