@@ -39,13 +39,18 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <unistd.h>
 
 #include "dispatch/sqlite/sqlite_store.h"
 #include "dispatch/stateful/value_types.h"
@@ -171,6 +176,33 @@ Args parse_args(int argc, char** argv) {
 }
 
 using bench::value_or_throw;
+
+// CPU time per thread name (Linux: /proc/self/task/*/stat, utime + stime
+// in clock ticks), so that a window's CPU can be split by thread kind.
+std::map<std::string, double> thread_cpu_ms() {
+  std::map<std::string, double> out;
+  const double tick_ms = 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream f(task.path() / "stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::string name = line.substr(open + 1, close - open - 1);
+    // dispatch-io-0, dispatch-io-1, ...: one kind.
+    while (!name.empty() && name.back() >= '0' && name.back() <= '9') name.pop_back();
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    out[name] += static_cast<double>(utime + stime) * tick_ms;
+  }
+  return out;
+}
 
 // 32 workers: Send requests wait for their group commit.
 std::unique_ptr<dispatch::Server> serve(const dispatch::DispatchTable& table) { return bench::serve(table, 32); }
@@ -306,12 +338,14 @@ int run(const Args& args) {
   std::this_thread::sleep_for(std::chrono::seconds(1));  // warm-up
   const auto s0 = rt->stats();
   const auto store0 = store->stats();
+  const auto cpu0 = thread_cpu_ms();
   const auto t0 = Clock::now();
   measuring = true;
   std::this_thread::sleep_for(std::chrono::seconds(args.seconds));
   measuring = false;
   const auto s1 = rt->stats();
   const auto store1 = store->stats();
+  const auto cpu1 = thread_cpu_ms();
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   stop = true;
   for (auto& t : clients) t.join();
@@ -325,11 +359,30 @@ int run(const Args& args) {
               static_cast<unsigned long long>(s1.batches - s0.batches), bench::quantile(load_sends, 0.50) / 1000.0,
               bench::quantile(load_sends, 0.99) / 1000.0);
   // Group commit at work in the window: what each commit and sync carried.
-  std::fprintf(stderr, "bench-statefun: in the window %llu store writes in %llu commits, %llu log syncs, %llu checkpoints\n",
+  std::fprintf(stderr,
+               "bench-statefun: in the window %llu store writes in %llu commits, %llu log syncs, %llu checkpoints, "
+               "%llu log frames (%.2f per message applied)\n",
                static_cast<unsigned long long>(store1.writes - store0.writes),
                static_cast<unsigned long long>(store1.commits - store0.commits),
                static_cast<unsigned long long>(store1.log_syncs - store0.log_syncs),
-               static_cast<unsigned long long>(store1.checkpoints - store0.checkpoints));
+               static_cast<unsigned long long>(store1.checkpoints - store0.checkpoints),
+               static_cast<unsigned long long>(store1.log_frames - store0.log_frames),
+               applied ? static_cast<double>(store1.log_frames - store0.log_frames) / static_cast<double>(applied)
+                       : 0.0);
+  // Where the window's CPU went: ms per 1,000 messages applied, per kind
+  // of thread.
+  if (applied > 0) {
+    std::string split;
+    double total = 0;
+    for (const auto& [name, ms] : cpu1) {
+      auto before = cpu0.find(name);
+      const double used = ms - (before == cpu0.end() ? 0.0 : before->second);
+      const double per_k = used * 1000.0 / static_cast<double>(applied);
+      total += per_k;
+      if (per_k >= 0.05) split += " " + name + "=" + std::to_string(per_k).substr(0, std::to_string(per_k).find('.') + 2);
+    }
+    std::fprintf(stderr, "bench-statefun: CPU ms per 1,000 messages: total=%.1f%s\n", total, split.c_str());
+  }
   return 0;
 }
 

@@ -38,6 +38,9 @@ void Checkpointer::stop() {
 // On the writer thread, as each commit ends: `frames` is the log's length.
 int Checkpointer::on_commit(void* self, sqlite3* db, const char* name, int frames) {
   auto* c = static_cast<Checkpointer*>(self);
+  // A shorter log started again at this commit, which wrote all of it.
+  c->log_frames_ += static_cast<uint64_t>(frames >= c->log_length_ ? frames - c->log_length_ : frames);
+  c->log_length_ = frames;
   if (frames < c->frames_) return SQLITE_OK;
   if (frames >= kCatchUp * c->frames_) {
     // The log starts again only at a commit that finds it all copied, which

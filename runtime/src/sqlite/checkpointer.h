@@ -59,6 +59,9 @@ class Checkpointer {
   // Times the writer woke the thread (a wake while one is pending is not
   // counted): with checkpoints(), whether the thread has caught up.
   uint64_t wakes() const noexcept { return wakes_.load(); }
+  // Pages the writer's commits appended to the log (its frames): what a
+  // write costs on disk, whichever thread copies them back later.
+  uint64_t log_frames() const noexcept { return log_frames_.load(); }
 
  private:
   static int on_commit(void* self, sqlite3* db, const char* name, int frames);
@@ -68,9 +71,11 @@ class Checkpointer {
   Connection db_;  // the thread's
   const int frames_;
   int woken_at_ = 0;  // the log's length when the writer last woke the thread; writer thread
+  int log_length_ = 0;  // the log's length at the last commit; writer thread
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> writer_checkpoints_{0};
   std::atomic<uint64_t> wakes_{0};
+  std::atomic<uint64_t> log_frames_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -64,6 +64,24 @@ TEST_F(CheckpointerTest, TheThreadCopiesTheLogAndTheLogStartsAgain) {
   EXPECT_EQ(checkpointer.writer_checkpoints(), 0u);
 }
 
+TEST_F(CheckpointerTest, LogFramesCountEveryCommitsPagesAcrossTheLogsRestarts) {
+  constexpr int kFrames = 20;
+  Checkpointer checkpointer(writer_.get(), path_, false, kFrames);
+  constexpr int kCommits = 100;
+  for (int i = 0; i < kCommits; ++i) {
+    commit_row();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (checkpointer.checkpoints() < checkpointer.wakes() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  // Each commit appends two pages of its row and one or two of the tree
+  // above it, also after the log started again (it did: checkpoints ran).
+  ASSERT_GT(checkpointer.checkpoints(), 0u);
+  EXPECT_GE(checkpointer.log_frames(), 2u * kCommits);
+  EXPECT_LE(checkpointer.log_frames(), 5u * kCommits);
+}
+
 TEST_F(CheckpointerTest, TheThreadIsWokenOncePerThresholdOfNewFramesNotPerCommit) {
   constexpr int kFrames = 40;
   Checkpointer checkpointer(writer_.get(), path_, false, kFrames);

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "sqlite/schema.h"
 #include "sqlite/statement.h"
@@ -21,8 +23,12 @@ constexpr int64_t kSweepBatch = 1000;
 // Entity status (sf_entities.status).
 constexpr int64_t kIdle = 0, kReady = 1, kLeased = 2;
 
+// An inbox row as read by the reader connection: its names as text.
 constexpr const char* kMessageColumns =
-    "seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, created_at";
+    "seq, ?1, entity_id, (SELECT name FROM sf_names WHERE id = caller_type_id), caller_id, "
+    "(SELECT name FROM sf_names WHERE id = type_name_id), has_value, value, created_at";
+// The id of the function type bound as ?1 (none when sf_names has not got it).
+constexpr const char* kTypeId = "(SELECT id FROM sf_names WHERE name = ?1)";
 
 QueuedMessage read_message(const Stmt& s, int first = 0) {
   QueuedMessage q;
@@ -38,6 +44,88 @@ QueuedMessage read_message(const Stmt& s, int first = 0) {
   return q;
 }
 
+// Function types, caller types, typenames and state names as the ids
+// sf_names gives them (schema step 8), cached on the writer thread: a
+// message looks its names up in memory, not in the table. The cache may
+// hold ids a write added before it was rolled back (which name nothing, or
+// another name later): it starts afresh whenever the writer rolled back.
+// Typenames come from clients, so the cache also starts afresh when it
+// holds kMaxCached names (the table keeps them all).
+class Names {
+ public:
+  static constexpr std::size_t kMaxCached = 4096;
+
+  Names(sqlite3* db, const GroupCommit& writer)
+      : find_(db, "SELECT id FROM sf_names WHERE name = ?1"),
+        name_(db, "SELECT name FROM sf_names WHERE id = ?1"),
+        add_(db, "INSERT INTO sf_names (name) VALUES (?1)"),
+        db_(db),
+        writer_(writer),
+        rollbacks_(writer.rollbacks()) {}
+
+  // The name's id, added to sf_names (in the current write) when new.
+  int64_t intern(std::string_view name) {
+    if (std::optional<int64_t> id = find(name)) return *id;
+    Using u(add_);
+    add_.bind(1, name);
+    add_.step();
+    const int64_t id = sqlite3_last_insert_rowid(db_);
+    remember(std::string(name), id);
+    return id;
+  }
+
+  // The name's id, when sf_names has it.
+  std::optional<int64_t> find(std::string_view name) {
+    fresh();
+    if (auto it = ids_.find(name); it != ids_.end()) return it->second;
+    Using u(find_);
+    find_.bind(1, name);
+    if (!find_.step()) return std::nullopt;
+    const int64_t id = find_.i64(0);
+    remember(std::string(name), id);
+    return id;
+  }
+
+  // The name of an id the tables hold.
+  const std::string& name(int64_t id) {
+    fresh();
+    if (auto it = names_.find(id); it != names_.end()) return it->second;
+    Using u(name_);
+    name_.bind(1, id);
+    if (!name_.step()) throw Error(Code::internal, "sf_names has no name with id " + std::to_string(id));
+    return remember(name_.text(0), id);
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
+  void fresh() {
+    const uint64_t now = writer_.rollbacks();
+    if (now == rollbacks_) return;
+    ids_.clear();
+    names_.clear();
+    rollbacks_ = now;
+  }
+  const std::string& remember(std::string name, int64_t id) {
+    if (ids_.size() >= kMaxCached || names_.size() >= kMaxCached) {
+      ids_.clear();
+      names_.clear();
+    }
+    ids_.emplace(name, id);
+    return names_.insert_or_assign(id, std::move(name)).first->second;
+  }
+
+  Stmt find_, name_, add_;
+  sqlite3* const db_;
+  const GroupCommit& writer_;
+  uint64_t rollbacks_;
+  std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> ids_;
+  std::unordered_map<int64_t, std::string> names_;
+};
+
 struct WriteStmts {
   explicit WriteStmts(sqlite3* db);
   Stmt find_key, insert_key, insert_inbox, wake_entity, get_seq, put_seq;
@@ -52,54 +140,59 @@ WriteStmts::WriteStmts(sqlite3* db) {
   find_key = Stmt(db, "SELECT message_seq FROM sf_ingress_keys WHERE key = ?1");
   insert_key = Stmt(db, "INSERT INTO sf_ingress_keys (key, message_seq, created_at) VALUES (?1, ?2, ?3)");
   insert_inbox = Stmt(db,
-                      "INSERT INTO sf_inbox (fn_type, entity_id, caller_type, caller_id, type_name, "
+                      "INSERT INTO sf_inbox (fn_type_id, entity_id, caller_type_id, caller_id, type_name_id, "
                       "has_value, value, created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   get_seq = Stmt(db, "SELECT seq FROM sf_sequences WHERE name = 'sf_inbox'");
   put_seq = Stmt(db, "UPDATE sf_sequences SET seq = ?1 WHERE name = 'sf_inbox'");
   // An idle entity becomes ready; a ready or leased one stays as it is
   // (a leased one looks at its inbox again when its reply is applied).
   wake_entity = Stmt(db,
-                     "INSERT INTO sf_entities (fn_type, entity_id, status, next_attempt_at) "
-                     "VALUES (?1, ?2, 1, ?3) ON CONFLICT (fn_type, entity_id) DO UPDATE SET status = 1, "
+                     "INSERT INTO sf_entities (fn_type_id, entity_id, status, next_attempt_at) "
+                     "VALUES (?1, ?2, 1, ?3) ON CONFLICT (fn_type_id, entity_id) DO UPDATE SET status = 1, "
                      "next_attempt_at = ?3, attempts = 0, last_error = '' WHERE status = 0");
   next_type = Stmt(db,
-                   "SELECT fn_type FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND "
-                   "fn_type > ?1 ORDER BY fn_type LIMIT 1");
+                   "SELECT fn_type_id FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND "
+                   "fn_type_id > ?1 ORDER BY fn_type_id LIMIT 1");
   due = Stmt(db,
              "SELECT entity_id, attempts, last_error FROM sf_entities INDEXED BY sf_entities_ready "
-             "WHERE status = 1 AND fn_type = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3");
+             "WHERE status = 1 AND fn_type_id = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3");
   any_due = Stmt(db,
-                 "SELECT 1 FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type = ?1 AND "
+                 "SELECT 1 FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type_id = ?1 AND "
                  "next_attempt_at <= ?2 LIMIT 1");
   lease = Stmt(db,
-               "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2 WHERE fn_type = ?3 AND "
+               "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2 WHERE fn_type_id = ?3 AND "
                "entity_id = ?4");
   // A reply's entity leased again for its next batch: its failed attempts
   // went with the batch the reply settled.
   lease_again = Stmt(db,
                      "UPDATE sf_entities SET status = 2, lease = ?1, lease_until = ?2, attempts = 0, "
-                     "last_error = '' WHERE fn_type = ?3 AND entity_id = ?4");
-  inbox = Stmt(db, std::string("SELECT ") + kMessageColumns +
-                       " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
+                     "last_error = '' WHERE fn_type_id = ?3 AND entity_id = ?4");
+  inbox = Stmt(db,
+               "SELECT seq, caller_type_id, caller_id, type_name_id, has_value, value, created_at FROM sf_inbox "
+               "WHERE fn_type_id = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
   // Expired values are skipped by the caller, not here: a bound time
   // compared with expires_at makes SQLite prepare the statement again
   // whenever the time changes (to see whether sf_state_expiry's
   // "expires_at > 0" applies), which cost the claim more than the query.
-  state = Stmt(db, "SELECT name, type_name, value, expires_at FROM sf_state WHERE fn_type = ?1 AND entity_id = ?2");
+  state = Stmt(db,
+               "SELECT name_id, type_name_id, value, expires_at FROM sf_state WHERE fn_type_id = ?1 AND "
+               "entity_id = ?2");
   specs = Stmt(db, "SELECT name, type_name, mode, ttl_ms FROM sf_specs WHERE fn_type = ?1 ORDER BY name");
   idle = Stmt(db,
               "UPDATE sf_entities SET status = 0, lease = 0, lease_until = 0, attempts = 0, last_error = '' "
-              "WHERE fn_type = ?1 AND entity_id = ?2");
+              "WHERE fn_type_id = ?1 AND entity_id = ?2");
   check_lease = Stmt(db,
-                     "SELECT attempts FROM sf_entities WHERE fn_type = ?1 AND entity_id = ?2 AND status = 2 "
+                     "SELECT attempts FROM sf_entities WHERE fn_type_id = ?1 AND entity_id = ?2 AND status = 2 "
                      "AND lease = ?3");
-  delete_state = Stmt(db, "DELETE FROM sf_state WHERE fn_type = ?1 AND entity_id = ?2 AND name = ?3");
+  delete_state = Stmt(db, "DELETE FROM sf_state WHERE fn_type_id = ?1 AND entity_id = ?2 AND name_id = ?3");
   upsert_state = Stmt(db,
-                      "INSERT INTO sf_state (fn_type, entity_id, name, type_name, value, expires_at) VALUES "
-                      "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (fn_type, entity_id, name) DO UPDATE SET "
-                      "type_name = excluded.type_name, value = excluded.value, expires_at = excluded.expires_at");
+                      "INSERT INTO sf_state (fn_type_id, entity_id, name_id, type_name_id, value, expires_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (fn_type_id, entity_id, name_id) DO UPDATE SET "
+                      "type_name_id = excluded.type_name_id, value = excluded.value, "
+                      "expires_at = excluded.expires_at");
   touch_state = Stmt(db,
-                     "UPDATE sf_state SET expires_at = ?4 WHERE fn_type = ?1 AND entity_id = ?2 AND name = ?3");
+                     "UPDATE sf_state SET expires_at = ?4 WHERE fn_type_id = ?1 AND entity_id = ?2 AND "
+                     "name_id = ?3");
   insert_delayed = Stmt(db,
                         "INSERT INTO sf_delayed (due_at, fn_type, entity_id, caller_type, caller_id, type_name, "
                         "has_value, value, token, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
@@ -107,20 +200,21 @@ WriteStmts::WriteStmts(sqlite3* db) {
                         "DELETE FROM sf_delayed WHERE caller_type = ?1 AND caller_id = ?2 AND token = ?3 AND "
                         "token <> ''");
   insert_egress = Stmt(db, "INSERT INTO sf_egress (egress, type_name, value, created_at) VALUES (?1, ?2, ?3, ?4)");
-  drop_inbox = Stmt(db, "DELETE FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 AND seq <= ?3");
-  any_inbox = Stmt(db, "SELECT 1 FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 LIMIT 1");
+  drop_inbox = Stmt(db, "DELETE FROM sf_inbox WHERE fn_type_id = ?1 AND entity_id = ?2 AND seq <= ?3");
+  any_inbox = Stmt(db, "SELECT 1 FROM sf_inbox WHERE fn_type_id = ?1 AND entity_id = ?2 LIMIT 1");
   settle = Stmt(db,
                 "UPDATE sf_entities SET status = ?3, next_attempt_at = ?4, attempts = 0, lease = 0, "
-                "lease_until = 0, last_error = '' WHERE fn_type = ?1 AND entity_id = ?2");
+                "lease_until = 0, last_error = '' WHERE fn_type_id = ?1 AND entity_id = ?2");
   fail = Stmt(db,
               "UPDATE sf_entities SET status = 1, next_attempt_at = ?4, attempts = attempts + 1, lease = 0, "
-              "lease_until = 0, last_error = ?5 WHERE fn_type = ?1 AND entity_id = ?2 AND status = 2 AND "
+              "lease_until = 0, last_error = ?5 WHERE fn_type_id = ?1 AND entity_id = ?2 AND status = 2 AND "
               "lease = ?3");
   to_dead_letters = Stmt(db,
                          "INSERT INTO sf_dead_letters (message_seq, fn_type, entity_id, caller_type, caller_id, "
                          "type_name, has_value, value, message_created_at, reason, attempts, created_at) "
-                         "SELECT seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, "
-                         "created_at, ?4, ?5, ?6 FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 AND "
+                         "SELECT seq, ?7, entity_id, (SELECT name FROM sf_names WHERE id = caller_type_id), "
+                         "caller_id, (SELECT name FROM sf_names WHERE id = type_name_id), has_value, value, "
+                         "created_at, ?4, ?5, ?6 FROM sf_inbox WHERE fn_type_id = ?1 AND entity_id = ?2 AND "
                          "seq <= ?3 ORDER BY seq");
   upsert_spec = Stmt(db,
                      "INSERT INTO sf_specs (fn_type, name, type_name, mode, ttl_ms) VALUES (?1, ?2, ?3, ?4, ?5) "
@@ -132,7 +226,8 @@ WriteStmts::WriteStmts(sqlite3* db) {
                      "ORDER BY due_at, seq LIMIT ?2");
   drop_delayed = Stmt(db, "DELETE FROM sf_delayed WHERE seq = ?1");
   sweep_state = Stmt(db,
-                     "DELETE FROM sf_state WHERE (fn_type, entity_id, name) IN (SELECT fn_type, entity_id, name "
+                     "DELETE FROM sf_state WHERE (fn_type_id, entity_id, name_id) IN (SELECT fn_type_id, "
+                     "entity_id, name_id "
                      "FROM sf_state INDEXED BY sf_state_expiry WHERE expires_at > 0 AND expires_at <= ?1 "
                      "LIMIT ?2)");
   sweep_keys = Stmt(db,
@@ -193,13 +288,13 @@ struct ReadStmts {
 
 ReadStmts::ReadStmts(sqlite3* db) {
   entity = Stmt(db,
-                "SELECT status, attempts, next_attempt_at, last_error FROM sf_entities WHERE fn_type = ?1 AND "
-                "entity_id = ?2");
-  state = Stmt(db,
-               "SELECT name, type_name, value, expires_at FROM sf_state WHERE fn_type = ?1 AND entity_id = ?2 "
-               "ORDER BY name");
+                std::string("SELECT status, attempts, next_attempt_at, last_error FROM sf_entities WHERE "
+                            "fn_type_id = ") + kTypeId + " AND entity_id = ?2");
+  state = Stmt(db, std::string("SELECT (SELECT name FROM sf_names WHERE id = name_id) AS n, (SELECT name FROM "
+                               "sf_names WHERE id = type_name_id), value, expires_at FROM sf_state WHERE "
+                               "fn_type_id = ") + kTypeId + " AND entity_id = ?2 ORDER BY n");
   backlog = Stmt(db, std::string("SELECT ") + kMessageColumns +
-                         " FROM sf_inbox WHERE fn_type = ?1 AND entity_id = ?2 ORDER BY seq LIMIT ?3");
+                         " FROM sf_inbox WHERE fn_type_id = " + kTypeId + " AND entity_id = ?2 ORDER BY seq LIMIT ?3");
   delayed = Stmt(db,
                  "SELECT seq, fn_type, entity_id, caller_type, caller_id, type_name, has_value, value, created_at, "
                  "due_at, token FROM sf_delayed INDEXED BY sf_delayed_target WHERE fn_type = ?1 AND "
@@ -216,12 +311,12 @@ ReadStmts::ReadStmts(sqlite3* db) {
   // through the index (one probe each) instead of reading every entry.
   next_ready = Stmt(db, R"sql(
 WITH RECURSIVE k(t) AS (
-  SELECT MIN(fn_type) FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1
+  SELECT MIN(fn_type_id) FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1
   UNION ALL
-  SELECT (SELECT MIN(fn_type) FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type > k.t)
+  SELECT (SELECT MIN(fn_type_id) FROM sf_entities INDEXED BY sf_entities_ready WHERE status = 1 AND fn_type_id > k.t)
   FROM k WHERE k.t IS NOT NULL)
 SELECT MIN((SELECT MIN(next_attempt_at) FROM sf_entities INDEXED BY sf_entities_ready
-            WHERE status = 1 AND fn_type = k.t))
+            WHERE status = 1 AND fn_type_id = k.t))
 FROM k WHERE k.t IS NOT NULL)sql");
   next_delayed = Stmt(db, "SELECT MIN(due_at) FROM sf_delayed INDEXED BY sf_delayed_due");
   begin = Stmt(db, "BEGIN");
@@ -239,6 +334,7 @@ class SqliteEntityStore final : public EntityStore {
       : db_(writer_db),
         writer_(writer),
         w_(writer_db),
+        names_(writer_db, writer),
         read_db_(open_connection(path, fsync_commits)),
         r_(read_db_.get()),
         rng_(random_seed()) {}
@@ -324,7 +420,7 @@ class SqliteEntityStore final : public EntityStore {
           load_batch(b, next, next.max_messages, specs_of);
           Stmt& s = w_.lease_again;
           Using u(s);
-          s.bind(1, static_cast<int64_t>(b.lease)).bind(2, next.lease_until_ms).bind(3, address.type);
+          s.bind(1, static_cast<int64_t>(b.lease)).bind(2, next.lease_until_ms).bind(3, names_.intern(address.type));
           s.bind(4, address.id);
           s.step();
           c.next = std::move(b);
@@ -338,9 +434,11 @@ class SqliteEntityStore final : public EntityStore {
     writer_.submit<bool>(
         std::move(done),
         [this, address = std::move(address), lease, next_attempt_at_ms, error = std::move(error)] {
+          const std::optional<int64_t> fn = names_.find(address.type);
+          if (!fn) return false;
           Stmt& s = w_.fail;
           Using u(s);
-          s.bind(1, address.type).bind(2, address.id).bind(3, static_cast<int64_t>(lease));
+          s.bind(1, *fn).bind(2, address.id).bind(3, static_cast<int64_t>(lease));
           s.bind(4, next_attempt_at_ms).bind(5, error);
           s.step();
           return sqlite3_changes(db_) == 1;
@@ -358,8 +456,8 @@ class SqliteEntityStore final : public EntityStore {
           {
             Stmt& s = w_.to_dead_letters;
             Using u(s);
-            s.bind(1, address.type).bind(2, address.id).bind(3, static_cast<int64_t>(last_seq));
-            s.bind(4, reason).bind(5, *attempts + 1).bind(6, now_ms);
+            s.bind(1, names_.intern(address.type)).bind(2, address.id).bind(3, static_cast<int64_t>(last_seq));
+            s.bind(4, reason).bind(5, *attempts + 1).bind(6, now_ms).bind(7, address.type);
             s.step();
           }
           drop_batch(address, last_seq, now_ms);
@@ -603,42 +701,51 @@ class SqliteEntityStore final : public EntityStore {
   // Appends to the target's inbox and makes the target ready when idle.
   uint64_t queue(Seqs& seqs, const EntityMessage& m, int64_t now_ms) {
     const uint64_t seq = seqs.next();
+    const int64_t fn = names_.intern(m.target.type);
     {
       Stmt& s = w_.insert_inbox;
       Using u(s);
-      s.bind(1, m.target.type).bind(2, m.target.id).bind(3, m.caller.type).bind(4, m.caller.id);
-      s.bind(5, m.type_name).bind(6, int64_t{m.has_value ? 1 : 0}).bind_blob(7, m.value).bind(8, now_ms);
-      s.bind(9, static_cast<int64_t>(seq));
+      s.bind(1, fn).bind(2, m.target.id).bind(3, names_.intern(m.caller.type)).bind(4, m.caller.id);
+      s.bind(5, names_.intern(m.type_name)).bind(6, int64_t{m.has_value ? 1 : 0}).bind_blob(7, m.value);
+      s.bind(8, now_ms).bind(9, static_cast<int64_t>(seq));
       s.step();
     }
     Stmt& e = w_.wake_entity;
     Using u(e);
-    e.bind(1, m.target.type).bind(2, m.target.id).bind(3, now_ms);
+    e.bind(1, fn).bind(2, m.target.id).bind(3, now_ms);
     e.step();
     return seq;
   }
 
   // The entity's failed attempts when `lease` holds it.
   std::optional<int64_t> leased(const EntityAddress& a, uint64_t lease) {
+    const std::optional<int64_t> fn = names_.find(a.type);
+    if (!fn) return std::nullopt;
     Stmt& s = w_.check_lease;
     Using u(s);
-    s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(lease));
+    s.bind(1, *fn).bind(2, a.id).bind(3, static_cast<int64_t>(lease));
     if (!s.step()) return std::nullopt;
     return s.i64(0);
   }
 
   void apply(const EntityAddress& a, const BatchResult& r, int64_t now_ms) {
+    const int64_t fn = names_.intern(a.type);
     for (const StateMutation& m : r.mutations) {
+      // A value never written has no id and nothing to remove.
+      const std::optional<int64_t> name = m.remove ? names_.find(m.name) : names_.intern(m.name);
+      if (!name) continue;
       Stmt& s = m.remove ? w_.delete_state : w_.upsert_state;
       Using u(s);
-      s.bind(1, a.type).bind(2, a.id).bind(3, m.name);
-      if (!m.remove) s.bind(4, m.type_name).bind_blob(5, m.value).bind(6, m.expires_at_ms);
+      s.bind(1, fn).bind(2, a.id).bind(3, *name);
+      if (!m.remove) s.bind(4, names_.intern(m.type_name)).bind_blob(5, m.value).bind(6, m.expires_at_ms);
       s.step();
     }
     for (const auto& [name, expires_at] : r.touched) {
+      const std::optional<int64_t> id = names_.find(name);
+      if (!id) continue;
       Stmt& s = w_.touch_state;
       Using u(s);
-      s.bind(1, a.type).bind(2, a.id).bind(3, name).bind(4, expires_at);
+      s.bind(1, fn).bind(2, a.id).bind(3, *id).bind(4, expires_at);
       s.step();
     }
     if (!r.outgoing.empty()) {
@@ -687,7 +794,7 @@ class SqliteEntityStore final : public EntityStore {
   bool any_inbox(const EntityAddress& a) {
     Stmt& s = w_.any_inbox;
     Using u(s);
-    s.bind(1, a.type).bind(2, a.id);
+    s.bind(1, names_.intern(a.type)).bind(2, a.id);
     return s.step();
   }
 
@@ -695,7 +802,7 @@ class SqliteEntityStore final : public EntityStore {
   void settle(const EntityAddress& a, bool more, int64_t now_ms) {
     Stmt& s = w_.settle;
     Using u(s);
-    s.bind(1, a.type).bind(2, a.id).bind(3, more ? kReady : kIdle).bind(4, now_ms);
+    s.bind(1, names_.intern(a.type)).bind(2, a.id).bind(3, more ? kReady : kIdle).bind(4, now_ms);
     s.step();
   }
 
@@ -704,29 +811,34 @@ class SqliteEntityStore final : public EntityStore {
   bool other_due(const std::string& type, int64_t now_ms) {
     Stmt& s = w_.any_due;
     Using u(s);
-    s.bind(1, type).bind(2, now_ms);
+    s.bind(1, names_.intern(type)).bind(2, now_ms);
     return s.step();
   }
 
   void drop_messages(const EntityAddress& a, uint64_t last_seq) {
     Stmt& s = w_.drop_inbox;
     Using u(s);
-    s.bind(1, a.type).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
+    s.bind(1, names_.intern(a.type)).bind(2, a.id).bind(3, static_cast<int64_t>(last_seq));
     s.step();
   }
 
   std::vector<EntityBatch> do_claim(const EntityClaimOptions& o) {
-    std::vector<std::string> types;
+    struct Type {
+      int64_t id;
+      std::string name;
+    };
+    std::vector<Type> types;
     {
-      std::string after;
+      int64_t after = -1;
       Stmt& s = w_.next_type;
       for (;;) {
         Using u(s);
         s.bind(1, after);
         if (!s.step()) break;
-        after = s.text(0);
-        if (std::find(o.skip_types.begin(), o.skip_types.end(), after) == o.skip_types.end()) {
-          types.push_back(after);
+        after = s.i64(0);
+        const std::string& name = names_.name(after);
+        if (std::find(o.skip_types.begin(), o.skip_types.end(), name) == o.skip_types.end()) {
+          types.push_back({after, name});
         }
       }
     }
@@ -741,10 +853,10 @@ class SqliteEntityStore final : public EntityStore {
       std::string last_error;
     };
     std::vector<std::vector<Due>> per_type;
-    for (const std::string& type : types) {
+    for (const Type& type : types) {
       Stmt& s = w_.due;
       Using u(s);
-      s.bind(1, type).bind(2, o.now_ms).bind(3, static_cast<int64_t>(o.max_batches));
+      s.bind(1, type.id).bind(2, o.now_ms).bind(3, static_cast<int64_t>(o.max_batches));
       std::vector<Due> rows;
       while (s.step()) rows.push_back({s.text(0), static_cast<uint32_t>(s.i64(1)), s.text(2)});
       per_type.push_back(std::move(rows));
@@ -758,7 +870,7 @@ class SqliteEntityStore final : public EntityStore {
         any = true;
         Due& d = per_type[t][round];
         EntityBatch b;
-        b.address = {types[t], std::move(d.id)};
+        b.address = {types[t].name, std::move(d.id)};
         b.lease = lease;
         b.attempts = d.attempts;
         b.last_error = std::move(d.last_error);
@@ -767,13 +879,13 @@ class SqliteEntityStore final : public EntityStore {
           // Nothing to deliver (its messages went meanwhile): idle.
           Stmt& s = w_.idle;
           Using u(s);
-          s.bind(1, b.address.type).bind(2, b.address.id);
+          s.bind(1, types[t].id).bind(2, b.address.id);
           s.step();
           continue;
         }
         Stmt& s = w_.lease;
         Using u(s);
-        s.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, b.address.type);
+        s.bind(1, static_cast<int64_t>(lease)).bind(2, o.lease_until_ms).bind(3, types[t].id);
         s.bind(4, b.address.id);
         s.step();
         out.push_back(std::move(b));
@@ -785,21 +897,33 @@ class SqliteEntityStore final : public EntityStore {
 
   void load_batch(EntityBatch& b, const EntityClaimOptions& o, std::size_t max_messages,
                   std::vector<std::pair<std::string, std::vector<StateSpec>>>& specs_of) {
+    const int64_t fn = names_.intern(b.address.type);
     {
       Stmt& s = w_.inbox;
       Using u(s);
-      s.bind(1, b.address.type).bind(2, b.address.id).bind(3, static_cast<int64_t>(std::max<std::size_t>(1, max_messages)));
-      while (s.step()) b.messages.push_back(read_message(s));
+      s.bind(1, fn).bind(2, b.address.id).bind(3, static_cast<int64_t>(std::max<std::size_t>(1, max_messages)));
+      while (s.step()) {
+        QueuedMessage q;
+        q.seq = static_cast<uint64_t>(s.i64(0));
+        q.message.target = b.address;
+        q.message.caller.type = names_.name(s.i64(1));
+        q.message.caller.id = s.text(2);
+        q.message.type_name = names_.name(s.i64(3));
+        q.message.has_value = s.i64(4) != 0;
+        q.message.value = s.text(5);
+        q.created_at_ms = s.i64(6);
+        b.messages.push_back(std::move(q));
+      }
     }
     if (b.messages.empty()) return;
     {
       Stmt& s = w_.state;
       Using u(s);
-      s.bind(1, b.address.type).bind(2, b.address.id);
+      s.bind(1, fn).bind(2, b.address.id);
       while (s.step()) {
         const int64_t expires_at = s.i64(3);
         if (expires_at != 0 && expires_at <= o.now_ms) continue;  // expired, not yet swept
-        b.state.push_back({s.text(0), s.text(1), s.text(2), expires_at});
+        b.state.push_back({names_.name(s.i64(0)), names_.name(s.i64(1)), s.text(2), expires_at});
       }
     }
     for (const auto& [type, specs] : specs_of) {
@@ -824,6 +948,7 @@ class SqliteEntityStore final : public EntityStore {
   sqlite3* const db_;
   GroupCommit& writer_;
   WriteStmts w_;  // the writer thread's
+  Names names_;   // the writer thread's
   Connection read_db_;
   std::mutex read_mu_;
   ReadStmts r_;

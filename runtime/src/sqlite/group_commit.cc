@@ -146,18 +146,24 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
     if (op->mode.self_contained) {
       // A failed statement undoes itself; some errors (I/O, full disk)
       // roll back the whole transaction, and then every write with it.
-      ok = op->run() || !sqlite3_get_autocommit(db_);
+      const bool ran = op->run();
+      if (!ran) rollbacks_ += 1;
+      ok = ran || !sqlite3_get_autocommit(db_);
     } else {
       // A savepoint per write: a failing write rolls back alone.
       ok = txn_.savepoint.run();
       if (!ok) break;
-      if (!op->run()) txn_.rollback_to.run();
+      if (!op->run()) {
+        rollbacks_ += 1;
+        txn_.rollback_to.run();
+      }
       ok = txn_.release_savepoint.run();
     }
     if (!ok) break;
   }
   if (!ok || !txn_.commit.run()) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    rollbacks_ += 1;
     for (OpPtr& op : batch) op->fail(lost);
     return false;
   }

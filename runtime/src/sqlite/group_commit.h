@@ -76,6 +76,11 @@ class GroupCommit {
 
   uint64_t writes() const noexcept { return writes_.load(); }
   uint64_t commits() const noexcept { return commits_.load(); }
+  // Writes undone so far: a write that failed (its savepoint or its own
+  // statement rolled back) or every write of a batch that could not
+  // commit. What a write body remembers of earlier writes' effects (a
+  // cache) may be stale once this moves.
+  uint64_t rollbacks() const noexcept { return rollbacks_.load(); }
 
  private:
   void enqueue(OpPtr op);
@@ -89,6 +94,7 @@ class GroupCommit {
   bool commit_synced_ = true;  // the connection's current synchronous mode
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> rollbacks_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;

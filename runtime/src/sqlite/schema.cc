@@ -243,6 +243,79 @@ INSERT INTO sf_inbox_by_entity (fn_type, entity_id, seq, caller_type, caller_id,
 DROP TABLE sf_inbox;
 ALTER TABLE sf_inbox_by_entity RENAME TO sf_inbox;
 )sql"},
+    // 8: names as small integers in the tables every message writes. An
+    // inbox row repeated its function type and its typename as text (two
+    // thirds of the row), and so did state and entity rows: the rows of a
+    // commit spread over twice the pages. sf_names holds each function
+    // type, caller type, typename and state name once (the empty name
+    // too); sf_inbox, sf_entities and sf_state hold its id. Names are never
+    // deleted or renamed, so an id means one name for the file's life.
+    // The colder tables (delayed, egress, dead letters, specs) keep text.
+    {8, R"sql(
+CREATE TABLE sf_names (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+INSERT INTO sf_names (name)
+  SELECT fn_type FROM sf_entities UNION SELECT fn_type FROM sf_inbox UNION SELECT caller_type FROM sf_inbox
+  UNION SELECT type_name FROM sf_inbox UNION SELECT fn_type FROM sf_state UNION SELECT name FROM sf_state
+  UNION SELECT type_name FROM sf_state;
+CREATE TABLE sf_inbox_named (
+  fn_type_id INTEGER NOT NULL,
+  entity_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  caller_type_id INTEGER NOT NULL,
+  caller_id TEXT NOT NULL,
+  type_name_id INTEGER NOT NULL,
+  has_value INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (fn_type_id, entity_id, seq)
+) WITHOUT ROWID;
+INSERT INTO sf_inbox_named
+  SELECT (SELECT id FROM sf_names WHERE name = fn_type), entity_id, seq,
+         (SELECT id FROM sf_names WHERE name = caller_type), caller_id,
+         (SELECT id FROM sf_names WHERE name = type_name), has_value, value, created_at
+  FROM sf_inbox;
+DROP TABLE sf_inbox;
+ALTER TABLE sf_inbox_named RENAME TO sf_inbox;
+CREATE TABLE sf_entities_named (
+  fn_type_id INTEGER NOT NULL,
+  entity_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (fn_type_id, entity_id)
+) WITHOUT ROWID;
+INSERT INTO sf_entities_named
+  SELECT (SELECT id FROM sf_names WHERE name = fn_type), entity_id, status, next_attempt_at, attempts, lease,
+         lease_until, last_error
+  FROM sf_entities;
+DROP TABLE sf_entities;
+ALTER TABLE sf_entities_named RENAME TO sf_entities;
+CREATE INDEX sf_entities_ready ON sf_entities(fn_type_id, next_attempt_at) WHERE status = 1;
+CREATE INDEX sf_entities_leased ON sf_entities(lease_until) WHERE status = 2;
+CREATE TABLE sf_state_named (
+  fn_type_id INTEGER NOT NULL,
+  entity_id TEXT NOT NULL,
+  name_id INTEGER NOT NULL,
+  type_name_id INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  expires_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (fn_type_id, entity_id, name_id)
+) WITHOUT ROWID;
+INSERT INTO sf_state_named
+  SELECT (SELECT id FROM sf_names WHERE name = fn_type), entity_id,
+         (SELECT id FROM sf_names WHERE name = sf_state.name),
+         (SELECT id FROM sf_names WHERE name = type_name), value, expires_at
+  FROM sf_state;
+DROP TABLE sf_state;
+ALTER TABLE sf_state_named RENAME TO sf_state;
+CREATE INDEX sf_state_expiry ON sf_state(expires_at) WHERE expires_at > 0;
+)sql"},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 

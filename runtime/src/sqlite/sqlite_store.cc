@@ -304,7 +304,7 @@ class SqliteStore final : public Store {
 
   Stats stats() const override {
     return Stats{writer_.writes(), writer_.commits(), log_sync_ ? log_sync_->syncs() : 0, deleted_.load(),
-                 checkpointer_.checkpoints()};
+                 checkpointer_.checkpoints(), checkpointer_.log_frames()};
   }
 
  private:

@@ -187,9 +187,9 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   open();
   std::string id = enqueue(call("f"));
   store_.reset();
-  // The last step is the entity-keyed inbox.
-  EXPECT_EQ(sqlite_schema_version(), 7);
-  EXPECT_EQ(raw_user_version(path_), 7);
+  // The last step is names as ids in the entity tables.
+  EXPECT_EQ(sqlite_schema_version(), 8);
+  EXPECT_EQ(raw_user_version(path_), 8);
   // Pretend the file was written by a build that knew only step 1.
   EXPECT_EQ(raw_user_version(path_,
                              "DROP INDEX calls_suspended; DROP INDEX calls_children; DROP TABLE results; "
@@ -208,7 +208,7 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                              "DROP TABLE sf_inbox; DROP TABLE sf_entities; DROP TABLE sf_state; "
                              "DROP TABLE sf_specs; DROP TABLE sf_delayed; DROP TABLE sf_egress; "
                              "DROP TABLE sf_egress_acks; DROP TABLE sf_dead_letters; "
-                             "DROP TABLE sf_ingress_keys; DROP TABLE sf_sequences; "
+                             "DROP TABLE sf_ingress_keys; DROP TABLE sf_sequences; DROP TABLE sf_names; "
                              "PRAGMA user_version=1"),
             1);
   open();

@@ -260,6 +260,7 @@ class Store {
     uint64_t log_syncs = 0;  // SQLite: syncs of the log by the sync thread
     uint64_t deleted = 0;    // calls deleted by delete_ended
     uint64_t checkpoints = 0;  // SQLite: log checkpoints, off the writer thread
+    uint64_t log_frames = 0;   // SQLite: pages the commits appended to the log
   };
   virtual Stats stats() const = 0;
 
