@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -925,16 +926,16 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
         if (n.type != Value::kBool) return false;
         out_.push_back(n.b ? 1 : 0);
         return true;
-      case Kind::kFloat: case Kind::kDouble: {
-        double d;
-        if (!floating(n, f.kind == Kind::kFloat ? 1 << 24 : 1LL << 53, d)) return false;
-        if (f.kind == Kind::kDouble) {
-          out_.append(reinterpret_cast<const char*>(&d), 8);
-          return true;
-        }
-        if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max()) return false;
-        const float fl = std::isnan(d) ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(d);
+      case Kind::kFloat: {
+        float fl;
+        if (!floating(n, fl)) return false;
         out_.append(reinterpret_cast<const char*>(&fl), 4);
+        return true;
+      }
+      case Kind::kDouble: {
+        double d;
+        if (!floating(n, d)) return false;
+        out_.append(reinterpret_cast<const char*>(&d), 8);
         return true;
       }
       case Kind::kString:
@@ -952,6 +953,11 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
         return true;
       }
       case Kind::kEnum: {
+        // A number: any int32 (proto3 enums are open), as protobuf takes it.
+        if (integer(n, kInt32Min, kInt32Max, i, u)) {
+          put_varint(out_, static_cast<std::uint64_t>(i));
+          return true;
+        }
         if (n.type != Value::kString) return false;
         auto it = f.enumeration->by_name.find(n.s);
         if (it == f.enumeration->by_name.end()) return false;
@@ -964,26 +970,28 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
     return false;
   }
 
-  // A float or double field's value: a JSON number (integers only where
-  // the floating type holds them exactly) or "NaN"/"Infinity"/"-Infinity".
-  static bool floating(const Value& v, std::int64_t exact, double& d) {
+  // A float or double field's value: a JSON number or "NaN"/"Infinity"/
+  // "-Infinity". Integers convert straight to T (one rounding), as
+  // protobuf's DataPiece does; a double beyond float's range is refused
+  // there, so declined here.
+  template <typename T>
+  static bool floating(const Value& v, T& out) {
     switch (v.type) {
-      case Value::kDouble: d = v.d; return true;
-      case Value::kInt:
-        if (v.i < -exact || v.i > exact) return false;
-        d = static_cast<double>(v.i);
+      case Value::kDouble:
+        if constexpr (std::is_same_v<T, float>) {
+          if (std::fabs(v.d) > std::numeric_limits<float>::max()) return false;
+        }
+        out = static_cast<T>(v.d);
         return true;
-      case Value::kUint:
-        if (v.u > static_cast<std::uint64_t>(exact)) return false;
-        d = static_cast<double>(v.u);
-        return true;
+      case Value::kInt: out = static_cast<T>(v.i); return true;
+      case Value::kUint: out = static_cast<T>(v.u); return true;
       case Value::kString:
         if (v.s == "NaN") {
-          d = std::numeric_limits<double>::quiet_NaN();
+          out = std::numeric_limits<T>::quiet_NaN();
         } else if (v.s == "Infinity") {
-          d = std::numeric_limits<double>::infinity();
+          out = std::numeric_limits<T>::infinity();
         } else if (v.s == "-Infinity") {
-          d = -std::numeric_limits<double>::infinity();
+          out = -std::numeric_limits<T>::infinity();
         } else {
           return false;
         }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <limits>
@@ -321,6 +322,9 @@ void print(const char* what, const Counts& c) {
             << c.protobuf_refused << " refused by protobuf\n";
 }
 
+// Set to print the cases it counts where protobuf accepts and the fast path declines.
+Counts* show_declines = nullptr;
+
 // One JSON text through both parsers.
 void check_to_binary(const JsonFastRig& rig, const std::string& type, const std::string& json, Counts& counts) {
   ++counts.cases;
@@ -329,6 +333,7 @@ void check_to_binary(const JsonFastRig& rig, const std::string& type, const std:
   if (!expected) ++counts.protobuf_refused;
   if (!fast) {
     ++counts.declined;
+    if (expected && &counts == show_declines) std::cout << "declined: " << json << "\n";
     return;
   }
   ++counts.fast;
@@ -382,16 +387,16 @@ TEST(JsonFast, PrintsWhatProtobufPrintsByteForByteOrDeclines) {
   print("to_json", plain);
   print("to_json print_defaults", defaults);
   print("to_json damaged wire", mutated);
-  // Ordinary messages are printed by the fast path: only unnamed enum
-  // numbers, float NaN payloads and the like may go the long way.
-  EXPECT_GT(plain.fast, plain.cases * 8 / 10);
-  EXPECT_GT(defaults.fast, defaults.cases * 8 / 10);
+  // Well-formed messages are all printed by the fast path.
+  EXPECT_EQ(plain.fast, plain.cases);
+  EXPECT_EQ(defaults.fast, defaults.cases);
 }
 
 TEST(JsonFast, ParsesToWhatProtobufParsesOrDeclines) {
   JsonFastRig rig;
   Random rnd(5121);
   Counts canonical, reshaped, noisy;
+  if (std::getenv("JSON_FAST_SHOW_DECLINES") != nullptr) show_declines = &canonical;
   for (int i = 0; i < 3000; ++i) {
     const std::string wire = random_wire(rig, "jf.All", rnd);
     const auto printed = rig.protobuf_to_json("jf.All", wire, rnd.chance(0.5));
@@ -409,10 +414,10 @@ TEST(JsonFast, ParsesToWhatProtobufParsesOrDeclines) {
   print("to_binary canonical", canonical);
   print("to_binary other spellings", reshaped);
   print("to_binary with noise", noisy);
-  // Canonical JSON (protobuf's own output) only declines where it holds an
-  // enum number without a name.
-  EXPECT_GT(canonical.fast, canonical.cases * 8 / 10);
-  EXPECT_GT(reshaped.fast, reshaped.cases / 2);
+  // Canonical JSON protobuf takes back (it refuses some of its own floats)
+  // goes the fast way but for floats near float's limit.
+  EXPECT_GE(canonical.fast, (canonical.cases - canonical.protobuf_refused) * 98 / 100);
+  EXPECT_GE(reshaped.fast, (reshaped.cases - reshaped.protobuf_refused) * 95 / 100);
   EXPECT_GT(noisy.protobuf_refused, 0);
 }
 
@@ -437,7 +442,8 @@ TEST(JsonFast, DeclinesWhatItDoesNotCopyExactly) {
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":1e0})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", "\xEF\xBB\xBF{}"));
   EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"oStr":"a","oI64":"1"})"));
-  EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"color":1})"));
+  EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"color":"1"})"));
+  EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"fl":3.5e38})"));
   EXPECT_FALSE(rig.fast().to_json("jf.Tick", std::string("\x08\x01\x10\x02", 4), false));  // unknown field 2 as varint
   EXPECT_FALSE(rig.fast().to_json("jf.Tick", std::string("\x08\x01\x08\x02", 4), false));  // a field twice
   EXPECT_FALSE(rig.fast().to_json("jf.Tick", std::string("\x12\x01\xff", 3), false));      // invalid UTF-8
