@@ -1108,8 +1108,12 @@ bool JsonFast::covers(std::string_view type) const { return find(type) != nullpt
 
 std::optional<std::string> JsonFast::to_binary(std::string_view type, std::string_view json) const {
   const MessagePlan* plan = find(type);
-  // A byte-order mark nlohmann would skip; protobuf does not.
-  if (plan == nullptr || (!json.empty() && static_cast<unsigned char>(json[0]) == 0xef)) return std::nullopt;
+  // A byte-order mark nlohmann would skip, and a NUL byte it would take
+  // for the end of the input; protobuf does neither.
+  if (plan == nullptr || (!json.empty() && static_cast<unsigned char>(json[0]) == 0xef) ||
+      json.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   std::string out;
   out.reserve(json.size());
   Writer writer(*plan, out);

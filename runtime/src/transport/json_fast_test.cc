@@ -441,6 +441,7 @@ TEST(JsonFast, DeclinesWhatItDoesNotCopyExactly) {
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":"1"})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":1e0})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", "\xEF\xBB\xBF{}"));
+  EXPECT_FALSE(rig.fast().to_binary("jf.Tick", std::string("{}\n\0x", 5)));  // nlohmann stops at NUL
   EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"oStr":"a","oI64":"1"})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"color":"1"})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"fl":3.5e38})"));
