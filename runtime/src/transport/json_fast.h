@@ -10,7 +10,7 @@
 // runs protobuf's path, which also makes every error and its text:
 // well-known types (Any, Duration, Struct, wrappers...), proto2 files,
 // unknown JSON keys, null, duplicate keys, numbers as strings (except the
-// int64 and NaN/Infinity spellings protobuf prints), enum numbers, integer
+// int64 and NaN/Infinity spellings protobuf prints), undeclared enum names, integer
 // fields given fractions or exponents, unknown or repeated-out-of-run wire
 // fields, malformed wire bytes, invalid UTF-8.
 //
