@@ -1,6 +1,8 @@
 // Connect unary protocol helpers: headers, error bodies, JSON codec.
 #include "transport/connect.h"
 
+#include "transport/json_fast.h"
+
 #include "dispatch/wire/wire.h"
 
 #include <google/protobuf/descriptor.h>
@@ -277,6 +279,9 @@ class CachingTypeResolver final : public pb::util::TypeResolver {
 struct JsonCodec::State {
   pb::DescriptorPool pool;
   std::unique_ptr<pb::util::TypeResolver> resolver;
+  // Plans for the service's own messages: most calls never reach the
+  // resolver (detail::JsonFast says what it declines).
+  std::unique_ptr<detail::JsonFast> fast;
 };
 
 JsonCodec::JsonCodec(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -296,16 +301,19 @@ Result<std::unique_ptr<JsonCodec>> JsonCodec::create(std::string_view file_descr
       return Error(Code::invalid_argument, "file descriptor '" + file.name() + "': " + problem);
     }
   }
-  if (state->pool.BuildFile(file) == nullptr) {
+  const pb::FileDescriptor* built = state->pool.BuildFile(file);
+  if (built == nullptr) {
     return Error(Code::invalid_argument,
                  "file descriptor '" + file.name() + "' does not build (invalid or inconsistent)");
   }
+  state->fast = std::make_unique<detail::JsonFast>(*built);
   state->resolver = std::make_unique<CachingTypeResolver>(std::unique_ptr<pb::util::TypeResolver>(
       pb::util::NewTypeResolverForDescriptorPool(std::string(kTypeUrlPrefix), &state->pool)));
   return std::unique_ptr<JsonCodec>(new JsonCodec(std::move(state)));
 }
 
 Result<std::string> JsonCodec::to_binary(std::string_view type, std::string_view json) const {
+  if (auto fast = state_->fast->to_binary(type, json)) return std::move(*fast);
   if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
     return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
   }
@@ -325,6 +333,7 @@ Result<std::string> JsonCodec::to_binary(std::string_view type, std::string_view
 const pb::DescriptorPool& JsonCodec::pool() const { return state_->pool; }
 
 Result<std::string> JsonCodec::to_json(std::string_view type, std::string_view binary, bool print_defaults) const {
+  if (auto fast = state_->fast->to_json(type, binary, print_defaults)) return std::move(*fast);
   if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
     return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
   }
