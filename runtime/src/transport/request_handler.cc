@@ -78,6 +78,12 @@ Coding reply_coding_for(std::optional<std::string_view> accept, Coding request) 
   return Coding::identity;
 }
 
+// The refusal of a Content-Encoding other than gzip and identity.
+Error unsupported_coding(const Request& req) {
+  return Error(Code::unimplemented, "Content-Encoding '" + std::string(req[http::field::content_encoding]) +
+                                        "' is not supported; supported: gzip, identity");
+}
+
 // Answers smaller than this go uncompressed even to a client that accepts
 // gzip: gzip's own 18 bytes of framing and zlib's time are not repaid.
 constexpr std::size_t kCompressMinBytes = 1024;
@@ -382,15 +388,7 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
                     http::status::bad_request);
     }
     const std::optional<Coding> request_coding = coding_of(view(req[http::field::content_encoding]));
-    if (!request_coding) {
-      Response refused = reject(req,
-                                Error(Code::unimplemented, "Content-Encoding '" +
-                                                               std::string(req[http::field::content_encoding]) +
-                                                               "' is not supported; supported: gzip, identity"),
-                                http::status::not_implemented);
-      refused.set(http::field::accept_encoding, "gzip, identity");
-      return refused;
-    }
+    if (!request_coding) return refuse_body(req, unsupported_coding(req));
     auto header = [&req](std::string_view name) -> std::optional<std::string_view> {
       auto it = req.find(beast::string_view(name.data(), name.size()));
       if (it == req.end()) return std::nullopt;
@@ -408,21 +406,9 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       context.attempt = *attempt;
     }
     if (auto refused = check_access(req, Info(req, path))) return std::move(*refused);
-    // After the signature check, which covers the bytes as sent.
-    if (*request_coding == Coding::gzip && !req.body().empty()) {
-      auto plain = grpc::gzip_decompress(req.body(), options_.max_body_bytes);
-      if (!plain.ok()) {
-        const bool too_big = plain.error().code() == Code::resource_exhausted;
-        return reject(req,
-                      too_big ? Error(Code::resource_exhausted, "the gzip request body inflates past " +
-                                                                    std::to_string(options_.max_body_bytes) + " bytes")
-                              : Error(Code::invalid_argument,
-                                      "the request body is not valid gzip (Content-Encoding: gzip): " +
-                                          plain.error().message()),
-                      too_big ? http::status::payload_too_large : http::status::bad_request);
-      }
-      req.body() = std::move(*plain);
-    }
+    auto decoded = decoded_body(req);
+    if (!decoded.ok()) return refuse_body(req, decoded.error());
+    if (*decoded) req.body() = std::move(**decoded);
     const Coding reply_coding = reply_coding_for(req.find(http::field::accept_encoding) != req.end()
                                                      ? std::optional<std::string_view>(view(req[http::field::accept_encoding]))
                                                      : std::nullopt,
@@ -453,12 +439,48 @@ std::optional<Response> RequestHandler::check_access(const Request& req, const R
   return reject(req, allowed.error(), static_cast<http::status>(code_to_http_status(allowed.error().code())));
 }
 
+Result<std::optional<std::string>> RequestHandler::decoded_body(const Request& req) const {
+  const std::optional<Coding> coding = coding_of(view(req[http::field::content_encoding]));
+  if (!coding) return unsupported_coding(req);
+  // An empty body is not inflated (the Connect protocol says so; it is the
+  // empty message).
+  if (*coding == Coding::identity || req.body().empty()) return std::optional<std::string>();
+  auto plain = grpc::gzip_decompress(req.body(), options_.max_body_bytes);
+  if (plain.ok()) return std::optional<std::string>(std::move(*plain));
+  if (plain.error().code() == Code::resource_exhausted) {
+    return Error(Code::resource_exhausted,
+                 "the gzip request body inflates past " + std::to_string(options_.max_body_bytes) + " bytes");
+  }
+  return Error(Code::invalid_argument,
+               "the request body is not valid gzip (Content-Encoding: gzip): " + plain.error().message());
+}
+
+Response RequestHandler::refuse_body(const Request& req, const Error& error) const {
+  switch (error.code()) {
+    case Code::unimplemented: {
+      Response refused = reject(req, error, http::status::not_implemented);
+      refused.set(http::field::accept_encoding, "gzip, identity");
+      return refused;
+    }
+    case Code::resource_exhausted:
+      return reject(req, error, http::status::payload_too_large);
+    default:
+      return reject(req, error, http::status::bad_request);
+  }
+}
+
 Response RequestHandler::answer_route(const Request& req, const RequestRoute& route, const RequestInfo& info) const {
   if (auto refused = check_access(req, info)) return std::move(*refused);
+  // A route (CloudEvents, StateFun) reads the body as the Connect path does:
+  // inflated when it came gzip.
+  auto decoded = decoded_body(req);
+  if (!decoded.ok()) return refuse_body(req, decoded.error());
+  Info inflated(req, info.path);
+  if (*decoded) inflated.body = **decoded;
   CallContext context;
   context.logger = &options_.logger;
   const auto started = Clock::now();
-  HttpAnswer answer = route.answer(info, context);
+  HttpAnswer answer = route.answer(*decoded ? inflated : info, context);
   if (answer.function != nullptr) {
     if (auto it = routes_.find(answer.function); it != routes_.end()) {
       note_duration(*it->second, Clock::now() - started);

@@ -140,6 +140,14 @@ class RequestHandler {
   // The answer refusing a request that fails `authenticate`, the bearer keys
   // or the signature check; nullopt when it passes them.
   std::optional<Response> check_access(const Request& request, const RequestInfo& info) const;
+  // The body as a function or route reads it: nullopt when it is as sent
+  // (identity, or empty), the inflated bytes for Content-Encoding: gzip.
+  // Errors: unimplemented (another coding), invalid_argument (not gzip),
+  // resource_exhausted (past max_body_bytes). Asked after check_access(),
+  // whose signature check covers the bytes as sent.
+  Result<std::optional<std::string>> decoded_body(const Request& request) const;
+  // The answer refusing a body decoded_body() could not decode.
+  Response refuse_body(const Request& request, const Error& error) const;
   // A request a RequestRoute took: checked like a call, then answered by it.
   Response answer_route(const Request& request, const RequestRoute& route, const RequestInfo& info) const;
   // Marks the route slow after a call longer than inline_limit, and quick

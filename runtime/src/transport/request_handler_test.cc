@@ -263,6 +263,35 @@ TEST_F(RequestHandlerTest, ARouteAnswersHeaderLinesGoOutAsGiven) {
   EXPECT_EQ(r[boost::beast::http::field::content_length], "2");
 }
 
+// A route (CloudEvents, StateFun) reads a gzip body inflated, as the
+// Connect path does; a coding it cannot read is refused before it runs.
+TEST_F(RequestHandlerTest, ARouteReadsAGzipBodyInflated) {
+  class Echo final : public RequestRoute {
+   public:
+    bool takes(const RequestInfo& request) const override { return request.path == "/echo-route"; }
+    const Method* function_for(const RequestInfo&) const override { return nullptr; }
+    HttpAnswer answer(const RequestInfo& request, const CallContext&) const override {
+      HttpAnswer a;
+      a.headers = {{"Content-Type", "text/plain"}};
+      a.body = std::string(request.body);
+      return a;
+    }
+  };
+  options_.routes = {std::make_shared<Echo>()};
+  const std::string text = R"({"n":41,"note":"a tick"})";
+  Response r = answer(post("/echo-route", "application/json", grpc::gzip_compress(text), "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r.body(), text);
+  r = answer(post("/echo-route", "application/json", text));
+  EXPECT_EQ(r.body(), text);
+  r = answer(post("/echo-route", "application/json", text, "Content-Encoding: br\r\n"));
+  EXPECT_EQ(r.result_int(), 501u);
+  EXPECT_EQ(code_of(r), "unimplemented");
+  r = answer(post("/echo-route", "application/json", text, "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_NE(r.body().find("not valid gzip"), std::string::npos) << r.body();
+}
+
 TEST_F(RequestHandlerTest, ARouteAnswerNamingItsFunctionMarksItSlow) {
   const Method* slow = table_.find("/t.TService/slow");
   ASSERT_NE(slow, nullptr);
