@@ -86,8 +86,10 @@ class Names {
     return id;
   }
 
-  // The name of an id the tables hold.
-  const std::string& name(int64_t id) {
+  // The name of an id the tables hold. A copy, not a reference into the
+  // cache: the next lookup may start the cache afresh (kMaxCached), and a
+  // caller often asks for two names before it stores either.
+  std::string name(int64_t id) {
     fresh();
     if (auto it = names_.find(id); it != names_.end()) return it->second;
     Using u(name_);
@@ -836,9 +838,9 @@ class SqliteEntityStore final : public EntityStore {
         s.bind(1, after);
         if (!s.step()) break;
         after = s.i64(0);
-        const std::string& name = names_.name(after);
+        std::string name = names_.name(after);
         if (std::find(o.skip_types.begin(), o.skip_types.end(), name) == o.skip_types.end()) {
-          types.push_back({after, name});
+          types.push_back({after, std::move(name)});
         }
       }
     }
