@@ -12,6 +12,7 @@
 #include <iterator>
 
 #include "dispatch/wire/wire.h"
+#include "transport/http_text.h"
 
 namespace dispatch::events {
 namespace {
@@ -28,11 +29,7 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using transport::trim_ows;
 
 Error bad(std::string message) { return Error(Code::invalid_argument, std::move(message)); }
 
@@ -112,14 +109,14 @@ std::string quoted(std::string_view s) {
 }  // namespace
 
 ContentMode content_mode(std::string_view content_type) noexcept {
-  content_type = trim(content_type);
+  content_type = trim_ows(content_type);
   if (starts_with_ci(content_type, "application/cloudevents-batch")) return ContentMode::batch;
   if (starts_with_ci(content_type, "application/cloudevents")) return ContentMode::structured;
   return ContentMode::binary;
 }
 
 std::string_view media_type_as_written(std::string_view content_type) noexcept {
-  return trim(content_type.substr(0, content_type.find(';')));
+  return trim_ows(content_type.substr(0, content_type.find(';')));
 }
 
 std::string media_type(std::string_view content_type) {
@@ -238,7 +235,7 @@ Result<std::string> decode_header_value(std::string_view value) {
       }
     }
     if (!closed) return bad("header value " + quoted(value) + " has an unterminated quoted string");
-    if (!trim(value.substr(i)).empty()) {
+    if (!trim_ows(value.substr(i)).empty()) {
       return bad("header value " + quoted(value) + " has text after its quoted string");
     }
     value = unquoted;
@@ -271,7 +268,7 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
   for (const auto& [raw_name, raw_value] : headers) {
     if (starts_with_ci(raw_name, "content-type")) {
       if (raw_name.size() == 12) {
-        const std::string_view v = trim(raw_value);
+        const std::string_view v = trim_ows(raw_value);
         if (!v.empty()) event.datacontenttype = std::string(v);
       }
       continue;
@@ -291,7 +288,7 @@ Result<CloudEvent> from_binary(const HeaderViews& headers, std::string_view body
       return bad("header ce-" + name + " appears more than once");
     }
     seen |= bit;
-    auto decoded = decode_header_value(trim(raw_value));
+    auto decoded = decode_header_value(trim_ows(raw_value));
     if (!decoded.ok()) return std::move(decoded).error().with_context("header ce-" + name);
     // A core attribute goes to its field by its bit, without set_attribute
     // comparing the name again.

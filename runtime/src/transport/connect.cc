@@ -1,6 +1,7 @@
 // Connect unary protocol helpers: headers, error bodies, JSON codec.
 #include "transport/connect.h"
 
+#include "transport/http_text.h"
 #include "transport/json_fast.h"
 
 #include "dispatch/wire/wire.h"
@@ -40,11 +41,7 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using transport::trim_ows;
 
 std::string status_message(const pb::util::Status& status) {
   return std::string(status.message());
@@ -79,7 +76,7 @@ bool add_with_dependencies(const std::string& name, pb::DescriptorPool& pool,
 
 std::optional<Encoding> encoding_from_content_type(std::string_view content_type) noexcept {
   const auto semicolon = content_type.find(';');
-  const std::string_view media = trim(content_type.substr(0, semicolon));
+  const std::string_view media = trim_ows(content_type.substr(0, semicolon));
   if (iequals(media, kProtoContentType)) return Encoding::proto;
   if (iequals(media, kJsonContentType)) return Encoding::json;
   return std::nullopt;

@@ -12,6 +12,7 @@
 #include <cctype>
 
 #include "security/base64.h"
+#include "transport/http_text.h"
 
 namespace dispatch::grpc {
 namespace {
@@ -26,18 +27,14 @@ bool iequals_prefix(std::string_view text, std::string_view prefix) noexcept {
   return true;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using transport::trim_ows;
 
 constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
 
 }  // namespace
 
 std::optional<Variant> variant_from_content_type(std::string_view content_type) noexcept {
-  std::string_view base = trim(content_type.substr(0, content_type.find(';')));
+  std::string_view base = trim_ows(content_type.substr(0, content_type.find(';')));
   // Longest prefixes first: "application/grpc" is a prefix of the others.
   struct Known {
     std::string_view prefix;
@@ -54,7 +51,7 @@ std::optional<Variant> variant_from_content_type(std::string_view content_type) 
 }
 
 bool looks_like_grpc(std::string_view content_type) noexcept {
-  return iequals_prefix(trim(content_type), "application/grpc");
+  return iequals_prefix(trim_ows(content_type), "application/grpc");
 }
 
 std::string_view content_type_of(Variant variant) noexcept {
@@ -123,8 +120,8 @@ std::string format_timeout(std::chrono::nanoseconds timeout) {
 }
 
 Result<Compression> compression_from_header(std::optional<std::string_view> grpc_encoding) {
-  if (!grpc_encoding || trim(*grpc_encoding).empty()) return Compression::identity;
-  const std::string_view name = trim(*grpc_encoding);
+  if (!grpc_encoding || trim_ows(*grpc_encoding).empty()) return Compression::identity;
+  const std::string_view name = trim_ows(*grpc_encoding);
   if (iequals_prefix(name, "identity") && name.size() == 8) return Compression::identity;
   if (iequals_prefix(name, "gzip") && name.size() == 4) return Compression::gzip;
   return Error(Code::unimplemented, "grpc-encoding '" + std::string(name.substr(0, 40)) +
@@ -136,7 +133,7 @@ bool accepts_gzip(std::optional<std::string_view> grpc_accept_encoding) noexcept
   std::string_view list = *grpc_accept_encoding;
   while (!list.empty()) {
     const auto comma = list.find(',');
-    const std::string_view item = trim(list.substr(0, comma));
+    const std::string_view item = trim_ows(list.substr(0, comma));
     if (iequals_prefix(item, "gzip") && item.size() == 4) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -403,7 +400,7 @@ std::string encode_binary_header(std::string_view bytes) {
 }
 
 std::optional<std::string> decode_binary_header(std::string_view value) {
-  return security::detail::base64_decode(trim(value));
+  return security::detail::base64_decode(trim_ows(value));
 }
 
 std::string web_trailer_frame(const std::vector<std::pair<std::string, std::string>>& trailers) {
@@ -425,9 +422,9 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_web_trailers(std:
     if (colon == std::string_view::npos || colon == 0) {
       return Error(Code::internal, "gRPC-Web trailer line without a name: '" + std::string(line.substr(0, 80)) + "'");
     }
-    std::string name(trim(line.substr(0, colon)));
+    std::string name(trim_ows(line.substr(0, colon)));
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.emplace_back(std::move(name), std::string(trim(line.substr(colon + 1))));
+    out.emplace_back(std::move(name), std::string(trim_ows(line.substr(colon + 1))));
   }
   return out;
 }

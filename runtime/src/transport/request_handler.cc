@@ -13,6 +13,7 @@
 #include "dispatch/security/signature.h"
 #include "transport/grpc_framing.h"
 #include "transport/grpc_services.h"
+#include "transport/http_text.h"
 #include "transport/secure_options.h"
 
 namespace dispatch::transport {
@@ -69,9 +70,7 @@ Coding reply_coding_for(std::optional<std::string_view> accept, Coding request) 
     const std::size_t comma = rest.find(',');
     std::string_view item = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    item = item.substr(0, item.find(';'));
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    item = trim_ows(item.substr(0, item.find(';')));
     if (item.empty()) continue;
     if (auto c = coding_of(item)) return *c;
   }
