@@ -408,14 +408,12 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
     auto decoded = decoded_body(req);
     if (!decoded.ok()) return refuse_body(req, decoded.error());
     if (*decoded) req.body() = std::move(**decoded);
-    const Coding reply_coding = reply_coding_for(req.find(http::field::accept_encoding) != req.end()
-                                                     ? std::optional<std::string_view>(view(req[http::field::accept_encoding]))
-                                                     : std::nullopt,
-                                                 *request_coding);
     const Route& route = *routes_.at(method);
     Response response = call(req, *method, route, *encoding, octet_stream, std::move(context), received);
-    if (reply_coding == Coding::gzip && response.result() == http::status::ok &&
-        response.body().size() >= kCompressMinBytes) {
+    // The client's Accept-Encoding is read only for an answer worth
+    // compressing, not on every call.
+    if (response.result() == http::status::ok && response.body().size() >= kCompressMinBytes &&
+        reply_coding_for(header("accept-encoding"), *request_coding) == Coding::gzip) {
       std::string packed = grpc::gzip_compress(response.body());
       if (!packed.empty()) {
         response.body() = std::move(packed);
