@@ -12,7 +12,8 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/stubs/strutil.h>
-#include <nlohmann/json.hpp>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <algorithm>
 #include <bit>
@@ -619,25 +620,47 @@ bool parse_canonical_int(std::string_view s, T& v) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-class Writer : public nlohmann::json_sax<nlohmann::json> {
+// A RapidJSON SAX handler (rapidjson/reader.h's Handler concept) writing
+// wire bytes as the JSON arrives. Returning false stops the parse: declined.
+class Writer {
  public:
   Writer(const MessagePlan& root, std::string& out) : root_(root), out_(out) {}
   bool finished() const { return finished_; }
 
-  bool null() override { return false; }
-  bool boolean(bool b) override { return scalar(Value{Value::kBool, b, 0, 0, 0, {}}); }
-  bool number_integer(number_integer_t v) override { return scalar(Value{Value::kInt, false, v, 0, 0, {}}); }
-  bool number_unsigned(number_unsigned_t v) override { return scalar(Value{Value::kUint, false, 0, v, 0, {}}); }
-  // Out of range is refused by protobuf; underflow and subnormals come out
-  // of strtod for both parsers alike.
-  bool number_float(number_float_t v, const string_t&) override {
+  bool Null() { return false; }
+  bool Bool(bool b) { return scalar(Value{Value::kBool, b, 0, 0, 0, {}}); }
+  // RapidJSON reports a negative integer as Int/Int64 and any other as
+  // Uint/Uint64, each in the smallest of the two widths it fits.
+  bool Int(int v) { return scalar(Value{Value::kInt, false, v, 0, 0, {}}); }
+  bool Int64(std::int64_t v) { return scalar(Value{Value::kInt, false, v, 0, 0, {}}); }
+  bool Uint(unsigned v) { return scalar(Value{Value::kUint, false, 0, v, 0, {}}); }
+  bool Uint64(std::uint64_t v) { return scalar(Value{Value::kUint, false, 0, v, 0, {}}); }
+  // Out of range is refused by protobuf (and by RapidJSON); underflow and
+  // subnormals round as strtod rounds them (kParseFullPrecisionFlag).
+  bool Double(double v) {
     if (!std::isfinite(v)) return false;
     return scalar(Value{Value::kDouble, false, 0, 0, v, {}});
   }
-  bool string(string_t& s) override { return scalar(Value{Value::kString, false, 0, 0, 0, s}); }
-  bool binary(binary_t&) override { return false; }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return false; }  // not asked for
+  // Escapes are decoded by then; RapidJSON 1.1.0 lets a lone low surrogate
+  // (\udc00) through as bytes that are not UTF-8, which protobuf refuses.
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    const std::string_view text(s, n);
+    if (!wire::is_valid_utf8(text)) return false;
+    return scalar(Value{Value::kString, false, 0, 0, 0, text});
+  }
+  bool StartObject() { return start_object(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    const std::string_view text(s, n);
+    if (!wire::is_valid_utf8(text)) return false;
+    return key(text);
+  }
+  bool EndObject(rapidjson::SizeType) { return end_object(); }
+  bool StartArray() { return start_array(); }
+  bool EndArray(rapidjson::SizeType) { return end_array(); }
 
-  bool start_object(std::size_t) override {
+ private:
+  bool start_object() {
     if (finished_ || static_cast<int>(stack_.size()) >= kMaxDepth) return false;
     if (stack_.empty()) return push_message(root_, std::string::npos);
     Frame& top = stack_.back();
@@ -669,16 +692,16 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
     return push_message(*map.message->map_value->message, out_.size());
   }
 
-  bool key(string_t& k) override {
+  bool key(std::string_view k) {
     Frame& top = stack_.back();
     if (top.type == Frame::kMap) {
-      if (!top.keys.insert(k).second) return false;  // duplicate key
+      if (!top.keys.emplace(k).second) return false;  // duplicate key
       top.key = k;
       top.has_key = true;
       return true;
     }
     const MessagePlan& plan = *top.plan;
-    auto it = plan.by_name.find(std::string_view(k));
+    auto it = plan.by_name.find(k);
     if (it == plan.by_name.end()) return false;
     const FieldPlan& f = plan.fields[static_cast<std::size_t>(it->second)];
     auto seen = seen_.begin() + static_cast<std::ptrdiff_t>(top.seen);
@@ -693,7 +716,7 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
 
-  bool end_object() override {
+  bool end_object() {
     Frame top = std::move(stack_.back());
     stack_.pop_back();
     if (top.type == Frame::kMap) return true;
@@ -708,7 +731,7 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
 
-  bool start_array(std::size_t) override {
+  bool start_array() {
     if (stack_.empty() || stack_.back().type != Frame::kMessage) return false;
     const FieldPlan* f = take_pending();
     if (f == nullptr || !f->repeated || f->map) return false;
@@ -721,7 +744,7 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
 
-  bool end_array() override {
+  bool end_array() {
     const Frame& top = stack_.back();
     if (top.start != std::string::npos) {
       if (out_.size() == top.start) {
@@ -734,9 +757,6 @@ class Writer : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
 
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
-
- private:
   struct Value {
     enum Type { kBool, kInt, kUint, kDouble, kString } type;
     bool b;
@@ -1108,17 +1128,20 @@ bool JsonFast::covers(std::string_view type) const { return find(type) != nullpt
 
 std::optional<std::string> JsonFast::to_binary(std::string_view type, std::string_view json) const {
   const MessagePlan* plan = find(type);
-  // A byte-order mark nlohmann would skip, and a NUL byte it would take
-  // for the end of the input; protobuf does neither.
-  if (plan == nullptr || (!json.empty() && static_cast<unsigned char>(json[0]) == 0xef) ||
-      json.find('\0') != std::string_view::npos) {
-    return std::nullopt;
-  }
+  // A NUL byte RapidJSON's stream would take for the end of the input
+  // (protobuf refuses it). A byte-order mark is a parse error here, so
+  // protobuf judges it.
+  if (plan == nullptr || json.find('\0') != std::string_view::npos) return std::nullopt;
   std::string out;
   out.reserve(json.size());
   Writer writer(*plan, out);
-  const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &writer, nlohmann::json::input_format_t::json,
-                                            /*strict=*/true);
+  // One reader per thread: its stack (decoded strings) is kept between parses.
+  thread_local rapidjson::Reader reader;
+  rapidjson::MemoryStream in(json.data(), json.size());
+  // Strict JSON only (no comments, NaN literals or trailing commas), UTF-8
+  // checked, numbers rounded exactly; the whole input one value.
+  constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag;
+  const bool ok = !reader.Parse<kFlags>(in, writer).IsError();
   if (!ok || !writer.finished()) return std::nullopt;
   return out;
 }

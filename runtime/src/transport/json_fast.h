@@ -1,7 +1,7 @@
 // The fast path of connect::JsonCodec: proto3 JSON <-> protobuf wire bytes
 // for the plain message types of one descriptor pool, from plans compiled
 // once (per field: both JSON names, number, kind, packing, map key/value,
-// nested plan, enum names, oneof). JSON is read with nlohmann's SAX parser
+// nested plan, enum names, oneof). JSON is read with RapidJSON's SAX reader
 // and wire bytes are written directly; wire bytes are walked and printed
 // the way protobuf 3.21's BinaryToJsonString prints them.
 //
