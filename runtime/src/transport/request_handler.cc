@@ -285,20 +285,27 @@ CallContext RequestHandler::context_for(const Method& method, std::optional<std:
   return context;
 }
 
-bool RequestHandler::is_quick(const Request& request) const {
+RequestHandler::Resolution RequestHandler::resolve(const Request& request) const {
+  Resolution r;
   const std::string_view path = route_path(view(request.target()));
-  const Method* method = table_.find(path);
-  if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
+  r.named = table_.find(path);
+  r.function = r.named;
+  if ((r.named == nullptr || r.named->event != nullptr) && !options_.routes.empty()) {
     const Info info(request, path);
     for (const auto& route : options_.routes) {
       if (route->takes(info)) {
-        method = route->function_for(info);
+        r.route = route.get();
+        r.function = route->function_for(info);
         break;
       }
     }
   }
-  if (method == nullptr) return true;
-  auto it = routes_.find(method);
+  return r;
+}
+
+bool RequestHandler::is_quick(const Resolution& resolved) const {
+  if (resolved.function == nullptr) return true;
+  auto it = routes_.find(resolved.function);
   return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
 }
 
@@ -335,7 +342,7 @@ Response RequestHandler::reject(const Request& req, const Error& error, http::st
   return error_response(error, status, req.keep_alive());
 }
 
-Response RequestHandler::serve(Request& req, Clock::time_point received) const {
+Response RequestHandler::serve(Request& req, Clock::time_point received, const Resolution* resolved) const {
   try {
     const std::string_view target = view(req.target()), path = route_path(target);
     const bool keep = req.keep_alive();
@@ -350,13 +357,9 @@ Response RequestHandler::serve(Request& req, Clock::time_point received) const {
       return make_response(http::status::ok, metrics::Registry::kContentType, metrics_->expose(), keep);
     }
     if (grpc::looks_like_grpc(view(req[http::field::content_type]))) return serve_grpc_web(req, received);
-    const Method* method = table_.find(path);
-    if ((method == nullptr || method->event != nullptr) && !options_.routes.empty()) {
-      const Info info(req, path);
-      for (const auto& route : options_.routes) {
-        if (route->takes(info)) return answer_route(req, *route, info);
-      }
-    }
+    const Resolution r = resolved != nullptr ? *resolved : resolve(req);
+    if (r.route != nullptr) return answer_route(req, *r.route, Info(req, path));
+    const Method* method = r.named;
     if (method == nullptr) {
       return reject(req, Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
                     http::status::not_found);
@@ -472,12 +475,15 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
   // inflated when it came gzip.
   auto decoded = decoded_body(req);
   if (!decoded.ok()) return refuse_body(req, decoded.error());
-  Info inflated(req, info.path);
-  if (*decoded) inflated.body = **decoded;
+  std::optional<Info> inflated;
+  if (*decoded) {
+    inflated.emplace(req, info.path);
+    inflated->body = **decoded;
+  }
   CallContext context;
   context.logger = &options_.logger;
   const auto started = Clock::now();
-  HttpAnswer answer = route.answer(*decoded ? inflated : info, context);
+  HttpAnswer answer = route.answer(inflated ? *inflated : info, context);
   if (answer.function != nullptr) {
     if (auto it = routes_.find(answer.function); it != routes_.end()) {
       note_duration(*it->second, Clock::now() - started);

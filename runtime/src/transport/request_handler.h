@@ -90,12 +90,24 @@ class RequestHandler {
 
   std::size_t function_count() const noexcept { return routes_.size(); }
 
+  // Who answers a request: the function its path names, or the route
+  // (ServerOptions::routes) that takes it and the function that route
+  // picks. Found once per request by resolve(), for is_quick() and then
+  // serve(), so a route's takes() and function_for() run once, not twice.
+  struct Resolution {
+    const Method* named = nullptr;          // table lookup of the path
+    const RequestRoute* route = nullptr;    // the route that takes it, if any
+    const Method* function = nullptr;       // who runs: `named`, or the route's pick
+  };
+  Resolution resolve(const Request& request) const;
+
   // Whether answering `request` is known to be quick: it names no function
   // (the answer is an error), or a function that is not marked slow. A call
   // that runs longer than ServerOptions::inline_limit marks its function
   // slow; kQuickRunsToReturn calls in a row within the limit clear the mark.
   // The server runs quick requests on the I/O thread that read them.
-  bool is_quick(const Request& request) const;
+  bool is_quick(const Request& request) const { return is_quick(resolve(request)); }
+  bool is_quick(const Resolution& resolved) const;
 
   // How many calls in a row a slow function must finish within
   // inline_limit to be quick again. The durations are wall-clock time, so
@@ -108,7 +120,9 @@ class RequestHandler {
   // (Connect-Timeout-Ms counts from then). Runs the function when the
   // request is a valid call; never throws. The response's payload is
   // prepared and keep_alive follows the request's.
-  Response serve(Request& request, std::chrono::steady_clock::time_point received) const;
+  // `resolved`: resolve(request), when the caller has it already.
+  Response serve(Request& request, std::chrono::steady_clock::time_point received,
+                 const Resolution* resolved = nullptr) const;
   // A gRPC-Web request (application/grpc-web[-text]) over HTTP/1.1, or a
   // gRPC one that needs HTTP/2 (refused); see grpc_web.cc.
   Response serve_grpc_web(Request& request, std::chrono::steady_clock::time_point received) const;
