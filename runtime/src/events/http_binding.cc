@@ -31,6 +31,33 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
 
 using transport::trim_ows;
 
+// Per byte: printable ASCII with space (text), and without space, '"' and
+// '%' (plain). One lookup per byte on the path every event takes.
+struct ByteClasses {
+  bool text[256] = {};
+  bool plain[256] = {};
+  constexpr ByteClasses() {
+    for (int b = 0x20; b <= 0x7E; ++b) {
+      text[b] = true;
+      plain[b] = b != ' ' && b != '"' && b != '%';
+    }
+  }
+};
+constexpr ByteClasses kClasses;
+
+bool all_of_class(std::string_view s, const bool (&in_class)[256]) {
+  for (char c : s) {
+    if (!in_class[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool is_plain_header_text(std::string_view s) noexcept { return all_of_class(s, kClasses.plain); }
+
+namespace {
+
 Error bad(std::string message) { return Error(Code::invalid_argument, std::move(message)); }
 
 // Text an attribute may hold: valid UTF-8, no control characters, no
@@ -38,9 +65,7 @@ Error bad(std::string message) { return Error(Code::invalid_argument, std::move(
 std::string text_problem(std::string_view s) {
   // Printable ASCII (the usual id, source and type) is fine as it is: one
   // pass instead of the UTF-8 check and the decoding below.
-  bool printable = true;
-  for (char c : s) printable = printable && c >= 0x20 && c <= 0x7E;
-  if (printable) return {};
+  if (all_of_class(s, kClasses.text)) return {};
   if (!wire::is_valid_utf8(s)) return "is not valid UTF-8";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
@@ -199,7 +224,7 @@ std::string percent_encode(std::string_view value) {
   out.reserve(value.size());
   for (char c : value) {
     const auto b = static_cast<unsigned char>(c);
-    if (b < 0x21 || b > 0x7E || c == '"' || c == '%') {
+    if (!kClasses.plain[b]) {
       out.push_back('%');
       out.push_back(kHex[b >> 4]);
       out.push_back(kHex[b & 0xF]);
@@ -211,7 +236,9 @@ std::string percent_encode(std::string_view value) {
 }
 
 Result<std::string> decode_header_value(std::string_view value) {
-  // The common case: nothing quoted or escaped, so the value is itself.
+  // The common case: printable ASCII, nothing quoted or escaped, so the
+  // value is itself (spaces and UTF-8 take the check below).
+  if (is_plain_header_text(value)) return std::string(value);
   if (value.find_first_of("\"%") == std::string_view::npos) {
     if (!wire::is_valid_utf8(value)) {
       return bad("header value " + quoted(value) + " is not valid UTF-8 once percent-decoded");
@@ -313,10 +340,7 @@ namespace {
 // `value` percent-encoded, reusing its buffer when nothing needs encoding
 // (the usual case: a reply's UUID, source and type are plain ASCII).
 std::string percent_encoded(std::string&& value) {
-  for (char c : value) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x21 || b > 0x7E || c == '"' || c == '%') return percent_encode(value);
-  }
+  if (!is_plain_header_text(value)) return percent_encode(value);
   return std::move(value);
 }
 

@@ -23,6 +23,24 @@ TEST(HeaderValues, EncodeAsTheBindingsExampleDoes) {
   EXPECT_EQ(percent_encode(std::string("\x7f\x01", 2)), "%7F%01");
 }
 
+// Every byte value at every place of values of several lengths: a plain
+// value is exactly one that is its own encoding.
+TEST(HeaderValues, PlainTextIsExactlyWhatEncodingLeavesAlone) {
+  for (std::size_t size : {1, 7, 8, 9, 16, 19}) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(size, 'a');
+        s[at] = static_cast<char>(b);
+        const bool plain = b > 0x20 && b < 0x7F && b != '"' && b != '%';
+        ASSERT_EQ(is_plain_header_text(s), plain) << "byte " << b << " at " << at << " of " << size;
+        ASSERT_EQ(percent_encode(s) == s, plain) << "byte " << b << " at " << at << " of " << size;
+      }
+    }
+  }
+  EXPECT_TRUE(is_plain_header_text(""));
+  EXPECT_TRUE(is_plain_header_text("01a2486b-6801-4782-b033-94eb87c7ded6"));
+}
+
 TEST(HeaderValues, DecodeEitherHexCaseAndUnnecessaryEncoding) {
   EXPECT_EQ(decode_header_value("Euro%20%e2%82%ac%20%F0%9F%98%80").value(), "Euro \xE2\x82\xAC \xF0\x9F\x98\x80");
   EXPECT_EQ(decode_header_value("%41BC").value(), "ABC");
@@ -189,6 +207,14 @@ TEST(CheckEvent, RefusesEachBrokenRule) {
   e = valid();
   e.type = "a\x01";
   refused(e, "control character U+0001");
+  for (const char* longer : {"abcdefgh\x7F", "abcdefg\x1F", "\x7F" "bcdefghijklmnop", "abcdefghijklmno\x01"}) {
+    e = valid();
+    e.id = longer;  // past and within the first eight bytes
+    refused(e, "control character U+00");
+  }
+  e = valid();
+  e.id = "a b \"c\" 100% ~";  // printable ASCII, space and all
+  EXPECT_TRUE(check_event(e).ok());
   e = valid();
   e.type = "a\xC2\x85";  // U+0085, a C1 control
   refused(e, "control character U+0085");

@@ -43,6 +43,10 @@ Result<void> check_event(const CloudEvent& event);
 // A header value as binding 3.1.3.2 encodes it: space, '"', '%' and every
 // byte outside printable ASCII as %XY (upper-case hex).
 std::string percent_encode(std::string_view value);
+// Whether `value` is only bytes percent_encode() leaves as they are
+// (printable ASCII but space, '"' and '%'): such a value is its own
+// encoding and its own decoding.
+bool is_plain_header_text(std::string_view value) noexcept;
 // The inverse, for a received value: a double-quoted string is unquoted
 // first (RFC 7230 3.2.6, backslash escapes), then one round of
 // percent-decoding (either hex case). A lone '%', bad hex, an unterminated
