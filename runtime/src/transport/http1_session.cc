@@ -219,12 +219,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     request_ = parser_->release();
     received_ = Clock::now();
     const RequestHandler& handler = *server_->handler;
-    // Who answers, found once for the choice of thread and for serve().
-    resolved_ = handler.resolve(request_);
+    // Who answers, found once for the choice of thread and for serve(). A
+    // route that throws here (routes are the user's to write) is asked
+    // again inside serve(), which answers 500.
+    try {
+      resolved_ = handler.resolve(request_);
+    } catch (...) {
+      resolved_.reset();
+    }
     // On the lane's own thread only: a rescue thread serves the lane while
     // its thread is held, and must not be held in turn.
     if (server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire) &&
-        handler.is_quick(resolved_)) {
+        (!resolved_ || handler.is_quick(*resolved_))) {
       // call_began then watchdog_parked, both sequentially consistent: the
       // watchdog writes them in the other order, so either it sees this
       // call and stays awake, or this sees it parked and wakes it.
@@ -232,7 +238,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       lane_.inline_calls.store(lane_.inline_calls.load(std::memory_order_relaxed) + 1,
                                std::memory_order_relaxed);
       if (server_->watchdog_parked.load()) server_->unpark_watchdog();
-      response_ = handler.serve(request_, received_, &resolved_);
+      response_ = handler.serve(request_, received_, resolved_ ? &*resolved_ : nullptr);
       lane_.call_began.store(0, std::memory_order_release);
       return write_answer(/*on_worker=*/false);
     }
@@ -241,7 +247,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       // its first call.
       thread_local const bool named = (dispatch::detail::name_this_thread("dispatch-worker"), true);
       (void)named;
-      self->response_ = self->server_->handler->serve(self->request_, self->received_, &self->resolved_);
+      self->response_ = self->server_->handler->serve(self->request_, self->received_,
+                                                      self->resolved_ ? &*self->resolved_ : nullptr);
       self->write_answer(/*on_worker=*/true);
     });
   }
@@ -375,7 +382,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::mutex socket_mu_;  // a worker's write of an answer vs close() on the strand
   bool closed_ = false;   // guarded by socket_mu_
   Clock::time_point received_;
-  RequestHandler::Resolution resolved_;  // who answers request_ (resolve())
+  std::optional<RequestHandler::Resolution> resolved_;  // who answers request_; empty: resolve() threw
   std::atomic<bool> draining_{false};  // set on the strand, read by the worker answering
   State state_ = State::idle;
   bool first_request_ = true;  // HTTP/2 is recognised on a connection's first bytes only

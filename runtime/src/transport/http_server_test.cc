@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <stdexcept>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -141,6 +142,38 @@ TEST_F(ServerTest, ProtocolErrorsKeepTheConnectionServing) {
   }
   c.send(post("/t.TService/add", "application/proto", testing::varint_field(1, 1)));
   EXPECT_EQ(c.read().status, 200);
+}
+
+// A route is the user's code: one that throws while the server works out
+// who answers (takes, function_for) costs its request a 500, not the
+// server, whether calls may run inline or always on the workers.
+TEST_F(ServerTest, ARouteThatThrowsIsA500AndTheServerKeepsServing) {
+  class Throwing final : public RequestRoute {
+   public:
+    bool takes(const RequestInfo& request) const override {
+      if (request.path == "/throws-in-takes") throw std::runtime_error("takes broke");
+      return request.path == "/throws-in-function-for";
+    }
+    const Method* function_for(const RequestInfo&) const override { throw std::runtime_error("function_for broke"); }
+    HttpAnswer answer(const RequestInfo&, const CallContext&) const override { return HttpAnswer{}; }
+  };
+  for (auto limit : {std::chrono::microseconds(1000), std::chrono::microseconds(0)}) {
+    ServerOptions options;
+    options.inline_limit = limit;
+    options.routes = {std::make_shared<Throwing>()};
+    start(std::move(options));
+    for (const char* path : {"/throws-in-takes", "/throws-in-function-for"}) {
+      RawConnection c(server_->port());  // an answer to an exception closes its connection
+      c.send(post(path, "application/json", "{}"));
+      auto r = c.read();
+      EXPECT_EQ(r.status, 500) << path << ", inline_limit " << limit.count() << " us";
+      EXPECT_TRUE(contains(r.body, "broke")) << r.body;
+    }
+    RawConnection c(server_->port());
+    c.send(post("/t.TService/add", "application/proto", testing::varint_field(1, 1)));
+    EXPECT_EQ(c.read().status, 200);
+    server_->stop();
+  }
 }
 
 TEST_F(ServerTest, OversizedBodyIsRefusedAndClosed) {
