@@ -86,7 +86,9 @@ struct HttpAnswer {
 // that names no function, or one whose Method has an EventBinding); the
 // first that takes it answers it, after the same checks as a call
 // (`authenticate`, `bearer_keys`, `verifier`). Answering runs on the thread
-// that will run the call, like a call.
+// that will run the call, like a call. takes() and function_for() run once
+// per request. An exception from any of the three is a 500 for that
+// request (its connection closed), not the server's end.
 class RequestRoute {
  public:
   virtual ~RequestRoute() = default;
