@@ -14,7 +14,7 @@ packages=(
   libnghttp2-dev zlib1g-dev grpc-proto python3-grpcio python3-protobuf
   nodejs
   jq
-  nlohmann-json3-dev rapidjson-dev
+  nlohmann-json3-dev libsimdjson-dev
   umoci skopeo
 )
 missing=()

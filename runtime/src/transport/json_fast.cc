@@ -12,8 +12,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/stubs/strutil.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <bit>
@@ -620,46 +619,30 @@ bool parse_canonical_int(std::string_view s, T& v) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-// A RapidJSON SAX handler (rapidjson/reader.h's Handler concept) writing
-// wire bytes as the JSON arrives. Returning false stops the parse: declined.
+// Wire bytes written as the JSON's values are visited in document order
+// (walk() below). Each call answers false to decline: the visit stops.
 class Writer {
  public:
   Writer(const MessagePlan& root, std::string& out) : root_(root), out_(out) {}
   bool finished() const { return finished_; }
 
-  bool Null() { return false; }
-  bool Bool(bool b) { return scalar(Value{Value::kBool, b, 0, 0, 0, {}}); }
-  // RapidJSON reports a negative integer as Int/Int64 and any other as
-  // Uint/Uint64, each in the smallest of the two widths it fits.
-  bool Int(int v) { return scalar(Value{Value::kInt, false, v, 0, 0, {}}); }
-  bool Int64(std::int64_t v) { return scalar(Value{Value::kInt, false, v, 0, 0, {}}); }
-  bool Uint(unsigned v) { return scalar(Value{Value::kUint, false, 0, v, 0, {}}); }
-  bool Uint64(std::uint64_t v) { return scalar(Value{Value::kUint, false, 0, v, 0, {}}); }
-  // Out of range is refused by protobuf (and by RapidJSON); underflow and
-  // subnormals round as strtod rounds them (kParseFullPrecisionFlag).
-  bool Double(double v) {
+  bool null_value() { return false; }
+  bool boolean(bool b) { return scalar(Value{Value::kBool, b, 0, 0, 0, {}}); }
+  bool int64(std::int64_t v) { return scalar(Value{Value::kInt, false, v, 0, 0, {}}); }
+  bool uint64(std::uint64_t v) { return scalar(Value{Value::kUint, false, 0, v, 0, {}}); }
+  // Out of range is refused by protobuf (and by simdjson); underflow and
+  // subnormals come out correctly rounded, as strtod gives them.
+  bool real(double v) {
     if (!std::isfinite(v)) return false;
     return scalar(Value{Value::kDouble, false, 0, 0, v, {}});
   }
-  bool RawNumber(const char*, rapidjson::SizeType, bool) { return false; }  // not asked for
-  // Escapes are decoded by then; RapidJSON 1.1.0 lets a lone low surrogate
-  // (\udc00) through as bytes that are not UTF-8, which protobuf refuses.
-  bool String(const char* s, rapidjson::SizeType n, bool) {
-    const std::string_view text(s, n);
-    if (!wire::is_valid_utf8(text)) return false;
-    return scalar(Value{Value::kString, false, 0, 0, 0, text});
+  // simdjson checks the input's UTF-8 and refuses lone surrogate escapes;
+  // the decoded text is checked again all the same (protobuf refuses
+  // anything else).
+  bool string(std::string_view s) {
+    if (!wire::is_valid_utf8(s)) return false;
+    return scalar(Value{Value::kString, false, 0, 0, 0, s});
   }
-  bool StartObject() { return start_object(); }
-  bool Key(const char* s, rapidjson::SizeType n, bool) {
-    const std::string_view text(s, n);
-    if (!wire::is_valid_utf8(text)) return false;
-    return key(text);
-  }
-  bool EndObject(rapidjson::SizeType) { return end_object(); }
-  bool StartArray() { return start_array(); }
-  bool EndArray(rapidjson::SizeType) { return end_array(); }
-
- private:
   bool start_object() {
     if (finished_ || static_cast<int>(stack_.size()) >= kMaxDepth) return false;
     if (stack_.empty()) return push_message(root_, std::string::npos);
@@ -693,6 +676,7 @@ class Writer {
   }
 
   bool key(std::string_view k) {
+    if (!wire::is_valid_utf8(k)) return false;
     Frame& top = stack_.back();
     if (top.type == Frame::kMap) {
       if (!top.keys.emplace(k).second) return false;  // duplicate key
@@ -757,6 +741,7 @@ class Writer {
     return true;
   }
 
+ private:
   struct Value {
     enum Type { kBool, kInt, kUint, kDouble, kString } type;
     bool b;
@@ -1029,6 +1014,58 @@ class Writer {
   bool finished_ = false;
 };
 
+// Visits a parsed document in document order, as a SAX parser would call
+// its handler; false as soon as the writer declines (or a value does not
+// read as its own type, which simdjson's DOM does not produce).
+bool walk(const simdjson::dom::element& e, Writer& w) {
+  using Type = simdjson::dom::element_type;
+  switch (e.type()) {
+    case Type::OBJECT: {
+      simdjson::dom::object object;
+      if (e.get_object().get(object) != simdjson::SUCCESS || !w.start_object()) return false;
+      for (const simdjson::dom::key_value_pair field : object) {
+        if (!w.key(field.key) || !walk(field.value, w)) return false;
+      }
+      return w.end_object();
+    }
+    case Type::ARRAY: {
+      simdjson::dom::array array;
+      if (e.get_array().get(array) != simdjson::SUCCESS || !w.start_array()) return false;
+      for (const simdjson::dom::element item : array) {
+        if (!walk(item, w)) return false;
+      }
+      return w.end_array();
+    }
+    case Type::STRING: {
+      std::string_view s;
+      return e.get_string().get(s) == simdjson::SUCCESS && w.string(s);
+    }
+    case Type::INT64: {
+      std::int64_t v;
+      return e.get_int64().get(v) == simdjson::SUCCESS && w.int64(v);
+    }
+    case Type::UINT64: {
+      std::uint64_t v;
+      return e.get_uint64().get(v) == simdjson::SUCCESS && w.uint64(v);
+    }
+    case Type::DOUBLE: {
+      double v;
+      return e.get_double().get(v) == simdjson::SUCCESS && w.real(v);
+    }
+    case Type::BOOL: {
+      bool v;
+      return e.get_bool().get(v) == simdjson::SUCCESS && w.boolean(v);
+    }
+    case Type::NULL_VALUE:
+      return w.null_value();
+  }
+  return false;
+}
+
+// Input larger than this gets a parser of its own, freed after it: a
+// thread's parser keeps the capacity of the largest input it has seen.
+constexpr std::size_t kKeptParserBytes = 64 * 1024;
+
 }  // namespace
 
 JsonFast::JsonFast(const pb::FileDescriptor& file) {
@@ -1128,20 +1165,20 @@ bool JsonFast::covers(std::string_view type) const { return find(type) != nullpt
 
 std::optional<std::string> JsonFast::to_binary(std::string_view type, std::string_view json) const {
   const MessagePlan* plan = find(type);
-  // A NUL byte RapidJSON's stream would take for the end of the input
-  // (protobuf refuses it). A byte-order mark is a parse error here, so
-  // protobuf judges it.
+  // A NUL byte is refused by protobuf; simdjson would refuse it too, but
+  // the fast path never has to reason about it.
   if (plan == nullptr || json.find('\0') != std::string_view::npos) return std::nullopt;
+  // One parser per thread: its buffers are kept between parses. simdjson
+  // checks the whole input (strict JSON, UTF-8, one value) before the walk.
+  thread_local simdjson::dom::parser kept;
+  std::optional<simdjson::dom::parser> own;
+  simdjson::dom::parser& parser = json.size() <= kKeptParserBytes ? kept : own.emplace();
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
   std::string out;
   out.reserve(json.size());
   Writer writer(*plan, out);
-  // One reader per thread: its stack (decoded strings) is kept between parses.
-  thread_local rapidjson::Reader reader;
-  rapidjson::MemoryStream in(json.data(), json.size());
-  // Strict JSON only (no comments, NaN literals or trailing commas), UTF-8
-  // checked, numbers rounded exactly; the whole input one value.
-  constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag;
-  const bool ok = !reader.Parse<kFlags>(in, writer).IsError();
+  const bool ok = walk(doc, writer);
   if (!ok || !writer.finished()) return std::nullopt;
   return out;
 }

@@ -1,9 +1,9 @@
 // The fast path of connect::JsonCodec: proto3 JSON <-> protobuf wire bytes
 // for the plain message types of one descriptor pool, from plans compiled
 // once (per field: both JSON names, number, kind, packing, map key/value,
-// nested plan, enum names, oneof). JSON is read with RapidJSON's SAX reader
-// and wire bytes are written directly; wire bytes are walked and printed
-// the way protobuf 3.21's BinaryToJsonString prints them.
+// nested plan, enum names, oneof). JSON is parsed by simdjson and its
+// values visited in order, writing wire bytes directly; wire bytes are
+// walked and printed the way protobuf 3.21's BinaryToJsonString prints them.
 //
 // The fast path only ever answers exactly as protobuf's JSON utilities do.
 // Whatever it does not copy exactly, it declines (nullopt) and the caller
