@@ -462,6 +462,8 @@ TEST(JsonFast, DeclinesWhatItDoesNotCopyExactly) {
   EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"db":1e400})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":1} {})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":123456789012345678901234})"));
+  // Bytes outside base64's alphabet (libsodium alone would take these).
+  EXPECT_FALSE(rig.fast().to_binary("jf.All", "{\"by\":\"Infin\xd1\x9eN\"}"));
   for (const char* number : {"0e-45", "0e999999", "-0.0", "2.2250738585072011e-308", "4.9406564584124654e-324",
                              "9007199254740993", "1e-400", "0.1e1", "123456789012345678901234"}) {
     const std::string json = std::string(R"({"db":)") + number + "}";
