@@ -636,13 +636,10 @@ class Writer {
     if (!std::isfinite(v)) return false;
     return scalar(Value{Value::kDouble, false, 0, 0, v, {}});
   }
-  // simdjson checks the input's UTF-8 and refuses lone surrogate escapes;
-  // the decoded text is checked again all the same (protobuf refuses
-  // anything else).
-  bool string(std::string_view s) {
-    if (!wire::is_valid_utf8(s)) return false;
-    return scalar(Value{Value::kString, false, 0, 0, 0, s});
-  }
+  // Valid UTF-8 already: simdjson checks the whole input's UTF-8 before
+  // the walk and refuses lone surrogate escapes (json_fast_test holds it to
+  // both, as protobuf refuses them).
+  bool string(std::string_view s) { return scalar(Value{Value::kString, false, 0, 0, 0, s}); }
   bool start_object() {
     if (finished_ || static_cast<int>(stack_.size()) >= kMaxDepth) return false;
     if (stack_.empty()) return push_message(root_, std::string::npos);
@@ -676,7 +673,6 @@ class Writer {
   }
 
   bool key(std::string_view k) {
-    if (!wire::is_valid_utf8(k)) return false;
     Frame& top = stack_.back();
     if (top.type == Frame::kMap) {
       if (!top.keys.emplace(k).second) return false;  // duplicate key

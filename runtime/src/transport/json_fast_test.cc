@@ -456,6 +456,9 @@ TEST(JsonFast, DeclinesWhatItDoesNotCopyExactly) {
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"note":"\udc00"})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"note":"\ud800"})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"note":"\ud800x"})"));
+  EXPECT_FALSE(rig.fast().to_binary("jf.Tick", "{\"note\":\"a\xff\"}"));      // raw bytes, not UTF-8
+  EXPECT_FALSE(rig.fast().to_binary("jf.Tick", "{\"note\":\"\xED\xA0\x80\"}"));  // a surrogate, encoded
+  EXPECT_FALSE(rig.fast().to_binary("jf.All", "{\"mStr\":{\"k\xC3\":\"v\"}}"));  // in a map's key
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":1,})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.Tick", R"({"n":1/* c */})"));
   EXPECT_FALSE(rig.fast().to_binary("jf.All", R"({"db":NaN})"));
