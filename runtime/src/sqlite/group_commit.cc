@@ -141,7 +141,29 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
     for (OpPtr& op : batch) op->fail(lost);
     return false;
   }
+  // First without a savepoint per write: writes rarely fail, and a
+  // savepoint makes SQLite copy every page a write touches that the batch
+  // had already changed (its sub-journal), about as much as the write
+  // itself costs. When a write fails, the whole transaction is rolled back
+  // and the batch runs again below, each write in a savepoint of its own,
+  // so a failing write still fails alone. Bodies may run twice: what they
+  // keep outside the database is either redone or keyed to rollbacks().
   bool ok = true;
+  for (OpPtr& op : batch) {
+    if (!op->run()) {
+      ok = false;
+      break;
+    }
+  }
+  if (ok) ok = txn_.commit.run();
+  if (ok) return committed(batch, began);
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  rollbacks_ += 1;
+  if (!txn_.begin.run()) {
+    for (OpPtr& op : batch) op->fail(lost);
+    return false;
+  }
+  ok = true;
   for (OpPtr& op : batch) {
     if (op->mode.self_contained) {
       // A failed statement undoes itself; some errors (I/O, full disk)
@@ -150,7 +172,6 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
       if (!ran) rollbacks_ += 1;
       ok = ran || !sqlite3_get_autocommit(db_);
     } else {
-      // A savepoint per write: a failing write rolls back alone.
       ok = txn_.savepoint.run();
       if (!ok) break;
       if (!op->run()) {
@@ -167,6 +188,10 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
     for (OpPtr& op : batch) op->fail(lost);
     return false;
   }
+  return committed(batch, began);
+}
+
+bool GroupCommit::committed(const std::vector<OpPtr>& batch, std::chrono::steady_clock::time_point began) {
   writes_ += batch.size();
   commits_ += 1;
   if (options_.commit_seconds) {

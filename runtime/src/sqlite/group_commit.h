@@ -1,7 +1,7 @@
 // Group commit: one writer thread owns the write connection. It takes every
 // queued write, runs them in one transaction (one bad write fails alone: see
-// Mode), commits, and only then reports to each caller, or hands the writes
-// that must be on disk to the log sync thread. Outcomes queued alone wait
+// GroupCommit::run_batch and Mode), commits, and only then reports to each
+// caller, or hands the writes that must be on disk to the log sync thread. Outcomes queued alone wait
 // briefly for company (SqliteOptions::outcome_hold).
 //
 // Not for: the SQL of the writes (their bodies come from sqlite_store.cc),
@@ -40,8 +40,9 @@ struct GroupCommitOptions {
 };
 
 // The transaction statements of the write connection, prepared once: the
-// writer runs three per write. A write that keeps its own savepoint (an
-// enqueue) uses savepoint, rollback_to and release_savepoint too.
+// writer runs begin and commit per batch, and savepoint, rollback_to and
+// release_savepoint per write when a batch runs again after a failed write.
+// A write that keeps its own savepoint (an enqueue) uses the latter too.
 struct TransactionStmts {
   explicit TransactionStmts(sqlite3* db);
   Stmt begin, commit, savepoint, rollback_to, release_savepoint;
@@ -76,9 +77,9 @@ class GroupCommit {
 
   uint64_t writes() const noexcept { return writes_.load(); }
   uint64_t commits() const noexcept { return commits_.load(); }
-  // Writes undone so far: a write that failed (its savepoint or its own
-  // statement rolled back) or every write of a batch that could not
-  // commit. What a write body remembers of earlier writes' effects (a
+  // Rollbacks so far: of a write that failed (its savepoint or its own
+  // statement), of a batch run again because one of its writes failed,
+  // or of a batch that could not commit. What a write body remembers of earlier writes' effects (a
   // cache) may be stale once this moves.
   uint64_t rollbacks() const noexcept { return rollbacks_.load(); }
 
@@ -86,6 +87,8 @@ class GroupCommit {
   void enqueue(OpPtr op);
   void write_loop();
   bool run_batch(std::vector<OpPtr>& batch);
+  // Counts a committed batch; true.
+  bool committed(const std::vector<OpPtr>& batch, std::chrono::steady_clock::time_point began);
 
   sqlite3* const db_;
   const GroupCommitOptions options_;
