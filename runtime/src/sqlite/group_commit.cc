@@ -195,7 +195,8 @@ bool GroupCommit::committed(const std::vector<OpPtr>& batch, std::chrono::steady
   writes_ += batch.size();
   commits_ += 1;
   if (options_.commit_seconds) {
-    options_.commit_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    options_.commit_seconds->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   }
   if (options_.commit_writes) options_.commit_writes->observe(static_cast<double>(batch.size()));
   return true;

@@ -1,8 +1,9 @@
 // Group commit: one writer thread owns the write connection. It takes every
 // queued write, runs them in one transaction (one bad write fails alone: see
 // GroupCommit::run_batch and Mode), commits, and only then reports to each
-// caller, or hands the writes that must be on disk to the log sync thread. Outcomes queued alone wait
-// briefly for company (SqliteOptions::outcome_hold).
+// caller, or hands the writes that must be on disk to the log sync thread.
+// Outcomes queued alone wait briefly for company
+// (SqliteOptions::outcome_hold).
 //
 // Not for: the SQL of the writes (their bodies come from sqlite_store.cc),
 // or syncing the log (log_sync.h).
@@ -79,8 +80,8 @@ class GroupCommit {
   uint64_t commits() const noexcept { return commits_.load(); }
   // Rollbacks so far: of a write that failed (its savepoint or its own
   // statement), of a batch run again because one of its writes failed,
-  // or of a batch that could not commit. What a write body remembers of earlier writes' effects (a
-  // cache) may be stale once this moves.
+  // or of a batch that could not commit. What a write body remembers of
+  // earlier writes' effects (a cache) may be stale once this moves.
   uint64_t rollbacks() const noexcept { return rollbacks_.load(); }
 
  private:

@@ -124,7 +124,8 @@ TEST_F(GroupCommitTest, AWriteThatFailsHalfwayFailsAloneAndTheOthersCommitOnce) 
   EXPECT_EQ(*a, 1);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.error().code(), Code::failed_precondition);
-  EXPECT_NE(std::string(b.error().what()).find("refuses after its insert"), std::string::npos) << b.error().what();
+  EXPECT_NE(std::string(b.error().what()).find("refuses after its insert"), std::string::npos)
+      << b.error().what();
   ASSERT_TRUE(c.ok()) << c.error().what();
   EXPECT_EQ(*c, 3);
   writer.stop();
