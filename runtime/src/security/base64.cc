@@ -24,15 +24,18 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
+bool is_base64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+         c == '=';
+}
+
 std::optional<std::string> base64_decode(std::string_view text) {
   ensure_sodium();
   // libsodium 1.0.18's decoder takes some bytes outside the alphabet (any
   // byte from 0x80 up) as digits: "Infin\xd1\x9eN" decodes to six bytes.
   // Only the alphabet and '=' reach it.
   for (char c : text) {
-    const bool digit = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                       c == '/' || c == '=';
-    if (!digit) return std::nullopt;
+    if (!is_base64_char(c)) return std::nullopt;
   }
   const bool padded = text.find('=') != std::string_view::npos;
   if (padded && text.size() % 4 != 0) return std::nullopt;

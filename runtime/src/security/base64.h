@@ -16,6 +16,8 @@ std::string base64_encode(std::string_view bytes);
 // "=" padding may be absent (RFC 8941 4.2.7 asks parsers to accept that).
 // nullopt on anything else.
 std::optional<std::string> base64_decode(std::string_view text);
+// A character base64_decode takes: the standard alphabet and '='.
+bool is_base64_char(char c);
 
 // libsodium needs sodium_init() once before use; cheap and thread-safe after.
 void ensure_sodium();

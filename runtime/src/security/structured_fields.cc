@@ -279,7 +279,7 @@ class Parser {
     if (close == std::string_view::npos) return fail("byte sequence is not closed with ':'");
     const std::string_view b64 = input_.substr(pos_, close - pos_);
     for (char c : b64) {
-      if (!(is_alpha(c) || is_digit(c) || c == '+' || c == '/' || c == '=')) {
+      if (!detail::is_base64_char(c)) {
         return fail("byte sequence holds " + describe(c) + ", not a base64 character");
       }
     }
