@@ -135,12 +135,13 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
       commit_synced_ = synced;
     }
   }
-  const Error lost(Code::unavailable, "the store could not commit; the write was not kept");
-  const auto began = std::chrono::steady_clock::now();
-  if (!txn_.begin.run()) {
+  const auto lose_all = [&batch] {
+    const Error lost(Code::unavailable, "the store could not commit; the write was not kept");
     for (OpPtr& op : batch) op->fail(lost);
     return false;
-  }
+  };
+  const auto began = std::chrono::steady_clock::now();
+  if (!txn_.begin.run()) return lose_all();
   // First without a savepoint per write: writes rarely fail, and a
   // savepoint makes SQLite copy every page a write touches that the batch
   // had already changed (its sub-journal), about as much as the write
@@ -148,21 +149,15 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
   // and the batch runs again below, each write in a savepoint of its own,
   // so a failing write still fails alone. Bodies may run twice: what they
   // keep outside the database is either redone or keyed to rollbacks().
-  bool ok = true;
-  for (OpPtr& op : batch) {
-    if (!op->run()) {
-      ok = false;
-      break;
-    }
+  // In order, stopping at the first write that fails (all_of).
+  bool ok = std::all_of(batch.begin(), batch.end(), [](const OpPtr& op) { return op->run(); });
+  if (ok && txn_.commit.run()) {
+    count_commit(batch.size(), began);
+    return true;
   }
-  if (ok) ok = txn_.commit.run();
-  if (ok) return committed(batch, began);
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   rollbacks_ += 1;
-  if (!txn_.begin.run()) {
-    for (OpPtr& op : batch) op->fail(lost);
-    return false;
-  }
+  if (!txn_.begin.run()) return lose_all();
   ok = true;
   for (OpPtr& op : batch) {
     if (op->mode.self_contained) {
@@ -185,21 +180,20 @@ bool GroupCommit::run_batch(std::vector<OpPtr>& batch) {
   if (!ok || !txn_.commit.run()) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     rollbacks_ += 1;
-    for (OpPtr& op : batch) op->fail(lost);
-    return false;
+    return lose_all();
   }
-  return committed(batch, began);
+  count_commit(batch.size(), began);
+  return true;
 }
 
-bool GroupCommit::committed(const std::vector<OpPtr>& batch, std::chrono::steady_clock::time_point began) {
-  writes_ += batch.size();
+void GroupCommit::count_commit(std::size_t writes, std::chrono::steady_clock::time_point began) {
+  writes_ += writes;
   commits_ += 1;
   if (options_.commit_seconds) {
     options_.commit_seconds->observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   }
-  if (options_.commit_writes) options_.commit_writes->observe(static_cast<double>(batch.size()));
-  return true;
+  if (options_.commit_writes) options_.commit_writes->observe(static_cast<double>(writes));
 }
 
 }  // namespace dispatch::scheduler::sqlite

@@ -88,8 +88,8 @@ class GroupCommit {
   void enqueue(OpPtr op);
   void write_loop();
   bool run_batch(std::vector<OpPtr>& batch);
-  // Counts a committed batch; true.
-  bool committed(const std::vector<OpPtr>& batch, std::chrono::steady_clock::time_point began);
+  // Counts a committed batch of `writes` begun at `began`.
+  void count_commit(std::size_t writes, std::chrono::steady_clock::time_point began);
 
   sqlite3* const db_;
   const GroupCommitOptions options_;

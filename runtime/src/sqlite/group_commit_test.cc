@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -59,6 +60,27 @@ class GroupCommitTest : public ::testing::Test {
 // submitted meanwhile are queued together and share the next batch.
 class Gate {
  public:
+  // Queues a write whose body waits here until open(); returns once the
+  // writer is inside it. The future gets that write's result.
+  std::future<Result<int>> hold(GroupCommit& writer) {
+    auto done = std::make_shared<std::promise<Result<int>>>();
+    std::future<Result<int>> result = done->get_future();
+    writer.submit<int>([done](Result<int> r) { done->set_value(std::move(r)); },
+                       [this] {
+                         wait();
+                         return 0;
+                       },
+                       Mode{});
+    until_entered();
+    return result;
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
   void wait() {
     std::unique_lock<std::mutex> lock(mu_);
     entered_ = true;
@@ -69,13 +91,7 @@ class Gate {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return entered_; });
   }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
 
- private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool entered_ = false, open_ = false;
@@ -85,14 +101,7 @@ TEST_F(GroupCommitTest, AWriteThatFailsHalfwayFailsAloneAndTheOthersCommitOnce) 
   GroupCommit writer(db_.get(), GroupCommitOptions{}, nullptr);
   const uint64_t rollbacks_before = writer.rollbacks();
   Gate gate;
-  std::promise<Result<int>> gated;
-  writer.submit<int>([&](Result<int> r) { gated.set_value(std::move(r)); },
-                     [&] {
-                       gate.wait();
-                       return 0;
-                     },
-                     Mode{});
-  gate.until_entered();
+  std::future<Result<int>> gated = gate.hold(writer);
 
   // Queued together behind the gate: two good writes around one that
   // changes a row and then fails.
@@ -116,7 +125,7 @@ TEST_F(GroupCommitTest, AWriteThatFailsHalfwayFailsAloneAndTheOthersCommitOnce) 
   }, Mode{/*synced=*/false, /*self_contained=*/true});
   gate.open();
 
-  ASSERT_TRUE(gated.get_future().get().ok());
+  ASSERT_TRUE(gated.get().ok());
   auto a = done[0].get_future().get();
   auto b = done[1].get_future().get();
   auto c = done[2].get_future().get();
@@ -146,14 +155,7 @@ TEST_F(GroupCommitTest, AWriteThatFailsHalfwayFailsAloneAndTheOthersCommitOnce) 
 TEST_F(GroupCommitTest, ABatchWhereNothingFailsRunsEachWriteOnce) {
   GroupCommit writer(db_.get(), GroupCommitOptions{}, nullptr);
   Gate gate;
-  std::promise<Result<int>> gated;
-  writer.submit<int>([&](Result<int> r) { gated.set_value(std::move(r)); },
-                     [&] {
-                       gate.wait();
-                       return 0;
-                     },
-                     Mode{});
-  gate.until_entered();
+  std::future<Result<int>> gated = gate.hold(writer);
   constexpr int kWrites = 50;
   std::vector<std::promise<Result<int>>> done(kWrites);
   std::vector<int> runs(kWrites, 0);
@@ -165,7 +167,7 @@ TEST_F(GroupCommitTest, ABatchWhereNothingFailsRunsEachWriteOnce) {
     }, Mode{/*synced=*/false, /*self_contained=*/i % 2 == 0});
   }
   gate.open();
-  ASSERT_TRUE(gated.get_future().get().ok());
+  ASSERT_TRUE(gated.get().ok());
   for (int i = 0; i < kWrites; ++i) {
     auto r = done[i].get_future().get();
     ASSERT_TRUE(r.ok()) << r.error().what();
