@@ -15,6 +15,8 @@
 #include <thread>
 #include <utility>
 
+#include "transport/test_loopback_port.h"
+
 namespace bench {
 
 ChildProcess::ChildProcess(const std::string& name, const SpawnOptions& options) : name_(name) {
@@ -86,18 +88,7 @@ bool ChildProcess::exited(int* status) {
 }
 
 int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("no socket for a free port");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
+  const int port = dispatch::testing::free_loopback_port();
   if (port == 0) throw std::runtime_error("no free port on 127.0.0.1");
   return port;
 }

@@ -50,9 +50,10 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-// A free TCP port on 127.0.0.1 (bound, read, closed: another process may
-// take it before the caller binds it, which the caller reports as a failed
-// start). Throws when none can be had.
+// A free TCP port on 127.0.0.1, outside the ephemeral range
+// (transport/test_loopback_port.h; another process may still take it before
+// the caller binds it, which the caller reports as a failed start). Throws
+// when none can be had.
 int free_loopback_port();
 
 // True when something accepts TCP connections on 127.0.0.1:`port`.

@@ -19,19 +19,12 @@
 #include <utility>
 #include <vector>
 
+#include "transport/test_loopback_port.h"
+
 namespace durable_test {
 
-inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+// A port for a server the test starts (transport/test_loopback_port.h).
+inline uint16_t free_port() { return dispatch::testing::free_loopback_port(); }
 
 inline bool port_open(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -63,8 +64,12 @@ class DispatchdOnJetStream : public ::testing::Test {
     for (int i = 0; i < 500 && !(port_open(api_ports_[0]) && port_open(api_ports_[1]) && port_open(ep_port_)); ++i) {
       std::this_thread::sleep_for(10ms);
     }
-    ASSERT_TRUE(port_open(api_ports_[0]) && port_open(api_ports_[1]) && port_open(ep_port_))
-        << "see " << dir_ << "dispatchd0.log";
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(port_open(api_ports_[i])) << "dispatchd " << i << " is not listening on " << api_ports_[i]
+                                            << "; its log:\n" << log_of("dispatchd" + std::to_string(i));
+    }
+    ASSERT_TRUE(port_open(ep_port_)) << "the endpoint is not listening on " << ep_port_ << "; its log:\n"
+                                     << log_of("endpoint");
   }
   void TearDown() override {
     for (pid_t pid : {schedulers_[0], schedulers_[1], endpoint_}) {
@@ -74,6 +79,10 @@ class DispatchdOnJetStream : public ::testing::Test {
       ::waitpid(pid, &st, 0);
     }
     if (!HasFailure() && !dir_.empty()) ::system(("rm -rf " + dir_).c_str());
+  }
+  std::string log_of(const std::string& name) {
+    std::ifstream in(dir_ + name + ".log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
   }
   std::unique_ptr<dispatch::HttpClient> api(int i) {
     dispatch::HttpClientOptions o;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "dispatch/transport/server.h"
+#include "transport/test_loopback_port.h"
 #include "transport/test_service.h"
 
 namespace dispatch {
@@ -26,18 +27,8 @@ namespace {
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
-// A port nobody listens on: bind one, note it, close it.
-uint16_t closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+// A port nobody listens on (nor will: outside the ephemeral range).
+uint16_t closed_port() { return dispatch::testing::free_loopback_port(); }
 
 ServerOptions quiet_options() {
   ServerOptions options;

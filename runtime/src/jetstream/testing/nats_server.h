@@ -43,25 +43,11 @@
 #include <thread>
 #include <vector>
 
+#include "transport/test_loopback_port.h"
+
 namespace dispatch::scheduler::testing {
 
-// A port nobody listens on at the moment, on 127.0.0.1; 0 when none.
-inline int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using dispatch::testing::free_loopback_port;
 
 // Whether something accepts connections on 127.0.0.1:port.
 inline bool loopback_accepts(int port) {
