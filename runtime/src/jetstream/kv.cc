@@ -197,10 +197,17 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     cfg.Replicas = o.replicas;
     s = js_CreateKeyValue(&kv->kv_, kv->js_, &cfg);
     if (s != NATS_OK) {
-      return nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
-                        "cannot create JetStream bucket " + o.bucket + " at " + where +
-                            " (is JetStream enabled on the server: nats-server -js?)",
-                        s);
+      Error failed = nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
+                                "cannot create JetStream bucket " + o.bucket + " at " + where +
+                                    " (is JetStream enabled on the server: nats-server -js?)",
+                                s);
+      // Another dispatchd starting at the same moment may have made it.
+      // The server does not always answer such a race with the bucket it
+      // made: nats-server 2.9 checks a new stream's name and its subjects
+      // under separate locks, so the loser of a close race is told
+      // "subjects overlap with an existing stream". Whoever made the
+      // bucket, its settings are checked below.
+      if (js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str()) != NATS_OK) return failed;
     }
   } else if (s != NATS_OK) {
     return nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,

@@ -1,6 +1,7 @@
-// Kv, the store's one way to a bucket: compare-and-set writes tell a lost
-// race (nullopt) from a failure (an error) by the server's answer, whatever
-// the thread did before; a removed (deleted or purged) key can be created again.
+// Kv, the store's one way to a bucket: opens racing to create one bucket
+// all get it; compare-and-set writes tell a lost race (nullopt) from a
+// failure (an error) by the server's answer, whatever the thread did
+// before; a removed (deleted or purged) key can be created again.
 #include "jetstream/kv.h"
 
 #include <gtest/gtest.h>
@@ -35,6 +36,31 @@ class KvTest : public ::testing::Test {
   NatsServer nats_;
   std::unique_ptr<Kv> kv_;
 };
+
+// dispatchd processes started together on a bucket that does not exist yet
+// all create it; whichever the server takes first, the others open it.
+TEST_F(KvTest, OpensRacingToCreateOneBucketAllSucceed) {
+  for (int round = 0; round < 20; ++round) {
+    JetStreamOptions o;
+    o.servers = {nats_.url()};
+    o.bucket = "race" + std::to_string(round);
+    o.timeout = std::chrono::milliseconds(2000);
+    constexpr int kOpeners = 8;
+    std::vector<std::string> errors(kOpeners);
+    std::vector<std::thread> openers;
+    std::atomic<int> ready{0};
+    for (int i = 0; i < kOpeners; ++i) {
+      openers.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < kOpeners) std::this_thread::yield();
+        auto kv = Kv::open(o);
+        if (!kv.ok()) errors[i] = kv.error().what();
+      });
+    }
+    for (auto& t : openers) t.join();
+    for (int i = 0; i < kOpeners; ++i) EXPECT_EQ(errors[i], "") << "round " << round << ", opener " << i;
+  }
+}
 
 TEST_F(KvTest, CreateWritesOnceAndUpdateNeedsTheLatestRevision) {
   auto first = kv_->create("k", "one");
