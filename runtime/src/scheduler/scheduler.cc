@@ -495,8 +495,7 @@ struct Scheduler::Impl {
   enum class Aimd { keep, increase, decrease };
 
   void finish(CallRecord c, Outcome o, Aimd aimd = Aimd::keep) {
-    o.parent_id = c.parent_id;
-    o.had_outstanding = c.outstanding > 0;
+    o.leased_as(c);
     const CallState state = o.state;
     // The delivery loop is woken only when it has something to do (a call
     // waiting for this slot, an endpoint to lease for, a retry to time, room

@@ -108,8 +108,7 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     return r.value_or(CallRecord{});
   }
   bool finish(const CallRecord& leased, Outcome o, int64_t now) {
-    o.parent_id = leased.parent_id;
-    o.had_outstanding = leased.outstanding > 0;
+    o.leased_as(leased);
     return store_->finish_sync(leased.id, leased.lease, std::move(o), now).value();
   }
   static Outcome completed(std::string output) {
@@ -172,8 +171,7 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
         Outcome back;
         back.state = CallState::pending;
         back.next_attempt_at_ms = now;
-        back.parent_id = c.parent_id;
-        back.had_outstanding = c.outstanding > 0;
+        back.leased_as(c);
         EXPECT_TRUE(store_->finish_sync(c.id, c.lease, std::move(back), now).value());
       }
     }
@@ -541,6 +539,42 @@ TEST_P(StoreConformance, AReleasedResumeKeepsItsStateAndResults) {
   EXPECT_EQ(again.poll_state, "state-1");
   ASSERT_EQ(again.results.size(), 1u);
   EXPECT_EQ(again.results[0].output, "a");
+}
+
+// An attempt that lost its lease (released, the call leased again) changes
+// nothing in the tree with its outcome: no result for the parent, no
+// children, no results consumed.
+TEST_P(StoreConformance, AnOutcomeUnderALostLeaseChangesNothingInTheTree) {
+  const std::string parent = enqueue(call("t.workflow"));
+  auto kids = start_parent(parent, 1, 1, 1);
+  CallRecord lost_child = claim_one(kids[0], 2000);
+  ASSERT_EQ(store_->release_leases_sync(2001, true).value(), 1u);
+  CallRecord child = claim_one(kids[0], 2002);
+  EXPECT_FALSE(finish(lost_child, completed("late"), 2003));
+  EXPECT_EQ(get(parent).ready, 0u);
+  EXPECT_EQ(get(parent).outstanding, 1u);
+  ASSERT_TRUE(finish(child, completed("a"), 2004));
+  EXPECT_EQ(get(parent).ready, 1u);
+
+  CallRecord lost_parent = claim_one(parent, 2100);
+  ASSERT_EQ(lost_parent.results.size(), 1u);
+  ASSERT_EQ(store_->release_leases_sync(2101, true).value(), 1u);
+  CallRecord resumed = claim_one(parent, 2102);
+  EXPECT_FALSE(finish(lost_parent, poll(lost_parent, 2, 1, 1, 0, "lost"), 2103));
+  EXPECT_FALSE(finish(lost_parent, completed("lost"), 2103));
+  CallRecord unchanged = get(parent);
+  EXPECT_EQ(unchanged.state, CallState::running);
+  EXPECT_EQ(unchanged.poll_state, "state-1");
+  EXPECT_EQ(unchanged.ready, 1u);
+  EXPECT_EQ(children(parent).size(), 1u);
+  ASSERT_EQ(resumed.results.size(), 1u);
+  ASSERT_TRUE(finish(resumed, poll(resumed, 1, 1, 1, 0, "state-2"), 2104));
+  CallRecord after = get(parent);
+  EXPECT_EQ(after.state, CallState::suspended);
+  EXPECT_EQ(after.poll_state, "state-2");
+  EXPECT_EQ(after.ready, 0u);
+  EXPECT_EQ(after.outstanding, 1u);
+  EXPECT_EQ(children(parent).size(), 2u);
 }
 
 // ---- the basic contract: one call at a time ----

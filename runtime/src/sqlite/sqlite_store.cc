@@ -222,7 +222,7 @@ class SqliteStore final : public Store {
               Done<bool> done) override {
     // Most calls neither have a parent nor make calls: one statement.
     const bool plain = !outcome.poll && !outcome.tail_call && !outcome.restart && outcome.consumed.empty() &&
-                       outcome.parent_id.empty() && !outcome.had_outstanding;
+                       outcome.parent_id.empty() && !outcome.had_outstanding && !outcome.polled;
     if (!plain) {
       writer_.submit<bool>(std::move(done), [this, id = std::move(id), lease, outcome = std::move(outcome), now_ms] {
         return finish_in_tree(id, lease, outcome, now_ms);
@@ -376,26 +376,26 @@ class SqliteStore final : public Store {
   }
 
   // An outcome that touches other calls: results, children, a Poll, a
-  // tail call, a restart (Store's contract for finish, in store.h).
+  // tail call, a restart (Store's contract for finish, in store.h). What
+  // it needs of the call as it was leased comes with the outcome
+  // (Outcome::leased_as): its first statement checks the lease, and the
+  // call is not read again.
   bool finish_in_tree(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms) {
-    sqlite::CallTree::Leased call;
-    if (!tree_.read_leased(id, lease, &call)) return false;
     if (outcome.poll) {
       // The outcome goes with the Poll, in one write of the row.
-      tree_.suspend(id, lease, outcome, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
-      return true;
+      return tree_.suspend(id, lease, outcome, now_ms, [&](const NewCall& child) { insert_call(child, now_ms); });
     }
-    update_outcome(id, lease, outcome, now_ms);
+    if (!update_outcome(id, lease, outcome, now_ms)) return false;
     const bool retried = outcome.state == CallState::pending && !outcome.restart && !outcome.tail_call;
     if (!retried && !outcome.consumed.empty()) tree_.consume(id, outcome.consumed);
     if (retried) return true;
     // It ends, or starts over: what it left unfinished goes.
-    if (call.outstanding > 0) {
+    if (outcome.had_outstanding) {
       tree_.cancel_descendants(id, now_ms, outcome.tail_call || outcome.restart
                                                ? "cancelled: " + id + " started over (a tail call or a restart)"
                                                : "cancelled: " + id + ", which made this call, has ended");
     }
-    if (call.polled) tree_.drop_results(id);
+    if (outcome.polled) tree_.drop_results(id);
     if (outcome.tail_call) {
       tree_.continue_as(id, *outcome.tail_call, now_ms);
       return true;
@@ -404,16 +404,16 @@ class SqliteStore final : public Store {
       tree_.forget_poll(id);
       return true;
     }
-    if (!call.parent_id.empty() && is_final(outcome.state)) {
+    if (!outcome.parent_id.empty() && is_final(outcome.state)) {
       ChildResult result;
-      result.correlation_id = call.correlation_id;
+      result.correlation_id = outcome.correlation_id;
       result.dispatch_id = id;
       result.status = outcome.status;
       result.output_type_url = outcome.output_type_url;
       result.output = outcome.output;
       result.error_type = outcome.error_type;
       result.error_message = outcome.error_message;
-      tree_.deliver(call.parent_id, result, now_ms);
+      tree_.deliver(outcome.parent_id, result, now_ms);
     }
     return true;
   }

@@ -11,9 +11,6 @@ namespace dispatch::scheduler::sqlite {
 
 CallTree::CallTree(sqlite3* db)
     : db_(db),
-      read_leased_(db,
-                   "SELECT parent_id, correlation_id, polled, ready, outstanding, expiration_at FROM calls "
-                   "WHERE id = ?1 AND state = 2 AND lease = ?2"),
       consume_(db, "DELETE FROM results WHERE seq = ?1 AND parent_id = ?2"),
       lower_ready_(db, "UPDATE calls SET ready = MAX(ready - ?2, 0) WHERE id = ?1"),
       drop_results_(db, "DELETE FROM results INDEXED BY results_parent WHERE parent_id = ?1"),
@@ -71,19 +68,6 @@ SELECT id FROM d)sql"),
                    "UPDATE calls SET polled = 0, poll_state = x'', poll_state_type = '', min_results = 0, "
                    "max_results = 0, poll_error_type = '', poll_error_message = '', outstanding = 0, "
                    "ready = 0 WHERE id = ?1") {}
-
-bool CallTree::read_leased(const std::string& id, uint64_t lease, Leased* out) {
-  Using u(read_leased_);
-  read_leased_.bind(1, id).bind(2, static_cast<int64_t>(lease));
-  if (!read_leased_.step()) return false;
-  out->parent_id = read_leased_.text(0);
-  out->correlation_id = static_cast<uint64_t>(read_leased_.i64(1));
-  out->polled = read_leased_.i64(2) != 0;
-  out->ready = static_cast<uint32_t>(read_leased_.i64(3));
-  out->outstanding = static_cast<uint32_t>(read_leased_.i64(4));
-  out->expiration_at_ms = read_leased_.i64(5);
-  return true;
-}
 
 uint32_t CallTree::drop_consumed(const std::string& parent_id, const std::vector<uint64_t>& seqs) {
   uint32_t gone = 0;
@@ -163,7 +147,7 @@ void CallTree::cancel_descendants(const std::string& id, int64_t now_ms, const s
   }
 }
 
-void CallTree::record_poll(const std::string& id, uint64_t lease, const Outcome& outcome, uint32_t consumed,
+bool CallTree::record_poll(const std::string& id, uint64_t lease, const Outcome& outcome, uint32_t consumed,
                            uint32_t added, int64_t now_ms) {
   const PollOutcome& poll = *outcome.poll;
   const bool refused = !poll.error_type.empty() || !poll.error_message.empty();
@@ -179,7 +163,7 @@ void CallTree::record_poll(const std::string& id, uint64_t lease, const Outcome&
   poll_.bind(18, poll.wake_at_ms != 0 ? poll.wake_at_ms : std::numeric_limits<int64_t>::max());
   poll_.bind(19, static_cast<int64_t>(lease));
   poll_.step();
-  if (sqlite3_changes(db_) != 1) throw Error(Code::internal, "a suspending call vanished");
+  return sqlite3_changes(db_) == 1;
 }
 
 void CallTree::continue_as(const std::string& id, const NewCall& call, int64_t now_ms) {

@@ -25,18 +25,6 @@ class CallTree {
   // Prepares the statements on the write connection.
   explicit CallTree(sqlite3* db);
 
-  // The fields of a running call these steps need, if it is running under
-  // `lease`.
-  struct Leased {
-    std::string parent_id;
-    uint64_t correlation_id = 0;
-    bool polled = false;
-    uint32_t ready = 0;
-    uint32_t outstanding = 0;
-    int64_t expiration_at_ms = 0;
-  };
-  bool read_leased(const std::string& id, uint64_t lease, Leased* out);
-
   // Drops the results in `seqs` that wait for `parent_id`; how many went.
   uint32_t consume(const std::string& parent_id, const std::vector<uint64_t>& seqs);
   // Drops every result waiting for `parent_id`.
@@ -53,17 +41,25 @@ class CallTree {
   // their callers are going too); their waiting results are dropped.
   void cancel_descendants(const std::string& id, int64_t now_ms, const std::string& why);
 
-  // Records the end of `id`'s attempt (running under `lease`) with a Poll:
-  // the results it was handed dropped, the children added by `insert`
-  // (which returns each one's ID), then the call's row in one statement:
-  // the outcome, the poll state and limits, attempts 0, its counts, and
-  // when it is due. One write of the row, not one per part: the row holds
-  // the coroutine state, which every write of it copies.
+  // Records the end of `id`'s attempt with a Poll if it is running under
+  // `lease` (false when it is not, and nothing is written): the call's row
+  // in one statement (the outcome, the poll state and limits, attempts 0,
+  // its counts, when it is due), then the results it was handed dropped
+  // and the children added by `insert` (which returns each one's ID). One
+  // write of the row, not one per part: the row holds the coroutine state,
+  // which every write of it copies.
   template <typename Insert>
-  void suspend(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms, Insert insert) {
-    const uint32_t gone = drop_consumed(id, outcome.consumed);
+  bool suspend(const std::string& id, uint64_t lease, const Outcome& outcome, int64_t now_ms, Insert insert) {
+    const auto handed = static_cast<uint32_t>(outcome.consumed.size());
+    if (!record_poll(id, lease, outcome, handed, static_cast<uint32_t>(outcome.poll->calls.size()), now_ms)) {
+      return false;
+    }
+    // Nothing else drops a running call's results: all of them are there.
+    if (drop_consumed(id, outcome.consumed) != handed) {
+      throw Error(Code::internal, "results handed to call " + id + " vanished while it ran");
+    }
     for (const NewCall& child : outcome.poll->calls) insert(child);
-    record_poll(id, lease, outcome, gone, static_cast<uint32_t>(outcome.poll->calls.size()), now_ms);
+    return true;
   }
 
   // A tail call: `id` goes on as `call`, pending now.
@@ -75,11 +71,13 @@ class CallTree {
   // Deletes the results in `seqs` that wait for `parent_id` (its ready
   // count aside); how many went.
   uint32_t drop_consumed(const std::string& parent_id, const std::vector<uint64_t>& seqs);
-  void record_poll(const std::string& id, uint64_t lease, const Outcome& outcome, uint32_t consumed,
+  // The row's part of suspend(); false when `id` is not running under
+  // `lease`.
+  bool record_poll(const std::string& id, uint64_t lease, const Outcome& outcome, uint32_t consumed,
                    uint32_t added, int64_t now_ms);
 
   sqlite3* db_;
-  Stmt read_leased_, consume_, lower_ready_, drop_results_, results_for_, insert_result_, tell_parent_,
+  Stmt consume_, lower_ready_, drop_results_, results_for_, insert_result_, tell_parent_,
       descendants_, cancel_one_, poll_, continue_as_, forget_poll_;
 };
 

@@ -184,10 +184,22 @@ struct Outcome {
   bool restart = false;
   std::vector<uint64_t> consumed;  // ChildResult::seq of the results handed over
   // What the scheduler knows of the call as it leased it, so that a store
-  // need not read it again for the plain case: its parent (CallRecord::
-  // parent_id) and whether it may have unfinished children (outstanding > 0).
+  // need not read it again: its parent and its place there (CallRecord::
+  // parent_id, correlation_id), whether it may have unfinished children
+  // (outstanding > 0) and whether results may wait for it (polled). None
+  // of these changes while the call is leased, except outstanding, which
+  // only its own outcome raises. Set them with leased_as().
   std::string parent_id;
+  uint64_t correlation_id = 0;
   bool had_outstanding = false;
+  bool polled = false;
+
+  void leased_as(const CallRecord& leased) {
+    parent_id = leased.parent_id;
+    correlation_id = leased.correlation_id;
+    had_outstanding = leased.outstanding > 0;
+    polled = leased.polled;
+  }
 };
 
 struct ClaimOptions {
