@@ -151,6 +151,43 @@ TEST_F(Dispatchd, BearerKeysAreRequired) {
   EXPECT_EQ(*result, "hello");
 }
 
+// Clients awaiting results (Get with wait_ms) sleep on threads of their
+// own: more of them than dispatchd has workers (32) do not hold up a
+// Dispatch, which needs a worker to wait for its commit.
+TEST_F(Dispatchd, ManyAwaitingClientsDoNotHoldUpDispatch) {
+  auto client = api("k1");
+  dispatch::DispatchClient dc(*client, ep_url_);
+  dispatch::DispatchOptions later;
+  later.delay = std::chrono::minutes(10);
+  auto sleeper = dc.dispatch("durable.record", "durable.RecordRequest", "later", later);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.error().what();
+  constexpr int kAwaiting = 48;
+  std::vector<std::unique_ptr<dispatch::HttpClient>> clients;
+  std::vector<std::thread> awaiting;
+  for (int i = 0; i < kAwaiting; ++i) clients.push_back(api("k1"));
+  for (int i = 0; i < kAwaiting; ++i) {
+    awaiting.emplace_back([&, i] {
+      dispatch::DispatchClient waiter(*clients[i], ep_url_);
+      (void)waiter.await_result(*sleeper, 8s);  // still pending at the end
+    });
+  }
+  std::this_thread::sleep_for(500ms);  // the Gets are in and waiting
+  dispatch::HttpClientOptions o;
+  o.api_key = "k1";
+  o.default_timeout = 4s;  // the awaits last 8 s: a Dispatch queued behind them would not make it
+  dispatch::HttpClient quick(api_url_, o);
+  dispatch::DispatchClient dq(quick, ep_url_);
+  const auto began = std::chrono::steady_clock::now();
+  auto id = dq.dispatch("durable.record", "durable.RecordRequest", "now");
+  const auto took = std::chrono::steady_clock::now() - began;
+  for (auto& t : awaiting) t.join();
+  ASSERT_TRUE(id.ok()) << "a Dispatch behind " << kAwaiting << " awaiting clients: " << id.error().what();
+  EXPECT_LT(took, 4s);
+  auto result = dq.await_result(*id, 20s);
+  ASSERT_TRUE(result.ok()) << result.error().what();
+  EXPECT_EQ(*result, "now");
+}
+
 TEST_F(Dispatchd, BadInputGetsClearErrorsOrFinalStatuses) {
   auto client = api("k1");
   dispatch::DispatchClient dc(*client, ep_url_);

@@ -53,7 +53,9 @@ struct Fixture {
 class InlineHost final : public GrpcCalls::Host {
  public:
   GrpcCalls* calls = nullptr;
-  void run(int32_t stream, bool, std::function<GrpcAnswer()> call) override { calls->deliver(stream, call()); }
+  void run(int32_t stream, RequestHandler::Place, std::function<GrpcAnswer()> call) override {
+    calls->deliver(stream, call());
+  }
 };
 
 }  // namespace

@@ -158,8 +158,10 @@ const Method kDispatchMethods[] = {
      "dispatch.sdk.v1.DispatchResponse", &handle_dispatch},
 };
 const Method kAdminMethods[] = {
+    // A Get with wait_ms sleeps until the call ends: on the server's pool
+    // for waiting calls, not on a worker a Dispatch needs.
     {"Get", "/dispatch.scheduler.v1.AdminService/Get", "dispatch.scheduler.v1.GetRequest",
-     "dispatch.scheduler.v1.CallInfo", &handle_get},
+     "dispatch.scheduler.v1.CallInfo", &handle_get, nullptr, nullptr, /*waits=*/true},
     {"List", "/dispatch.scheduler.v1.AdminService/List", "dispatch.scheduler.v1.ListRequest",
      "dispatch.scheduler.v1.ListResponse", &handle_list},
     {"Cancel", "/dispatch.scheduler.v1.AdminService/Cancel", "dispatch.scheduler.v1.CancelRequest",

@@ -288,7 +288,7 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   const bool gzip = s.grpc.gzip_reply;
   const RequestHandler& handler = handler_;
   const auto received = s.received;
-  host_.run(id, handler_.is_quick(method),
+  host_.run(id, handler_.place(method),
             [&handler, &method, request = std::move(request), skip, context = std::move(context), received,
              gzip]() -> GrpcAnswer {
               const std::string_view message = std::string_view(request).substr(skip);

@@ -70,10 +70,11 @@ class GrpcCalls final : public Http2Session::Handler {
  public:
   class Host {
    public:
-    // Runs `call` now on this thread when `quick` and the thread may run
-    // calls, else on a worker; either way `deliver(stream, answer)` is then
-    // called on the connection's thread.
-    virtual void run(int32_t stream, bool quick, std::function<GrpcAnswer()> call) = 0;
+    // Runs `call` where `place` says (RequestHandler::place): now on this
+    // thread when that is the I/O thread and the thread may run calls,
+    // else on a worker or on the pool for waiting calls; either way
+    // `deliver(stream, answer)` is then called on the connection's thread.
+    virtual void run(int32_t stream, RequestHandler::Place place, std::function<GrpcAnswer()> call) = 0;
 
    protected:
     ~Host() = default;

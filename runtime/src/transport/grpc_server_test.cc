@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "dispatch/metrics/registry.h"
 #include "dispatch/transport/server.h"
@@ -51,6 +52,35 @@ class GrpcServerTest : public ::testing::Test {
   DispatchTable table_{&dispatch::testing::test_service()};
   std::unique_ptr<Server> server_;
 };
+
+// Calls of a function that waits (Method::waits) run on a pool of their
+// own: more of them waiting at once than there are workers, as streams of
+// one connection, do not hold up a call that needs a worker.
+TEST_F(GrpcServerTest, CallsThatWaitHoldUpNoOtherCall) {
+  ServerOptions options;
+  options.workers = 2;
+  options.waiting_threads = 8;
+  options.inline_limit = std::chrono::microseconds(0);  // every other call needs a worker
+  start(options);
+  dispatch::testing::Gate& gate = dispatch::testing::gate();
+  gate.reset();
+  Http2TestClient c(server_->port());
+  std::vector<int32_t> waiting;
+  for (int i = 0; i < 6; ++i) waiting.push_back(c.request("/t.TService/wait", kGrpc, grpc::frame_message("")));
+  const bool all_waiting = gate.wait_entered(6, std::chrono::seconds(10));
+  const int32_t id = c.request("/t.TService/add", kGrpc,
+                               grpc::frame_message(dispatch::testing::varint_field(1, 40) +
+                                                   dispatch::testing::varint_field(2, 2)));
+  const bool added = c.wait_closed(id);
+  gate.release();
+  ASSERT_TRUE(all_waiting) << "the waiting calls did not all start: they queued for the workers";
+  ASSERT_TRUE(added) << "a call that needs a worker waited behind the waiting calls";
+  EXPECT_EQ(c.status_field(id, "grpc-status"), "0");
+  for (int32_t w : waiting) {
+    ASSERT_TRUE(c.wait_closed(w));
+    EXPECT_EQ(c.status_field(w, "grpc-status"), "0");
+  }
+}
 
 TEST_F(GrpcServerTest, AUnaryCallHasHeadersOneMessageAndTrailers) {
   start();

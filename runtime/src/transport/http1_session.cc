@@ -16,7 +16,6 @@
 #include <string>
 #include <string_view>
 
-#include "core/thread_name.h"
 #include "transport/http2_connection.h"
 
 namespace dispatch::transport {
@@ -229,8 +228,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     }
     // On the lane's own thread only: a rescue thread serves the lane while
     // its thread is held, and must not be held in turn.
+    const auto place = resolved_ ? handler.place(*resolved_) : RequestHandler::Place::io_thread;
     if (server_->options.inline_limit.count() > 0 && !lane_.rescued.load(std::memory_order_acquire) &&
-        (!resolved_ || handler.is_quick(*resolved_))) {
+        place == RequestHandler::Place::io_thread) {
       // call_began then watchdog_parked, both sequentially consistent: the
       // watchdog writes them in the other order, so either it sees this
       // call and stays awake, or this sees it parked and wakes it.
@@ -242,11 +242,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       lane_.call_began.store(0, std::memory_order_release);
       return write_answer(/*on_worker=*/false);
     }
-    asio::post(*server_->workers, [self = shared_from_this()] {
-      // asio::thread_pool makes its threads itself: each names itself at
-      // its first call.
-      thread_local const bool named = (dispatch::detail::name_this_thread("dispatch-worker"), true);
-      (void)named;
+    server_->run_off_lane(place, [self = shared_from_this()] {
       self->response_ = self->server_->handler->serve(self->request_, self->received_,
                                                       self->resolved_ ? &*self->resolved_ : nullptr);
       self->write_answer(/*on_worker=*/true);
@@ -407,12 +403,8 @@ class LaneHost final : public ConnectionHost {
     call();
     lane_.call_began.store(0, std::memory_order_release);
   }
-  void run_on_worker(std::function<void()> work) override {
-    asio::post(*server_->workers, [work = std::move(work)] {
-      thread_local const bool named = (dispatch::detail::name_this_thread("dispatch-worker"), true);
-      (void)named;
-      work();
-    });
+  void run_on(RequestHandler::Place place, std::function<void()> work) override {
+    server_->run_off_lane(place, std::move(work));
   }
   void closed() override { server_->open_http2->dec(); }
 

@@ -114,14 +114,15 @@ void Http2Connection::after_write(boost::system::error_code ec) {
   }
 }
 
-void Http2Connection::run(int32_t stream, bool quick, std::function<GrpcAnswer()> call) {
-  if (quick && host_->may_run_inline()) {
+void Http2Connection::run(int32_t stream, RequestHandler::Place place, std::function<GrpcAnswer()> call) {
+  if (place == RequestHandler::Place::io_thread && host_->may_run_inline()) {
     GrpcAnswer answer;
     host_->run_inline([&] { answer = call(); });
     calls_.deliver(stream, std::move(answer));
     return;  // written by the flush after this read
   }
-  host_->run_on_worker([self = shared_from_this(), stream, call = std::move(call)]() mutable {
+  if (place == RequestHandler::Place::io_thread) place = RequestHandler::Place::workers;
+  host_->run_on(place, [self = shared_from_this(), stream, call = std::move(call)]() mutable {
     GrpcAnswer answer = call();
     asio::dispatch(self->socket_.get_executor(), [self, stream, answer = std::move(answer)]() mutable {
       self->calls_.deliver(stream, std::move(answer));

@@ -41,8 +41,9 @@ class ConnectionHost {
   virtual bool may_run_inline() const = 0;
   // Runs a quick call on this thread, with the watchdog's bookkeeping.
   virtual void run_inline(const std::function<void()>& call) = 0;
-  // Runs `work` on the worker pool.
-  virtual void run_on_worker(std::function<void()> work) = 0;
+  // Runs `work` on the worker pool, or on the pool for waiting calls
+  // (`place`: workers or waiting).
+  virtual void run_on(RequestHandler::Place place, std::function<void()> work) = 0;
   // The connection ended (for the connection gauges).
   virtual void closed() = 0;
 };
@@ -62,7 +63,7 @@ class Http2Connection final : public std::enable_shared_from_this<Http2Connectio
   void begin_drain(bool force);
 
  private:
-  void run(int32_t stream, bool quick, std::function<GrpcAnswer()> call) override;
+  void run(int32_t stream, RequestHandler::Place place, std::function<GrpcAnswer()> call) override;
   void read();
   void on_bytes(std::string_view bytes);
   void flush();

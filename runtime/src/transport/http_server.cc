@@ -62,6 +62,7 @@ Result<void> ServerCore::start() {
 
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   workers = std::make_unique<asio::thread_pool>(options.workers ? options.workers : cores);
+  waiting = std::make_unique<WaitingCalls>(options.waiting_threads);
   // At least kMinIoThreads by default, even on fewer cores: while there are
   // no more connections than I/O threads, each connection has a thread of
   // its own, which is woken only by its peer, and the kernel runs the two
@@ -111,6 +112,17 @@ Result<void> ServerCore::start() {
                        "reach this address can call its functions");
   }
   return {};
+}
+
+void ServerCore::run_off_lane(RequestHandler::Place place, std::function<void()> work) {
+  if (place == RequestHandler::Place::waiting) return waiting->post(std::move(work));
+  asio::post(*workers, [work = std::move(work)] {
+    // asio::thread_pool makes its threads itself: each names itself at its
+    // first call.
+    thread_local const bool named = (dispatch::detail::name_this_thread("dispatch-worker"), true);
+    (void)named;
+    work();
+  });
 }
 
 void ServerCore::accept() {
@@ -252,6 +264,7 @@ void ServerCore::wait_and_shutdown() {
     }
     // Workers first: a call still running posts its answer to its lane.
     if (workers) workers->join();
+    if (waiting) waiting->join();
     std::vector<std::thread> lent;
     {
       std::lock_guard lock(mu);

@@ -338,6 +338,41 @@ TEST_F(ServerTest, SlowFunctionDoesNotBlockTheIoThread) {
   EXPECT_EQ(*r, testing::string_field(1, "opened"));
 }
 
+// Calls of a function that waits (Method::waits, as the scheduler's Get with
+// wait_ms) run on a pool of their own: more of them waiting at once than
+// there are workers, on a connection each, do not hold up a call that
+// needs a worker. (grpc_server_test: the same over HTTP/2.)
+TEST_F(ServerTest, CallsThatWaitHoldUpNoOtherCall) {
+  ServerOptions options;
+  options.io_threads = 1;
+  options.workers = 2;
+  options.waiting_threads = 8;
+  options.inline_limit = std::chrono::microseconds(0);  // every other call needs a worker
+  start(options);
+  constexpr int kWaiting = 6;
+  std::vector<std::promise<Result<std::string>>> waited(kWaiting);  // outlives the clients
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < kWaiting; ++i) {
+    clients.push_back(std::make_unique<HttpClient>(url_));
+    clients.back()->call_async("/t.TService/wait", "", {},
+                               [&waited, i](Result<std::string> r) { waited[i].set_value(std::move(r)); });
+  }
+  const bool all_waiting = testing::gate().wait_entered(kWaiting, std::chrono::seconds(10));
+  HttpClient client(url_);
+  CallOptions within;
+  within.timeout = std::chrono::seconds(5);
+  auto sum = client.call("/t.TService/add", testing::varint_field(1, 2) + testing::varint_field(2, 3), within);
+  testing::gate().release();
+  ASSERT_TRUE(all_waiting) << "the waiting calls did not all start: they queued for the workers";
+  ASSERT_TRUE(sum.ok()) << "a call that needs a worker: " << sum.error().what();
+  EXPECT_EQ(*sum, testing::varint_field(1, 5));
+  for (auto& w : waited) {
+    auto r = w.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    EXPECT_EQ(*r, testing::string_field(1, "opened"));
+  }
+}
+
 // A quick call runs on the I/O thread that read it; when one holds that
 // thread for longer than inline_limit, the watchdog lends the thread's
 // connections another thread. One I/O thread: the first gated call holds it

@@ -220,8 +220,14 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
 RequestHandler::~RequestHandler() = default;
 
 bool RequestHandler::is_quick(const Method& method) const {
+  if (method.waits) return false;
   auto it = routes_.find(&method);
   return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
+}
+
+RequestHandler::Place RequestHandler::place(const Method& method) const {
+  if (method.waits) return Place::waiting;
+  return is_quick(method) ? Place::io_thread : Place::workers;
 }
 
 metrics::Counter& RequestHandler::calls_counter(const Route& route, Protocol protocol, Code code) const {
@@ -304,9 +310,11 @@ RequestHandler::Resolution RequestHandler::resolve(const Request& request) const
 }
 
 bool RequestHandler::is_quick(const Resolution& resolved) const {
-  if (resolved.function == nullptr) return true;
-  auto it = routes_.find(resolved.function);
-  return it == routes_.end() || !it->second->slow.load(std::memory_order_relaxed);
+  return resolved.function == nullptr || is_quick(*resolved.function);
+}
+
+RequestHandler::Place RequestHandler::place(const Resolution& resolved) const {
+  return resolved.function == nullptr ? Place::io_thread : place(*resolved.function);
 }
 
 void RequestHandler::note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const {

@@ -63,8 +63,14 @@ class RequestHandler {
   // --- The protocol-neutral half, shared by Connect, gRPC and gRPC-Web ---
 
   const Method* find(std::string_view path) const noexcept { return table_.find(path); }
-  // Whether a call of `method` runs on the I/O thread (not marked slow).
+  // Whether a call of `method` runs on the I/O thread (not marked slow,
+  // and not a function that waits).
   bool is_quick(const Method& method) const;
+  // Where a call of `method` runs: on the I/O thread that read it when it
+  // is quick, on the workers when not, and on the pool for waiting calls
+  // when its function waits (Method::waits).
+  enum class Place : uint8_t { io_thread, workers, waiting };
+  Place place(const Method& method) const;
   // The authenticate hook, then the bearer keys, then the signature: the
   // error to answer with, if any.
   Result<void> admit(const RequestInfo& info, const security::HttpRequestView& request) const;
@@ -108,6 +114,7 @@ class RequestHandler {
   // The server runs quick requests on the I/O thread that read them.
   bool is_quick(const Request& request) const { return is_quick(resolve(request)); }
   bool is_quick(const Resolution& resolved) const;
+  Place place(const Resolution& resolved) const;
 
   // How many calls in a row a slow function must finish within
   // inline_limit to be quick again. The durations are wall-clock time, so

@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +29,8 @@
 #include <vector>
 
 #include "dispatch/core/service.h"
+#include "transport/request_handler.h"
+#include "transport/waiting_calls.h"
 #include "dispatch/metrics/registry.h"
 #include "dispatch/transport/server.h"
 #include "transport/request_handler.h"
@@ -89,6 +92,12 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::vector<std::unique_ptr<Lane>> lanes;
   std::size_t next_lane = 0;  // on the accept thread
   std::unique_ptr<asio::thread_pool> workers;
+  // The threads for calls of functions that wait (Method::waits), made as
+  // such calls come (transport/waiting_calls.h).
+  std::unique_ptr<WaitingCalls> waiting;  // set by start()
+  // Runs a call that is not run on its I/O thread: on the workers, or with
+  // the waiting calls (`place`, RequestHandler::place).
+  void run_off_lane(RequestHandler::Place place, std::function<void()> work);
   std::thread watchdog;
   // True while the watchdog sleeps because no call has run inline for a
   // while; the first inline call after that wakes it (see watch()).

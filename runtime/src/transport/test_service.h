@@ -97,6 +97,10 @@ struct Gate {
   void reset() { std::lock_guard l(mu); entered = 0; open = false; }
   void release() { std::lock_guard l(mu); open = true; cv.notify_all(); }
   void wait_entered(int n) { std::unique_lock l(mu); cv.wait(l, [&] { return entered >= n; }); }
+  bool wait_entered(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, timeout, [&] { return entered >= n; });
+  }
 };
 inline Gate& gate() { static Gate g; return g; }
 inline Result<std::string> gated(const MethodCall&) {
@@ -143,8 +147,11 @@ inline const Service& test_service() {
       {"context", "/t.TService/context", "t.Empty", "t.ContextResponse", &context},
       {"crash", "/t.TService/crash", "t.Empty", "t.Empty", &crash},
       {"gate", "/t.TService/gate", "t.Empty", "t.EchoResponse", &gated},
+      // The gate as a function that waits (Method::waits): its calls run on
+      // the server's pool for waiting calls.
+      {"wait", "/t.TService/wait", "t.Empty", "t.EchoResponse", &gated, nullptr, nullptr, /*waits=*/true},
   };
-  static const Service service{"t", "TService", methods, 7, fd};
+  static const Service service{"t", "TService", methods, std::size(methods), fd};
   return service;
 }
 

@@ -122,6 +122,12 @@ struct Method {
   // whose Run the route answers by calling `handler`. Its MethodCall::service
   // is then the Run route's service.
   Result<std::string> (*run)(const MethodCall& call) = nullptr;
+  // A function whose calls may wait a long time for something that is not
+  // CPU work (the scheduler's Get with wait_ms sleeps until a call ends): a
+  // server runs its calls on a pool of their own (ServerOptions::
+  // waiting_threads), never on an I/O thread or a worker, so that calls
+  // waiting there cannot hold up the other calls.
+  bool waits = false;
 };
 
 // One service: one per annotated header, or a built-in one (the Dispatch

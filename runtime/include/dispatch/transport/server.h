@@ -19,7 +19,9 @@
 // than inline_limit, a watchdog lends that thread's connections another
 // thread until it returns: a slow function stalls other connections for at
 // most about inline_limit + 5 ms. The watchdog sleeps while no call runs
-// inline, so an idle server does not wake.
+// inline, so an idle server does not wake. Calls of a function that waits
+// (Method::waits) run on a pool of their own, never inline nor on the
+// workers.
 //
 // Not for: TLS termination (put a proxy in front), streaming user functions
 // (every function is a unary method).
@@ -127,6 +129,10 @@ struct ServerOptions {
   // held up once by a busy machine comes back. Zero: every call runs on a
   // worker, and no I/O thread ever runs user code.
   std::chrono::microseconds inline_limit{1000};
+  // Threads running the calls of functions that wait (Method::waits, such
+  // as the scheduler's Get with wait_ms), made when the first such call
+  // comes; that many calls wait at once, and more queue for a thread.
+  std::size_t waiting_threads = 256;
 
   // Limits. Crossing one answers a Connect error naming the limit.
   std::size_t max_body_bytes = 16'000'000;   // 413 resource_exhausted, then close
