@@ -15,12 +15,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,11 +29,10 @@
 #include <vector>
 
 #include "dispatch/core/service.h"
-#include "transport/request_handler.h"
-#include "transport/waiting_calls.h"
 #include "dispatch/metrics/registry.h"
 #include "dispatch/transport/server.h"
 #include "transport/request_handler.h"
+#include "transport/waiting_calls.h"
 
 namespace dispatch::transport {
 
