@@ -338,15 +338,16 @@ Result<std::optional<uint64_t>> Kv::update(const std::string& key, std::string_v
 }
 
 // What a write of write_all() was doing, for its errors.
-std::string Kv::writing(const std::string& key, uint64_t revision) const {
+std::string Kv::writing(const std::string& key, uint64_t revision, bool remove) const {
+  if (remove) return "removing " + key + " from JetStream bucket " + bucket_;
   return std::string(revision == 0 ? "creating " : "updating ") + key + " in JetStream bucket " + bucket_;
 }
 
-Result<std::optional<uint64_t>> Kv::refusal_or_error(const std::string& key, uint64_t revision, int status,
-                                                     int code, const char* text) const {
+Result<std::optional<uint64_t>> Kv::refusal_or_error(const std::string& key, uint64_t revision, bool remove,
+                                                     int status, int code, const char* text) const {
   if (code == JSStreamWrongLastSequenceErr) return std::optional<uint64_t>();
   const auto st = static_cast<natsStatus>(status);
-  return Error(code_for(st), writing(key, revision) + ": " +
+  return Error(code_for(st), writing(key, revision, remove) + ": " +
                                  (text != nullptr && *text != '\0' ? text : natsStatus_GetText(st)));
 }
 
@@ -364,7 +365,7 @@ void Kv::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* clos
       if (pa != nullptr) {
         answer = std::optional<uint64_t>(pa->Sequence);
       } else if (pae != nullptr) {
-        answer = kv->refusal_or_error(w.key, w.revision, pae->Err, pae->ErrCode, pae->ErrText);
+        answer = kv->refusal_or_error(w.key, w.revision, w.remove, pae->Err, pae->ErrCode, pae->ErrText);
       } else {
         answer = Error(Code::internal, "writing " + w.key + " in JetStream bucket " + kv->bucket_ +
                                            ": an acknowledgement with neither an answer nor an error");
@@ -384,7 +385,13 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
   // more on a call dispatched alone).
   if (writes.size() == 1) {
     const Write& w = writes.front();
-    answers.front() = w.revision == 0 ? create(w.key, w.value) : update(w.key, w.value, w.revision);
+    if (w.remove) {
+      Result<void> removed = remove(w.key);
+      answers.front() = removed.ok() ? Result<std::optional<uint64_t>>(std::optional<uint64_t>(0))
+                                     : Result<std::optional<uint64_t>>(removed.error());
+    } else {
+      answers.front() = w.revision == 0 ? create(w.key, w.value) : update(w.key, w.value, w.revision);
+    }
     return answers;
   }
   std::lock_guard<std::mutex> round(round_mu_);
@@ -401,12 +408,19 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, w.value.data(), static_cast<int>(w.value.size()));
       if (s != NATS_OK) {
-        answers[i] = nats_error(code_for(s), writing(w.key, w.revision), s);
+        answers[i] = nats_error(code_for(s), writing(w.key, w.revision, w.remove), s);
         continue;
       }
       jsPubOptions po;
       jsPubOptions_Init(&po);
-      if (w.revision == 0) {
+      if (w.remove) {
+        s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");  // what kvStore_Delete writes
+        if (s != NATS_OK) {
+          natsMsg_Destroy(msg);
+          answers[i] = nats_error(code_for(s), writing(w.key, 0, true), s);
+          continue;
+        }
+      } else if (w.revision == 0) {
         po.ExpectNoMessage = true;
       } else {
         po.ExpectLastSubjectSeq = w.revision;
@@ -421,17 +435,24 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       if (s != NATS_OK) {
         std::lock_guard<std::mutex> lock(acks_mu_);
         awaited_.erase(sent);
-        answers[i] = nats_error(code_for(s), writing(w.key, w.revision), s);
+        answers[i] = nats_error(code_for(s), writing(w.key, w.revision, w.remove), s);
       }
       natsMsg_Destroy(msg);  // null once nats.c took it
     }
+    // nats.c's flusher thread waits a millisecond for more before it
+    // sends what asynchronous publishes buffered; a round is complete
+    // here, so it goes now. The flush sends a PING and waits for its PONG,
+    // which only says the server read the writes: a short wait, the
+    // answers are awaited below (a lost connection fails the flush at
+    // once; the writes then time out there as before).
+    (void)natsConnection_FlushTimeout(nc_, std::min<int64_t>(timeout_ms_, 100));
     std::unique_lock<std::mutex> lock(acks_mu_);
     if (!acks_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms_), [this] { return awaited_.empty(); })) {
       // Unanswered within the timeout (the servers away, a leader moving):
       // unavailable, as a synchronous write's would be. Such a write may
       // still land; nats.c forgets it, so a late answer finds nothing here.
       for (const auto& [msg, i] : awaited_) {
-        answers[i] = Error(Code::unavailable, writing(writes[i].key, writes[i].revision) +
+        answers[i] = Error(Code::unavailable, writing(writes[i].key, writes[i].revision, writes[i].remove) +
                                                   ": no answer from the servers within " +
                                                   std::to_string(timeout_ms_) + " ms");
       }
@@ -446,7 +467,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
   }
   // A create refused by a delete marker writes over the marker, as create().
   for (std::size_t i = 0; i < writes.size(); ++i) {
-    if (writes[i].revision == 0 && answers[i].ok() && !*answers[i]) {
+    if (!writes[i].remove && writes[i].revision == 0 && answers[i].ok() && !*answers[i]) {
       answers[i] = create_over_marker(writes[i].key, writes[i].value);
     }
   }

@@ -60,11 +60,14 @@ class Kv {
   // or update() would answer it: the new revision, nullopt for a lost race
   // (the server's code 10071), or an error (unavailable for a write the
   // server did not answer within the timeout: it may have been written).
-  // Rounds from several threads take turns.
+  // A write may also be a removal (a delete marker, as remove(), with no
+  // condition), answered with the marker's revision (0 when it was the
+  // round's only write). Rounds from several threads take turns.
   struct Write {
     std::string key;
     std::string value;
     uint64_t revision = 0;  // 0: create
+    bool remove = false;    // a delete marker; value and revision unused
   };
   std::vector<Result<std::optional<uint64_t>>> write_all(std::vector<Write> writes);
   // Removes the key (a delete marker, which reads as absent and which
@@ -119,9 +122,9 @@ class Kv {
   // The rest of create() after its first write was refused: over a delete
   // marker the write expects the marker's revision.
   Result<std::optional<uint64_t>> create_over_marker(const std::string& key, std::string_view value);
-  std::string writing(const std::string& key, uint64_t revision) const;
-  Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, int status,
-                                                   int code, const char* text) const;
+  std::string writing(const std::string& key, uint64_t revision, bool remove = false) const;
+  Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, bool remove,
+                                                   int status, int code, const char* text) const;
   static void on_ack(__jsCtx* js, __natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
 
   __natsConnection* nc_ = nullptr;
