@@ -26,11 +26,15 @@
 // them. Timers and delayed calls are due times in the records and the
 // index; nothing is scheduled on the server.
 //
-// Writes run in order on the store's writer thread, which also runs their
-// callbacks and, when idle, recovery. Writes that do not depend on one
-// another are sent together and their answers awaited together (Kv::
-// write_all): a claim's leases, a batch's keys and then its calls, and the
-// finishes queued one after another (of distinct calls).
+// Writes run on the store's writer thread, which also runs their
+// callbacks and, when idle, recovery. It works in rounds: the writes that
+// do not depend on one another are sent together and their answers
+// awaited once (Kv::write_all): the finishes (of distinct calls), the
+// enqueues without idempotency keys and a claim waiting at the head of its
+// queue, with the next steps of batches earlier rounds began. A claim in
+// the round of an enqueue writes the new calls it has room for already
+// leased to it. Other writes (idempotency keys, cancel, retry, release,
+// delete) run alone between rounds, in queue order.
 //
 // Not for: stateful functions (entity_store.cc; entities() opens one on
 // first use), nor policy.
@@ -52,6 +56,7 @@
 #include <utility>
 
 #include "dispatch/jetstream/entity_store.h"
+#include "dispatch/metrics/registry.h"
 #include "jetstream/kv.h"
 #include "jetstream/records.h"
 
@@ -98,6 +103,17 @@ class JetStreamStore final : public Store {
   JetStreamStore(JetStreamOptions options, std::unique_ptr<Kv> kv)
       : options_(std::move(options)), kv_(std::move(kv)) {
     tag_ = static_cast<uint32_t>(rng_());
+    if (options_.metrics) {
+      round_seconds_ = &options_.metrics->histogram(
+          "dispatch_store_commit_duration_seconds",
+          "Time one group commit took, from BEGIN to COMMIT, in seconds (JetStream: one round of writes sent "
+          "together, until every answer is in).",
+          metrics::latency_buckets());
+      round_writes_ = &options_.metrics->histogram(
+          "dispatch_store_commit_writes",
+          "Writes (dispatches, leases, outcomes...) folded into one group commit (JetStream: into one round).",
+          metrics::size_buckets());
+    }
   }
 
   ~JetStreamStore() override {
@@ -147,13 +163,27 @@ class JetStreamStore final : public Store {
   }
 
   void enqueue(std::vector<NewCall> calls, int64_t now_ms, Done<std::vector<std::string>> done) override {
-    post([this, calls = std::move(calls), now_ms, done = std::move(done)]() mutable {
-      done(do_enqueue(std::move(calls), now_ms));
-    });
+    const bool keyed = std::any_of(calls.begin(), calls.end(), [](const NewCall& c) { return !c.idempotency_key.empty(); });
+    if (keyed || calls.empty()) {
+      post([this, calls = std::move(calls), now_ms, done = std::move(done)]() mutable {
+        done(do_enqueue(std::move(calls), now_ms));
+      });
+      return;
+    }
+    Task task;
+    task.enqueue = std::make_unique<Enqueue>();
+    task.enqueue->calls = std::move(calls);
+    task.enqueue->now_ms = now_ms;
+    task.enqueue->done = std::move(done);
+    post(std::move(task));
   }
 
   void claim(ClaimOptions o, Done<std::vector<CallRecord>> done) override {
-    post([this, o = std::move(o), done = std::move(done)]() mutable { done(do_claim(o)); });
+    Task task;
+    task.claim = std::make_unique<Claim>();
+    task.claim->o = std::move(o);
+    task.claim->done = std::move(done);
+    post(std::move(task));
   }
 
   void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
@@ -278,13 +308,60 @@ class JetStreamStore final : public Store {
     int64_t now_ms = 0;
     Done<bool> done;
   };
-  // A finish, or any other write.
+  // An enqueue none of whose calls has an idempotency key. Several calls
+  // take three rounds: their batch record, the calls, the record's
+  // removal (answered after the second); one call is one write.
+  struct Enqueue {
+    std::vector<NewCall> calls;
+    int64_t now_ms = 0;
+    Done<std::vector<std::string>> done;
+    pb::Batch batch;        // the calls with their IDs, from the round that takes it
+    std::string batch_key;  // "b.<first ID>"; empty for one call
+  };
+  // A claim: its picks from the index, their leases written in a round;
+  // the calls whose lease lost a race are settled one at a time after it.
+  struct Claim {
+    ClaimOptions o;
+    Done<std::vector<CallRecord>> done;
+    uint64_t lease = 0;
+    std::vector<std::string> picks;
+    std::vector<std::optional<pb::Call>> won;
+    std::vector<std::size_t> one_by_one;
+    std::vector<std::pair<std::size_t, pb::Call>> sent;  // pick, as written
+    std::size_t room = 0;                                 // calls of the round's enqueues it may still take
+    std::vector<pb::Call> made;                           // those written already leased to it
+    std::optional<Error> failure;                         // the first write of its that failed
+  };
+  // Finishes taken together: each one decided on the index's copy is
+  // written in the round; the others are settled one at a time after it.
+  struct Finishes {
+    std::vector<Finish> each;
+    std::vector<std::size_t> one_by_one;
+    std::vector<std::pair<std::size_t, pb::Call>> sent;  // finish, as written
+  };
+  // A finish, an enqueue without idempotency keys, a claim, or any other
+  // write (run alone, between rounds).
   struct Task {
     std::function<void()> run;
     std::unique_ptr<Finish> finish;
+    std::unique_ptr<Enqueue> enqueue;
+    std::unique_ptr<Claim> claim;
   };
-  // Finishes taken off the queue together, their writes sent at once.
+  // What one round writes, sent together and awaited once
+  // (Kv::write_all): the tasks at the head of the queue that can go
+  // together (finishes of distinct calls, enqueues without idempotency
+  // keys, one claim), in queue order and never past another write, and
+  // the next steps of batches taken by earlier rounds.
+  struct Round {
+    std::vector<std::unique_ptr<Enqueue>> recording;  // their batch records
+    std::vector<std::unique_ptr<Enqueue>> creating;   // their calls
+    std::vector<std::string> removing;                // batch records applied
+    Finishes finishes;
+    std::unique_ptr<Claim> claim;
+    bool taken() const { return !recording.empty() || !creating.empty() || !finishes.each.empty() || claim; }
+  };
   static constexpr std::size_t kMaxFinishes = 256;
+  static constexpr std::size_t kMaxRoundCalls = 1024;  // new calls a round takes (at least one enqueue)
 
   void post(std::function<void()> run) {
     Task task;
@@ -302,40 +379,158 @@ class JetStreamStore final : public Store {
   void write_loop() {
     int64_t last_recovery = wall_ms();
     for (;;) {
+      Round round;
+      round.creating = std::move(next_creating_);
+      round.removing = std::move(next_removing_);
+      next_creating_.clear();
+      next_removing_.clear();
+      const bool carried = !round.creating.empty() || !round.removing.empty();
       std::function<void()> run;
-      std::vector<Finish> finishes;
       {
         std::unique_lock<std::mutex> lock(queue_mu_);
-        queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !queue_.empty(); });
-        if (!queue_.empty()) {
-          // The finishes at the head of the queue go together (in queue
-          // order, never past another write), one per call.
-          std::set<std::string> ids;
-          while (!queue_.empty() && queue_.front().finish && finishes.size() < kMaxFinishes &&
-                 ids.insert(queue_.front().finish->id).second) {
-            finishes.push_back(std::move(*queue_.front().finish));
-            queue_.pop_front();
-          }
-          if (finishes.empty()) {
+        if (!carried) {
+          queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !queue_.empty(); });
+        }
+        take_round(round);
+        if (!round.taken() && !carried) {
+          if (!queue_.empty()) {
             run = std::move(queue_.front().run);
             queue_.pop_front();
+          } else if (stopping_) {
+            return;
           }
-        } else if (stopping_) {
-          return;
         }
       }
       if (run) {
         writes_++;
         run();
-      } else if (!finishes.empty()) {
-        writes_ += finishes.size();
-        do_finishes(finishes);
+      } else if (round.taken() || carried) {
+        writes_ += round.recording.size() + round.finishes.each.size() + (round.claim ? 1 : 0);
+        write_round(round);
       }
       if (wall_ms() - last_recovery >= 1000) {
         last_recovery = wall_ms();
         (void)recover(false);  // failures: tried again in a second
       }
     }
+  }
+
+  // Under queue_mu_: moves the tasks at the head of the queue that can
+  // share a round into it.
+  void take_round(Round& round) {
+    std::set<std::string> finishing;
+    std::size_t calls = 0;
+    while (!queue_.empty()) {
+      Task& t = queue_.front();
+      if (t.finish) {
+        if (round.finishes.each.size() >= kMaxFinishes || !finishing.insert(t.finish->id).second) break;
+        round.finishes.each.push_back(std::move(*t.finish));
+      } else if (t.enqueue) {
+        const std::size_t n = t.enqueue->calls.size();
+        if (calls > 0 && calls + n > kMaxRoundCalls) break;
+        calls += n;
+        Enqueue& e = *t.enqueue;
+        for (NewCall& c : e.calls) *e.batch.add_calls() = jetstream::to_new_call(std::move(c), new_id(e.now_ms), e.now_ms);
+        e.calls.clear();
+        e.batch.set_written_at_ms(wall_ms());
+        if (e.batch.calls_size() == 1) {
+          round.creating.push_back(std::move(t.enqueue));  // one record: nothing to make atomic
+        } else {
+          e.batch_key = std::string(jetstream::kBatchPrefix) + e.batch.calls(0).id();
+          round.recording.push_back(std::move(t.enqueue));
+        }
+      } else if (t.claim) {
+        if (round.claim) break;
+        round.claim = std::move(t.claim);
+      } else {
+        break;
+      }
+      queue_.pop_front();
+    }
+  }
+
+  void write_round(Round& round) {
+    std::vector<Kv::Write> writes;
+    for (const auto& e : round.recording) writes.push_back(Kv::Write{e->batch_key, encode(e->batch), 0});
+    for (const std::string& key : round.removing) writes.push_back(Kv::Write{key, {}, 0, true});
+    prepare_finishes(round.finishes, writes);
+    if (round.claim) prepare_claim(*round.claim, writes);
+    // The calls the round creates; those a claim in the same round has
+    // room for are written already leased to it (one write where a
+    // create and a lease were two), after the due calls it picked from
+    // the index.
+    std::vector<pb::Call> made;
+    std::vector<bool> leased;
+    for (const auto& e : round.creating) {
+      for (const pb::NewCall& n : e->batch.calls()) {
+        made.push_back(jetstream::to_call(n));
+        pb::Call& call = made.back();
+        // Due at its creation (a clock behind the enqueue's by a moment
+        // does not make it early), and not from a parent's effects.
+        Claim* claim = round.claim.get();
+        const bool lease = claim != nullptr && claim->room > 0 && call.parent_id().empty() &&
+                           n.not_before_ms() <= std::max(n.now_ms(), claim->o.now_ms) && !skipped(call, claim->o);
+        if (lease) {
+          take_lease(call, claim->o, claim->lease);
+          --claim->room;
+        }
+        leased.push_back(lease);
+        writes.push_back(Kv::Write{call_key(call.id()), encode(call), 0});
+      }
+    }
+
+    const auto began = std::chrono::steady_clock::now();
+    const std::size_t sending = writes.size();
+    auto answers = kv_->write_all(std::move(writes));
+    commits_ += answers.size();
+    if (round_seconds_ != nullptr && sending > 0) {
+      round_seconds_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+      round_writes_->observe(static_cast<double>(sending));
+    }
+    std::size_t at = 0;
+    // Batch records: the calls go in the next round.
+    for (auto& e : round.recording) {
+      auto& a = answers[at++];
+      if (!a.ok()) {
+        e->done(std::move(a).error());
+      } else if (!*a) {
+        e->done(Error(Code::internal, "batch key " + e->batch_key + " is taken in JetStream bucket " + options_.bucket));
+      } else {
+        next_creating_.push_back(std::move(e));
+      }
+    }
+    at += round.removing.size();  // failures: recovery removes what is left
+    at = settle_finishes(round.finishes, answers, at);
+    if (round.claim) at = settle_leases(*round.claim, answers, at);
+    // Calls: each enqueue answered with its IDs; a batch's record is
+    // removed in the next round, or left to recovery when a call failed.
+    std::size_t k = 0;
+    for (auto& e : round.creating) {
+      std::optional<Error> failure;
+      std::vector<std::string> ids;
+      for (const pb::NewCall& n : e->batch.calls()) {
+        ids.push_back(n.id());
+        auto& a = answers[at++];
+        pb::Call& call = made[k];
+        const bool lease = leased[k++];
+        if (!a.ok()) {
+          if (!failure) failure = std::move(a).error();
+        } else if (*a) {
+          if (lease) round.claim->made.push_back(call);
+          std::lock_guard<std::mutex> lock(mu_);
+          index_put(n.id(), std::move(call), **a);
+        } else if (e->batch_key.empty() && !failure) {
+          failure = Error(Code::internal, "call ID " + n.id() + " is taken in JetStream bucket " + options_.bucket);
+        }  // else a batch's call written before (recovery applied it)
+      }
+      if (failure) {
+        e->done(std::move(*failure));
+        continue;
+      }
+      if (!e->batch_key.empty()) next_removing_.push_back(e->batch_key);
+      e->done(std::move(ids));
+    }
+    if (round.claim) hand_over(*round.claim);
   }
 
   // ---- the index ----
@@ -747,20 +942,18 @@ class JetStreamStore final : public Store {
     return ids;
   }
 
-  Result<std::vector<CallRecord>> do_claim(const ClaimOptions& o) {
-    auto skipped = [&](const pb::Call& c) {
-      return c.has_effects() ||
-             std::find(o.skip_endpoints.begin(), o.skip_endpoints.end(), c.endpoint()) != o.skip_endpoints.end();
-    };
-    std::vector<std::string> picks;
+  // A claim's picks (due suspended calls first, then pending ones
+  // round-robin across fairness keys), and a lease for each decided on the
+  // index's copy, written in the round.
+  void prepare_claim(Claim& claim, std::vector<Kv::Write>& writes) {
+    const ClaimOptions& o = claim.o;
+    std::vector<std::string>& picks = claim.picks;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // Resumes first: due suspended calls, earliest first.
       for (auto it = suspended_.begin(); it != suspended_.end() && it->first <= o.now_ms; ++it) {
         if (picks.size() >= o.max) break;
-        if (!skipped(rows_.at(it->second).call)) picks.push_back(it->second);
+        if (!skipped(rows_.at(it->second).call, o)) picks.push_back(it->second);
       }
-      // Then pending calls, round-robin across fairness keys.
       std::vector<const std::set<std::pair<int64_t, std::string>>*> queues;
       for (const auto& [key, queue] : pending_) queues.push_back(&queue);
       if (!queues.empty()) {
@@ -771,7 +964,7 @@ class JetStreamStore final : public Store {
       for (const auto* queue : queues) {
         std::vector<std::string> ids;
         for (auto it = queue->begin(); it != queue->end() && it->first <= o.now_ms && ids.size() < quota; ++it) {
-          if (!skipped(rows_.at(it->second).call)) ids.push_back(it->second);
+          if (!skipped(rows_.at(it->second).call, o)) ids.push_back(it->second);
         }
         per_key.push_back(std::move(ids));
       }
@@ -785,71 +978,87 @@ class JetStreamStore final : public Store {
         if (!any) break;
       }
     }
-    const uint64_t lease = rng_() | 1;
-    auto lease_it = [&](pb::Call* c) -> Result<Verdict> {
-      if (c == nullptr || c->has_effects() || c->next_attempt_at_ms() > o.now_ms ||
-          (state_of(*c) != CallState::pending && state_of(*c) != CallState::suspended)) {
-        return Verdict::keep;  // another process got there first
-      }
-      c->set_state(static_cast<int>(CallState::running));
-      c->set_attempts(c->attempts() + 1);
-      c->set_lease(lease);
-      c->set_lease_until_ms(o.lease_until_ms);
-      c->set_updated_at_ms(o.now_ms);
-      return Verdict::write;
-    };
-    // Every lease decided on the index's copy is written at once; a call
-    // whose copy was stale (a lost race) or says keep is settled after,
-    // one at a time, against the server's.
-    std::vector<std::optional<pb::Call>> won(picks.size());
-    std::vector<std::size_t> one_by_one;
-    std::vector<Kv::Write> writes;
-    std::vector<std::pair<std::size_t, pb::Call>> sent;  // pick, as written
+    claim.lease = rng_() | 1;
+    claim.room = o.max - picks.size();
+    claim.won.resize(picks.size());
+    // A call whose copy was stale (a lost race) or says keep is settled
+    // after the round, one at a time, against the server's.
     for (std::size_t i = 0; i < picks.size(); ++i) {
       std::optional<Row> row = cached(picks[i]);
       if (!row) {
-        one_by_one.push_back(i);
+        claim.one_by_one.push_back(i);
         continue;
       }
       pb::Call next = row->call;
-      Result<Verdict> verdict = lease_it(&next);
+      Result<Verdict> verdict = lease_it(&next, o, claim.lease);
       if (!verdict.ok() || *verdict == Verdict::keep) {
-        one_by_one.push_back(i);
+        claim.one_by_one.push_back(i);
         continue;
       }
       writes.push_back(Kv::Write{call_key(picks[i]), encode(next), row->revision});
-      sent.emplace_back(i, std::move(next));
+      claim.sent.emplace_back(i, std::move(next));
     }
-    auto answers = kv_->write_all(std::move(writes));
-    commits_ += answers.size();
-    std::optional<Error> failure;
-    for (std::size_t k = 0; k < answers.size(); ++k) {
-      auto& [i, call] = sent[k];
-      if (!answers[k].ok()) {
-        if (!failure) failure = std::move(answers[k]).error();
-      } else if (!*answers[k]) {
-        one_by_one.push_back(i);  // lost the race: read again
+  }
+
+  static bool skipped(const pb::Call& c, const ClaimOptions& o) {
+    return c.has_effects() ||
+           std::find(o.skip_endpoints.begin(), o.skip_endpoints.end(), c.endpoint()) != o.skip_endpoints.end();
+  }
+
+  Result<Verdict> lease_it(pb::Call* c, const ClaimOptions& o, uint64_t lease) {
+    if (c == nullptr || c->has_effects() || c->next_attempt_at_ms() > o.now_ms ||
+        (state_of(*c) != CallState::pending && state_of(*c) != CallState::suspended)) {
+      return Verdict::keep;  // another process got there first
+    }
+    take_lease(*c, o, lease);
+    return Verdict::write;
+  }
+  static void take_lease(pb::Call& c, const ClaimOptions& o, uint64_t lease) {
+    c.set_state(static_cast<int>(CallState::running));
+    c.set_attempts(c.attempts() + 1);
+    c.set_lease(lease);
+    c.set_lease_until_ms(o.lease_until_ms);
+    c.set_updated_at_ms(o.now_ms);
+  }
+
+  // The answers to the claim's leases, from `at` on; returns where the
+  // next ones start.
+  std::size_t settle_leases(Claim& claim, std::vector<Result<std::optional<uint64_t>>>& answers, std::size_t at) {
+    for (auto& [i, call] : claim.sent) {
+      auto& a = answers[at++];
+      if (!a.ok()) {
+        if (!claim.failure) claim.failure = std::move(a).error();
+      } else if (!*a) {
+        claim.one_by_one.push_back(i);  // lost the race: read again
       } else {
         {
           std::lock_guard<std::mutex> lock(mu_);
-          index_put(picks[i], call, **answers[k]);
+          index_put(claim.picks[i], call, **a);
         }
-        won[i] = std::move(call);
+        claim.won[i] = std::move(call);
       }
     }
-    std::sort(one_by_one.begin(), one_by_one.end());
-    for (std::size_t i : one_by_one) {
+    return at;
+  }
+
+  // Settles the picks left one at a time and answers the claim: every
+  // lease written is handed over, whatever failed beside it.
+  void hand_over(Claim& claim) {
+    std::optional<Error>& failure = claim.failure;
+    std::sort(claim.one_by_one.begin(), claim.one_by_one.end());
+    for (std::size_t i : claim.one_by_one) {
       if (failure) break;  // the servers are away: the rest stays due
-      auto m = mutate(picks[i], false, lease_it);
+      auto m = mutate(claim.picks[i], false,
+                      [&](pb::Call* c) -> Result<Verdict> { return lease_it(c, claim.o, claim.lease); });
       if (!m.ok()) {
         failure = std::move(m).error();
         break;
       }
-      if (m->written) won[i] = std::move(m->row->call);
+      if (m->written) claim.won[i] = std::move(m->row->call);
     }
-    // Every lease written is handed over, whatever failed beside it.
+    for (pb::Call& c : claim.made) claim.won.emplace_back(std::move(c));
     std::vector<CallRecord> out;
-    for (std::optional<pb::Call>& c : won) {
+    for (std::optional<pb::Call>& c : claim.won) {
       if (!c) continue;
       CallRecord r = to_record(*c);
       if (c->polled()) {
@@ -861,30 +1070,25 @@ class JetStreamStore final : public Store {
       }
       out.push_back(std::move(r));
     }
-    if (out.empty() && failure) return std::move(*failure);
-    return out;
+    if (out.empty() && failure) {
+      claim.done(std::move(*failure));
+    } else {
+      claim.done(std::move(out));
+    }
   }
 
   // Finishes of distinct calls: every one decided on the index's copy is
-  // written at once; a call with effects still to apply, not running under
-  // that lease in the index, or whose copy was stale (a lost race) is
-  // finished after, one at a time, against the server's copy. Each
+  // written in the round; a call with effects still to apply, not running
+  // under that lease in the index, or whose copy was stale (a lost race)
+  // is finished after it, one at a time, against the server's copy. Each
   // finish's own outcome reaches its callback.
-  void do_finishes(std::vector<Finish>& finishes) {
-    if (finishes.size() == 1) {
-      Finish& f = finishes.front();
-      f.done(do_finish(f.id, f.lease, f.outcome, f.now_ms));
-      return;
-    }
-    std::vector<std::size_t> one_by_one;
-    std::vector<Kv::Write> writes;
-    std::vector<std::pair<std::size_t, pb::Call>> sent;
-    for (std::size_t i = 0; i < finishes.size(); ++i) {
-      const Finish& f = finishes[i];
+  void prepare_finishes(Finishes& finishes, std::vector<Kv::Write>& writes) {
+    for (std::size_t i = 0; i < finishes.each.size(); ++i) {
+      const Finish& f = finishes.each[i];
       std::optional<Row> row = cached(f.id);
       if (!row || row->call.has_effects() || state_of(row->call) != CallState::running ||
           row->call.lease() != f.lease) {
-        one_by_one.push_back(i);
+        finishes.one_by_one.push_back(i);
         continue;
       }
       std::vector<std::string> child_ids;
@@ -894,32 +1098,36 @@ class JetStreamStore final : public Store {
       pb::Call next = row->call;
       apply_outcome(next, f.outcome, child_ids, f.now_ms);
       writes.push_back(Kv::Write{call_key(f.id), encode(next), row->revision});
-      sent.emplace_back(i, std::move(next));
+      finishes.sent.emplace_back(i, std::move(next));
     }
-    auto answers = kv_->write_all(std::move(writes));
-    commits_ += answers.size();
-    for (std::size_t k = 0; k < answers.size(); ++k) {
-      auto& [i, call] = sent[k];
-      Finish& f = finishes[i];
-      if (!answers[k].ok()) {
-        f.done(std::move(answers[k]).error());
-      } else if (!*answers[k]) {
-        one_by_one.push_back(i);  // lost the race: read again
+  }
+
+  // The finishes' answers from `at` on; returns where the next ones start.
+  std::size_t settle_finishes(Finishes& finishes, std::vector<Result<std::optional<uint64_t>>>& answers,
+                              std::size_t at) {
+    for (auto& [i, call] : finishes.sent) {
+      auto& a = answers[at++];
+      Finish& f = finishes.each[i];
+      if (!a.ok()) {
+        f.done(std::move(a).error());
+      } else if (!*a) {
+        finishes.one_by_one.push_back(i);  // lost the race: read again
       } else {
         {
           std::lock_guard<std::mutex> lock(mu_);
-          index_put(f.id, call, **answers[k]);
+          index_put(f.id, call, **a);
         }
         // The end is recorded; effects that fail here are recovery's.
         if (call.has_effects()) (void)apply_effects(call);
         f.done(true);
       }
     }
-    std::sort(one_by_one.begin(), one_by_one.end());
-    for (std::size_t i : one_by_one) {
-      Finish& f = finishes[i];
+    std::sort(finishes.one_by_one.begin(), finishes.one_by_one.end());
+    for (std::size_t i : finishes.one_by_one) {
+      Finish& f = finishes.each[i];
       f.done(do_finish(f.id, f.lease, f.outcome, f.now_ms));
     }
+    return at;
   }
 
   Result<bool> do_finish(const std::string& id, uint64_t lease, const Outcome& o, int64_t now_ms) {
@@ -1273,6 +1481,8 @@ class JetStreamStore final : public Store {
   std::deque<Task> queue_;
   bool stopping_ = false;
   std::thread writer_;
+  std::vector<std::unique_ptr<Enqueue>> next_creating_;  // batch records written: their calls are next
+  std::vector<std::string> next_removing_;               // batches applied: their records go next
   std::mt19937_64 rng_{std::random_device{}()};
   uint32_t tag_ = 0;
   int64_t last_ms_ = 0;
@@ -1289,6 +1499,9 @@ class JetStreamStore final : public Store {
 
   std::mutex entities_mu_;
   std::unique_ptr<EntityStore> entities_;
+
+  metrics::Histogram* round_seconds_ = nullptr;
+  metrics::Histogram* round_writes_ = nullptr;
 };
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <condition_variable>
+#include <future>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -24,6 +26,7 @@
 #include <tuple>
 
 #include "dispatch/jetstream/v1/records.pb.h"
+#include "dispatch/metrics/registry.h"
 #include "jetstream/records.h"
 #include "jetstream/testing/nats_server.h"
 #include "transport/test_certificate.h"
@@ -170,6 +173,119 @@ TEST_F(JetStreamStoreTest, FinishesQueuedTogetherEachGetTheirOwnAnswer) {
     EXPECT_EQ(answers[c.id], expected) << c.id;
     EXPECT_EQ(a->get(c.id).value()->state, own ? CallState::completed : CallState::running) << c.id;
   }
+}
+
+// Each round of writes is counted as a commit, with the writes in it.
+TEST_F(JetStreamStoreTest, RoundsAreMeasuredAsCommitsWhenGivenARegistry) {
+  auto registry = std::make_shared<metrics::Registry>();
+  JetStreamOptions o = options();
+  o.metrics = registry;
+  auto a = open(o);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->enqueue_sync({call("f")}, 1000).ok());                       // one round of one write
+  ASSERT_TRUE(a->enqueue_sync({call("f"), call("g"), call("h")}, 1000).ok());  // the record, then the calls
+  const std::string text = registry->expose();
+  EXPECT_NE(text.find("# TYPE dispatch_store_commit_duration_seconds histogram"), std::string::npos) << text;
+  // The batch's record is removed in a round of its own, after the answer:
+  // three or four rounds so far, one of them of three writes.
+  const auto count = text.find("dispatch_store_commit_writes_count ");
+  ASSERT_NE(count, std::string::npos) << text;
+  const int rounds = std::stoi(text.substr(count + std::string("dispatch_store_commit_writes_count ").size()));
+  EXPECT_TRUE(rounds == 3 || rounds == 4) << text;
+  for (const auto& [le, n] : {std::pair<std::string, int>{"1", rounds - 1}, {"2", rounds - 1}, {"4", rounds}}) {
+    EXPECT_NE(text.find("dispatch_store_commit_writes_bucket{le=\"" + le + "\"} " + std::to_string(n) + "\n"),
+              std::string::npos)
+        << le << "\n" << text;
+  }
+}
+
+// Writes queued together go in one round: the enqueues' calls, and a
+// claim among them writes calls created in that round already leased to
+// it (one write each, not a create and a lease), after the due calls it
+// picked from the index and only as far as it has room; a delayed call, a
+// call for an endpoint it skips, and those past its room are created
+// pending. Another store on the bucket cannot lease those it took.
+TEST_F(JetStreamStoreTest, AClaimInTheRoundOfAnEnqueueTakesItsNewCallsWithOneWriteEach) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  const std::string old = a->enqueue_sync({call("t.old")}, 1000).value().at(0);
+  // The writer runs callbacks: while this one waits, the writes below
+  // queue up behind it and then go in one round.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool blocked = false, release = false;
+  std::string first;
+  a->enqueue({call("t.first")}, 1000, [&](Result<std::vector<std::string>> ids) {
+    std::unique_lock<std::mutex> lock(mu);
+    first = ids.ok() ? ids->at(0) : "";
+    blocked = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return blocked; }));
+  }
+  ASSERT_FALSE(first.empty());
+  const uint64_t commits_before = a->stats().commits;
+  std::vector<std::string> made(6);
+  std::atomic<int> answered{0};
+  auto enqueue = [&](NewCall c, int i) {
+    a->enqueue({std::move(c)}, 1001, [&, i](Result<std::vector<std::string>> ids) {
+      if (ids.ok()) made[i] = ids->at(0);
+      ++answered;
+    });
+  };
+  NewCall delayed = call("t.delayed");
+  delayed.not_before_ms = 60'000;
+  NewCall elsewhere = call("t.elsewhere");
+  elsewhere.endpoint = "http://127.0.0.1:2";
+  enqueue(call("t.n0"), 0);
+  enqueue(std::move(delayed), 1);
+  enqueue(std::move(elsewhere), 2);
+  enqueue(call("t.n1"), 3);
+  enqueue(call("t.n2"), 4);  // past the claim's room
+  ClaimOptions o = at(1000);  // a clock a moment behind the enqueues'
+  o.max = 4;
+  o.skip_endpoints = {"http://127.0.0.1:2"};
+  std::promise<Result<std::vector<CallRecord>>> claimed;
+  a->claim(o, [&](Result<std::vector<CallRecord>> r) { claimed.set_value(std::move(r)); });
+  enqueue(call("t.after"), 5);  // queued after the claim: same round, room left
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  auto leased = claimed.get_future().get();
+  ASSERT_TRUE(leased.ok()) << leased.error().what();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (answered < 6 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(answered.load(), 6);
+  // Picked from the index first (old, first), then the round's new calls
+  // in queue order while room lasts: n0, n1.
+  std::set<std::string> got;
+  for (const CallRecord& r : *leased) {
+    got.insert(r.id);
+    EXPECT_EQ(r.state, CallState::running) << r.id;
+    EXPECT_EQ(r.attempts, 1u) << r.id;
+    EXPECT_EQ(r.lease, leased->front().lease) << r.id;
+  }
+  EXPECT_EQ(got, (std::set<std::string>{old, first, made[0], made[3]}));
+  // One write per new call and per lease of an indexed call: 6 creates, 2
+  // leases.
+  EXPECT_EQ(a->stats().commits - commits_before, 8u);
+  for (int i : {1, 2, 4, 5}) EXPECT_EQ(a->get(made[i]).value()->state, CallState::pending) << i;
+  EXPECT_EQ(a->get(made[0]).value()->state, CallState::running);
+  // The other process sees them leased: it gets only what was left due.
+  wait_pending(*b, 4);
+  ClaimOptions later = at(2000);
+  later.max = 10;
+  std::set<std::string> rest;
+  for (const CallRecord& r : b->claim_sync(later).value()) rest.insert(r.id);
+  EXPECT_EQ(rest, (std::set<std::string>{made[2], made[4], made[5]}));
 }
 
 // A claim writes its leases together from the index's copies; a copy that

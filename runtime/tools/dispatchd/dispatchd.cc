@@ -287,6 +287,7 @@ int main(int argc, char** argv) {
   // (docs/operations.md) shows all of them.
   auto registry = std::make_shared<metrics::Registry>();
   sqlite.metrics = registry;
+  nats.metrics = registry;
   options.metrics = registry;
   if (nats_store.empty()) {
     auto store = scheduler::open_sqlite_store(sqlite);

@@ -27,6 +27,10 @@
 #include "dispatch/core/result.h"
 #include "dispatch/scheduler/store.h"
 
+namespace dispatch::metrics {
+class Registry;
+}  // namespace dispatch::metrics
+
 namespace dispatch::scheduler {
 
 struct JetStreamOptions {
@@ -57,6 +61,11 @@ struct JetStreamOptions {
   // long, by a process that died between its steps, are applied by any
   // process's recovery. Every process also applies all it finds at start.
   std::chrono::milliseconds recover_after{2000};
+  // Where the store's rounds of writes are counted, as the SQLite store's
+  // group commits (dispatch_store_commit_duration_seconds: one round sent
+  // and answered; dispatch_store_commit_writes: the writes in it); unset:
+  // not counted.
+  std::shared_ptr<metrics::Registry> metrics;
 };
 
 // Connects, binds to the bucket (creating it when missing) and loads the
