@@ -160,13 +160,24 @@ TEST_F(KvTest, WriteAllAnswersEachWriteInItsPlace) {
   }
   EXPECT_EQ(kv_->get("p.1499").value()->value, "first");
 
+  // Removals go in a round too: a delete marker, with no condition (so a
+  // key already absent is no refusal), beside other writes.
+  auto mixed = kv_->write_all({{"p.1", {}, 0, true}, {"never.there", {}, 0, true}, {"new.3", "g", 0}});
+  ASSERT_EQ(mixed.size(), 3u);
+  for (const auto& a : mixed) ASSERT_TRUE(a.ok() && a->has_value()) << (a.ok() ? "refused" : a.error().what());
+  EXPECT_FALSE(kv_->get("p.1").value().has_value());
+  EXPECT_TRUE(kv_->create("p.1", "again").value().has_value()) << "a removed key cannot be created again";
+  EXPECT_EQ(kv_->get("new.3").value()->value, "g");
+
   nats_.stop();
-  auto away = kv_->write_all({{"x", "v", 0}, {"upd", "v", **answers[2]}});
-  ASSERT_EQ(away.size(), 2u);
+  auto away = kv_->write_all({{"x", "v", 0}, {"upd", "v", **answers[2]}, {"held", {}, 0, true}});
+  ASSERT_EQ(away.size(), 3u);
   for (const auto& a : away) {
     ASSERT_FALSE(a.ok()) << "a write answered with the server away";
     EXPECT_EQ(a.error().code(), Code::unavailable) << a.error().what();
   }
+  EXPECT_NE(away[2].error().message().find("removing held from JetStream bucket"), std::string::npos)
+      << away[2].error().what();
 }
 
 // A watcher sees every write, whatever is removed around it. nats-server
