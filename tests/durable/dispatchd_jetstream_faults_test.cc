@@ -6,8 +6,9 @@
 // (restarting it), (c) both at once, several times at random moments. After
 // each run every acknowledged dispatch has ended completed exactly once with
 // the endpoint's answer (one call per idempotency key, its output the
-// endpoint's), every workflow has its result, no delayed call is lost; the
-// counts are printed. Deliveries are counted apart: a call whose dispatchd
+// endpoint's), every workflow has its result, no delayed call is lost and
+// none started before it was due (the endpoint logs when each execution
+// started); the counts are printed. Deliveries are counted apart: a call whose dispatchd
 // died after the endpoint ran it is delivered again after its lease lapses
 // (at-least-once delivery), which is not a second completion.
 //
@@ -34,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,12 +65,28 @@ using durable_test::spawn;
 
 enum class Fault { nats_node, dispatchd, both };
 
+// Microseconds since the Unix epoch, as durable_endpoint logs a start.
+int64_t wall_us(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
 // What the load acknowledged: one entry per request the scheduler accepted.
 struct Acked {
   std::string id;
   std::string expected;  // the endpoint's answer
   enum Kind { call, delayed, workflow } kind;
+  // A delayed call's: the wall clock before its first dispatch was sent
+  // plus its delay. The scheduler adds the delay to its own clock when it
+  // accepts the dispatch (that attempt or a later one, whose idempotency
+  // key returns the same call), so the call is due no earlier than this.
+  int64_t due_us = 0;
+  int64_t delay_ms = 0;
 };
+
+// The scheduler's clock reads whole milliseconds: a call due at t (its
+// acceptance, truncated, plus the delay) may start up to just under a
+// millisecond before the test's microsecond reading of t.
+constexpr int64_t kClockGranularityUs = 1000;
 
 class DispatchdJetStreamFaults : public ::testing::Test {
  protected:
@@ -79,7 +97,7 @@ class DispatchdJetStreamFaults : public ::testing::Test {
     ep_port_ = free_port();
     ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
     endpoint_ = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port_), "--log",
-                       dir_ + "seen.log", "--log-input", "yes"},
+                       dir_ + "seen.log", "--log-input", "yes", "--log-start", "yes"},
                       dir_ + "endpoint.log");
   }
   // The NATS side (a 3-node cluster with three replicas, or one server),
@@ -166,17 +184,18 @@ class DispatchdJetStreamFaults : public ::testing::Test {
     o.connect_timeout = 2s;
     return std::make_unique<dispatch::HttpClient>("http://127.0.0.1:" + std::to_string(api_ports_[i]), o);
   }
-  // Per input of durable.record: the dispatch IDs it ran under and how
-  // many deliveries each had.
-  std::map<std::string, std::map<std::string, int>> seen() {
-    std::map<std::string, std::map<std::string, int>> out;
+  // Per input of durable.record: the dispatch IDs it ran under and when
+  // each delivery started (microseconds since the Unix epoch).
+  std::map<std::string, std::map<std::string, std::vector<int64_t>>> seen() {
+    std::map<std::string, std::map<std::string, std::vector<int64_t>>> out;
     std::ifstream in(dir_ + "seen.log");
     std::string line;
     while (std::getline(in, line)) {
       std::istringstream fields(line);
       std::string id, attempt, input;
-      fields >> id >> attempt >> input;
-      out[input][id]++;
+      int64_t started_us = 0;
+      fields >> id >> attempt >> input >> started_us;
+      out[input][id].push_back(started_us);
     }
     return out;
   }
@@ -277,7 +296,9 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
       a.expected = input;
       if (n % 10 == 3) {
         a.kind = Acked::delayed;
-        options.delay = std::chrono::milliseconds(200 + rng() % 1500);
+        a.delay_ms = 200 + rng() % 1500;
+        options.delay = std::chrono::milliseconds(a.delay_ms);
+        a.due_us = wall_us(std::chrono::system_clock::now()) + a.delay_ms * 1000;
       } else if (n % 25 == 7) {
         a.kind = Acked::workflow;
         function = "durable.fan";
@@ -367,8 +388,9 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
     if (a.kind == Acked::delayed) ++delayed;
   }
   // One call per request: an input of durable.record ran under one ID.
+  // A delayed call's every delivery started once it was due.
   const auto deliveries = seen();
-  std::size_t duplicates = 0, redelivered = 0, delivered = 0;
+  std::size_t duplicates = 0, redelivered = 0, delivered = 0, delayed_checked = 0, early = 0;
   for (const Acked& a : acked) {
     if (a.kind == Acked::workflow) continue;
     auto it = deliveries.find(a.expected);
@@ -380,25 +402,39 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
       ++duplicates;
       ADD_FAILURE() << a.expected << " ran as " << it->second.size() << " calls";
     }
-    for (const auto& [id, times] : it->second) {
+    for (const auto& [id, starts] : it->second) {
       EXPECT_EQ(id, a.id) << a.expected;
-      delivered += times;
-      if (times > 1) ++redelivered;
+      delivered += starts.size();
+      if (starts.size() > 1) ++redelivered;
+      if (a.kind != Acked::delayed) continue;
+      ++delayed_checked;
+      for (int64_t started : starts) {
+        if (started >= a.due_us - kClockGranularityUs) continue;
+        ++early;
+        const int64_t dispatched_us = a.due_us - a.delay_ms * 1000;
+        ADD_FAILURE() << std::fixed << std::setprecision(3) << "delayed call " << id << " (" << a.expected
+                      << ", delay " << a.delay_ms << " ms) started " << (started - dispatched_us) / 1000.0
+                      << " ms after its dispatch was sent, " << (a.due_us - started) / 1000.0
+                      << " ms before it was due (due at " << a.due_us << ", started at " << started
+                      << ", microseconds since the epoch)";
+      }
     }
   }
   std::printf(
       "jetstream faults (%s, %s): nats_kills=%d dispatchd_kills=%d acknowledged=%zu completed_once=%zu "
-      "(workflows=%zu delayed=%zu) duplicates=%zu lost=%zu; "
+      "(workflows=%zu delayed=%zu) duplicates=%zu lost=%zu; delayed_checked_not_early=%zu early=%zu; "
       "deliveries=%zu redelivered_calls=%zu "
       "refused_then_retried=%d dispatchd_exits_at_start=%d; load %.1f s, drain %.1f s\n",
       name, clustered_ ? "R3, 3 nodes" : "R1", nats_kills, dispatchd_kills, acked.size(), completed, workflows,
-      delayed, duplicates, lost, delivered,
+      delayed, duplicates, lost, delayed_checked, early, delivered,
       redelivered, refused.load(), respawned_, std::chrono::duration<double>(loaded - started).count(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count());
   std::fflush(stdout);
   EXPECT_EQ(completed, acked.size());
   EXPECT_EQ(duplicates, 0u);
   EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(early, 0u);
+  EXPECT_EQ(delayed_checked, delayed) << "every delayed call that completed is checked";
   EXPECT_GT(acked.size(), 50u);
 }
 
