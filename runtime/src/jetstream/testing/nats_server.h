@@ -34,6 +34,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <filesystem>
@@ -423,7 +424,13 @@ class NatsCluster {
     return live;
   }
   // Every stream has a leader, and each of its other replicas on a running
-  // node is online and current; `why` names the first that is not.
+  // node is online and current; `why` names the first that is not. A
+  // replica on a node that is down is not waited for: one named after a
+  // node not running, or one offline under a name the meta leader does not
+  // know ("Server name unknown at this time"), as a meta leader elected
+  // after the node died reports it. So that such a name hides no running
+  // node, as many replicas as nodes run (up to the stream's count) must be
+  // current, the leader's among them.
   bool streams_current(std::string& why) {
     Session session(live_urls());
     if (session.status != NATS_OK) {
@@ -451,15 +458,25 @@ class NatsCluster {
         why = std::string("stream ") + names->List[n] + " has no leader";
         ok = false;
       }
+      int current = 1;  // the leader
       for (int r = 0; ok && c != nullptr && r < c->ReplicasLen; ++r) {
         const jsPeerInfo* p = c->Replicas[r];
-        const int node = p->Name != nullptr ? node_named(p->Name) : -1;
-        if (node >= 0 && !running(node)) continue;  // down: waited for when it is restarted
-        if (p->Offline || !p->Current) {
-          why = std::string("stream ") + names->List[n] + ": replica " + p->Name + (p->Offline ? " offline" : " catching up") +
-                " (lag " + std::to_string(p->Lag) + ")";
-          ok = false;
+        if (!p->Offline && p->Current) {
+          ++current;
+          continue;
         }
+        const std::string name = p->Name != nullptr ? p->Name : "";
+        const int node = node_named(name);
+        if (node >= 0 ? !running(node) : p->Offline) continue;  // down: waited for when it is restarted
+        why = std::string("stream ") + names->List[n] + ": replica " + name +
+              (p->Offline ? " offline" : " catching up") + " (lag " + std::to_string(p->Lag) + ")";
+        ok = false;
+      }
+      const int live = static_cast<int>(live_urls().size());
+      if (ok && c != nullptr && current < std::min(live, 1 + c->ReplicasLen)) {
+        why = std::string("stream ") + names->List[n] + ": " + std::to_string(current) + " replicas current with " +
+              std::to_string(live) + " nodes running";
+        ok = false;
       }
       jsStreamInfo_Destroy(si);
     }
