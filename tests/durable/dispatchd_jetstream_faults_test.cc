@@ -1,20 +1,23 @@
 // Faults under load on the JetStream store, as processes over loopback: two
 // dispatchd on one bucket and durable_endpoint; the bucket on a 3-node NATS
-// cluster with three replicas when a NATS node is killed, on one server when
-// only dispatchd is. While calls, delayed calls and workflows are dispatched,
-// the test SIGKILLs (a) one NATS node of three, (b) one of the two dispatchd
-// (restarting it), (c) both at once, several times at random moments. After
-// each run every acknowledged dispatch has ended completed exactly once with
-// the endpoint's answer (one call per idempotency key, its output the
-// endpoint's), every workflow has its result, no delayed call is lost; the
-// counts are printed. Deliveries are counted apart: a call whose dispatchd
-// died after the endpoint ran it is delivered again after its lease lapses
-// (at-least-once delivery), which is not a second completion.
+// cluster with three replicas when a NATS node is killed (on a 5-node one
+// with five when two are), on one server when only dispatchd is. While
+// calls, delayed calls and workflows are dispatched, the test SIGKILLs (a)
+// one NATS node of three, (b) one of the two dispatchd (restarting it), (c)
+// both at once, (d) two NATS nodes of five at once, several times at random
+// moments. After each run every acknowledged dispatch has ended completed
+// exactly once with the endpoint's answer (one call per idempotency key, its
+// output the endpoint's), every workflow has its result, no delayed call is
+// lost and none started before it was due (the endpoint logs when each
+// execution started); the counts are printed. Deliveries are counted apart:
+// a call whose dispatchd died after the endpoint ran it is delivered again
+// after its lease lapses (at-least-once delivery), which is not a second
+// completion.
 //
-// With three replicas on a nats-server that can let a compare-and-set be
-// won twice in a clustered stream (before 2.9.21, nats-io/nats-server#4320;
-// Debian bookworm's is 2.9.10), a workflow's parent loses a child's result
-// now and then; the store's recovery delivers it again (docs/scheduler.md),
+// With replicas (three or five) on a nats-server that can let a
+// compare-and-set be won twice in a clustered stream (before 2.9.21,
+// nats-io/nats-server#4320; Debian bookworm's is 2.9.10), a workflow's
+// parent loses a child's result now and then; the store's recovery delivers it again (docs/scheduler.md),
 // so workflows are asserted on every server too.
 //
 // Not for: throughput figures (bench/), or faults of the endpoint
@@ -34,6 +37,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,14 +65,32 @@ using durable_test::free_port;
 using durable_test::port_open;
 using durable_test::spawn;
 
-enum class Fault { nats_node, dispatchd, both };
+// nats_node: one node of a 3-node cluster; two_nats_nodes: two of a 5-node
+// one at once.
+enum class Fault { nats_node, dispatchd, both, two_nats_nodes };
+
+// Microseconds since the Unix epoch, as durable_endpoint logs a start.
+int64_t wall_us(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
 
 // What the load acknowledged: one entry per request the scheduler accepted.
 struct Acked {
   std::string id;
   std::string expected;  // the endpoint's answer
   enum Kind { call, delayed, workflow } kind;
+  // A delayed call's: the wall clock before its first dispatch was sent
+  // plus its delay. The scheduler adds the delay to its own clock when it
+  // accepts the dispatch (that attempt or a later one, whose idempotency
+  // key returns the same call), so the call is due no earlier than this.
+  int64_t due_us = 0;
+  int64_t delay_ms = 0;
 };
+
+// The scheduler's clock reads whole milliseconds: a call due at t (its
+// acceptance, truncated, plus the delay) may start up to just under a
+// millisecond before the test's microsecond reading of t.
+constexpr int64_t kClockGranularityUs = 1000;
 
 class DispatchdJetStreamFaults : public ::testing::Test {
  protected:
@@ -79,15 +101,15 @@ class DispatchdJetStreamFaults : public ::testing::Test {
     ep_port_ = free_port();
     ep_url_ = "http://127.0.0.1:" + std::to_string(ep_port_);
     endpoint_ = spawn({DURABLE_ENDPOINT, "--listen", "127.0.0.1:" + std::to_string(ep_port_), "--log",
-                       dir_ + "seen.log", "--log-input", "yes"},
+                       dir_ + "seen.log", "--log-input", "yes", "--log-start", "yes"},
                       dir_ + "endpoint.log");
   }
-  // The NATS side (a 3-node cluster with three replicas, or one server),
-  // the bucket and the two dispatchd.
-  void start(bool clustered) {
-    clustered_ = clustered;
-    if (clustered_) {
-      ASSERT_TRUE(cluster_.start()) << cluster_.failure();
+  // The NATS side (a cluster of `nodes` with a replica on each, or one
+  // server when 0), the bucket and the two dispatchd.
+  void start(int nodes) {
+    if (nodes > 0) {
+      cluster_ = std::make_unique<NatsCluster>(nodes);
+      ASSERT_TRUE(cluster_->start()) << cluster_->failure();
     } else {
       ASSERT_TRUE(single_.start()) << single_.failure();
     }
@@ -126,7 +148,7 @@ class DispatchdJetStreamFaults : public ::testing::Test {
     // A short lease, so a dead dispatchd's running calls are taken over
     // within seconds; quick retries, so calls refused while the cluster
     // moves a leader come back soon.
-    schedulers_[i] = spawn({DISPATCHD, "--store", clustered_ ? cluster_.store_spec() : single_.url(),
+    schedulers_[i] = spawn({DISPATCHD, "--store", cluster_ ? cluster_->store_spec() : single_.url(),
                             "--nats-bucket", "faults", "--nats-replicas", std::to_string(replicas()), "--listen", "127.0.0.1:" + std::to_string(api_ports_[i]),
                             "--api-key", "k1", "--run-timeout-ms", "2000", "--lease", "3s", "--min-backoff-ms",
                             "100", "--max-backoff-ms", "1000"},
@@ -166,17 +188,18 @@ class DispatchdJetStreamFaults : public ::testing::Test {
     o.connect_timeout = 2s;
     return std::make_unique<dispatch::HttpClient>("http://127.0.0.1:" + std::to_string(api_ports_[i]), o);
   }
-  // Per input of durable.record: the dispatch IDs it ran under and how
-  // many deliveries each had.
-  std::map<std::string, std::map<std::string, int>> seen() {
-    std::map<std::string, std::map<std::string, int>> out;
+  // Per input of durable.record: the dispatch IDs it ran under and when
+  // each delivery started (microseconds since the Unix epoch).
+  std::map<std::string, std::map<std::string, std::vector<int64_t>>> seen() {
+    std::map<std::string, std::map<std::string, std::vector<int64_t>>> out;
     std::ifstream in(dir_ + "seen.log");
     std::string line;
     while (std::getline(in, line)) {
       std::istringstream fields(line);
       std::string id, attempt, input;
-      fields >> id >> attempt >> input;
-      out[input][id]++;
+      int64_t started_us = 0;
+      fields >> id >> attempt >> input >> started_us;
+      out[input][id].push_back(started_us);
     }
     return out;
   }
@@ -235,10 +258,9 @@ class DispatchdJetStreamFaults : public ::testing::Test {
 
   void run(Fault fault, const char* name);
 
-  std::vector<std::string> urls() const { return clustered_ ? cluster_.urls() : std::vector{single_.url()}; }
-  int replicas() const { return clustered_ ? 3 : 1; }
-  bool clustered_ = false;
-  NatsCluster cluster_;
+  std::vector<std::string> urls() const { return cluster_ ? cluster_->urls() : std::vector{single_.url()}; }
+  int replicas() const { return cluster_ ? cluster_->size() : 1; }
+  std::unique_ptr<NatsCluster> cluster_;  // none: single_
   NatsServer single_;
   std::string dir_, ep_url_;
   uint16_t ep_port_ = 0;
@@ -249,7 +271,9 @@ class DispatchdJetStreamFaults : public ::testing::Test {
 };
 
 void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
-  start(fault != Fault::dispatchd);
+  const bool nats_faults = fault != Fault::dispatchd;
+  const bool dispatchd_faults = fault == Fault::dispatchd || fault == Fault::both;
+  start(fault == Fault::two_nats_nodes ? 5 : nats_faults ? 3 : 0);
   if (HasFatalFailure()) return;
   constexpr int kKills = 3;
   std::atomic<bool> stop{false};
@@ -277,7 +301,9 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
       a.expected = input;
       if (n % 10 == 3) {
         a.kind = Acked::delayed;
-        options.delay = std::chrono::milliseconds(200 + rng() % 1500);
+        a.delay_ms = 200 + rng() % 1500;
+        options.delay = std::chrono::milliseconds(a.delay_ms);
+        a.due_us = wall_us(std::chrono::system_clock::now()) + a.delay_ms * 1000;
       } else if (n % 25 == 7) {
         a.kind = Acked::workflow;
         function = "durable.fan";
@@ -314,22 +340,31 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
   int nats_kills = 0, dispatchd_kills = 0;
   for (int k = 0; k < kKills; ++k) {
     sleep_supervising(between(700, 2000));
-    const int node = static_cast<int>(rng() % NatsCluster::kNodes);
+    // The NATS nodes to kill together: distinct, at random.
+    std::vector<int> nodes;
+    if (nats_faults) {
+      const int n = cluster_->size();
+      const int first = static_cast<int>(rng() % static_cast<unsigned>(n));
+      nodes.push_back(first);
+      if (fault == Fault::two_nats_nodes) {
+        nodes.push_back((first + 1 + static_cast<int>(rng() % static_cast<unsigned>(n - 1))) % n);
+      }
+    }
     const int proc = static_cast<int>(rng() % 2);
-    if (fault != Fault::dispatchd) {
-      cluster_.kill(node);
+    for (int node : nodes) {
+      cluster_->kill(node);
       ++nats_kills;
     }
-    if (fault != Fault::nats_node) {
+    if (dispatchd_faults) {
       kill_dispatchd(proc);
       ++dispatchd_kills;
     }
     sleep_supervising(between(200, 1000));
-    if (fault != Fault::nats_node) start_dispatchd(proc);
-    if (fault != Fault::dispatchd) {
+    if (dispatchd_faults) start_dispatchd(proc);
+    for (int node : nodes) {
       const auto restarting = std::chrono::steady_clock::now();
-      EXPECT_TRUE(cluster_.restart(node)) << cluster_.failure();
-      std::printf("NATS node %d back and the cluster ready for R3 in %.1f s\n", node,
+      EXPECT_TRUE(cluster_->restart(node)) << cluster_->failure();
+      std::printf("NATS node %d back and caught up (R%d) in %.1f s\n", node, cluster_->size(),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - restarting).count());
     }
   }
@@ -367,8 +402,9 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
     if (a.kind == Acked::delayed) ++delayed;
   }
   // One call per request: an input of durable.record ran under one ID.
+  // A delayed call's every delivery started once it was due.
   const auto deliveries = seen();
-  std::size_t duplicates = 0, redelivered = 0, delivered = 0;
+  std::size_t duplicates = 0, redelivered = 0, delivered = 0, delayed_checked = 0, early = 0;
   for (const Acked& a : acked) {
     if (a.kind == Acked::workflow) continue;
     auto it = deliveries.find(a.expected);
@@ -380,25 +416,39 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
       ++duplicates;
       ADD_FAILURE() << a.expected << " ran as " << it->second.size() << " calls";
     }
-    for (const auto& [id, times] : it->second) {
+    for (const auto& [id, starts] : it->second) {
       EXPECT_EQ(id, a.id) << a.expected;
-      delivered += times;
-      if (times > 1) ++redelivered;
+      delivered += starts.size();
+      if (starts.size() > 1) ++redelivered;
+      if (a.kind != Acked::delayed) continue;
+      ++delayed_checked;
+      for (int64_t started : starts) {
+        if (started >= a.due_us - kClockGranularityUs) continue;
+        ++early;
+        const int64_t dispatched_us = a.due_us - a.delay_ms * 1000;
+        ADD_FAILURE() << std::fixed << std::setprecision(3) << "delayed call " << id << " (" << a.expected
+                      << ", delay " << a.delay_ms << " ms) started " << (started - dispatched_us) / 1000.0
+                      << " ms after its dispatch was sent, " << (a.due_us - started) / 1000.0
+                      << " ms before it was due (due at " << a.due_us << ", started at " << started
+                      << ", microseconds since the epoch)";
+      }
     }
   }
   std::printf(
-      "jetstream faults (%s, %s): nats_kills=%d dispatchd_kills=%d acknowledged=%zu completed_once=%zu "
-      "(workflows=%zu delayed=%zu) duplicates=%zu lost=%zu; "
-      "deliveries=%zu redelivered_calls=%zu "
+      "jetstream faults (%s, R%d on %d node(s)): nats_kills=%d dispatchd_kills=%d acknowledged=%zu "
+      "completed_once=%zu (workflows=%zu delayed=%zu) duplicates=%zu lost=%zu; delayed_checked_not_early=%zu "
+      "early=%zu; deliveries=%zu redelivered_calls=%zu "
       "refused_then_retried=%d dispatchd_exits_at_start=%d; load %.1f s, drain %.1f s\n",
-      name, clustered_ ? "R3, 3 nodes" : "R1", nats_kills, dispatchd_kills, acked.size(), completed, workflows,
-      delayed, duplicates, lost, delivered,
-      redelivered, refused.load(), respawned_, std::chrono::duration<double>(loaded - started).count(),
+      name, replicas(), replicas(), nats_kills, dispatchd_kills, acked.size(), completed, workflows, delayed,
+      duplicates, lost, delayed_checked, early, delivered, redelivered, refused.load(), respawned_,
+      std::chrono::duration<double>(loaded - started).count(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count());
   std::fflush(stdout);
   EXPECT_EQ(completed, acked.size());
   EXPECT_EQ(duplicates, 0u);
   EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(early, 0u);
+  EXPECT_EQ(delayed_checked, delayed) << "every delayed call that completed is checked";
   EXPECT_GT(acked.size(), 50u);
 }
 
@@ -407,5 +457,9 @@ TEST_F(DispatchdJetStreamFaults, OneNatsNodeOfThreeKilledLosesNothing) { run(Fau
 TEST_F(DispatchdJetStreamFaults, OneOfTwoDispatchdKilledLosesNothing) { run(Fault::dispatchd, "dispatchd"); }
 
 TEST_F(DispatchdJetStreamFaults, BothAtOnceLoseNothing) { run(Fault::both, "both"); }
+
+TEST_F(DispatchdJetStreamFaults, TwoNatsNodesOfFiveKilledAtOnceLoseNothing) {
+  run(Fault::two_nats_nodes, "two_nats_nodes");
+}
 
 }  // namespace

@@ -4,9 +4,12 @@
 // appends "<dispatch id> <attempt>\n" to a log file with one write(2), so the
 // line survives a kill -9 of this process, and answers its input back.
 // With --log-input yes the line also holds durable.record's input, so a
-// test can tell two calls for one request from two deliveries of one call.
+// test can tell two calls for one request from two deliveries of one call;
+// with --log-start yes, last, when the execution started (wall clock,
+// microseconds since the Unix epoch), so a test can tell a delayed call
+// that ran before its time.
 //
-//   durable_endpoint --listen 127.0.0.1:PORT --log seen.log [--log-input yes]
+//   durable_endpoint --listen 127.0.0.1:PORT --log seen.log [--log-input yes] [--log-start yes]
 //
 // Not for: anything but tests (it holds its log descriptor in a file-scope
 // variable because a served function is a plain function pointer).
@@ -32,14 +35,20 @@ namespace {
 
 int log_fd = -1;
 bool log_input = false;
+bool log_start = false;
 
 dispatch::Result<std::string> record(const dispatch::MethodCall& method_call) {
+  const auto started = std::chrono::system_clock::now();
   const dispatch::CallContext& call = dispatch::this_call();
   // A little work, so that kills land while calls are in flight.
   thread_local std::mt19937 rng(std::random_device{}());
   std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
   std::string line = call.dispatch_id + " " + std::to_string(call.attempt);
   if (log_input) line += " " + std::string(method_call.request);
+  if (log_start) {
+    line += " " + std::to_string(
+                      std::chrono::duration_cast<std::chrono::microseconds>(started.time_since_epoch()).count());
+  }
   line += "\n";
   if (::write(log_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     throw dispatch::Error(dispatch::Code::unavailable, "could not append to the log");
@@ -95,6 +104,7 @@ int main(int argc, char** argv) {
     if (a == "--listen") listen = argv[i + 1];
     else if (a == "--log") log = argv[i + 1];
     else if (a == "--log-input") log_input = std::string(argv[i + 1]) == "yes";
+    else if (a == "--log-start") log_start = std::string(argv[i + 1]) == "yes";
   }
   if (listen.empty() || log.empty()) {
     std::fprintf(stderr, "usage: durable_endpoint --listen HOST:PORT --log FILE\n");

@@ -10,10 +10,11 @@
 //   ASSERT_TRUE(nats.start()) << nats.failure();
 //   options.servers = {nats.url()};
 //
-// NatsCluster is three of them clustered (R3 buckets), each node killable
-// with SIGKILL and restartable on its own ports and directory:
+// NatsCluster is three of them clustered (R3 buckets), or five (R5), each
+// node killable with SIGKILL and restartable on its own ports and
+// directory:
 //
-//   NatsCluster cluster;
+//   NatsCluster cluster;  // NatsCluster cluster(5) for five nodes
 //   ASSERT_TRUE(cluster.start()) << cluster.failure();  // meta leader elected
 //   options.servers = cluster.urls();
 //   cluster.kill(1);  ...  ASSERT_TRUE(cluster.restart(1)) << cluster.failure();
@@ -33,7 +34,8 @@
 
 #include <nats/nats.h>
 
-#include <array>
+#include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -210,15 +212,17 @@ class NatsServer {
   std::string failure_;
 };
 
-// Three nats-servers in one JetStream cluster on 127.0.0.1 (client and
-// cluster ports free at start, each node's storage in its own directory),
-// stopped and their directories removed when the object goes (kept, with
-// the servers' logs, when the cluster did not become ready).
+// Three (or `nodes`) nats-servers in one JetStream cluster on 127.0.0.1
+// (client and cluster ports free at start, each node's storage in its own
+// directory), stopped and their directories removed when the object goes
+// (kept, with the servers' logs, when the cluster did not become ready).
+// Node i's server name is "n<i>".
 class NatsCluster {
  public:
+  // The nodes of a cluster made without a count.
   static constexpr int kNodes = 3;
 
-  NatsCluster() = default;
+  explicit NatsCluster(int nodes = kNodes) : nodes_(static_cast<std::size_t>(nodes)) { assert(nodes >= 1); }
   NatsCluster(const NatsCluster&) = delete;
   NatsCluster& operator=(const NatsCluster&) = delete;
   ~NatsCluster() {
@@ -229,20 +233,21 @@ class NatsCluster {
     }
   }
 
-  // Starts the three nodes and waits (up to 60 s: a loaded machine elects
-  // slowly) until JetStream's meta
-  // leader is elected and a stream with three replicas can be made.
+  // Starts the nodes and waits (up to 60 s: a loaded machine elects
+  // slowly) until JetStream's meta leader is elected and a stream with a
+  // replica on every node can be made.
   bool start() {
     if (!NatsServer::available()) return fail(NatsServer::kMissing);
     dir_ = fresh_temp_dir("dispatch-nats-cluster");
     if (dir_.empty()) return fail("mkdtemp failed");
-    std::array<int, kNodes> client{}, route{};
-    for (int i = 0; i < kNodes; ++i) {
+    const int n = size();
+    std::vector<int> client(nodes_.size()), route(nodes_.size());
+    for (int i = 0; i < n; ++i) {
       client[i] = free_loopback_port();
       route[i] = free_loopback_port();
       if (client[i] == 0 || route[i] == 0) return fail("no free port on 127.0.0.1");
     }
-    for (int i = 0; i < kNodes; ++i) {
+    for (int i = 0; i < n; ++i) {
       const std::string node_dir = dir_ + "/n" + std::to_string(i);
       std::filesystem::create_directories(node_dir);
       const std::string config = node_dir + "/nats.conf";
@@ -251,7 +256,7 @@ class NatsCluster {
           << "listen: 127.0.0.1:" << client[i] << "\n"
           << "jetstream { store_dir: \"" << node_dir << "/js\" }\n"
           << "cluster {\n  name: dispatch-test\n  listen: 127.0.0.1:" << route[i] << "\n  routes: [\n";
-      for (int j = 0; j < kNodes; ++j) {
+      for (int j = 0; j < n; ++j) {
         if (j != i) out << "    nats-route://127.0.0.1:" << route[j] << "\n";
       }
       out << "  ]\n}\n";
@@ -260,7 +265,7 @@ class NatsCluster {
       nodes_[i] = std::make_unique<NatsServer>();
       nodes_[i]->set_config(node_dir, config, client[i]);
     }
-    for (int i = 0; i < kNodes; ++i) {
+    for (int i = 0; i < n; ++i) {
       if (!nodes_[i]->start()) return fail("node " + std::to_string(i) + ": " + nodes_[i]->failure());
     }
     return wait_ready(std::chrono::seconds(60));
@@ -269,11 +274,14 @@ class NatsCluster {
   // SIGKILL of node i, as a machine that dies.
   void kill(int i) { nodes_.at(i)->kill(); }
   // Node i again, on its ports and with its storage; waits until it
-  // accepts connections, the cluster has a meta leader, and every stream
-  // has a leader and all its replicas current (the node has caught up), up
-  // to 60 s. Only then may another node die without taking a stream's
-  // quorum with it: killing a node while the last one restarted still
-  // catches up is the loss of two of three.
+  // accepts connections, the cluster has a meta leader (and, once every
+  // node runs, places a stream on all of them), and every stream has a
+  // leader and its replicas on the running nodes current (the node has
+  // caught up), up to 60 s. Replicas on nodes still down are not waited
+  // for, so that nodes killed together can be restarted one by one. Only
+  // then may another node die without taking a stream's quorum with it:
+  // killing a node while the last one restarted still catches up is the
+  // loss of two of three.
   bool restart(int i) {
     if (!nodes_.at(i)->start()) return fail("node " + std::to_string(i) + ": " + nodes_[i]->failure());
     return wait_ready(std::chrono::seconds(30)) && wait_for("every stream's replicas current",
@@ -281,6 +289,31 @@ class NatsCluster {
                                                             [this](std::string& why) { return streams_current(why); });
   }
   bool running(int i) const { return nodes_.at(i)->running(); }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // The node that leads `stream` (a bucket's is "KV_<bucket>"), as the
+  // running nodes report it; -1 while it has none or cannot be asked, with
+  // `why` saying so.
+  int leader_of(const std::string& stream, std::string* why = nullptr) {
+    Session session(live_urls());
+    std::string failure;
+    int leader = -1;
+    if (session.status != NATS_OK) {
+      failure = session.failure(session.status);
+    } else {
+      jsStreamInfo* si = nullptr;
+      const natsStatus s = js_GetStreamInfo(&si, session.js, stream.c_str(), nullptr, nullptr);
+      if (s != NATS_OK) {
+        failure = "stream " + stream + ": " + session.failure(s);
+      } else {
+        const char* name = si->Cluster != nullptr ? si->Cluster->Leader : nullptr;
+        leader = name != nullptr ? node_named(name) : -1;
+        if (leader < 0) failure = "stream " + stream + " has no leader";
+        jsStreamInfo_Destroy(si);
+      }
+    }
+    if (why != nullptr) *why = failure;
+    return leader;
+  }
 
   std::vector<std::string> urls() const {
     std::vector<std::string> out;
@@ -290,7 +323,9 @@ class NatsCluster {
   // "nats://127.0.0.1:P0,127.0.0.1:P1,127.0.0.1:P2", as dispatchd --store takes it.
   std::string store_spec() const {
     std::string out = "nats://";
-    for (int i = 0; i < kNodes; ++i) out += (i == 0 ? "" : ",") + std::string("127.0.0.1:") + std::to_string(nodes_[i]->port());
+    for (int i = 0; i < size(); ++i) {
+      out += (i == 0 ? "" : ",") + std::string("127.0.0.1:") + std::to_string(nodes_[i]->port());
+    }
     return out;
   }
   NatsServer& node(int i) { return *nodes_.at(i); }
@@ -301,10 +336,39 @@ class NatsCluster {
     failure_ = std::move(why);
     return false;
   }
-  // The cluster answers JetStream requests (a meta leader is elected) and
-  // places a stream on three replicas; the probe stream is deleted again.
+  // The cluster answers JetStream requests (a meta leader is elected) and,
+  // when every node runs, places a stream with a replica on each; the
+  // probe stream is deleted again. While a node is down the meta leader
+  // is only asked for the streams' names: a leader elected since the node
+  // died can count it as online for a while and place a replica of the
+  // probe on it, where the probe stalls without a quorum.
   bool wait_ready(std::chrono::seconds within) {
-    return wait_for("ready for R3 streams", within, [this](std::string& why) { return probe(why); });
+    if (static_cast<int>(live_urls().size()) < size()) {
+      return wait_for("answering with a meta leader", within, [this](std::string& why) { return meta_answers(why); });
+    }
+    return wait_for("ready for R" + std::to_string(size()) + " streams", within,
+                    [this](std::string& why) { return probe(why); });
+  }
+  // The meta leader answers a list of the streams (no other server does).
+  bool meta_answers(std::string& why) {
+    Session session(live_urls());
+    if (session.status != NATS_OK) {
+      why = session.failure(session.status);
+      return false;
+    }
+    jsStreamNamesList* names = nullptr;
+    const natsStatus s = js_StreamNames(&names, session.js, nullptr, nullptr);
+    if (names != nullptr) jsStreamNamesList_Destroy(names);
+    if (s == NATS_OK || s == NATS_NOT_FOUND) return true;
+    why = "listing streams: " + session.failure(s);
+    return false;
+  }
+  // The node whose server name is `name` ("n<i>"), or -1.
+  int node_named(const std::string& name) const {
+    for (int i = 0; i < size(); ++i) {
+      if (name == "n" + std::to_string(i)) return i;
+    }
+    return -1;
   }
   // Polls `check` every 200 ms until it holds or `within` has passed;
   // failure() then names `what` and the check's last answer.
@@ -359,8 +423,14 @@ class NatsCluster {
     }
     return live;
   }
-  // Every stream has a leader, and each of its other replicas is online
-  // and current; `why` names the first that is not.
+  // Every stream has a leader, and each of its other replicas on a running
+  // node is online and current; `why` names the first that is not. A
+  // replica on a node that is down is not waited for: one named after a
+  // node not running, or one offline under a name the meta leader does not
+  // know ("Server name unknown at this time"), as a meta leader elected
+  // after the node died reports it. So that such a name hides no running
+  // node, as many replicas as nodes run (up to the stream's count) must be
+  // current, the leader's among them.
   bool streams_current(std::string& why) {
     Session session(live_urls());
     if (session.status != NATS_OK) {
@@ -388,13 +458,25 @@ class NatsCluster {
         why = std::string("stream ") + names->List[n] + " has no leader";
         ok = false;
       }
+      int current = 1;  // the leader
       for (int r = 0; ok && c != nullptr && r < c->ReplicasLen; ++r) {
         const jsPeerInfo* p = c->Replicas[r];
-        if (p->Offline || !p->Current) {
-          why = std::string("stream ") + names->List[n] + ": replica " + p->Name + (p->Offline ? " offline" : " catching up") +
-                " (lag " + std::to_string(p->Lag) + ")";
-          ok = false;
+        if (!p->Offline && p->Current) {
+          ++current;
+          continue;
         }
+        const std::string name = p->Name != nullptr ? p->Name : "";
+        const int node = node_named(name);
+        if (node >= 0 ? !running(node) : p->Offline) continue;  // down: waited for when it is restarted
+        why = std::string("stream ") + names->List[n] + ": replica " + name +
+              (p->Offline ? " offline" : " catching up") + " (lag " + std::to_string(p->Lag) + ")";
+        ok = false;
+      }
+      const int live = static_cast<int>(live_urls().size());
+      if (ok && c != nullptr && current < std::min(live, 1 + c->ReplicasLen)) {
+        why = std::string("stream ") + names->List[n] + ": " + std::to_string(current) + " replicas current with " +
+              std::to_string(live) + " nodes running";
+        ok = false;
       }
       jsStreamInfo_Destroy(si);
     }
@@ -415,7 +497,7 @@ class NatsCluster {
       cfg.Name = name.c_str();
       cfg.Subjects = subjects;
       cfg.SubjectsLen = 1;
-      cfg.Replicas = kNodes;
+      cfg.Replicas = size();
       cfg.Storage = js_MemoryStorage;
       jsStreamInfo* si = nullptr;
       jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -432,7 +514,7 @@ class NatsCluster {
 
   std::string dir_;
   bool keep_dir_ = false;
-  std::array<std::unique_ptr<NatsServer>, kNodes> nodes_;
+  std::vector<std::unique_ptr<NatsServer>> nodes_;
   int probes_ = 0;
   std::string failure_;
 };
