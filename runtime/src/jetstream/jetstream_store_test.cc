@@ -1019,6 +1019,10 @@ TEST_F(JetStreamStoreOnR3, ABucketWithMoreReplicasThanNodesIsRefused) {
   EXPECT_NE(refused.error().message().find("calls_r5_on_3"), std::string::npos) << refused.error().message();
   EXPECT_NE(refused.error().message().find("no suitable peers for placement"), std::string::npos)
       << refused.error().message();
+  EXPECT_NE(refused.error().message().find("with 5 replicas: that needs at least 5 JetStream servers"),
+            std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(refused.error().message().find("nats-server -js"), std::string::npos) << refused.error().message();
   // Nothing was made: the name is free for a bucket the cluster can hold.
   JetStreamOptions three = five;
   three.replicas = 3;

@@ -197,9 +197,20 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     cfg.Replicas = o.replicas;
     s = js_CreateKeyValue(&kv->kv_, kv->js_, &cfg);
     if (s != NATS_OK) {
+      // The server's reason, read before anything else can replace it: a
+      // cluster with fewer JetStream servers than replicas asked for
+      // answers "no suitable peers for placement".
+      natsStatus last = NATS_OK;
+      const char* text = nats_GetLastError(&last);
+      const bool no_room = o.replicas > 1 && last == s && text != nullptr &&
+                           std::string_view(text).find("no suitable peers for placement") != std::string_view::npos;
       Error failed = nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
                                 "cannot create JetStream bucket " + o.bucket + " at " + where +
-                                    " (is JetStream enabled on the server: nats-server -js?)",
+                                    (no_room ? " with " + std::to_string(o.replicas) +
+                                                   " replicas: that needs at least " + std::to_string(o.replicas) +
+                                                   " JetStream servers in the cluster (fewer replicas: "
+                                                   "--nats-replicas)"
+                                             : " (is JetStream enabled on the server: nats-server -js?)"),
                                 s);
       // Another dispatchd starting at the same moment may have made it.
       // The server does not always answer such a race with the bucket it
