@@ -188,6 +188,43 @@ TEST_F(Dispatchd, ManyAwaitingClientsDoNotHoldUpDispatch) {
   EXPECT_EQ(*result, "now");
 }
 
+// Nor do they hold up a drain: at SIGTERM their Gets answer at once (with
+// the call as it is; a client asks again) and dispatchd exits well within
+// its 30 s drain timeout, which each waiting Get used to run out.
+TEST_F(Dispatchd, ClientsAwaitingResultsDoNotHoldUpTheDrain) {
+  auto client = api("k1");
+  dispatch::DispatchClient dc(*client, ep_url_);
+  dispatch::DispatchOptions later;
+  later.delay = std::chrono::minutes(10);
+  auto sleeper = dc.dispatch("durable.record", "durable.RecordRequest", "later", later);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.error().what();
+  constexpr int kAwaiting = 4;
+  std::vector<std::unique_ptr<dispatch::HttpClient>> clients;
+  std::vector<std::thread> awaiting;
+  for (int i = 0; i < kAwaiting; ++i) clients.push_back(api("k1"));
+  for (int i = 0; i < kAwaiting; ++i) {
+    awaiting.emplace_back([&, i] {
+      dispatch::DispatchClient waiter(*clients[i], ep_url_);
+      (void)waiter.await_result(*sleeper, 60s);  // ends with dispatchd
+    });
+  }
+  std::this_thread::sleep_for(500ms);  // the Gets are in and waiting
+  const auto began = std::chrono::steady_clock::now();
+  stop_scheduler();
+  const auto took = std::chrono::steady_clock::now() - began;
+  for (auto& t : awaiting) t.join();
+  EXPECT_LT(took, 10s) << "dispatchd took "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                       << " ms to stop with clients awaiting results";
+  start_scheduler();  // for TearDown, and the call is still there
+  for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
+  auto kept = api("k1");
+  dispatch::DispatchClient after(*kept, ep_url_);
+  auto waiting = after.await_result(*sleeper, 100ms);
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.error().code(), dispatch::Code::deadline_exceeded) << waiting.error().what();
+}
+
 TEST_F(Dispatchd, BadInputGetsClearErrorsOrFinalStatuses) {
   auto client = api("k1");
   dispatch::DispatchClient dc(*client, ep_url_);

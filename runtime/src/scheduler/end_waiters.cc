@@ -23,8 +23,14 @@ EndWaiters::Wait::~Wait() {
 void EndWaiters::Wait::sleep(std::chrono::milliseconds poll, std::chrono::steady_clock::time_point until) {
   std::unique_lock<std::mutex> lock(owner_.mu_);
   const auto wake_at = std::min(until, std::chrono::steady_clock::now() + poll);
-  entry_->cv.wait_until(lock, wake_at, [&] { return entry_->ends != seen_; });
+  entry_->cv.wait_until(lock, wake_at, [&] { return entry_->ends != seen_ || owner_.closed(); });
   seen_ = entry_->ends;
+}
+
+void EndWaiters::close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_.store(true, std::memory_order_release);
+  for (auto& [id, entry] : entries_) entry->cv.notify_all();
 }
 
 void EndWaiters::ended(std::string_view id) {

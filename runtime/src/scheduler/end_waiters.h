@@ -56,7 +56,13 @@ class EndWaiters {
 
   bool anyone_waiting() const noexcept { return waiting_.load(std::memory_order_relaxed) > 0; }
 
+  // Wakes every sleeping Get and makes later sleeps return at once: the
+  // server is draining, and a wait must not hold it.
+  void close();
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
  private:
+  std::atomic<bool> closed_{false};
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::atomic<std::size_t> waiting_{0};

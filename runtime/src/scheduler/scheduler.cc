@@ -652,6 +652,8 @@ void Scheduler::start() {
 
 void Scheduler::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
 
+void Scheduler::end_waits() { impl_->end_waiters.close(); }
+
 const DispatchTable& Scheduler::table() const noexcept { return impl_->table; }
 
 Result<void> Scheduler::add_to(DispatchTable& table) {
@@ -688,7 +690,9 @@ Result<CallRecord> Scheduler::get(std::string_view id, std::chrono::milliseconds
     auto r = impl_->store->get(id);
     if (!r.ok()) return std::move(r).error();
     if (!r->has_value()) return impl_->unknown_call(id);
-    if (is_final((*r)->state) || std::chrono::steady_clock::now() >= until) return std::move(**r);
+    if (is_final((*r)->state) || std::chrono::steady_clock::now() >= until || impl_->end_waiters.closed()) {
+      return std::move(**r);
+    }
     if (!waiter) {
       // Registered, then read again: an end recorded in between is in the store.
       waiter.emplace(impl_->end_waiters, std::string(id));

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -190,6 +191,28 @@ TEST_F(SchedulerTest, DeliversAndRecordsTheResult) {
   EXPECT_EQ(ep->deliveries()[0].attempt, "1");
   EXPECT_EQ(round(), 0u);  // nothing more to do
   EXPECT_EQ(scheduler_->stats().completed, 1u);
+}
+
+// end_waits() (a server's drain) answers a Get waiting for a call's end at
+// once with the call as it is, and later Gets do not wait.
+TEST_F(SchedulerTest, EndWaitsAnswersWaitingGetsAtOnce) {
+  open(std::make_shared<FakeEndpoint>([](const sdk::RunRequest&) { return run_response(sdk::STATUS_OK, ""); }));
+  const std::string id = dispatch(call("t.f"));  // never delivered: no round
+  std::promise<Result<CallRecord>> got;
+  std::thread waiter([&] { got.set_value(scheduler_->get(id, std::chrono::seconds(30))); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto began = std::chrono::steady_clock::now();
+  scheduler_->end_waits();
+  auto answer = got.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "the Get still waits";
+  waiter.join();
+  auto r = answer.get();
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(r->state, CallState::pending);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5));
+  const auto later = std::chrono::steady_clock::now();
+  EXPECT_EQ(scheduler_->get(id, std::chrono::seconds(30)).value().state, CallState::pending);
+  EXPECT_LT(std::chrono::steady_clock::now() - later, std::chrono::seconds(5));
 }
 
 TEST_F(SchedulerTest, TheDispatchRequestsTraceGoesWithTheCallToItsRun) {

@@ -222,9 +222,11 @@ void ServerCore::watch() {
 
 void ServerCore::begin_drain(bool force) {
   std::vector<std::shared_ptr<Connection>> live;
+  bool first = false;
   {
     std::lock_guard lock(mu);
     if ((draining && !force) || threads_joined) return;
+    first = !draining;
     draining = true;
     cv.notify_all();
     // Never started: nothing runs the io_context, so post nothing to it.
@@ -238,6 +240,7 @@ void ServerCore::begin_drain(bool force) {
   }
   options.logger.log(LogLevel::info, force ? "stopping: closing all connections"
                                            : "draining: no new connections; finishing in-flight calls");
+  if (first && options.on_drain) options.on_drain();
   asio::post(ioc, [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor.close(ignored);

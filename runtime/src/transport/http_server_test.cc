@@ -443,6 +443,32 @@ TEST_F(ServerTest, DrainFinishesInFlightCallsAndRefusesNewConnections) {
   drainer.join();
 }
 
+// on_drain runs once, when the drain begins and before in-flight calls are
+// waited for: there a waiting call can be told to answer, and the drain
+// does not run out its timeout on it.
+TEST_F(ServerTest, OnDrainRunsOnceBeforeInFlightCallsAreAwaited) {
+  ServerOptions options;
+  std::atomic<int> drains{0};
+  options.on_drain = [&drains] {
+    ++drains;
+    testing::gate().release();  // what a scheduler's end_waits() does for its Gets
+  };
+  options.drain_timeout = std::chrono::seconds(20);
+  start(options);
+  HttpClient client(url_);
+  std::promise<Result<std::string>> waited;
+  client.call_async("/t.TService/wait", "", {}, [&](Result<std::string> r) { waited.set_value(std::move(r)); });
+  ASSERT_TRUE(testing::gate().wait_entered(1, std::chrono::seconds(10)));
+  const auto began = std::chrono::steady_clock::now();
+  server_->drain();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10)) << "the drain waited out its timeout";
+  auto r = waited.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_EQ(*r, testing::string_field(1, "opened"));
+  server_->stop();
+  EXPECT_EQ(drains.load(), 1);
+}
+
 TEST_F(ServerTest, ConnectionLimit) {
   ServerOptions options;
   options.max_connections = 1;

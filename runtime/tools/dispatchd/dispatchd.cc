@@ -382,6 +382,9 @@ int main(int argc, char** argv) {
   if (stateful) {
     if (auto added = stateful->add_to(table); !added.ok()) fail(added.error().message());
   }
+  // Clients awaiting results (Get with wait_ms) answer at once when the
+  // server drains, rather than hold it for up to a minute each.
+  server_options.on_drain = [sched = s.get()] { sched->end_waits(); };
   Server server(table, server_options);
   server.handle_signals();
   auto started = server.start();

@@ -134,6 +134,11 @@ class Scheduler {
   // Stops delivering and waits (up to `grace`) for deliveries in flight to
   // be recorded; the rest are delivered again by the next start.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
+  // Ends the waits of Gets for a call's end: those waiting answer now with
+  // the call as it is, and later ones do not wait (a caller asks again).
+  // For the server's drain (ServerOptions::on_drain), so that clients
+  // awaiting results do not hold it up to its timeout. Quick; any thread.
+  void end_waits();
 
   // The API: dispatch.sdk.v1.DispatchService/Dispatch and
   // dispatch.scheduler.v1.AdminService/{Get,List,Cancel,Retry}.

@@ -153,6 +153,11 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // How long drain() waits for in-flight calls before closing connections.
   std::chrono::milliseconds drain_timeout{30'000};
+  // Runs once when a drain (or stop) begins, before in-flight calls are
+  // waited for: where calls that wait (Method::waits, e.g. dispatchd's Get
+  // with wait_ms) are told to answer now rather than hold the drain. It
+  // runs on a server thread and must not block.
+  std::function<void()> on_drain;
 
   // Runs before the body is decoded, on the thread that will run the call;
   // an error rejects the request with its code (e.g. unauthenticated -> 401).
