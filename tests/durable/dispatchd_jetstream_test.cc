@@ -134,6 +134,12 @@ TEST_F(DispatchdOnJetStream, TwoDispatchdShareTheCallsAndEachIsDeliveredOnce) {
   auto joined = db.await_result(*fan, 20s);
   ASSERT_TRUE(joined.ok()) << joined.error().what();
   EXPECT_EQ(*joined, "r0,r1,r2,r3,r4");
+  // The store's rounds of writes are counted at GET /metrics, as SQLite's
+  // group commits are.
+  auto shown = durable_test::run("curl -s http://127.0.0.1:" + std::to_string(api_ports_[0]) + "/metrics");
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  EXPECT_NE(shown.out.find("# TYPE dispatch_store_commit_writes histogram"), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find("dispatch_store_commit_duration_seconds_count 0\n"), std::string::npos) << shown.out;
 }
 
 TEST_F(DispatchdOnJetStream, WhileNatsIsAwayTheApiAnswersUnavailableAndRecoversByItself) {
