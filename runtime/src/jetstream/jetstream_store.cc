@@ -163,7 +163,8 @@ class JetStreamStore final : public Store {
   }
 
   void enqueue(std::vector<NewCall> calls, int64_t now_ms, Done<std::vector<std::string>> done) override {
-    const bool keyed = std::any_of(calls.begin(), calls.end(), [](const NewCall& c) { return !c.idempotency_key.empty(); });
+    const bool keyed =
+        std::any_of(calls.begin(), calls.end(), [](const NewCall& c) { return !c.idempotency_key.empty(); });
     if (keyed || calls.empty()) {
       post([this, calls = std::move(calls), now_ms, done = std::move(done)]() mutable {
         done(do_enqueue(std::move(calls), now_ms));
@@ -430,7 +431,9 @@ class JetStreamStore final : public Store {
         if (calls > 0 && calls + n > kMaxRoundCalls) break;
         calls += n;
         Enqueue& e = *t.enqueue;
-        for (NewCall& c : e.calls) *e.batch.add_calls() = jetstream::to_new_call(std::move(c), new_id(e.now_ms), e.now_ms);
+        for (NewCall& c : e.calls) {
+          *e.batch.add_calls() = jetstream::to_new_call(std::move(c), new_id(e.now_ms), e.now_ms);
+        }
         e.calls.clear();
         e.batch.set_written_at_ms(wall_ms());
         if (e.batch.calls_size() == 1) {
@@ -494,7 +497,8 @@ class JetStreamStore final : public Store {
       if (!a.ok()) {
         e->done(std::move(a).error());
       } else if (!*a) {
-        e->done(Error(Code::internal, "batch key " + e->batch_key + " is taken in JetStream bucket " + options_.bucket));
+        e->done(
+            Error(Code::internal, "batch key " + e->batch_key + " is taken in JetStream bucket " + options_.bucket));
       } else {
         next_creating_.push_back(std::move(e));
       }
