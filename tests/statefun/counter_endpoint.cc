@@ -3,7 +3,8 @@
 // request_reply.proto), for the tests and the benchmark that drive dispatchd
 // as a StateFun runtime. test/counter keeps "count" (int), "last" (long:
 // the sequence number of the last message, which must grow by one per
-// message: a gap or a repeat counts in "disorder") and "ticks" (int). A
+// message: a gap or a repeat counts in "disorder"), "ticks" (int) and
+// "repeats" (int: messages that came again, n not above "last"). A
 // message is a long n: n > 0 is the address's n-th message; n < 0 also arms
 // a delayed tick in 100 ms (token "t<n>"); 0 is a tick. So that a test can
 // tell a tick that came early, the function also keeps "armed" (string: the
@@ -71,6 +72,7 @@ dispatch::Result<std::string> handle(const dispatch::MethodCall& call) {
   const pb::TypedValue* armed = nullptr;
   const pb::TypedValue* early = nullptr;
   const pb::TypedValue* min_wait = nullptr;
+  const pb::TypedValue* repeats = nullptr;
   for (const auto& s : batch.state()) {
     if (s.state_name() == "count") count = &s.state_value();
     if (s.state_name() == "last") last = &s.state_value();
@@ -79,6 +81,7 @@ dispatch::Result<std::string> handle(const dispatch::MethodCall& call) {
     if (s.state_name() == "armed") armed = &s.state_value();
     if (s.state_name() == "early") early = &s.state_value();
     if (s.state_name() == "min_wait") min_wait = &s.state_value();
+    if (s.state_name() == "repeats") repeats = &s.state_value();
   }
   pb::FromFunction res;
   if (!count) declare(res, "count", st::kIntType);
@@ -88,11 +91,12 @@ dispatch::Result<std::string> handle(const dispatch::MethodCall& call) {
   if (!armed) declare(res, "armed", st::kStringType);
   if (!early) declare(res, "early", st::kIntType);
   if (!min_wait) declare(res, "min_wait", st::kLongType);
+  if (!repeats) declare(res, "repeats", st::kIntType);
   if (res.has_incomplete_invocation_context()) return res.SerializeAsString();
   auto read_int = [](const pb::TypedValue* v) { return v->has_value() ? st::decode_int(v->value()).value() : 0; };
   int32_t n_count = read_int(count), n_ticks = read_int(ticks), n_disorder = read_int(disorder);
   int64_t n_last = last->has_value() ? st::decode_long(last->value()).value() : 0;
-  int32_t n_early = read_int(early);
+  int32_t n_early = read_int(early), n_repeats = read_int(repeats);
   int64_t n_min_wait = min_wait->has_value() ? st::decode_long(min_wait->value()).value()
                                              : std::numeric_limits<int64_t>::max();
   std::deque<int64_t> armed_at;
@@ -117,6 +121,7 @@ dispatch::Result<std::string> handle(const dispatch::MethodCall& call) {
     }
     const int64_t seq = *n > 0 ? *n : -*n;
     if (seq != n_last + 1) ++n_disorder;
+    if (seq <= n_last) ++n_repeats;
     n_last = seq;
     ++n_count;
     if (!egress_type.empty()) {
@@ -146,6 +151,7 @@ dispatch::Result<std::string> handle(const dispatch::MethodCall& call) {
   modify(r, "disorder", st::kIntType, st::encode_int(n_disorder));
   modify(r, "armed", st::kStringType, st::encode_string(armed_text));
   modify(r, "early", st::kIntType, st::encode_int(n_early));
+  modify(r, "repeats", st::kIntType, st::encode_int(n_repeats));
   if (n_min_wait != std::numeric_limits<int64_t>::max()) {
     modify(r, "min_wait", st::kLongType, st::encode_long(n_min_wait));
   }
