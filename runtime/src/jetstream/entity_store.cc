@@ -11,6 +11,7 @@
 //   g.O / x.O    an egress record / a dead letter (seq: the revision)
 //   k.hH         an ingress idempotency key;  p.tT  a type's state specs
 //   a.eH         an egress's acknowledged seq;  s.N  a send being applied
+//   h.P          a process's heartbeat (its watcher's numbering checked)
 //
 // An entity is leased by a compare-and-set on its record, so one process at
 // a time has its batch. A reply is ONE compare-and-set on that record: its
@@ -39,6 +40,20 @@
 // it) and then marking it fired by compare-and-set: whichever process gets
 // there, it is queued once.
 //
+// A message's seq is a revision, and consumed_seq compares seqs that
+// different processes read from their own watchers, so every process must
+// number as the stream's leader does. A watcher is a consumer the server
+// may place on any replica, and on nats-server 2.9.10 a replica was seen
+// numbering apart from the leader after a node was SIGKILLed and restarted.
+// So: each write's acknowledged revision is compared with the one the
+// watcher reports for it (a heartbeat record, h.P, is written once a second
+// so that this runs while the process writes nothing else), and on a
+// mismatch the index is rebuilt from a new watcher; the last message of a
+// claimed batch is read from the leader before the batch goes out; and the
+// entity record names its last consumed messages by a hash of their keys,
+// so that a message found again above consumed_seq (written twice by a
+// create won twice, or numbered anew by another leader) is passed over.
+//
 // Not for: calls (jetstream_store.cc), nor policy (the StateFun runtime's).
 #include "dispatch/jetstream/entity_store.h"
 
@@ -47,6 +62,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <limits>
@@ -60,6 +76,7 @@
 #include <utility>
 
 #include "dispatch/jetstream/v1/entities.pb.h"
+#include "jetstream/entity_store_testing.h"
 #include "jetstream/kv.h"
 
 namespace dispatch::scheduler {
@@ -71,6 +88,11 @@ using Addr = std::pair<std::string, std::string>;
 
 constexpr int kMaxRaces = 32;
 constexpr std::size_t kSweepBatch = 1000;
+constexpr std::size_t kMaxEchoes = 4096;
+// How many of its last consumed messages an entity record names (their
+// keys' hashes): more than a replica's numbering was seen to differ by (2
+// to 5 revisions on nats-server 2.9.10).
+constexpr std::size_t kRecentKeys = 32;
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -173,6 +195,7 @@ class JetStreamEntityStore final : public EntityStore {
     }
     queue_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    if (heartbeat_rev_ != 0) (void)kv_->remove(heartbeat_key_);
     watching_ = false;
     if (watch_) watch_->stop();
     if (watcher_.joinable()) watcher_.join();
@@ -438,10 +461,12 @@ class JetStreamEntityStore final : public EntityStore {
           return;
         }
       }
+      if (diverged_) (void)rebuild_index();  // failures: tried again with the next task or in a second
       if (task) task();
       if (wall_ms() - last_recovery >= 1000) {
         last_recovery = wall_ms();
-        (void)recover(false);  // failures: tried again in a second
+        (void)heartbeat();     // failures: tried again in a second
+        (void)recover(false);  // likewise
       }
     }
   }
@@ -457,6 +482,8 @@ class JetStreamEntityStore final : public EntityStore {
     };
     while (watch_->next_change(change, watching_, caught_up)) {
       std::lock_guard<std::mutex> lock(mu_);
+      change.revision += revision_shift_;
+      check_echo(change);
       if (change.deleted) {
         gone_.erase(change.key);
         erase(change.key);
@@ -472,6 +499,124 @@ class JetStreamEntityStore final : public EntityStore {
     }
   }
 
+  // Under mu_: whether this change is one of this store's own writes, at
+  // another revision than the server acknowledged. The watcher then reads
+  // a replica whose numbering differs from the leader's (seen on nats-server
+  // 2.9.10 after a node of three was SIGKILLed and restarted: a replica five
+  // revisions ahead), and the index's seqs cannot be compared with the
+  // consumed_seq other processes write: the index is rebuilt.
+  // The echo may come before the acknowledgement is handled, so changes
+  // are kept a moment (the last kMaxEchoes) for the write to find.
+  void check_echo(const Kv::Change& change) {
+    if (change.deleted) return;
+    const std::size_t hash = std::hash<std::string>{}(change.value);
+    auto echo = echoes_.find(change.key);
+    if (echo == echoes_.end() || hash != echo->second.second) {
+      // Not (yet) known as ours, or ours overwritten before the watcher got it.
+      if (delivered_.size() >= kMaxEchoes) delivered_.clear();
+      delivered_[change.key] = {change.revision, hash};
+      return;
+    }
+    if (change.revision != echo->second.first) diverged_ = true;
+    echoes_.erase(echo);
+  }
+  // After a write acknowledged at `revision`: its echo is checked.
+  void expect_echo(const std::string& key, std::string_view value, uint64_t revision) {
+    const std::size_t hash = std::hash<std::string_view>{}(value);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto came = delivered_.find(key);
+    if (came != delivered_.end() && came->second.second == hash) {
+      if (came->second.first != revision) diverged_ = true;
+      delivered_.erase(came);
+      return;
+    }
+    if (echoes_.size() >= kMaxEchoes) echoes_.clear();  // writes others overwrote before the watcher saw them
+    echoes_[key] = {revision, hash};
+  }
+
+  // Once a second, on the writer thread: this process's own record
+  // written, so that its echo (check_echo) tells within a second a watcher
+  // numbered apart from the leader, or one that skipped changes, even while
+  // the process writes nothing else.
+  Result<void> heartbeat() {
+    const std::string value = std::to_string(wall_ms());
+    auto written = heartbeat_rev_ == 0 ? kv_->create(heartbeat_key_, value)
+                                       : kv_->update(heartbeat_key_, value, heartbeat_rev_);
+    if (!written.ok()) return std::move(written).error();
+    if (!*written) {  // purged as stale while the servers were away: written again next time
+      heartbeat_rev_ = 0;
+      auto there = kv_->get(heartbeat_key_);
+      if (there.ok() && *there) heartbeat_rev_ = (*there)->revision;
+      return {};
+    }
+    heartbeat_rev_ = **written;
+    expect_echo(heartbeat_key_, value, heartbeat_rev_);
+    return {};
+  }
+
+  // On the writer thread: the index again from a new watcher (a new
+  // consumer, which the cluster may place on another replica), everything
+  // the old one delivered dropped. Reads wait meanwhile.
+  Result<void> rebuild_index() {
+    watching_ = false;
+    if (watch_) watch_->stop();
+    if (watcher_.joinable()) watcher_.join();
+    watch_.reset();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      entities_.clear();
+      inbox_.clear();
+      inbox_keys_.clear();
+      inbox_seq_keys_.clear();
+      ready_.clear();
+      delayed_.clear();
+      due_delayed_.clear();
+      tokens_.clear();
+      egress_.clear();
+      egress_keys_.clear();
+      dead_.clear();
+      dead_keys_.clear();
+      keys_.clear();
+      specs_.clear();
+      acks_.clear();
+      batches_.clear();
+      gone_.clear();
+      heartbeats_.clear();
+      echoes_.clear();
+      delivered_.clear();
+      caught_up_ = false;
+      seen_ = 0;
+      revision_shift_ = 0;
+      diverged_ = false;
+    }
+    ++rebuilds_;
+    watching_ = true;
+    auto w = kv_->watch_all();
+    if (!w.ok()) {
+      diverged_ = true;  // tried again
+      return std::move(w).error();
+    }
+    watch_ = std::move(w).value();
+    watcher_ = std::thread([this] { watch_loop(); });
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
+      return Error(Code::unavailable, "JetStream bucket " + kv_->bucket() + " did not list its records within " +
+                                          std::to_string(options_.timeout.count()) + " ms");
+    }
+    return {};
+  }
+
+ public:
+  // For tests: revisions the watcher delivers from now on are reported
+  // `by` higher, as a replica ahead of the leader numbers them; a rebuild
+  // of the index ends it.
+  void shift_index_revisions(uint64_t by) {
+    std::lock_guard<std::mutex> lock(mu_);
+    revision_shift_ = by;
+  }
+  uint64_t index_rebuilds() const { return rebuilds_.load(); }
+
+ private:
   static bool has_prefix(const std::string& key, std::string_view prefix) {
     return key.compare(0, prefix.size(), prefix) == 0;
   }
@@ -488,7 +633,10 @@ class JetStreamEntityStore final : public EntityStore {
       pb::InboxMessage m;
       if (!m.ParseFromString(value)) return;
       const Addr a = addr_of(m.message().target());
+      auto again = inbox_keys_.find(key);
+      if (again != inbox_keys_.end() && again->second.second != rev) erase(key);  // written again: one copy
       inbox_keys_[key] = {a, rev};
+      inbox_seq_keys_[rev] = key;
       inbox_[a][rev] = Row<pb::InboxMessage>{std::move(m), rev};
       refresh(a);
     } else if (has_prefix(key, "d.")) {
@@ -527,6 +675,8 @@ class JetStreamEntityStore final : public EntityStore {
       pb::SendBatch b;
       if (!b.ParseFromString(value)) return;
       batches_[key] = b.written_at_ms();
+    } else if (has_prefix(key, "h.")) {
+      heartbeats_[key] = {std::strtoll(value.c_str(), nullptr, 10), rev};
     }
   }
 
@@ -541,6 +691,7 @@ class JetStreamEntityStore final : public EntityStore {
         in->second.erase(it->second.second);
         if (in->second.empty()) inbox_.erase(in);
       }
+      inbox_seq_keys_.erase(it->second.second);
       inbox_keys_.erase(it);
       refresh(a);
     } else if (has_prefix(key, "d.")) {
@@ -574,6 +725,8 @@ class JetStreamEntityStore final : public EntityStore {
       keys_.erase(key);
     } else if (has_prefix(key, "s.")) {
       batches_.erase(key);
+    } else if (has_prefix(key, "h.")) {
+      heartbeats_.erase(key);
     }
   }
 
@@ -637,14 +790,21 @@ class JetStreamEntityStore final : public EntityStore {
   // Waits until the watcher delivered this store's last write: the index
   // then holds every write this process made, and all before them.
   Result<void> caught_up() {
+    if (diverged_) return diverged_error();
     const uint64_t want = written_.load();
     std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, options_.timeout, [&] { return seen_ >= want; })) {
+    if (!cv_.wait_for(lock, options_.timeout, [&] { return caught_up_ && seen_ >= want; })) {
       return Error(Code::unavailable, "JetStream bucket " + kv_->bucket() + " did not report revision " +
                                           std::to_string(want) + " within " +
                                           std::to_string(options_.timeout.count()) + " ms");
     }
     return {};
+  }
+
+  Error diverged_error() const {
+    return Error(Code::unavailable, "JetStream bucket " + kv_->bucket() +
+                                        ": this process's index was read from a replica whose revisions differ from "
+                                        "the leader's; it is being rebuilt, try again");
   }
 
   void wrote(uint64_t revision) {
@@ -677,6 +837,7 @@ class JetStreamEntityStore final : public EntityStore {
       if (!made.ok()) return std::move(made).error();
       if (*made) {
         wrote(**made);
+        expect_echo(key, value, **made);
         return **made;
       }
       auto there = kv_->get(key);
@@ -725,7 +886,8 @@ class JetStreamEntityStore final : public EntityStore {
         m.row = std::move(row);
         return m;
       }
-      auto written = row ? kv_->update(key, encode(next), row->revision) : kv_->create(key, encode(next));
+      const std::string bytes = encode(next);
+      auto written = row ? kv_->update(key, bytes, row->revision) : kv_->create(key, bytes);
       if (!written.ok()) return std::move(written).error();
       if (!*written) {  // lost the race: read again
         row.reset();
@@ -733,6 +895,7 @@ class JetStreamEntityStore final : public EntityStore {
         continue;
       }
       wrote(**written);
+      expect_echo(key, bytes, **written);
       Mutated<Rec> m;
       m.written = true;
       m.row = Row<Rec>{std::move(next), **written};
@@ -995,17 +1158,50 @@ class JetStreamEntityStore final : public EntityStore {
         e.mutable_address()->set_id(a.second);
       }
       if (e.has_effects() || e.lease() != 0 || e.next_attempt_at_ms() > o.now_ms) return Verdict::keep;
+      uint64_t repeated_up_to = 0;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        messages = unconsumed(a, e.consumed_seq(), e.attempts() > 0 ? 1 : std::max<std::size_t>(1, o.max_messages));
+        const std::size_t limit = e.attempts() > 0 ? 1 : std::max<std::size_t>(1, o.max_messages);
+        messages.clear();
+        for (auto& row : unconsumed(a, e.consumed_seq(), limit + kRecentKeys)) {
+          if (consumed_before(e, row.revision)) {
+            if (messages.empty()) repeated_up_to = row.revision;
+            continue;
+          }
+          if (messages.size() < limit) messages.push_back(std::move(row));
+        }
       }
-      if (messages.empty()) return Verdict::keep;  // its messages went meanwhile
+      if (messages.empty()) {
+        if (repeated_up_to == 0) return Verdict::keep;  // its messages went meanwhile
+        // Only messages it consumed already: passed over, not delivered,
+        // once the leader confirms the seq (below).
+        auto checked = check_last(repeated_up_to);
+        if (!checked.ok()) return std::move(checked).error();
+        e.set_consumed_seq(repeated_up_to);
+        return Verdict::write;
+      }
       e.set_lease(lease);
       e.set_lease_until_ms(o.lease_until_ms);
       return Verdict::write;
     });
     if (!m.ok()) return std::move(m).error();
-    if (!m->written) return std::optional<EntityBatch>();
+    if (!m->written || messages.empty()) return std::optional<EntityBatch>();
+    // The batch's seqs are the index's revisions, and what it leaves
+    // unconsumed is judged against consumed_seq, which any process wrote:
+    // both must be the leader's numbering. The batch's last message is
+    // read from the leader; at another revision, the index is not to be
+    // trusted (a replica numbered apart, or the message written twice):
+    // the lease goes back and the index is rebuilt.
+    auto checked = check_last(messages.back().revision);
+    if (!checked.ok()) {
+      (void)mutate<pb::Entity>(entity_key(a), m->row, [&](pb::Entity& e, bool exists) -> Result<Verdict> {
+        if (!exists || e.lease() != lease) return Verdict::keep;
+        e.set_lease(0);
+        e.set_lease_until_ms(0);
+        return Verdict::write;
+      });
+      return std::move(checked).error();
+    }
     const pb::Entity& e = m->row->rec;
     EntityBatch b;
     b.address = {a.first, a.second};
@@ -1026,6 +1222,60 @@ class JetStreamEntityStore final : public EntityStore {
       std::sort(b.specs.begin(), b.specs.end(), [](const StateSpec& x, const StateSpec& y) { return x.name < y.name; });
     }
     return std::optional<EntityBatch>(std::move(b));
+  }
+
+  // A stable hash of an inbox message's key (the same in every process and
+  // build: it is kept in entity records), FNV-1a.
+  static uint64_t key_hash(std::string_view key) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : key) {
+      h ^= c;
+      h *= 0x100000001b3ull;
+    }
+    return h;
+  }
+  // Under mu_: whether inbox message `seq` is one the entity consumed
+  // already under its key (at another seq: written again, or numbered
+  // anew by a leader whose numbering differs).
+  bool consumed_before(const pb::Entity& e, uint64_t seq) const {
+    if (e.recent_keys_size() == 0) return false;
+    auto it = inbox_seq_keys_.find(seq);
+    if (it == inbox_seq_keys_.end()) return false;
+    const uint64_t h = key_hash(it->second);
+    return std::find(e.recent_keys().begin(), e.recent_keys().end(), h) != e.recent_keys().end();
+  }
+  // Under mu_: the batch up to `last_seq` joins the entity's recent keys
+  // (the last kRecentKeys kept).
+  void remember_consumed(pb::Entity& e, uint64_t last_seq) const {
+    const Addr a = addr_of(e.address());
+    auto in = inbox_.find(a);
+    if (in == inbox_.end()) return;
+    for (auto it = in->second.upper_bound(e.consumed_seq()); it != in->second.end() && it->first <= last_seq; ++it) {
+      auto k = inbox_seq_keys_.find(it->first);
+      if (k != inbox_seq_keys_.end()) e.add_recent_keys(key_hash(k->second));
+    }
+    const int over = e.recent_keys_size() - static_cast<int>(kRecentKeys);
+    if (over > 0) e.mutable_recent_keys()->erase(e.mutable_recent_keys()->begin(), e.mutable_recent_keys()->begin() + over);
+  }
+
+  // Whether inbox message `seq` of the index is at that revision on the
+  // server (whose gets the leader answers on a replicated bucket); when not,
+  // the index is marked for rebuilding.
+  Result<void> check_last(uint64_t seq) {
+    std::string key;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = inbox_seq_keys_.find(seq);
+      if (it != inbox_seq_keys_.end()) key = it->second;
+    }
+    if (key.empty()) return Error(Code::aborted, "inbox message " + std::to_string(seq) + " left the index; try again");
+    auto there = kv_->get(key);
+    if (!there.ok()) return std::move(there).error();
+    if (!*there || (*there)->revision != seq) {
+      diverged_ = true;
+      return diverged_error();
+    }
+    return {};
   }
 
   Result<bool> do_complete(const EntityAddress& address, uint64_t lease, uint64_t last_seq, const BatchResult& r,
@@ -1092,6 +1342,10 @@ class JetStreamEntityStore final : public EntityStore {
           if (v.name() == name) v.set_expires_at_ms(expires_at);
         }
       }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        remember_consumed(e, last_seq);
+      }
       settle(e, last_seq, now_ms);
       if (!empty(fx)) *e.mutable_effects() = fx;
       return Verdict::write;
@@ -1125,10 +1379,12 @@ class JetStreamEntityStore final : public EntityStore {
         std::lock_guard<std::mutex> lock(mu_);
         for (auto& row : unconsumed(a, e.consumed_seq(), std::numeric_limits<std::size_t>::max())) {
           if (row.revision > last_seq) break;
+          if (consumed_before(e, row.revision)) continue;
           pb::NewDeadLetter* n = fx.add_dead_letters();
           n->set_message_seq(row.revision);
           *n->mutable_message() = std::move(row.rec);
         }
+        remember_consumed(e, last_seq);
       }
       settle(e, last_seq, now_ms);
       if (!empty(fx)) *e.mutable_effects() = std::move(fx);
@@ -1309,6 +1565,9 @@ class JetStreamEntityStore final : public EntityStore {
         const auto& in = inbox_.at(where.first).at(where.second);
         if (now - in.rec.written_at_ms() >= grace_ms_) old.emplace_back(key, where.second);
       }
+      for (const auto& [key, beat] : heartbeats_) {
+        if (key != heartbeat_key_ && now - beat.first >= grace_ms_) old.emplace_back(key, beat.second);
+      }
       for (const auto& [key, row] : delayed_) {
         if (old.size() >= 2 * kSweepBatch) break;
         if (row.rec.state() != kPending && now - row.rec.settled_at_ms() >= grace_ms_) {
@@ -1349,6 +1608,7 @@ class JetStreamEntityStore final : public EntityStore {
   std::map<Addr, Row<pb::Entity>> entities_;
   std::map<Addr, std::map<uint64_t, Row<pb::InboxMessage>>> inbox_;  // by seq
   std::unordered_map<std::string, std::pair<Addr, uint64_t>> inbox_keys_;
+  std::unordered_map<uint64_t, std::string> inbox_seq_keys_;
   std::map<std::string, std::set<std::string>> ready_;  // type -> ids with messages not consumed
   std::map<std::string, Row<pb::DelayedMessage>> delayed_;
   std::set<std::tuple<int64_t, uint64_t, std::string>> due_delayed_;  // pending: (due, seq, key)
@@ -1361,7 +1621,16 @@ class JetStreamEntityStore final : public EntityStore {
   std::map<std::string, Row<pb::Specs>> specs_;     // by function type
   std::map<std::string, Row<pb::EgressAck>> acks_;  // by egress
   std::map<std::string, int64_t> batches_;          // send records present: written at
+  std::map<std::string, std::pair<int64_t, uint64_t>> heartbeats_;  // processes' records: written at, revision
   std::map<std::string, uint64_t> gone_;            // purged here, at this revision, until the watcher says so
+  // This store's writes the watcher has not delivered yet: key -> (the
+  // revision the server acknowledged, the value's hash).
+  std::unordered_map<std::string, std::pair<uint64_t, std::size_t>> echoes_;
+  // The watcher's last changes, for acknowledgements handled after their echo.
+  std::unordered_map<std::string, std::pair<uint64_t, std::size_t>> delivered_;
+  uint64_t revision_shift_ = 0;           // tests only: shift_index_revisions()
+  std::atomic<bool> diverged_{false};     // the index must be rebuilt
+  std::atomic<uint64_t> rebuilds_{0};
 
   // The writer (queue_mu_); its own state needs no lock.
   std::mutex queue_mu_;
@@ -1371,6 +1640,8 @@ class JetStreamEntityStore final : public EntityStore {
   std::thread writer_;
   std::mt19937_64 rng_{std::random_device{}()};
   uint64_t claim_round_ = 0;
+  const std::string heartbeat_key_ = "h." + hex64(std::random_device{}() * 0x100000000ull + std::random_device{}());
+  uint64_t heartbeat_rev_ = 0;
 
   std::unique_ptr<Kv::Watch> watch_;
   std::atomic<bool> watching_{true};
@@ -1378,6 +1649,18 @@ class JetStreamEntityStore final : public EntityStore {
 };
 
 }  // namespace
+
+namespace testing {
+
+void shift_entity_index_revisions(EntityStore& store, uint64_t by) {
+  dynamic_cast<JetStreamEntityStore&>(store).shift_index_revisions(by);
+}
+
+uint64_t entity_index_rebuilds(EntityStore& store) {
+  return dynamic_cast<JetStreamEntityStore&>(store).index_rebuilds();
+}
+
+}  // namespace testing
 
 Result<std::unique_ptr<EntityStore>> open_jetstream_entity_store(const JetStreamOptions& options) {
   JetStreamOptions o = options;

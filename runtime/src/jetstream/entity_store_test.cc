@@ -5,10 +5,14 @@
 // refused, each address's messages go out in the order they came, and a
 // StateFun runtime starting on a shared store leaves the others' leases; a
 // reply whose effects a dead process left unapplied has them applied by the
-// next store to start, once however often that happens.
+// next store to start, once however often that happens; a store whose
+// watcher numbers revisions apart from the leader's delivers nothing again
+// from that index, and rebuilds it.
 #include "dispatch/jetstream/entity_store.h"
 
 #include <gtest/gtest.h>
+
+#include <nats/nats.h>
 
 #include <chrono>
 #include <map>
@@ -19,6 +23,7 @@
 
 #include "dispatch/jetstream/v1/entities.pb.h"
 #include "dispatch/statefun_runtime/runtime.h"
+#include "jetstream/entity_store_testing.h"
 #include "jetstream/kv.h"
 #include "jetstream/testing/nats_server.h"
 
@@ -202,6 +207,138 @@ TEST_F(JetStreamEntityStoreTest, ARuntimeStartingOnTheSharedStoreKeepsAnotherPro
   ASSERT_TRUE(runtime.ok()) << runtime.error().what();
   EXPECT_TRUE(leased());
   EXPECT_TRUE(a_->complete_sync(held[0].address, held[0].lease, held[0].messages.back().seq, {}, now).value());
+}
+
+// A process whose watcher reads a replica numbered ahead of the stream's
+// leader (nats-server 2.9.10, a node of three SIGKILLed and restarted: five
+// revisions ahead) has in its index the messages another process consumed
+// at seqs above the consumed_seq that process wrote. Its claim must not
+// deliver them again: it reads the batch's last message from the leader,
+// finds it at another revision, gives the lease back and rebuilds its
+// index, after which the message is consumed and the next one is delivered
+// once, at the leader's seq.
+TEST_F(JetStreamEntityStoreTest, AnIndexNumberedApartFromTheLeaderIsRebuiltAndDeliversNothingAgain) {
+  testing::shift_entity_index_revisions(*b_, 5);
+  ASSERT_TRUE(a_->send_sync({msg("e", "1")}, 1000).ok());
+  auto first = a_->claim_entities_sync(at(1000)).value();
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(a_->complete_sync(first[0].address, first[0].lease, first[0].messages.back().seq, {}, 1000).value());
+  // b sees a's reply: consumed up to the message's seq, the message itself
+  // five above it, so in b's backlog.
+  auto shifted = [&] {
+    auto v = b_->entity({"g/count", "e"}, 10);
+    return v.ok() && v->has_value() && !(*v)->in_flight && (*v)->backlog.size() == 1;
+  };
+  for (int i = 0; i < 400 && !shifted(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(shifted());
+  std::size_t again = 0;
+  for (int round = 0; round < 50; ++round) {
+    auto got = b_->claim_entities_sync(at(2000));
+    if (!got.ok()) {
+      EXPECT_EQ(got.error().code(), Code::unavailable) << got.error().what();
+      continue;
+    }
+    for (const EntityBatch& batch : *got) {
+      again += batch.messages.size();
+      ASSERT_TRUE(b_->complete_sync(batch.address, batch.lease, batch.messages.back().seq, {}, 2000).ok());
+    }
+  }
+  EXPECT_EQ(again, 0u) << "a consumed message delivered again from an index numbered apart from the leader";
+  EXPECT_GE(testing::entity_index_rebuilds(*b_), 1u);
+  auto view = b_->entity({"g/count", "e"}, 10).value();
+  ASSERT_TRUE(view.has_value());
+  EXPECT_TRUE(view->backlog.empty());
+  // The next message: delivered once, at the seq the leader gave it.
+  auto sent = a_->send_sync({msg("e", "2")}, 2000).value();
+  ASSERT_EQ(sent.size(), 1u);
+  std::vector<QueuedMessage> delivered;
+  for (int round = 0; round < 400 && delivered.empty(); ++round) {
+    if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (const EntityBatch& batch : b_->claim_entities_sync(at(3000)).value()) {
+      delivered.insert(delivered.end(), batch.messages.begin(), batch.messages.end());
+      ASSERT_TRUE(b_->complete_sync(batch.address, batch.lease, batch.messages.back().seq, {}, 3000).value());
+    }
+  }
+  ASSERT_EQ(delivered.size(), 1u);
+  EXPECT_EQ(delivered[0].message.value, "2");
+  EXPECT_EQ(delivered[0].seq, sent[0]);
+}
+
+std::string hex(std::string_view s);
+
+// The key of the one inbox message in the bucket ("" when not one).
+std::string only_inbox_key(const std::string& url, const std::string& bucket) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  kvStore* kv = nullptr;
+  kvKeysList keys{};
+  std::string out;
+  int found = 0;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK && natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
+      js_KeyValue(&kv, js, bucket.c_str()) == NATS_OK && kvStore_Keys(&keys, kv, nullptr) == NATS_OK) {
+    for (int i = 0; i < keys.Count; ++i) {
+      if (std::string_view(keys.Keys[i]).substr(0, 2) == "m.") {
+        out = keys.Keys[i];
+        ++found;
+      }
+    }
+    kvKeysList_Destroy(&keys);
+  }
+  if (kv != nullptr) kvStore_Destroy(kv);
+  if (js != nullptr) jsCtx_Destroy(js);
+  if (nc != nullptr) natsConnection_Destroy(nc);
+  return found == 1 ? out : "";
+}
+
+// A message consumed, then found again under its key at a higher seq than
+// the entity consumed up to: written a second time by a create that won
+// twice (nats-io/nats-server#4320 on R3 before 2.9.21), or numbered anew by
+// a leader whose numbering differs (seen on 2.9.10 after a node was
+// SIGKILLed and restarted). It is passed over, not delivered again; the
+// next message is.
+TEST_F(JetStreamEntityStoreTest, AMessageFoundAgainUnderItsKeyAboveTheConsumedSeqIsNotDeliveredAgain) {
+  ASSERT_TRUE(a_->send_sync({msg("e", "1")}, 1000).ok());
+  auto first = a_->claim_entities_sync(at(1000)).value();
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(a_->complete_sync(first[0].address, first[0].lease, first[0].messages.back().seq, {}, 1000).value());
+  // The message's record written again, as the second winner of its create
+  // leaves it: the same key and value at a new revision.
+  JetStreamOptions o;
+  o.servers = {nats_.url()};
+  o.bucket = "two_processes_entities";
+  auto kv = jetstream::Kv::open(o).value();
+  const std::string key = only_inbox_key(nats_.url(), o.bucket);
+  ASSERT_FALSE(key.empty());
+  auto there = kv->get(key).value();
+  ASSERT_TRUE(there.has_value());
+  ASSERT_EQ(there->revision, first[0].messages[0].seq);
+  ASSERT_TRUE(kv->update(key, there->value, there->revision).value().has_value());
+  auto found_again = [&] {
+    auto v = a_->entity({"g/count", "e"}, 10).value();
+    return v.has_value() && !v->backlog.empty();
+  };
+  for (int i = 0; i < 400 && !found_again(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(found_again());  // above consumed_seq now
+  std::size_t again = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (const EntityBatch& b : a_->claim_entities_sync(at(2000)).value()) {
+      again += b.messages.size();
+      ASSERT_TRUE(a_->complete_sync(b.address, b.lease, b.messages.back().seq, {}, 2000).value());
+    }
+  }
+  EXPECT_EQ(again, 0u) << "a consumed message delivered again";
+  auto view = a_->entity({"g/count", "e"}, 10).value();
+  ASSERT_TRUE(view.has_value());
+  EXPECT_TRUE(view->backlog.empty());
+  ASSERT_TRUE(a_->send_sync({msg("e", "2")}, 3000).ok());
+  std::vector<std::string> delivered;
+  for (int round = 0; round < 100 && delivered.empty(); ++round) {
+    for (const EntityBatch& b : a_->claim_entities_sync(at(3000)).value()) {
+      for (const QueuedMessage& q : b.messages) delivered.push_back(q.message.value);
+      ASSERT_TRUE(a_->complete_sync(b.address, b.lease, b.messages.back().seq, {}, 3000).value());
+    }
+  }
+  EXPECT_EQ(delivered, std::vector<std::string>{"2"});
 }
 
 std::string hex(std::string_view s) {
