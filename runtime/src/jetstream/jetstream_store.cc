@@ -392,7 +392,7 @@ class JetStreamStore final : public Store {
         if (!carried) {
           queue_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !queue_.empty(); });
         }
-        take_round(round);
+        writes_ += take_round(round);
         if (!round.taken() && !carried) {
           if (!queue_.empty()) {
             run = std::move(queue_.front().run);
@@ -406,7 +406,6 @@ class JetStreamStore final : public Store {
         writes_++;
         run();
       } else if (round.taken() || carried) {
-        writes_ += round.recording.size() + round.finishes.each.size() + (round.claim ? 1 : 0);
         write_round(round);
       }
       if (wall_ms() - last_recovery >= 1000) {
@@ -417,10 +416,11 @@ class JetStreamStore final : public Store {
   }
 
   // Under queue_mu_: moves the tasks at the head of the queue that can
-  // share a round into it.
-  void take_round(Round& round) {
+  // share a round into it; returns how many.
+  std::size_t take_round(Round& round) {
     std::set<std::string> finishing;
     std::size_t calls = 0;
+    std::size_t taken = 0;
     while (!queue_.empty()) {
       Task& t = queue_.front();
       if (t.finish) {
@@ -449,7 +449,9 @@ class JetStreamStore final : public Store {
         break;
       }
       queue_.pop_front();
+      ++taken;
     }
+    return taken;
   }
 
   void write_round(Round& round) {
