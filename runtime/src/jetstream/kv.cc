@@ -392,8 +392,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
   std::vector<Result<std::optional<uint64_t>>> answers(
       writes.size(), Error(Code::internal, "a write of a round was never sent"));
   // One write alone goes the synchronous way, which nats.c flushes at once
-  // (an asynchronous one waits for its flusher thread: about a millisecond
-  // more on a call dispatched alone).
+  // (an asynchronous round is flushed below, which costs a PING of its own).
   if (writes.size() == 1) {
     const Write& w = writes.front();
     if (w.remove) {
