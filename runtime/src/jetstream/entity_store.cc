@@ -203,17 +203,8 @@ class JetStreamEntityStore final : public EntityStore {
   }
 
   Result<void> start() {
-    auto w = kv_->watch_all();
-    if (!w.ok()) return std::move(w).error();
-    watch_ = std::move(w).value();
-    watcher_ = std::thread([this] { watch_loop(); });
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
-        return Error(Code::unavailable, "JetStream bucket " + kv_->bucket() + " did not list its records within " +
-                                            std::to_string(options_.timeout.count()) + " ms");
-      }
-    }
+    Result<void> followed = follow_bucket();
+    if (!followed.ok()) return followed;
     Result<void> recovered = recover(true);
     if (!recovered.ok()) return recovered;
     writer_ = std::thread([this] { write_loop(); });
@@ -591,9 +582,16 @@ class JetStreamEntityStore final : public EntityStore {
     }
     ++rebuilds_;
     watching_ = true;
+    return follow_bucket();
+  }
+
+  // A new watcher over the bucket and its thread; returns once it has
+  // listed every record present (unavailable after the timeout). A watcher
+  // that cannot be made leaves the index marked diverged, to be tried again.
+  Result<void> follow_bucket() {
     auto w = kv_->watch_all();
     if (!w.ok()) {
-      diverged_ = true;  // tried again
+      diverged_ = true;
       return std::move(w).error();
     }
     watch_ = std::move(w).value();
