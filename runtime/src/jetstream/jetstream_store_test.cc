@@ -826,6 +826,19 @@ class JetStreamStoreOnCluster : public ::testing::Test {
     }
     return reader;
   }
+  // Calls leased before the nodes were lost are finished under their
+  // leases after, and read back completed.
+  static void expect_leases_finish(Store& store, const std::vector<CallRecord>& leased) {
+    for (const auto& r : leased) {
+      Outcome done;
+      done.state = CallState::completed;
+      done.output = "done";
+      auto finished = store.finish_sync(r.id, r.lease, done, 9000);
+      ASSERT_TRUE(finished.ok()) << finished.error().what();
+      EXPECT_TRUE(*finished);
+      EXPECT_EQ(store.get(r.id).value()->state, CallState::completed);
+    }
+  }
   // Every call in `acknowledged` (id -> key) read back through a store on
   // the running nodes, each with its key as input; `when` names the moment
   // for a failure's message.
@@ -965,15 +978,7 @@ TEST_F(JetStreamStoreOnR3, LosingOneNodeOfThreeLosesNothingAcknowledged) {
                 static_cast<long long>(failover.count()), acknowledged.size());
     ASSERT_TRUE(cluster_.restart(victim)) << cluster_.failure();
   }
-  for (const auto& r : leased) {
-    Outcome done;
-    done.state = CallState::completed;
-    done.output = "done";
-    auto finished = store->finish_sync(r.id, r.lease, done, 9000);
-    ASSERT_TRUE(finished.ok()) << finished.error().what();
-    EXPECT_TRUE(*finished);
-    EXPECT_EQ(store->get(r.id).value()->state, CallState::completed);
-  }
+  expect_leases_finish(*store, leased);
 }
 
 // Two nodes of three gone: the bucket has no quorum, and a read says so as
@@ -1148,15 +1153,7 @@ TEST_F(JetStreamStoreOnR5, LosingTwoNodesOfFiveAtOnceOrInTurnLosesNothingAcknowl
   stop = true;
   expect_all_present(snapshot(), "all five back");
   if (HasFatalFailure()) return;
-  for (const auto& r : leased) {
-    Outcome done;
-    done.state = CallState::completed;
-    done.output = "done";
-    auto finished = store->finish_sync(r.id, r.lease, done, 9000);
-    ASSERT_TRUE(finished.ok()) << finished.error().what();
-    EXPECT_TRUE(*finished);
-    EXPECT_EQ(store->get(r.id).value()->state, CallState::completed);
-  }
+  expect_leases_finish(*store, leased);
 }
 
 // Three nodes of five gone, the bucket's leader among them: no quorum, and
