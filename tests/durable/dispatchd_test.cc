@@ -127,6 +127,33 @@ class Dispatchd : public ::testing::Test {
   std::string ctl(const std::string& args) {
     return std::string(DISPATCHCTL) + " --url " + api_url_ + " --api-key k1 " + args;
   }
+  // `n` clients, each on a connection and a thread of its own, awaiting
+  // the result of a call dispatched 10 minutes ahead, for up to `timeout`.
+  struct Awaiting {
+    std::string id;
+    std::vector<std::unique_ptr<dispatch::HttpClient>> clients;
+    std::vector<std::thread> threads;
+    void join() {
+      for (auto& t : threads) t.join();
+    }
+  };
+  void await_later_call(Awaiting& a, int n, std::chrono::milliseconds timeout) {
+    auto client = api("k1");
+    dispatch::DispatchClient dc(*client, ep_url_);
+    dispatch::DispatchOptions later;
+    later.delay = std::chrono::minutes(10);
+    auto sleeper = dc.dispatch("durable.record", "durable.RecordRequest", "later", later);
+    ASSERT_TRUE(sleeper.ok()) << sleeper.error().what();
+    a.id = *sleeper;
+    for (int i = 0; i < n; ++i) a.clients.push_back(api("k1"));
+    for (int i = 0; i < n; ++i) {
+      a.threads.emplace_back([this, &a, i, timeout] {
+        dispatch::DispatchClient waiter(*a.clients[i], ep_url_);
+        (void)waiter.await_result(a.id, timeout);
+      });
+    }
+    std::this_thread::sleep_for(500ms);  // the Gets are in and waiting
+  }
 
   dispatch::security::SigningKey key_ = dispatch::security::SigningKey::generate();
   std::string dir_, api_url_, ep_url_;
@@ -155,23 +182,10 @@ TEST_F(Dispatchd, BearerKeysAreRequired) {
 // own: more of them than dispatchd has workers (32) do not hold up a
 // Dispatch, which needs a worker to wait for its commit.
 TEST_F(Dispatchd, ManyAwaitingClientsDoNotHoldUpDispatch) {
-  auto client = api("k1");
-  dispatch::DispatchClient dc(*client, ep_url_);
-  dispatch::DispatchOptions later;
-  later.delay = std::chrono::minutes(10);
-  auto sleeper = dc.dispatch("durable.record", "durable.RecordRequest", "later", later);
-  ASSERT_TRUE(sleeper.ok()) << sleeper.error().what();
   constexpr int kAwaiting = 48;
-  std::vector<std::unique_ptr<dispatch::HttpClient>> clients;
-  std::vector<std::thread> awaiting;
-  for (int i = 0; i < kAwaiting; ++i) clients.push_back(api("k1"));
-  for (int i = 0; i < kAwaiting; ++i) {
-    awaiting.emplace_back([&, i] {
-      dispatch::DispatchClient waiter(*clients[i], ep_url_);
-      (void)waiter.await_result(*sleeper, 8s);  // still pending at the end
-    });
-  }
-  std::this_thread::sleep_for(500ms);  // the Gets are in and waiting
+  Awaiting awaiting;
+  await_later_call(awaiting, kAwaiting, 8s);  // still pending at the end
+  if (HasFatalFailure()) return;
   dispatch::HttpClientOptions o;
   o.api_key = "k1";
   o.default_timeout = 4s;  // the awaits last 8 s: a Dispatch queued behind them would not make it
@@ -180,7 +194,7 @@ TEST_F(Dispatchd, ManyAwaitingClientsDoNotHoldUpDispatch) {
   const auto began = std::chrono::steady_clock::now();
   auto id = dq.dispatch("durable.record", "durable.RecordRequest", "now");
   const auto took = std::chrono::steady_clock::now() - began;
-  for (auto& t : awaiting) t.join();
+  awaiting.join();
   ASSERT_TRUE(id.ok()) << "a Dispatch behind " << kAwaiting << " awaiting clients: " << id.error().what();
   EXPECT_LT(took, 4s);
   auto result = dq.await_result(*id, 20s);
@@ -192,27 +206,13 @@ TEST_F(Dispatchd, ManyAwaitingClientsDoNotHoldUpDispatch) {
 // the call as it is; a client asks again) and dispatchd exits well within
 // its 30 s drain timeout, which each waiting Get used to run out.
 TEST_F(Dispatchd, ClientsAwaitingResultsDoNotHoldUpTheDrain) {
-  auto client = api("k1");
-  dispatch::DispatchClient dc(*client, ep_url_);
-  dispatch::DispatchOptions later;
-  later.delay = std::chrono::minutes(10);
-  auto sleeper = dc.dispatch("durable.record", "durable.RecordRequest", "later", later);
-  ASSERT_TRUE(sleeper.ok()) << sleeper.error().what();
-  constexpr int kAwaiting = 4;
-  std::vector<std::unique_ptr<dispatch::HttpClient>> clients;
-  std::vector<std::thread> awaiting;
-  for (int i = 0; i < kAwaiting; ++i) clients.push_back(api("k1"));
-  for (int i = 0; i < kAwaiting; ++i) {
-    awaiting.emplace_back([&, i] {
-      dispatch::DispatchClient waiter(*clients[i], ep_url_);
-      (void)waiter.await_result(*sleeper, 60s);  // ends with dispatchd
-    });
-  }
-  std::this_thread::sleep_for(500ms);  // the Gets are in and waiting
+  Awaiting awaiting;
+  await_later_call(awaiting, 4, 60s);  // ends with dispatchd
+  if (HasFatalFailure()) return;
   const auto began = std::chrono::steady_clock::now();
   stop_scheduler();
   const auto took = std::chrono::steady_clock::now() - began;
-  for (auto& t : awaiting) t.join();
+  awaiting.join();
   EXPECT_LT(took, 10s) << "dispatchd took "
                        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                        << " ms to stop with clients awaiting results";
@@ -220,7 +220,7 @@ TEST_F(Dispatchd, ClientsAwaitingResultsDoNotHoldUpTheDrain) {
   for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
   auto kept = api("k1");
   dispatch::DispatchClient after(*kept, ep_url_);
-  auto waiting = after.await_result(*sleeper, 100ms);
+  auto waiting = after.await_result(awaiting.id, 100ms);
   ASSERT_FALSE(waiting.ok());
   EXPECT_EQ(waiting.error().code(), dispatch::Code::deadline_exceeded) << waiting.error().what();
 }
