@@ -8,7 +8,7 @@ packages=(
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-system-dev libssl-dev libsodium-dev
-  libsqlite3-dev sqlite3 libnats-dev nats-server
+  libsqlite3-dev sqlite3 libnats-dev nats-server libjemalloc-dev
   libyaml-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc
   libnghttp2-dev zlib1g-dev grpc-proto python3-grpcio python3-protobuf
