@@ -232,6 +232,24 @@ TEST(DispatchdJetStreamFlags, UnreachableServersAndBadStoresEndItAtOnce) {
   Output port = run(std::string(DISPATCHD) + " --store nats://h:notaport" + listen);
   EXPECT_EQ(port.status, 2);
   EXPECT_NE(port.out.find("'h:notaport'"), std::string::npos) << port.out;
+  // The store from the environment, as from the flag; the flag wins.
+  Output env_down = run("DISPATCH_STORE=nats://127.0.0.1:" + std::to_string(free_port()) + " " + DISPATCHD + listen);
+  EXPECT_EQ(env_down.status, 2) << env_down.out;
+  EXPECT_NE(env_down.out.find("cannot connect to NATS at nats://127.0.0.1:"), std::string::npos) << env_down.out;
+  Output env_scheme = run("DISPATCH_STORE=redis://127.0.0.1:6379 " + std::string(DISPATCHD) + listen);
+  EXPECT_EQ(env_scheme.status, 2);
+  EXPECT_NE(env_scheme.out.find("DISPATCH_STORE: "), std::string::npos) << env_scheme.out;
+  EXPECT_NE(env_scheme.out.find("must start with nats://"), std::string::npos) << env_scheme.out;
+  Output flag_wins = run("DISPATCH_STORE=redis://127.0.0.1:6379 " + std::string(DISPATCHD) + " --store nats://h:notaport" + listen);
+  EXPECT_EQ(flag_wins.status, 2);
+  EXPECT_NE(flag_wins.out.find("'h:notaport'"), std::string::npos) << flag_wins.out;
+  const std::string db = ::testing::TempDir() + "dispatchd_env_db_" + std::to_string(::getpid()) + "/";
+  ASSERT_EQ(::system(("rm -rf " + db + " && mkdir -p " + db).c_str()), 0);
+  Output db_wins = run("DISPATCH_STORE=redis://127.0.0.1:6379 " + std::string(DISPATCHD) + " --db " + db +
+                       "nested/missing/x.db" + listen);
+  EXPECT_EQ(db_wins.status, 2);
+  EXPECT_EQ(db_wins.out.find("DISPATCH_STORE"), std::string::npos) << db_wins.out;
+  ::system(("rm -rf " + db).c_str());
   Output replicas = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:1 --nats-replicas 2" + listen);
   EXPECT_EQ(replicas.status, 2);
   EXPECT_NE(replicas.out.find("--nats-replicas must be 1, 3 or 5, not 2"), std::string::npos) << replicas.out;

@@ -37,6 +37,7 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
                         keep calls in NATS JetStream instead (nats-server -js),
                         shared by every dispatchd given the same servers and
                         bucket: each call is leased by one of them at a time
+                        (also DISPATCH_STORE, unless --db is given)
   --nats-bucket NAME    its key-value bucket (default dispatch_calls; also
                         DISPATCH_NATS_BUCKET); created if missing
   --nats-replicas N     copies of a new bucket in a NATS cluster: 1, 3 or 5
@@ -158,6 +159,15 @@ int main(int argc, char** argv) {
     const char* v = std::getenv(name);
     return v != nullptr ? v : "";
   };
+  // --store, from the flag or DISPATCH_STORE (either flag, --store or
+  // --db, wins).
+  bool db_given = false;
+  auto set_store = [&](const std::string& from, const std::string& value) {
+    nats_store = value;
+    auto servers = scheduler::parse_nats_servers(nats_store);
+    if (!servers.ok()) fail(from + ": " + servers.error().message() + "; for SQLite use --db PATH");
+    nats.servers = std::move(servers).value();
+  };
   if (std::string v = env("DISPATCH_NATS_BUCKET"); !v.empty()) nats.bucket = v;
   if (std::string v = env("DISPATCH_NATS_REPLICAS"); !v.empty()) {
     nats.replicas = static_cast<int>(number("DISPATCH_NATS_REPLICAS", v.c_str()));
@@ -190,11 +200,9 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--db") {
       sqlite.path = value();
+      db_given = true;
     } else if (arg == "--store") {
-      nats_store = value();
-      auto servers = scheduler::parse_nats_servers(nats_store);
-      if (!servers.ok()) fail("--store: " + servers.error().message() + "; for SQLite use --db PATH");
-      nats.servers = std::move(servers).value();
+      set_store("--store", value());
     } else if (arg == "--nats-bucket") {
       nats.bucket = value();
     } else if (arg == "--nats-replicas") {
@@ -244,6 +252,7 @@ int main(int argc, char** argv) {
       fail("unknown option '" + arg + "' (see --help)");
     }
   }
+  if (std::string v = env("DISPATCH_STORE"); nats_store.empty() && !db_given && !v.empty()) set_store("DISPATCH_STORE", v);
   if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
   if (options.lease <= options.default_policy.run_timeout) {
     fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than the run timeout (" +
