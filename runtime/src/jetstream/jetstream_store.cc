@@ -23,8 +23,10 @@
 // due time; children by parent) from a watcher over the bucket, updated at
 // once by its own writes, so it sees the others' changes a moment later:
 // claims pick candidates from it and the compare-and-set settles who gets
-// them. Timers and delayed calls are due times in the records and the
-// index; nothing is scheduled on the server.
+// them. Its own writes' echoes are checked against their acknowledgements:
+// a watcher numbering apart from the stream's leader has the index listed
+// again (check_echo, rebuild_index). Timers and delayed calls are due
+// times in the records and the index; nothing is scheduled on the server.
 //
 // Writes run on the store's writer thread, which also runs their
 // callbacks and, when idle, recovery. It works in rounds: the writes that
@@ -46,9 +48,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -58,6 +62,7 @@
 #include "dispatch/jetstream/entity_store.h"
 #include "dispatch/metrics/registry.h"
 #include "jetstream/kv.h"
+#include "jetstream/jetstream_store_testing.h"
 #include "jetstream/records.h"
 
 namespace dispatch::scheduler {
@@ -132,17 +137,8 @@ class JetStreamStore final : public Store {
   // Loads the index, applies what earlier processes left unapplied, and
   // starts the writer.
   Result<void> start() {
-    auto w = kv_->watch_all();
-    if (!w.ok()) return std::move(w).error();
-    watch_ = std::move(w).value();
-    watcher_ = std::thread([this] { watch_loop(); });
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!mu_cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
-        return Error(Code::unavailable, "JetStream bucket " + options_.bucket + " did not list its records within " +
-                                            std::to_string(options_.timeout.count()) + " ms");
-      }
-    }
+    Result<void> listed = follow_bucket();
+    if (!listed.ok()) return listed;
     Result<void> recovered = recover(true);
     if (!recovered.ok()) return recovered;
     writer_ = std::thread([this] { write_loop(); });
@@ -235,7 +231,8 @@ class JetStreamStore final : public Store {
         (after_id.size() != 32 || after_id.find_first_not_of("0123456789abcdef") != std::string_view::npos)) {
       return Error(Code::not_found, "no call has ID " + std::string(after_id));
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (auto e = await_listing(lock)) return std::move(*e);
     std::vector<CallRecord> out;
     auto it = after_id.empty() ? rows_.begin() : rows_.upper_bound(std::string(after_id));
     for (; it != rows_.end() && out.size() < limit; ++it) {
@@ -246,7 +243,8 @@ class JetStreamStore final : public Store {
 
   Result<std::vector<CallRecord>> list_children(std::string_view parent_id, std::size_t limit,
                                                 std::string_view after_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (auto e = await_listing(lock)) return std::move(*e);
     std::vector<CallRecord> out;
     auto kids = children_.find(std::string(parent_id));
     if (!after_id.empty() && rows_.count(std::string(after_id)) == 0) {
@@ -262,7 +260,8 @@ class JetStreamStore final : public Store {
   }
 
   Result<std::optional<int64_t>> next_due_ms() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (auto e = await_listing(lock)) return std::move(*e);
     std::optional<int64_t> due;
     if (!suspended_.empty()) due = suspended_.begin()->first;
     for (const auto& [key, queue] : pending_) {
@@ -272,7 +271,8 @@ class JetStreamStore final : public Store {
   }
 
   Result<std::vector<int64_t>> count_by_state() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (auto e = await_listing(lock)) return std::move(*e);
     std::vector<int64_t> out(7, 0);
     for (const auto& [id, row] : rows_) {
       const auto s = static_cast<std::size_t>(row.call.state());
@@ -380,6 +380,7 @@ class JetStreamStore final : public Store {
   void write_loop() {
     int64_t last_recovery = wall_ms();
     for (;;) {
+      if (diverged_) (void)rebuild_index();  // failures: tried again before the next round
       Round round;
       round.creating = std::move(next_creating_);
       round.removing = std::move(next_removing_);
@@ -484,9 +485,11 @@ class JetStreamStore final : public Store {
       }
     }
 
+    const std::vector<std::string> echoed = expect_echoes(writes);
     const auto began = std::chrono::steady_clock::now();
     const std::size_t sending = writes.size();
     auto answers = kv_->write_all(std::move(writes));
+    echoes_acked(echoed, answers);
     commits_ += answers.size();
     if (round_seconds_ != nullptr && sending > 0) {
       round_seconds_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
@@ -549,6 +552,11 @@ class JetStreamStore final : public Store {
       mu_cv_.notify_all();
     };
     while (watch_->next_change(change, watching_, caught_up)) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        change.revision += revision_shift_;
+        if (!echoes_.empty() && !change.deleted) check_echo(change);
+      }
       const std::string& key = change.key;
       if (key.compare(0, jetstream::kCallPrefix.size(), jetstream::kCallPrefix) == 0) {
         const std::string id = key.substr(jetstream::kCallPrefix.size());
@@ -585,6 +593,157 @@ class JetStreamStore final : public Store {
     }
   }
 
+  // The watcher's numbering, checked against the leader's. A watcher is a
+  // consumer the cluster may place on any replica, and on nats-server
+  // 2.9.10 a replica was seen numbering apart from the leader after a node
+  // was SIGKILLed and restarted. Its revisions would then stay in the
+  // index: every compare-and-set decided on them would be lost and read
+  // again (or, should one equal a newer revision of the same record, won on
+  // a stale copy). So the writes of rounds and of mutate() are compared, by
+  // their value's hash, with their echoes from the watcher, and on a
+  // mismatch the index is rebuilt from a new watcher (rebuild_index) before
+  // the next round. The echo may come before or after the acknowledgement.
+  struct Echo {
+    std::size_t hash = 0;
+    uint64_t acked = 0;  // the leader's revision
+    uint64_t seen = 0;   // the watcher's
+  };
+  static constexpr std::size_t kMaxEchoes = 16384;  // a bound, should echoes stop coming
+
+  void expect_echo(const std::string& key, const std::string& value) {
+    const std::size_t hash = std::hash<std::string>{}(value);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (echoes_.size() >= kMaxEchoes) echoes_.clear();
+    echoes_[key] = Echo{hash, 0, 0};
+  }
+  // A round's: returns the keys awaited, in the writes' order (empty for
+  // removals), for echoes_acked().
+  std::vector<std::string> expect_echoes(const std::vector<Kv::Write>& writes) {
+    std::vector<std::string> keys(writes.size());
+    std::vector<std::size_t> hashes(writes.size());
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      if (writes[i].remove) continue;
+      keys[i] = writes[i].key;
+      hashes[i] = std::hash<std::string>{}(writes[i].value);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (echoes_.size() + writes.size() > kMaxEchoes) echoes_.clear();
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      if (!keys[i].empty()) echoes_[keys[i]] = Echo{hashes[i], 0, 0};
+    }
+    return keys;
+  }
+  void echoes_acked(const std::vector<std::string>& keys, const std::vector<Result<std::optional<uint64_t>>>& answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t i = 0; i < keys.size() && i < answers.size(); ++i) {
+      if (!keys[i].empty()) acked(keys[i], answers[i].ok() && *answers[i] ? **answers[i] : 0);
+    }
+  }
+  void echo_acked(const std::string& key, uint64_t revision) {
+    std::lock_guard<std::mutex> lock(mu_);
+    acked(key, revision);
+  }
+  // Under mu_. `revision` 0: the write failed or lost its race; nothing to
+  // compare.
+  void acked(const std::string& key, uint64_t revision) {
+    auto echo = echoes_.find(key);
+    if (echo == echoes_.end()) return;
+    if (revision == 0) {
+      echoes_.erase(echo);
+      return;
+    }
+    echo->second.acked = revision;
+    settle_echo(echo);
+  }
+  // Under mu_.
+  void check_echo(const Kv::Change& change) {
+    auto echo = echoes_.find(change.key);
+    if (echo == echoes_.end() || echo->second.seen != 0 ||
+        std::hash<std::string>{}(change.value) != echo->second.hash) {
+      return;  // not ours, or ours overwritten before the watcher got it
+    }
+    echo->second.seen = change.revision;
+    settle_echo(echo);
+  }
+  void settle_echo(std::unordered_map<std::string, Echo>::iterator echo) {
+    if (echo->second.acked == 0 || echo->second.seen == 0) return;
+    if (echo->second.acked != echo->second.seen) diverged_ = true;
+    echoes_.erase(echo);
+  }
+
+  // Under mu_ (held by `lock`): waits while the index is listed again
+  // (rebuild_index); unavailable after the store's timeout.
+  std::optional<Error> await_listing(std::unique_lock<std::mutex>& lock) {
+    if (caught_up_) return std::nullopt;
+    if (mu_cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) return std::nullopt;
+    return Error(Code::unavailable, "JetStream bucket " + options_.bucket +
+                                        " is being listed again and did not finish within " +
+                                        std::to_string(options_.timeout.count()) + " ms");
+  }
+
+  // A new watcher over the bucket and its thread; returns once it has
+  // listed every record present (unavailable after the timeout). A watcher
+  // that cannot be made leaves the index marked diverged, to be tried
+  // again.
+  Result<void> follow_bucket() {
+    auto w = kv_->watch_all();
+    if (!w.ok()) {
+      diverged_ = true;
+      return std::move(w).error();
+    }
+    watch_ = std::move(w).value();
+    watcher_ = std::thread([this] { watch_loop(); });
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!mu_cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
+      return Error(Code::unavailable, "JetStream bucket " + options_.bucket + " did not list its records within " +
+                                          std::to_string(options_.timeout.count()) + " ms");
+    }
+    return {};
+  }
+
+  // On the writer thread, between rounds: the index again from a new
+  // watcher (a new consumer, which the cluster may place on another
+  // replica), everything the old one delivered dropped. Reads of the index
+  // wait meanwhile (await_listing).
+  Result<void> rebuild_index() {
+    watching_ = false;
+    if (watch_) watch_->stop();
+    if (watcher_.joinable()) watcher_.join();
+    watch_.reset();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rows_.clear();
+      pending_.clear();
+      suspended_.clear();
+      children_.clear();
+      gone_.clear();
+      tombstones_.clear();
+      batches_.clear();
+      echoes_.clear();
+      caught_up_ = false;
+      revision_shift_ = 0;
+      diverged_ = false;
+    }
+    ++rebuilds_;
+    watching_ = true;
+    return follow_bucket();
+  }
+
+ public:
+  // For tests (jetstream_store_testing.h).
+  void shift_index_revisions(uint64_t by) {
+    std::lock_guard<std::mutex> lock(mu_);
+    revision_shift_ = by;
+  }
+  uint64_t index_rebuilds() const { return rebuilds_.load(); }
+  std::optional<uint64_t> index_revision(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rows_.find(id);
+    if (it == rows_.end()) return std::nullopt;
+    return it->second.revision;
+  }
+
+ private:
   // Both under mu_. A change older than what the index has is ignored.
   void index_put(const std::string& id, pb::Call call, uint64_t revision) {
     auto gone = gone_.find(id);
@@ -700,7 +859,11 @@ class JetStreamStore final : public Store {
         m.row = std::move(row);
         return m;
       }
-      auto written = kv_->update(call_key(id), encode(next), row->revision);
+      const std::string key = call_key(id);
+      const std::string value = encode(next);
+      expect_echo(key, value);
+      auto written = kv_->update(key, value, row->revision);
+      echo_acked(key, written.ok() && *written ? **written : 0);
       commits_++;
       if (!written.ok()) return std::move(written).error();
       if (!*written) {  // lost the race: read again
@@ -1480,6 +1643,10 @@ class JetStreamStore final : public Store {
   std::map<std::string, uint64_t> gone_;        // deleted here, at this revision, until the watcher says so
   std::map<std::string, uint64_t> tombstones_;  // records marked for deletion and not purged
   std::set<std::string> batches_;               // batch keys present
+  std::unordered_map<std::string, Echo> echoes_;  // writes whose echo is awaited (check_echo)
+  uint64_t revision_shift_ = 0;                   // tests only: shift_index_revisions()
+  std::atomic<bool> diverged_{false};             // the watcher numbers apart: rebuild the index
+  std::atomic<uint64_t> rebuilds_{0};
 
   // The writer (queue_mu_); its own state needs no lock.
   std::mutex queue_mu_;
@@ -1520,6 +1687,18 @@ Result<std::unique_ptr<Store>> open_jetstream_store(const JetStreamOptions& opti
   if (!started.ok()) return std::move(started).error();
   return std::unique_ptr<Store>(std::move(store));
 }
+
+namespace testing {
+
+void shift_index_revisions(Store& store, uint64_t by) {
+  dynamic_cast<JetStreamStore&>(store).shift_index_revisions(by);
+}
+uint64_t index_rebuilds(Store& store) { return dynamic_cast<JetStreamStore&>(store).index_rebuilds(); }
+std::optional<uint64_t> index_revision(Store& store, const std::string& id) {
+  return dynamic_cast<JetStreamStore&>(store).index_revision(id);
+}
+
+}  // namespace testing
 
 Result<std::vector<std::string>> parse_nats_servers(std::string_view spec) {
   constexpr std::string_view kScheme = "nats://";

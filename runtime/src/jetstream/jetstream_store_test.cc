@@ -30,6 +30,7 @@
 
 #include "dispatch/jetstream/v1/records.pb.h"
 #include "dispatch/metrics/registry.h"
+#include "jetstream/jetstream_store_testing.h"
 #include "jetstream/records.h"
 #include "jetstream/testing/nats_server.h"
 #include "transport/test_certificate.h"
@@ -547,6 +548,69 @@ class RawBucket {
   jsCtx* js_ = nullptr;
   kvStore* kv_ = nullptr;
 };
+
+// A process whose watcher reads a replica numbered apart from the stream's
+// leader (nats-server 2.9.10, a node of three SIGKILLed and restarted: five
+// revisions ahead) would keep those revisions in its index, and every
+// compare-and-set decided on them would be lost and read again. Its own
+// writes' echoes tell it: it lists the bucket again from a new watcher,
+// after which its index holds the leader's revisions, and its calls went
+// on meanwhile, each leased once and finished.
+TEST_F(JetStreamStoreTest, AnIndexNumberedApartFromTheLeaderIsListedAgain) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  RawBucket raw(nats_.url(), "calls");
+  testing::shift_index_revisions(*b, 5);
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 20; ++i) calls.push_back(call("t.f"));
+  auto ids = a->enqueue_sync(std::move(calls), 1000);
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  wait_pending(*b, 20);
+  // b claims from its index, five revisions ahead for every call: its
+  // leases lose their races, are read from the leader and written again,
+  // and their echoes come five ahead too.
+  std::set<std::string> leased;
+  Outcome done;
+  done.state = CallState::completed;
+  for (int round = 0; round < 200 && leased.size() < 20; ++round) {
+    auto got = b->claim_sync(at(2000));
+    if (!got.ok()) {
+      EXPECT_EQ(got.error().code(), Code::unavailable) << got.error().what();
+      continue;
+    }
+    for (const CallRecord& r : *got) {
+      EXPECT_TRUE(leased.insert(r.id).second) << r.id << " leased twice";
+      EXPECT_TRUE(b->finish_sync(r.id, r.lease, done, 2100).value());
+    }
+    if (got->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(leased.size(), 20u);
+  for (int i = 0; i < 400 && testing::index_rebuilds(*b) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(testing::index_rebuilds(*b), 1u);
+  EXPECT_EQ(testing::index_rebuilds(*a), 0u);
+  // After the rebuild (and the watcher's last echoes), b's index numbers as
+  // the leader does.
+  const auto numbered_as_leader = [&] {
+    for (const std::string& id : *ids) {
+      if (testing::index_revision(*b, id) != raw.call(id).second) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 400 && !numbered_as_leader(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(numbered_as_leader());
+  for (const std::string& id : *ids) EXPECT_EQ(a->get(id).value()->state, CallState::completed) << id;
+  // A new call: one claim leases it at the first try.
+  auto next = a->enqueue_sync({call("t.g")}, 3000);
+  ASSERT_TRUE(next.ok());
+  wait_pending(*b, 1);
+  const uint64_t commits = b->stats().commits;
+  auto got = b->claim_sync(at(3000)).value();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(b->stats().commits - commits, 1u) << "the lease was decided on a stale copy and written again";
+}
 
 TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
   namespace pb = ::dispatch::jetstream::v1;
