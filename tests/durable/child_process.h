@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -70,6 +72,31 @@ inline Output run(const std::string& command) {
   const int st = ::pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// As a supervisor (systemd's Restart=always) would: each child in `pids`
+// that has exited (-1: stopped on purpose, left alone) is started again by
+// `restart(i)`, which stores its new pid. Returns how many were.
+template <std::size_t N, typename Restart>
+int restart_exited(std::array<pid_t, N>& pids, Restart&& restart) {
+  int restarted = 0;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (pids[i] > 0 && ::waitpid(pids[i], nullptr, WNOHANG) == pids[i]) {
+      ++restarted;
+      restart(i);
+    }
+  }
+  return restarted;
+}
+
+// Sleeps for `d` in steps of 50 ms, calling `each` before every step.
+template <typename Each>
+void sleep_calling(std::chrono::milliseconds d, Each&& each) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+    each();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace durable_test

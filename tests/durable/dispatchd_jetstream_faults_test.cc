@@ -63,6 +63,8 @@ using dispatch::scheduler::testing::NatsCluster;
 using dispatch::scheduler::testing::NatsServer;
 using durable_test::free_port;
 using durable_test::port_open;
+using durable_test::restart_exited;
+using durable_test::sleep_calling;
 using durable_test::spawn;
 
 // nats_node: one node of a 3-node cluster; two_nats_nodes: two of a 5-node
@@ -158,20 +160,10 @@ class DispatchdJetStreamFaults : public ::testing::Test {
   // exited (at start it exits when the cluster cannot open the bucket in
   // time, as while a node is down and leaders move) is started again.
   void supervise() {
-    for (int i = 0; i < 2; ++i) {
-      int st = 0;
-      if (schedulers_[i] > 0 && ::waitpid(schedulers_[i], &st, WNOHANG) == schedulers_[i]) {
-        ++respawned_;
-        start_dispatchd(i);
-      }
-    }
+    respawned_ += restart_exited(schedulers_, [this](std::size_t i) { start_dispatchd(static_cast<int>(i)); });
   }
   void sleep_supervising(std::chrono::milliseconds d) {
-    const auto until = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < until) {
-      supervise();
-      std::this_thread::sleep_for(50ms);
-    }
+    sleep_calling(d, [this] { supervise(); });
   }
   void kill_dispatchd(int i) {
     ::kill(schedulers_[i], SIGKILL);

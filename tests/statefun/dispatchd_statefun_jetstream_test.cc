@@ -54,6 +54,8 @@ using dispatch::scheduler::testing::NatsCluster;
 using dispatch::scheduler::testing::NatsServer;
 using durable_test::free_port;
 using durable_test::port_open;
+using durable_test::restart_exited;
+using durable_test::sleep_calling;
 using durable_test::spawn;
 
 using durable_test::Output;
@@ -149,19 +151,10 @@ class StatefunOnJetStream : public ::testing::Test {
   // exited (at start it exits when the cluster cannot open the buckets in
   // time, as while a node is down and leaders move) is started again.
   void supervise() {
-    for (int i = 0; i < 2; ++i) {
-      if (dispatchd_[i] > 0 && ::waitpid(dispatchd_[i], nullptr, WNOHANG) == dispatchd_[i]) {
-        ++respawned_;
-        start_dispatchd(i);
-      }
-    }
+    respawned_ += restart_exited(dispatchd_, [this](std::size_t i) { start_dispatchd(static_cast<int>(i)); });
   }
   void sleep_supervising(std::chrono::milliseconds d) {
-    const auto until = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < until) {
-      supervise();
-      std::this_thread::sleep_for(50ms);
-    }
+    sleep_calling(d, [this] { supervise(); });
   }
   void TearDown() override {
     for (pid_t pid : dispatchd_) {
