@@ -196,10 +196,7 @@ class JetStreamEntityStore final : public EntityStore {
     queue_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
     if (heartbeat_rev_ != 0) (void)kv_->remove(heartbeat_key_);
-    watching_ = false;
-    if (watch_) watch_->stop();
-    if (watcher_.joinable()) watcher_.join();
-    watch_.reset();
+    follower_.stop();
   }
 
   Result<void> start() {
@@ -471,7 +468,7 @@ class JetStreamEntityStore final : public EntityStore {
       caught_up_ = true;
       cv_.notify_all();
     };
-    while (watch_->next_change(change, watching_, caught_up)) {
+    while (follower_.next_change(change, caught_up)) {
       std::lock_guard<std::mutex> lock(mu_);
       change.revision += revision_shift_;
       check_echo(change);
@@ -549,10 +546,7 @@ class JetStreamEntityStore final : public EntityStore {
   // consumer, which the cluster may place on another replica), everything
   // the old one delivered dropped. Reads wait meanwhile.
   Result<void> rebuild_index() {
-    watching_ = false;
-    if (watch_) watch_->stop();
-    if (watcher_.joinable()) watcher_.join();
-    watch_.reset();
+    follower_.stop();
     {
       std::lock_guard<std::mutex> lock(mu_);
       entities_.clear();
@@ -581,7 +575,6 @@ class JetStreamEntityStore final : public EntityStore {
       diverged_ = false;
     }
     ++rebuilds_;
-    watching_ = true;
     return follow_bucket();
   }
 
@@ -589,13 +582,11 @@ class JetStreamEntityStore final : public EntityStore {
   // listed every record present (unavailable after the timeout). A watcher
   // that cannot be made leaves the index marked diverged, to be tried again.
   Result<void> follow_bucket() {
-    auto w = kv_->watch_all();
-    if (!w.ok()) {
+    Result<void> started = follower_.start(*kv_, [this] { watch_loop(); });
+    if (!started.ok()) {
       diverged_ = true;
-      return std::move(w).error();
+      return started;
     }
-    watch_ = std::move(w).value();
-    watcher_ = std::thread([this] { watch_loop(); });
     std::unique_lock<std::mutex> lock(mu_);
     if (!cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
       return Error(Code::unavailable, "JetStream bucket " + kv_->bucket() + " did not list its records within " +
@@ -1641,9 +1632,7 @@ class JetStreamEntityStore final : public EntityStore {
   const std::string heartbeat_key_ = "h." + hex64(std::random_device{}() * 0x100000000ull + std::random_device{}());
   uint64_t heartbeat_rev_ = 0;
 
-  std::unique_ptr<Kv::Watch> watch_;
-  std::atomic<bool> watching_{true};
-  std::thread watcher_;
+  Kv::Follower follower_;
 };
 
 }  // namespace

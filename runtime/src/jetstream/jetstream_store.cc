@@ -118,6 +118,10 @@ class JetStreamStore final : public Store {
           "dispatch_store_commit_writes",
           "Writes (dispatches, leases, outcomes...) folded into one group commit (JetStream: into one round).",
           metrics::size_buckets());
+      rebuilds_counter_ = &options_.metrics->counter(
+          "dispatch_store_index_rebuilds_total",
+          "Times the JetStream store listed its bucket again because its watcher numbered changes apart from the "
+          "stream's leader (a replica numbered apart, seen on nats-server 2.9.10 after a node restarted).");
     }
   }
 
@@ -128,10 +132,7 @@ class JetStreamStore final : public Store {
     }
     queue_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
-    watching_ = false;
-    if (watch_) watch_->stop();
-    if (watcher_.joinable()) watcher_.join();
-    watch_.reset();
+    follower_.stop();
   }
 
   // Loads the index, applies what earlier processes left unapplied, and
@@ -551,7 +552,7 @@ class JetStreamStore final : public Store {
       caught_up_ = true;
       mu_cv_.notify_all();
     };
-    while (watch_->next_change(change, watching_, caught_up)) {
+    while (follower_.next_change(change, caught_up)) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         change.revision += revision_shift_;
@@ -686,13 +687,11 @@ class JetStreamStore final : public Store {
   // that cannot be made leaves the index marked diverged, to be tried
   // again.
   Result<void> follow_bucket() {
-    auto w = kv_->watch_all();
-    if (!w.ok()) {
+    Result<void> started = follower_.start(*kv_, [this] { watch_loop(); });
+    if (!started.ok()) {
       diverged_ = true;
-      return std::move(w).error();
+      return started;
     }
-    watch_ = std::move(w).value();
-    watcher_ = std::thread([this] { watch_loop(); });
     std::unique_lock<std::mutex> lock(mu_);
     if (!mu_cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
       return Error(Code::unavailable, "JetStream bucket " + options_.bucket + " did not list its records within " +
@@ -706,10 +705,7 @@ class JetStreamStore final : public Store {
   // replica), everything the old one delivered dropped. Reads of the index
   // wait meanwhile (await_listing).
   Result<void> rebuild_index() {
-    watching_ = false;
-    if (watch_) watch_->stop();
-    if (watcher_.joinable()) watcher_.join();
-    watch_.reset();
+    follower_.stop();
     {
       std::lock_guard<std::mutex> lock(mu_);
       rows_.clear();
@@ -725,7 +721,7 @@ class JetStreamStore final : public Store {
       diverged_ = false;
     }
     ++rebuilds_;
-    watching_ = true;
+    if (rebuilds_counter_ != nullptr) rebuilds_counter_->inc();
     return follow_bucket();
   }
 
@@ -1662,9 +1658,7 @@ class JetStreamStore final : public Store {
   uint64_t counter_ = 0;
   uint64_t claim_round_ = 0;
 
-  std::unique_ptr<Kv::Watch> watch_;
-  std::atomic<bool> watching_{true};
-  std::thread watcher_;
+  Kv::Follower follower_;
 
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> commits_{0};
@@ -1675,6 +1669,7 @@ class JetStreamStore final : public Store {
 
   metrics::Histogram* round_seconds_ = nullptr;
   metrics::Histogram* round_writes_ = nullptr;
+  metrics::Counter* rebuilds_counter_ = nullptr;
 };
 
 }  // namespace

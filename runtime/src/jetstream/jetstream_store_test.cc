@@ -558,7 +558,10 @@ class RawBucket {
 // on meanwhile, each leased once and finished.
 TEST_F(JetStreamStoreTest, AnIndexNumberedApartFromTheLeaderIsListedAgain) {
   auto a = open(options());
-  auto b = open(options());
+  JetStreamOptions with_metrics = options();
+  auto registry = std::make_shared<metrics::Registry>();
+  with_metrics.metrics = registry;
+  auto b = open(with_metrics);
   ASSERT_TRUE(a && b);
   RawBucket raw(nats_.url(), "calls");
   testing::shift_index_revisions(*b, 5);
@@ -591,6 +594,7 @@ TEST_F(JetStreamStoreTest, AnIndexNumberedApartFromTheLeaderIsListedAgain) {
   }
   EXPECT_GE(testing::index_rebuilds(*b), 1u);
   EXPECT_EQ(testing::index_rebuilds(*a), 0u);
+  EXPECT_EQ(registry->counter("dispatch_store_index_rebuilds_total", "").value(), testing::index_rebuilds(*b));
   // After the rebuild (and the watcher's last echoes), b's index numbers as
   // the leader does.
   const auto numbered_as_leader = [&] {

@@ -496,6 +496,22 @@ Result<void> Kv::remove(const std::string& key) {
   return {};
 }
 
+Result<void> Kv::Follower::start(Kv& kv, std::function<void()> loop) {
+  auto w = kv.watch_all();
+  if (!w.ok()) return std::move(w).error();
+  watch_ = std::move(w).value();
+  running_ = true;
+  thread_ = std::thread(std::move(loop));
+  return {};
+}
+
+void Kv::Follower::stop() {
+  running_ = false;
+  if (watch_) watch_->stop();
+  if (thread_.joinable()) thread_.join();
+  watch_.reset();
+}
+
 Result<std::unique_ptr<Kv::Watch>> Kv::watch_all() {
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -112,6 +113,29 @@ class Kv {
     std::atomic<bool> stopped_{false};
   };
   Result<std::unique_ptr<Watch>> watch_all();
+  // A watcher over the whole bucket and the thread that follows it (a
+  // store's index). start() after stop() follows anew, from a new consumer.
+  class Follower {
+   public:
+    Follower() = default;
+    Follower(const Follower&) = delete;
+    Follower& operator=(const Follower&) = delete;
+    ~Follower() { stop(); }
+    // A new watcher, and `loop` on a thread of its own, which reads the
+    // watcher through next_change().
+    Result<void> start(Kv& kv, std::function<void()> loop);
+    // Watch::next_change() while following.
+    bool next_change(Change& out, const std::function<void()>& on_caught_up) {
+      return watch_->next_change(out, running_, on_caught_up);
+    }
+    // Ends the thread (within Watch::kSliceMs) and drops the watcher.
+    void stop();
+
+   private:
+    std::unique_ptr<Watch> watch_;
+    std::atomic<bool> running_{true};
+    std::thread thread_;
+  };
 
   const std::string& bucket() const { return bucket_; }
 
