@@ -1,6 +1,7 @@
 // Helpers the cross-process durable tests share: a free loopback port, a
 // readiness probe, starting a child with its stderr in a log file, and
-// running a command line for its output and exit status.
+// running a command line for its output and exit status, restarting
+// children that exited (as a supervisor would).
 // Not for: production code (no error handling beyond what a test needs).
 #pragma once
 
