@@ -27,19 +27,7 @@ Error nats_error(Code code, const std::string& what, natsStatus s) {
   return Error(code, what + ": " + detail);
 }
 
-Code code_for(natsStatus s) {
-  switch (s) {
-    case NATS_NO_SERVER:
-    case NATS_CONNECTION_CLOSED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_TIMEOUT:
-    case NATS_STALE_CONNECTION:
-    case NATS_NO_RESPONDERS:
-      return Code::unavailable;
-    default:
-      return Code::internal;
-  }
-}
+Code code_for(natsStatus s) { return code_for_nats_status(static_cast<int>(s)); }
 
 // A read's failure: as code_for(), and unavailable for JetStream's own
 // "temporarily unavailable" (10008: the stream has no leader while its
@@ -122,6 +110,24 @@ Result<void> set_tls(natsOptions* opts, const JetStreamOptions& o) {
 }
 
 }  // namespace
+
+Code code_for_nats_status(int status) {
+  switch (static_cast<natsStatus>(status)) {
+    case NATS_NO_SERVER:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_TIMEOUT:
+    case NATS_STALE_CONNECTION:
+    case NATS_NO_RESPONDERS:
+    // A socket error: the connection to the server broke under the request
+    // (the server killed, a reset); nats.c reconnects by itself.
+    case NATS_IO_ERROR:
+    case NATS_NOT_YET_CONNECTED:
+      return Code::unavailable;
+    default:
+      return Code::internal;
+  }
+}
 
 Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   if (o.servers.empty()) return Error(Code::invalid_argument, "no NATS server to connect to");

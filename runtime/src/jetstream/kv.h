@@ -34,6 +34,11 @@ struct jsPubAckErr;
 
 namespace dispatch::scheduler::jetstream {
 
+// The code a nats.c status (natsStatus) becomes: unavailable for what ends
+// when the servers are back (no server, a connection closed, broken or not
+// yet made, a timeout, no responders), internal for the rest.
+Code code_for_nats_status(int status);
+
 class Kv {
  public:
   // Connects and binds to options.bucket, creating it when missing.

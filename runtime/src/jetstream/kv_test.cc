@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nats/nats.h>
+
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -19,6 +21,22 @@ namespace dispatch::scheduler::jetstream {
 namespace {
 
 using testing::NatsServer;
+
+// A request whose connection broke under it (the server SIGKILLed: nats.c
+// reports a socket error, "send error: 104") is unavailable, as when the
+// servers cannot be reached at all, so callers retry it; seen as internal
+// in the R5 test that kills three nodes of five. What is not about the
+// servers being away stays internal.
+TEST(KvCodes, ABrokenOrMissingConnectionIsUnavailableTheRestInternal) {
+  for (natsStatus s : {NATS_IO_ERROR, NATS_NOT_YET_CONNECTED, NATS_NO_SERVER, NATS_CONNECTION_CLOSED,
+                       NATS_CONNECTION_DISCONNECTED, NATS_TIMEOUT, NATS_STALE_CONNECTION, NATS_NO_RESPONDERS}) {
+    EXPECT_EQ(code_for_nats_status(s), Code::unavailable) << natsStatus_GetText(s);
+  }
+  for (natsStatus s : {NATS_ERR, NATS_PROTOCOL_ERROR, NATS_INVALID_ARG, NATS_NOT_PERMITTED, NATS_MAX_PAYLOAD,
+                       NATS_CONNECTION_AUTH_FAILED}) {
+    EXPECT_EQ(code_for_nats_status(s), Code::internal) << natsStatus_GetText(s);
+  }
+}
 
 class KvTest : public ::testing::Test {
  protected:
