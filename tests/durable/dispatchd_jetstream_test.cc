@@ -253,6 +253,10 @@ TEST(DispatchdJetStreamFlags, UnreachableServersAndBadStoresEndItAtOnce) {
   Output replicas = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:1 --nats-replicas 2" + listen);
   EXPECT_EQ(replicas.status, 2);
   EXPECT_NE(replicas.out.find("--nats-replicas must be 1, 3 or 5, not 2"), std::string::npos) << replicas.out;
+  // --replicas is the same flag.
+  Output short_flag = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:1 --replicas 4" + listen);
+  EXPECT_EQ(short_flag.status, 2);
+  EXPECT_NE(short_flag.out.find("--nats-replicas must be 1, 3 or 5, not 4"), std::string::npos) << short_flag.out;
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --nats-bucket NAME    its key-value bucket (default dispatch_calls; also
                         DISPATCH_NATS_BUCKET); created if missing
   --nats-replicas N     copies of a new bucket in a NATS cluster: 1, 3 or 5
-                        (default 1; also DISPATCH_NATS_REPLICAS)
+                        (default 1; also --replicas N, DISPATCH_NATS_REPLICAS)
   --nats-creds PATH     a NATS .creds file (also DISPATCH_NATS_CREDS); or
                         DISPATCH_NATS_USER and DISPATCH_NATS_PASSWORD, or
                         DISPATCH_NATS_TOKEN
@@ -205,8 +205,8 @@ int main(int argc, char** argv) {
       set_store("--store", value());
     } else if (arg == "--nats-bucket") {
       nats.bucket = value();
-    } else if (arg == "--nats-replicas") {
-      nats.replicas = static_cast<int>(number("--nats-replicas", value()));
+    } else if (arg == "--nats-replicas" || arg == "--replicas") {
+      nats.replicas = static_cast<int>(number(arg.c_str(), value()));
     } else if (arg == "--nats-creds") {
       nats.creds_file = value();
     } else if (arg == "--nats-tls-ca") {
