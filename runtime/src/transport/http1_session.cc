@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "transport/http2_connection.h"
+#include "transport/waiting_calls.h"
 
 namespace dispatch::transport {
 namespace {
@@ -257,6 +258,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // (a forced drain), which socket_mu_ keeps apart from this write.
   void write_answer(bool on_worker) {
     if (draining_.load()) response_.keep_alive(false);
+    if (on_worker) WaitingCalls::finishing();  // the client may call again before this thread is back
     beast::error_code ec;
     {
       std::lock_guard lock(socket_mu_);

@@ -5,6 +5,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
 
+#include "transport/waiting_calls.h"
+
 namespace dispatch::transport {
 namespace {
 
@@ -124,6 +126,7 @@ void Http2Connection::run(int32_t stream, RequestHandler::Place place, std::func
   if (place == RequestHandler::Place::io_thread) place = RequestHandler::Place::workers;
   host_->run_on(place, [self = shared_from_this(), stream, call = std::move(call)]() mutable {
     GrpcAnswer answer = call();
+    WaitingCalls::finishing();  // the client may call again before this thread is back
     asio::dispatch(self->socket_.get_executor(), [self, stream, answer = std::move(answer)]() mutable {
       self->calls_.deliver(stream, std::move(answer));
       self->flush();

@@ -60,6 +60,65 @@ TEST(WaitingCalls, AThreadIsMadeOnlyWhenEveryThreadIsBusy) {
   EXPECT_EQ(pool.threads(), 1u);
 }
 
+// A call that answers, then is slow to return (a loaded machine): the
+// call its answer prompts waits for that thread instead of making one.
+TEST(WaitingCalls, AThreadThatHasAnsweredTakesTheNextCallInsteadOfANewThread) {
+  WaitingCalls pool(8);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool answered = false;
+  std::atomic<int> ran{0};
+  std::atomic<bool> second_ran_on_first_thread{false};
+  std::thread::id first_thread;
+  pool.post([&] {
+    WaitingCalls::finishing();
+    WaitingCalls::finishing();  // once per call, however often it is called
+    {
+      std::lock_guard lock(mu);
+      answered = true;
+      first_thread = std::this_thread::get_id();
+    }
+    cv.notify_all();
+    std::this_thread::sleep_for(100ms);  // on its way back
+    ++ran;
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return answered; }));
+  }
+  pool.post([&] {
+    second_ran_on_first_thread = std::this_thread::get_id() == first_thread;
+    ++ran;
+  });
+  EXPECT_EQ(pool.threads(), 1u) << "a thread was made while the one that answered was on its way back";
+  for (int spin = 0; spin < 10'000 && ran.load() < 2; ++spin) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_TRUE(second_ran_on_first_thread.load());
+  // Back and idle: the count is whole again, and a third call with the
+  // thread busy makes a second thread as before.
+  Held held;
+  pool.post(held.call());
+  ASSERT_TRUE(held.wait_for_waiting(1));
+  pool.post(held.call());
+  ASSERT_TRUE(held.wait_for_waiting(2));
+  EXPECT_EQ(pool.threads(), 2u);
+  held.release();
+  pool.join();
+}
+
+TEST(WaitingCalls, FinishingOnAnotherThreadDoesNothing) {
+  WaitingCalls::finishing();  // not a pool's thread: no effect, no crash
+  Held held;
+  WaitingCalls pool(4);
+  pool.post(held.call());
+  ASSERT_TRUE(held.wait_for_waiting(1));
+  pool.post(held.call());
+  ASSERT_TRUE(held.wait_for_waiting(2));
+  EXPECT_EQ(pool.threads(), 2u);
+  held.release();
+  pool.join();
+}
+
 TEST(WaitingCalls, CallsWaitTogetherUpToTheMaximumAndTheRestQueue) {
   Held held;
   WaitingCalls pool(4);
