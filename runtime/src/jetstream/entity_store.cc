@@ -582,17 +582,10 @@ class JetStreamEntityStore final : public EntityStore {
   // listed every record present (unavailable after the timeout). A watcher
   // that cannot be made leaves the index marked diverged, to be tried again.
   Result<void> follow_bucket() {
-    Result<void> started = follower_.start(*kv_, [this] { watch_loop(); });
-    if (!started.ok()) {
-      diverged_ = true;
-      return started;
-    }
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
-      return Error(Code::unavailable, "JetStream bucket " + kv_->bucket() + " did not list its records within " +
-                                          std::to_string(options_.timeout.count()) + " ms");
-    }
-    return {};
+    Result<void> listed = follower_.start_and_list(
+        *kv_, [this] { watch_loop(); }, mu_, cv_, [this] { return caught_up_; }, options_.timeout);
+    if (!listed.ok() && !follower_.started()) diverged_ = true;
+    return listed;
   }
 
  public:

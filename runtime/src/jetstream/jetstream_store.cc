@@ -687,17 +687,10 @@ class JetStreamStore final : public Store {
   // that cannot be made leaves the index marked diverged, to be tried
   // again.
   Result<void> follow_bucket() {
-    Result<void> started = follower_.start(*kv_, [this] { watch_loop(); });
-    if (!started.ok()) {
-      diverged_ = true;
-      return started;
-    }
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!mu_cv_.wait_for(lock, options_.timeout, [this] { return caught_up_; })) {
-      return Error(Code::unavailable, "JetStream bucket " + options_.bucket + " did not list its records within " +
-                                          std::to_string(options_.timeout.count()) + " ms");
-    }
-    return {};
+    Result<void> listed = follower_.start_and_list(
+        *kv_, [this] { watch_loop(); }, mu_, mu_cv_, [this] { return caught_up_; }, options_.timeout);
+    if (!listed.ok() && !follower_.started()) diverged_ = true;
+    return listed;
   }
 
   // On the writer thread, between rounds: the index again from a new

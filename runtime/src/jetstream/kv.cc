@@ -511,6 +511,19 @@ Result<void> Kv::Follower::start(Kv& kv, std::function<void()> loop) {
   return {};
 }
 
+Result<void> Kv::Follower::start_and_list(Kv& kv, std::function<void()> loop, std::mutex& mu,
+                                          std::condition_variable& cv, const std::function<bool()>& listed,
+                                          std::chrono::milliseconds timeout) {
+  Result<void> started = start(kv, std::move(loop));
+  if (!started.ok()) return started;
+  std::unique_lock<std::mutex> lock(mu);
+  if (!cv.wait_for(lock, timeout, listed)) {
+    return Error(Code::unavailable, "JetStream bucket " + kv.bucket() + " did not list its records within " +
+                                        std::to_string(timeout.count()) + " ms");
+  }
+  return {};
+}
+
 void Kv::Follower::stop() {
   running_ = false;
   if (watch_) watch_->stop();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -129,12 +130,19 @@ class Kv {
     // A new watcher, and `loop` on a thread of its own, which reads the
     // watcher through next_change().
     Result<void> start(Kv& kv, std::function<void()> loop);
+    // start(), then waits on `cv` under `mu` until `listed()` holds (the
+    // loop has had every record present from the watcher); unavailable,
+    // naming the bucket, after `timeout`.
+    Result<void> start_and_list(Kv& kv, std::function<void()> loop, std::mutex& mu, std::condition_variable& cv,
+                                const std::function<bool()>& listed, std::chrono::milliseconds timeout);
     // Watch::next_change() while following.
     bool next_change(Change& out, const std::function<void()>& on_caught_up) {
       return watch_->next_change(out, running_, on_caught_up);
     }
     // Ends the thread (within Watch::kSliceMs) and drops the watcher.
     void stop();
+    // Whether a watcher is being followed (start() made one).
+    bool started() const { return watch_ != nullptr; }
 
    private:
     std::unique_ptr<Watch> watch_;
