@@ -45,6 +45,19 @@ struct Held {
   }
 };
 
+// Two calls that wait at once, on a pool whose threads are idle: two
+// threads, then join().
+void two_calls_at_once_take_two_threads(WaitingCalls& pool) {
+  Held held;
+  pool.post(held.call());
+  ASSERT_TRUE(held.wait_for_waiting(1));
+  pool.post(held.call());
+  ASSERT_TRUE(held.wait_for_waiting(2));
+  EXPECT_EQ(pool.threads(), 2u);
+  held.release();
+  pool.join();
+}
+
 TEST(WaitingCalls, AThreadIsMadeOnlyWhenEveryThreadIsBusy) {
   WaitingCalls pool(8);
   EXPECT_EQ(pool.threads(), 0u);
@@ -94,29 +107,15 @@ TEST(WaitingCalls, AThreadThatHasAnsweredTakesTheNextCallInsteadOfANewThread) {
   for (int spin = 0; spin < 10'000 && ran.load() < 2; ++spin) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(ran.load(), 2);
   EXPECT_TRUE(second_ran_on_first_thread.load());
-  // Back and idle: the count is whole again, and a third call with the
-  // thread busy makes a second thread as before.
-  Held held;
-  pool.post(held.call());
-  ASSERT_TRUE(held.wait_for_waiting(1));
-  pool.post(held.call());
-  ASSERT_TRUE(held.wait_for_waiting(2));
-  EXPECT_EQ(pool.threads(), 2u);
-  held.release();
-  pool.join();
+  // Back and idle: the count is whole again, and a call while the thread
+  // is busy makes a second thread as before.
+  two_calls_at_once_take_two_threads(pool);
 }
 
 TEST(WaitingCalls, FinishingOnAnotherThreadDoesNothing) {
   WaitingCalls::finishing();  // not a pool's thread: no effect, no crash
-  Held held;
   WaitingCalls pool(4);
-  pool.post(held.call());
-  ASSERT_TRUE(held.wait_for_waiting(1));
-  pool.post(held.call());
-  ASSERT_TRUE(held.wait_for_waiting(2));
-  EXPECT_EQ(pool.threads(), 2u);
-  held.release();
-  pool.join();
+  two_calls_at_once_take_two_threads(pool);
 }
 
 TEST(WaitingCalls, CallsWaitTogetherUpToTheMaximumAndTheRestQueue) {
