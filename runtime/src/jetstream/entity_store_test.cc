@@ -40,10 +40,11 @@ class JetStreamEntityStoreTest : public ::testing::Test {
     ASSERT_NE(a_, nullptr);
     ASSERT_NE(b_, nullptr);
   }
-  std::unique_ptr<EntityStore> open() {
+  std::unique_ptr<EntityStore> open(std::chrono::milliseconds marker_grace = std::chrono::minutes(2)) {
     JetStreamOptions o;
     o.servers = {nats_.url()};
     o.bucket = "two_processes";
+    o.marker_grace = marker_grace;
     auto s = open_jetstream_entity_store(o);
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
     return s.ok() ? std::move(s).value() : nullptr;
@@ -141,6 +142,48 @@ TEST_F(JetStreamEntityStoreTest, OrderPerAddressHoldsWhateverStoreSendsAndClaims
   }
   ASSERT_EQ(static_cast<int>(seen.size()), kMessages);
   for (int i = 0; i < kMessages; ++i) EXPECT_EQ(seen[i], std::to_string(i));
+}
+
+// A send of several messages goes through a record of its own, removed
+// once its messages are queued (as consumed messages, heartbeats and
+// settled delayed messages are removed later), and each removal leaves a
+// delete marker in the bucket's stream: after the grace the stream holds
+// live records only.
+TEST_F(JetStreamEntityStoreTest, RemovedRecordsLeaveNoMarkersAfterTheGrace) {
+  a_.reset();  // their heartbeats' markers too are found listing the bucket, and deleted
+  b_.reset();
+  a_ = open(std::chrono::milliseconds(200));
+  b_ = open(std::chrono::milliseconds(200));
+  constexpr int kSends = 15;
+  for (int i = 0; i < kSends; ++i) {
+    EntityStore* s = i % 2 == 0 ? a_.get() : b_.get();
+    ASSERT_TRUE(s->send_sync({msg("e", std::to_string(i)), msg("f", std::to_string(i))}, 1000).ok());
+  }
+  // What a new watcher lists, until no marker is left.
+  JetStreamOptions o;
+  o.servers = {nats_.url()};
+  o.bucket = "two_processes_entities";  // open_jetstream_entity_store's bucket for "two_processes"
+  o.marker_grace = std::chrono::milliseconds(0);
+  auto kv = jetstream::Kv::open(o).value();
+  uint64_t live = 0, messages = 0, markers = 0;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto watch = kv->watch_all().value();
+    live = messages = markers = 0;
+    jetstream::Kv::Change change;
+    while (watch->next(change, 2000) == jetstream::Kv::Watch::Next::change) {
+      if (change.deleted) {
+        ++markers;
+      } else {
+        ++live;
+        messages += change.key.rfind("m.", 0) == 0;
+      }
+    }
+    if (markers == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(markers, 0u) << "delete markers of removed records stayed in the stream";
+  EXPECT_EQ(messages, 2u * kSends);
+  EXPECT_EQ(testing::bucket_stream_messages(nats_.url(), "two_processes_entities"), live);
 }
 
 TEST_F(JetStreamEntityStoreTest, ADelayedMessageFiresOnceWhicheverStoresFireIt) {

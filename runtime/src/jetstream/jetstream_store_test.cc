@@ -436,6 +436,34 @@ TEST_F(JetStreamStoreTest, AStoreOpenedLaterSeesEveryCall) {
   EXPECT_EQ(b->list(CallState::pending, 10, "").value().at(0).id, id);
 }
 
+// Retention deletes ended calls; on JetStream each removal leaves a
+// delete marker, and batches leave theirs: after the grace the stream
+// holds the live calls only, and another process's index lists none of
+// the deleted ones.
+TEST_F(JetStreamStoreTest, DeletedCallsLeaveNothingInTheStreamAfterTheGrace) {
+  JetStreamOptions o = options("retained");
+  o.marker_grace = std::chrono::milliseconds(300);
+  auto a = open(o);
+  auto b = open(o);
+  ASSERT_TRUE(a && b);
+  std::vector<NewCall> batch;
+  for (int i = 0; i < 40; ++i) batch.push_back(call("f"));
+  ASSERT_EQ(a->enqueue_sync(std::move(batch), 1000).value().size(), 40u);
+  ClaimOptions claim = at(2000);
+  claim.max = 100;
+  auto leased = a->claim_sync(claim).value();
+  ASSERT_EQ(leased.size(), 40u);
+  for (const CallRecord& c : leased) {
+    ASSERT_TRUE(a->finish_sync(c.id, c.lease, Outcome{}, 3000).value());
+  }
+  ASSERT_TRUE(a->enqueue_sync({call("kept")}, 4000).ok());
+  EXPECT_EQ(a->delete_ended_sync(5000).value(), 40u);
+  EXPECT_EQ(testing::await_bucket_stream_messages(nats_.url(), "retained", 1), 1u)
+      << "delete markers of deleted calls and of the batch stayed in the stream";
+  wait_pending(*b, 1);
+  EXPECT_EQ(b->count_by_state().value()[static_cast<int>(CallState::completed)], 0);
+}
+
 TEST_F(JetStreamStoreTest, UnreachableServersAreAClearError) {
   JetStreamOptions o = options();
   nats_.stop();

@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <thread>
 #include <vector>
+
+#include "dispatch/metrics/registry.h"
 
 namespace dispatch::scheduler::jetstream {
 namespace {
@@ -129,6 +132,74 @@ Code code_for_nats_status(int status) {
   }
 }
 
+// Deletes delete markers from the stream once `grace` has passed since
+// they were handed over, oldest first, one at a time, on a thread of its
+// own; while the servers are away it tries again a second later. Markers
+// still waiting when the store closes stay (a later start finds them
+// listing the bucket). Past kMaxWaiting waiting, more are left too.
+class Kv::Sweeper {
+ public:
+  Sweeper(Kv& kv, std::chrono::milliseconds grace, metrics::Counter* deleted)
+      : kv_(kv), grace_(grace), deleted_(deleted), thread_([this] { run(); }) {}
+  ~Sweeper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void add(uint64_t revision) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (waiting_.size() >= kMaxWaiting) return;
+    waiting_.push_back({Clock::now() + grace_, revision});
+    if (waiting_.size() == 1) cv_.notify_one();
+  }
+  uint64_t swept() const { return swept_.load(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kMaxWaiting = std::size_t{1} << 22;
+
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      if (waiting_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      const auto [due, revision] = waiting_.front();
+      if (Clock::now() < due) {
+        cv_.wait_until(lock, due);
+        continue;
+      }
+      waiting_.pop_front();
+      lock.unlock();
+      Result<bool> deleted = kv_.delete_marker(revision);
+      lock.lock();
+      if (deleted.ok()) {
+        if (*deleted) {
+          ++swept_;
+          if (deleted_ != nullptr) deleted_->inc();
+        }
+      } else if (deleted.error().code() == Code::unavailable) {
+        waiting_.push_front({Clock::now() + std::chrono::seconds(1), revision});
+      }
+      // Anything else (a bucket made to deny deletes since): left.
+    }
+  }
+
+  Kv& kv_;
+  const std::chrono::milliseconds grace_;
+  metrics::Counter* const deleted_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<Clock::time_point, uint64_t>> waiting_;  // guarded by mu_
+  bool stopping_ = false;                                       // guarded by mu_
+  std::atomic<uint64_t> swept_{0};
+  std::thread thread_;  // last: starts once the rest is made
+};
+
 Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   if (o.servers.empty()) return Error(Code::invalid_argument, "no NATS server to connect to");
   if (o.bucket.empty()) return Error(Code::invalid_argument, "the JetStream bucket name is empty");
@@ -194,14 +265,32 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
 
   s = js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str());
   if (s == NATS_NOT_FOUND) {
-    kvConfig cfg;
-    kvConfig_Init(&cfg);
-    cfg.Bucket = o.bucket.c_str();
-    cfg.Description = "dispatchd's calls (dispatch::scheduler JetStream store)";
-    cfg.History = 1;
-    cfg.StorageType = js_FileStorage;
-    cfg.Replicas = o.replicas;
-    s = js_CreateKeyValue(&kv->kv_, kv->js_, &cfg);
+    // The stream a bucket is, as nats.c's js_CreateKeyValue makes it
+    // (history 1, file storage, rollups, direct gets, new writes refused
+    // when full) but for one setting: deleting a message is allowed, so
+    // the delete markers removals leave can be deleted (Sweeper).
+    const std::string subjects = "$KV." + o.bucket + ".>";
+    const char* subject_list[] = {subjects.c_str()};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = kv->stream_.c_str();
+    sc.Description = "dispatchd's calls (dispatch::scheduler JetStream store)";
+    sc.Subjects = subject_list;
+    sc.SubjectsLen = 1;
+    sc.MaxMsgsPerSubject = 1;
+    sc.MaxBytes = -1;
+    sc.MaxMsgSize = -1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = o.replicas;
+    sc.AllowRollup = true;
+    sc.DenyDelete = false;
+    sc.AllowDirect = true;
+    sc.Discard = js_DiscardNew;
+    jsStreamInfo* made = nullptr;
+    jsErrCode made_err = static_cast<jsErrCode>(0);
+    s = js_AddStream(&made, kv->js_, &sc, nullptr, &made_err);
+    if (made != nullptr) jsStreamInfo_Destroy(made);
+    if (s == NATS_OK) s = js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str());
     if (s != NATS_OK) {
       // The server's reason, read before anything else can replace it: a
       // cluster with fewer JetStream servers than replicas asked for
@@ -242,6 +331,16 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     jsStreamInfo_Destroy(si);
     return usable.error();
   }
+  if (!si->Config->DenyDelete && o.marker_grace.count() > 0) {
+    metrics::Counter* deleted =
+        o.metrics == nullptr
+            ? nullptr
+            : &o.metrics->counter("dispatch_store_delete_markers_deleted_total",
+                                  "Delete markers (left by removed records) the JetStream store deleted from its "
+                                  "bucket's stream after their grace, by bucket.",
+                                  {{"bucket", o.bucket}});
+    kv->sweeper_ = std::make_unique<Sweeper>(*kv, o.marker_grace, deleted);
+  }
   // With replicas, reads from the bucket's leader only. nats.c makes
   // buckets with direct gets, which any replica answers, a follower too,
   // that may not have the latest write yet; the store decides on what it
@@ -269,6 +368,7 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
 }
 
 Kv::~Kv() {
+  sweeper_.reset();  // before the connection it uses
   if (kv_ != nullptr) kvStore_Destroy(kv_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (js_async_ != nullptr) jsCtx_Destroy(js_async_);
@@ -402,8 +502,8 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
   if (writes.size() == 1) {
     const Write& w = writes.front();
     if (w.remove) {
-      Result<void> removed = remove(w.key);
-      answers.front() = removed.ok() ? Result<std::optional<uint64_t>>(std::optional<uint64_t>(0))
+      Result<uint64_t> removed = write_marker(w.key);
+      answers.front() = removed.ok() ? Result<std::optional<uint64_t>>(std::optional<uint64_t>(*removed))
                                      : Result<std::optional<uint64_t>>(removed.error());
     } else {
       answers.front() = w.revision == 0 ? create(w.key, w.value) : update(w.key, w.value, w.revision);
@@ -481,11 +581,13 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
     round_ = nullptr;
     answers_ = nullptr;
   }
-  // A create refused by a delete marker writes over the marker, as create().
+  // A create refused by a delete marker writes over the marker, as
+  // create(); a marker written is deleted later, as remove()'s.
   for (std::size_t i = 0; i < writes.size(); ++i) {
     if (!writes[i].remove && writes[i].revision == 0 && answers[i].ok() && !*answers[i]) {
       answers[i] = create_over_marker(writes[i].key, writes[i].value);
     }
+    if (writes[i].remove && answers[i].ok() && *answers[i]) sweep_later(**answers[i]);
   }
   return answers;
 }
@@ -497,10 +599,54 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
 // delivered yet (nats-io/nats-server#3838): other processes' indexes missed
 // calls and messages written a moment before.
 Result<void> Kv::remove(const std::string& key) {
-  natsStatus s = kvStore_Delete(kv_, key.c_str());
-  if (s != NATS_OK) return nats_error(code_for(s), "removing " + key + " from JetStream bucket " + bucket_, s);
+  Result<uint64_t> marker = write_marker(key);
+  if (!marker.ok()) return std::move(marker).error();
   return {};
 }
+
+Result<uint64_t> Kv::write_marker(const std::string& key) {
+  const std::string subject = subject_prefix_ + key;
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, nullptr, 0);
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");  // what kvStore_Delete writes
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (s == NATS_OK) s = js_PublishMsg(&ack, js_, msg, nullptr, &jerr);
+  natsMsg_Destroy(msg);
+  if (s != NATS_OK) return nats_error(code_for(s), "removing " + key + " from JetStream bucket " + bucket_, s);
+  const uint64_t revision = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  sweep_later(revision);
+  return revision;
+}
+
+void Kv::sweep_later(uint64_t revision) {
+  if (sweeper_ != nullptr) sweeper_->add(revision);
+}
+
+Result<bool> Kv::delete_marker(uint64_t revision) {
+  const std::string where = "the delete marker at " + std::to_string(revision) + " of JetStream bucket " + bucket_;
+  // Read from the stream's leader first (the JetStream API, not a direct
+  // get): only a marker is deleted, whatever the revision came from.
+  natsMsg* msg = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&msg, js_, stream_.c_str(), revision, nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return false;  // written over, or deleted already
+  if (s != NATS_OK) return nats_error(code_for(s), "reading " + where, s);
+  const char* op = nullptr;
+  const bool marker = natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op != nullptr &&
+                      (std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0);
+  natsMsg_Destroy(msg);
+  if (!marker) return false;
+  jerr = static_cast<jsErrCode>(0);
+  s = js_DeleteMsg(js_, stream_.c_str(), revision, nullptr, &jerr);
+  if (s == NATS_OK) return true;
+  // Gone meanwhile: written over (history 1) or deleted by another process.
+  if (jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) return false;
+  return nats_error(code_for(s), "deleting " + where, s);
+}
+
+uint64_t Kv::markers_swept() const { return sweeper_ != nullptr ? sweeper_->swept() : 0; }
 
 Result<void> Kv::Follower::start(Kv& kv, std::function<void()> loop) {
   auto w = kv.watch_all();
@@ -535,7 +681,7 @@ Result<std::unique_ptr<Kv::Watch>> Kv::watch_all() {
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
   if (s != NATS_OK) return nats_error(code_for(s), "watching JetStream bucket " + bucket_, s);
-  return std::make_unique<Watch>(w);
+  return std::make_unique<Watch>(w, this);
 }
 
 Kv::Watch::~Watch() {
@@ -571,13 +717,18 @@ Kv::Watch::Next Kv::Watch::next(Change& out, int64_t timeout_ms) {
   if (s == NATS_TIMEOUT) return Next::timeout;
   if (s == NATS_ILLEGAL_STATE) return Next::stopped;
   if (s != NATS_OK) return Next::failed;
-  if (e == nullptr) return Next::caught_up;
+  if (e == nullptr) {
+    listed_ = true;
+    return Next::caught_up;
+  }
   out.key = kvEntry_Key(e);
   out.revision = kvEntry_Revision(e);
   const kvOperation op = kvEntry_Operation(e);
   out.deleted = op == kvOp_Delete || op == kvOp_Purge;
   if (out.deleted) {
     out.value.clear();
+    // A marker present at the start: whoever wrote it may be gone.
+    if (!listed_ && kv_ != nullptr) kv_->sweep_later(out.revision);
   } else {
     out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
   }

@@ -68,8 +68,8 @@ class Kv {
   // (the server's code 10071), or an error (unavailable for a write the
   // server did not answer within the timeout: it may have been written).
   // A write may also be a removal (a delete marker, as remove(), with no
-  // condition), answered with the marker's revision (0 when it was the
-  // round's only write). Rounds from several threads take turns.
+  // condition), answered with the marker's revision. Rounds from several
+  // threads take turns.
   struct Write {
     std::string key;
     std::string value;
@@ -78,8 +78,15 @@ class Kv {
   };
   std::vector<Result<std::optional<uint64_t>>> write_all(std::vector<Write> writes);
   // Removes the key (a delete marker, which reads as absent and which
-  // create() writes over).
+  // create() writes over). The marker itself is deleted from the stream
+  // after JetStreamOptions::marker_grace, as are markers the watcher
+  // finds listing the bucket (on a bucket that allows deleting messages).
   Result<void> remove(const std::string& key);
+  // Markers deleted from the stream so far.
+  uint64_t markers_swept() const;
+  // Deletes the message at `revision` if it is a delete marker (read from
+  // the stream's leader first); false when it is not one, or is gone.
+  Result<bool> delete_marker(uint64_t revision);
 
   struct Change {
     std::string key;
@@ -90,7 +97,8 @@ class Kv {
   // Every key's latest value, then every change as it happens, in order.
   class Watch {
    public:
-    explicit Watch(__kvWatcher* w) : w_(w) {}
+    // `kv`, when given, is told the markers found listing the bucket.
+    explicit Watch(__kvWatcher* w, Kv* kv = nullptr) : w_(w), kv_(kv) {}
     ~Watch();
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
@@ -116,6 +124,8 @@ class Kv {
 
    private:
     __kvWatcher* w_;
+    Kv* kv_;
+    bool listed_ = false;  // caught up once
     std::atomic<bool> stopped_{false};
   };
   Result<std::unique_ptr<Watch>> watch_all();
@@ -159,6 +169,10 @@ class Kv {
   // The rest of create() after its first write was refused: over a delete
   // marker the write expects the marker's revision.
   Result<std::optional<uint64_t>> create_over_marker(const std::string& key, std::string_view value);
+  // A delete marker on `key`; its revision, handed to the sweeper.
+  Result<uint64_t> write_marker(const std::string& key);
+  void sweep_later(uint64_t revision);
+  class Sweeper;
   std::string writing(const std::string& key, uint64_t revision, bool remove = false) const;
   Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, bool remove,
                                                    int status, int code, const char* text) const;
@@ -180,6 +194,7 @@ class Kv {
   std::string bucket_;
   std::string stream_;          // KV_<bucket>
   std::string subject_prefix_;  // $KV.<bucket>.
+  std::unique_ptr<Sweeper> sweeper_;  // null: the bucket denies deletes, or marker_grace is 0
 };
 
 }  // namespace dispatch::scheduler::jetstream

@@ -273,5 +273,111 @@ TEST_F(KvTest, AWatcherStoppedWhileWritesArriveEndsPromptly) {
   writer.join();
 }
 
+JetStreamOptions sweeping(const std::string& url, const std::string& bucket, int grace_ms) {
+  JetStreamOptions o;
+  o.servers = {url};
+  o.bucket = bucket;
+  o.timeout = std::chrono::milliseconds(2000);
+  o.marker_grace = std::chrono::milliseconds(grace_ms);
+  return o;
+}
+
+// A removal's delete marker would stay in the stream for ever (one per
+// call, batch or entity message ever removed): each is deleted after the
+// grace, whichever way it was written, and the keys read and are created
+// as after any removal.
+TEST_F(KvTest, DeleteMarkersLeaveTheStreamAfterTheGrace) {
+  auto kv = Kv::open(sweeping(nats_.url(), "sweep", 300)).value();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(kv->create("k." + std::to_string(i), "v").value().has_value());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(kv->remove("k." + std::to_string(i)).ok());
+  std::vector<Kv::Write> round;
+  for (int i = 20; i < 44; ++i) round.push_back(Kv::Write{"k." + std::to_string(i), "", 0, true});
+  for (const auto& answer : kv->write_all(std::move(round))) ASSERT_TRUE(answer.ok() && answer->has_value());
+  std::vector<Kv::Write> alone{Kv::Write{"k.44", "", 0, true}};
+  auto single = kv->write_all(std::move(alone));
+  ASSERT_TRUE(single.front().ok() && single.front()->has_value());
+  EXPECT_GT(**single.front(), 0u) << "a round of one removal did not answer its marker's revision";
+  EXPECT_EQ(testing::bucket_stream_messages(nats_.url(), "sweep"), 50u) << "45 markers and 5 values, before the grace";
+
+  EXPECT_EQ(testing::await_bucket_stream_messages(nats_.url(), "sweep", 5), 5u) << "the delete markers stayed in the stream";
+  EXPECT_EQ(kv->markers_swept(), 45u);
+  EXPECT_FALSE(kv->get("k.3").value().has_value());
+  EXPECT_EQ(kv->get("k.47").value()->value, "v");
+  EXPECT_TRUE(kv->create("k.3", "again").value().has_value());
+  // A new watcher lists the values only.
+  auto watch = kv->watch_all().value();
+  int listed = 0;
+  Kv::Change change;
+  for (Kv::Watch::Next next; (next = watch->next(change, 2000)) != Kv::Watch::Next::caught_up;) {
+    ASSERT_EQ(next, Kv::Watch::Next::change);
+    EXPECT_FALSE(change.deleted) << change.key;
+    ++listed;
+  }
+  EXPECT_EQ(listed, 6);
+}
+
+// Markers left by a process that ended before their grace (here one that
+// does not sweep) are deleted by the next process that lists the bucket.
+TEST_F(KvTest, DeleteMarkersFoundListingTheBucketAreDeleted) {
+  {
+    auto kv = Kv::open(sweeping(nats_.url(), "left", 0)).value();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(kv->create("k." + std::to_string(i), "v").value().has_value());
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(kv->remove("k." + std::to_string(i)).ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(testing::bucket_stream_messages(nats_.url(), "left"), 10u) << "a marker_grace of 0 deleted markers";
+  auto kv = Kv::open(sweeping(nats_.url(), "left", 100)).value();
+  auto watch = kv->watch_all().value();
+  Kv::Change change;
+  int markers = 0;
+  for (Kv::Watch::Next next; (next = watch->next(change, 2000)) != Kv::Watch::Next::caught_up;) {
+    ASSERT_EQ(next, Kv::Watch::Next::change);
+    markers += change.deleted;
+  }
+  EXPECT_EQ(markers, 8);
+  EXPECT_EQ(testing::await_bucket_stream_messages(nats_.url(), "left", 2), 2u);
+  EXPECT_EQ(kv->markers_swept(), 8u);
+}
+
+// Only a marker is ever deleted: a revision that is a value (a watcher
+// numbering apart from the leader could hand one over) stays.
+TEST_F(KvTest, OnlyADeleteMarkerIsDeleted) {
+  auto rev = kv_->create("live", "v").value();
+  ASSERT_TRUE(rev.has_value());
+  auto deleted = kv_->delete_marker(*rev);
+  ASSERT_TRUE(deleted.ok()) << deleted.error().what();
+  EXPECT_FALSE(*deleted);
+  EXPECT_EQ(kv_->get("live").value()->value, "v");
+  EXPECT_FALSE(kv_->delete_marker(*rev + 1000).value()) << "a revision never written";
+}
+
+// A bucket made by nats.c or the nats CLI denies deleting messages: it is
+// used as before and keeps its markers.
+TEST_F(KvTest, ABucketThatDeniesDeletesKeepsItsMarkers) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  kvStore* made = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_.url().c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "theirs";
+  cfg.History = 1;
+  cfg.StorageType = js_FileStorage;
+  ASSERT_EQ(js_CreateKeyValue(&made, js, &cfg), NATS_OK);
+  kvStore_Destroy(made);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+
+  auto kv = Kv::open(sweeping(nats_.url(), "theirs", 50));
+  ASSERT_TRUE(kv.ok()) << kv.error().what();
+  ASSERT_TRUE((*kv)->create("k", "v").value().has_value());
+  ASSERT_TRUE((*kv)->remove("k").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(testing::bucket_stream_messages(nats_.url(), "theirs"), 1u);
+  EXPECT_EQ((*kv)->markers_swept(), 0u);
+  EXPECT_TRUE((*kv)->create("k", "again").value().has_value());
+}
+
 }  // namespace
 }  // namespace dispatch::scheduler::jetstream

@@ -61,6 +61,14 @@ struct JetStreamOptions {
   // long, by a process that died between its steps, are applied by any
   // process's recovery. Every process also applies all it finds at start.
   std::chrono::milliseconds recover_after{2000};
+  // A removed record leaves a delete marker in the bucket's stream, which
+  // would stay for ever (one per call, batch or message ever removed); the
+  // process that wrote it, or that finds it listing the bucket at start,
+  // deletes it from the stream this long after, when every process's
+  // watcher has long had it. Only on a bucket this store created (nats.c
+  // and the nats CLI make buckets that deny deleting messages; such a
+  // bucket keeps its markers). Zero: markers are never deleted.
+  std::chrono::milliseconds marker_grace{120000};
   // Where the store's rounds of writes are counted, as the SQLite store's
   // group commits (dispatch_store_commit_duration_seconds: one round sent
   // and answered; dispatch_store_commit_writes: the writes in it); unset:

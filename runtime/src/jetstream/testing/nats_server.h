@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -518,5 +519,33 @@ class NatsCluster {
   int probes_ = 0;
   std::string failure_;
 };
+
+// The messages in key-value bucket `bucket`'s stream (values and delete
+// markers), read from the server at `url` with nats.c directly;
+// UINT64_MAX when it cannot be read.
+inline uint64_t bucket_stream_messages(const std::string& url, const std::string& bucket) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  jsStreamInfo* si = nullptr;
+  uint64_t n = UINT64_MAX;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK && natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
+      js_GetStreamInfo(&si, js, ("KV_" + bucket).c_str(), nullptr, nullptr) == NATS_OK) {
+    n = si->State.Msgs;
+  }
+  if (si != nullptr) jsStreamInfo_Destroy(si);
+  if (js != nullptr) jsCtx_Destroy(js);
+  if (nc != nullptr) natsConnection_Destroy(nc);
+  return n;
+}
+
+// Waits up to 10 s for bucket_stream_messages() to be `want`; what it was last.
+inline uint64_t await_bucket_stream_messages(const std::string& url, const std::string& bucket, uint64_t want) {
+  uint64_t n = bucket_stream_messages(url, bucket);
+  for (int i = 0; i < 200 && n != want; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    n = bucket_stream_messages(url, bucket);
+  }
+  return n;
+}
 
 }  // namespace dispatch::scheduler::testing
