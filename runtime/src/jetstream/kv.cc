@@ -185,7 +185,7 @@ class Kv::Sweeper {
       } else if (deleted.error().code() == Code::unavailable) {
         waiting_.push_front({Clock::now() + std::chrono::seconds(1), revision});
       }
-      // Anything else (a bucket made to deny deletes since): left.
+      // Anything else: left (a later start lists it, and tries again).
     }
   }
 
@@ -641,7 +641,8 @@ Result<bool> Kv::delete_marker(uint64_t revision) {
   jerr = static_cast<jsErrCode>(0);
   s = js_DeleteMsg(js_, stream_.c_str(), revision, nullptr, &jerr);
   if (s == NATS_OK) return true;
-  // Gone meanwhile: written over (history 1) or deleted by another process.
+  // Gone meanwhile (written over, history 1, or deleted by another
+  // process), or refused (a bucket made to deny deletes since): left.
   if (jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) return false;
   return nats_error(code_for(s), "deleting " + where, s);
 }
