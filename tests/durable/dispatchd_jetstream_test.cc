@@ -57,8 +57,8 @@ class DispatchdOnJetStream : public ::testing::Test {
                       dir_ + "endpoint.log");
     for (int i = 0; i < 2; ++i) {
       api_ports_[i] = free_port();
-      schedulers_[i] = spawn({DISPATCHD, "--store", nats_.url(), "--nats-bucket", "e2e", "--listen",
-                              "127.0.0.1:" + std::to_string(api_ports_[i]), "--api-key", "k1"},
+      schedulers_[i] = spawn({DISPATCHD, "--store", nats_.url(), "--nats-bucket", "e2e", "--nats-marker-grace", "1s",
+                              "--listen", "127.0.0.1:" + std::to_string(api_ports_[i]), "--api-key", "k1"},
                              dir_ + "dispatchd" + std::to_string(i) + ".log");
     }
     for (int i = 0; i < 500 && !(port_open(api_ports_[0]) && port_open(api_ports_[1]) && port_open(ep_port_)); ++i) {
@@ -105,6 +105,22 @@ class DispatchdOnJetStream : public ::testing::Test {
   std::array<pid_t, 2> schedulers_{-1, -1};
   pid_t endpoint_ = -1;
 };
+
+// A batch goes through a record of its own, removed once its calls are
+// written, which leaves a delete marker in the bucket's stream; dispatchd
+// deletes it after --nats-marker-grace: the stream then holds the calls.
+TEST_F(DispatchdOnJetStream, ABatchLeavesNoDeleteMarkerAfterTheGrace) {
+  auto a = api(0);
+  dispatch::DispatchClient da(*a, ep_url_);
+  std::vector<dispatch::PendingCall> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back({"durable.record", "durable.RecordRequest", "b" + std::to_string(i), {}});
+  auto ids = da.dispatch_batch(std::move(batch));
+  ASSERT_TRUE(ids.ok()) << ids.error().what();
+  ASSERT_EQ(ids->size(), 10u);
+  for (const std::string& id : *ids) ASSERT_TRUE(da.await_result(id, 20s).ok()) << id;
+  EXPECT_EQ(dispatch::scheduler::testing::await_bucket_stream_messages(nats_.url(), "e2e", 10), 10u)
+      << "the batch record's delete marker stayed in the stream; dispatchd 0's log:\n" << log_of("dispatchd0");
+}
 
 TEST_F(DispatchdOnJetStream, TwoDispatchdShareTheCallsAndEachIsDeliveredOnce) {
   auto a = api(0);
@@ -257,6 +273,12 @@ TEST(DispatchdJetStreamFlags, UnreachableServersAndBadStoresEndItAtOnce) {
   Output short_flag = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:1 --replicas 4" + listen);
   EXPECT_EQ(short_flag.status, 2);
   EXPECT_NE(short_flag.out.find("--nats-replicas must be 1, 3 or 5, not 4"), std::string::npos) << short_flag.out;
+  Output grace = run(std::string(DISPATCHD) + " --store nats://127.0.0.1:1 --nats-marker-grace soon" + listen);
+  EXPECT_EQ(grace.status, 2);
+  EXPECT_NE(grace.out.find("--nats-marker-grace needs a duration such as 7d, 36h, 90m or 45s (0 keeps markers), got "
+                           "'soon'"),
+            std::string::npos)
+      << grace.out;
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
                         a client certificate chain and its key (PEM) for
                         servers that ask for one; implies TLS (also
                         DISPATCH_NATS_TLS_CERT, DISPATCH_NATS_TLS_KEY)
+  --nats-marker-grace DURATION
+                        how long the delete marker a removed record leaves
+                        stays in the bucket's stream before this dispatchd
+                        deletes it (default 2m; 0 keeps markers; also
+                        DISPATCH_NATS_MARKER_GRACE)
   --listen HOST:PORT    API address (default 127.0.0.1:4450; port 0 picks one)
   --api-key KEY         accept "Authorization: Bearer KEY" (repeatable; also
                         DISPATCH_API_KEY, comma-separated). None: no auth.
@@ -179,6 +184,9 @@ int main(int argc, char** argv) {
   nats.tls_ca_file = env("DISPATCH_NATS_TLS_CA");
   nats.tls_cert_file = env("DISPATCH_NATS_TLS_CERT");
   nats.tls_key_file = env("DISPATCH_NATS_TLS_KEY");
+  if (std::string v = env("DISPATCH_NATS_MARKER_GRACE"); !v.empty()) {
+    nats.marker_grace = duration("DISPATCH_NATS_MARKER_GRACE", v, "keeps markers");
+  }
   std::string listen = "127.0.0.1:4450";
   std::string port_file;
   std::string retention = "7d";  // as given, for the log
@@ -215,6 +223,8 @@ int main(int argc, char** argv) {
       nats.tls_cert_file = value();
     } else if (arg == "--nats-tls-key") {
       nats.tls_key_file = value();
+    } else if (arg == "--nats-marker-grace") {
+      nats.marker_grace = duration("--nats-marker-grace", value(), "keeps markers");
     } else if (arg == "--listen") {
       listen = value();
     } else if (arg == "--api-key") {
