@@ -1478,20 +1478,98 @@ class JetStreamStore final : public Store {
     post([this, ids = std::move(ids), from, before, deleted, done = std::move(done)]() mutable {
       constexpr std::size_t kBatch = 256;
       const std::size_t to = std::min(ids.size(), from + kBatch);
-      for (std::size_t i = from; i < to; ++i) {
-        auto gone = delete_one(ids[i], before);
-        if (!gone.ok()) {
-          done(std::move(gone).error());
-          return;
-        }
-        if (*gone) ++deleted;
+      auto gone = delete_some(ids, from, to, before);
+      if (!gone.ok()) {
+        done(std::move(gone).error());
+        return;
       }
+      deleted += *gone;
       if (to < ids.size()) {
         delete_batch(std::move(ids), to, before, deleted, std::move(done));
         return;
       }
       done(deleted);
     });
+  }
+
+  // ids[from, to) as delete_one() would, in rounds rather than one write
+  // at a time: every call the index has as ended before `before` is
+  // marked as being deleted (compare-and-set on the index's revision) in
+  // one round, then those without an idempotency key are removed in
+  // another. A mark that lost its race (the call retried meanwhile, or an
+  // index behind) and a call with a key go the one-at-a-time way. A
+  // failure leaves the rest to recovery, which finishes what was marked.
+  Result<std::size_t> delete_some(const std::vector<std::string>& ids, std::size_t from, std::size_t to,
+                                  int64_t before) {
+    std::vector<Kv::Write> marks;
+    std::vector<std::pair<std::string, std::string>> marking;  // id, idempotency key
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (std::size_t i = from; i < to; ++i) {
+        auto it = rows_.find(ids[i]);
+        if (it == rows_.end()) continue;  // deleted meanwhile
+        const pb::Call& c = it->second.call;
+        if (!is_final(state_of(c)) || c.updated_at_ms() >= before || c.has_effects()) continue;
+        pb::Call marker;
+        marker.set_id(ids[i]);
+        marker.set_idempotency_key(c.idempotency_key());  // state 0: being deleted
+        marks.push_back(Kv::Write{call_key(ids[i]), encode(marker), it->second.revision});
+        marking.emplace_back(ids[i], c.idempotency_key());
+      }
+    }
+    if (marks.empty()) return std::size_t{0};
+    const std::vector<std::string> echoed = expect_echoes(marks);
+    auto answers = kv_->write_all(std::move(marks));
+    echoes_acked(echoed, answers);
+    commits_ += answers.size();
+    std::size_t deleted = 0;
+    std::vector<std::string> again;  // lost their race: decided again, alone
+    std::vector<Kv::Write> removes;
+    std::optional<Error> failed;
+    for (std::size_t k = 0; k < answers.size(); ++k) {
+      const auto& [id, key] = marking[k];
+      if (!answers[k].ok()) {
+        if (!failed) failed = answers[k].error();
+        continue;
+      }
+      if (!*answers[k]) {
+        again.push_back(id);
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        index_erase(id, **answers[k]);
+        gone_[id] = **answers[k];
+      }
+      if (failed) continue;  // marked: recovery removes it
+      if (!key.empty()) {
+        auto removed = finish_delete(id, key);
+        if (!removed.ok()) {
+          failed = removed.error();
+          continue;
+        }
+        deleted_++;
+        ++deleted;
+        continue;
+      }
+      removes.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
+    }
+    if (failed) return std::move(*failed);
+    if (!removes.empty()) {
+      auto removed = kv_->write_all(std::move(removes));
+      commits_ += removed.size();
+      for (auto& r : removed) {
+        if (!r.ok()) return std::move(r).error();  // marked: recovery removes it
+        deleted_++;
+        ++deleted;
+      }
+    }
+    for (const std::string& id : again) {
+      auto gone = delete_one(id, before);
+      if (!gone.ok()) return std::move(gone).error();
+      if (*gone) ++deleted;
+    }
+    return deleted;
   }
 
   // Marks the record as being deleted (compare-and-set, so a call retried
