@@ -88,6 +88,10 @@ using Addr = std::pair<std::string, std::string>;
 
 constexpr int kMaxRaces = 32;
 constexpr std::size_t kSweepBatch = 1000;
+// Records a recovery pass removes at most (consumed messages, settled
+// delayed messages), in rounds: a load that consumes messages faster than
+// one pass a second removes them would grow the bucket without end.
+constexpr std::size_t kPurgePerPass = 8192;
 constexpr std::size_t kMaxEchoes = 4096;
 // How many of its last consumed messages an entity record names (their
 // keys' hashes): more than a replica's numbering was seen to differ by (2
@@ -597,6 +601,7 @@ class JetStreamEntityStore final : public EntityStore {
     revision_shift_ = by;
   }
   uint64_t index_rebuilds() const { return rebuilds_.load(); }
+  void set_record_grace(std::chrono::milliseconds grace) { grace_ms_ = grace.count(); }
 
  private:
   static bool has_prefix(const std::string& key, std::string_view prefix) {
@@ -1541,7 +1546,7 @@ class JetStreamEntityStore final : public EntityStore {
         }
       }
       for (const auto& [key, where] : inbox_keys_) {
-        if (old.size() >= kSweepBatch) break;
+        if (old.size() >= kPurgePerPass) break;
         auto e = entities_.find(where.first);
         if (e == entities_.end() || where.second > e->second.rec.consumed_seq()) continue;
         const auto& in = inbox_.at(where.first).at(where.second);
@@ -1551,7 +1556,7 @@ class JetStreamEntityStore final : public EntityStore {
         if (key != heartbeat_key_ && now - beat.first >= grace_ms_) old.emplace_back(key, beat.second);
       }
       for (const auto& [key, row] : delayed_) {
-        if (old.size() >= 2 * kSweepBatch) break;
+        if (old.size() >= 2 * kPurgePerPass) break;
         if (row.rec.state() != kPending && now - row.rec.settled_at_ms() >= grace_ms_) {
           old.emplace_back(key, row.revision);
         }
@@ -1570,16 +1575,36 @@ class JetStreamEntityStore final : public EntityStore {
       auto applied = apply_effects(e);
       if (!applied.ok()) return applied;
     }
-    for (const auto& [key, rev] : old) {
-      auto purged = purge(key, rev);
-      if (!purged.ok()) return purged;
+    return purge_all(old);
+  }
+
+  // purge() of every (key, revision) in rounds (Kv::write_all) rather than
+  // one write at a time; the first failure is answered, the rest of what
+  // failed is tried again by the next pass.
+  Result<void> purge_all(const std::vector<std::pair<std::string, uint64_t>>& records) {
+    std::vector<Kv::Write> removes;
+    removes.reserve(records.size());
+    for (const auto& [key, rev] : records) removes.push_back(Kv::Write{key, std::string(), 0, /*remove=*/true});
+    auto answers = kv_->write_all(std::move(removes));
+    std::optional<Error> failed;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      if (!answers[i].ok()) {
+        if (!failed) failed = answers[i].error();
+        continue;
+      }
+      const auto& [key, rev] = records[i];
+      erase(key);
+      // As purge(): changes up to now are older than the removal.
+      gone_[key] = std::max(rev, written_.load());
     }
+    if (failed) return std::move(*failed);
     return {};
   }
 
   const JetStreamOptions options_;
   std::unique_ptr<Kv> kv_;
-  const int64_t grace_ms_;
+  std::atomic<int64_t> grace_ms_;  // atomic for the test seam (set_entity_record_grace)
 
   // The index (mu_), a prefix of the bucket's history.
   std::mutex mu_;
@@ -1638,6 +1663,10 @@ void shift_entity_index_revisions(EntityStore& store, uint64_t by) {
 
 uint64_t entity_index_rebuilds(EntityStore& store) {
   return dynamic_cast<JetStreamEntityStore&>(store).index_rebuilds();
+}
+
+void set_entity_record_grace(EntityStore& store, std::chrono::milliseconds grace) {
+  dynamic_cast<JetStreamEntityStore&>(store).set_record_grace(grace);
 }
 
 }  // namespace testing

@@ -186,6 +186,48 @@ TEST_F(JetStreamEntityStoreTest, RemovedRecordsLeaveNoMarkersAfterTheGrace) {
   EXPECT_EQ(testing::bucket_stream_messages(nats_.url(), "two_processes_entities"), live);
 }
 
+// Consumed messages are removed by recovery once past the grace (20 s at
+// least; shortened here), many per pass and in rounds, so that a load
+// that consumes faster than one removal at a time would keep up with
+// does not grow the bucket; their delete markers go after marker_grace.
+TEST_F(JetStreamEntityStoreTest, ConsumedMessagesAreRemovedAndTheirMarkersDeleted) {
+  a_.reset();
+  b_.reset();
+  a_ = open(std::chrono::milliseconds(200));
+  constexpr int kMessages = 1500;
+  std::vector<EntityMessage> sends;
+  for (int i = 0; i < kMessages; ++i) sends.push_back(msg("e" + std::to_string(i % 6), std::to_string(i)));
+  ASSERT_TRUE(a_->send_sync(std::move(sends), 1000).ok());
+  int consumed = 0;
+  for (int round = 0; round < 2000 && consumed < kMessages; ++round) {
+    for (const EntityBatch& b : a_->claim_entities_sync(at(1000)).value()) {
+      consumed += static_cast<int>(b.messages.size());
+      ASSERT_TRUE(a_->complete_sync(b.address, b.lease, b.messages.back().seq, {}, 1000).value());
+    }
+  }
+  ASSERT_EQ(consumed, kMessages);
+  testing::set_entity_record_grace(*a_, std::chrono::milliseconds(0));
+  JetStreamOptions o;
+  o.servers = {nats_.url()};
+  o.bucket = "two_processes_entities";
+  o.marker_grace = std::chrono::milliseconds(0);
+  auto kv = jetstream::Kv::open(o).value();
+  uint64_t messages = 0, markers = 0;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto watch = kv->watch_all().value();
+    messages = markers = 0;
+    jetstream::Kv::Change change;
+    while (watch->next(change, 2000) == jetstream::Kv::Watch::Next::change) {
+      ++(change.deleted ? markers : messages);
+      if (!change.deleted && change.key.rfind("m.", 0) != 0) --messages;  // not a message
+    }
+    if (messages == 0 && markers == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(messages, 0u) << "consumed messages stayed in the bucket";
+  EXPECT_EQ(markers, 0u) << "their delete markers stayed in the stream";
+}
+
 TEST_F(JetStreamEntityStoreTest, ADelayedMessageFiresOnceWhicheverStoresFireIt) {
   ASSERT_TRUE(a_->send_sync({msg("t", "start")}, 1000).ok());
   auto b = a_->claim_entities_sync(at(1000)).value();

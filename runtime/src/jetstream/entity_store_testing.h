@@ -5,6 +5,7 @@
 // Not for: production code.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 
 #include "dispatch/scheduler/entity_store.h"
@@ -19,5 +20,10 @@ void shift_entity_index_revisions(EntityStore& store, uint64_t by);
 
 // How often the store rebuilt its index.
 uint64_t entity_index_rebuilds(EntityStore& store);
+
+// From now on, consumed messages, settled delayed messages and other
+// processes' heartbeats are removed once `grace` old (20 s at least
+// otherwise), at the store's next recovery pass (once a second).
+void set_entity_record_grace(EntityStore& store, std::chrono::milliseconds grace);
 
 }  // namespace dispatch::scheduler::testing
