@@ -1495,9 +1495,10 @@ class JetStreamStore final : public Store {
   // ids[from, to) as delete_one() would, in rounds rather than one write
   // at a time: every call the index has as ended before `before` is
   // marked as being deleted (compare-and-set on the index's revision) in
-  // one round, then those without an idempotency key are removed in
-  // another. A mark that lost its race (the call retried meanwhile, or an
-  // index behind) and a call with a key go the one-at-a-time way. A
+  // one round; then the idempotency keys that still name them (one read
+  // each) and the calls without keys are removed in a second, and the
+  // calls with keys in a third. A mark that lost its race (the call
+  // retried meanwhile, or an index behind) goes the one-at-a-time way. A
   // failure leaves the rest to recovery, which finishes what was marked.
   Result<std::size_t> delete_some(const std::vector<std::string>& ids, std::size_t from, std::size_t to,
                                   int64_t before) {
@@ -1524,7 +1525,11 @@ class JetStreamStore final : public Store {
     commits_ += answers.size();
     std::size_t deleted = 0;
     std::vector<std::string> again;  // lost their race: decided again, alone
-    std::vector<Kv::Write> removes;
+    // A call's idempotency key goes before the call (recovery finishes a
+    // marked call, and finds its key through it): keys, with the calls
+    // that have none, in one round; the calls whose keys went, in another.
+    std::vector<Kv::Write> first, second;
+    std::vector<bool> first_is_key;
     std::optional<Error> failed;
     for (std::size_t k = 0; k < answers.size(); ++k) {
       const auto& [id, key] = marking[k];
@@ -1542,24 +1547,33 @@ class JetStreamStore final : public Store {
         gone_[id] = **answers[k];
       }
       if (failed) continue;  // marked: recovery removes it
-      if (!key.empty()) {
-        auto removed = finish_delete(id, key);
-        if (!removed.ok()) {
-          failed = removed.error();
-          continue;
-        }
-        deleted_++;
-        ++deleted;
+      if (key.empty()) {
+        first.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
+        first_is_key.push_back(false);
         continue;
       }
-      removes.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
+      // The key only while it still names this call.
+      const std::string key_record = jetstream::idempotency_key(key);
+      auto holder = kv_->get(key_record);
+      if (!holder.ok()) {
+        failed = holder.error();
+        continue;
+      }
+      if (*holder && (*holder)->value == id) {
+        first.push_back(Kv::Write{key_record, std::string(), 0, /*remove=*/true});
+        first_is_key.push_back(true);
+      }
+      second.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
     }
     if (failed) return std::move(*failed);
-    if (!removes.empty()) {
-      auto removed = kv_->write_all(std::move(removes));
+    for (std::vector<Kv::Write>* round : {&first, &second}) {
+      if (round->empty()) continue;
+      const bool keys = round == &first;
+      auto removed = kv_->write_all(std::move(*round));
       commits_ += removed.size();
-      for (auto& r : removed) {
-        if (!r.ok()) return std::move(r).error();  // marked: recovery removes it
+      for (std::size_t i = 0; i < removed.size(); ++i) {
+        if (!removed[i].ok()) return std::move(removed[i]).error();  // marked: recovery removes it
+        if (keys && first_is_key[i]) continue;
         deleted_++;
         ++deleted;
       }
