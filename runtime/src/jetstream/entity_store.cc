@@ -834,16 +834,7 @@ class JetStreamEntityStore final : public EntityStore {
     return Error(Code::aborted, "record " + key + " came and went under every attempt to write it; try again");
   }
 
-  Result<void> purge(const std::string& key, uint64_t revision) {
-    auto purged = kv_->remove(key);
-    if (!purged.ok()) return purged;
-    std::lock_guard<std::mutex> lock(mu_);
-    erase(key);
-    // Changes up to now are older than the purge: the watcher's late
-    // report of them must not bring the record back.
-    gone_[key] = std::max(revision, written_.load());
-    return {};
-  }
+  Result<void> purge(const std::string& key, uint64_t revision) { return purge_all({{key, revision}}); }
 
   // Changes record `key` by compare-and-set: `decide` sees the record (a
   // default one with exists=false when there is none) and changes it
@@ -1578,9 +1569,10 @@ class JetStreamEntityStore final : public EntityStore {
     return purge_all(old);
   }
 
-  // purge() of every (key, revision) in rounds (Kv::write_all) rather than
-  // one write at a time; the first failure is answered, the rest of what
-  // failed is tried again by the next pass.
+  // Removes every (key, revision) in rounds (Kv::write_all; one record
+  // alone is one synchronous write) and drops it from the index; the
+  // first failure is answered, the rest of what failed is tried again by
+  // the next pass.
   Result<void> purge_all(const std::vector<std::pair<std::string, uint64_t>>& records) {
     std::vector<Kv::Write> removes;
     removes.reserve(records.size());
@@ -1595,7 +1587,8 @@ class JetStreamEntityStore final : public EntityStore {
       }
       const auto& [key, rev] = records[i];
       erase(key);
-      // As purge(): changes up to now are older than the removal.
+      // Changes up to now are older than the removal: the watcher's late
+      // report of them must not bring the record back.
       gone_[key] = std::max(rev, written_.load());
     }
     if (failed) return std::move(*failed);

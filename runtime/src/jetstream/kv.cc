@@ -682,7 +682,7 @@ Result<std::unique_ptr<Kv::Watch>> Kv::watch_all() {
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
   if (s != NATS_OK) return nats_error(code_for(s), "watching JetStream bucket " + bucket_, s);
-  return std::make_unique<Watch>(w, this);
+  return std::make_unique<Watch>(w, *this);
 }
 
 Kv::Watch::~Watch() {
@@ -729,7 +729,7 @@ Kv::Watch::Next Kv::Watch::next(Change& out, int64_t timeout_ms) {
   if (out.deleted) {
     out.value.clear();
     // A marker present at the start: whoever wrote it may be gone.
-    if (!listed_ && kv_ != nullptr) kv_->sweep_later(out.revision);
+    if (!listed_) kv_.sweep_later(out.revision);
   } else {
     out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
   }

@@ -97,8 +97,8 @@ class Kv {
   // Every key's latest value, then every change as it happens, in order.
   class Watch {
    public:
-    // `kv`, when given, is told the markers found listing the bucket.
-    explicit Watch(__kvWatcher* w, Kv* kv = nullptr) : w_(w), kv_(kv) {}
+    // `kv` is told the markers found listing the bucket.
+    Watch(__kvWatcher* w, Kv& kv) : w_(w), kv_(kv) {}
     ~Watch();
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
@@ -124,7 +124,7 @@ class Kv {
 
    private:
     __kvWatcher* w_;
-    Kv* kv_;
+    Kv& kv_;
     bool listed_ = false;  // caught up once
     std::atomic<bool> stopped_{false};
   };
