@@ -1552,15 +1552,13 @@ class JetStreamStore final : public Store {
         first_is_key.push_back(false);
         continue;
       }
-      // The key only while it still names this call.
-      const std::string key_record = jetstream::idempotency_key(key);
-      auto holder = kv_->get(key_record);
+      auto holder = key_naming(id, key);
       if (!holder.ok()) {
         failed = holder.error();
         continue;
       }
-      if (*holder && (*holder)->value == id) {
-        first.push_back(Kv::Write{key_record, std::string(), 0, /*remove=*/true});
+      if (*holder) {
+        first.push_back(Kv::Write{**holder, std::string(), 0, /*remove=*/true});
         first_is_key.push_back(true);
       }
       second.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
@@ -1616,19 +1614,28 @@ class JetStreamStore final : public Store {
   }
 
   Result<void> finish_delete(const std::string& id, const std::string& idempotency) {
-    if (!idempotency.empty()) {
-      const std::string key = jetstream::idempotency_key(idempotency);
-      auto holder = kv_->get(key);
-      if (!holder.ok()) return std::move(holder).error();
-      if (*holder && (*holder)->value == id) {
-        auto purged = kv_->remove(key);
-        commits_++;
-        if (!purged.ok()) return purged;
-      }
+    auto holder = key_naming(id, idempotency);
+    if (!holder.ok()) return std::move(holder).error();
+    if (*holder) {
+      auto purged = kv_->remove(**holder);
+      commits_++;
+      if (!purged.ok()) return purged;
     }
     auto purged = kv_->remove(call_key(id));
     commits_++;
     return purged;
+  }
+
+  // The record of idempotency key `idempotency` (one read) when it still
+  // names call `id`, for removal with the call; nullopt when the call has
+  // no key, or the key is gone or names another call since.
+  Result<std::optional<std::string>> key_naming(const std::string& id, const std::string& idempotency) {
+    if (idempotency.empty()) return std::optional<std::string>();
+    std::string key = jetstream::idempotency_key(idempotency);
+    auto holder = kv_->get(key);
+    if (!holder.ok()) return std::move(holder).error();
+    if (!*holder || (*holder)->value != id) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(key));
   }
 
   // ---- recovery ----
