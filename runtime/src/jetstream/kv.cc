@@ -32,6 +32,17 @@ Error nats_error(Code code, const std::string& what, natsStatus s) {
 
 Code code_for(natsStatus s) { return code_for_nats_status(static_cast<int>(s)); }
 
+// nats.c's asynchronous error callback (its own thread): a permission
+// violation comes only this way, its text as the thread's last error.
+void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
+  if (err != NATS_NOT_PERMITTED) return;  // the rest (a slow consumer...) is seen where it matters
+  const char* text = nats_GetLastError(nullptr);
+  static_cast<Kv*>(closure)->refused(text != nullptr && *text != '\0' ? text : natsStatus_GetText(err));
+}
+// After the connection's last callback (nats.c runs them in order on one
+// thread): the Kv they point to may go.
+void on_closed(natsConnection*, void* closure) { static_cast<Kv*>(closure)->closed(); }
+
 // A read's failure: as code_for(), and unavailable for JetStream's own
 // "temporarily unavailable" (10008: the stream has no leader while its
 // replicas elect one), which nats.c's kvStore_Get reports only as NATS_ERR
@@ -182,10 +193,25 @@ class Kv::Sweeper {
           ++swept_;
           if (deleted_ != nullptr) deleted_->inc();
         }
-      } else if (deleted.error().code() == Code::unavailable) {
-        waiting_.push_front({Clock::now() + std::chrono::seconds(1), revision});
+        if (failing_) {
+          failing_ = false;
+          kv_.logger_.log(LogLevel::info, "deleting the delete markers of JetStream bucket " + kv_.bucket_ + " again");
+        }
+        continue;
       }
+      const bool again = deleted.error().code() == Code::unavailable;
+      if (again) waiting_.push_front({Clock::now() + std::chrono::seconds(1), revision});
       // Anything else: left (a later start lists it, and tries again).
+      const auto now = Clock::now();
+      if (!failing_ || now - last_logged_ >= std::chrono::minutes(1)) {
+        failing_ = true;
+        last_logged_ = now;
+        kv_.logger_.log(LogLevel::warn,
+                        "cannot delete the delete markers of JetStream bucket " + kv_.bucket_ + " (" +
+                            std::to_string(waiting_.size()) + " waiting): " + deleted.error().message() +
+                            (again ? "; trying again every second" : "; this one is left") +
+                            " (--nats-marker-grace 0 keeps them instead)");
+      }
     }
   }
 
@@ -197,7 +223,9 @@ class Kv::Sweeper {
   std::deque<std::pair<Clock::time_point, uint64_t>> waiting_;  // guarded by mu_
   bool stopping_ = false;                                       // guarded by mu_
   std::atomic<uint64_t> swept_{0};
-  std::thread thread_;  // last: starts once the rest is made
+  bool failing_ = false;          // the last deletion failed (guarded by mu_)
+  Clock::time_point last_logged_;  // when that was last logged (guarded by mu_)
+  std::thread thread_;            // last: starts once the rest is made
 };
 
 Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
@@ -209,6 +237,7 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   }
   std::unique_ptr<Kv> kv(new Kv());
   kv->bucket_ = o.bucket;
+  kv->logger_ = o.logger;
   kv->stream_ = "KV_" + o.bucket;
   kv->subject_prefix_ = "$KV." + o.bucket + ".";
   std::string where;
@@ -221,6 +250,8 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, o.timeout.count());
   if (s == NATS_OK) s = natsOptions_SetName(opts, "dispatchd");
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &on_async_error, kv.get());
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &on_closed, kv.get());
   // Reconnect for ever: a store whose servers went away answers
   // unavailable meanwhile and carries on when they are back.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
@@ -299,14 +330,14 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
       const char* text = nats_GetLastError(&last);
       const bool no_room = o.replicas > 1 && last == s && text != nullptr &&
                            std::string_view(text).find("no suitable peers for placement") != std::string_view::npos;
-      Error failed = nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
-                                "cannot create JetStream bucket " + o.bucket + " at " + where +
-                                    (no_room ? " with " + std::to_string(o.replicas) +
-                                                   " replicas: that needs at least " + std::to_string(o.replicas) +
-                                                   " JetStream servers in the cluster (fewer replicas: "
-                                                   "--nats-replicas)"
-                                             : " (is JetStream enabled on the server: nats-server -js?)"),
-                                s);
+      Error failed = kv->failure(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
+                                 "cannot create JetStream bucket " + o.bucket + " at " + where +
+                                     (no_room ? " with " + std::to_string(o.replicas) +
+                                                    " replicas: that needs at least " + std::to_string(o.replicas) +
+                                                    " JetStream servers in the cluster (fewer replicas: "
+                                                    "--nats-replicas)"
+                                              : " (is JetStream enabled on the server: nats-server -js?)"),
+                                 s);
       // Another dispatchd starting at the same moment may have made it.
       // The server does not always answer such a race with the bucket it
       // made: nats-server 2.9 checks a new stream's name and its subjects
@@ -316,16 +347,16 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
       if (js_KeyValue(&kv->kv_, kv->js_, o.bucket.c_str()) != NATS_OK) return failed;
     }
   } else if (s != NATS_OK) {
-    return nats_error(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
-                      "cannot open JetStream bucket " + o.bucket + " at " + where +
-                          " (is JetStream enabled on the server: nats-server -js?)",
-                      s);
+    return kv->failure(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
+                       "cannot open JetStream bucket " + o.bucket + " at " + where +
+                           " (is JetStream enabled on the server: nats-server -js?)",
+                       s);
   }
   // A bucket someone else made must keep calls the way the store needs.
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   s = js_GetStreamInfo(&si, kv->js_, ("KV_" + o.bucket).c_str(), nullptr, &jerr);
-  if (s != NATS_OK) return nats_error(code_for(s), "settings of JetStream bucket " + o.bucket, s);
+  if (s != NATS_OK) return kv->failure(code_for(s), "settings of JetStream bucket " + o.bucket, s);
   Result<void> usable = check_bucket(*si->Config, o);
   if (!usable.ok()) {
     jsStreamInfo_Destroy(si);
@@ -360,7 +391,7 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
     }
     if (s != NATS_OK) {
       jsStreamInfo_Destroy(si);
-      return nats_error(code_for(s), "turning direct gets off for JetStream bucket " + o.bucket, s);
+      return kv->failure(code_for(s), "turning direct gets off for JetStream bucket " + o.bucket, s);
     }
   }
   jsStreamInfo_Destroy(si);
@@ -374,15 +405,24 @@ Kv::~Kv() {
   if (js_async_ != nullptr) jsCtx_Destroy(js_async_);
   if (nc_ != nullptr) {
     natsConnection_Close(nc_);
+    std::unique_lock<std::mutex> lock(refused_mu_);
+    (void)closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+    lock.unlock();
     natsConnection_Destroy(nc_);
   }
+}
+
+void Kv::closed() {
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  closed_ = true;
+  closed_cv_.notify_all();
 }
 
 Result<std::optional<Kv::Entry>> Kv::get(const std::string& key) {
   kvEntry* e = nullptr;
   natsStatus s = kvStore_Get(&e, kv_, key.c_str());
   if (s == NATS_NOT_FOUND) return std::optional<Entry>();
-  if (s != NATS_OK) return nats_error(read_code(s), "reading " + key + " from JetStream bucket " + bucket_, s);
+  if (s != NATS_OK) return failure(read_code(s), "reading " + key + " from JetStream bucket " + bucket_, s);
   Entry out;
   out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
   out.revision = kvEntry_Revision(e);
@@ -413,7 +453,7 @@ Result<std::optional<uint64_t>> Kv::put(const std::string& key, std::string_view
     return std::optional<uint64_t>(rev);
   }
   if (jerr == JSStreamWrongLastSequenceErr) return std::optional<uint64_t>();
-  return nats_error(code_for(s), std::string(doing) + " " + key + " in JetStream bucket " + bucket_, s);
+  return failure(code_for(s), std::string(doing) + " " + key + " in JetStream bucket " + bucket_, s);
 }
 
 Result<std::optional<uint64_t>> Kv::create(const std::string& key, std::string_view value) {
@@ -434,7 +474,7 @@ Result<std::optional<uint64_t>> Kv::create_over_marker(const std::string& key, s
     uint64_t over = 0;
     natsStatus s = js_GetLastMsg(&last, js_, stream_.c_str(), subject.c_str(), nullptr, &jerr);
     if (s != NATS_OK && s != NATS_NOT_FOUND) {
-      return nats_error(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
+      return failure(code_for(s), "reading " + key + " from JetStream bucket " + bucket_, s);
     }
     if (s == NATS_OK) {  // else purged from the stream since: no record at all
       const char* op = nullptr;
@@ -524,7 +564,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, w.value.data(), static_cast<int>(w.value.size()));
       if (s != NATS_OK) {
-        answers[i] = nats_error(code_for(s), writing(w.key, w.revision, w.remove), s);
+        answers[i] = failure(code_for(s), writing(w.key, w.revision, w.remove), s);
         continue;
       }
       jsPubOptions po;
@@ -533,7 +573,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
         s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");  // what kvStore_Delete writes
         if (s != NATS_OK) {
           natsMsg_Destroy(msg);
-          answers[i] = nats_error(code_for(s), writing(w.key, 0, true), s);
+          answers[i] = failure(code_for(s), writing(w.key, 0, true), s);
           continue;
         }
       } else if (w.revision == 0) {
@@ -551,7 +591,7 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       if (s != NATS_OK) {
         std::lock_guard<std::mutex> lock(acks_mu_);
         awaited_.erase(sent);
-        answers[i] = nats_error(code_for(s), writing(w.key, w.revision, w.remove), s);
+        answers[i] = failure(code_for(s), writing(w.key, w.revision, w.remove), s);
       }
       natsMsg_Destroy(msg);  // null once nats.c took it
     }
@@ -568,9 +608,9 @@ std::vector<Result<std::optional<uint64_t>>> Kv::write_all(std::vector<Write> wr
       // unavailable, as a synchronous write's would be. Such a write may
       // still land; nats.c forgets it, so a late answer finds nothing here.
       for (const auto& [msg, i] : awaited_) {
-        answers[i] = Error(Code::unavailable, writing(writes[i].key, writes[i].revision, writes[i].remove) +
-                                                  ": no answer from the servers within " +
-                                                  std::to_string(timeout_ms_) + " ms");
+        answers[i] = noted(Error(Code::unavailable, writing(writes[i].key, writes[i].revision, writes[i].remove) +
+                                                        ": no answer from the servers within " +
+                                                        std::to_string(timeout_ms_) + " ms"));
       }
       awaited_.clear();
       lock.unlock();
@@ -613,7 +653,7 @@ Result<uint64_t> Kv::write_marker(const std::string& key) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   if (s == NATS_OK) s = js_PublishMsg(&ack, js_, msg, nullptr, &jerr);
   natsMsg_Destroy(msg);
-  if (s != NATS_OK) return nats_error(code_for(s), "removing " + key + " from JetStream bucket " + bucket_, s);
+  if (s != NATS_OK) return failure(code_for(s), "removing " + key + " from JetStream bucket " + bucket_, s);
   const uint64_t revision = ack->Sequence;
   jsPubAck_Destroy(ack);
   sweep_later(revision);
@@ -632,7 +672,7 @@ Result<bool> Kv::delete_marker(uint64_t revision) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetMsg(&msg, js_, stream_.c_str(), revision, nullptr, &jerr);
   if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return false;  // written over, or deleted already
-  if (s != NATS_OK) return nats_error(code_for(s), "reading " + where, s);
+  if (s != NATS_OK) return failure(code_for(s), "reading " + where, s);
   const char* op = nullptr;
   const bool marker = natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op != nullptr &&
                       (std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0);
@@ -644,7 +684,40 @@ Result<bool> Kv::delete_marker(uint64_t revision) {
   // Gone meanwhile (written over, history 1, or deleted by another
   // process), or refused (a bucket made to deny deletes since): left.
   if (jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) return false;
-  return nats_error(code_for(s), "deleting " + where, s);
+  return failure(code_for(s), "deleting " + where, s);
+}
+
+void Kv::refused(std::string text) {
+  const auto now = std::chrono::steady_clock::now();
+  bool log = false;
+  {
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    refused_ = text;
+    refused_at_ = now;
+    auto [at, fresh] = refusal_logged_.try_emplace(text, now);
+    if (fresh || now - at->second >= std::chrono::minutes(1)) {
+      at->second = now;
+      log = true;
+    }
+    if (refusal_logged_.size() > 64) refusal_logged_.clear();  // a bound; at worst logged again
+  }
+  if (log) {
+    logger_.log(LogLevel::error, "NATS refused JetStream bucket " + bucket_ + "'s connection: " + text +
+                                     " (the NATS user needs that permission; until it has it, what needs it fails "
+                                     "with a timeout)");
+  }
+}
+
+Error Kv::failure(Code code, const std::string& what, int status) const {
+  return noted(nats_error(code, what, static_cast<natsStatus>(status)));
+}
+
+Error Kv::noted(Error e) const {
+  if (e.code() != Code::unavailable) return e;
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  const auto within = std::chrono::milliseconds(timeout_ms_) + std::chrono::seconds(1);
+  if (refused_.empty() || std::chrono::steady_clock::now() - refused_at_ > within) return e;
+  return Error(e.code(), e.message() + " (the servers just refused this connection: " + refused_ + ")", e.details());
 }
 
 uint64_t Kv::markers_swept() const { return sweeper_ != nullptr ? sweeper_->swept() : 0; }
@@ -681,7 +754,7 @@ void Kv::Follower::stop() {
 Result<std::unique_ptr<Kv::Watch>> Kv::watch_all() {
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
-  if (s != NATS_OK) return nats_error(code_for(s), "watching JetStream bucket " + bucket_, s);
+  if (s != NATS_OK) return failure(code_for(s), "watching JetStream bucket " + bucket_, s);
   return std::make_unique<Watch>(w, *this);
 }
 

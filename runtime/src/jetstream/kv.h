@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dispatch/core/logger.h"
 #include "dispatch/core/result.h"
 #include "dispatch/jetstream/jetstream_store.h"
 
@@ -84,6 +85,21 @@ class Kv {
   Result<void> remove(const std::string& key);
   // Markers deleted from the stream so far.
   uint64_t markers_swept() const;
+
+  // The servers refused this connection something (a permission: the
+  // server's text names the subject): logged (error, once a minute per
+  // text) and remembered, because a request refused so is never answered
+  // and its failure would otherwise read as the servers being away. Called
+  // by nats.c's error callback.
+  void refused(std::string text);
+  // `e` with the servers' latest refusal, when there was one within the
+  // timeout before, appended to its message (code kept): what a timed-out
+  // request was most likely refused.
+  Error noted(Error e) const;
+  // nats_error() (NATS's text for `status`), noted().
+  Error failure(Code code, const std::string& what, int status) const;
+  // nats.c's closed callback: no callback comes after it.
+  void closed();
   // Deletes the message at `revision` if it is a delete marker (read from
   // the stream's leader first); false when it is not one, or is gone.
   Result<bool> delete_marker(uint64_t revision);
@@ -177,6 +193,14 @@ class Kv {
   Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, bool remove,
                                                    int status, int code, const char* text) const;
   static void on_ack(__jsCtx* js, __natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+
+  Logger logger_;
+  mutable std::mutex refused_mu_;
+  std::string refused_;                                     // the latest refusal
+  std::chrono::steady_clock::time_point refused_at_;        // when it came
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> refusal_logged_;  // text -> when
+  std::condition_variable closed_cv_;
+  bool closed_ = false;  // guarded by refused_mu_
 
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;

@@ -8,8 +8,12 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <iostream>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -377,6 +381,75 @@ TEST_F(KvTest, ABucketThatDeniesDeletesKeepsItsMarkers) {
   EXPECT_EQ(testing::bucket_stream_messages(nats_.url(), "theirs"), 1u);
   EXPECT_EQ((*kv)->markers_swept(), 0u);
   EXPECT_TRUE((*kv)->create("k", "again").value().has_value());
+}
+
+
+// A NATS user without a permission the store needs: the server refuses the
+// request and never answers it, so it times out. The failure names what was
+// refused (not only "Timeout", which reads as the servers being away), the
+// refusal is logged, and the marker sweeper says why markers stay.
+TEST(KvPermissions, ARefusedPermissionIsNamedNotTakenForTheServersBeingAway) {
+  if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+  const std::string dir = testing::fresh_temp_dir("kv-perm");
+  ASSERT_FALSE(dir.empty());
+  const int port = testing::free_loopback_port();
+  ASSERT_NE(port, 0);
+  const std::string config = dir + "/nats.conf";
+  {
+    std::ofstream out(config);
+    out << "listen: 127.0.0.1:" << port << "\n"
+        << "jetstream { store_dir: \"" << dir << "/js\" }\n"
+        << "authorization { users = [ { user: app, password: secret, permissions: {\n"
+        << "  publish: { allow: [\">\"], deny: [\"$JS.API.STREAM.MSG.DELETE.>\", \"$KV.perm.secret\"] },\n"
+        << "  subscribe: { allow: [\">\"] } } } ] }\n";
+  }
+  NatsServer nats;
+  nats.set_config(dir, config, port);
+  ASSERT_TRUE(nats.start()) << nats.failure();
+
+  std::mutex mu;
+  std::vector<std::string> lines;
+  JetStreamOptions o;
+  o.servers = {nats.url()};
+  o.bucket = "perm";
+  o.user = "app";
+  o.password = "secret";
+  o.timeout = std::chrono::milliseconds(1000);
+  o.marker_grace = std::chrono::milliseconds(50);
+  o.logger = Logger(LogLevel::info, [&](LogLevel, std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.emplace_back(line);
+  });
+  auto opened = Kv::open(o);
+  ASSERT_TRUE(opened.ok()) << opened.error().what();
+  std::unique_ptr<Kv> kv = std::move(opened).value();
+
+  auto secret = kv->create("secret", "v");
+  ASSERT_FALSE(secret.ok()) << "a write the user may not make was written";
+  EXPECT_EQ(secret.error().code(), Code::unavailable) << secret.error().what();
+  EXPECT_NE(secret.error().message().find("Permissions Violation for Publish to \"$KV.perm.secret\""),
+            std::string::npos)
+      << secret.error().what();
+
+  ASSERT_TRUE(kv->create("k", "v").ok());
+  ASSERT_TRUE(kv->remove("k").ok());
+  const auto logged = [&](const std::string& a, const std::string& b) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.find(a) != std::string::npos && l.find(b) != std::string::npos;
+    });
+  };
+  const std::string denied = "Permissions Violation for Publish to \"$JS.API.STREAM.MSG.DELETE.KV_perm\"";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline &&
+         !logged("cannot delete the delete markers of JetStream bucket perm", denied)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(logged("cannot delete the delete markers of JetStream bucket perm", denied));
+  EXPECT_TRUE(logged("NATS refused JetStream bucket perm's connection", denied));
+  EXPECT_EQ(kv->markers_swept(), 0u);
+  std::lock_guard<std::mutex> lock(mu);
+  for (const std::string& l : lines) std::cout << "  logged: " << l << "\n";
 }
 
 }  // namespace

@@ -307,6 +307,7 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<metrics::Registry>();
   sqlite.metrics = registry;
   nats.metrics = registry;
+  nats.logger = logger;
   options.metrics = registry;
   if (nats_store.empty()) {
     auto store = scheduler::open_sqlite_store(sqlite);

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dispatch/core/logger.h"
 #include "dispatch/core/result.h"
 #include "dispatch/scheduler/store.h"
 
@@ -74,6 +75,9 @@ struct JetStreamOptions {
   // and answered; dispatch_store_commit_writes: the writes in it); unset:
   // not counted.
   std::shared_ptr<metrics::Registry> metrics;
+  // Where what the servers refuse (a permission the NATS user lacks: the
+  // server's text, naming the subject) is reported, as an error line.
+  Logger logger = Logger::from_env();
 };
 
 // Connects, binds to the bucket (creating it when missing) and loads the
