@@ -92,12 +92,6 @@ class Kv {
   // and its failure would otherwise read as the servers being away. Called
   // by nats.c's error callback.
   void refused(std::string text);
-  // `e` with the servers' latest refusal, when there was one within the
-  // timeout before, appended to its message (code kept): what a timed-out
-  // request was most likely refused.
-  Error noted(Error e) const;
-  // nats_error() (NATS's text for `status`), noted().
-  Error failure(Code code, const std::string& what, int status) const;
   // nats.c's closed callback: no callback comes after it.
   void closed();
   // Deletes the message at `revision` if it is a delete marker (read from
@@ -193,6 +187,12 @@ class Kv {
   Result<std::optional<uint64_t>> refusal_or_error(const std::string& key, uint64_t revision, bool remove,
                                                    int status, int code, const char* text) const;
   static void on_ack(__jsCtx* js, __natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+  // `e` with the servers' latest refusal, when there was one within the
+  // timeout before, appended to its message (code kept): what a timed-out
+  // request was most likely refused.
+  Error noted(Error e) const;
+  // nats_error() (NATS's text for `status`), noted().
+  Error failure(Code code, const std::string& what, int status) const;
 
   Logger logger_;
   mutable std::mutex refused_mu_;
