@@ -208,7 +208,7 @@ class JetStreamStore final : public Store {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [id, row] : rows_) {
         const pb::Call& c = row.call;
-        if (is_final(state_of(c)) && c.updated_at_ms() < ended_before_ms && !c.has_effects()) ids.push_back(id);
+        if (deletable(c, ended_before_ms)) ids.push_back(id);
       }
     }
     delete_batch(std::move(ids), 0, ended_before_ms, 0, std::move(done));
@@ -1510,11 +1510,8 @@ class JetStreamStore final : public Store {
         auto it = rows_.find(ids[i]);
         if (it == rows_.end()) continue;  // deleted meanwhile
         const pb::Call& c = it->second.call;
-        if (!is_final(state_of(c)) || c.updated_at_ms() >= before || c.has_effects()) continue;
-        pb::Call marker;
-        marker.set_id(ids[i]);
-        marker.set_idempotency_key(c.idempotency_key());  // state 0: being deleted
-        marks.push_back(Kv::Write{call_key(ids[i]), encode(marker), it->second.revision});
+        if (!deletable(c, before)) continue;
+        marks.push_back(Kv::Write{call_key(ids[i]), encode(deletion_mark(ids[i], c)), it->second.revision});
         marking.emplace_back(ids[i], c.idempotency_key());
       }
     }
@@ -1541,11 +1538,7 @@ class JetStreamStore final : public Store {
         again.push_back(id);
         continue;
       }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        index_erase(id, **answers[k]);
-        gone_[id] = **answers[k];
-      }
+      marked(id, **answers[k]);
       if (failed) continue;  // marked: recovery removes it
       if (key.empty()) {
         first.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
@@ -1584,29 +1577,40 @@ class JetStreamStore final : public Store {
     return deleted;
   }
 
+  // A call retention may delete: ended before `before`, its effects applied.
+  static bool deletable(const pb::Call& c, int64_t before) {
+    return is_final(state_of(c)) && c.updated_at_ms() < before && !c.has_effects();
+  }
+  // What a call's record becomes while it is being deleted (state 0): its
+  // ID and idempotency key, which recovery needs to finish the deletion.
+  static pb::Call deletion_mark(const std::string& id, const pb::Call& c) {
+    pb::Call marker;
+    marker.set_id(id);
+    marker.set_idempotency_key(c.idempotency_key());
+    return marker;
+  }
+  // A call marked as being deleted at `revision` leaves the index, and the
+  // watcher's late report of earlier changes must not bring it back.
+  void marked(const std::string& id, uint64_t revision) {
+    std::lock_guard<std::mutex> lock(mu_);
+    index_erase(id, revision);
+    gone_[id] = revision;
+  }
+
   // Marks the record as being deleted (compare-and-set, so a call retried
   // meanwhile stays), then removes its idempotency key and itself. Recovery
   // finishes a deletion cut short.
   Result<bool> delete_one(const std::string& id, int64_t before) {
     std::string key;
     auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
-      if (c == nullptr || !is_final(state_of(*c)) || c->updated_at_ms() >= before || c->has_effects()) {
-        return Verdict::keep;
-      }
+      if (c == nullptr || !deletable(*c, before)) return Verdict::keep;
       key = c->idempotency_key();
-      pb::Call marker;
-      marker.set_id(id);
-      marker.set_idempotency_key(c->idempotency_key());
-      *c = std::move(marker);  // state 0: being deleted
+      *c = deletion_mark(id, *c);
       return Verdict::write;
     });
     if (!m.ok()) return std::move(m).error();
     if (!m->written) return false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      index_erase(id, m->row->revision);
-      gone_[id] = m->row->revision;
-    }
+    marked(id, m->row->revision);
     auto purged = finish_delete(id, key);
     if (!purged.ok()) return std::move(purged).error();
     deleted_++;
