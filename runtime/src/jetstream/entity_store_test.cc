@@ -218,8 +218,11 @@ TEST_F(JetStreamEntityStoreTest, ConsumedMessagesAreRemovedAndTheirMarkersDelete
     messages = markers = 0;
     jetstream::Kv::Change change;
     while (watch->next(change, 2000) == jetstream::Kv::Watch::Next::change) {
-      ++(change.deleted ? markers : messages);
-      if (!change.deleted && change.key.rfind("m.", 0) != 0) --messages;  // not a message
+      if (change.deleted) {
+        ++markers;
+      } else if (change.key.rfind("m.", 0) == 0) {
+        ++messages;  // other records (entities, heartbeats) stay
+      }
     }
     if (messages == 0 && markers == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
