@@ -3,7 +3,8 @@
 // message type and print_defaults; the rest is JSON text or wire bytes.
 // Whatever the fast path answers must be what protobuf answers: the same
 // message (to_binary) or the same text byte for byte (to_json). A decline
-// is always allowed.
+// is always allowed, and then the codec's long way (protobuf's printer
+// behind a parse) must answer without hanging or crashing.
 //
 // Not for: protobuf's own errors (declined input goes there unchanged).
 #include <cstdint>
@@ -29,15 +30,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string input(reinterpret_cast<const char*>(data + 1), size - 1);
   if ((mode & 1) == 0) {
     const auto fast = rig().fast().to_binary(type, input);
-    if (!fast) return 0;
+    if (!fast) {
+      (void)rig().codec().to_binary(type, input);  // the long way: protobuf's parser
+      return 0;
+    }
     const auto expected = rig().protobuf_to_binary(type, input);
     if (!expected || !rig().same_message(type, *fast, *expected)) std::abort();
   } else {
     const bool defaults = (mode & 2) != 0;
     const auto fast = rig().fast().to_json(type, input, defaults);
-    // protobuf's printer is only asked about bytes the fast path took: on
-    // some damaged bytes it never returns.
-    if (!fast) return 0;
+    // protobuf's printer alone is only asked about bytes the fast path
+    // took: on some damaged bytes it never returns. Bytes it declines go
+    // the codec's long way, which must answer (parsed first, or refused).
+    if (!fast) {
+      (void)rig().codec().to_json(type, input, defaults);
+      return 0;
+    }
     const auto expected = rig().protobuf_to_json(type, input, defaults);
     if (!expected || *expected != *fast) std::abort();
   }

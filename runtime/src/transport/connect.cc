@@ -279,6 +279,8 @@ struct JsonCodec::State {
   // Plans for the service's own messages: most calls never reach the
   // resolver (detail::JsonFast says what it declines).
   std::unique_ptr<detail::JsonFast> fast;
+  // What to_json's long way parses bytes into first (thread-safe).
+  pb::DynamicMessageFactory factory{&pool};
 };
 
 JsonCodec::JsonCodec(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -331,14 +333,26 @@ const pb::DescriptorPool& JsonCodec::pool() const { return state_->pool; }
 
 Result<std::string> JsonCodec::to_json(std::string_view type, std::string_view binary, bool print_defaults) const {
   if (auto fast = state_->fast->to_json(type, binary, print_defaults)) return std::move(*fast);
-  if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
+  const pb::Descriptor* descriptor = state_->pool.FindMessageTypeByName(std::string(type));
+  if (descriptor == nullptr) {
     return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
   }
+  // protobuf's printer reads the wire bytes as they come and trusts them:
+  // on damaged ones it prints made-up values, or never returns (a packed
+  // list whose length runs past the end). So the bytes are parsed first,
+  // and the printer reads the message's own encoding of what they held.
+  std::unique_ptr<pb::Message> message(state_->factory.GetPrototype(descriptor)->New());
+  if (!message->ParseFromArray(binary.data(), static_cast<int>(binary.size()))) {
+    return Error(Code::internal, "cannot print " + std::string(type) + " as JSON: the " +
+                                     std::to_string(binary.size()) + " bytes given are not a valid " +
+                                     std::string(type) + " in the protobuf wire format");
+  }
+  message->DiscardUnknownFields();
   std::string url = std::string(kTypeUrlPrefix) + "/" + std::string(type);
   std::string json;
   pb::util::JsonPrintOptions options;
   options.always_print_primitive_fields = print_defaults;
-  auto status = pb::util::BinaryToJsonString(state_->resolver.get(), url, std::string(binary), &json, options);
+  auto status = pb::util::BinaryToJsonString(state_->resolver.get(), url, message->SerializeAsString(), &json, options);
   if (!status.ok()) {
     return Error(Code::internal,
                  "cannot print " + std::string(type) + " as JSON: " + status_message(status));

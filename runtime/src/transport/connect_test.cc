@@ -149,6 +149,39 @@ TEST(Connect, JsonCodecWithWellKnownTypes) {
   EXPECT_EQ(*(*codec)->to_json("w.R", *binary), R"({"d":"1.500s"})");
 }
 
+// Bytes that are not the message are an error naming the type, never a
+// print of made-up values or a loop: protobuf's printer alone, given a
+// packed list whose length runs past the end, never returned, and given a
+// nested message cut short, printed a value the bytes do not hold.
+TEST(Connect, JsonCodecRefusesBytesThatAreNotTheMessage) {
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("l/api.proto");
+  file.set_package("l");
+  file.set_syntax("proto3");
+  auto* m = file.add_message_type();
+  m->set_name("L");
+  auto* r = m->add_field();
+  r->set_name("r");
+  r->set_number(1);
+  r->set_type(google::protobuf::FieldDescriptorProto::TYPE_INT32);
+  r->set_label(google::protobuf::FieldDescriptorProto::LABEL_REPEATED);
+  auto* c = m->add_field();
+  c->set_name("c");
+  c->set_number(2);
+  c->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
+  c->set_type_name(".l.L");
+  c->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  auto codec = JsonCodec::create(file.SerializeAsString());
+  ASSERT_TRUE(codec.ok()) << codec.error().what();
+  EXPECT_EQ(*(*codec)->to_json("l.L", std::string("\x0a\x02\x01\x02\x12\x02\x08\x07", 8)), R"({"r":[1,2],"c":{"r":[7]}})");
+  for (const std::string& bad : {std::string("\x0a\x08\x2c\x6d", 4), std::string("\x12\x02\x08", 3)}) {
+    auto json = (*codec)->to_json("l.L", bad);
+    ASSERT_FALSE(json.ok()) << *json;
+    EXPECT_EQ(json.error().code(), Code::internal);
+    EXPECT_NE(json.error().message().find("not a valid l.L"), std::string::npos) << json.error().message();
+  }
+}
+
 TEST(Connect, JsonCodecRejectsBadDescriptors) {
   EXPECT_EQ(JsonCodec::create("").error().code(), Code::invalid_argument);
   EXPECT_EQ(JsonCodec::create("\xff\xff").error().code(), Code::invalid_argument);
