@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "transport/test_child_process.h"
 #include "transport/test_loopback_port.h"
 
 namespace durable_test {
@@ -43,8 +44,10 @@ inline bool port_open(uint16_t port) {
 // A child process with stderr appended to `log` and `env` set.
 inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
                    const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  const pid_t test = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
+    dispatch::testing::end_with_test(test);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 2);

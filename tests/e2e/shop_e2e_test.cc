@@ -17,6 +17,7 @@
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
 #include "shop/api.dispatch.h"
+#include "transport/test_child_process.h"
 #include "transport/test_service.h"  // RawConnection, post (runtime/src/transport)
 
 namespace {
@@ -179,8 +180,10 @@ class ShopServerProcess {
   ShopServerProcess() {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    const pid_t test = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      dispatch::testing::end_with_test(test);
       ::dup2(fds[1], STDERR_FILENO);
       ::close(fds[0]);
       ::setenv("DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0", 1);

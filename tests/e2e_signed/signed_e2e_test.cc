@@ -29,6 +29,7 @@
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
 #include "shop/api.dispatch.h"
+#include "transport/test_child_process.h"
 #include "transport/test_service.h"  // RawConnection (runtime/src/transport)
 
 namespace {
@@ -399,8 +400,10 @@ class Process {
   Process(const char* path, std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    const pid_t test = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      dispatch::testing::end_with_test(test);
       ::dup2(fds[1], STDERR_FILENO);
       ::dup2(fds[1], STDOUT_FILENO);
       ::close(fds[0]);

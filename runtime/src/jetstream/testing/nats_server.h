@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "transport/test_child_process.h"
 #include "transport/test_loopback_port.h"
 
 namespace dispatch::scheduler::testing {
@@ -145,9 +146,11 @@ class NatsServer {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    const pid_t test = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) return fail("fork failed");
     if (pid_ == 0) {
+      dispatch::testing::end_with_test(test);
       ::setpgid(0, 0);
       ::execv(argv[0], argv.data());
       ::_exit(127);
