@@ -17,6 +17,8 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -500,6 +502,73 @@ TEST(DispatchdFlags, ALeaseNotLongerThanTheRunTimeIsRefused) {
   EXPECT_EQ(good.status, 0) << good.out;
   EXPECT_NE(good.out.find("--lease DURATION"), std::string::npos);
   for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
+}
+
+// --policy FUNCTION:KEY=VALUE,... (and DISPATCH_POLICIES): what is not
+// that shape, an unknown setting, a bad number, and a function's run
+// timeout the lease does not exceed are refused, naming what was wrong.
+TEST(DispatchdFlags, PoliciesAreParsedAndBadOnesRefused) {
+  const std::string db = ::testing::TempDir() + "dispatchd_policy_" + std::to_string(::getpid()) + ".db";
+  const std::string base = std::string(DISPATCHD) + " --db " + db + " --listen 127.0.0.1:0 ";
+  const std::string keys = "(keys max-attempts, min-backoff-ms, max-backoff-ms, expiration-ms, run-timeout-ms)";
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"shop.pay", "--policy needs FUNCTION:KEY=VALUE[,KEY=VALUE...] " + keys + ", got 'shop.pay'"},
+      {"shop.pay:", "--policy needs FUNCTION:KEY=VALUE[,KEY=VALUE...] " + keys + ", got 'shop.pay:'"},
+      {":max-attempts=3", "--policy needs FUNCTION:KEY=VALUE[,KEY=VALUE...] " + keys + ", got ':max-attempts=3'"},
+      {"shop.pay:max-attempts", "--policy shop.pay: max-attempts needs a value (KEY=VALUE)"},
+      {"shop.pay:max-attempts=-1", "--policy shop.pay: max-attempts needs a non-negative number, got '-1'"},
+      {"shop.pay:min-backoff-ms=5,max-backoff-ms=1s",
+       "--policy shop.pay: max-backoff-ms needs a non-negative number, got '1s'"},
+      {"shop.pay:max-attempts=4294967296", "--policy shop.pay: max-attempts 4294967296 is too large"},
+      {"shop.pay:retries=3", "--policy shop.pay: unknown setting 'retries' " + keys},
+  };
+  for (const auto& [spec, message] : bad) {
+    Output r = run(base + "--policy '" + spec + "' --help");
+    EXPECT_EQ(r.status, 2) << spec << ": " << r.out;
+    EXPECT_EQ(r.out, "dispatchd: " + message + "\n") << spec;
+  }
+  Output from_env = run("DISPATCH_POLICIES='a.b:max-attempts=1;c.d:nope=2' " + base + "--help");
+  EXPECT_EQ(from_env.status, 2) << from_env.out;
+  EXPECT_EQ(from_env.out, "dispatchd: DISPATCH_POLICIES c.d: unknown setting 'nope' " + keys + "\n");
+  Output long_run = run(base + "--lease 1m --run-timeout-ms 30000 --policy 'shop.pay:run-timeout-ms=60000'");
+  EXPECT_EQ(long_run.status, 2) << long_run.out;
+  EXPECT_EQ(long_run.out,
+            "dispatchd: --lease (60000 ms) must be longer than shop.pay's run timeout (60000 ms, --policy): a call "
+            "still running would be delivered twice\n");
+  Output good = run(base + "--policy 'shop.pay:max-attempts=0,min-backoff-ms=5,max-backoff-ms=50,expiration-ms=1000,"
+                           "run-timeout-ms=100' --help");
+  EXPECT_EQ(good.status, 0) << good.out;
+  EXPECT_NE(good.out.find("--policy FUNCTION:KEY=VALUE"), std::string::npos);
+  for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
+}
+
+// A function's own policy applies to its calls only: two functions whose
+// endpoint does not answer are given up after their own number of
+// attempts (4 for durable.patient by --policy, dispatchd's 2 for the
+// other), and dispatchd logs the policy it took.
+TEST_F(Dispatchd, APolicyGivesOneFunctionItsOwnAttempts) {
+  stop_scheduler();
+  start_scheduler({"--policy", "durable.patient:max-attempts=4,min-backoff-ms=5"});
+  for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
+  auto client = api("k1");
+  dispatch::DispatchClient dc(*client, ep_url_);
+  dispatch::DispatchOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(free_port());
+  auto patient = dc.dispatch("durable.patient", "durable.RecordRequest", "", o);
+  auto other = dc.dispatch("durable.record", "durable.RecordRequest", "", o);
+  ASSERT_TRUE(patient.ok() && other.ok());
+  auto r = dc.await_result(*patient, 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("gave up after 4 attempts"), std::string::npos) << r.error().what();
+  r = dc.await_result(*other, 20s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("gave up after 2 attempts"), std::string::npos) << r.error().what();
+  std::ifstream log(dir_ + "dispatchd.log");
+  const std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(logged.find("policy of durable.patient: max attempts 4, backoff 5-60000 ms, expiration 86400000 ms, "
+                        "run timeout 300000 ms (--policy)"),
+            std::string::npos)
+      << logged;
 }
 
 // Every way dispatchctl prints, in text and JSON, answers and errors alike,

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --max-backoff-ms N    retries wait at most this long (default 60000)
   --expiration-ms N     default expiration of a call (default 86400000)
   --run-timeout-ms N    timeout of one Run call (default 300000)
+  --policy FUNCTION:KEY=VALUE[,KEY=VALUE...]
+                        one function's own policy (repeatable): keys
+                        max-attempts, min-backoff-ms, max-backoff-ms,
+                        expiration-ms and run-timeout-ms, the rest as the
+                        flags above; e.g. --policy shop.pay:max-attempts=5
+                        (also DISPATCH_POLICIES, entries separated by ';')
   --lease DURATION      a running call whose dispatchd died (or lost its
                         store) is delivered again after this: a number and
                         s, m, h or d, longer than --run-timeout-ms (default
@@ -152,6 +159,64 @@ std::vector<std::string> split_keys(const std::string& s) {
   return out;
 }
 
+// One function's own policy as --policy FUNCTION:KEY=VALUE[,KEY=VALUE...]
+// (or an entry of DISPATCH_POLICIES) gives it: the settings it names,
+// applied over dispatchd's defaults once every flag is read.
+struct PolicySpec {
+  std::string function;
+  std::optional<uint32_t> max_attempts;
+  std::optional<std::chrono::milliseconds> min_backoff, max_backoff, expiration, run_timeout;
+};
+
+PolicySpec parse_policy(const std::string& from, const std::string& spec) {
+  constexpr const char* kKeys = "max-attempts, min-backoff-ms, max-backoff-ms, expiration-ms, run-timeout-ms";
+  const std::size_t colon = spec.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size()) {
+    fail(from + " needs FUNCTION:KEY=VALUE[,KEY=VALUE...] (keys " + kKeys + "), got '" + spec + "'");
+  }
+  PolicySpec p;
+  p.function = spec.substr(0, colon);
+  for (const std::string& setting : split_keys(spec.substr(colon + 1))) {
+    const std::size_t eq = setting.find('=');
+    const std::string key = setting.substr(0, eq);
+    const std::string what = from + " " + p.function + ": " + key;
+    if (eq == std::string::npos) fail(what + " needs a value (KEY=VALUE)");
+    const std::string value = setting.substr(eq + 1);
+    auto ms = [&] { return std::chrono::milliseconds(number(what.c_str(), value.c_str())); };
+    if (key == "max-attempts") {
+      const long long n = number(what.c_str(), value.c_str());
+      if (n > std::numeric_limits<uint32_t>::max()) fail(what + " " + value + " is too large");
+      p.max_attempts = static_cast<uint32_t>(n);
+    } else if (key == "min-backoff-ms") {
+      p.min_backoff = ms();
+    } else if (key == "max-backoff-ms") {
+      p.max_backoff = ms();
+    } else if (key == "expiration-ms") {
+      p.expiration = ms();
+    } else if (key == "run-timeout-ms") {
+      p.run_timeout = ms();
+    } else {
+      fail(from + " " + p.function + ": unknown setting '" + key + "' (keys " + kKeys + ")");
+    }
+  }
+  return p;
+}
+
+void apply(const PolicySpec& p, dispatch::scheduler::FunctionPolicy& to) {
+  if (p.max_attempts) to.max_attempts = *p.max_attempts;
+  if (p.min_backoff) to.min_backoff = *p.min_backoff;
+  if (p.max_backoff) to.max_backoff = *p.max_backoff;
+  if (p.expiration) to.expiration = *p.expiration;
+  if (p.run_timeout) to.run_timeout = *p.run_timeout;
+}
+
+std::string describe(const dispatch::scheduler::FunctionPolicy& p) {
+  return "max attempts " + (p.max_attempts == 0 ? std::string("unlimited") : std::to_string(p.max_attempts)) +
+         ", backoff " + std::to_string(p.min_backoff.count()) + "-" + std::to_string(p.max_backoff.count()) +
+         " ms, expiration " + std::to_string(p.expiration.count()) + " ms, run timeout " +
+         std::to_string(p.run_timeout.count()) + " ms";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,6 +260,19 @@ int main(int argc, char** argv) {
   uint32_t statefun_max_attempts = 10;
   ClientLoopsOptions delivery;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
+  // Applied in order once every flag is read: the environment's, then the
+  // flags' (so a flag's setting wins over the environment's).
+  std::vector<PolicySpec> policies;
+  {
+    const std::string v = env("DISPATCH_POLICIES");
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      std::size_t end = v.find(';', start);
+      if (end == std::string::npos) end = v.size();
+      if (end > start) policies.push_back(parse_policy("DISPATCH_POLICIES", v.substr(start, end - start)));
+      start = end + 1;
+    }
+  }
 
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -239,6 +317,8 @@ int main(int argc, char** argv) {
       options.default_policy.expiration = ms("--expiration-ms");
     } else if (arg == "--run-timeout-ms") {
       options.default_policy.run_timeout = ms("--run-timeout-ms");
+    } else if (arg == "--policy") {
+      policies.push_back(parse_policy("--policy", value()));
     } else if (arg == "--max-in-flight") {
       options.max_in_flight = static_cast<std::size_t>(number("--max-in-flight", value()));
     } else if (arg == "--lease") {
@@ -264,10 +344,20 @@ int main(int argc, char** argv) {
   }
   if (std::string v = env("DISPATCH_STORE"); nats_store.empty() && !db_given && !v.empty()) set_store("DISPATCH_STORE", v);
   if (options.max_in_flight == 0) fail("--max-in-flight must be at least 1");
+  for (const PolicySpec& p : policies) {
+    apply(p, options.policies.try_emplace(p.function, options.default_policy).first->second);
+  }
   if (options.lease <= options.default_policy.run_timeout) {
     fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than the run timeout (" +
          std::to_string(options.default_policy.run_timeout.count()) +
          " ms, --run-timeout-ms): a call still running would be delivered twice");
+  }
+  for (const auto& [function, policy] : options.policies) {
+    if (options.lease <= policy.run_timeout) {
+      fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than " + function +
+           "'s run timeout (" + std::to_string(policy.run_timeout.count()) +
+           " ms, --policy): a call still running would be delivered twice");
+    }
   }
   if (delivery.idle_timeout.count() == 0) fail("--idle-connection-ms must be at least 1");
   options.client_loops = std::make_shared<ClientLoops>(delivery);
@@ -277,6 +367,9 @@ int main(int argc, char** argv) {
 
   Logger logger = Logger::from_env();
   options.logger = logger;
+  for (const auto& [function, policy] : options.policies) {
+    logger.log(LogLevel::info, "policy of " + function + ": " + describe(policy) + " (--policy)");
+  }
   // Every Run call is signed (RFC 9421, Ed25519) when a key is configured;
   // endpoints verify it with the matching DISPATCH_VERIFICATION_KEY.
   auto signing_key = security::SigningKey::from_env("DISPATCH_SIGNING_KEY");
