@@ -9,6 +9,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/stubs/strutil.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/type_resolver.h>
@@ -342,7 +343,14 @@ Result<std::string> JsonCodec::to_json(std::string_view type, std::string_view b
   // list whose length runs past the end). So the bytes are parsed first,
   // and the printer reads the message's own encoding of what they held.
   std::unique_ptr<pb::Message> message(state_->factory.GetPrototype(descriptor)->New());
-  if (!message->ParseFromArray(binary.data(), static_cast<int>(binary.size()))) {
+  bool parsed = false;
+  {
+    // The error below says it; protobuf would also log invalid UTF-8 in a
+    // string to stderr, once per bad message anyone sends.
+    const pb::LogSilencer quiet;
+    parsed = message->ParseFromArray(binary.data(), static_cast<int>(binary.size()));
+  }
+  if (!parsed) {
     return Error(Code::internal, "cannot print " + std::string(type) + " as JSON: the " +
                                      std::to_string(binary.size()) + " bytes given are not a valid " +
                                      std::string(type) + " in the protobuf wire format");

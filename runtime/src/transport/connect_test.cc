@@ -171,15 +171,25 @@ TEST(Connect, JsonCodecRefusesBytesThatAreNotTheMessage) {
   c->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
   c->set_type_name(".l.L");
   c->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  auto* t = m->add_field();
+  t->set_name("t");
+  t->set_number(3);
+  t->set_type(google::protobuf::FieldDescriptorProto::TYPE_STRING);
+  t->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
   auto codec = JsonCodec::create(file.SerializeAsString());
   ASSERT_TRUE(codec.ok()) << codec.error().what();
   EXPECT_EQ(*(*codec)->to_json("l.L", std::string("\x0a\x02\x01\x02\x12\x02\x08\x07", 8)), R"({"r":[1,2],"c":{"r":[7]}})");
-  for (const std::string& bad : {std::string("\x0a\x08\x2c\x6d", 4), std::string("\x12\x02\x08", 3)}) {
+  // The last: a string that is not UTF-8, which protobuf's parser would
+  // also report on stderr, once per message anyone sends.
+  ::testing::internal::CaptureStderr();
+  for (const std::string& bad : {std::string("\x0a\x08\x2c\x6d", 4), std::string("\x12\x02\x08", 3),
+                                 std::string("\x1a\x01\xff", 3)}) {
     auto json = (*codec)->to_json("l.L", bad);
     ASSERT_FALSE(json.ok()) << *json;
     EXPECT_EQ(json.error().code(), Code::internal);
     EXPECT_NE(json.error().message().find("not a valid l.L"), std::string::npos) << json.error().message();
   }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
 TEST(Connect, JsonCodecRejectsBadDescriptors) {
