@@ -1,5 +1,6 @@
 #include "transport/connect.h"
 
+#include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -155,27 +156,14 @@ TEST(Connect, JsonCodecWithWellKnownTypes) {
 // nested message cut short, printed a value the bytes do not hold.
 TEST(Connect, JsonCodecRefusesBytesThatAreNotTheMessage) {
   google::protobuf::FileDescriptorProto file;
-  file.set_name("l/api.proto");
-  file.set_package("l");
-  file.set_syntax("proto3");
-  auto* m = file.add_message_type();
-  m->set_name("L");
-  auto* r = m->add_field();
-  r->set_name("r");
-  r->set_number(1);
-  r->set_type(google::protobuf::FieldDescriptorProto::TYPE_INT32);
-  r->set_label(google::protobuf::FieldDescriptorProto::LABEL_REPEATED);
-  auto* c = m->add_field();
-  c->set_name("c");
-  c->set_number(2);
-  c->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
-  c->set_type_name(".l.L");
-  c->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
-  auto* t = m->add_field();
-  t->set_name("t");
-  t->set_number(3);
-  t->set_type(google::protobuf::FieldDescriptorProto::TYPE_STRING);
-  t->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    name: "l/api.proto" package: "l" syntax: "proto3"
+    message_type {
+      name: "L"
+      field { name: "r" number: 1 type: TYPE_INT32 label: LABEL_REPEATED }
+      field { name: "c" number: 2 type: TYPE_MESSAGE type_name: ".l.L" label: LABEL_OPTIONAL }
+      field { name: "t" number: 3 type: TYPE_STRING label: LABEL_OPTIONAL }
+    })pb", &file));
   auto codec = JsonCodec::create(file.SerializeAsString());
   ASSERT_TRUE(codec.ok()) << codec.error().what();
   EXPECT_EQ(*(*codec)->to_json("l.L", std::string("\x0a\x02\x01\x02\x12\x02\x08\x07", 8)), R"({"r":[1,2],"c":{"r":[7]}})");
