@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "transport/test_child_process.h"
 #include "transport/test_loopback_port.h"
 
 namespace bench {
@@ -30,12 +30,9 @@ ChildProcess::ChildProcess(const std::string& name, const SpawnOptions& options)
   std::vector<char*> argv;
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
+  pid_ = dispatch::testing::fork_ending_with_parent();  // dies with the driver
   if (pid_ < 0) throw std::runtime_error("starting " + name + ": fork failed");
   if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);  // the driver died before prctl
     int in = options.stdin_fd >= 0 ? options.stdin_fd : ::open("/dev/null", O_RDONLY);
     if (in < 0 || ::dup2(in, 0) < 0) ::_exit(126);
     int out = options.stdout_fd;

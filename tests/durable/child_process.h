@@ -44,10 +44,8 @@ inline bool port_open(uint16_t port) {
 // A child process with stderr appended to `log` and `env` set.
 inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
                    const std::vector<std::pair<std::string, std::string>>& env = {}) {
-  const pid_t test = ::getpid();
-  pid_t pid = ::fork();
+  pid_t pid = dispatch::testing::fork_ending_with_parent();
   if (pid == 0) {
-    dispatch::testing::end_with_test(test);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 2);

@@ -180,10 +180,8 @@ class ShopServerProcess {
   ShopServerProcess() {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    const pid_t test = ::getpid();
-    pid_ = ::fork();
+    pid_ = dispatch::testing::fork_ending_with_parent();
     if (pid_ == 0) {
-      dispatch::testing::end_with_test(test);
       ::dup2(fds[1], STDERR_FILENO);
       ::close(fds[0]);
       ::setenv("DISPATCH_ENDPOINT_ADDR", "127.0.0.1:0", 1);

@@ -400,10 +400,8 @@ class Process {
   Process(const char* path, std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    const pid_t test = ::getpid();
-    pid_ = ::fork();
+    pid_ = dispatch::testing::fork_ending_with_parent();
     if (pid_ == 0) {
-      dispatch::testing::end_with_test(test);
       ::dup2(fds[1], STDERR_FILENO);
       ::dup2(fds[1], STDOUT_FILENO);
       ::close(fds[0]);

@@ -1,4 +1,5 @@
-// Test-only: a process a test starts ends with the test.
+// Test- and benchmark-only: a process a test (or a benchmark's driver)
+// starts ends with it.
 //
 // A test that crashes, times out (ctest kills it) or fails an ASSERT in a
 // way that skips its teardown would otherwise leave its children running:
@@ -16,12 +17,18 @@
 
 namespace dispatch::testing {
 
-// Call in the child, between fork() and exec, with the test's pid taken
-// before fork(): the child gets SIGKILL when the test ends, and ends at
-// once if the test ended before this call.
-inline void end_with_test(pid_t test) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != test) ::_exit(126);
+// fork(), and in the child (before the caller's exec): SIGKILL when this
+// process ends, and an exit at once if it ended before that was set up.
+// Only async-signal-safe calls in the child, so a caller with threads may
+// use it.
+inline pid_t fork_ending_with_parent() {
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+  }
+  return pid;
 }
 
 }  // namespace dispatch::testing

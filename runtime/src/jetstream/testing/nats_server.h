@@ -146,11 +146,9 @@ class NatsServer {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const pid_t test = ::getpid();
-    pid_ = ::fork();
+    pid_ = dispatch::testing::fork_ending_with_parent();
     if (pid_ < 0) return fail("fork failed");
     if (pid_ == 0) {
-      dispatch::testing::end_with_test(test);
       ::setpgid(0, 0);
       ::execv(argv[0], argv.data());
       ::_exit(127);
