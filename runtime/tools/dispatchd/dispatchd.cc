@@ -147,14 +147,15 @@ std::chrono::milliseconds duration(const char* flag, const std::string& value, c
   return std::chrono::milliseconds(n * unit);
 }
 
-std::vector<std::string> split_keys(const std::string& s) {
+// The non-empty pieces of `s` between `separator`s.
+std::vector<std::string> split(const std::string& s, char separator = ',') {
   std::vector<std::string> out;
   std::size_t start = 0;
   while (start <= s.size()) {
-    std::size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
+    std::size_t end = s.find(separator, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
   }
   return out;
 }
@@ -176,7 +177,7 @@ PolicySpec parse_policy(const std::string& from, const std::string& spec) {
   }
   PolicySpec p;
   p.function = spec.substr(0, colon);
-  for (const std::string& setting : split_keys(spec.substr(colon + 1))) {
+  for (const std::string& setting : split(spec.substr(colon + 1))) {
     const std::size_t eq = setting.find('=');
     const std::string key = setting.substr(0, eq);
     const std::string what = from + " " + p.function + ": " + key;
@@ -259,19 +260,12 @@ int main(int argc, char** argv) {
   std::string statefun_module;
   uint32_t statefun_max_attempts = 10;
   ClientLoopsOptions delivery;
-  if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split_keys(env);
+  if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split(env);
   // Applied in order once every flag is read: the environment's, then the
   // flags' (so a flag's setting wins over the environment's).
   std::vector<PolicySpec> policies;
-  {
-    const std::string v = env("DISPATCH_POLICIES");
-    std::size_t start = 0;
-    while (start <= v.size()) {
-      std::size_t end = v.find(';', start);
-      if (end == std::string::npos) end = v.size();
-      if (end > start) policies.push_back(parse_policy("DISPATCH_POLICIES", v.substr(start, end - start)));
-      start = end + 1;
-    }
+  for (const std::string& entry : split(env("DISPATCH_POLICIES"), ';')) {
+    policies.push_back(parse_policy("DISPATCH_POLICIES", entry));
   }
 
   for (int i = 1; i < argc; ++i) {
@@ -347,17 +341,17 @@ int main(int argc, char** argv) {
   for (const PolicySpec& p : policies) {
     apply(p, options.policies.try_emplace(p.function, options.default_policy).first->second);
   }
-  if (options.lease <= options.default_policy.run_timeout) {
-    fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than the run timeout (" +
-         std::to_string(options.default_policy.run_timeout.count()) +
-         " ms, --run-timeout-ms): a call still running would be delivered twice");
-  }
-  for (const auto& [function, policy] : options.policies) {
+  // `whose` run timeout, set by `flag`, must be shorter than the lease.
+  auto lease_outlasts = [&](const scheduler::FunctionPolicy& policy, const std::string& whose, const char* flag) {
     if (options.lease <= policy.run_timeout) {
-      fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than " + function +
-           "'s run timeout (" + std::to_string(policy.run_timeout.count()) +
-           " ms, --policy): a call still running would be delivered twice");
+      fail("--lease (" + std::to_string(options.lease.count()) + " ms) must be longer than " + whose +
+           " (" + std::to_string(policy.run_timeout.count()) + " ms, " + flag +
+           "): a call still running would be delivered twice");
     }
+  };
+  lease_outlasts(options.default_policy, "the run timeout", "--run-timeout-ms");
+  for (const auto& [function, policy] : options.policies) {
+    lease_outlasts(policy, function + "'s run timeout", "--policy");
   }
   if (delivery.idle_timeout.count() == 0) fail("--idle-connection-ms must be at least 1");
   options.client_loops = std::make_shared<ClientLoops>(delivery);
