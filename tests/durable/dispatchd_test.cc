@@ -519,7 +519,7 @@ TEST(DispatchdFlags, PoliciesAreParsedAndBadOnesRefused) {
       {"shop.pay:max-attempts=-1", "--policy shop.pay: max-attempts needs a non-negative number, got '-1'"},
       {"shop.pay:min-backoff-ms=5,max-backoff-ms=1s",
        "--policy shop.pay: max-backoff-ms needs a non-negative number, got '1s'"},
-      {"shop.pay:max-attempts=4294967296", "--policy shop.pay: max-attempts 4294967296 is too large"},
+      {"shop.pay:max-attempts=4294967296", "--policy shop.pay: max-attempts 4294967296 is too large (at most 4294967295)"},
       {"shop.pay:retries=3", "--policy shop.pay: unknown setting 'retries' " + keys},
   };
   for (const auto& [spec, message] : bad) {
@@ -527,6 +527,18 @@ TEST(DispatchdFlags, PoliciesAreParsedAndBadOnesRefused) {
     EXPECT_EQ(r.status, 2) << spec << ": " << r.out;
     EXPECT_EQ(r.out, "dispatchd: " + message + "\n") << spec;
   }
+  // The counts given as flags of their own are held to their type's range
+  // too, not wrapped (5000000000 would be 705032704 attempts).
+  for (const char* flag : {"--max-attempts", "--statefun-max-attempts"}) {
+    Output r = run(base + flag + " 5000000000 --help");
+    EXPECT_EQ(r.status, 2) << flag << ": " << r.out;
+    EXPECT_EQ(r.out, std::string("dispatchd: ") + flag + " 5000000000 is too large (at most 4294967295)\n");
+    Output fits = run(base + flag + " 4294967295 --help");
+    EXPECT_EQ(fits.status, 0) << flag << ": " << fits.out;
+  }
+  Output replicas = run(base + "--nats-replicas 4294967299 --help");
+  EXPECT_EQ(replicas.status, 2) << replicas.out;
+  EXPECT_EQ(replicas.out, "dispatchd: --nats-replicas 4294967299 is too large (at most 2147483647)\n");
   Output from_env = run("DISPATCH_POLICIES='a.b:max-attempts=1;c.d:nope=2' " + base + "--help");
   EXPECT_EQ(from_env.status, 2) << from_env.out;
   EXPECT_EQ(from_env.out, "dispatchd: DISPATCH_POLICIES c.d: unknown setting 'nope' " + keys + "\n");

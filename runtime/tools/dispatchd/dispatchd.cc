@@ -122,6 +122,17 @@ long long number(const char* flag, const char* value) {
   return v;
 }
 
+// number(), refused by name when it does not fit in T (a uint32_t attempt
+// count given 5000000000 would otherwise wrap to 705032704).
+template <class T>
+T number_in(const std::string& flag, const std::string& value) {
+  const long long v = number(flag.c_str(), value.c_str());
+  if (static_cast<unsigned long long>(v) > static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
+    fail(flag + " " + value + " is too large (at most " + std::to_string(std::numeric_limits<T>::max()) + ")");
+  }
+  return static_cast<T>(v);
+}
+
 // "7d", "36h", "90m", "45s"; "0". `zero` says what 0 means in the errors
 // ("keeps calls forever"), empty when it means nothing special.
 std::chrono::milliseconds duration(const char* flag, const std::string& value, const std::string& zero) {
@@ -185,9 +196,7 @@ PolicySpec parse_policy(const std::string& from, const std::string& spec) {
     const std::string value = setting.substr(eq + 1);
     auto ms = [&] { return std::chrono::milliseconds(number(what.c_str(), value.c_str())); };
     if (key == "max-attempts") {
-      const long long n = number(what.c_str(), value.c_str());
-      if (n > std::numeric_limits<uint32_t>::max()) fail(what + " " + value + " is too large");
-      p.max_attempts = static_cast<uint32_t>(n);
+      p.max_attempts = number_in<uint32_t>(what, value);
     } else if (key == "min-backoff-ms") {
       p.min_backoff = ms();
     } else if (key == "max-backoff-ms") {
@@ -286,7 +295,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--nats-bucket") {
       nats.bucket = value();
     } else if (arg == "--nats-replicas" || arg == "--replicas") {
-      nats.replicas = static_cast<int>(number(arg.c_str(), value()));
+      nats.replicas = number_in<int>(arg, value());
     } else if (arg == "--nats-creds") {
       nats.creds_file = value();
     } else if (arg == "--nats-tls-ca") {
@@ -302,7 +311,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--api-key") {
       api_keys.push_back(value());
     } else if (arg == "--max-attempts") {
-      options.default_policy.max_attempts = static_cast<uint32_t>(number("--max-attempts", value()));
+      options.default_policy.max_attempts = number_in<uint32_t>(arg, value());
     } else if (arg == "--min-backoff-ms") {
       options.default_policy.min_backoff = ms("--min-backoff-ms");
     } else if (arg == "--max-backoff-ms") {
@@ -323,7 +332,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--statefun-module") {
       statefun_module = value();
     } else if (arg == "--statefun-max-attempts") {
-      statefun_max_attempts = static_cast<uint32_t>(number("--statefun-max-attempts", value()));
+      statefun_max_attempts = number_in<uint32_t>(arg, value());
     } else if (arg == "--delivery-threads") {
       delivery.threads = static_cast<std::size_t>(number("--delivery-threads", value()));
     } else if (arg == "--idle-connection-ms") {
