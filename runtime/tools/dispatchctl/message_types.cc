@@ -7,6 +7,7 @@
 
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <fstream>
@@ -126,7 +127,13 @@ std::optional<std::string> MessageTypes::to_json(const std::string& type_url, co
   const pb::Descriptor* type = find(type_url);
   if (type == nullptr) return std::nullopt;
   std::unique_ptr<pb::Message> message(factory_.GetPrototype(type)->New());
-  if (!message->ParseFromString(bytes)) return std::nullopt;
+  {
+    // Bytes that are not the message are shown another way by the caller;
+    // protobuf would also log a string's invalid UTF-8 to stderr, a stray
+    // line in the middle of dispatchctl's output.
+    const pb::LogSilencer quiet;
+    if (!message->ParseFromString(bytes)) return std::nullopt;
+  }
   std::string out;
   pb::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;

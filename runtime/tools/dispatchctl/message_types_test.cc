@@ -63,6 +63,11 @@ TEST_F(MessageTypesTest, AProtoFileWithImportsGivesJsonBothWays) {
   // Unknown types and bytes that are not the message are not shown.
   EXPECT_EQ(types.to_json("type.googleapis.com/shop.Nope", ""), std::nullopt);
   EXPECT_EQ(types.to_json("shop.PayRequest", "\xff\xff\xff"), std::nullopt);
+  // A string field holding invalid UTF-8 (order = "\xff"): not shown, and
+  // nothing said on stderr, where protobuf would log it.
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(types.to_json("shop.PayRequest", std::string("\x0a\x01\xff", 3)), std::nullopt);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 
   // The well-known types are known without a file declaring them (a
   // timer's output is a google.protobuf.Empty).
