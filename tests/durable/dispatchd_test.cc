@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -109,12 +111,15 @@ class Dispatchd : public ::testing::Test {
     if (!HasFailure()) ::system(("rm -rf " + dir_).c_str());
   }
   // dispatchd on the test's database and port, with `extra` flags.
-  void start_scheduler(const std::vector<std::string>& extra = {}) {
+  void start_scheduler(const std::vector<std::string>& extra = {},
+                       std::vector<std::pair<std::string, std::string>> env = {},
+                       const std::string& log = "dispatchd.log") {
     std::vector<std::string> args{DISPATCHD, "--db", dir_ + "d.db", "--listen",
                                   "127.0.0.1:" + std::to_string(api_port_), "--api-key", "k1",
                                   "--max-attempts", "2", "--min-backoff-ms", "10"};
     args.insert(args.end(), extra.begin(), extra.end());
-    scheduler_ = spawn(args, dir_ + "dispatchd.log", {{"DISPATCH_SIGNING_KEY", key_.to_pem()}});
+    env.emplace_back("DISPATCH_SIGNING_KEY", key_.to_pem());
+    scheduler_ = spawn(args, dir_ + log, env);
   }
   void stop_scheduler() {
     ::kill(scheduler_, SIGTERM);
@@ -581,6 +586,41 @@ TEST_F(Dispatchd, APolicyGivesOneFunctionItsOwnAttempts) {
                         "run timeout 300000 ms (--policy)"),
             std::string::npos)
       << logged;
+}
+
+// With DISPATCH_LOG_FORMAT=json every line dispatchd writes is a JSON
+// object, protobuf's own too: a request whose string is not UTF-8 made
+// libprotobuf write "[libprotobuf ERROR ...] String field ... contains
+// invalid UTF-8 data" to stderr in its own shape, once per such request.
+TEST_F(Dispatchd, ProtobufsOwnLinesAreJsonLinesToo) {
+  stop_scheduler();
+  start_scheduler({}, {{"DISPATCH_LOG_FORMAT", "json"}}, "dispatchd.json.log");
+  for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
+  auto client = api("k1");
+  const std::string not_utf8("\x0a\x01\xff", 3);  // GetRequest.id = "\xff"
+  for (int i = 0; i < 3; ++i) {
+    auto r = client->call("/dispatch.scheduler.v1.AdminService/Get", not_utf8, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), dispatch::Code::invalid_argument) << r.error().what();
+  }
+  // Each line is one write(2), so what is there now is whole lines.
+  std::ifstream log(dir_ + "dispatchd.json.log");
+  int lines = 0, protobuf_lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    ++lines;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON object: " << line;
+    const std::string message = j.value("message", "");
+    if (message.rfind("protobuf: ", 0) == 0) {
+      ++protobuf_lines;
+      EXPECT_EQ(j.value("level", ""), "warn") << line;
+      EXPECT_NE(message.find("String field 'dispatch.scheduler.v1.GetRequest.id' contains invalid UTF-8"),
+                std::string::npos)
+          << line;
+    }
+  }
+  EXPECT_GT(lines, 3);
+  EXPECT_EQ(protobuf_lines, 1) << "the same text is written once per 10 s";
 }
 
 // Every way dispatchctl prints, in text and JSON, answers and errors alike,

@@ -20,6 +20,7 @@
 
 #include "core/thread_name.h"
 #include "transport/http1_session.h"
+#include "transport/protobuf_logs.h"
 #include "transport/server_core.h"
 
 namespace dispatch {
@@ -310,7 +311,11 @@ struct Server::Impl : transport::ServerCore {
 };
 
 Server::Server(const DispatchTable& table, ServerOptions options)
-    : impl_(std::make_shared<Impl>(table, std::move(options))) {}
+    : impl_(std::make_shared<Impl>(table, std::move(options))) {
+  // Protobuf's own lines (a peer's string that is not UTF-8) in the
+  // process's log format, not its own (transport/protobuf_logs.h).
+  transport::route_protobuf_logs_once();
+}
 
 Server::~Server() { stop(); }
 
