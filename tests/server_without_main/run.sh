@@ -2,8 +2,9 @@
 # Starts a dispatch_add_server() executable the way a platform does (all
 # configuration from the environment, a free port on loopback, Knative's
 # K_SERVICE/K_REVISION) and checks that it serves both libraries' functions,
-# the built-in Run route and the health probes, labels its log lines, and
-# exits 0 after SIGTERM drains it.
+# the built-in Run route and the health probes, labels its log lines,
+# exits 0 after SIGTERM drains it, and refuses a bad configuration in its
+# log format.
 #   run.sh SERVER
 set -euo pipefail
 server=$1
@@ -58,4 +59,16 @@ status=0
 wait "$pid" || status=$?
 pid=
 [ "$status" = 0 ] || fail "exit status $status after SIGTERM, want 0"
+# A configuration it cannot serve: exit status 2, the reason said as its
+# log lines are (a JSON object with DISPATCH_LOG_FORMAT=json).
+status=0
+PORT=abc DISPATCH_LOG_FORMAT=json "$server" 2>"$dir/bad" || status=$?
+[ "$status" = 2 ] || fail "PORT=abc: exit status $status, want 2"
+jq -e '.level == "error" and (.message | endswith("invalid_argument: PORT='"'abc'"' is not a port number (0-65535)"))' \
+  "$dir/bad" >/dev/null || fail "PORT=abc: not one JSON error line: $(cat "$dir/bad")"
+status=0
+PORT=abc "$server" 2>"$dir/bad" || status=$?
+[ "$status" = 2 ] || fail "PORT=abc (text): exit status $status, want 2"
+grep -q " error .*: invalid_argument: PORT='abc' is not a port number" "$dir/bad" ||
+  fail "PORT=abc (text): $(cat "$dir/bad")"
 echo "ok: two libraries served on port $port"

@@ -1,9 +1,9 @@
 // serve_from_env(): the main() of a server without one (see the header).
 #include "dispatch/host/serve.h"
 
-#include <cstdio>
 #include <string>
 
+#include "dispatch/core/logger.h"
 #include "dispatch/durable/function_service.h"
 #include "dispatch/events/event_route.h"
 #include "dispatch/transport/server.h"
@@ -18,8 +18,10 @@ constexpr BuiltinRoute kBuiltinRoutes[] = {
     &function_service,  // the Dispatch protocol's Run (durable calls from a scheduler)
 };
 
+// A start that cannot go on, said as the server's log lines are (JSON
+// with DISPATCH_LOG_FORMAT=json, where a platform collects them), at error.
 int fail(std::string_view program, int status, const Error& error) {
-  std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(), error.what());
+  Logger::from_env().log(LogLevel::error, std::string(program) + ": " + error.what());
   return status;
 }
 
