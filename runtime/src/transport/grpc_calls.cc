@@ -1,11 +1,13 @@
-// gRPC over HTTP/2: request events in, calls run, answers out (see the
-// header). PROTOCOL-HTTP2.md: a request is POST with content-type
-// application/grpc[+proto]; a content type that is not gRPC is answered 415;
-// everything else, errors included, is HTTP 200 with the outcome in
-// grpc-status.
+// Calls over HTTP/2: request events in, calls run, answers out (see the
+// header). PROTOCOL-HTTP2.md: a gRPC request is POST with content-type
+// application/grpc[+proto]; everything about it, errors included, is HTTP
+// 200 with the outcome in grpc-status. Any other content type is an HTTP
+// request like those HTTP/1.1 brings (Connect's unary calls are defined
+// over either version), answered with its own HTTP status.
 #include "transport/grpc_calls.h"
 
 #include <array>
+#include <cctype>
 #include <deque>
 
 namespace dispatch::transport {
@@ -22,7 +24,30 @@ Http2Headers trailers_only(const Error& error) {
 // grpc-status 0, the trailers of every answer that succeeded.
 constexpr Http2Field kOkTrailers[] = {{"grpc-status", "0"}};
 
+// Fields that are about one HTTP/1.1 connection, which HTTP/2 forbids in
+// a message (RFC 9113, 8.2.2).
+bool connection_specific(std::string_view lower_name) {
+  for (std::string_view f : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}) {
+    if (lower_name == f) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+GrpcAnswer http2_answer(Response response) {
+  GrpcAnswer a;
+  a.http = true;
+  a.error_headers.emplace_back(":status", std::to_string(response.result_int()));
+  for (const auto& field : response) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (connection_specific(name)) continue;
+    a.error_headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  a.body = std::move(response.body());
+  return a;
+}
 
 Result<GrpcRequestHeaders> read_grpc_headers(const HeaderLookup& header) {
   GrpcRequestHeaders out;
@@ -81,6 +106,17 @@ Http2Fields GrpcCalls::response_headers(const Stream& s) {
 }
 
 void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
+  if (s.http) {
+    handler_.count_rejected(Protocol::connect, error.code());
+    s.answered = true;
+    // A request not received in time is 408, as over HTTP/1.1.
+    const auto status = error.code() == Code::deadline_exceeded
+                            ? boost::beast::http::status::request_timeout
+                            : static_cast<boost::beast::http::status>(code_to_http_status(error.code()));
+    GrpcAnswer a = http2_answer(error_response(error, status, true));
+    session_.respond(id, a.error_headers, std::move(a.body), {});
+    return;
+  }
   handler_.count_rejected(Protocol::grpc, error.code());
   const Logger& logger = handler_.options().logger;
   if (logger.enabled(LogLevel::warn)) {
@@ -102,17 +138,6 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   const std::string_view method = header(s, ":method").value_or("");
   const std::string_view content_type = header(s, "content-type").value_or("");
   const auto variant = grpc::variant_from_content_type(content_type);
-  if (!variant) {
-    // Not gRPC at all: an HTTP error, so no other HTTP/2 client mistakes a
-    // 200 for success (PROTOCOL-HTTP2.md).
-    handler_.count_rejected(Protocol::grpc, Code::unimplemented);
-    s.answered = true;
-    const std::string text = "content type '" + std::string(content_type.substr(0, 100)) +
-                             "' is not gRPC; use application/grpc or application/grpc+proto\n";
-    session_.respond(id, {{":status", "415"}, {"content-type", "text/plain"}}, text, {});
-    return;
-  }
-  s.variant = *variant;
   if (running_ >= handler_.options().max_concurrent_streams) {
     // Streams reset while their calls still run (a rapid-reset flood):
     // refused until some finish.
@@ -120,6 +145,14 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
     session_.reset(id, 7 /* REFUSED_STREAM */);
     return;
   }
+  if (!variant) {
+    // Not gRPC: an HTTP request (a Connect call, an event, a probe), read
+    // whole and answered as HTTP/1.1 would answer it, its own HTTP status
+    // included, so no HTTP/2 client mistakes an error for success.
+    s.http = true;
+    return;
+  }
+  s.variant = *variant;
   s.builtin = handler_.grpc_services().find(s.path);
   s.method = s.builtin ? nullptr : handler_.find(s.path);
   if (method != "POST") {
@@ -163,6 +196,18 @@ void GrpcCalls::on_data(int32_t id, std::string_view data) {
   if (it == streams_.end()) return session_.release(id, data.size());
   Stream& s = it->second;
   if (s.answered) return session_.release(id, data.size());
+  if (s.http) {
+    if (s.body.size() + data.size() > handler_.options().max_body_bytes) {
+      // 413, as over HTTP/1.1 (the same answer: read_error_response's).
+      session_.release(id, data.size());
+      handler_.count_rejected(Protocol::connect, Code::resource_exhausted);
+      s.answered = true;
+      GrpcAnswer a = http2_answer(*read_error_response(boost::beast::http::error::body_limit, handler_.options()));
+      return session_.respond(id, a.error_headers, std::move(a.body), {});
+    }
+    s.body.append(data.data(), data.size());
+    return;
+  }
   if (s.builtin != nullptr) {
     s.reader.append(data);
     session_.release(id, data.size());
@@ -217,6 +262,7 @@ void GrpcCalls::on_end(int32_t id) {
   if (it == streams_.end()) return;
   Stream& s = it->second;
   if (s.answered) return;
+  if (s.http) return start_http(id, s);
   if (s.builtin != nullptr) {
     if (s.reader.pending() != 0) {
       return refuse(id, s, Error(Code::internal, "the request stream ended inside a message"));
@@ -300,10 +346,62 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
             });
 }
 
+void GrpcCalls::start_http(int32_t id, Stream& s) {
+  namespace http = boost::beast::http;
+  Request req;
+  try {
+    const std::string_view method = header(s, ":method").value_or("");
+    const http::verb verb = http::string_to_verb(boost::beast::string_view(method.data(), method.size()));
+    if (verb == http::verb::unknown) {
+      req.method_string(boost::beast::string_view(method.data(), method.size()));
+    } else {
+      req.method(verb);
+    }
+    req.target(boost::beast::string_view(s.path.data(), s.path.size()));
+    req.version(11);
+    if (auto authority = header(s, ":authority")) {
+      req.set(http::field::host, boost::beast::string_view(authority->data(), authority->size()));
+    }
+    for (const auto& [name, value] : s.headers) {
+      if (name.empty() || name[0] == ':') continue;
+      if (name == "host" && req.find(http::field::host) != req.end()) continue;  // :authority wins
+      if (connection_specific(name)) continue;
+      req.insert(boost::beast::string_view(name.data(), name.size()), value);
+    }
+  } catch (const std::exception& e) {
+    // Beast refuses what HTTP/1.1 could not carry (nghttp2 has checked
+    // the fields already, so this is not expected).
+    session_.release(id, s.body.size());
+    return refuse(id, s, Error(Code::invalid_argument, std::string("the request cannot be read as HTTP: ") + e.what()));
+  }
+  session_.release(id, s.body.size());
+  req.body() = std::move(s.body);
+  s.body = std::string();
+  if (!req.body().empty() || req.method() == http::verb::post) req.prepare_payload();
+  req.keep_alive(true);
+  s.answered = true;
+  ++running_;
+  const RequestHandler& handler = handler_;
+  // Who answers, found once for the thread and for serve(); a route that
+  // throws here (routes are the user's) is asked again inside serve(),
+  // which answers 500, as http1_session.cc does.
+  std::optional<RequestHandler::Resolution> resolved;
+  try {
+    resolved = handler_.resolve(req);
+  } catch (...) {
+  }
+  const auto place = resolved ? handler_.place(*resolved) : RequestHandler::Place::io_thread;
+  const auto received = Clock::now();  // the whole request is in (Connect-Timeout-Ms counts from here)
+  host_.run(id, place, [&handler, req = std::move(req), resolved, received]() mutable -> GrpcAnswer {
+    return http2_answer(handler.serve(req, received, resolved ? &*resolved : nullptr));
+  });
+}
+
 void GrpcCalls::deliver(int32_t id, GrpcAnswer answer) {
   --running_;
   auto it = streams_.find(id);
   if (it == streams_.end()) return;  // reset while the call ran
+  if (answer.http) return session_.respond(id, answer.error_headers, std::move(answer.body), {});
   if (!answer.ok) return session_.respond(id, answer.error_headers, {}, {});
   session_.respond_fixed(id, response_headers(it->second), std::move(answer.body), kOkTrailers);
 }

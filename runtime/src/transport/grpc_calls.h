@@ -1,8 +1,11 @@
-// gRPC calls over one HTTP/2 connection: turns an Http2Session's request
+// Calls over one HTTP/2 connection: turns an Http2Session's request
 // events into calls of the table's functions (unary) or of the built-in
 // services (health, reflection), and their outcomes into gRPC responses:
 // headers, one length-prefixed message, trailers with grpc-status (or a
-// trailers-only response for an error). Where a call runs (this thread or a
+// trailers-only response for an error). A request that is not gRPC (a
+// Connect call, JSON or binary, a CloudEvent, GET /metrics or a probe) is
+// answered as over HTTP/1.1: the whole request goes to
+// RequestHandler::serve() and its answer comes back as HTTP/2. Where a call runs (this thread or a
 // worker) is the Host's decision; the session is touched on the
 // connection's thread only.
 //
@@ -59,12 +62,20 @@ class HeaderRequestInfo final : public RequestInfo {
 
 // A call's outcome to write on its stream: when `ok`, the framed message in
 // `body`, sent between the stream's fixed response headers and grpc-status
-// 0; else a trailers-only response, its status in `error_headers`.
+// 0; else a trailers-only response, its status in `error_headers`. For a
+// request that is not gRPC (`http`), the whole HTTP answer: `error_headers`
+// (":status" first) and `body`, no trailers.
 struct GrpcAnswer {
   bool ok = false;
   std::string body;
   Http2Headers error_headers;
+  bool http = false;
 };
+
+// The HTTP/2 form of an HTTP/1.1 answer: ":status", the fields with
+// lower-case names, without those HTTP/2 forbids (Connection, Keep-Alive,
+// Proxy-Connection, Transfer-Encoding, Upgrade); the body as it is.
+GrpcAnswer http2_answer(Response response);
 
 class GrpcCalls final : public Http2Session::Handler {
  public:
@@ -117,12 +128,16 @@ class GrpcCalls final : public Http2Session::Handler {
     bool answered = false;  // answered before the end (an error): ignore the rest
     bool started = false;   // a streaming answer's headers are out
     bool held = false;
+    bool http = false;  // not gRPC: answered by RequestHandler::serve()
   };
 
   std::optional<std::string_view> header(const Stream& s, std::string_view name) const;
   // A trailers-only error answer, now.
   void refuse(int32_t id, Stream& s, const Error& error);
   void start_unary(int32_t id, Stream& s);
+  // The request as HTTP/1.1 has it, to RequestHandler::serve() where its
+  // function runs.
+  void start_http(int32_t id, Stream& s);
   void feed_builtin(int32_t id, Stream& s);
   // The fixed response headers for the stream's variant and encoding.
   static Http2Fields response_headers(const Stream& s);

@@ -6,6 +6,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -179,10 +180,60 @@ TEST_F(GrpcServerTest, BadGrpcRequestsGetTheirStatus) {
     EXPECT_EQ(c.status_field(id, "grpc-status"), k.status) << k.what;
     EXPECT_FALSE(c.status_field(id, "grpc-message").empty()) << k.what;
   }
-  // Not gRPC at all: HTTP 415, so no HTTP client takes it for success.
-  const int32_t json = c.request("/t.TService/echo", {{"content-type", "application/json"}}, "{}");
-  ASSERT_TRUE(c.wait_closed(json));
-  EXPECT_EQ(Http2TestClient::find(c.stream(json).headers, ":status"), "415");
+  expect_serving();
+}
+
+// What is not gRPC is answered over HTTP/2 as over HTTP/1.1: Connect's
+// unary calls (JSON and binary, errors with their HTTP status and JSON
+// body), the probes and /metrics, a content type nobody serves (415), a
+// body over the limit (413); no HTTP/1.1 connection fields in the answers.
+TEST_F(GrpcServerTest, ConnectAndPlainHttpAreServedOverHttp2) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  start(std::move(options));
+  Http2TestClient c(server_->port());
+  auto status = [&](int32_t id) { return Http2TestClient::find(c.stream(id).headers, ":status"); };
+  auto header = [&](int32_t id, const char* name) { return Http2TestClient::find(c.stream(id).headers, name); };
+
+  const int32_t json = c.request("/t.TService/add", {{"content-type", "application/json"}}, R"({"a":40,"b":"2"})");
+  const int32_t binary = c.request("/t.TService/add", {{"content-type", "application/proto"}},
+                                   dispatch::testing::varint_field(1, 40) + dispatch::testing::varint_field(2, 2));
+  const int32_t failed = c.request("/t.TService/fail", {{"content-type", "application/json"}}, "{}");
+  const int32_t missing = c.request("/t.TService/nope", {{"content-type", "application/json"}}, "{}");
+  const int32_t text = c.request("/t.TService/echo", {{"content-type", "text/plain"}}, "x");
+  const int32_t big = c.request("/t.TService/echo", {{"content-type", "application/json"}},
+                                "{\"s\":\"" + std::string(2000, 'x') + "\"}");
+  const int32_t probe = c.request("/healthz", {{":method", "GET"}}, "");
+  const int32_t metrics = c.request("/metrics", {{":method", "GET"}}, "");
+  for (int32_t id : {json, binary, failed, missing, text, big, probe, metrics}) ASSERT_TRUE(c.wait_closed(id)) << id;
+
+  EXPECT_EQ(status(json), "200");
+  EXPECT_EQ(header(json, "content-type"), "application/json");
+  EXPECT_EQ(c.stream(json).data, R"({"result":"42"})");
+  EXPECT_EQ(status(binary), "200");
+  EXPECT_EQ(header(binary, "content-type"), "application/proto");
+  EXPECT_EQ(dispatch::testing::read_varints(c.stream(binary).data)[1], 42u);
+  EXPECT_EQ(status(failed), "404");  // fail answers not_found
+  EXPECT_NE(c.stream(failed).data.find(R"("code":"not_found")"), std::string::npos) << c.stream(failed).data;
+  EXPECT_EQ(status(missing), "404");
+  EXPECT_NE(c.stream(missing).data.find(R"("code":"unimplemented")"), std::string::npos);
+  EXPECT_EQ(status(text), "415");
+  EXPECT_EQ(status(big), "413");
+  EXPECT_NE(c.stream(big).data.find(R"("code":"resource_exhausted")"), std::string::npos);
+  EXPECT_EQ(status(probe), "200");
+  EXPECT_EQ(c.stream(probe).data, "ok\n");
+  EXPECT_EQ(status(metrics), "200");
+  EXPECT_NE(c.stream(metrics).data.find("dispatch_server_calls_total"), std::string::npos);
+  for (int32_t id : {json, binary, failed, missing, text, big, probe, metrics}) {
+    for (const auto& [name, value] : c.stream(id).headers) {
+      EXPECT_TRUE(name != "connection" && name != "keep-alive" && name != "transfer-encoding") << name;
+      EXPECT_EQ(name, [&] {
+        std::string lower = name;
+        for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return lower;
+      }());
+    }
+  }
   expect_serving();
 }
 
@@ -276,6 +327,17 @@ TEST_F(GrpcServerTest, ARequestNotWholeWithinTheReadTimeoutIsDeadlineExceeded) {
   const int32_t ok = c.request("/t.TService/echo", kGrpc, grpc::frame_message("fine"));
   ASSERT_TRUE(c.wait_closed(ok));
   EXPECT_EQ(c.stream(ok).data, grpc::frame_message("fine"));
+  // A Connect request not whole in time: 408 with Connect's error body, as
+  // over HTTP/1.1.
+  const int32_t connect = c.request("/t.TService/echo", {{"content-type", "application/json"}}, "{", /*end=*/false);
+  auto connect_answered = [&] { return !c.stream(connect).data.empty(); };
+  for (int i = 0; i < 30 && !connect_answered(); ++i) {
+    c.send_raw(http2_frame(6 /* PING */, 0, 0, std::string(8, '\0')));
+    c.run_until(connect_answered, std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(connect_answered()) << "no answer within 3 s";
+  EXPECT_EQ(Http2TestClient::find(c.stream(connect).headers, ":status"), "408");
+  EXPECT_NE(c.stream(connect).data.find(R"("code":"deadline_exceeded")"), std::string::npos) << c.stream(connect).data;
 }
 
 TEST_F(GrpcServerTest, ManyStreamsOnOneConnectionAllAnswer) {

@@ -66,10 +66,17 @@ class Http2TestClient {
   }
   bool connected() const { return connected_; }
 
-  // A request; `body` is sent as DATA, ending the stream when `end`.
+  // A request; `body` is sent as DATA, ending the stream when `end`. A
+  // ":method" in `extra` replaces POST.
   int32_t request(const std::string& path, Headers extra, std::string body, bool end = true) {
     Headers h{{":method", "POST"}, {":scheme", "http"}, {":authority", "127.0.0.1"}, {":path", path}};
-    for (auto& e : extra) h.push_back(std::move(e));
+    for (auto& e : extra) {
+      if (e.first == ":method") {
+        h[0].second = std::move(e.second);
+      } else {
+        h.push_back(std::move(e));
+      }
+    }
     std::vector<nghttp2_nv> nv;
     for (auto& [n, v] : h) {
       nv.push_back({reinterpret_cast<uint8_t*>(n.data()), reinterpret_cast<uint8_t*>(v.data()), n.size(), v.size(),

@@ -1,15 +1,16 @@
 // A stock Connect client (connect-node + protoc-gen-es output) calling every
-// shop function. Usage: node client.mjs BASE_URL binary|json|gzip
-// (gzip: binary, with requests gzip-compressed and gzip answers accepted).
-// Prints one line per check; exits 1 if any check failed.
+// shop function. Usage: node client.mjs BASE_URL binary|json|gzip [1.1|2]
+// (gzip: binary, with requests gzip-compressed and gzip answers accepted;
+// 2: over HTTP/2 without TLS, prior knowledge, as connect-node does for an
+// http:// URL). Prints one line per check; exits 1 if any check failed.
 import { createClient, ConnectError, Code } from "@connectrpc/connect";
 import { createConnectTransport, compressionGzip } from "@connectrpc/connect-node";
 import { ApiService } from "./gen/shop/api_pb.js";
 
-const [baseUrl, format] = process.argv.slice(2);
+const [baseUrl, format, httpVersion = "1.1"] = process.argv.slice(2);
 const transport = createConnectTransport({
   baseUrl,
-  httpVersion: "1.1",
+  httpVersion,
   useBinaryFormat: format !== "json",
   ...(format === "gzip" ? { sendCompression: compressionGzip, acceptCompression: [compressionGzip], compressMinBytes: 0 }
                         : { acceptCompression: [] }),
@@ -21,7 +22,7 @@ const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const shop = new Proxy({}, { get: (_, name) => client[name] ?? client[camel(name)] });
 let failed = 0;
 const check = (ok, what) => {
-  console.log(`${ok ? "ok  " : "FAIL"} [${format}] ${what}`);
+  console.log(`${ok ? "ok  " : "FAIL"} [${format}, HTTP/${httpVersion}] ${what}`);
   if (!ok) failed++;
 };
 const fails = async (what, code, call) => {

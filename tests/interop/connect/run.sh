@@ -3,7 +3,7 @@
 #   WORK_DIR SHOP_SERVER EXAMPLES_BUILD_DIR PROTOC CLIENT_MJS
 # Installs pinned npm packages into WORK_DIR/node (once), generates JS from
 # the shop's emitted .proto, starts shop-server on a free port, runs the
-# client in both encodings, stops the server. Exit 77 = skipped (no npm).
+# client in both encodings over HTTP/1.1 and HTTP/2, stops the server. Exit 77 = skipped (no npm).
 set -uo pipefail
 work=$1 server=$2 examples=$3 protoc=$4 client=$5
 packages=(@connectrpc/connect@2.2.0 @connectrpc/connect-node@2.2.0
@@ -47,8 +47,10 @@ done
 [ -n "$port" ] || { echo "FAIL: shop-server did not report its port"; cat "$log"; exit 1; }
 
 status=0
-for format in binary json gzip; do
-  node client.mjs "http://127.0.0.1:$port" "$format" || status=1
+for version in 1.1 2; do
+  for format in binary json gzip; do
+    node client.mjs "http://127.0.0.1:$port" "$format" "$version" || status=1
+  done
 done
 kill -TERM "$pid"
 wait "$pid"
