@@ -3,7 +3,9 @@
 // past it) and the bytes go to transport::Http2Session with the server's
 // gRPC handling (GrpcCalls) over the test service: nghttp2's framing and
 // HPACK, our stream bookkeeping, message framing, the calls and their
-// answers. Quick calls run inline, as on an I/O thread. Nothing may crash,
+// answers, and streams that are not gRPC (Connect and plain HTTP, made
+// HTTP/1.1 requests for RequestHandler::serve()). Quick calls run inline,
+// as on an I/O thread. Nothing may crash,
 // and the session's output must always be readable.
 //
 // Not for: timeouts and socket I/O (grpc_server_test.cc does those).
