@@ -320,7 +320,10 @@ Result<std::string> JsonCodec::to_binary(std::string_view type, std::string_view
   std::string url = std::string(kTypeUrlPrefix) + "/" + std::string(type);
   std::string binary;
   pb::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
+  // Fields (and enum names) this side does not know are skipped, as the
+  // binary decoder skips unknown fields and as connect-go and connect-es
+  // read JSON: a client built from a newer .proto can call an older server.
+  options.ignore_unknown_fields = true;
   auto status = pb::util::JsonToBinaryString(state_->resolver.get(), url, std::string(json), &binary,
                                              options);
   if (!status.ok()) {

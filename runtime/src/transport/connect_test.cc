@@ -94,13 +94,33 @@ TEST(Connect, JsonCodecConvertsBothWays) {
 TEST(Connect, JsonCodecRejectsBadInput) {
   auto codec = JsonCodec::create(testing::descriptor());
   ASSERT_TRUE(codec.ok());
-  for (const char* bad : {"{", R"({"a": "x"})", R"({"nope": 1})", "[]"}) {
+  for (const char* bad : {"{", R"({"a": "x"})", R"({"nope": }"})", "[]"}) {
     auto r = (*codec)->to_binary("t.AddRequest", bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code(), Code::invalid_argument);
     EXPECT_NE(r.error().message().find("t.AddRequest"), std::string::npos);
   }
   EXPECT_EQ((*codec)->to_binary("t.Missing", "{}").error().code(), Code::internal);
+}
+
+// Fields the descriptor does not have (a newer client's) are skipped, any
+// JSON value they hold, as connect-go and connect-es read JSON; the known
+// ones still count, and JSON that is not valid is still refused.
+TEST(Connect, JsonCodecSkipsUnknownFields) {
+  auto codec = JsonCodec::create(testing::descriptor());
+  ASSERT_TRUE(codec.ok());
+  auto r = (*codec)->to_binary("t.AddRequest",
+                               R"({"a": 5, "added_later": {"x": [1, "two", null]}, "b": "-7", "flag": true})");
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  auto fields = testing::read_varints(*r);
+  EXPECT_EQ(static_cast<int64_t>(fields[1]), 5);
+  EXPECT_EQ(static_cast<int64_t>(fields[2]), -7);
+  EXPECT_EQ(fields.size(), 2u);
+  auto only_unknown = (*codec)->to_binary("t.AddRequest", R"({"nope": 1})");
+  ASSERT_TRUE(only_unknown.ok()) << only_unknown.error().what();
+  EXPECT_EQ(*only_unknown, "");
+  EXPECT_FALSE((*codec)->to_binary("t.AddRequest", R"({"nope": 1, "a": "x"})").ok());
+  EXPECT_FALSE((*codec)->to_binary("t.AddRequest", R"({"nope": })").ok());
 }
 
 // The codec keeps the types it has resolved: many threads converting at once
@@ -125,7 +145,7 @@ TEST(Connect, JsonCodecGivesTheSameAnswersFromManyThreadsAtOnce) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(wrong, 0);
-  EXPECT_EQ(c.to_binary("t.AddRequest", R"({"nope": 1})").error().code(), Code::invalid_argument);
+  EXPECT_EQ(c.to_binary("t.AddRequest", R"({"a": "x"})").error().code(), Code::invalid_argument);
   EXPECT_EQ(c.to_json("t.Missing", "").error().code(), Code::internal);
 }
 
