@@ -199,7 +199,8 @@ void GrpcCalls::on_data(int32_t id, std::string_view data) {
   if (s.http) {
     if (s.body.size() + data.size() > handler_.options().max_body_bytes) {
       // 413, as over HTTP/1.1 (the same answer: read_error_response's).
-      session_.release(id, data.size());
+      session_.release(id, s.body.size() + data.size());
+      s.body = std::string();
       handler_.count_rejected(Protocol::connect, Code::resource_exhausted);
       s.answered = true;
       GrpcAnswer a = http2_answer(*read_error_response(boost::beast::http::error::body_limit, handler_.options()));
