@@ -71,4 +71,9 @@ PORT=abc "$server" 2>"$dir/bad" || status=$?
 [ "$status" = 2 ] || fail "PORT=abc (text): exit status $status, want 2"
 grep -q " error .*: invalid_argument: PORT='abc' is not a port number" "$dir/bad" ||
   fail "PORT=abc (text): $(cat "$dir/bad")"
+status=0
+PORT=abc DISPATCH_LOG_LEVEL=off "$server" 2>"$dir/bad" || status=$?
+[ "$status" = 2 ] || fail "PORT=abc (logs off): exit status $status, want 2"
+grep -q "invalid_argument: PORT='abc' is not a port number" "$dir/bad" ||
+  fail "PORT=abc (logs off): the reason is not said: $(cat "$dir/bad")"
 echo "ok: two libraries served on port $port"

@@ -1,6 +1,7 @@
 // serve_from_env(): the main() of a server without one (see the header).
 #include "dispatch/host/serve.h"
 
+#include <cstdio>
 #include <string>
 
 #include "dispatch/core/logger.h"
@@ -19,9 +20,16 @@ constexpr BuiltinRoute kBuiltinRoutes[] = {
 };
 
 // A start that cannot go on, said as the server's log lines are (JSON
-// with DISPATCH_LOG_FORMAT=json, where a platform collects them), at error.
+// with DISPATCH_LOG_FORMAT=json, where a platform collects them), at error;
+// plainly when logs are off, since exiting without a word helps nobody.
 int fail(std::string_view program, int status, const Error& error) {
-  Logger::from_env().log(LogLevel::error, std::string(program) + ": " + error.what());
+  const std::string line = std::string(program) + ": " + error.what();
+  const Logger logger = Logger::from_env();
+  if (logger.enabled(LogLevel::error)) {
+    logger.log(LogLevel::error, line);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
   return status;
 }
 
