@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "dispatch/security/signature.h"
+#include "transport/cors.h"
 #include "transport/grpc_framing.h"
 #include "transport/grpc_services.h"
 #include "transport/http_text.h"
@@ -351,6 +352,19 @@ Response RequestHandler::reject(const Request& req, const Error& error, http::st
 }
 
 Response RequestHandler::serve(Request& req, Clock::time_point received, const Resolution* resolved) const {
+  if (options_.cors_origins.empty()) return answer(req, received, resolved);
+  // CORS: a preflight from an allowed page is answered before routing and
+  // credentials (a browser sends none with it); any other answer to such a
+  // page says the page may read it.
+  const std::string_view origin = view(req[http::field::origin]);
+  if (!cors_allows(options_.cors_origins, origin)) return answer(req, received, resolved);
+  if (is_cors_preflight(req)) return cors_preflight(req, origin);
+  Response res = answer(req, received, resolved);
+  add_cors_fields(res, origin);
+  return res;
+}
+
+Response RequestHandler::answer(Request& req, Clock::time_point received, const Resolution* resolved) const {
   try {
     const std::string_view target = view(req.target()), path = route_path(target);
     const bool keep = req.keep_alive();

@@ -157,6 +157,9 @@ class RequestHandler {
   };
   metrics::Counter& calls_counter(const Route& route, Protocol protocol, Code code) const;
 
+  // serve() without CORS: the answer itself.
+  Response answer(Request& request, std::chrono::steady_clock::time_point received,
+                  const Resolution* resolved) const;
   Response reject(const Request& request, const Error& error, boost::beast::http::status status) const;
   // The answer refusing a request that fails `authenticate`, the bearer keys
   // or the signature check; nullopt when it passes them.

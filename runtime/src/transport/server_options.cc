@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "dispatch/transport/server.h"
+#include "transport/cors.h"
 #include "transport/secure_options.h"
 
 namespace dispatch {
@@ -60,6 +61,23 @@ Result<ServerOptions> ServerOptions::from_env() {
   if (!verifier.ok()) return std::move(verifier).error();
   options.verifier = std::move(*verifier);
   options.warn_if_unverified = true;
+  if (const char* origins = std::getenv("DISPATCH_CORS_ORIGINS"); origins != nullptr) {
+    std::string_view rest = origins;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string_view origin = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!origin.empty() && origin.front() == ' ') origin.remove_prefix(1);
+      while (!origin.empty() && origin.back() == ' ') origin.remove_suffix(1);
+      if (origin.empty()) continue;
+      if (!transport::is_cors_origin(origin)) {
+        return Error(Code::invalid_argument,
+                     "DISPATCH_CORS_ORIGINS: '" + std::string(origin) +
+                         "' is not an origin (scheme://host[:port], no path) or *");
+      }
+      options.cors_origins.emplace_back(origin);
+    }
+  }
   return options;
 }
 

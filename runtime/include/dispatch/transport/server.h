@@ -181,6 +181,14 @@ struct ServerOptions {
   // start() logs one warning that requests are not verified when `verifier`
   // is null. from_env() sets it: an endpoint is expected to verify.
   bool warn_if_unverified = false;
+  // Web pages whose browsers may call this server (CORS): exact origins
+  // ("https://app.example.com", scheme, host and any port) or "*" for any.
+  // Empty (the default): no CORS headers, so a browser calls only from the
+  // server's own origin. For an allowed Origin, a preflight (OPTIONS with
+  // Access-Control-Request-Method) is answered 204 before routing and
+  // credentials, and every answer to it names the origin and exposes the
+  // headers gRPC-Web and Connect clients read (docs/transport.md, "CORS").
+  std::vector<std::string> cors_origins;
 
   Logger logger = Logger::from_env();
 
@@ -200,7 +208,8 @@ struct ServerOptions {
   // 127.0.0.1:8000. `verifier` from DISPATCH_VERIFICATION_KEY: a public key
   // (SPKI PEM, literal "\n" allowed, or base64 of the 32 bytes), or several
   // separated by commas during a rotation; unset or empty: no verification,
-  // and warn_if_unverified. A malformed value is invalid_argument naming the
+  // and warn_if_unverified. `cors_origins` from DISPATCH_CORS_ORIGINS
+  // (comma-separated). A malformed value is invalid_argument naming the
   // variable and what is wrong.
   static Result<ServerOptions> from_env();
 };
