@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)grpc::error_from_status(dispatch::Code::internal, "m", in);
   if (auto text = grpc::decode_web_text(in); text.ok()) (void)grpc::encode_web_text(*text);
   (void)grpc::parse_web_trailers(in);
-  (void)grpc::variant_from_content_type(in);
+  (void)grpc::parse_content_type(in);
   (void)grpc::decode_binary_header(in);
   (void)grpc::gzip_decompress(in, kLimit);
   return 0;

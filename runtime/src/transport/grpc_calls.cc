@@ -79,29 +79,28 @@ std::optional<std::string_view> GrpcCalls::header(const Stream& s, std::string_v
 }
 
 Http2Fields GrpcCalls::response_headers(const Stream& s) {
-  // One block per variant and reply encoding, built once: the views point
+  // One block per codec and reply encoding, built once: the views point
   // at string literals (content_type_of's and kAcceptEncoding).
   struct Block {
     std::array<Http2Field, 4> fields;
     std::size_t size;
   };
-  static const std::array<Block, 6> blocks = [] {
-    std::array<Block, 6> out{};
-    const grpc::Variant variants[] = {grpc::Variant::grpc, grpc::Variant::web, grpc::Variant::web_text};
-    for (std::size_t v = 0; v < 3; ++v) {
+  static const std::array<Block, 4> blocks = [] {
+    std::array<Block, 4> out{};
+    const grpc::Codec codecs[] = {grpc::Codec::proto, grpc::Codec::json};
+    for (std::size_t c = 0; c < 2; ++c) {
       for (std::size_t gzip = 0; gzip < 2; ++gzip) {
-        Block& b = out[v * 2 + gzip];
+        Block& b = out[c * 2 + gzip];
         b.size = 0;
         b.fields[b.size++] = {":status", "200"};
-        b.fields[b.size++] = {"content-type", grpc::content_type_of(variants[v])};
+        b.fields[b.size++] = {"content-type", grpc::content_type_of(grpc::Variant::grpc, codecs[c])};
         if (gzip) b.fields[b.size++] = {"grpc-encoding", "gzip"};
         b.fields[b.size++] = {"grpc-accept-encoding", grpc::kAcceptEncoding};
       }
     }
     return out;
   }();
-  const std::size_t v = s.variant == grpc::Variant::grpc ? 0 : s.variant == grpc::Variant::web ? 1 : 2;
-  const Block& b = blocks[v * 2 + (s.grpc.gzip_reply ? 1 : 0)];
+  const Block& b = blocks[(s.codec == grpc::Codec::json ? 2 : 0) + (s.grpc.gzip_reply ? 1 : 0)];
   return Http2Fields(b.fields.data(), b.size);
 }
 
@@ -137,7 +136,7 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   s.path = header(s, ":path").value_or("");
   const std::string_view method = header(s, ":method").value_or("");
   const std::string_view content_type = header(s, "content-type").value_or("");
-  const auto variant = grpc::variant_from_content_type(content_type);
+  const auto type = grpc::parse_content_type(content_type);
   if (running_ >= handler_.options().max_concurrent_streams) {
     // Streams reset while their calls still run (a rapid-reset flood):
     // refused until some finish.
@@ -145,14 +144,16 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
     session_.reset(id, 7 /* REFUSED_STREAM */);
     return;
   }
-  if (!variant) {
+  if (!type || type->variant != grpc::Variant::grpc) {
     // Not gRPC: an HTTP request (a Connect call, an event, a probe), read
     // whole and answered as HTTP/1.1 would answer it, its own HTTP status
-    // included, so no HTTP/2 client mistakes an error for success.
+    // included, so no HTTP/2 client mistakes an error for success. gRPC-Web
+    // too: its trailers go in the body (PROTOCOL-WEB.md), whatever the HTTP
+    // version, since a browser's fetch cannot read HTTP/2 trailers.
     s.http = true;
     return;
   }
-  s.variant = *variant;
+  s.codec = type->codec;
   s.builtin = handler_.grpc_services().find(s.path);
   s.method = s.builtin ? nullptr : handler_.find(s.path);
   if (method != "POST") {
@@ -164,6 +165,10 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   auto checked = read_grpc_headers([&](std::string_view name) { return header(s, name); });
   if (!checked.ok()) return refuse(id, s, checked.error());
   s.grpc = *checked;
+  if (s.builtin != nullptr && s.codec == grpc::Codec::json) {
+    return refuse(id, s, Error(Code::unimplemented, std::string(s.path.substr(0, 200)) +
+                                                        " is served in protobuf only (application/grpc)"));
+  }
   if (s.builtin != nullptr) {
     // Health answers anyone (probes carry no keys); reflection, which shows
     // the API, asks for what the headers can prove: the authenticate hook
@@ -333,13 +338,33 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   std::string request = compressed ? std::move(inflated) : std::move(s.body);
   s.body = std::string();
   const bool gzip = s.grpc.gzip_reply;
+  const bool json = s.codec == grpc::Codec::json;
   const RequestHandler& handler = handler_;
   const auto received = s.received;
   host_.run(id, handler_.place(method),
-            [&handler, &method, request = std::move(request), skip, context = std::move(context), received,
-             gzip]() -> GrpcAnswer {
-              const std::string_view message = std::string_view(request).substr(skip);
+            [&handler, &method, request = std::move(request), skip, context = std::move(context), received, gzip,
+             json]() -> GrpcAnswer {
+              std::string_view message = std::string_view(request).substr(skip);
+              // A JSON message becomes the protobuf bytes the function's
+              // decoder reads, on the call's thread, as a Connect JSON
+              // request's do.
+              std::string converted;
+              if (json) {
+                auto binary = handler.request_from_json(method, message);
+                if (!binary.ok()) {
+                  handler.count_rejected(Protocol::grpc, binary.error().code());
+                  const Logger& logger = handler.options().logger;
+                  if (logger.enabled(LogLevel::warn)) {
+                    logger.log(LogLevel::warn,
+                               "rejected gRPC " + std::string(method.path) + ": " + binary.error().what());
+                  }
+                  return GrpcAnswer{false, {}, trailers_only(binary.error())};
+                }
+                converted = std::move(*binary);
+                message = converted;
+              }
               auto result = handler.run(method, message, context, received, Protocol::grpc);
+              if (result.ok() && json) result = handler.reply_to_json(method, *result);
               if (!result.ok()) return GrpcAnswer{false, {}, trailers_only(result.error())};
               std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true)
                                       : grpc::frame_message(*result);

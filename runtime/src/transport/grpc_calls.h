@@ -120,7 +120,7 @@ class GrpcCalls final : public Http2Session::Handler {
     std::string_view path;
     const Method* method = nullptr;
     const GrpcServices::Method* builtin = nullptr;
-    grpc::Variant variant = grpc::Variant::grpc;
+    grpc::Codec codec = grpc::Codec::proto;  // the messages' encoding (+json: the JSON mapping)
     GrpcRequestHeaders grpc;
     std::string body;  // a unary call's whole body (signatures cover it)
     grpc::MessageReader reader{0};
@@ -139,7 +139,7 @@ class GrpcCalls final : public Http2Session::Handler {
   // function runs.
   void start_http(int32_t id, Stream& s);
   void feed_builtin(int32_t id, Stream& s);
-  // The fixed response headers for the stream's variant and encoding.
+  // The fixed response headers for the stream's codec and encoding.
   static Http2Fields response_headers(const Stream& s);
 
   Http2Session& session_;

@@ -33,7 +33,7 @@ constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
 
 }  // namespace
 
-std::optional<Variant> variant_from_content_type(std::string_view content_type) noexcept {
+std::optional<ContentType> parse_content_type(std::string_view content_type) noexcept {
   std::string_view base = trim_ows(content_type.substr(0, content_type.find(';')));
   // Longest prefixes first: "application/grpc" is a prefix of the others.
   struct Known {
@@ -44,7 +44,10 @@ std::optional<Variant> variant_from_content_type(std::string_view content_type) 
                          Known{"application/grpc-web", Variant::web}, Known{"application/grpc", Variant::grpc}}) {
     if (!iequals_prefix(base, k.prefix)) continue;
     const std::string_view codec = base.substr(k.prefix.size());
-    if (codec.empty() || (iequals_prefix(codec, "+proto") && codec.size() == 6)) return k.variant;
+    if (codec.empty() || (codec.size() == 6 && iequals_prefix(codec, "+proto"))) {
+      return ContentType{k.variant, Codec::proto};
+    }
+    if (codec.size() == 5 && iequals_prefix(codec, "+json")) return ContentType{k.variant, Codec::json};
     return std::nullopt;
   }
   return std::nullopt;
@@ -54,14 +57,15 @@ bool looks_like_grpc(std::string_view content_type) noexcept {
   return iequals_prefix(trim_ows(content_type), "application/grpc");
 }
 
-std::string_view content_type_of(Variant variant) noexcept {
+std::string_view content_type_of(Variant variant, Codec codec) noexcept {
+  const bool json = codec == Codec::json;
   switch (variant) {
     case Variant::grpc:
-      return "application/grpc";
+      return json ? "application/grpc+json" : "application/grpc";
     case Variant::web:
-      return "application/grpc-web+proto";
+      return json ? "application/grpc-web+json" : "application/grpc-web+proto";
     case Variant::web_text:
-      return "application/grpc-web-text+proto";
+      return json ? "application/grpc-web-text+json" : "application/grpc-web-text+proto";
   }
   return "application/grpc";
 }

@@ -29,14 +29,25 @@ enum class Variant {
   web_text,  // application/grpc-web-text[+proto]: base64 bodies
 };
 
-// The variant a Content-Type names ("application/grpc", "+proto",
+// How the messages are encoded: the content type's "+proto" (or none) or
+// "+json" (protobuf's JSON mapping, as connect-go's and grpc-go's JSON
+// codecs write it).
+enum class Codec { proto, json };
+struct ContentType {
+  Variant variant = Variant::grpc;
+  Codec codec = Codec::proto;
+  bool operator==(const ContentType&) const = default;
+};
+// The variant and codec a Content-Type names ("application/grpc-web+json";
 // parameters after ";" ignored, case-insensitive), nullopt for another
-// content type or another codec ("+json"): those are answered 415.
-std::optional<Variant> variant_from_content_type(std::string_view content_type) noexcept;
+// content type or another codec ("+cbor"): those are answered 415.
+std::optional<ContentType> parse_content_type(std::string_view content_type) noexcept;
 // True when `content_type` starts with "application/grpc" (any variant or
 // codec): the request is a gRPC one, to be refused in gRPC terms.
 bool looks_like_grpc(std::string_view content_type) noexcept;
-std::string_view content_type_of(Variant variant) noexcept;
+// The Content-Type of an answer: "application/grpc" for gRPC in protobuf
+// (what every gRPC implementation sends), the codec named otherwise.
+std::string_view content_type_of(Variant variant, Codec codec = Codec::proto) noexcept;
 
 // grpc-timeout: 1 to 8 ASCII digits and a unit (H, M, S, m, u, n).
 // Anything else is invalid_argument naming the header and the value.

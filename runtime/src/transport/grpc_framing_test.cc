@@ -7,19 +7,30 @@
 namespace dispatch::grpc {
 namespace {
 
-TEST(GrpcContentType, NamesTheVariants) {
-  EXPECT_EQ(variant_from_content_type("application/grpc"), Variant::grpc);
-  EXPECT_EQ(variant_from_content_type("application/grpc+proto"), Variant::grpc);
-  EXPECT_EQ(variant_from_content_type("Application/GRPC; charset=utf-8"), Variant::grpc);
-  EXPECT_EQ(variant_from_content_type("application/grpc-web"), Variant::web);
-  EXPECT_EQ(variant_from_content_type("application/grpc-web+proto"), Variant::web);
-  EXPECT_EQ(variant_from_content_type("application/grpc-web-text"), Variant::web_text);
-  EXPECT_EQ(variant_from_content_type("application/grpc-web-text+proto"), Variant::web_text);
-  EXPECT_FALSE(variant_from_content_type("application/grpc+json"));
-  EXPECT_FALSE(variant_from_content_type("application/grpcx"));
-  EXPECT_FALSE(variant_from_content_type("application/proto"));
-  EXPECT_TRUE(looks_like_grpc("application/grpc+json"));
+TEST(GrpcContentType, NamesTheVariantsAndCodecs) {
+  auto proto = [](Variant v) { return ContentType{v, Codec::proto}; };
+  auto json = [](Variant v) { return ContentType{v, Codec::json}; };
+  EXPECT_EQ(parse_content_type("application/grpc"), proto(Variant::grpc));
+  EXPECT_EQ(parse_content_type("application/grpc+proto"), proto(Variant::grpc));
+  EXPECT_EQ(parse_content_type("Application/GRPC; charset=utf-8"), proto(Variant::grpc));
+  EXPECT_EQ(parse_content_type("application/grpc-web"), proto(Variant::web));
+  EXPECT_EQ(parse_content_type("application/grpc-web+proto"), proto(Variant::web));
+  EXPECT_EQ(parse_content_type("application/grpc-web-text"), proto(Variant::web_text));
+  EXPECT_EQ(parse_content_type("application/grpc-web-text+proto"), proto(Variant::web_text));
+  EXPECT_EQ(parse_content_type("application/grpc+json"), json(Variant::grpc));
+  EXPECT_EQ(parse_content_type("application/grpc-web+JSON; charset=utf-8"), json(Variant::web));
+  EXPECT_EQ(parse_content_type("application/grpc-web-text+json"), json(Variant::web_text));
+  EXPECT_FALSE(parse_content_type("application/grpc+cbor"));
+  EXPECT_FALSE(parse_content_type("application/grpc+jsonx"));
+  EXPECT_FALSE(parse_content_type("application/grpc+protobuf"));
+  EXPECT_FALSE(parse_content_type("application/grpcx"));
+  EXPECT_FALSE(parse_content_type("application/proto"));
+  EXPECT_TRUE(looks_like_grpc("application/grpc+cbor"));
   EXPECT_FALSE(looks_like_grpc("application/json"));
+  EXPECT_EQ(content_type_of(Variant::grpc), "application/grpc");
+  EXPECT_EQ(content_type_of(Variant::grpc, Codec::json), "application/grpc+json");
+  EXPECT_EQ(content_type_of(Variant::web), "application/grpc-web+proto");
+  EXPECT_EQ(content_type_of(Variant::web_text, Codec::json), "application/grpc-web-text+json");
 }
 
 TEST(GrpcTimeout, ParsesEveryUnit) {

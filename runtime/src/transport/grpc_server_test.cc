@@ -237,6 +237,71 @@ TEST_F(GrpcServerTest, ConnectAndPlainHttpAreServedOverHttp2) {
   expect_serving();
 }
 
+// gRPC-Web over HTTP/2 is gRPC-Web as over HTTP/1.1: the trailers end the
+// body as a trailer frame (a browser's fetch reads no HTTP/2 trailers), and
+// -text bodies are base64 both ways; no HTTP/2 trailers are sent.
+TEST_F(GrpcServerTest, GrpcWebOverHttp2PutsItsTrailersInTheBody) {
+  start();
+  Http2TestClient c(server_->port());
+  const Http2TestClient::Headers web = {{"content-type", "application/grpc-web+proto"}, {"x-grpc-web", "1"}};
+  const Http2TestClient::Headers text = {{"content-type", "application/grpc-web-text"}, {"x-grpc-web", "1"}};
+  const int32_t binary = c.request("/t.TService/echo", web, grpc::frame_message("hi"));
+  const int32_t base64 = c.request("/t.TService/echo", text, grpc::encode_web_text(grpc::frame_message("hi")));
+  const int32_t failed = c.request("/t.TService/fail", web, grpc::frame_message(""));
+  const int32_t health = c.request("/grpc.health.v1.Health/Check", web, grpc::frame_message(""));
+  for (int32_t id : {binary, base64, failed, health}) ASSERT_TRUE(c.wait_closed(id)) << id;
+  const std::string trailer = grpc::web_trailer_frame({{"grpc-status", "0"}});
+  auto header = [&](int32_t id, const char* name) { return Http2TestClient::find(c.stream(id).headers, name); };
+
+  EXPECT_EQ(header(binary, ":status"), "200");
+  EXPECT_EQ(header(binary, "content-type"), "application/grpc-web+proto");
+  EXPECT_EQ(c.stream(binary).data, grpc::frame_message("hi") + trailer);
+  EXPECT_EQ(header(base64, "content-type"), "application/grpc-web-text+proto");
+  auto decoded = grpc::decode_web_text(c.stream(base64).data);
+  ASSERT_TRUE(decoded.ok()) << c.stream(base64).data;
+  EXPECT_EQ(*decoded, grpc::frame_message("hi") + trailer);
+  // An error is trailers-only: its status in the headers, no body.
+  EXPECT_EQ(header(failed, ":status"), "200");
+  EXPECT_EQ(header(failed, "grpc-status"), "5");
+  EXPECT_TRUE(c.stream(failed).data.empty());
+  EXPECT_EQ(c.stream(health).data, grpc::frame_message("\x08\x01") + trailer);  // SERVING
+  for (int32_t id : {binary, base64, failed, health}) EXPECT_TRUE(c.stream(id).trailers.empty()) << id;
+  expect_serving();
+}
+
+// "+json": the messages are protobuf's JSON mapping, over gRPC as over
+// gRPC-Web, answered in kind; JSON that does not fit the request is
+// INVALID_ARGUMENT, and the built-in services (protobuf only) refuse it.
+TEST_F(GrpcServerTest, JsonMessagesAreAnsweredInJson) {
+  start();
+  Http2TestClient c(server_->port());
+  const Http2TestClient::Headers grpc_json = {{"content-type", "application/grpc+json"}, {"te", "trailers"}};
+  const Http2TestClient::Headers web_json = {{"content-type", "application/grpc-web+json"}};
+  const int32_t add = c.request("/t.TService/add", grpc_json, grpc::frame_message(R"({"a":40,"b":"2"})"));
+  const int32_t empty = c.request("/t.TService/add", grpc_json, grpc::frame_message(""));
+  const int32_t bad = c.request("/t.TService/add", grpc_json, grpc::frame_message(R"({"a":"x"})"));
+  const int32_t not_json = c.request("/t.TService/add", grpc_json, grpc::frame_message("\x08\x01"));
+  const int32_t failed = c.request("/t.TService/fail", grpc_json, grpc::frame_message("{}"));
+  const int32_t health = c.request("/grpc.health.v1.Health/Check", grpc_json, grpc::frame_message("{}"));
+  const int32_t web = c.request("/t.TService/add", web_json, grpc::frame_message(R"({"a":1,"b":"2"})"));
+  for (int32_t id : {add, empty, bad, not_json, failed, health, web}) ASSERT_TRUE(c.wait_closed(id)) << id;
+  auto header = [&](int32_t id, const char* name) { return Http2TestClient::find(c.stream(id).headers, name); };
+
+  EXPECT_EQ(header(add, "content-type"), "application/grpc+json");
+  EXPECT_EQ(c.stream(add).data, grpc::frame_message(R"({"result":"42"})"));
+  EXPECT_EQ(c.status_field(add, "grpc-status"), "0");
+  EXPECT_EQ(c.stream(empty).data, grpc::frame_message(R"({"result":"0"})"));  // the empty message: 0 + 0
+  EXPECT_EQ(c.status_field(bad, "grpc-status"), "3");
+  EXPECT_EQ(c.status_field(not_json, "grpc-status"), "3");
+  EXPECT_EQ(c.status_field(failed, "grpc-status"), "5");
+  EXPECT_EQ(c.status_field(health, "grpc-status"), "12");
+  EXPECT_NE(c.status_field(health, "grpc-message").find("protobuf only"), std::string::npos);
+  EXPECT_EQ(header(web, "content-type"), "application/grpc-web+json");
+  EXPECT_EQ(c.stream(web).data,
+            grpc::frame_message(R"({"result":"3"})") + grpc::web_trailer_frame({{"grpc-status", "0"}}));
+  expect_serving();
+}
+
 TEST_F(GrpcServerTest, ABadPrefaceClosesThatConnectionOnly) {
   start();
   Http2TestClient bad(server_->port(), /*send_preface=*/false);
@@ -407,6 +472,21 @@ TEST_F(GrpcWebTest, ErrorsAreTrailersOnly) {
   EXPECT_EQ(r["grpc-status"], "3");
   r = answer("application/grpc-web", grpc::frame_message(""), "/t.TService/nope");
   EXPECT_EQ(r["grpc-status"], "12");
+}
+
+TEST_F(GrpcWebTest, JsonMessagesAreAnsweredInJson) {
+  Response r = answer("application/grpc-web-text+json", grpc::encode_web_text(grpc::frame_message(R"({"text":"hi"})")));
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "application/grpc-web-text+json");
+  EXPECT_EQ(*grpc::decode_web_text(r.body()),
+            grpc::frame_message(R"({"text":"hi"})") + grpc::web_trailer_frame({{"grpc-status", "0"}}));
+  r = answer("application/grpc-web+json", grpc::frame_message(R"({"text":1})"));
+  EXPECT_EQ(r["grpc-status"], "3");
+  EXPECT_EQ(r[boost::beast::http::field::content_type], "application/grpc-web+json");
+  r = answer("application/grpc-web+json", grpc::frame_message("{}"), "/grpc.health.v1.Health/Check");
+  EXPECT_EQ(r["grpc-status"], "12");
+  r = answer("application/grpc-web+cbor", grpc::frame_message("{}"));
+  EXPECT_EQ(r.result_int(), 415u);
 }
 
 TEST_F(GrpcWebTest, PlainGrpcOverHttp1IsRefused) {

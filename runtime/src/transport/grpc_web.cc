@@ -1,10 +1,12 @@
-// gRPC-Web over HTTP/1.1 (PROTOCOL-WEB.md): the request body is the gRPC
+// gRPC-Web (PROTOCOL-WEB.md), over HTTP/1.1 and HTTP/2 alike (grpc_calls.cc
+// hands HTTP/2 streams of it here whole): the request body is the gRPC
 // framed message (base64 for application/grpc-web-text), the response body
 // the framed answer followed by a trailer frame (flag 0x80) carrying
-// grpc-status and grpc-message, since HTTP/1.1 has no trailers a browser can
-// read. An error is a trailers-only response: HTTP 200 with grpc-status in
-// the headers and no body. Plain gRPC (application/grpc) needs HTTP/2 and
-// is refused with 415 here.
+// grpc-status and grpc-message, since a browser can read no HTTP trailers.
+// An error is a trailers-only response: HTTP 200 with grpc-status in the
+// headers and no body. "+json" messages are protobuf's JSON mapping,
+// converted as Connect's JSON is. Plain gRPC (application/grpc) over
+// HTTP/1.1 needs HTTP/2 and is refused with 415 here.
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
@@ -24,19 +26,19 @@ using Clock = std::chrono::steady_clock;
 
 std::string_view view(beast::string_view s) { return {s.data(), s.size()}; }
 
-Response web_response(bool keep_alive, grpc::Variant variant) {
+Response web_response(bool keep_alive, grpc::ContentType content_type) {
   Response r;
   r.result(http::status::ok);
   r.version(11);
   r.keep_alive(keep_alive);
-  const std::string_view type = grpc::content_type_of(variant);
+  const std::string_view type = grpc::content_type_of(content_type.variant, content_type.codec);
   r.set(http::field::content_type, beast::string_view(type.data(), type.size()));
   r.set("grpc-accept-encoding", beast::string_view(grpc::kAcceptEncoding.data(), grpc::kAcceptEncoding.size()));
   return r;
 }
 
-Response web_error(const Request& req, grpc::Variant variant, const Error& error) {
-  Response r = web_response(req.keep_alive(), variant);
+Response web_error(const Request& req, grpc::ContentType content_type, const Error& error) {
+  Response r = web_response(req.keep_alive(), content_type);
   for (const auto& [name, value] : grpc::status_trailers(&error)) r.set(name, value);
   r.prepare_payload();
   return r;
@@ -48,7 +50,7 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
   const std::string_view target = view(req.target());
   const std::string_view path = target.substr(0, target.find('?'));
   const std::string_view content_type = view(req[http::field::content_type]);
-  const auto variant = grpc::variant_from_content_type(content_type);
+  const auto type = grpc::parse_content_type(content_type);
   auto refuse_http = [&](http::status status, Error error) {
     count_rejected(Protocol::grpc_web, error.code());
     if (options_.logger.enabled(LogLevel::warn)) {
@@ -58,13 +60,13 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
     }
     return error_response(error, status, req.keep_alive());
   };
-  if (!variant) {
+  if (!type) {
     return refuse_http(http::status::unsupported_media_type,
                        Error(Code::unimplemented, "content type '" + std::string(content_type.substr(0, 100)) +
                                                       "' is not supported; gRPC-Web bodies are application/"
-                                                      "grpc-web[-text][+proto]"));
+                                                      "grpc-web[-text][+proto|+json]"));
   }
-  if (*variant == grpc::Variant::grpc) {
+  if (type->variant == grpc::Variant::grpc) {
     return refuse_http(http::status::unsupported_media_type,
                        Error(Code::unimplemented,
                              "gRPC needs HTTP/2 (cleartext, prior knowledge, on this same port); over HTTP/1.1 "
@@ -80,7 +82,7 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
     if (options_.logger.enabled(LogLevel::warn)) {
       options_.logger.log(LogLevel::warn, "rejected gRPC-Web " + std::string(path.substr(0, 200)) + ": " + error.what());
     }
-    return web_error(req, *variant, error);
+    return web_error(req, *type, error);
   };
   auto header = [&req](std::string_view name) -> std::optional<std::string_view> {
     auto it = req.find(beast::string_view(name.data(), name.size()));
@@ -97,8 +99,13 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
   }
   auto checked = read_grpc_headers(header);
   if (!checked.ok()) return refuse(checked.error());
+  const bool json = type->codec == grpc::Codec::json;
+  if (builtin != nullptr && json) {
+    return refuse(Error(Code::unimplemented, std::string(path.substr(0, 200)) +
+                                                 " is served in protobuf only (application/grpc-web+proto)"));
+  }
   std::string framed;
-  if (*variant == grpc::Variant::web_text) {
+  if (type->variant == grpc::Variant::web_text) {
     auto decoded = grpc::decode_web_text(req.body());
     if (!decoded.ok()) return refuse(decoded.error());
     framed = std::move(*decoded);
@@ -163,21 +170,27 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
       auto allowed = admit(info, request);
       if (!allowed.ok()) return refuse(allowed.error());
     }
+    if (json) {
+      auto binary = request_from_json(*method, messages[0]);
+      if (!binary.ok()) return refuse(binary.error());
+      messages[0] = std::move(*binary);
+    }
     CallContext context = context_for(*method, header("traceparent"), header("tracestate"));
     if (checked->timeout) context.deadline = received + *checked->timeout;
     context.attempt = checked->attempt;
     auto result = run(*method, messages[0], context, received, Protocol::grpc_web);
-    if (!result.ok()) return web_error(req, *variant, result.error());
+    if (result.ok() && json) result = reply_to_json(*method, *result);
+    if (!result.ok()) return web_error(req, *type, result.error());
     answers.push_back(std::move(*result));
   }
-  Response r = web_response(req.keep_alive(), *variant);
+  Response r = web_response(req.keep_alive(), *type);
   std::string body;
   for (const std::string& a : answers) {
     body += checked->gzip_reply ? grpc::frame_message(grpc::gzip_compress(a), true) : grpc::frame_message(a);
   }
   body += grpc::web_trailer_frame(grpc::status_trailers(nullptr));
   if (checked->gzip_reply) r.set("grpc-encoding", "gzip");
-  r.body() = *variant == grpc::Variant::web_text ? grpc::encode_web_text(body) : std::move(body);
+  r.body() = type->variant == grpc::Variant::web_text ? grpc::encode_web_text(body) : std::move(body);
   r.prepare_payload();
   return r;
 }

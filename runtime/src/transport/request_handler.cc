@@ -220,6 +220,24 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
 
 RequestHandler::~RequestHandler() = default;
 
+Result<std::string> RequestHandler::request_from_json(const Method& method, std::string_view json) const {
+  auto it = routes_.find(&method);
+  if (it == routes_.end() || it->second->codec == nullptr) {
+    return Error(Code::unimplemented, "JSON is not available for " + std::string(method.name) +
+                                          (it == routes_.end() ? "" : ": " + it->second->codec_problem) +
+                                          "; send protobuf");
+  }
+  return it->second->codec->to_binary(method.request_type, json.empty() ? "{}" : json);
+}
+
+Result<std::string> RequestHandler::reply_to_json(const Method& method, std::string_view binary) const {
+  auto it = routes_.find(&method);
+  if (it == routes_.end() || it->second->codec == nullptr) {
+    return Error(Code::unimplemented, "JSON is not available for " + std::string(method.name));
+  }
+  return it->second->codec->to_json(method.response_type, binary);
+}
+
 bool RequestHandler::is_quick(const Method& method) const {
   if (method.waits) return false;
   auto it = routes_.find(&method);

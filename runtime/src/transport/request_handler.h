@@ -130,9 +130,19 @@ class RequestHandler {
   // `resolved`: resolve(request), when the caller has it already.
   Response serve(Request& request, std::chrono::steady_clock::time_point received,
                  const Resolution* resolved = nullptr) const;
-  // A gRPC-Web request (application/grpc-web[-text]) over HTTP/1.1, or a
-  // gRPC one that needs HTTP/2 (refused); see grpc_web.cc.
+  // A gRPC-Web request (application/grpc-web[-text][+proto|+json]) over
+  // HTTP/1.1 or HTTP/2, or a gRPC one over HTTP/1.1, which needs HTTP/2
+  // (refused); see grpc_web.cc.
   Response serve_grpc_web(Request& request, std::chrono::steady_clock::time_point received) const;
+
+  // The JSON codec's two directions for a function's messages (gRPC's and
+  // gRPC-Web's "+json", as Connect's JSON): a request in protobuf's JSON
+  // mapping (empty: the empty message) to its protobuf bytes
+  // (invalid_argument naming what does not fit), and a reply's bytes to
+  // JSON (internal if they do not parse). unimplemented when JSON is not
+  // available for the function's service.
+  Result<std::string> request_from_json(const Method& method, std::string_view json) const;
+  Result<std::string> reply_to_json(const Method& method, std::string_view binary) const;
 
   // The answer to the raw bytes of one request as a server would give it
   // (a malformed or oversized request included), or nullopt when the bytes

@@ -1,14 +1,24 @@
-// A stock Connect client (connect-node + protoc-gen-es output) calling every
-// shop function. Usage: node client.mjs BASE_URL binary|json|gzip [1.1|2]
+// A stock client (connect-node + protoc-gen-es output) calling every shop
+// function. Usage:
+//   node client.mjs BASE_URL binary|json|gzip [1.1|2] [connect|grpc|grpc-web]
 // (gzip: binary, with requests gzip-compressed and gzip answers accepted;
 // 2: over HTTP/2 without TLS, prior knowledge, as connect-node does for an
-// http:// URL). Prints one line per check; exits 1 if any check failed.
+// http:// URL; the protocol is connect-node's own transport of that name,
+// Connect by default; gRPC needs HTTP/2). Prints one line per check; exits 1
+// if any check failed.
 import { createClient, ConnectError, Code } from "@connectrpc/connect";
-import { createConnectTransport, compressionGzip } from "@connectrpc/connect-node";
+import {
+  createConnectTransport, createGrpcTransport, createGrpcWebTransport, compressionGzip,
+} from "@connectrpc/connect-node";
 import { ApiService } from "./gen/shop/api_pb.js";
 
-const [baseUrl, format, httpVersion = "1.1"] = process.argv.slice(2);
-const transport = createConnectTransport({
+const [baseUrl, format, httpVersion = "1.1", protocol = "connect"] = process.argv.slice(2);
+const makers = { connect: createConnectTransport, grpc: createGrpcTransport, "grpc-web": createGrpcWebTransport };
+if (!makers[protocol]) {
+  console.log(`FAIL unknown protocol ${protocol}`);
+  process.exit(1);
+}
+const transport = makers[protocol]({
   baseUrl,
   httpVersion,
   useBinaryFormat: format !== "json",
@@ -22,7 +32,7 @@ const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const shop = new Proxy({}, { get: (_, name) => client[name] ?? client[camel(name)] });
 let failed = 0;
 const check = (ok, what) => {
-  console.log(`${ok ? "ok  " : "FAIL"} [${format}, HTTP/${httpVersion}] ${what}`);
+  console.log(`${ok ? "ok  " : "FAIL"} [${protocol}, ${format}, HTTP/${httpVersion}] ${what}`);
   if (!ok) failed++;
 };
 const fails = async (what, code, call) => {

@@ -3,7 +3,9 @@
 #   WORK_DIR SHOP_SERVER EXAMPLES_BUILD_DIR PROTOC CLIENT_MJS
 # Installs pinned npm packages into WORK_DIR/node (once), generates JS from
 # the shop's emitted .proto, starts shop-server on a free port, runs the
-# client in both encodings over HTTP/1.1 and HTTP/2, stops the server. Exit 77 = skipped (no npm).
+# client with each of connect-node's protocols (Connect, gRPC-Web, gRPC) in
+# binary, JSON and gzip over HTTP/1.1 and HTTP/2, stops the server. Exit 77 =
+# skipped (no npm).
 set -uo pipefail
 work=$1 server=$2 examples=$3 protoc=$4 client=$5
 packages=(@connectrpc/connect@2.2.0 @connectrpc/connect-node@2.2.0
@@ -47,9 +49,14 @@ done
 [ -n "$port" ] || { echo "FAIL: shop-server did not report its port"; cat "$log"; exit 1; }
 
 status=0
-for version in 1.1 2; do
-  for format in binary json gzip; do
-    node client.mjs "http://127.0.0.1:$port" "$format" "$version" || status=1
+# Each of connect-node's protocols: Connect and gRPC-Web over HTTP/1.1 and
+# HTTP/2, gRPC over HTTP/2 (what it always uses).
+for protocol in connect grpc-web grpc; do
+  for version in 1.1 2; do
+    [ "$protocol" = grpc ] && [ "$version" = 1.1 ] && continue
+    for format in binary json gzip; do
+      node client.mjs "http://127.0.0.1:$port" "$format" "$version" "$protocol" || status=1
+    done
   done
 done
 kill -TERM "$pid"
