@@ -3,7 +3,8 @@
 Starts dispatchd (argv[1]) on a free port with an API key and a store in a
 temporary directory, then: AdminService/List over gRPC without the key is
 UNAUTHENTICATED and with it answers; reflection (v1) lists the scheduler's
-services; GET /metrics shows the scheduler's and the store's metrics.
+services; GET /metrics shows the scheduler's and the store's metrics, in
+the text format as the Prometheus parser reads it (metrics_format.py).
 Messages are hand-encoded (a few protobuf bytes), so no generated code is
 needed. Exits non-zero at the first wrong answer.
 """
@@ -15,6 +16,8 @@ import time
 import urllib.request
 
 import grpc
+
+import metrics_format
 
 dispatchd = sys.argv[1]
 failures = []
@@ -64,6 +67,8 @@ with tempfile.TemporaryDirectory() as tmp:
                      "dispatch_server_rejected_total{protocol=\"grpc\",code=\"unauthenticated\"}",
                      "# TYPE dispatch_store_commit_duration_seconds histogram"]:
             check("/metrics has " + name, name in metrics, metrics[:2000])
+        wrong = metrics_format.problems(metrics)
+        check("/metrics is what a Prometheus scraper takes", not wrong, "; ".join(wrong[:10]))
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)

@@ -2,12 +2,15 @@
 
 Messages come from protoc --python_out over the emitted shop/api.proto; the
 calls go through grpcio's generic unary API, as a generated stub would.
-Exits non-zero at the first wrong answer.
+Then the server's /metrics, read as a Prometheus server reads it
+(metrics_format.py). Exits non-zero if any check failed.
 """
 import sys
+import urllib.request
 
 import grpc
 
+import metrics_format
 from shop import api_pb2
 
 target = sys.argv[1]
@@ -73,6 +76,14 @@ with grpc.insecure_channel(target) as channel:
 
     futures = [add.future(api_pb2.AddRequest(a=i, b=1), timeout=10) for i in range(100)]
     check("100 concurrent calls on one channel", all(f.result().result == i + 1 for i, f in enumerate(futures)))
+
+# The server's /metrics after those calls (errors, gzip, a deadline among
+# them), on the same port, as a Prometheus server scrapes it.
+metrics = urllib.request.urlopen("http://%s/metrics" % target, timeout=10).read().decode()
+check("/metrics counts the gRPC calls",
+      'dispatch_server_calls_total{function="shop.add",protocol="grpc",code="ok"}' in metrics, metrics[:2000])
+wrong = metrics_format.problems(metrics)
+check("/metrics is what a Prometheus scraper takes", not wrong, "; ".join(wrong[:10]))
 
 if failures:
     print("%d failed" % len(failures))

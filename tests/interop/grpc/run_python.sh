@@ -6,8 +6,8 @@
 # port, runs the grpcio client against it, stops the server.
 set -uo pipefail
 work=$1 server=$2 proto_root=$3 protoc=$4 client=$5 python=$6
-"$python" -c 'import grpc, google.protobuf' 2>/dev/null ||
-  { echo "FAIL: python3-grpcio / python3-protobuf missing (scripts/deps.sh installs them)"; exit 1; }
+"$python" -c 'import grpc, google.protobuf, prometheus_client' 2>/dev/null ||
+  { echo "FAIL: python3-grpcio / python3-protobuf / python3-prometheus-client missing (scripts/deps.sh installs them)"; exit 1; }
 rm -rf "$work" && mkdir -p "$work/gen" || exit 1
 "$protoc" -I "$proto_root" --python_out="$work/gen" shop/api.proto || { echo "FAIL: protoc --python_out"; exit 1; }
 
