@@ -16,7 +16,6 @@
 #include <google/protobuf/type.pb.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
-#include <cctype>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -31,17 +30,7 @@ namespace pb = google::protobuf;
 
 constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com";
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
+using transport::iequals_ascii;
 using transport::trim_ows;
 
 std::string status_message(const pb::util::Status& status) {
@@ -78,8 +67,8 @@ bool add_with_dependencies(const std::string& name, pb::DescriptorPool& pool,
 std::optional<Encoding> encoding_from_content_type(std::string_view content_type) noexcept {
   const auto semicolon = content_type.find(';');
   const std::string_view media = trim_ows(content_type.substr(0, semicolon));
-  if (iequals(media, kProtoContentType)) return Encoding::proto;
-  if (iequals(media, kJsonContentType)) return Encoding::json;
+  if (iequals_ascii(media, kProtoContentType)) return Encoding::proto;
+  if (iequals_ascii(media, kJsonContentType)) return Encoding::json;
   return std::nullopt;
 }
 

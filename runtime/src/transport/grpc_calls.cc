@@ -7,8 +7,9 @@
 #include "transport/grpc_calls.h"
 
 #include <array>
-#include <cctype>
 #include <deque>
+
+#include "transport/http_text.h"
 
 namespace dispatch::transport {
 namespace {
@@ -40,8 +41,7 @@ GrpcAnswer http2_answer(Response response) {
   a.http = true;
   a.error_headers.emplace_back(":status", std::to_string(response.result_int()));
   for (const auto& field : response) {
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string name = lowercase_ascii(std::string(field.name_string()));
     if (connection_specific(name)) continue;
     a.error_headers.emplace_back(std::move(name), std::string(field.value()));
   }

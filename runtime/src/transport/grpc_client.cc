@@ -19,7 +19,6 @@
 #include <openssl/x509v3.h>
 
 #include <atomic>
-#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -27,6 +26,7 @@
 #include "dispatch/core/service.h"
 #include "dispatch/security/signature.h"
 #include "transport/grpc_framing.h"
+#include "transport/http_text.h"
 
 namespace dispatch {
 namespace {
@@ -492,8 +492,7 @@ struct GrpcClient::Impl {
     // writes them ("Content-Digest").
     if (options.signer) {
       for (auto& [n, v] : options.signer->sign("POST", path, target.authority, "application/grpc", body)) {
-        for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        h.emplace_back(std::move(n), std::move(v));
+        h.emplace_back(transport::lowercase_ascii(std::move(n)), std::move(v));
       }
     }
 

@@ -9,7 +9,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "security/base64.h"
 #include "transport/http_text.h"
@@ -19,14 +18,8 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
-bool iequals_prefix(std::string_view text, std::string_view prefix) noexcept {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
+using transport::iequals_ascii;
+using transport::istarts_with_ascii;
 using transport::trim_ows;
 
 constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
@@ -42,19 +35,19 @@ std::optional<ContentType> parse_content_type(std::string_view content_type) noe
   };
   for (const Known& k : {Known{"application/grpc-web-text", Variant::web_text},
                          Known{"application/grpc-web", Variant::web}, Known{"application/grpc", Variant::grpc}}) {
-    if (!iequals_prefix(base, k.prefix)) continue;
+    if (!istarts_with_ascii(base, k.prefix)) continue;
     const std::string_view codec = base.substr(k.prefix.size());
-    if (codec.empty() || (codec.size() == 6 && iequals_prefix(codec, "+proto"))) {
+    if (codec.empty() || iequals_ascii(codec, "+proto")) {
       return ContentType{k.variant, Codec::proto};
     }
-    if (codec.size() == 5 && iequals_prefix(codec, "+json")) return ContentType{k.variant, Codec::json};
+    if (iequals_ascii(codec, "+json")) return ContentType{k.variant, Codec::json};
     return std::nullopt;
   }
   return std::nullopt;
 }
 
 bool looks_like_grpc(std::string_view content_type) noexcept {
-  return iequals_prefix(trim_ows(content_type), "application/grpc");
+  return istarts_with_ascii(trim_ows(content_type), "application/grpc");
 }
 
 std::string_view content_type_of(Variant variant, Codec codec) noexcept {
@@ -126,23 +119,16 @@ std::string format_timeout(std::chrono::nanoseconds timeout) {
 Result<Compression> compression_from_header(std::optional<std::string_view> grpc_encoding) {
   if (!grpc_encoding || trim_ows(*grpc_encoding).empty()) return Compression::identity;
   const std::string_view name = trim_ows(*grpc_encoding);
-  if (iequals_prefix(name, "identity") && name.size() == 8) return Compression::identity;
-  if (iequals_prefix(name, "gzip") && name.size() == 4) return Compression::gzip;
+  if (iequals_ascii(name, "identity")) return Compression::identity;
+  if (iequals_ascii(name, "gzip")) return Compression::gzip;
   return Error(Code::unimplemented, "grpc-encoding '" + std::string(name.substr(0, 40)) +
                                         "' is not supported; this server accepts " + std::string(kAcceptEncoding));
 }
 
 bool accepts_gzip(std::optional<std::string_view> grpc_accept_encoding) noexcept {
   if (!grpc_accept_encoding) return false;
-  std::string_view list = *grpc_accept_encoding;
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    const std::string_view item = trim_ows(list.substr(0, comma));
-    if (iequals_prefix(item, "gzip") && item.size() == 4) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
+  return transport::find_list_item(*grpc_accept_encoding,
+                                   [](std::string_view item) { return iequals_ascii(item, "gzip"); });
 }
 
 std::string gzip_compress(std::string_view bytes) {
@@ -426,9 +412,8 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_web_trailers(std:
     if (colon == std::string_view::npos || colon == 0) {
       return Error(Code::internal, "gRPC-Web trailer line without a name: '" + std::string(line.substr(0, 80)) + "'");
     }
-    std::string name(trim_ows(line.substr(0, colon)));
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.emplace_back(std::move(name), std::string(trim_ows(line.substr(colon + 1))));
+    out.emplace_back(transport::lowercase_ascii(std::string(trim_ows(line.substr(0, colon)))),
+                     std::string(trim_ows(line.substr(colon + 1))));
   }
   return out;
 }

@@ -1,11 +1,13 @@
-// Text of HTTP field values shared by the transport's protocols and the
-// layers above it (CloudEvents' binding): the optional whitespace around a
-// value or a list item.
+// Text of HTTP fields shared by the transport's protocols and the layers
+// above it (CloudEvents' binding): the optional whitespace around a value or
+// a list item, and the case of names and tokens (ASCII only: std::tolower
+// would follow the C locale's idea of a letter).
 //
 // Not for: parsing HTTP (Beast does), or whitespace that includes line
 // breaks (a PEM's or a key file's text: security/ and secure_options.cc).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace dispatch::transport {
@@ -16,6 +18,49 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// Calls `f` with each item of a comma-separated list (an HTTP field's list,
+// RFC 9110 5.6.1), its optional whitespace trimmed, empty items skipped,
+// until `f` returns true; returns whether one did.
+template <typename F>
+bool find_list_item(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string_view item = trim_ows(list.substr(0, comma));
+    if (!item.empty() && f(item)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+inline char lower_ascii(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// `s` with its ASCII letters in lower case: an HTTP/2 field name (RFC 9113
+// 8.2.1 asks for lower case) from an HTTP/1.1 one.
+inline std::string lowercase_ascii(std::string s) noexcept {
+  for (char& c : s) c = lower_ascii(c);
+  return s;
+}
+
+// Whether `text` begins with `lower_prefix` (given in lower case), letters
+// compared without regard to case: a media type's "application/grpc".
+inline bool istarts_with_ascii(std::string_view text, std::string_view lower_prefix) noexcept {
+  if (text.size() < lower_prefix.size()) return false;
+  for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
+    if (lower_ascii(text[i]) != lower_prefix[i]) return false;
+  }
+  return true;
+}
+
+// Whether `a` and `b` are equal but for the case of ASCII letters.
+inline bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
+  }
+  return true;
 }
 
 }  // namespace dispatch::transport

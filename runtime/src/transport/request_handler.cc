@@ -66,16 +66,13 @@ std::optional<Coding> coding_of(std::string_view value) {
 // request's own coding. Identity when nothing listed is supported.
 Coding reply_coding_for(std::optional<std::string_view> accept, Coding request) {
   if (!accept) return request;
-  std::string_view rest = *accept;
-  while (!rest.empty()) {
-    const std::size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    item = trim_ows(item.substr(0, item.find(';')));
-    if (item.empty()) continue;
-    if (auto c = coding_of(item)) return *c;
-  }
-  return Coding::identity;
+  Coding chosen = Coding::identity;
+  find_list_item(*accept, [&](std::string_view item) {
+    auto c = coding_of(trim_ows(item.substr(0, item.find(';'))));
+    if (c) chosen = *c;
+    return c.has_value();
+  });
+  return chosen;
 }
 
 // The refusal of a Content-Encoding other than gzip and identity.

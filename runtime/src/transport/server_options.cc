@@ -4,12 +4,14 @@
 //
 // Not for: running the server (http_server.cc).
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "dispatch/transport/server.h"
 #include "transport/cors.h"
+#include "transport/http_text.h"
 #include "transport/secure_options.h"
 
 namespace dispatch {
@@ -62,21 +64,17 @@ Result<ServerOptions> ServerOptions::from_env() {
   options.verifier = std::move(*verifier);
   options.warn_if_unverified = true;
   if (const char* origins = std::getenv("DISPATCH_CORS_ORIGINS"); origins != nullptr) {
-    std::string_view rest = origins;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      std::string_view origin = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!origin.empty() && origin.front() == ' ') origin.remove_prefix(1);
-      while (!origin.empty() && origin.back() == ' ') origin.remove_suffix(1);
-      if (origin.empty()) continue;
+    std::optional<Error> bad;
+    transport::find_list_item(origins, [&](std::string_view origin) {
       if (!transport::is_cors_origin(origin)) {
-        return Error(Code::invalid_argument,
-                     "DISPATCH_CORS_ORIGINS: '" + std::string(origin) +
-                         "' is not an origin (scheme://host[:port], no path) or *");
+        bad = Error(Code::invalid_argument, "DISPATCH_CORS_ORIGINS: '" + std::string(origin) +
+                                                "' is not an origin (scheme://host[:port], no path) or *");
+        return true;
       }
       options.cors_origins.emplace_back(origin);
-    }
+      return false;
+    });
+    if (bad) return std::move(*bad);
   }
   return options;
 }
