@@ -39,11 +39,11 @@ bool connection_specific(std::string_view lower_name) {
 GrpcAnswer http2_answer(Response response) {
   GrpcAnswer a;
   a.http = true;
-  a.error_headers.emplace_back(":status", std::to_string(response.result_int()));
+  a.headers.emplace_back(":status", std::to_string(response.result_int()));
   for (const auto& field : response) {
     std::string name = lowercase_ascii(std::string(field.name_string()));
     if (connection_specific(name)) continue;
-    a.error_headers.emplace_back(std::move(name), std::string(field.value()));
+    a.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   a.body = std::move(response.body());
   return a;
@@ -113,7 +113,7 @@ void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
                             ? boost::beast::http::status::request_timeout
                             : static_cast<boost::beast::http::status>(code_to_http_status(error.code()));
     GrpcAnswer a = http2_answer(error_response(error, status, true));
-    session_.respond(id, a.error_headers, std::move(a.body), {});
+    session_.respond(id, a.headers, std::move(a.body), {});
     return;
   }
   handler_.count_rejected(Protocol::grpc, error.code());
@@ -209,7 +209,7 @@ void GrpcCalls::on_data(int32_t id, std::string_view data) {
       handler_.count_rejected(Protocol::connect, Code::resource_exhausted);
       s.answered = true;
       GrpcAnswer a = http2_answer(*read_error_response(boost::beast::http::error::body_limit, handler_.options()));
-      return session_.respond(id, a.error_headers, std::move(a.body), {});
+      return session_.respond(id, a.headers, std::move(a.body), {});
     }
     s.body.append(data.data(), data.size());
     return;
@@ -427,8 +427,8 @@ void GrpcCalls::deliver(int32_t id, GrpcAnswer answer) {
   --running_;
   auto it = streams_.find(id);
   if (it == streams_.end()) return;  // reset while the call ran
-  if (answer.http) return session_.respond(id, answer.error_headers, std::move(answer.body), {});
-  if (!answer.ok) return session_.respond(id, answer.error_headers, {}, {});
+  if (answer.http) return session_.respond(id, answer.headers, std::move(answer.body), {});
+  if (!answer.ok) return session_.respond(id, answer.headers, {}, {});
   session_.respond_fixed(id, response_headers(it->second), std::move(answer.body), kOkTrailers);
 }
 

@@ -60,15 +60,16 @@ class HeaderRequestInfo final : public RequestInfo {
   HeaderVisitor visit_;
 };
 
-// A call's outcome to write on its stream: when `ok`, the framed message in
-// `body`, sent between the stream's fixed response headers and grpc-status
-// 0; else a trailers-only response, its status in `error_headers`. For a
-// request that is not gRPC (`http`), the whole HTTP answer: `error_headers`
+// An answer to write on a stream. A gRPC call's: when `ok`, the framed
+// message in `body`, sent between the stream's fixed response headers and
+// grpc-status 0; else a trailers-only response, all of it in `headers`
+// (":status" 200 and the grpc-status). For a request that is not gRPC
+// (`http`: Connect, gRPC-Web, a probe), the whole HTTP answer: `headers`
 // (":status" first) and `body`, no trailers.
 struct GrpcAnswer {
   bool ok = false;
   std::string body;
-  Http2Headers error_headers;
+  Http2Headers headers;  // all of them, unless `ok`
   bool http = false;
 };
 
