@@ -29,18 +29,27 @@ bool is_base64_char(char c) {
          c == '=';
 }
 
-std::optional<std::string> base64_decode(std::string_view text) {
+namespace {
+
+bool is_base64url_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '=';
+}
+
+// libsodium's decode of `text` in one of its alphabets (`url`), padded or
+// not as `text` is.
+std::optional<std::string> decode(std::string_view text, bool url) {
   ensure_sodium();
   // libsodium 1.0.18's decoder takes some bytes outside the alphabet (any
   // byte from 0x80 up) as digits: "Infin\xd1\x9eN" decodes to six bytes.
   // Only the alphabet and '=' reach it.
   for (char c : text) {
-    if (!is_base64_char(c)) return std::nullopt;
+    if (!(url ? is_base64url_char(c) : is_base64_char(c))) return std::nullopt;
   }
   const bool padded = text.find('=') != std::string_view::npos;
   if (padded && text.size() % 4 != 0) return std::nullopt;
-  const int variant =
-      padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+  const int variant = url ? (padded ? sodium_base64_VARIANT_URLSAFE : sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+                          : (padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
   std::string out(text.size() / 4 * 3 + 3, '\0');
   size_t out_size = 0;
   const char* end = nullptr;
@@ -52,5 +61,11 @@ std::optional<std::string> base64_decode(std::string_view text) {
   out.resize(out_size);
   return out;
 }
+
+}  // namespace
+
+std::optional<std::string> base64_decode(std::string_view text) { return decode(text, false); }
+
+std::optional<std::string> base64url_decode(std::string_view text) { return decode(text, true); }
 
 }  // namespace dispatch::security::detail

@@ -1,7 +1,10 @@
 // Base64 (RFC 4648, standard alphabet) for the security layer, by libsodium:
 // byte sequences in structured fields, raw keys in environment variables.
 //
-// Not for: PEM bodies (OpenSSL reads those) or URL-safe base64.
+// Also URL-safe base64 (RFC 4648 section 5), which Connect's GET requests
+// carry in a query parameter.
+//
+// Not for: PEM bodies (OpenSSL reads those).
 #pragma once
 
 #include <optional>
@@ -18,6 +21,9 @@ std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 // A character base64_decode takes: the standard alphabet and '='.
 bool is_base64_char(char c);
+// Strict decode of URL-safe base64 ('-' and '_' for '+' and '/'), the "="
+// padding optional; nullopt on anything else.
+std::optional<std::string> base64url_decode(std::string_view text);
 
 // libsodium needs sodium_init() once before use; cheap and thread-safe after.
 void ensure_sodium();

@@ -33,5 +33,21 @@ TEST(Base64, RefusesEveryByteOutsideTheAlphabet) {
   }
 }
 
+TEST(Base64, UrlSafeDecodesItsOwnAlphabetOnly) {
+  EXPECT_EQ(base64url_decode("-_-_"), std::string("\xfb\xff\xbf", 3));
+  EXPECT_EQ(base64url_decode("aGVsbG8="), "hello");
+  EXPECT_EQ(base64url_decode("aGVsbG8"), "hello");
+  EXPECT_EQ(base64url_decode(""), "");
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const bool digit = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                       c == '_';
+    std::string text = "aGVs";
+    text[1] = c;
+    EXPECT_EQ(base64url_decode(text).has_value(), digit) << "byte " << b;
+  }
+  for (const char* bad : {"+/+/", "aGVsbG8=x", "aG=sbG8=", "aGVsbG8=="}) EXPECT_FALSE(base64url_decode(bad)) << bad;
+}
+
 }  // namespace
 }  // namespace dispatch::security::detail

@@ -1,6 +1,7 @@
 // Connect unary protocol helpers: headers, error bodies, JSON codec.
 #include "transport/connect.h"
 
+#include "security/base64.h"
 #include "transport/http_text.h"
 #include "transport/json_fast.h"
 
@@ -92,6 +93,85 @@ Result<uint32_t> parse_attempt(std::string_view value) {
                                              std::string(value.substr(0, 32)) + "'");
   }
   return static_cast<uint32_t>(n);
+}
+
+namespace {
+
+// application/x-www-form-urlencoded's decoding, as Go's url.ParseQuery (which
+// connect-go serves GET with) does it: "%XX" is the byte, '+' a space.
+std::optional<std::string> form_decode(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] != '%') {
+      out += text[i];
+    } else {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int high = hex(text[i + 1]), low = hex(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<GetQuery> parse_get_query(std::string_view query) {
+  std::optional<std::string> message, encoding, base64, compression, connect;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    auto name = form_decode(pair.substr(0, eq));
+    auto value = form_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name || !value) {
+      return Error(Code::invalid_argument,
+                   "the query has a malformed %-escape in '" + std::string(pair.substr(0, 80)) + "'");
+    }
+    std::optional<std::string>* slot = *name == "message"       ? &message
+                                       : *name == "encoding"    ? &encoding
+                                       : *name == "base64"      ? &base64
+                                       : *name == "compression" ? &compression
+                                       : *name == "connect"     ? &connect
+                                                                : nullptr;
+    if (slot == nullptr) continue;
+    if (*slot) return Error(Code::invalid_argument, "the query gives '" + *name + "' twice");
+    *slot = std::move(*value);
+  }
+  if (connect && *connect != "v1") {
+    return Error(Code::invalid_argument, "the query's connect must be v1, got '" + connect->substr(0, 32) + "'");
+  }
+  GetQuery out;
+  if (!encoding || (*encoding != "proto" && *encoding != "json")) {
+    return Error(Code::unimplemented,
+                 encoding ? "the query's encoding '" + encoding->substr(0, 32) + "' is not supported; use proto or json"
+                          : std::string("a GET call names its message's encoding in the query: encoding=proto or "
+                                        "encoding=json"));
+  }
+  out.encoding = *encoding == "json" ? Encoding::json : Encoding::proto;
+  if (base64 && *base64 != "1" && *base64 != "0" && !base64->empty()) {
+    return Error(Code::invalid_argument, "the query's base64 must be 1, got '" + base64->substr(0, 32) + "'");
+  }
+  if (message && base64 && *base64 == "1") {
+    auto decoded = security::detail::base64url_decode(*message);
+    if (!decoded) return Error(Code::invalid_argument, "the query's message is not URL-safe base64 (base64=1)");
+    message = std::move(decoded);
+  }
+  if (message) out.message = std::move(*message);
+  if (compression && *compression != "identity") out.compression = std::move(*compression);
+  return out;
 }
 
 namespace {

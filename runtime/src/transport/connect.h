@@ -38,6 +38,22 @@ Result<std::chrono::milliseconds> parse_timeout(std::string_view value);
 // Dispatch-Attempt: a positive 32-bit decimal.
 Result<uint32_t> parse_attempt(std::string_view value);
 
+// A unary call made with GET (the Connect protocol's Unary-Get-Request, for
+// methods whose .proto says idempotency_level = NO_SIDE_EFFECTS): its query
+// `message=` (percent-encoded; URL-safe base64 with `base64=1`),
+// `encoding=proto|json`, `compression=` (optional) and `connect=v1`
+// (optional). Other parameters are left alone (a cache-buster, say).
+struct GetQuery {
+  Encoding encoding = Encoding::proto;
+  std::string message;      // as sent: still compressed when `compression` names a coding
+  std::string compression;  // "" or the coding named, for the caller to apply
+};
+// invalid_argument naming the problem for a query that is not one (a bad
+// %-escape, base64 that does not decode, `connect` other than v1, a
+// parameter given twice); unimplemented for `encoding` missing or not
+// proto or json.
+Result<GetQuery> parse_get_query(std::string_view query);
+
 // {"code": "...", "message": "...", "details": [{"type": ..., "value": base64}]}
 // built with libprotobuf's JSON printer over a google.protobuf.Struct, so any
 // text in the message is escaped correctly.

@@ -5,6 +5,8 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
 
 #include <cstdio>
 #include <deque>
@@ -205,6 +207,13 @@ RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& 
                         service->methods[i].name;
       route->codec = codec;
       route->codec_problem = problem;
+      if (codec != nullptr) {
+        const std::string full = std::string(service->package) + (service->package[0] ? "." : "") + service->name +
+                                 "." + service->methods[i].name;
+        const auto* described = codec->pool().FindMethodByName(full);
+        route->get = described != nullptr &&
+                     described->options().idempotency_level() == google::protobuf::MethodOptions::NO_SIDE_EFFECTS;
+      }
       route->duration = &metrics_->histogram(
           "dispatch_server_call_duration_seconds",
           "Time a function took to run, from the decoded request to its result, in seconds.",
@@ -401,11 +410,19 @@ Response RequestHandler::answer(Request& req, Clock::time_point received, const 
       return reject(req, Error(Code::unimplemented, "no function is served at " + std::string(target.substr(0, 200))),
                     http::status::not_found);
     }
-    if (req.method() != http::verb::post) {
-      return reject(req,
-                    Error(Code::unimplemented, std::string(req.method_string()) + " " + std::string(target) +
-                                                   ": Connect unary calls are POST requests"),
-                    http::status::method_not_allowed);
+    const Route& route = *routes_.at(method);
+    if (req.method() == http::verb::get && route.get) {
+      if (auto refused = as_post(req)) return std::move(*refused);
+    } else if (req.method() != http::verb::post) {
+      Response refused = reject(
+          req,
+          Error(Code::unimplemented, std::string(req.method_string()) + " " + std::string(target.substr(0, 200)) +
+                                         (route.get ? ": Connect unary calls are POST or GET requests"
+                                                    : ": Connect unary calls are POST requests (GET only for "
+                                                      "functions marked idempotency = \"no_side_effects\")")),
+          http::status::method_not_allowed);
+      refused.set(http::field::allow, route.get ? "GET, POST" : "POST");
+      return refused;
     }
     const std::string_view content_type = view(req[http::field::content_type]);
     // Apache Flink StateFun's request-reply protocol POSTs binary protobuf
@@ -448,7 +465,6 @@ Response RequestHandler::answer(Request& req, Clock::time_point received, const 
     auto decoded = decoded_body(req);
     if (!decoded.ok()) return refuse_body(req, decoded.error());
     if (*decoded) req.body() = std::move(**decoded);
-    const Route& route = *routes_.at(method);
     Response response = call(req, *method, route, *encoding, octet_stream, std::move(context), received);
     // The client's Accept-Encoding is read only for an answer worth
     // compressing, not on every call.
@@ -466,6 +482,34 @@ Response RequestHandler::answer(Request& req, Clock::time_point received, const 
     // Allocation failure, or a logger or hook that threw: still an answer.
     return error_response(error_from_current_exception(), http::status::internal_server_error, false);
   }
+}
+
+std::optional<Response> RequestHandler::as_post(Request& req) const {
+  const std::string_view target = view(req.target());
+  const std::size_t mark = target.find('?');
+  auto query = connect::parse_get_query(mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1));
+  if (!query.ok()) {
+    return reject(req, query.error(),
+                  query.error().code() == Code::unimplemented ? http::status::unsupported_media_type
+                                                              : http::status::bad_request);
+  }
+  if (query->message.size() > options_.max_body_bytes) {
+    return reject(req,
+                  Error(Code::resource_exhausted, "the query's message exceeds the server's limit of " +
+                                                      std::to_string(options_.max_body_bytes) + " bytes"),
+                  http::status::payload_too_large);
+  }
+  const std::string_view type =
+      query->encoding == connect::Encoding::json ? connect::kJsonContentType : connect::kProtoContentType;
+  req.set(http::field::content_type, beast::string_view(type.data(), type.size()));
+  if (query->compression.empty()) {
+    req.erase(http::field::content_encoding);
+  } else {
+    req.set(http::field::content_encoding, query->compression);
+  }
+  req.body() = std::move(query->message);
+  req.prepare_payload();
+  return std::nullopt;
 }
 
 std::optional<Response> RequestHandler::check_access(const Request& req, const RequestInfo& info) const {

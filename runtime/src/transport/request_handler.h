@@ -159,6 +159,9 @@ class RequestHandler {
     std::string log_name;                       // "shop.add"
     const connect::JsonCodec* codec = nullptr;  // null: JSON not available
     std::string codec_problem;                  // why, when null
+    // Its .proto says idempotency_level = NO_SIDE_EFFECTS: Connect's GET
+    // calls it too (connect::parse_get_query).
+    bool get = false;
     mutable std::atomic<bool> slow{false};      // its last long call is recent (is_quick)
     mutable std::atomic<uint32_t> quick_runs{0};  // calls within inline_limit since then
     metrics::Histogram* duration = nullptr;
@@ -187,6 +190,10 @@ class RequestHandler {
   // Marks the route slow after a call longer than inline_limit, and quick
   // again after kQuickRunsToReturn calls in a row within it.
   void note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const;
+  // A Connect GET call made the POST it stands for: the query's message
+  // as the body, its encoding as Content-Type, its compression as
+  // Content-Encoding; the refusal when the query is not one.
+  std::optional<Response> as_post(Request& request) const;
   Response call(Request& request, const Method& method, const Route& route, connect::Encoding encoding,
                 bool octet_stream,
                 CallContext context, std::chrono::steady_clock::time_point received) const;

@@ -6,6 +6,9 @@
 
 #include <boost/beast/http/parser.hpp>
 
+#include <sodium.h>
+
+#include <cctype>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -115,6 +118,102 @@ TEST_F(RequestHandlerTest, EachRefusalHasItsStatusAndCode) {
     EXPECT_EQ(code_of(r), c.code) << c.bytes << " -> " << r.body();
     EXPECT_EQ(r[boost::beast::http::field::content_type], "application/json") << c.bytes;
   }
+}
+
+// Connect's GET (Unary-Get-Request), for a method whose .proto says
+// idempotency_level = NO_SIDE_EFFECTS (the test service's echo): the query
+// carries the message (percent-encoded, or URL-safe base64 with base64=1,
+// gzip with compression=gzip) and its encoding; the answer is a POST's.
+// Other methods answer 405 naming what they allow.
+std::string percent_encoded(std::string_view bytes) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string base64url(std::string_view bytes) {
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(out.size() - 1);
+  return out;
+}
+
+std::string get(const std::string& target, const std::string& extra = "") {
+  return "GET " + target + " HTTP/1.1\r\nHost: x\r\n" + extra + "\r\n";
+}
+
+TEST_F(RequestHandlerTest, ConnectGetCallsFunctionsWithoutSideEffects) {
+  namespace http = boost::beast::http;
+  ASSERT_EQ(sodium_init() >= 0, true);
+  // Bytes that need escaping and base64's URL-safe digits ('-', '_').
+  const std::string bytes = testing::string_field(1, std::string("a+b/c?d&e=f \xfb\xff\xbf", 15));
+  Response r = answer(get("/t.TService/echo?encoding=proto&message=" + percent_encoded(bytes)));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r[http::field::content_type], "application/proto");
+  EXPECT_EQ(r.body(), bytes);
+  r = answer(get("/t.TService/echo?message=" + base64url(bytes) + "&base64=1&encoding=proto&connect=v1&cb=17"));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r.body(), bytes);
+  r = answer(get("/t.TService/echo?encoding=json&message=" + percent_encoded(R"({"text": "1 + 1"})")));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r[http::field::content_type], "application/json");
+  EXPECT_EQ(r.body(), R"({"text":"1 + 1"})");
+  // '+' is a space, as in a form: curl --get --data-urlencode writes %2B.
+  r = answer(get("/t.TService/echo?encoding=json&message=%7B%22text%22:+%22x%22%7D"));
+  EXPECT_EQ(r.body(), R"({"text":"x"})") << r.body();
+  r = answer(get("/t.TService/echo?encoding=proto&compression=gzip&base64=1&message=" +
+                 base64url(grpc::gzip_compress(bytes))));
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r.body(), bytes);
+  r = answer(get("/t.TService/echo?encoding=proto"));  // no message: the empty one
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(r.body(), "");
+
+  struct Case {
+    std::string target;
+    unsigned status;
+    std::string code;
+  };
+  const Case refused[] = {
+      {"/t.TService/echo?message=x", 415, "unimplemented"},
+      {"/t.TService/echo?encoding=xml&message=x", 415, "unimplemented"},
+      {"/t.TService/echo?encoding=proto&connect=v2", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto&message=%zz", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto&message=%4", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto&message=a&message=b", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto&base64=1&message=a+b", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto&base64=yes&message=a", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=json&message=%7B%22text%22:1%7D", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto&compression=br&message=a", 501, "unimplemented"},
+      {"/t.TService/echo?encoding=proto&compression=gzip&message=a", 400, "invalid_argument"},
+      {"/t.TService/add?encoding=proto", 405, "unimplemented"},
+  };
+  for (const Case& c : refused) {
+    r = answer(get(c.target));
+    EXPECT_EQ(r.result_int(), c.status) << c.target << " -> " << r.body();
+    EXPECT_EQ(code_of(r), c.code) << c.target << " -> " << r.body();
+  }
+  EXPECT_EQ(answer(get("/t.TService/add")).at(http::field::allow), "POST");
+  EXPECT_EQ(answer("PUT /t.TService/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").at(http::field::allow),
+            "GET, POST");
+  // The query's message is held to the body's limit.
+  options_.max_body_bytes = 16;
+  handler_.reset();
+  r = answer(get("/t.TService/echo?encoding=proto&message=" + std::string(17, 'a')));
+  EXPECT_EQ(r.result_int(), 413u) << r.body();
+  // POST still calls it.
+  r = answer(post("/t.TService/echo", "application/proto", "abc"));
+  EXPECT_EQ(r.body(), "abc");
 }
 
 // Connect unary compression: a gzip request body is inflated (an empty one

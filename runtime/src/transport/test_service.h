@@ -134,6 +134,21 @@ inline std::string descriptor() {
   message("Empty");
   field(message("SlowRequest"), "ms", 1, pb::FieldDescriptorProto::TYPE_INT32);
   field(message("ContextResponse"), "text", 1, pb::FieldDescriptorProto::TYPE_STRING);
+  // The service, for what reads its methods' options: echo is free of side
+  // effects (Connect's GET may call it).
+  auto* service = file.add_service();
+  service->set_name("TService");
+  auto method = [&](const char* name, const char* in, const char* out) {
+    auto* m = service->add_method();
+    m->set_name(name);
+    m->set_input_type(std::string(".t.") + in);
+    m->set_output_type(std::string(".t.") + out);
+    return m;
+  };
+  method("echo", "EchoRequest", "EchoResponse")->mutable_options()->set_idempotency_level(
+      pb::MethodOptions::NO_SIDE_EFFECTS);
+  method("add", "AddRequest", "AddResponse");
+  method("fail", "Empty", "Empty");
   return file.SerializeAsString();
 }
 
