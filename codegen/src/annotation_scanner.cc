@@ -158,51 +158,9 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
     a.faas_name = fn;
     return true;
   };
-  // The arguments of [[dispatch::function(...)]]: the remote name, a
-  // workflow's pinned version, or both: ("name"), (version = "3"),
-  // ("name", version = "3").
-  auto read_function_arguments = [&](const std::vector<size_t>& arg, Annotation& a) {
-    auto string_at = [&](size_t k) {
-      if (k >= arg.size()) return false;
-      const Token& t = toks[arg[k]];
-      return t.kind == TokenKind::kLiteral && t.text.size() >= 2 && t.text.front() == '"' && t.text.back() == '"';
-    };
-    auto unquoted = [&](size_t k) { return toks[arg[k]].text.substr(1, toks[arg[k]].text.size() - 2); };
-    const char* usage = "[[dispatch::function]] takes a string literal naming the remote function, "
-                        "version = \"...\" pinning a workflow's version, or both, e.g. "
-                        "[[dispatch::function(\"charge_v2\")]], [[dispatch::function(\"checkout\", version = \"3\")]]";
-    size_t k = 0;
-    if (string_at(0)) {
-      const std::string remote = unquoted(0);
-      // "namespace/name": a stateful function's type (the walker checks
-      // that the function is one).
-      const std::size_t slash = remote.rfind('/');
-      const bool function_type = slash != std::string::npos && slash != 0 && is_identifier(remote.substr(slash + 1)) &&
-                                 remote.find_first_of(" \t\\\"") == std::string::npos;
-      if (!function_type && !is_identifier(remote)) {
-        error(toks[arg[0]].loc, "remote name '" + remote +
-                                    "' is not an identifier; use letters, digits and '_', "
-                                    "not starting with a digit");
-        return false;
-      }
-      a.remote_name = remote;
-      k = 1;
-      if (k < arg.size()) {
-        if (toks[arg[k]].text != "," || k + 1 == arg.size()) {
-          error(toks[arg[k]].loc, usage);
-          return false;
-        }
-        ++k;
-      }
-    }
-    if (k == arg.size() && k > 0) return true;
-    if (!(k + 3 == arg.size() && toks[arg[k]].text == "version" && toks[arg[k + 1]].text == "=" &&
-          string_at(k + 2))) {
-      error(k < arg.size() ? toks[arg[k]].loc : a.loc, usage);
-      return false;
-    }
-    const std::string version = unquoted(k + 2);
-    const SourceLocation& loc = toks[arg[k + 2]].loc;
+  // A pinned workflow version's form: not empty, at most
+  // kMaxWorkflowVersion printable ASCII characters without spaces.
+  auto read_version = [&](const std::string& version, const SourceLocation& loc) {
     if (version.empty()) {
       error(loc, "workflow version is empty; pin a version such as version = \"3\", or leave it out for the "
                  "generated one (docs/workflows.md)");
@@ -225,9 +183,91 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
         return false;
       }
     }
-    a.version = version;
-    a.version_loc = loc;
     return true;
+  };
+  // The arguments of [[dispatch::function(...)]]: the remote name, then
+  // keyword arguments, each at most once: a workflow's pinned version and
+  // a plain function's idempotency. ("name"), (version = "3"),
+  // ("name", version = "3"), (idempotency = "no_side_effects"), ...
+  auto read_function_arguments = [&](const std::vector<size_t>& arg, Annotation& a) {
+    auto string_at = [&](size_t k) {
+      if (k >= arg.size()) return false;
+      const Token& t = toks[arg[k]];
+      return t.kind == TokenKind::kLiteral && t.text.size() >= 2 && t.text.front() == '"' && t.text.back() == '"';
+    };
+    auto unquoted = [&](size_t k) { return toks[arg[k]].text.substr(1, toks[arg[k]].text.size() - 2); };
+    const char* usage = "[[dispatch::function]] takes a string literal naming the remote function, then keyword "
+                        "arguments: version = \"...\" pinning a workflow's version, idempotency = "
+                        "\"no_side_effects\" or \"idempotent\"; e.g. [[dispatch::function(\"charge_v2\")]], "
+                        "[[dispatch::function(\"checkout\", version = \"3\")]]";
+    size_t k = 0;
+    if (string_at(0)) {
+      const std::string remote = unquoted(0);
+      // "namespace/name": a stateful function's type (the walker checks
+      // that the function is one).
+      const std::size_t slash = remote.rfind('/');
+      const bool function_type = slash != std::string::npos && slash != 0 && is_identifier(remote.substr(slash + 1)) &&
+                                 remote.find_first_of(" \t\\\"") == std::string::npos;
+      if (!function_type && !is_identifier(remote)) {
+        error(toks[arg[0]].loc, "remote name '" + remote +
+                                    "' is not an identifier; use letters, digits and '_', "
+                                    "not starting with a digit");
+        return false;
+      }
+      a.remote_name = remote;
+      k = 1;
+      if (k == arg.size()) return true;
+      if (toks[arg[k]].text != "," || k + 1 == arg.size()) {
+        error(toks[arg[k]].loc, usage);
+        return false;
+      }
+      ++k;
+    }
+    for (;;) {
+      if (!(k + 3 <= arg.size() && toks[arg[k]].kind == TokenKind::kIdentifier && toks[arg[k + 1]].text == "=" &&
+            string_at(k + 2))) {
+        error(k < arg.size() ? toks[arg[k]].loc : a.loc, usage);
+        return false;
+      }
+      const std::string key = toks[arg[k]].text;
+      const std::string value = unquoted(k + 2);
+      const SourceLocation& loc = toks[arg[k + 2]].loc;
+      if (key == "version") {
+        if (a.version) {
+          error(toks[arg[k]].loc, "version is given twice");
+          return false;
+        }
+        if (!read_version(value, loc)) return false;
+        a.version = value;
+        a.version_loc = loc;
+      } else if (key == "idempotency") {
+        if (a.idempotency) {
+          error(toks[arg[k]].loc, "idempotency is given twice");
+          return false;
+        }
+        if (value == "no_side_effects") {
+          a.idempotency = Idempotency::no_side_effects;
+        } else if (value == "idempotent") {
+          a.idempotency = Idempotency::idempotent;
+        } else {
+          error(loc, "idempotency '" + value +
+                         "' is not one: \"no_side_effects\" (a call changes nothing; Connect clients may call it "
+                         "with GET) or \"idempotent\" (repeating a call changes nothing more)");
+          return false;
+        }
+        a.idempotency_loc = loc;
+      } else {
+        error(toks[arg[k]].loc, "'" + key + "' is not an argument of [[dispatch::function]]; " + usage);
+        return false;
+      }
+      k += 3;
+      if (k == arg.size()) return true;
+      if (toks[arg[k]].text != "," || k + 1 == arg.size()) {
+        error(toks[arg[k]].loc, usage);
+        return false;
+      }
+      ++k;
+    }
   };
   for (size_t i = 0; i + 1 < toks.size(); ++i) {
     if (!(is(i, "[") && is(i + 1, "["))) continue;

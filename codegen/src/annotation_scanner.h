@@ -1,6 +1,7 @@
 // Finds [[dispatch::function]], [[dispatch::function("name")]] and their
-// pinned workflow version, [[dispatch::function("name", version = "3")]]
-// or [[dispatch::function(version = "3")]], and
+// keyword arguments (a pinned workflow version, a plain function's
+// idempotency): [[dispatch::function("name", version = "3")]],
+// [[dispatch::function(idempotency = "no_side_effects")]], and
 // [[dispatch::event(...)]] and [[dispatch::faas("name")]], in a header's
 // tokens. Clang drops attributes it does not know before the AST,
 // so the annotations are read from tokens, not declarations. Not for
@@ -44,6 +45,11 @@ struct Annotation {
   // a workflow is the declaration walker's to check, at `version_loc`.
   std::optional<std::string> version;
   SourceLocation version_loc;
+  // function: `idempotency = "no_side_effects"` or `"idempotent"` (model.h,
+  // Function::idempotency); that the function is a plain one is the
+  // declaration walker's to check, at `idempotency_loc`.
+  std::optional<Idempotency> idempotency;
+  SourceLocation idempotency_loc;
   // What the attribute makes of the function (model.h, Function::event and
   // Function::faas): a remote function; one taking CloudEvents,
   // [[dispatch::event]], [[dispatch::event("type")]] or
@@ -68,7 +74,8 @@ struct AnnotationScan {
   // Malformed annotations: a misspelt dispatch:: attribute, an argument that
   // is not one string literal naming an identifier, a version that is
   // empty, longer than kMaxWorkflowVersion or not printable ASCII without
-  // spaces, the attribute inside a preprocessor directive (a #define would
+  // spaces, an idempotency other than "no_side_effects" or "idempotent",
+  // a keyword argument given twice or not known, the attribute inside a preprocessor directive (a #define would
   // apply it out of sight). Each one is left out of `annotations`.
   std::vector<Diagnostic> errors;
 };

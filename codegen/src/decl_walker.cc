@@ -405,6 +405,7 @@ class DeclWalker {
     f.event_type = a.event_type;
     f.reply_type = a.reply_type;
     f.version = a.version.value_or("");
+    f.idempotency = a.idempotency.value_or(Idempotency::unknown);
     // A dispatch::Context<State>& parameter makes a stateful function, and
     // comes first.
     for (int i = 0, n = clang_Cursor_getNumArguments(fn); i < n; ++i) {
@@ -413,6 +414,10 @@ class DeclWalker {
       if (i == 0 && a.version) {
         error(a.version_loc, "function '" + f.name + "' is a stateful function, not a workflow; version = \"" +
                                  *a.version + "\" pins a workflow's version (docs/workflows.md), leave it out");
+      } else if (i == 0 && a.idempotency) {
+        error(a.idempotency_loc, "function '" + f.name +
+                                     "' is a stateful function, whose calls change its state; idempotency is for "
+                                     "plain functions, leave it out");
       } else if (i == 0) {
         add_stateful(fn, a, f);
       } else {
@@ -547,6 +552,11 @@ class DeclWalker {
                          "'); an event is delivered to its function directly, and a workflow runs only through a "
                          "scheduler: let the event function dispatch the workflow");
       }
+    }
+    if (a.idempotency && f.workflow) {
+      error(a.idempotency_loc, "function '" + f.name +
+                                   "' is a workflow, which runs only through a scheduler; idempotency is for "
+                                   "plain functions, leave it out");
     }
     if (a.version && !f.workflow) {
       error(a.version_loc, "function '" + f.name + "' is not a workflow (it returns '" +

@@ -122,6 +122,11 @@ struct Parameter {
   std::string view_cpp = {};
 };
 
+// A function's idempotency level (google.protobuf.MethodOptions'
+// IdempotencyLevel): unknown (the default: it may change things and a retry
+// may repeat them), idempotent, or no_side_effects.
+enum class Idempotency { unknown, idempotent, no_side_effects };
+
 struct Function {
   std::string cpp;          // "::shop::charge" (what the server half calls)
   std::string cpp_namespace;  // "shop" ("" for the global namespace; "a::b" nested)
@@ -154,6 +159,12 @@ struct Function {
   // a journal must have been written by. Empty: generated from its name and
   // wire shape (cpp/server_printer.cc). Only a workflow has one.
   std::string version = {};
+  // [[dispatch::function(idempotency = "...")]]: what a call does to the
+  // world, as the .proto's idempotency_level says it (descriptor.proto's
+  // MethodOptions): no_side_effects lets Connect clients call it with GET
+  // (cacheable), idempotent tells clients a retry is safe. Plain functions
+  // only.
+  Idempotency idempotency = Idempotency::unknown;
 };
 
 // A persisted value of a stateful function: one field of its state struct

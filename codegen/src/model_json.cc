@@ -98,8 +98,8 @@ std::string model_to_json(const Model& m) {
   o.str("input", m.input).str("include_name", m.include_name).str("stem", m.stem).str("package", m.package);
   o.str("service", m.service).str("cpp_namespace", m.cpp_namespace).str("proto_file", m.proto_file);
   o.raw("functions", array(m.functions, [](const Function& f) {
-    return Object()
-        .str("cpp", f.cpp)
+    Object fn;
+    fn.str("cpp", f.cpp)
         .str("cpp_namespace", f.cpp_namespace)
         .str("name", f.name)
         .str("remote_name", f.remote_name)
@@ -120,8 +120,11 @@ std::string model_to_json(const Model& m) {
         .boolean("deprecated", f.deprecated)
         .str("deprecated_message", f.deprecated_message)
         .boolean("workflow", f.workflow)
-        .str("version", f.version)
-        .done();
+        .str("version", f.version);
+    // Absent when unknown (the default), as "faas" and "stateful" are.
+    if (f.idempotency == Idempotency::no_side_effects) fn.str("idempotency", "no_side_effects");
+    if (f.idempotency == Idempotency::idempotent) fn.str("idempotency", "idempotent");
+    return fn.done();
   }));
   if (!m.faas.empty()) {  // absent otherwise, as "stateful"
     o.raw("faas", array(m.faas, [](const FaasFunction& f) {

@@ -233,6 +233,11 @@ class Builder {
       method->set_input_type(full(fn.request_message));
       method->set_output_type(full(fn.response_message));
       if (fn.deprecated) method->mutable_options()->set_deprecated(true);
+      if (fn.idempotency == Idempotency::no_side_effects) {
+        method->mutable_options()->set_idempotency_level(google::protobuf::MethodOptions::NO_SIDE_EFFECTS);
+      } else if (fn.idempotency == Idempotency::idempotent) {
+        method->mutable_options()->set_idempotency_level(google::protobuf::MethodOptions::IDEMPOTENT);
+      }
     }
     return file;
   }

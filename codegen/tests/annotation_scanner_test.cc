@@ -152,8 +152,9 @@ TEST(AnnotationScanner, RefusesEventAndFaasArgumentsThatNameNothing) {
 }
 
 constexpr const char* kFunctionArguments =
-    ": error: [[dispatch::function]] takes a string literal naming the remote function, version = "
-    "\"...\" pinning a workflow's version, or both, e.g. [[dispatch::function(\"charge_v2\")]], "
+    ": error: [[dispatch::function]] takes a string literal naming the remote function, then keyword "
+    "arguments: version = \"...\" pinning a workflow's version, idempotency = \"no_side_effects\" or "
+    "\"idempotent\"; e.g. [[dispatch::function(\"charge_v2\")]], "
     "[[dispatch::function(\"checkout\", version = \"3\")]]";
 
 TEST(AnnotationScanner, ArgumentThatIsNotAStringLiteral) {
@@ -232,17 +233,49 @@ TEST(AnnotationScanner, RefusesAMisspeltVersionArgument) {
   EXPECT_THAT(errors(scan("[[dispatch::function(\"f2\", \"3\")]] void f();\n")),
               ElementsAre(std::string("api.h:1:28") + kFunctionArguments));
   EXPECT_THAT(errors(scan("[[dispatch::function(\"f2\", revision = \"3\")]] void f();\n")),
-              ElementsAre(std::string("api.h:1:28") + kFunctionArguments));
+              ElementsAre(std::string("api.h:1:28: error: 'revision' is not an argument of [[dispatch::function]]; ") +
+                          (kFunctionArguments + 9)));
   EXPECT_THAT(errors(scan("[[dispatch::function(version = 3)]] void f();\n")),
               ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
   EXPECT_THAT(errors(scan("[[dispatch::function(version = \"3\", \"f2\")]] void f();\n")),
-              ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
+              ElementsAre(std::string("api.h:1:37") + kFunctionArguments));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"3\",)]] void f();\n")),
+              ElementsAre(std::string("api.h:1:35") + kFunctionArguments));
+  EXPECT_THAT(errors(scan("[[dispatch::function(version = \"3\", version = \"4\")]] void f();\n")),
+              ElementsAre("api.h:1:37: error: version is given twice"));
   EXPECT_THAT(errors(scan("[[dispatch::function(\"f2\",)]] void f();\n")),
               ElementsAre(std::string("api.h:1:26") + kFunctionArguments));
   // A version is dispatch::function's only: dispatch::event takes strings.
   EXPECT_THAT(errors(scan("[[dispatch::event(version = \"3\")]] void f(int x);\n")),
               ElementsAre("api.h:1:19: error: [[dispatch::event]] takes string literals, e.g. "
                           "[[dispatch::event(\"com.example.order.placed\")]]"));
+}
+
+// idempotency = "no_side_effects" | "idempotent", alone or with the remote
+// name and a version, in any order after the name.
+TEST(AnnotationScanner, ReadsAnIdempotency) {
+  AnnotationScan s = scan(
+      "[[dispatch::function(idempotency = \"no_side_effects\")]] int f();\n"
+      "[[dispatch::function(\"g2\", idempotency = \"idempotent\")]] void g();\n"
+      "[[dispatch::function(idempotency = \"idempotent\", version = \"3\")]] void h();\n"
+      "[[dispatch::function]] void i();\n");
+  ASSERT_THAT(errors(s), ElementsAre());
+  ASSERT_EQ(s.annotations.size(), 4u);
+  EXPECT_EQ(s.annotations[0].idempotency, Idempotency::no_side_effects);
+  EXPECT_EQ(s.annotations[0].idempotency_loc.column, 36u);  // the literal
+  EXPECT_EQ(s.annotations[1].idempotency, Idempotency::idempotent);
+  EXPECT_EQ(s.annotations[1].remote_name, "g2");
+  EXPECT_EQ(s.annotations[2].idempotency, Idempotency::idempotent);
+  EXPECT_EQ(s.annotations[2].version, "3");
+  EXPECT_FALSE(s.annotations[3].idempotency.has_value());
+
+  EXPECT_THAT(errors(scan("[[dispatch::function(idempotency = \"safe\")]] void f();\n")),
+              ElementsAre(StartsWith("api.h:1:36: error: idempotency 'safe' is not one: \"no_side_effects\"")));
+  EXPECT_THAT(errors(scan("[[dispatch::function(idempotency = no_side_effects)]] void f();\n")),
+              ElementsAre(std::string("api.h:1:22") + kFunctionArguments));
+  EXPECT_THAT(
+      errors(scan("[[dispatch::function(idempotency = \"idempotent\", idempotency = \"idempotent\")]] void f();\n")),
+      ElementsAre("api.h:1:50: error: idempotency is given twice"));
 }
 
 TEST(AnnotationScanner, AMalformedAnnotationDoesNotStopTheScan) {

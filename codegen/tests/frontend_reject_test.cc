@@ -106,8 +106,9 @@ TEST(FrontendReject, RemoteNameStartsWithDigit) {
 
 TEST(FrontendReject, AttributeArgumentNotAString) {
   expect_error("[[dispatch::function(charge)]] void f();\n", 1, 22,
-               "[[dispatch::function]] takes a string literal naming the remote function, version = \"...\" "
-               "pinning a workflow's version, or both, e.g. [[dispatch::function(\"charge_v2\")]], "
+               "[[dispatch::function]] takes a string literal naming the remote function, then keyword arguments: "
+               "version = \"...\" pinning a workflow's version, idempotency = \"no_side_effects\" or "
+               "\"idempotent\"; e.g. [[dispatch::function(\"charge_v2\")]], "
                "[[dispatch::function(\"checkout\", version = \"3\")]]");
 }
 
@@ -626,6 +627,15 @@ TEST(FrontendReject, AVersionOnAFunctionThatIsNotAWorkflow) {
                         "version (docs/workflows.md), leave it out");
 }
 
+// An idempotency is a plain function's: a workflow runs only through a
+// scheduler, a stateful function's calls change its state.
+TEST(FrontendReject, AnIdempotencyOnAWorkflow) {
+  expect_workflow_error("[[dispatch::function(idempotency = \"no_side_effects\")]] dispatch::Workflow<int> f();\n",
+                        1, 36,
+                        "function 'f' is a workflow, which runs only through a scheduler; idempotency is for plain "
+                        "functions, leave it out");
+}
+
 TEST(FrontendReject, AWorkflowAnnotatedAgainWithAnotherVersion) {
   TempDir dir;
   Parsed p = parse(dir,
@@ -724,6 +734,15 @@ TEST(FrontendReject, AStateWrapperNamedLikeAStruct) {
                         2,
                         "error: proto name 'S_tags' of struct 'g::S_tags' collides with the message state field "
                         "'g::S::tags' is persisted as (docs/stateful.md); rename one of them");
+}
+
+TEST(FrontendReject, AnIdempotencyOnAStatefulFunction) {
+  expect_stateful_error("namespace g {\nstruct S { int n; };\n"
+                        "[[dispatch::function(idempotency = \"idempotent\")]] void f(dispatch::Context<S>& ctx, "
+                        "std::int32_t n);\n}\n",
+                        3,
+                        "error: function 'f' is a stateful function, whose calls change its state; idempotency is "
+                        "for plain functions, leave it out");
 }
 
 TEST(FrontendReject, ContextNotFirst) {

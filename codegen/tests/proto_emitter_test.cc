@@ -120,8 +120,8 @@ constexpr const char* kEverything =
     "  std::chrono::system_clock::time_point at; std::vector<std::chrono::system_clock::time_point> ats;\n"
     "  std::vector<Outer> children;\n"
     "};\n"
-    "[[dispatch::function]] Outer echo(const Outer& outer);\n"
-    "[[dispatch::function]] void nothing();\n"
+    "[[dispatch::function(idempotency = \"no_side_effects\")]] Outer echo(const Outer& outer);\n"
+    "[[dispatch::function(idempotency = \"idempotent\")]] void nothing();\n"
     "[[dispatch::function]] std::optional<double> maybe(std::vector<std::optional<std::vector<int>>> deep);\n"
     "}\n";
 
@@ -133,6 +133,14 @@ TEST(ProtoEmitter, EveryTypeForm) {
   ASSERT_THAT(formatted(validate_file_descriptor(p.model, file)), IsEmpty());
 
   EXPECT_EQ(file.package(), "every.thing");
+  // The idempotency of the annotation is the method's idempotency_level
+  // (printed as an option; the round trip below reads it back).
+  ASSERT_EQ(file.service(0).method_size(), 3);
+  EXPECT_EQ(file.service(0).method(0).options().idempotency_level(),
+            google::protobuf::MethodOptions::NO_SIDE_EFFECTS);
+  EXPECT_EQ(file.service(0).method(1).options().idempotency_level(), google::protobuf::MethodOptions::IDEMPOTENT);
+  EXPECT_FALSE(file.service(0).method(2).has_options());
+  EXPECT_THAT(emit_proto(p.model).content, HasSubstr("option idempotency_level = NO_SIDE_EFFECTS;"));
   ASSERT_EQ(file.dependency_size(), 2);
   EXPECT_EQ(file.dependency(0), "google/protobuf/duration.proto");
   EXPECT_EQ(file.dependency(1), "google/protobuf/timestamp.proto");

@@ -40,8 +40,9 @@ struct Order {
 // Unknown order: not_found; not pending: failed_precondition.
 [[dispatch::function("charge_v2")]] void charge(const Order& order);
 
-// An order placed earlier; unknown ids fail with not_found.
-[[dispatch::function]] Order get_order(std::string id);
+// An order placed earlier; unknown ids fail with not_found. It changes
+// nothing, so Connect clients may call it with GET (cacheable).
+[[dispatch::function(idempotency = "no_side_effects")]] Order get_order(std::string id);
 
 // Sleeps `ms` milliseconds (at most 60000), then says how long it slept: for
 // timeouts, drains and worker-pool behaviour.

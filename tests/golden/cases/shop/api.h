@@ -1,4 +1,5 @@
-// The shop example (README.md): an enum, nested and repeated structs, optional fields, a renamed function.
+// The shop example (README.md): an enum, nested and repeated structs, optional fields, a renamed function,
+// idempotency levels.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -14,4 +15,6 @@ struct Order { std::string id; int64_t customer; std::vector<Item> items;
 [[dispatch::function]] int64_t add(int64_t a, int64_t b);
 [[dispatch::function]] Order place_order(const std::vector<Item>& items, std::string customer);
 [[dispatch::function("charge_v2")]] void charge(const Order& order);
+[[dispatch::function(idempotency = "no_side_effects")]] Order get_order(std::string id);
+[[dispatch::function("cancel_v2", idempotency = "idempotent")]] void cancel(std::string id);
 }

@@ -38,17 +38,28 @@ std::string_view api_file_descriptor() {
       "Order\042-\012\017ChargeV2Request"
       "\022\032\012\005order\030\001 \001(\0132\013.shop.O"
       "rder\042\022\012\020ChargeV2Response"
-      "*A\012\006Status\022\022\012\016STATUS_PEN"
-      "DING\020\000\022\017\012\013STATUS_PAID\020\001\022"
-      "\022\012\016STATUS_SHIPPED\020\0022\266\001\012\012"
-      "ApiService\022*\012\003add\022\020.shop"
-      ".AddRequest\032\021.shop.AddRe"
-      "sponse\022@\012\013place_order\022\027."
-      "shop.PlaceOrderRequest\032\030"
-      ".shop.PlaceOrderResponse"
-      "\022:\012\011charge_v2\022\025.shop.Cha"
-      "rgeV2Request\032\026.shop.Char"
-      "geV2Responseb\006proto3";
+      "\042\035\012\017GetOrderRequest\022\012\012\002i"
+      "d\030\001 \001(\011\042/\012\020GetOrderRespo"
+      "nse\022\033\012\006result\030\001 \001(\0132\013.sh"
+      "op.Order\042\035\012\017CancelV2Requ"
+      "est\022\012\012\002id\030\001 \001(\011\042\022\012\020Cance"
+      "lV2Response*A\012\006Status\022\022\012"
+      "\016STATUS_PENDING\020\000\022\017\012\013STA"
+      "TUS_PAID\020\001\022\022\012\016STATUS_SHI"
+      "PPED\020\0022\270\002\012\012ApiService\022*\012"
+      "\003add\022\020.shop.AddRequest\032\021"
+      ".shop.AddResponse\022@\012\013pla"
+      "ce_order\022\027.shop.PlaceOrd"
+      "erRequest\032\030.shop.PlaceOr"
+      "derResponse\022:\012\011charge_v2"
+      "\022\025.shop.ChargeV2Request\032"
+      "\026.shop.ChargeV2Response\022"
+      "\077\012\011get_order\022\025.shop.GetO"
+      "rderRequest\032\026.shop.GetOr"
+      "derResponse\042\003\220\002\001\022\077\012\011canc"
+      "el_v2\022\025.shop.CancelV2Req"
+      "uest\032\026.shop.CancelV2Resp"
+      "onse\042\003\220\002\002b\006proto3";
   return std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
@@ -149,6 +160,72 @@ void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& or
 
 ::dispatch::Result<void> charge_stub::try_call(::dispatch::Client& client, const ::shop::Order& order, const ::dispatch::CallOptions& options) const {
   return charge_stub::decode_reply(::dispatch::stub::call(client, charge_stub::path, charge_stub::encode_request(order), options));
+}
+
+// ---- ::shop::get_order ----
+
+::dispatch::Result<::shop::Order> get_order_stub::decode_reply(::dispatch::Result<std::string> reply) {
+  if (!reply.ok()) return std::move(reply).error();
+  ::shop::remote::GetOrderResponse response;
+  auto decoded = ::shop::api_wire::decode(*reply, &response);
+  if (!decoded.ok()) return ::dispatch::stub::malformed_reply(get_order_stub::path, decoded.error());
+  return std::move(response.result);
+}
+
+::dispatch::DurableCall<::shop::Order> get_order_stub::call(const std::string& id) const {
+  return ::dispatch::DurableCall<::shop::Order>(get_order_stub::function, get_order_stub::request_type, get_order_stub::encode_request(id),
+      [](std::string_view kept) { return get_order_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<::shop::Order>> get_order_stub::dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options) const {
+  auto request = get_order_stub::encode_request(id);
+  if (!request.ok()) return std::move(request).error();
+  auto id_ = client.dispatch(get_order_stub::function, get_order_stub::request_type, std::move(*request), options);
+  if (!id_.ok()) return std::move(id_).error();
+  return ::dispatch::Dispatched<::shop::Order>(client, std::move(*id_), [](std::string_view response) {
+    return get_order_stub::decode_reply(std::string(response));
+  });
+}
+
+::shop::Order get_order_stub::operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+  return get_order_stub::try_call(client, id, options).value();
+}
+
+::dispatch::Result<::shop::Order> get_order_stub::try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+  return get_order_stub::decode_reply(::dispatch::stub::call(client, get_order_stub::path, get_order_stub::encode_request(id), options));
+}
+
+// ---- ::shop::cancel ----
+
+::dispatch::Result<void> cancel_stub::decode_reply(::dispatch::Result<std::string> reply) {
+  if (!reply.ok()) return std::move(reply).error();
+  ::shop::remote::CancelV2Response response;
+  auto decoded = ::shop::api_wire::decode(*reply, &response);
+  if (!decoded.ok()) return ::dispatch::stub::malformed_reply(cancel_stub::path, decoded.error());
+  return {};
+}
+
+::dispatch::DurableCall<void> cancel_stub::call(const std::string& id) const {
+  return ::dispatch::DurableCall<void>(cancel_stub::function, cancel_stub::request_type, cancel_stub::encode_request(id),
+      [](std::string_view kept) { return cancel_stub::decode_reply(std::string(kept)); });
+}
+
+::dispatch::Result<::dispatch::Dispatched<void>> cancel_stub::dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options) const {
+  auto request = cancel_stub::encode_request(id);
+  if (!request.ok()) return std::move(request).error();
+  auto id_ = client.dispatch(cancel_stub::function, cancel_stub::request_type, std::move(*request), options);
+  if (!id_.ok()) return std::move(id_).error();
+  return ::dispatch::Dispatched<void>(client, std::move(*id_), [](std::string_view response) {
+    return cancel_stub::decode_reply(std::string(response));
+  });
+}
+
+void cancel_stub::operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+  return cancel_stub::try_call(client, id, options).value();
+}
+
+::dispatch::Result<void> cancel_stub::try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+  return cancel_stub::decode_reply(::dispatch::stub::call(client, cancel_stub::path, cancel_stub::encode_request(id), options));
 }
 
 }  // namespace shop::remote

@@ -50,6 +50,18 @@ std::size_t size_of(const ::shop::remote::ChargeV2Response& v, SizeCache& c);
 std::uint8_t* write(const ::shop::remote::ChargeV2Response& v, SizeCache& c, std::uint8_t* p);
 void read(Stream& in, ::shop::remote::ChargeV2Response* v);
 void set_to_proto_defaults(::shop::remote::ChargeV2Response* v);
+void read(Stream& in, ::shop::remote::GetOrderRequest* v);
+void set_to_proto_defaults(::shop::remote::GetOrderRequest* v);
+std::size_t size_of(const ::shop::remote::GetOrderResponse& v, SizeCache& c);
+std::uint8_t* write(const ::shop::remote::GetOrderResponse& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::shop::remote::GetOrderResponse* v);
+void set_to_proto_defaults(::shop::remote::GetOrderResponse* v);
+void read(Stream& in, ::shop::remote::CancelV2Request* v);
+void set_to_proto_defaults(::shop::remote::CancelV2Request* v);
+std::size_t size_of(const ::shop::remote::CancelV2Response& v, SizeCache& c);
+std::uint8_t* write(const ::shop::remote::CancelV2Response& v, SizeCache& c, std::uint8_t* p);
+void read(Stream& in, ::shop::remote::CancelV2Response* v);
+void set_to_proto_defaults(::shop::remote::CancelV2Response* v);
 struct AddRequestRefs {
   const std::int64_t& a;
   const std::int64_t& b;
@@ -67,6 +79,16 @@ struct ChargeV2RequestRefs {
 };
 std::size_t size_of(const ChargeV2RequestRefs& v, SizeCache& c);
 std::uint8_t* write(const ChargeV2RequestRefs& v, SizeCache& c, std::uint8_t* p);
+struct GetOrderRequestRefs {
+  const std::string& id;
+};
+std::size_t size_of(const GetOrderRequestRefs& v, SizeCache& c);
+std::uint8_t* write(const GetOrderRequestRefs& v, SizeCache& c, std::uint8_t* p);
+struct CancelV2RequestRefs {
+  const std::string& id;
+};
+std::size_t size_of(const CancelV2RequestRefs& v, SizeCache& c);
+std::uint8_t* write(const CancelV2RequestRefs& v, SizeCache& c, std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
@@ -406,6 +428,100 @@ void read(Stream& in, [[maybe_unused]] ::shop::remote::ChargeV2Response* v) {
   }
 }
 
+void set_to_proto_defaults(::shop::remote::GetOrderRequest* v) {
+  v->id.clear();
+}
+
+void read(Stream& in, ::shop::remote::GetOrderRequest* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GetOrderRequest")) {
+    switch (tag >> 3) {
+      case 1:  // id
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GetOrderRequest", "id");
+        ::dispatch::wire::read_string(in, &v->id, "GetOrderRequest", "id");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "GetOrderRequest");
+    }
+  }
+}
+
+std::size_t size_of(const ::shop::remote::GetOrderResponse& v, SizeCache& c) {
+  std::size_t n = 0;
+  {
+    std::size_t slot1 = c.reserve();
+    std::size_t m1 = size_of(v.result, c);
+    c.set(slot1, m1);
+    n += 1 + ::dispatch::wire::len_size(m1);
+  }
+  return n;
+}
+
+std::uint8_t* write(const ::shop::remote::GetOrderResponse& v, SizeCache& c, std::uint8_t* p) {
+  *p++ = 0x0A;
+  p = ::dispatch::wire::put_len(c.next(), p);
+  p = write(v.result, c, p);
+  return p;
+}
+
+void set_to_proto_defaults(::shop::remote::GetOrderResponse* v) {
+  set_to_proto_defaults(&v->result);
+}
+
+void read(Stream& in, ::shop::remote::GetOrderResponse* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GetOrderResponse")) {
+    switch (tag >> 3) {
+      case 1:  // result
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GetOrderResponse", "result");
+        {
+          Stream::Limit limit1 = ::dispatch::wire::enter(in, "GetOrderResponse", "result");
+          read(in, &v->result);
+          ::dispatch::wire::leave(in, limit1);
+        }
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "GetOrderResponse");
+    }
+  }
+}
+
+void set_to_proto_defaults(::shop::remote::CancelV2Request* v) {
+  v->id.clear();
+}
+
+void read(Stream& in, ::shop::remote::CancelV2Request* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "CancelV2Request")) {
+    switch (tag >> 3) {
+      case 1:  // id
+        ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "CancelV2Request", "id");
+        ::dispatch::wire::read_string(in, &v->id, "CancelV2Request", "id");
+        break;
+      default:
+        ::dispatch::wire::skip(in, tag, "CancelV2Request");
+    }
+  }
+}
+
+std::size_t size_of([[maybe_unused]] const ::shop::remote::CancelV2Response& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  return n;
+}
+
+std::uint8_t* write([[maybe_unused]] const ::shop::remote::CancelV2Response& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  return p;
+}
+
+void set_to_proto_defaults([[maybe_unused]] ::shop::remote::CancelV2Response* v) {
+}
+
+void read(Stream& in, [[maybe_unused]] ::shop::remote::CancelV2Response* v) {
+  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "CancelV2Response")) {
+    switch (tag >> 3) {
+      default:
+        ::dispatch::wire::skip(in, tag, "CancelV2Response");
+    }
+  }
+}
+
 std::size_t size_of(const AddRequestRefs& v, [[maybe_unused]] SizeCache& c) {
   std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.a)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.a));
@@ -466,6 +582,36 @@ std::uint8_t* write(const ChargeV2RequestRefs& v, SizeCache& c, std::uint8_t* p)
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.order, c, p);
+  return p;
+}
+
+std::size_t size_of(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.id.empty()) n += 1 + ::dispatch::wire::len_size(v.id.size());
+  return n;
+}
+
+std::uint8_t* write(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!v.id.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.id.size(), p);
+    p = ::dispatch::wire::put_raw(v.id.data(), v.id.size(), p);
+  }
+  return p;
+}
+
+std::size_t size_of(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  std::size_t n = 0;
+  if (!v.id.empty()) n += 1 + ::dispatch::wire::len_size(v.id.size());
+  return n;
+}
+
+std::uint8_t* write(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+  if (!v.id.empty()) {
+    *p++ = 0x0A;
+    p = ::dispatch::wire::put_len(v.id.size(), p);
+    p = ::dispatch::wire::put_raw(v.id.data(), v.id.size(), p);
+  }
   return p;
 }
 
@@ -546,6 +692,44 @@ std::string encode(const ::shop::remote::ChargeV2Response& value) {
   return ::dispatch::wire::decode_erased(bytes, "ChargeV2Response", &read_erased<::shop::remote::ChargeV2Response>, value);
 }
 
+std::string encode(const ::shop::remote::GetOrderRequest& value) {
+  const GetOrderRequestRefs refs{value.id};
+  return ::dispatch::wire::encode_erased(&refs, &size_erased<GetOrderRequestRefs>, &write_erased<GetOrderRequestRefs>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderRequest* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "GetOrderRequest", &read_erased<::shop::remote::GetOrderRequest>, value);
+}
+
+std::string encode(const ::shop::remote::GetOrderResponse& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::GetOrderResponse>, &write_erased<::shop::remote::GetOrderResponse>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderResponse* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "GetOrderResponse", &read_erased<::shop::remote::GetOrderResponse>, value);
+}
+
+std::string encode(const ::shop::remote::CancelV2Request& value) {
+  const CancelV2RequestRefs refs{value.id};
+  return ::dispatch::wire::encode_erased(&refs, &size_erased<CancelV2RequestRefs>, &write_erased<CancelV2RequestRefs>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Request* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "CancelV2Request", &read_erased<::shop::remote::CancelV2Request>, value);
+}
+
+std::string encode(const ::shop::remote::CancelV2Response& value) {
+  return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::CancelV2Response>, &write_erased<::shop::remote::CancelV2Response>);
+}
+
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Response* value) {
+  set_to_proto_defaults(value);
+  return ::dispatch::wire::decode_erased(bytes, "CancelV2Response", &read_erased<::shop::remote::CancelV2Response>, value);
+}
+
 }  // namespace shop::api_wire
 
 namespace shop::remote {
@@ -560,6 +744,14 @@ namespace shop::remote {
 
 ::dispatch::Result<std::string> charge_stub::encode_request(const ::shop::Order& order) {
   return ::shop::api_wire::try_encode(::shop::api_wire::ChargeV2RequestRefs{order});
+}
+
+::dispatch::Result<std::string> get_order_stub::encode_request(const std::string& id) {
+  return ::shop::api_wire::try_encode(::shop::api_wire::GetOrderRequestRefs{id});
+}
+
+::dispatch::Result<std::string> cancel_stub::encode_request(const std::string& id) {
+  return ::shop::api_wire::try_encode(::shop::api_wire::CancelV2RequestRefs{id});
 }
 
 }  // namespace shop::remote

@@ -50,6 +50,17 @@ struct ChargeV2Request {
 };
 struct ChargeV2Response {
 };
+struct GetOrderRequest {
+  std::string id{};
+};
+struct GetOrderResponse {
+  ::shop::Order result{};
+};
+struct CancelV2Request {
+  std::string id{};
+};
+struct CancelV2Response {
+};
 
 }  // namespace shop::remote
 
@@ -73,6 +84,14 @@ std::string encode(const ::shop::remote::ChargeV2Request& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Request* value);
 std::string encode(const ::shop::remote::ChargeV2Response& value);
 ::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Response* value);
+std::string encode(const ::shop::remote::GetOrderRequest& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderRequest* value);
+std::string encode(const ::shop::remote::GetOrderResponse& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderResponse* value);
+std::string encode(const ::shop::remote::CancelV2Request& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Request* value);
+std::string encode(const ::shop::remote::CancelV2Response& value);
+::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Response* value);
 }  // namespace shop::api_wire
 
 namespace shop::remote {
@@ -199,6 +218,88 @@ inline constexpr struct charge_stub {
   // response message's bytes decoded (an internal error if they are not one).
   static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
 } charge{};
+
+// ::shop::get_order, served as shop.get_order at /shop.ApiService/get_order.
+inline constexpr struct get_order_stub {
+  static constexpr const char* path = "/shop.ApiService/get_order";
+  static constexpr const char* function = "shop.get_order";
+  static constexpr const char* request_type = "shop.GetOrderRequest";
+  static constexpr const char* response_type = "shop.GetOrderResponse";
+
+  // Calls and waits; throws dispatch::Error.
+  ::shop::Order operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  // Calls and waits; never throws.
+  ::dispatch::Result<::shop::Order> try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<::shop::Order> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), options, &get_order_stub::decode_reply);
+  }
+#if __cplusplus >= 202002L
+  // co_await-able (a dispatch::Awaitable<::shop::Order>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), options, &get_order_stub::decode_reply);
+  }
+#endif
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the ::shop::Order or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<::shop::Order>> dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options = {}) const;
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<::shop::Order> call(const std::string& id) const;
+  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
+  static ::dispatch::Result<std::string> encode_request(const std::string& id);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<::shop::Order> decode_reply(::dispatch::Result<std::string> reply);
+} get_order{};
+
+// ::shop::cancel, served as shop.cancel_v2 at /shop.ApiService/cancel_v2.
+inline constexpr struct cancel_stub {
+  static constexpr const char* path = "/shop.ApiService/cancel_v2";
+  static constexpr const char* function = "shop.cancel_v2";
+  static constexpr const char* request_type = "shop.CancelV2Request";
+  static constexpr const char* response_type = "shop.CancelV2Response";
+
+  // Calls and waits; throws dispatch::Error.
+  void operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  // Calls and waits; never throws.
+  ::dispatch::Result<void> try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  // Starts the call; returns a std::future<void> that holds the result
+  // or the dispatch::Error.
+  template <typename Deferred = void>
+  auto async(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<void, Deferred>(client, cancel_stub::path, cancel_stub::encode_request(id), options, &cancel_stub::decode_reply);
+  }
+#if __cplusplus >= 202002L
+  // co_await-able (a dispatch::Awaitable<void>); resumes on the transport's
+  // completion, throws dispatch::Error. The request is encoded now, so the
+  // arguments need not outlive the co_await.
+  template <typename Deferred = void>
+  auto co(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<void, Deferred>(client, cancel_stub::path, cancel_stub::encode_request(id), options, &cancel_stub::decode_reply);
+  }
+#endif
+  // Hands the call to a durable scheduler; once the scheduler has persisted
+  // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
+  // co_await (C++20) for the end or the call's dispatch::Error.
+  // The handle refers to `client`, which must outlive it (and not move).
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options = {}) const;
+  // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
+  // durably by the scheduler, giving the result or the dispatch::Error.
+  ::dispatch::DurableCall<void> call(const std::string& id) const;
+  // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
+  static ::dispatch::Result<std::string> encode_request(const std::string& id);
+  // The call's result from its reply: the transport's error, or the
+  // response message's bytes decoded (an internal error if they are not one).
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+} cancel{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.

@@ -41,10 +41,27 @@ namespace {
   return ::shop::api_wire::encode(::shop::remote::ChargeV2Response{});
 }
 
+::dispatch::Result<std::string> get_order_handler(const ::dispatch::MethodCall& call) {
+  ::shop::remote::GetOrderRequest request;
+  auto decoded = ::shop::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  return ::shop::api_wire::encode(::shop::remote::GetOrderResponse{::shop::get_order(std::move(request.id))});
+}
+
+::dispatch::Result<std::string> cancel_handler(const ::dispatch::MethodCall& call) {
+  ::shop::remote::CancelV2Request request;
+  auto decoded = ::shop::api_wire::decode(call.request, &request);
+  if (!decoded.ok()) return std::move(decoded).error();
+  ::shop::cancel(std::move(request.id));
+  return ::shop::api_wire::encode(::shop::remote::CancelV2Response{});
+}
+
 const ::dispatch::Method kMethods[] = {
     {"add", "/shop.ApiService/add", "shop.AddRequest", "shop.AddResponse", &add_handler},
     {"place_order", "/shop.ApiService/place_order", "shop.PlaceOrderRequest", "shop.PlaceOrderResponse", &place_order_handler},
     {"charge_v2", "/shop.ApiService/charge_v2", "shop.ChargeV2Request", "shop.ChargeV2Response", &charge_handler},
+    {"get_order", "/shop.ApiService/get_order", "shop.GetOrderRequest", "shop.GetOrderResponse", &get_order_handler},
+    {"cancel_v2", "/shop.ApiService/cancel_v2", "shop.CancelV2Request", "shop.CancelV2Response", &cancel_handler},
 };
 
 }  // namespace
