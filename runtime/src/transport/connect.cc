@@ -100,12 +100,7 @@ namespace {
 // application/x-www-form-urlencoded's decoding, as Go's url.ParseQuery (which
 // connect-go serves GET with) does it: "%XX" is the byte, '+' a space.
 std::optional<std::string> form_decode(std::string_view text) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
+  const auto hex = transport::hex_value;
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {

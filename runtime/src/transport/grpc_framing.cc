@@ -289,12 +289,7 @@ std::string percent_encode(std::string_view message) {
 }
 
 std::string percent_decode(std::string_view encoded) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
+  const auto hex = transport::hex_value;
   std::string out;
   out.reserve(encoded.size());
   for (std::size_t i = 0; i < encoded.size(); ++i) {

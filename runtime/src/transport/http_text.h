@@ -35,6 +35,15 @@ bool find_list_item(std::string_view list, F&& f) {
   return false;
 }
 
+// The value of a hexadecimal digit (either case), -1 for any other byte:
+// for %-escapes.
+inline int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 inline char lower_ascii(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // `s` with its ASCII letters in lower case: an HTTP/2 field name (RFC 9113

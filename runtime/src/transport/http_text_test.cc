@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +33,15 @@ TEST(HttpText, ListItemsAreTrimmedAndEmptyOnesSkipped) {
     return item == "b";
   }));
   EXPECT_EQ(seen, (std::vector<std::string_view>{"a", "b"}));
+}
+
+TEST(HttpText, HexDigitsHaveTheirValuesAndNothingElseHasOne) {
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const std::string digits = "0123456789abcdef", upper = "0123456789ABCDEF";
+    const auto at = digits.find(c) != std::string::npos ? digits.find(c) : upper.find(c);
+    EXPECT_EQ(hex_value(c), at == std::string::npos ? -1 : static_cast<int>(at)) << "byte " << b;
+  }
 }
 
 TEST(HttpText, CaseIsFoldedForAsciiLettersOnly) {
