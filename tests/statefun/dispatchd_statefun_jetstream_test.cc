@@ -280,7 +280,8 @@ TEST_F(StatefunOnJetStream, TwoDispatchdCountEachMessageOnceFireTheDelayedOneAnd
 // addresses through either dispatchd: each address's n-th message is sent
 // once the n-1-th is acknowledged, with an ingress key, retried (on the
 // other process too) until acknowledged; every fourth (n divisible by 4) is
-// sent negative, which arms a tick 100 ms later. Meanwhile, three times at
+// sent negative, which arms a tick 100 ms later; the load goes on after the
+// faults until every address has had one. Meanwhile, three times at
 // random moments (0.7-2 s apart), the fault: a dispatchd SIGKILLed and
 // restarted 0.2-1 s later, a NATS node SIGKILLed and restarted (the test
 // then waits until every stream has a leader and its replicas are current,
@@ -354,6 +355,23 @@ void StatefunOnJetStream::run_under_faults(Fault fault, const char* name) {
     }
   }
   sleep_supervising(500ms);
+  // The load goes on until every address has had a tick acknowledged
+  // (its kTickEvery-th message), so that delayed messages are always part
+  // of what is checked: a slow build on a busy machine (ASan, two cores
+  // shared with other tests) once acknowledged only 22 messages over the
+  // faults, three per address, and no tick.
+  const auto ticks_by = std::chrono::steady_clock::now() + 90s;
+  auto every_address_ticked = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    if (acknowledged.size() < static_cast<std::size_t>(kAddresses)) return false;
+    for (const auto& [address, n] : acknowledged) {
+      if (n < kTickEvery) return false;
+    }
+    return true;
+  };
+  while (!load_done && !every_address_ticked() && std::chrono::steady_clock::now() < ticks_by) {
+    sleep_supervising(100ms);
+  }
   stop = true;
   // Supervised until the load has stopped: its last send may wait for a
   // dispatchd that exited at start after the last fault.
