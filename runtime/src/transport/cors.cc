@@ -5,6 +5,8 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include "transport/http_text.h"
+
 namespace dispatch::transport {
 namespace {
 
@@ -45,10 +47,7 @@ bool cors_allows(const std::vector<std::string>& allowed, std::string_view origi
   if (origin.empty()) return false;
   for (const std::string& a : allowed) {
     if (a == "*") return true;
-    if (boost::beast::iequals(boost::beast::string_view(a.data(), a.size()),
-                              boost::beast::string_view(origin.data(), origin.size()))) {
-      return true;
-    }
+    if (iequals_ascii(a, origin)) return true;
   }
   return false;
 }
