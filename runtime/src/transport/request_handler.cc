@@ -228,20 +228,33 @@ RequestHandler::~RequestHandler() = default;
 
 Result<std::string> RequestHandler::request_from_json(const Method& method, std::string_view json) const {
   auto it = routes_.find(&method);
-  if (it == routes_.end() || it->second->codec == nullptr) {
-    return Error(Code::unimplemented, "JSON is not available for " + std::string(method.name) +
-                                          (it == routes_.end() ? "" : ": " + it->second->codec_problem) +
-                                          "; send protobuf");
-  }
-  return it->second->codec->to_binary(method.request_type, json.empty() ? "{}" : json);
+  if (it == routes_.end()) return Error(Code::unimplemented, "JSON is not available for " + std::string(method.name));
+  return request_from_json(*it->second, method, json);
 }
 
 Result<std::string> RequestHandler::reply_to_json(const Method& method, std::string_view binary) const {
   auto it = routes_.find(&method);
-  if (it == routes_.end() || it->second->codec == nullptr) {
-    return Error(Code::unimplemented, "JSON is not available for " + std::string(method.name));
+  if (it == routes_.end()) return Error(Code::unimplemented, "JSON is not available for " + std::string(method.name));
+  return reply_to_json(*it->second, method, binary);
+}
+
+Result<std::string> RequestHandler::request_from_json(const Route& route, const Method& method,
+                                                      std::string_view json) const {
+  if (route.codec == nullptr) {
+    return Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " + route.codec_problem +
+                                          "; send protobuf (application/proto, application/grpc or "
+                                          "application/grpc-web+proto)");
   }
-  return it->second->codec->to_json(method.response_type, binary);
+  // An empty JSON body is the empty message, as for binary.
+  return route.codec->to_binary(method.request_type, json.empty() ? "{}" : json);
+}
+
+Result<std::string> RequestHandler::reply_to_json(const Route& route, const Method& method,
+                                                  std::string_view binary) const {
+  if (route.codec == nullptr) {
+    return Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " + route.codec_problem);
+  }
+  return route.codec->to_json(method.response_type, binary);
 }
 
 bool RequestHandler::is_quick(const Method& method) const {
@@ -589,21 +602,16 @@ Response RequestHandler::call(Request& req, const Method& method, const Route& r
   const bool keep = req.keep_alive();
   std::string body = std::move(req.body());
   if (encoding == connect::Encoding::json) {
-    if (route.codec == nullptr) {
-      return reject(req,
-                    Error(Code::unimplemented, "JSON is not available for " + route.log_name + ": " +
-                                                   route.codec_problem + "; use application/proto"),
-                    http::status::unsupported_media_type);
+    auto binary = request_from_json(route, method, body);
+    if (!binary.ok()) {
+      return reject(req, binary.error(),
+                    binary.error().code() == Code::unimplemented ? http::status::unsupported_media_type
+                                                                 : http::status::bad_request);
     }
-    // An empty JSON body is the empty message, as for binary.
-    auto binary = route.codec->to_binary(method.request_type, body.empty() ? "{}" : body);
-    if (!binary.ok()) return reject(req, binary.error(), http::status::bad_request);
     body = std::move(*binary);
   }
   Result<std::string> result = run(method, body, context, received, Protocol::connect);
-  if (result.ok() && encoding == connect::Encoding::json) {
-    result = route.codec->to_json(method.response_type, *result);
-  }
+  if (result.ok() && encoding == connect::Encoding::json) result = reply_to_json(route, method, *result);
   if (!result.ok()) {
     return error_response(result.error(), static_cast<http::status>(code_to_http_status(result.error().code())),
                           keep);

@@ -190,6 +190,9 @@ class RequestHandler {
   // Marks the route slow after a call longer than inline_limit, and quick
   // again after kQuickRunsToReturn calls in a row within it.
   void note_duration(const Route& route, std::chrono::steady_clock::duration elapsed) const;
+  // request_from_json() and reply_to_json() for a route found already.
+  Result<std::string> request_from_json(const Route& route, const Method& method, std::string_view json) const;
+  Result<std::string> reply_to_json(const Route& route, const Method& method, std::string_view binary) const;
   // A Connect GET call made the POST it stands for: the query's message
   // as the body, its encoding as Content-Type, its compression as
   // Content-Encoding; the refusal when the query is not one.
