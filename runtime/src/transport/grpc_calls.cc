@@ -22,6 +22,17 @@ Http2Headers trailers_only(const Error& error) {
   return h;
 }
 
+// A gRPC request refused before its function ran, on whichever thread
+// refuses it: counted, logged (warn), and its trailers-only answer.
+Http2Headers rejected(const RequestHandler& handler, std::string_view path, const Error& error) {
+  handler.count_rejected(Protocol::grpc, error.code());
+  const Logger& logger = handler.options().logger;
+  if (logger.enabled(LogLevel::warn)) {
+    logger.log(LogLevel::warn, "rejected gRPC " + std::string(path.substr(0, 200)) + ": " + error.what());
+  }
+  return trailers_only(error);
+}
+
 // grpc-status 0, the trailers of every answer that succeeded.
 constexpr Http2Field kOkTrailers[] = {{"grpc-status", "0"}};
 
@@ -116,12 +127,7 @@ void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
     session_.respond(id, a.headers, std::move(a.body), {});
     return;
   }
-  handler_.count_rejected(Protocol::grpc, error.code());
-  const Logger& logger = handler_.options().logger;
-  if (logger.enabled(LogLevel::warn)) {
-    logger.log(LogLevel::warn, "rejected gRPC " + std::string(s.path.substr(0, 200)) + ": " + error.what());
-  }
-  Http2Headers h = trailers_only(error);
+  Http2Headers h = rejected(handler_, s.path, error);
   // An unsupported grpc-encoding is answered with those this side takes.
   if (error.code() == Code::unimplemented) h.emplace_back("grpc-accept-encoding", std::string(grpc::kAcceptEncoding));
   s.answered = true;
@@ -351,15 +357,7 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
               std::string converted;
               if (json) {
                 auto binary = handler.request_from_json(method, message);
-                if (!binary.ok()) {
-                  handler.count_rejected(Protocol::grpc, binary.error().code());
-                  const Logger& logger = handler.options().logger;
-                  if (logger.enabled(LogLevel::warn)) {
-                    logger.log(LogLevel::warn,
-                               "rejected gRPC " + std::string(method.path) + ": " + binary.error().what());
-                  }
-                  return GrpcAnswer{false, {}, trailers_only(binary.error())};
-                }
+                if (!binary.ok()) return GrpcAnswer{false, {}, rejected(handler, method.path, binary.error())};
                 converted = std::move(*binary);
                 message = converted;
               }
