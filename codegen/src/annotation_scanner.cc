@@ -245,11 +245,10 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
           error(toks[arg[k]].loc, "idempotency is given twice");
           return false;
         }
-        if (value == "no_side_effects") {
-          a.idempotency = Idempotency::no_side_effects;
-        } else if (value == "idempotent") {
-          a.idempotency = Idempotency::idempotent;
-        } else {
+        for (Idempotency level : {Idempotency::no_side_effects, Idempotency::idempotent}) {
+          if (value == idempotency_name(level)) a.idempotency = level;
+        }
+        if (!a.idempotency) {
           error(loc, "idempotency '" + value +
                          "' is not one: \"no_side_effects\" (a call changes nothing; Connect clients may call it "
                          "with GET) or \"idempotent\" (repeating a call changes nothing more)");

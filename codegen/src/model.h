@@ -126,6 +126,19 @@ struct Parameter {
 // IdempotencyLevel): unknown (the default: it may change things and a retry
 // may repeat them), idempotent, or no_side_effects.
 enum class Idempotency { unknown, idempotent, no_side_effects };
+// The annotation's spelling of a level, idempotency = "..." ("" for unknown,
+// which has none).
+inline const char* idempotency_name(Idempotency level) {
+  switch (level) {
+    case Idempotency::idempotent:
+      return "idempotent";
+    case Idempotency::no_side_effects:
+      return "no_side_effects";
+    case Idempotency::unknown:
+      break;
+  }
+  return "";
+}
 
 struct Function {
   std::string cpp;          // "::shop::charge" (what the server half calls)

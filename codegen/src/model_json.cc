@@ -122,8 +122,7 @@ std::string model_to_json(const Model& m) {
         .boolean("workflow", f.workflow)
         .str("version", f.version);
     // Absent when unknown (the default), as "faas" and "stateful" are.
-    if (f.idempotency == Idempotency::no_side_effects) fn.str("idempotency", "no_side_effects");
-    if (f.idempotency == Idempotency::idempotent) fn.str("idempotency", "idempotent");
+    if (f.idempotency != Idempotency::unknown) fn.str("idempotency", idempotency_name(f.idempotency));
     return fn.done();
   }));
   if (!m.faas.empty()) {  // absent otherwise, as "stateful"
