@@ -16,21 +16,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Http2Headers trailers_only(const Error& error) {
-  Http2Headers h{{":status", "200"}, {"content-type", "application/grpc"}};
+// A trailers-only answer (an error, no message) in the request's codec:
+// a client that asked for application/grpc+json may refuse any other
+// content type before it reads grpc-status.
+Http2Headers trailers_only(const Error& error, grpc::Codec codec) {
+  Http2Headers h{{":status", "200"}, {"content-type", std::string(grpc::content_type_of(grpc::Variant::grpc, codec))}};
   for (auto& t : grpc::status_trailers(&error)) h.push_back(std::move(t));
   return h;
 }
 
 // A gRPC request refused before its function ran, on whichever thread
 // refuses it: counted, logged (warn), and its trailers-only answer.
-Http2Headers rejected(const RequestHandler& handler, std::string_view path, const Error& error) {
+Http2Headers rejected(const RequestHandler& handler, std::string_view path, grpc::Codec codec, const Error& error) {
   handler.count_rejected(Protocol::grpc, error.code());
   const Logger& logger = handler.options().logger;
   if (logger.enabled(LogLevel::warn)) {
     logger.log(LogLevel::warn, "rejected gRPC " + std::string(path.substr(0, 200)) + ": " + error.what());
   }
-  return trailers_only(error);
+  return trailers_only(error, codec);
 }
 
 // grpc-status 0, the trailers of every answer that succeeded.
@@ -117,7 +120,7 @@ Http2Fields GrpcCalls::response_headers(const Stream& s) {
 
 void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
   if (s.http) {
-    handler_.count_rejected(Protocol::connect, error.code());
+    handler_.count_rejected(s.http_protocol, error.code());
     s.answered = true;
     // A request not received in time is 408, as over HTTP/1.1.
     const auto status = error.code() == Code::deadline_exceeded
@@ -127,7 +130,7 @@ void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
     session_.respond(id, a.headers, std::move(a.body), {});
     return;
   }
-  Http2Headers h = rejected(handler_, s.path, error);
+  Http2Headers h = rejected(handler_, s.path, s.codec, error);
   // An unsupported grpc-encoding is answered with those this side takes.
   if (error.code() == Code::unimplemented) h.emplace_back("grpc-accept-encoding", std::string(grpc::kAcceptEncoding));
   s.answered = true;
@@ -157,6 +160,7 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
     // too: its trailers go in the body (PROTOCOL-WEB.md), whatever the HTTP
     // version, since a browser's fetch cannot read HTTP/2 trailers.
     s.http = true;
+    if (type) s.http_protocol = Protocol::grpc_web;
     return;
   }
   s.codec = type->codec;
@@ -212,7 +216,7 @@ void GrpcCalls::on_data(int32_t id, std::string_view data) {
       // 413, as over HTTP/1.1 (the same answer: read_error_response's).
       session_.release(id, s.body.size() + data.size());
       s.body = std::string();
-      handler_.count_rejected(Protocol::connect, Code::resource_exhausted);
+      handler_.count_rejected(s.http_protocol, Code::resource_exhausted);
       s.answered = true;
       GrpcAnswer a = http2_answer(*read_error_response(boost::beast::http::error::body_limit, handler_.options()));
       return session_.respond(id, a.headers, std::move(a.body), {});
@@ -344,12 +348,13 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   std::string request = compressed ? std::move(inflated) : std::move(s.body);
   s.body = std::string();
   const bool gzip = s.grpc.gzip_reply;
-  const bool json = s.codec == grpc::Codec::json;
+  const grpc::Codec codec = s.codec;
   const RequestHandler& handler = handler_;
   const auto received = s.received;
   host_.run(id, handler_.place(method),
             [&handler, &method, request = std::move(request), skip, context = std::move(context), received, gzip,
-             json]() -> GrpcAnswer {
+             codec]() -> GrpcAnswer {
+              const bool json = codec == grpc::Codec::json;
               std::string_view message = std::string_view(request).substr(skip);
               // A JSON message becomes the protobuf bytes the function's
               // decoder reads, on the call's thread, as a Connect JSON
@@ -357,13 +362,13 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
               std::string converted;
               if (json) {
                 auto binary = handler.request_from_json(method, message);
-                if (!binary.ok()) return GrpcAnswer{false, {}, rejected(handler, method.path, binary.error())};
+                if (!binary.ok()) return GrpcAnswer{false, {}, rejected(handler, method.path, codec, binary.error())};
                 converted = std::move(*binary);
                 message = converted;
               }
               auto result = handler.run(method, message, context, received, Protocol::grpc);
               if (result.ok() && json) result = handler.reply_to_json(method, *result);
-              if (!result.ok()) return GrpcAnswer{false, {}, trailers_only(result.error())};
+              if (!result.ok()) return GrpcAnswer{false, {}, trailers_only(result.error(), codec)};
               std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true)
                                       : grpc::frame_message(*result);
               return GrpcAnswer{true, std::move(body), {}};

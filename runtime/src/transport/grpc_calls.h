@@ -130,6 +130,9 @@ class GrpcCalls final : public Http2Session::Handler {
     bool started = false;   // a streaming answer's headers are out
     bool held = false;
     bool http = false;  // not gRPC: answered by RequestHandler::serve()
+    // An HTTP stream's protocol in the metrics, should it be refused before
+    // serve() has it (gRPC-Web by its content type, else Connect).
+    Protocol http_protocol = Protocol::connect;
   };
 
   std::optional<std::string_view> header(const Stream& s, std::string_view name) const;

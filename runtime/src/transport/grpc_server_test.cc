@@ -296,6 +296,12 @@ TEST_F(GrpcServerTest, JsonMessagesAreAnsweredInJson) {
   EXPECT_EQ(c.status_field(failed, "grpc-status"), "5");
   EXPECT_EQ(c.status_field(health, "grpc-status"), "12");
   EXPECT_NE(c.status_field(health, "grpc-message").find("protobuf only"), std::string::npos);
+  // Errors are trailers-only answers in the codec asked for, whichever
+  // step refused them: a client may check the content type first.
+  for (int32_t id : {bad, not_json, failed, health}) {
+    EXPECT_EQ(header(id, "content-type"), "application/grpc+json") << id;
+    EXPECT_TRUE(c.stream(id).data.empty()) << id;
+  }
   EXPECT_EQ(header(web, "content-type"), "application/grpc-web+json");
   EXPECT_EQ(c.stream(web).data,
             grpc::frame_message(R"({"result":"3"})") + grpc::web_trailer_frame({{"grpc-status", "0"}}));
@@ -420,12 +426,25 @@ TEST_F(GrpcServerTest, MetricsCountGrpcCallsAndRejections) {
   auto registry = std::make_shared<metrics::Registry>();
   ServerOptions options;
   options.metrics = registry;
+  options.max_body_bytes = 1024;
   start(std::move(options));
   expect_serving();
   Http2TestClient c(server_->port());
   const int32_t id = c.request("/t.TService/nope", kGrpc, grpc::frame_message(""));
-  ASSERT_TRUE(c.wait_closed(id));
+  // Bodies over the limit, refused before their requests are whole: each
+  // counted under its own protocol.
+  const std::string big(2048, 'x');
+  const int32_t web = c.request("/t.TService/echo", {{"content-type", "application/grpc-web+proto"}}, big);
+  const int32_t connect = c.request("/t.TService/echo", {{"content-type", "application/proto"}}, big);
+  for (int32_t each : {id, web, connect}) ASSERT_TRUE(c.wait_closed(each)) << each;
+  EXPECT_EQ(Http2TestClient::find(c.stream(web).headers, ":status"), "413");
   const std::string text = registry->expose();
+  EXPECT_NE(text.find("dispatch_server_rejected_total{protocol=\"grpc-web\",code=\"resource_exhausted\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dispatch_server_rejected_total{protocol=\"connect\",code=\"resource_exhausted\"} 1"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("dispatch_server_calls_total{function=\"t.add\",protocol=\"grpc\",code=\"ok\"} 1"),
             std::string::npos)
       << text;
