@@ -54,6 +54,7 @@
 #include "dispatch/jetstream/jetstream_store.h"
 #include "dispatch/jetstream/v1/records.pb.h"
 #include "dispatch/transport/http_client.h"
+#include "jetstream/records.h"
 #include "jetstream/testing/nats_server.h"
 
 namespace {
@@ -231,9 +232,18 @@ class DispatchdJetStreamFaults : public ::testing::Test {
         natsConnection_JetStream(&js, nc, nullptr) == NATS_OK && js_KeyValue(&kv, js, "faults") == NATS_OK) {
       for (const std::string& key : ids) {
         kvEntry* e = nullptr;
-        if (kvStore_Get(&e, kv, ("c." + key).c_str()) != NATS_OK) continue;
+        const std::string group = dispatch::scheduler::jetstream::group_of(key);
+        if (kvStore_Get(&e, kv, (group.empty() ? "c." + key : group).c_str()) != NATS_OK) continue;
         dispatch::jetstream::v1::Call c;
-        c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e));
+        if (group.empty()) {
+          c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e));
+        } else {
+          dispatch::jetstream::v1::Group g;
+          g.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e));
+          for (const auto& member : g.calls()) {
+            if (member.id() == key) c = member;
+          }
+        }
         out << "  record " << key << " rev " << kvEntry_Revision(e) << ": state=" << c.state()
             << " outstanding=[";
         for (const auto& o : c.outstanding()) out << o << " ";
@@ -272,6 +282,7 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
   std::mutex mu;
   std::vector<Acked> acked;
   std::atomic<int> refused{0};  // requests answered with an error, then retried
+  std::atomic<int> batches{0}, batches_refused{0};  // keyless batches (one group record each)
 
   // Load: requests with idempotency keys, retried (on the other dispatchd
   // too) until accepted; a retry of a request that was written but whose
@@ -285,6 +296,33 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
     std::array<std::unique_ptr<dispatch::HttpClient>, 2> clients{api(0), api(1)};
     std::mt19937 rng(std::random_device{}());
     for (int n = 0; !stop.load(); ++n) {
+      if (n % 6 == 5) {
+        // A batch without idempotency keys: one group record, whose calls
+        // are leased and finished together. Not retried (without keys a
+        // retry of a batch written but not answered would run twice): an
+        // acknowledged batch is counted, a refused one is not.
+        std::vector<dispatch::PendingCall> batch;
+        for (int i = 0; i < 8; ++i) {
+          batch.push_back({"durable.record", "durable.RecordRequest", "g" + std::to_string(n) + "." + std::to_string(i), {}});
+        }
+        dispatch::DispatchClient client(*clients[n % 2], ep_url_);
+        auto ids = client.dispatch_batch(batch);
+        if (!ids.ok()) {
+          ++batches_refused;
+          std::this_thread::sleep_for(50ms);
+          continue;
+        }
+        ++batches;
+        std::lock_guard<std::mutex> lock(mu);
+        for (std::size_t i = 0; i < ids->size(); ++i) {
+          Acked g;
+          g.kind = Acked::call;
+          g.id = (*ids)[i];
+          g.expected = batch[i].request;
+          acked.push_back(std::move(g));
+        }
+        continue;
+      }
       Acked a;
       std::string function = "durable.record", type = "durable.RecordRequest", input = "m" + std::to_string(n);
       dispatch::DispatchOptions options;
@@ -430,9 +468,11 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
       "jetstream faults (%s, R%d on %d node(s)): nats_kills=%d dispatchd_kills=%d acknowledged=%zu "
       "completed_once=%zu (workflows=%zu delayed=%zu) duplicates=%zu lost=%zu; delayed_checked_not_early=%zu "
       "early=%zu; deliveries=%zu redelivered_calls=%zu "
-      "refused_then_retried=%d dispatchd_exits_at_start=%d; load %.1f s, drain %.1f s\n",
+      "refused_then_retried=%d keyless_batches=%d (refused %d) dispatchd_exits_at_start=%d; load %.1f s, drain "
+      "%.1f s\n",
       name, replicas(), replicas(), nats_kills, dispatchd_kills, acked.size(), completed, workflows, delayed,
-      duplicates, lost, delayed_checked, early, delivered, redelivered, refused.load(), respawned_,
+      duplicates, lost, delayed_checked, early, delivered, redelivered, refused.load(), batches.load(),
+      batches_refused.load(), respawned_,
       std::chrono::duration<double>(loaded - started).count(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count());
   std::fflush(stdout);
@@ -442,6 +482,7 @@ void DispatchdJetStreamFaults::run(Fault fault, const char* name) {
   EXPECT_EQ(early, 0u);
   EXPECT_EQ(delayed_checked, delayed) << "every delayed call that completed is checked";
   EXPECT_GT(acked.size(), 50u);
+  EXPECT_GT(batches.load(), 0);
 }
 
 TEST_F(DispatchdJetStreamFaults, OneNatsNodeOfThreeKilledLosesNothing) { run(Fault::nats_node, "nats_node"); }

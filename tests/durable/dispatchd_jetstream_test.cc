@@ -106,19 +106,26 @@ class DispatchdOnJetStream : public ::testing::Test {
   pid_t endpoint_ = -1;
 };
 
-// A batch goes through a record of its own, removed once its calls are
-// written, which leaves a delete marker in the bucket's stream; dispatchd
-// deletes it after --nats-marker-grace: the stream then holds the calls.
+// A batch that fits a group is one record. A bigger one goes through a
+// record of its own, removed once its calls are written, which leaves a
+// delete marker in the bucket's stream; dispatchd deletes it after
+// --nats-marker-grace: the stream then holds the group and the calls.
 TEST_F(DispatchdOnJetStream, ABatchLeavesNoDeleteMarkerAfterTheGrace) {
   auto a = api(0);
   dispatch::DispatchClient da(*a, ep_url_);
-  std::vector<dispatch::PendingCall> batch;
-  for (int i = 0; i < 10; ++i) batch.push_back({"durable.record", "durable.RecordRequest", "b" + std::to_string(i), {}});
-  auto ids = da.dispatch_batch(std::move(batch));
-  ASSERT_TRUE(ids.ok()) << ids.error().what();
-  ASSERT_EQ(ids->size(), 10u);
-  for (const std::string& id : *ids) ASSERT_TRUE(da.await_result(id, 20s).ok()) << id;
-  EXPECT_EQ(dispatch::scheduler::testing::await_bucket_stream_messages(nats_.url(), "e2e", 10), 10u)
+  std::vector<std::string> all;
+  for (const int size : {10, 300}) {
+    std::vector<dispatch::PendingCall> batch;
+    for (int i = 0; i < size; ++i) {
+      batch.push_back({"durable.record", "durable.RecordRequest", "b" + std::to_string(i), {}});
+    }
+    auto ids = da.dispatch_batch(std::move(batch));
+    ASSERT_TRUE(ids.ok()) << ids.error().what();
+    ASSERT_EQ(ids->size(), static_cast<std::size_t>(size));
+    all.insert(all.end(), ids->begin(), ids->end());
+  }
+  for (const std::string& id : all) ASSERT_TRUE(da.await_result(id, 20s).ok()) << id;
+  EXPECT_EQ(dispatch::scheduler::testing::await_bucket_stream_messages(nats_.url(), "e2e", 301), 301u)
       << "the batch record's delete marker stayed in the stream; dispatchd 0's log:\n" << log_of("dispatchd0");
 }
 

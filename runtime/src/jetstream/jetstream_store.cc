@@ -1,10 +1,12 @@
 // The Store on a JetStream key-value bucket, for many dispatchd processes.
 //
-// Every call is one record ("c.<id>", records.proto) changed only by a
-// compare-and-set on its revision: whoever's write lands first wins, the
-// other reads the record again and decides again. So a call is leased by
-// one process at a time, and a finish under a lease that was lost is
-// refused, whichever processes share the bucket.
+// Every call is in one record changed only by a compare-and-set on its
+// revision: a record of its own ("c.<id>", records.proto), or a group
+// ("g.<id>") holding the calls of one enqueue of several calls without
+// idempotency keys, written whole at every change of a member. Whoever's
+// write lands first wins, the other reads the record again and decides
+// again. So a call is leased by one process at a time, and a finish under
+// a lease that was lost is refused, whichever processes share the bucket.
 //
 // A transition that touches other records (a Poll's children, a result for
 // the parent, cancelling descendants) is decided by one compare-and-set on
@@ -33,9 +35,10 @@
 // do not depend on one another are sent together and their answers
 // awaited once (Kv::write_all): the finishes (of distinct calls), the
 // enqueues without idempotency keys and a claim waiting at the head of its
-// queue, with the next steps of batches earlier rounds began. A claim in
-// the round of an enqueue writes the new calls it has room for already
-// leased to it. Other writes (idempotency keys, cancel, retry, release,
+// queue, with the next steps of batches earlier rounds began; the changes
+// of one group's members (finishes and leases) are one write of the group.
+// A claim in the round of an enqueue writes the new calls it has room for
+// already leased to it. Other writes (idempotency keys, cancel, retry, release,
 // delete) run alone between rounds, in queue order.
 //
 // Not for: stateful functions (entity_store.cc; entities() opens one on
@@ -58,6 +61,9 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "dispatch/jetstream/entity_store.h"
 #include "dispatch/metrics/registry.h"
@@ -293,9 +299,16 @@ class JetStreamStore final : public Store {
  private:
   struct Row {
     pb::Call call;
-    uint64_t revision = 0;
+    uint64_t revision = 0;  // the record's (a group's, for its members: cached() fills it in)
+    std::string group;      // the key of the group that holds it; empty for a call of its own
   };
-  enum class Verdict { write, keep };
+  // A group in the index: its revision and its members' IDs, in order.
+  struct GroupRow {
+    uint64_t revision = 0;
+    std::vector<std::string> ids;
+  };
+  // erase: the call leaves its group (deletion; members only).
+  enum class Verdict { write, keep, erase };
   struct Mutated {
     bool written = false;
     std::optional<Row> row;  // as written, or as found
@@ -318,7 +331,8 @@ class JetStreamStore final : public Store {
     int64_t now_ms = 0;
     Done<std::vector<std::string>> done;
     pb::Batch batch;        // the calls with their IDs, from the round that takes it
-    std::string batch_key;  // "b.<first ID>"; empty for one call
+    std::string batch_key;  // "b.<first ID>" when the calls are written one by one after it
+    std::string group_key;  // "g.<first ID>" when they are written as one group
   };
   // A claim: its picks from the index, their leases written in a round;
   // the calls whose lease lost a race are settled one at a time after it.
@@ -329,7 +343,7 @@ class JetStreamStore final : public Store {
     std::vector<std::string> picks;
     std::vector<std::optional<pb::Call>> won;
     std::vector<std::size_t> one_by_one;
-    std::vector<std::pair<std::size_t, pb::Call>> sent;  // pick, as written
+    std::vector<std::pair<std::size_t, std::size_t>> sent;  // pick, its edit
     std::size_t room = 0;                                 // calls of the round's enqueues it may still take
     std::vector<pb::Call> made;                           // those written already leased to it
     std::optional<Error> failure;                         // the first write of its that failed
@@ -339,7 +353,16 @@ class JetStreamStore final : public Store {
   struct Finishes {
     std::vector<Finish> each;
     std::vector<std::size_t> one_by_one;
-    std::vector<std::pair<std::size_t, pb::Call>> sent;  // finish, as written
+    std::vector<std::pair<std::size_t, std::size_t>> sent;  // finish, its edit
+  };
+  // A change of one call a round decided on the index's copy of its
+  // record (a finish, a lease). The edits of one group's calls go in one
+  // write of the group.
+  struct Edit {
+    std::string id;
+    std::string group;      // its group's key; empty for a call of its own
+    uint64_t revision = 0;  // the record's, as decided on
+    pb::Call next;
   };
   // A finish, an enqueue without idempotency keys, a claim, or any other
   // write (run alone, between rounds).
@@ -364,6 +387,13 @@ class JetStreamStore final : public Store {
   };
   static constexpr std::size_t kMaxFinishes = 256;
   static constexpr std::size_t kMaxRoundCalls = 1024;  // new calls a round takes (at least one enqueue)
+  // An enqueue of several calls is one group record when it has at most
+  // so many calls, of at most so many bytes in all: every change of a
+  // member writes the group whole, and members that end one at a time
+  // (long calls, a quiet load) write it once each, so a group stays small.
+  // A larger enqueue is a batch record and a record per call.
+  static constexpr std::size_t kGroupCalls = 64;
+  static constexpr std::size_t kGroupBytes = 32 * 1024;
 
   void post(std::function<void()> run) {
     Task task;
@@ -433,16 +463,29 @@ class JetStreamStore final : public Store {
         if (calls > 0 && calls + n > kMaxRoundCalls) break;
         calls += n;
         Enqueue& e = *t.enqueue;
+        std::size_t bytes = 0;
         for (NewCall& c : e.calls) {
-          *e.batch.add_calls() = jetstream::to_new_call(std::move(c), new_id(e.now_ms), e.now_ms);
+          pb::NewCall* made = e.batch.add_calls();
+          *made = jetstream::to_new_call(std::move(c), std::string(), e.now_ms);
+          bytes += made->ByteSizeLong() + 64;  // and the ID and a lease, when the call is written
         }
         e.calls.clear();
         e.batch.set_written_at_ms(wall_ms());
-        if (e.batch.calls_size() == 1) {
-          round.creating.push_back(std::move(t.enqueue));  // one record: nothing to make atomic
+        const auto count = static_cast<std::size_t>(e.batch.calls_size());
+        if (count > 1 && count <= kGroupCalls && bytes <= kGroupBytes) {
+          // One record, created whole or not at all.
+          std::vector<std::string> ids = new_group_ids(e.now_ms, count);
+          for (std::size_t i = 0; i < count; ++i) e.batch.mutable_calls(static_cast<int>(i))->set_id(std::move(ids[i]));
+          e.group_key = jetstream::group_of(e.batch.calls(0).id());
+          round.creating.push_back(std::move(t.enqueue));
         } else {
-          e.batch_key = std::string(jetstream::kBatchPrefix) + e.batch.calls(0).id();
-          round.recording.push_back(std::move(t.enqueue));
+          for (pb::NewCall& c : *e.batch.mutable_calls()) c.set_id(new_id(e.now_ms));
+          if (count == 1) {
+            round.creating.push_back(std::move(t.enqueue));  // one record: nothing to make atomic
+          } else {
+            e.batch_key = std::string(jetstream::kBatchPrefix) + e.batch.calls(0).id();
+            round.recording.push_back(std::move(t.enqueue));
+          }
         }
       } else if (t.claim) {
         if (round.claim) break;
@@ -460,18 +503,23 @@ class JetStreamStore final : public Store {
     std::vector<Kv::Write> writes;
     for (const auto& e : round.recording) writes.push_back(Kv::Write{e->batch_key, encode(e->batch), 0});
     for (const std::string& key : round.removing) writes.push_back(Kv::Write{key, {}, 0, true});
-    prepare_finishes(round.finishes, writes);
-    if (round.claim) prepare_claim(*round.claim, writes);
-    // The calls the round creates; those a claim in the same round has
-    // room for are written already leased to it (one write where a
-    // create and a lease were two), after the due calls it picked from
-    // the index.
-    std::vector<pb::Call> made;
-    std::vector<bool> leased;
-    for (const auto& e : round.creating) {
+    std::vector<Edit> edits;
+    prepare_finishes(round.finishes, edits);
+    if (round.claim) prepare_claim(*round.claim, edits);
+    const std::size_t edits_from = writes.size();
+    const std::vector<std::size_t> edit_write = place_edits(edits, writes);
+    const std::size_t edits_to = writes.size();
+    // The calls the round creates (a group's in one record); those a claim
+    // in the same round has room for are written already leased to it (one
+    // write where a create and a lease were two), after the due calls it
+    // picked from the index.
+    std::vector<pb::Group> made(round.creating.size());
+    std::vector<std::vector<bool>> leased(round.creating.size());
+    for (std::size_t k = 0; k < round.creating.size(); ++k) {
+      const auto& e = round.creating[k];
       for (const pb::NewCall& n : e->batch.calls()) {
-        made.push_back(jetstream::to_call(n));
-        pb::Call& call = made.back();
+        pb::Call& call = *made[k].add_calls();
+        call = jetstream::to_call(n);
         // Due at its creation (a clock behind the enqueue's by a moment
         // does not make it early), and not from a parent's effects.
         Claim* claim = round.claim.get();
@@ -481,9 +529,10 @@ class JetStreamStore final : public Store {
           take_lease(call, claim->o, claim->lease);
           --claim->room;
         }
-        leased.push_back(lease);
-        writes.push_back(Kv::Write{call_key(call.id()), encode(call), 0});
+        leased[k].push_back(lease);
+        if (e->group_key.empty()) writes.push_back(Kv::Write{call_key(call.id()), encode(call), 0});
       }
+      if (!e->group_key.empty()) writes.push_back(Kv::Write{e->group_key, encode(made[k]), 0});
     }
 
     const std::vector<std::string> echoed = expect_echoes(writes);
@@ -510,28 +559,53 @@ class JetStreamStore final : public Store {
       }
     }
     at += round.removing.size();  // failures: recovery removes what is left
-    at = settle_finishes(round.finishes, answers, at);
-    if (round.claim) at = settle_leases(*round.claim, answers, at);
+    // Each edit's outcome is its write's; an edit whose group had moved on
+    // in the index lost its race.
+    std::vector<Result<std::optional<uint64_t>>> edited;
+    edited.reserve(edits.size());
+    for (std::size_t w : edit_write) {
+      edited.push_back(w == kNoWrite ? Result<std::optional<uint64_t>>(std::optional<uint64_t>())
+                                     : answers[edits_from + w]);
+    }
+    settle_edits(edits, edited);
+    settle_finishes(round.finishes, edits, edited);
+    if (round.claim) settle_leases(*round.claim, edits, edited);
+    at = edits_to;
     // Calls: each enqueue answered with its IDs; a batch's record is
     // removed in the next round, or left to recovery when a call failed.
-    std::size_t k = 0;
-    for (auto& e : round.creating) {
+    for (std::size_t k = 0; k < round.creating.size(); ++k) {
+      auto& e = round.creating[k];
       std::optional<Error> failure;
       std::vector<std::string> ids;
-      for (const pb::NewCall& n : e->batch.calls()) {
-        ids.push_back(n.id());
+      for (const pb::NewCall& n : e->batch.calls()) ids.push_back(n.id());
+      if (!e->group_key.empty()) {
         auto& a = answers[at++];
-        pb::Call& call = made[k];
-        const bool lease = leased[k++];
         if (!a.ok()) {
-          if (!failure) failure = std::move(a).error();
-        } else if (*a) {
-          if (lease) round.claim->made.push_back(call);
+          failure = std::move(a).error();
+        } else if (!*a) {
+          failure = Error(Code::internal, "group " + e->group_key + " is taken in JetStream bucket " + options_.bucket);
+        } else {
+          for (int i = 0; i < made[k].calls_size(); ++i) {
+            if (leased[k][static_cast<std::size_t>(i)]) round.claim->made.push_back(made[k].calls(i));
+          }
           std::lock_guard<std::mutex> lock(mu_);
-          index_put(n.id(), std::move(call), **a);
-        } else if (e->batch_key.empty() && !failure) {
-          failure = Error(Code::internal, "call ID " + n.id() + " is taken in JetStream bucket " + options_.bucket);
-        }  // else a batch's call written before (recovery applied it)
+          index_put_group(e->group_key, std::move(made[k]), **a);
+        }
+      } else {
+        for (int i = 0; i < made[k].calls_size(); ++i) {
+          auto& a = answers[at++];
+          pb::Call& call = *made[k].mutable_calls(i);
+          const std::string& id = ids[static_cast<std::size_t>(i)];
+          if (!a.ok()) {
+            if (!failure) failure = std::move(a).error();
+          } else if (*a) {
+            if (leased[k][static_cast<std::size_t>(i)]) round.claim->made.push_back(call);
+            std::lock_guard<std::mutex> lock(mu_);
+            index_put(id, std::move(call), **a);
+          } else if (e->batch_key.empty() && !failure) {
+            failure = Error(Code::internal, "call ID " + id + " is taken in JetStream bucket " + options_.bucket);
+          }  // else a batch's call written before (recovery applied it)
+        }
       }
       if (failure) {
         e->done(std::move(*failure));
@@ -541,6 +615,66 @@ class JetStreamStore final : public Store {
       e->done(std::move(ids));
     }
     if (round.claim) hand_over(*round.claim);
+  }
+
+  static constexpr std::size_t kNoWrite = std::numeric_limits<std::size_t>::max();
+
+  // The round's edits as writes, appended to `writes`: one per call of its
+  // own, one per group (its edited calls, and the others as the index has
+  // them). Returns, for each edit, its write's place among those appended;
+  // kNoWrite when its group is no longer at the revision it was decided on
+  // (a lost race, settled one at a time).
+  std::vector<std::size_t> place_edits(const std::vector<Edit>& edits, std::vector<Kv::Write>& writes) {
+    std::vector<std::size_t> out(edits.size(), kNoWrite);
+    const std::size_t from = writes.size();
+    std::vector<std::string> groups;  // in order of first edit
+    std::unordered_map<std::string, std::vector<std::size_t>> by_group;
+    for (std::size_t i = 0; i < edits.size(); ++i) {
+      const Edit& e = edits[i];
+      if (e.group.empty()) {
+        out[i] = writes.size() - from;
+        writes.push_back(Kv::Write{call_key(e.id), encode(e.next), e.revision});
+        continue;
+      }
+      auto& members = by_group[e.group];
+      if (members.empty()) groups.push_back(e.group);
+      members.push_back(i);
+    }
+    for (const std::string& key : groups) {
+      const auto& members = by_group[key];
+      const uint64_t revision = edits[members.front()].revision;
+      std::vector<std::pair<std::string, const pb::Call*>> next;
+      bool same = true;
+      for (std::size_t i : members) {
+        same = same && edits[i].revision == revision;
+        next.emplace_back(edits[i].id, &edits[i].next);
+      }
+      if (!same) continue;
+      std::optional<std::string> value;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        value = encode_group(key, revision, next, {});
+      }
+      if (!value) continue;
+      for (std::size_t i : members) out[i] = writes.size() - from;
+      writes.push_back(Kv::Write{key, std::move(*value), revision});
+    }
+    return out;
+  }
+
+  // The index after the round's edits: each written one at its record's
+  // new revision.
+  void settle_edits(const std::vector<Edit>& edits, const std::vector<Result<std::optional<uint64_t>>>& answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t i = 0; i < edits.size(); ++i) {
+      if (!answers[i].ok() || !*answers[i]) continue;
+      const Edit& e = edits[i];
+      if (e.group.empty()) {
+        index_put(e.id, e.next, **answers[i]);
+      } else {
+        index_put_members(e.group, **answers[i], {{e.id, &e.next}}, {});
+      }
+    }
   }
 
   // ---- the index ----
@@ -582,6 +716,21 @@ class JetStreamStore final : public Store {
           tombstones_[id] = change.revision;
         } else {
           index_put(id, std::move(call), change.revision);
+        }
+      } else if (key.compare(0, jetstream::kGroupPrefix.size(), jetstream::kGroupPrefix) == 0) {
+        // As a call's: this process's own writes are in the index already.
+        if (!change.deleted) {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto known = groups_.find(key);
+          if (known != groups_.end() && known->second.revision >= change.revision) continue;
+        }
+        pb::Group group;
+        const bool parsed = !change.deleted && group.ParseFromString(change.value);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!parsed) {
+          index_erase_group(key, change.revision);
+        } else {
+          index_put_group(key, std::move(group), change.revision);
         }
       } else if (key.compare(0, jetstream::kBatchPrefix.size(), jetstream::kBatchPrefix) == 0) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -702,6 +851,7 @@ class JetStreamStore final : public Store {
     {
       std::lock_guard<std::mutex> lock(mu_);
       rows_.clear();
+      groups_.clear();
       pending_.clear();
       suspended_.clear();
       children_.clear();
@@ -726,14 +876,14 @@ class JetStreamStore final : public Store {
   }
   uint64_t index_rebuilds() const { return rebuilds_.load(); }
   std::optional<uint64_t> index_revision(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = rows_.find(id);
-    if (it == rows_.end()) return std::nullopt;
-    return it->second.revision;
+    auto row = cached(id);
+    if (!row) return std::nullopt;
+    return row->revision;
   }
 
  private:
   // Both under mu_. A change older than what the index has is ignored.
+  // A call of its own ("c.<id>").
   void index_put(const std::string& id, pb::Call call, uint64_t revision) {
     auto gone = gone_.find(id);
     if (gone != gone_.end()) {
@@ -741,32 +891,124 @@ class JetStreamStore final : public Store {
       gone_.erase(gone);
     }
     auto it = rows_.find(id);
-    if (it != rows_.end()) {
-      if (it->second.revision >= revision) return;
-      unqueue(it->second.call);
-      it->second.call = std::move(call);
-      it->second.revision = revision;
-    } else {
-      it = rows_.emplace(id, Row{std::move(call), revision}).first;
-      if (!it->second.call.parent_id().empty()) children_[it->second.call.parent_id()].insert(id);
-    }
-    enqueue_index(it->second.call);
+    if (it != rows_.end() && it->second.revision >= revision) return;
+    upsert_row(id, std::move(call), revision, std::string());
   }
   void index_erase(const std::string& id, uint64_t revision) {
     auto gone = gone_.find(id);
     if (gone != gone_.end() && revision > gone->second) gone_.erase(gone);
     auto it = rows_.find(id);
     if (it == rows_.end() || it->second.revision > revision) return;
+    drop_row(it);
+  }
+  // A group as a whole ("g.<id>"): members it no longer has leave the index.
+  void index_put_group(const std::string& key, pb::Group group, uint64_t revision) {
+    auto gone = gone_.find(key);
+    if (gone != gone_.end()) {
+      if (revision <= gone->second) return;
+      gone_.erase(gone);
+    }
+    auto g = groups_.find(key);
+    if (g != groups_.end() && g->second.revision >= revision) return;
+    std::vector<std::string> ids;
+    ids.reserve(static_cast<std::size_t>(group.calls_size()));
+    for (const pb::Call& c : group.calls()) ids.push_back(c.id());
+    if (g != groups_.end()) {
+      const std::set<std::string> kept(ids.begin(), ids.end());
+      for (const std::string& id : g->second.ids) {
+        auto it = rows_.find(id);
+        if (kept.count(id) == 0 && it != rows_.end()) drop_row(it);
+      }
+    }
+    for (pb::Call& c : *group.mutable_calls()) {
+      std::string id = c.id();
+      upsert_row(id, std::move(c), revision, key);
+    }
+    groups_[key] = GroupRow{revision, std::move(ids)};
+  }
+  // Members written by this process at `revision` (the others are as
+  // they were): `next` changed, `dropped` gone from the group.
+  void index_put_members(const std::string& key, uint64_t revision,
+                         const std::vector<std::pair<std::string, const pb::Call*>>& next,
+                         const std::set<std::string>& dropped) {
+    auto g = groups_.find(key);
+    if (g == groups_.end() || g->second.revision > revision) return;
+    g->second.revision = revision;
+    for (const auto& [id, call] : next) upsert_row(id, *call, revision, key);
+    if (dropped.empty()) return;
+    auto& ids = g->second.ids;
+    ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string& id) { return dropped.count(id) > 0; }),
+              ids.end());
+    for (const std::string& id : dropped) {
+      auto it = rows_.find(id);
+      if (it != rows_.end()) drop_row(it);
+    }
+  }
+  void index_erase_group(const std::string& key, uint64_t revision) {
+    auto gone = gone_.find(key);
+    if (gone != gone_.end() && revision > gone->second) gone_.erase(gone);
+    auto g = groups_.find(key);
+    if (g == groups_.end() || g->second.revision > revision) return;
+    for (const std::string& id : g->second.ids) {
+      auto it = rows_.find(id);
+      if (it != rows_.end()) drop_row(it);
+    }
+    groups_.erase(g);
+  }
+  void upsert_row(const std::string& id, pb::Call call, uint64_t revision, const std::string& group) {
+    auto it = rows_.find(id);
+    if (it != rows_.end()) {
+      unqueue(it->second.call);
+      it->second.call = std::move(call);
+      it->second.revision = revision;
+      it->second.group = group;
+    } else {
+      it = rows_.emplace(id, Row{std::move(call), revision, group}).first;
+      if (!it->second.call.parent_id().empty()) children_[it->second.call.parent_id()].insert(id);
+    }
+    enqueue_index(it->second.call);
+  }
+  void drop_row(std::map<std::string, Row>::iterator it) {
     unqueue(it->second.call);
     const std::string& parent = it->second.call.parent_id();
     if (!parent.empty()) {
       auto kids = children_.find(parent);
       if (kids != children_.end()) {
-        kids->second.erase(id);
+        kids->second.erase(it->first);
         if (kids->second.empty()) children_.erase(kids);
       }
     }
     rows_.erase(it);
+  }
+  // Under mu_: group `key` as the index has it at `revision`, with the
+  // calls in `next` changed and those in `drop` left out, encoded as a
+  // Group record; nullopt when the index has the group at another
+  // revision, or without one of those calls (it moved on: decide again).
+  std::optional<std::string> encode_group(const std::string& key, uint64_t revision,
+                                          const std::vector<std::pair<std::string, const pb::Call*>>& next,
+                                          const std::set<std::string>& drop) {
+    auto g = groups_.find(key);
+    if (g == groups_.end() || g->second.revision != revision) return std::nullopt;
+    std::unordered_map<std::string_view, const pb::Call*> changed;
+    for (const auto& [id, call] : next) changed.emplace(id, call);
+    std::size_t found = 0;
+    for (const std::string& id : g->second.ids) found += changed.count(id) + drop.count(id);
+    if (found != changed.size() + drop.size()) return std::nullopt;
+    std::string out;
+    {
+      google::protobuf::io::StringOutputStream sink(&out);
+      google::protobuf::io::CodedOutputStream coded(&sink);
+      constexpr uint32_t kCallsTag = (1 << 3) | 2;  // Group.calls, length-delimited
+      for (const std::string& id : g->second.ids) {
+        if (drop.count(id) > 0) continue;
+        auto c = changed.find(id);
+        const pb::Call& call = c != changed.end() ? *c->second : rows_.at(id).call;
+        coded.WriteTag(kCallsTag);
+        coded.WriteVarint32(static_cast<uint32_t>(call.ByteSizeLong()));
+        call.SerializeWithCachedSizes(&coded);
+      }
+    }
+    return out;
   }
   void enqueue_index(const pb::Call& c) {
     if (state_of(c) == CallState::pending) {
@@ -791,11 +1033,19 @@ class JetStreamStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = rows_.find(id);
     if (it == rows_.end()) return std::nullopt;
-    return it->second;
+    Row row = it->second;
+    if (!row.group.empty()) {
+      auto g = groups_.find(row.group);
+      row.revision = g != groups_.end() ? g->second.revision : 0;
+    }
+    return row;
   }
 
   // The record as the server has it now (and the index with it).
-  Result<std::optional<Row>> load(const std::string& id) {
+  // For a member of a group, `whole` (when given) gets the group as read.
+  Result<std::optional<Row>> load(const std::string& id, pb::Group* whole = nullptr) {
+    const std::string group = jetstream::group_of(id);
+    if (!group.empty()) return load_member(id, group, whole);
     auto e = kv_->get(call_key(id));
     if (!e.ok()) return std::move(e).error();
     if (!*e) return std::optional<Row>();
@@ -810,6 +1060,24 @@ class JetStreamStore final : public Store {
     index_put(id, row.call, row.revision);
     return std::optional<Row>(std::move(row));
   }
+  Result<std::optional<Row>> load_member(const std::string& id, const std::string& key, pb::Group* whole) {
+    auto e = kv_->get(key);
+    if (!e.ok()) return std::move(e).error();
+    if (!*e) return std::optional<Row>();
+    pb::Group group;
+    if (!group.ParseFromString((*e)->value)) {
+      return Error(Code::data_loss,
+                   "record " + key + " in JetStream bucket " + options_.bucket + " is not a dispatch.jetstream.v1.Group");
+    }
+    std::optional<Row> found;
+    for (const pb::Call& c : group.calls()) {
+      if (c.id() == id) found = Row{c, (*e)->revision, key};
+    }
+    if (whole != nullptr) *whole = group;
+    std::lock_guard<std::mutex> lock(mu_);
+    index_put_group(key, std::move(group), (*e)->revision);
+    return found;
+  }
 
   // Changes record `id` by compare-and-set: `decide` sees the record (null
   // when there is none) and changes it (write) or not (keep); a lost race
@@ -821,9 +1089,10 @@ class JetStreamStore final : public Store {
   Result<Mutated> mutate(const std::string& id, bool settle, Decide&& decide) {
     std::optional<Row> row = cached(id);
     bool fresh = false;
+    pb::Group read;  // a member's group as read from the server (fresh)
     for (int attempt = 0; attempt < kMaxRaces; ++attempt) {
       if (!row && !fresh) {
-        auto loaded = load(id);
+        auto loaded = load(id, &read);
         if (!loaded.ok()) return std::move(loaded).error();
         row = std::move(loaded).value();
         fresh = true;
@@ -848,8 +1117,40 @@ class JetStreamStore final : public Store {
         m.row = std::move(row);
         return m;
       }
-      const std::string key = call_key(id);
-      const std::string value = encode(next);
+      const bool member = !row->group.empty();
+      const bool erase = *verdict == Verdict::erase;
+      const std::string key = member ? row->group : call_key(id);
+      std::string value;
+      if (member && fresh) {
+        // The group as read, whatever the index has (it may number apart).
+        pb::Group changed = read;
+        auto* calls = changed.mutable_calls();
+        for (int i = 0; i < calls->size(); ++i) {
+          if (calls->Get(i).id() != id) continue;
+          if (erase) {
+            calls->DeleteSubrange(i, 1);
+          } else {
+            *calls->Mutable(i) = next;
+          }
+          break;
+        }
+        value = encode(changed);
+      } else if (member) {
+        std::optional<std::string> encoded;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          encoded = erase ? encode_group(key, row->revision, {}, {id})
+                          : encode_group(key, row->revision, {{id, &next}}, {});
+        }
+        if (!encoded) {  // the index has the group at another revision: decide again
+          row.reset();
+          fresh = false;
+          continue;
+        }
+        value = std::move(*encoded);
+      } else {
+        value = encode(next);
+      }
       expect_echo(key, value);
       auto written = kv_->update(key, value, row->revision);
       echo_acked(key, written.ok() && *written ? **written : 0);
@@ -862,11 +1163,17 @@ class JetStreamStore final : public Store {
       }
       {
         std::lock_guard<std::mutex> lock(mu_);
-        index_put(id, next, **written);
+        if (!member) {
+          index_put(id, next, **written);
+        } else if (erase) {
+          index_put_members(key, **written, {}, {id});
+        } else {
+          index_put_members(key, **written, {{id, &next}}, {});
+        }
       }
       Mutated m;
       m.written = true;
-      m.row = Row{std::move(next), **written};
+      m.row = Row{std::move(next), **written, member ? key : std::string()};
       return m;
     }
     return Error(Code::aborted, "call " + id + " changed under every one of " + std::to_string(kMaxRaces) +
@@ -988,14 +1295,25 @@ class JetStreamStore final : public Store {
   // ---- writes ----
 
   // As the other stores': the creation time in ms (12 hex digits; it never
-  // goes back), this process's tag (8), a counter (12): IDs sort in
+  // goes back), this process's tag (8), then where the call is kept (12,
+  // records.h: a record number and the call's place in it): IDs sort in
   // creation order within a process, and by millisecond across them.
-  std::string new_id(int64_t now_ms) {
+  std::string id_prefix(int64_t now_ms) {
     last_ms_ = std::max(last_ms_, now_ms);
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%012llx%08x%012llx", static_cast<unsigned long long>(last_ms_ & 0xffffffffffffLL),
-                  tag_, static_cast<unsigned long long>(++counter_ & 0xffffffffffffULL));
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%012llx%08x", static_cast<unsigned long long>(last_ms_ & 0xffffffffffffLL), tag_);
     return buf;
+  }
+  std::string new_id(int64_t now_ms) { return jetstream::single_id(id_prefix(now_ms), ++counter_); }
+  // The IDs of a group of `n` calls (records.h): one record number, and
+  // each call's place in it.
+  std::vector<std::string> new_group_ids(int64_t now_ms, std::size_t n) {
+    const std::string prefix = id_prefix(now_ms);
+    const uint64_t seq = ++counter_;
+    std::vector<std::string> ids;
+    ids.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) ids.push_back(jetstream::member_id(prefix, seq, i));
+    return ids;
   }
 
   Result<std::vector<std::string>> do_enqueue(std::vector<NewCall> calls, int64_t now_ms) {
@@ -1103,7 +1421,7 @@ class JetStreamStore final : public Store {
   // A claim's picks (due suspended calls first, then pending ones
   // round-robin across fairness keys), and a lease for each decided on the
   // index's copy, written in the round.
-  void prepare_claim(Claim& claim, std::vector<Kv::Write>& writes) {
+  void prepare_claim(Claim& claim, std::vector<Edit>& edits) {
     const ClaimOptions& o = claim.o;
     std::vector<std::string>& picks = claim.picks;
     {
@@ -1153,8 +1471,8 @@ class JetStreamStore final : public Store {
         claim.one_by_one.push_back(i);
         continue;
       }
-      writes.push_back(Kv::Write{call_key(picks[i]), encode(next), row->revision});
-      claim.sent.emplace_back(i, std::move(next));
+      claim.sent.emplace_back(i, edits.size());
+      edits.push_back(Edit{picks[i], row->group, row->revision, std::move(next)});
     }
   }
 
@@ -1181,22 +1499,17 @@ class JetStreamStore final : public Store {
 
   // The answers to the claim's leases, from `at` on; returns where the
   // next ones start.
-  std::size_t settle_leases(Claim& claim, std::vector<Result<std::optional<uint64_t>>>& answers, std::size_t at) {
-    for (auto& [i, call] : claim.sent) {
-      auto& a = answers[at++];
+  void settle_leases(Claim& claim, std::vector<Edit>& edits, const std::vector<Result<std::optional<uint64_t>>>& answers) {
+    for (auto& [i, e] : claim.sent) {
+      const auto& a = answers[e];
       if (!a.ok()) {
-        if (!claim.failure) claim.failure = std::move(a).error();
+        if (!claim.failure) claim.failure = a.error();
       } else if (!*a) {
         claim.one_by_one.push_back(i);  // lost the race: read again
       } else {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          index_put(claim.picks[i], call, **a);
-        }
-        claim.won[i] = std::move(call);
+        claim.won[i] = std::move(edits[e].next);
       }
     }
-    return at;
   }
 
   // Settles the picks left one at a time and answers the claim: every
@@ -1240,7 +1553,7 @@ class JetStreamStore final : public Store {
   // under that lease in the index, or whose copy was stale (a lost race)
   // is finished after it, one at a time, against the server's copy. Each
   // finish's own outcome reaches its callback.
-  void prepare_finishes(Finishes& finishes, std::vector<Kv::Write>& writes) {
+  void prepare_finishes(Finishes& finishes, std::vector<Edit>& edits) {
     for (std::size_t i = 0; i < finishes.each.size(); ++i) {
       const Finish& f = finishes.each[i];
       std::optional<Row> row = cached(f.id);
@@ -1255,28 +1568,24 @@ class JetStreamStore final : public Store {
       }
       pb::Call next = row->call;
       apply_outcome(next, f.outcome, child_ids, f.now_ms);
-      writes.push_back(Kv::Write{call_key(f.id), encode(next), row->revision});
-      finishes.sent.emplace_back(i, std::move(next));
+      finishes.sent.emplace_back(i, edits.size());
+      edits.push_back(Edit{f.id, row->group, row->revision, std::move(next)});
     }
   }
 
   // The finishes' answers from `at` on; returns where the next ones start.
-  std::size_t settle_finishes(Finishes& finishes, std::vector<Result<std::optional<uint64_t>>>& answers,
-                              std::size_t at) {
-    for (auto& [i, call] : finishes.sent) {
-      auto& a = answers[at++];
+  void settle_finishes(Finishes& finishes, const std::vector<Edit>& edits,
+                       const std::vector<Result<std::optional<uint64_t>>>& answers) {
+    for (auto& [i, e] : finishes.sent) {
+      const auto& a = answers[e];
       Finish& f = finishes.each[i];
       if (!a.ok()) {
-        f.done(std::move(a).error());
+        f.done(a.error());
       } else if (!*a) {
         finishes.one_by_one.push_back(i);  // lost the race: read again
       } else {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          index_put(f.id, call, **a);
-        }
         // The end is recorded; effects that fail here are recovery's.
-        if (call.has_effects()) (void)apply_effects(call);
+        if (edits[e].next.has_effects()) (void)apply_effects(edits[e].next);
         f.done(true);
       }
     }
@@ -1285,7 +1594,6 @@ class JetStreamStore final : public Store {
       Finish& f = finishes.each[i];
       f.done(do_finish(f.id, f.lease, f.outcome, f.now_ms));
     }
-    return at;
   }
 
   Result<bool> do_finish(const std::string& id, uint64_t lease, const Outcome& o, int64_t now_ms) {
@@ -1504,24 +1812,67 @@ class JetStreamStore final : public Store {
                                   int64_t before) {
     std::vector<Kv::Write> marks;
     std::vector<std::pair<std::string, std::string>> marking;  // id, idempotency key
+    // Members of groups leave their group: one write per group (the
+    // group without them), after the marks.
+    std::vector<std::pair<std::string, std::set<std::string>>> leaving;  // group, its members deleted
+    std::vector<std::string> again;  // lost their race: decided again, alone
     {
       std::lock_guard<std::mutex> lock(mu_);
+      std::unordered_map<std::string, std::size_t> group_at;
       for (std::size_t i = from; i < to; ++i) {
         auto it = rows_.find(ids[i]);
         if (it == rows_.end()) continue;  // deleted meanwhile
         const pb::Call& c = it->second.call;
         if (!deletable(c, before)) continue;
+        if (!it->second.group.empty()) {
+          auto [g, fresh] = group_at.emplace(it->second.group, leaving.size());
+          if (fresh) leaving.emplace_back(it->second.group, std::set<std::string>());
+          leaving[g->second].second.insert(ids[i]);
+          continue;
+        }
         marks.push_back(Kv::Write{call_key(ids[i]), encode(deletion_mark(ids[i], c)), it->second.revision});
         marking.emplace_back(ids[i], c.idempotency_key());
       }
+      for (auto& [key, members] : leaving) {
+        const uint64_t revision = groups_.at(key).revision;
+        auto value = encode_group(key, revision, {}, members);
+        if (!value) {
+          again.insert(again.end(), members.begin(), members.end());
+          members.clear();
+          continue;
+        }
+        marks.push_back(Kv::Write{key, std::move(*value), revision});
+      }
+      leaving.erase(std::remove_if(leaving.begin(), leaving.end(), [](const auto& l) { return l.second.empty(); }),
+                    leaving.end());
     }
-    if (marks.empty()) return std::size_t{0};
+    if (marks.empty() && again.empty()) return std::size_t{0};
     const std::vector<std::string> echoed = expect_echoes(marks);
     auto answers = kv_->write_all(std::move(marks));
     echoes_acked(echoed, answers);
     commits_ += answers.size();
     std::size_t deleted = 0;
-    std::vector<std::string> again;  // lost their race: decided again, alone
+    std::vector<std::string> emptied;  // groups left without members: removed after the calls
+    std::optional<Error> group_failure;  // the group stays as it was: the next deletion finds its calls
+    for (std::size_t k = 0; k < leaving.size(); ++k) {
+      auto& a = answers[marking.size() + k];
+      auto& [key, members] = leaving[k];
+      if (!a.ok()) {
+        if (!group_failure) group_failure = std::move(a).error();
+        continue;
+      }
+      if (!*a) {
+        again.insert(again.end(), members.begin(), members.end());
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      index_put_members(key, **a, {}, members);
+      deleted_ += members.size();
+      deleted += members.size();
+      auto g = groups_.find(key);
+      if (g != groups_.end() && g->second.ids.empty()) emptied.push_back(key);
+    }
+    answers.erase(answers.begin() + static_cast<long>(marking.size()), answers.end());
     // A call's idempotency key goes before the call (recovery finishes a
     // marked call, and finds its key through it): keys, with the calls
     // that have none, in one round; the calls whose keys went, in another.
@@ -1557,6 +1908,9 @@ class JetStreamStore final : public Store {
       second.push_back(Kv::Write{call_key(id), std::string(), 0, /*remove=*/true});
     }
     if (failed) return std::move(*failed);
+    if (group_failure) return std::move(*group_failure);
+    auto removed = remove_empty_groups(emptied);
+    if (!removed.ok()) return std::move(removed).error();  // recovery removes them
     for (std::vector<Kv::Write>* round : {&first, &second}) {
       if (round->empty()) continue;
       const bool keys = round == &first;
@@ -1575,6 +1929,41 @@ class JetStreamStore final : public Store {
       if (*gone) ++deleted;
     }
     return deleted;
+  }
+
+  // Removes the groups in `keys` that the index has without members (all
+  // deleted), in one round. Nobody writes a group once it is empty (no
+  // call is left in it to change), so the removal needs no condition.
+  Result<void> remove_empty_groups(const std::vector<std::string>& keys) {
+    std::vector<Kv::Write> removals;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const std::string& key : keys) {
+        auto g = groups_.find(key);
+        if (g != groups_.end() && g->second.ids.empty()) removals.push_back(Kv::Write{key, std::string(), 0, true});
+      }
+    }
+    if (removals.empty()) return {};
+    std::vector<std::string> removing;
+    for (const auto& w : removals) removing.push_back(w.key);
+    auto answers = kv_->write_all(std::move(removals));
+    commits_ += answers.size();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      if (!answers[i].ok()) return answers[i].error();
+      if (!*answers[i]) continue;
+      // Out of the index, and kept out until the watcher brings the
+      // removal (which ends the guard): a late echo of an earlier write
+      // of the group must not bring its members back. When the watcher
+      // brought the removal first, the group is gone already, and so is
+      // everything before it.
+      auto g = groups_.find(removing[i]);
+      if (g == groups_.end()) continue;
+      const uint64_t emptied_at = g->second.revision;
+      index_erase_group(removing[i], **answers[i]);
+      gone_[removing[i]] = emptied_at;
+    }
+    return {};
   }
 
   // A call retention may delete: ended before `before`, its effects applied.
@@ -1601,6 +1990,18 @@ class JetStreamStore final : public Store {
   // meanwhile stays), then removes its idempotency key and itself. Recovery
   // finishes a deletion cut short.
   Result<bool> delete_one(const std::string& id, int64_t before) {
+    if (!jetstream::group_of(id).empty()) {
+      auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
+        if (c == nullptr || !deletable(*c, before)) return Verdict::keep;
+        return Verdict::erase;
+      });
+      if (!m.ok()) return std::move(m).error();
+      if (!m->written) return false;
+      deleted_++;
+      auto removed = remove_empty_groups({m->row->group});
+      if (!removed.ok()) return std::move(removed).error();  // recovery removes it
+      return true;
+    }
     std::string key;
     auto m = mutate(id, false, [&](pb::Call* c) -> Result<Verdict> {
       if (c == nullptr || !deletable(*c, before)) return Verdict::keep;
@@ -1654,8 +2055,12 @@ class JetStreamStore final : public Store {
     std::vector<std::string> batches;
     std::vector<std::string> tombstones;
     std::vector<std::pair<std::string, pb::Call>> undelivered;  // parent, ended child
+    std::vector<std::string> empty_groups;                       // every member deleted, the record left
     {
       std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, group] : groups_) {
+        if (group.ids.empty()) empty_groups.push_back(key);
+      }
       for (const auto& [id, row] : rows_) {
         if (row.call.has_effects() && (everything || now - row.call.effects().written_at_ms() >= age)) {
           unsettled.push_back(row.call);
@@ -1710,6 +2115,8 @@ class JetStreamStore final : public Store {
       if (!delivered.ok() && first_failure.ok()) first_failure = delivered;
     }
     if (!first_failure.ok()) return first_failure;
+    auto removed = remove_empty_groups(empty_groups);
+    if (!removed.ok()) return removed;
     for (const std::string& id : tombstones) {
       auto e = kv_->get(call_key(id));
       if (!e.ok()) return std::move(e).error();
@@ -1729,10 +2136,11 @@ class JetStreamStore final : public Store {
   std::condition_variable mu_cv_;
   bool caught_up_ = false;
   std::map<std::string, Row> rows_;  // by ID: creation order
+  std::unordered_map<std::string, GroupRow> groups_;  // by key: the groups present (none left out)
   std::map<std::string, std::set<std::pair<int64_t, std::string>>> pending_;  // fair key -> (due, ID)
   std::set<std::pair<int64_t, std::string>> suspended_;                       // (due, ID)
   std::unordered_map<std::string, std::set<std::string>> children_;          // parent -> children
-  std::map<std::string, uint64_t> gone_;        // deleted here, at this revision, until the watcher says so
+  std::map<std::string, uint64_t> gone_;  // call IDs and group keys deleted here, at this revision, until the watcher says so
   std::map<std::string, uint64_t> tombstones_;  // records marked for deletion and not purged
   std::set<std::string> batches_;               // batch keys present
   std::unordered_map<std::string, Echo> echoes_;  // writes whose echo is awaited (check_echo)

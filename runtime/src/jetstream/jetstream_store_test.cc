@@ -32,6 +32,7 @@
 #include "dispatch/metrics/registry.h"
 #include "jetstream/jetstream_store_testing.h"
 #include "jetstream/records.h"
+#include "jetstream/records.h"
 #include "jetstream/testing/nats_server.h"
 #include "transport/test_certificate.h"
 
@@ -187,16 +188,20 @@ TEST_F(JetStreamStoreTest, RoundsAreMeasuredAsCommitsWhenGivenARegistry) {
   auto a = open(o);
   ASSERT_TRUE(a);
   ASSERT_TRUE(a->enqueue_sync({call("f")}, 1000).ok());                       // one round of one write
-  ASSERT_TRUE(a->enqueue_sync({call("f"), call("g"), call("h")}, 1000).ok());  // the record, then the calls
+  ASSERT_TRUE(a->enqueue_sync({call("f"), call("g"), call("h")}, 1000).ok());  // one group: one write
+  // A batch too big for a group: its record, then its calls (and the
+  // record's removal, in a round of its own after the answer).
+  std::vector<NewCall> many;
+  for (int i = 0; i < 300; ++i) many.push_back(call("f"));
+  ASSERT_TRUE(a->enqueue_sync(std::move(many), 1000).ok());
   const std::string text = registry->expose();
   EXPECT_NE(text.find("# TYPE dispatch_store_commit_duration_seconds histogram"), std::string::npos) << text;
-  // The batch's record is removed in a round of its own, after the answer:
-  // three or four rounds so far, one of them of three writes.
+  // Four or five rounds so far, one of them of 300 writes.
   const auto count = text.find("dispatch_store_commit_writes_count ");
   ASSERT_NE(count, std::string::npos) << text;
   const int rounds = std::stoi(text.substr(count + std::string("dispatch_store_commit_writes_count ").size()));
-  EXPECT_TRUE(rounds == 3 || rounds == 4) << text;
-  for (const auto& [le, n] : {std::pair<std::string, int>{"1", rounds - 1}, {"2", rounds - 1}, {"4", rounds}}) {
+  EXPECT_TRUE(rounds == 4 || rounds == 5) << text;
+  for (const auto& [le, n] : {std::pair<std::string, int>{"1", rounds - 1}, {"256", rounds - 1}, {"512", rounds}}) {
     EXPECT_NE(text.find("dispatch_store_commit_writes_bucket{le=\"" + le + "\"} " + std::to_string(n) + "\n"),
               std::string::npos)
         << le << "\n" << text;
@@ -543,15 +548,40 @@ class RawBucket {
     jsCtx_Destroy(js_);
     natsConnection_Destroy(nc_);
   }
+  // A call as its record has it (its group's, for a member), and the
+  // record's revision.
   std::pair<::dispatch::jetstream::v1::Call, uint64_t> call(const std::string& id) {
+    const std::string group = jetstream::group_of(id);
     kvEntry* e = nullptr;
     ::dispatch::jetstream::v1::Call c;
-    EXPECT_EQ(kvStore_Get(&e, kv_, ("c." + id).c_str()), NATS_OK);
+    EXPECT_EQ(kvStore_Get(&e, kv_, (group.empty() ? "c." + id : group).c_str()), NATS_OK);
     if (e == nullptr) return {c, 0};
-    EXPECT_TRUE(c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e)));
+    if (group.empty()) {
+      EXPECT_TRUE(c.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e)));
+    } else {
+      ::dispatch::jetstream::v1::Group g;
+      EXPECT_TRUE(g.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e)));
+      for (const auto& member : g.calls()) {
+        if (member.id() == id) c = member;
+      }
+    }
     const uint64_t rev = kvEntry_Revision(e);
     kvEntry_Destroy(e);
     return {c, rev};
+  }
+  // Writes call `c` over its record at `rev` (in its group, for a member).
+  void update_call(const std::string& id, const ::dispatch::jetstream::v1::Call& c, uint64_t rev) {
+    const std::string group = jetstream::group_of(id);
+    if (group.empty()) return update("c." + id, c, rev);
+    kvEntry* e = nullptr;
+    ASSERT_EQ(kvStore_Get(&e, kv_, group.c_str()), NATS_OK);
+    ::dispatch::jetstream::v1::Group g;
+    EXPECT_TRUE(g.ParseFromArray(kvEntry_Value(e), kvEntry_ValueLen(e)));
+    kvEntry_Destroy(e);
+    for (auto& member : *g.mutable_calls()) {
+      if (member.id() == id) member = c;
+    }
+    update(group, g, rev);
   }
   void update(const std::string& key, const google::protobuf::MessageLite& m, uint64_t rev) {
     const std::string bytes = m.SerializeAsString();
@@ -677,7 +707,7 @@ TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
   n->set_root_id(parent);
   n->set_correlation_id(9);
   n->set_now_ms(1000);
-  raw.update("c." + parent, p, rev);
+  raw.update_call(parent, p, rev);
   // A batch of two calls written, none applied.
   pb::Batch batch;
   batch.set_written_at_ms(1);
@@ -728,7 +758,7 @@ TEST_F(JetStreamStoreTest, WhatADeadProcessLeftUnappliedIsAppliedByAnother) {
   gfx->set_now_ms(3000);
   gfx->add_cancel(parent);
   gfx->set_cancel_reason("cancelled with its grandparent");
-  raw.update("c." + grandparent, g, grev);
+  raw.update_call(grandparent, g, grev);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (b->get(parent).value()->state != CallState::cancelled && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -770,7 +800,7 @@ TEST_F(JetStreamStoreTest, AResultAParentLostToAConcurrentWriteIsDeliveredAgain)
     in->set_output("two");
     in->set_seq(1);
     p.set_result_seq(1);
-    raw.update("c." + parent, p, rev);
+    raw.update_call(parent, p, rev);
     for (const auto& [id, correlation, output] :
          {std::tuple{lost, 1, "one"}, std::tuple{kept, 2, "two"}}) {
       pb::Call c;
@@ -885,6 +915,136 @@ TEST_F(JetStreamStoreTest, ClosingReportsEveryQueuedWriteOnce) {
   auto b = open(options());
   ASSERT_TRUE(b);
   for (const auto& id : acknowledged) EXPECT_TRUE(b->get(id).value().has_value()) << id;
+}
+
+// An enqueue of several calls without keys is one group record: one write
+// to create, one to lease the calls a claim takes from it, one for the
+// finishes that come together; `get` reads a member from its group; the
+// group goes once retention has deleted every member (a member retried
+// meanwhile stays, and the group with it).
+TEST_F(JetStreamStoreTest, ABatchIsOneGroupRecordAndItsMembersChangeInOneWriteEach) {
+  auto a = open(options());
+  ASSERT_TRUE(a);
+  RawBucket raw(nats_.url(), "calls");
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 10; ++i) calls.push_back(call("t.f" + std::to_string(i % 3)));
+  uint64_t commits = a->stats().commits;
+  const std::vector<std::string> ids = a->enqueue_sync(std::move(calls), 1000).value();
+  EXPECT_EQ(a->stats().commits - commits, 1u) << "a group is one create";
+  const std::string group = jetstream::group_of(ids[0]);
+  ASSERT_FALSE(group.empty()) << ids[0];
+  for (const std::string& id : ids) {
+    EXPECT_EQ(jetstream::group_of(id), group) << id;
+    EXPECT_FALSE(raw.has("c." + id)) << id;
+    EXPECT_EQ(raw.call(id).first.id(), id);
+  }
+  EXPECT_TRUE(raw.has(group));
+  // Ten leases, one write.
+  commits = a->stats().commits;
+  const std::vector<CallRecord> leased = a->claim_sync(at(2000)).value();
+  ASSERT_EQ(leased.size(), 10u);
+  EXPECT_EQ(a->stats().commits - commits, 1u);
+  // Finishes queued together: one write; each answered for its own call.
+  commits = a->stats().commits;
+  std::promise<void> all;
+  std::atomic<int> left{static_cast<int>(leased.size())};
+  std::map<std::string, bool> answers;
+  std::mutex mu;
+  for (std::size_t i = 0; i < leased.size(); ++i) {
+    Outcome o;
+    o.state = i == 0 ? CallState::failed : CallState::completed;
+    o.output = "out" + std::to_string(i);
+    const uint64_t lease = i == 1 ? leased[i].lease + 2 : leased[i].lease;  // not its lease: refused
+    a->finish(leased[i].id, lease, o, 2100, [&, id = leased[i].id](Result<bool> r) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        answers[id] = r.ok() && *r;
+      }
+      if (--left == 0) all.set_value();
+    });
+  }
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_LE(a->stats().commits - commits, 2u) << "finishes of one group's calls are one write per round";
+  for (std::size_t i = 0; i < leased.size(); ++i) EXPECT_EQ(answers[leased[i].id], i != 1) << i;
+  EXPECT_EQ(a->get(leased[2].id).value()->output, "out2");
+  EXPECT_EQ(raw.call(leased[2].id).first.output(), "out2");
+  EXPECT_EQ(a->get(leased[1].id).value()->state, CallState::running);
+  // Another process sees the members as the group has them.
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->count_by_state().value()[static_cast<int>(CallState::completed)], 8);
+  // Retention: the ended members leave the group; the running one stays,
+  // and a failed one retried first stays too.
+  ASSERT_EQ(b->retry_sync(leased[0].id, 2200).value().state, CallState::pending);
+  EXPECT_EQ(a->delete_ended_sync(3000).value(), 8u);
+  for (std::size_t i = 2; i < leased.size(); ++i) EXPECT_FALSE(a->get(leased[i].id).value().has_value()) << i;
+  EXPECT_TRUE(a->get(leased[0].id).value().has_value());
+  EXPECT_TRUE(a->get(leased[1].id).value().has_value());
+  EXPECT_TRUE(raw.has(group));
+  // Once every member ended and was deleted, the record goes.
+  ASSERT_TRUE(a->finish_sync(leased[1].id, leased[1].lease, Outcome{}, 3100).value());
+  const std::vector<CallRecord> again = a->claim_sync(at(3200)).value();
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(a->finish_sync(again[0].id, again[0].lease, Outcome{}, 3300).value());
+  EXPECT_EQ(a->delete_ended_sync(4000).value(), 2u);
+  EXPECT_FALSE(raw.has(group));
+  for (int i = 0; i < 400 && b->count_by_state().value()[static_cast<int>(CallState::completed)] != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(b->list(std::nullopt, 100, "").value().size(), 0u);
+}
+
+// Two processes that lease and finish members of one group at once race
+// for the group record: every call is leased once and finished once.
+TEST_F(JetStreamStoreTest, TwoProcessesChangingOneGroupEachChangeEveryCallOnce) {
+  auto a = open(options());
+  auto b = open(options());
+  ASSERT_TRUE(a && b);
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 60; ++i) calls.push_back(call("t.f" + std::to_string(i % 5)));
+  const std::vector<std::string> ids = a->enqueue_sync(std::move(calls), 1000).value();
+  ASSERT_FALSE(jetstream::group_of(ids[0]).empty());
+  wait_pending(*b, 60);
+  std::mutex mu;
+  std::map<std::string, int> leases, finishes;
+  auto work = [&](Store& store) {
+    for (int round = 0; round < 200; ++round) {
+      ClaimOptions o = at(2000);
+      o.max = 7;
+      auto got = store.claim_sync(o);
+      ASSERT_TRUE(got.ok()) << got.error().what();
+      if (got->empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (finishes.size() == ids.size()) return;
+      }
+      std::vector<std::future<Result<bool>>> done;
+      for (const CallRecord& r : *got) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          leases[r.id]++;
+        }
+        auto p = std::make_shared<std::promise<Result<bool>>>();
+        done.push_back(p->get_future());
+        store.finish(r.id, r.lease, Outcome{}, 2100, [p](Result<bool> r) { p->set_value(std::move(r)); });
+      }
+      for (std::size_t i = 0; i < done.size(); ++i) {
+        auto r = done[i].get();
+        ASSERT_TRUE(r.ok()) << r.error().what();
+        EXPECT_TRUE(*r);
+        std::lock_guard<std::mutex> lock(mu);
+        finishes[(*got)[i].id]++;
+      }
+      if (got->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  };
+  std::thread ta([&] { work(*a); });
+  std::thread tb([&] { work(*b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(leases.size(), ids.size());
+  for (const auto& [id, n] : leases) EXPECT_EQ(n, 1) << id << " leased " << n << " times";
+  for (const auto& [id, n] : finishes) EXPECT_EQ(n, 1) << id;
+  for (const std::string& id : ids) EXPECT_EQ(b->get(id).value()->state, CallState::completed) << id;
 }
 
 // Clustered servers and a bucket with a replica on each: a minority of the

@@ -5,10 +5,36 @@
 #include "jetstream/records.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace dispatch::scheduler::jetstream {
 
 std::string call_key(std::string_view id) { return std::string(kCallPrefix) + std::string(id); }
+
+namespace {
+
+std::string placed_id(std::string_view prefix20, uint64_t seq, std::size_t place) {
+  char tail[13];
+  const uint64_t where = (uint64_t{1} << 47) | ((seq & ((uint64_t{1} << 35) - 1)) << 12) | (place & 0xfff);
+  std::snprintf(tail, sizeof tail, "%012llx", static_cast<unsigned long long>(where));
+  return std::string(prefix20) + tail;
+}
+
+}  // namespace
+
+std::string single_id(std::string_view prefix20, uint64_t seq) { return placed_id(prefix20, seq, 0xfff); }
+
+std::string member_id(std::string_view prefix20, uint64_t seq, std::size_t place) {
+  return placed_id(prefix20, seq, place);
+}
+
+std::string group_of(std::string_view id) {
+  if (id.size() != 32 || id[20] < '8' || id[20] > 'f' || id.substr(29) == "fff") return {};
+  std::string key(kGroupPrefix);
+  key.append(id.substr(0, 29));
+  key.append("000");
+  return key;
+}
 
 std::string idempotency_key(std::string_view key) {
   static const char* const kHex = "0123456789abcdef";
