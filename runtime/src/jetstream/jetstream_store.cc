@@ -1497,8 +1497,7 @@ class JetStreamStore final : public Store {
     c.set_updated_at_ms(o.now_ms);
   }
 
-  // The answers to the claim's leases, from `at` on; returns where the
-  // next ones start.
+  // The answers to the claim's leases, each its edit's.
   void settle_leases(Claim& claim, std::vector<Edit>& edits, const std::vector<Result<std::optional<uint64_t>>>& answers) {
     for (auto& [i, e] : claim.sent) {
       const auto& a = answers[e];
@@ -1573,7 +1572,7 @@ class JetStreamStore final : public Store {
     }
   }
 
-  // The finishes' answers from `at` on; returns where the next ones start.
+  // The finishes' answers, each its edit's.
   void settle_finishes(Finishes& finishes, const std::vector<Edit>& edits,
                        const std::vector<Result<std::optional<uint64_t>>>& answers) {
     for (auto& [i, e] : finishes.sent) {
@@ -1834,14 +1833,14 @@ class JetStreamStore final : public Store {
         marking.emplace_back(ids[i], c.idempotency_key());
       }
       for (auto& [key, members] : leaving) {
-        const uint64_t revision = groups_.at(key).revision;
-        auto value = encode_group(key, revision, {}, members);
+        auto g = groups_.find(key);
+        auto value = g == groups_.end() ? std::nullopt : encode_group(key, g->second.revision, {}, members);
         if (!value) {
           again.insert(again.end(), members.begin(), members.end());
           members.clear();
           continue;
         }
-        marks.push_back(Kv::Write{key, std::move(*value), revision});
+        marks.push_back(Kv::Write{key, std::move(*value), g->second.revision});
       }
       leaving.erase(std::remove_if(leaving.begin(), leaving.end(), [](const auto& l) { return l.second.empty(); }),
                     leaving.end());
