@@ -106,10 +106,10 @@ class DispatchdOnJetStream : public ::testing::Test {
   pid_t endpoint_ = -1;
 };
 
-// A batch that fits a group is one record. A bigger one goes through a
-// record of its own, removed once its calls are written, which leaves a
-// delete marker in the bucket's stream; dispatchd deletes it after
-// --nats-marker-grace: the stream then holds the group and the calls.
+// A batch that fits a group is one record. A bigger one is cut into
+// groups, written after a record of its own, removed once they are
+// written, which leaves a delete marker in the bucket's stream; dispatchd
+// deletes it after --nats-marker-grace: the stream then holds the groups.
 TEST_F(DispatchdOnJetStream, ABatchLeavesNoDeleteMarkerAfterTheGrace) {
   auto a = api(0);
   dispatch::DispatchClient da(*a, ep_url_);
@@ -125,7 +125,7 @@ TEST_F(DispatchdOnJetStream, ABatchLeavesNoDeleteMarkerAfterTheGrace) {
     all.insert(all.end(), ids->begin(), ids->end());
   }
   for (const std::string& id : all) ASSERT_TRUE(da.await_result(id, 20s).ok()) << id;
-  EXPECT_EQ(dispatch::scheduler::testing::await_bucket_stream_messages(nats_.url(), "e2e", 301), 301u)
+  EXPECT_EQ(dispatch::scheduler::testing::await_bucket_stream_messages(nats_.url(), "e2e", 6), 6u)
       << "the batch record's delete marker stayed in the stream; dispatchd 0's log:\n" << log_of("dispatchd0");
 }
 

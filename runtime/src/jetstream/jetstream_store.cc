@@ -331,8 +331,7 @@ class JetStreamStore final : public Store {
     int64_t now_ms = 0;
     Done<std::vector<std::string>> done;
     pb::Batch batch;        // the calls with their IDs, from the round that takes it
-    std::string batch_key;  // "b.<first ID>" when the calls are written one by one after it
-    std::string group_key;  // "g.<first ID>" when they are written as one group
+    std::string batch_key;  // "b.<first ID>" when the calls are in several records, written after it
   };
   // A claim: its picks from the index, their leases written in a round;
   // the calls whose lease lost a race are settled one at a time after it.
@@ -463,29 +462,21 @@ class JetStreamStore final : public Store {
         if (calls > 0 && calls + n > kMaxRoundCalls) break;
         calls += n;
         Enqueue& e = *t.enqueue;
-        std::size_t bytes = 0;
+        std::vector<std::size_t> sizes;
         for (NewCall& c : e.calls) {
           pb::NewCall* made = e.batch.add_calls();
           *made = jetstream::to_new_call(std::move(c), std::string(), e.now_ms);
-          bytes += made->ByteSizeLong() + 64;  // and the ID and a lease, when the call is written
+          sizes.push_back(made->ByteSizeLong() + 64);  // and the ID and a lease, when the call is written
         }
         e.calls.clear();
         e.batch.set_written_at_ms(wall_ms());
-        const auto count = static_cast<std::size_t>(e.batch.calls_size());
-        if (count > 1 && count <= kGroupCalls && bytes <= kGroupBytes) {
-          // One record, created whole or not at all.
-          std::vector<std::string> ids = new_group_ids(e.now_ms, count);
-          for (std::size_t i = 0; i < count; ++i) e.batch.mutable_calls(static_cast<int>(i))->set_id(std::move(ids[i]));
-          e.group_key = jetstream::group_of(e.batch.calls(0).id());
+        // One record (a call alone, or a group) is created whole or not at
+        // all; several go through a batch record first.
+        if (name_records(e, sizes) == 1) {
           round.creating.push_back(std::move(t.enqueue));
         } else {
-          for (pb::NewCall& c : *e.batch.mutable_calls()) c.set_id(new_id(e.now_ms));
-          if (count == 1) {
-            round.creating.push_back(std::move(t.enqueue));  // one record: nothing to make atomic
-          } else {
-            e.batch_key = std::string(jetstream::kBatchPrefix) + e.batch.calls(0).id();
-            round.recording.push_back(std::move(t.enqueue));
-          }
+          e.batch_key = std::string(jetstream::kBatchPrefix) + e.batch.calls(0).id();
+          round.recording.push_back(std::move(t.enqueue));
         }
       } else if (t.claim) {
         if (round.claim) break;
@@ -499,6 +490,64 @@ class JetStreamStore final : public Store {
     return taken;
   }
 
+  // Gives the calls of `e` their IDs, which say their records: a call
+  // alone is a call of its own; several are cut, in order, into groups of
+  // at most kGroupCalls calls and kGroupBytes (`sizes`, each call's), a
+  // call too big for a group alone being a call of its own. Returns how
+  // many records that makes.
+  std::size_t name_records(Enqueue& e, const std::vector<std::size_t>& sizes) {
+    const std::size_t count = sizes.size();
+    if (count == 1) {
+      e.batch.mutable_calls(0)->set_id(new_id(e.now_ms));
+      return 1;
+    }
+    std::size_t records = 0;
+    for (std::size_t from = 0; from < count; ++records) {
+      std::size_t to = from, bytes = 0;
+      while (to < count && to - from < kGroupCalls && (to == from || bytes + sizes[to] <= kGroupBytes)) {
+        bytes += sizes[to++];
+      }
+      if (to - from == 1) {
+        e.batch.mutable_calls(static_cast<int>(from))->set_id(new_id(e.now_ms));
+      } else {
+        std::vector<std::string> ids = new_group_ids(e.now_ms, to - from);
+        for (std::size_t i = from; i < to; ++i) e.batch.mutable_calls(static_cast<int>(i))->set_id(std::move(ids[i - from]));
+      }
+      from = to;
+    }
+    return records;
+  }
+
+  // A record to create: a call of its own, or a group (`key` set).
+  struct NewRecord {
+    std::string key;  // the group's; empty for a call of its own
+    pb::Group calls;  // a call of its own: the one
+  };
+  // The records `calls` go in, by their IDs (name_records), in order.
+  static std::vector<NewRecord> records_of(std::vector<pb::Call> calls) {
+    std::vector<NewRecord> out;
+    for (pb::Call& c : calls) {
+      std::string key = jetstream::group_of(c.id());
+      if (key.empty() || out.empty() || out.back().key != key) out.push_back(NewRecord{std::move(key), {}});
+      *out.back().calls.add_calls() = std::move(c);
+    }
+    return out;
+  }
+  static Kv::Write creation(const NewRecord& r) {
+    if (r.key.empty()) return Kv::Write{call_key(r.calls.calls(0).id()), encode(r.calls.calls(0)), 0};
+    return Kv::Write{r.key, encode(r.calls), 0};
+  }
+  // Under mu_: a record created at `revision`, in the index.
+  void index_created(NewRecord r, uint64_t revision) {
+    if (r.key.empty()) {
+      pb::Call& c = *r.calls.mutable_calls(0);
+      const std::string id = c.id();
+      index_put(id, std::move(c), revision);
+    } else {
+      index_put_group(r.key, std::move(r.calls), revision);
+    }
+  }
+
   void write_round(Round& round) {
     std::vector<Kv::Write> writes;
     for (const auto& e : round.recording) writes.push_back(Kv::Write{e->batch_key, encode(e->batch), 0});
@@ -509,17 +558,18 @@ class JetStreamStore final : public Store {
     const std::size_t edits_from = writes.size();
     const std::vector<std::size_t> edit_write = place_edits(edits, writes);
     const std::size_t edits_to = writes.size();
-    // The calls the round creates (a group's in one record); those a claim
-    // in the same round has room for are written already leased to it (one
-    // write where a create and a lease were two), after the due calls it
-    // picked from the index.
-    std::vector<pb::Group> made(round.creating.size());
-    std::vector<std::vector<bool>> leased(round.creating.size());
+    // The calls the round creates, each record in one write; those a
+    // claim in the same round has room for are written already leased to
+    // it (one write where a create and a lease were two), after the due
+    // calls it picked from the index.
+    std::vector<std::vector<NewRecord>> made(round.creating.size());
+    std::set<std::string> leased;  // IDs
     for (std::size_t k = 0; k < round.creating.size(); ++k) {
       const auto& e = round.creating[k];
+      std::vector<pb::Call> calls;
       for (const pb::NewCall& n : e->batch.calls()) {
-        pb::Call& call = *made[k].add_calls();
-        call = jetstream::to_call(n);
+        calls.push_back(jetstream::to_call(n));
+        pb::Call& call = calls.back();
         // Due at its creation (a clock behind the enqueue's by a moment
         // does not make it early), and not from a parent's effects.
         Claim* claim = round.claim.get();
@@ -528,11 +578,11 @@ class JetStreamStore final : public Store {
         if (lease) {
           take_lease(call, claim->o, claim->lease);
           --claim->room;
+          leased.insert(call.id());
         }
-        leased[k].push_back(lease);
-        if (e->group_key.empty()) writes.push_back(Kv::Write{call_key(call.id()), encode(call), 0});
       }
-      if (!e->group_key.empty()) writes.push_back(Kv::Write{e->group_key, encode(made[k]), 0});
+      made[k] = records_of(std::move(calls));
+      for (const NewRecord& r : made[k]) writes.push_back(creation(r));
     }
 
     const std::vector<std::string> echoed = expect_echoes(writes);
@@ -578,34 +628,20 @@ class JetStreamStore final : public Store {
       std::optional<Error> failure;
       std::vector<std::string> ids;
       for (const pb::NewCall& n : e->batch.calls()) ids.push_back(n.id());
-      if (!e->group_key.empty()) {
+      for (NewRecord& r : made[k]) {
         auto& a = answers[at++];
         if (!a.ok()) {
-          failure = std::move(a).error();
-        } else if (!*a) {
-          failure = Error(Code::internal, "group " + e->group_key + " is taken in JetStream bucket " + options_.bucket);
-        } else {
-          for (int i = 0; i < made[k].calls_size(); ++i) {
-            if (leased[k][static_cast<std::size_t>(i)]) round.claim->made.push_back(made[k].calls(i));
+          if (!failure) failure = std::move(a).error();
+        } else if (*a) {
+          for (const pb::Call& c : r.calls.calls()) {
+            if (leased.count(c.id()) > 0) round.claim->made.push_back(c);
           }
           std::lock_guard<std::mutex> lock(mu_);
-          index_put_group(e->group_key, std::move(made[k]), **a);
-        }
-      } else {
-        for (int i = 0; i < made[k].calls_size(); ++i) {
-          auto& a = answers[at++];
-          pb::Call& call = *made[k].mutable_calls(i);
-          const std::string& id = ids[static_cast<std::size_t>(i)];
-          if (!a.ok()) {
-            if (!failure) failure = std::move(a).error();
-          } else if (*a) {
-            if (leased[k][static_cast<std::size_t>(i)]) round.claim->made.push_back(call);
-            std::lock_guard<std::mutex> lock(mu_);
-            index_put(id, std::move(call), **a);
-          } else if (e->batch_key.empty() && !failure) {
-            failure = Error(Code::internal, "call ID " + id + " is taken in JetStream bucket " + options_.bucket);
-          }  // else a batch's call written before (recovery applied it)
-        }
+          index_created(std::move(r), **a);
+        } else if (e->batch_key.empty() && !failure) {
+          failure = Error(Code::internal, "record " + creation(r).key + " is taken in JetStream bucket " +
+                                              options_.bucket);
+        }  // else a batch's record written before (recovery applied it)
       }
       if (failure) {
         e->done(std::move(*failure));
@@ -817,7 +853,11 @@ class JetStreamStore final : public Store {
   }
   void settle_echo(std::unordered_map<std::string, Echo>::iterator echo) {
     if (echo->second.acked == 0 || echo->second.seen == 0) return;
-    if (echo->second.acked != echo->second.seen) diverged_ = true;
+    if (echo->second.acked != echo->second.seen) {
+      diverged_ = true;
+    } else {
+      numbered_as_leader_ = true;
+    }
     echoes_.erase(echo);
   }
 
@@ -860,6 +900,7 @@ class JetStreamStore final : public Store {
       batches_.clear();
       echoes_.clear();
       caught_up_ = false;
+      numbered_as_leader_ = false;
       revision_shift_ = 0;
       diverged_ = false;
     }
@@ -1029,6 +1070,17 @@ class JetStreamStore final : public Store {
     }
   }
 
+  // The index's copy of a call to decide a write on: none (read the
+  // server's) until an echo of this process's own writes has shown the
+  // watcher numbering as the stream's leader does (numbered_as_leader_),
+  // after the bucket was listed. A revision numbered apart that happened
+  // to equal the record's next real one would have a compare-and-set won
+  // on a stale copy, which for a group would write its other members back
+  // as they were.
+  std::optional<Row> decidable(const std::string& id) {
+    if (!numbered_as_leader_) return std::nullopt;
+    return cached(id);
+  }
   std::optional<Row> cached(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = rows_.find(id);
@@ -1087,7 +1139,7 @@ class JetStreamStore final : public Store {
   // previous one's).
   template <typename Decide>
   Result<Mutated> mutate(const std::string& id, bool settle, Decide&& decide) {
-    std::optional<Row> row = cached(id);
+    std::optional<Row> row = decidable(id);
     bool fresh = false;
     pb::Group read;  // a member's group as read from the server (fresh)
     for (int attempt = 0; attempt < kMaxRaces; ++attempt) {
@@ -1394,22 +1446,22 @@ class JetStreamStore final : public Store {
       ids[i] = earlier;
       make[i] = false;
     }
-    std::vector<Kv::Write> creates;
-    std::vector<std::pair<std::size_t, pb::Call>> sent;
+    // The calls, each record (a call of its own, or a group) created if
+    // absent.
+    std::vector<pb::Call> calls;
     for (std::size_t i = 0; i < n; ++i) {
-      if (!make[i]) continue;
-      pb::Call call = jetstream::to_call(batch.calls(static_cast<int>(i)));
-      creates.push_back(Kv::Write{call_key(call.id()), encode(call), 0});
-      sent.emplace_back(i, std::move(call));
+      if (make[i]) calls.push_back(jetstream::to_call(batch.calls(static_cast<int>(i))));
     }
+    std::vector<NewRecord> records = records_of(std::move(calls));
+    std::vector<Kv::Write> creates;
+    for (const NewRecord& r : records) creates.push_back(creation(r));
     auto made = kv_->write_all(std::move(creates));
     commits_ += made.size();
     for (std::size_t k = 0; k < made.size(); ++k) {
       if (!made[k].ok()) return std::move(made[k]).error();
       if (*made[k]) {
-        auto& [i, call] = sent[k];
         std::lock_guard<std::mutex> lock(mu_);
-        index_put(ids[i], std::move(call), **made[k]);
+        index_created(std::move(records[k]), **made[k]);
       }
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -1460,7 +1512,7 @@ class JetStreamStore final : public Store {
     // A call whose copy was stale (a lost race) or says keep is settled
     // after the round, one at a time, against the server's.
     for (std::size_t i = 0; i < picks.size(); ++i) {
-      std::optional<Row> row = cached(picks[i]);
+      std::optional<Row> row = decidable(picks[i]);
       if (!row) {
         claim.one_by_one.push_back(i);
         continue;
@@ -1555,7 +1607,7 @@ class JetStreamStore final : public Store {
   void prepare_finishes(Finishes& finishes, std::vector<Edit>& edits) {
     for (std::size_t i = 0; i < finishes.each.size(); ++i) {
       const Finish& f = finishes.each[i];
-      std::optional<Row> row = cached(f.id);
+      std::optional<Row> row = decidable(f.id);
       if (!row || row->call.has_effects() || state_of(row->call) != CallState::running ||
           row->call.lease() != f.lease) {
         finishes.one_by_one.push_back(i);
@@ -1823,6 +1875,10 @@ class JetStreamStore final : public Store {
         if (it == rows_.end()) continue;  // deleted meanwhile
         const pb::Call& c = it->second.call;
         if (!deletable(c, before)) continue;
+        if (!numbered_as_leader_) {  // decided on the server's copies (decidable())
+          again.push_back(ids[i]);
+          continue;
+        }
         if (!it->second.group.empty()) {
           auto [g, fresh] = group_at.emplace(it->second.group, leaving.size());
           if (fresh) leaving.emplace_back(it->second.group, std::set<std::string>());
@@ -2145,6 +2201,7 @@ class JetStreamStore final : public Store {
   std::unordered_map<std::string, Echo> echoes_;  // writes whose echo is awaited (check_echo)
   uint64_t revision_shift_ = 0;                   // tests only: shift_index_revisions()
   std::atomic<bool> diverged_{false};             // the watcher numbers apart: rebuild the index
+  std::atomic<bool> numbered_as_leader_{false};   // an echo matched its acknowledgement since the listing
   std::atomic<uint64_t> rebuilds_{0};
 
   // The writer (queue_mu_); its own state needs no lock.

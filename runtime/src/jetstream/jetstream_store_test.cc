@@ -189,19 +189,19 @@ TEST_F(JetStreamStoreTest, RoundsAreMeasuredAsCommitsWhenGivenARegistry) {
   ASSERT_TRUE(a);
   ASSERT_TRUE(a->enqueue_sync({call("f")}, 1000).ok());                       // one round of one write
   ASSERT_TRUE(a->enqueue_sync({call("f"), call("g"), call("h")}, 1000).ok());  // one group: one write
-  // A batch too big for a group: its record, then its calls (and the
-  // record's removal, in a round of its own after the answer).
+  // A batch too big for one group: its record, then its five groups (and
+  // the record's removal, in a round of its own after the answer).
   std::vector<NewCall> many;
   for (int i = 0; i < 300; ++i) many.push_back(call("f"));
   ASSERT_TRUE(a->enqueue_sync(std::move(many), 1000).ok());
   const std::string text = registry->expose();
   EXPECT_NE(text.find("# TYPE dispatch_store_commit_duration_seconds histogram"), std::string::npos) << text;
-  // Four or five rounds so far, one of them of 300 writes.
+  // Four or five rounds so far, one of them of five writes.
   const auto count = text.find("dispatch_store_commit_writes_count ");
   ASSERT_NE(count, std::string::npos) << text;
   const int rounds = std::stoi(text.substr(count + std::string("dispatch_store_commit_writes_count ").size()));
   EXPECT_TRUE(rounds == 4 || rounds == 5) << text;
-  for (const auto& [le, n] : {std::pair<std::string, int>{"1", rounds - 1}, {"256", rounds - 1}, {"512", rounds}}) {
+  for (const auto& [le, n] : {std::pair<std::string, int>{"1", rounds - 1}, {"4", rounds - 1}, {"8", rounds}}) {
     EXPECT_NE(text.find("dispatch_store_commit_writes_bucket{le=\"" + le + "\"} " + std::to_string(n) + "\n"),
               std::string::npos)
         << le << "\n" << text;
@@ -992,6 +992,64 @@ TEST_F(JetStreamStoreTest, ABatchIsOneGroupRecordAndItsMembersChangeInOneWriteEa
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(b->list(std::nullopt, 100, "").value().size(), 0u);
+}
+
+// A batch bigger than a group is cut into groups (64 calls at most, and a
+// call too big for a group is a call of its own), written after a batch
+// record; a batch record of groups that a dead process left is applied as
+// groups by another.
+TEST_F(JetStreamStoreTest, ABigBatchIsCutIntoGroupsAndALeftBatchOfGroupsIsApplied) {
+  namespace pb = ::dispatch::jetstream::v1;
+  auto a = open(options());
+  ASSERT_TRUE(a);
+  RawBucket raw(nats_.url(), "calls");
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 150; ++i) calls.push_back(call("t.f"));
+  calls[70].input = std::string(40 * 1024, 'x');  // too big for a group: alone
+  const std::vector<std::string> ids = a->enqueue_sync(std::move(calls), 1000).value();
+  ASSERT_EQ(ids.size(), 150u);
+  std::map<std::string, int> per_group;
+  for (const std::string& id : ids) per_group[jetstream::group_of(id)]++;
+  EXPECT_EQ(per_group[""], 1) << "the big call";
+  EXPECT_TRUE(jetstream::group_of(ids[70]).empty());
+  // Groups of 64 and 6, the big call alone, groups of 64 and 15.
+  EXPECT_EQ(per_group.size(), 5u);
+  EXPECT_EQ(per_group[jetstream::group_of(ids[0])], 64);
+  EXPECT_EQ(per_group[jetstream::group_of(ids[69])], 6);
+  EXPECT_EQ(per_group[jetstream::group_of(ids[71])], 64);
+  EXPECT_EQ(per_group[jetstream::group_of(ids[149])], 15);
+  for (const auto& [key, n] : per_group) {
+    if (!key.empty()) {
+      EXPECT_TRUE(raw.has(key)) << key;
+    }
+  }
+  for (const std::string& id : ids) EXPECT_TRUE(a->get(id).value().has_value()) << id;
+  EXPECT_FALSE(raw.has("b." + ids[0]));
+  // A batch record of two groups, none written: another process applies it.
+  pb::Batch batch;
+  batch.set_written_at_ms(1);
+  std::vector<std::string> left;
+  for (uint64_t seq : {7, 8}) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      pb::NewCall* c = batch.add_calls();
+      c->set_id(jetstream::member_id("0000000003e8ffffffff", seq, i));
+      c->set_function("t.left");
+      c->set_now_ms(1000);
+      left.push_back(c->id());
+    }
+  }
+  raw.create("b." + left[0], batch);
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  for (const std::string& id : left) {
+    auto got = b->get(id).value();
+    ASSERT_TRUE(got.has_value()) << id;
+    EXPECT_EQ(got->function, "t.left");
+  }
+  EXPECT_TRUE(raw.has(jetstream::group_of(left[0])));
+  EXPECT_TRUE(raw.has(jetstream::group_of(left[3])));
+  EXPECT_NE(jetstream::group_of(left[0]), jetstream::group_of(left[3]));
+  EXPECT_FALSE(raw.has("b." + left[0]));
 }
 
 // Two processes that lease and finish members of one group at once race
