@@ -16,9 +16,12 @@
 // what is not final yet) and cleared. A process that dies between the steps
 // leaves the effects on the record, and any process's recovery applies
 // them: a crash only repeats idempotent work. A record with effects is not
-// leased until they are applied. An enqueue of several calls (or one with
-// an idempotency key) is written first as one batch record ("b.<id>",
-// written once), then applied call by call (idempotency keys "k.<hex>"
+// leased until they are applied. An enqueue without idempotency keys
+// that fits one record (one call, or a group: 64 calls, 32 KiB) is that
+// record; any other enqueue
+// of several records (a bigger batch cut into groups, or calls with
+// idempotency keys) is written first as one batch record ("b.<id>",
+// written once), then applied record by record (idempotency keys "k.<hex>"
 // created if absent), then purged; recovery applies batches left behind.
 //
 // Each process keeps an index of every record (by state, fairness key and
