@@ -926,32 +926,32 @@ class JetStreamStore final : public Store {
   }
 
  private:
-  // Both under mu_. A change older than what the index has is ignored.
+  // All under mu_. A change older than what the index has is ignored.
+  // Whether a change at `revision` of `key` (a call's ID, or a group's
+  // key) is older than its removal here; a newer one ends the guard.
+  bool removed_since(const std::string& key, uint64_t revision) {
+    auto gone = gone_.find(key);
+    if (gone == gone_.end()) return false;
+    if (revision <= gone->second) return true;
+    gone_.erase(gone);
+    return false;
+  }
   // A call of its own ("c.<id>").
   void index_put(const std::string& id, pb::Call call, uint64_t revision) {
-    auto gone = gone_.find(id);
-    if (gone != gone_.end()) {
-      if (revision <= gone->second) return;
-      gone_.erase(gone);
-    }
+    if (removed_since(id, revision)) return;
     auto it = rows_.find(id);
     if (it != rows_.end() && it->second.revision >= revision) return;
     upsert_row(id, std::move(call), revision, std::string());
   }
   void index_erase(const std::string& id, uint64_t revision) {
-    auto gone = gone_.find(id);
-    if (gone != gone_.end() && revision > gone->second) gone_.erase(gone);
+    (void)removed_since(id, revision);
     auto it = rows_.find(id);
     if (it == rows_.end() || it->second.revision > revision) return;
     drop_row(it);
   }
   // A group as a whole ("g.<id>"): members it no longer has leave the index.
   void index_put_group(const std::string& key, pb::Group group, uint64_t revision) {
-    auto gone = gone_.find(key);
-    if (gone != gone_.end()) {
-      if (revision <= gone->second) return;
-      gone_.erase(gone);
-    }
+    if (removed_since(key, revision)) return;
     auto g = groups_.find(key);
     if (g != groups_.end() && g->second.revision >= revision) return;
     std::vector<std::string> ids;
@@ -989,8 +989,7 @@ class JetStreamStore final : public Store {
     }
   }
   void index_erase_group(const std::string& key, uint64_t revision) {
-    auto gone = gone_.find(key);
-    if (gone != gone_.end() && revision > gone->second) gone_.erase(gone);
+    (void)removed_since(key, revision);
     auto g = groups_.find(key);
     if (g == groups_.end() || g->second.revision > revision) return;
     for (const std::string& id : g->second.ids) {
