@@ -1052,6 +1052,94 @@ TEST_F(JetStreamStoreTest, ABigBatchIsCutIntoGroupsAndALeftBatchOfGroupsIsApplie
   EXPECT_FALSE(raw.has("b." + left[0]));
 }
 
+// Members of a group as workflows: a member's Poll makes its children
+// (calls of their own), their ends are results for the member, which
+// resumes with them; cancelling another member cancels its children too;
+// the other members are untouched by all of it.
+TEST_F(JetStreamStoreTest, GroupMembersRunWorkflowsAndAreCancelledWithTheirChildren) {
+  auto a = open(options());
+  ASSERT_TRUE(a);
+  std::vector<NewCall> calls;
+  for (int i = 0; i < 4; ++i) calls.push_back(call("t.wf" + std::to_string(i)));
+  const std::vector<std::string> ids = a->enqueue_sync(std::move(calls), 1000).value();
+  ASSERT_FALSE(jetstream::group_of(ids[0]).empty());
+  std::map<std::string, CallRecord> leased;
+  for (const CallRecord& r : a->claim_sync(at(2000)).value()) leased[r.id] = r;
+  ASSERT_EQ(leased.size(), 4u);
+  // Members 0 and 1 poll for two children each.
+  auto poll = [&](const CallRecord& parent) {
+    Outcome o;
+    o.state = CallState::suspended;
+    o.leased_as(parent);
+    PollOutcome p;
+    p.state = "s-" + parent.id;
+    p.min_results = 2;
+    p.max_results = 2;
+    for (int i = 1; i <= 2; ++i) {
+      NewCall c = call("t.child");
+      c.parent_id = parent.id;
+      c.root_id = parent.id;
+      c.correlation_id = static_cast<uint64_t>(i);
+      p.calls.push_back(std::move(c));
+    }
+    o.poll = std::move(p);
+    return o;
+  };
+  ASSERT_TRUE(a->finish_sync(ids[0], leased[ids[0]].lease, poll(leased[ids[0]]), 2100).value());
+  ASSERT_TRUE(a->finish_sync(ids[1], leased[ids[1]].lease, poll(leased[ids[1]]), 2100).value());
+  const auto kids0 = a->list_children(ids[0], 10, "").value();
+  const auto kids1 = a->list_children(ids[1], 10, "").value();
+  ASSERT_EQ(kids0.size(), 2u);
+  ASSERT_EQ(kids1.size(), 2u);
+  for (const auto& k : kids0) EXPECT_TRUE(jetstream::group_of(k.id).empty()) << "children are calls of their own";
+  // Member 0's children end: it is due with both results.
+  ClaimOptions o = at(2200);
+  o.max = 10;
+  std::map<std::string, CallRecord> children;
+  for (const CallRecord& r : a->claim_sync(o).value()) children[r.id] = r;
+  ASSERT_EQ(children.size(), 4u);
+  for (const auto& k : kids0) {
+    Outcome done;
+    done.state = CallState::completed;
+    done.output = "out-" + std::to_string(children[k.id].correlation_id);
+    done.leased_as(children[k.id]);
+    ASSERT_TRUE(a->finish_sync(k.id, children[k.id].lease, done, 2300).value());
+  }
+  // Resumed by another process, which has the group as the server does.
+  auto b = open(options());
+  ASSERT_TRUE(b);
+  std::vector<CallRecord> resumed;
+  for (int i = 0; i < 200 && resumed.empty(); ++i) {
+    resumed = b->claim_sync(at(2400)).value();
+    if (resumed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0].id, ids[0]);
+  std::set<std::string> outputs;
+  for (const auto& r : resumed[0].results) outputs.insert(r.output);
+  EXPECT_EQ(outputs, (std::set<std::string>{"out-1", "out-2"}));
+  // Member 1 cancelled: its children with it.
+  EXPECT_EQ(a->cancel_sync(ids[1], 2500).value().state, CallState::cancelled);
+  for (const auto& k : kids1) {
+    for (int i = 0; i < 200 && a->get(k.id).value()->state != CallState::cancelled; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(a->get(k.id).value()->state, CallState::cancelled) << k.id;
+  }
+  // Members 2 and 3 are still running under their leases, and finish.
+  for (int i = 2; i < 4; ++i) {
+    EXPECT_EQ(a->get(ids[i]).value()->state, CallState::running);
+    EXPECT_TRUE(a->finish_sync(ids[i], leased[ids[i]].lease, Outcome{}, 2600).value());
+  }
+  // Another process sees the same tree.
+  auto c = open(options());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->get(ids[0]).value()->state, CallState::running);
+  EXPECT_EQ(c->get(ids[1]).value()->state, CallState::cancelled);
+  EXPECT_EQ(c->get(ids[3]).value()->state, CallState::completed);
+  EXPECT_EQ(c->list_children(ids[1], 10, "").value().size(), 2u);
+}
+
 // Two processes that lease and finish members of one group at once race
 // for the group record: every call is leased once and finished once.
 TEST_F(JetStreamStoreTest, TwoProcessesChangingOneGroupEachChangeEveryCallOnce) {
