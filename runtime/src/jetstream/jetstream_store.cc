@@ -18,11 +18,11 @@
 // them: a crash only repeats idempotent work. A record with effects is not
 // leased until they are applied. An enqueue without idempotency keys
 // that fits one record (one call, or a group: 64 calls, 32 KiB) is that
-// record; any other enqueue
-// of several records (a bigger batch cut into groups, or calls with
-// idempotency keys) is written first as one batch record ("b.<id>",
-// written once), then applied record by record (idempotency keys "k.<hex>"
-// created if absent), then purged; recovery applies batches left behind.
+// record; any other enqueue of several records (a bigger batch cut into
+// groups, or calls with idempotency keys) is written first as one batch
+// record ("b.<id>", written once), then applied record by record
+// (idempotency keys "k.<hex>" created if absent), then purged; recovery
+// applies batches left behind.
 //
 // Each process keeps an index of every record (by state, fairness key and
 // due time; children by parent) from a watcher over the bucket, updated at
@@ -41,8 +41,8 @@
 // queue, with the next steps of batches earlier rounds began; the changes
 // of one group's members (finishes and leases) are one write of the group.
 // A claim in the round of an enqueue writes the new calls it has room for
-// already leased to it. Other writes (idempotency keys, cancel, retry, release,
-// delete) run alone between rounds, in queue order.
+// already leased to it. Other writes (idempotency keys, cancel, retry,
+// release, delete) run alone between rounds, in queue order.
 //
 // Not for: stateful functions (entity_store.cc; entities() opens one on
 // first use), nor policy.
