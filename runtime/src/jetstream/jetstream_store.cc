@@ -393,9 +393,10 @@ class JetStreamStore final : public Store {
   // so many calls, of at most so many bytes in all: every change of a
   // member writes the group whole, and members that end one at a time
   // (long calls, a quiet load) write it once each, so a group stays small.
-  // A larger enqueue is a batch record and a record per call.
+  // A larger enqueue is a batch record, then groups of these bounds.
   static constexpr std::size_t kGroupCalls = 64;
   static constexpr std::size_t kGroupBytes = 32 * 1024;
+  static_assert(kGroupCalls <= jetstream::kMaxGroupCalls, "a member's place is 3 hex digits (records.h)");
 
   void post(std::function<void()> run) {
     Task task;
@@ -500,10 +501,6 @@ class JetStreamStore final : public Store {
   // many records that makes.
   std::size_t name_records(Enqueue& e, const std::vector<std::size_t>& sizes) {
     const std::size_t count = sizes.size();
-    if (count == 1) {
-      e.batch.mutable_calls(0)->set_id(new_id(e.now_ms));
-      return 1;
-    }
     std::size_t records = 0;
     for (std::size_t from = 0; from < count; ++records) {
       std::size_t to = from, bytes = 0;
