@@ -194,7 +194,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void on_read_error(beast::error_code ec) {
-    if (auto answer = read_error_response(ec, server_->options)) return respond(std::move(*answer));
+    if (auto answer = server_->handler->refuse_unread(ec)) return respond(std::move(*answer));
     close();  // peer closed, idle timeout, drain: nothing to answer
   }
 
@@ -203,6 +203,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void on_read_timeout() {
     const bool header = !parser_->is_header_done();
     const auto& o = server_->options;
+    server_->handler->count_rejected(Protocol::connect, Code::deadline_exceeded);
     respond(error_response(
         Error(Code::deadline_exceeded,
               header ? "request headers not received within the server's header timeout of " +

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "dispatch/metrics/registry.h"
 #include "dispatch/transport/http_client.h"
 #include "transport/test_service.h"
 
@@ -210,6 +211,35 @@ TEST_F(ServerTest, MalformedHttpIsBadRequest) {
   auto r = c.read();
   EXPECT_EQ(r.status, 400);
   EXPECT_TRUE(contains(r.body, "malformed HTTP request")) << r.body;
+}
+
+// Requests refused before they were read whole (malformed, over a limit,
+// too slow) are counted as rejected, as a refusal after reading is.
+TEST_F(ServerTest, RequestsRefusedBeforeTheyAreReadAreCounted) {
+  auto registry = std::make_shared<metrics::Registry>();
+  ServerOptions options;
+  options.metrics = registry;
+  options.max_body_bytes = 1000;
+  options.max_header_bytes = 1024;
+  options.header_timeout = std::chrono::milliseconds(200);
+  start(options);
+  const auto answer = [&](const std::string& bytes) {
+    RawConnection c(server_->port());
+    c.send(bytes);
+    return c.read().status;
+  };
+  EXPECT_EQ(answer("POST /t.TService/add HTTP/1.1\r\nContent-Length: zz\r\n\r\n"), 400);
+  EXPECT_EQ(answer(post("/t.TService/add", "application/proto", "", "X-Big: " + std::string(4000, 'h') + "\r\n")),
+            431);
+  EXPECT_EQ(answer(post("/t.TService/echo", "application/proto", std::string(2000, 'x'))), 413);
+  EXPECT_EQ(answer("POST /t.TService/add HTTP/1.1\r\nHost: x\r\n"), 408);  // headers never end
+  EXPECT_EQ(answer(post("/t.TService/nope", "application/proto", "")), 404);
+  const std::string text = registry->expose();
+  const auto has = [&](std::string_view series) { return text.find(series) != std::string::npos; };
+  EXPECT_TRUE(has("dispatch_server_rejected_total{protocol=\"connect\",code=\"invalid_argument\"} 1")) << text;
+  EXPECT_TRUE(has("dispatch_server_rejected_total{protocol=\"connect\",code=\"resource_exhausted\"} 2")) << text;
+  EXPECT_TRUE(has("dispatch_server_rejected_total{protocol=\"connect\",code=\"deadline_exceeded\"} 1")) << text;
+  EXPECT_TRUE(has("dispatch_server_rejected_total{protocol=\"connect\",code=\"unimplemented\"} 1")) << text;
 }
 
 TEST_F(ServerTest, ExpectContinue) {

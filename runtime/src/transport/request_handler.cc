@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <utility>
 
 #include "dispatch/security/signature.h"
 #include "transport/cors.h"
@@ -167,23 +168,36 @@ Response error_response(const Error& error, http::status status, bool keep_alive
   return make_response(status, connect::kJsonContentType, connect::error_to_json(error), keep_alive);
 }
 
-std::optional<Response> read_error_response(beast::error_code ec, const ServerOptions& options) {
+namespace {
+
+// Why a request could not be read: the error and its HTTP status, or
+// nullopt when nobody is there to answer.
+std::optional<std::pair<Error, http::status>> read_error(beast::error_code ec, const ServerOptions& options) {
   if (ec == http::error::body_limit) {
-    return error_response(Error(Code::resource_exhausted, "request body exceeds the server's limit of " +
-                                                              std::to_string(options.max_body_bytes) + " bytes"),
-                          http::status::payload_too_large, false);
+    return std::pair{Error(Code::resource_exhausted,
+                           "request body exceeds the server's limit of " + std::to_string(options.max_body_bytes) +
+                               " bytes"),
+                     http::status::payload_too_large};
   }
   if (ec == http::error::header_limit) {
-    return error_response(Error(Code::resource_exhausted, "request headers exceed the server's limit of " +
-                                                              std::to_string(options.max_header_bytes) + " bytes"),
-                          http::status::request_header_fields_too_large, false);
+    return std::pair{Error(Code::resource_exhausted, "request headers exceed the server's limit of " +
+                                                         std::to_string(options.max_header_bytes) + " bytes"),
+                     http::status::request_header_fields_too_large};
   }
   if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
       ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    return error_response(Error(Code::invalid_argument, "malformed HTTP request: " + ec.message()),
-                          http::status::bad_request, false);
+    return std::pair{Error(Code::invalid_argument, "malformed HTTP request: " + ec.message()),
+                     http::status::bad_request};
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Response> read_error_response(beast::error_code ec, const ServerOptions& options) {
+  auto error = read_error(ec, options);
+  if (!error) return std::nullopt;
+  return error_response(error->first, error->second, false);
 }
 
 RequestHandler::RequestHandler(const DispatchTable& table, const ServerOptions& options)
@@ -297,6 +311,13 @@ void RequestHandler::count_rejected(Protocol protocol, Code code) const {
     slot.store(counter, std::memory_order_release);
   }
   counter->inc();
+}
+
+std::optional<Response> RequestHandler::refuse_unread(beast::error_code ec) const {
+  auto error = read_error(ec, options_);
+  if (!error) return std::nullopt;
+  count_rejected(Protocol::connect, error->first.code());
+  return error_response(error->first, error->second, false);
 }
 
 Result<void> RequestHandler::admit(const RequestInfo& info, const security::HttpRequestView& request) const {
@@ -680,7 +701,7 @@ std::optional<Response> RequestHandler::serve_bytes(std::string_view bytes) cons
   }
   // The bytes ended mid-request: what the peer closing means to the parser.
   if (!ec && !parser.is_done()) parser.put_eof(ec);
-  if (ec) return read_error_response(ec, options_);
+  if (ec) return refuse_unread(ec);
   if (!parser.is_done()) return std::nullopt;
   Request request = parser.release();
   return serve(request, Clock::now());

@@ -89,6 +89,9 @@ class RequestHandler {
                           std::chrono::steady_clock::time_point received, Protocol protocol) const;
   // A request refused before it reached a function, for the metrics.
   void count_rejected(Protocol protocol, Code code) const;
+  // An HTTP/1.1 request that could not be read (read_error_response's
+  // answer), counted as rejected; nullopt when nobody is there to answer.
+  std::optional<Response> refuse_unread(boost::beast::error_code ec) const;
   // grpc.health.v1.Health and server reflection over this table.
   const GrpcServices& grpc_services() const noexcept { return *grpc_services_; }
   metrics::Registry& metrics() const noexcept { return *metrics_; }
