@@ -711,4 +711,53 @@ TEST_F(Dispatchd, DispatchctlRefusesUnknownOptionsBeforeActing) {
   EXPECT_EQ(run(ctl("list --limt 5")).status, 2);
 }
 
+// --cors-origin (and DISPATCH_CORS_ORIGINS): a page of that origin may call
+// the API from a browser, a page of another gets no CORS fields; a
+// preflight needs no key (browsers send none), the call itself still does.
+TEST_F(Dispatchd, CorsOriginsLetThosePagesCallTheApi) {
+  stop_scheduler();
+  start_scheduler({"--cors-origin", "https://app.example.com"}, {{"DISPATCH_CORS_ORIGINS", "http://localhost:5173"}});
+  for (int i = 0; i < 500 && !port_open(api_port_); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(port_open(api_port_));
+  const std::string path = api_url_ + "/dispatch.sdk.v1.DispatchService/Dispatch";
+  auto preflight = [&](const std::string& origin) {
+    return run("curl -s -i -X OPTIONS -H 'Origin: " + origin +
+               "' -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: "
+               "authorization,content-type' " +
+               path);
+  };
+  for (const char* origin : {"https://app.example.com", "http://localhost:5173"}) {
+    Output allowed = preflight(origin);
+    EXPECT_NE(allowed.out.find("HTTP/1.1 204"), std::string::npos) << origin << ": " << allowed.out;
+    EXPECT_NE(allowed.out.find(std::string("Access-Control-Allow-Origin: ") + origin), std::string::npos)
+        << allowed.out;
+  }
+  Output other = preflight("https://evil.example.com");
+  EXPECT_EQ(other.out.find("Access-Control-Allow-Origin"), std::string::npos) << other.out;
+  // The call: an empty Dispatch without the key is refused, with the CORS
+  // fields, so the page can read why.
+  Output call = run("curl -s -i -X POST -H 'Origin: https://app.example.com' -H 'Content-Type: application/json' "
+                    "--data '{}' " +
+                    path);
+  EXPECT_NE(call.out.find("HTTP/1.1 401"), std::string::npos) << call.out;
+  EXPECT_NE(call.out.find("Access-Control-Allow-Origin: https://app.example.com"), std::string::npos) << call.out;
+}
+
+TEST(DispatchdFlags, BadCorsOriginsAreRefused) {
+  const std::string base = std::string(DISPATCHD) + " --db " + ::testing::TempDir() + "dispatchd_cors_" +
+                           std::to_string(::getpid()) + ".db --listen 127.0.0.1:0 ";
+  Output path = run(base + "--cors-origin https://app.example.com/page --help");
+  EXPECT_EQ(path.status, 2);
+  EXPECT_EQ(path.out,
+            "dispatchd: --cors-origin: 'https://app.example.com/page' is not an origin (scheme://host[:port], no "
+            "path) or *\n");
+  Output two = run(base + "--cors-origin 'https://a.example.com,https://b.example.com' --help");
+  EXPECT_EQ(two.status, 2);
+  EXPECT_EQ(two.out, "dispatchd: --cors-origin takes one origin, got 'https://a.example.com,https://b.example.com'\n");
+  Output env = run("DISPATCH_CORS_ORIGINS=app.example.com " + base + "--help");
+  EXPECT_EQ(env.status, 2);
+  EXPECT_NE(env.out.find("DISPATCH_CORS_ORIGINS: 'app.example.com' is not an origin"), std::string::npos) << env.out;
+  EXPECT_EQ(run(base + "--cors-origin https://app.example.com --help").status, 0);
+}
+
 }  // namespace

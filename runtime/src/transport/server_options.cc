@@ -44,6 +44,22 @@ Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view a
   return std::make_pair(host, static_cast<uint16_t>(std::stoul(std::string(port))));
 }
 
+Result<std::vector<std::string>> parse_cors_origins(std::string_view list, std::string_view source) {
+  std::vector<std::string> origins;
+  std::optional<Error> bad;
+  transport::find_list_item(list, [&](std::string_view origin) {
+    if (!transport::is_cors_origin(origin)) {
+      bad = Error(Code::invalid_argument, std::string(source) + ": '" + std::string(origin) +
+                                              "' is not an origin (scheme://host[:port], no path) or *");
+      return true;
+    }
+    origins.emplace_back(origin);
+    return false;
+  });
+  if (bad) return std::move(*bad);
+  return origins;
+}
+
 Result<ServerOptions> ServerOptions::from_env() {
   ServerOptions options;
   if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
@@ -64,17 +80,9 @@ Result<ServerOptions> ServerOptions::from_env() {
   options.verifier = std::move(*verifier);
   options.warn_if_unverified = true;
   if (const char* origins = std::getenv("DISPATCH_CORS_ORIGINS"); origins != nullptr) {
-    std::optional<Error> bad;
-    transport::find_list_item(origins, [&](std::string_view origin) {
-      if (!transport::is_cors_origin(origin)) {
-        bad = Error(Code::invalid_argument, "DISPATCH_CORS_ORIGINS: '" + std::string(origin) +
-                                                "' is not an origin (scheme://host[:port], no path) or *");
-        return true;
-      }
-      options.cors_origins.emplace_back(origin);
-      return false;
-    });
-    if (bad) return std::move(*bad);
+    auto parsed = parse_cors_origins(origins, "DISPATCH_CORS_ORIGINS");
+    if (!parsed.ok()) return std::move(parsed).error();
+    options.cors_origins = std::move(*parsed);
   }
   return options;
 }

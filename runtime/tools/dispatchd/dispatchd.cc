@@ -61,6 +61,10 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --listen HOST:PORT    API address (default 127.0.0.1:4450; port 0 picks one)
   --api-key KEY         accept "Authorization: Bearer KEY" (repeatable; also
                         DISPATCH_API_KEY, comma-separated). None: no auth.
+  --cors-origin ORIGIN  let web pages of this origin (scheme://host[:port], or *)
+                        call the API from a browser: CORS preflights answered,
+                        answers readable (repeatable; also
+                        DISPATCH_CORS_ORIGINS, comma-separated). None: no CORS.
   --max-attempts N      deliveries before a failing call is given up (default 20, 0: no limit)
   --min-backoff-ms N    first retry waits up to this long (default 100)
   --max-backoff-ms N    retries wait at most this long (default 60000)
@@ -270,6 +274,12 @@ int main(int argc, char** argv) {
   uint32_t statefun_max_attempts = 10;
   ClientLoopsOptions delivery;
   if (const char* env = std::getenv("DISPATCH_API_KEY")) api_keys = split(env);
+  std::vector<std::string> cors_origins;
+  if (const char* env = std::getenv("DISPATCH_CORS_ORIGINS")) {
+    auto parsed = parse_cors_origins(env, "DISPATCH_CORS_ORIGINS");
+    if (!parsed.ok()) fail(parsed.error().message());
+    cors_origins = std::move(*parsed);
+  }
   // Applied in order once every flag is read: the environment's, then the
   // flags' (so a flag's setting wins over the environment's).
   std::vector<PolicySpec> policies;
@@ -310,6 +320,13 @@ int main(int argc, char** argv) {
       listen = value();
     } else if (arg == "--api-key") {
       api_keys.push_back(value());
+    } else if (arg == "--cors-origin") {
+      // One origin a flag: a comma in it is refused as no origin.
+      const std::string origin = value();
+      auto parsed = parse_cors_origins(origin, "--cors-origin");
+      if (!parsed.ok()) fail(parsed.error().message());
+      if (parsed->size() != 1) fail("--cors-origin takes one origin, got '" + origin + "'");
+      cors_origins.push_back(parsed->front());
     } else if (arg == "--max-attempts") {
       options.default_policy.max_attempts = number_in<uint32_t>(arg, value());
     } else if (arg == "--min-backoff-ms") {
@@ -476,6 +493,7 @@ int main(int argc, char** argv) {
   server_options.port = address->second;
   server_options.logger = logger;
   server_options.metrics = registry;
+  server_options.cors_origins = cors_origins;
   // Dispatch requests wait for their group commit on a worker: more workers
   // let more requests share one commit.
   server_options.workers = 32;

@@ -217,6 +217,12 @@ struct ServerOptions {
 // "host:port" or "[v6]:port" -> host and port.
 Result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view address);
 
+// ServerOptions::cors_origins from a comma-separated list
+// ("https://app.example.com,http://localhost:5173", or "*"): each origin
+// scheme://host[:port] with no path, or *. A malformed one is
+// invalid_argument naming `source` (a variable or flag) and the origin.
+Result<std::vector<std::string>> parse_cors_origins(std::string_view list, std::string_view source);
+
 class Server {
  public:
   // `table` must outlive the server.
