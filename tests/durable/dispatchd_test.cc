@@ -2,8 +2,8 @@
 // kind of bad input getting a clear error or a clear final status (unknown
 // function at the endpoint, unreachable endpoint, malformed Any, expired
 // call), the await form, dispatchctl's text, JSON and exit codes, a
-// workflow and its tree, and
-// --retention (parsed, bad values refused, ended calls deleted).
+// workflow and its tree, --retention (parsed, bad values refused, ended
+// calls deleted) and --cors-origin (browser pages of an allowed origin).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
