@@ -1,8 +1,9 @@
 // End to end over loopback: the generated shop stubs through
 // dispatch::HttpClient against dispatch::Server, every shop function in
 // binary (stubs) and JSON (a raw HTTP client, as curl would send it), the
-// error paths, many threads, keep-alive reuse, an unreachable server, and a
-// drain of a real shop-server process on SIGTERM.
+// error paths, many threads, keep-alive reuse, an unreachable server, a
+// drain of a real shop-server process on SIGTERM, and get_order (no side
+// effects) called with a Connect GET.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,7 +13,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
@@ -68,6 +72,39 @@ TEST_F(ShopE2E, EveryFunctionInBinary) {
   auto r = remote::add.try_call(c, 1, 1);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 2);
+}
+
+// get_order is annotated idempotency = "no_side_effects": through a client
+// with use_get, every form of its stub calls it with a Connect GET, while
+// add (no annotation) and the other functions stay POSTs.
+TEST(ShopGet, AFunctionWithoutSideEffectsIsCalledWithGet) {
+  dispatch::DispatchTable table{&remote::api_service()};
+  dispatch::ServerOptions options;
+  options.port = 0;
+  options.logger = dispatch::Logger(dispatch::LogLevel::warn);
+  std::mutex mu;
+  std::vector<std::string> seen;
+  options.authenticate = [&](const dispatch::RequestInfo& info) -> dispatch::Result<void> {
+    std::lock_guard lock(mu);
+    seen.push_back(std::string(info.method) + " " + std::string(info.path));
+    return {};
+  };
+  dispatch::Server server(table, options);
+  ASSERT_TRUE(server.start().ok());
+  dispatch::HttpClientOptions client_options;
+  client_options.use_get = true;
+  dispatch::HttpClient c("http://127.0.0.1:" + std::to_string(server.port()), client_options);
+  shop::Order order = remote::place_order(c, {{"apple", 3, 0.5}}, "1002");
+  EXPECT_EQ(remote::get_order(c, order.id).id, order.id);
+  auto missing = remote::get_order.try_call(c, "o-none");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), Code::not_found) << missing.error().what();
+  EXPECT_EQ(remote::get_order.async(c, order.id).get().id, order.id);
+  EXPECT_EQ(remote::add(c, 40, 2), 42);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"POST /shop.ApiService/place_order", "GET /shop.ApiService/get_order",
+                                            "GET /shop.ApiService/get_order", "GET /shop.ApiService/get_order",
+                                            "POST /shop.ApiService/add"}));
 }
 
 TEST_F(ShopE2E, ErrorsKeepTheirCodes) {

@@ -153,4 +153,9 @@ std::string call_args(const Function& f) {
   return s.empty() ? s : s.substr(0, s.size() - 2);
 }
 
+std::string call_options(const Function& f, const std::string& options) {
+  if (f.idempotency != Idempotency::no_side_effects) return options;
+  return "::dispatch::stub::without_side_effects(" + options + ")";
+}
+
 }  // namespace dispatch::gen

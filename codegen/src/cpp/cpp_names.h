@@ -89,5 +89,9 @@ std::string param_type(const Parameter& p);
 // The stub's parameter names as arguments: "a, b, " and "a, b".
 std::string args(const Function& f);
 std::string call_args(const Function& f);
+// The call options a stub passes on: `options` as given, or, for a function
+// without side effects, ::dispatch::stub::without_side_effects(options) (a
+// transport may then call it with a Connect GET).
+std::string call_options(const Function& f, const std::string& options);
 
 }  // namespace dispatch::gen

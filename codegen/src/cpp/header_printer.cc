@@ -57,7 +57,7 @@ void stub_decl(std::ostringstream& o, const CppNames& names, const Function& f, 
   // Their call: "(client, add_stub::path, add_stub::encode_request(a, b),
   // options, &add_stub::decode_reply".
   std::string begin_call = "(" + client + ", " + st + "::path, " + st + "::encode_request(" + call_args(f) +
-                           "), " + options + ", &" + st + "::decode_reply";
+                           "), " + call_options(f, options) + ", &" + st + "::decode_reply";
   o << "// " << f.cpp << ", served as " << names.full_proto(f.remote_name) << " at " << names.path(f) << ".\n";
   if (f.workflow) {
     o << "// A workflow (docs/workflows.md): it runs through a scheduler, so dispatch() it,\n"

@@ -71,7 +71,7 @@ void stub_def(std::ostringstream& o, const CppNames& names, const Function& f, c
 
   o << "::dispatch::Result<" << r << "> " << st << "::try_call" << signature_tail
     << "  return " << st << "::decode_reply(::dispatch::stub::call(" << client << ", " << st << "::path, " << st
-    << "::encode_request(" << call_args(f) << "), " << options << "));\n"
+    << "::encode_request(" << call_args(f) << "), " << call_options(f, options) << "));\n"
     << "}\n\n";
 }
 

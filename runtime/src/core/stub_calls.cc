@@ -9,6 +9,12 @@ Error malformed_reply(std::string_view path, const Error& why) {
   return Error(Code::internal, "malformed reply from " + std::string(path) + ": " + why.message());
 }
 
+CallOptions without_side_effects(const CallOptions& options) {
+  CallOptions copy = options;
+  copy.no_side_effects = true;
+  return copy;
+}
+
 Result<std::string> call(Client& client, std::string_view path, Result<std::string> request,
                          const CallOptions& options) {
   if (!request.ok()) return std::move(request).error();

@@ -21,6 +21,9 @@ std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 // A character base64_decode takes: the standard alphabet and '='.
 bool is_base64_char(char c);
+// Unpadded URL-safe base64 ('-' and '_' for '+' and '/'), as Connect's
+// GET requests carry a message.
+std::string base64url_encode(std::string_view bytes);
 // Strict decode of URL-safe base64 ('-' and '_' for '+' and '/'), the "="
 // padding optional; nullopt on anything else.
 std::optional<std::string> base64url_decode(std::string_view text);

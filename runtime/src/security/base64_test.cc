@@ -35,6 +35,10 @@ TEST(Base64, RefusesEveryByteOutsideTheAlphabet) {
 
 TEST(Base64, UrlSafeDecodesItsOwnAlphabetOnly) {
   EXPECT_EQ(base64url_decode("-_-_"), std::string("\xfb\xff\xbf", 3));
+  EXPECT_EQ(base64url_encode(std::string("\xfb\xff\xbf", 3)), "-_-_");
+  EXPECT_EQ(base64url_encode("hello"), "aGVsbG8");  // unpadded
+  EXPECT_EQ(base64url_encode(""), "");
+  EXPECT_EQ(base64url_decode(base64url_encode(std::string("\0\x01\xfe\xff", 4))), std::string("\0\x01\xfe\xff", 4));
   EXPECT_EQ(base64url_decode("aGVsbG8="), "hello");
   EXPECT_EQ(base64url_decode("aGVsbG8"), "hello");
   EXPECT_EQ(base64url_decode(""), "");

@@ -32,6 +32,7 @@
 
 #include "dispatch/core/service.h"
 #include "dispatch/security/signature.h"
+#include "security/base64.h"
 #include "transport/async_pool.h"
 #include "transport/client_endpoint.h"
 #include "transport/connect.h"
@@ -240,18 +241,9 @@ http::request<http::string_body> HttpClient::Impl::build_request(
     const std::string& target, std::string body, const CallOptions& call_options,
     std::optional<std::chrono::milliseconds> timeout) const {
   http::request<http::string_body> req;
-  req.method(http::verb::post);
   req.version(11);
-  req.target(target);
   req.set(http::field::host, url.authority);
-  const std::string_view content_type =
-      options.plain_content_type.empty() ? connect::kProtoContentType : std::string_view(options.plain_content_type);
-  req.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-  if (options.plain_content_type.empty()) req.set("connect-protocol-version", "1");
   req.set(http::field::user_agent, "dispatch-cpp/0.1");
-  if (timeout && options.plain_content_type.empty()) {
-    req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
-  }
   if (!options.api_key.empty()) req.set(http::field::authorization, "Bearer " + options.api_key);
   // A call made from inside a function carries that call's trace on (W3C
   // Trace Context: this call's span is the callee's parent); a traceparent
@@ -259,6 +251,31 @@ http::request<http::string_body> HttpClient::Impl::build_request(
   if (const CallContext& caller = this_call(); caller.trace.valid()) {
     req.set("traceparent", caller.trace.traceparent());
     if (!caller.trace.tracestate.empty()) req.set("tracestate", caller.trace.tracestate);
+  }
+  if (options.use_get && call_options.no_side_effects && options.plain_content_type.empty() && !options.signer &&
+      !options.decorate) {
+    // A Connect GET: the message in the query, its protocol version there
+    // too, and no body (so no content type).
+    std::string get = target + "?connect=v1&encoding=proto&base64=1&message=" +
+                      security::detail::base64url_encode(body);
+    if (get.size() <= options.max_get_url_bytes) {
+      req.method(http::verb::get);
+      req.target(get);
+      if (timeout) req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
+      for (const auto& [name, value] : call_options.headers) req.set(name, value);
+      req.keep_alive(true);
+      req.prepare_payload();
+      return req;
+    }
+  }
+  req.method(http::verb::post);
+  req.target(target);
+  const std::string_view content_type =
+      options.plain_content_type.empty() ? connect::kProtoContentType : std::string_view(options.plain_content_type);
+  req.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+  if (options.plain_content_type.empty()) req.set("connect-protocol-version", "1");
+  if (timeout && options.plain_content_type.empty()) {
+    req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
   }
   for (const auto& [name, value] : call_options.headers) req.set(name, value);
   if (options.signer) {

@@ -1,7 +1,7 @@
 // dispatch::HttpClient against a local dispatch::Server, a scripted raw
 // HTTP server and nothing: URL checks, unreachable servers, timeouts, stale
-// keep-alive connections, the decorate hook and the API key, for the
-// blocking call() and the event-driven call_async().
+// keep-alive connections, the decorate hook and the API key, Connect GETs
+// (use_get), for the blocking call() and the event-driven call_async().
 #include "dispatch/transport/http_client.h"
 
 #include <gtest/gtest.h>
@@ -166,6 +166,80 @@ TEST(HttpClient, SendsApiKeyDecoratedAndCallHeaders) {
   EXPECT_EQ(hooked, "POST /t.TService/add " + authority + " application/proto 2");
   std::lock_guard lock(mu);
   EXPECT_EQ(seen, "Bearer k123|sig|t1|1|30000");
+}
+
+// use_get: a call marked no_side_effects goes as a Connect GET (blocking and
+// async), with its timeout, key and headers; other calls, a URL over the
+// limit and a signing client stay POSTs. The server answers each alike.
+TEST(HttpClient, CallsWithoutSideEffectsGoAsConnectGets) {
+  DispatchTable table{&testing::test_service()};
+  ServerOptions options = quiet_options();
+  std::mutex mu;
+  std::vector<std::string> seen;
+  options.authenticate = [&](const RequestInfo& info) -> Result<void> {
+    std::lock_guard lock(mu);
+    seen.push_back(std::string(info.method) + " " + std::string(info.path) + " " +
+                   std::string(info.header("authorization").value_or("-")) + " " +
+                   std::string(info.header("connect-timeout-ms").value_or("-")) + " " +
+                   std::string(info.header("x-trace").value_or("-")));
+    return {};
+  };
+  Server server(table, options);
+  ASSERT_TRUE(server.start().ok());
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  HttpClientOptions get_options;
+  get_options.use_get = true;
+  get_options.api_key = "k1";
+  get_options.max_get_url_bytes = 512;
+  HttpClient client(url, get_options);
+  CallOptions read_only;
+  read_only.no_side_effects = true;
+  read_only.timeout = std::chrono::seconds(30);
+  read_only.headers.emplace_back("x-trace", "t1");
+  // Bytes base64 writes '-' and '_' for, which must arrive unchanged.
+  const std::string bytes = testing::string_field(1, std::string("a+b/c?d&e=f \xfb\xff\xbf", 15));
+  auto echoed = client.call("/t.TService/echo", bytes, read_only);
+  ASSERT_TRUE(echoed.ok()) << echoed.error().what();
+  EXPECT_EQ(*echoed, bytes);
+  std::promise<Result<std::string>> async_reply;
+  client.call_async("/t.TService/echo", bytes, read_only,
+                    [&](Result<std::string> reply) { async_reply.set_value(std::move(reply)); });
+  auto async_echoed = async_reply.get_future().get();
+  ASSERT_TRUE(async_echoed.ok()) << async_echoed.error().what();
+  EXPECT_EQ(*async_echoed, bytes);
+  // Not marked: a POST.
+  ASSERT_TRUE(client.call("/t.TService/echo", bytes, {}).ok());
+  // Too long for the URL limit: a POST.
+  auto long_echo = client.call("/t.TService/echo", testing::string_field(1, std::string(600, 'x')), read_only);
+  ASSERT_TRUE(long_echo.ok()) << long_echo.error().what();
+  // A signing client (decorate): a POST.
+  HttpClientOptions signing = get_options;
+  signing.decorate = [](std::string_view, std::string_view, std::string_view, std::string_view, std::string_view,
+                        std::vector<std::pair<std::string, std::string>>&) {};
+  HttpClient signing_client(url, signing);
+  ASSERT_TRUE(signing_client.call("/t.TService/echo", bytes, read_only).ok());
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"GET /t.TService/echo Bearer k1 30000 t1",
+                                            "GET /t.TService/echo Bearer k1 30000 t1",
+                                            "POST /t.TService/echo Bearer k1 - -",
+                                            "POST /t.TService/echo Bearer k1 30000 t1",
+                                            "POST /t.TService/echo Bearer k1 30000 t1"}));
+}
+
+// A server that refuses GET for a function (not marked no_side_effects
+// there) answers 405: the call fails with that error, as Connect clients'.
+TEST(HttpClient, AGetToAFunctionWithSideEffectsIsRefused) {
+  DispatchTable table{&testing::test_service()};
+  Server server(table, quiet_options());
+  ASSERT_TRUE(server.start().ok());
+  HttpClientOptions get_options;
+  get_options.use_get = true;
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()), get_options);
+  CallOptions read_only;
+  read_only.no_side_effects = true;
+  auto r = client.call("/t.TService/add", testing::varint_field(1, 1), read_only);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::unimplemented) << r.error().what();
 }
 
 TEST(HttpClient, ApiKeyFromEnv) {

@@ -25,6 +25,11 @@ struct CallOptions {
   std::optional<std::chrono::milliseconds> timeout;
   // Extra request headers (lower-case names), e.g. for tracing.
   std::vector<std::pair<std::string, std::string>> headers;
+  // The function changes nothing (annotated idempotency =
+  // "no_side_effects"; generated stubs set this for such functions): a
+  // transport may send the call as a Connect GET, which caches and proxies
+  // can answer (dispatch::HttpClientOptions::use_get).
+  bool no_side_effects = false;
 };
 
 class Client {

@@ -42,6 +42,10 @@ using DecodeReply = Result<T> (*)(Result<std::string> reply);
 // internal, "malformed reply from <path>: <why>".
 Error malformed_reply(std::string_view path, const Error& why);
 
+// `options` for a function without side effects: a copy with
+// CallOptions::no_side_effects set, which the stubs of such functions pass.
+CallOptions without_side_effects(const CallOptions& options);
+
 // One blocking call: the reply, or `request`'s error without calling when the
 // request could not be encoded.
 Result<std::string> call(Client& client, std::string_view path, Result<std::string> request,

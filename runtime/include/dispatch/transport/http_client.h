@@ -69,6 +69,17 @@ struct HttpClientOptions {
   // are errors, mapped from the HTTP status as for Connect.
   std::string plain_content_type;
 
+  // Calls of functions without side effects (CallOptions::no_side_effects,
+  // which generated stubs set for idempotency = "no_side_effects") go as
+  // Connect GET requests, the message in the URL's query (URL-safe base64),
+  // so HTTP caches, CDNs and proxies may answer them, as connect-go's
+  // WithHTTPGet and connect-es's useHttpGet do. Such a call is still a POST
+  // when its URL would be longer than max_get_url_bytes, and always when
+  // requests are signed (`signer`, `decorate`: a signature covers a POST's
+  // body) or with plain_content_type.
+  bool use_get = false;
+  std::size_t max_get_url_bytes = 8192;
+
   // When set, sent as "Authorization: Bearer <api_key>".
   std::string api_key;
 

@@ -192,7 +192,7 @@ void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& or
 }
 
 ::dispatch::Result<::shop::Order> get_order_stub::try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
-  return get_order_stub::decode_reply(::dispatch::stub::call(client, get_order_stub::path, get_order_stub::encode_request(id), options));
+  return get_order_stub::decode_reply(::dispatch::stub::call(client, get_order_stub::path, get_order_stub::encode_request(id), ::dispatch::stub::without_side_effects(options)));
 }
 
 // ---- ::shop::cancel ----

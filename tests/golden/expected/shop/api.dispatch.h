@@ -234,7 +234,7 @@ inline constexpr struct get_order_stub {
   // or the dispatch::Error.
   template <typename Deferred = void>
   auto async(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), options, &get_order_stub::decode_reply);
+    return ::dispatch::stub::call_future<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), ::dispatch::stub::without_side_effects(options), &get_order_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<::shop::Order>); resumes on the transport's
@@ -242,7 +242,7 @@ inline constexpr struct get_order_stub {
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
   auto co(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), options, &get_order_stub::decode_reply);
+    return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), ::dispatch::stub::without_side_effects(options), &get_order_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
