@@ -14,24 +14,25 @@ void ensure_sodium() {
   if (result < 0) throw std::runtime_error("libsodium failed to initialize");
 }
 
-std::string base64_encode(std::string_view bytes) {
+namespace {
+
+// libsodium's encode of `bytes` in one of its variants.
+std::string encode(std::string_view bytes, int variant) {
   ensure_sodium();
-  const size_t size = sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  const size_t size = sodium_base64_ENCODED_LEN(bytes.size(), variant);
   std::string out(size, '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                    variant);
   out.resize(size - 1);  // the codec writes a terminating NUL
   return out;
 }
 
+}  // namespace
+
+std::string base64_encode(std::string_view bytes) { return encode(bytes, sodium_base64_VARIANT_ORIGINAL); }
+
 std::string base64url_encode(std::string_view bytes) {
-  ensure_sodium();
-  const size_t size = sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  std::string out(size, '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  out.resize(size - 1);  // the codec writes a terminating NUL
-  return out;
+  return encode(bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 bool is_base64_char(char c) {
