@@ -252,28 +252,27 @@ http::request<http::string_body> HttpClient::Impl::build_request(
     req.set("traceparent", caller.trace.traceparent());
     if (!caller.trace.tracestate.empty()) req.set("tracestate", caller.trace.tracestate);
   }
+  // A Connect GET (use_get): the message in the query, its protocol
+  // version there too, and no body (so no content type). Never for a
+  // signing client: a signature covers a POST's body.
+  std::optional<std::string> get_target;
   if (options.use_get && call_options.no_side_effects && options.plain_content_type.empty() && !options.signer &&
       !options.decorate) {
-    // A Connect GET: the message in the query, its protocol version there
-    // too, and no body (so no content type).
     std::string get = target + "?connect=v1&encoding=proto&base64=1&message=" +
                       security::detail::base64url_encode(body);
-    if (get.size() <= options.max_get_url_bytes) {
-      req.method(http::verb::get);
-      req.target(get);
-      if (timeout) req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
-      for (const auto& [name, value] : call_options.headers) req.set(name, value);
-      req.keep_alive(true);
-      req.prepare_payload();
-      return req;
-    }
+    if (get.size() <= options.max_get_url_bytes) get_target = std::move(get);
   }
-  req.method(http::verb::post);
-  req.target(target);
   const std::string_view content_type =
       options.plain_content_type.empty() ? connect::kProtoContentType : std::string_view(options.plain_content_type);
-  req.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-  if (options.plain_content_type.empty()) req.set("connect-protocol-version", "1");
+  if (get_target) {
+    req.method(http::verb::get);
+    req.target(*get_target);
+  } else {
+    req.method(http::verb::post);
+    req.target(target);
+    req.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
+    if (options.plain_content_type.empty()) req.set("connect-protocol-version", "1");
+  }
   if (timeout && options.plain_content_type.empty()) {
     req.set("connect-timeout-ms", std::to_string(std::max<int64_t>(1, timeout->count())));
   }
@@ -288,7 +287,7 @@ http::request<http::string_body> HttpClient::Impl::build_request(
     options.decorate("POST", target, url.authority, content_type, body, extra);
     for (const auto& [name, value] : extra) req.set(name, value);
   }
-  req.body() = std::move(body);
+  if (!get_target) req.body() = std::move(body);
   req.keep_alive(true);
   req.prepare_payload();
   return req;

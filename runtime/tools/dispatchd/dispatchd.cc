@@ -321,7 +321,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--api-key") {
       api_keys.push_back(value());
     } else if (arg == "--cors-origin") {
-      // One origin a flag: a comma in it is refused as no origin.
+      // One origin a flag: a list in one is refused.
       const std::string origin = value();
       auto parsed = parse_cors_origins(origin, "--cors-origin");
       if (!parsed.ok()) fail(parsed.error().message());
@@ -493,7 +493,7 @@ int main(int argc, char** argv) {
   server_options.port = address->second;
   server_options.logger = logger;
   server_options.metrics = registry;
-  server_options.cors_origins = cors_origins;
+  server_options.cors_origins = std::move(cors_origins);
   // Dispatch requests wait for their group commit on a worker: more workers
   // let more requests share one commit.
   server_options.workers = 32;
