@@ -1,7 +1,7 @@
 // "ours" in the transport benchmark: the stubs dispatch-gen generated from
 // transport_api.h, through dispatch::HttpClient (one client, hence its own
 // keep-alive connection, per benchmark connection) against dispatch::Server
-// with its default threads (cores + 1 I/O threads running quick calls inline,
+// with its default threads (max(cores, 8) I/O threads running quick calls inline,
 // workers = cores). Per-call logging
 // is at warn, as a production server under load would run; gRPC logs nothing
 // per call either.
