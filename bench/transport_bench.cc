@@ -7,6 +7,11 @@
 //   bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID]
 //                                           prints one tab-separated row
 //   bench-transport verify-rate SECONDS     raw libsodium Ed25519 verifies/s, one core
+//   bench-transport grpc-request SYSTEM add|echo FILE
+//                                           writes the call's gRPC request body to FILE
+//                                           and prints its method path on SYSTEM
+//                                           (grpc or ours) and the size of the right
+//                                           answer's body, for h2load
 // Rows: system connections payload qps p50_us p99_us calls server_cpu_us
 // client_cpu_us (CPU microseconds per call over the measured window, of the
 // server process SERVER_PID and of this load process; empty without a pid).
@@ -61,7 +66,8 @@ int usage() {
   std::cerr << "usage: bench-transport list\n"
                "       bench-transport serve SYSTEM\n"
                "       bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID]\n"
-               "       bench-transport verify-rate SECONDS\n";
+               "       bench-transport verify-rate SECONDS\n"
+               "       bench-transport grpc-request grpc|ours add|echo FILE\n";
   return 2;
 }
 
@@ -104,6 +110,21 @@ int run(int argc, char** argv) {
     std::printf("%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%llu\t%s\t%s\n", system.name, options.connections, argv[5], r.qps,
                 r.p50_us, r.p99_us, static_cast<unsigned long long>(r.calls), per_call(r.server_cpu_s).c_str(),
                 per_call(r.client_cpu_s).c_str());
+    return 0;
+  }
+  if (command == "grpc-request" && argc == 5) {
+    const std::string_view system = argv[2];
+    const Payload payload = parse_payload(argv[3]);
+    const char* service = system == "grpc"   ? "/grpcbench.Bench/"
+                          : system == "ours" ? "/bench_transport.TransportApiService/"
+                                             : nullptr;
+    if (service == nullptr) throw std::invalid_argument("grpc-request: SYSTEM must be 'grpc' or 'ours', got '" + std::string(system) + "'");
+    const std::string body = grpc_request_body(payload);
+    std::FILE* f = std::fopen(argv[4], "wb");
+    if (f == nullptr || std::fwrite(body.data(), 1, body.size(), f) != body.size() || std::fclose(f) != 0) {
+      throw std::runtime_error(std::string("grpc-request: cannot write ") + argv[4]);
+    }
+    std::printf("%s%s %zu\n", service, argv[3], grpc_answer_body_bytes(payload));
     return 0;
   }
   if (command == "verify-rate" && argc == 3) {

@@ -7,7 +7,9 @@
 // Not for: judging gRPC in general (no streaming, no async client here).
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <stdexcept>
+#include <string>
 
 #include "transport.grpc.pb.h"
 #include "transport_systems.h"
@@ -97,6 +99,35 @@ class GrpcConnection final : public Connection {
 }  // namespace
 
 std::unique_ptr<BenchServer> serve_grpc() { return std::make_unique<GrpcServer>(); }
+
+std::size_t grpc_answer_body_bytes(Payload payload) {
+  if (payload == Payload::add) {
+    grpcbench::AddResponse response;
+    response.set_result(42);
+    return 5 + response.ByteSizeLong();
+  }
+  grpcbench::EchoResponse response;
+  response.set_result(echo_payload());
+  return 5 + response.ByteSizeLong();
+}
+
+std::string grpc_request_body(Payload payload) {
+  std::string message;
+  if (payload == Payload::add) {
+    grpcbench::AddRequest request;
+    request.set_a(40);
+    request.set_b(2);
+    message = request.SerializeAsString();
+  } else {
+    grpcbench::EchoRequest request;
+    request.set_data(echo_payload());
+    message = request.SerializeAsString();
+  }
+  const auto n = static_cast<uint32_t>(message.size());
+  const char prefix[5] = {0, static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                          static_cast<char>(n)};
+  return std::string(prefix, sizeof prefix) + message;
+}
 
 ConnectionFactory connect_grpc(int port, Payload payload) {
   return [port, payload](int index) -> std::unique_ptr<Connection> {

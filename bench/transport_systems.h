@@ -46,6 +46,11 @@ std::unique_ptr<BenchServer> serve_tcp();
 ConnectionFactory connect_tcp(int port, Payload payload);
 std::unique_ptr<BenchServer> serve_grpc();
 ConnectionFactory connect_grpc(int port, Payload payload);
+// The request of `payload` as a gRPC unary call's body (the 5-byte message
+// prefix, then the message), for a load generator other than ours (h2load),
+// and the size of the body of its right answer, framed the same way.
+std::string grpc_request_body(Payload payload);
+std::size_t grpc_answer_body_bytes(Payload payload);
 #ifdef BENCH_HAVE_OURS
 std::unique_ptr<BenchServer> serve_ours();
 ConnectionFactory connect_ours(int port, Payload payload);

@@ -11,7 +11,7 @@ packages=(
   libsqlite3-dev sqlite3 libnats-dev nats-server libjemalloc-dev
   libyaml-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc
-  libnghttp2-dev zlib1g-dev grpc-proto python3-grpcio python3-protobuf python3-prometheus-client
+  libnghttp2-dev nghttp2-client zlib1g-dev grpc-proto python3-grpcio python3-protobuf python3-prometheus-client
   nodejs
   jq
   nlohmann-json3-dev libsimdjson-dev
