@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages the build, tests and demo need.
+# Installs the Debian bookworm packages the build, tests, demo and bench/run need.
 # Idempotent: asks apt only for what is missing. Sourced or run.
 set -euo pipefail
 packages=(
