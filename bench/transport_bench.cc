@@ -118,7 +118,9 @@ int run(int argc, char** argv) {
     const char* service = system == "grpc"   ? "/grpcbench.Bench/"
                           : system == "ours" ? "/bench_transport.TransportApiService/"
                                              : nullptr;
-    if (service == nullptr) throw std::invalid_argument("grpc-request: SYSTEM must be 'grpc' or 'ours', got '" + std::string(system) + "'");
+    if (service == nullptr) {
+      throw std::invalid_argument("grpc-request: SYSTEM must be 'grpc' or 'ours', got '" + std::string(system) + "'");
+    }
     const std::string body = grpc_request_body(payload);
     std::FILE* f = std::fopen(argv[4], "wb");
     if (f == nullptr || std::fwrite(body.data(), 1, body.size(), f) != body.size() || std::fclose(f) != 0) {

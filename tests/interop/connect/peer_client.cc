@@ -85,7 +85,8 @@ void run_checks(dispatch::Client& client) {
                         missing.error().details()[0].type == "google.protobuf.StringValue" &&
                         missing.error().details()[0].value == string_value("o-none");
   expect(!missing.ok() && missing.error().code() == dispatch::Code::not_found && detailed,
-         "get_order(o-none) -> " + outcome(missing) + (detailed ? ", with its StringValue detail" : ", detail missing"));
+         "get_order(o-none) -> " + outcome(missing) +
+             (detailed ? ", with its StringValue detail" : ", detail missing"));
 
   auto bad = remote::place_order.try_call(client, {{"apple", 1, 0.5}}, "x");
   expect(!bad.ok() && bad.error().code() == dispatch::Code::invalid_argument &&
