@@ -1,7 +1,8 @@
 // Smoke test of every system bench-transport compares: its server starts on
 // 127.0.0.1, a connection makes checked calls of both payloads, and a
-// connection to a port nobody serves fails instead of measuring nothing, and
-// the signed server refuses unsigned calls.
+// connection to a port nobody serves fails instead of measuring nothing,
+// the signed server refuses unsigned calls, and the gRPC request bytes
+// h2load sends are the framed messages.
 // Correctness of the answers is checked inside Connection::call() itself.
 #include "transport_systems.h"
 
@@ -55,6 +56,20 @@ TEST(TransportSystems, EchoPayloadIsFourKibOfVaryingBytes) {
   std::string p = echo_payload();
   EXPECT_EQ(p.size(), kEchoBytes);
   EXPECT_EQ(std::set<char>(p.begin(), p.end()).size(), 256u);
+}
+
+// h2load sends these bytes to both gRPC servers: the 5-byte gRPC prefix
+// (uncompressed, big-endian length) and the message, which for add is
+// AddRequest{a: 40, b: 2} in protobuf's wire format.
+TEST(TransportSystems, GrpcRequestBodiesAreFramedMessages) {
+  const std::string add = grpc_request_body(Payload::add);
+  EXPECT_EQ(add, std::string("\x00\x00\x00\x00\x04\x08\x28\x10\x02", 9));
+  const std::string echo = grpc_request_body(Payload::echo);
+  ASSERT_EQ(echo.size(), 5 + 3 + kEchoBytes);  // tag, two-byte length, the bytes
+  EXPECT_EQ(echo.substr(0, 8), std::string("\x00\x00\x00\x10\x03\x0a\x80\x20", 8));
+  EXPECT_EQ(echo.substr(8), echo_payload());
+  EXPECT_EQ(grpc_answer_body_bytes(Payload::add), 5u + 2u);  // AddResponse{result: 42}
+  EXPECT_EQ(grpc_answer_body_bytes(Payload::echo), 5u + 3u + kEchoBytes);
 }
 
 }  // namespace
