@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -43,9 +44,21 @@ double process_cpu_seconds(int pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-namespace {
+void Connection::call_in_flight(int in_flight, const std::function<bool(Clock::time_point)>& may_start,
+                                const std::function<void(Clock::time_point, Clock::time_point)>& returned) {
+  if (in_flight != 1) {
+    throw std::invalid_argument("this system's client makes one call at a time on a connection, so " +
+                                std::to_string(in_flight) + " calls in flight per connection cannot be measured");
+  }
+  for (;;) {
+    const auto begin = Clock::now();
+    if (!may_start(begin)) return;
+    call();
+    returned(begin, Clock::now());
+  }
+}
 
-using Clock = std::chrono::steady_clock;
+namespace {
 
 // What one connection's thread measured.
 struct Lane {
@@ -94,18 +107,17 @@ LoadResult run_closed_loop(const ConnectionFactory& factory, const LoadOptions& 
       lane.latencies_ns.reserve(1 << 16);
       start.arrive_and_wait();
       try {
-        for (;;) {
-          auto begin = Clock::now();
-          if (begin >= measure_until || failed.load(std::memory_order_relaxed)) break;
-          connections[i]->call();
-          auto end = Clock::now();
-          // A call counts when it started inside the window; calls straddling
-          // the end are counted (closed loop: each lane has one in flight).
-          if (begin >= measure_from) {
-            lane.latencies_ns.push_back(
-                std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
-          }
-        }
+        // A call counts when it started inside the window; calls straddling
+        // the end are counted (closed loop: each lane keeps in_flight going).
+        connections[i]->call_in_flight(
+            options.in_flight,
+            [&](Clock::time_point begin) { return begin < measure_until && !failed.load(std::memory_order_relaxed); },
+            [&](Clock::time_point begin, Clock::time_point end) {
+              if (begin >= measure_from) {
+                lane.latencies_ns.push_back(
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
+              }
+            });
       } catch (...) {
         lane.error = std::current_exception();
         failed = true;

@@ -1,7 +1,9 @@
 // The closed-loop load driver shared by every system in the transport
 // benchmark: N connections, each on its own thread, call back to back for a
-// fixed time; every call's latency is kept, so p50/p99 are exact order
-// statistics of the measured window, not bucket estimates.
+// fixed time (one call in flight per connection, or several where the
+// system's client multiplexes them); every call's latency is kept, so
+// p50/p99 are exact order statistics of the measured window, not bucket
+// estimates.
 //
 // Not for: opening connections or speaking any protocol (a system's
 // Connection does that), nor for judging whether a number is good.
@@ -16,6 +18,8 @@
 
 namespace bench {
 
+using Clock = std::chrono::steady_clock;
+
 // One client connection of the system under test. call() makes one
 // round trip and checks the answer; it throws std::runtime_error saying what
 // was wrong when the call fails or the answer is not the expected one.
@@ -23,6 +27,16 @@ class Connection {
  public:
   virtual ~Connection() = default;
   virtual void call() = 0;
+
+  // Keeps `in_flight` calls going on this connection at once (HTTP/2
+  // streams): starts one whenever one returns, while may_start(now) says
+  // so, and reports each checked call's start and return to returned().
+  // Comes back once none is left in flight; throws as call() does, after
+  // the calls still in flight have ended. The default makes one call at a
+  // time with call(), so it accepts in_flight 1 only (and says so); a
+  // client that multiplexes calls on one connection overrides it.
+  virtual void call_in_flight(int in_flight, const std::function<bool(Clock::time_point)>& may_start,
+                              const std::function<void(Clock::time_point, Clock::time_point)>& returned);
 };
 
 using ConnectionFactory = std::function<std::unique_ptr<Connection>(int index)>;
@@ -31,6 +45,8 @@ struct LoadOptions {
   int connections = 1;
   std::chrono::milliseconds warmup{300};  // calls made but not counted
   std::chrono::milliseconds duration{3000};
+  // Calls each connection keeps in flight at once (Connection::call_in_flight).
+  int in_flight = 1;
   // A process whose CPU time over the measured window is reported too (the
   // server under test, in its own process); 0: none.
   int cpu_of_pid = 0;

@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace bench {
 namespace {
@@ -85,6 +88,65 @@ TEST(RunClosedLoop, AFailingConnectionFailsTheRun) {
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "server answered 41");
   }
+}
+
+// Keeps up to in_flight "calls" open at once and records the most it had:
+// the oldest returns each time the connection is full or may start no more.
+class MultiplexingConnection : public Connection {
+ public:
+  MultiplexingConnection(std::atomic<int>& most, std::atomic<std::uint64_t>& calls) : most_(most), calls_(calls) {}
+  void call() override { throw std::logic_error("call_in_flight only"); }
+  void call_in_flight(int in_flight, const std::function<bool(Clock::time_point)>& may_start,
+                      const std::function<void(Clock::time_point, Clock::time_point)>& returned) override {
+    std::vector<Clock::time_point> open;
+    for (;;) {
+      while (static_cast<int>(open.size()) < in_flight) {
+        const auto begin = Clock::now();
+        if (!may_start(begin)) break;
+        open.push_back(begin);
+      }
+      int seen = most_.load();
+      while (static_cast<int>(open.size()) > seen && !most_.compare_exchange_weak(seen, static_cast<int>(open.size()))) {
+      }
+      if (open.empty()) return;
+      returned(open.front(), Clock::now());
+      open.erase(open.begin());
+      ++calls_;
+    }
+  }
+
+ private:
+  std::atomic<int>& most_;
+  std::atomic<std::uint64_t>& calls_;
+};
+
+TEST(RunClosedLoop, KeepsTheAskedCallsInFlightOnEveryConnection) {
+  LoadOptions options;
+  options.connections = 2;
+  options.in_flight = 5;
+  options.warmup = std::chrono::milliseconds(10);
+  options.duration = std::chrono::milliseconds(50);
+  std::atomic<int> most{0};
+  std::atomic<std::uint64_t> calls{0};
+  LoadResult r = run_closed_loop(
+      [&](int) { return std::make_unique<MultiplexingConnection>(most, calls); }, options);
+  EXPECT_EQ(most.load(), 5);
+  EXPECT_GT(r.calls, 0u);
+  EXPECT_LT(r.calls, calls.load());  // the warm-up's returned calls are not reported
+}
+
+TEST(RunClosedLoop, AOneAtATimeClientRefusesMoreInFlight) {
+  std::atomic<std::uint64_t> calls{0};
+  LoadOptions options;
+  options.connections = 1;
+  options.in_flight = 2;
+  try {
+    run_closed_loop([&](int) { return std::make_unique<CountingConnection>(calls); }, options);
+    FAIL() << "a client that makes one call at a time cannot keep 2 in flight";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("2 calls in flight"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(calls.load(), 0u);
 }
 
 TEST(RunClosedLoop, AFactoryErrorPropagates) {

@@ -4,8 +4,10 @@
 //   bench-transport list
 //   bench-transport serve SYSTEM            prints the port, serves until SIGTERM/SIGINT
 //                                           (or until its parent dies)
-//   bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID]
-//                                           prints one tab-separated row
+//   bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID [IN_FLIGHT]]
+//                                           prints one tab-separated row; IN_FLIGHT
+//                                           calls at once on each connection (default
+//                                           1; more for the gRPC clients only)
 //   bench-transport verify-rate SECONDS     raw libsodium Ed25519 verifies/s, one core
 //   bench-transport grpc-request SYSTEM add|echo FILE
 //                                           writes the call's gRPC request body to FILE
@@ -14,7 +16,8 @@
 //                                           answer's body, for h2load
 // Rows: system connections payload qps p50_us p99_us calls server_cpu_us
 // client_cpu_us (CPU microseconds per call over the measured window, of the
-// server process SERVER_PID and of this load process; empty without a pid).
+// server process SERVER_PID and of this load process; empty without a pid),
+// and, given IN_FLIGHT, the calls in flight per connection.
 //
 // Not for: formatting tables or JSON (bench/run does that with jq).
 #include <signal.h>
@@ -65,7 +68,7 @@ Payload parse_payload(std::string_view text) {
 int usage() {
   std::cerr << "usage: bench-transport list\n"
                "       bench-transport serve SYSTEM\n"
-               "       bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID]\n"
+               "       bench-transport load SYSTEM PORT CONNECTIONS add|echo SECONDS [SERVER_PID [IN_FLIGHT]]\n"
                "       bench-transport verify-rate SECONDS\n"
                "       bench-transport grpc-request grpc|ours add|echo FILE\n";
   return 2;
@@ -94,22 +97,27 @@ int run(int argc, char** argv) {
     sigwait(&stop, &received);
     return 0;  // ~server stops it
   }
-  if (command == "load" && (argc == 7 || argc == 8)) {
+  if (command == "load" && argc >= 7 && argc <= 9) {
     const System& system = find_system(argv[2]);
     int port = static_cast<int>(parse_number("PORT", argv[3], 1, 65535));
     LoadOptions options;
     options.connections = static_cast<int>(parse_number("CONNECTIONS", argv[4], 1, 1024));
     Payload payload = parse_payload(argv[5]);
     options.duration = std::chrono::seconds(parse_number("SECONDS", argv[6], 1, 600));
-    if (argc == 8) options.cpu_of_pid = static_cast<int>(parse_number("SERVER_PID", argv[7], 1, 1 << 30));
+    if (argc >= 8) options.cpu_of_pid = static_cast<int>(parse_number("SERVER_PID", argv[7], 1, 1 << 30));
+    if (argc == 9) options.in_flight = static_cast<int>(parse_number("IN_FLIGHT", argv[8], 1, 1000));
+    if (options.in_flight > 1 && !system.multiplexes) {
+      throw std::invalid_argument(std::string(system.name) +
+                                  "'s client makes one call at a time on a connection: IN_FLIGHT must be 1 for it");
+    }
     LoadResult r = run_closed_loop(system.connect(port, payload), options);
     if (r.calls == 0) throw std::runtime_error("no call completed in the measured window");
     auto per_call = [&](double cpu_s) {
       return cpu_s < 0 ? std::string() : std::to_string(cpu_s * 1e6 / static_cast<double>(r.calls));
     };
-    std::printf("%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%llu\t%s\t%s\n", system.name, options.connections, argv[5], r.qps,
+    std::printf("%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%llu\t%s\t%s%s\n", system.name, options.connections, argv[5], r.qps,
                 r.p50_us, r.p99_us, static_cast<unsigned long long>(r.calls), per_call(r.server_cpu_s).c_str(),
-                per_call(r.client_cpu_s).c_str());
+                per_call(r.client_cpu_s).c_str(), argc == 9 ? ("\t" + std::to_string(options.in_flight)).c_str() : "");
     return 0;
   }
   if (command == "grpc-request" && argc == 5) {

@@ -1,16 +1,16 @@
 // The gRPC anchor of the transport benchmark: gRPC C++ from Debian
 // (libgrpc++-dev 1.51) serving bench/protos/transport.proto on the callback
-// API, called through the generated synchronous stub. One channel per
-// benchmark connection, each with its own subchannel pool, so N connections
-// are N HTTP/2 connections and not N streams multiplexed on one.
+// API, called through the generated stub (grpc_connection.h, the client
+// shared with the ours-grpc row).
 //
-// Not for: judging gRPC in general (no streaming, no async client here).
+// Not for: judging gRPC in general (no streaming here).
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#include "grpc_connection.h"
 #include "transport.grpc.pb.h"
 #include "transport_systems.h"
 
@@ -53,48 +53,8 @@ class GrpcServer final : public BenchServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
-class GrpcConnection final : public Connection {
- public:
-  GrpcConnection(int port, int index, Payload payload) : payload_(payload) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    // A distinct argument per connection keeps channels from sharing a
-    // subchannel even through the global pool.
-    args.SetInt("bench.connection_index", index);
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                             grpc::InsecureChannelCredentials(), args);
-    if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
-      throw std::runtime_error("grpc: cannot connect to 127.0.0.1:" + std::to_string(port));
-    }
-    stub_ = grpcbench::Bench::NewStub(channel);
-    add_request_.set_a(40);
-    add_request_.set_b(2);
-    echo_request_.set_data(echo_payload());
-  }
-
-  void call() override {
-    grpc::ClientContext context;
-    if (payload_ == Payload::add) {
-      grpcbench::AddResponse response;
-      check(stub_->add(&context, add_request_, &response));
-      if (response.result() != 42) throw std::runtime_error("grpc: add(40, 2) answered " + std::to_string(response.result()));
-    } else {
-      grpcbench::EchoResponse response;
-      check(stub_->echo(&context, echo_request_, &response));
-      if (response.result() != echo_request_.data()) throw std::runtime_error("grpc: echo answered other bytes");
-    }
-  }
-
- private:
-  static void check(const grpc::Status& status) {
-    if (!status.ok()) throw std::runtime_error("grpc: call failed: " + status.error_message());
-  }
-
-  Payload payload_;
-  std::unique_ptr<grpcbench::Bench::Stub> stub_;
-  grpcbench::AddRequest add_request_;
-  grpcbench::EchoRequest echo_request_;
-};
+using BenchConnection = GrpcConnection<grpcbench::Bench, grpcbench::AddRequest, grpcbench::AddResponse,
+                                       grpcbench::EchoRequest, grpcbench::EchoResponse>;
 
 }  // namespace
 
@@ -131,7 +91,7 @@ std::string grpc_request_body(Payload payload) {
 
 ConnectionFactory connect_grpc(int port, Payload payload) {
   return [port, payload](int index) -> std::unique_ptr<Connection> {
-    return std::make_unique<GrpcConnection>(port, index, payload);
+    return std::make_unique<BenchConnection>("grpc", port, index, payload);
   };
 }
 

@@ -12,16 +12,16 @@ std::string echo_payload() {
 
 const std::vector<System>& systems() {
   static const std::vector<System> table = {
-      {"tcp", serve_tcp, connect_tcp},
-      {"grpc", serve_grpc, connect_grpc},
+      {"tcp", serve_tcp, connect_tcp, false},
+      {"grpc", serve_grpc, connect_grpc, true},
 #ifdef BENCH_HAVE_OURS
-      {"ours", serve_ours, connect_ours},
+      {"ours", serve_ours, connect_ours, false},
 #endif
 #ifdef BENCH_HAVE_OURS_GRPC
-      {"ours-grpc", serve_ours, connect_ours_grpc},
+      {"ours-grpc", serve_ours, connect_ours_grpc, true},
 #endif
 #ifdef BENCH_HAVE_OURS_SIGNED
-      {"ours-signed", serve_ours_signed, connect_ours_signed},
+      {"ours-signed", serve_ours_signed, connect_ours_signed, false},
 #endif
   };
   return table;

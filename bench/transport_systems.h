@@ -36,6 +36,9 @@ struct System {
   std::unique_ptr<BenchServer> (*serve)();
   // Connections to the server at `port`, each calling `payload`.
   ConnectionFactory (*connect)(int port, Payload payload);
+  // Its client keeps several calls in flight on one connection
+  // (Connection::call_in_flight); the others make one at a time.
+  bool multiplexes;
 };
 
 // Every system built into this binary, in table order.

@@ -8,8 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
+#include <vector>
 
 namespace bench {
 namespace {
@@ -51,6 +53,47 @@ TEST(TransportSystems, TheSignedServerRefusesUnsignedCalls) {
   EXPECT_NO_THROW(connect_ours_signed(server->port(), Payload::add)(0)->call());
 }
 #endif
+
+// A client that multiplexes (gRPC's) keeps several calls in flight on one
+// connection: each returns checked, and a server that goes away fails the
+// run, after the calls in flight have ended, instead of hanging it. The
+// other systems' clients make one call at a time and refuse more.
+TEST(TransportSystems, MultiplexingClientsKeepCallsInFlightAndFailWhenTheServerGoes) {
+  for (const System& system : systems()) {
+    SCOPED_TRACE(system.name);
+    auto server = system.serve();
+    for (Payload payload : {Payload::add, Payload::echo}) {
+      auto connection = system.connect(server->port(), payload)(0);
+      int started = 0, returned = 0;
+      std::vector<Clock::time_point> begins;
+      Clock::time_point first_end = Clock::time_point::max();
+      auto may_start = [&](Clock::time_point) { return started++ < 40; };
+      auto count = [&](Clock::time_point begin, Clock::time_point end) {
+        EXPECT_LE(begin, end);
+        begins.push_back(begin);
+        first_end = std::min(first_end, end);
+        ++returned;
+      };
+      if (!system.multiplexes) {
+        EXPECT_THROW(connection->call_in_flight(8, may_start, count), std::invalid_argument);
+        continue;
+      }
+      ASSERT_NO_THROW(connection->call_in_flight(8, may_start, count));
+      EXPECT_EQ(returned, 40);
+      // All 8 were under way before the first came back.
+      EXPECT_EQ(std::count_if(begins.begin(), begins.end(), [&](auto b) { return b < first_end; }), 8);
+    }
+    if (!system.multiplexes) continue;
+    auto connection = system.connect(server->port(), Payload::add)(0);
+    server.reset();  // stopped: the calls below fail
+    int returned = 0;
+    EXPECT_THROW(connection->call_in_flight(
+                     8, [](Clock::time_point) { return true; },
+                     [&](Clock::time_point, Clock::time_point) { ++returned; }),
+                 std::runtime_error);
+    EXPECT_EQ(returned, 0);
+  }
+}
 
 TEST(TransportSystems, EchoPayloadIsFourKibOfVaryingBytes) {
   std::string p = echo_payload();
