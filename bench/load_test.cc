@@ -105,8 +105,9 @@ class MultiplexingConnection : public Connection {
         if (!may_start(begin)) break;
         open.push_back(begin);
       }
+      const int now_open = static_cast<int>(open.size());
       int seen = most_.load();
-      while (static_cast<int>(open.size()) > seen && !most_.compare_exchange_weak(seen, static_cast<int>(open.size()))) {
+      while (now_open > seen && !most_.compare_exchange_weak(seen, now_open)) {
       }
       if (open.empty()) return;
       returned(open.front(), Clock::now());
