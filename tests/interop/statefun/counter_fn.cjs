@@ -4,7 +4,7 @@
 // io.statefun.types/int) and "last" (a string that expires 1 s after it is
 // written); each message adds one and emits the count to the egress
 // jsdemo/out. "arm" sends itself "fired" after 300 ms with the cancellation
-// token "tok", "disarm" cancels it; "forward:<id>" sends "hello" to
+// token "tok" ("arm:<ms>" after that many ms), "disarm" cancels it; "forward:<id>" sends "hello" to
 // jsdemo/counter <id>, which replies to its caller with "ack".
 // Usage: node counter_fn.cjs PORT_FILE
 "use strict";
@@ -25,8 +25,9 @@ statefun.bind({
     context.storage.count = count;
     context.storage.last = text;
     context.send(egressMessageBuilder({typename: "jsdemo/out", value: count, valueType: StateFun.intType()}));
-    if (text === "arm") {
-      context.sendAfter(300, messageBuilder({typename: "jsdemo/counter", id: context.self.id, value: "fired"}), "tok");
+    if (text === "arm" || text.startsWith("arm:")) {
+      const delayMs = text === "arm" ? 300 : Number(text.substring(4));
+      context.sendAfter(delayMs, messageBuilder({typename: "jsdemo/counter", id: context.self.id, value: "fired"}), "tok");
     } else if (text === "disarm") {
       context.cancelDelayedMessage("tok");
     } else if (text.startsWith("forward:")) {

@@ -63,9 +63,14 @@ wait_for jsdemo/counter alice 'count +io.statefun.types/int = 3$'
 # A delayed message fires once; a cancelled one never.
 ctl send jsdemo/counter bob --string arm >/dev/null
 wait_for jsdemo/counter bob 'count +io.statefun.types/int = 2$'   # arm, then fired
-ctl send jsdemo/counter carol --string arm >/dev/null
+# carol's delay is long enough for "disarm" to come before it even when
+# each dispatchctl takes most of a second to start (under ASan, with the
+# suite running beside it, 300 ms was not); the check waits past it.
+armed=$(date +%s%N)
+ctl send jsdemo/counter carol --string arm:4000 >/dev/null
 ctl send jsdemo/counter carol --string disarm >/dev/null
-sleep 0.8
+wait_for jsdemo/counter carol 'count +io.statefun.types/int = 2$'
+sleep "$(awk -v armed="$armed" -v now="$(date +%s%N)" 'BEGIN { s = (armed - now) / 1e9 + 5; print (s > 0 ? s : 0) }')"
 ctl entity jsdemo/counter carol | grep -qE 'count +io.statefun.types/int = 2$' || { ctl entity jsdemo/counter carol; fail "carol's cancelled message fired"; }
 ctl entity jsdemo/counter bob | grep -qE 'count +io.statefun.types/int = 2$' || fail "bob's delayed message fired twice"
 # To another entity, which replies to its caller.
