@@ -122,36 +122,34 @@ class GrpcConnection final : public Connection {
     if (payload_ == Payload::add) {
       AddResponse response;
       check(stub_->add(&context, add_request_, &response));
-      check_add(response);
+      check_answer(response);
     } else {
       EchoResponse response;
       check(stub_->echo(&context, echo_request_, &response));
-      check_echo(response);
+      check_answer(response);
     }
   }
 
   void call_in_flight(int in_flight, const std::function<bool(Clock::time_point)>& may_start,
                       const std::function<void(Clock::time_point, Clock::time_point)>& returned) override {
+    const auto checked = [this](const grpc::Status& status, const auto& response) {
+      check(status);
+      check_answer(response);
+    };
     if (payload_ == Payload::add) {
       detail::grpc_calls_in_flight<AddResponse>(
           in_flight, may_start, returned,
           [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
             return stub_->PrepareAsyncadd(context, add_request_, cq);
           },
-          [&](const grpc::Status& status, const AddResponse& response) {
-            check(status);
-            check_add(response);
-          });
+          checked);
     } else {
       detail::grpc_calls_in_flight<EchoResponse>(
           in_flight, may_start, returned,
           [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
             return stub_->PrepareAsyncecho(context, echo_request_, cq);
           },
-          [&](const grpc::Status& status, const EchoResponse& response) {
-            check(status);
-            check_echo(response);
-          });
+          checked);
     }
   }
 
@@ -159,12 +157,12 @@ class GrpcConnection final : public Connection {
   void check(const grpc::Status& status) const {
     if (!status.ok()) throw std::runtime_error(name_ + ": call failed: " + status.error_message());
   }
-  void check_add(const AddResponse& response) const {
+  void check_answer(const AddResponse& response) const {
     if (response.result() != 42) {
       throw std::runtime_error(name_ + ": add(40, 2) answered " + std::to_string(response.result()));
     }
   }
-  void check_echo(const EchoResponse& response) const {
+  void check_answer(const EchoResponse& response) const {
     if (response.result() != echo_request_.data()) throw std::runtime_error(name_ + ": echo answered other bytes");
   }
 
