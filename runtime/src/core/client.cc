@@ -23,7 +23,15 @@ Result<std::string> InProcessClient::call(std::string_view path, std::string req
   }
   CallContext context;
   if (options.timeout) context.deadline = std::chrono::steady_clock::now() + *options.timeout;
+  // The function sees CallOptions::headers as a server would show them, and
+  // adds headers to its answer as it would over a network (checked the same
+  // way), which CallOptions::response_headers receives.
+  const RequestHeaderList headers(options.headers);
+  ResponseHeaders answer_headers;
+  if (!options.headers.empty()) context.request_headers = &headers;
+  context.response_headers = &answer_headers;
   auto result = table_.invoke(*method, request, context);
+  if (options.response_headers != nullptr) *options.response_headers = answer_headers.lines();
   if (result.ok() && context.expired()) {
     return Error(Code::deadline_exceeded,
                  std::string(path) + " ran past its " + std::to_string(options.timeout->count()) +

@@ -25,6 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "transport/http_text.h"
+
 namespace dispatch::transport {
 namespace {
 
@@ -391,6 +393,7 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
     auto call = std::move(conn->call);
+    if (call->response_headers != nullptr) copy_fields(res, *call->response_headers);
     // While the parser still holds the Content-Type it is read from.
     const beast::string_view content_type = res[http::field::content_type];
     Result<std::string> result = client_->reply_result(

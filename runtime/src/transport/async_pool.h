@@ -32,6 +32,8 @@ struct AsyncCall {
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<ClientEndpoint::Clock::time_point> deadline;
   bool resent = false;  // already re-sent once after meeting a stale connection
+  // CallOptions::response_headers: filled from the reply before `done`.
+  std::vector<std::pair<std::string, std::string>>* response_headers = nullptr;
   Client::Callback done;
 };
 

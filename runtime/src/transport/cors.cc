@@ -72,9 +72,22 @@ Response cors_preflight(const Request& request, std::string_view origin) {
 }
 
 void add_cors_fields(Response& response, std::string_view origin) {
+  // The headers a function added to its answer (add_response_header())
+  // are for the page too: every field beyond the fixed list, the
+  // safelisted content ones and CORS's own.
+  std::string exposed = kExposed;
+  for (const auto& f : response) {
+    const std::string name = lowercase_ascii(std::string(f.name_string()));
+    if (name.rfind("grpc-", 0) == 0 || name.rfind("access-control-", 0) == 0 || name == "content-encoding" ||
+        name == "content-type" || name == "content-length" || name == "vary" || name == "connection" ||
+        name == "keep-alive") {
+      continue;
+    }
+    exposed += ", " + name;
+  }
   response.set(http::field::access_control_allow_origin, boost::beast::string_view(origin.data(), origin.size()));
   response.set(http::field::vary, "Origin");
-  response.set(http::field::access_control_expose_headers, kExposed);
+  response.set(http::field::access_control_expose_headers, exposed);
 }
 
 }  // namespace dispatch::transport

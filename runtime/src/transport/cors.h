@@ -35,7 +35,8 @@ Response cors_preflight(const Request& request, std::string_view origin);
 
 // The fields an answer to an allowed `origin` carries: the origin (with
 // Vary: Origin) and the response fields gRPC-Web and Connect clients read
-// (grpc-status, grpc-message, grpc-status-details-bin, the encodings).
+// (grpc-status, grpc-message, grpc-status-details-bin, the encodings), and
+// any other field the answer already has (a function's own headers).
 void add_cors_fields(Response& response, std::string_view origin);
 
 }  // namespace dispatch::transport

@@ -86,7 +86,7 @@ GrpcCalls::GrpcCalls(Http2Session& session, const RequestHandler& handler, Host&
     : session_(session), handler_(handler), host_(host) {}
 
 std::optional<std::string_view> GrpcCalls::header(const Stream& s, std::string_view name) const {
-  for (const auto& [n, v] : s.headers) {
+  for (const auto& [n, v] : *s.headers) {
     if (n == name) return std::string_view(v);
   }
   return std::nullopt;
@@ -139,7 +139,7 @@ void GrpcCalls::refuse(int32_t id, Stream& s, const Error& error) {
 
 void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
   Stream& s = streams_[id];
-  s.headers = std::move(headers);
+  s.headers = std::make_shared<const Http2Headers>(std::move(headers));
   s.received = Clock::now();
   s.reader = grpc::MessageReader(handler_.options().max_body_bytes);
   s.path = header(s, ":path").value_or("");
@@ -188,7 +188,7 @@ void GrpcCalls::on_request(int32_t id, Http2Headers headers) {
       if (o.authenticate || o.bearer_keys) {
         HeaderRequestInfo info([&](std::string_view name) { return header(s, name); },
                                [&](const std::function<void(std::string_view, std::string_view)>& f) {
-                                 for (const auto& [name, value] : s.headers) f(name, value);
+                                 for (const auto& [name, value] : *s.headers) f(name, value);
                                });
         info.method = method;
         info.path = s.path;
@@ -306,7 +306,7 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
       std::optional<std::string_view> found;
       std::string joined;
       int count = 0;
-      for (const auto& [n, v] : s.headers) {
+      for (const auto& [n, v] : *s.headers) {
         if (n != name) continue;
         if (count++ == 0) {
           found = v;
@@ -319,7 +319,7 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
       return found;
     };
     HeaderRequestInfo info(lookup, [&](const std::function<void(std::string_view, std::string_view)>& f) {
-      for (const auto& [name, value] : s.headers) f(name, value);
+      for (const auto& [name, value] : *s.headers) f(name, value);
     });
     info.method = "POST";
     info.path = s.path;
@@ -353,26 +353,38 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   const auto received = s.received;
   host_.run(id, handler_.place(method),
             [&handler, &method, request = std::move(request), skip, context = std::move(context), received, gzip,
-             codec]() -> GrpcAnswer {
-              const bool json = codec == grpc::Codec::json;
-              std::string_view message = std::string_view(request).substr(skip);
-              // A JSON message becomes the protobuf bytes the function's
-              // decoder reads, on the call's thread, as a Connect JSON
-              // request's do.
-              std::string converted;
-              if (json) {
-                auto binary = handler.request_from_json(method, message);
-                if (!binary.ok()) return GrpcAnswer{false, {}, rejected(handler, method.path, codec, binary.error())};
-                converted = std::move(*binary);
-                message = converted;
-              }
-              auto result = handler.run(method, message, context, received, Protocol::grpc);
-              if (result.ok() && json) result = handler.reply_to_json(method, *result);
-              if (!result.ok()) return GrpcAnswer{false, {}, trailers_only(result.error(), codec)};
-              std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true)
-                                      : grpc::frame_message(*result);
-              return GrpcAnswer{true, std::move(body), {}};
+             codec, headers = s.headers]() mutable -> GrpcAnswer {
+              const RequestHeaderList request_headers(*headers);
+              ResponseHeaders answer_headers;
+              context.request_headers = &request_headers;
+              context.response_headers = &answer_headers;
+              GrpcAnswer answer = answer_call(handler, method, std::string_view(request).substr(skip), context,
+                                              received, gzip, codec);
+              // The function's headers go in the answer's first block: the
+              // response headers, or the trailers-only block of an error.
+              for (auto& line : answer_headers.lines()) answer.headers.push_back(line);
+              return answer;
             });
+}
+
+GrpcAnswer GrpcCalls::answer_call(const RequestHandler& handler, const Method& method, std::string_view message,
+                                  const CallContext& context, Clock::time_point received, bool gzip,
+                                  grpc::Codec codec) {
+  const bool json = codec == grpc::Codec::json;
+  // A JSON message becomes the protobuf bytes the function's decoder reads,
+  // on the call's thread, as a Connect JSON request's do.
+  std::string converted;
+  if (json) {
+    auto binary = handler.request_from_json(method, message);
+    if (!binary.ok()) return GrpcAnswer{false, {}, rejected(handler, method.path, codec, binary.error())};
+    converted = std::move(*binary);
+    message = converted;
+  }
+  auto result = handler.run(method, message, context, received, Protocol::grpc);
+  if (result.ok() && json) result = handler.reply_to_json(method, *result);
+  if (!result.ok()) return GrpcAnswer{false, {}, trailers_only(result.error(), codec)};
+  std::string body = gzip ? grpc::frame_message(grpc::gzip_compress(*result), true) : grpc::frame_message(*result);
+  return GrpcAnswer{true, std::move(body), {}};
 }
 
 void GrpcCalls::start_http(int32_t id, Stream& s) {
@@ -391,7 +403,7 @@ void GrpcCalls::start_http(int32_t id, Stream& s) {
     if (auto authority = header(s, ":authority")) {
       req.set(http::field::host, boost::beast::string_view(authority->data(), authority->size()));
     }
-    for (const auto& [name, value] : s.headers) {
+    for (const auto& [name, value] : *s.headers) {
       if (name.empty() || name[0] == ':') continue;
       if (name == "host" && req.find(http::field::host) != req.end()) continue;  // :authority wins
       if (connection_specific(name)) continue;
@@ -432,7 +444,15 @@ void GrpcCalls::deliver(int32_t id, GrpcAnswer answer) {
   if (it == streams_.end()) return;  // reset while the call ran
   if (answer.http) return session_.respond(id, answer.headers, std::move(answer.body), {});
   if (!answer.ok) return session_.respond(id, answer.headers, {}, {});
-  session_.respond_fixed(id, response_headers(it->second), std::move(answer.body), kOkTrailers);
+  if (answer.headers.empty()) {
+    return session_.respond_fixed(id, response_headers(it->second), std::move(answer.body), kOkTrailers);
+  }
+  // The function added headers: the fixed block, then its lines.
+  Http2Headers headers, trailers;
+  for (const Http2Field& f : response_headers(it->second)) headers.emplace_back(f.name, f.value);
+  for (auto& line : answer.headers) headers.push_back(std::move(line));
+  for (const Http2Field& f : kOkTrailers) trailers.emplace_back(f.name, f.value);
+  session_.respond(id, headers, std::move(answer.body), std::move(trailers));
 }
 
 void GrpcCalls::on_close(int32_t id, uint32_t) {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,7 +70,9 @@ class HeaderRequestInfo final : public RequestInfo {
 struct GrpcAnswer {
   bool ok = false;
   std::string body;
-  Http2Headers headers;  // all of them, unless `ok`
+  // All of them, unless `ok`; when `ok`, the lines the function added to
+  // the fixed ones (response_headers()).
+  Http2Headers headers;
   bool http = false;
 };
 
@@ -117,7 +120,10 @@ class GrpcCalls final : public Http2Session::Handler {
 
  private:
   struct Stream {
-    Http2Headers headers;    // not changed once in: the views below point into it
+    // Not changed once in: the views below point into it. Shared with a
+    // unary call's function (CallContext::request_headers), which may still
+    // run on a worker after a reset has closed the stream.
+    std::shared_ptr<const Http2Headers> headers;
     std::string_view path;
     const Method* method = nullptr;
     const GrpcServices::Method* builtin = nullptr;
@@ -145,6 +151,12 @@ class GrpcCalls final : public Http2Session::Handler {
   void feed_builtin(int32_t id, Stream& s);
   // The fixed response headers for the stream's codec and encoding.
   static Http2Fields response_headers(const Stream& s);
+  // A unary call's answer, on the thread that runs it: `message` as the
+  // function's decoder reads it (JSON converted), the function, its reply
+  // framed; an error as its trailers-only block.
+  static GrpcAnswer answer_call(const RequestHandler& handler, const Method& method, std::string_view message,
+                                const CallContext& context, std::chrono::steady_clock::time_point received,
+                                bool gzip, grpc::Codec codec);
 
   Http2Session& session_;
   const RequestHandler& handler_;

@@ -525,6 +525,15 @@ struct GrpcClient::Impl {
       reply = conn->exchange(h, body, deadline, options.max_response_bytes, reusable);
     }
     if (!reply.ok()) return std::move(reply).error().with_context(target.authority + std::string(path));
+    if (call_options.response_headers != nullptr) {
+      auto& out = *call_options.response_headers;
+      out.clear();
+      for (const Headers* block : {&reply->headers, &reply->trailers}) {
+        for (const auto& [name, value] : *block) {
+          if (!name.empty() && name[0] != ':') out.emplace_back(name, value);
+        }
+      }
+    }
     if (reusable) {
       std::lock_guard lock(mu);
       if (idle.size() < options.max_idle_connections) idle.push_back(std::move(conn));

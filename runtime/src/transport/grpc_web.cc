@@ -124,6 +124,7 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
   if (reader.pending() != 0) return refuse(Error(Code::internal, "the request body ends inside a message"));
 
   std::vector<std::string> answers;
+  ResponseHeaders answer_headers;  // what the function adds to its answer
   if (builtin != nullptr) {
     if (builtin->kind == GrpcServices::Kind::each_message && (options_.authenticate || options_.bearer_keys)) {
       HeaderRequestInfo info(header, visit_headers);
@@ -178,12 +179,20 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
     CallContext context = context_for(*method, header("traceparent"), header("tracestate"));
     if (checked->timeout) context.deadline = received + *checked->timeout;
     context.attempt = checked->attempt;
+    const BeastRequestHeaders request_headers(req);
+    context.request_headers = &request_headers;
+    context.response_headers = &answer_headers;
     auto result = run(*method, messages[0], context, received, Protocol::grpc_web);
     if (result.ok() && json) result = reply_to_json(*method, *result);
-    if (!result.ok()) return web_error(req, *type, result.error());
+    if (!result.ok()) {
+      Response refused = web_error(req, *type, result.error());
+      add_function_headers(refused, answer_headers);
+      return refused;
+    }
     answers.push_back(std::move(*result));
   }
   Response r = web_response(req.keep_alive(), *type);
+  add_function_headers(r, answer_headers);
   std::string body;
   for (const std::string& a : answers) {
     body += checked->gzip_reply ? grpc::frame_message(grpc::gzip_compress(a), true) : grpc::frame_message(a);

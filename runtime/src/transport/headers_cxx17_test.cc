@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dispatch/core/logger.h"
+#include "dispatch/transport/binary_header.h"
 #include "dispatch/transport/http_client.h"
 #include "dispatch/transport/server.h"
 
@@ -22,6 +23,7 @@ TEST(TransportHeadersCxx17, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(client.connect_timeout, std::chrono::milliseconds(5000));
   EXPECT_TRUE(client.verify_tls);
   EXPECT_EQ(dispatch::log_level_from_name("info"), dispatch::LogLevel::info);
+  EXPECT_EQ(dispatch::decode_binary_header(dispatch::encode_binary_header("\x01\xff")).value(), "\x01\xff");
 }
 
 }  // namespace

@@ -38,6 +38,7 @@
 #include "transport/connect.h"
 #include "transport/deadline_socket.h"
 #include "transport/event_loop.h"
+#include "transport/http_text.h"
 #include "transport/url.h"
 
 namespace dispatch {
@@ -343,6 +344,7 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
     auto& res = parser.get();
     const int status = static_cast<int>(res.result_int());
     const bool keep = res.keep_alive();
+    if (call_options.response_headers != nullptr) transport::copy_fields(res, *call_options.response_headers);
     const beast::string_view content_type = res[http::field::content_type];  // lives with `parser`
     std::string reply = std::move(res.body());
     if (keep) give_back(std::move(conn));
@@ -366,6 +368,7 @@ void HttpClient::Impl::call_async(std::string_view path, std::string body, const
   call->timeout = endpoint->timeout_of(call_options);
   if (call->timeout) call->deadline = Clock::now() + *call->timeout;
   call->target = url.prefix + std::string(path);
+  call->response_headers = call_options.response_headers;
   try {
     auto req = build_request(call->target, std::move(body), call_options, call->timeout);
     call->bytes = serialize(req);

@@ -9,6 +9,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace dispatch::transport {
 
@@ -51,6 +53,16 @@ inline char lower_ascii(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_
 inline std::string lowercase_ascii(std::string s) noexcept {
   for (char& c : s) c = lower_ascii(c);
   return s;
+}
+
+// A parsed message's fields (Beast's, or any list of fields with
+// name_string() and value()) as lines with lower-case names, into `out`
+// (cleared first): the answer's headers CallOptions::response_headers asks
+// for.
+template <typename Fields>
+void copy_fields(const Fields& fields, std::vector<std::pair<std::string, std::string>>& out) {
+  out.clear();
+  for (const auto& f : fields) out.emplace_back(lowercase_ascii(std::string(f.name_string())), std::string(f.value()));
 }
 
 // Whether `text` begins with `lower_prefix` (given in lower case), letters

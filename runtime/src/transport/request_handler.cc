@@ -152,6 +152,22 @@ Probe probe_for(std::string_view path) {
 
 }  // namespace
 
+void BeastRequestHeaders::for_each(const Visitor& visit) const {
+  std::string name;
+  for (const auto& field : request_) {
+    name = lowercase_ascii(std::string(field.name_string()));
+    visit(name, view(field.value()));
+  }
+}
+
+void add_function_headers(Response& response, const ResponseHeaders& headers) {
+  // Lines as the function gave them (checked by ResponseHeaders::add(),
+  // which keeps out every name the server writes itself).
+  for (const auto& [name, value] : headers.lines()) {
+    response.insert(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+  }
+}
+
 std::string_view protocol_name(Protocol protocol) noexcept {
   switch (protocol) {
     case Protocol::connect:
@@ -631,17 +647,22 @@ Response RequestHandler::call(Request& req, const Method& method, const Route& r
     }
     body = std::move(*binary);
   }
+  const BeastRequestHeaders request_headers(req);
+  ResponseHeaders answer_headers;
+  context.request_headers = &request_headers;
+  context.response_headers = &answer_headers;
   Result<std::string> result = run(method, body, context, received, Protocol::connect);
   if (result.ok() && encoding == connect::Encoding::json) result = reply_to_json(route, method, *result);
-  if (!result.ok()) {
-    return error_response(result.error(), static_cast<http::status>(code_to_http_status(result.error().code())),
-                          keep);
-  }
-  return make_response(http::status::ok,
-                       encoding == connect::Encoding::json ? connect::kJsonContentType
-                       : octet_stream                      ? std::string_view("application/octet-stream")
-                                                           : connect::kProtoContentType,
-                       std::move(*result), keep);
+  Response response =
+      result.ok() ? make_response(http::status::ok,
+                                  encoding == connect::Encoding::json ? connect::kJsonContentType
+                                  : octet_stream                      ? std::string_view("application/octet-stream")
+                                                                      : connect::kProtoContentType,
+                                  std::move(*result), keep)
+                  : error_response(result.error(),
+                                   static_cast<http::status>(code_to_http_status(result.error().code())), keep);
+  add_function_headers(response, answer_headers);
+  return response;
 }
 
 Result<std::string> RequestHandler::run(const Method& method, std::string_view request, const CallContext& context,

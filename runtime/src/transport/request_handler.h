@@ -47,6 +47,22 @@ std::optional<Response> read_error_response(boost::beast::error_code ec, const S
 
 class GrpcServices;
 
+// A Connect or gRPC-Web request's headers as its function sees them
+// (CallContext::request_headers): Beast's parsed fields, lower-cased as
+// they are visited.
+class BeastRequestHeaders final : public RequestHeaders {
+ public:
+  explicit BeastRequestHeaders(const Request& request) : request_(request) {}
+  void for_each(const Visitor& visit) const override;
+
+ private:
+  const Request& request_;
+};
+
+// The headers a function added (CallContext::response_headers) on its
+// HTTP/1.1 answer, success or error.
+void add_function_headers(Response& response, const ResponseHeaders& headers);
+
 // How a call arrived: a label of the call metrics.
 enum class Protocol { connect = 0, grpc = 1, grpc_web = 2 };
 std::string_view protocol_name(Protocol protocol) noexcept;

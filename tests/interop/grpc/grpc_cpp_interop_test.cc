@@ -19,6 +19,7 @@
 
 #include "dispatch/metrics/registry.h"
 #include "dispatch/security/signature.h"
+#include "dispatch/transport/binary_header.h"
 #include "dispatch/transport/grpc_client.h"
 #include "dispatch/transport/server.h"
 #include "transport/test_certificate.h"
@@ -210,6 +211,42 @@ TEST_F(GrpcInterop, TraceContextReachesTheFunctionAndItsLogLines) {
   EXPECT_NE(response.result(), "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
+// Metadata both ways: the client's reaches the function (binary metadata
+// too, which gRPC C++ base64-encodes), and what the function adds comes
+// back as the answer's initial metadata, on success and on failure.
+TEST_F(GrpcInterop, MetadataReachesTheFunctionAndItsOwnComesBack) {
+  start();
+  interop::v1::MetadataRequest request;
+  request.set_name("x-tenant");
+  interop::v1::MetadataResponse response;
+  grpc::ClientContext context;
+  context.AddMetadata("x-tenant", "acme");
+  context.AddMetadata("x-tenant", "globex");
+  context.AddMetadata("x-blob-bin", std::string("\x00\x01\xff", 3));
+  grpc::Status status = stub_->metadata(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.result(), "acme,globex");
+  auto initial = context.GetServerInitialMetadata();
+  auto seen = initial.find("x-seen");
+  ASSERT_NE(seen, initial.end());
+  EXPECT_EQ(std::string(seen->second.data(), seen->second.size()), "acme,globex");
+  auto blob = initial.find("x-blob-bin");
+  ASSERT_NE(blob, initial.end());
+  EXPECT_EQ(std::string(blob->second.data(), blob->second.size()), std::string("\xff\x01\x00", 3));
+
+  // A failed call's trailers-only answer: gRPC C++ shows the function's
+  // metadata as the call's (its trailers hold the status).
+  request.set_fail_code(5);
+  grpc::ClientContext failing;
+  failing.AddMetadata("x-tenant", "acme");
+  status = stub_->metadata(&failing, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  auto trailing = failing.GetServerTrailingMetadata();
+  auto failed_seen = trailing.find("x-seen");
+  ASSERT_NE(failed_seen, trailing.end());
+  EXPECT_EQ(std::string(failed_seen->second.data(), failed_seen->second.size()), "acme");
+}
+
 TEST_F(GrpcInterop, BearerKeysApplyToGrpcCalls) {
   dispatch::ServerOptions options;
   options.bearer_keys = std::make_shared<dispatch::security::BearerKeys>(std::vector<std::string>{"sesame"});
@@ -393,6 +430,25 @@ class GrpcCppService final : public interop::v1::InteropApiService::Service {
     }
     return grpc::Status::OK;
   }
+  // As interop_impl.cc's: the named metadata's values joined, echoed as
+  // initial metadata "x-seen" (binary "x-blob-bin" reversed), plus a
+  // trailer of gRPC C++'s own.
+  grpc::Status metadata(grpc::ServerContext* context, const interop::v1::MetadataRequest* request,
+                        interop::v1::MetadataResponse* response) override {
+    std::string seen;
+    auto [from, to] = context->client_metadata().equal_range(request->name());
+    for (auto it = from; it != to; ++it) seen += (seen.empty() ? "" : ",") + std::string(it->second.data(), it->second.size());
+    context->AddInitialMetadata("x-seen", seen);
+    auto blob = context->client_metadata().find("x-blob-bin");
+    if (blob != context->client_metadata().end()) {
+      const std::string bytes(blob->second.data(), blob->second.size());
+      context->AddInitialMetadata("x-blob-bin", std::string(bytes.rbegin(), bytes.rend()));
+    }
+    context->AddTrailingMetadata("x-trailer", "late");
+    if (request->fail_code() != 0) return grpc::Status(static_cast<grpc::StatusCode>(request->fail_code()), "failed as asked");
+    response->set_result(seen);
+    return grpc::Status::OK;
+  }
 };
 
 class OurClientToGrpcCpp : public ::testing::Test {
@@ -434,6 +490,34 @@ TEST_F(OurClientToGrpcCpp, StatusesComeBackAsErrors) {
   auto unknown = client.call("/interop.v1.InteropApiService/nope", "", {});
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code(), dispatch::Code::unimplemented);
+}
+
+// Metadata both ways with gRPC C++'s server: ours sends CallOptions::headers
+// (binary as base64, which gRPC C++ decodes), and hands back the answer's
+// initial and trailing metadata.
+TEST_F(OurClientToGrpcCpp, MetadataGoesAndComesBack) {
+  dispatch::GrpcClient client(target());
+  std::vector<std::pair<std::string, std::string>> answer;
+  dispatch::CallOptions options;
+  options.headers = {{"x-tenant", "acme"}, {"x-blob-bin", dispatch::encode_binary_header(std::string("\x00\x01\xff", 3))}};
+  options.response_headers = &answer;
+  EXPECT_EQ(grpc_interop::remote::metadata(client, "x-tenant", 0, options), "acme");
+  auto value = [&](const std::string& name) -> std::string {
+    for (const auto& [n, v] : answer) {
+      if (n == name) return v;
+    }
+    return "(none)";
+  };
+  EXPECT_EQ(value("x-seen"), "acme");
+  EXPECT_EQ(dispatch::decode_binary_header(value("x-blob-bin")).value(), std::string("\xff\x01\x00", 3));
+  EXPECT_EQ(value("x-trailer"), "late");
+  EXPECT_EQ(value("grpc-status"), "0");
+
+  auto failed = grpc_interop::remote::metadata.try_call(client, "x-tenant", 5, options);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), dispatch::Code::not_found);
+  EXPECT_EQ(value("x-seen"), "acme");
+  EXPECT_EQ(value("grpc-status"), "5");
 }
 
 TEST_F(OurClientToGrpcCpp, TheDeadlineIsSentAndKept) {

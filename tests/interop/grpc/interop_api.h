@@ -32,5 +32,10 @@ struct Basket {
 [[dispatch::function]] std::string nap(int32_t ms);
 // The trace id of the call it serves (dispatch::this_call().trace).
 [[dispatch::function]] std::string trace_id();
+// The values of request metadata `name` joined with ","; the answer's
+// metadata carries them as "x-seen", and the bytes of binary metadata
+// "x-blob-bin" reversed as "x-blob-bin". Fails with `fail_code` (0: not)
+// after adding them.
+[[dispatch::function]] std::string metadata(std::string name, int32_t fail_code);
 
 }  // namespace grpc_interop

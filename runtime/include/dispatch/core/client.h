@@ -30,6 +30,15 @@ struct CallOptions {
   // transport may send the call as a Connect GET, which caches and proxies
   // can answer (dispatch::HttpClientOptions::use_get).
   bool no_side_effects = false;
+  // Where the transport puts the answer's headers, when set: lower-case
+  // names, values as sent (base64 for a "-bin" name), pseudo-headers left
+  // out. A Connect answer's HTTP headers; a gRPC answer's initial metadata,
+  // then its trailers. Replaced (cleared first) once an answer has come,
+  // error answers too, before call() returns or the callback runs; left
+  // alone when none came (the server could not be reached). The caller
+  // keeps it alive until then. InProcessClient gives the headers the
+  // function added.
+  std::vector<std::pair<std::string, std::string>>* response_headers = nullptr;
 };
 
 class Client {

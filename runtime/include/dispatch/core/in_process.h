@@ -1,6 +1,9 @@
 // dispatch::InProcessClient: a Client that runs calls straight into a
 // DispatchTable in the same process, through the real encoders and decoders
-// but without a network. For tests, users' own unit tests included.
+// but without a network. For tests, users' own unit tests included. The
+// function sees CallOptions::headers as its request headers; headers it adds
+// to its answer are checked as over a network and given to the caller in
+// CallOptions::response_headers.
 //
 // Public header: compiles as C++17 and C++20.
 #pragma once

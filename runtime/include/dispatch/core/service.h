@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dispatch/core/call_headers.h"
 #include "dispatch/core/logger.h"
 #include "dispatch/core/result.h"
 #include "dispatch/core/trace_context.h"
@@ -48,6 +49,15 @@ struct CallContext {
   // one). HttpClient sends it on from calls made inside the function, and
   // the scheduler keeps it with the durable calls dispatched from here.
   TraceContext trace;
+  // The request's headers (a Connect call's) or metadata (a gRPC or gRPC-Web
+  // call's), valid while the call runs; see request_header(). Null when the
+  // call came with none: a durable call's Run (its headers are the
+  // scheduler's), an in-process call without CallOptions::headers.
+  const RequestHeaders* request_headers = nullptr;
+  // Where the function adds headers to its answer (add_response_header());
+  // null when the answer carries none (a durable call's result goes to the
+  // scheduler).
+  ResponseHeaders* response_headers = nullptr;
 
   bool expired() const noexcept {
     return deadline && std::chrono::steady_clock::now() >= *deadline;
