@@ -31,6 +31,7 @@ const char* owner_of(std::string_view name) noexcept {
     if (starts_with(name, prefix)) return "the protocol";
   }
   if (starts_with(name, "access-control-")) return "CORS";
+  if (starts_with(name, "ce-")) return "CloudEvents (a reply event's attributes)";
   for (std::string_view field : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
                                  "trailer", "host", "date", "vary", "accept-encoding"}) {
     if (name == field) return "HTTP";

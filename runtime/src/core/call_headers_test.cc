@@ -59,6 +59,7 @@ TEST(ResponseHeaders, RefusesWhatTheProtocolsCannotCarryOrOwnAndSaysWhy) {
       {"grpc-status", "0", "written by the protocol"},
       {"connect-timeout-ms", "1", "written by the protocol"},
       {"access-control-allow-origin", "*", "written by CORS"},
+      {"ce-type", "com.example", "written by CloudEvents"},
       {"transfer-encoding", "chunked", "written by HTTP"},
       {"connection", "close", "written by HTTP"},
       {"x-a", "line\r\nx-injected: 1", "outside printable ASCII"},

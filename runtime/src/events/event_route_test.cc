@@ -19,6 +19,7 @@
 #include <cctype>
 #include <memory>
 
+#include "dispatch/core/call_headers.h"
 #include "dispatch/events/event_client.h"
 #include "dispatch/events/json_format.h"
 #include "dispatch/wire/cloud_event.h"
@@ -111,9 +112,11 @@ Result<std::string> on_order(const MethodCall& call) {
   return resp->SerializeAsString();
 }
 
-// void ping(const CloudEvent& event)
+// void ping(const CloudEvent& event); the delivery's x-tenant header, if
+// any, comes back as x-tenant-seen.
 Result<std::string> ping(const MethodCall&) {
   ++calls;
+  if (auto tenant = request_header("x-tenant")) add_response_header("x-tenant-seen", *tenant).value();
   return std::string();
 }
 
@@ -443,6 +446,18 @@ TEST_F(EventRouteTest, TheFunctionForABinaryEventIsFoundFromItsTypeHeaderHowever
   const HttpAnswer answer = (*route)->answer(Event(lines, body), context);
   EXPECT_EQ(answer.status, 200) << answer.body;
   EXPECT_EQ(answer.function, placed);
+}
+
+// An event function reads the delivery's HTTP headers and adds to its
+// answer's, as any function does (dispatch/core/call_headers.h).
+TEST_F(EventRouteTest, AnEventFunctionSeesTheDeliverysHeadersAndAddsToItsAnswer) {
+  serve({&typed_service()});
+  auto r = post("/", ce("com.example.ping", "", {{"X-Tenant", "acme"}}), "");
+  ASSERT_EQ(r.status, 202) << r.response.body();
+  EXPECT_EQ(r.header("x-tenant-seen"), "acme");
+  r = post("/", ce("com.example.ping", ""), "");
+  ASSERT_EQ(r.status, 202) << r.response.body();
+  EXPECT_EQ(r.header("x-tenant-seen"), "");
 }
 
 TEST_F(EventRouteTest, AConnectCallToAnEventFunctionIsStillAConnectCall) {

@@ -613,6 +613,12 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
   }
   CallContext context;
   context.logger = &options_.logger;
+  // The functions the route runs (an event's) read the request's headers
+  // and add to the answer's, as a Connect call's do.
+  const BeastRequestHeaders request_headers(req);
+  ResponseHeaders answer_headers;
+  context.request_headers = &request_headers;
+  context.response_headers = &answer_headers;
   const auto started = Clock::now();
   HttpAnswer answer = route.answer(inflated ? *inflated : info, context);
   if (answer.function != nullptr) {
@@ -628,6 +634,7 @@ Response RequestHandler::answer_route(const Request& req, const RequestRoute& ro
   for (auto& [name, value] : answer.headers) {
     response.insert(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
   }
+  add_function_headers(response, answer_headers);
   response.body() = std::move(answer.body);
   response.keep_alive(req.keep_alive());
   response.prepare_payload();

@@ -68,8 +68,8 @@ class ResponseHeaders {
 
   // Adds one line. The name: lower-case letters, digits, '-', '_' and '.'
   // (gRPC's metadata keys), and none the protocols or the server own
-  // (content-*, grpc-*, connect-*, access-control-*, and the HTTP/1.1
-  // connection fields). The value: printable ASCII (0x20-0x7E) without
+  // (content-*, grpc-*, connect-*, access-control-*, CloudEvents' ce-*, and
+  // the HTTP/1.1 connection fields). The value: printable ASCII (0x20-0x7E) without
   // leading or trailing spaces; base64 for a name ending in "-bin". Errors:
   // invalid_argument saying what is wrong, resource_exhausted past
   // kMaxBytes; nothing is added then.
