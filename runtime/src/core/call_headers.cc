@@ -17,21 +17,13 @@ bool same_name(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) noexcept {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Names the protocols or the server write themselves.
 const char* owner_of(std::string_view name) noexcept {
   for (std::string_view prefix : {"grpc-", "connect-", "content-"}) {
-    if (starts_with(name, prefix)) return "the protocol";
+    if (name.starts_with(prefix)) return "the protocol";
   }
-  if (starts_with(name, "access-control-")) return "CORS";
-  if (starts_with(name, "ce-")) return "CloudEvents (a reply event's attributes)";
+  if (name.starts_with("access-control-")) return "CORS";
+  if (name.starts_with("ce-")) return "CloudEvents (a reply event's attributes)";
   for (std::string_view field : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
                                  "trailer", "host", "date", "vary", "accept-encoding"}) {
     if (name == field) return "HTTP";
@@ -103,7 +95,7 @@ Result<void> ResponseHeaders::add(std::string_view name, std::string_view value)
     return Error(Code::invalid_argument,
                  "response header " + quoted(name) + " is written by " + owner + ", not by a function");
   }
-  if (ends_with(name, "-bin")) {
+  if (name.ends_with("-bin")) {
     for (char c : value) {
       const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
                       c == '/' || c == '=';
