@@ -267,10 +267,14 @@ Result<void> resume(const sdk::v1::PollResult& poll, const Definition& def, Run&
     step->set_order(run.journal.ended() + 1);
     run.journal.set_ended(step->order());
     step->set_dispatch_id(r.dispatch_id());
-    if (r.has_error() && (!r.error().type().empty() || !r.error().message().empty())) {
+    // An error is a failure whatever it holds, as the Python and Go SDKs
+    // read it: one with only a value or traceback, or nothing, too.
+    if (r.has_error()) {
       step->set_failed(true);
-      step->set_error_type(r.error().type());
-      step->set_error_message(r.error().message());
+      step->set_error_type(r.error().type().empty() ? "unknown" : r.error().type());
+      step->set_error_message(r.error().message().empty() && r.error().type().empty()
+                                  ? "the call failed with an error that has no type or message"
+                                  : r.error().message());
       step->set_status(static_cast<int32_t>(RunStatus::permanent_error));
     } else {
       step->set_output(r.output().value());

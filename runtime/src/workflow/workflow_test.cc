@@ -384,6 +384,16 @@ TEST(Workflow, AnyTakesTheFirstSuccessAndRaceTheFirstOutcome) {
   res = r.resume(res, {failed});
   ASSERT_TRUE(res.has_exit());
   EXPECT_EQ(res.exit().result().output().value(), "race failed: unavailable");
+  // An error is a failure whatever it holds: here only a value, no type
+  // or message (the SDKs read CallResult.error by its presence).
+  res = r.start("0");
+  calls.assign(res.poll().calls().begin(), res.poll().calls().end());
+  sdk::v1::CallResult bare;
+  bare.set_correlation_id(calls[0].correlation_id());
+  bare.mutable_error()->set_value("pickled exception");
+  res = r.resume(res, {bare});
+  ASSERT_TRUE(res.has_exit());
+  EXPECT_EQ(res.exit().result().output().value(), "race failed: unknown");
 }
 
 TEST(Workflow, AFailedCallIsAnErrorWithItsCodeTheWorkflowCanCatch) {
