@@ -235,12 +235,15 @@ TEST_F(Dispatchd, ClientsAwaitingResultsDoNotHoldUpTheDrain) {
 TEST_F(Dispatchd, BadInputGetsClearErrorsOrFinalStatuses) {
   auto client = api("k1");
   dispatch::DispatchClient dc(*client, ep_url_);
-  // Not registered at the endpoint: NOT_FOUND, not retried.
+  // Not registered at the endpoint: HTTP 404 not_found, which is NOT_FOUND,
+  // not retried, with the endpoint's words.
   auto missing = dc.dispatch("durable.nope", "durable.NopeRequest", "");
   ASSERT_TRUE(missing.ok());
   auto r = dc.await_result(*missing, 20s);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), dispatch::Code::not_found) << r.error().what();
+  EXPECT_NE(r.error().message().find("'durable.nope' is not registered at this endpoint"), std::string::npos)
+      << r.error().what();
   // Wrong input type for a registered function: INVALID_ARGUMENT.
   auto wrong = dc.dispatch("durable.record", "durable.OtherRequest", "");
   ASSERT_TRUE(wrong.ok());

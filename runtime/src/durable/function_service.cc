@@ -1,8 +1,11 @@
 // The endpoint's Run route: a RunRequest in, the target function run through
 // the same DispatchTable::invoke() as a direct call, a RunResponse out.
-// Protocol-level trouble the scheduler should act on (unknown function, wrong
-// input type) is a RunResponse status; only a body that is not a RunRequest
-// at all is an error of the HTTP call itself.
+// What the protocol answers before a function runs is an error of the HTTP
+// call itself, as the spec and the Python SDK have it: a body that is not a
+// RunRequest or names no function (400 invalid_argument), a function this
+// endpoint does not have (404 not_found). Trouble with a known function's
+// request (wrong input type, a resume of a plain function) is a RunResponse
+// status.
 #include "dispatch/durable/function_service.h"
 
 #include <chrono>
@@ -83,17 +86,17 @@ Result<std::string> run(const MethodCall& call) {
     return Error(Code::invalid_argument,
                  "the request body is not a valid dispatch.sdk.v1.RunRequest message");
   }
+  if (req.function().empty()) {
+    return Error(Code::invalid_argument, "RunRequest.function is empty; name the function to run");
+  }
+  const Method* method = call.table.find_function(req.function());
+  if (method == nullptr || method == &kRunMethod) {
+    return Error(Code::not_found, "function '" + req.function() + "' is not registered at this endpoint" +
+                                      " (or its short name is ambiguous: use <package>.<name>)");
+  }
   sdk::v1::RunResponse response;
   const auto started = std::chrono::steady_clock::now();
-  const Method* method = req.function().empty() ? nullptr : call.table.find_function(req.function());
-  if (req.function().empty()) {
-    answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
-                 "RunRequest.function is empty; name the function to run");
-  } else if (method == nullptr || method == &kRunMethod) {
-    answer_error(&response, RunStatus::not_found, "not_found",
-                 "function '" + req.function() + "' is not registered at this endpoint" +
-                     " (or its short name is ambiguous: use <package>.<name>)");
-  } else if (req.directive_case() == sdk::v1::RunRequest::kPollResult && method->run == nullptr) {
+  if (req.directive_case() == sdk::v1::RunRequest::kPollResult && method->run == nullptr) {
     // Only a function that answered Poll can be resumed: a workflow.
     answer_error(&response, RunStatus::invalid_argument, "invalid_argument",
                  "function '" + req.function() +

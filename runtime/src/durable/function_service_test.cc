@@ -53,15 +53,21 @@ std::string run_request(std::string function, std::string type, std::string valu
   return req.SerializeAsString();
 }
 
-sdk::v1::RunResponse run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1,
-                         const Logger* logger = nullptr, TraceContext trace = {}) {
+// What the Run route answers: an error is the HTTP call's own.
+Result<std::string> invoke_run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1,
+                               const Logger* logger = nullptr, TraceContext trace = {}) {
   const Method* m = table.find(kRunPath);
   EXPECT_NE(m, nullptr);
   CallContext ctx;
   ctx.attempt = attempt;
   ctx.logger = logger;
   ctx.trace = std::move(trace);
-  auto out = table.invoke(*m, body, ctx);
+  return table.invoke(*m, body, ctx);
+}
+
+sdk::v1::RunResponse run(const DispatchTable& table, const std::string& body, uint32_t attempt = 1,
+                         const Logger* logger = nullptr, TraceContext trace = {}) {
+  auto out = invoke_run(table, body, attempt, logger, std::move(trace));
   EXPECT_TRUE(out.ok()) << (out.ok() ? "" : out.error().what());
   sdk::v1::RunResponse res;
   EXPECT_TRUE(res.ParseFromString(out.value()));
@@ -112,14 +118,18 @@ TEST(FunctionService, LogsTheDurableCallWhereTheCallIsServed) {
   EXPECT_EQ(lines.size(), 1u);
 }
 
-TEST(FunctionService, UnknownFunctionIsNotFound) {
+// The spec: "Errors before a function runs: HTTP status plus JSON body ...
+// 404 not_found (unknown function)", as the Python SDK's endpoint answers.
+TEST(FunctionService, UnknownFunctionIsNotFoundBeforeItRuns) {
   DispatchTable table{&kService, &function_service()};
-  auto res = run(table, run_request("t.nope", "t.NopeRequest", ""));
-  EXPECT_EQ(res.status(), sdk::v1::STATUS_NOT_FOUND);
-  EXPECT_NE(res.exit().result().error().message().find("'t.nope' is not registered"), std::string::npos);
+  auto res = invoke_run(table, run_request("t.nope", "t.NopeRequest", ""));
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code(), Code::not_found);
+  EXPECT_NE(res.error().message().find("'t.nope' is not registered"), std::string::npos) << res.error().message();
   // Run cannot be targeted through itself.
-  EXPECT_EQ(run(table, run_request("Run", "dispatch.sdk.v1.RunRequest", "")).status(),
-            sdk::v1::STATUS_NOT_FOUND);
+  auto itself = invoke_run(table, run_request("Run", "dispatch.sdk.v1.RunRequest", ""));
+  ASSERT_FALSE(itself.ok());
+  EXPECT_EQ(itself.error().code(), Code::not_found);
 }
 
 TEST(FunctionService, WrongInputTypeIsInvalidArgument) {
@@ -136,7 +146,10 @@ TEST(FunctionService, MissingInputOrFunctionIsInvalidArgument) {
   sdk::v1::RunRequest req;
   req.set_function("t.echo");
   EXPECT_EQ(run(table, req.SerializeAsString()).status(), sdk::v1::STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(run(table, run_request("", "t.EchoRequest", "")).status(), sdk::v1::STATUS_INVALID_ARGUMENT);
+  // No function named: a malformed request, 400 before anything runs.
+  auto unnamed = invoke_run(table, run_request("", "t.EchoRequest", ""));
+  ASSERT_FALSE(unnamed.ok());
+  EXPECT_EQ(unnamed.error().code(), Code::invalid_argument);
 }
 
 TEST(FunctionService, APollResultForAFunctionThatIsNotAWorkflowIsInvalid) {
@@ -265,6 +278,36 @@ TEST(StatusTables, CodesAndHttp) {
             RunStatus::temporary_error);
   EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "HTTP 4290")),
             RunStatus::tcp_error);
+}
+
+// An endpoint's Connect error reply (the code in its JSON body) is mapped
+// by the HTTP status Connect gives that code, through the spec's table: a
+// connect-go endpoint answering aborted (409) or canceled (499) before its
+// function ran is not run again.
+TEST(StatusTables, AConnectErrorReplyIsMappedByItsHttpStatus) {
+  const std::pair<Code, RunStatus> table[] = {
+      {Code::invalid_argument, RunStatus::invalid_argument},     // 400
+      {Code::failed_precondition, RunStatus::invalid_argument},  // 400
+      {Code::out_of_range, RunStatus::invalid_argument},         // 400
+      {Code::unauthenticated, RunStatus::unauthenticated},       // 401
+      {Code::permission_denied, RunStatus::permission_denied},   // 403
+      {Code::not_found, RunStatus::not_found},                   // 404
+      {Code::already_exists, RunStatus::permanent_error},        // 409
+      {Code::aborted, RunStatus::permanent_error},               // 409
+      {Code::resource_exhausted, RunStatus::throttled},          // 429
+      {Code::canceled, RunStatus::permanent_error},              // 499
+      {Code::unimplemented, RunStatus::permanent_error},         // 501
+      {Code::internal, RunStatus::temporary_error},              // 500
+      {Code::unknown, RunStatus::temporary_error},               // 500
+      {Code::data_loss, RunStatus::temporary_error},             // 500
+      // No reply, or the scheduler's deadline: retried, and they lower the
+      // endpoint's concurrency.
+      {Code::unavailable, RunStatus::tcp_error},
+      {Code::deadline_exceeded, RunStatus::timeout},
+  };
+  for (const auto& [code, status] : table) {
+    EXPECT_EQ(protocol::status_for_transport_error(Error(code, "the endpoint's message")), status) << code_name(code);
+  }
 }
 
 }  // namespace

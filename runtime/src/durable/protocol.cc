@@ -86,20 +86,30 @@ RunStatus status_for_transport_error(const Error& error) noexcept {
     return status_for_http((m[5] - '0') * 100 + (m[6] - '0') * 10 + (m[7] - '0'));
   }
   switch (error.code()) {
+    // No reply came: the connection failed, or the scheduler's own deadline
+    // passed first. (A Connect 503 or 504 lands here too: TEMPORARY_ERROR
+    // by the spec's table, retried the same.)
     case Code::unavailable: return RunStatus::tcp_error;
     case Code::deadline_exceeded: return RunStatus::timeout;
-    case Code::resource_exhausted: return RunStatus::throttled;
-    case Code::invalid_argument: return RunStatus::invalid_argument;
-    case Code::unauthenticated: return RunStatus::unauthenticated;
-    case Code::permission_denied: return RunStatus::permission_denied;
-    case Code::not_found:
-    case Code::unimplemented: return RunStatus::not_found;
-    case Code::internal:
-    case Code::unknown:
-    case Code::data_loss:
-    case Code::aborted:
-    case Code::canceled: return RunStatus::temporary_error;
-    default: return RunStatus::permanent_error;
+    default: break;
+  }
+  // A Connect error body: its code stands for the HTTP status the Connect
+  // protocol answers it with, and the spec maps that status. So aborted
+  // (409) and canceled (499) are final, although a function that throws
+  // them is retried (run_status_for): they came before any function ran.
+  switch (error.code()) {
+    case Code::invalid_argument:
+    case Code::failed_precondition:
+    case Code::out_of_range: return status_for_http(400);
+    case Code::unauthenticated: return status_for_http(401);
+    case Code::permission_denied: return status_for_http(403);
+    case Code::not_found: return status_for_http(404);
+    case Code::already_exists:
+    case Code::aborted: return status_for_http(409);
+    case Code::resource_exhausted: return status_for_http(429);
+    case Code::canceled: return status_for_http(499);
+    case Code::unimplemented: return status_for_http(501);
+    default: return status_for_http(500);  // internal, unknown, data_loss
   }
 }
 
