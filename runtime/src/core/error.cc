@@ -65,8 +65,11 @@ Code code_from_http_status(int status) noexcept {
   }
 }
 
+// An error is a failure: one made with Code::ok (a peer's {"code":"ok"}, a
+// status copied without a check) would otherwise go out as a success, so
+// it is taken as unknown.
 Error::Error(Code code, std::string message, std::vector<ErrorDetail> details)
-    : code_(code), message_(std::move(message)), details_(std::move(details)) {
+    : code_(code == Code::ok ? Code::unknown : code), message_(std::move(message)), details_(std::move(details)) {
   what_.reserve(code_name(code_).size() + 2 + message_.size());
   what_.append(code_name(code_)).append(": ").append(message_);
 }

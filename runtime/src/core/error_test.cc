@@ -48,6 +48,14 @@ TEST(Error, WhatNamesCodeAndMessage) {
   EXPECT_EQ(c.details(), e.details());
 }
 
+// An Error is a failure: made with ok, it is unknown, so it can never go
+// out as a success (a Connect error body {"code":"ok"} from a peer).
+TEST(Error, OkIsNotAnErrorCode) {
+  Error e(Code::ok, "said ok");
+  EXPECT_EQ(e.code(), Code::unknown);
+  EXPECT_STREQ(e.what(), "unknown: said ok");
+}
+
 TEST(Error, FromCurrentExceptionMapsKinds) {
   auto map = [](auto thrower) {
     try {
@@ -55,7 +63,7 @@ TEST(Error, FromCurrentExceptionMapsKinds) {
     } catch (...) {
       return error_from_current_exception();
     }
-    return Error(Code::ok, "");
+    return Error(Code::unknown, "nothing thrown");
   };
   EXPECT_EQ(map([] { throw Error(Code::aborted, "x"); }).code(), Code::aborted);
   Error ia = map([] { throw std::invalid_argument("bad qty"); });

@@ -156,9 +156,8 @@ Result<GetQuery> parse_get_query(std::string_view query) {
                                         "encoding=json"));
   }
   out.encoding = *encoding == "json" ? Encoding::json : Encoding::proto;
-  if (base64 && *base64 != "1" && *base64 != "0" && !base64->empty()) {
-    return Error(Code::invalid_argument, "the query's base64 must be 1, got '" + base64->substr(0, 32) + "'");
-  }
+  // "Other values for the base64 parameter will simply be ignored" (the
+  // Connect protocol): only 1 means base64.
   if (message && base64 && *base64 == "1") {
     auto decoded = security::detail::base64url_decode(*message);
     if (!decoded) return Error(Code::invalid_argument, "the query's message is not URL-safe base64 (base64=1)");
@@ -279,7 +278,10 @@ Error error_from_json(std::string_view body, int http_status) {
   const pb::Reflection* r = parsed->GetReflection();
   const std::string code_text = r->GetString(*parsed, t.body->field(0));
   if (code_text.empty()) return not_connect();
-  const Code code = code_from_name(code_text).value_or(Code::unknown);
+  // A code the protocol does not have ("ok" is none): the HTTP status's,
+  // as the Connect protocol tells clients and connect-go and connect-es do.
+  const std::optional<Code> named = code_from_name(code_text);
+  const Code code = named && *named != Code::ok ? *named : fallback;
   std::vector<ErrorDetail> details;
   for (int i = 0; i < r->FieldSize(*parsed, t.body->field(2)); ++i) {
     const pb::Message& d = r->GetRepeatedMessage(*parsed, t.body->field(2), i);

@@ -72,6 +72,13 @@ TEST(Connect, ErrorFromForeignBody) {
   EXPECT_NE(e.message().find("HTTP 502"), std::string::npos);
   EXPECT_EQ(error_from_json("", 404).code(), Code::unimplemented);
   EXPECT_EQ(error_from_json(R"({"code":"no_such_code"})", 500).code(), Code::unknown);
+  // A code the protocol does not have is the HTTP status's: "ok" too, which
+  // must never read as a success.
+  Error unnamed = error_from_json(R"({"code":"not_a_code","message":"busy"})", 503);
+  EXPECT_EQ(unnamed.code(), Code::unavailable);
+  EXPECT_EQ(unnamed.message(), "busy");
+  EXPECT_EQ(error_from_json(R"({"code":"ok"})", 500).code(), Code::unknown);
+  EXPECT_EQ(error_from_json(R"({"code":"ok"})", 429).code(), Code::unavailable);
   // Padded base64 is accepted too.
   Error padded = error_from_json(R"({"code":"internal","details":[{"type":"x.Y","value":"aGk="}]})", 500);
   ASSERT_EQ(padded.details().size(), 1u);

@@ -58,7 +58,7 @@ struct ErrorDetail {
 };
 
 // Thrown by synchronous stubs and by user functions; carried by Result<T>.
-// what() is "<code>: <message>".
+// what() is "<code>: <message>". Code::ok is taken as unknown.
 class Error : public std::exception {
  public:
   Error(Code code, std::string message, std::vector<ErrorDetail> details = {});
