@@ -180,6 +180,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     header_at_ = Clock::now();
     timer_by(header_at_ + server_->options.read_timeout);
     auto& req = parser_->get();
+    if (auto refused = server_->handler->refuse_head(req)) {
+      respond(std::move(*refused));
+      return false;
+    }
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       // curl sends Expect for larger bodies and waits for this before sending.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

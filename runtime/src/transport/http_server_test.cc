@@ -213,6 +213,28 @@ TEST_F(ServerTest, MalformedHttpIsBadRequest) {
   EXPECT_TRUE(contains(r.body, "malformed HTTP request")) << r.body;
 }
 
+// A body behind a Transfer-Encoding that does not end in chunked is not run
+// as a next request (smuggling): the server answers 400 and closes before
+// reading it; the same for a Host-less HTTP/1.1 request (RFC 9112 3.2, 6.3).
+TEST_F(ServerTest, AnUnframableRequestIsRefusedAndItsBodyNeverRuns) {
+  start();
+  const std::string smuggled = post("/t.TService/add", "application/proto", testing::varint_field(1, 1));
+  for (const std::string head :
+       {"POST /t.TService/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked, identity\r\n\r\n",
+        "POST /t.TService/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: identity\r\n\r\n",
+        "POST /t.TService/add HTTP/1.1\r\nContent-Type: application/proto\r\nContent-Length: 0\r\n\r\n"}) {
+    RawConnection c(server_->port());
+    c.send(head + smuggled);
+    auto r = c.read();
+    EXPECT_EQ(r.status, 400) << head << r.body;
+    EXPECT_EQ(r.headers["connection"], "close") << head;
+    EXPECT_EQ(c.read().status, 0) << head << ": the body was answered as a request";
+  }
+  for (const std::string& line : log()) EXPECT_FALSE(contains(line, "executing: t.add")) << "a smuggled call ran: " << line;
+}
+
 // Requests refused before they were read whole (malformed, over a limit,
 // too slow) are counted as rejected, as a refusal after reading is.
 TEST_F(ServerTest, RequestsRefusedBeforeTheyAreReadAreCounted) {

@@ -63,15 +63,35 @@ std::optional<Coding> coding_of(std::string_view value) {
   return std::nullopt;
 }
 
+// Whether an Accept-Encoding item's parameters give it weight 0 ("q=0",
+// "q=0.000"): RFC 9110 12.4.2, "not acceptable".
+bool weighs_zero(std::string_view params) {
+  bool zero = false;
+  while (!params.empty()) {
+    const std::size_t semi = params.find(';');
+    const std::string_view param = trim_ows(params.substr(0, semi));
+    if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+      const std::string_view weight = trim_ows(param.substr(2));
+      zero = !weight.empty() && weight.find_first_not_of("0.") == std::string_view::npos;
+    }
+    if (semi == std::string_view::npos) break;
+    params.remove_prefix(semi + 1);
+  }
+  return zero;
+}
+
 // The answer's coding: the first of the client's Accept-Encoding list
-// (ordered by preference, as the Connect protocol reads it; parameters
-// such as ";q=0.5" ignored) that is supported; without the header, the
-// request's own coding. Identity when nothing listed is supported.
+// (ordered by preference, as the Connect protocol reads it; weights other
+// than q=0, which refuses a coding, are ignored) that is supported; without
+// the header, the request's own coding. Identity when nothing listed is
+// supported.
 Coding reply_coding_for(std::optional<std::string_view> accept, Coding request) {
   if (!accept) return request;
   Coding chosen = Coding::identity;
   find_list_item(*accept, [&](std::string_view item) {
-    auto c = coding_of(trim_ows(item.substr(0, item.find(';'))));
+    const std::size_t semi = item.find(';');
+    if (semi != std::string_view::npos && weighs_zero(item.substr(semi + 1))) return false;
+    auto c = coding_of(trim_ows(item.substr(0, semi)));
     if (c) chosen = *c;
     return c.has_value();
   });
@@ -336,6 +356,86 @@ std::optional<Response> RequestHandler::refuse_unread(beast::error_code ec) cons
   return error_response(error->first, error->second, false);
 }
 
+std::optional<Response> RequestHandler::refuse_head(Request& req) const {
+  auto refuse = [&](Code code, std::string message, http::status status) {
+    count_rejected(Protocol::connect, code);
+    if (options_.logger.enabled(LogLevel::warn)) {
+      options_.logger.log(LogLevel::warn, "rejected " + std::string(req.method_string()) + " " +
+                                              std::string(req.target().substr(0, 200)) + ": " +
+                                              std::to_string(static_cast<int>(status)) + " " + message);
+    }
+    return error_response(Error(code, std::move(message)), status, /*keep_alive=*/false);
+  };
+  // RFC 9112 6.1 and 6.3: the codings of every Transfer-Encoding line, in
+  // order; chunked must be the last and come once.
+  int codings = 0, chunked = 0;
+  bool chunked_last = false;
+  std::string other;
+  for (auto [it, end] = req.equal_range(http::field::transfer_encoding); it != end; ++it) {
+    find_list_item(view(it->value()), [&](std::string_view item) {
+      const std::string_view name = trim_ows(item.substr(0, item.find(';')));
+      ++codings;
+      chunked_last = beast::iequals(beast::string_view(name.data(), name.size()), "chunked");
+      if (chunked_last) {
+        ++chunked;
+      } else if (other.empty()) {
+        other = std::string(name.substr(0, 64));
+      }
+      return false;
+    });
+  }
+  if (req.count(http::field::transfer_encoding) != 0) {
+    if (codings == 0 || !chunked_last || chunked > 1) {
+      return refuse(Code::invalid_argument,
+                    "Transfer-Encoding '" + std::string(req[http::field::transfer_encoding].substr(0, 100)) +
+                        "' does not end in chunked exactly once, so the request's length cannot be known "
+                        "(RFC 9112 6.3)",
+                    http::status::bad_request);
+    }
+    if (!other.empty()) {
+      return refuse(Code::unimplemented,
+                    "transfer coding '" + other + "' is not supported; only chunked (compress a body with "
+                                                  "Content-Encoding: gzip)",
+                    http::status::not_implemented);
+    }
+  }
+  // RFC 9112 3.2.2: an absolute-form target names the authority itself.
+  const std::string_view target = view(req.target());
+  const std::size_t scheme_end = target.find("://");
+  if (scheme_end != std::string_view::npos && target.front() != '/') {
+    const std::string_view scheme = target.substr(0, scheme_end);
+    if (!beast::iequals(beast::string_view(scheme.data(), scheme.size()), "http") &&
+        !beast::iequals(beast::string_view(scheme.data(), scheme.size()), "https")) {
+      return refuse(Code::invalid_argument,
+                    "request target '" + std::string(target.substr(0, 100)) + "' is not a path or an http(s) URL",
+                    http::status::bad_request);
+    }
+    const std::string_view rest = target.substr(scheme_end + 3);
+    const std::size_t path_at = rest.find_first_of("/?");
+    const std::string authority(rest.substr(0, path_at));
+    std::string path(path_at == std::string_view::npos ? std::string_view("/") : rest.substr(path_at));
+    if (path.front() == '?') path.insert(0, "/");
+    if (authority.empty()) {
+      return refuse(Code::invalid_argument,
+                    "request target '" + std::string(target.substr(0, 100)) + "' names no host",
+                    http::status::bad_request);
+    }
+    req.target(path);
+    req.erase(http::field::host);
+    req.set(http::field::host, authority);
+  }
+  // RFC 9112 3.2: exactly one Host line in an HTTP/1.1 request.
+  const std::size_t hosts = req.count(http::field::host);
+  if (req.version() >= 11 && hosts != 1) {
+    return refuse(Code::invalid_argument,
+                  hosts == 0 ? std::string("an HTTP/1.1 request needs a Host header (RFC 9112 3.2)")
+                             : "the request has " + std::to_string(hosts) + " Host headers; it needs exactly one "
+                                                                            "(RFC 9112 3.2)",
+                  http::status::bad_request);
+  }
+  return std::nullopt;
+}
+
 Result<void> RequestHandler::admit(const RequestInfo& info, const security::HttpRequestView& request) const {
   if (options_.authenticate) {
     auto allowed = options_.authenticate(info);
@@ -442,15 +542,26 @@ Response RequestHandler::answer(Request& req, Clock::time_point received, const 
   try {
     const std::string_view target = view(req.target()), path = route_path(target);
     const bool keep = req.keep_alive();
-    if (req.method() == http::verb::get) {
+    // The probes and /metrics answer GET, and HEAD with the same header and
+    // no body (RFC 9110 9.3.2: a general-purpose server supports both).
+    const bool head = req.method() == http::verb::head;
+    auto for_method = [head](Response res) {
+      if (head) {
+        res.content_length(res.body().size());
+        res.body().clear();
+      }
+      return res;
+    };
+    if (req.method() == http::verb::get || head) {
       const Probe probe = probe_for(path);
       if (probe == Probe::readiness && draining_.load(std::memory_order_relaxed)) {
-        return make_response(http::status::service_unavailable, "text/plain", "draining\n", keep);
+        return for_method(make_response(http::status::service_unavailable, "text/plain", "draining\n", keep));
       }
-      if (probe != Probe::none) return make_response(http::status::ok, "text/plain", "ok\n", keep);
-    }
-    if (path == "/metrics" && req.method() == http::verb::get) {
-      return make_response(http::status::ok, metrics::Registry::kContentType, metrics_->expose(), keep);
+      if (probe != Probe::none) return for_method(make_response(http::status::ok, "text/plain", "ok\n", keep));
+      if (path == "/metrics") {
+        return for_method(
+            make_response(http::status::ok, metrics::Registry::kContentType, metrics_->expose(), keep));
+      }
     }
     if (grpc::looks_like_grpc(view(req[http::field::content_type]))) return serve_grpc_web(req, received);
     const Resolution r = resolved != nullptr ? *resolved : resolve(req);
@@ -712,14 +823,21 @@ Result<std::string> RequestHandler::run(const Method& method, std::string_view r
 
 std::optional<Response> RequestHandler::serve_bytes(std::string_view bytes) const {
   http::request_parser<http::string_body> parser;
-  parser.eager(true);
+  parser.eager(false);  // stops after the head, which is checked before the body is read
   parser.body_limit(options_.max_body_bytes);
   parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
   beast::error_code ec;
   std::size_t used = 0;
+  bool head_checked = false;
   while (used < bytes.size() && !parser.is_done()) {
     const std::size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
     used += n;
+    // As a session does: the head is checked before the body is read.
+    if (!ec && !head_checked && parser.is_header_done()) {
+      head_checked = true;
+      if (auto refused = refuse_head(parser.get())) return refused;
+      parser.eager(true);
+    }
     if (ec == http::error::need_more) {
       ec = {};
       if (n == 0) break;

@@ -108,6 +108,19 @@ class RequestHandler {
   // An HTTP/1.1 request that could not be read (read_error_response's
   // answer), counted as rejected; nullopt when nobody is there to answer.
   std::optional<Response> refuse_unread(boost::beast::error_code ec) const;
+  // An HTTP/1.1 request whose head (request line and headers) is read,
+  // before its body is: the framing and Host rules of RFC 9112, where a
+  // request that breaks them is refused and the connection closed (its
+  // body's end cannot be trusted, and a body read as a next request would
+  // be a smuggled one):
+  //  - Transfer-Encoding must end in chunked, once (else 400), and name no
+  //    other coding (501: gzip and others are not supported as transfer
+  //    codings; Content-Encoding is the place for gzip);
+  //  - an HTTP/1.1 request has exactly one Host line (400);
+  //  - an absolute-form target ("http://host/path") is taken as its path,
+  //    with the target's authority as Host (RFC 9112 3.2.2), which is why
+  //    `request` may change.
+  std::optional<Response> refuse_head(Request& request) const;
   // grpc.health.v1.Health and server reflection over this table.
   const GrpcServices& grpc_services() const noexcept { return *grpc_services_; }
   metrics::Registry& metrics() const noexcept { return *metrics_; }

@@ -56,6 +56,82 @@ TEST_F(RequestHandlerTest, ProbesAnswerForKnativeAndOpenFaasAndReadinessFailsWhi
   EXPECT_EQ(get("/healthz"), 200u);
 }
 
+// RFC 9112 6.3: a Transfer-Encoding that does not end in chunked leaves the
+// body's length unknown; reading the request as having no body would run
+// its body as the next request (smuggling). Refused, and the connection
+// closed; other transfer codings are not implemented (501).
+TEST_F(RequestHandlerTest, ATransferEncodingNotEndingInChunkedIsRefusedAndCloses) {
+  namespace http = boost::beast::http;
+  const std::string smuggled = post("/t.TService/add", "application/proto", testing::varint_field(1, 1));
+  auto with_coding = [&](const std::string& codings) {
+    return "POST /t.TService/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nTransfer-Encoding: " +
+           codings + "\r\n\r\n" + smuggled;
+  };
+  for (const char* codings : {"chunked, identity", "identity", "gzip", "chunked, chunked", "chunked;x=1, br"}) {
+    const Response r = answer(with_coding(codings));
+    EXPECT_EQ(r.result_int(), 400u) << codings << " -> " << r.body();
+    EXPECT_EQ(code_of(r), "invalid_argument") << codings;
+    EXPECT_NE(r.body().find("does not end in chunked"), std::string::npos) << r.body();
+    EXPECT_FALSE(r.keep_alive()) << codings;
+  }
+  Response r = answer(
+      "POST /t.TService/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nTransfer-Encoding: gzip\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 501u) << r.body();
+  EXPECT_NE(r.body().find("transfer coding 'gzip' is not supported"), std::string::npos) << r.body();
+  EXPECT_FALSE(r.keep_alive());
+  // Chunked alone, in any case, is read as ever.
+  r = answer("POST /t.TService/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nTransfer-Encoding: "
+             "Chunked\r\n\r\n2\r\n" + testing::varint_field(1, 5) + "\r\n0\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(testing::read_varints(r.body())[1], 5u);
+}
+
+// RFC 9112 3.2: an HTTP/1.1 request has one Host line; a server accepts an
+// absolute-form target and takes its authority as the Host.
+TEST_F(RequestHandlerTest, HostIsRequiredOnceAndAnAbsoluteFormTargetIsItsPath) {
+  const std::string args = testing::varint_field(1, 40) + testing::varint_field(2, 2);
+  auto add = [&](const std::string& target, const std::string& host_lines) {
+    return answer("POST " + target + " HTTP/1.1\r\n" + host_lines +
+                  "Content-Type: application/proto\r\nContent-Length: " + std::to_string(args.size()) + "\r\n\r\n" +
+                  args);
+  };
+  Response r = add("/t.TService/add", "");
+  EXPECT_EQ(r.result_int(), 400u) << r.body();
+  EXPECT_NE(r.body().find("needs a Host header"), std::string::npos) << r.body();
+  r = add("/t.TService/add", "Host: a\r\nHost: b\r\n");
+  EXPECT_EQ(r.result_int(), 400u) << r.body();
+  EXPECT_NE(r.body().find("2 Host headers"), std::string::npos) << r.body();
+  r = add("http://127.0.0.1:8000/t.TService/add", "Host: elsewhere\r\n");
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(testing::read_varints(r.body())[1], 42u);
+  r = add("HTTP://127.0.0.1:8000/t.TService/add?x=1", "");  // its authority is the Host
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  r = add("ftp://127.0.0.1/t.TService/add", "Host: x\r\n");
+  EXPECT_EQ(r.result_int(), 400u) << r.body();
+  r = add("http:///t.TService/add", "Host: x\r\n");
+  EXPECT_EQ(r.result_int(), 400u) << r.body();
+  EXPECT_EQ(answer("GET http://x HTTP/1.1\r\nHost: x\r\n\r\n").result_int(), 404u);  // the path "/"
+  // HTTP/1.0 has no Host rule.
+  EXPECT_EQ(answer("GET /healthz HTTP/1.0\r\n\r\n").result_int(), 200u);
+}
+
+// The probes and /metrics answer HEAD as GET, without the body (RFC 9110
+// 9.3.2); a function's path answers HEAD with 405, as connect-go does.
+TEST_F(RequestHandlerTest, ProbesAndMetricsAnswerHead) {
+  namespace http = boost::beast::http;
+  for (const char* path : {"/healthz", "/health/readiness", "/metrics"}) {
+    const Response got = answer(std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    const Response head = answer(std::string("HEAD ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(head.result_int(), 200u) << path;
+    EXPECT_EQ(head.body(), "") << path;
+    EXPECT_EQ(head[http::field::content_type], got[http::field::content_type]) << path;
+    EXPECT_NE(head[http::field::content_length], "0") << path;
+  }
+  EXPECT_EQ(answer("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[http::field::content_length], "3");
+  EXPECT_EQ(answer("HEAD /t.TService/echo HTTP/1.1\r\nHost: x\r\n\r\n").result_int(), 405u);
+}
+
 TEST_F(RequestHandlerTest, Healthz) {
   const Response r = answer("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.result_int(), 200u);
@@ -192,7 +268,6 @@ TEST_F(RequestHandlerTest, ConnectGetCallsFunctionsWithoutSideEffects) {
       {"/t.TService/echo?encoding=proto&message=%4", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=proto&message=a&message=b", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=proto&base64=1&message=a+b", 400, "invalid_argument"},
-      {"/t.TService/echo?encoding=proto&base64=yes&message=a", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=json&message=%7B%22text%22:1%7D", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=proto&compression=br&message=a", 501, "unimplemented"},
       {"/t.TService/echo?encoding=proto&compression=gzip&message=a", 400, "invalid_argument"},
@@ -202,6 +277,14 @@ TEST_F(RequestHandlerTest, ConnectGetCallsFunctionsWithoutSideEffects) {
     r = answer(get(c.target));
     EXPECT_EQ(r.result_int(), c.status) << c.target << " -> " << r.body();
     EXPECT_EQ(code_of(r), c.code) << c.target << " -> " << r.body();
+  }
+  // "Other values for the base64 parameter will simply be ignored": the
+  // message is then percent-encoded as without it.
+  for (const char* other : {"2", "yes", "0", ""}) {
+    r = answer(get("/t.TService/echo?encoding=proto&base64=" + std::string(other) + "&message=" +
+                   percent_encoded(bytes)));
+    EXPECT_EQ(r.result_int(), 200u) << other << " -> " << r.body();
+    EXPECT_EQ(r.body(), bytes) << other;
   }
   EXPECT_EQ(answer(get("/t.TService/add")).at(http::field::allow), "POST");
   EXPECT_EQ(answer("PUT /t.TService/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").at(http::field::allow),
@@ -241,6 +324,17 @@ TEST_F(RequestHandlerTest, GzipRequestsAreInflatedAndLargeAnswersGzippedWhenAcce
   auto echoed = [&](const std::string& headers, const std::string& body) {
     return answer(post("/t.TService/echo", "application/proto", body, headers));
   };
+  // A weight of 0 refuses a coding (RFC 9110 12.4.2).
+  for (const char* refused : {"Accept-Encoding: gzip;q=0, identity\r\n", "Accept-Encoding: GZIP; Q=0.000\r\n",
+                              "Content-Encoding: gzip\r\nAccept-Encoding: gzip;q=0\r\n"}) {
+    const std::string body =
+        std::string(refused).find("Content-Encoding") != std::string::npos ? grpc::gzip_compress(echo_args) : echo_args;
+    r = echoed(refused, body);
+    EXPECT_EQ(r.result_int(), 200u) << refused << r.body();
+    EXPECT_EQ(r[http::field::content_encoding], "") << refused;
+  }
+  r = echoed("Accept-Encoding: gzip;q=0.001\r\n", echo_args);
+  EXPECT_EQ(r[http::field::content_encoding], "gzip");
   r = echoed("Accept-Encoding: br, gzip;q=0.5, identity\r\n", echo_args);
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   EXPECT_EQ(r[http::field::content_encoding], "gzip");
