@@ -916,9 +916,10 @@ class JetStreamEntityStore final : public EntityStore {
       auto made = ensure(inbox_key(m.target(), origin + "o" + std::to_string(i)), encode(inbox_message(m, now)));
       if (!made.ok()) return std::move(made).error();
     }
-    // Cancellations before the new delayed messages: a reply may cancel a
-    // token and use it again. Its own new ones are never cancelled (when
-    // the effects are applied again).
+    // Cancellations before the new delayed messages (BatchResult: they are
+    // of earlier replies' messages, and a reply may cancel a token and arm
+    // it again). Its own new ones are never cancelled (when the effects are
+    // applied again).
     for (const std::string& token : fx.cancellations()) {
       std::vector<std::pair<std::string, Row<pb::DelayedMessage>>> pending;
       {

@@ -755,7 +755,8 @@ class SqliteEntityStore final : public EntityStore {
       for (const EntityMessage& m : r.outgoing) queue(seqs, m, now_ms);
       seqs.save();
     }
-    // Cancellations first: a reply may cancel a token and reuse it.
+    // Cancellations first (BatchResult: they are of earlier replies' messages,
+    // and a reply may cancel a token and arm it again).
     for (const std::string& token : r.cancellations) {
       Stmt& s = w_.cancel_delayed;
       Using u(s);

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <utility>
+#include <vector>
 
 namespace dispatch::statefun {
 namespace {
@@ -121,13 +122,35 @@ std::optional<Refusal> to_batch_result(const EntityBatch& batch, const pb::FromF
     msg.value = m.argument().value();
     out.outgoing.push_back(std::move(msg));
   }
+  // StateFun applies delayed_invocations in list order: a cancellation drops
+  // whatever message is pending with its token at that point, one armed
+  // earlier in this reply included, and an arm after it takes the token
+  // afresh. A store applies `cancellations` before `delayed`, so the list is
+  // folded here into that shape: a cancellation of a token this reply armed
+  // drops that new message and reaches no store; any other one cancels a
+  // message of an earlier reply. (The fold cannot see earlier replies: an
+  // arm of a token still pending from one, cancelled again later in the same
+  // reply, leaves the earlier message pending where StateFun fails the job.)
+  std::map<std::string, std::size_t> armed;  // token -> its live message in out.delayed
+  std::vector<bool> dropped;                 // per out.delayed
   for (const auto& d : r.delayed_invocations()) {
     if (d.is_cancellation_request()) {
       if (d.cancellation_token().empty()) {
         return Refusal{"the reply cancels a delayed message without a cancellation token"};
       }
-      out.cancellations.push_back(d.cancellation_token());
+      auto own = armed.find(d.cancellation_token());
+      if (own != armed.end()) {
+        dropped[own->second] = true;
+        armed.erase(own);
+      } else {
+        out.cancellations.push_back(d.cancellation_token());
+      }
       continue;
+    }
+    if (!d.cancellation_token().empty() && armed.count(d.cancellation_token()) != 0) {
+      // StateFun fails the job here; a store would refuse the reply.
+      return Refusal{"the reply arms two delayed messages with cancellation token '" + d.cancellation_token() +
+                     "' without cancelling the first; tokens must be unique among a sender's pending messages"};
     }
     scheduler::NewDelayedMessage delayed;
     if (auto bad = target(d.target(), "delayed message", delayed.message.target)) return bad;
@@ -140,8 +163,17 @@ std::optional<Refusal> to_batch_result(const EntityBatch& batch, const pb::FromF
     delayed.message.value = d.argument().value();
     delayed.due_at_ms = now + d.delay_in_ms();
     delayed.cancellation_token = d.cancellation_token();
+    if (!delayed.cancellation_token.empty()) armed[delayed.cancellation_token] = out.delayed.size();
     out.delayed.push_back(std::move(delayed));
+    dropped.push_back(false);
   }
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < out.delayed.size(); ++i) {
+    if (dropped[i]) continue;
+    if (kept != i) out.delayed[kept] = std::move(out.delayed[i]);
+    ++kept;
+  }
+  out.delayed.resize(kept);
   for (const auto& e : r.outgoing_egresses()) {
     if (e.egress_namespace().empty() || e.egress_type().empty()) {
       return Refusal{"the reply emits to an egress without a namespace and type"};

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dispatch::statefun {
 namespace {
@@ -153,6 +156,63 @@ TEST(BatchCodec, RepliesThatCannotBeAppliedAreRefusedSayingWhy) {
     EXPECT_TRUE(refused->permanent) << c.want;
     EXPECT_NE(refused->reason.find(c.want), std::string::npos) << refused->reason;
   }
+}
+
+// A reply's delayed_invocations, written as steps: "+tok@ms" arms a
+// message to the cart in ms with token tok, "-tok" cancels tok.
+pb::FromFunction::InvocationResponse delayed_steps(std::initializer_list<const char*> steps) {
+  pb::FromFunction::InvocationResponse r;
+  for (std::string step : steps) {
+    auto* d = r.add_delayed_invocations();
+    if (step[0] == '-') {
+      d->set_is_cancellation_request(true);
+      d->set_cancellation_token(step.substr(1));
+      continue;
+    }
+    const std::size_t at = step.find('@');
+    d->set_cancellation_token(step.substr(1, at - 1));
+    d->set_delay_in_ms(std::stoll(step.substr(at + 1)));
+    d->mutable_target()->set_namespace_("shop");
+    d->mutable_target()->set_type("cart");
+    d->mutable_target()->set_id("c1");
+  }
+  return r;
+}
+
+// What a store is handed for `steps`: its cancellations, and its new
+// messages as "token@due".
+std::pair<std::vector<std::string>, std::vector<std::string>> folded(std::initializer_list<const char*> steps) {
+  BatchResult result;
+  auto refused = to_batch_result(batch(), delayed_steps(steps), kNow, modules(), 1024, result);
+  EXPECT_FALSE(refused.has_value()) << refused->reason;
+  std::vector<std::string> armed;
+  for (const auto& d : result.delayed) armed.push_back(d.cancellation_token + "@" + std::to_string(d.due_at_ms - kNow));
+  return {result.cancellations, armed};
+}
+
+using Strings = std::vector<std::string>;
+
+TEST(BatchCodec, DelayedMessagesAndCancellationsTakeEffectInTheReplysOrder) {
+  // A message this reply armed and then cancelled reaches no store.
+  EXPECT_EQ(folded({"+t@100", "-t"}), std::make_pair(Strings{}, Strings{}));
+  // Cancelled first (a message of an earlier reply), then armed afresh.
+  EXPECT_EQ(folded({"-t", "+t@100"}), std::make_pair(Strings{"t"}, Strings{"t@100"}));
+  // Armed, cancelled, armed again: the second one stays.
+  EXPECT_EQ(folded({"+t@100", "-t", "+t@200"}), std::make_pair(Strings{}, Strings{"t@200"}));
+  EXPECT_EQ(folded({"-t", "+t@100", "-t"}), std::make_pair(Strings{"t"}, Strings{}));
+  // A cancellation of another token is of an earlier reply's message.
+  EXPECT_EQ(folded({"+t1@100", "-t2"}), std::make_pair(Strings{"t2"}, Strings{"t1@100"}));
+  // Messages without a token are never cancelled.
+  EXPECT_EQ(folded({"+@100", "-t", "+@200"}), std::make_pair(Strings{"t"}, Strings{"@100", "@200"}));
+}
+
+TEST(BatchCodec, AReplyArmingOneTokenTwiceWithoutCancellingIsRefused) {
+  BatchResult result;
+  auto refused = to_batch_result(batch(), delayed_steps({"+t@100", "+t@200"}), kNow, modules(), 1024, result);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_TRUE(refused->permanent);
+  EXPECT_NE(refused->reason.find("two delayed messages with cancellation token 't'"), std::string::npos)
+      << refused->reason;
 }
 
 }  // namespace

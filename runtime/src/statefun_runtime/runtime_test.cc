@@ -1,24 +1,30 @@
 // The runtime against functions faked with the protocol's own messages
 // (libprotobuf classes of request_reply.proto), a manual clock and a real
-// SQLite store: the missing-state handshake, batches in arrival order with
-// state carried, expiration after write and after invoke, delayed messages
-// and their cancellation, retries then dead letters (and redrive), every
-// kind of bad reply dead-lettered with its reason while other entities keep
-// flowing, ingress refusals, egress read in order and POSTed until 2xx, and
-// a reply that claims its entity's next batch unless another entity waits.
+// SQLite store (the delayed-message tests also on JetStream): the
+// missing-state handshake, batches in arrival order with state carried,
+// expiration after write and after invoke, delayed messages and their
+// cancellation in a reply's list order, retries then dead letters (and
+// redrive), every kind of bad reply dead-lettered with its reason while
+// other entities keep flowing, ingress refusals, egress read in order and
+// POSTed until 2xx, and a reply that claims its entity's next batch unless
+// another entity waits.
 #include "dispatch/statefun_runtime/runtime.h"
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <ostream>
 
+#include "dispatch/jetstream/jetstream_store.h"
 #include "dispatch/sqlite/sqlite_store.h"
 #include "dispatch/stateful/value_types.h"
 #include "io/statefun/sdk/reqreply/request_reply.pb.h"
+#include "jetstream/testing/nats_server.h"
 
 namespace dispatch::statefun {
 namespace {
@@ -51,14 +57,21 @@ using Behaviour = std::function<pb::FromFunction(const pb::ToFunction&)>;
 class RuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = ::testing::TempDir() + "statefun_rt_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db";
+    name_ = std::string("statefun_rt_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (auto& c : name_) {
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';  // a parameterized test's "/backend"
+    }
+    path_ = ::testing::TempDir() + name_ + ".db";
     for (const char* s : {"", "-wal", "-shm", "-owner"}) std::remove((path_ + s).c_str());
+    store_ = open_store();
+    ASSERT_NE(store_, nullptr);
+    open();
+  }
+  virtual std::unique_ptr<scheduler::Store> open_store() {
     scheduler::SqliteOptions so;
     so.path = path_;
     so.fsync_commits = false;
-    store_ = scheduler::open_sqlite_store(so).value();
-    open();
+    return scheduler::open_sqlite_store(so).value();
   }
   void TearDown() override {
     rt_.reset();
@@ -205,6 +218,7 @@ class RuntimeTest : public ::testing::Test {
     return s ? stateful::decode_int(s->value).value() : -1;
   }
 
+  std::string name_;  // the test's, as a file or bucket name
   std::string path_;
   ManualClock clock_;
   std::unique_ptr<scheduler::Store> store_;
@@ -421,7 +435,151 @@ TEST_F(RuntimeTest, StateExpiresAfterInvokeUnlessTheEntityIsInvoked) {
   EXPECT_TRUE(absent_seen);
 }
 
-TEST_F(RuntimeTest, DelayedMessagesFireOnceAndACancelledOneNever) {
+// The runtime on each store backend (SQLite, JetStream on a nats-server of
+// the test's own): what a reply's delayed messages and cancellations do
+// depends on how the store applies them.
+struct Backend {
+  const char* name;
+  std::function<std::unique_ptr<scheduler::Store>(const std::string& path, const std::string& name)> open;
+  // Why this backend cannot run here (empty: it can).
+  std::function<std::string()> missing = [] { return std::string(); };
+};
+
+class RuntimeOnEveryStore : public RuntimeTest, public ::testing::WithParamInterface<Backend> {
+ protected:
+  void SetUp() override {
+    if (std::string why = GetParam().missing(); !why.empty()) GTEST_SKIP() << why;
+    RuntimeTest::SetUp();
+  }
+  std::unique_ptr<scheduler::Store> open_store() override { return GetParam().open(path_, name_); }
+
+  // A timer as the StateFun SDKs answer: each message is a list of steps,
+  // "+tok@ms" (a delayed "fired tok" to itself in ms, token tok) or "-tok"
+  // (cancel tok), listed in that order in one reply's
+  // delayed_invocations; every message it gets is recorded in seen_.
+  Behaviour timer() {
+    return [this](const pb::ToFunction& req) {
+      pb::FromFunction res;
+      auto* r = res.mutable_invocation_result();
+      for (const auto& inv : req.invocation().invocations()) {
+        const std::string what = stateful::decode_string(inv.argument().value()).value();
+        seen_[req.invocation().target().id()].push_back(what);
+        std::size_t from = 0;
+        while (from < what.size() && (what[from] == '+' || what[from] == '-')) {
+          std::size_t end = what.find(',', from);
+          if (end == std::string::npos) end = what.size();
+          const std::string step = what.substr(from, end - from);
+          from = end + 1;
+          auto* d = r->add_delayed_invocations();
+          if (step[0] == '-') {
+            d->set_is_cancellation_request(true);
+            d->set_cancellation_token(step.substr(1));
+            continue;
+          }
+          const std::size_t at = step.find('@');
+          const std::string token = step.substr(1, at - 1);
+          d->set_cancellation_token(token);
+          d->set_delay_in_ms(std::stoll(step.substr(at + 1)));
+          *d->mutable_target() = req.invocation().target();
+          d->mutable_argument()->set_typename_(std::string(stateful::kStringType));
+          d->mutable_argument()->set_has_value(true);
+          d->mutable_argument()->set_value(stateful::encode_string("fired " + token));
+        }
+      }
+      return res;
+    };
+  }
+  std::size_t pending(const std::string& id) { return rt_->entity({"t/timer", id}, 10).value()->delayed.size(); }
+  // Runs while the clock moves past every delay the tests use.
+  void run_past_every_delay() {
+    for (int i = 0; i < 6; ++i) {
+      clock_.now += 1000;
+      run();
+    }
+  }
+};
+
+const Backend kBackends[] = {
+    {"sqlite",
+     [](const std::string& path, const std::string&) -> std::unique_ptr<scheduler::Store> {
+       scheduler::SqliteOptions o;
+       o.path = path;
+       o.fsync_commits = false;
+       auto s = scheduler::open_sqlite_store(o);
+       EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+       return s.ok() ? std::move(s).value() : nullptr;
+     }},
+    {"jetstream",
+     [](const std::string&, const std::string& name) -> std::unique_ptr<scheduler::Store> {
+       // One server for the whole run; buckets named after the test.
+       static scheduler::testing::NatsServer nats;
+       static const bool started = nats.start();
+       EXPECT_TRUE(started) << nats.failure();
+       if (!started) return nullptr;
+       scheduler::JetStreamOptions o;
+       o.servers = {nats.url()};
+       o.bucket = name;
+       auto s = scheduler::open_jetstream_store(o);
+       EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().what());
+       return s.ok() ? std::move(s).value() : nullptr;
+     },
+     [] {
+       return scheduler::testing::NatsServer::available() ? std::string() : scheduler::testing::NatsServer::kMissing;
+     }},
+};
+
+std::string PrintBackend(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
+INSTANTIATE_TEST_SUITE_P(Backends, RuntimeOnEveryStore, ::testing::ValuesIn(kBackends), PrintBackend);
+
+TEST_P(RuntimeOnEveryStore, AMessageArmedThenCancelledInOneReplyIsNeverDelivered) {
+  // What our SDK sends for send_after(t) then cancel_delayed(t) in one batch.
+  behaviour_ = timer();
+  send("t/timer", "x", "+t@1000,-t");
+  run();
+  EXPECT_EQ(pending("x"), 0u);
+  run_past_every_delay();
+  EXPECT_EQ(seen_["x"], (std::vector<std::string>{"+t@1000,-t"}));
+  EXPECT_EQ(rt_->stats().delayed_fired, 0u);
+  EXPECT_TRUE(rt_->dead_letters(0, 10).value().empty());
+}
+
+TEST_P(RuntimeOnEveryStore, ATokenCancelledThenArmedAgainInOneReplyIsDeliveredOnce) {
+  behaviour_ = timer();
+  send("t/timer", "x", "-t,+t@1000");  // nothing to cancel yet
+  run();
+  EXPECT_EQ(pending("x"), 1u);
+  send("t/timer", "x", "-t,+t@3000");  // cancels the first, arms a later one
+  run();
+  EXPECT_EQ(pending("x"), 1u);
+  clock_.now += 1000;
+  run();
+  EXPECT_EQ(rt_->stats().delayed_fired, 0u) << "the first message was not cancelled";
+  run_past_every_delay();
+  EXPECT_EQ(seen_["x"], (std::vector<std::string>{"-t,+t@1000", "-t,+t@3000", "fired t"}));
+  EXPECT_EQ(rt_->stats().delayed_fired, 1u);
+  EXPECT_TRUE(rt_->dead_letters(0, 10).value().empty());
+}
+
+TEST_P(RuntimeOnEveryStore, ACancellationInAReplyReachesAnEarlierRepliesMessageNotTheNewOnesBeforeIt) {
+  behaviour_ = timer();
+  send("t/timer", "x", "+t2@2000");
+  run();
+  send("t/timer", "x", "+t1@1000,-t2");
+  run();
+  EXPECT_EQ(pending("x"), 1u);
+  run_past_every_delay();
+  EXPECT_EQ(seen_["x"], (std::vector<std::string>{"+t2@2000", "+t1@1000,-t2", "fired t1"}));
+  // Best effort: cancelling a message that was delivered changes nothing.
+  send("t/timer", "x", "-t1");
+  run();
+  EXPECT_EQ(seen_["x"], (std::vector<std::string>{"+t2@2000", "+t1@1000,-t2", "fired t1", "-t1"}));
+  EXPECT_EQ(rt_->stats().delayed_fired, 1u);
+  EXPECT_TRUE(rt_->dead_letters(0, 10).value().empty());
+}
+
+TEST_P(RuntimeOnEveryStore, DelayedMessagesFireOnceAndACancelledOneNever) {
   // "arm": a delayed "fire" in 1 s and a "doomed" one in 2 s with token t;
   // "cancel": cancels t.
   behaviour_ = [this](const pb::ToFunction& req) {

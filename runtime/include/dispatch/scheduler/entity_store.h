@@ -121,6 +121,12 @@ struct BatchResult {
   // after invoke): name and new expiration.
   std::vector<std::pair<std::string, int64_t>> touched;
   std::vector<EntityMessage> outgoing;
+  // A reply's delayed messages and cancellations take effect in the order
+  // the function listed them; the runtime folds that list into these two,
+  // which a store applies cancellations first: `cancellations` name
+  // messages armed by earlier replies (a token cancelled, then armed again
+  // by this reply, is in both), and `delayed` holds only the reply's
+  // messages that no later entry of its list cancelled.
   std::vector<NewDelayedMessage> delayed;
   // Tokens of the entity's own pending delayed messages to drop (best
   // effort: one that fired already is not there any more).
