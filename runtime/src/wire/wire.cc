@@ -100,24 +100,42 @@ bool split_double(double ticks, std::int64_t num, std::int64_t den, Timespan* ou
 }
 
 // seconds+nanos -> ticks of num/den seconds, truncated toward zero.
+std::string describe(const Timespan& t) {
+  return std::to_string(t.seconds) + " s " + std::to_string(t.nanos) + " ns";
+}
+
 bool join_ticks(const Timespan& t, std::int64_t num, std::int64_t den, i128* ticks,
                 std::string* why) {
   if (num <= 0 || den <= 0) {
     *why = "invalid tick ratio";
     return false;
   }
-  i128 total = static_cast<i128>(t.seconds) * kNanosPerSecond + t.nanos;
+  const i128 total = static_cast<i128>(t.seconds) * kNanosPerSecond + t.nanos;
   i128 scaled;
   if (__builtin_mul_overflow(total, static_cast<i128>(den), &scaled)) {
     *why = "value out of range of the C++ duration";
     return false;
   }
-  *ticks = scaled / (static_cast<i128>(num) * kNanosPerSecond);
-  return true;
-}
-
-std::string describe(const Timespan& t) {
-  return std::to_string(t.seconds) + " s " + std::to_string(t.nanos) + " ns";
+  const i128 unit = static_cast<i128>(num) * kNanosPerSecond;
+  const i128 whole = scaled / unit, rest = scaled % unit;
+  // The tick that encodes to exactly this value: split_ticks writes a tick
+  // that is no whole number of nanoseconds (1/3 s) truncated toward zero,
+  // so it may be the next one away from zero. None: the value is finer
+  // than the C++ type holds (1.5 ms into milliseconds), and dropping the
+  // rest would be silent truncation.
+  const i128 candidates[] = {whole, rest > 0 ? whole + 1 : rest < 0 ? whole - 1 : whole};
+  for (i128 tick : candidates) {
+    i128 back;
+    if (__builtin_mul_overflow(tick, unit / kNanosPerSecond, &back)) continue;
+    if (__builtin_mul_overflow(back, static_cast<i128>(kNanosPerSecond), &back)) continue;
+    if (back / den == total) {
+      *ticks = tick;
+      return true;
+    }
+  }
+  *why = describe(t) + " is not a whole number of the C++ duration's ticks of " + std::to_string(num) + "/" +
+         std::to_string(den) + " s: it would lose precision";
+  return false;
 }
 
 }  // namespace

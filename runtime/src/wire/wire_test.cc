@@ -78,14 +78,46 @@ TEST(Duration, JoinsBackIntoTicks) {
   std::string why;
   ASSERT_TRUE(timespan_to_ticks({1, 500'000'000}, 1, 1000, INT64_MIN, INT64_MAX, &ticks, &why));
   EXPECT_EQ(ticks, 1500);
-  // 1.5 s in whole seconds truncates toward zero.
-  ASSERT_TRUE(timespan_to_ticks({-1, -500'000'000}, 1, 1, INT64_MIN, INT64_MAX, &ticks, &why));
-  EXPECT_EQ(ticks, -1);
+  // 1.5 s in whole seconds would lose precision: an error, not truncation
+  // (docs/types.md, Evolution), in either sign.
+  EXPECT_FALSE(timespan_to_ticks({-1, -500'000'000}, 1, 1, INT64_MIN, INT64_MAX, &ticks, &why));
+  EXPECT_NE(why.find("not a whole number of the C++ duration's ticks of 1/1 s"), std::string::npos) << why;
+  EXPECT_FALSE(timespan_to_ticks({0, 1'500'000}, 1, 1000, INT64_MIN, INT64_MAX, &ticks, &why));  // 1.5 ms
+  ASSERT_TRUE(timespan_to_ticks({-2, 0}, 1, 1, INT64_MIN, INT64_MAX, &ticks, &why));
+  EXPECT_EQ(ticks, -2);
   // 100 s of nanoseconds does not fit an int32 rep.
   EXPECT_FALSE(timespan_to_ticks({100, 0}, 1, 1'000'000'000, INT32_MIN, INT32_MAX, &ticks, &why));
   EXPECT_NE(why.find("does not fit"), std::string::npos);
   std::uint64_t u = 0;
   EXPECT_FALSE(timespan_to_ticks({-1, 0}, 1, 1, UINT64_MAX, &u, &why));
+}
+
+// A tick that is no whole number of nanoseconds (1/3 s, 1/60 s) encodes
+// truncated to the nanosecond, and decodes to itself again; what the
+// fuzzer or another language sends between two such ticks is refused.
+TEST(Duration, TicksOfNoWholeNanosecondsComeBackAsThemselves) {
+  for (const auto& [num, den] : {std::pair<std::int64_t, std::int64_t>{1, 3}, {1, 60}, {7, 3}, {1, 7}, {1, 1'000'000'000'000}}) {
+    for (std::int64_t tick : {std::int64_t{1}, std::int64_t{-1}, std::int64_t{-7}, std::int64_t{5}, std::int64_t{1'000'003},
+                              std::int64_t{-999'999'999}}) {
+      Timespan t;
+      ASSERT_TRUE(ticks_to_duration(tick, num, den, &t)) << tick << " of " << num << "/" << den;
+      std::int64_t back = 0;
+      std::string why;
+      ASSERT_TRUE(timespan_to_ticks(t, num, den, INT64_MIN, INT64_MAX, &back, &why)) << why;
+      if (den <= 1'000'000'000) {  // finer than 1 ns: truncated
+        EXPECT_EQ(back, tick) << num << "/" << den;
+      }
+      Timespan ts;
+      ASSERT_TRUE(ticks_to_timestamp(tick, num, den, &ts));
+      ASSERT_TRUE(timespan_to_ticks(ts, num, den, INT64_MIN, INT64_MAX, &back, &why)) << why;
+      if (den <= 1'000'000'000) {
+        EXPECT_EQ(back, tick) << "timestamp " << num << "/" << den;
+      }
+    }
+  }
+  std::int64_t ticks = 0;
+  std::string why;
+  EXPECT_FALSE(timespan_to_ticks({0, 200'000'000}, 1, 3, INT64_MIN, INT64_MAX, &ticks, &why));  // 0.6 of a tick
 }
 
 TEST(Timestamp, FloorsNegativeTimes) {

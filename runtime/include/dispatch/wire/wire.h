@@ -79,8 +79,8 @@ bool ticks_to_timestamp(std::uint64_t ticks, std::int64_t num, std::int64_t den,
 bool ticks_to_timestamp(double ticks, std::int64_t num, std::int64_t den, Timespan* out) noexcept;
 
 // The inverse, for decoders: checks the Duration/Timestamp invariants and
-// that the result fits [min, max] of the C++ rep (integer ticks truncate
-// toward zero). On failure returns false and says why in *why.
+// that the result fits [min, max] of the C++ rep (integer ticks must hold
+// it exactly). On failure returns false and says why in *why.
 bool duration_is_valid(const Timespan& t, std::string* why);
 bool timestamp_is_valid(const Timespan& t, std::string* why);
 bool timespan_to_ticks(const Timespan& t, std::int64_t num, std::int64_t den, std::int64_t min,
