@@ -1727,11 +1727,13 @@ class JetStreamStore final : public Store {
         c.set_input(next.input);
         c.set_expiration_at_ms(next.expiration_at_ms);
         c.set_attempts(0);
+        c.set_restarts(0);
         forget_poll(c);
         c.set_state(static_cast<int>(CallState::pending));
         c.set_next_attempt_at_ms(std::max(now_ms, next.not_before_ms));
       } else if (o.restart) {
         forget_poll(c);
+        c.set_restarts(c.restarts() + 1);
         c.set_state(static_cast<int>(CallState::pending));
         c.set_next_attempt_at_ms(o.next_attempt_at_ms);
       } else {
@@ -1789,6 +1791,7 @@ class JetStreamStore final : public Store {
                                                     std::string(state_name(s)));
       }
       c->set_attempts(0);
+      c->set_restarts(0);
       c->set_status(0);
       c->clear_error_type();
       c->clear_error_message();

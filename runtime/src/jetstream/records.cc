@@ -69,6 +69,7 @@ CallRecord to_record(const pb::Call& c) {
   r.input = c.input();
   r.state = state_of(c);
   r.attempts = c.attempts();
+  r.restarts = c.restarts();
   r.next_attempt_at_ms = c.next_attempt_at_ms();
   r.expiration_at_ms = c.expiration_at_ms();
   r.created_at_ms = c.created_at_ms();

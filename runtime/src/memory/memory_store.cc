@@ -134,12 +134,14 @@ class MemoryStore final : public Store {
         r.expiration_at_ms = next.expiration_at_ms;
         row->fair_key = r.tenant.empty() ? r.function : r.tenant;
         r.attempts = 0;
+        r.restarts = 0;
         forget_poll(r);
         move(*row, CallState::pending, std::max(now_ms, next.not_before_ms));
         return true;
       }
       if (outcome.restart) {
         forget_poll(r);
+        r.restarts++;
         move(*row, CallState::pending, outcome.next_attempt_at_ms);
         return true;
       }
@@ -200,6 +202,7 @@ class MemoryStore final : public Store {
                                                     std::string(state_name(r.state)));
       }
       r.attempts = 0;
+      r.restarts = 0;
       r.status = 0;
       r.error_type.clear();
       r.error_message.clear();

@@ -453,22 +453,35 @@ struct Scheduler::Impl {
       o.state = CallState::failed;
     } else {
       const FunctionPolicy& policy = policy_for(c.function);
+      // A resume the function cannot take starts it again from its input.
+      // Each run from the input counts against max_attempts, as each
+      // delivery of a step does: a Poll resets attempts (every step has
+      // max_attempts deliveries of its own) but not restarts, so a
+      // function that can never take its resume ends instead of running
+      // from its input again at every Poll.
+      const bool restart = c.polled && status == RunStatus::incompatible_state;
+      const uint32_t runs = c.restarts + 1;  // from the input, this one included
+      // The n-th restart waits as the n-th retry does.
+      const uint32_t retry = restart ? std::max(c.attempts, runs) : c.attempts;
       int64_t wait = 0;
       {
         std::lock_guard<std::mutex> lock(mu);
-        wait = policy::full_jitter_ms(policy::backoff_cap_ms(c.attempts, policy), rng);
+        wait = policy::full_jitter_ms(policy::backoff_cap_ms(retry, policy), rng);
       }
       o.next_attempt_at_ms = now + wait;
       if (policy.max_attempts != 0 && c.attempts >= policy.max_attempts) {
         o.state = CallState::failed;
         o.error_message = "gave up after " + std::to_string(c.attempts) + " attempts: " + o.error_message;
+      } else if (restart && policy.max_attempts != 0 && runs >= policy.max_attempts) {
+        o.state = CallState::failed;
+        o.error_message = "gave up after " + std::to_string(runs) +
+                          " runs from its input, each ended by a resume it could not take: " + o.error_message;
       } else if (c.expiration_at_ms != 0 && o.next_attempt_at_ms >= c.expiration_at_ms) {
         o.state = CallState::failed;
         o.error_message = "the call expires before its next attempt; last error: " + o.error_message;
       } else {
         o.state = CallState::pending;
-        // A resume the function cannot take: start it again from its input.
-        o.restart = c.polled && status == RunStatus::incompatible_state;
+        o.restart = restart;
       }
     }
     if (o.state == CallState::pending) {

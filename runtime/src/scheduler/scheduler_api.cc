@@ -70,6 +70,7 @@ void to_info(const CallRecord& r, admin::CallInfo* info) {
   info->set_endpoint(r.endpoint);
   info->set_state(static_cast<admin::CallState>(r.state));
   info->set_attempts(r.attempts);
+  info->set_restarts(r.restarts);
   info->set_status(r.status);
   info->set_status_name(std::string(run_status_name(static_cast<RunStatus>(r.status))));
   info->set_output_type_url(r.output_type_url);

@@ -2,7 +2,8 @@
 // permanent errors not retried, backoff within its jitter caps, max attempts,
 // expiration, AIMD on 429, fairness share, cancel, idempotency, batch through
 // the Dispatch route, admin routes, recovery after a restart; Poll: children,
-// resumes with results, timers, refused calls, tail calls, restarts; bad
+// resumes with results, timers, refused calls, tail calls, restarts (and
+// their bound and backoff, however many Polls come between them); bad
 // Polls (out-of-range bounds, 10,000 calls, oversized or empty states, an
 // unreachable child endpoint) on the in-memory store.
 #include "dispatch/scheduler/scheduler.h"
@@ -1032,6 +1033,122 @@ TEST_F(SchedulerTest, AResumeTheFunctionCannotTakeStartsItAgainFromItsInput) {
   EXPECT_EQ(get(id).state, CallState::completed);
   EXPECT_EQ(get(id).output, "fresh");
   EXPECT_EQ(runs.load(), 2);
+}
+
+// A replica that can never take a resume (a rolling deploy, a broken
+// build): each run from the input polls one child, and each resume is
+// answered INCOMPATIBLE_STATE. The call runs from its input max_attempts
+// times (so it is restarted max_attempts - 1 times) and fails with that
+// status, though every Poll reset its attempts.
+TEST_F(SchedulerTest, AFunctionThatCanNeverTakeItsResumeFailsAfterMaxAttemptsRunsFromItsInput) {
+  std::atomic<int> runs{0}, resumes{0};
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "shop.add") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    if (r.has_input()) {
+      ++runs;
+      return poll::poll_response("old", {poll::child(1, "shop.add", "a")}, 1, 1);
+    }
+    ++resumes;
+    return run_response(sdk::STATUS_INCOMPATIBLE_STATE, "", "state from another version");
+  });
+  FunctionPolicy policy;
+  policy.max_attempts = 4;
+  policy.min_backoff = std::chrono::milliseconds(100);
+  policy.max_backoff = std::chrono::milliseconds(100'000);
+  open(ep, policy);
+  const std::string id = dispatch(call("wf.main"));
+  for (int i = 0; i < 100 && !is_final(get(id).state); ++i) {
+    round();
+    clock_.t += 1000;  // past any backoff here (the third restart waits at most 400 ms)
+  }
+  CallRecord r = get(id);
+  EXPECT_EQ(r.state, CallState::failed);
+  EXPECT_EQ(r.status, static_cast<int>(RunStatus::incompatible_state));
+  EXPECT_EQ(r.error_type, "test");
+  EXPECT_NE(r.error_message.find("gave up after 4 runs from its input, each ended by a resume it could not take: "
+                                 "state from another version"),
+            std::string::npos)
+      << r.error_message;
+  EXPECT_EQ(r.restarts, 3u);
+  EXPECT_EQ(runs.load(), 4);
+  EXPECT_EQ(resumes.load(), 4);
+  EXPECT_EQ(scheduler_->children(id, 100, "").value().size(), 4u);  // one child per run
+  // Nothing is left to deliver.
+  clock_.t += 3600 * 1000;
+  round();
+  EXPECT_EQ(runs.load(), 4);
+}
+
+// Restarts back off as retries do: the n-th waits up to min_backoff *
+// 2^(n-1), not min_backoff each time (which let such a call spin).
+TEST_F(SchedulerTest, RestartsBackOffLikeRetries) {
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "shop.add") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    if (r.has_input()) return poll::poll_response("old", {poll::child(1, "shop.add", "a")}, 1, 1);
+    return run_response(sdk::STATUS_INCOMPATIBLE_STATE, "", "state from another version");
+  });
+  FunctionPolicy policy;
+  policy.max_attempts = 0;  // no limit: only the backoff is looked at
+  policy.min_backoff = std::chrono::milliseconds(100);
+  policy.max_backoff = std::chrono::milliseconds(100'000);
+  open(ep, policy);
+  const std::string id = dispatch(call("wf.main"));
+  int64_t waited = 0;
+  for (uint32_t n = 1; n <= 8; ++n) {
+    // From the input to the Poll, the child, the resume that restarts it.
+    for (int i = 0; i < 10 && get(id).restarts < n; ++i) round();
+    CallRecord r = get(id);
+    ASSERT_EQ(r.restarts, n);
+    ASSERT_EQ(r.state, CallState::pending);
+    const int64_t wait = r.next_attempt_at_ms - clock_.t;
+    EXPECT_GE(wait, 0);
+    EXPECT_LE(wait, int64_t{100} << (n - 1)) << "restart " << n;
+    waited += wait;
+    clock_.t += wait;
+  }
+  // Eight waits of at most 100 ms each would be 800 ms at most; the caps
+  // sum to 25,500 ms.
+  EXPECT_GT(waited, 800);
+}
+
+// Many Polls, more than max_attempts, each resume failing temporarily
+// until its last allowed delivery, after a restart (a rolling deploy): the
+// workflow completes. A Poll resets attempts, and a restart does not eat
+// into later steps' deliveries.
+TEST_F(SchedulerTest, AWorkflowThatPollsManyMoreTimesThanMaxAttemptsCompletes) {
+  constexpr int kSteps = 12;
+  std::atomic<bool> restarted{false};
+  std::map<std::string, int> failed_resumes;  // by state: the step it resumes
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.function() == "shop.add") return run_response(sdk::STATUS_OK, "out:" + r.input().value());
+    if (r.has_input()) return poll::poll_response("0", {poll::child(1, "shop.add", "0")}, 1, 1);
+    if (!restarted.exchange(true)) {
+      return run_response(sdk::STATUS_INCOMPATIBLE_STATE, "", "state from another version");
+    }
+    const std::string state = r.poll_result().coroutine_state();
+    // Two temporary failures, then the third (last allowed) delivery goes on.
+    if (failed_resumes[state]++ < 2) return run_response(sdk::STATUS_TEMPORARY_ERROR, "", "busy");
+    const int step = std::stoi(state) + 1;
+    if (step == kSteps) return run_response(sdk::STATUS_OK, "done after " + state);
+    const std::string next = std::to_string(step);
+    return poll::poll_response(next, {poll::child(1, "shop.add", next)}, 1, 1);
+  });
+  FunctionPolicy policy;
+  policy.max_attempts = 3;
+  policy.min_backoff = std::chrono::milliseconds(10);
+  policy.max_backoff = std::chrono::milliseconds(10);
+  open(ep, policy);
+  const std::string id = dispatch(call("wf.main"));
+  for (int i = 0; i < 500 && !is_final(get(id).state); ++i) {
+    round();
+    clock_.t += 10;
+  }
+  CallRecord r = get(id);
+  ASSERT_EQ(r.state, CallState::completed) << r.error_message;
+  EXPECT_EQ(r.output, "done after " + std::to_string(kSteps - 1));
+  EXPECT_EQ(r.restarts, 1u);
+  EXPECT_EQ(scheduler_->stats().polls, static_cast<uint64_t>(kSteps + 1));  // the run before the restart too
+  EXPECT_EQ(failed_resumes.size(), static_cast<std::size_t>(kSteps));
 }
 
 // Bad input from an endpoint's Poll, on the in-memory store: each such call

@@ -476,6 +476,57 @@ TEST_P(StoreConformance, ARestartForgetsTheStateTheChildrenAndTheResults) {
   EXPECT_EQ(again.input, "in");
 }
 
+// The count of restarts spans the call's life: a Poll resets attempts but
+// keeps restarts (the scheduler bounds restarts with it); a tail call and a
+// retry start it again from 0.
+TEST_P(StoreConformance, RestartsAreCountedAcrossPollsUntilATailCallOrARetry) {
+  const std::string id = enqueue(call("t.workflow"));
+  // Runs `id` from its input to a Poll for one child, completes the child
+  // and answers the resume with a restart.
+  auto poll_then_restart = [&](int64_t now) {
+    auto kids = start_parent(id, 1, 1, 1, now);
+    EXPECT_EQ(get(id).attempts, 0u);
+    complete(kids.back(), "a", now + 1);  // this run's child (the list holds earlier runs' too)
+    CallRecord p = claim_one(id, now + 2);
+    EXPECT_TRUE(p.polled);
+    Outcome restart;
+    restart.state = CallState::pending;
+    restart.status = 8;  // INCOMPATIBLE_STATE
+    restart.restart = true;
+    restart.next_attempt_at_ms = now + 3;
+    for (const ChildResult& r : p.results) restart.consumed.push_back(r.seq);
+    EXPECT_TRUE(finish(p, restart, now + 2));
+  };
+  EXPECT_EQ(get(id).restarts, 0u);
+  poll_then_restart(1000);
+  EXPECT_EQ(get(id).restarts, 1u);
+  EXPECT_EQ(get(id).attempts, 1u);  // the resume's delivery
+  poll_then_restart(2000);
+  EXPECT_EQ(get(id).restarts, 2u);  // the Poll between the two kept it
+  // A tail call: another function's life, counted from 0.
+  CallRecord fresh = claim_one(id, 3000);
+  EXPECT_FALSE(fresh.polled);
+  EXPECT_EQ(fresh.restarts, 2u);
+  Outcome tail;
+  tail.state = CallState::pending;
+  tail.status = 1;
+  tail.tail_call = call("t.workflow2");
+  ASSERT_TRUE(finish(fresh, tail, 3000));
+  EXPECT_EQ(get(id).restarts, 0u);
+  poll_then_restart(4000);
+  EXPECT_EQ(get(id).restarts, 1u);
+  // Failed, then retried by hand: counted from 0 again.
+  CallRecord last = claim_one(id, 5000);
+  Outcome failed;
+  failed.state = CallState::failed;
+  failed.status = 8;
+  failed.error_type = "test";
+  ASSERT_TRUE(finish(last, failed, 5000));
+  EXPECT_EQ(get(id).restarts, 1u);
+  EXPECT_EQ(store_->retry_sync(id, 6000).value().restarts, 0u);
+  EXPECT_EQ(get(id).restarts, 0u);
+}
+
 TEST_P(StoreConformance, RetryingAFailedWorkflowStartsItFromItsInput) {
   const std::string parent = enqueue(call("t.workflow"));
   auto kids = start_parent(parent, 1, 1, 1);

@@ -316,6 +316,12 @@ DROP TABLE sf_state;
 ALTER TABLE sf_state_named RENAME TO sf_state;
 CREATE INDEX sf_state_expiry ON sf_state(expires_at) WHERE expires_at > 0;
 )sql"},
+    // 9: how many times a call started again from its input because it
+    // could not take a resume (CallRecord::restarts); a Poll, which resets
+    // attempts, keeps it.
+    {9, R"sql(
+ALTER TABLE calls ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 
@@ -341,7 +347,7 @@ const char* const kCallColumns =
     "id, function, endpoint, input_type, input, state, attempts, next_attempt_at, expiration_at, "
     "created_at, updated_at, status, output_type, output, error_type, error_message, "
     "idempotency_key, tenant, parent_id, root_id, lease, traceparent, tracestate, correlation_id, polled, "
-    "poll_state, poll_state_type, min_results, max_results, poll_error_type, poll_error_message, outstanding, ready";
+    "poll_state, poll_state_type, min_results, max_results, poll_error_type, poll_error_message, outstanding, ready, restarts";
 
 CallRecord read_call(const Stmt& s) {
   CallRecord r;
@@ -378,6 +384,7 @@ CallRecord read_call(const Stmt& s) {
   r.poll_error_message = s.text(30);
   r.outstanding = static_cast<uint32_t>(s.i64(31));
   r.ready = static_cast<uint32_t>(s.i64(32));
+  r.restarts = static_cast<uint32_t>(s.i64(33));
   return r;
 }
 

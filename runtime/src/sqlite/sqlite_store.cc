@@ -123,7 +123,7 @@ WriteStmts::WriteStmts(sqlite3* db) {
                 "WHERE id = ?1 AND state IN (1, 2, 6)");
   // From its input: a poll state it had is forgotten (CallTree).
   retry = Stmt(db,
-               "UPDATE calls SET state = 1, attempts = 0, next_attempt_at = ?2, status = 0, "
+               "UPDATE calls SET state = 1, attempts = 0, restarts = 0, next_attempt_at = ?2, status = 0, "
                "error_type = '', error_message = '', updated_at = ?2 "
                "WHERE id = ?1 AND state IN (4, 5)");
   get = Stmt(db, "SELECT " + cols + " FROM calls WHERE id = ?1");
@@ -257,7 +257,7 @@ class SqliteStore final : public Store {
       CallRecord r = transition(w_.retry, id, now_ms, "retry",
                                 "only failed or cancelled calls can be retried; it is");
       if (r.polled) {
-        tree_.forget_poll(id);
+        tree_.forget_poll(id, false);
         tree_.drop_results(id);
         r.polled = false;
         r.poll_state.clear();
@@ -401,7 +401,7 @@ class SqliteStore final : public Store {
       return true;
     }
     if (outcome.restart) {
-      tree_.forget_poll(id);
+      tree_.forget_poll(id, true);
       return true;
     }
     if (!outcome.parent_id.empty() && is_final(outcome.state)) {

@@ -187,9 +187,9 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   open();
   std::string id = enqueue(call("f"));
   store_.reset();
-  // The last step is names as ids in the entity tables.
-  EXPECT_EQ(sqlite_schema_version(), 8);
-  EXPECT_EQ(raw_user_version(path_), 8);
+  // The last step is the calls' restart count.
+  EXPECT_EQ(sqlite_schema_version(), 9);
+  EXPECT_EQ(raw_user_version(path_), 9);
   // Pretend the file was written by a build that knew only step 1.
   EXPECT_EQ(raw_user_version(path_,
                              "DROP INDEX calls_suspended; DROP INDEX calls_children; DROP TABLE results; "
@@ -205,6 +205,7 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
                              "CREATE INDEX calls_due ON calls(state, fair_key, next_attempt_at); "
                              "ALTER TABLE calls DROP COLUMN traceparent; "
                              "ALTER TABLE calls DROP COLUMN tracestate; "
+                             "ALTER TABLE calls DROP COLUMN restarts; "
                              "DROP TABLE sf_inbox; DROP TABLE sf_entities; DROP TABLE sf_state; "
                              "DROP TABLE sf_specs; DROP TABLE sf_delayed; DROP TABLE sf_egress; "
                              "DROP TABLE sf_egress_acks; DROP TABLE sf_dead_letters; "
@@ -220,6 +221,7 @@ TEST_F(StoreTest, MigrationsApplyMissingSteps) {
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].id, id);
   EXPECT_EQ(claimed[0].traceparent, "");  // step 4's column, empty for calls made before it
+  EXPECT_EQ(claimed[0].restarts, 0u);     // step 9's, 0 likewise
   store_.reset();
   EXPECT_EQ(raw_user_version(path_), sqlite_schema_version());
   sqlite3* db = nullptr;

@@ -61,13 +61,14 @@ SELECT id FROM d)sql"),
       continue_as_(db,
                    "UPDATE calls SET function = ?2, endpoint = ?3, input_type = ?4, input = ?5, "
                    "expiration_at = ?6, fair_key = CASE WHEN tenant = '' THEN ?2 ELSE tenant END, "
-                   "state = 1, attempts = 0, next_attempt_at = ?7, polled = 0, poll_state = x'', "
+                   "state = 1, attempts = 0, restarts = 0, next_attempt_at = ?7, polled = 0, poll_state = x'', "
                    "poll_state_type = '', min_results = 0, max_results = 0, poll_error_type = '', "
                    "poll_error_message = '', outstanding = 0, ready = 0 WHERE id = ?1"),
+      // ?2: 1 for a restart (counted), 0 for a retry (which set it to 0).
       forget_poll_(db,
                    "UPDATE calls SET polled = 0, poll_state = x'', poll_state_type = '', min_results = 0, "
                    "max_results = 0, poll_error_type = '', poll_error_message = '', outstanding = 0, "
-                   "ready = 0 WHERE id = ?1") {}
+                   "ready = 0, restarts = restarts + ?2 WHERE id = ?1") {}
 
 uint32_t CallTree::drop_consumed(const std::string& parent_id, const std::vector<uint64_t>& seqs) {
   uint32_t gone = 0;
@@ -173,9 +174,9 @@ void CallTree::continue_as(const std::string& id, const NewCall& call, int64_t n
   continue_as_.step();
 }
 
-void CallTree::forget_poll(const std::string& id) {
+void CallTree::forget_poll(const std::string& id, bool restart) {
   Using u(forget_poll_);
-  forget_poll_.bind(1, id);
+  forget_poll_.bind(1, id).bind(2, static_cast<int64_t>(restart ? 1 : 0));
   forget_poll_.step();
 }
 

@@ -64,8 +64,9 @@ class CallTree {
 
   // A tail call: `id` goes on as `call`, pending now.
   void continue_as(const std::string& id, const NewCall& call, int64_t now_ms);
-  // Forgets `id`'s poll state (a restart from its input, or a retry).
-  void forget_poll(const std::string& id);
+  // Forgets `id`'s poll state: a restart from its input (`restart`: one
+  // more restart counted), or a retry.
+  void forget_poll(const std::string& id, bool restart);
 
  private:
   // Deletes the results in `seqs` that wait for `parent_id` (its ready

@@ -231,6 +231,7 @@ void print_call(const dispatchctl::MessageTypes& types, const admin::CallInfo& c
   }
   std::printf("state        %s\n", state_text(c.state()).c_str());
   std::printf("attempts     %u\n", c.attempts());
+  if (c.restarts() != 0) std::printf("restarts     %u\n", c.restarts());
   if (c.status() != 0) std::printf("status       %s\n", c.status_name().c_str());
   if (!c.error_message().empty() || !c.error_type().empty()) {
     std::printf("error        %s: %s\n", c.error_type().c_str(), c.error_message().c_str());

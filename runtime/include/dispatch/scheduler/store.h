@@ -93,6 +93,10 @@ struct CallRecord {
   std::string input;
   CallState state = CallState::pending;
   uint32_t attempts = 0;  // deliveries started, the one running included
+  // Times the call was started again from its input because it could not
+  // take a resume (Outcome::restart). Unlike attempts, a Poll keeps it: it
+  // counts over the call's whole life, until a tail call or retry().
+  uint32_t restarts = 0;
   int64_t next_attempt_at_ms = 0;
   int64_t expiration_at_ms = 0;
   int64_t created_at_ms = 0;
@@ -151,11 +155,11 @@ struct PollOutcome {
 // (`poll` set).
 //
 // What else the write does, in the same transaction:
-// - suspended: stores the poll state, resets attempts to 0, adds the
-//   children (outstanding += their count) and is due at once if enough
-//   results already wait (ready >= min_results, or ready > 0 with nothing
-//   outstanding) or the calls were refused; else at the earlier of
-//   wake_at_ms and its expiration (never, without either).
+// - suspended: stores the poll state, resets attempts to 0 (restarts
+//   stay), adds the children (outstanding += their count) and is due at
+//   once if enough results already wait (ready >= min_results, or ready > 0
+//   with nothing outstanding) or the calls were refused; else at the
+//   earlier of wake_at_ms and its expiration (never, without either).
 // - completed or failed: a call with a parent that has not ended becomes
 //   a result of that parent (ChildResult; the parent's outstanding - 1,
 //   ready + 1; a suspended parent due now when that makes it ready); its
@@ -163,11 +167,12 @@ struct PollOutcome {
 //   waiting results are dropped.
 // - tail_call: the call goes on as that call (function, endpoint, input,
 //   expiration replaced; IDs, creation time and idempotency key kept),
-//   pending now, attempts 0, no poll state; its unfinished descendants are
-//   cancelled and its results dropped.
+//   pending now, attempts 0, restarts 0, no poll state; its unfinished
+//   descendants are cancelled and its results dropped.
 // - restart: as a retry (pending at next_attempt_at_ms), but its poll
 //   state, descendants and results go as for a tail call: the function
-//   starts again from its input (INCOMPATIBLE_STATE on a resume).
+//   starts again from its input (INCOMPATIBLE_STATE on a resume);
+//   restarts + 1.
 // - consumed: the results handed to this attempt are dropped (ready - n),
 //   unless the attempt is retried, in which case they are handed again.
 struct Outcome {
@@ -240,8 +245,8 @@ class Store {
   // (error type "canceled"). not_found for an unknown ID,
   // failed_precondition for a call already final.
   virtual void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) = 0;
-  // failed/cancelled -> pending now, attempts reset to 0, and from its
-  // input: a poll state it had is dropped.
+  // failed/cancelled -> pending now, attempts and restarts reset to 0, and
+  // from its input: a poll state it had is dropped.
   virtual void retry(std::string id, int64_t now_ms, Done<CallRecord> done) = 0;
   // running calls whose lease lapsed by `now_ms` (all running calls when
   // `all`: at start-up, one scheduler per store) -> pending. Count moved.
