@@ -508,6 +508,30 @@ TEST_F(GrpcWebTest, JsonMessagesAreAnsweredInJson) {
   EXPECT_EQ(r.result_int(), 415u);
 }
 
+// Full-body compression with Content-Encoding (PROTOCOL-WEB.md): a gzip
+// body is inflated before its frames are read, binary or text; another
+// coding is refused by name.
+TEST_F(GrpcWebTest, AGzipBodyIsInflatedAndAnotherCodingRefused) {
+  auto with_coding = [&](const std::string& content_type, const std::string& body, const std::string& coding) {
+    auto r = handler_.serve_bytes(
+        dispatch::testing::post("/t.TService/echo", content_type, body, "Content-Encoding: " + coding + "\r\n"));
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : Response{};
+  };
+  const std::string expected = grpc::frame_message("hi") + grpc::web_trailer_frame({{"grpc-status", "0"}});
+  Response r = with_coding("application/grpc-web+proto", grpc::gzip_compress(grpc::frame_message("hi")), "gzip");
+  EXPECT_EQ(r["grpc-status"], "") << r["grpc-message"];
+  EXPECT_EQ(r.body(), expected);
+  r = with_coding("application/grpc-web-text", grpc::gzip_compress(grpc::encode_web_text(grpc::frame_message("hi"))),
+                  "gzip");
+  EXPECT_EQ(*grpc::decode_web_text(r.body()), expected) << r["grpc-message"];
+  r = with_coding("application/grpc-web+proto", grpc::frame_message("hi"), "br");
+  EXPECT_EQ(r["grpc-status"], "12");
+  EXPECT_NE(r["grpc-message"].find("Content-Encoding"), boost::beast::string_view::npos) << r["grpc-message"];
+  r = with_coding("application/grpc-web+proto", "not gzip", "gzip");
+  EXPECT_EQ(r["grpc-status"], "3") << r["grpc-message"];
+}
+
 TEST_F(GrpcWebTest, PlainGrpcOverHttp1IsRefused) {
   Response r = answer("application/grpc", grpc::frame_message("hi"));
   EXPECT_EQ(r.result_int(), 415u);

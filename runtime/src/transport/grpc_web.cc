@@ -104,13 +104,20 @@ Response RequestHandler::serve_grpc_web(Request& req, Clock::time_point received
     return refuse(Error(Code::unimplemented, std::string(path.substr(0, 200)) +
                                                  " is served in protobuf only (application/grpc-web+proto)"));
   }
+  // Full-body compression (PROTOCOL-WEB.md: "supported ... using standard
+  // Content-Encoding headers"): a gzip body is inflated, within the body
+  // limit, before its frames are read; another coding is refused naming
+  // the supported ones. A signature covers the bytes as sent.
+  auto inflated = decoded_body(req);
+  if (!inflated.ok()) return refuse(inflated.error());
+  const std::string& plain = *inflated ? **inflated : req.body();
   std::string framed;
   if (type->variant == grpc::Variant::web_text) {
-    auto decoded = grpc::decode_web_text(req.body());
+    auto decoded = grpc::decode_web_text(plain);
     if (!decoded.ok()) return refuse(decoded.error());
     framed = std::move(*decoded);
   } else {
-    framed = req.body();
+    framed = plain;
   }
   grpc::MessageReader reader(options_.max_body_bytes);
   reader.append(framed);

@@ -180,6 +180,11 @@ TEST_F(RequestHandlerTest, EachRefusalHasItsStatusAndCode) {
       {"GET /t.TService/add HTTP/1.1\r\nHost: x\r\n\r\n", 405, "unimplemented"},
       {post("/t.TService/add", "text/plain", ""), 415, "unimplemented"},
       {post("/t.TService/add", "application/json", "{\"a\":"), 400, "invalid_argument"},
+      // Not JSON (RFC 8259), though protobuf 3.21's parser takes them.
+      {post("/t.TService/add", "application/json", "{\"a\":1,}"), 400, "invalid_argument"},
+      {post("/t.TService/add", "application/json", "{a:1}"), 400, "invalid_argument"},
+      {post("/t.TService/add", "application/json", "{'a':1}"), 400, "invalid_argument"},
+      {post("/t.TService/add", "application/json", "[1,]"), 400, "invalid_argument"},
       {post("/t.TService/add", "application/proto", "", "Connect-Protocol-Version: 2\r\n"), 400, "invalid_argument"},
       {post("/t.TService/add", "application/proto", "", "Connect-Timeout-Ms: soon\r\n"), 400, "invalid_argument"},
       {post("/t.TService/add", "application/proto", "", "Content-Encoding: br\r\n"), 501, "unimplemented"},
