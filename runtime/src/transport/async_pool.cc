@@ -396,8 +396,10 @@ class AsyncPool::Engine : public std::enable_shared_from_this<Engine> {
     if (call->response_headers != nullptr) copy_fields(res, *call->response_headers);
     // While the parser still holds the Content-Type it is read from.
     const beast::string_view content_type = res[http::field::content_type];
+    const beast::string_view content_encoding = res[http::field::content_encoding];
     Result<std::string> result = client_->reply_result(
-        status, std::string_view(content_type.data(), content_type.size()), std::move(res.body()), call->target);
+        status, std::string_view(content_type.data(), content_type.size()),
+        std::string_view(content_encoding.data(), content_encoding.size()), std::move(res.body()), call->target);
     conn->parser.reset();
     conn->served++;
     if (keep) {

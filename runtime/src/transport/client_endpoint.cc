@@ -4,14 +4,35 @@
 #include <poll.h>
 
 #include <boost/asio/error.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include "transport/connect.h"
+#include "transport/grpc_framing.h"
 
 namespace dispatch::transport {
 
-Result<std::string> ClientEndpoint::reply_result(int status, std::string_view content_type, std::string reply,
+namespace beast = boost::beast;
+
+Result<std::string> ClientEndpoint::reply_result(int status, std::string_view content_type,
+                                                 std::string_view content_encoding, std::string reply,
                                                  const std::string& target) const {
+  const beast::string_view coding(content_encoding.data(), content_encoding.size());
+  if (!coding.empty() && !beast::iequals(coding, "identity")) {
+    if (!beast::iequals(coding, "gzip")) {
+      return Error(Code::internal, "reply from " + where() + target + " has Content-Encoding '" +
+                                       std::string(content_encoding.substr(0, 100)) +
+                                       "', which this client does not read (it asks for none)");
+    }
+    if (!reply.empty()) {
+      auto plain = grpc::gzip_decompress(reply, options.max_response_bytes);
+      if (!plain.ok()) {
+        return Error(plain.error().code() == Code::resource_exhausted ? Code::resource_exhausted : Code::internal,
+                     "reply from " + where() + target + " (Content-Encoding: gzip): " + plain.error().message());
+      }
+      reply = std::move(*plain);
+    }
+  }
   // A plain POST: any 2xx answer's body is the result.
   if (!options.plain_content_type.empty() && status >= 200 && status < 300) return reply;
   if (status == 200) {

@@ -49,9 +49,12 @@ struct ClientEndpoint {
   }
   // A complete reply as a Result: 200 with application/proto is the
   // response message; any other 200 is internal (a proxy's page, a
-  // misrouted URL); other statuses are the Connect error they carry.
-  Result<std::string> reply_result(int status, std::string_view content_type, std::string reply,
-                                   const std::string& target) const;
+  // misrouted URL); other statuses are the Connect error they carry. The
+  // client asks for no compression (it sends no Accept-Encoding), but a
+  // proxy may compress anyway: a gzip body is inflated within
+  // max_response_bytes, another Content-Encoding is internal, naming it.
+  Result<std::string> reply_result(int status, std::string_view content_type, std::string_view content_encoding,
+                                   std::string reply, const std::string& target) const;
 };
 
 // Whether an idle pooled connection may carry a request. One the server has

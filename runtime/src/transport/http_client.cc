@@ -346,9 +346,10 @@ Result<std::string> HttpClient::Impl::call(std::string_view path, std::string bo
     const bool keep = res.keep_alive();
     if (call_options.response_headers != nullptr) transport::copy_fields(res, *call_options.response_headers);
     const beast::string_view content_type = res[http::field::content_type];  // lives with `parser`
+    const beast::string_view content_encoding = res[http::field::content_encoding];
     std::string reply = std::move(res.body());
     if (keep) give_back(std::move(conn));
-    return endpoint->reply_result(status, view(content_type), std::move(reply), target);
+    return endpoint->reply_result(status, view(content_type), view(content_encoding), std::move(reply), target);
   }
 }
 

@@ -20,6 +20,7 @@
 
 #include "dispatch/transport/server.h"
 #include "transport/test_loopback_port.h"
+#include "transport/grpc_framing.h"
 #include "transport/test_service.h"
 
 namespace dispatch {
@@ -449,10 +450,14 @@ TEST(HttpClientAsync, ReconnectsWhenTheServerClosedAnIdleConnection) {
 // closes it unanswered (after reading the request).
 class ScriptedServer {
  public:
-  explicit ScriptedServer(std::function<bool(int, int)> script, std::string content_type = "application/proto")
+  // Echoes each request's body; with `content_encoding` "gzip" compressed,
+  // with another coding sent as it is under that name.
+  explicit ScriptedServer(std::function<bool(int, int)> script, std::string content_type = "application/proto",
+                          std::string content_encoding = "")
       : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}),
         script_(std::move(script)),
-        content_type_(std::move(content_type)) {
+        content_type_(std::move(content_type)),
+        content_encoding_(std::move(content_encoding)) {
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedServer() {
@@ -486,6 +491,10 @@ class ScriptedServer {
         http::response<http::string_body> response(http::status::ok, 11);
         if (!content_type_.empty()) response.set(http::field::content_type, content_type_);
         response.body() = request.body();
+        if (!content_encoding_.empty()) {
+          response.set(http::field::content_encoding, content_encoding_);
+          if (content_encoding_ == "gzip") response.body() = grpc::gzip_compress(request.body());
+        }
         response.keep_alive(true);
         response.prepare_payload();
         http::write(socket, response, ec);
@@ -498,6 +507,7 @@ class ScriptedServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::function<bool(int, int)> script_;
   std::string content_type_;
+  std::string content_encoding_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
@@ -535,6 +545,34 @@ TEST(HttpClient, TwoHundredWithAnotherContentTypeIsInternal) {
   auto r = client.call("/t.TService/add", "hi", {});
   ASSERT_TRUE(r.ok()) << r.error().what();
   EXPECT_EQ(*r, "hi");
+}
+
+// The client asks for no compression, but a proxy may compress anyway: a
+// gzip reply is inflated, another coding is internal naming it (it was
+// read as the message, or its error body as text), on both paths.
+TEST(HttpClient, ACompressedReplyIsInflatedOrRefusedByName) {
+  const std::string message(3000, 'm');
+  for (const bool async : {false, true}) {
+    {
+      ScriptedServer server([](int, int) { return true; }, "application/proto", "gzip");
+      HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+      Replies replies;
+      client.call_async("/t.TService/echo", message, {}, replies.slot(0));
+      replies.wait(1);
+      auto r = async ? replies.only(0) : client.call("/t.TService/echo", message, {});
+      ASSERT_TRUE(r.ok()) << r.error().what();
+      EXPECT_EQ(*r, message);
+    }
+    ScriptedServer server([](int, int) { return true; }, "application/proto", "br");
+    HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+    Replies replies;
+    client.call_async("/t.TService/echo", message, {}, replies.slot(0));
+    replies.wait(1);
+    auto r = async ? replies.only(0) : client.call("/t.TService/echo", message, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Code::internal);
+    EXPECT_TRUE(contains(r.error().message(), "has Content-Encoding 'br'")) << r.error().message();
+  }
 }
 
 TEST(HttpClientAsync, ReusedConnectionClosedUnansweredIsResentOnceOnAFreshOne) {
