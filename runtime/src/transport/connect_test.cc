@@ -19,6 +19,11 @@ TEST(Connect, ContentTypes) {
   EXPECT_EQ(encoding_from_content_type(" application/json "), Encoding::json);
   EXPECT_FALSE(encoding_from_content_type("application/grpc"));
   EXPECT_FALSE(encoding_from_content_type("text/plain"));
+  // JSON is UTF-8: another charset is not read.
+  EXPECT_EQ(encoding_from_content_type("application/json;charset=\"UTF-8\""), Encoding::json);
+  EXPECT_EQ(encoding_from_content_type("application/json; q=1; charset=utf8"), Encoding::json);
+  EXPECT_FALSE(encoding_from_content_type("application/json; charset=latin1"));
+  EXPECT_FALSE(encoding_from_content_type("application/json; charset=utf-16"));
   EXPECT_FALSE(encoding_from_content_type(""));
 }
 
