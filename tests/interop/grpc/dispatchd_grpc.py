@@ -17,16 +17,11 @@ import urllib.request
 
 import grpc
 
+import checks
 import metrics_format
+from checks import check
 
 dispatchd = sys.argv[1]
-failures = []
-
-
-def check(what, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else ": " + str(detail)))
-    if not ok:
-        failures.append(what)
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +69,4 @@ with tempfile.TemporaryDirectory() as tmp:
         _, err = proc.communicate(timeout=30)
         check("dispatchd stopped cleanly", proc.returncode == 0, err.decode()[-2000:])
 
-if failures:
-    print("%d failed" % len(failures))
-    sys.exit(1)
-print("all passed")
+checks.finish()

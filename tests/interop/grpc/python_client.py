@@ -10,25 +10,16 @@ import urllib.request
 
 import grpc
 
+import checks
 import metrics_format
+from checks import check
 from shop import api_pb2
 
 target = sys.argv[1]
-failures = []
-
-
-def check(what, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else ": " + str(detail)))
-    if not ok:
-        failures.append(what)
 
 
 def method(channel, name, request_type, response_type):
-    return channel.unary_unary(
-        "/shop.ApiService/" + name,
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=response_type.FromString,
-    )
+    return checks.method(channel, "/shop.ApiService/" + name, request_type, response_type)
 
 
 with grpc.insecure_channel(target) as channel:
@@ -85,7 +76,4 @@ check("/metrics counts the gRPC calls",
 wrong = metrics_format.problems(metrics)
 check("/metrics is what a Prometheus scraper takes", not wrong, "; ".join(wrong[:10]))
 
-if failures:
-    print("%d failed" % len(failures))
-    sys.exit(1)
-print("all passed")
+checks.finish()

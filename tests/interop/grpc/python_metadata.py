@@ -13,24 +13,15 @@ import sys
 import grpc
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
 
+import checks
 import interop_api_pb2 as api
+from checks import check
 
 target = sys.argv[1]
-failures = []
-
-
-def check(what, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else ": " + str(detail)))
-    if not ok:
-        failures.append(what)
 
 
 def method(channel, name, request_type, response_type):
-    return channel.unary_unary(
-        "/interop.v1.InteropApiService/" + name,
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=response_type.FromString,
-    )
+    return checks.method(channel, "/interop.v1.InteropApiService/" + name, request_type, response_type)
 
 
 def values(metadata, key):
@@ -114,7 +105,4 @@ with grpc.insecure_channel(target) as channel:
                   and status.details[0].type_url == "type.googleapis.com/google.rpc.RetryInfo"
                   and status.details[0].value == b"\x0a\x02\x08\x05", status.details)
 
-if failures:
-    print("%d failed" % len(failures))
-    sys.exit(1)
-print("all passed")
+checks.finish()
