@@ -3,7 +3,9 @@
 // the user's view of them.
 #include "naming.h"
 
+#include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -44,6 +46,52 @@ std::string where(const SourceLocation& loc) {
 void visit_types(const TypeRef& t, const std::function<void(const TypeRef&)>& f) {
   f(t);
   for (const TypeRef& a : t.args) visit_types(a, f);
+}
+
+// Calls `f` with each type under `root` that is carried in a wrapper message
+// of its own: a variant, and an optional, vector or map that is an element
+// (of a vector or optional, a map's value, a variant's alternative).
+void for_each_wrapped(const TypeRef& root, const std::function<void(const TypeRef&)>& f) {
+  visit_types(root, [&](const TypeRef& t) {
+    const TypeRef* element = nullptr;
+    if (t.kind == TypeKind::kOptional || t.kind == TypeKind::kVector) element = &t.args.at(0);
+    if (t.kind == TypeKind::kMap) element = &t.args.at(1);
+    if (element && needs_wrapper(*element)) f(*element);
+    if (t.kind == TypeKind::kVariant) {
+      f(t);
+      for (const TypeRef& a : t.args)
+        if (needs_wrapper(a)) f(a);
+    }
+  });
+}
+
+// What one message carries on the wire: equal for two types exactly when one
+// wrapper message serves both (std::vector and std::set, int8_t and int32_t,
+// std::byte and std::uint8_t bytes share one), different when only the names
+// agree (a struct `Timestamp` and a time point are both "Timestamp" in
+// wrapper names).
+std::string wire_shape(const TypeRef& t) {
+  std::string out;
+  switch (t.kind) {
+    case TypeKind::kInt: out = std::string(t.is_signed ? "i" : "u") + (t.bits == 64 ? "64" : "32"); break;
+    case TypeKind::kEnum: out = "enum" + std::to_string(t.decl); break;
+    case TypeKind::kStruct: out = "struct" + std::to_string(t.decl); break;
+    case TypeKind::kDuration: return "duration";    // the rep is not on the wire
+    case TypeKind::kTimestamp: return "timestamp";
+    default: out = std::to_string(static_cast<int>(t.kind)); break;
+  }
+  if (t.args.empty()) return out;
+  out += '(';
+  for (const TypeRef& a : t.args) out += wire_shape(a) + ',';
+  return out + ')';
+}
+
+// The structs and enums under `t`, as an error names them ("struct 'v::Item'").
+void user_types(const Model& model, const TypeRef& t, std::set<std::string>& out) {
+  visit_types(t, [&](const TypeRef& u) {
+    if (u.kind == TypeKind::kStruct) out.insert("struct '" + model.structs.at(u.decl).cpp.substr(2) + "'");
+    if (u.kind == TypeKind::kEnum) out.insert("enum '" + model.enums.at(u.decl).cpp.substr(2) + "'");
+  });
 }
 
 }  // namespace
@@ -122,17 +170,7 @@ std::string variant_field(const Model& model, const TypeRef& alternative) {
 std::map<std::string, TypeRef> wrapper_messages(const Model& model) {
   std::map<std::string, TypeRef> out;
   auto collect = [&](const TypeRef& root) {
-    visit_types(root, [&](const TypeRef& t) {
-      const TypeRef* element = nullptr;
-      if (t.kind == TypeKind::kOptional || t.kind == TypeKind::kVector) element = &t.args.at(0);
-      if (t.kind == TypeKind::kMap) element = &t.args.at(1);
-      if (element && needs_wrapper(*element)) out.emplace(type_name(model, *element), *element);
-      if (t.kind == TypeKind::kVariant) {
-        out.emplace(type_name(model, t), t);
-        for (const TypeRef& a : t.args)
-          if (needs_wrapper(a)) out.emplace(type_name(model, a), a);
-      }
-    });
+    for_each_wrapped(root, [&](const TypeRef& t) { out.emplace(type_name(model, t), t); });
   };
   for (const StructDecl& s : model.structs)
     for (const Field& f : s.fields) collect(f.type);
@@ -284,8 +322,45 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
       error(sf.loc, "function type '" + sf.function_type + "' of '" + sf.name + "' is already that of '" +
                         it->second->name + "' at " + where(it->second->loc) + "; give one of them another type");
   }
-  for (const auto& [name, type] : wrapper_messages(model))
-    claim(name, "the wrapper message for '" + type.cpp + "' (see docs/annotations.md)", {});
+  // Wrapper messages are named after the types they hold, so two different
+  // types can come out with one name (a struct `Timestamp` and a time point
+  // in std::optional are both "OptionalTimestamp"). One message cannot carry
+  // both: the .proto, and the JSON path that reads it, would be wrong for one.
+  struct WrapperUse {
+    TypeRef type;
+    std::string shape;
+    SourceLocation loc;
+  };
+  std::map<std::string, WrapperUse> wrappers;
+  std::set<std::string> reported;  // one error per name, not one per use
+  auto collect_wrappers = [&](const TypeRef& root, const SourceLocation& loc, const std::string& what) {
+    for_each_wrapped(root, [&](const TypeRef& t) {
+      std::string name = type_name(model, t), shape = wire_shape(t);
+      auto [it, inserted] = wrappers.emplace(name, WrapperUse{t, shape, loc});
+      if (inserted || it->second.shape == shape || !reported.insert(name).second) return;
+      std::set<std::string> mine, theirs, differing;
+      user_types(model, t, mine);
+      user_types(model, it->second.type, theirs);
+      std::set_symmetric_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(),
+                                    std::inserter(differing, differing.end()));
+      std::string rename;
+      for (const std::string& d : differing) rename += (rename.empty() ? "" : " or ") + d;
+      if (rename.empty()) rename = "a struct or enum they use";
+      error(loc, what + " needs the wrapper message '" + name + "' for '" + t.cpp +
+                     "', but that is also the wrapper message's name for '" + it->second.type.cpp + "' (" +
+                     where(it->second.loc) + "), a different type; wrapper messages are named after the types "
+                     "they hold (docs/annotations.md, \"Wrapper messages\"): rename " + rename +
+                     " so the two names differ");
+    });
+  };
+  for (const StructDecl& s : model.structs)
+    for (const Field& f : s.fields) collect_wrappers(f.type, f.loc, "field '" + f.name + "' of '" + s.cpp.substr(2) + "'");
+  for (const Function& f : model.functions) {
+    for (const Parameter& p : f.params) collect_wrappers(p.type, p.loc, "parameter '" + p.name + "' of '" + f.name + "'");
+    collect_wrappers(f.result, f.loc, "the result of '" + f.name + "'");
+  }
+  for (const auto& [name, use] : wrappers)
+    claim(name, "the wrapper message for '" + use.type.cpp + "' (see docs/annotations.md)", use.loc);
 
   // Each alternative of a variant is one field of its oneof, named for its
   // wire type: two alternatives of one wire type (std::vector<std::byte> and

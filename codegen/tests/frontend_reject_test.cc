@@ -381,6 +381,64 @@ TEST(FrontendReject, VariantAlternativesOfOneWireType) {
                "so a decoded value could not say which it holds; keep one of them");
 }
 
+// Two different types whose wrapper messages would have one name: the error
+// points at the second use, names both types and where the first is used,
+// and says which user type to rename.
+void expect_wrapper_clash(const std::string& body, unsigned line, unsigned col, const std::string& before,
+                          unsigned other_line, unsigned other_col, const std::string& after) {
+  TempDir dir;
+  Parsed p = parse(dir, body);
+  auto at = [&](unsigned l, unsigned c) {
+    return p.path + ":" + std::to_string(kPreludeLines + l) + ":" + std::to_string(c);
+  };
+  EXPECT_THAT(formatted(p.errors), Contains(at(line, col) + ": error: " + before + " (" + at(other_line, other_col) +
+                                            "), a different type; wrapper messages are named after the types they "
+                                            "hold (docs/annotations.md, \"Wrapper messages\"): " + after));
+}
+
+TEST(FrontendReject, UserStructNamedLikeABuiltInInAWrapperName) {
+  expect_wrapper_clash("struct Timestamp { std::int64_t millis; };\n"
+                       "struct Log { std::vector<std::optional<Timestamp>> mine;\n"
+                       "             std::vector<std::optional<std::chrono::system_clock::time_point>> theirs; };\n"
+                       "[[dispatch::function]] void f(Log l);\n",
+                       3, 80,
+                       "field 'theirs' of 'Log' needs the wrapper message 'OptionalTimestamp' for "
+                       "'std::optional<std::chrono::time_point<std::chrono::system_clock, "
+                       "std::chrono::duration<std::int64_t, std::ratio<1, 1000000000>>>>', but that is also the "
+                       "wrapper message's name for 'std::optional<::Timestamp>'",
+                       2, 52, "rename struct 'Timestamp' so the two names differ");
+}
+
+TEST(FrontendReject, UserEnumNamedLikeABuiltInInAWrapperName) {
+  expect_wrapper_clash(
+      "enum class Bool { no, yes };\n"
+      "[[dispatch::function]] void f(std::vector<std::vector<Bool>> a, std::vector<std::vector<bool>> b);\n",
+      2, 96,
+      "parameter 'b' of 'f' needs the wrapper message 'ListBool' for 'std::vector<bool>', but that is also the "
+      "wrapper message's name for 'std::vector<::Bool>'",
+      2, 62, "rename enum 'Bool' so the two names differ");
+}
+
+TEST(FrontendReject, UserStructNamedLikeAVariantsAlternatives) {
+  expect_wrapper_clash(
+      "#include <variant>\n"
+      "struct Int32String { int r; };\n"
+      "[[dispatch::function]] void f(std::variant<Int32String> a, std::variant<int, std::string> b);\n",
+      3, 91,
+      "parameter 'b' of 'f' needs the wrapper message 'VariantInt32String' for 'std::variant<std::int32_t, "
+      "std::string>', but that is also the wrapper message's name for 'std::variant<::Int32String>'",
+      3, 57, "rename struct 'Int32String' so the two names differ");
+}
+
+TEST(FrontendReject, TypesOfOneWireFormShareAWrapperMessage) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::function]] void f(std::vector<std::vector<std::int8_t>> a, "
+                   "std::vector<std::set<int>> b, std::vector<std::optional<std::chrono::seconds>> c, "
+                   "std::vector<std::optional<std::chrono::milliseconds>> d);\n");
+  EXPECT_THAT(formatted(p.errors), IsEmpty());
+}
+
 TEST(FrontendReject, SetWithCustomComparator) {
   expect_error("[[dispatch::function]] void f(std::set<int, std::greater<int>> s);\n", 1, 64,
                "parameter 's' has type 'std::set<int, std::greater<int>>'; 'std::set' with a custom comparator "
