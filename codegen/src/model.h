@@ -101,7 +101,8 @@ struct EnumDecl {
   TypeRef underlying;      // kInt
   std::vector<EnumValue> values;  // declaration order
   // proto3 needs a zero first value; when the C++ enum has none, the .proto
-  // gets "<NAME>_UNSPECIFIED = 0" and the C++ side rejects 0 on decode.
+  // gets "<NAME>_UNSPECIFIED = 0", which C++ reads as the value-initialized
+  // enum (0), as it reads an absent field.
   bool synthetic_zero = false;
   SourceLocation loc;
 };

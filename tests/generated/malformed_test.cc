@@ -93,12 +93,6 @@ TEST(Malformed, IntegersOutOfRange) {
   EXPECT_EQ(error_of<types::Scalars>(b({0x78, 0x80, 0x02})), "Scalars.color: value 256 does not fit in ::types::Color");
 }
 
-TEST(Malformed, SyntheticZeroEnum) {
-  // Color has no 0 enumerator: the .proto's zero is a placeholder.
-  EXPECT_EQ(error_of<types::Scalars>(b({0x78, 0x00})),
-            "Scalars.color: 0 is not a value of ::types::Color (the .proto's zero value is only a placeholder)");
-}
-
 TEST(Malformed, DurationsAndTimestamps) {
   // Times.s = 3: Duration{seconds = 315576000001}.
   EXPECT_EQ(error_of<types::Times>(b({0x1A, 0x07, 0x08, 0x81, 0xBC, 0xAE, 0xCE, 0x97, 0x09})),

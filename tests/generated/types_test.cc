@@ -147,6 +147,22 @@ types::Containers full_containers() {
   return v;
 }
 
+TEST_F(Types, AnEnumWithoutAZeroEnumeratorTravelsAsZeroWhereverItIsValueInitialized) {
+  types::Colors v{};
+  v.list = {types::Color{}, types::red, types::Color{}};
+  v.by_name = {{"none", types::Color{}}, {"blue", types::blue}};
+  v.maybe = types::Color{};
+  v.sparse = {types::Color{}, std::nullopt};
+  EXPECT_EQ(codec_trip(v), v);
+  EXPECT_EQ(codec_trip(codec_trip(v)), v);
+  EXPECT_EQ(remote::echo_colors(client_, v), v);
+  // An explicit 0 on the wire, as protobuf peers write the placeholder
+  // (COLOR_UNSPECIFIED): the value-initialized enum, as an absent field is.
+  types::Scalars s;
+  ASSERT_TRUE(wire::decode(std::string("\x78\x00", 2), &s).ok());
+  EXPECT_EQ(s.color, types::Color{});
+}
+
 TEST_F(Types, ContainersNested) {
   types::Containers v = full_containers();
   EXPECT_EQ(remote::echo_containers(client_, v), v);

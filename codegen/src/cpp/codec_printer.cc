@@ -577,11 +577,8 @@ class CodecPrinter {
       case TypeKind::kBool: return "::dispatch::wire::read_bool(in, " + ctx.args() + ")";
       case TypeKind::kFloat: return "::dispatch::wire::read_float(in, " + ctx.args() + ")";
       case TypeKind::kDouble: return "::dispatch::wire::read_double(in, " + ctx.args() + ")";
-      case TypeKind::kEnum: {
-        const EnumDecl& e = m_.enums[t.decl];
-        return "::dispatch::wire::read_enum<" + t.cpp + ">(in, " + ctx.args() + ", " + quote(t.cpp) + ", " +
-               (e.synthetic_zero ? "true" : "false") + ")";
-      }
+      case TypeKind::kEnum:
+        return "::dispatch::wire::read_enum<" + t.cpp + ">(in, " + ctx.args() + ", " + quote(t.cpp) + ")";
       default:
         return "::dispatch::wire::read_int<" + t.cpp + ">(in, " + ctx.args() + ", " + quote(t.cpp) + ")";
     }

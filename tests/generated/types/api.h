@@ -25,7 +25,7 @@
 namespace types {
 
 // Unscoped, narrow underlying type, no zero value (the .proto gets a
-// synthetic one, which decoding rejects).
+// synthetic one, which decodes as Color{}).
 enum Color : std::uint8_t { red = 1, green = 2, blue = 200 };
 // Scoped, negative values.
 enum class Level : std::int32_t { low = -5, normal = 0, high = 1000000 };
@@ -169,6 +169,18 @@ struct Sets {
   TYPES_EQ(Sets)
 };
 [[dispatch::function]] Sets echo_sets(const Sets& s);
+
+// An enum with no zero enumerator, value-initialized (0) where the encoder
+// always writes a value: a map value, an element, an engaged optional.
+struct Colors {
+  Color plain;
+  std::vector<Color> list;
+  std::map<std::string, Color> by_name;
+  std::optional<Color> maybe;
+  std::vector<std::optional<Color>> sparse;
+  TYPES_EQ(Colors)
+};
+[[dispatch::function]] Colors echo_colors(const Colors& c);
 
 // View parameters: the stub takes the view, the wire carries the string,
 // list or bytes, and the function gets a view of what the server decoded.

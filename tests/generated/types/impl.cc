@@ -22,6 +22,7 @@ Tree echo_tree(const Tree& t) { return t; }
 Doc echo_doc(Doc d) { return d; }
 HoldsDefaults echo_defaults(const HoldsDefaults& h) { return h; }
 Sets echo_sets(const Sets& s) { return s; }
+Colors echo_colors(const Colors& c) { return c; }
 Seen see_views(std::string_view text, std::span<const std::int64_t> numbers, std::span<const std::byte> data,
                const std::span<const Inner>& inners, std::span<const std::string> names, std::string_view suffix) {
   return Seen{std::string(text),

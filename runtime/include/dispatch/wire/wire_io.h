@@ -227,17 +227,14 @@ inline bool read_bool(Stream& in, const char* message, const char* field) {
   return read_varint(in, message, field) != 0;
 }
 
-// An open enum (proto3): any value of the underlying type is accepted; an
-// enum whose .proto zero value is synthetic rejects 0.
+// An open enum (proto3): any value of the underlying type is accepted. 0 is
+// the value-initialized enum (`E{}`) also when no enumerator is 0 (the .proto
+// has a placeholder zero then): the encoder writes it wherever a value is
+// always written (a map value, a vector element, an engaged optional), so
+// the decoder must take it back.
 template <typename E>
-inline E read_enum(Stream& in, const char* message, const char* field, const char* type,
-                   bool reject_zero) {
-  auto v = read_int<std::underlying_type_t<E>>(in, message, field, type);
-  if (reject_zero && v == 0) {
-    fail(message, field, std::string("0 is not a value of ") + type +
-                             " (the .proto's zero value is only a placeholder)");
-  }
-  return static_cast<E>(v);
+inline E read_enum(Stream& in, const char* message, const char* field, const char* type) {
+  return static_cast<E>(read_int<std::underlying_type_t<E>>(in, message, field, type));
 }
 
 inline float read_float(Stream& in, const char* message, const char* field) {

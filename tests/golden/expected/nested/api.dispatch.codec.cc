@@ -117,7 +117,7 @@ void read(Stream& in, ::outer::inner::v1::Config* v) {
         break;
       case 2:  // mode
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Config", "mode");
-        v->mode = ::dispatch::wire::read_enum<::outer::inner::v1::Mode>(in, "Config", "mode", "::outer::inner::v1::Mode", false);
+        v->mode = ::dispatch::wire::read_enum<::outer::inner::v1::Mode>(in, "Config", "mode", "::outer::inner::v1::Mode");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Config");

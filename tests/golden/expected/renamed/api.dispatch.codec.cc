@@ -207,7 +207,7 @@ void read(Stream& in, ::billing::Invoice* v) {
         break;
       case 5:  // currency
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Invoice", "currency");
-        v->currency = ::dispatch::wire::read_enum<::billing::Currency>(in, "Invoice", "currency", "::billing::Currency", true);
+        v->currency = ::dispatch::wire::read_enum<::billing::Currency>(in, "Invoice", "currency", "::billing::Currency");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Invoice");

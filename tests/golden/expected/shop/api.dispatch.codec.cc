@@ -248,7 +248,7 @@ void read(Stream& in, ::shop::Order* v) {
         break;
       case 5:  // status
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Order", "status");
-        v->status = ::dispatch::wire::read_enum<::shop::Status>(in, "Order", "status", "::shop::Status", false);
+        v->status = ::dispatch::wire::read_enum<::shop::Status>(in, "Order", "status", "::shop::Status");
         break;
       case 6:  // tags
         if ((tag & 7) == ::dispatch::wire::kLen) {

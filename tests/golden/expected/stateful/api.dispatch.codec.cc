@@ -204,7 +204,7 @@ void read(Stream& in, ::greeter::remote::Seen_mood* v) {
     switch (tag >> 3) {
       case 1:  // value
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_mood", "value");
-        v->value = ::dispatch::wire::read_enum<::greeter::Mood>(in, "Seen_mood", "value", "::greeter::Mood", false);
+        v->value = ::dispatch::wire::read_enum<::greeter::Mood>(in, "Seen_mood", "value", "::greeter::Mood");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Seen_mood");

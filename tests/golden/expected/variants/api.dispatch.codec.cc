@@ -442,7 +442,7 @@ void read(Stream& in, ::shapes::Drawing* v) {
                   (*v->tint).emplace<0>();
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Drawing", "tint");
-                std::get<0>((*v->tint)) = ::dispatch::wire::read_enum<::shapes::Tint>(in, "Drawing", "tint", "::shapes::Tint", false);
+                std::get<0>((*v->tint)) = ::dispatch::wire::read_enum<::shapes::Tint>(in, "Drawing", "tint", "::shapes::Tint");
                 break;
               }
               case 2: {

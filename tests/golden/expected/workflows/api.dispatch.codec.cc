@@ -152,11 +152,11 @@ void read(Stream& in, ::flows::Receipt* v) {
         if ((tag & 7) == ::dispatch::wire::kLen) {
           Stream::Limit limit1 = ::dispatch::wire::enter_packed(in, "Receipt", "steps");
           v->steps.reserve(v->steps.size() + ::dispatch::wire::packed_count(in, 0));
-          while (::dispatch::wire::more(in)) v->steps.push_back(::dispatch::wire::read_enum<::flows::Step>(in, "Receipt", "steps", "::flows::Step", false));
+          while (::dispatch::wire::more(in)) v->steps.push_back(::dispatch::wire::read_enum<::flows::Step>(in, "Receipt", "steps", "::flows::Step"));
           ::dispatch::wire::leave_packed(in, limit1);
         } else {
           ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Receipt", "steps");
-          v->steps.push_back(::dispatch::wire::read_enum<::flows::Step>(in, "Receipt", "steps", "::flows::Step", false));
+          v->steps.push_back(::dispatch::wire::read_enum<::flows::Step>(in, "Receipt", "steps", "::flows::Step"));
         }
         break;
       default:
