@@ -101,6 +101,41 @@ class DeclWalker {
     return text;
   }
 
+  // The spellings of a declaration's tokens (libclang has no query for
+  // `= delete` on a free function, nor for `consteval`).
+  std::vector<std::string> token_spellings(CXCursor c) {
+    CXToken* tokens = nullptr;
+    unsigned count = 0;
+    clang_tokenize(tu_, clang_getCursorExtent(c), &tokens, &count);
+    std::vector<std::string> out;
+    for (unsigned i = 0; i < count; ++i) out.push_back(take(clang_getTokenSpelling(tu_, tokens[i])));
+    clang_disposeTokens(tu_, tokens, count);
+    return out;
+  }
+  // `= delete` follows the declaration's extent, before its `;`.
+  bool is_deleted(CXCursor fn) {
+    const unsigned end = offset_of(clang_getRangeEnd(clang_getCursorExtent(fn)));
+    size_t size = 0;
+    clang_getFileContents(tu_, main_file_, &size);
+    CXSourceRange after = clang_getRange(clang_getLocationForOffset(tu_, main_file_, end),
+                                         clang_getLocationForOffset(tu_, main_file_, unsigned(std::min<size_t>(size, end + 64))));
+    CXToken* tokens = nullptr;
+    unsigned count = 0;
+    clang_tokenize(tu_, after, &tokens, &count);
+    std::vector<std::string> t;
+    for (unsigned i = 0; i < count; ++i) t.push_back(take(clang_getTokenSpelling(tu_, tokens[i])));
+    clang_disposeTokens(tu_, tokens, count);
+    return t.size() >= 2 && t[0] == "=" && t[1] == "delete";
+  }
+  // `consteval` among the specifiers, before the parameter list.
+  bool is_consteval(CXCursor fn) {
+    for (const std::string& t : token_spellings(fn)) {
+      if (t == "(") return false;
+      if (t == "consteval") return true;
+    }
+    return false;
+  }
+
   // Declarations of the main file an annotation can precede or sit inside:
   // namespace members and class members, not what is inside function bodies.
   void collect_decls(CXCursor parent) {
@@ -461,6 +496,14 @@ class DeclWalker {
     CXType type = clang_getCursorType(fn);
     if (clang_isFunctionTypeVariadic(type)) {
       error(f.loc, "function '" + f.name + "' is variadic; variadic arguments cannot cross a process boundary");
+    }
+    if (is_deleted(fn)) {
+      error(f.loc, "function '" + f.name + "' is deleted (= delete); the server would have nothing to call, so "
+                   "remove [[dispatch::function]] or the function");
+    }
+    if (is_consteval(fn)) {
+      error(f.loc, "function '" + f.name + "' is consteval, so it cannot be called at run time as the server "
+                   "calls it; make it constexpr or a plain function");
     }
 
     int n = clang_Cursor_getNumArguments(fn);

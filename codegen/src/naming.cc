@@ -404,7 +404,15 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
   for (const Function& f : model.functions) check_namespace(f.cpp, "function '" + f.name + "'", f.loc);
   for (const StructDecl& s : model.structs)
     if (s.state_field.empty()) check_namespace(s.cpp, "struct '" + s.cpp.substr(2) + "'", s.loc);
-  for (const EnumDecl& e : model.enums) check_namespace(e.cpp, "enum '" + e.cpp.substr(2) + "'", e.loc);
+  for (const EnumDecl& e : model.enums) {
+    check_namespace(e.cpp, "enum '" + e.cpp.substr(2) + "'", e.loc);
+    // An unscoped enum's enumerators are names of the enclosing scope too.
+    if (e.scoped) continue;
+    const std::string scope = e.cpp.substr(0, e.cpp.rfind("::"));
+    for (const EnumValue& v : e.values)
+      check_namespace(scope + "::" + v.name, "enumerator '" + v.name + "' of unscoped enum '" + e.cpp.substr(2) + "'",
+                      e.loc);
+  }
 
   // In <ns>::remote each stub is an object named after its function, beside
   // the message structs and the two functions of the header.
@@ -428,8 +436,18 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
       error(sf.loc, "stateful function '" + sf.name + "': its stub would be '" + remote_ns + "::" + sf.name +
                         "', already the name of " + it->second + "; rename the function");
   }
+  std::map<std::string, const Function*> stubs;
   for (const Function& f : model.functions) {
     std::string stub = stub_name(model, f);
+    auto [other, fresh] = stubs.emplace(stub, &f);
+    if (!fresh) {
+      const Function& g = *other->second;
+      error(f.loc, "function '" + f.name + "': its stub would be '" + remote_ns + "::" + stub +
+                       "', already the stub of '" + g.name + "' at " + where(g.loc) +
+                       " (an overloaded function's stubs take its remote names); rename one of them or give the "
+                       "overload another remote name");
+      continue;
+    }
     auto it = in_remote.find(stub);
     if (it == in_remote.end()) continue;
     bool by_remote_name = stub != f.name;

@@ -54,6 +54,36 @@ TEST(FrontendReject, UnnamedParameter) {
                "parameter 2 of 'f' (type 'double') has no name; name it, the name becomes the wire field name");
 }
 
+TEST(FrontendReject, DeletedFunction) {
+  expect_error("[[dispatch::function]] int d(int a) = delete;\n", 1, 28,
+               "function 'd' is deleted (= delete); the server would have nothing to call, so remove "
+               "[[dispatch::function]] or the function");
+}
+
+TEST(FrontendReject, ConstevalFunction) {
+  expect_error("[[dispatch::function]] consteval int ce(int a) { return a; }\n", 1, 38,
+               "function 'ce' is consteval, so it cannot be called at run time as the server calls it; make it "
+               "constexpr or a plain function");
+}
+
+TEST(FrontendReject, OverloadsStubNamedLikeAnotherFunction) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "[[dispatch::function(\"p\")]] int o(int a);\n"
+                   "[[dispatch::function(\"q\")]] int o(double a);\n"
+                   "[[dispatch::function(\"r\")]] int p(int a);\n");
+  EXPECT_THAT(formatted(p.errors),
+              Contains(p.path + ":15:33: error: function 'p': its stub would be 'remote::p', already the stub of 'o' "
+                       "at " + p.path + ":13:33 (an overloaded function's stubs take its remote names); rename one "
+                       "of them or give the overload another remote name"));
+}
+
+TEST(FrontendReject, UnscopedEnumeratorNamedLikeTheStubsNamespace) {
+  expect_error("namespace e {\nenum Where { remote, local };\n[[dispatch::function]] Where f(Where w);\n}\n", 2, 6,
+               "enumerator 'remote' of unscoped enum 'e::Where' collides with namespace 'e::remote', which the "
+               "generated code declares for the stubs; rename it");
+}
+
 TEST(FrontendReject, Variadic) {
   expect_error("[[dispatch::function]] void f(int a, ...);\n", 1, 29,
                "function 'f' is variadic; variadic arguments cannot cross a process boundary");
