@@ -86,6 +86,10 @@ struct StructDecl {
   // "greeter::Inventory::stock". The generated header declares its C++
   // struct in <ns>::remote; the naming pass sets `cpp` to it.
   std::string state_field = {};
+  // A function or variable of its scope has its name (`struct stat` beside
+  // `stat()`), which hides the plain name: generated code writes
+  // `struct ::ns::stat` (type_cpp).
+  bool hidden = false;
 };
 
 struct EnumValue {
@@ -105,7 +109,14 @@ struct EnumDecl {
   // enum (0), as it reads an absent field.
   bool synthetic_zero = false;
   SourceLocation loc;
+  // As StructDecl::hidden: `enum ::ns::mode` beside a function `mode()`.
+  bool hidden = false;
 };
+
+// How generated code names a struct or enum as a type: its qualified name,
+// elaborated (`struct ::h::status`) when a function or variable hides it.
+inline std::string type_cpp(const StructDecl& s) { return s.hidden ? "struct " + s.cpp : s.cpp; }
+inline std::string type_cpp(const EnumDecl& e) { return e.hidden ? "enum " + e.cpp : e.cpp; }
 
 struct Parameter {
   std::string name;

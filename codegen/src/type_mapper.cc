@@ -438,6 +438,7 @@ std::optional<TypeRef> TypeMapper::map_enum(CXType t, const Subject& s) {
   e.proto_name = flattened_name(def);
   e.scoped = clang_EnumDecl_isScoped(def) != 0;
   e.loc = location_of(def);
+  e.hidden = hidden(def);
   CXType underlying = clang_getCanonicalType(clang_getEnumDeclIntegerType(def));
   std::optional<TypeRef> u = int_type(underlying);
   if (!u) {
@@ -488,10 +489,40 @@ std::optional<TypeRef> TypeMapper::map_enum(CXType t, const Subject& s) {
   return enum_ref(index);
 }
 
+// The C idiom `struct stat` beside `stat()`, or glibc's `timezone` variable
+// beside `struct timezone`: the plain name means the function or variable.
+bool TypeMapper::hidden(CXCursor decl) {
+  if (!non_types_) {
+    non_types_.emplace();
+    struct Walk {
+      static CXChildVisitResult visit(CXCursor c, CXCursor, CXClientData data) {
+        auto* names = static_cast<std::set<std::string>*>(data);
+        switch (clang_getCursorKind(c)) {
+          case CXCursor_Namespace:
+          case CXCursor_LinkageSpec:
+          case CXCursor_UnexposedDecl:  // extern "C" { } in C++
+            clang_visitChildren(c, &Walk::visit, data);
+            break;
+          case CXCursor_FunctionDecl:
+          case CXCursor_VarDecl:
+            names->insert(full_cpp_name(c));
+            break;
+          default:
+            break;
+        }
+        return CXChildVisit_Continue;
+      }
+    };
+    CXCursor tu = clang_getTranslationUnitCursor(clang_Cursor_getTranslationUnit(decl));
+    clang_visitChildren(tu, &Walk::visit, &*non_types_);
+  }
+  return non_types_->count(full_cpp_name(decl)) > 0;
+}
+
 TypeRef TypeMapper::enum_ref(size_t index) const {
   TypeRef r;
   r.kind = TypeKind::kEnum;
-  r.cpp = model_.enums[index].cpp;
+  r.cpp = type_cpp(model_.enums[index]);
   r.decl = index;
   return r;
 }
@@ -499,7 +530,7 @@ TypeRef TypeMapper::enum_ref(size_t index) const {
 TypeRef TypeMapper::struct_ref(size_t index) const {
   TypeRef r;
   r.kind = TypeKind::kStruct;
-  r.cpp = model_.structs[index].cpp;
+  r.cpp = type_cpp(model_.structs[index]);
   r.decl = index;
   return r;
 }
@@ -528,6 +559,7 @@ std::optional<TypeRef> TypeMapper::map_struct(CXType t, const Subject& s) {
   sd.cpp = full_cpp_name(def);
   sd.proto_name = flattened_name(def);
   sd.loc = location_of(def);
+  sd.hidden = hidden(def);
   model_.structs.push_back(sd);
   // Registered before its fields so a struct may reach itself through a
   // vector or map.

@@ -9,6 +9,7 @@
 #include <clang-c/Index.h>
 
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,7 @@ class TypeMapper {
   bool check_nameable(CXCursor decl, const std::string& what, const Subject& s);
   std::optional<TypeRef> map_enum(CXType t, const Subject& s);
   std::optional<TypeRef> map_struct(CXType t, const Subject& s);
+  bool hidden(CXCursor decl);
   TypeRef enum_ref(size_t index) const;
   TypeRef struct_ref(size_t index) const;
 
@@ -74,6 +76,9 @@ class TypeMapper {
   // USR -> index, or nullopt once a type was rejected (reported once).
   std::map<std::string, std::optional<size_t>> struct_index_;
   std::map<std::string, std::optional<size_t>> enum_index_;
+  // The qualified names of namespace-scope functions and variables, which
+  // hide a struct or enum of the same name; read once, when first needed.
+  std::optional<std::set<std::string>> non_types_;
 };
 
 // Puts model.structs in dependency order, dependencies before dependents as

@@ -117,7 +117,7 @@ class CodecPrinter {
       << kQuietDeprecation;
 
     std::vector<Message> messages;
-    for (const StructDecl& s : m_.structs) messages.push_back({s.cpp, s.proto_name, &s.fields, ""});
+    for (const StructDecl& s : m_.structs) messages.push_back({type_cpp(s), s.proto_name, &s.fields, ""});
     req_fields_.clear();
     resp_fields_.clear();
     for (const Function& f : m_.functions) {

@@ -150,7 +150,7 @@ std::string print_header(const CppNames& names) {
        "encode() throws dispatch::Error\n// (out_of_range) only for a duration or time point "
        "proto cannot carry.\n";
   o << ns_open(names.wire_ns());
-  for (const StructDecl& s : m.structs) codec_decl(o, s.cpp);
+  for (const StructDecl& s : m.structs) codec_decl(o, type_cpp(s));
   for (const Function& f : m.functions) {
     codec_decl(o, names.remote_ns_q() + "::" + f.request_message);
     codec_decl(o, names.remote_ns_q() + "::" + f.response_message);
