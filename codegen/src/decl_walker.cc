@@ -101,6 +101,46 @@ class DeclWalker {
     return text;
   }
 
+  // A macro the default argument of `param` names that the main file
+  // #undefs after it: the name and the #undef's line. The stubs spell the
+  // default's tokens in the generated header, after the whole header.
+  std::optional<std::pair<std::string, unsigned>> macro_undefined_later(CXCursor param) {
+    if (!undefs_) {
+      undefs_.emplace();
+      size_t size = 0;
+      clang_getFileContents(tu_, main_file_, &size);
+      CXSourceRange all = clang_getRange(clang_getLocationForOffset(tu_, main_file_, 0),
+                                         clang_getLocationForOffset(tu_, main_file_, unsigned(size)));
+      CXToken* tokens = nullptr;
+      unsigned count = 0;
+      clang_tokenize(tu_, all, &tokens, &count);
+      for (unsigned i = 0; i + 2 < count; ++i) {
+        if (take(clang_getTokenSpelling(tu_, tokens[i])) != "#" ||
+            take(clang_getTokenSpelling(tu_, tokens[i + 1])) != "undef")
+          continue;
+        unsigned line = 0;
+        clang_getSpellingLocation(clang_getTokenLocation(tu_, tokens[i]), nullptr, &line, nullptr, nullptr);
+        undefs_->emplace(take(clang_getTokenSpelling(tu_, tokens[i + 2])),
+                         std::make_pair(offset_of(clang_getTokenLocation(tu_, tokens[i])), line));
+      }
+      clang_disposeTokens(tu_, tokens, count);
+    }
+    if (undefs_->empty()) return std::nullopt;
+    const unsigned at = offset_of(clang_getCursorLocation(param));
+    CXToken* tokens = nullptr;
+    unsigned count = 0;
+    clang_tokenize(tu_, clang_getCursorExtent(param), &tokens, &count);
+    std::optional<std::pair<std::string, unsigned>> found;
+    for (unsigned i = 0; i < count && !found; ++i) {
+      if (clang_getTokenKind(tokens[i]) != CXToken_Identifier) continue;
+      auto [first, last] = undefs_->equal_range(take(clang_getTokenSpelling(tu_, tokens[i])));
+      for (auto it = first; it != last && !found; ++it)
+        if (it->second.first > at) found = std::make_pair(it->first, it->second.second);
+    }
+    clang_disposeTokens(tu_, tokens, count);
+    return found;
+  }
+
   // The spellings of a declaration's tokens (libclang has no query for
   // `= delete` on a free function, nor for `consteval`).
   std::vector<std::string> token_spellings(CXCursor c) {
@@ -577,6 +617,13 @@ class DeclWalker {
       if (t) {
         param.type = std::move(*t);
         param.default_arg = default_argument(p);
+        if (auto undone = macro_undefined_later(p)) {
+          error(param.loc, "the default argument of " + s.what + " uses macro '" + undone->first +
+                               "', which the header #undefs at line " + std::to_string(undone->second) +
+                               "; the stub's default is evaluated where the macro is gone, so write the value or "
+                               "use a constant (inline constexpr) instead");
+          continue;
+        }
         f.params.push_back(std::move(param));
       }
     }
@@ -752,6 +799,8 @@ class DeclWalker {
 
   CXTranslationUnit tu_;
   CXFile main_file_;
+  // #undef NAME in the main file: its offset and line (macro_undefined_later).
+  std::optional<std::multimap<std::string, std::pair<unsigned, unsigned>>> undefs_;
   Model& model_;
   std::vector<Diagnostic>& errors_;
   TypeMapper types_;

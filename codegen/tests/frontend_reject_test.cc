@@ -84,6 +84,26 @@ TEST(FrontendReject, UnscopedEnumeratorNamedLikeTheStubsNamespace) {
                "generated code declares for the stubs; rename it");
 }
 
+TEST(FrontendReject, DefaultArgumentUsingAMacroTheHeaderUndefines) {
+  expect_error("#define DEF_LEVEL 3\n"
+               "[[dispatch::function]] int f(int a = DEF_LEVEL, int b = 2);\n"
+               "#undef DEF_LEVEL\n",
+               2, 34,
+               "the default argument of parameter 'a' uses macro 'DEF_LEVEL', which the header #undefs at line " +
+                   std::to_string(kPreludeLines + 3) +
+                   "; the stub's default is evaluated where the macro is gone, so write the value or use a "
+                   "constant (inline constexpr) instead");
+}
+
+TEST(FrontendReject, DefaultArgumentUsingAMacroStillDefinedIsFine) {
+  TempDir dir;
+  Parsed p = parse(dir,
+                   "#define DEF_LEVEL 3\n"
+                   "#undef OTHER\n"
+                   "[[dispatch::function]] int f(int a = DEF_LEVEL);\n");
+  EXPECT_THAT(formatted(p.errors), IsEmpty());
+}
+
 TEST(FrontendReject, Variadic) {
   expect_error("[[dispatch::function]] void f(int a, ...);\n", 1, 29,
                "function 'f' is variadic; variadic arguments cannot cross a process boundary");
