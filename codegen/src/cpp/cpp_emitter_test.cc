@@ -50,7 +50,7 @@ TEST(CppEmitter, HeaderNamesStubsPathsAndCodecs) {
   EXPECT_TRUE(contains(h, "} charge{};"));
   EXPECT_TRUE(contains(h, "auto async("));
   EXPECT_TRUE(contains(h, "namespace shop::api_wire {"));
-  EXPECT_TRUE(contains(h, "std::string encode(const ::shop::Order& value);"));
+  EXPECT_TRUE(contains(h, "::std::string encode(const ::shop::Order& value);"));
   EXPECT_TRUE(contains(h, "const ::dispatch::Service& api_service();"));
   // No protobuf headers in what users include.
   EXPECT_FALSE(contains(h, "google/protobuf"));
@@ -73,16 +73,16 @@ TEST(CppEmitter, StubsAndCodecsAreSeparateFiles) {
   // dispatch() gives the call's typed handle; it is defined here, so that
   // its Dispatched<R> is not instantiated in every includer of the header.
   EXPECT_TRUE(contains(file(files, "api.dispatch.h"),
-                       "  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch("
-                       "::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, "
+                       "  ::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> dispatch("
+                       "::dispatch::DispatchClient& client, const ::std::int64_t& a, const ::std::int64_t& b, "
                        "const ::dispatch::DispatchOptions& options = {}) const;\n"));
   EXPECT_TRUE(contains(file(files, "api.dispatch.h"), "#include \"dispatch/durable/dispatched.h\""));
   EXPECT_TRUE(contains(stubs, "::dispatch::Result<::dispatch::Dispatched<void>> charge_stub::dispatch("));
-  EXPECT_TRUE(contains(stubs, "return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), "
-                              "[](std::string_view response) {\n    return add_stub::decode_reply("
-                              "std::string(response));\n  });"));
+  EXPECT_TRUE(contains(stubs, "return ::dispatch::Dispatched<::std::int64_t>(client, ::std::move(*id), "
+                              "[](::std::string_view response) {\n    return add_stub::decode_reply("
+                              "::std::string(response));\n  });"));
   EXPECT_TRUE(contains(codecs, "#include \"dispatch/wire/wire_io.h\""));
-  EXPECT_TRUE(contains(codecs, "::dispatch::Result<std::string> add_stub::encode_request("));
+  EXPECT_TRUE(contains(codecs, "::dispatch::Result<::std::string> add_stub::encode_request("));
   EXPECT_TRUE(contains(codecs, "return ::dispatch::wire::decode_erased(bytes, \"Order\", "
                                "&read_erased<::shop::Order>, value);"));
   EXPECT_FALSE(contains(codecs, "_stub::try_call("));
@@ -97,15 +97,15 @@ TEST(CppEmitter, FutureAndAwaitableFormsAreTemplatesInTheHeader) {
   const std::string& h = file(files, "api.dispatch.h");
   const std::string& stubs = file(files, "api.dispatch.cc");
   EXPECT_TRUE(contains(h, "  template <typename Deferred = void>\n  auto async(::dispatch::Client& client, "));
-  EXPECT_TRUE(contains(h, "    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, add_stub::path, "
+  EXPECT_TRUE(contains(h, "    return ::dispatch::stub::call_future<::std::int64_t, Deferred>(client, add_stub::path, "
                           "add_stub::encode_request(a, b), options, &add_stub::decode_reply);"));
   EXPECT_TRUE(contains(h, "  template <typename Deferred = void>\n  auto co(::dispatch::Client& client, "));
   EXPECT_TRUE(contains(h, "    return ::dispatch::stub::call_awaitable<void, Deferred>(client, charge_stub::path, "));
-  EXPECT_FALSE(contains(h, "std::future<void> async("));
+  EXPECT_FALSE(contains(h, "::std::future<void> async("));
   EXPECT_FALSE(contains(stubs, "call_future"));
   EXPECT_FALSE(contains(stubs, "call_awaitable"));
-  EXPECT_TRUE(contains(stubs, "::dispatch::Result<std::int64_t> add_stub::decode_reply("
-                              "::dispatch::Result<std::string> reply) {"));
+  EXPECT_TRUE(contains(stubs, "::dispatch::Result<::std::int64_t> add_stub::decode_reply("
+                              "::dispatch::Result<::std::string> reply) {"));
 }
 
 TEST(CppEmitter, TagsAndPackedRepeated) {
@@ -120,7 +120,7 @@ TEST(CppEmitter, TagsAndPackedRepeated) {
 
 TEST(CppEmitter, ServerCallsTheUserFunction) {
   const std::string s = file(emit_cpp(shop_model(), ""), "api.dispatch.server.cc");
-  EXPECT_TRUE(contains(s, "::shop::place_order(std::move(request.items), std::move(request.customer))"));
+  EXPECT_TRUE(contains(s, "::shop::place_order(::std::move(request.items), ::std::move(request.customer))"));
   EXPECT_TRUE(contains(s, "{\"charge_v2\", \"/shop.ApiService/charge_v2\", \"shop.ChargeV2Request\", "
                           "\"shop.ChargeV2Response\", &charge_handler},"));
 }
@@ -137,7 +137,7 @@ TEST(CppEmitter, AWorkflowIsServedThroughTheWorkflowRuntime) {
   EXPECT_TRUE(contains(s, "#include \"dispatch/workflow/serve.h\""));
   EXPECT_TRUE(contains(s, "return ::dispatch::workflow::start_instance<::shop::remote::PlaceOrderRequest, ::shop::Order>("));
   EXPECT_TRUE(contains(s, "[](::shop::remote::PlaceOrderRequest& request) { return ::shop::place_order("
-                          "std::move(request.items), std::move(request.customer)); },"));
+                          "::std::move(request.items), ::std::move(request.customer)); },"));
   EXPECT_TRUE(contains(s, "const ::dispatch::workflow::Definition place_order_workflow{\"shop.place_order\", \""));
   EXPECT_TRUE(contains(s, "&::dispatch::workflow::direct_entry<place_order_workflow>, nullptr, "
                           "&::dispatch::workflow::run_entry<place_order_workflow>},"));
@@ -234,8 +234,8 @@ TEST(CppEmitter, LocalsDodgeParameterNames) {
   m.functions[0].params[0].name = "client";
   m.functions[0].params[1].name = "options";
   const std::string h = file(emit_cpp(m, ""), "api.dispatch.h");
-  EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client_, const std::int64_t& client, "
-                          "const std::int64_t& options, const ::dispatch::CallOptions& options_ = {})"));
+  EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client_, const ::std::int64_t& client, "
+                          "const ::std::int64_t& options, const ::dispatch::CallOptions& options_ = {})"));
 }
 
 TEST(CppEmitter, ParametersNamedLikeStubMembersShadowNothing) {
@@ -245,8 +245,8 @@ TEST(CppEmitter, ParametersNamedLikeStubMembersShadowNothing) {
   const std::string h = file(emit_cpp(m, ""), "api.dispatch.h");
   const std::string cc = file(emit_cpp(m, ""), "api.dispatch.cc");
   const std::string codec = file(emit_cpp(m, ""), "api.dispatch.codec.cc");
-  EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client, const std::int64_t& path_, "
-                          "const std::int64_t& function_, const ::dispatch::CallOptions& options = {})"));
+  EXPECT_TRUE(contains(h, "operator()(::dispatch::Client& client, const ::std::int64_t& path_, "
+                          "const ::std::int64_t& function_, const ::dispatch::CallOptions& options = {})"));
   EXPECT_TRUE(contains(cc, "client.dispatch(add_stub::function, add_stub::request_type,"));
   EXPECT_TRUE(contains(cc, "::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(path_, function_)"));
   EXPECT_TRUE(contains(codec, "AddRequestRefs{path_, function_}"));

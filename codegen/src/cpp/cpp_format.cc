@@ -1,10 +1,45 @@
 // Text helpers of the C++ back end (see cpp_format.h).
 #include "cpp/cpp_format.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdio>
 
 namespace dispatch::gen {
+
+std::string qualify_std(const std::string& code) {
+  auto identifier = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::string out;
+  out.reserve(code.size() + code.size() / 16);
+  for (size_t i = 0; i < code.size();) {
+    char c = code[i];
+    if (c == '"' || c == '\'') {  // a literal, to its unescaped end
+      size_t j = i + 1;
+      while (j < code.size() && code[j] != c) j += code[j] == '\\' ? 2 : 1;
+      j = std::min(j + 1, code.size());
+      out.append(code, i, j - i);
+      i = j;
+    } else if (code.compare(i, 2, "//") == 0 || code.compare(i, 2, "/*") == 0) {
+      size_t end = code[i + 1] == '/' ? code.find('\n', i) : code.find("*/", i + 2);
+      size_t j = end == std::string::npos ? code.size() : end + (code[i + 1] == '/' ? 0 : 2);
+      out.append(code, i, j - i);
+      i = j;
+    } else if (code.compare(i, 5, "std::") == 0 && (i == 0 || (!identifier(code[i - 1]) && code[i - 1] != ':'))) {
+      out += "::std::";
+      i += 5;
+    } else if (identifier(c)) {  // a whole identifier: `mystd::` is not `std::`
+      size_t j = i;
+      while (j < code.size() && identifier(code[j])) ++j;
+      out.append(code, i, j - i);
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
 
 std::string quote(const std::string& s) {
   std::string out = "\"";

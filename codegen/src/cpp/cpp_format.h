@@ -10,6 +10,12 @@
 
 namespace dispatch::gen {
 
+// `code` with every `std::` the code names (not in string and character
+// literals or comments) written `::std::`, so that a user's type or
+// namespace named `std` in the functions' namespace, where the generated
+// code lives, does not capture it.
+std::string qualify_std(const std::string& code);
+
 // A C++ string literal: "a\"b".
 std::string quote(const std::string& s);
 

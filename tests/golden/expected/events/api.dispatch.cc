@@ -17,7 +17,7 @@
 
 namespace events::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\006events\042#\012\005O"
       "rder\022\012\012\002id\030\001 \001(\011\022\016\012\006amou"
@@ -51,31 +51,31 @@ std::string_view api_file_descriptor() {
       "dit\022\024.events.AuditReques"
       "t\032\025.events.AuditResponse"
       "b\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::events::on_order_placed ----
 
-::dispatch::Result<::events::Receipt> on_order_placed_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::events::Receipt> on_order_placed_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::events::remote::OnOrderPlacedResponse response;
   auto decoded = ::events::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(on_order_placed_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
 ::dispatch::DurableCall<::events::Receipt> on_order_placed_stub::call(const ::events::Order& order) const {
   return ::dispatch::DurableCall<::events::Receipt>(on_order_placed_stub::function, on_order_placed_stub::request_type, on_order_placed_stub::encode_request(order),
-      [](std::string_view kept) { return on_order_placed_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return on_order_placed_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<::events::Receipt>> on_order_placed_stub::dispatch(::dispatch::DispatchClient& client, const ::events::Order& order, const ::dispatch::DispatchOptions& options) const {
   auto request = on_order_placed_stub::encode_request(order);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(on_order_placed_stub::function, on_order_placed_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::events::Receipt>(client, std::move(*id), [](std::string_view response) {
-    return on_order_placed_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(on_order_placed_stub::function, on_order_placed_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::events::Receipt>(client, ::std::move(*id), [](::std::string_view response) {
+    return on_order_placed_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -89,26 +89,26 @@ std::string_view api_file_descriptor() {
 
 // ---- ::events::on_order_shipped ----
 
-::dispatch::Result<::dispatch::CloudEvent> on_order_shipped_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::dispatch::CloudEvent> on_order_shipped_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::events::remote::OnOrderShippedResponse response;
   auto decoded = ::events::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(on_order_shipped_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
 ::dispatch::DurableCall<::dispatch::CloudEvent> on_order_shipped_stub::call(const ::events::Order& order, const ::dispatch::CloudEvent& event) const {
   return ::dispatch::DurableCall<::dispatch::CloudEvent>(on_order_shipped_stub::function, on_order_shipped_stub::request_type, on_order_shipped_stub::encode_request(order, event),
-      [](std::string_view kept) { return on_order_shipped_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return on_order_shipped_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<::dispatch::CloudEvent>> on_order_shipped_stub::dispatch(::dispatch::DispatchClient& client, const ::events::Order& order, const ::dispatch::CloudEvent& event, const ::dispatch::DispatchOptions& options) const {
   auto request = on_order_shipped_stub::encode_request(order, event);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(on_order_shipped_stub::function, on_order_shipped_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::dispatch::CloudEvent>(client, std::move(*id), [](std::string_view response) {
-    return on_order_shipped_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(on_order_shipped_stub::function, on_order_shipped_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::dispatch::CloudEvent>(client, ::std::move(*id), [](::std::string_view response) {
+    return on_order_shipped_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -122,8 +122,8 @@ std::string_view api_file_descriptor() {
 
 // ---- ::events::on_ping ----
 
-::dispatch::Result<void> on_ping_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<void> on_ping_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::events::remote::OnPingResponse response;
   auto decoded = ::events::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(on_ping_stub::path, decoded.error());
@@ -132,16 +132,16 @@ std::string_view api_file_descriptor() {
 
 ::dispatch::DurableCall<void> on_ping_stub::call(const ::dispatch::CloudEvent& event) const {
   return ::dispatch::DurableCall<void>(on_ping_stub::function, on_ping_stub::request_type, on_ping_stub::encode_request(event),
-      [](std::string_view kept) { return on_ping_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return on_ping_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<void>> on_ping_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::CloudEvent& event, const ::dispatch::DispatchOptions& options) const {
   auto request = on_ping_stub::encode_request(event);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(on_ping_stub::function, on_ping_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
-    return on_ping_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(on_ping_stub::function, on_ping_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, ::std::move(*id), [](::std::string_view response) {
+    return on_ping_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -155,34 +155,34 @@ void on_ping_stub::operator()(::dispatch::Client& client, const ::dispatch::Clou
 
 // ---- ::events::audit ----
 
-::dispatch::Result<std::optional<::dispatch::CloudEvent>> audit_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::optional<::dispatch::CloudEvent>> audit_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::events::remote::AuditResponse response;
   auto decoded = ::events::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(audit_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::optional<::dispatch::CloudEvent>> audit_stub::call(const ::dispatch::CloudEvent& event) const {
-  return ::dispatch::DurableCall<std::optional<::dispatch::CloudEvent>>(audit_stub::function, audit_stub::request_type, audit_stub::encode_request(event),
-      [](std::string_view kept) { return audit_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::optional<::dispatch::CloudEvent>> audit_stub::call(const ::dispatch::CloudEvent& event) const {
+  return ::dispatch::DurableCall<::std::optional<::dispatch::CloudEvent>>(audit_stub::function, audit_stub::request_type, audit_stub::encode_request(event),
+      [](::std::string_view kept) { return audit_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::optional<::dispatch::CloudEvent>>> audit_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::CloudEvent& event, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::optional<::dispatch::CloudEvent>>> audit_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::CloudEvent& event, const ::dispatch::DispatchOptions& options) const {
   auto request = audit_stub::encode_request(event);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(audit_stub::function, audit_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::optional<::dispatch::CloudEvent>>(client, std::move(*id), [](std::string_view response) {
-    return audit_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(audit_stub::function, audit_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::optional<::dispatch::CloudEvent>>(client, ::std::move(*id), [](::std::string_view response) {
+    return audit_stub::decode_reply(::std::string(response));
   });
 }
 
-std::optional<::dispatch::CloudEvent> audit_stub::operator()(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options) const {
+::std::optional<::dispatch::CloudEvent> audit_stub::operator()(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options) const {
   return audit_stub::try_call(client, event, options).value();
 }
 
-::dispatch::Result<std::optional<::dispatch::CloudEvent>> audit_stub::try_call(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::optional<::dispatch::CloudEvent>> audit_stub::try_call(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options) const {
   return audit_stub::decode_reply(::dispatch::stub::call(client, audit_stub::path, audit_stub::encode_request(event), options));
 }
 

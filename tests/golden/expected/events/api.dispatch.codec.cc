@@ -24,83 +24,83 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::events::Order& v, SizeCache& c);
-std::uint8_t* write(const ::events::Order& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::events::Order& v, SizeCache& c);
+::std::uint8_t* write(const ::events::Order& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::events::Order* v);
 void set_to_proto_defaults(::events::Order* v);
-std::size_t size_of(const ::events::Receipt& v, SizeCache& c);
-std::uint8_t* write(const ::events::Receipt& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::events::Receipt& v, SizeCache& c);
+::std::uint8_t* write(const ::events::Receipt& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::events::Receipt* v);
 void set_to_proto_defaults(::events::Receipt* v);
 void read(Stream& in, ::events::remote::OnOrderPlacedRequest* v);
 void set_to_proto_defaults(::events::remote::OnOrderPlacedRequest* v);
-std::size_t size_of(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c);
-std::uint8_t* write(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::events::remote::OnOrderPlacedResponse* v);
 void set_to_proto_defaults(::events::remote::OnOrderPlacedResponse* v);
 void read(Stream& in, ::events::remote::OnOrderShippedRequest* v);
 void set_to_proto_defaults(::events::remote::OnOrderShippedRequest* v);
-std::size_t size_of(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c);
-std::uint8_t* write(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::events::remote::OnOrderShippedResponse* v);
 void set_to_proto_defaults(::events::remote::OnOrderShippedResponse* v);
 void read(Stream& in, ::events::remote::OnPingRequest* v);
 void set_to_proto_defaults(::events::remote::OnPingRequest* v);
-std::size_t size_of(const ::events::remote::OnPingResponse& v, SizeCache& c);
-std::uint8_t* write(const ::events::remote::OnPingResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::events::remote::OnPingResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::events::remote::OnPingResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::events::remote::OnPingResponse* v);
 void set_to_proto_defaults(::events::remote::OnPingResponse* v);
 void read(Stream& in, ::events::remote::AuditRequest* v);
 void set_to_proto_defaults(::events::remote::AuditRequest* v);
-std::size_t size_of(const ::events::remote::AuditResponse& v, SizeCache& c);
-std::uint8_t* write(const ::events::remote::AuditResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::events::remote::AuditResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::events::remote::AuditResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::events::remote::AuditResponse* v);
 void set_to_proto_defaults(::events::remote::AuditResponse* v);
 struct OnOrderPlacedRequestRefs {
   const ::events::Order& order;
 };
-std::size_t size_of(const OnOrderPlacedRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const OnOrderPlacedRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const OnOrderPlacedRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const OnOrderPlacedRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct OnOrderShippedRequestRefs {
   const ::events::Order& order;
   const ::dispatch::CloudEvent& event;
 };
-std::size_t size_of(const OnOrderShippedRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const OnOrderShippedRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const OnOrderShippedRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const OnOrderShippedRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct OnPingRequestRefs {
   const ::dispatch::CloudEvent& event;
 };
-std::size_t size_of(const OnPingRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const OnPingRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const OnPingRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const OnPingRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct AuditRequestRefs {
   const ::dispatch::CloudEvent& event;
 };
-std::size_t size_of(const AuditRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const AuditRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const AuditRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const AuditRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::events::Order& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::events::Order& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.id.empty()) n += 1 + ::dispatch::wire::len_size(v.id.size());
   if (!::dispatch::wire::is_default(v.amount)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.amount));
   return n;
 }
 
-std::uint8_t* write(const ::events::Order& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::events::Order& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.id.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.id.size(), p);
@@ -118,7 +118,7 @@ void set_to_proto_defaults(::events::Order* v) {
 }
 
 void read(Stream& in, ::events::Order* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Order")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Order")) {
     switch (tag >> 3) {
       case 1:  // id
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Order", "id");
@@ -126,7 +126,7 @@ void read(Stream& in, ::events::Order* v) {
         break;
       case 2:  // amount
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Order", "amount");
-        v->amount = ::dispatch::wire::read_int<std::int64_t>(in, "Order", "amount", "std::int64_t");
+        v->amount = ::dispatch::wire::read_int<::std::int64_t>(in, "Order", "amount", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Order");
@@ -134,14 +134,14 @@ void read(Stream& in, ::events::Order* v) {
   }
 }
 
-std::size_t size_of(const ::events::Receipt& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::events::Receipt& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.order_id.empty()) n += 1 + ::dispatch::wire::len_size(v.order_id.size());
   if (!::dispatch::wire::is_default(v.total)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.total));
   return n;
 }
 
-std::uint8_t* write(const ::events::Receipt& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::events::Receipt& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.order_id.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.order_id.size(), p);
@@ -159,7 +159,7 @@ void set_to_proto_defaults(::events::Receipt* v) {
 }
 
 void read(Stream& in, ::events::Receipt* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Receipt")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Receipt")) {
     switch (tag >> 3) {
       case 1:  // order_id
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Receipt", "order_id");
@@ -167,7 +167,7 @@ void read(Stream& in, ::events::Receipt* v) {
         break;
       case 2:  // total
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Receipt", "total");
-        v->total = ::dispatch::wire::read_int<std::int64_t>(in, "Receipt", "total", "std::int64_t");
+        v->total = ::dispatch::wire::read_int<::std::int64_t>(in, "Receipt", "total", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Receipt");
@@ -180,7 +180,7 @@ void set_to_proto_defaults(::events::remote::OnOrderPlacedRequest* v) {
 }
 
 void read(Stream& in, ::events::remote::OnOrderPlacedRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderPlacedRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderPlacedRequest")) {
     switch (tag >> 3) {
       case 1:  // order
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "OnOrderPlacedRequest", "order");
@@ -196,18 +196,18 @@ void read(Stream& in, ::events::remote::OnOrderPlacedRequest* v) {
   }
 }
 
-std::size_t size_of(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::events::remote::OnOrderPlacedResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -219,7 +219,7 @@ void set_to_proto_defaults(::events::remote::OnOrderPlacedResponse* v) {
 }
 
 void read(Stream& in, ::events::remote::OnOrderPlacedResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderPlacedResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderPlacedResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "OnOrderPlacedResponse", "result");
@@ -241,7 +241,7 @@ void set_to_proto_defaults(::events::remote::OnOrderShippedRequest* v) {
 }
 
 void read(Stream& in, ::events::remote::OnOrderShippedRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderShippedRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderShippedRequest")) {
     switch (tag >> 3) {
       case 1:  // order
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "OnOrderShippedRequest", "order");
@@ -261,18 +261,18 @@ void read(Stream& in, ::events::remote::OnOrderShippedRequest* v) {
   }
 }
 
-std::size_t size_of(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = ::dispatch::wire::cloud_event_size(v.result);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = ::dispatch::wire::cloud_event_size(v.result);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::events::remote::OnOrderShippedResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = ::dispatch::wire::put_cloud_event(v.result, p);
@@ -284,7 +284,7 @@ void set_to_proto_defaults(::events::remote::OnOrderShippedResponse* v) {
 }
 
 void read(Stream& in, ::events::remote::OnOrderShippedResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderShippedResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnOrderShippedResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "OnOrderShippedResponse", "result");
@@ -301,7 +301,7 @@ void set_to_proto_defaults(::events::remote::OnPingRequest* v) {
 }
 
 void read(Stream& in, ::events::remote::OnPingRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnPingRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnPingRequest")) {
     switch (tag >> 3) {
       case 1:  // event
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "OnPingRequest", "event");
@@ -313,12 +313,12 @@ void read(Stream& in, ::events::remote::OnPingRequest* v) {
   }
 }
 
-std::size_t size_of([[maybe_unused]] const ::events::remote::OnPingResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ::events::remote::OnPingResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ::events::remote::OnPingResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ::events::remote::OnPingResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
@@ -326,7 +326,7 @@ void set_to_proto_defaults([[maybe_unused]] ::events::remote::OnPingResponse* v)
 }
 
 void read(Stream& in, [[maybe_unused]] ::events::remote::OnPingResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnPingResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "OnPingResponse")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "OnPingResponse");
@@ -339,7 +339,7 @@ void set_to_proto_defaults(::events::remote::AuditRequest* v) {
 }
 
 void read(Stream& in, ::events::remote::AuditRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AuditRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "AuditRequest")) {
     switch (tag >> 3) {
       case 1:  // event
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "AuditRequest", "event");
@@ -351,12 +351,12 @@ void read(Stream& in, ::events::remote::AuditRequest* v) {
   }
 }
 
-std::size_t size_of(const ::events::remote::AuditResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::events::remote::AuditResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (v.result) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = ::dispatch::wire::cloud_event_size((*v.result));
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = ::dispatch::wire::cloud_event_size((*v.result));
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -364,7 +364,7 @@ std::size_t size_of(const ::events::remote::AuditResponse& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::events::remote::AuditResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::events::remote::AuditResponse& v, SizeCache& c, ::std::uint8_t* p) {
   if (v.result) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(c.next(), p);
@@ -378,7 +378,7 @@ void set_to_proto_defaults(::events::remote::AuditResponse* v) {
 }
 
 void read(Stream& in, ::events::remote::AuditResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AuditResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "AuditResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         if (!v->result) v->result.emplace();
@@ -391,42 +391,42 @@ void read(Stream& in, ::events::remote::AuditResponse* v) {
   }
 }
 
-std::size_t size_of(const OnOrderPlacedRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const OnOrderPlacedRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.order, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.order, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const OnOrderPlacedRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const OnOrderPlacedRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.order, c, p);
   return p;
 }
 
-std::size_t size_of(const OnOrderShippedRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const OnOrderShippedRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.order, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.order, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = ::dispatch::wire::cloud_event_size(v.event);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = ::dispatch::wire::cloud_event_size(v.event);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const OnOrderShippedRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const OnOrderShippedRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.order, c, p);
@@ -436,36 +436,36 @@ std::uint8_t* write(const OnOrderShippedRequestRefs& v, SizeCache& c, std::uint8
   return p;
 }
 
-std::size_t size_of(const OnPingRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const OnPingRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = ::dispatch::wire::cloud_event_size(v.event);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = ::dispatch::wire::cloud_event_size(v.event);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const OnPingRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const OnPingRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = ::dispatch::wire::put_cloud_event(v.event, p);
   return p;
 }
 
-std::size_t size_of(const AuditRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const AuditRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = ::dispatch::wire::cloud_event_size(v.event);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = ::dispatch::wire::cloud_event_size(v.event);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const AuditRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const AuditRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = ::dispatch::wire::put_cloud_event(v.event, p);
@@ -474,96 +474,96 @@ std::uint8_t* write(const AuditRequestRefs& v, SizeCache& c, std::uint8_t* p) {
 
 }  // namespace
 
-std::string encode(const ::events::Order& value) {
+::std::string encode(const ::events::Order& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::events::Order>, &write_erased<::events::Order>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::Order* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::Order* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Order", &read_erased<::events::Order>, value);
 }
 
-std::string encode(const ::events::Receipt& value) {
+::std::string encode(const ::events::Receipt& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::events::Receipt>, &write_erased<::events::Receipt>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::Receipt* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::Receipt* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Receipt", &read_erased<::events::Receipt>, value);
 }
 
-std::string encode(const ::events::remote::OnOrderPlacedRequest& value) {
+::std::string encode(const ::events::remote::OnOrderPlacedRequest& value) {
   const OnOrderPlacedRequestRefs refs{value.order};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<OnOrderPlacedRequestRefs>, &write_erased<OnOrderPlacedRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderPlacedRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderPlacedRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "OnOrderPlacedRequest", &read_erased<::events::remote::OnOrderPlacedRequest>, value);
 }
 
-std::string encode(const ::events::remote::OnOrderPlacedResponse& value) {
+::std::string encode(const ::events::remote::OnOrderPlacedResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::events::remote::OnOrderPlacedResponse>, &write_erased<::events::remote::OnOrderPlacedResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderPlacedResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderPlacedResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "OnOrderPlacedResponse", &read_erased<::events::remote::OnOrderPlacedResponse>, value);
 }
 
-std::string encode(const ::events::remote::OnOrderShippedRequest& value) {
+::std::string encode(const ::events::remote::OnOrderShippedRequest& value) {
   const OnOrderShippedRequestRefs refs{value.order, value.event};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<OnOrderShippedRequestRefs>, &write_erased<OnOrderShippedRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderShippedRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderShippedRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "OnOrderShippedRequest", &read_erased<::events::remote::OnOrderShippedRequest>, value);
 }
 
-std::string encode(const ::events::remote::OnOrderShippedResponse& value) {
+::std::string encode(const ::events::remote::OnOrderShippedResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::events::remote::OnOrderShippedResponse>, &write_erased<::events::remote::OnOrderShippedResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderShippedResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderShippedResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "OnOrderShippedResponse", &read_erased<::events::remote::OnOrderShippedResponse>, value);
 }
 
-std::string encode(const ::events::remote::OnPingRequest& value) {
+::std::string encode(const ::events::remote::OnPingRequest& value) {
   const OnPingRequestRefs refs{value.event};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<OnPingRequestRefs>, &write_erased<OnPingRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnPingRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnPingRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "OnPingRequest", &read_erased<::events::remote::OnPingRequest>, value);
 }
 
-std::string encode(const ::events::remote::OnPingResponse& value) {
+::std::string encode(const ::events::remote::OnPingResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::events::remote::OnPingResponse>, &write_erased<::events::remote::OnPingResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnPingResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnPingResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "OnPingResponse", &read_erased<::events::remote::OnPingResponse>, value);
 }
 
-std::string encode(const ::events::remote::AuditRequest& value) {
+::std::string encode(const ::events::remote::AuditRequest& value) {
   const AuditRequestRefs refs{value.event};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<AuditRequestRefs>, &write_erased<AuditRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::AuditRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::AuditRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "AuditRequest", &read_erased<::events::remote::AuditRequest>, value);
 }
 
-std::string encode(const ::events::remote::AuditResponse& value) {
+::std::string encode(const ::events::remote::AuditResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::events::remote::AuditResponse>, &write_erased<::events::remote::AuditResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::AuditResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::AuditResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "AuditResponse", &read_erased<::events::remote::AuditResponse>, value);
 }
@@ -572,19 +572,19 @@ std::string encode(const ::events::remote::AuditResponse& value) {
 
 namespace events::remote {
 
-::dispatch::Result<std::string> on_order_placed_stub::encode_request(const ::events::Order& order) {
+::dispatch::Result<::std::string> on_order_placed_stub::encode_request(const ::events::Order& order) {
   return ::events::api_wire::try_encode(::events::api_wire::OnOrderPlacedRequestRefs{order});
 }
 
-::dispatch::Result<std::string> on_order_shipped_stub::encode_request(const ::events::Order& order, const ::dispatch::CloudEvent& event) {
+::dispatch::Result<::std::string> on_order_shipped_stub::encode_request(const ::events::Order& order, const ::dispatch::CloudEvent& event) {
   return ::events::api_wire::try_encode(::events::api_wire::OnOrderShippedRequestRefs{order, event});
 }
 
-::dispatch::Result<std::string> on_ping_stub::encode_request(const ::dispatch::CloudEvent& event) {
+::dispatch::Result<::std::string> on_ping_stub::encode_request(const ::dispatch::CloudEvent& event) {
   return ::events::api_wire::try_encode(::events::api_wire::OnPingRequestRefs{event});
 }
 
-::dispatch::Result<std::string> audit_stub::encode_request(const ::dispatch::CloudEvent& event) {
+::dispatch::Result<::std::string> audit_stub::encode_request(const ::dispatch::CloudEvent& event) {
   return ::events::api_wire::try_encode(::events::api_wire::AuditRequestRefs{event});
 }
 

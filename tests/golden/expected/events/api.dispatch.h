@@ -53,7 +53,7 @@ struct AuditRequest {
   ::dispatch::CloudEvent event{};
 };
 struct AuditResponse {
-  std::optional<::dispatch::CloudEvent> result{};
+  ::std::optional<::dispatch::CloudEvent> result{};
 };
 
 }  // namespace events::remote
@@ -62,26 +62,26 @@ struct AuditResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace events::api_wire {
-std::string encode(const ::events::Order& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::Order* value);
-std::string encode(const ::events::Receipt& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::Receipt* value);
-std::string encode(const ::events::remote::OnOrderPlacedRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderPlacedRequest* value);
-std::string encode(const ::events::remote::OnOrderPlacedResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderPlacedResponse* value);
-std::string encode(const ::events::remote::OnOrderShippedRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderShippedRequest* value);
-std::string encode(const ::events::remote::OnOrderShippedResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnOrderShippedResponse* value);
-std::string encode(const ::events::remote::OnPingRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnPingRequest* value);
-std::string encode(const ::events::remote::OnPingResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::OnPingResponse* value);
-std::string encode(const ::events::remote::AuditRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::AuditRequest* value);
-std::string encode(const ::events::remote::AuditResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::events::remote::AuditResponse* value);
+::std::string encode(const ::events::Order& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::Order* value);
+::std::string encode(const ::events::Receipt& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::Receipt* value);
+::std::string encode(const ::events::remote::OnOrderPlacedRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderPlacedRequest* value);
+::std::string encode(const ::events::remote::OnOrderPlacedResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderPlacedResponse* value);
+::std::string encode(const ::events::remote::OnOrderShippedRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderShippedRequest* value);
+::std::string encode(const ::events::remote::OnOrderShippedResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnOrderShippedResponse* value);
+::std::string encode(const ::events::remote::OnPingRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnPingRequest* value);
+::std::string encode(const ::events::remote::OnPingResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::OnPingResponse* value);
+::std::string encode(const ::events::remote::AuditRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::AuditRequest* value);
+::std::string encode(const ::events::remote::AuditResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::events::remote::AuditResponse* value);
 }  // namespace events::api_wire
 
 namespace events::remote {
@@ -121,10 +121,10 @@ inline constexpr struct on_order_placed_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::events::Receipt> call(const ::events::Order& order) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::events::Order& order);
+  static ::dispatch::Result<::std::string> encode_request(const ::events::Order& order);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::events::Receipt> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::events::Receipt> decode_reply(::dispatch::Result<::std::string> reply);
 } on_order_placed{};
 
 // ::events::on_order_shipped, served as events.on_order_shipped at /events.ApiService/on_order_shipped.
@@ -162,10 +162,10 @@ inline constexpr struct on_order_shipped_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::dispatch::CloudEvent> call(const ::events::Order& order, const ::dispatch::CloudEvent& event) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::events::Order& order, const ::dispatch::CloudEvent& event);
+  static ::dispatch::Result<::std::string> encode_request(const ::events::Order& order, const ::dispatch::CloudEvent& event);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::dispatch::CloudEvent> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::dispatch::CloudEvent> decode_reply(::dispatch::Result<::std::string> reply);
 } on_order_shipped{};
 
 // ::events::on_ping, served as events.on_ping at /events.ApiService/on_ping.
@@ -203,10 +203,10 @@ inline constexpr struct on_ping_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call(const ::dispatch::CloudEvent& event) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::dispatch::CloudEvent& event);
+  static ::dispatch::Result<::std::string> encode_request(const ::dispatch::CloudEvent& event);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<::std::string> reply);
 } on_ping{};
 
 // ::events::audit, served as events.audit at /events.ApiService/audit.
@@ -217,14 +217,14 @@ inline constexpr struct audit_stub {
   static constexpr const char* response_type = "events.AuditResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::optional<::dispatch::CloudEvent> operator()(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options = {}) const;
+  ::std::optional<::dispatch::CloudEvent> operator()(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::optional<::dispatch::CloudEvent>> try_call(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::optional<::dispatch::CloudEvent>> try_call(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::optional<::dispatch::CloudEvent>> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
   auto async(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::optional<::dispatch::CloudEvent>, Deferred>(client, audit_stub::path, audit_stub::encode_request(event), options, &audit_stub::decode_reply);
+    return ::dispatch::stub::call_future<::std::optional<::dispatch::CloudEvent>, Deferred>(client, audit_stub::path, audit_stub::encode_request(event), options, &audit_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::optional<::dispatch::CloudEvent>>); resumes on the transport's
@@ -232,29 +232,29 @@ inline constexpr struct audit_stub {
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
   auto co(::dispatch::Client& client, const ::dispatch::CloudEvent& event, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::optional<::dispatch::CloudEvent>, Deferred>(client, audit_stub::path, audit_stub::encode_request(event), options, &audit_stub::decode_reply);
+    return ::dispatch::stub::call_awaitable<::std::optional<::dispatch::CloudEvent>, Deferred>(client, audit_stub::path, audit_stub::encode_request(event), options, &audit_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::optional<::dispatch::CloudEvent> or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::optional<::dispatch::CloudEvent>>> dispatch(::dispatch::DispatchClient& client, const ::dispatch::CloudEvent& event, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::optional<::dispatch::CloudEvent>>> dispatch(::dispatch::DispatchClient& client, const ::dispatch::CloudEvent& event, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::optional<::dispatch::CloudEvent>> call(const ::dispatch::CloudEvent& event) const;
+  ::dispatch::DurableCall<::std::optional<::dispatch::CloudEvent>> call(const ::dispatch::CloudEvent& event) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::dispatch::CloudEvent& event);
+  static ::dispatch::Result<::std::string> encode_request(const ::dispatch::CloudEvent& event);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::optional<::dispatch::CloudEvent>> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::optional<::dispatch::CloudEvent>> decode_reply(::dispatch::Result<::std::string> reply);
 } audit{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace events::remote
 

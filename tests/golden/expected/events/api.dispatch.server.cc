@@ -19,33 +19,33 @@
 namespace events::remote {
 namespace {
 
-::dispatch::Result<std::string> on_order_placed_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> on_order_placed_handler(const ::dispatch::MethodCall& call) {
   ::events::remote::OnOrderPlacedRequest request;
   auto decoded = ::events::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::events::api_wire::encode(::events::remote::OnOrderPlacedResponse{::events::on_order_placed(std::move(request.order))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::events::api_wire::encode(::events::remote::OnOrderPlacedResponse{::events::on_order_placed(::std::move(request.order))});
 }
 
-::dispatch::Result<std::string> on_order_shipped_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> on_order_shipped_handler(const ::dispatch::MethodCall& call) {
   ::events::remote::OnOrderShippedRequest request;
   auto decoded = ::events::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::events::api_wire::encode(::events::remote::OnOrderShippedResponse{::events::on_order_shipped(std::move(request.order), std::move(request.event))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::events::api_wire::encode(::events::remote::OnOrderShippedResponse{::events::on_order_shipped(::std::move(request.order), ::std::move(request.event))});
 }
 
-::dispatch::Result<std::string> on_ping_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> on_ping_handler(const ::dispatch::MethodCall& call) {
   ::events::remote::OnPingRequest request;
   auto decoded = ::events::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  ::events::on_ping(std::move(request.event));
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  ::events::on_ping(::std::move(request.event));
   return ::events::api_wire::encode(::events::remote::OnPingResponse{});
 }
 
-::dispatch::Result<std::string> audit_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> audit_handler(const ::dispatch::MethodCall& call) {
   ::events::remote::AuditRequest request;
   auto decoded = ::events::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::events::api_wire::encode(::events::remote::AuditResponse{::events::audit(std::move(request.event))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::events::api_wire::encode(::events::remote::AuditResponse{::events::audit(::std::move(request.event))});
 }
 
 const ::dispatch::EventBinding on_order_placed_handler_event{"com.example.order.placed", "com.example.receipt.issued", 1, 0, ::dispatch::EventBinding::Reply::data};
@@ -63,7 +63,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"events", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"events", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

@@ -18,7 +18,7 @@
 
 namespace remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\010faasdemo\042\027\012"
       "\012FibRequest\022\011\012\001n\030\001 \001(\005\042\031"
@@ -32,31 +32,31 @@ std::string_view api_file_descriptor() {
       ".faasdemo.FibLocalReques"
       "t\032\032.faasdemo.FibLocalRes"
       "ponseb\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::math::fib_local ----
 
-::dispatch::Result<::math::FibReply> fib_local_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::math::FibReply> fib_local_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::remote::FibLocalResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(fib_local_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
 ::dispatch::DurableCall<::math::FibReply> fib_local_stub::call(const ::math::FibRequest& request) const {
   return ::dispatch::DurableCall<::math::FibReply>(fib_local_stub::function, fib_local_stub::request_type, fib_local_stub::encode_request(request),
-      [](std::string_view kept) { return fib_local_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return fib_local_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<::math::FibReply>> fib_local_stub::dispatch(::dispatch::DispatchClient& client, const ::math::FibRequest& request, const ::dispatch::DispatchOptions& options) const {
   auto request_ = fib_local_stub::encode_request(request);
-  if (!request_.ok()) return std::move(request_).error();
-  auto id = client.dispatch(fib_local_stub::function, fib_local_stub::request_type, std::move(*request_), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::math::FibReply>(client, std::move(*id), [](std::string_view response) {
-    return fib_local_stub::decode_reply(std::string(response));
+  if (!request_.ok()) return ::std::move(request_).error();
+  auto id = client.dispatch(fib_local_stub::function, fib_local_stub::request_type, ::std::move(*request_), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::math::FibReply>(client, ::std::move(*id), [](::std::string_view response) {
+    return fib_local_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -87,57 +87,57 @@ namespace figlet::faas {
 
 // ---- ::figlet::render (OpenFaaS function "figlet") ----
 
-std::string render_proxy::operator()(const ::dispatch::faas::Gateway& gateway, const std::string& text) const {
+::std::string render_proxy::operator()(const ::dispatch::faas::Gateway& gateway, const ::std::string& text) const {
   return render_proxy::try_call(gateway, text).value();
 }
 
-::dispatch::Result<std::string> render_proxy::try_call(const ::dispatch::faas::Gateway& gateway, const std::string& text) const {
+::dispatch::Result<::std::string> render_proxy::try_call(const ::dispatch::faas::Gateway& gateway, const ::std::string& text) const {
   auto body = render_proxy::encode_input(text);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   auto output = gateway.invoke(render_proxy::function, *body, render_proxy::content_type);
-  if (!output.ok()) return std::move(output).error();
+  if (!output.ok()) return ::std::move(output).error();
   return render_proxy::decode_output(*output);
 }
 
-::dispatch::Result<std::string> render_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, const std::string& text, std::string_view callback_url) const {
+::dispatch::Result<::std::string> render_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, const ::std::string& text, ::std::string_view callback_url) const {
   auto body = render_proxy::encode_input(text);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   return gateway.invoke_async(render_proxy::function, *body, render_proxy::content_type, callback_url);
 }
 
-::dispatch::Result<std::string> render_proxy::encode_input(const std::string& text) {
-  return std::string(text);
+::dispatch::Result<::std::string> render_proxy::encode_input(const ::std::string& text) {
+  return ::std::string(text);
 }
 
-::dispatch::Result<std::string> render_proxy::decode_output(const ::dispatch::faas::Output& output) {
+::dispatch::Result<::std::string> render_proxy::decode_output(const ::dispatch::faas::Output& output) {
   return output.body;
 }
 
 // ---- ::figlet::render_view (OpenFaaS function "figlet.openfaas-fn") ----
 
-std::string render_view_proxy::operator()(const ::dispatch::faas::Gateway& gateway, std::string_view text) const {
+::std::string render_view_proxy::operator()(const ::dispatch::faas::Gateway& gateway, ::std::string_view text) const {
   return render_view_proxy::try_call(gateway, text).value();
 }
 
-::dispatch::Result<std::string> render_view_proxy::try_call(const ::dispatch::faas::Gateway& gateway, std::string_view text) const {
+::dispatch::Result<::std::string> render_view_proxy::try_call(const ::dispatch::faas::Gateway& gateway, ::std::string_view text) const {
   auto body = render_view_proxy::encode_input(text);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   auto output = gateway.invoke(render_view_proxy::function, *body, render_view_proxy::content_type);
-  if (!output.ok()) return std::move(output).error();
+  if (!output.ok()) return ::std::move(output).error();
   return render_view_proxy::decode_output(*output);
 }
 
-::dispatch::Result<std::string> render_view_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, std::string_view text, std::string_view callback_url) const {
+::dispatch::Result<::std::string> render_view_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view text, ::std::string_view callback_url) const {
   auto body = render_view_proxy::encode_input(text);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   return gateway.invoke_async(render_view_proxy::function, *body, render_view_proxy::content_type, callback_url);
 }
 
-::dispatch::Result<std::string> render_view_proxy::encode_input(std::string_view text) {
-  return std::string(text);
+::dispatch::Result<::std::string> render_view_proxy::encode_input(::std::string_view text) {
+  return ::std::string(text);
 }
 
-::dispatch::Result<std::string> render_view_proxy::decode_output(const ::dispatch::faas::Output& output) {
+::dispatch::Result<::std::string> render_view_proxy::decode_output(const ::dispatch::faas::Output& output) {
   return output.body;
 }
 
@@ -153,22 +153,22 @@ namespace math::faas {
 
 ::dispatch::Result<::math::FibReply> fibonacci_proxy::try_call(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r) const {
   auto body = fibonacci_proxy::encode_input(r);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   auto output = gateway.invoke(fibonacci_proxy::function, *body, fibonacci_proxy::content_type);
-  if (!output.ok()) return std::move(output).error();
+  if (!output.ok()) return ::std::move(output).error();
   return fibonacci_proxy::decode_output(*output);
 }
 
-::dispatch::Result<std::string> fibonacci_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r, std::string_view callback_url) const {
+::dispatch::Result<::std::string> fibonacci_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r, ::std::string_view callback_url) const {
   auto body = fibonacci_proxy::encode_input(r);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   return gateway.invoke_async(fibonacci_proxy::function, *body, fibonacci_proxy::content_type, callback_url);
 }
 
-::dispatch::Result<std::string> fibonacci_proxy::encode_input(const ::math::FibRequest& r) {
+::dispatch::Result<::std::string> fibonacci_proxy::encode_input(const ::math::FibRequest& r) {
   const auto& json = ::remote::api_faas_json();
   if (!json.ok()) return json.error();
-  std::string binary;
+  ::std::string binary;
   try {  // a duration or time point proto cannot carry
     binary = ::api_wire::encode(r);
   } catch (const ::dispatch::Error& error) {
@@ -181,40 +181,40 @@ namespace math::faas {
   const auto& json = ::remote::api_faas_json();
   if (!json.ok()) return json.error();
   auto binary = json->output_to_binary(fibonacci_proxy::function, "faasdemo.FibReply", output);
-  if (!binary.ok()) return std::move(binary).error();
+  if (!binary.ok()) return ::std::move(binary).error();
   ::math::FibReply value;
   auto decoded = ::api_wire::decode(*binary, &value);
-  if (!decoded.ok()) return std::move(decoded).error();
+  if (!decoded.ok()) return ::std::move(decoded).error();
   return value;
 }
 
 // ---- ::math::digest (OpenFaaS function "sha256") ----
 
-std::vector<std::byte> digest_proxy::operator()(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data) const {
+::std::vector<::std::byte> digest_proxy::operator()(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data) const {
   return digest_proxy::try_call(gateway, data).value();
 }
 
-::dispatch::Result<std::vector<std::byte>> digest_proxy::try_call(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data) const {
+::dispatch::Result<::std::vector<::std::byte>> digest_proxy::try_call(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data) const {
   auto body = digest_proxy::encode_input(data);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   auto output = gateway.invoke(digest_proxy::function, *body, digest_proxy::content_type);
-  if (!output.ok()) return std::move(output).error();
+  if (!output.ok()) return ::std::move(output).error();
   return digest_proxy::decode_output(*output);
 }
 
-::dispatch::Result<std::string> digest_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data, std::string_view callback_url) const {
+::dispatch::Result<::std::string> digest_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data, ::std::string_view callback_url) const {
   auto body = digest_proxy::encode_input(data);
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   return gateway.invoke_async(digest_proxy::function, *body, digest_proxy::content_type, callback_url);
 }
 
-::dispatch::Result<std::string> digest_proxy::encode_input(const std::vector<std::byte>& data) {
-  return std::string(reinterpret_cast<const char*>(data.data()), data.size());
+::dispatch::Result<::std::string> digest_proxy::encode_input(const ::std::vector<::std::byte>& data) {
+  return ::std::string(reinterpret_cast<const char*>(data.data()), data.size());
 }
 
-::dispatch::Result<std::vector<std::byte>> digest_proxy::decode_output(const ::dispatch::faas::Output& output) {
-  const auto* bytes = reinterpret_cast<const std::byte*>(output.body.data());
-  return std::vector<std::byte>(bytes, bytes + output.body.size());
+::dispatch::Result<::std::vector<::std::byte>> digest_proxy::decode_output(const ::dispatch::faas::Output& output) {
+  const auto* bytes = reinterpret_cast<const ::std::byte*>(output.body.data());
+  return ::std::vector<::std::byte>(bytes, bytes + output.body.size());
 }
 
 // ---- ::math::ping (OpenFaaS function "nodeinfo") ----
@@ -225,20 +225,20 @@ void ping_proxy::operator()(const ::dispatch::faas::Gateway& gateway) const {
 
 ::dispatch::Result<void> ping_proxy::try_call(const ::dispatch::faas::Gateway& gateway) const {
   auto body = ping_proxy::encode_input();
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   auto output = gateway.invoke(ping_proxy::function, *body, ping_proxy::content_type);
-  if (!output.ok()) return std::move(output).error();
+  if (!output.ok()) return ::std::move(output).error();
   return ping_proxy::decode_output(*output);
 }
 
-::dispatch::Result<std::string> ping_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, std::string_view callback_url) const {
+::dispatch::Result<::std::string> ping_proxy::invoke_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view callback_url) const {
   auto body = ping_proxy::encode_input();
-  if (!body.ok()) return std::move(body).error();
+  if (!body.ok()) return ::std::move(body).error();
   return gateway.invoke_async(ping_proxy::function, *body, ping_proxy::content_type, callback_url);
 }
 
-::dispatch::Result<std::string> ping_proxy::encode_input() {
-  return std::string();
+::dispatch::Result<::std::string> ping_proxy::encode_input() {
+  return ::std::string();
 }
 
 ::dispatch::Result<void> ping_proxy::decode_output(const ::dispatch::faas::Output& output) {

@@ -24,48 +24,48 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::math::FibRequest& v, SizeCache& c);
-std::uint8_t* write(const ::math::FibRequest& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::math::FibRequest& v, SizeCache& c);
+::std::uint8_t* write(const ::math::FibRequest& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::math::FibRequest* v);
 void set_to_proto_defaults(::math::FibRequest* v);
-std::size_t size_of(const ::math::FibReply& v, SizeCache& c);
-std::uint8_t* write(const ::math::FibReply& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::math::FibReply& v, SizeCache& c);
+::std::uint8_t* write(const ::math::FibReply& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::math::FibReply* v);
 void set_to_proto_defaults(::math::FibReply* v);
 void read(Stream& in, ::remote::FibLocalRequest* v);
 void set_to_proto_defaults(::remote::FibLocalRequest* v);
-std::size_t size_of(const ::remote::FibLocalResponse& v, SizeCache& c);
-std::uint8_t* write(const ::remote::FibLocalResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::remote::FibLocalResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::remote::FibLocalResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::remote::FibLocalResponse* v);
 void set_to_proto_defaults(::remote::FibLocalResponse* v);
 struct FibLocalRequestRefs {
   const ::math::FibRequest& request;
 };
-std::size_t size_of(const FibLocalRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const FibLocalRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const FibLocalRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const FibLocalRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::math::FibRequest& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::math::FibRequest& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.n)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.n));
   return n;
 }
 
-std::uint8_t* write(const ::math::FibRequest& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::math::FibRequest& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.n)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.n), p);
   }
@@ -77,11 +77,11 @@ void set_to_proto_defaults(::math::FibRequest* v) {
 }
 
 void read(Stream& in, ::math::FibRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibRequest")) {
     switch (tag >> 3) {
       case 1:  // n
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "FibRequest", "n");
-        v->n = ::dispatch::wire::read_int<std::int32_t>(in, "FibRequest", "n", "std::int32_t");
+        v->n = ::dispatch::wire::read_int<::std::int32_t>(in, "FibRequest", "n", "std::int32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "FibRequest");
@@ -89,13 +89,13 @@ void read(Stream& in, ::math::FibRequest* v) {
   }
 }
 
-std::size_t size_of(const ::math::FibReply& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::math::FibReply& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
   return n;
 }
 
-std::uint8_t* write(const ::math::FibReply& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::math::FibReply& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.value)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
   }
@@ -107,11 +107,11 @@ void set_to_proto_defaults(::math::FibReply* v) {
 }
 
 void read(Stream& in, ::math::FibReply* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibReply")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibReply")) {
     switch (tag >> 3) {
       case 1:  // value
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "FibReply", "value");
-        v->value = ::dispatch::wire::read_int<std::int64_t>(in, "FibReply", "value", "std::int64_t");
+        v->value = ::dispatch::wire::read_int<::std::int64_t>(in, "FibReply", "value", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "FibReply");
@@ -124,7 +124,7 @@ void set_to_proto_defaults(::remote::FibLocalRequest* v) {
 }
 
 void read(Stream& in, ::remote::FibLocalRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibLocalRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibLocalRequest")) {
     switch (tag >> 3) {
       case 1:  // request
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "FibLocalRequest", "request");
@@ -140,18 +140,18 @@ void read(Stream& in, ::remote::FibLocalRequest* v) {
   }
 }
 
-std::size_t size_of(const ::remote::FibLocalResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::remote::FibLocalResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::remote::FibLocalResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::remote::FibLocalResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -163,7 +163,7 @@ void set_to_proto_defaults(::remote::FibLocalResponse* v) {
 }
 
 void read(Stream& in, ::remote::FibLocalResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibLocalResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "FibLocalResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "FibLocalResponse", "result");
@@ -179,18 +179,18 @@ void read(Stream& in, ::remote::FibLocalResponse* v) {
   }
 }
 
-std::size_t size_of(const FibLocalRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const FibLocalRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.request, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.request, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const FibLocalRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const FibLocalRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.request, c, p);
@@ -199,39 +199,39 @@ std::uint8_t* write(const FibLocalRequestRefs& v, SizeCache& c, std::uint8_t* p)
 
 }  // namespace
 
-std::string encode(const ::math::FibRequest& value) {
+::std::string encode(const ::math::FibRequest& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::math::FibRequest>, &write_erased<::math::FibRequest>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::math::FibRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::math::FibRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "FibRequest", &read_erased<::math::FibRequest>, value);
 }
 
-std::string encode(const ::math::FibReply& value) {
+::std::string encode(const ::math::FibReply& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::math::FibReply>, &write_erased<::math::FibReply>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::math::FibReply* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::math::FibReply* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "FibReply", &read_erased<::math::FibReply>, value);
 }
 
-std::string encode(const ::remote::FibLocalRequest& value) {
+::std::string encode(const ::remote::FibLocalRequest& value) {
   const FibLocalRequestRefs refs{value.request};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<FibLocalRequestRefs>, &write_erased<FibLocalRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::FibLocalRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::FibLocalRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "FibLocalRequest", &read_erased<::remote::FibLocalRequest>, value);
 }
 
-std::string encode(const ::remote::FibLocalResponse& value) {
+::std::string encode(const ::remote::FibLocalResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::remote::FibLocalResponse>, &write_erased<::remote::FibLocalResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::FibLocalResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::FibLocalResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "FibLocalResponse", &read_erased<::remote::FibLocalResponse>, value);
 }
@@ -240,7 +240,7 @@ std::string encode(const ::remote::FibLocalResponse& value) {
 
 namespace remote {
 
-::dispatch::Result<std::string> fib_local_stub::encode_request(const ::math::FibRequest& request) {
+::dispatch::Result<::std::string> fib_local_stub::encode_request(const ::math::FibRequest& request) {
   return ::api_wire::try_encode(::api_wire::FibLocalRequestRefs{request});
 }
 

@@ -45,14 +45,14 @@ struct FibLocalResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace api_wire {
-std::string encode(const ::math::FibRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::math::FibRequest* value);
-std::string encode(const ::math::FibReply& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::math::FibReply* value);
-std::string encode(const ::remote::FibLocalRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::FibLocalRequest* value);
-std::string encode(const ::remote::FibLocalResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::FibLocalResponse* value);
+::std::string encode(const ::math::FibRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::math::FibRequest* value);
+::std::string encode(const ::math::FibReply& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::math::FibReply* value);
+::std::string encode(const ::remote::FibLocalRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::FibLocalRequest* value);
+::std::string encode(const ::remote::FibLocalResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::FibLocalResponse* value);
 }  // namespace api_wire
 
 namespace remote {
@@ -92,17 +92,17 @@ inline constexpr struct fib_local_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::math::FibReply> call(const ::math::FibRequest& request) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::math::FibRequest& request);
+  static ::dispatch::Result<::std::string> encode_request(const ::math::FibRequest& request);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::math::FibReply> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::math::FibReply> decode_reply(::dispatch::Result<::std::string> reply);
 } fib_local{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace remote
 
@@ -119,30 +119,30 @@ inline constexpr struct render_proxy {
   static constexpr const char* content_type = "text/plain; charset=utf-8";
 
   // Calls and waits (POST /function/figlet); throws dispatch::Error.
-  std::string operator()(const ::dispatch::faas::Gateway& gateway, const std::string& text) const;
+  ::std::string operator()(const ::dispatch::faas::Gateway& gateway, const ::std::string& text) const;
   // Calls and waits; never throws: the gateway's error (an HTTP status as its
   // code, unreachable, timed out; each naming the function) or an output that
   // does not decode, as a value.
-  ::dispatch::Result<std::string> try_call(const ::dispatch::faas::Gateway& gateway, const std::string& text) const;
+  ::dispatch::Result<::std::string> try_call(const ::dispatch::faas::Gateway& gateway, const ::std::string& text) const;
   // Calls on a thread of its own: a std::future<std::string> holding the result or
   // the dispatch::Error.
   template <typename Deferred = void>
-  auto async(const ::dispatch::faas::Gateway& gateway, const std::string& text) const {
-    return std::async(std::launch::async, [gateway, text]() { return render_proxy{}(gateway, text); });
+  auto async(const ::dispatch::faas::Gateway& gateway, const ::std::string& text) const {
+    return ::std::async(::std::launch::async, [gateway, text]() { return render_proxy{}(gateway, text); });
   }
   // Queues the call on the gateway (POST /async-function/figlet), which
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
-  ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const std::string& text, std::string_view callback_url = {}) const;
+  ::dispatch::Result<::std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const ::std::string& text, ::std::string_view callback_url = {}) const;
   // Cancels a queued or running async call by its call id (DELETE
   // /async-function/figlet/<call id>).
-  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view call_id) const {
     return gateway.cancel_async(function, call_id);
   }
   // The request body of a call.
-  static ::dispatch::Result<std::string> encode_input(const std::string& text);
+  static ::dispatch::Result<::std::string> encode_input(const ::std::string& text);
   // The result from the function's output.
-  static ::dispatch::Result<std::string> decode_output(const ::dispatch::faas::Output& output);
+  static ::dispatch::Result<::std::string> decode_output(const ::dispatch::faas::Output& output);
 } render{};
 
 // ::figlet::render_view, a proxy of the OpenFaaS function "figlet.openfaas-fn".
@@ -152,30 +152,30 @@ inline constexpr struct render_view_proxy {
   static constexpr const char* content_type = "text/plain; charset=utf-8";
 
   // Calls and waits (POST /function/figlet.openfaas-fn); throws dispatch::Error.
-  std::string operator()(const ::dispatch::faas::Gateway& gateway, std::string_view text) const;
+  ::std::string operator()(const ::dispatch::faas::Gateway& gateway, ::std::string_view text) const;
   // Calls and waits; never throws: the gateway's error (an HTTP status as its
   // code, unreachable, timed out; each naming the function) or an output that
   // does not decode, as a value.
-  ::dispatch::Result<std::string> try_call(const ::dispatch::faas::Gateway& gateway, std::string_view text) const;
+  ::dispatch::Result<::std::string> try_call(const ::dispatch::faas::Gateway& gateway, ::std::string_view text) const;
   // Calls on a thread of its own: a std::future<std::string> holding the result or
   // the dispatch::Error.
   template <typename Deferred = void>
-  auto async(const ::dispatch::faas::Gateway& gateway, std::string_view text) const {
-    return std::async(std::launch::async, [gateway, text = std::string(text.begin(), text.end())]() { return render_view_proxy{}(gateway, text); });
+  auto async(const ::dispatch::faas::Gateway& gateway, ::std::string_view text) const {
+    return ::std::async(::std::launch::async, [gateway, text = ::std::string(text.begin(), text.end())]() { return render_view_proxy{}(gateway, text); });
   }
   // Queues the call on the gateway (POST /async-function/figlet.openfaas-fn), which
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
-  ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, std::string_view text, std::string_view callback_url = {}) const;
+  ::dispatch::Result<::std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view text, ::std::string_view callback_url = {}) const;
   // Cancels a queued or running async call by its call id (DELETE
   // /async-function/figlet.openfaas-fn/<call id>).
-  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view call_id) const {
     return gateway.cancel_async(function, call_id);
   }
   // The request body of a call.
-  static ::dispatch::Result<std::string> encode_input(std::string_view text);
+  static ::dispatch::Result<::std::string> encode_input(::std::string_view text);
   // The result from the function's output.
-  static ::dispatch::Result<std::string> decode_output(const ::dispatch::faas::Output& output);
+  static ::dispatch::Result<::std::string> decode_output(const ::dispatch::faas::Output& output);
 } render_view{};
 
 }  // namespace figlet::faas
@@ -202,19 +202,19 @@ inline constexpr struct fibonacci_proxy {
   // the dispatch::Error.
   template <typename Deferred = void>
   auto async(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r) const {
-    return std::async(std::launch::async, [gateway, r]() { return fibonacci_proxy{}(gateway, r); });
+    return ::std::async(::std::launch::async, [gateway, r]() { return fibonacci_proxy{}(gateway, r); });
   }
   // Queues the call on the gateway (POST /async-function/fibonacci.openfaas-fn), which
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
-  ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r, std::string_view callback_url = {}) const;
+  ::dispatch::Result<::std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const ::math::FibRequest& r, ::std::string_view callback_url = {}) const;
   // Cancels a queued or running async call by its call id (DELETE
   // /async-function/fibonacci.openfaas-fn/<call id>).
-  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view call_id) const {
     return gateway.cancel_async(function, call_id);
   }
   // The request body of a call.
-  static ::dispatch::Result<std::string> encode_input(const ::math::FibRequest& r);
+  static ::dispatch::Result<::std::string> encode_input(const ::math::FibRequest& r);
   // The result from the function's output.
   static ::dispatch::Result<::math::FibReply> decode_output(const ::dispatch::faas::Output& output);
 } fibonacci{};
@@ -226,30 +226,30 @@ inline constexpr struct digest_proxy {
   static constexpr const char* content_type = "application/octet-stream";
 
   // Calls and waits (POST /function/sha256); throws dispatch::Error.
-  std::vector<std::byte> operator()(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data) const;
+  ::std::vector<::std::byte> operator()(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data) const;
   // Calls and waits; never throws: the gateway's error (an HTTP status as its
   // code, unreachable, timed out; each naming the function) or an output that
   // does not decode, as a value.
-  ::dispatch::Result<std::vector<std::byte>> try_call(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data) const;
+  ::dispatch::Result<::std::vector<::std::byte>> try_call(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data) const;
   // Calls on a thread of its own: a std::future<std::vector<std::byte>> holding the result or
   // the dispatch::Error.
   template <typename Deferred = void>
-  auto async(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data) const {
-    return std::async(std::launch::async, [gateway, data]() { return digest_proxy{}(gateway, data); });
+  auto async(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data) const {
+    return ::std::async(::std::launch::async, [gateway, data]() { return digest_proxy{}(gateway, data); });
   }
   // Queues the call on the gateway (POST /async-function/sha256), which
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
-  ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const std::vector<std::byte>& data, std::string_view callback_url = {}) const;
+  ::dispatch::Result<::std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, const ::std::vector<::std::byte>& data, ::std::string_view callback_url = {}) const;
   // Cancels a queued or running async call by its call id (DELETE
   // /async-function/sha256/<call id>).
-  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view call_id) const {
     return gateway.cancel_async(function, call_id);
   }
   // The request body of a call.
-  static ::dispatch::Result<std::string> encode_input(const std::vector<std::byte>& data);
+  static ::dispatch::Result<::std::string> encode_input(const ::std::vector<::std::byte>& data);
   // The result from the function's output.
-  static ::dispatch::Result<std::vector<std::byte>> decode_output(const ::dispatch::faas::Output& output);
+  static ::dispatch::Result<::std::vector<::std::byte>> decode_output(const ::dispatch::faas::Output& output);
 } digest{};
 
 // ::math::ping, a proxy of the OpenFaaS function "nodeinfo".
@@ -268,19 +268,19 @@ inline constexpr struct ping_proxy {
   // the dispatch::Error.
   template <typename Deferred = void>
   auto async(const ::dispatch::faas::Gateway& gateway) const {
-    return std::async(std::launch::async, [gateway]() { return ping_proxy{}(gateway); });
+    return ::std::async(::std::launch::async, [gateway]() { return ping_proxy{}(gateway); });
   }
   // Queues the call on the gateway (POST /async-function/nodeinfo), which
   // posts the output to `callback_url`, if given, once the function has run:
   // the call's X-Call-Id. decode_output() reads what the callback receives.
-  ::dispatch::Result<std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, std::string_view callback_url = {}) const;
+  ::dispatch::Result<::std::string> invoke_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view callback_url = {}) const;
   // Cancels a queued or running async call by its call id (DELETE
   // /async-function/nodeinfo/<call id>).
-  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, std::string_view call_id) const {
+  ::dispatch::Result<void> cancel_async(const ::dispatch::faas::Gateway& gateway, ::std::string_view call_id) const {
     return gateway.cancel_async(function, call_id);
   }
   // The request body of a call.
-  static ::dispatch::Result<std::string> encode_input();
+  static ::dispatch::Result<::std::string> encode_input();
   // The result from the function's output.
   static ::dispatch::Result<void> decode_output(const ::dispatch::faas::Output& output);
 } ping{};

@@ -19,11 +19,11 @@
 namespace remote {
 namespace {
 
-::dispatch::Result<std::string> fib_local_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> fib_local_handler(const ::dispatch::MethodCall& call) {
   ::remote::FibLocalRequest request;
   auto decoded = ::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::api_wire::encode(::remote::FibLocalResponse{::math::fib_local(std::move(request.request))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::api_wire::encode(::remote::FibLocalResponse{::math::fib_local(::std::move(request.request))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -33,7 +33,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"faasdemo", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"faasdemo", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

@@ -17,7 +17,7 @@
 
 namespace remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\032\036google/prot"
       "obuf/duration.proto\032\037goo"
@@ -42,46 +42,46 @@ std::string_view api_file_descriptor() {
       "e\022+\012\005hello\022\015.HelloReques"
       "t\032\016.HelloResponse\042\003\210\002\001b\006"
       "proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::greet ----
 
-::dispatch::Result<::Greeting> greet_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::Greeting> greet_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::remote::GreetResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(greet_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<::Greeting> greet_stub::call(const std::string& name) const {
+::dispatch::DurableCall<::Greeting> greet_stub::call(const ::std::string& name) const {
   return ::dispatch::DurableCall<::Greeting>(greet_stub::function, greet_stub::request_type, greet_stub::encode_request(name),
-      [](std::string_view kept) { return greet_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return greet_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<::Greeting>> greet_stub::dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::Greeting>> greet_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& name, const ::dispatch::DispatchOptions& options) const {
   auto request = greet_stub::encode_request(name);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(greet_stub::function, greet_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::Greeting>(client, std::move(*id), [](std::string_view response) {
-    return greet_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(greet_stub::function, greet_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::Greeting>(client, ::std::move(*id), [](::std::string_view response) {
+    return greet_stub::decode_reply(::std::string(response));
   });
 }
 
-::Greeting greet_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
+::Greeting greet_stub::operator()(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options) const {
   return greet_stub::try_call(client, name, options).value();
 }
 
-::dispatch::Result<::Greeting> greet_stub::try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::Greeting> greet_stub::try_call(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options) const {
   return greet_stub::decode_reply(::dispatch::stub::call(client, greet_stub::path, greet_stub::encode_request(name), options));
 }
 
 // ---- ::reset ----
 
-::dispatch::Result<void> reset_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<void> reset_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::remote::ResetResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(reset_stub::path, decoded.error());
@@ -90,16 +90,16 @@ std::string_view api_file_descriptor() {
 
 ::dispatch::DurableCall<void> reset_stub::call() const {
   return ::dispatch::DurableCall<void>(reset_stub::function, reset_stub::request_type, reset_stub::encode_request(),
-      [](std::string_view kept) { return reset_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return reset_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<void>> reset_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options) const {
   auto request = reset_stub::encode_request();
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(reset_stub::function, reset_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
-    return reset_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(reset_stub::function, reset_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, ::std::move(*id), [](::std::string_view response) {
+    return reset_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -113,34 +113,34 @@ void reset_stub::operator()(::dispatch::Client& client, const ::dispatch::CallOp
 
 // ---- ::hello ----
 
-::dispatch::Result<std::string> hello_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::string> hello_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::remote::HelloResponse response;
   auto decoded = ::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(hello_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::string> hello_stub::call(const ::Visitor& visitor) const {
-  return ::dispatch::DurableCall<std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(visitor),
-      [](std::string_view kept) { return hello_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::string> hello_stub::call(const ::Visitor& visitor) const {
+  return ::dispatch::DurableCall<::std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(visitor),
+      [](::std::string_view kept) { return hello_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::string>> hello_stub::dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::string>> hello_stub::dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options) const {
   auto request = hello_stub::encode_request(visitor);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::string>(client, std::move(*id), [](std::string_view response) {
-    return hello_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(hello_stub::function, hello_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::string>(client, ::std::move(*id), [](::std::string_view response) {
+    return hello_stub::decode_reply(::std::string(response));
   });
 }
 
-std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
+::std::string hello_stub::operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
   return hello_stub::try_call(client, visitor, options).value();
 }
 
-::dispatch::Result<std::string> hello_stub::try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::string> hello_stub::try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options) const {
   return hello_stub::decode_reply(::dispatch::stub::call(client, hello_stub::path, hello_stub::encode_request(visitor), options));
 }
 

@@ -24,69 +24,69 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::Greeting& v, SizeCache& c);
-std::uint8_t* write(const ::Greeting& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::Greeting& v, SizeCache& c);
+::std::uint8_t* write(const ::Greeting& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::Greeting* v);
 void set_to_proto_defaults(::Greeting* v);
-std::size_t size_of(const ::Visitor& v, SizeCache& c);
-std::uint8_t* write(const ::Visitor& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::Visitor& v, SizeCache& c);
+::std::uint8_t* write(const ::Visitor& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::Visitor* v);
 void set_to_proto_defaults(::Visitor* v);
 void read(Stream& in, ::remote::GreetRequest* v);
 void set_to_proto_defaults(::remote::GreetRequest* v);
-std::size_t size_of(const ::remote::GreetResponse& v, SizeCache& c);
-std::uint8_t* write(const ::remote::GreetResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::remote::GreetResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::remote::GreetResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::remote::GreetResponse* v);
 void set_to_proto_defaults(::remote::GreetResponse* v);
 void read(Stream& in, ::remote::ResetRequest* v);
 void set_to_proto_defaults(::remote::ResetRequest* v);
-std::size_t size_of(const ::remote::ResetResponse& v, SizeCache& c);
-std::uint8_t* write(const ::remote::ResetResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::remote::ResetResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::remote::ResetResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::remote::ResetResponse* v);
 void set_to_proto_defaults(::remote::ResetResponse* v);
 void read(Stream& in, ::remote::HelloRequest* v);
 void set_to_proto_defaults(::remote::HelloRequest* v);
-std::size_t size_of(const ::remote::HelloResponse& v, SizeCache& c);
-std::uint8_t* write(const ::remote::HelloResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::remote::HelloResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::remote::HelloResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::remote::HelloResponse* v);
 void set_to_proto_defaults(::remote::HelloResponse* v);
 struct GreetRequestRefs {
-  const std::string& name;
+  const ::std::string& name;
 };
-std::size_t size_of(const GreetRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const GreetRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const GreetRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const GreetRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct ResetRequestRefs {
 };
-std::size_t size_of(const ResetRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const ResetRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ResetRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const ResetRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct HelloRequestRefs {
   const ::Visitor& visitor;
 };
-std::size_t size_of(const HelloRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const HelloRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::Greeting& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::Greeting& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.text.empty()) n += 1 + ::dispatch::wire::len_size(v.text.size());
   n += 1 + ::dispatch::wire::len_size(::dispatch::wire::timespan_size(::dispatch::wire::timestamp_to_proto(v.at.time_since_epoch().count(), 1, 1000000000, "Greeting", "at")));
   if (!v.seen_by.empty()) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     for (const auto& e1 : v.seen_by) m1 += ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1));
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
@@ -94,7 +94,7 @@ std::size_t size_of(const ::Greeting& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::Greeting& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::Greeting& v, SizeCache& c, ::std::uint8_t* p) {
   if (!v.text.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.text.size(), p);
@@ -121,7 +121,7 @@ void set_to_proto_defaults(::Greeting* v) {
 }
 
 void read(Stream& in, ::Greeting* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Greeting")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Greeting")) {
     switch (tag >> 3) {
       case 1:  // text
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Greeting", "text");
@@ -129,17 +129,17 @@ void read(Stream& in, ::Greeting* v) {
         break;
       case 2:  // at
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Greeting", "at");
-        v->at = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<std::int64_t, std::ratio<1, 1000000000>>>(std::chrono::duration<std::int64_t, std::ratio<1, 1000000000>>(::dispatch::wire::proto_to_ticks<std::int64_t>(
+        v->at = ::std::chrono::time_point<::std::chrono::system_clock, ::std::chrono::duration<::std::int64_t, ::std::ratio<1, 1000000000>>>(::std::chrono::duration<::std::int64_t, ::std::ratio<1, 1000000000>>(::dispatch::wire::proto_to_ticks<::std::int64_t>(
             ::dispatch::wire::read_timespan(in, "Greeting", "at", true), 1, 1000000000, "Greeting", "at")));
         break;
       case 3:  // seen_by
         if ((tag & 7) == ::dispatch::wire::kLen) {
           Stream::Limit limit1 = ::dispatch::wire::enter_packed(in, "Greeting", "seen_by");
-          while (::dispatch::wire::more(in)) v->seen_by.insert(::dispatch::wire::read_int<std::int64_t>(in, "Greeting", "seen_by", "std::int64_t"));
+          while (::dispatch::wire::more(in)) v->seen_by.insert(::dispatch::wire::read_int<::std::int64_t>(in, "Greeting", "seen_by", "std::int64_t"));
           ::dispatch::wire::leave_packed(in, limit1);
         } else {
           ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Greeting", "seen_by");
-          v->seen_by.insert(::dispatch::wire::read_int<std::int64_t>(in, "Greeting", "seen_by", "std::int64_t"));
+          v->seen_by.insert(::dispatch::wire::read_int<::std::int64_t>(in, "Greeting", "seen_by", "std::int64_t"));
         }
         break;
       default:
@@ -148,14 +148,14 @@ void read(Stream& in, ::Greeting* v) {
   }
 }
 
-std::size_t size_of(const ::Visitor& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::Visitor& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
   if (!v.login.empty()) n += 1 + ::dispatch::wire::len_size(v.login.size());
   return n;
 }
 
-std::uint8_t* write(const ::Visitor& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::Visitor& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.name.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.name.size(), p);
@@ -175,7 +175,7 @@ void set_to_proto_defaults(::Visitor* v) {
 }
 
 void read(Stream& in, ::Visitor* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Visitor")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Visitor")) {
     switch (tag >> 3) {
       case 1:  // name
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Visitor", "name");
@@ -196,7 +196,7 @@ void set_to_proto_defaults(::remote::GreetRequest* v) {
 }
 
 void read(Stream& in, ::remote::GreetRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetRequest")) {
     switch (tag >> 3) {
       case 1:  // name
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GreetRequest", "name");
@@ -208,18 +208,18 @@ void read(Stream& in, ::remote::GreetRequest* v) {
   }
 }
 
-std::size_t size_of(const ::remote::GreetResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::remote::GreetResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::remote::GreetResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::remote::GreetResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -231,7 +231,7 @@ void set_to_proto_defaults(::remote::GreetResponse* v) {
 }
 
 void read(Stream& in, ::remote::GreetResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GreetResponse", "result");
@@ -251,7 +251,7 @@ void set_to_proto_defaults([[maybe_unused]] ::remote::ResetRequest* v) {
 }
 
 void read(Stream& in, [[maybe_unused]] ::remote::ResetRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ResetRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ResetRequest")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "ResetRequest");
@@ -259,12 +259,12 @@ void read(Stream& in, [[maybe_unused]] ::remote::ResetRequest* v) {
   }
 }
 
-std::size_t size_of([[maybe_unused]] const ::remote::ResetResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ::remote::ResetResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ::remote::ResetResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ::remote::ResetResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
@@ -272,7 +272,7 @@ void set_to_proto_defaults([[maybe_unused]] ::remote::ResetResponse* v) {
 }
 
 void read(Stream& in, [[maybe_unused]] ::remote::ResetResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ResetResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ResetResponse")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "ResetResponse");
@@ -285,7 +285,7 @@ void set_to_proto_defaults(::remote::HelloRequest* v) {
 }
 
 void read(Stream& in, ::remote::HelloRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloRequest")) {
     switch (tag >> 3) {
       case 1:  // visitor
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "HelloRequest", "visitor");
@@ -301,13 +301,13 @@ void read(Stream& in, ::remote::HelloRequest* v) {
   }
 }
 
-std::size_t size_of(const ::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.result.empty()) n += 1 + ::dispatch::wire::len_size(v.result.size());
   return n;
 }
 
-std::uint8_t* write(const ::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.result.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.result.size(), p);
@@ -321,7 +321,7 @@ void set_to_proto_defaults(::remote::HelloResponse* v) {
 }
 
 void read(Stream& in, ::remote::HelloResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "HelloResponse", "result");
@@ -333,13 +333,13 @@ void read(Stream& in, ::remote::HelloResponse* v) {
   }
 }
 
-std::size_t size_of(const GreetRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const GreetRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
   return n;
 }
 
-std::uint8_t* write(const GreetRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const GreetRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.name.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.name.size(), p);
@@ -348,27 +348,27 @@ std::uint8_t* write(const GreetRequestRefs& v, [[maybe_unused]] SizeCache& c, st
   return p;
 }
 
-std::size_t size_of([[maybe_unused]] const ResetRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ResetRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ResetRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ResetRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
-std::size_t size_of(const HelloRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const HelloRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.visitor, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.visitor, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.visitor, c, p);
@@ -377,77 +377,77 @@ std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p) {
 
 }  // namespace
 
-std::string encode(const ::Greeting& value) {
+::std::string encode(const ::Greeting& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::Greeting>, &write_erased<::Greeting>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::Greeting* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::Greeting* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Greeting", &read_erased<::Greeting>, value);
 }
 
-std::string encode(const ::Visitor& value) {
+::std::string encode(const ::Visitor& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::Visitor>, &write_erased<::Visitor>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::Visitor* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::Visitor* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Visitor", &read_erased<::Visitor>, value);
 }
 
-std::string encode(const ::remote::GreetRequest& value) {
+::std::string encode(const ::remote::GreetRequest& value) {
   const GreetRequestRefs refs{value.name};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<GreetRequestRefs>, &write_erased<GreetRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::GreetRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "GreetRequest", &read_erased<::remote::GreetRequest>, value);
 }
 
-std::string encode(const ::remote::GreetResponse& value) {
+::std::string encode(const ::remote::GreetResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::remote::GreetResponse>, &write_erased<::remote::GreetResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::GreetResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "GreetResponse", &read_erased<::remote::GreetResponse>, value);
 }
 
-std::string encode([[maybe_unused]] const ::remote::ResetRequest& value) {
+::std::string encode([[maybe_unused]] const ::remote::ResetRequest& value) {
   const ResetRequestRefs refs{};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<ResetRequestRefs>, &write_erased<ResetRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::ResetRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ResetRequest", &read_erased<::remote::ResetRequest>, value);
 }
 
-std::string encode(const ::remote::ResetResponse& value) {
+::std::string encode(const ::remote::ResetResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::remote::ResetResponse>, &write_erased<::remote::ResetResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::ResetResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ResetResponse", &read_erased<::remote::ResetResponse>, value);
 }
 
-std::string encode(const ::remote::HelloRequest& value) {
+::std::string encode(const ::remote::HelloRequest& value) {
   const HelloRequestRefs refs{value.visitor};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<HelloRequestRefs>, &write_erased<HelloRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::HelloRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "HelloRequest", &read_erased<::remote::HelloRequest>, value);
 }
 
-std::string encode(const ::remote::HelloResponse& value) {
+::std::string encode(const ::remote::HelloResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::remote::HelloResponse>, &write_erased<::remote::HelloResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::HelloResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "HelloResponse", &read_erased<::remote::HelloResponse>, value);
 }
@@ -456,15 +456,15 @@ std::string encode(const ::remote::HelloResponse& value) {
 
 namespace remote {
 
-::dispatch::Result<std::string> greet_stub::encode_request(const std::string& name) {
+::dispatch::Result<::std::string> greet_stub::encode_request(const ::std::string& name) {
   return ::api_wire::try_encode(::api_wire::GreetRequestRefs{name});
 }
 
-::dispatch::Result<std::string> reset_stub::encode_request() {
+::dispatch::Result<::std::string> reset_stub::encode_request() {
   return ::api_wire::try_encode(::api_wire::ResetRequestRefs{});
 }
 
-::dispatch::Result<std::string> hello_stub::encode_request(const ::Visitor& visitor) {
+::dispatch::Result<::std::string> hello_stub::encode_request(const ::Visitor& visitor) {
   return ::api_wire::try_encode(::api_wire::HelloRequestRefs{visitor});
 }
 

@@ -32,7 +32,7 @@ namespace remote {
 
 // The messages of api.proto, one request and one response per function.
 struct GreetRequest {
-  std::string name{};
+  ::std::string name{};
 };
 struct GreetResponse {
   ::Greeting result{};
@@ -45,7 +45,7 @@ struct HelloRequest {
   ::Visitor visitor{};
 };
 struct HelloResponse {
-  std::string result{};
+  ::std::string result{};
 };
 
 }  // namespace remote
@@ -54,22 +54,22 @@ struct HelloResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace api_wire {
-std::string encode(const ::Greeting& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::Greeting* value);
-std::string encode(const ::Visitor& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::Visitor* value);
-std::string encode(const ::remote::GreetRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetRequest* value);
-std::string encode(const ::remote::GreetResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::GreetResponse* value);
-std::string encode(const ::remote::ResetRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetRequest* value);
-std::string encode(const ::remote::ResetResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::ResetResponse* value);
-std::string encode(const ::remote::HelloRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloRequest* value);
-std::string encode(const ::remote::HelloResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::remote::HelloResponse* value);
+::std::string encode(const ::Greeting& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::Greeting* value);
+::std::string encode(const ::Visitor& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::Visitor* value);
+::std::string encode(const ::remote::GreetRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::GreetRequest* value);
+::std::string encode(const ::remote::GreetResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::GreetResponse* value);
+::std::string encode(const ::remote::ResetRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::ResetRequest* value);
+::std::string encode(const ::remote::ResetResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::ResetResponse* value);
+::std::string encode(const ::remote::HelloRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::HelloRequest* value);
+::std::string encode(const ::remote::HelloResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::remote::HelloResponse* value);
 }  // namespace api_wire
 
 namespace remote {
@@ -82,13 +82,13 @@ inline constexpr struct greet_stub {
   static constexpr const char* response_type = "GreetResponse";
 
   // Calls and waits; throws dispatch::Error.
-  ::Greeting operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
+  ::Greeting operator()(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<::Greeting> try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::Greeting> try_call(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<::Greeting> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<::Greeting, Deferred>(client, greet_stub::path, greet_stub::encode_request(name), options, &greet_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -96,7 +96,7 @@ inline constexpr struct greet_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<::Greeting, Deferred>(client, greet_stub::path, greet_stub::encode_request(name), options, &greet_stub::decode_reply);
   }
 #endif
@@ -104,15 +104,15 @@ inline constexpr struct greet_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the ::Greeting or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<::Greeting>> dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::Greeting>> dispatch(::dispatch::DispatchClient& client, const ::std::string& name, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<::Greeting> call(const std::string& name) const;
+  ::dispatch::DurableCall<::Greeting> call(const ::std::string& name) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& name);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& name);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::Greeting> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::Greeting> decode_reply(::dispatch::Result<::std::string> reply);
 } greet{};
 
 // ::reset, served as reset at /ApiService/reset.
@@ -150,10 +150,10 @@ inline constexpr struct reset_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call() const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request();
+  static ::dispatch::Result<::std::string> encode_request();
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<::std::string> reply);
 } reset{};
 
 // ::hello, served as hello at /ApiService/hello.
@@ -164,14 +164,14 @@ inline constexpr struct reset_stub {
   static constexpr const char* response_type = "HelloResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::string operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+  ::std::string operator()(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::string> try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::string> try_call(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::string> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
   auto async(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(visitor), options, &hello_stub::decode_reply);
+    return ::dispatch::stub::call_future<::std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(visitor), options, &hello_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::string>); resumes on the transport's
@@ -179,29 +179,29 @@ inline constexpr struct reset_stub {
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
   auto co(::dispatch::Client& client, const ::Visitor& visitor, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(visitor), options, &hello_stub::decode_reply);
+    return ::dispatch::stub::call_awaitable<::std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(visitor), options, &hello_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::string or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::string>> dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::string>> dispatch(::dispatch::DispatchClient& client, const ::Visitor& visitor, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::string> call(const ::Visitor& visitor) const;
+  ::dispatch::DurableCall<::std::string> call(const ::Visitor& visitor) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::Visitor& visitor);
+  static ::dispatch::Result<::std::string> encode_request(const ::Visitor& visitor);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::string> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::string> decode_reply(::dispatch::Result<::std::string> reply);
 } hello{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace remote
 

@@ -19,26 +19,26 @@
 namespace remote {
 namespace {
 
-::dispatch::Result<std::string> greet_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> greet_handler(const ::dispatch::MethodCall& call) {
   ::remote::GreetRequest request;
   auto decoded = ::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::api_wire::encode(::remote::GreetResponse{::greet(std::move(request.name))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::api_wire::encode(::remote::GreetResponse{::greet(::std::move(request.name))});
 }
 
-::dispatch::Result<std::string> reset_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> reset_handler(const ::dispatch::MethodCall& call) {
   ::remote::ResetRequest request;
   auto decoded = ::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
+  if (!decoded.ok()) return ::std::move(decoded).error();
   ::reset();
   return ::api_wire::encode(::remote::ResetResponse{});
 }
 
-::dispatch::Result<std::string> hello_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> hello_handler(const ::dispatch::MethodCall& call) {
   ::remote::HelloRequest request;
   auto decoded = ::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::api_wire::encode(::remote::HelloResponse{::hello(std::move(request.visitor))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::api_wire::encode(::remote::HelloResponse{::hello(::std::move(request.visitor))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -50,7 +50,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

@@ -17,7 +17,7 @@
 
 namespace hidden::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\006hidden\042\026\012\006s"
       "tatus\022\014\012\004code\030\001 \001(\005\042W\012\005o"
@@ -40,72 +40,72 @@ std::string_view api_file_descriptor() {
       "ode\022\023.hidden.ModeRequest"
       "\032\024.hidden.ModeResponseb\006"
       "proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::hidden::status ----
 
-::dispatch::Result<struct ::hidden::status> status_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<struct ::hidden::status> status_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::hidden::remote::StatusResponse response;
   auto decoded = ::hidden::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(status_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<struct ::hidden::status> status_stub::call(const std::int32_t& id) const {
+::dispatch::DurableCall<struct ::hidden::status> status_stub::call(const ::std::int32_t& id) const {
   return ::dispatch::DurableCall<struct ::hidden::status>(status_stub::function, status_stub::request_type, status_stub::encode_request(id),
-      [](std::string_view kept) { return status_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return status_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<struct ::hidden::status>> status_stub::dispatch(::dispatch::DispatchClient& client, const std::int32_t& id, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<struct ::hidden::status>> status_stub::dispatch(::dispatch::DispatchClient& client, const ::std::int32_t& id, const ::dispatch::DispatchOptions& options) const {
   auto request = status_stub::encode_request(id);
-  if (!request.ok()) return std::move(request).error();
-  auto id_ = client.dispatch(status_stub::function, status_stub::request_type, std::move(*request), options);
-  if (!id_.ok()) return std::move(id_).error();
-  return ::dispatch::Dispatched<struct ::hidden::status>(client, std::move(*id_), [](std::string_view response) {
-    return status_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id_ = client.dispatch(status_stub::function, status_stub::request_type, ::std::move(*request), options);
+  if (!id_.ok()) return ::std::move(id_).error();
+  return ::dispatch::Dispatched<struct ::hidden::status>(client, ::std::move(*id_), [](::std::string_view response) {
+    return status_stub::decode_reply(::std::string(response));
   });
 }
 
-struct ::hidden::status status_stub::operator()(::dispatch::Client& client, const std::int32_t& id, const ::dispatch::CallOptions& options) const {
+struct ::hidden::status status_stub::operator()(::dispatch::Client& client, const ::std::int32_t& id, const ::dispatch::CallOptions& options) const {
   return status_stub::try_call(client, id, options).value();
 }
 
-::dispatch::Result<struct ::hidden::status> status_stub::try_call(::dispatch::Client& client, const std::int32_t& id, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<struct ::hidden::status> status_stub::try_call(::dispatch::Client& client, const ::std::int32_t& id, const ::dispatch::CallOptions& options) const {
   return status_stub::decode_reply(::dispatch::stub::call(client, status_stub::path, status_stub::encode_request(id), options));
 }
 
 // ---- ::hidden::mode ----
 
-::dispatch::Result<std::int32_t> mode_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::int32_t> mode_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::hidden::remote::ModeResponse response;
   auto decoded = ::hidden::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(mode_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::int32_t> mode_stub::call(const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others) const {
-  return ::dispatch::DurableCall<std::int32_t>(mode_stub::function, mode_stub::request_type, mode_stub::encode_request(m, others),
-      [](std::string_view kept) { return mode_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::int32_t> mode_stub::call(const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others) const {
+  return ::dispatch::DurableCall<::std::int32_t>(mode_stub::function, mode_stub::request_type, mode_stub::encode_request(m, others),
+      [](::std::string_view kept) { return mode_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::int32_t>> mode_stub::dispatch(::dispatch::DispatchClient& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::int32_t>> mode_stub::dispatch(::dispatch::DispatchClient& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::DispatchOptions& options) const {
   auto request = mode_stub::encode_request(m, others);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(mode_stub::function, mode_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::int32_t>(client, std::move(*id), [](std::string_view response) {
-    return mode_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(mode_stub::function, mode_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::int32_t>(client, ::std::move(*id), [](::std::string_view response) {
+    return mode_stub::decode_reply(::std::string(response));
   });
 }
 
-std::int32_t mode_stub::operator()(::dispatch::Client& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options) const {
+::std::int32_t mode_stub::operator()(::dispatch::Client& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options) const {
   return mode_stub::try_call(client, m, others, options).value();
 }
 
-::dispatch::Result<std::int32_t> mode_stub::try_call(::dispatch::Client& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::int32_t> mode_stub::try_call(::dispatch::Client& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options) const {
   return mode_stub::decode_reply(::dispatch::stub::call(client, mode_stub::path, mode_stub::encode_request(m, others), options));
 }
 

@@ -24,60 +24,60 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const struct ::hidden::status& v, SizeCache& c);
-std::uint8_t* write(const struct ::hidden::status& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const struct ::hidden::status& v, SizeCache& c);
+::std::uint8_t* write(const struct ::hidden::status& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, struct ::hidden::status* v);
 void set_to_proto_defaults(struct ::hidden::status* v);
-std::size_t size_of(const struct ::hidden::other& v, SizeCache& c);
-std::uint8_t* write(const struct ::hidden::other& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const struct ::hidden::other& v, SizeCache& c);
+::std::uint8_t* write(const struct ::hidden::other& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, struct ::hidden::other* v);
 void set_to_proto_defaults(struct ::hidden::other* v);
 void read(Stream& in, ::hidden::remote::StatusRequest* v);
 void set_to_proto_defaults(::hidden::remote::StatusRequest* v);
-std::size_t size_of(const ::hidden::remote::StatusResponse& v, SizeCache& c);
-std::uint8_t* write(const ::hidden::remote::StatusResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::hidden::remote::StatusResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::hidden::remote::StatusResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::hidden::remote::StatusResponse* v);
 void set_to_proto_defaults(::hidden::remote::StatusResponse* v);
 void read(Stream& in, ::hidden::remote::ModeRequest* v);
 void set_to_proto_defaults(::hidden::remote::ModeRequest* v);
-std::size_t size_of(const ::hidden::remote::ModeResponse& v, SizeCache& c);
-std::uint8_t* write(const ::hidden::remote::ModeResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::hidden::remote::ModeResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::hidden::remote::ModeResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::hidden::remote::ModeResponse* v);
 void set_to_proto_defaults(::hidden::remote::ModeResponse* v);
 struct StatusRequestRefs {
-  const std::int32_t& id;
+  const ::std::int32_t& id;
 };
-std::size_t size_of(const StatusRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const StatusRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const StatusRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const StatusRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct ModeRequestRefs {
   const enum ::hidden::mode& m;
-  const std::vector<struct ::hidden::other>& others;
+  const ::std::vector<struct ::hidden::other>& others;
 };
-std::size_t size_of(const ModeRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const ModeRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ModeRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const ModeRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const struct ::hidden::status& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const struct ::hidden::status& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.code)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.code));
   return n;
 }
 
-std::uint8_t* write(const struct ::hidden::status& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const struct ::hidden::status& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.code)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.code), p);
   }
@@ -89,11 +89,11 @@ void set_to_proto_defaults(struct ::hidden::status* v) {
 }
 
 void read(Stream& in, struct ::hidden::status* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "status")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "status")) {
     switch (tag >> 3) {
       case 1:  // code
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "status", "code");
-        v->code = ::dispatch::wire::read_int<std::int32_t>(in, "status", "code", "std::int32_t");
+        v->code = ::dispatch::wire::read_int<::std::int32_t>(in, "status", "code", "std::int32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "status");
@@ -101,13 +101,13 @@ void read(Stream& in, struct ::hidden::status* v) {
   }
 }
 
-std::size_t size_of(const struct ::hidden::other& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const struct ::hidden::other& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.b)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.b));
   for (const auto& e1 : v.history) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of(e1, c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of(e1, c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -118,7 +118,7 @@ std::size_t size_of(const struct ::hidden::other& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const struct ::hidden::other& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const struct ::hidden::other& v, SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.b)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.b), p);
   }
@@ -140,11 +140,11 @@ void set_to_proto_defaults(struct ::hidden::other* v) {
 }
 
 void read(Stream& in, struct ::hidden::other* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "other")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "other")) {
     switch (tag >> 3) {
       case 1:  // b
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "other", "b");
-        v->b = ::dispatch::wire::read_int<std::int32_t>(in, "other", "b", "std::int32_t");
+        v->b = ::dispatch::wire::read_int<::std::int32_t>(in, "other", "b", "std::int32_t");
         break;
       case 2:  // history
         v->history.emplace_back();
@@ -172,11 +172,11 @@ void set_to_proto_defaults(::hidden::remote::StatusRequest* v) {
 }
 
 void read(Stream& in, ::hidden::remote::StatusRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "StatusRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "StatusRequest")) {
     switch (tag >> 3) {
       case 1:  // id
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "StatusRequest", "id");
-        v->id = ::dispatch::wire::read_int<std::int32_t>(in, "StatusRequest", "id", "std::int32_t");
+        v->id = ::dispatch::wire::read_int<::std::int32_t>(in, "StatusRequest", "id", "std::int32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "StatusRequest");
@@ -184,18 +184,18 @@ void read(Stream& in, ::hidden::remote::StatusRequest* v) {
   }
 }
 
-std::size_t size_of(const ::hidden::remote::StatusResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::hidden::remote::StatusResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::hidden::remote::StatusResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::hidden::remote::StatusResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -207,7 +207,7 @@ void set_to_proto_defaults(::hidden::remote::StatusResponse* v) {
 }
 
 void read(Stream& in, ::hidden::remote::StatusResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "StatusResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "StatusResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "StatusResponse", "result");
@@ -229,7 +229,7 @@ void set_to_proto_defaults(::hidden::remote::ModeRequest* v) {
 }
 
 void read(Stream& in, ::hidden::remote::ModeRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ModeRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ModeRequest")) {
     switch (tag >> 3) {
       case 1:  // m
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "ModeRequest", "m");
@@ -251,13 +251,13 @@ void read(Stream& in, ::hidden::remote::ModeRequest* v) {
   }
 }
 
-std::size_t size_of(const ::hidden::remote::ModeResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::hidden::remote::ModeResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
   return n;
 }
 
-std::uint8_t* write(const ::hidden::remote::ModeResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::hidden::remote::ModeResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.result)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
   }
@@ -269,11 +269,11 @@ void set_to_proto_defaults(::hidden::remote::ModeResponse* v) {
 }
 
 void read(Stream& in, ::hidden::remote::ModeResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ModeResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ModeResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "ModeResponse", "result");
-        v->result = ::dispatch::wire::read_int<std::int32_t>(in, "ModeResponse", "result", "std::int32_t");
+        v->result = ::dispatch::wire::read_int<::std::int32_t>(in, "ModeResponse", "result", "std::int32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "ModeResponse");
@@ -281,26 +281,26 @@ void read(Stream& in, ::hidden::remote::ModeResponse* v) {
   }
 }
 
-std::size_t size_of(const StatusRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const StatusRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.id)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.id));
   return n;
 }
 
-std::uint8_t* write(const StatusRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const StatusRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.id)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.id), p);
   }
   return p;
 }
 
-std::size_t size_of(const ModeRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ModeRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.m)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.m));
   for (const auto& e1 : v.others) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of(e1, c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of(e1, c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -308,7 +308,7 @@ std::size_t size_of(const ModeRequestRefs& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ModeRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ModeRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.m)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.m), p);
   }
@@ -322,58 +322,58 @@ std::uint8_t* write(const ModeRequestRefs& v, SizeCache& c, std::uint8_t* p) {
 
 }  // namespace
 
-std::string encode(const struct ::hidden::status& value) {
+::std::string encode(const struct ::hidden::status& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<struct ::hidden::status>, &write_erased<struct ::hidden::status>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, struct ::hidden::status* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, struct ::hidden::status* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "status", &read_erased<struct ::hidden::status>, value);
 }
 
-std::string encode(const struct ::hidden::other& value) {
+::std::string encode(const struct ::hidden::other& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<struct ::hidden::other>, &write_erased<struct ::hidden::other>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, struct ::hidden::other* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, struct ::hidden::other* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "other", &read_erased<struct ::hidden::other>, value);
 }
 
-std::string encode(const ::hidden::remote::StatusRequest& value) {
+::std::string encode(const ::hidden::remote::StatusRequest& value) {
   const StatusRequestRefs refs{value.id};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<StatusRequestRefs>, &write_erased<StatusRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::StatusRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::StatusRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "StatusRequest", &read_erased<::hidden::remote::StatusRequest>, value);
 }
 
-std::string encode(const ::hidden::remote::StatusResponse& value) {
+::std::string encode(const ::hidden::remote::StatusResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::hidden::remote::StatusResponse>, &write_erased<::hidden::remote::StatusResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::StatusResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::StatusResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "StatusResponse", &read_erased<::hidden::remote::StatusResponse>, value);
 }
 
-std::string encode(const ::hidden::remote::ModeRequest& value) {
+::std::string encode(const ::hidden::remote::ModeRequest& value) {
   const ModeRequestRefs refs{value.m, value.others};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<ModeRequestRefs>, &write_erased<ModeRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::ModeRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::ModeRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ModeRequest", &read_erased<::hidden::remote::ModeRequest>, value);
 }
 
-std::string encode(const ::hidden::remote::ModeResponse& value) {
+::std::string encode(const ::hidden::remote::ModeResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::hidden::remote::ModeResponse>, &write_erased<::hidden::remote::ModeResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::ModeResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::ModeResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ModeResponse", &read_erased<::hidden::remote::ModeResponse>, value);
 }
@@ -382,11 +382,11 @@ std::string encode(const ::hidden::remote::ModeResponse& value) {
 
 namespace hidden::remote {
 
-::dispatch::Result<std::string> status_stub::encode_request(const std::int32_t& id) {
+::dispatch::Result<::std::string> status_stub::encode_request(const ::std::int32_t& id) {
   return ::hidden::api_wire::try_encode(::hidden::api_wire::StatusRequestRefs{id});
 }
 
-::dispatch::Result<std::string> mode_stub::encode_request(const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others) {
+::dispatch::Result<::std::string> mode_stub::encode_request(const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others) {
   return ::hidden::api_wire::try_encode(::hidden::api_wire::ModeRequestRefs{m, others});
 }
 

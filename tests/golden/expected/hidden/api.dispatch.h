@@ -32,17 +32,17 @@ namespace hidden::remote {
 
 // The messages of api.proto, one request and one response per function.
 struct StatusRequest {
-  std::int32_t id{};
+  ::std::int32_t id{};
 };
 struct StatusResponse {
   struct ::hidden::status result{};
 };
 struct ModeRequest {
   enum ::hidden::mode m{};
-  std::vector<struct ::hidden::other> others{};
+  ::std::vector<struct ::hidden::other> others{};
 };
 struct ModeResponse {
-  std::int32_t result{};
+  ::std::int32_t result{};
 };
 
 }  // namespace hidden::remote
@@ -51,18 +51,18 @@ struct ModeResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace hidden::api_wire {
-std::string encode(const struct ::hidden::status& value);
-::dispatch::Result<void> decode(std::string_view bytes, struct ::hidden::status* value);
-std::string encode(const struct ::hidden::other& value);
-::dispatch::Result<void> decode(std::string_view bytes, struct ::hidden::other* value);
-std::string encode(const ::hidden::remote::StatusRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::StatusRequest* value);
-std::string encode(const ::hidden::remote::StatusResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::StatusResponse* value);
-std::string encode(const ::hidden::remote::ModeRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::ModeRequest* value);
-std::string encode(const ::hidden::remote::ModeResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::hidden::remote::ModeResponse* value);
+::std::string encode(const struct ::hidden::status& value);
+::dispatch::Result<void> decode(::std::string_view bytes, struct ::hidden::status* value);
+::std::string encode(const struct ::hidden::other& value);
+::dispatch::Result<void> decode(::std::string_view bytes, struct ::hidden::other* value);
+::std::string encode(const ::hidden::remote::StatusRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::StatusRequest* value);
+::std::string encode(const ::hidden::remote::StatusResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::StatusResponse* value);
+::std::string encode(const ::hidden::remote::ModeRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::ModeRequest* value);
+::std::string encode(const ::hidden::remote::ModeResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::hidden::remote::ModeResponse* value);
 }  // namespace hidden::api_wire
 
 namespace hidden::remote {
@@ -75,13 +75,13 @@ inline constexpr struct status_stub {
   static constexpr const char* response_type = "hidden.StatusResponse";
 
   // Calls and waits; throws dispatch::Error.
-  struct ::hidden::status operator()(::dispatch::Client& client, const std::int32_t& id, const ::dispatch::CallOptions& options = {}) const;
+  struct ::hidden::status operator()(::dispatch::Client& client, const ::std::int32_t& id, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<struct ::hidden::status> try_call(::dispatch::Client& client, const std::int32_t& id, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<struct ::hidden::status> try_call(::dispatch::Client& client, const ::std::int32_t& id, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<struct ::hidden::status> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::int32_t& id, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::int32_t& id, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<struct ::hidden::status, Deferred>(client, status_stub::path, status_stub::encode_request(id), options, &status_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -89,7 +89,7 @@ inline constexpr struct status_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::int32_t& id, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::int32_t& id, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<struct ::hidden::status, Deferred>(client, status_stub::path, status_stub::encode_request(id), options, &status_stub::decode_reply);
   }
 #endif
@@ -97,15 +97,15 @@ inline constexpr struct status_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the struct ::hidden::status or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<struct ::hidden::status>> dispatch(::dispatch::DispatchClient& client, const std::int32_t& id, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<struct ::hidden::status>> dispatch(::dispatch::DispatchClient& client, const ::std::int32_t& id, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<struct ::hidden::status> call(const std::int32_t& id) const;
+  ::dispatch::DurableCall<struct ::hidden::status> call(const ::std::int32_t& id) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::int32_t& id);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::int32_t& id);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<struct ::hidden::status> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<struct ::hidden::status> decode_reply(::dispatch::Result<::std::string> reply);
 } status{};
 
 // ::hidden::mode, served as hidden.mode at /hidden.ApiService/mode.
@@ -116,44 +116,44 @@ inline constexpr struct mode_stub {
   static constexpr const char* response_type = "hidden.ModeResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::int32_t operator()(::dispatch::Client& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const;
+  ::std::int32_t operator()(::dispatch::Client& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::int32_t> try_call(::dispatch::Client& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::int32_t> try_call(::dispatch::Client& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::int32_t> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::int32_t, Deferred>(client, mode_stub::path, mode_stub::encode_request(m, others), options, &mode_stub::decode_reply);
+  auto async(::dispatch::Client& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::int32_t, Deferred>(client, mode_stub::path, mode_stub::encode_request(m, others), options, &mode_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::int32_t>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::int32_t, Deferred>(client, mode_stub::path, mode_stub::encode_request(m, others), options, &mode_stub::decode_reply);
+  auto co(::dispatch::Client& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::int32_t, Deferred>(client, mode_stub::path, mode_stub::encode_request(m, others), options, &mode_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::int32_t or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::int32_t>> dispatch(::dispatch::DispatchClient& client, const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::int32_t>> dispatch(::dispatch::DispatchClient& client, const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::int32_t> call(const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others) const;
+  ::dispatch::DurableCall<::std::int32_t> call(const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const enum ::hidden::mode& m, const std::vector<struct ::hidden::other>& others);
+  static ::dispatch::Result<::std::string> encode_request(const enum ::hidden::mode& m, const ::std::vector<struct ::hidden::other>& others);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::int32_t> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::int32_t> decode_reply(::dispatch::Result<::std::string> reply);
 } mode{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace hidden::remote
 

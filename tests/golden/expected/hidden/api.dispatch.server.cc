@@ -19,18 +19,18 @@
 namespace hidden::remote {
 namespace {
 
-::dispatch::Result<std::string> status_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> status_handler(const ::dispatch::MethodCall& call) {
   ::hidden::remote::StatusRequest request;
   auto decoded = ::hidden::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::hidden::api_wire::encode(::hidden::remote::StatusResponse{::hidden::status(std::move(request.id))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::hidden::api_wire::encode(::hidden::remote::StatusResponse{::hidden::status(::std::move(request.id))});
 }
 
-::dispatch::Result<std::string> mode_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> mode_handler(const ::dispatch::MethodCall& call) {
   ::hidden::remote::ModeRequest request;
   auto decoded = ::hidden::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::hidden::api_wire::encode(::hidden::remote::ModeResponse{::hidden::mode(std::move(request.m), std::move(request.others))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::hidden::api_wire::encode(::hidden::remote::ModeResponse{::hidden::mode(::std::move(request.m), ::std::move(request.others))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -41,7 +41,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"hidden", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"hidden", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

@@ -17,7 +17,7 @@
 
 namespace outer::inner::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\013outer.inner"
       "\0427\012\006Config\022\014\012\004name\030\001 \001(\011"
@@ -53,31 +53,31 @@ std::string_view api_file_descriptor() {
       "ner.ChecksumRequest\032\035.ou"
       "ter.inner.ChecksumRespon"
       "seb\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::outer::inner::v1::configure ----
 
-::dispatch::Result<::outer::inner::v1::Config> configure_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::outer::inner::v1::Config> configure_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::outer::inner::remote::ConfigureResponse response;
   auto decoded = ::outer::inner::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(configure_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
 ::dispatch::DurableCall<::outer::inner::v1::Config> configure_stub::call(const ::outer::inner::v1::Config& config) const {
   return ::dispatch::DurableCall<::outer::inner::v1::Config>(configure_stub::function, configure_stub::request_type, configure_stub::encode_request(config),
-      [](std::string_view kept) { return configure_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return configure_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<::outer::inner::v1::Config>> configure_stub::dispatch(::dispatch::DispatchClient& client, const ::outer::inner::v1::Config& config, const ::dispatch::DispatchOptions& options) const {
   auto request = configure_stub::encode_request(config);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(configure_stub::function, configure_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::outer::inner::v1::Config>(client, std::move(*id), [](std::string_view response) {
-    return configure_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(configure_stub::function, configure_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::outer::inner::v1::Config>(client, ::std::move(*id), [](::std::string_view response) {
+    return configure_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -91,26 +91,26 @@ std::string_view api_file_descriptor() {
 
 // ---- ::outer::inner::tools::distance ----
 
-::dispatch::Result<double> distance_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<double> distance_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::outer::inner::remote::MeasureDistanceResponse response;
   auto decoded = ::outer::inner::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(distance_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
 ::dispatch::DurableCall<double> distance_stub::call(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) const {
   return ::dispatch::DurableCall<double>(distance_stub::function, distance_stub::request_type, distance_stub::encode_request(a, b),
-      [](std::string_view kept) { return distance_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return distance_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<double>> distance_stub::dispatch(::dispatch::DispatchClient& client, const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b, const ::dispatch::DispatchOptions& options) const {
   auto request = distance_stub::encode_request(a, b);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(distance_stub::function, distance_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<double>(client, std::move(*id), [](std::string_view response) {
-    return distance_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(distance_stub::function, distance_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<double>(client, ::std::move(*id), [](::std::string_view response) {
+    return distance_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -124,34 +124,34 @@ double distance_stub::operator()(::dispatch::Client& client, const ::outer::inne
 
 // ---- ::outer::inner::tools::checksum ----
 
-::dispatch::Result<std::uint32_t> checksum_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::uint32_t> checksum_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::outer::inner::remote::ChecksumResponse response;
   auto decoded = ::outer::inner::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(checksum_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::uint32_t> checksum_stub::call(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_) const {
-  return ::dispatch::DurableCall<std::uint32_t>(checksum_stub::function, checksum_stub::request_type, checksum_stub::encode_request(name, data, path_),
-      [](std::string_view kept) { return checksum_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::uint32_t> checksum_stub::call(::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_) const {
+  return ::dispatch::DurableCall<::std::uint32_t>(checksum_stub::function, checksum_stub::request_type, checksum_stub::encode_request(name, data, path_),
+      [](::std::string_view kept) { return checksum_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::uint32_t>> checksum_stub::dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::uint32_t>> checksum_stub::dispatch(::dispatch::DispatchClient& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::DispatchOptions& options) const {
   auto request = checksum_stub::encode_request(name, data, path_);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(checksum_stub::function, checksum_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::uint32_t>(client, std::move(*id), [](std::string_view response) {
-    return checksum_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(checksum_stub::function, checksum_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::uint32_t>(client, ::std::move(*id), [](::std::string_view response) {
+    return checksum_stub::decode_reply(::std::string(response));
   });
 }
 
-std::uint32_t checksum_stub::operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
+::std::uint32_t checksum_stub::operator()(::dispatch::Client& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
   return checksum_stub::try_call(client, name, data, path_, options).value();
 }
 
-::dispatch::Result<std::uint32_t> checksum_stub::try_call(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::uint32_t> checksum_stub::try_call(::dispatch::Client& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_, const ::dispatch::CallOptions& options) const {
   return checksum_stub::decode_reply(::dispatch::stub::call(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options));
 }
 

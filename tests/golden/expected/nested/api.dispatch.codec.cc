@@ -24,74 +24,74 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::outer::inner::v1::Config& v, SizeCache& c);
-std::uint8_t* write(const ::outer::inner::v1::Config& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::outer::inner::v1::Config& v, SizeCache& c);
+::std::uint8_t* write(const ::outer::inner::v1::Config& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::outer::inner::v1::Config* v);
 void set_to_proto_defaults(::outer::inner::v1::Config* v);
-std::size_t size_of(const ::outer::inner::tools::Point& v, SizeCache& c);
-std::uint8_t* write(const ::outer::inner::tools::Point& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::outer::inner::tools::Point& v, SizeCache& c);
+::std::uint8_t* write(const ::outer::inner::tools::Point& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::outer::inner::tools::Point* v);
 void set_to_proto_defaults(::outer::inner::tools::Point* v);
 void read(Stream& in, ::outer::inner::remote::ConfigureRequest* v);
 void set_to_proto_defaults(::outer::inner::remote::ConfigureRequest* v);
-std::size_t size_of(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c);
-std::uint8_t* write(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::ConfigureResponse* v);
 void set_to_proto_defaults(::outer::inner::remote::ConfigureResponse* v);
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceRequest* v);
 void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceRequest* v);
-std::size_t size_of(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c);
-std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceResponse* v);
 void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceResponse* v);
 void read(Stream& in, ::outer::inner::remote::ChecksumRequest* v);
 void set_to_proto_defaults(::outer::inner::remote::ChecksumRequest* v);
-std::size_t size_of(const ::outer::inner::remote::ChecksumResponse& v, SizeCache& c);
-std::uint8_t* write(const ::outer::inner::remote::ChecksumResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::outer::inner::remote::ChecksumResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::outer::inner::remote::ChecksumResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::outer::inner::remote::ChecksumResponse* v);
 void set_to_proto_defaults(::outer::inner::remote::ChecksumResponse* v);
 struct ConfigureRequestRefs {
   const ::outer::inner::v1::Config& config;
 };
-std::size_t size_of(const ConfigureRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const ConfigureRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ConfigureRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const ConfigureRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct MeasureDistanceRequestRefs {
   const ::outer::inner::tools::Point& a;
   const ::outer::inner::tools::Point& b;
 };
-std::size_t size_of(const MeasureDistanceRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const MeasureDistanceRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct ChecksumRequestRefs {
-  std::string_view name;
-  std::span<const std::uint8_t> data;
-  std::span<const ::outer::inner::tools::Point> path;
+  ::std::string_view name;
+  ::std::span<const ::std::uint8_t> data;
+  ::std::span<const ::outer::inner::tools::Point> path;
 };
-std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::outer::inner::v1::Config& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::outer::inner::v1::Config& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
   if (!::dispatch::wire::is_default(v.mode)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.mode));
   return n;
 }
 
-std::uint8_t* write(const ::outer::inner::v1::Config& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::outer::inner::v1::Config& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.name.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.name.size(), p);
@@ -109,7 +109,7 @@ void set_to_proto_defaults(::outer::inner::v1::Config* v) {
 }
 
 void read(Stream& in, ::outer::inner::v1::Config* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Config")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Config")) {
     switch (tag >> 3) {
       case 1:  // name
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Config", "name");
@@ -125,14 +125,14 @@ void read(Stream& in, ::outer::inner::v1::Config* v) {
   }
 }
 
-std::size_t size_of(const ::outer::inner::tools::Point& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::outer::inner::tools::Point& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.x)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.x));
   if (!::dispatch::wire::is_default(v.y)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.y));
   return n;
 }
 
-std::uint8_t* write(const ::outer::inner::tools::Point& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::outer::inner::tools::Point& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.x)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.x), p);
   }
@@ -148,15 +148,15 @@ void set_to_proto_defaults(::outer::inner::tools::Point* v) {
 }
 
 void read(Stream& in, ::outer::inner::tools::Point* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Point")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Point")) {
     switch (tag >> 3) {
       case 1:  // x
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Point", "x");
-        v->x = ::dispatch::wire::read_int<std::int32_t>(in, "Point", "x", "std::int32_t");
+        v->x = ::dispatch::wire::read_int<::std::int32_t>(in, "Point", "x", "std::int32_t");
         break;
       case 2:  // y
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Point", "y");
-        v->y = ::dispatch::wire::read_int<std::int32_t>(in, "Point", "y", "std::int32_t");
+        v->y = ::dispatch::wire::read_int<::std::int32_t>(in, "Point", "y", "std::int32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Point");
@@ -169,7 +169,7 @@ void set_to_proto_defaults(::outer::inner::remote::ConfigureRequest* v) {
 }
 
 void read(Stream& in, ::outer::inner::remote::ConfigureRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ConfigureRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ConfigureRequest")) {
     switch (tag >> 3) {
       case 1:  // config
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ConfigureRequest", "config");
@@ -185,18 +185,18 @@ void read(Stream& in, ::outer::inner::remote::ConfigureRequest* v) {
   }
 }
 
-std::size_t size_of(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::outer::inner::remote::ConfigureResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -208,7 +208,7 @@ void set_to_proto_defaults(::outer::inner::remote::ConfigureResponse* v) {
 }
 
 void read(Stream& in, ::outer::inner::remote::ConfigureResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ConfigureResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ConfigureResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ConfigureResponse", "result");
@@ -230,7 +230,7 @@ void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceRequest* v) {
 }
 
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "MeasureDistanceRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "MeasureDistanceRequest")) {
     switch (tag >> 3) {
       case 1:  // a
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "MeasureDistanceRequest", "a");
@@ -254,13 +254,13 @@ void read(Stream& in, ::outer::inner::remote::MeasureDistanceRequest* v) {
   }
 }
 
-std::size_t size_of(const ::outer::inner::remote::MeasureDistanceResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::outer::inner::remote::MeasureDistanceResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.result)) n += 1 + 8;
   return n;
 }
 
-std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::outer::inner::remote::MeasureDistanceResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.result)) {
     *p++ = 0x09; p = ::dispatch::wire::put_double(v.result, p);
   }
@@ -272,7 +272,7 @@ void set_to_proto_defaults(::outer::inner::remote::MeasureDistanceResponse* v) {
 }
 
 void read(Stream& in, ::outer::inner::remote::MeasureDistanceResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "MeasureDistanceResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "MeasureDistanceResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kFixed64, "MeasureDistanceResponse", "result");
@@ -291,7 +291,7 @@ void set_to_proto_defaults(::outer::inner::remote::ChecksumRequest* v) {
 }
 
 void read(Stream& in, ::outer::inner::remote::ChecksumRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChecksumRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChecksumRequest")) {
     switch (tag >> 3) {
       case 1:  // name
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ChecksumRequest", "name");
@@ -317,13 +317,13 @@ void read(Stream& in, ::outer::inner::remote::ChecksumRequest* v) {
   }
 }
 
-std::size_t size_of(const ::outer::inner::remote::ChecksumResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::outer::inner::remote::ChecksumResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
   return n;
 }
 
-std::uint8_t* write(const ::outer::inner::remote::ChecksumResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::outer::inner::remote::ChecksumResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.result)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
   }
@@ -335,11 +335,11 @@ void set_to_proto_defaults(::outer::inner::remote::ChecksumResponse* v) {
 }
 
 void read(Stream& in, ::outer::inner::remote::ChecksumResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChecksumResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChecksumResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "ChecksumResponse", "result");
-        v->result = ::dispatch::wire::read_int<std::uint32_t>(in, "ChecksumResponse", "result", "std::uint32_t");
+        v->result = ::dispatch::wire::read_int<::std::uint32_t>(in, "ChecksumResponse", "result", "std::uint32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "ChecksumResponse");
@@ -347,42 +347,42 @@ void read(Stream& in, ::outer::inner::remote::ChecksumResponse* v) {
   }
 }
 
-std::size_t size_of(const ConfigureRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ConfigureRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.config, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.config, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ConfigureRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ConfigureRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.config, c, p);
   return p;
 }
 
-std::size_t size_of(const MeasureDistanceRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const MeasureDistanceRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.a, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.a, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.b, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.b, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.a, c, p);
@@ -392,14 +392,14 @@ std::uint8_t* write(const MeasureDistanceRequestRefs& v, SizeCache& c, std::uint
   return p;
 }
 
-std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
   if (!v.data.empty()) n += 1 + ::dispatch::wire::len_size(v.data.size());
   for (const auto& e1 : v.path) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of(e1, c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of(e1, c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -407,7 +407,7 @@ std::size_t size_of(const ChecksumRequestRefs& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   if (!v.name.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.name.size(), p);
@@ -428,77 +428,77 @@ std::uint8_t* write(const ChecksumRequestRefs& v, SizeCache& c, std::uint8_t* p)
 
 }  // namespace
 
-std::string encode(const ::outer::inner::v1::Config& value) {
+::std::string encode(const ::outer::inner::v1::Config& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::outer::inner::v1::Config>, &write_erased<::outer::inner::v1::Config>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::v1::Config* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::v1::Config* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Config", &read_erased<::outer::inner::v1::Config>, value);
 }
 
-std::string encode(const ::outer::inner::tools::Point& value) {
+::std::string encode(const ::outer::inner::tools::Point& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::outer::inner::tools::Point>, &write_erased<::outer::inner::tools::Point>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::tools::Point* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::tools::Point* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Point", &read_erased<::outer::inner::tools::Point>, value);
 }
 
-std::string encode(const ::outer::inner::remote::ConfigureRequest& value) {
+::std::string encode(const ::outer::inner::remote::ConfigureRequest& value) {
   const ConfigureRequestRefs refs{value.config};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<ConfigureRequestRefs>, &write_erased<ConfigureRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ConfigureRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ConfigureRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ConfigureRequest", &read_erased<::outer::inner::remote::ConfigureRequest>, value);
 }
 
-std::string encode(const ::outer::inner::remote::ConfigureResponse& value) {
+::std::string encode(const ::outer::inner::remote::ConfigureResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::outer::inner::remote::ConfigureResponse>, &write_erased<::outer::inner::remote::ConfigureResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ConfigureResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ConfigureResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ConfigureResponse", &read_erased<::outer::inner::remote::ConfigureResponse>, value);
 }
 
-std::string encode(const ::outer::inner::remote::MeasureDistanceRequest& value) {
+::std::string encode(const ::outer::inner::remote::MeasureDistanceRequest& value) {
   const MeasureDistanceRequestRefs refs{value.a, value.b};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<MeasureDistanceRequestRefs>, &write_erased<MeasureDistanceRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::MeasureDistanceRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "MeasureDistanceRequest", &read_erased<::outer::inner::remote::MeasureDistanceRequest>, value);
 }
 
-std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value) {
+::std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::outer::inner::remote::MeasureDistanceResponse>, &write_erased<::outer::inner::remote::MeasureDistanceResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::MeasureDistanceResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "MeasureDistanceResponse", &read_erased<::outer::inner::remote::MeasureDistanceResponse>, value);
 }
 
-std::string encode(const ::outer::inner::remote::ChecksumRequest& value) {
+::std::string encode(const ::outer::inner::remote::ChecksumRequest& value) {
   const ChecksumRequestRefs refs{value.name, value.data, value.path};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<ChecksumRequestRefs>, &write_erased<ChecksumRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ChecksumRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ChecksumRequest", &read_erased<::outer::inner::remote::ChecksumRequest>, value);
 }
 
-std::string encode(const ::outer::inner::remote::ChecksumResponse& value) {
+::std::string encode(const ::outer::inner::remote::ChecksumResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::outer::inner::remote::ChecksumResponse>, &write_erased<::outer::inner::remote::ChecksumResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ChecksumResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ChecksumResponse", &read_erased<::outer::inner::remote::ChecksumResponse>, value);
 }
@@ -507,15 +507,15 @@ std::string encode(const ::outer::inner::remote::ChecksumResponse& value) {
 
 namespace outer::inner::remote {
 
-::dispatch::Result<std::string> configure_stub::encode_request(const ::outer::inner::v1::Config& config) {
+::dispatch::Result<::std::string> configure_stub::encode_request(const ::outer::inner::v1::Config& config) {
   return ::outer::inner::api_wire::try_encode(::outer::inner::api_wire::ConfigureRequestRefs{config});
 }
 
-::dispatch::Result<std::string> distance_stub::encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) {
+::dispatch::Result<::std::string> distance_stub::encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) {
   return ::outer::inner::api_wire::try_encode(::outer::inner::api_wire::MeasureDistanceRequestRefs{a, b});
 }
 
-::dispatch::Result<std::string> checksum_stub::encode_request(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_) {
+::dispatch::Result<::std::string> checksum_stub::encode_request(::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_) {
   return ::outer::inner::api_wire::try_encode(::outer::inner::api_wire::ChecksumRequestRefs{name, data, path_});
 }
 

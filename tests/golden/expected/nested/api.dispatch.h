@@ -45,12 +45,12 @@ struct MeasureDistanceResponse {
   double result{};
 };
 struct ChecksumRequest {
-  std::string name{};
-  std::vector<std::uint8_t> data{};
-  std::vector<::outer::inner::tools::Point> path{};
+  ::std::string name{};
+  ::std::vector<::std::uint8_t> data{};
+  ::std::vector<::outer::inner::tools::Point> path{};
 };
 struct ChecksumResponse {
-  std::uint32_t result{};
+  ::std::uint32_t result{};
 };
 
 }  // namespace outer::inner::remote
@@ -59,28 +59,28 @@ struct ChecksumResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace outer::inner::api_wire {
-std::string encode(const ::outer::inner::v1::Config& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::v1::Config* value);
-std::string encode(const ::outer::inner::tools::Point& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::tools::Point* value);
-std::string encode(const ::outer::inner::remote::ConfigureRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ConfigureRequest* value);
-std::string encode(const ::outer::inner::remote::ConfigureResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ConfigureResponse* value);
-std::string encode(const ::outer::inner::remote::MeasureDistanceRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceRequest* value);
-std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::MeasureDistanceResponse* value);
-std::string encode(const ::outer::inner::remote::ChecksumRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumRequest* value);
-std::string encode(const ::outer::inner::remote::ChecksumResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::outer::inner::remote::ChecksumResponse* value);
+::std::string encode(const ::outer::inner::v1::Config& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::v1::Config* value);
+::std::string encode(const ::outer::inner::tools::Point& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::tools::Point* value);
+::std::string encode(const ::outer::inner::remote::ConfigureRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ConfigureRequest* value);
+::std::string encode(const ::outer::inner::remote::ConfigureResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ConfigureResponse* value);
+::std::string encode(const ::outer::inner::remote::MeasureDistanceRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::MeasureDistanceRequest* value);
+::std::string encode(const ::outer::inner::remote::MeasureDistanceResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::MeasureDistanceResponse* value);
+::std::string encode(const ::outer::inner::remote::ChecksumRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ChecksumRequest* value);
+::std::string encode(const ::outer::inner::remote::ChecksumResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::outer::inner::remote::ChecksumResponse* value);
 }  // namespace outer::inner::api_wire
 
 // The default arguments of ::outer::inner::tools::checksum, for its stub.
 namespace outer::inner::tools {
 // path
-inline std::span<const ::outer::inner::tools::Point> dispatch_default_checksum_2() { return { }; }
+inline ::std::span<const ::outer::inner::tools::Point> dispatch_default_checksum_2() { return { }; }
 }  // namespace outer::inner::tools
 
 namespace outer::inner::remote {
@@ -120,10 +120,10 @@ inline constexpr struct configure_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::outer::inner::v1::Config> call(const ::outer::inner::v1::Config& config) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::outer::inner::v1::Config& config);
+  static ::dispatch::Result<::std::string> encode_request(const ::outer::inner::v1::Config& config);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::outer::inner::v1::Config> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::outer::inner::v1::Config> decode_reply(::dispatch::Result<::std::string> reply);
 } configure{};
 
 // ::outer::inner::tools::distance, served as outer.inner.measure_distance at /outer.inner.ApiService/measure_distance.
@@ -161,10 +161,10 @@ inline constexpr struct distance_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<double> call(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b);
+  static ::dispatch::Result<::std::string> encode_request(const ::outer::inner::tools::Point& a, const ::outer::inner::tools::Point& b);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<double> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<double> decode_reply(::dispatch::Result<::std::string> reply);
 } distance{};
 
 // ::outer::inner::tools::checksum, served as outer.inner.checksum at /outer.inner.ApiService/checksum.
@@ -175,44 +175,44 @@ inline constexpr struct checksum_stub {
   static constexpr const char* response_type = "outer.inner.ChecksumResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::uint32_t operator()(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+  ::std::uint32_t operator()(::dispatch::Client& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::uint32_t> try_call(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::uint32_t> try_call(::dispatch::Client& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::uint32_t> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
+  auto async(::dispatch::Client& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::uint32_t>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
+  auto co(::dispatch::Client& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::uint32_t, Deferred>(client, checksum_stub::path, checksum_stub::encode_request(name, data, path_), options, &checksum_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::uint32_t or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::uint32_t>> dispatch(::dispatch::DispatchClient& client, std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::uint32_t>> dispatch(::dispatch::DispatchClient& client, ::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2(), const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::uint32_t> call(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2()) const;
+  ::dispatch::DurableCall<::std::uint32_t> call(::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2()) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(std::string_view name, std::span<const std::uint8_t> data, std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2());
+  static ::dispatch::Result<::std::string> encode_request(::std::string_view name, ::std::span<const ::std::uint8_t> data, ::std::span<const ::outer::inner::tools::Point> path_ = ::outer::inner::tools::dispatch_default_checksum_2());
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::uint32_t> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::uint32_t> decode_reply(::dispatch::Result<::std::string> reply);
 } checksum{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace outer::inner::remote
 

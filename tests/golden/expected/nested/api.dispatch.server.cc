@@ -19,25 +19,25 @@
 namespace outer::inner::remote {
 namespace {
 
-::dispatch::Result<std::string> configure_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> configure_handler(const ::dispatch::MethodCall& call) {
   ::outer::inner::remote::ConfigureRequest request;
   auto decoded = ::outer::inner::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::outer::inner::api_wire::encode(::outer::inner::remote::ConfigureResponse{::outer::inner::v1::configure(std::move(request.config))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::outer::inner::api_wire::encode(::outer::inner::remote::ConfigureResponse{::outer::inner::v1::configure(::std::move(request.config))});
 }
 
-::dispatch::Result<std::string> distance_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> distance_handler(const ::dispatch::MethodCall& call) {
   ::outer::inner::remote::MeasureDistanceRequest request;
   auto decoded = ::outer::inner::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::outer::inner::api_wire::encode(::outer::inner::remote::MeasureDistanceResponse{::outer::inner::tools::distance(std::move(request.a), std::move(request.b))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::outer::inner::api_wire::encode(::outer::inner::remote::MeasureDistanceResponse{::outer::inner::tools::distance(::std::move(request.a), ::std::move(request.b))});
 }
 
-::dispatch::Result<std::string> checksum_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> checksum_handler(const ::dispatch::MethodCall& call) {
   ::outer::inner::remote::ChecksumRequest request;
   auto decoded = ::outer::inner::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::outer::inner::api_wire::encode(::outer::inner::remote::ChecksumResponse{::outer::inner::tools::checksum(std::move(request.name), std::move(request.data), std::move(request.path))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::outer::inner::api_wire::encode(::outer::inner::remote::ChecksumResponse{::outer::inner::tools::checksum(::std::move(request.name), ::std::move(request.data), ::std::move(request.path))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -49,7 +49,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"outer.inner", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"outer.inner", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

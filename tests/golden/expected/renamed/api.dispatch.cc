@@ -17,7 +17,7 @@
 
 namespace billing::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\017acme.billin"
       "g.v1\032\036google/protobuf/du"
@@ -52,39 +52,39 @@ std::string_view api_file_descriptor() {
       "acme.billing.v1.DraftReq"
       "uest\032\036.acme.billing.v1.D"
       "raftResponseb\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::billing::draft ----
 
-::dispatch::Result<::billing::Invoice> draft_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::billing::Invoice> draft_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::billing::remote::DraftResponse response;
   auto decoded = ::billing::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(draft_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<::billing::Invoice> draft_stub::call(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) const {
+::dispatch::DurableCall<::billing::Invoice> draft_stub::call(const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts) const {
   return ::dispatch::DurableCall<::billing::Invoice>(draft_stub::function, draft_stub::request_type, draft_stub::encode_request(base, amounts),
-      [](std::string_view kept) { return draft_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return draft_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<::billing::Invoice>> draft_stub::dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::billing::Invoice>> draft_stub::dispatch(::dispatch::DispatchClient& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options) const {
   auto request = draft_stub::encode_request(base, amounts);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(draft_stub::function, draft_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::billing::Invoice>(client, std::move(*id), [](std::string_view response) {
-    return draft_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(draft_stub::function, draft_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::billing::Invoice>(client, ::std::move(*id), [](::std::string_view response) {
+    return draft_stub::decode_reply(::std::string(response));
   });
 }
 
-::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
+::billing::Invoice draft_stub::operator()(::dispatch::Client& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   return draft_stub::try_call(client, base, amounts, options).value();
 }
 
-::dispatch::Result<::billing::Invoice> draft_stub::try_call(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::billing::Invoice> draft_stub::try_call(::dispatch::Client& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::CallOptions& options) const {
   return draft_stub::decode_reply(::dispatch::stub::call(client, draft_stub::path, draft_stub::encode_request(base, amounts), options));
 }
 

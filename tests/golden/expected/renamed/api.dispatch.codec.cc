@@ -24,43 +24,43 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::billing::Invoice& v, SizeCache& c);
-std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::billing::Invoice& v, SizeCache& c);
+::std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::billing::Invoice* v);
 void set_to_proto_defaults(::billing::Invoice* v);
 void read(Stream& in, ::billing::remote::DraftRequest* v);
 void set_to_proto_defaults(::billing::remote::DraftRequest* v);
-std::size_t size_of(const ::billing::remote::DraftResponse& v, SizeCache& c);
-std::uint8_t* write(const ::billing::remote::DraftResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::billing::remote::DraftResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::billing::remote::DraftResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::billing::remote::DraftResponse* v);
 void set_to_proto_defaults(::billing::remote::DraftResponse* v);
 struct DraftRequestRefs {
-  const std::optional<::billing::Invoice>& base;
-  const std::vector<std::vector<std::int64_t>>& amounts;
+  const ::std::optional<::billing::Invoice>& base;
+  const ::std::vector<::std::vector<::std::int64_t>>& amounts;
 };
-std::size_t size_of(const DraftRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const DraftRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const DraftRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const DraftRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::billing::Invoice& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::billing::Invoice& v, SizeCache& c) {
+  ::std::size_t n = 0;
   for (const auto& e1 : v.lines) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     m1 += 1 + ::dispatch::wire::len_size(e1.first.size());
     m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1.second));
     c.set(slot1, m1);
@@ -71,12 +71,12 @@ std::size_t size_of(const ::billing::Invoice& v, SizeCache& c) {
   }
   if (!v.signature.empty()) n += 1 + ::dispatch::wire::len_size(v.signature.size());
   for (const auto& e1 : ::dispatch::wire::in_key_order(v.notes)) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1.first));
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = 0;
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = 0;
       for (const auto& e3 : e1.second) {
         m2 += 1 + ::dispatch::wire::len_size(e3.size());
       }
@@ -90,7 +90,7 @@ std::size_t size_of(const ::billing::Invoice& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::billing::Invoice& v, SizeCache& c, ::std::uint8_t* p) {
   for (const auto& e1 : v.lines) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(c.next(), p);
@@ -139,33 +139,33 @@ void set_to_proto_defaults(::billing::Invoice* v) {
 }
 
 void read(Stream& in, ::billing::Invoice* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Invoice")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Invoice")) {
     switch (tag >> 3) {
       case 1:  // lines
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Invoice", "lines");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Invoice", "lines");
-          std::string key1{};
-          std::int64_t value1{};
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Invoice")) {
+          ::std::string key1{};
+          ::std::int64_t value1{};
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Invoice")) {
             if ((tag2 >> 3) == 1) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Invoice", "lines");
               ::dispatch::wire::read_string(in, &key1, "Invoice", "lines");
             } else if ((tag2 >> 3) == 2) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Invoice", "lines");
-              value1 = ::dispatch::wire::read_int<std::int64_t>(in, "Invoice", "lines", "std::int64_t");
+              value1 = ::dispatch::wire::read_int<::std::int64_t>(in, "Invoice", "lines", "std::int64_t");
             } else {
               ::dispatch::wire::skip(in, tag2, "Invoice");
             }
           }
           ::dispatch::wire::leave(in, limit1);
-          v->lines.insert_or_assign(std::move(key1), std::move(value1));
+          v->lines.insert_or_assign(::std::move(key1), ::std::move(value1));
         }
         break;
       case 2:  // grace
         if (!v->grace) v->grace.emplace();
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Invoice", "grace");
-        (*v->grace) = std::chrono::duration<std::int64_t, std::ratio<1, 1>>(::dispatch::wire::proto_to_ticks<std::int64_t>(
+        (*v->grace) = ::std::chrono::duration<::std::int64_t, ::std::ratio<1, 1>>(::dispatch::wire::proto_to_ticks<::std::int64_t>(
             ::dispatch::wire::read_timespan(in, "Invoice", "grace", false), 1, 1, "Invoice", "grace"));
         break;
       case 3:  // signature
@@ -176,17 +176,17 @@ void read(Stream& in, ::billing::Invoice* v) {
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Invoice", "notes");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Invoice", "notes");
-          std::int32_t key1{};
-          std::vector<std::string> value1{};
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Invoice")) {
+          ::std::int32_t key1{};
+          ::std::vector<::std::string> value1{};
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Invoice")) {
             if ((tag2 >> 3) == 1) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Invoice", "notes");
-              key1 = ::dispatch::wire::read_int<std::int32_t>(in, "Invoice", "notes", "std::int32_t");
+              key1 = ::dispatch::wire::read_int<::std::int32_t>(in, "Invoice", "notes", "std::int32_t");
             } else if ((tag2 >> 3) == 2) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Invoice", "notes");
               {
                 Stream::Limit limit2 = ::dispatch::wire::enter(in, "Invoice", "notes");
-                while (std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Invoice")) {
+                while (::std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Invoice")) {
                   if ((tag3 >> 3) == 1) {
                     value1.emplace_back();
                     ::dispatch::wire::expect(tag3, ::dispatch::wire::kLen, "Invoice", "notes");
@@ -202,7 +202,7 @@ void read(Stream& in, ::billing::Invoice* v) {
             }
           }
           ::dispatch::wire::leave(in, limit1);
-          v->notes.insert_or_assign(std::move(key1), std::move(value1));
+          v->notes.insert_or_assign(::std::move(key1), ::std::move(value1));
         }
         break;
       case 5:  // currency
@@ -221,7 +221,7 @@ void set_to_proto_defaults(::billing::remote::DraftRequest* v) {
 }
 
 void read(Stream& in, ::billing::remote::DraftRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "DraftRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "DraftRequest")) {
     switch (tag >> 3) {
       case 1:  // base
         if (!v->base) set_to_proto_defaults(&v->base.emplace());
@@ -237,16 +237,16 @@ void read(Stream& in, ::billing::remote::DraftRequest* v) {
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "DraftRequest", "amounts");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "DraftRequest", "amounts");
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "DraftRequest")) {
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "DraftRequest")) {
             if ((tag2 >> 3) == 1) {
               if ((tag2 & 7) == ::dispatch::wire::kLen) {
                 Stream::Limit limit2 = ::dispatch::wire::enter_packed(in, "DraftRequest", "amounts");
                 v->amounts.back().reserve(v->amounts.back().size() + ::dispatch::wire::packed_count(in, 0));
-                while (::dispatch::wire::more(in)) v->amounts.back().push_back(::dispatch::wire::read_int<std::int64_t>(in, "DraftRequest", "amounts", "std::int64_t"));
+                while (::dispatch::wire::more(in)) v->amounts.back().push_back(::dispatch::wire::read_int<::std::int64_t>(in, "DraftRequest", "amounts", "std::int64_t"));
                 ::dispatch::wire::leave_packed(in, limit2);
               } else {
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "DraftRequest", "amounts");
-                v->amounts.back().push_back(::dispatch::wire::read_int<std::int64_t>(in, "DraftRequest", "amounts", "std::int64_t"));
+                v->amounts.back().push_back(::dispatch::wire::read_int<::std::int64_t>(in, "DraftRequest", "amounts", "std::int64_t"));
               }
             } else {
               ::dispatch::wire::skip(in, tag2, "DraftRequest");
@@ -261,18 +261,18 @@ void read(Stream& in, ::billing::remote::DraftRequest* v) {
   }
 }
 
-std::size_t size_of(const ::billing::remote::DraftResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::billing::remote::DraftResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::billing::remote::DraftResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::billing::remote::DraftResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -284,7 +284,7 @@ void set_to_proto_defaults(::billing::remote::DraftResponse* v) {
 }
 
 void read(Stream& in, ::billing::remote::DraftResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "DraftResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "DraftResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "DraftResponse", "result");
@@ -300,23 +300,23 @@ void read(Stream& in, ::billing::remote::DraftResponse* v) {
   }
 }
 
-std::size_t size_of(const DraftRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const DraftRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (v.base) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of((*v.base), c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of((*v.base), c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
   }
   for (const auto& e1 : v.amounts) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = 0;
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = 0;
       if (!e1.empty()) {
-        std::size_t slot3 = c.reserve();
-        std::size_t m3 = 0;
+        ::std::size_t slot3 = c.reserve();
+        ::std::size_t m3 = 0;
         for (const auto& e3 : e1) m3 += ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e3));
         c.set(slot3, m3);
         m2 += 1 + ::dispatch::wire::len_size(m3);
@@ -328,7 +328,7 @@ std::size_t size_of(const DraftRequestRefs& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const DraftRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const DraftRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   if (v.base) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(c.next(), p);
@@ -348,30 +348,30 @@ std::uint8_t* write(const DraftRequestRefs& v, SizeCache& c, std::uint8_t* p) {
 
 }  // namespace
 
-std::string encode(const ::billing::Invoice& value) {
+::std::string encode(const ::billing::Invoice& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::billing::Invoice>, &write_erased<::billing::Invoice>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::billing::Invoice* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::billing::Invoice* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Invoice", &read_erased<::billing::Invoice>, value);
 }
 
-std::string encode(const ::billing::remote::DraftRequest& value) {
+::std::string encode(const ::billing::remote::DraftRequest& value) {
   const DraftRequestRefs refs{value.base, value.amounts};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<DraftRequestRefs>, &write_erased<DraftRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::billing::remote::DraftRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::billing::remote::DraftRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "DraftRequest", &read_erased<::billing::remote::DraftRequest>, value);
 }
 
-std::string encode(const ::billing::remote::DraftResponse& value) {
+::std::string encode(const ::billing::remote::DraftResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::billing::remote::DraftResponse>, &write_erased<::billing::remote::DraftResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::billing::remote::DraftResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::billing::remote::DraftResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "DraftResponse", &read_erased<::billing::remote::DraftResponse>, value);
 }
@@ -380,7 +380,7 @@ std::string encode(const ::billing::remote::DraftResponse& value) {
 
 namespace billing::remote {
 
-::dispatch::Result<std::string> draft_stub::encode_request(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) {
+::dispatch::Result<::std::string> draft_stub::encode_request(const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts) {
   return ::billing::api_wire::try_encode(::billing::api_wire::DraftRequestRefs{base, amounts});
 }
 

@@ -32,8 +32,8 @@ namespace billing::remote {
 
 // The messages of api.proto, one request and one response per function.
 struct DraftRequest {
-  std::optional<::billing::Invoice> base{};
-  std::vector<std::vector<std::int64_t>> amounts{};
+  ::std::optional<::billing::Invoice> base{};
+  ::std::vector<::std::vector<::std::int64_t>> amounts{};
 };
 struct DraftResponse {
   ::billing::Invoice result{};
@@ -45,12 +45,12 @@ struct DraftResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace billing::api_wire {
-std::string encode(const ::billing::Invoice& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::billing::Invoice* value);
-std::string encode(const ::billing::remote::DraftRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::billing::remote::DraftRequest* value);
-std::string encode(const ::billing::remote::DraftResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::billing::remote::DraftResponse* value);
+::std::string encode(const ::billing::Invoice& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::billing::Invoice* value);
+::std::string encode(const ::billing::remote::DraftRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::billing::remote::DraftRequest* value);
+::std::string encode(const ::billing::remote::DraftResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::billing::remote::DraftResponse* value);
 }  // namespace billing::api_wire
 
 namespace billing::remote {
@@ -63,13 +63,13 @@ inline constexpr struct draft_stub {
   static constexpr const char* response_type = "acme.billing.v1.DraftResponse";
 
   // Calls and waits; throws dispatch::Error.
-  ::billing::Invoice operator()(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
+  ::billing::Invoice operator()(::dispatch::Client& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<::billing::Invoice> try_call(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::billing::Invoice> try_call(::dispatch::Client& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<::billing::Invoice> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<::billing::Invoice, Deferred>(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &draft_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -77,7 +77,7 @@ inline constexpr struct draft_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<::billing::Invoice, Deferred>(client, draft_stub::path, draft_stub::encode_request(base, amounts), options, &draft_stub::decode_reply);
   }
 #endif
@@ -85,22 +85,22 @@ inline constexpr struct draft_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the ::billing::Invoice or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<::billing::Invoice>> dispatch(::dispatch::DispatchClient& client, const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::billing::Invoice>> dispatch(::dispatch::DispatchClient& client, const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<::billing::Invoice> call(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts) const;
+  ::dispatch::DurableCall<::billing::Invoice> call(const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::optional<::billing::Invoice>& base, const std::vector<std::vector<std::int64_t>>& amounts);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::optional<::billing::Invoice>& base, const ::std::vector<::std::vector<::std::int64_t>>& amounts);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::billing::Invoice> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::billing::Invoice> decode_reply(::dispatch::Result<::std::string> reply);
 } draft{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace billing::remote
 

@@ -19,11 +19,11 @@
 namespace billing::remote {
 namespace {
 
-::dispatch::Result<std::string> draft_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> draft_handler(const ::dispatch::MethodCall& call) {
   ::billing::remote::DraftRequest request;
   auto decoded = ::billing::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::billing::api_wire::encode(::billing::remote::DraftResponse{::billing::draft(std::move(request.base), std::move(request.amounts))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::billing::api_wire::encode(::billing::remote::DraftResponse{::billing::draft(::std::move(request.base), ::std::move(request.amounts))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -33,7 +33,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"acme.billing.v1", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"acme.billing.v1", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

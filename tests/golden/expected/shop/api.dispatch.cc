@@ -17,7 +17,7 @@
 
 namespace shop::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\004shop\042/\012\004Ite"
       "m\022\013\012\003sku\030\001 \001(\011\022\013\012\003qty\030\002 "
@@ -60,79 +60,79 @@ std::string_view api_file_descriptor() {
       "el_v2\022\025.shop.CancelV2Req"
       "uest\032\026.shop.CancelV2Resp"
       "onse\042\003\220\002\002b\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::shop::add ----
 
-::dispatch::Result<std::int64_t> add_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::int64_t> add_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shop::remote::AddResponse response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(add_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::int64_t> add_stub::call(const std::int64_t& a, const std::int64_t& b) const {
-  return ::dispatch::DurableCall<std::int64_t>(add_stub::function, add_stub::request_type, add_stub::encode_request(a, b),
-      [](std::string_view kept) { return add_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::int64_t> add_stub::call(const ::std::int64_t& a, const ::std::int64_t& b) const {
+  return ::dispatch::DurableCall<::std::int64_t>(add_stub::function, add_stub::request_type, add_stub::encode_request(a, b),
+      [](::std::string_view kept) { return add_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::int64_t>> add_stub::dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> add_stub::dispatch(::dispatch::DispatchClient& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::DispatchOptions& options) const {
   auto request = add_stub::encode_request(a, b);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(add_stub::function, add_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
-    return add_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(add_stub::function, add_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::int64_t>(client, ::std::move(*id), [](::std::string_view response) {
+    return add_stub::decode_reply(::std::string(response));
   });
 }
 
-std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
+::std::int64_t add_stub::operator()(::dispatch::Client& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::CallOptions& options) const {
   return add_stub::try_call(client, a, b, options).value();
 }
 
-::dispatch::Result<std::int64_t> add_stub::try_call(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::int64_t> add_stub::try_call(::dispatch::Client& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::CallOptions& options) const {
   return add_stub::decode_reply(::dispatch::stub::call(client, add_stub::path, add_stub::encode_request(a, b), options));
 }
 
 // ---- ::shop::place_order ----
 
-::dispatch::Result<::shop::Order> place_order_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::shop::Order> place_order_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shop::remote::PlaceOrderResponse response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(place_order_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<::shop::Order> place_order_stub::call(const std::vector<::shop::Item>& items, const std::string& customer) const {
+::dispatch::DurableCall<::shop::Order> place_order_stub::call(const ::std::vector<::shop::Item>& items, const ::std::string& customer) const {
   return ::dispatch::DurableCall<::shop::Order>(place_order_stub::function, place_order_stub::request_type, place_order_stub::encode_request(items, customer),
-      [](std::string_view kept) { return place_order_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return place_order_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<::shop::Order>> place_order_stub::dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::shop::Order>> place_order_stub::dispatch(::dispatch::DispatchClient& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::DispatchOptions& options) const {
   auto request = place_order_stub::encode_request(items, customer);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(place_order_stub::function, place_order_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::shop::Order>(client, std::move(*id), [](std::string_view response) {
-    return place_order_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(place_order_stub::function, place_order_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::shop::Order>(client, ::std::move(*id), [](::std::string_view response) {
+    return place_order_stub::decode_reply(::std::string(response));
   });
 }
 
-::shop::Order place_order_stub::operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
+::shop::Order place_order_stub::operator()(::dispatch::Client& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::CallOptions& options) const {
   return place_order_stub::try_call(client, items, customer, options).value();
 }
 
-::dispatch::Result<::shop::Order> place_order_stub::try_call(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::shop::Order> place_order_stub::try_call(::dispatch::Client& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::CallOptions& options) const {
   return place_order_stub::decode_reply(::dispatch::stub::call(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options));
 }
 
 // ---- ::shop::charge ----
 
-::dispatch::Result<void> charge_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<void> charge_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shop::remote::ChargeV2Response response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(charge_stub::path, decoded.error());
@@ -141,16 +141,16 @@ std::int64_t add_stub::operator()(::dispatch::Client& client, const std::int64_t
 
 ::dispatch::DurableCall<void> charge_stub::call(const ::shop::Order& order) const {
   return ::dispatch::DurableCall<void>(charge_stub::function, charge_stub::request_type, charge_stub::encode_request(order),
-      [](std::string_view kept) { return charge_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return charge_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<void>> charge_stub::dispatch(::dispatch::DispatchClient& client, const ::shop::Order& order, const ::dispatch::DispatchOptions& options) const {
   auto request = charge_stub::encode_request(order);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(charge_stub::function, charge_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
-    return charge_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(charge_stub::function, charge_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, ::std::move(*id), [](::std::string_view response) {
+    return charge_stub::decode_reply(::std::string(response));
   });
 }
 
@@ -164,67 +164,67 @@ void charge_stub::operator()(::dispatch::Client& client, const ::shop::Order& or
 
 // ---- ::shop::get_order ----
 
-::dispatch::Result<::shop::Order> get_order_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::shop::Order> get_order_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shop::remote::GetOrderResponse response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(get_order_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<::shop::Order> get_order_stub::call(const std::string& id) const {
+::dispatch::DurableCall<::shop::Order> get_order_stub::call(const ::std::string& id) const {
   return ::dispatch::DurableCall<::shop::Order>(get_order_stub::function, get_order_stub::request_type, get_order_stub::encode_request(id),
-      [](std::string_view kept) { return get_order_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return get_order_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<::shop::Order>> get_order_stub::dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::shop::Order>> get_order_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& id, const ::dispatch::DispatchOptions& options) const {
   auto request = get_order_stub::encode_request(id);
-  if (!request.ok()) return std::move(request).error();
-  auto id_ = client.dispatch(get_order_stub::function, get_order_stub::request_type, std::move(*request), options);
-  if (!id_.ok()) return std::move(id_).error();
-  return ::dispatch::Dispatched<::shop::Order>(client, std::move(*id_), [](std::string_view response) {
-    return get_order_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id_ = client.dispatch(get_order_stub::function, get_order_stub::request_type, ::std::move(*request), options);
+  if (!id_.ok()) return ::std::move(id_).error();
+  return ::dispatch::Dispatched<::shop::Order>(client, ::std::move(*id_), [](::std::string_view response) {
+    return get_order_stub::decode_reply(::std::string(response));
   });
 }
 
-::shop::Order get_order_stub::operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+::shop::Order get_order_stub::operator()(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options) const {
   return get_order_stub::try_call(client, id, options).value();
 }
 
-::dispatch::Result<::shop::Order> get_order_stub::try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::shop::Order> get_order_stub::try_call(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options) const {
   return get_order_stub::decode_reply(::dispatch::stub::call(client, get_order_stub::path, get_order_stub::encode_request(id), ::dispatch::stub::without_side_effects(options)));
 }
 
 // ---- ::shop::cancel ----
 
-::dispatch::Result<void> cancel_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<void> cancel_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shop::remote::CancelV2Response response;
   auto decoded = ::shop::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(cancel_stub::path, decoded.error());
   return {};
 }
 
-::dispatch::DurableCall<void> cancel_stub::call(const std::string& id) const {
+::dispatch::DurableCall<void> cancel_stub::call(const ::std::string& id) const {
   return ::dispatch::DurableCall<void>(cancel_stub::function, cancel_stub::request_type, cancel_stub::encode_request(id),
-      [](std::string_view kept) { return cancel_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return cancel_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<void>> cancel_stub::dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<void>> cancel_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& id, const ::dispatch::DispatchOptions& options) const {
   auto request = cancel_stub::encode_request(id);
-  if (!request.ok()) return std::move(request).error();
-  auto id_ = client.dispatch(cancel_stub::function, cancel_stub::request_type, std::move(*request), options);
-  if (!id_.ok()) return std::move(id_).error();
-  return ::dispatch::Dispatched<void>(client, std::move(*id_), [](std::string_view response) {
-    return cancel_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id_ = client.dispatch(cancel_stub::function, cancel_stub::request_type, ::std::move(*request), options);
+  if (!id_.ok()) return ::std::move(id_).error();
+  return ::dispatch::Dispatched<void>(client, ::std::move(*id_), [](::std::string_view response) {
+    return cancel_stub::decode_reply(::std::string(response));
   });
 }
 
-void cancel_stub::operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+void cancel_stub::operator()(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options) const {
   return cancel_stub::try_call(client, id, options).value();
 }
 
-::dispatch::Result<void> cancel_stub::try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<void> cancel_stub::try_call(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options) const {
   return cancel_stub::decode_reply(::dispatch::stub::call(client, cancel_stub::path, cancel_stub::encode_request(id), options));
 }
 

@@ -24,96 +24,96 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::shop::Item& v, SizeCache& c);
-std::uint8_t* write(const ::shop::Item& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::Item& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::Item& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::Item* v);
 void set_to_proto_defaults(::shop::Item* v);
-std::size_t size_of(const ::shop::Order& v, SizeCache& c);
-std::uint8_t* write(const ::shop::Order& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::Order& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::Order& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::Order* v);
 void set_to_proto_defaults(::shop::Order* v);
 void read(Stream& in, ::shop::remote::AddRequest* v);
 void set_to_proto_defaults(::shop::remote::AddRequest* v);
-std::size_t size_of(const ::shop::remote::AddResponse& v, SizeCache& c);
-std::uint8_t* write(const ::shop::remote::AddResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::remote::AddResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::remote::AddResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::remote::AddResponse* v);
 void set_to_proto_defaults(::shop::remote::AddResponse* v);
 void read(Stream& in, ::shop::remote::PlaceOrderRequest* v);
 void set_to_proto_defaults(::shop::remote::PlaceOrderRequest* v);
-std::size_t size_of(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c);
-std::uint8_t* write(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::remote::PlaceOrderResponse* v);
 void set_to_proto_defaults(::shop::remote::PlaceOrderResponse* v);
 void read(Stream& in, ::shop::remote::ChargeV2Request* v);
 void set_to_proto_defaults(::shop::remote::ChargeV2Request* v);
-std::size_t size_of(const ::shop::remote::ChargeV2Response& v, SizeCache& c);
-std::uint8_t* write(const ::shop::remote::ChargeV2Response& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::remote::ChargeV2Response& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::remote::ChargeV2Response& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::remote::ChargeV2Response* v);
 void set_to_proto_defaults(::shop::remote::ChargeV2Response* v);
 void read(Stream& in, ::shop::remote::GetOrderRequest* v);
 void set_to_proto_defaults(::shop::remote::GetOrderRequest* v);
-std::size_t size_of(const ::shop::remote::GetOrderResponse& v, SizeCache& c);
-std::uint8_t* write(const ::shop::remote::GetOrderResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::remote::GetOrderResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::remote::GetOrderResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::remote::GetOrderResponse* v);
 void set_to_proto_defaults(::shop::remote::GetOrderResponse* v);
 void read(Stream& in, ::shop::remote::CancelV2Request* v);
 void set_to_proto_defaults(::shop::remote::CancelV2Request* v);
-std::size_t size_of(const ::shop::remote::CancelV2Response& v, SizeCache& c);
-std::uint8_t* write(const ::shop::remote::CancelV2Response& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shop::remote::CancelV2Response& v, SizeCache& c);
+::std::uint8_t* write(const ::shop::remote::CancelV2Response& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shop::remote::CancelV2Response* v);
 void set_to_proto_defaults(::shop::remote::CancelV2Response* v);
 struct AddRequestRefs {
-  const std::int64_t& a;
-  const std::int64_t& b;
+  const ::std::int64_t& a;
+  const ::std::int64_t& b;
 };
-std::size_t size_of(const AddRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const AddRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const AddRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const AddRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct PlaceOrderRequestRefs {
-  const std::vector<::shop::Item>& items;
-  const std::string& customer;
+  const ::std::vector<::shop::Item>& items;
+  const ::std::string& customer;
 };
-std::size_t size_of(const PlaceOrderRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const PlaceOrderRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const PlaceOrderRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const PlaceOrderRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct ChargeV2RequestRefs {
   const ::shop::Order& order;
 };
-std::size_t size_of(const ChargeV2RequestRefs& v, SizeCache& c);
-std::uint8_t* write(const ChargeV2RequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ChargeV2RequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const ChargeV2RequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct GetOrderRequestRefs {
-  const std::string& id;
+  const ::std::string& id;
 };
-std::size_t size_of(const GetOrderRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const GetOrderRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const GetOrderRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const GetOrderRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct CancelV2RequestRefs {
-  const std::string& id;
+  const ::std::string& id;
 };
-std::size_t size_of(const CancelV2RequestRefs& v, SizeCache& c);
-std::uint8_t* write(const CancelV2RequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const CancelV2RequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const CancelV2RequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::shop::Item& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shop::Item& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.sku.empty()) n += 1 + ::dispatch::wire::len_size(v.sku.size());
   if (!::dispatch::wire::is_default(v.qty)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.qty));
   if (!::dispatch::wire::is_default(v.price)) n += 1 + 8;
   return n;
 }
 
-std::uint8_t* write(const ::shop::Item& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shop::Item& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.sku.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.sku.size(), p);
@@ -135,7 +135,7 @@ void set_to_proto_defaults(::shop::Item* v) {
 }
 
 void read(Stream& in, ::shop::Item* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Item")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Item")) {
     switch (tag >> 3) {
       case 1:  // sku
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Item", "sku");
@@ -143,7 +143,7 @@ void read(Stream& in, ::shop::Item* v) {
         break;
       case 2:  // qty
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Item", "qty");
-        v->qty = ::dispatch::wire::read_int<std::int32_t>(in, "Item", "qty", "std::int32_t");
+        v->qty = ::dispatch::wire::read_int<::std::int32_t>(in, "Item", "qty", "std::int32_t");
         break;
       case 3:  // price
         ::dispatch::wire::expect(tag, ::dispatch::wire::kFixed64, "Item", "price");
@@ -155,14 +155,14 @@ void read(Stream& in, ::shop::Item* v) {
   }
 }
 
-std::size_t size_of(const ::shop::Order& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shop::Order& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.id.empty()) n += 1 + ::dispatch::wire::len_size(v.id.size());
   if (!::dispatch::wire::is_default(v.customer)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.customer));
   for (const auto& e1 : v.items) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of(e1, c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of(e1, c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -172,8 +172,8 @@ std::size_t size_of(const ::shop::Order& v, SizeCache& c) {
   }
   if (!::dispatch::wire::is_default(v.status)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.status));
   if (!v.tags.empty()) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     for (const auto& e1 : v.tags) m1 += ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1));
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
@@ -181,7 +181,7 @@ std::size_t size_of(const ::shop::Order& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::shop::Order& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shop::Order& v, SizeCache& c, ::std::uint8_t* p) {
   if (!v.id.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.id.size(), p);
@@ -221,7 +221,7 @@ void set_to_proto_defaults(::shop::Order* v) {
 }
 
 void read(Stream& in, ::shop::Order* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Order")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Order")) {
     switch (tag >> 3) {
       case 1:  // id
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Order", "id");
@@ -229,7 +229,7 @@ void read(Stream& in, ::shop::Order* v) {
         break;
       case 2:  // customer
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Order", "customer");
-        v->customer = ::dispatch::wire::read_int<std::int64_t>(in, "Order", "customer", "std::int64_t");
+        v->customer = ::dispatch::wire::read_int<::std::int64_t>(in, "Order", "customer", "std::int64_t");
         break;
       case 3:  // items
         v->items.emplace_back();
@@ -254,11 +254,11 @@ void read(Stream& in, ::shop::Order* v) {
         if ((tag & 7) == ::dispatch::wire::kLen) {
           Stream::Limit limit1 = ::dispatch::wire::enter_packed(in, "Order", "tags");
           v->tags.reserve(v->tags.size() + ::dispatch::wire::packed_count(in, 0));
-          while (::dispatch::wire::more(in)) v->tags.push_back(::dispatch::wire::read_int<std::int64_t>(in, "Order", "tags", "std::int64_t"));
+          while (::dispatch::wire::more(in)) v->tags.push_back(::dispatch::wire::read_int<::std::int64_t>(in, "Order", "tags", "std::int64_t"));
           ::dispatch::wire::leave_packed(in, limit1);
         } else {
           ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Order", "tags");
-          v->tags.push_back(::dispatch::wire::read_int<std::int64_t>(in, "Order", "tags", "std::int64_t"));
+          v->tags.push_back(::dispatch::wire::read_int<::std::int64_t>(in, "Order", "tags", "std::int64_t"));
         }
         break;
       default:
@@ -273,15 +273,15 @@ void set_to_proto_defaults(::shop::remote::AddRequest* v) {
 }
 
 void read(Stream& in, ::shop::remote::AddRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AddRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "AddRequest")) {
     switch (tag >> 3) {
       case 1:  // a
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "AddRequest", "a");
-        v->a = ::dispatch::wire::read_int<std::int64_t>(in, "AddRequest", "a", "std::int64_t");
+        v->a = ::dispatch::wire::read_int<::std::int64_t>(in, "AddRequest", "a", "std::int64_t");
         break;
       case 2:  // b
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "AddRequest", "b");
-        v->b = ::dispatch::wire::read_int<std::int64_t>(in, "AddRequest", "b", "std::int64_t");
+        v->b = ::dispatch::wire::read_int<::std::int64_t>(in, "AddRequest", "b", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "AddRequest");
@@ -289,13 +289,13 @@ void read(Stream& in, ::shop::remote::AddRequest* v) {
   }
 }
 
-std::size_t size_of(const ::shop::remote::AddResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shop::remote::AddResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
   return n;
 }
 
-std::uint8_t* write(const ::shop::remote::AddResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shop::remote::AddResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.result)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
   }
@@ -307,11 +307,11 @@ void set_to_proto_defaults(::shop::remote::AddResponse* v) {
 }
 
 void read(Stream& in, ::shop::remote::AddResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AddResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "AddResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "AddResponse", "result");
-        v->result = ::dispatch::wire::read_int<std::int64_t>(in, "AddResponse", "result", "std::int64_t");
+        v->result = ::dispatch::wire::read_int<::std::int64_t>(in, "AddResponse", "result", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "AddResponse");
@@ -325,7 +325,7 @@ void set_to_proto_defaults(::shop::remote::PlaceOrderRequest* v) {
 }
 
 void read(Stream& in, ::shop::remote::PlaceOrderRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "PlaceOrderRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "PlaceOrderRequest")) {
     switch (tag >> 3) {
       case 1:  // items
         v->items.emplace_back();
@@ -347,18 +347,18 @@ void read(Stream& in, ::shop::remote::PlaceOrderRequest* v) {
   }
 }
 
-std::size_t size_of(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shop::remote::PlaceOrderResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -370,7 +370,7 @@ void set_to_proto_defaults(::shop::remote::PlaceOrderResponse* v) {
 }
 
 void read(Stream& in, ::shop::remote::PlaceOrderResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "PlaceOrderResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "PlaceOrderResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "PlaceOrderResponse", "result");
@@ -391,7 +391,7 @@ void set_to_proto_defaults(::shop::remote::ChargeV2Request* v) {
 }
 
 void read(Stream& in, ::shop::remote::ChargeV2Request* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChargeV2Request")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChargeV2Request")) {
     switch (tag >> 3) {
       case 1:  // order
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "ChargeV2Request", "order");
@@ -407,12 +407,12 @@ void read(Stream& in, ::shop::remote::ChargeV2Request* v) {
   }
 }
 
-std::size_t size_of([[maybe_unused]] const ::shop::remote::ChargeV2Response& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ::shop::remote::ChargeV2Response& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ::shop::remote::ChargeV2Response& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ::shop::remote::ChargeV2Response& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
@@ -420,7 +420,7 @@ void set_to_proto_defaults([[maybe_unused]] ::shop::remote::ChargeV2Response* v)
 }
 
 void read(Stream& in, [[maybe_unused]] ::shop::remote::ChargeV2Response* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChargeV2Response")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "ChargeV2Response")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "ChargeV2Response");
@@ -433,7 +433,7 @@ void set_to_proto_defaults(::shop::remote::GetOrderRequest* v) {
 }
 
 void read(Stream& in, ::shop::remote::GetOrderRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GetOrderRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "GetOrderRequest")) {
     switch (tag >> 3) {
       case 1:  // id
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GetOrderRequest", "id");
@@ -445,18 +445,18 @@ void read(Stream& in, ::shop::remote::GetOrderRequest* v) {
   }
 }
 
-std::size_t size_of(const ::shop::remote::GetOrderResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shop::remote::GetOrderResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::shop::remote::GetOrderResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shop::remote::GetOrderResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -468,7 +468,7 @@ void set_to_proto_defaults(::shop::remote::GetOrderResponse* v) {
 }
 
 void read(Stream& in, ::shop::remote::GetOrderResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GetOrderResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "GetOrderResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GetOrderResponse", "result");
@@ -489,7 +489,7 @@ void set_to_proto_defaults(::shop::remote::CancelV2Request* v) {
 }
 
 void read(Stream& in, ::shop::remote::CancelV2Request* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "CancelV2Request")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "CancelV2Request")) {
     switch (tag >> 3) {
       case 1:  // id
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "CancelV2Request", "id");
@@ -501,12 +501,12 @@ void read(Stream& in, ::shop::remote::CancelV2Request* v) {
   }
 }
 
-std::size_t size_of([[maybe_unused]] const ::shop::remote::CancelV2Response& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ::shop::remote::CancelV2Response& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ::shop::remote::CancelV2Response& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ::shop::remote::CancelV2Response& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
@@ -514,7 +514,7 @@ void set_to_proto_defaults([[maybe_unused]] ::shop::remote::CancelV2Response* v)
 }
 
 void read(Stream& in, [[maybe_unused]] ::shop::remote::CancelV2Response* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "CancelV2Response")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "CancelV2Response")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "CancelV2Response");
@@ -522,14 +522,14 @@ void read(Stream& in, [[maybe_unused]] ::shop::remote::CancelV2Response* v) {
   }
 }
 
-std::size_t size_of(const AddRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const AddRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.a)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.a));
   if (!::dispatch::wire::is_default(v.b)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.b));
   return n;
 }
 
-std::uint8_t* write(const AddRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const AddRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.a)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.a), p);
   }
@@ -539,12 +539,12 @@ std::uint8_t* write(const AddRequestRefs& v, [[maybe_unused]] SizeCache& c, std:
   return p;
 }
 
-std::size_t size_of(const PlaceOrderRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const PlaceOrderRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   for (const auto& e1 : v.items) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of(e1, c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of(e1, c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -553,7 +553,7 @@ std::size_t size_of(const PlaceOrderRequestRefs& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const PlaceOrderRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const PlaceOrderRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   for (const auto& e1 : v.items) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(c.next(), p);
@@ -567,31 +567,31 @@ std::uint8_t* write(const PlaceOrderRequestRefs& v, SizeCache& c, std::uint8_t* 
   return p;
 }
 
-std::size_t size_of(const ChargeV2RequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ChargeV2RequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.order, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.order, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ChargeV2RequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ChargeV2RequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.order, c, p);
   return p;
 }
 
-std::size_t size_of(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.id.empty()) n += 1 + ::dispatch::wire::len_size(v.id.size());
   return n;
 }
 
-std::uint8_t* write(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.id.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.id.size(), p);
@@ -600,13 +600,13 @@ std::uint8_t* write(const GetOrderRequestRefs& v, [[maybe_unused]] SizeCache& c,
   return p;
 }
 
-std::size_t size_of(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.id.empty()) n += 1 + ::dispatch::wire::len_size(v.id.size());
   return n;
 }
 
-std::uint8_t* write(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.id.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.id.size(), p);
@@ -617,115 +617,115 @@ std::uint8_t* write(const CancelV2RequestRefs& v, [[maybe_unused]] SizeCache& c,
 
 }  // namespace
 
-std::string encode(const ::shop::Item& value) {
+::std::string encode(const ::shop::Item& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::Item>, &write_erased<::shop::Item>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::Item* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::Item* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Item", &read_erased<::shop::Item>, value);
 }
 
-std::string encode(const ::shop::Order& value) {
+::std::string encode(const ::shop::Order& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::Order>, &write_erased<::shop::Order>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::Order* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::Order* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Order", &read_erased<::shop::Order>, value);
 }
 
-std::string encode(const ::shop::remote::AddRequest& value) {
+::std::string encode(const ::shop::remote::AddRequest& value) {
   const AddRequestRefs refs{value.a, value.b};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<AddRequestRefs>, &write_erased<AddRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::AddRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::AddRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "AddRequest", &read_erased<::shop::remote::AddRequest>, value);
 }
 
-std::string encode(const ::shop::remote::AddResponse& value) {
+::std::string encode(const ::shop::remote::AddResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::AddResponse>, &write_erased<::shop::remote::AddResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::AddResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::AddResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "AddResponse", &read_erased<::shop::remote::AddResponse>, value);
 }
 
-std::string encode(const ::shop::remote::PlaceOrderRequest& value) {
+::std::string encode(const ::shop::remote::PlaceOrderRequest& value) {
   const PlaceOrderRequestRefs refs{value.items, value.customer};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<PlaceOrderRequestRefs>, &write_erased<PlaceOrderRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::PlaceOrderRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::PlaceOrderRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "PlaceOrderRequest", &read_erased<::shop::remote::PlaceOrderRequest>, value);
 }
 
-std::string encode(const ::shop::remote::PlaceOrderResponse& value) {
+::std::string encode(const ::shop::remote::PlaceOrderResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::PlaceOrderResponse>, &write_erased<::shop::remote::PlaceOrderResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::PlaceOrderResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::PlaceOrderResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "PlaceOrderResponse", &read_erased<::shop::remote::PlaceOrderResponse>, value);
 }
 
-std::string encode(const ::shop::remote::ChargeV2Request& value) {
+::std::string encode(const ::shop::remote::ChargeV2Request& value) {
   const ChargeV2RequestRefs refs{value.order};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<ChargeV2RequestRefs>, &write_erased<ChargeV2RequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Request* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::ChargeV2Request* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ChargeV2Request", &read_erased<::shop::remote::ChargeV2Request>, value);
 }
 
-std::string encode(const ::shop::remote::ChargeV2Response& value) {
+::std::string encode(const ::shop::remote::ChargeV2Response& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::ChargeV2Response>, &write_erased<::shop::remote::ChargeV2Response>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Response* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::ChargeV2Response* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "ChargeV2Response", &read_erased<::shop::remote::ChargeV2Response>, value);
 }
 
-std::string encode(const ::shop::remote::GetOrderRequest& value) {
+::std::string encode(const ::shop::remote::GetOrderRequest& value) {
   const GetOrderRequestRefs refs{value.id};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<GetOrderRequestRefs>, &write_erased<GetOrderRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::GetOrderRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "GetOrderRequest", &read_erased<::shop::remote::GetOrderRequest>, value);
 }
 
-std::string encode(const ::shop::remote::GetOrderResponse& value) {
+::std::string encode(const ::shop::remote::GetOrderResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::GetOrderResponse>, &write_erased<::shop::remote::GetOrderResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::GetOrderResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "GetOrderResponse", &read_erased<::shop::remote::GetOrderResponse>, value);
 }
 
-std::string encode(const ::shop::remote::CancelV2Request& value) {
+::std::string encode(const ::shop::remote::CancelV2Request& value) {
   const CancelV2RequestRefs refs{value.id};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<CancelV2RequestRefs>, &write_erased<CancelV2RequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Request* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::CancelV2Request* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "CancelV2Request", &read_erased<::shop::remote::CancelV2Request>, value);
 }
 
-std::string encode(const ::shop::remote::CancelV2Response& value) {
+::std::string encode(const ::shop::remote::CancelV2Response& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shop::remote::CancelV2Response>, &write_erased<::shop::remote::CancelV2Response>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Response* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::CancelV2Response* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "CancelV2Response", &read_erased<::shop::remote::CancelV2Response>, value);
 }
@@ -734,23 +734,23 @@ std::string encode(const ::shop::remote::CancelV2Response& value) {
 
 namespace shop::remote {
 
-::dispatch::Result<std::string> add_stub::encode_request(const std::int64_t& a, const std::int64_t& b) {
+::dispatch::Result<::std::string> add_stub::encode_request(const ::std::int64_t& a, const ::std::int64_t& b) {
   return ::shop::api_wire::try_encode(::shop::api_wire::AddRequestRefs{a, b});
 }
 
-::dispatch::Result<std::string> place_order_stub::encode_request(const std::vector<::shop::Item>& items, const std::string& customer) {
+::dispatch::Result<::std::string> place_order_stub::encode_request(const ::std::vector<::shop::Item>& items, const ::std::string& customer) {
   return ::shop::api_wire::try_encode(::shop::api_wire::PlaceOrderRequestRefs{items, customer});
 }
 
-::dispatch::Result<std::string> charge_stub::encode_request(const ::shop::Order& order) {
+::dispatch::Result<::std::string> charge_stub::encode_request(const ::shop::Order& order) {
   return ::shop::api_wire::try_encode(::shop::api_wire::ChargeV2RequestRefs{order});
 }
 
-::dispatch::Result<std::string> get_order_stub::encode_request(const std::string& id) {
+::dispatch::Result<::std::string> get_order_stub::encode_request(const ::std::string& id) {
   return ::shop::api_wire::try_encode(::shop::api_wire::GetOrderRequestRefs{id});
 }
 
-::dispatch::Result<std::string> cancel_stub::encode_request(const std::string& id) {
+::dispatch::Result<::std::string> cancel_stub::encode_request(const ::std::string& id) {
   return ::shop::api_wire::try_encode(::shop::api_wire::CancelV2RequestRefs{id});
 }
 

@@ -32,15 +32,15 @@ namespace shop::remote {
 
 // The messages of api.proto, one request and one response per function.
 struct AddRequest {
-  std::int64_t a{};
-  std::int64_t b{};
+  ::std::int64_t a{};
+  ::std::int64_t b{};
 };
 struct AddResponse {
-  std::int64_t result{};
+  ::std::int64_t result{};
 };
 struct PlaceOrderRequest {
-  std::vector<::shop::Item> items{};
-  std::string customer{};
+  ::std::vector<::shop::Item> items{};
+  ::std::string customer{};
 };
 struct PlaceOrderResponse {
   ::shop::Order result{};
@@ -51,13 +51,13 @@ struct ChargeV2Request {
 struct ChargeV2Response {
 };
 struct GetOrderRequest {
-  std::string id{};
+  ::std::string id{};
 };
 struct GetOrderResponse {
   ::shop::Order result{};
 };
 struct CancelV2Request {
-  std::string id{};
+  ::std::string id{};
 };
 struct CancelV2Response {
 };
@@ -68,30 +68,30 @@ struct CancelV2Response {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace shop::api_wire {
-std::string encode(const ::shop::Item& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::Item* value);
-std::string encode(const ::shop::Order& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::Order* value);
-std::string encode(const ::shop::remote::AddRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::AddRequest* value);
-std::string encode(const ::shop::remote::AddResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::AddResponse* value);
-std::string encode(const ::shop::remote::PlaceOrderRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::PlaceOrderRequest* value);
-std::string encode(const ::shop::remote::PlaceOrderResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::PlaceOrderResponse* value);
-std::string encode(const ::shop::remote::ChargeV2Request& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Request* value);
-std::string encode(const ::shop::remote::ChargeV2Response& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::ChargeV2Response* value);
-std::string encode(const ::shop::remote::GetOrderRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderRequest* value);
-std::string encode(const ::shop::remote::GetOrderResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::GetOrderResponse* value);
-std::string encode(const ::shop::remote::CancelV2Request& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Request* value);
-std::string encode(const ::shop::remote::CancelV2Response& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shop::remote::CancelV2Response* value);
+::std::string encode(const ::shop::Item& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::Item* value);
+::std::string encode(const ::shop::Order& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::Order* value);
+::std::string encode(const ::shop::remote::AddRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::AddRequest* value);
+::std::string encode(const ::shop::remote::AddResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::AddResponse* value);
+::std::string encode(const ::shop::remote::PlaceOrderRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::PlaceOrderRequest* value);
+::std::string encode(const ::shop::remote::PlaceOrderResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::PlaceOrderResponse* value);
+::std::string encode(const ::shop::remote::ChargeV2Request& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::ChargeV2Request* value);
+::std::string encode(const ::shop::remote::ChargeV2Response& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::ChargeV2Response* value);
+::std::string encode(const ::shop::remote::GetOrderRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::GetOrderRequest* value);
+::std::string encode(const ::shop::remote::GetOrderResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::GetOrderResponse* value);
+::std::string encode(const ::shop::remote::CancelV2Request& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::CancelV2Request* value);
+::std::string encode(const ::shop::remote::CancelV2Response& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shop::remote::CancelV2Response* value);
 }  // namespace shop::api_wire
 
 namespace shop::remote {
@@ -104,37 +104,37 @@ inline constexpr struct add_stub {
   static constexpr const char* response_type = "shop.AddResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::int64_t operator()(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
+  ::std::int64_t operator()(::dispatch::Client& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::int64_t> try_call(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::int64_t> try_call(::dispatch::Client& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::int64_t> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
+  auto async(::dispatch::Client& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::int64_t>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
+  auto co(::dispatch::Client& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::int64_t, Deferred>(client, add_stub::path, add_stub::encode_request(a, b), options, &add_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::int64_t& a, const std::int64_t& b, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> dispatch(::dispatch::DispatchClient& client, const ::std::int64_t& a, const ::std::int64_t& b, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::int64_t> call(const std::int64_t& a, const std::int64_t& b) const;
+  ::dispatch::DurableCall<::std::int64_t> call(const ::std::int64_t& a, const ::std::int64_t& b) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::int64_t& a, const std::int64_t& b);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::int64_t& a, const ::std::int64_t& b);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::int64_t> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::int64_t> decode_reply(::dispatch::Result<::std::string> reply);
 } add{};
 
 // ::shop::place_order, served as shop.place_order at /shop.ApiService/place_order.
@@ -145,13 +145,13 @@ inline constexpr struct place_order_stub {
   static constexpr const char* response_type = "shop.PlaceOrderResponse";
 
   // Calls and waits; throws dispatch::Error.
-  ::shop::Order operator()(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const;
+  ::shop::Order operator()(::dispatch::Client& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<::shop::Order> try_call(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::shop::Order> try_call(::dispatch::Client& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<::shop::Order> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<::shop::Order, Deferred>(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &place_order_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -159,7 +159,7 @@ inline constexpr struct place_order_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, place_order_stub::path, place_order_stub::encode_request(items, customer), options, &place_order_stub::decode_reply);
   }
 #endif
@@ -167,15 +167,15 @@ inline constexpr struct place_order_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the ::shop::Order or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<::shop::Order>> dispatch(::dispatch::DispatchClient& client, const std::vector<::shop::Item>& items, const std::string& customer, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::shop::Order>> dispatch(::dispatch::DispatchClient& client, const ::std::vector<::shop::Item>& items, const ::std::string& customer, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<::shop::Order> call(const std::vector<::shop::Item>& items, const std::string& customer) const;
+  ::dispatch::DurableCall<::shop::Order> call(const ::std::vector<::shop::Item>& items, const ::std::string& customer) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::vector<::shop::Item>& items, const std::string& customer);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::vector<::shop::Item>& items, const ::std::string& customer);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::shop::Order> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::shop::Order> decode_reply(::dispatch::Result<::std::string> reply);
 } place_order{};
 
 // ::shop::charge, served as shop.charge_v2 at /shop.ApiService/charge_v2.
@@ -213,10 +213,10 @@ inline constexpr struct charge_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call(const ::shop::Order& order) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::shop::Order& order);
+  static ::dispatch::Result<::std::string> encode_request(const ::shop::Order& order);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<::std::string> reply);
 } charge{};
 
 // ::shop::get_order, served as shop.get_order at /shop.ApiService/get_order.
@@ -227,13 +227,13 @@ inline constexpr struct get_order_stub {
   static constexpr const char* response_type = "shop.GetOrderResponse";
 
   // Calls and waits; throws dispatch::Error.
-  ::shop::Order operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  ::shop::Order operator()(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<::shop::Order> try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::shop::Order> try_call(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<::shop::Order> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), ::dispatch::stub::without_side_effects(options), &get_order_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -241,7 +241,7 @@ inline constexpr struct get_order_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<::shop::Order, Deferred>(client, get_order_stub::path, get_order_stub::encode_request(id), ::dispatch::stub::without_side_effects(options), &get_order_stub::decode_reply);
   }
 #endif
@@ -249,15 +249,15 @@ inline constexpr struct get_order_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the ::shop::Order or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<::shop::Order>> dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::shop::Order>> dispatch(::dispatch::DispatchClient& client, const ::std::string& id, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<::shop::Order> call(const std::string& id) const;
+  ::dispatch::DurableCall<::shop::Order> call(const ::std::string& id) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& id);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& id);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::shop::Order> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::shop::Order> decode_reply(::dispatch::Result<::std::string> reply);
 } get_order{};
 
 // ::shop::cancel, served as shop.cancel_v2 at /shop.ApiService/cancel_v2.
@@ -268,13 +268,13 @@ inline constexpr struct cancel_stub {
   static constexpr const char* response_type = "shop.CancelV2Response";
 
   // Calls and waits; throws dispatch::Error.
-  void operator()(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  void operator()(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<void> try_call(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<void> try_call(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<void> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<void, Deferred>(client, cancel_stub::path, cancel_stub::encode_request(id), options, &cancel_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -282,7 +282,7 @@ inline constexpr struct cancel_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& id, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::string& id, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<void, Deferred>(client, cancel_stub::path, cancel_stub::encode_request(id), options, &cancel_stub::decode_reply);
   }
 #endif
@@ -290,22 +290,22 @@ inline constexpr struct cancel_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the end or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, const std::string& id, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, const ::std::string& id, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<void> call(const std::string& id) const;
+  ::dispatch::DurableCall<void> call(const ::std::string& id) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& id);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& id);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<::std::string> reply);
 } cancel{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace shop::remote
 

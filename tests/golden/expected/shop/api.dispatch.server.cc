@@ -19,40 +19,40 @@
 namespace shop::remote {
 namespace {
 
-::dispatch::Result<std::string> add_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> add_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::AddRequest request;
   auto decoded = ::shop::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::shop::api_wire::encode(::shop::remote::AddResponse{::shop::add(std::move(request.a), std::move(request.b))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::shop::api_wire::encode(::shop::remote::AddResponse{::shop::add(::std::move(request.a), ::std::move(request.b))});
 }
 
-::dispatch::Result<std::string> place_order_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> place_order_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::PlaceOrderRequest request;
   auto decoded = ::shop::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::shop::api_wire::encode(::shop::remote::PlaceOrderResponse{::shop::place_order(std::move(request.items), std::move(request.customer))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::shop::api_wire::encode(::shop::remote::PlaceOrderResponse{::shop::place_order(::std::move(request.items), ::std::move(request.customer))});
 }
 
-::dispatch::Result<std::string> charge_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> charge_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::ChargeV2Request request;
   auto decoded = ::shop::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  ::shop::charge(std::move(request.order));
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  ::shop::charge(::std::move(request.order));
   return ::shop::api_wire::encode(::shop::remote::ChargeV2Response{});
 }
 
-::dispatch::Result<std::string> get_order_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> get_order_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::GetOrderRequest request;
   auto decoded = ::shop::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::shop::api_wire::encode(::shop::remote::GetOrderResponse{::shop::get_order(std::move(request.id))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::shop::api_wire::encode(::shop::remote::GetOrderResponse{::shop::get_order(::std::move(request.id))});
 }
 
-::dispatch::Result<std::string> cancel_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> cancel_handler(const ::dispatch::MethodCall& call) {
   ::shop::remote::CancelV2Request request;
   auto decoded = ::shop::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  ::shop::cancel(std::move(request.id));
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  ::shop::cancel(::std::move(request.id));
   return ::shop::api_wire::encode(::shop::remote::CancelV2Response{});
 }
 
@@ -67,7 +67,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"shop", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"shop", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

@@ -17,7 +17,7 @@
 
 namespace greeter::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\007greeter\042\027\012\005"
       "Place\022\016\012\006street\030\001 \001(\011\042E\012"
@@ -46,39 +46,39 @@ std::string_view api_file_descriptor() {
       "hello\022\025.greeter.HelloReq"
       "uest\032\026.greeter.HelloResp"
       "onseb\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::greeter::hello ----
 
-::dispatch::Result<std::string> hello_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::string> hello_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::greeter::remote::HelloResponse response;
   auto decoded = ::greeter::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(hello_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::string> hello_stub::call(const std::string& name) const {
-  return ::dispatch::DurableCall<std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(name),
-      [](std::string_view kept) { return hello_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::string> hello_stub::call(const ::std::string& name) const {
+  return ::dispatch::DurableCall<::std::string>(hello_stub::function, hello_stub::request_type, hello_stub::encode_request(name),
+      [](::std::string_view kept) { return hello_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::string>> hello_stub::dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::string>> hello_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& name, const ::dispatch::DispatchOptions& options) const {
   auto request = hello_stub::encode_request(name);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(hello_stub::function, hello_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::string>(client, std::move(*id), [](std::string_view response) {
-    return hello_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(hello_stub::function, hello_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::string>(client, ::std::move(*id), [](::std::string_view response) {
+    return hello_stub::decode_reply(::std::string(response));
   });
 }
 
-std::string hello_stub::operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
+::std::string hello_stub::operator()(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options) const {
   return hello_stub::try_call(client, name, options).value();
 }
 
-::dispatch::Result<std::string> hello_stub::try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::string> hello_stub::try_call(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options) const {
   return hello_stub::decode_reply(::dispatch::stub::call(client, hello_stub::path, hello_stub::encode_request(name), options));
 }
 
@@ -92,9 +92,9 @@ namespace greeter::remote {
   return {"type.googleapis.com/greeter.GreetRequest", ::greeter::api_wire::encode(value)};
 }
 
-::dispatch::Result<std::uint64_t> greet_stub::send(::dispatch::Client& client, std::string id,
+::dispatch::Result<::std::uint64_t> greet_stub::send(::dispatch::Client& client, ::std::string id,
     const ::greeter::GreetRequest& message, const ::dispatch::stateful::SendOptions& options) const {
-  return ::dispatch::stateful::send(client, {function_type, std::move(id)}, greet_stub::message(message), options);
+  return ::dispatch::stateful::send(client, {function_type, ::std::move(id)}, greet_stub::message(message), options);
 }
 
 // ---- ::greeter::handle (greeter/handle) ----
@@ -107,24 +107,24 @@ namespace greeter::remote {
   return {"type.googleapis.com/greeter.Reset", ::greeter::api_wire::encode(value)};
 }
 
-::dispatch::stateful::TypedValue handle_stub::message(const std::variant<::greeter::GreetRequest, ::greeter::Reset>& value) {
-  return std::visit([](const auto& alternative) { return handle_stub::message(alternative); }, value);
+::dispatch::stateful::TypedValue handle_stub::message(const ::std::variant<::greeter::GreetRequest, ::greeter::Reset>& value) {
+  return ::std::visit([](const auto& alternative) { return handle_stub::message(alternative); }, value);
 }
 
-::dispatch::Result<std::uint64_t> handle_stub::send(::dispatch::Client& client, std::string id,
-    const std::variant<::greeter::GreetRequest, ::greeter::Reset>& message, const ::dispatch::stateful::SendOptions& options) const {
-  return ::dispatch::stateful::send(client, {function_type, std::move(id)}, handle_stub::message(message), options);
+::dispatch::Result<::std::uint64_t> handle_stub::send(::dispatch::Client& client, ::std::string id,
+    const ::std::variant<::greeter::GreetRequest, ::greeter::Reset>& message, const ::dispatch::stateful::SendOptions& options) const {
+  return ::dispatch::stateful::send(client, {function_type, ::std::move(id)}, handle_stub::message(message), options);
 }
 
 // ---- ::greeter::add (counters/tally) ----
 
-::dispatch::stateful::TypedValue add_stub::message(std::int64_t value) {
-  return {std::string(::dispatch::stateful::kLongType), ::dispatch::stateful::encode_long(value)};
+::dispatch::stateful::TypedValue add_stub::message(::std::int64_t value) {
+  return {::std::string(::dispatch::stateful::kLongType), ::dispatch::stateful::encode_long(value)};
 }
 
-::dispatch::Result<std::uint64_t> add_stub::send(::dispatch::Client& client, std::string id,
-    std::int64_t message, const ::dispatch::stateful::SendOptions& options) const {
-  return ::dispatch::stateful::send(client, {function_type, std::move(id)}, add_stub::message(message), options);
+::dispatch::Result<::std::uint64_t> add_stub::send(::dispatch::Client& client, ::std::string id,
+    ::std::int64_t message, const ::dispatch::stateful::SendOptions& options) const {
+  return ::dispatch::stateful::send(client, {function_type, ::std::move(id)}, add_stub::message(message), options);
 }
 
 }  // namespace greeter::remote

@@ -24,80 +24,80 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::greeter::Place& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::Place& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::Place& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::Place& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::Place* v);
 void set_to_proto_defaults(::greeter::Place* v);
-std::size_t size_of(const ::greeter::Profile& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::Profile& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::Profile& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::Profile& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::Profile* v);
 void set_to_proto_defaults(::greeter::Profile* v);
-std::size_t size_of(const ::greeter::remote::Seen_mood& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::Seen_mood& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::Seen_mood& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::Seen_mood& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::Seen_mood* v);
 void set_to_proto_defaults(::greeter::remote::Seen_mood* v);
-std::size_t size_of(const ::greeter::remote::Seen_visits& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::Seen_visits& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::Seen_visits& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::Seen_visits& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::Seen_visits* v);
 void set_to_proto_defaults(::greeter::remote::Seen_visits* v);
-std::size_t size_of(const ::greeter::remote::Seen_level& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::Seen_level& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::Seen_level& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::Seen_level& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::Seen_level* v);
 void set_to_proto_defaults(::greeter::remote::Seen_level* v);
-std::size_t size_of(const ::greeter::remote::Seen_tags& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::Seen_tags& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::Seen_tags& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::Seen_tags& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::Seen_tags* v);
 void set_to_proto_defaults(::greeter::remote::Seen_tags* v);
-std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::Seen_points& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::Seen_points& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::Seen_points* v);
 void set_to_proto_defaults(::greeter::remote::Seen_points* v);
-std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::Seen_history& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::Seen_history& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::Seen_history* v);
 void set_to_proto_defaults(::greeter::remote::Seen_history* v);
-std::size_t size_of(const ::greeter::GreetRequest& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::GreetRequest& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::GreetRequest& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::GreetRequest& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::GreetRequest* v);
 void set_to_proto_defaults(::greeter::GreetRequest* v);
-std::size_t size_of(const ::greeter::Reset& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::Reset& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::Reset& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::Reset& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::Reset* v);
 void set_to_proto_defaults(::greeter::Reset* v);
 void read(Stream& in, ::greeter::remote::HelloRequest* v);
 void set_to_proto_defaults(::greeter::remote::HelloRequest* v);
-std::size_t size_of(const ::greeter::remote::HelloResponse& v, SizeCache& c);
-std::uint8_t* write(const ::greeter::remote::HelloResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::greeter::remote::HelloResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::greeter::remote::HelloResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::greeter::remote::HelloResponse* v);
 void set_to_proto_defaults(::greeter::remote::HelloResponse* v);
 struct HelloRequestRefs {
-  const std::string& name;
+  const ::std::string& name;
 };
-std::size_t size_of(const HelloRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const HelloRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const HelloRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::greeter::Place& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::Place& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.street.empty()) n += 1 + ::dispatch::wire::len_size(v.street.size());
   return n;
 }
 
-std::uint8_t* write(const ::greeter::Place& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::Place& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.street.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.street.size(), p);
@@ -111,7 +111,7 @@ void set_to_proto_defaults(::greeter::Place* v) {
 }
 
 void read(Stream& in, ::greeter::Place* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Place")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Place")) {
     switch (tag >> 3) {
       case 1:  // street
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Place", "street");
@@ -123,20 +123,20 @@ void read(Stream& in, ::greeter::Place* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::Profile& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::Profile& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.city.empty()) n += 1 + ::dispatch::wire::len_size(v.city.size());
   if (!::dispatch::wire::is_default(v.visits)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.visits));
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.home, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.home, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::greeter::Profile& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::Profile& v, SizeCache& c, ::std::uint8_t* p) {
   if (!v.city.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.city.size(), p);
@@ -158,7 +158,7 @@ void set_to_proto_defaults(::greeter::Profile* v) {
 }
 
 void read(Stream& in, ::greeter::Profile* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Profile")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Profile")) {
     switch (tag >> 3) {
       case 1:  // city
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Profile", "city");
@@ -166,7 +166,7 @@ void read(Stream& in, ::greeter::Profile* v) {
         break;
       case 2:  // visits
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Profile", "visits");
-        v->visits = ::dispatch::wire::read_int<std::int32_t>(in, "Profile", "visits", "std::int32_t");
+        v->visits = ::dispatch::wire::read_int<::std::int32_t>(in, "Profile", "visits", "std::int32_t");
         break;
       case 3:  // home
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Profile", "home");
@@ -182,13 +182,13 @@ void read(Stream& in, ::greeter::Profile* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::Seen_mood& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::Seen_mood& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::Seen_mood& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::Seen_mood& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.value)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
   }
@@ -200,7 +200,7 @@ void set_to_proto_defaults(::greeter::remote::Seen_mood* v) {
 }
 
 void read(Stream& in, ::greeter::remote::Seen_mood* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_mood")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_mood")) {
     switch (tag >> 3) {
       case 1:  // value
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_mood", "value");
@@ -212,13 +212,13 @@ void read(Stream& in, ::greeter::remote::Seen_mood* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::Seen_visits& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::Seen_visits& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::Seen_visits& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::Seen_visits& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.value)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
   }
@@ -230,11 +230,11 @@ void set_to_proto_defaults(::greeter::remote::Seen_visits* v) {
 }
 
 void read(Stream& in, ::greeter::remote::Seen_visits* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_visits")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_visits")) {
     switch (tag >> 3) {
       case 1:  // value
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_visits", "value");
-        v->value = ::dispatch::wire::read_int<std::uint32_t>(in, "Seen_visits", "value", "std::uint32_t");
+        v->value = ::dispatch::wire::read_int<::std::uint32_t>(in, "Seen_visits", "value", "std::uint32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Seen_visits");
@@ -242,13 +242,13 @@ void read(Stream& in, ::greeter::remote::Seen_visits* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::Seen_level& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::Seen_level& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.value)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.value));
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::Seen_level& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::Seen_level& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.value)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.value), p);
   }
@@ -260,11 +260,11 @@ void set_to_proto_defaults(::greeter::remote::Seen_level* v) {
 }
 
 void read(Stream& in, ::greeter::remote::Seen_level* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_level")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_level")) {
     switch (tag >> 3) {
       case 1:  // value
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Seen_level", "value");
-        v->value = ::dispatch::wire::read_int<std::int16_t>(in, "Seen_level", "value", "std::int16_t");
+        v->value = ::dispatch::wire::read_int<::std::int16_t>(in, "Seen_level", "value", "std::int16_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "Seen_level");
@@ -272,15 +272,15 @@ void read(Stream& in, ::greeter::remote::Seen_level* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::Seen_tags& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::Seen_tags& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   for (const auto& e1 : v.value) {
     n += 1 + ::dispatch::wire::len_size(e1.size());
   }
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::Seen_tags& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::Seen_tags& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   for (const auto& e1 : v.value) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(e1.size(), p);
@@ -294,7 +294,7 @@ void set_to_proto_defaults(::greeter::remote::Seen_tags* v) {
 }
 
 void read(Stream& in, ::greeter::remote::Seen_tags* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_tags")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_tags")) {
     switch (tag >> 3) {
       case 1:  // value
         v->value.emplace_back();
@@ -307,11 +307,11 @@ void read(Stream& in, ::greeter::remote::Seen_tags* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c) {
+  ::std::size_t n = 0;
   for (const auto& e1 : v.value) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     m1 += 1 + ::dispatch::wire::len_size(e1.first.size());
     m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1.second));
     c.set(slot1, m1);
@@ -320,7 +320,7 @@ std::size_t size_of(const ::greeter::remote::Seen_points& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::Seen_points& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::Seen_points& v, SizeCache& c, ::std::uint8_t* p) {
   for (const auto& e1 : v.value) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(c.next(), p);
@@ -337,27 +337,27 @@ void set_to_proto_defaults(::greeter::remote::Seen_points* v) {
 }
 
 void read(Stream& in, ::greeter::remote::Seen_points* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_points")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_points")) {
     switch (tag >> 3) {
       case 1:  // value
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Seen_points", "value");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Seen_points", "value");
-          std::string key1{};
-          std::int64_t value1{};
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Seen_points")) {
+          ::std::string key1{};
+          ::std::int64_t value1{};
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Seen_points")) {
             if ((tag2 >> 3) == 1) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Seen_points", "value");
               ::dispatch::wire::read_string(in, &key1, "Seen_points", "value");
             } else if ((tag2 >> 3) == 2) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Seen_points", "value");
-              value1 = ::dispatch::wire::read_int<std::int64_t>(in, "Seen_points", "value", "std::int64_t");
+              value1 = ::dispatch::wire::read_int<::std::int64_t>(in, "Seen_points", "value", "std::int64_t");
             } else {
               ::dispatch::wire::skip(in, tag2, "Seen_points");
             }
           }
           ::dispatch::wire::leave(in, limit1);
-          v->value.insert_or_assign(std::move(key1), std::move(value1));
+          v->value.insert_or_assign(::std::move(key1), ::std::move(value1));
         }
         break;
       default:
@@ -366,12 +366,12 @@ void read(Stream& in, ::greeter::remote::Seen_points* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c) {
+  ::std::size_t n = 0;
   for (const auto& e1 : v.value) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = size_of(e1, c);
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = size_of(e1, c);
       c.set(slot2, m2);
       n += 1 + ::dispatch::wire::len_size(m2);
     }
@@ -379,7 +379,7 @@ std::size_t size_of(const ::greeter::remote::Seen_history& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::Seen_history& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::Seen_history& v, SizeCache& c, ::std::uint8_t* p) {
   for (const auto& e1 : v.value) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(c.next(), p);
@@ -393,7 +393,7 @@ void set_to_proto_defaults(::greeter::remote::Seen_history* v) {
 }
 
 void read(Stream& in, ::greeter::remote::Seen_history* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_history")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Seen_history")) {
     switch (tag >> 3) {
       case 1:  // value
         v->value.emplace_back();
@@ -411,13 +411,13 @@ void read(Stream& in, ::greeter::remote::Seen_history* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::GreetRequest& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::GreetRequest& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
   return n;
 }
 
-std::uint8_t* write(const ::greeter::GreetRequest& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::GreetRequest& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.name.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.name.size(), p);
@@ -431,7 +431,7 @@ void set_to_proto_defaults(::greeter::GreetRequest* v) {
 }
 
 void read(Stream& in, ::greeter::GreetRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "GreetRequest")) {
     switch (tag >> 3) {
       case 1:  // name
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "GreetRequest", "name");
@@ -443,13 +443,13 @@ void read(Stream& in, ::greeter::GreetRequest* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::Reset& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::Reset& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.hard)) n += 1 + 1;
   return n;
 }
 
-std::uint8_t* write(const ::greeter::Reset& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::Reset& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.hard)) {
     *p++ = 0x08; *p++ = v.hard ? 1 : 0;
   }
@@ -461,7 +461,7 @@ void set_to_proto_defaults(::greeter::Reset* v) {
 }
 
 void read(Stream& in, ::greeter::Reset* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Reset")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Reset")) {
     switch (tag >> 3) {
       case 1:  // hard
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Reset", "hard");
@@ -478,7 +478,7 @@ void set_to_proto_defaults(::greeter::remote::HelloRequest* v) {
 }
 
 void read(Stream& in, ::greeter::remote::HelloRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloRequest")) {
     switch (tag >> 3) {
       case 1:  // name
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "HelloRequest", "name");
@@ -490,13 +490,13 @@ void read(Stream& in, ::greeter::remote::HelloRequest* v) {
   }
 }
 
-std::size_t size_of(const ::greeter::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::greeter::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.result.empty()) n += 1 + ::dispatch::wire::len_size(v.result.size());
   return n;
 }
 
-std::uint8_t* write(const ::greeter::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::greeter::remote::HelloResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.result.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.result.size(), p);
@@ -510,7 +510,7 @@ void set_to_proto_defaults(::greeter::remote::HelloResponse* v) {
 }
 
 void read(Stream& in, ::greeter::remote::HelloResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "HelloResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "HelloResponse", "result");
@@ -522,13 +522,13 @@ void read(Stream& in, ::greeter::remote::HelloResponse* v) {
   }
 }
 
-std::size_t size_of(const HelloRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const HelloRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.name.empty()) n += 1 + ::dispatch::wire::len_size(v.name.size());
   return n;
 }
 
-std::uint8_t* write(const HelloRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const HelloRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.name.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.name.size(), p);
@@ -539,111 +539,111 @@ std::uint8_t* write(const HelloRequestRefs& v, [[maybe_unused]] SizeCache& c, st
 
 }  // namespace
 
-std::string encode(const ::greeter::Place& value) {
+::std::string encode(const ::greeter::Place& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::Place>, &write_erased<::greeter::Place>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Place* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::Place* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Place", &read_erased<::greeter::Place>, value);
 }
 
-std::string encode(const ::greeter::Profile& value) {
+::std::string encode(const ::greeter::Profile& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::Profile>, &write_erased<::greeter::Profile>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Profile* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::Profile* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Profile", &read_erased<::greeter::Profile>, value);
 }
 
-std::string encode(const ::greeter::remote::Seen_mood& value) {
+::std::string encode(const ::greeter::remote::Seen_mood& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_mood>, &write_erased<::greeter::remote::Seen_mood>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_mood* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_mood* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Seen_mood", &read_erased<::greeter::remote::Seen_mood>, value);
 }
 
-std::string encode(const ::greeter::remote::Seen_visits& value) {
+::std::string encode(const ::greeter::remote::Seen_visits& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_visits>, &write_erased<::greeter::remote::Seen_visits>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_visits* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_visits* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Seen_visits", &read_erased<::greeter::remote::Seen_visits>, value);
 }
 
-std::string encode(const ::greeter::remote::Seen_level& value) {
+::std::string encode(const ::greeter::remote::Seen_level& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_level>, &write_erased<::greeter::remote::Seen_level>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_level* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_level* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Seen_level", &read_erased<::greeter::remote::Seen_level>, value);
 }
 
-std::string encode(const ::greeter::remote::Seen_tags& value) {
+::std::string encode(const ::greeter::remote::Seen_tags& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_tags>, &write_erased<::greeter::remote::Seen_tags>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_tags* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_tags* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Seen_tags", &read_erased<::greeter::remote::Seen_tags>, value);
 }
 
-std::string encode(const ::greeter::remote::Seen_points& value) {
+::std::string encode(const ::greeter::remote::Seen_points& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_points>, &write_erased<::greeter::remote::Seen_points>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_points* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_points* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Seen_points", &read_erased<::greeter::remote::Seen_points>, value);
 }
 
-std::string encode(const ::greeter::remote::Seen_history& value) {
+::std::string encode(const ::greeter::remote::Seen_history& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::Seen_history>, &write_erased<::greeter::remote::Seen_history>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_history* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_history* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Seen_history", &read_erased<::greeter::remote::Seen_history>, value);
 }
 
-std::string encode(const ::greeter::GreetRequest& value) {
+::std::string encode(const ::greeter::GreetRequest& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::GreetRequest>, &write_erased<::greeter::GreetRequest>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::GreetRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::GreetRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "GreetRequest", &read_erased<::greeter::GreetRequest>, value);
 }
 
-std::string encode(const ::greeter::Reset& value) {
+::std::string encode(const ::greeter::Reset& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::Reset>, &write_erased<::greeter::Reset>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Reset* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::Reset* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Reset", &read_erased<::greeter::Reset>, value);
 }
 
-std::string encode(const ::greeter::remote::HelloRequest& value) {
+::std::string encode(const ::greeter::remote::HelloRequest& value) {
   const HelloRequestRefs refs{value.name};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<HelloRequestRefs>, &write_erased<HelloRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::HelloRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::HelloRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "HelloRequest", &read_erased<::greeter::remote::HelloRequest>, value);
 }
 
-std::string encode(const ::greeter::remote::HelloResponse& value) {
+::std::string encode(const ::greeter::remote::HelloResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::greeter::remote::HelloResponse>, &write_erased<::greeter::remote::HelloResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::HelloResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::HelloResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "HelloResponse", &read_erased<::greeter::remote::HelloResponse>, value);
 }
@@ -652,7 +652,7 @@ std::string encode(const ::greeter::remote::HelloResponse& value) {
 
 namespace greeter::remote {
 
-::dispatch::Result<std::string> hello_stub::encode_request(const std::string& name) {
+::dispatch::Result<::std::string> hello_stub::encode_request(const ::std::string& name) {
   return ::greeter::api_wire::try_encode(::greeter::api_wire::HelloRequestRefs{name});
 }
 

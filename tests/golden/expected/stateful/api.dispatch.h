@@ -34,10 +34,10 @@ namespace greeter::remote {
 
 // The messages of api.proto, one request and one response per function.
 struct HelloRequest {
-  std::string name{};
+  ::std::string name{};
 };
 struct HelloResponse {
-  std::string result{};
+  ::std::string result{};
 };
 // State field greeter::Seen::mood, persisted as the message greeter.Seen_mood.
 struct Seen_mood {
@@ -45,23 +45,23 @@ struct Seen_mood {
 };
 // State field greeter::Seen::visits, persisted as the message greeter.Seen_visits.
 struct Seen_visits {
-  std::uint32_t value{};
+  ::std::uint32_t value{};
 };
 // State field greeter::Seen::level, persisted as the message greeter.Seen_level.
 struct Seen_level {
-  std::int16_t value{};
+  ::std::int16_t value{};
 };
 // State field greeter::Seen::tags, persisted as the message greeter.Seen_tags.
 struct Seen_tags {
-  std::vector<std::string> value{};
+  ::std::vector<::std::string> value{};
 };
 // State field greeter::Seen::points, persisted as the message greeter.Seen_points.
 struct Seen_points {
-  std::map<std::string, std::int64_t> value{};
+  ::std::map<::std::string, ::std::int64_t> value{};
 };
 // State field greeter::Seen::history, persisted as the message greeter.Seen_history.
 struct Seen_history {
-  std::vector<::greeter::Profile> value{};
+  ::std::vector<::greeter::Profile> value{};
 };
 
 }  // namespace greeter::remote
@@ -70,30 +70,30 @@ struct Seen_history {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace greeter::api_wire {
-std::string encode(const ::greeter::Place& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Place* value);
-std::string encode(const ::greeter::Profile& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Profile* value);
-std::string encode(const ::greeter::remote::Seen_mood& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_mood* value);
-std::string encode(const ::greeter::remote::Seen_visits& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_visits* value);
-std::string encode(const ::greeter::remote::Seen_level& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_level* value);
-std::string encode(const ::greeter::remote::Seen_tags& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_tags* value);
-std::string encode(const ::greeter::remote::Seen_points& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_points* value);
-std::string encode(const ::greeter::remote::Seen_history& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::Seen_history* value);
-std::string encode(const ::greeter::GreetRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::GreetRequest* value);
-std::string encode(const ::greeter::Reset& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::Reset* value);
-std::string encode(const ::greeter::remote::HelloRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::HelloRequest* value);
-std::string encode(const ::greeter::remote::HelloResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::greeter::remote::HelloResponse* value);
+::std::string encode(const ::greeter::Place& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::Place* value);
+::std::string encode(const ::greeter::Profile& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::Profile* value);
+::std::string encode(const ::greeter::remote::Seen_mood& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_mood* value);
+::std::string encode(const ::greeter::remote::Seen_visits& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_visits* value);
+::std::string encode(const ::greeter::remote::Seen_level& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_level* value);
+::std::string encode(const ::greeter::remote::Seen_tags& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_tags* value);
+::std::string encode(const ::greeter::remote::Seen_points& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_points* value);
+::std::string encode(const ::greeter::remote::Seen_history& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::Seen_history* value);
+::std::string encode(const ::greeter::GreetRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::GreetRequest* value);
+::std::string encode(const ::greeter::Reset& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::Reset* value);
+::std::string encode(const ::greeter::remote::HelloRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::HelloRequest* value);
+::std::string encode(const ::greeter::remote::HelloResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::greeter::remote::HelloResponse* value);
 }  // namespace greeter::api_wire
 
 namespace greeter::remote {
@@ -106,44 +106,44 @@ inline constexpr struct hello_stub {
   static constexpr const char* response_type = "greeter.HelloResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::string operator()(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
+  ::std::string operator()(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::string> try_call(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::string> try_call(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::string> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(name), options, &hello_stub::decode_reply);
+  auto async(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(name), options, &hello_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::string>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& name, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(name), options, &hello_stub::decode_reply);
+  auto co(::dispatch::Client& client, const ::std::string& name, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::string, Deferred>(client, hello_stub::path, hello_stub::encode_request(name), options, &hello_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::string or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::string>> dispatch(::dispatch::DispatchClient& client, const std::string& name, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::string>> dispatch(::dispatch::DispatchClient& client, const ::std::string& name, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::string> call(const std::string& name) const;
+  ::dispatch::DurableCall<::std::string> call(const ::std::string& name) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& name);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& name);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::string> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::string> decode_reply(::dispatch::Result<::std::string> reply);
 } hello{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace greeter::remote
 
@@ -160,7 +160,7 @@ inline constexpr struct greet_stub {
   static ::dispatch::stateful::TypedValue message(const ::greeter::GreetRequest& value);
   // Queues `message` for the entity `id` through dispatchd's ingress
   // (IngressService/Send); its message id once dispatchd has it on disk.
-  ::dispatch::Result<std::uint64_t> send(::dispatch::Client& client, std::string id,
+  ::dispatch::Result<::std::uint64_t> send(::dispatch::Client& client, ::std::string id,
                                          const ::greeter::GreetRequest& message,
                                          const ::dispatch::stateful::SendOptions& options = {}) const;
 } greet{};
@@ -172,11 +172,11 @@ inline constexpr struct handle_stub {
   // A message as StateFun carries it: its typename and bytes.
   static ::dispatch::stateful::TypedValue message(const ::greeter::GreetRequest& value);
   static ::dispatch::stateful::TypedValue message(const ::greeter::Reset& value);
-  static ::dispatch::stateful::TypedValue message(const std::variant<::greeter::GreetRequest, ::greeter::Reset>& value);
+  static ::dispatch::stateful::TypedValue message(const ::std::variant<::greeter::GreetRequest, ::greeter::Reset>& value);
   // Queues `message` for the entity `id` through dispatchd's ingress
   // (IngressService/Send); its message id once dispatchd has it on disk.
-  ::dispatch::Result<std::uint64_t> send(::dispatch::Client& client, std::string id,
-                                         const std::variant<::greeter::GreetRequest, ::greeter::Reset>& message,
+  ::dispatch::Result<::std::uint64_t> send(::dispatch::Client& client, ::std::string id,
+                                         const ::std::variant<::greeter::GreetRequest, ::greeter::Reset>& message,
                                          const ::dispatch::stateful::SendOptions& options = {}) const;
 } handle{};
 
@@ -185,11 +185,11 @@ inline constexpr struct add_stub {
   static constexpr const char* function_type = "counters/tally";
 
   // A message as StateFun carries it: its typename and bytes.
-  static ::dispatch::stateful::TypedValue message(std::int64_t value);
+  static ::dispatch::stateful::TypedValue message(::std::int64_t value);
   // Queues `message` for the entity `id` through dispatchd's ingress
   // (IngressService/Send); its message id once dispatchd has it on disk.
-  ::dispatch::Result<std::uint64_t> send(::dispatch::Client& client, std::string id,
-                                         std::int64_t message,
+  ::dispatch::Result<::std::uint64_t> send(::dispatch::Client& client, ::std::string id,
+                                         ::std::int64_t message,
                                          const ::dispatch::stateful::SendOptions& options = {}) const;
 } add{};
 

@@ -20,11 +20,11 @@
 namespace greeter::remote {
 namespace {
 
-::dispatch::Result<std::string> hello_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> hello_handler(const ::dispatch::MethodCall& call) {
   ::greeter::remote::HelloRequest request;
   auto decoded = ::greeter::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::greeter::api_wire::encode(::greeter::remote::HelloResponse{::greeter::hello(std::move(request.name))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::greeter::api_wire::encode(::greeter::remote::HelloResponse{::greeter::hello(::std::move(request.name))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -52,7 +52,7 @@ const ::dispatch::stateful::MessageType stateful_message_list[] = {
      }},
 };
 const ::dispatch::stateful::MessageTypes stateful_messages{stateful_message_list,
-                                                          std::size(stateful_message_list)};
+                                                          ::std::size(stateful_message_list)};
 
 // ---- greeter/greet: ::greeter::greet over ::greeter::Seen ----
 
@@ -128,7 +128,7 @@ struct handle_state {
   }
 };
 
-std::variant<::greeter::GreetRequest, ::greeter::Reset> handle_argument(const ::dispatch::stateful::TypedValue& argument) {
+::std::variant<::greeter::GreetRequest, ::greeter::Reset> handle_argument(const ::dispatch::stateful::TypedValue& argument) {
   if (argument.type_name == "type.googleapis.com/greeter.GreetRequest") {
     return ::dispatch::stateful::message_argument<::greeter::GreetRequest>("greeter/handle", argument,
                                                           &::greeter::api_wire::decode);
@@ -158,9 +158,9 @@ struct add_state {
   }
 };
 
-std::int64_t add_argument(const ::dispatch::stateful::TypedValue& argument) {
+::std::int64_t add_argument(const ::dispatch::stateful::TypedValue& argument) {
   if (argument.type_name == ::dispatch::stateful::kLongType) {
-    return ::dispatch::stateful::builtin_argument<std::int64_t>("counters/tally", argument);
+    return ::dispatch::stateful::builtin_argument<::std::int64_t>("counters/tally", argument);
   }
   ::dispatch::stateful::refuse_argument("counters/tally", argument,
                                         {::dispatch::stateful::kLongType});
@@ -179,50 +179,50 @@ const ::dispatch::Service& api_service() {
   // The stateful functions, served on the StateFun route the service brings.
   static const ::dispatch::stateful::StatefulFunction stateful[] = {
       {"greeter/greet",
-       {{"count", std::string(::dispatch::stateful::kIntType)},
-        {"last_name", std::string(::dispatch::stateful::kStringType),
-         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(600000)},
-        {"profile", std::string("type.googleapis.com/greeter.Profile"),
-         ::dispatch::stateful::Expire::after_invoke, std::chrono::milliseconds(86400000)},
-        {"total", std::string(::dispatch::stateful::kLongType)},
-        {"vip", std::string(::dispatch::stateful::kBoolType)},
-        {"score", std::string(::dispatch::stateful::kDoubleType)},
-        {"ratio", std::string(::dispatch::stateful::kFloatType)},
-        {"note", std::string(::dispatch::stateful::kStringType)},
-        {"mood", std::string("type.googleapis.com/greeter.Seen_mood")},
-        {"visits", std::string("type.googleapis.com/greeter.Seen_visits")},
-        {"level", std::string("type.googleapis.com/greeter.Seen_level")},
-        {"tags", std::string("type.googleapis.com/greeter.Seen_tags")},
-        {"points", std::string("type.googleapis.com/greeter.Seen_points")},
-        {"history", std::string("type.googleapis.com/greeter.Seen_history"),
-         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(3600000)}},
+       {{"count", ::std::string(::dispatch::stateful::kIntType)},
+        {"last_name", ::std::string(::dispatch::stateful::kStringType),
+         ::dispatch::stateful::Expire::after_write, ::std::chrono::milliseconds(600000)},
+        {"profile", ::std::string("type.googleapis.com/greeter.Profile"),
+         ::dispatch::stateful::Expire::after_invoke, ::std::chrono::milliseconds(86400000)},
+        {"total", ::std::string(::dispatch::stateful::kLongType)},
+        {"vip", ::std::string(::dispatch::stateful::kBoolType)},
+        {"score", ::std::string(::dispatch::stateful::kDoubleType)},
+        {"ratio", ::std::string(::dispatch::stateful::kFloatType)},
+        {"note", ::std::string(::dispatch::stateful::kStringType)},
+        {"mood", ::std::string("type.googleapis.com/greeter.Seen_mood")},
+        {"visits", ::std::string("type.googleapis.com/greeter.Seen_visits")},
+        {"level", ::std::string("type.googleapis.com/greeter.Seen_level")},
+        {"tags", ::std::string("type.googleapis.com/greeter.Seen_tags")},
+        {"points", ::std::string("type.googleapis.com/greeter.Seen_points")},
+        {"history", ::std::string("type.googleapis.com/greeter.Seen_history"),
+         ::dispatch::stateful::Expire::after_write, ::std::chrono::milliseconds(3600000)}},
        &greet_invoke},
       {"greeter/handle",
-       {{"count", std::string(::dispatch::stateful::kIntType)},
-        {"last_name", std::string(::dispatch::stateful::kStringType),
-         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(600000)},
-        {"profile", std::string("type.googleapis.com/greeter.Profile"),
-         ::dispatch::stateful::Expire::after_invoke, std::chrono::milliseconds(86400000)},
-        {"total", std::string(::dispatch::stateful::kLongType)},
-        {"vip", std::string(::dispatch::stateful::kBoolType)},
-        {"score", std::string(::dispatch::stateful::kDoubleType)},
-        {"ratio", std::string(::dispatch::stateful::kFloatType)},
-        {"note", std::string(::dispatch::stateful::kStringType)},
-        {"mood", std::string("type.googleapis.com/greeter.Seen_mood")},
-        {"visits", std::string("type.googleapis.com/greeter.Seen_visits")},
-        {"level", std::string("type.googleapis.com/greeter.Seen_level")},
-        {"tags", std::string("type.googleapis.com/greeter.Seen_tags")},
-        {"points", std::string("type.googleapis.com/greeter.Seen_points")},
-        {"history", std::string("type.googleapis.com/greeter.Seen_history"),
-         ::dispatch::stateful::Expire::after_write, std::chrono::milliseconds(3600000)}},
+       {{"count", ::std::string(::dispatch::stateful::kIntType)},
+        {"last_name", ::std::string(::dispatch::stateful::kStringType),
+         ::dispatch::stateful::Expire::after_write, ::std::chrono::milliseconds(600000)},
+        {"profile", ::std::string("type.googleapis.com/greeter.Profile"),
+         ::dispatch::stateful::Expire::after_invoke, ::std::chrono::milliseconds(86400000)},
+        {"total", ::std::string(::dispatch::stateful::kLongType)},
+        {"vip", ::std::string(::dispatch::stateful::kBoolType)},
+        {"score", ::std::string(::dispatch::stateful::kDoubleType)},
+        {"ratio", ::std::string(::dispatch::stateful::kFloatType)},
+        {"note", ::std::string(::dispatch::stateful::kStringType)},
+        {"mood", ::std::string("type.googleapis.com/greeter.Seen_mood")},
+        {"visits", ::std::string("type.googleapis.com/greeter.Seen_visits")},
+        {"level", ::std::string("type.googleapis.com/greeter.Seen_level")},
+        {"tags", ::std::string("type.googleapis.com/greeter.Seen_tags")},
+        {"points", ::std::string("type.googleapis.com/greeter.Seen_points")},
+        {"history", ::std::string("type.googleapis.com/greeter.Seen_history"),
+         ::dispatch::stateful::Expire::after_write, ::std::chrono::milliseconds(3600000)}},
        &handle_invoke},
       {"counters/tally",
-       {{"sum", std::string(::dispatch::stateful::kLongType)}},
+       {{"sum", ::std::string(::dispatch::stateful::kLongType)}},
        &add_invoke},
   };
-  static const ::dispatch::Service service{"greeter", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"greeter", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Its companion, the StateFun route, brings the Dispatch protocol's Run.
-      &::dispatch::stateful::statefun_route(), stateful, std::size(stateful)};
+      &::dispatch::stateful::statefun_route(), stateful, ::std::size(stateful)};
   return service;
 }
 

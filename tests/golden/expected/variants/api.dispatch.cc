@@ -17,7 +17,7 @@
 
 namespace shapes::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\006shapes\042\030\012\006C"
       "ircle\022\016\012\006radius\030\001 \001(\001\042\026\012"
@@ -74,64 +74,64 @@ std::string_view api_file_descriptor() {
       "\011normalize\022\030.shapes.Norm"
       "alizeRequest\032\031.shapes.No"
       "rmalizeResponseb\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::shapes::area ----
 
-::dispatch::Result<std::variant<double, std::string>> area_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::variant<double, ::std::string>> area_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shapes::remote::AreaResponse response;
   auto decoded = ::shapes::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(area_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::variant<double, std::string>> area_stub::call(const std::variant<::shapes::Circle, ::shapes::Square>& shape) const {
-  return ::dispatch::DurableCall<std::variant<double, std::string>>(area_stub::function, area_stub::request_type, area_stub::encode_request(shape),
-      [](std::string_view kept) { return area_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::variant<double, ::std::string>> area_stub::call(const ::std::variant<::shapes::Circle, ::shapes::Square>& shape) const {
+  return ::dispatch::DurableCall<::std::variant<double, ::std::string>>(area_stub::function, area_stub::request_type, area_stub::encode_request(shape),
+      [](::std::string_view kept) { return area_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::variant<double, std::string>>> area_stub::dispatch(::dispatch::DispatchClient& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::variant<double, ::std::string>>> area_stub::dispatch(::dispatch::DispatchClient& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options) const {
   auto request = area_stub::encode_request(shape);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(area_stub::function, area_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::variant<double, std::string>>(client, std::move(*id), [](std::string_view response) {
-    return area_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(area_stub::function, area_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::variant<double, ::std::string>>(client, ::std::move(*id), [](::std::string_view response) {
+    return area_stub::decode_reply(::std::string(response));
   });
 }
 
-std::variant<double, std::string> area_stub::operator()(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
+::std::variant<double, ::std::string> area_stub::operator()(::dispatch::Client& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
   return area_stub::try_call(client, shape, options).value();
 }
 
-::dispatch::Result<std::variant<double, std::string>> area_stub::try_call(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::variant<double, ::std::string>> area_stub::try_call(::dispatch::Client& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options) const {
   return area_stub::decode_reply(::dispatch::stub::call(client, area_stub::path, area_stub::encode_request(shape), options));
 }
 
 // ---- ::shapes::normalize ----
 
-::dispatch::Result<::shapes::Drawing> normalize_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::shapes::Drawing> normalize_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::shapes::remote::NormalizeResponse response;
   auto decoded = ::shapes::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(normalize_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
 ::dispatch::DurableCall<::shapes::Drawing> normalize_stub::call(const ::shapes::Drawing& drawing) const {
   return ::dispatch::DurableCall<::shapes::Drawing>(normalize_stub::function, normalize_stub::request_type, normalize_stub::encode_request(drawing),
-      [](std::string_view kept) { return normalize_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return normalize_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<::shapes::Drawing>> normalize_stub::dispatch(::dispatch::DispatchClient& client, const ::shapes::Drawing& drawing, const ::dispatch::DispatchOptions& options) const {
   auto request = normalize_stub::encode_request(drawing);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(normalize_stub::function, normalize_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::shapes::Drawing>(client, std::move(*id), [](std::string_view response) {
-    return normalize_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(normalize_stub::function, normalize_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::shapes::Drawing>(client, ::std::move(*id), [](::std::string_view response) {
+    return normalize_stub::decode_reply(::std::string(response));
   });
 }
 

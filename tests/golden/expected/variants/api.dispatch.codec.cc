@@ -24,63 +24,63 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::shapes::Circle& v, SizeCache& c);
-std::uint8_t* write(const ::shapes::Circle& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shapes::Circle& v, SizeCache& c);
+::std::uint8_t* write(const ::shapes::Circle& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shapes::Circle* v);
 void set_to_proto_defaults(::shapes::Circle* v);
-std::size_t size_of(const ::shapes::Square& v, SizeCache& c);
-std::uint8_t* write(const ::shapes::Square& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shapes::Square& v, SizeCache& c);
+::std::uint8_t* write(const ::shapes::Square& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shapes::Square* v);
 void set_to_proto_defaults(::shapes::Square* v);
-std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c);
-std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c);
+::std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shapes::Drawing* v);
 void set_to_proto_defaults(::shapes::Drawing* v);
 void read(Stream& in, ::shapes::remote::AreaRequest* v);
 void set_to_proto_defaults(::shapes::remote::AreaRequest* v);
-std::size_t size_of(const ::shapes::remote::AreaResponse& v, SizeCache& c);
-std::uint8_t* write(const ::shapes::remote::AreaResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shapes::remote::AreaResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::shapes::remote::AreaResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shapes::remote::AreaResponse* v);
 void set_to_proto_defaults(::shapes::remote::AreaResponse* v);
 void read(Stream& in, ::shapes::remote::NormalizeRequest* v);
 void set_to_proto_defaults(::shapes::remote::NormalizeRequest* v);
-std::size_t size_of(const ::shapes::remote::NormalizeResponse& v, SizeCache& c);
-std::uint8_t* write(const ::shapes::remote::NormalizeResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::shapes::remote::NormalizeResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::shapes::remote::NormalizeResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::shapes::remote::NormalizeResponse* v);
 void set_to_proto_defaults(::shapes::remote::NormalizeResponse* v);
 struct AreaRequestRefs {
-  const std::variant<::shapes::Circle, ::shapes::Square>& shape;
+  const ::std::variant<::shapes::Circle, ::shapes::Square>& shape;
 };
-std::size_t size_of(const AreaRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const AreaRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const AreaRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const AreaRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct NormalizeRequestRefs {
   const ::shapes::Drawing& drawing;
 };
-std::size_t size_of(const NormalizeRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const NormalizeRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const NormalizeRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const NormalizeRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::shapes::Circle& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shapes::Circle& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.radius)) n += 1 + 8;
   return n;
 }
 
-std::uint8_t* write(const ::shapes::Circle& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shapes::Circle& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.radius)) {
     *p++ = 0x09; p = ::dispatch::wire::put_double(v.radius, p);
   }
@@ -92,7 +92,7 @@ void set_to_proto_defaults(::shapes::Circle* v) {
 }
 
 void read(Stream& in, ::shapes::Circle* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Circle")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Circle")) {
     switch (tag >> 3) {
       case 1:  // radius
         ::dispatch::wire::expect(tag, ::dispatch::wire::kFixed64, "Circle", "radius");
@@ -104,13 +104,13 @@ void read(Stream& in, ::shapes::Circle* v) {
   }
 }
 
-std::size_t size_of(const ::shapes::Square& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shapes::Square& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.side)) n += 1 + 8;
   return n;
 }
 
-std::uint8_t* write(const ::shapes::Square& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shapes::Square& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.side)) {
     *p++ = 0x09; p = ::dispatch::wire::put_double(v.side, p);
   }
@@ -122,7 +122,7 @@ void set_to_proto_defaults(::shapes::Square* v) {
 }
 
 void read(Stream& in, ::shapes::Square* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Square")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Square")) {
     switch (tag >> 3) {
       case 1:  // side
         ::dispatch::wire::expect(tag, ::dispatch::wire::kFixed64, "Square", "side");
@@ -134,18 +134,18 @@ void read(Stream& in, ::shapes::Square* v) {
   }
 }
 
-std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.title.empty()) n += 1 + ::dispatch::wire::len_size(v.title.size());
   for (const auto& e1 : v.shapes) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = 0;
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = 0;
       switch (e1.index()) {
         case 0: {
           {
-            std::size_t slot3 = c.reserve();
-            std::size_t m3 = size_of(std::get<0>(e1), c);
+            ::std::size_t slot3 = c.reserve();
+            ::std::size_t m3 = size_of(::std::get<0>(e1), c);
             c.set(slot3, m3);
             m2 += 1 + ::dispatch::wire::len_size(m3);
           }
@@ -153,8 +153,8 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
         }
         case 1: {
           {
-            std::size_t slot3 = c.reserve();
-            std::size_t m3 = size_of(std::get<1>(e1), c);
+            ::std::size_t slot3 = c.reserve();
+            ::std::size_t m3 = size_of(::std::get<1>(e1), c);
             c.set(slot3, m3);
             m2 += 1 + ::dispatch::wire::len_size(m3);
           }
@@ -169,15 +169,15 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
   }
   if (v.tint) {
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = 0;
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = 0;
       switch ((*v.tint).index()) {
         case 0: {
-          m2 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(std::get<0>((*v.tint))));
+          m2 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(::std::get<0>((*v.tint))));
           break;
         }
         case 1: {
-          m2 += 1 + ::dispatch::wire::len_size(std::get<1>((*v.tint)).size());
+          m2 += 1 + ::dispatch::wire::len_size(::std::get<1>((*v.tint)).size());
           break;
         }
         default:  // valueless by exception: no alternative
@@ -188,22 +188,22 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
     }
   }
   for (const auto& e1 : v.notes) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     m1 += 1 + ::dispatch::wire::len_size(e1.first.size());
     {
-      std::size_t slot2 = c.reserve();
-      std::size_t m2 = 0;
+      ::std::size_t slot2 = c.reserve();
+      ::std::size_t m2 = 0;
       switch (e1.second.index()) {
         case 0: {
-          m2 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(std::get<0>(e1.second)));
+          m2 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(::std::get<0>(e1.second)));
           break;
         }
         case 1: {
           {
-            std::size_t slot3 = c.reserve();
-            std::size_t m3 = 0;
-            for (const auto& e4 : std::get<1>(e1.second)) {
+            ::std::size_t slot3 = c.reserve();
+            ::std::size_t m3 = 0;
+            for (const auto& e4 : ::std::get<1>(e1.second)) {
               m3 += 1 + ::dispatch::wire::len_size(e4.size());
             }
             c.set(slot3, m3);
@@ -221,18 +221,18 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     switch (v.focus.index()) {
       case 0: {
         {
-          std::size_t slot2 = c.reserve();
-          std::size_t m2 = 0;
-          switch (std::get<0>(v.focus).index()) {
+          ::std::size_t slot2 = c.reserve();
+          ::std::size_t m2 = 0;
+          switch (::std::get<0>(v.focus).index()) {
             case 0: {
               {
-                std::size_t slot3 = c.reserve();
-                std::size_t m3 = size_of(std::get<0>(std::get<0>(v.focus)), c);
+                ::std::size_t slot3 = c.reserve();
+                ::std::size_t m3 = size_of(::std::get<0>(::std::get<0>(v.focus)), c);
                 c.set(slot3, m3);
                 m2 += 1 + ::dispatch::wire::len_size(m3);
               }
@@ -240,8 +240,8 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
             }
             case 1: {
               {
-                std::size_t slot3 = c.reserve();
-                std::size_t m3 = size_of(std::get<1>(std::get<0>(v.focus)), c);
+                ::std::size_t slot3 = c.reserve();
+                ::std::size_t m3 = size_of(::std::get<1>(::std::get<0>(v.focus)), c);
                 c.set(slot3, m3);
                 m2 += 1 + ::dispatch::wire::len_size(m3);
               }
@@ -256,7 +256,7 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
         break;
       }
       case 1: {
-        m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(std::get<1>(v.focus)));
+        m1 += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(::std::get<1>(v.focus)));
         break;
       }
       default:  // valueless by exception: no alternative
@@ -268,7 +268,7 @@ std::size_t size_of(const ::shapes::Drawing& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, ::std::uint8_t* p) {
   if (!v.title.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.title.size(), p);
@@ -281,13 +281,13 @@ std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p) {
       case 0: {
         *p++ = 0x0A;
         p = ::dispatch::wire::put_len(c.next(), p);
-        p = write(std::get<0>(e1), c, p);
+        p = write(::std::get<0>(e1), c, p);
         break;
       }
       case 1: {
         *p++ = 0x12;
         p = ::dispatch::wire::put_len(c.next(), p);
-        p = write(std::get<1>(e1), c, p);
+        p = write(::std::get<1>(e1), c, p);
         break;
       }
       default:
@@ -299,13 +299,13 @@ std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p) {
     p = ::dispatch::wire::put_len(c.next(), p);
     switch ((*v.tint).index()) {
       case 0: {
-        *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(std::get<0>((*v.tint))), p);
+        *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(::std::get<0>((*v.tint))), p);
         break;
       }
       case 1: {
         *p++ = 0x12;
-        p = ::dispatch::wire::put_len(std::get<1>((*v.tint)).size(), p);
-        p = ::dispatch::wire::put_raw(std::get<1>((*v.tint)).data(), std::get<1>((*v.tint)).size(), p);
+        p = ::dispatch::wire::put_len(::std::get<1>((*v.tint)).size(), p);
+        p = ::dispatch::wire::put_raw(::std::get<1>((*v.tint)).data(), ::std::get<1>((*v.tint)).size(), p);
         break;
       }
       default:
@@ -322,13 +322,13 @@ std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p) {
     p = ::dispatch::wire::put_len(c.next(), p);
     switch (e1.second.index()) {
       case 0: {
-        *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(std::get<0>(e1.second)), p);
+        *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(::std::get<0>(e1.second)), p);
         break;
       }
       case 1: {
         *p++ = 0x12;
         p = ::dispatch::wire::put_len(c.next(), p);
-        for (const auto& e4 : std::get<1>(e1.second)) {
+        for (const auto& e4 : ::std::get<1>(e1.second)) {
           *p++ = 0x0A;
           p = ::dispatch::wire::put_len(e4.size(), p);
           p = ::dispatch::wire::put_raw(e4.data(), e4.size(), p);
@@ -345,17 +345,17 @@ std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p) {
     case 0: {
       *p++ = 0x0A;
       p = ::dispatch::wire::put_len(c.next(), p);
-      switch (std::get<0>(v.focus).index()) {
+      switch (::std::get<0>(v.focus).index()) {
         case 0: {
           *p++ = 0x0A;
           p = ::dispatch::wire::put_len(c.next(), p);
-          p = write(std::get<0>(std::get<0>(v.focus)), c, p);
+          p = write(::std::get<0>(::std::get<0>(v.focus)), c, p);
           break;
         }
         case 1: {
           *p++ = 0x12;
           p = ::dispatch::wire::put_len(c.next(), p);
-          p = write(std::get<1>(std::get<0>(v.focus)), c, p);
+          p = write(::std::get<1>(::std::get<0>(v.focus)), c, p);
           break;
         }
         default:
@@ -364,7 +364,7 @@ std::uint8_t* write(const ::shapes::Drawing& v, SizeCache& c, std::uint8_t* p) {
       break;
     }
     case 1: {
-      *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(std::get<1>(v.focus)), p);
+      *p++ = 0x10; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(::std::get<1>(v.focus)), p);
       break;
     }
     default:
@@ -379,11 +379,11 @@ void set_to_proto_defaults(::shapes::Drawing* v) {
   v->tint.reset();
   v->notes.clear();
   v->focus.emplace<0>();
-  set_to_proto_defaults(&std::get<0>(std::get<0>(v->focus)));
+  set_to_proto_defaults(&::std::get<0>(::std::get<0>(v->focus)));
 }
 
 void read(Stream& in, ::shapes::Drawing* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Drawing")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Drawing")) {
     switch (tag >> 3) {
       case 1:  // title
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Drawing", "title");
@@ -391,21 +391,21 @@ void read(Stream& in, ::shapes::Drawing* v) {
         break;
       case 2:  // shapes
         v->shapes.emplace_back();
-        set_to_proto_defaults(&std::get<0>(v->shapes.back()));
+        set_to_proto_defaults(&::std::get<0>(v->shapes.back()));
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Drawing", "shapes");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Drawing", "shapes");
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
             switch (tag2 >> 3) {
               case 1: {
                 if (v->shapes.back().index() != 0) {
                   v->shapes.back().emplace<0>();
-                  set_to_proto_defaults(&std::get<0>(v->shapes.back()));
+                  set_to_proto_defaults(&::std::get<0>(v->shapes.back()));
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "shapes");
                 {
                   Stream::Limit limit2 = ::dispatch::wire::enter(in, "Drawing", "shapes");
-                  read(in, &std::get<0>(v->shapes.back()));
+                  read(in, &::std::get<0>(v->shapes.back()));
                   ::dispatch::wire::leave(in, limit2);
                 }
                 break;
@@ -413,12 +413,12 @@ void read(Stream& in, ::shapes::Drawing* v) {
               case 2: {
                 if (v->shapes.back().index() != 1) {
                   v->shapes.back().emplace<1>();
-                  set_to_proto_defaults(&std::get<1>(v->shapes.back()));
+                  set_to_proto_defaults(&::std::get<1>(v->shapes.back()));
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "shapes");
                 {
                   Stream::Limit limit2 = ::dispatch::wire::enter(in, "Drawing", "shapes");
-                  read(in, &std::get<1>(v->shapes.back()));
+                  read(in, &::std::get<1>(v->shapes.back()));
                   ::dispatch::wire::leave(in, limit2);
                 }
                 break;
@@ -435,14 +435,14 @@ void read(Stream& in, ::shapes::Drawing* v) {
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Drawing", "tint");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Drawing", "tint");
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
             switch (tag2 >> 3) {
               case 1: {
                 if ((*v->tint).index() != 0) {
                   (*v->tint).emplace<0>();
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Drawing", "tint");
-                std::get<0>((*v->tint)) = ::dispatch::wire::read_enum<::shapes::Tint>(in, "Drawing", "tint", "::shapes::Tint");
+                ::std::get<0>((*v->tint)) = ::dispatch::wire::read_enum<::shapes::Tint>(in, "Drawing", "tint", "::shapes::Tint");
                 break;
               }
               case 2: {
@@ -450,7 +450,7 @@ void read(Stream& in, ::shapes::Drawing* v) {
                   (*v->tint).emplace<1>();
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "tint");
-                ::dispatch::wire::read_string(in, &std::get<1>((*v->tint)), "Drawing", "tint");
+                ::dispatch::wire::read_string(in, &::std::get<1>((*v->tint)), "Drawing", "tint");
                 break;
               }
               default:
@@ -464,9 +464,9 @@ void read(Stream& in, ::shapes::Drawing* v) {
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Drawing", "notes");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Drawing", "notes");
-          std::string key1{};
-          std::variant<std::int64_t, std::vector<std::string>> value1{};
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
+          ::std::string key1{};
+          ::std::variant<::std::int64_t, ::std::vector<::std::string>> value1{};
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
             if ((tag2 >> 3) == 1) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "notes");
               ::dispatch::wire::read_string(in, &key1, "Drawing", "notes");
@@ -474,14 +474,14 @@ void read(Stream& in, ::shapes::Drawing* v) {
               ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "notes");
               {
                 Stream::Limit limit2 = ::dispatch::wire::enter(in, "Drawing", "notes");
-                while (std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Drawing")) {
+                while (::std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Drawing")) {
                   switch (tag3 >> 3) {
                     case 1: {
                       if (value1.index() != 0) {
                         value1.emplace<0>();
                       }
                       ::dispatch::wire::expect(tag3, ::dispatch::wire::kVarint, "Drawing", "notes");
-                      std::get<0>(value1) = ::dispatch::wire::read_int<std::int64_t>(in, "Drawing", "notes", "std::int64_t");
+                      ::std::get<0>(value1) = ::dispatch::wire::read_int<::std::int64_t>(in, "Drawing", "notes", "std::int64_t");
                       break;
                     }
                     case 2: {
@@ -491,11 +491,11 @@ void read(Stream& in, ::shapes::Drawing* v) {
                       ::dispatch::wire::expect(tag3, ::dispatch::wire::kLen, "Drawing", "notes");
                       {
                         Stream::Limit limit3 = ::dispatch::wire::enter(in, "Drawing", "notes");
-                        while (std::uint32_t tag4 = ::dispatch::wire::next_tag(in, "Drawing")) {
+                        while (::std::uint32_t tag4 = ::dispatch::wire::next_tag(in, "Drawing")) {
                           if ((tag4 >> 3) == 1) {
-                            std::get<1>(value1).emplace_back();
+                            ::std::get<1>(value1).emplace_back();
                             ::dispatch::wire::expect(tag4, ::dispatch::wire::kLen, "Drawing", "notes");
-                            ::dispatch::wire::read_string(in, &std::get<1>(value1).back(), "Drawing", "notes");
+                            ::dispatch::wire::read_string(in, &::std::get<1>(value1).back(), "Drawing", "notes");
                           } else {
                             ::dispatch::wire::skip(in, tag4, "Drawing");
                           }
@@ -515,47 +515,47 @@ void read(Stream& in, ::shapes::Drawing* v) {
             }
           }
           ::dispatch::wire::leave(in, limit1);
-          v->notes.insert_or_assign(std::move(key1), std::move(value1));
+          v->notes.insert_or_assign(::std::move(key1), ::std::move(value1));
         }
         break;
       case 5:  // focus
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Drawing", "focus");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "Drawing", "focus");
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "Drawing")) {
             switch (tag2 >> 3) {
               case 1: {
                 if (v->focus.index() != 0) {
                   v->focus.emplace<0>();
-                  set_to_proto_defaults(&std::get<0>(std::get<0>(v->focus)));
+                  set_to_proto_defaults(&::std::get<0>(::std::get<0>(v->focus)));
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "Drawing", "focus");
                 {
                   Stream::Limit limit2 = ::dispatch::wire::enter(in, "Drawing", "focus");
-                  while (std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Drawing")) {
+                  while (::std::uint32_t tag3 = ::dispatch::wire::next_tag(in, "Drawing")) {
                     switch (tag3 >> 3) {
                       case 1: {
-                        if (std::get<0>(v->focus).index() != 0) {
-                          std::get<0>(v->focus).emplace<0>();
-                          set_to_proto_defaults(&std::get<0>(std::get<0>(v->focus)));
+                        if (::std::get<0>(v->focus).index() != 0) {
+                          ::std::get<0>(v->focus).emplace<0>();
+                          set_to_proto_defaults(&::std::get<0>(::std::get<0>(v->focus)));
                         }
                         ::dispatch::wire::expect(tag3, ::dispatch::wire::kLen, "Drawing", "focus");
                         {
                           Stream::Limit limit3 = ::dispatch::wire::enter(in, "Drawing", "focus");
-                          read(in, &std::get<0>(std::get<0>(v->focus)));
+                          read(in, &::std::get<0>(::std::get<0>(v->focus)));
                           ::dispatch::wire::leave(in, limit3);
                         }
                         break;
                       }
                       case 2: {
-                        if (std::get<0>(v->focus).index() != 1) {
-                          std::get<0>(v->focus).emplace<1>();
-                          set_to_proto_defaults(&std::get<1>(std::get<0>(v->focus)));
+                        if (::std::get<0>(v->focus).index() != 1) {
+                          ::std::get<0>(v->focus).emplace<1>();
+                          set_to_proto_defaults(&::std::get<1>(::std::get<0>(v->focus)));
                         }
                         ::dispatch::wire::expect(tag3, ::dispatch::wire::kLen, "Drawing", "focus");
                         {
                           Stream::Limit limit3 = ::dispatch::wire::enter(in, "Drawing", "focus");
-                          read(in, &std::get<1>(std::get<0>(v->focus)));
+                          read(in, &::std::get<1>(::std::get<0>(v->focus)));
                           ::dispatch::wire::leave(in, limit3);
                         }
                         break;
@@ -573,7 +573,7 @@ void read(Stream& in, ::shapes::Drawing* v) {
                   v->focus.emplace<1>();
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kVarint, "Drawing", "focus");
-                std::get<1>(v->focus) = ::dispatch::wire::read_int<std::int32_t>(in, "Drawing", "focus", "std::int32_t");
+                ::std::get<1>(v->focus) = ::dispatch::wire::read_int<::std::int32_t>(in, "Drawing", "focus", "std::int32_t");
                 break;
               }
               default:
@@ -591,27 +591,27 @@ void read(Stream& in, ::shapes::Drawing* v) {
 
 void set_to_proto_defaults(::shapes::remote::AreaRequest* v) {
   v->shape.emplace<0>();
-  set_to_proto_defaults(&std::get<0>(v->shape));
+  set_to_proto_defaults(&::std::get<0>(v->shape));
 }
 
 void read(Stream& in, ::shapes::remote::AreaRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AreaRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "AreaRequest")) {
     switch (tag >> 3) {
       case 1:  // shape
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "AreaRequest", "shape");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "AreaRequest", "shape");
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "AreaRequest")) {
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "AreaRequest")) {
             switch (tag2 >> 3) {
               case 1: {
                 if (v->shape.index() != 0) {
                   v->shape.emplace<0>();
-                  set_to_proto_defaults(&std::get<0>(v->shape));
+                  set_to_proto_defaults(&::std::get<0>(v->shape));
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "AreaRequest", "shape");
                 {
                   Stream::Limit limit2 = ::dispatch::wire::enter(in, "AreaRequest", "shape");
-                  read(in, &std::get<0>(v->shape));
+                  read(in, &::std::get<0>(v->shape));
                   ::dispatch::wire::leave(in, limit2);
                 }
                 break;
@@ -619,12 +619,12 @@ void read(Stream& in, ::shapes::remote::AreaRequest* v) {
               case 2: {
                 if (v->shape.index() != 1) {
                   v->shape.emplace<1>();
-                  set_to_proto_defaults(&std::get<1>(v->shape));
+                  set_to_proto_defaults(&::std::get<1>(v->shape));
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "AreaRequest", "shape");
                 {
                   Stream::Limit limit2 = ::dispatch::wire::enter(in, "AreaRequest", "shape");
-                  read(in, &std::get<1>(v->shape));
+                  read(in, &::std::get<1>(v->shape));
                   ::dispatch::wire::leave(in, limit2);
                 }
                 break;
@@ -642,18 +642,18 @@ void read(Stream& in, ::shapes::remote::AreaRequest* v) {
   }
 }
 
-std::size_t size_of(const ::shapes::remote::AreaResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shapes::remote::AreaResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     switch (v.result.index()) {
       case 0: {
         m1 += 1 + 8;
         break;
       }
       case 1: {
-        m1 += 1 + ::dispatch::wire::len_size(std::get<1>(v.result).size());
+        m1 += 1 + ::dispatch::wire::len_size(::std::get<1>(v.result).size());
         break;
       }
       default:  // valueless by exception: no alternative
@@ -665,18 +665,18 @@ std::size_t size_of(const ::shapes::remote::AreaResponse& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::shapes::remote::AreaResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shapes::remote::AreaResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   switch (v.result.index()) {
     case 0: {
-      *p++ = 0x09; p = ::dispatch::wire::put_double(std::get<0>(v.result), p);
+      *p++ = 0x09; p = ::dispatch::wire::put_double(::std::get<0>(v.result), p);
       break;
     }
     case 1: {
       *p++ = 0x12;
-      p = ::dispatch::wire::put_len(std::get<1>(v.result).size(), p);
-      p = ::dispatch::wire::put_raw(std::get<1>(v.result).data(), std::get<1>(v.result).size(), p);
+      p = ::dispatch::wire::put_len(::std::get<1>(v.result).size(), p);
+      p = ::dispatch::wire::put_raw(::std::get<1>(v.result).data(), ::std::get<1>(v.result).size(), p);
       break;
     }
     default:
@@ -690,20 +690,20 @@ void set_to_proto_defaults(::shapes::remote::AreaResponse* v) {
 }
 
 void read(Stream& in, ::shapes::remote::AreaResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "AreaResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "AreaResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "AreaResponse", "result");
         {
           Stream::Limit limit1 = ::dispatch::wire::enter(in, "AreaResponse", "result");
-          while (std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "AreaResponse")) {
+          while (::std::uint32_t tag2 = ::dispatch::wire::next_tag(in, "AreaResponse")) {
             switch (tag2 >> 3) {
               case 1: {
                 if (v->result.index() != 0) {
                   v->result.emplace<0>();
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kFixed64, "AreaResponse", "result");
-                std::get<0>(v->result) = ::dispatch::wire::read_double(in, "AreaResponse", "result");
+                ::std::get<0>(v->result) = ::dispatch::wire::read_double(in, "AreaResponse", "result");
                 break;
               }
               case 2: {
@@ -711,7 +711,7 @@ void read(Stream& in, ::shapes::remote::AreaResponse* v) {
                   v->result.emplace<1>();
                 }
                 ::dispatch::wire::expect(tag2, ::dispatch::wire::kLen, "AreaResponse", "result");
-                ::dispatch::wire::read_string(in, &std::get<1>(v->result), "AreaResponse", "result");
+                ::dispatch::wire::read_string(in, &::std::get<1>(v->result), "AreaResponse", "result");
                 break;
               }
               default:
@@ -732,7 +732,7 @@ void set_to_proto_defaults(::shapes::remote::NormalizeRequest* v) {
 }
 
 void read(Stream& in, ::shapes::remote::NormalizeRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "NormalizeRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "NormalizeRequest")) {
     switch (tag >> 3) {
       case 1:  // drawing
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "NormalizeRequest", "drawing");
@@ -748,18 +748,18 @@ void read(Stream& in, ::shapes::remote::NormalizeRequest* v) {
   }
 }
 
-std::size_t size_of(const ::shapes::remote::NormalizeResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::shapes::remote::NormalizeResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::shapes::remote::NormalizeResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::shapes::remote::NormalizeResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -771,7 +771,7 @@ void set_to_proto_defaults(::shapes::remote::NormalizeResponse* v) {
 }
 
 void read(Stream& in, ::shapes::remote::NormalizeResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "NormalizeResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "NormalizeResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "NormalizeResponse", "result");
@@ -787,16 +787,16 @@ void read(Stream& in, ::shapes::remote::NormalizeResponse* v) {
   }
 }
 
-std::size_t size_of(const AreaRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const AreaRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     switch (v.shape.index()) {
       case 0: {
         {
-          std::size_t slot2 = c.reserve();
-          std::size_t m2 = size_of(std::get<0>(v.shape), c);
+          ::std::size_t slot2 = c.reserve();
+          ::std::size_t m2 = size_of(::std::get<0>(v.shape), c);
           c.set(slot2, m2);
           m1 += 1 + ::dispatch::wire::len_size(m2);
         }
@@ -804,8 +804,8 @@ std::size_t size_of(const AreaRequestRefs& v, SizeCache& c) {
       }
       case 1: {
         {
-          std::size_t slot2 = c.reserve();
-          std::size_t m2 = size_of(std::get<1>(v.shape), c);
+          ::std::size_t slot2 = c.reserve();
+          ::std::size_t m2 = size_of(::std::get<1>(v.shape), c);
           c.set(slot2, m2);
           m1 += 1 + ::dispatch::wire::len_size(m2);
         }
@@ -820,20 +820,20 @@ std::size_t size_of(const AreaRequestRefs& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const AreaRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const AreaRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   switch (v.shape.index()) {
     case 0: {
       *p++ = 0x0A;
       p = ::dispatch::wire::put_len(c.next(), p);
-      p = write(std::get<0>(v.shape), c, p);
+      p = write(::std::get<0>(v.shape), c, p);
       break;
     }
     case 1: {
       *p++ = 0x12;
       p = ::dispatch::wire::put_len(c.next(), p);
-      p = write(std::get<1>(v.shape), c, p);
+      p = write(::std::get<1>(v.shape), c, p);
       break;
     }
     default:
@@ -842,18 +842,18 @@ std::uint8_t* write(const AreaRequestRefs& v, SizeCache& c, std::uint8_t* p) {
   return p;
 }
 
-std::size_t size_of(const NormalizeRequestRefs& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const NormalizeRequestRefs& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.drawing, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.drawing, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const NormalizeRequestRefs& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const NormalizeRequestRefs& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.drawing, c, p);
@@ -862,67 +862,67 @@ std::uint8_t* write(const NormalizeRequestRefs& v, SizeCache& c, std::uint8_t* p
 
 }  // namespace
 
-std::string encode(const ::shapes::Circle& value) {
+::std::string encode(const ::shapes::Circle& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shapes::Circle>, &write_erased<::shapes::Circle>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::Circle* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::Circle* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Circle", &read_erased<::shapes::Circle>, value);
 }
 
-std::string encode(const ::shapes::Square& value) {
+::std::string encode(const ::shapes::Square& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shapes::Square>, &write_erased<::shapes::Square>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::Square* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::Square* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Square", &read_erased<::shapes::Square>, value);
 }
 
-std::string encode(const ::shapes::Drawing& value) {
+::std::string encode(const ::shapes::Drawing& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shapes::Drawing>, &write_erased<::shapes::Drawing>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::Drawing* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::Drawing* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Drawing", &read_erased<::shapes::Drawing>, value);
 }
 
-std::string encode(const ::shapes::remote::AreaRequest& value) {
+::std::string encode(const ::shapes::remote::AreaRequest& value) {
   const AreaRequestRefs refs{value.shape};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<AreaRequestRefs>, &write_erased<AreaRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::AreaRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::AreaRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "AreaRequest", &read_erased<::shapes::remote::AreaRequest>, value);
 }
 
-std::string encode(const ::shapes::remote::AreaResponse& value) {
+::std::string encode(const ::shapes::remote::AreaResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shapes::remote::AreaResponse>, &write_erased<::shapes::remote::AreaResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::AreaResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::AreaResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "AreaResponse", &read_erased<::shapes::remote::AreaResponse>, value);
 }
 
-std::string encode(const ::shapes::remote::NormalizeRequest& value) {
+::std::string encode(const ::shapes::remote::NormalizeRequest& value) {
   const NormalizeRequestRefs refs{value.drawing};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<NormalizeRequestRefs>, &write_erased<NormalizeRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::NormalizeRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::NormalizeRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "NormalizeRequest", &read_erased<::shapes::remote::NormalizeRequest>, value);
 }
 
-std::string encode(const ::shapes::remote::NormalizeResponse& value) {
+::std::string encode(const ::shapes::remote::NormalizeResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::shapes::remote::NormalizeResponse>, &write_erased<::shapes::remote::NormalizeResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::NormalizeResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::NormalizeResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "NormalizeResponse", &read_erased<::shapes::remote::NormalizeResponse>, value);
 }
@@ -931,11 +931,11 @@ std::string encode(const ::shapes::remote::NormalizeResponse& value) {
 
 namespace shapes::remote {
 
-::dispatch::Result<std::string> area_stub::encode_request(const std::variant<::shapes::Circle, ::shapes::Square>& shape) {
+::dispatch::Result<::std::string> area_stub::encode_request(const ::std::variant<::shapes::Circle, ::shapes::Square>& shape) {
   return ::shapes::api_wire::try_encode(::shapes::api_wire::AreaRequestRefs{shape});
 }
 
-::dispatch::Result<std::string> normalize_stub::encode_request(const ::shapes::Drawing& drawing) {
+::dispatch::Result<::std::string> normalize_stub::encode_request(const ::shapes::Drawing& drawing) {
   return ::shapes::api_wire::try_encode(::shapes::api_wire::NormalizeRequestRefs{drawing});
 }
 

@@ -32,10 +32,10 @@ namespace shapes::remote {
 
 // The messages of api.proto, one request and one response per function.
 struct AreaRequest {
-  std::variant<::shapes::Circle, ::shapes::Square> shape{};
+  ::std::variant<::shapes::Circle, ::shapes::Square> shape{};
 };
 struct AreaResponse {
-  std::variant<double, std::string> result{};
+  ::std::variant<double, ::std::string> result{};
 };
 struct NormalizeRequest {
   ::shapes::Drawing drawing{};
@@ -50,20 +50,20 @@ struct NormalizeResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace shapes::api_wire {
-std::string encode(const ::shapes::Circle& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::Circle* value);
-std::string encode(const ::shapes::Square& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::Square* value);
-std::string encode(const ::shapes::Drawing& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::Drawing* value);
-std::string encode(const ::shapes::remote::AreaRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::AreaRequest* value);
-std::string encode(const ::shapes::remote::AreaResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::AreaResponse* value);
-std::string encode(const ::shapes::remote::NormalizeRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::NormalizeRequest* value);
-std::string encode(const ::shapes::remote::NormalizeResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::shapes::remote::NormalizeResponse* value);
+::std::string encode(const ::shapes::Circle& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::Circle* value);
+::std::string encode(const ::shapes::Square& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::Square* value);
+::std::string encode(const ::shapes::Drawing& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::Drawing* value);
+::std::string encode(const ::shapes::remote::AreaRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::AreaRequest* value);
+::std::string encode(const ::shapes::remote::AreaResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::AreaResponse* value);
+::std::string encode(const ::shapes::remote::NormalizeRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::NormalizeRequest* value);
+::std::string encode(const ::shapes::remote::NormalizeResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::shapes::remote::NormalizeResponse* value);
 }  // namespace shapes::api_wire
 
 namespace shapes::remote {
@@ -76,37 +76,37 @@ inline constexpr struct area_stub {
   static constexpr const char* response_type = "shapes.AreaResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::variant<double, std::string> operator()(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
+  ::std::variant<double, ::std::string> operator()(::dispatch::Client& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::variant<double, std::string>> try_call(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::variant<double, ::std::string>> try_call(::dispatch::Client& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::variant<double, std::string>> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::variant<double, std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
+  auto async(::dispatch::Client& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::variant<double, ::std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::variant<double, std::string>>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::variant<double, std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
+  auto co(::dispatch::Client& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::variant<double, ::std::string>, Deferred>(client, area_stub::path, area_stub::encode_request(shape), options, &area_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::variant<double, std::string> or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::variant<double, std::string>>> dispatch(::dispatch::DispatchClient& client, const std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::variant<double, ::std::string>>> dispatch(::dispatch::DispatchClient& client, const ::std::variant<::shapes::Circle, ::shapes::Square>& shape, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::variant<double, std::string>> call(const std::variant<::shapes::Circle, ::shapes::Square>& shape) const;
+  ::dispatch::DurableCall<::std::variant<double, ::std::string>> call(const ::std::variant<::shapes::Circle, ::shapes::Square>& shape) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::variant<::shapes::Circle, ::shapes::Square>& shape);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::variant<::shapes::Circle, ::shapes::Square>& shape);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::variant<double, std::string>> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::variant<double, ::std::string>> decode_reply(::dispatch::Result<::std::string> reply);
 } area{};
 
 // ::shapes::normalize, served as shapes.normalize at /shapes.ApiService/normalize.
@@ -144,17 +144,17 @@ inline constexpr struct normalize_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<::shapes::Drawing> call(const ::shapes::Drawing& drawing) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const ::shapes::Drawing& drawing);
+  static ::dispatch::Result<::std::string> encode_request(const ::shapes::Drawing& drawing);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::shapes::Drawing> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::shapes::Drawing> decode_reply(::dispatch::Result<::std::string> reply);
 } normalize{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace shapes::remote
 

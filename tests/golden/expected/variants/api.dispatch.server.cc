@@ -19,18 +19,18 @@
 namespace shapes::remote {
 namespace {
 
-::dispatch::Result<std::string> area_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> area_handler(const ::dispatch::MethodCall& call) {
   ::shapes::remote::AreaRequest request;
   auto decoded = ::shapes::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::shapes::api_wire::encode(::shapes::remote::AreaResponse{::shapes::area(std::move(request.shape))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::shapes::api_wire::encode(::shapes::remote::AreaResponse{::shapes::area(::std::move(request.shape))});
 }
 
-::dispatch::Result<std::string> normalize_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> normalize_handler(const ::dispatch::MethodCall& call) {
   ::shapes::remote::NormalizeRequest request;
   auto decoded = ::shapes::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::shapes::api_wire::encode(::shapes::remote::NormalizeResponse{::shapes::normalize(std::move(request.drawing))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::shapes::api_wire::encode(::shapes::remote::NormalizeResponse{::shapes::normalize(::std::move(request.drawing))});
 }
 
 const ::dispatch::Method kMethods[] = {
@@ -41,7 +41,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"shapes", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"shapes", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;

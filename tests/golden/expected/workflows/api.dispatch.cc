@@ -17,7 +17,7 @@
 
 namespace flows::remote {
 
-std::string_view api_file_descriptor() {
+::std::string_view api_file_descriptor() {
   static constexpr char kDescriptor[] =
       "\012\011api.proto\022\005flows\042C\012\007Re"
       "ceipt\022\015\012\005order\030\001 \001(\011\022\015\012\005"
@@ -52,145 +52,145 @@ std::string_view api_file_descriptor() {
       "\012\007recount\022\025.flows.Recoun"
       "tRequest\032\026.flows.Recount"
       "Responseb\006proto3";
-  return std::string_view(kDescriptor, sizeof kDescriptor - 1);
+  return ::std::string_view(kDescriptor, sizeof kDescriptor - 1);
 }
 
 // ---- ::flows::price ----
 
-::dispatch::Result<std::int64_t> price_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::int64_t> price_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::flows::remote::PriceResponse response;
   auto decoded = ::flows::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(price_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::int64_t> price_stub::call(const std::string& sku) const {
-  return ::dispatch::DurableCall<std::int64_t>(price_stub::function, price_stub::request_type, price_stub::encode_request(sku),
-      [](std::string_view kept) { return price_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::int64_t> price_stub::call(const ::std::string& sku) const {
+  return ::dispatch::DurableCall<::std::int64_t>(price_stub::function, price_stub::request_type, price_stub::encode_request(sku),
+      [](::std::string_view kept) { return price_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::int64_t>> price_stub::dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> price_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& sku, const ::dispatch::DispatchOptions& options) const {
   auto request = price_stub::encode_request(sku);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(price_stub::function, price_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
-    return price_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(price_stub::function, price_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::int64_t>(client, ::std::move(*id), [](::std::string_view response) {
+    return price_stub::decode_reply(::std::string(response));
   });
 }
 
-std::int64_t price_stub::operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
+::std::int64_t price_stub::operator()(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options) const {
   return price_stub::try_call(client, sku, options).value();
 }
 
-::dispatch::Result<std::int64_t> price_stub::try_call(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::int64_t> price_stub::try_call(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options) const {
   return price_stub::decode_reply(::dispatch::stub::call(client, price_stub::path, price_stub::encode_request(sku), options));
 }
 
 // ---- ::flows::checkout ----
 
-::dispatch::Result<::flows::Receipt> checkout_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::flows::Receipt> checkout_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::flows::remote::CheckoutResponse response;
   auto decoded = ::flows::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(checkout_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<::flows::Receipt> checkout_stub::call(const std::string& order, const std::vector<std::string>& skus) const {
+::dispatch::DurableCall<::flows::Receipt> checkout_stub::call(const ::std::string& order, const ::std::vector<::std::string>& skus) const {
   return ::dispatch::DurableCall<::flows::Receipt>(checkout_stub::function, checkout_stub::request_type, checkout_stub::encode_request(order, skus),
-      [](std::string_view kept) { return checkout_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return checkout_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> checkout_stub::dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> checkout_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::DispatchOptions& options) const {
   auto request = checkout_stub::encode_request(order, skus);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(checkout_stub::function, checkout_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<::flows::Receipt>(client, std::move(*id), [](std::string_view response) {
-    return checkout_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(checkout_stub::function, checkout_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::flows::Receipt>(client, ::std::move(*id), [](::std::string_view response) {
+    return checkout_stub::decode_reply(::std::string(response));
   });
 }
 
-::flows::Receipt checkout_stub::operator()(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options) const {
+::flows::Receipt checkout_stub::operator()(::dispatch::Client& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::CallOptions& options) const {
   return checkout_stub::try_call(client, order, skus, options).value();
 }
 
-::dispatch::Result<::flows::Receipt> checkout_stub::try_call(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::flows::Receipt> checkout_stub::try_call(::dispatch::Client& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::CallOptions& options) const {
   return checkout_stub::decode_reply(::dispatch::stub::call(client, checkout_stub::path, checkout_stub::encode_request(order, skus), options));
 }
 
 // ---- ::flows::tick ----
 
-::dispatch::Result<void> tick_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<void> tick_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::flows::remote::NightlyResponse response;
   auto decoded = ::flows::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(tick_stub::path, decoded.error());
   return {};
 }
 
-::dispatch::DurableCall<void> tick_stub::call(std::string_view note, const std::int32_t& round) const {
+::dispatch::DurableCall<void> tick_stub::call(::std::string_view note, const ::std::int32_t& round) const {
   return ::dispatch::DurableCall<void>(tick_stub::function, tick_stub::request_type, tick_stub::encode_request(note, round),
-      [](std::string_view kept) { return tick_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return tick_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<void>> tick_stub::dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<void>> tick_stub::dispatch(::dispatch::DispatchClient& client, ::std::string_view note, const ::std::int32_t& round, const ::dispatch::DispatchOptions& options) const {
   auto request = tick_stub::encode_request(note, round);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(tick_stub::function, tick_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
-    return tick_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(tick_stub::function, tick_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, ::std::move(*id), [](::std::string_view response) {
+    return tick_stub::decode_reply(::std::string(response));
   });
 }
 
-void tick_stub::operator()(::dispatch::Client& client, std::string_view note, const std::int32_t& round, const ::dispatch::CallOptions& options) const {
+void tick_stub::operator()(::dispatch::Client& client, ::std::string_view note, const ::std::int32_t& round, const ::dispatch::CallOptions& options) const {
   return tick_stub::try_call(client, note, round, options).value();
 }
 
-::dispatch::Result<void> tick_stub::try_call(::dispatch::Client& client, std::string_view note, const std::int32_t& round, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<void> tick_stub::try_call(::dispatch::Client& client, ::std::string_view note, const ::std::int32_t& round, const ::dispatch::CallOptions& options) const {
   return tick_stub::decode_reply(::dispatch::stub::call(client, tick_stub::path, tick_stub::encode_request(note, round), options));
 }
 
 // ---- ::flows::restock ----
 
-::dispatch::Result<std::int64_t> restock_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<::std::int64_t> restock_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::flows::remote::RestockV2Response response;
   auto decoded = ::flows::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(restock_stub::path, decoded.error());
-  return std::move(response.result);
+  return ::std::move(response.result);
 }
 
-::dispatch::DurableCall<std::int64_t> restock_stub::call(const std::string& sku) const {
-  return ::dispatch::DurableCall<std::int64_t>(restock_stub::function, restock_stub::request_type, restock_stub::encode_request(sku),
-      [](std::string_view kept) { return restock_stub::decode_reply(std::string(kept)); });
+::dispatch::DurableCall<::std::int64_t> restock_stub::call(const ::std::string& sku) const {
+  return ::dispatch::DurableCall<::std::int64_t>(restock_stub::function, restock_stub::request_type, restock_stub::encode_request(sku),
+      [](::std::string_view kept) { return restock_stub::decode_reply(::std::string(kept)); });
 }
 
-::dispatch::Result<::dispatch::Dispatched<std::int64_t>> restock_stub::dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options) const {
+::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> restock_stub::dispatch(::dispatch::DispatchClient& client, const ::std::string& sku, const ::dispatch::DispatchOptions& options) const {
   auto request = restock_stub::encode_request(sku);
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(restock_stub::function, restock_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<std::int64_t>(client, std::move(*id), [](std::string_view response) {
-    return restock_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(restock_stub::function, restock_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<::std::int64_t>(client, ::std::move(*id), [](::std::string_view response) {
+    return restock_stub::decode_reply(::std::string(response));
   });
 }
 
-std::int64_t restock_stub::operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
+::std::int64_t restock_stub::operator()(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options) const {
   return restock_stub::try_call(client, sku, options).value();
 }
 
-::dispatch::Result<std::int64_t> restock_stub::try_call(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options) const {
+::dispatch::Result<::std::int64_t> restock_stub::try_call(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options) const {
   return restock_stub::decode_reply(::dispatch::stub::call(client, restock_stub::path, restock_stub::encode_request(sku), options));
 }
 
 // ---- ::flows::recount ----
 
-::dispatch::Result<void> recount_stub::decode_reply(::dispatch::Result<std::string> reply) {
-  if (!reply.ok()) return std::move(reply).error();
+::dispatch::Result<void> recount_stub::decode_reply(::dispatch::Result<::std::string> reply) {
+  if (!reply.ok()) return ::std::move(reply).error();
   ::flows::remote::RecountResponse response;
   auto decoded = ::flows::api_wire::decode(*reply, &response);
   if (!decoded.ok()) return ::dispatch::stub::malformed_reply(recount_stub::path, decoded.error());
@@ -199,16 +199,16 @@ std::int64_t restock_stub::operator()(::dispatch::Client& client, const std::str
 
 ::dispatch::DurableCall<void> recount_stub::call() const {
   return ::dispatch::DurableCall<void>(recount_stub::function, recount_stub::request_type, recount_stub::encode_request(),
-      [](std::string_view kept) { return recount_stub::decode_reply(std::string(kept)); });
+      [](::std::string_view kept) { return recount_stub::decode_reply(::std::string(kept)); });
 }
 
 ::dispatch::Result<::dispatch::Dispatched<void>> recount_stub::dispatch(::dispatch::DispatchClient& client, const ::dispatch::DispatchOptions& options) const {
   auto request = recount_stub::encode_request();
-  if (!request.ok()) return std::move(request).error();
-  auto id = client.dispatch(recount_stub::function, recount_stub::request_type, std::move(*request), options);
-  if (!id.ok()) return std::move(id).error();
-  return ::dispatch::Dispatched<void>(client, std::move(*id), [](std::string_view response) {
-    return recount_stub::decode_reply(std::string(response));
+  if (!request.ok()) return ::std::move(request).error();
+  auto id = client.dispatch(recount_stub::function, recount_stub::request_type, ::std::move(*request), options);
+  if (!id.ok()) return ::std::move(id).error();
+  return ::dispatch::Dispatched<void>(client, ::std::move(*id), [](::std::string_view response) {
+    return recount_stub::decode_reply(::std::string(response));
   });
 }
 

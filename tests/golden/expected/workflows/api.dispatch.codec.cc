@@ -24,89 +24,89 @@ using ::dispatch::wire::Stream;
 
 // Each message: size_of() measures it (caching nested sizes in pre-order),
 // write() prints it into a buffer of that size, read() parses it.
-std::size_t size_of(const ::flows::Receipt& v, SizeCache& c);
-std::uint8_t* write(const ::flows::Receipt& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::flows::Receipt& v, SizeCache& c);
+::std::uint8_t* write(const ::flows::Receipt& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::flows::Receipt* v);
 void set_to_proto_defaults(::flows::Receipt* v);
 void read(Stream& in, ::flows::remote::PriceRequest* v);
 void set_to_proto_defaults(::flows::remote::PriceRequest* v);
-std::size_t size_of(const ::flows::remote::PriceResponse& v, SizeCache& c);
-std::uint8_t* write(const ::flows::remote::PriceResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::flows::remote::PriceResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::flows::remote::PriceResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::flows::remote::PriceResponse* v);
 void set_to_proto_defaults(::flows::remote::PriceResponse* v);
 void read(Stream& in, ::flows::remote::CheckoutRequest* v);
 void set_to_proto_defaults(::flows::remote::CheckoutRequest* v);
-std::size_t size_of(const ::flows::remote::CheckoutResponse& v, SizeCache& c);
-std::uint8_t* write(const ::flows::remote::CheckoutResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::flows::remote::CheckoutResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::flows::remote::CheckoutResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::flows::remote::CheckoutResponse* v);
 void set_to_proto_defaults(::flows::remote::CheckoutResponse* v);
 void read(Stream& in, ::flows::remote::NightlyRequest* v);
 void set_to_proto_defaults(::flows::remote::NightlyRequest* v);
-std::size_t size_of(const ::flows::remote::NightlyResponse& v, SizeCache& c);
-std::uint8_t* write(const ::flows::remote::NightlyResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::flows::remote::NightlyResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::flows::remote::NightlyResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::flows::remote::NightlyResponse* v);
 void set_to_proto_defaults(::flows::remote::NightlyResponse* v);
 void read(Stream& in, ::flows::remote::RestockV2Request* v);
 void set_to_proto_defaults(::flows::remote::RestockV2Request* v);
-std::size_t size_of(const ::flows::remote::RestockV2Response& v, SizeCache& c);
-std::uint8_t* write(const ::flows::remote::RestockV2Response& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::flows::remote::RestockV2Response& v, SizeCache& c);
+::std::uint8_t* write(const ::flows::remote::RestockV2Response& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::flows::remote::RestockV2Response* v);
 void set_to_proto_defaults(::flows::remote::RestockV2Response* v);
 void read(Stream& in, ::flows::remote::RecountRequest* v);
 void set_to_proto_defaults(::flows::remote::RecountRequest* v);
-std::size_t size_of(const ::flows::remote::RecountResponse& v, SizeCache& c);
-std::uint8_t* write(const ::flows::remote::RecountResponse& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const ::flows::remote::RecountResponse& v, SizeCache& c);
+::std::uint8_t* write(const ::flows::remote::RecountResponse& v, SizeCache& c, ::std::uint8_t* p);
 void read(Stream& in, ::flows::remote::RecountResponse* v);
 void set_to_proto_defaults(::flows::remote::RecountResponse* v);
 struct PriceRequestRefs {
-  const std::string& sku;
+  const ::std::string& sku;
 };
-std::size_t size_of(const PriceRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const PriceRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const PriceRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const PriceRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct CheckoutRequestRefs {
-  const std::string& order;
-  const std::vector<std::string>& skus;
+  const ::std::string& order;
+  const ::std::vector<::std::string>& skus;
 };
-std::size_t size_of(const CheckoutRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const CheckoutRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const CheckoutRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const CheckoutRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct NightlyRequestRefs {
-  std::string_view note;
-  const std::int32_t& round;
+  ::std::string_view note;
+  const ::std::int32_t& round;
 };
-std::size_t size_of(const NightlyRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const NightlyRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const NightlyRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const NightlyRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct RestockV2RequestRefs {
-  const std::string& sku;
+  const ::std::string& sku;
 };
-std::size_t size_of(const RestockV2RequestRefs& v, SizeCache& c);
-std::uint8_t* write(const RestockV2RequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const RestockV2RequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const RestockV2RequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 struct RecountRequestRefs {
 };
-std::size_t size_of(const RecountRequestRefs& v, SizeCache& c);
-std::uint8_t* write(const RecountRequestRefs& v, SizeCache& c, std::uint8_t* p);
+::std::size_t size_of(const RecountRequestRefs& v, SizeCache& c);
+::std::uint8_t* write(const RecountRequestRefs& v, SizeCache& c, ::std::uint8_t* p);
 
 // A message's passes over its address, for ::dispatch::wire's whole-message
 // functions.
 template <typename T>
-std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
+::std::size_t size_erased(const void* v, SizeCache& c) { return size_of(*static_cast<const T*>(v), c); }
 template <typename T>
-std::uint8_t* write_erased(const void* v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write_erased(const void* v, SizeCache& c, ::std::uint8_t* p) {
   return write(*static_cast<const T*>(v), c, p);
 }
 template <typename T>
 void read_erased(Stream& in, void* v) { read(in, static_cast<T*>(v)); }
 template <typename T>
-::dispatch::Result<std::string> try_encode(const T& v) {
+::dispatch::Result<::std::string> try_encode(const T& v) {
   return ::dispatch::wire::try_encode_erased(&v, &size_erased<T>, &write_erased<T>);
 }
 
-std::size_t size_of(const ::flows::Receipt& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::flows::Receipt& v, SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.order.empty()) n += 1 + ::dispatch::wire::len_size(v.order.size());
   if (!::dispatch::wire::is_default(v.total)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.total));
   if (!v.steps.empty()) {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = 0;
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = 0;
     for (const auto& e1 : v.steps) m1 += ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(e1));
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
@@ -114,7 +114,7 @@ std::size_t size_of(const ::flows::Receipt& v, SizeCache& c) {
   return n;
 }
 
-std::uint8_t* write(const ::flows::Receipt& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::flows::Receipt& v, SizeCache& c, ::std::uint8_t* p) {
   if (!v.order.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.order.size(), p);
@@ -138,7 +138,7 @@ void set_to_proto_defaults(::flows::Receipt* v) {
 }
 
 void read(Stream& in, ::flows::Receipt* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "Receipt")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "Receipt")) {
     switch (tag >> 3) {
       case 1:  // order
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "Receipt", "order");
@@ -146,7 +146,7 @@ void read(Stream& in, ::flows::Receipt* v) {
         break;
       case 2:  // total
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "Receipt", "total");
-        v->total = ::dispatch::wire::read_int<std::int64_t>(in, "Receipt", "total", "std::int64_t");
+        v->total = ::dispatch::wire::read_int<::std::int64_t>(in, "Receipt", "total", "std::int64_t");
         break;
       case 3:  // steps
         if ((tag & 7) == ::dispatch::wire::kLen) {
@@ -170,7 +170,7 @@ void set_to_proto_defaults(::flows::remote::PriceRequest* v) {
 }
 
 void read(Stream& in, ::flows::remote::PriceRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "PriceRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "PriceRequest")) {
     switch (tag >> 3) {
       case 1:  // sku
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "PriceRequest", "sku");
@@ -182,13 +182,13 @@ void read(Stream& in, ::flows::remote::PriceRequest* v) {
   }
 }
 
-std::size_t size_of(const ::flows::remote::PriceResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::flows::remote::PriceResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
   return n;
 }
 
-std::uint8_t* write(const ::flows::remote::PriceResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::flows::remote::PriceResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.result)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
   }
@@ -200,11 +200,11 @@ void set_to_proto_defaults(::flows::remote::PriceResponse* v) {
 }
 
 void read(Stream& in, ::flows::remote::PriceResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "PriceResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "PriceResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "PriceResponse", "result");
-        v->result = ::dispatch::wire::read_int<std::int64_t>(in, "PriceResponse", "result", "std::int64_t");
+        v->result = ::dispatch::wire::read_int<::std::int64_t>(in, "PriceResponse", "result", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "PriceResponse");
@@ -218,7 +218,7 @@ void set_to_proto_defaults(::flows::remote::CheckoutRequest* v) {
 }
 
 void read(Stream& in, ::flows::remote::CheckoutRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "CheckoutRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "CheckoutRequest")) {
     switch (tag >> 3) {
       case 1:  // order
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "CheckoutRequest", "order");
@@ -235,18 +235,18 @@ void read(Stream& in, ::flows::remote::CheckoutRequest* v) {
   }
 }
 
-std::size_t size_of(const ::flows::remote::CheckoutResponse& v, SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::flows::remote::CheckoutResponse& v, SizeCache& c) {
+  ::std::size_t n = 0;
   {
-    std::size_t slot1 = c.reserve();
-    std::size_t m1 = size_of(v.result, c);
+    ::std::size_t slot1 = c.reserve();
+    ::std::size_t m1 = size_of(v.result, c);
     c.set(slot1, m1);
     n += 1 + ::dispatch::wire::len_size(m1);
   }
   return n;
 }
 
-std::uint8_t* write(const ::flows::remote::CheckoutResponse& v, SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::flows::remote::CheckoutResponse& v, SizeCache& c, ::std::uint8_t* p) {
   *p++ = 0x0A;
   p = ::dispatch::wire::put_len(c.next(), p);
   p = write(v.result, c, p);
@@ -258,7 +258,7 @@ void set_to_proto_defaults(::flows::remote::CheckoutResponse* v) {
 }
 
 void read(Stream& in, ::flows::remote::CheckoutResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "CheckoutResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "CheckoutResponse")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "CheckoutResponse", "result");
@@ -280,7 +280,7 @@ void set_to_proto_defaults(::flows::remote::NightlyRequest* v) {
 }
 
 void read(Stream& in, ::flows::remote::NightlyRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "NightlyRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "NightlyRequest")) {
     switch (tag >> 3) {
       case 1:  // note
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "NightlyRequest", "note");
@@ -288,7 +288,7 @@ void read(Stream& in, ::flows::remote::NightlyRequest* v) {
         break;
       case 2:  // round
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "NightlyRequest", "round");
-        v->round = ::dispatch::wire::read_int<std::int32_t>(in, "NightlyRequest", "round", "std::int32_t");
+        v->round = ::dispatch::wire::read_int<::std::int32_t>(in, "NightlyRequest", "round", "std::int32_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "NightlyRequest");
@@ -296,12 +296,12 @@ void read(Stream& in, ::flows::remote::NightlyRequest* v) {
   }
 }
 
-std::size_t size_of([[maybe_unused]] const ::flows::remote::NightlyResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ::flows::remote::NightlyResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ::flows::remote::NightlyResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ::flows::remote::NightlyResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
@@ -309,7 +309,7 @@ void set_to_proto_defaults([[maybe_unused]] ::flows::remote::NightlyResponse* v)
 }
 
 void read(Stream& in, [[maybe_unused]] ::flows::remote::NightlyResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "NightlyResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "NightlyResponse")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "NightlyResponse");
@@ -322,7 +322,7 @@ void set_to_proto_defaults(::flows::remote::RestockV2Request* v) {
 }
 
 void read(Stream& in, ::flows::remote::RestockV2Request* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RestockV2Request")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "RestockV2Request")) {
     switch (tag >> 3) {
       case 1:  // sku
         ::dispatch::wire::expect(tag, ::dispatch::wire::kLen, "RestockV2Request", "sku");
@@ -334,13 +334,13 @@ void read(Stream& in, ::flows::remote::RestockV2Request* v) {
   }
 }
 
-std::size_t size_of(const ::flows::remote::RestockV2Response& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const ::flows::remote::RestockV2Response& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!::dispatch::wire::is_default(v.result)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.result));
   return n;
 }
 
-std::uint8_t* write(const ::flows::remote::RestockV2Response& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const ::flows::remote::RestockV2Response& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!::dispatch::wire::is_default(v.result)) {
     *p++ = 0x08; p = ::dispatch::wire::put_varint(::dispatch::wire::varint_bits(v.result), p);
   }
@@ -352,11 +352,11 @@ void set_to_proto_defaults(::flows::remote::RestockV2Response* v) {
 }
 
 void read(Stream& in, ::flows::remote::RestockV2Response* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RestockV2Response")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "RestockV2Response")) {
     switch (tag >> 3) {
       case 1:  // result
         ::dispatch::wire::expect(tag, ::dispatch::wire::kVarint, "RestockV2Response", "result");
-        v->result = ::dispatch::wire::read_int<std::int64_t>(in, "RestockV2Response", "result", "std::int64_t");
+        v->result = ::dispatch::wire::read_int<::std::int64_t>(in, "RestockV2Response", "result", "std::int64_t");
         break;
       default:
         ::dispatch::wire::skip(in, tag, "RestockV2Response");
@@ -368,7 +368,7 @@ void set_to_proto_defaults([[maybe_unused]] ::flows::remote::RecountRequest* v) 
 }
 
 void read(Stream& in, [[maybe_unused]] ::flows::remote::RecountRequest* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RecountRequest")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "RecountRequest")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "RecountRequest");
@@ -376,12 +376,12 @@ void read(Stream& in, [[maybe_unused]] ::flows::remote::RecountRequest* v) {
   }
 }
 
-std::size_t size_of([[maybe_unused]] const ::flows::remote::RecountResponse& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const ::flows::remote::RecountResponse& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const ::flows::remote::RecountResponse& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const ::flows::remote::RecountResponse& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
@@ -389,7 +389,7 @@ void set_to_proto_defaults([[maybe_unused]] ::flows::remote::RecountResponse* v)
 }
 
 void read(Stream& in, [[maybe_unused]] ::flows::remote::RecountResponse* v) {
-  while (std::uint32_t tag = ::dispatch::wire::next_tag(in, "RecountResponse")) {
+  while (::std::uint32_t tag = ::dispatch::wire::next_tag(in, "RecountResponse")) {
     switch (tag >> 3) {
       default:
         ::dispatch::wire::skip(in, tag, "RecountResponse");
@@ -397,13 +397,13 @@ void read(Stream& in, [[maybe_unused]] ::flows::remote::RecountResponse* v) {
   }
 }
 
-std::size_t size_of(const PriceRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const PriceRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.sku.empty()) n += 1 + ::dispatch::wire::len_size(v.sku.size());
   return n;
 }
 
-std::uint8_t* write(const PriceRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const PriceRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.sku.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.sku.size(), p);
@@ -412,8 +412,8 @@ std::uint8_t* write(const PriceRequestRefs& v, [[maybe_unused]] SizeCache& c, st
   return p;
 }
 
-std::size_t size_of(const CheckoutRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const CheckoutRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.order.empty()) n += 1 + ::dispatch::wire::len_size(v.order.size());
   for (const auto& e1 : v.skus) {
     n += 1 + ::dispatch::wire::len_size(e1.size());
@@ -421,7 +421,7 @@ std::size_t size_of(const CheckoutRequestRefs& v, [[maybe_unused]] SizeCache& c)
   return n;
 }
 
-std::uint8_t* write(const CheckoutRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const CheckoutRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.order.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.order.size(), p);
@@ -435,14 +435,14 @@ std::uint8_t* write(const CheckoutRequestRefs& v, [[maybe_unused]] SizeCache& c,
   return p;
 }
 
-std::size_t size_of(const NightlyRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const NightlyRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.note.empty()) n += 1 + ::dispatch::wire::len_size(v.note.size());
   if (!::dispatch::wire::is_default(v.round)) n += 1 + ::dispatch::wire::varint_size(::dispatch::wire::varint_bits(v.round));
   return n;
 }
 
-std::uint8_t* write(const NightlyRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const NightlyRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.note.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.note.size(), p);
@@ -454,13 +454,13 @@ std::uint8_t* write(const NightlyRequestRefs& v, [[maybe_unused]] SizeCache& c, 
   return p;
 }
 
-std::size_t size_of(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   if (!v.sku.empty()) n += 1 + ::dispatch::wire::len_size(v.sku.size());
   return n;
 }
 
-std::uint8_t* write(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   if (!v.sku.empty()) {
     *p++ = 0x0A;
     p = ::dispatch::wire::put_len(v.sku.size(), p);
@@ -469,117 +469,117 @@ std::uint8_t* write(const RestockV2RequestRefs& v, [[maybe_unused]] SizeCache& c
   return p;
 }
 
-std::size_t size_of([[maybe_unused]] const RecountRequestRefs& v, [[maybe_unused]] SizeCache& c) {
-  std::size_t n = 0;
+::std::size_t size_of([[maybe_unused]] const RecountRequestRefs& v, [[maybe_unused]] SizeCache& c) {
+  ::std::size_t n = 0;
   return n;
 }
 
-std::uint8_t* write([[maybe_unused]] const RecountRequestRefs& v, [[maybe_unused]] SizeCache& c, std::uint8_t* p) {
+::std::uint8_t* write([[maybe_unused]] const RecountRequestRefs& v, [[maybe_unused]] SizeCache& c, ::std::uint8_t* p) {
   return p;
 }
 
 }  // namespace
 
-std::string encode(const ::flows::Receipt& value) {
+::std::string encode(const ::flows::Receipt& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::Receipt>, &write_erased<::flows::Receipt>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::Receipt* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::Receipt* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "Receipt", &read_erased<::flows::Receipt>, value);
 }
 
-std::string encode(const ::flows::remote::PriceRequest& value) {
+::std::string encode(const ::flows::remote::PriceRequest& value) {
   const PriceRequestRefs refs{value.sku};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<PriceRequestRefs>, &write_erased<PriceRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::PriceRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::PriceRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "PriceRequest", &read_erased<::flows::remote::PriceRequest>, value);
 }
 
-std::string encode(const ::flows::remote::PriceResponse& value) {
+::std::string encode(const ::flows::remote::PriceResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::PriceResponse>, &write_erased<::flows::remote::PriceResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::PriceResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::PriceResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "PriceResponse", &read_erased<::flows::remote::PriceResponse>, value);
 }
 
-std::string encode(const ::flows::remote::CheckoutRequest& value) {
+::std::string encode(const ::flows::remote::CheckoutRequest& value) {
   const CheckoutRequestRefs refs{value.order, value.skus};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<CheckoutRequestRefs>, &write_erased<CheckoutRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::CheckoutRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::CheckoutRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "CheckoutRequest", &read_erased<::flows::remote::CheckoutRequest>, value);
 }
 
-std::string encode(const ::flows::remote::CheckoutResponse& value) {
+::std::string encode(const ::flows::remote::CheckoutResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::CheckoutResponse>, &write_erased<::flows::remote::CheckoutResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::CheckoutResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::CheckoutResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "CheckoutResponse", &read_erased<::flows::remote::CheckoutResponse>, value);
 }
 
-std::string encode(const ::flows::remote::NightlyRequest& value) {
+::std::string encode(const ::flows::remote::NightlyRequest& value) {
   const NightlyRequestRefs refs{value.note, value.round};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<NightlyRequestRefs>, &write_erased<NightlyRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::NightlyRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::NightlyRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "NightlyRequest", &read_erased<::flows::remote::NightlyRequest>, value);
 }
 
-std::string encode(const ::flows::remote::NightlyResponse& value) {
+::std::string encode(const ::flows::remote::NightlyResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::NightlyResponse>, &write_erased<::flows::remote::NightlyResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::NightlyResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::NightlyResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "NightlyResponse", &read_erased<::flows::remote::NightlyResponse>, value);
 }
 
-std::string encode(const ::flows::remote::RestockV2Request& value) {
+::std::string encode(const ::flows::remote::RestockV2Request& value) {
   const RestockV2RequestRefs refs{value.sku};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<RestockV2RequestRefs>, &write_erased<RestockV2RequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Request* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RestockV2Request* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "RestockV2Request", &read_erased<::flows::remote::RestockV2Request>, value);
 }
 
-std::string encode(const ::flows::remote::RestockV2Response& value) {
+::std::string encode(const ::flows::remote::RestockV2Response& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::RestockV2Response>, &write_erased<::flows::remote::RestockV2Response>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Response* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RestockV2Response* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "RestockV2Response", &read_erased<::flows::remote::RestockV2Response>, value);
 }
 
-std::string encode([[maybe_unused]] const ::flows::remote::RecountRequest& value) {
+::std::string encode([[maybe_unused]] const ::flows::remote::RecountRequest& value) {
   const RecountRequestRefs refs{};
   return ::dispatch::wire::encode_erased(&refs, &size_erased<RecountRequestRefs>, &write_erased<RecountRequestRefs>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountRequest* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RecountRequest* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "RecountRequest", &read_erased<::flows::remote::RecountRequest>, value);
 }
 
-std::string encode(const ::flows::remote::RecountResponse& value) {
+::std::string encode(const ::flows::remote::RecountResponse& value) {
   return ::dispatch::wire::encode_erased(&value, &size_erased<::flows::remote::RecountResponse>, &write_erased<::flows::remote::RecountResponse>);
 }
 
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountResponse* value) {
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RecountResponse* value) {
   set_to_proto_defaults(value);
   return ::dispatch::wire::decode_erased(bytes, "RecountResponse", &read_erased<::flows::remote::RecountResponse>, value);
 }
@@ -588,23 +588,23 @@ std::string encode(const ::flows::remote::RecountResponse& value) {
 
 namespace flows::remote {
 
-::dispatch::Result<std::string> price_stub::encode_request(const std::string& sku) {
+::dispatch::Result<::std::string> price_stub::encode_request(const ::std::string& sku) {
   return ::flows::api_wire::try_encode(::flows::api_wire::PriceRequestRefs{sku});
 }
 
-::dispatch::Result<std::string> checkout_stub::encode_request(const std::string& order, const std::vector<std::string>& skus) {
+::dispatch::Result<::std::string> checkout_stub::encode_request(const ::std::string& order, const ::std::vector<::std::string>& skus) {
   return ::flows::api_wire::try_encode(::flows::api_wire::CheckoutRequestRefs{order, skus});
 }
 
-::dispatch::Result<std::string> tick_stub::encode_request(std::string_view note, const std::int32_t& round) {
+::dispatch::Result<::std::string> tick_stub::encode_request(::std::string_view note, const ::std::int32_t& round) {
   return ::flows::api_wire::try_encode(::flows::api_wire::NightlyRequestRefs{note, round});
 }
 
-::dispatch::Result<std::string> restock_stub::encode_request(const std::string& sku) {
+::dispatch::Result<::std::string> restock_stub::encode_request(const ::std::string& sku) {
   return ::flows::api_wire::try_encode(::flows::api_wire::RestockV2RequestRefs{sku});
 }
 
-::dispatch::Result<std::string> recount_stub::encode_request() {
+::dispatch::Result<::std::string> recount_stub::encode_request() {
   return ::flows::api_wire::try_encode(::flows::api_wire::RecountRequestRefs{});
 }
 

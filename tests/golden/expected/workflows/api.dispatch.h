@@ -32,29 +32,29 @@ namespace flows::remote {
 
 // The messages of api.proto, one request and one response per function.
 struct PriceRequest {
-  std::string sku{};
+  ::std::string sku{};
 };
 struct PriceResponse {
-  std::int64_t result{};
+  ::std::int64_t result{};
 };
 struct CheckoutRequest {
-  std::string order{};
-  std::vector<std::string> skus{};
+  ::std::string order{};
+  ::std::vector<::std::string> skus{};
 };
 struct CheckoutResponse {
   ::flows::Receipt result{};
 };
 struct NightlyRequest {
-  std::string note{};
-  std::int32_t round{};
+  ::std::string note{};
+  ::std::int32_t round{};
 };
 struct NightlyResponse {
 };
 struct RestockV2Request {
-  std::string sku{};
+  ::std::string sku{};
 };
 struct RestockV2Response {
-  std::int64_t result{};
+  ::std::int64_t result{};
 };
 struct RecountRequest {
 };
@@ -67,34 +67,34 @@ struct RecountResponse {
 // first and reports malformed input as invalid_argument; encode() throws dispatch::Error
 // (out_of_range) only for a duration or time point proto cannot carry.
 namespace flows::api_wire {
-std::string encode(const ::flows::Receipt& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::Receipt* value);
-std::string encode(const ::flows::remote::PriceRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::PriceRequest* value);
-std::string encode(const ::flows::remote::PriceResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::PriceResponse* value);
-std::string encode(const ::flows::remote::CheckoutRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::CheckoutRequest* value);
-std::string encode(const ::flows::remote::CheckoutResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::CheckoutResponse* value);
-std::string encode(const ::flows::remote::NightlyRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::NightlyRequest* value);
-std::string encode(const ::flows::remote::NightlyResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::NightlyResponse* value);
-std::string encode(const ::flows::remote::RestockV2Request& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Request* value);
-std::string encode(const ::flows::remote::RestockV2Response& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RestockV2Response* value);
-std::string encode(const ::flows::remote::RecountRequest& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountRequest* value);
-std::string encode(const ::flows::remote::RecountResponse& value);
-::dispatch::Result<void> decode(std::string_view bytes, ::flows::remote::RecountResponse* value);
+::std::string encode(const ::flows::Receipt& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::Receipt* value);
+::std::string encode(const ::flows::remote::PriceRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::PriceRequest* value);
+::std::string encode(const ::flows::remote::PriceResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::PriceResponse* value);
+::std::string encode(const ::flows::remote::CheckoutRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::CheckoutRequest* value);
+::std::string encode(const ::flows::remote::CheckoutResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::CheckoutResponse* value);
+::std::string encode(const ::flows::remote::NightlyRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::NightlyRequest* value);
+::std::string encode(const ::flows::remote::NightlyResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::NightlyResponse* value);
+::std::string encode(const ::flows::remote::RestockV2Request& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RestockV2Request* value);
+::std::string encode(const ::flows::remote::RestockV2Response& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RestockV2Response* value);
+::std::string encode(const ::flows::remote::RecountRequest& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RecountRequest* value);
+::std::string encode(const ::flows::remote::RecountResponse& value);
+::dispatch::Result<void> decode(::std::string_view bytes, ::flows::remote::RecountResponse* value);
 }  // namespace flows::api_wire
 
 // The default arguments of ::flows::tick, for its stub.
 namespace flows {
 // round
-inline std::int32_t dispatch_default_tick_1() { return 1; }
+inline ::std::int32_t dispatch_default_tick_1() { return 1; }
 }  // namespace flows
 
 namespace flows::remote {
@@ -107,37 +107,37 @@ inline constexpr struct price_stub {
   static constexpr const char* response_type = "flows.PriceResponse";
 
   // Calls and waits; throws dispatch::Error.
-  std::int64_t operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const;
+  ::std::int64_t operator()(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::int64_t> try_call(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::int64_t> try_call(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::int64_t> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, price_stub::path, price_stub::encode_request(sku), options, &price_stub::decode_reply);
+  auto async(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::int64_t, Deferred>(client, price_stub::path, price_stub::encode_request(sku), options, &price_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::int64_t>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, price_stub::path, price_stub::encode_request(sku), options, &price_stub::decode_reply);
+  auto co(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::int64_t, Deferred>(client, price_stub::path, price_stub::encode_request(sku), options, &price_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> dispatch(::dispatch::DispatchClient& client, const ::std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::int64_t> call(const std::string& sku) const;
+  ::dispatch::DurableCall<::std::int64_t> call(const ::std::string& sku) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& sku);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& sku);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::int64_t> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::int64_t> decode_reply(::dispatch::Result<::std::string> reply);
 } price{};
 
 // ::flows::checkout, served as flows.checkout at /flows.ApiService/checkout.
@@ -151,13 +151,13 @@ inline constexpr struct checkout_stub {
   static constexpr const char* response_type = "flows.CheckoutResponse";
 
   // Calls and waits; throws dispatch::Error.
-  ::flows::Receipt operator()(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options = {}) const;
+  ::flows::Receipt operator()(::dispatch::Client& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<::flows::Receipt> try_call(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::flows::Receipt> try_call(::dispatch::Client& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<::flows::Receipt> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<::flows::Receipt, Deferred>(client, checkout_stub::path, checkout_stub::encode_request(order, skus), options, &checkout_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -165,7 +165,7 @@ inline constexpr struct checkout_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<::flows::Receipt, Deferred>(client, checkout_stub::path, checkout_stub::encode_request(order, skus), options, &checkout_stub::decode_reply);
   }
 #endif
@@ -173,15 +173,15 @@ inline constexpr struct checkout_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the ::flows::Receipt or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> dispatch(::dispatch::DispatchClient& client, const std::string& order, const std::vector<std::string>& skus, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::flows::Receipt>> dispatch(::dispatch::DispatchClient& client, const ::std::string& order, const ::std::vector<::std::string>& skus, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<::flows::Receipt> call(const std::string& order, const std::vector<std::string>& skus) const;
+  ::dispatch::DurableCall<::flows::Receipt> call(const ::std::string& order, const ::std::vector<::std::string>& skus) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& order, const std::vector<std::string>& skus);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& order, const ::std::vector<::std::string>& skus);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<::flows::Receipt> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::flows::Receipt> decode_reply(::dispatch::Result<::std::string> reply);
 } checkout{};
 
 // ::flows::tick, served as flows.nightly at /flows.ApiService/nightly.
@@ -195,13 +195,13 @@ inline constexpr struct tick_stub {
   static constexpr const char* response_type = "flows.NightlyResponse";
 
   // Calls and waits; throws dispatch::Error.
-  void operator()(::dispatch::Client& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const;
+  void operator()(::dispatch::Client& client, ::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<void> try_call(::dispatch::Client& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<void> try_call(::dispatch::Client& client, ::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<void> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const {
+  auto async(::dispatch::Client& client, ::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_future<void, Deferred>(client, tick_stub::path, tick_stub::encode_request(note, round), options, &tick_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
@@ -209,7 +209,7 @@ inline constexpr struct tick_stub {
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const {
+  auto co(::dispatch::Client& client, ::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::CallOptions& options = {}) const {
     return ::dispatch::stub::call_awaitable<void, Deferred>(client, tick_stub::path, tick_stub::encode_request(note, round), options, &tick_stub::decode_reply);
   }
 #endif
@@ -217,15 +217,15 @@ inline constexpr struct tick_stub {
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the end or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<void>> dispatch(::dispatch::DispatchClient& client, ::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1(), const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<void> call(std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1()) const;
+  ::dispatch::DurableCall<void> call(::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1()) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(std::string_view note, const std::int32_t& round = ::flows::dispatch_default_tick_1());
+  static ::dispatch::Result<::std::string> encode_request(::std::string_view note, const ::std::int32_t& round = ::flows::dispatch_default_tick_1());
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<::std::string> reply);
 } tick{};
 
 // ::flows::restock, served as flows.restock_v2 at /flows.ApiService/restock_v2.
@@ -239,37 +239,37 @@ inline constexpr struct restock_stub {
   static constexpr const char* response_type = "flows.RestockV2Response";
 
   // Calls and waits; throws dispatch::Error.
-  std::int64_t operator()(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const;
+  ::std::int64_t operator()(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const;
   // Calls and waits; never throws.
-  ::dispatch::Result<std::int64_t> try_call(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const;
+  ::dispatch::Result<::std::int64_t> try_call(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const;
   // Starts the call; returns a std::future<std::int64_t> that holds the result
   // or the dispatch::Error.
   template <typename Deferred = void>
-  auto async(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_future<std::int64_t, Deferred>(client, restock_stub::path, restock_stub::encode_request(sku), options, &restock_stub::decode_reply);
+  auto async(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_future<::std::int64_t, Deferred>(client, restock_stub::path, restock_stub::encode_request(sku), options, &restock_stub::decode_reply);
   }
 #if __cplusplus >= 202002L
   // co_await-able (a dispatch::Awaitable<std::int64_t>); resumes on the transport's
   // completion, throws dispatch::Error. The request is encoded now, so the
   // arguments need not outlive the co_await.
   template <typename Deferred = void>
-  auto co(::dispatch::Client& client, const std::string& sku, const ::dispatch::CallOptions& options = {}) const {
-    return ::dispatch::stub::call_awaitable<std::int64_t, Deferred>(client, restock_stub::path, restock_stub::encode_request(sku), options, &restock_stub::decode_reply);
+  auto co(::dispatch::Client& client, const ::std::string& sku, const ::dispatch::CallOptions& options = {}) const {
+    return ::dispatch::stub::call_awaitable<::std::int64_t, Deferred>(client, restock_stub::path, restock_stub::encode_request(sku), options, &restock_stub::decode_reply);
   }
 #endif
   // Hands the call to a durable scheduler; once the scheduler has persisted
   // it, its handle (dispatch/durable/dispatched.h): id(), and wait() or
   // co_await (C++20) for the std::int64_t or the call's dispatch::Error.
   // The handle refers to `client`, which must outlive it (and not move).
-  ::dispatch::Result<::dispatch::Dispatched<std::int64_t>> dispatch(::dispatch::DispatchClient& client, const std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
+  ::dispatch::Result<::dispatch::Dispatched<::std::int64_t>> dispatch(::dispatch::DispatchClient& client, const ::std::string& sku, const ::dispatch::DispatchOptions& options = {}) const;
   // The call as a workflow awaits it (dispatch/workflow/workflow.h): made
   // durably by the scheduler, giving the result or the dispatch::Error.
-  ::dispatch::DurableCall<std::int64_t> call(const std::string& sku) const;
+  ::dispatch::DurableCall<::std::int64_t> call(const ::std::string& sku) const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request(const std::string& sku);
+  static ::dispatch::Result<::std::string> encode_request(const ::std::string& sku);
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<std::int64_t> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<::std::int64_t> decode_reply(::dispatch::Result<::std::string> reply);
 } restock{};
 
 // ::flows::recount, served as flows.recount at /flows.ApiService/recount.
@@ -310,17 +310,17 @@ inline constexpr struct recount_stub {
   // durably by the scheduler, giving the result or the dispatch::Error.
   ::dispatch::DurableCall<void> call() const;
   // The request message's bytes (e.g. for DispatchClient::dispatch_batch).
-  static ::dispatch::Result<std::string> encode_request();
+  static ::dispatch::Result<::std::string> encode_request();
   // The call's result from its reply: the transport's error, or the
   // response message's bytes decoded (an internal error if they are not one).
-  static ::dispatch::Result<void> decode_reply(::dispatch::Result<std::string> reply);
+  static ::dispatch::Result<void> decode_reply(::dispatch::Result<::std::string> reply);
 } recount{};
 
 // The server half (in api.dispatch.server.cc): every function above, for a
 // dispatch::DispatchTable.
 const ::dispatch::Service& api_service();
 // The serialized google.protobuf.FileDescriptorProto of api.proto.
-std::string_view api_file_descriptor();
+::std::string_view api_file_descriptor();
 
 }  // namespace flows::remote
 

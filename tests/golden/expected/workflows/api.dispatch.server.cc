@@ -23,30 +23,30 @@
 namespace flows::remote {
 namespace {
 
-::dispatch::Result<std::string> price_handler(const ::dispatch::MethodCall& call) {
+::dispatch::Result<::std::string> price_handler(const ::dispatch::MethodCall& call) {
   ::flows::remote::PriceRequest request;
   auto decoded = ::flows::api_wire::decode(call.request, &request);
-  if (!decoded.ok()) return std::move(decoded).error();
-  return ::flows::api_wire::encode(::flows::remote::PriceResponse{::flows::price(std::move(request.sku))});
+  if (!decoded.ok()) return ::std::move(decoded).error();
+  return ::flows::api_wire::encode(::flows::remote::PriceResponse{::flows::price(::std::move(request.sku))});
 }
 
 // ::flows::checkout is a workflow: the Dispatch protocol's Run runs it (a first run
 // or a resume), its direct route refuses (docs/workflows.md).
-::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> checkout_start(std::string_view input) {
+::dispatch::Result<::std::unique_ptr<::dispatch::workflow::Instance>> checkout_start(::std::string_view input) {
   return ::dispatch::workflow::start_instance<::flows::remote::CheckoutRequest, ::flows::Receipt>(
       input, &::flows::api_wire::decode,
-      [](::flows::remote::CheckoutRequest& request) { return ::flows::checkout(std::move(request.order), std::move(request.skus)); },
-      [](::flows::Receipt&& result) { return ::flows::api_wire::encode(::flows::remote::CheckoutResponse{std::move(result)}); });
+      [](::flows::remote::CheckoutRequest& request) { return ::flows::checkout(::std::move(request.order), ::std::move(request.skus)); },
+      [](::flows::Receipt&& result) { return ::flows::api_wire::encode(::flows::remote::CheckoutResponse{::std::move(result)}); });
 }
 const ::dispatch::workflow::Definition checkout_workflow{"flows.checkout", "bc3485ef36059747",
     "flows.CheckoutRequest", "flows.CheckoutResponse", &checkout_start};
 
 // ::flows::tick is a workflow: the Dispatch protocol's Run runs it (a first run
 // or a resume), its direct route refuses (docs/workflows.md).
-::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> tick_start(std::string_view input) {
+::dispatch::Result<::std::unique_ptr<::dispatch::workflow::Instance>> tick_start(::std::string_view input) {
   return ::dispatch::workflow::start_instance<::flows::remote::NightlyRequest, void>(
       input, &::flows::api_wire::decode,
-      [](::flows::remote::NightlyRequest& request) { return ::flows::tick(std::move(request.note), std::move(request.round)); },
+      [](::flows::remote::NightlyRequest& request) { return ::flows::tick(::std::move(request.note), ::std::move(request.round)); },
       [] { return ::flows::api_wire::encode(::flows::remote::NightlyResponse{}); });
 }
 const ::dispatch::workflow::Definition tick_workflow{"flows.nightly", "502ef8a40d17e92a",
@@ -55,11 +55,11 @@ const ::dispatch::workflow::Definition tick_workflow{"flows.nightly", "502ef8a40
 // ::flows::restock is a workflow: the Dispatch protocol's Run runs it (a first run
 // or a resume), its direct route refuses (docs/workflows.md).
 // Its version is pinned by its annotation, not generated from its signature.
-::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> restock_start(std::string_view input) {
-  return ::dispatch::workflow::start_instance<::flows::remote::RestockV2Request, std::int64_t>(
+::dispatch::Result<::std::unique_ptr<::dispatch::workflow::Instance>> restock_start(::std::string_view input) {
+  return ::dispatch::workflow::start_instance<::flows::remote::RestockV2Request, ::std::int64_t>(
       input, &::flows::api_wire::decode,
-      [](::flows::remote::RestockV2Request& request) { return ::flows::restock(std::move(request.sku)); },
-      [](std::int64_t&& result) { return ::flows::api_wire::encode(::flows::remote::RestockV2Response{std::move(result)}); });
+      [](::flows::remote::RestockV2Request& request) { return ::flows::restock(::std::move(request.sku)); },
+      [](::std::int64_t&& result) { return ::flows::api_wire::encode(::flows::remote::RestockV2Response{::std::move(result)}); });
 }
 const ::dispatch::workflow::Definition restock_workflow{"flows.restock_v2", "3",
     "flows.RestockV2Request", "flows.RestockV2Response", &restock_start};
@@ -67,7 +67,7 @@ const ::dispatch::workflow::Definition restock_workflow{"flows.restock_v2", "3",
 // ::flows::recount is a workflow: the Dispatch protocol's Run runs it (a first run
 // or a resume), its direct route refuses (docs/workflows.md).
 // Its version is pinned by its annotation, not generated from its signature.
-::dispatch::Result<std::unique_ptr<::dispatch::workflow::Instance>> recount_start(std::string_view input) {
+::dispatch::Result<::std::unique_ptr<::dispatch::workflow::Instance>> recount_start(::std::string_view input) {
   return ::dispatch::workflow::start_instance<::flows::remote::RecountRequest, void>(
       input, &::flows::api_wire::decode,
       [](::flows::remote::RecountRequest&) { return ::flows::recount(); },
@@ -91,7 +91,7 @@ const ::dispatch::Method kMethods[] = {
 }  // namespace
 
 const ::dispatch::Service& api_service() {
-  static const ::dispatch::Service service{"flows", "ApiService", kMethods, std::size(kMethods), api_file_descriptor(),
+  static const ::dispatch::Service service{"flows", "ApiService", kMethods, ::std::size(kMethods), api_file_descriptor(),
       // Served with the Dispatch protocol's Run, so a scheduler can drive it.
       &::dispatch::function_service()};
   return service;
