@@ -42,6 +42,32 @@ std::optional<std::int64_t> duration_ms(const std::string& text) {
 
 bool is_expire(const std::string& name) { return name == "expire_after_write" || name == "expire_after_invoke"; }
 
+// The attribute a misspelt `dispatch::<name>` most likely meant: the one a
+// few edits away (`event_` is event, `fass` faas), else function, the usual.
+std::string closest_attribute(const std::string& name) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+        diagonal = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best = "function";
+  size_t best_distance = std::max<size_t>(1, name.size() / 3) + 1;
+  for (const char* known : {"function", "event", "faas", "expire_after_write", "expire_after_invoke"}) {
+    size_t d = distance(name, known);
+    if (d < best_distance) best = known, best_distance = d;
+  }
+  return best;
+}
+
 }  // namespace
 
 AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) {
@@ -312,7 +338,8 @@ AnnotationScan scan_annotations(std::string_view text, std::vector<Token> toks) 
       if (is(j, "...")) ++j;
       if (ns != "dispatch") continue;
       if (name != "function" && name != "event" && name != "faas" && !is_expire(name)) {
-        error(toks[name_tok].loc, "unknown attribute 'dispatch::" + name + "'; did you mean 'dispatch::function'?");
+        error(toks[name_tok].loc, "unknown attribute 'dispatch::" + name + "'; did you mean 'dispatch::" + closest_attribute(name) +
+                                      "'?");
         continue;
       }
       Annotation a;

@@ -117,6 +117,13 @@ TEST(AnnotationScanner, MisspelledAttributeAfterUsing) {
                                      "'dispatch::function'?"));
 }
 
+TEST(AnnotationScanner, MisspelledAttributeSuggestsTheClosest) {
+  EXPECT_THAT(errors(scan("[[dispatch::event_]] void f();\n")),
+              ElementsAre("api.h:1:13: error: unknown attribute 'dispatch::event_'; did you mean 'dispatch::event'?"));
+  EXPECT_THAT(errors(scan("[[dispatch::fass(\"x\")]] void f();\n")),
+              ElementsAre("api.h:1:13: error: unknown attribute 'dispatch::fass'; did you mean 'dispatch::faas'?"));
+}
+
 TEST(AnnotationScanner, ReadsEventAndFaasAnnotations) {
   AnnotationScan s = scan(
       "[[dispatch::event]] void any(int x);\n"
