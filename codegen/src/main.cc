@@ -212,6 +212,14 @@ int run(int argc, char** argv) {
     return 1;
   }
 
+  // Not an error (a header may be generated before its first function is
+  // annotated), but most likely a mistake: the annotation in a macro or an
+  // #if'd-out block, or the wrong header named.
+  for (const Model& m : models)
+    if (m.functions.empty() && m.stateful.empty() && m.faas.empty())
+      std::cerr << m.input << ": warning: no function is annotated with [[dispatch::function]], "
+                << "[[dispatch::event]] or [[dispatch::faas]]; the generated files declare nothing to call\n";
+
   if (opt.dump_model) {
     std::cout << models_to_json(models);
     return 0;

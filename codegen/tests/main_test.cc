@@ -231,6 +231,15 @@ TEST(Cli, MultipleHeadersOneModelEach) {
   EXPECT_THAT(read_file(dir.path() / "out" / "b.proto"), HasSubstr("package b;"));
 }
 
+TEST(Cli, AHeaderWithoutAnnotatedFunctionsIsAWarning) {
+  TempDir dir;
+  dir.write("a.h", "#pragma once\nnamespace a { void ping(); }\n");
+  Outcome r = run(dir, "--out-dir out a.h");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "a.h: warning: no function is annotated with [[dispatch::function]], [[dispatch::event]] or "
+                   "[[dispatch::faas]]; the generated files declare nothing to call\n");
+}
+
 TEST(Cli, DumpModelIsJsonAndWritesNothing) {
   TempDir dir;
   write_shop(dir);
