@@ -4,6 +4,7 @@
 #include "decl_walker.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
 #include <set>
@@ -526,6 +527,13 @@ class DeclWalker {
       return;
     }
 
+    if (f.name.rfind("operator", 0) == 0 && f.name.size() > 8 &&
+        !(std::isalnum(static_cast<unsigned char>(f.name[8])) || f.name[8] == '_')) {
+      error(f.loc, "function '" + f.name + "' is an operator, and a remote function needs a name (its stub is "
+                   "an object named after it); annotate a named function that calls it instead, e.g. "
+                   "[[dispatch::function]] T plus(const T& a, const T& b) { return a + b; }");
+      return;
+    }
     size_t errors_before = errors_.size();
     std::vector<Scope> scopes = scopes_of(fn);
     if (in_anonymous_namespace(scopes) || clang_getCursorLinkage(fn) != CXLinkage_External) {

@@ -372,7 +372,12 @@ std::vector<Diagnostic> assign_names(Model& model, const NamingOptions& options)
       std::map<std::string, const TypeRef*> fields;
       for (const TypeRef& a : t.args) {
         auto [it, inserted] = fields.emplace(variant_field(model, a), &a);
-        if (!inserted)
+        if (!inserted && wire_shape(*it->second) != wire_shape(a))
+          error(loc, what + ": in '" + t.cpp + "', alternatives '" + it->second->cpp + "' and '" + a.cpp +
+                         "' would both be the oneof field '" + it->first + "' (their proto names, '" +
+                         type_name(model, *it->second) + "' and '" + type_name(model, a) +
+                         "', are alike in lower snake case); rename one of the types");
+        else if (!inserted)
           error(loc, what + ": in '" + t.cpp + "', alternatives '" + it->second->cpp + "' and '" + a.cpp +
                          "' have one wire type (" + type_name(model, a) +
                          "), so a decoded value could not say which it holds; keep one of them");

@@ -104,6 +104,24 @@ TEST(FrontendReject, DefaultArgumentUsingAMacroStillDefinedIsFine) {
   EXPECT_THAT(formatted(p.errors), IsEmpty());
 }
 
+TEST(FrontendReject, Operator) {
+  expect_error("struct S { int a; };\n[[dispatch::function]] S operator+(S a, S b);\n", 2, 26,
+               "function 'operator+' is an operator, and a remote function needs a name (its stub is an object "
+               "named after it); annotate a named function that calls it instead, e.g. [[dispatch::function]] T "
+               "plus(const T& a, const T& b) { return a + b; }");
+}
+
+TEST(FrontendReject, VariantAlternativesWhoseOneofFieldNamesClash) {
+  expect_error("#include <variant>\n"
+               "struct Foo { struct Bar { int a; }; };\n"
+               "struct FooBar { int c; };\n"
+               "[[dispatch::function]] void f(std::variant<Foo::Bar, FooBar> x);\n",
+               4, 62,
+               "parameter 'x': in 'std::variant<::Foo::Bar, ::FooBar>', alternatives '::Foo::Bar' and '::FooBar' "
+               "would both be the oneof field 'foo_bar_value' (their proto names, 'Foo_Bar' and 'FooBar', are alike "
+               "in lower snake case); rename one of the types");
+}
+
 TEST(FrontendReject, Variadic) {
   expect_error("[[dispatch::function]] void f(int a, ...);\n", 1, 29,
                "function 'f' is variadic; variadic arguments cannot cross a process boundary");
