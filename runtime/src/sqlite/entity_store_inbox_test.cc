@@ -72,7 +72,8 @@ class EntityInboxTest : public ::testing::Test {
   }
 
   // The store closed, its entity tables as step 7 left them (names as
-  // text, no sf_names), empty, and the file at version 7.
+  // text, no sf_names), empty, calls without step 9's restarts, and the
+  // file at version 7.
   void back_to_step_seven() {
     store_.reset();
     raw("DROP TABLE sf_inbox; DROP TABLE sf_entities; DROP TABLE sf_state; DROP TABLE sf_names; "
@@ -90,6 +91,7 @@ class EntityInboxTest : public ::testing::Test {
         "type_name TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER NOT NULL DEFAULT 0, "
         "PRIMARY KEY (fn_type, entity_id, name)) WITHOUT ROWID; "
         "CREATE INDEX sf_state_expiry ON sf_state(expires_at) WHERE expires_at > 0; "
+        "ALTER TABLE calls DROP COLUMN restarts; "
         "PRAGMA user_version = 7;");
   }
 
