@@ -142,12 +142,12 @@ class DeclWalker {
     return found;
   }
 
-  // The spellings of a declaration's tokens (libclang has no query for
+  // The spellings of the tokens in `range` (libclang has no query for
   // `= delete` on a free function, nor for `consteval`).
-  std::vector<std::string> token_spellings(CXCursor c) {
+  std::vector<std::string> token_spellings(CXSourceRange range) {
     CXToken* tokens = nullptr;
     unsigned count = 0;
-    clang_tokenize(tu_, clang_getCursorExtent(c), &tokens, &count);
+    clang_tokenize(tu_, range, &tokens, &count);
     std::vector<std::string> out;
     for (unsigned i = 0; i < count; ++i) out.push_back(take(clang_getTokenSpelling(tu_, tokens[i])));
     clang_disposeTokens(tu_, tokens, count);
@@ -158,19 +158,14 @@ class DeclWalker {
     const unsigned end = offset_of(clang_getRangeEnd(clang_getCursorExtent(fn)));
     size_t size = 0;
     clang_getFileContents(tu_, main_file_, &size);
-    CXSourceRange after = clang_getRange(clang_getLocationForOffset(tu_, main_file_, end),
-                                         clang_getLocationForOffset(tu_, main_file_, unsigned(std::min<size_t>(size, end + 64))));
-    CXToken* tokens = nullptr;
-    unsigned count = 0;
-    clang_tokenize(tu_, after, &tokens, &count);
-    std::vector<std::string> t;
-    for (unsigned i = 0; i < count; ++i) t.push_back(take(clang_getTokenSpelling(tu_, tokens[i])));
-    clang_disposeTokens(tu_, tokens, count);
+    const unsigned until = unsigned(std::min<size_t>(size, end + 64));
+    const std::vector<std::string> t = token_spellings(clang_getRange(
+        clang_getLocationForOffset(tu_, main_file_, end), clang_getLocationForOffset(tu_, main_file_, until)));
     return t.size() >= 2 && t[0] == "=" && t[1] == "delete";
   }
   // `consteval` among the specifiers, before the parameter list.
   bool is_consteval(CXCursor fn) {
-    for (const std::string& t : token_spellings(fn)) {
+    for (const std::string& t : token_spellings(clang_getCursorExtent(fn))) {
       if (t == "(") return false;
       if (t == "consteval") return true;
     }

@@ -91,13 +91,10 @@ RunStatus status_for_transport_error(const Error& error) noexcept {
     // by the spec's table, retried the same.)
     case Code::unavailable: return RunStatus::tcp_error;
     case Code::deadline_exceeded: return RunStatus::timeout;
-    default: break;
-  }
-  // A Connect error body: its code stands for the HTTP status the Connect
-  // protocol answers it with, and the spec maps that status. So aborted
-  // (409) and canceled (499) are final, although a function that throws
-  // them is retried (run_status_for): they came before any function ran.
-  switch (error.code()) {
+    // A Connect error body: its code stands for the HTTP status the Connect
+    // protocol answers it with, and the spec maps that status. So aborted
+    // (409) and canceled (499) are final, although a function that throws
+    // them is retried (run_status_for): they came before any function ran.
     case Code::invalid_argument:
     case Code::failed_precondition:
     case Code::out_of_range: return status_for_http(400);

@@ -32,6 +32,7 @@ namespace pb = google::protobuf;
 
 constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com";
 
+using transport::find_list_item;
 using transport::iequals_ascii;
 using transport::trim_ows;
 
@@ -73,22 +74,21 @@ std::optional<Encoding> encoding_from_content_type(std::string_view content_type
   if (!iequals_ascii(media, kJsonContentType)) return std::nullopt;
   // JSON is UTF-8 (RFC 8259 8.1): a charset naming anything else is a
   // content type this side does not read, as connect-go has it.
-  std::string_view params =
+  const std::string_view params =
       semicolon == std::string_view::npos ? std::string_view() : content_type.substr(semicolon + 1);
-  while (!params.empty()) {
-    const std::size_t next = params.find(';');
-    const std::string_view param = trim_ows(params.substr(0, next));
-    const std::size_t eq = param.find('=');
-    if (eq != std::string_view::npos && iequals_ascii(trim_ows(param.substr(0, eq)), "charset")) {
-      std::string_view charset = trim_ows(param.substr(eq + 1));
-      if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
-        charset = charset.substr(1, charset.size() - 2);
-      }
-      if (!iequals_ascii(charset, "utf-8") && !iequals_ascii(charset, "utf8")) return std::nullopt;
-    }
-    if (next == std::string_view::npos) break;
-    params.remove_prefix(next + 1);
-  }
+  const bool other_charset = find_list_item(
+      params,
+      [](std::string_view param) {
+        const std::size_t eq = param.find('=');
+        if (eq == std::string_view::npos || !iequals_ascii(trim_ows(param.substr(0, eq)), "charset")) return false;
+        std::string_view charset = trim_ows(param.substr(eq + 1));
+        if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
+          charset = charset.substr(1, charset.size() - 2);
+        }
+        return !iequals_ascii(charset, "utf-8") && !iequals_ascii(charset, "utf8");
+      },
+      ';');
+  if (other_charset) return std::nullopt;
   return Encoding::json;
 }
 

@@ -24,15 +24,16 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
 
 // Calls `f` with each item of a comma-separated list (an HTTP field's list,
 // RFC 9110 5.6.1), its optional whitespace trimmed, empty items skipped,
-// until `f` returns true; returns whether one did.
+// until `f` returns true; returns whether one did. With `separator` ';',
+// the parameters after a media type or a list item (`charset=utf-8`, `q=0`).
 template <typename F>
-bool find_list_item(std::string_view list, F&& f) {
+bool find_list_item(std::string_view list, F&& f, char separator = ',') {
   while (!list.empty()) {
-    const std::size_t comma = list.find(',');
-    const std::string_view item = trim_ows(list.substr(0, comma));
+    const std::size_t end = list.find(separator);
+    const std::string_view item = trim_ows(list.substr(0, end));
     if (!item.empty() && f(item)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+    if (end == std::string_view::npos) break;
+    list.remove_prefix(end + 1);
   }
   return false;
 }

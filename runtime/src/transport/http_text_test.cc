@@ -33,6 +33,10 @@ TEST(HttpText, ListItemsAreTrimmedAndEmptyOnesSkipped) {
     return item == "b";
   }));
   EXPECT_EQ(seen, (std::vector<std::string_view>{"a", "b"}));
+  // Parameters: the same walk over ';'.
+  seen.clear();
+  EXPECT_FALSE(find_list_item(" charset=utf-8 ;; q=0,x ", all, ';'));
+  EXPECT_EQ(seen, (std::vector<std::string_view>{"charset=utf-8", "q=0,x"}));
 }
 
 TEST(HttpText, HexDigitsHaveTheirValuesAndNothingElseHasOne) {

@@ -67,16 +67,16 @@ std::optional<Coding> coding_of(std::string_view value) {
 // "q=0.000"): RFC 9110 12.4.2, "not acceptable".
 bool weighs_zero(std::string_view params) {
   bool zero = false;
-  while (!params.empty()) {
-    const std::size_t semi = params.find(';');
-    const std::string_view param = trim_ows(params.substr(0, semi));
-    if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
-      const std::string_view weight = trim_ows(param.substr(2));
-      zero = !weight.empty() && weight.find_first_not_of("0.") == std::string_view::npos;
-    }
-    if (semi == std::string_view::npos) break;
-    params.remove_prefix(semi + 1);
-  }
+  find_list_item(
+      params,
+      [&](std::string_view param) {
+        if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+          const std::string_view weight = trim_ows(param.substr(2));
+          zero = !weight.empty() && weight.find_first_not_of("0.") == std::string_view::npos;
+        }
+        return false;  // the last weight counts
+      },
+      ';');
   return zero;
 }
 
@@ -357,24 +357,20 @@ std::optional<Response> RequestHandler::refuse_unread(beast::error_code ec) cons
 }
 
 std::optional<Response> RequestHandler::refuse_head(Request& req) const {
+  // Refused as any request is (counted, logged), and the connection closed.
   auto refuse = [&](Code code, std::string message, http::status status) {
-    count_rejected(Protocol::connect, code);
-    if (options_.logger.enabled(LogLevel::warn)) {
-      options_.logger.log(LogLevel::warn, "rejected " + std::string(req.method_string()) + " " +
-                                              std::string(req.target().substr(0, 200)) + ": " +
-                                              std::to_string(static_cast<int>(status)) + " " + message);
-    }
-    return error_response(Error(code, std::move(message)), status, /*keep_alive=*/false);
+    Response refused = reject(req, Error(code, std::move(message)), status);
+    refused.keep_alive(false);
+    return refused;
   };
   // RFC 9112 6.1 and 6.3: the codings of every Transfer-Encoding line, in
   // order; chunked must be the last and come once.
-  int codings = 0, chunked = 0;
+  int chunked = 0;
   bool chunked_last = false;
   std::string other;
   for (auto [it, end] = req.equal_range(http::field::transfer_encoding); it != end; ++it) {
     find_list_item(view(it->value()), [&](std::string_view item) {
       const std::string_view name = trim_ows(item.substr(0, item.find(';')));
-      ++codings;
       chunked_last = beast::iequals(beast::string_view(name.data(), name.size()), "chunked");
       if (chunked_last) {
         ++chunked;
@@ -385,7 +381,7 @@ std::optional<Response> RequestHandler::refuse_head(Request& req) const {
     });
   }
   if (req.count(http::field::transfer_encoding) != 0) {
-    if (codings == 0 || !chunked_last || chunked > 1) {
+    if (!chunked_last || chunked > 1) {
       return refuse(Code::invalid_argument,
                     "Transfer-Encoding '" + std::string(req[http::field::transfer_encoding].substr(0, 100)) +
                         "' does not end in chunked exactly once, so the request's length cannot be known "

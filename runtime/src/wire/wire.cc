@@ -99,11 +99,12 @@ bool split_double(double ticks, std::int64_t num, std::int64_t den, Timespan* ou
   return true;
 }
 
-// seconds+nanos -> ticks of num/den seconds, truncated toward zero.
 std::string describe(const Timespan& t) {
   return std::to_string(t.seconds) + " s " + std::to_string(t.nanos) + " ns";
 }
 
+// seconds+nanos -> the tick of num/den seconds that encodes to exactly it
+// (split_ticks), or false with why.
 bool join_ticks(const Timespan& t, std::int64_t num, std::int64_t den, i128* ticks,
                 std::string* why) {
   if (num <= 0 || den <= 0) {
@@ -126,8 +127,7 @@ bool join_ticks(const Timespan& t, std::int64_t num, std::int64_t den, i128* tic
   const i128 candidates[] = {whole, rest > 0 ? whole + 1 : rest < 0 ? whole - 1 : whole};
   for (i128 tick : candidates) {
     i128 back;
-    if (__builtin_mul_overflow(tick, unit / kNanosPerSecond, &back)) continue;
-    if (__builtin_mul_overflow(back, static_cast<i128>(kNanosPerSecond), &back)) continue;
+    if (__builtin_mul_overflow(tick, unit, &back)) continue;
     if (back / den == total) {
       *ticks = tick;
       return true;
