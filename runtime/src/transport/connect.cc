@@ -175,14 +175,21 @@ Result<GetQuery> parse_get_query(std::string_view query) {
                                         "encoding=json"));
   }
   out.encoding = *encoding == "json" ? Encoding::json : Encoding::proto;
+  // The protocol makes message required, as connect-go holds it; an
+  // empty one (message=) is the empty request.
+  if (!message) {
+    return Error(Code::invalid_argument,
+                 "a GET call carries its request in the query's message parameter, and this query has none "
+                 "(message= for the empty message)");
+  }
   // "Other values for the base64 parameter will simply be ignored" (the
   // Connect protocol): only 1 means base64.
-  if (message && base64 && *base64 == "1") {
+  if (base64 && *base64 == "1") {
     auto decoded = security::detail::base64url_decode(*message);
     if (!decoded) return Error(Code::invalid_argument, "the query's message is not URL-safe base64 (base64=1)");
     message = std::move(decoded);
   }
-  if (message) out.message = std::move(*message);
+  out.message = std::move(*message);
   if (compression && *compression != "identity") out.compression = std::move(*compression);
   return out;
 }

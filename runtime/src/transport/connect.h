@@ -50,7 +50,7 @@ struct GetQuery {
 };
 // invalid_argument naming the problem for a query that is not one (a bad
 // %-escape, base64 that does not decode, `connect` other than v1, a
-// parameter given twice); unimplemented for `encoding` missing or not
+// parameter given twice, no `message`); unimplemented for `encoding` missing or not
 // proto or json.
 Result<GetQuery> parse_get_query(std::string_view query);
 

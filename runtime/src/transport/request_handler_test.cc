@@ -256,7 +256,7 @@ TEST_F(RequestHandlerTest, ConnectGetCallsFunctionsWithoutSideEffects) {
                  base64url(grpc::gzip_compress(bytes))));
   EXPECT_EQ(r.result_int(), 200u) << r.body();
   EXPECT_EQ(r.body(), bytes);
-  r = answer(get("/t.TService/echo?encoding=proto"));  // no message: the empty one
+  r = answer(get("/t.TService/echo?encoding=proto&message="));  // the empty message
   EXPECT_EQ(r.result_int(), 200u) << r.body();
   EXPECT_EQ(r.body(), "");
 
@@ -269,6 +269,8 @@ TEST_F(RequestHandlerTest, ConnectGetCallsFunctionsWithoutSideEffects) {
       {"/t.TService/echo?message=x", 415, "unimplemented"},
       {"/t.TService/echo?encoding=xml&message=x", 415, "unimplemented"},
       {"/t.TService/echo?encoding=proto&connect=v2", 400, "invalid_argument"},
+      {"/t.TService/echo?encoding=proto", 400, "invalid_argument"},  // message is required
+      {"/t.TService/echo?encoding=json&base64=1", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=proto&message=%zz", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=proto&message=%4", 400, "invalid_argument"},
       {"/t.TService/echo?encoding=proto&message=a&message=b", 400, "invalid_argument"},
