@@ -243,11 +243,13 @@ int run(int argc, char** argv) {
       return usage_error("two headers generate '" + f.path + "'; give them different file names");
 
   std::filesystem::path out_dir(*opt.out_dir);
-  for (const OutputFile& f : outputs) write_if_changed(out_dir / f.path, f.content);
+  std::vector<FileToWrite> files;
+  for (OutputFile& f : outputs) files.push_back({out_dir / f.path, std::move(f.content)});
   if (opt.depfile) {
     std::string target = (out_dir / outputs.front().path).string();
-    write_if_changed(*opt.depfile, make_depfile(target, std::vector<std::string>(deps.begin(), deps.end())));
+    files.push_back({*opt.depfile, make_depfile(target, std::vector<std::string>(deps.begin(), deps.end()))});
   }
+  write_all_if_changed(files);
   return 0;
 }
 

@@ -10,9 +10,17 @@
 
 namespace dispatch::gen {
 
-// Writes `content` to `path` (creating directories) unless the file already
-// holds exactly that; returns whether it wrote. Throws std::runtime_error
-// naming the path on I/O failure.
+struct FileToWrite {
+  std::filesystem::path path;
+  std::string content;
+};
+
+// Writes each file (creating directories) unless it already holds exactly
+// its content, all or none: when one cannot be written (a name too long, a
+// full disk), none has changed. Returns how many it wrote; throws
+// std::runtime_error naming the path on I/O failure.
+std::size_t write_all_if_changed(const std::vector<FileToWrite>& files);
+// One file the same way; returns whether it wrote.
 bool write_if_changed(const std::filesystem::path& path, const std::string& content);
 
 // "target: dep1 \\\n  dep2\n" with Make escaping (space, '#', '$').

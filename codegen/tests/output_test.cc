@@ -30,6 +30,34 @@ TEST(Output, UnwritablePathIsAnErrorNamingIt) {
   }
 }
 
+// A header stem near the file system's name limit: the longest generated
+// name fails. Nothing is written then, not even the names that would fit,
+// and no ".tmp" is left behind.
+TEST(Output, AFileThatCannotBeWrittenLeavesEveryFileAsItWas) {
+  TempDir dir;
+  dir.write("kept.h", "old");
+  const std::filesystem::path too_long = dir.path() / (std::string(300, 'n') + ".h");
+  const std::vector<FileToWrite> files = {{dir.path() / "kept.h", "new"},
+                                          {dir.path() / "sub" / "fresh.proto", "fresh"},
+                                          {too_long, "never"}};
+  try {
+    write_all_if_changed(files);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(std::string(300, 'n')), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(dir.path() / "kept.h"), "old");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "sub" / "fresh.proto"));
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+  }
+  // Without the bad one, both are written, and a second run writes none.
+  EXPECT_EQ(write_all_if_changed({files[0], files[1]}), 2u);
+  EXPECT_EQ(read_file(dir.path() / "kept.h"), "new");
+  EXPECT_EQ(read_file(dir.path() / "sub" / "fresh.proto"), "fresh");
+  EXPECT_EQ(write_all_if_changed({files[0], files[1]}), 0u);
+}
+
 TEST(Output, MakeEscaping) {
   EXPECT_EQ(escape_for_make("a b#c$d"), "a\\ b\\#c$$d");
   EXPECT_EQ(make_depfile("out/api.h", {"my dir/api.h", "/usr/include/c++/12/vector"}),
