@@ -3,6 +3,7 @@
 
 #include "security/base64.h"
 #include "transport/http_text.h"
+#include "transport/json_check.h"
 #include "transport/json_fast.h"
 
 #include "dispatch/wire/wire.h"
@@ -16,7 +17,6 @@
 #include <google/protobuf/util/type_resolver.h>
 #include <google/protobuf/type.pb.h>
 #include <google/protobuf/util/type_resolver_util.h>
-#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <mutex>
@@ -404,51 +404,17 @@ Result<std::unique_ptr<JsonCodec>> JsonCodec::create(std::string_view file_descr
   return std::unique_ptr<JsonCodec>(new JsonCodec(std::move(state)));
 }
 
-namespace {
-
-// Where `json` breaks RFC 8259 (nlohmann's words, with line and column),
-// or nullopt for a valid document. A SAX pass: nothing is built, and depth
-// costs no stack.
-std::optional<std::string> json_syntax_error(std::string_view json) {
-  struct Check final : nlohmann::json_sax<nlohmann::json> {
-    std::optional<std::string> error;
-    bool null() override { return true; }
-    bool boolean(bool) override { return true; }
-    bool number_integer(number_integer_t) override { return true; }
-    bool number_unsigned(number_unsigned_t) override { return true; }
-    bool number_float(number_float_t, const string_t&) override { return true; }
-    bool string(string_t&) override { return true; }
-    bool binary(binary_t&) override { return true; }
-    bool start_object(std::size_t) override { return true; }
-    bool key(string_t&) override { return true; }
-    bool end_object() override { return true; }
-    bool start_array(std::size_t) override { return true; }
-    bool end_array() override { return true; }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-      std::string what = e.what();
-      // "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
-      if (const auto bracket = what.find("] "); what.rfind("[json.exception", 0) == 0 && bracket != std::string::npos) {
-        what.erase(0, bracket + 2);
-      }
-      error = std::move(what);
-      return false;
-    }
-  } check;
-  nlohmann::json::sax_parse(json.begin(), json.end(), &check);
-  return check.error;
-}
-
-}  // namespace
-
 Result<std::string> JsonCodec::to_binary(std::string_view type, std::string_view json) const {
   if (auto fast = state_->fast->to_binary(type, json)) return std::move(*fast);
-  if (state_->pool.FindMessageTypeByName(std::string(type)) == nullptr) {
+  const pb::Descriptor* descriptor = state_->pool.FindMessageTypeByName(std::string(type));
+  if (descriptor == nullptr) {
     return Error(Code::internal, "message type '" + std::string(type) + "' is not in the service's descriptor");
   }
   // protobuf 3.21's parser takes what is not JSON (a trailing comma,
-  // unquoted or single-quoted names): held to RFC 8259 first, as
-  // connect-go and connect-es are.
-  if (auto wrong = json_syntax_error(json)) {
+  // unquoted or single-quoted names) and values of the wrong shape (an
+  // object for a list, "01" for a number): held to RFC 8259 and the proto3
+  // JSON mapping first, as connect-go and connect-es are.
+  if (auto wrong = detail::json_request_problem(json, *descriptor)) {
     return Error(Code::invalid_argument, "request body is not valid JSON for " + std::string(type) + ": " + *wrong);
   }
   std::string url = std::string(kTypeUrlPrefix) + "/" + std::string(type);
