@@ -150,10 +150,17 @@ std::string shapes_descriptor() {
       field { name: "values" number: 8 type: TYPE_MESSAGE type_name: ".google.protobuf.Value" label: LABEL_REPEATED json_name: "values" }
       field { name: "extra" number: 9 type: TYPE_MESSAGE type_name: ".google.protobuf.Struct" label: LABEL_OPTIONAL json_name: "extra" }
       field { name: "names" number: 10 type: TYPE_STRING label: LABEL_REPEATED json_name: "names" }
+      field { name: "tally" number: 11 type: TYPE_MESSAGE type_name: ".j.Order.TallyEntry" label: LABEL_REPEATED json_name: "tally" }
       nested_type {
         name: "BySkuEntry"
         field { name: "key" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL json_name: "key" }
         field { name: "value" number: 2 type: TYPE_MESSAGE type_name: ".j.Item" label: LABEL_OPTIONAL json_name: "value" }
+        options { map_entry: true }
+      }
+      nested_type {
+        name: "TallyEntry"
+        field { name: "key" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL json_name: "key" }
+        field { name: "value" number: 2 type: TYPE_INT64 label: LABEL_OPTIONAL json_name: "value" }
         options { map_entry: true }
       }
     }
@@ -174,7 +181,7 @@ TEST(Connect, JsonCodecHoldsValuesToTheirFieldsShapes) {
                "small": "7", "values": [null, 1, "x", [1, null], {"a": null}], "extra": {"k": [null, {}]},
                "names": [], "later": {"x": [null, "01", {"y": [[]]}]}})",
            R"({"counts": null, "items": null, "bySku": null, "price": "-Infinity", "total": "0"})",
-           R"({"price": "1.5e3", "by_sku": {"c": {"sku": "c"}}, "first": {"sku": "f", "qty": -1}})",
+           R"({"price": "1.5e3", "by_sku": {"c": {"sku": "c"}}, "first": {"sku": "f", "qty": -1}, "tally": {"a": "-3"}})",
        }) {
     auto r = (*codec)->to_binary("j.Order", good);
     EXPECT_TRUE(r.ok()) << good << " -> " << r.error().what();
@@ -192,19 +199,22 @@ TEST(Connect, JsonCodecHoldsValuesToTheirFieldsShapes) {
            Case{R"({"counts": [1, null]})", "field 'counts' holds null in its list"},
            Case{R"({"items": [{"sku": "a"}, null]})", "field 'items' holds null"},
            Case{R"({"names": [null]})", "field 'names' holds null"},
-           Case{R"({"first": {"qty": "01"}})", "field 'qty' is an integer; \"01\" is not a number"},
-           Case{R"({"total": "+1"})", "field 'total' is an integer; \"+1\""},
-           Case{R"({"small": " 7"})", "field 'small' is an integer"},
-           Case{R"({"counts": ["0x10"]})", "field 'counts' is an integer"},
-           Case{R"({"bySku": {"a": {"qty": "1 "}}})", "field 'qty' is an integer"},
-           Case{R"({"price": "+1.5"})", "field 'price' is a number; \"+1.5\" is neither"},
-           Case{R"({"price": ".5"})", "field 'price' is a number"},
-           Case{R"({"price": "nan"})", "field 'price' is a number"},
-           Case{R"({"counts": [[1]]})", "field 'counts' holds one value per element, not an array"},
-           Case{R"({"price": [1.5]})", "field 'price' holds one value, not an array"},
-           Case{R"({"total": {"v": 1}})", "field 'total' holds one value, not an object"},
-           Case{R"({"items": [[{"sku": "a"}]]})", "field 'items' holds a message per element: give an object"},
-           Case{R"({"first": [{"sku": "a"}]})", "field 'first' is a message: give an object"},
+           Case{R"({"first": {"qty": "01"}})", "field 'qty' holds integers; \"01\" is not a number"},
+           Case{R"({"total": "+1"})", "field 'total' holds integers; \"+1\""},
+           Case{R"({"small": " 7"})", "field 'small' holds integers"},
+           Case{R"({"counts": ["0x10"]})", "field 'counts' holds integers"},
+           Case{R"({"bySku": {"a": {"qty": "1 "}}})", "field 'qty' holds integers"},
+           Case{R"({"bySku": {"a": [{"qty": 1}]}})", "field 'bySku' holds messages: give an object for each"},
+           Case{R"({"tally": {"a": "01"}})", "field 'tally' holds integers"},
+           Case{R"({"tally": {"a": [1]}})", "field 'tally' holds single values, not an array inside it"},
+           Case{R"({"price": "+1.5"})", "field 'price' holds numbers; \"+1.5\" is neither"},
+           Case{R"({"price": ".5"})", "field 'price' holds numbers"},
+           Case{R"({"price": "nan"})", "field 'price' holds numbers"},
+           Case{R"({"counts": [[1]]})", "field 'counts' holds single values, not an array inside it"},
+           Case{R"({"price": [1.5]})", "field 'price' holds a single value, not an array"},
+           Case{R"({"total": {"v": 1}})", "field 'total' holds a single value, not an object"},
+           Case{R"({"items": [[{"sku": "a"}]]})", "field 'items' holds messages: give an object for each"},
+           Case{R"({"first": [{"sku": "a"}]})", "field 'first' holds a message: give an object"},
        }) {
     auto r = (*codec)->to_binary("j.Order", c.json);
     if (r.ok()) {

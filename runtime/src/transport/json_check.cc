@@ -112,8 +112,9 @@ class Check final : public nlohmann::json_sax<Json> {
   // something nobody here judges (an unknown field, inside a well-known type).
   struct Slot {
     enum As { whole, one, opaque } as = opaque;
-    const pb::FieldDescriptor* field = nullptr;
-    bool element = false;  // one value inside a list
+    const pb::FieldDescriptor* field = nullptr;  // whose type the value has
+    const pb::FieldDescriptor* named = nullptr;  // the field errors name (a map's own, not its value's)
+    enum Within { alone, list, map } within = alone;
   };
   enum class Scalar { null, string, other };
 
@@ -123,11 +124,11 @@ class Check final : public nlohmann::json_sax<Json> {
     switch (top.kind) {
       case Frame::in_message:
         if (top.field == nullptr) return {};
-        return {top.field->is_repeated() ? Slot::whole : Slot::one, top.field, false};
+        return {top.field->is_repeated() ? Slot::whole : Slot::one, top.field, top.field};
       case Frame::in_list:
-        return {Slot::one, top.field, true};
+        return {Slot::one, top.field, top.field, Slot::list};
       case Frame::in_map:
-        return {Slot::one, top.field->message_type()->map_value(), false};
+        return {Slot::one, top.field->message_type()->map_value(), top.field, Slot::map};
       case Frame::skipped:
         return {};
     }
@@ -151,16 +152,18 @@ class Check final : public nlohmann::json_sax<Json> {
                   ", not a single value");
     }
     const bool wkt = f.message_type() != nullptr && well_known(*f.message_type());
-    if (kind == Scalar::null && s.element && !wkt) return fail(name(f) + " holds null in its list; leave it out");
+    if (kind == Scalar::null && s.within == Slot::list && !wkt) {
+      return fail(name(*s.named) + " holds null in its list; leave it out");
+    }
     if (kind != Scalar::string) return true;
     if (is_integer(f.cpp_type()) && !is_json_number(text)) {
-      return fail(name(f) + " is an integer; \"" + std::string(text.substr(0, 40)) +
+      return fail(name(*s.named) + " holds integers; \"" + std::string(text.substr(0, 40)) +
                   "\" is not a number (a string holding one may not have a sign '+', leading zeros or spaces)");
     }
     const bool floating =
         f.cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE || f.cpp_type() == pb::FieldDescriptor::CPPTYPE_FLOAT;
     if (floating && text != "NaN" && text != "Infinity" && text != "-Infinity" && !is_json_number(text)) {
-      return fail(name(f) + " is a number; \"" + std::string(text.substr(0, 40)) +
+      return fail(name(*s.named) + " holds numbers; \"" + std::string(text.substr(0, 40)) +
                   "\" is neither a JSON number nor NaN, Infinity or -Infinity");
     }
     return true;
@@ -188,11 +191,11 @@ class Check final : public nlohmann::json_sax<Json> {
     if (f.message_type() != nullptr && well_known(*f.message_type())) return push({Frame::skipped});
     if (f.message_type() != nullptr) {
       if (object) return push({Frame::in_message, f.message_type()});
-      return fail(name(f) + (s.element ? " holds a message per element" : " is a message") +
-                  ": give an object, not an array");
+      return fail(name(*s.named) + " holds " + (s.within == Slot::alone ? "a message" : "messages") +
+                  ": give an object for each, not an array");
     }
-    return fail(name(f) + (s.element ? " holds one value per element" : " holds one value") + ", not " +
-                (object ? "an object" : "an array"));
+    return fail(name(*s.named) + " holds " + (s.within == Slot::alone ? "a single value" : "single values") +
+                ", not " + (object ? "an object" : "an array") + (s.within == Slot::alone ? "" : " inside it"));
   }
 
   bool close() {
