@@ -4,13 +4,15 @@
 // Whatever the fast path answers must be what protobuf answers: the same
 // message (to_binary) or the same text byte for byte (to_json). A decline
 // is always allowed, and then the codec's long way (protobuf's printer
-// behind a parse) must answer without hanging or crashing.
+// behind a parse) must answer without hanging or crashing. What the fast
+// path takes, the long way's JSON check (json_check.h) must take too.
 //
 // Not for: protobuf's own errors (declined input goes there unchanged).
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include "transport/json_check.h"
 #include "transport/json_fast_test_support.h"
 
 namespace {
@@ -36,6 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const auto expected = rig().protobuf_to_binary(type, input);
     if (!expected || !rig().same_message(type, *fast, *expected)) std::abort();
+    // The slow path's check must take whatever the fast path takes.
+    if (dispatch::connect::detail::json_request_problem(input, *rig().type(type))) std::abort();
   } else {
     const bool defaults = (mode & 2) != 0;
     const auto fast = rig().fast().to_json(type, input, defaults);

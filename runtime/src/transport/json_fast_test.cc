@@ -3,6 +3,7 @@
 // declines), random and reshaped JSON must parse to the same message (or
 // the fast path declines), and whatever protobuf refuses the fast path
 // declines. The counts printed show the fast path is taken on ordinary input.
+#include "transport/json_check.h"
 #include "transport/json_fast_test_support.h"
 
 #include <gtest/gtest.h>
@@ -338,6 +339,9 @@ void check_to_binary(const JsonFastRig& rig, const std::string& type, const std:
   }
   ++counts.fast;
   ASSERT_TRUE(expected.has_value()) << "fast path accepted what protobuf refuses: " << json;
+  // Either path, one answer: the slow path's check takes all the fast one does.
+  const auto problem = detail::json_request_problem(json, *rig.type(type));
+  ASSERT_FALSE(problem.has_value()) << "the fast path takes what json_check refuses (" << *problem << "): " << json;
   ASSERT_TRUE(rig.same_message(type, *fast, *expected)) << "different message for " << json;
 }
 
