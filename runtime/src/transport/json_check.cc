@@ -177,7 +177,9 @@ class Check final : public nlohmann::json_sax<Json> {
       ++stack_.back().depth;
       return true;
     }
-    if (stack_.empty()) return object ? push({Frame::in_message, &root_}) : push({Frame::skipped});
+    if (stack_.empty()) {
+      return object && !well_known(root_) ? push({Frame::in_message, &root_}) : push({Frame::skipped});
+    }
     const Slot s = slot();
     if (s.as == Slot::opaque) return push({Frame::skipped});
     const pb::FieldDescriptor& f = *s.field;
@@ -191,8 +193,9 @@ class Check final : public nlohmann::json_sax<Json> {
     if (f.message_type() != nullptr && well_known(*f.message_type())) return push({Frame::skipped});
     if (f.message_type() != nullptr) {
       if (object) return push({Frame::in_message, f.message_type()});
-      return fail(name(*s.named) + " holds " + (s.within == Slot::alone ? "a message" : "messages") +
-                  ": give an object for each, not an array");
+      return fail(name(*s.named) + (s.within == Slot::alone ? " holds a message: give an object"
+                                                             : " holds messages: give an object for each") +
+                  ", not an array");
     }
     return fail(name(*s.named) + " holds " + (s.within == Slot::alone ? "a single value" : "single values") +
                 ", not " + (object ? "an object" : "an array") + (s.within == Slot::alone ? "" : " inside it"));
