@@ -63,7 +63,9 @@ Result<CloudEvent> event_from(const Json& object) {
       continue;
     }
     if (name == "data_base64") {
-      data_base64 = &value;
+      // Null is unset here as for an attribute: only the other member is
+      // the data (a producer that writes every member, null or not).
+      if (!value.is_null()) data_base64 = &value;
       continue;
     }
     if (value.is_null()) continue;  // the format: null is unset
@@ -83,7 +85,7 @@ Result<CloudEvent> event_from(const Json& object) {
     }
   }
   if (data && data_base64) return bad("an event has 'data' or 'data_base64', not both");
-  if (data_base64 && !data_base64->is_null()) {
+  if (data_base64) {
     if (!data_base64->is_string()) return bad("'data_base64' must be a JSON string of base64");
     auto bytes = security::detail::base64_decode(data_base64->get_ref<const std::string&>());
     if (!bytes) return bad("'data_base64' is not valid base64");

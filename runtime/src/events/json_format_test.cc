@@ -49,6 +49,18 @@ TEST(JsonFormat, ReadsStringDataBase64DataAndImpliedJson) {
   EXPECT_EQ(implied->datacontenttype, "application/json");
 }
 
+TEST(JsonFormat, ANullDataBase64IsUnsetBesideData) {
+  // The format: a null member is unset; a producer writing every member
+  // (null where it has none) sends data and a null data_base64.
+  auto e = from_json(R"({"specversion":"1.0","type":"t","source":"/s","id":"1",
+                         "data_base64":null,"data":{"a":1}})");
+  ASSERT_TRUE(e.ok()) << e.error().what();
+  EXPECT_EQ(Json::parse(*e->data), Json::parse(R"({"a":1})"));
+  auto bytes = from_json(R"({"specversion":"1.0","type":"t","source":"/s","id":"1",
+                             "data_base64":"AQI=","data":null})");
+  EXPECT_FALSE(bytes.ok()) << "data null is a null payload, not unset: with data_base64 it is two data";
+}
+
 TEST(JsonFormat, WritesDataAsTheFormatSays) {
   CloudEvent e;
   e.id = "1";
