@@ -124,6 +124,20 @@ unsigned core_attribute_bit(std::string_view name) {
   return 0;
 }
 
+// RFC 3339 through protobuf's parser, which wants its upper-case 'T' and
+// 'Z' and no leap second; RFC 3339 allows 't', 'z' (its section 5.6) and a
+// second of 60 (5.7), as a producer may write them.
+bool is_rfc3339(std::string_view text) {
+  std::string s(text);
+  if (s.size() > 10 && s[10] == 't') s[10] = 'T';
+  if (!s.empty() && s.back() == 'z') s.back() = 'Z';
+  if (s.size() > 18 && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s.compare(17, 2, "60") == 0) {
+    s.replace(17, 2, "59");
+  }
+  google::protobuf::Timestamp parsed;
+  return google::protobuf::util::TimeUtil::FromString(s, &parsed);
+}
+
 std::string quoted(std::string_view s) {
   std::string out = "'";
   out.append(s.substr(0, 100));
@@ -191,11 +205,8 @@ Result<void> check_event(const CloudEvent& e) {
       return bad("datacontenttype " + quoted(*e.datacontenttype) + " is not a media type (type/subtype)");
     }
   }
-  if (e.time) {
-    google::protobuf::Timestamp parsed;
-    if (!google::protobuf::util::TimeUtil::FromString(*e.time, &parsed)) {
-      return bad("attribute 'time' " + quoted(*e.time) + " is not an RFC 3339 timestamp");
-    }
+  if (e.time && !is_rfc3339(*e.time)) {
+    return bad("attribute 'time' " + quoted(*e.time) + " is not an RFC 3339 timestamp");
   }
   for (const auto& [name, value] : e.extensions) {
     if (!is_attribute_name(name)) {

@@ -226,6 +226,23 @@ TEST(CheckEvent, RefusesEachBrokenRule) {
   refused(e, "UTF-8");
 }
 
+TEST(CheckEvent, TakesEveryFormOfAnRfc3339Time) {
+  // Lower-case 't' and 'z' (RFC 3339 section 5.6), a leap second (5.7), an
+  // offset and nanoseconds: a valid event refused with 400 is lost, as
+  // Knative does not retry it.
+  for (const char* time : {"2018-04-05T17:31:00Z", "2018-04-05t17:31:00z", "2016-12-31T23:59:60Z",
+                           "2018-04-05T17:31:00.123456789+01:00"}) {
+    CloudEvent e = valid();
+    e.time = time;
+    EXPECT_TRUE(check_event(e).ok()) << time;
+  }
+  for (const char* time : {"2018-04-05 17:31:00Z", "2018-04-05T17:31:00", "2018-04-05T17:31:61Z", "t"}) {
+    CloudEvent e = valid();
+    e.time = time;
+    EXPECT_FALSE(check_event(e).ok()) << time;
+  }
+}
+
 TEST(MediaType, LowerCasesAndDropsParameters) {
   EXPECT_EQ(media_type(" Application/JSON ; charset=utf-8"), "application/json");
   EXPECT_TRUE(is_json_media("application/json"));
