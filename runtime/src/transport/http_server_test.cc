@@ -599,6 +599,14 @@ TEST(ServerOptions, FromEnv) {
   auto bad = ServerOptions::from_env();
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(bad.error().message().find("PORT") != std::string::npos);
+  // A colon in PORT is not a host's: a configuration error (exit 2), not a
+  // listen address that fails to resolve when the server starts (exit 1).
+  for (const char* not_a_port : {"8080:1", "1:2", "[::1]:80"}) {
+    ::setenv("PORT", not_a_port, 1);
+    auto refused = ServerOptions::from_env();
+    ASSERT_FALSE(refused.ok()) << not_a_port << " read as " << refused->host << " port " << refused->port;
+    EXPECT_EQ(refused.error().code(), Code::invalid_argument);
+  }
   ::unsetenv("PORT");
   ::setenv("DISPATCH_ENDPOINT_ADDR", "nowhere", 1);
   auto bad_addr = ServerOptions::from_env();

@@ -63,8 +63,10 @@ Result<std::vector<std::string>> parse_cors_origins(std::string_view list, std::
 Result<ServerOptions> ServerOptions::from_env() {
   ServerOptions options;
   if (const char* port = std::getenv("PORT"); port != nullptr && *port != '\0') {
+    // Digits only: "0.0.0.0:" + "8080:1" would parse as host "0.0.0.0:8080".
+    const bool digits = std::string_view(port).find_first_not_of("0123456789") == std::string_view::npos;
     auto parsed = parse_listen_address(std::string("0.0.0.0:") + port);
-    if (!parsed.ok()) {
+    if (!digits || !parsed.ok()) {
       return Error(Code::invalid_argument, "PORT='" + std::string(port) + "' is not a port number (0-65535)");
     }
     options.host = parsed->first;
