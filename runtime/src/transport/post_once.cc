@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <optional>
+
 namespace dispatch::transport {
 namespace {
 
@@ -59,23 +61,28 @@ Result<PostAnswer> post_once(OnePost post) {
   if (ec) return failed("cannot send");
 
   beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(post.max_answer_bytes);
+  std::optional<http::response_parser<http::string_body>> parser;
   // The header first: Beast 1.74 drops the body_limit error of a
   // Content-Length over the limit when it parses eagerly, as async_read
   // does, and reads the whole body; async_read_header does not parse
   // eagerly. A chunked body's limit is checked as it arrives, and once more
-  // below.
-  ec = run_one(io, [&](auto done) { http::async_read_header(stream, buffer, parser, done); });
-  if (!ec) ec = run_one(io, [&](auto done) { http::async_read(stream, buffer, parser, done); });
-  if (ec == http::error::body_limit || (!ec && parser.get().body().size() > post.max_answer_bytes)) {
+  // below. An interim 1xx answer (100 Continue, 103 Early Hints) comes
+  // before the final one, which a client must read on to (RFC 9110, 15.2);
+  // it has no body, so its header is the whole of it.
+  do {
+    parser.emplace();
+    parser->body_limit(post.max_answer_bytes);
+    ec = run_one(io, [&](auto done) { http::async_read_header(stream, buffer, *parser, done); });
+  } while (!ec && parser->get().result_int() / 100 == 1 && parser->get().result() != http::status::switching_protocols);
+  if (!ec) ec = run_one(io, [&](auto done) { http::async_read(stream, buffer, *parser, done); });
+  if (ec == http::error::body_limit || (!ec && parser->get().body().size() > post.max_answer_bytes)) {
     return Error(Code::resource_exhausted,
                  post.what + ": the answer is larger than " + std::to_string(post.max_answer_bytes) + " bytes");
   }
   if (ec) return failed("no answer");
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
 
-  http::response<http::string_body> response = parser.release();
+  http::response<http::string_body> response = parser->release();
   PostAnswer answer;
   answer.status = static_cast<int>(response.result_int());
   for (const auto& field : response) {

@@ -46,7 +46,8 @@ struct PostAnswer {
   std::string body;
 };
 
-// The answer, whatever its status; or: the host does not resolve, the
+// The final answer, whatever its status (interim 1xx answers, such as 100
+// Continue or 103 Early Hints, are read past); or: the host does not resolve, the
 // connection fails or is lost (unavailable), the timeout passed
 // (deadline_exceeded), the body is longer than max_answer_bytes
 // (resource_exhausted). Each message begins with post.what.

@@ -89,6 +89,25 @@ TEST(PostOnce, AnyStatusIsAnAnswerWithItsHeadersAndBody) {
   EXPECT_EQ(answer.headers[0], (std::pair<std::string, std::string>{"X-Call-Id", "c-1"}));
 }
 
+TEST(PostOnce, InterimAnswersAreReadPastToTheFinalOne) {
+  // A 100 Continue and a 103 Early Hints (a proxy in front of a gateway may
+  // send either) are not the answer: the 200 after them is.
+  OneAnswerServer server(
+      "HTTP/1.1 100 Continue\r\n\r\n"
+      "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nfinal",
+      4);
+  Url url = server.url();
+  OnePost post;
+  post.url = &url;
+  post.body = "ping";
+  post.what = "test server";
+  auto got = post_once(std::move(post));
+  ASSERT_TRUE(got.ok()) << got.error().what();
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(got->body, "final");
+}
+
 TEST(PostOnce, TheRequestCarriesTargetHostHeadersAndBody) {
   OneAnswerServer server("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 4);
   Url url = server.url();
