@@ -511,27 +511,33 @@ class EventRoute final : public RequestRoute {
     const auto started = Clock::now();
     auto result = table_.invoke(*t.method, *request, context);
     const auto elapsed = Clock::now() - started;
-    if (log.enabled(LogLevel::info) || (!result.ok() && log.enabled(LogLevel::warn))) {
-      std::string line = "event " + event.type + " (" + event.id + ") -> " + t.log_name + ": " +
-                         std::string(code_name(result.ok() ? Code::ok : result.error().code())) + " in " +
-                         format_ms(elapsed);
-      if (!result.ok()) line += ": " + result.error().message();
-      log.log(result.ok() || result.error().code() != Code::internal ? LogLevel::info : LogLevel::warn, line);
-    }
+    // The delivery's line says how it ended: a function that returned but
+    // whose reply cannot be sent (an invalid event) is a 500, not "ok".
+    auto logged = [&](Outcome&& done) {
+      const Code code = done.error ? done.error->code() : Code::ok;
+      const LogLevel level = code == Code::internal ? LogLevel::warn : LogLevel::info;
+      if (log.enabled(level)) {
+        std::string line = "event " + event.type + " (" + event.id + ") -> " + t.log_name + ": " +
+                           std::string(code_name(code)) + " in " + format_ms(elapsed);
+        if (done.error) line += ": " + done.error->message();
+        log.log(level, line);
+      }
+      return std::move(done);
+    };
     if (!result.ok()) {
       outcome.status = code_to_http_status(result.error().code());
       outcome.error = std::move(result).error();
-      return outcome;
+      return logged(std::move(outcome));
     }
     switch (t.binding->reply) {
       case EventBinding::Reply::none:
-        return outcome;
+        return logged(std::move(outcome));
       case EventBinding::Reply::data: {
         auto data = reply_data(*result, t, media);
         if (!data.ok()) {
           outcome.status = 500;
           outcome.error = std::move(data).error();
-          return outcome;
+          return logged(std::move(outcome));
         }
         CloudEvent reply;
         reply.id = new_event_id();
@@ -541,11 +547,11 @@ class EventRoute final : public RequestRoute {
         reply.data = std::move(data->second);
         outcome.status = 200;
         outcome.reply = std::move(reply);
-        return outcome;
+        return logged(std::move(outcome));
       }
       case EventBinding::Reply::event: {
         const auto bytes = field_one(*result);
-        if (!bytes) return outcome;  // std::optional<CloudEvent> left empty: no reply
+        if (!bytes) return logged(std::move(outcome));  // std::optional<CloudEvent> left empty: no reply
         auto reply = wire::decode_cloud_event(*bytes);
         if (reply.ok()) {
           if (reply->specversion.empty()) reply->specversion = "1.0";
@@ -558,14 +564,14 @@ class EventRoute final : public RequestRoute {
           outcome.status = 500;
           outcome.error = Error(Code::internal, t.log_name + " returned an event that is not valid: " +
                                                     reply.error().message());
-          return outcome;
+          return logged(std::move(outcome));
         }
         outcome.status = 200;
         outcome.reply = std::move(*reply);
-        return outcome;
+        return logged(std::move(outcome));
       }
     }
-    return outcome;
+    return logged(std::move(outcome));
   }
 
   const DispatchTable& table_;

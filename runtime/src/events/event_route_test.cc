@@ -357,6 +357,28 @@ TEST_F(EventRouteTest, AWholeEventComesBackAsTheReplyWithMissingAttributesFilled
   EXPECT_NE(bad.response.body().find("not valid"), std::string::npos) << bad.response.body();
 }
 
+TEST_F(EventRouteTest, AReplyThatCannotBeSentIsLoggedAsTheFailureItIs) {
+  // The function returned, but its event is not valid: the answer is 500,
+  // and the delivery's line must not say "ok" (an operator reading the log
+  // would not see why Knative retries).
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  options_.logger = Logger(LogLevel::info, [&lines](LogLevel level, std::string_view line) {
+    lines.emplace_back(level, std::string(line));
+  });
+  serve({&any_service()});
+  ASSERT_EQ(post("/", ce("bad.reply", ""), "").status, 500);
+  bool said = false;
+  for (const auto& [level, line] : lines) {
+    if (line.find("bad.reply (evt-1)") == std::string::npos) continue;
+    EXPECT_EQ(line.find(": ok in"), std::string::npos) << line;
+    EXPECT_NE(line.find("internal"), std::string::npos) << line;
+    EXPECT_NE(line.find("not valid"), std::string::npos) << line;
+    EXPECT_EQ(level, LogLevel::warn) << line;
+    said = true;
+  }
+  EXPECT_TRUE(said) << "no line for the delivery";
+}
+
 TEST_F(EventRouteTest, BatchesRunInOrderAndReplyAsABatch) {
   serve({&typed_service()});
   const std::string batch = "[" + structured("com.example.count", R"(,"data":1)") + "," +
