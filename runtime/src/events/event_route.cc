@@ -308,7 +308,8 @@ class EventRoute final : public RequestRoute {
       return refuse(request, 404, Error(Code::not_found, "no function takes events of type '" + event->type + "'"),
                     log);
     }
-    Outcome outcome = deliver(*event, *t, context, log);
+    auto message = request_of(*event, *t);
+    Outcome outcome = message.ok() ? deliver(*event, *t, *message, context, log) : not_run(std::move(message).error());
     HttpAnswer a;
     if (outcome.error) {
       a = outcome.status == 400 || outcome.status == 415 ? refuse(request, outcome.status, *outcome.error, log)
@@ -344,20 +345,31 @@ class EventRoute final : public RequestRoute {
 
   HttpAnswer answer_batch(const RequestInfo& request, const std::vector<CloudEvent>& events,
                           const CallContext& context, const Logger& log) const {
-    // Every event of a batch finds its function before any runs.
+    // Every event of a batch finds its function, and its data the
+    // function's request, before any runs: a batch refused (400, 404, 415,
+    // not retried as a whole) has run nothing, so none of its events ran
+    // with their replies thrown away.
     std::vector<const Target*> targets;
+    std::vector<std::string> messages;
     targets.reserve(events.size());
+    messages.reserve(events.size());
     for (std::size_t i = 0; i < events.size(); ++i) {
       const Target* t = target_for(request.path, events[i].type);
       if (t == nullptr) {
         Error e(Code::not_found, "no function takes events of type '" + events[i].type + "'");
         return refuse(request, 404, e.with_context("batch event " + std::to_string(i)), log);
       }
+      auto message = request_of(events[i], *t);
+      if (!message.ok()) {
+        const Outcome no = not_run(std::move(message).error());
+        return refuse(request, no.status, no.error->with_context("batch event " + std::to_string(i)), log);
+      }
       targets.push_back(t);
+      messages.push_back(std::move(*message));
     }
     std::vector<CloudEvent> replies;
     for (std::size_t i = 0; i < events.size(); ++i) {
-      Outcome outcome = deliver(events[i], *targets[i], context, log);
+      Outcome outcome = deliver(events[i], *targets[i], messages[i], context, log);
       if (outcome.error) {
         const Error e = outcome.error->with_context("batch event " + std::to_string(i));
         // A refusal is logged here; a failed call has had its executing line.
@@ -498,18 +510,29 @@ class EventRoute final : public RequestRoute {
     return t.binding->reply_type[0] != '\0' ? std::string(t.binding->reply_type) : event.type + ".reply";
   }
 
-  Outcome deliver(const CloudEvent& event, const Target& t, const CallContext& context, const Logger& log) const {
+  // The request message of `event` for `t` (request_for() by the event's
+  // datacontenttype), or why the event cannot be one.
+  Result<std::string> request_of(const CloudEvent& event, const Target& t) const {
+    std::string lowered;
+    return request_for(event, t, event.datacontenttype ? media_of(*event.datacontenttype, lowered) : "");
+  }
+
+  // A delivery refused before its function ran (400, 415).
+  static Outcome not_run(Error error) {
+    Outcome outcome;
+    outcome.status = refusal_status(error.code());
+    outcome.error = std::move(error);
+    return outcome;
+  }
+
+  // Runs `t` on `request` (request_of() the event) and makes the reply.
+  Outcome deliver(const CloudEvent& event, const Target& t, const std::string& request, const CallContext& context,
+                  const Logger& log) const {
     Outcome outcome;
     std::string lowered;
     const std::string_view media = event.datacontenttype ? media_of(*event.datacontenttype, lowered) : "";
-    auto request = request_for(event, t, media);
-    if (!request.ok()) {
-      outcome.status = refusal_status(request.error().code());
-      outcome.error = std::move(request).error();
-      return outcome;
-    }
     const auto started = Clock::now();
-    auto result = table_.invoke(*t.method, *request, context);
+    auto result = table_.invoke(*t.method, request, context);
     const auto elapsed = Clock::now() - started;
     // The delivery's line says how it ended: a function that returned but
     // whose reply cannot be sent (an invalid event) is a 500, not "ok".
