@@ -23,8 +23,10 @@
 
 namespace dispatch {
 
+// [[nodiscard]]: a call made and dropped (`remote::release.call(id);`, the
+// co_await forgotten) would silently never run.
 template <typename R>
-class DurableCall {
+class [[nodiscard]] DurableCall {
  public:
   using result_type = R;
   // Decodes the function's response message into its result.
@@ -43,14 +45,14 @@ class DurableCall {
     endpoint_ = std::move(endpoint);
     return *this;
   }
-  DurableCall&& at(std::string endpoint) && { return std::move(at(std::move(endpoint))); }
+  [[nodiscard]] DurableCall&& at(std::string endpoint) && { return std::move(at(std::move(endpoint))); }
   // How long the scheduler keeps trying. Default: the scheduler's policy,
   // and never past the workflow's own expiration.
   DurableCall& expire_after(std::chrono::milliseconds expiration) & {
     expiration_ = expiration;
     return *this;
   }
-  DurableCall&& expire_after(std::chrono::milliseconds expiration) && {
+  [[nodiscard]] DurableCall&& expire_after(std::chrono::milliseconds expiration) && {
     return std::move(expire_after(expiration));
   }
 

@@ -125,8 +125,9 @@ using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
 }  // namespace detail
 
-// A durable timer (dispatch::sleep / sleep_until).
-struct Sleep {
+// A durable timer (dispatch::sleep / sleep_until). Like every awaitable
+// below, it does nothing until co_awaited: dropping one is a warning.
+struct [[nodiscard("nothing happens until a workflow co_awaits it")]] Sleep {
   std::optional<int64_t> duration_ms;
   std::optional<int64_t> until_unix_ms;
 };
@@ -169,17 +170,17 @@ struct OpTraits<Sleep> {
 enum class Gather { all, any, race };
 
 template <Gather kind, typename... Ops>
-struct GatherOf {
+struct [[nodiscard("nothing happens until a workflow co_awaits it")]] GatherOf {
   std::tuple<Ops...> ops;
 };
 template <Gather kind, typename Op>
-struct GatherVector {
+struct [[nodiscard("nothing happens until a workflow co_awaits it")]] GatherVector {
   std::vector<Op> ops;
 };
 
 // A tail call (continue_as).
 template <typename R>
-struct ContinueAs {
+struct [[nodiscard("nothing happens until a workflow co_awaits it")]] ContinueAs {
   DurableCall<R> call;
 };
 
