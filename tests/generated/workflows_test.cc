@@ -93,6 +93,26 @@ TEST(GeneratedWorkflows, AFakedChildAndAWorkflowsOwnErrors) {
   EXPECT_NE(empty.error().message().find("order o2 has no items"), std::string::npos) << empty.error().message();
 }
 
+TEST(GeneratedWorkflows, AChildsTemporaryFailureEndsTheWorkflowOnceWithItsCode) {
+  // The child is retried until it gives up; the workflow then throws its
+  // error. Delivering that resume again would replay the same journal to the
+  // same throw: the workflow fails at once, with the child's code.
+  dispatch::DispatchTable table{&flows::remote::api_service()};
+  dispatch::testing::HarnessOptions options;
+  options.policy.max_attempts = 5;
+  dispatch::testing::Harness harness(table, options);
+  harness.fake("flows.price", [](std::string_view) -> dispatch::Result<std::string> {
+    return dispatch::Error(dispatch::Code::unavailable, "price service down");
+  });
+  auto r = harness.run(flows::remote::total.call({"a"}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), dispatch::Code::unavailable);
+  EXPECT_EQ(harness.deliveries("flows.price"), 5u);
+  // Its first run and the resume with the child's failure, not 4 more.
+  EXPECT_EQ(harness.deliveries("flows.total"), 2u);
+  EXPECT_EQ(r.error().message(), "gave up after 5 attempts: price service down");
+}
+
 TEST(GeneratedWorkflows, TheDirectRouteRefusesSayingToDispatchIt) {
   dispatch::DispatchTable table{&flows::remote::api_service()};
   dispatch::InProcessClient client(table);

@@ -354,9 +354,20 @@ Result<std::string> run(const MethodCall& call, const Definition& def) {
     return res.SerializeAsString();
   }
   if (done) {
-    // Throws what the workflow threw: the Run route makes it a status, after
-    // the table's own exception mappings.
-    std::string output = instance->encoded_result();
+    // Throws what the workflow threw. A dispatch::Error (its own, or a
+    // child's failure it rethrows) is final whatever its code: the same Run
+    // delivered again would replay the same journal to the same throw, so a
+    // temporary status would only delay the end by every retry. Its type
+    // keeps the code for the caller. Other exceptions: the Run route makes
+    // them a status, after the table's own exception mappings.
+    std::string output;
+    try {
+      output = instance->encoded_result();
+    } catch (const Error& e) {
+      RunStatus status = run_status_for(e.code());
+      if (is_temporary(status)) status = RunStatus::permanent_error;
+      return answer(status, std::string(code_name(e.code())), e.message());
+    }
     protocol::pack_any(def.response_type, std::move(output), res.mutable_exit()->mutable_result()->mutable_output());
     return res.SerializeAsString();
   }
