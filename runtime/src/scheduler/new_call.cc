@@ -51,7 +51,10 @@ Result<NewCall> new_call_from(sdk::v1::Call& c, int64_t now, const std::string& 
     return Error(Code::invalid_argument, where + ": the function name must match ^[a-zA-Z_][a-zA-Z0-9_<>.]*$");
   }
   const bool timer = c.function() == kSleepFunction;
-  std::string ep = c.endpoint().empty() ? default_endpoint : c.endpoint();
+  // A timer is delivered nowhere: it has no endpoint, so it never waits
+  // behind its workflow's endpoint's concurrency (a race(call, sleep) must
+  // time out also, and above all, when that endpoint is slow).
+  std::string ep = timer ? std::string() : c.endpoint().empty() ? default_endpoint : c.endpoint();
   if (!timer && !is_url(ep)) {
     return Error(Code::invalid_argument, where + ": endpoint '" + ep + "' is not an http:// or https:// URL");
   }

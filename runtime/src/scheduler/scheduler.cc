@@ -268,6 +268,7 @@ struct Scheduler::Impl {
     }
     sweep_if_due(now);
     ClaimOptions claim;
+    std::vector<CallRecord> timers;
     bool hungry = false;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -299,7 +300,13 @@ struct Scheduler::Impl {
       for (CallRecord& c : *claimed) {
         auto [it, fresh] = endpoints.try_emplace(c.endpoint);
         if (fresh) it->second.limit = opts.initial_endpoint_concurrency;
-        it->second.waiting.push_back(std::move(c));
+        if (c.function == kSleepFunction) {
+          // A timer ends when it is leased: no endpoint limit holds it back.
+          it->second.in_flight++;
+          timers.push_back(std::move(c));
+        } else {
+          it->second.waiting.push_back(std::move(c));
+        }
       }
     }
     // Start what the endpoints' limits allow, outside the lock: a client may
@@ -307,6 +314,8 @@ struct Scheduler::Impl {
     // lock already held, not once per call (the lock is shared with every
     // reply on the delivery clients' threads).
     std::vector<std::pair<CallRecord, std::shared_ptr<Client>>> ready;
+    for (CallRecord& c : timers) ready.emplace_back(std::move(c), nullptr);
+    timers.clear();
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& [url, ep] : endpoints) {

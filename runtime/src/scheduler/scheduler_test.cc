@@ -20,6 +20,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "dispatch/core/in_process.h"
 #include "dispatch/metrics/registry.h"
@@ -954,6 +955,40 @@ TEST_F(SchedulerTest, APollMakesChildrenAndResumesWithTheirResultsOnceEnoughAreT
   EXPECT_EQ(get(id).output, "done");
   EXPECT_EQ(resumes.load(), 1);
   EXPECT_EQ(scheduler_->stats().polls, 1u);
+}
+
+// A timer ends at its time also while its workflow's endpoint is full
+// (its calls slow): race(call, sleep) is a timeout exactly then.
+TEST_F(SchedulerTest, ATimerEndsOnTimeWhileItsWorkflowsEndpointIsFull) {
+  auto ep = std::make_shared<FakeEndpoint>([&](const sdk::RunRequest& r) -> Result<std::string> {
+    if (r.has_input()) {
+      // Three slow calls: more than the endpoint's limit (1, and 2 once
+      // this Poll succeeded) lets through.
+      return poll::poll_response("s",
+                                 {poll::child(7, "shop.slow", "a"), poll::child(9, "shop.slow", "b"),
+                                  poll::child(10, "shop.slow", "c"), poll::sleep_for(8, 1)},
+                                 1, 10);
+    }
+    return run_response(sdk::STATUS_OK, "done");
+  });
+  open(ep, {}, [](SchedulerOptions& o) { o.initial_endpoint_concurrency = 1; });
+  const std::string id = dispatch(call("wf.main"));
+  round();
+  ASSERT_EQ(get(id).state, CallState::suspended);
+  auto kids = scheduler_->children(id, 10, "").value();
+  ASSERT_EQ(kids.size(), 4u);
+  EXPECT_EQ(kids[3].endpoint, "");  // a timer is delivered nowhere
+  ep->hold_ = true;                 // shop.slow never answers: the endpoint is full
+  // step(), not round(): a held call never lets the scheduler be idle.
+  ASSERT_TRUE(scheduler_->step().ok());
+  EXPECT_EQ(get(kids[0].id).state, CallState::running);
+  clock_.t += 1000;
+  for (int i = 0; i < 200 && get(kids[3].id).state != CallState::completed; ++i) {
+    ASSERT_TRUE(scheduler_->step().ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(get(kids[3].id).state, CallState::completed);
+  EXPECT_EQ(get(kids[0].id).state, CallState::running);
 }
 
 TEST_F(SchedulerTest, CallsAPollCannotMakeAreRefusedAndTheFunctionResumesWithTheError) {
