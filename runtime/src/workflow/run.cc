@@ -384,12 +384,20 @@ Result<std::string> run(const MethodCall& call, const Definition& def) {
   for (const journal::Step& step : run.journal.steps()) in_flight += step.sent_in() != 0 && step.order() == 0;
   std::string state = run.journal.SerializeAsString();
   if (state.size() > kMaxJournalBytes) {
+    // The journal holds the input too: when that is most of it, fewer or
+    // smaller results would not help.
+    const std::size_t input = run.journal.input().size();
+    const std::string what =
+        input * 2 > state.size()
+            ? "its input alone is " + std::to_string(input) +
+                  " bytes: pass large data by reference (a key or URL of where it is stored), not in the "
+                  "workflow's input"
+            : "return less from the calls it makes, or continue_as a fresh run every so often";
     return Error(Code::failed_precondition,
                  std::string(def.function) + "'s journal has grown to " + std::to_string(state.size()) +
                      " bytes (" + std::to_string(run.journal.steps_size()) + " steps), beyond the " +
-                     std::to_string(kMaxJournalBytes) +
-                     " a scheduler keeps: return less from the calls it makes, or continue_as a fresh run "
-                     "every so often (docs/workflows.md, \"Limits and bad input\")");
+                     std::to_string(kMaxJournalBytes) + " a scheduler keeps: " + what +
+                     " (docs/workflows.md, \"Limits and bad input\")");
   }
   sdk::v1::Poll* poll = res.mutable_poll();
   poll->set_coroutine_state(std::move(state));

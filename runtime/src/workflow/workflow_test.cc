@@ -481,6 +481,19 @@ TEST(Workflow, AJournalBeyondWhatASchedulerKeepsIsAClearError) {
   const std::string& msg = res.exit().result().error().message();
   EXPECT_NE(msg.find("t.chatty's journal has grown to"), std::string::npos) << msg;
   EXPECT_NE(msg.find("beyond the 4194304 a scheduler keeps"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("return less from the calls it makes"), std::string::npos) << msg;
+}
+
+TEST(Workflow, AJournalTooBigForItsInputSaysSo) {
+  // The results are small: the input (5 MiB, a number with leading zeros)
+  // is what no scheduler keeps.
+  Scheduler s("t.chatty");
+  auto res = s.start(std::string(std::size_t{5} << 20, '0') + "1");
+  ASSERT_TRUE(res.has_exit());
+  EXPECT_EQ(res.status(), sdk::v1::STATUS_PERMANENT_ERROR);
+  const std::string& msg = res.exit().result().error().message();
+  EXPECT_NE(msg.find("its input alone is 5242881 bytes: pass large data by reference"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("return less from the calls"), std::string::npos) << msg;
 }
 
 TEST(Workflow, ResultsWithUnknownCorrelationIdsAreIgnored) {
