@@ -13,6 +13,8 @@
 #include <string>
 
 #include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include "dispatch/core/logger.h"
 #include "dispatch/sdk/v1/sdk.pb.h"
@@ -31,6 +33,7 @@ void answer_error(sdk::v1::RunResponse* response, RunStatus status, std::string 
 }
 
 Result<std::string> run(const MethodCall& call);
+extern const Method kRunMethod;
 
 // The context a durable call runs with: the scheduler's IDs of it and its
 // tree, and the transport's deadline, attempt and logger.
@@ -62,8 +65,31 @@ void log_run(const CallContext& outer, const sdk::v1::RunRequest& req, std::chro
                                         std::string(outcome) + " in " + took);
 }
 
+// RunRequest.function (field 1) read off the wire, the input left unread:
+// the server asks it for every Run call it places.
+const Method* runs(const DispatchTable& table, std::string_view request) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(request.data()),
+                                            static_cast<int>(request.size()));
+  std::string function;
+  bool named = false;
+  while (const std::uint32_t tag = in.ReadTag()) {
+    if (tag == WireFormatLite::MakeTag(sdk::v1::RunRequest::kFunctionFieldNumber,
+                                       WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      if (!WireFormatLite::ReadString(&in, &function)) return nullptr;
+      named = true;  // the last one counts, as the parser has it
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return nullptr;
+    }
+  }
+  if (!named || !in.ConsumedEntireMessage()) return nullptr;
+  const Method* method = table.find_function(function);
+  return method == &kRunMethod ? nullptr : method;
+}
+
 const Method kRunMethod{"Run", "/dispatch.sdk.v1.FunctionService/Run",
-                        "dispatch.sdk.v1.RunRequest", "dispatch.sdk.v1.RunResponse", &run};
+                        "dispatch.sdk.v1.RunRequest", "dispatch.sdk.v1.RunResponse", &run,
+                        nullptr, nullptr, false, &runs};
 
 // A function that speaks the protocol itself (a workflow) answers the whole
 // RunRequest; what it cannot answer (an exception, an error) becomes the

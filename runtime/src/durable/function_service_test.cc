@@ -85,6 +85,28 @@ TEST(FunctionService, RunsTheFunctionAndPacksItsOutput) {
   EXPECT_EQ(run(table, run_request("echo", "t.EchoRequest", "x")).status(), sdk::v1::STATUS_OK);
 }
 
+// The server places and times a Run call by the function it names
+// (Method::runs), read off the wire without decoding the input.
+TEST(FunctionService, RunNamesTheFunctionItRunsFromTheRequestBytes) {
+  const DispatchTable table{&kService, &function_service()};
+  const Method* run = table.find(kRunPath);
+  ASSERT_NE(run, nullptr);
+  ASSERT_NE(run->runs, nullptr);
+  EXPECT_EQ(run->runs(table, run_request("t.crashes", "t.CrashesRequest", std::string(100000, 'x'))), &kMethods[4]);
+  EXPECT_EQ(run->runs(table, run_request("echo", "t.EchoRequest", "")), &kMethods[0]);
+  // The input first, the name after it; the last name given counts.
+  sdk::v1::RunRequest later;
+  protocol::pack_any("t.EchoRequest", "hi", later.mutable_input());
+  later.set_function("t.trace");
+  EXPECT_EQ(run->runs(table, later.SerializeAsString() + run_request("context", "t.ContextRequest", "")),
+            &kMethods[1]);
+  for (const std::string& none : {run_request("nope", "t.EchoRequest", ""), run_request("Run", "x", ""),
+                                  std::string(), std::string("\x0a\x05" "ec"), std::string("garbage")}) {
+    EXPECT_EQ(run->runs(table, none), nullptr) << none;
+  }
+  EXPECT_EQ(kMethods[0].runs, nullptr);
+}
+
 TEST(FunctionService, EveryGeneratedServiceBringsOneRunRoute) {
   const Service a{"a", "A", kMethods, 1, {}, &function_service()};
   const Service b{"b", "B", kMethods + 1, 1, {}, &function_service()};

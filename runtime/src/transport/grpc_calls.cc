@@ -351,7 +351,11 @@ void GrpcCalls::start_unary(int32_t id, Stream& s) {
   const grpc::Codec codec = s.codec;
   const RequestHandler& handler = handler_;
   const auto received = s.received;
-  host_.run(id, handler_.place(method),
+  // A call placed by the function it runs (Method::runs: the Dispatch
+  // protocol's Run), read from the message while it is at hand.
+  const RequestHandler::Place place =
+      handler_.place(s.codec == grpc::Codec::proto ? handler_.target(method, *message) : method);
+  host_.run(id, place,
             [&handler, &method, request = std::move(request), skip, context = std::move(context), received, gzip,
              codec, headers = s.headers]() mutable -> GrpcAnswer {
               const RequestHeaderList request_headers(*headers);

@@ -318,6 +318,12 @@ RequestHandler::Place RequestHandler::place(const Method& method) const {
   return is_quick(method) ? Place::io_thread : Place::workers;
 }
 
+const Method& RequestHandler::target(const Method& method, std::string_view request) const {
+  if (method.runs == nullptr) return method;
+  const Method* runs = method.runs(table_, request);
+  return runs != nullptr && routes_.count(runs) != 0 ? *runs : method;
+}
+
 metrics::Counter& RequestHandler::calls_counter(const Route& route, Protocol protocol, Code code) const {
   const auto c = static_cast<std::size_t>(code) < kCodes ? static_cast<std::size_t>(code) : 2;  // unknown
   std::atomic<metrics::Counter*>& slot = route.calls[static_cast<std::size_t>(protocol)][c];
@@ -467,6 +473,16 @@ RequestHandler::Resolution RequestHandler::resolve(const Request& request) const
   const std::string_view path = route_path(view(request.target()));
   r.named = table_.find(path);
   r.function = r.named;
+  // A route running another function (the Dispatch protocol's Run) is
+  // placed by that function, when the body is binary protobuf as sent.
+  if (r.named != nullptr && r.named->runs != nullptr && request.find(http::field::content_encoding) == request.end()) {
+    const std::string_view type = view(request[http::field::content_type]);
+    const std::string_view media = trim_ows(type.substr(0, type.find(';')));
+    if (connect::encoding_from_content_type(media) == connect::Encoding::proto ||
+        beast::iequals(beast::string_view(media.data(), media.size()), "application/octet-stream")) {
+      r.function = &target(*r.named, request.body());
+    }
+  }
   if ((r.named == nullptr || r.named->event != nullptr) && !options_.routes.empty()) {
     const Info info(request, path);
     for (const auto& route : options_.routes) {
@@ -802,7 +818,10 @@ Result<std::string> RequestHandler::run(const Method& method, std::string_view r
   }();
   const auto elapsed = Clock::now() - started;
   in_flight_->dec();
-  note_duration(route, elapsed);
+  // Slow or quick is the function's that ran, which for the Run route is
+  // the one its request named.
+  const Method& ran = target(method, request);
+  note_duration(&ran == &method ? route : *routes_.at(&ran), elapsed);
   route.duration->observe(std::chrono::duration<double>(elapsed).count());
   calls_counter(route, protocol, result.ok() ? Code::ok : result.error().code()).inc();
   if (logger.enabled(LogLevel::info)) {

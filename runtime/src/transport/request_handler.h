@@ -87,6 +87,10 @@ class RequestHandler {
   // when its function waits (Method::waits).
   enum class Place : uint8_t { io_thread, workers, waiting };
   Place place(const Method& method) const;
+  // The function a call of `method` on the binary `request` runs: the one
+  // its request names for a route that runs another (Method::runs), else
+  // `method`. Calls are placed and marked slow by it.
+  const Method& target(const Method& method, std::string_view request) const;
   // The authenticate hook, then the bearer keys, then the signature: the
   // error to answer with, if any.
   Result<void> admit(const RequestInfo& info, const security::HttpRequestView& request) const;

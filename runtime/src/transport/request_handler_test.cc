@@ -419,6 +419,56 @@ TEST_F(RequestHandlerTest, SlowFunctionStopsBeingQuick) {
   EXPECT_TRUE(handler().is_quick(add));
 }
 
+// A route that runs another function of its table, as the Dispatch
+// protocol's Run does: its request is "<path>|<message>".
+const Method* run_target(const DispatchTable& table, std::string_view request) {
+  return table.find(request.substr(0, request.find('|')));
+}
+Result<std::string> run_named(const MethodCall& call) {
+  const std::size_t bar = call.request.find('|');
+  const Method* target = run_target(call.table, call.request);
+  if (target == nullptr || bar == std::string_view::npos) return Error(Code::not_found, "no such function");
+  return call.table.invoke(*target, call.request.substr(bar + 1), call.context);
+}
+const Method kRunNamed{"run", "/r.RService/run", "t.Empty", "t.Empty", &run_named,
+                       nullptr, nullptr, false, &run_target};
+const Service kRunService{"r", "RService", &kRunNamed, 1, ""};
+
+// Calls through such a route are placed and marked slow by the function
+// they run: one slow function does not send every call of the route to the
+// workers (dispatchd's calls all arrive through Run).
+TEST_F(RequestHandlerTest, ARouteRunningAnotherFunctionIsPlacedByThatFunction) {
+  const DispatchTable table{&dispatch::testing::test_service(), &kRunService};
+  options_.inline_limit = std::chrono::milliseconds(1);
+  RequestHandler handler_with_run(table, options_);
+  auto handler = [&]() -> RequestHandler& { return handler_with_run; };
+  auto through_run = [](const std::string& target, const std::string& message) {
+    return parse_request(post("/r.RService/run", "application/proto", target + "|" + message));
+  };
+  // serve() takes the body: each request is made afresh.
+  auto slow = [&] { return through_run("/t.TService/slow", testing::varint_field(1, 20)); };
+  auto add = [&] { return through_run("/t.TService/add", testing::varint_field(1, 2) + testing::varint_field(2, 3)); };
+  auto place = [&](Request request) { return handler().place(handler().resolve(request)); };
+  EXPECT_EQ(place(slow()), RequestHandler::Place::io_thread);
+  Request call = slow();
+  Response r = handler().serve(call, std::chrono::steady_clock::now());
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+  EXPECT_EQ(place(slow()), RequestHandler::Place::workers);
+  EXPECT_EQ(place(add()), RequestHandler::Place::io_thread);
+  call = add();
+  r = handler().serve(call, std::chrono::steady_clock::now());
+  EXPECT_EQ(testing::read_varints(r.body())[1], 5u);
+  EXPECT_EQ(place(add()), RequestHandler::Place::io_thread);
+  // The function itself, called by its own path, is as slow as through the route.
+  EXPECT_FALSE(handler().is_quick(parse_request(post("/t.TService/slow", "application/proto", ""))));
+  // JSON, compressed or unreadable bodies are placed as the route itself.
+  EXPECT_EQ(place(parse_request(post("/r.RService/run", "application/json", "/t.TService/slow|"))),
+            RequestHandler::Place::io_thread);
+  EXPECT_EQ(&handler().target(kRunNamed, "/t.TService/nope|"), &kRunNamed);
+  EXPECT_EQ(place(through_run("/t.TService/nope", "")), RequestHandler::Place::io_thread);
+  EXPECT_EQ(&handler().target(kRunNamed, "/t.TService/slow|"), dispatch::testing::test_service().methods + 3);
+}
+
 // A route's answer names the function that ran (HttpAnswer::function), and
 // the server times it for the quick/slow mark as it times a call; an answer
 // naming none marks nothing.

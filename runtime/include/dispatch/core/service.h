@@ -138,6 +138,13 @@ struct Method {
   // waiting_threads), never on an I/O thread or a worker, so that calls
   // waiting there cannot hold up the other calls.
   bool waits = false;
+  // A route that runs another function of its table, named in its request
+  // (the Dispatch protocol's Run): that function, read from the binary
+  // request without decoding the rest (nullptr when it names none this
+  // table has, or the bytes are not one). A server places and times such a
+  // call as the function it runs, so one slow function does not send every
+  // call of the route to the workers. Null for every other function.
+  const Method* (*runs)(const DispatchTable& table, std::string_view request) = nullptr;
 };
 
 // One service: one per annotated header, or a built-in one (the Dispatch
