@@ -90,8 +90,20 @@ Result<PkeyPtr> read_ed25519_pem(const std::string& pem, const std::string& labe
     return key_error("PEM block is '" + label + "', expected '" + std::string(expected_label) +
                      "' (" + std::string(what) + ")" + hint);
   }
-  if (pem.find("-----END " + label + "-----") == std::string::npos) {
-    return key_error("PEM has no '-----END " + label + "-----' line (truncated?)");
+  const std::string end_line = "-----END " + label + "-----";
+  const size_t end = pem.find(end_line);
+  if (end == std::string::npos) {
+    return key_error("PEM has no '" + end_line + "' line (truncated?)");
+  }
+  // OpenSSL reads the first block and ignores the rest: a second key (two
+  // PEMs pasted into one variable during a rotation) would be dropped without
+  // a word, and every request signed with it refused.
+  if (const size_t second = pem.find("-----BEGIN ", end); second != std::string::npos) {
+    const auto second_label = pem_label(std::string_view(pem).substr(second));
+    std::string hint = "give one key";
+    if (expected_label == "PUBLIC KEY") hint += "; separate several public keys with commas";
+    return key_error("PEM text holds a second block ('" + second_label.value_or("") +
+                     "') after the first key; " + hint);
   }
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return key_error("out of memory reading PEM");

@@ -10,6 +10,7 @@ namespace dispatch::security {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // RFC 9421 Appendix B.1.4, test-key-ed25519.
 constexpr std::string_view kPrivatePem =
@@ -98,6 +99,20 @@ TEST(VerificationKey, EachMalformedKeySaysWhy) {
               HasSubstr("'CERTIFICATE', expected 'PUBLIC KEY'"));
 }
 
+TEST(VerificationKey, TwoPemBlocksInOneValueAreRefusedNotHalfRead) {
+  // Two public keys pasted one after the other (a rotation written without
+  // the comma): the second must not be dropped in silence.
+  const std::string other = SigningKey::generate().public_key().to_pem();
+  const std::string message = verification_error(std::string(kPublicPem) + other);
+  EXPECT_THAT(message, HasSubstr("second block ('PUBLIC KEY')"));
+  EXPECT_THAT(message, HasSubstr("separate several public keys with commas"));
+  EXPECT_THAT(verification_error(escaped_newlines(std::string(kPublicPem) + std::string(kPrivatePem))),
+              HasSubstr("second block ('PRIVATE KEY')"));
+  // Text around a single block is still allowed (RFC 7468 section 2).
+  auto annotated = VerificationKey::parse("# dispatch.pub\n" + std::string(kPublicPem) + "(end)\n");
+  EXPECT_TRUE(annotated.ok()) << annotated.error().message();
+}
+
 TEST(VerificationKey, FromBytesChecksLength) {
   EXPECT_TRUE(VerificationKey::from_bytes(std::string(32, 'x')).ok());
   EXPECT_THAT(VerificationKey::from_bytes(std::string(33, 'x')).error().message(),
@@ -154,6 +169,12 @@ TEST(SigningKey, EachMalformedKeySaysWhy) {
   EXPECT_THAT(signing_error(truncated), HasSubstr("truncated"));
   EXPECT_THAT(signing_error("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAA\n-----END ENCRYPTED PRIVATE KEY-----"),
               HasSubstr("encrypted keys are not supported"));
+}
+
+TEST(SigningKey, TwoPemBlocksInOneValueAreRefused) {
+  const std::string message = signing_error(std::string(kPrivatePem) + SigningKey::generate().to_pem());
+  EXPECT_THAT(message, HasSubstr("second block ('PRIVATE KEY') after the first key; give one key"));
+  EXPECT_THAT(message, Not(HasSubstr("commas")));
 }
 
 TEST(SigningKey, FromEnvNamesTheVariable) {
