@@ -136,6 +136,15 @@ Result<VerificationKey> VerificationKey::from_bytes(std::string_view raw) {
   if (raw.size() != 32) {
     return key_error("an Ed25519 public key is 32 bytes, got " + std::to_string(raw.size()));
   }
+  // No key generator makes such a key, and libsodium refuses every signature
+  // for most of them (off the curve, small order): say so where the key is
+  // read rather than answer each request 403 "does not verify".
+  detail::ensure_sodium();
+  if (crypto_core_ed25519_is_valid_point(reinterpret_cast<const unsigned char*>(raw.data())) != 1) {
+    return key_error(
+        "the 32 bytes are not an Ed25519 public key (not a point of the curve's prime-order group; "
+        "a private key's seed given as the public key?)");
+  }
   VerificationKey key;
   std::copy(raw.begin(), raw.end(), key.key_.begin());
   return key;

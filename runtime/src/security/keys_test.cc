@@ -114,9 +114,20 @@ TEST(VerificationKey, TwoPemBlocksInOneValueAreRefusedNotHalfRead) {
 }
 
 TEST(VerificationKey, FromBytesChecksLength) {
-  EXPECT_TRUE(VerificationKey::from_bytes(std::string(32, 'x')).ok());
+  EXPECT_TRUE(VerificationKey::from_bytes(SigningKey::generate().public_key().bytes()).ok());
   EXPECT_THAT(VerificationKey::from_bytes(std::string(33, 'x')).error().message(),
               HasSubstr("32 bytes, got 33"));
+}
+
+TEST(VerificationKey, BytesThatAreNoCurvePointAreRefusedAtParse) {
+  // No signature verifies with these; the key is refused where it is read,
+  // not request by request. All zeros (a small-order point), and the RFC
+  // key's seed given in place of its public key.
+  EXPECT_THAT(verification_error("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+              HasSubstr("the 32 bytes are not an Ed25519 public key"));
+  EXPECT_THAT(verification_error(kSeedBase64), HasSubstr("a private key's seed given as the public key?"));
+  EXPECT_THAT(VerificationKey::from_bytes(std::string(32, '\0')).error().message(),
+              HasSubstr("not an Ed25519 public key"));
 }
 
 TEST(VerificationKey, FromEnvNamesTheVariable) {

@@ -19,7 +19,8 @@ namespace dispatch::security {
 
 class VerificationKey {
  public:
-  // The 32 raw bytes of an Ed25519 public key.
+  // The 32 raw bytes of an Ed25519 public key; bytes that are not a point of
+  // the curve's prime-order group (no Ed25519 key generator makes one) are refused.
   static Result<VerificationKey> from_bytes(std::string_view raw);
   // PEM SPKI ("-----BEGIN PUBLIC KEY-----", literal "\n" sequences allowed,
   // as environment variables carry them) or base64 of the 32 raw bytes.
