@@ -38,6 +38,22 @@ bool has_line_break(std::string_view s) {
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+// RFC 9421 2.2.3: the authority with its host lowercased and its default port
+// omitted (RFC 9110 4.2.3), as an RFC-following signer derives it from the
+// URL while its client may still send "Host: h:80". A server behind a TLS
+// proxy cannot tell http from https, so both default ports are dropped;
+// only an http URL on port 443 (or https on 80) then signs differently.
+std::string normalized_authority(std::string_view authority) {
+  std::string out = to_lower(authority);
+  for (std::string_view port : {std::string_view(":80"), std::string_view(":443")}) {
+    if (out.size() > port.size() && std::string_view(out).substr(out.size() - port.size()) == port) {
+      out.resize(out.size() - port.size());
+      break;
+    }
+  }
+  return out;
+}
+
 int64_t unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -59,7 +75,7 @@ Result<std::string> component_value(const HttpRequestView& request, std::string_
     } else if (component == "@request-target") {
       value = std::string(target);
     } else if (component == "@authority") {
-      value = to_lower(request.authority);  // RFC 9421 2.2.3: host is lowercased
+      value = normalized_authority(request.authority);
     } else {
       return unauthenticated("covered component " + quoted(component) + " is not supported");
     }

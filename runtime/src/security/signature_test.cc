@@ -188,6 +188,31 @@ TEST_F(Signatures, QueryAndAuthorityCaseDoNotMatterToPathAndHost) {
   EXPECT_TRUE(verify(r).ok());
 }
 
+TEST_F(Signatures, AuthorityIsSignedWithoutItsDefaultPort) {
+  // RFC 9421 2.2.3: "h:80" and "h" are one authority. A signer that derives
+  // @authority from http://h/ (npm's http-message-signatures does) signs "h"
+  // while the request may carry "Host: h:80"; either way round verifies.
+  for (const auto& [signed_as, received_as] :
+       std::vector<std::pair<std::string, std::string>>{{"h.example", "h.example:80"},
+                                                        {"H.example:80", "h.example"},
+                                                        {"h.example", "h.example:443"},
+                                                        {"[::1]", "[::1]:80"}}) {
+    Request r;
+    r.authority = signed_as;
+    sign(r, signer_);
+    r.authority = received_as;
+    auto result = verify(r);
+    EXPECT_TRUE(result.ok()) << signed_as << " received as " << received_as << ": "
+                             << result.error().message();
+  }
+  // Any other port is part of the authority.
+  Request r;
+  r.authority = "h.example:8080";
+  sign(r, signer_);
+  r.authority = "h.example";
+  expect_refused(r, Code::permission_denied, "does not verify");
+}
+
 TEST_F(Signatures, TamperingWithEachCoveredComponentIsDenied) {
   const auto tampered = [&](auto change) {
     Request r = signed_;
@@ -420,6 +445,16 @@ TEST(ComponentValue, DerivedComponents) {
   EXPECT_EQ(component_value(r.view(), "@query").value(), "?a=1&b");
   EXPECT_EQ(component_value(r.view(), "@request-target").value(), "/p/q?a=1&b");
   EXPECT_EQ(component_value(r.view(), "@authority").value(), "example.com");
+  r.authority = "Example.COM:80";
+  EXPECT_EQ(component_value(r.view(), "@authority").value(), "example.com");
+  r.authority = "example.com:443";
+  EXPECT_EQ(component_value(r.view(), "@authority").value(), "example.com");
+  r.authority = "example.com:8080";
+  EXPECT_EQ(component_value(r.view(), "@authority").value(), "example.com:8080");
+  r.authority = "example.com:4430";
+  EXPECT_EQ(component_value(r.view(), "@authority").value(), "example.com:4430");
+  r.authority = "[::80]";
+  EXPECT_EQ(component_value(r.view(), "@authority").value(), "[::80]");
   r.target = "";
   EXPECT_EQ(component_value(r.view(), "@path").value(), "/");
   EXPECT_EQ(component_value(r.view(), "@query").value(), "?");

@@ -46,7 +46,8 @@ struct HttpRequestView {
 
 // The value a covered component contributes to the signature base
 // (RFC 9421 2.1 and 2.2): @method, @path, @query, @authority,
-// @request-target and header fields (trimmed). Errors: unauthenticated,
+// @request-target and header fields (trimmed); @authority is lowercased and
+// loses a default port (":80" or ":443"). Errors: unauthenticated,
 // naming the component (unsupported, absent header).
 Result<std::string> component_value(const HttpRequestView& request, std::string_view component);
 
