@@ -65,6 +65,19 @@ std::string unescape_newlines(std::string_view text) {
   return out;
 }
 
+// Checks common to both kinds of key before their forms are told apart: an
+// empty value, and quotes kept around it (docker --env-file and Kubernetes
+// env files keep the quotes of the lines dispatch-keygen prints).
+Result<void> check_text(std::string_view text) {
+  if (text.empty()) return key_error("key is empty");
+  const auto is_quote = [](char c) { return c == '"' || c == '\''; };
+  if (is_quote(text.front()) || is_quote(text.back())) {
+    return key_error("key is wrapped in quotes; remove them (docker --env-file and Kubernetes keep the quotes "
+                     "of a KEY=\"...\" line)");
+  }
+  return {};
+}
+
 // The label of the first PEM block ("PUBLIC KEY"), or nullopt for non-PEM.
 std::optional<std::string> pem_label(std::string_view text) {
   constexpr std::string_view begin = "-----BEGIN ";
@@ -104,6 +117,15 @@ Result<PkeyPtr> read_ed25519_pem(const std::string& pem, const std::string& labe
     if (expected_label == "PUBLIC KEY") hint += "; separate several public keys with commas";
     return key_error("PEM text holds a second block ('" + second_label.value_or("") +
                      "') after the first key; " + hint);
+  }
+  // OpenSSL's reason for a PEM flattened onto one line is "unsupported".
+  const std::string begin_line = "-----BEGIN " + label + "-----";
+  const size_t begin = pem.find(begin_line);
+  const auto is_break = [](char c) { return c == '\n' || c == '\r'; };
+  if (begin == std::string::npos || begin + begin_line.size() >= end || !is_break(pem[begin + begin_line.size()]) ||
+      !is_break(pem[end - 1])) {
+    return key_error("PEM has no line breaks around its body; keep the newlines after '" + begin_line +
+                     "' and before '" + end_line + "' (as real newlines or as literal \\n)");
   }
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return key_error("out of memory reading PEM");
@@ -152,7 +174,7 @@ Result<VerificationKey> VerificationKey::from_bytes(std::string_view raw) {
 
 Result<VerificationKey> VerificationKey::parse(std::string_view text) {
   text = trim(text);
-  if (text.empty()) return key_error("key is empty");
+  if (auto ok = check_text(text); !ok) return std::move(ok).error();
   if (auto label = pem_label(text)) {
     const std::string pem = unescape_newlines(text);
     auto pkey = read_ed25519_pem(pem, *label, "PUBLIC KEY", "SPKI", PEM_read_bio_PUBKEY);
@@ -237,7 +259,7 @@ Result<SigningKey> SigningKey::from_seed(std::string_view seed) {
 
 Result<SigningKey> SigningKey::parse(std::string_view text) {
   text = trim(text);
-  if (text.empty()) return key_error("key is empty");
+  if (auto ok = check_text(text); !ok) return std::move(ok).error();
   if (auto label = pem_label(text)) {
     std::string pem = unescape_newlines(text);
     auto pkey = read_ed25519_pem(pem, *label, "PRIVATE KEY", "PKCS#8", PEM_read_bio_PrivateKey);

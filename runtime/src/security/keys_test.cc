@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+
 namespace dispatch::security {
 namespace {
 
@@ -113,6 +115,23 @@ TEST(VerificationKey, TwoPemBlocksInOneValueAreRefusedNotHalfRead) {
   EXPECT_TRUE(annotated.ok()) << annotated.error().message();
 }
 
+TEST(VerificationKey, QuotesOrAFlattenedPemAreNamedNotLeftToOpenSsl) {
+  // dispatch-keygen prints KEY="..." lines; docker --env-file keeps the
+  // quotes. OpenSSL's reason for these was "unsupported".
+  EXPECT_THAT(verification_error("\"" + escaped_newlines(kPublicPem) + "\""), HasSubstr("wrapped in quotes"));
+  EXPECT_THAT(verification_error("'" + std::string(kPublicBase64) + "'"), HasSubstr("wrapped in quotes"));
+  std::string flattened(kPublicPem);
+  std::replace(flattened.begin(), flattened.end(), '\n', ' ');
+  EXPECT_THAT(verification_error(flattened), HasSubstr("PEM has no line breaks around its body"));
+  std::string one_line(kPublicPem);
+  one_line.erase(std::remove(one_line.begin(), one_line.end(), '\n'), one_line.end());
+  EXPECT_THAT(verification_error(one_line), HasSubstr("keep the newlines after '-----BEGIN PUBLIC KEY-----'"));
+  std::string crlf;
+  for (char c : kPublicPem) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  auto key = VerificationKey::parse(crlf);
+  EXPECT_TRUE(key.ok()) << key.error().message();
+}
+
 TEST(VerificationKey, FromBytesChecksLength) {
   EXPECT_TRUE(VerificationKey::from_bytes(SigningKey::generate().public_key().bytes()).ok());
   EXPECT_THAT(VerificationKey::from_bytes(std::string(33, 'x')).error().message(),
@@ -180,6 +199,13 @@ TEST(SigningKey, EachMalformedKeySaysWhy) {
   EXPECT_THAT(signing_error(truncated), HasSubstr("truncated"));
   EXPECT_THAT(signing_error("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAA\n-----END ENCRYPTED PRIVATE KEY-----"),
               HasSubstr("encrypted keys are not supported"));
+}
+
+TEST(SigningKey, QuotesOrAFlattenedPemAreNamed) {
+  EXPECT_THAT(signing_error("\"" + escaped_newlines(kPrivatePem) + "\""), HasSubstr("wrapped in quotes"));
+  std::string flattened(kPrivatePem);
+  std::replace(flattened.begin(), flattened.end(), '\n', ' ');
+  EXPECT_THAT(signing_error(flattened), HasSubstr("PEM has no line breaks around its body"));
 }
 
 TEST(SigningKey, TwoPemBlocksInOneValueAreRefused) {
