@@ -93,7 +93,8 @@ class Signer {
 struct VerifierOptions {
   // A signature older than this is refused (replay window).
   std::chrono::seconds max_age{300};
-  // Allowed clock skew: created may be this far in the future.
+  // Allowed clock skew: created may be this far in the future, and an
+  // expires this far in the past.
   std::chrono::seconds clock_tolerance{5};
   // Every one must be covered by the accepted signature. When content-digest
   // is among them, the Content-Digest header must also match the body.
