@@ -143,6 +143,10 @@ Result<PkeyPtr> read_ed25519_pem(const std::string& pem, const std::string& labe
 
 Result<std::string> decode_raw(std::string_view text, std::string_view what) {
   auto bytes = detail::base64_decode(text);
+  if (!bytes && text.find_first_of("-_") != std::string_view::npos && detail::base64url_decode(text)) {
+    return key_error("is base64url ('-' and '_'); give the " + std::string(what) +
+                     " in standard base64 ('+' and '/')");
+  }
   if (!bytes) {
     return key_error("not base64 and not PEM (expected '-----BEGIN ...' or the base64 of the " +
                      std::string(what) + ")");

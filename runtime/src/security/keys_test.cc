@@ -132,6 +132,19 @@ TEST(VerificationKey, QuotesOrAFlattenedPemAreNamedNotLeftToOpenSsl) {
   EXPECT_TRUE(key.ok()) << key.error().message();
 }
 
+TEST(VerificationKey, Base64UrlIsNamed) {
+  // The RFC key's public half has both '+' and '/'; in base64url they are '-' and '_'.
+  std::string url(kPublicBase64);
+  std::replace(url.begin(), url.end(), '+', '-');
+  std::replace(url.begin(), url.end(), '/', '_');
+  EXPECT_THAT(verification_error(url), HasSubstr("is base64url ('-' and '_'); give the 32 raw bytes in standard base64"));
+  EXPECT_THAT(verification_error("not-a-key"), HasSubstr("not base64 and not PEM"));
+  std::string seed(kSeedBase64);
+  std::replace(seed.begin(), seed.end(), '+', '-');
+  std::replace(seed.begin(), seed.end(), '/', '_');
+  EXPECT_THAT(signing_error(seed), HasSubstr("is base64url"));
+}
+
 TEST(VerificationKey, FromBytesChecksLength) {
   EXPECT_TRUE(VerificationKey::from_bytes(SigningKey::generate().public_key().bytes()).ok());
   EXPECT_THAT(VerificationKey::from_bytes(std::string(33, 'x')).error().message(),
