@@ -232,7 +232,9 @@ Result<void> Verifier::verify(const HttpRequestView& request,
     note(result.error().code() == Code::permission_denied ? failed : unusable,
          prefix + result.error().message());
   }
-  if (!failed.empty()) return denied(failed);
+  // A usable signature that fails outranks unusable ones (403), but the
+  // message keeps every signature's reason.
+  if (!failed.empty()) return denied(unusable.empty() ? failed : failed + "; " + unusable);
   return unauthenticated(unusable);
 }
 

@@ -346,6 +346,22 @@ TEST_F(Signatures, AllSignaturesBadReportsEach) {
   EXPECT_THAT(result.error().message(), HasSubstr("signature 'other': signature does not verify"));
 }
 
+TEST_F(Signatures, AFailingAndAnUnusableSignatureAreBothReported) {
+  // The 403 of the usable one wins; the 401 reason of the other is not dropped.
+  Request r = signed_;
+  sign(r, Signer(other_key_));
+  Request unusable = r;
+  sign_custom(unusable, key_, make_signature_params(dispatch_components(), std::nullopt, "default", "ed25519"),
+              "second");
+  r.headers["signature-input"] += ", " + unusable.headers.at("signature-input");
+  r.headers["signature"] += ", " + unusable.headers.at("signature");
+  auto result = verify(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code(), Code::permission_denied);
+  EXPECT_THAT(result.error().message(), HasSubstr("signature 'dispatch': signature does not verify"));
+  EXPECT_THAT(result.error().message(), HasSubstr("signature 'second': has no created parameter"));
+}
+
 TEST_F(Signatures, RotationTriesEveryKeyForTheKeyid) {
   Verifier rotating({NamedKey{"default", other_key_.public_key()},
                      NamedKey{"default", key_.public_key()}});
