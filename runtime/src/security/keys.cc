@@ -108,15 +108,15 @@ Result<PkeyPtr> read_ed25519_pem(const std::string& pem, const std::string& labe
   if (end == std::string::npos) {
     return key_error("PEM has no '" + end_line + "' line (truncated?)");
   }
-  // OpenSSL reads the first block and ignores the rest: a second key (two
-  // PEMs pasted into one variable during a rotation) would be dropped without
-  // a word, and every request signed with it refused.
-  if (const size_t second = pem.find("-----BEGIN ", end); second != std::string::npos) {
-    const auto second_label = pem_label(std::string_view(pem).substr(second));
+  // OpenSSL reads the first block and ignores the rest: a second key of the
+  // same kind (two public keys pasted into one variable during a rotation)
+  // would be dropped without a word, and every request signed with it
+  // refused. Other blocks (a key pair's public half after its private key)
+  // are left alone.
+  if (pem.find("-----BEGIN " + label + "-----", end) != std::string::npos) {
     std::string hint = "give one key";
     if (expected_label == "PUBLIC KEY") hint += "; separate several public keys with commas";
-    return key_error("PEM text holds a second block ('" + second_label.value_or("") +
-                     "') after the first key; " + hint);
+    return key_error("PEM text holds a second '" + label + "' block; " + hint);
   }
   // OpenSSL's reason for a PEM flattened onto one line is "unsupported".
   const std::string begin_line = "-----BEGIN " + label + "-----";

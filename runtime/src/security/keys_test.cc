@@ -106,10 +106,10 @@ TEST(VerificationKey, TwoPemBlocksInOneValueAreRefusedNotHalfRead) {
   // the comma): the second must not be dropped in silence.
   const std::string other = SigningKey::generate().public_key().to_pem();
   const std::string message = verification_error(std::string(kPublicPem) + other);
-  EXPECT_THAT(message, HasSubstr("second block ('PUBLIC KEY')"));
+  EXPECT_THAT(message, HasSubstr("second 'PUBLIC KEY' block"));
   EXPECT_THAT(message, HasSubstr("separate several public keys with commas"));
-  EXPECT_THAT(verification_error(escaped_newlines(std::string(kPublicPem) + std::string(kPrivatePem))),
-              HasSubstr("second block ('PRIVATE KEY')"));
+  EXPECT_THAT(verification_error(escaped_newlines(std::string(kPublicPem) + other)),
+              HasSubstr("second 'PUBLIC KEY' block"));
   // Text around a single block is still allowed (RFC 7468 section 2).
   auto annotated = VerificationKey::parse("# dispatch.pub\n" + std::string(kPublicPem) + "(end)\n");
   EXPECT_TRUE(annotated.ok()) << annotated.error().message();
@@ -223,8 +223,12 @@ TEST(SigningKey, QuotesOrAFlattenedPemAreNamed) {
 
 TEST(SigningKey, TwoPemBlocksInOneValueAreRefused) {
   const std::string message = signing_error(std::string(kPrivatePem) + SigningKey::generate().to_pem());
-  EXPECT_THAT(message, HasSubstr("second block ('PRIVATE KEY') after the first key; give one key"));
+  EXPECT_THAT(message, HasSubstr("second 'PRIVATE KEY' block; give one key"));
   EXPECT_THAT(message, Not(HasSubstr("commas")));
+  // A key pair's file, the private key and then its public half, is one key.
+  auto pair = SigningKey::parse(std::string(kPrivatePem) + std::string(kPublicPem));
+  ASSERT_TRUE(pair.ok()) << pair.error().message();
+  EXPECT_EQ(pair->public_key().to_base64(), kPublicBase64);
 }
 
 TEST(SigningKey, FromEnvNamesTheVariable) {

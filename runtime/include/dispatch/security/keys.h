@@ -25,7 +25,7 @@ class VerificationKey {
   // PEM SPKI ("-----BEGIN PUBLIC KEY-----", literal "\n" sequences allowed,
   // as environment variables carry them) or base64 of the 32 raw bytes.
   // Errors (invalid_argument) say what is wrong: not base64, wrong length,
-  // an RSA key, a private key, a truncated PEM, a second PEM block.
+  // an RSA key, a private key, a truncated PEM, a second key's PEM block.
   static Result<VerificationKey> parse(std::string_view text);
   // The key in environment variable `variable`; nullopt when it is unset or
   // empty (verification off). Errors name the variable.
