@@ -54,13 +54,16 @@ std::string normalized_authority(std::string_view authority) {
   return out;
 }
 
+// Which @authority a signature base holds: the normalized one, or the Host
+// as received (lowercased), which signers that skip the normalization sign.
+enum class AuthorityForm { normalized, as_received };
+
 int64_t unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-}  // namespace
-
-Result<std::string> component_value(const HttpRequestView& request, std::string_view component) {
+Result<std::string> component_value_in(const HttpRequestView& request, std::string_view component,
+                                       AuthorityForm form) {
   std::string value;
   if (!component.empty() && component[0] == '@') {
     const std::string_view target = request.target;
@@ -75,7 +78,8 @@ Result<std::string> component_value(const HttpRequestView& request, std::string_
     } else if (component == "@request-target") {
       value = std::string(target);
     } else if (component == "@authority") {
-      value = normalized_authority(request.authority);
+      value = form == AuthorityForm::normalized ? normalized_authority(request.authority)
+                                                : to_lower(request.authority);
     } else {
       return unauthenticated("covered component " + quoted(component) + " is not supported");
     }
@@ -98,7 +102,8 @@ Result<std::string> component_value(const HttpRequestView& request, std::string_
   return value;
 }
 
-Result<std::string> signature_base(const HttpRequestView& request, const sf::InnerList& params) {
+Result<std::string> signature_base_in(const HttpRequestView& request, const sf::InnerList& params,
+                                      AuthorityForm form) {
   std::string base;
   std::set<std::string_view> seen;
   for (const sf::Item& item : params.items) {
@@ -111,7 +116,7 @@ Result<std::string> signature_base(const HttpRequestView& request, const sf::Inn
     if (!seen.insert(*name).second) {
       return unauthenticated("covered component " + quoted(*name) + " is listed twice");
     }
-    auto value = component_value(request, *name);
+    auto value = component_value_in(request, *name, form);
     if (!value) return std::move(value).error();
     base += quoted(*name);
     base += ": ";
@@ -123,6 +128,16 @@ Result<std::string> signature_base(const HttpRequestView& request, const sf::Inn
   base += "\"@signature-params\": ";
   base += *serialized;
   return base;
+}
+
+}  // namespace
+
+Result<std::string> component_value(const HttpRequestView& request, std::string_view component) {
+  return component_value_in(request, component, AuthorityForm::normalized);
+}
+
+Result<std::string> signature_base(const HttpRequestView& request, const sf::InnerList& params) {
+  return signature_base_in(request, params, AuthorityForm::normalized);
 }
 
 sf::InnerList make_signature_params(const std::vector<std::string>& components,
@@ -294,11 +309,18 @@ Result<void> Verifier::verify_one(const HttpRequestView& request, std::string_vi
   if (expires && now > *expires + tolerance) {
     return denied("expired " + std::to_string(now - *expires) + " s ago");
   }
+  // A signer that skipped the normalization signed a default port the Host
+  // still carries ("h:80"): the same authority, so that base is tried too.
+  std::optional<std::string> as_received;
+  if (covered.count("@authority") && normalized_authority(request.authority) != to_lower(request.authority)) {
+    auto other = signature_base_in(request, params, AuthorityForm::as_received);
+    if (other) as_received = std::move(*other);
+  }
   bool any_key = false, verified = false;
   for (const NamedKey& named : keys_) {
     if (keyid && named.keyid != *keyid) continue;
     any_key = true;
-    if (named.key.verify(*base, signature)) {
+    if (named.key.verify(*base, signature) || (as_received && named.key.verify(*as_received, signature))) {
       verified = true;
       break;
     }

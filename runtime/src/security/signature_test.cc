@@ -213,6 +213,28 @@ TEST_F(Signatures, AuthorityIsSignedWithoutItsDefaultPort) {
   expect_refused(r, Code::permission_denied, "does not verify");
 }
 
+TEST_F(Signatures, ASignerThatKeptTheDefaultPortTheHostCarriesStillVerifies) {
+  // Python's http-message-signatures signs the URL's netloc as written
+  // ("h.example:80"); with "Host: h.example:80" that is the same authority.
+  Request r;
+  r.authority = "H.example:80";
+  r.headers["content-digest"] = content_digest(r.body);
+  const auto params = make_signature_params(dispatch_components(), kNow, "default", "ed25519");
+  std::string base = signature_base(r.view(), params).value();
+  const std::string line = "\"@authority\": h.example\n";
+  ASSERT_NE(base.find(line), std::string::npos) << base;
+  base.replace(base.find(line), line.size(), "\"@authority\": h.example:80\n");
+  r.headers["signature-input"] = sf::serialize_dictionary({{"dispatch", sf::Member(params)}}).value();
+  r.headers["signature"] =
+      sf::serialize_dictionary({{"dispatch", sf::Member(sf::Item{sf::ByteSequence{key_.sign(base)}, {}})}}).value();
+  auto result = verify(r);
+  EXPECT_TRUE(result.ok()) << result.error().message();
+  // Only the port the Host carries: a signature over "h.example:80" does not
+  // verify for "Host: h.example".
+  r.authority = "h.example";
+  expect_refused(r, Code::permission_denied, "does not verify");
+}
+
 TEST_F(Signatures, TamperingWithEachCoveredComponentIsDenied) {
   const auto tampered = [&](auto change) {
     Request r = signed_;

@@ -129,8 +129,11 @@ class Verifier {
   //   Code::permission_denied: a signature that meets them fails a check:
   //     unknown keyid, created too old or in the future, expired, signature
   //     does not verify, Content-Digest does not match the body.
-  // The message names the signature label and the check that failed, for
-  // every signature (permission_denied when any of them was usable).
+  // @authority is checked in its normalized form and, when the request's
+  // authority carries a default port, also as received (a signer that did
+  // not normalize). The message names the signature label and the check
+  // that failed, for every signature (permission_denied when any of them
+  // was usable).
   Result<void> verify(const HttpRequestView& request,
                       std::chrono::system_clock::time_point now =
                           std::chrono::system_clock::now()) const;
