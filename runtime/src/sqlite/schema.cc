@@ -388,6 +388,33 @@ CallRecord read_call(const Stmt& s) {
   return r;
 }
 
+namespace {
+
+// `e`, met while opening `path` (its first statements and the migrations
+// read the file), as an error naming the file; a file that is not a
+// database or is damaged says so and what to do, instead of SQLite's bare
+// text. `rc` is SQLite's code for it.
+bool unreadable(int rc) { return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT; }
+
+Error opening_error(int rc, sqlite3* db, const std::string& path, const Error& e) {
+  switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+      return Error(Code::failed_precondition,
+                   "cannot open the store " + path +
+                       ": it is not a SQLite database; give the path of a store file, or of a file that "
+                       "does not exist yet to create one");
+    case SQLITE_CORRUPT:
+      return Error(Code::data_loss, "cannot open the store " + path + ": the file is damaged (" +
+                                        sqlite3_errmsg(db) +
+                                        "); restore it from a backup, or save what it still holds with "
+                                        "'sqlite3 " + path + " .recover' into a new file");
+    default:
+      return Error(e.code(), "cannot open the store " + path + ": " + e.message());
+  }
+}
+
+}  // namespace
+
 Connection open_connection(const std::string& path, bool fsync_commits) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
@@ -398,16 +425,24 @@ Connection open_connection(const std::string& path, bool fsync_commits) {
     throw Error(Code::unavailable, "cannot open the store " + path + ": " + msg);
   }
   sqlite3_busy_timeout(raw, 10000);
-  exec(raw, "PRAGMA journal_mode=WAL");
-  exec(raw, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  // A backlog's working set (due index, recent rows) stays in memory.
-  exec(raw, "PRAGMA cache_size=-65536");
-  exec(raw, "PRAGMA temp_store=MEMORY");
+  try {
+    exec(raw, "PRAGMA journal_mode=WAL");
+    exec(raw, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    // A backlog's working set (due index, recent rows) stays in memory.
+    exec(raw, "PRAGMA cache_size=-65536");
+    exec(raw, "PRAGMA temp_store=MEMORY");
+  } catch (const Error& e) {
+    throw opening_error(sqlite3_errcode(raw), raw, path, e);
+  }
   return db;
 }
 
 void migrate(sqlite3* db, const std::string& path) {
-  exec(db, "BEGIN IMMEDIATE");
+  try {
+    exec(db, "BEGIN IMMEDIATE");
+  } catch (const Error& e) {
+    throw opening_error(sqlite3_errcode(db), db, path, e);
+  }
   try {
     const int have = user_version(db);
     if (have > kSchemaVersion) {
@@ -421,6 +456,11 @@ void migrate(sqlite3* db, const std::string& path) {
     }
     exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     exec(db, "COMMIT");
+  } catch (const Error& e) {
+    const int rc = sqlite3_errcode(db);
+    const Error refused = unreadable(rc) ? opening_error(rc, db, path, e) : e;
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw refused;
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;

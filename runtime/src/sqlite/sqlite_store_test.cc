@@ -12,12 +12,15 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include <unistd.h>
 
 #include "dispatch/metrics/registry.h"
 #include "dispatch/sqlite/sqlite_store.h"
@@ -390,6 +393,42 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   auto s = open_sqlite_store(o);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message().find("newer than this build"), std::string::npos);
+}
+
+TEST_F(StoreTest, AFileThatIsNotADatabaseIsRefusedByName) {
+  {
+    std::ofstream f(path_);
+    f << std::string(4096, 'x');
+  }
+  SqliteOptions o;
+  o.path = path_;
+  auto s = open_sqlite_store(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Code::failed_precondition);
+  EXPECT_NE(s.error().message().find(path_), std::string::npos) << s.error().message();
+  EXPECT_NE(s.error().message().find("not a SQLite database"), std::string::npos) << s.error().message();
+}
+
+TEST_F(StoreTest, ATruncatedStoreIsRefusedAsDamagedByName) {
+  open();
+  for (int i = 0; i < 200; ++i) enqueue(call("f"));
+  store_.reset();
+  // Checkpointed into the file (no log left), then cut short.
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(::truncate(path_.c_str(), 5000), 0);
+  SqliteOptions o;
+  o.path = path_;
+  auto s = open_sqlite_store(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Code::data_loss) << s.error().message();
+  EXPECT_NE(s.error().message().find(path_), std::string::npos) << s.error().message();
+  EXPECT_NE(s.error().message().find("damaged"), std::string::npos) << s.error().message();
+  EXPECT_NE(s.error().message().find(".recover"), std::string::npos) << s.error().message();
 }
 
 }  // namespace
