@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <random>
 
@@ -55,12 +56,14 @@ class OwnerLock {
     const std::string lock_path = options.path + "-owner";
     fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) {
-      throw Error(Code::unavailable, "cannot create the lock file " + lock_path);
+      throw Error(Code::unavailable, "cannot create the lock file " + lock_path + ": " + std::strerror(errno) +
+                                         "; the store's directory must exist and be writable");
     }
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
       throw Error(Code::failed_precondition,
-                  "another scheduler already owns " + options.path + " (lock " + lock_path + ")");
+                  "another scheduler already owns " + options.path + " (lock " + lock_path +
+                      "); stop it first, or give this one a store file of its own");
     }
   }
   ~OwnerLock() {

@@ -171,6 +171,18 @@ TEST_F(StoreTest, SecondOwnerIsRefused) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code(), Code::failed_precondition);
   EXPECT_NE(second.error().message().find("another scheduler"), std::string::npos);
+  EXPECT_NE(second.error().message().find("stop it first"), std::string::npos) << second.error().message();
+}
+
+TEST_F(StoreTest, ALockFileThatCannotBeMadeSaysWhy) {
+  SqliteOptions o;
+  o.path = ::testing::TempDir() + "no-such-directory/dispatch.db";
+  auto s = open_sqlite_store(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message().find("no-such-directory/dispatch.db-owner: No such file or directory"),
+            std::string::npos)
+      << s.error().message();
+  EXPECT_NE(s.error().message().find("must exist and be writable"), std::string::npos) << s.error().message();
 }
 
 int64_t raw_user_version(const std::string& path, const char* sql = nullptr) {
