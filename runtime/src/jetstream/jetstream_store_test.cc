@@ -369,6 +369,37 @@ TEST_F(JetStreamStoreTest, ABatchWithAKeyTwiceMakesOneCall) {
   EXPECT_EQ(ids2[1], (*ids)[2]);
 }
 
+// A record larger than the servers' max_payload (1 MB by default) never
+// fits: out_of_range, saying what bounds it, and nothing written, so that
+// the scheduler can fail the call instead of delivering it again forever.
+TEST_F(JetStreamStoreTest, ARecordLargerThanTheServersTakeIsOutOfRange) {
+  auto a = open(options());
+  ASSERT_TRUE(a);
+  NewCall big = call("t.f");
+  big.input = std::string(2 * 1024 * 1024, 'x');
+  auto refused = a->enqueue_sync({big}, 1000);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::out_of_range) << refused.error().what();
+  EXPECT_NE(refused.error().message().find("max_payload"), std::string::npos) << refused.error().what();
+
+  const std::string id = a->enqueue_sync({call("t.f")}, 1000).value().at(0);
+  auto leased = a->claim_sync(at(1000)).value();
+  ASSERT_EQ(leased.size(), 1u);
+  Outcome o;
+  o.status = 1;
+  o.output_type_url = "type.googleapis.com/t.Out";
+  o.output = std::string(2 * 1024 * 1024, 'y');
+  auto recorded = a->finish_sync(id, leased[0].lease, o, 1001);
+  ASSERT_FALSE(recorded.ok());
+  EXPECT_EQ(recorded.error().code(), Code::out_of_range) << recorded.error().what();
+  EXPECT_NE(recorded.error().message().find("max_payload"), std::string::npos) << recorded.error().what();
+  EXPECT_EQ(a->get(id).value()->state, CallState::running);
+  // A smaller outcome under the same lease is recorded.
+  o.output = "small";
+  EXPECT_TRUE(a->finish_sync(id, leased[0].lease, o, 1002).value());
+  EXPECT_EQ(a->get(id).value()->state, CallState::completed);
+}
+
 TEST_F(JetStreamStoreTest, ALapsedLeaseIsTakenOverByAnotherProcess) {
   auto a = open(options());
   auto b = open(options());

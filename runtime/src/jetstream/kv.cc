@@ -27,6 +27,10 @@ Error nats_error(Code code, const std::string& what, natsStatus s) {
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
   std::string detail = last == s && text != nullptr && *text != '\0' ? text : natsStatus_GetText(s);
+  if (s == NATS_MAX_PAYLOAD) {
+    detail += " (the NATS servers' max_payload bounds each record, a call with its input and output: raise "
+              "max_payload on every server, or keep inputs and outputs smaller)";
+  }
   return Error(code, what + ": " + detail);
 }
 
@@ -138,6 +142,10 @@ Code code_for_nats_status(int status) {
     case NATS_IO_ERROR:
     case NATS_NOT_YET_CONNECTED:
       return Code::unavailable;
+    // A record larger than the servers take: it never fits, however often
+    // it is tried (the scheduler fails the call whose outcome it is).
+    case NATS_MAX_PAYLOAD:
+      return Code::out_of_range;
     default:
       return Code::internal;
   }

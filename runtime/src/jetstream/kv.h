@@ -38,7 +38,8 @@ namespace dispatch::scheduler::jetstream {
 
 // The code a nats.c status (natsStatus) becomes: unavailable for what ends
 // when the servers are back (no server, a connection closed, broken or not
-// yet made, a timeout, no responders), internal for the rest.
+// yet made, a timeout, no responders), out_of_range for a record larger
+// than the servers' max_payload (it never fits), internal for the rest.
 Code code_for_nats_status(int status);
 
 class Kv {

@@ -538,12 +538,39 @@ struct Scheduler::Impl {
       wake = wake || wake_pump;
     }
     if (wake_pump) wake_cv.notify_all();
-    // The ID only when a Get waits: a copy per call otherwise.
-    std::string ended_id =
-        (state == CallState::completed || state == CallState::failed) && end_waiters.anyone_waiting() ? c.id
-                                                                                                      : std::string();
-    store->finish(c.id, c.lease, std::move(o), clock->now_ms(),
-                  [this, state, ended_id = std::move(ended_id)](Result<bool> recorded) {
+    const bool tell_waiters =
+        (state == CallState::completed || state == CallState::failed) && end_waiters.anyone_waiting();
+    record(std::move(c), std::move(o), state, tell_waiters, /*may_fail_instead=*/true);
+  }
+
+  // Writes the outcome; the call (moved, not copied) stays with the write
+  // until it is reported, for the Get waiting on it and for the failure
+  // below.
+  void record(CallRecord c, Outcome o, CallState state, bool tell_waiters, bool may_fail_instead) {
+    std::string id = c.id;
+    const uint64_t lease = c.lease;
+    store->finish(std::move(id), lease, std::move(o), clock->now_ms(),
+                  [this, state, tell_waiters, may_fail_instead, c = std::move(c)](Result<bool> recorded) mutable {
+                    // An outcome larger than the store can keep (out_of_range:
+                    // a JetStream server's max_payload) would be refused
+                    // again at every delivery, the call delivered again each
+                    // time its lease lapsed, its function run each time and
+                    // its max attempts never reached: the call fails
+                    // instead, final, with the store's reason.
+                    if (may_fail_instead && !recorded.ok() && recorded.error().code() == Code::out_of_range) {
+                      Outcome f;
+                      f.state = CallState::failed;
+                      f.status = static_cast<int>(RunStatus::invalid_response);
+                      f.error_type = "invalid_response";
+                      f.error_message = "the store cannot keep this attempt's outcome: " + recorded.error().message();
+                      for (const ChildResult& r : c.results) f.consumed.push_back(r.seq);
+                      f.leased_as(c);
+                      log(LogLevel::warn, "call " + c.id + " to " + c.function + " attempt " +
+                                              std::to_string(c.attempts) + ": " + f.error_message + ", giving up");
+                      const bool tell = end_waiters.anyone_waiting();
+                      record(std::move(c), std::move(f), CallState::failed, tell, /*may_fail_instead=*/false);
+                      return;
+                    }
                     bool wake_pump = false;
                     {
                       std::lock_guard<std::mutex> lock(mu);
@@ -570,8 +597,8 @@ struct Scheduler::Impl {
                     }
                     if (!recorded.ok()) {
                       log(LogLevel::error, "recording an outcome failed: " + recorded.error().message());
-                    } else if (*recorded && !ended_id.empty()) {
-                      end_waiters.ended(ended_id);
+                    } else if (*recorded && tell_waiters) {
+                      end_waiters.ended(c.id);
                     }
                     if (wake_pump) wake_cv.notify_all();
                     idle_cv.notify_all();

@@ -391,10 +391,10 @@ TEST_F(SchedulerTest, ExpiredCallsGetAFinalStatus) {
   EXPECT_GE(rb.attempts, 1u);
 }
 
-// A store whose finish() reports only when told to (a slow commit).
-class SlowFinishStore final : public Store {
+// A store that passes every operation to another; tests override one.
+class ForwardingStore : public Store {
  public:
-  explicit SlowFinishStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
   void enqueue(std::vector<NewCall> calls, int64_t now_ms, Done<std::vector<std::string>> done) override {
     inner_->enqueue(std::move(calls), now_ms, std::move(done));
   }
@@ -402,9 +402,7 @@ class SlowFinishStore final : public Store {
     inner_->claim(std::move(options), std::move(done));
   }
   void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
-    auto recorded = inner_->finish_sync(std::move(id), lease, std::move(outcome), now_ms);
-    std::lock_guard<std::mutex> lock(mu_);
-    held_.push_back([done = std::move(done), recorded = std::move(recorded)]() mutable { done(std::move(recorded)); });
+    inner_->finish(std::move(id), lease, std::move(outcome), now_ms, std::move(done));
   }
   void cancel(std::string id, int64_t now_ms, Done<CallRecord> done) override {
     inner_->cancel(std::move(id), now_ms, std::move(done));
@@ -431,6 +429,20 @@ class SlowFinishStore final : public Store {
   Result<std::vector<int64_t>> count_by_state() override { return inner_->count_by_state(); }
   Stats stats() const override { return inner_->stats(); }
 
+ protected:
+  std::unique_ptr<Store> inner_;
+};
+
+// A store whose finish() reports only when told to (a slow commit).
+class SlowFinishStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
+    auto recorded = inner_->finish_sync(std::move(id), lease, std::move(outcome), now_ms);
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.push_back([done = std::move(done), recorded = std::move(recorded)]() mutable { done(std::move(recorded)); });
+  }
+
   std::size_t held() {
     std::lock_guard<std::mutex> lock(mu_);
     return held_.size();
@@ -445,9 +457,29 @@ class SlowFinishStore final : public Store {
   }
 
  private:
-  std::unique_ptr<Store> inner_;
   std::mutex mu_;
   std::vector<std::function<void()>> held_;
+};
+
+// A store that takes outcomes of at most `max_output` bytes, as a
+// JetStream server takes records up to its max_payload: a larger one is
+// refused out_of_range, every time.
+class SmallRecordStore final : public ForwardingStore {
+ public:
+  SmallRecordStore(std::unique_ptr<Store> inner, std::size_t max_output)
+      : ForwardingStore(std::move(inner)), max_output_(max_output) {}
+  void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms, Done<bool> done) override {
+    if (outcome.output.size() > max_output_) {
+      refused_++;
+      done(Error(Code::out_of_range, "updating c." + id + ": payload too large for the servers' max_payload"));
+      return;
+    }
+    inner_->finish(std::move(id), lease, std::move(outcome), now_ms, std::move(done));
+  }
+  std::atomic<int> refused_{0};
+
+ private:
+  std::size_t max_output_;
 };
 
 TEST_F(SchedulerTest, EndpointSlotIsFreedWhenTheReplyArrivesNotWhenItIsRecorded) {
@@ -479,6 +511,46 @@ TEST_F(SchedulerTest, EndpointSlotIsFreedWhenTheReplyArrivesNotWhenItIsRecorded)
   EXPECT_EQ(get(a).state, CallState::completed);
   EXPECT_EQ(get(b).state, CallState::completed);
   EXPECT_EQ(scheduler_->stats().completed, 2u);
+}
+
+// An outcome the store can never keep (out_of_range: a reply larger than
+// a JetStream server's max_payload) fails the call at once, final, with the
+// store's reason; it was left running, delivered again each time its lease
+// lapsed, its function run again each time, max attempts never reached.
+TEST_F(SchedulerTest, AnOutcomeTheStoreCannotKeepFailsTheCall) {
+  auto ep = std::make_shared<FakeEndpoint>([](const sdk::RunRequest& r) {
+    return run_response(sdk::STATUS_OK, r.input().value() == "big" ? std::string(5000, 'x') : "ok");
+  });
+  SmallRecordStore* small = nullptr;
+  open(ep, {}, [&](SchedulerOptions& o) {
+    SqliteOptions so;
+    so.path = path_;
+    auto inner = open_sqlite_store(so);
+    ASSERT_TRUE(inner.ok());
+    auto store = std::make_unique<SmallRecordStore>(std::move(inner).value(), 1000);
+    small = store.get();
+    o.store = std::move(store);
+    o.lease = std::chrono::seconds(10);
+  });
+  ASSERT_NE(small, nullptr);
+  std::string big = dispatch(call("f", "big"));
+  std::string fine = dispatch(call("f", "fine"));
+  round();
+  CallRecord r = get(big);
+  EXPECT_EQ(r.state, CallState::failed);
+  EXPECT_EQ(r.status, static_cast<int>(RunStatus::invalid_response));
+  EXPECT_EQ(r.error_type, "invalid_response");
+  EXPECT_NE(r.error_message.find("the store cannot keep"), std::string::npos) << r.error_message;
+  EXPECT_NE(r.error_message.find("max_payload"), std::string::npos) << r.error_message;
+  EXPECT_TRUE(r.output.empty());
+  EXPECT_EQ(get(fine).state, CallState::completed);
+  EXPECT_EQ(small->refused_.load(), 1);
+  // Not delivered again once its lease would have lapsed.
+  clock_.t += 60'000;
+  round();
+  EXPECT_EQ(ep->deliveries().size(), 2u);
+  EXPECT_EQ(scheduler_->stats().failed, 1u);
+  EXPECT_EQ(scheduler_->stats().stale, 0u);
 }
 
 TEST_F(SchedulerTest, ConcurrencyHalvesOn429AndGrowsOnSuccess) {

@@ -238,6 +238,9 @@ class Store {
   virtual void claim(ClaimOptions options, Done<std::vector<CallRecord>> done) = 0;
   // Records the end of an attempt if the call is still running under
   // `lease`; false when it is not (cancelled meanwhile, or re-leased).
+  // out_of_range, nothing written, when the outcome would make a record
+  // larger than the store can ever keep (the scheduler then fails the
+  // call without it); enqueue refuses such a call the same way.
   virtual void finish(std::string id, uint64_t lease, Outcome outcome, int64_t now_ms,
                       Done<bool> done) = 0;
   // pending/running/suspended -> cancelled, with its unfinished
