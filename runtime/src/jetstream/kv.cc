@@ -46,6 +46,9 @@ void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* cl
 // After the connection's last callback (nats.c runs them in order on one
 // thread): the Kv they point to may go.
 void on_closed(natsConnection*, void* closure) { static_cast<Kv*>(closure)->closed(); }
+// The connection lost and made again (nats.c's callback thread).
+void on_disconnected(natsConnection*, void* closure) { static_cast<Kv*>(closure)->connection_lost(); }
+void on_reconnected(natsConnection*, void* closure) { static_cast<Kv*>(closure)->connection_back(); }
 
 // A read's failure: as code_for(), and unavailable for JetStream's own
 // "temporarily unavailable" (10008: the stream has no leader while its
@@ -260,6 +263,8 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   if (s == NATS_OK) s = natsOptions_SetName(opts, "dispatchd");
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &on_async_error, kv.get());
   if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &on_closed, kv.get());
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &on_disconnected, kv.get());
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &on_reconnected, kv.get());
   // Reconnect for ever: a store whose servers went away answers
   // unavailable meanwhile and carries on when they are back.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
@@ -412,6 +417,10 @@ Kv::~Kv() {
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (js_async_ != nullptr) jsCtx_Destroy(js_async_);
   if (nc_ != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(refused_mu_);
+      closing_ = true;  // its disconnection is not news
+    }
     natsConnection_Close(nc_);
     std::unique_lock<std::mutex> lock(refused_mu_);
     (void)closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
@@ -424,6 +433,27 @@ void Kv::closed() {
   std::lock_guard<std::mutex> lock(refused_mu_);
   closed_ = true;
   closed_cv_.notify_all();
+}
+
+void Kv::connection_lost() {
+  {
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    if (closing_ || lost_) return;
+    lost_ = true;
+    lost_at_ = std::chrono::steady_clock::now();
+  }
+  logger_.log(LogLevel::error, "lost the connection to the NATS servers of JetStream bucket " + bucket_ +
+                                   ": what reads or writes the bucket fails (unavailable) until a server answers "
+                                   "again; reconnecting (is nats-server running and reachable?)");
+}
+
+void Kv::connection_back() {
+  {
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    if (!lost_) return;
+    lost_ = false;
+  }
+  logger_.log(LogLevel::info, "connected to the NATS servers of JetStream bucket " + bucket_ + " again");
 }
 
 Result<std::optional<Kv::Entry>> Kv::get(const std::string& key) {
@@ -723,6 +753,13 @@ Error Kv::failure(Code code, const std::string& what, int status) const {
 Error Kv::noted(Error e) const {
   if (e.code() != Code::unavailable) return e;
   std::lock_guard<std::mutex> lock(refused_mu_);
+  if (lost_) {
+    const auto away = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - lost_at_);
+    return Error(e.code(),
+                 e.message() + " (the connection to the NATS servers was lost " + std::to_string(away.count()) +
+                     " s ago; reconnecting)",
+                 e.details());
+  }
   const auto within = std::chrono::milliseconds(timeout_ms_) + std::chrono::seconds(1);
   if (refused_.empty() || std::chrono::steady_clock::now() - refused_at_ > within) return e;
   return Error(e.code(), e.message() + " (the servers just refused this connection: " + refused_ + ")", e.details());

@@ -95,6 +95,11 @@ class Kv {
   void refused(std::string text);
   // nats.c's closed callback: no callback comes after it.
   void closed();
+  // nats.c's disconnected and reconnected callbacks: said in the log
+  // (error, then info), once each, and until the connection is back every
+  // unavailable failure says it was lost (noted()). Not at close.
+  void connection_lost();
+  void connection_back();
   // Deletes the message at `revision` if it is a delete marker (read from
   // the stream's leader first); false when it is not one, or is gone.
   Result<bool> delete_marker(uint64_t revision);
@@ -202,6 +207,9 @@ class Kv {
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> refusal_logged_;  // text -> when
   std::condition_variable closed_cv_;
   bool closed_ = false;  // guarded by refused_mu_
+  bool closing_ = false;  // guarded by refused_mu_: the destructor closes the connection
+  bool lost_ = false;     // guarded by refused_mu_: disconnected, not reconnected yet
+  std::chrono::steady_clock::time_point lost_at_;
 
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;

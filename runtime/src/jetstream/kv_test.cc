@@ -88,6 +88,58 @@ TEST_F(KvTest, OpensRacingToCreateOneBucketAllSucceed) {
   }
 }
 
+// The servers going away and coming back are said in the log, once each,
+// and a write failing meanwhile says the connection is lost: an operator
+// saw no line at all while every dispatch timed out.
+TEST_F(KvTest, ALostConnectionIsLoggedAndNamedInFailuresUntilItIsBack) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  JetStreamOptions o;
+  o.servers = {nats_.url()};
+  o.bucket = "kv";
+  o.timeout = std::chrono::milliseconds(500);
+  o.logger = Logger(LogLevel::info, [&](LogLevel, std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.emplace_back(line);
+  });
+  auto opened = Kv::open(o);
+  ASSERT_TRUE(opened.ok()) << opened.error().what();
+  std::unique_ptr<Kv> kv = std::move(opened).value();
+  const auto count = [&](const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  const auto wait_for = [&](const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (count(text) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return count(text);
+  };
+  const std::string lost = "lost the connection to the NATS servers of JetStream bucket kv";
+  const std::string back = "connected to the NATS servers of JetStream bucket kv again";
+
+  nats_.stop();
+  EXPECT_EQ(wait_for(lost), 1);
+  auto failed = kv->create("k", "v");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), Code::unavailable) << failed.error().what();
+  EXPECT_NE(failed.error().message().find("the connection to the NATS servers was lost"), std::string::npos)
+      << failed.error().what();
+
+  ASSERT_TRUE(nats_.start()) << nats_.failure();
+  EXPECT_EQ(wait_for(back), 1);
+  EXPECT_EQ(count(lost), 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Result<std::optional<uint64_t>> written = kv->create("k2", "v");
+  while (!written.ok() && std::chrono::steady_clock::now() < deadline) written = kv->create("k2", "v");
+  ASSERT_TRUE(written.ok()) << written.error().what();
+  // Closing is not a loss.
+  kv.reset();
+  EXPECT_EQ(count(lost), 1);
+}
+
 TEST_F(KvTest, CreateWritesOnceAndUpdateNeedsTheLatestRevision) {
   auto first = kv_->create("k", "one");
   ASSERT_TRUE(first.ok()) << first.error().what();
