@@ -757,7 +757,8 @@ Error Kv::noted(Error e) const {
     const auto away = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - lost_at_);
     return Error(e.code(),
                  e.message() + " (the connection to the NATS servers was lost " + std::to_string(away.count()) +
-                     " s ago; reconnecting)",
+                     " s ago; reconnecting; a write sent meanwhile may still be applied once it is back, so "
+                     "retry a dispatch with the same idempotency key)",
                  e.details());
   }
   const auto within = std::chrono::milliseconds(timeout_ms_) + std::chrono::seconds(1);

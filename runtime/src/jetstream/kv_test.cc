@@ -127,6 +127,8 @@ TEST_F(KvTest, ALostConnectionIsLoggedAndNamedInFailuresUntilItIsBack) {
   EXPECT_EQ(failed.error().code(), Code::unavailable) << failed.error().what();
   EXPECT_NE(failed.error().message().find("the connection to the NATS servers was lost"), std::string::npos)
       << failed.error().what();
+  EXPECT_NE(failed.error().message().find("retry a dispatch with the same idempotency key"), std::string::npos)
+      << failed.error().what();
 
   ASSERT_TRUE(nats_.start()) << nats_.failure();
   EXPECT_EQ(wait_for(back), 1);
