@@ -512,6 +512,36 @@ TEST(DispatchdFlags, ALeaseNotLongerThanTheRunTimeIsRefused) {
   for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
 }
 
+// An expiration or a run timeout of 0 is refused: dispatchd started with
+// either and failed every call without an expiration of its own at once
+// ("expired before it could complete (0 attempts made)"), or timed every
+// Run out after 0 ms, while 0 means "no limit" for --max-attempts and
+// "forever" for --retention.
+TEST(DispatchdFlags, AZeroExpirationOrRunTimeoutIsRefused) {
+  const std::string db = ::testing::TempDir() + "dispatchd_zero_" + std::to_string(::getpid()) + ".db";
+  const std::string base = std::string(DISPATCHD) + " --db " + db + " --listen 127.0.0.1:0 ";
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"--expiration-ms 0",
+       "--expiration-ms must be at least 1 (0 would fail every call without an expiration of its own at once, "
+       "expired)"},
+      {"--run-timeout-ms 0", "--run-timeout-ms must be at least 1 (0 would time every Run call out at once)"},
+      {"--policy shop.pay:expiration-ms=0",
+       "--policy shop.pay: expiration-ms must be at least 1 (0 would fail every call without an expiration of "
+       "its own at once, expired)"},
+      {"--policy shop.pay:run-timeout-ms=0",
+       "--policy shop.pay: run-timeout-ms must be at least 1 (0 would time every Run call out at once)"},
+  };
+  for (const auto& [flags, message] : bad) {
+    Output r = run(base + flags + " --help");
+    EXPECT_EQ(r.status, 2) << flags << ": " << r.out;
+    EXPECT_EQ(r.out, "dispatchd: " + message + "\n") << flags;
+  }
+  Output good = run(base + "--expiration-ms 1 --run-timeout-ms 1 --policy shop.pay:expiration-ms=1,run-timeout-ms=1 "
+                           "--help");
+  EXPECT_EQ(good.status, 0) << good.out;
+  for (const char* suffix : {"", "-wal", "-shm", "-owner"}) std::remove((db + suffix).c_str());
+}
+
 // --policy FUNCTION:KEY=VALUE,... (and DISPATCH_POLICIES): what is not
 // that shape, an unknown setting, a bad number, and a function's run
 // timeout the lease does not exceed are refused, naming what was wrong.

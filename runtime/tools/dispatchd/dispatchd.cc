@@ -68,8 +68,8 @@ constexpr const char* kUsage = R"(usage: dispatchd [options]
   --max-attempts N      deliveries before a failing call is given up (default 20, 0: no limit)
   --min-backoff-ms N    first retry waits up to this long (default 100)
   --max-backoff-ms N    retries wait at most this long (default 60000)
-  --expiration-ms N     default expiration of a call (default 86400000)
-  --run-timeout-ms N    timeout of one Run call (default 300000)
+  --expiration-ms N     default expiration of a call (default 86400000; at least 1)
+  --run-timeout-ms N    timeout of one Run call (default 300000; at least 1)
   --policy FUNCTION:KEY=VALUE[,KEY=VALUE...]
                         one function's own policy (repeatable): keys
                         max-attempts, min-backoff-ms, max-backoff-ms,
@@ -111,6 +111,9 @@ DISPATCH_LOG_FORMAT (text or json). GET /metrics: Prometheus metrics. The API
 answers Connect, gRPC (HTTP/2) and gRPC-Web on the same address.
 )";
 
+constexpr const char* kExpireAtOnce = "fail every call without an expiration of its own at once, expired";
+constexpr const char* kTimeOutAtOnce = "time every Run call out at once";
+
 [[noreturn]] void fail(const std::string& message) {
   std::fprintf(stderr, "dispatchd: %s\n", message.c_str());
   std::exit(2);
@@ -124,6 +127,15 @@ long long number(const char* flag, const char* value) {
     fail(std::string(flag) + " needs a non-negative number, got '" + value + "'");
   }
   return v;
+}
+
+// A number of milliseconds that 0 would make absurd rather than
+// unlimited: `zero` says what 0 would do (every call expired, every Run
+// timed out at once), since 0 means "no limit" for other flags.
+std::chrono::milliseconds positive_ms(const std::string& flag, const std::string& value, const char* zero) {
+  const long long v = number(flag.c_str(), value.c_str());
+  if (v == 0) fail(flag + " must be at least 1 (0 would " + zero + ")");
+  return std::chrono::milliseconds(v);
 }
 
 // number(), refused by name when it does not fit in T (a uint32_t attempt
@@ -206,9 +218,9 @@ PolicySpec parse_policy(const std::string& from, const std::string& spec) {
     } else if (key == "max-backoff-ms") {
       p.max_backoff = ms();
     } else if (key == "expiration-ms") {
-      p.expiration = ms();
+      p.expiration = positive_ms(what, value, kExpireAtOnce);
     } else if (key == "run-timeout-ms") {
-      p.run_timeout = ms();
+      p.run_timeout = positive_ms(what, value, kTimeOutAtOnce);
     } else {
       fail(from + " " + p.function + ": unknown setting '" + key + "' (keys " + kKeys + ")");
     }
@@ -334,9 +346,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--max-backoff-ms") {
       options.default_policy.max_backoff = ms("--max-backoff-ms");
     } else if (arg == "--expiration-ms") {
-      options.default_policy.expiration = ms("--expiration-ms");
+      options.default_policy.expiration = positive_ms(arg, value(), kExpireAtOnce);
     } else if (arg == "--run-timeout-ms") {
-      options.default_policy.run_timeout = ms("--run-timeout-ms");
+      options.default_policy.run_timeout = positive_ms(arg, value(), kTimeOutAtOnce);
     } else if (arg == "--policy") {
       policies.push_back(parse_policy("--policy", value()));
     } else if (arg == "--max-in-flight") {
