@@ -70,6 +70,12 @@ constexpr int32_t kMinValueSize = 1024 * 1024;
 // write_all()'s writes in flight at once; a longer list goes in rounds.
 constexpr int64_t kMaxInFlight = 1024;
 
+// The hint of a bucket that cannot be made or opened: JetStream may be off
+// on the server, or only for the account of the user the store connects as
+// (an account without `jetstream: enabled` in the server's configuration).
+constexpr const char* kNoJetStream =
+    " (is JetStream enabled on the server, nats-server -js, and for the account of the NATS user given?)";
+
 // What the store needs of a bucket, whoever made it: calls that do not
 // expire, are kept on disk, fit whatever the store writes, with one value
 // per key (the store's compare-and-set and watcher assume it), on as many
@@ -349,7 +355,7 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
                                                     " replicas: that needs at least " + std::to_string(o.replicas) +
                                                     " JetStream servers in the cluster (fewer replicas: "
                                                     "--nats-replicas)"
-                                              : " (is JetStream enabled on the server: nats-server -js?)"),
+                                              : kNoJetStream),
                                  s);
       // Another dispatchd starting at the same moment may have made it.
       // The server does not always answer such a race with the bucket it
@@ -362,7 +368,7 @@ Result<std::unique_ptr<Kv>> Kv::open(const JetStreamOptions& o) {
   } else if (s != NATS_OK) {
     return kv->failure(code_for(s) == Code::unavailable ? Code::unavailable : Code::failed_precondition,
                        "cannot open JetStream bucket " + o.bucket + " at " + where +
-                           " (is JetStream enabled on the server: nats-server -js?)",
+                           kNoJetStream,
                        s);
   }
   // A bucket someone else made must keep calls the way the store needs.

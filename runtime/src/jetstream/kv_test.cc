@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -140,6 +141,49 @@ TEST_F(KvTest, ALostConnectionIsLoggedAndNamedInFailuresUntilItIsBack) {
   // Closing is not a loss.
   kv.reset();
   EXPECT_EQ(count(lost), 1);
+}
+
+// A user whose account has no JetStream, on a server that has it: the
+// hint names the account too; it sent the operator to start nats-server
+// with -js, which it already was.
+TEST(KvAccounts, AnAccountWithoutJetStreamIsNamedInTheHint) {
+  if (!NatsServer::available()) GTEST_SKIP() << NatsServer::kMissing;
+  const std::string dir = testing::fresh_temp_dir("dispatch-nats-accounts");
+  ASSERT_FALSE(dir.empty());
+  const int port = testing::free_loopback_port();
+  ASSERT_NE(port, 0);
+  const std::string config = dir + "/nats.conf";
+  {
+    std::ofstream out(config);
+    out << "listen: 127.0.0.1:" << port << "\n"
+        << "jetstream { store_dir: \"" << dir << "/js\" }\n"
+        << "accounts {\n"
+        << "  JS: { jetstream: enabled, users: [ { user: js, password: js } ] }\n"
+        << "  PLAIN: { users: [ { user: plain, password: plain } ] }\n"
+        << "}\n";
+  }
+  NatsServer nats;
+  nats.set_config(dir, config, port);
+  ASSERT_TRUE(nats.start()) << nats.failure();
+  JetStreamOptions o;
+  o.servers = {nats.url()};
+  o.bucket = "kv";
+  o.timeout = std::chrono::milliseconds(1000);
+  o.user = "plain";
+  o.password = "plain";
+  auto refused = Kv::open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("and for the account of the NATS user given?"), std::string::npos)
+      << refused.error().what();
+  o.user = "js";
+  o.password = "js";
+  {
+    auto opened = Kv::open(o);
+    EXPECT_TRUE(opened.ok()) << opened.error().what();
+  }
+  nats.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST_F(KvTest, CreateWritesOnceAndUpdateNeedsTheLatestRevision) {
