@@ -716,11 +716,21 @@ TEST_F(Dispatchd, DispatchctlOutputEndsWithANewline) {
     EXPECT_EQ(r.out, "") << c.args;
     EXPECT_TRUE(one_final_newline(r.err)) << c.args;
   }
-  Streams unreachable = run_apart(std::string(DISPATCHCTL) + " --url http://127.0.0.1:" +
-                                      std::to_string(free_port()) + " list",
-                                  dir_);
+  const std::string nobody = "http://127.0.0.1:" + std::to_string(free_port());
+  Streams unreachable = run_apart(std::string(DISPATCHCTL) + " --url " + nobody + " list", dir_);
   EXPECT_EQ(unreachable.status, 1);
   EXPECT_TRUE(one_final_newline(unreachable.err));
+  // What to check: dispatchd not running there, or not a dispatchd there
+  // (the endpoint serves functions, not the scheduler's API).
+  EXPECT_NE(unreachable.err.find("(is dispatchd running at " + nobody +
+                                 "? give its address with --url or DISPATCH_API_URL)"),
+            std::string::npos)
+      << unreachable.err;
+  Streams not_dispatchd = run_apart(std::string(DISPATCHCTL) + " --url " + ep_url_ + " list", dir_);
+  EXPECT_EQ(not_dispatchd.status, 1);
+  EXPECT_NE(not_dispatchd.err.find("(is " + ep_url_ + " a dispatchd? the server there does not serve the scheduler's API)"),
+            std::string::npos)
+      << not_dispatchd.err;
   Streams help = run_apart(std::string(DISPATCHCTL) + " --help", dir_);
   EXPECT_EQ(help.status, 0);
   EXPECT_TRUE(one_final_newline(help.out));

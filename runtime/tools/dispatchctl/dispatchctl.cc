@@ -91,6 +91,23 @@ Stateful functions (dispatchd --statefun-module; see docs/stateful.md):
 Exit status: 0 ok, 1 the scheduler refused or failed, 2 bad usage.
 )";
 
+// What to check when `url` did not answer as a dispatchd: nothing there
+// (connection refused, a name that does not resolve), or a server that does
+// not serve the scheduler's API at all. Empty otherwise.
+std::string what_to_check(const dispatch::Error& e, const std::string& url) {
+  const std::string& m = e.message();
+  if (e.code() == dispatch::Code::unavailable &&
+      (m.find("cannot connect to ") != std::string::npos || m.find("cannot resolve ") != std::string::npos)) {
+    return " (is dispatchd running at " + url + "? give its address with --url or DISPATCH_API_URL)";
+  }
+  if (e.code() == dispatch::Code::unimplemented &&
+      (m.find("/dispatch.scheduler.v1.AdminService/") != std::string::npos ||
+       m.find("/dispatch.sdk.v1.DispatchService/") != std::string::npos)) {
+    return " (is " + url + " a dispatchd? the server there does not serve the scheduler's API)";
+  }
+  return "";
+}
+
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "dispatchctl: %s\n(see dispatchctl --help)\n", message.c_str());
   std::exit(2);
@@ -436,8 +453,8 @@ int main(int argc, char** argv) {
     auto reply = (*client)->call(std::string("/dispatch.scheduler.v1.AdminService/") + method,
                                  req.SerializeAsString(), {});
     if (!reply.ok()) {
-      std::fprintf(stderr, "dispatchctl: %s: %s\n", std::string(dispatch::code_name(reply.error().code())).c_str(),
-                   reply.error().message().c_str());
+      std::fprintf(stderr, "dispatchctl: %s: %s%s\n", std::string(dispatch::code_name(reply.error().code())).c_str(),
+                   reply.error().message().c_str(), what_to_check(reply.error(), url).c_str());
       std::exit(1);
     }
     if (!res->ParseFromString(*reply)) {
@@ -451,8 +468,8 @@ int main(int argc, char** argv) {
                            google::protobuf::Message* res) {
     auto reply = (*client)->call(std::string("/dispatch.statefun.v1.") + service_method, req.SerializeAsString(), {});
     if (!reply.ok()) {
-      std::fprintf(stderr, "dispatchctl: %s: %s\n", std::string(dispatch::code_name(reply.error().code())).c_str(),
-                   reply.error().message().c_str());
+      std::fprintf(stderr, "dispatchctl: %s: %s%s\n", std::string(dispatch::code_name(reply.error().code())).c_str(),
+                   reply.error().message().c_str(), what_to_check(reply.error(), url).c_str());
       std::exit(1);
     }
     if (!res->ParseFromString(*reply)) {
@@ -687,7 +704,7 @@ int main(int argc, char** argv) {
     dispatch::DispatchClient dc(**client, "");
     auto id = dc.dispatch(positional[0], type, input, o);
     if (!id.ok()) {
-      std::fprintf(stderr, "dispatchctl: %s\n", id.error().what());
+      std::fprintf(stderr, "dispatchctl: %s%s\n", id.error().what(), what_to_check(id.error(), url).c_str());
       return 1;
     }
     if (json) {
