@@ -300,6 +300,17 @@ TEST(StatusTables, CodesAndHttp) {
             RunStatus::temporary_error);
   EXPECT_EQ(protocol::status_for_transport_error(Error(Code::unavailable, "HTTP 4290")),
             RunStatus::tcp_error);
+  // Replies that are not a RunResponse, as HttpClient words them: final,
+  // like a body that does not parse (they were retried, and lowered the
+  // endpoint's concurrency).
+  EXPECT_EQ(protocol::status_for_transport_error(
+                Error(Code::internal, "reply from http://h/dispatch.sdk.v1.FunctionService/Run has Content-Type "
+                                      "'text/html', not application/proto (is the URL a Connect server?)")),
+            RunStatus::invalid_response);
+  EXPECT_EQ(protocol::status_for_transport_error(
+                Error(Code::resource_exhausted, "reply from http://h/dispatch.sdk.v1.FunctionService/Run exceeds the "
+                                                "client's limit of 67108864 bytes")),
+            RunStatus::invalid_response);
 }
 
 // An endpoint's Connect error reply (the code in its JSON body) is mapped

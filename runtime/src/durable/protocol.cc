@@ -85,6 +85,17 @@ RunStatus status_for_transport_error(const Error& error) noexcept {
       (m.size() == 8 || m[8] == ' ')) {
     return status_for_http((m[5] - '0') * 100 + (m[6] - '0') * 10 + (m[7] - '0'));
   }
+  // A reply that came but is not a RunResponse, as HttpClient words it: a
+  // 200 whose body is not protobuf (a web page or a proxy's answer at the
+  // URL), or one past the client's size limit. INVALID_RESPONSE (final), as
+  // a body that does not parse is: the next attempt gets the same answer.
+  // They were TEMPORARY_ERROR and THROTTLED, retried up to max_attempts and
+  // halving the endpoint's concurrency each time.
+  if (m.compare(0, 11, "reply from ") == 0 &&
+      ((error.code() == Code::internal && m.find(" has Content-Type '") != std::string::npos) ||
+       (error.code() == Code::resource_exhausted && m.find(" exceeds the client's limit of ") != std::string::npos))) {
+    return RunStatus::invalid_response;
+  }
   switch (error.code()) {
     // No reply came: the connection failed, or the scheduler's own deadline
     // passed first. (A Connect 503 or 504 lands here too: TEMPORARY_ERROR
